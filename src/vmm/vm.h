@@ -1,0 +1,111 @@
+/* The per-VM context: everything one running VM owns lives here. */
+#ifndef VMM_VM_H
+#define VMM_VM_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <linux/kvm.h>
+
+#include "conf/domain_conf.h"
+#include "hw/bus.h"
+#include "vmm/layout.h"
+
+typedef struct VmmVm VmmVm;
+typedef struct VmmUart VmmUart;
+typedef struct VmmI8042 VmmI8042;
+typedef struct VmmRtc VmmRtc;
+typedef struct VmmPciHost VmmPciHost;
+typedef struct VmmAcpiGed VmmAcpiGed;
+typedef struct VmmChardev VmmChardev;
+
+/* Why the guest stopped running. */
+typedef enum {
+    VMM_STOP_NONE = 0,
+    VMM_STOP_POWEROFF,   /* ACPI S5 */
+    VMM_STOP_RESET,      /* i8042 0xFE, ACPI reset register, triple fault is CRASH */
+    VMM_STOP_CRASH,      /* triple fault, emulation failure, bad entry state */
+    VMM_STOP_ERROR,      /* host-side failure (KVM ioctl) */
+    VMM_STOP_KILLED,     /* stopped hard by the host (second SIGTERM) */
+} VmmStopReason;
+
+typedef struct {
+    VmmVm *vm;
+    unsigned index;
+    int fd;
+    struct kvm_run *run;
+    pthread_t thread;
+    bool thread_started;
+    bool paused;             /* parked by vmm_vm_pause() */
+} VmmVcpu;
+
+/* How the boot loader left the boot vCPU. */
+typedef enum { VMM_BOOT_LINUX64, VMM_BOOT_PVH } VmmBootMode;
+typedef struct {
+    VmmBootMode mode;
+    uint64_t entry;          /* RIP (64-bit) or EIP (PVH, 32-bit) */
+    uint64_t boot_info;      /* RSI = zero page, or EBX = hvm_start_info */
+    const char *format;      /* "vmlinux", "bzImage", "pvh" for messages */
+} VmmBootState;
+
+struct VmmVm {
+    const VmmDomainDef *def;
+    int kvm_fd, vm_fd;
+    int vcpu_mmap_size;
+    struct kvm_cpuid2 *supported_cpuid;
+
+    /* Guest RAM: one shared memfd, split around the 32-bit PCI hole. */
+    int mem_fd;
+    uint8_t *ram;
+    uint64_t ram_size, lowmem_size, highmem_size;
+
+    VmmBus pio, mmio;
+    VmmIrq gsi[IOAPIC_NR_PINS];
+
+    /* Devices. Serial backends are owned by the caller (they outlive a
+     * guest reboot); the rest is created and freed with the VM. */
+    VmmChardev *serial_backend[VMM_MAX_SERIALS];
+    VmmUart *uart[VMM_MAX_SERIALS];
+    VmmI8042 *i8042;
+    VmmRtc *rtc;
+    VmmPciHost *pci;
+    VmmAcpiGed *ged;
+
+    unsigned nr_vcpus;
+    VmmVcpu *vcpus;
+    VmmBootState boot;
+    uint64_t rsdp_gpa;
+
+    /* Stop protocol: the first vCPU (or device) to request a stop wins,
+     * records why, and kicks the others out of KVM_RUN. */
+    GMutex stop_lock;
+    VmmStopReason stop_reason;
+    char *stop_detail;
+    int stop_eventfd;        /* readable once a stop was requested */
+    unsigned vcpus_running;
+    GCond vcpus_cond;
+    bool pause_requested;
+};
+
+/* Build a VM from its definition: KVM objects, RAM, devices, ACPI tables,
+ * the kernel loaded and vCPUs in their boot state. */
+VmmVm *vmm_vm_new(const VmmDomainDef *def, VmmChardev *const *serial_backends,
+                  const char *boot_protocol, GError **err);
+bool vmm_vm_start(VmmVm *vm, GError **err);
+/* Ask the VM to stop (from any thread). Only the first reason sticks. */
+void vmm_vm_request_stop(VmmVm *vm, VmmStopReason reason, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+/* Wait for all vCPU threads to leave; returns the stop reason. */
+VmmStopReason vmm_vm_join(VmmVm *vm);
+void vmm_vm_free(VmmVm *vm);
+/* Raise the ACPI power button (graceful shutdown request). */
+void vmm_vm_power_button(VmmVm *vm);
+
+/* Guest memory access with bounds checks; NULL when [gpa, gpa+len) is not
+ * entirely RAM. All guest-controlled addresses go through this. */
+void *vmm_vm_gpa_to_hva(VmmVm *vm, uint64_t gpa, uint64_t len);
+
+const char *vmm_stop_reason_to_string(VmmStopReason r);
+
+#endif

@@ -1,0 +1,185 @@
+/* vmm-worker: runs one VM in the foreground from a libvirt domain XML. */
+#include "config.h"
+#include "conf/domain_conf.h"
+#include "util/chardev.h"
+#include "util/log.h"
+#include "vmm/vm.h"
+#include "vmm/vcpu.h"
+#include "worker/worker.h"
+
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct {
+    GMainLoop *loop;
+    VmmVm *vm;
+    unsigned sigterms;
+} Worker;
+
+static gboolean on_vm_stopped(gint fd, GIOCondition cond, gpointer data)
+{
+    Worker *w = data;
+    g_main_loop_quit(w->loop);
+    return G_SOURCE_REMOVE;
+}
+
+/* First SIGTERM: ACPI power button, as libvirt's shutdown does. Second:
+ * stop hard. Without ACPI there is no button, so the first one is hard. */
+static gboolean on_sigterm(gpointer data)
+{
+    Worker *w = data;
+    w->sigterms++;
+    if (w->vm && w->vm->ged && w->sigterms == 1) {
+        vmm_log_info("SIGTERM: pressing the ACPI power button (send again to stop hard)");
+        vmm_vm_power_button(w->vm);
+    } else if (w->vm) {
+        vmm_vm_request_stop(w->vm, VMM_STOP_KILLED, "stopped by SIGTERM");
+    } else {
+        g_main_loop_quit(w->loop);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_sigint(gpointer data)
+{
+    Worker *w = data;
+    if (w->vm)
+        vmm_vm_request_stop(w->vm, VMM_STOP_KILLED, "stopped by SIGINT");
+    else
+        g_main_loop_quit(w->loop);
+    return G_SOURCE_CONTINUE;
+}
+
+/* VMM_DEBUG_TRACE: kick the vCPUs every second so each logs where it is. */
+static gboolean debug_trace_tick(gpointer data)
+{
+    Worker *w = data;
+    if (w->vm)
+        for (unsigned i = 0; i < w->vm->nr_vcpus; i++)
+            vmm_vcpu_kick(&w->vm->vcpus[i]);
+    return G_SOURCE_CONTINUE;
+}
+
+static VmmLifecycleAction action_for(const VmmDomainDef *def, VmmStopReason r)
+{
+    switch (r) {
+    case VMM_STOP_POWEROFF: return def->on_poweroff;
+    case VMM_STOP_RESET: return def->on_reboot;
+    case VMM_STOP_CRASH: return def->on_crash;
+    default: return VMM_ACTION_DESTROY;
+    }
+}
+
+static int exit_status_for(VmmStopReason r)
+{
+    switch (r) {
+    case VMM_STOP_POWEROFF: return VMM_WORKER_EXIT_POWEROFF;
+    case VMM_STOP_RESET: return VMM_WORKER_EXIT_REBOOT;
+    case VMM_STOP_CRASH: return VMM_WORKER_EXIT_CRASH;
+    case VMM_STOP_KILLED: return VMM_WORKER_EXIT_KILLED;
+    default: return VMM_WORKER_EXIT_ERROR;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    g_autofree char *xml = NULL;
+    g_autofree char *boot_protocol = NULL;
+    gboolean verbose = FALSE, version = FALSE;
+    GOptionEntry entries[] = {
+        { "xml", 'x', 0, G_OPTION_ARG_FILENAME, &xml, "libvirt domain XML to run", "FILE" },
+        { "boot-protocol", 0, 0, G_OPTION_ARG_STRING, &boot_protocol,
+          "auto (default: PVH if the ELF has a PVH note), linux or pvh", "PROTO" },
+        { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "log debug messages", NULL },
+        { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "print the version and exit", NULL },
+        { NULL },
+    };
+    vmm_log_set_program("vmm-worker");
+    /* Serial type=stdio owns stdout; every log line goes to stderr. */
+    g_log_writer_default_set_use_stderr(TRUE);
+    g_autoptr(GOptionContext) octx = g_option_context_new("- run one vmmd virtual machine");
+    g_option_context_add_main_entries(octx, entries, NULL);
+    g_autoptr(GError) err = NULL;
+    if (!g_option_context_parse(octx, &argc, &argv, &err)) {
+        vmm_log_error("%s", err->message);
+        return VMM_WORKER_EXIT_ERROR;
+    }
+    if (version) {
+        printf("vmm-worker %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+    if (!xml) {
+        vmm_log_error("--xml FILE is required");
+        return VMM_WORKER_EXIT_ERROR;
+    }
+    if (verbose)
+        vmm_log_set_level(VMM_LOG_DEBUG);
+    /* A vanished console reader must not kill the VM. */
+    signal(SIGPIPE, SIG_IGN);
+
+    g_autoptr(VmmDomainDef) def = vmm_domain_def_parse_file(xml, &err);
+    if (!def) {
+        vmm_log_error("%s", err->message);
+        return VMM_WORKER_EXIT_ERROR;
+    }
+
+    Worker w = { .loop = g_main_loop_new(NULL, FALSE) };
+    VmmChardev *backends[VMM_MAX_SERIALS] = { 0 };
+    int status = VMM_WORKER_EXIT_ERROR;
+    for (guint i = 0; i < def->serials->len; i++) {
+        const VmmChrDef *chr = g_ptr_array_index(def->serials, i);
+        g_autofree char *label = g_strdup_printf("serial%u", chr->port);
+        backends[chr->port] = vmm_chardev_open(chr, label, NULL, &err);
+        if (!backends[chr->port]) {
+            vmm_log_error("%s", err->message);
+            goto out;
+        }
+    }
+    if (g_getenv("VMM_DEBUG_TRACE"))
+        g_timeout_add(atoi(g_getenv("VMM_DEBUG_TRACE")) > 0 ? atoi(g_getenv("VMM_DEBUG_TRACE")) : 1000, debug_trace_tick, &w);
+    g_unix_signal_add(SIGTERM, on_sigterm, &w);
+    g_unix_signal_add(SIGINT, on_sigint, &w);
+    g_unix_signal_add(SIGHUP, on_sigint, &w);
+
+    for (;;) {
+        w.vm = vmm_vm_new(def, backends, boot_protocol, &err);
+        if (!w.vm || !vmm_vm_start(w.vm, &err)) {
+            vmm_log_error("%s", err->message);
+            break;
+        }
+        /* The watch removes itself when the VM stops; nothing else quits
+         * the loop while a VM runs. */
+        g_unix_fd_add(w.vm->stop_eventfd, G_IO_IN, on_vm_stopped, &w);
+        g_main_loop_run(w.loop);
+        VmmStopReason reason = vmm_vm_join(w.vm);
+        vmm_log_info("guest stopped: %s (%s)", vmm_stop_reason_to_string(reason),
+                     w.vm->stop_detail ? w.vm->stop_detail : "");
+        VmmLifecycleAction act = action_for(def, reason);
+        vmm_vm_free(w.vm);
+        w.vm = NULL;
+        if (reason == VMM_STOP_KILLED || reason == VMM_STOP_ERROR) {
+            status = exit_status_for(reason);
+            break;
+        }
+        if (act == VMM_ACTION_RESTART) {
+            w.sigterms = 0;
+            vmm_log_info("restarting the guest (%s)", vmm_lifecycle_action_to_string(act));
+            continue;
+        }
+        if (act == VMM_ACTION_PRESERVE) {
+            /* Keep the process (and its consoles) until told to go. */
+            vmm_log_info("guest stopped and preserved; send SIGTERM to exit");
+            g_main_loop_run(w.loop);
+        }
+        status = exit_status_for(reason);
+        break;
+    }
+out:
+    for (unsigned i = 0; i < VMM_MAX_SERIALS; i++)
+        if (backends[i])
+            vmm_chardev_close(backends[i]);
+    g_main_loop_unref(w.loop);
+    return status;
+}

@@ -1,0 +1,151 @@
+/* Interrupt stubs (CPL0). One 16-byte stub per vector at ISR_BASE + 16*v,
+ * so the IDT below is plain static data. Hot paths are a handful of
+ * instructions because CPL0 is emulated on PVM. */
+#include "gk.h"
+
+	.if KSTACK_SIZE != 8192
+	.error "exc_common assumes KSTACK_SIZE == 1 << 13"
+	.endif
+
+	.section .isr, "ax"
+	.code64
+	.globl isr_stubs, isr_stubs_end
+isr_stubs:
+	v = 0
+	.rept	256
+	.balign	16
+	.if v == 3
+	jmp	sys_entry			/* int3: the CPL3 -> CPL0 "system call" */
+	.elseif v < 32
+	.if (v == 8) || ((v >= 10) && (v <= 14)) || (v == 17) || (v == 21) || (v == 29) || (v == 30)
+	pushq	$v				/* CPU pushed an error code */
+	.else
+	pushq	$0
+	pushq	$v
+	.endif
+	jmp	exc_common
+	.elseif v == VEC_GED
+	jmp	ged_irq
+	.elseif v == VEC_SPURIOUS
+	lock incq irq_count + 8 * v(%rip)	/* spurious: no EOI */
+	iretq
+	.else
+	lock incq irq_count + 8 * v(%rip)	/* external interrupt: count, EOI */
+	jmp	irq_eoi
+	.endif
+	v = v + 1
+	.endr
+	.balign	16
+isr_stubs_end:
+
+	.text
+irq_eoi:
+	lock incq irq_total(%rip)		/* wakes SYS_WAIT callers (see apic.c) */
+	pushq	%rax
+	movl	$0xfee000b0, %eax
+	movl	$0, (%rax)
+	popq	%rax
+	iretq
+
+/* GED (level-triggered): read the event selector here, which clears the
+ * line; otherwise the EOI would re-raise it before CPL3 ever runs. */
+ged_irq:
+	lock incq irq_count + 8 * VEC_GED(%rip)
+	lock incq irq_total(%rip)
+	pushq	%rax
+	pushq	%rdx
+	movq	ged_addr(%rip), %rax
+	testq	%rax, %rax
+	jz	1f
+	movl	(%rax), %edx			/* zero-extends into %rdx */
+	lock orq %rdx, ged_events(%rip)
+1:	movl	$0xfee000b0, %eax
+	movl	$0, (%rax)
+	popq	%rdx
+	popq	%rax
+	iretq
+
+/* int3 from CPL3, %rax = SYS_*. Only %rax is clobbered. */
+sys_entry:
+	cmpq	$SYS_WAIT, %rax
+	jne	1f
+	testq	%rdi, %rdi
+	jz	2f
+	cmpq	(%rdi), %rsi			/* IF=0 here: no lost wake-up */
+	jne	3f
+2:	sti
+	hlt
+	cli
+3:	iretq
+1:	cmpq	$SYS_FLUSH_TLB, %rax
+	jne	1f
+	movq	%cr3, %rax
+	movq	%rax, %cr3
+	iretq
+1:	cmpq	$SYS_RESET, %rax
+	jne	3b
+	lidt	null_idtr(%rip)
+	ud2					/* no IDT: triple fault */
+
+/* Fatal exception. Stack: vector, error, rip, cs, rflags, rsp, ss.
+ * Record it in fatal_rec[cpu] (cpu derived from the kernel stack) and
+ * redirect the iret frame to fatal_entry(cpu) at CPL3, which reports. */
+exc_common:
+	movq	%rsp, %rax
+	leaq	kstacks(%rip), %rdx
+	subq	%rdx, %rax
+	shrq	$13, %rax			/* / KSTACK_SIZE */
+	cmpq	$MAX_CPUS, %rax
+	jb	1f
+	xorl	%eax, %eax
+1:	movq	%rax, %rdi
+	shlq	$5, %rax
+	leaq	fatal_rec(%rip), %rdx
+	addq	%rax, %rdx
+	movq	(%rsp), %rax
+	movq	%rax, (%rdx)
+	movq	8(%rsp), %rax
+	movq	%rax, 8(%rdx)
+	movq	16(%rsp), %rax
+	movq	%rax, 16(%rdx)
+	movq	%cr2, %rax
+	movq	%rax, 24(%rdx)
+	leaq	1(%rdi), %rax
+	imulq	$USTACK_SIZE, %rax
+	leaq	ustacks-8(%rip), %rdx
+	addq	%rdx, %rax
+	movq	$fatal_entry, 16(%rsp)
+	movq	$(SEL_UCODE64 | 3), 24(%rsp)
+	movq	$RFLAGS_USER, 32(%rsp)
+	movq	%rax, 40(%rsp)
+	movq	$(SEL_UDATA | 3), 48(%rsp)
+	addq	$16, %rsp
+	iretq
+
+	.data
+	.balign	16
+	.globl idt, idt_ptr
+idt:
+	v = 0
+	.rept	256
+	.word	(ISR_BASE + v * 16) & 0xffff
+	.word	SEL_KCODE64
+	.byte	0
+	.if v == 3
+	.byte	0xee				/* interrupt gate, DPL3: int3 allowed */
+	.else
+	.byte	0x8e				/* interrupt gate, DPL0 */
+	.endif
+	.word	(ISR_BASE + v * 16) >> 16
+	.long	0
+	.long	0
+	v = v + 1
+	.endr
+idt_ptr:
+	.word	256 * 16 - 1
+	.quad	idt
+null_idtr:
+	.word	0
+	.quad	0
+
+	.section .note.GNU-stack, "", @progbits

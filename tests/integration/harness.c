@@ -1,0 +1,312 @@
+#include "harness.h"
+
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *harness_builddir(void)
+{
+    const char *b = g_getenv("VMM_TOP_BUILDDIR");
+    return b ? b : ".";
+}
+
+const char *harness_srcdir(void)
+{
+    const char *s = g_getenv("VMM_TOP_SRCDIR");
+    return s ? s : ".";
+}
+
+char *harness_path(const char *relative)
+{
+    return g_build_filename(harness_builddir(), relative, NULL);
+}
+
+static GPtrArray *tmpdirs;
+
+static void remove_tree(const char *path)
+{
+    GDir *d = g_dir_open(path, 0, NULL);
+    if (d) {
+        const char *n;
+        while ((n = g_dir_read_name(d))) {
+            g_autofree char *p = g_build_filename(path, n, NULL);
+            if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
+                remove_tree(p);
+            else
+                g_unlink(p);
+        }
+        g_dir_close(d);
+    }
+    g_rmdir(path);
+}
+
+static void cleanup_tmpdirs(void)
+{
+    for (guint i = 0; tmpdirs && i < tmpdirs->len; i++)
+        remove_tree(g_ptr_array_index(tmpdirs, i));
+}
+
+char *harness_tmpdir(void)
+{
+    g_autoptr(GError) err = NULL;
+    char *d = g_dir_make_tmp("vmmd-test-XXXXXX", &err);
+    g_assert_no_error(err);
+    if (!tmpdirs) {
+        tmpdirs = g_ptr_array_new_with_free_func(g_free);
+        atexit(cleanup_tmpdirs);
+    }
+    g_ptr_array_add(tmpdirs, g_strdup(d));
+    return d;
+}
+
+char *harness_write_domain(const char *dir, const HarnessDomain *d)
+{
+    g_autofree char *kernel = d->kernel ? g_strdup(d->kernel)
+                                        : harness_path("tests/guest/guestkit.elf");
+    g_autofree char *cmdline = g_markup_escape_text(d->cmdline ? d->cmdline : "test=hello", -1);
+    GString *x = g_string_new(NULL);
+    g_string_append_printf(x,
+        "<domain type='kvm'>\n"
+        "  <name>%s</name>\n"
+        "  <memory unit='MiB'>%u</memory>\n"
+        "  <vcpu>%u</vcpu>\n"
+        "  <os>\n"
+        "    <type arch='x86_64'>hvm</type>\n"
+        "    <kernel>%s</kernel>\n"
+        "    <cmdline>%s</cmdline>\n"
+        "  </os>\n"
+        "  <features>%s<apic/></features>\n"
+        "  <on_poweroff>%s</on_poweroff>\n"
+        "  <on_reboot>%s</on_reboot>\n"
+        "  <on_crash>destroy</on_crash>\n"
+        "  <devices>\n"
+        "    %s\n"
+        "    %s\n"
+        "  </devices>\n"
+        "</domain>\n",
+        d->name ? d->name : "test", d->memory_mib ? d->memory_mib : 128,
+        d->vcpus ? d->vcpus : 1, kernel, cmdline, d->no_acpi ? "" : "<acpi/>",
+        d->on_poweroff ? d->on_poweroff : "destroy", d->on_reboot ? d->on_reboot : "destroy",
+        d->serial_xml ? d->serial_xml : "<serial type='stdio'><target port='0'/></serial>",
+        d->extra_devices ? d->extra_devices : "");
+    char *path = g_build_filename(dir, "domain.xml", NULL);
+    g_autoptr(GError) err = NULL;
+    g_file_set_contents(path, x->str, x->len, &err);
+    g_assert_no_error(err);
+    g_string_free(x, TRUE);
+    return path;
+}
+
+typedef struct {
+    GMainLoop *loop;
+    GString *out, *err, *line;
+    int open_streams;
+    gboolean exited;
+    int wait_status;
+    GPid pid;
+    gboolean (*on_line)(const char *line, GPid pid, void *opaque);
+    void *opaque;
+    gboolean timed_out;
+} RunCtx;
+
+static void maybe_quit(RunCtx *c)
+{
+    if (c->exited && c->open_streams == 0)
+        g_main_loop_quit(c->loop);
+}
+
+static gboolean on_out(GIOChannel *ch, GIOCondition cond, gpointer data)
+{
+    RunCtx *c = data;
+    char buf[4096];
+    gsize n = 0;
+    GIOStatus st = g_io_channel_read_chars(ch, buf, sizeof(buf), &n, NULL);
+    if (n > 0) {
+        g_string_append_len(c->out, buf, n);
+        for (gsize i = 0; i < n; i++) {
+            if (buf[i] == '\n') {
+                if (c->on_line && !c->exited)
+                    c->on_line(c->line->str, c->pid, c->opaque);
+                g_string_truncate(c->line, 0);
+            } else {
+                g_string_append_c(c->line, buf[i]);
+            }
+        }
+    }
+    if (st == G_IO_STATUS_EOF || st == G_IO_STATUS_ERROR || (cond & (G_IO_HUP | G_IO_ERR) && n == 0)) {
+        c->open_streams--;
+        maybe_quit(c);
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_err(GIOChannel *ch, GIOCondition cond, gpointer data)
+{
+    RunCtx *c = data;
+    char buf[4096];
+    gsize n = 0;
+    GIOStatus st = g_io_channel_read_chars(ch, buf, sizeof(buf), &n, NULL);
+    if (n > 0)
+        g_string_append_len(c->err, buf, n);
+    if (st == G_IO_STATUS_EOF || st == G_IO_STATUS_ERROR || (cond & (G_IO_HUP | G_IO_ERR) && n == 0)) {
+        c->open_streams--;
+        maybe_quit(c);
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void on_exit_cb(GPid pid, gint status, gpointer data)
+{
+    RunCtx *c = data;
+    c->exited = TRUE;
+    c->wait_status = status;
+    g_spawn_close_pid(pid);
+    maybe_quit(c);
+}
+
+static gboolean on_timeout(gpointer data)
+{
+    RunCtx *c = data;
+    if (!c->exited) {
+        c->timed_out = TRUE;
+        kill(c->pid, SIGKILL);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static GIOChannel *watch_fd(int fd, GIOFunc fn, RunCtx *c)
+{
+    GIOChannel *ch = g_io_channel_unix_new(fd);
+    g_io_channel_set_encoding(ch, NULL, NULL);
+    g_io_channel_set_buffered(ch, FALSE);
+    g_io_channel_set_close_on_unref(ch, TRUE);
+    g_io_add_watch(ch, G_IO_IN | G_IO_HUP | G_IO_ERR, fn, c);
+    return ch;
+}
+
+HarnessRun *harness_run_worker(const char *xml_path, const char *const *extra_args,
+                               double timeout_s,
+                               gboolean (*on_line)(const char *line, GPid pid, void *opaque),
+                               void *opaque)
+{
+    g_autofree char *worker = harness_path("src/vmm-worker");
+    GPtrArray *argv = g_ptr_array_new();
+    g_ptr_array_add(argv, worker);
+    g_ptr_array_add(argv, (char *)"--xml");
+    g_ptr_array_add(argv, (char *)xml_path);
+    for (unsigned i = 0; extra_args && extra_args[i]; i++)
+        g_ptr_array_add(argv, (char *)extra_args[i]);
+    g_ptr_array_add(argv, NULL);
+
+    RunCtx c = { 0 };
+    GMainContext *ctx = g_main_context_new();
+    g_main_context_push_thread_default(ctx);
+    c.loop = g_main_loop_new(ctx, FALSE);
+    c.out = g_string_new(NULL);
+    c.err = g_string_new(NULL);
+    c.line = g_string_new(NULL);
+    c.on_line = on_line;
+    c.opaque = opaque;
+    int fd_out, fd_err;
+    g_autoptr(GError) err = NULL;
+    gint64 t0 = g_get_monotonic_time();
+    gboolean ok = g_spawn_async_with_pipes(NULL, (char **)argv->pdata, NULL,
+                                           G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &c.pid,
+                                           NULL, &fd_out, &fd_err, &err);
+    g_assert_no_error(err);
+    g_assert_true(ok);
+    GIOChannel *ch_out = watch_fd(fd_out, on_out, &c);
+    GIOChannel *ch_err = watch_fd(fd_err, on_err, &c);
+    c.open_streams = 2;
+    GSource *child = g_child_watch_source_new(c.pid);
+    g_source_set_callback(child, (GSourceFunc)(void (*)(void))on_exit_cb, &c, NULL);
+    g_source_attach(child, ctx);
+    g_source_unref(child);
+    GSource *to = g_timeout_source_new((guint)(timeout_s * 1000));
+    g_source_set_callback(to, on_timeout, &c, NULL);
+    g_source_attach(to, ctx);
+    g_main_loop_run(c.loop);
+    g_source_destroy(to);
+    g_source_unref(to);
+    g_io_channel_unref(ch_out);
+    g_io_channel_unref(ch_err);
+    g_main_loop_unref(c.loop);
+    g_main_context_pop_thread_default(ctx);
+    g_main_context_unref(ctx);
+    g_ptr_array_free(argv, TRUE);
+
+    HarnessRun *r = g_new0(HarnessRun, 1);
+    r->seconds = (g_get_monotonic_time() - t0) / 1e6;
+    r->out = g_string_free(c.out, FALSE);
+    r->err = g_string_free(c.err, FALSE);
+    g_string_free(c.line, TRUE);
+    if (WIFEXITED(c.wait_status)) {
+        r->exit_status = WEXITSTATUS(c.wait_status);
+    } else {
+        r->exit_status = -1;
+        r->term_signal = WTERMSIG(c.wait_status);
+    }
+    r->reports = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_put);
+    g_auto(GStrv) lines = g_strsplit(r->out, "\n", -1);
+    for (unsigned i = 0; lines[i]; i++) {
+        const char *p = strstr(lines[i], "guestkit: ");
+        if (!p)
+            continue;
+        json_object *o = json_tokener_parse(p + strlen("guestkit: "));
+        if (!o)
+            continue;
+        g_ptr_array_add(r->reports, o);
+        json_object *v;
+        if (json_object_object_get_ex(o, "done", &v))
+            r->done = o;
+    }
+    if (c.timed_out)
+        g_test_message("vmm-worker timed out after %.0f s; stderr:\n%s", timeout_s, r->err);
+    return r;
+}
+
+void harness_run_free(HarnessRun *r)
+{
+    if (!r)
+        return;
+    g_free(r->out);
+    g_free(r->err);
+    g_ptr_array_free(r->reports, TRUE);
+    g_free(r);
+}
+
+GPtrArray *harness_find(HarnessRun *r, const char *key, const char *value)
+{
+    GPtrArray *res = g_ptr_array_new();
+    for (guint i = 0; i < r->reports->len; i++) {
+        json_object *o = g_ptr_array_index(r->reports, i), *v;
+        if (!json_object_object_get_ex(o, key, &v))
+            continue;
+        if (value && (!json_object_is_type(v, json_type_string) ||
+                      strcmp(json_object_get_string(v), value) != 0))
+            continue;
+        g_ptr_array_add(res, o);
+    }
+    return res;
+}
+
+int harness_done_count(HarnessRun *r, const char *field)
+{
+    json_object *v;
+    if (!r->done || !json_object_object_get_ex(r->done, field, &v))
+        return -1;
+    return json_object_get_int(v);
+}
+
+void harness_assert_clean_stderr(HarnessRun *r)
+{
+    if (strstr(r->err, "AddressSanitizer") || strstr(r->err, "runtime error:") ||
+        strstr(r->err, "LeakSanitizer")) {
+        g_test_message("sanitizer report:\n%s", r->err);
+        g_test_fail();
+    }
+}

@@ -1,0 +1,51 @@
+/* Helpers for integration tests: write a domain XML, run the real
+ * vmm-worker on the guest kit, collect its guestkit JSON report. */
+#ifndef VMM_TEST_HARNESS_H
+#define VMM_TEST_HARNESS_H
+
+#include <glib.h>
+#include <json-c/json.h>
+
+typedef struct {
+    const char *name;        /* default "test" */
+    unsigned vcpus;          /* default 1 */
+    unsigned memory_mib;     /* default 128 */
+    const char *kernel;      /* default the guest kit ELF */
+    const char *cmdline;
+    const char *on_reboot;   /* default destroy (tests want an exit) */
+    const char *on_poweroff;
+    const char *serial_xml;  /* default <serial type='stdio'/> */
+    const char *extra_devices;
+    gboolean no_acpi;
+} HarnessDomain;
+
+typedef struct {
+    int exit_status;         /* -1 if killed by a signal */
+    int term_signal;
+    char *out, *err;         /* full stdout / stderr */
+    GPtrArray *reports;      /* json_object* of every guestkit: line */
+    json_object *done;       /* the {"done":true,...} object or NULL */
+    double seconds;
+} HarnessRun;
+
+const char *harness_builddir(void);
+const char *harness_srcdir(void);
+char *harness_path(const char *relative);       /* in the build dir */
+char *harness_tmpdir(void);                     /* fresh, removed at exit */
+char *harness_write_domain(const char *dir, const HarnessDomain *d);
+/* Runs vmm-worker --xml FILE [extra args]; kills it after timeout_s. If
+ * on_line is set it is called for each stdout line as it arrives (used to
+ * send signals at the right moment). */
+HarnessRun *harness_run_worker(const char *xml_path, const char *const *extra_args,
+                               double timeout_s,
+                               gboolean (*on_line)(const char *line, GPid pid, void *opaque),
+                               void *opaque);
+void harness_run_free(HarnessRun *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarnessRun, harness_run_free)
+/* Reports whose key `key` exists (e.g. "check") with optional string value. */
+GPtrArray *harness_find(HarnessRun *r, const char *key, const char *value);
+int harness_done_count(HarnessRun *r, const char *field);   /* passed/failed, -1 if no done */
+/* Asserts: no sanitizer report in stderr. */
+void harness_assert_clean_stderr(HarnessRun *r);
+
+#endif

@@ -1,0 +1,322 @@
+/* vmm-worker end to end: the real worker on /dev/kvm booting the guest kit
+ * for each guest test with 1 and 2 vCPUs, the three boot paths, reboot and
+ * power-off statuses, SIGTERM as the ACPI power button, serial backends,
+ * and bad input. */
+#include "harness.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define BOOT_TIMEOUT 60.0
+
+static json_object *get(json_object *o, const char *k)
+{
+    json_object *v = NULL;
+    json_object_object_get_ex(o, k, &v);
+    return v;
+}
+
+/* Runs a guest test and checks the parts every test shares. */
+static HarnessRun *run_guest(const HarnessDomain *d, const char *const *args)
+{
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *xml = harness_write_domain(dir, d);
+    HarnessRun *r = harness_run_worker(xml, args, BOOT_TIMEOUT, NULL, NULL);
+    harness_assert_clean_stderr(r);
+    return r;
+}
+
+static void assert_all_passed(HarnessRun *r)
+{
+    if (harness_done_count(r, "failed") != 0 || r->exit_status != 0) {
+        g_test_message("exit %d\nstdout:\n%s\nstderr:\n%s", r->exit_status, r->out, r->err);
+    }
+    g_assert_nonnull(r->done);
+    g_assert_cmpint(harness_done_count(r, "failed"), ==, 0);
+    g_assert_cmpint(harness_done_count(r, "passed"), >, 0);
+    g_assert_cmpint(r->exit_status, ==, 0);    /* powered off */
+}
+
+typedef struct {
+    const char *test;
+    unsigned vcpus;
+} GuestCase;
+
+static void test_guest(gconstpointer data)
+{
+    const GuestCase *gc = data;
+    g_autofree char *cmd = g_strdup_printf("test=%s", gc->test);
+    HarnessDomain d = { .vcpus = gc->vcpus, .memory_mib = 256, .cmdline = cmd };
+    g_autoptr(HarnessRun) r = run_guest(&d, NULL);
+    assert_all_passed(r);
+    g_autoptr(GPtrArray) start = harness_find(r, "event", "start");
+    g_assert_cmpuint(start->len, ==, 1);
+    g_assert_cmpstr(json_object_get_string(get(start->pdata[0], "cmdline")), ==, cmd);
+
+    if (!strcmp(gc->test, "hello")) {
+        /* Every vCPU reports, with distinct APIC ids 0..n-1. */
+        g_autoptr(GPtrArray) cpus = harness_find(r, "check", "cpu");
+        g_assert_cmpuint(cpus->len, ==, gc->vcpus);
+        guint seen = 0;
+        for (guint i = 0; i < cpus->len; i++) {
+            int id = json_object_get_int(get(cpus->pdata[i], "apic_id"));
+            g_assert_cmpint(id, >=, 0);
+            g_assert_cmpint(id, <, (int)gc->vcpus);
+            seen |= 1u << id;
+        }
+        g_assert_cmpuint(seen, ==, (1u << gc->vcpus) - 1);
+        g_autoptr(GPtrArray) mem = harness_find(r, "memory_mib", NULL);
+        g_assert_cmpuint(mem->len, ==, 1);
+        int mib = json_object_get_int(get(mem->pdata[0], "memory_mib"));
+        /* Usable RAM: all of it minus the BIOS hole below 1 MiB. */
+        g_assert_cmpint(mib, >=, 254);
+        g_assert_cmpint(mib, <=, 256);
+        g_assert_cmpint(json_object_get_int(get(mem->pdata[0], "cpus")), ==, gc->vcpus);
+    } else if (!strcmp(gc->test, "acpi")) {
+        g_autoptr(GPtrArray) m = harness_find(r, "madt_cpus", NULL);
+        g_assert_cmpuint(m->len, >=, 1);
+        g_assert_cmpint(json_object_get_int(get(m->pdata[0], "madt_cpus")), ==, gc->vcpus);
+    } else if (!strcmp(gc->test, "pci")) {
+        /* The host bridge is there, seen the same through ECAM and 0xcf8. */
+        g_assert_nonnull(strstr(r->out, "1b36"));
+    }
+}
+
+static void test_boot_protocols(void)
+{
+    struct { const char *kernel, *proto, *expect; } cases[] = {
+        { "tests/guest/guestkit.elf", NULL, "pvh" },
+        { "tests/guest/guestkit.elf", "--boot-protocol=pvh", "pvh" },
+        { "tests/guest/guestkit.elf", "--boot-protocol=linux", "linux64" },
+        { "tests/guest/guestkit.bzImage", NULL, "bzimage" },
+    };
+    for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *k = harness_path(cases[i].kernel);
+        HarnessDomain d = { .vcpus = 2, .kernel = k, .cmdline = "test=hello" };
+        const char *args[] = { cases[i].proto, NULL };
+        g_autoptr(HarnessRun) r = run_guest(&d, cases[i].proto ? args : NULL);
+        assert_all_passed(r);
+        g_autoptr(GPtrArray) start = harness_find(r, "event", "start");
+        g_assert_cmpuint(start->len, ==, 1);
+        g_assert_cmpstr(json_object_get_string(get(start->pdata[0], "boot")), ==,
+                        cases[i].expect);
+    }
+}
+
+static void test_reboot_destroy(void)
+{
+    const char *methods[] = { "test=reboot method=kbd", "test=reboot method=acpi" };
+    for (unsigned i = 0; i < G_N_ELEMENTS(methods); i++) {
+        HarnessDomain d = { .cmdline = methods[i], .on_reboot = "destroy" };
+        g_autoptr(HarnessRun) r = run_guest(&d, NULL);
+        if (r->exit_status != 2)
+            g_test_message("stdout:\n%s\nstderr:\n%s", r->out, r->err);
+        g_assert_cmpint(r->exit_status, ==, 2);   /* reboot with on_reboot=destroy */
+        g_assert_nonnull(strstr(r->err, "reset"));
+    }
+}
+
+typedef struct { unsigned starts; unsigned sigterms; } RestartCtx;
+
+static gboolean count_starts(const char *line, GPid pid, void *opaque)
+{
+    RestartCtx *c = opaque;
+    if (strstr(line, "\"event\":\"start\"") || strstr(line, "\"event\": \"start\"")) {
+        c->starts++;
+        /* Third boot: it restarted twice. First SIGTERM presses the power
+         * button (the reboot test ignores it), the second stops hard. */
+        if (c->starts == 3) {
+            kill(pid, SIGTERM);
+            kill(pid, SIGTERM);
+        }
+    }
+    return TRUE;
+}
+
+static void test_reboot_restart(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    HarnessDomain d = { .cmdline = "test=reboot", .on_reboot = "restart" };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    RestartCtx c = { 0 };
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, BOOT_TIMEOUT, count_starts, &c);
+    harness_assert_clean_stderr(r);
+    g_assert_cmpuint(c.starts, >=, 3);
+    g_assert_cmpint(r->exit_status, ==, 4);        /* stopped hard */
+}
+
+static void test_poweroff(void)
+{
+    for (unsigned v = 1; v <= 2; v++) {
+        HarnessDomain d = { .vcpus = v, .cmdline = "test=poweroff" };
+        g_autoptr(HarnessRun) r = run_guest(&d, NULL);
+        g_assert_cmpint(r->exit_status, ==, 0);
+        g_assert_nonnull(strstr(r->err, "poweroff"));
+    }
+}
+
+static gboolean sigterm_when_idle(const char *line, GPid pid, void *opaque)
+{
+    if (strstr(line, "guestkit: ") && strstr(line, "idle"))
+        kill(pid, SIGTERM);
+    return TRUE;
+}
+
+static void test_sigterm_power_button(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    HarnessDomain d = { .vcpus = 2, .cmdline = "test=idle" };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, BOOT_TIMEOUT, sigterm_when_idle, NULL);
+    harness_assert_clean_stderr(r);
+    g_autoptr(GPtrArray) ev = harness_find(r, "event", "powerbutton");
+    if (ev->len != 1)
+        g_test_message("stdout:\n%s\nstderr:\n%s", r->out, r->err);
+    g_assert_cmpuint(ev->len, ==, 1);
+    g_assert_cmpint(r->exit_status, ==, 0);
+}
+
+static void test_serial_file(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *log = g_build_filename(dir, "console.log", NULL);
+    g_autofree char *serial = g_strdup_printf(
+        "<serial type='file'><source path='%s'/><target port='0'/></serial>", log);
+    HarnessDomain d = { .cmdline = "test=hello", .serial_xml = serial };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, BOOT_TIMEOUT, NULL, NULL);
+    harness_assert_clean_stderr(r);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    g_autofree char *content = NULL;
+    g_assert_true(g_file_get_contents(log, &content, NULL, NULL));
+    g_assert_nonnull(strstr(content, "\"done\""));
+    g_assert_null(strstr(r->out, "guestkit:"));
+}
+
+static void test_serial_unix(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *sock = g_build_filename(dir, "console.sock", NULL);
+    /* The worker connects to our listening socket (mode='connect'). */
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    g_strlcpy(sa.sun_path, sock, sizeof(sa.sun_path));
+    g_assert_cmpint(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+    g_assert_cmpint(listen(lfd, 1), ==, 0);
+    g_autofree char *serial = g_strdup_printf(
+        "<serial type='unix'><source mode='connect' path='%s'/><target port='0'/></serial>",
+        sock);
+    HarnessDomain d = { .cmdline = "test=hello", .serial_xml = serial };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, BOOT_TIMEOUT, NULL, NULL);
+    harness_assert_clean_stderr(r);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    int cfd = accept(lfd, NULL, NULL);
+    g_assert_cmpint(cfd, >=, 0);
+    GString *got = g_string_new(NULL);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(cfd, buf, sizeof(buf))) > 0)
+        g_string_append_len(got, buf, n);
+    g_assert_nonnull(strstr(got->str, "\"done\""));
+    g_string_free(got, TRUE);
+    close(cfd);
+    close(lfd);
+}
+
+/* Bad input: a one-line error, exit status 1, no crash. */
+static void expect_error(const char *xml_text, const char *needle)
+{
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *xml = g_build_filename(dir, "bad.xml", NULL);
+    g_assert_true(g_file_set_contents(xml, xml_text, -1, NULL));
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, 30, NULL, NULL);
+    harness_assert_clean_stderr(r);
+    if (r->exit_status != 1 || !strstr(r->err, needle))
+        g_test_message("expected '%s'; exit %d stderr:\n%s", needle, r->exit_status, r->err);
+    g_assert_cmpint(r->exit_status, ==, 1);
+    g_assert_nonnull(strstr(r->err, needle));
+    /* One line. */
+    g_auto(GStrv) lines = g_strsplit(g_strstrip(r->err), "\n", -1);
+    g_assert_cmpuint(g_strv_length(lines), ==, 1);
+}
+
+static char *domain_with(const char *kernel, const char *memory, const char *vcpu)
+{
+    return g_strdup_printf("<domain type='kvm'><name>bad</name><memory unit='MiB'>%s</memory>"
+                           "<vcpu>%s</vcpu><os><type arch='x86_64'>hvm</type><kernel>%s</kernel>"
+                           "</os><features><acpi/><apic/></features><devices/></domain>",
+                           memory, vcpu, kernel);
+}
+
+static void test_bad_input(void)
+{
+    g_autofree char *kit = harness_path("tests/guest/guestkit.elf");
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *notkernel = g_build_filename(dir, "notkernel", NULL);
+    g_assert_true(g_file_set_contents(notkernel, "this is not a kernel\n", -1, NULL));
+    g_autofree char *empty = g_build_filename(dir, "empty", NULL);
+    g_assert_true(g_file_set_contents(empty, "", 0, NULL));
+
+    expect_error("<domain type='kvm'><name>x</name>", "");
+    g_autofree char *a = domain_with("/nonexistent/vmlinux", "128", "1");
+    expect_error(a, "/nonexistent/vmlinux");
+    g_autofree char *b = domain_with(notkernel, "128", "1");
+    expect_error(b, "neither");
+    g_autofree char *b2 = domain_with(empty, "128", "1");
+    expect_error(b2, "neither");
+    g_autofree char *c = domain_with(kit, "16777216", "1");   /* 16 TiB */
+    expect_error(c, "memory");
+    g_autofree char *e = domain_with(kit, "128", "0");
+    expect_error(e, "vcpu");
+    g_autofree char *f = domain_with(kit, "128", "1000");
+    expect_error(f, "vcpu");
+    g_autofree char *g = domain_with(kit, "1", "1");          /* kernel cannot fit */
+    expect_error(g, "");
+}
+
+static void test_missing_xml(void)
+{
+    g_autoptr(HarnessRun) r = harness_run_worker("/nonexistent/domain.xml", NULL, 30, NULL, NULL);
+    g_assert_cmpint(r->exit_status, ==, 1);
+    g_assert_nonnull(strstr(r->err, "/nonexistent/domain.xml"));
+}
+
+static void skip_no_kvm(void)
+{
+    g_test_skip("/dev/kvm is not accessible on this host");
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        /* These tests need the real thing; say why they don't run. */
+        g_test_add_func("/worker/no-kvm", skip_no_kvm);
+        return g_test_run();
+    }
+    static const char *tests[] = { "hello", "pci", "acpi", "serial" };
+    static GuestCase cases[G_N_ELEMENTS(tests) * 2];
+    for (unsigned i = 0; i < G_N_ELEMENTS(tests); i++) {
+        for (unsigned v = 1; v <= 2; v++) {
+            GuestCase *gc = &cases[i * 2 + v - 1];
+            gc->test = tests[i];
+            gc->vcpus = v;
+            g_autofree char *path = g_strdup_printf("/worker/guest/%s/vcpus-%u", tests[i], v);
+            g_test_add_data_func(path, gc, test_guest);
+        }
+    }
+    g_test_add_func("/worker/boot-protocols", test_boot_protocols);
+    g_test_add_func("/worker/poweroff", test_poweroff);
+    g_test_add_func("/worker/reboot/destroy", test_reboot_destroy);
+    g_test_add_func("/worker/reboot/restart", test_reboot_restart);
+    g_test_add_func("/worker/sigterm-power-button", test_sigterm_power_button);
+    g_test_add_func("/worker/serial/file", test_serial_file);
+    g_test_add_func("/worker/serial/unix-connect", test_serial_unix);
+    g_test_add_func("/worker/bad-input", test_bad_input);
+    g_test_add_func("/worker/missing-xml", test_missing_xml);
+    return g_test_run();
+}
