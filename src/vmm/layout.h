@@ -45,7 +45,7 @@
 #define ACPI_RESET_VALUE       0x42
 #define ACPI_SLP_TYP_S5        5    /* \_S5 package value               */
 #define ACPI_SLP_EN            (1u << 5)
-#define ACPI_GED_EVT_PWR_DOWN  0x4  /* QEMU's ACPI_GED_PWR_DOWN_EVT bit  */
+#define ACPI_GED_EVT_PWR_DOWN  0x4  /* power-button bit, as dsdt.asl _EVT tests */
 
 /* --- interrupts (GSIs on the in-kernel IOAPIC) ------------------------ */
 #define GSI_PIT                2   /* ISA IRQ0 is overridden to GSI 2   */

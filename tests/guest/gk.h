@@ -31,6 +31,7 @@
 #define SYS_WAIT        0             /* rdi=ptr|0, rsi=value: sti;hlt unless *ptr != value */
 #define SYS_FLUSH_TLB   1             /* reload CR3 after CPL3 edited the page tables */
 #define SYS_RESET       2             /* triple fault (last-resort reset) */
+#define SYS_CPUID       3             /* rdi=leaf, rsi=subleaf: CPUID executed at CPL0 */
 
 /* interrupt vectors */
 #define VEC_TIMER       0x20          /* LAPIC timer: wake-ups for bounded waits */

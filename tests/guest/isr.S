@@ -82,6 +82,12 @@ sys_entry:
 	movq	%cr3, %rax
 	movq	%rax, %cr3
 	iretq
+1:	cmpq	$SYS_CPUID, %rax
+	jne	1f
+	movl	%edi, %eax			/* at CPL0 so the hypervisor answers */
+	movl	%esi, %ecx
+	cpuid
+	iretq
 1:	cmpq	$SYS_RESET, %rax
 	jne	3b
 	lidt	null_idtr(%rip)

@@ -46,10 +46,18 @@ static inline u64 rdtsc(void)
 	return ((u64)hi << 32) | lo;
 }
 
+/* CPUID through CPL0: on PVM a CPL3 CPUID runs natively on the host CPU
+ * (no CPUID faulting), so it would report the host's APIC id and features
+ * instead of the vCPU's. At CPL0 the hypervisor emulates it. */
 static inline void cpuid(u32 leaf, u32 sub, u32 r[4])
 {
-	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
-			 : "a"(leaf), "c"(sub));
+	u64 a = SYS_CPUID, b, c, d;
+	__asm__ volatile("int3" : "+a"(a), "=b"(b), "=c"(c), "=d"(d)
+			 : "D"((u64)leaf), "S"((u64)sub) : "memory");
+	r[0] = (u32)a;
+	r[1] = (u32)b;
+	r[2] = (u32)c;
+	r[3] = (u32)d;
 }
 
 static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }

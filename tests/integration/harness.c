@@ -178,14 +178,22 @@ static gboolean on_timeout(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
-static GIOChannel *watch_fd(int fd, GIOFunc fn, RunCtx *c)
+static GIOChannel *watch_fd(int fd, GIOFunc fn, RunCtx *c, GMainContext *ctx)
 {
     GIOChannel *ch = g_io_channel_unix_new(fd);
     g_io_channel_set_encoding(ch, NULL, NULL);
     g_io_channel_set_buffered(ch, FALSE);
     g_io_channel_set_close_on_unref(ch, TRUE);
-    g_io_add_watch(ch, G_IO_IN | G_IO_HUP | G_IO_ERR, fn, c);
+    GSource *src = g_io_create_watch(ch, G_IO_IN | G_IO_HUP | G_IO_ERR);
+    g_source_set_callback(src, (GSourceFunc)(void (*)(void))fn, c, NULL);
+    g_source_attach(src, ctx);
+    g_source_unref(src);
     return ch;
+}
+
+static void put_json(gpointer o)
+{
+    json_object_put(o);
 }
 
 HarnessRun *harness_run_worker(const char *xml_path, const char *const *extra_args,
@@ -219,8 +227,8 @@ HarnessRun *harness_run_worker(const char *xml_path, const char *const *extra_ar
                                            NULL, &fd_out, &fd_err, &err);
     g_assert_no_error(err);
     g_assert_true(ok);
-    GIOChannel *ch_out = watch_fd(fd_out, on_out, &c);
-    GIOChannel *ch_err = watch_fd(fd_err, on_err, &c);
+    GIOChannel *ch_out = watch_fd(fd_out, on_out, &c, ctx);
+    GIOChannel *ch_err = watch_fd(fd_err, on_err, &c, ctx);
     c.open_streams = 2;
     GSource *child = g_child_watch_source_new(c.pid);
     g_source_set_callback(child, (GSourceFunc)(void (*)(void))on_exit_cb, &c, NULL);
@@ -250,7 +258,7 @@ HarnessRun *harness_run_worker(const char *xml_path, const char *const *extra_ar
         r->exit_status = -1;
         r->term_signal = WTERMSIG(c.wait_status);
     }
-    r->reports = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_put);
+    r->reports = g_ptr_array_new_with_free_func(put_json);
     g_auto(GStrv) lines = g_strsplit(r->out, "\n", -1);
     for (unsigned i = 0; lines[i]; i++) {
         const char *p = strstr(lines[i], "guestkit: ");
