@@ -1,0 +1,113 @@
+#!/bin/bash
+# Boot benchmark: time from exec to the guest kit's first serial line and
+# to power-off, and the VMM's own memory (peak RSS minus the guest RAM the
+# guest touched), for vmm-worker and, in the same run, QEMU (microvm, KVM)
+# booting the very same guestkit.elf. Prints a table; asserts nothing.
+#
+#   bench/boot.sh [BUILDDIR] [RUNS]      (BUILDDIR defaults to ./build)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+builddir=$(cd "${1:-$top/build}" && pwd)
+runs=${2:-10}
+kit=$builddir/tests/guest/guestkit.elf
+worker=$builddir/src/vmm-worker
+vcpus=2
+mem_mib=256
+cmdline="test=hello"
+[ -x "$worker" ] && [ -f "$kit" ] || { echo "build first: $worker, $kit" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+cat > "$tmp/domain.xml" <<XML
+<domain type='kvm'>
+  <name>bench-boot</name>
+  <memory unit='MiB'>$mem_mib</memory>
+  <vcpu>$vcpus</vcpu>
+  <os><type arch='x86_64'>hvm</type><kernel>$kit</kernel><cmdline>$cmdline</cmdline></os>
+  <features><acpi/><apic/></features>
+  <on_reboot>destroy</on_reboot>
+  <devices><serial type='stdio'><target port='0'/></serial></devices>
+</domain>
+XML
+
+# Samples /proc/PID/status until the process is gone; prints
+# "peak_rss_kib max_shmem_kib" (guest RAM is a shared memfd in both VMMs).
+sample_mem() {
+    local pid=$1 hwm=0 shm=0 line
+    while [ -r "/proc/$pid/status" ]; do
+        while read -r key val _; do
+            case $key in
+            VmHWM:) ((val > hwm)) && hwm=$val ;;
+            RssShmem:) ((val > shm)) && shm=$val ;;
+            esac
+        done < "/proc/$pid/status" 2>/dev/null || true
+        sleep 0.002
+    done
+    echo "$hwm $shm"
+}
+
+# Runs one VMM command; prints "first_ms off_ms peak_kib guest_kib ok".
+run_once() {
+    local t0 first="" line ok=0
+    t0=$EPOCHREALTIME
+    coproc VM { exec "$@" 2>/dev/null; }
+    local pid=$VM_PID
+    sample_mem "$pid" > "$tmp/mem" &
+    local sampler=$!
+    while IFS= read -r line <&"${VM[0]}"; do
+        [[ $line == *guestkit:* ]] || continue
+        [ -n "$first" ] || first=$EPOCHREALTIME
+        [[ $line == *'"done": true'*'"failed": 0'* ]] && ok=1
+    done
+    wait "$pid" || true
+    local end=$EPOCHREALTIME
+    wait "$sampler"
+    read -r hwm shm < "$tmp/mem"
+    [ -n "$first" ] || first=$end
+    awk -v t0="$t0" -v f="$first" -v e="$end" -v h="$hwm" -v s="$shm" -v ok="$ok" \
+        'BEGIN { printf "%.1f %.1f %d %d %d\n", (f - t0) * 1000, (e - t0) * 1000, h, s, ok }'
+}
+
+# Median of column N over the collected runs.
+median() { sort -n -k"$1" "$2" | awk -v c="$1" '{ v[NR] = $c } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+bench() {
+    local name=$1; shift
+    : > "$tmp/$name.runs"
+    for _ in $(seq "$runs"); do
+        run_once "$@" >> "$tmp/$name.runs"
+    done
+}
+
+bench vmm-worker "$worker" --xml "$tmp/domain.xml"
+have_qemu=0
+if command -v qemu-system-x86_64 >/dev/null; then
+    have_qemu=1
+    # -cpu qemu64: on PVM hosts "-cpu host" asks for MSRs the host refuses.
+    bench qemu qemu-system-x86_64 -M microvm,pcie=on,rtc=on,memory-backend=mem \
+        -object memory-backend-memfd,id=mem,size=${mem_mib}M,share=on \
+        -enable-kvm -cpu qemu64 -m "$mem_mib" -smp "$vcpus" -nodefaults -nographic \
+        -no-reboot -serial stdio -kernel "$kit" -append "$cmdline"
+fi
+
+echo "# Boot: guest kit '$cmdline', $vcpus vCPUs, $mem_mib MiB, median of $runs runs; $(uname -r)"
+printf '%-12s %14s %14s %14s %16s %16s %8s\n' VMM "first line ms" "power-off ms" "peak RSS MiB" "guest RAM MiB" "VMM own MiB" "ok runs"
+row() {
+    local name=$1 f off h s ok
+    f=$(median 1 "$tmp/$name.runs"); off=$(median 2 "$tmp/$name.runs")
+    h=$(median 3 "$tmp/$name.runs"); s=$(median 4 "$tmp/$name.runs")
+    ok=$(awk '{ n += $5 } END { print n }' "$tmp/$name.runs")
+    awk -v n="$name" -v f="$f" -v o="$off" -v h="$h" -v s="$s" -v ok="$ok" -v r="$runs" \
+        'BEGIN { printf "%-12s %14.1f %14.1f %14.1f %16.1f %16.1f %5d/%d\n", n, f, o, h/1024, s/1024, (h-s)/1024, ok, r }'
+    echo "$f $off $h $s" > "$tmp/$name.med"
+}
+row vmm-worker
+if ((have_qemu)); then
+    row qemu
+    read -r vf vo vh vs < "$tmp/vmm-worker.med"
+    read -r qf qo qh qs < "$tmp/qemu.med"
+    awk -v vf="$vf" -v vo="$vo" -v vh="$vh" -v vs="$vs" -v qf="$qf" -v qo="$qo" -v qh="$qh" -v qs="$qs" \
+        'BEGIN { printf "%-12s %14.2f %14.2f %14.2f %16s %16.2f\n", "ratio v/q", vf/qf, vo/qo, vh/qh, "", (vh-vs)/(qh-qs) }'
+else
+    echo "qemu-system-x86_64 not installed: no side-by-side figures"
+fi
