@@ -28,6 +28,17 @@ long_entry:
 
 /* BSP, any entry. %edi = BOOT_*, %rsi = boot info (passed on to bsp_main). */
 start64:
+	/* Time a short CPL0 loop before the first entry to CPL3, which is how
+	 * a kernel's own boot code runs (test=cpl0speed reports it). */
+	rdtsc
+	movl	%eax, boot_spin_tsc(%rip)
+	movl	%edx, boot_spin_tsc+4(%rip)
+	movl	$BOOT_SPIN_ROUNDS, %ecx
+99:	decl	%ecx
+	jnz	99b
+	rdtsc
+	movl	%eax, boot_spin_tsc+8(%rip)
+	movl	%edx, boot_spin_tsc+12(%rip)
 	cli
 	cld
 	xorl	%ebx, %ebx			/* cpu 0 */
@@ -156,6 +167,9 @@ gdt_ptr:
 
 /* TSSes live in .data, not .bss: CPL3 clears .bss while the BSP's is live. */
 	.balign 128
+	.globl boot_spin_tsc
+boot_spin_tsc:				/* TSC before/after the boot CPL0 loop */
+	.quad	0, 0
 	.globl tss_area
 tss_area:
 	.fill	MAX_CPUS * TSS_STRIDE, 1, 0
@@ -194,6 +208,9 @@ kstacks:
 	.skip	KSTACK_SIZE * MAX_CPUS
 ustacks:
 	.skip	USTACK_SIZE * MAX_CPUS
+	.globl kalias_pdpt
+kalias_pdpt:				/* test=cpl0speed: Linux's kernel-map alias */
+	.skip	4096
 	.globl high_pd
 high_pd:				/* page directories for 4-64 GiB without 1 GiB pages */
 	.skip	60 * 4096

@@ -32,6 +32,9 @@
 #define SYS_FLUSH_TLB   1             /* reload CR3 after CPL3 edited the page tables */
 #define SYS_RESET       2             /* triple fault (last-resort reset) */
 #define SYS_CPUID       3             /* rdi=leaf, rsi=subleaf: CPUID executed at CPL0 */
+#define BOOT_SPIN_ROUNDS 2000         /* entry64.S: 2 instructions a round */
+#define SYS_SYSCALL_ON  5             /* rdi=handler: EFER.SCE, LSTAR, STAR, FMASK */
+#define SYS_SPIN        4             /* rdi=n, rsi=&cpl0_spin (or alias): 2n insns at CPL0 */
 
 /* interrupt vectors */
 #define VEC_TIMER       0x20          /* LAPIC timer: wake-ups for bounded waits */

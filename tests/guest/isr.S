@@ -88,10 +88,69 @@ sys_entry:
 	movl	%esi, %ecx
 	cpuid
 	iretq
+1:	cmpq	$SYS_SPIN, %rax
+	jne	1f
+	testq	%rdi, %rdi
+	jz	3b
+	call	*%rsi				/* cpl0_spin, maybe at an alias */
+	iretq
+1:	cmpq	$SYS_SYSCALL_ON, %rax
+	jne	1f
+	movl	$0xc0000082, %ecx		/* LSTAR = handler */
+	movl	%edi, %eax
+	movq	%rdi, %rdx
+	shrq	$32, %rdx
+	wrmsr
+	movl	$0xc0000081, %ecx		/* STAR: kernel CS 0x08 (sysret unused) */
+	xorl	%eax, %eax
+	movl	$SEL_KCODE64, %edx
+	wrmsr
+	movl	$0xc0000084, %ecx		/* FMASK: IF, as Linux */
+	movl	$0x200, %eax
+	xorl	%edx, %edx
+	wrmsr
+	movl	$0xc0000080, %ecx		/* EFER.SCE */
+	rdmsr
+	orl	$1, %eax
+	wrmsr
+	iretq
 1:	cmpq	$SYS_RESET, %rax
 	jne	3b
 	lidt	null_idtr(%rip)
 	ud2					/* no IDT: triple fault */
+
+/* 2 * %rdi instructions of plain CPL0 code (SYS_SPIN's payload). */
+	.globl cpl0_spin
+cpl0_spin:
+	decq	%rdi
+	jnz	cpl0_spin
+	ret
+
+/* The same with Linux's local_irq_save()/restore() in the loop: privileged
+ * instructions a kernel executes all the time (5 instructions a round). */
+	.globl cpl0_spin_irqflags
+cpl0_spin_irqflags:
+	pushfq
+	cli
+	popfq
+	decq	%rdi
+	jnz	cpl0_spin_irqflags
+	ret
+
+/* SYSCALL target for test=syscall: count, return rax+1, back to CPL3
+ * through iretq (the GDT's user selectors do not suit SYSRET). On the
+ * user stack, as nothing at CPL0 needs another. */
+	.globl syscall_entry
+syscall_entry:
+	lock incq syscall_count(%rip)
+	incq	%rax
+	movq	%rsp, %rdx
+	pushq	$(SEL_UDATA | 3)
+	pushq	%rdx
+	pushq	%r11
+	pushq	$(SEL_UCODE64 | 3)
+	pushq	%rcx
+	iretq
 
 /* Fatal exception. Stack: vector, error, rip, cs, rflags, rsp, ss.
  * Record it in fatal_rec[cpu] (cpu derived from the kernel stack) and

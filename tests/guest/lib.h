@@ -73,6 +73,11 @@ static inline void sys_flush_tlb(void)
 	u64 nr = SYS_FLUSH_TLB;
 	__asm__ volatile("int3" : "+a"(nr) :: "memory");
 }
+static inline void sys_spin(u64 n, u64 fn)
+{
+	u64 nr = SYS_SPIN;
+	__asm__ volatile("int3" : "+a"(nr), "+D"(n), "+S"(fn) :: "memory");
+}
 static inline NORETURN void sys_reset(void)
 {
 	__asm__ volatile("int3" :: "a"((u64)SYS_RESET) : "memory");

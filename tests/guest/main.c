@@ -20,6 +20,8 @@ void test_reboot(void);
 void test_poweroff(void);
 void test_idle(void);
 void test_fault(void);
+void test_cpl0speed(void);
+void test_syscall(void);
 
 static const struct {
 	const char *name;
@@ -28,6 +30,7 @@ static const struct {
 	{ "hello", test_hello }, { "pci", test_pci }, { "acpi", test_acpi },
 	{ "serial", test_serial }, { "reboot", test_reboot },
 	{ "poweroff", test_poweroff }, { "idle", test_idle }, { "fault", test_fault },
+	{ "cpl0speed", test_cpl0speed }, { "syscall", test_syscall },
 };
 
 NORETURN void idle_forever(void)
