@@ -38,21 +38,21 @@ guest: $(GUEST_ELF) $(GUEST_BIN) $(GUEST_BZIMAGE)
 
 $(guest_builddir)/%.gk.o: $(guest_srcdir)/%.c $(GUEST_HDRS)
 	@mkdir -p $(guest_builddir)
-	$(GUEST_CC) $(GUEST_CFLAGS) -c -o $@ $<
+	$(AM_V_CC)$(GUEST_CC) $(GUEST_CFLAGS) -c -o $@ $<
 
 $(guest_builddir)/%.gk.o: $(guest_srcdir)/%.S $(GUEST_HDRS)
 	@mkdir -p $(guest_builddir)
-	$(GUEST_CC) $(GUEST_CFLAGS) -c -o $@ $<
+	$(AM_V_CC)$(GUEST_CC) $(GUEST_CFLAGS) -c -o $@ $<
 
 $(GUEST_ELF): $(GUEST_OBJS) $(guest_srcdir)/guestkit.ld
-	$(GUEST_CC) $(GUEST_CFLAGS) $(GUEST_LINK_FLAGS) -T $(guest_srcdir)/guestkit.ld -o $@ $(GUEST_OBJS)
+	$(AM_V_CCLD)$(GUEST_CC) $(GUEST_CFLAGS) $(GUEST_LINK_FLAGS) -T $(guest_srcdir)/guestkit.ld -o $@ $(GUEST_OBJS)
 
 $(GUEST_BIN): $(GUEST_ELF)
-	$(GUEST_OBJCOPY) -O binary $(GUEST_ELF) $@
+	$(AM_V_GEN)$(GUEST_OBJCOPY) -O binary $(GUEST_ELF) $@
 
 # setup header + flat image; -R imports the ELF's symbols (guestkit_end) for init_size
 $(GUEST_BZIMAGE): $(guest_srcdir)/bzhdr.S $(GUEST_BIN) $(GUEST_ELF)
-	$(GUEST_CC) $(GUEST_CFLAGS) -c -Wa,-I,$(guest_builddir) -o $(guest_builddir)/bzhdr.gk.o $(guest_srcdir)/bzhdr.S
+	$(AM_V_GEN)$(GUEST_CC) $(GUEST_CFLAGS) -c -Wa,-I,$(guest_builddir) -o $(guest_builddir)/bzhdr.gk.o $(guest_srcdir)/bzhdr.S
 	$(GUEST_CC) $(GUEST_LINK_FLAGS) -Wl,-Ttext=0 -Wl,-e,0 -Wl,-R,$(GUEST_ELF) \
 		-o $(guest_builddir)/bzhdr.gk.elf $(guest_builddir)/bzhdr.gk.o
 	$(GUEST_OBJCOPY) -O binary -j .text $(guest_builddir)/bzhdr.gk.elf $@
