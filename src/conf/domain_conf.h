@@ -45,6 +45,41 @@ typedef struct {
 
 typedef enum { VMM_CLOCK_UTC = 0, VMM_CLOCK_LOCALTIME } VmmClockOffset;
 
+/* <disk>: libvirt's cache= and io= with QEMU's meaning (see src/block/). */
+typedef enum {
+    VMM_CACHE_WRITEBACK = 0,   /* default: page cache, write cache on, flush = fdatasync */
+    VMM_CACHE_WRITETHROUGH,    /* O_DSYNC, no write cache */
+    VMM_CACHE_NONE,            /* O_DIRECT, write cache on, flush = fdatasync */
+    VMM_CACHE_DIRECTSYNC,      /* O_DIRECT | O_DSYNC, no write cache */
+    VMM_CACHE_UNSAFE,          /* page cache, flushes ignored */
+} VmmCacheMode;
+
+typedef enum {
+    VMM_IO_THREADS = 0,        /* default: a pool of I/O threads */
+    VMM_IO_NATIVE,             /* Linux AIO; needs cache none or directsync */
+    VMM_IO_URING,              /* io_uring */
+} VmmIoMode;
+
+typedef enum { VMM_DISCARD_IGNORE = 0, VMM_DISCARD_UNMAP } VmmDiscardMode;
+typedef enum { VMM_DISK_FILE = 0, VMM_DISK_BLOCK } VmmDiskSourceType;
+typedef enum { VMM_DISK_BUS_VIRTIO = 0 } VmmDiskBus;
+
+#define VMM_MAX_DISK_QUEUES 16
+
+typedef struct {
+    VmmDiskSourceType type;   /* <disk type='file'|'block'> */
+    char *path;               /* <source file=...> or <source dev=...> */
+    char *target_dev;         /* <target dev='vda'> */
+    VmmDiskBus bus;           /* <target bus='virtio'> */
+    bool readonly;            /* <readonly/> */
+    char *serial;             /* <serial>, at most 20 bytes (VIRTIO_BLK_ID_BYTES) */
+    VmmCacheMode cache;       /* <driver cache=...> */
+    VmmIoMode io;             /* <driver io=...> */
+    VmmDiscardMode discard;   /* <driver discard=...> */
+    unsigned queues;          /* <driver queues=N>; 0 = default (one per vCPU) */
+    int pci_slot;             /* <address type='pci' slot=...>, -1 = assign */
+} VmmDiskDef;
+
 typedef struct {
     char *name;
     uint8_t uuid[16];
@@ -73,6 +108,7 @@ typedef struct {
     VmmLifecycleAction on_crash;     /* default destroy */
 
     char *emulator;           /* <emulator>, recorded; vmmd uses vmm-worker */
+    GPtrArray *disks;         /* VmmDiskDef*, in document order */
     GPtrArray *serials;       /* VmmChrDef*, sorted by port, no duplicates;
                                * a <console type=... target type='serial'>
                                * without a matching <serial> adds one */
@@ -98,5 +134,7 @@ bool vmm_conf_parse_size(const char *value, const char *unit, uint64_t *bytes);
 
 const char *vmm_lifecycle_action_to_string(VmmLifecycleAction a);
 const char *vmm_chr_type_to_string(VmmChrType t);
+const char *vmm_cache_mode_to_string(VmmCacheMode m);
+const char *vmm_io_mode_to_string(VmmIoMode m);
 
 #endif
