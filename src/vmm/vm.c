@@ -3,6 +3,7 @@
 #include "vmm/vm.h"
 #include "vmm/acpi.h"
 #include "vmm/boot.h"
+#include "vmm/irq.h"
 #include "vmm/kvm.h"
 #include "vmm/vcpu.h"
 #include "hw/acpi_ged.h"
@@ -187,29 +188,8 @@ static bool setup_kvm(VmmVm *vm, GError **err)
         g_set_error(err, VM_ERROR, 0, "KVM_CREATE_IRQCHIP: %s", g_strerror(errno));
         return false;
     }
-    /* ISA IRQ0 (the PIT) arrives on IOAPIC pin 2, as the MADT override
-     * says; every other GSI on its own pin, ISA ones also on the PIC. This
-     * is QEMU's routing; KVM's default would put IRQ0 on pin 0. */
-    g_autofree struct kvm_irq_routing *rt = g_malloc0(
-        sizeof(*rt) + (16 + IOAPIC_NR_PINS) * sizeof(struct kvm_irq_routing_entry));
-    unsigned n = 0;
-    for (unsigned gsi = 0; gsi < 16; gsi++) {
-        if (gsi == 2)
-            continue;
-        rt->entries[n++] = (struct kvm_irq_routing_entry){
-            .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
-            .u.irqchip = { .irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
-                           .pin = gsi % 8 } };
-    }
-    for (unsigned gsi = 0; gsi < IOAPIC_NR_PINS; gsi++)
-        rt->entries[n++] = (struct kvm_irq_routing_entry){
-            .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
-            .u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi == 0 ? 2 : gsi } };
-    rt->nr = n;
-    if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, rt) < 0) {
-        g_set_error(err, VM_ERROR, 0, "KVM_SET_GSI_ROUTING: %s", g_strerror(errno));
+    if (!vmm_irq_routing_init(vm, err))
         return false;
-    }
     struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
     if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
         g_set_error(err, VM_ERROR, 0, "KVM_CREATE_PIT2: %s", g_strerror(errno));
@@ -395,6 +375,7 @@ void vmm_vm_free(VmmVm *vm)
         close(vm->kvm_fd);
     if (vm->stop_eventfd >= 0)
         close(vm->stop_eventfd);
+    vmm_irq_routing_free(vm);
     g_free(vm->supported_cpuid);
     g_free(vm->stop_detail);
     g_mutex_clear(&vm->stop_lock);

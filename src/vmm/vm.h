@@ -19,6 +19,7 @@ typedef struct VmmRtc VmmRtc;
 typedef struct VmmPciHost VmmPciHost;
 typedef struct VmmAcpiGed VmmAcpiGed;
 typedef struct VmmChardev VmmChardev;
+typedef struct VmmIrqRouting VmmIrqRouting;
 
 /* Why the guest stopped running. */
 typedef enum {
@@ -62,6 +63,7 @@ struct VmmVm {
 
     VmmBus pio, mmio;
     VmmIrq gsi[IOAPIC_NR_PINS];
+    VmmIrqRouting *irq_routing;
 
     /* Devices. Serial backends are owned by the caller (they outlive a
      * guest reboot); the rest is created and freed with the VM. */
