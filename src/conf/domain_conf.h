@@ -65,19 +65,22 @@ typedef enum { VMM_DISK_FILE = 0, VMM_DISK_BLOCK } VmmDiskSourceType;
 typedef enum { VMM_DISK_BUS_VIRTIO = 0 } VmmDiskBus;
 
 #define VMM_MAX_DISK_QUEUES 16
+#define VMM_DISK_SERIAL_MAX 20   /* VIRTIO_BLK_ID_BYTES */
 
 typedef struct {
     VmmDiskSourceType type;   /* <disk type='file'|'block'> */
-    char *path;               /* <source file=...> or <source dev=...> */
+    char *path;               /* <source file=...> or <source dev=...>, absolute */
     char *target_dev;         /* <target dev='vda'> */
     VmmDiskBus bus;           /* <target bus='virtio'> */
     bool readonly;            /* <readonly/> */
-    char *serial;             /* <serial>, at most 20 bytes (VIRTIO_BLK_ID_BYTES) */
+    char *serial;             /* <serial> or NULL; 1 to VMM_DISK_SERIAL_MAX bytes
+                               * of [A-Za-z0-9_ .+-], kept verbatim */
     VmmCacheMode cache;       /* <driver cache=...> */
     VmmIoMode io;             /* <driver io=...> */
     VmmDiscardMode discard;   /* <driver discard=...> */
     unsigned queues;          /* <driver queues=N>; 0 = default (one per vCPU) */
-    int pci_slot;             /* <address type='pci' slot=...>, -1 = assign */
+    int pci_slot;             /* <address type='pci' slot=...>: 1..31, unique
+                               * among devices; -1 = assign */
 } VmmDiskDef;
 
 typedef struct {
@@ -108,7 +111,8 @@ typedef struct {
     VmmLifecycleAction on_crash;     /* default destroy */
 
     char *emulator;           /* <emulator>, recorded; vmmd uses vmm-worker */
-    GPtrArray *disks;         /* VmmDiskDef*, in document order */
+    GPtrArray *disks;         /* VmmDiskDef*, in document order; target_dev
+                               * unique; a path shared only by read-only disks */
     GPtrArray *serials;       /* VmmChrDef*, sorted by port, no duplicates;
                                * a <console type=... target type='serial'>
                                * without a matching <serial> adds one */
@@ -116,6 +120,8 @@ typedef struct {
 
 void vmm_chr_def_free(VmmChrDef *chr);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmChrDef, vmm_chr_def_free)
+void vmm_disk_def_free(VmmDiskDef *disk);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmDiskDef, vmm_disk_def_free)
 
 /* Files must be regular files of at most VMM_DOMAIN_XML_MAX_BYTES.
  * source_name (may be NULL) prefixes every error message, with the line. */

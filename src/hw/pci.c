@@ -127,6 +127,8 @@ uint32_t vmm_pci_config_read(VmmPciDevice *dev, unsigned offset, unsigned size)
     for (unsigned i = 0; i < size; i++)
         v |= (uint32_t)dev->cfg[offset + i] << (8 * i);
     g_mutex_unlock(&dev->lock);
+    if (dev->ops && dev->ops->config_read)
+        v = dev->ops->config_read(dev, offset, size, v);
     return v;
 }
 

@@ -39,6 +39,9 @@ typedef struct VmmPciDevice VmmPciDevice;
 
 typedef struct {
     const char *name;
+    /* Optional: device-specific view of config space reads (windows such
+     * as virtio's PCI_CFG access capability); `value` is the generic one. */
+    uint32_t (*config_read)(VmmPciDevice *dev, unsigned offset, unsigned size, uint32_t value);
     /* Optional: called after the generic config write was applied (e.g.
      * capability registers such as MSI-X enable). */
     void (*config_written)(VmmPciDevice *dev, unsigned offset, unsigned size);

@@ -13,6 +13,7 @@
 #include "hw/rtc.h"
 #include "hw/uart.h"
 #include "util/chardev.h"
+#include "virtio/virtio_blk.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -261,6 +262,22 @@ static bool setup_devices(VmmVm *vm, VmmChardev *const *backends, GError **err)
     vm->pci = vmm_pci_host_new(&vm->pio, &vm->mmio, err);
     if (!vm->pci)
         return false;
+    /* Disks with a PCI slot in the XML go first so that automatic
+     * placement cannot take their slot; vm->blk keeps document order. */
+    guint ndisks = vm->def->disks ? vm->def->disks->len : 0;
+    vm->blk = g_ptr_array_new();
+    g_ptr_array_set_size(vm->blk, ndisks);
+    for (int pass = 0; pass < 2; pass++) {
+        for (guint i = 0; i < ndisks; i++) {
+            const VmmDiskDef *disk = g_ptr_array_index(vm->def->disks, i);
+            if ((disk->pci_slot >= 0) != (pass == 0))
+                continue;
+            VmmVirtioBlk *b = vmm_virtio_blk_new(vm, disk, err);
+            if (!b)
+                return false;
+            g_ptr_array_index(vm->blk, i) = b;
+        }
+    }
     if (vm->def->acpi) {
         VmmAcpiGedHandlers h = { on_guest_poweroff, on_guest_reset, vm };
         vm->ged = vmm_acpi_ged_new(&vm->mmio, &vm->gsi[GSI_GED], &h, err);
@@ -360,6 +377,11 @@ void vmm_vm_free(VmmVm *vm)
     if (vm->rtc)
         vmm_rtc_free(vm->rtc);
     vmm_acpi_ged_free(vm->ged);
+    for (guint i = 0; vm->blk && i < vm->blk->len; i++)
+        if (g_ptr_array_index(vm->blk, i))
+            vmm_virtio_blk_free(g_ptr_array_index(vm->blk, i));
+    if (vm->blk)
+        g_ptr_array_free(vm->blk, TRUE);
     vmm_pci_host_free(vm->pci);
     if (vm->pio.regions)
         vmm_bus_destroy(&vm->pio);

@@ -73,6 +73,7 @@ struct VmmVm {
     VmmRtc *rtc;
     VmmPciHost *pci;
     VmmAcpiGed *ged;
+    GPtrArray *blk;          /* VmmVirtioBlk*, one per <disk bus='virtio'> */
 
     unsigned nr_vcpus;
     VmmVcpu *vcpus;

@@ -21,7 +21,8 @@ GUEST_ELF = $(guest_builddir)/guestkit.elf
 GUEST_BIN = $(guest_builddir)/guestkit.bin
 GUEST_BZIMAGE = $(guest_builddir)/guestkit.bzImage
 
-GUEST_HDRS = $(guest_srcdir)/gk.h $(guest_srcdir)/lib.h $(guest_srcdir)/acpi.h
+GUEST_HDRS = $(guest_srcdir)/gk.h $(guest_srcdir)/lib.h $(guest_srcdir)/acpi.h \
+	$(guest_srcdir)/pcibus.h $(guest_srcdir)/virtio.h $(guest_srcdir)/blk.h
 GUEST_OBJS = \
 	$(guest_builddir)/entry32.gk.o $(guest_builddir)/entry64.gk.o \
 	$(guest_builddir)/isr.gk.o $(guest_builddir)/trampoline.gk.o \
@@ -30,6 +31,9 @@ GUEST_OBJS = \
 	$(guest_builddir)/boot.gk.o $(guest_builddir)/acpi.gk.o \
 	$(guest_builddir)/smp.gk.o $(guest_builddir)/pci.gk.o \
 	$(guest_builddir)/tests.gk.o $(guest_builddir)/test_serial.gk.o \
+	$(guest_builddir)/pcibus.gk.o $(guest_builddir)/virtio.gk.o \
+	$(guest_builddir)/blk.gk.o $(guest_builddir)/test_blk.gk.o \
+	$(guest_builddir)/test_blkbench.gk.o \
 	$(guest_builddir)/main.gk.o
 
 .PHONY: guest guest-clean

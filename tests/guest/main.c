@@ -22,6 +22,9 @@ void test_idle(void);
 void test_fault(void);
 void test_cpl0speed(void);
 void test_syscall(void);
+void test_blk(void);
+void test_blk_hostile(void);
+void test_blk_bench(void);
 
 static const struct {
 	const char *name;
@@ -31,6 +34,7 @@ static const struct {
 	{ "serial", test_serial }, { "reboot", test_reboot },
 	{ "poweroff", test_poweroff }, { "idle", test_idle }, { "fault", test_fault },
 	{ "cpl0speed", test_cpl0speed }, { "syscall", test_syscall },
+	{ "blk", test_blk }, { "blk-hostile", test_blk_hostile }, { "blk-bench", test_blk_bench },
 };
 
 NORETURN void idle_forever(void)

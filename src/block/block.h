@@ -1,0 +1,142 @@
+/* Block backends behind virtio-blk: a raw image file or a host block device,
+ * opened with libvirt's <driver cache=... io=... discard=...> and QEMU's
+ * meaning of them.
+ *
+ *   cache=        open flags          guest write cache   FLUSH
+ *   writeback     (page cache)        yes                 fdatasync
+ *   writethrough  O_DSYNC             no                  fdatasync
+ *   none          O_DIRECT            yes                 fdatasync
+ *   directsync    O_DIRECT|O_DSYNC    no                  fdatasync
+ *   unsafe        (page cache)        yes                 ignored
+ *
+ *   io=threads    a per-device pool of threads doing preadv/pwritev/...
+ *   io=native     Linux AIO, one context per queue (cache none/directsync)
+ *   io=io_uring   one ring per queue
+ *
+ * Threading: a VmmBlockQueue belongs to one thread at a time (the owner,
+ * usually the thread serving one virtqueue). submit/plug/kick/complete/drain
+ * on a queue are called only by its owner; they take no lock on the fast
+ * path, and completion callbacks run only inside vmm_block_queue_complete()
+ * (or drain) on the owner. Different queues of a device may be used by
+ * different threads concurrently. vmm_block_get_stats() may be called from
+ * any thread. */
+#ifndef VMM_BLOCK_H
+#define VMM_BLOCK_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "conf/domain_conf.h"
+
+#define VMM_BLOCK_ERROR (vmm_block_error_quark())
+GQuark vmm_block_error_quark(void);
+typedef enum {
+    VMM_BLOCK_ERROR_OPEN,          /* the source cannot be opened or sized */
+    VMM_BLOCK_ERROR_UNSUPPORTED,   /* cache/io combination refused, no io_uring... */
+    VMM_BLOCK_ERROR_INVALID,       /* wrong source type, bad argument */
+} VmmBlockError;
+
+#define VMM_BLOCK_MAX_QUEUES 64
+
+typedef struct VmmBlockDev VmmBlockDev;
+typedef struct VmmBlockQueue VmmBlockQueue;    /* one submission context per virtqueue */
+
+typedef enum {
+    VMM_BLOCK_READ,
+    VMM_BLOCK_WRITE,
+    VMM_BLOCK_FLUSH,
+    VMM_BLOCK_DISCARD,
+    VMM_BLOCK_WRITE_ZEROES,
+} VmmBlockOp;
+
+typedef struct VmmBlockReq VmmBlockReq;
+
+/* The backend's part of a request. It lives inside the request so that the
+ * fast path allocates nothing; callers must not touch it. */
+typedef struct {
+    VmmBlockReq *next;          /* work queue, completion lists */
+    VmmBlockQueue *q;
+    struct iovec *iov;          /* what the engine transfers: guest iov or bounce */
+    unsigned iovcnt;
+    int ret;
+    uint64_t start_ns;
+    void *bounce;               /* aligned copy for O_DIRECT, or NULL */
+    size_t bounce_size;
+    struct iovec bounce_iov;
+    uint64_t engine[8];         /* engine scratch (the Linux AIO iocb) */
+} VmmBlockReqPriv;
+
+struct VmmBlockReq {
+    VmmBlockOp op;
+    uint64_t offset, len;       /* bytes; for READ/WRITE len = sum of iov lengths */
+    struct iovec *iov;          /* guest buffers for READ/WRITE, caller-owned until completion */
+    unsigned iovcnt;
+    /* ret: READ/WRITE: len on success; other ops: 0; -errno on failure
+     * (-EROFS for writes to a read-only disk, -EIO outside the disk).
+     * The request may be resubmitted from inside its callback. */
+    void (*complete)(VmmBlockReq *req, int ret);
+    void *opaque;
+    VmmBlockReqPriv priv;
+};
+
+/* path: <source file=...> or <source dev=...>; block_device: <disk type='block'>
+ * (the path must then be a block device, and a file disk must be a regular
+ * file). nqueues: 1..VMM_BLOCK_MAX_QUEUES. discard: <driver discard=...>;
+ * with 'ignore', DISCARD requests succeed without doing anything (as QEMU). */
+VmmBlockDev *vmm_block_open(const char *path, bool block_device, bool readonly,
+                            VmmCacheMode cache, VmmIoMode io,
+                            VmmDiscardMode discard, unsigned nqueues,
+                            GError **err);
+/* Waits for requests still in flight (running their callbacks in the
+ * calling thread: the queue owners must have stopped using the queues). */
+void vmm_block_close(VmmBlockDev *dev);
+
+uint64_t vmm_block_size(VmmBlockDev *dev);              /* bytes, fixed at open */
+/* cache writeback/none/unsafe: the device offers VIRTIO_BLK_F_FLUSH with WCE on. */
+bool vmm_block_has_write_cache(VmmBlockDev *dev);
+/* discard='unmap' on a writable disk: the device offers VIRTIO_BLK_F_DISCARD. */
+bool vmm_block_supports_discard(VmmBlockDev *dev);
+/* The source's logical block size (VIRTIO_BLK_F_BLK_SIZE); 512 for files. */
+uint32_t vmm_block_logical_block_size(VmmBlockDev *dev);
+bool vmm_block_is_readonly(VmmBlockDev *dev);
+const char *vmm_block_path(VmmBlockDev *dev);
+unsigned vmm_block_nqueues(VmmBlockDev *dev);
+
+VmmBlockQueue *vmm_block_queue(VmmBlockDev *dev, unsigned index);
+
+/* Submit; never blocks for I/O (io=native may, as Linux AIO does, when the
+ * kernel itself blocks in io_submit). */
+void vmm_block_submit(VmmBlockQueue *q, VmmBlockReq *req);
+/* Batching: after plug, submissions are held until kick, which hands them
+ * to the kernel or the pool at once (one io_uring_enter / io_submit / pool
+ * wake-up). Without plug each submit goes out immediately and kick is a
+ * no-op. */
+void vmm_block_queue_plug(VmmBlockQueue *q);
+void vmm_block_queue_kick(VmmBlockQueue *q);
+/* An eventfd, readable when completions are pending, for the owner's poll loop. */
+int vmm_block_queue_fd(VmmBlockQueue *q);
+/* Runs completion callbacks for everything finished; returns how many.
+ * Cheap enough for a busy-poll loop. */
+unsigned vmm_block_queue_complete(VmmBlockQueue *q);
+/* Blocks until every request submitted on q has completed (callbacks run). */
+void vmm_block_queue_drain(VmmBlockQueue *q);
+/* Requests submitted and not yet completed on q. */
+unsigned vmm_block_queue_inflight(VmmBlockQueue *q);
+
+/* Per device, with the names of `virsh domblkstat` (rd.reqs, rd.bytes,
+ * rd.times, ...): requests, bytes and total nanoseconds for reads, writes
+ * and flushes; errors counts failed requests of any kind. */
+typedef struct {
+    uint64_t rd_reqs, rd_bytes, rd_ns;
+    uint64_t wr_reqs, wr_bytes, wr_ns;
+    uint64_t fl_reqs, fl_ns;
+    uint64_t errors;
+} VmmBlockStats;
+void vmm_block_get_stats(VmmBlockDev *dev, VmmBlockStats *out);
+
+/* For tests only: the open file descriptor (to check its flags). */
+int vmm_block_fd_for_testing(VmmBlockDev *dev);
+
+#endif
