@@ -540,17 +540,14 @@ unsigned vmm_block_queue_complete(VmmBlockQueue *q)
 
     VmmBlockReq *posted = __atomic_exchange_n(&q->posted, NULL, __ATOMIC_ACQUIRE);
     if (posted) {
-        /* LIFO to FIFO */
-        VmmBlockReq *rev = NULL;
+        /* LIFO to FIFO: the newest becomes the tail. */
+        VmmBlockReqList l = { NULL, posted };
         while (posted) {
             VmmBlockReq *next = posted->priv.next;
-            posted->priv.next = rev;
-            rev = posted;
+            posted->priv.next = l.head;
+            l.head = posted;
             posted = next;
         }
-        VmmBlockReqList l = { rev, rev };
-        while (l.tail->priv.next)
-            l.tail = l.tail->priv.next;
         req_list_concat(&done, &l);
     }
 

@@ -25,6 +25,7 @@ void test_syscall(void);
 void test_blk(void);
 void test_blk_hostile(void);
 void test_blk_bench(void);
+void test_blk_persist(void);
 
 static const struct {
 	const char *name;
@@ -35,6 +36,7 @@ static const struct {
 	{ "poweroff", test_poweroff }, { "idle", test_idle }, { "fault", test_fault },
 	{ "cpl0speed", test_cpl0speed }, { "syscall", test_syscall },
 	{ "blk", test_blk }, { "blk-hostile", test_blk_hostile }, { "blk-bench", test_blk_bench },
+	{ "blk-persist", test_blk_persist },
 };
 
 NORETURN void idle_forever(void)

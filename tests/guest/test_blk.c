@@ -883,3 +883,56 @@ void test_blk_hostile(void)
 	}
 	virtio_reset(d);
 }
+
+/* --- test=blk-persist phase=write|verify seed=N ------------------------- */
+
+/* Durability: phase=write writes a pattern derived from seed=N over a spread
+ * of sectors of the first disk, flushes, prints {"event":"persisted"} and
+ * idles, so the host can kill -9 the VMM at that moment; phase=verify (a
+ * new VM on the same image) reads the sectors back and compares. */
+#define PERSIST_REQS 32
+#define PERSIST_SECTORS 8
+
+void test_blk_persist(void)
+{
+	static struct vdev *devs[4];
+	static struct blk b;
+	char v[32];
+	if (!common_setup())
+		return;
+	seed = cmdline_get("seed", v, sizeof(v)) ? strtou64(v, NULL) : 1;
+	bool write = cmdline_get("phase", v, sizeof(v)) && !strcmp(v, "write");
+	int n = virtio_find(VIRTIO_ID_BLOCK, devs, ARRAY_SIZE(devs));
+	if (!n || !blk_open(&b, devs[0], 0, 1)) {
+		check("blk_persist", false, ",\"error\":\"no usable virtio-blk device\",\"found\":%d", n);
+		return;
+	}
+	u64 span = b.capacity / PERSIST_REQS;
+	int errors = 0, bad = 0;
+	for (int i = 0; i < PERSIST_REQS && span >= PERSIST_SECTORS; i++) {
+		u64 s = i * span + (mix64(seed + i) % (span - PERSIST_SECTORS + 1));
+		if (write) {
+			pat_fill(wbuf, s, PERSIST_SECTORS, 0);
+			errors += wr(&b, 0, s, PERSIST_SECTORS, wbuf) != VIRTIO_BLK_S_OK;
+		} else {
+			memset(rbuf, 0xa5, 512 * PERSIST_SECTORS);
+			int st = rd(&b, 0, s, PERSIST_SECTORS, rbuf);
+			errors += st != VIRTIO_BLK_S_OK;
+			bad += st == VIRTIO_BLK_S_OK && pat_check(rbuf, s, PERSIST_SECTORS, 0) >= 0;
+		}
+	}
+	if (!write) {
+		check("blk_persist", !errors && !bad && span >= PERSIST_SECTORS,
+		      ",\"phase\":\"verify\",\"seed\":%llu,\"requests\":%d,\"errors\":%d,\"mismatches\":%d",
+		      (unsigned long long)seed, PERSIST_REQS, errors, bad);
+		return;
+	}
+	int fl = (b.v->features & BIT(VIRTIO_BLK_F_FLUSH))
+		 ? blk_req(&b, 0, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, false) : VIRTIO_BLK_S_OK;
+	check("blk_persist_write", !errors && fl == VIRTIO_BLK_S_OK,
+	      ",\"seed\":%llu,\"requests\":%d,\"errors\":%d,\"flush\":\"%s\",\"wce\":%d",
+	      (unsigned long long)seed, PERSIST_REQS, errors, blk_status_name(fl), b.wce);
+	out("{\"event\":\"persisted\",\"seed\":%llu}", (unsigned long long)seed);
+	for (;;)
+		sys_wait(NULL, 0);	/* until the host kills us */
+}

@@ -1,0 +1,208 @@
+/* virtio-blk end to end on the real worker: the guest kit's test=blk for
+ * every cache x io combination libvirt allows (with discard, serial, a
+ * read-only second disk and multiqueue), the refused combinations, the
+ * hostile-queue test, and durability: data written and flushed survives
+ * kill -9 of the worker, read back by a second boot. */
+#include "harness.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TIMEOUT 90.0
+
+static const char *caches[] = { "writeback", "writethrough", "none", "directsync", "unsafe" };
+static const char *ios[] = { "threads", "native", "io_uring" };
+
+static bool allowed(const char *cache, const char *io)
+{
+    return strcmp(io, "native") || !strcmp(cache, "none") || !strcmp(cache, "directsync");
+}
+
+static char *make_image(const char *dir, const char *name, unsigned mib)
+{
+    char *path = g_build_filename(dir, name, NULL);
+    FILE *f = fopen(path, "w");
+    g_assert_nonnull(f);
+    g_assert_cmpint(ftruncate(fileno(f), (off_t)mib << 20), ==, 0);
+    fclose(f);
+    return path;
+}
+
+static char *disk_xml(const char *img, const char *dev, const char *cache, const char *io,
+                      const char *extra_driver, const char *extra)
+{
+    return g_strdup_printf("<disk type='file' device='disk'>"
+                           "<driver name='qemu' type='raw' cache='%s' io='%s'%s/>"
+                           "<source file='%s'/><target dev='%s' bus='virtio'/>%s</disk>",
+                           cache, io, extra_driver ? extra_driver : "", img, dev,
+                           extra ? extra : "");
+}
+
+typedef struct { const char *cache, *io; } Combo;
+
+static void test_combo(gconstpointer data)
+{
+    const Combo *c = data;
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *img = make_image(dir, "vda.img", 64);
+    g_autofree char *ro = make_image(dir, "vdb.img", 8);
+    g_autofree char *d1 = disk_xml(img, "vda", c->cache, c->io, " discard='unmap' queues='2'",
+                                   "<serial>vmmd-0001</serial>");
+    g_autofree char *d2 = disk_xml(ro, "vdb", c->cache, c->io, NULL,
+                                   "<readonly/><serial>ro-disk</serial>");
+    g_autofree char *devs = g_strconcat(d1, d2, NULL);
+    HarnessDomain d = { .vcpus = 2, .memory_mib = 256,
+                        .cmdline = "test=blk serial=vmmd-0001,ro-disk ro=0,1",
+                        .extra_devices = devs };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
+    harness_assert_clean_stderr(r);
+    if (r->exit_status != 0 || harness_done_count(r, "failed") != 0)
+        g_test_message("exit %d\nstdout:\n%s\nstderr:\n%s", r->exit_status, r->out, r->err);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    g_assert_cmpint(harness_done_count(r, "failed"), ==, 0);
+    /* Both disks initialised, GET_ID, multiqueue and the read-only checks ran. */
+    g_autoptr(GPtrArray) init = harness_find(r, "check", "blk_init");
+    g_assert_cmpuint(init->len, ==, 2);
+    g_autoptr(GPtrArray) mq = harness_find(r, "check", "blk_mq");
+    g_assert_cmpuint(mq->len, >=, 1);
+    g_autoptr(GPtrArray) id = harness_find(r, "check", "blk_get_id");
+    g_assert_cmpuint(id->len, ==, 2);
+    g_autoptr(GPtrArray) rof = harness_find(r, "check", "blk_read_only");
+    g_assert_cmpuint(rof->len, >=, 1);
+    /* The write-cache view matches the mode: WCE on for writeback, none,
+     * unsafe; off for writethrough and directsync. */
+    json_object *wce = NULL;
+    g_assert_true(json_object_object_get_ex(init->pdata[0], "wce", &wce));
+    bool want = strcmp(c->cache, "writethrough") && strcmp(c->cache, "directsync");
+    g_assert_cmpint(json_object_get_int(wce), ==, want);
+}
+
+static void test_refused(void)
+{
+    /* libvirt's rule: native needs no host cache; a bad format is named. */
+    static const char *cases[][3] = {
+        { "writeback", "native", "native I/O needs either no disk cache or directsync" },
+        { "writethrough", "native", "native I/O needs" },
+        { "unsafe", "native", "native I/O needs" },
+    };
+    for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *dir = harness_tmpdir();
+        g_autofree char *img = make_image(dir, "vda.img", 8);
+        g_autofree char *disk = disk_xml(img, "vda", cases[i][0], cases[i][1], NULL, NULL);
+        HarnessDomain d = { .cmdline = "test=blk", .extra_devices = disk };
+        g_autofree char *xml = harness_write_domain(dir, &d);
+        g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, 30, NULL, NULL);
+        harness_assert_clean_stderr(r);
+        g_assert_cmpint(r->exit_status, ==, 1);
+        g_assert_nonnull(strstr(r->err, cases[i][2]));
+    }
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *img = make_image(dir, "vda.img", 8);
+    g_autofree char *qcow = g_strdup_printf(
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+        "<source file='%s'/><target dev='vda' bus='virtio'/></disk>", img);
+    HarnessDomain d = { .cmdline = "test=blk", .extra_devices = qcow };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, 30, NULL, NULL);
+    g_assert_cmpint(r->exit_status, ==, 1);
+    g_assert_nonnull(strstr(r->err, "qcow2"));
+    /* A missing image: the path and the reason, no crash. */
+    g_autofree char *missing = disk_xml("/nonexistent/disk.img", "vda", "none", "threads", NULL, NULL);
+    HarnessDomain m = { .cmdline = "test=blk", .extra_devices = missing };
+    g_autofree char *xml2 = harness_write_domain(dir, &m);
+    g_autoptr(HarnessRun) r2 = harness_run_worker(xml2, NULL, 30, NULL, NULL);
+    harness_assert_clean_stderr(r2);
+    g_assert_cmpint(r2->exit_status, ==, 1);
+    g_assert_nonnull(strstr(r2->err, "/nonexistent/disk.img"));
+}
+
+static void test_hostile(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *img = make_image(dir, "vda.img", 16);
+    g_autofree char *img2 = make_image(dir, "vdb.img", 16);
+    g_autofree char *d1 = disk_xml(img, "vda", "none", "io_uring", NULL, NULL);
+    g_autofree char *d2 = disk_xml(img2, "vdb", "writeback", "threads", NULL, NULL);
+    g_autofree char *devs = g_strconcat(d1, d2, NULL);
+    HarnessDomain d = { .vcpus = 2, .cmdline = "test=blk-hostile", .extra_devices = devs };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
+    harness_assert_clean_stderr(r);
+    if (r->exit_status != 0 || harness_done_count(r, "failed") != 0)
+        g_test_message("stdout:\n%s\nstderr:\n%s", r->out, r->err);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    g_assert_cmpint(harness_done_count(r, "failed"), ==, 0);
+    g_autoptr(GPtrArray) cases = harness_find(r, "check", "blk_hostile");
+    g_assert_cmpuint(cases->len, >=, 10);
+    /* Each broken-queue case left one line in the worker's log. */
+    g_assert_nonnull(strstr(r->err, "needs a reset: queue 0: descriptor loop"));
+    g_assert_nonnull(strstr(r->err, "outside guest RAM"));
+    g_autoptr(GPtrArray) other = harness_find(r, "check", "blk_hostile_other_device");
+    g_assert_cmpuint(other->len, ==, 1);
+}
+
+static gboolean kill_when_persisted(const char *line, GPid pid, void *opaque)
+{
+    if (strstr(line, "\"event\":\"persisted\""))
+        kill(pid, SIGKILL);
+    return TRUE;
+}
+
+static void test_durability(gconstpointer data)
+{
+    const char *cache = data;
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *img = make_image(dir, "vda.img", 32);
+    g_autofree char *disk = disk_xml(img, "vda", cache, "threads", NULL, NULL);
+    HarnessDomain w = { .cmdline = "test=blk-persist phase=write seed=4242", .extra_devices = disk };
+    g_autofree char *xml = harness_write_domain(dir, &w);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, kill_when_persisted, NULL);
+    g_assert_cmpint(r->term_signal, ==, SIGKILL);      /* killed mid-flight */
+    g_autoptr(GPtrArray) wr = harness_find(r, "check", "blk_persist_write");
+    g_assert_cmpuint(wr->len, ==, 1);
+    HarnessDomain v = { .cmdline = "test=blk-persist phase=verify seed=4242", .extra_devices = disk };
+    g_autofree char *xml2 = harness_write_domain(dir, &v);
+    g_autoptr(HarnessRun) r2 = harness_run_worker(xml2, NULL, TIMEOUT, NULL, NULL);
+    harness_assert_clean_stderr(r2);
+    if (harness_done_count(r2, "failed") != 0)
+        g_test_message("stdout:\n%s", r2->out);
+    g_assert_cmpint(r2->exit_status, ==, 0);
+    g_assert_cmpint(harness_done_count(r2, "failed"), ==, 0);
+    g_autoptr(GPtrArray) ok = harness_find(r2, "check", "blk_persist");
+    g_assert_cmpuint(ok->len, ==, 1);
+}
+
+static void skip_no_kvm(void)
+{
+    g_test_skip("/dev/kvm is not accessible on this host");
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        g_test_add_func("/blk/no-kvm", skip_no_kvm);
+        return g_test_run();
+    }
+    static Combo combos[G_N_ELEMENTS(caches) * G_N_ELEMENTS(ios)];
+    unsigned n = 0;
+    for (unsigned i = 0; i < G_N_ELEMENTS(ios); i++) {
+        for (unsigned j = 0; j < G_N_ELEMENTS(caches); j++) {
+            if (!allowed(caches[j], ios[i]))
+                continue;
+            combos[n] = (Combo){ caches[j], ios[i] };
+            g_autofree char *path = g_strdup_printf("/blk/combo/%s/%s", ios[i], caches[j]);
+            g_test_add_data_func(path, &combos[n++], test_combo);
+        }
+    }
+    g_test_add_func("/blk/refused", test_refused);
+    g_test_add_func("/blk/hostile", test_hostile);
+    g_test_add_data_func("/blk/durability/none", "none", test_durability);
+    g_test_add_data_func("/blk/durability/writethrough", "writethrough", test_durability);
+    g_test_add_data_func("/blk/durability/directsync", "directsync", test_durability);
+    return g_test_run();
+}
