@@ -1,4 +1,5 @@
 #include "virtio/virtio_blk.h"
+#include "virtio/virtio_blk_req.h"
 #include "virtio/virtio_pci.h"
 #include "virtio/virtio_spec.h"
 #include "vmm/vm.h"
@@ -11,32 +12,8 @@
 #include <unistd.h>
 
 #define BLK_QUEUE_SIZE   256
-#define BLK_SECTOR       512ULL
-#define BLK_ID_BYTES     20
 #define BLK_CONFIG_SIZE  60
 #define BLK_MAX_IOV      (BLK_QUEUE_SIZE + 2)
-
-/* Request types and status (virtio 1.2, 5.2.6). */
-#define T_IN            0
-#define T_OUT           1
-#define T_FLUSH         4
-#define T_GET_ID        8
-#define T_DISCARD       11
-#define T_WRITE_ZEROES  13
-#define S_OK            0
-#define S_IOERR         1
-#define S_UNSUPP        2
-
-/* Feature bits (5.2.3). */
-#define F_SIZE_MAX      1
-#define F_SEG_MAX       2
-#define F_RO            5
-#define F_BLK_SIZE      6
-#define F_FLUSH         9
-#define F_CONFIG_WCE    11
-#define F_MQ            12
-#define F_DISCARD       13
-#define F_WRITE_ZEROES  14
 
 typedef struct BlkQueue BlkQueue;
 
@@ -72,6 +49,7 @@ struct VmmVirtioBlk {
     BlkQueue *queues;
     gint wce;                    /* guest-visible write cache enable */
     bool discard;
+    VmmBlkLimits limits;
 };
 
 static void put_le32(uint8_t *p, uint32_t v) { pci_set_u32(p, v); }
@@ -100,7 +78,7 @@ static void on_complete(VmmBlockReq *breq, int ret)
         vmm_block_queue_kick(r->q->bq);
         return;
     }
-    finish(r, ret < 0 ? S_IOERR : S_OK);
+    finish(r, ret < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
 }
 
 static void submit(BlkReq *r, VmmBlockOp op, uint64_t offset, uint64_t len)
@@ -113,104 +91,47 @@ static void submit(BlkReq *r, VmmBlockOp op, uint64_t offset, uint64_t len)
     vmm_block_submit(r->q->bq, &r->breq);
 }
 
-static bool in_range(VmmVirtioBlk *b, uint64_t sector, uint64_t bytes)
-{
-    uint64_t sectors = bytes / BLK_SECTOR;
-    return sector <= b->capacity && sectors <= b->capacity - sector;
-}
-
 /* The status byte is the last device-writable byte of the chain. */
-static uint8_t *status_byte(VmmVirtqElem *e)
+static uint8_t *status_byte(const VmmVirtqElem *e)
 {
     const VmmVirtqBuf *last = &e->bufs[e->nbufs - 1];
     return (uint8_t *)last->hva + last->len - 1;
 }
 
-/* Parses one popped element and starts it; false when the queue is beyond
- * a per-request error (the device then needs a reset). */
+/* Starts one popped element; false when it cannot even be answered (the
+ * device then needs a reset). */
 static bool handle(BlkQueue *q, BlkReq *r)
 {
     VmmVirtioBlk *b = q->blk;
     VmmVirtqElem *e = &r->elem;
-    r->q = q;
-    r->written = 0;
-    r->flush_after = false;
-    if (e->in_bytes < 1 || !e->nbufs || !e->bufs[e->nbufs - 1].device_writable ||
-        e->bufs[e->nbufs - 1].len == 0) {
-        vmm_virtio_needs_reset(b->vdev, "queue %u: request %u has no device-writable status "
-                               "byte", q->index, e->head);
+    VmmBlkParsed p;
+    const char *why;
+    if (!vmm_blk_parse_request(e, &b->limits, &p, &why)) {
+        vmm_virtio_needs_reset(b->vdev, "queue %u: request %u: %s", q->index, e->head, why);
         return false;
     }
+    r->q = q;
     r->status = status_byte(e);
-    r->written = 1;
+    r->written = p.written;
+    r->flush_after = false;
     q->inflight++;    /* balanced by finish() */
-    uint8_t hdr[16];
-    if (vmm_virtq_elem_read(e, 0, hdr, sizeof(hdr)) != sizeof(hdr)) {
-        finish(r, S_IOERR);
-        return true;
-    }
-    uint32_t type = pci_get_u32(hdr);
-    uint64_t sector = pci_get_u32(hdr + 8) | (uint64_t)pci_get_u32(hdr + 12) << 32;
-    uint64_t out_data = e->out_bytes - sizeof(hdr), in_data = e->in_bytes - 1;
-    switch (type) {
-    case T_IN:
-        if (in_data % BLK_SECTOR || !in_range(b, sector, in_data))
-            break;
-        r->breq.iovcnt = vmm_virtq_elem_iov(e, true, 0, in_data, r->iov, BLK_MAX_IOV);
-        r->breq.iov = r->iov;
-        r->written = in_data + 1;
-        submit(r, VMM_BLOCK_READ, sector * BLK_SECTOR, in_data);
-        return true;
-    case T_OUT:
-        if (b->disk->readonly || out_data % BLK_SECTOR || !in_range(b, sector, out_data))
-            break;
-        r->breq.iovcnt = vmm_virtq_elem_iov(e, false, sizeof(hdr), out_data, r->iov, BLK_MAX_IOV);
-        r->breq.iov = r->iov;
-        r->flush_after = !g_atomic_int_get(&b->wce) && vmm_block_has_write_cache(b->dev);
-        submit(r, VMM_BLOCK_WRITE, sector * BLK_SECTOR, out_data);
-        return true;
-    case T_FLUSH:
-        submit(r, VMM_BLOCK_FLUSH, 0, 0);
-        return true;
-    case T_GET_ID: {
-        uint8_t id[BLK_ID_BYTES] = { 0 };
+    if (p.get_id) {
+        uint8_t id[VIRTIO_BLK_ID_BYTES] = { 0 };
         if (b->disk->serial)
             memcpy(id, b->disk->serial, MIN(strlen(b->disk->serial), sizeof(id)));
-        size_t n = vmm_virtq_elem_write(e, 0, id, MIN(in_data, sizeof(id)));
-        r->written = n + 1;
-        finish(r, S_OK);
+        vmm_virtq_elem_write(e, 0, id, p.written - 1);
+    }
+    if (!p.submit) {
+        finish(r, p.status);
         return true;
     }
-    case T_DISCARD:
-    case T_WRITE_ZEROES: {
-        uint8_t seg[16];
-        if (!b->discard) {
-            finish(r, S_UNSUPP);
-            return true;
-        }
-        /* max_discard_seg = max_write_zeroes_seg = 1. */
-        if (b->disk->readonly || out_data != sizeof(seg) ||
-            vmm_virtq_elem_read(e, sizeof(hdr), seg, sizeof(seg)) != sizeof(seg))
-            break;
-        uint64_t s = pci_get_u32(seg) | (uint64_t)pci_get_u32(seg + 4) << 32;
-        uint64_t n = pci_get_u32(seg + 8);
-        uint32_t flags = pci_get_u32(seg + 12);
-        /* Discard with the unmap flag, and reserved flags: UNSUPP (5.2.6.2). */
-        if (type == T_DISCARD ? flags != 0 : (flags & ~1u) != 0) {
-            finish(r, S_UNSUPP);
-            return true;
-        }
-        if (!in_range(b, s, n * BLK_SECTOR))
-            break;
-        submit(r, type == T_DISCARD ? VMM_BLOCK_DISCARD : VMM_BLOCK_WRITE_ZEROES,
-               s * BLK_SECTOR, n * BLK_SECTOR);
-        return true;
-    }
-    default:
-        finish(r, S_UNSUPP);
-        return true;
-    }
-    finish(r, S_IOERR);
+    r->breq.iov = r->iov;
+    r->breq.iovcnt = p.op == VMM_BLOCK_READ || p.op == VMM_BLOCK_WRITE
+        ? vmm_virtq_elem_iov(e, p.data_writable, p.data_offset, p.len, r->iov, BLK_MAX_IOV)
+        : 0;
+    r->flush_after = p.op == VMM_BLOCK_WRITE && !g_atomic_int_get(&b->wce) &&
+                     vmm_block_has_write_cache(b->dev);
+    submit(r, p.op, p.offset, p.len);
     return true;
 }
 
@@ -342,8 +263,8 @@ static bool blk_features_ok(VmmVirtioDev *d, uint64_t features)
     VmmVirtioBlk *b = d->opaque;
     /* Without CONFIG_WCE the driver cannot see the write cache; QEMU then
      * keeps it only if FLUSH was negotiated. */
-    if (!(features & (1ULL << F_CONFIG_WCE)))
-        g_atomic_int_set(&b->wce, !!(features & (1ULL << F_FLUSH)) &&
+    if (!(features & (1ULL << VIRTIO_BLK_F_CONFIG_WCE)))
+        g_atomic_int_set(&b->wce, !!(features & (1ULL << VIRTIO_BLK_F_FLUSH)) &&
                                       vmm_block_has_write_cache(b->dev));
     return true;
 }
@@ -382,19 +303,21 @@ VmmVirtioBlk *vmm_virtio_blk_new(VmmVm *vm, const VmmDiskDef *disk, GError **err
         vmm_virtio_blk_free(b);
         return NULL;
     }
-    b->capacity = vmm_block_size(b->dev) / BLK_SECTOR;
+    b->capacity = vmm_block_size(b->dev) / VIRTIO_BLK_SECTOR;
     b->discard = disk->discard == VMM_DISCARD_UNMAP && vmm_block_supports_discard(b->dev);
+    b->limits = (VmmBlkLimits){ .capacity = b->capacity, .readonly = disk->readonly,
+                                .discard = b->discard, .serial = disk->serial };
     bool wc = vmm_block_has_write_cache(b->dev);
     g_atomic_int_set(&b->wce, wc);
-    uint64_t f = (1ULL << F_SEG_MAX) | (1ULL << F_BLK_SIZE) | (1ULL << F_FLUSH) |
-                 (1ULL << F_CONFIG_WCE) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
+    uint64_t f = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |
+                 (1ULL << VIRTIO_BLK_F_CONFIG_WCE) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
                  (1ULL << VIRTIO_RING_F_EVENT_IDX);
     if (disk->readonly)
-        f |= 1ULL << F_RO;
+        f |= 1ULL << VIRTIO_BLK_F_RO;
     if (b->nqueues > 1)
-        f |= 1ULL << F_MQ;
+        f |= 1ULL << VIRTIO_BLK_F_MQ;
     if (b->discard)
-        f |= (1ULL << F_DISCARD) | (1ULL << F_WRITE_ZEROES);
+        f |= (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
     g_autofree char *name = g_strdup_printf("virtio-blk %s", disk->target_dev);
     b->vdev = vmm_virtio_pci_new(vm, &blk_ops, b, name, b->nqueues, BLK_QUEUE_SIZE, f,
                                  BLK_CONFIG_SIZE, disk->pci_slot, err);
@@ -405,7 +328,7 @@ VmmVirtioBlk *vmm_virtio_blk_new(VmmVm *vm, const VmmDiskDef *disk, GError **err
     uint8_t *c = b->vdev->config;
     put_le64(c + 0, b->capacity);
     put_le32(c + 12, BLK_QUEUE_SIZE - 2);          /* seg_max */
-    put_le32(c + 20, BLK_SECTOR);                  /* blk_size */
+    put_le32(c + 20, VIRTIO_BLK_SECTOR);                  /* blk_size */
     c[32] = wc;                                    /* writeback */
     pci_set_u16(c + 34, b->nqueues);
     if (b->discard) {

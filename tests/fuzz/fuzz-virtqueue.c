@@ -19,6 +19,7 @@
  *
  * Build with libFuzzer (clang -fsanitize=fuzzer,...) or, with
  * -DVMM_FUZZ_STANDALONE, as a program replaying files and directories. */
+#include "virtio/virtio_blk_req.h"
 #include "virtio/virtqueue.h"
 
 #include <stdio.h>
@@ -70,8 +71,43 @@ static uint64_t ring_gpa(uint16_t off)
 }
 
 /* Touches what the device would: ASan reports any byte outside RAM. */
+/* Every popped chain is also a virtio-blk request: the parser must never
+ * promise more than the chain holds or the disk has. */
+static void parse_as_blk(const VmmVirtqElem *e, uint8_t knobs)
+{
+    VmmBlkLimits lim = { .capacity = (knobs & 3) == 3 ? UINT64_MAX / 512 : 1ULL << (knobs & 3) * 8,
+                         .readonly = knobs & 4, .discard = knobs & 8, .serial = "fuzz" };
+    VmmBlkParsed p;
+    const char *why = NULL;
+    if (!vmm_blk_parse_request(e, &lim, &p, &why)) {
+        if (!why || (e->in_bytes > 0 && e->bufs[e->nbufs - 1].device_writable &&
+                     e->bufs[e->nbufs - 1].len > 0))
+            __builtin_trap();
+        return;
+    }
+    if (p.written < 1 || p.written > e->in_bytes)
+        __builtin_trap();
+    if (!p.submit)
+        return;
+    uint64_t part = p.data_writable ? e->in_bytes - 1 : e->out_bytes;
+    if (p.data_offset > part || p.len > part - p.data_offset ||
+        p.offset / 512 > lim.capacity || p.len / 512 > lim.capacity - p.offset / 512 ||
+        ((p.op == VMM_BLOCK_WRITE || p.op == VMM_BLOCK_DISCARD ||
+          p.op == VMM_BLOCK_WRITE_ZEROES) && lim.readonly))
+        __builtin_trap();
+    struct iovec iov[VMM_VIRTQ_MAX_BUFS];
+    uint64_t got = 0;
+    unsigned n = vmm_virtq_elem_iov(e, p.data_writable, p.data_offset, p.len, iov,
+                                    VMM_VIRTQ_MAX_BUFS);
+    for (unsigned i = 0; i < n; i++)
+        got += iov[i].iov_len;
+    if ((p.op == VMM_BLOCK_READ || p.op == VMM_BLOCK_WRITE) && got != p.len)
+        __builtin_trap();
+}
+
 static void use_elem(VmmVirtqElem *e)
 {
+    parse_as_blk(e, e->head ^ e->nbufs);
     uint8_t scratch[64];
     volatile uint8_t sink = 0;
     for (unsigned i = 0; i < e->nbufs; i++) {
