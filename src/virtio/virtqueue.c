@@ -525,3 +525,12 @@ uint8_t *vmm_virtq_elem_status_ptr(const VmmVirtqElem *elem)
     const VmmVirtqBuf *b = &elem->bufs[elem->nbufs - 1];
     return (uint8_t *)b->hva + b->len - 1;
 }
+
+bool vmm_virtq_avail_pending(VmmVirtq *q)
+{
+    if (!q->ready || q->broken)
+        return false;
+    /* avail->idx is at offset 2 of the available ring. */
+    uint16_t idx = __atomic_load_n((uint16_t *)(q->avail + 2), __ATOMIC_ACQUIRE);
+    return idx != q->last_avail;
+}

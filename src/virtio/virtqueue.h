@@ -113,6 +113,9 @@ bool vmm_virtq_enable_notification(VmmVirtq *q);
 void vmm_virtq_disable_notification(VmmVirtq *q);
 
 uint16_t vmm_virtq_last_avail(VmmVirtq *q);
+/* Cheap check for a polling device: has the driver made buffers available
+ * beyond what was popped? (One guest read; pop validates.) */
+bool vmm_virtq_avail_pending(VmmVirtq *q);
 
 /* Copies between the element's buffers and host memory, starting `offset`
  * bytes into the readable (read) or writable (write) part. Return the

@@ -218,6 +218,17 @@ static void *vcpu_thread(void *arg)
     for (;;) {
         if (g_atomic_int_get((gint *)&vm->stop_reason) != VMM_STOP_NONE)
             break;
+        if (g_atomic_int_get(&vm->pause_requested)) {
+            /* Suspended: park until resumed or stopped. */
+            g_mutex_lock(&vm->stop_lock);
+            vm->vcpus_paused++;
+            g_cond_broadcast(&vm->vcpus_cond);
+            while (g_atomic_int_get(&vm->pause_requested) && vm->stop_reason == VMM_STOP_NONE)
+                g_cond_wait(&vm->vcpus_cond, &vm->stop_lock);
+            vm->vcpus_paused--;
+            g_mutex_unlock(&vm->stop_lock);
+            continue;
+        }
         int rc = ioctl(vcpu->fd, KVM_RUN, 0);
         if (rc < 0) {
             if (errno == EINTR || errno == EAGAIN) {

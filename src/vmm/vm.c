@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
+#include <time.h>
 #include <unistd.h>
 
 #define VM_ERROR (g_quark_from_static_string("vmm-vm-error"))
@@ -67,6 +68,7 @@ void vmm_vm_request_stop(VmmVm *vm, VmmStopReason reason, const char *fmt, ...)
         va_end(ap);
         g_atomic_int_set((gint *)&vm->stop_reason, reason);
     }
+    g_cond_broadcast(&vm->vcpus_cond);   /* wake parked vCPUs */
     g_mutex_unlock(&vm->stop_lock);
     if (!first)
         return;
@@ -347,6 +349,41 @@ VmmStopReason vmm_vm_join(VmmVm *vm)
     VmmStopReason r = vm->stop_reason;
     g_mutex_unlock(&vm->stop_lock);
     return r;
+}
+
+void vmm_vm_pause(VmmVm *vm)
+{
+    g_atomic_int_set(&vm->pause_requested, 1);
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
+        vmm_vcpu_kick(&vm->vcpus[i]);
+    g_mutex_lock(&vm->stop_lock);
+    while (vm->vcpus_paused < vm->vcpus_running && vm->stop_reason == VMM_STOP_NONE)
+        g_cond_wait(&vm->vcpus_cond, &vm->stop_lock);
+    g_mutex_unlock(&vm->stop_lock);
+}
+
+void vmm_vm_resume(VmmVm *vm)
+{
+    g_mutex_lock(&vm->stop_lock);
+    g_atomic_int_set(&vm->pause_requested, 0);
+    g_cond_broadcast(&vm->vcpus_cond);
+    g_mutex_unlock(&vm->stop_lock);
+}
+
+bool vmm_vm_paused(VmmVm *vm)
+{
+    return g_atomic_int_get(&vm->pause_requested) != 0;
+}
+
+uint64_t vmm_vm_vcpu_time_ns(VmmVm *vm, unsigned index)
+{
+    VmmVcpu *v = &vm->vcpus[index];
+    clockid_t cid;
+    struct timespec ts;
+    if (!v->thread_started || pthread_getcpuclockid(v->thread, &cid) != 0 ||
+        clock_gettime(cid, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 void vmm_vm_power_button(VmmVm *vm)

@@ -88,7 +88,8 @@ struct VmmVm {
     int stop_eventfd;        /* readable once a stop was requested */
     unsigned vcpus_running;
     GCond vcpus_cond;
-    bool pause_requested;
+    gint pause_requested;    /* atomic; vCPUs park while set */
+    unsigned vcpus_paused;   /* under stop_lock */
 };
 
 /* Build a VM from its definition: KVM objects, RAM, devices, ACPI tables,
@@ -102,6 +103,13 @@ void vmm_vm_request_stop(VmmVm *vm, VmmStopReason reason, const char *fmt, ...)
 /* Wait for all vCPU threads to leave; returns the stop reason. */
 VmmStopReason vmm_vm_join(VmmVm *vm);
 void vmm_vm_free(VmmVm *vm);
+/* Park all vCPUs outside KVM_RUN (returns once they are parked) and let
+ * them go again: libvirt's suspend/resume. */
+void vmm_vm_pause(VmmVm *vm);
+void vmm_vm_resume(VmmVm *vm);
+bool vmm_vm_paused(VmmVm *vm);
+/* CPU time a vCPU thread has used, in nanoseconds. */
+uint64_t vmm_vm_vcpu_time_ns(VmmVm *vm, unsigned index);
 /* Raise the ACPI power button (graceful shutdown request). */
 void vmm_vm_power_button(VmmVm *vm);
 
