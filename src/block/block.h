@@ -118,7 +118,9 @@ void vmm_block_queue_kick(VmmBlockQueue *q);
 /* An eventfd, readable when completions are pending, for the owner's poll loop. */
 int vmm_block_queue_fd(VmmBlockQueue *q);
 /* Runs completion callbacks for everything finished; returns how many.
- * Cheap enough for a busy-poll loop. */
+ * Costs one read() of the eventfd plus a look at user-space rings, so it
+ * may also be called from a busy-poll loop. Requests the callbacks submit
+ * are batched (implicit plug) and go out when it returns. */
 unsigned vmm_block_queue_complete(VmmBlockQueue *q);
 /* Blocks until every request submitted on q has completed (callbacks run). */
 void vmm_block_queue_drain(VmmBlockQueue *q);

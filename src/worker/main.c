@@ -8,15 +8,10 @@
 #include "worker/worker.h"
 
 #include <glib-unix.h>
+#include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-typedef struct {
-    GMainLoop *loop;
-    VmmVm *vm;
-    unsigned sigterms;
-} Worker;
 
 static gboolean on_vm_stopped(gint fd, GIOCondition cond, gpointer data)
 {
@@ -52,7 +47,7 @@ static gboolean on_sigint(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
-/* VMM_DEBUG_TRACE: kick the vCPUs every second so each logs where it is. */
+/* VMM_DEBUG_TRACE=MS: kick the vCPUs every MS ms so each logs where it is. */
 static gboolean debug_trace_tick(gpointer data)
 {
     Worker *w = data;
@@ -83,15 +78,35 @@ static int exit_status_for(VmmStopReason r)
     }
 }
 
+/* The daemon reads this to tell why we exited even when it was not our
+ * parent (it re-attached after a restart). Written atomically. */
+static void write_exit_file(const char *path, int status, const char *reason, const char *detail)
+{
+    if (!path)
+        return;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "status", json_object_new_int(status));
+    json_object_object_add(o, "reason", json_object_new_string(reason));
+    json_object_object_add(o, "detail", json_object_new_string(detail ? detail : ""));
+    g_autoptr(GError) err = NULL;
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    if (!g_file_set_contents(path, s, -1, &err))
+        vmm_log_warn("cannot write the exit file: %s", err->message);
+    json_object_put(o);
+}
+
 int main(int argc, char **argv)
 {
-    g_autofree char *xml = NULL;
-    g_autofree char *boot_protocol = NULL;
+    g_autofree char *xml = NULL, *boot_protocol = NULL, *control = NULL, *exit_file = NULL;
     gboolean verbose = FALSE, version = FALSE;
     GOptionEntry entries[] = {
         { "xml", 'x', 0, G_OPTION_ARG_FILENAME, &xml, "libvirt domain XML to run", "FILE" },
         { "boot-protocol", 0, 0, G_OPTION_ARG_STRING, &boot_protocol,
           "auto (default: PVH if the ELF has a PVH note), linux or pvh", "PROTO" },
+        { "control-socket", 0, 0, G_OPTION_ARG_FILENAME, &control,
+          "listen for vmmd's commands on this unix socket", "PATH" },
+        { "exit-file", 0, 0, G_OPTION_ARG_FILENAME, &exit_file,
+          "write the exit status and reason here as JSON before exiting", "PATH" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "log debug messages", NULL },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "print the version and exit", NULL },
         { NULL },
@@ -112,6 +127,7 @@ int main(int argc, char **argv)
     }
     if (!xml) {
         vmm_log_error("--xml FILE is required");
+        write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", "--xml FILE is required");
         return VMM_WORKER_EXIT_ERROR;
     }
     if (verbose)
@@ -119,67 +135,88 @@ int main(int argc, char **argv)
     /* A vanished console reader must not kill the VM. */
     signal(SIGPIPE, SIG_IGN);
 
-    g_autoptr(VmmDomainDef) def = vmm_domain_def_parse_file(xml, &err);
-    if (!def) {
+    Worker w = { 0 };
+    w.def = vmm_domain_def_parse_file(xml, &err);
+    if (!w.def) {
         vmm_log_error("%s", err->message);
+        write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", err->message);
         return VMM_WORKER_EXIT_ERROR;
     }
-
-    Worker w = { .loop = g_main_loop_new(NULL, FALSE) };
-    VmmChardev *backends[VMM_MAX_SERIALS] = { 0 };
+    w.loop = g_main_loop_new(NULL, FALSE);
     int status = VMM_WORKER_EXIT_ERROR;
-    for (guint i = 0; i < def->serials->len; i++) {
-        const VmmChrDef *chr = g_ptr_array_index(def->serials, i);
+    const char *reason = "error";
+    g_autofree char *detail = NULL;
+    for (guint i = 0; i < w.def->serials->len; i++) {
+        const VmmChrDef *chr = g_ptr_array_index(w.def->serials, i);
         g_autofree char *label = g_strdup_printf("serial%u", chr->port);
-        backends[chr->port] = vmm_chardev_open(chr, label, NULL, &err);
-        if (!backends[chr->port]) {
+        w.backends[chr->port] = vmm_chardev_open(chr, label, NULL, &err);
+        if (!w.backends[chr->port]) {
             vmm_log_error("%s", err->message);
+            detail = g_strdup(err->message);
             goto out;
         }
     }
-    if (g_getenv("VMM_DEBUG_TRACE"))
-        g_timeout_add(atoi(g_getenv("VMM_DEBUG_TRACE")) > 0 ? atoi(g_getenv("VMM_DEBUG_TRACE")) : 1000, debug_trace_tick, &w);
+    if (control && !worker_control_start(&w, control, &err)) {
+        vmm_log_error("%s", err->message);
+        detail = g_strdup(err->message);
+        goto out;
+    }
+    const char *trace = g_getenv("VMM_DEBUG_TRACE");
+    if (trace)
+        g_timeout_add(atoi(trace) > 0 ? atoi(trace) : 1000, debug_trace_tick, &w);
     g_unix_signal_add(SIGTERM, on_sigterm, &w);
     g_unix_signal_add(SIGINT, on_sigint, &w);
     g_unix_signal_add(SIGHUP, on_sigint, &w);
 
     for (;;) {
-        w.vm = vmm_vm_new(def, backends, boot_protocol, &err);
+        w.vm = vmm_vm_new(w.def, w.backends, boot_protocol, &err);
         if (!w.vm || !vmm_vm_start(w.vm, &err)) {
             vmm_log_error("%s", err->message);
+            detail = g_strdup(err->message);
+            vmm_vm_free(w.vm);
+            w.vm = NULL;
             break;
         }
         /* The watch removes itself when the VM stops; nothing else quits
          * the loop while a VM runs. */
         g_unix_fd_add(w.vm->stop_eventfd, G_IO_IN, on_vm_stopped, &w);
         g_main_loop_run(w.loop);
-        VmmStopReason reason = vmm_vm_join(w.vm);
-        vmm_log_info("guest stopped: %s (%s)", vmm_stop_reason_to_string(reason),
-                     w.vm->stop_detail ? w.vm->stop_detail : "");
-        VmmLifecycleAction act = action_for(def, reason);
+        VmmStopReason why = vmm_vm_join(w.vm);
+        g_free(detail);
+        detail = g_strdup(w.vm->stop_detail ? w.vm->stop_detail : "");
+        vmm_log_info("guest stopped: %s (%s)", vmm_stop_reason_to_string(why), detail);
+        VmmLifecycleAction act = w.force_restart ? VMM_ACTION_RESTART : action_for(w.def, why);
+        w.force_restart = false;
         vmm_vm_free(w.vm);
         w.vm = NULL;
-        if (reason == VMM_STOP_KILLED || reason == VMM_STOP_ERROR) {
-            status = exit_status_for(reason);
-            break;
-        }
-        if (act == VMM_ACTION_RESTART) {
+        reason = vmm_stop_reason_to_string(why);
+        status = exit_status_for(why);
+        if (why != VMM_STOP_KILLED && why != VMM_STOP_ERROR && act == VMM_ACTION_RESTART) {
             w.sigterms = 0;
-            vmm_log_info("restarting the guest (%s)", vmm_lifecycle_action_to_string(act));
+            vmm_log_info("restarting the guest");
+            worker_control_event(&w, "RESET", NULL);
             continue;
         }
-        if (act == VMM_ACTION_PRESERVE) {
+        json_object *ev = json_object_new_object();
+        json_object_object_add(ev, "reason", json_object_new_string(reason));
+        worker_control_event(&w, "SHUTDOWN", ev);
+        if (why != VMM_STOP_KILLED && why != VMM_STOP_ERROR && act == VMM_ACTION_PRESERVE) {
             /* Keep the process (and its consoles) until told to go. */
             vmm_log_info("guest stopped and preserved; send SIGTERM to exit");
             g_main_loop_run(w.loop);
         }
-        status = exit_status_for(reason);
         break;
     }
 out:
+    write_exit_file(exit_file, status, reason, detail);
+    /* Let a last SHUTDOWN event reach the daemon before the socket goes. */
+    while (g_main_context_iteration(NULL, FALSE))
+        ;
+    worker_control_stop(&w);
     for (unsigned i = 0; i < VMM_MAX_SERIALS; i++)
-        if (backends[i])
-            vmm_chardev_close(backends[i]);
+        if (w.backends[i])
+            vmm_chardev_close(w.backends[i]);
     g_main_loop_unref(w.loop);
+    vmm_domain_def_free(w.def);
     return status;
 }

@@ -1,14 +1,39 @@
-/* Exit statuses of vmm-worker (documented in vmmd(8)); the daemon maps
- * them to libvirt's shutoff/crashed reasons. */
+/* vmm-worker: one VM in the foreground; its exit statuses (the daemon maps
+ * them to libvirt's shutoff/crashed reasons) and its shared state. */
 #ifndef VMM_WORKER_H
 #define VMM_WORKER_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <json-c/json.h>
+
+#include "conf/domain_conf.h"
 
 enum {
     VMM_WORKER_EXIT_POWEROFF = 0,   /* guest powered off (or shut down gracefully) */
     VMM_WORKER_EXIT_ERROR = 1,      /* configuration or host error, one-line reason */
     VMM_WORKER_EXIT_REBOOT = 2,     /* guest reset and <on_reboot> is destroy */
     VMM_WORKER_EXIT_CRASH = 3,      /* guest crashed and <on_crash> is destroy */
-    VMM_WORKER_EXIT_KILLED = 4,     /* stopped hard by the host (second SIGTERM, SIGINT) */
+    VMM_WORKER_EXIT_KILLED = 4,     /* stopped hard by the host (second SIGTERM, SIGINT, quit) */
 };
+
+typedef struct VmmVm VmmVm;
+typedef struct VmmChardev VmmChardev;
+typedef struct VmmProtoServer VmmProtoServer;
+
+typedef struct {
+    GMainLoop *loop;
+    VmmDomainDef *def;
+    VmmVm *vm;                       /* NULL between a stop and a restart */
+    VmmChardev *backends[VMM_MAX_SERIALS];
+    unsigned sigterms;
+    bool force_restart;              /* system-reset from the control socket */
+    VmmProtoServer *control;         /* --control-socket, or NULL */
+} Worker;
+
+/* The control socket (commands of vmmd-protocol(7), "Worker commands"). */
+bool worker_control_start(Worker *w, const char *path, GError **err);
+void worker_control_event(Worker *w, const char *event, json_object *data /* consumed */);
+void worker_control_stop(Worker *w);
 
 #endif

@@ -114,6 +114,12 @@ NORETURN void bsp_main(u64 kind, u64 info)
 			report_cpu(0);		/* the BSP's line comes first */
 		smp_start();
 		tests[i].fn();
+		/* then=idle: stay up after the test until the ACPI power button
+		 * (vmmctl shutdown), so a daemon-managed demo can be inspected. */
+		char then[16];
+		if (cmdline_get("then", then, sizeof(then)) && !strcmp(then, "idle") &&
+		    tests[i].fn != test_idle)
+			test_idle();
 		finish();
 	}
 	ob_init(&o, buf, sizeof(buf));

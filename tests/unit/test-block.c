@@ -8,7 +8,9 @@
  *
  * `test-block -m perf -p /block/perf` runs a 4 KiB random-read benchmark
  * (QD 1 and 32, each engine, cache=none) on $VMM_BENCH_FILE or a 1 GiB file
- * it creates ($VMM_BENCH_SIZE_MB, $VMM_BENCH_SECONDS, $VMM_BENCH_ENGINES, $VMM_BENCH_QD);
+ * it creates. Knobs: VMM_BENCH_SIZE_MB, VMM_BENCH_SECONDS (5),
+ * VMM_BENCH_ENGINES ("threads,native,io_uring"), VMM_BENCH_QD (one depth),
+ * VMM_BENCH_BUSYPOLL (spin on vmm_block_queue_complete() instead of poll).
  * VMM_BENCH_FILE may be a block device, e.g. a loop device over a tmpfs
  * file, which takes the disk's noise out of the numbers. */
 #ifndef _GNU_SOURCE
@@ -941,8 +943,11 @@ static void test_perf(void)
             }
             struct pollfd pfd = { .fd = vmm_block_queue_fd(q), .events = POLLIN };
             gint64 end = t0 + (gint64)(seconds * 1e6);
+            const char *bp = g_getenv("VMM_BENCH_BUSYPOLL");
+            bool busy = bp && *bp && !g_str_equal(bp, "0");
             while (g_get_monotonic_time() < end) {
-                poll(&pfd, 1, 1000);
+                if (!busy)
+                    poll(&pfd, 1, 1000);
                 vmm_block_queue_complete(q);
             }
             uint64_t counted = done;

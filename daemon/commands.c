@@ -1,0 +1,607 @@
+/* The daemon's protocol commands (vmmd-protocol(7)). Arguments are checked
+ * strictly, QMP style: a wrong type or an unknown member is an
+ * InvalidArgument naming it. Lifecycle commands answer when the operation
+ * is done (deferred replies); every state-changing command is logged with
+ * the caller's pid, uid and gid. */
+#include "config.h"
+#include "daemon/vmmd.h"
+
+#include <string.h>
+#include <syslog.h>
+
+/* ------------------------------------------------------------------------ */
+/* arguments                                                                */
+
+static bool check_members(json_object *args, const char *const *allowed, GError **err)
+{
+    if (!args)
+        return true;
+    json_object_object_foreach(args, key, val) {
+        (void)val;
+        bool ok = false;
+        for (int i = 0; allowed[i]; i++)
+            ok |= strcmp(key, allowed[i]) == 0;
+        if (!ok) {
+            g_autofree char *shown = g_strescape(key, NULL);
+            vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT, "unexpected argument '%.64s'",
+                                shown);
+            return false;
+        }
+    }
+    return true;
+}
+
+static json_object *member(json_object *args, const char *key)
+{
+    json_object *v = NULL;
+    if (!args || !json_object_object_get_ex(args, key, &v))
+        return NULL;
+    return v;
+}
+
+static bool arg_string(json_object *args, const char *key, bool required, const char **out,
+                       GError **err)
+{
+    json_object *v = member(args, key);
+    *out = NULL;
+    if (!v) {
+        if (required)
+            vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                "missing argument '%s' (a string)", key);
+        return !required;
+    }
+    if (!json_object_is_type(v, json_type_string)) {
+        vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT, "argument '%s' must be a string",
+                            key);
+        return false;
+    }
+    if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
+        vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                            "argument '%s' must not contain NUL characters", key);
+        return false;
+    }
+    *out = json_object_get_string(v);
+    return true;
+}
+
+static bool arg_bool(json_object *args, const char *key, bool required, bool dflt, bool *out,
+                     GError **err)
+{
+    json_object *v = member(args, key);
+    *out = dflt;
+    if (!v) {
+        if (required)
+            vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                "missing argument '%s' (a boolean)", key);
+        return !required;
+    }
+    if (!json_object_is_type(v, json_type_boolean)) {
+        vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT, "argument '%s' must be a boolean",
+                            key);
+        return false;
+    }
+    *out = json_object_get_boolean(v);
+    return true;
+}
+
+static bool arg_int(json_object *args, const char *key, bool required, gint64 min, gint64 max,
+                    gint64 *out, GError **err)
+{
+    json_object *v = member(args, key);
+    *out = 0;
+    if (!v) {
+        if (required)
+            vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                "missing argument '%s' (an integer)", key);
+        return !required;
+    }
+    if (!json_object_is_type(v, json_type_int)) {
+        vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                            "argument '%s' must be an integer", key);
+        return false;
+    }
+    gint64 n = json_object_get_int64(v);
+    if (n < min || n > max) {
+        vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                            "argument '%s' is %" G_GINT64_FORMAT "; it must be between %"
+                            G_GINT64_FORMAT " and %" G_GINT64_FORMAT, key, n, min, max);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+/* "name" (a name or a uuid) -> the domain. */
+static VmmdDomain *arg_domain(VmmDaemon *d, json_object *args, GError **err)
+{
+    const char *name;
+    if (!arg_string(args, "name", true, &name, err))
+        return NULL;
+    VmmdDomain *dom = vmmd_domain_lookup(d, name);
+    if (!dom) {
+        g_autofree char *shown = g_strescape(name, NULL);
+        vmm_proto_set_error(err, VMM_PROTO_DOMAIN_NOT_FOUND,
+                            "no domain with matching name or uuid '%.100s'", shown);
+    }
+    return dom;
+}
+
+static void log_request(VmmDaemon *d, VmmProtoConn *c, const VmmdDomain *dom, const char *cmd)
+{
+    pid_t pid = -1;
+    uid_t uid = (uid_t)-1;
+    gid_t gid = (gid_t)-1;
+    vmm_proto_conn_peer(c, &pid, &uid, &gid);
+    vmmd_log(d, dom, LOG_INFO, "%s requested by pid %d uid %d gid %d", cmd, (int)pid, (int)uid,
+             (int)gid);
+}
+
+/* ------------------------------------------------------------------------ */
+/* definitions                                                              */
+
+static json_object *cmd_define(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "xml", NULL };
+    const char *xml;
+    if (!check_members(args, allowed, err) || !arg_string(args, "xml", true, &xml, err))
+        return NULL;
+    log_request(d, c, NULL, "domain-define");
+    VmmdDomain *dom = vmmd_domain_define(d, xml, err);
+    if (!dom)
+        return NULL;
+    json_object *r = json_object_new_object();
+    json_object_object_add(r, "name", json_object_new_string(dom->name));
+    json_object_object_add(r, "uuid", json_object_new_string(dom->uuid));
+    return r;
+}
+
+static json_object *cmd_undefine(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "name", NULL };
+    VmmdDomain *dom;
+    if (!check_members(args, allowed, err) || !(dom = arg_domain(d, args, err)))
+        return NULL;
+    log_request(d, c, dom, "domain-undefine");
+    if (!dom->persistent)
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "domain '%s' is transient: it has no definition to remove",
+                                   dom->name);
+    return vmmd_domain_undefine(dom, err) ? json_object_new_object() : NULL;
+}
+
+static json_object *cmd_get_xml(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "name", "inactive", NULL };
+    VmmdDomain *dom;
+    bool inactive;
+    if (!check_members(args, allowed, err) || !arg_bool(args, "inactive", false, false, &inactive, err) ||
+        !(dom = arg_domain(d, args, err)))
+        return NULL;
+    /* Like virsh dumpxml: the running definition, or with inactive the one
+     * the next start will use. */
+    const char *xml = inactive && dom->xml ? dom->xml : vmmd_domain_current_xml(dom);
+    json_object *r = json_object_new_object();
+    json_object_object_add(r, "xml", json_object_new_string(xml ? xml : ""));
+    return r;
+}
+
+static json_object *cmd_set_autostart(VmmProtoConn *c, json_object *args, void *opaque,
+                                      GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "name", "autostart", NULL };
+    VmmdDomain *dom;
+    bool on;
+    if (!check_members(args, allowed, err) || !arg_bool(args, "autostart", true, false, &on, err) ||
+        !(dom = arg_domain(d, args, err)))
+        return NULL;
+    log_request(d, c, dom, on ? "domain-set-autostart on" : "domain-set-autostart off");
+    return vmmd_domain_set_autostart(dom, on, err) ? json_object_new_object() : NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* queries                                                                  */
+
+static json_object *cmd_list(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "all", NULL };
+    bool all;
+    if (!check_members(args, allowed, err) || !arg_bool(args, "all", false, false, &all, err))
+        return NULL;
+    g_autoptr(GPtrArray) doms = vmmd_domain_list(d);
+    json_object *list = json_object_new_array();
+    for (guint i = 0; i < doms->len; i++) {
+        VmmdDomain *dom = doms->pdata[i];
+        if (!all && !vmmd_domain_is_active(dom))
+            continue;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(dom->name));
+        json_object_object_add(o, "uuid", json_object_new_string(dom->uuid));
+        json_object_object_add(o, "state", json_object_new_string(vmmd_state_name(dom->state)));
+        json_object_object_add(o, "id", json_object_new_int(dom->id));
+        json_object_object_add(o, "autostart", json_object_new_boolean(dom->autostart));
+        json_object_object_add(o, "persistent", json_object_new_boolean(dom->persistent));
+        json_object_array_add(list, o);
+    }
+    return list;
+}
+
+static json_object *cmd_info(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "name", NULL };
+    VmmdDomain *dom;
+    if (!check_members(args, allowed, err) || !(dom = arg_domain(d, args, err)))
+        return NULL;
+    const VmmDomainDef *def = vmmd_domain_current_def(dom);
+    json_object *r = json_object_new_object();
+    json_object_object_add(r, "name", json_object_new_string(dom->name));
+    json_object_object_add(r, "uuid", json_object_new_string(dom->uuid));
+    json_object_object_add(r, "id", json_object_new_int(dom->id));
+    json_object_object_add(r, "state", json_object_new_string(vmmd_state_name(dom->state)));
+    json_object_object_add(r, "reason", json_object_new_string(dom->reason));
+    json_object_object_add(r, "max_memory_kib", json_object_new_int64((gint64)def->memory_kib));
+    json_object_object_add(r, "memory_kib", json_object_new_int64((gint64)def->current_memory_kib));
+    json_object_object_add(r, "vcpus", json_object_new_int((int)def->vcpus));
+    json_object_object_add(r, "cpu_time_ns", json_object_new_int64((gint64)vmmd_domain_cpu_time_ns(dom)));
+    json_object_object_add(r, "autostart", json_object_new_boolean(dom->autostart));
+    json_object_object_add(r, "persistent", json_object_new_boolean(dom->persistent));
+    return r;
+}
+
+/* domain-stats: what the definition and the state say, then, for running
+ * domains, the worker's counters under virsh domstats' names. */
+
+typedef struct {
+    VmmProtoPending *p;
+    json_object *result;
+    int outstanding;
+} StatsJob;
+
+typedef struct {
+    StatsJob *job;
+    json_object *stats;     /* borrowed from job->result */
+} StatsPart;
+
+static void put_int(json_object *o, const char *key, gint64 v)
+{
+    json_object_object_add(o, key, json_object_new_int64(v));
+}
+
+static json_object *base_stats(VmmdDomain *dom)
+{
+    const VmmDomainDef *def = vmmd_domain_current_def(dom);
+    json_object *s = json_object_new_object();
+    put_int(s, "state.state", dom->state);
+    put_int(s, "state.reason", vmmd_reason_number(dom->state, dom->reason));
+    if (vmmd_domain_is_active(dom))
+        put_int(s, "cpu.time", (gint64)vmmd_domain_cpu_time_ns(dom));
+    put_int(s, "balloon.current", (gint64)def->current_memory_kib);
+    put_int(s, "balloon.maximum", (gint64)def->memory_kib);
+    put_int(s, "vcpu.current", def->vcpus);
+    put_int(s, "vcpu.maximum", def->vcpus);
+    guint ndisks = def->disks ? def->disks->len : 0;
+    put_int(s, "block.count", ndisks);
+    for (guint i = 0; i < ndisks; i++) {
+        const VmmDiskDef *disk = g_ptr_array_index(def->disks, i);
+        g_autofree char *kn = g_strdup_printf("block.%u.name", i);
+        g_autofree char *kp = g_strdup_printf("block.%u.path", i);
+        json_object_object_add(s, kn, json_object_new_string(disk->target_dev));
+        json_object_object_add(s, kp, json_object_new_string(disk->path));
+    }
+    return s;
+}
+
+static gint64 get_int(json_object *o, const char *key)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+static void merge_worker_stats(json_object *s, json_object *w)
+{
+    json_object *v;
+    if (json_object_object_get_ex(w, "cpu_time_ns", &v))
+        put_int(s, "cpu.time", json_object_get_int64(v));
+    if (json_object_object_get_ex(w, "memory_kib", &v))
+        put_int(s, "balloon.current", json_object_get_int64(v));
+    if (json_object_object_get_ex(w, "max_memory_kib", &v))
+        put_int(s, "balloon.maximum", json_object_get_int64(v));
+    json_object *vcpus;
+    if (json_object_object_get_ex(w, "vcpus", &vcpus) && json_object_is_type(vcpus, json_type_array)) {
+        size_t n = json_object_array_length(vcpus);
+        for (size_t i = 0; i < n; i++) {
+            json_object *vc = json_object_array_get_idx(vcpus, i);
+            g_autofree char *ks = g_strdup_printf("vcpu.%zu.state", i);
+            g_autofree char *kt = g_strdup_printf("vcpu.%zu.time", i);
+            put_int(s, ks, get_int(vc, "state"));
+            put_int(s, kt, get_int(vc, "time_ns"));
+        }
+    }
+    json_object *blocks;
+    if (json_object_object_get_ex(w, "block", &blocks) && json_object_is_type(blocks, json_type_array)) {
+        static const char *const map[][2] = {
+            { "rd_reqs", "rd.reqs" }, { "rd_bytes", "rd.bytes" }, { "rd_ns", "rd.times" },
+            { "wr_reqs", "wr.reqs" }, { "wr_bytes", "wr.bytes" }, { "wr_ns", "wr.times" },
+            { "fl_reqs", "fl.reqs" }, { "fl_ns", "fl.times" }, { "errors", "errors" },
+        };
+        size_t n = json_object_array_length(blocks);
+        put_int(s, "block.count", (gint64)n);
+        for (size_t i = 0; i < n; i++) {
+            json_object *b = json_object_array_get_idx(blocks, i);
+            g_autofree char *kn = g_strdup_printf("block.%zu.name", i);
+            g_autofree char *kp = g_strdup_printf("block.%zu.path", i);
+            if (json_object_object_get_ex(b, "name", &v))
+                json_object_object_add(s, kn, json_object_get(v));
+            if (json_object_object_get_ex(b, "path", &v))
+                json_object_object_add(s, kp, json_object_get(v));
+            for (unsigned k = 0; k < G_N_ELEMENTS(map); k++) {
+                if (!json_object_object_get_ex(b, map[k][0], &v))
+                    continue;
+                g_autofree char *key = g_strdup_printf("block.%zu.%s", i, map[k][1]);
+                put_int(s, key, json_object_get_int64(v));
+            }
+        }
+    }
+}
+
+static void stats_job_unref(StatsJob *job)
+{
+    if (--job->outstanding > 0)
+        return;
+    vmm_proto_pending_return(job->p, job->result);
+    g_free(job);
+}
+
+static void on_worker_stats(VmmProtoClient *c, json_object *ret, const GError *err, void *opaque)
+{
+    StatsPart *part = opaque;
+    /* A worker that does not answer leaves the definition's numbers. */
+    if (ret)
+        merge_worker_stats(part->stats, ret);
+    stats_job_unref(part->job);
+    g_free(part);
+}
+
+static json_object *cmd_stats(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "names", NULL };
+    if (!check_members(args, allowed, err))
+        return NULL;
+    json_object *names = member(args, "names");
+    g_autoptr(GPtrArray) doms = NULL;
+    if (names) {
+        if (!json_object_is_type(names, json_type_array))
+            return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                       "argument 'names' must be an array of strings");
+        doms = g_ptr_array_new();
+        for (size_t i = 0; i < json_object_array_length(names); i++) {
+            json_object *n = json_object_array_get_idx(names, i);
+            if (!json_object_is_type(n, json_type_string))
+                return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                           "argument 'names' must be an array of strings");
+            VmmdDomain *dom = vmmd_domain_lookup(d, json_object_get_string(n));
+            if (!dom) {
+                g_autofree char *shown = g_strescape(json_object_get_string(n), NULL);
+                return vmm_proto_set_error(err, VMM_PROTO_DOMAIN_NOT_FOUND,
+                                           "no domain with matching name or uuid '%.100s'", shown);
+            }
+            g_ptr_array_add(doms, dom);
+        }
+    } else {
+        doms = vmmd_domain_list(d);
+    }
+    StatsJob *job = g_new0(StatsJob, 1);
+    job->result = json_object_new_array();
+    job->outstanding = 1;    /* ours, until every call is made */
+    job->p = vmm_proto_conn_defer(c);
+    for (guint i = 0; i < doms->len; i++) {
+        VmmdDomain *dom = doms->pdata[i];
+        json_object *entry = json_object_new_object();
+        json_object *stats = base_stats(dom);
+        json_object_object_add(entry, "name", json_object_new_string(dom->name));
+        json_object_object_add(entry, "stats", stats);
+        json_object_array_add(job->result, entry);
+        if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
+            continue;
+        StatsPart *part = g_new0(StatsPart, 1);
+        part->job = job;
+        part->stats = stats;
+        job->outstanding++;
+        if (!vmmd_domain_worker_call(dom, "query-stats", NULL, on_worker_stats, part, NULL)) {
+            job->outstanding--;
+            g_free(part);
+        }
+    }
+    stats_job_unref(job);
+    return VMM_PROTO_DEFERRED;
+}
+
+/* ------------------------------------------------------------------------ */
+/* lifecycle                                                                */
+
+typedef bool (*LifecycleFn)(VmmdDomain *dom, VmmProtoPending *p, GError **err);
+
+static json_object *lifecycle(VmmProtoConn *c, json_object *args, VmmDaemon *d,
+                              const char *cmd, LifecycleFn fn, GError **err)
+{
+    static const char *const allowed[] = { "name", NULL };
+    VmmdDomain *dom;
+    if (!check_members(args, allowed, err) || !(dom = arg_domain(d, args, err)))
+        return NULL;
+    log_request(d, c, dom, cmd);
+    VmmProtoPending *p = vmm_proto_conn_defer(c);
+    GError *e = NULL;
+    if (!fn(dom, p, &e)) {
+        vmm_proto_pending_gerror(p, e);
+        g_error_free(e);
+    }
+    return VMM_PROTO_DEFERRED;
+}
+
+static json_object *cmd_start(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    return lifecycle(c, args, opaque, "domain-start", vmmd_domain_start, err);
+}
+
+static json_object *cmd_destroy(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    return lifecycle(c, args, opaque, "domain-destroy", vmmd_domain_destroy, err);
+}
+
+static json_object *cmd_reboot(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    return lifecycle(c, args, opaque, "domain-reboot", vmmd_domain_reboot, err);
+}
+
+static json_object *cmd_suspend(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    return lifecycle(c, args, opaque, "domain-suspend", vmmd_domain_suspend, err);
+}
+
+static json_object *cmd_resume(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    return lifecycle(c, args, opaque, "domain-resume", vmmd_domain_resume, err);
+}
+
+static json_object *cmd_shutdown(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "name", "timeout", NULL };
+    VmmdDomain *dom;
+    gint64 timeout;
+    if (!check_members(args, allowed, err) ||
+        !arg_int(args, "timeout", false, 0, 24 * 3600, &timeout, err) ||
+        !(dom = arg_domain(d, args, err)))
+        return NULL;
+    log_request(d, c, dom, "domain-shutdown");
+    VmmProtoPending *p = vmm_proto_conn_defer(c);
+    GError *e = NULL;
+    if (!vmmd_domain_shutdown(dom, (int)timeout, p, &e)) {
+        vmm_proto_pending_gerror(p, e);
+        g_error_free(e);
+    }
+    return VMM_PROTO_DEFERRED;
+}
+
+static json_object *cmd_set_memory(VmmProtoConn *c, json_object *args, void *opaque,
+                                   GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "name", "size_kib", NULL };
+    VmmdDomain *dom;
+    gint64 size;
+    if (!check_members(args, allowed, err) ||
+        !arg_int(args, "size_kib", true, 1, G_MAXINT64, &size, err) ||
+        !(dom = arg_domain(d, args, err)))
+        return NULL;
+    log_request(d, c, dom, "domain-set-memory");
+    const VmmDomainDef *def = vmmd_domain_current_def(dom);
+    if ((guint64)size > def->memory_kib)
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "size_kib %" G_GINT64_FORMAT " is above the domain's maximum "
+                                   "memory of %" G_GUINT64_FORMAT " KiB", size, def->memory_kib);
+    return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                               "domain '%s' has no balloon device", dom->name);
+}
+
+/* domain-console: the first serial port's host side. */
+
+typedef struct {
+    VmmProtoPending *p;
+    unsigned port;
+    char *name;
+} ConsoleCall;
+
+static void on_chardevs(VmmProtoClient *c, json_object *ret, const GError *err, void *opaque)
+{
+    ConsoleCall *cc = opaque;
+    if (!ret) {
+        vmm_proto_pending_error(cc->p, VMM_PROTO_INTERNAL_ERROR, "domain '%s': %s", cc->name,
+                                err->message);
+    } else {
+        json_object *found = NULL;
+        for (size_t i = 0; json_object_is_type(ret, json_type_array) &&
+                           i < json_object_array_length(ret); i++) {
+            json_object *o = json_object_array_get_idx(ret, i);
+            if (get_int(o, "port") == cc->port)
+                found = o;
+        }
+        json_object *type = found ? json_object_object_get(found, "type") : NULL;
+        json_object *path = found ? json_object_object_get(found, "path") : NULL;
+        if (!type || !path || !json_object_is_type(path, json_type_string)) {
+            vmm_proto_pending_error(cc->p, VMM_PROTO_INTERNAL_ERROR,
+                                    "domain '%s': the worker reports no host side for serial "
+                                    "port %u", cc->name, cc->port);
+        } else {
+            json_object *r = json_object_new_object();
+            json_object_object_add(r, "type", json_object_get(type));
+            json_object_object_add(r, "path", json_object_get(path));
+            vmm_proto_pending_return(cc->p, r);
+        }
+    }
+    g_free(cc->name);
+    g_free(cc);
+}
+
+static json_object *cmd_console(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "name", NULL };
+    VmmdDomain *dom;
+    if (!check_members(args, allowed, err) || !(dom = arg_domain(d, args, err)))
+        return NULL;
+    if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "domain '%s' is not running", dom->name);
+    const VmmDomainDef *def = vmmd_domain_current_def(dom);
+    if (!def->serials || def->serials->len == 0)
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "domain '%s' has no serial port", dom->name);
+    const VmmChrDef *chr = g_ptr_array_index(def->serials, 0);   /* sorted by port */
+    if (chr->type == VMM_CHR_UNIX) {
+        json_object *r = json_object_new_object();
+        json_object_object_add(r, "type", json_object_new_string("unix"));
+        json_object_object_add(r, "path", json_object_new_string(chr->path));
+        return r;
+    }
+    if (chr->type != VMM_CHR_PTY)
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "domain '%s': serial port %u is type '%s', which has no "
+                                   "console to connect to (use pty or unix)", dom->name,
+                                   chr->port, vmm_chr_type_to_string(chr->type));
+    ConsoleCall *cc = g_new0(ConsoleCall, 1);
+    cc->port = chr->port;
+    cc->name = g_strdup(dom->name);
+    if (!vmmd_domain_worker_call(dom, "query-chardevs", NULL, on_chardevs, cc, err)) {
+        g_free(cc->name);
+        g_free(cc);
+        return NULL;
+    }
+    cc->p = vmm_proto_conn_defer(c);
+    return VMM_PROTO_DEFERRED;
+}
+
+const VmmProtoCommand vmmd_commands[] = {
+    { "domain-define", false, cmd_define },
+    { "domain-undefine", false, cmd_undefine },
+    { "domain-list", true, cmd_list },
+    { "domain-info", true, cmd_info },
+    { "domain-get-xml", true, cmd_get_xml },
+    { "domain-start", false, cmd_start },
+    { "domain-shutdown", false, cmd_shutdown },
+    { "domain-destroy", false, cmd_destroy },
+    { "domain-reboot", false, cmd_reboot },
+    { "domain-suspend", false, cmd_suspend },
+    { "domain-resume", false, cmd_resume },
+    { "domain-set-autostart", false, cmd_set_autostart },
+    { "domain-set-memory", false, cmd_set_memory },
+    { "domain-stats", true, cmd_stats },
+    { "domain-console", false, cmd_console },
+    { NULL },
+};

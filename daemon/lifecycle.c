@@ -1,0 +1,1222 @@
+/* Domain lifecycle: starting workers, supervising them, stopping them, and
+ * re-attaching to them after a daemon restart.
+ *
+ * A worker runs in its own session (setsid) so that stopping the daemon
+ * never stops a VM. It is watched through a pidfd, which works the same
+ * for our own children and for workers adopted from a previous daemon;
+ * our own children are also reaped with waitpid for their exit status,
+ * adopted ones report through <run>/NAME.exit. A pid from a state file is
+ * adopted only if /proc/PID/stat shows the same start time, so a recycled
+ * pid is never mistaken for a worker.
+ *
+ * One lifecycle operation (job) runs per domain at a time; destroy is the
+ * exception: it may interrupt any of them, as libvirt's does. */
+#include "config.h"
+#include "conf/domain_format.h"
+#include "daemon/vmmd.h"
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#define CONNECT_POLL_MS 50
+#define EXIT_FILE_MAX (64 * 1024)
+#define LOG_TAIL_BYTES 4096
+
+static const char *const state_names[] = {
+    [VMMD_STATE_NOSTATE] = "nostate", [VMMD_STATE_RUNNING] = "running",
+    [VMMD_STATE_BLOCKED] = "blocked", [VMMD_STATE_PAUSED] = "paused",
+    [VMMD_STATE_SHUTDOWN] = "shutdown", [VMMD_STATE_SHUTOFF] = "shutoff",
+    [VMMD_STATE_CRASHED] = "crashed",
+};
+
+const char *vmmd_state_name(VmmdState s)
+{
+    return (unsigned)s < G_N_ELEMENTS(state_names) ? state_names[s] : "nostate";
+}
+
+static VmmdState state_from_name(const char *name)
+{
+    for (unsigned i = 0; name && i < G_N_ELEMENTS(state_names); i++)
+        if (strcmp(state_names[i], name) == 0)
+            return (VmmdState)i;
+    return VMMD_STATE_NOSTATE;
+}
+
+/* libvirt's reason strings, indexed by their enum values. */
+static const char *const running_reasons[] = {
+    "unknown", "booted", "migrated", "restored", "from snapshot", "unpaused",
+    "migration canceled", "save canceled", "wakeup", "crashed", "post-copy", NULL };
+static const char *const paused_reasons[] = {
+    "unknown", "user", "migration", "save", "dump", "ioerror", "watchdog", "from snapshot",
+    "shutdown", "snapshot", "panicked", "starting up", NULL };
+static const char *const shutdown_reasons[] = { "unknown", "user", NULL };
+static const char *const shutoff_reasons[] = {
+    "unknown", "shutdown", "destroyed", "crashed", "migrated", "saved", "failed",
+    "from snapshot", "daemon", NULL };
+static const char *const crashed_reasons[] = { "unknown", "panicked", NULL };
+
+int vmmd_reason_number(VmmdState s, const char *reason)
+{
+    const char *const *t = s == VMMD_STATE_RUNNING ? running_reasons
+                         : s == VMMD_STATE_PAUSED ? paused_reasons
+                         : s == VMMD_STATE_SHUTDOWN ? shutdown_reasons
+                         : s == VMMD_STATE_SHUTOFF ? shutoff_reasons
+                         : s == VMMD_STATE_CRASHED ? crashed_reasons : NULL;
+    for (int i = 0; t && reason && t[i]; i++)
+        if (strcmp(t[i], reason) == 0)
+            return i;
+    return 0;
+}
+
+/* Reasons are kept as static strings; map a parsed one back to ours. */
+static const char *static_reason(const char *r)
+{
+    static const char *const all[] = { "unknown", "booted", "unpaused", "user", "shutdown",
+                                       "destroyed", "crashed", "failed", "panicked",
+                                       "starting up", "daemon", NULL };
+    for (int i = 0; r && all[i]; i++)
+        if (strcmp(all[i], r) == 0)
+            return all[i];
+    return "unknown";
+}
+
+bool vmmd_domain_is_active(const VmmdDomain *dom)
+{
+    return dom->pid > 0;
+}
+
+static const char *job_name(VmmdJob j)
+{
+    switch (j) {
+    case VMMD_JOB_START: return "a start";
+    case VMMD_JOB_SHUTDOWN: return "a shutdown request";
+    case VMMD_JOB_REBOOT: return "a reboot request";
+    case VMMD_JOB_SUSPEND: return "a suspend";
+    case VMMD_JOB_RESUME: return "a resume";
+    default: return "nothing";
+    }
+}
+
+static char *run_path(const VmmdDomain *dom, const char *ext)
+{
+    g_autofree char *file = g_strdup_printf("%s.%s", dom->name, ext);
+    return g_build_filename(dom->daemon->run_dir, file, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* /proc                                                                    */
+
+typedef struct {
+    char state;
+    guint64 utime, stime;      /* clock ticks */
+    guint64 start_time;        /* clock ticks since boot */
+} ProcStat;
+
+static bool read_proc_stat(pid_t pid, ProcStat *ps)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+    g_autofree char *text = NULL;
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return false;
+    /* The command name is in parentheses and may hold anything: fields
+     * start after the last ')'. */
+    const char *p = strrchr(text, ')');
+    if (!p)
+        return false;
+    g_auto(GStrv) f = g_strsplit(p + 2, " ", 0);
+    if (g_strv_length(f) < 20)
+        return false;
+    ps->state = f[0][0];              /* field 3 */
+    ps->utime = g_ascii_strtoull(f[11], NULL, 10);       /* field 14 */
+    ps->stime = g_ascii_strtoull(f[12], NULL, 10);       /* field 15 */
+    ps->start_time = g_ascii_strtoull(f[19], NULL, 10);  /* field 22 */
+    return true;
+}
+
+guint64 vmmd_domain_cpu_time_ns(const VmmdDomain *dom)
+{
+    ProcStat ps;
+    if (dom->pid <= 0 || !read_proc_stat(dom->pid, &ps))
+        return 0;
+    long hz = sysconf(_SC_CLK_TCK);
+    return (ps.utime + ps.stime) * (1000000000ULL / (guint64)(hz > 0 ? hz : 100));
+}
+
+/* ------------------------------------------------------------------------ */
+/* state                                                                    */
+
+static void write_state_file(VmmdDomain *dom)
+{
+    VmmDaemon *d = dom->daemon;
+    json_object *o = json_object_new_object();
+    g_autofree char *xml_path = run_path(dom, "xml");
+    json_object_object_add(o, "name", json_object_new_string(dom->name));
+    json_object_object_add(o, "uuid", json_object_new_string(dom->uuid));
+    json_object_object_add(o, "pid", json_object_new_int(dom->pid));
+    json_object_object_add(o, "pid_start_time", json_object_new_int64((gint64)dom->pid_start_time));
+    json_object_object_add(o, "state", json_object_new_string(vmmd_state_name(dom->state)));
+    json_object_object_add(o, "reason", json_object_new_string(dom->reason));
+    json_object_object_add(o, "started_at", json_object_new_int64(dom->started_at));
+    json_object_object_add(o, "xml_path", json_object_new_string(xml_path));
+    json_object_object_add(o, "id", json_object_new_int(dom->id));
+    const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                         JSON_C_TO_STRING_NOSLASHESCAPE);
+    g_autofree char *file = g_strdup_printf("%s.json", dom->name);
+    GError *err = NULL;
+    if (!vmmd_write_file_atomic(d->run_dir, file, text, strlen(text), 0644, &err)) {
+        vmmd_log(d, dom, LOG_ERR, "%s", err->message);
+        g_error_free(err);
+    }
+    json_object_put(o);
+}
+
+static void set_state(VmmdDomain *dom, VmmdState state, const char *reason, const char *detail)
+{
+    VmmDaemon *d = dom->daemon;
+    if (dom->state == state && strcmp(dom->reason, reason) == 0)
+        return;
+    dom->state = state;
+    dom->reason = reason;
+    vmmd_log(d, dom, LOG_INFO, "state %s (%s)%s%s", vmmd_state_name(state), reason,
+             detail ? ": " : "", detail ? detail : "");
+    if (vmmd_domain_is_active(dom))
+        write_state_file(dom);
+    if (!d->server)
+        return;
+    json_object *data = json_object_new_object();
+    json_object_object_add(data, "name", json_object_new_string(dom->name));
+    json_object_object_add(data, "uuid", json_object_new_string(dom->uuid));
+    json_object_object_add(data, "state", json_object_new_string(vmmd_state_name(state)));
+    json_object_object_add(data, "reason", json_object_new_string(reason));
+    if (detail)
+        json_object_object_add(data, "detail", json_object_new_string(detail));
+    vmm_proto_server_broadcast(d->server, "DOMAIN_STATE", data);
+}
+
+static void remove_run_files(VmmdDomain *dom)
+{
+    static const char *const exts[] = { "json", "pid", "sock", "xml", "exit" };
+    for (unsigned i = 0; i < G_N_ELEMENTS(exts); i++) {
+        g_autofree char *p = run_path(dom, exts[i]);
+        g_unlink(p);
+    }
+}
+
+/* The last lines of the worker's log: why it failed, in its own words. */
+static char *log_tail(VmmdDomain *dom)
+{
+    g_autofree char *path = run_path(dom, "log");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t from = size > LOG_TAIL_BYTES ? size - LOG_TAIL_BYTES : 0;
+    char buf[LOG_TAIL_BYTES + 1];
+    ssize_t n = pread(fd, buf, LOG_TAIL_BYTES, from);
+    close(fd);
+    if (n <= 0)
+        return NULL;
+    buf[n] = 0;
+    g_auto(GStrv) lines = g_strsplit(buf, "\n", -1);
+    /* The last non-empty line that is not our own start marker. */
+    for (int i = (int)g_strv_length(lines) - 1; i >= 0; i--) {
+        char *l = g_strstrip(lines[i]);
+        if (*l && !g_str_has_prefix(l, "--- vmmd"))
+            return g_utf8_make_valid(l, -1);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the worker connection                                                    */
+
+static void clear_source(GSource **s)
+{
+    if (*s) {
+        g_source_destroy(*s);
+        g_source_unref(*s);
+        *s = NULL;
+    }
+}
+
+static void on_worker_event(VmmProtoClient *c, const char *event, json_object *data, void *opaque)
+{
+    VmmdDomain *dom = opaque;
+    VmmDaemon *d = dom->daemon;
+    vmmd_log(d, dom, LOG_DEBUG, "worker event %s", event);
+    if (strcmp(event, "STOP") == 0) {
+        if (dom->state == VMMD_STATE_RUNNING)
+            set_state(dom, VMMD_STATE_PAUSED, "user", NULL);
+    } else if (strcmp(event, "RESUME") == 0) {
+        if (dom->state == VMMD_STATE_PAUSED)
+            set_state(dom, VMMD_STATE_RUNNING, "unpaused", NULL);
+    } else if (strcmp(event, "RESET") == 0) {
+        /* The guest restarted inside the same worker. */
+        if (dom->state != VMMD_STATE_RUNNING)
+            set_state(dom, VMMD_STATE_RUNNING, "booted", NULL);
+        json_object *ev = json_object_new_object();
+        json_object_object_add(ev, "name", json_object_new_string(dom->name));
+        json_object_object_add(ev, "uuid", json_object_new_string(dom->uuid));
+        if (d->server)
+            vmm_proto_server_broadcast(d->server, "DOMAIN_REBOOT", ev);
+        else
+            json_object_put(ev);
+    } else if (strcmp(event, "SHUTDOWN") == 0) {
+        json_object *r = json_object_object_get(data, "reason");
+        const char *reason = json_object_get_string(r);
+        g_free(dom->exit_reason);
+        dom->exit_reason = g_strdup(reason);
+        /* The guest is going down; the worker's exit makes it shutoff. */
+        if (g_strcmp0(reason, "poweroff") == 0)
+            set_state(dom, VMMD_STATE_SHUTDOWN, dom->shutdown_requested ? "user" : "unknown", NULL);
+        else if (g_strcmp0(reason, "crash") == 0)
+            set_state(dom, VMMD_STATE_CRASHED, "panicked", NULL);
+    }
+}
+
+static void on_worker_close(VmmProtoClient *c, void *opaque)
+{
+    VmmdDomain *dom = opaque;
+    if (dom->worker == c) {
+        dom->worker = NULL;
+        /* Usually the worker is exiting; the pidfd tells. Otherwise the
+         * next command reconnects. */
+        vmmd_log(dom->daemon, dom, LOG_DEBUG, "worker closed its control connection");
+    }
+    vmm_proto_client_free(c);
+}
+
+/* Never blocks: a worker busy setting up its VM must not stall the daemon
+ * while it sends its greeting. */
+static bool worker_connect(VmmdDomain *dom, GError **err)
+{
+    g_autofree char *sock = run_path(dom, "sock");
+    VmmProtoClient *c = vmm_proto_client_connect_async(sock, NULL, err);
+    if (!c)
+        return false;
+    vmm_proto_client_set_timeout(c, VMMD_WORKER_CALL_TIMEOUT_MS);
+    vmm_proto_client_on_event(c, on_worker_event, dom);
+    vmm_proto_client_on_close(c, on_worker_close, dom);
+    dom->worker = c;
+    return true;
+}
+
+bool vmmd_domain_worker_call(VmmdDomain *dom, const char *cmd, json_object *args,
+                             VmmProtoReplyFn fn, void *opaque, GError **err)
+{
+    if (!vmmd_domain_is_active(dom)) {
+        json_object_put(args);
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain '%s' is not running",
+                            dom->name);
+        return false;
+    }
+    if (dom->worker && !vmm_proto_client_is_connected(dom->worker)) {
+        vmm_proto_client_free(dom->worker);
+        dom->worker = NULL;
+    }
+    GError *e = NULL;
+    if (!dom->worker && !worker_connect(dom, &e)) {
+        json_object_put(args);
+        vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR,
+                            "cannot reach the worker of domain '%s': %s", dom->name, e->message);
+        g_error_free(e);
+        return false;
+    }
+    vmm_proto_client_call(dom->worker, cmd, args, fn, opaque);
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* exit                                                                     */
+
+typedef struct {
+    VmmdState state;
+    const char *reason;
+    char *detail;
+} Outcome;
+
+static json_object *read_exit_file(VmmdDomain *dom)
+{
+    g_autofree char *path = run_path(dom, "exit");
+    g_autofree char *text = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(path, &text, &len, NULL) || len > EXIT_FILE_MAX)
+        return NULL;
+    json_object *o = json_tokener_parse(text);
+    if (!json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+static void outcome_from_status(int code, Outcome *out)
+{
+    switch (code) {
+    case VMM_WORKER_EXIT_POWEROFF:
+    case VMM_WORKER_EXIT_REBOOT:
+        out->state = VMMD_STATE_SHUTOFF;
+        out->reason = "shutdown";
+        break;
+    case VMM_WORKER_EXIT_CRASH:
+        out->state = VMMD_STATE_CRASHED;
+        out->reason = "panicked";
+        break;
+    case VMM_WORKER_EXIT_KILLED:
+        out->state = VMMD_STATE_SHUTOFF;
+        out->reason = "destroyed";
+        break;
+    default:
+        out->state = VMMD_STATE_SHUTOFF;
+        out->reason = "failed";
+        break;
+    }
+}
+
+/* What the end of a worker means, from the exit file, else the wait
+ * status (own children), else: it died without a word, a crash. */
+static void classify_exit(VmmdDomain *dom, bool have_status, int wstatus, Outcome *out)
+{
+    g_autoptr(json_object) ef = read_exit_file(dom);
+    json_object *v;
+    if (ef) {
+        const char *reason = json_object_object_get_ex(ef, "reason", &v) ? json_object_get_string(v) : "";
+        int status = json_object_object_get_ex(ef, "status", &v) ? json_object_get_int(v) : -1;
+        if (json_object_object_get_ex(ef, "detail", &v) && json_object_get_string_len(v))
+            out->detail = g_strdup(json_object_get_string(v));
+        if (!g_strcmp0(reason, "poweroff") || !g_strcmp0(reason, "reset"))
+            outcome_from_status(VMM_WORKER_EXIT_POWEROFF, out);
+        else if (!g_strcmp0(reason, "crash"))
+            outcome_from_status(VMM_WORKER_EXIT_CRASH, out);
+        else if (!g_strcmp0(reason, "killed"))
+            outcome_from_status(VMM_WORKER_EXIT_KILLED, out);
+        else if (!g_strcmp0(reason, "error"))
+            outcome_from_status(VMM_WORKER_EXIT_ERROR, out);
+        else
+            outcome_from_status(status, out);
+        return;
+    }
+    if (have_status && WIFEXITED(wstatus)) {
+        outcome_from_status(WEXITSTATUS(wstatus), out);
+        if (WEXITSTATUS(wstatus) == VMM_WORKER_EXIT_ERROR)
+            out->detail = log_tail(dom);
+        return;
+    }
+    out->state = VMMD_STATE_CRASHED;
+    out->reason = "crashed";
+    if (have_status && WIFSIGNALED(wstatus))
+        out->detail = g_strdup_printf("the worker was killed by signal %d (SIG%s)",
+                                      WTERMSIG(wstatus), sigabbrev_np(WTERMSIG(wstatus))
+                                          ? sigabbrev_np(WTERMSIG(wstatus)) : "?");
+    else
+        out->detail = g_strdup("the worker died without writing its exit file");
+}
+
+static void answer_destroy_waiters(VmmdDomain *dom, const char *error)
+{
+    GPtrArray *w = dom->destroy_waiters;
+    dom->destroy_waiters = g_ptr_array_new();
+    for (guint i = 0; i < w->len; i++) {
+        if (error)
+            vmm_proto_pending_error(w->pdata[i], VMM_PROTO_INTERNAL_ERROR, "%s", error);
+        else
+            vmm_proto_pending_return(w->pdata[i], NULL);
+    }
+    g_ptr_array_free(w, TRUE);
+}
+
+/* Lets go of the worker: connection, pidfd, timers. Pending requests are
+ * answered with an error (the worker's in-flight calls through their
+ * callbacks). The process and its run files are left alone. */
+static void detach_worker(VmmdDomain *dom)
+{
+    clear_source(&dom->pid_watch);
+    clear_source(&dom->connect_timer);
+    clear_source(&dom->shutdown_timer);
+    clear_source(&dom->kill_timer);
+    if (dom->pidfd >= 0)
+        close(dom->pidfd);
+    dom->pidfd = -1;
+    if (dom->worker) {
+        VmmProtoClient *c = dom->worker;
+        dom->worker = NULL;
+        vmm_proto_client_free(c);
+    }
+}
+
+static void worker_gone(VmmdDomain *dom, bool have_status, int wstatus)
+{
+    VmmDaemon *d = dom->daemon;
+    Outcome out = { 0 };
+    classify_exit(dom, have_status, wstatus, &out);
+    bool starting = dom->job == VMMD_JOB_START;
+    /* A guest can power off (or crash) before the daemon even reached the
+     * worker's socket: the start worked, the domain then stopped. */
+    bool started = starting && !dom->destroy_requested &&
+                   ((out.state == VMMD_STATE_SHUTOFF && !strcmp(out.reason, "shutdown")) ||
+                    (out.state == VMMD_STATE_CRASHED && !strcmp(out.reason, "panicked")));
+    if (dom->destroy_requested) {
+        out.state = VMMD_STATE_SHUTOFF;
+        out.reason = "destroyed";
+    } else if (starting && !started) {
+        out.state = VMMD_STATE_SHUTOFF;
+        out.reason = "failed";
+        if (dom->start_error) {
+            g_free(out.detail);
+            out.detail = g_steal_pointer(&dom->start_error);
+        } else if (!out.detail) {
+            out.detail = log_tail(dom);
+        }
+    }
+    g_clear_pointer(&dom->start_error, g_free);
+    bool restart = !dom->destroy_requested && (!starting || started) &&
+                   out.state == VMMD_STATE_SHUTOFF && strcmp(out.reason, "shutdown") == 0 &&
+                   g_strcmp0(dom->exit_reason, "reset") != 0 && dom->live_def &&
+                   dom->live_def->on_poweroff == VMM_ACTION_RESTART;
+
+    /* In-flight calls fail as the connection goes; a new run number makes
+     * their callbacks stand aside, and the pending requests are answered
+     * here instead. */
+    dom->run++;
+    detach_worker(dom);
+    VmmProtoPending *p = dom->job_pending;
+    dom->job_pending = NULL;
+    dom->job = VMMD_JOB_NONE;
+    if (started) {
+        set_state(dom, VMMD_STATE_RUNNING, "booted", NULL);
+        if (p)
+            vmm_proto_pending_return(p, NULL);
+    } else if (starting && p) {
+        if (dom->destroy_requested)
+            vmm_proto_pending_error(p, VMM_PROTO_OPERATION_INVALID,
+                                    "domain '%s' was destroyed while starting", dom->name);
+        else
+            vmm_proto_pending_error(p, VMM_PROTO_OPERATION_INVALID,
+                                    "domain '%s' failed to start: %s", dom->name,
+                                    out.detail ? out.detail : "the worker exited");
+    } else if (p) {
+        vmm_proto_pending_error(p, VMM_PROTO_OPERATION_INVALID,
+                                "domain '%s' stopped before the request completed", dom->name);
+    }
+    remove_run_files(dom);
+    dom->pid = 0;
+    dom->pid_start_time = 0;
+    dom->id = -1;
+    dom->own_child = false;
+    dom->adopted = false;
+    dom->destroy_requested = false;
+    dom->shutdown_requested = false;
+    g_clear_pointer(&dom->exit_reason, g_free);
+    g_clear_pointer(&dom->live_xml, g_free);
+    g_clear_pointer(&dom->live_def, vmm_domain_def_free);
+    set_state(dom, out.state, out.reason, out.detail);
+    answer_destroy_waiters(dom, NULL);
+    g_free(out.detail);
+
+    if (!dom->persistent) {
+        g_hash_table_remove(d->domains, dom->name);    /* transient: gone with its worker */
+        return;
+    }
+    if (restart) {
+        GError *err = NULL;
+        vmmd_log(d, dom, LOG_INFO, "powered off and <on_poweroff> is restart: starting again");
+        if (!vmmd_domain_start(dom, NULL, &err)) {
+            vmmd_log(d, dom, LOG_ERR, "restart failed: %s", err->message);
+            g_error_free(err);
+        }
+    }
+}
+
+static gboolean on_pidfd(gint fd, GIOCondition cond, gpointer data)
+{
+    VmmdDomain *dom = data;
+    int wstatus = 0;
+    bool have_status = false;
+    if (dom->own_child) {
+        /* The pidfd is readable once the whole thread group is gone, so the
+         * zombie is there; allow the kernel a moment all the same. */
+        for (int tries = 0; tries < 50; tries++) {
+            pid_t r = waitpid(dom->pid, &wstatus, WNOHANG);
+            if (r == dom->pid) {
+                have_status = true;
+                break;
+            }
+            if (r < 0 && errno != EINTR)
+                break;
+            g_usleep(1000);
+        }
+    }
+    /* The source is being dispatched: drop it without destroying it twice. */
+    g_source_unref(dom->pid_watch);
+    dom->pid_watch = NULL;
+    worker_gone(dom, have_status, wstatus);
+    return G_SOURCE_REMOVE;
+}
+
+static bool watch_pid(VmmdDomain *dom, GError **err)
+{
+    int fd = pidfd_open(dom->pid, 0);
+    if (fd < 0) {
+        int e = errno;
+        vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR, "cannot watch worker pid %d: %s",
+                            (int)dom->pid, g_strerror(e));
+        return false;
+    }
+    dom->pidfd = fd;
+    dom->pid_watch = g_unix_fd_source_new(fd, G_IO_IN);
+    g_source_set_callback(dom->pid_watch, (GSourceFunc)(void (*)(void))on_pidfd, dom, NULL);
+    g_source_attach(dom->pid_watch, NULL);
+    return true;
+}
+
+static void kill_worker(VmmdDomain *dom)
+{
+    if (dom->pidfd >= 0 && pidfd_send_signal(dom->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+        vmmd_log(dom->daemon, dom, LOG_ERR, "cannot kill worker %d: %s", (int)dom->pid,
+                 g_strerror(errno));
+}
+
+/* ------------------------------------------------------------------------ */
+/* start                                                                    */
+
+static void child_setup(gpointer data)
+{
+    /* Own session: a signal to the daemon's process group or a closing
+     * terminal never reaches the VM. */
+    setsid();
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void start_done(VmmdDomain *dom, json_object *status)
+{
+    const char *st = json_object_get_string(json_object_object_get(status, "state"));
+    clear_source(&dom->connect_timer);
+    dom->job = VMMD_JOB_NONE;
+    if (g_strcmp0(st, "paused") == 0)
+        set_state(dom, VMMD_STATE_PAUSED, "user", NULL);
+    else
+        set_state(dom, VMMD_STATE_RUNNING, "booted", NULL);
+    vmmd_log(dom->daemon, dom, LOG_INFO, "worker pid %d is running the domain (id %d)",
+             (int)dom->pid, dom->id);
+    if (dom->job_pending)
+        vmm_proto_pending_return(dom->job_pending, NULL);
+    dom->job_pending = NULL;
+}
+
+static void start_failed(VmmdDomain *dom, const char *why)
+{
+    /* The worker is killed; worker_gone() then answers the start with why
+     * (unless the worker's own exit file shows the guest did run). */
+    vmmd_log(dom->daemon, dom, LOG_ERR, "start failed: %s", why);
+    clear_source(&dom->connect_timer);
+    g_free(dom->start_error);
+    dom->start_error = g_strdup(why);
+    kill_worker(dom);
+}
+
+typedef struct {
+    VmmdDomain *dom;
+    unsigned run;
+    bool adopt;
+} StatusCall;
+
+static void drop_worker_connection(VmmdDomain *dom)
+{
+    if (dom->worker) {
+        VmmProtoClient *old = dom->worker;
+        dom->worker = NULL;
+        vmm_proto_client_free(old);
+    }
+}
+
+static void on_status(VmmProtoClient *c, json_object *ret, const GError *err, void *opaque)
+{
+    StatusCall *sc = opaque;
+    VmmdDomain *dom = sc->dom;
+    bool current = sc->run == dom->run && vmmd_domain_is_active(dom) && !dom->daemon->shutting_down;
+    bool adopt = sc->adopt;
+    g_free(sc);
+    if (!current)
+        return;
+    if (!ret && err->domain == G_IO_ERROR) {
+        /* No answer on this connection: usually the worker is exiting,
+         * which its pidfd reports; otherwise the timer tries again until
+         * the deadline. */
+        if (dom->worker == c)
+            drop_worker_connection(dom);
+        return;
+    }
+    clear_source(&dom->connect_timer);
+    if (adopt) {
+        /* Re-attached: the worker knows whether the guest is paused. */
+        const char *st = ret ? json_object_get_string(json_object_object_get(ret, "state")) : NULL;
+        if (g_strcmp0(st, "paused") == 0 && dom->state != VMMD_STATE_PAUSED)
+            set_state(dom, VMMD_STATE_PAUSED, "user", NULL);
+        else if (g_strcmp0(st, "running") == 0 && dom->state != VMMD_STATE_RUNNING)
+            set_state(dom, VMMD_STATE_RUNNING, "booted", NULL);
+        return;
+    }
+    if (dom->job != VMMD_JOB_START)
+        return;
+    if (ret) {
+        start_done(dom, ret);
+    } else {
+        g_autofree char *why = g_strdup_printf("query-status failed: %s", err->message);
+        start_failed(dom, why);
+    }
+}
+
+/* Start and re-attach: connect to the control socket and ask query-status
+ * until it answers or the deadline passes. The timer stays armed while a
+ * connection attempt is in flight, so the deadline always holds. */
+static gboolean connect_tick(gpointer data)
+{
+    VmmdDomain *dom = data;
+    VmmDaemon *d = dom->daemon;
+    if (g_get_monotonic_time() >= dom->connect_deadline) {
+        g_source_unref(dom->connect_timer);
+        dom->connect_timer = NULL;
+        if (dom->job == VMMD_JOB_START) {
+            g_autofree char *why = g_strdup_printf(
+                "the worker did not answer on its control socket within %d s",
+                VMMD_START_TIMEOUT_MS / 1000);
+            start_failed(dom, why);
+        } else {
+            /* Adopted and mute: keep supervising it; commands retry. */
+            vmmd_log(d, dom, LOG_ERR, "the re-attached worker (pid %d) does not answer on its "
+                     "control socket", (int)dom->pid);
+        }
+        return G_SOURCE_REMOVE;
+    }
+    if (dom->worker)
+        return G_SOURCE_CONTINUE;     /* an attempt is under way */
+    GError *err = NULL;
+    if (!worker_connect(dom, &err)) {
+        g_error_free(err);            /* not listening yet */
+        return G_SOURCE_CONTINUE;
+    }
+    StatusCall *sc = g_new0(StatusCall, 1);
+    sc->dom = dom;
+    sc->run = dom->run;
+    sc->adopt = dom->job != VMMD_JOB_START;
+    vmm_proto_client_call(dom->worker, "query-status", NULL, on_status, sc);
+    return G_SOURCE_CONTINUE;
+}
+
+static void start_connecting(VmmdDomain *dom)
+{
+    if (dom->connect_timer)
+        return;
+    dom->connect_timer = g_timeout_source_new(CONNECT_POLL_MS);
+    g_source_set_callback(dom->connect_timer, connect_tick, dom, NULL);
+    g_source_attach(dom->connect_timer, NULL);
+}
+
+static char **worker_environment(void)
+{
+    /* The daemon's systemd plumbing is not the worker's. */
+    static const char *const drop[] = { "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+                                        "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+                                        "JOURNAL_STREAM" };
+    char **env = g_get_environ();
+    for (unsigned i = 0; i < G_N_ELEMENTS(drop); i++)
+        env = g_environ_unsetenv(env, drop[i]);
+    return env;
+}
+
+static bool busy(VmmdDomain *dom, GError **err)
+{
+    if (dom->job == VMMD_JOB_NONE && !dom->destroy_requested)
+        return false;
+    vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain '%s' is busy: %s is in "
+                        "progress", dom->name, dom->destroy_requested ? "a destroy"
+                                                                       : job_name(dom->job));
+    return true;
+}
+
+bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
+{
+    VmmDaemon *d = dom->daemon;
+    if (busy(dom, err))
+        return false;
+    if (vmmd_domain_is_active(dom)) {
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain '%s' is already %s",
+                            dom->name, vmmd_state_name(dom->state));
+        return false;
+    }
+    g_autofree char *sock = run_path(dom, "sock");
+    if (strlen(sock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR,
+                            "the worker's socket path '%s' is too long for a unix socket; "
+                            "use a shorter run directory or domain name", sock);
+        return false;
+    }
+    g_autofree char *xml_file = g_strdup_printf("%s.xml", dom->name);
+    g_autofree char *xml_path = run_path(dom, "xml");
+    g_autofree char *exit_path = run_path(dom, "exit");
+    g_autofree char *log_path = run_path(dom, "log");
+    GError *e = NULL;
+    remove_run_files(dom);
+    if (!vmmd_write_file_atomic(d->run_dir, xml_file, dom->xml, strlen(dom->xml), 0600, err))
+        return false;
+    int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+    if (logfd < 0) {
+        int errsv = errno;
+        vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR, "cannot open '%s': %s", log_path,
+                            g_strerror(errsv));
+        return false;
+    }
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *stamp = g_date_time_format_iso8601(now);
+    g_autofree char *header = g_strdup_printf("--- vmmd: starting domain %s at %s\n",
+                                              dom->name, stamp);
+    if (write(logfd, header, strlen(header)) < 0)
+        vmmd_log(d, dom, LOG_WARNING, "cannot write to %s: %s", log_path, g_strerror(errno));
+
+    const char *argv[] = { d->worker_path, "--xml", xml_path, "--control-socket", sock,
+                           "--exit-file", exit_path, NULL };
+    g_auto(GStrv) env = worker_environment();
+    GPid pid = 0;
+    gboolean ok = g_spawn_async_with_fds(NULL, (char **)argv, env,
+                                         G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL,
+                                         child_setup, NULL, &pid, -1, logfd, logfd, &e);
+    close(logfd);
+    if (!ok) {
+        vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR, "cannot run the worker '%s': %s",
+                            d->worker_path, e->message);
+        g_error_free(e);
+        remove_run_files(dom);
+        return false;
+    }
+    dom->run++;
+    dom->pid = pid;
+    dom->own_child = true;
+    ProcStat ps = { 0 };
+    if (read_proc_stat(pid, &ps))
+        dom->pid_start_time = ps.start_time;
+    if (!watch_pid(dom, err)) {
+        /* Cannot supervise it: do not leave it running unsupervised. */
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        dom->pid = 0;
+        remove_run_files(dom);
+        return false;
+    }
+    dom->id = d->next_id++;
+    dom->started_at = g_get_real_time() / G_USEC_PER_SEC;
+    dom->live_xml = g_strdup(dom->xml);
+    dom->live_def = vmm_domain_def_copy(dom->def);
+    dom->job = VMMD_JOB_START;
+    dom->job_pending = p;
+    dom->connect_deadline = g_get_monotonic_time() + (gint64)VMMD_START_TIMEOUT_MS * 1000;
+    /* Until the worker answers: libvirt's "paused (starting up)", quietly. */
+    dom->state = VMMD_STATE_PAUSED;
+    dom->reason = "starting up";
+    write_state_file(dom);
+    g_autofree char *pidtext = g_strdup_printf("%d\n", (int)pid);
+    g_autofree char *pidfile = g_strdup_printf("%s.pid", dom->name);
+    if (!vmmd_write_file_atomic(d->run_dir, pidfile, pidtext, strlen(pidtext), 0644, &e)) {
+        vmmd_log(d, dom, LOG_WARNING, "%s", e->message);
+        g_clear_error(&e);
+    }
+    vmmd_log(d, dom, LOG_INFO, "started worker pid %d", (int)pid);
+    start_connecting(dom);
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* requests to a running worker                                            */
+
+typedef struct {
+    VmmdDomain *dom;
+    unsigned run;
+    VmmdJob job;
+    int timeout_s;
+} JobCall;
+
+static gboolean shutdown_timeout(gpointer data)
+{
+    VmmdDomain *dom = data;
+    g_source_unref(dom->shutdown_timer);
+    dom->shutdown_timer = NULL;
+    vmmd_log(dom->daemon, dom, LOG_INFO, "still running after the shutdown timeout: destroying");
+    GError *err = NULL;
+    if (!vmmd_domain_destroy(dom, NULL, &err)) {
+        vmmd_log(dom->daemon, dom, LOG_ERR, "%s", err->message);
+        g_error_free(err);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static void on_job_reply(VmmProtoClient *c, json_object *ret, const GError *err, void *opaque)
+{
+    JobCall *jc = opaque;
+    VmmdDomain *dom = jc->dom;
+    VmmdJob job = jc->job;
+    int timeout_s = jc->timeout_s;
+    bool current = jc->run == dom->run && dom->job == job;
+    g_free(jc);
+    if (!current)
+        return;
+    VmmProtoPending *p = dom->job_pending;
+    dom->job_pending = NULL;
+    dom->job = VMMD_JOB_NONE;
+    if (!ret) {
+        vmmd_log(dom->daemon, dom, LOG_ERR, "%s failed: %s", job_name(job), err->message);
+        if (p)
+            vmm_proto_pending_error(p, err->domain == VMM_PROTO_ERROR ? err->code
+                                                                       : VMM_PROTO_INTERNAL_ERROR,
+                                    "domain '%s': %s", dom->name, err->message);
+        return;
+    }
+    if (dom->daemon->shutting_down) {
+        if (p)
+            vmm_proto_pending_return(p, NULL);
+        return;
+    }
+    switch (job) {
+    case VMMD_JOB_SUSPEND:
+        set_state(dom, VMMD_STATE_PAUSED, "user", NULL);
+        break;
+    case VMMD_JOB_RESUME:
+        set_state(dom, VMMD_STATE_RUNNING, "unpaused", NULL);
+        break;
+    case VMMD_JOB_SHUTDOWN:
+        dom->shutdown_requested = true;
+        if (timeout_s > 0) {
+            clear_source(&dom->shutdown_timer);
+            /* Not _seconds(): that one may fire up to a second early. */
+            dom->shutdown_timer = g_timeout_source_new((guint)timeout_s * 1000);
+            g_source_set_callback(dom->shutdown_timer, shutdown_timeout, dom, NULL);
+            g_source_attach(dom->shutdown_timer, NULL);
+        }
+        break;
+    default:
+        break;
+    }
+    if (p)
+        vmm_proto_pending_return(p, NULL);
+}
+
+static bool need_running(VmmdDomain *dom, GError **err)
+{
+    if (busy(dom, err))
+        return false;
+    if (!vmmd_domain_is_active(dom)) {
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain '%s' is not running",
+                            dom->name);
+        return false;
+    }
+    return true;
+}
+
+static bool job_call(VmmdDomain *dom, VmmdJob job, const char *cmd, int timeout_s,
+                     VmmProtoPending *p, GError **err)
+{
+    JobCall *jc = g_new0(JobCall, 1);
+    jc->dom = dom;
+    jc->run = dom->run;
+    jc->job = job;
+    jc->timeout_s = timeout_s;
+    dom->job = job;
+    dom->job_pending = p;
+    if (!vmmd_domain_worker_call(dom, cmd, NULL, on_job_reply, jc, err)) {
+        dom->job = VMMD_JOB_NONE;
+        dom->job_pending = NULL;
+        g_free(jc);
+        return false;
+    }
+    return true;
+}
+
+bool vmmd_domain_shutdown(VmmdDomain *dom, int timeout_s, VmmProtoPending *p, GError **err)
+{
+    if (!need_running(dom, err))
+        return false;
+    const VmmDomainDef *def = vmmd_domain_current_def(dom);
+    if (def && !def->acpi) {
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                            "domain '%s' has no ACPI (<features><acpi/>), so it has no power "
+                            "button to press; use domain-destroy", dom->name);
+        return false;
+    }
+    return job_call(dom, VMMD_JOB_SHUTDOWN, "system-powerdown", timeout_s, p, err);
+}
+
+bool vmmd_domain_reboot(VmmdDomain *dom, VmmProtoPending *p, GError **err)
+{
+    return need_running(dom, err) && job_call(dom, VMMD_JOB_REBOOT, "system-reset", 0, p, err);
+}
+
+bool vmmd_domain_suspend(VmmdDomain *dom, VmmProtoPending *p, GError **err)
+{
+    if (!need_running(dom, err))
+        return false;
+    if (dom->state == VMMD_STATE_PAUSED) {
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain '%s' is already paused",
+                            dom->name);
+        return false;
+    }
+    return job_call(dom, VMMD_JOB_SUSPEND, "stop", 0, p, err);
+}
+
+bool vmmd_domain_resume(VmmdDomain *dom, VmmProtoPending *p, GError **err)
+{
+    if (!need_running(dom, err))
+        return false;
+    if (dom->state != VMMD_STATE_PAUSED) {
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain '%s' is not paused",
+                            dom->name);
+        return false;
+    }
+    return job_call(dom, VMMD_JOB_RESUME, "cont", 0, p, err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* destroy                                                                  */
+
+static gboolean destroy_kill(gpointer data)
+{
+    VmmdDomain *dom = data;
+    g_source_unref(dom->kill_timer);
+    dom->kill_timer = NULL;
+    vmmd_log(dom->daemon, dom, LOG_WARNING, "the worker did not stop after 'quit': killing it");
+    kill_worker(dom);
+    return G_SOURCE_REMOVE;
+}
+
+typedef struct {
+    VmmdDomain *dom;
+    unsigned run;
+} QuitCall;
+
+static void on_quit(VmmProtoClient *c, json_object *ret, const GError *err, void *opaque)
+{
+    QuitCall *qc = opaque;
+    VmmdDomain *dom = qc->dom;
+    bool current = qc->run == dom->run && vmmd_domain_is_active(dom) && dom->destroy_requested &&
+                   !dom->daemon->shutting_down;
+    g_free(qc);
+    /* No reply because the worker is exiting is the normal case; a refusal
+     * means it will not exit by itself. */
+    if (current && err && err->domain == VMM_PROTO_ERROR)
+        kill_worker(dom);
+}
+
+bool vmmd_domain_destroy(VmmdDomain *dom, VmmProtoPending *p, GError **err)
+{
+    VmmDaemon *d = dom->daemon;
+    if (!vmmd_domain_is_active(dom)) {
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain '%s' is not running",
+                            dom->name);
+        return false;
+    }
+    if (p)
+        g_ptr_array_add(dom->destroy_waiters, p);
+    if (dom->destroy_requested)
+        return true;     /* already under way: answered together */
+    dom->destroy_requested = true;
+    clear_source(&dom->shutdown_timer);
+    vmmd_log(d, dom, LOG_INFO, "destroying (worker pid %d)", (int)dom->pid);
+    /* "quit" lets the worker write its exit file and close its consoles;
+     * a worker still starting, or one that does not answer, is killed. */
+    QuitCall *qc = g_new0(QuitCall, 1);
+    qc->dom = dom;
+    qc->run = dom->run;
+    GError *e = NULL;
+    if (dom->job != VMMD_JOB_START && vmmd_domain_worker_call(dom, "quit", NULL, on_quit, qc, &e)) {
+        dom->kill_timer = g_timeout_source_new(VMMD_DESTROY_GRACE_MS);
+        g_source_set_callback(dom->kill_timer, destroy_kill, dom, NULL);
+        g_source_attach(dom->kill_timer, NULL);
+    } else {
+        g_clear_error(&e);
+        g_free(qc);
+        kill_worker(dom);
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* daemon start and stop                                                    */
+
+static VmmDomainDef *parse_run_xml(VmmdDomain *dom, char **xml_out)
+{
+    g_autofree char *path = run_path(dom, "xml");
+    g_autofree char *xml = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(path, &xml, &len, NULL))
+        return NULL;
+    VmmDomainDef *def = vmm_domain_def_parse_string(xml, len, path, NULL);
+    if (def)
+        *xml_out = g_steal_pointer(&xml);
+    return def;
+}
+
+static void reattach_one(VmmDaemon *d, const char *name)
+{
+    g_autofree char *file = g_strdup_printf("%s/%s.json", d->run_dir, name);
+    g_autofree char *text = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(file, &text, &len, NULL) || len > EXIT_FILE_MAX)
+        return;
+    g_autoptr(json_object) st = json_tokener_parse(text);
+    json_object *v;
+    pid_t pid = json_object_object_get_ex(st, "pid", &v) ? json_object_get_int(v) : 0;
+    guint64 start = json_object_object_get_ex(st, "pid_start_time", &v)
+                        ? (guint64)json_object_get_int64(v) : 0;
+
+    VmmdDomain *dom = g_hash_table_lookup(d->domains, name);
+    bool transient = !dom;
+    if (!dom) {
+        /* Running with no definition on disk: keep it as transient. */
+        dom = vmmd_domain_new(d, name);
+        const char *uuid = json_object_object_get_ex(st, "uuid", &v) ? json_object_get_string(v) : NULL;
+        g_strlcpy(dom->uuid, uuid ? uuid : "", sizeof(dom->uuid));
+    }
+    ProcStat ps = { 0 };
+    bool alive = pid > 0 && read_proc_stat(pid, &ps) && ps.start_time == start &&
+                 ps.state != 'Z' && ps.state != 'X';
+    if (alive) {
+        dom->pid = pid;
+        GError *err = NULL;
+        /* The pidfd pins this process; check again that it is the same one. */
+        if (!watch_pid(dom, &err) || !read_proc_stat(pid, &ps) || ps.start_time != start) {
+            if (err) {
+                vmmd_log(d, dom, LOG_WARNING, "%s", err->message);
+                g_error_free(err);
+            }
+            detach_worker(dom);
+            dom->pid = 0;
+            alive = false;
+        }
+    }
+    if (alive) {
+        dom->live_def = parse_run_xml(dom, &dom->live_xml);
+        if (!dom->live_def && dom->def) {
+            dom->live_def = vmm_domain_def_copy(dom->def);
+            dom->live_xml = g_strdup(dom->xml);
+        }
+        if (!dom->live_def) {
+            vmmd_log(d, dom, LOG_ERR, "worker pid %d is running but its definition %s/%s.xml "
+                     "cannot be read; leaving it alone", (int)pid, d->run_dir, name);
+            detach_worker(dom);
+            dom->pid = 0;
+            if (transient)
+                vmmd_domain_free(dom);
+            return;
+        }
+        if (transient) {
+            vmmd_uuid_format(dom->live_def->uuid, dom->uuid);
+            g_hash_table_insert(d->domains, dom->name, dom);
+        }
+        dom->pid_start_time = start;
+        dom->own_child = false;
+        dom->adopted = true;
+        dom->run++;
+        int id = json_object_object_get_ex(st, "id", &v) ? json_object_get_int(v) : 0;
+        dom->id = id > 0 ? id : d->next_id++;
+        d->next_id = MAX(d->next_id, dom->id + 1);
+        dom->started_at = json_object_object_get_ex(st, "started_at", &v) ? json_object_get_int64(v) : 0;
+        VmmdState s = state_from_name(json_object_object_get_ex(st, "state", &v)
+                                          ? json_object_get_string(v) : NULL);
+        dom->state = s == VMMD_STATE_PAUSED ? VMMD_STATE_PAUSED : VMMD_STATE_RUNNING;
+        dom->reason = static_reason(json_object_object_get_ex(st, "reason", &v)
+                                        ? json_object_get_string(v) : NULL);
+        if (strcmp(dom->reason, "starting up") == 0) {
+            /* Adopted mid-start: query-status below says how it is now. */
+            dom->state = VMMD_STATE_RUNNING;
+            dom->reason = "booted";
+        }
+        vmmd_log(d, dom, LOG_INFO, "re-attached to worker pid %d (%s)", (int)pid,
+                 vmmd_state_name(dom->state));
+        write_state_file(dom);
+        /* Ask the worker how it is, retrying for a while if it is slow. */
+        dom->connect_deadline = g_get_monotonic_time() + (gint64)VMMD_START_TIMEOUT_MS * 1000;
+        start_connecting(dom);
+        connect_tick(dom);
+        return;
+    }
+    /* Dead: record how it ended, clean up. */
+    Outcome out = { 0 };
+    classify_exit(dom, false, 0, &out);
+    if (json_object_object_get_ex(st, "reason", &v) &&
+        g_strcmp0(json_object_get_string(v), "starting up") == 0) {
+        out.state = VMMD_STATE_SHUTOFF;
+        out.reason = "failed";
+    }
+    vmmd_log(d, dom, LOG_INFO, "worker pid %d is gone: %s (%s)%s%s", (int)pid,
+             vmmd_state_name(out.state), out.reason, out.detail ? ": " : "",
+             out.detail ? out.detail : "");
+    remove_run_files(dom);
+    dom->state = out.state;
+    dom->reason = out.reason;
+    g_free(out.detail);
+    if (transient)
+        vmmd_domain_free(dom);
+}
+
+void vmmd_lifecycle_reattach(VmmDaemon *d)
+{
+    GDir *dir = g_dir_open(d->run_dir, 0, NULL);
+    if (!dir)
+        return;
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    const char *n;
+    while ((n = g_dir_read_name(dir)))
+        if (n[0] != '.' && g_str_has_suffix(n, ".json") && strlen(n) > 5)
+            g_ptr_array_add(names, g_strndup(n, strlen(n) - 5));
+    g_dir_close(dir);
+    for (guint i = 0; i < names->len; i++)
+        reattach_one(d, g_ptr_array_index(names, i));
+}
+
+void vmmd_lifecycle_autostart(VmmDaemon *d)
+{
+    g_autoptr(GPtrArray) all = vmmd_domain_list(d);
+    for (guint i = 0; i < all->len; i++) {
+        VmmdDomain *dom = all->pdata[i];
+        if (!dom->autostart || vmmd_domain_is_active(dom))
+            continue;
+        GError *err = NULL;
+        vmmd_log(d, dom, LOG_INFO, "autostart");
+        if (!vmmd_domain_start(dom, NULL, &err)) {
+            vmmd_log(d, dom, LOG_ERR, "autostart failed: %s", err->message);
+            g_error_free(err);
+        }
+    }
+}
+
+void vmmd_domain_release(VmmdDomain *dom)
+{
+    detach_worker(dom);
+    if (dom->job_pending)
+        vmm_proto_pending_error(dom->job_pending, VMM_PROTO_INTERNAL_ERROR,
+                                "vmmd is shutting down; the domain keeps running");
+    dom->job_pending = NULL;
+    dom->job = VMMD_JOB_NONE;
+    answer_destroy_waiters(dom, "vmmd is shutting down before the domain stopped");
+}
+
+void vmmd_lifecycle_release(VmmDaemon *d)
+{
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init(&it, d->domains);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        vmmd_domain_release(v);
+}

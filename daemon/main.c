@@ -1,0 +1,263 @@
+/* vmmd: the vmmd virtual machine daemon. See vmmd(8).
+ *
+ *   vmmd [--config-dir DIR] [--run-dir DIR] [--socket PATH] [--ro-socket PATH]
+ *        [--worker PATH] [--verbose]
+ *
+ * Without directories it runs in system mode: /etc/vmmd and /run/vmmd.
+ * Sockets come from systemd when it passes them (vmmd.sock, vmmd-ro.sock),
+ * else the daemon creates <run>/vmmd.sock and <run>/vmmd-ro.sock. SIGTERM
+ * and SIGINT stop the daemon but never the VMs: the next vmmd re-attaches
+ * to their workers. */
+#include "config.h"
+#include "conf/domain_format.h"
+#include "daemon/vmmd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#define SYSTEM_CONFIG_DIR "/etc/vmmd"
+#define SYSTEM_RUN_DIR "/run/vmmd"
+
+static gboolean on_terminate(gpointer data)
+{
+    VmmDaemon *d = data;
+    vmmd_log(d, NULL, LOG_INFO, "stopping (running domains keep running)");
+    sd_notify(0, "STOPPING=1");
+    g_main_loop_quit(d->loop);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_hangup(gpointer data)
+{
+    vmmd_log(data, NULL, LOG_INFO, "SIGHUP ignored: definitions are read at start-up and "
+             "changed through domain-define");
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_watchdog(gpointer data)
+{
+    sd_notify(0, "WATCHDOG=1");
+    return G_SOURCE_CONTINUE;
+}
+
+/* Only one daemon may own a run directory: two would both adopt the same
+ * workers. */
+static bool take_lock(VmmDaemon *d, GError **err)
+{
+    g_autofree char *path = g_build_filename(d->run_dir, "vmmd.lock", NULL);
+    d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    if (d->lock_fd < 0) {
+        int e = errno;
+        g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(e), "cannot open '%s': %s",
+                    path, g_strerror(e));
+        return false;
+    }
+    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = pread(d->lock_fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        g_strchomp(pid);
+        g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(e),
+                    "another vmmd%s%s is already running with run directory %s",
+                    *pid ? " (pid " : "", *pid ? pid : "", d->run_dir);
+        return false;
+    }
+    g_autofree char *text = g_strdup_printf("%d\n", (int)getpid());
+    if (ftruncate(d->lock_fd, 0) < 0 || pwrite(d->lock_fd, text, strlen(text), 0) < 0)
+        vmmd_log(d, NULL, LOG_WARNING, "cannot write %s: %s", path, g_strerror(errno));
+    return true;
+}
+
+static bool listen_systemd(VmmDaemon *d, int n, char **names, GError **err)
+{
+    for (int i = 0; i < n; i++) {
+        int fd = SD_LISTEN_FDS_START + i;
+        const char *name = names && names[i] ? names[i] : "unknown";
+        if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
+            g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                        "socket %d (%s) passed by systemd is not a listening unix stream "
+                        "socket", fd, name);
+            return false;
+        }
+        /* By name; unnamed ones by position: the first read-write, the
+         * second read-only. */
+        bool ro = strcmp(name, "vmmd-ro.sock") == 0 ||
+                  (strcmp(name, "vmmd.sock") != 0 && i == 1);
+        if (!vmm_proto_server_listen_fd(d->server, fd, ro, err))
+            return false;
+        vmmd_log(d, NULL, LOG_INFO, "listening on socket %s from systemd%s", name,
+                 ro ? " (read-only)" : "");
+    }
+    return true;
+}
+
+static bool listen_paths(VmmDaemon *d, GError **err)
+{
+    if (!vmm_proto_server_listen_path(d->server, d->socket_path, 0660, false, err))
+        return false;
+    /* Members of group "vmmd" may manage VMs, as with libvirt's group. */
+    struct group *gr = getgrnam("vmmd");
+    if (gr && chown(d->socket_path, (uid_t)-1, gr->gr_gid) < 0)
+        vmmd_log(d, NULL, LOG_WARNING, "cannot give %s to group vmmd: %s", d->socket_path,
+                 g_strerror(errno));
+    if (!vmm_proto_server_listen_path(d->server, d->ro_socket_path, 0666, true, err))
+        return false;
+    vmmd_log(d, NULL, LOG_INFO, "listening on %s and %s (read-only)", d->socket_path,
+             d->ro_socket_path);
+    return true;
+}
+
+/* Every client and every worker connection is an fd; systemd's default
+ * soft limit of 1024 is too low for a busy host. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = MIN(rl.rlim_max, (rlim_t)65536);
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void domain_free_cb(gpointer p)
+{
+    vmmd_domain_free(p);
+}
+
+int main(int argc, char **argv)
+{
+    VmmDaemon d = { .lock_fd = -1, .next_id = 1 };
+    gboolean verbose = FALSE, foreground = FALSE, version = FALSE;
+    g_autofree char *config_dir = NULL, *run_dir = NULL, *sock = NULL, *ro_sock = NULL;
+    g_autofree char *worker = NULL;
+    GOptionEntry entries[] = {
+        { "config-dir", 'c', 0, G_OPTION_ARG_FILENAME, &config_dir,
+          "definitions directory (default " SYSTEM_CONFIG_DIR ")", "DIR" },
+        { "run-dir", 'r', 0, G_OPTION_ARG_FILENAME, &run_dir,
+          "runtime directory (default " SYSTEM_RUN_DIR ")", "DIR" },
+        { "socket", 's', 0, G_OPTION_ARG_FILENAME, &sock,
+          "read-write socket (default RUNDIR/vmmd.sock)", "PATH" },
+        { "ro-socket", 0, 0, G_OPTION_ARG_FILENAME, &ro_sock,
+          "read-only socket (default RUNDIR/vmmd-ro.sock)", "PATH" },
+        { "worker", 0, 0, G_OPTION_ARG_FILENAME, &worker,
+          "vmm-worker binary (default $VMM_WORKER, else " BINDIR "/vmm-worker)", "PATH" },
+        { "foreground", 'f', 0, G_OPTION_ARG_NONE, &foreground,
+          "stay in the foreground (vmmd always does; accepted for compatibility)", NULL },
+        { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "log debug messages", NULL },
+        { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "print the version and exit", NULL },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) octx = g_option_context_new("- the vmmd virtual machine daemon");
+    g_option_context_add_main_entries(octx, entries, NULL);
+    g_autoptr(GError) err = NULL;
+    if (!g_option_context_parse(octx, &argc, &argv, &err)) {
+        fprintf(stderr, "vmmd: %s (try --help)\n", err->message);
+        return 1;
+    }
+    if (version) {
+        printf("vmmd %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "vmmd: unexpected argument '%s' (try --help)\n", argv[1]);
+        return 1;
+    }
+    d.verbose = verbose;
+    vmmd_log_init(&d);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+
+    d.config_dir = g_strdup(config_dir ? config_dir : SYSTEM_CONFIG_DIR);
+    d.run_dir = g_strdup(run_dir ? run_dir : SYSTEM_RUN_DIR);
+    d.domains_dir = g_build_filename(d.config_dir, "domains", NULL);
+    d.autostart_dir = g_build_filename(d.config_dir, "autostart", NULL);
+    d.socket_path = sock ? g_strdup(sock) : g_build_filename(d.run_dir, "vmmd.sock", NULL);
+    d.ro_socket_path = ro_sock ? g_strdup(ro_sock) : g_build_filename(d.run_dir, "vmmd-ro.sock", NULL);
+    const char *env_worker = g_getenv("VMM_WORKER");
+    d.worker_path = g_strdup(worker ? worker : env_worker && *env_worker ? env_worker
+                                                                        : BINDIR "/vmm-worker");
+    d.schema_path = vmm_domain_schema_path();
+    d.domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, domain_free_cb);
+    d.loop = g_main_loop_new(NULL, FALSE);
+    int status = 1;
+
+    if (!g_file_test(d.worker_path, G_FILE_TEST_IS_EXECUTABLE))
+        vmmd_log(&d, NULL, LOG_WARNING, "the worker '%s' is not an executable file; domains "
+                 "cannot start (use --worker or $VMM_WORKER)", d.worker_path);
+    if (g_mkdir_with_parents(d.run_dir, 0755) < 0) {
+        vmmd_log(&d, NULL, LOG_ERR, "cannot create %s: %s", d.run_dir, g_strerror(errno));
+        goto out;
+    }
+    if (!take_lock(&d, &err) || !vmmd_store_init(&d, &err)) {
+        vmmd_log(&d, NULL, LOG_ERR, "%s", err->message);
+        goto out;
+    }
+    d.server = vmm_proto_server_new("vmmd", vmmd_commands, &d);
+    vmmd_lifecycle_reattach(&d);
+
+    char **names = NULL;
+    int n = sd_listen_fds_with_names(1, &names);
+    bool ok = n > 0 ? listen_systemd(&d, n, names, &err) : listen_paths(&d, &err);
+    g_strfreev(names);
+    if (n < 0)
+        vmmd_log(&d, NULL, LOG_WARNING, "sd_listen_fds: %s", g_strerror(-n));
+    if (!ok) {
+        vmmd_log(&d, NULL, LOG_ERR, "%s", err->message);
+        goto out;
+    }
+
+    g_unix_signal_add(SIGTERM, on_terminate, &d);
+    g_unix_signal_add(SIGINT, on_terminate, &d);
+    g_unix_signal_add(SIGHUP, on_hangup, &d);
+    guint64 wd_usec = 0;
+    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+        /* Half the interval, as sd_watchdog_enabled(3) recommends. */
+        d.watchdog = g_timeout_source_new((guint)MAX(wd_usec / 2000, 1));
+        g_source_set_callback(d.watchdog, on_watchdog, &d, NULL);
+        g_source_attach(d.watchdog, NULL);
+        sd_notify(0, "WATCHDOG=1");
+    }
+    sd_notifyf(0, "READY=1\nSTATUS=%u domains defined, %s", g_hash_table_size(d.domains),
+               d.run_dir);
+    vmmd_log(&d, NULL, LOG_INFO, "vmmd %s ready (config %s, run %s, worker %s)",
+             PACKAGE_VERSION, d.config_dir, d.run_dir, d.worker_path);
+    vmmd_lifecycle_autostart(&d);
+
+    g_main_loop_run(d.loop);
+    status = 0;
+
+out:
+    d.shutting_down = true;
+    vmmd_lifecycle_release(&d);
+    if (d.watchdog) {
+        g_source_destroy(d.watchdog);
+        g_source_unref(d.watchdog);
+    }
+    vmm_proto_server_free(d.server);
+    d.server = NULL;
+    g_hash_table_destroy(d.domains);
+    if (d.lock_fd >= 0)
+        close(d.lock_fd);
+    g_main_loop_unref(d.loop);
+    g_free(d.config_dir);
+    g_free(d.run_dir);
+    g_free(d.domains_dir);
+    g_free(d.autostart_dir);
+    g_free(d.socket_path);
+    g_free(d.ro_socket_path);
+    g_free(d.worker_path);
+    g_free(d.schema_path);
+    return status;
+}

@@ -1,0 +1,169 @@
+/* vmmd: the daemon's context and the interfaces between its files.
+ *   main.c         options, sockets (own or systemd's), signals, sd_notify
+ *   log.c          stderr or the journal (with DOMAIN= and UUID= fields)
+ *   domain_store.c definitions on disk: define, undefine, lookup, autostart
+ *   lifecycle.c    workers: start, stop, supervise, re-attach, state files
+ *   commands.c     the protocol command table */
+#ifndef VMMD_H
+#define VMMD_H
+
+#include "conf/domain_conf.h"
+#include "proto/proto.h"
+
+#include <glib.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define VMMD_UUID_STRLEN 37              /* 36 characters and a NUL */
+#define VMMD_START_TIMEOUT_MS 10000      /* worker must answer query-status by then */
+#define VMMD_WORKER_CALL_TIMEOUT_MS 15000
+#define VMMD_DESTROY_GRACE_MS 3000       /* after "quit", before SIGKILL */
+
+/* libvirt's virDomainState, with the names the protocol uses. */
+typedef enum {
+    VMMD_STATE_NOSTATE = 0,
+    VMMD_STATE_RUNNING = 1,
+    VMMD_STATE_BLOCKED = 2,
+    VMMD_STATE_PAUSED = 3,
+    VMMD_STATE_SHUTDOWN = 4,
+    VMMD_STATE_SHUTOFF = 5,
+    VMMD_STATE_CRASHED = 6,
+} VmmdState;
+
+/* The lifecycle operation a domain is in; one at a time. */
+typedef enum {
+    VMMD_JOB_NONE = 0,
+    VMMD_JOB_START,
+    VMMD_JOB_SHUTDOWN,
+    VMMD_JOB_REBOOT,
+    VMMD_JOB_SUSPEND,
+    VMMD_JOB_RESUME,
+} VmmdJob;
+
+typedef struct VmmDaemon VmmDaemon;
+
+static inline void vmmd_json_put(json_object *o)
+{
+    json_object_put(o);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_object, vmmd_json_put)
+
+typedef struct {
+    VmmDaemon *daemon;
+    char *name;
+    char uuid[VMMD_UUID_STRLEN];
+
+    /* The persistent definition (NULL for a transient domain, one found
+     * running with no definition on disk). */
+    char *xml;
+    VmmDomainDef *def;
+    bool persistent;
+    bool autostart;
+
+    /* While active: the definition the worker runs. */
+    char *live_xml;
+    VmmDomainDef *live_def;
+
+    VmmdState state;
+    const char *reason;          /* static string: "booted", "destroyed", ... */
+    int id;                      /* -1 while inactive */
+    unsigned run;                /* counts starts; stale timers compare it */
+
+    /* The worker. */
+    pid_t pid;                   /* 0 when none */
+    guint64 pid_start_time;      /* /proc/PID/stat field 22 */
+    gint64 started_at;           /* unix seconds */
+    int pidfd;
+    GSource *pid_watch;
+    bool own_child;              /* we spawned it: waitpid gives its status */
+    VmmProtoClient *worker;
+    GSource *connect_timer;      /* start/re-attach: polling the control socket */
+    gint64 connect_deadline;
+    bool adopted;                /* re-attached after a daemon restart */
+
+    VmmdJob job;
+    VmmProtoPending *job_pending;
+    GPtrArray *destroy_waiters;  /* VmmProtoPending*, answered once the worker is gone */
+    bool destroy_requested;
+    bool shutdown_requested;
+    GSource *shutdown_timer;     /* domain-shutdown's timeout */
+    GSource *kill_timer;         /* destroy: SIGKILL if "quit" did not end it */
+    char *exit_reason;           /* from the worker's SHUTDOWN event */
+    char *start_error;           /* why the daemon gave up on a start */
+} VmmdDomain;
+
+struct VmmDaemon {
+    char *config_dir;
+    char *run_dir;
+    char *domains_dir;           /* <config>/domains */
+    char *autostart_dir;         /* <config>/autostart */
+    char *socket_path;
+    char *ro_socket_path;
+    char *worker_path;
+    char *schema_path;
+    bool verbose;
+    bool journal;                /* stderr is the journal: log with fields */
+    GMainLoop *loop;
+    VmmProtoServer *server;
+    GHashTable *domains;         /* name -> VmmdDomain* */
+    int next_id;
+    int lock_fd;
+    bool shutting_down;
+    GSource *watchdog;
+};
+
+/* log.c ------------------------------------------------------------------ */
+void vmmd_log_init(VmmDaemon *d);
+/* priority: syslog's LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG. dom may be NULL. */
+void vmmd_log(VmmDaemon *d, const VmmdDomain *dom, int priority, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
+
+/* domain_store.c --------------------------------------------------------- */
+bool vmmd_store_init(VmmDaemon *d, GError **err);
+VmmdDomain *vmmd_domain_new(VmmDaemon *d, const char *name);
+void vmmd_domain_free(VmmdDomain *dom);
+/* By name, or by uuid string (any case). */
+VmmdDomain *vmmd_domain_lookup(VmmDaemon *d, const char *name_or_uuid);
+/* All domains sorted by name (borrowed pointers; free the array). */
+GPtrArray *vmmd_domain_list(VmmDaemon *d);
+/* Parses, validates, fills defaults, persists. Errors are VMM_PROTO_ERROR. */
+VmmdDomain *vmmd_domain_define(VmmDaemon *d, const char *xml, GError **err);
+bool vmmd_domain_undefine(VmmdDomain *dom, GError **err);
+bool vmmd_domain_set_autostart(VmmdDomain *dom, bool on, GError **err);
+/* The current definition: the running one while active. */
+const VmmDomainDef *vmmd_domain_current_def(const VmmdDomain *dom);
+const char *vmmd_domain_current_xml(const VmmdDomain *dom);
+/* write tmp + fsync + rename + fsync dir. */
+bool vmmd_write_file_atomic(const char *dir, const char *name, const char *data, gsize len,
+                            mode_t mode, GError **err);
+void vmmd_uuid_format(const uint8_t uuid[16], char out[VMMD_UUID_STRLEN]);
+
+/* lifecycle.c ------------------------------------------------------------ */
+const char *vmmd_state_name(VmmdState s);
+int vmmd_reason_number(VmmdState s, const char *reason);   /* libvirt's reason enums */
+bool vmmd_domain_is_active(const VmmdDomain *dom);
+/* Each returns false with a VMM_PROTO_ERROR when the operation cannot
+ * begin; otherwise the reply goes to `p` (may be NULL) when it is done. */
+bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err);
+bool vmmd_domain_shutdown(VmmdDomain *dom, int timeout_s, VmmProtoPending *p, GError **err);
+bool vmmd_domain_destroy(VmmdDomain *dom, VmmProtoPending *p, GError **err);
+bool vmmd_domain_reboot(VmmdDomain *dom, VmmProtoPending *p, GError **err);
+bool vmmd_domain_suspend(VmmdDomain *dom, VmmProtoPending *p, GError **err);
+bool vmmd_domain_resume(VmmdDomain *dom, VmmProtoPending *p, GError **err);
+/* A call to the domain's worker; false (nothing called) when there is no
+ * connection and none can be made. */
+bool vmmd_domain_worker_call(VmmdDomain *dom, const char *cmd, json_object *args,
+                             VmmProtoReplyFn fn, void *opaque, GError **err);
+/* CPU time of the worker process from /proc, in ns (0 if unknown). */
+guint64 vmmd_domain_cpu_time_ns(const VmmdDomain *dom);
+/* At start-up: adopt running workers, clean up after dead ones. */
+void vmmd_lifecycle_reattach(VmmDaemon *d);
+void vmmd_lifecycle_autostart(VmmDaemon *d);
+/* At exit: let go of every worker without stopping it. */
+void vmmd_lifecycle_release(VmmDaemon *d);
+void vmmd_domain_release(VmmdDomain *dom);
+
+/* commands.c ------------------------------------------------------------- */
+extern const VmmProtoCommand vmmd_commands[];
+
+#endif

@@ -1,0 +1,725 @@
+/* Protocol server: listeners and connections on a GLib main context.
+ *
+ * Every connection is non-blocking with a bounded input line and a bounded
+ * output queue, so a hostile or stuck client costs at most a few MiB and
+ * never delays anyone else. While a client has more than one message's
+ * worth of replies queued, its further requests wait in its own input
+ * buffer (back-pressure); events are never held back, so a client that
+ * never reads is disconnected once VMM_PROTO_MAX_OUTPUT is queued. */
+#include "config.h"
+#include "proto/proto_int.h"
+
+#include <errno.h>
+#include <gio/gio.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define G_LOG_DOMAIN_PROTO "vmm-proto"
+#define READ_CHUNK (64 * 1024)
+#define READ_BUDGET (256 * 1024)    /* per wake-up, so one client cannot hog the loop */
+#define ACCEPT_BUDGET 64
+#define ACCEPT_PAUSE_MS 100         /* out of fds: retry later instead of spinning */
+
+typedef struct {
+    VmmProtoServer *server;
+    int fd;
+    bool read_only;
+    char *path;          /* socket file we created, removed at the end */
+    dev_t dev;
+    ino_t ino;
+    GSource *src;
+    GSource *retry;
+} Listener;
+
+struct VmmProtoServer {
+    char *key;
+    const VmmProtoCommand *cmds;
+    void *opaque;
+    GMainContext *ctx;
+    GPtrArray *listeners;
+    GQueue conns;
+};
+
+struct VmmProtoConn {
+    int refs;
+    VmmProtoServer *server;     /* NULL once closed */
+    GList link;                 /* in server->conns */
+    int fd;
+    bool read_only;
+    bool have_cred;
+    struct ucred cred;
+    GSource *src;
+    ProtoLineBuf in;
+    ProtoOutBuf out;
+    bool eof;                   /* no more input: peer shut down, or refused */
+    bool closing;               /* close as soon as the output is written */
+    bool closed;
+    guint deferred;             /* pendings not answered yet */
+    bool in_handler;
+    bool handler_deferred;
+    json_object *cur_id;        /* the running request's id (borrowed) */
+};
+
+struct VmmProtoPending {
+    VmmProtoConn *conn;
+    json_object *id;
+    bool has_id;
+};
+
+static void conn_update(VmmProtoConn *c);
+static void conn_process(VmmProtoConn *c);
+
+static void plog(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static void plog(const char *fmt, ...)
+{
+    /* Misbehaving clients are routine, so this is debug level: the daemon
+     * shows it with --verbose, and tests treating warnings as fatal stay
+     * quiet. */
+    va_list ap;
+    va_start(ap, fmt);
+    g_logv(G_LOG_DOMAIN_PROTO, G_LOG_LEVEL_DEBUG, fmt, ap);
+    va_end(ap);
+}
+
+static VmmProtoConn *conn_ref(VmmProtoConn *c)
+{
+    c->refs++;
+    return c;
+}
+
+static void conn_unref(VmmProtoConn *c)
+{
+    if (--c->refs > 0)
+        return;
+    proto_linebuf_clear(&c->in);
+    proto_outbuf_clear(&c->out);
+    g_free(c);
+}
+
+static void conn_close(VmmProtoConn *c, const char *why)
+{
+    if (c->closed)
+        return;
+    plog("client fd %d (pid %d): closing: %s", c->fd, c->have_cred ? (int)c->cred.pid : -1, why);
+    c->closed = true;
+    g_source_destroy(c->src);
+    g_source_unref(c->src);
+    c->src = NULL;
+    close(c->fd);
+    c->fd = -1;
+    if (c->server) {
+        g_queue_unlink(&c->server->conns, &c->link);
+        c->server = NULL;
+    }
+    conn_unref(c);    /* the server's reference */
+}
+
+/* Queues one encoded message; false if the connection was closed. */
+static bool conn_queue(VmmProtoConn *c, const char *data, gsize len)
+{
+    if (c->closed)
+        return false;
+    if (proto_outbuf_len(&c->out) + len > VMM_PROTO_MAX_OUTPUT) {
+        conn_close(c, "output queue full: the client does not read");
+        return false;
+    }
+    bool was_empty = proto_outbuf_len(&c->out) == 0;
+    proto_outbuf_append(&c->out, data, len);
+    if (was_empty && proto_outbuf_flush(&c->out, c->fd) < 0) {
+        int e = errno;
+        conn_close(c, g_strerror(e));
+        return false;
+    }
+    conn_update(c);
+    return true;
+}
+
+static void conn_send(VmmProtoConn *c, json_object *msg)
+{
+    gsize len;
+    g_autofree char *text = proto_encode(msg, &len);
+    conn_queue(c, text, len);
+}
+
+static void conn_send_reply(VmmProtoConn *c, json_object *id, bool has_id,
+                            json_object *ret /* consumed */)
+{
+    json_object *msg = json_object_new_object();
+    json_object_object_add(msg, "return", ret ? ret : json_object_new_object());
+    if (has_id)
+        json_object_object_add(msg, "id", json_object_get(id));
+    gsize len;
+    g_autofree char *text = proto_encode(msg, &len);
+    json_object_put(msg);
+    if (len - 1 > VMM_PROTO_MAX_MESSAGE) {
+        /* The peer would refuse it anyway; say why instead. */
+        json_object *e = json_object_new_object();
+        json_object *body = json_object_new_object();
+        json_object_object_add(body, "class", json_object_new_string("InternalError"));
+        json_object_object_add(body, "desc", json_object_new_string(
+            "the reply is larger than the protocol's 1 MiB message limit"));
+        json_object_object_add(e, "error", body);
+        if (has_id)
+            json_object_object_add(e, "id", json_object_get(id));
+        conn_send(c, e);
+        json_object_put(e);
+        return;
+    }
+    conn_queue(c, text, len);
+}
+
+static void conn_send_error(VmmProtoConn *c, json_object *id, bool has_id,
+                            VmmProtoErrorClass cls, const char *desc)
+{
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "class", json_object_new_string(vmm_proto_error_class_name(cls)));
+    json_object_object_add(body, "desc", json_object_new_string(desc));
+    json_object *msg = json_object_new_object();
+    json_object_object_add(msg, "error", body);
+    if (has_id)
+        json_object_object_add(msg, "id", json_object_get(id));
+    conn_send(c, msg);
+    json_object_put(msg);
+}
+
+/* A request line waits while more than one message of output is queued. */
+static bool conn_backlogged(VmmProtoConn *c)
+{
+    return proto_outbuf_len(&c->out) > VMM_PROTO_MAX_MESSAGE;
+}
+
+static void conn_maybe_finish(VmmProtoConn *c)
+{
+    if (c->closed || proto_outbuf_len(&c->out) > 0)
+        return;
+    if (c->closing || (c->eof && c->deferred == 0 && proto_linebuf_pending(&c->in) == 0))
+        conn_close(c, c->closing ? "after an error" : "end of input");
+}
+
+static void conn_update(VmmProtoConn *c)
+{
+    if (c->closed)
+        return;
+    GIOCondition cond = 0;
+    if (!c->eof && !c->closing && !conn_backlogged(c))
+        cond |= G_IO_IN;
+    if (proto_outbuf_len(&c->out) > 0)
+        cond |= G_IO_OUT;
+    proto_fd_source_set(c->src, cond);
+}
+
+static const VmmProtoCommand *find_command(VmmProtoServer *s, const char *name)
+{
+    for (const VmmProtoCommand *cmd = s->cmds; cmd && cmd->name; cmd++)
+        if (strcmp(cmd->name, name) == 0)
+            return cmd;
+    return NULL;
+}
+
+static json_object *builtin_query_version(VmmProtoConn *c, json_object *args, void *opaque,
+                                          GError **err)
+{
+    json_object *g = proto_greeting_new(c->server->key, false);
+    json_object *inner = json_object_get(json_object_object_get(g, c->server->key));
+    json_object_put(g);
+    json_object_object_del(inner, "capabilities");
+    json_object_object_del(inner, "read_only");
+    return inner;
+}
+
+static const VmmProtoCommand builtins[] = {
+    { "query-version", true, builtin_query_version },
+    { "query-commands", true, NULL },   /* handled inline: needs the table */
+    { NULL },
+};
+
+static json_object *query_commands(VmmProtoConn *c)
+{
+    json_object *list = json_object_new_array();
+    GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+    for (int pass = 0; pass < 2; pass++) {
+        const VmmProtoCommand *t = pass == 0 ? c->server->cmds : builtins;
+        for (const VmmProtoCommand *cmd = t; t && cmd->name; cmd++) {
+            if ((c->read_only && !cmd->read_only_ok) || g_hash_table_contains(seen, cmd->name))
+                continue;
+            g_hash_table_add(seen, (gpointer)cmd->name);
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "name", json_object_new_string(cmd->name));
+            json_object_array_add(list, o);
+        }
+    }
+    g_hash_table_destroy(seen);
+    return list;
+}
+
+static const char *json_type_label(json_object *o)
+{
+    switch (json_object_get_type(o)) {
+    case json_type_null: return "null";
+    case json_type_boolean: return "a boolean";
+    case json_type_double:
+    case json_type_int: return "a number";
+    case json_type_string: return "a string";
+    case json_type_array: return "an array";
+    case json_type_object: return "an object";
+    }
+    return "unknown";
+}
+
+static void conn_handle_line(VmmProtoConn *c, const char *line, gsize len)
+{
+    g_autoptr(GError) err = NULL;
+    json_object *req = proto_parse(line, len, &err);
+    if (err) {
+        conn_send_error(c, NULL, false, err->code, err->message);
+        return;
+    }
+    if (!json_object_is_type(req, json_type_object)) {
+        g_autofree char *msg = g_strdup_printf(
+            "a request must be a JSON object {\"execute\": NAME, ...}, not %s",
+            json_type_label(req));
+        conn_send_error(c, NULL, false, VMM_PROTO_INVALID_ARGUMENT, msg);
+        json_object_put(req);
+        return;
+    }
+    json_object *id = NULL, *exec = NULL, *args = NULL;
+    bool has_id = json_object_object_get_ex(req, "id", &id);
+    json_object_object_foreach(req, key, val) {
+        (void)val;
+        if (strcmp(key, "execute") && strcmp(key, "arguments") && strcmp(key, "id")) {
+            g_autofree char *msg = g_strdup_printf(
+                "unexpected member '%s' in the request (expected execute, arguments, id)", key);
+            conn_send_error(c, id, has_id, VMM_PROTO_INVALID_ARGUMENT, msg);
+            json_object_put(req);
+            return;
+        }
+    }
+    if (!json_object_object_get_ex(req, "execute", &exec) ||
+        !json_object_is_type(exec, json_type_string)) {
+        conn_send_error(c, id, has_id, VMM_PROTO_INVALID_ARGUMENT,
+                        "the request has no \"execute\" string naming the command");
+        json_object_put(req);
+        return;
+    }
+    if (json_object_object_get_ex(req, "arguments", &args) && args &&
+        !json_object_is_type(args, json_type_object)) {
+        g_autofree char *msg = g_strdup_printf("\"arguments\" must be an object, not %s",
+                                               json_type_label(args));
+        conn_send_error(c, id, has_id, VMM_PROTO_INVALID_ARGUMENT, msg);
+        json_object_put(req);
+        return;
+    }
+    const char *name = json_object_get_string(exec);
+    const VmmProtoCommand *cmd = find_command(c->server, name);
+    if (!cmd) {
+        for (const VmmProtoCommand *b = builtins; b->name; b++)
+            if (strcmp(b->name, name) == 0)
+                cmd = b;
+    }
+    if (!cmd) {
+        g_autofree char *shown = g_strescape(name, NULL);
+        g_autofree char *msg = g_strdup_printf(
+            "unknown command '%.100s'; query-commands lists the commands", shown);
+        conn_send_error(c, id, has_id, VMM_PROTO_COMMAND_NOT_FOUND, msg);
+        json_object_put(req);
+        return;
+    }
+    if (c->read_only && !cmd->read_only_ok) {
+        g_autofree char *msg = g_strdup_printf(
+            "command '%s' is not allowed on a read-only connection; "
+            "use the read-write socket", name);
+        conn_send_error(c, id, has_id, VMM_PROTO_PERMISSION_DENIED, msg);
+        json_object_put(req);
+        return;
+    }
+    if (!cmd->handler) {
+        conn_send_reply(c, id, has_id, query_commands(c));
+        json_object_put(req);
+        return;
+    }
+
+    conn_ref(c);
+    c->in_handler = true;
+    c->handler_deferred = false;
+    c->cur_id = has_id ? id : NULL;
+    json_object *ret = cmd->handler(c, args, c->server->opaque, &err);
+    bool deferred = c->handler_deferred;
+    c->in_handler = false;
+    c->cur_id = NULL;
+    if (ret == VMM_PROTO_DEFERRED) {
+        if (!deferred)
+            conn_send_error(c, id, has_id, VMM_PROTO_INTERNAL_ERROR,
+                            "the command deferred its reply without a pending request");
+    } else if (deferred) {
+        /* A handler that deferred must answer through the pending. */
+        json_object_put(ret);
+    } else if (!ret && err) {
+        VmmProtoErrorClass cls = err->domain == VMM_PROTO_ERROR ? (VmmProtoErrorClass)err->code
+                                                                 : VMM_PROTO_GENERIC_ERROR;
+        conn_send_error(c, id, has_id, cls, err->message);
+    } else {
+        conn_send_reply(c, id, has_id, ret);
+    }
+    json_object_put(req);
+    conn_unref(c);
+}
+
+/* Handles complete lines while the client keeps up with its replies. */
+static void conn_process(VmmProtoConn *c)
+{
+    conn_ref(c);
+    while (!c->closed && !c->closing && !conn_backlogged(c)) {
+        char *line = NULL;
+        gsize len = 0;
+        ProtoLineResult r = proto_linebuf_next(&c->in, &line, &len);
+        if (r == PROTO_LINE_TOO_LONG) {
+            conn_send_error(c, NULL, false, VMM_PROTO_INVALID_ARGUMENT,
+                            "message longer than 1048576 bytes; closing the connection");
+            c->closing = true;
+            /* Nothing more will be read; drop what is buffered. */
+            g_byte_array_set_size(c->in.buf, 0);
+            c->in.head = c->in.scan = 0;
+            break;
+        }
+        if (r == PROTO_LINE_NONE) {
+            if (c->eof) {
+                line = proto_linebuf_rest(&c->in, &len);
+                if (line) {
+                    conn_handle_line(c, line, len);
+                    g_free(line);
+                }
+            }
+            break;
+        }
+        conn_handle_line(c, line, len);
+        g_free(line);
+    }
+    conn_update(c);
+    conn_maybe_finish(c);
+    conn_unref(c);
+}
+
+static gboolean conn_ready(GIOCondition rev, gpointer data)
+{
+    VmmProtoConn *c = data;
+    conn_ref(c);
+    if (rev & G_IO_OUT) {
+        bool was_backlogged = conn_backlogged(c);
+        if (proto_outbuf_flush(&c->out, c->fd) < 0) {
+            int e = errno;
+            conn_close(c, g_strerror(e));
+        } else if (was_backlogged && !conn_backlogged(c)) {
+            conn_process(c);     /* requests held back by back-pressure */
+        }
+    }
+    if (!c->closed && (rev & (G_IO_IN | G_IO_HUP | G_IO_ERR)) && !c->eof && !c->closing) {
+        gsize total = 0;
+        while (!c->closed && !c->eof && total < READ_BUDGET && !conn_backlogged(c)) {
+            guint8 buf[READ_CHUNK];
+            ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                    break;
+                int e = errno;
+                conn_close(c, g_strerror(e));
+                break;
+            }
+            if (n == 0) {
+                c->eof = true;   /* half-closed: finish the replies, then close */
+            } else {
+                total += (gsize)n;
+                proto_linebuf_append(&c->in, buf, (gsize)n);
+            }
+            conn_process(c);
+        }
+    }
+    /* POLLHUP on a unix socket: the peer closed both directions (a
+     * half-close only gives EOF), so nothing sent can arrive any more.
+     * Requests read so far have run; close instead of spinning on HUP. */
+    if (!c->closed && (rev & (G_IO_HUP | G_IO_ERR)))
+        conn_close(c, rev & G_IO_ERR ? "socket error" : "hang-up");
+    if (!c->closed) {
+        conn_update(c);
+        conn_maybe_finish(c);
+    }
+    conn_unref(c);
+    return G_SOURCE_CONTINUE;
+}
+
+static void server_add_conn(Listener *l, int fd)
+{
+    VmmProtoServer *s = l->server;
+    VmmProtoConn *c = g_new0(VmmProtoConn, 1);
+    c->refs = 1;
+    c->server = s;
+    c->link.data = c;
+    c->fd = fd;
+    c->read_only = l->read_only;
+    socklen_t sl = sizeof(c->cred);
+    c->have_cred = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &sl) == 0;
+    proto_linebuf_init(&c->in);
+    proto_outbuf_init(&c->out);
+    g_queue_push_tail_link(&s->conns, &c->link);
+    c->src = proto_fd_source_new(fd, G_IO_IN, conn_ready, c, s->ctx);
+    json_object *g = proto_greeting_new(s->key, c->read_only);
+    conn_send(c, g);
+    json_object_put(g);
+}
+
+static gboolean listener_resume(gpointer data)
+{
+    Listener *l = data;
+    g_source_unref(l->retry);
+    l->retry = NULL;
+    proto_fd_source_set(l->src, G_IO_IN);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean listener_ready(GIOCondition rev, gpointer data)
+{
+    Listener *l = data;
+    for (int i = 0; i < ACCEPT_BUDGET; i++) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                plog("accept: %s; pausing for %d ms", g_strerror(errno), ACCEPT_PAUSE_MS);
+                proto_fd_source_set(l->src, 0);
+                l->retry = g_timeout_source_new(ACCEPT_PAUSE_MS);
+                g_source_set_callback(l->retry, listener_resume, l, NULL);
+                g_source_attach(l->retry, l->server->ctx);
+            }
+            break;
+        }
+        if (l->server->conns.length >= VMM_PROTO_MAX_CLIENTS) {
+            plog("refusing a client: %d connections already", VMM_PROTO_MAX_CLIENTS);
+            close(fd);
+            continue;
+        }
+        server_add_conn(l, fd);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+VmmProtoServer *vmm_proto_server_new(const char *greeting_key, const VmmProtoCommand *cmds,
+                                     void *opaque)
+{
+    VmmProtoServer *s = g_new0(VmmProtoServer, 1);
+    s->key = g_strdup(greeting_key);
+    s->cmds = cmds;
+    s->opaque = opaque;
+    s->ctx = g_main_context_ref_thread_default();
+    s->listeners = g_ptr_array_new();
+    g_queue_init(&s->conns);
+    return s;
+}
+
+static bool add_listener(VmmProtoServer *s, int fd, bool read_only, const char *path,
+                         GError **err)
+{
+    if (!proto_set_nonblocking(fd, true)) {
+        int e = errno;
+        g_set_error(err, G_IO_ERROR, g_io_error_from_errno(e),
+                    "cannot make the listening socket non-blocking: %s", g_strerror(e));
+        return false;
+    }
+    Listener *l = g_new0(Listener, 1);
+    l->server = s;
+    l->fd = fd;
+    l->read_only = read_only;
+    if (path) {
+        struct stat st;
+        l->path = g_strdup(path);
+        if (stat(path, &st) == 0) {
+            l->dev = st.st_dev;
+            l->ino = st.st_ino;
+        }
+    }
+    l->src = proto_fd_source_new(fd, G_IO_IN, listener_ready, l, s->ctx);
+    g_ptr_array_add(s->listeners, l);
+    return true;
+}
+
+bool vmm_proto_server_listen_path(VmmProtoServer *s, const char *path, mode_t mode,
+                                  bool read_only, GError **err)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        g_set_error(err, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG,
+                    "socket path '%s' is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
+        return false;
+    }
+    strcpy(sa.sun_path, path);
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            g_set_error(err, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                        "'%s' exists and is not a socket; not replacing it", path);
+            return false;
+        }
+        /* A socket left by a previous run (the caller holds the lock that
+         * makes it stale). */
+        unlink(path);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        g_set_error(err, G_IO_ERROR, g_io_error_from_errno(e), "cannot create a socket: %s",
+                    g_strerror(e));
+        return false;
+    }
+    /* Bind, fix the mode, and only then listen: nobody can connect while
+     * the file still has the umask's mode. */
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, mode) < 0 ||
+        listen(fd, SOMAXCONN) < 0) {
+        int e = errno;
+        close(fd);
+        g_set_error(err, G_IO_ERROR, g_io_error_from_errno(e), "cannot listen on '%s': %s",
+                    path, g_strerror(e));
+        return false;
+    }
+    if (!add_listener(s, fd, read_only, path, err)) {
+        close(fd);
+        unlink(path);
+        return false;
+    }
+    return true;
+}
+
+bool vmm_proto_server_listen_fd(VmmProtoServer *s, int fd, bool read_only, GError **err)
+{
+    if (!add_listener(s, fd, read_only, NULL, err)) {
+        close(fd);
+        return false;
+    }
+    return true;
+}
+
+void vmm_proto_server_broadcast(VmmProtoServer *s, const char *event, json_object *data)
+{
+    json_object *msg = proto_event_new(event, data);
+    gsize len;
+    g_autofree char *text = proto_encode(msg, &len);
+    json_object_put(msg);
+    if (len - 1 > VMM_PROTO_MAX_MESSAGE) {
+        plog("event %s dropped: larger than the message limit", event);
+        return;
+    }
+    for (GList *l = s->conns.head; l;) {
+        VmmProtoConn *c = l->data;
+        l = l->next;   /* conn_queue may unlink c */
+        if (!c->closing)
+            conn_queue(c, text, len);
+    }
+}
+
+guint vmm_proto_server_n_clients(VmmProtoServer *s)
+{
+    return s->conns.length;
+}
+
+void vmm_proto_server_free(VmmProtoServer *s)
+{
+    if (!s)
+        return;
+    for (guint i = 0; i < s->listeners->len; i++) {
+        Listener *l = g_ptr_array_index(s->listeners, i);
+        g_source_destroy(l->src);
+        g_source_unref(l->src);
+        if (l->retry) {
+            g_source_destroy(l->retry);
+            g_source_unref(l->retry);
+        }
+        close(l->fd);
+        struct stat st;
+        /* Remove the socket file only if it is still the one we made. */
+        if (l->path && stat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+            unlink(l->path);
+        g_free(l->path);
+        g_free(l);
+    }
+    g_ptr_array_free(s->listeners, TRUE);
+    while (s->conns.head)
+        conn_close(s->conns.head->data, "server shutting down");
+    g_main_context_unref(s->ctx);
+    g_free(s->key);
+    g_free(s);
+}
+
+bool vmm_proto_conn_is_read_only(VmmProtoConn *c)
+{
+    return c->read_only;
+}
+
+bool vmm_proto_conn_peer(VmmProtoConn *c, pid_t *pid, uid_t *uid, gid_t *gid)
+{
+    if (!c->have_cred)
+        return false;
+    if (pid)
+        *pid = c->cred.pid;
+    if (uid)
+        *uid = c->cred.uid;
+    if (gid)
+        *gid = c->cred.gid;
+    return true;
+}
+
+VmmProtoPending *vmm_proto_conn_defer(VmmProtoConn *c)
+{
+    g_return_val_if_fail(c->in_handler && !c->handler_deferred, NULL);
+    VmmProtoPending *p = g_new0(VmmProtoPending, 1);
+    p->conn = conn_ref(c);
+    p->has_id = c->cur_id != NULL;
+    p->id = json_object_get(c->cur_id);
+    /* json null ids are echoed as null too */
+    c->handler_deferred = true;
+    c->deferred++;
+    return p;
+}
+
+static void pending_finish(VmmProtoPending *p)
+{
+    VmmProtoConn *c = p->conn;
+    c->deferred--;
+    if (!c->closed) {
+        conn_update(c);
+        conn_maybe_finish(c);
+    }
+    conn_unref(c);
+    json_object_put(p->id);
+    g_free(p);
+}
+
+void vmm_proto_pending_return(VmmProtoPending *p, json_object *ret)
+{
+    if (!p->conn->closed)
+        conn_send_reply(p->conn, p->id, p->has_id, ret);
+    else
+        json_object_put(ret);
+    pending_finish(p);
+}
+
+void vmm_proto_pending_error(VmmProtoPending *p, VmmProtoErrorClass cls, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    if (!p->conn->closed)
+        conn_send_error(p->conn, p->id, p->has_id, cls, msg);
+    pending_finish(p);
+}
+
+void vmm_proto_pending_gerror(VmmProtoPending *p, const GError *err)
+{
+    VmmProtoErrorClass cls = err->domain == VMM_PROTO_ERROR ? (VmmProtoErrorClass)err->code
+                                                             : VMM_PROTO_GENERIC_ERROR;
+    vmm_proto_pending_error(p, cls, "%s", err->message);
+}

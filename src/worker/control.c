@@ -1,0 +1,199 @@
+/* The worker's control socket: what vmmd asks of a running VM. Same
+ * framing as the daemon's socket (src/proto/). */
+#include "worker/worker.h"
+#include "proto/proto.h"
+#include "util/chardev.h"
+#include "util/log.h"
+#include "virtio/virtio_blk.h"
+#include "vmm/vm.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+static json_object *need_vm(Worker *w, GError **err)
+{
+    if (!w->vm)
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "the guest is not running (stopped or restarting)");
+    return NULL;
+}
+
+static json_object *cmd_query_status(VmmProtoConn *c, json_object *args, void *opaque,
+                                     GError **err)
+{
+    Worker *w = opaque;
+    json_object *r = json_object_new_object();
+    bool paused = w->vm && vmm_vm_paused(w->vm);
+    json_object_object_add(r, "state", json_object_new_string(!w->vm ? "shutdown"
+                                                              : paused ? "paused" : "running"));
+    json_object_object_add(r, "reason", json_object_new_string(paused ? "user" : "booted"));
+    json_object_object_add(r, "vcpus", json_object_new_int(w->def->vcpus));
+    json_object_object_add(r, "pid", json_object_new_int(getpid()));
+    return r;
+}
+
+static void add_u64(json_object *o, const char *k, uint64_t v)
+{
+    json_object_object_add(o, k, json_object_new_int64((int64_t)v));
+}
+
+static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *opaque,
+                                    GError **err)
+{
+    Worker *w = opaque;
+    if (need_vm(w, err))
+        return NULL;
+    json_object *r = json_object_new_object();
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    add_u64(r, "cpu_time_ns",
+            (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ULL +
+                (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ULL);
+    json_object *vcpus = json_object_new_array();
+    for (unsigned i = 0; i < w->vm->nr_vcpus; i++) {
+        json_object *v = json_object_new_object();
+        add_u64(v, "time_ns", vmm_vm_vcpu_time_ns(w->vm, i));
+        /* virVcpuState: 1 = running, 2 = blocked (a parked vCPU). */
+        json_object_object_add(v, "state", json_object_new_int(vmm_vm_paused(w->vm) ? 2 : 1));
+        json_object_array_add(vcpus, v);
+    }
+    json_object_object_add(r, "vcpus", vcpus);
+    json_object *blocks = json_object_new_array();
+    for (guint i = 0; w->vm->blk && i < w->vm->blk->len; i++) {
+        VmmVirtioBlk *b = g_ptr_array_index(w->vm->blk, i);
+        const VmmDiskDef *d = vmm_virtio_blk_disk(b);
+        VmmBlockStats st;
+        vmm_virtio_blk_get_stats(b, &st);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(d->target_dev));
+        json_object_object_add(o, "path", json_object_new_string(d->path));
+        add_u64(o, "rd_reqs", st.rd_reqs);
+        add_u64(o, "rd_bytes", st.rd_bytes);
+        add_u64(o, "rd_ns", st.rd_ns);
+        add_u64(o, "wr_reqs", st.wr_reqs);
+        add_u64(o, "wr_bytes", st.wr_bytes);
+        add_u64(o, "wr_ns", st.wr_ns);
+        add_u64(o, "fl_reqs", st.fl_reqs);
+        add_u64(o, "fl_ns", st.fl_ns);
+        add_u64(o, "errors", st.errors);
+        json_object_array_add(blocks, o);
+    }
+    json_object_object_add(r, "block", blocks);
+    add_u64(r, "memory_kib", w->def->current_memory_kib);
+    add_u64(r, "max_memory_kib", w->def->memory_kib);
+    return r;
+}
+
+static json_object *cmd_query_chardevs(VmmProtoConn *c, json_object *args, void *opaque,
+                                       GError **err)
+{
+    Worker *w = opaque;
+    json_object *r = json_object_new_array();
+    for (guint i = 0; i < w->def->serials->len; i++) {
+        const VmmChrDef *chr = g_ptr_array_index(w->def->serials, i);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "port", json_object_new_int(chr->port));
+        json_object_object_add(o, "type", json_object_new_string(vmm_chr_type_to_string(chr->type)));
+        const char *path = chr->type == VMM_CHR_PTY ? vmm_chardev_pty_path(w->backends[chr->port])
+                                                    : chr->path;
+        if (path)
+            json_object_object_add(o, "path", json_object_new_string(path));
+        json_object_array_add(r, o);
+    }
+    return r;
+}
+
+static json_object *cmd_powerdown(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    Worker *w = opaque;
+    if (need_vm(w, err))
+        return NULL;
+    if (!w->vm->ged)
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "the domain has no ACPI (<features><acpi/>), so no power button");
+    vmm_vm_power_button(w->vm);
+    return json_object_new_object();
+}
+
+static json_object *cmd_reset(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    Worker *w = opaque;
+    if (need_vm(w, err))
+        return NULL;
+    w->force_restart = true;
+    vmm_vm_request_stop(w->vm, VMM_STOP_RESET, "reset by the host");
+    return json_object_new_object();
+}
+
+static json_object *cmd_stop(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    Worker *w = opaque;
+    if (need_vm(w, err))
+        return NULL;
+    if (!vmm_vm_paused(w->vm)) {
+        vmm_vm_pause(w->vm);
+        worker_control_event(w, "STOP", NULL);
+    }
+    return json_object_new_object();
+}
+
+static json_object *cmd_cont(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    Worker *w = opaque;
+    if (need_vm(w, err))
+        return NULL;
+    if (vmm_vm_paused(w->vm)) {
+        vmm_vm_resume(w->vm);
+        worker_control_event(w, "RESUME", NULL);
+    }
+    return json_object_new_object();
+}
+
+static json_object *cmd_quit(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    Worker *w = opaque;
+    if (w->vm)
+        vmm_vm_request_stop(w->vm, VMM_STOP_KILLED, "stopped by the host (quit)");
+    else
+        g_main_loop_quit(w->loop);
+    return json_object_new_object();
+}
+
+static const VmmProtoCommand commands[] = {
+    { "query-status", true, cmd_query_status },
+    { "query-stats", true, cmd_query_stats },
+    { "query-chardevs", true, cmd_query_chardevs },
+    { "system-powerdown", false, cmd_powerdown },
+    { "system-reset", false, cmd_reset },
+    { "stop", false, cmd_stop },
+    { "cont", false, cmd_cont },
+    { "quit", false, cmd_quit },
+    { NULL },
+};
+
+bool worker_control_start(Worker *w, const char *path, GError **err)
+{
+    w->control = vmm_proto_server_new("vmm-worker", commands, w);
+    if (!vmm_proto_server_listen_path(w->control, path, 0600, false, err)) {
+        vmm_proto_server_free(w->control);
+        w->control = NULL;
+        return false;
+    }
+    return true;
+}
+
+void worker_control_event(Worker *w, const char *event, json_object *data)
+{
+    if (!w->control) {
+        json_object_put(data);
+        return;
+    }
+    vmm_proto_server_broadcast(w->control, event, data ? data : json_object_new_object());
+}
+
+void worker_control_stop(Worker *w)
+{
+    if (w->control)
+        vmm_proto_server_free(w->control);
+    w->control = NULL;
+}

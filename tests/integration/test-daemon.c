@@ -1,0 +1,1535 @@
+/* vmmd end to end: a real daemon process in temporary directories, driven
+ * over its sockets with the blocking protocol client, running the guest
+ * kit in real workers. Definitions, the whole lifecycle, re-attach after
+ * SIGKILL, crashes, autostart, the read-only socket, protocol and XML
+ * abuse, systemd socket activation and sd_notify. Every wait is bounded. */
+#include "config.h"
+#include "harness.h"
+#include "proto/proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CALL_TIMEOUT_MS 20000
+#define EVENT_TIMEOUT_MS 20000
+
+typedef struct {
+    char *dir, *cfg, *run, *sock, *ro_sock, *log;
+    GPid pid;
+} Vmmd;
+
+/* The daemon of the running test, for diagnostics when a wait fails. */
+static Vmmd *current;
+static void dump_logs(void);
+
+static json_object *get(json_object *o, const char *k)
+{
+    json_object *v = NULL;
+    json_object_object_get_ex(o, k, &v);
+    return v;
+}
+
+static const char *get_str(json_object *o, const char *k)
+{
+    return json_object_get_string(get(o, k));
+}
+
+/* ---- the daemon process ------------------------------------------------- */
+
+static void vmmd_init(Vmmd *v)
+{
+    memset(v, 0, sizeof(*v));
+    current = v;
+    v->dir = harness_tmpdir();
+    v->cfg = g_build_filename(v->dir, "cfg", NULL);
+    v->run = g_build_filename(v->dir, "run", NULL);
+    v->sock = g_build_filename(v->run, "vmmd.sock", NULL);
+    v->ro_sock = g_build_filename(v->run, "vmmd-ro.sock", NULL);
+    v->log = g_build_filename(v->dir, "vmmd.log", NULL);
+}
+
+static char *read_file(const char *path)
+{
+    char *s = NULL;
+    if (!g_file_get_contents(path, &s, NULL, NULL))
+        return g_strdup("");
+    return s;
+}
+
+static char **daemon_env(const char *const *extra)
+{
+    char **env = g_get_environ();
+    g_autofree char *schemas = g_build_filename(harness_srcdir(), "schemas", NULL);
+    env = g_environ_setenv(env, "VMM_SCHEMA_DIR", schemas, TRUE);
+    env = g_environ_unsetenv(env, "NOTIFY_SOCKET");
+    env = g_environ_unsetenv(env, "WATCHDOG_USEC");
+    env = g_environ_unsetenv(env, "LISTEN_FDS");
+    for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2)
+        env = g_environ_setenv(env, extra[i], extra[i + 1], TRUE);
+    return env;
+}
+
+/* The daemon dies with the test program, whatever ends it. */
+static void die_with_parent(gpointer data)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* Spawns argv with stdout/stderr appended to the daemon log. */
+static GPid spawn_logged(Vmmd *v, char **argv, const char *const *extra_env)
+{
+    int logfd = open(v->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    g_assert_cmpint(logfd, >=, 0);
+    g_auto(GStrv) env = daemon_env(extra_env);
+    GPid pid = 0;
+    g_autoptr(GError) err = NULL;
+    gboolean ok = g_spawn_async_with_fds(NULL, argv, env,
+                                         G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL,
+                                         die_with_parent, NULL, &pid, -1, logfd, logfd, &err);
+    close(logfd);
+    g_assert_no_error(err);
+    g_assert_true(ok);
+    return pid;
+}
+
+static int wait_exit(GPid pid, int timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    int status = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return status;
+        g_assert_cmpint(r, ==, 0);
+        if (g_get_monotonic_time() > deadline)
+            return -1;
+        g_usleep(10 * 1000);
+    }
+}
+
+static bool alive(GPid pid)
+{
+    int status;
+    return waitpid(pid, &status, WNOHANG) == 0;
+}
+
+/* Connects to a socket that may not be there yet. */
+static VmmProtoSync *connect_retry(Vmmd *v, const char *path, int timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    for (;;) {
+        g_autoptr(GError) err = NULL;
+        VmmProtoSync *s = vmm_proto_sync_connect(path, 2000, &err);
+        if (s) {
+            vmm_proto_sync_set_timeout(s, CALL_TIMEOUT_MS);
+            return s;
+        }
+        if (v && v->pid && !alive(v->pid)) {
+            g_autofree char *log = read_file(v->log);
+            g_test_message("vmmd exited; its log:\n%s", log);
+            g_assert_not_reached();
+        }
+        if (g_get_monotonic_time() > deadline) {
+            g_test_message("cannot connect to %s: %s", path, err->message);
+            g_assert_not_reached();
+        }
+        g_usleep(20 * 1000);
+    }
+}
+
+static void vmmd_start_env(Vmmd *v, const char *const *extra_env)
+{
+    g_autofree char *bin = harness_path("daemon/vmmd");
+    g_autofree char *worker = harness_path("src/vmm-worker");
+    char *argv[] = { bin, "--config-dir", v->cfg, "--run-dir", v->run, "--worker", worker,
+                     "--verbose", NULL };
+    /* A socket left by a killed daemon would accept no connection; wait
+     * for the new daemon's own. */
+    v->pid = spawn_logged(v, argv, extra_env);
+    gint64 deadline = g_get_monotonic_time() + 15 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VmmProtoSync) s = vmm_proto_sync_connect(v->sock, 2000, &err);
+        if (s)
+            break;
+        if (!alive(v->pid)) {
+            g_autofree char *log = read_file(v->log);
+            g_test_message("vmmd exited at start; its log:\n%s", log);
+            g_assert_not_reached();
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(20 * 1000);
+    }
+}
+
+static void vmmd_start(Vmmd *v)
+{
+    vmmd_start_env(v, NULL);
+}
+
+static int vmmd_stop(Vmmd *v, int sig)
+{
+    g_assert_cmpint(v->pid, >, 0);
+    kill(v->pid, sig);
+    int st = wait_exit(v->pid, 15000);
+    g_assert_cmpint(st, !=, -1);
+    v->pid = 0;
+    return st;
+}
+
+static void assert_no_sanitizer_report(const char *what, const char *text)
+{
+    if (strstr(text, "AddressSanitizer") || strstr(text, "runtime error:") ||
+        strstr(text, "LeakSanitizer")) {
+        g_test_message("sanitizer report in %s:\n%s", what, text);
+        g_test_fail();
+    }
+}
+
+/* Pids of the workers running domains of this daemon (by their command
+ * line, which names our run directory). */
+static GArray *worker_pids(Vmmd *v, const char *name)
+{
+    GArray *pids = g_array_new(FALSE, FALSE, sizeof(int));
+    g_autofree char *want = name ? g_strdup_printf("%s/%s.sock", v->run, name)
+                                 : g_strdup_printf("%s/", v->run);
+    GDir *d = g_dir_open("/proc", 0, NULL);
+    const char *n;
+    while ((n = g_dir_read_name(d))) {
+        int pid = atoi(n);
+        if (pid <= 0)
+            continue;
+        g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", pid);
+        g_autofree char *cmd = NULL;
+        gsize len = 0;
+        if (!g_file_get_contents(path, &cmd, &len, NULL) || len == 0)
+            continue;
+        /* argv: vmm-worker --xml X --control-socket S --exit-file E */
+        bool is_worker = false, match = false;
+        for (gsize off = 0; off < len; off += strlen(cmd + off) + 1) {
+            const char *arg = cmd + off;
+            if (g_str_has_suffix(arg, "vmm-worker") && off == 0)
+                is_worker = true;
+            if (name ? strcmp(arg, want) == 0 : g_str_has_prefix(arg, want))
+                match = true;
+        }
+        g_autofree char *stat = g_strdup_printf("/proc/%d/stat", pid);
+        g_autofree char *st = read_file(stat);
+        const char *p = strrchr(st, ')');
+        if (is_worker && match && p && p[2] != 'Z')
+            g_array_append_val(pids, pid);
+    }
+    g_dir_close(d);
+    return pids;
+}
+
+static void dump_logs(void)
+{
+    if (!current)
+        return;
+    g_autofree char *log = read_file(current->log);
+    g_test_message("vmmd's log:\n%s", log);
+    GDir *d = g_dir_open(current->run, 0, NULL);
+    const char *n;
+    while (d && (n = g_dir_read_name(d))) {
+        if (!g_str_has_suffix(n, ".log"))
+            continue;
+        g_autofree char *p = g_build_filename(current->run, n, NULL);
+        g_autofree char *wl = read_file(p);
+        g_test_message("%s:\n%s", n, wl);
+    }
+    if (d)
+        g_dir_close(d);
+}
+
+static guint count_workers(Vmmd *v, const char *name)
+{
+    g_autoptr(GArray) pids = worker_pids(v, name);
+    return pids->len;
+}
+
+/* End of a test: no daemon, no workers left, no sanitizer reports. */
+static void vmmd_cleanup(Vmmd *v)
+{
+    if (v->pid > 0)
+        vmmd_stop(v, SIGKILL);
+    g_autoptr(GArray) pids = worker_pids(v, NULL);
+    for (guint i = 0; i < pids->len; i++)
+        kill(g_array_index(pids, int, i), SIGKILL);
+    g_autofree char *log = read_file(v->log);
+    assert_no_sanitizer_report("vmmd's log", log);
+    GDir *d = g_dir_open(v->run, 0, NULL);
+    const char *n;
+    while (d && (n = g_dir_read_name(d))) {
+        if (!g_str_has_suffix(n, ".log"))
+            continue;
+        g_autofree char *p = g_build_filename(v->run, n, NULL);
+        g_autofree char *wl = read_file(p);
+        assert_no_sanitizer_report(n, wl);
+    }
+    if (d)
+        g_dir_close(d);
+    current = NULL;
+    g_free(v->cfg);
+    g_free(v->run);
+    g_free(v->sock);
+    g_free(v->ro_sock);
+    g_free(v->log);
+    g_free(v->dir);
+}
+
+/* ---- protocol helpers --------------------------------------------------- */
+
+static json_object *call_ok(VmmProtoSync *s, const char *cmd, json_object *args)
+{
+    g_autoptr(GError) err = NULL;
+    json_object *ret = vmm_proto_sync_call(s, cmd, args, &err);
+    if (err)
+        g_test_message("%s failed: %s", cmd, err->message);
+    g_assert_no_error(err);
+    return ret;
+}
+
+static void call_void(VmmProtoSync *s, const char *cmd, json_object *args)
+{
+    json_object_put(call_ok(s, cmd, args));
+}
+
+/* The error class of a call that must fail; returns its message. */
+static char *call_err(VmmProtoSync *s, const char *cmd, json_object *args, VmmProtoErrorClass cls)
+{
+    GError *err = NULL;
+    json_object *ret = vmm_proto_sync_call(s, cmd, args, &err);
+    if (ret)
+        g_test_message("%s unexpectedly returned %s", cmd, json_object_to_json_string(ret));
+    g_assert_null(ret);
+    g_assert_nonnull(err);
+    if (!g_error_matches(err, VMM_PROTO_ERROR, cls))
+        g_test_message("%s: expected %s, got: %s", cmd, vmm_proto_error_class_name(cls),
+                       err->message);
+    g_assert_error(err, VMM_PROTO_ERROR, (int)cls);
+    char *msg = g_strdup(err->message);
+    g_error_free(err);
+    return msg;
+}
+
+static json_object *name_args(const char *name)
+{
+    json_object *a = json_object_new_object();
+    json_object_object_add(a, "name", json_object_new_string(name));
+    return a;
+}
+
+static void domain_op(VmmProtoSync *s, const char *cmd, const char *name)
+{
+    call_void(s, cmd, name_args(name));
+}
+
+static json_object *domain_info(VmmProtoSync *s, const char *name)
+{
+    return call_ok(s, "domain-info", name_args(name));
+}
+
+static char *domain_state(VmmProtoSync *s, const char *name)
+{
+    json_object *i = domain_info(s, name);
+    char *st = g_strdup(get_str(i, "state"));
+    json_object_put(i);
+    return st;
+}
+
+/* Waits for DOMAIN_STATE of `name` with `state` (and `reason` if given);
+ * other events are skipped. Returns the event's data. */
+static json_object *wait_state(VmmProtoSync *s, const char *name, const char *state,
+                               const char *reason)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)EVENT_TIMEOUT_MS * 1000;
+    for (;;) {
+        int left = (int)((deadline - g_get_monotonic_time()) / 1000);
+        g_autoptr(GError) err = NULL;
+        json_object *ev = vmm_proto_sync_next_event(s, MAX(left, 0), &err);
+        if (!ev) {
+            g_test_message("waiting for %s %s (%s): %s", name, state, reason ? reason : "*",
+                           err->message);
+            dump_logs();
+        }
+        g_assert_nonnull(ev);
+        json_object *data = get(ev, "data");
+        if (!g_strcmp0(get_str(ev, "event"), "DOMAIN_STATE") &&
+            !g_strcmp0(get_str(data, "name"), name) && !g_strcmp0(get_str(data, "state"), state) &&
+            (!reason || !g_strcmp0(get_str(data, "reason"), reason))) {
+            json_object *r = json_object_get(data);
+            json_object_put(ev);
+            return r;
+        }
+        json_object_put(ev);
+    }
+}
+
+static json_object *wait_event(VmmProtoSync *s, const char *event, const char *name)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)EVENT_TIMEOUT_MS * 1000;
+    for (;;) {
+        int left = (int)((deadline - g_get_monotonic_time()) / 1000);
+        g_autoptr(GError) err = NULL;
+        json_object *ev = vmm_proto_sync_next_event(s, MAX(left, 0), &err);
+        g_assert_no_error(err);
+        if (!g_strcmp0(get_str(ev, "event"), event) &&
+            !g_strcmp0(get_str(get(ev, "data"), "name"), name)) {
+            json_object *r = json_object_get(get(ev, "data"));
+            json_object_put(ev);
+            return r;
+        }
+        json_object_put(ev);
+    }
+}
+
+/* Waits until the serial log has `count` lines containing `needle`. */
+static void wait_serial(const char *path, const char *needle, int count)
+{
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autofree char *text = read_file(path);
+        int n = 0;
+        for (const char *p = text; (p = strstr(p, needle)); p++)
+            n++;
+        if (n >= count)
+            return;
+        if (g_get_monotonic_time() > deadline) {
+            g_test_message("serial %s has %d of %d '%s':\n%s", path, n, count, needle, text);
+            dump_logs();
+            g_assert_not_reached();
+        }
+        g_usleep(20 * 1000);
+    }
+}
+
+typedef struct {
+    const char *name;
+    const char *cmdline;       /* default test=idle */
+    const char *on_poweroff;   /* default destroy */
+    const char *serial;        /* serial file path, default <dir>/<name>.serial */
+    bool no_serial;
+    bool no_acpi;
+    const char *uuid;
+} Dom;
+
+static char *serial_path(Vmmd *v, const char *name)
+{
+    g_autofree char *f = g_strdup_printf("%s.serial", name);
+    return g_build_filename(v->dir, f, NULL);
+}
+
+static char *domain_xml(Vmmd *v, const Dom *d)
+{
+    g_autofree char *kernel = harness_path("tests/guest/guestkit.elf");
+    g_autofree char *serial = d->serial ? g_strdup(d->serial) : serial_path(v, d->name);
+    g_autofree char *uuid = d->uuid ? g_strdup_printf("  <uuid>%s</uuid>\n", d->uuid) : g_strdup("");
+    g_autofree char *ser = d->no_serial ? g_strdup("")
+        : g_strdup_printf("<serial type='file'><source path='%s'/><target port='0'/></serial>",
+                          serial);
+    return g_strdup_printf(
+        "<domain type='kvm'>\n"
+        "  <name>%s</name>\n%s"
+        "  <memory unit='MiB'>64</memory>\n"
+        "  <vcpu>1</vcpu>\n"
+        "  <os>\n"
+        "    <type arch='x86_64'>hvm</type>\n"
+        "    <kernel>%s</kernel>\n"
+        "    <cmdline>%s</cmdline>\n"
+        "  </os>\n"
+        "  <features>%s<apic/></features>\n"
+        "  <on_poweroff>%s</on_poweroff>\n"
+        "  <on_reboot>restart</on_reboot>\n"
+        "  <on_crash>destroy</on_crash>\n"
+        "  <devices>%s</devices>\n"
+        "</domain>\n",
+        d->name, uuid, kernel, d->cmdline ? d->cmdline : "test=idle",
+        d->no_acpi ? "" : "<acpi/>", d->on_poweroff ? d->on_poweroff : "destroy", ser);
+}
+
+static json_object *define_args(const char *xml)
+{
+    json_object *a = json_object_new_object();
+    json_object_object_add(a, "xml", json_object_new_string(xml));
+    return a;
+}
+
+static char *define(VmmProtoSync *s, Vmmd *v, const Dom *d)
+{
+    g_autofree char *xml = domain_xml(v, d);
+    json_object *r = call_ok(s, "domain-define", define_args(xml));
+    g_assert_cmpstr(get_str(r, "name"), ==, d->name);
+    char *uuid = g_strdup(get_str(r, "uuid"));
+    g_assert_cmpuint(strlen(uuid), ==, 36);
+    json_object_put(r);
+    return uuid;
+}
+
+static json_object *list(VmmProtoSync *s, bool all)
+{
+    json_object *a = json_object_new_object();
+    json_object_object_add(a, "all", json_object_new_boolean(all));
+    return call_ok(s, "domain-list", a);
+}
+
+static json_object *list_find(json_object *l, const char *name)
+{
+    for (size_t i = 0; i < json_object_array_length(l); i++)
+        if (!g_strcmp0(get_str(json_object_array_get_idx(l, i), "name"), name))
+            return json_object_array_get_idx(l, i);
+    return NULL;
+}
+
+/* domain-shutdown (the ACPI power button), then the shutoff event. One
+ * press must do: a press the guest kit missed would be a bug. */
+static void shutdown_and_wait(VmmProtoSync *s, VmmProtoSync *ev, const char *name)
+{
+    g_autoptr(GError) err = NULL;
+    json_object *r = vmm_proto_sync_call(s, "domain-shutdown", name_args(name), &err);
+    g_assert_no_error(err);
+    json_object_put(r);
+    gint64 deadline = g_get_monotonic_time() + 15 * G_USEC_PER_SEC;
+    while (g_get_monotonic_time() < deadline) {
+        g_autoptr(GError) e2 = NULL;
+        json_object *e = vmm_proto_sync_next_event(ev, 200, &e2);
+        json_object *data = get(e, "data");
+        bool done = e && !g_strcmp0(get_str(e, "event"), "DOMAIN_STATE") &&
+                    !g_strcmp0(get_str(data, "name"), name) &&
+                    !g_strcmp0(get_str(data, "state"), "shutoff");
+        if (done)
+            g_assert_cmpstr(get_str(data, "reason"), ==, "shutdown");
+        json_object_put(e);
+        if (done)
+            return;
+    }
+    g_test_message("%s: no shutoff within 15 s of the power button", name);
+    dump_logs();
+    g_assert_not_reached();
+}
+
+/* Starts and waits until the guest kit idles (its ACPI handler is up).
+ * The worker truncates the serial file at each start; so do we, first. */
+static void start_idle(VmmProtoSync *s, Vmmd *v, const char *name)
+{
+    g_autofree char *serial = serial_path(v, name);
+    g_unlink(serial);
+    domain_op(s, "domain-start", name);
+    wait_serial(serial, "\"event\":\"idle\"", 1);
+}
+
+/* A domain started behind our back (autostart) is running once the
+ * daemon has heard from its worker. */
+static void wait_running(VmmProtoSync *s, const char *name)
+{
+    gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autofree char *st = domain_state(s, name);
+        if (!strcmp(st, "running"))
+            return;
+        if (g_get_monotonic_time() > deadline) {
+            g_test_message("%s is still %s", name, st);
+            dump_logs();
+            g_assert_not_reached();
+        }
+        g_usleep(20 * 1000);
+    }
+}
+
+static int worker_pid_of(Vmmd *v, const char *name)
+{
+    g_autofree char *f = g_strdup_printf("%s/%s.pid", v->run, name);
+    g_autofree char *text = read_file(f);
+    return atoi(text);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_definitions(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    Dom d = { .name = "alpha" };
+    g_autofree char *uuid = define(s, &v, &d);
+
+    json_object *l = list(s, false);
+    g_assert_cmpuint(json_object_array_length(l), ==, 0);   /* none active */
+    json_object_put(l);
+    l = list(s, true);
+    g_assert_cmpuint(json_object_array_length(l), ==, 1);
+    json_object *e = list_find(l, "alpha");
+    g_assert_cmpstr(get_str(e, "uuid"), ==, uuid);
+    g_assert_cmpstr(get_str(e, "state"), ==, "shutoff");
+    g_assert_cmpint(json_object_get_int(get(e, "id")), ==, -1);
+    g_assert_false(json_object_get_boolean(get(e, "autostart")));
+    g_assert_true(json_object_get_boolean(get(e, "persistent")));
+    json_object_put(l);
+
+    json_object *info = domain_info(s, "alpha");
+    g_assert_cmpstr(get_str(info, "state"), ==, "shutoff");
+    g_assert_cmpint(json_object_get_int64(get(info, "max_memory_kib")), ==, 65536);
+    g_assert_cmpint(json_object_get_int64(get(info, "memory_kib")), ==, 65536);
+    g_assert_cmpint(json_object_get_int(get(info, "vcpus")), ==, 1);
+    g_assert_cmpint(json_object_get_int64(get(info, "cpu_time_ns")), ==, 0);
+    json_object_put(info);
+    /* By uuid, in upper case too. */
+    g_autofree char *upper = g_ascii_strup(uuid, -1);
+    info = domain_info(s, upper);
+    g_assert_cmpstr(get_str(info, "name"), ==, "alpha");
+    json_object_put(info);
+
+    /* The XML comes back canonical, with the uuid; the file on disk holds it. */
+    json_object *x = call_ok(s, "domain-get-xml", name_args("alpha"));
+    const char *xml = get_str(x, "xml");
+    g_assert_nonnull(strstr(xml, uuid));
+    g_assert_nonnull(strstr(xml, "<name>alpha</name>"));
+    g_autofree char *file = g_build_filename(v.cfg, "domains", "alpha.xml", NULL);
+    g_autofree char *ondisk = read_file(file);
+    g_assert_cmpstr(ondisk, ==, xml);
+    /* Defining the canonical XML again changes nothing. */
+    json_object *r = call_ok(s, "domain-define", define_args(xml));
+    g_assert_cmpstr(get_str(r, "uuid"), ==, uuid);
+    json_object_put(r);
+    json_object_put(x);
+    g_autofree char *again = read_file(file);
+    g_assert_cmpstr(again, ==, ondisk);
+    /* Redefining without a uuid keeps the uuid. */
+    g_autofree char *uuid2 = define(s, &v, &d);
+    g_assert_cmpstr(uuid2, ==, uuid);
+    /* No temporary files left behind. */
+    g_autofree char *ddir = g_build_filename(v.cfg, "domains", NULL);
+    GDir *dir = g_dir_open(ddir, 0, NULL);
+    g_assert_cmpstr(g_dir_read_name(dir), ==, "alpha.xml");
+    g_assert_null(g_dir_read_name(dir));
+    g_dir_close(dir);
+
+    /* Autostart flag file. */
+    json_object *a = name_args("alpha");
+    json_object_object_add(a, "autostart", json_object_new_boolean(true));
+    call_void(s, "domain-set-autostart", a);
+    g_autofree char *flag = g_build_filename(v.cfg, "autostart", "alpha", NULL);
+    g_assert_true(g_file_test(flag, G_FILE_TEST_IS_REGULAR));
+    l = list(s, true);
+    g_assert_true(json_object_get_boolean(get(list_find(l, "alpha"), "autostart")));
+    json_object_put(l);
+
+    /* Definitions survive a daemon restart. */
+    g_assert_cmpint(vmmd_stop(&v, SIGTERM), ==, 0);
+    vmm_proto_sync_free(g_steal_pointer(&s));
+    vmmd_start(&v);
+    s = connect_retry(&v, v.sock, 5000);
+    info = domain_info(s, "alpha");
+    g_assert_cmpstr(get_str(info, "uuid"), ==, uuid);
+    g_assert_true(json_object_get_boolean(get(info, "autostart")));
+    json_object_put(info);
+    /* (autostart started it; stop it again) */
+    domain_op(s, "domain-destroy", "alpha");
+
+    domain_op(s, "domain-undefine", "alpha");
+    g_assert_false(g_file_test(file, G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test(flag, G_FILE_TEST_EXISTS));
+    g_free(call_err(s, "domain-info", name_args("alpha"), VMM_PROTO_DOMAIN_NOT_FOUND));
+    g_free(call_err(s, "domain-undefine", name_args("alpha"), VMM_PROTO_DOMAIN_NOT_FOUND));
+    l = list(s, true);
+    g_assert_cmpuint(json_object_array_length(l), ==, 0);
+    json_object_put(l);
+    vmmd_cleanup(&v);
+}
+
+static void test_names(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    g_autofree char *long_name = g_strnfill(65, 'n');
+    g_autofree char *max_name = g_strnfill(64, 'm');
+    const char *bad[] = { "", "a/b", ".hidden", "tab\there", "nl\nx", long_name, "vmmd",
+                          "vmmd-ro" };
+    for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *esc = g_markup_escape_text(bad[i], -1);
+        Dom d = { .name = esc };
+        g_autofree char *xml = domain_xml(&v, &d);
+        g_autofree char *msg = call_err(s, "domain-define", define_args(xml),
+                                        VMM_PROTO_INVALID_ARGUMENT);
+        g_assert_true(strstr(msg, "name") || strstr(msg, "reserved"));
+    }
+    Dom ok = { .name = max_name };
+    g_free(define(s, &v, &ok));
+    Dom utf = { .name = "d\xc3\xa9j\xc3\xa0-vu_1.2" };
+    g_free(define(s, &v, &utf));
+
+    /* The same uuid under another name, another uuid under the same name. */
+    Dom a = { .name = "one", .uuid = "11111111-2222-3333-4444-555555555555" };
+    g_free(define(s, &v, &a));
+    Dom b = { .name = "two", .uuid = "11111111-2222-3333-4444-555555555555" };
+    g_autofree char *xb = domain_xml(&v, &b);
+    g_autofree char *m1 = call_err(s, "domain-define", define_args(xb), VMM_PROTO_OPERATION_INVALID);
+    g_assert_nonnull(strstr(m1, "one"));
+    Dom c = { .name = "one", .uuid = "99999999-2222-3333-4444-555555555555" };
+    g_autofree char *xc = domain_xml(&v, &c);
+    g_free(call_err(s, "domain-define", define_args(xc), VMM_PROTO_OPERATION_INVALID));
+
+    /* serial type='stdio' is for vmm-worker in a terminal only. */
+    g_autofree char *kernel = harness_path("tests/guest/guestkit.elf");
+    g_autofree char *stdio_xml = g_strdup_printf(
+        "<domain type='kvm'><name>stdio</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+        "<os><type arch='x86_64'>hvm</type><kernel>%s</kernel></os>"
+        "<devices><serial type='stdio'><target port='0'/></serial></devices></domain>", kernel);
+    g_autofree char *m2 = call_err(s, "domain-define", define_args(stdio_xml),
+                                   VMM_PROTO_INVALID_ARGUMENT);
+    g_assert_nonnull(strstr(m2, "stdio"));
+    /* Unsupported elements are named. */
+    g_autofree char *bogus = g_strdup_printf(
+        "<domain type='kvm'><name>bogus</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+        "<os><type arch='x86_64'>hvm</type><kernel>%s</kernel></os>"
+        "<devices><sound model='ich9'/></devices></domain>", kernel);
+    g_autofree char *m3 = call_err(s, "domain-define", define_args(bogus),
+                                   VMM_PROTO_INVALID_ARGUMENT);
+    g_assert_nonnull(strstr(m3, "sound"));
+
+    json_object *l = list(s, true);
+    g_assert_cmpuint(json_object_array_length(l), ==, 3);
+    json_object_put(l);
+    vmmd_cleanup(&v);
+}
+
+static void test_lifecycle(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    g_autoptr(VmmProtoSync) ev = connect_retry(&v, v.ro_sock, 5000);   /* a watcher */
+    Dom d = { .name = "life" };
+    g_autofree char *uuid = define(s, &v, &d);
+    g_autofree char *serial = serial_path(&v, "life");
+
+    start_idle(s, &v, "life");
+    json_object *e = wait_state(ev, "life", "running", "booted");
+    g_assert_cmpstr(get_str(e, "uuid"), ==, uuid);
+    json_object_put(e);
+    json_object *info = domain_info(s, "life");
+    g_assert_cmpstr(get_str(info, "state"), ==, "running");
+    g_assert_cmpstr(get_str(info, "reason"), ==, "booted");
+    int id = json_object_get_int(get(info, "id"));
+    g_assert_cmpint(id, >=, 1);
+    json_object_put(info);
+    /* Run files. */
+    g_autofree char *json = g_strdup_printf("%s/life.json", v.run);
+    json_object *st = json_tokener_parse(read_file(json));
+    g_assert_nonnull(st);
+    g_assert_cmpstr(get_str(st, "state"), ==, "running");
+    g_assert_cmpstr(get_str(st, "uuid"), ==, uuid);
+    int pid = json_object_get_int(get(st, "pid"));
+    g_assert_cmpint(pid, ==, worker_pid_of(&v, "life"));
+    g_assert_cmpint(json_object_get_int64(get(st, "pid_start_time")), >, 0);
+    g_autofree char *xml_path = g_strdup_printf("%s/life.xml", v.run);
+    g_assert_cmpstr(get_str(st, "xml_path"), ==, xml_path);
+    g_assert_true(g_file_test(xml_path, G_FILE_TEST_IS_REGULAR));
+    json_object_put(st);
+    json_object *l = list(s, false);
+    g_assert_cmpuint(json_object_array_length(l), ==, 1);
+    g_assert_cmpint(json_object_get_int(get(list_find(l, "life"), "id")), ==, id);
+    json_object_put(l);
+
+    g_autofree char *m = call_err(s, "domain-start", name_args("life"), VMM_PROTO_OPERATION_INVALID);
+    g_assert_nonnull(strstr(m, "already"));
+    g_free(call_err(s, "domain-undefine", name_args("life"), VMM_PROTO_OPERATION_INVALID));
+    g_free(call_err(s, "domain-resume", name_args("life"), VMM_PROTO_OPERATION_INVALID));
+    g_free(call_err(s, "domain-set-memory",
+                    json_tokener_parse("{\"name\":\"life\",\"size_kib\":32768}"),
+                    VMM_PROTO_OPERATION_INVALID));
+    g_free(call_err(s, "domain-console", name_args("life"), VMM_PROTO_OPERATION_INVALID));
+
+    /* Stats under virsh domstats' names. */
+    json_object *stats = call_ok(s, "domain-stats", json_tokener_parse("{\"names\":[\"life\"]}"));
+    g_assert_cmpuint(json_object_array_length(stats), ==, 1);
+    json_object *sv = get(json_object_array_get_idx(stats, 0), "stats");
+    g_assert_cmpint(json_object_get_int(get(sv, "state.state")), ==, 1);
+    g_assert_cmpint(json_object_get_int(get(sv, "state.reason")), ==, 1);
+    g_assert_cmpint(json_object_get_int64(get(sv, "cpu.time")), >, 0);
+    g_assert_cmpint(json_object_get_int64(get(sv, "balloon.maximum")), ==, 65536);
+    g_assert_cmpint(json_object_get_int(get(sv, "vcpu.current")), ==, 1);
+    g_assert_nonnull(get(sv, "vcpu.0.time"));
+    g_assert_cmpint(json_object_get_int(get(sv, "block.count")), ==, 0);
+    json_object_put(stats);
+
+    /* Suspend / resume. */
+    domain_op(s, "domain-suspend", "life");
+    json_object_put(wait_state(ev, "life", "paused", "user"));
+    g_autofree char *ps = domain_state(s, "life");
+    g_assert_cmpstr(ps, ==, "paused");
+    g_free(call_err(s, "domain-suspend", name_args("life"), VMM_PROTO_OPERATION_INVALID));
+    domain_op(s, "domain-resume", "life");
+    json_object_put(wait_state(ev, "life", "running", "unpaused"));
+
+    /* Reboot: same worker, the guest starts again. */
+    domain_op(s, "domain-reboot", "life");
+    json_object_put(wait_event(ev, "DOMAIN_REBOOT", "life"));
+    wait_serial(serial, "\"event\":\"idle\"", 2);
+    g_assert_cmpint(worker_pid_of(&v, "life"), ==, pid);
+    g_autofree char *rs = domain_state(s, "life");
+    g_assert_cmpstr(rs, ==, "running");
+
+    /* Shutdown: the ACPI button, the guest powers off. */
+    shutdown_and_wait(s, ev, "life");
+    info = domain_info(s, "life");
+    g_assert_cmpstr(get_str(info, "state"), ==, "shutoff");
+    g_assert_cmpstr(get_str(info, "reason"), ==, "shutdown");
+    g_assert_cmpint(json_object_get_int(get(info, "id")), ==, -1);
+    json_object_put(info);
+    g_assert_false(g_file_test(json, G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test(xml_path, G_FILE_TEST_EXISTS));
+    g_assert_cmpuint(count_workers(&v, "life"), ==, 0);
+    g_free(call_err(s, "domain-shutdown", name_args("life"), VMM_PROTO_OPERATION_INVALID));
+    g_free(call_err(s, "domain-destroy", name_args("life"), VMM_PROTO_OPERATION_INVALID));
+
+    /* Destroy; ids are not reused. */
+    start_idle(s, &v, "life");
+    info = domain_info(s, "life");
+    g_assert_cmpint(json_object_get_int(get(info, "id")), >, id);
+    json_object_put(info);
+    domain_op(s, "domain-destroy", "life");
+    g_autofree char *ds = domain_state(s, "life");
+    g_assert_cmpstr(ds, ==, "shutoff");
+    json_object_put(wait_state(ev, "life", "shutoff", "destroyed"));
+
+    /* Shutdown with a timeout: a paused guest cannot react, so it is
+     * destroyed when the timeout expires. */
+    start_idle(s, &v, "life");
+    domain_op(s, "domain-suspend", "life");
+    json_object *a = name_args("life");
+    json_object_object_add(a, "timeout", json_object_new_int(1));
+    gint64 t0 = g_get_monotonic_time();
+    call_void(s, "domain-shutdown", a);
+    json_object_put(wait_state(ev, "life", "shutoff", "destroyed"));
+    g_assert_cmpint(g_get_monotonic_time() - t0, >=, G_USEC_PER_SEC - 100000);
+
+    /* A guest that powers off by itself. */
+    Dom h = { .name = "hello", .cmdline = "test=hello" };
+    g_free(define(s, &v, &h));
+    domain_op(s, "domain-start", "hello");
+    json_object_put(wait_state(ev, "hello", "shutoff", "shutdown"));
+    g_autofree char *hs = domain_state(s, "hello");
+    g_assert_cmpstr(hs, ==, "shutoff");
+
+    /* A definition that cannot run: the start fails with the worker's reason. */
+    Dom bad = { .name = "badserial", .serial = "/nonexistent-dir/x/serial.log" };
+    g_free(define(s, &v, &bad));
+    g_autofree char *bm = call_err(s, "domain-start", name_args("badserial"),
+                                   VMM_PROTO_OPERATION_INVALID);
+    g_assert_nonnull(strstr(bm, "nonexistent-dir"));
+    info = domain_info(s, "badserial");
+    g_assert_cmpstr(get_str(info, "state"), ==, "shutoff");
+    g_assert_cmpstr(get_str(info, "reason"), ==, "failed");
+    json_object_put(info);
+
+    /* Redefining a running domain takes effect at the next start. */
+    start_idle(s, &v, "life");
+    Dom life2 = { .name = "life", .cmdline = "test=idle marker=two" };
+    g_free(define(s, &v, &life2));
+    json_object *live = call_ok(s, "domain-get-xml", name_args("life"));
+    g_assert_null(strstr(get_str(live, "xml"), "marker=two"));
+    json_object_put(live);
+    json_object *inact = name_args("life");
+    json_object_object_add(inact, "inactive", json_object_new_boolean(true));
+    live = call_ok(s, "domain-get-xml", inact);
+    g_assert_nonnull(strstr(get_str(live, "xml"), "marker=two"));
+    json_object_put(live);
+    domain_op(s, "domain-destroy", "life");
+    domain_op(s, "domain-start", "life");
+    wait_serial(serial, "marker=two", 1);
+    domain_op(s, "domain-destroy", "life");
+    vmmd_cleanup(&v);
+}
+
+/* Two starts at once: the second is refused while the first runs. */
+static void test_concurrent_start(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    Dom d = { .name = "race" };
+    g_free(define(s, &v, &d));
+    g_autoptr(VmmProtoSync) other = connect_retry(&v, v.sock, 5000);
+    /* Both requests on the wire before either is answered. */
+    int fd = vmm_proto_sync_fd(s);
+    const char *req = "{\"execute\":\"domain-start\",\"arguments\":{\"name\":\"race\"},\"id\":\"a\"}\n"
+                      "{\"execute\":\"domain-start\",\"arguments\":{\"name\":\"race\"},\"id\":\"b\"}\n";
+    g_assert_cmpint(send(fd, req, strlen(req), MSG_NOSIGNAL), ==, (ssize_t)strlen(req));
+    g_autofree char *m = call_err(other, "domain-start", name_args("race"), VMM_PROTO_OPERATION_INVALID);
+    g_assert_true(strstr(m, "busy") || strstr(m, "already"));
+    g_autoptr(GString) buf = g_string_new(NULL);
+    int ok = 0, refused = 0;
+    gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+    while (ok + refused < 2) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        char *nl = memchr(buf->str, '\n', buf->len);
+        if (!nl) {
+            struct pollfd p = { .fd = fd, .events = POLLIN };
+            g_assert_cmpint(poll(&p, 1, 20000), ==, 1);
+            char tmp[4096];
+            ssize_t n = recv(fd, tmp, sizeof(tmp), 0);
+            g_assert_cmpint(n, >, 0);
+            g_string_append_len(buf, tmp, n);
+            continue;
+        }
+        g_autofree char *line = g_strndup(buf->str, nl - buf->str);
+        g_string_erase(buf, 0, nl - buf->str + 1);
+        json_object *msg = json_tokener_parse(line);
+        if (get(msg, "return"))
+            ok++;
+        else if (get(msg, "error")) {
+            g_assert_cmpstr(get_str(get(msg, "error"), "class"), ==, "OperationInvalid");
+            refused++;
+        }
+        json_object_put(msg);
+    }
+    g_assert_cmpint(ok, ==, 1);
+    g_assert_cmpint(refused, ==, 1);
+    g_assert_cmpuint(count_workers(&v, "race"), ==, 1);
+    vmmd_cleanup(&v);
+}
+
+/* SIGKILL the daemon while three VMs run: the next one adopts all three. */
+static void test_reattach(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    const char *names[] = { "ra", "rb", "rc" };
+    int pids[3], ids[3];
+    for (int i = 0; i < 3; i++) {
+        Dom d = { .name = names[i] };
+        g_free(define(s, &v, &d));
+        start_idle(s, &v, names[i]);
+        pids[i] = worker_pid_of(&v, names[i]);
+        json_object *info = domain_info(s, names[i]);
+        ids[i] = json_object_get_int(get(info, "id"));
+        json_object_put(info);
+    }
+    domain_op(s, "domain-suspend", "rb");
+    vmm_proto_sync_free(g_steal_pointer(&s));
+    g_assert_cmpint(vmmd_stop(&v, SIGKILL), !=, 0);
+    for (int i = 0; i < 3; i++)
+        g_assert_cmpint(kill(pids[i], 0), ==, 0);    /* the VMs survive */
+
+    vmmd_start(&v);
+    s = connect_retry(&v, v.sock, 5000);
+    json_object *l = list(s, false);
+    g_assert_cmpuint(json_object_array_length(l), ==, 3);
+    json_object_put(l);
+    for (int i = 0; i < 3; i++) {
+        json_object *info = domain_info(s, names[i]);
+        g_assert_cmpstr(get_str(info, "state"), ==, i == 1 ? "paused" : "running");
+        g_assert_cmpint(json_object_get_int(get(info, "id")), ==, ids[i]);
+        json_object_put(info);
+        g_assert_cmpint(worker_pid_of(&v, names[i]), ==, pids[i]);
+        g_autoptr(GArray) w = worker_pids(&v, names[i]);
+        g_assert_cmpuint(w->len, ==, 1);                 /* no second worker */
+        g_assert_cmpint(g_array_index(w, int, 0), ==, pids[i]);
+    }
+    /* Still controllable: resume, stats, reboot, shutdown, destroy. */
+    domain_op(s, "domain-resume", "rb");
+    g_autofree char *st = domain_state(s, "rb");
+    g_assert_cmpstr(st, ==, "running");
+    json_object_put(call_ok(s, "domain-stats", NULL));
+    g_autofree char *sa = serial_path(&v, "ra");
+    domain_op(s, "domain-reboot", "ra");
+    wait_serial(sa, "\"event\":\"idle\"", 2);
+    shutdown_and_wait(s, s, "ra");
+    domain_op(s, "domain-destroy", "rb");
+    g_autofree char *sb = domain_state(s, "rb");
+    g_assert_cmpstr(sb, ==, "shutoff");
+
+    /* An adopted worker that dies without an exit file: crashed. */
+    kill(pids[2], SIGKILL);
+    json_object *e = wait_state(s, "rc", "crashed", NULL);
+    json_object_put(e);
+    /* Starting again after all that gives a fresh worker. */
+    start_idle(s, &v, "rc");
+    g_assert_cmpint(worker_pid_of(&v, "rc"), !=, pids[2]);
+    domain_op(s, "domain-destroy", "rc");
+
+    /* A restarted daemon does not start a domain that stopped meanwhile. */
+    start_idle(s, &v, "ra");
+    int pa = worker_pid_of(&v, "ra");
+    vmm_proto_sync_free(g_steal_pointer(&s));
+    g_assert_cmpint(vmmd_stop(&v, SIGTERM), ==, 0);     /* exits 0, VMs stay */
+    g_assert_cmpint(kill(pa, 0), ==, 0);
+    kill(pa, SIGKILL);
+    g_usleep(200 * 1000);
+    vmmd_start(&v);
+    s = connect_retry(&v, v.sock, 5000);
+    json_object *info = domain_info(s, "ra");
+    g_assert_cmpstr(get_str(info, "state"), ==, "crashed");
+    json_object_put(info);
+    g_autofree char *left = g_strdup_printf("%s/ra.json", v.run);
+    g_assert_false(g_file_test(left, G_FILE_TEST_EXISTS));
+    vmmd_cleanup(&v);
+}
+
+static void test_worker_crash(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    Dom d = { .name = "crashy" };
+    g_free(define(s, &v, &d));
+    start_idle(s, &v, "crashy");
+    int pid = worker_pid_of(&v, "crashy");
+    g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+    json_object *e = wait_state(s, "crashy", "crashed", "crashed");
+    g_assert_nonnull(strstr(get_str(e, "detail"), "SIGKILL"));
+    json_object_put(e);
+    json_object *info = domain_info(s, "crashy");
+    g_assert_cmpstr(get_str(info, "state"), ==, "crashed");
+    g_assert_cmpint(json_object_get_int(get(info, "id")), ==, -1);
+    json_object_put(info);
+    /* It can start again. */
+    start_idle(s, &v, "crashy");
+    domain_op(s, "domain-destroy", "crashy");
+    vmmd_cleanup(&v);
+}
+
+static void test_autostart(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    Dom a = { .name = "auto" }, m = { .name = "manual" };
+    g_free(define(s, &v, &a));
+    g_free(define(s, &v, &m));
+    json_object *args = name_args("auto");
+    json_object_object_add(args, "autostart", json_object_new_boolean(true));
+    call_void(s, "domain-set-autostart", args);
+    vmm_proto_sync_free(g_steal_pointer(&s));
+    g_assert_cmpint(vmmd_stop(&v, SIGTERM), ==, 0);
+
+    vmmd_start(&v);
+    s = connect_retry(&v, v.sock, 5000);
+    g_autofree char *serial = serial_path(&v, "auto");
+    wait_serial(serial, "\"event\":\"idle\"", 1);
+    wait_running(s, "auto");
+    g_autofree char *sm = domain_state(s, "manual");
+    g_assert_cmpstr(sm, ==, "shutoff");
+    int pid = worker_pid_of(&v, "auto");
+
+    /* Restarting again: it is running, so it is adopted, not started twice. */
+    vmm_proto_sync_free(g_steal_pointer(&s));
+    g_assert_cmpint(vmmd_stop(&v, SIGTERM), ==, 0);
+    vmmd_start(&v);
+    s = connect_retry(&v, v.sock, 5000);
+    g_autofree char *st2 = domain_state(s, "auto");
+    g_assert_cmpstr(st2, ==, "running");
+    g_assert_cmpint(worker_pid_of(&v, "auto"), ==, pid);
+    g_assert_cmpuint(count_workers(&v, "auto"), ==, 1);
+    domain_op(s, "domain-destroy", "auto");
+    vmmd_cleanup(&v);
+}
+
+static void test_read_only(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    vmmd_start(&v);
+    struct stat st;
+    g_assert_cmpint(stat(v.sock, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 0777, ==, 0660);
+    g_assert_cmpint(stat(v.ro_sock, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 0777, ==, 0666);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    Dom d = { .name = "ro" };
+    g_free(define(s, &v, &d));
+    g_autoptr(VmmProtoSync) ro = connect_retry(&v, v.ro_sock, 5000);
+    g_assert_true(json_object_get_boolean(get(get(vmm_proto_sync_greeting(ro), "vmmd"), "read_only")));
+    g_assert_false(json_object_get_boolean(get(get(vmm_proto_sync_greeting(s), "vmmd"), "read_only")));
+    const char *denied[] = { "domain-start", "domain-destroy", "domain-shutdown", "domain-undefine",
+                             "domain-suspend", "domain-console" };
+    for (unsigned i = 0; i < G_N_ELEMENTS(denied); i++)
+        g_free(call_err(ro, denied[i], name_args("ro"), VMM_PROTO_PERMISSION_DENIED));
+    g_free(call_err(ro, "domain-define", define_args("<domain/>"), VMM_PROTO_PERMISSION_DENIED));
+    json_object *l = list(ro, true);
+    g_assert_cmpuint(json_object_array_length(l), ==, 1);
+    json_object_put(l);
+    json_object_put(call_ok(ro, "domain-info", name_args("ro")));
+    json_object_put(call_ok(ro, "domain-get-xml", name_args("ro")));
+    json_object_put(call_ok(ro, "domain-stats", NULL));
+    json_object *ver = call_ok(ro, "query-version", NULL);
+    g_assert_cmpstr(get_str(ver, "package"), ==, "vmmd " PACKAGE_VERSION);
+    json_object_put(ver);
+    json_object *cmds = call_ok(s, "query-commands", NULL);
+    bool has_start = false;
+    for (size_t i = 0; i < json_object_array_length(cmds); i++)
+        has_start |= !g_strcmp0(get_str(json_object_array_get_idx(cmds, i), "name"), "domain-start");
+    g_assert_true(has_start);
+    json_object_put(cmds);
+    vmmd_cleanup(&v);
+}
+
+/* Raw socket: one line out, one message back. */
+static int raw_connect(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+    g_assert_cmpint(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+    return fd;
+}
+
+static char *raw_line(int fd, GString *buf)
+{
+    for (;;) {
+        char *nl = memchr(buf->str, '\n', buf->len);
+        if (nl) {
+            char *line = g_strndup(buf->str, nl - buf->str);
+            g_string_erase(buf, 0, nl - buf->str + 1);
+            return line;
+        }
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        g_assert_cmpint(poll(&p, 1, 20000), ==, 1);
+        char tmp[65536];
+        ssize_t n = recv(fd, tmp, sizeof(tmp), 0);
+        if (n <= 0)
+            return NULL;
+        g_string_append_len(buf, tmp, n);
+    }
+}
+
+static const char *raw_error_class(int fd, GString *buf, const char *send_line)
+{
+    static char cls[64];
+    if (send_line)
+        g_assert_cmpint(send(fd, send_line, strlen(send_line), MSG_NOSIGNAL), ==,
+                        (ssize_t)strlen(send_line));
+    g_autofree char *line = raw_line(fd, buf);
+    g_assert_nonnull(line);
+    json_object *o = json_tokener_parse(line);
+    g_assert_nonnull(o);
+    g_strlcpy(cls, get(o, "error") ? get_str(get(o, "error"), "class") : "none", sizeof(cls));
+    json_object_put(o);
+    return cls;
+}
+
+/* Writes `total` bytes of junk without a newline while reading; returns
+ * what came back before the server closed. */
+static char *flood(int fd, gsize total)
+{
+    GString *in = g_string_new(NULL);
+    char *chunk = g_malloc(65536);
+    memset(chunk, 'A', 65536);
+    gsize sent = 0;
+    bool sending = true, eof = false;
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    while (!eof) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        struct pollfd p = { .fd = fd, .events = POLLIN | (sending ? POLLOUT : 0) };
+        g_assert_cmpint(poll(&p, 1, 20000), ==, 1);
+        if (p.revents & POLLIN) {
+            char tmp[4096];
+            ssize_t n = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+            if (n <= 0)
+                eof = true;
+            else
+                g_string_append_len(in, tmp, n);
+        } else if (p.revents & POLLOUT) {
+            ssize_t n = send(fd, chunk, MIN(65536, total - sent), MSG_NOSIGNAL | MSG_DONTWAIT);
+            if ((n < 0 && errno != EAGAIN) || (n > 0 && (sent += n) == total))
+                sending = false;
+        } else {
+            sending = false;
+        }
+    }
+    g_free(chunk);
+    g_assert_cmpuint(sent, <, total);
+    return g_string_free(in, FALSE);
+}
+
+static void test_protocol_abuse(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    Dom d1 = { .name = "keep1" }, d2 = { .name = "keep2" };
+    g_free(define(s, &v, &d1));
+    g_free(define(s, &v, &d2));
+    g_autofree char *f1 = g_build_filename(v.cfg, "domains", "keep1.xml", NULL);
+    g_autofree char *f2 = g_build_filename(v.cfg, "domains", "keep2.xml", NULL);
+    g_autofree char *before1 = read_file(f1);
+    g_autofree char *before2 = read_file(f2);
+
+    /* Garbage and non-objects on one connection, which stays usable. */
+    int fd = raw_connect(v.sock);
+    g_autoptr(GString) buf = g_string_new(NULL);
+    g_free(raw_line(fd, buf));
+    const char *bad[] = { "garbage\n", "\x01\x02\xff\xfe\n", "[1,2,3]\n", "\"string\"\n", "42\n",
+                          "null\n", "{\"execute\":\n", "{\"execute\":[]}\n", "{}\n",
+                          "{\"execute\":\"domain-list\",\"arguments\":[]}\n" };
+    for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++)
+        g_assert_cmpstr(raw_error_class(fd, buf, bad[i]), ==, "InvalidArgument");
+    g_assert_cmpstr(raw_error_class(fd, buf, "{\"execute\":\"no-such-thing\"}\n"), ==,
+                    "CommandNotFound");
+    g_assert_cmpstr(raw_error_class(fd, buf, "{\"execute\":\"domain-list\",\"id\":1}\n"), ==, "none");
+    close(fd);
+
+    /* Wrong argument types and members. */
+    const char *const wrong[][2] = {
+        { "domain-start", "{\"name\": 5}" },
+        { "domain-start", "{}" },
+        { "domain-start", "{\"name\": \"keep1\", \"extra\": 1}" },
+        { "domain-list", "{\"all\": \"yes\"}" },
+        { "domain-info", "{\"name\": null}" },
+        { "domain-shutdown", "{\"name\": \"keep1\", \"timeout\": \"10\"}" },
+        { "domain-shutdown", "{\"name\": \"keep1\", \"timeout\": -1}" },
+        { "domain-define", "{\"xml\": 1}" },
+        { "domain-define", "{}" },
+        { "domain-set-autostart", "{\"name\": \"keep1\"}" },
+        { "domain-set-autostart", "{\"name\": \"keep1\", \"autostart\": 1}" },
+        { "domain-set-memory", "{\"name\": \"keep1\", \"size_kib\": 1.5}" },
+        { "domain-stats", "{\"names\": \"keep1\"}" },
+        { "domain-stats", "{\"names\": [1]}" },
+        { "domain-get-xml", "{\"name\": [\"keep1\"]}" },
+    };
+    for (unsigned i = 0; i < G_N_ELEMENTS(wrong); i++)
+        g_free(call_err(s, wrong[i][0], json_tokener_parse(wrong[i][1]),
+                        VMM_PROTO_INVALID_ARGUMENT));
+    g_free(call_err(s, "domain-start", name_args("nope"), VMM_PROTO_DOMAIN_NOT_FOUND));
+    g_free(call_err(s, "domain-stats", json_tokener_parse("{\"names\":[\"nope\"]}"),
+                    VMM_PROTO_DOMAIN_NOT_FOUND));
+
+    /* A 10 MB line: an error, then the connection is closed. */
+    fd = raw_connect(v.sock);
+    g_string_truncate(buf, 0);
+    g_free(raw_line(fd, buf));
+    g_autofree char *reply = flood(fd, 10 * 1024 * 1024);
+    g_assert_nonnull(strstr(reply, "InvalidArgument"));
+    close(fd);
+
+    /* Half-closed: the replies come, then the server closes. */
+    fd = raw_connect(v.sock);
+    g_string_truncate(buf, 0);
+    g_free(raw_line(fd, buf));
+    const char *two = "{\"execute\":\"domain-list\",\"id\":1}\n{\"execute\":\"domain-info\","
+                      "\"arguments\":{\"name\":\"keep1\"},\"id\":2}\n";
+    g_assert_cmpint(send(fd, two, strlen(two), MSG_NOSIGNAL), ==, (ssize_t)strlen(two));
+    shutdown(fd, SHUT_WR);
+    for (int i = 1; i <= 2; i++) {
+        g_autofree char *line = raw_line(fd, buf);
+        json_object *o = json_tokener_parse(line);
+        g_assert_cmpint(json_object_get_int(get(o, "id")), ==, i);
+        g_assert_nonnull(get(o, "return"));
+        json_object_put(o);
+    }
+    g_assert_null(raw_line(fd, buf));
+    close(fd);
+
+    /* Connections dropped mid-line and mid-request. */
+    for (int i = 0; i < 20; i++) {
+        fd = raw_connect(i % 2 ? v.sock : v.ro_sock);
+        send(fd, "{\"execute\":\"domain-li", 21, MSG_NOSIGNAL);
+        close(fd);
+    }
+
+    /* 200 clients at once, all answered. */
+    enum { N = 200 };
+    int fds[N];
+    GString *bufs[N];
+    for (int i = 0; i < N; i++) {
+        fds[i] = raw_connect(i % 2 ? v.sock : v.ro_sock);
+        bufs[i] = g_string_new(NULL);
+        g_autofree char *req = g_strdup_printf(
+            "{\"execute\":\"domain-list\",\"arguments\":{\"all\":true},\"id\":%d}\n"
+            "{\"execute\":\"domain-info\",\"arguments\":{\"name\":\"keep%d\"},\"id\":%d}\n",
+            i, 1 + i % 2, i + 1000);
+        g_assert_cmpint(send(fds[i], req, strlen(req), MSG_NOSIGNAL), ==, (ssize_t)strlen(req));
+    }
+    for (int i = 0; i < N; i++) {
+        g_free(raw_line(fds[i], bufs[i]));   /* greeting */
+        for (int k = 0; k < 2; k++) {
+            g_autofree char *line = raw_line(fds[i], bufs[i]);
+            g_assert_nonnull(line);
+            json_object *o = json_tokener_parse(line);
+            g_assert_nonnull(get(o, "return"));
+            g_assert_cmpint(json_object_get_int(get(o, "id")), ==, k ? i + 1000 : i);
+            json_object_put(o);
+        }
+        close(fds[i]);
+        g_string_free(bufs[i], TRUE);
+    }
+
+    /* Still up, definitions intact. */
+    g_assert_true(alive(v.pid));
+    json_object *l = list(s, true);
+    g_assert_cmpuint(json_object_array_length(l), ==, 2);
+    json_object_put(l);
+    g_autofree char *after1 = read_file(f1);
+    g_autofree char *after2 = read_file(f2);
+    g_assert_cmpstr(after1, ==, before1);
+    g_assert_cmpstr(after2, ==, before2);
+    vmmd_cleanup(&v);
+}
+
+static void test_malicious_xml(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    g_autofree char *kernel = harness_path("tests/guest/guestkit.elf");
+    g_autofree char *tail = g_strdup_printf(
+        "<memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type>"
+        "<kernel>%s</kernel></os></domain>", kernel);
+    g_autofree char *xxe = g_strdup_printf(
+        "<?xml version='1.0'?><!DOCTYPE domain [<!ENTITY xxe SYSTEM 'file:///etc/passwd'>]>"
+        "<domain type='kvm'><name>&xxe;</name>%s", tail);
+    g_autofree char *m1 = call_err(s, "domain-define", define_args(xxe), VMM_PROTO_INVALID_ARGUMENT);
+    g_assert_null(strstr(m1, "root:"));
+    g_autofree char *laughs = g_strdup_printf(
+        "<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol 'lol'>"
+        "<!ENTITY lol2 '&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;'>"
+        "<!ENTITY lol3 '&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;'>"
+        "<!ENTITY lol4 '&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;'>"
+        "<!ENTITY lol5 '&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;'>"
+        "<!ENTITY lol6 '&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;'>"
+        "<!ENTITY lol7 '&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;'>"
+        "<!ENTITY lol8 '&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;'>"
+        "<!ENTITY lol9 '&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;'>]>"
+        "<domain type='kvm'><name>lol</name><description>&lol9;</description>%s", tail);
+    g_free(call_err(s, "domain-define", define_args(laughs), VMM_PROTO_INVALID_ARGUMENT));
+
+    /* 100000 levels of nesting (700 KB: inside the message limit). */
+    GString *deep = g_string_new("<domain type='kvm'><name>deep</name><description>");
+    for (int i = 0; i < 100000; i++)
+        g_string_append(deep, "<a>");
+    for (int i = 0; i < 100000; i++)
+        g_string_append(deep, "</a>");
+    g_string_append(deep, "</description>");
+    g_string_append(deep, tail);
+    g_free(call_err(s, "domain-define", define_args(deep->str), VMM_PROTO_INVALID_ARGUMENT));
+    g_string_free(deep, TRUE);
+
+    /* 10 MB of XML: over the message limit, refused before any parsing. */
+    GString *big = g_string_new("<domain type='kvm'><name>big</name>");
+    g_string_append(big, tail);
+    while (big->len < 10 * 1000 * 1000)
+        g_string_append(big, "<!-- padding padding padding padding padding padding -->");
+    /* The blocking client refuses to send more than the limit itself; send
+     * it raw, as a hostile client would. */
+    int fd = raw_connect(v.sock);
+    json_object *req = json_object_new_object();
+    json_object_object_add(req, "execute", json_object_new_string("domain-define"));
+    json_object_object_add(req, "arguments", define_args(big->str));
+    const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+    g_autoptr(GString) b = g_string_new(NULL);
+    g_free(raw_line(fd, b));
+    gsize off = 0, len = strlen(text);
+    bool closed = false;
+    while (off < len && !closed) {
+        struct pollfd p = { .fd = fd, .events = POLLOUT | POLLIN };
+        g_assert_cmpint(poll(&p, 1, 20000), ==, 1);
+        if (p.revents & POLLIN) {
+            char tmp[4096];
+            ssize_t n = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+            if (n > 0)
+                g_string_append_len(b, tmp, n);
+            closed = n <= 0;
+            continue;
+        }
+        ssize_t n = send(fd, text + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno != EAGAIN)
+            break;
+        if (n > 0)
+            off += n;
+    }
+    g_assert_cmpuint(off, <, len);
+    json_object_put(req);
+    close(fd);
+    g_string_free(big, TRUE);
+    g_assert_nonnull(strstr(b->str, "InvalidArgument"));
+
+    g_assert_true(alive(v.pid));
+    json_object *l = list(s, true);
+    g_assert_cmpuint(json_object_array_length(l), ==, 0);
+    json_object_put(l);
+    vmmd_cleanup(&v);
+}
+
+/* systemd-socket-activate passes the listening sockets, named. */
+static void test_socket_activation(void)
+{
+    g_autofree char *ssa = g_find_program_in_path("systemd-socket-activate");
+    if (!ssa) {
+        g_test_skip("systemd-socket-activate not installed (Debian package systemd)");
+        return;
+    }
+    Vmmd v;
+    vmmd_init(&v);
+    g_mkdir_with_parents(v.run, 0755);
+    g_autofree char *rw = g_build_filename(v.dir, "act.sock", NULL);
+    g_autofree char *ro = g_build_filename(v.dir, "act-ro.sock", NULL);
+    g_autofree char *bin = harness_path("daemon/vmmd");
+    g_autofree char *worker = harness_path("src/vmm-worker");
+    g_autofree char *l1 = g_strdup_printf("--listen=%s", rw);
+    g_autofree char *l2 = g_strdup_printf("--listen=%s", ro);
+    /* It passes on only the variables named with -E. */
+    char *argv[] = { ssa, l1, l2, "--fdname=vmmd.sock:vmmd-ro.sock", "-E", "VMM_SCHEMA_DIR",
+                     "-E", "ASAN_OPTIONS", "-E", "UBSAN_OPTIONS", bin, "--config-dir", v.cfg,
+                     "--run-dir", v.run, "--worker", worker, NULL };
+    v.pid = spawn_logged(&v, argv, NULL);
+    /* The first connection makes it exec vmmd (same pid). */
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, rw, 10000);
+    g_assert_nonnull(get(vmm_proto_sync_greeting(s), "vmmd"));
+    Dom d = { .name = "act" };
+    g_free(define(s, &v, &d));
+    g_autoptr(VmmProtoSync) r = connect_retry(&v, ro, 10000);
+    g_assert_true(json_object_get_boolean(get(get(vmm_proto_sync_greeting(r), "vmmd"), "read_only")));
+    g_free(call_err(r, "domain-start", name_args("act"), VMM_PROTO_PERMISSION_DENIED));
+    json_object *l = list(r, true);
+    g_assert_cmpuint(json_object_array_length(l), ==, 1);
+    json_object_put(l);
+    /* It made no sockets of its own. */
+    g_assert_false(g_file_test(v.sock, G_FILE_TEST_EXISTS));
+    g_assert_cmpint(vmmd_stop(&v, SIGTERM), ==, 0);
+    vmmd_cleanup(&v);
+}
+
+/* READY=1, then WATCHDOG=1 every half interval, STOPPING=1 on SIGTERM. */
+static void test_notify(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    g_autofree char *path = g_build_filename(v.dir, "notify.sock", NULL);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+    const char *env[] = { "NOTIFY_SOCKET", path, "WATCHDOG_USEC", "400000", NULL };
+    gint64 t0 = g_get_monotonic_time();
+    vmmd_start_env(&v, env);
+    int ready = 0, watchdog = 0, stopping = 0;
+    gint64 first_wd = 0, last_wd = 0;
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    bool sent_term = false;
+    while (!stopping) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (poll(&p, 1, 200) != 1)
+            continue;
+        char msg[4096];
+        ssize_t n = recv(fd, msg, sizeof(msg) - 1, 0);
+        g_assert_cmpint(n, >, 0);
+        msg[n] = 0;
+        g_auto(GStrv) lines = g_strsplit(msg, "\n", -1);
+        for (int i = 0; lines[i]; i++) {
+            if (!strcmp(lines[i], "READY=1"))
+                ready++;
+            else if (!strcmp(lines[i], "WATCHDOG=1")) {
+                watchdog++;
+                last_wd = g_get_monotonic_time();
+                if (!first_wd)
+                    first_wd = last_wd;
+            } else if (!strcmp(lines[i], "STOPPING=1"))
+                stopping++;
+        }
+        if (ready && watchdog >= 4 && !sent_term) {
+            kill(v.pid, SIGTERM);
+            sent_term = true;
+        }
+    }
+    g_assert_cmpint(ready, ==, 1);
+    g_assert_cmpint(watchdog, >=, 4);
+    /* Every 200 ms: 3 more after the first take about 600 ms. */
+    g_assert_cmpint(last_wd - t0, <, 5 * G_USEC_PER_SEC);
+    g_assert_cmpint(wait_exit(v.pid, 10000), ==, 0);
+    v.pid = 0;
+    close(fd);
+    vmmd_cleanup(&v);
+}
+
+/* A second daemon on the same run directory refuses to start. */
+static void test_single_instance(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    vmmd_start(&v);
+    g_autofree char *bin = harness_path("daemon/vmmd");
+    g_autofree char *other = g_build_filename(v.dir, "other.sock", NULL);
+    g_autofree char *other_ro = g_build_filename(v.dir, "other-ro.sock", NULL);
+    char *argv[] = { bin, "--config-dir", v.cfg, "--run-dir", v.run, "--socket", other,
+                     "--ro-socket", other_ro, NULL };
+    GPid pid = spawn_logged(&v, argv, NULL);
+    int st = wait_exit(pid, 10000);
+    g_assert_true(WIFEXITED(st));
+    g_assert_cmpint(WEXITSTATUS(st), ==, 1);
+    g_autofree char *log = read_file(v.log);
+    g_assert_nonnull(strstr(log, "another vmmd"));
+    g_assert_true(alive(v.pid));
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    json_object_put(list(s, true));
+    vmmd_cleanup(&v);
+}
+
+/* A failed assertion aborts: take the workers of the test's daemon down
+ * too (they are in their own sessions, by design), so a failure leaves no
+ * VMs running. Not async-signal-safe, but the process is dying anyway. */
+static void on_abort(int sig)
+{
+    signal(SIGABRT, SIG_DFL);
+    if (current && current->run) {
+        if (current->pid > 0)
+            kill(current->pid, SIGKILL);
+        GArray *pids = worker_pids(current, NULL);
+        for (guint i = 0; i < pids->len; i++)
+            kill(g_array_index(pids, int, i), SIGKILL);
+    }
+    raise(SIGABRT);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    signal(SIGABRT, on_abort);
+    g_autofree char *worker = harness_path("src/vmm-worker");
+    g_autofree char *daemon = harness_path("daemon/vmmd");
+    g_autofree char *kit = harness_path("tests/guest/guestkit.elf");
+    bool have_kvm = access("/dev/kvm", R_OK | W_OK) == 0;
+    g_test_add_func("/daemon/definitions", test_definitions);
+    g_test_add_func("/daemon/names", test_names);
+    g_test_add_func("/daemon/read-only", test_read_only);
+    g_test_add_func("/daemon/protocol-abuse", test_protocol_abuse);
+    g_test_add_func("/daemon/malicious-xml", test_malicious_xml);
+    g_test_add_func("/daemon/single-instance", test_single_instance);
+    g_test_add_func("/daemon/socket-activation", test_socket_activation);
+    g_test_add_func("/daemon/notify", test_notify);
+    if (have_kvm && g_file_test(kit, G_FILE_TEST_EXISTS)) {
+        g_test_add_func("/daemon/lifecycle", test_lifecycle);
+        g_test_add_func("/daemon/concurrent-start", test_concurrent_start);
+        g_test_add_func("/daemon/reattach", test_reattach);
+        g_test_add_func("/daemon/worker-crash", test_worker_crash);
+        g_test_add_func("/daemon/autostart", test_autostart);
+    } else {
+        g_test_message("no /dev/kvm or guest kit: lifecycle tests not run");
+    }
+    (void)worker;
+    (void)daemon;
+    return g_test_run();
+}

@@ -1,0 +1,144 @@
+#!/bin/bash
+# TAP: vmmctl against a real vmmd in temporary directories, running the
+# guest kit from xml-examples/demo.xml: virsh's output formats, exit
+# statuses, the console, statistics, the read-only socket, events, and a
+# shutdown through the ACPI power button.
+set -u
+src=${VMM_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+build=${VMM_TOP_BUILDDIR:-$src}
+vmmctl=$build/client/vmmctl
+vmmd=$build/daemon/vmmd
+worker=$build/src/vmm-worker
+kit=$build/tests/guest/guestkit.elf
+N=28
+n=0
+echo "1..$N"
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); echo "not ok $n - $*"; }
+skip_all() {
+    while ((n < N)); do n=$((n + 1)); echo "ok $n # SKIP $*"; done
+    exit 0
+}
+# check DESCRIPTION: the last command's status was 0
+check() { if [ "$1" -eq 0 ]; then ok "$2"; else notok "$2"; fi; }
+
+for f in "$vmmctl" "$vmmd" "$worker"; do [ -x "$f" ] || skip_all "$f is not built"; done
+[ -f "$kit" ] || skip_all "$kit is not built"
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip_all "/dev/kvm is not usable"
+
+# A short path: the worker's control socket lives in the run directory.
+tmp=$(mktemp -d /tmp/vmmctl-test.XXXXXX)
+daemon_pid=
+bg_pids=()
+cleanup() {
+    for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
+    if [ -n "$daemon_pid" ]; then
+        # The daemon leaves workers running by design; stop ours first.
+        "$vmmctl" -q destroy demo >/dev/null 2>&1
+        kill "$daemon_pid" 2>/dev/null
+        wait "$daemon_pid" 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+mkdir -p "$tmp/cfg" "$tmp/run" "$tmp/img"
+truncate -s 64M "$tmp/img/demo.img"
+sed -e "s|/usr/local/share/vmmd/guestkit.elf|$kit|" \
+    -e "s|/var/lib/vmmd/images/|$tmp/img/|" "$src/xml-examples/demo.xml" >"$tmp/demo.xml"
+
+VMM_SCHEMA_DIR=$src/schemas "$vmmd" --config-dir "$tmp/cfg" --run-dir "$tmp/run" \
+    --worker "$worker" >"$tmp/vmmd.log" 2>&1 &
+daemon_pid=$!
+export VMMD_SOCKET=$tmp/run/vmmd.sock
+for _ in $(seq 100); do [ -S "$VMMD_SOCKET" ] && break; sleep 0.1; done
+[ -S "$VMMD_SOCKET" ] || { cat "$tmp/vmmd.log" | sed 's/^/# /'; skip_all "vmmd did not start"; }
+
+# run NAME: runs vmmctl with the rest of the arguments, keeps stdout in
+# $out, stderr in $err, the status in $rc
+run() { out=$("$vmmctl" "$@" 2>"$tmp/err"); rc=$?; err=$(cat "$tmp/err"); }
+expect() {   # expect DESCRIPTION WANTED_RC GREP_PATTERN_ON_STDOUT
+    if [ "$rc" -eq "$2" ] && grep -Eq -- "$3" <<<"$out"; then ok "$1"
+    else notok "$1"; { echo "rc=$rc"; echo "$out"; echo "$err"; } | sed 's/^/# /'; fi
+}
+expect_err() {   # expect_err DESCRIPTION GREP_PATTERN_ON_STDERR: status 1
+    if [ "$rc" -eq 1 ] && grep -Eq -- "$2" <<<"$err"; then ok "$1"
+    else notok "$1"; { echo "rc=$rc"; echo "$out"; echo "$err"; } | sed 's/^/# /'; fi
+}
+
+run version
+expect "version: client and daemon" 0 "^Daemon version: vmmd [0-9]"
+run define "$tmp/demo.xml"
+expect "define: virsh's message" 0 "^Domain 'demo' defined from $tmp/demo.xml\$"
+run list --all
+[ "$rc" -eq 0 ] && [ "$(printf '%s\n' "$out" | sed -n 1,2p)" = " Id   Name   State
+-----------------------" ]; check $? "list --all: virsh's header and dashes"
+[ "$(printf '%s\n' "$out" | sed -n 3p)" = " -    demo   shut off" ]; check $? "list --all: the row, byte for byte"
+
+"$vmmctl" event --domain demo --loop --timeout 60 >"$tmp/events" 2>&1 &
+bg_pids+=($!)
+sleep 0.3
+run start demo
+expect "start: virsh's message" 0 "^Domain 'demo' started\$"
+# The console from now until the worker exits (the pty closes then).
+"$vmmctl" console demo </dev/null >"$tmp/console" 2>&1 &
+console_pid=$!
+bg_pids+=($console_pid)
+for _ in $(seq 300); do grep -q '"event":"idle"' "$tmp/console" && break; sleep 0.1; done
+grep -q '"event":"idle"' "$tmp/console"; check $? "console: the guest kit's report up to its idle line"
+head -2 "$tmp/console" | grep -q "^Escape character is ^\] (Ctrl + \])"; check $? "console: virsh's banner"
+! grep -q '"ok":false' "$tmp/console" && grep -q '"check":"blk_get_id","ok":true' "$tmp/console"
+check $? "console: every virtio-blk check passed"
+
+run list
+expect "list: the running domain with its id" 0 "^ 1    demo   running\$"
+run dominfo demo
+expect "dominfo: virsh's layout" 0 "^State:          running\$"
+grep -q "^CPU(s):         2\$" <<<"$out" && grep -q "^Max memory:     262144 KiB\$" <<<"$out"
+check $? "dominfo: CPUs and memory"
+run domstate demo --reason
+expect "domstate --reason" 0 "^running \(booted\)\$"
+run domstats demo
+expect "domstats: virsh's format" 0 "^Domain: 'demo'\$"
+grep -q "^  block.0.name=vda\$" <<<"$out" && grep -Eq "^  block.0.wr.reqs=[1-9]" <<<"$out"
+check $? "domstats: block statistics of vda"
+run domblkstat demo vda
+expect "domblkstat: virsh's lines" 0 "^vda wr_req [1-9][0-9]*\$"
+run domifstat demo vnet0
+expect_err "domifstat: no interface" "no interface 'vnet0'"
+run --json dominfo demo
+expect "--json dominfo" 0 '"state": "running"'
+if command -v python3 >/dev/null 2>&1; then
+    python3 -c 'import json,sys; json.load(sys.stdin)' <<<"$out"; check $? "--json output is JSON"
+else
+    ok "--json output is JSON # SKIP python3 is not installed"
+fi
+run -r list
+expect "-r: queries on the read-only socket" 0 "demo   running"
+run -r destroy demo
+expect_err "-r: changes refused" "^error: Failed to destroy domain 'demo'"
+run start demo
+expect_err "start of a running domain: virsh's two error lines" \
+    "^error: Failed to start domain 'demo'
+^error: .*running"
+run dominfo nope
+expect_err "unknown domain" "^error: failed to get domain 'nope'"
+run frobnicate
+[ "$rc" -eq 1 ] && [ -z "$out" ] && grep -q "^error: unknown command: 'frobnicate'" <<<"$err"
+check $? "unknown verb: exit 1, virsh's message, no output"
+
+run shutdown demo
+expect "shutdown: virsh's message" 0 "^Domain 'demo' is being shutdown\$"
+for _ in $(seq 200); do
+    [ "$("$vmmctl" -q domstate demo 2>/dev/null)" = "shut off" ] && break; sleep 0.1
+done
+run domstate demo --reason
+expect "shutdown: the guest powered off" 0 "^shut off \(shutdown\)\$"
+for _ in $(seq 50); do kill -0 "$console_pid" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$console_pid" 2>/dev/null && grep -q '"event":"powerbutton"' "$tmp/console" &&
+    grep -Eq '"done": *true, *"passed": *[1-9][0-9]*, *"failed": *0' "$tmp/console"
+check $? "console: ends with the guest's done line (failed 0) when the VM stops"
+grep -q "^event 'lifecycle' for domain 'demo': running (booted)\$" "$tmp/events" &&
+    grep -q "^event 'lifecycle' for domain 'demo': shut off (shutdown)\$" "$tmp/events"
+check $? "event: lifecycle events"
+run undefine demo
+expect "undefine: virsh's message" 0 "^Domain 'demo' has been undefined\$"

@@ -1,0 +1,1626 @@
+/* Unit tests for src/conf/domain_format.c and schemas/domain.rng: canonical
+ * XML output, round trips through the parser, define-time defaults, copy
+ * and equality, and RelaxNG validation against vmmd's schema and libvirt's.
+ *
+ * The schema's rule, checked on every document here that the parser
+ * accepts: schemas/domain.rng accepts it exactly when libvirt's domain.rng
+ * does (vmmd's schema is the parser's language intersected with
+ * libvirt's). */
+#include "conf/domain_conf.h"
+#include "conf/domain_format.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef VMM_SRC_SCHEMA_DIR
+#error "VMM_SRC_SCHEMA_DIR must name the source tree's schemas/ (Makefile.am)"
+#endif
+#ifndef VMM_LIBVIRT_SCHEMA_DIR
+#define VMM_LIBVIRT_SCHEMA_DIR "/usr/share/libvirt/schemas"
+#endif
+
+#define VMM_RNG VMM_SRC_SCHEMA_DIR "/domain.rng"
+#define LIBVIRT_RNG VMM_LIBVIRT_SCHEMA_DIR "/domain.rng"
+
+#define U VMM_CONF_ERROR_UNSUPPORTED
+#define I VMM_CONF_ERROR_INVALID
+
+/* ------------------------------------------------------------------------ */
+/* helpers                                                                  */
+
+/* The base document of test-domain-conf.c: tests replace a marker in it. */
+static const char base_xml[] =
+    "<domain type='kvm'>\n"
+    "  <name>vm1</name>\n"
+    "  <memory unit='MiB'>64</memory>\n"
+    "  <vcpu>1</vcpu>\n"
+    "  <os>\n"
+    "    <type arch='x86_64'>hvm</type>\n"
+    "    <kernel>/boot/k</kernel><!--os-->\n"
+    "  </os>\n"
+    "  <!--top-->\n"
+    "  <devices>\n"
+    "    <!--dev-->\n"
+    "  </devices>\n"
+    "</domain>\n";
+
+static const char full_xml[] =
+    "<?xml version='1.0' encoding='UTF-8'?>\n"
+    "<!-- every element vmmd accepts -->\n"
+    "<domain type='kvm'>\n"
+    "  <name>full-vm</name>\n"
+    "  <uuid>4dea22b3-1d52-d8f3-2516-782e98ab3fa0</uuid>\n"
+    "  <title>A test VM</title>\n"
+    "  <description>Line one &amp; <![CDATA[<two>]]>\nline three</description>\n"
+    "  <memory unit='GiB'>2</memory>\n"
+    "  <currentMemory unit='MiB'>1024</currentMemory>\n"
+    "  <vcpu placement='static' current='4'>4</vcpu>\n"
+    "  <os>\n"
+    "    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>\n"
+    "    <kernel>/var/lib/vmmd/guestkit.elf</kernel>\n"
+    "    <initrd>/var/lib/vmmd/initrd.img</initrd>\n"
+    "    <cmdline>console=ttyS0 test=smoke</cmdline>\n"
+    "  </os>\n"
+    "  <features>\n"
+    "    <acpi/>\n"
+    "    <apic/>\n"
+    "    <pae/>\n"
+    "  </features>\n"
+    "  <clock offset='localtime'/>\n"
+    "  <on_poweroff>preserve</on_poweroff>\n"
+    "  <on_reboot>destroy</on_reboot>\n"
+    "  <on_crash>restart</on_crash>\n"
+    "  <devices>\n"
+    "    <emulator>/usr/bin/vmm-worker</emulator>\n"
+    "    <serial type='pty'>\n"
+    "      <target type='isa-serial' port='0'>\n"
+    "        <model name='isa-serial'/>\n"
+    "      </target>\n"
+    "    </serial>\n"
+    "    <serial type='file'>\n"
+    "      <source path='/var/log/vm.log' append='on'/>\n"
+    "      <target port='1'/>\n"
+    "    </serial>\n"
+    "    <serial type='unix'>\n"
+    "      <source mode='bind' path='/run/vmmd/vm.sock'/>\n"
+    "      <target port='2'/>\n"
+    "    </serial>\n"
+    "    <serial type='unix'>\n"
+    "      <source mode='connect' path='/run/other.sock'/>\n"
+    "      <target port='3'/>\n"
+    "    </serial>\n"
+    "    <console type='pty'>\n"
+    "      <target type='serial' port='0'/>\n"
+    "    </console>\n"
+    "    <disk type='file' device='disk'>\n"
+    "      <driver name='qemu' type='raw' cache='none' io='native' discard='unmap' "
+    "queues='4'/>\n"
+    "      <source file='/var/lib/vmmd/images/root.img'/>\n"
+    "      <target dev='vda' bus='virtio'/>\n"
+    "      <serial>ROOT-0001</serial>\n"
+    "      <address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/>\n"
+    "    </disk>\n"
+    "    <disk type='block'>\n"
+    "      <source dev='/dev/vg0/data'/>\n"
+    "      <target dev='vdb'/>\n"
+    "      <readonly/>\n"
+    "    </disk>\n"
+    "  </devices>\n"
+    "</domain>\n";
+
+static const char disk_tmpl[] =
+    "<disk type='file' device='disk'>\n"
+    "      <driver name='qemu' type='raw'/>\n"
+    "      <source file='/var/lib/vmmd/a.img'/>\n"
+    "      <target dev='vda' bus='virtio'/>\n"
+    "      <!--disk-->\n"
+    "    </disk>";
+
+static char *str_replace1(const char *s, const char *from, const char *to)
+{
+    const char *p = strstr(s, from);
+    if (!p)
+        g_error("'%s' not found in '%s'", from, s);
+    return g_strdup_printf("%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
+}
+
+static char *doc_replace(const char *from, const char *to)
+{
+    return str_replace1(base_xml, from, to);
+}
+
+static char *disk_doc(const char *from, const char *to)
+{
+    g_autofree char *d = str_replace1(disk_tmpl, from, to);
+    return doc_replace("<!--dev-->", d);
+}
+
+static VmmDomainDef *parse(const char *xml, GError **err)
+{
+    return vmm_domain_def_parse_string(xml, strlen(xml), "test.xml", err);
+}
+
+static VmmDomainDef *parse_ok(const char *xml)
+{
+    g_autoptr(GError) err = NULL;
+    VmmDomainDef *def = parse(xml, &err);
+    if (!def)
+        g_error("unexpected parse error: %s\ndocument:\n%s", err->message, xml);
+    return def;
+}
+
+static char *format_ok(const VmmDomainDef *def)
+{
+    g_autoptr(GError) err = NULL;
+    char *out = vmm_domain_def_format(def, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(out);
+    return out;
+}
+
+static bool validate(const char *xml, const char *rng, char **why)
+{
+    g_autoptr(GError) err = NULL;
+    bool ok = vmm_domain_validate_schema(xml, strlen(xml), rng, &err);
+    if (!ok) {
+        /* a refusal from the schema, never an I/O or XML problem */
+        g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID);
+        if (why)
+            *why = g_strdup(err->message);
+    } else {
+        g_assert_no_error(err);
+        if (why)
+            *why = NULL;
+    }
+    return ok;
+}
+
+static bool valid_vmm(const char *xml, char **why)
+{
+    return validate(xml, VMM_RNG, why);
+}
+
+static bool valid_libvirt(const char *xml, char **why)
+{
+    return validate(xml, LIBVIRT_RNG, why);
+}
+
+/* For a document the parser accepts: vmmd's schema and libvirt's agree.
+ * Returns that verdict. */
+static bool schemas_agree(const char *xml)
+{
+    g_autofree char *why_vmm = NULL;
+    g_autofree char *why_lv = NULL;
+    bool v = valid_vmm(xml, &why_vmm);
+    bool l = valid_libvirt(xml, &why_lv);
+    if (v != l)
+        g_error("schemas disagree on a document the parser accepts: vmmd %s (%s), "
+                "libvirt %s (%s)\ndocument:\n%s", v ? "accepts" : "refuses",
+                why_vmm ? why_vmm : "", l ? "accepts" : "refuses",
+                why_lv ? why_lv : "", xml);
+    return v;
+}
+
+static void assert_both_valid(const char *xml)
+{
+    g_autofree char *why = NULL;
+    if (!valid_vmm(xml, &why))
+        g_error("schemas/domain.rng refuses:\n%s\n%s", why, xml);
+    if (!valid_libvirt(xml, &why))
+        g_error("libvirt's domain.rng refuses:\n%s\n%s", why, xml);
+}
+
+/* The round trip: parse -> format -> parse gives an equal definition,
+ * formatting that gives the same bytes, a copy formats the same too. When
+ * `valid`, the input passes schemas/domain.rng (and so libvirt's), and so
+ * does the output; otherwise the input is one the parser accepts but libvirt
+ * refuses, and schemas/domain.rng refuses it too. */
+static void roundtrip_def(const VmmDomainDef *def, const char *what)
+{
+    g_autofree char *out = format_ok(def);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VmmDomainDef) again = parse(out, &err);
+    if (!again)
+        g_error("%s: formatted XML does not parse: %s\n%s", what, err->message, out);
+    if (!vmm_domain_def_equal(def, again))
+        g_error("%s: round trip changed the definition:\n%s", what, out);
+    g_autofree char *out2 = format_ok(again);
+    g_assert_cmpstr(out, ==, out2);
+    g_autoptr(VmmDomainDef) copy = vmm_domain_def_copy(def);
+    g_assert_true(vmm_domain_def_equal(def, copy));
+    g_autofree char *out3 = format_ok(copy);
+    g_assert_cmpstr(out, ==, out3);
+}
+
+static void roundtrip_doc(const char *xml, bool valid)
+{
+    g_autoptr(VmmDomainDef) def = parse_ok(xml);
+    roundtrip_def(def, "document");
+    g_autofree char *out = format_ok(def);
+    bool in_ok = schemas_agree(xml);
+    if (in_ok != valid)
+        g_error("schemas %s a document expected %s:\n%s", in_ok ? "accept" : "refuse",
+                valid ? "valid" : "invalid", xml);
+    bool out_ok = schemas_agree(out);
+    if (valid && !out_ok)
+        g_error("output of a valid document is not valid:\n%s", out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* canonical output                                                         */
+
+static const char base_canonical[] =
+    "<domain type=\"kvm\">\n"
+    "  <name>vm1</name>\n"
+    "  <memory unit=\"KiB\">65536</memory>\n"
+    "  <currentMemory unit=\"KiB\">65536</currentMemory>\n"
+    "  <vcpu placement=\"static\">1</vcpu>\n"
+    "  <os>\n"
+    "    <type arch=\"x86_64\">hvm</type>\n"
+    "    <kernel>/boot/k</kernel>\n"
+    "  </os>\n"
+    "  <clock offset=\"utc\"/>\n"
+    "  <on_poweroff>destroy</on_poweroff>\n"
+    "  <on_reboot>restart</on_reboot>\n"
+    "  <on_crash>destroy</on_crash>\n"
+    "  <devices/>\n"
+    "</domain>\n";
+
+static const char full_canonical[] =
+    "<domain type=\"kvm\">\n"
+    "  <name>full-vm</name>\n"
+    "  <uuid>4dea22b3-1d52-d8f3-2516-782e98ab3fa0</uuid>\n"
+    "  <title>A test VM</title>\n"
+    "  <description>Line one &amp; &lt;two&gt;\nline three</description>\n"
+    "  <memory unit=\"KiB\">2097152</memory>\n"
+    "  <currentMemory unit=\"KiB\">1048576</currentMemory>\n"
+    "  <vcpu placement=\"static\">4</vcpu>\n"
+    "  <os>\n"
+    "    <type arch=\"x86_64\" machine=\"pc-q35-7.2\">hvm</type>\n"
+    "    <kernel>/var/lib/vmmd/guestkit.elf</kernel>\n"
+    "    <initrd>/var/lib/vmmd/initrd.img</initrd>\n"
+    "    <cmdline>console=ttyS0 test=smoke</cmdline>\n"
+    "  </os>\n"
+    "  <features>\n"
+    "    <acpi/>\n"
+    "    <apic/>\n"
+    "    <pae/>\n"
+    "  </features>\n"
+    "  <clock offset=\"localtime\"/>\n"
+    "  <on_poweroff>preserve</on_poweroff>\n"
+    "  <on_reboot>destroy</on_reboot>\n"
+    "  <on_crash>restart</on_crash>\n"
+    "  <devices>\n"
+    "    <emulator>/usr/bin/vmm-worker</emulator>\n"
+    "    <disk type=\"file\" device=\"disk\">\n"
+    "      <driver name=\"qemu\" type=\"raw\" cache=\"none\" io=\"native\" "
+    "discard=\"unmap\" queues=\"4\"/>\n"
+    "      <source file=\"/var/lib/vmmd/images/root.img\"/>\n"
+    "      <target dev=\"vda\" bus=\"virtio\"/>\n"
+    "      <serial>ROOT-0001</serial>\n"
+    "      <address type=\"pci\" domain=\"0x0000\" bus=\"0x00\" slot=\"0x05\" "
+    "function=\"0x0\"/>\n"
+    "    </disk>\n"
+    "    <disk type=\"block\" device=\"disk\">\n"
+    "      <driver name=\"qemu\" type=\"raw\" cache=\"writeback\" io=\"threads\" "
+    "discard=\"ignore\"/>\n"
+    "      <source dev=\"/dev/vg0/data\"/>\n"
+    "      <target dev=\"vdb\" bus=\"virtio\"/>\n"
+    "      <readonly/>\n"
+    "    </disk>\n"
+    "    <serial type=\"pty\">\n"
+    "      <target type=\"isa-serial\" port=\"0\">\n"
+    "        <model name=\"isa-serial\"/>\n"
+    "      </target>\n"
+    "    </serial>\n"
+    "    <serial type=\"file\">\n"
+    "      <source path=\"/var/log/vm.log\" append=\"on\"/>\n"
+    "      <target type=\"isa-serial\" port=\"1\">\n"
+    "        <model name=\"isa-serial\"/>\n"
+    "      </target>\n"
+    "    </serial>\n"
+    "    <serial type=\"unix\">\n"
+    "      <source mode=\"bind\" path=\"/run/vmmd/vm.sock\"/>\n"
+    "      <target type=\"isa-serial\" port=\"2\">\n"
+    "        <model name=\"isa-serial\"/>\n"
+    "      </target>\n"
+    "    </serial>\n"
+    "    <serial type=\"unix\">\n"
+    "      <source mode=\"connect\" path=\"/run/other.sock\"/>\n"
+    "      <target type=\"isa-serial\" port=\"3\">\n"
+    "        <model name=\"isa-serial\"/>\n"
+    "      </target>\n"
+    "    </serial>\n"
+    "    <console type=\"pty\">\n"
+    "      <target type=\"serial\" port=\"0\"/>\n"
+    "    </console>\n"
+    "  </devices>\n"
+    "</domain>\n";
+
+static void test_canonical(void)
+{
+    g_autoptr(VmmDomainDef) base = parse_ok(base_xml);
+    g_autofree char *b = format_ok(base);
+    g_assert_cmpstr(b, ==, base_canonical);
+    assert_both_valid(b);
+
+    g_autoptr(VmmDomainDef) full = parse_ok(full_xml);
+    g_autofree char *f = format_ok(full);
+    g_assert_cmpstr(f, ==, full_canonical);
+    assert_both_valid(f);
+
+    /* a console whose serial is a file repeats its source */
+    g_autofree char *x = doc_replace("<!--dev-->",
+        "<serial type='file'><source path='/l'/><target port='2'/></serial>");
+    g_autoptr(VmmDomainDef) d = parse_ok(x);
+    g_autofree char *o = format_ok(d);
+    g_assert_nonnull(strstr(o,
+        "    <console type=\"file\">\n"
+        "      <source path=\"/l\" append=\"off\"/>\n"
+        "      <target type=\"serial\" port=\"2\"/>\n"
+        "    </console>\n"));
+    assert_both_valid(o);
+}
+
+/* The round trip for the documents test-domain-conf.c accepts. */
+static void test_roundtrip_documents(void)
+{
+    static const char *const tops[] = {
+        "<uuid>4dea22b3-1d52-d8f3-2516-782e98ab3fa0</uuid>",
+        "<uuid>4dea22b31d52d8f32516782e98ab3fa0</uuid>",
+        "<uuid>4DEA22B3-1D52-D8F3-2516-782E98AB3FA0</uuid>",
+        "<currentMemory unit='KiB'>32768</currentMemory>",
+        "<title>t</title><description>d\nd</description>",
+        "<description></description>",
+        "<description>  spaces  </description>",
+        "<features/>",
+        "<features><pae/></features>",
+        "<features><apic/><acpi/></features>",
+        "<clock offset='utc'/>",
+        "<clock offset='localtime'/>",
+        "<on_poweroff>restart</on_poweroff><on_reboot>preserve</on_reboot>"
+        "<on_crash>preserve</on_crash>",
+        "<on_poweroff> destroy </on_poweroff><on_crash>restart</on_crash>",
+        "<!-- c --><?pi x?>",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(tops); i++) {
+        g_autofree char *xml = doc_replace("<!--top-->", tops[i]);
+        g_test_message("top: %s", tops[i]);
+        roundtrip_doc(xml, true);
+    }
+
+    static const char *const os[] = {
+        "<initrd>/boot/i</initrd>",
+        "<cmdline>console=ttyS0 test=smoke</cmdline>",
+        "<cmdline></cmdline>",
+        "<cmdline>  a  b  </cmdline>",
+        "<initrd>/i</initrd><cmdline>x=\"1 2\" &lt;&amp;&gt;</cmdline>",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(os); i++) {
+        g_autofree char *xml = doc_replace("<!--os-->", os[i]);
+        roundtrip_doc(xml, true);
+    }
+    g_autofree char *machine = doc_replace("arch='x86_64'",
+                                           "arch='x86_64' machine='pc-i440fx-7.2'");
+    roundtrip_doc(machine, true);
+    g_autofree char *noarch = doc_replace(" arch='x86_64'", "");
+    roundtrip_doc(noarch, true);
+
+    static const char *const vcpus[] = {
+        "<vcpu>255</vcpu>", "<vcpu placement='static' current='2'>2</vcpu>",
+        "<vcpu>007</vcpu>", "<vcpu current='3'>3</vcpu>",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(vcpus); i++) {
+        g_autofree char *xml = doc_replace("<vcpu>1</vcpu>", vcpus[i]);
+        roundtrip_doc(xml, true);
+    }
+    g_autofree char *novcpu = doc_replace("<vcpu>1</vcpu>", "");
+    roundtrip_doc(novcpu, true);
+
+    static const char *const mems[] = {
+        "<memory>1024</memory>", "<memory unit='KiB'>4096</memory>",
+        "<memory unit='b'>1048576</memory>", "<memory unit='bytes'>1048577</memory>",
+        "<memory unit='MB'>2</memory>", "<memory unit='GB'>1</memory>",
+        "<memory unit='G'>1</memory>", "<memory unit='TiB'>16</memory>",
+        "<memory unit='M'>1</memory>", "<memory unit='kib'>2048</memory>",
+        "<memory unit='byte'>2097152</memory>",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(mems); i++) {
+        g_autofree char *xml = doc_replace("<memory unit='MiB'>64</memory>", mems[i]);
+        roundtrip_doc(xml, true);
+    }
+
+    static const char *const names[] = {
+        "a", "my vm", "vm_1.test-2", "x.", "caf\xc3\xa9", "a&amp;b", " lead",
+        "a&lt;b&gt;c'd\"e", "\xe3\x80\x80x",
+        "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        g_autofree char *to = g_strdup_printf("<name>%s</name>", names[i]);
+        g_autofree char *xml = doc_replace("<name>vm1</name>", to);
+        roundtrip_doc(xml, true);
+    }
+
+    static const char *const devs[] = {
+        "<emulator>/usr/bin/vmm-worker</emulator>",
+        /* serial variants */
+        "<serial type='stdio'/><serial type='file'><source path='/tmp/a.log'/></serial>"
+        "<serial type='file'><source path='/tmp/b.log' append='off'/></serial>"
+        "<serial type='pty'/>",
+        "<serial type='pty'/><serial type='stdio'/>",
+        "<serial type='stdio'/><serial type='pty'><target port='1'/></serial>",
+        "<serial type='stdio'><target port='2'/></serial>"
+        "<serial type='pty'><target type='isa-serial' port='0'/></serial>",
+        "<serial type='pty'><target port='3'/></serial>",
+        "<serial type='unix'><source mode='connect' path='/run/x.sock'/>"
+        "<target port='00'/></serial>",
+        /* consoles */
+        "<serial type='pty'><target type='isa-serial' port='0'>"
+        "<model name='isa-serial'/></target></serial>"
+        "<console type='pty'><target type='serial' port='0'/></console>",
+        "<console type='stdio'/>",
+        "<console/>",
+        "<serial type='pty'/><console type='unix'><source mode='bind' "
+        "path='/tmp/c.sock'/><target port='2'/></console>",
+        "<serial type='file'><source path='/l' append='on'/><target port='1'/></serial>"
+        "<console type='file'><source path='/l' append='on'/></console>",
+        "<console type='pty'><target type='serial' port='0'/></console>"
+        "<serial type='pty'><target port='0'/></serial>",
+        /* disks */
+        "<disk><source file='/a'/><target dev='vda'/></disk>",
+        "<disk type='block' device='disk'>\n<!-- c --><readonly/><serial>S1</serial>\n"
+        "<address type='pci' slot='7'/>\n<target dev='vdz' bus='virtio'/>"
+        "<source dev='/dev/sdb'/>\n<driver cache='directsync' io='io_uring'/>\n</disk>",
+        "<disk><source file='/a'/><target dev='vda'/><address type='pci'/></disk>"
+        "<disk><source file='/b'/><target dev='vdb'/><address type='pci'/></disk>"
+        "<disk><source file='/c'/><target dev='vdc'/>"
+        "<address type='pci' slot='0x02'/></disk>",
+        "<disk><source file='/img'/><target dev='vda'/><readonly/></disk>"
+        "<disk><source file='/img'/><target dev='vdb'/><readonly/></disk>",
+        /* everything at once, in an unusual order */
+        "<serial type='file'><source path='/s&amp;t.log'/></serial>"
+        "<disk type='block'><source dev='/dev/vdx'/><target dev='vdb'/></disk>"
+        "<emulator>/e</emulator>"
+        "<console type='file'><source path='/s&amp;t.log'/></console>"
+        "<disk><target dev='vda'/><source file='/x'/></disk>",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(devs); i++) {
+        g_autofree char *xml = doc_replace("<!--dev-->", devs[i]);
+        g_test_message("devices: %s", devs[i]);
+        roundtrip_doc(xml, true);
+    }
+
+    static const char *const disks[][2] = {
+        { "<!--disk-->", "" },
+        { "<driver name='qemu' type='raw'/>", "<driver/>" },
+        { "type='raw'", "type='aio'" },
+        { "type='raw'", "type='raw' cache='default' discard='unmap' queues='16'" },
+        { "type='raw'", "queues='1' discard='ignore'" },
+        { "type='raw'", "queues='04'" },
+        { "<!--disk-->", "<serial>A</serial>" },
+        { "<!--disk-->", "<serial>ABCDEFGHIJKLMNOPQRST</serial>" },
+        { "<!--disk-->", "<serial>0123456789_ .+-xyzXY</serial>" },
+        { "<!--disk-->", "<serial> spaces kept </serial>" },
+        { "<!--disk-->", "<serial>AB<!-- c -->C&#x44;</serial>" },
+        { "<source file='/var/lib/vmmd/a.img'/>",
+          "<source file='/var/lib/vmmd/images/disk with spaces.img'/>" },
+        { "<source file='/var/lib/vmmd/a.img'/>", "<source file='/images/caf\xc3\xa9.img'/>" },
+        { "<source file='/var/lib/vmmd/a.img'/>", "<source file='//srv//x.img'/>" },
+        { "<source file='/var/lib/vmmd/a.img'/>", "<source file=\"/a&amp;b'.img\"/>" },
+        { "<source file='/var/lib/vmmd/a.img'/>", "<source file='/tab&#9;here'/>" },
+        { "<source file='/var/lib/vmmd/a.img'/>", "<source file='/q&quot;&lt;&gt;'/>" },
+        { "<target dev='vda' bus='virtio'/>", "<target dev='vdz'/>" },
+        { "<target dev='vda' bus='virtio'/>", "<target dev='vdabc' bus='virtio'/>" },
+        { "<!--disk-->", "<address type='pci' domain='0x0000' bus='0x00' slot='0x05' "
+                         "function='0x0'/>" },
+        { "<!--disk-->", "<address type='pci' slot='0x1f'/>" },
+        { "<!--disk-->", "<address type='pci' slot='0x1F'/>" },
+        { "<!--disk-->", "<address type='pci' slot='0x1'/>" },
+        { "<!--disk-->", "<address type='pci' slot='31'/>" },
+        { "<!--disk-->", "<address type='pci' slot='10'/>" },
+        { "<!--disk-->", "<address type='pci' domain='0' bus='0' slot='3' function='0'/>" },
+        { "<!--disk-->", "<address type='pci' domain='0x00000000' bus='0x0' slot='0x03'/>" },
+        { "<!--disk-->", "<address type='pci'/>" },
+        { "<!--disk-->", "<address type='pci' bus='0x00' function='0x0'/>" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(disks); i++) {
+        g_autofree char *xml = disk_doc(disks[i][0], disks[i][1]);
+        g_test_message("disk: %s", disks[i][1]);
+        roundtrip_doc(xml, true);
+    }
+
+    /* a path of PATH_MAX - 1 bytes */
+    g_autoptr(GString) p = g_string_new("<source file='/");
+    while (p->len < strlen("<source file='") + PATH_MAX - 1)
+        g_string_append_c(p, 'a');
+    g_string_append(p, "'/>");
+    g_autofree char *longpath = disk_doc("<source file='/var/lib/vmmd/a.img'/>", p->str);
+    roundtrip_doc(longpath, true);
+
+    /* thirty disks with explicit slots */
+    g_autoptr(GString) many = g_string_new(NULL);
+    for (int i = 0; i < 30; i++) {
+        g_autofree char *name = i < 26 ? g_strdup_printf("vd%c", 'a' + i)
+                                       : g_strdup_printf("vda%c", 'a' + i - 26);
+        g_string_append_printf(many, "<disk><source file='/d%d'/><target dev='%s'/>"
+                               "<address type='pci' slot='%d'/></disk>\n",
+                               i, name, i + 1);
+    }
+    g_autofree char *many_xml = doc_replace("<!--dev-->", many->str);
+    roundtrip_doc(many_xml, true);
+
+    roundtrip_doc(full_xml, true);
+    roundtrip_doc(base_xml, true);
+}
+
+/* Documents the parser accepts but libvirt's schema refuses: they still
+ * round-trip, and schemas/domain.rng refuses them as libvirt does. */
+static void test_roundtrip_parser_only(void)
+{
+    static const char *const docs[][2] = {
+        { "<kernel>/boot/k</kernel>", "<kernel>k</kernel>" },
+        { "<kernel>/boot/k</kernel>", "<kernel>/boot/k</kernel><initrd>i</initrd>" },
+        { "<vcpu>1</vcpu>", "<vcpu> 8 </vcpu>" },
+        { "<memory unit='MiB'>64</memory>", "<memory unit='MiB'>\n  128\n</memory>" },
+        { "<!--top-->", "<uuid>  4dea22b3-1d52-d8f3-2516-782e98ab3fa0\n</uuid>" },
+        { "<!--top-->", "<title></title>" },
+        { "<!--dev-->", "<serial/>" },
+        { "<!--dev-->", "<serial><target port='1'/></serial>" },
+        { "<!--dev-->", "<console><target port='1'/></console>" },
+        { "<!--dev-->", "<emulator>vmm-worker</emulator>" },
+        { "arch='x86_64'", "arch='x86_64' machine=''" },
+        { "arch='x86_64'", "arch='x86_64' machine='pc q35'" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(docs); i++) {
+        g_autofree char *xml = doc_replace(docs[i][0], docs[i][1]);
+        g_test_message("parser only: %s", docs[i][1]);
+        roundtrip_doc(xml, false);
+    }
+}
+
+/* Every cache/io pair the parser takes, on a file and a block disk. */
+static void test_roundtrip_cache_io(void)
+{
+    static const char *const caches[] = {
+        NULL, "default", "none", "writethrough", "writeback", "directsync", "unsafe" };
+    static const char *const ios[] = { NULL, "threads", "native", "io_uring" };
+    unsigned n = 0;
+    for (size_t c = 0; c < G_N_ELEMENTS(caches); c++) {
+        for (size_t i = 0; i < G_N_ELEMENTS(ios); i++) {
+            g_autofree char *cattr = caches[c]
+                ? g_strdup_printf(" cache='%s'", caches[c]) : g_strdup("");
+            g_autofree char *iattr = ios[i]
+                ? g_strdup_printf(" io='%s'", ios[i]) : g_strdup("");
+            g_autofree char *disks = g_strdup_printf(
+                "<disk type='file' device='disk'>"
+                "<driver name='qemu' type='raw'%s%s/>"
+                "<source file='/var/lib/vmmd/a.img'/><target dev='vda' bus='virtio'/>"
+                "</disk><disk type='block' device='disk'>"
+                "<driver name='qemu' type='raw'%s%s/>"
+                "<source dev='/dev/vg0/b'/><target dev='vdb' bus='virtio'/></disk>",
+                cattr, iattr, cattr, iattr);
+            g_autofree char *xml = doc_replace("<!--dev-->", disks);
+            bool native = ios[i] && strcmp(ios[i], "native") == 0;
+            bool odirect = caches[c] && (strcmp(caches[c], "none") == 0 ||
+                                         strcmp(caches[c], "directsync") == 0);
+            if (native && !odirect) {
+                /* the parser refuses the pair, and so does the schema */
+                g_autoptr(GError) err = NULL;
+                g_assert_null(parse(xml, &err));
+                g_assert_false(valid_vmm(xml, NULL));
+                continue;
+            }
+            roundtrip_doc(xml, true);
+            n++;
+        }
+    }
+    g_assert_cmpuint(n, ==, 7 * 4 - 5);
+}
+
+/* ------------------------------------------------------------------------ */
+/* definitions built in code                                                */
+
+static VmmDomainDef *new_def(const char *name)
+{
+    VmmDomainDef *def = g_new0(VmmDomainDef, 1);
+    def->name = g_strdup(name);
+    def->memory_kib = 65536;
+    def->current_memory_kib = 65536;
+    def->vcpus = 1;
+    def->os_arch = g_strdup("x86_64");
+    def->kernel = g_strdup("/boot/vmlinuz");
+    def->on_reboot = VMM_ACTION_RESTART;
+    def->disks = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_disk_def_free);
+    def->serials = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_chr_def_free);
+    return def;
+}
+
+static VmmDiskDef *add_disk(VmmDomainDef *def, const char *dev, const char *path,
+                            int slot)
+{
+    VmmDiskDef *d = g_new0(VmmDiskDef, 1);
+    d->target_dev = g_strdup(dev);
+    d->path = g_strdup(path);
+    d->pci_slot = slot;
+    g_ptr_array_add(def->disks, d);
+    return d;
+}
+
+static VmmChrDef *add_serial(VmmDomainDef *def, VmmChrType type, const char *path,
+                             unsigned port)
+{
+    VmmChrDef *c = g_new0(VmmChrDef, 1);
+    c->type = type;
+    c->path = g_strdup(path);
+    c->port = port;
+    g_ptr_array_add(def->serials, c);
+    return c;
+}
+
+/* Random definitions within what the parser accepts: formatted, they
+ * validate against both schemas and parse back to the same definition. */
+static void test_roundtrip_generated(void)
+{
+    static const char *const names[] = {
+        "g", "a&b", "<vm>", "q'uo\"te", "caf\xc3\xa9", " spaced ", "x.y-z_1",
+        "]]>", "&amp;", "\xf0\x9f\x90\xa7 penguin",
+    };
+    static const char *const texts[] = {
+        "plain", "T & <b>bold</b>", "line\nbreak ]]> &amp; <x/>\r\n\ttab", " ",
+        "\xc3\xa9\xe2\x82\xac\xf0\x9f\x90\xa7", "\"'", "",
+    };
+    static const char *const paths[] = {
+        "/var/lib/a&b/<c>'\".img", "/tab\there", "/sp ace", "/caf\xc3\xa9",
+        "/x]]>y", "/plain.img",
+    };
+    static const char *const machines[] = { NULL, "pc", "q35", "pc-i440fx-7.2" };
+    static const char *const serial_ids[] = { NULL, "S1", " a b ", "0123456789_ .+-xyzXY" };
+    static const VmmCacheMode caches[] = {
+        VMM_CACHE_WRITEBACK, VMM_CACHE_WRITETHROUGH, VMM_CACHE_NONE,
+        VMM_CACHE_DIRECTSYNC, VMM_CACHE_UNSAFE };
+
+    for (int iter = 0; iter < 60; iter++) {
+        g_autoptr(VmmDomainDef) def =
+            new_def(names[g_test_rand_int_range(0, G_N_ELEMENTS(names))]);
+        if (g_test_rand_bit()) {
+            def->has_uuid = true;
+            for (int i = 0; i < 16; i++)
+                def->uuid[i] = (uint8_t)g_test_rand_int_range(0, 256);
+        }
+        const char *title = texts[g_test_rand_int_range(0, G_N_ELEMENTS(texts))];
+        if (g_test_rand_bit() && !strchr(title, '\n') && *title)
+            def->title = g_strdup(title);
+        if (g_test_rand_bit())
+            def->description = g_strdup(texts[g_test_rand_int_range(0, G_N_ELEMENTS(texts))]);
+        def->memory_kib = (uint64_t)g_test_rand_int_range(1024, 1 << 30);
+        def->current_memory_kib = def->memory_kib - (uint64_t)g_test_rand_int_range(
+                                      0, (gint32)(def->memory_kib - 1024 + 1));
+        def->vcpus = (unsigned)g_test_rand_int_range(1, 256);
+        def->os_machine = g_strdup(machines[g_test_rand_int_range(0, G_N_ELEMENTS(machines))]);
+        if (g_test_rand_bit())
+            def->initrd = g_strdup(paths[g_test_rand_int_range(0, G_N_ELEMENTS(paths))]);
+        if (g_test_rand_bit())
+            def->cmdline = g_strdup(texts[g_test_rand_int_range(0, G_N_ELEMENTS(texts))]);
+        g_free(def->kernel);
+        def->kernel = g_strdup(paths[g_test_rand_int_range(0, G_N_ELEMENTS(paths))]);
+        def->acpi = g_test_rand_bit();
+        def->apic = g_test_rand_bit();
+        def->pae = g_test_rand_bit();
+        def->clock = g_test_rand_bit() ? VMM_CLOCK_LOCALTIME : VMM_CLOCK_UTC;
+        def->on_poweroff = (VmmLifecycleAction)g_test_rand_int_range(0, 3);
+        def->on_reboot = (VmmLifecycleAction)g_test_rand_int_range(0, 3);
+        def->on_crash = (VmmLifecycleAction)g_test_rand_int_range(0, 3);
+        if (g_test_rand_bit())
+            def->emulator = g_strdup(paths[g_test_rand_int_range(0, G_N_ELEMENTS(paths))]);
+
+        int ndisks = g_test_rand_int_range(0, 6);
+        bool slot_used[32] = { 0 };
+        for (int i = 0; i < ndisks; i++) {
+            g_autofree char *dev = g_strdup_printf("vd%c", 'a' + i);
+            g_autofree char *path = g_strdup_printf(
+                "%s.%d", paths[g_test_rand_int_range(0, G_N_ELEMENTS(paths))], i);
+            int slot = -1;
+            if (g_test_rand_bit()) {
+                slot = g_test_rand_int_range(1, 32);
+                if (slot_used[slot])
+                    slot = -1;
+                else
+                    slot_used[slot] = true;
+            }
+            VmmDiskDef *d = add_disk(def, dev, path, slot);
+            d->type = g_test_rand_bit() ? VMM_DISK_BLOCK : VMM_DISK_FILE;
+            d->readonly = g_test_rand_bit();
+            d->serial = g_strdup(serial_ids[g_test_rand_int_range(0, G_N_ELEMENTS(serial_ids))]);
+            d->cache = caches[g_test_rand_int_range(0, G_N_ELEMENTS(caches))];
+            d->io = (VmmIoMode)g_test_rand_int_range(0, 3);
+            if (d->io == VMM_IO_NATIVE && d->cache != VMM_CACHE_NONE &&
+                d->cache != VMM_CACHE_DIRECTSYNC)
+                d->cache = VMM_CACHE_NONE;
+            d->discard = g_test_rand_bit() ? VMM_DISCARD_UNMAP : VMM_DISCARD_IGNORE;
+            d->queues = (unsigned)g_test_rand_int_range(0, VMM_MAX_DISK_QUEUES + 1);
+        }
+        for (unsigned port = 0; port < VMM_MAX_SERIALS; port++) {
+            if (!g_test_rand_bit())
+                continue;
+            VmmChrType t = (VmmChrType)g_test_rand_int_range(0, 4);
+            g_autofree char *path = g_strdup_printf(
+                "%s.s%u", paths[g_test_rand_int_range(0, G_N_ELEMENTS(paths))], port);
+            VmmChrDef *c = add_serial(def, t, t == VMM_CHR_FILE || t == VMM_CHR_UNIX
+                                      ? path : NULL, port);
+            c->append = t == VMM_CHR_FILE && g_test_rand_bit();
+            c->listen = t == VMM_CHR_UNIX && g_test_rand_bit();
+        }
+
+        g_autofree char *out = format_ok(def);
+        g_test_message("generated %d:\n%s", iter, out);
+        assert_both_valid(out);
+        roundtrip_def(def, "generated definition");
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* escaping                                                                 */
+
+static void test_escaping(void)
+{
+    g_autoptr(VmmDomainDef) def = new_def("a&b<c>'\"]]>");
+    def->title = g_strdup("T <&> \"q\" 'a'");
+    def->description = g_strdup("<script>alert(1)</script> & &amp; ]]> \r\n\ttab");
+    def->cmdline = g_strdup("a=\"b c\" d='e' <f> & g");
+    g_free(def->kernel);
+    def->kernel = g_strdup("/k&<>\"'");
+    add_disk(def, "vda", "/img/a&b<c>\"d'e\tf.img", 3);
+    add_serial(def, VMM_CHR_FILE, "/log/\"q\"&<x>.log", 0);
+
+    g_autofree char *out = format_ok(def);
+    g_test_message("%s", out);
+    static const char *const want[] = {
+        "<name>a&amp;b&lt;c&gt;'\"]]&gt;</name>",
+        "<title>T &lt;&amp;&gt; \"q\" 'a'</title>",
+        "<description>&lt;script&gt;alert(1)&lt;/script&gt; &amp; &amp;amp; ]]&gt; "
+        "&#13;\n\ttab</description>",
+        "<cmdline>a=\"b c\" d='e' &lt;f&gt; &amp; g</cmdline>",
+        "<kernel>/k&amp;&lt;&gt;\"'</kernel>",
+        "<source file=\"/img/a&amp;b&lt;c&gt;&quot;d'e&#9;f.img\"/>",
+        "<source path=\"/log/&quot;q&quot;&amp;&lt;x&gt;.log\" append=\"off\"/>",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(want); i++)
+        if (!strstr(out, want[i]))
+            g_error("'%s' not in the output:\n%s", want[i], out);
+    g_assert_null(strstr(out, "<script>"));
+    g_assert_null(strstr(out, "<c>"));
+    assert_both_valid(out);
+    roundtrip_def(def, "escaping");
+}
+
+/* Values no XML document can carry are refused, not written. */
+static void test_unformattable(void)
+{
+    static const char *const bad[] = {
+        "a\x01" "b", "\x7f ok but \x1f not", "bad utf-8 \xc3\x28", "\xef\xbf\xbe",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(VmmDomainDef) def = new_def("ok");
+        def->description = g_strdup(bad[i]);
+        g_autoptr(GError) err = NULL;
+        g_assert_null(vmm_domain_def_format(def, &err));
+        g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID);
+        g_test_message("%s", err->message);
+        g_assert_nonnull(strstr(err->message, "description"));
+    }
+    /* in an attribute too */
+    g_autoptr(VmmDomainDef) d2 = new_def("ok");
+    add_disk(d2, "vda", "/a\x02", -1);
+    g_autoptr(GError) e2 = NULL;
+    g_assert_null(vmm_domain_def_format(d2, &e2));
+    g_assert_error(e2, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID);
+    g_assert_nonnull(strstr(e2->message, "disk vda source"));
+
+    /* required fields */
+    g_autoptr(VmmDomainDef) d3 = new_def("ok");
+    g_clear_pointer(&d3->name, g_free);
+    g_autoptr(GError) e3 = NULL;
+    g_assert_null(vmm_domain_def_format(d3, &e3));
+    g_assert_nonnull(strstr(e3->message, "<name> is missing"));
+    g_autoptr(VmmDomainDef) d4 = new_def("ok");
+    g_clear_pointer(&d4->kernel, g_free);
+    g_autoptr(GError) e4 = NULL;
+    g_assert_null(vmm_domain_def_format(d4, &e4));
+    g_assert_nonnull(strstr(e4->message, "<kernel> is missing"));
+    g_autoptr(VmmDomainDef) d5 = new_def("ok");
+    add_serial(d5, VMM_CHR_UNIX, NULL, 0);
+    g_autoptr(GError) e5 = NULL;
+    g_assert_null(vmm_domain_def_format(d5, &e5));
+    g_assert_nonnull(strstr(e5->message, "serial port 0 source path is missing"));
+
+    /* characters XML allows are kept, however unusual */
+    g_autoptr(VmmDomainDef) d6 = new_def("ok");
+    d6->description = g_strdup("\t\n\r\xee\x80\x80\xef\xbf\xbd\xf4\x8f\xbf\xbf");
+    roundtrip_def(d6, "unusual characters");
+}
+
+/* ------------------------------------------------------------------------ */
+/* define-time defaults                                                     */
+
+static void test_fill_uuid(void)
+{
+    g_autoptr(VmmDomainDef) def = parse_ok(base_xml);
+    g_assert_false(def->has_uuid);
+    g_autoptr(GError) err = NULL;
+    g_assert_true(vmm_domain_def_fill_defaults(def, &err));
+    g_assert_no_error(err);
+    g_assert_true(def->has_uuid);
+    g_assert_cmpuint(def->uuid[6] >> 4, ==, 4);          /* version 4 */
+    g_assert_cmpuint(def->uuid[8] & 0xc0, ==, 0x80);     /* RFC 4122 variant */
+    static const uint8_t zero[16] = { 0 };
+    g_assert_true(memcmp(def->uuid, zero, 16) != 0);
+
+    /* stable: re-format, re-parse, fill again */
+    uint8_t first[16];
+    memcpy(first, def->uuid, 16);
+    g_autofree char *out1 = format_ok(def);
+    g_autofree char *out2 = format_ok(def);
+    g_assert_cmpstr(out1, ==, out2);
+    g_autoptr(VmmDomainDef) again = parse_ok(out1);
+    g_assert_true(again->has_uuid);
+    g_assert_cmpmem(again->uuid, 16, first, 16);
+    g_assert_true(vmm_domain_def_fill_defaults(again, &err));
+    g_assert_cmpmem(again->uuid, 16, first, 16);
+    g_assert_true(vmm_domain_def_equal(def, again));
+    g_autofree char *out3 = format_ok(again);
+    g_assert_cmpstr(out1, ==, out3);
+    g_autofree char *uuid_elem = NULL;
+    {
+        char s[37];
+        g_snprintf(s, sizeof(s), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+                   "%02x%02x%02x%02x%02x%02x", first[0], first[1], first[2], first[3],
+                   first[4], first[5], first[6], first[7], first[8], first[9], first[10],
+                   first[11], first[12], first[13], first[14], first[15]);
+        uuid_elem = g_strdup_printf("<uuid>%s</uuid>", s);
+    }
+    g_assert_nonnull(strstr(out1, uuid_elem));
+    assert_both_valid(out1);
+
+    /* two definitions, two uuids; a given uuid is kept */
+    g_autoptr(VmmDomainDef) other = parse_ok(base_xml);
+    g_assert_true(vmm_domain_def_fill_defaults(other, &err));
+    g_assert_true(memcmp(other->uuid, first, 16) != 0);
+    g_autofree char *withuuid = doc_replace("<!--top-->",
+        "<uuid>4dea22b3-1d52-d8f3-2516-782e98ab3fa0</uuid>");
+    g_autoptr(VmmDomainDef) given = parse_ok(withuuid);
+    g_autoptr(VmmDomainDef) before = vmm_domain_def_copy(given);
+    g_assert_true(vmm_domain_def_fill_defaults(given, &err));
+    g_assert_true(vmm_domain_def_equal(given, before));
+}
+
+static int slot_of(const VmmDomainDef *def, guint i)
+{
+    return ((const VmmDiskDef *)g_ptr_array_index(def->disks, i))->pci_slot;
+}
+
+static void test_fill_pci(void)
+{
+    g_autoptr(GError) err = NULL;
+    /* auto, 2, auto, 1, auto, 0x05, auto -> 3, 2, 4, 1, 6, 5, 7 */
+    g_autofree char *xml = doc_replace("<!--dev-->",
+        "<disk><source file='/a'/><target dev='vda'/></disk>"
+        "<disk><source file='/b'/><target dev='vdb'/><address type='pci' slot='2'/></disk>"
+        "<disk><source file='/c'/><target dev='vdc'/><address type='pci'/></disk>"
+        "<disk><source file='/d'/><target dev='vdd'/><address type='pci' slot='0x01'/></disk>"
+        "<disk><source file='/e'/><target dev='vde'/></disk>"
+        "<disk><source file='/f'/><target dev='vdf'/><address type='pci' slot='0x05'/></disk>"
+        "<disk><source file='/g'/><target dev='vdg'/></disk>");
+    g_autoptr(VmmDomainDef) def = parse_ok(xml);
+    g_assert_true(vmm_domain_def_fill_defaults(def, &err));
+    g_assert_no_error(err);
+    static const int want[] = { 3, 2, 4, 1, 6, 5, 7 };
+    for (guint i = 0; i < G_N_ELEMENTS(want); i++)
+        g_assert_cmpint(slot_of(def, i), ==, want[i]);
+    g_autofree char *out = format_ok(def);
+    g_assert_nonnull(strstr(out, "<target dev=\"vda\" bus=\"virtio\"/>\n"
+                                 "      <address type=\"pci\" domain=\"0x0000\" "
+                                 "bus=\"0x00\" slot=\"0x03\" function=\"0x0\"/>"));
+    assert_both_valid(out);
+    g_autoptr(VmmDomainDef) again = parse_ok(out);
+    g_assert_true(vmm_domain_def_equal(def, again));
+    /* idempotent */
+    g_assert_true(vmm_domain_def_fill_defaults(again, &err));
+    g_assert_true(vmm_domain_def_equal(def, again));
+    /* queues are left as given */
+    for (guint i = 0; i < def->disks->len; i++)
+        g_assert_cmpuint(((VmmDiskDef *)g_ptr_array_index(def->disks, i))->queues, ==, 0);
+
+    /* all 31 slots */
+    g_autoptr(VmmDomainDef) full = new_def("full");
+    for (int i = 0; i < 31; i++) {
+        g_autofree char *dev = i < 26 ? g_strdup_printf("vd%c", 'a' + i)
+                                      : g_strdup_printf("vda%c", 'a' + i - 26);
+        g_autofree char *path = g_strdup_printf("/d%d", i);
+        add_disk(full, dev, path, i == 10 ? 31 : -1);
+    }
+    g_assert_true(vmm_domain_def_fill_defaults(full, &err));
+    for (guint i = 0; i < 31; i++)
+        g_assert_cmpint(slot_of(full, i), ==, i == 10 ? 31 : (int)i + 1 - (i > 10));
+    g_autofree char *fout = format_ok(full);
+    assert_both_valid(fout);
+    roundtrip_def(full, "31 disks");
+
+    /* a 32nd disk: no slot left; nothing changes */
+    g_autoptr(VmmDomainDef) over = new_def("over");
+    for (int i = 0; i < 32; i++) {
+        g_autofree char *dev = i < 26 ? g_strdup_printf("vd%c", 'a' + i)
+                                      : g_strdup_printf("vda%c", 'a' + i - 26);
+        g_autofree char *path = g_strdup_printf("/d%d", i);
+        add_disk(over, dev, path, -1);
+    }
+    g_autoptr(VmmDomainDef) over_before = vmm_domain_def_copy(over);
+    g_assert_false(vmm_domain_def_fill_defaults(over, &err));
+    g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID);
+    g_assert_nonnull(strstr(err->message, "disk vdaf: no free PCI slot left"));
+    g_clear_error(&err);
+    g_assert_true(vmm_domain_def_equal(over, over_before));
+    g_assert_false(over->has_uuid);
+
+    /* explicit slots that cannot be */
+    static const int bad[][2] = { { 0, -1 }, { 32, -1 }, { 4, 4 } };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(VmmDomainDef) d = new_def("bad");
+        add_disk(d, "vda", "/a", bad[i][0]);
+        add_disk(d, "vdb", "/b", bad[i][1]);
+        add_disk(d, "vdc", "/c", -1);
+        g_assert_false(vmm_domain_def_fill_defaults(d, &err));
+        g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID);
+        g_test_message("%s", err->message);
+        g_clear_error(&err);
+        g_assert_cmpint(slot_of(d, 2), ==, -1);
+    }
+
+    /* definitions built in code get the other basics too */
+    g_autoptr(VmmDomainDef) bare = new_def("bare");
+    g_clear_pointer(&bare->os_arch, g_free);
+    bare->vcpus = 0;
+    bare->current_memory_kib = 0;
+    g_assert_true(vmm_domain_def_fill_defaults(bare, &err));
+    g_assert_cmpstr(bare->os_arch, ==, "x86_64");
+    g_assert_cmpuint(bare->vcpus, ==, 1);
+    g_assert_cmpuint(bare->current_memory_kib, ==, bare->memory_kib);
+    g_autofree char *bout = format_ok(bare);
+    assert_both_valid(bout);
+}
+
+/* ------------------------------------------------------------------------ */
+/* copy and equality                                                        */
+
+typedef void (*Mutation)(VmmDomainDef *d);
+
+#define MUT(fn, body) static void fn(VmmDomainDef *d) { body; }
+static VmmDiskDef *d0(VmmDomainDef *d) { return g_ptr_array_index(d->disks, 0); }
+static VmmChrDef *s0(VmmDomainDef *d) { return g_ptr_array_index(d->serials, 0); }
+MUT(m_name, g_free(d->name); d->name = g_strdup("other"))
+MUT(m_uuid, d->uuid[15] ^= 1)
+MUT(m_has_uuid, d->has_uuid = false)
+MUT(m_title, g_free(d->title); d->title = NULL)
+MUT(m_desc, g_free(d->description); d->description = g_strdup("A test VM."))
+MUT(m_mem, d->memory_kib++)
+MUT(m_curmem, d->current_memory_kib--)
+MUT(m_vcpus, d->vcpus++)
+MUT(m_arch, g_free(d->os_arch); d->os_arch = g_strdup("i686"))
+MUT(m_machine, g_free(d->os_machine); d->os_machine = NULL)
+MUT(m_kernel, g_free(d->kernel); d->kernel = g_strdup("/k2"))
+MUT(m_initrd, g_free(d->initrd); d->initrd = NULL)
+MUT(m_cmdline, g_free(d->cmdline); d->cmdline = g_strdup(""))
+MUT(m_acpi, d->acpi = !d->acpi)
+MUT(m_apic, d->apic = !d->apic)
+MUT(m_pae, d->pae = !d->pae)
+MUT(m_clock, d->clock = VMM_CLOCK_UTC)
+MUT(m_poweroff, d->on_poweroff = VMM_ACTION_DESTROY)
+MUT(m_reboot, d->on_reboot = VMM_ACTION_RESTART)
+MUT(m_crash, d->on_crash = VMM_ACTION_DESTROY)
+MUT(m_emulator, g_free(d->emulator); d->emulator = NULL)
+MUT(m_disk_gone, g_ptr_array_remove_index(d->disks, 1))
+MUT(m_disk_order, g_ptr_array_add(d->disks, g_ptr_array_steal_index(d->disks, 0)))
+MUT(m_disk_type, d0(d)->type = VMM_DISK_BLOCK)
+MUT(m_disk_path, g_free(d0(d)->path); d0(d)->path = g_strdup("/x"))
+MUT(m_disk_dev, g_free(d0(d)->target_dev); d0(d)->target_dev = g_strdup("vdc"))
+MUT(m_disk_ro, d0(d)->readonly = true)
+MUT(m_disk_serial, g_free(d0(d)->serial); d0(d)->serial = NULL)
+MUT(m_disk_cache, d0(d)->cache = VMM_CACHE_DIRECTSYNC)
+MUT(m_disk_io, d0(d)->io = VMM_IO_URING)
+MUT(m_disk_discard, d0(d)->discard = VMM_DISCARD_IGNORE)
+MUT(m_disk_queues, d0(d)->queues = 0)
+MUT(m_disk_slot, d0(d)->pci_slot = -1)
+MUT(m_serial_gone, g_ptr_array_remove_index(d->serials, 3))
+MUT(m_serial_type, s0(d)->type = VMM_CHR_STDIO)
+MUT(m_serial_port, s0(d)->port = 1)
+MUT(m_serial_path, g_free(((VmmChrDef *)g_ptr_array_index(d->serials, 1))->path);
+    ((VmmChrDef *)g_ptr_array_index(d->serials, 1))->path = g_strdup("/v"))
+MUT(m_serial_append, ((VmmChrDef *)g_ptr_array_index(d->serials, 1))->append = false)
+MUT(m_serial_listen, ((VmmChrDef *)g_ptr_array_index(d->serials, 2))->listen = false)
+
+static void test_copy_equal(void)
+{
+    static const Mutation muts[] = {
+        m_name, m_uuid, m_has_uuid, m_title, m_desc, m_mem, m_curmem, m_vcpus, m_arch,
+        m_machine, m_kernel, m_initrd, m_cmdline, m_acpi, m_apic, m_pae, m_clock,
+        m_poweroff, m_reboot, m_crash, m_emulator, m_disk_gone, m_disk_order,
+        m_disk_type, m_disk_path, m_disk_dev, m_disk_ro, m_disk_serial, m_disk_cache,
+        m_disk_io, m_disk_discard, m_disk_queues, m_disk_slot, m_serial_gone,
+        m_serial_type, m_serial_port, m_serial_path, m_serial_append, m_serial_listen,
+    };
+    g_autoptr(VmmDomainDef) def = parse_ok(full_xml);
+    g_assert_true(vmm_domain_def_equal(def, def));
+    g_assert_false(vmm_domain_def_equal(def, NULL));
+    g_assert_false(vmm_domain_def_equal(NULL, def));
+    g_assert_true(vmm_domain_def_equal(NULL, NULL));
+    for (size_t i = 0; i < G_N_ELEMENTS(muts); i++) {
+        g_autoptr(VmmDomainDef) copy = vmm_domain_def_copy(def);
+        g_assert_true(vmm_domain_def_equal(def, copy));
+        g_assert_true(copy->name != def->name);   /* deep */
+        muts[i](copy);
+        if (vmm_domain_def_equal(def, copy) || vmm_domain_def_equal(copy, def))
+            g_error("mutation %zu is not seen by vmm_domain_def_equal", i);
+    }
+    /* the copy is independent of the original */
+    g_autoptr(VmmDomainDef) copy = vmm_domain_def_copy(def);
+    g_autofree char *before = format_ok(copy);
+    m_disk_path(def);
+    m_serial_path(def);
+    m_name(def);
+    g_autofree char *after = format_ok(copy);
+    g_assert_cmpstr(before, ==, after);
+
+    /* uuid bytes only count when there is a uuid; NULL arrays are empty */
+    g_autoptr(VmmDomainDef) a = new_def("a");
+    g_autoptr(VmmDomainDef) b = new_def("a");
+    b->uuid[0] = 1;
+    g_assert_true(vmm_domain_def_equal(a, b));
+    g_clear_pointer(&b->disks, g_ptr_array_unref);
+    g_clear_pointer(&b->serials, g_ptr_array_unref);
+    g_assert_true(vmm_domain_def_equal(a, b));
+    g_autoptr(VmmDomainDef) bc = vmm_domain_def_copy(b);
+    g_assert_true(vmm_domain_def_equal(a, bc));
+    g_autofree char *bo = format_ok(b);
+    g_assert_nonnull(strstr(bo, "<devices/>"));
+}
+
+/* ------------------------------------------------------------------------ */
+/* the schema against the parser                                            */
+
+typedef struct {
+    const char *from, *to;
+} Edit;
+
+/* A sample of documents the parser refuses (each kind of refusal a grammar
+ * can express): schemas/domain.rng refuses every one. */
+static const Edit refused[] = {
+    { "<domain type='kvm'>", "<domain type='kvm' id='3'>" },
+    { "type='kvm'", "type='qemu'" },
+    { "type='kvm'", "type=' kvm'" },
+    { "<domain type='kvm'>", "<domain>" },
+    { "<!--top-->", "<metadata/>" },
+    { "<!--top-->", "<cpu mode='host-passthrough'/>" },
+    { "<!--top-->", "<maxMemory slots='16' unit='KiB'>1524288</maxMemory>" },
+    { "<!--top-->", "<qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'/>" },
+    { "<name>", "<name lang='en'>" },
+    { "<name>vm1</name>", "" },
+    { "<name>vm1</name>", "<name>.hidden</name>" },
+    { "<name>vm1</name>", "<name>a/b</name>" },
+    { "<name>vm1</name>", "<name>a\tb</name>" },
+    { "<name>vm1</name>", "<name>a&#x85;</name>" },
+    { "<name>vm1</name>", "<name>   </name>" },
+    { "<name>vm1</name>", "<name>\xe3\x80\x80</name>" },
+    { "<name>vm1</name>", "<name></name>" },
+    { "<name>vm1</name>",
+      "<name>abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklm</name>" },
+    { "<!--top-->", "<title>a\nb</title>" },
+    { "<!--top-->", "<uuid>4dea22b3-1d52-d8f3-2516-782e98ab3fa</uuid>" },
+    { "<!--top-->", "<uuid>{4dea22b3-1d52-d8f3-2516-782e98ab3fa0}</uuid>" },
+    { "<memory unit='MiB'>64</memory>", "" },
+    { "<memory unit='MiB'>", "<memory unit='MiB' dumpCore='on'>" },
+    { "<memory unit='MiB'>64</memory>", "<memory>-1</memory>" },
+    { "<memory unit='MiB'>64</memory>", "<memory>1.5</memory>" },
+    { "<memory unit='MiB'>64</memory>", "<memory unit='XB'>1</memory>" },
+    { "<memory unit='MiB'>64</memory>", "<memory unit='MiBs'>1</memory>" },
+    { "<memory unit='MiB'>64</memory>", "<memory>99999999999999999999999</memory>" },
+    { "<!--top-->", "<currentMemory unit='q'>1</currentMemory>" },
+    { "<vcpu>", "<vcpu placement='auto'>" },
+    { "<vcpu>", "<vcpu cpuset='0-1'>" },
+    { "<vcpu>1</vcpu>", "<vcpu>0</vcpu>" },
+    { "<vcpu>1</vcpu>", "<vcpu>256</vcpu>" },
+    { "<vcpu>1</vcpu>", "<vcpu>-1</vcpu>" },
+    { "<vcpu>1</vcpu>", "<vcpu current='x'>2</vcpu>" },
+    { "<os>", "<os firmware='efi'>" },
+    { "<!--os-->", "<loader>/usr/share/OVMF.fd</loader>" },
+    { "<!--os-->", "<boot dev='hd'/>" },
+    { "arch='x86_64'", "arch='aarch64'" },
+    { ">hvm<", ">xen<" },
+    { "<kernel>/boot/k</kernel>", "" },
+    { "<kernel>/boot/k</kernel>", "<kernel></kernel>" },
+    { "<!--top-->", "<features><acpi/><hap/></features>" },
+    { "<!--top-->", "<features><apic eoi='on'/></features>" },
+    { "<!--top-->", "<features x='1'/>" },
+    { "<!--top-->", "<clock offset='utc'><timer name='rtc'/></clock>" },
+    { "<!--top-->", "<clock offset='variable'/>" },
+    { "<!--top-->", "<clock offset='utc' adjustment='reset'/>" },
+    { "<!--top-->", "<clock/>" },
+    { "<!--top-->", "<on_crash>coredump-destroy</on_crash>" },
+    { "<!--top-->", "<on_poweroff>rename-restart</on_poweroff>" },
+    { "<!--top-->", "<on_reboot>reboot</on_reboot>" },
+    { "<!--dev-->", "<sound model='ich9'/>" },
+    { "<!--dev-->", "<interface type='network'/>" },
+    { "<devices>", "<devices x='y'>" },
+    { "<!--dev-->", "hello" },
+    { "<!--dev-->", "<emulator>/a</emulator><emulator>/b</emulator>" },
+    { "<!--dev-->", "<serial type='tcp'/>" },
+    { "<!--dev-->", "<serial type='bogus'/>" },
+    { "<!--dev-->", "<serial type='pty' tty='/dev/pts/1'/>" },
+    { "<!--dev-->", "<serial type='pty'><log file='/tmp/x'/></serial>" },
+    { "<!--dev-->", "<serial type='pty'><alias name='ua-s0'/></serial>" },
+    { "<!--dev-->", "<serial type='pty'><address type='isa' iobase='0x3f8'/></serial>" },
+    { "<!--dev-->", "<serial type='pty'><source path='/dev/pts/3'/></serial>" },
+    { "<!--dev-->", "<serial type='file'><source path='/x' mode='bind'/></serial>" },
+    { "<!--dev-->", "<serial type='pty'><target type='usb-serial'/></serial>" },
+    { "<!--dev-->", "<serial type='pty'><target><model name='pl011'/></target></serial>" },
+    { "<!--dev-->", "<serial type='file'/>" },
+    { "<!--dev-->", "<serial type='file'><source append='on'/></serial>" },
+    { "<!--dev-->", "<serial type='file'><source path='/x' append='yes'/></serial>" },
+    { "<!--dev-->", "<serial type='unix'><source path='/s'/></serial>" },
+    { "<!--dev-->", "<serial type='unix'><source mode='listen' path='/s'/></serial>" },
+    { "<!--dev-->", "<serial type='pty'><target port='4'/></serial>" },
+    { "<!--dev-->", "<serial type='pty'><target port='-1'/></serial>" },
+    { "<!--dev-->", "<serial type='file'><source path='/a'/><source path='/b'/></serial>" },
+    { "<!--dev-->", "<serial type='pty'/><serial type='pty'/><serial type='pty'/>"
+      "<serial type='pty'/><serial type='pty'/>" },
+    { "<!--dev-->", "<console type='pty'><target type='virtio'/></console>" },
+    { "<!--dev-->", "<console type='pty'><target type='serial'>"
+      "<model name='isa-serial'/></target></console>" },
+    { "<!--dev-->", "<console type='pty'/><console type='pty'/>" },
+};
+
+/* The same for <disk>, as edits of disk_tmpl. */
+static const Edit refused_disk[] = {
+    { "type='file'", "type='network'" },
+    { "type='file'", "type='nbd'" },
+    { "device='disk'", "device='cdrom'" },
+    { "device='disk'", "device='disk' model='virtio'" },
+    { "device='disk'", "device='disk' snapshot='no'" },
+    { "<!--disk-->", "oops" },
+    { "type='raw'", "type='qcow2'" },
+    { "name='qemu'", "name='tap'" },
+    { "type='raw'", "type='raw' error_policy='stop'" },
+    { "type='raw'", "type='raw' iothread='1'" },
+    { "type='raw'", "type='raw' cache='fast'" },
+    { "type='raw'", "type='raw' cache='None'" },
+    { "type='raw'", "type='raw' io='native'" },
+    { "type='raw'", "type='raw' io='native' cache='writeback'" },
+    { "type='raw'", "type='raw' io='native' cache='unsafe'" },
+    { "type='raw'", "type='raw' io='default'" },
+    { "type='raw'", "type='raw' io='aio'" },
+    { "type='raw'", "type='raw' discard='default'" },
+    { "type='raw'", "type='raw' queues='0'" },
+    { "type='raw'", "type='raw' queues='17'" },
+    { "type='raw'", "type='raw' queues='+2'" },
+    { "type='raw'", "type='raw' queues=' 2'" },
+    { "type='raw'", "type='raw' queues=''" },
+    { "<driver name='qemu' type='raw'/>",
+      "<driver name='qemu' type='raw'><metadata_cache/></driver>" },
+    { "<!--disk-->", "<driver/>" },
+    { "<source file='/var/lib/vmmd/a.img'/>", "" },
+    { "<source file='/var/lib/vmmd/a.img'/>", "<source/>" },
+    { "<source file='/var/lib/vmmd/a.img'/>", "<source dev='/dev/sdb'/>" },
+    { "<source file='/var/lib/vmmd/a.img'/>", "<source file='a.img'/>" },
+    { "<source file='/var/lib/vmmd/a.img'/>", "<source file='C:\\a.img'/>" },
+    { "<source file='/var/lib/vmmd/a.img'/>", "<source file=''/>" },
+    { "<source file='/var/lib/vmmd/a.img'/>", "<source file='/'/>" },
+    { "<source file='/var/lib/vmmd/a.img'/>", "<source file='/a&#10;b'/>" },
+    { "<source file='/var/lib/vmmd/a.img'/>", "<source file='/a&#13;'/>" },
+    { "<source file='/var/lib/vmmd/a.img'/>",
+      "<source file='/a' startupPolicy='optional'/>" },
+    { "<source file='/var/lib/vmmd/a.img'/>",
+      "<source file='/a'><seclabel model='dac' relabel='no'/></source>" },
+    { "<target dev='vda' bus='virtio'/>", "" },
+    { "<target dev='vda' bus='virtio'/>", "<target bus='virtio'/>" },
+    { "<target dev='vda' bus='virtio'/>", "<target dev='sda'/>" },
+    { "<target dev='vda' bus='virtio'/>", "<target dev='hda'/>" },
+    { "<target dev='vda' bus='virtio'/>", "<target dev='vd'/>" },
+    { "<target dev='vda' bus='virtio'/>", "<target dev='vdA'/>" },
+    { "<target dev='vda' bus='virtio'/>", "<target dev='vd1'/>" },
+    { "<target dev='vda' bus='virtio'/>", "<target dev='ioemu:vda'/>" },
+    { "<target dev='vda' bus='virtio'/>", "<target dev='fda'/>" },
+    { "bus='virtio'", "bus='scsi'" },
+    { "bus='virtio'", "bus='sata'" },
+    { "bus='virtio'", "bus='virtio' tray='open'" },
+    { "<!--disk-->", "<readonly x='1'/>" },
+    { "<!--disk-->", "<shareable/>" },
+    { "<!--disk-->", "<serial></serial>" },
+    { "<!--disk-->", "<serial>a/b</serial>" },
+    { "<!--disk-->", "<serial>caf\xc3\xa9</serial>" },
+    { "<!--disk-->", "<serial>a\tb</serial>" },
+    { "<!--disk-->", "<serial>ABCDEFGHIJKLMNOPQRSTU</serial>" },
+    { "<!--disk-->", "<serial>a</serial><serial>b</serial>" },
+    { "<!--disk-->", "<boot order='1'/>" },
+    { "<!--disk-->", "<alias name='ua-disk0'/>" },
+    { "<!--disk-->", "<address slot='0x05'/>" },
+    { "<!--disk-->", "<address type='drive' controller='0' bus='0' unit='0'/>" },
+    { "<!--disk-->", "<address type='pci' slot='0x05' multifunction='on'/>" },
+    { "<!--disk-->", "<address type='pci' domain='0x0001' slot='0x05'/>" },
+    { "<!--disk-->", "<address type='pci' bus='0x01' slot='0x05'/>" },
+    { "<!--disk-->", "<address type='pci' bus='1' slot='0x05'/>" },
+    { "<!--disk-->", "<address type='pci' slot='0x05' function='0x1'/>" },
+    { "<!--disk-->", "<address type='pci' slot='0x05' function='8'/>" },
+    { "<!--disk-->", "<address type='pci' slot='0x05' function='0x00'/>" },
+    { "<!--disk-->", "<address type='pci' bus='0x000' slot='0x05'/>" },
+    { "<!--disk-->", "<address type='pci' domain='0x000000000' slot='0x05'/>" },
+    { "<!--disk-->", "<address type='pci' slot='0x00'/>" },
+    { "<!--disk-->", "<address type='pci' slot='0'/>" },
+    { "<!--disk-->", "<address type='pci' slot='32'/>" },
+    { "<!--disk-->", "<address type='pci' slot='0x20'/>" },
+    { "<!--disk-->", "<address type='pci' slot='010'/>" },
+    { "<!--disk-->", "<address type='pci' slot='0x'/>" },
+    { "<!--disk-->", "<address type='pci' slot='0X05'/>" },
+    { "<!--disk-->", "<address type='pci' slot='0x005'/>" },
+    { "<!--disk-->", "<address type='pci' slot='5 '/>" },
+    { "<!--disk-->", "<address type='pci' slot='1f'/>" },
+    { "<!--disk-->", "<address type='pci' slot='0x05'><zpci uid='0x1'/></address>" },
+    { "<!--disk-->", "<iotune><total_bytes_sec>1000</total_bytes_sec></iotune>" },
+    { "<!--disk-->", "<wwn>0x5000c50015ea71ac</wwn>" },
+    { "<!--disk-->", "<x:y xmlns:x='urn:x'/>" },
+};
+
+static void expect_refused(const char *xml)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VmmDomainDef) def = parse(xml, &err);
+    if (def)
+        g_error("the parser accepts a document this test says it refuses:\n%s", xml);
+    g_autofree char *why = NULL;
+    if (valid_vmm(xml, &why))
+        g_error("schemas/domain.rng accepts a document the parser refuses (%s):\n%s",
+                err->message, xml);
+    g_test_message("parser: %s\nschema: %s", err->message, why);
+}
+
+static void test_schema_refuses(void)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(refused); i++) {
+        g_autofree char *xml = doc_replace(refused[i].from, refused[i].to);
+        expect_refused(xml);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(refused_disk); i++) {
+        g_autofree char *xml = disk_doc(refused_disk[i].from, refused_disk[i].to);
+        expect_refused(xml);
+    }
+    /* a unix socket path one byte longer than sun_path takes; at the limit
+     * it is fine */
+    g_autofree char *x107 = g_strnfill(106, 'x');
+    g_autofree char *ok_to = g_strdup_printf(
+        "<serial type='unix'><source mode='bind' path='/%s'/></serial>", x107);
+    g_autofree char *ok_xml = doc_replace("<!--dev-->", ok_to);
+    roundtrip_doc(ok_xml, true);
+    g_autofree char *long_to = g_strdup_printf(
+        "<serial type='unix'><source mode='bind' path='/%sx'/></serial>", x107);
+    g_autofree char *long_xml = doc_replace("<!--dev-->", long_to);
+    expect_refused(long_xml);
+    /* not a domain at all */
+    expect_refused("<network><name>x</name></network>");
+    expect_refused("<domain xmlns='http://libvirt.org/schemas/domain' type='kvm'/>");
+}
+
+/* What only the parser can check (see the comment in schemas/domain.rng):
+ * the schema accepts these, the parser refuses them. The daemon runs both. */
+static void test_schema_parser_only_rules(void)
+{
+    static const Edit docs[] = {
+        { "<memory unit='MiB'>64</memory>", "<memory>1023</memory>" },
+        { "<memory unit='MiB'>64</memory>", "<memory unit='TiB'>17</memory>" },
+        { "<memory unit='MiB'>64</memory>", "<memory unit='EiB'>16</memory>" },
+        { "<!--top-->", "<currentMemory unit='MiB'>65</currentMemory>" },
+        { "<vcpu>1</vcpu>", "<vcpu current='1'>2</vcpu>" },
+        { "<!--dev-->", "<disk><source file='/a'/><target dev='vda'/></disk>"
+                        "<disk><source file='/b'/><target dev='vda'/></disk>" },
+        { "<!--dev-->", "<disk><source file='/a'/><target dev='vda'/>"
+                        "<address type='pci' slot='5'/></disk>"
+                        "<disk><source file='/b'/><target dev='vdb'/>"
+                        "<address type='pci' slot='0x05'/></disk>" },
+        { "<!--dev-->", "<disk><source file='/img'/><target dev='vda'/></disk>"
+                        "<disk><source file='/img'/><target dev='vdb'/></disk>" },
+        { "<!--dev-->", "<serial type='stdio'/><console type='pty'><target port='0'/></console>" },
+        { "<!--dev-->", "<serial type='pty'><target port='1'/></serial>"
+                        "<serial type='stdio'><target port='1'/></serial>" },
+        { "<!--dev-->", "<serial type='pty'><target port='3'/></serial><serial type='pty'/>" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(docs); i++) {
+        g_autofree char *xml = doc_replace(docs[i].from, docs[i].to);
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VmmDomainDef) def = parse(xml, &err);
+        g_assert_null(def);
+        g_assert_nonnull(err);
+        g_test_message("parser only: %s", err->message);
+        g_assert_true(valid_vmm(xml, NULL));
+    }
+}
+
+/* The example vmmd ships is valid against both. */
+static void test_schema_examples(void)
+{
+    g_autofree char *path = g_build_filename(VMM_SRC_SCHEMA_DIR, "..", "xml-examples",
+                                             "demo.xml", NULL);
+    g_autofree char *xml = NULL;
+    if (!g_file_get_contents(path, &xml, NULL, NULL)) {
+        g_test_skip("xml-examples/demo.xml not found");
+        return;
+    }
+    assert_both_valid(xml);
+    roundtrip_doc(xml, true);
+}
+
+/* Once, through libvirt's own tool: virt-xml-validate agrees with the
+ * in-process validation against libvirt's schema. */
+static bool virt_xml_validate(const char *tool, const char *xml, char **output)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *path = NULL;
+    int fd = g_file_open_tmp("vmmd-format-XXXXXX.xml", &path, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(close(fd), ==, 0);
+    g_assert_true(g_file_set_contents(path, xml, -1, &err));
+    char *argv[] = { (char *)tool, path, (char *)"domain", NULL };
+    g_autofree char *out = NULL;
+    g_autofree char *errout = NULL;
+    int status = -1;
+    g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                               &out, &errout, &status, &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(g_unlink(path), ==, 0);
+    *output = g_strconcat(out, errout, NULL);
+    return g_spawn_check_wait_status(status, NULL);
+}
+
+static void test_virt_xml_validate(void)
+{
+    g_autofree char *tool = g_find_program_in_path("virt-xml-validate");
+    if (!tool) {
+        g_test_skip("virt-xml-validate (libvirt-clients) is not installed");
+        return;
+    }
+    g_autoptr(VmmDomainDef) def = parse_ok(full_xml);
+    g_autoptr(GError) err = NULL;
+    g_assert_true(vmm_domain_def_fill_defaults(def, &err));
+    g_free(def->description);
+    def->description = g_strdup("<&> ]]> \"'\r\n");
+    g_autofree char *out = format_ok(def);
+    g_autofree char *output = NULL;
+    if (!virt_xml_validate(tool, out, &output))
+        g_error("virt-xml-validate refuses vmmd's output:\n%s\n%s", output, out);
+    g_assert_true(valid_libvirt(out, NULL));
+
+    /* and both refuse the same broken document */
+    g_autofree char *bad = doc_replace("<!--dev-->", "<disk type='file'><source file='a'/>"
+                                       "<target dev='vda'/></disk>");
+    g_free(output);
+    output = NULL;
+    g_assert_false(virt_xml_validate(tool, bad, &output));
+    g_assert_false(valid_libvirt(bad, NULL));
+}
+
+/* ------------------------------------------------------------------------ */
+/* vmm_domain_validate_schema itself                                        */
+
+static void test_validate_messages(void)
+{
+    g_autofree char *xml = doc_replace("<!--dev-->", "<sound model='ich9'/>");
+    g_autoptr(GError) err = NULL;
+    g_assert_false(vmm_domain_validate_schema(xml, strlen(xml), VMM_RNG, &err));
+    g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID);
+    g_test_message("%s", err->message);
+    g_assert_true(g_str_has_prefix(err->message, "document does not conform to schema '"));
+    g_assert_nonnull(strstr(err->message, VMM_RNG));
+    /* libxml2 names the outermost element whose content failed (an
+     * optional element in an interleave hides the deeper reason); the
+     * parser, which the daemon runs first, names <sound> itself */
+    g_assert_nonnull(strstr(err->message, "line 10: element <devices>"));
+    g_clear_error(&err);
+
+    /* a problem in a required element is named where it is */
+    g_autofree char *kernel = doc_replace("<kernel>/boot/k</kernel>",
+                                          "<kernel>boot/k</kernel>");
+    g_assert_false(vmm_domain_validate_schema(kernel, strlen(kernel), VMM_RNG, &err));
+    g_test_message("%s", err->message);
+    g_assert_nonnull(strstr(err->message, "line 7: element <kernel>"));
+    g_clear_error(&err);
+
+    /* many problems: the first few, then a count */
+    g_autoptr(GString) s = g_string_new("<domain type='kvm'>\n");
+    for (int i = 0; i < 20; i++)
+        g_string_append_printf(s, "<bogus%d a='1'/>\n", i);
+    g_string_append(s, "</domain>\n");
+    g_assert_false(vmm_domain_validate_schema(s->str, s->len, LIBVIRT_RNG, &err));
+    g_test_message("%s", err->message);
+    g_assert_nonnull(strstr(err->message, "line "));
+    g_clear_error(&err);
+
+    /* the length is honoured: no reliance on a terminating NUL */
+    g_autofree char *padded = g_strdup_printf("%sGARBAGE<", base_xml);
+    g_assert_true(vmm_domain_validate_schema(padded, strlen(base_xml), VMM_RNG, &err));
+    g_assert_no_error(err);
+    g_assert_false(vmm_domain_validate_schema(padded, strlen(padded), VMM_RNG, &err));
+    g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML);
+    g_clear_error(&err);
+
+    /* schema problems are I/O errors */
+    g_assert_false(vmm_domain_validate_schema(base_xml, strlen(base_xml),
+                                              "/nonexistent/domain.rng", &err));
+    g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_IO);
+    g_assert_nonnull(strstr(err->message, "/nonexistent/domain.rng"));
+    g_clear_error(&err);
+    g_autofree char *dir = g_dir_make_tmp("vmmd-format-XXXXXX", NULL);
+    g_autofree char *broken = g_build_filename(dir, "broken.rng", NULL);
+    g_assert_true(g_file_set_contents(broken, "<grammar><start>", -1, NULL));
+    g_assert_false(vmm_domain_validate_schema(base_xml, strlen(base_xml), broken, &err));
+    g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_IO);
+    g_assert_nonnull(strstr(err->message, "cannot compile RelaxNG schema"));
+    g_clear_error(&err);
+    g_assert_true(g_file_set_contents(broken,
+        "<grammar xmlns='http://relaxng.org/ns/structure/1.0'><start>"
+        "<ref name='missing'/></start></grammar>", -1, NULL));
+    g_assert_false(vmm_domain_validate_schema(base_xml, strlen(base_xml), broken, &err));
+    g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_IO);
+    g_clear_error(&err);
+    g_assert_cmpint(g_unlink(broken), ==, 0);
+    g_assert_cmpint(g_rmdir(dir), ==, 0);
+
+    /* malformed, empty, too big */
+    g_assert_false(vmm_domain_validate_schema("<domain>", 8, VMM_RNG, &err));
+    g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML);
+    g_test_message("%s", err->message);
+    g_clear_error(&err);
+    g_assert_false(vmm_domain_validate_schema("", 0, VMM_RNG, &err));
+    g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML);
+    g_clear_error(&err);
+    gsize big = VMM_DOMAIN_XML_MAX_BYTES + 1;
+    g_autofree char *huge = g_malloc(big);
+    memset(huge, ' ', big);
+    memcpy(huge, "<domain>", 8);
+    gint64 t0 = g_get_monotonic_time();
+    g_assert_false(vmm_domain_validate_schema(huge, big, VMM_RNG, &err));
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, G_USEC_PER_SEC / 10);
+    g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML);
+    g_clear_error(&err);
+
+    /* the path helper */
+    g_autofree char *saved = g_strdup(g_getenv("VMM_SCHEMA_DIR"));
+    g_setenv("VMM_SCHEMA_DIR", VMM_SRC_SCHEMA_DIR, TRUE);
+    g_autofree char *p1 = vmm_domain_schema_path();
+    g_assert_cmpstr(p1, ==, VMM_RNG);
+    g_unsetenv("VMM_SCHEMA_DIR");
+    g_autofree char *p2 = vmm_domain_schema_path();
+    g_assert_cmpstr(p2, ==, VMM_SCHEMA_DIR "/domain.rng");
+    if (saved)
+        g_setenv("VMM_SCHEMA_DIR", saved, TRUE);
+}
+
+static const char xxe_fmt[] =
+    "<?xml version='1.0'?>\n"
+    "<!DOCTYPE domain [\n"
+    "  <!ENTITY xxe SYSTEM 'file://%s'>\n"
+    "]>\n"
+    "<domain type='kvm'><name>&xxe;</name><memory>2048</memory>"
+    "<os><type>hvm</type><kernel>/k</kernel></os>"
+    "<description>&xxe;</description></domain>\n";
+
+static const char lol_xml[] =
+    "<?xml version='1.0'?>\n"
+    "<!DOCTYPE lolz [\n"
+    " <!ENTITY lol 'lol'>\n"
+    " <!ENTITY lol1 '&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;'>\n"
+    " <!ENTITY lol2 '&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;'>\n"
+    " <!ENTITY lol3 '&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;'>\n"
+    " <!ENTITY lol4 '&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;'>\n"
+    " <!ENTITY lol5 '&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;'>\n"
+    " <!ENTITY lol6 '&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;'>\n"
+    " <!ENTITY lol7 '&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;'>\n"
+    " <!ENTITY lol8 '&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;'>\n"
+    " <!ENTITY lol9 '&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;'>\n"
+    "]>\n"
+    "<domain type='kvm'><name>&lol9;</name><memory>2048</memory>"
+    "<os><type>hvm</type><kernel>/k</kernel></os></domain>\n";
+
+static void expect_hostile_refused(const char *xml, const char *rng,
+                                   const char *secret)
+{
+    g_autoptr(GError) err = NULL;
+    gint64 t0 = g_get_monotonic_time();
+    g_assert_false(vmm_domain_validate_schema(xml, strlen(xml), rng, &err));
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, G_USEC_PER_SEC);
+    g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML);
+    g_test_message("%s", err->message);
+    g_assert_nonnull(strstr(err->message, "<!DOCTYPE>"));
+    if (secret)
+        g_assert_null(strstr(err->message, secret));
+}
+
+static void test_validate_hostile(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("vmmd-format-XXXXXX", NULL);
+    g_autofree char *secret = g_build_filename(dir, "secret", NULL);
+    g_assert_true(g_file_set_contents(secret, "TOPSECRET", -1, NULL));
+    g_autofree char *xxe = g_strdup_printf(xxe_fmt, secret);
+    static const char *const rngs[] = { VMM_RNG, LIBVIRT_RNG };
+
+    for (size_t r = 0; r < G_N_ELEMENTS(rngs); r++) {
+        expect_hostile_refused(xxe, rngs[r], "TOPSECRET");
+        expect_hostile_refused(lol_xml, rngs[r], NULL);
+        /* external DTD, external parameter entity, a harmless DOCTYPE */
+        expect_hostile_refused("<!DOCTYPE domain SYSTEM 'file:///etc/passwd'>\n"
+                               "<domain type='kvm'/>", rngs[r], "root:");
+        expect_hostile_refused("<!DOCTYPE domain [<!ENTITY % p SYSTEM "
+                               "'http://192.0.2.1/x.dtd'> %p;]><domain type='kvm'/>",
+                               rngs[r], NULL);
+        expect_hostile_refused("<!DOCTYPE domain>\n<domain type='kvm'/>", rngs[r], NULL);
+        /* an entity never declared: not well-formed */
+        g_autoptr(GError) err = NULL;
+        const char *undef = "<domain type='kvm'><name>&foo;</name></domain>";
+        g_assert_false(vmm_domain_validate_schema(undef, strlen(undef), rngs[r], &err));
+        g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML);
+        g_clear_error(&err);
+        /* XInclude is not processed: the element is just not allowed */
+        g_autofree char *xi = doc_replace("<!--dev-->",
+            "<xi:include xmlns:xi='http://www.w3.org/2001/XInclude' href='/etc/passwd' "
+            "parse='text'/>");
+        g_assert_false(vmm_domain_validate_schema(xi, strlen(xi), rngs[r], &err));
+        g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID);
+        g_assert_null(strstr(err->message, "root:"));
+        g_clear_error(&err);
+    }
+    g_assert_cmpint(g_unlink(secret), ==, 0);
+    g_assert_cmpint(g_rmdir(dir), ==, 0);
+}
+
+/* libxml2 reports through GError only, never on stderr. */
+static void test_validate_quiet(void)
+{
+    if (g_test_subprocess()) {
+        g_autoptr(GError) e1 = NULL, e2 = NULL, e3 = NULL, e4 = NULL, e5 = NULL;
+        g_autofree char *bad = doc_replace("<!--dev-->", "<sound/>");
+        g_assert_false(vmm_domain_validate_schema(bad, strlen(bad), VMM_RNG, &e1));
+        g_assert_false(vmm_domain_validate_schema(bad, strlen(bad), LIBVIRT_RNG, &e2));
+        g_assert_false(vmm_domain_validate_schema("<d><e></d>", 10, VMM_RNG, &e3));
+        g_assert_false(vmm_domain_validate_schema(lol_xml, strlen(lol_xml), VMM_RNG, &e4));
+        g_assert_false(vmm_domain_validate_schema(base_xml, strlen(base_xml),
+                                                  "/nonexistent.rng", &e5));
+        g_autoptr(VmmDomainDef) def = new_def("x");
+        def->description = g_strdup("\x01");
+        g_autoptr(GError) e6 = NULL;
+        g_assert_null(vmm_domain_def_format(def, &e6));
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_passed();
+    g_test_trap_assert_stderr("");
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/format/canonical", test_canonical);
+    g_test_add_func("/format/roundtrip/documents", test_roundtrip_documents);
+    g_test_add_func("/format/roundtrip/parser-only", test_roundtrip_parser_only);
+    g_test_add_func("/format/roundtrip/cache-io", test_roundtrip_cache_io);
+    g_test_add_func("/format/roundtrip/generated", test_roundtrip_generated);
+    g_test_add_func("/format/escaping", test_escaping);
+    g_test_add_func("/format/unformattable", test_unformattable);
+    g_test_add_func("/format/fill-defaults/uuid", test_fill_uuid);
+    g_test_add_func("/format/fill-defaults/pci", test_fill_pci);
+    g_test_add_func("/format/copy-equal", test_copy_equal);
+    g_test_add_func("/schema/refuses", test_schema_refuses);
+    g_test_add_func("/schema/parser-only-rules", test_schema_parser_only_rules);
+    g_test_add_func("/schema/examples", test_schema_examples);
+    g_test_add_func("/schema/virt-xml-validate", test_virt_xml_validate);
+    g_test_add_func("/schema/validate/messages", test_validate_messages);
+    g_test_add_func("/schema/validate/hostile", test_validate_hostile);
+    g_test_add_func("/schema/validate/quiet", test_validate_quiet);
+    return g_test_run();
+}
