@@ -45,9 +45,9 @@ XML
 done
 
 t0=$EPOCHREALTIME
-for i in $(seq "$nvms"); do ctl start "bench$i" >/dev/null & done
-wait_starts=$(jobs -p)
-wait $wait_starts 2>/dev/null || true
+starts=()
+for i in $(seq "$nvms"); do ctl start "bench$i" >/dev/null & starts+=($!); done
+wait "${starts[@]}" 2>/dev/null || true
 t_started=$EPOCHREALTIME
 deadline=$((SECONDS + 120))
 while :; do
