@@ -290,10 +290,23 @@ static void *vcpu_thread(void *arg)
                                     vcpu->index, run->system_event.type);
             }
             break;
-        case KVM_EXIT_INTERNAL_ERROR:
-            vmm_vm_request_stop(vm, VMM_STOP_CRASH, "vCPU %u: KVM internal error (suberror %u)",
-                                vcpu->index, run->internal.suberror);
+        case KVM_EXIT_INTERNAL_ERROR: {
+            /* Say where: RIP and KVM's data words (for an emulation
+             * failure they include the instruction bytes). */
+            struct kvm_regs r = { 0 };
+            ioctl(vcpu->fd, KVM_GET_REGS, &r);
+            GString *data = g_string_new(NULL);
+            for (unsigned i = 0; i < run->internal.ndata && i < 16; i++)
+                g_string_append_printf(data, " %llx", (unsigned long long)run->internal.data[i]);
+            vmm_vm_request_stop(vm, VMM_STOP_CRASH,
+                                "vCPU %u: KVM internal error (suberror %u%s) at rip 0x%llx, data:%s",
+                                vcpu->index, run->internal.suberror,
+                                run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
+                                    ? ", instruction emulation failed" : "",
+                                (unsigned long long)r.rip, data->len ? data->str : " none");
+            g_string_free(data, TRUE);
             break;
+        }
         case KVM_EXIT_FAIL_ENTRY:
             vmm_vm_request_stop(vm, VMM_STOP_CRASH,
                                 "vCPU %u: VM entry failed (hardware reason 0x%llx)",
