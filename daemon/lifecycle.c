@@ -263,9 +263,9 @@ static void on_worker_event(VmmProtoClient *c, const char *event, json_object *d
         if (dom->state == VMMD_STATE_PAUSED)
             set_state(dom, VMMD_STATE_RUNNING, "unpaused", NULL);
     } else if (strcmp(event, "RESET") == 0) {
-        /* The guest restarted inside the same worker. */
-        if (dom->state != VMMD_STATE_RUNNING)
-            set_state(dom, VMMD_STATE_RUNNING, "booted", NULL);
+        /* The guest restarted inside the same worker: a fresh boot, as
+         * libvirt reports it (running/booted, whatever came before). */
+        set_state(dom, VMMD_STATE_RUNNING, "booted", NULL);
         json_object *ev = json_object_new_object();
         json_object_object_add(ev, "name", json_object_new_string(dom->name));
         json_object_object_add(ev, "uuid", json_object_new_string(dom->uuid));

@@ -784,6 +784,9 @@ static void test_lifecycle(void)
     g_assert_cmpint(worker_pid_of(&v, "life"), ==, pid);
     g_autofree char *rs = domain_state(s, "life");
     g_assert_cmpstr(rs, ==, "running");
+    json_object *ri = domain_info(s, "life");
+    g_assert_cmpstr(get_str(ri, "reason"), ==, "booted");   /* libvirt: a fresh boot */
+    json_object_put(ri);
 
     /* Shutdown: the ACPI button, the guest powers off. */
     shutdown_and_wait(s, ev, "life");
