@@ -564,6 +564,11 @@ static json_object *cmd_console(VmmProtoConn *c, json_object *args, void *opaque
         return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
                                    "domain '%s' has no serial port", dom->name);
     const VmmChrDef *chr = g_ptr_array_index(def->serials, 0);   /* sorted by port */
+    if (chr->type == VMM_CHR_UNIX && !chr->listen)
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "domain '%s': serial port %u connects out to '%s' "
+                                   "(mode='connect'); the console is whatever listens there",
+                                   dom->name, chr->port, chr->path);
     if (chr->type == VMM_CHR_UNIX) {
         json_object *r = json_object_new_object();
         json_object_object_add(r, "type", json_object_new_string("unix"));
