@@ -6,6 +6,7 @@
  * VMM_CONF_ERROR_UNSUPPORTED; values libvirt itself would refuse, or that are
  * out of range, are VMM_CONF_ERROR_INVALID. */
 #include "conf/domain_conf.h"
+#include "conf/xml_read.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1626,18 +1627,17 @@ static void on_xml_error(void *data, VmmXmlErrorPtr e)
     st->error_line = e->line;
 }
 
-static xmlDocPtr read_xml(const ParseCtx *pc, const char *xml, size_t len,
-                          GError **err)
+xmlDocPtr vmm_conf_read_xml(const char *source, const char *xml, size_t len, GError **err)
 {
     if (len > VMM_DOMAIN_XML_MAX_BYTES) {
         g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML,
                     "%s: document is %zu bytes; domain XML larger than %d bytes "
-                    "is refused", pc->source, len, VMM_DOMAIN_XML_MAX_BYTES);
+                    "is refused", source, len, VMM_DOMAIN_XML_MAX_BYTES);
         return NULL;
     }
     if (len == 0) {
         g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML,
-                    "%s: document is empty", pc->source);
+                    "%s: document is empty", source);
         return NULL;
     }
     xmlInitParser();
@@ -1645,7 +1645,7 @@ static xmlDocPtr read_xml(const ParseCtx *pc, const char *xml, size_t len,
     if (!ctxt) {
         g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML,
                     "%s: cannot create an XML parser (out of memory)",
-                    pc->source);
+                    source);
         return NULL;
     }
     ReadState st = { 0 };
@@ -1670,12 +1670,12 @@ static xmlDocPtr read_xml(const ParseCtx *pc, const char *xml, size_t len,
         g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML,
                     "%s:%ld: a document type declaration (<!DOCTYPE>) is not "
                     "allowed in domain XML (DTDs and entities are refused)",
-                    pc->source, st.dtd_line);
+                    source, st.dtd_line);
         goto fail;
     }
     if (!well_formed || !doc || !xmlDocGetRootElement(doc)) {
         g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML,
-                    "%s:%ld: XML error: %s", pc->source, st.error_line,
+                    "%s:%ld: XML error: %s", source, st.error_line,
                     st.error ? st.error : "document is not well-formed");
         goto fail;
     }
@@ -1695,7 +1695,7 @@ VmmDomainDef *vmm_domain_def_parse_string(const char *xml, size_t len,
     ParseCtx pc = { .source = source_name ? source_name : "domain XML" };
     g_return_val_if_fail(xml != NULL, NULL);
 
-    xmlDocPtr doc = read_xml(&pc, xml, len, err);
+    xmlDocPtr doc = vmm_conf_read_xml(pc.source, xml, len, err);
     if (!doc)
         return NULL;
     g_autoptr(VmmDomainDef) def = g_new0(VmmDomainDef, 1);

@@ -4,6 +4,7 @@
  * The XML is built as a libxml2 tree and serialized by libxml2, so every
  * text and attribute value is escaped by the library, never by hand. */
 #include "conf/domain_format.h"
+#include "conf/xml_read.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -499,101 +500,9 @@ static void on_schema_error(void *data, VmmXmlErrorPtr e)
     messages_add(m, line, elem, e->message);
 }
 
-/* Parser context state for the document read. */
-typedef struct {
-    bool dtd_seen;
-    long dtd_line;
-    Messages msgs;
-} ReadState;
-
-/* A DOCTYPE is where DTDs and entities come from: the parser is stopped
- * before it reads a single declaration. */
-static void on_internal_subset(void *ctx, const xmlChar *name,
-                               const xmlChar *external_id,
-                               const xmlChar *system_id)
-{
-    (void)name; (void)external_id; (void)system_id;
-    xmlParserCtxtPtr ctxt = ctx;
-    ReadState *st = ctxt->_private;
-    if (!st->dtd_seen) {
-        st->dtd_seen = true;
-        st->dtd_line = xmlSAX2GetLineNumber(ctx);
-    }
-    xmlStopParser(ctxt);
-}
-
-static void on_entity_decl(void *ctx, const xmlChar *name, int type,
-                           const xmlChar *public_id, const xmlChar *system_id,
-                           xmlChar *content)
-{
-    (void)name; (void)type; (void)public_id; (void)system_id; (void)content;
-    on_internal_subset(ctx, NULL, NULL, NULL);
-}
-
-static void on_read_error(void *data, VmmXmlErrorPtr e)
-{
-    xmlParserCtxtPtr ctxt = data;
-    ReadState *st = ctxt ? ctxt->_private : NULL;
-    if (!st || !e || e->level < XML_ERR_ERROR || st->msgs.count > 0)
-        return;
-    messages_add(&st->msgs, e->line, NULL, e->message);
-}
-
 static xmlDocPtr read_document(const char *xml, size_t len, GError **err)
 {
-    if (len > VMM_DOMAIN_XML_MAX_BYTES) {
-        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML,
-                    "document is %zu bytes; documents larger than %d bytes are "
-                    "refused", len, VMM_DOMAIN_XML_MAX_BYTES);
-        return NULL;
-    }
-    if (len == 0) {
-        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML, "document is empty");
-        return NULL;
-    }
-    xmlParserCtxtPtr ctxt = xmlCreateMemoryParserCtxt(xml, (int)len);
-    if (!ctxt) {
-        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML,
-                    "cannot create an XML parser (out of memory)");
-        return NULL;
-    }
-    ReadState st = { .msgs.text = g_string_new(NULL) };
-    /* No network, no entity substitution, no DTD loading; options first,
-     * they reset the handlers set below. */
-    xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_BIG_LINES |
-                            XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    ctxt->_private = &st;
-    ctxt->sax->internalSubset = on_internal_subset;
-    ctxt->sax->externalSubset = NULL;
-    ctxt->sax->entityDecl = on_entity_decl;
-    ctxt->sax->serror = on_read_error;
-
-    xmlParseDocument(ctxt);
-    xmlDocPtr doc = ctxt->myDoc;
-    ctxt->myDoc = NULL;
-    bool well_formed = ctxt->wellFormed;
-    xmlFreeParserCtxt(ctxt);
-
-    if (st.dtd_seen || (doc && xmlGetIntSubset(doc))) {
-        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML,
-                    "line %ld: a document type declaration (<!DOCTYPE>) is not "
-                    "allowed (DTDs and entities are refused)", st.dtd_line);
-        goto fail;
-    }
-    if (!well_formed || !doc || !xmlDocGetRootElement(doc)) {
-        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML,
-                    "XML error: %s", st.msgs.count ? st.msgs.text->str
-                                                   : "document is not well-formed");
-        goto fail;
-    }
-    g_string_free(st.msgs.text, TRUE);
-    return doc;
-
-fail:
-    g_string_free(st.msgs.text, TRUE);
-    if (doc)
-        xmlFreeDoc(doc);
-    return NULL;
+    return vmm_conf_read_xml("XML document", xml, len, err);
 }
 
 /* Compiles the schema with every libxml2 message routed to `m` (the file
