@@ -6,6 +6,7 @@
 #include "vmm/layout.h"
 
 #include <string.h>
+#include "test-irq.h"
 
 #define STS_OBF     0x01
 #define STS_IBF     0x02
@@ -14,23 +15,6 @@
 #define STS_AUXDATA 0x20
 #define STS_TIMEOUT 0x40
 
-typedef struct {
-    VmmIrq irq;
-    int level;
-    unsigned rises, falls, redundant;
-} TestIrq;
-
-static void test_irq_set(VmmIrq *irq, int level)
-{
-    TestIrq *t = irq->opaque;
-    if (!!level == !!t->level)
-        t->redundant++;
-    else if (level)
-        t->rises++;
-    else
-        t->falls++;
-    t->level = !!level;
-}
 
 typedef struct {
     VmmBus bus;

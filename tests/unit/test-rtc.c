@@ -7,26 +7,10 @@
 #include "vmm/layout.h"
 
 #include <string.h>
+#include "test-irq.h"
 
 #define USEC 1000000LL
 
-typedef struct {
-    VmmIrq irq;
-    int level;
-    unsigned rises, falls, redundant;
-} TestIrq;
-
-static void test_irq_set(VmmIrq *irq, int level)
-{
-    TestIrq *t = irq->opaque;
-    if (!!level == !!t->level)
-        t->redundant++;
-    else if (level)
-        t->rises++;
-    else
-        t->falls++;
-    t->level = !!level;
-}
 
 typedef struct {
     VmmBus bus;

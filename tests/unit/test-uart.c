@@ -6,33 +6,13 @@
 #include "vmm/layout.h"
 
 #include <string.h>
+#include "test-irq.h"
 
 #define BASE PORT_COM1
 
 enum { RBR = 0, THR = 0, DLL = 0, IER = 1, DLM = 1, IIR = 2, FCR = 2, LCR = 3,
        MCR = 4, LSR = 5, MSR = 6, SCR = 7 };
 
-/* An interrupt line that records what the device drove it to. */
-typedef struct {
-    VmmIrq irq;
-    GMutex lock;
-    int level;
-    unsigned rises, falls, redundant;
-} TestIrq;
-
-static void test_irq_set(VmmIrq *irq, int level)
-{
-    TestIrq *t = irq->opaque;
-    g_mutex_lock(&t->lock);
-    if (!!level == !!t->level)
-        t->redundant++;
-    else if (level)
-        t->rises++;
-    else
-        t->falls++;
-    t->level = !!level;
-    g_mutex_unlock(&t->lock);
-}
 
 typedef struct {
     VmmBus bus;
