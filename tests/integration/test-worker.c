@@ -4,7 +4,10 @@
  * and bad input. */
 #include "harness.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -239,6 +242,61 @@ static void test_serial_unix(void)
     close(lfd);
 }
 
+/* Reads fd until `needle` shows up (or timeout); returns what was read. */
+static char *read_until(int fd, const char *needle, int timeout_ms)
+{
+    GString *got = g_string_new(NULL);
+    gint64 end = g_get_monotonic_time() + timeout_ms * 1000LL;
+    while (!strstr(got->str, needle) && g_get_monotonic_time() < end) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        char buf[1024];
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        g_string_append_len(got, buf, n);
+    }
+    return g_string_free(got, FALSE);
+}
+
+/* serial type='pty': the worker names its pty as QEMU does; the guest's
+ * output waits there for a reader, and the reader sees it all. */
+static void test_serial_pty(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    HarnessDomain d = { .cmdline = "test=idle",
+                        .serial_xml = "<serial type='pty'><target port='0'/></serial>" };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    g_autofree char *worker = harness_path("src/vmm-worker");
+    const char *argv[] = { worker, "--xml", xml, NULL };
+    GPid pid;
+    int err_fd;
+    g_autoptr(GError) err = NULL;
+    g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+                                           NULL, NULL, &pid, NULL, NULL, &err_fd, &err));
+    g_autofree char *log = read_until(err_fd, "(label serial0)", 20000);
+    const char *p = strstr(log, "redirected to ");
+    g_assert_nonnull(p);
+    g_autofree char *path = g_strndup(p + strlen("redirected to "),
+                                      strcspn(p + strlen("redirected to "), " "));
+    int pty = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    g_assert_cmpint(pty, >=, 0);
+    g_autofree char *out = read_until(pty, "\"event\":\"idle\"", 30000);
+    g_assert_nonnull(strstr(out, "\"event\":\"start\""));   /* written before we opened */
+    g_assert_nonnull(strstr(out, "\"event\":\"idle\""));
+    kill(pid, SIGTERM);                                        /* the ACPI power button */
+    g_autofree char *rest = read_until(pty, "\"done\"", 30000);
+    g_assert_nonnull(strstr(rest, "\"event\":\"powerbutton\""));
+    int status = 0;
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+    close(pty);
+    close(err_fd);
+    g_spawn_close_pid(pid);
+}
+
 /* Bad input: a one-line error, exit status 1, no crash. */
 static void expect_error(const char *xml_text, const char *needle)
 {
@@ -328,6 +386,7 @@ int main(int argc, char **argv)
     g_test_add_func("/worker/sigterm-power-button", test_sigterm_power_button);
     g_test_add_func("/worker/serial/file", test_serial_file);
     g_test_add_func("/worker/serial/unix-connect", test_serial_unix);
+    g_test_add_func("/worker/serial/pty", test_serial_pty);
     g_test_add_func("/worker/bad-input", test_bad_input);
     g_test_add_func("/worker/missing-xml", test_missing_xml);
     return g_test_run();
