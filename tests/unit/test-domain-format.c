@@ -8,6 +8,7 @@
  * libvirt's). */
 #include "conf/domain_conf.h"
 #include "conf/domain_format.h"
+#include "domain-docs.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -30,113 +31,6 @@
 
 /* ------------------------------------------------------------------------ */
 /* helpers                                                                  */
-
-/* The base document of test-domain-conf.c: tests replace a marker in it. */
-static const char base_xml[] =
-    "<domain type='kvm'>\n"
-    "  <name>vm1</name>\n"
-    "  <memory unit='MiB'>64</memory>\n"
-    "  <vcpu>1</vcpu>\n"
-    "  <os>\n"
-    "    <type arch='x86_64'>hvm</type>\n"
-    "    <kernel>/boot/k</kernel><!--os-->\n"
-    "  </os>\n"
-    "  <!--top-->\n"
-    "  <devices>\n"
-    "    <!--dev-->\n"
-    "  </devices>\n"
-    "</domain>\n";
-
-static const char full_xml[] =
-    "<?xml version='1.0' encoding='UTF-8'?>\n"
-    "<!-- every element vmmd accepts -->\n"
-    "<domain type='kvm'>\n"
-    "  <name>full-vm</name>\n"
-    "  <uuid>4dea22b3-1d52-d8f3-2516-782e98ab3fa0</uuid>\n"
-    "  <title>A test VM</title>\n"
-    "  <description>Line one &amp; <![CDATA[<two>]]>\nline three</description>\n"
-    "  <memory unit='GiB'>2</memory>\n"
-    "  <currentMemory unit='MiB'>1024</currentMemory>\n"
-    "  <vcpu placement='static' current='4'>4</vcpu>\n"
-    "  <os>\n"
-    "    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>\n"
-    "    <kernel>/var/lib/vmmd/guestkit.elf</kernel>\n"
-    "    <initrd>/var/lib/vmmd/initrd.img</initrd>\n"
-    "    <cmdline>console=ttyS0 test=smoke</cmdline>\n"
-    "  </os>\n"
-    "  <features>\n"
-    "    <acpi/>\n"
-    "    <apic/>\n"
-    "    <pae/>\n"
-    "  </features>\n"
-    "  <clock offset='localtime'/>\n"
-    "  <on_poweroff>preserve</on_poweroff>\n"
-    "  <on_reboot>destroy</on_reboot>\n"
-    "  <on_crash>restart</on_crash>\n"
-    "  <devices>\n"
-    "    <emulator>/usr/bin/vmm-worker</emulator>\n"
-    "    <serial type='pty'>\n"
-    "      <target type='isa-serial' port='0'>\n"
-    "        <model name='isa-serial'/>\n"
-    "      </target>\n"
-    "    </serial>\n"
-    "    <serial type='file'>\n"
-    "      <source path='/var/log/vm.log' append='on'/>\n"
-    "      <target port='1'/>\n"
-    "    </serial>\n"
-    "    <serial type='unix'>\n"
-    "      <source mode='bind' path='/run/vmmd/vm.sock'/>\n"
-    "      <target port='2'/>\n"
-    "    </serial>\n"
-    "    <serial type='unix'>\n"
-    "      <source mode='connect' path='/run/other.sock'/>\n"
-    "      <target port='3'/>\n"
-    "    </serial>\n"
-    "    <console type='pty'>\n"
-    "      <target type='serial' port='0'/>\n"
-    "    </console>\n"
-    "    <disk type='file' device='disk'>\n"
-    "      <driver name='qemu' type='raw' cache='none' io='native' discard='unmap' "
-    "queues='4'/>\n"
-    "      <source file='/var/lib/vmmd/images/root.img'/>\n"
-    "      <target dev='vda' bus='virtio'/>\n"
-    "      <serial>ROOT-0001</serial>\n"
-    "      <address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/>\n"
-    "    </disk>\n"
-    "    <disk type='block'>\n"
-    "      <source dev='/dev/vg0/data'/>\n"
-    "      <target dev='vdb'/>\n"
-    "      <readonly/>\n"
-    "    </disk>\n"
-    "  </devices>\n"
-    "</domain>\n";
-
-static const char disk_tmpl[] =
-    "<disk type='file' device='disk'>\n"
-    "      <driver name='qemu' type='raw'/>\n"
-    "      <source file='/var/lib/vmmd/a.img'/>\n"
-    "      <target dev='vda' bus='virtio'/>\n"
-    "      <!--disk-->\n"
-    "    </disk>";
-
-static char *str_replace1(const char *s, const char *from, const char *to)
-{
-    const char *p = strstr(s, from);
-    if (!p)
-        g_error("'%s' not found in '%s'", from, s);
-    return g_strdup_printf("%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
-}
-
-static char *doc_replace(const char *from, const char *to)
-{
-    return str_replace1(base_xml, from, to);
-}
-
-static char *disk_doc(const char *from, const char *to)
-{
-    g_autofree char *d = str_replace1(disk_tmpl, from, to);
-    return doc_replace("<!--dev-->", d);
-}
 
 static VmmDomainDef *parse(const char *xml, GError **err)
 {
