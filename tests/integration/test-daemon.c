@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "../raw-socket.h"
 
 #define CALL_TIMEOUT_MS 20000
 #define EVENT_TIMEOUT_MS 20000
@@ -1088,34 +1089,7 @@ static void test_read_only(void)
     vmmd_cleanup(&v);
 }
 
-/* Raw socket: one line out, one message back. */
-static int raw_connect(const char *path)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-    g_assert_cmpint(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
-    return fd;
-}
-
-static char *raw_line(int fd, GString *buf)
-{
-    for (;;) {
-        char *nl = memchr(buf->str, '\n', buf->len);
-        if (nl) {
-            char *line = g_strndup(buf->str, nl - buf->str);
-            g_string_erase(buf, 0, nl - buf->str + 1);
-            return line;
-        }
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        g_assert_cmpint(poll(&p, 1, 20000), ==, 1);
-        char tmp[65536];
-        ssize_t n = recv(fd, tmp, sizeof(tmp), 0);
-        if (n <= 0)
-            return NULL;
-        g_string_append_len(buf, tmp, n);
-    }
-}
+/* Raw socket (tests/raw-socket.h): one line out, one message back. */
 
 static const char *raw_error_class(int fd, GString *buf, const char *send_line)
 {

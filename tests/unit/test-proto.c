@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#define RAW_LINE_TIMEOUT_MS 10000
+#include "../raw-socket.h"
 
 typedef struct {
     GThread *thread;
@@ -219,46 +221,7 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
     g_cond_clear(&f->cond);
 }
 
-/* ---- raw socket helpers ------------------------------------------------- */
-
-static int raw_connect(const char *path)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-    g_assert_cmpint(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
-    return fd;
-}
-
-static void raw_send(int fd, const char *s)
-{
-    size_t len = strlen(s), off = 0;
-    while (off < len) {
-        ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);
-        g_assert_cmpint(n, >, 0);
-        off += n;
-    }
-}
-
-/* One line (without "\n"), or NULL at EOF; fails the test on a timeout. */
-static char *raw_line(int fd, GString *buf)
-{
-    for (;;) {
-        char *nl = memchr(buf->str, '\n', buf->len);
-        if (nl) {
-            char *line = g_strndup(buf->str, nl - buf->str);
-            g_string_erase(buf, 0, nl - buf->str + 1);
-            return line;
-        }
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        g_assert_cmpint(poll(&p, 1, 10000), ==, 1);
-        char tmp[65536];
-        ssize_t n = recv(fd, tmp, sizeof(tmp), 0);
-        if (n <= 0)
-            return NULL;
-        g_string_append_len(buf, tmp, n);
-    }
-}
+/* ---- raw socket helpers (connect, send, line: tests/raw-socket.h) ------ */
 
 static json_object *raw_msg(int fd, GString *buf)
 {
