@@ -93,13 +93,6 @@ static void submit(BlkReq *r, VmmBlockOp op, uint64_t offset, uint64_t len)
     vmm_block_submit(r->q->bq, &r->breq);
 }
 
-/* The status byte is the last device-writable byte of the chain. */
-static uint8_t *status_byte(const VmmVirtqElem *e)
-{
-    const VmmVirtqBuf *last = &e->bufs[e->nbufs - 1];
-    return (uint8_t *)last->hva + last->len - 1;
-}
-
 /* Starts one popped element; false when it cannot even be answered (the
  * device then needs a reset). */
 static bool handle(BlkQueue *q, BlkReq *r)
@@ -113,7 +106,7 @@ static bool handle(BlkQueue *q, BlkReq *r)
         return false;
     }
     r->q = q;
-    r->status = status_byte(e);
+    r->status = vmm_virtq_elem_status_ptr(e);   /* non-NULL: the parser checked */
     r->written = p.written;
     r->flush_after = false;
     q->inflight++;    /* balanced by finish() */

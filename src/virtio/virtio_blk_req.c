@@ -13,8 +13,7 @@ bool vmm_blk_parse_request(const VmmVirtqElem *e, const VmmBlkLimits *lim, VmmBl
                            const char **why)
 {
     memset(p, 0, sizeof(*p));
-    if (e->in_bytes < 1 || !e->nbufs || !e->bufs[e->nbufs - 1].device_writable ||
-        e->bufs[e->nbufs - 1].len == 0) {
+    if (!vmm_virtq_elem_status_ptr(e)) {
         *why = "no device-writable status byte";
         return false;
     }

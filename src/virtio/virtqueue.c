@@ -523,7 +523,7 @@ uint8_t *vmm_virtq_elem_status_ptr(const VmmVirtqElem *elem)
     if (elem->nbufs <= elem->n_out)
         return NULL;
     const VmmVirtqBuf *b = &elem->bufs[elem->nbufs - 1];
-    return (uint8_t *)b->hva + b->len - 1;
+    return b->len ? (uint8_t *)b->hva + b->len - 1 : NULL;
 }
 
 bool vmm_virtq_avail_pending(VmmVirtq *q)
