@@ -204,6 +204,25 @@ static void handle_mmio(VmmVcpu *vcpu)
     }
 }
 
+/* VMM_DEBUG_TRACE (vmmd(8)): the worker kicks every vCPU periodically and
+ * each says where it is, with the top of its stack. */
+static void debug_trace(VmmVcpu *vcpu)
+{
+    struct kvm_regs r;
+    struct kvm_sregs sr;
+    if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &sr) < 0)
+        return;
+    uint64_t st[6] = { 0 };
+    const uint64_t *p = vmm_vm_gpa_to_hva(vcpu->vm, r.rsp, sizeof(st));
+    if (p)
+        memcpy(st, p, sizeof(st));
+    vmm_log_info("vCPU %u: rip 0x%llx rsp 0x%llx cs 0x%x cr0 0x%llx efer 0x%llx rax 0x%llx "
+                 "stack %llx %llx %llx %llx %llx %llx", vcpu->index, r.rip, r.rsp,
+                 sr.cs.selector, sr.cr0, sr.efer, r.rax, (unsigned long long)st[0],
+                 (unsigned long long)st[1], (unsigned long long)st[2], (unsigned long long)st[3],
+                 (unsigned long long)st[4], (unsigned long long)st[5]);
+}
+
 static void *vcpu_thread(void *arg)
 {
     VmmVcpu *vcpu = arg;
@@ -214,6 +233,7 @@ static void *vcpu_thread(void *arg)
     sigemptyset(&set);
     sigaddset(&set, VCPU_KICK_SIGNAL);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    const bool trace = g_getenv("VMM_DEBUG_TRACE") != NULL;
 
     for (;;) {
         if (g_atomic_int_get((gint *)&vm->stop_reason) != VMM_STOP_NONE)
@@ -233,29 +253,8 @@ static void *vcpu_thread(void *arg)
         if (rc < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 vcpu->run->immediate_exit = 0;
-                if (g_getenv("VMM_DEBUG_TRACE")) {
-                    struct kvm_regs r;
-                    struct kvm_sregs sr;
-                    if (ioctl(vcpu->fd, KVM_GET_REGS, &r) == 0 &&
-                        ioctl(vcpu->fd, KVM_GET_SREGS, &sr) == 0)
-                    if (g_getenv("VMM_DEBUG_DUMP")) {
-                        uint64_t a = g_ascii_strtoull(g_getenv("VMM_DEBUG_DUMP"), NULL, 16);
-                        uint64_t *d = vmm_vm_gpa_to_hva(vm, a, 32);
-                        if (d)
-                            vmm_log_info("dump %llx: %llx %llx %llx %llx", (unsigned long long)a,
-                                         (unsigned long long)d[0], (unsigned long long)d[1],
-                                         (unsigned long long)d[2], (unsigned long long)d[3]);
-                    }
-                    {
-                        uint64_t *st = vmm_vm_gpa_to_hva(vm, r.rsp, 48);
-                        vmm_log_info("vCPU %u: rip 0x%llx rsp 0x%llx cs 0x%x cr0 0x%llx efer 0x%llx "
-                                     "rax 0x%llx stack %llx %llx %llx %llx %llx %llx",
-                                     vcpu->index, r.rip, r.rsp, sr.cs.selector, sr.cr0, sr.efer, r.rax,
-                                     st ? (unsigned long long)st[0] : 0ULL, st ? (unsigned long long)st[1] : 0ULL,
-                                     st ? (unsigned long long)st[2] : 0ULL, st ? (unsigned long long)st[3] : 0ULL,
-                                     st ? (unsigned long long)st[4] : 0ULL, st ? (unsigned long long)st[5] : 0ULL);
-                    }
-                }
+                if (trace)
+                    debug_trace(vcpu);
                 continue;
             }
             vmm_vm_request_stop(vm, VMM_STOP_ERROR, "vCPU %u: KVM_RUN failed: %s",
