@@ -60,5 +60,8 @@ const u8 *acpi_find(const char *sig);
 void acpi_isa_irq(u8 irq, u32 *gsi, bool *level, bool *low);
 void acpi_poweroff(void);		/* returns only if it did not work */
 bool acpi_reset(void);			/* false: no reset register */
+/* tests.c: route the GED's power button (false: no GED); then poll */
+bool powerbutton_arm(void);
+bool powerbutton_pressed(void);
 
 #endif

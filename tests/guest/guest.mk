@@ -22,7 +22,7 @@ GUEST_BIN = $(guest_builddir)/guestkit.bin
 GUEST_BZIMAGE = $(guest_builddir)/guestkit.bzImage
 
 GUEST_HDRS = $(guest_srcdir)/gk.h $(guest_srcdir)/lib.h $(guest_srcdir)/acpi.h \
-	$(guest_srcdir)/pcibus.h $(guest_srcdir)/virtio.h $(guest_srcdir)/blk.h
+	$(guest_srcdir)/pcibus.h $(guest_srcdir)/virtio.h $(guest_srcdir)/blk.h $(guest_srcdir)/net.h
 GUEST_OBJS = \
 	$(guest_builddir)/entry32.gk.o $(guest_builddir)/entry64.gk.o \
 	$(guest_builddir)/isr.gk.o $(guest_builddir)/trampoline.gk.o \
@@ -34,6 +34,7 @@ GUEST_OBJS = \
 	$(guest_builddir)/pcibus.gk.o $(guest_builddir)/virtio.gk.o \
 	$(guest_builddir)/blk.gk.o $(guest_builddir)/test_blk.gk.o \
 	$(guest_builddir)/test_blkbench.gk.o \
+	$(guest_builddir)/net.gk.o $(guest_builddir)/test_net.gk.o \
 	$(guest_builddir)/main.gk.o
 
 .PHONY: guest guest-clean

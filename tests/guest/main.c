@@ -26,6 +26,9 @@ void test_blk(void);
 void test_blk_hostile(void);
 void test_blk_bench(void);
 void test_blk_persist(void);
+void test_net(void);
+void test_net_dhcp(void);
+void test_net_bench(void);
 
 static const struct {
 	const char *name;
@@ -36,7 +39,8 @@ static const struct {
 	{ "poweroff", test_poweroff }, { "idle", test_idle }, { "fault", test_fault },
 	{ "cpl0speed", test_cpl0speed }, { "syscall", test_syscall },
 	{ "blk", test_blk }, { "blk-hostile", test_blk_hostile }, { "blk-bench", test_blk_bench },
-	{ "blk-persist", test_blk_persist },
+	{ "blk-persist", test_blk_persist }, { "net", test_net }, { "net-dhcp", test_net_dhcp },
+	{ "net-bench", test_net_bench },
 };
 
 NORETURN void idle_forever(void)

@@ -195,21 +195,30 @@ void test_syscall(void)
  * _EVT, default 0x4), GED interrupt
  * routed level-triggered through the IOAPIC. timeout=SECONDS bounds the
  * wait; without it the guest idles until the button comes. */
-void test_idle(void)
+bool powerbutton_arm(void)
 {
-	char tbuf[24];
-	u64 timeout_ms = cmdline_get("timeout", tbuf, sizeof(tbuf)) ? strtou64(tbuf, NULL) * 1000 : 0;
-
-	if (!acpi.has_ged) {
-		out("{\"event\":\"idle\",\"ged\":false}");
-		skip("idle_powerbutton", "no ACPI GED (ACPI0013) in the DSDT");
-		return;
-	}
+	if (!acpi.has_ged)
+		return false;
 	/* No draining read of the event selector first: a press that came
 	 * before we got here is still latched (level-triggered) and is
 	 * delivered as soon as the IOAPIC entry is unmasked. */
 	ged_addr = acpi.ged_addr;
 	ioapic_route(acpi.ged_gsi, VEC_GED, acpi.ged_level, acpi.ged_low, (u8)lapic_id(), false);
+	return true;
+}
+
+bool powerbutton_pressed(void) { return ged_events & acpi.ged_pwr_bit; }
+
+void test_idle(void)
+{
+	char tbuf[24];
+	u64 timeout_ms = cmdline_get("timeout", tbuf, sizeof(tbuf)) ? strtou64(tbuf, NULL) * 1000 : 0;
+
+	if (!powerbutton_arm()) {
+		out("{\"event\":\"idle\",\"ged\":false}");
+		skip("idle_powerbutton", "no ACPI GED (ACPI0013) in the DSDT");
+		return;
+	}
 	out("{\"event\":\"idle\",\"ged\":true,\"ged_addr\":\"0x%llx\",\"gsi\":%u,\"level\":%s,\"active_low\":%s,\"power_bit\":\"0x%x\",\"timeout_s\":%llu}",
 	    (unsigned long long)acpi.ged_addr, acpi.ged_gsi, acpi.ged_level ? "true" : "false",
 	    acpi.ged_low ? "true" : "false", acpi.ged_pwr_bit, (unsigned long long)(timeout_ms / 1000));

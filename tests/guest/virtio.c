@@ -244,6 +244,9 @@ bool virtio_negotiate(struct vdev *d, u64 wanted)
 		return false;
 	}
 	d->features = f;
+	/* QEMU's virtio-net adds its queue pairs beyond the first when MQ is
+	 * accepted: num_queues is only final after FEATURES_OK */
+	d->max_queues = mmio_read16(d->common + VPCI_NUM_QUEUES);
 	d->event_idx = f & BIT(VIRTIO_F_EVENT_IDX);
 	d->indirect = f & BIT(VIRTIO_F_INDIRECT_DESC);
 	return true;
