@@ -1,0 +1,142 @@
+#!/bin/bash
+# Network benchmark: UDP packet rate and throughput through virtio-net on a
+# tap, guest to host (tx) and host to guest (rx), 64- and 1400-byte frames,
+# 1 and 4 queue pairs, in one run:
+#   vmmd  - the guest kit's net-bench on vmm-worker (userspace back end)
+#   qemu  - the same guest kit on QEMU/KVM (microvm, -netdev tap,vhost=off)
+# Same tap (multi-queue, in a network namespace made here), same guest,
+# same host-side sender and counters. Rounds are interleaved and the
+# median is printed with the spread (min-max). Asserts nothing.
+#
+#   bench/net.sh [BUILDDIR] [SECONDS]
+# Knobs (environment): ROUNDS (3), SIZES ("64 1400": Ethernet frame bytes
+# without FCS), PAIRS ("1 4"), DIRS ("tx rx").
+# tx is counted where it lands: the tap's rx_packets on the host. rx is
+# counted by the guest (datagrams it received on every queue).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+builddir=$(cd "${1:-$top/build}" && pwd)
+secs=${2:-5}
+rounds=${ROUNDS:-3}
+sizes=${SIZES:-64 1400}
+pairs_list=${PAIRS:-1 4}
+dirs=${DIRS:-tx rx}
+kit=$builddir/tests/guest/guestkit.elf
+worker=$builddir/src/vmm-worker
+ns=vmmbench$$
+tap=bnt0
+gmac=52:54:00:be:4c:01
+tmp=$(mktemp -d)
+cleanup() {
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+[ -e /dev/kvm ] || { echo "net.sh: /dev/kvm is missing" >&2; exit 1; }
+gcc -O2 -o "$tmp/udpflood" "$top/bench/udpflood.c"
+have_qemu=0
+command -v qemu-system-x86_64 >/dev/null && have_qemu=1
+
+ip netns add "$ns"
+nsx() { ip netns exec "$ns" "$@"; }
+nsx ip link set lo up
+# QEMU opens a single-queue tap without IFF_MULTI_QUEUE, which a
+# multi-queue tap refuses: the tap is made to match the pairs of the run
+mktap() {       # pairs
+    nsx ip link del "$tap" 2>/dev/null || true
+    nsx ip tuntap add "$tap" mode tap $( (($1 > 1)) && echo multi_queue)
+    nsx ip link set "$tap" address 02:00:00:00:00:01
+    nsx ip addr add 10.0.0.1/24 dev "$tap"
+    nsx ip link set "$tap" up
+    nsx ip neigh replace 10.0.0.2 lladdr "$gmac" dev "$tap" nud permanent
+}
+hmac=02:00:00:00:00:01
+rxp() { nsx cat "/sys/class/net/$tap/statistics/rx_packets"; }
+
+guest_cmd() {   # dir size pairs
+    local payload=$(($2 - 42))
+    if [ "$1" = tx ]; then
+        echo "test=net-bench mode=tx size=$payload secs=$secs pairs=$3 dst=10.0.0.1 dport=9 dmac=$hmac"
+    else
+        echo "test=net-bench mode=rx size=$payload secs=$secs pairs=$3 dport=9"
+    fi
+}
+
+vmm_cmd() {     # dir size pairs
+    cat > "$tmp/d.xml" <<XML
+<domain type='kvm'>
+  <name>bench-net</name>
+  <memory unit='MiB'>512</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type><kernel>$kit</kernel><cmdline>$(guest_cmd "$@")</cmdline></os>
+  <features><acpi/><apic/></features>
+  <devices>
+    <interface type='ethernet'>
+      <mac address='$gmac'/><target dev='$tap' managed='no'/>
+      <model type='virtio'/><driver name='qemu' queues='$3'/>
+    </interface>
+    <serial type='stdio'><target port='0'/></serial>
+  </devices>
+</domain>
+XML
+    echo "$worker" --xml "$tmp/d.xml"
+}
+
+qemu_cmd() {    # dir size pairs
+    echo qemu-system-x86_64 -M microvm,pcie=on,rtc=on -enable-kvm -cpu qemu64 -m 512 -smp 1 \
+        -nodefaults -nographic -no-reboot -serial stdio -kernel "$kit" -append "\"$(guest_cmd "$@")\"" \
+        -netdev tap,id=n0,ifname=$tap,script=no,downscript=no,vhost=off,queues=$3 \
+        -device virtio-net-pci,netdev=n0,mac=$gmac,disable-legacy=on,mq=on,vectors=$((2 * $3 + 2))
+}
+
+# One run: prints packets per second (0 when the run failed).
+run() {         # vmm dir size pairs
+    local vmm=$1 dir=$2 size=$3 pairs=$4 out=$tmp/out pid
+    : > "$out"; [ -n "${NET_DEBUG:-}" ] && echo "+ $("${vmm}_cmd" "$dir" "$size" "$pairs")" >&2
+    eval "nsx timeout $((secs + 90)) $("${vmm}_cmd" "$dir" "$size" "$pairs")" > "$out" 2>"$out.err" &
+    pid=$!
+    for _ in $(seq 600); do grep -q net_ready "$out" && break; sleep 0.05; done
+    local before after
+    before=$(rxp)
+    if [ "$dir" = rx ]; then
+        sleep 0.2
+        nsx "$tmp/udpflood" 10.0.0.2 9 $((size - 42)) $((secs + 1)) "$pairs" > /dev/null || true
+    fi
+    wait "$pid" || true
+    after=$(rxp)
+    [ -n "${NET_DEBUG:-}" ] && tail -n 3 "$out" "$out.err" >&2
+    if [ "$dir" = tx ]; then
+        grep -q '"check":"net_bench","ok":true' "$out" && echo $(( (after - before) / secs )) || echo 0
+    else
+        sed -n 's/.*"check":"net_bench","ok":true.*"pps":\([0-9]*\).*/\1/p' "$out" | grep . || echo 0
+    fi
+}
+
+stats() {       # median min max of stdin
+    sort -n | awk '{ v[NR] = $1 } END { if (!NR) { print "0 0 0"; exit }
+        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
+}
+
+echo "# virtio-net UDP, guest kit net-bench, median of $rounds interleaved rounds of ${secs} s (spread min-max); $(uname -r)"
+echo "# tx: guest -> host, counted at the host tap; rx: host -> guest (udpflood, one flow per queue pair), counted by the guest"
+printf '%-3s %5s %5s %22s %22s %9s %9s %9s\n' dir frame pairs "vmmd pps (spread)" "qemu pps (spread)" "vmmd Mb/s" "qemu Mb/s" vmmd/qemu
+for dir in $dirs; do
+    for size in $sizes; do
+        for pairs in $pairs_list; do
+            mktap "$pairs"
+            : > "$tmp/v"; : > "$tmp/q"
+            for _ in $(seq "$rounds"); do
+                run vmm "$dir" "$size" "$pairs" >> "$tmp/v"
+                if ((have_qemu)); then run qemu "$dir" "$size" "$pairs" >> "$tmp/q"; fi
+            done
+            read -r vm vlo vhi < <(stats < "$tmp/v")
+            read -r qm qlo qhi < <(stats < "$tmp/q")
+            awk -v d="$dir" -v s="$size" -v p="$pairs" -v vm="$vm" -v vlo="$vlo" -v vhi="$vhi" \
+                -v qm="$qm" -v qlo="$qlo" -v qhi="$qhi" 'BEGIN {
+                printf "%-3s %5d %5d %9.0f (%5.0fk-%5.0fk) %9.0f (%5.0fk-%5.0fk) %9.0f %9.0f %9s\n",
+                    d, s, p, vm, vlo / 1000, vhi / 1000, qm, qlo / 1000, qhi / 1000,
+                    vm * s * 8 / 1e6, qm * s * 8 / 1e6, (qm > 0) ? sprintf("%.2f", vm / qm) : "-" }'
+        done
+    done
+done
