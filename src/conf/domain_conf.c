@@ -6,6 +6,7 @@
  * VMM_CONF_ERROR_UNSUPPORTED; values libvirt itself would refuse, or that are
  * out of range, are VMM_CONF_ERROR_INVALID. */
 #include "conf/domain_conf.h"
+#include "conf/conf_parse.h"
 #include "conf/xml_read.h"
 
 #include <errno.h>
@@ -28,11 +29,6 @@ G_DEFINE_QUARK(vmm-conf-error-quark, vmm_conf_error)
 #define MAX_MEMORY_KIB (16ULL << 30)       /* 16 TiB */
 #define UNIX_PATH_MAX_LEN (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-typedef struct {
-    const char *source;   /* file name or caller's label, prefixes messages */
-    const char *subject;  /* NULL, or e.g. "disk vda: " after the line number */
-} ParseCtx;
-
 static const char *subject_of(const ParseCtx *pc)
 {
     return pc->subject ? pc->subject : "";
@@ -41,13 +37,12 @@ static const char *subject_of(const ParseCtx *pc)
 /* ------------------------------------------------------------------------ */
 /* small helpers                                                            */
 
-static long line_of(xmlNodePtr n)
+long line_of(xmlNodePtr n)
 {
     return n ? xmlGetLineNo(n) : 0;
 }
 
-static bool G_GNUC_PRINTF(5, 6)
-conf_fail(const ParseCtx *pc, xmlNodePtr node, VmmConfError code,
+bool conf_fail(const ParseCtx *pc, xmlNodePtr node, VmmConfError code,
           GError **err, const char *fmt, ...)
 {
     va_list ap;
@@ -60,7 +55,7 @@ conf_fail(const ParseCtx *pc, xmlNodePtr node, VmmConfError code,
 }
 
 /* "<name>" or "<prefix:name>" for messages. */
-static char *elem_label(xmlNodePtr n)
+char *elem_label(xmlNodePtr n)
 {
     if (n->ns && n->ns->prefix)
         return g_strdup_printf("<%s:%s>", n->ns->prefix, n->name);
@@ -80,7 +75,7 @@ static int str_index(const char *const *list, const char *s)
     return -1;
 }
 
-static bool unsupported_element(const ParseCtx *pc, xmlNodePtr child,
+bool unsupported_element(const ParseCtx *pc, xmlNodePtr child,
                                 GError **err)
 {
     g_autofree char *p = elem_label(child->parent);
@@ -91,7 +86,7 @@ static bool unsupported_element(const ParseCtx *pc, xmlNodePtr child,
 
 /* Attributes: everything not in `allowed` (NULL-terminated, may be NULL)
  * is unsupported; namespaced attributes are never ours. */
-static bool check_attrs(const ParseCtx *pc, xmlNodePtr node,
+bool check_attrs(const ParseCtx *pc, xmlNodePtr node,
                         const char *const *allowed, GError **err)
 {
     for (xmlAttrPtr a = node->properties; a; a = a->next) {
@@ -110,7 +105,7 @@ static bool check_attrs(const ParseCtx *pc, xmlNodePtr node,
     return true;
 }
 
-static char *get_attr(xmlNodePtr node, const char *name)
+char *get_attr(xmlNodePtr node, const char *name)
 {
     xmlChar *v = xmlGetNoNsProp(node, (const xmlChar *)name);
     if (!v)
@@ -202,7 +197,7 @@ static bool leaf_token(const ParseCtx *pc, xmlNodePtr node, char **out,
 }
 
 /* An element that must be empty, with only `allowed` attributes. */
-static bool check_empty(const ParseCtx *pc, xmlNodePtr node,
+bool check_empty(const ParseCtx *pc, xmlNodePtr node,
                         const char *const *allowed, GError **err)
 {
     if (!check_attrs(pc, node, allowed, err) || !check_content(pc, node, err))
@@ -215,7 +210,7 @@ static bool check_empty(const ParseCtx *pc, xmlNodePtr node,
 
 /* Sorts element children of `node` into slots by name; each name at most
  * once; any other element is unsupported. */
-static bool collect_children(const ParseCtx *pc, xmlNodePtr node,
+bool collect_children(const ParseCtx *pc, xmlNodePtr node,
                              const char *const *names, xmlNodePtr *slots,
                              GError **err)
 {
@@ -242,7 +237,7 @@ static bool collect_children(const ParseCtx *pc, xmlNodePtr node,
 /* An enumerated value. `supported` are the ones vmmd implements (the result
  * is the index there); `known` are further values libvirt accepts, which
  * give UNSUPPORTED; anything else is INVALID. attr NULL = element text. */
-static bool parse_choice(const ParseCtx *pc, xmlNodePtr node, const char *attr,
+bool parse_choice(const ParseCtx *pc, xmlNodePtr node, const char *attr,
                          const char *value, const char *const *supported,
                          const char *const *known, int *out, GError **err)
 {
@@ -428,7 +423,7 @@ static bool parse_uuid(const char *s, uint8_t uuid[16])
 
 /* A decimal count; a digits-only value too big for 64 bits is taken as
  * G_MAXUINT64 so callers report it as out of range, not as garbage. */
-static bool parse_count(const char *s, uint64_t *v)
+bool parse_count(const char *s, uint64_t *v)
 {
     g_autoptr(GError) e = NULL;
     if (g_ascii_string_to_unsigned(s, 10, 0, G_MAXUINT64, v, &e))
@@ -882,7 +877,6 @@ static bool resolve_serials(const ParseCtx *pc, GPtrArray *serials,
 /* ------------------------------------------------------------------------ */
 /* disks                                                                    */
 
-#define PCI_SLOTS 32          /* per bus; slot 0 is the host bridge */
 #define DISK_SERIAL_CHARS \
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_ .+-"
 #define ALNUM_CHARS \
@@ -1223,7 +1217,7 @@ static bool parse_pci_field(const char *s, size_t hex_digits, uint64_t *v)
 /* <address type='pci'/> on bus 0000:00, function 0. *slot is -1 when slot=
  * is left out (vmmd assigns one); pci_slots[] records the slots taken, with
  * the <address> that took each. */
-static bool parse_pci_address(const ParseCtx *pc, xmlNodePtr node,
+bool parse_pci_address(const ParseCtx *pc, xmlNodePtr node,
                               xmlNodePtr *pci_slots, int *slot, GError **err)
 {
     static const char *const attrs[] = {
@@ -1446,6 +1440,11 @@ static bool parse_devices(const ParseCtx *pc, xmlNodePtr node, VmmDomainDef *def
         } else if (name_is(c, "disk")) {
             if (!parse_disk(pc, c, &disks, pci_slots, def, err))
                 goto out;
+        } else if (name_is(c, "interface")) {
+            VmmNetDef *net = vmm_net_def_parse(pc->source, c, def->nets->len, pci_slots, err);
+            if (!net)
+                goto out;
+            g_ptr_array_add(def->nets, net);
         } else {
             unsupported_element(pc, c, err);
             goto out;
@@ -1701,6 +1700,7 @@ VmmDomainDef *vmm_domain_def_parse_string(const char *xml, size_t len,
     g_autoptr(VmmDomainDef) def = g_new0(VmmDomainDef, 1);
     def->serials = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_chr_def_free);
     def->disks = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_disk_def_free);
+    def->nets = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_net_def_free);
     bool ok = parse_domain(&pc, xmlDocGetRootElement(doc), def, err);
     xmlFreeDoc(doc);
     return ok ? g_steal_pointer(&def) : NULL;
@@ -1802,6 +1802,8 @@ void vmm_domain_def_free(VmmDomainDef *def)
         g_ptr_array_unref(def->disks);
     if (def->serials)
         g_ptr_array_unref(def->serials);
+    if (def->nets)
+        g_ptr_array_unref(def->nets);
     g_free(def);
 }
 

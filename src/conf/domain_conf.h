@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conf/net_conf.h"
+
 #define VMM_CONF_ERROR (vmm_conf_error_quark())
 GQuark vmm_conf_error_quark(void);
 typedef enum {
@@ -113,6 +115,7 @@ typedef struct {
     char *emulator;           /* <emulator>, recorded; vmmd uses vmm-worker */
     GPtrArray *disks;         /* VmmDiskDef*, in document order; target_dev
                                * unique; a path shared only by read-only disks */
+    GPtrArray *nets;          /* VmmNetDef* (src/conf/net_conf.h), document order */
     GPtrArray *serials;       /* VmmChrDef*, sorted by port, no duplicates;
                                * a <console type=... target type='serial'>
                                * without a matching <serial> adds one */

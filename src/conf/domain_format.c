@@ -339,6 +339,14 @@ static bool build_domain(Writer *w, const VmmDomainDef *def, xmlNodePtr root)
     for (guint i = 0; def->disks && i < def->disks->len; i++)
         if (!format_disk(w, devices, g_ptr_array_index(def->disks, i), i))
             return false;
+    for (guint i = 0; def->nets && i < def->nets->len; i++) {
+        const VmmNetDef *net = g_ptr_array_index(def->nets, i);
+        if ((net->bridge && !check_value(w, "interface bridge", net->bridge)) ||
+            (net->target_dev && !check_value(w, "interface target", net->target_dev)) ||
+            (net->socket_path && !check_value(w, "interface socket path", net->socket_path)))
+            return false;
+        vmm_net_def_format(devices, net);
+    }
     return format_serials(w, devices, def->serials) && !w->failed;
 }
 
@@ -398,50 +406,64 @@ static void random_uuid_v4(uint8_t u[16])
 bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err)
 {
     g_return_val_if_fail(def != NULL, false);
+    /* The PCI devices in the order the worker places them: disks, then
+     * interfaces. */
     guint ndisks = def->disks ? def->disks->len : 0;
+    guint nnets = def->nets ? def->nets->len : 0;
+    guint n = ndisks + nnets;
+    g_autofree int **slotp = g_new0(int *, n + 1);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < ndisks; i++) {
+        VmmDiskDef *d = g_ptr_array_index(def->disks, i);
+        slotp[i] = &d->pci_slot;
+        g_ptr_array_add(names, g_strdup_printf("disk %s", d->target_dev ? d->target_dev
+                                                                         : "(unnamed)"));
+    }
+    for (guint i = 0; i < nnets; i++) {
+        VmmNetDef *nd = g_ptr_array_index(def->nets, i);
+        slotp[ndisks + i] = &nd->pci_slot;
+        g_ptr_array_add(names, g_strdup_printf("interface %u", i));
+    }
     bool used[PCI_SLOTS] = { [0] = true };   /* slot 0: host bridge */
-    g_autofree int *slots = g_new0(int, ndisks + 1);
+    g_autofree int *slots = g_new0(int, n + 1);
 
     /* Check and plan everything first: on failure nothing changes. */
-    for (guint i = 0; i < ndisks; i++) {
-        const VmmDiskDef *d = g_ptr_array_index(def->disks, i);
-        slots[i] = d->pci_slot;
-        if (d->pci_slot < 0)
+    for (guint i = 0; i < n; i++) {
+        int s = *slotp[i];
+        const char *name = g_ptr_array_index(names, i);
+        slots[i] = s;
+        if (s < 0)
             continue;
-        const char *name = d->target_dev ? d->target_dev : "(unnamed)";
-        if (d->pci_slot == 0 || d->pci_slot >= PCI_SLOTS) {
+        if (s == 0 || s >= PCI_SLOTS) {
             g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
-                        "disk %s: PCI slot %d is out of range (1 to %d)",
-                        name, d->pci_slot, PCI_SLOTS - 1);
+                        "%s: PCI slot %d is out of range (1 to %d)", name, s, PCI_SLOTS - 1);
             return false;
         }
-        if (used[d->pci_slot]) {
+        if (used[s]) {
             g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
-                        "disk %s: PCI slot 0x%02x is used twice", name, d->pci_slot);
+                        "%s: PCI slot 0x%02x is used twice", name, s);
             return false;
         }
-        used[d->pci_slot] = true;
+        used[s] = true;
     }
     int next = 1;
-    for (guint i = 0; i < ndisks; i++) {
+    for (guint i = 0; i < n; i++) {
         if (slots[i] >= 0)
             continue;
         while (next < PCI_SLOTS && used[next])
             next++;
         if (next >= PCI_SLOTS) {
-            const VmmDiskDef *d = g_ptr_array_index(def->disks, i);
             g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
-                        "disk %s: no free PCI slot left (vmmd has slots 1 to %d "
-                        "on one bus)", d->target_dev ? d->target_dev : "(unnamed)",
-                        PCI_SLOTS - 1);
+                        "%s: no free PCI slot left (vmmd has slots 1 to %d on one bus)",
+                        (const char *)g_ptr_array_index(names, i), PCI_SLOTS - 1);
             return false;
         }
         slots[i] = next;
         used[next] = true;
     }
 
-    for (guint i = 0; i < ndisks; i++)
-        ((VmmDiskDef *)g_ptr_array_index(def->disks, i))->pci_slot = slots[i];
+    for (guint i = 0; i < n; i++)
+        *slotp[i] = slots[i];
     if (!def->has_uuid) {
         random_uuid_v4(def->uuid);
         def->has_uuid = true;
@@ -620,6 +642,9 @@ VmmDomainDef *vmm_domain_def_copy(const VmmDomainDef *def)
     n->serials = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_chr_def_free);
     for (guint i = 0; def->serials && i < def->serials->len; i++)
         g_ptr_array_add(n->serials, chr_copy(g_ptr_array_index(def->serials, i)));
+    n->nets = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_net_def_free);
+    for (guint i = 0; def->nets && i < def->nets->len; i++)
+        g_ptr_array_add(n->nets, vmm_net_def_copy(g_ptr_array_index(def->nets, i)));
     return n;
 }
 
@@ -667,8 +692,12 @@ bool vmm_domain_def_equal(const VmmDomainDef *a, const VmmDomainDef *b)
         a->on_crash != b->on_crash || !str_eq(a->emulator, b->emulator))
         return false;
     if (array_len(a->disks) != array_len(b->disks) ||
-        array_len(a->serials) != array_len(b->serials))
+        array_len(a->serials) != array_len(b->serials) ||
+        array_len(a->nets) != array_len(b->nets))
         return false;
+    for (guint i = 0; i < array_len(a->nets); i++)
+        if (!vmm_net_def_equal(g_ptr_array_index(a->nets, i), g_ptr_array_index(b->nets, i)))
+            return false;
     for (guint i = 0; i < array_len(a->disks); i++)
         if (!disk_equal(g_ptr_array_index(a->disks, i), g_ptr_array_index(b->disks, i)))
             return false;

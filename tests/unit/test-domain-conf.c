@@ -310,7 +310,7 @@ static const ReplaceCase replace_cases[] = {
     { "/conf/unsupported/sound", "<!--dev-->", "<sound model='ich9'/>",
       U, 11, "element <devices>/<sound> is not supported by vmmd" },
     { "/conf/unsupported/interface", "<!--dev-->", "<interface type='network'/>",
-      U, 11, "element <devices>/<interface> is not supported" },
+      U, 11, "interface type 'network' (libvirt virtual networks) is not supported" },
     { "/conf/unsupported/devices-attr", "<devices>", "<devices x='y'>",
       U, 10, "attribute 'x'='y' on <devices>" },
     { "/conf/unsupported/serial-tcp", "<!--dev-->", "<serial type='tcp'/>",

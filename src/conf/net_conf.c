@@ -1,0 +1,467 @@
+/* <interface>: parsing (strict, libvirt's forms and defaults) and the
+ * canonical output. */
+#include "conf/net_conf.h"
+
+#include <string.h>
+
+#include "conf/conf_parse.h"
+
+static const char *const types[] = { "bridge", "ethernet", "user", "vhostuser", NULL };
+static const char *const known_types[] = {
+    "network", "direct", "hostdev", "mcast", "server", "client", "udp", "vdpa",
+    "internal", "null", "vds", NULL };
+static const char *const drivers[] = { "", "vhost", "qemu", NULL };
+static const char *const host_attrs[] = {
+    "csum", "gso", "tso4", "tso6", "ecn", "ufo", "mrg_rxbuf", NULL };
+static const char *const guest_attrs[] = { "csum", "tso4", "tso6", "ecn", "ufo", NULL };
+static const char *const onoff[] = { "", "on", "off", NULL };
+
+const char *vmm_net_type_to_string(VmmNetType t)
+{
+    return types[t];
+}
+
+void vmm_net_mac_format(const uint8_t mac[6], char out[18])
+{
+    g_snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+               mac[4], mac[5]);
+}
+
+static bool parse_mac(const ParseCtx *pc, xmlNodePtr node, uint8_t mac[6], GError **err)
+{
+    static const char *const attrs[] = { "address", NULL };
+    if (!check_empty(pc, node, attrs, err))
+        return false;
+    g_autofree char *v = get_attr(node, "address");
+    if (!v)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<mac> needs an 'address' attribute");
+    unsigned b[6];
+    char tail;
+    if (strlen(v) != 17 ||
+        sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+               &tail) != 6 ||
+        strspn(v, "0123456789abcdefABCDEF:") != 17) {
+        g_autofree char *shown = g_strescape(v, NULL);
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<mac address='%s'> is not a MAC address (six hex pairs separated "
+                         "by colons)", shown);
+    }
+    for (int i = 0; i < 6; i++)
+        mac[i] = (uint8_t)b[i];
+    if (mac[0] & 1)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<mac address='%s'> is a multicast address; an interface needs a "
+                         "unicast one (first octet even)", v);
+    return true;
+}
+
+static bool parse_uint_attr(const ParseCtx *pc, xmlNodePtr node, const char *name,
+                            uint64_t min, uint64_t max, bool pow2, unsigned *out, GError **err)
+{
+    g_autofree char *v = get_attr(node, name);
+    if (!v)
+        return true;
+    uint64_t n;
+    g_autofree char *label = elem_label(node);
+    g_autofree char *shown = g_strescape(v, NULL);
+    if (!parse_count(v, &n) || n < min || n > max || (pow2 && (n & (n - 1))))
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "attribute '%s'='%s' on %s must be %s from %" G_GUINT64_FORMAT
+                         " to %" G_GUINT64_FORMAT, name, shown, label,
+                         pow2 ? "a power of two" : "a number", min, max);
+    *out = (unsigned)n;
+    return true;
+}
+
+static bool parse_tristates(const ParseCtx *pc, xmlNodePtr node, const char *const *names,
+                            VmmTristate *out, GError **err)
+{
+    if (!check_empty(pc, node, names, err))
+        return false;
+    for (int i = 0; names[i]; i++) {
+        g_autofree char *v = get_attr(node, names[i]);
+        int idx;
+        if (v && !parse_choice(pc, node, names[i], v, onoff + 1, NULL, &idx, err))
+            return false;
+        if (v)
+            out[i] = (VmmTristate)(idx + 1);
+    }
+    return true;
+}
+
+static bool parse_driver(const ParseCtx *pc, xmlNodePtr node, VmmNetDef *net, GError **err)
+{
+    static const char *const attrs[] = {
+        "name", "queues", "rx_queue_size", "tx_queue_size", NULL };
+    static const char *const known_attrs[] = {
+        "txmode", "ioeventfd", "event_idx", "iommu", "ats", "packed", "page_per_vq",
+        "rss", "rss_hash_report", NULL };
+    enum { K_HOST, K_GUEST, K_N };
+    static const char *const names[] = { "host", "guest", NULL };
+    xmlNodePtr s[K_N] = { 0 };
+    for (xmlAttrPtr a = node->properties; a; a = a->next)
+        for (int i = 0; !a->ns && known_attrs[i]; i++)
+            if (!strcmp((const char *)a->name, known_attrs[i]))
+                return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
+                                 "attribute '%s' on <interface>/<driver> is not supported "
+                                 "by vmmd", known_attrs[i]);
+    if (!check_attrs(pc, node, attrs, err) || !collect_children(pc, node, names, s, err))
+        return false;
+    g_autofree char *name = get_attr(node, "name");
+    int idx;
+    if (name) {
+        if (!parse_choice(pc, node, "name", name, drivers + 1, NULL, &idx, err))
+            return false;
+        net->driver = (VmmNetDriver)(idx + 1);
+    }
+    /* QEMU's limits: rx/tx queue sizes are powers of two from 256 to 1024 */
+    if (!parse_uint_attr(pc, node, "queues", 1, VMM_NET_MAX_QUEUES, false, &net->queues, err) ||
+        !parse_uint_attr(pc, node, "rx_queue_size", 256, 1024, true, &net->rx_queue_size, err) ||
+        !parse_uint_attr(pc, node, "tx_queue_size", 256, 1024, true, &net->tx_queue_size, err))
+        return false;
+    if (s[K_HOST] && !parse_tristates(pc, s[K_HOST], host_attrs, net->host, err))
+        return false;
+    if (s[K_GUEST] && !parse_tristates(pc, s[K_GUEST], guest_attrs, net->guest, err))
+        return false;
+    return true;
+}
+
+static bool ifname_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > VMM_NET_IFNAME_MAX || !strcmp(s, ".") || !strcmp(s, ".."))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (*p == '/' || *p == ':' || g_ascii_isspace(*p) || !g_ascii_isprint(*p))
+            return false;
+    return true;
+}
+
+static bool parse_ifname(const ParseCtx *pc, xmlNodePtr node, const char *attr, char **out,
+                         GError **err)
+{
+    g_autofree char *v = get_attr(node, attr);
+    if (!v)
+        return true;
+    if (!ifname_ok(v)) {
+        g_autofree char *shown = g_strescape(v, NULL);
+        g_autofree char *label = elem_label(node);
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "attribute '%s'='%s' on %s is not a network interface name (1 to %d "
+                         "printable characters, no '/', ':' or spaces)", attr, shown, label,
+                         VMM_NET_IFNAME_MAX);
+    }
+    *out = g_steal_pointer(&v);
+    return true;
+}
+
+static bool parse_source(const ParseCtx *pc, xmlNodePtr node, VmmNetDef *net, GError **err)
+{
+    if (net->type == VMM_NET_BRIDGE) {
+        static const char *const attrs[] = { "bridge", NULL };
+        if (!check_empty(pc, node, attrs, err) ||
+            !parse_ifname(pc, node, "bridge", &net->bridge, err))
+            return false;
+        return true;
+    }
+    if (net->type == VMM_NET_VHOSTUSER) {
+        static const char *const attrs[] = { "type", "path", "mode", NULL };
+        static const char *const stypes[] = { "unix", NULL };
+        static const char *const modes[] = { "client", "server", NULL };
+        int idx;
+        if (!check_empty(pc, node, attrs, err))
+            return false;
+        g_autofree char *t = get_attr(node, "type");
+        g_autofree char *path = get_attr(node, "path");
+        g_autofree char *mode = get_attr(node, "mode");
+        if (!t || !path || !mode)
+            return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                             "<source> of a vhostuser interface needs type='unix', path= and "
+                             "mode='client|server'");
+        if (!parse_choice(pc, node, "type", t, stypes, NULL, &idx, err) ||
+            !parse_choice(pc, node, "mode", mode, modes, NULL, &idx, err))
+            return false;
+        if (!g_path_is_absolute(path) || strlen(path) > 107)
+            return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                             "<source path> of a vhostuser interface must be an absolute "
+                             "path of at most 107 bytes (a unix socket)");
+        net->socket_server = idx == 1;
+        net->socket_path = g_steal_pointer(&path);
+        return true;
+    }
+    g_autofree char *label = elem_label(node);
+    return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
+                     "<source> is not supported on an interface of type '%s'",
+                     types[net->type]);
+}
+
+static bool parse_target(const ParseCtx *pc, xmlNodePtr node, VmmNetDef *net, GError **err)
+{
+    static const char *const attrs[] = { "dev", "managed", NULL };
+    static const char *const yesno[] = { "yes", "no", NULL };
+    if (!check_empty(pc, node, attrs, err) ||
+        !parse_ifname(pc, node, "dev", &net->target_dev, err))
+        return false;
+    g_autofree char *managed = get_attr(node, "managed");
+    int idx;
+    if (managed) {
+        if (!parse_choice(pc, node, "managed", managed, yesno, NULL, &idx, err))
+            return false;
+        if (idx == 1 && net->type != VMM_NET_ETHERNET)
+            return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                             "<target managed='no'> is only meaningful for type='ethernet' "
+                             "(an existing tap)");
+        if (idx == 1 && !net->target_dev)
+            return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                             "<target managed='no'> needs dev= naming the existing tap");
+        net->managed_no = idx == 1;
+    }
+    return true;
+}
+
+static void random_mac(uint8_t mac[6])
+{
+    /* libvirt's prefix for QEMU/KVM guests */
+    mac[0] = 0x52;
+    mac[1] = 0x54;
+    mac[2] = 0x00;
+    for (int i = 3; i < 6; i++)
+        mac[i] = (uint8_t)g_random_int_range(0, 256);
+}
+
+VmmNetDef *vmm_net_def_parse(const char *source, xmlNodePtr node, unsigned index,
+                             xmlNodePtr *pci_slots, GError **err)
+{
+    enum { K_MAC, K_SOURCE, K_TARGET, K_MODEL, K_DRIVER, K_LINK, K_MTU, K_BACKEND, K_ADDRESS,
+           K_ALIAS, K_BOOT, K_ROM, K_FILTER, K_BANDWIDTH, K_VLAN, K_IP, K_ROUTE, K_PORT,
+           K_TUNE, K_COALESCE, K_N };
+    static const char *const names[] = {
+        "mac", "source", "target", "model", "driver", "link", "mtu", "backend", "address",
+        "alias", "boot", "rom", "filterref", "bandwidth", "vlan", "ip", "route", "port",
+        "tune", "coalesce", NULL };
+    static const char *const attrs[] = { "type", NULL };
+    xmlNodePtr s[K_N] = { 0 };
+    g_autofree char *subject = g_strdup_printf("interface %u: ", index);
+    ParseCtx ctx = { source, subject };
+    const ParseCtx *pc = &ctx;
+    int idx;
+
+    g_autoptr(VmmNetDef) net = g_new0(VmmNetDef, 1);
+    net->pci_slot = -1;
+    g_autofree char *type = get_attr(node, "type");
+    if (!check_attrs(pc, node, attrs, err))
+        return NULL;
+    if (!type) {
+        conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                  "<interface> needs a 'type' attribute (vmmd supports bridge, ethernet, "
+                  "user, vhostuser)");
+        return NULL;
+    }
+    if (!strcmp(type, "network")) {
+        conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
+                  "interface type 'network' (libvirt virtual networks) is not supported "
+                  "by vmmd yet; use type='bridge' with <source bridge=...>");
+        return NULL;
+    }
+    if (!parse_choice(pc, node, "type", type, types, known_types, &idx, err))
+        return NULL;
+    net->type = (VmmNetType)idx;
+    if (!collect_children(pc, node, names, s, err))
+        return NULL;
+    for (int k = K_ALIAS; k < K_N; k++)
+        if (s[k]) {
+            unsupported_element(pc, s[k], err);
+            return NULL;
+        }
+
+    if (s[K_MAC]) {
+        if (!parse_mac(pc, s[K_MAC], net->mac, err))
+            return NULL;
+    } else {
+        random_mac(net->mac);
+    }
+    if (s[K_MODEL]) {
+        static const char *const mattrs[] = { "type", NULL };
+        static const char *const models[] = { "virtio", NULL };
+        static const char *const known_models[] = {
+            "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", "virtio-transitional",
+            "virtio-non-transitional", "vmxnet3", "igb", NULL };
+        g_autofree char *m = get_attr(s[K_MODEL], "type");
+        if (!check_empty(pc, s[K_MODEL], mattrs, err))
+            return NULL;
+        if (!m) {
+            conf_fail(pc, s[K_MODEL], VMM_CONF_ERROR_INVALID, err, "<model> needs type=");
+            return NULL;
+        }
+        if (!parse_choice(pc, s[K_MODEL], "type", m, models, known_models, &idx, err))
+            return NULL;
+    }
+    if (s[K_SOURCE] && !parse_source(pc, s[K_SOURCE], net, err))
+        return NULL;
+    if (net->type == VMM_NET_BRIDGE && !net->bridge) {
+        conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                  "an interface of type 'bridge' needs <source bridge='NAME'/>");
+        return NULL;
+    }
+    if (net->type == VMM_NET_VHOSTUSER && !net->socket_path) {
+        conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                  "an interface of type 'vhostuser' needs <source type='unix' path=... "
+                  "mode=...>");
+        return NULL;
+    }
+    if (s[K_TARGET] && !parse_target(pc, s[K_TARGET], net, err))
+        return NULL;
+    if (s[K_DRIVER] && !parse_driver(pc, s[K_DRIVER], net, err))
+        return NULL;
+    if (s[K_LINK]) {
+        static const char *const lattrs[] = { "state", NULL };
+        static const char *const states[] = { "up", "down", NULL };
+        g_autofree char *st = get_attr(s[K_LINK], "state");
+        if (!check_empty(pc, s[K_LINK], lattrs, err) ||
+            (st && !parse_choice(pc, s[K_LINK], "state", st, states, NULL, &idx, err)))
+            return NULL;
+        net->link_down = st && idx == 1;
+    }
+    if (s[K_MTU]) {
+        static const char *const mattrs[] = { "size", NULL };
+        if (!check_empty(pc, s[K_MTU], mattrs, err) ||
+            !parse_uint_attr(pc, s[K_MTU], "size", 68, 65535, false, &net->mtu, err))
+            return NULL;
+        if (!net->mtu) {
+            conf_fail(pc, s[K_MTU], VMM_CONF_ERROR_INVALID, err, "<mtu> needs size=");
+            return NULL;
+        }
+    }
+    if (s[K_BACKEND]) {
+        static const char *const battrs[] = { "type", NULL };
+        static const char *const backends[] = { "passt", NULL };
+        g_autofree char *b = get_attr(s[K_BACKEND], "type");
+        if (net->type != VMM_NET_USER) {
+            conf_fail(pc, s[K_BACKEND], VMM_CONF_ERROR_INVALID, err,
+                      "<backend> belongs to interfaces of type 'user'");
+            return NULL;
+        }
+        if (!check_empty(pc, s[K_BACKEND], battrs, err) ||
+            (b && !parse_choice(pc, s[K_BACKEND], "type", b, backends, NULL, &idx, err)))
+            return NULL;
+    }
+    if (net->type == VMM_NET_VHOSTUSER && net->driver == VMM_NET_DRIVER_VHOST) {
+        conf_fail(pc, s[K_DRIVER], VMM_CONF_ERROR_INVALID, err,
+                  "<driver name='vhost'> (vhost-net) does not apply to a vhostuser interface");
+        return NULL;
+    }
+    if (s[K_ADDRESS] && !parse_pci_address(pc, s[K_ADDRESS], pci_slots, &net->pci_slot, err))
+        return NULL;
+    return g_steal_pointer(&net);
+}
+
+void vmm_net_def_format(xmlNodePtr devices, const VmmNetDef *net)
+{
+    char buf[32];
+    xmlNodePtr i = xmlNewChild(devices, NULL, (const xmlChar *)"interface", NULL);
+    xmlSetProp(i, (const xmlChar *)"type", (const xmlChar *)types[net->type]);
+#define ELEM(parent, name) xmlNewChild(parent, NULL, (const xmlChar *)(name), NULL)
+#define ATTR(node, name, v) xmlSetProp(node, (const xmlChar *)(name), (const xmlChar *)(v))
+    vmm_net_mac_format(net->mac, buf);
+    ATTR(ELEM(i, "mac"), "address", buf);
+    if (net->type == VMM_NET_BRIDGE)
+        ATTR(ELEM(i, "source"), "bridge", net->bridge);
+    if (net->type == VMM_NET_VHOSTUSER) {
+        xmlNodePtr s = ELEM(i, "source");
+        ATTR(s, "type", "unix");
+        ATTR(s, "path", net->socket_path);
+        ATTR(s, "mode", net->socket_server ? "server" : "client");
+    }
+    if (net->target_dev) {
+        xmlNodePtr t = ELEM(i, "target");
+        ATTR(t, "dev", net->target_dev);
+        if (net->managed_no)
+            ATTR(t, "managed", "no");
+    }
+    ATTR(ELEM(i, "model"), "type", "virtio");
+    bool host = false, guest = false;
+    for (int k = 0; k < VMM_NET_HOST_N; k++)
+        host |= net->host[k] != VMM_TRI_DEFAULT;
+    for (int k = 0; k < VMM_NET_GUEST_N; k++)
+        guest |= net->guest[k] != VMM_TRI_DEFAULT;
+    if (net->driver || net->queues || net->rx_queue_size || net->tx_queue_size || host || guest) {
+        xmlNodePtr d = ELEM(i, "driver");
+        if (net->driver)
+            ATTR(d, "name", drivers[net->driver]);
+        if (net->queues) {
+            g_snprintf(buf, sizeof(buf), "%u", net->queues);
+            ATTR(d, "queues", buf);
+        }
+        if (net->rx_queue_size) {
+            g_snprintf(buf, sizeof(buf), "%u", net->rx_queue_size);
+            ATTR(d, "rx_queue_size", buf);
+        }
+        if (net->tx_queue_size) {
+            g_snprintf(buf, sizeof(buf), "%u", net->tx_queue_size);
+            ATTR(d, "tx_queue_size", buf);
+        }
+        if (host) {
+            xmlNodePtr h = ELEM(d, "host");
+            for (int k = 0; k < VMM_NET_HOST_N; k++)
+                if (net->host[k])
+                    ATTR(h, host_attrs[k], onoff[net->host[k]]);
+        }
+        if (guest) {
+            xmlNodePtr g = ELEM(d, "guest");
+            for (int k = 0; k < VMM_NET_GUEST_N; k++)
+                if (net->guest[k])
+                    ATTR(g, guest_attrs[k], onoff[net->guest[k]]);
+        }
+    }
+    if (net->type == VMM_NET_USER)
+        ATTR(ELEM(i, "backend"), "type", "passt");
+    if (net->link_down)
+        ATTR(ELEM(i, "link"), "state", "down");
+    if (net->mtu) {
+        g_snprintf(buf, sizeof(buf), "%u", net->mtu);
+        ATTR(ELEM(i, "mtu"), "size", buf);
+    }
+    if (net->pci_slot >= 0) {
+        xmlNodePtr a = ELEM(i, "address");
+        ATTR(a, "type", "pci");
+        ATTR(a, "domain", "0x0000");
+        ATTR(a, "bus", "0x00");
+        g_snprintf(buf, sizeof(buf), "0x%02x", (unsigned)net->pci_slot);
+        ATTR(a, "slot", buf);
+        ATTR(a, "function", "0x0");
+    }
+#undef ELEM
+#undef ATTR
+}
+
+VmmNetDef *vmm_net_def_copy(const VmmNetDef *net)
+{
+    VmmNetDef *n = g_memdup2(net, sizeof(*net));
+    n->bridge = g_strdup(net->bridge);
+    n->target_dev = g_strdup(net->target_dev);
+    n->socket_path = g_strdup(net->socket_path);
+    return n;
+}
+
+bool vmm_net_def_equal(const VmmNetDef *a, const VmmNetDef *b)
+{
+    return a->type == b->type && !memcmp(a->mac, b->mac, 6) &&
+           !g_strcmp0(a->bridge, b->bridge) && !g_strcmp0(a->target_dev, b->target_dev) &&
+           a->managed_no == b->managed_no && a->driver == b->driver && a->queues == b->queues &&
+           a->rx_queue_size == b->rx_queue_size && a->tx_queue_size == b->tx_queue_size &&
+           !memcmp(a->host, b->host, sizeof(a->host)) &&
+           !memcmp(a->guest, b->guest, sizeof(a->guest)) && a->link_down == b->link_down &&
+           a->mtu == b->mtu && !g_strcmp0(a->socket_path, b->socket_path) &&
+           a->socket_server == b->socket_server && a->pci_slot == b->pci_slot;
+}
+
+void vmm_net_def_free(VmmNetDef *net)
+{
+    if (!net)
+        return;
+    g_free(net->bridge);
+    g_free(net->target_dev);
+    g_free(net->socket_path);
+    g_free(net);
+}

@@ -1,0 +1,78 @@
+/* libvirt's <interface> element: the network interfaces of a domain, with
+ * libvirt's forms and defaults, parsed strictly and formatted back
+ * canonically. What each field does at run time: src/net/ and
+ * src/virtio/virtio_net.c; the man page vmmd-domain(5). */
+#ifndef VMM_NET_CONF_H
+#define VMM_NET_CONF_H
+
+#include <glib.h>
+#include <libxml/tree.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VMM_NET_MAX_QUEUES 16          /* queue pairs per interface */
+#define VMM_NET_IFNAME_MAX 15          /* IFNAMSIZ - 1 */
+
+typedef enum {
+    VMM_NET_BRIDGE = 0,   /* a tap vmmd creates and attaches to <source bridge> */
+    VMM_NET_ETHERNET,     /* a tap: <target dev managed='no'> existing, else created */
+    VMM_NET_USER,         /* passt (libvirt 9.0's <backend type='passt'/>) */
+    VMM_NET_VHOSTUSER,    /* a vhost-user back end on a unix socket */
+} VmmNetType;
+
+typedef enum {
+    VMM_NET_DRIVER_DEFAULT = 0,   /* vhost when /dev/vhost-net opens, else qemu */
+    VMM_NET_DRIVER_VHOST,
+    VMM_NET_DRIVER_QEMU,          /* vmm-worker's userspace back end */
+} VmmNetDriver;
+
+typedef enum { VMM_TRI_DEFAULT = 0, VMM_TRI_ON, VMM_TRI_OFF } VmmTristate;
+
+/* <driver><host .../>: offloads the back end may do for the guest's
+ * transmitted frames; <driver><guest .../>: offloads offered to the guest
+ * for received ones. Index order = the attribute tables in net_conf.c. */
+typedef enum {
+    VMM_NET_HOST_CSUM = 0, VMM_NET_HOST_GSO, VMM_NET_HOST_TSO4, VMM_NET_HOST_TSO6,
+    VMM_NET_HOST_ECN, VMM_NET_HOST_UFO, VMM_NET_HOST_MRG_RXBUF, VMM_NET_HOST_N
+} VmmNetHostOffload;
+typedef enum {
+    VMM_NET_GUEST_CSUM = 0, VMM_NET_GUEST_TSO4, VMM_NET_GUEST_TSO6, VMM_NET_GUEST_ECN,
+    VMM_NET_GUEST_UFO, VMM_NET_GUEST_N
+} VmmNetGuestOffload;
+
+typedef struct {
+    VmmNetType type;
+    uint8_t mac[6];              /* <mac address>; generated (52:54:00:...) when absent */
+    char *bridge;                /* bridge: <source bridge> */
+    char *target_dev;            /* <target dev>, or NULL (vmmd names it vnetN) */
+    bool managed_no;             /* ethernet: <target managed='no'>: the tap exists */
+    VmmNetDriver driver;         /* <driver name> */
+    unsigned queues;             /* <driver queues>; 0 = 1 */
+    unsigned rx_queue_size;      /* 0 = 256 */
+    unsigned tx_queue_size;      /* 0 = 256 */
+    VmmTristate host[VMM_NET_HOST_N];
+    VmmTristate guest[VMM_NET_GUEST_N];
+    bool link_down;              /* <link state='down'/> */
+    unsigned mtu;                /* <mtu size>; 0 = not given (1500) */
+    char *socket_path;           /* vhostuser: <source type='unix' path> */
+    bool socket_server;          /* vhostuser: mode='server' (vmmd listens) */
+    int pci_slot;                /* <address type='pci' slot>, -1 = assign */
+} VmmNetDef;
+
+/* Parses one <interface>; pci_slots[32] records the PCI slots taken so far
+ * in the document (src/conf/conf_parse.h). Errors are VMM_CONF_ERROR,
+ * prefixed "SOURCE:LINE: interface N: ". */
+VmmNetDef *vmm_net_def_parse(const char *source, xmlNodePtr node, unsigned index,
+                             xmlNodePtr *pci_slots, GError **err);
+/* Appends <interface> to `devices`. */
+void vmm_net_def_format(xmlNodePtr devices, const VmmNetDef *net);
+VmmNetDef *vmm_net_def_copy(const VmmNetDef *net);
+bool vmm_net_def_equal(const VmmNetDef *a, const VmmNetDef *b);
+void vmm_net_def_free(VmmNetDef *net);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmNetDef, vmm_net_def_free)
+
+const char *vmm_net_type_to_string(VmmNetType t);
+/* "52:54:00:12:34:56" into out[18] */
+void vmm_net_mac_format(const uint8_t mac[6], char out[18]);
+
+#endif
