@@ -58,21 +58,13 @@ static bool check_node(const char *source, xmlNodePtr node, const char *const *a
     return true;
 }
 
-static bool blank(const xmlChar *s)
-{
-    for (; s && *s; s++)
-        if (!g_ascii_isspace(*s))
-            return false;
-    return true;
-}
-
 /* <topology> and <feature> are empty elements. */
 static bool check_empty(const char *source, xmlNodePtr node, GError **err)
 {
     for (xmlNodePtr c = node->children; c; c = c->next)
         if (c->type == XML_ELEMENT_NODE ||
             ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) &&
-             !blank(c->content)))
+             !xmlIsBlankNode(c)))
             return cpu_fail(source, c, VMM_CONF_ERROR_INVALID, err,
                             "<%s> inside <cpu> must be empty", (const char *)node->name);
     return true;
@@ -180,7 +172,7 @@ static bool parse_children(const char *source, xmlNodePtr node, unsigned vcpus,
     xmlNodePtr topology = NULL;
     for (xmlNodePtr c = node->children; c; c = c->next) {
         if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) &&
-            !blank(c->content))
+            !xmlIsBlankNode(c))
             return cpu_fail(source, c, VMM_CONF_ERROR_INVALID, err, "unexpected text in <cpu>");
         if (c->type != XML_ELEMENT_NODE)
             continue;
