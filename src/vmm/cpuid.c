@@ -96,10 +96,11 @@ bool vmm_cpuid_check(const struct kvm_cpuid2 *sup, const VmmCpuDef *cpu, unsigne
         const VmmCpuFeature *f = vmm_cpu_feature_find(fd->name);
         bool has = f && host_has(sup, f);
         if (fd->policy == VMM_CPU_FEATURE_REQUIRE && !has) {
+            static const char *const regs[] = { "EAX", "EBX", "ECX", "EDX" };
             g_set_error(err, CPUID_ERROR, 0,
                         "CPU feature '%s' is required by <cpu> but this host's KVM does not "
-                        "offer it (CPUID 0x%x.%u bit %u)", fd->name, f ? f->leaf : 0,
-                        f ? f->subleaf : 0, f ? f->bit : 0);
+                        "offer it (CPUID 0x%x.%u:%s bit %u)", fd->name, f ? f->leaf : 0,
+                        f ? f->subleaf : 0, f ? regs[f->reg] : "?", f ? f->bit : 0);
             return false;
         }
         if (fd->policy == VMM_CPU_FEATURE_FORBID && has) {
