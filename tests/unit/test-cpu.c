@@ -273,6 +273,17 @@ static void test_topology(void)
             n++;
         }
     g_assert_cmpuint(n, ==, 12);
+
+    /* ids the MADT cannot carry, or a boot CPU that is not APIC id 0 */
+    static const uint32_t too_big[2] = { 0, 255 }, no_bsp[2] = { 1, 0 };
+    const uint32_t *bad[] = { too_big, no_bsp };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) e2 = NULL;
+        VmmAcpiConfig b = { .nr_cpus = 2, .apic_ids = bad[i] };
+        g_assert_false(vmm_acpi_build(buf, 0xe0000, 0x10000, &b, &rsdp, &e2));
+        g_assert_error(e2, VMM_ACPI_ERROR, VMM_ACPI_ERROR_INVALID);
+        g_assert_nonnull(strstr(e2->message, "APIC id"));
+    }
 }
 
 static void test_dies(void)
