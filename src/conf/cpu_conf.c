@@ -182,6 +182,10 @@ static bool parse_children(const char *source, xmlNodePtr node, unsigned vcpus,
             g_autofree char *model = g_strstrip(g_strdup(v ? (const char *)v : ""));
             xmlFree(v);
             g_autofree char *shown = g_strescape(model, NULL);
+            if (!*model)   /* e.g. host-model's <model fallback='allow'/> */
+                return cpu_fail(source, c, VMM_CONF_ERROR_UNSUPPORTED, err,
+                                "element <cpu>/<model> is not supported: vmmd defines no "
+                                "named CPU models and has no fallback to choose");
             return cpu_fail(source, c, VMM_CONF_ERROR_UNSUPPORTED, err,
                             "CPU model '%s' is not supported: vmmd defines no named CPU "
                             "models; use mode='host-passthrough' or mode='host-model'", shown);

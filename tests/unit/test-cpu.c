@@ -117,6 +117,8 @@ static const ErrCase err_cases[] = {
       "<topology> needs attribute 'threads'" },
     { 1, "<cpu mode='custom'><model>qemu64</model></cpu>", VMM_CONF_ERROR_UNSUPPORTED,
       "CPU model 'qemu64' is not supported" },
+    { 1, "<cpu mode='host-model'><model fallback='allow'/></cpu>", VMM_CONF_ERROR_UNSUPPORTED,
+      "element <cpu>/<model> is not supported: vmmd defines no named CPU models" },
     { 1, "<cpu mode='maximum'/>", VMM_CONF_ERROR_UNSUPPORTED,
       "<cpu mode='maximum'> is not supported by vmmd" },
     { 1, "<cpu mode='bogus'/>", VMM_CONF_ERROR_INVALID, "attribute 'mode'='bogus' on <cpu> is invalid" },
