@@ -1466,11 +1466,11 @@ static bool parse_domain(const ParseCtx *pc, xmlNodePtr root, VmmDomainDef *def,
                          GError **err)
 {
     enum { D_NAME, D_UUID, D_TITLE, D_DESC, D_MEMORY, D_CURMEM, D_VCPU, D_OS,
-           D_FEATURES, D_CLOCK, D_POWEROFF, D_REBOOT, D_CRASH, D_DEVICES, D_N };
+           D_FEATURES, D_CLOCK, D_POWEROFF, D_REBOOT, D_CRASH, D_DEVICES, D_CPU, D_N };
     static const char *const names[] = {
         "name", "uuid", "title", "description", "memory", "currentMemory",
         "vcpu", "os", "features", "clock", "on_poweroff", "on_reboot",
-        "on_crash", "devices", NULL };
+        "on_crash", "devices", "cpu", NULL };
     static const char *const attrs[] = { "type", NULL };
     static const char *const hv_types[] = { "kvm", NULL };
     static const char *const known_hv_types[] = {
@@ -1550,6 +1550,8 @@ static bool parse_domain(const ParseCtx *pc, xmlNodePtr root, VmmDomainDef *def,
     }
     def->vcpus = 1;   /* libvirt's default */
     if (s[D_VCPU] && !parse_vcpu(pc, s[D_VCPU], &def->vcpus, err))
+        return false;
+    if (s[D_CPU] && !(def->cpu = vmm_cpu_def_parse(pc->source, s[D_CPU], def->vcpus, err)))
         return false;
 
     if (!s[D_OS])
@@ -1798,6 +1800,7 @@ void vmm_domain_def_free(VmmDomainDef *def)
     g_free(def->initrd);
     g_free(def->cmdline);
     g_free(def->emulator);
+    vmm_cpu_def_free(def->cpu);
     if (def->disks)
         g_ptr_array_unref(def->disks);
     if (def->serials)

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conf/cpu_conf.h"
 #include "conf/net_conf.h"
 
 #define VMM_CONF_ERROR (vmm_conf_error_quark())
@@ -95,6 +96,7 @@ typedef struct {
     uint64_t memory_kib;          /* <memory> */
     uint64_t current_memory_kib;  /* <currentMemory>, defaults to memory */
     unsigned vcpus;               /* <vcpu> */
+    VmmCpuDef *cpu;               /* <cpu> or NULL (src/conf/cpu_conf.h) */
 
     char *os_arch;            /* "x86_64" */
     char *os_machine;         /* <type machine=...>, recorded verbatim */

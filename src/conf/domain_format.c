@@ -325,6 +325,8 @@ static bool build_domain(Writer *w, const VmmDomainDef *def, xmlNodePtr root)
         if (def->pae)
             add_elem(f, "pae");
     }
+    if (def->cpu)
+        vmm_cpu_def_format(root, def->cpu);
     xmlNodePtr clock = add_elem(root, "clock");
     set_attr(clock, "offset", def->clock == VMM_CLOCK_LOCALTIME ? "localtime" : "utc");
 
@@ -636,6 +638,7 @@ VmmDomainDef *vmm_domain_def_copy(const VmmDomainDef *def)
     n->initrd = g_strdup(def->initrd);
     n->cmdline = g_strdup(def->cmdline);
     n->emulator = g_strdup(def->emulator);
+    n->cpu = vmm_cpu_def_copy(def->cpu);
     n->disks = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_disk_def_free);
     for (guint i = 0; def->disks && i < def->disks->len; i++)
         g_ptr_array_add(n->disks, disk_copy(g_ptr_array_index(def->disks, i)));
@@ -689,7 +692,8 @@ bool vmm_domain_def_equal(const VmmDomainDef *a, const VmmDomainDef *b)
         !str_eq(a->cmdline, b->cmdline) || a->acpi != b->acpi ||
         a->apic != b->apic || a->pae != b->pae || a->clock != b->clock ||
         a->on_poweroff != b->on_poweroff || a->on_reboot != b->on_reboot ||
-        a->on_crash != b->on_crash || !str_eq(a->emulator, b->emulator))
+        a->on_crash != b->on_crash || !str_eq(a->emulator, b->emulator) ||
+        !vmm_cpu_def_equal(a->cpu, b->cpu))
         return false;
     if (array_len(a->disks) != array_len(b->disks) ||
         array_len(a->serials) != array_len(b->serials) ||

@@ -186,6 +186,11 @@ static void put_gas_byte_reg(uint8_t *p, uint64_t addr)
     put64(p + 4, addr);
 }
 
+static uint32_t apic_id(const VmmAcpiConfig *cfg, unsigned i)
+{
+    return cfg->apic_ids ? cfg->apic_ids[i] : i;
+}
+
 static void build_fadt(uint8_t *t, uint64_t dsdt_gpa, const VmmAcpiConfig *cfg)
 {
     table_header(t, "FACP", FADT_LEN, FADT_REVISION);
@@ -214,8 +219,8 @@ static void build_fadt(uint8_t *t, uint64_t dsdt_gpa, const VmmAcpiConfig *cfg)
                       * power button is \_SB.PWRB, driven by the GED, and
                       * Linux would otherwise add a fixed one */
                      | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON;
-    /* Flat logical APIC mode addresses only 8 CPUs. */
-    if (cfg->nr_cpus > 8)
+    /* Flat logical APIC mode addresses only 8 CPUs, APIC ids 0-7. */
+    if (cfg->nr_cpus > 8 || apic_id(cfg, cfg->nr_cpus - 1) > 7)
         flags |= FADT_F_FORCE_APIC_PHYS_DEST;
     put32(t + FADT_FLAGS, flags);
 
@@ -255,12 +260,13 @@ static void build_madt(uint8_t *t, uint32_t len, const VmmAcpiConfig *cfg)
     put32(t + MADT_FLAGS, MADT_PCAT_COMPAT);
 
     uint8_t *p = t + MADT_ENTRIES;
-    /* Processor UID = APIC id; the boot CPU (id 0) first, as the spec asks. */
+    /* Processor UID = CPU index; the boot CPU (APIC id 0) first, as the
+     * spec asks. */
     for (unsigned i = 0; i < cfg->nr_cpus; i++, p += MADT_LAPIC_LEN) {
         p[0] = MADT_LAPIC;
         p[1] = MADT_LAPIC_LEN;
         p[2] = (uint8_t)i;    /* i < VMM_ACPI_MAX_CPUS */
-        p[3] = (uint8_t)i;
+        p[3] = (uint8_t)apic_id(cfg, i);   /* checked <= 254 */
         put32(p + 4, MADT_LAPIC_ENABLED);
     }
 
@@ -335,6 +341,13 @@ bool vmm_acpi_build(uint8_t *buf, uint64_t base_gpa, size_t size,
                     cfg->nr_cpus, VMM_ACPI_MAX_CPUS);
         return false;
     }
+    for (unsigned i = 0; i < cfg->nr_cpus; i++)
+        if (apic_id(cfg, i) > 254 || (i == 0 && apic_id(cfg, 0) != 0)) {
+            g_set_error(err, VMM_ACPI_ERROR, VMM_ACPI_ERROR_INVALID,
+                        "ACPI: CPU %u has APIC id %u; the MADT takes xAPIC ids up to "
+                        "254, the boot CPU's 0", i, apic_id(cfg, i));
+            return false;
+        }
     /* Legacy scans look for the RSDP on 16-byte boundaries only. */
     if (base_gpa % 16 || base_gpa + size < base_gpa) {
         g_set_error(err, VMM_ACPI_ERROR, VMM_ACPI_ERROR_INVALID,

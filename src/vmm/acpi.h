@@ -21,7 +21,11 @@
 #define VMM_ACPI_IOAPIC_ID  0
 
 typedef struct {
-    unsigned nr_cpus;   /* APIC ids 0..nr_cpus-1 */
+    unsigned nr_cpus;
+    /* APIC id of each CPU (nr_cpus entries, the boot CPU's 0 first, each
+     * at most 254; the topology's, see vmm_cpu_apic_id), or NULL for ids
+     * 0..nr_cpus-1. The MADT's processor UIDs are 0..nr_cpus-1. */
+    const uint32_t *apic_ids;
 } VmmAcpiConfig;
 
 #define VMM_ACPI_ERROR (vmm_acpi_error_quark())
@@ -38,7 +42,8 @@ typedef enum {
  * scans find it). The RSDP is at the start of buf; *rsdp_gpa gets its
  * address. The whole buffer is rewritten (unused bytes are zeroed).
  * Fails, leaving *rsdp_gpa alone, when base_gpa is not 16-byte aligned,
- * nr_cpus is not 1..VMM_ACPI_MAX_CPUS, or the tables do not fit. */
+ * nr_cpus is not 1..VMM_ACPI_MAX_CPUS, an APIC id is above 254 or the
+ * boot CPU's is not 0, or the tables do not fit. */
 bool vmm_acpi_build(uint8_t *buf, uint64_t base_gpa, size_t size,
                     const VmmAcpiConfig *cfg, uint64_t *rsdp_gpa, GError **err);
 

@@ -69,7 +69,10 @@ bool vmm_vcpu_create(VmmVm *vm, VmmVcpu *vcpu, unsigned index, GError **err)
     memset(vcpu, 0, sizeof(*vcpu));
     vcpu->vm = vm;
     vcpu->index = index;
-    vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
+    /* KVM's vCPU id is the in-kernel LAPIC's APIC id: the topology's. */
+    VmmCpuTopology topo;
+    vmm_cpu_topology_of(vm->def->cpu, vm->nr_vcpus, &topo);
+    vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)vmm_cpu_apic_id(&topo, index));
     if (vcpu->fd < 0) {
         g_set_error(err, VCPU_ERROR, 0, "KVM_CREATE_VCPU %u: %s", index, g_strerror(errno));
         return false;
@@ -83,7 +86,7 @@ bool vmm_vcpu_create(VmmVm *vm, VmmVcpu *vcpu, unsigned index, GError **err)
         return false;
     }
     g_autofree struct kvm_cpuid2 *cpuid =
-        vmm_cpuid_for_vcpu(vm->supported_cpuid, index, vm->nr_vcpus);
+        vmm_cpuid_for_vcpu(vm->supported_cpuid, vm->def->cpu, vm->nr_vcpus, index);
     if (ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid) < 0) {
         g_set_error(err, VCPU_ERROR, 0, "vCPU %u: KVM_SET_CPUID2: %s", index,
                     g_strerror(errno));

@@ -2,6 +2,7 @@
  * the kernel and the vCPUs; and the stop protocol shared by all threads. */
 #include "vmm/vm.h"
 #include "vmm/acpi.h"
+#include "vmm/cpuid.h"
 #include "vmm/boot.h"
 #include "vmm/irq.h"
 #include "vmm/kvm.h"
@@ -171,7 +172,8 @@ static bool setup_kvm(VmmVm *vm, GError **err)
         return false;
     }
     vm->supported_cpuid = vmm_kvm_supported_cpuid(vm->kvm_fd, err);
-    if (!vm->supported_cpuid)
+    if (!vm->supported_cpuid ||
+        !vmm_cpuid_check(vm->supported_cpuid, vm->def->cpu, vm->nr_vcpus, err))
         return false;
     do {
         vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
@@ -285,7 +287,12 @@ static bool setup_devices(VmmVm *vm, VmmChardev *const *backends, GError **err)
         vm->ged = vmm_acpi_ged_new(&vm->mmio, &vm->gsi[GSI_GED], &h, err);
         if (!vm->ged)
             return false;
-        VmmAcpiConfig cfg = { .nr_cpus = vm->nr_vcpus };
+        VmmCpuTopology topo;
+        vmm_cpu_topology_of(vm->def->cpu, vm->nr_vcpus, &topo);
+        g_autofree uint32_t *ids = g_new(uint32_t, vm->nr_vcpus);
+        for (unsigned i = 0; i < vm->nr_vcpus; i++)
+            ids[i] = vmm_cpu_apic_id(&topo, i);
+        VmmAcpiConfig cfg = { .nr_cpus = vm->nr_vcpus, .apic_ids = ids };
         uint8_t *buf = vmm_vm_gpa_to_hva(vm, LAYOUT_ACPI_BASE, LAYOUT_ACPI_SIZE);
         if (!vmm_acpi_build(buf, LAYOUT_ACPI_BASE, LAYOUT_ACPI_SIZE, &cfg, &vm->rsdp_gpa, err))
             return false;

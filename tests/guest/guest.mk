@@ -30,7 +30,7 @@ GUEST_OBJS = \
 	$(guest_builddir)/serial.gk.o $(guest_builddir)/apic.gk.o \
 	$(guest_builddir)/boot.gk.o $(guest_builddir)/acpi.gk.o \
 	$(guest_builddir)/smp.gk.o $(guest_builddir)/pci.gk.o \
-	$(guest_builddir)/tests.gk.o $(guest_builddir)/test_serial.gk.o \
+	$(guest_builddir)/tests.gk.o $(guest_builddir)/test_serial.gk.o $(guest_builddir)/test_cpu.gk.o \
 	$(guest_builddir)/pcibus.gk.o $(guest_builddir)/virtio.gk.o \
 	$(guest_builddir)/blk.gk.o $(guest_builddir)/test_blk.gk.o \
 	$(guest_builddir)/test_blkbench.gk.o \

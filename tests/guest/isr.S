@@ -137,12 +137,18 @@ cpl0_spin_irqflags:
 	jnz	cpl0_spin_irqflags
 	ret
 
-/* SYSCALL target for test=syscall: count, return rax+1, back to CPL3
- * through iretq (the GDT's user selectors do not suit SYSRET). On the
- * user stack, as nothing at CPL0 needs another. */
+/* SYSCALL target for test=syscall: count, record the privilege level it
+ * runs at (CS & 3: SYSCALL must have loaded the kernel CS; on PVM it jumps
+ * here still at CPL3, and the page being User-mapped would hide that),
+ * return rax+1, back to CPL3 through iretq (the GDT's user selectors do
+ * not suit SYSRET; iretq also works from CPL3, so the test reports instead
+ * of faulting). On the user stack, as nothing at CPL0 needs another. */
 	.globl syscall_entry
 syscall_entry:
 	lock incq syscall_count(%rip)
+	movq	%cs, %rdx
+	andq	$3, %rdx
+	movq	%rdx, syscall_cpl(%rip)
 	incq	%rax
 	movq	%rsp, %rdx
 	pushq	$(SEL_UDATA | 3)

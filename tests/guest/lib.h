@@ -178,5 +178,6 @@ extern char test_name[64];
 NORETURN void finish(void);		/* done line + power off */
 NORETURN void idle_forever(void);
 void report_cpu(u32 cpu);		/* hello: the per-vCPU line */
+void cpuid_report(u32 cpu);		/* cpuid: the per-vCPU line (test_cpu.c) */
 
 #endif

@@ -111,6 +111,8 @@ NORETURN void ap_main(u32 cpu)
 	__atomic_fetch_add(&cpus_online, 1, __ATOMIC_SEQ_CST);
 	if (!strcmp(test_name, "hello"))
 		report_cpu(cpu);
+	else if (!strcmp(test_name, "cpuid"))
+		cpuid_report(cpu);
 	__atomic_fetch_add(&ap_done, 1, __ATOMIC_SEQ_CST);
 	idle_forever();
 }

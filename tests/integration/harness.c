@@ -84,6 +84,7 @@ char *harness_write_domain(const char *dir, const HarnessDomain *d)
         "    <cmdline>%s</cmdline>\n"
         "  </os>\n"
         "  <features>%s<apic/></features>\n"
+        "  %s\n"
         "  <on_poweroff>%s</on_poweroff>\n"
         "  <on_reboot>%s</on_reboot>\n"
         "  <on_crash>destroy</on_crash>\n"
@@ -94,6 +95,7 @@ char *harness_write_domain(const char *dir, const HarnessDomain *d)
         "</domain>\n",
         d->name ? d->name : "test", d->memory_mib ? d->memory_mib : 128,
         d->vcpus ? d->vcpus : 1, kernel, cmdline, d->no_acpi ? "" : "<acpi/>",
+        d->cpu_xml ? d->cpu_xml : "",
         d->on_poweroff ? d->on_poweroff : "destroy", d->on_reboot ? d->on_reboot : "destroy",
         d->serial_xml ? d->serial_xml : "<serial type='stdio'><target port='0'/></serial>",
         d->extra_devices ? d->extra_devices : "");

@@ -16,6 +16,7 @@ typedef struct {
     const char *on_poweroff;
     const char *serial_xml;  /* default <serial type='stdio'/> */
     const char *extra_devices;
+    const char *cpu_xml;     /* a <cpu> element, or NULL */
     gboolean no_acpi;
 } HarnessDomain;
 

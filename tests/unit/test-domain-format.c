@@ -183,6 +183,11 @@ static const char full_canonical[] =
     "    <apic/>\n"
     "    <pae/>\n"
     "  </features>\n"
+    "  <cpu mode=\"host-passthrough\" check=\"none\" migratable=\"on\">\n"
+    "    <topology sockets=\"1\" dies=\"1\" cores=\"2\" threads=\"2\"/>\n"
+    "    <feature policy=\"disable\" name=\"avx\"/>\n"
+    "    <feature policy=\"require\" name=\"sse4.2\"/>\n"
+    "  </cpu>\n"
     "  <clock offset=\"localtime\"/>\n"
     "  <on_poweroff>preserve</on_poweroff>\n"
     "  <on_reboot>destroy</on_reboot>\n"
@@ -995,7 +1000,7 @@ static const Edit refused[] = {
     { "type='kvm'", "type=' kvm'" },
     { "<domain type='kvm'>", "<domain>" },
     { "<!--top-->", "<metadata/>" },
-    { "<!--top-->", "<cpu mode='host-passthrough'/>" },
+    { "<!--top-->", "<cpu mode='maximum'/>" },
     { "<!--top-->", "<maxMemory slots='16' unit='KiB'>1524288</maxMemory>" },
     { "<!--top-->", "<qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'/>" },
     { "<name>", "<name lang='en'>" },
