@@ -949,10 +949,19 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     GError *e = NULL;
     int logfd = openat(d->run_fd, log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
                                                 O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0600);
+    struct stat lst;
+    if (logfd >= 0 && fstat(logfd, &lst) == 0 && !S_ISREG(lst.st_mode)) {
+        close(logfd);
+        logfd = -1;
+        errno = EINVAL;
+    } else if (logfd < 0 && errno == ENXIO) {
+        errno = EINVAL;       /* a FIFO without reader (O_NONBLOCK) or a socket */
+    }
     if (logfd < 0) {
         int errsv = errno;
         vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR, "cannot open '%s': %s", log_path,
-                            errsv == ELOOP ? "it is a symbolic link" : g_strerror(errsv));
+                            errsv == ELOOP ? "it is a symbolic link"
+                            : errsv == EINVAL ? "not a regular file" : g_strerror(errsv));
         return false;
     }
     VmmdState old_state = dom->state;

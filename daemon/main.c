@@ -210,6 +210,9 @@ int main(int argc, char **argv)
     vmmd_log_init(&d);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
+    /* Nothing vmmd creates is writable by group or others unless it says
+     * so (the sockets): a run directory it creates must pass its own check. */
+    umask(umask(0) | 022);
 
     d.config_dir = g_strdup(config_dir ? config_dir : SYSTEM_CONFIG_DIR);
     d.run_dir = g_strdup(run_dir ? run_dir : SYSTEM_RUN_DIR);

@@ -301,6 +301,19 @@ static void test_unsafe_run_dir(void)
         g_assert_cmpstr(text, ==, "precious\n");
         g_assert_cmpint(g_unlink(link), ==, 0);
     }
+    /* A FIFO for a log would block the daemon or take the worker's output. */
+    g_autofree char *fifo = g_strdup_printf("%s/planted.log", v.run);
+    g_unlink(fifo);       /* the log the pid-file attempt created */
+    g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+    g_autofree char *msg = call_err(s, "domain-start", name_args("planted"),
+                                    VMM_PROTO_INTERNAL_ERROR);
+    g_test_message("FIFO log: %s", msg);
+    g_assert_nonnull(strstr(msg, "not a regular file"));
+    g_assert_cmpuint(count_workers(&v, "planted"), ==, 0);
+    g_assert_cmpint(g_unlink(fifo), ==, 0);
+    /* With the plants gone it starts. */
+    start_idle(s, &v, "planted");
+    domain_op(s, "domain-destroy", "planted");
     vmmd_cleanup(&v);
 }
 
