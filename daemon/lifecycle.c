@@ -1327,7 +1327,7 @@ static void reattach_one(VmmDaemon *d, const char *name)
         g_strlcpy(dom->uuid, uuid ? uuid : "", sizeof(dom->uuid));
     }
     ProcStat ps = { 0 };
-    bool alive;
+    bool alive = false;
     int pidfile = open_pid_file(dom, false, NULL);
     bool locked = false;
     if (pidfile >= 0) {
@@ -1339,9 +1339,11 @@ static void reattach_one(VmmDaemon *d, const char *name)
             pid = holder;
             start = ps.start_time;
         }
-    } else {
-        /* No pid file (a worker of an older vmmd): the recorded pid, if it
-         * is still the same process. */
+    }
+    bool by_lock = alive;
+    if (!locked) {
+        /* A worker of an older vmmd holds no lock: the recorded pid, if it
+         * is still the same process (a dead one's pid fails this too). */
         alive = pid > 0 && read_proc_stat(pid, &ps) && ps.start_time == start &&
                 ps.state != 'Z' && ps.state != 'X';
     }
@@ -1350,7 +1352,7 @@ static void reattach_one(VmmDaemon *d, const char *name)
         GError *err = NULL;
         /* The pidfd pins this process; check again that it is the same one. */
         if (!watch_pid(dom, &err) || !read_proc_stat(pid, &ps) || ps.start_time != start ||
-            (pidfile >= 0 && !pid_file_locked(pidfile))) {
+            (by_lock && !pid_file_locked(pidfile))) {
             if (err) {
                 vmmd_log(d, dom, LOG_WARNING, "%s", err->message);
                 g_error_free(err);
