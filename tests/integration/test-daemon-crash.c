@@ -92,7 +92,55 @@ static void restart(Vmmd *v, VmmProtoSync **s)
 static const int delays[] = { 0, 1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30,
                               40, 60, 100 };
 
+/* The size of a file, -1 if missing. */
+static goffset file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* Waits (bounded) until the domain's log grows: the daemon writes its
+ * "starting domain" line just before it spawns the worker, so what
+ * follows is the moment a worker exists that a dying daemon may not yet
+ * have recorded. Polls without sleeping: the moment is short. */
+static void wait_log_growth(Vmmd *v, const char *name, goffset before)
+{
+    g_autofree char *log = g_strdup_printf("%s/%s.log", v->run, name);
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    while (file_size(log) <= before && g_get_monotonic_time() < deadline)
+        ;
+}
+
 typedef enum { KILL_IN_START, KILL_IN_SHUTDOWN, KILL_IN_DESTROY } KillIn;
+
+/* Starts, and kills the daemon `us` microseconds after its log line that
+ * precedes the spawn. */
+static void kill_after_spawn_sweep(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    const char *name = "ks";
+    Dom d = { .name = name };
+    g_free(define(s, &v, &d));
+    g_autofree char *log = g_strdup_printf("%s/%s.log", v.run, name);
+    for (int us = 0; us <= 4000; us += 250) {
+        goffset before = file_size(log);
+        send_request(&v, "domain-start", name);
+        wait_log_growth(&v, name, before);
+        if (us)
+            g_usleep((gulong)us);
+        vmm_proto_sync_free(g_steal_pointer(&s));
+        vmmd_stop(&v, SIGKILL);
+        g_assert_cmpuint(count_workers(&v, name), <=, 1);
+        restart(&v, &s);
+        g_autofree char *when = g_strdup_printf("domain-start, daemon killed %d us after "
+                                                "its log line before the spawn", us);
+        check_one_worker(&v, s, name, when);
+    }
+    vmmd_cleanup(&v);
+}
 
 static void kill_sweep(KillIn what, guint step)
 {
@@ -123,6 +171,7 @@ static void kill_sweep(KillIn what, guint step)
 static void test_kill_in_start(void)
 {
     kill_sweep(KILL_IN_START, 1);
+    kill_after_spawn_sweep();
 }
 
 static void test_kill_in_shutdown(void)
