@@ -99,29 +99,47 @@ GPtrArray *vmmd_domain_list(VmmDaemon *d)
 /* ------------------------------------------------------------------------ */
 /* files                                                                    */
 
-static bool fsync_dir(const char *dir, GError **err)
+static bool fsync_dirfd(int dirfd, const char *dir, GError **err)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) < 0) {
+    if (fsync(dirfd) < 0) {
         int e = errno;
-        if (fd >= 0)
-            close(fd);
         g_set_error(err, VMM_PROTO_ERROR, VMM_PROTO_INTERNAL_ERROR,
                     "cannot sync directory '%s': %s", dir, g_strerror(e));
         return false;
     }
-    close(fd);
     return true;
 }
 
-bool vmmd_write_file_atomic(const char *dir, const char *name, const char *data, gsize len,
-                            mode_t mode, GError **err)
+static bool fsync_dir(const char *dir, GError **err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        g_set_error(err, VMM_PROTO_ERROR, VMM_PROTO_INTERNAL_ERROR,
+                    "cannot sync directory '%s': %s", dir, g_strerror(e));
+        return false;
+    }
+    bool ok = fsync_dirfd(fd, dir, err);
+    close(fd);
+    return ok;
+}
+
+bool vmmd_write_file_atomic_at(int dirfd, const char *dir, const char *name, const char *data,
+                               gsize len, mode_t mode, GError **err)
 {
     /* The temporary name starts with '.', which no domain name may, so it
-     * never collides with another domain's file. */
-    g_autofree char *tmp = g_strdup_printf("%s/.%s.tmp-XXXXXX", dir, name);
+     * never collides with another domain's file. O_EXCL|O_NOFOLLOW: a name
+     * planted in the directory is never followed. */
     g_autofree char *path = g_build_filename(dir, name, NULL);
-    int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, mode);
+    g_autofree char *tmp = NULL;
+    int fd = -1;
+    for (int tries = 0; fd < 0 && tries < 100; tries++) {
+        g_free(tmp);
+        tmp = g_strdup_printf(".%s.tmp-%08x", name, g_random_int());
+        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
     if (fd < 0) {
         int e = errno;
         g_set_error(err, VMM_PROTO_ERROR, VMM_PROTO_INTERNAL_ERROR,
@@ -144,18 +162,77 @@ bool vmmd_write_file_atomic(const char *dir, const char *name, const char *data,
         goto fail;
     }
     fd = -1;
-    if (rename(tmp, path) < 0)
+    if (renameat(dirfd, tmp, dirfd, name) < 0)
         goto fail;
-    return fsync_dir(dir, err);
+    return fsync_dirfd(dirfd, dir, err);
 
 fail:;
     int e = errno;
     if (fd >= 0)
         close(fd);
-    g_unlink(tmp);
+    unlinkat(dirfd, tmp, 0);
     g_set_error(err, VMM_PROTO_ERROR, VMM_PROTO_INTERNAL_ERROR, "cannot write '%s': %s", path,
                 g_strerror(e ? e : EIO));
     return false;
+}
+
+bool vmmd_write_file_atomic(const char *dir, const char *name, const char *data, gsize len,
+                            mode_t mode, GError **err)
+{
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        int e = errno;
+        g_set_error(err, VMM_PROTO_ERROR, VMM_PROTO_INTERNAL_ERROR,
+                    "cannot open directory '%s': %s", dir, g_strerror(e));
+        return false;
+    }
+    bool ok = vmmd_write_file_atomic_at(dirfd, dir, name, data, len, mode, err);
+    close(dirfd);
+    return ok;
+}
+
+char *vmmd_read_file_at(int dirfd, const char *dir, const char *name, gsize max, gsize *len,
+                        GError **err)
+{
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat st;
+    int e = 0;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        e = errno;
+    } else if (!S_ISREG(st.st_mode)) {
+        e = EINVAL;
+    } else if ((guint64)st.st_size > max) {
+        e = EFBIG;
+    }
+    if (e) {
+        if (fd >= 0)
+            close(fd);
+        g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(e), "cannot read '%s': %s", path,
+                    e == EINVAL ? "not a regular file" : e == ELOOP ? "it is a symbolic link"
+                                                                    : g_strerror(e));
+        return NULL;
+    }
+    GString *s = g_string_sized_new((gsize)st.st_size + 1);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || s->len + (gsize)n > max) {
+            e = n < 0 ? errno : EFBIG;
+            close(fd);
+            g_string_free(s, TRUE);
+            g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(e), "cannot read '%s': %s",
+                        path, g_strerror(e));
+            return NULL;
+        }
+        g_string_append_len(s, buf, n);
+    }
+    close(fd);
+    if (len)
+        *len = s->len;
+    return g_string_free(s, FALSE);
 }
 
 static bool remove_file(const char *dir, const char *name, GError **err)

@@ -23,6 +23,7 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -32,6 +33,11 @@
 
 #define CONNECT_POLL_MS 50
 #define EXIT_FILE_MAX (64 * 1024)
+#define RUN_XML_MAX (4 * 1024 * 1024)
+#define PID_FILE_MAX 64
+/* A restarted daemon that finds NAME.pid locked but no pid in it waits this
+ * long for the worker (between fork and exec) to write it. */
+#define PID_WRITE_WAIT_MS 2000
 #define LOG_TAIL_BYTES 4096
 
 static const char *const state_names[] = {
@@ -157,7 +163,10 @@ guint64 vmmd_domain_cpu_time_ns(const VmmdDomain *dom)
 /* ------------------------------------------------------------------------ */
 /* state                                                                    */
 
-static void write_state_file(VmmdDomain *dom)
+/* NAME.json: what a restarted daemon needs to adopt the worker. Written
+ * (and synced) before the worker is spawned, with pid 0 and the reason
+ * "starting up"; the pid is in NAME.pid, which the worker holds locked. */
+static bool write_state_file_err(VmmdDomain *dom, GError **err)
 {
     VmmDaemon *d = dom->daemon;
     json_object *o = json_object_new_object();
@@ -174,12 +183,21 @@ static void write_state_file(VmmdDomain *dom)
     const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
     g_autofree char *file = g_strdup_printf("%s.json", dom->name);
+    bool ok = vmmd_write_file_atomic_at(d->run_fd, d->run_dir, file, text, strlen(text), 0644,
+                                        err);
+    json_object_put(o);
+    return ok;
+}
+
+/* Later updates: the file already records the worker, so a failure leaves
+ * an older state that re-attach corrects with query-status. */
+static void write_state_file(VmmdDomain *dom)
+{
     GError *err = NULL;
-    if (!vmmd_write_file_atomic(d->run_dir, file, text, strlen(text), 0644, &err)) {
-        vmmd_log(d, dom, LOG_ERR, "%s", err->message);
+    if (!write_state_file_err(dom, &err)) {
+        vmmd_log(dom->daemon, dom, LOG_ERR, "%s", err->message);
         g_error_free(err);
     }
-    json_object_put(o);
 }
 
 static void set_state(VmmdDomain *dom, VmmdState state, const char *reason, const char *detail)
@@ -205,20 +223,26 @@ static void set_state(VmmdDomain *dom, VmmdState state, const char *reason, cons
     vmm_proto_server_broadcast(d->server, "DOMAIN_STATE", data);
 }
 
+static void remove_run_file(VmmdDomain *dom, const char *ext)
+{
+    g_autofree char *file = g_strdup_printf("%s.%s", dom->name, ext);
+    unlinkat(dom->daemon->run_fd, file, 0);
+}
+
+/* The state file goes last: while it is there, a restarted daemon looks
+ * for the worker. */
 static void remove_run_files(VmmdDomain *dom)
 {
-    static const char *const exts[] = { "json", "pid", "sock", "xml", "exit" };
-    for (unsigned i = 0; i < G_N_ELEMENTS(exts); i++) {
-        g_autofree char *p = run_path(dom, exts[i]);
-        g_unlink(p);
-    }
+    static const char *const exts[] = { "pid", "sock", "xml", "exit", "json" };
+    for (unsigned i = 0; i < G_N_ELEMENTS(exts); i++)
+        remove_run_file(dom, exts[i]);
 }
 
 /* The last lines of the worker's log: why it failed, in its own words. */
 static char *log_tail(VmmdDomain *dom)
 {
-    g_autofree char *path = run_path(dom, "log");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    g_autofree char *file = g_strdup_printf("%s.log", dom->name);
+    int fd = openat(dom->daemon->run_fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return NULL;
     off_t size = lseek(fd, 0, SEEK_END);
@@ -349,10 +373,11 @@ typedef struct {
 
 static json_object *read_exit_file(VmmdDomain *dom)
 {
-    g_autofree char *path = run_path(dom, "exit");
-    g_autofree char *text = NULL;
-    gsize len = 0;
-    if (!g_file_get_contents(path, &text, &len, NULL) || len > EXIT_FILE_MAX)
+    VmmDaemon *d = dom->daemon;
+    g_autofree char *file = g_strdup_printf("%s.exit", dom->name);
+    g_autofree char *text = vmmd_read_file_at(d->run_fd, d->run_dir, file, EXIT_FILE_MAX, NULL,
+                                              NULL);
+    if (!text)
         return NULL;
     json_object *o = json_tokener_parse(text);
     if (!json_object_is_type(o, json_type_object)) {
@@ -591,8 +616,34 @@ static void kill_worker(VmmdDomain *dom)
 /* ------------------------------------------------------------------------ */
 /* start                                                                    */
 
+/* The worker gets NAME.pid's open file description, locked (an OFD lock)
+ * by the daemon before the fork, as this fd; the lock lives exactly as long
+ * as the worker holds it, so any later daemon finds a live worker by it. */
+#define WORKER_STATE_LOCK_FD 3
+
+/* "PID\n", from the child itself between fork and exec: the file names the
+ * lock holder before the worker runs, whenever the daemon dies. Only
+ * async-signal-safe calls here. */
+static void child_write_pid(void)
+{
+    char buf[24];
+    int n = sizeof(buf);
+    buf[--n] = '\n';
+    for (unsigned long v = (unsigned long)getpid(); v || n == (int)sizeof(buf) - 1; v /= 10)
+        buf[--n] = (char)('0' + v % 10);
+    size_t len = sizeof(buf) - (size_t)n;
+    if (pwrite(WORKER_STATE_LOCK_FD, buf + n, len, 0) != (ssize_t)len ||
+        ftruncate(WORKER_STATE_LOCK_FD, (off_t)len) < 0) {
+        static const char msg[] = "vmmd: cannot write the worker's pid file\n";
+        if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+        }
+        _exit(VMM_WORKER_EXIT_ERROR);
+    }
+}
+
 static void child_setup(gpointer data)
 {
+    child_write_pid();
     /* Own session: a signal to the daemon's process group or a closing
      * terminal never reaches the VM. */
     setsid();
@@ -749,6 +800,131 @@ static bool busy(VmmdDomain *dom, GError **err)
     return true;
 }
 
+/* Opens NAME.pid and takes its OFD write lock; the lock fails (EAGAIN)
+ * while any worker of this domain lives. Returns the fd or -1. */
+static int open_pid_file(VmmdDomain *dom, bool create, GError **err)
+{
+    VmmDaemon *d = dom->daemon;
+    g_autofree char *file = g_strdup_printf("%s.pid", dom->name);
+    int fd = openat(d->run_fd, file, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK |
+                                         (create ? O_CREAT : 0), 0644);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+        close(fd);
+        fd = -1;
+        errno = EINVAL;
+    }
+    if (fd < 0) {
+        int e = errno;
+        vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR, "cannot open '%s/%s': %s",
+                            d->run_dir, file, e == ELOOP ? "it is a symbolic link"
+                                              : e == EINVAL ? "not a regular file"
+                                              : g_strerror(e));
+    }
+    return fd;
+}
+
+/* The pid written in NAME.pid (0 if none yet). */
+static pid_t read_pid_fd(int fd)
+{
+    char buf[PID_FILE_MAX];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    buf[n > 0 ? n : 0] = 0;
+    gint64 v = g_ascii_strtoll(buf, NULL, 10);
+    return v > 0 && v < G_MAXINT ? (pid_t)v : 0;
+}
+
+/* Whether some process (a worker) holds the lock on the pid file. */
+static bool pid_file_locked(int fd)
+{
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+        return false;
+    return fl.l_type != F_UNLCK;
+}
+
+static bool lock_pid_file(VmmdDomain *dom, int fd, GError **err)
+{
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+        return true;
+    int e = errno;
+    if (e == EAGAIN || e == EACCES) {
+        pid_t other = read_pid_fd(fd);
+        g_autofree char *who = other ? g_strdup_printf(" (pid %d)", (int)other) : g_strdup("");
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                            "domain '%s' already has a worker process%s that this vmmd does "
+                            "not supervise (it holds the lock on %s/%s.pid); stop it first",
+                            dom->name, who, dom->daemon->run_dir, dom->name);
+    } else {
+        vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR, "cannot lock '%s/%s.pid': %s",
+                            dom->daemon->run_dir, dom->name, g_strerror(e));
+    }
+    return false;
+}
+
+/* Everything a restarted daemon needs, on disk and synced before the
+ * worker exists: NAME.pid (locked, a placeholder the child overwrites with
+ * its pid; the placeholder also reserves the file's space), NAME.xml and
+ * NAME.json marked "starting up". Returns the locked pid file's fd. */
+static int prepare_run_files(VmmdDomain *dom, GError **err)
+{
+    VmmDaemon *d = dom->daemon;
+    int fd = open_pid_file(dom, true, err);
+    if (fd < 0)
+        return -1;
+    if (!lock_pid_file(dom, fd, err)) {
+        close(fd);
+        return -1;
+    }
+    remove_run_file(dom, "sock");
+    remove_run_file(dom, "exit");
+    g_autofree char *xml_file = g_strdup_printf("%s.xml", dom->name);
+    static const char placeholder[] = "0\n";
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, placeholder, 2, 0) != 2 || fsync(fd) < 0) {
+        int e = errno;
+        vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR, "cannot write '%s/%s.pid': %s",
+                            d->run_dir, dom->name, g_strerror(e));
+        goto fail;
+    }
+    if (!vmmd_write_file_atomic_at(d->run_fd, d->run_dir, xml_file, dom->xml, strlen(dom->xml),
+                                   0600, err))
+        goto fail;
+    dom->state = VMMD_STATE_PAUSED;
+    dom->reason = "starting up";
+    if (!write_state_file_err(dom, err))
+        goto fail;
+    return fd;
+
+fail:
+    dom->state = VMMD_STATE_SHUTOFF;
+    dom->reason = "failed";
+    remove_run_files(dom);
+    close(fd);
+    return -1;
+}
+
+/* A worker that cannot be recorded must not run: kill it and forget it. */
+static void abandon_start(VmmdDomain *dom, pid_t pid)
+{
+    if (dom->pidfd >= 0)
+        pidfd_send_signal(dom->pidfd, SIGKILL, NULL, 0);
+    else
+        kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    dom->run++;
+    detach_worker(dom);
+    dom->pid = 0;
+    dom->pid_start_time = 0;
+    dom->id = -1;
+    dom->own_child = false;
+    dom->state = VMMD_STATE_SHUTOFF;
+    dom->reason = "failed";
+    g_clear_pointer(&dom->live_xml, g_free);
+    g_clear_pointer(&dom->live_def, vmm_domain_def_free);
+    remove_run_files(dom);
+}
+
 bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
 {
     VmmDaemon *d = dom->daemon;
@@ -766,19 +942,42 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
                             "use a shorter run directory or domain name", sock);
         return false;
     }
-    g_autofree char *xml_file = g_strdup_printf("%s.xml", dom->name);
     g_autofree char *xml_path = run_path(dom, "xml");
     g_autofree char *exit_path = run_path(dom, "exit");
     g_autofree char *log_path = run_path(dom, "log");
+    g_autofree char *log_file = g_strdup_printf("%s.log", dom->name);
     GError *e = NULL;
-    remove_run_files(dom);
-    if (!vmmd_write_file_atomic(d->run_dir, xml_file, dom->xml, strlen(dom->xml), 0600, err))
-        return false;
-    int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+    int logfd = openat(d->run_fd, log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+                                                O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0600);
+    struct stat lst;
+    if (logfd >= 0 && fstat(logfd, &lst) == 0 && !S_ISREG(lst.st_mode)) {
+        close(logfd);
+        logfd = -1;
+        errno = EINVAL;
+    } else if (logfd < 0 && errno == ENXIO) {
+        errno = EINVAL;       /* a FIFO without reader (O_NONBLOCK) or a socket */
+    }
     if (logfd < 0) {
         int errsv = errno;
         vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR, "cannot open '%s': %s", log_path,
-                            g_strerror(errsv));
+                            errsv == ELOOP ? "it is a symbolic link"
+                            : errsv == EINVAL ? "not a regular file" : g_strerror(errsv));
+        return false;
+    }
+    VmmdState old_state = dom->state;
+    const char *old_reason = dom->reason;
+    int id = d->next_id;
+    dom->id = id;
+    dom->pid = 0;
+    dom->pid_start_time = 0;
+    dom->started_at = g_get_real_time() / G_USEC_PER_SEC;
+    int lockfd = prepare_run_files(dom, err);
+    if (lockfd < 0) {
+        close(logfd);
+        dom->id = -1;
+        dom->state = old_state;
+        dom->reason = old_reason;
+        vmmd_log(d, dom, LOG_ERR, "start failed: %s", (*err)->message);
         return false;
     }
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
@@ -788,18 +987,27 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     if (write(logfd, header, strlen(header)) < 0)
         vmmd_log(d, dom, LOG_WARNING, "cannot write to %s: %s", log_path, g_strerror(errno));
 
+    g_autofree char *lock_arg = g_strdup_printf("%d", WORKER_STATE_LOCK_FD);
     const char *argv[] = { d->worker_path, "--xml", xml_path, "--control-socket", sock,
-                           "--exit-file", exit_path, NULL };
+                           "--exit-file", exit_path, "--state-lock-fd", lock_arg, NULL };
     g_auto(GStrv) env = worker_environment();
     GPid pid = 0;
-    gboolean ok = g_spawn_async_with_fds(NULL, (char **)argv, env,
-                                         G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL,
-                                         child_setup, NULL, &pid, -1, logfd, logfd, &e);
+    int source_fds[] = { lockfd };
+    int target_fds[] = { WORKER_STATE_LOCK_FD };
+    gboolean ok = g_spawn_async_with_pipes_and_fds(
+        NULL, argv, (const char *const *)env,
+        G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL, child_setup, NULL,
+        -1, logfd, logfd, source_fds, target_fds, 1, &pid, NULL, NULL, NULL, &e);
     close(logfd);
+    /* From here the worker alone holds the lock. */
+    close(lockfd);
     if (!ok) {
         vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR, "cannot run the worker '%s': %s",
                             d->worker_path, e->message);
         g_error_free(e);
+        dom->id = -1;
+        dom->state = VMMD_STATE_SHUTOFF;
+        dom->reason = "failed";
         remove_run_files(dom);
         return false;
     }
@@ -809,31 +1017,25 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     ProcStat ps = { 0 };
     if (read_proc_stat(pid, &ps))
         dom->pid_start_time = ps.start_time;
-    if (!watch_pid(dom, err)) {
-        /* Cannot supervise it: do not leave it running unsupervised. */
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        dom->pid = 0;
-        remove_run_files(dom);
-        return false;
-    }
-    dom->id = d->next_id++;
-    dom->started_at = g_get_real_time() / G_USEC_PER_SEC;
     dom->live_xml = g_strdup(dom->xml);
     dom->live_def = vmm_domain_def_copy(dom->def);
+    if (!watch_pid(dom, err)) {
+        /* Cannot supervise it: do not leave it running unsupervised. */
+        abandon_start(dom, pid);
+        return false;
+    }
+    /* Records the pid for tools and for the re-attach path that does not
+     * need the lock; the lock already makes the worker findable. */
+    if (!write_state_file_err(dom, err)) {
+        vmmd_log(d, dom, LOG_ERR, "start failed: %s; killing worker pid %d", (*err)->message,
+                 (int)pid);
+        abandon_start(dom, pid);
+        return false;
+    }
+    d->next_id = id + 1;
     dom->job = VMMD_JOB_START;
     dom->job_pending = p;
     dom->connect_deadline = g_get_monotonic_time() + (gint64)VMMD_START_TIMEOUT_MS * 1000;
-    /* Until the worker answers: libvirt's "paused (starting up)", quietly. */
-    dom->state = VMMD_STATE_PAUSED;
-    dom->reason = "starting up";
-    write_state_file(dom);
-    g_autofree char *pidtext = g_strdup_printf("%d\n", (int)pid);
-    g_autofree char *pidfile = g_strdup_printf("%s.pid", dom->name);
-    if (!vmmd_write_file_atomic(d->run_dir, pidfile, pidtext, strlen(pidtext), 0644, &e)) {
-        vmmd_log(d, dom, LOG_WARNING, "%s", e->message);
-        g_clear_error(&e);
-    }
     vmmd_log(d, dom, LOG_INFO, "started worker pid %d", (int)pid);
     start_connecting(dom);
     return true;
@@ -1056,10 +1258,12 @@ bool vmmd_domain_destroy(VmmdDomain *dom, VmmProtoPending *p, GError **err)
 
 static VmmDomainDef *parse_run_xml(VmmdDomain *dom, char **xml_out)
 {
+    VmmDaemon *d = dom->daemon;
     g_autofree char *path = run_path(dom, "xml");
-    g_autofree char *xml = NULL;
+    g_autofree char *file = g_strdup_printf("%s.xml", dom->name);
     gsize len = 0;
-    if (!g_file_get_contents(path, &xml, &len, NULL))
+    g_autofree char *xml = vmmd_read_file_at(d->run_fd, d->run_dir, file, RUN_XML_MAX, &len, NULL);
+    if (!xml)
         return NULL;
     VmmDomainDef *def = vmm_domain_def_parse_string(xml, len, path, NULL);
     if (def)
@@ -1067,14 +1271,48 @@ static VmmDomainDef *parse_run_xml(VmmdDomain *dom, char **xml_out)
     return def;
 }
 
+/* The worker holding NAME.pid's lock, or 0 (none, or it never wrote its
+ * pid). A worker forked just before the previous daemon died may still be
+ * writing its pid: wait for it a little while it holds the lock. */
+static pid_t locked_worker_pid(VmmdDomain *dom, int fd, bool *locked)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)PID_WRITE_WAIT_MS * 1000;
+    for (;;) {
+        *locked = pid_file_locked(fd);
+        pid_t pid = *locked ? read_pid_fd(fd) : 0;
+        if (!*locked || pid > 0)
+            return pid;
+        if (g_get_monotonic_time() > deadline) {
+            vmmd_log(dom->daemon, dom, LOG_ERR, "a process holds the lock on %s/%s.pid but "
+                     "never wrote its pid; it cannot be adopted or stopped by vmmd, and the "
+                     "domain cannot start until it exits", dom->daemon->run_dir, dom->name);
+            return 0;
+        }
+        g_usleep(10 * 1000);
+    }
+}
+
+/* A worker that cannot be adopted is stopped, never left unsupervised. */
+static void stop_unadoptable(VmmdDomain *dom, pid_t pid, const char *why)
+{
+    vmmd_log(dom->daemon, dom, LOG_ERR, "worker pid %d is running but %s: stopping it",
+             (int)pid, why);
+    if (dom->pidfd >= 0) {
+        pidfd_send_signal(dom->pidfd, SIGKILL, NULL, 0);
+        struct pollfd pfd = { .fd = dom->pidfd, .events = POLLIN };
+        poll(&pfd, 1, VMMD_DESTROY_GRACE_MS);
+    }
+    detach_worker(dom);
+    dom->pid = 0;
+    remove_run_files(dom);
+}
+
 static void reattach_one(VmmDaemon *d, const char *name)
 {
-    g_autofree char *file = g_strdup_printf("%s/%s.json", d->run_dir, name);
-    g_autofree char *text = NULL;
-    gsize len = 0;
-    if (!g_file_get_contents(file, &text, &len, NULL) || len > EXIT_FILE_MAX)
-        return;
-    g_autoptr(json_object) st = json_tokener_parse(text);
+    g_autofree char *file = g_strdup_printf("%s.json", name);
+    g_autofree char *text = vmmd_read_file_at(d->run_fd, d->run_dir, file, EXIT_FILE_MAX, NULL,
+                                              NULL);
+    g_autoptr(json_object) st = text ? json_tokener_parse(text) : NULL;
     json_object *v;
     pid_t pid = json_object_object_get_ex(st, "pid", &v) ? json_object_get_int(v) : 0;
     guint64 start = json_object_object_get_ex(st, "pid_start_time", &v)
@@ -1089,13 +1327,32 @@ static void reattach_one(VmmDaemon *d, const char *name)
         g_strlcpy(dom->uuid, uuid ? uuid : "", sizeof(dom->uuid));
     }
     ProcStat ps = { 0 };
-    bool alive = pid > 0 && read_proc_stat(pid, &ps) && ps.start_time == start &&
-                 ps.state != 'Z' && ps.state != 'X';
+    bool alive = false;
+    int pidfile = open_pid_file(dom, false, NULL);
+    bool locked = false;
+    if (pidfile >= 0) {
+        /* The lock, not the recorded pid, says whether the worker lives:
+         * the daemon may have died before it recorded the pid. */
+        pid_t holder = locked_worker_pid(dom, pidfile, &locked);
+        alive = holder > 0 && read_proc_stat(holder, &ps);
+        if (alive) {
+            pid = holder;
+            start = ps.start_time;
+        }
+    }
+    bool by_lock = alive;
+    if (!locked) {
+        /* A worker of an older vmmd holds no lock: the recorded pid, if it
+         * is still the same process (a dead one's pid fails this too). */
+        alive = pid > 0 && read_proc_stat(pid, &ps) && ps.start_time == start &&
+                ps.state != 'Z' && ps.state != 'X';
+    }
     if (alive) {
         dom->pid = pid;
         GError *err = NULL;
         /* The pidfd pins this process; check again that it is the same one. */
-        if (!watch_pid(dom, &err) || !read_proc_stat(pid, &ps) || ps.start_time != start) {
+        if (!watch_pid(dom, &err) || !read_proc_stat(pid, &ps) || ps.start_time != start ||
+            (by_lock && !pid_file_locked(pidfile))) {
             if (err) {
                 vmmd_log(d, dom, LOG_WARNING, "%s", err->message);
                 g_error_free(err);
@@ -1112,10 +1369,11 @@ static void reattach_one(VmmDaemon *d, const char *name)
             dom->live_xml = g_strdup(dom->xml);
         }
         if (!dom->live_def) {
-            vmmd_log(d, dom, LOG_ERR, "worker pid %d is running but its definition %s/%s.xml "
-                     "cannot be read; leaving it alone", (int)pid, d->run_dir, name);
-            detach_worker(dom);
-            dom->pid = 0;
+            g_autofree char *why = g_strdup_printf("its definition %s/%s.xml cannot be read",
+                                                   d->run_dir, name);
+            stop_unadoptable(dom, pid, why);
+            if (pidfile >= 0)
+                close(pidfile);
             if (transient)
                 vmmd_domain_free(dom);
             return;
@@ -1149,6 +1407,17 @@ static void reattach_one(VmmDaemon *d, const char *name)
         dom->connect_deadline = g_get_monotonic_time() + (gint64)VMMD_START_TIMEOUT_MS * 1000;
         start_connecting(dom);
         connect_tick(dom);
+        if (pidfile >= 0)
+            close(pidfile);
+        return;
+    }
+    if (pidfile >= 0)
+        close(pidfile);
+    if (locked) {
+        /* Locked but no pid: leave the files, so no start runs a second
+         * worker beside it (the lock refuses it). */
+        if (transient)
+            vmmd_domain_free(dom);
         return;
     }
     /* Dead: record how it ended, clean up. */
@@ -1177,9 +1446,21 @@ void vmmd_lifecycle_reattach(VmmDaemon *d)
         return;
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     const char *n;
-    while ((n = g_dir_read_name(dir)))
-        if (n[0] != '.' && g_str_has_suffix(n, ".json") && strlen(n) > 5)
-            g_ptr_array_add(names, g_strndup(n, strlen(n) - 5));
+    /* A pid file without a state file is looked at too: its worker (if
+     * its lock says one lives) is adopted or stopped, never ignored. */
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    while ((n = g_dir_read_name(dir))) {
+        const char *ext = strrchr(n, '.');
+        if (n[0] == '.' || !ext || ext == n || (strcmp(ext, ".json") && strcmp(ext, ".pid")))
+            continue;
+        char *name = g_strndup(n, (gsize)(ext - n));
+        if (g_hash_table_contains(seen, name)) {
+            g_free(name);
+            continue;
+        }
+        g_hash_table_add(seen, name);
+        g_ptr_array_add(names, name);
+    }
     g_dir_close(dir);
     for (guint i = 0; i < names->len; i++)
         reattach_one(d, g_ptr_array_index(names, i));

@@ -52,12 +52,44 @@ static gboolean on_watchdog(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+/* The run directory holds the sockets that control VMs and the files
+ * that say which worker runs which VM: anyone else who may write there
+ * could plant a symbolic link or a false state file. As libvirt does,
+ * refuse one that is not ours or that others may write. */
+static bool open_run_dir(VmmDaemon *d, GError **err)
+{
+    d->run_fd = open(d->run_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (d->run_fd < 0 || fstat(d->run_fd, &st) < 0) {
+        int e = errno;
+        g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(e), "cannot open run directory "
+                    "'%s': %s", d->run_dir, e == ELOOP || e == ENOTDIR
+                        ? "it is a symbolic link or not a directory" : g_strerror(e));
+        return false;
+    }
+    if (st.st_uid != geteuid()) {
+        g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_PERM, "run directory '%s' is owned by uid "
+                    "%u, not by vmmd's uid %u: refusing to use it", d->run_dir,
+                    (unsigned)st.st_uid, (unsigned)geteuid());
+        return false;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_PERM, "run directory '%s' is writable by "
+                    "%s (mode %04o): refusing to use it; make it 0755 or stricter",
+                    d->run_dir, (st.st_mode & S_IWOTH) ? "others" : "its group",
+                    (unsigned)(st.st_mode & 07777));
+        return false;
+    }
+    return true;
+}
+
 /* Only one daemon may own a run directory: two would both adopt the same
  * workers. */
 static bool take_lock(VmmDaemon *d, GError **err)
 {
     g_autofree char *path = g_build_filename(d->run_dir, "vmmd.lock", NULL);
-    d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    d->lock_fd = openat(d->run_fd, "vmmd.lock",
+                        O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644);
     if (d->lock_fd < 0) {
         int e = errno;
         g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(e), "cannot open '%s': %s",
@@ -138,7 +170,7 @@ static void domain_free_cb(gpointer p)
 
 int main(int argc, char **argv)
 {
-    VmmDaemon d = { .lock_fd = -1, .next_id = 1 };
+    VmmDaemon d = { .lock_fd = -1, .run_fd = -1, .next_id = 1 };
     gboolean verbose = FALSE, foreground = FALSE, version = FALSE;
     g_autofree char *config_dir = NULL, *run_dir = NULL, *sock = NULL, *ro_sock = NULL;
     g_autofree char *worker = NULL;
@@ -178,6 +210,9 @@ int main(int argc, char **argv)
     vmmd_log_init(&d);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
+    /* Nothing vmmd creates is writable by group or others unless it says
+     * so (the sockets): a run directory it creates must pass its own check. */
+    umask(umask(0) | 022);
 
     d.config_dir = g_strdup(config_dir ? config_dir : SYSTEM_CONFIG_DIR);
     d.run_dir = g_strdup(run_dir ? run_dir : SYSTEM_RUN_DIR);
@@ -200,7 +235,7 @@ int main(int argc, char **argv)
         vmmd_log(&d, NULL, LOG_ERR, "cannot create %s: %s", d.run_dir, g_strerror(errno));
         goto out;
     }
-    if (!take_lock(&d, &err) || !vmmd_store_init(&d, &err)) {
+    if (!open_run_dir(&d, &err) || !take_lock(&d, &err) || !vmmd_store_init(&d, &err)) {
         vmmd_log(&d, NULL, LOG_ERR, "%s", err->message);
         goto out;
     }
@@ -250,6 +285,8 @@ out:
     g_hash_table_destroy(d.domains);
     if (d.lock_fd >= 0)
         close(d.lock_fd);
+    if (d.run_fd >= 0)
+        close(d.run_fd);
     g_main_loop_unref(d.loop);
     g_free(d.config_dir);
     g_free(d.run_dir);

@@ -95,6 +95,7 @@ typedef struct {
 struct VmmDaemon {
     char *config_dir;
     char *run_dir;
+    int run_fd;                  /* run_dir, checked; its files are opened relative to it */
     char *domains_dir;           /* <config>/domains */
     char *autostart_dir;         /* <config>/autostart */
     char *socket_path;
@@ -136,6 +137,13 @@ const char *vmmd_domain_current_xml(const VmmdDomain *dom);
 /* write tmp + fsync + rename + fsync dir. */
 bool vmmd_write_file_atomic(const char *dir, const char *name, const char *data, gsize len,
                             mode_t mode, GError **err);
+/* The same relative to a directory fd; names are never followed if they
+ * are symbolic links. `dir` names the directory in messages. */
+bool vmmd_write_file_atomic_at(int dirfd, const char *dir, const char *name, const char *data,
+                               gsize len, mode_t mode, GError **err);
+/* A regular file of at most `max` bytes, opened with O_NOFOLLOW; NUL-terminated. */
+char *vmmd_read_file_at(int dirfd, const char *dir, const char *name, gsize max, gsize *len,
+                        GError **err);
 void vmmd_uuid_format(const uint8_t uuid[16], char out[VMMD_UUID_STRLEN]);
 
 /* lifecycle.c ------------------------------------------------------------ */

@@ -7,6 +7,8 @@
 #include "vmm/vcpu.h"
 #include "worker/worker.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib-unix.h>
 #include <json-c/json.h>
 #include <signal.h>
@@ -99,6 +101,7 @@ int main(int argc, char **argv)
 {
     g_autofree char *xml = NULL, *boot_protocol = NULL, *control = NULL, *exit_file = NULL;
     gboolean verbose = FALSE, version = FALSE;
+    gint state_lock_fd = -1;
     GOptionEntry entries[] = {
         { "xml", 'x', 0, G_OPTION_ARG_FILENAME, &xml, "libvirt domain XML to run", "FILE" },
         { "boot-protocol", 0, 0, G_OPTION_ARG_STRING, &boot_protocol,
@@ -107,6 +110,8 @@ int main(int argc, char **argv)
           "listen for vmmd's commands on this unix socket", "PATH" },
         { "exit-file", 0, 0, G_OPTION_ARG_FILENAME, &exit_file,
           "write the exit status and reason here as JSON before exiting", "PATH" },
+        { "state-lock-fd", 0, 0, G_OPTION_ARG_INT, &state_lock_fd,
+          "keep this fd (vmmd's locked NAME.pid) open for the worker's lifetime", "FD" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "log debug messages", NULL },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "print the version and exit", NULL },
         { NULL },
@@ -132,6 +137,15 @@ int main(int argc, char **argv)
     }
     if (verbose)
         vmm_log_set_level(VMM_LOG_DEBUG);
+    /* vmmd's OFD lock on this file lives as long as this open file
+     * description: held to the end, never passed on to a program we run. */
+    if (state_lock_fd >= 0 && fcntl(state_lock_fd, F_SETFD, FD_CLOEXEC) < 0) {
+        g_autofree char *msg = g_strdup_printf("--state-lock-fd %d: %s", state_lock_fd,
+                                               g_strerror(errno));
+        vmm_log_error("%s", msg);
+        write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", msg);
+        return VMM_WORKER_EXIT_ERROR;
+    }
     /* A vanished console reader must not kill the VM. */
     signal(SIGPIPE, SIG_IGN);
 
