@@ -1,5 +1,6 @@
 /* vmm-worker: runs one VM in the foreground from a libvirt domain XML. */
 #include "config.h"
+#include "block/lock.h"
 #include "conf/domain_conf.h"
 #include "util/chardev.h"
 #include "util/log.h"
@@ -141,6 +142,11 @@ int main(int argc, char **argv)
         vmm_log_error("%s", err->message);
         write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", err->message);
         return VMM_WORKER_EXIT_ERROR;
+    }
+    /* Lets another VM refused our images name this domain, not just a pid. */
+    if (!vmm_image_lock_set_holder(w.def->name, &err)) {
+        vmm_log_warn("%s", err->message);
+        g_clear_error(&err);
     }
     w.loop = g_main_loop_new(NULL, FALSE);
     int status = VMM_WORKER_EXIT_ERROR;
