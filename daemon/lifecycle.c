@@ -789,7 +789,7 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
         vmmd_log(d, dom, LOG_WARNING, "cannot write to %s: %s", log_path, g_strerror(errno));
 
     const char *argv[] = { d->worker_path, "--xml", xml_path, "--control-socket", sock,
-                           "--exit-file", exit_path, NULL };
+                           "--exit-file", exit_path, "--run-dir", d->run_dir, NULL };
     g_auto(GStrv) env = worker_environment();
     GPid pid = 0;
     gboolean ok = g_spawn_async_with_fds(NULL, (char **)argv, env,

@@ -99,6 +99,7 @@ static void write_exit_file(const char *path, int status, const char *reason, co
 int main(int argc, char **argv)
 {
     g_autofree char *xml = NULL, *boot_protocol = NULL, *control = NULL, *exit_file = NULL;
+    g_autofree char *run_dir = NULL;
     gboolean verbose = FALSE, version = FALSE;
     GOptionEntry entries[] = {
         { "xml", 'x', 0, G_OPTION_ARG_FILENAME, &xml, "libvirt domain XML to run", "FILE" },
@@ -108,6 +109,8 @@ int main(int argc, char **argv)
           "listen for vmmd's commands on this unix socket", "PATH" },
         { "exit-file", 0, 0, G_OPTION_ARG_FILENAME, &exit_file,
           "write the exit status and reason here as JSON before exiting", "PATH" },
+        { "run-dir", 0, 0, G_OPTION_ARG_FILENAME, &run_dir,
+          "vmmd's run directory: unix serial sockets may not be placed there", "DIR" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "log debug messages", NULL },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "print the version and exit", NULL },
         { NULL },
@@ -155,7 +158,7 @@ int main(int argc, char **argv)
     for (guint i = 0; i < w.def->serials->len; i++) {
         const VmmChrDef *chr = g_ptr_array_index(w.def->serials, i);
         g_autofree char *label = g_strdup_printf("serial%u", chr->port);
-        w.backends[chr->port] = vmm_chardev_open(chr, label, NULL, &err);
+        w.backends[chr->port] = vmm_chardev_open_checked(chr, label, NULL, run_dir, &err);
         if (!w.backends[chr->port]) {
             vmm_log_error("%s", err->message);
             detail = g_strdup(err->message);
