@@ -203,6 +203,16 @@ static bool conflict(int fd, const char *path, bool writable, off_t off, GError 
     return false;
 }
 
+static bool lock_failed(int fd, const char *path, const char *verb, off_t off, int r,
+                        GError **err)
+{
+    unlock_all(fd);
+    g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_OPEN,
+                "disk '%s': cannot %s image lock byte %ld: %s", path, verb, (long)off,
+                g_strerror(-r));
+    return false;
+}
+
 bool vmm_image_lock(int fd, const char *path, bool writable, GError **err)
 {
     unsigned perm = 1u << PERM_READ | (writable ? 1u << PERM_WRITE : 0);
@@ -225,13 +235,8 @@ bool vmm_image_lock(int fd, const char *path, bool writable, GError **err)
                              path, g_strerror(-r));
                 return true;
             }
-            if (r < 0) {
-                unlock_all(fd);
-                g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_OPEN,
-                            "disk '%s': cannot take image lock byte %ld: %s", path,
-                            (long)off, g_strerror(-r));
-                return false;
-            }
+            if (r < 0)
+                return lock_failed(fd, path, "take", off, r, err);
         }
     }
     for (int i = 0; i < N_PERMS; i++) {
@@ -246,13 +251,8 @@ bool vmm_image_lock(int fd, const char *path, bool writable, GError **err)
             int r = ofd_test(fd, off);
             if (r > 0)
                 return conflict(fd, path, writable, off, err);
-            if (r < 0) {
-                unlock_all(fd);
-                g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_OPEN,
-                            "disk '%s': cannot test image lock byte %ld: %s", path,
-                            (long)off, g_strerror(-r));
-                return false;
-            }
+            if (r < 0)
+                return lock_failed(fd, path, "test", off, r, err);
         }
     }
     return true;

@@ -93,35 +93,27 @@ static void second_domain(void *arg, GPid first)
     g_assert_nonnull(strstr(r->err, s->expect));
 }
 
-static void test_two_writers(void)
+typedef struct {
+    gboolean first_ro, second_ro;
+    const char *expect;         /* NULL: both run */
+} Pair;
+
+static const Pair two_writers = { FALSE, FALSE, "cannot lock the image for read-write use" };
+static const Pair two_readers = { TRUE, TRUE, NULL };
+static const Pair writer_after_reader = { TRUE, FALSE, "does not let others write to it" };
+
+static void test_pair(gconstpointer data)
 {
+    const Pair *p = data;
     g_autofree char *dir = harness_tmpdir();
     g_autofree char *img = make_image(dir, "shared.img");
-    g_autofree char *xml = write_domain("first", img, FALSE, "test=idle");
-    Second s = { .img = img, .expect = "cannot lock the image for read-write use" };
+    g_autofree char *xml = write_domain("first", img, p->first_ro, "test=idle");
+    Second s = { .img = img, .readonly = p->second_ro, .expect = p->expect };
     run_first(xml, second_domain, &s);
-    /* The first one is gone: the image is free again. */
-    g_autofree char *again = write_domain("second", img, FALSE, "test=hello");
+    /* The first one is gone, and its lock with it. */
+    g_autofree char *again = write_domain("second", img, p->second_ro, "test=hello");
     g_autoptr(HarnessRun) r = harness_run_worker(again, NULL, BOOT_TIMEOUT, NULL, NULL);
     g_assert_cmpint(r->exit_status, ==, 0);
-}
-
-static void test_two_readers(void)
-{
-    g_autofree char *dir = harness_tmpdir();
-    g_autofree char *img = make_image(dir, "ro.img");
-    g_autofree char *xml = write_domain("first", img, TRUE, "test=idle");
-    Second s = { .img = img, .readonly = TRUE };
-    run_first(xml, second_domain, &s);
-}
-
-static void test_writer_after_reader(void)
-{
-    g_autofree char *dir = harness_tmpdir();
-    g_autofree char *img = make_image(dir, "ro.img");
-    g_autofree char *xml = write_domain("first", img, TRUE, "test=idle");
-    Second s = { .img = img, .expect = "does not let others write to it" };
-    run_first(xml, second_domain, &s);
 }
 
 /* ---- QEMU's tools honour our locks, and we honour theirs ---------------- */
@@ -298,9 +290,10 @@ int main(int argc, char **argv)
         g_test_add_func("/worker-lock/no-kvm", skip_no_kvm);
         return g_test_run();
     }
-    g_test_add_func("/worker-lock/image/two-writers", test_two_writers);
-    g_test_add_func("/worker-lock/image/two-readers", test_two_readers);
-    g_test_add_func("/worker-lock/image/writer-after-reader", test_writer_after_reader);
+    g_test_add_data_func("/worker-lock/image/two-writers", &two_writers, test_pair);
+    g_test_add_data_func("/worker-lock/image/two-readers", &two_readers, test_pair);
+    g_test_add_data_func("/worker-lock/image/writer-after-reader", &writer_after_reader,
+                         test_pair);
     g_test_add_func("/worker-lock/image/qemu", test_qemu);
     g_test_add_func("/worker-lock/serial-bind", test_serial_bind);
     return g_test_run();
