@@ -989,7 +989,8 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
 
     g_autofree char *lock_arg = g_strdup_printf("%d", WORKER_STATE_LOCK_FD);
     const char *argv[] = { d->worker_path, "--xml", xml_path, "--control-socket", sock,
-                           "--exit-file", exit_path, "--state-lock-fd", lock_arg, NULL };
+                           "--exit-file", exit_path, "--state-lock-fd", lock_arg,
+                           "--run-dir", d->run_dir, NULL };
     g_auto(GStrv) env = worker_environment();
     GPid pid = 0;
     int source_fds[] = { lockfd };

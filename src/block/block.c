@@ -11,6 +11,7 @@
  * signals it for io_uring and AIO), and complete() clears it before looking,
  * so no completion is left behind without the fd being readable. */
 #include "block/block_int.h"
+#include "block/lock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -133,6 +134,8 @@ static bool open_source(VmmBlockDev *dev, GError **err)
     } else {
         dev->size = (uint64_t)st.st_size;
     }
+    if (!vmm_image_lock(dev->fd, dev->path, !dev->readonly, err))
+        return false;
     probe_alignment(dev);
     return true;
 }

@@ -36,6 +36,7 @@ typedef enum {
     VMM_BLOCK_ERROR_OPEN,          /* the source cannot be opened or sized */
     VMM_BLOCK_ERROR_UNSUPPORTED,   /* cache/io combination refused, no io_uring... */
     VMM_BLOCK_ERROR_INVALID,       /* wrong source type, bad argument */
+    VMM_BLOCK_ERROR_LOCKED,        /* another process holds a conflicting image lock */
 } VmmBlockError;
 
 #define VMM_BLOCK_MAX_QUEUES 64
@@ -83,7 +84,8 @@ struct VmmBlockReq {
 
 /* path: <source file=...> or <source dev=...>; block_device: <disk type='block'>
  * (the path must then be a block device, and a file disk must be a regular
- * file). nqueues: 1..VMM_BLOCK_MAX_QUEUES. discard: <driver discard=...>;
+ * file). The image is locked as QEMU locks it (block/lock.h): shared when
+ * readonly, else exclusive; VMM_BLOCK_ERROR_LOCKED names the holder. nqueues: 1..VMM_BLOCK_MAX_QUEUES. discard: <driver discard=...>;
  * with 'ignore', DISCARD requests succeed without doing anything (as QEMU). */
 VmmBlockDev *vmm_block_open(const char *path, bool block_device, bool readonly,
                             VmmCacheMode cache, VmmIoMode io,

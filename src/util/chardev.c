@@ -442,11 +442,33 @@ static bool fill_sockaddr(VmmChardev *c, struct sockaddr_un *sa, GError **err)
     return true;
 }
 
-static bool open_unix(VmmChardev *c, GError **err)
+/* Whether path's directory is dir or below it, both resolved (symlinks,
+ * "..") as far as they exist. */
+static bool path_is_under(const char *path, const char *dir)
+{
+    g_autofree char *parent = g_path_get_dirname(path);
+    g_autofree char *rparent = realpath(parent, NULL);
+    g_autofree char *rdir = realpath(dir, NULL);
+    const char *p = rparent ? rparent : parent;
+    const char *d = rdir ? rdir : dir;
+    size_t n = strlen(d);
+    while (n > 1 && d[n - 1] == '/')
+        n--;
+    return strncmp(p, d, n) == 0 && (p[n] == '\0' || p[n] == '/' || n == 1);
+}
+
+static bool open_unix(VmmChardev *c, const char *run_dir, GError **err)
 {
     struct sockaddr_un sa;
     if (!fill_sockaddr(c, &sa, err))
         return false;
+    /* The run directory holds the daemon's sockets and every worker's
+     * control socket: a guest's serial port must neither take one's place
+     * nor talk to one. */
+    if (run_dir && path_is_under(c->path, run_dir))
+        return fail_errno(err, EPERM, "%s: unix socket path '%s' is inside vmmd's run "
+                          "directory '%s', which is reserved for the daemon's and the "
+                          "workers' own sockets", c->label, c->path, run_dir);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return fail_errno(err, errno, "%s: cannot create a unix socket", c->label);
@@ -470,13 +492,29 @@ static bool open_unix(VmmChardev *c, GError **err)
         return true;
     }
 
-    /* Replace a stale socket left by a previous run, nothing else. */
+    /* Replace a stale socket left by a previous run, nothing else: not a
+     * file, and not a socket someone listens on (the daemon's, another
+     * VM's control or console socket), as QEMU and libvirt leave them. */
     struct stat st;
     if (lstat(c->path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             close(fd);
             return fail_errno(err, EEXIST, "%s: '%s' exists and is not a socket; "
                               "refusing to replace it", c->label, c->path);
+        }
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int e = probe < 0 ? errno
+              : connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : errno;
+        if (probe >= 0)
+            close(probe);
+        if (e != ECONNREFUSED) {
+            close(fd);
+            if (e == 0)
+                return fail_errno(err, EADDRINUSE, "%s: unix socket '%s' is in use: "
+                                  "a process is listening on it; refusing to replace it",
+                                  c->label, c->path);
+            return fail_errno(err, e, "%s: cannot tell whether unix socket '%s' is in "
+                              "use; refusing to replace it", c->label, c->path);
         }
         if (unlink(c->path) < 0 && errno != ENOENT) {
             int e = errno;
@@ -511,6 +549,13 @@ static bool open_unix(VmmChardev *c, GError **err)
 VmmChardev *vmm_chardev_open(const VmmChrDef *def, const char *label,
                              GMainContext *ctx, GError **err)
 {
+    return vmm_chardev_open_checked(def, label, ctx, NULL, err);
+}
+
+VmmChardev *vmm_chardev_open_checked(const VmmChrDef *def, const char *label,
+                                     GMainContext *ctx, const char *run_dir,
+                                     GError **err)
+{
     g_return_val_if_fail(def != NULL, NULL);
 
     VmmChardev *c = g_new0(VmmChardev, 1);
@@ -535,7 +580,7 @@ VmmChardev *vmm_chardev_open(const VmmChrDef *def, const char *label,
     case VMM_CHR_STDIO: ok = open_stdio(c, err); break;
     case VMM_CHR_FILE: ok = open_file(c, def->append, err); break;
     case VMM_CHR_PTY: ok = open_pty(c, err); break;
-    case VMM_CHR_UNIX: ok = open_unix(c, err); break;
+    case VMM_CHR_UNIX: ok = open_unix(c, run_dir, err); break;
     }
     if (!ok) {
         vmm_chardev_close(c);

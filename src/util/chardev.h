@@ -29,6 +29,13 @@ typedef struct VmmChardev VmmChardev;
  * label, the path and the errno text. */
 VmmChardev *vmm_chardev_open(const VmmChrDef *def, const char *label,
                              GMainContext *ctx, GError **err);
+/* The same, and a unix socket path (bind or connect) inside run_dir (vmmd's
+ * run directory: its sockets, the workers' control sockets) is refused.
+ * With either function, mode='bind' replaces an existing path only if it
+ * is a socket nobody listens on (connect() is refused). */
+VmmChardev *vmm_chardev_open_checked(const VmmChrDef *def, const char *label,
+                                     GMainContext *ctx, const char *run_dir,
+                                     GError **err);
 
 /* Input path: the backend reads its fd in the main loop and offers the bytes
  * to receive(), never more than can_receive() says. When can_receive()

@@ -1,5 +1,6 @@
 /* vmm-worker: runs one VM in the foreground from a libvirt domain XML. */
 #include "config.h"
+#include "block/lock.h"
 #include "conf/domain_conf.h"
 #include "util/chardev.h"
 #include "util/log.h"
@@ -100,6 +101,7 @@ static void write_exit_file(const char *path, int status, const char *reason, co
 int main(int argc, char **argv)
 {
     g_autofree char *xml = NULL, *boot_protocol = NULL, *control = NULL, *exit_file = NULL;
+    g_autofree char *run_dir = NULL;
     gboolean verbose = FALSE, version = FALSE;
     gint state_lock_fd = -1;
     GOptionEntry entries[] = {
@@ -112,6 +114,8 @@ int main(int argc, char **argv)
           "write the exit status and reason here as JSON before exiting", "PATH" },
         { "state-lock-fd", 0, 0, G_OPTION_ARG_INT, &state_lock_fd,
           "keep this fd (vmmd's locked NAME.pid) open for the worker's lifetime", "FD" },
+        { "run-dir", 0, 0, G_OPTION_ARG_FILENAME, &run_dir,
+          "vmmd's run directory: unix serial sockets may not be placed there", "DIR" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "log debug messages", NULL },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "print the version and exit", NULL },
         { NULL },
@@ -156,6 +160,11 @@ int main(int argc, char **argv)
         write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", err->message);
         return VMM_WORKER_EXIT_ERROR;
     }
+    /* Lets another VM refused our images name this domain, not just a pid. */
+    if (!vmm_image_lock_set_holder(w.def->name, &err)) {
+        vmm_log_warn("%s", err->message);
+        g_clear_error(&err);
+    }
     w.loop = g_main_loop_new(NULL, FALSE);
     int status = VMM_WORKER_EXIT_ERROR;
     const char *reason = "error";
@@ -163,7 +172,7 @@ int main(int argc, char **argv)
     for (guint i = 0; i < w.def->serials->len; i++) {
         const VmmChrDef *chr = g_ptr_array_index(w.def->serials, i);
         g_autofree char *label = g_strdup_printf("serial%u", chr->port);
-        w.backends[chr->port] = vmm_chardev_open(chr, label, NULL, &err);
+        w.backends[chr->port] = vmm_chardev_open_checked(chr, label, NULL, run_dir, &err);
         if (!w.backends[chr->port]) {
             vmm_log_error("%s", err->message);
             detail = g_strdup(err->message);

@@ -361,6 +361,65 @@ static void test_unix_stale(Fixture *fx, gconstpointer data)
     g_assert_nonnull(strstr(err->message, "too long"));
 }
 
+/* A socket someone listens on (the daemon's, another VM's) is never taken
+ * over, and nothing inside the run directory is used, in either mode. */
+static void test_unix_refused(Fixture *fx, gconstpointer data)
+{
+    (void)data;
+    g_autofree char *path = g_build_filename(fx->dir, "live.sock", NULL);
+    g_autoptr(GError) err = NULL;
+    VmmChrDef def = { .type = VMM_CHR_UNIX, .path = path, .listen = true };
+
+    int lfd = unix_listener(path);
+    struct stat before, after;
+    g_assert_cmpint(lstat(path, &before), ==, 0);
+    g_assert_null(vmm_chardev_open(&def, "serial1", fx->ctx, &err));
+    g_test_message("%s", err->message);
+    g_assert_nonnull(strstr(err->message, "serial1"));
+    g_assert_nonnull(strstr(err->message, path));
+    g_assert_nonnull(strstr(err->message, "a process is listening on it"));
+    g_clear_error(&err);
+    /* still the listener's socket, and it still answers */
+    g_assert_cmpint(lstat(path, &after), ==, 0);
+    g_assert_cmpuint(after.st_ino, ==, before.st_ino);
+    close(unix_client(path));
+    close(lfd);
+
+    /* the run directory, named directly, through a symlink and "..", or a
+     * subdirectory */
+    g_autofree char *run = g_build_filename(fx->dir, "run", NULL);
+    g_autofree char *sub = g_build_filename(run, "sub", NULL);
+    g_assert_cmpint(g_mkdir_with_parents(sub, 0700), ==, 0);
+    g_autofree char *in_run = g_build_filename(run, "vmmd.sock", NULL);
+    /* through a symlink that lexically looks elsewhere */
+    g_autofree char *link = g_build_filename(fx->dir, "link", NULL);
+    g_assert_cmpint(symlink(sub, link), ==, 0);
+    g_autofree char *dotdot = g_build_filename(link, "..", "other.sock", NULL);
+    g_autofree char *in_sub = g_build_filename(sub, "x.sock", NULL);
+    const char *paths[] = { in_run, dotdot, in_sub };
+    for (unsigned i = 0; i < G_N_ELEMENTS(paths); i++) {
+        for (int listen = 0; listen < 2; listen++) {
+            def.path = (char *)paths[i];
+            def.listen = listen;
+            g_assert_null(vmm_chardev_open_checked(&def, "serial2", fx->ctx, run, &err));
+            g_test_message("%s", err->message);
+            g_assert_nonnull(strstr(err->message, paths[i]));
+            g_assert_nonnull(strstr(err->message, "inside vmmd's run directory"));
+            g_clear_error(&err);
+            g_assert_false(g_file_test(paths[i], G_FILE_TEST_EXISTS));
+        }
+    }
+    /* a sibling whose name merely starts like the run directory is fine */
+    g_autofree char *sibling_dir = g_build_filename(fx->dir, "run2", NULL);
+    g_assert_cmpint(g_mkdir_with_parents(sibling_dir, 0700), ==, 0);
+    g_autofree char *sibling = g_build_filename(sibling_dir, "ok.sock", NULL);
+    def.path = sibling;
+    def.listen = true;
+    VmmChardev *c = vmm_chardev_open_checked(&def, "serial3", fx->ctx, run, &err);
+    g_assert_no_error(err);
+    vmm_chardev_close(c);
+}
+
 /* ------------------------------------------------------------------------ */
 /* unix, mode='connect'                                                     */
 
@@ -772,6 +831,7 @@ int main(int argc, char **argv)
     ADD("/chardev/unix/bind", test_unix_bind);
     ADD("/chardev/unix/bind-no-frontend", test_unix_bind_no_frontend);
     ADD("/chardev/unix/stale-socket", test_unix_stale);
+    ADD("/chardev/unix/refused", test_unix_refused);
     ADD("/chardev/unix/connect", test_unix_connect);
     ADD("/chardev/pty", test_pty);
     ADD("/chardev/pty/no-reader", test_pty_no_reader);
