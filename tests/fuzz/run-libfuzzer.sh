@@ -15,7 +15,7 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        -D_GNU_SOURCE -I"$src/src" $(pkg-config --cflags glib-2.0) \
+        -D_GNU_SOURCE -I"$src/src" $(pkg-config --cflags glib-2.0 libxml-2.0) \
         "$src/tests/fuzz/fuzz-virtqueue.c" "$src/src/virtio/virtqueue.c" \
         "$src/src/virtio/virtio_blk_req.c" $(pkg-config --libs glib-2.0) \
         -o "$work/fuzz" 2> "$work/build.log"; then
