@@ -14,6 +14,7 @@
 #include "config.h"
 #include "conf/domain_format.h"
 #include "daemon/vmmd.h"
+#include "net/netdev.h"
 #include "worker/worker.h"
 
 #include <errno.h>
@@ -964,6 +965,24 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
                             : errsv == EINVAL ? "not a regular file" : g_strerror(errsv));
         return false;
     }
+    /* The host side of every interface (taps, passt), opened here with the
+     * daemon's privileges and handed to the worker: a VM whose network
+     * cannot be set up does not start, and nothing is left behind. */
+    guint nnets = dom->def->nets ? dom->def->nets->len : 0;
+    g_autofree VmmNetdev **netdevs = g_new0(VmmNetdev *, nnets + 1);
+    for (guint i = 0; i < nnets; i++) {
+        netdevs[i] = vmm_netdev_open(g_ptr_array_index(dom->def->nets, i), i, &e);
+        if (!netdevs[i]) {
+            vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR, "cannot start domain '%s': %s",
+                                dom->name, e->message);
+            g_error_free(e);
+            for (guint k = 0; k < i; k++)
+                vmm_netdev_close(netdevs[k]);
+            close(logfd);
+            vmmd_log(d, dom, LOG_ERR, "start failed: %s", (*err)->message);
+            return false;
+        }
+    }
     VmmdState old_state = dom->state;
     const char *old_reason = dom->reason;
     int id = d->next_id;
@@ -973,6 +992,8 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     dom->started_at = g_get_real_time() / G_USEC_PER_SEC;
     int lockfd = prepare_run_files(dom, err);
     if (lockfd < 0) {
+        for (guint k = 0; k < nnets; k++)
+            vmm_netdev_close(netdevs[k]);
         close(logfd);
         dom->id = -1;
         dom->state = old_state;
@@ -988,20 +1009,50 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
         vmmd_log(d, dom, LOG_WARNING, "cannot write to %s: %s", log_path, g_strerror(errno));
 
     g_autofree char *lock_arg = g_strdup_printf("%d", WORKER_STATE_LOCK_FD);
-    const char *argv[] = { d->worker_path, "--xml", xml_path, "--control-socket", sock,
-                           "--exit-file", exit_path, "--state-lock-fd", lock_arg,
-                           "--run-dir", d->run_dir, NULL };
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    const char *fixed[] = { d->worker_path, "--xml", xml_path, "--control-socket", sock,
+                            "--exit-file", exit_path, "--state-lock-fd", lock_arg,
+                            "--run-dir", d->run_dir };
+    for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++)
+        g_ptr_array_add(argv, g_strdup(fixed[i]));
+    /* the state lock at fd 3, then every interface's fds, as --net-fds */
+    g_autoptr(GArray) source_fds = g_array_new(FALSE, FALSE, sizeof(int));
+    g_autoptr(GArray) target_fds = g_array_new(FALSE, FALSE, sizeof(int));
+    int next_fd = WORKER_STATE_LOCK_FD;
+    g_array_append_val(source_fds, lockfd);
+    g_array_append_val(target_fds, next_fd);
+    for (guint i = 0; i < nnets; i++) {
+        GString *a = g_string_new(NULL);
+        g_string_printf(a, "%u:", i);
+        for (unsigned q = 0; q < netdevs[i]->nfds; q++) {
+            next_fd++;
+            g_array_append_val(source_fds, netdevs[i]->fds[q]);
+            g_array_append_val(target_fds, next_fd);
+            g_string_append_printf(a, "%s%d", q ? "," : "", next_fd);
+        }
+        g_ptr_array_add(argv, g_strdup("--net-fds"));
+        g_ptr_array_add(argv, g_string_free(a, FALSE));
+    }
+    g_ptr_array_add(argv, NULL);
     g_auto(GStrv) env = worker_environment();
     GPid pid = 0;
-    int source_fds[] = { lockfd };
-    int target_fds[] = { WORKER_STATE_LOCK_FD };
     gboolean ok = g_spawn_async_with_pipes_and_fds(
-        NULL, argv, (const char *const *)env,
+        NULL, (const char *const *)argv->pdata, (const char *const *)env,
         G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL, child_setup, NULL,
-        -1, logfd, logfd, source_fds, target_fds, 1, &pid, NULL, NULL, NULL, &e);
+        -1, logfd, logfd, (const int *)source_fds->data, (const int *)target_fds->data,
+        source_fds->len, &pid, NULL, NULL, NULL, &e);
     close(logfd);
-    /* From here the worker alone holds the lock. */
+    /* From here the worker alone holds the lock, the taps and passt's
+     * sockets: a tap made here disappears with the worker. */
     close(lockfd);
+    g_autoptr(GPtrArray) ifnames = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < nnets; i++) {
+        g_ptr_array_add(ifnames, netdevs[i]->ifname[0] ? g_strdup(netdevs[i]->ifname) : NULL);
+        if (ok)
+            vmm_netdev_release(netdevs[i]);
+        else
+            vmm_netdev_close(netdevs[i]);
+    }
     if (!ok) {
         vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR, "cannot run the worker '%s': %s",
                             d->worker_path, e->message);
@@ -1020,6 +1071,12 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
         dom->pid_start_time = ps.start_time;
     dom->live_xml = g_strdup(dom->xml);
     dom->live_def = vmm_domain_def_copy(dom->def);
+    /* the live definition names the taps made for it, as libvirt's does */
+    for (guint i = 0; i < nnets; i++) {
+        VmmNetDef *live = g_ptr_array_index(dom->live_def->nets, i);
+        if (!live->target_dev)
+            live->target_dev = g_steal_pointer(&g_ptr_array_index(ifnames, i));
+    }
     if (!watch_pid(dom, err)) {
         /* Cannot supervise it: do not leave it running unsupervised. */
         abandon_start(dom, pid);

@@ -168,6 +168,26 @@ void vmm_passt_stop(VmmPasst *p)
     g_free(p);
 }
 
+static void reap_detached(GPid pid, gint status, gpointer data)
+{
+    (void)status;
+    (void)data;
+    g_spawn_close_pid(pid);
+}
+
+void vmm_passt_detach(VmmPasst *p)
+{
+    if (!p)
+        return;
+    if (p->fd >= 0)
+        close(p->fd);
+    if (p->pid > 0)
+        g_child_watch_add(p->pid, reap_detached, NULL);
+    remove_dir(p->dir);
+    g_free(p->dir);
+    g_free(p);
+}
+
 ssize_t vmm_stream_rx_fill(VmmStreamRx *rx, int fd)
 {
     if (rx->consumed) {

@@ -34,6 +34,11 @@ VmmPasst *vmm_passt_start(const char *binary, const char *label,
 /* Close the socket (passt then exits by itself), reap or kill it. */
 void vmm_passt_stop(VmmPasst *p);
 
+/* Hands the connection over: closes our copy of the socket (the process
+ * it was passed to keeps passt alive), removes the directory, reaps passt
+ * from the default main context when it exits. */
+void vmm_passt_detach(VmmPasst *p);
+
 /* The receive side of the stream framing: bytes from the socket are
  * appended with vmm_stream_rx_fill(); vmm_stream_rx_next() then hands out
  * whole frames. */
