@@ -7,6 +7,7 @@
 #include "vmm/vm.h"
 #include "vmm/vcpu.h"
 #include "worker/worker.h"
+#include "net/netdev.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -104,6 +105,7 @@ int main(int argc, char **argv)
     g_autofree char *run_dir = NULL;
     gboolean verbose = FALSE, version = FALSE;
     gint state_lock_fd = -1;
+    g_auto(GStrv) net_fds = NULL;
     GOptionEntry entries[] = {
         { "xml", 'x', 0, G_OPTION_ARG_FILENAME, &xml, "libvirt domain XML to run", "FILE" },
         { "boot-protocol", 0, 0, G_OPTION_ARG_STRING, &boot_protocol,
@@ -116,6 +118,9 @@ int main(int argc, char **argv)
           "keep this fd (vmmd's locked NAME.pid) open for the worker's lifetime", "FD" },
         { "run-dir", 0, 0, G_OPTION_ARG_FILENAME, &run_dir,
           "vmmd's run directory: unix serial sockets may not be placed there", "DIR" },
+        { "net-fds", 0, 0, G_OPTION_ARG_STRING_ARRAY, &net_fds,
+          "interface INDEX's host side, opened by vmmd (tap queues or passt's socket)",
+          "INDEX:FD[,FD...]" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "log debug messages", NULL },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "print the version and exit", NULL },
         { NULL },
@@ -164,6 +169,24 @@ int main(int argc, char **argv)
     if (!vmm_image_lock_set_holder(w.def->name, &err)) {
         vmm_log_warn("%s", err->message);
         g_clear_error(&err);
+    }
+    for (char **a = net_fds; a && *a; a++) {
+        unsigned idx, n;
+        int fds[VMM_TAP_MAX_QUEUES];
+        if (!vmm_netdev_parse_fd_arg(*a, &idx, fds, &n, &err)) {
+            vmm_log_error("%s", err->message);
+            write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", err->message);
+            return VMM_WORKER_EXIT_ERROR;
+        }
+        for (unsigned k = 0; k < n; k++)
+            fcntl(fds[k], F_SETFD, FD_CLOEXEC);
+    }
+    if (w.def->nets->len) {
+        /* never run a VM without the network its definition asks for */
+        const char *msg = "interface 0: virtio-net is not built into this vmm-worker yet";
+        vmm_log_error("%s", msg);
+        write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", msg);
+        return VMM_WORKER_EXIT_ERROR;
     }
     w.loop = g_main_loop_new(NULL, FALSE);
     int status = VMM_WORKER_EXIT_ERROR;
