@@ -111,6 +111,11 @@ ProtoLineResult proto_linebuf_next(ProtoLineBuf *lb, char **line, gsize *len)
 char *proto_linebuf_rest(ProtoLineBuf *lb, gsize *len)
 {
     gsize n = lb->buf->len - lb->head;
+    *len = 0;
+    /* An empty GByteArray has data == NULL, and NULL + 0 is undefined in C
+     * (UBSan: "applying zero offset to null pointer"). */
+    if (n == 0)
+        return NULL;
     const guint8 *d = lb->buf->data + lb->head;
     gsize i = 0;
     while (i < n && g_ascii_isspace(d[i]))

@@ -5,6 +5,7 @@
  * events. */
 #include "config.h"
 #include "proto/proto.h"
+#include "proto/proto_int.h"
 
 #include <errno.h>
 #include <gio/gio.h>
@@ -521,6 +522,43 @@ static void test_half_close(Fixture *f, gconstpointer data)
     close(fd);
 }
 
+/* The framing at EOF with nothing ever received: an empty GByteArray has
+ * no data pointer, and computing NULL + 0 is undefined (clang's UBSan
+ * reports it). Whitespace-only rests are nothing too. */
+static void test_linebuf_rest_empty(void)
+{
+    ProtoLineBuf lb;
+    proto_linebuf_init(&lb);
+    gsize len = 99;
+    g_assert_null(proto_linebuf_rest(&lb, &len));
+    g_assert_cmpuint(len, ==, 0);
+    proto_linebuf_append(&lb, " \t\n", 3);
+    char *line = NULL;
+    g_assert_cmpint(proto_linebuf_next(&lb, &line, &len), ==, PROTO_LINE_OK);
+    g_free(line);
+    len = 99;
+    g_assert_null(proto_linebuf_rest(&lb, &len));   /* consumed: empty again */
+    g_assert_cmpuint(len, ==, 0);
+    proto_linebuf_append(&lb, "{}", 2);
+    g_autofree char *rest = proto_linebuf_rest(&lb, &len);
+    g_assert_cmpstr(rest, ==, "{}");
+    g_assert_cmpuint(len, ==, 2);
+    proto_linebuf_clear(&lb);
+}
+
+/* The same through the server: a client that half-closes before sending
+ * a byte gets its greeting and then EOF. */
+static void test_half_close_empty(Fixture *f, gconstpointer data)
+{
+    int fd = raw_connect(f->path);
+    g_autoptr(GString) buf = g_string_new(NULL);
+    shutdown(fd, SHUT_WR);
+    json_object_put(raw_msg(fd, buf));
+    g_autofree char *end = raw_line(fd, buf);
+    g_assert_null(end);
+    close(fd);
+}
+
 static void test_read_only(Fixture *f, gconstpointer data)
 {
     g_autoptr(VmmProtoSync) s = connect_sync(f->ro_path);
@@ -874,6 +912,8 @@ int main(int argc, char **argv)
     ADD("/proto/garbage", test_garbage);
     ADD("/proto/long-line", test_long_line);
     ADD("/proto/half-close", test_half_close);
+    ADD("/proto/half-close-empty", test_half_close_empty);
+    g_test_add_func("/proto/linebuf-rest-empty", test_linebuf_rest_empty);
     ADD("/proto/read-only", test_read_only);
     ADD("/proto/deferred", test_deferred);
     ADD("/proto/events", test_events);
