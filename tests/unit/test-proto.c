@@ -28,6 +28,7 @@ typedef struct {
     GMutex lock;
     GCond cond;
     bool ready;
+    const VmmProtoLimits *limits;   /* the test's data; NULL: the defaults */
 } Fixture;
 
 /* ---- server-side handlers (run in the server thread) ------------------- */
@@ -164,6 +165,8 @@ static gpointer server_thread(gpointer data)
     Fixture *f = data;
     g_main_context_push_thread_default(f->ctx);
     f->server = vmm_proto_server_new("vmmd", commands, f);
+    if (f->limits)
+        vmm_proto_server_set_limits(f->server, f->limits);
     g_autoptr(GError) err = NULL;
     g_assert_true(vmm_proto_server_listen_path(f->server, f->path, 0600, false, &err));
     g_assert_true(vmm_proto_server_listen_path(f->server, f->ro_path, 0666, true, &err));
@@ -180,6 +183,7 @@ static gpointer server_thread(gpointer data)
 static void fixture_setup(Fixture *f, gconstpointer data)
 {
     memset(f, 0, sizeof(*f));
+    f->limits = data;
     f->dir = g_dir_make_tmp("test-proto-XXXXXX", NULL);
     g_assert_nonnull(f->dir);
     f->path = g_build_filename(f->dir, "rw.sock", NULL);
@@ -899,6 +903,86 @@ static void test_many_clients(Fixture *f, gconstpointer data)
     }
 }
 
+static const VmmProtoLimits small_limits = {
+    .max_clients = 2, .max_ro_clients = 5, .max_ro_per_uid = 3,
+    .max_output = VMM_PROTO_MAX_OUTPUT,
+};
+
+/* Connects and returns the first line: a greeting or a refusal. */
+static char *first_line(const char *path, int *fd_out)
+{
+    int fd = raw_connect(path);
+    g_autoptr(GString) buf = g_string_new(NULL);
+    char *line = raw_line(fd, buf);
+    *fd_out = fd;
+    return line;
+}
+
+/* Each socket kind counts on its own; read-only ones also per uid. */
+static void test_limits(Fixture *f, gconstpointer data)
+{
+    int fds[16], n = 0;
+    for (int i = 0; i < 2; i++) {
+        g_autofree char *g = first_line(f->path, &fds[n++]);
+        g_assert_true(g_str_has_prefix(g, "{\"vmmd\""));
+    }
+    g_autofree char *r = first_line(f->path, &fds[n++]);
+    g_assert_nonnull(strstr(r, "2 read-write connections are open"));
+    /* One uid (ours) gets 3 read-only connections, though the socket has 5. */
+    for (int i = 0; i < 3; i++) {
+        g_autofree char *g = first_line(f->ro_path, &fds[n++]);
+        g_assert_true(g_str_has_prefix(g, "{\"vmmd\""));
+    }
+    g_autofree char *r2 = first_line(f->ro_path, &fds[n++]);
+    g_assert_nonnull(strstr(r2, "the limit per uid"));
+    /* The blocking client reports the refusal as such. */
+    g_autoptr(GError) err = NULL;
+    VmmProtoSync *s = vmm_proto_sync_connect(f->path, 10000, &err);
+    g_assert_null(s);
+    g_assert_error(err, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+    /* A slot freed is a slot given back. */
+    close(fds[0]);
+    g_clear_error(&err);
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    while (!(s = vmm_proto_sync_connect(f->path, 10000, &err))) {
+        g_clear_error(&err);
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(20000);
+    }
+    vmm_proto_sync_free(s);
+    for (int i = 1; i < n; i++)
+        close(fds[i]);
+}
+
+static const VmmProtoLimits output_timeout_limits = {
+    .max_clients = 16, .max_ro_clients = 16, .max_ro_per_uid = 16,
+    .output_timeout_s = 1, .max_output = VMM_PROTO_MAX_OUTPUT,
+};
+
+/* A client parked with a reply it never reads (less than the output cap)
+ * is closed after the output timeout; one that reads is not. */
+static void test_output_timeout(Fixture *f, gconstpointer data)
+{
+    int slow = raw_connect(f->path);
+    int rcv = 4096;
+    setsockopt(slow, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    raw_send(slow, "{\"execute\":\"big\",\"arguments\":{\"size\":900000}}\n");
+    g_autoptr(VmmProtoSync) s = connect_sync(f->path);
+    g_autoptr(GError) err = NULL;
+    gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+    for (;;) {
+        json_object *ret = vmm_proto_sync_call(s, "count", NULL, &err);
+        g_assert_no_error(err);
+        int count = json_object_get_int(ret);
+        json_object_put(ret);
+        if (count == 1)
+            break;   /* the slow one is gone, the reading one stays */
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(100 * 1000);
+    }
+    close(slow);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -922,5 +1006,9 @@ int main(int argc, char **argv)
     ADD("/proto/socket-files", test_socket_files);
     ADD("/proto/async-client", test_async);
     ADD("/proto/many-clients", test_many_clients);
+    g_test_add("/proto/limits", Fixture, &small_limits, fixture_setup, test_limits,
+               fixture_teardown);
+    g_test_add("/proto/output-timeout", Fixture, &output_timeout_limits, fixture_setup,
+               test_output_timeout, fixture_teardown);
     return g_test_run();
 }
