@@ -1719,6 +1719,58 @@ static void test_log_rotation(void)
     vmmd_cleanup(&v);
 }
 
+/* The same with the worker's own output: VMM_DEBUG_TRACE makes it log its
+ * vCPUs every 5 ms through the stderr the daemon gave it. After a
+ * truncation its writes land at the start of the file (it appends), not
+ * behind a hole of zeros at its old offset. */
+static void test_log_rotation_worker(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    const char *env[] = { "VMM_DEBUG_TRACE", "5", NULL };
+    const char *args[] = { "--log-max-size", "4096", "--log-max-backups", "2", NULL };
+    vmmd_start_full(&v, env, args);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    Dom d = { .name = "wlog" };
+    g_free(define(s, &v, &d));
+    start_idle(s, &v, "wlog");
+    g_autofree char *log = g_strdup_printf("%s/wlog.log", v.run);
+    g_autofree char *b2 = g_strdup_printf("%s.2", log);
+    g_autofree char *b3 = g_strdup_printf("%s.3", log);
+    gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+    while (!g_file_test(b2, G_FILE_TEST_EXISTS)) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(100 * 1000);
+    }
+    /* Two rotations more, so .2 has been shifted out at least once. */
+    for (int i = 0; i < 2; i++) {
+        guint64 before = file_size(b2);
+        g_autofree char *old = NULL;
+        g_file_get_contents(b2, &old, NULL, NULL);
+        for (;;) {
+            g_autofree char *now = NULL;
+            g_file_get_contents(b2, &now, NULL, NULL);
+            if (g_strcmp0(now, old) || file_size(b2) != before)
+                break;
+            g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+            g_usleep(100 * 1000);
+        }
+    }
+    g_assert_false(g_file_test(b3, G_FILE_TEST_EXISTS));
+    for (int i = 0; i < 2; i++) {
+        g_autofree char *text = NULL;
+        gsize len = 0;
+        g_assert_true(g_file_get_contents(i ? b2 : log, &text, &len, NULL));
+        g_assert_null(memchr(text, 0, len));
+        if (i)
+            g_assert_nonnull(strstr(text, "vCPU 0: rip"));
+    }
+    g_test_message("log %" G_GUINT64_FORMAT ", .2 %" G_GUINT64_FORMAT " bytes", file_size(log),
+                   file_size(b2));
+    domain_op(s, "domain-destroy", "wlog");
+    vmmd_cleanup(&v);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1744,6 +1796,7 @@ int main(int argc, char **argv)
         g_test_add_func("/daemon/worker-crash", test_worker_crash);
         g_test_add_func("/daemon/autostart", test_autostart);
         g_test_add_func("/daemon/log-rotation", test_log_rotation);
+        g_test_add_func("/daemon/log-rotation-worker", test_log_rotation_worker);
     } else {
         g_test_message("no /dev/kvm or guest kit: lifecycle tests not run");
     }
