@@ -783,6 +783,8 @@ static int verb_version(Ctl *c, const Verb *v, char **args, unsigned n)
     return 0;
 }
 
+#define EVENT_KEEPALIVE_MS 60000
+
 /* event [--domain NAME] [--loop] [--timeout S]: DOMAIN_STATE events as
  * virsh's "event 'lifecycle' for domain 'NAME': ..." lines. */
 static int verb_event(Ctl *c, const Verb *v, char **args, unsigned n)
@@ -797,19 +799,25 @@ static int verb_event(Ctl *c, const Verb *v, char **args, unsigned n)
         ? g_get_monotonic_time() + (gint64)opt.timeout * G_USEC_PER_SEC : 0;
     unsigned count = 0;
     for (;;) {
-        int wait_ms = -1;
+        /* vmmd closes clients that send no request for its idle timeout
+         * (300 s by default): ask something now and then. */
+        int wait_ms = EVENT_KEEPALIVE_MS;
         if (deadline) {
             gint64 left = deadline - g_get_monotonic_time();
             if (left <= 0) {
                 say(c, "event loop timed out\n");
                 break;
             }
-            wait_ms = (int)MIN(left / 1000 + 1, G_MAXINT);
+            wait_ms = (int)MIN(left / 1000 + 1, EVENT_KEEPALIVE_MS);
         }
         json_object *ev = vmm_proto_sync_next_event(c->conn, wait_ms, &e);
         if (!ev) {
             if (g_error_matches(e, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)) {
                 g_clear_error(&e);
+                json_object *ret = vmm_proto_sync_call(c->conn, "query-version", NULL, &e);
+                if (!ret)
+                    return fail(c, e, NULL, "lost the connection to the daemon");
+                json_object_put(ret);
                 continue;
             }
             return fail(c, e, NULL, "lost the connection to the daemon");

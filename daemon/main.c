@@ -1,7 +1,8 @@
 /* vmmd: the vmmd virtual machine daemon. See vmmd(8).
  *
  *   vmmd [--config-dir DIR] [--run-dir DIR] [--socket PATH] [--ro-socket PATH]
- *        [--worker PATH] [--verbose]
+ *        [--worker PATH] [client limits] [--log-max-size B] [--log-max-backups N]
+ *        [--verbose]
  *
  * Without directories it runs in system mode: /etc/vmmd and /run/vmmd.
  * Sockets come from systemd when it passes them (vmmd.sock, vmmd-ro.sock),
@@ -174,6 +175,17 @@ int main(int argc, char **argv)
     gboolean verbose = FALSE, foreground = FALSE, version = FALSE;
     g_autofree char *config_dir = NULL, *run_dir = NULL, *sock = NULL, *ro_sock = NULL;
     g_autofree char *worker = NULL;
+    VmmProtoLimits lim;
+    vmm_proto_limits_init(&lim);
+    /* libvirt's keepalive scale: a silent client is gone after minutes. */
+    lim.idle_timeout_s = VMMD_IDLE_TIMEOUT_S;
+    lim.output_timeout_s = VMMD_OUTPUT_TIMEOUT_S;
+    gint max_clients = (gint)lim.max_clients, max_ro = (gint)lim.max_ro_clients;
+    gint max_ro_uid = (gint)lim.max_ro_per_uid, idle_s = (gint)lim.idle_timeout_s;
+    gint output_s = (gint)lim.output_timeout_s;
+    gint64 max_unread = (gint64)lim.max_output;
+    gint64 log_max_size = VMMD_LOG_MAX_SIZE;
+    gint log_max_backups = VMMD_LOG_MAX_BACKUPS;
     GOptionEntry entries[] = {
         { "config-dir", 'c', 0, G_OPTION_ARG_FILENAME, &config_dir,
           "definitions directory (default " SYSTEM_CONFIG_DIR ")", "DIR" },
@@ -185,6 +197,24 @@ int main(int argc, char **argv)
           "read-only socket (default RUNDIR/vmmd-ro.sock)", "PATH" },
         { "worker", 0, 0, G_OPTION_ARG_FILENAME, &worker,
           "vmm-worker binary (default $VMM_WORKER, else " BINDIR "/vmm-worker)", "PATH" },
+        { "max-clients", 0, 0, G_OPTION_ARG_INT, &max_clients,
+          "connections on the read-write socket (default 1024)", "N" },
+        { "max-ro-clients", 0, 0, G_OPTION_ARG_INT, &max_ro,
+          "connections on the read-only socket (default 1024)", "N" },
+        { "max-ro-clients-per-uid", 0, 0, G_OPTION_ARG_INT, &max_ro_uid,
+          "read-only connections one uid may hold (default 64)", "N" },
+        { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_s,
+          "close a client that sends no request for SECONDS (default 300, 0: never)",
+          "SECONDS" },
+        { "output-timeout", 0, 0, G_OPTION_ARG_INT, &output_s,
+          "close a client that reads none of its pending replies for SECONDS (default 60, "
+          "0: never)", "SECONDS" },
+        { "max-unread", 0, 0, G_OPTION_ARG_INT64, &max_unread,
+          "close a client with more than BYTES of replies unread (default 4194304)", "BYTES" },
+        { "log-max-size", 0, 0, G_OPTION_ARG_INT64, &log_max_size,
+          "rotate a domain's log at BYTES (default 2097152, 0: never)", "BYTES" },
+        { "log-max-backups", 0, 0, G_OPTION_ARG_INT, &log_max_backups,
+          "rotated logs kept per domain (default 3)", "N" },
         { "foreground", 'f', 0, G_OPTION_ARG_NONE, &foreground,
           "stay in the foreground (vmmd always does; accepted for compatibility)", NULL },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "log debug messages", NULL },
@@ -206,6 +236,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "vmmd: unexpected argument '%s' (try --help)\n", argv[1]);
         return 1;
     }
+    const char *bad = max_clients < 1 ? "--max-clients" : max_ro < 1 ? "--max-ro-clients"
+                    : max_ro_uid < 1 ? "--max-ro-clients-per-uid"
+                    : idle_s < 0 ? "--idle-timeout" : output_s < 0 ? "--output-timeout"
+                    : max_unread < VMM_PROTO_MIN_OUTPUT ? "--max-unread"
+                    : log_max_size < 0 ? "--log-max-size"
+                    : log_max_backups < 0 || log_max_backups > 99 ? "--log-max-backups" : NULL;
+    if (bad) {
+        fprintf(stderr, "vmmd: %s is out of range (counts from 1, timeouts and sizes from 0, "
+                "--max-unread from %d, --log-max-backups up to 99)\n", bad, VMM_PROTO_MIN_OUTPUT);
+        return 1;
+    }
+    lim.max_clients = (guint)max_clients;
+    lim.max_ro_clients = (guint)max_ro;
+    lim.max_ro_per_uid = (guint)max_ro_uid;
+    lim.idle_timeout_s = (guint)idle_s;
+    lim.output_timeout_s = (guint)output_s;
+    lim.max_output = (gsize)max_unread;
+    d.log_max_size = (guint64)log_max_size;
+    d.log_max_backups = (guint)log_max_backups;
     d.verbose = verbose;
     vmmd_log_init(&d);
     signal(SIGPIPE, SIG_IGN);
@@ -240,6 +289,7 @@ int main(int argc, char **argv)
         goto out;
     }
     d.server = vmm_proto_server_new("vmmd", vmmd_commands, &d);
+    vmm_proto_server_set_limits(d.server, &lim);
     vmmd_lifecycle_reattach(&d);
 
     char **names = NULL;
@@ -268,6 +318,7 @@ int main(int argc, char **argv)
                d.run_dir);
     vmmd_log(&d, NULL, LOG_INFO, "vmmd %s ready (config %s, run %s, worker %s)",
              PACKAGE_VERSION, d.config_dir, d.run_dir, d.worker_path);
+    vmmd_log_rotation_start(&d);
     vmmd_lifecycle_autostart(&d);
 
     g_main_loop_run(d.loop);
@@ -276,6 +327,7 @@ int main(int argc, char **argv)
 out:
     d.shutting_down = true;
     vmmd_lifecycle_release(&d);
+    vmmd_log_rotation_stop(&d);
     if (d.watchdog) {
         g_source_destroy(d.watchdog);
         g_source_unref(d.watchdog);

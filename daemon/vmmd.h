@@ -18,6 +18,11 @@
 #define VMMD_START_TIMEOUT_MS 10000      /* worker must answer query-status by then */
 #define VMMD_WORKER_CALL_TIMEOUT_MS 15000
 #define VMMD_DESTROY_GRACE_MS 3000       /* after "quit", before SIGKILL */
+#define VMMD_IDLE_TIMEOUT_S 300          /* clients: no request for this long */
+#define VMMD_OUTPUT_TIMEOUT_S 60         /* clients: replies not read for this long */
+#define VMMD_LOG_MAX_SIZE (2 * 1024 * 1024)   /* virtlogd's max_size */
+#define VMMD_LOG_MAX_BACKUPS 3                /* virtlogd's max_backups */
+#define VMMD_LOG_CHECK_S 1
 
 /* libvirt's virDomainState, with the names the protocol uses. */
 typedef enum {
@@ -102,6 +107,9 @@ struct VmmDaemon {
     char *ro_socket_path;
     char *worker_path;
     char *schema_path;
+    guint64 log_max_size;        /* domain logs: rotate at this size (0: never) */
+    guint log_max_backups;       /* NAME.log.1 .. NAME.log.N kept */
+    GSource *log_timer;          /* checks the logs of running domains */
     bool verbose;
     bool journal;                /* stderr is the journal: log with fields */
     GMainLoop *loop;
@@ -118,6 +126,10 @@ void vmmd_log_init(VmmDaemon *d);
 /* priority: syslog's LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG. dom may be NULL. */
 void vmmd_log(VmmDaemon *d, const VmmdDomain *dom, int priority, const char *fmt, ...)
     G_GNUC_PRINTF(4, 5);
+/* Bounds the logs of running domains (log_max_size, log_max_backups),
+ * checked every VMMD_LOG_CHECK_S seconds. */
+void vmmd_log_rotation_start(VmmDaemon *d);
+void vmmd_log_rotation_stop(VmmDaemon *d);
 
 /* domain_store.c --------------------------------------------------------- */
 bool vmmd_store_init(VmmDaemon *d, GError **err);

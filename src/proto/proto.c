@@ -111,6 +111,11 @@ ProtoLineResult proto_linebuf_next(ProtoLineBuf *lb, char **line, gsize *len)
 char *proto_linebuf_rest(ProtoLineBuf *lb, gsize *len)
 {
     gsize n = lb->buf->len - lb->head;
+    *len = 0;
+    /* An empty GByteArray has data == NULL, and NULL + 0 is undefined in C
+     * (UBSan: "applying zero offset to null pointer"). */
+    if (n == 0)
+        return NULL;
     const guint8 *d = lb->buf->data + lb->head;
     gsize i = 0;
     while (i < n && g_ascii_isspace(d[i]))
@@ -258,6 +263,15 @@ json_object *proto_event_new(const char *event, json_object *data)
 
 bool proto_greeting_check(json_object *g, const char *path, GError **err)
 {
+    json_object *e = NULL, *desc = NULL;
+    /* A server over its connection limits sends an error instead. */
+    if (json_object_is_type(g, json_type_object) && json_object_object_get_ex(g, "error", &e) &&
+        json_object_object_get_ex(e, "desc", &desc)) {
+        g_set_error(err, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED,
+                    "%s: the server refused the connection: %s", path,
+                    json_object_get_string(desc));
+        return false;
+    }
     if (json_object_is_type(g, json_type_object) && json_object_object_length(g) == 1) {
         json_object_object_foreach(g, key, val) {
             (void)key;
@@ -397,10 +411,13 @@ json_object *proto_read_greeting(int fd, ProtoLineBuf *lb, const char *path,
             g_autoptr(GError) perr = NULL;
             json_object *g = proto_parse(line, len, &perr);
             g_free(line);
-            if (!g || !proto_greeting_check(g, path, NULL)) {
-                json_object_put(g);
+            if (!g) {
                 g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                             "%s: the server's greeting is not a vmmd protocol greeting", path);
+                return NULL;
+            }
+            if (!proto_greeting_check(g, path, err)) {
+                json_object_put(g);
                 return NULL;
             }
             return g;

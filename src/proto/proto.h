@@ -15,7 +15,9 @@
  * InvalidArgument error and the connection is closed; bad JSON, a non-object
  * or a malformed request gets InvalidArgument and the connection stays open;
  * a client that does not read its replies is disconnected once
- * VMM_PROTO_MAX_OUTPUT bytes are queued for it, and never stalls others.
+ * VMM_PROTO_MAX_OUTPUT bytes (or the server's limit) are queued for it, or
+ * when none of its queued output moves for output_timeout_s, and never
+ * stalls others; see VmmProtoLimits for connection limits and idling.
  *
  * Threading: a server, an async client or a sync client is used from one
  * thread only. The server and async clients attach their sources to the
@@ -30,7 +32,7 @@
 
 #define VMM_PROTO_MAX_MESSAGE (1024 * 1024)        /* one line, without "\n" */
 #define VMM_PROTO_MAX_OUTPUT  (4 * 1024 * 1024)    /* queued per connection */
-#define VMM_PROTO_MAX_CLIENTS 1024                 /* per server; more are closed at once */
+#define VMM_PROTO_MAX_CLIENTS 1024                 /* per socket kind, by default */
 #define VMM_PROTO_JSON_DEPTH  64                   /* nesting accepted in a message */
 
 typedef enum {
@@ -92,6 +94,35 @@ bool vmm_proto_server_listen_fd(VmmProtoServer *s, int fd, bool read_only, GErro
 /* To every connected client (read-only ones too). data consumed, NULL = {}. */
 void vmm_proto_server_broadcast(VmmProtoServer *s, const char *event, json_object *data);
 guint vmm_proto_server_n_clients(VmmProtoServer *s);
+
+/* What one server lets its clients hold. The read-write and read-only
+ * listeners count separately, so read-only clients can never take the
+ * slots root's read-write clients need; on read-only sockets one uid
+ * (SO_PEERCRED) may hold at most max_ro_per_uid. A refused client gets
+ * one error line ({"error": {"class": "GenericError", ...}}) instead of
+ * the greeting, then the connection is closed. */
+typedef struct {
+    guint max_clients;        /* read-write connections (default 1024) */
+    guint max_ro_clients;     /* read-only connections (default 1024) */
+    guint max_ro_per_uid;     /* read-only connections per uid (default 64) */
+    /* A connection that has sent no complete request for this long, and
+     * has no deferred reply running, is closed. 0 = never (default). */
+    guint idle_timeout_s;
+    /* Replies queued and not one byte of them taken by the client for
+     * this long: closed. 0 = never (default). */
+    guint output_timeout_s;
+    /* Bytes queued unread beyond which the client is closed (default
+     * VMM_PROTO_MAX_OUTPUT). A message to an empty queue always fits. */
+    gsize max_output;
+} VmmProtoLimits;
+#define VMM_PROTO_MAX_RO_PER_UID 64
+#define VMM_PROTO_MIN_OUTPUT (64 * 1024)
+
+/* Fills *l with the defaults above. */
+void vmm_proto_limits_init(VmmProtoLimits *l);
+/* Applies to connections accepted later and, for the timeouts and the
+ * output cap, to the current ones. */
+void vmm_proto_server_set_limits(VmmProtoServer *s, const VmmProtoLimits *l);
 /* Closes listeners and connections. Pendings stay valid (replies dropped). */
 void vmm_proto_server_free(VmmProtoServer *s);
 

@@ -5,7 +5,10 @@
  * never delays anyone else. While a client has more than one message's
  * worth of replies queued, its further requests wait in its own input
  * buffer (back-pressure); events are never held back, so a client that
- * never reads is disconnected once VMM_PROTO_MAX_OUTPUT is queued. */
+ * never reads is disconnected once its output cap is queued, or when its
+ * queued output has not moved for the output timeout. Read-write and
+ * read-only listeners have separate connection limits (and read-only ones
+ * a limit per uid), so a local user cannot take root's slots. */
 #include "config.h"
 #include "proto/proto_int.h"
 
@@ -42,6 +45,12 @@ struct VmmProtoServer {
     GMainContext *ctx;
     GPtrArray *listeners;
     GQueue conns;
+    VmmProtoLimits limits;
+    guint n_rw, n_ro;           /* open connections per socket kind */
+    GHashTable *ro_uids;        /* uid -> read-only connections it holds */
+    GSource *sweep;             /* idle and output timeouts; NULL when both are off */
+    gint64 refusal_logged;      /* refusals are logged at most once a second */
+    guint refusals_unlogged;
 };
 
 struct VmmProtoConn {
@@ -52,6 +61,9 @@ struct VmmProtoConn {
     bool read_only;
     bool have_cred;
     struct ucred cred;
+    guint uid_key;              /* in server->ro_uids (read-only connections only) */
+    gint64 last_request;        /* monotonic: accept or the last complete line */
+    gint64 out_since;           /* monotonic: queue became non-empty or last moved */
     GSource *src;
     ProtoLineBuf in;
     ProtoOutBuf out;
@@ -104,7 +116,8 @@ static void conn_close(VmmProtoConn *c, const char *why)
 {
     if (c->closed)
         return;
-    plog("client fd %d (pid %d): closing: %s", c->fd, c->have_cred ? (int)c->cred.pid : -1, why);
+    plog("client fd %d (pid %d, uid %d): closing: %s", c->fd,
+         c->have_cred ? (int)c->cred.pid : -1, c->have_cred ? (int)c->cred.uid : -1, why);
     c->closed = true;
     g_source_destroy(c->src);
     g_source_unref(c->src);
@@ -112,10 +125,37 @@ static void conn_close(VmmProtoConn *c, const char *why)
     close(c->fd);
     c->fd = -1;
     if (c->server) {
-        g_queue_unlink(&c->server->conns, &c->link);
+        VmmProtoServer *s = c->server;
+        g_queue_unlink(&s->conns, &c->link);
+        if (c->read_only) {
+            s->n_ro--;
+            gpointer key = GUINT_TO_POINTER(c->uid_key);
+            guint n = GPOINTER_TO_UINT(g_hash_table_lookup(s->ro_uids, key));
+            if (n > 1)
+                g_hash_table_insert(s->ro_uids, key, GUINT_TO_POINTER(n - 1));
+            else
+                g_hash_table_remove(s->ro_uids, key);
+        } else {
+            s->n_rw--;
+        }
         c->server = NULL;
     }
     conn_unref(c);    /* the server's reference */
+}
+
+/* Closing a client for breaking a limit is worth telling the operator
+ * (info level), with who it was. */
+static void conn_policy_close(VmmProtoConn *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void conn_policy_close(VmmProtoConn *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *why = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_log(G_LOG_DOMAIN_PROTO, G_LOG_LEVEL_INFO,
+          "closing %s client (pid %d, uid %d): %s", c->read_only ? "read-only" : "read-write",
+          c->have_cred ? (int)c->cred.pid : -1, c->have_cred ? (int)c->cred.uid : -1, why);
+    conn_close(c, why);
 }
 
 /* Queues one encoded message; false if the connection was closed. */
@@ -123,11 +163,15 @@ static bool conn_queue(VmmProtoConn *c, const char *data, gsize len)
 {
     if (c->closed)
         return false;
-    if (proto_outbuf_len(&c->out) + len > VMM_PROTO_MAX_OUTPUT) {
-        conn_close(c, "output queue full: the client does not read");
+    gsize queued = proto_outbuf_len(&c->out);
+    if (queued > 0 && queued + len > c->server->limits.max_output) {
+        conn_policy_close(c, "output queue full (%" G_GSIZE_FORMAT " bytes unread): the "
+                          "client does not read its replies", queued);
         return false;
     }
-    bool was_empty = proto_outbuf_len(&c->out) == 0;
+    bool was_empty = queued == 0;
+    if (was_empty)
+        c->out_since = g_get_monotonic_time();
     proto_outbuf_append(&c->out, data, len);
     if (was_empty && proto_outbuf_flush(&c->out, c->fd) < 0) {
         int e = errno;
@@ -272,6 +316,7 @@ static const char *json_type_label(json_object *o)
 
 static void conn_handle_line(VmmProtoConn *c, const char *line, gsize len)
 {
+    c->last_request = g_get_monotonic_time();
     g_autoptr(GError) err = NULL;
     json_object *req = proto_parse(line, len, &err);
     if (err) {
@@ -409,7 +454,11 @@ static gboolean conn_ready(GIOCondition rev, gpointer data)
     conn_ref(c);
     if (rev & G_IO_OUT) {
         bool was_backlogged = conn_backlogged(c);
-        if (proto_outbuf_flush(&c->out, c->fd) < 0) {
+        gsize before = proto_outbuf_len(&c->out);
+        int fr = proto_outbuf_flush(&c->out, c->fd);
+        if (fr >= 0 && proto_outbuf_len(&c->out) != before)
+            c->out_since = g_get_monotonic_time();
+        if (fr < 0) {
             int e = errno;
             conn_close(c, g_strerror(e));
         } else if (was_backlogged && !conn_backlogged(c)) {
@@ -452,17 +501,98 @@ static gboolean conn_ready(GIOCondition rev, gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+/* One error line instead of the greeting, best effort, then close: the
+ * client learns why (vmmctl shows it) and the slot is never taken. */
+static void server_refuse(VmmProtoServer *s, int fd, bool have_cred, const struct ucred *cred,
+                          const char *fmt, ...) G_GNUC_PRINTF(5, 6);
+static void server_refuse(VmmProtoServer *s, int fd, bool have_cred, const struct ucred *cred,
+                          const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *why = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "class", json_object_new_string(
+        vmm_proto_error_class_name(VMM_PROTO_GENERIC_ERROR)));
+    json_object_object_add(body, "desc", json_object_new_string(why));
+    json_object *msg = json_object_new_object();
+    json_object_object_add(msg, "error", body);
+    gsize len;
+    g_autofree char *text = proto_encode(msg, &len);
+    json_object_put(msg);
+    if (send(fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        plog("cannot tell a refused client why: %s", g_strerror(errno));
+    close(fd);
+    /* A flood of refusals must not flood the log: one line a second. */
+    gint64 now = g_get_monotonic_time();
+    if (now - s->refusal_logged < G_USEC_PER_SEC) {
+        s->refusals_unlogged++;
+        return;
+    }
+    g_log(G_LOG_DOMAIN_PROTO, G_LOG_LEVEL_INFO, "refused a client (pid %d, uid %d): %s%s",
+          have_cred ? (int)cred->pid : -1, have_cred ? (int)cred->uid : -1, why,
+          s->refusals_unlogged ? " (and others since the last message)" : "");
+    s->refusal_logged = now;
+    s->refusals_unlogged = 0;
+}
+
+/* The limits of VmmProtoLimits; false if the client was refused. */
+static bool server_admit(Listener *l, int fd, bool have_cred, const struct ucred *cred,
+                         guint *uid_key)
+{
+    VmmProtoServer *s = l->server;
+    const VmmProtoLimits *lim = &s->limits;
+    if (!l->read_only) {
+        if (s->n_rw < lim->max_clients)
+            return true;
+        server_refuse(s, fd, have_cred, cred, "too many clients: %u read-write connections "
+                      "are open", s->n_rw);
+        return false;
+    }
+    if (s->n_ro >= lim->max_ro_clients) {
+        server_refuse(s, fd, have_cred, cred, "too many clients: %u read-only connections are "
+                      "open", s->n_ro);
+        return false;
+    }
+    /* Without credentials every such client shares one count. */
+    *uid_key = have_cred ? (guint)cred->uid : G_MAXUINT;
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(s->ro_uids, GUINT_TO_POINTER(*uid_key)));
+    if (n >= lim->max_ro_per_uid) {
+        server_refuse(s, fd, have_cred, cred, "too many clients: uid %d holds %u read-only "
+                      "connections, the limit per uid", have_cred ? (int)cred->uid : -1, n);
+        return false;
+    }
+    return true;
+}
+
 static void server_add_conn(Listener *l, int fd)
 {
     VmmProtoServer *s = l->server;
+    struct ucred cred;
+    socklen_t sl = sizeof(cred);
+    bool have_cred = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &sl) == 0;
+    guint uid_key = 0;
+    if (!server_admit(l, fd, have_cred, &cred, &uid_key))
+        return;
     VmmProtoConn *c = g_new0(VmmProtoConn, 1);
     c->refs = 1;
     c->server = s;
     c->link.data = c;
     c->fd = fd;
     c->read_only = l->read_only;
-    socklen_t sl = sizeof(c->cred);
-    c->have_cred = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &sl) == 0;
+    c->have_cred = have_cred;
+    c->cred = cred;
+    c->uid_key = uid_key;
+    c->last_request = g_get_monotonic_time();
+    if (c->read_only) {
+        s->n_ro++;
+        gpointer key = GUINT_TO_POINTER(uid_key);
+        guint n = GPOINTER_TO_UINT(g_hash_table_lookup(s->ro_uids, key));
+        g_hash_table_insert(s->ro_uids, key, GUINT_TO_POINTER(n + 1));
+    } else {
+        s->n_rw++;
+    }
     proto_linebuf_init(&c->in);
     proto_outbuf_init(&c->out);
     g_queue_push_tail_link(&s->conns, &c->link);
@@ -498,11 +628,6 @@ static gboolean listener_ready(GIOCondition rev, gpointer data)
             }
             break;
         }
-        if (l->server->conns.length >= VMM_PROTO_MAX_CLIENTS) {
-            plog("refusing a client: %d connections already", VMM_PROTO_MAX_CLIENTS);
-            close(fd);
-            continue;
-        }
         server_add_conn(l, fd);
     }
     return G_SOURCE_CONTINUE;
@@ -518,7 +643,57 @@ VmmProtoServer *vmm_proto_server_new(const char *greeting_key, const VmmProtoCom
     s->ctx = g_main_context_ref_thread_default();
     s->listeners = g_ptr_array_new();
     g_queue_init(&s->conns);
+    s->ro_uids = g_hash_table_new(g_direct_hash, g_direct_equal);
+    vmm_proto_limits_init(&s->limits);
     return s;
+}
+
+void vmm_proto_limits_init(VmmProtoLimits *l)
+{
+    *l = (VmmProtoLimits){
+        .max_clients = VMM_PROTO_MAX_CLIENTS,
+        .max_ro_clients = VMM_PROTO_MAX_CLIENTS,
+        .max_ro_per_uid = VMM_PROTO_MAX_RO_PER_UID,
+        .max_output = VMM_PROTO_MAX_OUTPUT,
+    };
+}
+
+#define SWEEP_INTERVAL_S 1
+
+/* Once a second: close clients idle or not reading for too long. */
+static gboolean server_sweep(gpointer data)
+{
+    VmmProtoServer *s = data;
+    gint64 now = g_get_monotonic_time();
+    gint64 idle = (gint64)s->limits.idle_timeout_s * G_USEC_PER_SEC;
+    gint64 stuck = (gint64)s->limits.output_timeout_s * G_USEC_PER_SEC;
+    for (GList *l = s->conns.head; l;) {
+        VmmProtoConn *c = l->data;
+        l = l->next;   /* closing unlinks c */
+        if (stuck && proto_outbuf_len(&c->out) > 0 && now - c->out_since >= stuck)
+            conn_policy_close(c, "none of its %" G_GSIZE_FORMAT " bytes of replies read for "
+                              "%u s", proto_outbuf_len(&c->out), s->limits.output_timeout_s);
+        else if (idle && c->deferred == 0 && proto_outbuf_len(&c->out) == 0 &&
+                 now - c->last_request >= idle)
+            conn_policy_close(c, "idle: no request for %u s", s->limits.idle_timeout_s);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+void vmm_proto_server_set_limits(VmmProtoServer *s, const VmmProtoLimits *l)
+{
+    s->limits = *l;
+    s->limits.max_output = MAX(l->max_output, VMM_PROTO_MIN_OUTPUT);
+    bool want_sweep = l->idle_timeout_s || l->output_timeout_s;
+    if (want_sweep && !s->sweep) {
+        s->sweep = g_timeout_source_new_seconds(SWEEP_INTERVAL_S);
+        g_source_set_callback(s->sweep, server_sweep, s, NULL);
+        g_source_attach(s->sweep, s->ctx);
+    } else if (!want_sweep && s->sweep) {
+        g_source_destroy(s->sweep);
+        g_source_unref(s->sweep);
+        s->sweep = NULL;
+    }
 }
 
 static bool add_listener(VmmProtoServer *s, int fd, bool read_only, const char *path,
@@ -648,6 +823,11 @@ void vmm_proto_server_free(VmmProtoServer *s)
     g_ptr_array_free(s->listeners, TRUE);
     while (s->conns.head)
         conn_close(s->conns.head->data, "server shutting down");
+    if (s->sweep) {
+        g_source_destroy(s->sweep);
+        g_source_unref(s->sweep);
+    }
+    g_hash_table_destroy(s->ro_uids);
     g_main_context_unref(s->ctx);
     g_free(s->key);
     g_free(s);

@@ -130,12 +130,19 @@ VmmProtoSync *connect_retry(Vmmd *v, const char *path, int timeout_ms)
     }
 }
 
-void vmmd_start_env(Vmmd *v, const char *const *extra_env)
+void vmmd_start_full(Vmmd *v, const char *const *extra_env, const char *const *extra_args)
 {
     g_autofree char *bin = harness_path("daemon/vmmd");
     g_autofree char *worker = harness_path("src/vmm-worker");
-    char *argv[] = { bin, "--config-dir", v->cfg, "--run-dir", v->run, "--worker", worker,
-                     "--verbose", NULL };
+    g_autoptr(GPtrArray) args = g_ptr_array_new();
+    const char *base[] = { bin, "--config-dir", v->cfg, "--run-dir", v->run, "--worker", worker,
+                           "--verbose" };
+    for (unsigned i = 0; i < G_N_ELEMENTS(base); i++)
+        g_ptr_array_add(args, (char *)base[i]);
+    for (unsigned i = 0; extra_args && extra_args[i]; i++)
+        g_ptr_array_add(args, (char *)extra_args[i]);
+    g_ptr_array_add(args, NULL);
+    char **argv = (char **)args->pdata;
     /* A socket left by a killed daemon would accept no connection; wait
      * for the new daemon's own. */
     v->pid = spawn_logged(v, argv, extra_env);
@@ -153,6 +160,11 @@ void vmmd_start_env(Vmmd *v, const char *const *extra_env)
         g_assert_cmpint(g_get_monotonic_time(), <, deadline);
         g_usleep(20 * 1000);
     }
+}
+
+void vmmd_start_env(Vmmd *v, const char *const *extra_env)
+{
+    vmmd_start_full(v, extra_env, NULL);
 }
 
 void vmmd_start(Vmmd *v)

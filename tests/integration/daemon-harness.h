@@ -41,6 +41,8 @@ GPid spawn_logged(Vmmd *v, char **argv, const char *const *extra_env);
 int wait_exit(GPid pid, int timeout_ms);
 bool alive(GPid pid);
 VmmProtoSync *connect_retry(Vmmd *v, const char *path, int timeout_ms);
+/* extra_args: more daemon options, NULL-terminated (may be NULL). */
+void vmmd_start_full(Vmmd *v, const char *const *extra_env, const char *const *extra_args);
 void vmmd_start_env(Vmmd *v, const char *const *extra_env);
 void vmmd_start(Vmmd *v);
 int vmmd_stop(Vmmd *v, int sig);

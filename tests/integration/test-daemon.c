@@ -700,7 +700,8 @@ static void test_protocol_abuse(void)
     int fds[N];
     GString *bufs[N];
     for (int i = 0; i < N; i++) {
-        fds[i] = raw_connect(i % 2 ? v.sock : v.ro_sock);
+        /* A quarter read-only: within the per-uid limit of that socket. */
+        fds[i] = raw_connect(i % 4 ? v.sock : v.ro_sock);
         bufs[i] = g_string_new(NULL);
         g_autofree char *req = g_strdup_printf(
             "{\"execute\":\"domain-list\",\"arguments\":{\"all\":true},\"id\":%d}\n"
@@ -934,6 +935,282 @@ static void test_single_instance(void)
     vmmd_cleanup(&v);
 }
 
+/* ---- client limits (issue 7: no lock-out) -------------------------------- */
+
+#define NOBODY 65534
+
+/* In a child running as uid nobody: connects to the read-only socket until
+ * one is refused, writes "OK-COUNT\n" then the refusal line to `out`, and
+ * holds its connections until `hold` is closed. */
+static void child_fill_ro(const char *run, int out, int hold)
+{
+    /* SO_PEERCRED records who connect()ed; the relative path only needs
+     * search permission on the run directory (0755). */
+    if (chdir(run) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
+        setresuid(NOBODY, NOBODY, NOBODY) < 0)
+        _exit(2);
+    int n_ok = 0;
+    char *refusal = NULL;
+    for (int i = 0; i < 200 && !refusal; i++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        g_strlcpy(sa.sun_path, "vmmd-ro.sock", sizeof(sa.sun_path));
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+            _exit(3);
+        GString *buf = g_string_new(NULL);
+        char *line = raw_line(fd, buf);
+        g_string_free(buf, TRUE);
+        if (line && g_str_has_prefix(line, "{\"vmmd\""))
+            n_ok++;
+        else
+            refusal = line ? line : g_strdup("(closed without a line)");
+    }
+    g_autofree char *msg = g_strdup_printf("%d\n%s\n", n_ok, refusal ? refusal : "(none)");
+    if (write(out, msg, strlen(msg)) < 0)
+        _exit(4);
+    char c;
+    while (read(hold, &c, 1) < 0 && errno == EINTR) {
+    }
+    _exit(0);
+}
+
+static void test_client_limits(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    const char *args[] = { "--max-ro-clients-per-uid", "8", "--max-ro-clients", "10",
+                           "--idle-timeout", "0", NULL };
+    vmmd_start_full(&v, NULL, args);
+    int out[2], hold[2];
+    /* A socket pair: raw_line() reads with recv(). */
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, out), ==, 0);
+    g_assert_cmpint(pipe2(hold, O_CLOEXEC), ==, 0);
+    pid_t child = fork();
+    g_assert_cmpint(child, >=, 0);
+    if (child == 0) {
+        close(out[0]);
+        close(hold[1]);
+        child_fill_ro(v.run, out[1], hold[0]);
+    }
+    close(out[1]);
+    close(hold[0]);
+    g_autoptr(GString) rbuf = g_string_new(NULL);
+    g_autofree char *count = raw_line(out[0], rbuf);
+    g_autofree char *refusal = raw_line(out[0], rbuf);
+    if (!refusal) {
+        int st = 0;
+        close(hold[1]);
+        waitpid(child, &st, 0);
+        g_test_message("the child (uid nobody) exited with status %d", WEXITSTATUS(st));
+        g_assert_not_reached();
+    }
+    g_test_message("nobody got %s greetings, then: %s", count, refusal);
+    /* nobody holds exactly its share of the read-only socket, and is told why. */
+    g_assert_cmpstr(count, ==, "8");
+    g_assert_nonnull(strstr(refusal, "\"error\""));
+    g_assert_nonnull(strstr(refusal, "uid 65534"));
+
+    /* Root's read-write client still gets its greeting and is served. */
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VmmProtoSync) s = vmm_proto_sync_connect(v.sock, CALL_TIMEOUT_MS, &err);
+    g_assert_no_error(err);
+    json_object_put(call_ok(s, "query-version", NULL));
+    /* Another uid on the read-only socket too, up to its total of 10. */
+    g_autoptr(VmmProtoSync) ro1 = vmm_proto_sync_connect(v.ro_sock, CALL_TIMEOUT_MS, &err);
+    g_assert_no_error(err);
+    g_autoptr(VmmProtoSync) ro2 = vmm_proto_sync_connect(v.ro_sock, CALL_TIMEOUT_MS, &err);
+    g_assert_no_error(err);
+    VmmProtoSync *ro3 = vmm_proto_sync_connect(v.ro_sock, CALL_TIMEOUT_MS, &err);
+    g_assert_null(ro3);
+    g_assert_error(err, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+    g_assert_nonnull(strstr(err->message, "read-only connections are open"));
+    g_clear_error(&err);
+    /* The read-write socket is not affected by a full read-only one. */
+    g_autoptr(VmmProtoSync) s2 = vmm_proto_sync_connect(v.sock, CALL_TIMEOUT_MS, &err);
+    g_assert_no_error(err);
+    json_object_put(call_ok(s2, "query-version", NULL));
+
+    close(hold[1]);
+    close(out[0]);
+    int st;
+    g_assert_cmpint(waitpid(child, &st, 0), ==, child);
+    g_assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* nobody's slots are given back once its connections are gone. */
+    gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+    for (;;) {
+        VmmProtoSync *again = vmm_proto_sync_connect(v.ro_sock, CALL_TIMEOUT_MS, &err);
+        if (again) {
+            vmm_proto_sync_free(again);
+            break;
+        }
+        g_clear_error(&err);
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(50 * 1000);
+    }
+    g_autofree char *log = read_file(v.log);
+    g_assert_nonnull(strstr(log, "refused a client"));
+    vmmd_cleanup(&v);
+}
+
+/* An idle client is closed after --idle-timeout; one that sends requests
+ * and never reads is closed once its unread replies pass --max-unread;
+ * everyone else is served meanwhile. */
+static void test_client_timeouts(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    const char *args[] = { "--idle-timeout", "2", "--output-timeout", "0",
+                           "--max-unread", "65536", NULL };
+    vmmd_start_full(&v, NULL, args);
+
+    int idle = raw_connect(v.sock);
+    g_autoptr(GString) ibuf = g_string_new(NULL);
+    g_autofree char *greeting = raw_line(idle, ibuf);
+    g_assert_nonnull(greeting);
+    g_autofree char *end = raw_line(idle, ibuf);   /* waits up to 20 s */
+    g_assert_null(end);
+    close(idle);
+
+    int greedy = raw_connect(v.sock);
+    int rcv = 4096;
+    setsockopt(greedy, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    const char *req = "{\"execute\":\"query-commands\"}\n";
+    bool closed = false;
+    gsize sent = 0;
+    /* Its replies (about 1 KB each) pile up: 64 KiB queued plus the socket's
+     * buffers are a few hundred; give it far more. */
+    for (int i = 0; i < 20000 && !closed; i++) {
+        struct pollfd p = { .fd = greedy, .events = POLLOUT };
+        g_assert_cmpint(poll(&p, 1, 20000), ==, 1);
+        if (send(greedy, req, strlen(req), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+            g_assert_true(errno == EPIPE || errno == ECONNRESET || errno == EAGAIN);
+            closed = errno != EAGAIN;
+        } else {
+            sent++;
+        }
+    }
+    g_test_message("the greedy client sent %" G_GSIZE_FORMAT " requests before being closed",
+                   sent);
+    g_assert_true(closed);
+    close(greedy);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VmmProtoSync) s = vmm_proto_sync_connect(v.sock, CALL_TIMEOUT_MS, &err);
+    g_assert_no_error(err);
+    json_object_put(call_ok(s, "query-version", NULL));
+    g_autofree char *log = read_file(v.log);
+    g_assert_nonnull(strstr(log, "idle: no request for 2 s"));
+    g_assert_nonnull(strstr(log, "does not read its replies"));
+    g_assert_nonnull(strstr(log, "uid 0"));
+    vmmd_cleanup(&v);
+}
+
+static guint64 file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (guint64)st.st_size : 0;
+}
+
+/* A running domain's log is rotated at --log-max-size into NAME.log.1 ..
+ * NAME.log.N and never grows past that. The bytes are appended through an
+ * O_APPEND fd, as the worker's stdout and stderr are. */
+static void test_log_rotation(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    const char *args[] = { "--log-max-size", "4096", "--log-max-backups", "2", NULL };
+    vmmd_start_full(&v, NULL, args);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    Dom d = { .name = "logs" };
+    g_free(define(s, &v, &d));
+    start_idle(s, &v, "logs");
+    g_autofree char *log = g_strdup_printf("%s/logs.log", v.run);
+    g_autofree char *b1 = g_strdup_printf("%s.1", log);
+    g_autofree char *b2 = g_strdup_printf("%s.2", log);
+    g_autofree char *b3 = g_strdup_printf("%s.3", log);
+    int fd = open(log, O_WRONLY | O_APPEND | O_CLOEXEC);
+    g_assert_cmpint(fd, >=, 0);
+    char chunk[1024];
+    memset(chunk, 'x', sizeof(chunk));
+    chunk[sizeof(chunk) - 1] = '\n';
+    guint64 written = 0;
+    for (int round = 0; round < 6; round++) {
+        /* Fill past the limit, then wait for the daemon to rotate. */
+        while (file_size(log) < 4096) {
+            g_assert_cmpint(write(fd, chunk, sizeof(chunk)), ==, sizeof(chunk));
+            written += sizeof(chunk);
+        }
+        gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+        while (file_size(log) >= 4096) {
+            g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+            g_usleep(50 * 1000);
+        }
+        guint64 total = file_size(log) + file_size(b1) + file_size(b2);
+        g_assert_cmpuint(total, <=, 3 * (4096 + sizeof(chunk)));
+        g_assert_false(g_file_test(b3, G_FILE_TEST_EXISTS));
+    }
+    close(fd);
+    g_assert_true(g_file_test(b1, G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_test(b2, G_FILE_TEST_EXISTS));
+    g_assert_cmpuint(file_size(b1), >=, 4096);
+    g_test_message("wrote %" G_GUINT64_FORMAT " bytes; log %" G_GUINT64_FORMAT ", .1 %"
+                   G_GUINT64_FORMAT ", .2 %" G_GUINT64_FORMAT, written, file_size(log),
+                   file_size(b1), file_size(b2));
+    domain_op(s, "domain-destroy", "logs");
+    vmmd_cleanup(&v);
+}
+
+/* The same with the worker's own output: VMM_DEBUG_TRACE makes it log its
+ * vCPUs every 5 ms through the stderr the daemon gave it. After a
+ * truncation its writes land at the start of the file (it appends), not
+ * behind a hole of zeros at its old offset. */
+static void test_log_rotation_worker(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    const char *env[] = { "VMM_DEBUG_TRACE", "5", NULL };
+    const char *args[] = { "--log-max-size", "4096", "--log-max-backups", "2", NULL };
+    vmmd_start_full(&v, env, args);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    Dom d = { .name = "wlog" };
+    g_free(define(s, &v, &d));
+    start_idle(s, &v, "wlog");
+    g_autofree char *log = g_strdup_printf("%s/wlog.log", v.run);
+    g_autofree char *b2 = g_strdup_printf("%s.2", log);
+    g_autofree char *b3 = g_strdup_printf("%s.3", log);
+    gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+    while (!g_file_test(b2, G_FILE_TEST_EXISTS)) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(100 * 1000);
+    }
+    /* Two rotations more, so .2 has been shifted out at least once. */
+    for (int i = 0; i < 2; i++) {
+        guint64 before = file_size(b2);
+        g_autofree char *old = NULL;
+        g_file_get_contents(b2, &old, NULL, NULL);
+        for (;;) {
+            g_autofree char *now = NULL;
+            g_file_get_contents(b2, &now, NULL, NULL);
+            if (g_strcmp0(now, old) || file_size(b2) != before)
+                break;
+            g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+            g_usleep(100 * 1000);
+        }
+    }
+    g_assert_false(g_file_test(b3, G_FILE_TEST_EXISTS));
+    for (int i = 0; i < 2; i++) {
+        g_autofree char *text = NULL;
+        gsize len = 0;
+        g_assert_true(g_file_get_contents(i ? b2 : log, &text, &len, NULL));
+        g_assert_null(memchr(text, 0, len));
+        if (i)
+            g_assert_nonnull(strstr(text, "vCPU 0: rip"));
+    }
+    g_test_message("log %" G_GUINT64_FORMAT ", .2 %" G_GUINT64_FORMAT " bytes", file_size(log),
+                   file_size(b2));
+    domain_op(s, "domain-destroy", "wlog");
+    vmmd_cleanup(&v);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -950,12 +1227,16 @@ int main(int argc, char **argv)
     g_test_add_func("/daemon/single-instance", test_single_instance);
     g_test_add_func("/daemon/socket-activation", test_socket_activation);
     g_test_add_func("/daemon/notify", test_notify);
+    g_test_add_func("/daemon/client-limits", test_client_limits);
+    g_test_add_func("/daemon/client-timeouts", test_client_timeouts);
     if (have_kvm && g_file_test(kit, G_FILE_TEST_EXISTS)) {
         g_test_add_func("/daemon/lifecycle", test_lifecycle);
         g_test_add_func("/daemon/concurrent-start", test_concurrent_start);
         g_test_add_func("/daemon/reattach", test_reattach);
         g_test_add_func("/daemon/worker-crash", test_worker_crash);
         g_test_add_func("/daemon/autostart", test_autostart);
+        g_test_add_func("/daemon/log-rotation", test_log_rotation);
+        g_test_add_func("/daemon/log-rotation-worker", test_log_rotation_worker);
     } else {
         g_test_message("no /dev/kvm or guest kit: lifecycle tests not run");
     }

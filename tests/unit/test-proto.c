@@ -5,6 +5,7 @@
  * events. */
 #include "config.h"
 #include "proto/proto.h"
+#include "proto/proto_int.h"
 
 #include <errno.h>
 #include <gio/gio.h>
@@ -27,6 +28,7 @@ typedef struct {
     GMutex lock;
     GCond cond;
     bool ready;
+    const VmmProtoLimits *limits;   /* the test's data; NULL: the defaults */
 } Fixture;
 
 /* ---- server-side handlers (run in the server thread) ------------------- */
@@ -163,6 +165,8 @@ static gpointer server_thread(gpointer data)
     Fixture *f = data;
     g_main_context_push_thread_default(f->ctx);
     f->server = vmm_proto_server_new("vmmd", commands, f);
+    if (f->limits)
+        vmm_proto_server_set_limits(f->server, f->limits);
     g_autoptr(GError) err = NULL;
     g_assert_true(vmm_proto_server_listen_path(f->server, f->path, 0600, false, &err));
     g_assert_true(vmm_proto_server_listen_path(f->server, f->ro_path, 0666, true, &err));
@@ -179,6 +183,7 @@ static gpointer server_thread(gpointer data)
 static void fixture_setup(Fixture *f, gconstpointer data)
 {
     memset(f, 0, sizeof(*f));
+    f->limits = data;
     f->dir = g_dir_make_tmp("test-proto-XXXXXX", NULL);
     g_assert_nonnull(f->dir);
     f->path = g_build_filename(f->dir, "rw.sock", NULL);
@@ -521,6 +526,43 @@ static void test_half_close(Fixture *f, gconstpointer data)
     close(fd);
 }
 
+/* The framing at EOF with nothing ever received: an empty GByteArray has
+ * no data pointer, and computing NULL + 0 is undefined (clang's UBSan
+ * reports it). Whitespace-only rests are nothing too. */
+static void test_linebuf_rest_empty(void)
+{
+    ProtoLineBuf lb;
+    proto_linebuf_init(&lb);
+    gsize len = 99;
+    g_assert_null(proto_linebuf_rest(&lb, &len));
+    g_assert_cmpuint(len, ==, 0);
+    proto_linebuf_append(&lb, " \t\n", 3);
+    char *line = NULL;
+    g_assert_cmpint(proto_linebuf_next(&lb, &line, &len), ==, PROTO_LINE_OK);
+    g_free(line);
+    len = 99;
+    g_assert_null(proto_linebuf_rest(&lb, &len));   /* consumed: empty again */
+    g_assert_cmpuint(len, ==, 0);
+    proto_linebuf_append(&lb, "{}", 2);
+    g_autofree char *rest = proto_linebuf_rest(&lb, &len);
+    g_assert_cmpstr(rest, ==, "{}");
+    g_assert_cmpuint(len, ==, 2);
+    proto_linebuf_clear(&lb);
+}
+
+/* The same through the server: a client that half-closes before sending
+ * a byte gets its greeting and then EOF. */
+static void test_half_close_empty(Fixture *f, gconstpointer data)
+{
+    int fd = raw_connect(f->path);
+    g_autoptr(GString) buf = g_string_new(NULL);
+    shutdown(fd, SHUT_WR);
+    json_object_put(raw_msg(fd, buf));
+    g_autofree char *end = raw_line(fd, buf);
+    g_assert_null(end);
+    close(fd);
+}
+
 static void test_read_only(Fixture *f, gconstpointer data)
 {
     g_autoptr(VmmProtoSync) s = connect_sync(f->ro_path);
@@ -843,7 +885,8 @@ static void test_many_clients(Fixture *f, gconstpointer data)
     int fds[N];
     GString *bufs[N];
     for (int i = 0; i < N; i++) {
-        fds[i] = raw_connect(i % 2 ? f->path : f->ro_path);
+        /* a quarter read-only: under the per-uid limit of read-only sockets */
+        fds[i] = raw_connect(i % 4 ? f->path : f->ro_path);
         bufs[i] = g_string_new(NULL);
     }
     for (int i = 0; i < N; i++) {
@@ -860,12 +903,92 @@ static void test_many_clients(Fixture *f, gconstpointer data)
     }
 }
 
+static const VmmProtoLimits small_limits = {
+    .max_clients = 2, .max_ro_clients = 5, .max_ro_per_uid = 3,
+    .max_output = VMM_PROTO_MAX_OUTPUT,
+};
+
+/* Connects and returns the first line: a greeting or a refusal. */
+static char *first_line(const char *path, int *fd_out)
+{
+    int fd = raw_connect(path);
+    g_autoptr(GString) buf = g_string_new(NULL);
+    char *line = raw_line(fd, buf);
+    *fd_out = fd;
+    return line;
+}
+
+/* Each socket kind counts on its own; read-only ones also per uid. */
+static void test_limits(Fixture *f, gconstpointer data)
+{
+    int fds[16], n = 0;
+    for (int i = 0; i < 2; i++) {
+        g_autofree char *g = first_line(f->path, &fds[n++]);
+        g_assert_true(g_str_has_prefix(g, "{\"vmmd\""));
+    }
+    g_autofree char *r = first_line(f->path, &fds[n++]);
+    g_assert_nonnull(strstr(r, "2 read-write connections are open"));
+    /* One uid (ours) gets 3 read-only connections, though the socket has 5. */
+    for (int i = 0; i < 3; i++) {
+        g_autofree char *g = first_line(f->ro_path, &fds[n++]);
+        g_assert_true(g_str_has_prefix(g, "{\"vmmd\""));
+    }
+    g_autofree char *r2 = first_line(f->ro_path, &fds[n++]);
+    g_assert_nonnull(strstr(r2, "the limit per uid"));
+    /* The blocking client reports the refusal as such. */
+    g_autoptr(GError) err = NULL;
+    VmmProtoSync *s = vmm_proto_sync_connect(f->path, 10000, &err);
+    g_assert_null(s);
+    g_assert_error(err, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+    /* A slot freed is a slot given back. */
+    close(fds[0]);
+    g_clear_error(&err);
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    while (!(s = vmm_proto_sync_connect(f->path, 10000, &err))) {
+        g_clear_error(&err);
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(20000);
+    }
+    vmm_proto_sync_free(s);
+    for (int i = 1; i < n; i++)
+        close(fds[i]);
+}
+
+static const VmmProtoLimits output_timeout_limits = {
+    .max_clients = 16, .max_ro_clients = 16, .max_ro_per_uid = 16,
+    .output_timeout_s = 1, .max_output = VMM_PROTO_MAX_OUTPUT,
+};
+
+/* A client parked with a reply it never reads (less than the output cap)
+ * is closed after the output timeout; one that reads is not. */
+static void test_output_timeout(Fixture *f, gconstpointer data)
+{
+    int slow = raw_connect(f->path);
+    int rcv = 4096;
+    setsockopt(slow, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    raw_send(slow, "{\"execute\":\"big\",\"arguments\":{\"size\":900000}}\n");
+    g_autoptr(VmmProtoSync) s = connect_sync(f->path);
+    g_autoptr(GError) err = NULL;
+    gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+    for (;;) {
+        json_object *ret = vmm_proto_sync_call(s, "count", NULL, &err);
+        g_assert_no_error(err);
+        int count = json_object_get_int(ret);
+        json_object_put(ret);
+        if (count == 1)
+            break;   /* the slow one is gone, the reading one stays */
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(100 * 1000);
+    }
+    close(slow);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     /* The server logs every refused client at debug level; not news here. */
     if (!g_test_verbose())
-        g_log_set_handler("vmm-proto", G_LOG_LEVEL_DEBUG, drop_log, NULL);
+        g_log_set_handler("vmm-proto", G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO, drop_log, NULL);
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
     ADD("/proto/greeting", test_greeting);
     ADD("/proto/commands", test_commands);
@@ -874,6 +997,8 @@ int main(int argc, char **argv)
     ADD("/proto/garbage", test_garbage);
     ADD("/proto/long-line", test_long_line);
     ADD("/proto/half-close", test_half_close);
+    ADD("/proto/half-close-empty", test_half_close_empty);
+    g_test_add_func("/proto/linebuf-rest-empty", test_linebuf_rest_empty);
     ADD("/proto/read-only", test_read_only);
     ADD("/proto/deferred", test_deferred);
     ADD("/proto/events", test_events);
@@ -881,5 +1006,9 @@ int main(int argc, char **argv)
     ADD("/proto/socket-files", test_socket_files);
     ADD("/proto/async-client", test_async);
     ADD("/proto/many-clients", test_many_clients);
+    g_test_add("/proto/limits", Fixture, &small_limits, fixture_setup, test_limits,
+               fixture_teardown);
+    g_test_add("/proto/output-timeout", Fixture, &output_timeout_limits, fixture_setup,
+               test_output_timeout, fixture_teardown);
     return g_test_run();
 }
