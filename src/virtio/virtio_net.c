@@ -276,8 +276,13 @@ static RxResult rx_one(NetPair *p)
         return RX_NO_FRAME;
     }
     size_t frame = (size_t)r > VIRTIO_NET_HDR_LEN ? (size_t)r - VIRTIO_NET_HDR_LEN : 0;
+    /* The destination address, from the guest buffer the kernel just
+     * filled (vmm_virtq_elem_read covers only the readable part). */
     uint8_t dst[6] = { 0 };
-    vmm_virtq_elem_read(&p->rx[0], VIRTIO_NET_HDR_LEN, dst, sizeof(dst));
+    struct iovec div[6];
+    unsigned dn = vmm_virtq_elem_iov(&p->rx[0], true, VIRTIO_NET_HDR_LEN, sizeof(dst), div, 6);
+    for (unsigned i = 0, at = 0; i < dn; at += div[i].iov_len, i++)
+        memcpy(dst + at, div[i].iov_base, div[i].iov_len);
     g_mutex_lock(&n->filter_lock);
     bool accept = frame >= ETH_HLEN_VNET && vmm_net_rx_filter_accept(&n->filter, dst);
     g_mutex_unlock(&n->filter_lock);
@@ -757,4 +762,9 @@ uint64_t vmm_virtio_net_features(VmmVirtioNet *n)
 const char *vmm_virtio_net_name(VmmVirtioNet *n)
 {
     return n->name;
+}
+
+VmmVirtioDev *vmm_virtio_net_vdev(VmmVirtioNet *n)
+{
+    return n->vdev;
 }

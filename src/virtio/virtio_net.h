@@ -49,5 +49,8 @@ unsigned vmm_virtio_net_get_stats(VmmVirtioNet *n, VmmNetStats *total, VmmNetSta
 /* The features the driver negotiated (0 before FEATURES_OK). */
 uint64_t vmm_virtio_net_features(VmmVirtioNet *n);
 const char *vmm_virtio_net_name(VmmVirtioNet *n);
+/* The transport, for the board (PCI placement) and tests. */
+typedef struct VmmVirtioDev VmmVirtioDev;
+VmmVirtioDev *vmm_virtio_net_vdev(VmmVirtioNet *n);
 
 #endif
