@@ -109,6 +109,29 @@ static void arm_tap(NetPair *p, bool on)
     p->tap_armed = on;
 }
 
+/* Next element of a queue the device drains completely (tx, control):
+ * false when it is empty with notifications re-armed, or broken (then
+ * counted in *errs and the device needs a reset). */
+static bool pop_next(VmmVirtioNet *n, VmmVirtq *vq, VmmVirtqElem *e, const char *what,
+                     unsigned index, uint64_t *errs)
+{
+    while (!vmm_virtio_broken(n->vdev)) {
+        g_autoptr(GError) err = NULL;
+        int rc = vmm_virtq_pop(vq, e, &err);
+        if (rc > 0)
+            return true;
+        if (rc < 0) {
+            count(errs, 1);
+            vmm_virtio_needs_reset(n->vdev, "%s queue %u: %s", what, index, err->message);
+            return false;
+        }
+        if (!vmm_virtq_enable_notification(vq))
+            return false;
+        vmm_virtq_disable_notification(vq);
+    }
+    return false;
+}
+
 /* ---- transmit: guest -> tap --------------------------------------------- */
 
 static void tx_one(NetPair *p, VmmVirtqElem *e)
@@ -168,20 +191,7 @@ static void process_tx(NetPair *p)
     VmmVirtq *vq = vq_of(n, qi);
     unsigned done = 0;
     vmm_virtq_disable_notification(vq);
-    while (!vmm_virtio_broken(n->vdev)) {
-        g_autoptr(GError) err = NULL;
-        int rc = vmm_virtq_pop(vq, p->tx, &err);
-        if (rc < 0) {
-            count(&p->c.tx_errs, 1);
-            vmm_virtio_needs_reset(n->vdev, "tx queue %u: %s", p->index, err->message);
-            break;
-        }
-        if (rc == 0) {
-            if (!vmm_virtq_enable_notification(vq))
-                break;
-            vmm_virtq_disable_notification(vq);
-            continue;
-        }
+    while (pop_next(n, vq, p->tx, "tx", p->index, &p->c.tx_errs)) {
         tx_one(p, p->tx);
         vmm_virtq_push(vq, p->tx, 0);
         if (++done % BATCH == 0)
@@ -402,20 +412,7 @@ static void process_ctrl(VmmVirtioNet *n)
 {
     VmmVirtq *vq = vq_of(n, n->ctrl_index);
     vmm_virtq_disable_notification(vq);
-    while (!vmm_virtio_broken(n->vdev)) {
-        g_autoptr(GError) err = NULL;
-        int rc = vmm_virtq_pop(vq, n->ctrl_elem, &err);
-        if (rc < 0) {
-            count(&n->ctrl_errs, 1);
-            vmm_virtio_needs_reset(n->vdev, "control queue: %s", err->message);
-            break;
-        }
-        if (rc == 0) {
-            if (!vmm_virtq_enable_notification(vq))
-                break;
-            vmm_virtq_disable_notification(vq);
-            continue;
-        }
+    while (pop_next(n, vq, n->ctrl_elem, "control", 0, &n->ctrl_errs)) {
         ctrl_one(n, n->ctrl_elem);
         vmm_virtq_push(vq, n->ctrl_elem, n->ctrl_elem->in_bytes ? 1 : 0);
     }
@@ -601,26 +598,7 @@ static uint64_t offered_features(unsigned tap_offloads, const VmmNetConfig *cfg)
         f |= VNET_BIT(VIRTIO_NET_F_GUEST_TSO6);
     if (tap_offloads & TUN_F_TSO_ECN)
         f |= VNET_BIT(VIRTIO_NET_F_GUEST_ECN);
-    f &= ~cfg->disabled_features;
-    /* Drop features whose dependencies are gone until the set is valid:
-     * each rule names one feature and what it needs. */
-    static const struct { unsigned feat; uint64_t needs_any; } deps[] = {
-        { VIRTIO_NET_F_GUEST_TSO4, VNET_BIT(VIRTIO_NET_F_GUEST_CSUM) },
-        { VIRTIO_NET_F_GUEST_TSO6, VNET_BIT(VIRTIO_NET_F_GUEST_CSUM) },
-        { VIRTIO_NET_F_GUEST_UFO, VNET_BIT(VIRTIO_NET_F_GUEST_CSUM) },
-        { VIRTIO_NET_F_GUEST_ECN, VNET_BIT(VIRTIO_NET_F_GUEST_TSO4) | VNET_BIT(VIRTIO_NET_F_GUEST_TSO6) },
-        { VIRTIO_NET_F_HOST_TSO4, VNET_BIT(VIRTIO_NET_F_CSUM) },
-        { VIRTIO_NET_F_HOST_TSO6, VNET_BIT(VIRTIO_NET_F_CSUM) },
-        { VIRTIO_NET_F_HOST_UFO, VNET_BIT(VIRTIO_NET_F_CSUM) },
-        { VIRTIO_NET_F_HOST_ECN, VNET_BIT(VIRTIO_NET_F_HOST_TSO4) | VNET_BIT(VIRTIO_NET_F_HOST_TSO6) },
-        { VIRTIO_NET_F_CTRL_RX, VNET_BIT(VIRTIO_NET_F_CTRL_VQ) },
-        { VIRTIO_NET_F_MQ, VNET_BIT(VIRTIO_NET_F_CTRL_VQ) },
-        { VIRTIO_NET_F_CTRL_MAC_ADDR, VNET_BIT(VIRTIO_NET_F_CTRL_VQ) },
-    };
-    for (unsigned i = 0; i < G_N_ELEMENTS(deps); i++)
-        if (!(f & deps[i].needs_any))
-            f &= ~VNET_BIT(deps[i].feat);
-    return f;
+    return vmm_net_features_fixup(f & ~cfg->disabled_features);
 }
 
 static bool valid_queue_size(unsigned s)

@@ -98,30 +98,42 @@ bool vmm_vnet_hdr_check_tx(const VmmVnetHdr *h, uint64_t features, size_t frame_
     return true;
 }
 
+/* 5.1.3.1: each feature and the features of which it needs one. */
+static const struct { unsigned feat; uint64_t needs_any; const char *msg; } feature_deps[] = {
+    { VIRTIO_NET_F_GUEST_TSO4, VNET_BIT(VIRTIO_NET_F_GUEST_CSUM), "GUEST_TSO4 without GUEST_CSUM" },
+    { VIRTIO_NET_F_GUEST_TSO6, VNET_BIT(VIRTIO_NET_F_GUEST_CSUM), "GUEST_TSO6 without GUEST_CSUM" },
+    { VIRTIO_NET_F_GUEST_UFO, VNET_BIT(VIRTIO_NET_F_GUEST_CSUM), "GUEST_UFO without GUEST_CSUM" },
+    { VIRTIO_NET_F_GUEST_ECN, VNET_BIT(VIRTIO_NET_F_GUEST_TSO4) | VNET_BIT(VIRTIO_NET_F_GUEST_TSO6),
+      "GUEST_ECN without GUEST_TSO4 or GUEST_TSO6" },
+    { VIRTIO_NET_F_HOST_TSO4, VNET_BIT(VIRTIO_NET_F_CSUM), "HOST_TSO4 without CSUM" },
+    { VIRTIO_NET_F_HOST_TSO6, VNET_BIT(VIRTIO_NET_F_CSUM), "HOST_TSO6 without CSUM" },
+    { VIRTIO_NET_F_HOST_UFO, VNET_BIT(VIRTIO_NET_F_CSUM), "HOST_UFO without CSUM" },
+    { VIRTIO_NET_F_HOST_ECN, VNET_BIT(VIRTIO_NET_F_HOST_TSO4) | VNET_BIT(VIRTIO_NET_F_HOST_TSO6),
+      "HOST_ECN without HOST_TSO4 or HOST_TSO6" },
+    { VIRTIO_NET_F_CTRL_RX, VNET_BIT(VIRTIO_NET_F_CTRL_VQ), "CTRL_RX without CTRL_VQ" },
+    { VIRTIO_NET_F_MQ, VNET_BIT(VIRTIO_NET_F_CTRL_VQ), "MQ without CTRL_VQ" },
+    { VIRTIO_NET_F_CTRL_MAC_ADDR, VNET_BIT(VIRTIO_NET_F_CTRL_VQ), "CTRL_MAC_ADDR without CTRL_VQ" },
+};
+
 bool vmm_net_features_valid(uint64_t f, const char **why)
 {
-    static const struct { unsigned feat; uint64_t needs_any; const char *msg; } rules[] = {
-        { VIRTIO_NET_F_GUEST_TSO4, VNET_BIT(VIRTIO_NET_F_GUEST_CSUM), "GUEST_TSO4 without GUEST_CSUM" },
-        { VIRTIO_NET_F_GUEST_TSO6, VNET_BIT(VIRTIO_NET_F_GUEST_CSUM), "GUEST_TSO6 without GUEST_CSUM" },
-        { VIRTIO_NET_F_GUEST_UFO, VNET_BIT(VIRTIO_NET_F_GUEST_CSUM), "GUEST_UFO without GUEST_CSUM" },
-        { VIRTIO_NET_F_GUEST_ECN, VNET_BIT(VIRTIO_NET_F_GUEST_TSO4) | VNET_BIT(VIRTIO_NET_F_GUEST_TSO6),
-          "GUEST_ECN without GUEST_TSO4 or GUEST_TSO6" },
-        { VIRTIO_NET_F_HOST_TSO4, VNET_BIT(VIRTIO_NET_F_CSUM), "HOST_TSO4 without CSUM" },
-        { VIRTIO_NET_F_HOST_TSO6, VNET_BIT(VIRTIO_NET_F_CSUM), "HOST_TSO6 without CSUM" },
-        { VIRTIO_NET_F_HOST_UFO, VNET_BIT(VIRTIO_NET_F_CSUM), "HOST_UFO without CSUM" },
-        { VIRTIO_NET_F_HOST_ECN, VNET_BIT(VIRTIO_NET_F_HOST_TSO4) | VNET_BIT(VIRTIO_NET_F_HOST_TSO6),
-          "HOST_ECN without HOST_TSO4 or HOST_TSO6" },
-        { VIRTIO_NET_F_CTRL_RX, VNET_BIT(VIRTIO_NET_F_CTRL_VQ), "CTRL_RX without CTRL_VQ" },
-        { VIRTIO_NET_F_MQ, VNET_BIT(VIRTIO_NET_F_CTRL_VQ), "MQ without CTRL_VQ" },
-        { VIRTIO_NET_F_CTRL_MAC_ADDR, VNET_BIT(VIRTIO_NET_F_CTRL_VQ), "CTRL_MAC_ADDR without CTRL_VQ" },
-    };
-    for (unsigned i = 0; i < G_N_ELEMENTS(rules); i++) {
-        if ((f & VNET_BIT(rules[i].feat)) && !(f & rules[i].needs_any)) {
-            *why = rules[i].msg;
+    for (unsigned i = 0; i < G_N_ELEMENTS(feature_deps); i++) {
+        if ((f & VNET_BIT(feature_deps[i].feat)) && !(f & feature_deps[i].needs_any)) {
+            *why = feature_deps[i].msg;
             return false;
         }
     }
     return true;
+}
+
+uint64_t vmm_net_features_fixup(uint64_t f)
+{
+    /* The table lists dependants after what they depend on, so one pass
+     * settles chains (CSUM -> HOST_TSO4 -> HOST_ECN). */
+    for (unsigned i = 0; i < G_N_ELEMENTS(feature_deps); i++)
+        if (!(f & feature_deps[i].needs_any))
+            f &= ~VNET_BIT(feature_deps[i].feat);
+    return f;
 }
 
 void vmm_net_rx_filter_reset(VmmNetRxFilter *f, const uint8_t mac[6])

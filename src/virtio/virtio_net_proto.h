@@ -74,6 +74,9 @@ bool vmm_vnet_hdr_check_tx(const VmmVnetHdr *h, uint64_t features, size_t frame_
 
 /* 5.1.3.1 Feature dependencies: false + reason if `features` breaks one. */
 bool vmm_net_features_valid(uint64_t features, const char **why);
+/* `features` minus every feature whose dependencies are missing: what a
+ * device offers after the configuration disabled some. */
+uint64_t vmm_net_features_fixup(uint64_t features);
 
 /* 5.1.6.5 Control virtqueue. */
 #define VIRTIO_NET_CTRL_RX                 0

@@ -90,6 +90,14 @@ static void test_features(void)
     g_assert_cmpstr(why, ==, "MQ without CTRL_VQ");
     g_assert_false(vmm_net_features_valid(VNET_BIT(VIRTIO_NET_F_GUEST_CSUM) | VNET_BIT(VIRTIO_NET_F_GUEST_ECN), &why));
     g_assert_cmpstr(why, ==, "GUEST_ECN without GUEST_TSO4 or GUEST_TSO6");
+    /* Disabling CSUM takes the host offloads built on it along, chains
+     * included (HOST_ECN needs HOST_TSO4/6), and leaves the rest. */
+    uint64_t f = vmm_net_features_fixup(ALL & ~VNET_BIT(VIRTIO_NET_F_CSUM));
+    g_assert_true(vmm_net_features_valid(f, &why));
+    g_assert_cmphex(f, ==, ALL & ~(VNET_BIT(VIRTIO_NET_F_CSUM) | VNET_BIT(VIRTIO_NET_F_HOST_TSO4) |
+                                   VNET_BIT(VIRTIO_NET_F_HOST_TSO6) | VNET_BIT(VIRTIO_NET_F_HOST_UFO) |
+                                   VNET_BIT(VIRTIO_NET_F_HOST_ECN)));
+    g_assert_cmphex(vmm_net_features_fixup(ALL), ==, ALL);
 }
 
 static uint8_t ctrl(VmmNetRxFilter *f, const uint8_t *cmd, size_t len, unsigned max_pairs,
