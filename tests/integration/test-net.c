@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_packet.h>
+#include <linux/if_tun.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <sched.h>
@@ -443,7 +444,10 @@ static void test_ctrl(void)
 {
     Fx f;
     fx_init(&f, 1, 0);
-    driver_init(&f, BASE_FEATURES);
+    /* This driver also takes mergeable buffers and event indexes. */
+    driver_init(&f, BASE_FEATURES | VNET_BIT(VIRTIO_NET_F_MRG_RXBUF) | (1ULL << VIRTIO_F_EVENT_IDX));
+    g_assert_cmphex(vmm_virtio_net_features(f.net) & (VNET_BIT(VIRTIO_NET_F_MRG_RXBUF) | (1ULL << VIRTIO_F_EVENT_IDX)),
+                    ==, VNET_BIT(VIRTIO_NET_F_MRG_RXBUF) | (1ULL << VIRTIO_F_EVENT_IDX));
     fill_rx(&f, 0);
     uint8_t a[64], b[64], got[BUF_SIZE];
     const uint8_t other[6] = { 0x52, 0x54, 0x00, 0x77, 0x77, 0x77 };
@@ -610,6 +614,77 @@ static void test_hostile(void)
     fx_free(&f);
 }
 
+static bool iface_exists(const char *name)
+{
+    return if_nametoindex(name) != 0;
+}
+
+/* `ip -o link show dev NAME` (sysfs shows the namespace it was mounted in). */
+static char *ip_link(const char *name)
+{
+    g_autofree char *cmd = g_strdup_printf("ip -o link show dev %s", name);
+    char *out = NULL;
+    int status = 0;
+    g_assert_true(g_spawn_command_line_sync(cmd, &out, NULL, &status, NULL));
+    g_assert_cmpint(status, ==, 0);
+    return out;
+}
+
+/* The tap layer on its own: create, open by name, multiqueue, MTU, up,
+ * bridge, the busy and missing-bridge errors, persistent taps. */
+static void test_tap(void)
+{
+    g_autoptr(GError) err = NULL;
+    VmmTap *t = vmm_tap_open(NULL, 2, &err);
+    g_assert_no_error(err);
+    g_assert_true(g_str_has_prefix(t->name, "vnet"));
+    g_assert_true(t->created);
+    g_assert_cmpuint(t->nqueues, ==, 2);
+    g_assert_true(t->offloads & TUN_F_CSUM);
+    g_assert_true(vmm_tap_set_mtu(t, 9000, &err));
+    g_assert_true(vmm_tap_set_up(t, true, &err));
+    g_autofree char *link = ip_link(t->name);
+    g_assert_nonnull(strstr(link, " mtu 9000 "));
+    g_assert_nonnull(strstr(link, ",UP"));
+    /* A bridge that does not exist: one line naming tap, bridge, cause. */
+    g_assert_false(vmm_tap_attach_bridge(t, "nobr0", &err));
+    g_autofree char *want = g_strdup_printf("tap %s: attach to bridge nobr0: no such bridge", t->name);
+    g_assert_cmpstr(err->message, ==, want);
+    g_clear_error(&err);
+    g_assert_cmpint(system("ip link add vmmbr0 type bridge"), ==, 0);
+    g_assert_true(vmm_tap_attach_bridge(t, "vmmbr0", &err));
+    g_autofree char *link2 = ip_link(t->name);
+    g_assert_nonnull(strstr(link2, " master vmmbr0 "));
+    /* Busy: a single-queue open of a multiqueue tap in use. */
+    VmmTap *busy = vmm_tap_open(t->name, 1, &err);
+    g_assert_null(busy);
+    g_assert_nonnull(strstr(err->message, t->name));
+    g_assert_nonnull(strstr(err->message, "TUNSETIFF"));
+    g_clear_error(&err);
+    g_autofree char *name = g_strdup(t->name);
+    vmm_tap_close(t);
+    g_assert_false(iface_exists(name));       /* non-persistent: gone */
+    /* Persistent: survives its fds, reopened by name, deleted. */
+    t = vmm_tap_open("vmmtap%d", 1, &err);
+    g_assert_no_error(err);
+    g_assert_true(vmm_tap_set_persist(t, true, &err));
+    g_free(name);
+    name = g_strdup(t->name);
+    t->created = false;                       /* as if another process made it */
+    vmm_tap_close(t);
+    g_assert_true(iface_exists(name));
+    t = vmm_tap_open(name, 1, &err);
+    g_assert_no_error(err);
+    g_assert_false(t->created);
+    vmm_tap_close(t);
+    g_assert_true(iface_exists(name));
+    g_assert_true(vmm_tap_delete(name, &err));
+    g_assert_false(iface_exists(name));
+    g_assert_false(vmm_tap_delete(name, &err));
+    g_assert_nonnull(strstr(err->message, name));
+    g_assert_cmpint(system("ip link del vmmbr0"), ==, 0);
+}
+
 static void skip(gconstpointer why)
 {
     g_test_skip(why);
@@ -629,6 +704,7 @@ int main(int argc, char **argv)
         g_test_add_data_func("/net/skipped", why, skip);
         return g_test_run();
     }
+    g_test_add_func("/net/tap", test_tap);
     g_test_add_func("/net/frames", test_frames);
     g_test_add_func("/net/link", test_link);
     g_test_add_func("/net/ctrl", test_ctrl);
