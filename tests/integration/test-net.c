@@ -106,7 +106,7 @@ static void sysctl(const char *path, const char *v)
     }
 }
 
-static void fx_init(Fx *f, unsigned pairs, uint64_t disabled)
+static void fx_init_mtu(Fx *f, unsigned pairs, uint64_t disabled, unsigned mtu)
 {
     memset(f, 0, sizeof(*f));
     g_autofree char *dir = harness_tmpdir();
@@ -122,9 +122,9 @@ static void fx_init(Fx *f, unsigned pairs, uint64_t disabled)
     g_assert_no_error(err);
     g_autofree char *v6 = g_strdup_printf("/proc/sys/net/ipv6/conf/%s/disable_ipv6", f->tap->name);
     sysctl(v6, "1");   /* no router solicitations in the way */
-    g_assert_true(vmm_tap_set_mtu(f->tap, 1500, &err));
+    g_assert_true(vmm_tap_set_mtu(f->tap, mtu, &err));
     g_assert_true(vmm_tap_set_up(f->tap, true, &err));
-    VmmNetConfig cfg = { .name = f->tap->name, .mtu = 1500, .queue_pairs = pairs,
+    VmmNetConfig cfg = { .name = f->tap->name, .mtu = mtu, .queue_pairs = pairs,
                          .tap_fds = f->tap->fds, .disabled_features = disabled, .pci_slot = -1 };
     memcpy(cfg.mac, MAC, 6);
     f->net = vmm_virtio_net_new(f->vm, &cfg, &err);
@@ -148,6 +148,11 @@ static void fx_init(Fx *f, unsigned pairs, uint64_t disabled)
     g_assert_cmpint(bind(f->pkt, (struct sockaddr *)&sll, sizeof(sll)), ==, 0);
     struct timeval tv = { .tv_sec = 30 };
     setsockopt(f->pkt, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+static void fx_init(Fx *f, unsigned pairs, uint64_t disabled)
+{
+    fx_init_mtu(f, pairs, disabled, 1500);
 }
 
 static void fx_free(Fx *f)
@@ -408,6 +413,43 @@ static void test_frames(void)
     s = stats(&f);
     g_assert_cmpuint(s.rx_pkts, >=, 1501);
     g_assert_cmpuint(s.rx_errs, ==, 0);
+    fx_free(&f);
+}
+
+/* MTU 4000 with 2 KiB buffers: with MRG_RXBUF a frame spans buffers,
+ * num_buffers says how many, and the bytes arrive in order. */
+static void test_mrg(void)
+{
+    Fx f;
+    fx_init_mtu(&f, 1, 0, 4000);
+    driver_init(&f, BASE_FEATURES | VNET_BIT(VIRTIO_NET_F_MRG_RXBUF));
+    fill_rx(&f, 0);
+    static uint8_t frame[4100], got[3 * BUF_SIZE];
+    const size_t sizes[] = { 60, 2036, 2037, 3000, 4014 };
+    for (unsigned k = 0; k < G_N_ELEMENTS(sizes); k++) {
+        size_t len = sizes[k];
+        make_frame(frame, MAC, PEER, len, 300 + k);
+        host_send(&f, frame, len);
+        uint32_t id, l;
+        wait_used(&f, 0, &id, &l);
+        uint8_t *b = ram(&f, f.q[0].bufs + (uint64_t)id * BUF_SIZE, BUF_SIZE);
+        VmmVnetHdr h;
+        vmm_vnet_hdr_decode(b, &h);
+        size_t n = l - VIRTIO_NET_HDR_LEN;
+        memcpy(got, b + VIRTIO_NET_HDR_LEN, n);
+        post_rx(&f, 0, id);
+        for (unsigned i = 1; i < h.num_buffers; i++) {
+            wait_used(&f, 0, &id, &l);
+            memcpy(got + n, ram(&f, f.q[0].bufs + (uint64_t)id * BUF_SIZE, l), l);
+            n += l;
+            post_rx(&f, 0, id);
+        }
+        kick(&f, 0);
+        g_assert_cmpuint(h.num_buffers, ==, (len + VIRTIO_NET_HDR_LEN + BUF_SIZE - 1) / BUF_SIZE);
+        g_assert_cmpuint(n, ==, len);
+        g_assert_cmpmem(got, n, frame, len);
+    }
+    g_assert_cmpuint(stats(&f).rx_errs, ==, 0);
     fx_free(&f);
 }
 
@@ -725,6 +767,7 @@ int main(int argc, char **argv)
     }
     g_test_add_func("/net/tap", test_tap);
     g_test_add_func("/net/frames", test_frames);
+    g_test_add_func("/net/mrg", test_mrg);
     g_test_add_func("/net/link", test_link);
     g_test_add_func("/net/ctrl", test_ctrl);
     g_test_add_func("/net/mq", test_mq);
