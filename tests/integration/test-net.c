@@ -656,6 +656,19 @@ static void test_hostile(void)
     wait_used(&f, 0, &id, &len);
     g_assert_cmpuint(len, ==, 0);
     g_assert_cmpuint(stats(&f).rx_errs, ==, 1);
+    /* Without MRG_RXBUF a 100-byte buffer cannot take an MTU-sized frame:
+     * the frame is dropped and counted, the buffer stays with the device. */
+    put_desc(&f, r, 1, r->bufs + BUF_SIZE, 100, 2, 0);
+    make_avail(&f, 0, 1);
+    kick(&f, 0);
+    make_frame(frame, MAC, PEER, 64, 3);
+    host_send(&f, frame, 64);
+    gint64 until = g_get_monotonic_time() + WAIT_US;
+    while (stats(&f).rx_errs < 2)
+        g_assert_cmpint(g_get_monotonic_time(), <, until);
+    g_assert_cmpuint(stats(&f).rx_errs, ==, 2);
+    g_assert_cmpuint(stats(&f).rx_pkts, ==, 0);
+    g_assert_cmpuint(used_idx(&f, 0), ==, r->used_seen);
     /* The device still works. */
     make_frame(frame, PEER, MAC, 64, 2);
     tx_frame(&f, 1, NULL, frame, 64);
