@@ -129,10 +129,14 @@ bool vmm_tap_delete(const char *name, GError **err)
 {
     VmmTap t = { 0 };
     g_strlcpy(t.name, name, sizeof(t.name));
+    /* TUNSETIFF would create a missing one: look first. */
+    struct ifreq ifr = { 0 };
+    if (!ifreq_ioctl(&t, SIOCGIFINDEX, &ifr, "delete", err))
+        return false;
+    memset(&ifr, 0, sizeof(ifr));
     int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return tap_error(err, &t, "open /dev/net/tun");
-    struct ifreq ifr = { 0 };
     g_strlcpy(ifr.ifr_name, name, IFNAMSIZ);
     /* TUNSETIFF with the device's own flags; try both queue modes. */
     ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;

@@ -446,6 +446,17 @@ void vmm_virtq_disable_notification(VmmVirtq *q)
         st16(q->used + VIRTQ_USED_OFF_FLAGS, VIRTQ_USED_F_NO_NOTIFY);
 }
 
+void vmm_virtq_unpop(VmmVirtq *q, unsigned n)
+{
+    /* Only elements popped and not pushed can go back. */
+    if ((uint16_t)(q->last_avail - q->used_idx) < n) {
+        g_warning("virtqueue: unpop of %u elements, only %u outstanding", n,
+                  (uint16_t)(q->last_avail - q->used_idx));
+        return;
+    }
+    q->last_avail -= n;
+}
+
 uint16_t vmm_virtq_last_avail(VmmVirtq *q)
 {
     return q->last_avail;

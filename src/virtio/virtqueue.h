@@ -112,6 +112,9 @@ bool vmm_virtq_should_notify(VmmVirtq *q);
 bool vmm_virtq_enable_notification(VmmVirtq *q);
 void vmm_virtq_disable_notification(VmmVirtq *q);
 
+/* Gives back the last n popped, not yet pushed elements: the next pops
+ * return them again (a receive that found no frame, or not enough room). */
+void vmm_virtq_unpop(VmmVirtq *q, unsigned n);
 uint16_t vmm_virtq_last_avail(VmmVirtq *q);
 /* Cheap check for a polling device: has the driver made buffers available
  * beyond what was popped? (One guest read; pop validates.) */

@@ -270,66 +270,9 @@ out:
 }
 
 #ifdef VMM_FUZZ_STANDALONE
-/* Replays corpus files (or directories of them) without libFuzzer. */
-static int run_file(const char *path)
-{
-    if (g_getenv("VMM_FUZZ_VERBOSE"))
-        fprintf(stderr, "%s\n", path);
-    gchar *buf = NULL;
-    gsize len = 0;
-    g_autoptr(GError) err = NULL;
-    if (!g_file_get_contents(path, &buf, &len, &err)) {
-        fprintf(stderr, "%s\n", err->message);
-        return -1;
-    }
-    LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
-    g_free(buf);
-    return 1;
-}
-
-/* Without arguments (as `make check` runs it) the seed corpus is replayed
- * and the result is reported as one TAP test. */
+#include "replay.h"
 int main(int argc, char **argv)
 {
-    unsigned ran = 0;
-    g_autofree char *corpus = NULL;
-    char *dflt[2] = { argv[0], NULL };
-    if (argc < 2) {
-        const char *src = g_getenv("VMM_TOP_SRCDIR");
-        corpus = g_build_filename(src ? src : ".", "tests", "fuzz", "corpus-virtqueue", NULL);
-        dflt[1] = corpus;
-        argv = dflt;
-        argc = 2;
-        printf("1..1\n");
-    }
-    for (int i = 1; i < argc; i++) {
-        if (g_file_test(argv[i], G_FILE_TEST_IS_DIR)) {
-            g_autoptr(GError) err = NULL;
-            GDir *dir = g_dir_open(argv[i], 0, &err);
-            if (!dir) {
-                fprintf(stderr, "%s\n", err->message);
-                return 1;
-            }
-            const char *name;
-            while ((name = g_dir_read_name(dir))) {
-                g_autofree char *path = g_build_filename(argv[i], name, NULL);
-                if (g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
-                    if (run_file(path) < 0)
-                        return 1;
-                    ran++;
-                }
-            }
-            g_dir_close(dir);
-        } else {
-            if (run_file(argv[i]) < 0)
-                return 1;
-            ran++;
-        }
-    }
-    if (corpus)
-        printf("%s 1 - fuzz-virtqueue: %u corpus inputs replayed\n", ran ? "ok" : "not ok", ran);
-    else
-        printf("fuzz-virtqueue: %u inputs replayed\n", ran);
-    return ran ? 0 : 1;
+    return vmm_fuzz_replay_main(argc, argv, "virtqueue");
 }
 #endif
