@@ -2,6 +2,10 @@
 #include "net/netdev.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -80,12 +84,43 @@ VmmNetdev *vmm_netdev_open(const VmmNetDef *def, unsigned index, GError **err)
     return n;
 }
 
+VmmNetdev *vmm_netdev_adopt(const VmmNetDef *def, unsigned index, const int *fds,
+                            unsigned nfds, GError **err)
+{
+    if (!def) {
+        g_set_error(err, VMM_ERROR, 0, "--net-fds names interface %u, which the definition "
+                    "does not have", index);
+        return NULL;
+    }
+    unsigned want = def->type == VMM_NET_USER ? 1 : (def->queues ? def->queues : 1);
+    if (nfds != want) {
+        g_set_error(err, VMM_ERROR, 0, "interface %u: %u fds handed over, its definition needs %u",
+                    index, nfds, want);
+        return NULL;
+    }
+    VmmNetdev *n = g_new0(VmmNetdev, 1);
+    n->type = def->type;
+    n->nfds = nfds;
+    for (unsigned i = 0; i < VMM_TAP_MAX_QUEUES; i++)
+        n->fds[i] = i < nfds ? fds[i] : -1;
+    for (unsigned i = 0; i < nfds; i++)
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+    struct ifreq ifr = { 0 };
+    if (def->type != VMM_NET_USER && ioctl(fds[0], TUNGETIFF, &ifr) == 0)
+        g_strlcpy(n->ifname, ifr.ifr_name, sizeof(n->ifname));
+    n->adopted = true;
+    return n;
+}
+
 void vmm_netdev_close(VmmNetdev *n)
 {
     if (!n)
         return;
     vmm_tap_close(n->tap);
     vmm_passt_stop(n->passt);
+    if (n->adopted)
+        for (unsigned i = 0; i < n->nfds; i++)
+            close(n->fds[i]);
     g_free(n);
 }
 

@@ -25,6 +25,7 @@ typedef struct {
     int fds[VMM_TAP_MAX_QUEUES];       /* tap queues, or the passt socket */
     VmmTap *tap;
     VmmPasst *passt;
+    bool adopted;                      /* fds handed over: closed by us */
 } VmmNetdev;
 
 /* Opens the host side of interface `index` (for messages: "interface 0
@@ -40,6 +41,12 @@ void vmm_netdev_close(VmmNetdev *n);
  * to someone else, e.g. the worker they were passed to: the caller closes
  * its copies); passt is reaped when it exits. */
 void vmm_netdev_release(VmmNetdev *n);
+
+/* The host side of interface `index` from fds someone else opened (vmmd,
+ * via --net-fds): tap queues, or passt's socket. def NULL (no such
+ * interface) or a wrong number of fds is an error. */
+VmmNetdev *vmm_netdev_adopt(const VmmNetDef *def, unsigned index, const int *fds,
+                            unsigned nfds, GError **err);
 
 /* The worker's command-line form of fds handed over: "INDEX:FD,FD,...".
  * Parses into *index and fds (at most VMM_TAP_MAX_QUEUES). */

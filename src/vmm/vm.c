@@ -15,6 +15,8 @@
 #include "hw/uart.h"
 #include "util/chardev.h"
 #include "virtio/virtio_blk.h"
+#include "virtio/virtio_net.h"
+#include "virtio/virtio_net_proto.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -233,7 +235,67 @@ static void on_guest_poweroff(void *opaque)
     vmm_vm_request_stop(opaque, VMM_STOP_POWEROFF, "guest powered off (ACPI S5)");
 }
 
-static bool setup_devices(VmmVm *vm, VmmChardev *const *backends, GError **err)
+/* <interface> -> virtio-net on the host side the caller opened. Offloads
+ * the XML turns off are never offered: host= for what the device accepts
+ * from the guest, guest= for what it hands to the guest. */
+static VmmVirtioNet *net_new(VmmVm *vm, const VmmNetDef *nd, unsigned index,
+                             const VmmNetdev *host, GError **err)
+{
+    static const unsigned host_bits[VMM_NET_HOST_N][3] = {
+        [VMM_NET_HOST_CSUM] = { VIRTIO_NET_F_CSUM },
+        [VMM_NET_HOST_GSO] = { VIRTIO_NET_F_HOST_TSO4, VIRTIO_NET_F_HOST_TSO6,
+                               VIRTIO_NET_F_HOST_UFO },
+        [VMM_NET_HOST_TSO4] = { VIRTIO_NET_F_HOST_TSO4 },
+        [VMM_NET_HOST_TSO6] = { VIRTIO_NET_F_HOST_TSO6 },
+        [VMM_NET_HOST_ECN] = { VIRTIO_NET_F_HOST_ECN },
+        [VMM_NET_HOST_UFO] = { VIRTIO_NET_F_HOST_UFO },
+        [VMM_NET_HOST_MRG_RXBUF] = { VIRTIO_NET_F_MRG_RXBUF },
+    };
+    static const unsigned guest_bits[VMM_NET_GUEST_N] = {
+        [VMM_NET_GUEST_CSUM] = VIRTIO_NET_F_GUEST_CSUM,
+        [VMM_NET_GUEST_TSO4] = VIRTIO_NET_F_GUEST_TSO4,
+        [VMM_NET_GUEST_TSO6] = VIRTIO_NET_F_GUEST_TSO6,
+        [VMM_NET_GUEST_ECN] = VIRTIO_NET_F_GUEST_ECN,
+        [VMM_NET_GUEST_UFO] = VIRTIO_NET_F_GUEST_UFO,
+    };
+    if (nd->type != VMM_NET_BRIDGE && nd->type != VMM_NET_ETHERNET) {
+        g_set_error(err, VM_ERROR, 0, "interface %u: type '%s' is not supported by this "
+                    "vmm-worker's virtio-net yet", index, vmm_net_type_to_string(nd->type));
+        return NULL;
+    }
+    if (nd->driver == VMM_NET_DRIVER_VHOST) {
+        g_set_error(err, VM_ERROR, 0, "interface %u: <driver name='vhost'> needs the kernel's "
+                    "vhost-net, and /dev/vhost-net is missing on this host (use name='qemu')",
+                    index);
+        return NULL;
+    }
+    uint64_t off = 0;
+    for (int k = 0; k < VMM_NET_HOST_N; k++)
+        if (nd->host[k] == VMM_TRI_OFF)
+            for (int b = 0; b < 3 && (b == 0 || host_bits[k][b]); b++)
+                off |= VNET_BIT(host_bits[k][b]);
+    for (int k = 0; k < VMM_NET_GUEST_N; k++)
+        if (nd->guest[k] == VMM_TRI_OFF)
+            off |= VNET_BIT(guest_bits[k]);
+    g_autofree char *name = host->ifname[0] ? g_strdup(host->ifname)
+                                            : g_strdup_printf("net%u", index);
+    VmmNetConfig cfg = {
+        .name = name,
+        .mtu = nd->mtu,
+        .queue_pairs = host->nfds,
+        .tap_fds = host->fds,
+        .rx_queue_size = nd->rx_queue_size,
+        .tx_queue_size = nd->tx_queue_size,
+        .disabled_features = off,
+        .link_down = nd->link_down,
+        .pci_slot = nd->pci_slot,
+    };
+    memcpy(cfg.mac, nd->mac, 6);
+    return vmm_virtio_net_new(vm, &cfg, err);
+}
+
+static bool setup_devices(VmmVm *vm, VmmChardev *const *backends,
+                          VmmNetdev *const *netdevs, GError **err)
 {
     vmm_bus_init(&vm->pio, "pio");
     vmm_bus_init(&vm->mmio, "mmio");
@@ -266,11 +328,20 @@ static bool setup_devices(VmmVm *vm, VmmChardev *const *backends, GError **err)
     vm->pci = vmm_pci_host_new(&vm->pio, &vm->mmio, err);
     if (!vm->pci)
         return false;
-    /* Disks with a PCI slot in the XML go first so that automatic
-     * placement cannot take their slot; vm->blk keeps document order. */
+    /* Devices with a PCI slot in the XML go first so that automatic
+     * placement cannot take their slot; then disks, then interfaces, in
+     * document order: vmm_domain_def_fill_defaults() gives the daemon's
+     * definitions the same slots. vm->blk and vm->net keep document order. */
     guint ndisks = vm->def->disks ? vm->def->disks->len : 0;
+    guint nnets = vm->def->nets ? vm->def->nets->len : 0;
     vm->blk = g_ptr_array_new();
     g_ptr_array_set_size(vm->blk, ndisks);
+    vm->net = g_ptr_array_new();
+    g_ptr_array_set_size(vm->net, nnets);
+    if (nnets && !netdevs) {
+        g_set_error(err, VM_ERROR, 0, "interface 0: no host side was opened for it");
+        return false;
+    }
     for (int pass = 0; pass < 2; pass++) {
         for (guint i = 0; i < ndisks; i++) {
             const VmmDiskDef *disk = g_ptr_array_index(vm->def->disks, i);
@@ -280,6 +351,15 @@ static bool setup_devices(VmmVm *vm, VmmChardev *const *backends, GError **err)
             if (!b)
                 return false;
             g_ptr_array_index(vm->blk, i) = b;
+        }
+        for (guint i = 0; i < nnets; i++) {
+            const VmmNetDef *nd = g_ptr_array_index(vm->def->nets, i);
+            if ((nd->pci_slot >= 0) != (pass == 0))
+                continue;
+            VmmVirtioNet *n = net_new(vm, nd, i, netdevs[i], err);
+            if (!n)
+                return false;
+            g_ptr_array_index(vm->net, i) = n;
         }
     }
     if (vm->def->acpi) {
@@ -301,7 +381,7 @@ static bool setup_devices(VmmVm *vm, VmmChardev *const *backends, GError **err)
 }
 
 VmmVm *vmm_vm_new(const VmmDomainDef *def, VmmChardev *const *serial_backends,
-                  const char *boot_protocol, GError **err)
+                  VmmNetdev *const *netdevs, const char *boot_protocol, GError **err)
 {
     static gsize signals_once;
     if (g_once_init_enter(&signals_once)) {
@@ -320,7 +400,7 @@ VmmVm *vmm_vm_new(const VmmDomainDef *def, VmmChardev *const *serial_backends,
         goto fail;
     }
     if (!setup_kvm(vm, err) || !setup_memory(vm, err) ||
-        !setup_devices(vm, serial_backends, err) ||
+        !setup_devices(vm, serial_backends, netdevs, err) ||
         !vmm_boot_load(vm, boot_protocol, &vm->boot, err))
         goto fail;
     vm->vcpus = g_new0(VmmVcpu, vm->nr_vcpus);
@@ -426,6 +506,11 @@ void vmm_vm_free(VmmVm *vm)
             vmm_virtio_blk_free(g_ptr_array_index(vm->blk, i));
     if (vm->blk)
         g_ptr_array_free(vm->blk, TRUE);
+    for (guint i = 0; vm->net && i < vm->net->len; i++)
+        if (g_ptr_array_index(vm->net, i))
+            vmm_virtio_net_free(g_ptr_array_index(vm->net, i));
+    if (vm->net)
+        g_ptr_array_free(vm->net, TRUE);
     vmm_pci_host_free(vm->pci);
     if (vm->pio.regions)
         vmm_bus_destroy(&vm->pio);

@@ -2,6 +2,7 @@
 #ifndef VMM_VM_H
 #define VMM_VM_H
 
+#include "net/netdev.h"
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -74,6 +75,7 @@ struct VmmVm {
     VmmPciHost *pci;
     VmmAcpiGed *ged;
     GPtrArray *blk;          /* VmmVirtioBlk*, one per <disk bus='virtio'> */
+    GPtrArray *net;          /* VmmVirtioNet*, one per <interface> */
 
     unsigned nr_vcpus;
     VmmVcpu *vcpus;
@@ -94,8 +96,10 @@ struct VmmVm {
 
 /* Build a VM from its definition: KVM objects, RAM, devices, ACPI tables,
  * the kernel loaded and vCPUs in their boot state. */
+/* netdevs: the host side of each <interface>, in document order, owned
+ * by the caller (they outlive a guest reboot); NULL when there are none. */
 VmmVm *vmm_vm_new(const VmmDomainDef *def, VmmChardev *const *serial_backends,
-                  const char *boot_protocol, GError **err);
+                  VmmNetdev *const *netdevs, const char *boot_protocol, GError **err);
 bool vmm_vm_start(VmmVm *vm, GError **err);
 /* Ask the VM to stop (from any thread). Only the first reason sticks. */
 void vmm_vm_request_stop(VmmVm *vm, VmmStopReason reason, const char *fmt, ...)

@@ -170,23 +170,21 @@ int main(int argc, char **argv)
         vmm_log_warn("%s", err->message);
         g_clear_error(&err);
     }
+    /* The host side of every interface: handed over by vmmd (--net-fds),
+     * or opened here when the worker runs on its own. It outlives guest
+     * reboots, like the serial backends. */
+    guint nnets = w.def->nets->len;
+    g_autofree VmmNetdev **netdevs = g_new0(VmmNetdev *, nnets + 1);
     for (char **a = net_fds; a && *a; a++) {
         unsigned idx, n;
         int fds[VMM_TAP_MAX_QUEUES];
-        if (!vmm_netdev_parse_fd_arg(*a, &idx, fds, &n, &err)) {
+        if (!vmm_netdev_parse_fd_arg(*a, &idx, fds, &n, &err) ||
+            !(netdevs[idx < nnets ? idx : 0] = vmm_netdev_adopt(
+                  idx < nnets ? g_ptr_array_index(w.def->nets, idx) : NULL, idx, fds, n, &err))) {
             vmm_log_error("%s", err->message);
             write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", err->message);
             return VMM_WORKER_EXIT_ERROR;
         }
-        for (unsigned k = 0; k < n; k++)
-            fcntl(fds[k], F_SETFD, FD_CLOEXEC);
-    }
-    if (w.def->nets->len) {
-        /* never run a VM without the network its definition asks for */
-        const char *msg = "interface 0: virtio-net is not built into this vmm-worker yet";
-        vmm_log_error("%s", msg);
-        write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", msg);
-        return VMM_WORKER_EXIT_ERROR;
     }
     w.loop = g_main_loop_new(NULL, FALSE);
     int status = VMM_WORKER_EXIT_ERROR;
@@ -197,6 +195,14 @@ int main(int argc, char **argv)
         g_autofree char *label = g_strdup_printf("serial%u", chr->port);
         w.backends[chr->port] = vmm_chardev_open_checked(chr, label, NULL, run_dir, &err);
         if (!w.backends[chr->port]) {
+            vmm_log_error("%s", err->message);
+            detail = g_strdup(err->message);
+            goto out;
+        }
+    }
+    for (guint i = 0; i < nnets; i++) {
+        if (!netdevs[i] &&
+            !(netdevs[i] = vmm_netdev_open(g_ptr_array_index(w.def->nets, i), i, &err))) {
             vmm_log_error("%s", err->message);
             detail = g_strdup(err->message);
             goto out;
@@ -215,7 +221,7 @@ int main(int argc, char **argv)
     g_unix_signal_add(SIGHUP, on_sigint, &w);
 
     for (;;) {
-        w.vm = vmm_vm_new(w.def, w.backends, boot_protocol, &err);
+        w.vm = vmm_vm_new(w.def, w.backends, netdevs, boot_protocol, &err);
         if (!w.vm || !vmm_vm_start(w.vm, &err)) {
             vmm_log_error("%s", err->message);
             detail = g_strdup(err->message);
@@ -259,6 +265,8 @@ out:
     while (g_main_context_iteration(NULL, FALSE))
         ;
     worker_control_stop(&w);
+    for (guint i = 0; i < nnets; i++)
+        vmm_netdev_close(netdevs[i]);
     for (unsigned i = 0; i < VMM_MAX_SERIALS; i++)
         if (w.backends[i])
             vmm_chardev_close(w.backends[i]);

@@ -1,0 +1,425 @@
+/* virtio-net end to end: the real vmm-worker runs the guest kit's network
+ * tests against taps, bridges and passt made here. Everything but the passt
+ * case runs in a network namespace of this process's own (unshare), so the
+ * host's network is never touched and every tap and bridge dies with it.
+ *
+ * The host side talks to the guest with ordinary sockets: UDP to the guest
+ * kit's echo port, ARP through the kernel's neighbour table. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define GUEST_IP "10.0.0.2"
+#define HOST_IP "10.0.0.1"
+#define GUEST_MAC "52:54:00:12:34:56"
+#define TIMEOUT 120.0
+
+static bool in_netns;
+
+static bool sh(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static bool sh(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *cmd = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    int status = 0;
+    g_autofree char *out = NULL, *err = NULL;
+    const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
+                      NULL) ||
+        !g_spawn_check_wait_status(status, NULL)) {
+        g_test_message("'%s' failed: %s%s", cmd, out ? out : "", err ? err : "");
+        return false;
+    }
+    return true;
+}
+
+static char *sh_out(const char *cmd)
+{
+    char *out = NULL;
+    const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
+                      NULL, NULL, NULL))
+        return g_strdup("");
+    return out;
+}
+
+/* A private network namespace for the rest of the process: taps and
+ * bridges made by the tests vanish with it. */
+static bool enter_netns(void)
+{
+    if (in_netns)
+        return true;
+    if (unshare(CLONE_NEWNET) < 0) {
+        g_test_skip("cannot make a network namespace (needs root)");
+        return false;
+    }
+    in_netns = true;
+    return sh("ip link set lo up");
+}
+
+static bool need_kvm_and_ns(void)
+{
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        g_test_skip("/dev/kvm is not usable here");
+        return false;
+    }
+    if (access("/dev/net/tun", R_OK | W_OK) != 0) {
+        g_test_skip("/dev/net/tun is not usable here");
+        return false;
+    }
+    return enter_netns();
+}
+
+static char *domain(const char *iface_xml, const char *cmdline, unsigned vcpus)
+{
+    g_autofree char *dir = harness_tmpdir();
+    HarnessDomain d = { .name = "net", .cmdline = cmdline, .extra_devices = iface_xml,
+                        .vcpus = vcpus };
+    return harness_write_domain(dir, &d);
+}
+
+static int udp_socket(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    g_assert_cmpint(s, >=, 0);
+    return s;
+}
+
+/* Sends `len` bytes to the guest's echo port from `s`; true when the same
+ * bytes come back within 2 s. */
+static bool echo(int s, size_t len, uint8_t seed)
+{
+    uint8_t buf[1500], got[1600];
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)(seed + i * 7);
+    struct sockaddr_in g = { .sin_family = AF_INET, .sin_port = htons(7) };
+    inet_pton(AF_INET, GUEST_IP, &g.sin_addr);
+    for (int tries = 0; tries < 3; tries++) {
+        if (sendto(s, buf, len, 0, (struct sockaddr *)&g, sizeof(g)) != (ssize_t)len)
+            return false;
+        struct pollfd p = { s, POLLIN, 0 };
+        while (poll(&p, 1, 700) == 1) {
+            ssize_t n = recv(s, got, sizeof(got), 0);
+            if (n == (ssize_t)len && memcmp(buf, got, len) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* ---- one tap, the basics ----------------------------------------------------- */
+
+typedef struct {
+    const char *tap;
+    bool ran;
+    unsigned sizes_ok, sizes_tried;
+    char *neigh_mac;
+    unsigned flows;          /* distinct source ports (multiqueue) */
+} Basic;
+
+static gboolean basic_on_line(const char *line, GPid pid, void *opaque)
+{
+    Basic *b = opaque;
+    if (!strstr(line, "\"net_ready\"") || b->ran)
+        return TRUE;
+    b->ran = true;
+    /* every UDP payload size up to what fits a 1500-byte MTU, stepping
+     * through the edges */
+    int s = udp_socket();
+    static const size_t sizes[] = { 0, 1, 2, 17, 18, 64, 100, 255, 256, 511, 512, 1000,
+                                    1400, 1471, 1472 };
+    for (size_t i = 0; i < G_N_ELEMENTS(sizes); i++) {
+        b->sizes_tried++;
+        b->sizes_ok += echo(s, sizes[i], (uint8_t)i);
+    }
+    close(s);
+    /* more flows: each its own source port (a multi-queue tap spreads them) */
+    for (unsigned f = 0; f < b->flows; f++) {
+        int fs = udp_socket();
+        for (int k = 0; k < 4; k++)
+            echo(fs, 32, (uint8_t)k);
+        close(fs);
+    }
+    g_autofree char *cmd = g_strdup_printf("ip neigh show " GUEST_IP " dev %s", b->tap);
+    b->neigh_mac = sh_out(cmd);
+    kill(pid, SIGTERM);   /* the power button: the guest reports and stops */
+    return TRUE;
+}
+
+static json_object *find_check(HarnessRun *r, const char *name)
+{
+    g_autoptr(GPtrArray) c = harness_find(r, "check", name);
+    if (c->len != 1) {
+        g_test_message("no single '%s' check; stdout:\n%s\nstderr:\n%s", name, r->out, r->err);
+        return NULL;
+    }
+    return g_ptr_array_index(c, 0);
+}
+
+static int64_t jint(json_object *o, const char *k)
+{
+    json_object *v = NULL;
+    return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : -1;
+}
+
+static bool jbool(json_object *o, const char *k)
+{
+    json_object *v = NULL;
+    return json_object_object_get_ex(o, k, &v) && json_object_get_boolean(v);
+}
+
+static void test_tap_basic(void)
+{
+    if (!need_kvm_and_ns())
+        return;
+    g_assert_true(sh("ip tuntap add gkt0 mode tap && ip addr add " HOST_IP "/24 dev gkt0 && "
+                     "ip link set gkt0 up"));
+    g_autofree char *xml = domain("<interface type='ethernet'><mac address='" GUEST_MAC "'/>"
+                                  "<target dev='gkt0' managed='no'/><model type='virtio'/>"
+                                  "</interface>",
+                                  "test=net", 1);
+    Basic b = { .tap = "gkt0" };
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, basic_on_line, &b);
+    harness_assert_clean_stderr(r);
+    g_assert_true(b.ran);
+    json_object *init = find_check(r, "net_init");
+    g_assert_nonnull(init);
+    g_assert_true(jbool(init, "ok"));
+    g_assert_true(jbool(init, "link_up"));
+    g_assert_cmpstr(json_object_get_string(json_object_object_get(init, "mac")), ==, GUEST_MAC);
+    g_assert_cmpuint(b.sizes_ok, ==, b.sizes_tried);
+    /* the host learnt the guest's address from its ARP reply */
+    g_assert_nonnull(strstr(b.neigh_mac, GUEST_MAC));
+    json_object *served = find_check(r, "net_served");
+    g_assert_nonnull(served);
+    g_assert_true(jbool(served, "ok"));
+    g_assert_cmpint(jint(served, "udp"), >=, (int64_t)b.sizes_tried);
+    g_assert_cmpint(jint(served, "arp"), >=, 1);
+    g_free(b.neigh_mac);
+    /* managed='no': the tap is ours and stays */
+    g_assert_true(sh("ip link show gkt0"));
+    g_assert_true(sh("ip link del gkt0"));
+}
+
+/* type='bridge': vmm-worker creates vnetN on the bridge, with the MTU, and
+ * it is gone when the worker is */
+typedef struct {
+    char *links;
+} BridgeSeen;
+
+static gboolean bridge_on_line(const char *line, GPid pid, void *opaque)
+{
+    BridgeSeen *b = opaque;
+    if (strstr(line, "\"net_ready\"") && !b->links) {
+        b->links = sh_out("ip -o link show master br0");
+        kill(pid, SIGTERM);
+    }
+    return TRUE;
+}
+
+static void test_bridge(void)
+{
+    if (!need_kvm_and_ns())
+        return;
+    g_assert_true(sh("ip link add br0 type bridge && ip link set br0 up"));
+    g_autofree char *xml = domain("<interface type='bridge'><source bridge='br0'/>"
+                                  "<mtu size='1400'/></interface>",
+                                  "test=net", 1);
+    BridgeSeen b = { 0 };
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, bridge_on_line, &b);
+    harness_assert_clean_stderr(r);
+    g_assert_nonnull(b.links);
+    g_test_message("on br0: %s", b.links);
+    g_assert_nonnull(strstr(b.links, "vnet0"));
+    g_assert_nonnull(strstr(b.links, "mtu 1400"));
+    json_object *init = find_check(r, "net_init");
+    g_assert_nonnull(init);
+    g_assert_cmpint(jint(init, "mtu"), ==, 1400);
+    g_free(b.links);
+    g_autofree char *after = sh_out("ip -o link show vnet0 2>&1");
+    g_assert_null(strstr(after, "vnet0:"));
+    g_assert_true(sh("ip link del br0"));
+}
+
+/* queues='4': four tap queues, four queue pairs, traffic on every one */
+static void test_multiqueue(void)
+{
+    if (!need_kvm_and_ns())
+        return;
+    g_assert_true(sh("ip tuntap add gkt4 mode tap multi_queue && "
+                     "ip addr add " HOST_IP "/24 dev gkt4 && ip link set gkt4 up"));
+    g_autofree char *xml = domain("<interface type='ethernet'><mac address='" GUEST_MAC "'/>"
+                                  "<target dev='gkt4' managed='no'/>"
+                                  "<driver name='qemu' queues='4'/></interface>",
+                                  "test=net pairs=4", 1);
+    Basic b = { .tap = "gkt4", .flows = 48 };
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, basic_on_line, &b);
+    harness_assert_clean_stderr(r);
+    json_object *init = find_check(r, "net_init");
+    g_assert_nonnull(init);
+    g_assert_cmpint(jint(init, "pairs"), ==, 4);
+    json_object *served = find_check(r, "net_served");
+    g_assert_nonnull(served);
+    json_object *rxq = json_object_object_get(served, "rx_queues");
+    g_assert_nonnull(rxq);
+    g_assert_cmpuint(json_object_array_length(rxq), ==, 4);
+    for (size_t i = 0; i < 4; i++) {
+        int64_t n = json_object_get_int64(json_object_array_get_idx(rxq, i));
+        g_test_message("rx queue %zu: %" G_GINT64_FORMAT " frames", i, n);
+        g_assert_cmpint(n, >, 0);
+    }
+    g_free(b.neigh_mac);
+    g_assert_true(sh("ip link del gkt4"));
+}
+
+/* <link state='down'/>: the guest sees no carrier */
+static void test_link_down(void)
+{
+    if (!need_kvm_and_ns())
+        return;
+    g_autofree char *xml = domain("<interface type='ethernet'><link state='down'/></interface>",
+                                  "test=net timeout=1", 1);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
+    harness_assert_clean_stderr(r);
+    json_object *init = find_check(r, "net_init");
+    g_assert_nonnull(init);
+    g_assert_true(jbool(init, "ok"));
+    g_assert_false(jbool(init, "link_up"));
+}
+
+/* Every failure is one line naming the interface and the cause; nothing
+ * is left behind. */
+static void expect_refusal(const char *iface, const char *const *env_extra, const char *want)
+{
+    g_autofree char *xml = domain(iface, "test=net timeout=1", 1);
+    for (const char *const *e = env_extra; e && *e; e += 2)
+        g_setenv(e[0], e[1], TRUE);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
+    for (const char *const *e = env_extra; e && *e; e += 2)
+        g_unsetenv(e[0]);
+    g_test_message("stderr: %s", r->err);
+    g_assert_cmpint(r->exit_status, !=, 0);
+    g_assert_nonnull(strstr(r->err, "interface 0"));
+    g_assert_nonnull(strstr(r->err, want));
+    g_assert_cmpuint(harness_find(r, "check", "net_init")->len, ==, 0);
+}
+
+static void test_refusals(void)
+{
+    if (!need_kvm_and_ns())
+        return;
+    expect_refusal("<interface type='bridge'><source bridge='nosuchbr'/></interface>", NULL,
+                   "no such bridge");
+    g_autofree char *left = sh_out("ip -o link show");
+    g_assert_null(strstr(left, "vnet"));
+    /* a tap another process holds (single queue: one owner) */
+    g_assert_true(sh("ip tuntap add busy0 mode tap"));
+    int holder = -1;
+    {
+        /* hold it open as the kernel's only queue */
+        holder = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+        g_assert_cmpint(holder, >=, 0);
+        struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI };
+        g_strlcpy(ifr.ifr_name, "busy0", IFNAMSIZ);
+        g_assert_cmpint(ioctl(holder, TUNSETIFF, &ifr), ==, 0);
+    }
+    expect_refusal("<interface type='ethernet'><target dev='busy0' managed='no'/></interface>",
+                   NULL, "busy");
+    close(holder);
+    g_assert_true(sh("ip link del busy0"));
+    static const char *const no_passt[] = { "VMM_PASST", "/nonexistent/passt", NULL };
+    expect_refusal("<interface type='user'/>", no_passt, "not found");
+}
+
+/* passt: the guest gets its lease by DHCP and reaches a host service */
+typedef struct {
+    int fd;
+    GThread *t;
+} UdpEcho;
+
+static gpointer udp_echo_thread(gpointer data)
+{
+    UdpEcho *u = data;
+    uint8_t buf[2048];
+    struct sockaddr_in from;
+    socklen_t fl = sizeof(from);
+    struct pollfd p = { u->fd, POLLIN, 0 };
+    if (poll(&p, 1, 60000) == 1) {
+        ssize_t n = recvfrom(u->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+        if (n > 0)
+            sendto(u->fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
+    }
+    return NULL;
+}
+
+static void test_passt(void)
+{
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        g_test_skip("/dev/kvm is not usable here");
+        return;
+    }
+    g_autofree char *passt = g_find_program_in_path("passt");
+    if (!passt) {
+        g_test_skip("passt is not installed (Debian package passt)");
+        return;
+    }
+    g_assert_false(in_netns);   /* passt needs the host's network: this runs first */
+    /* passt maps the guest's gateway address to the host itself */
+    g_autofree char *gw = sh_out("ip -4 route show default | awk '{print $3; exit}'");
+    g_strstrip(gw);
+    if (!*gw) {
+        g_test_skip("this host has no IPv4 default route for passt to copy");
+        return;
+    }
+    UdpEcho u = { .fd = udp_socket() };
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    g_assert_cmpint(bind(u.fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
+    socklen_t al = sizeof(a);
+    getsockname(u.fd, (struct sockaddr *)&a, &al);
+    u.t = g_thread_new("udp-echo", udp_echo_thread, &u);
+    g_autofree char *cmd = g_strdup_printf("test=net-dhcp peer=%s:%u", gw, ntohs(a.sin_port));
+    g_autofree char *xml = domain("<interface type='user'><backend type='passt'/></interface>",
+                                  cmd, 1);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
+    harness_assert_clean_stderr(r);
+    json_object *lease = find_check(r, "net_dhcp");
+    g_assert_nonnull(lease);
+    g_assert_true(jbool(lease, "ok"));
+    json_object *peer = find_check(r, "net_udp_peer");
+    g_assert_nonnull(peer);
+    g_assert_true(jbool(peer, "ok"));
+    g_thread_join(u.t);
+    close(u.fd);
+    /* passt exits with the worker (--one-off) */
+    g_autofree char *left = sh_out("pgrep -x passt.avx2; pgrep -x passt");
+    g_test_message("passt processes left: '%s'", left);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    /* passt first: the others move the process into its own namespace */
+    g_test_add_func("/net/passt", test_passt);
+    g_test_add_func("/net/tap-basic", test_tap_basic);
+    g_test_add_func("/net/bridge", test_bridge);
+    g_test_add_func("/net/multiqueue", test_multiqueue);
+    g_test_add_func("/net/link-down", test_link_down);
+    g_test_add_func("/net/refusals", test_refusals);
+    return g_test_run();
+}
