@@ -1,4 +1,5 @@
 #include "virtio/virtio_net.h"
+#include "net/passt.h"
 #include "virtio/virtio_net_proto.h"
 #include "virtio/virtio_pci.h"
 #include "virtio/virtio_spec.h"
@@ -7,6 +8,7 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/if_tun.h>
 #include <string.h>
@@ -37,6 +39,7 @@ typedef struct {
     VmmVirtqElem *rx;            /* RX_MAX_ELEMS */
     VmmVirtqElem *tx;
     struct iovec iov[NET_IOV_MAX];
+    VmmStreamRx *srx;            /* stream back end (passt): frames read ahead */
     PairCounters c;              /* written by the pair's thread, atomics */
 } NetPair;
 
@@ -173,7 +176,8 @@ static void tx_one(NetPair *p, VmmVirtqElem *e)
         guest_error(n, WARN_TX, "tx queue %u: frame in more than %u pieces", p->index, NET_IOV_MAX - 1);
         return;
     }
-    ssize_t w = writev(p->tap_fd, p->iov, cnt);
+    ssize_t w = p->srx ? vmm_stream_tx(p->tap_fd, p->iov + 1, (int)cnt - 1)
+                       : writev(p->tap_fd, p->iov, cnt);
     if (w < 0) {
         /* EAGAIN: the tap's queue is full; EINVAL and friends: the kernel
          * refused the frame. Either way it is gone. */
@@ -209,10 +213,55 @@ static size_t rx_max_frame(VmmVirtioNet *n)
     return VIRTIO_NET_HDR_LEN + (gso ? VNET_MAX_GSO_FRAME : n->mtu + ETH_HLEN_VNET + VLAN_HLEN_VNET);
 }
 
+/* The stream back end's readv: the next whole frame, after an all-zero
+ * vnet header (passt computes its checksums itself), copied into iov; -1
+ * with EAGAIN when no whole frame has arrived yet, with EPIPE when the
+ * peer is gone or broke the framing. */
+static ssize_t stream_readv(NetPair *p, const struct iovec *iov, unsigned cnt)
+{
+    const uint8_t *f;
+    size_t len;
+    int r = vmm_stream_rx_next(p->srx, &f, &len);
+    if (r == 0) {
+        ssize_t got = vmm_stream_rx_fill(p->srx, p->tap_fd);
+        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
+            errno = EPIPE;
+            return -1;
+        }
+        r = vmm_stream_rx_next(p->srx, &f, &len);
+    }
+    if (r <= 0) {
+        errno = r < 0 ? EPIPE : EAGAIN;
+        return -1;
+    }
+    static const uint8_t zero_hdr[VIRTIO_NET_HDR_LEN];
+    size_t done = 0, src = 0, total = VIRTIO_NET_HDR_LEN + len;
+    for (unsigned i = 0; i < cnt && done < total; i++) {
+        size_t room = iov[i].iov_len;
+        uint8_t *dst = iov[i].iov_base;
+        while (room && done < total) {
+            const uint8_t *from = done < VIRTIO_NET_HDR_LEN ? zero_hdr + done : f + src;
+            size_t n = done < VIRTIO_NET_HDR_LEN ? VIRTIO_NET_HDR_LEN - done : len - src;
+            n = MIN(n, room);
+            memcpy(dst, from, n);
+            dst += n;
+            room -= n;
+            done += n;
+            if (done > VIRTIO_NET_HDR_LEN)
+                src = done - VIRTIO_NET_HDR_LEN;
+        }
+    }
+    return (ssize_t)done;
+}
+
 /* Reads and drops one frame (link down, or guest buffers too small). */
 static bool rx_discard(NetPair *p)
 {
     static __thread uint8_t junk[VIRTIO_NET_HDR_LEN + VNET_MAX_GSO_FRAME];
+    if (p->srx) {
+        struct iovec v = { junk, sizeof(junk) };
+        return stream_readv(p, &v, 1) >= 0;
+    }
     return read(p->tap_fd, junk, sizeof(junk)) >= 0;
 }
 
@@ -278,7 +327,7 @@ static RxResult rx_one(NetPair *p)
         cnt += vmm_virtq_elem_iov(&p->rx[i], true, off, p->rx[i].in_bytes - off, p->iov + cnt,
                                   NET_IOV_MAX - cnt);
     }
-    ssize_t r = readv(p->tap_fd, p->iov, cnt);
+    ssize_t r = p->srx ? stream_readv(p, p->iov, cnt) : readv(p->tap_fd, p->iov, cnt);
     if (r < 0) {
         vmm_virtq_unpop(vq, popped);
         if (errno != EAGAIN && errno != EINTR)
@@ -365,7 +414,7 @@ static void process_rx(NetPair *p)
 static void set_active_pairs(VmmVirtioNet *n, unsigned pairs)
 {
     n->active_pairs = pairs;
-    for (unsigned i = 0; i < n->npairs; i++) {
+    for (unsigned i = 0; i < n->npairs && !n->pairs[i].srx; i++) {
         g_autoptr(GError) err = NULL;
         if (!vmm_tap_enable_queue(n->pairs[i].tap_fd, n->name, i < pairs, &err))
             vmm_log_warn("virtio-net %s: %s", n->name, err->message);
@@ -511,7 +560,7 @@ static bool net_features_ok(VmmVirtioDev *d, uint64_t features)
         return false;
     }
     /* The tap hands the guest only what it negotiated. */
-    for (unsigned i = 0; i < n->npairs; i++) {
+    for (unsigned i = 0; i < n->npairs && !n->pairs[i].srx; i++) {
         g_autoptr(GError) err = NULL;
         if (!vmm_tap_set_offload(n->pairs[i].tap_fd, n->name, tun_offloads(features), &err)) {
             vmm_log_warn("virtio-net %s: %s", n->name, err->message);
@@ -598,6 +647,14 @@ static uint64_t offered_features(unsigned tap_offloads, const VmmNetConfig *cfg)
         f |= VNET_BIT(VIRTIO_NET_F_GUEST_TSO6);
     if (tap_offloads & TUN_F_TSO_ECN)
         f |= VNET_BIT(VIRTIO_NET_F_GUEST_ECN);
+    if (cfg->stream)
+        /* no vnet header on the stream: no checksum or segmentation work
+         * can be handed across it */
+        f &= ~(VNET_BIT(VIRTIO_NET_F_CSUM) | VNET_BIT(VIRTIO_NET_F_HOST_TSO4) |
+               VNET_BIT(VIRTIO_NET_F_HOST_TSO6) | VNET_BIT(VIRTIO_NET_F_HOST_ECN) |
+               VNET_BIT(VIRTIO_NET_F_HOST_UFO) | VNET_BIT(VIRTIO_NET_F_GUEST_CSUM) |
+               VNET_BIT(VIRTIO_NET_F_GUEST_TSO4) | VNET_BIT(VIRTIO_NET_F_GUEST_TSO6) |
+               VNET_BIT(VIRTIO_NET_F_GUEST_ECN) | VNET_BIT(VIRTIO_NET_F_GUEST_UFO));
     return vmm_net_features_fixup(f & ~cfg->disabled_features);
 }
 
@@ -611,7 +668,8 @@ VmmVirtioNet *vmm_virtio_net_new(VmmVm *vm, const VmmNetConfig *cfg, GError **er
     const char *name = cfg->name ? cfg->name : "net";
     unsigned rxs = cfg->rx_queue_size ? cfg->rx_queue_size : NET_QUEUE_SIZE;
     unsigned txs = cfg->tx_queue_size ? cfg->tx_queue_size : NET_QUEUE_SIZE;
-    if (cfg->queue_pairs < 1 || cfg->queue_pairs > VMM_NET_MAX_PAIRS) {
+    if (cfg->queue_pairs < 1 || cfg->queue_pairs > VMM_NET_MAX_PAIRS ||
+        (cfg->stream && cfg->queue_pairs != 1)) {
         g_set_error(err, VMM_ERROR, 0, "virtio-net %s: %u queue pairs, the limit is 1..%u", name,
                     cfg->queue_pairs, VMM_NET_MAX_PAIRS);
         return NULL;
@@ -640,6 +698,10 @@ VmmVirtioNet *vmm_virtio_net_new(VmmVm *vm, const VmmNetConfig *cfg, GError **er
         p->net = n;
         p->index = i;
         p->tap_fd = cfg->tap_fds[i];
+        if (cfg->stream) {
+            p->srx = g_new0(VmmStreamRx, 1);
+            fcntl(p->tap_fd, F_SETFL, fcntl(p->tap_fd, F_GETFL) | O_NONBLOCK);
+        }
         p->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         p->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         p->rx = g_new(VmmVirtqElem, RX_MAX_ELEMS);
@@ -651,7 +713,7 @@ VmmVirtioNet *vmm_virtio_net_new(VmmVm *vm, const VmmNetConfig *cfg, GError **er
         }
     }
     n->ctrl_elem = g_new(VmmVirtqElem, 1);
-    n->tap_offloads = vmm_tap_probe_offloads(cfg->tap_fds[0]);
+    n->tap_offloads = cfg->stream ? 0 : vmm_tap_probe_offloads(cfg->tap_fds[0]);
     uint64_t f = offered_features(n->tap_offloads, cfg);
     unsigned nq = 2 * n->npairs + 1;
     g_autofree char *devname = g_strdup_printf("virtio-net %s", name);
@@ -686,6 +748,7 @@ void vmm_virtio_net_free(VmmVirtioNet *n)
             close(p->epoll_fd);
         g_free(p->rx);
         g_free(p->tx);
+        g_free(p->srx);
     }
     g_free(n->pairs);
     g_free(n->ctrl_elem);

@@ -24,6 +24,9 @@ typedef struct {
     unsigned mtu;                /* 0 = 1500, not advertised */
     unsigned queue_pairs;        /* 1..VMM_NET_MAX_PAIRS, one tap fd each */
     const int *tap_fds;
+    bool stream;                 /* tap_fds[0] is a stream socket in QEMU's
+                                  * length-prefixed framing (passt): no vnet
+                                  * header, so no offloads; one pair */
     unsigned rx_queue_size, tx_queue_size;   /* 0 = 256 */
     uint64_t disabled_features;  /* VNET_BIT(VIRTIO_NET_F_*) never offered */
     bool link_down;

@@ -258,7 +258,7 @@ static VmmVirtioNet *net_new(VmmVm *vm, const VmmNetDef *nd, unsigned index,
         [VMM_NET_GUEST_ECN] = VIRTIO_NET_F_GUEST_ECN,
         [VMM_NET_GUEST_UFO] = VIRTIO_NET_F_GUEST_UFO,
     };
-    if (nd->type != VMM_NET_BRIDGE && nd->type != VMM_NET_ETHERNET) {
+    if (nd->type == VMM_NET_VHOSTUSER) {
         g_set_error(err, VM_ERROR, 0, "interface %u: type '%s' is not supported by this "
                     "vmm-worker's virtio-net yet", index, vmm_net_type_to_string(nd->type));
         return NULL;
@@ -284,6 +284,7 @@ static VmmVirtioNet *net_new(VmmVm *vm, const VmmNetDef *nd, unsigned index,
         .mtu = nd->mtu,
         .queue_pairs = host->nfds,
         .tap_fds = host->fds,
+        .stream = nd->type == VMM_NET_USER,
         .rx_queue_size = nd->rx_queue_size,
         .tx_queue_size = nd->tx_queue_size,
         .disabled_features = off,
