@@ -405,7 +405,8 @@ static void process_rx(NetPair *p)
             arm_tap(p, true);
         break;
     }
-    vmm_virtq_enable_notification(vq);
+    /* Rx kicks stay off while buffers last: only running out (above)
+     * asks the driver for one, which saves an exit per refill. */
     publish(n, qi);
 }
 
