@@ -973,7 +973,7 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     for (guint i = 0; i < nnets; i++) {
         netdevs[i] = vmm_netdev_open(g_ptr_array_index(dom->def->nets, i), i, &e);
         if (!netdevs[i]) {
-            vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR, "cannot start domain '%s': %s",
+            vmm_proto_set_error(err, VMM_PROTO_GENERIC_ERROR, "cannot start domain '%s': %s",
                                 dom->name, e->message);
             g_error_free(e);
             for (guint k = 0; k < i; k++)
