@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -177,6 +178,32 @@ int proto_outbuf_flush(ProtoOutBuf *ob, int fd)
 /* ------------------------------------------------------------------------ */
 /* JSON                                                                     */
 
+/* json-c reads NaN and Infinity even in strict mode; JSON has neither, and
+ * what it would write back for them no JSON reader (nor json-c in strict
+ * mode) takes. The tree is at most VMM_PROTO_JSON_DEPTH deep. */
+static bool all_numbers_finite(json_object *o)
+{
+    switch (json_object_get_type(o)) {
+    case json_type_double:
+        return isfinite(json_object_get_double(o));
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(o); i++)
+            if (!all_numbers_finite(json_object_array_get_idx(o, i)))
+                return false;
+        return true;
+    case json_type_object: {
+        json_object_object_foreach(o, k, v) {
+            (void)k;
+            if (!all_numbers_finite(v))
+                return false;
+        }
+        return true;
+    }
+    default:
+        return true;
+    }
+}
+
 json_object *proto_parse(const char *line, gsize len, GError **err)
 {
     if (memchr(line, '\0', len)) {
@@ -206,6 +233,12 @@ json_object *proto_parse(const char *line, gsize len, GError **err)
         vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
                             "invalid JSON at byte %zu: %s", end,
                             json_tokener_error_desc(e));
+        return NULL;
+    }
+    if (!all_numbers_finite(o)) {
+        json_object_put(o);
+        vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                            "invalid JSON: NaN and Infinity are not JSON numbers");
         return NULL;
     }
     return o;   /* may be NULL for the JSON text "null" */
@@ -259,6 +292,56 @@ json_object *proto_event_new(const char *event, json_object *data)
     json_object_object_add(o, "data", data ? data : json_object_new_object());
     json_object_object_add(o, "timestamp", ts);
     return o;
+}
+
+static const char *json_type_label(json_object *o)
+{
+    switch (json_object_get_type(o)) {
+    case json_type_null: return "null";
+    case json_type_boolean: return "a boolean";
+    case json_type_double:
+    case json_type_int: return "a number";
+    case json_type_string: return "a string";
+    case json_type_array: return "an array";
+    case json_type_object: return "an object";
+    }
+    return "unknown";
+}
+
+bool proto_request_check(json_object *req, json_object **id, bool *has_id, const char **name,
+                         json_object **args, VmmProtoErrorClass *code, char **msg)
+{
+    *id = NULL;
+    *has_id = false;
+    *args = NULL;
+    *code = VMM_PROTO_INVALID_ARGUMENT;
+    if (!json_object_is_type(req, json_type_object)) {
+        *msg = g_strdup_printf("a request must be a JSON object {\"execute\": NAME, ...}, not %s",
+                               json_type_label(req));
+        return false;
+    }
+    json_object *exec = NULL;
+    *has_id = json_object_object_get_ex(req, "id", id);
+    json_object_object_foreach(req, key, val) {
+        (void)val;
+        if (strcmp(key, "execute") && strcmp(key, "arguments") && strcmp(key, "id")) {
+            *msg = g_strdup_printf(
+                "unexpected member '%s' in the request (expected execute, arguments, id)", key);
+            return false;
+        }
+    }
+    if (!json_object_object_get_ex(req, "execute", &exec) ||
+        !json_object_is_type(exec, json_type_string)) {
+        *msg = g_strdup("the request has no \"execute\" string naming the command");
+        return false;
+    }
+    if (json_object_object_get_ex(req, "arguments", args) && *args &&
+        !json_object_is_type(*args, json_type_object)) {
+        *msg = g_strdup_printf("\"arguments\" must be an object, not %s", json_type_label(*args));
+        return false;
+    }
+    *name = json_object_get_string(exec);
+    return true;
 }
 
 bool proto_greeting_check(json_object *g, const char *path, GError **err)

@@ -53,6 +53,13 @@ char *proto_encode(json_object *o, gsize *len);
 json_object *proto_greeting_new(const char *key, bool read_only);
 json_object *proto_event_new(const char *event, json_object *data /* consumed */);
 /* Checks a greeting's shape; returns false with G_IO_ERROR_INVALID_DATA. */
+/* The shape of a request: a JSON object with "execute" (a string),
+ * optionally "arguments" (an object) and "id", nothing else. On success
+ * *name and *args (NULL when absent) are borrowed from req; otherwise
+ * false with *code and *msg (g_free). *id / *has_id are filled either way,
+ * for the error reply. */
+bool proto_request_check(json_object *req, json_object **id, bool *has_id, const char **name,
+                         json_object **args, VmmProtoErrorClass *code, char **msg);
 bool proto_greeting_check(json_object *g, const char *path, GError **err);
 /* A reply object -> ret (borrowed) or false with the VMM_PROTO_ERROR it
  * carries. */

@@ -300,20 +300,6 @@ static json_object *query_commands(VmmProtoConn *c)
     return list;
 }
 
-static const char *json_type_label(json_object *o)
-{
-    switch (json_object_get_type(o)) {
-    case json_type_null: return "null";
-    case json_type_boolean: return "a boolean";
-    case json_type_double:
-    case json_type_int: return "a number";
-    case json_type_string: return "a string";
-    case json_type_array: return "an array";
-    case json_type_object: return "an object";
-    }
-    return "unknown";
-}
-
 static void conn_handle_line(VmmProtoConn *c, const char *line, gsize len)
 {
     c->last_request = g_get_monotonic_time();
@@ -323,42 +309,16 @@ static void conn_handle_line(VmmProtoConn *c, const char *line, gsize len)
         conn_send_error(c, NULL, false, err->code, err->message);
         return;
     }
-    if (!json_object_is_type(req, json_type_object)) {
-        g_autofree char *msg = g_strdup_printf(
-            "a request must be a JSON object {\"execute\": NAME, ...}, not %s",
-            json_type_label(req));
-        conn_send_error(c, NULL, false, VMM_PROTO_INVALID_ARGUMENT, msg);
+    json_object *id = NULL, *args = NULL;
+    bool has_id = false;
+    const char *name = NULL;
+    VmmProtoErrorClass code;
+    g_autofree char *why = NULL;
+    if (!proto_request_check(req, &id, &has_id, &name, &args, &code, &why)) {
+        conn_send_error(c, id, has_id, code, why);
         json_object_put(req);
         return;
     }
-    json_object *id = NULL, *exec = NULL, *args = NULL;
-    bool has_id = json_object_object_get_ex(req, "id", &id);
-    json_object_object_foreach(req, key, val) {
-        (void)val;
-        if (strcmp(key, "execute") && strcmp(key, "arguments") && strcmp(key, "id")) {
-            g_autofree char *msg = g_strdup_printf(
-                "unexpected member '%s' in the request (expected execute, arguments, id)", key);
-            conn_send_error(c, id, has_id, VMM_PROTO_INVALID_ARGUMENT, msg);
-            json_object_put(req);
-            return;
-        }
-    }
-    if (!json_object_object_get_ex(req, "execute", &exec) ||
-        !json_object_is_type(exec, json_type_string)) {
-        conn_send_error(c, id, has_id, VMM_PROTO_INVALID_ARGUMENT,
-                        "the request has no \"execute\" string naming the command");
-        json_object_put(req);
-        return;
-    }
-    if (json_object_object_get_ex(req, "arguments", &args) && args &&
-        !json_object_is_type(args, json_type_object)) {
-        g_autofree char *msg = g_strdup_printf("\"arguments\" must be an object, not %s",
-                                               json_type_label(args));
-        conn_send_error(c, id, has_id, VMM_PROTO_INVALID_ARGUMENT, msg);
-        json_object_put(req);
-        return;
-    }
-    const char *name = json_object_get_string(exec);
     const VmmProtoCommand *cmd = find_command(c->server, name);
     if (!cmd) {
         for (const VmmProtoCommand *b = builtins; b->name; b++)

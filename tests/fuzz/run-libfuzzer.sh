@@ -7,10 +7,14 @@
 # without it.
 set -u
 src=${VMM_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-secs=${VMM_FUZZ_SECONDS:-60}
+secs=${VMM_FUZZ_SECONDS:-45}
+# name|sources besides tests/fuzz/fuzz-NAME.c|what it covers|pkg-config packages
 targets=(
-    "virtqueue|src/virtio/virtqueue.c src/virtio/virtio_blk_req.c|virtqueue + virtio-blk requests"
-    "virtio-net|src/virtio/virtio_net_proto.c|vnet headers + control queue"
+    "virtqueue|src/virtio/virtqueue.c src/virtio/virtio_blk_req.c|virtqueue + virtio-blk requests|glib-2.0"
+    "virtio-net|src/virtio/virtio_net_proto.c|vnet headers + control queue|glib-2.0"
+    "domain-xml|src/conf/domain_conf.c src/conf/domain_format.c src/conf/net_conf.c src/conf/cpu_conf.c src/vmm/cpu_features.c src/util/log.c|domain XML parse/format round trip|glib-2.0 libxml-2.0"
+    "proto|src/proto/proto.c|protocol framing, JSON requests, replies, greetings|gio-2.0 json-c"
+    "devices|src/hw/bus.c src/hw/uart.c src/hw/i8042.c src/hw/rtc.c src/hw/pci.c src/hw/acpi_ged.c src/util/log.c|UART, i8042, RTC, PCI config/ECAM, ACPI GED registers|glib-2.0"
 )
 echo "1..${#targets[@]}"
 cc=$(command -v clang || true)
@@ -23,14 +27,15 @@ trap 'rm -rf "$work"' EXIT
 n=0
 for t in "${targets[@]}"; do
     n=$((n + 1))
-    IFS='|' read -r name srcs what <<< "$t"
+    IFS='|' read -r name srcs what pkgs <<< "$t"
     w="$work/$name"
     mkdir -p "$w"
     files=("$src/tests/fuzz/fuzz-$name.c")
     for f in $srcs; do files+=("$src/$f"); done
     if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-            -D_GNU_SOURCE -I"$src/src" $(pkg-config --cflags glib-2.0 libxml-2.0) \
-            "${files[@]}" $(pkg-config --libs glib-2.0) -o "$w/fuzz" 2> "$w/build.log"; then
+            -D_GNU_SOURCE -I"$src/src" -I"${VMM_TOP_BUILDDIR:-$src}" \
+            $(pkg-config --cflags $pkgs libxml-2.0) \
+            "${files[@]}" $(pkg-config --libs $pkgs) -o "$w/fuzz" 2> "$w/build.log"; then
         if grep -q "libclang_rt.fuzzer\|fsanitize=fuzzer" "$w/build.log"; then
             echo "ok $n # SKIP libFuzzer runtime missing (libclang-rt-14-dev)"
             continue
