@@ -366,7 +366,8 @@ static void test_linux(void)
     verdict(complaints->len == 0, NULL, "dmesg", "%u complaints in the kernel log",
             complaints->len);
 
-    verdict(lr.boots == 2 && check1(&lr, "rebooted"), NULL, "reboot",
+    verdict(lr.boots == 2 && check1(&lr, "rebooted") && strstr(r->err, "restarting the guest"),
+            NULL, "reboot",
             "reboot -f restarted the VM (<on_reboot>restart), %u boots", lr.boots);
     g_autoptr(GPtrArray) pb = g_ptr_array_new();
     for (guint i = 0; i < lr.reports->len; i++)
