@@ -1,5 +1,6 @@
 #include "linux-dmesg.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 /* Each pattern names what it is about; matching is case-insensitive. They
@@ -27,6 +28,22 @@ static const struct { const char *name, *regex; } patterns[] = {
                "marking|watchdog|failed)" },
 };
 
+/* Lines the patterns catch that are not complaints about vmmd. */
+static const char *const benign[] = {
+    /* The test kernel has no PCIe port services (CONFIG_PCIEPORTBUS). */
+    "PCIe port services disabled; not requesting _OSC control",
+    /* A statement of the 8250 driver's configuration. */
+    "Serial: 8250/16550 driver, ",
+};
+
+static bool is_benign(const char *line)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(benign); i++)
+        if (strstr(line, benign[i]))
+            return true;
+    return false;
+}
+
 GPtrArray *linux_dmesg_complaints(const char *log, const char *skip_prefix)
 {
     static GRegex *re[G_N_ELEMENTS(patterns)];
@@ -41,7 +58,7 @@ GPtrArray *linux_dmesg_complaints(const char *log, const char *skip_prefix)
     g_auto(GStrv) lines = g_strsplit(log, "\n", -1);
     for (size_t l = 0; lines[l]; l++) {
         const char *line = lines[l];
-        if (skip_prefix && strstr(line, skip_prefix) == line)
+        if ((skip_prefix && strstr(line, skip_prefix) == line) || is_benign(line))
             continue;
         for (size_t i = 0; i < G_N_ELEMENTS(patterns); i++) {
             if (g_regex_match(re[i], line, 0, NULL)) {

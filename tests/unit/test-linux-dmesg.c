@@ -13,6 +13,8 @@ static const char clean_log[] =
     "[    0.010000] PCI: MMCONFIG for domain 0000 [bus 00-00] at [mem 0xb0000000-0xb00fffff] (base 0xb0000000)\n"
     "[    0.020000] pci 0000:00:01.0: [1af4:1042] type 00 class 0x010000\n"
     "[    0.030000] virtio_blk virtio0: [vda] 16384 512-byte logical blocks (8.39 MB/8.00 MiB)\n"
+    "[    0.035000] acpi PNP0A08:00: PCIe port services disabled; not requesting _OSC control\n"
+    "[    0.036000] Serial: 8250/16550 driver, 4 ports, IRQ sharing disabled\n"
     "[    0.040000] serial8250: ttyS0 at I/O 0x3f8 (irq = 4, base_baud = 115200) is a 16550A\n"
     "[    0.050000] rtc_cmos 00:00: RTC can wake from S4\n"
     "[    0.060000] serio: i8042 KBD port at 0x60,0x64 irq 1\n"
