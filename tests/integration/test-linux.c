@@ -192,15 +192,8 @@ static void judge_pci(LinuxRun *lr)
             blk += ok;
             verdict(ok, o, "pci", "virtio-blk bound to virtio-pci and virtio_blk");
             /* Linux 6.1 names every vector PCI-MSI in /proc/interrupts;
-             * sysfs says which kind it is. A config vector and at least one
-             * queue vector, all MSI-X. */
-            const char *msi = str(o, "msi");
-            g_auto(GStrv) modes = g_strsplit(msi ? msi : "", " ", -1);
-            bool msix = g_strv_length(modes) >= 2;
-            for (unsigned m = 0; modes[m]; m++)
-                msix = msix && !strcmp(modes[m], "msix");
-            verdict(msix, NULL, "msix", "%s: vectors '%s' (want 2 or more, all msix)",
-                    str(o, "dev"), msi ? msi : "");
+             * the guest reads the MSI-X capability's enable bit. */
+            verdict(is(o, "msix", "enabled"), NULL, "msix", "%s: MSI-X enabled", str(o, "dev"));
         } else {
             verdict(false, o, "pci", "vmmd created a device this test has no expectation for");
         }
