@@ -177,8 +177,7 @@ DefinitionBlock ("", "DSDT", 2, "VMMD  ", "VMMDVM  ", 0x00000001)
             })
         }
 
-        /* i8042 keyboard controller: PORT_I8042_DATA, PORT_I8042_CMD, IRQ 1.
-         * No PS/2 aux (mouse) device is emulated, so none is described. */
+        /* i8042 keyboard controller: PORT_I8042_DATA, PORT_I8042_CMD, IRQ 1. */
         Device (KBD)
         {
             Name (_HID, EisaId ("PNP0303"))
@@ -187,6 +186,18 @@ DefinitionBlock ("", "DSDT", 2, "VMMD  ", "VMMDVM  ", 0x00000001)
                 IO (Decode16, 0x0060, 0x0060, 0x01, 0x01)
                 IO (Decode16, 0x0064, 0x0064, 0x01, 0x01)
                 IRQNoFlags () { 1 }
+            })
+        }
+
+        /* The i8042's aux (PS/2 mouse) port, IRQ 12: the controller has it
+         * (nothing is plugged in), and without this device Linux's i8042
+         * PNP probe reports the port disabled. QEMU's DSDT has it too. */
+        Device (MOU)
+        {
+            Name (_HID, EisaId ("PNP0F13"))
+            Name (_CRS, ResourceTemplate ()
+            {
+                IRQNoFlags () { 12 }
             })
         }
 

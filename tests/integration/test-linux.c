@@ -1,140 +1,380 @@
-/* A real Linux guest: given a kernel in VMM_TEST_LINUX_KERNEL (and an
- * optional initrd in VMM_TEST_LINUX_INITRD; otherwise one is built with a
- * static /init that prints a marker and powers off), boot it on vmm-worker
- * to that marker and an ACPI power-off.
+/* A real Linux guest on vmm-worker, its own drivers driving vmmd's devices.
  *
- * It first probes the host with the guest kit: how fast guest CPL0 code
- * runs and whether SYSCALL from CPL3 works. Where the host cannot run a
- * Linux kernel, or no kernel is given, the test is skipped with the reason. */
+ * The kernel: the small patched 6.1 kernel that tests/linux/
+ * build-kernel.sh builds (and caches) from Debian's linux-source-6.1, which
+ * boots where guest CPL0 code is instruction-emulated (PVM hosts, see
+ * DESIGN.md) as well as on VT-x/AMD-V; VMM_TEST_LINUX_KERNEL overrides it.
+ * Not done yet: booting Debian's stock kernel where CPL0 runs natively (the
+ * guest kit's cpl0speed probe cannot tell these hosts apart yet: it reports
+ * kernel_native on PVM). The initramfs is made at test time
+ * from busybox-static and tests/linux/init, which reports facts as
+ * `linux: {JSON}` lines; the expectations live here.
+ *
+ * One VM, two boots (each costs minutes here): the first runs every check,
+ * marks vda and does `reboot -f`; the worker restarts it (<on_reboot>
+ * restart); the second sees the mark, starts busybox acpid and says it is
+ * ready; SIGTERM to the worker presses the ACPI power button, acpid runs
+ * `poweroff -f`, and the worker exits 0 through ACPI S5. */
 #include "harness.h"
+#include "linux-dmesg.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
-#define MARKER "VMMD-LINUX-INIT-OK"
+#define REPORT "linux: "
+#define MARKER "vmmd-linux-test-rebooted"
+#define MIB (1024 * 1024)
+#define DISK_MIB 8
+#define GUEST_WRITE (64 * 1024)   /* what the guest writes at 2 MiB */
 
-static json_object *find_check(HarnessRun *r, const char *name)
+/* The checks are boots of minutes; give the whole run a generous bound. */
+#define RUN_TIMEOUT_S 1500
+
+/* Instructions the PVM host's emulator lacks (DESIGN.md), masked for the
+ * guest kernel; harmless where CPL0 runs natively. To be done through
+ * <cpu><feature policy='disable'/> once vmmd implements <cpu>. */
+#define PVM_CMDLINE "noxsave clearcpuid=cx16,popcnt,rdtscp,114,invpcid,pcid,rdrand,rdseed," \
+                    "smap,fsgsbase nokaslr mitigations=off"
+
+static const struct { const char *dev, *cache, *io; } disks[] = {
+    { "vda", "writeback", "threads" },
+    { "vdb", "none", "native" },
+    { "vdc", "directsync", "io_uring" },
+};
+
+/* ---- what the guest said, and when ---------------------------------- */
+
+typedef struct {
+    GPtrArray *reports;            /* json_object* of every `linux:` line */
+    gint64 t0, t_first_line, t_userspace[2], t_checks_done, t_ready;
+    unsigned boots;                /* `userspace` events seen */
+    bool sigterm_sent;
+} LinuxRun;
+
+static void put_json(gpointer o)
 {
-    g_autoptr(GPtrArray) c = harness_find(r, "check", name);
+    json_object_put(o);
+}
+
+static json_object *parse_report(const char *line)
+{
+    const char *p = strstr(line, REPORT);
+    return p ? json_tokener_parse(p + strlen(REPORT)) : NULL;
+}
+
+static const char *str(json_object *o, const char *key)
+{
+    json_object *v;
+    return o && json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : NULL;
+}
+
+static bool is(json_object *o, const char *key, const char *value)
+{
+    const char *s = str(o, key);
+    return s && strcmp(s, value) == 0;
+}
+
+static gboolean on_line(const char *line, GPid pid, void *opaque)
+{
+    LinuxRun *lr = opaque;
+    gint64 now = g_get_monotonic_time();
+    if (!lr->t_first_line && *line)
+        lr->t_first_line = now;
+    json_object *o = parse_report(line);
+    if (!o)
+        return TRUE;
+    g_ptr_array_add(lr->reports, o);
+    if (is(o, "event", "userspace") && lr->boots < 2)
+        lr->t_userspace[lr->boots++] = now;
+    if (is(o, "event", "checks-done"))
+        lr->t_checks_done = now;
+    if (is(o, "event", "ready") && !lr->sigterm_sent) {
+        lr->t_ready = now;
+        lr->sigterm_sent = true;
+        kill(pid, SIGTERM);             /* the ACPI power button */
+    }
+    return TRUE;
+}
+
+static GPtrArray *checks(LinuxRun *lr, const char *name)
+{
+    GPtrArray *res = g_ptr_array_new();
+    for (guint i = 0; i < lr->reports->len; i++)
+        if (is(lr->reports->pdata[i], "check", name))
+            g_ptr_array_add(res, lr->reports->pdata[i]);
+    return res;
+}
+
+static json_object *check1(LinuxRun *lr, const char *name)
+{
+    g_autoptr(GPtrArray) c = checks(lr, name);
     return c->len ? c->pdata[0] : NULL;
 }
 
-/* NULL when the host can run Linux guests, else why not. */
-static char *probe_host(void)
+/* Every check is judged and reported; a failing one fails the test but
+ * does not hide the others. */
+static void verdict(bool ok, json_object *report, const char *what, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
+static void verdict(bool ok, json_object *report, const char *what, const char *fmt, ...)
 {
-    g_autofree char *dir = harness_tmpdir();
-    HarnessDomain d = { .cmdline = "test=cpl0speed", .on_reboot = "destroy" };
-    g_autofree char *xml = harness_write_domain(dir, &d);
-    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, 60, NULL, NULL);
-    json_object *c = find_check(r, "cpl0_speed"), *native = NULL;
-    if (!c || !json_object_object_get_ex(c, "kernel_native", &native))
-        return g_strdup_printf("the CPL0 speed probe did not report (exit %d)", r->exit_status);
-    g_test_message("CPL0 probe: %s", json_object_to_json_string(c));
-    if (!json_object_get_boolean(native))
-        return g_strdup_printf("guest CPL0 code is instruction-emulated on this host (%s): "
-                               "a Linux kernel cannot boot in reasonable time",
-                               json_object_to_json_string(c));
-    HarnessDomain s = { .cmdline = "test=syscall", .on_reboot = "destroy" };
-    g_autofree char *xml2 = harness_write_domain(dir, &s);
-    g_autoptr(HarnessRun) r2 = harness_run_worker(xml2, NULL, 60, NULL, NULL);
-    json_object *sc = find_check(r2, "syscall"), *ok = NULL;
-    if (!sc || !json_object_object_get_ex(sc, "ok", &ok) || !json_object_get_boolean(ok))
-        return g_strdup_printf("SYSCALL from guest user mode %s on this host: Linux's first "
-                               "system call would kill the guest",
-                               r2->exit_status == 2 ? "triple-faults (guest reset)" : "fails");
-    return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *why = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_test_message("%s %s: %s%s%s", ok ? "ok  " : "FAIL", what, why, report ? " -- " : "",
+                   report ? json_object_to_json_string(report) : "");
+    if (!ok)
+        g_test_fail();
 }
 
-static bool run(const char *const *argv, const char *cwd)
+/* ---- the host side of the disks ------------------------------------- */
+
+static char *sha256_hex(const guint8 *data, gsize len)
+{
+    return g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, len);
+}
+
+/* A raw image with 1 MiB of pseudo-random data at 1 MiB (the guest reads
+ * it); returns that data's SHA-256. */
+static char *make_image(const char *path, guint32 seed)
+{
+    g_autofree guint8 *buf = g_malloc0((gsize)DISK_MIB * MIB);
+    GRand *rand = g_rand_new_with_seed(seed);
+    for (gsize i = MIB; i < 2 * MIB; i += 4) {
+        guint32 v = g_rand_int(rand);
+        memcpy(buf + i, &v, 4);
+    }
+    g_rand_free(rand);
+    g_autoptr(GError) err = NULL;
+    g_assert_true(g_file_set_contents(path, (char *)buf, (gssize)DISK_MIB * MIB, &err));
+    return sha256_hex(buf + MIB, MIB);
+}
+
+static char *image_sha256(const char *path, gsize offset, gsize len)
+{
+    g_autofree char *data = NULL;
+    gsize n = 0;
+    if (!g_file_get_contents(path, &data, &n, NULL) || n < offset + len)
+        return g_strdup("(image unreadable)");
+    return sha256_hex((guint8 *)data + offset, len);
+}
+
+/* ---- the kernel and the initramfs --------------------------------------- */
+
+static bool run_script(const char *const *argv, char **out)
 {
     g_autoptr(GError) err = NULL;
     int status = 0;
-    g_autofree char *out = NULL, *errs = NULL;
-    if (!g_spawn_sync(cwd, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &errs,
+    g_autofree char *errs = NULL;
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, out, &errs,
                       &status, &err) || !g_spawn_check_wait_status(status, NULL)) {
-        g_test_message("%s failed: %s %s", argv[0], err ? err->message : "", errs ? errs : "");
+        g_test_message("%s failed: %s\n%s", argv[0], err ? err->message : "", errs ? errs : "");
         return false;
     }
     return true;
 }
 
-/* A static /init that prints the marker and powers off, packed as newc cpio. */
-static char *build_initrd(const char *dir)
+/* ---- the test ------------------------------------------------------------ */
+
+static void judge_pci(LinuxRun *lr)
 {
-    g_autofree char *root = g_build_filename(dir, "root", NULL);
-    g_autofree char *src = g_build_filename(dir, "init.c", NULL);
-    g_autofree char *bin = g_build_filename(root, "init", NULL);
-    g_mkdir_with_parents(root, 0755);
-    g_autofree char *devdir = g_build_filename(root, "dev", NULL);
-    g_mkdir_with_parents(devdir, 0755);
-    const char *code =
-        "#include <fcntl.h>\n#include <stdio.h>\n#include <unistd.h>\n#include <sys/reboot.h>\n"
-        "int main(void) {\n"
-        "  int fd = open(\"/dev/console\", O_WRONLY);\n"
-        "  if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); }\n"
-        "  printf(\"" MARKER " pid %d\\n\", getpid());\n"
-        "  fflush(stdout); sync();\n"
-        "  reboot(RB_POWER_OFF);\n"
-        "  return 1;\n}\n";
-    g_assert_true(g_file_set_contents(src, code, -1, NULL));
-    const char *cc[] = { "cc", "-static", "-O2", "-o", bin, src, NULL };
-    if (!run(cc, NULL))
-        return NULL;
-    char *cpio = g_build_filename(dir, "initrd.cpio", NULL);
-    g_autofree char *cmd = g_strdup_printf("find . | cpio -o -H newc > '%s'", cpio);
-    const char *sh[] = { "sh", "-c", cmd, NULL };
-    if (!run(sh, root))
-        return NULL;
-    return cpio;
+    g_autoptr(GPtrArray) pci = checks(lr, "pci");
+    unsigned blk = 0;
+    for (guint i = 0; i < pci->len; i++) {
+        json_object *o = pci->pdata[i];
+        const char *id = str(o, "id"), *cls = str(o, "class");
+        if (cls && g_str_has_prefix(cls, "0x0600")) {
+            verdict(true, o, "pci", "host bridge (no driver expected)");
+        } else if (id && (!strcmp(id, "1af4:1042") || !strcmp(id, "1af4:1001"))) {
+            bool ok = is(o, "driver", "virtio-pci") && is(o, "virtio_driver", "virtio_blk");
+            blk += ok;
+            verdict(ok, o, "pci", "virtio-blk bound to virtio-pci and virtio_blk");
+            /* Linux 6.1 names every vector PCI-MSI in /proc/interrupts;
+             * the guest reads the MSI-X capability's enable bit. */
+            verdict(is(o, "msix", "enabled"), NULL, "msix", "%s: MSI-X enabled", str(o, "dev"));
+        } else {
+            verdict(false, o, "pci", "vmmd created a device this test has no expectation for");
+        }
+    }
+    verdict(blk == G_N_ELEMENTS(disks), NULL, "pci", "%u of %zu virtio-blk devices bound", blk,
+            G_N_ELEMENTS(disks));
 }
 
-static void test_linux_boot(void)
+static void judge_irqs(LinuxRun *lr)
 {
-    g_autofree char *why = probe_host();
-    if (why) {
-        g_test_skip(why);
+    g_autoptr(GPtrArray) irq = checks(lr, "irq");
+    g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GRegex) re = g_regex_new("PCI-MSI.*(virtio[0-9]+)-req", 0, 0, NULL);
+    for (guint i = 0; i < irq->len; i++) {
+        json_object *o = irq->pdata[i], *count = NULL;
+        g_autoptr(GMatchInfo) m = NULL;
+        json_object_object_get_ex(o, "count", &count);
+        if (g_regex_match(re, str(o, "line"), 0, &m) && json_object_get_int(count) > 0)
+            g_hash_table_add(used, g_match_info_fetch(m, 1));
+    }
+    verdict(g_hash_table_size(used) == G_N_ELEMENTS(disks), NULL, "msix",
+            "%u virtio devices took request interrupts through MSI vectors (want %zu)",
+            g_hash_table_size(used), G_N_ELEMENTS(disks));
+}
+
+static void judge_disks(LinuxRun *lr, char **images, char **host_sha)
+{
+    g_autoptr(GPtrArray) blk = checks(lr, "blk");
+    for (size_t d = 0; d < G_N_ELEMENTS(disks); d++) {
+        json_object *o = NULL, *ok = NULL;
+        for (guint i = 0; i < blk->len; i++)
+            if (is(blk->pdata[i], "dev", disks[d].dev))
+                o = blk->pdata[i];
+        g_autofree char *what = g_strdup_printf("blk %s (cache=%s io=%s)", disks[d].dev,
+                                                disks[d].cache, disks[d].io);
+        if (!o) {
+            verdict(false, NULL, what, "no report");
+            continue;
+        }
+        g_autofree char *written = image_sha256(images[d], 2 * MIB, GUEST_WRITE);
+        json_object_object_get_ex(o, "ok", &ok);
+        verdict(json_object_get_boolean(ok), o, what, "guest read back what it wrote");
+        verdict(is(o, "read_host_sha256", host_sha[d]), NULL, what,
+                "guest read the host's pattern (sha256 %s)", host_sha[d]);
+        verdict(is(o, "wrote_sha256", written), NULL, what,
+                "the image holds what the guest wrote (sha256 %s)", written);
+    }
+    g_autofree char *mark = NULL;
+    gsize n = 0;
+    g_file_get_contents(images[0], &mark, &n, NULL);
+    verdict(n >= strlen(MARKER) && !memcmp(mark, MARKER, strlen(MARKER)), NULL, "blk vda",
+            "the reboot mark reached the image");
+}
+
+static void judge_platform(LinuxRun *lr)
+{
+    json_object *o = check1(lr, "cpus");
+    verdict(is(o, "online", "0-1"), o, "cpus", "2 vCPUs online");
+
+    o = check1(lr, "rtc");
+    json_object *ok = NULL;
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *year = g_strdup_printf("%d", g_date_time_get_year(now));
+    verdict(o && json_object_object_get_ex(o, "ok", &ok) && json_object_get_boolean(ok) &&
+            g_str_has_prefix(str(o, "rtc0"), "rtc_cmos") && strstr(str(o, "hwclock"), year), o, "rtc",
+            "hwclock read rtc_cmos (year %s)", year);
+
+    o = check1(lr, "i8042");
+    verdict(o && strstr(str(o, "serio"), "serio0") &&
+            strstr(str(o, "input"), "AT Translated Set 2 keyboard") &&
+            strstr(str(o, "input"), "Power Button"), o, "i8042",
+            "keyboard on serio0, ACPI power button");
+
+    o = check1(lr, "serial");
+    /* Not the IRQ number: without a legacy PIC Linux numbers ISA IRQs
+     * dynamically (IRQ 4 shows as e.g. 26). */
+    verdict(o && strstr(str(o, "ttyS0"), "uart:16550A") && strstr(str(o, "ttyS0"), "port:000003F8"),
+            o, "serial", "ttyS0 is a 16550A at 0x3f8");
+}
+
+static void test_linux(void)
+{
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        g_test_skip("/dev/kvm is not usable here");
         return;
     }
-    const char *kernel = g_getenv("VMM_TEST_LINUX_KERNEL");
-    if (!kernel || !*kernel) {
-        g_test_skip("no Linux kernel given: set VMM_TEST_LINUX_KERNEL (a vmlinux or bzImage; "
-                    "VMM_TEST_LINUX_INITRD optional)");
-        return;
+    const char *srcdir = harness_srcdir();
+    g_autofree char *kernel = g_strdup(g_getenv("VMM_TEST_LINUX_KERNEL"));
+    if (!kernel) {
+        if (access("/usr/src/linux-source-6.1.tar.xz", R_OK) != 0 || access("/bin/busybox", X_OK)) {
+            g_test_skip("linux-source-6.1 or busybox-static is not installed (.ci/setup installs them)");
+            return;
+        }
+        g_autofree char *script = g_build_filename(srcdir, "tests/linux/build-kernel.sh", NULL);
+        const char *argv[] = { script, NULL };
+        g_autofree char *out = NULL;
+        g_assert_true(run_script(argv, &out));
+        kernel = g_strdup(g_strchomp(out));
     }
+    g_test_message("kernel %s", kernel);
+
     g_autofree char *dir = harness_tmpdir();
-    g_autofree char *initrd = g_strdup(g_getenv("VMM_TEST_LINUX_INITRD"));
-    if (!initrd || !*initrd) {
-        g_free(initrd);
-        initrd = build_initrd(dir);
-        g_assert_nonnull(initrd);
+    g_autofree char *initrd = g_build_filename(dir, "initramfs.cpio", NULL);
+    g_autofree char *mk = g_build_filename(srcdir, "tests/linux/make-initramfs.sh", NULL);
+    const char *mk_argv[] = { mk, initrd, NULL };
+    g_assert_true(run_script(mk_argv, NULL));
+
+    GString *devs = g_string_new(NULL);
+    char *images[G_N_ELEMENTS(disks)], *host_sha[G_N_ELEMENTS(disks)];
+    for (size_t d = 0; d < G_N_ELEMENTS(disks); d++) {
+        images[d] = g_strdup_printf("%s/%s.img", dir, disks[d].dev);
+        host_sha[d] = make_image(images[d], 1000 + d);
+        g_autofree char *x = g_markup_printf_escaped(
+            "<disk type='file' device='disk'><driver name='qemu' type='raw' cache='%s' io='%s'/>"
+            "<source file='%s'/><target dev='%s' bus='virtio'/></disk>",
+            disks[d].cache, disks[d].io, images[d], disks[d].dev);
+        g_string_append(devs, x);
     }
-    const char *t = g_getenv("VMM_TEST_LINUX_TIMEOUT");
-    double timeout = t ? g_ascii_strtod(t, NULL) : 300;
-    g_autofree char *xml_path = g_build_filename(dir, "linux.xml", NULL);
+    const char *cmdline = "console=ttyS0 rdinit=/init panic=-1 " PVM_CMDLINE;
     g_autofree char *xml = g_markup_printf_escaped(
-        "<domain type='kvm'><name>linux</name><memory unit='MiB'>512</memory><vcpu>2</vcpu>"
+        "<domain type='kvm'><name>linux</name><memory unit='MiB'>256</memory><vcpu>2</vcpu>"
         "<os><type arch='x86_64'>hvm</type><kernel>%s</kernel><initrd>%s</initrd>"
-        "<cmdline>console=ttyS0 rdinit=/init panic=-1</cmdline></os>"
-        "<features><acpi/><apic/></features>"
-        "<on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot>"
-        "<devices><serial type='stdio'><target port='0'/></serial></devices></domain>",
-        kernel, initrd);
-    g_assert_true(g_file_set_contents(xml_path, xml, -1, NULL));
-    g_autoptr(HarnessRun) r = harness_run_worker(xml_path, NULL, timeout, NULL, NULL);
+        "<cmdline>%s</cmdline></os><features><acpi/><apic/></features>"
+        "<on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot>"
+        "<on_crash>destroy</on_crash><devices>",
+        kernel, initrd, cmdline);
+    g_autofree char *doc = g_strconcat(xml, devs->str,
+                                       "<serial type='stdio'><target port='0'/></serial>"
+                                       "</devices></domain>", NULL);
+    g_string_free(devs, TRUE);
+    g_autofree char *xml_path = g_build_filename(dir, "linux.xml", NULL);
+    g_assert_true(g_file_set_contents(xml_path, doc, -1, NULL));
+
+    LinuxRun lr = { .reports = g_ptr_array_new_with_free_func(put_json) };
+    lr.t0 = g_get_monotonic_time();
+    g_autoptr(HarnessRun) r = harness_run_worker(xml_path, NULL, RUN_TIMEOUT_S, on_line, &lr);
     harness_assert_clean_stderr(r);
-    if (!strstr(r->out, MARKER) || r->exit_status != 0)
-        g_test_message("exit %d after %.1f s\nconsole (last 4 KiB):\n%s\nstderr:\n%s",
-                       r->exit_status, r->seconds,
-                       r->out + (strlen(r->out) > 4096 ? strlen(r->out) - 4096 : 0), r->err);
-    g_assert_nonnull(strstr(r->out, MARKER));
-    g_assert_cmpint(r->exit_status, ==, 0);     /* ACPI power-off */
-    g_test_message("Linux booted to init and powered off in %.1f s", r->seconds);
+
+#define SECS(t) ((t) ? ((t) - lr.t0) / 1e6 : -1.0)
+    g_test_message("timeline (s since start, -1 = never): first console line %.1f, "
+                   "userspace %.1f, checks done %.1f, userspace after reboot %.1f, "
+                   "ready for the power button %.1f, worker exit %.1f",
+                   SECS(lr.t_first_line), SECS(lr.t_userspace[0]), SECS(lr.t_checks_done),
+                   SECS(lr.t_userspace[1]), SECS(lr.t_ready), r->seconds);
+#undef SECS
+
+    judge_pci(&lr);
+    judge_irqs(&lr);
+    judge_disks(&lr, images, host_sha);
+    judge_platform(&lr);
+
+    g_autoptr(GPtrArray) complaints = linux_dmesg_complaints(r->out, REPORT);
+    for (guint i = 0; i < complaints->len; i++)
+        verdict(false, NULL, "dmesg", "%s", (char *)complaints->pdata[i]);
+    verdict(complaints->len == 0, NULL, "dmesg", "%u complaints in the kernel log",
+            complaints->len);
+
+    verdict(lr.boots == 2 && check1(&lr, "rebooted") && strstr(r->err, "restarting the guest"),
+            NULL, "reboot",
+            "reboot -f restarted the VM (<on_reboot>restart), %u boots", lr.boots);
+    g_autoptr(GPtrArray) pb = g_ptr_array_new();
+    for (guint i = 0; i < lr.reports->len; i++)
+        if (is(lr.reports->pdata[i], "event", "powerbutton"))
+            g_ptr_array_add(pb, lr.reports->pdata[i]);
+    verdict(pb->len == 1, NULL, "power button", "acpid saw the ACPI power button");
+    verdict(r->exit_status == 0 && strstr(r->err, "poweroff"), NULL, "power off",
+            "the worker exited %d (want 0, ACPI S5)", r->exit_status);
+
+    if (g_test_failed())
+        g_test_message("console (last 8 KiB):\n%s\nworker stderr:\n%s",
+                       r->out + (strlen(r->out) > 8192 ? strlen(r->out) - 8192 : 0), r->err);
+    for (size_t d = 0; d < G_N_ELEMENTS(disks); d++) {
+        g_free(images[d]);
+        g_free(host_sha[d]);
+    }
+    g_ptr_array_free(lr.reports, TRUE);
 }
 
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    g_test_add_func("/linux/boot-to-init", test_linux_boot);
+    g_test_add_func("/linux/boot-checks-reboot-poweroff", test_linux);
     return g_test_run();
 }
