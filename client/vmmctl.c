@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include "client/format.h"
+#include "conf/domain_conf.h"
 #include "proto/proto.h"
 
 #include <errno.h>
@@ -503,6 +504,81 @@ static int verb_dumpxml(Ctl *c, const Verb *v, char **args, unsigned n)
         if (*xml && xml[strlen(xml) - 1] != '\n')
             putchar('\n');
     }
+    json_object_put(ret);
+    return 0;
+}
+
+/* virsh domif-setlink / domif-getlink: an interface by target dev or MAC */
+static int verb_domif_setlink(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    if (strcmp(args[2], "up") && strcmp(args[2], "down")) {
+        error_line("invalid link state '%s' (up or down)", args[2]);
+        return USAGE_ERROR;
+    }
+    g_autofree char *name = resolve_domain(c, args[0]);
+    json_object *a = name_args(name);
+    json_object_object_add(a, "interface", json_object_new_string(args[1]));
+    json_object_object_add(a, "state", json_object_new_string(args[2]));
+    g_autoptr(GError) e = NULL;
+    json_object *ret = call(c, false, "domain-interface-set-link", a, &e);
+    if (!ret)
+        return e ? fail(c, e, name, "Failed to update interface link state") : 1;
+    if (c->json)
+        print_json(ret);
+    else
+        printf("Device updated successfully\n");
+    json_object_put(ret);
+    return 0;
+}
+
+static int verb_domif_getlink(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    g_autofree char *name = resolve_domain(c, args[0]);
+    json_object *a = name_args(name);
+    json_object_object_add(a, "interface", json_object_new_string(args[1]));
+    g_autoptr(GError) e = NULL;
+    json_object *ret = call(c, true, "domain-interface-get-link", a, &e);
+    if (!ret)
+        return e ? fail(c, e, name, "Failed to get link state") : 1;
+    if (c->json)
+        print_json(ret);
+    else
+        printf("%s %s\n", args[1], get_str(ret, "state", "?"));
+    json_object_put(ret);
+    return 0;
+}
+
+/* virsh domiflist: from the domain's XML */
+static int verb_domiflist(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    g_autofree char *name = resolve_domain(c, args[0]);
+    g_autoptr(GError) e = NULL;
+    json_object *ret = call(c, true, "domain-get-xml", name_args(name), &e);
+    if (!ret)
+        return e ? fail(c, e, name, "Failed to get domain description xml") : 1;
+    const char *xml = get_str(ret, "xml", "");
+    g_autoptr(VmmDomainDef) def = vmm_domain_def_parse_string(xml, strlen(xml), name, &e);
+    if (!def) {
+        error_line("cannot read the domain's XML: %s", e->message);
+        json_object_put(ret);
+        return 1;
+    }
+    if (c->json) {
+        print_json(ret);
+        json_object_put(ret);
+        return 0;
+    }
+    printf(" %-11s %-10s %-10s %-8s %s\n", "Interface", "Type", "Source", "Model", "MAC");
+    printf("-------------------------------------------------------------\n");
+    for (guint i = 0; i < def->nets->len; i++) {
+        const VmmNetDef *net = g_ptr_array_index(def->nets, i);
+        char mac[18];
+        vmm_net_mac_format(net->mac, mac);
+        const char *src = net->bridge ? net->bridge : net->socket_path ? net->socket_path : "-";
+        printf(" %-11s %-10s %-10s %-8s %s\n", net->target_dev ? net->target_dev : "-",
+               vmm_net_type_to_string(net->type), src, "virtio", mac);
+    }
+    printf("\n");
     json_object_put(ret);
     return 0;
 }
@@ -1101,6 +1177,9 @@ static const Verb verbs[] = {
     { "define", "<file>", "define (but don't start) a domain from an XML file", false, 1, 1, no_options, verb_define },
     { "destroy", "<domain>", "destroy (stop) a domain", false, 1, 1, no_options, verb_simple },
     { "domblkstat", "<domain> [<device>] [--human]", "get device block stats for a domain", true, 1, 2, domblkstat_options, verb_domblkstat },
+    { "domif-getlink", "<domain> <interface>", "get link state of a virtual interface", true, 2, 2, no_options, verb_domif_getlink },
+    { "domif-setlink", "<domain> <interface> <state>", "set link state of a virtual interface (up or down)", false, 3, 3, no_options, verb_domif_setlink },
+    { "domiflist", "<domain>", "list all domain virtual interfaces", true, 1, 1, no_options, verb_domiflist },
     { "domifstat", "<domain> <interface>", "get network interface stats for a domain", true, 2, 2, no_options, verb_domifstat },
     { "dominfo", "<domain>", "domain information", true, 1, 1, no_options, verb_dominfo },
     { "dommemstat", "<domain>", "get memory statistics for a domain", true, 1, 1, no_options, verb_dommemstat },

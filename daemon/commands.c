@@ -293,6 +293,15 @@ static json_object *base_stats(VmmdDomain *dom)
         json_object_object_add(s, kn, json_object_new_string(disk->target_dev));
         json_object_object_add(s, kp, json_object_new_string(disk->path));
     }
+    guint nnets = def->nets ? def->nets->len : 0;
+    put_int(s, "net.count", nnets);
+    for (guint i = 0; i < nnets; i++) {
+        const VmmNetDef *net = g_ptr_array_index(def->nets, i);
+        g_autofree char *kn = g_strdup_printf("net.%u.name", i);
+        g_autofree char *name = net->target_dev ? g_strdup(net->target_dev)
+                                                : g_strdup_printf("net%u", i);
+        json_object_object_add(s, kn, json_object_new_string(name));
+    }
     return s;
 }
 
@@ -300,6 +309,34 @@ static gint64 get_int(json_object *o, const char *key)
 {
     json_object *v;
     return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+/* The worker's per-device arrays into virsh's flat PREFIX.N.FIELD keys. */
+static void merge_devices(json_object *s, json_object *w, const char *array,
+                          const char *prefix, const char *const (*map)[2], unsigned nmap)
+{
+    json_object *devs, *v;
+    if (!json_object_object_get_ex(w, array, &devs) || !json_object_is_type(devs, json_type_array))
+        return;
+    size_t n = json_object_array_length(devs);
+    g_autofree char *kc = g_strdup_printf("%s.count", prefix);
+    put_int(s, kc, (gint64)n);
+    for (size_t i = 0; i < n; i++) {
+        json_object *b = json_object_array_get_idx(devs, i);
+        static const char *const names[] = { "name", "path" };
+        for (unsigned k = 0; k < G_N_ELEMENTS(names); k++) {
+            if (!json_object_object_get_ex(b, names[k], &v))
+                continue;
+            g_autofree char *key = g_strdup_printf("%s.%zu.%s", prefix, i, names[k]);
+            json_object_object_add(s, key, json_object_get(v));
+        }
+        for (unsigned k = 0; k < nmap; k++) {
+            if (!json_object_object_get_ex(b, map[k][0], &v))
+                continue;
+            g_autofree char *key = g_strdup_printf("%s.%zu.%s", prefix, i, map[k][1]);
+            put_int(s, key, json_object_get_int64(v));
+        }
+    }
 }
 
 static void merge_worker_stats(json_object *s, json_object *w)
@@ -322,31 +359,18 @@ static void merge_worker_stats(json_object *s, json_object *w)
             put_int(s, kt, get_int(vc, "time_ns"));
         }
     }
-    json_object *blocks;
-    if (json_object_object_get_ex(w, "block", &blocks) && json_object_is_type(blocks, json_type_array)) {
-        static const char *const map[][2] = {
-            { "rd_reqs", "rd.reqs" }, { "rd_bytes", "rd.bytes" }, { "rd_ns", "rd.times" },
-            { "wr_reqs", "wr.reqs" }, { "wr_bytes", "wr.bytes" }, { "wr_ns", "wr.times" },
-            { "fl_reqs", "fl.reqs" }, { "fl_ns", "fl.times" }, { "errors", "errors" },
-        };
-        size_t n = json_object_array_length(blocks);
-        put_int(s, "block.count", (gint64)n);
-        for (size_t i = 0; i < n; i++) {
-            json_object *b = json_object_array_get_idx(blocks, i);
-            g_autofree char *kn = g_strdup_printf("block.%zu.name", i);
-            g_autofree char *kp = g_strdup_printf("block.%zu.path", i);
-            if (json_object_object_get_ex(b, "name", &v))
-                json_object_object_add(s, kn, json_object_get(v));
-            if (json_object_object_get_ex(b, "path", &v))
-                json_object_object_add(s, kp, json_object_get(v));
-            for (unsigned k = 0; k < G_N_ELEMENTS(map); k++) {
-                if (!json_object_object_get_ex(b, map[k][0], &v))
-                    continue;
-                g_autofree char *key = g_strdup_printf("block.%zu.%s", i, map[k][1]);
-                put_int(s, key, json_object_get_int64(v));
-            }
-        }
-    }
+    static const char *const block_map[][2] = {
+        { "rd_reqs", "rd.reqs" }, { "rd_bytes", "rd.bytes" }, { "rd_ns", "rd.times" },
+        { "wr_reqs", "wr.reqs" }, { "wr_bytes", "wr.bytes" }, { "wr_ns", "wr.times" },
+        { "fl_reqs", "fl.reqs" }, { "fl_ns", "fl.times" }, { "errors", "errors" },
+    };
+    static const char *const net_map[][2] = {
+        { "rx_bytes", "rx.bytes" }, { "rx_pkts", "rx.pkts" }, { "rx_errs", "rx.errs" },
+        { "rx_drop", "rx.drop" }, { "tx_bytes", "tx.bytes" }, { "tx_pkts", "tx.pkts" },
+        { "tx_errs", "tx.errs" }, { "tx_drop", "tx.drop" },
+    };
+    merge_devices(s, w, "block", "block", block_map, G_N_ELEMENTS(block_map));
+    merge_devices(s, w, "net", "net", net_map, G_N_ELEMENTS(net_map));
 }
 
 static void stats_job_unref(StatsJob *job)
@@ -592,6 +616,112 @@ static json_object *cmd_console(VmmProtoConn *c, json_object *args, void *opaque
     return VMM_PROTO_DEFERRED;
 }
 
+/* domain-interface-set-link / -get-link: an interface named as virsh
+ * names it, by its tap (target dev) or its MAC address. */
+
+static int find_interface(const VmmDomainDef *def, const char *which)
+{
+    for (guint i = 0; def->nets && i < def->nets->len; i++) {
+        const VmmNetDef *n = g_ptr_array_index(def->nets, i);
+        char mac[18];
+        vmm_net_mac_format(n->mac, mac);
+        g_autofree char *dflt = g_strdup_printf("net%u", i);
+        if (!g_ascii_strcasecmp(mac, which) || !g_strcmp0(n->target_dev, which) ||
+            (!n->target_dev && !strcmp(dflt, which)))
+            return (int)i;
+    }
+    return -1;
+}
+
+typedef struct {
+    VmmProtoPending *p;
+    char *name;
+    int index;
+    bool get;                    /* get-link: the state from query-stats */
+} LinkCall;
+
+static void on_link(VmmProtoClient *c, json_object *ret, const GError *err, void *opaque)
+{
+    LinkCall *lc = opaque;
+    if (!ret) {
+        vmm_proto_pending_error(lc->p, VMM_PROTO_INTERNAL_ERROR, "domain '%s': %s", lc->name,
+                                err->message);
+    } else if (!lc->get) {
+        vmm_proto_pending_return(lc->p, json_object_new_object());
+    } else {
+        json_object *nets = NULL, *up = NULL;
+        json_object_object_get_ex(ret, "net", &nets);
+        json_object *n = json_object_is_type(nets, json_type_array)
+                             ? json_object_array_get_idx(nets, (size_t)lc->index) : NULL;
+        if (!n || !json_object_object_get_ex(n, "link_up", &up)) {
+            vmm_proto_pending_error(lc->p, VMM_PROTO_INTERNAL_ERROR,
+                                    "domain '%s': the worker reports no interface %d", lc->name,
+                                    lc->index);
+        } else {
+            json_object *r = json_object_new_object();
+            json_object_object_add(r, "state", json_object_new_string(
+                                                   json_object_get_boolean(up) ? "up" : "down"));
+            vmm_proto_pending_return(lc->p, r);
+        }
+    }
+    g_free(lc->name);
+    g_free(lc);
+}
+
+static json_object *link_cmd(VmmProtoConn *c, json_object *args, VmmDaemon *d, bool get,
+                             GError **err)
+{
+    static const char *const allowed_set[] = { "name", "interface", "state", NULL };
+    static const char *const allowed_get[] = { "name", "interface", NULL };
+    VmmdDomain *dom;
+    const char *which = NULL, *state = NULL;
+    if (!check_members(args, get ? allowed_get : allowed_set, err) ||
+        !arg_string(args, "interface", true, &which, err) ||
+        (!get && !arg_string(args, "state", true, &state, err)) ||
+        !(dom = arg_domain(d, args, err)))
+        return NULL;
+    if (state && strcmp(state, "up") && strcmp(state, "down"))
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "state '%s' is not up or down", state);
+    if (!get)
+        log_request(d, c, dom, "domain-interface-set-link");
+    if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "domain '%s' is not running", dom->name);
+    int idx = find_interface(vmmd_domain_current_def(dom), which);
+    if (idx < 0)
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "domain '%s' has no interface '%s' (name it by its target "
+                                   "dev or MAC address)", dom->name, which);
+    LinkCall *lc = g_new0(LinkCall, 1);
+    lc->name = g_strdup(dom->name);
+    lc->index = idx;
+    lc->get = get;
+    json_object *wargs = NULL;
+    if (!get) {
+        wargs = json_object_new_object();
+        json_object_object_add(wargs, "index", json_object_new_int(idx));
+        json_object_object_add(wargs, "up", json_object_new_boolean(!strcmp(state, "up")));
+    }
+    if (!vmmd_domain_worker_call(dom, get ? "query-stats" : "set-link", wargs, on_link, lc, err)) {
+        g_free(lc->name);
+        g_free(lc);
+        return NULL;
+    }
+    lc->p = vmm_proto_conn_defer(c);
+    return VMM_PROTO_DEFERRED;
+}
+
+static json_object *cmd_set_link(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    return link_cmd(c, args, opaque, false, err);
+}
+
+static json_object *cmd_get_link(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    return link_cmd(c, args, opaque, true, err);
+}
+
 const VmmProtoCommand vmmd_commands[] = {
     { "domain-define", false, cmd_define },
     { "domain-undefine", false, cmd_undefine },
@@ -608,5 +738,7 @@ const VmmProtoCommand vmmd_commands[] = {
     { "domain-set-memory", false, cmd_set_memory },
     { "domain-stats", true, cmd_stats },
     { "domain-console", false, cmd_console },
+    { "domain-interface-set-link", false, cmd_set_link },
+    { "domain-interface-get-link", true, cmd_get_link },
     { NULL },
 };

@@ -5,6 +5,9 @@
 #include "util/chardev.h"
 #include "util/log.h"
 #include "virtio/virtio_blk.h"
+#include "virtio/virtio_net.h"
+
+#include <string.h>
 #include "vmm/vm.h"
 
 #include <sys/resource.h>
@@ -79,6 +82,26 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
         json_object_array_add(blocks, o);
     }
     json_object_object_add(r, "block", blocks);
+    /* virsh's net.N.*: rx is what the guest received, tx what it sent */
+    json_object *nets = json_object_new_array();
+    for (guint i = 0; w->vm->net && i < w->vm->net->len; i++) {
+        VmmVirtioNet *n = g_ptr_array_index(w->vm->net, i);
+        VmmNetStats st;
+        vmm_virtio_net_get_stats(n, &st, NULL, 0);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(vmm_virtio_net_name(n)));
+        add_u64(o, "rx_bytes", st.rx_bytes);
+        add_u64(o, "rx_pkts", st.rx_pkts);
+        add_u64(o, "rx_errs", st.rx_errs);
+        add_u64(o, "rx_drop", st.rx_drop);
+        add_u64(o, "tx_bytes", st.tx_bytes);
+        add_u64(o, "tx_pkts", st.tx_pkts);
+        add_u64(o, "tx_errs", st.tx_errs);
+        add_u64(o, "tx_drop", st.tx_drop);
+        json_object_object_add(o, "link_up", json_object_new_boolean(vmm_virtio_net_get_link(n)));
+        json_object_array_add(nets, o);
+    }
+    json_object_object_add(r, "net", nets);
     add_u64(r, "memory_kib", w->def->current_memory_kib);
     add_u64(r, "max_memory_kib", w->def->memory_kib);
     return r;
@@ -101,6 +124,34 @@ static json_object *cmd_query_chardevs(VmmProtoConn *c, json_object *args, void 
         json_object_array_add(r, o);
     }
     return r;
+}
+
+/* set-link {"index": N, "up": BOOL}: the carrier of interface N as the
+ * guest sees it (virtio-net STATUS, with a configuration interrupt). */
+static json_object *cmd_set_link(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    Worker *w = opaque;
+    if (need_vm(w, err))
+        return NULL;
+    json_object *idx = NULL, *up = NULL;
+    json_object_object_foreach(args, k, v) {
+        (void)v;
+        if (strcmp(k, "index") && strcmp(k, "up"))
+            return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                       "set-link: unexpected argument '%s' (index, up)", k);
+    }
+    if (!json_object_object_get_ex(args, "index", &idx) || !json_object_is_type(idx, json_type_int) ||
+        !json_object_object_get_ex(args, "up", &up) || !json_object_is_type(up, json_type_boolean))
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "set-link needs \"index\" (a number) and \"up\" (a boolean)");
+    int64_t i = json_object_get_int64(idx);
+    guint n = w->vm->net ? w->vm->net->len : 0;
+    if (i < 0 || i >= (int64_t)n)
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "set-link: no interface %" G_GINT64_FORMAT " (the domain has %u)",
+                                   i, n);
+    vmm_virtio_net_set_link(g_ptr_array_index(w->vm->net, i), json_object_get_boolean(up));
+    return json_object_new_object();
 }
 
 static json_object *cmd_powerdown(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
@@ -163,6 +214,7 @@ static const VmmProtoCommand commands[] = {
     { "query-status", true, cmd_query_status },
     { "query-stats", true, cmd_query_stats },
     { "query-chardevs", true, cmd_query_chardevs },
+    { "set-link", false, cmd_set_link },
     { "system-powerdown", false, cmd_powerdown },
     { "system-reset", false, cmd_reset },
     { "stop", false, cmd_stop },

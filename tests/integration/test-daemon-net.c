@@ -5,7 +5,11 @@
  * its workers inherit it, and every tap and bridge dies with the test. */
 #include "daemon-harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,6 +33,23 @@ static bool ready(void)
     return true;
 }
 
+/* One datagram to the guest kit's echo port (10.0.0.2:7) and its echo. */
+static bool udp_echo_ok(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in g = { .sin_family = AF_INET, .sin_port = htons(7) };
+    inet_pton(AF_INET, "10.0.0.2", &g.sin_addr);
+    bool ok = false;
+    for (int tries = 0; tries < 5 && !ok; tries++) {
+        sendto(fd, "ping", 4, 0, (struct sockaddr *)&g, sizeof(g));
+        struct pollfd p = { fd, POLLIN, 0 };
+        char buf[16];
+        ok = poll(&p, 1, 1000) == 1 && recv(fd, buf, sizeof(buf), 0) == 4 && !memcmp(buf, "ping", 4);
+    }
+    close(fd);
+    return ok;
+}
+
 /* a domain running the guest kit's net test on `iface` */
 static char *net_domain(Vmmd *v, const char *name, const char *iface)
 {
@@ -50,7 +71,8 @@ static void test_bridge_lifecycle(void)
 {
     if (!ready())
         return;
-    g_autofree char *br = sh_out("ip link add br7 type bridge && ip link set br7 up && echo ok");
+    g_autofree char *br = sh_out("ip link add br7 type bridge && ip addr add 10.0.0.1/24 dev br7 "
+                                 "&& ip link set br7 up && echo ok");
     g_assert_nonnull(strstr(br, "ok"));
     Vmmd v;
     vmmd_init(&v);
@@ -66,11 +88,55 @@ static void test_bridge_lifecycle(void)
     g_test_message("on br7: %s", on);
     g_assert_nonnull(strstr(on, "vnet"));
     g_assert_nonnull(strstr(on, "mtu 1400"));
-    /* the guest answers ARP with the MAC of the definition */
-    wait_serial(serial_path(&v, "n1"), "\"net_ready\"", 1);
+    g_autofree char *serial = serial_path(&v, "n1");
+    wait_serial(serial, "\"net_ready\"", 1);
+    /* domif-setlink by MAC: the guest sees the carrier go and come back */
+    json_object *a = name_args("n1");
+    json_object_object_add(a, "interface", json_object_new_string("52:54:00:00:00:07"));
+    json_object_object_add(a, "state", json_object_new_string("down"));
+    json_object_put(call_ok(s, "domain-interface-set-link", a));
+    wait_serial(serial, "\"net_link\",\"up\":false", 1);
+    a = name_args("n1");
+    json_object_object_add(a, "interface", json_object_new_string("vnet0"));
+    json_object *st = call_ok(s, "domain-interface-get-link", a);
+    g_assert_cmpstr(get_str(st, "state"), ==, "down");
+    json_object_put(st);
+    a = name_args("n1");
+    json_object_object_add(a, "interface", json_object_new_string("vnet0"));
+    json_object_object_add(a, "state", json_object_new_string("up"));
+    json_object_put(call_ok(s, "domain-interface-set-link", a));
+    wait_serial(serial, "\"net_link\",\"up\":true", 1);
+    a = name_args("n1");
+    json_object_object_add(a, "interface", json_object_new_string("nosuch0"));
+    json_object_object_add(a, "state", json_object_new_string("up"));
+    g_free(call_err(s, "domain-interface-set-link", a, VMM_PROTO_INVALID_ARGUMENT));
+    /* traffic for the counters: a UDP echo through the bridge */
+    g_assert_true(udp_echo_ok());
+    /* virsh's net.N.* statistics */
+    json_object *sa = json_object_new_object();
+    json_object *names = json_object_new_array();
+    json_object_array_add(names, json_object_new_string("n1"));
+    json_object_object_add(sa, "names", names);
+    json_object *stats = call_ok(s, "domain-stats", sa);
+    g_test_message("stats: %s", json_object_to_json_string(stats));
+    json_object *st0 = get(json_object_array_get_idx(stats, 0), "stats");
+    g_assert_nonnull(st0);
+    g_assert_cmpint(json_object_get_int(get(st0, "net.count")), ==, 1);
+    g_assert_cmpstr(get_str(st0, "net.0.name"), ==, "vnet0");
+    static const char *const keys[] = { "rx.bytes", "rx.pkts", "rx.errs", "rx.drop",
+                                        "tx.bytes", "tx.pkts", "tx.errs", "tx.drop" };
+    for (size_t k = 0; k < G_N_ELEMENTS(keys); k++) {
+        g_autofree char *key = g_strdup_printf("net.0.%s", keys[k]);
+        g_assert_nonnull(get(st0, key));
+    }
+    /* the UDP exchange above: one datagram each way at least */
+    g_assert_cmpint(json_object_get_int64(get(st0, "net.0.rx.pkts")), >=, 1);
+    g_assert_cmpint(json_object_get_int64(get(st0, "net.0.tx.pkts")), >=, 1);
+    g_assert_cmpint(json_object_get_int64(get(st0, "net.0.rx.errs")), ==, 0);
+    json_object_put(stats);
     domain_op(s, "domain-destroy", "n1");
-    g_autofree char *st = domain_state(s, "n1");
-    g_assert_cmpstr(st, ==, "shutoff");
+    g_autofree char *state = domain_state(s, "n1");
+    g_assert_cmpstr(state, ==, "shutoff");
     /* the worker held the tap's only fds: it is gone with it */
     g_autofree char *after = sh_out("ip -o link show master br7");
     g_assert_null(strstr(after, "vnet"));
