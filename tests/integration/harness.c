@@ -326,3 +326,13 @@ void harness_assert_clean_stderr(HarnessRun *r)
         g_test_fail();
     }
 }
+
+char *harness_sh_out(const char *cmd)
+{
+    char *out = NULL;
+    const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
+                      NULL, NULL, NULL))
+        return g_strdup("");
+    return out;
+}

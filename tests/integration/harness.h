@@ -46,6 +46,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarnessRun, harness_run_free)
 /* Reports whose key `key` exists (e.g. "check") with optional string value. */
 GPtrArray *harness_find(HarnessRun *r, const char *key, const char *value);
 int harness_done_count(HarnessRun *r, const char *field);   /* passed/failed, -1 if no done */
+/* Runs a shell command line; its standard output ("" when it cannot run). */
+char *harness_sh_out(const char *cmd);
 /* Asserts: no sanitizer report in stderr. */
 void harness_assert_clean_stderr(HarnessRun *r);
 

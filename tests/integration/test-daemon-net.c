@@ -14,16 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static char *sh_out(const char *cmd)
-{
-    char *out = NULL;
-    const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
-                      NULL, NULL, NULL))
-        return g_strdup("");
-    return out;
-}
-
 static bool ready(void)
 {
     if (access("/dev/kvm", R_OK | W_OK) != 0) {
@@ -71,7 +61,7 @@ static void test_bridge_lifecycle(void)
 {
     if (!ready())
         return;
-    g_autofree char *br = sh_out("ip link add br7 type bridge && ip addr add 10.0.0.1/24 dev br7 "
+    g_autofree char *br = harness_sh_out("ip link add br7 type bridge && ip addr add 10.0.0.1/24 dev br7 "
                                  "&& ip link set br7 up && echo ok");
     g_assert_nonnull(strstr(br, "ok"));
     Vmmd v;
@@ -84,7 +74,7 @@ static void test_bridge_lifecycle(void)
     define_xml(s, xml);
     domain_op(s, "domain-start", "n1");
     wait_running(s, "n1");
-    g_autofree char *on = sh_out("ip -o link show master br7");
+    g_autofree char *on = harness_sh_out("ip -o link show master br7");
     g_test_message("on br7: %s", on);
     g_assert_nonnull(strstr(on, "vnet"));
     g_assert_nonnull(strstr(on, "mtu 1400"));
@@ -138,10 +128,10 @@ static void test_bridge_lifecycle(void)
     g_autofree char *state = domain_state(s, "n1");
     g_assert_cmpstr(state, ==, "shutoff");
     /* the worker held the tap's only fds: it is gone with it */
-    g_autofree char *after = sh_out("ip -o link show master br7");
+    g_autofree char *after = harness_sh_out("ip -o link show master br7");
     g_assert_null(strstr(after, "vnet"));
     vmmd_cleanup(&v);
-    g_free(sh_out("ip link del br7"));
+    g_free(harness_sh_out("ip link del br7"));
 }
 
 static void test_missing_bridge(void)
@@ -160,7 +150,7 @@ static void test_missing_bridge(void)
     g_assert_nonnull(strstr(msg, "interface 0"));
     g_assert_nonnull(strstr(msg, "nosuchbr"));
     g_assert_cmpuint(count_workers(&v, "n2"), ==, 0);
-    g_autofree char *links = sh_out("ip -o link show");
+    g_autofree char *links = harness_sh_out("ip -o link show");
     g_assert_null(strstr(links, "vnet"));
     g_autofree char *state = domain_state(s, "n2");
     g_assert_cmpstr(state, ==, "shutoff");
@@ -197,7 +187,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     signal(SIGABRT, on_abort);
     if (unshare(CLONE_NEWNET) == 0) {
-        g_free(sh_out("ip link set lo up"));
+        g_free(harness_sh_out("ip link set lo up"));
         g_test_add_func("/daemon-net/bridge-lifecycle", test_bridge_lifecycle);
         g_test_add_func("/daemon-net/missing-bridge", test_missing_bridge);
         g_test_add_func("/daemon-net/missing-passt", test_missing_passt);

@@ -48,16 +48,6 @@ static bool sh(const char *fmt, ...)
     return true;
 }
 
-static char *sh_out(const char *cmd)
-{
-    char *out = NULL;
-    const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
-                      NULL, NULL, NULL))
-        return g_strdup("");
-    return out;
-}
-
 /* A private network namespace for the rest of the process: taps and
  * bridges made by the tests vanish with it. */
 static bool enter_netns(void)
@@ -156,7 +146,7 @@ static gboolean basic_on_line(const char *line, GPid pid, void *opaque)
         close(fs);
     }
     g_autofree char *cmd = g_strdup_printf("ip neigh show " GUEST_IP " dev %s", b->tap);
-    b->neigh_mac = sh_out(cmd);
+    b->neigh_mac = harness_sh_out(cmd);
     kill(pid, SIGTERM);   /* the power button: the guest reports and stops */
     return TRUE;
 }
@@ -226,7 +216,7 @@ static gboolean bridge_on_line(const char *line, GPid pid, void *opaque)
 {
     BridgeSeen *b = opaque;
     if (strstr(line, "\"net_ready\"") && !b->links) {
-        b->links = sh_out("ip -o link show master br0");
+        b->links = harness_sh_out("ip -o link show master br0");
         kill(pid, SIGTERM);
     }
     return TRUE;
@@ -251,7 +241,7 @@ static void test_bridge(void)
     g_assert_nonnull(init);
     g_assert_cmpint(jint(init, "mtu"), ==, 1400);
     g_free(b.links);
-    g_autofree char *after = sh_out("ip -o link show vnet0 2>&1");
+    g_autofree char *after = harness_sh_out("ip -o link show vnet0 2>&1");
     g_assert_null(strstr(after, "vnet0:"));
     g_assert_true(sh("ip link del br0"));
 }
@@ -325,7 +315,7 @@ static void test_refusals(void)
         return;
     expect_refusal("<interface type='bridge'><source bridge='nosuchbr'/></interface>", NULL,
                    "no such bridge");
-    g_autofree char *left = sh_out("ip -o link show");
+    g_autofree char *left = harness_sh_out("ip -o link show");
     g_assert_null(strstr(left, "vnet"));
     /* a tap another process holds (single queue: one owner) */
     g_assert_true(sh("ip tuntap add busy0 mode tap"));
@@ -380,7 +370,7 @@ static void test_passt(void)
     }
     g_assert_false(in_netns);   /* passt needs the host's network: this runs first */
     /* passt maps the guest's gateway address to the host itself */
-    g_autofree char *gw = sh_out("ip -4 route show default | awk '{print $3; exit}'");
+    g_autofree char *gw = harness_sh_out("ip -4 route show default | awk '{print $3; exit}'");
     g_strstrip(gw);
     if (!*gw) {
         g_test_skip("this host has no IPv4 default route for passt to copy");
@@ -406,7 +396,7 @@ static void test_passt(void)
     g_thread_join(u.t);
     close(u.fd);
     /* passt exits with the worker (--one-off) */
-    g_autofree char *left = sh_out("pgrep -x passt.avx2; pgrep -x passt");
+    g_autofree char *left = harness_sh_out("pgrep -x passt.avx2; pgrep -x passt");
     g_test_message("passt processes left: '%s'", left);
 }
 
