@@ -50,16 +50,6 @@ const char *vmm_stop_reason_to_string(VmmStopReason r)
     return "unknown";
 }
 
-void *vmm_vm_gpa_to_hva(VmmVm *vm, uint64_t gpa, uint64_t len)
-{
-    if (gpa < vm->lowmem_size && len <= vm->lowmem_size - gpa)
-        return vm->ram + gpa;
-    if (gpa >= LAYOUT_HIGHMEM_START && gpa - LAYOUT_HIGHMEM_START < vm->highmem_size &&
-        len <= vm->highmem_size - (gpa - LAYOUT_HIGHMEM_START))
-        return vm->ram + vm->lowmem_size + (gpa - LAYOUT_HIGHMEM_START);
-    return NULL;
-}
-
 void vmm_vm_request_stop(VmmVm *vm, VmmStopReason reason, const char *fmt, ...)
 {
     g_mutex_lock(&vm->stop_lock);

@@ -119,7 +119,17 @@ void vmm_vm_power_button(VmmVm *vm);
 
 /* Guest memory access with bounds checks; NULL when [gpa, gpa+len) is not
  * entirely RAM. All guest-controlled addresses go through this. */
-void *vmm_vm_gpa_to_hva(VmmVm *vm, uint64_t gpa, uint64_t len);
+static inline void *vmm_vm_gpa_to_hva(VmmVm *vm, uint64_t gpa, uint64_t len)
+{
+    /* inline: device hot paths translate every buffer, and the boot
+     * loaders (fuzzed on their own) need nothing else from vm.c */
+    if (gpa < vm->lowmem_size && len <= vm->lowmem_size - gpa)
+        return vm->ram + gpa;
+    if (gpa >= LAYOUT_HIGHMEM_START && gpa - LAYOUT_HIGHMEM_START < vm->highmem_size &&
+        len <= vm->highmem_size - (gpa - LAYOUT_HIGHMEM_START))
+        return vm->ram + vm->lowmem_size + (gpa - LAYOUT_HIGHMEM_START);
+    return NULL;
+}
 
 const char *vmm_stop_reason_to_string(VmmStopReason r);
 

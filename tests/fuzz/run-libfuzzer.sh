@@ -15,6 +15,7 @@ targets=(
     "domain-xml|src/conf/domain_conf.c src/conf/domain_format.c src/conf/net_conf.c src/conf/cpu_conf.c src/vmm/cpu_features.c src/util/log.c|domain XML parse/format round trip|glib-2.0 libxml-2.0"
     "proto|src/proto/proto.c|protocol framing, JSON requests, replies, greetings|gio-2.0 json-c"
     "devices|src/hw/bus.c src/hw/uart.c src/hw/i8042.c src/hw/rtc.c src/hw/pci.c src/hw/acpi_ged.c src/util/log.c|UART, i8042, RTC, PCI config/ECAM, ACPI GED registers|glib-2.0"
+    "loaders|src/vmm/boot.c|kernel loaders: ELF, PVH note, bzImage|glib-2.0 liburing"
 )
 echo "1..${#targets[@]}"
 cc=$(command -v clang || true)
