@@ -405,35 +405,30 @@ static void random_uuid_v4(uint8_t u[16])
     u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
 }
 
-bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err)
+bool vmm_domain_def_pci_slots(const VmmDomainDef *def, int *slots, GError **err)
 {
     g_return_val_if_fail(def != NULL, false);
-    /* The PCI devices in the order the worker places them: disks, then
-     * interfaces. */
+    /* The PCI devices in placement order: disks, then interfaces. */
     guint ndisks = def->disks ? def->disks->len : 0;
     guint nnets = def->nets ? def->nets->len : 0;
     guint n = ndisks + nnets;
-    g_autofree int **slotp = g_new0(int *, n + 1);
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < ndisks; i++) {
-        VmmDiskDef *d = g_ptr_array_index(def->disks, i);
-        slotp[i] = &d->pci_slot;
+        const VmmDiskDef *d = g_ptr_array_index(def->disks, i);
+        slots[i] = d->pci_slot;
         g_ptr_array_add(names, g_strdup_printf("disk %s", d->target_dev ? d->target_dev
                                                                          : "(unnamed)"));
     }
     for (guint i = 0; i < nnets; i++) {
-        VmmNetDef *nd = g_ptr_array_index(def->nets, i);
-        slotp[ndisks + i] = &nd->pci_slot;
+        const VmmNetDef *nd = g_ptr_array_index(def->nets, i);
+        slots[ndisks + i] = nd->pci_slot;
         g_ptr_array_add(names, g_strdup_printf("interface %u", i));
     }
     bool used[PCI_SLOTS] = { [0] = true };   /* slot 0: host bridge */
-    g_autofree int *slots = g_new0(int, n + 1);
 
-    /* Check and plan everything first: on failure nothing changes. */
     for (guint i = 0; i < n; i++) {
-        int s = *slotp[i];
+        int s = slots[i];
         const char *name = g_ptr_array_index(names, i);
-        slots[i] = s;
         if (s < 0)
             continue;
         if (s == 0 || s >= PCI_SLOTS) {
@@ -463,9 +458,22 @@ bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err)
         slots[i] = next;
         used[next] = true;
     }
+    return true;
+}
 
-    for (guint i = 0; i < n; i++)
-        *slotp[i] = slots[i];
+bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err)
+{
+    g_return_val_if_fail(def != NULL, false);
+    guint ndisks = def->disks ? def->disks->len : 0;
+    guint nnets = def->nets ? def->nets->len : 0;
+    g_autofree int *slots = g_new0(int, ndisks + nnets + 1);
+    /* Plan first: on failure nothing changes. */
+    if (!vmm_domain_def_pci_slots(def, slots, err))
+        return false;
+    for (guint i = 0; i < ndisks; i++)
+        ((VmmDiskDef *)g_ptr_array_index(def->disks, i))->pci_slot = slots[i];
+    for (guint i = 0; i < nnets; i++)
+        ((VmmNetDef *)g_ptr_array_index(def->nets, i))->pci_slot = slots[ndisks + i];
     if (!def->has_uuid) {
         random_uuid_v4(def->uuid);
         def->has_uuid = true;

@@ -53,6 +53,13 @@ char *vmm_domain_def_format(const VmmDomainDef *def, GError **err);
  * the definition is then unchanged. */
 bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err);
 
+/* The PCI slot of every disk and then every interface (slots[] has one
+ * entry per disk followed by one per interface): its <address> slot, or the
+ * lowest free one from 1 upward in that order. Both the daemon's defaults
+ * (above) and the board placing devices use this one rule. Fails like
+ * vmm_domain_def_fill_defaults on a bad or duplicate explicit slot. */
+bool vmm_domain_def_pci_slots(const VmmDomainDef *def, int *slots, GError **err);
+
 /* Validates an XML document of `len` bytes against the RelaxNG schema file
  * `rng_path` (which may include others, relative to itself). The document
  * is read with no network access and no entity expansion: a DOCTYPE (and so

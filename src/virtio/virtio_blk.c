@@ -327,7 +327,8 @@ static const VmmVirtioOps blk_ops = {
     .config_write = blk_config_write,
 };
 
-VmmVirtioBlk *vmm_virtio_blk_new(VmmVm *vm, const VmmDiskDef *disk, GError **err)
+VmmVirtioBlk *vmm_virtio_blk_new(VmmVm *vm, const VmmDiskDef *disk, int pci_slot,
+                                 GError **err)
 {
     VmmVirtioBlk *b = g_new0(VmmVirtioBlk, 1);
     b->vm = vm;
@@ -360,7 +361,7 @@ VmmVirtioBlk *vmm_virtio_blk_new(VmmVm *vm, const VmmDiskDef *disk, GError **err
         f |= (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
     g_autofree char *name = g_strdup_printf("virtio-blk %s", disk->target_dev);
     b->vdev = vmm_virtio_pci_new(vm, &blk_ops, b, name, b->nqueues, BLK_QUEUE_SIZE, f,
-                                 BLK_CONFIG_SIZE, disk->pci_slot, err);
+                                 BLK_CONFIG_SIZE, pci_slot, err);
     if (!b->vdev) {
         vmm_virtio_blk_free(b);
         return NULL;

@@ -10,7 +10,10 @@
 typedef struct VmmVm VmmVm;
 typedef struct VmmVirtioBlk VmmVirtioBlk;
 
-VmmVirtioBlk *vmm_virtio_blk_new(VmmVm *vm, const VmmDiskDef *disk, GError **err);
+/* disk must outlive the device; pci_slot is where the board placed it
+ * (-1: the lowest free slot). */
+VmmVirtioBlk *vmm_virtio_blk_new(VmmVm *vm, const VmmDiskDef *disk, int pci_slot,
+                                 GError **err);
 void vmm_virtio_blk_free(VmmVirtioBlk *b);
 void vmm_virtio_blk_get_stats(VmmVirtioBlk *b, VmmBlockStats *out);
 const VmmDiskDef *vmm_virtio_blk_disk(VmmVirtioBlk *b);

@@ -95,9 +95,11 @@ static void update_irqfds_locked(VmmVirtioDev *d)
                       d->msix_config);
 }
 
+/* Fixed by the slot at creation (the _PRT wiring), whatever the guest
+ * later writes to the Interrupt Line register. */
 static VmmIrq *intx_line(VmmVirtioDev *d)
 {
-    return &d->vm->gsi[d->pci.cfg[PCI_INTERRUPT_LINE] % IOAPIC_NR_PINS];
+    return d->intx;
 }
 
 static void signal_fd(int fd)
@@ -597,6 +599,13 @@ VmmVirtioDev *vmm_virtio_pci_new(VmmVm *vm, const VmmVirtioOps *ops, void *opaqu
     pci_set_u32(p->cfg + d->msix_cap + 8, BAR_MSIX_PBA | 0);
     pci_set_u16(p->wmask + d->msix_cap + 2, MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL);
     if (!vmm_pci_host_add_device(vm->pci, p, pci_slot, err)) {
+        vmm_virtio_pci_free(d);
+        return NULL;
+    }
+    /* INTx lines are shared by every fourth slot: a source of our own. */
+    d->intx = vmm_irq_line_source(&vm->gsi_line[p->cfg[PCI_INTERRUPT_LINE] % IOAPIC_NR_PINS],
+                                  err);
+    if (!d->intx) {
         vmm_virtio_pci_free(d);
         return NULL;
     }

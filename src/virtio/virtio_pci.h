@@ -45,6 +45,7 @@ typedef struct {
 struct VmmVirtioDev {
     VmmVm *vm;
     VmmPciDevice pci;
+    VmmIrq *intx;                /* this device's source on its INTx GSI */
     const VmmVirtioOps *ops;
     void *opaque;
     char *name;                  /* "virtio-blk vda" */

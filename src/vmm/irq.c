@@ -141,6 +141,46 @@ void vmm_irq_msi_route_remove(VmmVm *vm, int gsi)
     g_mutex_unlock(&rt->lock);
 }
 
+static void line_source_set(VmmIrq *src, int level)
+{
+    VmmIrqLine *line = src->opaque;
+    guint64 bit = G_GUINT64_CONSTANT(1) << (src - line->src);
+    g_mutex_lock(&line->lock);
+    bool was = line->asserted != 0;
+    line->asserted = level ? line->asserted | bit : line->asserted & ~bit;
+    if (was != (line->asserted != 0))
+        vmm_irq_set(line->out, !was);
+    g_mutex_unlock(&line->lock);
+}
+
+void vmm_irq_line_init(VmmIrqLine *line, VmmIrq *out)
+{
+    memset(line, 0, sizeof(*line));
+    g_mutex_init(&line->lock);
+    line->out = out;
+}
+
+void vmm_irq_line_clear(VmmIrqLine *line)
+{
+    g_mutex_clear(&line->lock);
+}
+
+VmmIrq *vmm_irq_line_source(VmmIrqLine *line, GError **err)
+{
+    g_mutex_lock(&line->lock);
+    if (line->nr_sources == VMM_IRQ_LINE_MAX_SOURCES) {
+        g_mutex_unlock(&line->lock);
+        g_set_error(err, VMM_ERROR, 0, "GSI %u: more than %u devices share it",
+                    line->out ? line->out->gsi : 0, VMM_IRQ_LINE_MAX_SOURCES);
+        return NULL;
+    }
+    VmmIrq *src = &line->src[line->nr_sources++];
+    *src = (VmmIrq){ .set = line_source_set, .opaque = line,
+                     .gsi = line->out ? line->out->gsi : 0 };
+    g_mutex_unlock(&line->lock);
+    return src;
+}
+
 bool vmm_irqfd_assign(VmmVm *vm, int fd, int gsi, GError **err)
 {
     struct kvm_irqfd irqfd = { .fd = fd, .gsi = gsi };

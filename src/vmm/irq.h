@@ -9,7 +9,29 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "hw/bus.h"
+
 typedef struct VmmVm VmmVm;
+
+/* A level-triggered interrupt line several devices drive (COM1 and COM3
+ * share GSI 4, PCI slots share INTA-INTD): each device gets its own source
+ * and the line is the OR of them, so one device lowering its request does
+ * not hide another's. Only changes of the OR reach `out`, under the line's
+ * lock, so levels arrive in order. */
+#define VMM_IRQ_LINE_MAX_SOURCES 64
+typedef struct {
+    GMutex lock;
+    VmmIrq *out;
+    guint64 asserted;        /* bit n: source n holds the line high */
+    unsigned nr_sources;
+    VmmIrq src[VMM_IRQ_LINE_MAX_SOURCES];
+} VmmIrqLine;
+
+void vmm_irq_line_init(VmmIrqLine *line, VmmIrq *out);
+void vmm_irq_line_clear(VmmIrqLine *line);
+/* A new source on the line (starts low); NULL with err set when the line
+ * has VMM_IRQ_LINE_MAX_SOURCES already. */
+VmmIrq *vmm_irq_line_source(VmmIrqLine *line, GError **err);
 
 /* Installs the fixed routes (called once while the VM is built). */
 bool vmm_irq_routing_init(VmmVm *vm, GError **err);

@@ -48,10 +48,12 @@
 #define ACPI_GED_EVT_PWR_DOWN  0x4  /* power-button bit, as dsdt.asl _EVT tests */
 
 /* --- interrupts (GSIs on the in-kernel IOAPIC) ------------------------ */
+#define GSI_KBD                1   /* i8042 keyboard                     */
 #define GSI_PIT                2   /* ISA IRQ0 is overridden to GSI 2   */
 #define GSI_COM1               4
 #define GSI_COM2               3
 #define GSI_RTC                8
+#define GSI_AUX                12  /* i8042 aux (mouse) port            */
 #define GSI_GED                9   /* level, active high                */
 #define GSI_PCI_INTX_BASE      16  /* INTA..D of slot d: 16+((d+pin)&3) */
 #define IOAPIC_NR_PINS         24

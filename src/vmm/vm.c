@@ -7,16 +7,7 @@
 #include "vmm/irq.h"
 #include "vmm/kvm.h"
 #include "vmm/vcpu.h"
-#include "hw/acpi_ged.h"
-#include "hw/i8042.h"
-#include "hw/pci.h"
-#include "hw/port80.h"
-#include "hw/rtc.h"
-#include "hw/uart.h"
-#include "util/chardev.h"
-#include "virtio/virtio_blk.h"
-#include "virtio/virtio_net.h"
-#include "virtio/virtio_net_proto.h"
+#include "hw/board.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -31,11 +22,6 @@
 
 #define VM_ERROR (g_quark_from_static_string("vmm-vm-error"))
 #define LAYOUT_IDENTITY_MAP 0xfeffc000ULL
-
-static const struct { uint16_t port; unsigned gsi; } serial_wiring[VMM_MAX_SERIALS] = {
-    { PORT_COM1, GSI_COM1 }, { PORT_COM2, GSI_COM2 },
-    { PORT_COM3, GSI_COM1 }, { PORT_COM4, GSI_COM2 },
-};
 
 const char *vmm_stop_reason_to_string(VmmStopReason r)
 {
@@ -195,169 +181,20 @@ static bool setup_kvm(VmmVm *vm, GError **err)
     return true;
 }
 
-/* ---- device glue ------------------------------------------------------ */
-
-static void uart_tx(void *opaque, const uint8_t *buf, size_t len)
-{
-    if (opaque)
-        vmm_chardev_write(opaque, buf, len);
-}
-
-static void uart_rx_space(void *opaque)
-{
-    if (opaque)
-        vmm_chardev_accept_input(opaque);
-}
-
-static size_t chr_can_receive(void *opaque) { return vmm_uart_can_receive(opaque); }
-static void chr_receive(void *opaque, const uint8_t *buf, size_t len)
-{
-    vmm_uart_receive(opaque, buf, len);
-}
-
-static void on_guest_reset(void *opaque)
-{
-    vmm_vm_request_stop(opaque, VMM_STOP_RESET, "guest requested a reset");
-}
-
-static void on_guest_poweroff(void *opaque)
-{
-    vmm_vm_request_stop(opaque, VMM_STOP_POWEROFF, "guest powered off (ACPI S5)");
-}
-
-/* <interface> -> virtio-net on the host side the caller opened. Offloads
- * the XML turns off are never offered: host= for what the device accepts
- * from the guest, guest= for what it hands to the guest. */
-static VmmVirtioNet *net_new(VmmVm *vm, const VmmNetDef *nd, unsigned index,
-                             const VmmNetdev *host, GError **err)
-{
-    static const unsigned host_bits[VMM_NET_HOST_N][3] = {
-        [VMM_NET_HOST_CSUM] = { VIRTIO_NET_F_CSUM },
-        [VMM_NET_HOST_GSO] = { VIRTIO_NET_F_HOST_TSO4, VIRTIO_NET_F_HOST_TSO6,
-                               VIRTIO_NET_F_HOST_UFO },
-        [VMM_NET_HOST_TSO4] = { VIRTIO_NET_F_HOST_TSO4 },
-        [VMM_NET_HOST_TSO6] = { VIRTIO_NET_F_HOST_TSO6 },
-        [VMM_NET_HOST_ECN] = { VIRTIO_NET_F_HOST_ECN },
-        [VMM_NET_HOST_UFO] = { VIRTIO_NET_F_HOST_UFO },
-        [VMM_NET_HOST_MRG_RXBUF] = { VIRTIO_NET_F_MRG_RXBUF },
-    };
-    static const unsigned guest_bits[VMM_NET_GUEST_N] = {
-        [VMM_NET_GUEST_CSUM] = VIRTIO_NET_F_GUEST_CSUM,
-        [VMM_NET_GUEST_TSO4] = VIRTIO_NET_F_GUEST_TSO4,
-        [VMM_NET_GUEST_TSO6] = VIRTIO_NET_F_GUEST_TSO6,
-        [VMM_NET_GUEST_ECN] = VIRTIO_NET_F_GUEST_ECN,
-        [VMM_NET_GUEST_UFO] = VIRTIO_NET_F_GUEST_UFO,
-    };
-    if (nd->type == VMM_NET_VHOSTUSER) {
-        g_set_error(err, VM_ERROR, 0, "interface %u: type '%s' is not supported by this "
-                    "vmm-worker's virtio-net yet", index, vmm_net_type_to_string(nd->type));
-        return NULL;
-    }
-    if (nd->driver == VMM_NET_DRIVER_VHOST) {
-        g_set_error(err, VM_ERROR, 0, "interface %u: <driver name='vhost'> needs the kernel's "
-                    "vhost-net, and /dev/vhost-net is missing on this host (use name='qemu')",
-                    index);
-        return NULL;
-    }
-    uint64_t off = 0;
-    for (int k = 0; k < VMM_NET_HOST_N; k++)
-        if (nd->host[k] == VMM_TRI_OFF)
-            for (int b = 0; b < 3 && (b == 0 || host_bits[k][b]); b++)
-                off |= VNET_BIT(host_bits[k][b]);
-    for (int k = 0; k < VMM_NET_GUEST_N; k++)
-        if (nd->guest[k] == VMM_TRI_OFF)
-            off |= VNET_BIT(guest_bits[k]);
-    g_autofree char *name = host->ifname[0] ? g_strdup(host->ifname)
-                                            : g_strdup_printf("net%u", index);
-    VmmNetConfig cfg = {
-        .name = name,
-        .mtu = nd->mtu,
-        .queue_pairs = host->nfds,
-        .tap_fds = host->fds,
-        .stream = nd->type == VMM_NET_USER,
-        .rx_queue_size = nd->rx_queue_size,
-        .tx_queue_size = nd->tx_queue_size,
-        .disabled_features = off,
-        .link_down = nd->link_down,
-        .pci_slot = nd->pci_slot,
-    };
-    memcpy(cfg.mac, nd->mac, 6);
-    return vmm_virtio_net_new(vm, &cfg, err);
-}
-
+/* Buses and interrupt lines, then the devices (the board decides which),
+ * then the ACPI tables describing them. */
 static bool setup_devices(VmmVm *vm, VmmChardev *const *backends,
                           VmmNetdev *const *netdevs, GError **err)
 {
     vmm_bus_init(&vm->pio, "pio");
     vmm_bus_init(&vm->mmio, "mmio");
-    for (unsigned i = 0; i < IOAPIC_NR_PINS; i++)
+    for (unsigned i = 0; i < IOAPIC_NR_PINS; i++) {
         vm->gsi[i] = (VmmIrq){ .set = irq_line_set, .opaque = vm, .gsi = i };
-
-    if (!vmm_port80_register(&vm->pio, err))
-        return false;
-    for (guint i = 0; i < vm->def->serials->len; i++) {
-        const VmmChrDef *chr = g_ptr_array_index(vm->def->serials, i);
-        unsigned port = chr->port;
-        g_autofree char *name = g_strdup_printf("serial%u", port);
-        VmmChardev *be = backends ? backends[port] : NULL;
-        vm->serial_backend[port] = be;
-        vm->uart[port] = vmm_uart_new(name, &vm->gsi[serial_wiring[port].gsi], uart_tx,
-                                      uart_rx_space, be);
-        if (!vmm_bus_register(&vm->pio, serial_wiring[port].port, 8, &vmm_uart_ops,
-                              vm->uart[port], err))
-            return false;
-        if (be)
-            vmm_chardev_set_frontend(be, chr_can_receive, chr_receive, vm->uart[port]);
+        vmm_irq_line_init(&vm->gsi_line[i], &vm->gsi[i]);
     }
-    vm->i8042 = vmm_i8042_new(&vm->gsi[1], &vm->gsi[12], on_guest_reset, vm);
-    if (!vmm_i8042_register(vm->i8042, &vm->pio, err))
+    if (!vmm_board_create(vm, backends, netdevs, err))
         return false;
-    vm->rtc = vmm_rtc_new(&vm->gsi[GSI_RTC], vm->def->clock == VMM_CLOCK_LOCALTIME);
-    vmm_rtc_set_memory(vm->rtc, vm->lowmem_size, vm->highmem_size);
-    if (!vmm_bus_register(&vm->pio, PORT_RTC, 2, &vmm_rtc_ops, vm->rtc, err))
-        return false;
-    vm->pci = vmm_pci_host_new(&vm->pio, &vm->mmio, err);
-    if (!vm->pci)
-        return false;
-    /* Devices with a PCI slot in the XML go first so that automatic
-     * placement cannot take their slot; then disks, then interfaces, in
-     * document order: vmm_domain_def_fill_defaults() gives the daemon's
-     * definitions the same slots. vm->blk and vm->net keep document order. */
-    guint ndisks = vm->def->disks ? vm->def->disks->len : 0;
-    guint nnets = vm->def->nets ? vm->def->nets->len : 0;
-    vm->blk = g_ptr_array_new();
-    g_ptr_array_set_size(vm->blk, ndisks);
-    vm->net = g_ptr_array_new();
-    g_ptr_array_set_size(vm->net, nnets);
-    if (nnets && !netdevs) {
-        g_set_error(err, VM_ERROR, 0, "interface 0: no host side was opened for it");
-        return false;
-    }
-    for (int pass = 0; pass < 2; pass++) {
-        for (guint i = 0; i < ndisks; i++) {
-            const VmmDiskDef *disk = g_ptr_array_index(vm->def->disks, i);
-            if ((disk->pci_slot >= 0) != (pass == 0))
-                continue;
-            VmmVirtioBlk *b = vmm_virtio_blk_new(vm, disk, err);
-            if (!b)
-                return false;
-            g_ptr_array_index(vm->blk, i) = b;
-        }
-        for (guint i = 0; i < nnets; i++) {
-            const VmmNetDef *nd = g_ptr_array_index(vm->def->nets, i);
-            if ((nd->pci_slot >= 0) != (pass == 0))
-                continue;
-            VmmVirtioNet *n = net_new(vm, nd, i, netdevs[i], err);
-            if (!n)
-                return false;
-            g_ptr_array_index(vm->net, i) = n;
-        }
-    }
     if (vm->def->acpi) {
-        VmmAcpiGedHandlers h = { on_guest_poweroff, on_guest_reset, vm };
-        vm->ged = vmm_acpi_ged_new(&vm->mmio, &vm->gsi[GSI_GED], &h, err);
-        if (!vm->ged)
-            return false;
         VmmCpuTopology topo;
         vmm_cpu_topology_of(vm->def->cpu, vm->nr_vcpus, &topo);
         g_autofree uint32_t *ids = g_new(uint32_t, vm->nr_vcpus);
@@ -466,8 +303,7 @@ uint64_t vmm_vm_vcpu_time_ns(VmmVm *vm, unsigned index)
 
 void vmm_vm_power_button(VmmVm *vm)
 {
-    if (vm->ged)
-        vmm_acpi_ged_raise(vm->ged, ACPI_GED_EVT_PWR_DOWN);
+    vmm_board_power_button(vm);
 }
 
 void vmm_vm_free(VmmVm *vm)
@@ -481,28 +317,7 @@ void vmm_vm_free(VmmVm *vm)
             vmm_vcpu_destroy(&vm->vcpus[i]);
         g_free(vm->vcpus);
     }
-    for (unsigned i = 0; i < VMM_MAX_SERIALS; i++) {
-        if (vm->serial_backend[i])
-            vmm_chardev_set_frontend(vm->serial_backend[i], NULL, NULL, NULL);
-        if (vm->uart[i])
-            vmm_uart_free(vm->uart[i]);
-    }
-    if (vm->i8042)
-        vmm_i8042_free(vm->i8042);
-    if (vm->rtc)
-        vmm_rtc_free(vm->rtc);
-    vmm_acpi_ged_free(vm->ged);
-    for (guint i = 0; vm->blk && i < vm->blk->len; i++)
-        if (g_ptr_array_index(vm->blk, i))
-            vmm_virtio_blk_free(g_ptr_array_index(vm->blk, i));
-    if (vm->blk)
-        g_ptr_array_free(vm->blk, TRUE);
-    for (guint i = 0; vm->net && i < vm->net->len; i++)
-        if (g_ptr_array_index(vm->net, i))
-            vmm_virtio_net_free(g_ptr_array_index(vm->net, i));
-    if (vm->net)
-        g_ptr_array_free(vm->net, TRUE);
-    vmm_pci_host_free(vm->pci);
+    vmm_board_free(vm);
     if (vm->pio.regions)
         vmm_bus_destroy(&vm->pio);
     if (vm->mmio.regions)
@@ -518,6 +333,8 @@ void vmm_vm_free(VmmVm *vm)
     if (vm->stop_eventfd >= 0)
         close(vm->stop_eventfd);
     vmm_irq_routing_free(vm);
+    for (unsigned i = 0; i < IOAPIC_NR_PINS; i++)
+        vmm_irq_line_clear(&vm->gsi_line[i]);
     g_free(vm->supported_cpuid);
     g_free(vm->stop_detail);
     g_mutex_clear(&vm->stop_lock);

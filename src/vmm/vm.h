@@ -11,6 +11,7 @@
 
 #include "conf/domain_conf.h"
 #include "hw/bus.h"
+#include "vmm/irq.h"
 #include "vmm/layout.h"
 
 typedef struct VmmVm VmmVm;
@@ -63,7 +64,8 @@ struct VmmVm {
     uint64_t ram_size, lowmem_size, highmem_size;
 
     VmmBus pio, mmio;
-    VmmIrq gsi[IOAPIC_NR_PINS];
+    VmmIrq gsi[IOAPIC_NR_PINS];           /* KVM_IRQ_LINE per IOAPIC pin */
+    VmmIrqLine gsi_line[IOAPIC_NR_PINS];  /* devices' sources, ORed onto gsi[] */
     VmmIrqRouting *irq_routing;
 
     /* Devices. Serial backends are owned by the caller (they outlive a

@@ -1,0 +1,389 @@
+/* The board: the only place that turns a domain definition (VmmDomainDef)
+ * into devices, as kvmtool's init levels and OpenBSD vmd's config do. It
+ * lives in src/hw/ because it is the machine's wiring of emulated devices
+ * (DESIGN.md: hw/ holds emulated devices, vmm/ names none): it knows which
+ * device sits on which port, GSI and PCI slot, and src/vmm/ only calls
+ * vmm_board_create()/vmm_board_free().
+ *
+ * Two tables: the platform devices every VM has (created in order, freed
+ * in reverse), and the PCI device kinds the definition lists (one instance
+ * per element). A new device is one new file plus one entry in a table. */
+#include "hw/board.h"
+#include "conf/domain_format.h"
+#include "hw/acpi_ged.h"
+#include "hw/i8042.h"
+#include "hw/pci.h"
+#include "hw/port80.h"
+#include "hw/rtc.h"
+#include "hw/uart.h"
+#include "util/chardev.h"
+#include "util/log.h"
+#include "virtio/virtio_blk.h"
+#include "virtio/virtio_net.h"
+#include "virtio/virtio_net_proto.h"
+#include "vmm/irq.h"
+#include "vmm/vm.h"
+
+#include <string.h>
+
+#define BOARD_ERROR (g_quark_from_static_string("vmm-board-error"))
+
+/* What a device kind's create and free get: the VM (its def, buses and
+ * lines) and the host ends the caller opened. */
+typedef struct {
+    VmmVm *vm;
+    VmmChardev *const *serial_backends;
+    VmmNetdev *const *netdevs;
+} BoardCtx;
+
+/* ---- interrupt sources ------------------------------------------------- */
+
+/* Each device gets a source of its own on its GSI, so shared level lines
+ * (COM1/COM3, COM2/COM4, PCI INTx) are the OR of their devices. */
+static VmmIrq *irq_source(VmmVm *vm, unsigned gsi, GError **err)
+{
+    return vmm_irq_line_source(&vm->gsi_line[gsi], err);
+}
+
+/* ---- platform devices -------------------------------------------------- */
+
+static const struct { uint16_t port; unsigned gsi; } serial_wiring[VMM_MAX_SERIALS] = {
+    { PORT_COM1, GSI_COM1 }, { PORT_COM2, GSI_COM2 },
+    { PORT_COM3, GSI_COM1 }, { PORT_COM4, GSI_COM2 },
+};
+
+static void uart_tx(void *opaque, const uint8_t *buf, size_t len)
+{
+    if (opaque)
+        vmm_chardev_write(opaque, buf, len);
+}
+
+static void uart_rx_space(void *opaque)
+{
+    if (opaque)
+        vmm_chardev_accept_input(opaque);
+}
+
+static size_t chr_can_receive(void *opaque) { return vmm_uart_can_receive(opaque); }
+static void chr_receive(void *opaque, const uint8_t *buf, size_t len)
+{
+    vmm_uart_receive(opaque, buf, len);
+}
+
+static void on_guest_reset(void *opaque)
+{
+    vmm_vm_request_stop(opaque, VMM_STOP_RESET, "guest requested a reset");
+}
+
+static void on_guest_poweroff(void *opaque)
+{
+    vmm_vm_request_stop(opaque, VMM_STOP_POWEROFF, "guest powered off (ACPI S5)");
+}
+
+static bool port80_create(const BoardCtx *c, GError **err)
+{
+    return vmm_port80_register(&c->vm->pio, err);
+}
+
+static bool serial_create(const BoardCtx *c, GError **err)
+{
+    VmmVm *vm = c->vm;
+    for (guint i = 0; i < vm->def->serials->len; i++) {
+        const VmmChrDef *chr = g_ptr_array_index(vm->def->serials, i);
+        unsigned port = chr->port;
+        g_autofree char *name = g_strdup_printf("serial%u", port);
+        VmmChardev *be = c->serial_backends ? c->serial_backends[port] : NULL;
+        VmmIrq *irq = irq_source(vm, serial_wiring[port].gsi, err);
+        if (!irq)
+            return false;
+        vm->serial_backend[port] = be;
+        vm->uart[port] = vmm_uart_new(name, irq, uart_tx, uart_rx_space, be);
+        if (!vmm_bus_register(&vm->pio, serial_wiring[port].port, 8, &vmm_uart_ops,
+                              vm->uart[port], err))
+            return false;
+        if (be)
+            vmm_chardev_set_frontend(be, chr_can_receive, chr_receive, vm->uart[port]);
+    }
+    return true;
+}
+
+static void serial_free(VmmVm *vm)
+{
+    for (unsigned i = 0; i < VMM_MAX_SERIALS; i++) {
+        if (vm->serial_backend[i])
+            vmm_chardev_set_frontend(vm->serial_backend[i], NULL, NULL, NULL);
+        if (vm->uart[i])
+            vmm_uart_free(vm->uart[i]);
+        vm->serial_backend[i] = NULL;
+        vm->uart[i] = NULL;
+    }
+}
+
+static bool i8042_create(const BoardCtx *c, GError **err)
+{
+    VmmVm *vm = c->vm;
+    VmmIrq *kbd = irq_source(vm, GSI_KBD, err), *aux = kbd ? irq_source(vm, GSI_AUX, err) : NULL;
+    if (!aux)
+        return false;
+    vm->i8042 = vmm_i8042_new(kbd, aux, on_guest_reset, vm);
+    return vmm_i8042_register(vm->i8042, &vm->pio, err);
+}
+
+static void i8042_free(VmmVm *vm)
+{
+    if (vm->i8042)
+        vmm_i8042_free(vm->i8042);
+    vm->i8042 = NULL;
+}
+
+static bool rtc_create(const BoardCtx *c, GError **err)
+{
+    VmmVm *vm = c->vm;
+    VmmIrq *irq = irq_source(vm, GSI_RTC, err);
+    if (!irq)
+        return false;
+    vm->rtc = vmm_rtc_new(irq, vm->def->clock == VMM_CLOCK_LOCALTIME);
+    vmm_rtc_set_memory(vm->rtc, vm->lowmem_size, vm->highmem_size);
+    return vmm_bus_register(&vm->pio, PORT_RTC, 2, &vmm_rtc_ops, vm->rtc, err);
+}
+
+static void rtc_free(VmmVm *vm)
+{
+    if (vm->rtc)
+        vmm_rtc_free(vm->rtc);
+    vm->rtc = NULL;
+}
+
+static bool pci_host_create(const BoardCtx *c, GError **err)
+{
+    c->vm->pci = vmm_pci_host_new(&c->vm->pio, &c->vm->mmio, err);
+    return c->vm->pci != NULL;
+}
+
+static void pci_host_free(VmmVm *vm)
+{
+    vmm_pci_host_free(vm->pci);
+    vm->pci = NULL;
+}
+
+static bool pci_devices_create(const BoardCtx *c, GError **err);
+static void pci_devices_free(VmmVm *vm);
+
+static bool ged_create(const BoardCtx *c, GError **err)
+{
+    VmmVm *vm = c->vm;
+    if (!vm->def->acpi)
+        return true;
+    VmmIrq *irq = irq_source(vm, GSI_GED, err);
+    if (!irq)
+        return false;
+    VmmAcpiGedHandlers h = { on_guest_poweroff, on_guest_reset, vm };
+    vm->ged = vmm_acpi_ged_new(&vm->mmio, irq, &h, err);
+    return vm->ged != NULL;
+}
+
+static void ged_free(VmmVm *vm)
+{
+    vmm_acpi_ged_free(vm->ged);
+    vm->ged = NULL;
+}
+
+/* A device kind every VM may have. create() may leave a half-made device
+ * behind on failure; free() copes with that and with "never created".
+ * reset() puts a device in its power-on state for a reboot that keeps the
+ * VM; NULL until a device needs it (today a guest reset rebuilds the VM). */
+typedef struct {
+    const char *name;
+    bool (*create)(const BoardCtx *c, GError **err);
+    void (*reset)(VmmVm *vm);
+    void (*free)(VmmVm *vm);
+} BoardDevice;
+
+/* Creation order: the PCI host before PCI devices; freed in reverse. */
+static const BoardDevice board_devices[] = {
+    { "port80", port80_create, NULL, NULL },
+    { "serial", serial_create, NULL, serial_free },
+    { "i8042", i8042_create, NULL, i8042_free },
+    { "rtc", rtc_create, NULL, rtc_free },
+    { "pci-host", pci_host_create, NULL, pci_host_free },
+    { "pci-devices", pci_devices_create, NULL, pci_devices_free },
+    { "acpi-ged", ged_create, NULL, ged_free },
+};
+
+/* ---- PCI devices from the definition ------------------------------------ */
+
+/* <disk bus='virtio'> -> virtio-blk. */
+static void *blk_create(const BoardCtx *c, guint index, int slot, GError **err)
+{
+    return vmm_virtio_blk_new(c->vm, g_ptr_array_index(c->vm->def->disks, index), slot, err);
+}
+
+static void blk_free(void *dev)
+{
+    vmm_virtio_blk_free(dev);
+}
+
+/* <interface> -> virtio-net on the host side the caller opened. Offloads
+ * the XML turns off are never offered: host= for what the device accepts
+ * from the guest, guest= for what it hands to the guest. */
+static void *net_create(const BoardCtx *c, guint index, int slot, GError **err)
+{
+    static const unsigned host_bits[VMM_NET_HOST_N][3] = {
+        [VMM_NET_HOST_CSUM] = { VIRTIO_NET_F_CSUM },
+        [VMM_NET_HOST_GSO] = { VIRTIO_NET_F_HOST_TSO4, VIRTIO_NET_F_HOST_TSO6,
+                               VIRTIO_NET_F_HOST_UFO },
+        [VMM_NET_HOST_TSO4] = { VIRTIO_NET_F_HOST_TSO4 },
+        [VMM_NET_HOST_TSO6] = { VIRTIO_NET_F_HOST_TSO6 },
+        [VMM_NET_HOST_ECN] = { VIRTIO_NET_F_HOST_ECN },
+        [VMM_NET_HOST_UFO] = { VIRTIO_NET_F_HOST_UFO },
+        [VMM_NET_HOST_MRG_RXBUF] = { VIRTIO_NET_F_MRG_RXBUF },
+    };
+    static const unsigned guest_bits[VMM_NET_GUEST_N] = {
+        [VMM_NET_GUEST_CSUM] = VIRTIO_NET_F_GUEST_CSUM,
+        [VMM_NET_GUEST_TSO4] = VIRTIO_NET_F_GUEST_TSO4,
+        [VMM_NET_GUEST_TSO6] = VIRTIO_NET_F_GUEST_TSO6,
+        [VMM_NET_GUEST_ECN] = VIRTIO_NET_F_GUEST_ECN,
+        [VMM_NET_GUEST_UFO] = VIRTIO_NET_F_GUEST_UFO,
+    };
+    const VmmNetDef *nd = g_ptr_array_index(c->vm->def->nets, index);
+    if (!c->netdevs || !c->netdevs[index]) {
+        g_set_error(err, BOARD_ERROR, 0, "interface %u: no host side was opened for it", index);
+        return NULL;
+    }
+    const VmmNetdev *host = c->netdevs[index];
+    if (nd->type == VMM_NET_VHOSTUSER) {
+        g_set_error(err, BOARD_ERROR, 0, "interface %u: type '%s' is not supported by this "
+                    "vmm-worker's virtio-net yet", index, vmm_net_type_to_string(nd->type));
+        return NULL;
+    }
+    if (nd->driver == VMM_NET_DRIVER_VHOST) {
+        g_set_error(err, BOARD_ERROR, 0, "interface %u: <driver name='vhost'> needs the "
+                    "kernel's vhost-net, and /dev/vhost-net is missing on this host "
+                    "(use name='qemu')", index);
+        return NULL;
+    }
+    uint64_t off = 0;
+    for (int k = 0; k < VMM_NET_HOST_N; k++)
+        if (nd->host[k] == VMM_TRI_OFF)
+            for (int b = 0; b < 3 && (b == 0 || host_bits[k][b]); b++)
+                off |= VNET_BIT(host_bits[k][b]);
+    for (int k = 0; k < VMM_NET_GUEST_N; k++)
+        if (nd->guest[k] == VMM_TRI_OFF)
+            off |= VNET_BIT(guest_bits[k]);
+    g_autofree char *name = host->ifname[0] ? g_strdup(host->ifname)
+                                            : g_strdup_printf("net%u", index);
+    VmmNetConfig cfg = {
+        .name = name,
+        .mtu = nd->mtu,
+        .queue_pairs = host->nfds,
+        .tap_fds = host->fds,
+        .stream = nd->type == VMM_NET_USER,
+        .rx_queue_size = nd->rx_queue_size,
+        .tx_queue_size = nd->tx_queue_size,
+        .disabled_features = off,
+        .link_down = nd->link_down,
+        .pci_slot = slot,
+    };
+    memcpy(cfg.mac, nd->mac, 6);
+    return vmm_virtio_net_new(c->vm, &cfg, err);
+}
+
+static void net_free(void *dev)
+{
+    vmm_virtio_net_free(dev);
+}
+
+static guint def_len(GPtrArray *a) { return a ? a->len : 0; }
+static guint disks_count(const VmmDomainDef *d) { return def_len(d->disks); }
+static guint nets_count(const VmmDomainDef *d) { return def_len(d->nets); }
+static GPtrArray **vm_blk(VmmVm *vm) { return &vm->blk; }
+static GPtrArray **vm_net(VmmVm *vm) { return &vm->net; }
+
+/* A PCI device kind: one instance per element of the definition, kept in
+ * document order in the VM's array. The table order is the slot placement
+ * order vmm_domain_def_pci_slots() applies (disks, then interfaces); a new
+ * kind goes there too. */
+typedef struct {
+    const char *name;
+    guint (*count)(const VmmDomainDef *def);
+    GPtrArray **(*array)(VmmVm *vm);
+    void *(*create)(const BoardCtx *c, guint index, int slot, GError **err);
+    void (*free)(void *dev);
+} BoardPciKind;
+
+static const BoardPciKind board_pci_kinds[] = {
+    { "virtio-blk", disks_count, vm_blk, blk_create, blk_free },
+    { "virtio-net", nets_count, vm_net, net_create, net_free },
+};
+
+static bool pci_devices_create(const BoardCtx *c, GError **err)
+{
+    VmmVm *vm = c->vm;
+    guint total = 0;
+    for (guint k = 0; k < G_N_ELEMENTS(board_pci_kinds); k++)
+        total += board_pci_kinds[k].count(vm->def);
+    g_autofree int *slots = g_new0(int, total + 1);
+    if (!vmm_domain_def_pci_slots(vm->def, slots, err))
+        return false;
+    guint base = 0;
+    for (guint k = 0; k < G_N_ELEMENTS(board_pci_kinds); k++) {
+        const BoardPciKind *kind = &board_pci_kinds[k];
+        guint n = kind->count(vm->def);
+        GPtrArray **arr = kind->array(vm);
+        *arr = g_ptr_array_new();
+        g_ptr_array_set_size(*arr, n);
+        for (guint i = 0; i < n; i++) {
+            void *dev = kind->create(c, i, slots[base + i], err);
+            if (!dev)
+                return false;
+            g_ptr_array_index(*arr, i) = dev;
+        }
+        base += n;
+    }
+    return true;
+}
+
+static void pci_devices_free(VmmVm *vm)
+{
+    for (guint k = G_N_ELEMENTS(board_pci_kinds); k-- > 0;) {
+        const BoardPciKind *kind = &board_pci_kinds[k];
+        GPtrArray **arr = kind->array(vm);
+        if (!*arr)
+            continue;
+        for (guint i = 0; i < (*arr)->len; i++)
+            if (g_ptr_array_index(*arr, i))
+                kind->free(g_ptr_array_index(*arr, i));
+        g_ptr_array_free(*arr, TRUE);
+        *arr = NULL;
+    }
+}
+
+/* ---- the board --------------------------------------------------------- */
+
+bool vmm_board_create(VmmVm *vm, VmmChardev *const *serial_backends,
+                      VmmNetdev *const *netdevs, GError **err)
+{
+    BoardCtx c = { vm, serial_backends, netdevs };
+    for (guint i = 0; i < G_N_ELEMENTS(board_devices); i++)
+        if (!board_devices[i].create(&c, err))
+            return false;
+    return true;
+}
+
+void vmm_board_free(VmmVm *vm)
+{
+    for (guint i = G_N_ELEMENTS(board_devices); i-- > 0;)
+        if (board_devices[i].free)
+            board_devices[i].free(vm);
+}
+
+bool vmm_board_has_power_button(VmmVm *vm)
+{
+    return vm->ged != NULL;
+}
+
+void vmm_board_power_button(VmmVm *vm)
+{
+    if (vm->ged)
+        vmm_acpi_ged_raise(vm->ged, ACPI_GED_EVT_PWR_DOWN);
+}
