@@ -302,15 +302,16 @@ static void test_uip(Fixture *f, gconstpointer d)
 static void test_uip_real(Fixture *f, gconstpointer d)
 {
     (void)d;
-    /* hwclock-style: wait for UIP to rise, then to fall; both must happen
-     * within a second or so of real time. */
-    gint64 deadline = g_get_monotonic_time() + 3 * G_TIME_SPAN_SECOND;
+    /* hwclock-style: wait for UIP to rise, then to fall. The deadline only
+     * guards against a hang (a loaded machine may sleep through several of
+     * the 244 us windows); UIP must not stay up for anything like a second. */
+    gint64 deadline = g_get_monotonic_time() + 60 * G_TIME_SPAN_SECOND;
     while (!(cmos_in(f, 0x0a) & 0x80))
         g_assert_cmpint(g_get_monotonic_time(), <, deadline);
     gint64 rose = g_get_monotonic_time();
     while (cmos_in(f, 0x0a) & 0x80)
         g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-    g_assert_cmpint(g_get_monotonic_time() - rose, <, 100000);
+    g_assert_cmpint(g_get_monotonic_time() - rose, <, G_TIME_SPAN_SECOND);
 }
 
 static void test_registers_c_d(Fixture *f, gconstpointer d)
