@@ -1624,7 +1624,9 @@ static void on_xml_error(void *data, VmmXmlErrorPtr e)
     ReadState *st = ctxt ? ctxt->_private : NULL;
     if (!st || st->error || !e || e->level < XML_ERR_ERROR)
         return;
-    st->error = g_strchomp(g_strdup(e->message ? e->message : "unknown error"));
+    /* libxml2 adds lines ("Bytes: 0x.."): errors are one line. */
+    st->error = g_strdelimit(g_strchomp(g_strdup(e->message ? e->message : "unknown error")),
+                             "\n", ' ');
     st->error_line = e->line;
 }
 
