@@ -25,8 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     GError *err = NULL;
     VmmDomainDef *def = vmm_domain_def_parse_string((const char *)data, size, "fuzz", &err);
     if (!def) {
-        if (!err || !err->message[0])
-            fail("refused without a message", NULL, NULL);
+        if (!err || !err->message[0] || strchr(err->message, '\n'))
+            fail("a refusal is one line of message", err ? err->message : NULL, NULL);
         g_error_free(err);
         return 0;
     }
