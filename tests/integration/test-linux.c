@@ -18,6 +18,8 @@
 #include "harness.h"
 #include "linux-dmesg.h"
 
+#include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
@@ -31,6 +33,7 @@
 
 /* The checks are boots of minutes; give the whole run a generous bound. */
 #define RUN_TIMEOUT_S 1500
+#define LINUX_NET_MAC "52:54:00:4c:1e:01"
 
 /* Instructions the PVM host's emulator lacks (DESIGN.md), masked for the
  * guest kernel; harmless where CPL0 runs natively. To be done through
@@ -181,7 +184,7 @@ static bool run_script(const char *const *argv, char **out)
 static void judge_pci(LinuxRun *lr)
 {
     g_autoptr(GPtrArray) pci = checks(lr, "pci");
-    unsigned blk = 0;
+    unsigned blk = 0, net = 0;
     for (guint i = 0; i < pci->len; i++) {
         json_object *o = pci->pdata[i];
         const char *id = str(o, "id"), *cls = str(o, "class");
@@ -194,12 +197,32 @@ static void judge_pci(LinuxRun *lr)
             /* Linux 6.1 names every vector PCI-MSI in /proc/interrupts;
              * the guest reads the MSI-X capability's enable bit. */
             verdict(is(o, "msix", "enabled"), NULL, "msix", "%s: MSI-X enabled", str(o, "dev"));
+        } else if (id && !strcmp(id, "1af4:1041")) {
+            bool ok = is(o, "driver", "virtio-pci") && is(o, "virtio_driver", "virtio_net");
+            net += ok;
+            verdict(ok, o, "pci", "virtio-net bound to virtio-pci and virtio_net");
+            verdict(is(o, "msix", "enabled"), NULL, "msix", "%s: MSI-X enabled", str(o, "dev"));
         } else {
             verdict(false, o, "pci", "vmmd created a device this test has no expectation for");
         }
     }
     verdict(blk == G_N_ELEMENTS(disks), NULL, "pci", "%u of %zu virtio-blk devices bound", blk,
             G_N_ELEMENTS(disks));
+    verdict(net == 1, NULL, "pci", "%u of 1 virtio-net device bound", net);
+}
+
+/* Linux's virtio_net bound the device and read the MAC and MTU of the
+ * definition from its configuration space. */
+static void judge_net(LinuxRun *lr)
+{
+    g_autoptr(GPtrArray) n = checks(lr, "net");
+    verdict(n->len == 1, NULL, "net", "%u network interface(s) in the guest", n->len);
+    for (guint i = 0; i < n->len; i++) {
+        json_object *o = n->pdata[i];
+        verdict(is(o, "driver", "virtio_net"), o, "net", "driven by virtio_net");
+        verdict(is(o, "mac", LINUX_NET_MAC), o, "net", "MAC " LINUX_NET_MAC " from the XML");
+        verdict(is(o, "mtu", "1400"), o, "net", "MTU 1400 from <mtu>");
+    }
 }
 
 static void judge_irqs(LinuxRun *lr)
@@ -312,6 +335,9 @@ static void test_linux(void)
             disks[d].cache, disks[d].io, images[d], disks[d].dev);
         g_string_append(devs, x);
     }
+    /* one NIC on a tap of the test's own network namespace */
+    g_string_append(devs, "<interface type='ethernet'><mac address='" LINUX_NET_MAC "'/>"
+                          "<mtu size='1400'/><model type='virtio'/></interface>");
     const char *cmdline = "console=ttyS0 rdinit=/init panic=-1 " PVM_CMDLINE;
     g_autofree char *xml = g_markup_printf_escaped(
         "<domain type='kvm'><name>linux</name><memory unit='MiB'>256</memory><vcpu>2</vcpu>"
@@ -341,6 +367,7 @@ static void test_linux(void)
 #undef SECS
 
     judge_pci(&lr);
+    judge_net(&lr);
     judge_irqs(&lr);
     judge_disks(&lr, images, host_sha);
     judge_platform(&lr);
@@ -375,6 +402,11 @@ static void test_linux(void)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    /* the guest's NIC gets its tap in a network namespace of this test's
+     * own, which vanishes with it (best effort: as root it always works) */
+    if (unshare(CLONE_NEWNET) < 0)
+        g_test_message("no private network namespace (%s): the tap is made in this one",
+                       g_strerror(errno));
     g_test_add_func("/linux/boot-checks-reboot-poweroff", test_linux);
     return g_test_run();
 }
