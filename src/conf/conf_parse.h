@@ -1,6 +1,9 @@
-/* The strict-parsing helpers of domain_conf.c, shared with the files that
- * parse one device class each (net_conf.c, ...). Every refusal names the
- * source, the line, the element and the reason. Internal to src/conf. */
+/* What the conf files share (src/conf/conf_parse.c): strict reading of
+ * elements and attributes, whose refusals are one line naming the source,
+ * the line, the element, the attribute and the value; writing elements
+ * and attributes (escaping is libxml2's); and the table through which
+ * domain_conf.c and domain_format.c reach each device class (disk_conf.c,
+ * net_conf.c, chardev_conf.c, ...). Internal to src/conf. */
 #ifndef VMM_CONF_PARSE_H
 #define VMM_CONF_PARSE_H
 
@@ -13,6 +16,8 @@
 
 #define PCI_SLOTS 32          /* per bus; slot 0 is the host bridge */
 
+/* ---- reading ------------------------------------------------------------ */
+
 typedef struct {
     const char *source;   /* file name or caller's label, prefixes messages */
     const char *subject;  /* NULL, or e.g. "disk vda: " after the line number */
@@ -22,11 +27,18 @@ long line_of(xmlNodePtr n);
 bool conf_fail(const ParseCtx *pc, xmlNodePtr node, VmmConfError code, GError **err,
                const char *fmt, ...) G_GNUC_PRINTF(5, 6);
 char *elem_label(xmlNodePtr n);                       /* "<name>" for messages */
+bool name_is(xmlNodePtr n, const char *name);         /* no namespace, this name */
+int str_index(const char *const *list, const char *s);   /* -1 if absent; list may be NULL */
 bool unsupported_element(const ParseCtx *pc, xmlNodePtr child, GError **err);
 /* Attributes outside `allowed` (NULL-terminated, may be NULL) are refused. */
 bool check_attrs(const ParseCtx *pc, xmlNodePtr node, const char *const *allowed,
                  GError **err);
 char *get_attr(xmlNodePtr node, const char *name);   /* g_free()able or NULL */
+/* Only elements, comments, PIs and blank text inside `node`. */
+bool check_content(const ParseCtx *pc, xmlNodePtr node, GError **err);
+/* The text of an element that holds only text (leaf_token: stripped). */
+bool leaf_text(const ParseCtx *pc, xmlNodePtr node, char **out, GError **err);
+bool leaf_token(const ParseCtx *pc, xmlNodePtr node, char **out, GError **err);
 /* An element that must be empty, with only `allowed` attributes. */
 bool check_empty(const ParseCtx *pc, xmlNodePtr node, const char *const *allowed,
                  GError **err);
@@ -39,9 +51,81 @@ bool parse_choice(const ParseCtx *pc, xmlNodePtr node, const char *attr, const c
                   const char *const *supported, const char *const *known, int *out,
                   GError **err);
 bool parse_count(const char *s, uint64_t *v);          /* decimal, saturating */
+/* Optional attribute `name` as an unsigned from min to max (a power of two
+ * if pow2); *out untouched when absent. */
+bool parse_uint_attr(const ParseCtx *pc, xmlNodePtr node, const char *name, uint64_t min,
+                     uint64_t max, bool pow2, unsigned *out, GError **err);
 /* <address type='pci'/> on bus 0, function 0; *slot -1 when not given;
  * pci_slots[PCI_SLOTS] records the slots taken. */
 bool parse_pci_address(const ParseCtx *pc, xmlNodePtr node, xmlNodePtr *pci_slots,
                        int *slot, GError **err);
+
+/* ---- writing ------------------------------------------------------------ */
+
+typedef struct {
+    xmlDocPtr doc;
+    GError **err;
+    bool failed;          /* set with *err by the first check that fails */
+} ConfWriter;
+
+/* `s` is UTF-8 made of XML characters; else fails naming `what`. */
+bool check_value(ConfWriter *w, const char *what, const char *s);
+/* `value` is not NULL; else fails naming `what` as missing. */
+bool require(ConfWriter *w, const char *what, const void *value);
+xmlNodePtr add_elem(xmlNodePtr parent, const char *name);
+/* <name>text</name> after check_value; NULL if that failed. */
+xmlNodePtr add_text(ConfWriter *w, xmlNodePtr parent, const char *name, const char *text);
+void add_textf(xmlNodePtr parent, const char *name, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+void set_attr(xmlNodePtr node, const char *name, const char *value);
+bool set_attr_checked(ConfWriter *w, xmlNodePtr node, const char *what, const char *name,
+                      const char *value);
+void set_attrf(xmlNodePtr node, const char *name, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+/* <address type='pci' domain='0x0000' bus='0x00' slot='0xNN' function='0x0'/> */
+void format_pci_address(xmlNodePtr parent, int slot);
+
+/* ---- device classes ----------------------------------------------------- */
+
+/* What the device classes share while one <devices> is read. */
+typedef struct {
+    const ParseCtx *pc;
+    VmmDomainDef *def;
+    xmlNodePtr pci_slots[PCI_SLOTS];   /* the <address> holding each slot */
+} ConfDevices;
+
+/* One class of <devices> children, kept in a GPtrArray field of
+ * VmmDomainDef. Adding a class: a file defining one of these, its field in
+ * VmmDomainDef, and its entry in conf_device_classes (domain_conf.c). */
+typedef struct {
+    const char *const *elements;   /* the <devices> children it reads */
+    /* Parse state for one document, or NULL: made before the first child of
+     * <devices>, given to parse for each of `elements` in document order and
+     * to finish (may be NULL) after the last, then freed. */
+    void *(*state_new)(void);
+    void (*state_free)(void *state);
+    bool (*parse)(ConfDevices *d, void *state, xmlNodePtr node, GError **err);
+    bool (*finish)(ConfDevices *d, void *state, GError **err);
+    /* Appends the class's elements to <devices> (false after w->err is set). */
+    bool (*format)(ConfWriter *w, xmlNodePtr devices, const VmmDomainDef *def);
+    /* Its field: offsetof(VmmDomainDef, field), and how an item is freed,
+     * deep-copied and compared. */
+    size_t list_offset;
+    GDestroyNotify item_free;
+    gpointer (*item_copy)(gconstpointer item);
+    bool (*item_equal)(gconstpointer a, gconstpointer b);
+} ConfDeviceClass;
+
+extern const ConfDeviceClass conf_disk_class;      /* disk_conf.c */
+extern const ConfDeviceClass conf_net_class;       /* net_conf.c */
+extern const ConfDeviceClass conf_chardev_class;   /* chardev_conf.c */
+/* NULL-terminated, in libvirt's <devices> output order. */
+extern const ConfDeviceClass *const conf_device_classes[];
+
+/* Every class's field of `def`: made empty; deep-copied into `dst` (whose
+ * fields are overwritten); compared item by item (NULL equals empty);
+ * freed. */
+void conf_devices_init(VmmDomainDef *def);
+void conf_devices_copy(VmmDomainDef *dst, const VmmDomainDef *src);
+bool conf_devices_equal(const VmmDomainDef *a, const VmmDomainDef *b);
+void conf_devices_clear(VmmDomainDef *def);
 
 #endif

@@ -4,6 +4,7 @@
  * The XML is built as a libxml2 tree and serialized by libxml2, so every
  * text and attribute value is escaped by the library, never by hand. */
 #include "conf/domain_format.h"
+#include "conf/conf_parse.h"
 #include "conf/xml_read.h"
 
 #include <errno.h>
@@ -20,14 +21,7 @@
 #include <libxml/xmlerror.h>
 #include <libxml/xmlsave.h>
 
-#define PCI_SLOTS 32               /* per bus; slot 0 is the host bridge */
 #define MAX_SCHEMA_MESSAGES 5      /* validation messages kept in an error */
-
-#if LIBXML_VERSION >= 21200
-typedef const xmlError *VmmXmlErrorPtr;
-#else
-typedef xmlErrorPtr VmmXmlErrorPtr;
-#endif
 
 char *vmm_domain_schema_path(void)
 {
@@ -40,230 +34,6 @@ char *vmm_domain_schema_path(void)
 /* ------------------------------------------------------------------------ */
 /* formatting                                                               */
 
-typedef struct {
-    xmlDocPtr doc;
-    GError **err;
-    bool failed;
-} Writer;
-
-/* XML 1.0's Char production: what a document can carry at all. */
-static bool xml_char_ok(gunichar c)
-{
-    return c == 0x9 || c == 0xA || c == 0xD || (c >= 0x20 && c <= 0xD7FF) ||
-           (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
-}
-
-/* A value must be UTF-8 made of XML characters; otherwise no document can
- * hold it and the definition cannot be written. */
-static bool check_value(Writer *w, const char *what, const char *s)
-{
-    if (w->failed)
-        return false;
-    if (!g_utf8_validate(s, -1, NULL)) {
-        g_set_error(w->err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
-                    "cannot format domain XML: %s is not valid UTF-8", what);
-        w->failed = true;
-        return false;
-    }
-    for (const char *p = s; *p; p = g_utf8_next_char(p)) {
-        gunichar c = g_utf8_get_char(p);
-        if (!xml_char_ok(c)) {
-            g_set_error(w->err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
-                        "cannot format domain XML: %s contains U+%04X, which XML "
-                        "cannot represent", what, (unsigned)c);
-            w->failed = true;
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool require(Writer *w, const char *what, const void *value)
-{
-    if (w->failed)
-        return false;
-    if (value)
-        return true;
-    g_set_error(w->err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
-                "cannot format domain XML: %s is missing", what);
-    w->failed = true;
-    return false;
-}
-
-static xmlNodePtr add_elem(xmlNodePtr parent, const char *name)
-{
-    return xmlNewChild(parent, NULL, (const xmlChar *)name, NULL);
-}
-
-/* <name>text</name>; the text node keeps the value verbatim (an empty
- * value gives <name></name>). */
-static xmlNodePtr add_text(Writer *w, xmlNodePtr parent, const char *name,
-                           const char *text)
-{
-    if (!check_value(w, name, text))
-        return NULL;
-    xmlNodePtr n = add_elem(parent, name);
-    xmlAddChild(n, xmlNewDocText(w->doc, (const xmlChar *)text));
-    return n;
-}
-
-static void G_GNUC_PRINTF(3, 4)
-add_textf(xmlNodePtr parent, const char *name, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *text = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    xmlNodePtr n = add_elem(parent, name);
-    xmlAddChild(n, xmlNewDocText(parent->doc, (const xmlChar *)text));
-}
-
-static void set_attr(xmlNodePtr node, const char *name, const char *value)
-{
-    xmlNewProp(node, (const xmlChar *)name, (const xmlChar *)value);
-}
-
-static bool set_attr_checked(Writer *w, xmlNodePtr node, const char *what,
-                             const char *name, const char *value)
-{
-    if (!check_value(w, what, value))
-        return false;
-    set_attr(node, name, value);
-    return true;
-}
-
-static void G_GNUC_PRINTF(3, 4)
-set_attrf(xmlNodePtr node, const char *name, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *value = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    set_attr(node, name, value);
-}
-
-static const char *discard_to_string(VmmDiscardMode d)
-{
-    return d == VMM_DISCARD_UNMAP ? "unmap" : "ignore";
-}
-
-static bool format_chr_source(Writer *w, xmlNodePtr parent, const VmmChrDef *chr)
-{
-    g_autofree char *what = g_strdup_printf("serial port %u source path", chr->port);
-    switch (chr->type) {
-    case VMM_CHR_STDIO:
-    case VMM_CHR_PTY:
-        return true;
-    case VMM_CHR_FILE: {
-        if (!require(w, what, chr->path))
-            return false;
-        xmlNodePtr src = add_elem(parent, "source");
-        if (!set_attr_checked(w, src, what, "path", chr->path))
-            return false;
-        set_attr(src, "append", chr->append ? "on" : "off");
-        return true;
-    }
-    case VMM_CHR_UNIX: {
-        if (!require(w, what, chr->path))
-            return false;
-        xmlNodePtr src = add_elem(parent, "source");
-        set_attr(src, "mode", chr->listen ? "bind" : "connect");
-        return set_attr_checked(w, src, what, "path", chr->path);
-    }
-    }
-    g_set_error(w->err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
-                "cannot format domain XML: serial port %u has unknown type %d",
-                chr->port, (int)chr->type);
-    w->failed = true;
-    return false;
-}
-
-/* <serial> for each port and, like libvirt, a <console> aliasing the first
- * one (same type and source, target port = that serial's port). */
-static bool format_serials(Writer *w, xmlNodePtr devices, const GPtrArray *serials)
-{
-    for (guint i = 0; serials && i < serials->len; i++) {
-        const VmmChrDef *chr = g_ptr_array_index(serials, i);
-        xmlNodePtr s = add_elem(devices, "serial");
-        set_attr(s, "type", vmm_chr_type_to_string(chr->type));
-        if (!format_chr_source(w, s, chr))
-            return false;
-        xmlNodePtr t = add_elem(s, "target");
-        set_attr(t, "type", "isa-serial");
-        set_attrf(t, "port", "%u", chr->port);
-        xmlNodePtr m = add_elem(t, "model");
-        set_attr(m, "name", "isa-serial");
-    }
-    if (serials && serials->len > 0) {
-        const VmmChrDef *chr = g_ptr_array_index(serials, 0);
-        xmlNodePtr c = add_elem(devices, "console");
-        set_attr(c, "type", vmm_chr_type_to_string(chr->type));
-        if (!format_chr_source(w, c, chr))
-            return false;
-        xmlNodePtr t = add_elem(c, "target");
-        set_attr(t, "type", "serial");
-        set_attrf(t, "port", "%u", chr->port);
-    }
-    return true;
-}
-
-static bool format_disk(Writer *w, xmlNodePtr devices, const VmmDiskDef *disk,
-                        guint index)
-{
-    g_autofree char *label = g_strdup_printf("disk %u target", index);
-    if (!require(w, label, disk->target_dev))
-        return false;
-    g_autofree char *src_what = g_strdup_printf("disk %s source", disk->target_dev);
-    g_autofree char *ser_what = g_strdup_printf("disk %s serial", disk->target_dev);
-    if (!require(w, src_what, disk->path) ||
-        !check_value(w, "disk target", disk->target_dev))
-        return false;
-
-    bool block = disk->type == VMM_DISK_BLOCK;
-    xmlNodePtr d = add_elem(devices, "disk");
-    set_attr(d, "type", block ? "block" : "file");
-    set_attr(d, "device", "disk");
-
-    xmlNodePtr drv = add_elem(d, "driver");
-    set_attr(drv, "name", "qemu");
-    set_attr(drv, "type", "raw");
-    set_attr(drv, "cache", vmm_cache_mode_to_string(disk->cache));
-    set_attr(drv, "io", vmm_io_mode_to_string(disk->io));
-    set_attr(drv, "discard", discard_to_string(disk->discard));
-    if (disk->queues > 0)
-        set_attrf(drv, "queues", "%u", disk->queues);
-
-    xmlNodePtr src = add_elem(d, "source");
-    if (!set_attr_checked(w, src, src_what, block ? "dev" : "file", disk->path))
-        return false;
-
-    xmlNodePtr tgt = add_elem(d, "target");
-    set_attr(tgt, "dev", disk->target_dev);
-    set_attr(tgt, "bus", "virtio");
-
-    if (disk->readonly)
-        add_elem(d, "readonly");
-    if (disk->serial && !add_text(w, d, "serial", disk->serial))
-        return false;
-    if (disk->pci_slot >= 0) {
-        if (disk->pci_slot == 0 || disk->pci_slot >= PCI_SLOTS) {
-            g_set_error(w->err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
-                        "cannot format domain XML: disk %s has PCI slot %d "
-                        "(valid: 1 to %d)", disk->target_dev, disk->pci_slot,
-                        PCI_SLOTS - 1);
-            w->failed = true;
-            return false;
-        }
-        xmlNodePtr a = add_elem(d, "address");
-        set_attr(a, "type", "pci");
-        set_attr(a, "domain", "0x0000");
-        set_attr(a, "bus", "0x00");
-        set_attrf(a, "slot", "0x%02x", (unsigned)disk->pci_slot);
-        set_attr(a, "function", "0x0");
-    }
-    return true;
-}
-
 static void format_uuid(const uint8_t u[16], char out[37])
 {
     g_snprintf(out, 37,
@@ -273,7 +43,7 @@ static void format_uuid(const uint8_t u[16], char out[37])
                u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
-static bool build_domain(Writer *w, const VmmDomainDef *def, xmlNodePtr root)
+static bool build_domain(ConfWriter *w, const VmmDomainDef *def, xmlNodePtr root)
 {
     set_attr(root, "type", "kvm");
 
@@ -338,18 +108,10 @@ static bool build_domain(Writer *w, const VmmDomainDef *def, xmlNodePtr root)
     xmlNodePtr devices = add_elem(root, "devices");
     if (def->emulator && !add_text(w, devices, "emulator", def->emulator))
         return false;
-    for (guint i = 0; def->disks && i < def->disks->len; i++)
-        if (!format_disk(w, devices, g_ptr_array_index(def->disks, i), i))
+    for (size_t i = 0; conf_device_classes[i]; i++)
+        if (!conf_device_classes[i]->format(w, devices, def))
             return false;
-    for (guint i = 0; def->nets && i < def->nets->len; i++) {
-        const VmmNetDef *net = g_ptr_array_index(def->nets, i);
-        if ((net->bridge && !check_value(w, "interface bridge", net->bridge)) ||
-            (net->target_dev && !check_value(w, "interface target", net->target_dev)) ||
-            (net->socket_path && !check_value(w, "interface socket path", net->socket_path)))
-            return false;
-        vmm_net_def_format(devices, net);
-    }
-    return format_serials(w, devices, def->serials) && !w->failed;
+    return !w->failed;
 }
 
 char *vmm_domain_def_format(const VmmDomainDef *def, GError **err)
@@ -360,7 +122,7 @@ char *vmm_domain_def_format(const VmmDomainDef *def, GError **err)
     xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
     xmlNodePtr root = xmlNewDocNode(doc, NULL, (const xmlChar *)"domain", NULL);
     xmlDocSetRootElement(doc, root);
-    Writer w = { .doc = doc, .err = err };
+    ConfWriter w = { .doc = doc, .err = err };
     if (!build_domain(&w, def, root)) {
         xmlFreeDoc(doc);
         return NULL;
@@ -614,24 +376,6 @@ bool vmm_domain_validate_schema(const char *xml, size_t len, const char *rng_pat
 /* ------------------------------------------------------------------------ */
 /* copy and equality                                                        */
 
-static VmmChrDef *chr_copy(const VmmChrDef *c)
-{
-    VmmChrDef *n = g_new0(VmmChrDef, 1);
-    *n = *c;
-    n->path = g_strdup(c->path);
-    return n;
-}
-
-static VmmDiskDef *disk_copy(const VmmDiskDef *d)
-{
-    VmmDiskDef *n = g_new0(VmmDiskDef, 1);
-    *n = *d;
-    n->path = g_strdup(d->path);
-    n->target_dev = g_strdup(d->target_dev);
-    n->serial = g_strdup(d->serial);
-    return n;
-}
-
 VmmDomainDef *vmm_domain_def_copy(const VmmDomainDef *def)
 {
     g_return_val_if_fail(def != NULL, NULL);
@@ -647,41 +391,13 @@ VmmDomainDef *vmm_domain_def_copy(const VmmDomainDef *def)
     n->cmdline = g_strdup(def->cmdline);
     n->emulator = g_strdup(def->emulator);
     n->cpu = vmm_cpu_def_copy(def->cpu);
-    n->disks = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_disk_def_free);
-    for (guint i = 0; def->disks && i < def->disks->len; i++)
-        g_ptr_array_add(n->disks, disk_copy(g_ptr_array_index(def->disks, i)));
-    n->serials = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_chr_def_free);
-    for (guint i = 0; def->serials && i < def->serials->len; i++)
-        g_ptr_array_add(n->serials, chr_copy(g_ptr_array_index(def->serials, i)));
-    n->nets = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_net_def_free);
-    for (guint i = 0; def->nets && i < def->nets->len; i++)
-        g_ptr_array_add(n->nets, vmm_net_def_copy(g_ptr_array_index(def->nets, i)));
+    conf_devices_copy(n, def);
     return n;
 }
 
 static bool str_eq(const char *a, const char *b)
 {
     return g_strcmp0(a, b) == 0;
-}
-
-static bool chr_equal(const VmmChrDef *a, const VmmChrDef *b)
-{
-    return a->type == b->type && str_eq(a->path, b->path) &&
-           a->append == b->append && a->listen == b->listen && a->port == b->port;
-}
-
-static bool disk_equal(const VmmDiskDef *a, const VmmDiskDef *b)
-{
-    return a->type == b->type && str_eq(a->path, b->path) &&
-           str_eq(a->target_dev, b->target_dev) && a->bus == b->bus &&
-           a->readonly == b->readonly && str_eq(a->serial, b->serial) &&
-           a->cache == b->cache && a->io == b->io && a->discard == b->discard &&
-           a->queues == b->queues && a->pci_slot == b->pci_slot;
-}
-
-static guint array_len(const GPtrArray *a)
-{
-    return a ? a->len : 0;
 }
 
 bool vmm_domain_def_equal(const VmmDomainDef *a, const VmmDomainDef *b)
@@ -703,19 +419,5 @@ bool vmm_domain_def_equal(const VmmDomainDef *a, const VmmDomainDef *b)
         a->on_crash != b->on_crash || !str_eq(a->emulator, b->emulator) ||
         !vmm_cpu_def_equal(a->cpu, b->cpu))
         return false;
-    if (array_len(a->disks) != array_len(b->disks) ||
-        array_len(a->serials) != array_len(b->serials) ||
-        array_len(a->nets) != array_len(b->nets))
-        return false;
-    for (guint i = 0; i < array_len(a->nets); i++)
-        if (!vmm_net_def_equal(g_ptr_array_index(a->nets, i), g_ptr_array_index(b->nets, i)))
-            return false;
-    for (guint i = 0; i < array_len(a->disks); i++)
-        if (!disk_equal(g_ptr_array_index(a->disks, i), g_ptr_array_index(b->disks, i)))
-            return false;
-    for (guint i = 0; i < array_len(a->serials); i++)
-        if (!chr_equal(g_ptr_array_index(a->serials, i),
-                       g_ptr_array_index(b->serials, i)))
-            return false;
-    return true;
+    return conf_devices_equal(a, b);
 }

@@ -2,6 +2,7 @@
  * canonical output. */
 #include "conf/net_conf.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "conf/conf_parse.h"
@@ -53,24 +54,6 @@ static bool parse_mac(const ParseCtx *pc, xmlNodePtr node, uint8_t mac[6], GErro
         return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
                          "<mac address='%s'> is a multicast address; an interface needs a "
                          "unicast one (first octet even)", v);
-    return true;
-}
-
-static bool parse_uint_attr(const ParseCtx *pc, xmlNodePtr node, const char *name,
-                            uint64_t min, uint64_t max, bool pow2, unsigned *out, GError **err)
-{
-    g_autofree char *v = get_attr(node, name);
-    if (!v)
-        return true;
-    uint64_t n;
-    g_autofree char *label = elem_label(node);
-    g_autofree char *shown = g_strescape(v, NULL);
-    if (!parse_count(v, &n) || n < min || n > max || (pow2 && (n & (n - 1))))
-        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                         "attribute '%s'='%s' on %s must be %s from %" G_GUINT64_FORMAT
-                         " to %" G_GUINT64_FORMAT, name, shown, label,
-                         pow2 ? "a power of two" : "a number", min, max);
-    *out = (unsigned)n;
     return true;
 }
 
@@ -230,8 +213,8 @@ static void random_mac(uint8_t mac[6])
         mac[i] = (uint8_t)g_random_int_range(0, 256);
 }
 
-VmmNetDef *vmm_net_def_parse(const char *source, xmlNodePtr node, unsigned index,
-                             xmlNodePtr *pci_slots, GError **err)
+static VmmNetDef *net_def_parse(const char *source, xmlNodePtr node, unsigned index,
+                                xmlNodePtr *pci_slots, GError **err)
 {
     enum { K_MAC, K_SOURCE, K_TARGET, K_MODEL, K_DRIVER, K_LINK, K_MTU, K_BACKEND, K_ADDRESS,
            K_ALIAS, K_BOOT, K_ROM, K_FILTER, K_BANDWIDTH, K_VLAN, K_IP, K_ROUTE, K_PORT,
@@ -356,87 +339,69 @@ VmmNetDef *vmm_net_def_parse(const char *source, xmlNodePtr node, unsigned index
     return g_steal_pointer(&net);
 }
 
-void vmm_net_def_format(xmlNodePtr devices, const VmmNetDef *net)
+static void net_def_format(xmlNodePtr devices, const VmmNetDef *net)
 {
-    char buf[32];
-    xmlNodePtr i = xmlNewChild(devices, NULL, (const xmlChar *)"interface", NULL);
-    xmlSetProp(i, (const xmlChar *)"type", (const xmlChar *)types[net->type]);
-#define ELEM(parent, name) xmlNewChild(parent, NULL, (const xmlChar *)(name), NULL)
-#define ATTR(node, name, v) xmlSetProp(node, (const xmlChar *)(name), (const xmlChar *)(v))
-    vmm_net_mac_format(net->mac, buf);
-    ATTR(ELEM(i, "mac"), "address", buf);
+    char mac[18];
+    xmlNodePtr i = add_elem(devices, "interface");
+    set_attr(i, "type", types[net->type]);
+    vmm_net_mac_format(net->mac, mac);
+    set_attr(add_elem(i, "mac"), "address", mac);
     if (net->type == VMM_NET_BRIDGE)
-        ATTR(ELEM(i, "source"), "bridge", net->bridge);
+        set_attr(add_elem(i, "source"), "bridge", net->bridge);
     if (net->type == VMM_NET_VHOSTUSER) {
-        xmlNodePtr s = ELEM(i, "source");
-        ATTR(s, "type", "unix");
-        ATTR(s, "path", net->socket_path);
-        ATTR(s, "mode", net->socket_server ? "server" : "client");
+        xmlNodePtr s = add_elem(i, "source");
+        set_attr(s, "type", "unix");
+        set_attr(s, "path", net->socket_path);
+        set_attr(s, "mode", net->socket_server ? "server" : "client");
     }
     if (net->target_dev) {
-        xmlNodePtr t = ELEM(i, "target");
-        ATTR(t, "dev", net->target_dev);
+        xmlNodePtr t = add_elem(i, "target");
+        set_attr(t, "dev", net->target_dev);
         if (net->managed_no)
-            ATTR(t, "managed", "no");
+            set_attr(t, "managed", "no");
     }
-    ATTR(ELEM(i, "model"), "type", "virtio");
+    set_attr(add_elem(i, "model"), "type", "virtio");
     bool host = false, guest = false;
     for (int k = 0; k < VMM_NET_HOST_N; k++)
         host |= net->host[k] != VMM_TRI_DEFAULT;
     for (int k = 0; k < VMM_NET_GUEST_N; k++)
         guest |= net->guest[k] != VMM_TRI_DEFAULT;
     if (net->driver || net->queues || net->rx_queue_size || net->tx_queue_size || host || guest) {
-        xmlNodePtr d = ELEM(i, "driver");
+        xmlNodePtr d = add_elem(i, "driver");
         if (net->driver)
-            ATTR(d, "name", drivers[net->driver]);
-        if (net->queues) {
-            g_snprintf(buf, sizeof(buf), "%u", net->queues);
-            ATTR(d, "queues", buf);
-        }
-        if (net->rx_queue_size) {
-            g_snprintf(buf, sizeof(buf), "%u", net->rx_queue_size);
-            ATTR(d, "rx_queue_size", buf);
-        }
-        if (net->tx_queue_size) {
-            g_snprintf(buf, sizeof(buf), "%u", net->tx_queue_size);
-            ATTR(d, "tx_queue_size", buf);
-        }
+            set_attr(d, "name", drivers[net->driver]);
+        if (net->queues)
+            set_attrf(d, "queues", "%u", net->queues);
+        if (net->rx_queue_size)
+            set_attrf(d, "rx_queue_size", "%u", net->rx_queue_size);
+        if (net->tx_queue_size)
+            set_attrf(d, "tx_queue_size", "%u", net->tx_queue_size);
         if (host) {
-            xmlNodePtr h = ELEM(d, "host");
+            xmlNodePtr h = add_elem(d, "host");
             for (int k = 0; k < VMM_NET_HOST_N; k++)
                 if (net->host[k])
-                    ATTR(h, host_attrs[k], onoff[net->host[k]]);
+                    set_attr(h, host_attrs[k], onoff[net->host[k]]);
         }
         if (guest) {
-            xmlNodePtr g = ELEM(d, "guest");
+            xmlNodePtr g = add_elem(d, "guest");
             for (int k = 0; k < VMM_NET_GUEST_N; k++)
                 if (net->guest[k])
-                    ATTR(g, guest_attrs[k], onoff[net->guest[k]]);
+                    set_attr(g, guest_attrs[k], onoff[net->guest[k]]);
         }
     }
     if (net->type == VMM_NET_USER)
-        ATTR(ELEM(i, "backend"), "type", "passt");
+        set_attr(add_elem(i, "backend"), "type", "passt");
     if (net->link_down)
-        ATTR(ELEM(i, "link"), "state", "down");
-    if (net->mtu) {
-        g_snprintf(buf, sizeof(buf), "%u", net->mtu);
-        ATTR(ELEM(i, "mtu"), "size", buf);
-    }
-    if (net->pci_slot >= 0) {
-        xmlNodePtr a = ELEM(i, "address");
-        ATTR(a, "type", "pci");
-        ATTR(a, "domain", "0x0000");
-        ATTR(a, "bus", "0x00");
-        g_snprintf(buf, sizeof(buf), "0x%02x", (unsigned)net->pci_slot);
-        ATTR(a, "slot", buf);
-        ATTR(a, "function", "0x0");
-    }
-#undef ELEM
-#undef ATTR
+        set_attr(add_elem(i, "link"), "state", "down");
+    if (net->mtu)
+        set_attrf(add_elem(i, "mtu"), "size", "%u", net->mtu);
+    if (net->pci_slot >= 0)
+        format_pci_address(i, net->pci_slot);
 }
 
-VmmNetDef *vmm_net_def_copy(const VmmNetDef *net)
+static gpointer net_def_copy(gconstpointer p)
 {
+    const VmmNetDef *net = p;
     VmmNetDef *n = g_memdup2(net, sizeof(*net));
     n->bridge = g_strdup(net->bridge);
     n->target_dev = g_strdup(net->target_dev);
@@ -444,8 +409,9 @@ VmmNetDef *vmm_net_def_copy(const VmmNetDef *net)
     return n;
 }
 
-bool vmm_net_def_equal(const VmmNetDef *a, const VmmNetDef *b)
+static bool net_def_equal(gconstpointer x, gconstpointer y)
 {
+    const VmmNetDef *a = x, *b = y;
     return a->type == b->type && !memcmp(a->mac, b->mac, 6) &&
            !g_strcmp0(a->bridge, b->bridge) && !g_strcmp0(a->target_dev, b->target_dev) &&
            a->managed_no == b->managed_no && a->driver == b->driver && a->queues == b->queues &&
@@ -455,6 +421,41 @@ bool vmm_net_def_equal(const VmmNetDef *a, const VmmNetDef *b)
            a->mtu == b->mtu && !g_strcmp0(a->socket_path, b->socket_path) &&
            a->socket_server == b->socket_server && a->pci_slot == b->pci_slot;
 }
+
+static bool net_parse(ConfDevices *d, void *state, xmlNodePtr node, GError **err)
+{
+    (void)state;
+    VmmNetDef *net = net_def_parse(d->pc->source, node, d->def->nets->len, d->pci_slots, err);
+    if (!net)
+        return false;
+    g_ptr_array_add(d->def->nets, net);
+    return true;
+}
+
+static bool nets_format(ConfWriter *w, xmlNodePtr devices, const VmmDomainDef *def)
+{
+    for (guint i = 0; def->nets && i < def->nets->len; i++) {
+        const VmmNetDef *net = g_ptr_array_index(def->nets, i);
+        if ((net->bridge && !check_value(w, "interface bridge", net->bridge)) ||
+            (net->target_dev && !check_value(w, "interface target", net->target_dev)) ||
+            (net->socket_path && !check_value(w, "interface socket path", net->socket_path)))
+            return false;
+        net_def_format(devices, net);
+    }
+    return true;
+}
+
+static const char *const net_elements[] = { "interface", NULL };
+
+const ConfDeviceClass conf_net_class = {
+    .elements = net_elements,
+    .parse = net_parse,
+    .format = nets_format,
+    .list_offset = offsetof(VmmDomainDef, nets),
+    .item_free = (GDestroyNotify)vmm_net_def_free,
+    .item_copy = net_def_copy,
+    .item_equal = net_def_equal,
+};
 
 void vmm_net_def_free(VmmNetDef *net)
 {

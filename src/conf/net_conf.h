@@ -6,7 +6,6 @@
 #define VMM_NET_CONF_H
 
 #include <glib.h>
-#include <libxml/tree.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -59,15 +58,7 @@ typedef struct {
     int pci_slot;                /* <address type='pci' slot>, -1 = assign */
 } VmmNetDef;
 
-/* Parses one <interface>; pci_slots[32] records the PCI slots taken so far
- * in the document (src/conf/conf_parse.h). Errors are VMM_CONF_ERROR,
- * prefixed "SOURCE:LINE: interface N: ". */
-VmmNetDef *vmm_net_def_parse(const char *source, xmlNodePtr node, unsigned index,
-                             xmlNodePtr *pci_slots, GError **err);
-/* Appends <interface> to `devices`. */
-void vmm_net_def_format(xmlNodePtr devices, const VmmNetDef *net);
-VmmNetDef *vmm_net_def_copy(const VmmNetDef *net);
-bool vmm_net_def_equal(const VmmNetDef *a, const VmmNetDef *b);
+/* Parsing, formatting, copy and equality: conf_net_class (conf_parse.h). */
 void vmm_net_def_free(VmmNetDef *net);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmNetDef, vmm_net_def_free)
 

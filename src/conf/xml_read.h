@@ -6,6 +6,15 @@
 
 #include <glib.h>
 #include <libxml/tree.h>
+#include <libxml/xmlerror.h>
+#include <libxml/xmlversion.h>
+
+/* libxml2 2.12 made structured error callbacks take a const xmlError *. */
+#if LIBXML_VERSION >= 21200
+typedef const xmlError *VmmXmlErrorPtr;
+#else
+typedef xmlErrorPtr VmmXmlErrorPtr;
+#endif
 
 xmlDocPtr vmm_conf_read_xml(const char *source, const char *xml, size_t len, GError **err);
 

@@ -1,0 +1,583 @@
+/* <disk>: libvirt's disk element (type file or block, virtio bus), parsed
+ * strictly and formatted back canonically: <driver>, <source>, <target>,
+ * <readonly/>, <serial>, <address>. What each field does at run time:
+ * src/block/ and src/virtio/virtio_blk.c; the man page vmmd-domain(5). */
+#include "conf/disk_conf.h"
+
+#include <limits.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "conf/conf_parse.h"
+
+#define DISK_SERIAL_CHARS \
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_ .+-"
+#define ALNUM_CHARS \
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+/* What the <disk> elements read so far have claimed. Keys are borrowed from
+ * the VmmDiskDefs in def->disks. */
+typedef struct {
+    xmlNodePtr source;
+    const VmmDiskDef *disk;
+} DiskUse;
+
+typedef struct {
+    GHashTable *targets;   /* target dev -> its <target> node */
+    GHashTable *paths;     /* source path -> DiskUse* */
+} DiskSeen;
+
+/* libvirt's disk name prefixes (virDiskNameParse). */
+static const char *disk_name_prefix(const char *dev)
+{
+    static const char *const prefixes[] = { "fd", "hd", "sd", "vd", "xvd", "ubd", NULL };
+    for (int i = 0; prefixes[i]; i++)
+        if (g_str_has_prefix(dev, prefixes[i]))
+            return prefixes[i];
+    return NULL;
+}
+
+/* libvirt's schema (diskTargetDev):
+ * (ioemu:)?(fd|hd|sd|vd|xvd|ubd)[a-zA-Z0-9_]+ */
+static bool target_dev_valid(const char *dev)
+{
+    if (g_str_has_prefix(dev, "ioemu:"))
+        dev += strlen("ioemu:");
+    const char *prefix = disk_name_prefix(dev);
+    if (!prefix)
+        return false;
+    const char *rest = dev + strlen(prefix);
+    return *rest && strspn(rest, ALNUM_CHARS "_") == strlen(rest);
+}
+
+/* libvirt's bus for a <target> without bus= (virDomainDiskDefPostParse):
+ * from the name, after dropping the old "ioemu:" prefix; IDE otherwise. */
+static const char *bus_from_target_dev(const char *dev)
+{
+    static const char *const map[][2] = {
+        { "hd", "ide" }, { "sd", "scsi" }, { "vd", "virtio" }, { "xvd", "xen" },
+        { "ubd", "uml" },
+    };
+    if (g_str_has_prefix(dev, "ioemu:"))
+        dev += strlen("ioemu:");
+    for (size_t i = 0; i < G_N_ELEMENTS(map); i++)
+        if (g_str_has_prefix(dev, map[i][0]))
+            return map[i][1];
+    return "ide";
+}
+
+/* vmmd's names for virtio disks: vd[a-z]+, the names Linux gives them. */
+static bool virtio_dev_name_ok(const char *dev)
+{
+    if (!g_str_has_prefix(dev, "vd") || !dev[2])
+        return false;
+    return strspn(dev + 2, "abcdefghijklmnopqrstuvwxyz") == strlen(dev + 2);
+}
+
+/* "disk vda: " for messages about a <disk>, from its first <target dev>
+ * when that is a plausible name (it is validated later); NULL otherwise. */
+static char *disk_subject(xmlNodePtr disk)
+{
+    for (xmlNodePtr c = disk->children; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE || !name_is(c, "target"))
+            continue;
+        g_autofree char *dev = get_attr(c, "dev");
+        if (!dev || !*dev || strlen(dev) > 32 ||
+            strspn(dev, ALNUM_CHARS "_:") != strlen(dev))
+            return NULL;
+        return g_strdup_printf("disk %s: ", dev);
+    }
+    return NULL;
+}
+
+static bool parse_disk_target(const ParseCtx *pc, xmlNodePtr node,
+                              VmmDiskDef *disk, GError **err)
+{
+    static const char *const attrs[] = { "dev", "bus", NULL };
+    static const char *const buses[] = { "virtio", NULL };
+    static const char *const known_buses[] = {
+        "ide", "fdc", "scsi", "xen", "usb", "uml", "sata", "sd", NULL };
+    int idx;
+
+    if (!check_empty(pc, node, attrs, err))
+        return false;
+    g_autofree char *dev = get_attr(node, "dev");
+    if (!dev)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<target> needs a 'dev' attribute (e.g. dev='vda')");
+    g_autofree char *shown = g_strescape(dev, NULL);
+    if (!target_dev_valid(dev))
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "target dev '%s' is invalid: libvirt's disk names are fd, "
+                         "hd, sd, vd, xvd or ubd followed by letters, digits or '_'",
+                         shown);
+    if (g_str_has_prefix(dev, "fd") || g_str_has_prefix(dev, "ioemu:fd"))
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "target dev '%s' is a floppy name, which libvirt refuses "
+                         "for device='disk' (use vda, vdb, ...)", shown);
+
+    g_autofree char *bus = get_attr(node, "bus");
+    if (bus) {
+        if (!parse_choice(pc, node, "bus", bus, buses, known_buses, &idx, err))
+            return false;
+    } else {
+        const char *derived = bus_from_target_dev(dev);
+        if (strcmp(derived, "virtio") != 0)
+            return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
+                             "target dev '%s' without bus= means bus '%s' (libvirt "
+                             "derives the bus from the name), which vmmd does not "
+                             "support (supported: virtio, named vda, vdb, ...)",
+                             shown, derived);
+    }
+    if (!virtio_dev_name_ok(dev))
+        return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
+                         "target dev '%s' is not supported: vmmd names virtio disks "
+                         "'vd' followed by lowercase letters (vda ... vdz, vdaa, ...)",
+                         shown);
+    disk->bus = VMM_DISK_BUS_VIRTIO;
+    disk->target_dev = g_steal_pointer(&dev);
+    return true;
+}
+
+/* libvirt's schema wants an absolute path (absFilePath: "/" and at least one
+ * more character, no line break). */
+static bool check_disk_path(const ParseCtx *pc, xmlNodePtr node, const char *attr,
+                            const char *path, GError **err)
+{
+    g_autofree char *shown = g_strescape(path, NULL);
+    size_t len = strlen(path);
+
+    if (len == 0)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "attribute '%s' on <source> is empty: an absolute path "
+                         "is expected", attr);
+    if (path[0] != '/')
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "attribute '%s'='%s' on <source> is not an absolute path "
+                         "(libvirt requires one)", attr, shown);
+    if (len == 1)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "attribute '%s'='/' on <source> names the root directory, "
+                         "not a disk image", attr);
+    if (strpbrk(path, "\r\n"))
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "attribute '%s'='%s' on <source> contains a line break",
+                         attr, shown);
+    if (len >= PATH_MAX)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "attribute '%s' on <source> is %zu bytes long; a path has "
+                         "at most %d", attr, len, PATH_MAX - 1);
+    return true;
+}
+
+static bool parse_disk_source(const ParseCtx *pc, xmlNodePtr disk_node,
+                              xmlNodePtr src, VmmDiskDef *disk, GError **err)
+{
+    bool file = disk->type == VMM_DISK_FILE;
+    const char *attr = file ? "file" : "dev";
+    const char *other = file ? "dev" : "file";
+    const char *tname = file ? "file" : "block";
+    const char *const attrs[] = { attr, NULL };
+
+    if (!src)
+        return conf_fail(pc, disk_node, VMM_CONF_ERROR_INVALID, err,
+                         "<disk type='%s'> needs <source %s='/absolute/path'/>",
+                         tname, attr);
+    if (xmlHasNsProp(src, (const xmlChar *)other, NULL))
+        return conf_fail(pc, src, VMM_CONF_ERROR_INVALID, err,
+                         "<source %s=...> is for <disk type='%s'>; a <disk type='%s'> "
+                         "takes <source %s='...'/>", other, file ? "block" : "file",
+                         tname, attr);
+    if (!check_empty(pc, src, attrs, err))
+        return false;
+    g_autofree char *path = get_attr(src, attr);
+    if (!path)
+        return conf_fail(pc, src, VMM_CONF_ERROR_INVALID, err,
+                         "<source> of <disk type='%s'> needs a '%s' attribute",
+                         tname, attr);
+    if (!check_disk_path(pc, src, attr, path, err))
+        return false;
+    disk->path = g_steal_pointer(&path);
+    return true;
+}
+
+static bool parse_disk_driver(const ParseCtx *pc, xmlNodePtr node,
+                              VmmDiskDef *disk, GError **err)
+{
+    static const char *const attrs[] = {
+        "name", "type", "cache", "io", "discard", "queues", NULL };
+    /* libvirt's cache values; 'default' is the hypervisor's, writeback */
+    static const char *const caches[] = {
+        "default", "none", "writethrough", "writeback", "directsync", "unsafe", NULL };
+    static const VmmCacheMode cache_modes[] = {
+        VMM_CACHE_WRITEBACK, VMM_CACHE_NONE, VMM_CACHE_WRITETHROUGH,
+        VMM_CACHE_WRITEBACK, VMM_CACHE_DIRECTSYNC, VMM_CACHE_UNSAFE };
+    static const char *const ios[] = { "threads", "native", "io_uring", NULL };
+    static const VmmIoMode io_modes[] = { VMM_IO_THREADS, VMM_IO_NATIVE, VMM_IO_URING };
+    static const char *const discards[] = { "ignore", "unmap", NULL };
+    static const VmmDiscardMode discard_modes[] = { VMM_DISCARD_IGNORE, VMM_DISCARD_UNMAP };
+    /* libvirt's storageFormat values other than raw */
+    static const char *const formats[] = {
+        "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd", "ploop",
+        "luks", "cow", "qcow", "qcow2", "qed", "vmdk", NULL };
+    int idx;
+
+    if (!check_empty(pc, node, attrs, err))
+        return false;
+
+    g_autofree char *name = get_attr(node, "name");
+    if (name && strcmp(name, "qemu") != 0) {
+        g_autofree char *shown = g_strescape(name, NULL);
+        /* any libvirt genericName is a driver some hypervisor may have */
+        if (*name && strspn(name, ALNUM_CHARS "_+-") == strlen(name))
+            return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
+                             "attribute 'name'='%s' on <driver> is not supported by "
+                             "vmmd (supported: qemu; libvirt names the hypervisor's "
+                             "disk driver there, and vmmd stands in for QEMU)", shown);
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "attribute 'name'='%s' on <driver> is invalid (vmmd "
+                         "supports: qemu)", shown);
+    }
+
+    /* 'aio' is libvirt's old spelling of raw (its schema says so). */
+    g_autofree char *type = get_attr(node, "type");
+    if (type && strcmp(type, "raw") != 0 && strcmp(type, "aio") != 0) {
+        g_autofree char *shown = g_strescape(type, NULL);
+        if (str_index(formats, type) >= 0)
+            return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
+                             "driver type '%s' is not supported (only raw)", shown);
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "driver type '%s' is not a disk format libvirt knows "
+                         "(vmmd supports only raw)", shown);
+    }
+
+    g_autofree char *cache = get_attr(node, "cache");
+    if (cache) {
+        if (!parse_choice(pc, node, "cache", cache, caches, NULL, &idx, err))
+            return false;
+        disk->cache = cache_modes[idx];
+    }
+    g_autofree char *io = get_attr(node, "io");
+    if (io && strcmp(io, "default") == 0)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "attribute 'io'='default' on <driver> is invalid: libvirt's "
+                         "schema has no io='default'; leave io out for the default "
+                         "(threads)");
+    if (io) {
+        if (!parse_choice(pc, node, "io", io, ios, NULL, &idx, err))
+            return false;
+        disk->io = io_modes[idx];
+    }
+    g_autofree char *discard = get_attr(node, "discard");
+    if (discard) {
+        if (!parse_choice(pc, node, "discard", discard, discards, NULL, &idx, err))
+            return false;
+        disk->discard = discard_modes[idx];
+    }
+
+    g_autofree char *queues = get_attr(node, "queues");
+    if (queues) {
+        g_autofree char *shown = g_strescape(queues, NULL);
+        uint64_t q;
+        if (!parse_count(queues, &q))
+            return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                             "attribute 'queues'='%s' on <driver> is not a number "
+                             "of queues", shown);
+        if (q < 1 || q > VMM_MAX_DISK_QUEUES)
+            return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                             "attribute 'queues'='%s' on <driver> is out of range: "
+                             "vmmd supports 1 to %d queues (leave queues out for one "
+                             "per vCPU)", shown, VMM_MAX_DISK_QUEUES);
+        disk->queues = (unsigned)q;
+    }
+
+    /* libvirt's rule (Linux AIO is only asynchronous with O_DIRECT). */
+    if (disk->io == VMM_IO_NATIVE && disk->cache != VMM_CACHE_NONE &&
+        disk->cache != VMM_CACHE_DIRECTSYNC) {
+        g_autofree char *have = cache
+            ? g_strdup_printf("cache='%s'", cache)
+            : g_strdup("no cache attribute, which means writeback");
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "native I/O needs either no disk cache or directsync cache "
+                         "mode: io='native' takes cache='none' or cache='directsync' "
+                         "(this <driver> has %s)", have);
+    }
+    return true;
+}
+
+static bool parse_disk_serial(const ParseCtx *pc, xmlNodePtr node,
+                              VmmDiskDef *disk, GError **err)
+{
+    g_autofree char *text = NULL;
+    if (!check_attrs(pc, node, NULL, err) || !leaf_text(pc, node, &text, err))
+        return false;
+    g_autofree char *shown = g_strescape(text, NULL);
+    size_t len = strlen(text);
+    if (len == 0)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<serial> is empty (libvirt wants at least one of A-Z a-z "
+                         "0-9 _ . + - and space)");
+    if (strspn(text, DISK_SERIAL_CHARS) != len)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<serial> '%s' has a character libvirt does not allow "
+                         "(allowed: A-Z a-z 0-9 _ . + - and space)", shown);
+    if (len > VMM_DISK_SERIAL_MAX)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<serial> '%s' is %zu bytes long; a virtio-blk serial has "
+                         "at most %d bytes", shown, len, VMM_DISK_SERIAL_MAX);
+    disk->serial = g_steal_pointer(&text);
+    return true;
+}
+
+
+static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
+                       xmlNodePtr *pci_slots, VmmDomainDef *def, GError **err)
+{
+    enum { K_DRIVER, K_SOURCE, K_TARGET, K_READONLY, K_SHAREABLE, K_SERIAL,
+           K_BOOT, K_ALIAS, K_ADDRESS, K_N };
+    static const char *const names[] = {
+        "driver", "source", "target", "readonly", "shareable", "serial", "boot",
+        "alias", "address", NULL };
+    static const char *const attrs[] = { "type", "device", NULL };
+    /* Index order matches VmmDiskSourceType. */
+    static const char *const types[] = { "file", "block", NULL };
+    static const char *const known_types[] = {
+        "network", "dir", "volume", "nvme", "vhostuser", NULL };
+    static const char *const devices[] = { "disk", NULL };
+    static const char *const known_devices[] = { "cdrom", "floppy", "lun", NULL };
+    xmlNodePtr s[K_N] = { 0 };
+    int idx;
+
+    g_autofree char *subject = disk_subject(node);
+    ParseCtx ctx = *outer;
+    ctx.subject = subject;
+    const ParseCtx *pc = &ctx;
+
+    g_autoptr(VmmDiskDef) disk = g_new0(VmmDiskDef, 1);
+    disk->pci_slot = -1;   /* cache, io, discard: zero is the default */
+
+    if (!check_attrs(pc, node, attrs, err))
+        return false;
+    /* libvirt's defaults: type='file', device='disk' */
+    g_autofree char *type = get_attr(node, "type");
+    if (!parse_choice(pc, node, "type", type ? type : "file", types, known_types,
+                      &idx, err))
+        return false;
+    disk->type = (VmmDiskSourceType)idx;
+    g_autofree char *device = get_attr(node, "device");
+    if (device && !parse_choice(pc, node, "device", device, devices, known_devices,
+                                &idx, err))
+        return false;
+    if (!collect_children(pc, node, names, s, err))
+        return false;
+
+    if (!s[K_TARGET])
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<disk> needs a <target dev='vdX'/> element");
+    if (!parse_disk_target(pc, s[K_TARGET], disk, err) ||
+        !parse_disk_source(pc, node, s[K_SOURCE], disk, err) ||
+        (s[K_DRIVER] && !parse_disk_driver(pc, s[K_DRIVER], disk, err)))
+        return false;
+    if (s[K_READONLY]) {
+        if (!check_empty(pc, s[K_READONLY], NULL, err))
+            return false;
+        disk->readonly = true;
+    }
+    if (s[K_SHAREABLE])
+        return conf_fail(pc, s[K_SHAREABLE], VMM_CONF_ERROR_UNSUPPORTED, err,
+                         "element <disk>/<shareable> is not supported by vmmd (disks "
+                         "may share an image only when all of them are <readonly/>)");
+    if (s[K_SERIAL] && !parse_disk_serial(pc, s[K_SERIAL], disk, err))
+        return false;
+    if (s[K_BOOT])
+        return conf_fail(pc, s[K_BOOT], VMM_CONF_ERROR_UNSUPPORTED, err,
+                         "element <disk>/<boot> is not supported by vmmd: it boots "
+                         "the <kernel> in <os> directly and has no boot order");
+    if (s[K_ALIAS])
+        return unsupported_element(pc, s[K_ALIAS], err);
+    if (s[K_ADDRESS] &&
+        !parse_pci_address(pc, s[K_ADDRESS], pci_slots, &disk->pci_slot, err))
+        return false;
+
+    xmlNodePtr first = g_hash_table_lookup(seen->targets, disk->target_dev);
+    if (first)
+        return conf_fail(pc, s[K_TARGET], VMM_CONF_ERROR_INVALID, err,
+                         "target dev '%s' is used by two disks (first on line %ld)",
+                         disk->target_dev, line_of(first));
+    /* Two writers on one image corrupt it (QEMU's image locking refuses
+     * this too); readers may share. */
+    DiskUse *use = g_hash_table_lookup(seen->paths, disk->path);
+    if (use && !(use->disk->readonly && disk->readonly)) {
+        g_autofree char *shown = g_strescape(disk->path, NULL);
+        return conf_fail(pc, s[K_SOURCE], VMM_CONF_ERROR_INVALID, err,
+                         "'%s' is also the source of disk %s (line %ld); disks may "
+                         "share an image only when all of them are <readonly/>",
+                         shown, use->disk->target_dev, line_of(use->source));
+    }
+
+    VmmDiskDef *d = g_steal_pointer(&disk);
+    g_ptr_array_add(def->disks, d);
+    g_hash_table_insert(seen->targets, d->target_dev, s[K_TARGET]);
+    if (!use) {
+        use = g_new0(DiskUse, 1);
+        use->source = s[K_SOURCE];
+        use->disk = d;
+        g_hash_table_insert(seen->paths, d->path, use);
+    }
+    return true;
+}
+
+static const char *discard_to_string(VmmDiscardMode d)
+{
+    return d == VMM_DISCARD_UNMAP ? "unmap" : "ignore";
+}
+
+static bool format_disk(ConfWriter *w, xmlNodePtr devices, const VmmDiskDef *disk,
+                        guint index)
+{
+    g_autofree char *label = g_strdup_printf("disk %u target", index);
+    if (!require(w, label, disk->target_dev))
+        return false;
+    g_autofree char *src_what = g_strdup_printf("disk %s source", disk->target_dev);
+    g_autofree char *ser_what = g_strdup_printf("disk %s serial", disk->target_dev);
+    if (!require(w, src_what, disk->path) ||
+        !check_value(w, "disk target", disk->target_dev))
+        return false;
+
+    bool block = disk->type == VMM_DISK_BLOCK;
+    xmlNodePtr d = add_elem(devices, "disk");
+    set_attr(d, "type", block ? "block" : "file");
+    set_attr(d, "device", "disk");
+
+    xmlNodePtr drv = add_elem(d, "driver");
+    set_attr(drv, "name", "qemu");
+    set_attr(drv, "type", "raw");
+    set_attr(drv, "cache", vmm_cache_mode_to_string(disk->cache));
+    set_attr(drv, "io", vmm_io_mode_to_string(disk->io));
+    set_attr(drv, "discard", discard_to_string(disk->discard));
+    if (disk->queues > 0)
+        set_attrf(drv, "queues", "%u", disk->queues);
+
+    xmlNodePtr src = add_elem(d, "source");
+    if (!set_attr_checked(w, src, src_what, block ? "dev" : "file", disk->path))
+        return false;
+
+    xmlNodePtr tgt = add_elem(d, "target");
+    set_attr(tgt, "dev", disk->target_dev);
+    set_attr(tgt, "bus", "virtio");
+
+    if (disk->readonly)
+        add_elem(d, "readonly");
+    if (disk->serial && !add_text(w, d, "serial", disk->serial))
+        return false;
+    if (disk->pci_slot >= 0) {
+        if (disk->pci_slot == 0 || disk->pci_slot >= PCI_SLOTS) {
+            g_set_error(w->err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
+                        "cannot format domain XML: disk %s has PCI slot %d "
+                        "(valid: 1 to %d)", disk->target_dev, disk->pci_slot,
+                        PCI_SLOTS - 1);
+            w->failed = true;
+            return false;
+        }
+        format_pci_address(d, disk->pci_slot);
+    }
+    return true;
+}
+
+
+static void *disk_seen_new(void)
+{
+    DiskSeen *seen = g_new0(DiskSeen, 1);
+    seen->targets = g_hash_table_new(g_str_hash, g_str_equal);
+    seen->paths = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+    return seen;
+}
+
+static void disk_seen_free(void *p)
+{
+    DiskSeen *seen = p;
+    g_hash_table_unref(seen->targets);
+    g_hash_table_unref(seen->paths);
+    g_free(seen);
+}
+
+static bool disk_parse(ConfDevices *d, void *state, xmlNodePtr node, GError **err)
+{
+    return parse_disk(d->pc, node, state, d->pci_slots, d->def, err);
+}
+
+static bool disks_format(ConfWriter *w, xmlNodePtr devices, const VmmDomainDef *def)
+{
+    for (guint i = 0; def->disks && i < def->disks->len; i++)
+        if (!format_disk(w, devices, g_ptr_array_index(def->disks, i), i))
+            return false;
+    return true;
+}
+
+static gpointer disk_copy(gconstpointer p)
+{
+    const VmmDiskDef *d = p;
+    VmmDiskDef *n = g_new0(VmmDiskDef, 1);
+    *n = *d;
+    n->path = g_strdup(d->path);
+    n->target_dev = g_strdup(d->target_dev);
+    n->serial = g_strdup(d->serial);
+    return n;
+}
+
+static bool disk_equal(gconstpointer x, gconstpointer y)
+{
+    const VmmDiskDef *a = x, *b = y;
+    return a->type == b->type && g_strcmp0(a->path, b->path) == 0 &&
+           g_strcmp0(a->target_dev, b->target_dev) == 0 && a->bus == b->bus &&
+           a->readonly == b->readonly && g_strcmp0(a->serial, b->serial) == 0 &&
+           a->cache == b->cache && a->io == b->io && a->discard == b->discard &&
+           a->queues == b->queues && a->pci_slot == b->pci_slot;
+}
+
+static const char *const disk_elements[] = { "disk", NULL };
+
+const ConfDeviceClass conf_disk_class = {
+    .elements = disk_elements,
+    .state_new = disk_seen_new,
+    .state_free = disk_seen_free,
+    .parse = disk_parse,
+    .format = disks_format,
+    .list_offset = offsetof(VmmDomainDef, disks),
+    .item_free = (GDestroyNotify)vmm_disk_def_free,
+    .item_copy = disk_copy,
+    .item_equal = disk_equal,
+};
+
+void vmm_disk_def_free(VmmDiskDef *disk)
+{
+    if (!disk)
+        return;
+    g_free(disk->path);
+    g_free(disk->target_dev);
+    g_free(disk->serial);
+    g_free(disk);
+}
+
+/* libvirt's spelling, as <driver cache=...> and io=... take it. */
+const char *vmm_cache_mode_to_string(VmmCacheMode m)
+{
+    switch (m) {
+    case VMM_CACHE_WRITEBACK: return "writeback";
+    case VMM_CACHE_WRITETHROUGH: return "writethrough";
+    case VMM_CACHE_NONE: return "none";
+    case VMM_CACHE_DIRECTSYNC: return "directsync";
+    case VMM_CACHE_UNSAFE: return "unsafe";
+    }
+    return "unknown";
+}
+
+const char *vmm_io_mode_to_string(VmmIoMode m)
+{
+    switch (m) {
+    case VMM_IO_THREADS: return "threads";
+    case VMM_IO_NATIVE: return "native";
+    case VMM_IO_URING: return "io_uring";
+    }
+    return "unknown";
+}

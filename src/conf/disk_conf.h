@@ -1,0 +1,54 @@
+/* libvirt's <disk> element: virtio disks backed by a file or a block
+ * device, parsed strictly and formatted back canonically (disk_conf.c).
+ * What each field does at run time: src/block/, src/virtio/virtio_blk.c. */
+#ifndef VMM_DISK_CONF_H
+#define VMM_DISK_CONF_H
+
+#include <glib.h>
+#include <stdbool.h>
+
+/* <disk>: libvirt's cache= and io= with QEMU's meaning (see src/block/). */
+typedef enum {
+    VMM_CACHE_WRITEBACK = 0,   /* default: page cache, write cache on, flush = fdatasync */
+    VMM_CACHE_WRITETHROUGH,    /* O_DSYNC, no write cache */
+    VMM_CACHE_NONE,            /* O_DIRECT, write cache on, flush = fdatasync */
+    VMM_CACHE_DIRECTSYNC,      /* O_DIRECT | O_DSYNC, no write cache */
+    VMM_CACHE_UNSAFE,          /* page cache, flushes ignored */
+} VmmCacheMode;
+
+typedef enum {
+    VMM_IO_THREADS = 0,        /* default: a pool of I/O threads */
+    VMM_IO_NATIVE,             /* Linux AIO; needs cache none or directsync */
+    VMM_IO_URING,              /* io_uring */
+} VmmIoMode;
+
+typedef enum { VMM_DISCARD_IGNORE = 0, VMM_DISCARD_UNMAP } VmmDiscardMode;
+typedef enum { VMM_DISK_FILE = 0, VMM_DISK_BLOCK } VmmDiskSourceType;
+typedef enum { VMM_DISK_BUS_VIRTIO = 0 } VmmDiskBus;
+
+#define VMM_MAX_DISK_QUEUES 16
+#define VMM_DISK_SERIAL_MAX 20   /* VIRTIO_BLK_ID_BYTES */
+
+typedef struct {
+    VmmDiskSourceType type;   /* <disk type='file'|'block'> */
+    char *path;               /* <source file=...> or <source dev=...>, absolute */
+    char *target_dev;         /* <target dev='vda'> */
+    VmmDiskBus bus;           /* <target bus='virtio'> */
+    bool readonly;            /* <readonly/> */
+    char *serial;             /* <serial> or NULL; 1 to VMM_DISK_SERIAL_MAX bytes
+                               * of [A-Za-z0-9_ .+-], kept verbatim */
+    VmmCacheMode cache;       /* <driver cache=...> */
+    VmmIoMode io;             /* <driver io=...> */
+    VmmDiscardMode discard;   /* <driver discard=...> */
+    unsigned queues;          /* <driver queues=N>; 0 = default (one per vCPU) */
+    int pci_slot;             /* <address type='pci' slot=...>: 1..31, unique
+                               * among devices; -1 = assign */
+} VmmDiskDef;
+
+void vmm_disk_def_free(VmmDiskDef *disk);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmDiskDef, vmm_disk_def_free)
+
+const char *vmm_cache_mode_to_string(VmmCacheMode m);
+const char *vmm_io_mode_to_string(VmmIoMode m);
+
+#endif
