@@ -1,11 +1,8 @@
 #include "conf/cpu_conf.h"
 
-#include <errno.h>
-#include <stdarg.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "conf/domain_conf.h"
+#include "conf/conf_parse.h"
 #include "vmm/cpu_features.h"
 
 static const char *const modes[] = { "custom", "host-model", "host-passthrough", NULL };
@@ -18,79 +15,30 @@ const char *vmm_cpu_feature_policy_to_string(VmmCpuFeaturePolicy p)
     return policies[p];
 }
 
-static bool G_GNUC_PRINTF(5, 6)
-cpu_fail(const char *source, xmlNodePtr node, VmmConfError code, GError **err,
-         const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error(err, VMM_CONF_ERROR, code, "%s:%ld: %s", source, xmlGetLineNo(node), msg);
-    return false;
-}
+/* A refusal "SOURCE:LINE: message" (cpu errors carry no subject). */
+#define cpu_fail(source, node, code, err, ...) \
+    conf_fail(&(ParseCtx){ .source = (source) }, node, code, err, __VA_ARGS__)
 
-static char *attr(xmlNodePtr node, const char *name)
-{
-    xmlChar *v = xmlGetNoNsProp(node, (const xmlChar *)name);
-    char *r = v ? g_strdup((const char *)v) : NULL;
-    xmlFree(v);
-    return r;
-}
-
-static int index_of(const char *const *list, const char *s)
-{
-    for (int i = 0; list[i]; i++)
-        if (strcmp(list[i], s) == 0)
-            return i;
-    return -1;
-}
-
-/* Attributes outside `allowed`, and text or foreign nodes, are errors. */
-static bool check_node(const char *source, xmlNodePtr node, const char *const *allowed,
-                       GError **err)
-{
-    for (xmlAttrPtr a = node->properties; a; a = a->next)
-        if (a->ns || index_of(allowed, (const char *)a->name) < 0)
-            return cpu_fail(source, node, VMM_CONF_ERROR_UNSUPPORTED, err,
-                            "attribute '%s' on <%s> is not supported by vmmd",
-                            (const char *)a->name, (const char *)node->name);
-    return true;
-}
-
-/* <topology> and <feature> are empty elements. */
-static bool check_empty(const char *source, xmlNodePtr node, GError **err)
-{
-    for (xmlNodePtr c = node->children; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE ||
-            ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) &&
-             !xmlIsBlankNode(c)))
-            return cpu_fail(source, c, VMM_CONF_ERROR_INVALID, err,
-                            "<%s> inside <cpu> must be empty", (const char *)node->name);
-    return true;
-}
-
+/* An optional enumerated attribute: *out is its index in `values`, whose
+ * entries before `first` ("" = unset) cannot be written. */
 static bool choice(const char *source, xmlNodePtr node, const char *name,
                    const char *const *values, int first, int *out, GError **err)
 {
-    g_autofree char *v = attr(node, name);
+    g_autofree char *v = get_attr(node, name);
+    int i;
     if (!v)
         return true;
-    int i = index_of(values, v);
-    if (i < first) {
-        g_autofree char *shown = g_strescape(v, NULL);
-        return cpu_fail(source, node, VMM_CONF_ERROR_INVALID, err,
-                        "attribute '%s'='%s' on <%s> is invalid", name, shown,
-                        (const char *)node->name);
-    }
-    *out = i;
+    if (!parse_choice(&(ParseCtx){ .source = source }, node, name, v, values + first, NULL,
+                      &i, err))
+        return false;
+    *out = i + first;
     return true;
 }
 
 static bool topo_count(const char *source, xmlNodePtr node, const char *name, bool required,
                        unsigned *out, GError **err)
 {
-    g_autofree char *v = attr(node, name);
+    g_autofree char *v = get_attr(node, name);
     if (!v) {
         if (required)
             return cpu_fail(source, node, VMM_CONF_ERROR_INVALID, err,
@@ -98,16 +46,14 @@ static bool topo_count(const char *source, xmlNodePtr node, const char *name, bo
         *out = 1;
         return true;
     }
-    char *end;
-    errno = 0;
-    unsigned long n = strtoul(v, &end, 10);
-    if (!g_ascii_isdigit(v[0]) || *end || errno || n < 1 || n > VMM_MAX_VCPUS) {
+    uint64_t n;
+    if (!parse_count(v, &n) || n < 1 || n > VMM_MAX_VCPUS) {
         g_autofree char *shown = g_strescape(v, NULL);
         return cpu_fail(source, node, VMM_CONF_ERROR_INVALID, err,
                         "<topology> %s='%s' is not a count from 1 to %d", name, shown,
                         VMM_MAX_VCPUS);
     }
-    *out = n;
+    *out = (unsigned)n;
     return true;
 }
 
@@ -115,7 +61,8 @@ static bool parse_topology(const char *source, xmlNodePtr node, unsigned vcpus,
                            VmmCpuDef *cpu, GError **err)
 {
     static const char *const allowed[] = { "sockets", "dies", "cores", "threads", NULL };
-    if (!check_node(source, node, allowed, err) || !check_empty(source, node, err) ||
+    const ParseCtx pc = { .source = source };
+    if (!check_empty(&pc, node, allowed, err) ||
         !topo_count(source, node, "sockets", true, &cpu->sockets, err) ||
         !topo_count(source, node, "dies", false, &cpu->dies, err) ||
         !topo_count(source, node, "cores", true, &cpu->cores, err) ||
@@ -141,9 +88,9 @@ static void feature_free(gpointer p)
 static bool parse_feature(const char *source, xmlNodePtr node, VmmCpuDef *cpu, GError **err)
 {
     static const char *const allowed[] = { "policy", "name", NULL };
-    if (!check_node(source, node, allowed, err) || !check_empty(source, node, err))
+    if (!check_empty(&(ParseCtx){ .source = source }, node, allowed, err))
         return false;
-    g_autofree char *name = attr(node, "name");
+    g_autofree char *name = get_attr(node, "name");
     if (!name)
         return cpu_fail(source, node, VMM_CONF_ERROR_INVALID, err,
                         "<feature> inside <cpu> needs a 'name'");
@@ -170,10 +117,9 @@ static bool parse_children(const char *source, xmlNodePtr node, unsigned vcpus,
                            VmmCpuDef *cpu, GError **err)
 {
     xmlNodePtr topology = NULL;
+    if (!check_content(&(ParseCtx){ .source = source }, node, err))
+        return false;
     for (xmlNodePtr c = node->children; c; c = c->next) {
-        if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) &&
-            !xmlIsBlankNode(c))
-            return cpu_fail(source, c, VMM_CONF_ERROR_INVALID, err, "unexpected text in <cpu>");
         if (c->type != XML_ELEMENT_NODE)
             continue;
         const char *n = (const char *)c->name;
@@ -213,9 +159,9 @@ VmmCpuDef *vmm_cpu_def_parse(const char *source, xmlNodePtr node, unsigned vcpus
     static const char *const allowed[] = { "mode", "check", "migratable", NULL };
     g_autoptr(VmmCpuDef) cpu = g_new0(VmmCpuDef, 1);
     cpu->features = g_ptr_array_new_with_free_func(feature_free);
-    if (!check_node(source, node, allowed, err))
+    if (!check_attrs(&(ParseCtx){ .source = source }, node, allowed, err))
         return NULL;
-    g_autofree char *mode = attr(node, "mode");
+    g_autofree char *mode = get_attr(node, "mode");
     if (mode && g_str_equal(mode, "maximum"))
         return cpu_fail(source, node, VMM_CONF_ERROR_UNSUPPORTED, err,
                         "<cpu mode='maximum'> is not supported by vmmd (supported: %s)",
