@@ -39,18 +39,6 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static const char *cache_name(VmmCacheMode m)
-{
-    switch (m) {
-    case VMM_CACHE_WRITEBACK:    return "writeback";
-    case VMM_CACHE_WRITETHROUGH: return "writethrough";
-    case VMM_CACHE_NONE:         return "none";
-    case VMM_CACHE_DIRECTSYNC:   return "directsync";
-    case VMM_CACHE_UNSAFE:       return "unsafe";
-    }
-    return "?";
-}
-
 /* ------------------------------------------------------------------------ */
 /* open / close                                                             */
 
@@ -94,7 +82,7 @@ static bool open_source(VmmBlockDev *dev, GError **err)
             g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_OPEN,
                         "disk '%s': cannot open with O_DIRECT for cache='%s': "
                         "its filesystem does not support direct I/O (%s)",
-                        dev->path, cache_name(dev->cache), g_strerror(e));
+                        dev->path, vmm_cache_mode_to_string(dev->cache), g_strerror(e));
         } else {
             g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_OPEN,
                         "disk '%s': cannot open %s: %s", dev->path,
@@ -169,7 +157,8 @@ VmmBlockDev *vmm_block_open(const char *path, bool block_device, bool readonly,
     if (io == VMM_IO_NATIVE && !direct) {
         g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_UNSUPPORTED,
                     "disk '%s': native I/O needs either no disk cache or "
-                    "directsync cache mode (cache='%s')", path, cache_name(cache));
+                    "directsync cache mode (cache='%s')", path,
+                    vmm_cache_mode_to_string(cache));
         return NULL;
     }
 
