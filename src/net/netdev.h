@@ -18,7 +18,7 @@
 #include "net/passt.h"
 #include "net/tap.h"
 
-typedef struct {
+typedef struct VmmNetdev {
     VmmNetType type;
     char ifname[16];                   /* the tap's name ("" for passt) */
     unsigned nfds;

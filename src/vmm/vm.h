@@ -2,7 +2,6 @@
 #ifndef VMM_VM_H
 #define VMM_VM_H
 
-#include "net/netdev.h"
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,6 +20,7 @@ typedef struct VmmRtc VmmRtc;
 typedef struct VmmPciHost VmmPciHost;
 typedef struct VmmAcpiGed VmmAcpiGed;
 typedef struct VmmChardev VmmChardev;
+typedef struct VmmNetdev VmmNetdev;   /* net/netdev.h: src/vmm only passes it on */
 typedef struct VmmIrqRouting VmmIrqRouting;
 
 /* Why the guest stopped running. */
