@@ -94,7 +94,10 @@ typedef struct {
 
 /* One class of <devices> children, kept in a GPtrArray field of
  * VmmDomainDef. Adding a class: a file defining one of these, its field in
- * VmmDomainDef, and its entry in conf_device_classes (domain_conf.c). */
+ * VmmDomainDef, its entry in conf_device_classes (domain_conf.c), the file
+ * in Makefile.am and in the domain-xml row of tests/fuzz/run-libfuzzer.sh;
+ * a PCI device also takes its slots in vmm_domain_def_pci_slots
+ * (domain_format.c). */
 typedef struct {
     const char *const *elements;   /* the <devices> children it reads */
     /* Parse state for one document, or NULL: made before the first child of
