@@ -603,14 +603,14 @@ xmlNodePtr add_text(ConfWriter *w, xmlNodePtr parent, const char *name, const ch
     return n;
 }
 
-void add_textf(xmlNodePtr parent, const char *name, const char *fmt, ...)
+/* <name>N</name> in decimal. */
+xmlNodePtr add_uint(xmlNodePtr parent, const char *name, uint64_t value)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *text = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
+    char text[24];
+    g_snprintf(text, sizeof(text), "%" G_GUINT64_FORMAT, value);
     xmlNodePtr n = add_elem(parent, name);
     xmlAddChild(n, xmlNewDocText(parent->doc, (const xmlChar *)text));
+    return n;
 }
 
 void set_attr(xmlNodePtr node, const char *name, const char *value)

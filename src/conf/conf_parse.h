@@ -75,7 +75,7 @@ bool require(ConfWriter *w, const char *what, const void *value);
 xmlNodePtr add_elem(xmlNodePtr parent, const char *name);
 /* <name>text</name> after check_value; NULL if that failed. */
 xmlNodePtr add_text(ConfWriter *w, xmlNodePtr parent, const char *name, const char *text);
-void add_textf(xmlNodePtr parent, const char *name, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+xmlNodePtr add_uint(xmlNodePtr parent, const char *name, uint64_t value);   /* decimal text */
 void set_attr(xmlNodePtr node, const char *name, const char *value);
 bool set_attr_checked(ConfWriter *w, xmlNodePtr node, const char *what, const char *name,
                       const char *value);

@@ -53,7 +53,7 @@ static bool build_domain(ConfWriter *w, const VmmDomainDef *def, xmlNodePtr root
     if (def->has_uuid) {
         char uuid[37];
         format_uuid(def->uuid, uuid);
-        add_textf(root, "uuid", "%s", uuid);
+        add_text(w, root, "uuid", uuid);
     }
     if (def->title && !add_text(w, root, "title", def->title))
         return false;
@@ -61,12 +61,9 @@ static bool build_domain(ConfWriter *w, const VmmDomainDef *def, xmlNodePtr root
         return false;
 
     /* resources */
-    add_textf(root, "memory", "%" G_GUINT64_FORMAT, def->memory_kib);
-    set_attr(root->last, "unit", "KiB");
-    add_textf(root, "currentMemory", "%" G_GUINT64_FORMAT, def->current_memory_kib);
-    set_attr(root->last, "unit", "KiB");
-    add_textf(root, "vcpu", "%u", def->vcpus);
-    set_attr(root->last, "placement", "static");
+    set_attr(add_uint(root, "memory", def->memory_kib), "unit", "KiB");
+    set_attr(add_uint(root, "currentMemory", def->current_memory_kib), "unit", "KiB");
+    set_attr(add_uint(root, "vcpu", def->vcpus), "placement", "static");
 
     /* os */
     xmlNodePtr os = add_elem(root, "os");
