@@ -517,7 +517,7 @@ void vq_quiet(struct vq *q)
 
 /* --- waiting ------------------------------------------------------------ */
 
-static u64 tmr_deadline;
+static u64 tmr_deadline, tmr_fired;
 
 void virtio_sleep(u64 snap, u64 deadline)
 {
@@ -531,7 +531,12 @@ void virtio_sleep(u64 snap, u64 deadline)
 	u64 want = deadline, cap = now + ms_to_tsc(20);
 	if (want > cap)
 		want = cap;
-	if (!(tmr_deadline > now && tmr_deadline <= want)) {
+	/* Reuse the armed one-shot only if it has not fired yet: the TSC rate
+	 * is calibrated against the timer itself and can be off on a loaded
+	 * host, so a timer may fire before tmr_deadline, and waiting for it
+	 * then would wait for ever. */
+	if (irq_count[VEC_TIMER] != tmr_fired || !(tmr_deadline > now && tmr_deadline <= want)) {
+		tmr_fired = irq_count[VEC_TIMER];
 		u64 per_us = tsc_hz / 1000000;
 		u64 ns = (want - now) * 1000 / per_us;
 		if (ns < 10000)
