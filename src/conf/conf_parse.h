@@ -115,11 +115,16 @@ typedef struct {
     GDestroyNotify item_free;
     gpointer (*item_copy)(gconstpointer item);
     bool (*item_equal)(gconstpointer a, gconstpointer b);
+    /* PCI devices only (else NULL): the item's slot field (-1 = vmmd
+     * assigns one) and its name for messages ("disk vda", g_free()d). */
+    int *(*item_pci_slot)(gpointer item);
+    char *(*item_name)(gconstpointer item, guint index);
 } ConfDeviceClass;
 
 extern const ConfDeviceClass conf_disk_class;      /* disk_conf.c */
 extern const ConfDeviceClass conf_net_class;       /* net_conf.c */
 extern const ConfDeviceClass conf_chardev_class;   /* chardev_conf.c */
+extern const ConfDeviceClass conf_rng_class;       /* rng_conf.c */
 /* NULL-terminated, in libvirt's <devices> output order. */
 extern const ConfDeviceClass *const conf_device_classes[];
 

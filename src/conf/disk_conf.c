@@ -537,6 +537,14 @@ static bool disk_equal(gconstpointer x, gconstpointer y)
 
 static const char *const disk_elements[] = { "disk", NULL };
 
+static int *disk_pci_slot(gpointer item) { return &((VmmDiskDef *)item)->pci_slot; }
+static char *disk_name(gconstpointer item, guint index)
+{
+    (void)index;
+    const VmmDiskDef *d = item;
+    return g_strdup_printf("disk %s", d->target_dev ? d->target_dev : "(unnamed)");
+}
+
 const ConfDeviceClass conf_disk_class = {
     .elements = disk_elements,
     .state_new = disk_seen_new,
@@ -547,6 +555,8 @@ const ConfDeviceClass conf_disk_class = {
     .item_free = (GDestroyNotify)vmm_disk_def_free,
     .item_copy = disk_copy,
     .item_equal = disk_equal,
+    .item_pci_slot = disk_pci_slot,
+    .item_name = disk_name,
 };
 
 void vmm_disk_def_free(VmmDiskDef *disk)

@@ -164,25 +164,41 @@ static void random_uuid_v4(uint8_t u[16])
     u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
 }
 
+/* The PCI devices of `def` in placement order: the classes' order in
+ * conf_device_classes (disks, interfaces, ...), document order within one.
+ * Adds each one's slot field to `fields` and its name to `names`. */
+static void pci_devices(const VmmDomainDef *def, GPtrArray *fields, GPtrArray *names)
+{
+    for (size_t c = 0; conf_device_classes[c]; c++) {
+        const ConfDeviceClass *k = conf_device_classes[c];
+        GPtrArray *list = *(GPtrArray *const *)((const char *)def + k->list_offset);
+        if (!k->item_pci_slot || !list)
+            continue;
+        for (guint i = 0; i < list->len; i++) {
+            gpointer item = g_ptr_array_index(list, i);
+            g_ptr_array_add(fields, k->item_pci_slot(item));
+            g_ptr_array_add(names, k->item_name(item, i));
+        }
+    }
+}
+
+guint vmm_domain_def_pci_count(const VmmDomainDef *def)
+{
+    g_autoptr(GPtrArray) fields = g_ptr_array_new();
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    pci_devices(def, fields, names);
+    return fields->len;
+}
+
 bool vmm_domain_def_pci_slots(const VmmDomainDef *def, int *slots, GError **err)
 {
     g_return_val_if_fail(def != NULL, false);
-    /* The PCI devices in placement order: disks, then interfaces. */
-    guint ndisks = def->disks ? def->disks->len : 0;
-    guint nnets = def->nets ? def->nets->len : 0;
-    guint n = ndisks + nnets;
+    g_autoptr(GPtrArray) fields = g_ptr_array_new();
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    for (guint i = 0; i < ndisks; i++) {
-        const VmmDiskDef *d = g_ptr_array_index(def->disks, i);
-        slots[i] = d->pci_slot;
-        g_ptr_array_add(names, g_strdup_printf("disk %s", d->target_dev ? d->target_dev
-                                                                         : "(unnamed)"));
-    }
-    for (guint i = 0; i < nnets; i++) {
-        const VmmNetDef *nd = g_ptr_array_index(def->nets, i);
-        slots[ndisks + i] = nd->pci_slot;
-        g_ptr_array_add(names, g_strdup_printf("interface %u", i));
-    }
+    pci_devices(def, fields, names);
+    guint n = fields->len;
+    for (guint i = 0; i < n; i++)
+        slots[i] = *(int *)g_ptr_array_index(fields, i);
     bool used[PCI_SLOTS] = { [0] = true };   /* slot 0: host bridge */
 
     for (guint i = 0; i < n; i++) {
@@ -223,16 +239,15 @@ bool vmm_domain_def_pci_slots(const VmmDomainDef *def, int *slots, GError **err)
 bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err)
 {
     g_return_val_if_fail(def != NULL, false);
-    guint ndisks = def->disks ? def->disks->len : 0;
-    guint nnets = def->nets ? def->nets->len : 0;
-    g_autofree int *slots = g_new0(int, ndisks + nnets + 1);
+    g_autoptr(GPtrArray) fields = g_ptr_array_new();
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    pci_devices(def, fields, names);
+    g_autofree int *slots = g_new0(int, fields->len + 1);
     /* Plan first: on failure nothing changes. */
     if (!vmm_domain_def_pci_slots(def, slots, err))
         return false;
-    for (guint i = 0; i < ndisks; i++)
-        ((VmmDiskDef *)g_ptr_array_index(def->disks, i))->pci_slot = slots[i];
-    for (guint i = 0; i < nnets; i++)
-        ((VmmNetDef *)g_ptr_array_index(def->nets, i))->pci_slot = slots[ndisks + i];
+    for (guint i = 0; i < fields->len; i++)
+        *(int *)g_ptr_array_index(fields, i) = slots[i];
     if (!def->has_uuid) {
         random_uuid_v4(def->uuid);
         def->has_uuid = true;

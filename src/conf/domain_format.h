@@ -53,12 +53,15 @@ char *vmm_domain_def_format(const VmmDomainDef *def, GError **err);
  * the definition is then unchanged. */
 bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err);
 
-/* The PCI slot of every disk and then every interface (slots[] has one
- * entry per disk followed by one per interface): its <address> slot, or the
- * lowest free one from 1 upward in that order. Both the daemon's defaults
- * (above) and the board placing devices use this one rule. Fails like
- * vmm_domain_def_fill_defaults on a bad or duplicate explicit slot. */
+/* The PCI slot of every PCI device: slots[] has one entry per disk, then
+ * one per interface, then one per rng (the device classes' order, document
+ * order within one; vmm_domain_def_pci_count() entries): its <address>
+ * slot, or the lowest free one from 1 upward in that order. Both the
+ * daemon's defaults (above) and the board placing devices use this one
+ * rule. Fails like vmm_domain_def_fill_defaults on a bad or duplicate
+ * explicit slot. */
 bool vmm_domain_def_pci_slots(const VmmDomainDef *def, int *slots, GError **err);
+guint vmm_domain_def_pci_count(const VmmDomainDef *def);
 
 /* Validates an XML document of `len` bytes against the RelaxNG schema file
  * `rng_path` (which may include others, relative to itself). The document

@@ -447,6 +447,13 @@ static bool nets_format(ConfWriter *w, xmlNodePtr devices, const VmmDomainDef *d
 
 static const char *const net_elements[] = { "interface", NULL };
 
+static int *net_pci_slot(gpointer item) { return &((VmmNetDef *)item)->pci_slot; }
+static char *net_name(gconstpointer item, guint index)
+{
+    (void)item;
+    return g_strdup_printf("interface %u", index);
+}
+
 const ConfDeviceClass conf_net_class = {
     .elements = net_elements,
     .parse = net_parse,
@@ -455,6 +462,8 @@ const ConfDeviceClass conf_net_class = {
     .item_free = (GDestroyNotify)vmm_net_def_free,
     .item_copy = net_def_copy,
     .item_equal = net_def_equal,
+    .item_pci_slot = net_pci_slot,
+    .item_name = net_name,
 };
 
 void vmm_net_def_free(VmmNetDef *net)
