@@ -12,6 +12,7 @@
 #include "conf/cpu_conf.h"
 #include "conf/disk_conf.h"
 #include "conf/net_conf.h"
+#include "conf/rng_conf.h"
 
 #define VMM_CONF_ERROR (vmm_conf_error_quark())
 GQuark vmm_conf_error_quark(void);
@@ -66,6 +67,7 @@ typedef struct {
     GPtrArray *disks;         /* VmmDiskDef*, in document order; target_dev
                                * unique; a path shared only by read-only disks */
     GPtrArray *nets;          /* VmmNetDef* (src/conf/net_conf.h), document order */
+    GPtrArray *rngs;          /* VmmRngDef* (src/conf/rng_conf.h), document order */
     GPtrArray *serials;       /* VmmChrDef*, sorted by port, no duplicates;
                                * a <console type=... target type='serial'>
                                * without a matching <serial> adds one */

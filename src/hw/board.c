@@ -21,6 +21,7 @@
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_net.h"
 #include "virtio/virtio_net_proto.h"
+#include "virtio/virtio_rng.h"
 #include "vmm/irq.h"
 #include "vmm/vm.h"
 
@@ -293,15 +294,29 @@ static void net_free(void *dev)
     vmm_virtio_net_free(dev);
 }
 
+/* <rng model='virtio'> -> virtio-rng. */
+static void *rng_create(const BoardCtx *c, guint index, int slot, GError **err)
+{
+    return vmm_virtio_rng_new(c->vm, g_ptr_array_index(c->vm->def->rngs, index), index, slot,
+                              err);
+}
+
+static void rng_free(void *dev)
+{
+    vmm_virtio_rng_free(dev);
+}
+
 static guint def_len(GPtrArray *a) { return a ? a->len : 0; }
 static guint disks_count(const VmmDomainDef *d) { return def_len(d->disks); }
 static guint nets_count(const VmmDomainDef *d) { return def_len(d->nets); }
+static guint rngs_count(const VmmDomainDef *d) { return def_len(d->rngs); }
 static GPtrArray **vm_blk(VmmVm *vm) { return &vm->blk; }
 static GPtrArray **vm_net(VmmVm *vm) { return &vm->net; }
+static GPtrArray **vm_rng(VmmVm *vm) { return &vm->rng; }
 
 /* A PCI device kind: one instance per element of the definition, kept in
  * document order in the VM's array. The table order is the slot placement
- * order vmm_domain_def_pci_slots() applies (disks, then interfaces); a new
+ * order vmm_domain_def_pci_slots() applies (disks, interfaces, rngs); a new
  * kind goes there too. */
 typedef struct {
     const char *name;
@@ -314,6 +329,7 @@ typedef struct {
 static const BoardPciKind board_pci_kinds[] = {
     { "virtio-blk", disks_count, vm_blk, blk_create, blk_free },
     { "virtio-net", nets_count, vm_net, net_create, net_free },
+    { "virtio-rng", rngs_count, vm_rng, rng_create, rng_free },
 };
 
 static bool pci_devices_create(const BoardCtx *c, GError **err)

@@ -121,3 +121,9 @@ const char *cmdline_get(const char *key, char *buf, size_t n)
 	}
 	return NULL;
 }
+
+u64 cmdline_u64(const char *key, u64 dflt)
+{
+	char v[32];
+	return cmdline_get(key, v, sizeof(v)) ? strtou64(v, NULL) : dflt;
+}

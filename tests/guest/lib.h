@@ -166,6 +166,7 @@ void boot_parse(int kind, u64 info);
 u64 ram_usable_bytes(void);
 void map_high(u64 top);			/* identity-map [4 GiB, top) */
 const char *cmdline_get(const char *key, char *buf, size_t n); /* value of key=, or NULL */
+u64 cmdline_u64(const char *key, u64 dflt);	/* key=N, or dflt */
 
 /* --- smp.c ---------------------------------------------------------------- */
 extern volatile u64 cpus_online;

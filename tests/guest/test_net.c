@@ -45,12 +45,6 @@ static u32 parse_ip(const char *s, const char **end)
 	return ip;
 }
 
-static u64 arg(const char *key, u64 dflt)
-{
-	char v[32];
-	return cmdline_get(key, v, sizeof(v)) ? strtou64(v, NULL) : dflt;
-}
-
 static void fmt_mac(char *b, const u8 *m)
 {
 	sfmt(b, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
@@ -266,16 +260,16 @@ static bool nic_open(void)
 	struct vdev *devs[8];
 	char b[64], mac[18];
 	int nd = virtio_find(VIRTIO_ID_NET, devs, 8);
-	u64 idx = arg("nic", 0);
+	u64 idx = cmdline_u64("nic", 0);
 	if ((u64)nd <= idx) {
 		check("net_init", false, ",\"error\":\"no virtio-net device %llu (found %d)\"",
 		      (unsigned long long)idx, nd);
 		return false;
 	}
 	my_ip = parse_ip(cmdline_get("ip", b, sizeof(b)) ? b : "10.0.0.2", NULL);
-	echo_port = (u16)arg("port", 7);
+	echo_port = (u16)cmdline_u64("port", 7);
 	struct vdev *d = devs[idx];
-	bool ok = net_open(&nic, d, (u16)arg("pairs", 0));
+	bool ok = net_open(&nic, d, (u16)cmdline_u64("pairs", 0));
 	fmt_mac(mac, nic.mac);
 	char ipb[16];
 	fmt_ip(ipb, my_ip);
@@ -311,7 +305,7 @@ void test_net(void)
 	if (!nic_open())
 		return;
 	bool pb = powerbutton_arm();
-	u64 secs = arg("timeout", 0);
+	u64 secs = cmdline_u64("timeout", 0);
 	u64 end = secs ? rdtsc() + ms_to_tsc(secs * 1000) : 0;
 	bool link = net_link_up(&nic);
 	u64 cfg = virtio_cfg_irqs(nic.v), last_check = rdtsc();
@@ -482,12 +476,12 @@ void test_net_bench(void)
 	char mode[8], b[40];
 	if (!cmdline_get("mode", mode, sizeof(mode)))
 		strlcpy(mode, "tx", sizeof(mode));
-	u32 size = (u32)arg("size", 18);
+	u32 size = (u32)cmdline_u64("size", 18);
 	if (size > nic.mtu - 28u)
 		size = nic.mtu - 28u;
-	u64 secs = arg("secs", 5);
+	u64 secs = cmdline_u64("secs", 5);
 	u32 dst = parse_ip(cmdline_get("dst", b, sizeof(b)) ? b : "10.0.0.1", NULL);
-	u16 dport = (u16)arg("dport", 9);
+	u16 dport = (u16)cmdline_u64("dport", 9);
 	u8 dmac[6];
 	bool tx = !strcmp(mode, "tx");
 	if (tx) {

@@ -91,6 +91,14 @@ static const char full_xml[] G_GNUC_UNUSED =
     "      <target dev='vdb'/>\n"
     "      <readonly/>\n"
     "    </disk>\n"
+    "    <rng model='virtio'>\n"
+    "      <rate bytes='4096' period='2000'/>\n"
+    "      <backend model='random'>/dev/urandom</backend>\n"
+    "      <address type='pci' domain='0x0000' bus='0x00' slot='0x07' function='0x0'/>\n"
+    "    </rng>\n"
+    "    <rng model='virtio-non-transitional'>\n"
+    "      <backend model='builtin'/>\n"
+    "    </rng>\n"
     "  </devices>\n"
     "</domain>\n";
 

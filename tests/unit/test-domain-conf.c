@@ -167,6 +167,20 @@ static void test_full(void)
     g_assert_null(d1->serial);
     g_assert_cmpint(d1->pci_slot, ==, -1);
 
+    g_assert_cmpuint(def->rngs->len, ==, 2);
+    VmmRngDef *r0 = def->rngs->pdata[0], *r1 = def->rngs->pdata[1];
+    g_assert_cmpint(r0->model, ==, VMM_RNG_MODEL_VIRTIO);
+    g_assert_cmpint(r0->backend, ==, VMM_RNG_BACKEND_RANDOM);
+    g_assert_cmpstr(r0->path, ==, "/dev/urandom");
+    g_assert_cmpuint(r0->rate_bytes, ==, 4096);
+    g_assert_cmpuint(r0->rate_period_ms, ==, 2000);
+    g_assert_cmpint(r0->pci_slot, ==, 7);
+    g_assert_cmpint(r1->model, ==, VMM_RNG_MODEL_VIRTIO_NON_TRANSITIONAL);
+    g_assert_cmpint(r1->backend, ==, VMM_RNG_BACKEND_BUILTIN);
+    g_assert_null(r1->path);
+    g_assert_cmpuint(r1->rate_bytes, ==, 0);
+    g_assert_cmpint(r1->pci_slot, ==, -1);
+
     assert_libvirt_valid(full_xml);
 }
 
