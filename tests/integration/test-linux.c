@@ -184,7 +184,7 @@ static bool run_script(const char *const *argv, char **out)
 static void judge_pci(LinuxRun *lr)
 {
     g_autoptr(GPtrArray) pci = checks(lr, "pci");
-    unsigned blk = 0, net = 0;
+    unsigned blk = 0, net = 0, rng = 0;
     for (guint i = 0; i < pci->len; i++) {
         json_object *o = pci->pdata[i];
         const char *id = str(o, "id"), *cls = str(o, "class");
@@ -202,6 +202,10 @@ static void judge_pci(LinuxRun *lr)
             net += ok;
             verdict(ok, o, "pci", "virtio-net bound to virtio-pci and virtio_net");
             verdict(is(o, "msix", "enabled"), NULL, "msix", "%s: MSI-X enabled", str(o, "dev"));
+        } else if (id && !strcmp(id, "1af4:1044")) {
+            bool ok = is(o, "driver", "virtio-pci") && is(o, "virtio_driver", "virtio_rng");
+            rng += ok;
+            verdict(ok, o, "pci", "virtio-rng bound to virtio-pci and virtio_rng");
         } else {
             verdict(false, o, "pci", "vmmd created a device this test has no expectation for");
         }
@@ -209,6 +213,24 @@ static void judge_pci(LinuxRun *lr)
     verdict(blk == G_N_ELEMENTS(disks), NULL, "pci", "%u of %zu virtio-blk devices bound", blk,
             G_N_ELEMENTS(disks));
     verdict(net == 1, NULL, "pci", "%u of 1 virtio-net device bound", net);
+    verdict(rng == 1, NULL, "pci", "%u of 1 virtio-rng device bound", rng);
+}
+
+/* Linux's virtio_rng is the guest's hw_random source and /dev/hwrng reads
+ * bytes from it that are neither constant nor repeated. */
+static void judge_rng(LinuxRun *lr)
+{
+    g_autoptr(GPtrArray) r = checks(lr, "rng");
+    verdict(r->len == 1, NULL, "rng", "%u rng report(s)", r->len);
+    if (r->len != 1)
+        return;
+    json_object *o = r->pdata[0];
+    const char *cur = str(o, "current"), *a = str(o, "a"), *b = str(o, "b");
+    verdict(cur && g_str_has_prefix(cur, "virtio_rng"), o, "rng",
+            "hw_random uses virtio_rng");
+    bool varied = a && strlen(a) == 64 && strspn(a, "0") != 64 && strspn(a, "f") != 64;
+    verdict(varied && b && strcmp(a, b) != 0, o, "rng",
+            "/dev/hwrng gave 32 bytes twice, not constant, not the same");
 }
 
 /* Linux's virtio_net bound the device and read the MAC and MTU of the
@@ -338,6 +360,8 @@ static void test_linux(void)
     /* one NIC on a tap of the test's own network namespace */
     g_string_append(devs, "<interface type='ethernet'><mac address='" LINUX_NET_MAC "'/>"
                           "<mtu size='1400'/><model type='virtio'/></interface>");
+    g_string_append(devs, "<rng model='virtio'><backend model='random'>/dev/urandom</backend>"
+                          "</rng>");
     const char *cmdline = "console=ttyS0 rdinit=/init panic=-1 " PVM_CMDLINE;
     g_autofree char *xml = g_markup_printf_escaped(
         "<domain type='kvm'><name>linux</name><memory unit='MiB'>256</memory><vcpu>2</vcpu>"
@@ -368,6 +392,7 @@ static void test_linux(void)
 
     judge_pci(&lr);
     judge_net(&lr);
+    judge_rng(&lr);
     judge_irqs(&lr);
     judge_disks(&lr, images, host_sha);
     judge_platform(&lr);
