@@ -379,6 +379,13 @@ bool vmm_boot_load(VmmVm *vm, const char *protocol, VmmBootState *out, GError **
     if (pvh) {
         /* hvm_start_info + memmap + one module for the initrd. */
         uint8_t *si = vmm_vm_gpa_to_hva(vm, LAYOUT_PVH_START_INFO, 0x1000);
+        uint8_t *mm = vmm_vm_gpa_to_hva(vm, LAYOUT_PVH_MEMMAP, ne * 24);
+        uint8_t *ml = vmm_vm_gpa_to_hva(vm, LAYOUT_PVH_MODLIST, 32);
+        if (!si || !mm || !ml) {
+            g_set_error(err, BOOT_ERROR, 0, "guest RAM is too small for the PVH start info "
+                        "of kernel '%s'", def->kernel);
+            return false;
+        }
         memset(si, 0, 0x1000);
         put32(si + 0, HVM_START_MAGIC);
         put32(si + 4, 1);                        /* version */
@@ -389,7 +396,6 @@ bool vmm_boot_load(VmmVm *vm, const char *protocol, VmmBootState *out, GError **
         put64(si + 32, vm->rsdp_gpa);
         put64(si + 40, LAYOUT_PVH_MEMMAP);
         put32(si + 48, ne);
-        uint8_t *mm = vmm_vm_gpa_to_hva(vm, LAYOUT_PVH_MEMMAP, ne * 24);
         for (unsigned i = 0; i < ne; i++) {
             put64(mm + i * 24, e820[i].addr);
             put64(mm + i * 24 + 8, e820[i].size);
@@ -397,7 +403,6 @@ bool vmm_boot_load(VmmVm *vm, const char *protocol, VmmBootState *out, GError **
             put32(mm + i * 24 + 20, 0);
         }
         if (initrd_size) {
-            uint8_t *ml = vmm_vm_gpa_to_hva(vm, LAYOUT_PVH_MODLIST, 32);
             memset(ml, 0, 32);
             put64(ml, initrd_addr);
             put64(ml + 8, initrd_size);
