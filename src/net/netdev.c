@@ -140,11 +140,12 @@ bool vmm_netdev_parse_fd_arg(const char *arg, unsigned *index, int *fds, unsigne
 {
     const char *colon = strchr(arg, ':');
     guint64 v;
+    g_auto(GStrv) parts = NULL;   /* before the first goto: freed at "bad" */
     g_autofree char *idx = colon ? g_strndup(arg, (size_t)(colon - arg)) : NULL;
     if (!idx || !g_ascii_string_to_unsigned(idx, 10, 0, 255, &v, NULL))
         goto bad;
     *index = (unsigned)v;
-    g_auto(GStrv) parts = g_strsplit(colon + 1, ",", -1);
+    parts = g_strsplit(colon + 1, ",", -1);
     unsigned k = 0;
     for (; parts[k]; k++) {
         if (k == VMM_TAP_MAX_QUEUES || !g_ascii_string_to_unsigned(parts[k], 10, 3, G_MAXINT, &v, NULL))

@@ -348,6 +348,35 @@ static void test_bad_input(void)
     expect_error(g, "");
 }
 
+/* Bad command-line values: one line naming the option, exit 1, no crash
+ * (a --net-fds without ':' once freed an uninitialised pointer). */
+static void test_bad_args(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *kit = harness_path("tests/guest/guestkit.elf");
+    g_autofree char *doc = domain_with(kit, "128", "1");
+    g_autofree char *xml = g_build_filename(dir, "ok.xml", NULL);
+    g_assert_true(g_file_set_contents(xml, doc, -1, NULL));
+    static const char *cases[][2] = {
+        { "--net-fds=x", "--net-fds 'x'" },
+        { "--net-fds=0:", "--net-fds '0:'" },
+        { "--net-fds=0:1", "--net-fds '0:1'" },
+        { "--net-fds=999:5", "--net-fds '999:5'" },
+        { "--boot-protocol=nope", "nope" },
+    };
+    for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
+        const char *args[] = { cases[i][0], NULL };
+        g_autoptr(HarnessRun) r = harness_run_worker(xml, args, 30, NULL, NULL);
+        harness_assert_clean_stderr(r);
+        if (r->exit_status != 1 || !strstr(r->err, cases[i][1]))
+            g_test_message("%s: exit %d stderr:\n%s", cases[i][0], r->exit_status, r->err);
+        g_assert_cmpint(r->exit_status, ==, 1);
+        g_assert_nonnull(strstr(r->err, cases[i][1]));
+        g_auto(GStrv) lines = g_strsplit(g_strstrip(r->err), "\n", -1);
+        g_assert_cmpuint(g_strv_length(lines), ==, 1);
+    }
+}
+
 static void test_missing_xml(void)
 {
     g_autoptr(HarnessRun) r = harness_run_worker("/nonexistent/domain.xml", NULL, 30, NULL, NULL);
@@ -389,5 +418,6 @@ int main(int argc, char **argv)
     g_test_add_func("/worker/serial/pty", test_serial_pty);
     g_test_add_func("/worker/bad-input", test_bad_input);
     g_test_add_func("/worker/missing-xml", test_missing_xml);
+    g_test_add_func("/worker/bad-args", test_bad_args);
     return g_test_run();
 }
