@@ -333,7 +333,9 @@ static void common_write_locked(VmmVirtioDev *d, unsigned off, uint64_t v, unsig
         }
         break;
     case 0x10:
-        d->msix_config = v;
+        /* As for queues: a vector we lack reads back as NO_VECTOR, which
+         * is how the driver learns the mapping failed (4.1.5.1.2). */
+        d->msix_config = v < d->msix_count ? v : NO_VECTOR;
         update_irqfds_locked(d);
         break;
     case 0x14: set_status_locked(d, v); break;
