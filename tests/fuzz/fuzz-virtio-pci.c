@@ -19,7 +19,8 @@
  * PCI host, the device) is the real code. The device must never give KVM
  * a request it would refuse (an irqfd twice, one on a GSI without a route,
  * an ioeventfd twice or one that is not there), must leave nothing
- * assigned once freed, and must drive interrupt lines only to 0 or 1.
+ * assigned once freed, must run one thread per queue at most, and must
+ * drive interrupt lines only to 0 or 1.
  *
  * Input: [0] the device (0 virtio-blk, 1 virtio-net with two queue pairs,
  * 2 virtio-net on a stream), then records of 8 bytes:
@@ -234,6 +235,56 @@ static void cfg_write(VmmVm *vm, unsigned off, unsigned sz, uint64_t v)
     guest_access(vm, true, false, LAYOUT_ECAM_BASE + (SLOT << 15) + off, sz, &v);
 }
 
+/* Threads by name. *dup: a queue thread's name seen twice; *unnamed:
+ * those still bearing the program's own name (GLib names a new thread
+ * from inside it, a moment after g_thread_new returns). */
+static GHashTable *thread_names(unsigned *unnamed, char **dup)
+{
+    g_autofree char *self = NULL;
+    g_file_get_contents("/proc/self/comm", &self, NULL, NULL);
+    GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    *unnamed = 0;
+    GDir *dir = g_dir_open("/proc/self/task", 0, NULL);
+    const char *tid;
+    while (dir && (tid = g_dir_read_name(dir))) {
+        g_autofree char *path = g_strdup_printf("/proc/self/task/%s/comm", tid);
+        char *comm = NULL;
+        if (!g_file_get_contents(path, &comm, NULL, NULL))
+            continue;   /* it just ended */
+        if (self && !strcmp(comm, self))
+            ++*unnamed;
+        g_strchomp(comm);
+        if (!g_hash_table_add(seen, comm) && dup && !*dup &&
+            (g_str_has_prefix(comm, "blk-") || g_str_has_prefix(comm, "net-")))
+            *dup = g_strdup(comm);
+    }
+    if (dir)
+        g_dir_close(dir);
+    return seen;
+}
+
+/* Each queue has at most one thread serving it (they are named after
+ * the queue: blk-vda-q0, net-vnet0-q1): a second one would outlive the
+ * device, which joins only the one it knows. Such a pair waits for work
+ * and stays; what can pass is a new thread not yet named, or a joined
+ * one still listed for a moment while the kernel reaps it, so look
+ * again until the picture is steady. */
+static void check_queue_threads(unsigned unnamed_before)
+{
+    for (unsigned tries = 0;; tries++) {
+        unsigned unnamed;
+        g_autofree char *dup = NULL;
+        g_autoptr(GHashTable) seen = thread_names(&unnamed, &dup);
+        if ((unnamed > unnamed_before || dup) && tries < 2000) {
+            g_usleep(100);
+            continue;
+        }
+        if (dup)
+            fail("two threads serve queue %s", dup);
+        return;
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t *ram;
@@ -257,6 +308,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     memset(ram, 0, RAM_SIZE);
     kvm.irqfd_assigns = 0;
+    unsigned unnamed_before;
+    g_hash_table_unref(thread_names(&unnamed_before, NULL));
 
     VmmVm *vm = g_new0(VmmVm, 1);
     vm->vm_fd = kvm.vm_fd;
@@ -359,6 +412,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
+    check_queue_threads(unnamed_before);
     /* Joins the I/O threads: their work is done. */
     vmm_virtio_blk_free(blk);
     vmm_virtio_net_free(net);
