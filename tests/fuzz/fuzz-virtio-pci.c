@@ -248,9 +248,22 @@ static GHashTable *thread_names(unsigned *unnamed, char **dup)
     const char *tid;
     while (dir && (tid = g_dir_read_name(dir))) {
         g_autofree char *path = g_strdup_printf("/proc/self/task/%s/comm", tid);
+        g_autofree char *statpath = g_strdup_printf("/proc/self/task/%s/stat", tid);
+        g_autofree char *stat = NULL;
         char *comm = NULL;
-        if (!g_file_get_contents(path, &comm, NULL, NULL))
+        if (!g_file_get_contents(statpath, &stat, NULL, NULL) ||
+            !g_file_get_contents(path, &comm, NULL, NULL))
             continue;   /* it just ended */
+        /* A joined thread can stay listed a while on a loaded machine;
+         * it has left the process's memory by then (vsize, field 23, is
+         * 0), a live one has not. */
+        const char *f = strrchr(stat, ')');
+        for (unsigned field = 2; f && field < 23; field++)
+            f = strchr(f + 1, ' ');
+        if (!f || g_ascii_strtoull(f + 1, NULL, 10) == 0) {
+            g_free(comm);
+            continue;
+        }
         if (self && !strcmp(comm, self))
             ++*unnamed;
         g_strchomp(comm);
@@ -267,8 +280,8 @@ static GHashTable *thread_names(unsigned *unnamed, char **dup)
  * the queue: blk-vda-q0, net-vnet0-q1): a second one would outlive the
  * device, which joins only the one it knows. Such a pair waits for work
  * and stays; what can pass is a new thread not yet named, or a joined
- * one still listed for a moment while the kernel reaps it, so look
- * again until the picture is steady. */
+ * one in the instant before it leaves the memory map, so look again
+ * until the picture is steady. */
 static void check_queue_threads(unsigned unnamed_before)
 {
     for (unsigned tries = 0;; tries++) {
