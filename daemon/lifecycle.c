@@ -13,6 +13,7 @@
  * exception: it may interrupt any of them, as libvirt's does. */
 #include "config.h"
 #include "conf/domain_format.h"
+#include "daemon/run_files.h"
 #include "daemon/vmmd.h"
 #include "net/netdev.h"
 #include "worker/worker.h"
@@ -33,7 +34,6 @@
 #include <unistd.h>
 
 #define CONNECT_POLL_MS 50
-#define EXIT_FILE_MAX (64 * 1024)
 #define RUN_XML_MAX (4 * 1024 * 1024)
 #define PID_FILE_MAX 64
 /* A restarted daemon that finds NAME.pid locked but no pid in it waits this
@@ -372,20 +372,25 @@ typedef struct {
     char *detail;
 } Outcome;
 
-static json_object *read_exit_file(VmmdDomain *dom)
+/* False when there is no usable exit file: one that exists but cannot be
+ * read or parsed is logged with the reason (a missing one is normal: a
+ * worker killed by a signal writes none). */
+static bool read_exit_file(VmmdDomain *dom, VmmdExitFile *ef)
 {
     VmmDaemon *d = dom->daemon;
     g_autofree char *file = g_strdup_printf("%s.exit", dom->name);
-    g_autofree char *text = vmmd_read_file_at(d->run_fd, d->run_dir, file, EXIT_FILE_MAX, NULL,
-                                              NULL);
-    if (!text)
-        return NULL;
-    json_object *o = json_tokener_parse(text);
-    if (!json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        return NULL;
-    }
-    return o;
+    GError *err = NULL;
+    gsize len = 0;
+    g_autofree char *text = vmmd_read_file_at(d->run_fd, d->run_dir, file, VMMD_RUN_FILE_MAX,
+                                              &len, &err);
+    if (text && vmmd_exit_file_parse(text, len, ef, &err))
+        return true;
+    if (text)
+        g_prefix_error(&err, "%s/%s: ", d->run_dir, file);
+    if (!g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        vmmd_log(d, dom, LOG_WARNING, "%s", err->message);
+    g_error_free(err);
+    return false;
 }
 
 static void outcome_from_status(int code, Outcome *out)
@@ -415,13 +420,11 @@ static void outcome_from_status(int code, Outcome *out)
  * status (own children), else: it died without a word, a crash. */
 static void classify_exit(VmmdDomain *dom, bool have_status, int wstatus, Outcome *out)
 {
-    g_autoptr(json_object) ef = read_exit_file(dom);
-    json_object *v;
-    if (ef) {
-        const char *reason = json_object_object_get_ex(ef, "reason", &v) ? json_object_get_string(v) : "";
-        int status = json_object_object_get_ex(ef, "status", &v) ? json_object_get_int(v) : -1;
-        if (json_object_object_get_ex(ef, "detail", &v) && json_object_get_string_len(v))
-            out->detail = g_strdup(json_object_get_string(v));
+    VmmdExitFile ef;
+    if (read_exit_file(dom, &ef)) {
+        const char *reason = ef.reason ? ef.reason : "";
+        int status = ef.status;
+        out->detail = g_steal_pointer(&ef.detail);
         if (!g_strcmp0(reason, "poweroff") || !g_strcmp0(reason, "reset"))
             outcome_from_status(VMM_WORKER_EXIT_POWEROFF, out);
         else if (!g_strcmp0(reason, "crash"))
@@ -432,6 +435,7 @@ static void classify_exit(VmmdDomain *dom, bool have_status, int wstatus, Outcom
             outcome_from_status(VMM_WORKER_EXIT_ERROR, out);
         else
             outcome_from_status(status, out);
+        vmmd_exit_file_clear(&ef);
         return;
     }
     if (have_status && WIFEXITED(wstatus)) {
@@ -1368,21 +1372,27 @@ static void stop_unadoptable(VmmdDomain *dom, pid_t pid, const char *why)
 static void reattach_one(VmmDaemon *d, const char *name)
 {
     g_autofree char *file = g_strdup_printf("%s.json", name);
-    g_autofree char *text = vmmd_read_file_at(d->run_fd, d->run_dir, file, EXIT_FILE_MAX, NULL,
-                                              NULL);
-    g_autoptr(json_object) st = text ? json_tokener_parse(text) : NULL;
-    json_object *v;
-    pid_t pid = json_object_object_get_ex(st, "pid", &v) ? json_object_get_int(v) : 0;
-    guint64 start = json_object_object_get_ex(st, "pid_start_time", &v)
-                        ? (guint64)json_object_get_int64(v) : 0;
+    GError *rerr = NULL;
+    gsize len = 0;
+    g_autofree char *text = vmmd_read_file_at(d->run_fd, d->run_dir, file, VMMD_RUN_FILE_MAX,
+                                              &len, &rerr);
+    g_auto(VmmdRunState) st = { 0 };
+    if (text && !vmmd_run_state_parse(text, len, &st, &rerr))
+        g_prefix_error(&rerr, "%s/%s: ", d->run_dir, file);
+    /* Missing (a pid file alone) or unusable: as a state without a
+     * worker; the pid file's lock below still finds a live one. */
+    if (rerr && !g_error_matches(rerr, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        vmmd_log(d, NULL, LOG_WARNING, "%s", rerr->message);
+    g_clear_error(&rerr);
+    pid_t pid = st.pid;
+    guint64 start = st.pid_start_time;
 
     VmmdDomain *dom = g_hash_table_lookup(d->domains, name);
     bool transient = !dom;
     if (!dom) {
         /* Running with no definition on disk: keep it as transient. */
         dom = vmmd_domain_new(d, name);
-        const char *uuid = json_object_object_get_ex(st, "uuid", &v) ? json_object_get_string(v) : NULL;
-        g_strlcpy(dom->uuid, uuid ? uuid : "", sizeof(dom->uuid));
+        g_strlcpy(dom->uuid, st.uuid ? st.uuid : "", sizeof(dom->uuid));
     }
     ProcStat ps = { 0 };
     bool alive = false;
@@ -1444,15 +1454,12 @@ static void reattach_one(VmmDaemon *d, const char *name)
         dom->own_child = false;
         dom->adopted = true;
         dom->run++;
-        int id = json_object_object_get_ex(st, "id", &v) ? json_object_get_int(v) : 0;
-        dom->id = id > 0 ? id : d->next_id++;
+        dom->id = st.id > 0 ? st.id : d->next_id++;
         d->next_id = MAX(d->next_id, dom->id + 1);
-        dom->started_at = json_object_object_get_ex(st, "started_at", &v) ? json_object_get_int64(v) : 0;
-        VmmdState s = state_from_name(json_object_object_get_ex(st, "state", &v)
-                                          ? json_object_get_string(v) : NULL);
+        dom->started_at = st.started_at;
+        VmmdState s = state_from_name(st.state);
         dom->state = s == VMMD_STATE_PAUSED ? VMMD_STATE_PAUSED : VMMD_STATE_RUNNING;
-        dom->reason = static_reason(json_object_object_get_ex(st, "reason", &v)
-                                        ? json_object_get_string(v) : NULL);
+        dom->reason = static_reason(st.reason);
         if (strcmp(dom->reason, "starting up") == 0) {
             /* Adopted mid-start: query-status below says how it is now. */
             dom->state = VMMD_STATE_RUNNING;
@@ -1481,8 +1488,7 @@ static void reattach_one(VmmDaemon *d, const char *name)
     /* Dead: record how it ended, clean up. */
     Outcome out = { 0 };
     classify_exit(dom, false, 0, &out);
-    if (json_object_object_get_ex(st, "reason", &v) &&
-        g_strcmp0(json_object_get_string(v), "starting up") == 0) {
+    if (g_strcmp0(st.reason, "starting up") == 0) {
         out.state = VMMD_STATE_SHUTOFF;
         out.reason = "failed";
     }

@@ -223,8 +223,10 @@ static void set_status_locked(VmmVirtioDev *d, uint8_t val)
     }
     uint8_t old = d->status;
     d->status = (val & ~S_NEEDS_RESET) | (old & S_NEEDS_RESET);
+    /* Only a reset stops the device: a driver that clears DRIVER_OK and
+     * sets it again must not start a second set of queue threads. */
     if ((val & S_DRIVER_OK) && !(old & S_DRIVER_OK) && (d->status & S_FEATURES_OK) &&
-        !vmm_virtio_broken(d)) {
+        !d->running && !vmm_virtio_broken(d)) {
         g_autoptr(GError) err = NULL;
         d->running = true;
         g_mutex_unlock(&d->lock);
@@ -333,7 +335,9 @@ static void common_write_locked(VmmVirtioDev *d, unsigned off, uint64_t v, unsig
         }
         break;
     case 0x10:
-        d->msix_config = v;
+        /* As for queues: a vector we lack reads back as NO_VECTOR, which
+         * is how the driver learns the mapping failed (4.1.5.1.2). */
+        d->msix_config = v < d->msix_count ? v : NO_VECTOR;
         update_irqfds_locked(d);
         break;
     case 0x14: set_status_locked(d, v); break;

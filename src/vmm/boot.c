@@ -377,6 +377,13 @@ bool vmm_boot_load(VmmVm *vm, const char *protocol, VmmBootState *out, GError **
     vmm_boot_setup_tables(vm);
 
     if (pvh) {
+        /* The note is only a number: a vCPU started outside RAM dies with
+         * no word of why, so say it here. */
+        if (!vmm_vm_gpa_to_hva(vm, pvh_entry, 1)) {
+            g_set_error(err, BOOT_ERROR, 0, "kernel '%s': PVH entry point 0x%" G_GINT64_MODIFIER
+                        "x is not in guest RAM", def->kernel, pvh_entry);
+            return false;
+        }
         /* hvm_start_info + memmap + one module for the initrd. */
         uint8_t *si = vmm_vm_gpa_to_hva(vm, LAYOUT_PVH_START_INFO, 0x1000);
         uint8_t *mm = vmm_vm_gpa_to_hva(vm, LAYOUT_PVH_MEMMAP, ne * 24);

@@ -2,8 +2,8 @@
  * as its <kernel> (an ELF vmlinux with or without a PVH note, a bzImage,
  * anything else) goes through vmm_boot_load into a guest RAM buffer. No
  * KVM is needed: the loaders only see the VM's memory layout. They must
- * refuse with a message or load within guest RAM, never touch anything
- * else (ASan watches the buffer's edges).
+ * refuse with a message or load within guest RAM and start the vCPU
+ * there, never touch anything else (ASan watches the buffer's edges).
  *
  * Input: [0] boot protocol (0 auto, 1 linux, 2 pvh), then the kernel file.
  * Built with libFuzzer, or with -DVMM_FUZZ_STANDALONE as a replay program
@@ -44,6 +44,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!err || !err->message[0])
             abort();
         g_error_free(err);
+    } else if (err || !vmm_vm_gpa_to_hva(&vm, st.entry, 1)) {
+        /* A yes is a vCPU started there: it must be in guest RAM. */
+        fprintf(stderr, "fuzz-loaders: %s entry 0x%llx accepted outside guest RAM\n",
+                st.format, (unsigned long long)st.entry);
+        abort();
     }
     return 0;
 }

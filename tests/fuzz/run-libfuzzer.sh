@@ -1,14 +1,12 @@
 #!/bin/bash
-# Runs each fuzz target under libFuzzer for a bounded time
-# (VMM_FUZZ_SECONDS each, default 60) and reports its execution count as
-# one TAP test: fuzz-virtqueue (virtqueue + virtio-blk requests) and
-# fuzz-virtio-net (vnet headers, control queue, receive filter). Needs
-# clang with libFuzzer (Debian: clang, libclang-rt-14-dev); skipped
-# without it.
+# Runs each fuzz target of the table below under libFuzzer for a bounded
+# time (VMM_FUZZ_SECONDS each, default 45) and reports its execution count
+# as one TAP test. Needs clang with libFuzzer (Debian: clang,
+# libclang-rt-14-dev); skipped without it.
 set -u
 src=${VMM_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 secs=${VMM_FUZZ_SECONDS:-45}
-# name|sources besides tests/fuzz/fuzz-NAME.c|what it covers|pkg-config packages
+# name|sources besides tests/fuzz/fuzz-NAME.c|what it covers|pkg-config packages|link flags
 targets=(
     "virtqueue|src/virtio/virtqueue.c src/virtio/virtio_blk_req.c|virtqueue + virtio-blk requests|glib-2.0"
     "virtio-net|src/virtio/virtio_net_proto.c|vnet headers + control queue|glib-2.0"
@@ -16,6 +14,8 @@ targets=(
     "proto|src/proto/proto.c|protocol framing, JSON requests, replies, greetings|gio-2.0 json-c"
     "devices|src/hw/bus.c src/hw/uart.c src/hw/i8042.c src/hw/rtc.c src/hw/pci.c src/hw/acpi_ged.c src/util/log.c|UART, i8042, RTC, PCI config/ECAM, ACPI GED registers|glib-2.0"
     "loaders|src/vmm/boot.c|kernel loaders: ELF, PVH note, bzImage|glib-2.0 liburing"
+    "run-files|daemon/run_files.c|daemon run dir state + exit files|glib-2.0 json-c"
+    "virtio-pci|src/virtio/virtio_pci.c src/virtio/virtio_blk.c src/virtio/virtio_blk_req.c src/virtio/virtio_net.c src/virtio/virtio_net_proto.c src/net/tap.c src/net/passt.c src/virtio/virtqueue.c src/vmm/irq.c src/hw/pci.c src/hw/bus.c src/block/block.c src/block/io_threads.c src/block/io_native.c src/block/io_uring.c src/block/lock.c src/util/log.c|virtio-pci registers + PCI config, virtio-blk/net behind|glib-2.0 liburing|-Wl,--wrap=ioctl"
 )
 echo "1..${#targets[@]}"
 cc=$(command -v clang || true)
@@ -28,15 +28,15 @@ trap 'rm -rf "$work"' EXIT
 n=0
 for t in "${targets[@]}"; do
     n=$((n + 1))
-    IFS='|' read -r name srcs what pkgs <<< "$t"
+    IFS='|' read -r name srcs what pkgs ldflags <<< "$t"
     w="$work/$name"
     mkdir -p "$w"
     files=("$src/tests/fuzz/fuzz-$name.c")
     for f in $srcs; do files+=("$src/$f"); done
     if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-            -D_GNU_SOURCE -I"$src/src" -I"${VMM_TOP_BUILDDIR:-$src}" \
+            -D_GNU_SOURCE -I"$src/src" -I"$src" -I"${VMM_TOP_BUILDDIR:-$src}" \
             $(pkg-config --cflags $pkgs libxml-2.0) \
-            "${files[@]}" $(pkg-config --libs $pkgs) -o "$w/fuzz" 2> "$w/build.log"; then
+            "${files[@]}" $(pkg-config --libs $pkgs) $ldflags -o "$w/fuzz" 2> "$w/build.log"; then
         if grep -q "libclang_rt.fuzzer\|fsanitize=fuzzer" "$w/build.log"; then
             echo "ok $n # SKIP libFuzzer runtime missing (libclang-rt-14-dev)"
             continue
