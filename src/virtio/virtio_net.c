@@ -22,7 +22,8 @@
 #define RX_MAX_ELEMS     64      /* buffers one merged frame may span */
 #define BATCH            64      /* frames per direction before publishing */
 #define NET_IOV_MAX      IOV_MAX
-#define RX_STARVE_US     2000    /* rx kicks off while frames wait this long */
+#define RX_STARVE_US     20000   /* rx kicks off while frames wait this long */
+#define RX_LOOK_MAX_US   1000    /* longest step between looks at a starved ring */
 
 typedef struct {
     uint64_t rx_bytes, rx_pkts, rx_errs, rx_drop;
@@ -44,6 +45,7 @@ typedef struct {
     bool tx_polling;             /* tx kicks off, poll_pair() watches the ring */
     bool rx_starved;             /* frames wait for rx buffers, kicks still off */
     gint64 rx_starved_at;        /* when the rx ring last ran dry after progress */
+    gint64 rx_look_us;           /* step to the next look at the starved ring */
     PairCounters c;              /* written by the pair's thread, atomics */
 } NetPair;
 
@@ -407,8 +409,10 @@ static void process_rx(NetPair *p, bool rearm)
         if (r == RX_NO_BUFFERS) {
             /* Wait for the driver's kick; the tap keeps its frames. */
             if (!rearm) {
-                if (done || !p->rx_starved_at)
+                if (done || !p->rx_starved_at) {
                     p->rx_starved_at = g_get_monotonic_time();
+                    p->rx_look_us = n->poll_us;
+                }
                 p->rx_starved = true;
                 arm_tap(p, false);
                 break;
@@ -501,9 +505,11 @@ static void drain(int fd)
 
 /* Frames wait for rx buffers: a kick on the first refill would make
  * every refill an exit, which slows the driver so much that the ring stays
- * empty (one exit a frame). So the pair thread looks at the ring every
- * poll_us while frames wait, and asks for a kick only once the driver
- * added nothing for RX_STARVE_US. */
+ * empty (one exit a frame). So the pair thread looks at the ring itself
+ * while frames wait, after poll_us, then at doubling steps up to
+ * RX_LOOK_MAX_US (a vCPU that lost its CPU for a few ms on a busy host
+ * finds no kick to pay when it comes back), and asks for a kick only once
+ * the driver added nothing for RX_STARVE_US. */
 static void rx_starving(NetPair *p, gint64 now)
 {
     if (now - p->rx_starved_at >= RX_STARVE_US)
@@ -585,7 +591,8 @@ static gpointer pair_thread(gpointer data)
         if (!rearm && work)
             poll_pair(p);
         struct epoll_event evs[5];
-        struct timespec step = { n->poll_us / G_USEC_PER_SEC, n->poll_us % G_USEC_PER_SEC * 1000 };
+        gint64 look = MAX(p->rx_look_us, 1);
+        struct timespec step = { look / G_USEC_PER_SEC, look % G_USEC_PER_SEC * 1000 };
         int cnt = epoll_pwait2(p->epoll_fd, evs, G_N_ELEMENTS(evs), p->rx_starved ? &step : NULL,
                                NULL);
         if (cnt < 0 && errno == EINTR)
@@ -597,6 +604,7 @@ static gpointer pair_thread(gpointer data)
             if (work) {
                 process_rx(p, false);
             } else {
+                p->rx_look_us = MIN(2 * p->rx_look_us, RX_LOOK_MAX_US);
                 rx_starving(p, g_get_monotonic_time());
             }
         }
