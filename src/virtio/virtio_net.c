@@ -42,7 +42,6 @@ typedef struct {
     VmmVirtqElem *tx;
     struct iovec iov[NET_IOV_MAX];
     VmmStreamRx *srx;            /* stream back end (passt): frames read ahead */
-    bool tx_polling;             /* tx kicks off, poll_pair() watches the ring */
     bool rx_starved;             /* frames wait for rx buffers, kicks still off */
     gint64 rx_starved_at;        /* when the rx ring last ran dry after progress */
     gint64 rx_look_us;           /* step to the next look at the starved ring */
@@ -67,7 +66,7 @@ struct VmmVirtioNet {
     GMutex filter_lock;
     VmmNetRxFilter filter;
     VmmVirtqElem *ctrl_elem;
-    gint64 poll_us;              /* busy-poll window of a dry queue, 0 = off */
+    gint64 rx_look_us;           /* first step of the looks at a starved rx ring, 0 = off */
 };
 
 #define WARN_TX   1
@@ -120,11 +119,10 @@ static void arm_tap(NetPair *p, bool on)
 }
 
 /* Next element of a queue the device drains completely (tx, control):
- * false when it is empty (with notifications re-armed when rearm is set,
- * else left off for a poll window), or broken (then counted in *errs and
- * the device needs a reset). */
+ * false when it is empty with notifications re-armed, or broken (then
+ * counted in *errs and the device needs a reset). */
 static bool pop_next(VmmVirtioNet *n, VmmVirtq *vq, VmmVirtqElem *e, const char *what,
-                     unsigned index, uint64_t *errs, bool rearm)
+                     unsigned index, uint64_t *errs)
 {
     while (!vmm_virtio_broken(n->vdev)) {
         g_autoptr(GError) err = NULL;
@@ -136,7 +134,7 @@ static bool pop_next(VmmVirtioNet *n, VmmVirtq *vq, VmmVirtqElem *e, const char 
             vmm_virtio_needs_reset(n->vdev, "%s queue %u: %s", what, index, err->message);
             return false;
         }
-        if (!rearm || !vmm_virtq_enable_notification(vq))
+        if (!vmm_virtq_enable_notification(vq))
             return false;
         vmm_virtq_disable_notification(vq);
     }
@@ -196,22 +194,19 @@ static void tx_one(NetPair *p, VmmVirtqElem *e)
     count(&p->c.tx_bytes, frame);
 }
 
-/* rearm: ask for a kick once the ring is empty; without it kicks stay
- * off and poll_pair() watches the ring. */
-static void process_tx(NetPair *p, bool rearm)
+static void process_tx(NetPair *p)
 {
     VmmVirtioNet *n = p->net;
     unsigned qi = 2 * p->index + 1;
     VmmVirtq *vq = vq_of(n, qi);
     unsigned done = 0;
     vmm_virtq_disable_notification(vq);
-    while (pop_next(n, vq, p->tx, "tx", p->index, &p->c.tx_errs, rearm)) {
+    while (pop_next(n, vq, p->tx, "tx", p->index, &p->c.tx_errs)) {
         tx_one(p, p->tx);
         vmm_virtq_push(vq, p->tx, 0);
         if (++done % BATCH == 0)
             publish(n, qi);
     }
-    p->tx_polling = !rearm;
     publish(n, qi);
 }
 
@@ -386,7 +381,7 @@ static RxResult rx_one(NetPair *p)
 }
 
 /* rearm: when the driver's buffers run out, ask for a kick; without it
- * kicks stay off and poll_pair() watches the ring (rx_starved). */
+ * kicks stay off and the pair thread looks at the ring (rx_starving). */
 static void process_rx(NetPair *p, bool rearm)
 {
     VmmVirtioNet *n = p->net;
@@ -411,7 +406,7 @@ static void process_rx(NetPair *p, bool rearm)
             if (!rearm) {
                 if (done || !p->rx_starved_at) {
                     p->rx_starved_at = g_get_monotonic_time();
-                    p->rx_look_us = n->poll_us;
+                    p->rx_look_us = n->rx_look_us;
                 }
                 p->rx_starved = true;
                 arm_tap(p, false);
@@ -487,7 +482,7 @@ static void process_ctrl(VmmVirtioNet *n)
 {
     VmmVirtq *vq = vq_of(n, n->ctrl_index);
     vmm_virtq_disable_notification(vq);
-    while (pop_next(n, vq, n->ctrl_elem, "control", 0, &n->ctrl_errs, true)) {
+    while (pop_next(n, vq, n->ctrl_elem, "control", 0, &n->ctrl_errs)) {
         ctrl_one(n, n->ctrl_elem);
         vmm_virtq_push(vq, n->ctrl_elem, n->ctrl_elem->in_bytes ? 1 : 0);
     }
@@ -505,49 +500,16 @@ static void drain(int fd)
 
 /* Frames wait for rx buffers: a kick on the first refill would make
  * every refill an exit, which slows the driver so much that the ring stays
- * empty (one exit a frame). So the pair thread looks at the ring itself
- * while frames wait, after poll_us, then at doubling steps up to
- * RX_LOOK_MAX_US (a vCPU that lost its CPU for a few ms on a busy host
- * finds no kick to pay when it comes back), and asks for a kick only once
- * the driver added nothing for RX_STARVE_US. */
+ * empty (one exit a frame). So the pair thread keeps kicks off and looks
+ * at the ring itself while frames wait, after rx_look_us, then at doubling
+ * steps up to RX_LOOK_MAX_US (a vCPU that lost its CPU for a few ms on a
+ * busy host finds no kick to pay when it comes back), and asks for a kick
+ * only once the driver added nothing for RX_STARVE_US. It sleeps between
+ * looks: spinning took CPU time from the vCPUs on a busy host. */
 static void rx_starving(NetPair *p, gint64 now)
 {
     if (now - p->rx_starved_at >= RX_STARVE_US)
         process_rx(p, true);
-}
-
-/* After work, keeps watching the queues that ran dry with the driver's
- * kicks still off, as virtio-blk's I/O threads do: buffers the driver adds
- * within the window cost it no notify exit (~50 us on PVM). The tap is not
- * polled (a syscall a look). */
-static void poll_pair(NetPair *p)
-{
-    VmmVirtioNet *n = p->net;
-    VmmVirtq *rxv = vq_of(n, 2 * p->index), *txv = vq_of(n, 2 * p->index + 1);
-    gint64 t = g_get_monotonic_time(), deadline = t + n->poll_us;
-    while ((p->tx_polling || p->rx_starved) && !vmm_virtio_broken(n->vdev)) {
-        bool work = false;
-        if (p->tx_polling && vmm_virtq_avail_pending(txv)) {
-            process_tx(p, false);
-            work = true;
-        }
-        if (p->rx_starved && vmm_virtq_avail_pending(rxv)) {
-            process_rx(p, false);
-            work = true;
-        }
-        t = g_get_monotonic_time();
-        if (work)
-            deadline = t + n->poll_us;
-        else if (t >= deadline)
-            break;
-        else
-            __builtin_ia32_pause();
-    }
-    /* Re-arm the tx kicks; it looks once more for chains that slipped in. */
-    if (p->tx_polling)
-        process_tx(p, true);
-    if (p->rx_starved)
-        rx_starving(p, t);
 }
 
 static gpointer pair_thread(gpointer data)
@@ -579,17 +541,15 @@ static gpointer pair_thread(gpointer data)
         epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, d->queues[n->ctrl_index].kick_fd, &ev);
         process_ctrl(n);
     }
-    p->tx_polling = p->rx_starved = false;
+    p->rx_starved = false;
     p->rx_starved_at = 0;
     /* Whatever the driver queued before DRIVER_OK. */
-    bool rearm = !n->poll_us;
+    bool rearm = !n->rx_look_us;
     if (tx_on)
-        process_tx(p, rearm);
+        process_tx(p);
     if (rx_on)
         process_rx(p, rearm);
-    for (bool stop = false, work = true; !stop;) {
-        if (!rearm && work)
-            poll_pair(p);
+    for (bool stop = false; !stop;) {
         struct epoll_event evs[5];
         gint64 look = MAX(p->rx_look_us, 1);
         struct timespec step = { look / G_USEC_PER_SEC, look % G_USEC_PER_SEC * 1000 };
@@ -597,11 +557,9 @@ static gpointer pair_thread(gpointer data)
                                NULL);
         if (cnt < 0 && errno == EINTR)
             continue;
-        work = cnt > 0;
         if (cnt == 0 && p->rx_starved) {
-            /* A look at the ring of a starved rx queue (see poll_pair). */
-            work = vmm_virtq_avail_pending(vq_of(n, rxq));
-            if (work) {
+            /* A look at the ring of a starved rx queue (see rx_starving). */
+            if (vmm_virtq_avail_pending(vq_of(n, rxq))) {
                 process_rx(p, false);
             } else {
                 p->rx_look_us = MIN(2 * p->rx_look_us, RX_LOOK_MAX_US);
@@ -611,7 +569,7 @@ static gpointer pair_thread(gpointer data)
         for (int i = 0; i < cnt; i++) {
             switch (evs[i].data.u32) {
             case 0: drain(d->queues[rxq].kick_fd); process_rx(p, rearm); break;
-            case 1: drain(d->queues[txq].kick_fd); process_tx(p, rearm); break;
+            case 1: drain(d->queues[txq].kick_fd); process_tx(p); break;
             case 2: process_rx(p, rearm); break;
             case 3: stop = true; break;
             case 4: drain(d->queues[n->ctrl_index].kick_fd); process_ctrl(n); break;
@@ -805,10 +763,10 @@ VmmVirtioNet *vmm_virtio_net_new(VmmVm *vm, const VmmNetConfig *cfg, GError **er
         }
     }
     n->ctrl_elem = g_new(VmmVirtqElem, 1);
-    /* 32 us, like virtio-blk's I/O threads and QEMU's iothreads;
-     * VMM_NET_POLL_US overrides it (0 = off), documented in vmmd(8). */
-    const char *poll = g_getenv("VMM_NET_POLL_US");
-    n->poll_us = poll ? (gint64)g_ascii_strtoull(poll, NULL, 10) : 32;
+    /* VMM_NET_RX_LOOK_US overrides the first step (0 = kick at once),
+     * documented in vmmd(8). */
+    const char *look = g_getenv("VMM_NET_RX_LOOK_US");
+    n->rx_look_us = look ? (gint64)g_ascii_strtoull(look, NULL, 10) : 32;
     n->tap_offloads = cfg->stream ? 0 : vmm_tap_probe_offloads(cfg->tap_fds[0]);
     uint64_t f = offered_features(n->tap_offloads, cfg);
     unsigned nq = 2 * n->npairs + 1;
