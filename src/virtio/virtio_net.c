@@ -22,6 +22,8 @@
 #define RX_MAX_ELEMS     64      /* buffers one merged frame may span */
 #define BATCH            64      /* frames per direction before publishing */
 #define NET_IOV_MAX      IOV_MAX
+#define RX_STARVE_US     20000   /* rx kicks off while frames wait this long */
+#define RX_LOOK_MAX_US   1000    /* longest step between looks at a starved ring */
 
 typedef struct {
     uint64_t rx_bytes, rx_pkts, rx_errs, rx_drop;
@@ -40,6 +42,9 @@ typedef struct {
     VmmVirtqElem *tx;
     struct iovec iov[NET_IOV_MAX];
     VmmStreamRx *srx;            /* stream back end (passt): frames read ahead */
+    bool rx_starved;             /* frames wait for rx buffers, kicks still off */
+    gint64 rx_starved_at;        /* when the rx ring last ran dry after progress */
+    gint64 rx_look_us;           /* step to the next look at the starved ring */
     PairCounters c;              /* written by the pair's thread, atomics */
 } NetPair;
 
@@ -61,6 +66,7 @@ struct VmmVirtioNet {
     GMutex filter_lock;
     VmmNetRxFilter filter;
     VmmVirtqElem *ctrl_elem;
+    gint64 rx_look_us;           /* first step of the looks at a starved rx ring, 0 = off */
 };
 
 #define WARN_TX   1
@@ -374,12 +380,15 @@ static RxResult rx_one(NetPair *p)
     return RX_FRAME;
 }
 
-static void process_rx(NetPair *p)
+/* rearm: when the driver's buffers run out, ask for a kick; without it
+ * kicks stay off and the pair thread looks at the ring (rx_starving). */
+static void process_rx(NetPair *p, bool rearm)
 {
     VmmVirtioNet *n = p->net;
     unsigned qi = 2 * p->index;
     VmmVirtq *vq = vq_of(n, qi);
     unsigned done = 0;
+    p->rx_starved = false;
     vmm_virtq_disable_notification(vq);
     for (;;) {
         if (vmm_virtio_broken(n->vdev)) {
@@ -394,6 +403,15 @@ static void process_rx(NetPair *p)
         }
         if (r == RX_NO_BUFFERS) {
             /* Wait for the driver's kick; the tap keeps its frames. */
+            if (!rearm) {
+                if (done || !p->rx_starved_at) {
+                    p->rx_starved_at = g_get_monotonic_time();
+                    p->rx_look_us = n->rx_look_us;
+                }
+                p->rx_starved = true;
+                arm_tap(p, false);
+                break;
+            }
             if (vmm_virtq_enable_notification(vq)) {
                 vmm_virtq_disable_notification(vq);
                 continue;
@@ -405,6 +423,8 @@ static void process_rx(NetPair *p)
             arm_tap(p, true);
         break;
     }
+    if (!p->rx_starved)
+        p->rx_starved_at = 0;
     /* Rx kicks stay off while buffers last: only running out (above)
      * asks the driver for one, which saves an exit per refill. */
     publish(n, qi);
@@ -478,6 +498,20 @@ static void drain(int fd)
         ;
 }
 
+/* Frames wait for rx buffers: a kick on the first refill would make
+ * every refill an exit, which slows the driver so much that the ring stays
+ * empty (one exit a frame). So the pair thread keeps kicks off and looks
+ * at the ring itself while frames wait, after rx_look_us, then at doubling
+ * steps up to RX_LOOK_MAX_US (a vCPU that lost its CPU for a few ms on a
+ * busy host finds no kick to pay when it comes back), and asks for a kick
+ * only once the driver added nothing for RX_STARVE_US. It sleeps between
+ * looks: spinning took CPU time from the vCPUs on a busy host. */
+static void rx_starving(NetPair *p, gint64 now)
+{
+    if (now - p->rx_starved_at >= RX_STARVE_US)
+        process_rx(p, true);
+}
+
 static gpointer pair_thread(gpointer data)
 {
     NetPair *p = data;
@@ -507,21 +541,36 @@ static gpointer pair_thread(gpointer data)
         epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, d->queues[n->ctrl_index].kick_fd, &ev);
         process_ctrl(n);
     }
+    p->rx_starved = false;
+    p->rx_starved_at = 0;
     /* Whatever the driver queued before DRIVER_OK. */
+    bool rearm = !n->rx_look_us;
     if (tx_on)
         process_tx(p);
     if (rx_on)
-        process_rx(p);
+        process_rx(p, rearm);
     for (bool stop = false; !stop;) {
         struct epoll_event evs[5];
-        int cnt = epoll_wait(p->epoll_fd, evs, G_N_ELEMENTS(evs), -1);
+        gint64 look = MAX(p->rx_look_us, 1);
+        struct timespec step = { look / G_USEC_PER_SEC, look % G_USEC_PER_SEC * 1000 };
+        int cnt = epoll_pwait2(p->epoll_fd, evs, G_N_ELEMENTS(evs), p->rx_starved ? &step : NULL,
+                               NULL);
         if (cnt < 0 && errno == EINTR)
             continue;
+        if (cnt == 0 && p->rx_starved) {
+            /* A look at the ring of a starved rx queue (see rx_starving). */
+            if (vmm_virtq_avail_pending(vq_of(n, rxq))) {
+                process_rx(p, false);
+            } else {
+                p->rx_look_us = MIN(2 * p->rx_look_us, RX_LOOK_MAX_US);
+                rx_starving(p, g_get_monotonic_time());
+            }
+        }
         for (int i = 0; i < cnt; i++) {
             switch (evs[i].data.u32) {
-            case 0: drain(d->queues[rxq].kick_fd); process_rx(p); break;
+            case 0: drain(d->queues[rxq].kick_fd); process_rx(p, rearm); break;
             case 1: drain(d->queues[txq].kick_fd); process_tx(p); break;
-            case 2: process_rx(p); break;
+            case 2: process_rx(p, rearm); break;
             case 3: stop = true; break;
             case 4: drain(d->queues[n->ctrl_index].kick_fd); process_ctrl(n); break;
             }
@@ -714,6 +763,10 @@ VmmVirtioNet *vmm_virtio_net_new(VmmVm *vm, const VmmNetConfig *cfg, GError **er
         }
     }
     n->ctrl_elem = g_new(VmmVirtqElem, 1);
+    /* VMM_NET_RX_LOOK_US overrides the first step (0 = kick at once),
+     * documented in vmmd(8). */
+    const char *look = g_getenv("VMM_NET_RX_LOOK_US");
+    n->rx_look_us = look ? (gint64)g_ascii_strtoull(look, NULL, 10) : 32;
     n->tap_offloads = cfg->stream ? 0 : vmm_tap_probe_offloads(cfg->tap_fds[0]);
     uint64_t f = offered_features(n->tap_offloads, cfg);
     unsigned nq = 2 * n->npairs + 1;
