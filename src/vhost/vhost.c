@@ -274,12 +274,19 @@ static void stop_locked(VmmVhostDev *v, uint16_t *last_avail, unsigned n)
 bool vmm_vhost_start(VmmVhostDev *v, VmmVirtioDev *d, const uint16_t *last_avail,
                      GError **err)
 {
+    return vmm_vhost_start_queues(v, d, d->nqueues, last_avail, err);
+}
+
+bool vmm_vhost_start_queues(VmmVhostDev *v, VmmVirtioDev *d, unsigned nqueues,
+                            const uint16_t *last_avail, GError **err)
+{
     g_mutex_lock(&v->lock);
     bool ok = check_connected(v, err);
     uint64_t started = 0;
-    if (ok && d->nqueues > VMM_VHOST_MAX_QUEUES) {
+    nqueues = MIN(nqueues, d->nqueues);
+    if (ok && nqueues > VMM_VHOST_MAX_QUEUES) {
         g_set_error(err, VMM_VHOST_ERROR, 0, "%s: %u queues, the layer handles up to %u",
-                    v->name, d->nqueues, VMM_VHOST_MAX_QUEUES);
+                    v->name, nqueues, VMM_VHOST_MAX_QUEUES);
         ok = false;
     }
     /* The driver only accepted what the front end offered, which came
@@ -287,7 +294,7 @@ bool vmm_vhost_start(VmmVhostDev *v, VmmVirtioDev *d, const uint16_t *last_avail
      * end's too. */
     ok = ok && v->ops->set_features(v, d->guest_features & v->features, err) &&
          set_mem_table_locked(v, d->vm, err);
-    for (unsigned q = 0; ok && q < d->nqueues; q++) {
+    for (unsigned q = 0; ok && q < nqueues; q++) {
         if (!d->queues[q].enabled)
             continue;
         if (q >= v->max_queues) {
@@ -307,6 +314,19 @@ bool vmm_vhost_start(VmmVhostDev *v, VmmVirtioDev *d, const uint16_t *last_avail
         stop_locked(v, NULL, 0);
     else
         wake(v);
+    g_mutex_unlock(&v->lock);
+    return ok;
+}
+
+bool vmm_vhost_enable_queue(VmmVhostDev *v, unsigned q, bool on, GError **err)
+{
+    g_mutex_lock(&v->state_lock);
+    bool started = q < VMM_VHOST_MAX_QUEUES && (v->started & (1ULL << q));
+    g_mutex_unlock(&v->state_lock);
+    if (!started || !v->ops->set_vring_enable)
+        return true;
+    g_mutex_lock(&v->lock);
+    bool ok = check_connected(v, err) && v->ops->set_vring_enable(v, q, on, err);
     g_mutex_unlock(&v->lock);
     return ok;
 }

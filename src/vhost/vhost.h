@@ -66,6 +66,15 @@ bool vmm_vhost_set_mem_table(VmmVhostDev *v, VmmVm *vm, GError **err);
  * enable. On failure the back end is left stopped. */
 bool vmm_vhost_start(VmmVhostDev *v, VmmVirtioDev *d, const uint16_t *last_avail,
                      GError **err);
+/* vmm_vhost_start for queues 0..nqueues-1 of d only: virtio-net keeps its
+ * control queue (the last one) in the front end, as QEMU does. */
+bool vmm_vhost_start_queues(VmmVhostDev *v, VmmVirtioDev *d, unsigned nqueues,
+                            const uint16_t *last_avail, GError **err);
+/* Enable or disable one started queue (vhost-user SET_VRING_ENABLE), e.g.
+ * for virtio-net's VQ_PAIRS_SET. A no-op where the transport has no such
+ * message (the kernel: vhost-net detaches the tap instead) or the queue was
+ * not started. */
+bool vmm_vhost_enable_queue(VmmVhostDev *v, unsigned q, bool on, GError **err);
 /* Reset: stop every started queue, collecting where the back end stopped
  * (GET_VRING_BASE) into last_avail[0..n) when not NULL; entries of queues
  * that were not running, or whose back end is gone, are 0. */
