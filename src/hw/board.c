@@ -21,6 +21,8 @@
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_net.h"
 #include "virtio/virtio_net_proto.h"
+#include "vhost/vhost_kernel.h"
+#include "vhost/vhost_user.h"
 #include "vmm/irq.h"
 #include "vmm/vm.h"
 
@@ -223,6 +225,46 @@ static void blk_free(void *dev)
     vmm_virtio_blk_free(dev);
 }
 
+/* Which back end serves the rx/tx queues of interface `index`: *out is a
+ * vhost device, or NULL for vmm-worker's own I/O threads. vhostuser: the
+ * back end on the socket. A tap: <driver name='vhost'> the kernel's
+ * vhost-net (an error without it), name='qemu' the I/O threads, no name
+ * vhost-net when /dev/vhost-net opens and the I/O threads otherwise
+ * (logged), as libvirt does with QEMU. */
+static bool net_vhost(const VmmNetDef *nd, guint index, const char *name, VmmVhostDev **out,
+                      GError **err)
+{
+    *out = NULL;
+    if (nd->type == VMM_NET_VHOSTUSER) {
+        if (nd->socket_server) {
+            g_set_error(err, BOARD_ERROR, 0, "interface %u: vhost-user <source mode='server'> "
+                        "(vmm-worker listening on %s) is not supported yet; use mode='client' "
+                        "with a back end that listens", index, nd->socket_path);
+            return false;
+        }
+        g_autofree char *label = g_strdup_printf("interface %u: vhost-user back end %s", index,
+                                                 nd->socket_path);
+        *out = vmm_vhost_user_connect(nd->socket_path, label, err);
+        return *out != NULL;
+    }
+    if (nd->type == VMM_NET_USER || nd->driver == VMM_NET_DRIVER_QEMU)
+        return true;
+    g_autoptr(GError) e = NULL;
+    g_autofree char *label = g_strdup_printf("vhost-net %s", name);
+    *out = vmm_vhost_kernel_open(VMM_VHOST_NET_DEV, label, &e);
+    if (*out)
+        return true;
+    if (nd->driver == VMM_NET_DRIVER_VHOST) {
+        g_set_error(err, BOARD_ERROR, 0, "interface %u (%s): <driver name='vhost'> needs the "
+                    "kernel's vhost-net: %s (use name='qemu' for vmm-worker's own back end)",
+                    index, name, e->message);
+        return false;
+    }
+    vmm_log_info("interface %u (%s): %s; using vmm-worker's userspace back end", index, name,
+                 e->message);
+    return true;
+}
+
 /* <interface> -> virtio-net on the host side the caller opened. Offloads
  * the XML turns off are never offered: host= for what the device accepts
  * from the guest, guest= for what it hands to the guest. */
@@ -251,17 +293,6 @@ static void *net_create(const BoardCtx *c, guint index, int slot, GError **err)
         return NULL;
     }
     const VmmNetdev *host = c->netdevs[index];
-    if (nd->type == VMM_NET_VHOSTUSER) {
-        g_set_error(err, BOARD_ERROR, 0, "interface %u: type '%s' is not supported by this "
-                    "vmm-worker's virtio-net yet", index, vmm_net_type_to_string(nd->type));
-        return NULL;
-    }
-    if (nd->driver == VMM_NET_DRIVER_VHOST) {
-        g_set_error(err, BOARD_ERROR, 0, "interface %u: <driver name='vhost'> needs the "
-                    "kernel's vhost-net, and /dev/vhost-net is missing on this host "
-                    "(use name='qemu')", index);
-        return NULL;
-    }
     uint64_t off = 0;
     for (int k = 0; k < VMM_NET_HOST_N; k++)
         if (nd->host[k] == VMM_TRI_OFF)
@@ -272,20 +303,27 @@ static void *net_create(const BoardCtx *c, guint index, int slot, GError **err)
             off |= VNET_BIT(guest_bits[k]);
     g_autofree char *name = host->ifname[0] ? g_strdup(host->ifname)
                                             : g_strdup_printf("net%u", index);
+    VmmVhostDev *vhost = NULL;
+    if (!net_vhost(nd, index, name, &vhost, err))
+        return NULL;
     VmmNetConfig cfg = {
         .name = name,
         .mtu = nd->mtu,
-        .queue_pairs = host->nfds,
-        .tap_fds = host->fds,
+        .queue_pairs = vhost && !host->nfds ? MAX(nd->queues, 1u) : host->nfds,
+        .tap_fds = host->nfds ? host->fds : NULL,
         .stream = nd->type == VMM_NET_USER,
         .rx_queue_size = nd->rx_queue_size,
         .tx_queue_size = nd->tx_queue_size,
         .disabled_features = off,
         .link_down = nd->link_down,
         .pci_slot = slot,
+        .vhost = vhost,
     };
     memcpy(cfg.mac, nd->mac, 6);
-    return vmm_virtio_net_new(c->vm, &cfg, err);
+    VmmVirtioNet *n = vmm_virtio_net_new(c->vm, &cfg, err);
+    if (!n)
+        vmm_vhost_free(vhost);
+    return n;
 }
 
 static void net_free(void *dev)
