@@ -30,6 +30,7 @@ void test_blk_persist(void);
 void test_net(void);
 void test_net_dhcp(void);
 void test_net_bench(void);
+void test_net_reflect(void);
 
 static const struct {
 	const char *name;
@@ -41,7 +42,7 @@ static const struct {
 	{ "cpl0speed", test_cpl0speed }, { "syscall", test_syscall }, { "cpuid", test_cpuid },
 	{ "blk", test_blk }, { "blk-hostile", test_blk_hostile }, { "blk-bench", test_blk_bench },
 	{ "blk-persist", test_blk_persist }, { "net", test_net }, { "net-dhcp", test_net_dhcp },
-	{ "net-bench", test_net_bench },
+	{ "net-bench", test_net_bench }, { "net-reflect", test_net_reflect },
 };
 
 NORETURN void idle_forever(void)
