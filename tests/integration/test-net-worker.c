@@ -4,7 +4,10 @@
  * host's network is never touched and every tap and bridge dies with it.
  *
  * The host side talks to the guest with ordinary sockets: UDP to the guest
- * kit's echo port, ARP through the kernel's neighbour table. */
+ * kit's echo port, ARP through the kernel's neighbour table. vhost-user
+ * interfaces talk to DPDK's dpdk-testpmd, a real vhost-user back end
+ * (SKIP without it); the kernel's vhost-net is tested where
+ * /dev/vhost-net exists (SKIP with the reason elsewhere). */
 #include "harness.h"
 
 #include <errno.h>
@@ -19,7 +22,10 @@
 #include <stdbool.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define GUEST_IP "10.0.0.2"
@@ -400,6 +406,250 @@ static void test_passt(void)
     g_test_message("passt processes left: '%s'", left);
 }
 
+/* ---- vhost back ends -------------------------------------------------------- */
+
+/* DPDK's testpmd as a vhost-user net server on a socket in a fresh
+ * directory: macswap returns every frame the guest sends, MACs swapped.
+ * No hugepages or PCI needed (bench/vhost-user.md); --stats-period keeps
+ * it up without a terminal. */
+typedef struct {
+    GPid pid;
+    char *sock;
+    char *log;
+} Testpmd;
+
+/* testpmd busy-polls a core: it must not outlive a test that fails */
+static void die_with_parent(gpointer data)
+{
+    (void)data;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static bool testpmd_start(Testpmd *t, unsigned queues)
+{
+    g_autofree char *bin = g_find_program_in_path("dpdk-testpmd");
+    if (!bin) {
+        g_test_skip("dpdk-testpmd is not installed (Debian package dpdk-dev)");
+        return false;
+    }
+    g_autofree char *tmp = harness_tmpdir();
+    g_autofree char *dir = g_canonicalize_filename(tmp, NULL);   /* XML wants absolute */
+    t->sock = g_build_filename(dir, "testpmd.sock", NULL);
+    t->log = g_build_filename(dir, "testpmd.log", NULL);
+    g_autofree char *vdev = g_strdup_printf("net_vhost0,iface=%s,queues=%u", t->sock, queues);
+    g_autofree char *prefix = g_strdup_printf("vmmtest%d", (int)getpid());
+    g_autofree char *q = g_strdup_printf("%u", queues);
+    g_autofree char *rxq = g_strdup_printf("--rxq=%u", queues);
+    g_autofree char *txq = g_strdup_printf("--txq=%u", queues);
+    const char *argv[] = { bin, "--no-huge", "-m", "256", "--no-pci", "-l", "0-1",
+                           "--file-prefix", prefix, "--vdev", vdev, "--", "--total-num-mbufs=8192",
+                           rxq, txq, "--forward-mode=macswap", "--auto-start",
+                           "--stats-period", "60", NULL };
+    int fd = open(t->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    g_assert_cmpint(fd, >=, 0);
+    g_autoptr(GError) err = NULL;
+    gboolean ok = g_spawn_async_with_fds(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+                                         die_with_parent, NULL, &t->pid, -1, fd, fd, &err);
+    close(fd);
+    g_assert_no_error(err);
+    g_assert_true(ok);
+    /* the socket appears once testpmd's port is set up (hang guard) */
+    struct stat st;
+    for (int i = 0; i < 600 && stat(t->sock, &st) != 0; i++)
+        g_usleep(50000);
+    if (stat(t->sock, &st) != 0) {
+        g_autofree char *out = NULL;
+        g_file_get_contents(t->log, &out, NULL, NULL);
+        g_test_message("testpmd did not create %s:\n%s", t->sock, out ? out : "");
+        g_test_fail();
+        return false;
+    }
+    return true;
+}
+
+/* SIGINT: testpmd stops its ports and exits */
+static void testpmd_stop(Testpmd *t)
+{
+    if (t->pid > 0) {
+        kill(t->pid, SIGINT);
+        int status;
+        waitpid(t->pid, &status, 0);
+        g_spawn_close_pid(t->pid);
+        t->pid = 0;
+    }
+    g_autofree char *out = NULL;
+    if (g_file_get_contents(t->log, &out, NULL, NULL)) {
+        const char *stats = strstr(out, "Accumulated forward statistics");
+        g_test_message("testpmd: %s", stats ? stats : "(no statistics)");
+    }
+    g_free(t->sock);
+    g_free(t->log);
+}
+
+static char *vhostuser_iface(const char *sock, unsigned queues)
+{
+    return g_strdup_printf("<interface type='vhostuser'><mac address='" GUEST_MAC "'/>"
+                           "<source type='unix' path='%s' mode='client'/>"
+                           "<model type='virtio'/><driver queues='%u'/></interface>",
+                           sock, queues);
+}
+
+/* Frames of every size up to the MTU on every queue pair through testpmd:
+ * each must come back whole on its own pair. */
+static void vhost_user_reflect(unsigned queues)
+{
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        g_test_skip("/dev/kvm is not usable here");
+        return;
+    }
+    Testpmd t = { 0 };
+    if (!testpmd_start(&t, queues)) {
+        testpmd_stop(&t);
+        return;
+    }
+    g_autofree char *iface = vhostuser_iface(t.sock, queues);
+    g_autofree char *cmd = g_strdup_printf("test=net-reflect pairs=%u", queues);
+    g_autofree char *xml = domain(iface, cmd, 1);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
+    testpmd_stop(&t);
+    harness_assert_clean_stderr(r);
+    g_test_message("stderr: %s", r->err);
+    json_object *init = find_check(r, "net_init");
+    g_assert_nonnull(init);
+    g_assert_true(jbool(init, "ok"));
+    g_assert_true(jbool(init, "link_up"));
+    g_assert_cmpstr(json_object_get_string(json_object_object_get(init, "mac")), ==, GUEST_MAC);
+    g_assert_cmpint(jint(init, "pairs"), ==, queues);
+    json_object *rf = find_check(r, "net_reflect");
+    g_assert_nonnull(rf);
+    g_test_message("%s", json_object_to_json_string(rf));
+    g_assert_true(jbool(rf, "ok"));
+    g_assert_cmpint(jint(rf, "biggest"), ==, 1514);   /* a full 1500-byte MTU frame */
+    json_object *rxq = json_object_object_get(rf, "rx_queues");
+    g_assert_cmpuint(json_object_array_length(rxq), ==, queues);
+    for (size_t i = 0; i < queues; i++)
+        g_assert_cmpint(json_object_get_int64(json_object_array_get_idx(rxq, i)), >, 0);
+    g_assert_cmpint(r->exit_status, ==, 0);
+}
+
+static void test_vhost_user(void)
+{
+    vhost_user_reflect(1);
+}
+
+static void test_vhost_user_mq(void)
+{
+    vhost_user_reflect(4);
+}
+
+/* Refusals: one line naming the interface and the cause, no worker left
+ * (harness_run_worker reaps it). */
+static void test_vhost_user_refusals(void)
+{
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        g_test_skip("/dev/kvm is not usable here");
+        return;
+    }
+    g_autofree char *tmp = harness_tmpdir();
+    g_autofree char *dir = g_canonicalize_filename(tmp, NULL);
+    g_autofree char *missing = g_build_filename(dir, "nobody-listens.sock", NULL);
+    g_autofree char *iface = vhostuser_iface(missing, 1);
+    expect_refusal(iface, NULL, "No such file or directory");
+    /* a socket path that is no socket */
+    g_autofree char *plain = g_build_filename(dir, "plain-file", NULL);
+    g_assert_true(g_file_set_contents(plain, "", 0, NULL));
+    g_autofree char *iface2 = vhostuser_iface(plain, 1);
+    expect_refusal(iface2, NULL, "not a unix socket");
+    /* vmm-worker listening is not there yet: said so, not ignored */
+    g_autofree char *listen = g_strdup_printf(
+        "<interface type='vhostuser'><source type='unix' path='%s' mode='server'/>"
+        "<model type='virtio'/></interface>", missing);
+    expect_refusal(listen, NULL, "mode='server'");
+    /* (more pairs than the back end serves is refused too, but testpmd
+     * answers GET_QUEUE_NUM with its maximum, not its configured count) */
+}
+
+/* The back end goes away under a running guest: the device needs a reset
+ * (one log line), the worker and the guest keep running to the end. */
+typedef struct {
+    Testpmd *t;
+    bool killed;
+} Hangup;
+
+static gboolean hangup_on_line(const char *line, GPid pid, void *opaque)
+{
+    Hangup *h = opaque;
+    (void)pid;
+    if (strstr(line, "\"net_ready\"") && !h->killed) {
+        h->killed = true;
+        kill(h->t->pid, SIGKILL);
+    }
+    return TRUE;
+}
+
+static void test_vhost_user_hangup(void)
+{
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        g_test_skip("/dev/kvm is not usable here");
+        return;
+    }
+    Testpmd t = { 0 };
+    if (!testpmd_start(&t, 1)) {
+        testpmd_stop(&t);
+        return;
+    }
+    g_autofree char *iface = vhostuser_iface(t.sock, 1);
+    g_autofree char *xml = domain(iface, "test=net timeout=3", 1);
+    Hangup h = { &t, false };
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, hangup_on_line, &h);
+    testpmd_stop(&t);
+    harness_assert_clean_stderr(r);
+    g_test_message("stderr: %s", r->err);
+    g_assert_true(h.killed);
+    g_assert_nonnull(strstr(r->err, "back end failed, it needs a reset"));
+    g_assert_nonnull(strstr(r->err, "hung up"));
+    /* the guest ran to its end: the worker was not taken down */
+    g_assert_nonnull(find_check(r, "net_served"));
+    g_assert_nonnull(r->done);
+    g_assert_cmpint(r->exit_status, ==, 0);
+}
+
+/* The kernel's vhost-net: the guest kit's UDP echo over a tap with
+ * <driver name='vhost'>. Where /dev/vhost-net is missing: SKIP, but the
+ * refusal of name='vhost' and the logged fallback without a name are
+ * checked. */
+static void test_vhost_net(void)
+{
+    if (!need_kvm_and_ns())
+        return;
+    if (access("/dev/vhost-net", R_OK | W_OK) == 0) {
+        g_assert_true(sh("ip tuntap add gkv0 mode tap vnet_hdr && "
+                         "ip addr add " HOST_IP "/24 dev gkv0 && ip link set gkv0 up"));
+        g_autofree char *xml = domain("<interface type='ethernet'><mac address='" GUEST_MAC "'/>"
+                                      "<target dev='gkv0' managed='no'/><model type='virtio'/>"
+                                      "<driver name='vhost'/></interface>", "test=net", 1);
+        Basic b = { .tap = "gkv0" };
+        g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, basic_on_line, &b);
+        harness_assert_clean_stderr(r);
+        g_assert_true(b.ran);
+        g_assert_cmpuint(b.sizes_ok, ==, b.sizes_tried);
+        g_free(b.neigh_mac);
+        g_assert_true(sh("ip link del gkv0"));
+        return;
+    }
+    expect_refusal("<interface type='ethernet'><driver name='vhost'/></interface>", NULL,
+                   "needs the kernel's vhost-net: vhost-net vnet0: cannot open /dev/vhost-net");
+    g_autofree char *left = harness_sh_out("ip -o link show");
+    g_assert_null(strstr(left, "vnet"));
+    g_autofree char *xml = domain("<interface type='ethernet'/>", "test=net timeout=1", 1);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    g_assert_nonnull(strstr(r->err, "/dev/vhost-net"));
+    g_assert_nonnull(strstr(r->err, "using vmm-worker's userspace back end"));
+    g_test_skip("no /dev/vhost-net on this host (the kernel has no vhost_net): the refusal "
+                "and the fallback were checked, the vhost-net data path was not");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -411,5 +661,10 @@ int main(int argc, char **argv)
     g_test_add_func("/net/multiqueue", test_multiqueue);
     g_test_add_func("/net/link-down", test_link_down);
     g_test_add_func("/net/refusals", test_refusals);
+    g_test_add_func("/net/vhost-user", test_vhost_user);
+    g_test_add_func("/net/vhost-user-mq", test_vhost_user_mq);
+    g_test_add_func("/net/vhost-user-refusals", test_vhost_user_refusals);
+    g_test_add_func("/net/vhost-user-hangup", test_vhost_user_hangup);
+    g_test_add_func("/net/vhost-net", test_vhost_net);
     return g_test_run();
 }
