@@ -219,22 +219,26 @@ static bool format_disk(Writer *w, xmlNodePtr devices, const VmmDiskDef *disk,
         !check_value(w, "disk target", disk->target_dev))
         return false;
 
-    bool block = disk->type == VMM_DISK_BLOCK;
+    bool block = disk->type == VMM_DISK_BLOCK, vu = disk->type == VMM_DISK_VHOSTUSER;
     xmlNodePtr d = add_elem(devices, "disk");
-    set_attr(d, "type", block ? "block" : "file");
+    set_attr(d, "type", vu ? "vhostuser" : block ? "block" : "file");
     set_attr(d, "device", "disk");
 
     xmlNodePtr drv = add_elem(d, "driver");
     set_attr(drv, "name", "qemu");
     set_attr(drv, "type", "raw");
-    set_attr(drv, "cache", vmm_cache_mode_to_string(disk->cache));
-    set_attr(drv, "io", vmm_io_mode_to_string(disk->io));
-    set_attr(drv, "discard", discard_to_string(disk->discard));
+    if (!vu) {   /* the vhost-user back end has its own cache and I/O */
+        set_attr(drv, "cache", vmm_cache_mode_to_string(disk->cache));
+        set_attr(drv, "io", vmm_io_mode_to_string(disk->io));
+        set_attr(drv, "discard", discard_to_string(disk->discard));
+    }
     if (disk->queues > 0)
         set_attrf(drv, "queues", "%u", disk->queues);
 
     xmlNodePtr src = add_elem(d, "source");
-    if (!set_attr_checked(w, src, src_what, block ? "dev" : "file", disk->path))
+    if (vu)
+        set_attr(src, "type", "unix");
+    if (!set_attr_checked(w, src, src_what, vu ? "path" : block ? "dev" : "file", disk->path))
         return false;
 
     xmlNodePtr tgt = add_elem(d, "target");

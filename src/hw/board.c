@@ -18,6 +18,7 @@
 #include "hw/uart.h"
 #include "util/chardev.h"
 #include "util/log.h"
+#include "virtio/vhost_user_blk.h"
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_net.h"
 #include "virtio/virtio_net_proto.h"
@@ -225,6 +226,28 @@ static void blk_free(void *dev)
     vmm_virtio_blk_free(dev);
 }
 
+/* <disk type='vhostuser'> -> vhost-user-blk on the back end's socket. */
+static void *vhost_blk_create(const BoardCtx *c, guint index, int slot, GError **err)
+{
+    return vmm_vhost_user_blk_new(c->vm, g_ptr_array_index(c->vm->def->disks, index), slot,
+                                  err);
+}
+
+static void vhost_blk_free(void *dev)
+{
+    vmm_vhost_user_blk_free(dev);
+}
+
+static bool disk_is_vhostuser(const VmmDomainDef *def, guint i)
+{
+    return ((const VmmDiskDef *)g_ptr_array_index(def->disks, i))->type == VMM_DISK_VHOSTUSER;
+}
+
+static bool disk_is_local(const VmmDomainDef *def, guint i)
+{
+    return !disk_is_vhostuser(def, i);
+}
+
 /* Which back end serves the rx/tx queues of interface `index`: *out is a
  * vhost device, or NULL for vmm-worker's own I/O threads. vhostuser: the
  * back end on the socket. A tap: <driver name='vhost'> the kernel's
@@ -335,23 +358,29 @@ static guint def_len(GPtrArray *a) { return a ? a->len : 0; }
 static guint disks_count(const VmmDomainDef *d) { return def_len(d->disks); }
 static guint nets_count(const VmmDomainDef *d) { return def_len(d->nets); }
 static GPtrArray **vm_blk(VmmVm *vm) { return &vm->blk; }
+static GPtrArray **vm_vhost_blk(VmmVm *vm) { return &vm->vhost_blk; }
 static GPtrArray **vm_net(VmmVm *vm) { return &vm->net; }
 
 /* A PCI device kind: one instance per element of the definition, kept in
  * document order in the VM's array. The table order is the slot placement
  * order vmm_domain_def_pci_slots() applies (disks, then interfaces); a new
- * kind goes there too. */
+ * kind goes there too. Kinds next to each other with the same count()
+ * share one element list (and its slots): takes() says which elements are
+ * whose, the others stay NULL in the kind's array. */
 typedef struct {
     const char *name;
     guint (*count)(const VmmDomainDef *def);
+    bool (*takes)(const VmmDomainDef *def, guint index);   /* NULL: all */
     GPtrArray **(*array)(VmmVm *vm);
     void *(*create)(const BoardCtx *c, guint index, int slot, GError **err);
     void (*free)(void *dev);
 } BoardPciKind;
 
 static const BoardPciKind board_pci_kinds[] = {
-    { "virtio-blk", disks_count, vm_blk, blk_create, blk_free },
-    { "virtio-net", nets_count, vm_net, net_create, net_free },
+    { "virtio-blk", disks_count, disk_is_local, vm_blk, blk_create, blk_free },
+    { "vhost-user-blk", disks_count, disk_is_vhostuser, vm_vhost_blk, vhost_blk_create,
+      vhost_blk_free },
+    { "virtio-net", nets_count, NULL, vm_net, net_create, net_free },
 };
 
 static bool pci_devices_create(const BoardCtx *c, GError **err)
@@ -366,17 +395,20 @@ static bool pci_devices_create(const BoardCtx *c, GError **err)
     guint base = 0;
     for (guint k = 0; k < G_N_ELEMENTS(board_pci_kinds); k++) {
         const BoardPciKind *kind = &board_pci_kinds[k];
+        if (k > 0 && kind->count != board_pci_kinds[k - 1].count)
+            base += board_pci_kinds[k - 1].count(vm->def);
         guint n = kind->count(vm->def);
         GPtrArray **arr = kind->array(vm);
         *arr = g_ptr_array_new();
         g_ptr_array_set_size(*arr, n);
         for (guint i = 0; i < n; i++) {
+            if (kind->takes && !kind->takes(vm->def, i))
+                continue;
             void *dev = kind->create(c, i, slots[base + i], err);
             if (!dev)
                 return false;
             g_ptr_array_index(*arr, i) = dev;
         }
-        base += n;
     }
     return true;
 }

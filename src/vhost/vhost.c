@@ -86,9 +86,12 @@ static gpointer vhost_thread(gpointer data)
             while (read(v->wake_fd, &junk, sizeof(junk)) > 0)
                 ;
         if (first_q > 1 && p[1].revents) {
-            /* Once only: the handler decides what the device does. */
+            /* Once only: the handler decides what the device does. Under
+             * state_lock so that clearing the handler waits for it. */
+            g_mutex_lock(&v->state_lock);
             if (g_atomic_int_compare_and_exchange(&v->connected, 1, 0) && v->on_disconnect)
                 v->on_disconnect(v->disconnect_opaque);
+            g_mutex_unlock(&v->state_lock);
         }
         for (unsigned i = 0; i < nq; i++) {
             if (!(p[first_q + i].revents & POLLIN))

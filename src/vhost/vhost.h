@@ -87,7 +87,9 @@ bool vmm_vhost_set_config(VmmVhostDev *v, unsigned offset, const void *buf, unsi
                           GError **err);
 
 /* The back end went away (socket closed): called once, from the layer's
- * thread. The front end typically puts its device in NEEDS_RESET. */
+ * thread, holding a layer lock (it may take the virtio device's lock, and
+ * must not call back into the layer). The front end typically puts its
+ * device in NEEDS_RESET. */
 void vmm_vhost_set_disconnect_handler(VmmVhostDev *v, void (*fn)(void *opaque),
                                       void *opaque);
 bool vmm_vhost_connected(VmmVhostDev *v);
