@@ -8,9 +8,17 @@
 # same host-side sender and counters. Rounds are interleaved and the
 # median is printed with the spread (min-max). Asserts nothing.
 #
+# Then, when Debian's dpdk-testpmd (dpdk-dev) is installed, the same guest
+# on a vhostuser interface with testpmd as the vhost-user back end (second
+# table): tx into testpmd's rxonly, rx from its txonly generator; rates as
+# the guest counts them. testpmd busy-polls one core for the whole run, so
+# on a 2-core host the guest's vCPU shares the other core with the worker's
+# threads.
+#
 #   bench/net.sh [BUILDDIR] [SECONDS]
 # Knobs (environment): ROUNDS (3), SIZES ("64 1400": Ethernet frame bytes
-# without FCS), PAIRS ("1 4"), DIRS ("tx rx").
+# without FCS), PAIRS ("1 4"), DIRS ("tx rx"), VHOST_USER (1; 0 skips the
+# testpmd table).
 # tx is counted where it lands: the tap's rx_packets on the host. rx is
 # counted by the guest (datagrams it received on every queue).
 set -euo pipefail
@@ -27,7 +35,9 @@ ns=vmmbench$$
 tap=bnt0
 gmac=52:54:00:be:4c:01
 tmp=$(mktemp -d)
+tp_pid=
 cleanup() {
+    [ -n "$tp_pid" ] && kill -INT "$tp_pid" 2>/dev/null && wait "$tp_pid" 2>/dev/null || true
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
     rm -rf "$tmp"
@@ -137,6 +147,71 @@ for dir in $dirs; do
                 printf "%-3s %5d %5d %9.0f (%5.0fk-%5.0fk) %9.0f (%5.0fk-%5.0fk) %9.0f %9.0f %9s\n",
                     d, s, p, vm, vlo / 1000, vhi / 1000, qm, qlo / 1000, qhi / 1000,
                     vm * s * 8 / 1e6, qm * s * 8 / 1e6, (qm > 0) ? sprintf("%.2f", vm / qm) : "-" }'
+        done
+    done
+done
+
+# ---- vhost-user: dpdk-testpmd as the back end --------------------------------
+command -v dpdk-testpmd >/dev/null && [ "${VHOST_USER:-1}" != 0 ] || exit 0
+sock=$tmp/testpmd.sock
+tp_start() {    # mode frame pairs
+    local extra=
+    [ "$1" = txonly ] && extra="--txpkts=$2"
+    rm -f "$sock"
+    dpdk-testpmd --no-huge -m 256 --no-pci -l 0-1 --file-prefix "vmmbench$$" \
+        --vdev "net_vhost0,iface=$sock,queues=$3" -- --total-num-mbufs=8192 \
+        --rxq="$3" --txq="$3" --forward-mode="$1" $extra --auto-start --stats-period 600 \
+        > "$tmp/testpmd.log" 2>&1 &
+    tp_pid=$!
+    for _ in $(seq 200); do [ -S "$sock" ] && return 0; sleep 0.05; done
+    echo "net.sh: testpmd did not start:" >&2; tail -n 5 "$tmp/testpmd.log" >&2
+    return 1
+}
+tp_stop() { kill -INT "$tp_pid" 2>/dev/null; wait "$tp_pid" 2>/dev/null || true; tp_pid=; }
+vu_run() {      # dir size pairs: the guest's packets per second (0 when the run failed)
+    local dir=$1 size=$2 pairs=$3 out=$tmp/vu.out payload=$(($2 - 42)) cmd
+    if [ "$dir" = tx ]; then
+        tp_start rxonly "$size" "$pairs" || { echo 0; return; }
+        cmd="test=net-bench mode=tx size=$payload secs=$secs pairs=$pairs dst=10.0.0.1 dport=9 dmac=$hmac"
+    else
+        tp_start txonly "$size" "$pairs" || { echo 0; return; }
+        cmd="test=net-bench mode=rx size=$payload secs=$secs pairs=$pairs dport=9"
+    fi
+    cat > "$tmp/vu.xml" <<XML
+<domain type='kvm'>
+  <name>bench-net-vu</name>
+  <memory unit='MiB'>512</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type><kernel>$kit</kernel><cmdline>$cmd</cmdline></os>
+  <features><acpi/><apic/></features>
+  <devices>
+    <interface type='vhostuser'>
+      <mac address='$gmac'/><source type='unix' path='$sock' mode='client'/>
+      <model type='virtio'/><driver queues='$pairs'/>
+    </interface>
+    <serial type='stdio'><target port='0'/></serial>
+  </devices>
+</domain>
+XML
+    timeout $((secs + 90)) "$worker" --xml "$tmp/vu.xml" > "$out" 2> "$out.err" || true
+    tp_stop
+    [ -n "${NET_DEBUG:-}" ] && tail -n 3 "$out" "$out.err" >&2
+    sed -n 's/.*"check":"net_bench","ok":true.*"pps":\([0-9]*\).*/\1/p' "$out" | grep . || echo 0
+}
+
+echo
+echo "# vhost-user: the same guest on <interface type='vhostuser'>, dpdk-testpmd as back end (tx: rxonly, rx: txonly), median of $rounds rounds (spread)"
+echo "# counted by the guest; testpmd busy-polls one of the host's $(nproc) cores"
+printf '%-3s %5s %5s %22s %9s\n' dir frame pairs "vhost-user pps (spread)" "Mb/s"
+for dir in $dirs; do
+    for size in $sizes; do
+        for pairs in $pairs_list; do
+            : > "$tmp/u"
+            for _ in $(seq "$rounds"); do vu_run "$dir" "$size" "$pairs" >> "$tmp/u"; done
+            read -r um ulo uhi < <(stats < "$tmp/u")
+            awk -v d="$dir" -v s="$size" -v p="$pairs" -v m="$um" -v lo="$ulo" -v hi="$uhi" 'BEGIN {
+                printf "%-3s %5d %5d %9.0f (%5.0fk-%5.0fk) %9.0f\n", d, s, p, m, lo / 1000, hi / 1000,
+                    m * s * 8 / 1e6 }'
         done
     done
 done
