@@ -10,8 +10,9 @@
 #
 # Then, when Debian's dpdk-testpmd (dpdk-dev) is installed, the same guest
 # on a vhostuser interface with testpmd as the vhost-user back end (second
-# table): tx into testpmd's rxonly, rx from its txonly generator; rates as
-# the guest counts them. testpmd busy-polls one core for the whole run, so
+# table, against QEMU's -netdev vhost-user on the same testpmd): tx into
+# testpmd's rxonly, rx from its txonly generator; rates as the guest counts
+# them. testpmd busy-polls one core for the whole run, so
 # on a 2-core host the guest's vCPU shares the other core with the worker's
 # threads.
 #
@@ -168,7 +169,8 @@ tp_start() {    # mode frame pairs
     return 1
 }
 tp_stop() { kill -INT "$tp_pid" 2>/dev/null; wait "$tp_pid" 2>/dev/null || true; tp_pid=; }
-vu_run() {      # dir size pairs: the guest's packets per second (0 when the run failed)
+vu_run() {      # vmm dir size pairs: the guest's packets per second (0 when the run failed)
+    local vmm=$1; shift
     local dir=$1 size=$2 pairs=$3 out=$tmp/vu.out payload=$(($2 - 42)) cmd
     if [ "$dir" = tx ]; then
         tp_start rxonly "$size" "$pairs" || { echo 0; return; }
@@ -193,7 +195,18 @@ vu_run() {      # dir size pairs: the guest's packets per second (0 when the run
   </devices>
 </domain>
 XML
-    timeout $((secs + 90)) "$worker" --xml "$tmp/vu.xml" > "$out" 2> "$out.err" || true
+    if [ "$vmm" = vmm ]; then
+        timeout $((secs + 90)) "$worker" --xml "$tmp/vu.xml" > "$out" 2> "$out.err" || true
+    else
+        # QEMU shares guest RAM with the back end through a memfd, as vmm-worker does
+        timeout $((secs + 90)) qemu-system-x86_64 -M microvm,pcie=on,rtc=on,memory-backend=mem \
+            -object memory-backend-memfd,id=mem,size=512M,share=on -enable-kvm -cpu qemu64 \
+            -m 512 -smp 1 -nodefaults -nographic -no-reboot -serial stdio -kernel "$kit" \
+            -append "$cmd" -chardev socket,id=c0,path="$sock" \
+            -netdev vhost-user,id=n0,chardev=c0,queues="$pairs" \
+            -device virtio-net-pci,netdev=n0,mac=$gmac,disable-legacy=on,mq=on,vectors=$((2 * pairs + 2)) \
+            > "$out" 2> "$out.err" || true
+    fi
     tp_stop
     [ -n "${NET_DEBUG:-}" ] && tail -n 3 "$out" "$out.err" >&2
     sed -n 's/.*"check":"net_bench","ok":true.*"pps":\([0-9]*\).*/\1/p' "$out" | grep . || echo 0
@@ -201,17 +214,23 @@ XML
 
 echo
 echo "# vhost-user: the same guest on <interface type='vhostuser'>, dpdk-testpmd as back end (tx: rxonly, rx: txonly), median of $rounds rounds (spread)"
-echo "# counted by the guest; testpmd busy-polls one of the host's $(nproc) cores"
-printf '%-3s %5s %5s %22s %9s\n' dir frame pairs "vhost-user pps (spread)" "Mb/s"
+echo "# counted by the guest; testpmd busy-polls one of the host's $(nproc) cores; qemu: -netdev vhost-user, memfd RAM"
+printf '%-3s %5s %5s %22s %22s %9s %9s %9s\n' dir frame pairs "vmmd pps (spread)" "qemu pps (spread)" "vmmd Mb/s" "qemu Mb/s" vmmd/qemu
 for dir in $dirs; do
     for size in $sizes; do
         for pairs in $pairs_list; do
-            : > "$tmp/u"
-            for _ in $(seq "$rounds"); do vu_run "$dir" "$size" "$pairs" >> "$tmp/u"; done
-            read -r um ulo uhi < <(stats < "$tmp/u")
-            awk -v d="$dir" -v s="$size" -v p="$pairs" -v m="$um" -v lo="$ulo" -v hi="$uhi" 'BEGIN {
-                printf "%-3s %5d %5d %9.0f (%5.0fk-%5.0fk) %9.0f\n", d, s, p, m, lo / 1000, hi / 1000,
-                    m * s * 8 / 1e6 }'
+            : > "$tmp/u"; : > "$tmp/uq"
+            for _ in $(seq "$rounds"); do
+                vu_run vmm "$dir" "$size" "$pairs" >> "$tmp/u"
+                if ((have_qemu)); then vu_run qemu "$dir" "$size" "$pairs" >> "$tmp/uq"; fi
+            done
+            read -r vm vlo vhi < <(stats < "$tmp/u")
+            read -r qm qlo qhi < <(stats < "$tmp/uq")
+            awk -v d="$dir" -v s="$size" -v p="$pairs" -v vm="$vm" -v vlo="$vlo" -v vhi="$vhi" \
+                -v qm="$qm" -v qlo="$qlo" -v qhi="$qhi" 'BEGIN {
+                printf "%-3s %5d %5d %9.0f (%5.0fk-%5.0fk) %9.0f (%5.0fk-%5.0fk) %9.0f %9.0f %9s\n",
+                    d, s, p, vm, vlo / 1000, vhi / 1000, qm, qlo / 1000, qhi / 1000,
+                    vm * s * 8 / 1e6, qm * s * 8 / 1e6, (qm > 0) ? sprintf("%.2f", vm / qm) : "-" }'
         done
     done
 done
