@@ -520,6 +520,14 @@ static void vhost_user_reflect(unsigned queues)
     g_assert_true(jbool(init, "link_up"));
     g_assert_cmpstr(json_object_get_string(json_object_object_get(init, "mac")), ==, GUEST_MAC);
     g_assert_cmpint(jint(init, "pairs"), ==, queues);
+    /* the offer is the intersection: DPDK's vhost PMD leaves out TSO
+     * unless given tso=1, and a tap offers it (test_tap_basic's device) */
+    uint64_t offered = g_ascii_strtoull(
+        json_object_get_string(json_object_object_get(init, "offered")), NULL, 16);
+    g_test_message("offered 0x%" G_GINT64_MODIFIER "x", offered);
+    g_assert_cmphex(offered & (1ULL << 11), ==, 0);              /* HOST_TSO4 */
+    g_assert_cmphex(offered & (1ULL << 15), !=, 0);              /* MRG_RXBUF */
+    g_assert_cmphex(offered & (1ULL << 22), ==, queues > 1 ? (1ULL << 22) : 0);   /* MQ */
     json_object *rf = find_check(r, "net_reflect");
     g_assert_nonnull(rf);
     g_test_message("%s", json_object_to_json_string(rf));
@@ -540,6 +548,37 @@ static void test_vhost_user(void)
 static void test_vhost_user_mq(void)
 {
     vhost_user_reflect(4);
+}
+
+/* <link state='down'/>: the guest sees no carrier and the back end moves
+ * no frames (its rings are disabled) */
+static void test_vhost_user_link_down(void)
+{
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        g_test_skip("/dev/kvm is not usable here");
+        return;
+    }
+    Testpmd t = { 0 };
+    if (!testpmd_start(&t, 1)) {
+        testpmd_stop(&t);
+        return;
+    }
+    g_autofree char *sock = g_strdup(t.sock);
+    g_autofree char *iface = g_strdup_printf(
+        "<interface type='vhostuser'><source type='unix' path='%s' mode='client'/>"
+        "<model type='virtio'/><link state='down'/></interface>", sock);
+    g_autofree char *xml = domain(iface, "test=net-reflect count=1", 1);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
+    testpmd_stop(&t);
+    harness_assert_clean_stderr(r);
+    json_object *init = find_check(r, "net_init");
+    g_assert_nonnull(init);
+    g_assert_false(jbool(init, "link_up"));
+    json_object *rf = find_check(r, "net_reflect");
+    g_assert_nonnull(rf);
+    g_test_message("%s", json_object_to_json_string(rf));
+    g_assert_cmpint(jint(rf, "back"), ==, 0);
+    g_assert_cmpint(jint(rf, "lost"), >, 0);
 }
 
 /* Refusals: one line naming the interface and the cause, no worker left
@@ -663,6 +702,7 @@ int main(int argc, char **argv)
     g_test_add_func("/net/refusals", test_refusals);
     g_test_add_func("/net/vhost-user", test_vhost_user);
     g_test_add_func("/net/vhost-user-mq", test_vhost_user_mq);
+    g_test_add_func("/net/vhost-user-link-down", test_vhost_user_link_down);
     g_test_add_func("/net/vhost-user-refusals", test_vhost_user_refusals);
     g_test_add_func("/net/vhost-user-hangup", test_vhost_user_hangup);
     g_test_add_func("/net/vhost-net", test_vhost_net);
