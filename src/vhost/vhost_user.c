@@ -6,7 +6,9 @@
 
 #include <errno.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -495,22 +497,57 @@ static int connect_unix(const char *path, GError **err)
         close(fd);
         return -1;
     }
+    return fd;
+}
+
+/* Listens on path (a stale socket there is replaced, as QEMU's server=on
+ * does), waits up to timeout_s for one back end, and stops listening. */
+static int accept_unix(const char *path, unsigned timeout_s, GError **err)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        g_set_error(err, VMM_VHOST_ERROR, 0, "socket path is longer than %zu bytes",
+                    sizeof(sa.sun_path) - 1);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (lfd < 0) {
+        g_set_error(err, VMM_VHOST_ERROR, 0, "socket: %s", g_strerror(errno));
+        return -1;
+    }
+    if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0) {
+        g_set_error(err, VMM_VHOST_ERROR, 0, "cannot listen: %s", g_strerror(errno));
+        close(lfd);
+        return -1;
+    }
+    struct pollfd p = { .fd = lfd, .events = POLLIN };
+    int r;
+    do
+        r = poll(&p, 1, (int)timeout_s * 1000);
+    while (r < 0 && errno == EINTR);
+    int fd = r == 1 ? accept4(lfd, NULL, NULL, SOCK_CLOEXEC) : -1;
+    int e = r == 1 ? errno : r == 0 ? ETIMEDOUT : errno;
+    close(lfd);
+    unlink(path);
+    if (fd < 0 && e == ETIMEDOUT)
+        g_set_error(err, VMM_VHOST_ERROR, 0, "no back end connected within %u s", timeout_s);
+    else if (fd < 0)
+        g_set_error(err, VMM_VHOST_ERROR, 0, "accept: %s", g_strerror(e));
+    return fd;
+}
+
+/* SET_OWNER, features, protocol features, queue count on a connected
+ * socket (either direction). Takes fd. */
+static VmmVhostDev *user_negotiate(int fd, const char *path, const char *name, GError **err)
+{
     /* A back end that stops answering must not hang a vCPU thread. */
     struct timeval tv = { .tv_sec = REPLY_TIMEOUT_S };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    return fd;
-}
-
-VmmVhostDev *vmm_vhost_user_connect(const char *path, const char *name, GError **err)
-{
-    g_autoptr(GError) why = NULL;
-    int fd = connect_unix(path, &why);
-    if (fd < 0) {
-        g_set_error(err, VMM_VHOST_ERROR, 0, "%s: vhost-user back end %s: %s", name, path,
-                    why->message);
-        return NULL;
-    }
     UserPriv *u = g_new0(UserPriv, 1);
     u->fd = fd;
     u->path = g_strdup(path);
@@ -539,4 +576,29 @@ VmmVhostDev *vmm_vhost_user_connect(const char *path, const char *name, GError *
     v->features = features & ~(1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
     v->max_queues = nq;
     return v;
+}
+
+VmmVhostDev *vmm_vhost_user_connect(const char *path, const char *name, GError **err)
+{
+    g_autoptr(GError) why = NULL;
+    int fd = connect_unix(path, &why);
+    if (fd < 0) {
+        g_set_error(err, VMM_VHOST_ERROR, 0, "%s: vhost-user back end %s: %s", name, path,
+                    why->message);
+        return NULL;
+    }
+    return user_negotiate(fd, path, name, err);
+}
+
+VmmVhostDev *vmm_vhost_user_accept(const char *path, const char *name, unsigned timeout_s,
+                                   GError **err)
+{
+    g_autoptr(GError) why = NULL;
+    int fd = accept_unix(path, timeout_s, &why);
+    if (fd < 0) {
+        g_set_error(err, VMM_VHOST_ERROR, 0, "%s: vhost-user socket %s: %s", name, path,
+                    why->message);
+        return NULL;
+    }
+    return user_negotiate(fd, path, name, err);
 }

@@ -14,6 +14,10 @@
  * GET_FEATURES, protocol features (REPLY_ACK, CONFIG, MQ), GET_QUEUE_NUM.
  * name is for messages ("vhost-user-blk vdb"). */
 VmmVhostDev *vmm_vhost_user_connect(const char *path, const char *name, GError **err);
+/* The other direction (libvirt's <source mode='server'>): listen on path,
+ * wait up to timeout_s for the back end to connect, then the same. */
+VmmVhostDev *vmm_vhost_user_accept(const char *path, const char *name, unsigned timeout_s,
+                                   GError **err);
 
 /* Message codes and sizes (the spec's numbering). */
 enum {
