@@ -248,9 +248,11 @@ static bool disk_is_local(const VmmDomainDef *def, guint i)
     return !disk_is_vhostuser(def, i);
 }
 
+#define VHOST_USER_ACCEPT_S 30
+
 /* Which back end serves the rx/tx queues of interface `index`: *out is a
  * vhost device, or NULL for vmm-worker's own I/O threads. vhostuser: the
- * back end on the socket. A tap: <driver name='vhost'> the kernel's
+ * back end on the socket (mode='server': the back end connects to us). A tap: <driver name='vhost'> the kernel's
  * vhost-net (an error without it), name='qemu' the I/O threads, no name
  * vhost-net when /dev/vhost-net opens and the I/O threads otherwise
  * (logged), as libvirt does with QEMU. */
@@ -259,15 +261,15 @@ static bool net_vhost(const VmmNetDef *nd, guint index, const char *name, VmmVho
 {
     *out = NULL;
     if (nd->type == VMM_NET_VHOSTUSER) {
+        g_autofree char *label = g_strdup_printf("interface %u", index);
         if (nd->socket_server) {
-            g_set_error(err, BOARD_ERROR, 0, "interface %u: vhost-user <source mode='server'> "
-                        "(vmm-worker listening on %s) is not supported yet; use mode='client' "
-                        "with a back end that listens", index, nd->socket_path);
-            return false;
+            /* QEMU waits for the back end at start-up too; bounded here */
+            vmm_log_info("interface %u: waiting up to %u s for a vhost-user back end to "
+                         "connect to %s", index, VHOST_USER_ACCEPT_S, nd->socket_path);
+            *out = vmm_vhost_user_accept(nd->socket_path, label, VHOST_USER_ACCEPT_S, err);
+        } else {
+            *out = vmm_vhost_user_connect(nd->socket_path, label, err);
         }
-        g_autofree char *label = g_strdup_printf("interface %u: vhost-user back end %s", index,
-                                                 nd->socket_path);
-        *out = vmm_vhost_user_connect(nd->socket_path, label, err);
         return *out != NULL;
     }
     if (nd->type == VMM_NET_USER || nd->driver == VMM_NET_DRIVER_QEMU)

@@ -748,7 +748,7 @@ static bool valid_queue_size(unsigned s)
 static void vhost_gone(void *opaque)
 {
     VmmVirtioNet *n = opaque;
-    vmm_virtio_backend_failed(n->vdev, "%s hung up", vmm_vhost_name(n->vhost));
+    vmm_virtio_backend_failed(n->vdev, "%s: the vhost back end hung up", vmm_vhost_name(n->vhost));
 }
 
 VmmVirtioNet *vmm_virtio_net_new(VmmVm *vm, const VmmNetConfig *cfg, GError **err)

@@ -425,7 +425,9 @@ static void die_with_parent(gpointer data)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
-static bool testpmd_start(Testpmd *t, unsigned queues)
+/* client: testpmd connects to a socket vmm-worker listens on (retrying
+ * until it is there) instead of listening itself */
+static bool testpmd_start_mode(Testpmd *t, unsigned queues, bool client)
 {
     g_autofree char *bin = g_find_program_in_path("dpdk-testpmd");
     if (!bin) {
@@ -436,7 +438,8 @@ static bool testpmd_start(Testpmd *t, unsigned queues)
     g_autofree char *dir = g_canonicalize_filename(tmp, NULL);   /* XML wants absolute */
     t->sock = g_build_filename(dir, "testpmd.sock", NULL);
     t->log = g_build_filename(dir, "testpmd.log", NULL);
-    g_autofree char *vdev = g_strdup_printf("net_vhost0,iface=%s,queues=%u", t->sock, queues);
+    g_autofree char *vdev = g_strdup_printf("net_vhost0,iface=%s,queues=%u,client=%d", t->sock,
+                                            queues, client);
     g_autofree char *prefix = g_strdup_printf("vmmtest%d", (int)getpid());
     g_autofree char *q = g_strdup_printf("%u", queues);
     g_autofree char *rxq = g_strdup_printf("--rxq=%u", queues);
@@ -453,6 +456,8 @@ static bool testpmd_start(Testpmd *t, unsigned queues)
     close(fd);
     g_assert_no_error(err);
     g_assert_true(ok);
+    if (client)
+        return true;
     /* the socket appears once testpmd's port is set up (hang guard) */
     struct stat st;
     for (int i = 0; i < 600 && stat(t->sock, &st) != 0; i++)
@@ -465,6 +470,11 @@ static bool testpmd_start(Testpmd *t, unsigned queues)
         return false;
     }
     return true;
+}
+
+static bool testpmd_start(Testpmd *t, unsigned queues)
+{
+    return testpmd_start_mode(t, queues, false);
 }
 
 /* SIGINT: testpmd stops its ports and exits */
@@ -486,28 +496,34 @@ static void testpmd_stop(Testpmd *t)
     g_free(t->log);
 }
 
-static char *vhostuser_iface(const char *sock, unsigned queues)
+static char *vhostuser_iface_mode(const char *sock, unsigned queues, const char *mode)
 {
     return g_strdup_printf("<interface type='vhostuser'><mac address='" GUEST_MAC "'/>"
-                           "<source type='unix' path='%s' mode='client'/>"
+                           "<source type='unix' path='%s' mode='%s'/>"
                            "<model type='virtio'/><driver queues='%u'/></interface>",
-                           sock, queues);
+                           sock, mode, queues);
+}
+
+static char *vhostuser_iface(const char *sock, unsigned queues)
+{
+    return vhostuser_iface_mode(sock, queues, "client");
 }
 
 /* Frames of every size up to the MTU on every queue pair through testpmd:
- * each must come back whole on its own pair. */
-static void vhost_user_reflect(unsigned queues)
+ * each must come back whole on its own pair. server: vmm-worker listens,
+ * testpmd connects. */
+static void vhost_user_reflect(unsigned queues, bool server)
 {
     if (access("/dev/kvm", R_OK | W_OK) != 0) {
         g_test_skip("/dev/kvm is not usable here");
         return;
     }
     Testpmd t = { 0 };
-    if (!testpmd_start(&t, queues)) {
+    if (!testpmd_start_mode(&t, queues, server)) {
         testpmd_stop(&t);
         return;
     }
-    g_autofree char *iface = vhostuser_iface(t.sock, queues);
+    g_autofree char *iface = vhostuser_iface_mode(t.sock, queues, server ? "server" : "client");
     g_autofree char *cmd = g_strdup_printf("test=net-reflect pairs=%u", queues);
     g_autofree char *xml = domain(iface, cmd, 1);
     g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
@@ -542,12 +558,17 @@ static void vhost_user_reflect(unsigned queues)
 
 static void test_vhost_user(void)
 {
-    vhost_user_reflect(1);
+    vhost_user_reflect(1, false);
 }
 
 static void test_vhost_user_mq(void)
 {
-    vhost_user_reflect(4);
+    vhost_user_reflect(4, false);
+}
+
+static void test_vhost_user_server(void)
+{
+    vhost_user_reflect(2, true);
 }
 
 /* <link state='down'/>: the guest sees no carrier and the back end moves
@@ -599,11 +620,6 @@ static void test_vhost_user_refusals(void)
     g_assert_true(g_file_set_contents(plain, "", 0, NULL));
     g_autofree char *iface2 = vhostuser_iface(plain, 1);
     expect_refusal(iface2, NULL, "not a unix socket");
-    /* vmm-worker listening is not there yet: said so, not ignored */
-    g_autofree char *listen = g_strdup_printf(
-        "<interface type='vhostuser'><source type='unix' path='%s' mode='server'/>"
-        "<model type='virtio'/></interface>", missing);
-    expect_refusal(listen, NULL, "mode='server'");
     /* (more pairs than the back end serves is refused too, but testpmd
      * answers GET_QUEUE_NUM with its maximum, not its configured count) */
 }
@@ -702,6 +718,7 @@ int main(int argc, char **argv)
     g_test_add_func("/net/refusals", test_refusals);
     g_test_add_func("/net/vhost-user", test_vhost_user);
     g_test_add_func("/net/vhost-user-mq", test_vhost_user_mq);
+    g_test_add_func("/net/vhost-user-server", test_vhost_user_server);
     g_test_add_func("/net/vhost-user-link-down", test_vhost_user_link_down);
     g_test_add_func("/net/vhost-user-refusals", test_vhost_user_refusals);
     g_test_add_func("/net/vhost-user-hangup", test_vhost_user_hangup);
