@@ -476,20 +476,28 @@ static const VmmVhostOps user_ops = {
     .close = u_close,
 };
 
+/* A stream socket and path's address, for either direction. */
+static int unix_socket(const char *path, struct sockaddr_un *sa, GError **err)
+{
+    *sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(sa->sun_path)) {
+        g_set_error(err, VMM_VHOST_ERROR, 0, "socket path is longer than %zu bytes",
+                    sizeof(sa->sun_path) - 1);
+        return -1;
+    }
+    strcpy(sa->sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        g_set_error(err, VMM_VHOST_ERROR, 0, "socket: %s", g_strerror(errno));
+    return fd;
+}
+
 static int connect_unix(const char *path, GError **err)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        g_set_error(err, VMM_VHOST_ERROR, 0, "socket path is longer than %zu bytes",
-                    sizeof(sa.sun_path) - 1);
+    struct sockaddr_un sa;
+    int fd = unix_socket(path, &sa, err);
+    if (fd < 0)
         return -1;
-    }
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        g_set_error(err, VMM_VHOST_ERROR, 0, "socket: %s", g_strerror(errno));
-        return -1;
-    }
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         int e = errno;
         g_set_error(err, VMM_VHOST_ERROR, 0, "cannot connect: %s%s", g_strerror(e),
@@ -504,21 +512,13 @@ static int connect_unix(const char *path, GError **err)
  * does), waits up to timeout_s for one back end, and stops listening. */
 static int accept_unix(const char *path, unsigned timeout_s, GError **err)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        g_set_error(err, VMM_VHOST_ERROR, 0, "socket path is longer than %zu bytes",
-                    sizeof(sa.sun_path) - 1);
+    struct sockaddr_un sa;
+    int lfd = unix_socket(path, &sa, err);
+    if (lfd < 0)
         return -1;
-    }
-    strcpy(sa.sun_path, path);
     struct stat st;
     if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
         unlink(path);
-    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lfd < 0) {
-        g_set_error(err, VMM_VHOST_ERROR, 0, "socket: %s", g_strerror(errno));
-        return -1;
-    }
     if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0) {
         g_set_error(err, VMM_VHOST_ERROR, 0, "cannot listen: %s", g_strerror(errno));
         close(lfd);
