@@ -472,11 +472,6 @@ static bool testpmd_start_mode(Testpmd *t, unsigned queues, bool client)
     return true;
 }
 
-static bool testpmd_start(Testpmd *t, unsigned queues)
-{
-    return testpmd_start_mode(t, queues, false);
-}
-
 /* SIGINT: testpmd stops its ports and exits */
 static void testpmd_stop(Testpmd *t)
 {
@@ -494,6 +489,21 @@ static void testpmd_stop(Testpmd *t)
     }
     g_free(t->sock);
     g_free(t->log);
+}
+
+/* SKIPs without /dev/kvm or testpmd; a testpmd that does not come up
+ * fails the test */
+static bool kvm_and_testpmd(Testpmd *t, unsigned queues, bool client)
+{
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        g_test_skip("/dev/kvm is not usable here");
+        return false;
+    }
+    if (!testpmd_start_mode(t, queues, client)) {
+        testpmd_stop(t);
+        return false;
+    }
+    return true;
 }
 
 static char *vhostuser_iface_mode(const char *sock, unsigned queues, const char *mode)
@@ -514,15 +524,9 @@ static char *vhostuser_iface(const char *sock, unsigned queues)
  * testpmd connects. */
 static void vhost_user_reflect(unsigned queues, bool server)
 {
-    if (access("/dev/kvm", R_OK | W_OK) != 0) {
-        g_test_skip("/dev/kvm is not usable here");
-        return;
-    }
     Testpmd t = { 0 };
-    if (!testpmd_start_mode(&t, queues, server)) {
-        testpmd_stop(&t);
+    if (!kvm_and_testpmd(&t, queues, server))
         return;
-    }
     g_autofree char *iface = vhostuser_iface_mode(t.sock, queues, server ? "server" : "client");
     g_autofree char *cmd = g_strdup_printf("test=net-reflect pairs=%u", queues);
     g_autofree char *xml = domain(iface, cmd, 1);
@@ -575,15 +579,9 @@ static void test_vhost_user_server(void)
  * no frames (its rings are disabled) */
 static void test_vhost_user_link_down(void)
 {
-    if (access("/dev/kvm", R_OK | W_OK) != 0) {
-        g_test_skip("/dev/kvm is not usable here");
-        return;
-    }
     Testpmd t = { 0 };
-    if (!testpmd_start(&t, 1)) {
-        testpmd_stop(&t);
+    if (!kvm_and_testpmd(&t, 1, false))
         return;
-    }
     g_autofree char *sock = g_strdup(t.sock);
     g_autofree char *iface = g_strdup_printf(
         "<interface type='vhostuser'><source type='unix' path='%s' mode='client'/>"
@@ -644,15 +642,9 @@ static gboolean hangup_on_line(const char *line, GPid pid, void *opaque)
 
 static void test_vhost_user_hangup(void)
 {
-    if (access("/dev/kvm", R_OK | W_OK) != 0) {
-        g_test_skip("/dev/kvm is not usable here");
-        return;
-    }
     Testpmd t = { 0 };
-    if (!testpmd_start(&t, 1)) {
-        testpmd_stop(&t);
+    if (!kvm_and_testpmd(&t, 1, false))
         return;
-    }
     g_autofree char *iface = vhostuser_iface(t.sock, 1);
     g_autofree char *xml = domain(iface, "test=net timeout=3", 1);
     Hangup h = { &t, false };
