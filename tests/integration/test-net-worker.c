@@ -22,10 +22,7 @@
 #include <stdbool.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define GUEST_IP "10.0.0.2"
@@ -408,99 +405,16 @@ static void test_passt(void)
 
 /* ---- vhost back ends -------------------------------------------------------- */
 
-/* DPDK's testpmd as a vhost-user net server on a socket in a fresh
- * directory: macswap returns every frame the guest sends, MACs swapped.
- * No hugepages or PCI needed (bench/vhost-user.md); --stats-period keeps
- * it up without a terminal. */
-typedef struct {
-    GPid pid;
-    char *sock;
-    char *log;
-} Testpmd;
-
-/* testpmd busy-polls a core: it must not outlive a test that fails */
-static void die_with_parent(gpointer data)
-{
-    (void)data;
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-/* client: testpmd connects to a socket vmm-worker listens on (retrying
- * until it is there) instead of listening itself */
-static bool testpmd_start_mode(Testpmd *t, unsigned queues, bool client)
-{
-    g_autofree char *bin = g_find_program_in_path("dpdk-testpmd");
-    if (!bin) {
-        g_test_skip("dpdk-testpmd is not installed (Debian package dpdk-dev)");
-        return false;
-    }
-    g_autofree char *tmp = harness_tmpdir();
-    g_autofree char *dir = g_canonicalize_filename(tmp, NULL);   /* XML wants absolute */
-    t->sock = g_build_filename(dir, "testpmd.sock", NULL);
-    t->log = g_build_filename(dir, "testpmd.log", NULL);
-    g_autofree char *vdev = g_strdup_printf("net_vhost0,iface=%s,queues=%u,client=%d", t->sock,
-                                            queues, client);
-    g_autofree char *prefix = g_strdup_printf("vmmtest%d", (int)getpid());
-    g_autofree char *q = g_strdup_printf("%u", queues);
-    g_autofree char *rxq = g_strdup_printf("--rxq=%u", queues);
-    g_autofree char *txq = g_strdup_printf("--txq=%u", queues);
-    const char *argv[] = { bin, "--no-huge", "-m", "256", "--no-pci", "-l", "0-1",
-                           "--file-prefix", prefix, "--vdev", vdev, "--", "--total-num-mbufs=8192",
-                           rxq, txq, "--forward-mode=macswap", "--auto-start",
-                           "--stats-period", "60", NULL };
-    int fd = open(t->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    g_assert_cmpint(fd, >=, 0);
-    g_autoptr(GError) err = NULL;
-    gboolean ok = g_spawn_async_with_fds(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
-                                         die_with_parent, NULL, &t->pid, -1, fd, fd, &err);
-    close(fd);
-    g_assert_no_error(err);
-    g_assert_true(ok);
-    if (client)
-        return true;
-    /* the socket appears once testpmd's port is set up (hang guard) */
-    struct stat st;
-    for (int i = 0; i < 600 && stat(t->sock, &st) != 0; i++)
-        g_usleep(50000);
-    if (stat(t->sock, &st) != 0) {
-        g_autofree char *out = NULL;
-        g_file_get_contents(t->log, &out, NULL, NULL);
-        g_test_message("testpmd did not create %s:\n%s", t->sock, out ? out : "");
-        g_test_fail();
-        return false;
-    }
-    return true;
-}
-
-/* SIGINT: testpmd stops its ports and exits */
-static void testpmd_stop(Testpmd *t)
-{
-    if (t->pid > 0) {
-        kill(t->pid, SIGINT);
-        int status;
-        waitpid(t->pid, &status, 0);
-        g_spawn_close_pid(t->pid);
-        t->pid = 0;
-    }
-    g_autofree char *out = NULL;
-    if (g_file_get_contents(t->log, &out, NULL, NULL)) {
-        const char *stats = strstr(out, "Accumulated forward statistics");
-        g_test_message("testpmd: %s", stats ? stats : "(no statistics)");
-    }
-    g_free(t->sock);
-    g_free(t->log);
-}
-
 /* SKIPs without /dev/kvm or testpmd; a testpmd that does not come up
  * fails the test */
-static bool kvm_and_testpmd(Testpmd *t, unsigned queues, bool client)
+static bool kvm_and_testpmd(HarnessTestpmd *t, unsigned queues, bool client)
 {
     if (access("/dev/kvm", R_OK | W_OK) != 0) {
         g_test_skip("/dev/kvm is not usable here");
         return false;
     }
-    if (!testpmd_start_mode(t, queues, client)) {
-        testpmd_stop(t);
+    if (!harness_testpmd_start(t, queues, client)) {
+        harness_testpmd_stop(t);
         return false;
     }
     return true;
@@ -524,14 +438,14 @@ static char *vhostuser_iface(const char *sock, unsigned queues)
  * testpmd connects. */
 static void vhost_user_reflect(unsigned queues, bool server)
 {
-    Testpmd t = { 0 };
+    HarnessTestpmd t = { 0 };
     if (!kvm_and_testpmd(&t, queues, server))
         return;
     g_autofree char *iface = vhostuser_iface_mode(t.sock, queues, server ? "server" : "client");
     g_autofree char *cmd = g_strdup_printf("test=net-reflect pairs=%u", queues);
     g_autofree char *xml = domain(iface, cmd, 1);
     g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
-    testpmd_stop(&t);
+    harness_testpmd_stop(&t);
     harness_assert_clean_stderr(r);
     g_test_message("stderr: %s", r->err);
     json_object *init = find_check(r, "net_init");
@@ -579,7 +493,7 @@ static void test_vhost_user_server(void)
  * no frames (its rings are disabled) */
 static void test_vhost_user_link_down(void)
 {
-    Testpmd t = { 0 };
+    HarnessTestpmd t = { 0 };
     if (!kvm_and_testpmd(&t, 1, false))
         return;
     g_autofree char *sock = g_strdup(t.sock);
@@ -588,7 +502,7 @@ static void test_vhost_user_link_down(void)
         "<model type='virtio'/><link state='down'/></interface>", sock);
     g_autofree char *xml = domain(iface, "test=net-reflect count=1", 1);
     g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
-    testpmd_stop(&t);
+    harness_testpmd_stop(&t);
     harness_assert_clean_stderr(r);
     json_object *init = find_check(r, "net_init");
     g_assert_nonnull(init);
@@ -625,7 +539,7 @@ static void test_vhost_user_refusals(void)
 /* The back end goes away under a running guest: the device needs a reset
  * (one log line), the worker and the guest keep running to the end. */
 typedef struct {
-    Testpmd *t;
+    HarnessTestpmd *t;
     bool killed;
 } Hangup;
 
@@ -642,14 +556,14 @@ static gboolean hangup_on_line(const char *line, GPid pid, void *opaque)
 
 static void test_vhost_user_hangup(void)
 {
-    Testpmd t = { 0 };
+    HarnessTestpmd t = { 0 };
     if (!kvm_and_testpmd(&t, 1, false))
         return;
     g_autofree char *iface = vhostuser_iface(t.sock, 1);
     g_autofree char *xml = domain(iface, "test=net timeout=3", 1);
     Hangup h = { &t, false };
     g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, hangup_on_line, &h);
-    testpmd_stop(&t);
+    harness_testpmd_stop(&t);
     harness_assert_clean_stderr(r);
     g_test_message("stderr: %s", r->err);
     g_assert_true(h.killed);
