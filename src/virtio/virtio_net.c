@@ -63,11 +63,27 @@ struct VmmVirtioNet {
     GMutex filter_lock;
     VmmNetRxFilter filter;
     VmmVirtqElem *ctrl_elem;
+    const struct NetBackend *be;   /* what moves the rx/tx frames */
     /* vhost back end: serves the rx/tx queues; the threads serve only the
      * control queue. vhost_kernel: vhost-net on tap_fd of pair 0. */
     VmmVhostDev *vhost;
     bool vhost_kernel;
 };
+
+/* The seam between the device model (config space, features, control
+ * queue, statistics: the same for every back end) and what moves the
+ * frames of the rx/tx queues: the I/O threads on a tap or passt's socket,
+ * or a vhost back end. */
+typedef struct NetBackend {
+    /* DRIVER_OK: the rings of the first used_pairs pairs (and the control
+     * queue) are set up. Starts moving frames, and the control queue's
+     * thread. */
+    bool (*start)(VmmVirtioNet *n, unsigned used_pairs, GError **err);
+    /* Reset, after the threads are joined: nothing moves frames after. */
+    void (*stop)(VmmVirtioNet *n);
+    /* n->active_pairs (VQ_PAIRS_SET) or the link changed. */
+    void (*update)(VmmVirtioNet *n, bool running);
+} NetBackend;
 
 #define WARN_TX   1
 #define WARN_RX   2
@@ -418,37 +434,10 @@ static void process_rx(NetPair *p)
 
 /* ---- control queue ------------------------------------------------------- */
 
-/* vhost: the back end moves frames on the rings of the active pairs while
- * the link is up; the kernel's vhost-net has no ring enable and gets the
- * tap detached instead. Callers hold no lock; the control queue's thread
- * and domif-setlink may race, the last call wins with the current state. */
-static void vhost_enable_pairs(VmmVirtioNet *n)
-{
-    bool up = g_atomic_int_get(&n->link_up);
-    for (unsigned i = 0; i < n->npairs; i++) {
-        bool on = up && i < n->active_pairs;
-        for (unsigned q = 2 * i; q < 2 * i + 2; q++) {
-            g_autoptr(GError) err = NULL;
-            bool ok = n->vhost_kernel
-                ? i > 0 || vmm_vhost_kernel_net_set_backend(n->vhost, q,
-                                                            on ? n->pairs[0].tap_fd : -1, &err)
-                : vmm_vhost_enable_queue(n->vhost, q, on, &err);
-            if (!ok)
-                vmm_log_warn("virtio-net %s: %s", n->name, err->message);
-        }
-    }
-}
-
 static void set_active_pairs(VmmVirtioNet *n, unsigned pairs)
 {
     n->active_pairs = pairs;
-    if (n->vhost && n->vdev->running)
-        vhost_enable_pairs(n);
-    for (unsigned i = 0; i < n->npairs && !n->pairs[i].srx && n->pairs[i].tap_fd >= 0; i++) {
-        g_autoptr(GError) err = NULL;
-        if (!vmm_tap_enable_queue(n->pairs[i].tap_fd, n->name, i < pairs, &err))
-            vmm_log_warn("virtio-net %s: %s", n->name, err->message);
-    }
+    n->be->update(n, n->vdev->running);
 }
 
 static void ctrl_one(VmmVirtioNet *n, VmmVirtqElem *e)
@@ -604,6 +593,99 @@ static bool net_features_ok(VmmVirtioDev *d, uint64_t features)
     return true;
 }
 
+/* ---- back end: the I/O threads ------------------------------------------- */
+
+static void start_thread(NetPair *p, const char *what)
+{
+    drain(p->stop_fd);
+    g_autofree char *name = g_strdup_printf("net-%s-%s%u", p->net->name, what, p->index);
+    p->thread = g_thread_new(name, pair_thread, p);
+}
+
+/* One thread per queue pair; the tap's queues follow VQ_PAIRS_SET. */
+static void threads_update(VmmVirtioNet *n, bool running)
+{
+    (void)running;
+    for (unsigned i = 0; i < n->npairs && !n->pairs[i].srx; i++) {
+        g_autoptr(GError) err = NULL;
+        if (!vmm_tap_enable_queue(n->pairs[i].tap_fd, n->name, i < n->active_pairs, &err))
+            vmm_log_warn("virtio-net %s: %s", n->name, err->message);
+    }
+}
+
+static bool threads_start(VmmVirtioNet *n, unsigned used_pairs, GError **err)
+{
+    (void)err;
+    VmmVirtioDev *d = n->vdev;
+    /* 5.1.6.5.5: only the first pair until VQ_PAIRS_SET. */
+    set_active_pairs(n, 1);
+    for (unsigned i = 0; i < used_pairs; i++) {
+        if (!d->queues[2 * i].enabled && !d->queues[2 * i + 1].enabled &&
+            !(i == 0 && d->queues[n->ctrl_index].enabled))
+            continue;
+        start_thread(&n->pairs[i], "q");
+    }
+    return true;
+}
+
+static void threads_stop(VmmVirtioNet *n)
+{
+    (void)n;
+}
+
+static const NetBackend threads_backend = { threads_start, threads_stop, threads_update };
+
+/* ---- back end: vhost (vhost-user, or the kernel's vhost-net) -------------- */
+
+/* The back end moves frames on the rings of the active pairs while the
+ * link is up; the kernel's vhost-net has no ring enable and gets the tap
+ * detached instead. The control queue's thread and domif-setlink may race:
+ * the last call wins, with the current state. */
+static void vhost_update(VmmVirtioNet *n, bool running)
+{
+    if (!running)
+        return;
+    bool up = g_atomic_int_get(&n->link_up);
+    for (unsigned i = 0; i < n->npairs; i++) {
+        bool on = up && i < n->active_pairs;
+        for (unsigned q = 2 * i; q < 2 * i + 2; q++) {
+            g_autoptr(GError) err = NULL;
+            bool ok = n->vhost_kernel
+                ? i > 0 || vmm_vhost_kernel_net_set_backend(n->vhost, q,
+                                                            on ? n->pairs[0].tap_fd : -1, &err)
+                : vmm_vhost_enable_queue(n->vhost, q, on, &err);
+            if (!ok)
+                vmm_log_warn("virtio-net %s: %s", n->name, err->message);
+        }
+    }
+}
+
+static bool vhost_start(VmmVirtioNet *n, unsigned used_pairs, GError **err)
+{
+    VmmVirtioDev *d = n->vdev;
+    /* The data queues go to the back end (fresh rings: the driver just
+     * set them up), the control queue stays here. */
+    if (!vmm_vhost_start_queues(n->vhost, d, 2 * used_pairs, NULL, err))
+        return false;
+    n->active_pairs = 1;
+    vhost_update(n, true);   /* the tap, or the first pair only */
+    if (has(n, VIRTIO_NET_F_CTRL_VQ) && d->queues[n->ctrl_index].enabled)
+        start_thread(&n->pairs[0], "ctrl");
+    return true;
+}
+
+static void vhost_stop(VmmVirtioNet *n)
+{
+    if (n->vhost_kernel)
+        for (unsigned q = 0; q < 2; q++)
+            vmm_vhost_kernel_net_set_backend(n->vhost, q, -1, NULL);
+    vmm_vhost_stop(n->vhost, NULL, 0);
+}
+
+static const NetBackend vhost_backend = { vhost_start, vhost_stop, vhost_update };
+
+/* ---- virtio device ops, continued ---------------------------------------- */
+
 static bool net_start(VmmVirtioDev *d, GError **err)
 {
     VmmVirtioNet *n = d->opaque;
@@ -611,32 +693,7 @@ static bool net_start(VmmVirtioDev *d, GError **err)
     /* 5.1.2: the control queue follows the pairs the driver uses. */
     unsigned used_pairs = mq ? n->npairs : 1;
     n->ctrl_index = 2 * used_pairs;
-    if (n->vhost) {
-        /* The data queues go to the back end (fresh rings: the driver
-         * just set them up), the control queue stays here. */
-        if (!vmm_vhost_start_queues(n->vhost, d, 2 * used_pairs, NULL, err))
-            return false;
-        n->active_pairs = 1;
-        vhost_enable_pairs(n);   /* the tap, or the first pair only */
-        if (!has(n, VIRTIO_NET_F_CTRL_VQ) || !d->queues[n->ctrl_index].enabled)
-            return true;
-        drain(n->pairs[0].stop_fd);
-        g_autofree char *name = g_strdup_printf("net-%s-ctrl", n->name);
-        n->pairs[0].thread = g_thread_new(name, pair_thread, &n->pairs[0]);
-        return true;
-    }
-    /* 5.1.6.5.5: only the first pair until VQ_PAIRS_SET. */
-    set_active_pairs(n, 1);
-    for (unsigned i = 0; i < used_pairs; i++) {
-        NetPair *p = &n->pairs[i];
-        if (!d->queues[2 * i].enabled && !d->queues[2 * i + 1].enabled &&
-            !(i == 0 && d->queues[n->ctrl_index].enabled))
-            continue;
-        drain(p->stop_fd);
-        g_autofree char *name = g_strdup_printf("net-%s-q%u", n->name, i);
-        p->thread = g_thread_new(name, pair_thread, p);
-    }
-    return true;
+    return n->be->start(n, used_pairs, err);
 }
 
 static void net_stop(VmmVirtioDev *d)
@@ -652,12 +709,7 @@ static void net_stop(VmmVirtioDev *d)
         g_thread_join(p->thread);
         p->thread = NULL;
     }
-    if (n->vhost) {
-        if (n->vhost_kernel)
-            for (unsigned q = 0; q < 2; q++)
-                vmm_vhost_kernel_net_set_backend(n->vhost, q, -1, NULL);
-        vmm_vhost_stop(n->vhost, NULL, 0);
-    }
+    n->be->stop(n);
     /* Reset state: a new driver starts promiscuous with all tap queues. */
     g_mutex_lock(&n->filter_lock);
     vmm_net_rx_filter_reset(&n->filter, n->mac);
@@ -796,6 +848,7 @@ VmmVirtioNet *vmm_virtio_net_new(VmmVm *vm, const VmmNetConfig *cfg, GError **er
     memcpy(n->mac, cfg->mac, 6);
     n->mtu = cfg->mtu ? cfg->mtu : 1500;
     n->npairs = cfg->queue_pairs;
+    n->be = cfg->vhost ? &vhost_backend : &threads_backend;
     g_mutex_init(&n->filter_lock);
     vmm_net_rx_filter_reset(&n->filter, n->mac);
     g_atomic_int_set(&n->link_up, !cfg->link_down);
@@ -882,8 +935,7 @@ void vmm_virtio_net_set_link(VmmVirtioNet *n, bool up)
     pci_set_u16(n->vdev->config + VIRTIO_NET_CFG_STATUS, up ? VIRTIO_NET_S_LINK_UP : 0);
     bool running = n->vdev->running;
     g_mutex_unlock(&n->vdev->lock);
-    if (n->vhost && running)
-        vhost_enable_pairs(n);   /* link down: the back end stops moving frames */
+    n->be->update(n, running);   /* vhost, link down: the back end stops moving frames */
     vmm_virtio_config_changed(n->vdev);
 }
 
