@@ -57,6 +57,15 @@ static void define_xml(VmmProtoSync *s, const char *xml)
     json_object_put(r);
 }
 
+/* defines `xml` and starts it, which must fail: the error's text */
+static char *start_refused(VmmProtoSync *s, const char *name, const char *xml)
+{
+    define_xml(s, xml);
+    char *msg = call_err(s, "domain-start", name_args(name), VMM_PROTO_GENERIC_ERROR);
+    g_test_message("%s", msg);
+    return msg;
+}
+
 static void test_bridge_lifecycle(void)
 {
     if (!ready())
@@ -144,9 +153,7 @@ static void test_missing_bridge(void)
     g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
     g_autofree char *xml = net_domain(&v, "n2", "<interface type='bridge'>"
                                       "<source bridge='nosuchbr'/></interface>");
-    define_xml(s, xml);
-    g_autofree char *msg = call_err(s, "domain-start", name_args("n2"), VMM_PROTO_GENERIC_ERROR);
-    g_test_message("%s", msg);
+    g_autofree char *msg = start_refused(s, "n2", xml);
     g_assert_nonnull(strstr(msg, "interface 0"));
     g_assert_nonnull(strstr(msg, "nosuchbr"));
     g_assert_cmpuint(count_workers(&v, "n2"), ==, 0);
@@ -167,9 +174,7 @@ static void test_missing_passt(void)
     vmmd_start_env(&v, env);
     g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
     g_autofree char *xml = net_domain(&v, "n3", "<interface type='user'/>");
-    define_xml(s, xml);
-    g_autofree char *msg = call_err(s, "domain-start", name_args("n3"), VMM_PROTO_GENERIC_ERROR);
-    g_test_message("%s", msg);
+    g_autofree char *msg = start_refused(s, "n3", xml);
     g_assert_nonnull(strstr(msg, "interface 0"));
     g_assert_nonnull(strstr(msg, "passt"));
     g_assert_nonnull(strstr(msg, "not found"));
@@ -192,9 +197,7 @@ static void test_vhost_user(void)
     g_autofree char *missing = net_domain(&v, "n5", "<interface type='vhostuser'>"
                                           "<source type='unix' path='/nonexistent/vu.sock' "
                                           "mode='client'/><model type='virtio'/></interface>");
-    define_xml(s, missing);
-    g_autofree char *msg = call_err(s, "domain-start", name_args("n5"), VMM_PROTO_GENERIC_ERROR);
-    g_test_message("%s", msg);
+    g_autofree char *msg = start_refused(s, "n5", missing);
     g_assert_nonnull(strstr(msg, "interface 0: vhost-user socket /nonexistent/vu.sock: No such"));
     g_assert_null(strchr(msg, '\n'));
     g_assert_cmpuint(count_workers(&v, "n5"), ==, 0);
