@@ -18,8 +18,8 @@
 #
 #   bench/net.sh [BUILDDIR] [SECONDS]
 # Knobs (environment): ROUNDS (3), SIZES ("64 1400": Ethernet frame bytes
-# without FCS), PAIRS ("1 4"), DIRS ("tx rx"), VHOST_USER (1; 0 skips the
-# testpmd table).
+# without FCS), PAIRS ("1 4"), DIRS ("tx rx"), TABLES ("tap vhost-user":
+# which tables to run).
 # tx is counted where it lands: the tap's rx_packets on the host. rx is
 # counted by the guest (datagrams it received on every queue).
 set -euo pipefail
@@ -30,6 +30,7 @@ rounds=${ROUNDS:-3}
 sizes=${SIZES:-64 1400}
 pairs_list=${PAIRS:-1 4}
 dirs=${DIRS:-tx rx}
+tables=${TABLES:-tap vhost-user}
 kit=$builddir/tests/guest/guestkit.elf
 worker=$builddir/src/vmm-worker
 ns=vmmbench$$
@@ -129,31 +130,45 @@ stats() {       # median min max of stdin
         m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
 }
 
-echo "# virtio-net UDP, guest kit net-bench, median of $rounds interleaved rounds of ${secs} s (spread min-max); $(uname -r)"
-echo "# tx: guest -> host, counted at the host tap; rx: host -> guest (udpflood, one flow per queue pair), counted by the guest"
-printf '%-3s %5s %5s %22s %22s %9s %9s %9s\n' dir frame pairs "vmmd pps (spread)" "qemu pps (spread)" "vmmd Mb/s" "qemu Mb/s" vmmd/qemu
-for dir in $dirs; do
-    for size in $sizes; do
-        for pairs in $pairs_list; do
-            mktap "$pairs"
-            : > "$tmp/v"; : > "$tmp/q"
-            for _ in $(seq "$rounds"); do
-                run vmm "$dir" "$size" "$pairs" >> "$tmp/v"
-                if ((have_qemu)); then run qemu "$dir" "$size" "$pairs" >> "$tmp/q"; fi
+header() {
+    printf '%-3s %5s %5s %22s %22s %9s %9s %9s\n' dir frame pairs "vmmd pps (spread)" \
+        "qemu pps (spread)" "vmmd Mb/s" "qemu Mb/s" vmmd/qemu
+}
+
+# One table: for every direction, size and pair count, ROUNDS interleaved
+# runs of "$runner vmm|qemu dir size pairs" (which prints pps), one row.
+table() {       # runner [setup command run before each row, given the pairs]
+    local runner=$1 setup=${2:-}
+    header
+    for dir in $dirs; do
+        for size in $sizes; do
+            for pairs in $pairs_list; do
+                [ -n "$setup" ] && "$setup" "$pairs"
+                : > "$tmp/v"; : > "$tmp/q"
+                for _ in $(seq "$rounds"); do
+                    "$runner" vmm "$dir" "$size" "$pairs" >> "$tmp/v"
+                    if ((have_qemu)); then "$runner" qemu "$dir" "$size" "$pairs" >> "$tmp/q"; fi
+                done
+                read -r vm vlo vhi < <(stats < "$tmp/v")
+                read -r qm qlo qhi < <(stats < "$tmp/q")
+                awk -v d="$dir" -v s="$size" -v p="$pairs" -v vm="$vm" -v vlo="$vlo" -v vhi="$vhi" \
+                    -v qm="$qm" -v qlo="$qlo" -v qhi="$qhi" 'BEGIN {
+                    printf "%-3s %5d %5d %9.0f (%5.0fk-%5.0fk) %9.0f (%5.0fk-%5.0fk) %9.0f %9.0f %9s\n",
+                        d, s, p, vm, vlo / 1000, vhi / 1000, qm, qlo / 1000, qhi / 1000,
+                        vm * s * 8 / 1e6, qm * s * 8 / 1e6, (qm > 0) ? sprintf("%.2f", vm / qm) : "-" }'
             done
-            read -r vm vlo vhi < <(stats < "$tmp/v")
-            read -r qm qlo qhi < <(stats < "$tmp/q")
-            awk -v d="$dir" -v s="$size" -v p="$pairs" -v vm="$vm" -v vlo="$vlo" -v vhi="$vhi" \
-                -v qm="$qm" -v qlo="$qlo" -v qhi="$qhi" 'BEGIN {
-                printf "%-3s %5d %5d %9.0f (%5.0fk-%5.0fk) %9.0f (%5.0fk-%5.0fk) %9.0f %9.0f %9s\n",
-                    d, s, p, vm, vlo / 1000, vhi / 1000, qm, qlo / 1000, qhi / 1000,
-                    vm * s * 8 / 1e6, qm * s * 8 / 1e6, (qm > 0) ? sprintf("%.2f", vm / qm) : "-" }'
         done
     done
-done
+}
+
+if [[ " $tables " == *" tap "* ]]; then
+echo "# virtio-net UDP, guest kit net-bench, median of $rounds interleaved rounds of ${secs} s (spread min-max); $(uname -r)"
+echo "# tx: guest -> host, counted at the host tap; rx: host -> guest (udpflood, one flow per queue pair), counted by the guest"
+table run mktap
+fi
 
 # ---- vhost-user: dpdk-testpmd as the back end --------------------------------
-command -v dpdk-testpmd >/dev/null && [ "${VHOST_USER:-1}" != 0 ] || exit 0
+command -v dpdk-testpmd >/dev/null && [[ " $tables " == *" vhost-user "* ]] || exit 0
 sock=$tmp/testpmd.sock
 tp_start() {    # mode frame pairs
     local extra=
@@ -215,22 +230,4 @@ XML
 echo
 echo "# vhost-user: the same guest on <interface type='vhostuser'>, dpdk-testpmd as back end (tx: rxonly, rx: txonly), median of $rounds rounds (spread)"
 echo "# counted by the guest; testpmd busy-polls one of the host's $(nproc) cores; qemu: -netdev vhost-user, memfd RAM"
-printf '%-3s %5s %5s %22s %22s %9s %9s %9s\n' dir frame pairs "vmmd pps (spread)" "qemu pps (spread)" "vmmd Mb/s" "qemu Mb/s" vmmd/qemu
-for dir in $dirs; do
-    for size in $sizes; do
-        for pairs in $pairs_list; do
-            : > "$tmp/u"; : > "$tmp/uq"
-            for _ in $(seq "$rounds"); do
-                vu_run vmm "$dir" "$size" "$pairs" >> "$tmp/u"
-                if ((have_qemu)); then vu_run qemu "$dir" "$size" "$pairs" >> "$tmp/uq"; fi
-            done
-            read -r vm vlo vhi < <(stats < "$tmp/u")
-            read -r qm qlo qhi < <(stats < "$tmp/uq")
-            awk -v d="$dir" -v s="$size" -v p="$pairs" -v vm="$vm" -v vlo="$vlo" -v vhi="$vhi" \
-                -v qm="$qm" -v qlo="$qlo" -v qhi="$qhi" 'BEGIN {
-                printf "%-3s %5d %5d %9.0f (%5.0fk-%5.0fk) %9.0f (%5.0fk-%5.0fk) %9.0f %9.0f %9s\n",
-                    d, s, p, vm, vlo / 1000, vhi / 1000, qm, qlo / 1000, qhi / 1000,
-                    vm * s * 8 / 1e6, qm * s * 8 / 1e6, (qm > 0) ? sprintf("%.2f", vm / qm) : "-" }'
-        done
-    done
-done
+table vu_run
