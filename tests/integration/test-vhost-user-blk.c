@@ -24,19 +24,9 @@ typedef struct {
     char *sock, *img;
 } Qsd;
 
-static char *make_image(const char *dir, const char *name, unsigned mib)
-{
-    char *path = g_build_filename(dir, name, NULL);
-    FILE *f = fopen(path, "w");
-    g_assert_nonnull(f);
-    g_assert_cmpint(ftruncate(fileno(f), (off_t)mib << 20), ==, 0);
-    fclose(f);
-    return path;
-}
-
 static void qsd_start(Qsd *q, const char *dir)
 {
-    q->img = make_image(dir, "vu.img", IMG_MIB);
+    q->img = harness_make_image(dir, "vu.img", IMG_MIB);
     q->sock = g_build_filename(dir, "vu.sock", NULL);
     g_autofree char *bd = g_strdup_printf("driver=file,node-name=f0,filename=%s", q->img);
     g_autofree char *ex = g_strdup_printf("type=vhost-user-blk,id=e0,node-name=f0,"
@@ -260,7 +250,7 @@ static void test_backend_killed(void)
     g_autofree char *dir = harness_tmpdir();
     Qsd q = { 0 };
     qsd_start(&q, dir);
-    g_autofree char *img = make_image(dir, "vdb.img", 16);
+    g_autofree char *img = harness_make_image(dir, "vdb.img", 16);
     g_autofree char *d1 = vu_disk(q.sock, "vda");
     g_autofree char *d2 = file_disk(img, "vdb");
     g_autofree char *devs = g_strconcat(d1, d2, NULL);
