@@ -45,6 +45,11 @@ unsigned vmm_vhost_vm_regions(VmmVm *vm, VmmVhostMemRegion *out, unsigned max);
 
 /* A device comes from a transport: vmm_vhost_user_connect() (vhost_user.h)
  * or vmm_vhost_kernel_open() (vhost_kernel.h). */
+/* Closes the transport (a vhost-user back end then stops its rings) and
+ * joins the layer's thread, which may be relaying interrupts to the
+ * device it was started on: free the vhost device before that
+ * VmmVirtioDev (vhost_user_blk.c does, and its stop then skips the
+ * back end). */
 void vmm_vhost_free(VmmVhostDev *v);
 const char *vmm_vhost_name(VmmVhostDev *v);
 
