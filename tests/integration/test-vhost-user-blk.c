@@ -97,13 +97,13 @@ static unsigned passed_on(HarnessRun *r, int disk)
     return n;
 }
 
-static void test_guest_kit(void)
+static void guest_kit(const char *cmdline, bool intx)
 {
     g_autofree char *dir = harness_tmpdir();
     Qsd q = { 0 };
     qsd_start(&q, dir);
     g_autofree char *disk = vu_disk(q.sock, "vda");
-    HarnessDomain d = { .vcpus = 1, .memory_mib = 256, .cmdline = "test=blk",
+    HarnessDomain d = { .vcpus = 1, .memory_mib = 256, .cmdline = cmdline,
                         .extra_devices = disk };
     g_autofree char *xml = harness_write_domain(dir, &d);
     g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
@@ -120,11 +120,25 @@ static void test_guest_kit(void)
     json_object *cap;
     g_assert_true(json_object_object_get_ex(init->pdata[0], "capacity", &cap));
     g_assert_cmpint(json_object_get_int64(cap), ==, (gint64)IMG_MIB << 11);
+    g_autoptr(GPtrArray) intx_checks = harness_find(r, "check", "blk_intx");
+    g_assert_cmpuint(intx_checks->len, ==, intx ? 1 : 0);
     g_autoptr(GPtrArray) rw = harness_find(r, "check", "blk_rw_pattern");
     g_assert_cmpuint(rw->len, ==, 1);
     g_assert_cmpuint(passed_on(r, 0), >=, 10);
     g_assert_nonnull(strstr(r->err, "vhost-user-blk vda: vhost-user back end"));
     qsd_free(&q);
+}
+
+static void test_guest_kit(void)
+{
+    guest_kit("test=blk", false);
+}
+
+/* The driver leaves MSI-X off: the back end's call eventfd has no irqfd,
+ * the vhost layer relays it to INTx and the ISR byte (blk_intx). */
+static void test_guest_kit_intx(void)
+{
+    guest_kit("test=blk msix=0", true);
 }
 
 /* The guest kit's pattern (tests/guest/test_blk.c: mix64, pat_fill,
@@ -320,6 +334,7 @@ int main(int argc, char **argv)
         return g_test_run();
     }
     g_test_add_func("/vhost-user-blk/guest-kit", test_guest_kit);
+    g_test_add_func("/vhost-user-blk/guest-kit-intx", test_guest_kit_intx);
     g_test_add_func("/vhost-user-blk/data-in-image", test_data_in_image);
     g_test_add_func("/vhost-user-blk/no-socket", test_no_socket);
     g_test_add_func("/vhost-user-blk/refused", test_refused);
