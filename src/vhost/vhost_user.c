@@ -407,7 +407,7 @@ VmmVhostDev *vmm_vhost_user_connect(const char *path, const char *name, GError *
     VmmVhostDev *v = g_new0(VmmVhostDev, 1);
     vmm_vhost_dev_init(v, &user_ops, u, name, fd);
 
-    uint64_t features = 0, proto = 0, nq = 1;
+    uint64_t features = 0, proto = 0, nq = G_MAXUINT;
     bool ok = get_u64(v, VHOST_USER_GET_FEATURES, &features, err);
     u->has_protocol = ok && (features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES));
     if (ok && u->has_protocol) {
@@ -418,8 +418,8 @@ VmmVhostDev *vmm_vhost_user_connect(const char *path, const char *name, GError *
     }
     if (ok && (u->protocol & (1ULL << PROTO_F_MQ))) {
         ok = get_u64(v, VHOST_USER_GET_QUEUE_NUM, &nq, err);
-        if (ok && (nq == 0 || nq > VMM_VHOST_MAX_QUEUES))
-            nq = MIN(MAX(nq, 1), VMM_VHOST_MAX_QUEUES);
+        if (ok)
+            nq = CLAMP(nq, 1, VMM_VHOST_MAX_QUEUES);
     }
     ok = ok && send_plain(v, VHOST_USER_SET_OWNER, err) && vmm_vhost_dev_ready(v, err);
     if (!ok) {

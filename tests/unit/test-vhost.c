@@ -6,11 +6,15 @@
  * where the host has none) and its errors on other files. */
 #include "vhost/vhost_kernel.h"
 #include "vhost/vhost_user.h"
+#include "virtio/virtio_pci.h"
+#include "vmm/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -263,6 +267,162 @@ static void test_config(void)
     vmm_vhost_free(v);
 }
 
+/* ---- the layer: start/stop with state handover --------------------------- */
+
+/* What the back end saw of a start and a stop, for the test to check. */
+static struct {
+    uint64_t features;
+    unsigned nregions, mem_fds;
+    uint64_t region_gpa[2], region_size[2], region_uaddr[2], region_offset[2];
+    unsigned num[2], base[2], enable[2], kick_fds, call_fds;
+    uint64_t desc[2], avail[2], used[2];
+    unsigned stopped[2];
+} seen;
+
+static unsigned recv_with_fds(int fd, uint8_t *buf, uint32_t *req, uint32_t *size)
+{
+    uint32_t h[3];
+    union { char b[CMSG_SPACE(sizeof(int) * 8)]; struct cmsghdr a; } u;
+    struct iovec iov = { h, sizeof(h) };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+                         .msg_controllen = sizeof(u.b) };
+    if (recvmsg(fd, &mh, MSG_WAITALL) != sizeof(h)) {
+        *req = 0;
+        return 0;
+    }
+    unsigned nfds = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        unsigned k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (unsigned i = 0; i < k; i++) {
+            int f;
+            memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            close(f);
+        }
+        nfds += k;
+    }
+    *req = h[0];
+    *size = h[2];
+    g_assert_true(h[2] == 0 || rd_all(fd, buf, h[2]));
+    return nfds;
+}
+
+static void script_rings(int fd)
+{
+    uint8_t pl[4096];
+    handshake(fd);
+    for (;;) {
+        uint32_t req, size;
+        unsigned nfds = recv_with_fds(fd, pl, &req, &size);
+        uint32_t *w = (uint32_t *)pl;
+        uint64_t *q = (uint64_t *)pl;
+        switch (req) {
+        case 0:
+            return;
+        case VHOST_USER_SET_FEATURES:
+            seen.features = q[0];
+            break;
+        case VHOST_USER_SET_MEM_TABLE:
+            seen.nregions = w[0];
+            seen.mem_fds = nfds;
+            for (unsigned i = 0; i < w[0] && i < 2; i++) {
+                seen.region_gpa[i] = q[1 + 4 * i];
+                seen.region_size[i] = q[2 + 4 * i];
+                seen.region_uaddr[i] = q[3 + 4 * i];
+                seen.region_offset[i] = q[4 + 4 * i];
+            }
+            break;
+        case VHOST_USER_SET_VRING_NUM: seen.num[w[0] & 1] = w[1]; break;
+        case VHOST_USER_SET_VRING_BASE: seen.base[w[0] & 1] = w[1]; break;
+        case VHOST_USER_SET_VRING_ENABLE: seen.enable[w[0] & 1] = w[1]; break;
+        case VHOST_USER_SET_VRING_ADDR:
+            seen.desc[w[0] & 1] = q[1];
+            seen.used[w[0] & 1] = q[2];
+            seen.avail[w[0] & 1] = q[3];
+            break;
+        case VHOST_USER_SET_VRING_KICK: seen.kick_fds += nfds; break;
+        case VHOST_USER_SET_VRING_CALL: seen.call_fds += nfds; break;
+        case VHOST_USER_GET_VRING_BASE: {
+            /* where this back end "stopped": 100 + ring */
+            seen.stopped[w[0] & 1]++;
+            uint32_t st[2] = { w[0], 100 + w[0] };
+            reply(fd, req, st, 8, NULL, 0);
+            continue;
+        }
+        default:
+            g_error("unexpected request %u", req);
+        }
+        reply_u64(fd, req, 0);   /* REPLY_ACK */
+    }
+}
+
+/* A VM's memory (one memfd, low and high RAM) and a virtio device with
+ * three queues, as vm.c and virtio_pci.c make them; the layer hands
+ * queues 1 and 2 to the back end as its rings 0 and 1. */
+static void test_start_stop(void)
+{
+    memset(&seen, 0, sizeof(seen));
+    Peer p = { 0 };
+    peer_start(&p, script_rings);
+    VmmVhostDev *v = connect_expect(&p, NULL);
+
+    VmmVm vm = { 0 };
+    vm.lowmem_size = 1 << 20;
+    vm.highmem_size = 1 << 20;
+    vm.ram_size = 2 << 20;
+    vm.mem_fd = memfd_create("test-ram", MFD_CLOEXEC);
+    g_assert_cmpint(ftruncate(vm.mem_fd, vm.ram_size), ==, 0);
+    vm.ram = mmap(NULL, vm.ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm.mem_fd, 0);
+    g_assert_true(vm.ram != MAP_FAILED);
+    VmmVirtioDev d = { .vm = &vm, .nqueues = 3 };
+    VmmVirtioQueue queues[3] = { 0 };
+    d.queues = queues;
+    d.guest_features = (1ULL << 32) | (1ULL << 29);   /* 29: not offered, dropped */
+    g_mutex_init(&d.lock);
+    for (unsigned i = 0; i < 3; i++) {
+        queues[i] = (VmmVirtioQueue){ .size = 64, .enabled = true, .desc = 0x1000 * (i + 1),
+                                      .avail = 0x10000 + 0x1000 * i,
+                                      .used = LAYOUT_HIGHMEM_START + 0x1000 * i };
+        queues[i].kick_fd = eventfd(0, EFD_CLOEXEC);
+        queues[i].call_fd = eventfd(0, EFD_CLOEXEC);
+    }
+    uint16_t resume[2] = { 7, 9 };
+    g_autoptr(GError) err = NULL;
+    g_assert_true(vmm_vhost_start_range(v, &d, 1, 2, resume, &err));
+    g_assert_no_error(err);
+    uint16_t last[2] = { 0, 0 };
+    vmm_vhost_stop(v, last, 2);
+    vmm_vhost_free(v);
+    peer_finish(&p);
+
+    g_assert_cmphex(seen.features, ==, (1ULL << 32) | PROTOCOL_FEATURES_BIT);
+    g_assert_cmpuint(seen.nregions, ==, 2);
+    g_assert_cmpuint(seen.mem_fds, ==, 2);
+    g_assert_cmphex(seen.region_gpa[0], ==, 0);
+    g_assert_cmphex(seen.region_uaddr[0], ==, (uintptr_t)vm.ram);
+    g_assert_cmphex(seen.region_gpa[1], ==, LAYOUT_HIGHMEM_START);
+    g_assert_cmphex(seen.region_uaddr[1], ==, (uintptr_t)vm.ram + vm.lowmem_size);
+    g_assert_cmphex(seen.region_offset[1], ==, vm.lowmem_size);
+    for (unsigned r = 0; r < 2; r++) {
+        g_assert_cmpuint(seen.num[r], ==, 64);
+        g_assert_cmpuint(seen.base[r], ==, resume[r]);
+        g_assert_cmphex(seen.desc[r], ==, (uintptr_t)vm.ram + queues[1 + r].desc);
+        g_assert_cmphex(seen.avail[r], ==, (uintptr_t)vm.ram + queues[1 + r].avail);
+        g_assert_cmphex(seen.used[r], ==, (uintptr_t)vm.ram + vm.lowmem_size + 0x1000 * (1 + r));
+        g_assert_cmpuint(seen.enable[r], ==, 0);       /* enabled, then disabled at stop */
+        g_assert_cmpuint(seen.stopped[r], ==, 1);
+        g_assert_cmpuint(last[r], ==, 100 + r);        /* handed back by GET_VRING_BASE */
+    }
+    g_assert_cmpuint(seen.kick_fds, ==, 2);
+    g_assert_cmpuint(seen.call_fds, ==, 2);
+    for (unsigned i = 0; i < 3; i++) {
+        close(queues[i].kick_fd);
+        close(queues[i].call_fd);
+    }
+    g_mutex_clear(&d.lock);
+    munmap(vm.ram, vm.ram_size);
+    close(vm.mem_fd);
+}
+
 /* ---- the kernel transport ---------------------------------------------- */
 
 static void test_kernel_errors(void)
@@ -307,6 +467,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/vhost-user/hostile-handshake", test_hostile_handshake);
     g_test_add_func("/vhost-user/config", test_config);
+    g_test_add_func("/vhost/start-stop", test_start_stop);
     g_test_add_func("/vhost-kernel/errors", test_kernel_errors);
     g_test_add_func("/vhost-kernel/vhost-net", test_kernel_vhost_net);
     return g_test_run();
