@@ -60,6 +60,7 @@ static gpointer vhost_thread(gpointer data)
         }
         VmmVirtioDev *d = v->dev;
         uint64_t started = v->started;
+        unsigned first = v->first_queue;
         int hup = v->hup_fd;
         g_mutex_unlock(&v->state_lock);
 
@@ -68,11 +69,12 @@ static gpointer vhost_thread(gpointer data)
             p[n++] = (struct pollfd){ .fd = hup, .events = POLLRDHUP };
         unsigned first_q = n;
         if (d && started && !vmm_virtio_msix_enabled(d)) {
-            for (unsigned q = 0; q < d->nqueues && q < VMM_VHOST_MAX_QUEUES; q++) {
-                if (!(started & (1ULL << q)))
+            for (unsigned r = 0; r < VMM_VHOST_MAX_QUEUES; r++) {
+                if (!(started & (1ULL << r)))
                     continue;
-                qidx[nq++] = q;
-                p[n++] = (struct pollfd){ .fd = d->queues[q].call_fd, .events = POLLIN };
+                qidx[nq++] = first + r;
+                p[n++] = (struct pollfd){ .fd = d->queues[first + r].call_fd,
+                                          .events = POLLIN };
             }
         }
         if (poll(p, n, -1) < 0) {
@@ -231,8 +233,9 @@ static bool ring_hva(VmmVhostDev *v, VmmVm *vm, unsigned q, const char *what, ui
     return true;
 }
 
-static bool start_queue_locked(VmmVhostDev *v, VmmVirtioDev *d, unsigned q, unsigned base,
-                               GError **err)
+/* Virtio queue q of d as the back end's ring r. */
+static bool start_queue_locked(VmmVhostDev *v, VmmVirtioDev *d, unsigned q, unsigned r,
+                               unsigned base, GError **err)
 {
     const VmmVirtioQueue *vq = &d->queues[q];
     uint64_t desc, avail, used;
@@ -241,12 +244,12 @@ static bool start_queue_locked(VmmVhostDev *v, VmmVirtioDev *d, unsigned q, unsi
     return ring_hva(v, d->vm, q, "descriptor", vq->desc, 16ULL * size, &desc, err) &&
            ring_hva(v, d->vm, q, "available", vq->avail, 6 + 2ULL * size, &avail, err) &&
            ring_hva(v, d->vm, q, "used", vq->used, 6 + 8ULL * size, &used, err) &&
-           v->ops->set_vring_num(v, q, size, err) &&
-           v->ops->set_vring_base(v, q, base, err) &&
-           v->ops->set_vring_addr(v, q, desc, used, avail, err) &&
-           v->ops->set_vring_kick(v, q, vq->kick_fd, err) &&
-           v->ops->set_vring_call(v, q, vq->call_fd, err) &&
-           (!v->ops->set_vring_enable || v->ops->set_vring_enable(v, q, true, err));
+           v->ops->set_vring_num(v, r, size, err) &&
+           v->ops->set_vring_base(v, r, base, err) &&
+           v->ops->set_vring_addr(v, r, desc, used, avail, err) &&
+           v->ops->set_vring_kick(v, r, vq->kick_fd, err) &&
+           v->ops->set_vring_call(v, r, vq->call_fd, err) &&
+           (!v->ops->set_vring_enable || v->ops->set_vring_enable(v, r, true, err));
 }
 
 static void stop_locked(VmmVhostDev *v, uint16_t *last_avail, unsigned n)
@@ -277,19 +280,19 @@ static void stop_locked(VmmVhostDev *v, uint16_t *last_avail, unsigned n)
 bool vmm_vhost_start(VmmVhostDev *v, VmmVirtioDev *d, const uint16_t *last_avail,
                      GError **err)
 {
-    return vmm_vhost_start_queues(v, d, d->nqueues, last_avail, err);
+    return vmm_vhost_start_range(v, d, 0, d->nqueues, last_avail, err);
 }
 
-bool vmm_vhost_start_queues(VmmVhostDev *v, VmmVirtioDev *d, unsigned nqueues,
-                            const uint16_t *last_avail, GError **err)
+bool vmm_vhost_start_range(VmmVhostDev *v, VmmVirtioDev *d, unsigned first, unsigned n,
+                           const uint16_t *last_avail, GError **err)
 {
     g_mutex_lock(&v->lock);
     bool ok = check_connected(v, err);
     uint64_t started = 0;
-    nqueues = MIN(nqueues, d->nqueues);
-    if (ok && nqueues > VMM_VHOST_MAX_QUEUES) {
-        g_set_error(err, VMM_VHOST_ERROR, 0, "%s: %u queues, the layer handles up to %u",
-                    v->name, nqueues, VMM_VHOST_MAX_QUEUES);
+    if (ok && (n > VMM_VHOST_MAX_QUEUES || first > d->nqueues || n > d->nqueues - first)) {
+        g_set_error(err, VMM_VHOST_ERROR, 0, "%s: queues %u to %u of %u: out of range (the "
+                    "layer handles up to %u)", v->name, first, first + n - 1, d->nqueues,
+                    VMM_VHOST_MAX_QUEUES);
         ok = false;
     }
     /* The driver only accepted what the front end offered, which came
@@ -297,20 +300,15 @@ bool vmm_vhost_start_queues(VmmVhostDev *v, VmmVirtioDev *d, unsigned nqueues,
      * end's too. */
     ok = ok && v->ops->set_features(v, d->guest_features & v->features, err) &&
          set_mem_table_locked(v, d->vm, err);
-    for (unsigned q = 0; ok && q < nqueues; q++) {
-        if (!d->queues[q].enabled)
+    for (unsigned r = 0; ok && r < n; r++) {
+        if (!d->queues[first + r].enabled)
             continue;
-        if (q >= v->max_queues) {
-            g_set_error(err, VMM_VHOST_ERROR, 0, "%s: the driver enabled queue %u, the back "
-                        "end serves %u", v->name, q, v->max_queues);
-            ok = false;
-            break;
-        }
-        started |= 1ULL << q;
-        ok = start_queue_locked(v, d, q, last_avail ? last_avail[q] : 0, err);
+        started |= 1ULL << r;
+        ok = start_queue_locked(v, d, first + r, r, last_avail ? last_avail[r] : 0, err);
     }
     g_mutex_lock(&v->state_lock);
     v->dev = d;
+    v->first_queue = first;
     v->started = started;
     g_mutex_unlock(&v->state_lock);
     if (!ok)

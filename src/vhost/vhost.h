@@ -45,14 +45,21 @@ unsigned vmm_vhost_vm_regions(VmmVm *vm, VmmVhostMemRegion *out, unsigned max);
 
 /* A device comes from a transport: vmm_vhost_user_connect() (vhost_user.h)
  * or vmm_vhost_kernel_open() (vhost_kernel.h). */
+/* Closes the transport (a vhost-user back end then stops its rings) and
+ * joins the layer's thread, which may be relaying interrupts to the
+ * device it was started on: free the vhost device before that
+ * VmmVirtioDev (vhost_user_blk.c does, and its stop then skips the
+ * back end). */
 void vmm_vhost_free(VmmVhostDev *v);
 const char *vmm_vhost_name(VmmVhostDev *v);
 
 /* What the back end offers: virtio device and transport feature bits
  * (the vhost-user bit 30 is the layer's business and not included). */
 uint64_t vmm_vhost_features(VmmVhostDev *v);
-/* Queues the back end serves (vhost-user MQ: GET_QUEUE_NUM; else 1 per
- * call the front end makes, i.e. unlimited: G_MAXUINT). */
+/* vhost-user with the MQ protocol feature: GET_QUEUE_NUM's answer, which
+ * back ends count per device type (queues for blk, queue pairs for net);
+ * otherwise G_MAXUINT. The front end sizes its device by it; start does
+ * not check it. */
 unsigned vmm_vhost_max_queues(VmmVhostDev *v);
 
 /* Set the features the driver accepted (a subset of vmm_vhost_features). */
@@ -66,18 +73,19 @@ bool vmm_vhost_set_mem_table(VmmVhostDev *v, VmmVm *vm, GError **err);
  * enable. On failure the back end is left stopped. */
 bool vmm_vhost_start(VmmVhostDev *v, VmmVirtioDev *d, const uint16_t *last_avail,
                      GError **err);
-/* vmm_vhost_start for queues 0..nqueues-1 of d only: virtio-net keeps its
- * control queue (the last one) in the front end, as QEMU does. */
-bool vmm_vhost_start_queues(VmmVhostDev *v, VmmVirtioDev *d, unsigned nqueues,
-                            const uint16_t *last_avail, GError **err);
-/* Enable or disable one started queue (vhost-user SET_VRING_ENABLE), e.g.
+/* The same for queues [first, first + n) of d only, which the back end
+ * knows as rings 0..n-1 (last_avail indexed by ring): vhost-net, one
+ * vhost device per queue pair; a control queue the front end keeps. */
+bool vmm_vhost_start_range(VmmVhostDev *v, VmmVirtioDev *d, unsigned first, unsigned n,
+                           const uint16_t *last_avail, GError **err);
+/* Enable or disable one started ring (vhost-user SET_VRING_ENABLE), e.g.
  * for virtio-net's VQ_PAIRS_SET. A no-op where the transport has no such
- * message (the kernel: vhost-net detaches the tap instead) or the queue was
+ * message (the kernel: vhost-net detaches the tap instead) or the ring was
  * not started. */
-bool vmm_vhost_enable_queue(VmmVhostDev *v, unsigned q, bool on, GError **err);
-/* Reset: stop every started queue, collecting where the back end stopped
- * (GET_VRING_BASE) into last_avail[0..n) when not NULL; entries of queues
- * that were not running, or whose back end is gone, are 0. */
+bool vmm_vhost_enable_queue(VmmVhostDev *v, unsigned ring, bool on, GError **err);
+/* Reset: stop every started ring, collecting where the back end stopped
+ * (GET_VRING_BASE) into last_avail[0..n) (by ring) when not NULL; entries
+ * of rings that were not running, or whose back end is gone, are 0. */
 void vmm_vhost_stop(VmmVhostDev *v, uint16_t *last_avail, unsigned n);
 
 /* Device config space (virtio-blk's capacity, blk_size, seg_max,

@@ -48,7 +48,8 @@ struct VmmVhostDev {
     int wake_fd, hup_fd;
     bool quit;
     VmmVirtioDev *dev;           /* started on this device, or NULL */
-    uint64_t started;            /* bit per queue handed to the back end */
+    uint64_t started;            /* bit per back end ring started */
+    unsigned first_queue;        /* ring r is virtio queue first_queue + r of dev */
     void (*on_disconnect)(void *opaque);
     void *disconnect_opaque;
 };

@@ -59,6 +59,7 @@ typedef struct {
     const uint8_t *config;       /* GET_CONFIG: config_len bytes inside buf */
 } VmmVhostUserReply;
 
+const char *vmm_vhost_user_request_name(uint32_t request);   /* "GET_FEATURES" */
 /* Check one reply (header and payload, len bytes) that arrived with nfds
  * file descriptors; false with a reason when it is not what was asked. */
 bool vmm_vhost_user_parse_reply(const uint8_t *buf, size_t len, unsigned nfds,

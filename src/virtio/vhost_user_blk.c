@@ -115,7 +115,7 @@ VmmVhostUserBlk *vmm_vhost_user_blk_new(VmmVm *vm, const VmmDiskDef *disk, int p
     unsigned nq = 1;
     if (offered & (1ULL << VIRTIO_BLK_F_MQ))
         nq = MAX(pci_get_u16(config + VUBLK_CFG_NUMQ), 1);
-    nq = MIN(nq, vmm_vhost_max_queues(b->vhost));
+    nq = MIN(MIN(nq, vmm_vhost_max_queues(b->vhost)), VMM_MAX_DISK_QUEUES);
     if (disk->queues > nq) {
         g_set_error(err, VMM_VHOST_ERROR, 0, "%s: <driver queues='%u'> but the vhost-user "
                     "back end %s serves %u", name, disk->queues, disk->path, nq);

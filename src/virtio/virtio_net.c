@@ -643,7 +643,7 @@ static const NetBackend threads_backend = { threads_start, threads_stop, threads
  * the last call wins, with the current state. */
 static void vhost_update(VmmVirtioNet *n, bool running)
 {
-    if (!running)
+    if (!running || !n->vhost)
         return;
     bool up = g_atomic_int_get(&n->link_up);
     for (unsigned i = 0; i < n->npairs; i++) {
@@ -665,7 +665,7 @@ static bool vhost_start(VmmVirtioNet *n, unsigned used_pairs, GError **err)
     VmmVirtioDev *d = n->vdev;
     /* The data queues go to the back end (fresh rings: the driver just
      * set them up), the control queue stays here. */
-    if (!vmm_vhost_start_queues(n->vhost, d, 2 * used_pairs, NULL, err))
+    if (!vmm_vhost_start_range(n->vhost, d, 0, 2 * used_pairs, NULL, err))
         return false;
     n->active_pairs = 1;
     vhost_update(n, true);   /* the tap, or the first pair only */
@@ -676,6 +676,8 @@ static bool vhost_start(VmmVirtioNet *n, unsigned used_pairs, GError **err)
 
 static void vhost_stop(VmmVirtioNet *n)
 {
+    if (!n->vhost)
+        return;   /* vmm_virtio_net_free closed it first */
     if (n->vhost_kernel)
         for (unsigned q = 0; q < 2; q++)
             vmm_vhost_kernel_net_set_backend(n->vhost, q, -1, NULL);
@@ -696,9 +698,8 @@ static bool net_start(VmmVirtioDev *d, GError **err)
     return n->be->start(n, used_pairs, err);
 }
 
-static void net_stop(VmmVirtioDev *d)
+static void stop_threads(VmmVirtioNet *n)
 {
-    VmmVirtioNet *n = d->opaque;
     for (unsigned i = 0; i < n->npairs; i++) {
         NetPair *p = &n->pairs[i];
         if (!p->thread)
@@ -709,6 +710,12 @@ static void net_stop(VmmVirtioDev *d)
         g_thread_join(p->thread);
         p->thread = NULL;
     }
+}
+
+static void net_stop(VmmVirtioDev *d)
+{
+    VmmVirtioNet *n = d->opaque;
+    stop_threads(n);
     n->be->stop(n);
     /* Reset state: a new driver starts promiscuous with all tap queues. */
     g_mutex_lock(&n->filter_lock);
@@ -908,8 +915,15 @@ void vmm_virtio_net_free(VmmVirtioNet *n)
 {
     if (!n)
         return;
-    vmm_virtio_pci_free(n->vdev);   /* stops the pair threads and the back end */
-    vmm_vhost_free(n->vhost);
+    /* The vhost device first (vhost.h): its thread may call vhost_gone on
+     * the VmmVirtioDev. The control queue's thread, which talks to it, is
+     * stopped before. */
+    if (n->vhost) {
+        stop_threads(n);
+        vmm_vhost_free(n->vhost);
+        n->vhost = NULL;
+    }
+    vmm_virtio_pci_free(n->vdev);   /* stops the pair threads */
     for (unsigned i = 0; n->pairs && i < n->npairs; i++) {
         NetPair *p = &n->pairs[i];
         if (p->stop_fd >= 0)

@@ -16,6 +16,7 @@ targets=(
     "proto|src/proto/proto.c|protocol framing, JSON requests, replies, greetings|gio-2.0 json-c"
     "devices|src/hw/bus.c src/hw/uart.c src/hw/i8042.c src/hw/rtc.c src/hw/pci.c src/hw/acpi_ged.c src/util/log.c|UART, i8042, RTC, PCI config/ECAM, ACPI GED registers|glib-2.0"
     "loaders|src/vmm/boot.c|kernel loaders: ELF, PVH note, bzImage|glib-2.0 liburing"
+    "vhost-user|src/vhost/vhost_user_msg.c|vhost-user replies from a back end|glib-2.0"
 )
 echo "1..${#targets[@]}"
 cc=$(command -v clang || true)

@@ -70,6 +70,16 @@ char *harness_tmpdir(void)
     return d;
 }
 
+char *harness_make_image(const char *dir, const char *name, unsigned mib)
+{
+    char *path = g_build_filename(dir, name, NULL);
+    FILE *f = fopen(path, "w");
+    g_assert_nonnull(f);
+    g_assert_cmpint(ftruncate(fileno(f), (off_t)mib << 20), ==, 0);
+    fclose(f);
+    return path;
+}
+
 char *harness_write_domain(const char *dir, const HarnessDomain *d)
 {
     g_autofree char *kernel = d->kernel ? g_strdup(d->kernel)

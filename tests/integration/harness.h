@@ -35,6 +35,8 @@ const char *harness_srcdir(void);
 char *harness_path(const char *relative);       /* in the build dir */
 char *harness_tmpdir(void);                     /* fresh, removed at exit */
 char *harness_write_domain(const char *dir, const HarnessDomain *d);
+/* A sparse raw image of `mib` MiB named `name` in dir; its path. */
+char *harness_make_image(const char *dir, const char *name, unsigned mib);
 /* Runs vmm-worker --xml FILE [extra args]; kills it after timeout_s. If
  * on_line is set it is called for each stdout line as it arrives (used to
  * send signals at the right moment). */
