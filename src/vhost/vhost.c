@@ -248,8 +248,7 @@ static bool start_queue_locked(VmmVhostDev *v, VmmVirtioDev *d, unsigned q, unsi
            v->ops->set_vring_base(v, r, base, err) &&
            v->ops->set_vring_addr(v, r, desc, used, avail, err) &&
            v->ops->set_vring_kick(v, r, vq->kick_fd, err) &&
-           v->ops->set_vring_call(v, r, vq->call_fd, err) &&
-           (!v->ops->set_vring_enable || v->ops->set_vring_enable(v, r, true, err));
+           v->ops->set_vring_call(v, r, vq->call_fd, err);
 }
 
 static void stop_locked(VmmVhostDev *v, uint16_t *last_avail, unsigned n)
@@ -306,6 +305,13 @@ bool vmm_vhost_start_range(VmmVhostDev *v, VmmVirtioDev *d, unsigned first, unsi
         started |= 1ULL << r;
         ok = start_queue_locked(v, d, first + r, r, last_avail ? last_avail[r] : 0, err);
     }
+    /* Enabled only once every ring is set up, as QEMU does: a back end
+     * may start the device when its first rings are enabled (DPDK's vhost
+     * library does, and only then turns off guest notifications, for the
+     * rings it knows by then). */
+    for (unsigned r = 0; ok && r < n && v->ops->set_vring_enable; r++)
+        if (started & (1ULL << r))
+            ok = v->ops->set_vring_enable(v, r, true, err);
     g_mutex_lock(&v->state_lock);
     v->dev = d;
     v->first_queue = first;
