@@ -72,8 +72,7 @@ vhostuser_iops() {
     qsd_pid=
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-spread() { sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%.0f-%.0f", lo, hi }'; }
+. "$top/bench/stats.sh"
 echo "# guest kit blk-bench $rw 4 KiB, 1 queue, ${size_mib} MiB image in tmpfs, median (min-max) of $rounds interleaved rounds of ${secs} s; $(uname -r), $(nproc) CPUs"
 printf '%-4s %12s %15s %12s %15s %14s\n' QD "builtin" "(spread)" "vhost-user" "(spread)" "vhostuser/builtin"
 for qd in $qds; do

@@ -1331,11 +1331,14 @@ static bool parse_disk_vhostuser(const ParseCtx *pc, xmlNodePtr node, xmlNodePtr
         if (!en || (strcmp(en, "yes") != 0 && strcmp(en, "no") != 0))
             return conf_fail(pc, rc[0], VMM_CONF_ERROR_INVALID, err,
                              "<reconnect> needs enabled='yes' or enabled='no'");
-        if (strcmp(en, "yes") == 0)
-            return conf_fail(pc, rc[0], VMM_CONF_ERROR_UNSUPPORTED, err,
-                             "<reconnect enabled='yes'> is not supported by vmmd: when "
-                             "the back end goes away the disk needs a reset and the VM "
-                             "a restart");
+        g_autofree char *to = get_attr(rc[0], "timeout");
+        uint64_t t = 0;
+        /* libvirt: enabled='yes' needs a timeout (seconds between attempts) */
+        if (strcmp(en, "yes") == 0 && (!to || !parse_count(to, &t) || t < 1 || t > 3600))
+            return conf_fail(pc, rc[0], VMM_CONF_ERROR_INVALID, err,
+                             "<reconnect enabled='yes'> needs timeout='N', the seconds "
+                             "between reconnection attempts (1 to 3600)");
+        disk->reconnect = (unsigned)t;
     }
     for (xmlAttrPtr a = s[0] ? s[0]->properties : NULL; a; a = a->next)
         if (!g_strv_contains(drv_attrs, (const char *)a->name))

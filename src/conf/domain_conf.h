@@ -83,6 +83,8 @@ typedef struct {
     VmmIoMode io;             /* <driver io=...> */
     VmmDiscardMode discard;   /* <driver discard=...> */
     unsigned queues;          /* <driver queues=N>; 0 = default (one per vCPU) */
+    unsigned reconnect;       /* vhostuser <reconnect enabled='yes' timeout=N>:
+                               * seconds between attempts; 0 = no reconnect */
     int pci_slot;             /* <address type='pci' slot=...>: 1..31, unique
                                * among devices; -1 = assign */
 } VmmDiskDef;

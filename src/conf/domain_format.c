@@ -240,6 +240,11 @@ static bool format_disk(Writer *w, xmlNodePtr devices, const VmmDiskDef *disk,
         set_attr(src, "type", "unix");
     if (!set_attr_checked(w, src, src_what, vu ? "path" : block ? "dev" : "file", disk->path))
         return false;
+    if (vu && disk->reconnect) {
+        xmlNodePtr rc = add_elem(src, "reconnect");
+        set_attr(rc, "enabled", "yes");
+        set_attrf(rc, "timeout", "%u", disk->reconnect);
+    }
 
     xmlNodePtr tgt = add_elem(d, "target");
     set_attr(tgt, "dev", disk->target_dev);
@@ -680,7 +685,8 @@ static bool disk_equal(const VmmDiskDef *a, const VmmDiskDef *b)
            str_eq(a->target_dev, b->target_dev) && a->bus == b->bus &&
            a->readonly == b->readonly && str_eq(a->serial, b->serial) &&
            a->cache == b->cache && a->io == b->io && a->discard == b->discard &&
-           a->queues == b->queues && a->pci_slot == b->pci_slot;
+           a->queues == b->queues && a->pci_slot == b->pci_slot &&
+           a->reconnect == b->reconnect;
 }
 
 static guint array_len(const GPtrArray *a)

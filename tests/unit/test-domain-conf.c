@@ -842,9 +842,18 @@ static void test_disk_vhostuser(void)
     g_assert_cmpint(d->type, ==, VMM_DISK_VHOSTUSER);
     g_assert_cmpstr(d->path, ==, "/run/x.sock");
     g_assert_cmpuint(d->queues, ==, 2);
+    g_assert_cmpuint(d->reconnect, ==, 0);
+    g_autoptr(VmmDomainDef) def2 = parse_devices_valid(
+        "<disk type='vhostuser'><source type='unix' path='/run/x.sock'>"
+        "<reconnect enabled='yes' timeout='10'/></source><target dev='vdb'/></disk>");
+    g_assert_cmpuint(disk(def2, 0)->reconnect, ==, 10);
     static const struct { const char *inner; VmmConfError code; const char *needle; } bad[] = {
-        { "<source type='unix' path='/s'><reconnect enabled='yes' timeout='10'/></source>",
-          VMM_CONF_ERROR_UNSUPPORTED, "<reconnect enabled='yes'> is not supported" },
+        { "<source type='unix' path='/s'><reconnect enabled='yes'/></source>",
+          VMM_CONF_ERROR_INVALID, "<reconnect enabled='yes'> needs timeout='N'" },
+        { "<source type='unix' path='/s'><reconnect enabled='yes' timeout='0'/></source>",
+          VMM_CONF_ERROR_INVALID, "(1 to 3600)" },
+        { "<source type='unix' path='/s'><reconnect enabled='maybe'/></source>",
+          VMM_CONF_ERROR_INVALID, "<reconnect> needs enabled='yes' or enabled='no'" },
         { "<source type='unix' path='/s'/><readonly/>", VMM_CONF_ERROR_UNSUPPORTED,
           "element <disk>/<readonly> is not supported for <disk type='vhostuser'>" },
         { "<source type='unix' path='/s'/><serial>x</serial>", VMM_CONF_ERROR_UNSUPPORTED,

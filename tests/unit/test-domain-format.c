@@ -384,6 +384,8 @@ static void test_roundtrip_documents(void)
         "</source><target dev='vdb' bus='virtio'/><address type='pci' slot='5'/></disk>",
         "<disk type='vhostuser'><source type='unix' path='/s'/><target dev='vda'/>"
         "<driver queues='4'/></disk>",
+        "<disk type='vhostuser'><source type='unix' path='/s'><reconnect enabled='yes' "
+        "timeout='10'/></source><target dev='vda'/></disk>",
         /* everything at once, in an unusual order */
         "<serial type='file'><source path='/s&amp;t.log'/></serial>"
         "<disk type='block'><source dev='/dev/vdx'/><target dev='vdb'/></disk>"
