@@ -80,7 +80,7 @@ qemu_iops() {   # qd
 
 echo "# virtio-blk $rw 4 KiB, median of $rounds interleaved rounds of ${secs} s, cache=none (O_DIRECT), io_uring, poll=$poll; $(uname -r)"
 printf '%-4s %12s %12s %12s %10s %10s %10s\n' QD "host IOPS" "vmmd IOPS" "qemu IOPS" "vmmd/host" "qemu/host" "vmmd/qemu"
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+. "$top/bench/stats.sh"
 for qd in $qds; do
     : > "$tmp/h"; : > "$tmp/v"; : > "$tmp/q"
     for _ in $(seq "$rounds"); do

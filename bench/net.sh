@@ -8,20 +8,20 @@
 # same host-side sender and counters. Rounds are interleaved and the
 # median is printed with the spread (min-max). Asserts nothing.
 #
+# Then, when Debian's dpdk-testpmd (dpdk-dev) is installed, the same guest
+# on a vhostuser interface with testpmd as the vhost-user back end (second
+# table, against QEMU's -netdev vhost-user on the same testpmd): tx into
+# testpmd's rxonly, rx from its txonly generator; rates as the guest counts
+# them. testpmd busy-polls one core for the whole run, so
+# on a 2-core host the guest's vCPU shares the other core with the worker's
+# threads.
+#
 #   bench/net.sh [BUILDDIR] [SECONDS]
 # Knobs (environment): ROUNDS (3), SIZES ("64 1400": Ethernet frame bytes
-# without FCS), PAIRS ("1 4"), DIRS ("tx rx").
+# without FCS), PAIRS ("1 4"), DIRS ("tx rx"), TABLES ("tap vhost-user":
+# which tables to run).
 # tx is counted where it lands: the tap's rx_packets on the host. rx is
 # counted by the guest (datagrams it received on every queue).
-# VM exits per packet: kvm:kvm_mmio + kvm:kvm_pio events of the VMM process
-# (perf stat -p) over a window inside the run (0.5 s after traffic starts,
-# SECONDS - 1 long), divided by the frames the tap passed in that window
-# (rx_packets for tx, tx_packets for rx); irq/pkt likewise from
-# kvm:kvm_msi_set_irq. The same counters for both VMMs: on PVM hosts
-# kvm:kvm_exit never fires, KVM_GET_STATS_FD refuses a process that is not
-# the VM's owner (EIO) and debugfs is not mounted; the guest polls with
-# interrupts suppressed and never halts in the window, so emulated MMIO
-# (queue notifications) and port I/O are the exits that remain.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 builddir=$(cd "${1:-$top/build}" && pwd)
@@ -30,13 +30,16 @@ rounds=${ROUNDS:-3}
 sizes=${SIZES:-64 1400}
 pairs_list=${PAIRS:-1 4}
 dirs=${DIRS:-tx rx}
+tables=${TABLES:-tap vhost-user}
 kit=$builddir/tests/guest/guestkit.elf
 worker=$builddir/src/vmm-worker
 ns=vmmbench$$
 tap=bnt0
 gmac=52:54:00:be:4c:01
 tmp=$(mktemp -d)
+tp_pid=
 cleanup() {
+    [ -n "$tp_pid" ] && kill -INT "$tp_pid" 2>/dev/null && wait "$tp_pid" 2>/dev/null || true
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
     rm -rf "$tmp"
@@ -46,9 +49,6 @@ trap cleanup EXIT
 gcc -O2 -o "$tmp/udpflood" "$top/bench/udpflood.c"
 have_qemu=0
 command -v qemu-system-x86_64 >/dev/null && have_qemu=1
-have_perf=0
-command -v perf >/dev/null && have_perf=1
-((secs >= 2)) || { echo "net.sh: runs of at least 2 seconds, please (exits are counted in a window inside)" >&2; exit 1; }
 
 ip netns add "$ns"
 nsx() { ip netns exec "$ns" "$@"; }
@@ -64,8 +64,7 @@ mktap() {       # pairs
     nsx ip neigh replace 10.0.0.2 lladdr "$gmac" dev "$tap" nud permanent
 }
 hmac=02:00:00:00:00:01
-tapctr() { nsx cat "/sys/class/net/$tap/statistics/$1"; }
-rxp() { tapctr rx_packets; }
+rxp() { nsx cat "/sys/class/net/$tap/statistics/rx_packets"; }
 
 guest_cmd() {   # dir size pairs
     local payload=$(($2 - 42))
@@ -103,93 +102,132 @@ qemu_cmd() {    # dir size pairs
         -device virtio-net-pci,netdev=n0,mac=$gmac,disable-legacy=on,mq=on,vectors=$((2 * $3 + 2))
 }
 
-# The VMM process of a run (vmm-worker or QEMU) in the namespace.
-vmm_pid() {
-    local p
-    for p in $(ip netns pids "$ns"); do
-        case $(cat "/proc/$p/comm" 2>/dev/null) in vmm-worker|qemu-system-x86) echo "$p"; return;; esac
-    done
-}
-
-# Exit and interrupt events of process $1 while it runs for $2 seconds:
-# prints "exits irqs", or "- -" without perf.
-count_exits() {
-    if ((! have_perf)) || [ -z "$1" ]; then sleep "$2"; echo "- -"; return; fi
-    perf stat -x, -o "$tmp/perf" -e kvm:kvm_mmio,kvm:kvm_pio,kvm:kvm_msi_set_irq -p "$1" \
-        sleep "$2" 2>/dev/null || { echo "- -"; return; }
-    awk -F, '$3 == "kvm:kvm_mmio" || $3 == "kvm:kvm_pio" { e += $1 }
-             $3 == "kvm:kvm_msi_set_irq" { i += $1 } END { print e + 0, i + 0 }' "$tmp/perf"
-}
-
-# One run: prints packets per second (0 when the run failed), then VM
-# exits and interrupts per packet in the counting window ("-" when unknown).
+# One run: prints packets per second (0 when the run failed).
 run() {         # vmm dir size pairs
-    local vmm=$1 dir=$2 size=$3 pairs=$4 out=$tmp/out pid flood=
+    local vmm=$1 dir=$2 size=$3 pairs=$4 out=$tmp/out pid
     : > "$out"; [ -n "${NET_DEBUG:-}" ] && echo "+ $("${vmm}_cmd" "$dir" "$size" "$pairs")" >&2
     eval "nsx timeout $((secs + 90)) $("${vmm}_cmd" "$dir" "$size" "$pairs")" > "$out" 2>"$out.err" &
     pid=$!
     for _ in $(seq 600); do grep -q net_ready "$out" && break; sleep 0.05; done
-    local before after ctr=rx_packets c0 c1 ev
+    local before after
     before=$(rxp)
     if [ "$dir" = rx ]; then
-        ctr=tx_packets
         sleep 0.2
-        nsx "$tmp/udpflood" 10.0.0.2 9 $((size - 42)) $((secs + 1)) "$pairs" > /dev/null &
-        flood=$!
+        nsx "$tmp/udpflood" 10.0.0.2 9 $((size - 42)) $((secs + 1)) "$pairs" > /dev/null || true
     fi
-    sleep 0.5
-    c0=$(tapctr "$ctr")
-    ev=$(count_exits "$(vmm_pid)" $((secs - 1)))
-    c1=$(tapctr "$ctr")
-    [ -n "$flood" ] && { wait "$flood" || true; }
     wait "$pid" || true
     after=$(rxp)
     [ -n "${NET_DEBUG:-}" ] && tail -n 3 "$out" "$out.err" >&2
-    local pps
     if [ "$dir" = tx ]; then
-        pps=$(grep -q '"check":"net_bench","ok":true' "$out" && echo $(( (after - before) / secs )) || echo 0)
+        grep -q '"check":"net_bench","ok":true' "$out" && echo $(( (after - before) / secs )) || echo 0
     else
-        pps=$(sed -n 's/.*"check":"net_bench","ok":true.*"pps":\([0-9]*\).*/\1/p' "$out" | grep . || echo 0)
+        sed -n 's/.*"check":"net_bench","ok":true.*"pps":\([0-9]*\).*/\1/p' "$out" | grep . || echo 0
     fi
-    echo "$pps" $(awk -v ev="$ev" -v n=$((c1 - c0)) 'BEGIN { split(ev, e, " ")
-        if (e[1] == "-" || n <= 0) print "- -"; else printf "%.4f %.4f\n", e[1] / n, e[2] / n }')
 }
 
-stats() {       # column: median min max of that column of stdin ("-" when unknown)
-    awk -v c="$1" '$c != "-" { print $c }' | sort -g | awk '{ v[NR] = $1 }
-        END { if (!NR) { print "- - -"; exit }
+stats() {       # median min max of stdin
+    sort -n | awk '{ v[NR] = $1 } END { if (!NR) { print "0 0 0"; exit }
         m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
 }
 
-echo "# virtio-net UDP, guest kit net-bench, median of $rounds interleaved rounds of ${secs} s (spread min-max); $(uname -r)"
-echo "# tx: guest -> host, counted at the host tap; rx: host -> guest (udpflood, one flow per queue pair), counted by the guest"
-echo "# exit/pkt: kvm_mmio + kvm_pio events per frame, irq/pkt: kvm_msi_set_irq per frame (medians)"
-printf '%-3s %5s %5s %22s %22s %9s %9s %9s %8s %8s %8s %8s\n' dir frame pairs "vmmd pps (spread)" \
-    "qemu pps (spread)" "vmmd Mb/s" "qemu Mb/s" vmmd/qemu "exit/pkt" "" "irq/pkt" ""
-printf '%-3s %5s %5s %22s %22s %9s %9s %9s %8s %8s %8s %8s\n' "" "" "" "" "" "" "" "" vmmd qemu vmmd qemu
-for dir in $dirs; do
-    for size in $sizes; do
-        for pairs in $pairs_list; do
-            mktap "$pairs"
-            : > "$tmp/v"; : > "$tmp/q"
-            for _ in $(seq "$rounds"); do
-                run vmm "$dir" "$size" "$pairs" >> "$tmp/v"
-                if ((have_qemu)); then run qemu "$dir" "$size" "$pairs" >> "$tmp/q"; fi
+header() {
+    printf '%-3s %5s %5s %22s %22s %9s %9s %9s\n' dir frame pairs "vmmd pps (spread)" \
+        "qemu pps (spread)" "vmmd Mb/s" "qemu Mb/s" vmmd/qemu
+}
+
+# One table: for every direction, size and pair count, ROUNDS interleaved
+# runs of "$runner vmm|qemu dir size pairs" (which prints pps), one row.
+table() {       # runner [setup command run before each row, given the pairs]
+    local runner=$1 setup=${2:-}
+    header
+    for dir in $dirs; do
+        for size in $sizes; do
+            for pairs in $pairs_list; do
+                [ -n "$setup" ] && "$setup" "$pairs"
+                : > "$tmp/v"; : > "$tmp/q"
+                for _ in $(seq "$rounds"); do
+                    "$runner" vmm "$dir" "$size" "$pairs" >> "$tmp/v"
+                    if ((have_qemu)); then "$runner" qemu "$dir" "$size" "$pairs" >> "$tmp/q"; fi
+                done
+                read -r vm vlo vhi < <(stats < "$tmp/v")
+                read -r qm qlo qhi < <(stats < "$tmp/q")
+                awk -v d="$dir" -v s="$size" -v p="$pairs" -v vm="$vm" -v vlo="$vlo" -v vhi="$vhi" \
+                    -v qm="$qm" -v qlo="$qlo" -v qhi="$qhi" 'BEGIN {
+                    printf "%-3s %5d %5d %9.0f (%5.0fk-%5.0fk) %9.0f (%5.0fk-%5.0fk) %9.0f %9.0f %9s\n",
+                        d, s, p, vm, vlo / 1000, vhi / 1000, qm, qlo / 1000, qhi / 1000,
+                        vm * s * 8 / 1e6, qm * s * 8 / 1e6, (qm > 0) ? sprintf("%.2f", vm / qm) : "-" }'
             done
-            read -r vm vlo vhi < <(stats 1 < "$tmp/v")
-            read -r qm qlo qhi < <(stats 1 < "$tmp/q")
-            read -r ve _ < <(stats 2 < "$tmp/v")
-            read -r qe _ < <(stats 2 < "$tmp/q")
-            read -r vi _ < <(stats 3 < "$tmp/v")
-            read -r qi _ < <(stats 3 < "$tmp/q")
-            awk -v d="$dir" -v s="$size" -v p="$pairs" -v vm="$vm" -v vlo="$vlo" -v vhi="$vhi" \
-                -v qm="$qm" -v qlo="$qlo" -v qhi="$qhi" -v ve="$ve" -v qe="$qe" -v vi="$vi" -v qi="$qi" '
-                function f(x) { return x == "-" ? "-" : sprintf("%.4f", x) }
-                BEGIN { if (vm == "-") vm = vlo = vhi = 0; if (qm == "-") qm = qlo = qhi = 0
-                printf "%-3s %5d %5d %9.0f (%5.0fk-%5.0fk) %9.0f (%5.0fk-%5.0fk) %9.0f %9.0f %9s %8s %8s %8s %8s\n",
-                    d, s, p, vm, vlo / 1000, vhi / 1000, qm, qlo / 1000, qhi / 1000,
-                    vm * s * 8 / 1e6, qm * s * 8 / 1e6, (qm > 0) ? sprintf("%.2f", vm / qm) : "-",
-                    f(ve), f(qe), f(vi), f(qi) }'
         done
     done
-done
+}
+
+if [[ " $tables " == *" tap "* ]]; then
+echo "# virtio-net UDP, guest kit net-bench, median of $rounds interleaved rounds of ${secs} s (spread min-max); $(uname -r)"
+echo "# tx: guest -> host, counted at the host tap; rx: host -> guest (udpflood, one flow per queue pair), counted by the guest"
+table run mktap
+fi
+
+# ---- vhost-user: dpdk-testpmd as the back end --------------------------------
+command -v dpdk-testpmd >/dev/null && [[ " $tables " == *" vhost-user "* ]] || exit 0
+sock=$tmp/testpmd.sock
+tp_start() {    # mode frame pairs
+    local extra=
+    [ "$1" = txonly ] && extra="--txpkts=$2"
+    rm -f "$sock"
+    dpdk-testpmd --no-huge -m 256 --no-pci -l 0-1 --file-prefix "vmmbench$$" \
+        --vdev "net_vhost0,iface=$sock,queues=$3" -- --total-num-mbufs=8192 \
+        --rxq="$3" --txq="$3" --forward-mode="$1" $extra --auto-start --stats-period 600 \
+        > "$tmp/testpmd.log" 2>&1 &
+    tp_pid=$!
+    for _ in $(seq 200); do [ -S "$sock" ] && return 0; sleep 0.05; done
+    echo "net.sh: testpmd did not start:" >&2; tail -n 5 "$tmp/testpmd.log" >&2
+    return 1
+}
+tp_stop() { kill -INT "$tp_pid" 2>/dev/null; wait "$tp_pid" 2>/dev/null || true; tp_pid=; }
+vu_run() {      # vmm dir size pairs: the guest's packets per second (0 when the run failed)
+    local vmm=$1; shift
+    local dir=$1 size=$2 pairs=$3 out=$tmp/vu.out payload=$(($2 - 42)) cmd
+    if [ "$dir" = tx ]; then
+        tp_start rxonly "$size" "$pairs" || { echo 0; return; }
+        cmd="test=net-bench mode=tx size=$payload secs=$secs pairs=$pairs dst=10.0.0.1 dport=9 dmac=$hmac"
+    else
+        tp_start txonly "$size" "$pairs" || { echo 0; return; }
+        cmd="test=net-bench mode=rx size=$payload secs=$secs pairs=$pairs dport=9"
+    fi
+    cat > "$tmp/vu.xml" <<XML
+<domain type='kvm'>
+  <name>bench-net-vu</name>
+  <memory unit='MiB'>512</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type><kernel>$kit</kernel><cmdline>$cmd</cmdline></os>
+  <features><acpi/><apic/></features>
+  <devices>
+    <interface type='vhostuser'>
+      <mac address='$gmac'/><source type='unix' path='$sock' mode='client'/>
+      <model type='virtio'/><driver queues='$pairs'/>
+    </interface>
+    <serial type='stdio'><target port='0'/></serial>
+  </devices>
+</domain>
+XML
+    if [ "$vmm" = vmm ]; then
+        timeout $((secs + 90)) "$worker" --xml "$tmp/vu.xml" > "$out" 2> "$out.err" || true
+    else
+        # QEMU shares guest RAM with the back end through a memfd, as vmm-worker does
+        timeout $((secs + 90)) qemu-system-x86_64 -M microvm,pcie=on,rtc=on,memory-backend=mem \
+            -object memory-backend-memfd,id=mem,size=512M,share=on -enable-kvm -cpu qemu64 \
+            -m 512 -smp 1 -nodefaults -nographic -no-reboot -serial stdio -kernel "$kit" \
+            -append "$cmd" -chardev socket,id=c0,path="$sock" \
+            -netdev vhost-user,id=n0,chardev=c0,queues="$pairs" \
+            -device virtio-net-pci,netdev=n0,mac=$gmac,disable-legacy=on,mq=on,vectors=$((2 * pairs + 2)) \
+            > "$out" 2> "$out.err" || true
+    fi
+    tp_stop
+    [ -n "${NET_DEBUG:-}" ] && tail -n 3 "$out" "$out.err" >&2
+    sed -n 's/.*"check":"net_bench","ok":true.*"pps":\([0-9]*\).*/\1/p' "$out" | grep . || echo 0
+}
+
+echo
+echo "# vhost-user: the same guest on <interface type='vhostuser'>, dpdk-testpmd as back end (tx: rxonly, rx: txonly), median of $rounds rounds (spread)"
+echo "# counted by the guest; testpmd busy-polls one of the host's $(nproc) cores; qemu: -netdev vhost-user, memfd RAM"
+table vu_run

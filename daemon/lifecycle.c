@@ -1026,6 +1026,8 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     g_array_append_val(source_fds, lockfd);
     g_array_append_val(target_fds, next_fd);
     for (guint i = 0; i < nnets; i++) {
+        if (!netdevs[i]->nfds)
+            continue;   /* vhost-user: the worker connects itself */
         GString *a = g_string_new(NULL);
         g_string_printf(a, "%u:", i);
         for (unsigned q = 0; q < netdevs[i]->nfds; q++) {

@@ -330,6 +330,72 @@ static bool parse_disk_serial(const ParseCtx *pc, xmlNodePtr node,
 }
 
 
+/* <disk type='vhostuser'>: the back end process is the disk (libvirt:
+ * "almost all of the disk properties can't be configured"), so only
+ * <source type='unix' path>, <driver name='qemu' type='raw' queues>,
+ * <target> and <address> mean anything; the rest is refused by name.
+ * s[] is parse_disk's children: driver, source, target, readonly,
+ * shareable, serial, ... */
+static bool parse_disk_vhostuser(const ParseCtx *pc, xmlNodePtr node, xmlNodePtr *s,
+                                 VmmDiskDef *disk, GError **err)
+{
+    static const char *const src_attrs[] = { "type", "path", NULL };
+    static const char *const src_children[] = { "reconnect", NULL };
+    static const char *const rc_attrs[] = { "enabled", "timeout", NULL };
+    static const char *const drv_attrs[] = { "name", "type", "queues", NULL };
+    xmlNodePtr src = s[1], rc[1] = { 0 };
+    if (!src)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err, "<disk type='vhostuser'> "
+                         "needs <source type='unix' path='/absolute/socket'/>");
+    g_autofree char *type = get_attr(src, "type");
+    if (!type || strcmp(type, "unix") != 0)
+        return conf_fail(pc, src, VMM_CONF_ERROR_INVALID, err, "<source> of <disk "
+                         "type='vhostuser'> needs type='unix' (the only type libvirt has)");
+    if (!check_attrs(pc, src, src_attrs, err) ||
+        !collect_children(pc, src, src_children, rc, err))
+        return false;
+    g_autofree char *path = get_attr(src, "path");
+    if (!path)
+        return conf_fail(pc, src, VMM_CONF_ERROR_INVALID, err,
+                         "<source> of <disk type='vhostuser'> needs a 'path' attribute");
+    if (!check_disk_path(pc, src, "path", path, err))
+        return false;
+    if (rc[0]) {
+        if (!check_empty(pc, rc[0], rc_attrs, err))
+            return false;
+        g_autofree char *en = get_attr(rc[0], "enabled");
+        if (!en || (strcmp(en, "yes") != 0 && strcmp(en, "no") != 0))
+            return conf_fail(pc, rc[0], VMM_CONF_ERROR_INVALID, err,
+                             "<reconnect> needs enabled='yes' or enabled='no'");
+        g_autofree char *to = get_attr(rc[0], "timeout");
+        uint64_t t = 0;
+        /* libvirt: enabled='yes' needs a timeout (seconds between attempts) */
+        if (strcmp(en, "yes") == 0 && (!to || !parse_count(to, &t) || t < 1 || t > 3600))
+            return conf_fail(pc, rc[0], VMM_CONF_ERROR_INVALID, err,
+                             "<reconnect enabled='yes'> needs timeout='N', the seconds "
+                             "between reconnection attempts (1 to 3600)");
+        disk->reconnect = (unsigned)t;
+    }
+    for (xmlAttrPtr a = s[0] ? s[0]->properties : NULL; a; a = a->next)
+        if (!g_strv_contains(drv_attrs, (const char *)a->name))
+            return conf_fail(pc, s[0], VMM_CONF_ERROR_UNSUPPORTED, err,
+                             "attribute '%s' on <driver> is not supported for <disk "
+                             "type='vhostuser'>: the back end does its own caching and "
+                             "I/O (allowed: name, type, queues)", (const char *)a->name);
+    const char *const refused[][2] = {
+        { "readonly", "the back end decides whether the disk is writable" },
+        { "shareable", "the back end decides who shares the image" },
+        { "serial", "the back end answers the serial number" },
+    };
+    for (int i = 0; i < 3; i++)
+        if (s[3 + i])
+            return conf_fail(pc, s[3 + i], VMM_CONF_ERROR_UNSUPPORTED, err,
+                             "element <disk>/<%s> is not supported for <disk "
+                             "type='vhostuser'>: %s", refused[i][0], refused[i][1]);
+    disk->path = g_steal_pointer(&path);
+    return true;
+}
+
 static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
                        xmlNodePtr *pci_slots, VmmDomainDef *def, GError **err)
 {
@@ -340,9 +406,9 @@ static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
         "alias", "address", NULL };
     static const char *const attrs[] = { "type", "device", NULL };
     /* Index order matches VmmDiskSourceType. */
-    static const char *const types[] = { "file", "block", NULL };
+    static const char *const types[] = { "file", "block", "vhostuser", NULL };
     static const char *const known_types[] = {
-        "network", "dir", "volume", "nvme", "vhostuser", NULL };
+        "network", "dir", "volume", "nvme", NULL };
     static const char *const devices[] = { "disk", NULL };
     static const char *const known_devices[] = { "cdrom", "floppy", "lun", NULL };
     xmlNodePtr s[K_N] = { 0 };
@@ -375,7 +441,9 @@ static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
         return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
                          "<disk> needs a <target dev='vdX'/> element");
     if (!parse_disk_target(pc, s[K_TARGET], disk, err) ||
-        !parse_disk_source(pc, node, s[K_SOURCE], disk, err) ||
+        (disk->type == VMM_DISK_VHOSTUSER
+         ? !parse_disk_vhostuser(pc, node, s, disk, err)
+         : !parse_disk_source(pc, node, s[K_SOURCE], disk, err)) ||
         (s[K_DRIVER] && !parse_disk_driver(pc, s[K_DRIVER], disk, err)))
         return false;
     if (s[K_READONLY]) {
@@ -444,23 +512,32 @@ static bool format_disk(ConfWriter *w, xmlNodePtr devices, const VmmDiskDef *dis
         !check_value(w, "disk target", disk->target_dev))
         return false;
 
-    bool block = disk->type == VMM_DISK_BLOCK;
+    bool block = disk->type == VMM_DISK_BLOCK, vu = disk->type == VMM_DISK_VHOSTUSER;
     xmlNodePtr d = add_elem(devices, "disk");
-    set_attr(d, "type", block ? "block" : "file");
+    set_attr(d, "type", vu ? "vhostuser" : block ? "block" : "file");
     set_attr(d, "device", "disk");
 
     xmlNodePtr drv = add_elem(d, "driver");
     set_attr(drv, "name", "qemu");
     set_attr(drv, "type", "raw");
-    set_attr(drv, "cache", vmm_cache_mode_to_string(disk->cache));
-    set_attr(drv, "io", vmm_io_mode_to_string(disk->io));
-    set_attr(drv, "discard", discard_to_string(disk->discard));
+    if (!vu) {   /* the vhost-user back end has its own cache and I/O */
+        set_attr(drv, "cache", vmm_cache_mode_to_string(disk->cache));
+        set_attr(drv, "io", vmm_io_mode_to_string(disk->io));
+        set_attr(drv, "discard", discard_to_string(disk->discard));
+    }
     if (disk->queues > 0)
         set_attrf(drv, "queues", "%u", disk->queues);
 
     xmlNodePtr src = add_elem(d, "source");
-    if (!set_attr_checked(w, src, src_what, block ? "dev" : "file", disk->path))
+    if (vu)
+        set_attr(src, "type", "unix");
+    if (!set_attr_checked(w, src, src_what, vu ? "path" : block ? "dev" : "file", disk->path))
         return false;
+    if (vu && disk->reconnect) {
+        xmlNodePtr rc = add_elem(src, "reconnect");
+        set_attr(rc, "enabled", "yes");
+        set_attrf(rc, "timeout", "%u", disk->reconnect);
+    }
 
     xmlNodePtr tgt = add_elem(d, "target");
     set_attr(tgt, "dev", disk->target_dev);
@@ -532,7 +609,8 @@ static bool disk_equal(gconstpointer x, gconstpointer y)
            g_strcmp0(a->target_dev, b->target_dev) == 0 && a->bus == b->bus &&
            a->readonly == b->readonly && g_strcmp0(a->serial, b->serial) == 0 &&
            a->cache == b->cache && a->io == b->io && a->discard == b->discard &&
-           a->queues == b->queues && a->pci_slot == b->pci_slot;
+           a->queues == b->queues && a->pci_slot == b->pci_slot &&
+           a->reconnect == b->reconnect;
 }
 
 static const char *const disk_elements[] = { "disk", NULL };

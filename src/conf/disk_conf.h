@@ -23,7 +23,7 @@ typedef enum {
 } VmmIoMode;
 
 typedef enum { VMM_DISCARD_IGNORE = 0, VMM_DISCARD_UNMAP } VmmDiscardMode;
-typedef enum { VMM_DISK_FILE = 0, VMM_DISK_BLOCK } VmmDiskSourceType;
+typedef enum { VMM_DISK_FILE = 0, VMM_DISK_BLOCK, VMM_DISK_VHOSTUSER } VmmDiskSourceType;
 typedef enum { VMM_DISK_BUS_VIRTIO = 0 } VmmDiskBus;
 
 #define VMM_MAX_DISK_QUEUES 16
@@ -31,7 +31,8 @@ typedef enum { VMM_DISK_BUS_VIRTIO = 0 } VmmDiskBus;
 
 typedef struct {
     VmmDiskSourceType type;   /* <disk type='file'|'block'> */
-    char *path;               /* <source file=...> or <source dev=...>, absolute */
+    char *path;               /* <source file=...> or <source dev=...>, absolute;
+                               * vhostuser: <source type='unix' path=...> */
     char *target_dev;         /* <target dev='vda'> */
     VmmDiskBus bus;           /* <target bus='virtio'> */
     bool readonly;            /* <readonly/> */
@@ -41,6 +42,8 @@ typedef struct {
     VmmIoMode io;             /* <driver io=...> */
     VmmDiscardMode discard;   /* <driver discard=...> */
     unsigned queues;          /* <driver queues=N>; 0 = default (one per vCPU) */
+    unsigned reconnect;       /* vhostuser <reconnect enabled='yes' timeout=N>:
+                               * seconds between attempts; 0 = no reconnect */
     int pci_slot;             /* <address type='pci' slot=...>: 1..31, unique
                                * among devices; -1 = assign */
 } VmmDiskDef;

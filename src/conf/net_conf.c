@@ -329,6 +329,14 @@ static VmmNetDef *net_def_parse(const char *source, xmlNodePtr node, unsigned in
             (b && !parse_choice(pc, s[K_BACKEND], "type", b, backends, NULL, &idx, err)))
             return NULL;
     }
+    if (net->type == VMM_NET_VHOSTUSER && !s[K_MODEL]) {
+        /* libvirt's rule: the back end speaks virtio-net, so the model must
+         * say so (it refuses a missing <model> as well) */
+        conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                  "an interface of type 'vhostuser' needs <model type='virtio'/> (the "
+                  "vhost-user back end serves virtio-net queues)");
+        return NULL;
+    }
     if (net->type == VMM_NET_VHOSTUSER && net->driver == VMM_NET_DRIVER_VHOST) {
         conf_fail(pc, s[K_DRIVER], VMM_CONF_ERROR_INVALID, err,
                   "<driver name='vhost'> (vhost-net) does not apply to a vhostuser interface");

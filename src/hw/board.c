@@ -18,10 +18,13 @@
 #include "hw/uart.h"
 #include "util/chardev.h"
 #include "util/log.h"
+#include "virtio/vhost_user_blk.h"
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_net.h"
 #include "virtio/virtio_net_proto.h"
 #include "virtio/virtio_rng.h"
+#include "vhost/vhost_kernel.h"
+#include "vhost/vhost_user.h"
 #include "vmm/irq.h"
 #include "vmm/vm.h"
 
@@ -224,6 +227,70 @@ static void blk_free(void *dev)
     vmm_virtio_blk_free(dev);
 }
 
+/* <disk type='vhostuser'> -> vhost-user-blk on the back end's socket. */
+static void *vhost_blk_create(const BoardCtx *c, guint index, int slot, GError **err)
+{
+    return vmm_vhost_user_blk_new(c->vm, g_ptr_array_index(c->vm->def->disks, index), slot,
+                                  err);
+}
+
+static void vhost_blk_free(void *dev)
+{
+    vmm_vhost_user_blk_free(dev);
+}
+
+static bool disk_is_vhostuser(const VmmDomainDef *def, guint i)
+{
+    return ((const VmmDiskDef *)g_ptr_array_index(def->disks, i))->type == VMM_DISK_VHOSTUSER;
+}
+
+static bool disk_is_local(const VmmDomainDef *def, guint i)
+{
+    return !disk_is_vhostuser(def, i);
+}
+
+#define VHOST_USER_ACCEPT_S 30
+
+/* Which back end serves the rx/tx queues of interface `index`: *out is a
+ * vhost device, or NULL for vmm-worker's own I/O threads. vhostuser: the
+ * back end on the socket (mode='server': the back end connects to us). A tap: <driver name='vhost'> the kernel's
+ * vhost-net (an error without it), name='qemu' the I/O threads, no name
+ * vhost-net when /dev/vhost-net opens and the I/O threads otherwise
+ * (logged), as libvirt does with QEMU. */
+static bool net_vhost(const VmmNetDef *nd, guint index, const char *name, VmmVhostDev **out,
+                      GError **err)
+{
+    *out = NULL;
+    if (nd->type == VMM_NET_VHOSTUSER) {
+        g_autofree char *label = g_strdup_printf("interface %u", index);
+        if (nd->socket_server) {
+            /* QEMU waits for the back end at start-up too; bounded here */
+            vmm_log_info("interface %u: waiting up to %u s for a vhost-user back end to "
+                         "connect to %s", index, VHOST_USER_ACCEPT_S, nd->socket_path);
+            *out = vmm_vhost_user_accept(nd->socket_path, label, VHOST_USER_ACCEPT_S, err);
+        } else {
+            *out = vmm_vhost_user_connect(nd->socket_path, label, err);
+        }
+        return *out != NULL;
+    }
+    if (nd->type == VMM_NET_USER || nd->driver == VMM_NET_DRIVER_QEMU)
+        return true;
+    g_autoptr(GError) e = NULL;
+    g_autofree char *label = g_strdup_printf("vhost-net %s", name);
+    *out = vmm_vhost_kernel_open(VMM_VHOST_NET_DEV, label, &e);
+    if (*out)
+        return true;
+    if (nd->driver == VMM_NET_DRIVER_VHOST) {
+        g_set_error(err, BOARD_ERROR, 0, "interface %u (%s): <driver name='vhost'> needs the "
+                    "kernel's vhost-net: %s (use name='qemu' for vmm-worker's own back end)",
+                    index, name, e->message);
+        return false;
+    }
+    vmm_log_info("interface %u (%s): %s; using vmm-worker's userspace back end", index, name,
+                 e->message);
+    return true;
+}
+
 /* <interface> -> virtio-net on the host side the caller opened. Offloads
  * the XML turns off are never offered: host= for what the device accepts
  * from the guest, guest= for what it hands to the guest. */
@@ -252,17 +319,6 @@ static void *net_create(const BoardCtx *c, guint index, int slot, GError **err)
         return NULL;
     }
     const VmmNetdev *host = c->netdevs[index];
-    if (nd->type == VMM_NET_VHOSTUSER) {
-        g_set_error(err, BOARD_ERROR, 0, "interface %u: type '%s' is not supported by this "
-                    "vmm-worker's virtio-net yet", index, vmm_net_type_to_string(nd->type));
-        return NULL;
-    }
-    if (nd->driver == VMM_NET_DRIVER_VHOST) {
-        g_set_error(err, BOARD_ERROR, 0, "interface %u: <driver name='vhost'> needs the "
-                    "kernel's vhost-net, and /dev/vhost-net is missing on this host "
-                    "(use name='qemu')", index);
-        return NULL;
-    }
     uint64_t off = 0;
     for (int k = 0; k < VMM_NET_HOST_N; k++)
         if (nd->host[k] == VMM_TRI_OFF)
@@ -273,20 +329,27 @@ static void *net_create(const BoardCtx *c, guint index, int slot, GError **err)
             off |= VNET_BIT(guest_bits[k]);
     g_autofree char *name = host->ifname[0] ? g_strdup(host->ifname)
                                             : g_strdup_printf("net%u", index);
+    VmmVhostDev *vhost = NULL;
+    if (!net_vhost(nd, index, name, &vhost, err))
+        return NULL;
     VmmNetConfig cfg = {
         .name = name,
         .mtu = nd->mtu,
-        .queue_pairs = host->nfds,
-        .tap_fds = host->fds,
+        .queue_pairs = vhost && !host->nfds ? MAX(nd->queues, 1u) : host->nfds,
+        .tap_fds = host->nfds ? host->fds : NULL,
         .stream = nd->type == VMM_NET_USER,
         .rx_queue_size = nd->rx_queue_size,
         .tx_queue_size = nd->tx_queue_size,
         .disabled_features = off,
         .link_down = nd->link_down,
         .pci_slot = slot,
+        .vhost = vhost,
     };
     memcpy(cfg.mac, nd->mac, 6);
-    return vmm_virtio_net_new(c->vm, &cfg, err);
+    VmmVirtioNet *n = vmm_virtio_net_new(c->vm, &cfg, err);
+    if (!n)
+        vmm_vhost_free(vhost);
+    return n;
 }
 
 static void net_free(void *dev)
@@ -311,25 +374,31 @@ static guint disks_count(const VmmDomainDef *d) { return def_len(d->disks); }
 static guint nets_count(const VmmDomainDef *d) { return def_len(d->nets); }
 static guint rngs_count(const VmmDomainDef *d) { return def_len(d->rngs); }
 static GPtrArray **vm_blk(VmmVm *vm) { return &vm->blk; }
+static GPtrArray **vm_vhost_blk(VmmVm *vm) { return &vm->vhost_blk; }
 static GPtrArray **vm_net(VmmVm *vm) { return &vm->net; }
 static GPtrArray **vm_rng(VmmVm *vm) { return &vm->rng; }
 
 /* A PCI device kind: one instance per element of the definition, kept in
  * document order in the VM's array. The table order is the slot placement
  * order vmm_domain_def_pci_slots() applies (disks, interfaces, rngs); a new
- * kind goes there too. */
+ * kind goes there too. Kinds next to each other with the same count()
+ * share one element list (and its slots): takes() says which elements are
+ * whose, the others stay NULL in the kind's array. */
 typedef struct {
     const char *name;
     guint (*count)(const VmmDomainDef *def);
+    bool (*takes)(const VmmDomainDef *def, guint index);   /* NULL: all */
     GPtrArray **(*array)(VmmVm *vm);
     void *(*create)(const BoardCtx *c, guint index, int slot, GError **err);
     void (*free)(void *dev);
 } BoardPciKind;
 
 static const BoardPciKind board_pci_kinds[] = {
-    { "virtio-blk", disks_count, vm_blk, blk_create, blk_free },
-    { "virtio-net", nets_count, vm_net, net_create, net_free },
-    { "virtio-rng", rngs_count, vm_rng, rng_create, rng_free },
+    { "virtio-blk", disks_count, disk_is_local, vm_blk, blk_create, blk_free },
+    { "vhost-user-blk", disks_count, disk_is_vhostuser, vm_vhost_blk, vhost_blk_create,
+      vhost_blk_free },
+    { "virtio-net", nets_count, NULL, vm_net, net_create, net_free },
+    { "virtio-rng", rngs_count, NULL, vm_rng, rng_create, rng_free },
 };
 
 static bool pci_devices_create(const BoardCtx *c, GError **err)
@@ -344,17 +413,20 @@ static bool pci_devices_create(const BoardCtx *c, GError **err)
     guint base = 0;
     for (guint k = 0; k < G_N_ELEMENTS(board_pci_kinds); k++) {
         const BoardPciKind *kind = &board_pci_kinds[k];
+        if (k > 0 && kind->count != board_pci_kinds[k - 1].count)
+            base += board_pci_kinds[k - 1].count(vm->def);
         guint n = kind->count(vm->def);
         GPtrArray **arr = kind->array(vm);
         *arr = g_ptr_array_new();
         g_ptr_array_set_size(*arr, n);
         for (guint i = 0; i < n; i++) {
+            if (kind->takes && !kind->takes(vm->def, i))
+                continue;
             void *dev = kind->create(c, i, slots[base + i], err);
             if (!dev)
                 return false;
             g_ptr_array_index(*arr, i) = dev;
         }
-        base += n;
     }
     return true;
 }

@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,6 +71,24 @@ VmmNetdev *vmm_netdev_open(const VmmNetDef *def, unsigned index, GError **err)
         n->nfds = 1;
         n->fds[0] = n->passt->fd;
         ok = true;
+        break;
+    }
+    case VMM_NET_VHOSTUSER: {
+        /* Nothing to hand over: the worker connects to the back end itself
+         * (one connection, so not here). A client's socket must exist now:
+         * a start that cannot connect fails early, naming it. */
+        struct stat st;
+        const char *why = NULL;
+        if (!def->socket_server) {
+            if (stat(def->socket_path, &st) < 0)
+                why = g_strerror(errno);
+            else if (!S_ISSOCK(st.st_mode))
+                why = "not a unix socket";
+        }
+        if (why)
+            g_set_error(err, VMM_ERROR, 0, "interface %u: vhost-user socket %s: %s", index,
+                        def->socket_path, why);
+        ok = !why;
         break;
     }
     default:

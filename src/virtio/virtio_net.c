@@ -4,6 +4,8 @@
 #include "virtio/virtio_pci.h"
 #include "virtio/virtio_spec.h"
 #include "net/tap.h"
+#include "vhost/vhost.h"
+#include "vhost/vhost_kernel.h"
 #include "vmm/vm.h"
 #include "util/log.h"
 
@@ -67,7 +69,27 @@ struct VmmVirtioNet {
     VmmNetRxFilter filter;
     VmmVirtqElem *ctrl_elem;
     gint64 rx_look_us;           /* first step of the looks at a starved rx ring, 0 = off */
+    const struct NetBackend *be;   /* what moves the rx/tx frames */
+    /* vhost back end: serves the rx/tx queues; the threads serve only the
+     * control queue. vhost_kernel: vhost-net on tap_fd of pair 0. */
+    VmmVhostDev *vhost;
+    bool vhost_kernel;
 };
+
+/* The seam between the device model (config space, features, control
+ * queue, statistics: the same for every back end) and what moves the
+ * frames of the rx/tx queues: the I/O threads on a tap or passt's socket,
+ * or a vhost back end. */
+typedef struct NetBackend {
+    /* DRIVER_OK: the rings of the first used_pairs pairs (and the control
+     * queue) are set up. Starts moving frames, and the control queue's
+     * thread. */
+    bool (*start)(VmmVirtioNet *n, unsigned used_pairs, GError **err);
+    /* Reset, after the threads are joined: nothing moves frames after. */
+    void (*stop)(VmmVirtioNet *n);
+    /* n->active_pairs (VQ_PAIRS_SET) or the link changed. */
+    void (*update)(VmmVirtioNet *n, bool running);
+} NetBackend;
 
 #define WARN_TX   1
 #define WARN_RX   2
@@ -435,11 +457,7 @@ static void process_rx(NetPair *p, bool rearm)
 static void set_active_pairs(VmmVirtioNet *n, unsigned pairs)
 {
     n->active_pairs = pairs;
-    for (unsigned i = 0; i < n->npairs && !n->pairs[i].srx; i++) {
-        g_autoptr(GError) err = NULL;
-        if (!vmm_tap_enable_queue(n->pairs[i].tap_fd, n->name, i < pairs, &err))
-            vmm_log_warn("virtio-net %s: %s", n->name, err->message);
-    }
+    n->be->update(n, n->vdev->running);
 }
 
 static void ctrl_one(VmmVirtioNet *n, VmmVirtqElem *e)
@@ -519,7 +537,8 @@ static gpointer pair_thread(gpointer data)
     VmmVirtioDev *d = n->vdev;
     unsigned rxq = 2 * p->index, txq = rxq + 1;
     bool ctrl = p->index == 0 && has(n, VIRTIO_NET_F_CTRL_VQ) && d->queues[n->ctrl_index].enabled;
-    bool rx_on = d->queues[rxq].enabled, tx_on = d->queues[txq].enabled;
+    /* with a vhost back end, the rings are the back end's */
+    bool rx_on = !n->vhost && d->queues[rxq].enabled, tx_on = !n->vhost && d->queues[txq].enabled;
     struct epoll_event ev = { .events = EPOLLIN };
     if (rx_on) {
         ev.data.u32 = 0;
@@ -531,7 +550,8 @@ static gpointer pair_thread(gpointer data)
     }
     ev.data.u32 = 2;
     ev.events = 0;
-    epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, p->tap_fd, &ev);
+    if (!n->vhost)
+        epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, p->tap_fd, &ev);
     p->tap_armed = false;
     ev.events = EPOLLIN;
     ev.data.u32 = 3;
@@ -577,7 +597,8 @@ static gpointer pair_thread(gpointer data)
         }
     }
     /* Leave the epoll set empty for the next start. */
-    epoll_ctl(p->epoll_fd, EPOLL_CTL_DEL, p->tap_fd, NULL);
+    if (!n->vhost)
+        epoll_ctl(p->epoll_fd, EPOLL_CTL_DEL, p->tap_fd, NULL);
     epoll_ctl(p->epoll_fd, EPOLL_CTL_DEL, p->stop_fd, NULL);
     if (rx_on)
         epoll_ctl(p->epoll_fd, EPOLL_CTL_DEL, d->queues[rxq].kick_fd, NULL);
@@ -610,7 +631,7 @@ static bool net_features_ok(VmmVirtioDev *d, uint64_t features)
         return false;
     }
     /* The tap hands the guest only what it negotiated. */
-    for (unsigned i = 0; i < n->npairs && !n->pairs[i].srx; i++) {
+    for (unsigned i = 0; i < n->npairs && !n->pairs[i].srx && n->pairs[i].tap_fd >= 0; i++) {
         g_autoptr(GError) err = NULL;
         if (!vmm_tap_set_offload(n->pairs[i].tap_fd, n->name, tun_offloads(features), &err)) {
             vmm_log_warn("virtio-net %s: %s", n->name, err->message);
@@ -621,31 +642,113 @@ static bool net_features_ok(VmmVirtioDev *d, uint64_t features)
     return true;
 }
 
-static bool net_start(VmmVirtioDev *d, GError **err)
+/* ---- back end: the I/O threads ------------------------------------------- */
+
+static void start_thread(NetPair *p, const char *what)
 {
-    VmmVirtioNet *n = d->opaque;
+    drain(p->stop_fd);
+    g_autofree char *name = g_strdup_printf("net-%s-%s%u", p->net->name, what, p->index);
+    p->thread = g_thread_new(name, pair_thread, p);
+}
+
+/* One thread per queue pair; the tap's queues follow VQ_PAIRS_SET. */
+static void threads_update(VmmVirtioNet *n, bool running)
+{
+    (void)running;
+    for (unsigned i = 0; i < n->npairs && !n->pairs[i].srx; i++) {
+        g_autoptr(GError) err = NULL;
+        if (!vmm_tap_enable_queue(n->pairs[i].tap_fd, n->name, i < n->active_pairs, &err))
+            vmm_log_warn("virtio-net %s: %s", n->name, err->message);
+    }
+}
+
+static bool threads_start(VmmVirtioNet *n, unsigned used_pairs, GError **err)
+{
     (void)err;
-    bool mq = has(n, VIRTIO_NET_F_MQ);
-    /* 5.1.2: the control queue follows the pairs the driver uses. */
-    unsigned used_pairs = mq ? n->npairs : 1;
-    n->ctrl_index = 2 * used_pairs;
+    VmmVirtioDev *d = n->vdev;
     /* 5.1.6.5.5: only the first pair until VQ_PAIRS_SET. */
     set_active_pairs(n, 1);
     for (unsigned i = 0; i < used_pairs; i++) {
-        NetPair *p = &n->pairs[i];
         if (!d->queues[2 * i].enabled && !d->queues[2 * i + 1].enabled &&
             !(i == 0 && d->queues[n->ctrl_index].enabled))
             continue;
-        drain(p->stop_fd);
-        g_autofree char *name = g_strdup_printf("net-%s-q%u", n->name, i);
-        p->thread = g_thread_new(name, pair_thread, p);
+        start_thread(&n->pairs[i], "q");
     }
     return true;
 }
 
-static void net_stop(VmmVirtioDev *d)
+static void threads_stop(VmmVirtioNet *n)
+{
+    (void)n;
+}
+
+static const NetBackend threads_backend = { threads_start, threads_stop, threads_update };
+
+/* ---- back end: vhost (vhost-user, or the kernel's vhost-net) -------------- */
+
+/* The back end moves frames on the rings of the active pairs while the
+ * link is up; the kernel's vhost-net has no ring enable and gets the tap
+ * detached instead. The control queue's thread and domif-setlink may race:
+ * the last call wins, with the current state. */
+static void vhost_update(VmmVirtioNet *n, bool running)
+{
+    if (!running || !n->vhost)
+        return;
+    bool up = g_atomic_int_get(&n->link_up);
+    for (unsigned i = 0; i < n->npairs; i++) {
+        bool on = up && i < n->active_pairs;
+        for (unsigned q = 2 * i; q < 2 * i + 2; q++) {
+            g_autoptr(GError) err = NULL;
+            bool ok = n->vhost_kernel
+                ? i > 0 || vmm_vhost_kernel_net_set_backend(n->vhost, q,
+                                                            on ? n->pairs[0].tap_fd : -1, &err)
+                : vmm_vhost_enable_queue(n->vhost, q, on, &err);
+            if (!ok)
+                vmm_log_warn("virtio-net %s: %s", n->name, err->message);
+        }
+    }
+}
+
+static bool vhost_start(VmmVirtioNet *n, unsigned used_pairs, GError **err)
+{
+    VmmVirtioDev *d = n->vdev;
+    /* The data queues go to the back end (fresh rings: the driver just
+     * set them up), the control queue stays here. */
+    if (!vmm_vhost_start_range(n->vhost, d, 0, 2 * used_pairs, NULL, err))
+        return false;
+    n->active_pairs = 1;
+    vhost_update(n, true);   /* the tap, or the first pair only */
+    if (has(n, VIRTIO_NET_F_CTRL_VQ) && d->queues[n->ctrl_index].enabled)
+        start_thread(&n->pairs[0], "ctrl");
+    return true;
+}
+
+static void vhost_stop(VmmVirtioNet *n)
+{
+    if (!n->vhost)
+        return;   /* vmm_virtio_net_free closed it first */
+    if (n->vhost_kernel)
+        for (unsigned q = 0; q < 2; q++)
+            vmm_vhost_kernel_net_set_backend(n->vhost, q, -1, NULL);
+    vmm_vhost_stop(n->vhost, NULL, 0);
+}
+
+static const NetBackend vhost_backend = { vhost_start, vhost_stop, vhost_update };
+
+/* ---- virtio device ops, continued ---------------------------------------- */
+
+static bool net_start(VmmVirtioDev *d, GError **err)
 {
     VmmVirtioNet *n = d->opaque;
+    bool mq = has(n, VIRTIO_NET_F_MQ);
+    /* 5.1.2: the control queue follows the pairs the driver uses. */
+    unsigned used_pairs = mq ? n->npairs : 1;
+    n->ctrl_index = 2 * used_pairs;
+    return n->be->start(n, used_pairs, err);
+}
+
+static void stop_threads(VmmVirtioNet *n)
+{
     for (unsigned i = 0; i < n->npairs; i++) {
         NetPair *p = &n->pairs[i];
         if (!p->thread)
@@ -656,12 +759,25 @@ static void net_stop(VmmVirtioDev *d)
         g_thread_join(p->thread);
         p->thread = NULL;
     }
+}
+
+static void net_stop(VmmVirtioDev *d)
+{
+    VmmVirtioNet *n = d->opaque;
+    stop_threads(n);
+    n->be->stop(n);
     /* Reset state: a new driver starts promiscuous with all tap queues. */
     g_mutex_lock(&n->filter_lock);
     vmm_net_rx_filter_reset(&n->filter, n->mac);
     g_mutex_unlock(&n->filter_lock);
     set_active_pairs(n, n->npairs);
     __atomic_store_n(&n->features, 0, __ATOMIC_RELEASE);
+}
+
+static void net_irq_changed(VmmVirtioDev *d)
+{
+    VmmVirtioNet *n = d->opaque;
+    vmm_vhost_irq_changed(n->vhost);
 }
 
 static const VmmVirtioOps net_ops = {
@@ -671,10 +787,27 @@ static const VmmVirtioOps net_ops = {
     .features_ok = net_features_ok,
     .start = net_start,
     .stop = net_stop,
+    .irq_changed = net_irq_changed,
 };
 
-/* Offered features: everything the tap can do, minus what the
- * configuration disables, minus what then lost its dependency. */
+/* With a vhost back end, these bits are the back end's to do (QEMU's
+ * user_feature_bits and kernel_feature_bits in hw/net/vhost_net.c): offered
+ * only when the back end offers them. The rest (MAC, STATUS, the control
+ * queue) the front end serves itself; the kernel's vhost-net leaves the
+ * offloads to the tap. */
+#define VHOST_COMMON_BITS                                                                   \
+    (VNET_BIT(VIRTIO_F_INDIRECT_DESC) | VNET_BIT(VIRTIO_F_EVENT_IDX) |                     \
+     VNET_BIT(VIRTIO_NET_F_MRG_RXBUF) | VNET_BIT(VIRTIO_NET_F_MTU))
+#define VHOST_USER_BITS                                                                     \
+    (VHOST_COMMON_BITS | VNET_BIT(VIRTIO_NET_F_CSUM) | VNET_BIT(VIRTIO_NET_F_GUEST_CSUM) |   \
+     VNET_BIT(VIRTIO_NET_F_GUEST_TSO4) | VNET_BIT(VIRTIO_NET_F_GUEST_TSO6) |                 \
+     VNET_BIT(VIRTIO_NET_F_GUEST_ECN) | VNET_BIT(VIRTIO_NET_F_GUEST_UFO) |                   \
+     VNET_BIT(VIRTIO_NET_F_HOST_TSO4) | VNET_BIT(VIRTIO_NET_F_HOST_TSO6) |                   \
+     VNET_BIT(VIRTIO_NET_F_HOST_ECN) | VNET_BIT(VIRTIO_NET_F_HOST_UFO) |                     \
+     VNET_BIT(VIRTIO_NET_F_MQ))
+
+/* Offered features: everything the tap (or vhost back end) can do, minus
+ * what the configuration disables, minus what then lost its dependency. */
 static uint64_t offered_features(unsigned tap_offloads, const VmmNetConfig *cfg)
 {
     uint64_t f = VNET_BIT(VIRTIO_NET_F_MAC) | VNET_BIT(VIRTIO_NET_F_STATUS) |
@@ -705,12 +838,25 @@ static uint64_t offered_features(unsigned tap_offloads, const VmmNetConfig *cfg)
                VNET_BIT(VIRTIO_NET_F_HOST_UFO) | VNET_BIT(VIRTIO_NET_F_GUEST_CSUM) |
                VNET_BIT(VIRTIO_NET_F_GUEST_TSO4) | VNET_BIT(VIRTIO_NET_F_GUEST_TSO6) |
                VNET_BIT(VIRTIO_NET_F_GUEST_ECN) | VNET_BIT(VIRTIO_NET_F_GUEST_UFO));
+    if (cfg->vhost) {
+        uint64_t theirs = vmm_vhost_features(cfg->vhost);
+        uint64_t bits = cfg->tap_fds ? VHOST_COMMON_BITS : VHOST_USER_BITS;
+        f &= ~(bits & ~theirs);
+    }
     return vmm_net_features_fixup(f & ~cfg->disabled_features);
 }
 
 static bool valid_queue_size(unsigned s)
 {
     return s >= 2 && s <= VMM_VIRTQ_MAX_BUFS && !(s & (s - 1));
+}
+
+/* The back end went away: the device cannot move frames any more. The
+ * guest sees NEEDS_RESET; the worker and the other devices keep running. */
+static void vhost_gone(void *opaque)
+{
+    VmmVirtioNet *n = opaque;
+    vmm_virtio_backend_failed(n->vdev, "%s: the vhost back end hung up", vmm_vhost_name(n->vhost));
 }
 
 VmmVirtioNet *vmm_virtio_net_new(VmmVm *vm, const VmmNetConfig *cfg, GError **err)
@@ -729,6 +875,25 @@ VmmVirtioNet *vmm_virtio_net_new(VmmVm *vm, const VmmNetConfig *cfg, GError **er
                     "of two from 2 to %u", name, rxs, txs, VMM_VIRTQ_MAX_BUFS);
         return NULL;
     }
+    if (cfg->vhost && cfg->tap_fds && cfg->queue_pairs != 1) {
+        /* one /dev/vhost-net per pair would be needed */
+        g_set_error(err, VMM_ERROR, 0, "virtio-net %s: the kernel's vhost-net back end serves "
+                    "one queue pair here, %u asked for (use <driver name='qemu'>)", name,
+                    cfg->queue_pairs);
+        return NULL;
+    }
+    if (cfg->vhost && !cfg->tap_fds && 2 * cfg->queue_pairs > vmm_vhost_max_queues(cfg->vhost)) {
+        g_set_error(err, VMM_ERROR, 0, "virtio-net %s: %u queue pairs asked for, the vhost-user "
+                    "back end serves %u queues (%u pairs)", name, cfg->queue_pairs,
+                    vmm_vhost_max_queues(cfg->vhost), vmm_vhost_max_queues(cfg->vhost) / 2);
+        return NULL;
+    }
+    if (cfg->vhost && !(vmm_vhost_features(cfg->vhost) & VIRTIO_F_VERSION_1_BIT)) {
+        g_set_error(err, VMM_ERROR, 0, "virtio-net %s: the vhost back end %s does not offer "
+                    "VIRTIO_F_VERSION_1 (vmm-worker's devices are virtio 1.x only)", name,
+                    vmm_vhost_name(cfg->vhost));
+        return NULL;
+    }
     if (cfg->mtu && (cfg->mtu < 68 || cfg->mtu > 65535)) {
         g_set_error(err, VMM_ERROR, 0, "virtio-net %s: MTU %u outside 68..65535", name, cfg->mtu);
         return NULL;
@@ -739,6 +904,7 @@ VmmVirtioNet *vmm_virtio_net_new(VmmVm *vm, const VmmNetConfig *cfg, GError **er
     memcpy(n->mac, cfg->mac, 6);
     n->mtu = cfg->mtu ? cfg->mtu : 1500;
     n->npairs = cfg->queue_pairs;
+    n->be = cfg->vhost ? &vhost_backend : &threads_backend;
     g_mutex_init(&n->filter_lock);
     vmm_net_rx_filter_reset(&n->filter, n->mac);
     g_atomic_int_set(&n->link_up, !cfg->link_down);
@@ -747,7 +913,7 @@ VmmVirtioNet *vmm_virtio_net_new(VmmVm *vm, const VmmNetConfig *cfg, GError **er
         NetPair *p = &n->pairs[i];
         p->net = n;
         p->index = i;
-        p->tap_fd = cfg->tap_fds[i];
+        p->tap_fd = cfg->tap_fds ? cfg->tap_fds[i] : -1;
         if (cfg->stream) {
             p->srx = g_new0(VmmStreamRx, 1);
             fcntl(p->tap_fd, F_SETFL, fcntl(p->tap_fd, F_GETFL) | O_NONBLOCK);
@@ -767,7 +933,11 @@ VmmVirtioNet *vmm_virtio_net_new(VmmVm *vm, const VmmNetConfig *cfg, GError **er
      * documented in vmmd(8). */
     const char *look = g_getenv("VMM_NET_RX_LOOK_US");
     n->rx_look_us = look ? (gint64)g_ascii_strtoull(look, NULL, 10) : 32;
-    n->tap_offloads = cfg->stream ? 0 : vmm_tap_probe_offloads(cfg->tap_fds[0]);
+    /* vhost-user: the back end's features decide the offloads (below) */
+    n->tap_offloads = cfg->stream ? 0
+                      : cfg->tap_fds ? vmm_tap_probe_offloads(cfg->tap_fds[0])
+                                     : TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN |
+                                       TUN_F_UFO;
     uint64_t f = offered_features(n->tap_offloads, cfg);
     unsigned nq = 2 * n->npairs + 1;
     g_autofree char *devname = g_strdup_printf("virtio-net %s", name);
@@ -776,6 +946,11 @@ VmmVirtioNet *vmm_virtio_net_new(VmmVm *vm, const VmmNetConfig *cfg, GError **er
     if (!n->vdev) {
         vmm_virtio_net_free(n);
         return NULL;
+    }
+    if (cfg->vhost) {
+        n->vhost = cfg->vhost;
+        n->vhost_kernel = cfg->tap_fds != NULL;
+        vmm_vhost_set_disconnect_handler(n->vhost, vhost_gone, n);
     }
     for (unsigned i = 0; i < nq; i++) {
         VmmVirtioQueue *q = &n->vdev->queues[i];
@@ -793,6 +968,14 @@ void vmm_virtio_net_free(VmmVirtioNet *n)
 {
     if (!n)
         return;
+    /* The vhost device first (vhost.h): its thread may call vhost_gone on
+     * the VmmVirtioDev. The control queue's thread, which talks to it, is
+     * stopped before. */
+    if (n->vhost) {
+        stop_threads(n);
+        vmm_vhost_free(n->vhost);
+        n->vhost = NULL;
+    }
     vmm_virtio_pci_free(n->vdev);   /* stops the pair threads */
     for (unsigned i = 0; n->pairs && i < n->npairs; i++) {
         NetPair *p = &n->pairs[i];
@@ -817,7 +1000,9 @@ void vmm_virtio_net_set_link(VmmVirtioNet *n, bool up)
         return;
     g_mutex_lock(&n->vdev->lock);
     pci_set_u16(n->vdev->config + VIRTIO_NET_CFG_STATUS, up ? VIRTIO_NET_S_LINK_UP : 0);
+    bool running = n->vdev->running;
     g_mutex_unlock(&n->vdev->lock);
+    n->be->update(n, running);   /* vhost, link down: the back end stops moving frames */
     vmm_virtio_config_changed(n->vdev);
 }
 

@@ -1,4 +1,5 @@
-/* virtio-net (virtio 1.2, 5.1) on a tap with a userspace backend: one I/O
+/* virtio-net (virtio 1.2, 5.1) on a tap with a userspace backend (or a vhost
+ * back end, see VmmNetConfig.vhost): one I/O
  * thread per queue pair moves frames between the tap queue and the guest
  * buffers with readv/writev (no copy of the payload), in batches, with
  * notifications suppressed while it works. The control queue (RX filter,
@@ -31,6 +32,14 @@ typedef struct {
     uint64_t disabled_features;  /* VNET_BIT(VIRTIO_NET_F_*) never offered */
     bool link_down;
     int pci_slot;                /* -1 = any */
+    /* A vhost back end serves the rx/tx queues instead of the I/O threads
+     * (src/vhost/): the device takes it over when it is created (the
+     * caller frees it when creation fails) and frees it. vhost-user:
+     * tap_fds is unused; the kernel's vhost-net: tap_fds[0] is attached to
+     * the rings (VHOST_NET_SET_BACKEND), one queue pair. The front end
+     * keeps the config space, the feature intersection and the control
+     * queue. */
+    struct VmmVhostDev *vhost;
 } VmmNetConfig;
 
 /* virsh's net.N.* counters; rx = towards the guest, tx = from it. */

@@ -93,6 +93,16 @@ static void update_irqfds_locked(VmmVirtioDev *d)
     }
     sync_irqfd_locked(d, d->config_call_fd, &d->config_gsi, &d->config_irqfd_on,
                       d->msix_config);
+    if (d->ops->irq_changed)
+        d->ops->irq_changed(d);
+}
+
+bool vmm_virtio_msix_enabled(VmmVirtioDev *d)
+{
+    g_mutex_lock(&d->lock);
+    bool on = pci_get_u16(d->pci.cfg + d->msix_cap + 2) & MSIX_CTRL_ENABLE;
+    g_mutex_unlock(&d->lock);
+    return on;
 }
 
 /* Fixed by the slot at creation (the _PRT wiring), whatever the guest
@@ -143,20 +153,33 @@ void vmm_virtio_config_changed(VmmVirtioDev *d)
     g_mutex_unlock(&d->lock);
 }
 
-void vmm_virtio_needs_reset(VmmVirtioDev *d, const char *fmt, ...)
+static void needs_reset_v(VmmVirtioDev *d, const char *why, const char *fmt, va_list ap)
 {
     if (!g_atomic_int_compare_and_exchange(&d->needs_reset, 0, 1))
         return;
-    va_list ap;
-    va_start(ap, fmt);
     g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    vmm_log_warn("%s: guest broke the device, it needs a reset: %s", d->name, msg);
+    vmm_log_warn("%s: %s, it needs a reset: %s", d->name, why, msg);
     g_mutex_lock(&d->lock);
     d->status |= S_NEEDS_RESET;
     d->config_generation++;
     raise_locked(d, d->config_call_fd, 0x2);
     g_mutex_unlock(&d->lock);
+}
+
+void vmm_virtio_needs_reset(VmmVirtioDev *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    needs_reset_v(d, "guest broke the device", fmt, ap);
+    va_end(ap);
+}
+
+void vmm_virtio_backend_failed(VmmVirtioDev *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    needs_reset_v(d, "back end failed", fmt, ap);
+    va_end(ap);
 }
 
 bool vmm_virtio_broken(VmmVirtioDev *d)

@@ -24,6 +24,10 @@ typedef struct {
     void (*stop)(VmmVirtioDev *d);
     /* Optional: a guest write to the device-specific config space. */
     void (*config_write)(VmmVirtioDev *d, unsigned offset, uint64_t value, unsigned size);
+    /* Optional: how interrupts reach the guest changed (MSI-X enabled or
+     * disabled, a vector masked or moved). Called with d->lock held: only
+     * wake someone. For devices whose back end signals call_fd itself. */
+    void (*irq_changed)(VmmVirtioDev *d);
 } VmmVirtioOps;
 
 typedef struct {
@@ -89,6 +93,11 @@ void vmm_virtio_notify(VmmVirtioDev *d, unsigned q);
  * interrupt. The device stops using its queues until the driver resets it. */
 void vmm_virtio_needs_reset(VmmVirtioDev *d, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 bool vmm_virtio_broken(VmmVirtioDev *d);
+/* The same for a device whose back end failed (not the guest's doing). */
+void vmm_virtio_backend_failed(VmmVirtioDev *d, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/* MSI-X is enabled: queue interrupts go through call_fd/irqfd; otherwise
+ * vmm_virtio_notify raises INTx. */
+bool vmm_virtio_msix_enabled(VmmVirtioDev *d);
 /* Device config changed (e.g. capacity): bump generation, interrupt. */
 void vmm_virtio_config_changed(VmmVirtioDev *d);
 

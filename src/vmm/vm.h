@@ -76,7 +76,9 @@ struct VmmVm {
     VmmRtc *rtc;
     VmmPciHost *pci;
     VmmAcpiGed *ged;
-    GPtrArray *blk;          /* VmmVirtioBlk*, one per <disk bus='virtio'> */
+    GPtrArray *blk;          /* VmmVirtioBlk*, one per <disk bus='virtio'>; NULL
+                              * at the index of a <disk type='vhostuser'> */
+    GPtrArray *vhost_blk;    /* VmmVhostUserBlk*, per <disk>, NULL where not vhostuser */
     GPtrArray *net;          /* VmmVirtioNet*, one per <interface> */
     GPtrArray *rng;          /* VmmVirtioRng*, one per <rng> */
 

@@ -64,12 +64,15 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
     json_object *blocks = json_object_new_array();
     for (guint i = 0; w->vm->blk && i < w->vm->blk->len; i++) {
         VmmVirtioBlk *b = g_ptr_array_index(w->vm->blk, i);
-        const VmmDiskDef *d = vmm_virtio_blk_disk(b);
-        VmmBlockStats st;
-        vmm_virtio_blk_get_stats(b, &st);
+        const VmmDiskDef *d = g_ptr_array_index(w->vm->def->disks, i);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "name", json_object_new_string(d->target_dev));
         json_object_object_add(o, "path", json_object_new_string(d->path));
+        json_object_array_add(blocks, o);
+        if (!b)
+            continue;   /* a vhost-user disk: its back end sees the I/O, not us */
+        VmmBlockStats st;
+        vmm_virtio_blk_get_stats(b, &st);
         add_u64(o, "rd_reqs", st.rd_reqs);
         add_u64(o, "rd_bytes", st.rd_bytes);
         add_u64(o, "rd_ns", st.rd_ns);
@@ -79,7 +82,6 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
         add_u64(o, "fl_reqs", st.fl_reqs);
         add_u64(o, "fl_ns", st.fl_ns);
         add_u64(o, "errors", st.errors);
-        json_object_array_add(blocks, o);
     }
     json_object_object_add(r, "block", blocks);
     /* virsh's net.N.*: rx is what the guest received, tx what it sent */

@@ -31,6 +31,7 @@ void test_net(void);
 void test_net_dhcp(void);
 void test_net_bench(void);
 void test_rng(void);
+void test_net_reflect(void);
 
 static const struct {
 	const char *name;
@@ -43,6 +44,7 @@ static const struct {
 	{ "blk", test_blk }, { "blk-hostile", test_blk_hostile }, { "blk-bench", test_blk_bench },
 	{ "blk-persist", test_blk_persist }, { "net", test_net }, { "net-dhcp", test_net_dhcp },
 	{ "net-bench", test_net_bench }, { "rng", test_rng },
+	{ "net-reflect", test_net_reflect },
 };
 
 NORETURN void idle_forever(void)

@@ -132,7 +132,10 @@ static bool probe(struct vdev *d)
 	if (d->err)
 		return false;
 	d->max_queues = mmio_read16(d->common + VPCI_NUM_QUEUES);
-	if (pcib_msix_find(f, d->bar, &d->msix)) {
+	/* msix=0: leave MSI-X off, as a driver without it would (INTx + ISR) */
+	char mv[4];
+	bool no_msix = cmdline_get("msix", mv, sizeof(mv)) && !strcmp(mv, "0");
+	if (!no_msix && pcib_msix_find(f, d->bar, &d->msix)) {
 		u16 want = 1 + (d->max_queues < VQ_MAX ? d->max_queues : VQ_MAX);
 		d->nvec = d->msix.n < want ? d->msix.n : want;
 		if (next_vector + d->nvec > VEC_LIMIT) {

@@ -1,8 +1,11 @@
 #include "harness.h"
 
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,6 +68,16 @@ char *harness_tmpdir(void)
     }
     g_ptr_array_add(tmpdirs, g_strdup(d));
     return d;
+}
+
+char *harness_make_image(const char *dir, const char *name, unsigned mib)
+{
+    char *path = g_build_filename(dir, name, NULL);
+    FILE *f = fopen(path, "w");
+    g_assert_nonnull(f);
+    g_assert_cmpint(ftruncate(fileno(f), (off_t)mib << 20), ==, 0);
+    fclose(f);
+    return path;
 }
 
 char *harness_write_domain(const char *dir, const HarnessDomain *d)
@@ -335,4 +348,79 @@ char *harness_sh_out(const char *cmd)
                       NULL, NULL, NULL))
         return g_strdup("");
     return out;
+}
+
+/* testpmd: see harness.h. No hugepages or PCI needed
+ * (bench/vhost-user.md); --stats-period keeps it up without a terminal. */
+/* testpmd busy-polls a core: it must not outlive a test that fails */
+static void testpmd_child_setup(gpointer data)
+{
+    (void)data;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* client: testpmd connects to a socket vmm-worker listens on (retrying
+ * until it is there) instead of listening itself */
+bool harness_testpmd_start(HarnessTestpmd *t, unsigned queues, bool client)
+{
+    g_autofree char *bin = g_find_program_in_path("dpdk-testpmd");
+    if (!bin) {
+        g_test_skip("dpdk-testpmd is not installed (Debian package dpdk-dev)");
+        return false;
+    }
+    g_autofree char *tmp = harness_tmpdir();
+    g_autofree char *dir = g_canonicalize_filename(tmp, NULL);   /* XML wants absolute */
+    t->sock = g_build_filename(dir, "testpmd.sock", NULL);
+    t->log = g_build_filename(dir, "testpmd.log", NULL);
+    g_autofree char *vdev = g_strdup_printf("net_vhost0,iface=%s,queues=%u,client=%d", t->sock,
+                                            queues, client);
+    g_autofree char *prefix = g_strdup_printf("vmmtest%d", (int)getpid());
+    g_autofree char *q = g_strdup_printf("%u", queues);
+    g_autofree char *rxq = g_strdup_printf("--rxq=%u", queues);
+    g_autofree char *txq = g_strdup_printf("--txq=%u", queues);
+    const char *argv[] = { bin, "--no-huge", "-m", "256", "--no-pci", "-l", "0-1",
+                           "--file-prefix", prefix, "--vdev", vdev, "--", "--total-num-mbufs=8192",
+                           rxq, txq, "--forward-mode=macswap", "--auto-start",
+                           "--stats-period", "60", NULL };
+    int fd = open(t->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    g_assert_cmpint(fd, >=, 0);
+    g_autoptr(GError) err = NULL;
+    gboolean ok = g_spawn_async_with_fds(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+                                         testpmd_child_setup, NULL, &t->pid, -1, fd, fd, &err);
+    close(fd);
+    g_assert_no_error(err);
+    g_assert_true(ok);
+    if (client)
+        return true;
+    /* the socket appears once testpmd's port is set up (hang guard) */
+    struct stat st;
+    for (int i = 0; i < 600 && stat(t->sock, &st) != 0; i++)
+        g_usleep(50000);
+    if (stat(t->sock, &st) != 0) {
+        g_autofree char *out = NULL;
+        g_file_get_contents(t->log, &out, NULL, NULL);
+        g_test_message("testpmd did not create %s:\n%s", t->sock, out ? out : "");
+        g_test_fail();
+        return false;
+    }
+    return true;
+}
+
+/* SIGINT: testpmd stops its ports and exits */
+void harness_testpmd_stop(HarnessTestpmd *t)
+{
+    if (t->pid > 0) {
+        kill(t->pid, SIGINT);
+        int status;
+        waitpid(t->pid, &status, 0);
+        g_spawn_close_pid(t->pid);
+        t->pid = 0;
+    }
+    g_autofree char *out = NULL;
+    if (g_file_get_contents(t->log, &out, NULL, NULL)) {
+        const char *stats = strstr(out, "Accumulated forward statistics");
+        g_test_message("testpmd: %s", stats ? stats : "(no statistics)");
+    }
+    g_clear_pointer(&t->sock, g_free);
+    g_clear_pointer(&t->log, g_free);
 }

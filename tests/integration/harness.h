@@ -4,6 +4,7 @@
 #define VMM_TEST_HARNESS_H
 
 #include <glib.h>
+#include <stdbool.h>
 #include <json-c/json.h>
 
 typedef struct {
@@ -34,6 +35,8 @@ const char *harness_srcdir(void);
 char *harness_path(const char *relative);       /* in the build dir */
 char *harness_tmpdir(void);                     /* fresh, removed at exit */
 char *harness_write_domain(const char *dir, const HarnessDomain *d);
+/* A sparse raw image of `mib` MiB named `name` in dir; its path. */
+char *harness_make_image(const char *dir, const char *name, unsigned mib);
 /* Runs vmm-worker --xml FILE [extra args]; kills it after timeout_s. If
  * on_line is set it is called for each stdout line as it arrives (used to
  * send signals at the right moment). */
@@ -50,5 +53,19 @@ int harness_done_count(HarnessRun *r, const char *field);   /* passed/failed, -1
 char *harness_sh_out(const char *cmd);
 /* Asserts: no sanitizer report in stderr. */
 void harness_assert_clean_stderr(HarnessRun *r);
+
+/* DPDK's dpdk-testpmd as a vhost-user net back end on a socket in a fresh
+ * directory, forwarding with macswap (every frame back, MACs swapped).
+ * client: testpmd connects (retrying) to a socket the VMM listens on;
+ * otherwise it listens and start waits for its socket. false: SKIPped
+ * (not installed) or failed (did not come up); call stop either way. */
+typedef struct {
+    GPid pid;
+    char *sock;
+    char *log;
+} HarnessTestpmd;
+bool harness_testpmd_start(HarnessTestpmd *t, unsigned queues, bool client);
+/* SIGINT (testpmd prints its statistics into the test log) and reap. */
+void harness_testpmd_stop(HarnessTestpmd *t);
 
 #endif

@@ -21,16 +21,6 @@ static bool allowed(const char *cache, const char *io)
     return strcmp(io, "native") || !strcmp(cache, "none") || !strcmp(cache, "directsync");
 }
 
-static char *make_image(const char *dir, const char *name, unsigned mib)
-{
-    char *path = g_build_filename(dir, name, NULL);
-    FILE *f = fopen(path, "w");
-    g_assert_nonnull(f);
-    g_assert_cmpint(ftruncate(fileno(f), (off_t)mib << 20), ==, 0);
-    fclose(f);
-    return path;
-}
-
 static char *disk_xml(const char *img, const char *dev, const char *cache, const char *io,
                       const char *extra_driver, const char *extra)
 {
@@ -47,8 +37,8 @@ static void test_combo(gconstpointer data)
 {
     const Combo *c = data;
     g_autofree char *dir = harness_tmpdir();
-    g_autofree char *img = make_image(dir, "vda.img", 64);
-    g_autofree char *ro = make_image(dir, "vdb.img", 8);
+    g_autofree char *img = harness_make_image(dir, "vda.img", 64);
+    g_autofree char *ro = harness_make_image(dir, "vdb.img", 8);
     g_autofree char *d1 = disk_xml(img, "vda", c->cache, c->io, " discard='unmap' queues='2'",
                                    "<serial>vmmd-0001</serial>");
     g_autofree char *d2 = disk_xml(ro, "vdb", c->cache, c->io, NULL,
@@ -91,7 +81,7 @@ static void test_refused(void)
     };
     for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *dir = harness_tmpdir();
-        g_autofree char *img = make_image(dir, "vda.img", 8);
+        g_autofree char *img = harness_make_image(dir, "vda.img", 8);
         g_autofree char *disk = disk_xml(img, "vda", cases[i][0], cases[i][1], NULL, NULL);
         HarnessDomain d = { .cmdline = "test=blk", .extra_devices = disk };
         g_autofree char *xml = harness_write_domain(dir, &d);
@@ -101,7 +91,7 @@ static void test_refused(void)
         g_assert_nonnull(strstr(r->err, cases[i][2]));
     }
     g_autofree char *dir = harness_tmpdir();
-    g_autofree char *img = make_image(dir, "vda.img", 8);
+    g_autofree char *img = harness_make_image(dir, "vda.img", 8);
     g_autofree char *qcow = g_strdup_printf(
         "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
         "<source file='%s'/><target dev='vda' bus='virtio'/></disk>", img);
@@ -123,8 +113,8 @@ static void test_refused(void)
 static void test_hostile(void)
 {
     g_autofree char *dir = harness_tmpdir();
-    g_autofree char *img = make_image(dir, "vda.img", 16);
-    g_autofree char *img2 = make_image(dir, "vdb.img", 16);
+    g_autofree char *img = harness_make_image(dir, "vda.img", 16);
+    g_autofree char *img2 = harness_make_image(dir, "vdb.img", 16);
     g_autofree char *d1 = disk_xml(img, "vda", "none", "io_uring", NULL, NULL);
     g_autofree char *d2 = disk_xml(img2, "vdb", "writeback", "threads", NULL, NULL);
     g_autofree char *devs = g_strconcat(d1, d2, NULL);
@@ -156,7 +146,7 @@ static void test_durability(gconstpointer data)
 {
     const char *cache = data;
     g_autofree char *dir = harness_tmpdir();
-    g_autofree char *img = make_image(dir, "vda.img", 32);
+    g_autofree char *img = harness_make_image(dir, "vda.img", 32);
     g_autofree char *disk = disk_xml(img, "vda", cache, "threads", NULL, NULL);
     HarnessDomain w = { .cmdline = "test=blk-persist phase=write seed=4242", .extra_devices = disk };
     g_autofree char *xml = harness_write_domain(dir, &w);

@@ -57,6 +57,15 @@ static void define_xml(VmmProtoSync *s, const char *xml)
     json_object_put(r);
 }
 
+/* defines `xml` and starts it, which must fail: the error's text */
+static char *start_refused(VmmProtoSync *s, const char *name, const char *xml)
+{
+    define_xml(s, xml);
+    char *msg = call_err(s, "domain-start", name_args(name), VMM_PROTO_GENERIC_ERROR);
+    g_test_message("%s", msg);
+    return msg;
+}
+
 static void test_bridge_lifecycle(void)
 {
     if (!ready())
@@ -144,9 +153,7 @@ static void test_missing_bridge(void)
     g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
     g_autofree char *xml = net_domain(&v, "n2", "<interface type='bridge'>"
                                       "<source bridge='nosuchbr'/></interface>");
-    define_xml(s, xml);
-    g_autofree char *msg = call_err(s, "domain-start", name_args("n2"), VMM_PROTO_GENERIC_ERROR);
-    g_test_message("%s", msg);
+    g_autofree char *msg = start_refused(s, "n2", xml);
     g_assert_nonnull(strstr(msg, "interface 0"));
     g_assert_nonnull(strstr(msg, "nosuchbr"));
     g_assert_cmpuint(count_workers(&v, "n2"), ==, 0);
@@ -167,13 +174,73 @@ static void test_missing_passt(void)
     vmmd_start_env(&v, env);
     g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
     g_autofree char *xml = net_domain(&v, "n3", "<interface type='user'/>");
-    define_xml(s, xml);
-    g_autofree char *msg = call_err(s, "domain-start", name_args("n3"), VMM_PROTO_GENERIC_ERROR);
-    g_test_message("%s", msg);
+    g_autofree char *msg = start_refused(s, "n3", xml);
     g_assert_nonnull(strstr(msg, "interface 0"));
     g_assert_nonnull(strstr(msg, "passt"));
     g_assert_nonnull(strstr(msg, "not found"));
     g_assert_cmpuint(count_workers(&v, "n3"), ==, 0);
+    vmmd_cleanup(&v);
+}
+
+/* A vhostuser interface under vmmd: nothing to hand over (the worker
+ * connects to testpmd itself), domif-setlink reaches the guest, the
+ * interface is in the statistics; a missing socket refuses the start in
+ * one line with no worker left. */
+static void test_vhost_user(void)
+{
+    if (!ready())
+        return;
+    Vmmd v;
+    vmmd_init(&v);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    g_autofree char *missing = net_domain(&v, "n5", "<interface type='vhostuser'>"
+                                          "<source type='unix' path='/nonexistent/vu.sock' "
+                                          "mode='client'/><model type='virtio'/></interface>");
+    g_autofree char *msg = start_refused(s, "n5", missing);
+    g_assert_nonnull(strstr(msg, "interface 0: vhost-user socket /nonexistent/vu.sock: No such"));
+    g_assert_null(strchr(msg, '\n'));
+    g_assert_cmpuint(count_workers(&v, "n5"), ==, 0);
+
+    HarnessTestpmd t = { 0 };
+    if (!harness_testpmd_start(&t, 1, false)) {
+        harness_testpmd_stop(&t);
+        vmmd_cleanup(&v);
+        return;
+    }
+    g_autofree char *iface = g_strdup_printf("<interface type='vhostuser'>"
+                                             "<mac address='52:54:00:00:00:09'/>"
+                                             "<source type='unix' path='%s' mode='client'/>"
+                                             "<model type='virtio'/></interface>", t.sock);
+    g_autofree char *xml = net_domain(&v, "n4", iface);
+    define_xml(s, xml);
+    domain_op(s, "domain-start", "n4");
+    wait_running(s, "n4");
+    g_autofree char *serial = serial_path(&v, "n4");
+    wait_serial(serial, "\"net_ready\"", 1);
+    json_object *a = name_args("n4");
+    json_object_object_add(a, "interface", json_object_new_string("52:54:00:00:00:09"));
+    json_object_object_add(a, "state", json_object_new_string("down"));
+    json_object_put(call_ok(s, "domain-interface-set-link", a));
+    wait_serial(serial, "\"net_link\",\"up\":false", 1);
+    a = name_args("n4");
+    json_object_object_add(a, "interface", json_object_new_string("52:54:00:00:00:09"));
+    json_object_object_add(a, "state", json_object_new_string("up"));
+    json_object_put(call_ok(s, "domain-interface-set-link", a));
+    wait_serial(serial, "\"net_link\",\"up\":true", 1);
+    json_object *sa = json_object_new_object();
+    json_object *names = json_object_new_array();
+    json_object_array_add(names, json_object_new_string("n4"));
+    json_object_object_add(sa, "names", names);
+    json_object *stats = call_ok(s, "domain-stats", sa);
+    g_test_message("stats: %s", json_object_to_json_string(stats));
+    json_object *st0 = get(json_object_array_get_idx(stats, 0), "stats");
+    g_assert_cmpint(json_object_get_int(get(st0, "net.count")), ==, 1);
+    json_object_put(stats);
+    domain_op(s, "domain-destroy", "n4");
+    g_autofree char *state = domain_state(s, "n4");
+    g_assert_cmpstr(state, ==, "shutoff");
+    harness_testpmd_stop(&t);
     vmmd_cleanup(&v);
 }
 
@@ -191,6 +258,7 @@ int main(int argc, char **argv)
         g_test_add_func("/daemon-net/bridge-lifecycle", test_bridge_lifecycle);
         g_test_add_func("/daemon-net/missing-bridge", test_missing_bridge);
         g_test_add_func("/daemon-net/missing-passt", test_missing_passt);
+        g_test_add_func("/daemon-net/vhost-user", test_vhost_user);
     } else {
         g_test_add_func("/daemon-net/netns", skip_no_netns);
     }

@@ -4,7 +4,10 @@
  * host's network is never touched and every tap and bridge dies with it.
  *
  * The host side talks to the guest with ordinary sockets: UDP to the guest
- * kit's echo port, ARP through the kernel's neighbour table. */
+ * kit's echo port, ARP through the kernel's neighbour table. vhost-user
+ * interfaces talk to DPDK's dpdk-testpmd, a real vhost-user back end
+ * (SKIP without it); the kernel's vhost-net is tested where
+ * /dev/vhost-net exists (SKIP with the reason elsewhere). */
 #include "harness.h"
 
 #include <errno.h>
@@ -400,6 +403,214 @@ static void test_passt(void)
     g_test_message("passt processes left: '%s'", left);
 }
 
+/* ---- vhost back ends -------------------------------------------------------- */
+
+/* SKIPs without /dev/kvm or testpmd; a testpmd that does not come up
+ * fails the test */
+static bool kvm_and_testpmd(HarnessTestpmd *t, unsigned queues, bool client)
+{
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        g_test_skip("/dev/kvm is not usable here");
+        return false;
+    }
+    if (!harness_testpmd_start(t, queues, client)) {
+        harness_testpmd_stop(t);
+        return false;
+    }
+    return true;
+}
+
+static char *vhostuser_iface_mode(const char *sock, unsigned queues, const char *mode)
+{
+    return g_strdup_printf("<interface type='vhostuser'><mac address='" GUEST_MAC "'/>"
+                           "<source type='unix' path='%s' mode='%s'/>"
+                           "<model type='virtio'/><driver queues='%u'/></interface>",
+                           sock, mode, queues);
+}
+
+static char *vhostuser_iface(const char *sock, unsigned queues)
+{
+    return vhostuser_iface_mode(sock, queues, "client");
+}
+
+/* Frames of every size up to the MTU on every queue pair through testpmd:
+ * each must come back whole on its own pair. server: vmm-worker listens,
+ * testpmd connects. */
+static void vhost_user_reflect(unsigned queues, bool server)
+{
+    HarnessTestpmd t = { 0 };
+    if (!kvm_and_testpmd(&t, queues, server))
+        return;
+    g_autofree char *iface = vhostuser_iface_mode(t.sock, queues, server ? "server" : "client");
+    g_autofree char *cmd = g_strdup_printf("test=net-reflect pairs=%u", queues);
+    g_autofree char *xml = domain(iface, cmd, 1);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
+    harness_testpmd_stop(&t);
+    harness_assert_clean_stderr(r);
+    g_test_message("stderr: %s", r->err);
+    json_object *init = find_check(r, "net_init");
+    g_assert_nonnull(init);
+    g_assert_true(jbool(init, "ok"));
+    g_assert_true(jbool(init, "link_up"));
+    g_assert_cmpstr(json_object_get_string(json_object_object_get(init, "mac")), ==, GUEST_MAC);
+    g_assert_cmpint(jint(init, "pairs"), ==, queues);
+    /* the offer is the intersection: DPDK's vhost PMD leaves out TSO
+     * unless given tso=1, and a tap offers it (test_tap_basic's device) */
+    uint64_t offered = g_ascii_strtoull(
+        json_object_get_string(json_object_object_get(init, "offered")), NULL, 16);
+    g_test_message("offered 0x%" G_GINT64_MODIFIER "x", offered);
+    g_assert_cmphex(offered & (1ULL << 11), ==, 0);              /* HOST_TSO4 */
+    g_assert_cmphex(offered & (1ULL << 15), !=, 0);              /* MRG_RXBUF */
+    g_assert_cmphex(offered & (1ULL << 22), ==, queues > 1 ? (1ULL << 22) : 0);   /* MQ */
+    json_object *rf = find_check(r, "net_reflect");
+    g_assert_nonnull(rf);
+    g_test_message("%s", json_object_to_json_string(rf));
+    g_assert_true(jbool(rf, "ok"));
+    g_assert_cmpint(jint(rf, "biggest"), ==, 1514);   /* a full 1500-byte MTU frame */
+    json_object *rxq = json_object_object_get(rf, "rx_queues");
+    g_assert_cmpuint(json_object_array_length(rxq), ==, queues);
+    for (size_t i = 0; i < queues; i++)
+        g_assert_cmpint(json_object_get_int64(json_object_array_get_idx(rxq, i)), >, 0);
+    g_assert_cmpint(r->exit_status, ==, 0);
+}
+
+static void test_vhost_user(void)
+{
+    vhost_user_reflect(1, false);
+}
+
+static void test_vhost_user_mq(void)
+{
+    vhost_user_reflect(4, false);
+}
+
+static void test_vhost_user_server(void)
+{
+    vhost_user_reflect(2, true);
+}
+
+/* <link state='down'/>: the guest sees no carrier and the back end moves
+ * no frames (its rings are disabled) */
+static void test_vhost_user_link_down(void)
+{
+    HarnessTestpmd t = { 0 };
+    if (!kvm_and_testpmd(&t, 1, false))
+        return;
+    g_autofree char *sock = g_strdup(t.sock);
+    g_autofree char *iface = g_strdup_printf(
+        "<interface type='vhostuser'><source type='unix' path='%s' mode='client'/>"
+        "<model type='virtio'/><link state='down'/></interface>", sock);
+    g_autofree char *xml = domain(iface, "test=net-reflect count=1", 1);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
+    harness_testpmd_stop(&t);
+    harness_assert_clean_stderr(r);
+    json_object *init = find_check(r, "net_init");
+    g_assert_nonnull(init);
+    g_assert_false(jbool(init, "link_up"));
+    json_object *rf = find_check(r, "net_reflect");
+    g_assert_nonnull(rf);
+    g_test_message("%s", json_object_to_json_string(rf));
+    g_assert_cmpint(jint(rf, "back"), ==, 0);
+    g_assert_cmpint(jint(rf, "lost"), >, 0);
+}
+
+/* Refusals: one line naming the interface and the cause, no worker left
+ * (harness_run_worker reaps it). */
+static void test_vhost_user_refusals(void)
+{
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        g_test_skip("/dev/kvm is not usable here");
+        return;
+    }
+    g_autofree char *tmp = harness_tmpdir();
+    g_autofree char *dir = g_canonicalize_filename(tmp, NULL);
+    g_autofree char *missing = g_build_filename(dir, "nobody-listens.sock", NULL);
+    g_autofree char *iface = vhostuser_iface(missing, 1);
+    expect_refusal(iface, NULL, "No such file or directory");
+    /* a socket path that is no socket */
+    g_autofree char *plain = g_build_filename(dir, "plain-file", NULL);
+    g_assert_true(g_file_set_contents(plain, "", 0, NULL));
+    g_autofree char *iface2 = vhostuser_iface(plain, 1);
+    expect_refusal(iface2, NULL, "not a unix socket");
+    /* (more pairs than the back end serves is refused too, but testpmd
+     * answers GET_QUEUE_NUM with its maximum, not its configured count) */
+}
+
+/* The back end goes away under a running guest: the device needs a reset
+ * (one log line), the worker and the guest keep running to the end. */
+typedef struct {
+    HarnessTestpmd *t;
+    bool killed;
+} Hangup;
+
+static gboolean hangup_on_line(const char *line, GPid pid, void *opaque)
+{
+    Hangup *h = opaque;
+    (void)pid;
+    if (strstr(line, "\"net_ready\"") && !h->killed) {
+        h->killed = true;
+        kill(h->t->pid, SIGKILL);
+    }
+    return TRUE;
+}
+
+static void test_vhost_user_hangup(void)
+{
+    HarnessTestpmd t = { 0 };
+    if (!kvm_and_testpmd(&t, 1, false))
+        return;
+    g_autofree char *iface = vhostuser_iface(t.sock, 1);
+    g_autofree char *xml = domain(iface, "test=net timeout=3", 1);
+    Hangup h = { &t, false };
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, hangup_on_line, &h);
+    harness_testpmd_stop(&t);
+    harness_assert_clean_stderr(r);
+    g_test_message("stderr: %s", r->err);
+    g_assert_true(h.killed);
+    g_assert_nonnull(strstr(r->err, "back end failed, it needs a reset"));
+    g_assert_nonnull(strstr(r->err, "hung up"));
+    /* the guest ran to its end: the worker was not taken down */
+    g_assert_nonnull(find_check(r, "net_served"));
+    g_assert_nonnull(r->done);
+    g_assert_cmpint(r->exit_status, ==, 0);
+}
+
+/* The kernel's vhost-net: the guest kit's UDP echo over a tap with
+ * <driver name='vhost'>. Where /dev/vhost-net is missing: SKIP, but the
+ * refusal of name='vhost' and the logged fallback without a name are
+ * checked. */
+static void test_vhost_net(void)
+{
+    if (!need_kvm_and_ns())
+        return;
+    if (access("/dev/vhost-net", R_OK | W_OK) == 0) {
+        g_assert_true(sh("ip tuntap add gkv0 mode tap vnet_hdr && "
+                         "ip addr add " HOST_IP "/24 dev gkv0 && ip link set gkv0 up"));
+        g_autofree char *xml = domain("<interface type='ethernet'><mac address='" GUEST_MAC "'/>"
+                                      "<target dev='gkv0' managed='no'/><model type='virtio'/>"
+                                      "<driver name='vhost'/></interface>", "test=net", 1);
+        Basic b = { .tap = "gkv0" };
+        g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, basic_on_line, &b);
+        harness_assert_clean_stderr(r);
+        g_assert_true(b.ran);
+        g_assert_cmpuint(b.sizes_ok, ==, b.sizes_tried);
+        g_free(b.neigh_mac);
+        g_assert_true(sh("ip link del gkv0"));
+        return;
+    }
+    expect_refusal("<interface type='ethernet'><driver name='vhost'/></interface>", NULL,
+                   "needs the kernel's vhost-net: vhost-net vnet0: cannot open /dev/vhost-net");
+    g_autofree char *left = harness_sh_out("ip -o link show");
+    g_assert_null(strstr(left, "vnet"));
+    g_autofree char *xml = domain("<interface type='ethernet'/>", "test=net timeout=1", 1);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    g_assert_nonnull(strstr(r->err, "/dev/vhost-net"));
+    g_assert_nonnull(strstr(r->err, "using vmm-worker's userspace back end"));
+    g_test_skip("no /dev/vhost-net on this host (the kernel has no vhost_net): the refusal "
+                "and the fallback were checked, the vhost-net data path was not");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -411,5 +622,12 @@ int main(int argc, char **argv)
     g_test_add_func("/net/multiqueue", test_multiqueue);
     g_test_add_func("/net/link-down", test_link_down);
     g_test_add_func("/net/refusals", test_refusals);
+    g_test_add_func("/net/vhost-user", test_vhost_user);
+    g_test_add_func("/net/vhost-user-mq", test_vhost_user_mq);
+    g_test_add_func("/net/vhost-user-server", test_vhost_user_server);
+    g_test_add_func("/net/vhost-user-link-down", test_vhost_user_link_down);
+    g_test_add_func("/net/vhost-user-refusals", test_vhost_user_refusals);
+    g_test_add_func("/net/vhost-user-hangup", test_vhost_user_hangup);
+    g_test_add_func("/net/vhost-net", test_vhost_net);
     return g_test_run();
 }

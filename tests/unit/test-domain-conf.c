@@ -844,6 +844,49 @@ static VmmDiskDef *disk(VmmDomainDef *def, guint i)
     return def->disks->pdata[i];
 }
 
+/* <disk type='vhostuser'>: libvirt's form; what the back end decides
+ * is refused by name. */
+static void test_disk_vhostuser(void)
+{
+    g_autoptr(VmmDomainDef) def = parse_devices_valid(
+        "<disk type='vhostuser' device='disk'><driver name='qemu' type='raw' queues='2'/>"
+        "<source type='unix' path='/run/x.sock'><reconnect enabled='no'/></source>"
+        "<target dev='vdb' bus='virtio'/></disk>");
+    VmmDiskDef *d = disk(def, 0);
+    g_assert_cmpint(d->type, ==, VMM_DISK_VHOSTUSER);
+    g_assert_cmpstr(d->path, ==, "/run/x.sock");
+    g_assert_cmpuint(d->queues, ==, 2);
+    g_assert_cmpuint(d->reconnect, ==, 0);
+    g_autoptr(VmmDomainDef) def2 = parse_devices_valid(
+        "<disk type='vhostuser'><source type='unix' path='/run/x.sock'>"
+        "<reconnect enabled='yes' timeout='10'/></source><target dev='vdb'/></disk>");
+    g_assert_cmpuint(disk(def2, 0)->reconnect, ==, 10);
+    static const struct { const char *inner; VmmConfError code; const char *needle; } bad[] = {
+        { "<source type='unix' path='/s'><reconnect enabled='yes'/></source>",
+          VMM_CONF_ERROR_INVALID, "<reconnect enabled='yes'> needs timeout='N'" },
+        { "<source type='unix' path='/s'><reconnect enabled='yes' timeout='0'/></source>",
+          VMM_CONF_ERROR_INVALID, "(1 to 3600)" },
+        { "<source type='unix' path='/s'><reconnect enabled='maybe'/></source>",
+          VMM_CONF_ERROR_INVALID, "<reconnect> needs enabled='yes' or enabled='no'" },
+        { "<source type='unix' path='/s'/><readonly/>", VMM_CONF_ERROR_UNSUPPORTED,
+          "element <disk>/<readonly> is not supported for <disk type='vhostuser'>" },
+        { "<source type='unix' path='/s'/><serial>x</serial>", VMM_CONF_ERROR_UNSUPPORTED,
+          "element <disk>/<serial> is not supported for <disk type='vhostuser'>" },
+        { "<source type='unix' path='/s'/><driver name='qemu' cache='none'/>",
+          VMM_CONF_ERROR_UNSUPPORTED, "attribute 'cache' on <driver>" },
+        { "<source path='/s'/>", VMM_CONF_ERROR_INVALID, "needs type='unix'" },
+        { "<source type='unix'/>", VMM_CONF_ERROR_INVALID, "needs a 'path' attribute" },
+        { "<source type='unix' path='s'/>", VMM_CONF_ERROR_INVALID, "not an absolute path" },
+        { "", VMM_CONF_ERROR_INVALID, "<disk type='vhostuser'> needs <source type='unix'" },
+    };
+    for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *dev = g_strdup_printf("<disk type='vhostuser'>%s"
+                                               "<target dev='vdb'/></disk>", bad[i].inner);
+        g_autofree char *xml = doc_replace("<!--dev-->", dev);
+        expect_error(xml, bad[i].code, 0, bad[i].needle);
+    }
+}
+
 static void test_disk_defaults(void)
 {
     /* the smallest disk: no type, device, driver or bus */
@@ -996,15 +1039,15 @@ static const DiskCase disk_cases[] = {
     /* <disk> */
     { "/conf/disk/unsupported/type-network", "type='file'", "type='network'", NULL, NULL,
       U, 11, DV "attribute 'type'='network' on <disk> is not supported by vmmd "
-      "(supported: file, block)" },
+      "(supported: file, block, vhostuser)" },
     { "/conf/disk/unsupported/type-dir", "type='file'", "type='dir'", NULL, NULL,
       U, 11, DV "attribute 'type'='dir' on <disk> is not supported" },
     { "/conf/disk/unsupported/type-volume", "type='file'", "type='volume'", NULL, NULL,
       U, 11, DV "attribute 'type'='volume' on <disk> is not supported" },
     { "/conf/disk/unsupported/type-nvme", "type='file'", "type='nvme'", NULL, NULL,
       U, 11, DV "attribute 'type'='nvme' on <disk> is not supported" },
-    { "/conf/disk/unsupported/type-vhostuser", "type='file'", "type='vhostuser'", NULL, NULL,
-      U, 11, DV "attribute 'type'='vhostuser' on <disk> is not supported" },
+    { "/conf/disk/invalid/vhostuser-file-source", "type='file'", "type='vhostuser'", NULL,
+      NULL, I, 13, DV "<source> of <disk type='vhostuser'> needs type='unix'" },
     { "/conf/disk/invalid/type-bogus", "type='file'", "type='nbd'", NULL, NULL,
       I, 11, DV "attribute 'type'='nbd' on <disk> is invalid" },
     { "/conf/disk/unsupported/device-cdrom", "device='disk'", "device='cdrom'", NULL, NULL,
@@ -1845,6 +1888,7 @@ int main(int argc, char **argv)
     g_test_add_func("/conf/serial/ports", test_serial_ports);
     g_test_add_func("/conf/serial/console", test_console);
     g_test_add_func("/conf/disk/defaults", test_disk_defaults);
+    g_test_add_func("/conf/disk/vhostuser", test_disk_vhostuser);
     g_test_add_func("/conf/disk/cache-io", test_disk_cache_io);
     for (size_t i = 0; i < G_N_ELEMENTS(disk_cases); i++)
         g_test_add_data_func(disk_cases[i].path, &disk_cases[i], test_disk_case);

@@ -387,6 +387,13 @@ static void test_roundtrip_documents(void)
         "<address type='pci' slot='0x02'/></disk>",
         "<disk><source file='/img'/><target dev='vda'/><readonly/></disk>"
         "<disk><source file='/img'/><target dev='vdb'/><readonly/></disk>",
+        "<disk type='vhostuser' device='disk'><driver name='qemu' type='raw'/>"
+        "<source type='unix' path='/run/x.sock'><reconnect enabled='no' timeout='10'/>"
+        "</source><target dev='vdb' bus='virtio'/><address type='pci' slot='5'/></disk>",
+        "<disk type='vhostuser'><source type='unix' path='/s'/><target dev='vda'/>"
+        "<driver queues='4'/></disk>",
+        "<disk type='vhostuser'><source type='unix' path='/s'><reconnect enabled='yes' "
+        "timeout='10'/></source><target dev='vda'/></disk>",
         /* everything at once, in an unusual order */
         "<serial type='file'><source path='/s&amp;t.log'/></serial>"
         "<disk type='block'><source dev='/dev/vdx'/><target dev='vdb'/></disk>"

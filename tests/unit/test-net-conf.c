@@ -96,7 +96,7 @@ static void test_round_trip(void)
         "<target dev='vnet9'/><driver name='vhost'/></interface>",
         "<interface type='user'/>",
         "<interface type='vhostuser'><source type='unix' path='/tmp/s' mode='server'/>"
-        "</interface>",
+        "<model type='virtio'/><driver queues='2'/><mtu size='9000'/></interface>",
     };
     for (size_t i = 0; i < G_N_ELEMENTS(devs); i++) {
         g_autoptr(GError) err = NULL;
@@ -196,7 +196,12 @@ static void test_refusals(void)
         { "<interface type='vhostuser'><source type='unix' path='rel' mode='client'/>"
           "</interface>", VMM_CONF_ERROR_INVALID, "absolute" },
         { "<interface type='vhostuser'><source type='unix' path='/s' mode='client'/>"
-          "<driver name='vhost'/></interface>", VMM_CONF_ERROR_INVALID, "vhost-net" },
+          "<model type='virtio'/><driver name='vhost'/></interface>", VMM_CONF_ERROR_INVALID,
+          "vhost-net" },
+        { "<interface type='vhostuser'><source type='unix' path='/s' mode='client'/>"
+          "</interface>", VMM_CONF_ERROR_INVALID, "needs <model type='virtio'/>" },
+        { "<interface type='vhostuser'><source type='unix' path='/s' mode='client'/>"
+          "<model type='e1000'/></interface>", VMM_CONF_ERROR_UNSUPPORTED, "'e1000'" },
         { "<interface type='user'><alias name='net0'/></interface>",
           VMM_CONF_ERROR_UNSUPPORTED, "<alias>" },
         { "<interface type='user'><mac address='52:54:00:00:00:01'/>"

@@ -1,0 +1,64 @@
+/* Between the vhost layer (vhost.c) and its transports (vhost_user.c,
+ * vhost_kernel.c): each transport implements these messages; the layer
+ * decides when to send them. Calls are serialised by VmmVhostDev.lock. */
+#ifndef VMM_VHOST_INT_H
+#define VMM_VHOST_INT_H
+
+#include "vhost/vhost.h"
+
+typedef struct {
+    const char *kind;            /* "vhost-user", "vhost-net": for messages */
+    bool (*set_features)(VmmVhostDev *v, uint64_t features, GError **err);
+    bool (*set_mem_table)(VmmVhostDev *v, const VmmVhostMemRegion *r, unsigned n,
+                          GError **err);
+    bool (*set_vring_num)(VmmVhostDev *v, unsigned q, unsigned num, GError **err);
+    bool (*set_vring_base)(VmmVhostDev *v, unsigned q, unsigned base, GError **err);
+    /* Addresses in this process (the back end translates them through the
+     * memory table's hva). */
+    bool (*set_vring_addr)(VmmVhostDev *v, unsigned q, uint64_t desc, uint64_t used,
+                           uint64_t avail, GError **err);
+    bool (*set_vring_kick)(VmmVhostDev *v, unsigned q, int fd, GError **err);
+    bool (*set_vring_call)(VmmVhostDev *v, unsigned q, int fd, GError **err);
+    /* Optional (vhost-user with protocol features). */
+    bool (*set_vring_enable)(VmmVhostDev *v, unsigned q, bool on, GError **err);
+    /* Stops the ring and says where the back end stopped. */
+    bool (*get_vring_base)(VmmVhostDev *v, unsigned q, unsigned *base, GError **err);
+    /* Optional (vhost-user CONFIG protocol feature). */
+    bool (*get_config)(VmmVhostDev *v, void *buf, unsigned len, GError **err);
+    bool (*set_config)(VmmVhostDev *v, unsigned offset, const void *buf, unsigned len,
+                       GError **err);
+    /* Release the transport's own state (socket, fd); the layer frees v. */
+    void (*close)(VmmVhostDev *v);
+} VmmVhostOps;
+
+#define VMM_VHOST_MAX_QUEUES 64
+
+struct VmmVhostDev {
+    const VmmVhostOps *ops;
+    void *priv;                  /* the transport's state */
+    char *name;
+    GMutex lock;                 /* one exchange with the back end at a time */
+    uint64_t features;           /* offered by the back end */
+    unsigned max_queues;
+    gint connected;              /* atomic */
+
+    /* The layer's thread: back end hang-up, INTx relay. */
+    GMutex state_lock;           /* what follows, not held over back end I/O */
+    GThread *thread;
+    int wake_fd, hup_fd;
+    bool quit;
+    VmmVirtioDev *dev;           /* started on this device, or NULL */
+    uint64_t started;            /* bit per back end ring started */
+    unsigned first_queue;        /* ring r is virtio queue first_queue + r of dev */
+    void (*on_disconnect)(void *opaque);
+    void *disconnect_opaque;
+};
+
+/* For transports: fill the common part; hup_fd (-1: none) is watched for
+ * the peer hanging up. vmm_vhost_dev_ready() starts the layer's thread
+ * once the transport has negotiated. */
+void vmm_vhost_dev_init(VmmVhostDev *v, const VmmVhostOps *ops, void *priv, const char *name,
+                        int hup_fd);
+bool vmm_vhost_dev_ready(VmmVhostDev *v, GError **err);
+
+#endif

@@ -1,0 +1,74 @@
+/* vhost-user front end: the layer's transport over a unix socket to a back
+ * end process (QEMU's docs/interop/vhost-user.rst). The back end is a
+ * peer that may send anything: every reply is checked (request code,
+ * flags, size, file descriptors, config length) before it is used, and a
+ * bad one ends the connection with an error naming the device. */
+#ifndef VMM_VHOST_USER_H
+#define VMM_VHOST_USER_H
+
+#include "vhost/vhost.h"
+
+#include <stddef.h>
+
+/* Connect to a back end listening on path and negotiate: SET_OWNER,
+ * GET_FEATURES, protocol features (REPLY_ACK, CONFIG, MQ), GET_QUEUE_NUM.
+ * name is for messages ("vhost-user-blk vdb"). */
+VmmVhostDev *vmm_vhost_user_connect(const char *path, const char *name, GError **err);
+/* The other direction (libvirt's <source mode='server'>): listen on path,
+ * wait up to timeout_s for the back end to connect, then the same. */
+VmmVhostDev *vmm_vhost_user_accept(const char *path, const char *name, unsigned timeout_s,
+                                   GError **err);
+
+/* Message codes and sizes (the spec's numbering). */
+enum {
+    VHOST_USER_GET_FEATURES = 1,
+    VHOST_USER_SET_FEATURES = 2,
+    VHOST_USER_SET_OWNER = 3,
+    VHOST_USER_SET_MEM_TABLE = 5,
+    VHOST_USER_SET_VRING_NUM = 8,
+    VHOST_USER_SET_VRING_ADDR = 9,
+    VHOST_USER_SET_VRING_BASE = 10,
+    VHOST_USER_GET_VRING_BASE = 11,
+    VHOST_USER_SET_VRING_KICK = 12,
+    VHOST_USER_SET_VRING_CALL = 13,
+    VHOST_USER_GET_PROTOCOL_FEATURES = 15,
+    VHOST_USER_SET_PROTOCOL_FEATURES = 16,
+    VHOST_USER_GET_QUEUE_NUM = 17,
+    VHOST_USER_SET_VRING_ENABLE = 18,
+    VHOST_USER_GET_CONFIG = 24,
+    VHOST_USER_SET_CONFIG = 25,
+};
+
+#define VHOST_USER_HDR_SIZE       12
+#define VHOST_USER_MAX_CONFIG     256
+/* The largest reply any request of ours expects (GET_CONFIG). */
+#define VHOST_USER_MAX_REPLY      (12 + VHOST_USER_MAX_CONFIG)
+
+/* A reply as the front end asked for it: want_request is the request
+ * sent; config_len the bytes GET_CONFIG asked for (0 otherwise); index
+ * the ring GET_VRING_BASE named. */
+typedef struct {
+    uint32_t want_request;
+    unsigned config_len;
+    unsigned index;
+    bool ack;                    /* REPLY_ACK: a u64 status, 0 = success */
+} VmmVhostUserExpect;
+
+typedef struct {
+    uint64_t u64;                /* GET_FEATURES & co, GET_VRING_BASE's num, ack */
+    const uint8_t *config;       /* GET_CONFIG: config_len bytes inside buf */
+} VmmVhostUserReply;
+
+const char *vmm_vhost_user_request_name(uint32_t request);   /* "GET_FEATURES" */
+/* Check one reply (header and payload, len bytes) that arrived with nfds
+ * file descriptors; false with a reason when it is not what was asked. */
+bool vmm_vhost_user_parse_reply(const uint8_t *buf, size_t len, unsigned nfds,
+                                const VmmVhostUserExpect *want, VmmVhostUserReply *out,
+                                GError **err);
+/* Check a reply header alone (12 bytes): the size it announces is one we
+ * can take; *payload_len is set to it. */
+bool vmm_vhost_user_parse_header(const uint8_t *hdr, unsigned nfds,
+                                 const VmmVhostUserExpect *want, uint32_t *payload_len,
+                                 GError **err);
+
+#endif

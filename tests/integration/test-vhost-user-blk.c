@@ -1,0 +1,344 @@
+/* vhost-user-blk against a real back end, Debian's qemu-storage-daemon
+ * exporting a raw image: the guest kit's virtio-blk tests run over it;
+ * data the guest writes is in the image, read from the host; a missing or
+ * refusing socket is a one-line error and no VM; a back end killed while
+ * the VM runs leaves the worker running, one line in its log, and the
+ * VM's other disk working. */
+#include "harness.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TIMEOUT 120.0
+#define IMG_MIB 64
+
+typedef struct {
+    GPid pid;
+    char *sock, *img;
+} Qsd;
+
+static void qsd_start(Qsd *q, const char *dir)
+{
+    q->img = harness_make_image(dir, "vu.img", IMG_MIB);
+    q->sock = g_build_filename(dir, "vu.sock", NULL);
+    g_autofree char *bd = g_strdup_printf("driver=file,node-name=f0,filename=%s", q->img);
+    g_autofree char *ex = g_strdup_printf("type=vhost-user-blk,id=e0,node-name=f0,"
+                                          "addr.type=unix,addr.path=%s,writable=on", q->sock);
+    const char *argv[] = { "qemu-storage-daemon", "--blockdev", bd, "--export", ex, NULL };
+    g_autoptr(GError) err = NULL;
+    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
+                                G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                &q->pid, &err));
+    g_assert_no_error(err);
+    /* The socket appears once the export listens (a hang guard, not a
+     * timing assertion). */
+    for (int i = 0; i < 3000 && !g_file_test(q->sock, G_FILE_TEST_EXISTS); i++) {
+        int st;
+        g_assert_cmpint(waitpid(q->pid, &st, WNOHANG), ==, 0);
+        g_usleep(10000);
+    }
+    g_assert_true(g_file_test(q->sock, G_FILE_TEST_EXISTS));
+}
+
+static void qsd_stop(Qsd *q)
+{
+    if (q->pid > 0) {
+        kill(q->pid, SIGTERM);
+        waitpid(q->pid, NULL, 0);
+        q->pid = 0;
+    }
+}
+
+static void qsd_free(Qsd *q)
+{
+    qsd_stop(q);
+    g_free(q->sock);
+    g_free(q->img);
+}
+
+static char *vu_disk(const char *sock, const char *dev)
+{
+    return g_strdup_printf("<disk type='vhostuser' device='disk'>"
+                           "<driver name='qemu' type='raw'/>"
+                           "<source type='unix' path='%s'/>"
+                           "<target dev='%s' bus='virtio'/></disk>", sock, dev);
+}
+
+static char *file_disk(const char *img, const char *dev)
+{
+    return g_strdup_printf("<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+                           "<source file='%s'/><target dev='%s' bus='virtio'/></disk>",
+                           img, dev);
+}
+
+static void show(HarnessRun *r)
+{
+    g_test_message("exit %d signal %d\nstdout:\n%s\nstderr:\n%s", r->exit_status,
+                   r->term_signal, r->out, r->err);
+}
+
+/* Checks of disk `disk` (the kit's index) that ran and passed. */
+static unsigned passed_on(HarnessRun *r, int disk)
+{
+    unsigned n = 0;
+    for (guint i = 0; i < r->reports->len; i++) {
+        json_object *o = r->reports->pdata[i], *v;
+        if (json_object_object_get_ex(o, "disk", &v) && json_object_get_int(v) == disk &&
+            json_object_object_get_ex(o, "ok", &v) && json_object_get_boolean(v))
+            n++;
+    }
+    return n;
+}
+
+static void guest_kit(const char *cmdline, bool intx)
+{
+    g_autofree char *dir = harness_tmpdir();
+    Qsd q = { 0 };
+    qsd_start(&q, dir);
+    g_autofree char *disk = vu_disk(q.sock, "vda");
+    HarnessDomain d = { .vcpus = 1, .memory_mib = 256, .cmdline = cmdline,
+                        .extra_devices = disk };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
+    qsd_stop(&q);
+    harness_assert_clean_stderr(r);
+    if (r->exit_status != 0 || harness_done_count(r, "failed") != 0)
+        show(r);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    g_assert_cmpint(harness_done_count(r, "failed"), ==, 0);
+    g_assert_cmpint(harness_done_count(r, "passed"), >=, 10);
+    /* Capacity and geometry came from the back end (GET_CONFIG). */
+    g_autoptr(GPtrArray) init = harness_find(r, "check", "blk_init");
+    g_assert_cmpuint(init->len, ==, 1);
+    json_object *cap;
+    g_assert_true(json_object_object_get_ex(init->pdata[0], "capacity", &cap));
+    g_assert_cmpint(json_object_get_int64(cap), ==, (gint64)IMG_MIB << 11);
+    g_autoptr(GPtrArray) intx_checks = harness_find(r, "check", "blk_intx");
+    g_assert_cmpuint(intx_checks->len, ==, intx ? 1 : 0);
+    g_autoptr(GPtrArray) rw = harness_find(r, "check", "blk_rw_pattern");
+    g_assert_cmpuint(rw->len, ==, 1);
+    g_assert_cmpuint(passed_on(r, 0), >=, 10);
+    g_assert_nonnull(strstr(r->err, "vhost-user-blk vda: vhost-user back end"));
+    qsd_free(&q);
+}
+
+static void test_guest_kit(void)
+{
+    guest_kit("test=blk", false);
+}
+
+/* The driver leaves MSI-X off: the back end's call eventfd has no irqfd,
+ * the vhost layer relays it to INTx and the ISR byte (blk_intx). */
+static void test_guest_kit_intx(void)
+{
+    guest_kit("test=blk msix=0", true);
+}
+
+/* The guest kit's pattern (tests/guest/test_blk.c: mix64, pat_fill,
+ * test_blk_persist), recomputed on the host. */
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+static gboolean stop_when_persisted(const char *line, GPid pid, void *opaque)
+{
+    if (strstr(line, "\"event\":\"persisted\""))
+        kill(pid, SIGKILL);
+    return TRUE;
+}
+
+static void test_data_in_image(void)
+{
+    const uint64_t seed = 4242;
+    g_autofree char *dir = harness_tmpdir();
+    Qsd q = { 0 };
+    qsd_start(&q, dir);
+    g_autofree char *disk = vu_disk(q.sock, "vda");
+    HarnessDomain d = { .cmdline = "test=blk-persist phase=write seed=4242",
+                        .extra_devices = disk };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, stop_when_persisted, NULL);
+    qsd_stop(&q);
+    g_autoptr(GPtrArray) wr = harness_find(r, "check", "blk_persist_write");
+    if (wr->len != 1)
+        show(r);
+    g_assert_cmpuint(wr->len, ==, 1);
+    json_object *ok;
+    g_assert_true(json_object_object_get_ex(wr->pdata[0], "ok", &ok));
+    g_assert_true(json_object_get_boolean(ok));
+
+    /* Read the image on the host: every sector the guest wrote holds the
+     * guest's pattern. */
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    g_autoptr(GError) err = NULL;
+    g_assert_true(g_file_get_contents(q.img, &data, &len, &err));
+    g_assert_cmpuint(len, ==, (gsize)IMG_MIB << 20);
+    uint64_t capacity = len / 512, span = capacity / 32;
+    unsigned checked = 0, bad = 0;
+    for (unsigned i = 0; i < 32; i++) {
+        uint64_t s = i * span + mix64(seed + i) % (span - 8 + 1);
+        for (uint64_t k = 0; k < 8; k++)
+            for (uint64_t w = 0; w < 64; w++) {
+                uint64_t want = mix64(seed ^ ((s + k) << 6) ^ w), got;
+                memcpy(&got, data + (s + k) * 512 + 8 * w, 8);
+                bad += got != want;
+                checked++;
+            }
+    }
+    g_test_message("%u words checked, %u differ", checked, bad);
+    g_assert_cmpuint(checked, ==, 32 * 8 * 64);
+    g_assert_cmpuint(bad, ==, 0);
+    qsd_free(&q);
+}
+
+/* One line on stderr naming the disk and the socket; exit 1; no VM. */
+static void expect_start_error(const char *sock, const char *why)
+{
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *disk = vu_disk(sock, "vdb");
+    HarnessDomain d = { .cmdline = "test=blk", .extra_devices = disk };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, 30, NULL, NULL);
+    harness_assert_clean_stderr(r);
+    g_autofree char *want = g_strdup_printf("vhost-user-blk vdb: vhost-user back end %s: "
+                                            "cannot connect: %s", sock, why);
+    if (r->exit_status != 1 || !strstr(r->err, want))
+        show(r);
+    g_assert_cmpint(r->exit_status, ==, 1);
+    g_assert_nonnull(strstr(r->err, want));
+    g_autofree char *tail = g_strstrip(g_strdup(strstr(r->err, want)));
+    g_assert_null(strchr(tail, '\n'));        /* one line, the last */
+    g_assert_null(strstr(r->out, "guestkit:"));   /* the guest never ran */
+}
+
+static void test_no_socket(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *sock = g_build_filename(dir, "missing.sock", NULL);
+    expect_start_error(sock, "No such file or directory (is the back end running?)");
+}
+
+static void test_refused(void)
+{
+    /* A socket file nobody listens on any more. */
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *sock = g_build_filename(dir, "dead.sock", NULL);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    g_strlcpy(sa.sun_path, sock, sizeof(sa.sun_path));
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+    close(fd);
+    expect_start_error(sock, "Connection refused (is the back end running?)");
+}
+
+typedef struct {
+    Qsd *q;
+    const char *at;              /* kill the back end on the first line with this */
+} KillAt;
+
+static gboolean kill_backend(const char *line, GPid pid, void *opaque)
+{
+    KillAt *k = opaque;
+    if (k->q->pid > 0 && strstr(line, k->at)) {
+        kill(k->q->pid, SIGKILL);
+        waitpid(k->q->pid, NULL, 0);
+        k->q->pid = 0;
+    }
+    return TRUE;
+}
+
+/* The back end dies while the VM runs: the worker logs one line naming
+ * the disk and the socket, the disk is in NEEDS_RESET, the VM's other
+ * disk (built in) passes the guest kit's tests, the VM powers off.
+ * `at`: before the guest drives the disk (its first line), or in the
+ * middle of its tests (after the disk's first check). */
+static void backend_killed(const char *at, const char *cmdline)
+{
+    g_autofree char *dir = harness_tmpdir();
+    Qsd q = { 0 };
+    qsd_start(&q, dir);
+    g_autofree char *img = harness_make_image(dir, "vdb.img", 16);
+    g_autofree char *d1 = vu_disk(q.sock, "vda");
+    g_autofree char *d2 = file_disk(img, "vdb");
+    g_autofree char *devs = g_strconcat(d1, d2, NULL);
+    HarnessDomain d = { .cmdline = cmdline, .extra_devices = devs };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    KillAt k = { &q, at };
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, kill_backend, &k);
+    g_autofree char *sock = g_strdup(q.sock);
+    gboolean killed = q.pid == 0;
+    qsd_free(&q);
+    harness_assert_clean_stderr(r);
+    g_autofree char *want = g_strdup_printf("vhost-user-blk vda: back end failed, it needs a "
+                                            "reset: disk vda: the vhost-user back end on %s "
+                                            "closed the connection", sock);
+    if (r->exit_status != 0 || !strstr(r->err, want))
+        show(r);
+    g_assert_true(killed);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    g_assert_nonnull(strstr(r->err, want));
+    g_assert_null(strstr(strstr(r->err, want) + strlen(want), "closed the connection"));
+    /* The other disk, tested after the kill, works. */
+    g_assert_cmpuint(passed_on(r, 1), >=, 10);
+    g_autoptr(GPtrArray) init = harness_find(r, "check", "blk_init");
+    for (guint i = 0; i < init->len; i++) {
+        json_object *disk, *ok;
+        if (json_object_object_get_ex(init->pdata[i], "disk", &disk) &&
+            json_object_get_int(disk) == 1) {
+            g_assert_true(json_object_object_get_ex(init->pdata[i], "ok", &ok));
+            g_assert_true(json_object_get_boolean(ok));
+        }
+    }
+}
+
+static void test_backend_killed_idle(void)
+{
+    backend_killed("\"event\":\"start\"", "test=blk disk=1");
+}
+
+static void test_backend_killed_mid_io(void)
+{
+    backend_killed("\"check\":\"blk_init\"", "test=blk");
+}
+
+static void skip(gconstpointer why)
+{
+    g_test_skip(why);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    const char *why = NULL;
+    g_autofree char *qsd = g_find_program_in_path("qemu-storage-daemon");
+    if (access("/dev/kvm", R_OK | W_OK) != 0)
+        why = "/dev/kvm is not accessible on this host";
+    else if (!qsd)
+        why = "qemu-storage-daemon is not installed (Debian: qemu-system-common)";
+    if (why) {
+        g_test_add_data_func("/vhost-user-blk/skip", why, skip);
+        return g_test_run();
+    }
+    g_test_add_func("/vhost-user-blk/guest-kit", test_guest_kit);
+    g_test_add_func("/vhost-user-blk/guest-kit-intx", test_guest_kit_intx);
+    g_test_add_func("/vhost-user-blk/data-in-image", test_data_in_image);
+    g_test_add_func("/vhost-user-blk/no-socket", test_no_socket);
+    g_test_add_func("/vhost-user-blk/refused", test_refused);
+    g_test_add_func("/vhost-user-blk/backend-killed/idle", test_backend_killed_idle);
+    g_test_add_func("/vhost-user-blk/backend-killed/mid-io", test_backend_killed_mid_io);
+    return g_test_run();
+}

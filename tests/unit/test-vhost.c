@@ -1,0 +1,474 @@
+/* The vhost layer's transports against real peers where this host has
+ * them: vhost-user against a back end played by this test over a real
+ * unix socket, misbehaving the ways a hostile back end can (the guest-kit
+ * run against qemu-storage-daemon is tests/integration/test-vhost-user-blk);
+ * the kernel transport against /dev/vhost-net (SKIP, with the reason,
+ * where the host has none) and its errors on other files. */
+#include "vhost/vhost_kernel.h"
+#include "vhost/vhost_user.h"
+#include "virtio/virtio_pci.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define PROTOCOL_FEATURES_BIT (1ULL << 30)
+
+typedef struct {
+    int listen_fd;
+    char *dir, *path;
+    GThread *thread;
+    void (*script)(int fd);
+} Peer;
+
+static bool rd_all(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, (char *)buf + got, len - got);
+        if (n <= 0)
+            return false;
+        got += n;
+    }
+    return true;
+}
+
+/* One request from the front end: its code (0 when the front end hung up). */
+static uint32_t next_request(int fd, uint8_t *payload, uint32_t *size)
+{
+    uint32_t h[3];
+    if (!rd_all(fd, h, sizeof(h)))
+        return 0;
+    g_assert_cmpuint(h[2], <=, 4096);
+    if (h[2] && !rd_all(fd, payload, h[2]))
+        return 0;
+    if (size)
+        *size = h[2];
+    return h[0];
+}
+
+static void reply(int fd, uint32_t req, const void *payload, uint32_t size, const int *fds,
+                  unsigned nfds)
+{
+    uint8_t buf[4096];
+    uint32_t h[3] = { req, 0x5, size };
+    memcpy(buf, h, 12);
+    memcpy(buf + 12, payload, size);
+    struct iovec iov = { buf, 12 + size };
+    union { char b[CMSG_SPACE(sizeof(int) * 4)]; struct cmsghdr a; } u;
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+    if (nfds) {
+        mh.msg_control = u.b;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    }
+    g_assert_cmpint(sendmsg(fd, &mh, MSG_NOSIGNAL), ==, (ssize_t)iov.iov_len);
+}
+
+static void reply_u64(int fd, uint32_t req, uint64_t v)
+{
+    reply(fd, req, &v, 8, NULL, 0);
+}
+
+static gpointer peer_thread(gpointer data)
+{
+    Peer *p = data;
+    int fd = accept(p->listen_fd, NULL, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    p->script(fd);
+    close(fd);
+    return NULL;
+}
+
+static void peer_start(Peer *p, void (*script)(int fd))
+{
+    p->dir = g_dir_make_tmp("vmm-vhost-XXXXXX", NULL);
+    p->path = g_build_filename(p->dir, "be.sock", NULL);
+    p->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    g_strlcpy(sa.sun_path, p->path, sizeof(sa.sun_path));
+    g_assert_cmpint(bind(p->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+    g_assert_cmpint(listen(p->listen_fd, 1), ==, 0);
+    p->script = script;
+    p->thread = g_thread_new("peer", peer_thread, p);
+}
+
+static void peer_finish(Peer *p)
+{
+    g_thread_join(p->thread);
+    close(p->listen_fd);
+    g_unlink(p->path);
+    g_rmdir(p->dir);
+    g_free(p->path);
+    g_free(p->dir);
+}
+
+/* The handshake a good back end gives: features with the protocol bit,
+ * protocol features CONFIG (bit 9) and REPLY_ACK (bit 3), owner. */
+static void handshake(int fd)
+{
+    uint8_t pl[4096];
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_GET_FEATURES);
+    reply_u64(fd, VHOST_USER_GET_FEATURES, PROTOCOL_FEATURES_BIT | (1ULL << 32));
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_GET_PROTOCOL_FEATURES);
+    reply_u64(fd, VHOST_USER_GET_PROTOCOL_FEATURES, (1ULL << 9) | (1ULL << 3) | (1ULL << 40));
+    uint32_t size;
+    g_assert_cmpuint(next_request(fd, pl, &size), ==, VHOST_USER_SET_PROTOCOL_FEATURES);
+    uint64_t accepted;
+    memcpy(&accepted, pl, 8);
+    g_assert_cmphex(accepted, ==, (1ULL << 9) | (1ULL << 3));   /* not the unknown bit 40 */
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_SET_OWNER);
+    reply_u64(fd, VHOST_USER_SET_OWNER, 0);                      /* REPLY_ACK */
+}
+
+static VmmVhostDev *connect_expect(Peer *p, const char *needle)
+{
+    g_autoptr(GError) err = NULL;
+    VmmVhostDev *v = vmm_vhost_user_connect(p->path, "vhost-user-blk vdt", &err);
+    if (needle) {
+        g_assert_null(v);
+        g_assert_nonnull(err);
+        g_test_message("error: %s", err->message);
+        g_assert_nonnull(strstr(err->message, "vhost-user-blk vdt: vhost-user back end "));
+        g_assert_nonnull(strstr(err->message, p->path));
+        if (!strstr(err->message, needle))
+            g_error("'%s' does not contain '%s'", err->message, needle);
+        g_assert_null(strchr(err->message, '\n'));
+    } else {
+        g_assert_no_error(err);
+        g_assert_nonnull(v);
+    }
+    return v;
+}
+
+static void script_wrong_request(int fd)
+{
+    uint8_t pl[4096];
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_GET_FEATURES);
+    reply_u64(fd, VHOST_USER_GET_PROTOCOL_FEATURES, 0);
+    next_request(fd, pl, NULL);   /* until the front end hangs up */
+}
+
+static void script_fds(int fd)
+{
+    uint8_t pl[4096];
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_GET_FEATURES);
+    int fds[3] = { 0, 1, 2 };
+    uint64_t f = 1ULL << 32;
+    reply(fd, VHOST_USER_GET_FEATURES, &f, 8, fds, 3);
+    next_request(fd, pl, NULL);
+}
+
+static void script_wrong_size(int fd)
+{
+    uint8_t pl[4096];
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_GET_FEATURES);
+    uint8_t big[64] = { 0 };
+    reply(fd, VHOST_USER_GET_FEATURES, big, sizeof(big), NULL, 0);
+    next_request(fd, pl, NULL);
+}
+
+static void script_hang_up(int fd)
+{
+    uint8_t pl[4096];
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_GET_FEATURES);
+}
+
+static void script_nack(int fd)
+{
+    uint8_t pl[4096];
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_GET_FEATURES);
+    reply_u64(fd, VHOST_USER_GET_FEATURES, PROTOCOL_FEATURES_BIT);
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_GET_PROTOCOL_FEATURES);
+    reply_u64(fd, VHOST_USER_GET_PROTOCOL_FEATURES, 1ULL << 3);
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_SET_PROTOCOL_FEATURES);
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_SET_OWNER);
+    reply_u64(fd, VHOST_USER_SET_OWNER, 1);                      /* refused */
+    next_request(fd, pl, NULL);
+}
+
+static void test_hostile_handshake(void)
+{
+    static const struct { void (*script)(int); const char *needle; } cases[] = {
+        { script_wrong_request, "the back end answered request 15 to GET_FEATURES (request 1)" },
+        { script_fds, "the back end sent 3 file descriptors with its reply to GET_FEATURES" },
+        { script_wrong_size, "reply to GET_FEATURES has 64 payload bytes, 8 expected" },
+        { script_hang_up, "the back end closed the connection" },
+        { script_nack, "the back end refused SET_OWNER (status 1)" },
+    };
+    for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
+        Peer p = { 0 };
+        peer_start(&p, cases[i].script);
+        connect_expect(&p, cases[i].needle);
+        peer_finish(&p);
+    }
+}
+
+/* Config: what was asked comes back; more than asked is refused and ends
+ * the connection. */
+static void script_config(int fd)
+{
+    uint8_t pl[4096];
+    handshake(fd);
+    uint32_t size;
+    g_assert_cmpuint(next_request(fd, pl, &size), ==, VHOST_USER_GET_CONFIG);
+    g_assert_cmpuint(size, ==, 12 + 60);
+    uint8_t cfg[12 + 60] = { 0 };
+    uint32_t hdr[3] = { 0, 60, 0 };
+    memcpy(cfg, hdr, 12);
+    for (int i = 0; i < 60; i++)
+        cfg[12 + i] = i;
+    reply(fd, VHOST_USER_GET_CONFIG, cfg, sizeof(cfg), NULL, 0);
+    /* then config larger than asked */
+    g_assert_cmpuint(next_request(fd, pl, &size), ==, VHOST_USER_GET_CONFIG);
+    uint8_t big[12 + 256] = { 0 };
+    uint32_t hdr2[3] = { 0, 256, 0 };
+    memcpy(big, hdr2, 12);
+    reply(fd, VHOST_USER_GET_CONFIG, big, sizeof(big), NULL, 0);
+    next_request(fd, pl, NULL);
+}
+
+static void test_config(void)
+{
+    Peer p = { 0 };
+    peer_start(&p, script_config);
+    VmmVhostDev *v = connect_expect(&p, NULL);
+    g_assert_cmphex(vmm_vhost_features(v), ==, 1ULL << 32);   /* protocol bit is internal */
+    uint8_t cfg[60];
+    g_autoptr(GError) err = NULL;
+    g_assert_true(vmm_vhost_get_config(v, cfg, sizeof(cfg), &err));
+    g_assert_no_error(err);
+    for (int i = 0; i < 60; i++)
+        g_assert_cmpuint(cfg[i], ==, i);
+    g_assert_false(vmm_vhost_get_config(v, cfg, sizeof(cfg), &err));
+    g_test_message("error: %s", err->message);
+    g_assert_nonnull(strstr(err->message, "reply to GET_CONFIG has 268 payload bytes, 72 "
+                                          "expected"));
+    /* The connection is over: the next call says so without waiting. */
+    g_clear_error(&err);
+    peer_finish(&p);
+    g_assert_false(vmm_vhost_get_config(v, cfg, sizeof(cfg), &err));
+    g_assert_nonnull(err);
+    g_clear_error(&err);
+    /* A kernel-only request on a vhost-user device is refused by name. */
+    g_assert_false(vmm_vhost_kernel_net_set_backend(v, 0, -1, &err));
+    g_assert_nonnull(strstr(err->message, "VHOST_NET_SET_BACKEND on a vhost-user back end"));
+    vmm_vhost_free(v);
+}
+
+/* ---- the layer: start/stop with state handover --------------------------- */
+
+/* What the back end saw of a start and a stop, for the test to check. */
+static struct {
+    uint64_t features;
+    unsigned nregions, mem_fds;
+    uint64_t region_gpa[2], region_size[2], region_uaddr[2], region_offset[2];
+    unsigned num[2], base[2], enable[2], kick_fds, call_fds;
+    uint64_t desc[2], avail[2], used[2];
+    unsigned stopped[2];
+} seen;
+
+static unsigned recv_with_fds(int fd, uint8_t *buf, uint32_t *req, uint32_t *size)
+{
+    uint32_t h[3];
+    union { char b[CMSG_SPACE(sizeof(int) * 8)]; struct cmsghdr a; } u;
+    struct iovec iov = { h, sizeof(h) };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+                         .msg_controllen = sizeof(u.b) };
+    if (recvmsg(fd, &mh, MSG_WAITALL) != sizeof(h)) {
+        *req = 0;
+        return 0;
+    }
+    unsigned nfds = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        unsigned k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (unsigned i = 0; i < k; i++) {
+            int f;
+            memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            close(f);
+        }
+        nfds += k;
+    }
+    *req = h[0];
+    *size = h[2];
+    g_assert_true(h[2] == 0 || rd_all(fd, buf, h[2]));
+    return nfds;
+}
+
+static void script_rings(int fd)
+{
+    uint8_t pl[4096];
+    handshake(fd);
+    for (;;) {
+        uint32_t req, size;
+        unsigned nfds = recv_with_fds(fd, pl, &req, &size);
+        uint32_t *w = (uint32_t *)pl;
+        uint64_t *q = (uint64_t *)pl;
+        switch (req) {
+        case 0:
+            return;
+        case VHOST_USER_SET_FEATURES:
+            seen.features = q[0];
+            break;
+        case VHOST_USER_SET_MEM_TABLE:
+            seen.nregions = w[0];
+            seen.mem_fds = nfds;
+            for (unsigned i = 0; i < w[0] && i < 2; i++) {
+                seen.region_gpa[i] = q[1 + 4 * i];
+                seen.region_size[i] = q[2 + 4 * i];
+                seen.region_uaddr[i] = q[3 + 4 * i];
+                seen.region_offset[i] = q[4 + 4 * i];
+            }
+            break;
+        case VHOST_USER_SET_VRING_NUM: seen.num[w[0] & 1] = w[1]; break;
+        case VHOST_USER_SET_VRING_BASE: seen.base[w[0] & 1] = w[1]; break;
+        case VHOST_USER_SET_VRING_ENABLE: seen.enable[w[0] & 1] = w[1]; break;
+        case VHOST_USER_SET_VRING_ADDR:
+            seen.desc[w[0] & 1] = q[1];
+            seen.used[w[0] & 1] = q[2];
+            seen.avail[w[0] & 1] = q[3];
+            break;
+        case VHOST_USER_SET_VRING_KICK: seen.kick_fds += nfds; break;
+        case VHOST_USER_SET_VRING_CALL: seen.call_fds += nfds; break;
+        case VHOST_USER_GET_VRING_BASE: {
+            /* where this back end "stopped": 100 + ring */
+            seen.stopped[w[0] & 1]++;
+            uint32_t st[2] = { w[0], 100 + w[0] };
+            reply(fd, req, st, 8, NULL, 0);
+            continue;
+        }
+        default:
+            g_error("unexpected request %u", req);
+        }
+        reply_u64(fd, req, 0);   /* REPLY_ACK */
+    }
+}
+
+/* A VM's memory (one memfd, low and high RAM) and a virtio device with
+ * three queues, as vm.c and virtio_pci.c make them; the layer hands
+ * queues 1 and 2 to the back end as its rings 0 and 1. */
+static void test_start_stop(void)
+{
+    memset(&seen, 0, sizeof(seen));
+    Peer p = { 0 };
+    peer_start(&p, script_rings);
+    VmmVhostDev *v = connect_expect(&p, NULL);
+
+    VmmVm vm = { 0 };
+    vm.lowmem_size = 1 << 20;
+    vm.highmem_size = 1 << 20;
+    vm.ram_size = 2 << 20;
+    vm.mem_fd = memfd_create("test-ram", MFD_CLOEXEC);
+    g_assert_cmpint(ftruncate(vm.mem_fd, vm.ram_size), ==, 0);
+    vm.ram = mmap(NULL, vm.ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm.mem_fd, 0);
+    g_assert_true(vm.ram != MAP_FAILED);
+    VmmVirtioDev d = { .vm = &vm, .nqueues = 3 };
+    VmmVirtioQueue queues[3] = { 0 };
+    d.queues = queues;
+    d.guest_features = (1ULL << 32) | (1ULL << 29);   /* 29: not offered, dropped */
+    g_mutex_init(&d.lock);
+    for (unsigned i = 0; i < 3; i++) {
+        queues[i] = (VmmVirtioQueue){ .size = 64, .enabled = true, .desc = 0x1000 * (i + 1),
+                                      .avail = 0x10000 + 0x1000 * i,
+                                      .used = LAYOUT_HIGHMEM_START + 0x1000 * i };
+        queues[i].kick_fd = eventfd(0, EFD_CLOEXEC);
+        queues[i].call_fd = eventfd(0, EFD_CLOEXEC);
+    }
+    uint16_t resume[2] = { 7, 9 };
+    g_autoptr(GError) err = NULL;
+    g_assert_true(vmm_vhost_start_range(v, &d, 1, 2, resume, &err));
+    g_assert_no_error(err);
+    uint16_t last[2] = { 0, 0 };
+    vmm_vhost_stop(v, last, 2);
+    vmm_vhost_free(v);
+    peer_finish(&p);
+
+    g_assert_cmphex(seen.features, ==, (1ULL << 32) | PROTOCOL_FEATURES_BIT);
+    g_assert_cmpuint(seen.nregions, ==, 2);
+    g_assert_cmpuint(seen.mem_fds, ==, 2);
+    g_assert_cmphex(seen.region_gpa[0], ==, 0);
+    g_assert_cmphex(seen.region_uaddr[0], ==, (uintptr_t)vm.ram);
+    g_assert_cmphex(seen.region_gpa[1], ==, LAYOUT_HIGHMEM_START);
+    g_assert_cmphex(seen.region_uaddr[1], ==, (uintptr_t)vm.ram + vm.lowmem_size);
+    g_assert_cmphex(seen.region_offset[1], ==, vm.lowmem_size);
+    for (unsigned r = 0; r < 2; r++) {
+        g_assert_cmpuint(seen.num[r], ==, 64);
+        g_assert_cmpuint(seen.base[r], ==, resume[r]);
+        g_assert_cmphex(seen.desc[r], ==, (uintptr_t)vm.ram + queues[1 + r].desc);
+        g_assert_cmphex(seen.avail[r], ==, (uintptr_t)vm.ram + queues[1 + r].avail);
+        g_assert_cmphex(seen.used[r], ==, (uintptr_t)vm.ram + vm.lowmem_size + 0x1000 * (1 + r));
+        g_assert_cmpuint(seen.enable[r], ==, 0);       /* enabled, then disabled at stop */
+        g_assert_cmpuint(seen.stopped[r], ==, 1);
+        g_assert_cmpuint(last[r], ==, 100 + r);        /* handed back by GET_VRING_BASE */
+    }
+    g_assert_cmpuint(seen.kick_fds, ==, 2);
+    g_assert_cmpuint(seen.call_fds, ==, 2);
+    for (unsigned i = 0; i < 3; i++) {
+        close(queues[i].kick_fd);
+        close(queues[i].call_fd);
+    }
+    g_mutex_clear(&d.lock);
+    munmap(vm.ram, vm.ram_size);
+    close(vm.mem_fd);
+}
+
+/* ---- the kernel transport ---------------------------------------------- */
+
+static void test_kernel_errors(void)
+{
+    g_autoptr(GError) err = NULL;
+    VmmVhostDev *v = vmm_vhost_kernel_open("/nonexistent/vhost-net", "virtio-net net0", &err);
+    g_assert_null(v);
+    g_assert_nonnull(strstr(err->message, "virtio-net net0: cannot open /nonexistent/vhost-net: "
+                                          "No such file or directory"));
+    g_clear_error(&err);
+    /* Not a vhost device: the first ioctl says which and why. */
+    v = vmm_vhost_kernel_open("/dev/null", "virtio-net net0", &err);
+    g_assert_null(v);
+    g_test_message("error: %s", err->message);
+    g_assert_nonnull(strstr(err->message, "virtio-net net0: VHOST_SET_OWNER: "));
+}
+
+static void test_kernel_vhost_net(void)
+{
+    int fd = open(VMM_VHOST_NET_DEV, O_RDWR);
+    if (fd < 0) {
+        g_autofree char *why = g_strdup_printf("%s: %s (this host's kernel has no vhost-net)",
+                                               VMM_VHOST_NET_DEV, g_strerror(errno));
+        g_test_skip(why);
+        return;
+    }
+    close(fd);
+    g_autoptr(GError) err = NULL;
+    VmmVhostDev *v = vmm_vhost_kernel_open(VMM_VHOST_NET_DEV, "virtio-net net0", &err);
+    g_assert_no_error(err);
+    /* vhost-net offers VERSION_1 and the ring features (linux/vhost.h). */
+    g_assert_true(vmm_vhost_features(v) & (1ULL << 32));
+    g_assert_true(vmm_vhost_set_features(v, 1ULL << 32, &err));
+    /* No config space on vhost-net. */
+    uint8_t cfg[4];
+    g_assert_false(vmm_vhost_get_config(v, cfg, 4, &err));
+    vmm_vhost_free(v);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/vhost-user/hostile-handshake", test_hostile_handshake);
+    g_test_add_func("/vhost-user/config", test_config);
+    g_test_add_func("/vhost/start-stop", test_start_stop);
+    g_test_add_func("/vhost-kernel/errors", test_kernel_errors);
+    g_test_add_func("/vhost-kernel/vhost-net", test_kernel_vhost_net);
+    return g_test_run();
+}
