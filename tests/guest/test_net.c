@@ -582,7 +582,7 @@ void test_net_reflect(void)
 	static const u8 peer[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
 	static const u32 sizes[] = { 18, 64, 200, 512, 1000, 1400, 1472 };
 	static u8 frame[NET_BUF], data[NET_BUF];
-	u64 count = arg("count", 4);
+	u64 count = cmdline_u64("count", 4);
 	u64 sent = 0, back = 0, bad = 0, wrong_q = 0, lost = 0;
 	u32 biggest = 0;
 	out("{\"event\":\"net_ready\",\"mode\":\"reflect\"}");
