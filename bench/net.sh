@@ -22,6 +22,15 @@
 # which tables to run).
 # tx is counted where it lands: the tap's rx_packets on the host. rx is
 # counted by the guest (datagrams it received on every queue).
+# VM exits per packet: kvm:kvm_mmio + kvm:kvm_pio events of the VMM process
+# (perf stat -p) over a window inside the run (0.5 s after traffic starts,
+# SECONDS - 1 long), divided by the frames the tap passed in that window
+# (rx_packets for tx, tx_packets for rx); irq/pkt likewise from
+# kvm:kvm_msi_set_irq. The same counters for both VMMs: on PVM hosts
+# kvm:kvm_exit never fires, KVM_GET_STATS_FD refuses a process that is not
+# the VM's owner (EIO) and debugfs is not mounted; the guest polls with
+# interrupts suppressed and never halts in the window, so emulated MMIO
+# (queue notifications) and port I/O are the exits that remain.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 builddir=$(cd "${1:-$top/build}" && pwd)
@@ -49,6 +58,9 @@ trap cleanup EXIT
 gcc -O2 -o "$tmp/udpflood" "$top/bench/udpflood.c"
 have_qemu=0
 command -v qemu-system-x86_64 >/dev/null && have_qemu=1
+have_perf=0
+command -v perf >/dev/null && have_perf=1
+((secs >= 2)) || { echo "net.sh: runs of at least 2 seconds, please (exits are counted in a window inside)" >&2; exit 1; }
 
 ip netns add "$ns"
 nsx() { ip netns exec "$ns" "$@"; }
@@ -64,7 +76,8 @@ mktap() {       # pairs
     nsx ip neigh replace 10.0.0.2 lladdr "$gmac" dev "$tap" nud permanent
 }
 hmac=02:00:00:00:00:01
-rxp() { nsx cat "/sys/class/net/$tap/statistics/rx_packets"; }
+tapctr() { nsx cat "/sys/class/net/$tap/statistics/$1"; }
+rxp() { tapctr rx_packets; }
 
 guest_cmd() {   # dir size pairs
     local payload=$(($2 - 42))
@@ -102,41 +115,73 @@ qemu_cmd() {    # dir size pairs
         -device virtio-net-pci,netdev=n0,mac=$gmac,disable-legacy=on,mq=on,vectors=$((2 * $3 + 2))
 }
 
-# One run: prints packets per second (0 when the run failed).
+# The VMM process of a run (vmm-worker or QEMU) in the namespace.
+vmm_pid() {
+    local p
+    for p in $(ip netns pids "$ns"); do
+        case $(cat "/proc/$p/comm" 2>/dev/null) in vmm-worker|qemu-system-x86) echo "$p"; return;; esac
+    done
+}
+
+# Exit and interrupt events of process $1 while it runs for $2 seconds:
+# prints "exits irqs", or "- -" without perf.
+count_exits() {
+    if ((! have_perf)) || [ -z "$1" ]; then sleep "$2"; echo "- -"; return; fi
+    perf stat -x, -o "$tmp/perf" -e kvm:kvm_mmio,kvm:kvm_pio,kvm:kvm_msi_set_irq -p "$1" \
+        sleep "$2" 2>/dev/null || { echo "- -"; return; }
+    awk -F, '$3 == "kvm:kvm_mmio" || $3 == "kvm:kvm_pio" { e += $1 }
+             $3 == "kvm:kvm_msi_set_irq" { i += $1 } END { print e + 0, i + 0 }' "$tmp/perf"
+}
+
+# One run: prints packets per second (0 when the run failed), then VM
+# exits and interrupts per packet in the counting window ("-" when unknown).
 run() {         # vmm dir size pairs
-    local vmm=$1 dir=$2 size=$3 pairs=$4 out=$tmp/out pid
+    local vmm=$1 dir=$2 size=$3 pairs=$4 out=$tmp/out pid flood=
     : > "$out"; [ -n "${NET_DEBUG:-}" ] && echo "+ $("${vmm}_cmd" "$dir" "$size" "$pairs")" >&2
     eval "nsx timeout $((secs + 90)) $("${vmm}_cmd" "$dir" "$size" "$pairs")" > "$out" 2>"$out.err" &
     pid=$!
     for _ in $(seq 600); do grep -q net_ready "$out" && break; sleep 0.05; done
-    local before after
+    local before after ctr=rx_packets c0 c1 ev
     before=$(rxp)
     if [ "$dir" = rx ]; then
+        ctr=tx_packets
         sleep 0.2
-        nsx "$tmp/udpflood" 10.0.0.2 9 $((size - 42)) $((secs + 1)) "$pairs" > /dev/null || true
+        nsx "$tmp/udpflood" 10.0.0.2 9 $((size - 42)) $((secs + 1)) "$pairs" > /dev/null &
+        flood=$!
     fi
+    sleep 0.5
+    c0=$(tapctr "$ctr")
+    ev=$(count_exits "$(vmm_pid)" $((secs - 1)))
+    c1=$(tapctr "$ctr")
+    [ -n "$flood" ] && { wait "$flood" || true; }
     wait "$pid" || true
     after=$(rxp)
     [ -n "${NET_DEBUG:-}" ] && tail -n 3 "$out" "$out.err" >&2
+    local pps
     if [ "$dir" = tx ]; then
-        grep -q '"check":"net_bench","ok":true' "$out" && echo $(( (after - before) / secs )) || echo 0
+        pps=$(grep -q '"check":"net_bench","ok":true' "$out" && echo $(( (after - before) / secs )) || echo 0)
     else
-        sed -n 's/.*"check":"net_bench","ok":true.*"pps":\([0-9]*\).*/\1/p' "$out" | grep . || echo 0
+        pps=$(sed -n 's/.*"check":"net_bench","ok":true.*"pps":\([0-9]*\).*/\1/p' "$out" | grep . || echo 0)
     fi
+    echo "$pps" $(awk -v ev="$ev" -v n=$((c1 - c0)) 'BEGIN { split(ev, e, " ")
+        if (e[1] == "-" || n <= 0) print "- -"; else printf "%.4f %.4f\n", e[1] / n, e[2] / n }')
 }
 
-stats() {       # median min max of stdin
-    sort -n | awk '{ v[NR] = $1 } END { if (!NR) { print "0 0 0"; exit }
+stats() {       # column: median min max of that column of stdin ("-" when unknown)
+    awk -v c="$1" '$c != "-" { print $c }' | sort -g | awk '{ v[NR] = $1 }
+        END { if (!NR) { print "- - -"; exit }
         m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
 }
 
 header() {
-    printf '%-3s %5s %5s %22s %22s %9s %9s %9s\n' dir frame pairs "vmmd pps (spread)" \
-        "qemu pps (spread)" "vmmd Mb/s" "qemu Mb/s" vmmd/qemu
+    printf '%-3s %5s %5s %22s %22s %9s %9s %9s %8s %8s %8s %8s\n' dir frame pairs "vmmd pps (spread)" \
+        "qemu pps (spread)" "vmmd Mb/s" "qemu Mb/s" vmmd/qemu "exit/pkt" "" "irq/pkt" ""
+    printf '%-3s %5s %5s %22s %22s %9s %9s %9s %8s %8s %8s %8s\n' "" "" "" "" "" "" "" "" vmmd qemu vmmd qemu
 }
 
 # One table: for every direction, size and pair count, ROUNDS interleaved
-# runs of "$runner vmm|qemu dir size pairs" (which prints pps), one row.
+# runs of "$runner vmm|qemu dir size pairs" (which prints pps, exits per
+# packet and interrupts per packet, "-" when not counted), one row.
 table() {       # runner [setup command run before each row, given the pairs]
     local runner=$1 setup=${2:-}
     header
@@ -149,13 +194,20 @@ table() {       # runner [setup command run before each row, given the pairs]
                     "$runner" vmm "$dir" "$size" "$pairs" >> "$tmp/v"
                     if ((have_qemu)); then "$runner" qemu "$dir" "$size" "$pairs" >> "$tmp/q"; fi
                 done
-                read -r vm vlo vhi < <(stats < "$tmp/v")
-                read -r qm qlo qhi < <(stats < "$tmp/q")
+                read -r vm vlo vhi < <(stats 1 < "$tmp/v")
+                read -r qm qlo qhi < <(stats 1 < "$tmp/q")
+                read -r ve _ < <(stats 2 < "$tmp/v")
+                read -r qe _ < <(stats 2 < "$tmp/q")
+                read -r vi _ < <(stats 3 < "$tmp/v")
+                read -r qi _ < <(stats 3 < "$tmp/q")
                 awk -v d="$dir" -v s="$size" -v p="$pairs" -v vm="$vm" -v vlo="$vlo" -v vhi="$vhi" \
-                    -v qm="$qm" -v qlo="$qlo" -v qhi="$qhi" 'BEGIN {
-                    printf "%-3s %5d %5d %9.0f (%5.0fk-%5.0fk) %9.0f (%5.0fk-%5.0fk) %9.0f %9.0f %9s\n",
+                    -v qm="$qm" -v qlo="$qlo" -v qhi="$qhi" -v ve="$ve" -v qe="$qe" -v vi="$vi" -v qi="$qi" '
+                    function f(x) { return x == "-" ? "-" : sprintf("%.4f", x) }
+                    BEGIN { if (vm == "-") vm = vlo = vhi = 0; if (qm == "-") qm = qlo = qhi = 0
+                    printf "%-3s %5d %5d %9.0f (%5.0fk-%5.0fk) %9.0f (%5.0fk-%5.0fk) %9.0f %9.0f %9s %8s %8s %8s %8s\n",
                         d, s, p, vm, vlo / 1000, vhi / 1000, qm, qlo / 1000, qhi / 1000,
-                        vm * s * 8 / 1e6, qm * s * 8 / 1e6, (qm > 0) ? sprintf("%.2f", vm / qm) : "-" }'
+                        vm * s * 8 / 1e6, qm * s * 8 / 1e6, (qm > 0) ? sprintf("%.2f", vm / qm) : "-",
+                        f(ve), f(qe), f(vi), f(qi) }'
             done
         done
     done
@@ -164,6 +216,7 @@ table() {       # runner [setup command run before each row, given the pairs]
 if [[ " $tables " == *" tap "* ]]; then
 echo "# virtio-net UDP, guest kit net-bench, median of $rounds interleaved rounds of ${secs} s (spread min-max); $(uname -r)"
 echo "# tx: guest -> host, counted at the host tap; rx: host -> guest (udpflood, one flow per queue pair), counted by the guest"
+echo "# exit/pkt: kvm_mmio + kvm_pio events per frame, irq/pkt: kvm_msi_set_irq per frame (medians)"
 table run mktap
 fi
 
@@ -188,10 +241,10 @@ vu_run() {      # vmm dir size pairs: the guest's packets per second (0 when the
     local vmm=$1; shift
     local dir=$1 size=$2 pairs=$3 out=$tmp/vu.out payload=$(($2 - 42)) cmd
     if [ "$dir" = tx ]; then
-        tp_start rxonly "$size" "$pairs" || { echo 0; return; }
+        tp_start rxonly "$size" "$pairs" || { echo "0 - -"; return; }
         cmd="test=net-bench mode=tx size=$payload secs=$secs pairs=$pairs dst=10.0.0.1 dport=9 dmac=$hmac"
     else
-        tp_start txonly "$size" "$pairs" || { echo 0; return; }
+        tp_start txonly "$size" "$pairs" || { echo "0 - -"; return; }
         cmd="test=net-bench mode=rx size=$payload secs=$secs pairs=$pairs dport=9"
     fi
     cat > "$tmp/vu.xml" <<XML
@@ -224,7 +277,8 @@ XML
     fi
     tp_stop
     [ -n "${NET_DEBUG:-}" ] && tail -n 3 "$out" "$out.err" >&2
-    sed -n 's/.*"check":"net_bench","ok":true.*"pps":\([0-9]*\).*/\1/p' "$out" | grep . || echo 0
+    # exits are not counted here: testpmd, not a tap, sees the frames
+    echo "$(sed -n 's/.*"check":"net_bench","ok":true.*"pps":\([0-9]*\).*/\1/p' "$out" | grep . || echo 0) - -"
 }
 
 echo
