@@ -462,12 +462,17 @@ static void bar_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
             d->ops->config_write(d, off - BAR_DEVICE, v, size);
         return;
     }
-    g_mutex_lock(&d->lock);
-    if (off < BAR_COMMON + BAR_COMMON_LEN)
+    if (off < BAR_COMMON + BAR_COMMON_LEN) {
+        g_mutex_lock(&d->transition);
+        g_mutex_lock(&d->lock);
         common_write_locked(d, off, v, size);
-    else if (off >= BAR_MSIX_TABLE && off < BAR_SIZE)
+        g_mutex_unlock(&d->lock);
+        g_mutex_unlock(&d->transition);
+    } else if (off >= BAR_MSIX_TABLE && off < BAR_SIZE) {
+        g_mutex_lock(&d->lock);
         msix_write_locked(d, off, v, size);
-    g_mutex_unlock(&d->lock);
+        g_mutex_unlock(&d->lock);
+    }
 }
 
 static const VmmRegionOps bar_ops = { "virtio-pci", bar_read, bar_write };
@@ -557,9 +562,11 @@ static void config_written(VmmPciDevice *pci, unsigned offset, unsigned size)
 static void pci_reset(VmmPciDevice *pci)
 {
     VmmVirtioDev *d = pci->opaque;
+    g_mutex_lock(&d->transition);
     g_mutex_lock(&d->lock);
     reset_locked(d);
     g_mutex_unlock(&d->lock);
+    g_mutex_unlock(&d->transition);
 }
 
 static const VmmPciDeviceOps virtio_pci_ops = {
@@ -583,6 +590,7 @@ VmmVirtioDev *vmm_virtio_pci_new(VmmVm *vm, const VmmVirtioOps *ops, void *opaqu
     d->opaque = opaque;
     d->name = g_strdup(name);
     g_mutex_init(&d->lock);
+    g_mutex_init(&d->transition);
     d->host_features = features | VIRTIO_F_VERSION_1_BIT;
     d->config_size = config_size;
     d->config = g_malloc0(MAX(config_size, 1));
@@ -643,6 +651,7 @@ void vmm_virtio_pci_free(VmmVirtioDev *d)
 {
     if (!d)
         return;
+    g_mutex_lock(&d->transition);
     g_mutex_lock(&d->lock);
     stop_locked(d);
     for (unsigned i = 0; i < d->nqueues; i++) {
@@ -668,7 +677,9 @@ void vmm_virtio_pci_free(VmmVirtioDev *d)
     if (d->bar_mapped)
         vmm_bus_unregister(&d->vm->mmio, d->bar_addr);
     g_mutex_unlock(&d->lock);
+    g_mutex_unlock(&d->transition);
     g_mutex_clear(&d->lock);
+    g_mutex_clear(&d->transition);
     g_free(d->queues);
     g_free(d->msix);
     g_free(d->config);

@@ -54,6 +54,10 @@ struct VmmVirtioDev {
     void *opaque;
     char *name;                  /* "virtio-blk vda" */
     GMutex lock;                 /* transport registers, MSI-X, status */
+    /* Held (before lock) across a status change, reset or free: start and
+     * stop drop `lock` while the device's threads come and go, and a reset
+     * from a second vCPU in that gap would stop threads not yet started. */
+    GMutex transition;
 
     uint64_t host_features, guest_features;
     uint32_t dfselect, gfselect;
