@@ -348,6 +348,8 @@ static void u_close(VmmVhostDev *v)
     g_free(u);
 }
 
+static bool u_reconnect(VmmVhostDev *v, GError **err);
+
 static const VmmVhostOps user_ops = {
     .kind = "vhost-user",
     .set_features = u_set_features,
@@ -361,6 +363,7 @@ static const VmmVhostOps user_ops = {
     .get_vring_base = u_get_vring_base,
     .get_config = u_get_config,
     .set_config = u_set_config,
+    .reconnect = u_reconnect,
     .close = u_close,
 };
 
@@ -392,6 +395,64 @@ static int connect_unix(const char *path, GError **err)
     return fd;
 }
 
+/* The handshake on a fresh connection: features, protocol features,
+ * queue count, owner. */
+static bool negotiate(VmmVhostDev *v, uint64_t *features_out, uint64_t *nq_out, GError **err)
+{
+    UserPriv *u = upriv(v);
+    uint64_t features = 0, proto = 0, nq = G_MAXUINT;
+    u->protocol = 0;
+    bool ok = get_u64(v, VHOST_USER_GET_FEATURES, &features, err);
+    u->has_protocol = ok && (features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES));
+    if (ok && u->has_protocol) {
+        ok = get_u64(v, VHOST_USER_GET_PROTOCOL_FEATURES, &proto, err) &&
+             set_u64(v, VHOST_USER_SET_PROTOCOL_FEATURES, proto & PROTO_WANTED, err);
+        /* From here on, REPLY_ACK applies. */
+        u->protocol = proto & PROTO_WANTED;
+    }
+    if (ok && (u->protocol & (1ULL << PROTO_F_MQ))) {
+        ok = get_u64(v, VHOST_USER_GET_QUEUE_NUM, &nq, err);
+        if (ok)
+            nq = CLAMP(nq, 1, VMM_VHOST_MAX_QUEUES);
+    }
+    ok = ok && send_plain(v, VHOST_USER_SET_OWNER, err);
+    *features_out = features & ~(1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
+    *nq_out = nq;
+    return ok;
+}
+
+/* A new connection to the same socket path, for the layer's reconnect:
+ * the back end must offer what the first one did, since the driver
+ * negotiated with that. */
+static bool u_reconnect(VmmVhostDev *v, GError **err)
+{
+    UserPriv *u = upriv(v);
+    g_autoptr(GError) why = NULL;
+    int fd = connect_unix(u->path, &why);
+    if (fd < 0) {
+        g_set_error(err, VMM_VHOST_ERROR, 0, "%s: vhost-user back end %s: %s", v->name,
+                    u->path, why->message);
+        return false;
+    }
+    close(u->fd);
+    u->fd = fd;
+    g_mutex_lock(&v->state_lock);
+    v->hup_fd = fd;
+    g_mutex_unlock(&v->state_lock);
+    uint64_t features, nq;
+    if (!negotiate(v, &features, &nq, err))
+        return false;
+    if (features != v->features || nq < MIN(v->max_queues, (uint64_t)VMM_VHOST_MAX_QUEUES)) {
+        g_set_error(err, VMM_VHOST_ERROR, 0, "%s: the vhost-user back end now on %s offers "
+                    "features 0x%" G_GINT64_MODIFIER "x and %" G_GUINT64_FORMAT " queues, the "
+                    "first one 0x%" G_GINT64_MODIFIER "x and %u", v->name, u->path, features,
+                    nq, v->features, v->max_queues);
+        shutdown(fd, SHUT_RDWR);
+        return false;
+    }
+    return true;
+}
+
 VmmVhostDev *vmm_vhost_user_connect(const char *path, const char *name, GError **err)
 {
     g_autoptr(GError) why = NULL;
@@ -406,27 +467,12 @@ VmmVhostDev *vmm_vhost_user_connect(const char *path, const char *name, GError *
     u->path = g_strdup(path);
     VmmVhostDev *v = g_new0(VmmVhostDev, 1);
     vmm_vhost_dev_init(v, &user_ops, u, name, fd);
-
-    uint64_t features = 0, proto = 0, nq = G_MAXUINT;
-    bool ok = get_u64(v, VHOST_USER_GET_FEATURES, &features, err);
-    u->has_protocol = ok && (features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES));
-    if (ok && u->has_protocol) {
-        ok = get_u64(v, VHOST_USER_GET_PROTOCOL_FEATURES, &proto, err) &&
-             set_u64(v, VHOST_USER_SET_PROTOCOL_FEATURES, proto & PROTO_WANTED, err);
-        /* From here on, REPLY_ACK applies. */
-        u->protocol = proto & PROTO_WANTED;
-    }
-    if (ok && (u->protocol & (1ULL << PROTO_F_MQ))) {
-        ok = get_u64(v, VHOST_USER_GET_QUEUE_NUM, &nq, err);
-        if (ok)
-            nq = CLAMP(nq, 1, VMM_VHOST_MAX_QUEUES);
-    }
-    ok = ok && send_plain(v, VHOST_USER_SET_OWNER, err) && vmm_vhost_dev_ready(v, err);
-    if (!ok) {
+    uint64_t features, nq;
+    if (!negotiate(v, &features, &nq, err) || !vmm_vhost_dev_ready(v, err)) {
         vmm_vhost_free(v);
         return NULL;
     }
-    v->features = features & ~(1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
+    v->features = features;
     v->max_queues = nq;
     return v;
 }
