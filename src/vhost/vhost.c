@@ -42,6 +42,83 @@ void vmm_vhost_irq_changed(VmmVhostDev *v)
         wake(v);
 }
 
+static bool start_queue_locked(VmmVhostDev *v, VmmVirtioDev *d, unsigned q, unsigned r,
+                               unsigned base, GError **err);
+static bool set_mem_table_locked(VmmVhostDev *v, VmmVm *vm, GError **err);
+
+void vmm_vhost_set_reconnect(VmmVhostDev *v, unsigned seconds)
+{
+    g_mutex_lock(&v->state_lock);
+    v->reconnect_s = v->ops->reconnect ? seconds : 0;
+    g_mutex_unlock(&v->state_lock);
+}
+
+/* After a reconnect: the rings that were started go to the new back end,
+ * from the used index the old one left in guest memory (what it had
+ * taken from the available ring but not completed is taken again). */
+static bool resume_locked(VmmVhostDev *v, GError **err)
+{
+    VmmVirtioDev *d = v->dev;
+    if (!d || !v->started)
+        return true;
+    if (!v->ops->set_features(v, d->guest_features & v->features, err) ||
+        !set_mem_table_locked(v, d->vm, err))
+        return false;
+    for (unsigned r = 0; r < VMM_VHOST_MAX_QUEUES; r++) {
+        if (!(v->started & (1ULL << r)))
+            continue;
+        const VmmVirtioQueue *vq = &d->queues[v->first_queue + r];
+        const uint16_t *used = vmm_vm_gpa_to_hva(d->vm, vq->used, 4);
+        if (!used) {
+            g_set_error(err, VMM_VHOST_ERROR, 0, "%s: queue %u: used ring outside RAM",
+                        v->name, v->first_queue + r);
+            return false;
+        }
+        uint16_t base = ((volatile const uint16_t *)used)[1];   /* used->idx */
+        uint64_t one = 1;
+        if (!start_queue_locked(v, d, v->first_queue + r, r, base, err))
+            return false;
+        /* The back end only looks at the ring when kicked. */
+        if (write(vq->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+            vmm_log_warn("%s: kick: %s", v->name, g_strerror(errno));
+    }
+    return true;
+}
+
+/* The back end hung up: every reconnect_s seconds a new connection and
+ * the rings again; false when the device is being freed. */
+static bool reconnect_loop(VmmVhostDev *v)
+{
+    for (unsigned attempt = 1;; attempt++) {
+        struct pollfd p = { .fd = v->wake_fd, .events = POLLIN };
+        int r = poll(&p, 1, (int)v->reconnect_s * 1000);
+        uint64_t junk;
+        while (read(v->wake_fd, &junk, sizeof(junk)) > 0)
+            ;
+        g_mutex_lock(&v->state_lock);
+        bool quit = v->quit;
+        g_mutex_unlock(&v->state_lock);
+        if (quit)
+            return false;
+        if (r != 0)
+            continue;   /* woken (interrupt routing changed): wait on */
+        g_autoptr(GError) err = NULL;
+        g_mutex_lock(&v->lock);
+        bool ok = v->ops->reconnect(v, &err) && resume_locked(v, &err);
+        if (ok)
+            g_atomic_int_set(&v->connected, 1);
+        g_mutex_unlock(&v->lock);
+        if (ok) {
+            vmm_log_info("%s: reconnected to the back end (attempt %u)", v->name, attempt);
+            return true;
+        }
+        /* One line, not one per attempt. */
+        if (attempt == 1)
+            vmm_log_warn("%s: reconnecting: %s (trying again every %u s)", v->name,
+                         err->message, v->reconnect_s);
+    }
+}
+
 /* Waits for the back end to hang up and, while the driver runs without
  * MSI-X, relays the back end's call eventfds to the virtio-pci transport
  * (which raises INTx): with no irqfd assigned, nobody else reads them.
@@ -87,6 +164,14 @@ static gpointer vhost_thread(gpointer data)
         if (p[0].revents & POLLIN)
             while (read(v->wake_fd, &junk, sizeof(junk)) > 0)
                 ;
+        if (first_q > 1 && p[1].revents && v->reconnect_s &&
+            g_atomic_int_compare_and_exchange(&v->connected, 1, 0)) {
+            vmm_log_warn("%s: the back end hung up; reconnecting every %u s", v->name,
+                         v->reconnect_s);
+            if (!reconnect_loop(v))
+                break;
+            continue;
+        }
         if (first_q > 1 && p[1].revents) {
             /* Once only: the handler decides what the device does. Under
              * state_lock so that clearing the handler waits for it. */

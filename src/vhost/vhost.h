@@ -102,6 +102,15 @@ void vmm_vhost_set_disconnect_handler(VmmVhostDev *v, void (*fn)(void *opaque),
                                       void *opaque);
 bool vmm_vhost_connected(VmmVhostDev *v);
 
+/* When the back end hangs up, try every `seconds` to connect to it again
+ * (vhost-user: the same socket path) instead of calling the disconnect
+ * handler: the new back end must offer the same features; the started
+ * rings are then handed to it, resuming at the used index in guest memory
+ * (requests that were in flight are done again) and kicked, and the
+ * guest notices nothing. 0 turns it off. Transports that cannot
+ * reconnect (the kernel's) ignore it. */
+void vmm_vhost_set_reconnect(VmmVhostDev *v, unsigned seconds);
+
 /* The virtio-pci transport changed how interrupts reach the guest
  * (MSI-X enabled/disabled, vectors masked): VmmVirtioOps.irq_changed. */
 void vmm_vhost_irq_changed(VmmVhostDev *v);

@@ -27,6 +27,9 @@ typedef struct {
     bool (*get_config)(VmmVhostDev *v, void *buf, unsigned len, GError **err);
     bool (*set_config)(VmmVhostDev *v, unsigned offset, const void *buf, unsigned len,
                        GError **err);
+    /* Optional: a new connection to the back end after it hung up, with
+     * the handshake done (no rings); false with a reason to try again. */
+    bool (*reconnect)(VmmVhostDev *v, GError **err);
     /* Release the transport's own state (socket, fd); the layer frees v. */
     void (*close)(VmmVhostDev *v);
 } VmmVhostOps;
@@ -50,6 +53,7 @@ struct VmmVhostDev {
     VmmVirtioDev *dev;           /* started on this device, or NULL */
     uint64_t started;            /* bit per back end ring started */
     unsigned first_queue;        /* ring r is virtio queue first_queue + r of dev */
+    unsigned reconnect_s;        /* seconds between attempts; 0 = off */
     void (*on_disconnect)(void *opaque);
     void *disconnect_opaque;
 };

@@ -350,6 +350,8 @@ static void u_close(VmmVhostDev *v)
     g_free(u);
 }
 
+static bool u_reconnect(VmmVhostDev *v, GError **err);
+
 static const VmmVhostOps user_ops = {
     .kind = "vhost-user",
     .set_features = u_set_features,
@@ -363,8 +365,17 @@ static const VmmVhostOps user_ops = {
     .get_vring_base = u_get_vring_base,
     .get_config = u_get_config,
     .set_config = u_set_config,
+    .reconnect = u_reconnect,
     .close = u_close,
 };
+
+/* A back end that stops answering must not hang a vCPU thread. */
+static void set_timeouts(int fd)
+{
+    struct timeval tv = { .tv_sec = REPLY_TIMEOUT_S };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
 
 /* A stream socket and path's address, for either direction. */
 static int unix_socket(const char *path, struct sockaddr_un *sa, GError **err)
@@ -430,21 +441,13 @@ static int accept_unix(const char *path, unsigned timeout_s, GError **err)
     return fd;
 }
 
-/* SET_OWNER, features, protocol features, queue count on a connected
- * socket (either direction). Takes fd. */
-static VmmVhostDev *user_negotiate(int fd, const char *path, const char *name, GError **err)
+/* The handshake on a fresh connection: features, protocol features,
+ * queue count, owner. */
+static bool negotiate(VmmVhostDev *v, uint64_t *features_out, uint64_t *nq_out, GError **err)
 {
-    /* A back end that stops answering must not hang a vCPU thread. */
-    struct timeval tv = { .tv_sec = REPLY_TIMEOUT_S };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    UserPriv *u = g_new0(UserPriv, 1);
-    u->fd = fd;
-    u->path = g_strdup(path);
-    VmmVhostDev *v = g_new0(VmmVhostDev, 1);
-    vmm_vhost_dev_init(v, &user_ops, u, name, fd);
-
+    UserPriv *u = upriv(v);
     uint64_t features = 0, proto = 0, nq = G_MAXUINT;
+    u->protocol = 0;
     bool ok = get_u64(v, VHOST_USER_GET_FEATURES, &features, err);
     u->has_protocol = ok && (features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES));
     if (ok && u->has_protocol) {
@@ -458,12 +461,61 @@ static VmmVhostDev *user_negotiate(int fd, const char *path, const char *name, G
         if (ok)
             nq = CLAMP(nq, 1, VMM_VHOST_MAX_QUEUES);
     }
-    ok = ok && send_plain(v, VHOST_USER_SET_OWNER, err) && vmm_vhost_dev_ready(v, err);
-    if (!ok) {
+    ok = ok && send_plain(v, VHOST_USER_SET_OWNER, err);
+    *features_out = features & ~(1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
+    *nq_out = nq;
+    return ok;
+}
+
+/* A new connection to the same socket path, for the layer's reconnect:
+ * the back end must offer what the first one did, since the driver
+ * negotiated with that. */
+static bool u_reconnect(VmmVhostDev *v, GError **err)
+{
+    UserPriv *u = upriv(v);
+    g_autoptr(GError) why = NULL;
+    int fd = connect_unix(u->path, &why);
+    if (fd < 0) {
+        g_set_error(err, VMM_VHOST_ERROR, 0, "%s: vhost-user back end %s: %s", v->name,
+                    u->path, why->message);
+        return false;
+    }
+    set_timeouts(fd);
+    close(u->fd);
+    u->fd = fd;
+    g_mutex_lock(&v->state_lock);
+    v->hup_fd = fd;
+    g_mutex_unlock(&v->state_lock);
+    uint64_t features, nq;
+    if (!negotiate(v, &features, &nq, err))
+        return false;
+    if (features != v->features || nq < MIN(v->max_queues, (uint64_t)VMM_VHOST_MAX_QUEUES)) {
+        g_set_error(err, VMM_VHOST_ERROR, 0, "%s: the vhost-user back end now on %s offers "
+                    "features 0x%" G_GINT64_MODIFIER "x and %" G_GUINT64_FORMAT " queues, the "
+                    "first one 0x%" G_GINT64_MODIFIER "x and %u", v->name, u->path, features,
+                    nq, v->features, v->max_queues);
+        shutdown(fd, SHUT_RDWR);
+        return false;
+    }
+    return true;
+}
+
+/* A connected socket (either direction) becomes a device after the
+ * handshake. Takes fd. */
+static VmmVhostDev *user_negotiate(int fd, const char *path, const char *name, GError **err)
+{
+    set_timeouts(fd);
+    UserPriv *u = g_new0(UserPriv, 1);
+    u->fd = fd;
+    u->path = g_strdup(path);
+    VmmVhostDev *v = g_new0(VmmVhostDev, 1);
+    vmm_vhost_dev_init(v, &user_ops, u, name, fd);
+    uint64_t features, nq;
+    if (!negotiate(v, &features, &nq, err) || !vmm_vhost_dev_ready(v, err)) {
         vmm_vhost_free(v);
         return NULL;
     }
-    v->features = features & ~(1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
+    v->features = features;
     v->max_queues = nq;
     return v;
 }

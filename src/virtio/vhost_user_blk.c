@@ -137,6 +137,7 @@ VmmVhostUserBlk *vmm_vhost_user_blk_new(VmmVm *vm, const VmmDiskDef *disk, int p
     }
     memcpy(b->vdev->config, config, sizeof(config));
     vmm_vhost_set_disconnect_handler(b->vhost, on_disconnect, b);
+    vmm_vhost_set_reconnect(b->vhost, disk->reconnect);
     vmm_log_info("%s: vhost-user back end %s, %u queue%s, capacity %" G_GUINT64_FORMAT
                  " sectors", name, disk->path, nq, nq == 1 ? "" : "s",
                  (uint64_t)pci_get_u32(config) | (uint64_t)pci_get_u32(config + 4) << 32);

@@ -356,38 +356,64 @@ static void script_rings(int fd)
 }
 
 /* A VM's memory (one memfd, low and high RAM) and a virtio device with
- * three queues, as vm.c and virtio_pci.c make them; the layer hands
- * queues 1 and 2 to the back end as its rings 0 and 1. */
+ * three queues, as vm.c and virtio_pci.c make them. */
+typedef struct {
+    VmmVm vm;
+    VmmVirtioDev d;
+    VmmVirtioQueue queues[3];
+} Fixture;
+
+static void fixture_init(Fixture *f)
+{
+    memset(f, 0, sizeof(*f));
+    VmmVm *vm = &f->vm;
+    vm->lowmem_size = 1 << 20;
+    vm->highmem_size = 1 << 20;
+    vm->ram_size = 2 << 20;
+    vm->mem_fd = memfd_create("test-ram", MFD_CLOEXEC);
+    g_assert_cmpint(ftruncate(vm->mem_fd, vm->ram_size), ==, 0);
+    vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->mem_fd, 0);
+    g_assert_true(vm->ram != MAP_FAILED);
+    f->d.vm = vm;
+    f->d.nqueues = 3;
+    f->d.queues = f->queues;
+    f->d.guest_features = (1ULL << 32) | (1ULL << 29);   /* 29: not offered, dropped */
+    g_mutex_init(&f->d.lock);
+    for (unsigned i = 0; i < 3; i++) {
+        f->queues[i] = (VmmVirtioQueue){ .size = 64, .enabled = true,
+                                         .desc = 0x1000 * (i + 1),
+                                         .avail = 0x10000 + 0x1000 * i,
+                                         .used = LAYOUT_HIGHMEM_START + 0x1000 * i };
+        f->queues[i].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        f->queues[i].call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    }
+}
+
+static void fixture_clear(Fixture *f)
+{
+    for (unsigned i = 0; i < 3; i++) {
+        close(f->queues[i].kick_fd);
+        close(f->queues[i].call_fd);
+    }
+    g_mutex_clear(&f->d.lock);
+    munmap(f->vm.ram, f->vm.ram_size);
+    close(f->vm.mem_fd);
+}
+
+/* The layer hands queues 1 and 2 to the back end as its rings 0 and 1. */
 static void test_start_stop(void)
 {
     memset(&seen, 0, sizeof(seen));
     Peer p = { 0 };
     peer_start(&p, script_rings);
     VmmVhostDev *v = connect_expect(&p, NULL);
-
-    VmmVm vm = { 0 };
-    vm.lowmem_size = 1 << 20;
-    vm.highmem_size = 1 << 20;
-    vm.ram_size = 2 << 20;
-    vm.mem_fd = memfd_create("test-ram", MFD_CLOEXEC);
-    g_assert_cmpint(ftruncate(vm.mem_fd, vm.ram_size), ==, 0);
-    vm.ram = mmap(NULL, vm.ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm.mem_fd, 0);
-    g_assert_true(vm.ram != MAP_FAILED);
-    VmmVirtioDev d = { .vm = &vm, .nqueues = 3 };
-    VmmVirtioQueue queues[3] = { 0 };
-    d.queues = queues;
-    d.guest_features = (1ULL << 32) | (1ULL << 29);   /* 29: not offered, dropped */
-    g_mutex_init(&d.lock);
-    for (unsigned i = 0; i < 3; i++) {
-        queues[i] = (VmmVirtioQueue){ .size = 64, .enabled = true, .desc = 0x1000 * (i + 1),
-                                      .avail = 0x10000 + 0x1000 * i,
-                                      .used = LAYOUT_HIGHMEM_START + 0x1000 * i };
-        queues[i].kick_fd = eventfd(0, EFD_CLOEXEC);
-        queues[i].call_fd = eventfd(0, EFD_CLOEXEC);
-    }
+    Fixture f;
+    fixture_init(&f);
+    VmmVm *vm = &f.vm;
+    VmmVirtioQueue *queues = f.queues;
     uint16_t resume[2] = { 7, 9 };
     g_autoptr(GError) err = NULL;
-    g_assert_true(vmm_vhost_start_range(v, &d, 1, 2, resume, &err));
+    g_assert_true(vmm_vhost_start_range(v, &f.d, 1, 2, resume, &err));
     g_assert_no_error(err);
     uint16_t last[2] = { 0, 0 };
     vmm_vhost_stop(v, last, 2);
@@ -398,29 +424,110 @@ static void test_start_stop(void)
     g_assert_cmpuint(seen.nregions, ==, 2);
     g_assert_cmpuint(seen.mem_fds, ==, 2);
     g_assert_cmphex(seen.region_gpa[0], ==, 0);
-    g_assert_cmphex(seen.region_uaddr[0], ==, (uintptr_t)vm.ram);
+    g_assert_cmphex(seen.region_uaddr[0], ==, (uintptr_t)vm->ram);
     g_assert_cmphex(seen.region_gpa[1], ==, LAYOUT_HIGHMEM_START);
-    g_assert_cmphex(seen.region_uaddr[1], ==, (uintptr_t)vm.ram + vm.lowmem_size);
-    g_assert_cmphex(seen.region_offset[1], ==, vm.lowmem_size);
+    g_assert_cmphex(seen.region_uaddr[1], ==, (uintptr_t)vm->ram + vm->lowmem_size);
+    g_assert_cmphex(seen.region_offset[1], ==, vm->lowmem_size);
     for (unsigned r = 0; r < 2; r++) {
         g_assert_cmpuint(seen.num[r], ==, 64);
         g_assert_cmpuint(seen.base[r], ==, resume[r]);
-        g_assert_cmphex(seen.desc[r], ==, (uintptr_t)vm.ram + queues[1 + r].desc);
-        g_assert_cmphex(seen.avail[r], ==, (uintptr_t)vm.ram + queues[1 + r].avail);
-        g_assert_cmphex(seen.used[r], ==, (uintptr_t)vm.ram + vm.lowmem_size + 0x1000 * (1 + r));
+        g_assert_cmphex(seen.desc[r], ==, (uintptr_t)vm->ram + queues[1 + r].desc);
+        g_assert_cmphex(seen.avail[r], ==, (uintptr_t)vm->ram + queues[1 + r].avail);
+        g_assert_cmphex(seen.used[r], ==, (uintptr_t)vm->ram + vm->lowmem_size + 0x1000 * (1 + r));
         g_assert_cmpuint(seen.enable[r], ==, 0);       /* enabled, then disabled at stop */
         g_assert_cmpuint(seen.stopped[r], ==, 1);
         g_assert_cmpuint(last[r], ==, 100 + r);        /* handed back by GET_VRING_BASE */
     }
     g_assert_cmpuint(seen.kick_fds, ==, 2);
     g_assert_cmpuint(seen.call_fds, ==, 2);
-    for (unsigned i = 0; i < 3; i++) {
-        close(queues[i].kick_fd);
-        close(queues[i].call_fd);
+    fixture_clear(&f);
+}
+
+/* The back end hangs up after the rings were started; with reconnect on,
+ * the layer connects again and hands the new back end the rings from the
+ * used index in guest memory, and kicks them. The disconnect handler is
+ * not called. */
+static void script_hang_up_after_start(int fd)
+{
+    uint8_t pl[4096];
+    handshake(fd);
+    for (;;) {
+        uint32_t req, size;
+        recv_with_fds(fd, pl, &req, &size);
+        if (req == VHOST_USER_SET_VRING_ENABLE && ((uint32_t *)pl)[0] == 1) {
+            reply_u64(fd, req, 0);
+            return;   /* both rings up: hang up */
+        }
+        g_assert_cmpuint(req, !=, 0);
+        reply_u64(fd, req, 0);
     }
-    g_mutex_clear(&d.lock);
-    munmap(vm.ram, vm.ram_size);
-    close(vm.mem_fd);
+}
+
+static gpointer second_peer(gpointer data)
+{
+    Peer *p = data;
+    int fd = accept(p->listen_fd, NULL, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    script_rings(fd);
+    close(fd);
+    return NULL;
+}
+
+static void count_disconnect(void *opaque)
+{
+    g_atomic_int_inc((gint *)opaque);
+}
+
+static void test_reconnect(void)
+{
+    memset(&seen, 0, sizeof(seen));
+    Peer p = { 0 };
+    peer_start(&p, script_hang_up_after_start);
+    VmmVhostDev *v = connect_expect(&p, NULL);
+    gint disconnects = 0;
+    vmm_vhost_set_disconnect_handler(v, count_disconnect, &disconnects);
+    vmm_vhost_set_reconnect(v, 1);
+    Fixture f;
+    fixture_init(&f);
+    /* Where the old back end got to: used->idx of queues 1 and 2. */
+    uint16_t *used1 = (uint16_t *)(f.vm.ram + f.vm.lowmem_size + 0x1000);
+    uint16_t *used2 = (uint16_t *)(f.vm.ram + f.vm.lowmem_size + 0x2000);
+    used1[1] = 33;
+    used2[1] = 44;
+    g_autoptr(GError) err = NULL;
+    g_assert_true(vmm_vhost_start_range(v, &f.d, 1, 2, NULL, &err));
+    g_thread_join(p.thread);           /* the first back end has hung up */
+    memset(&seen, 0, sizeof(seen));
+    p.thread = g_thread_new("peer2", second_peer, &p);
+    /* The layer reconnects within a second or so; wait for the rings to
+     * be handed over (a hang guard, not a timing assertion). */
+    for (int i = 0; i < 3000 && !(seen.kick_fds == 2 && seen.enable[1]); i++)
+        g_usleep(10000);
+    uint64_t kicks1 = 0, kicks2 = 0;
+    for (int i = 0; i < 3000 && (!kicks1 || !kicks2); i++) {
+        uint64_t k;
+        if (read(f.queues[1].kick_fd, &k, 8) == 8)
+            kicks1 += k;
+        if (read(f.queues[2].kick_fd, &k, 8) == 8)
+            kicks2 += k;
+        if (!kicks1 || !kicks2)
+            g_usleep(10000);
+    }
+    g_assert_cmpuint(seen.base[0], ==, 33);
+    g_assert_cmpuint(seen.base[1], ==, 44);
+    g_assert_cmpuint(seen.enable[0], ==, 1);
+    g_assert_cmpuint(seen.enable[1], ==, 1);
+    g_assert_cmpuint(seen.nregions, ==, 2);
+    g_assert_cmpuint(kicks1, >=, 1);
+    g_assert_cmpuint(kicks2, >=, 1);
+    g_assert_true(vmm_vhost_connected(v));
+    g_assert_cmpint(g_atomic_int_get(&disconnects), ==, 0);
+    uint16_t last[2];
+    vmm_vhost_stop(v, last, 2);
+    g_assert_cmpuint(last[0], ==, 100);
+    vmm_vhost_free(v);
+    peer_finish(&p);
+    fixture_clear(&f);
 }
 
 /* ---- the kernel transport ---------------------------------------------- */
@@ -468,6 +575,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vhost-user/hostile-handshake", test_hostile_handshake);
     g_test_add_func("/vhost-user/config", test_config);
     g_test_add_func("/vhost/start-stop", test_start_stop);
+    g_test_add_func("/vhost/reconnect", test_reconnect);
     g_test_add_func("/vhost-kernel/errors", test_kernel_errors);
     g_test_add_func("/vhost-kernel/vhost-net", test_kernel_vhost_net);
     return g_test_run();
