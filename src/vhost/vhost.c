@@ -44,6 +44,7 @@ void vmm_vhost_irq_changed(VmmVhostDev *v)
 
 static bool start_queue_locked(VmmVhostDev *v, VmmVirtioDev *d, unsigned q, unsigned r,
                                unsigned base, GError **err);
+static bool enable_rings_locked(VmmVhostDev *v, uint64_t started, GError **err);
 static bool set_mem_table_locked(VmmVhostDev *v, VmmVm *vm, GError **err);
 
 void vmm_vhost_set_reconnect(VmmVhostDev *v, unsigned seconds)
@@ -75,11 +76,17 @@ static bool resume_locked(VmmVhostDev *v, GError **err)
             return false;
         }
         uint16_t base = ((volatile const uint16_t *)used)[1];   /* used->idx */
-        uint64_t one = 1;
         if (!start_queue_locked(v, d, v->first_queue + r, r, base, err))
             return false;
-        /* The back end only looks at the ring when kicked. */
-        if (write(vq->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+    }
+    if (!enable_rings_locked(v, v->started, err))
+        return false;
+    /* The back end only looks at a ring when kicked. */
+    for (unsigned r = 0; r < VMM_VHOST_MAX_QUEUES; r++) {
+        uint64_t one = 1;
+        if ((v->started & (1ULL << r)) &&
+            write(d->queues[v->first_queue + r].kick_fd, &one, sizeof(one)) < 0 &&
+            errno != EAGAIN)
             vmm_log_warn("%s: kick: %s", v->name, g_strerror(errno));
     }
     return true;
@@ -336,6 +343,18 @@ static bool start_queue_locked(VmmVhostDev *v, VmmVirtioDev *d, unsigned q, unsi
            v->ops->set_vring_call(v, r, vq->call_fd, err);
 }
 
+/* Enabled only once every ring is set up, as QEMU does: a back end may
+ * start the device when its first rings are enabled (DPDK's vhost library
+ * does, and only then turns off guest notifications, for the rings it
+ * knows by then). */
+static bool enable_rings_locked(VmmVhostDev *v, uint64_t started, GError **err)
+{
+    for (unsigned r = 0; r < VMM_VHOST_MAX_QUEUES && v->ops->set_vring_enable; r++)
+        if ((started & (1ULL << r)) && !v->ops->set_vring_enable(v, r, true, err))
+            return false;
+    return true;
+}
+
 static void stop_locked(VmmVhostDev *v, uint16_t *last_avail, unsigned n)
 {
     g_mutex_lock(&v->state_lock);
@@ -390,13 +409,7 @@ bool vmm_vhost_start_range(VmmVhostDev *v, VmmVirtioDev *d, unsigned first, unsi
         started |= 1ULL << r;
         ok = start_queue_locked(v, d, first + r, r, last_avail ? last_avail[r] : 0, err);
     }
-    /* Enabled only once every ring is set up, as QEMU does: a back end
-     * may start the device when its first rings are enabled (DPDK's vhost
-     * library does, and only then turns off guest notifications, for the
-     * rings it knows by then). */
-    for (unsigned r = 0; ok && r < n && v->ops->set_vring_enable; r++)
-        if (started & (1ULL << r))
-            ok = v->ops->set_vring_enable(v, r, true, err);
+    ok = ok && enable_rings_locked(v, started, err);
     g_mutex_lock(&v->state_lock);
     v->dev = d;
     v->first_queue = first;
