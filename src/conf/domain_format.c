@@ -170,10 +170,12 @@ static void random_uuid_v4(uint8_t u[16])
 bool vmm_domain_def_pci_slots(const VmmDomainDef *def, int *slots, GError **err)
 {
     g_return_val_if_fail(def != NULL, false);
-    /* The PCI devices in placement order: disks, then interfaces. */
+    /* The PCI devices in placement order: disks, then interfaces, then the
+     * balloon (libvirt also places it after those). */
     guint ndisks = def->disks ? def->disks->len : 0;
     guint nnets = def->nets ? def->nets->len : 0;
-    guint n = ndisks + nnets;
+    VmmBalloonDef *balloon = (VmmBalloonDef *)vmm_domain_def_balloon(def);
+    guint n = ndisks + nnets + (balloon ? 1 : 0);
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < ndisks; i++) {
         const VmmDiskDef *d = g_ptr_array_index(def->disks, i);
@@ -185,6 +187,10 @@ bool vmm_domain_def_pci_slots(const VmmDomainDef *def, int *slots, GError **err)
         const VmmNetDef *nd = g_ptr_array_index(def->nets, i);
         slots[ndisks + i] = nd->pci_slot;
         g_ptr_array_add(names, g_strdup_printf("interface %u", i));
+    }
+    if (balloon) {
+        slots[ndisks + nnets] = balloon->pci_slot;
+        g_ptr_array_add(names, g_strdup("memballoon"));
     }
     bool used[PCI_SLOTS] = { [0] = true };   /* slot 0: host bridge */
 
@@ -228,14 +234,32 @@ bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err)
     g_return_val_if_fail(def != NULL, false);
     guint ndisks = def->disks ? def->disks->len : 0;
     guint nnets = def->nets ? def->nets->len : 0;
-    g_autofree int *slots = g_new0(int, ndisks + nnets + 1);
+    /* libvirt on x86 KVM: no <memballoon> means a virtio balloon. */
+    bool added_balloon = false;
+    if (!def->memballoons)   /* a definition built in code */
+        def->memballoons = g_ptr_array_new_with_free_func(
+            (GDestroyNotify)vmm_balloon_def_free);
+    if (!def->memballoons->len) {
+        VmmBalloonDef *b = g_new0(VmmBalloonDef, 1);
+        b->model = VMM_BALLOON_VIRTIO;
+        b->pci_slot = -1;
+        g_ptr_array_add(def->memballoons, b);
+        added_balloon = true;
+    }
+    VmmBalloonDef *balloon = (VmmBalloonDef *)vmm_domain_def_balloon(def);
+    g_autofree int *slots = g_new0(int, ndisks + nnets + 2);
     /* Plan first: on failure nothing changes. */
-    if (!vmm_domain_def_pci_slots(def, slots, err))
+    if (!vmm_domain_def_pci_slots(def, slots, err)) {
+        if (added_balloon)
+            g_ptr_array_set_size(def->memballoons, 0);
         return false;
+    }
     for (guint i = 0; i < ndisks; i++)
         ((VmmDiskDef *)g_ptr_array_index(def->disks, i))->pci_slot = slots[i];
     for (guint i = 0; i < nnets; i++)
         ((VmmNetDef *)g_ptr_array_index(def->nets, i))->pci_slot = slots[ndisks + i];
+    if (balloon)
+        balloon->pci_slot = slots[ndisks + nnets];
     if (!def->has_uuid) {
         random_uuid_v4(def->uuid);
         def->has_uuid = true;

@@ -91,6 +91,10 @@ static const char full_xml[] G_GNUC_UNUSED =
     "      <target dev='vdb'/>\n"
     "      <readonly/>\n"
     "    </disk>\n"
+    "    <memballoon model='virtio' autodeflate='on' freePageReporting='off'>\n"
+    "      <address type='pci' domain='0x0000' bus='0x00' slot='0x06' function='0x0'/>\n"
+    "      <stats period='10'/>\n"
+    "    </memballoon>\n"
     "  </devices>\n"
     "</domain>\n";
 
