@@ -18,6 +18,7 @@
 #include "hw/uart.h"
 #include "util/chardev.h"
 #include "util/log.h"
+#include "virtio/virtio_balloon.h"
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_net.h"
 #include "virtio/virtio_net_proto.h"
@@ -293,15 +294,29 @@ static void net_free(void *dev)
     vmm_virtio_net_free(dev);
 }
 
+/* A virtio <memballoon> -> virtio-balloon. */
+static void *balloon_create(const BoardCtx *c, guint index, int slot, GError **err)
+{
+    (void)index;
+    return vmm_virtio_balloon_new(c->vm, vmm_domain_def_balloon(c->vm->def), slot, err);
+}
+
+static void balloon_free(void *dev)
+{
+    vmm_virtio_balloon_free(dev);
+}
+
 static guint def_len(GPtrArray *a) { return a ? a->len : 0; }
 static guint disks_count(const VmmDomainDef *d) { return def_len(d->disks); }
 static guint nets_count(const VmmDomainDef *d) { return def_len(d->nets); }
+static guint balloons_count(const VmmDomainDef *d) { return vmm_domain_def_balloon(d) ? 1 : 0; }
 static GPtrArray **vm_blk(VmmVm *vm) { return &vm->blk; }
+static GPtrArray **vm_balloon(VmmVm *vm) { return &vm->balloon; }
 static GPtrArray **vm_net(VmmVm *vm) { return &vm->net; }
 
 /* A PCI device kind: one instance per element of the definition, kept in
  * document order in the VM's array. The table order is the slot placement
- * order vmm_domain_def_pci_slots() applies (disks, then interfaces); a new
+ * order vmm_domain_def_pci_slots() applies (disks, interfaces, balloon); a new
  * kind goes there too. */
 typedef struct {
     const char *name;
@@ -314,6 +329,7 @@ typedef struct {
 static const BoardPciKind board_pci_kinds[] = {
     { "virtio-blk", disks_count, vm_blk, blk_create, blk_free },
     { "virtio-net", nets_count, vm_net, net_create, net_free },
+    { "virtio-balloon", balloons_count, vm_balloon, balloon_create, balloon_free },
 };
 
 static bool pci_devices_create(const BoardCtx *c, GError **err)

@@ -78,6 +78,7 @@ struct VmmVm {
     VmmAcpiGed *ged;
     GPtrArray *blk;          /* VmmVirtioBlk*, one per <disk bus='virtio'> */
     GPtrArray *net;          /* VmmVirtioNet*, one per <interface> */
+    GPtrArray *balloon;      /* VmmVirtioBalloon*, one for a virtio <memballoon> */
 
     unsigned nr_vcpus;
     VmmVcpu *vcpus;
