@@ -554,6 +554,21 @@ static json_object *forward(VmmProtoConn *c, VmmdDomain *dom, const char *cmd,
     return VMM_PROTO_DEFERRED;
 }
 
+/* A balloon command {key: value} for the worker of a running domain. */
+static json_object *balloon_forward(VmmProtoConn *c, VmmdDomain *dom, const char *cmd,
+                                    const char *key, gint64 value, GError **err)
+{
+    if (!vmm_domain_def_balloon(vmmd_domain_current_def(dom)))
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "domain '%s' has no balloon device", dom->name);
+    if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "domain '%s' is not running", dom->name);
+    json_object *wargs = json_object_new_object();
+    json_object_object_add(wargs, key, json_object_new_int64(value));
+    return forward(c, dom, cmd, wargs, err);
+}
+
 static json_object *cmd_set_memory(VmmProtoConn *c, json_object *args, void *opaque,
                                    GError **err)
 {
@@ -576,15 +591,7 @@ static json_object *cmd_set_memory(VmmProtoConn *c, json_object *args, void *opa
         return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
                                    "size_kib %" G_GINT64_FORMAT " is below vmmd's floor of %"
                                    G_GUINT64_FORMAT " KiB", size, floor);
-    if (!vmm_domain_def_balloon(def))
-        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                                   "domain '%s' has no balloon device", dom->name);
-    if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
-        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                                   "domain '%s' is not running", dom->name);
-    json_object *wargs = json_object_new_object();
-    json_object_object_add(wargs, "size_kib", json_object_new_int64(size));
-    return forward(c, dom, "set-memory", wargs, err);
+    return balloon_forward(c, dom, "set-memory", "size_kib", size, err);
 }
 
 /* domain-set-memory-period {"name", "period"}: seconds between the
@@ -601,15 +608,7 @@ static json_object *cmd_set_memory_period(VmmProtoConn *c, json_object *args, vo
         !(dom = arg_domain(d, args, err)))
         return NULL;
     log_request(d, c, dom, "domain-set-memory-period");
-    if (!vmm_domain_def_balloon(vmmd_domain_current_def(dom)))
-        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                                   "domain '%s' has no balloon device", dom->name);
-    if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
-        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                                   "domain '%s' is not running", dom->name);
-    json_object *wargs = json_object_new_object();
-    json_object_object_add(wargs, "period", json_object_new_int64(period));
-    return forward(c, dom, "set-balloon-period", wargs, err);
+    return balloon_forward(c, dom, "set-balloon-period", "period", period, err);
 }
 
 /* domain-console: the first serial port's host side. */

@@ -1,6 +1,6 @@
 /* test=balloon: a virtio-balloon driver that follows the host's target.
  *
- * test=balloon [touch_mib=N] [step_mib=N] [cycles=N] [balloon_ms=MS]
+ * test=balloon [touch_mib=N] [step_mib=N] [cycles=N] [balloon_ms=MS] [hostile=1]
  *   touches N MiB of its RAM (a pool, one word per page), then follows
  *   num_pages in steps of step_mib: inflating gives the page frame numbers
  *   of pool pages it owns, deflating takes them back, checks that each
@@ -41,45 +41,83 @@ static u64 stats_served;
 
 static volatile u64 *word(u64 i) { return (volatile u64 *)(pool + i * PAGE); }
 
-/* Sends pool pages [first, first+n) on queue qi; false on a device error. */
-static bool send_pages(struct vdev *d, int qi, u64 first, u64 n)
+static u32 pfn_of(u64 i) { return (u32)(((u64)(pool + i * PAGE)) / PAGE); }
+
+/* One buffer of k PFNs (in pfns[]) on queue qi; false on a device error. */
+static bool send_pfns(struct vdev *d, int qi, u64 k)
 {
 	struct vq *q = &d->q[qi];
+	struct vbuf b = { (u64)pfns, (u32)(k * 4), false };
+	if (vq_add(q, &b, 1, 0, NULL) < 0)
+		return false;
+	if (q->vector)
+		vq_arm(q);
+	vq_kick(q);
+	if (vq_wait(q, 5000) <= 0)
+		return false;
+	u16 h;
+	u32 len;
+	vq_get(q, &h, &len, NULL);
+	return true;
+}
+
+/* Sends pool pages [first, first+n) on queue qi. */
+static bool send_pages(struct vdev *d, int qi, u64 first, u64 n)
+{
 	for (u64 done = 0; done < n;) {
 		u64 k = n - done < BATCH ? n - done : BATCH;
 		for (u64 i = 0; i < k; i++)
-			pfns[i] = (u32)(((u64)(pool + (first + done + i) * PAGE)) / PAGE);
-		struct vbuf b = { (u64)pfns, (u32)(k * 4), false };
-		if (vq_add(q, &b, 1, 0, NULL) < 0)
+			pfns[i] = pfn_of(first + done + i);
+		if (!send_pfns(d, qi, k))
 			return false;
-		if (q->vector)
-			vq_arm(q);
-		vq_kick(q);
-		if (vq_wait(q, 5000) <= 0)
-			return false;
-		u16 h;
-		u32 len;
-		vq_get(q, &h, &len, NULL);
 		done += k;
 	}
 	return true;
 }
 
-static void stats_fill(void)
+/* hostile=1: what a broken or hostile driver sends, before the real work:
+ * page frames outside RAM (top of the 32-bit space, just past RAM, the PCI
+ * hole), a page inflated twice, a page deflated that was never inflated.
+ * The host must ignore these 5 entries and keep serving. */
+static bool hostile_pfns(struct vdev *d)
 {
-	static const u16 tags[] = { 0, 1, 2, 3, 4, 5, 6 };
+	u32 past_ram = (u32)((0x100000000ull < ram_usable_bytes() ? 0x200000000ull
+				: 0x40000000ull + (64ull << 20)) / PAGE);
+	pfns[0] = 0xffffffffu;
+	pfns[1] = past_ram;
+	pfns[2] = (u32)(0xc0000000ull / PAGE);
+	pfns[3] = pfn_of(0);
+	pfns[4] = pfn_of(0);
+	if (!send_pfns(d, 0, 5))
+		return false;
+	pfns[0] = pfn_of(0);		/* back: valid */
+	pfns[1] = pfn_of(1);		/* never given */
+	if (!send_pfns(d, 1, 2))
+		return false;
+	*word(0) = mix64(0 ^ gen << 40);
+	return true;
+}
+
+static bool hostile;
+
+/* The kit has no swap or page cache: free memory is what page_alloc has
+ * left; hostile adds a tag virtio does not define. */
+static unsigned stats_fill(void)
+{
+	u16 tags[] = { 0, 1, 2, 3, 4, 5, 6, 0xbeef };
 	u64 total = ram_usable_bytes() - in_balloon * PAGE;
-	u64 vals[] = { 0, 0, 0, 0, page_free_bytes(), total, page_free_bytes() };
-	for (unsigned i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
+	u64 vals[] = { 0, 0, 0, 0, page_free_bytes(), total, page_free_bytes(), 1 };
+	unsigned n = hostile ? 8 : 7;
+	for (unsigned i = 0; i < n; i++) {
 		__builtin_memcpy(stats_buf + 10 * i, &tags[i], 2);
 		__builtin_memcpy(stats_buf + 10 * i + 2, &vals[i], 8);
 	}
+	return n;
 }
 
 static void stats_give(struct vdev *d)
 {
-	stats_fill();
-	struct vbuf b = { (u64)stats_buf, 70, false };
+	struct vbuf b = { (u64)stats_buf, 10 * stats_fill(), false };
 	vq_add(&d->q[2], &b, 1, 0, NULL);
 	vq_kick(&d->q[2]);
 }
@@ -89,6 +127,7 @@ void test_balloon(void)
 	struct vdev *devs[2];
 	u64 touch = arg("touch_mib", 64) << 20, step = arg("step_mib", 64) << 20 >> 12;
 	u64 cycles = arg("cycles", 1), limit_ms = arg("balloon_ms", 600000);
+	hostile = arg("hostile", 0);
 	if (virtio_find(VIRTIO_ID_BALLOON, devs, 2) < 1) {
 		check("balloon_found", false, ",\"error\":\"no virtio-balloon device\"");
 		return;
@@ -110,6 +149,8 @@ void test_balloon(void)
 	npool = touch / PAGE;
 	for (u64 i = 0; i < npool; i++)
 		*word(i) = mix64(i ^ gen << 40);
+	if (hostile)
+		check("balloon_hostile_survived", hostile_pfns(d), ",\"entries\":5");
 	out("{\"balloon\":\"ready\",\"touched_mib\":%llu}", (unsigned long long)(touch >> 20));
 
 	u64 stale = 0, bad_fresh = 0, deflated = 0, done_cycles = 0, beyond = 0;

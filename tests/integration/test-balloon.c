@@ -5,7 +5,9 @@
  * memfd) falls by at least 80% of the 768 MiB given back; then sets it
  * back to 1 GiB and checks the guest uses that memory again (RSS rises,
  * pages usable and fresh). Also: a target above <memory> and below the
- * floor are refused with a clear error, and statistics arrive. */
+ * floor are refused with a clear error, statistics arrive, and a guest
+ * that sends page frames outside RAM, duplicates and bogus deflates and
+ * stats tags (hostile=1) is ignored for those, counted, logged once. */
 #include "harness.h"
 #include "proto/proto.h"
 
@@ -126,7 +128,7 @@ static void test_inflate_deflate(void)
     g_autofree char *dir = harness_tmpdir();
     HarnessDomain dom = {
         .memory_mib = MEM_MIB,
-        .cmdline = "test=balloon touch_mib=900 step_mib=128 handshake=1",
+        .cmdline = "test=balloon touch_mib=900 step_mib=128 handshake=1 hostile=1",
         .extra_devices = "<memballoon model='virtio'><stats period='1'/></memballoon>",
     };
     g_autofree char *xml = harness_write_domain(dir, &dom);
@@ -164,7 +166,17 @@ static void test_inflate_deflate(void)
     g_test_message("balloon stats: %s", json_object_to_json_string(d.stats));
     g_assert_cmpint(jint(d.stats, "target_pages"), ==, GIVEN_MIB * 256);
     g_assert_cmpint(jint(d.stats, "inflated_pages"), ==, GIVEN_MIB * 256);
-    g_assert_cmpint(jint(d.stats, "refused_pfns"), ==, 0);
+    /* the guest's hostile entries: 3 frames outside RAM, a double inflate,
+     * a deflate of a page never given; and a stats tag virtio lacks */
+    g_assert_cmpint(jint(d.stats, "refused_pfns"), ==, 5);
+    g_assert_cmpint(jint(d.stats, "bad_stats"), >=, 1);
+    /* each kind logged once */
+    g_assert_nonnull(strstr(r->err, "which is not RAM; ignored"));
+    g_assert_null(strstr(strstr(r->err, "which is not RAM; ignored") + 1,
+                         "which is not RAM; ignored"));
+    g_assert_nonnull(strstr(r->err, "inflated page frame"));
+    g_assert_nonnull(strstr(r->err, "which is not in the balloon"));
+    g_assert_nonnull(strstr(r->err, "statistic tag 48879"));
     g_assert_cmpint(jint(d.stats, "available"), >, 0);
     g_assert_cmpint(jint(d.stats, "last-update"), >, 0);
     g_assert_cmpint(jint(d.stats, "rss"), >, 0);
