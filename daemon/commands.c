@@ -348,14 +348,18 @@ static void merge_worker_stats(json_object *s, json_object *w)
         put_int(s, "balloon.current", json_object_get_int64(v));
     if (json_object_object_get_ex(w, "max_memory_kib", &v))
         put_int(s, "balloon.maximum", json_object_get_int64(v));
+    /* virsh domstats' balloon.* fields, in its order; the worker's own
+     * counters (target_pages, refused_pfns, ...) stay in query-stats */
+    static const char *const balloon_keys[] = {
+        "swap_in", "swap_out", "major_fault", "minor_fault", "unused", "available",
+        "usable", "last-update", "disk_caches", "hugetlb_pgalloc", "hugetlb_pgfail", "rss" };
     json_object *bal;
-    if (json_object_object_get_ex(w, "balloon", &bal) && json_object_is_type(bal, json_type_object)) {
-        /* the worker sends virsh's names in virsh's order */
-        json_object_object_foreach(bal, k, bv) {
-            g_autofree char *key = g_strdup_printf("balloon.%s", k);
-            put_int(s, key, json_object_get_int64(bv));
-        }
-    }
+    if (json_object_object_get_ex(w, "balloon", &bal) && json_object_is_type(bal, json_type_object))
+        for (size_t i = 0; i < G_N_ELEMENTS(balloon_keys); i++)
+            if (json_object_object_get_ex(bal, balloon_keys[i], &v)) {
+                g_autofree char *key = g_strdup_printf("balloon.%s", balloon_keys[i]);
+                put_int(s, key, json_object_get_int64(v));
+            }
     json_object *vcpus;
     if (json_object_object_get_ex(w, "vcpus", &vcpus) && json_object_is_type(vcpus, json_type_array)) {
         size_t n = json_object_array_length(vcpus);
