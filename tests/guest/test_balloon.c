@@ -1,6 +1,7 @@
 /* test=balloon: a virtio-balloon driver that follows the host's target.
  *
  * test=balloon [touch_mib=N] [step_mib=N] [cycles=N] [balloon_ms=MS] [hostile=1]
+ *              [report_mib=N]
  *   touches N MiB of its RAM (a pool, one word per page), then follows
  *   num_pages in steps of step_mib: inflating gives the page frame numbers
  *   of pool pages it owns, deflating takes them back, checks that each
@@ -8,7 +9,8 @@
  *   written afterwards. The statistics queue is answered with figures
  *   measured from the kit's own memory state. It stops after `cycles`
  *   returns to an empty balloon (default 1), then rewrites and checks the
- *   whole pool. Progress lines: {"balloon":"ready"|"step",...}. With
+ *   whole pool. report_mib=N: first reports the pool's first N MiB as free
+ *   (free page reporting). Progress lines: {"balloon":"ready"|"step",...}. With
  *   handshake=1 it then prints {"balloon":"reused"} and waits for a
  *   non-zero target before it ends, so the host can measure it first. */
 #include "virtio.h"
@@ -16,6 +18,9 @@
 #define VIRTIO_ID_BALLOON	5
 #define F_STATS_VQ		1
 #define F_DEFLATE_ON_OOM	2
+#define F_PAGE_REPORTING	5
+#define REPORT_CHUNK		(4ull << 20)	/* Linux reports pageblocks */
+#define REPORT_SG		32		/* chunks per request */
 #define PAGE			4096ull
 #define BATCH			256		/* PFNs per buffer, as Linux */
 
@@ -100,6 +105,33 @@ static bool hostile_pfns(struct vdev *d)
 
 static bool hostile;
 
+/* Free page reporting: pool pages [0, bytes) as device-writable chunks on
+ * the reporting queue (the next one after the ones negotiated). */
+static bool report_free(struct vdev *d, int qi, u64 bytes)
+{
+	struct vq *q = &d->q[qi];
+	struct vbuf b[REPORT_SG];
+	for (u64 off = 0; off < bytes;) {
+		int n = 0;
+		for (; n < REPORT_SG && off < bytes; n++, off += REPORT_CHUNK) {
+			b[n].addr = (u64)(pool + off);
+			b[n].len = (u32)(bytes - off < REPORT_CHUNK ? bytes - off : REPORT_CHUNK);
+			b[n].write = true;
+		}
+		if (vq_add(q, b, n, 0, NULL) < 0)
+			return false;
+		if (q->vector)
+			vq_arm(q);
+		vq_kick(q);
+		if (vq_wait(q, 5000) <= 0)
+			return false;
+		u16 h;
+		u32 len;
+		vq_get(q, &h, &len, NULL);
+	}
+	return true;
+}
+
 /* The kit has no swap or page cache: free memory is what page_alloc has
  * left; hostile adds a tag virtio does not define. */
 static unsigned stats_fill(void)
@@ -133,7 +165,9 @@ void test_balloon(void)
 		return;
 	}
 	struct vdev *d = devs[0];
-	bool ok = virtio_init(d, BIT(VIRTIO_F_VERSION_1) | BIT(F_STATS_VQ) | BIT(F_DEFLATE_ON_OOM), 3);
+	u64 report = arg("report_mib", 0) << 20;
+	bool ok = virtio_init(d, BIT(VIRTIO_F_VERSION_1) | BIT(F_STATS_VQ) | BIT(F_DEFLATE_ON_OOM) |
+				 (report ? BIT(F_PAGE_REPORTING) : 0), report ? 4 : 3);
 	bool has_stats = d->features & BIT(F_STATS_VQ);
 	check("balloon_init", ok, ",\"features\":\"0x%llx\",\"offered\":\"0x%llx\"",
 	      (unsigned long long)d->features, (unsigned long long)d->offered);
@@ -151,6 +185,12 @@ void test_balloon(void)
 		*word(i) = mix64(i ^ gen << 40);
 	if (hostile)
 		check("balloon_hostile_survived", hostile_pfns(d), ",\"entries\":5");
+	if (report && report <= touch) {
+		bool rep = d->features & BIT(F_PAGE_REPORTING);
+		check("balloon_report", rep && report_free(d, has_stats ? 3 : 2, report),
+		      ",\"negotiated\":%s,\"mib\":%llu", rep ? "true" : "false",
+		      (unsigned long long)(report >> 20));
+	}
 	out("{\"balloon\":\"ready\",\"touched_mib\":%llu}", (unsigned long long)(touch >> 20));
 
 	u64 stale = 0, bad_fresh = 0, deflated = 0, done_cycles = 0, beyond = 0;

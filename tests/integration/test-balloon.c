@@ -19,6 +19,7 @@
 #define MEM_MIB 1024
 #define TARGET_MIB 256
 #define GIVEN_MIB (MEM_MIB - TARGET_MIB)
+#define REPORT_MIB 64   /* reported free before "ready": no target change */
 
 typedef struct {
     char *sock;
@@ -128,8 +129,10 @@ static void test_inflate_deflate(void)
     g_autofree char *dir = harness_tmpdir();
     HarnessDomain dom = {
         .memory_mib = MEM_MIB,
-        .cmdline = "test=balloon touch_mib=900 step_mib=128 handshake=1 hostile=1",
-        .extra_devices = "<memballoon model='virtio'><stats period='1'/></memballoon>",
+        .cmdline = "test=balloon touch_mib=900 step_mib=128 handshake=1 hostile=1 "
+                   "report_mib=" G_STRINGIFY(REPORT_MIB),
+        .extra_devices = "<memballoon model='virtio' autodeflate='on' freePageReporting='on'>"
+                         "<stats period='1'/></memballoon>",
     };
     g_autofree char *xml = harness_write_domain(dir, &dom);
     Drive d = { .sock = g_build_filename(dir, "ctl.sock", NULL) };
@@ -147,6 +150,9 @@ static void test_inflate_deflate(void)
     const int64_t need = (int64_t)GIVEN_MIB * 1024 * 8 / 10;
     g_assert_cmpint(d.rss0 - d.rss1, >=, need);
     g_assert_cmpint(d.rss2 - d.rss1, >=, need);
+    /* free page reporting: "ready" came after the report, "reused" after
+     * the guest wrote its whole pool again */
+    g_assert_cmpint(d.rss2 - d.rss0, >=, (int64_t)REPORT_MIB * 1024 * 8 / 10);
 
     harness_assert_clean_stderr(r);
     g_assert_cmpint(harness_done_count(r, "failed"), ==, 0);
@@ -166,6 +172,15 @@ static void test_inflate_deflate(void)
     g_test_message("balloon stats: %s", json_object_to_json_string(d.stats));
     g_assert_cmpint(jint(d.stats, "target_pages"), ==, GIVEN_MIB * 256);
     g_assert_cmpint(jint(d.stats, "inflated_pages"), ==, GIVEN_MIB * 256);
+    g_assert_cmpint(jint(d.stats, "reported_pages"), ==, REPORT_MIB * 256);
+    /* autodeflate='on' and freePageReporting='on' were offered and taken */
+    g_autoptr(GPtrArray) init = harness_find(r, "check", "balloon_init");
+    g_assert_cmpuint(init->len, ==, 1);
+    json_object *fv = NULL;
+    g_assert_true(json_object_object_get_ex(g_ptr_array_index(init, 0), "features", &fv));
+    guint64 feat = g_ascii_strtoull(json_object_get_string(fv), NULL, 16);
+    g_assert_true(feat & (1u << 2));    /* DEFLATE_ON_OOM */
+    g_assert_true(feat & (1u << 5));    /* PAGE_REPORTING */
     /* the guest's hostile entries: 3 frames outside RAM, a double inflate,
      * a deflate of a page never given; and a stats tag virtio lacks */
     g_assert_cmpint(jint(d.stats, "refused_pfns"), ==, 5);
