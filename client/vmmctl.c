@@ -63,6 +63,7 @@ static struct {
     gboolean st_state, st_cpu, st_balloon, st_vcpu, st_block, st_net;
     int timeout;
     char *domain;
+    char *period;                /* dommemstat --period, NULL = not given */
 } opt;
 
 /* ------------------------------------------------------------------------ */
@@ -691,6 +692,22 @@ static int verb_dommemstat(Ctl *c, const Verb *v, char **args, unsigned n)
     };
     g_autofree char *name = resolve_domain(c, args[0]);
     g_autoptr(GError) e = NULL;
+    if (opt.period) {
+        /* virsh: --period only sets the collection period, prints nothing */
+        guint64 p;
+        if (!g_ascii_string_to_unsigned(opt.period, 10, 0, G_MAXINT, &p, NULL)) {
+            error_line("Invalid collection period value '%s'", opt.period);
+            return 1;
+        }
+        json_object *a = json_object_new_object();
+        json_object_object_add(a, "name", json_object_new_string(name));
+        json_object_object_add(a, "period", json_object_new_int64((int64_t)p));
+        json_object *r = call(c, false, "domain-set-memory-period", a, &e);
+        if (!r)
+            return fail(c, e, name, "Unable to change balloon collection period.");
+        json_object_put(r);
+        return 0;
+    }
     json_object *ret = domain_stats(c, &name, 1, &e);
     if (!ret)
         return e ? fail(c, e, name, "Failed to get memory statistics for domain %s", name) : 1;
@@ -1154,6 +1171,11 @@ static const GOptionEntry domblkstat_options[] = {
     { "human", 0, 0, G_OPTION_ARG_NONE, &opt.human, "print a more human readable output", NULL },
     { NULL },
 };
+static const GOptionEntry dommemstat_options[] = {
+    { "period", 0, 0, G_OPTION_ARG_STRING, &opt.period,
+      "period in seconds to set collection", "N" },
+    { NULL },
+};
 static const GOptionEntry domstats_options[] = {
     { "state", 0, 0, G_OPTION_ARG_NONE, &opt.st_state, "report domain state", NULL },
     { "cpu-total", 0, 0, G_OPTION_ARG_NONE, &opt.st_cpu, "report domain physical cpu usage", NULL },
@@ -1182,7 +1204,7 @@ static const Verb verbs[] = {
     { "domiflist", "<domain>", "list all domain virtual interfaces", true, 1, 1, no_options, verb_domiflist },
     { "domifstat", "<domain> <interface>", "get network interface stats for a domain", true, 2, 2, no_options, verb_domifstat },
     { "dominfo", "<domain>", "domain information", true, 1, 1, no_options, verb_dominfo },
-    { "dommemstat", "<domain>", "get memory statistics for a domain", true, 1, 1, no_options, verb_dommemstat },
+    { "dommemstat", "<domain> [--period <N>]", "get memory statistics for a domain", false, 1, 1, dommemstat_options, verb_dommemstat },
     { "domstate", "<domain> [--reason]", "domain state", true, 1, 1, domstate_options, verb_domstate },
     { "domstats", "[<domain>...] [--state] [--cpu-total] [--balloon] [--vcpu] [--interface] [--block]", "get statistics about one or multiple domains", true, 0, ANY, domstats_options, verb_domstats },
     { "dumpxml", "<domain>", "domain information in XML", true, 1, 1, no_options, verb_dumpxml },

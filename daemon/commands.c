@@ -348,6 +348,18 @@ static void merge_worker_stats(json_object *s, json_object *w)
         put_int(s, "balloon.current", json_object_get_int64(v));
     if (json_object_object_get_ex(w, "max_memory_kib", &v))
         put_int(s, "balloon.maximum", json_object_get_int64(v));
+    /* virsh domstats' balloon.* fields, in its order; the worker's own
+     * counters (target_pages, refused_pfns, ...) stay in query-stats */
+    static const char *const balloon_keys[] = {
+        "swap_in", "swap_out", "major_fault", "minor_fault", "unused", "available",
+        "usable", "last-update", "disk_caches", "hugetlb_pgalloc", "hugetlb_pgfail", "rss" };
+    json_object *bal;
+    if (json_object_object_get_ex(w, "balloon", &bal) && json_object_is_type(bal, json_type_object))
+        for (size_t i = 0; i < G_N_ELEMENTS(balloon_keys); i++)
+            if (json_object_object_get_ex(bal, balloon_keys[i], &v)) {
+                g_autofree char *key = g_strdup_printf("balloon.%s", balloon_keys[i]);
+                put_int(s, key, json_object_get_int64(v));
+            }
     json_object *vcpus;
     if (json_object_object_get_ex(w, "vcpus", &vcpus) && json_object_is_type(vcpus, json_type_array)) {
         size_t n = json_object_array_length(vcpus);
@@ -513,6 +525,54 @@ static json_object *cmd_shutdown(VmmProtoConn *c, json_object *args, void *opaqu
     return VMM_PROTO_DEFERRED;
 }
 
+/* A worker command whose empty answer is the client's answer. */
+typedef struct {
+    VmmProtoPending *p;
+    char *name;
+} ForwardCall;
+
+static void on_forward(VmmProtoClient *c, json_object *ret, const GError *err, void *opaque)
+{
+    ForwardCall *fc = opaque;
+    if (!ret)
+        vmm_proto_pending_error(fc->p, err->domain == VMM_PROTO_ERROR ? (VmmProtoErrorClass)err->code
+                                                                      : VMM_PROTO_INTERNAL_ERROR,
+                                "domain '%s': %s", fc->name, err->message);
+    else
+        vmm_proto_pending_return(fc->p, json_object_new_object());
+    g_free(fc->name);
+    g_free(fc);
+}
+
+static json_object *forward(VmmProtoConn *c, VmmdDomain *dom, const char *cmd,
+                            json_object *wargs, GError **err)
+{
+    ForwardCall *fc = g_new0(ForwardCall, 1);
+    fc->name = g_strdup(dom->name);
+    if (!vmmd_domain_worker_call(dom, cmd, wargs, on_forward, fc, err)) {
+        g_free(fc->name);
+        g_free(fc);
+        return NULL;
+    }
+    fc->p = vmm_proto_conn_defer(c);
+    return VMM_PROTO_DEFERRED;
+}
+
+/* A balloon command {key: value} for the worker of a running domain. */
+static json_object *balloon_forward(VmmProtoConn *c, VmmdDomain *dom, const char *cmd,
+                                    const char *key, gint64 value, GError **err)
+{
+    if (!vmm_domain_def_balloon(vmmd_domain_current_def(dom)))
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "domain '%s' has no balloon device", dom->name);
+    if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "domain '%s' is not running", dom->name);
+    json_object *wargs = json_object_new_object();
+    json_object_object_add(wargs, key, json_object_new_int64(value));
+    return forward(c, dom, cmd, wargs, err);
+}
+
 static json_object *cmd_set_memory(VmmProtoConn *c, json_object *args, void *opaque,
                                    GError **err)
 {
@@ -526,12 +586,33 @@ static json_object *cmd_set_memory(VmmProtoConn *c, json_object *args, void *opa
         return NULL;
     log_request(d, c, dom, "domain-set-memory");
     const VmmDomainDef *def = vmmd_domain_current_def(dom);
+    guint64 floor = MIN(VMM_BALLOON_FLOOR_KIB, def->memory_kib);
     if ((guint64)size > def->memory_kib)
         return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
                                    "size_kib %" G_GINT64_FORMAT " is above the domain's maximum "
                                    "memory of %" G_GUINT64_FORMAT " KiB", size, def->memory_kib);
-    return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                               "domain '%s' has no balloon device", dom->name);
+    if ((guint64)size < floor)
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "size_kib %" G_GINT64_FORMAT " is below vmmd's floor of %"
+                                   G_GUINT64_FORMAT " KiB", size, floor);
+    return balloon_forward(c, dom, "set-memory", "size_kib", size, err);
+}
+
+/* domain-set-memory-period {"name", "period"}: seconds between the
+ * balloon's statistics requests (virsh dommemstat --period). */
+static json_object *cmd_set_memory_period(VmmProtoConn *c, json_object *args, void *opaque,
+                                          GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "name", "period", NULL };
+    VmmdDomain *dom;
+    gint64 period;
+    if (!check_members(args, allowed, err) ||
+        !arg_int(args, "period", true, 0, VMM_BALLOON_PERIOD_MAX, &period, err) ||
+        !(dom = arg_domain(d, args, err)))
+        return NULL;
+    log_request(d, c, dom, "domain-set-memory-period");
+    return balloon_forward(c, dom, "set-balloon-period", "period", period, err);
 }
 
 /* domain-console: the first serial port's host side. */
@@ -736,6 +817,7 @@ const VmmProtoCommand vmmd_commands[] = {
     { "domain-resume", false, cmd_resume },
     { "domain-set-autostart", false, cmd_set_autostart },
     { "domain-set-memory", false, cmd_set_memory },
+    { "domain-set-memory-period", false, cmd_set_memory_period },
     { "domain-stats", true, cmd_stats },
     { "domain-console", false, cmd_console },
     { "domain-interface-set-link", false, cmd_set_link },

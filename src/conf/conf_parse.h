@@ -125,6 +125,7 @@ extern const ConfDeviceClass conf_disk_class;      /* disk_conf.c */
 extern const ConfDeviceClass conf_net_class;       /* net_conf.c */
 extern const ConfDeviceClass conf_chardev_class;   /* chardev_conf.c */
 extern const ConfDeviceClass conf_rng_class;       /* rng_conf.c */
+extern const ConfDeviceClass conf_memballoon_class;   /* memballoon_conf.c */
 /* NULL-terminated, in libvirt's <devices> output order. */
 extern const ConfDeviceClass *const conf_device_classes[];
 

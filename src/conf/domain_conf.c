@@ -360,6 +360,7 @@ const ConfDeviceClass *const conf_device_classes[] = {
     &conf_disk_class,
     &conf_net_class,
     &conf_chardev_class,
+    &conf_memballoon_class,
     &conf_rng_class,
     NULL,
 };

@@ -11,6 +11,7 @@
 #include "conf/chardev_conf.h"
 #include "conf/cpu_conf.h"
 #include "conf/disk_conf.h"
+#include "conf/memballoon_conf.h"
 #include "conf/net_conf.h"
 #include "conf/rng_conf.h"
 
@@ -71,6 +72,8 @@ typedef struct {
     GPtrArray *serials;       /* VmmChrDef*, sorted by port, no duplicates;
                                * a <console type=... target type='serial'>
                                * without a matching <serial> adds one */
+    GPtrArray *memballoons;   /* VmmBalloonDef* (memballoon_conf.h), at most one;
+                               * fill-defaults adds a virtio one when empty */
 } VmmDomainDef;
 
 /* Files must be regular files of at most VMM_DOMAIN_XML_MAX_BYTES.
@@ -87,6 +90,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmDomainDef, vmm_domain_def_free)
  * libvirt); value is a plain decimal integer; unit NULL or "" means bytes.
  * Returns false on a bad number, unknown unit or overflow. */
 bool vmm_conf_parse_size(const char *value, const char *unit, uint64_t *bytes);
+
+/* The virtio balloon of `def`, or NULL (no <memballoon>, or model='none'). */
+const VmmBalloonDef *vmm_domain_def_balloon(const VmmDomainDef *def);
 
 const char *vmm_lifecycle_action_to_string(VmmLifecycleAction a);
 

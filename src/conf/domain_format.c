@@ -176,7 +176,10 @@ static void pci_devices(const VmmDomainDef *def, GPtrArray *fields, GPtrArray *n
             continue;
         for (guint i = 0; i < list->len; i++) {
             gpointer item = g_ptr_array_index(list, i);
-            g_ptr_array_add(fields, k->item_pci_slot(item));
+            int *slot = k->item_pci_slot(item);
+            if (!slot)   /* e.g. <memballoon model='none'> */
+                continue;
+            g_ptr_array_add(fields, slot);
             g_ptr_array_add(names, k->item_name(item, i));
         }
     }
@@ -239,13 +242,28 @@ bool vmm_domain_def_pci_slots(const VmmDomainDef *def, int *slots, GError **err)
 bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err)
 {
     g_return_val_if_fail(def != NULL, false);
+    /* libvirt on x86 KVM: no <memballoon> means a virtio balloon. */
+    bool added_balloon = false;
+    if (!def->memballoons)   /* a definition built in code */
+        def->memballoons = g_ptr_array_new_with_free_func(
+            (GDestroyNotify)vmm_balloon_def_free);
+    if (!def->memballoons->len) {
+        VmmBalloonDef *b = g_new0(VmmBalloonDef, 1);
+        b->model = VMM_BALLOON_VIRTIO;
+        b->pci_slot = -1;
+        g_ptr_array_add(def->memballoons, b);
+        added_balloon = true;
+    }
     g_autoptr(GPtrArray) fields = g_ptr_array_new();
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     pci_devices(def, fields, names);
     g_autofree int *slots = g_new0(int, fields->len + 1);
     /* Plan first: on failure nothing changes. */
-    if (!vmm_domain_def_pci_slots(def, slots, err))
+    if (!vmm_domain_def_pci_slots(def, slots, err)) {
+        if (added_balloon)
+            g_ptr_array_set_size(def->memballoons, 0);
         return false;
+    }
     for (guint i = 0; i < fields->len; i++)
         *(int *)g_ptr_array_index(fields, i) = slots[i];
     if (!def->has_uuid) {

@@ -48,18 +48,19 @@ char *vmm_domain_def_format(const VmmDomainDef *def, GError **err);
  * explicitly (the worker places disks the same way); disk queues are left
  * as given (0 = one per vCPU, decided when the VM starts). Also fills
  * os_arch "x86_64", vcpus 1 and currentMemory = memory when a definition
- * built in code left them unset. Idempotent. Fails (VMM_CONF_ERROR_INVALID)
+ * built in code left them unset; a virtio <memballoon> when there is no
+ * <memballoon> at all (libvirt's x86 KVM default). Idempotent. Fails (VMM_CONF_ERROR_INVALID)
  * when an explicit slot is out of range or used twice, or no slot is left;
  * the definition is then unchanged. */
 bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err);
 
 /* The PCI slot of every PCI device: slots[] has one entry per disk, then
- * one per interface, then one per rng (the device classes' order, document
- * order within one; vmm_domain_def_pci_count() entries): its <address>
- * slot, or the lowest free one from 1 upward in that order. Both the
- * daemon's defaults (above) and the board placing devices use this one
- * rule. Fails like vmm_domain_def_fill_defaults on a bad or duplicate
- * explicit slot. */
+ * one per interface, then one for a virtio balloon, then one per rng (the
+ * device classes' order, document order within one;
+ * vmm_domain_def_pci_count() entries): its <address> slot, or the lowest
+ * free one from 1 upward in that order. Both the daemon's defaults (above)
+ * and the board placing devices use this one rule. Fails like
+ * vmm_domain_def_fill_defaults on a bad or duplicate explicit slot. */
 bool vmm_domain_def_pci_slots(const VmmDomainDef *def, int *slots, GError **err);
 guint vmm_domain_def_pci_count(const VmmDomainDef *def);
 

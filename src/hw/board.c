@@ -19,6 +19,7 @@
 #include "util/chardev.h"
 #include "util/log.h"
 #include "virtio/vhost_user_blk.h"
+#include "virtio/virtio_balloon.h"
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_net.h"
 #include "virtio/virtio_net_proto.h"
@@ -369,21 +370,35 @@ static void rng_free(void *dev)
     vmm_virtio_rng_free(dev);
 }
 
+/* A virtio <memballoon> -> virtio-balloon. */
+static void *balloon_create(const BoardCtx *c, guint index, int slot, GError **err)
+{
+    (void)index;
+    return vmm_virtio_balloon_new(c->vm, vmm_domain_def_balloon(c->vm->def), slot, err);
+}
+
+static void balloon_free(void *dev)
+{
+    vmm_virtio_balloon_free(dev);
+}
+
 static guint def_len(GPtrArray *a) { return a ? a->len : 0; }
 static guint disks_count(const VmmDomainDef *d) { return def_len(d->disks); }
 static guint nets_count(const VmmDomainDef *d) { return def_len(d->nets); }
 static guint rngs_count(const VmmDomainDef *d) { return def_len(d->rngs); }
+static guint balloons_count(const VmmDomainDef *d) { return vmm_domain_def_balloon(d) ? 1 : 0; }
 static GPtrArray **vm_blk(VmmVm *vm) { return &vm->blk; }
 static GPtrArray **vm_vhost_blk(VmmVm *vm) { return &vm->vhost_blk; }
+static GPtrArray **vm_balloon(VmmVm *vm) { return &vm->balloon; }
 static GPtrArray **vm_net(VmmVm *vm) { return &vm->net; }
 static GPtrArray **vm_rng(VmmVm *vm) { return &vm->rng; }
 
 /* A PCI device kind: one instance per element of the definition, kept in
  * document order in the VM's array. The table order is the slot placement
- * order vmm_domain_def_pci_slots() applies (disks, interfaces, rngs); a new
- * kind goes there too. Kinds next to each other with the same count()
- * share one element list (and its slots): takes() says which elements are
- * whose, the others stay NULL in the kind's array. */
+ * order vmm_domain_def_pci_slots() applies (disks, interfaces, balloon,
+ * rngs); a new kind goes there too. Kinds next to each other with the same
+ * count() share one element list (and its slots): takes() says which
+ * elements are whose, the others stay NULL in the kind's array. */
 typedef struct {
     const char *name;
     guint (*count)(const VmmDomainDef *def);
@@ -398,6 +413,7 @@ static const BoardPciKind board_pci_kinds[] = {
     { "vhost-user-blk", disks_count, disk_is_vhostuser, vm_vhost_blk, vhost_blk_create,
       vhost_blk_free },
     { "virtio-net", nets_count, NULL, vm_net, net_create, net_free },
+    { "virtio-balloon", balloons_count, NULL, vm_balloon, balloon_create, balloon_free },
     { "virtio-rng", rngs_count, NULL, vm_rng, rng_create, rng_free },
 };
 

@@ -81,6 +81,7 @@ struct VmmVm {
     GPtrArray *vhost_blk;    /* VmmVhostUserBlk*, per <disk>, NULL where not vhostuser */
     GPtrArray *net;          /* VmmVirtioNet*, one per <interface> */
     GPtrArray *rng;          /* VmmVirtioRng*, one per <rng> */
+    GPtrArray *balloon;      /* VmmVirtioBalloon*, one for a virtio <memballoon> */
 
     unsigned nr_vcpus;
     VmmVcpu *vcpus;

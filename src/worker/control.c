@@ -4,12 +4,14 @@
 #include "proto/proto.h"
 #include "util/chardev.h"
 #include "util/log.h"
+#include "virtio/virtio_balloon.h"
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_net.h"
 
 #include <string.h>
 #include "vmm/vm.h"
 
+#include <stdio.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -38,6 +40,62 @@ static json_object *cmd_query_status(VmmProtoConn *c, json_object *args, void *o
 static void add_u64(json_object *o, const char *k, uint64_t v)
 {
     json_object_object_add(o, k, json_object_new_int64((int64_t)v));
+}
+
+static VmmVirtioBalloon *balloon_of(Worker *w)
+{
+    return w->vm->balloon && w->vm->balloon->len ? g_ptr_array_index(w->vm->balloon, 0) : NULL;
+}
+
+/* The worker's resident set in KiB (VmRSS includes the shared guest RAM
+ * memfd pages, RssShmem): what virsh calls the balloon's rss. */
+static uint64_t self_rss_kib(void)
+{
+    g_autofree char *text = NULL;
+    if (!g_file_get_contents("/proc/self/status", &text, NULL, NULL))
+        return 0;
+    const char *p = strstr(text, "\nVmRSS:");
+    return p ? g_ascii_strtoull(p + 8, NULL, 10) : 0;
+}
+
+/* virsh's balloon.* fields (KiB where virsh shows KiB), in its order;
+ * guest statistics only once the guest reported them. */
+static json_object *balloon_stats(Worker *w, VmmVirtioBalloon *b, uint64_t *current_kib)
+{
+    static const struct { int tag; const char *name; bool kib; } map[] = {
+        { VMM_BALLOON_S_SWAP_IN, "swap_in", true },
+        { VMM_BALLOON_S_SWAP_OUT, "swap_out", true },
+        { VMM_BALLOON_S_MAJFLT, "major_fault", false },
+        { VMM_BALLOON_S_MINFLT, "minor_fault", false },
+        { VMM_BALLOON_S_MEMFREE, "unused", true },
+        { VMM_BALLOON_S_MEMTOT, "available", true },
+        { VMM_BALLOON_S_AVAIL, "usable", true },
+    };
+    VmmBalloonStats st;
+    vmm_virtio_balloon_get_stats(b, &st);
+    json_object *o = json_object_new_object();
+    uint64_t ball_kib = MIN(st.actual * (VMM_BALLOON_PAGE / 1024), w->def->memory_kib);
+    *current_kib = w->def->memory_kib - ball_kib;
+    for (size_t i = 0; i < G_N_ELEMENTS(map); i++)
+        if (st.has[map[i].tag])
+            add_u64(o, map[i].name, map[i].kib ? st.val[map[i].tag] / 1024 : st.val[map[i].tag]);
+    if (st.last_update)
+        add_u64(o, "last-update", (uint64_t)st.last_update);
+    if (st.has[VMM_BALLOON_S_CACHES])
+        add_u64(o, "disk_caches", st.val[VMM_BALLOON_S_CACHES] / 1024);
+    if (st.has[VMM_BALLOON_S_HTLB_PGALLOC])
+        add_u64(o, "hugetlb_pgalloc", st.val[VMM_BALLOON_S_HTLB_PGALLOC]);
+    if (st.has[VMM_BALLOON_S_HTLB_PGFAIL])
+        add_u64(o, "hugetlb_pgfail", st.val[VMM_BALLOON_S_HTLB_PGFAIL]);
+    add_u64(o, "rss", self_rss_kib());
+    /* vmmd's own: the host's view, for tests and debugging */
+    add_u64(o, "target_pages", st.num_pages);
+    add_u64(o, "inflated_pages", st.inflated);
+    add_u64(o, "reported_pages", st.reported);
+    add_u64(o, "refused_pfns", st.bad_pfns + st.dup_inflates + st.bad_deflates);
+    add_u64(o, "bad_stats", st.bad_stats);
+    add_u64(o, "period", vmm_virtio_balloon_get_period(b));
+    return o;
 }
 
 static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *opaque,
@@ -104,7 +162,11 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
         json_object_array_add(nets, o);
     }
     json_object_object_add(r, "net", nets);
-    add_u64(r, "memory_kib", w->def->current_memory_kib);
+    uint64_t current = w->def->current_memory_kib;
+    VmmVirtioBalloon *bal = balloon_of(w);
+    if (bal)
+        json_object_object_add(r, "balloon", balloon_stats(w, bal, &current));
+    add_u64(r, "memory_kib", current);
     add_u64(r, "max_memory_kib", w->def->memory_kib);
     return r;
 }
@@ -153,6 +215,84 @@ static json_object *cmd_set_link(VmmProtoConn *c, json_object *args, void *opaqu
                                    "set-link: no interface %" G_GINT64_FORMAT " (the domain has %u)",
                                    i, n);
     vmm_virtio_net_set_link(g_ptr_array_index(w->vm->net, i), json_object_get_boolean(up));
+    return json_object_new_object();
+}
+
+/* One integer argument `name` from min to max, no other arguments. */
+static bool int_arg(json_object *args, const char *cmd, const char *name, int64_t min,
+                    int64_t max, int64_t *out, GError **err)
+{
+    json_object *v = NULL;
+    json_object_object_foreach(args, k, val) {
+        (void)val;
+        if (strcmp(k, name)) {
+            vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                "%s: unexpected argument '%s' (%s)", cmd, k, name);
+            return false;
+        }
+    }
+    if (!json_object_object_get_ex(args, name, &v) || !json_object_is_type(v, json_type_int)) {
+        vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT, "%s needs \"%s\" (a number)",
+                            cmd, name);
+        return false;
+    }
+    *out = json_object_get_int64(v);
+    if (*out < min || *out > max) {
+        vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                            "%s: %s %" G_GINT64_FORMAT " is out of range (%" G_GINT64_FORMAT
+                            " to %" G_GINT64_FORMAT ")", cmd, name, *out, min, max);
+        return false;
+    }
+    return true;
+}
+
+static VmmVirtioBalloon *need_balloon(Worker *w, GError **err)
+{
+    if (need_vm(w, err))
+        return NULL;
+    VmmVirtioBalloon *b = balloon_of(w);
+    if (!b)
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                            "the domain has no balloon device (<memballoon model='none'/>)");
+    return b;
+}
+
+/* set-memory {"size_kib": N}: the balloon target, as memory left to the
+ * guest; `actual` follows when the guest has moved its pages. */
+static json_object *cmd_set_memory(VmmProtoConn *c, json_object *args, void *opaque,
+                                   GError **err)
+{
+    Worker *w = opaque;
+    VmmVirtioBalloon *b = need_balloon(w, err);
+    int64_t kib;
+    if (!b)
+        return NULL;
+    uint64_t max = w->def->memory_kib, floor = MIN(VMM_BALLOON_FLOOR_KIB, max);
+    if (!int_arg(args, "set-memory", "size_kib", 0, G_MAXINT64, &kib, err))
+        return NULL;
+    if ((uint64_t)kib > max)
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "set-memory: %" G_GINT64_FORMAT " KiB is above the domain's "
+                                   "maximum memory (<memory>) of %" G_GUINT64_FORMAT " KiB",
+                                   kib, max);
+    if ((uint64_t)kib < floor)
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "set-memory: %" G_GINT64_FORMAT " KiB is below vmmd's floor "
+                                   "of %" G_GUINT64_FORMAT " KiB", kib, floor);
+    vmm_virtio_balloon_set_target(b, (max - (uint64_t)kib) / (VMM_BALLOON_PAGE / 1024));
+    return json_object_new_object();
+}
+
+/* set-balloon-period {"period": N}: seconds between statistics requests. */
+static json_object *cmd_set_period(VmmProtoConn *c, json_object *args, void *opaque,
+                                   GError **err)
+{
+    Worker *w = opaque;
+    VmmVirtioBalloon *b = need_balloon(w, err);
+    int64_t p;
+    if (!b || !int_arg(args, "set-balloon-period", "period", 0, VMM_BALLOON_PERIOD_MAX, &p, err))
+        return NULL;
+    vmm_virtio_balloon_set_period(b, (unsigned)p);
     return json_object_new_object();
 }
 
@@ -217,6 +357,8 @@ static const VmmProtoCommand commands[] = {
     { "query-stats", true, cmd_query_stats },
     { "query-chardevs", true, cmd_query_chardevs },
     { "set-link", false, cmd_set_link },
+    { "set-memory", false, cmd_set_memory },
+    { "set-balloon-period", false, cmd_set_period },
     { "system-powerdown", false, cmd_powerdown },
     { "system-reset", false, cmd_reset },
     { "stop", false, cmd_stop },

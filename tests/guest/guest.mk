@@ -36,6 +36,7 @@ GUEST_OBJS = \
 	$(guest_builddir)/test_blkbench.gk.o \
 	$(guest_builddir)/net.gk.o $(guest_builddir)/test_net.gk.o \
 	$(guest_builddir)/test_rng.gk.o \
+	$(guest_builddir)/test_balloon.gk.o \
 	$(guest_builddir)/main.gk.o
 
 .PHONY: guest guest-clean

@@ -24,6 +24,7 @@ void test_cpl0speed(void);
 void test_syscall(void);
 void test_cpuid(void);
 void test_blk(void);
+void test_balloon(void);
 void test_blk_hostile(void);
 void test_blk_bench(void);
 void test_blk_persist(void);
@@ -41,7 +42,7 @@ static const struct {
 	{ "serial", test_serial }, { "reboot", test_reboot },
 	{ "poweroff", test_poweroff }, { "idle", test_idle }, { "fault", test_fault },
 	{ "cpl0speed", test_cpl0speed }, { "syscall", test_syscall }, { "cpuid", test_cpuid },
-	{ "blk", test_blk }, { "blk-hostile", test_blk_hostile }, { "blk-bench", test_blk_bench },
+	{ "balloon", test_balloon }, { "blk", test_blk }, { "blk-hostile", test_blk_hostile }, { "blk-bench", test_blk_bench },
 	{ "blk-persist", test_blk_persist }, { "net", test_net }, { "net-dhcp", test_net_dhcp },
 	{ "net-bench", test_net_bench }, { "rng", test_rng },
 	{ "net-reflect", test_net_reflect },

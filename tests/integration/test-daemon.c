@@ -220,9 +220,24 @@ static void test_lifecycle(void)
     g_assert_nonnull(strstr(m, "already"));
     g_free(call_err(s, "domain-undefine", name_args("life"), VMM_PROTO_OPERATION_INVALID));
     g_free(call_err(s, "domain-resume", name_args("life"), VMM_PROTO_OPERATION_INVALID));
-    g_free(call_err(s, "domain-set-memory",
+    /* the default virtio balloon: a 64 MiB domain can only be set to 64 MiB */
+    g_autofree char *below = call_err(s, "domain-set-memory",
                     json_tokener_parse("{\"name\":\"life\",\"size_kib\":32768}"),
-                    VMM_PROTO_OPERATION_INVALID));
+                    VMM_PROTO_INVALID_ARGUMENT);
+    g_assert_nonnull(strstr(below, "below vmmd's floor of 65536 KiB"));
+    g_autofree char *above = call_err(s, "domain-set-memory",
+                    json_tokener_parse("{\"name\":\"life\",\"size_kib\":65537}"),
+                    VMM_PROTO_INVALID_ARGUMENT);
+    g_assert_nonnull(strstr(above, "above the domain's maximum memory"));
+    json_object_put(call_ok(s, "domain-set-memory",
+                            json_tokener_parse("{\"name\":\"life\",\"size_kib\":65536}")));
+    json_object_put(call_ok(s, "domain-set-memory-period",
+                            json_tokener_parse("{\"name\":\"life\",\"period\":2}")));
+    json_object *bst = call_ok(s, "domain-stats", json_tokener_parse("{\"names\":[\"life\"]}"));
+    json_object *bsv = get(json_object_array_get_idx(bst, 0), "stats");
+    g_assert_cmpint(json_object_get_int64(get(bsv, "balloon.rss")), >, 0);   /* the worker's */
+    g_assert_false(json_object_object_get_ex(bsv, "balloon.target_pages", NULL));
+    json_object_put(bst);
     g_free(call_err(s, "domain-console", name_args("life"), VMM_PROTO_OPERATION_INVALID));
 
     /* Stats under virsh domstats' names. */

@@ -10,7 +10,7 @@ vmmctl=$build/client/vmmctl
 vmmd=$build/daemon/vmmd
 worker=$build/src/vmm-worker
 kit=$build/tests/guest/guestkit.elf
-N=28
+N=35
 n=0
 echo "1..$N"
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
@@ -103,6 +103,19 @@ grep -q "^  block.0.name=vda\$" <<<"$out" && grep -Eq "^  block.0.wr.reqs=[1-9]"
 check $? "domstats: block statistics of vda"
 run domblkstat demo vda
 expect "domblkstat: virsh's lines" 0 "^vda wr_req [1-9][0-9]*\$"
+run dumpxml demo
+expect "dumpxml: libvirt's default virtio balloon" 0 "^    <memballoon model=.virtio.>\$"
+run setmem demo 2G
+expect_err "setmem above <memory>: refused, naming the limit" "above the domain's maximum memory"
+run setmem demo 1M
+expect_err "setmem below the floor: refused" "below vmmd's floor of 65536 KiB"
+run setmem demo 200M
+expect "setmem: a target within the limits, nothing printed" 0 "^\$"
+run dommemstat demo --period 1
+expect "dommemstat --period: sets it, prints nothing" 0 "^\$"
+run dommemstat demo
+expect "dommemstat: virsh's names, rss from the worker" 0 "^rss [1-9][0-9]*\$"
+grep -q "^actual 262144\$" <<<"$out"; check $? "dommemstat: actual is what the guest confirmed (the kit's idle test has no balloon driver)"
 run domifstat demo vnet0
 expect_err "domifstat: no interface" "no interface 'vnet0'"
 run --json dominfo demo

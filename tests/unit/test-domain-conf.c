@@ -180,6 +180,12 @@ static void test_full(void)
     g_assert_null(r1->path);
     g_assert_cmpuint(r1->rate_bytes, ==, 0);
     g_assert_cmpint(r1->pci_slot, ==, -1);
+    const VmmBalloonDef *b = vmm_domain_def_balloon(def);
+    g_assert_nonnull(b);
+    g_assert_cmpint(b->autodeflate, ==, VMM_TRI_ON);
+    g_assert_cmpint(b->free_page_reporting, ==, VMM_TRI_OFF);
+    g_assert_cmpuint(b->stats_period, ==, 10);
+    g_assert_cmpint(b->pci_slot, ==, 6);
 
     assert_libvirt_valid(full_xml);
 }
@@ -1563,6 +1569,44 @@ static void test_disk_addresses(void)
     }
 }
 
+/* <memballoon>: libvirt's forms accepted, the rest refused by name. */
+static void test_memballoon(void)
+{
+    g_autoptr(VmmDomainDef) none = parse_devices_valid("<memballoon model='none'/>");
+    g_assert_cmpuint(none->memballoons->len, ==, 1);
+    g_assert_null(vmm_domain_def_balloon(none));
+    g_autoptr(VmmDomainDef) plain = parse_devices_valid("<memballoon model='virtio'/>");
+    const VmmBalloonDef *b = vmm_domain_def_balloon(plain);
+    g_assert_nonnull(b);
+    g_assert_cmpint(b->autodeflate, ==, VMM_TRI_DEFAULT);
+    g_assert_cmpuint(b->stats_period, ==, 0);
+    g_assert_cmpint(b->pci_slot, ==, -1);
+    g_autoptr(VmmDomainDef) absent = parse_ok(base_xml);
+    g_assert_cmpuint(absent->memballoons->len, ==, 0);
+
+    expect_replace_error("<!--dev-->", "<memballoon/>", I, 11,
+                         "memballoon: <memballoon> needs a 'model' attribute");
+    expect_replace_error("<!--dev-->", "<memballoon model='xen'/>", U, 11, "'xen'");
+    expect_replace_error("<!--dev-->", "<memballoon model='virtio' autodeflate='yes'/>", I, 11,
+                         "autodeflate");
+    expect_replace_error("<!--dev-->", "<memballoon model='virtio'><stats period='0'/>"
+                         "</memballoon>", I, 11, "period");
+    expect_replace_error("<!--dev-->", "<memballoon model='virtio'><stats/></memballoon>", I,
+                         11, "<stats> needs a 'period'");
+    expect_replace_error("<!--dev-->", "<memballoon model='none'><stats period='5'/>"
+                         "</memballoon>", I, 11, "not allowed in <memballoon model='none'>");
+    expect_replace_error("<!--dev-->", "<memballoon model='virtio'/><memballoon model='none'/>",
+                         I, 11, "more than one <memballoon>");
+    expect_replace_error("<!--dev-->", "<memballoon model='virtio'><driver iommu='on'/>"
+                         "</memballoon>", U, 11, "<memballoon>/<driver> is not supported");
+    expect_replace_error("<!--dev-->", "<memballoon model='virtio' foo='1'/>", U, 11, "foo");
+    expect_replace_error("<!--dev-->",
+                         "<disk><source file='/a'/><target dev='vda'/>"
+                         "<address type='pci' slot='3'/></disk>"
+                         "<memballoon model='virtio'><address type='pci' slot='3'/>"
+                         "</memballoon>", I, 11, "PCI slot 0x03 is used twice");
+}
+
 /* Across disks: targets unique, PCI slots unique, images shared read-only. */
 static void test_disk_duplicates(void)
 {
@@ -1898,6 +1942,7 @@ int main(int argc, char **argv)
     g_test_add_func("/conf/disk/targets", test_disk_targets);
     g_test_add_func("/conf/disk/addresses", test_disk_addresses);
     g_test_add_func("/conf/disk/duplicates", test_disk_duplicates);
+    g_test_add_func("/conf/memballoon", test_memballoon);
     g_test_add_func("/conf/xml/malformed", test_malformed);
     g_test_add_func("/conf/xml/quiet", test_malformed_quiet);
     g_test_add_func("/conf/xml/xxe", test_xxe);

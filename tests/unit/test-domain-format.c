@@ -236,6 +236,11 @@ static const char full_canonical[] =
     "    <console type=\"pty\">\n"
     "      <target type=\"serial\" port=\"0\"/>\n"
     "    </console>\n"
+    "    <memballoon model=\"virtio\" autodeflate=\"on\" freePageReporting=\"off\">\n"
+    "      <stats period=\"10\"/>\n"
+    "      <address type=\"pci\" domain=\"0x0000\" bus=\"0x00\" slot=\"0x06\" "
+    "function=\"0x0\"/>\n"
+    "    </memballoon>\n"
     "    <rng model=\"virtio\">\n"
     "      <rate bytes=\"4096\" period=\"2000\"/>\n"
     "      <backend model=\"random\">/dev/urandom</backend>\n"
@@ -549,6 +554,7 @@ static VmmDomainDef *new_def(const char *name)
     def->on_reboot = VMM_ACTION_RESTART;
     def->disks = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_disk_def_free);
     def->serials = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_chr_def_free);
+    def->memballoons = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_balloon_def_free);
     return def;
 }
 
@@ -807,7 +813,57 @@ static void test_fill_uuid(void)
     g_autoptr(VmmDomainDef) given = parse_ok(withuuid);
     g_autoptr(VmmDomainDef) before = vmm_domain_def_copy(given);
     g_assert_true(vmm_domain_def_fill_defaults(given, &err));
+    /* the only other default here: libvirt's virtio balloon, placed */
+    const VmmBalloonDef *b = vmm_domain_def_balloon(given);
+    g_assert_nonnull(b);
+    g_assert_cmpint(b->pci_slot, ==, 1);
+    g_ptr_array_set_size(given->memballoons, 0);
     g_assert_true(vmm_domain_def_equal(given, before));
+}
+
+/* No <memballoon>: a virtio one after the other PCI devices, formatted
+ * where libvirt puts it; model='none' stays none; an explicit one keeps
+ * its slot and is not duplicated. */
+static void test_fill_balloon(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *xml = doc_replace("<!--dev-->",
+        "<disk><source file='/a'/><target dev='vda'/></disk>"
+        "<serial type='pty'><target port='0'/></serial>");
+    g_autoptr(VmmDomainDef) def = parse_ok(xml);
+    g_assert_null(vmm_domain_def_balloon(def));
+    g_assert_true(vmm_domain_def_fill_defaults(def, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(def->memballoons->len, ==, 1);
+    g_autofree char *out = format_ok(def);
+    g_assert_nonnull(strstr(out, "    </console>\n"
+                                 "    <memballoon model=\"virtio\">\n"
+                                 "      <address type=\"pci\" domain=\"0x0000\" bus=\"0x00\" "
+                                 "slot=\"0x02\" function=\"0x0\"/>\n"
+                                 "    </memballoon>\n"
+                                 "  </devices>"));
+    assert_both_valid(out);
+    g_autoptr(VmmDomainDef) again = parse_ok(out);
+    g_assert_true(vmm_domain_def_equal(def, again));
+    g_assert_true(vmm_domain_def_fill_defaults(again, &err));
+    g_assert_true(vmm_domain_def_equal(def, again));
+
+    g_autofree char *none = doc_replace("<!--dev-->", "<memballoon model='none'/>");
+    g_autoptr(VmmDomainDef) n = parse_ok(none);
+    g_assert_true(vmm_domain_def_fill_defaults(n, &err));
+    g_assert_null(vmm_domain_def_balloon(n));
+    g_autofree char *nout = format_ok(n);
+    g_assert_nonnull(strstr(nout, "<memballoon model=\"none\"/>"));
+    assert_both_valid(nout);
+
+    g_autofree char *slot = doc_replace("<!--dev-->",
+        "<memballoon model='virtio'><address type='pci' slot='0x09'/></memballoon>"
+        "<disk><source file='/a'/><target dev='vda'/></disk>");
+    g_autoptr(VmmDomainDef) s = parse_ok(slot);
+    g_assert_true(vmm_domain_def_fill_defaults(s, &err));
+    g_assert_cmpuint(s->memballoons->len, ==, 1);
+    g_assert_cmpint(vmm_domain_def_balloon(s)->pci_slot, ==, 9);
+    g_assert_cmpint(((VmmDiskDef *)s->disks->pdata[0])->pci_slot, ==, 1);
 }
 
 static int slot_of(const VmmDomainDef *def, guint i)
@@ -855,6 +911,17 @@ static void test_fill_pci(void)
         g_autofree char *path = g_strdup_printf("/d%d", i);
         add_disk(full, dev, path, i == 10 ? 31 : -1);
     }
+    /* the default balloon would need a 32nd slot: it fails like a disk */
+    g_autoptr(VmmDomainDef) full_before = vmm_domain_def_copy(full);
+    g_assert_false(vmm_domain_def_fill_defaults(full, &err));
+    g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID);
+    g_assert_nonnull(strstr(err->message, "memballoon: no free PCI slot left"));
+    g_clear_error(&err);
+    g_assert_true(vmm_domain_def_equal(full, full_before));
+    VmmBalloonDef *none = g_new0(VmmBalloonDef, 1);
+    none->model = VMM_BALLOON_NONE;
+    none->pci_slot = -1;
+    g_ptr_array_add(full->memballoons, none);
     g_assert_true(vmm_domain_def_fill_defaults(full, &err));
     for (guint i = 0; i < 31; i++)
         g_assert_cmpint(slot_of(full, i), ==, i == 10 ? 31 : (int)i + 1 - (i > 10));
@@ -1528,6 +1595,7 @@ int main(int argc, char **argv)
     g_test_add_func("/format/unformattable", test_unformattable);
     g_test_add_func("/format/fill-defaults/uuid", test_fill_uuid);
     g_test_add_func("/format/fill-defaults/pci", test_fill_pci);
+    g_test_add_func("/format/fill-defaults/balloon", test_fill_balloon);
     g_test_add_func("/format/copy-equal", test_copy_equal);
     g_test_add_func("/schema/refuses", test_schema_refuses);
     g_test_add_func("/schema/parser-only-rules", test_schema_parser_only_rules);
