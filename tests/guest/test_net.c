@@ -10,6 +10,8 @@
  *              the power button; then net_served with the counts.
  *   net-dhcp   DHCP discover/offer/request/ack (net_dhcp); with peer=IP:PORT
  *              one UDP exchange with a host service (net_udp_peer).
+ *   net-peer   peer=IP[:PORT] count=N: N UDP datagrams to an on-link peer's
+ *              echo port, each must come back (net_udp_peer).
  *   net-bench  mode=tx|rx|echo size=N (UDP payload bytes) secs=S
  *              dst=IP dport=P [dmac=xx:..]: one net_bench line with pps,
  *              Gbit/s and the per-queue packet counts. */
@@ -414,6 +416,8 @@ static bool dhcp_step(u8 type, u8 want, u32 xid, u32 req, u32 server, struct lea
 	return false;
 }
 
+static void udp_peer(const char *peer, u32 pip, u16 pport, u32 hop, u64 count);
+
 /* test=net-dhcp */
 void test_net_dhcp(void)
 {
@@ -447,25 +451,63 @@ void test_net_dhcp(void)
 	u16 pport = (u16)(*e == ':' ? strtou64(e + 1, NULL) : 7);
 	/* on-link peers directly, others through the router */
 	u32 hop = ack.mask && (pip & ack.mask) == (my_ip & ack.mask) ? pip : ack.router;
+	udp_peer(peer, pip, pport, hop, 1);
+}
+
+/* count UDP datagrams, each different, to pip:pport through hop (resolved
+ * by ARP); one net_udp_peer check, passed when every one came back whole. */
+static void udp_peer(const char *peer, u32 pip, u16 pport, u32 hop, u64 count)
+{
+	char r[16];
 	u8 hmac[6];
 	if (!resolve(hop, hmac, 3000)) {
 		fmt_ip(r, hop);
 		check("net_udp_peer", false, ",\"error\":\"no ARP reply from %s\"", r);
 		return;
 	}
-	static const char msg[] = "guestkit-udp-hello";
+	static char msg[] = "guestkit-udp-hello-000000";
+	const u32 ml = sizeof(msg) - 1;
 	static u8 f[NET_BUF];
-	bool got = false;
-	u32 dl = 0;
-	u8 *d = NULL;
-	for (int tries = 0; tries < 5 && !got; tries++) {
-		send_frame(0, f, udp_frame(f, hmac, my_ip, 40000, pip, pport, msg, sizeof(msg) - 1));
-		u64 end = rdtsc() + ms_to_tsc(1000);
-		while (!got && rdtsc() < end)
-			got = poll_rx(40000, &d, &dl);
+	u64 echoed = 0;
+	u32 reply_bytes = 0;
+	for (u64 i = 0; i < count; i++) {
+		sfmt(msg + ml - 6, 7, "%06llu", (unsigned long long)(i % 1000000));
+		bool got = false;
+		u32 dl = 0;
+		u8 *d = NULL;
+		for (int tries = 0; tries < 5 && !got; tries++) {
+			send_frame(0, f, udp_frame(f, hmac, my_ip, 40000, pip, pport, msg, ml));
+			u64 end = rdtsc() + ms_to_tsc(1000);
+			/* a late echo of an earlier datagram does not count for this one */
+			while (!got && rdtsc() < end)
+				got = poll_rx(40000, &d, &dl) && dl == ml && !memcmp(d, msg, ml);
+		}
+		if (got) {
+			echoed++;
+			reply_bytes = dl;
+		}
 	}
-	bool echoed = got && dl >= sizeof(msg) - 1 && !memcmp(d, msg, sizeof(msg) - 1);
-	check("net_udp_peer", echoed, ",\"peer\":\"%s\",\"reply_bytes\":%u", peer, got ? dl : 0);
+	check("net_udp_peer", echoed == count && count,
+	      ",\"peer\":\"%s\",\"sent\":%llu,\"echoed\":%llu,\"reply_bytes\":%u", peer,
+	      (unsigned long long)count, (unsigned long long)echoed, reply_bytes);
+}
+
+/* test=net-peer peer=IP[:PORT] count=N: another machine on the same link
+ * (a second guest running test=net, say) echoes N datagrams */
+void test_net_peer(void)
+{
+	if (!nic_open())
+		return;
+	char peer[40];
+	if (!cmdline_get("peer", peer, sizeof(peer))) {
+		check("net_udp_peer", false, ",\"error\":\"no peer= on the command line\"");
+		return;
+	}
+	const char *e;
+	u32 pip = parse_ip(peer, &e);
+	u16 pport = (u16)(*e == ':' ? strtou64(e + 1, NULL) : 7);
+	out("{\"event\":\"net_ready\",\"mode\":\"peer\"}");
+	udp_peer(peer, pip, pport, pip, cmdline_u64("count", 4));
 }
 
 /* test=net-bench */

@@ -249,6 +249,84 @@ static void test_bridge(void)
     g_assert_true(sh("ip link del br0"));
 }
 
+/* two guests on one bridge reach each other: B runs test=net (ARP and UDP
+ * echo), A (started from B's net_ready, while B serves) sends count
+ * datagrams to B's echo port and reports how many came back. Only br1 joins
+ * them: the host has no address there. */
+#define PEER_COUNT 16
+
+static char *two_vm_xml(const char *bridge, const char *mac, const char *cmdline)
+{
+    g_autofree char *iface = g_strdup_printf("<interface type='bridge'><source bridge='%s'/>"
+                                             "<mac address='%s'/><model type='virtio'/>"
+                                             "</interface>",
+                                             bridge, mac);
+    return domain(iface, cmdline, 1);
+}
+
+typedef struct {
+    const char *a_bridge;
+    HarnessRun *a;
+    char *links;             /* br1's ports at A's net_ready, B serving */
+} TwoVms;
+
+static gboolean two_vms_a_on_line(const char *line, GPid pid, void *opaque)
+{
+    TwoVms *t = opaque;
+    (void)pid;
+    if (strstr(line, "\"net_ready\"") && !t->links)
+        t->links = harness_sh_out("ip -o link show master br1");
+    return TRUE;
+}
+
+static gboolean two_vms_b_on_line(const char *line, GPid pid, void *opaque)
+{
+    TwoVms *t = opaque;
+    if (!strstr(line, "\"net_ready\"") || t->a)
+        return TRUE;
+    /* A runs to its end here, B serving meanwhile: harness_run_worker
+     * waits on a main context of its own */
+    g_autofree char *xml = two_vm_xml(t->a_bridge, "52:54:00:00:00:0a",
+                                      "test=net-peer ip=10.0.0.2 peer=10.0.0.3 count="
+                                      G_STRINGIFY(PEER_COUNT));
+    t->a = harness_run_worker(xml, NULL, TIMEOUT, two_vms_a_on_line, t);
+    kill(pid, SIGTERM);   /* B's power button: it reports what it served */
+    return TRUE;
+}
+
+static void test_two_vms(void)
+{
+    if (!need_kvm_and_ns())
+        return;
+    g_assert_true(sh("ip link add br1 type bridge && ip link set br1 up"));
+    g_autofree char *xml = two_vm_xml("br1", "52:54:00:00:00:0b", "test=net ip=10.0.0.3");
+    TwoVms t = { .a_bridge = "br1" };
+    g_autoptr(HarnessRun) b = harness_run_worker(xml, NULL, TIMEOUT, two_vms_b_on_line, &t);
+    harness_assert_clean_stderr(b);
+    g_assert_nonnull(t.a);
+    harness_assert_clean_stderr(t.a);
+    g_test_message("on br1: %s", t.links ? t.links : "(A reported nothing)");
+    json_object *peer = find_check(t.a, "net_udp_peer");
+    g_assert_nonnull(peer);
+    g_test_message("A: %s", json_object_to_json_string(peer));
+    g_assert_cmpint(jint(peer, "sent"), ==, PEER_COUNT);
+    g_assert_cmpint(jint(peer, "echoed"), ==, PEER_COUNT);
+    g_assert_true(jbool(peer, "ok"));
+    /* B saw them: its own count, not just A's word */
+    json_object *served = find_check(b, "net_served");
+    g_assert_nonnull(served);
+    g_test_message("B: %s", json_object_to_json_string(served));
+    g_assert_cmpint(jint(served, "udp"), >=, PEER_COUNT);
+    g_assert_cmpint(jint(served, "arp"), >=, 1);
+    /* both taps were ports of br1 */
+    g_assert_nonnull(t.links);
+    g_assert_nonnull(strstr(t.links, "vnet0"));
+    g_assert_nonnull(strstr(t.links, "vnet1"));
+    harness_run_free(t.a);
+    g_free(t.links);
+    g_assert_true(sh("ip link del br1"));
+}
+
 /* queues='4': four tap queues, four queue pairs, traffic on every one */
 static void test_multiqueue(void)
 {
@@ -619,6 +697,7 @@ int main(int argc, char **argv)
     g_test_add_func("/net/passt", test_passt);
     g_test_add_func("/net/tap-basic", test_tap_basic);
     g_test_add_func("/net/bridge", test_bridge);
+    g_test_add_func("/net/two-vms", test_two_vms);
     g_test_add_func("/net/multiqueue", test_multiqueue);
     g_test_add_func("/net/link-down", test_link_down);
     g_test_add_func("/net/refusals", test_refusals);
