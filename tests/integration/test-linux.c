@@ -402,6 +402,21 @@ static void test_linux(void)
         verdict(false, NULL, "dmesg", "%s", (char *)complaints->pdata[i]);
     verdict(complaints->len == 0, NULL, "dmesg", "%u complaints in the kernel log",
             complaints->len);
+    if (complaints->len) {
+        /* The lines before the first one say what it is (a stall report,
+         * a WARNING's location) when the pattern caught only its trace. */
+        const char *text = strchr(complaints->pdata[0], ':');   /* "kernel: LINE" */
+        const char *at = text ? strstr(r->out, text + 2) : NULL;
+        if (at) {
+            const char *from = at;
+            for (int n = 0; n < 12 && from > r->out + 1; n++) {
+                const char *nl = memrchr(r->out, '\n', (size_t)(from - r->out - 1));
+                from = nl ? nl + 1 : r->out;
+            }
+            g_test_message("console around the first complaint:\n%.*s",
+                           (int)MIN(strlen(from), (size_t)(at - from) + 2048), from);
+        }
+    }
 
     verdict(lr.boots == 2 && check1(&lr, "rebooted") && strstr(r->err, "restarting the guest"),
             NULL, "reboot",
