@@ -96,8 +96,8 @@ typedef struct {
  * VmmDomainDef. Adding a class: a file defining one of these, its field in
  * VmmDomainDef, its entry in conf_device_classes (domain_conf.c), the file
  * in Makefile.am and in the domain-xml row of tests/fuzz/run-libfuzzer.sh;
- * a PCI device sets item_pci_slot and item_name, and its device kind in
- * src/hw/board.c goes at the same place in the board's table. */
+ * a PCI device sets item_pci_slot and item_name (the board looks its slot
+ * up by item, so its kind in src/hw/board.c may sit anywhere). */
 typedef struct {
     const char *const *elements;   /* the <devices> children it reads */
     /* Parse state for one document, or NULL: made before the first child of

@@ -166,8 +166,10 @@ static void random_uuid_v4(uint8_t u[16])
 
 /* The PCI devices of `def` in placement order: the classes' order in
  * conf_device_classes (disks, interfaces, ...), document order within one.
- * Adds each one's slot field to `fields` and its name to `names`. */
-static void pci_devices(const VmmDomainDef *def, GPtrArray *fields, GPtrArray *names)
+ * Adds each one's item to `items`, its slot field to `fields` and its name
+ * to `names`. */
+static void pci_devices(const VmmDomainDef *def, GPtrArray *items, GPtrArray *fields,
+                        GPtrArray *names)
 {
     for (size_t c = 0; conf_device_classes[c]; c++) {
         const ConfDeviceClass *k = conf_device_classes[c];
@@ -179,26 +181,17 @@ static void pci_devices(const VmmDomainDef *def, GPtrArray *fields, GPtrArray *n
             int *slot = k->item_pci_slot(item);
             if (!slot)   /* e.g. <memballoon model='none'> */
                 continue;
+            g_ptr_array_add(items, item);
             g_ptr_array_add(fields, slot);
             g_ptr_array_add(names, k->item_name(item, i));
         }
     }
 }
 
-guint vmm_domain_def_pci_count(const VmmDomainDef *def)
+/* slots[i] for fields[i]: the explicit slot, or the lowest free one from 1
+ * upward in placement order. */
+static bool place_pci(GPtrArray *fields, GPtrArray *names, int *slots, GError **err)
 {
-    g_autoptr(GPtrArray) fields = g_ptr_array_new();
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    pci_devices(def, fields, names);
-    return fields->len;
-}
-
-bool vmm_domain_def_pci_slots(const VmmDomainDef *def, int *slots, GError **err)
-{
-    g_return_val_if_fail(def != NULL, false);
-    g_autoptr(GPtrArray) fields = g_ptr_array_new();
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    pci_devices(def, fields, names);
     guint n = fields->len;
     for (guint i = 0; i < n; i++)
         slots[i] = *(int *)g_ptr_array_index(fields, i);
@@ -239,6 +232,22 @@ bool vmm_domain_def_pci_slots(const VmmDomainDef *def, int *slots, GError **err)
     return true;
 }
 
+GHashTable *vmm_domain_def_pci_placement(const VmmDomainDef *def, GError **err)
+{
+    g_return_val_if_fail(def != NULL, NULL);
+    g_autoptr(GPtrArray) items = g_ptr_array_new();
+    g_autoptr(GPtrArray) fields = g_ptr_array_new();
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    pci_devices(def, items, fields, names);
+    g_autofree int *slots = g_new0(int, fields->len + 1);
+    if (!place_pci(fields, names, slots, err))
+        return NULL;
+    GHashTable *placement = g_hash_table_new(g_direct_hash, g_direct_equal);
+    for (guint i = 0; i < items->len; i++)
+        g_hash_table_insert(placement, items->pdata[i], GINT_TO_POINTER(slots[i]));
+    return placement;
+}
+
 bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err)
 {
     g_return_val_if_fail(def != NULL, false);
@@ -254,12 +263,13 @@ bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err)
         g_ptr_array_add(def->memballoons, b);
         added_balloon = true;
     }
+    g_autoptr(GPtrArray) items = g_ptr_array_new();
     g_autoptr(GPtrArray) fields = g_ptr_array_new();
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    pci_devices(def, fields, names);
+    pci_devices(def, items, fields, names);
     g_autofree int *slots = g_new0(int, fields->len + 1);
     /* Plan first: on failure nothing changes. */
-    if (!vmm_domain_def_pci_slots(def, slots, err)) {
+    if (!place_pci(fields, names, slots, err)) {
         if (added_balloon)
             g_ptr_array_set_size(def->memballoons, 0);
         return false;

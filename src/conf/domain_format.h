@@ -54,15 +54,15 @@ char *vmm_domain_def_format(const VmmDomainDef *def, GError **err);
  * the definition is then unchanged. */
 bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err);
 
-/* The PCI slot of every PCI device: slots[] has one entry per disk, then
- * one per interface, then one for a virtio balloon, then one per rng (the
- * device classes' order, document order within one;
- * vmm_domain_def_pci_count() entries): its <address> slot, or the lowest
- * free one from 1 upward in that order. Both the daemon's defaults (above)
- * and the board placing devices use this one rule. Fails like
- * vmm_domain_def_fill_defaults on a bad or duplicate explicit slot. */
-bool vmm_domain_def_pci_slots(const VmmDomainDef *def, int *slots, GError **err);
-guint vmm_domain_def_pci_count(const VmmDomainDef *def);
+/* Where each PCI device of `def` goes: a table from the device's item
+ * (a VmmDiskDef, VmmNetDef, ... in def's lists) to its slot, which is its
+ * <address> slot or the lowest free one from 1 upward, taking devices in
+ * the device classes' order and document order within a class. Items that
+ * are no PCI device (<memballoon model='none'>) are absent. Both the
+ * daemon's defaults (above) and the board placing devices use this one
+ * rule. NULL (VMM_CONF_ERROR_INVALID) on a bad or duplicate explicit slot,
+ * or when no slot is left. */
+GHashTable *vmm_domain_def_pci_placement(const VmmDomainDef *def, GError **err);
 
 /* Validates an XML document of `len` bytes against the RelaxNG schema file
  * `rng_path` (which may include others, relative to itself). The document

@@ -240,14 +240,14 @@ static void vhost_blk_free(void *dev)
     vmm_vhost_user_blk_free(dev);
 }
 
-static bool disk_is_vhostuser(const VmmDomainDef *def, guint i)
+static bool disk_is_vhostuser(gconstpointer item)
 {
-    return ((const VmmDiskDef *)g_ptr_array_index(def->disks, i))->type == VMM_DISK_VHOSTUSER;
+    return ((const VmmDiskDef *)item)->type == VMM_DISK_VHOSTUSER;
 }
 
-static bool disk_is_local(const VmmDomainDef *def, guint i)
+static bool disk_is_local(gconstpointer item)
 {
-    return !disk_is_vhostuser(def, i);
+    return !disk_is_vhostuser(item);
 }
 
 #define VHOST_USER_ACCEPT_S 30
@@ -373,8 +373,8 @@ static void rng_free(void *dev)
 /* A virtio <memballoon> -> virtio-balloon. */
 static void *balloon_create(const BoardCtx *c, guint index, int slot, GError **err)
 {
-    (void)index;
-    return vmm_virtio_balloon_new(c->vm, vmm_domain_def_balloon(c->vm->def), slot, err);
+    return vmm_virtio_balloon_new(c->vm, g_ptr_array_index(c->vm->def->memballoons, index),
+                                  slot, err);
 }
 
 static void balloon_free(void *dev)
@@ -382,63 +382,69 @@ static void balloon_free(void *dev)
     vmm_virtio_balloon_free(dev);
 }
 
-static guint def_len(GPtrArray *a) { return a ? a->len : 0; }
-static guint disks_count(const VmmDomainDef *d) { return def_len(d->disks); }
-static guint nets_count(const VmmDomainDef *d) { return def_len(d->nets); }
-static guint rngs_count(const VmmDomainDef *d) { return def_len(d->rngs); }
-static guint balloons_count(const VmmDomainDef *d) { return vmm_domain_def_balloon(d) ? 1 : 0; }
+static bool balloon_is_virtio(gconstpointer item)
+{
+    return ((const VmmBalloonDef *)item)->model == VMM_BALLOON_VIRTIO;
+}
+
+static GPtrArray *def_disks(const VmmDomainDef *d) { return d->disks; }
+static GPtrArray *def_nets(const VmmDomainDef *d) { return d->nets; }
+static GPtrArray *def_rngs(const VmmDomainDef *d) { return d->rngs; }
+static GPtrArray *def_balloons(const VmmDomainDef *d) { return d->memballoons; }
 static GPtrArray **vm_blk(VmmVm *vm) { return &vm->blk; }
 static GPtrArray **vm_vhost_blk(VmmVm *vm) { return &vm->vhost_blk; }
 static GPtrArray **vm_balloon(VmmVm *vm) { return &vm->balloon; }
 static GPtrArray **vm_net(VmmVm *vm) { return &vm->net; }
 static GPtrArray **vm_rng(VmmVm *vm) { return &vm->rng; }
 
-/* A PCI device kind: one instance per element of the definition, kept in
- * document order in the VM's array. The table order is the slot placement
- * order vmm_domain_def_pci_slots() applies (disks, interfaces, balloon,
- * rngs); a new kind goes there too. Kinds next to each other with the same
- * count() share one element list (and its slots): takes() says which
- * elements are whose, the others stay NULL in the kind's array. */
+/* A PCI device kind: one instance per element of a definition list that
+ * takes() accepts (NULL: every element), kept at the element's index in
+ * the VM's array (the others stay NULL), in the slot
+ * vmm_domain_def_pci_placement() gives that element. Several kinds may
+ * share one list (a disk is virtio-blk or vhost-user-blk). */
 typedef struct {
     const char *name;
-    guint (*count)(const VmmDomainDef *def);
-    bool (*takes)(const VmmDomainDef *def, guint index);   /* NULL: all */
+    GPtrArray *(*list)(const VmmDomainDef *def);
+    bool (*takes)(gconstpointer item);
     GPtrArray **(*array)(VmmVm *vm);
     void *(*create)(const BoardCtx *c, guint index, int slot, GError **err);
     void (*free)(void *dev);
 } BoardPciKind;
 
 static const BoardPciKind board_pci_kinds[] = {
-    { "virtio-blk", disks_count, disk_is_local, vm_blk, blk_create, blk_free },
-    { "vhost-user-blk", disks_count, disk_is_vhostuser, vm_vhost_blk, vhost_blk_create,
+    { "virtio-blk", def_disks, disk_is_local, vm_blk, blk_create, blk_free },
+    { "vhost-user-blk", def_disks, disk_is_vhostuser, vm_vhost_blk, vhost_blk_create,
       vhost_blk_free },
-    { "virtio-net", nets_count, NULL, vm_net, net_create, net_free },
-    { "virtio-balloon", balloons_count, NULL, vm_balloon, balloon_create, balloon_free },
-    { "virtio-rng", rngs_count, NULL, vm_rng, rng_create, rng_free },
+    { "virtio-net", def_nets, NULL, vm_net, net_create, net_free },
+    { "virtio-balloon", def_balloons, balloon_is_virtio, vm_balloon, balloon_create,
+      balloon_free },
+    { "virtio-rng", def_rngs, NULL, vm_rng, rng_create, rng_free },
 };
 
 static bool pci_devices_create(const BoardCtx *c, GError **err)
 {
     VmmVm *vm = c->vm;
-    guint total = 0;
-    for (guint k = 0; k < G_N_ELEMENTS(board_pci_kinds); k++)
-        total += board_pci_kinds[k].count(vm->def);
-    g_autofree int *slots = g_new0(int, total + 1);
-    if (!vmm_domain_def_pci_slots(vm->def, slots, err))
+    g_autoptr(GHashTable) placement = vmm_domain_def_pci_placement(vm->def, err);
+    if (!placement)
         return false;
-    guint base = 0;
     for (guint k = 0; k < G_N_ELEMENTS(board_pci_kinds); k++) {
         const BoardPciKind *kind = &board_pci_kinds[k];
-        if (k > 0 && kind->count != board_pci_kinds[k - 1].count)
-            base += board_pci_kinds[k - 1].count(vm->def);
-        guint n = kind->count(vm->def);
+        GPtrArray *list = kind->list(vm->def);
+        guint n = list ? list->len : 0;
         GPtrArray **arr = kind->array(vm);
         *arr = g_ptr_array_new();
         g_ptr_array_set_size(*arr, n);
         for (guint i = 0; i < n; i++) {
-            if (kind->takes && !kind->takes(vm->def, i))
+            gpointer item = g_ptr_array_index(list, i);
+            gpointer slot;
+            if (kind->takes && !kind->takes(item))
                 continue;
-            void *dev = kind->create(c, i, slots[base + i], err);
+            if (!g_hash_table_lookup_extended(placement, item, NULL, &slot)) {
+                g_set_error(err, BOARD_ERROR, 0, "%s %u: its definition gives it no PCI "
+                            "slot", kind->name, i);
+                return false;
+            }
+            void *dev = kind->create(c, i, GPOINTER_TO_INT(slot), err);
             if (!dev)
                 return false;
             g_ptr_array_index(*arr, i) = dev;
