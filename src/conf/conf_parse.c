@@ -250,6 +250,27 @@ bool parse_choice(const ParseCtx *pc, xmlNodePtr node, const char *attr,
 
 /* A decimal count; a digits-only value too big for 64 bits is taken as
  * G_MAXUINT64 so callers report it as out of range, not as garbage. */
+bool conf_element_open(const ParseCtx *pc, xmlNodePtr node, const ConfElementShape *shape,
+                       int *kind, xmlNodePtr *children, GError **err)
+{
+    if (!check_attrs(pc, node, shape->attrs, err))
+        return false;
+    g_autofree char *value = get_attr(node, shape->kind_attr);
+    if (!value && !shape->kind_default) {
+        g_autofree char *label = elem_label(node);
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err, "%s needs %s", label,
+                         shape->kind_missing);
+    }
+    if (!parse_choice(pc, node, shape->kind_attr, value ? value : shape->kind_default,
+                      shape->kinds, shape->known_kinds, kind, err) ||
+        !collect_children(pc, node, shape->children, children, err))
+        return false;
+    for (int k = shape->unsupported_from; shape->children[k]; k++)
+        if (children[k])
+            return unsupported_element(pc, children[k], err);
+    return true;
+}
+
 bool parse_count(const char *s, uint64_t *v)
 {
     g_autoptr(GError) e = NULL;
@@ -383,7 +404,7 @@ bool parse_uint_attr(const ParseCtx *pc, xmlNodePtr node, const char *name,
 /* ------------------------------------------------------------------------ */
 /* device class fields                                                      */
 
-static GPtrArray **class_list(const ConfDeviceClass *cls, const VmmDomainDef *def)
+GPtrArray **conf_class_list(const ConfDeviceClass *cls, const VmmDomainDef *def)
 {
     return (GPtrArray **)((char *)def + cls->list_offset);
 }
@@ -396,7 +417,7 @@ static guint list_len(const GPtrArray *a)
 void conf_devices_init(VmmDomainDef *def)
 {
     for (size_t i = 0; conf_device_classes[i]; i++)
-        *class_list(conf_device_classes[i], def) =
+        *conf_class_list(conf_device_classes[i], def) =
             g_ptr_array_new_with_free_func(conf_device_classes[i]->item_free);
 }
 
@@ -405,9 +426,9 @@ void conf_devices_copy(VmmDomainDef *dst, const VmmDomainDef *src)
     conf_devices_init(dst);
     for (size_t i = 0; conf_device_classes[i]; i++) {
         const ConfDeviceClass *cls = conf_device_classes[i];
-        const GPtrArray *from = *class_list(cls, src);
+        const GPtrArray *from = *conf_class_list(cls, src);
         for (guint k = 0; k < list_len(from); k++)
-            g_ptr_array_add(*class_list(cls, dst), cls->item_copy(from->pdata[k]));
+            g_ptr_array_add(*conf_class_list(cls, dst), cls->item_copy(from->pdata[k]));
     }
 }
 
@@ -415,7 +436,7 @@ bool conf_devices_equal(const VmmDomainDef *a, const VmmDomainDef *b)
 {
     for (size_t i = 0; conf_device_classes[i]; i++) {
         const ConfDeviceClass *cls = conf_device_classes[i];
-        const GPtrArray *x = *class_list(cls, a), *y = *class_list(cls, b);
+        const GPtrArray *x = *conf_class_list(cls, a), *y = *conf_class_list(cls, b);
         if (list_len(x) != list_len(y))
             return false;
         for (guint k = 0; k < list_len(x); k++)
@@ -428,7 +449,7 @@ bool conf_devices_equal(const VmmDomainDef *a, const VmmDomainDef *b)
 void conf_devices_clear(VmmDomainDef *def)
 {
     for (size_t i = 0; conf_device_classes[i]; i++)
-        g_clear_pointer(class_list(conf_device_classes[i], def), g_ptr_array_unref);
+        g_clear_pointer(conf_class_list(conf_device_classes[i], def), g_ptr_array_unref);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -50,6 +50,24 @@ bool collect_children(const ParseCtx *pc, xmlNodePtr node, const char *const *na
 bool parse_choice(const ParseCtx *pc, xmlNodePtr node, const char *attr, const char *value,
                   const char *const *supported, const char *const *known, int *out,
                   GError **err);
+/* How a device element opens (<disk>, <interface>, <rng>, <memballoon>):
+ * the attributes it may carry, the attribute that says its kind, and its
+ * children. */
+typedef struct {
+    const char *const *attrs;        /* allowed on the element */
+    const char *kind_attr;           /* "type", "model" */
+    const char *kind_default;        /* NULL: kind_attr is required ... */
+    const char *kind_missing;        /* ... and this says what to write */
+    const char *const *kinds;        /* parse_choice()'s supported ... */
+    const char *const *known_kinds;  /* ... and known-but-unsupported values */
+    const char *const *children;     /* collect_children()'s names */
+    int unsupported_from;            /* children from this index on are refused */
+} ConfElementShape;
+/* Checks the element's attributes, reads its kind into *kind and sorts its
+ * children into children[] (shape->children's length), refusing the
+ * known-but-unsupported ones. */
+bool conf_element_open(const ParseCtx *pc, xmlNodePtr node, const ConfElementShape *shape,
+                       int *kind, xmlNodePtr *children, GError **err);
 bool parse_count(const char *s, uint64_t *v);          /* decimal, saturating */
 /* Optional attribute `name` as an unsigned from min to max (a power of two
  * if pow2); *out untouched when absent. */
@@ -128,6 +146,8 @@ extern const ConfDeviceClass conf_rng_class;       /* rng_conf.c */
 extern const ConfDeviceClass conf_memballoon_class;   /* memballoon_conf.c */
 /* NULL-terminated, in libvirt's <devices> output order. */
 extern const ConfDeviceClass *const conf_device_classes[];
+/* The class's list field in `def` (through list_offset). */
+GPtrArray **conf_class_list(const ConfDeviceClass *cls, const VmmDomainDef *def);
 
 /* Every class's field of `def`: made empty; deep-copied into `dst` (whose
  * fields are overwritten); compared item by item (NULL equals empty);

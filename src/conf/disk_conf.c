@@ -400,10 +400,10 @@ static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
                        xmlNodePtr *pci_slots, VmmDomainDef *def, GError **err)
 {
     enum { K_DRIVER, K_SOURCE, K_TARGET, K_READONLY, K_SHAREABLE, K_SERIAL,
-           K_BOOT, K_ALIAS, K_ADDRESS, K_N };
+           K_BOOT, K_ADDRESS, K_ALIAS, K_N };
     static const char *const names[] = {
         "driver", "source", "target", "readonly", "shareable", "serial", "boot",
-        "alias", "address", NULL };
+        "address", "alias", NULL };
     static const char *const attrs[] = { "type", "device", NULL };
     /* Index order matches VmmDiskSourceType. */
     static const char *const types[] = { "file", "block", "vhostuser", NULL };
@@ -422,19 +422,15 @@ static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
     g_autoptr(VmmDiskDef) disk = g_new0(VmmDiskDef, 1);
     disk->pci_slot = -1;   /* cache, io, discard: zero is the default */
 
-    if (!check_attrs(pc, node, attrs, err))
-        return false;
     /* libvirt's defaults: type='file', device='disk' */
-    g_autofree char *type = get_attr(node, "type");
-    if (!parse_choice(pc, node, "type", type ? type : "file", types, known_types,
-                      &idx, err))
+    static const ConfElementShape shape = {
+        attrs, "type", "file", NULL, types, known_types, names, K_ALIAS };
+    if (!conf_element_open(pc, node, &shape, &idx, s, err))
         return false;
     disk->type = (VmmDiskSourceType)idx;
     g_autofree char *device = get_attr(node, "device");
     if (device && !parse_choice(pc, node, "device", device, devices, known_devices,
                                 &idx, err))
-        return false;
-    if (!collect_children(pc, node, names, s, err))
         return false;
 
     if (!s[K_TARGET])
@@ -461,8 +457,6 @@ static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
         return conf_fail(pc, s[K_BOOT], VMM_CONF_ERROR_UNSUPPORTED, err,
                          "element <disk>/<boot> is not supported by vmmd: it boots "
                          "the <kernel> in <os> directly and has no boot order");
-    if (s[K_ALIAS])
-        return unsupported_element(pc, s[K_ALIAS], err);
     if (s[K_ADDRESS] &&
         !parse_pci_address(pc, s[K_ADDRESS], pci_slots, &disk->pci_slot, err))
         return false;

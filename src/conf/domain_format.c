@@ -173,7 +173,7 @@ static void pci_devices(const VmmDomainDef *def, GPtrArray *items, GPtrArray *fi
 {
     for (size_t c = 0; conf_device_classes[c]; c++) {
         const ConfDeviceClass *k = conf_device_classes[c];
-        GPtrArray *list = *(GPtrArray *const *)((const char *)def + k->list_offset);
+        GPtrArray *list = *conf_class_list(k, def);
         if (!k->item_pci_slot || !list)
             continue;
         for (guint i = 0; i < list->len; i++) {

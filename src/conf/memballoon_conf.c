@@ -43,16 +43,10 @@ static bool balloon_parse(ConfDevices *d, void *state, xmlNodePtr node, GError *
         return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
                          "<devices> has more than one <memballoon> (a domain has at "
                          "most one balloon)");
-    if (!check_attrs(pc, node, attrs, err) || !collect_children(pc, node, names, s, err))
-        return false;
-    for (int k = K_ALIAS; k < K_N; k++)
-        if (s[k])
-            return unsupported_element(pc, s[k], err);
-    g_autofree char *model = get_attr(node, "model");
-    if (!model)
-        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                         "<memballoon> needs a 'model' attribute ('virtio' or 'none')");
-    if (!parse_choice(pc, node, "model", model, models, known_models, &idx, err))
+    static const ConfElementShape shape = {
+        attrs, "model", NULL, "a 'model' attribute ('virtio' or 'none')", models,
+        known_models, names, K_ALIAS };
+    if (!conf_element_open(pc, node, &shape, &idx, s, err))
         return false;
     g_autoptr(VmmBalloonDef) b = g_new0(VmmBalloonDef, 1);
     b->model = (VmmBalloonModel)idx;

@@ -233,30 +233,18 @@ static VmmNetDef *net_def_parse(const char *source, xmlNodePtr node, unsigned in
     g_autoptr(VmmNetDef) net = g_new0(VmmNetDef, 1);
     net->pci_slot = -1;
     g_autofree char *type = get_attr(node, "type");
-    if (!check_attrs(pc, node, attrs, err))
-        return NULL;
-    if (!type) {
-        conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                  "<interface> needs a 'type' attribute (vmmd supports bridge, ethernet, "
-                  "user, vhostuser)");
-        return NULL;
-    }
-    if (!strcmp(type, "network")) {
+    if (type && !strcmp(type, "network")) {
         conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
                   "interface type 'network' (libvirt virtual networks) is not supported "
                   "by vmmd yet; use type='bridge' with <source bridge=...>");
         return NULL;
     }
-    if (!parse_choice(pc, node, "type", type, types, known_types, &idx, err))
+    static const ConfElementShape shape = {
+        attrs, "type", NULL, "a 'type' attribute (vmmd supports bridge, ethernet, user, "
+        "vhostuser)", types, known_types, names, K_ALIAS };
+    if (!conf_element_open(pc, node, &shape, &idx, s, err))
         return NULL;
     net->type = (VmmNetType)idx;
-    if (!collect_children(pc, node, names, s, err))
-        return NULL;
-    for (int k = K_ALIAS; k < K_N; k++)
-        if (s[k]) {
-            unsupported_element(pc, s[k], err);
-            return NULL;
-        }
 
     if (s[K_MAC]) {
         if (!parse_mac(pc, s[K_MAC], net->mac, err))

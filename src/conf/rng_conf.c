@@ -74,23 +74,11 @@ static VmmRngDef *rng_def_parse(const char *source, xmlNodePtr node, unsigned in
 
     g_autoptr(VmmRngDef) rng = g_new0(VmmRngDef, 1);
     rng->pci_slot = -1;
-    g_autofree char *model = get_attr(node, "model");
-    if (!check_attrs(pc, node, attrs, err))
-        return NULL;
-    if (!model) {
-        conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err, "<rng> needs model='virtio'");
-        return NULL;
-    }
-    if (!parse_choice(pc, node, "model", model, models, known_models, &idx, err))
+    static const ConfElementShape shape = {
+        attrs, "model", NULL, "model='virtio'", models, known_models, names, K_ALIAS };
+    if (!conf_element_open(pc, node, &shape, &idx, s, err))
         return NULL;
     rng->model = (VmmRngModel)idx;
-    if (!collect_children(pc, node, names, s, err))
-        return NULL;
-    for (int k = K_ALIAS; k < K_N; k++)
-        if (s[k]) {
-            unsupported_element(pc, s[k], err);
-            return NULL;
-        }
     if (!s[K_BACKEND]) {
         conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
                   "<rng> needs a <backend> (model='random' or 'builtin')");
