@@ -6,8 +6,10 @@
 #include "conf/conf_parse.h"
 #include "conf/xml_read.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
@@ -398,6 +400,187 @@ bool parse_uint_attr(const ParseCtx *pc, xmlNodePtr node, const char *name,
                          " to %" G_GUINT64_FORMAT, name, shown, label,
                          pow2 ? "a power of two" : "a number", min, max);
     *out = (unsigned)n;
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* identity: <name>, <uuid>, <title>, <description>                         */
+
+static bool check_name(const ParseCtx *pc, xmlNodePtr node, const char *name,
+                       GError **err)
+{
+    if (!*name)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<name> is empty");
+    glong len = g_utf8_strlen(name, -1);
+    if (len > VMM_DOMAIN_NAME_MAX)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<name> is %ld characters long; at most %d are allowed",
+                         len, VMM_DOMAIN_NAME_MAX);
+    /* The name becomes a file name (domains/NAME.xml, NAME.sock). */
+    if (name[0] == '.')
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<name> must not start with '.'");
+    if (strchr(name, '/'))
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<name> must not contain '/'");
+    bool only_space = true;
+    for (const char *p = name; *p; p = g_utf8_next_char(p)) {
+        gunichar ch = g_utf8_get_char(p);
+        if (g_unichar_iscntrl(ch))
+            return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                             "<name> must not contain control characters "
+                             "(found U+%04X)", (unsigned)ch);
+        if (!g_unichar_isspace(ch))
+            only_space = false;
+    }
+    if (only_space)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<name> must not be only whitespace");
+    return true;
+}
+
+/* libvirt's schema: 32 hex digits, or 8-4-4-4-12 with dashes. */
+bool conf_parse_uuid(const char *s, uint8_t uuid[16])
+{
+    size_t len = strlen(s);
+    if (len != 32 && len != 36)
+        return false;
+    size_t k = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (len == 36 && (i == 8 || i == 13 || i == 18 || i == 23)) {
+            if (s[i] != '-')
+                return false;
+            continue;
+        }
+        if (!g_ascii_isxdigit(s[i]) || !g_ascii_isxdigit(s[i + 1]))
+            return false;
+        uuid[k++] = (uint8_t)(g_ascii_xdigit_value(s[i]) * 16 +
+                              g_ascii_xdigit_value(s[i + 1]));
+        i++;
+    }
+    return k == 16;
+}
+
+bool conf_parse_identity(const ParseCtx *pc, xmlNodePtr root, xmlNodePtr const s[4],
+                         char **name, uint8_t uuid[16], bool *has_uuid, char **title,
+                         char **description, GError **err)
+{
+    g_autofree char *root_label = elem_label(root);
+    if (!s[0])
+        return conf_fail(pc, root, VMM_CONF_ERROR_INVALID, err,
+                         "%s has no <name> element", root_label);
+    if (!check_attrs(pc, s[0], NULL, err) ||
+        !leaf_text(pc, s[0], name, err) ||
+        !check_name(pc, s[0], *name, err))
+        return false;
+    if (s[1]) {
+        g_autofree char *text = NULL;
+        if (!check_attrs(pc, s[1], NULL, err) ||
+            !leaf_token(pc, s[1], &text, err))
+            return false;
+        if (!conf_parse_uuid(text, uuid)) {
+            g_autofree char *shown = g_strescape(text, NULL);
+            return conf_fail(pc, s[1], VMM_CONF_ERROR_INVALID, err,
+                             "<uuid> '%s' is not a UUID (expected 32 hex digits, "
+                             "optionally as 8-4-4-4-12 with dashes)", shown);
+        }
+        *has_uuid = true;
+    }
+    if (s[2]) {
+        if (!check_attrs(pc, s[2], NULL, err) ||
+            !leaf_text(pc, s[2], title, err))
+            return false;
+        if (strchr(*title, '\n'))   /* libvirt's rule: one line */
+            return conf_fail(pc, s[2], VMM_CONF_ERROR_INVALID, err,
+                             "<title> must not contain a newline");
+    }
+    if (s[3] && (!check_attrs(pc, s[3], NULL, err) ||
+                 !leaf_text(pc, s[3], description, err)))
+        return false;
+    return true;
+}
+
+bool conf_parse_mac(const ParseCtx *pc, xmlNodePtr node, uint8_t mac[6], GError **err)
+{
+    static const char *const attrs[] = { "address", NULL };
+    if (!check_empty(pc, node, attrs, err))
+        return false;
+    g_autofree char *v = get_attr(node, "address");
+    if (!v)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<mac> needs an 'address' attribute");
+    unsigned b[6];
+    char tail;
+    if (strlen(v) != 17 ||
+        sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+               &tail) != 6 ||
+        strspn(v, "0123456789abcdefABCDEF:") != 17) {
+        g_autofree char *shown = g_strescape(v, NULL);
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<mac address='%s'> is not a MAC address (six hex pairs separated "
+                         "by colons)", shown);
+    }
+    for (int i = 0; i < 6; i++)
+        mac[i] = (uint8_t)b[i];
+    if (mac[0] & 1)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<mac address='%s'> is a multicast address; a unicast one is needed "
+                         "(first octet even)", v);
+    return true;
+}
+
+void conf_random_mac(uint8_t mac[6])
+{
+    /* libvirt's prefix for QEMU/KVM guests */
+    mac[0] = 0x52;
+    mac[1] = 0x54;
+    mac[2] = 0x00;
+    for (int i = 3; i < 6; i++)
+        mac[i] = (uint8_t)g_random_int_range(0, 256);
+}
+
+void conf_format_uuid(const uint8_t u[16], char out[37])
+{
+    g_snprintf(out, 37,
+               "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+               "%02x%02x%02x%02x%02x%02x",
+               u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
+               u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+void conf_random_uuid(uint8_t u[16])
+{
+    size_t got = 0;
+    while (got < 16) {
+        ssize_t n = getrandom(u + got, 16 - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    for (; got < 16; got++)   /* no getrandom(): GLib's generator */
+        u[got] = (uint8_t)g_random_int_range(0, 256);
+    u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);   /* version 4 */
+    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
+}
+
+bool conf_format_identity(ConfWriter *w, xmlNodePtr root, const char *name,
+                          const uint8_t uuid[16], bool has_uuid, const char *title,
+                          const char *description)
+{
+    if (!require(w, "<name>", name) || !add_text(w, root, "name", name))
+        return false;
+    if (has_uuid) {
+        char text[37];
+        conf_format_uuid(uuid, text);
+        add_text(w, root, "uuid", text);
+    }
+    if (title && !add_text(w, root, "title", title))
+        return false;
+    if (description && !add_text(w, root, "description", description))
+        return false;
     return true;
 }
 

@@ -101,6 +101,24 @@ void set_attrf(xmlNodePtr node, const char *name, const char *fmt, ...) G_GNUC_P
 /* <address type='pci' domain='0x0000' bus='0x00' slot='0xNN' function='0x0'/> */
 void format_pci_address(xmlNodePtr parent, int slot);
 
+/* ---- identity, shared by domains and networks ---------------------------- */
+
+/* s[] = the <name>, <uuid>, <title>, <description> children of `root`
+ * (NULL when absent); <name> is required and must be usable as a file
+ * name. */
+bool conf_parse_identity(const ParseCtx *pc, xmlNodePtr root, xmlNodePtr const s[4],
+                         char **name, uint8_t uuid[16], bool *has_uuid, char **title,
+                         char **description, GError **err);
+bool conf_parse_uuid(const char *s, uint8_t uuid[16]);   /* 32 hex digits, dashes optional */
+void conf_format_uuid(const uint8_t u[16], char out[37]);
+void conf_random_uuid(uint8_t u[16]);                    /* version 4 */
+bool conf_format_identity(ConfWriter *w, xmlNodePtr root, const char *name,
+                          const uint8_t uuid[16], bool has_uuid, const char *title,
+                          const char *description);
+/* <mac address='52:54:00:..'/>: six hex pairs, unicast. */
+bool conf_parse_mac(const ParseCtx *pc, xmlNodePtr node, uint8_t mac[6], GError **err);
+void conf_random_mac(uint8_t mac[6]);                    /* 52:54:00:xx:xx:xx, as libvirt */
+
 /* ---- device classes ----------------------------------------------------- */
 
 /* What the device classes share while one <devices> is read. */

@@ -128,62 +128,6 @@ static bool parse_memory(const ParseCtx *pc, xmlNodePtr node, uint64_t *kib,
 /* ------------------------------------------------------------------------ */
 /* identity                                                                 */
 
-static bool check_name(const ParseCtx *pc, xmlNodePtr node, const char *name,
-                       GError **err)
-{
-    if (!*name)
-        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                         "<name> is empty");
-    glong len = g_utf8_strlen(name, -1);
-    if (len > VMM_DOMAIN_NAME_MAX)
-        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                         "<name> is %ld characters long; at most %d are allowed",
-                         len, VMM_DOMAIN_NAME_MAX);
-    /* The name becomes a file name (domains/NAME.xml, NAME.sock). */
-    if (name[0] == '.')
-        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                         "<name> must not start with '.'");
-    if (strchr(name, '/'))
-        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                         "<name> must not contain '/'");
-    bool only_space = true;
-    for (const char *p = name; *p; p = g_utf8_next_char(p)) {
-        gunichar ch = g_utf8_get_char(p);
-        if (g_unichar_iscntrl(ch))
-            return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                             "<name> must not contain control characters "
-                             "(found U+%04X)", (unsigned)ch);
-        if (!g_unichar_isspace(ch))
-            only_space = false;
-    }
-    if (only_space)
-        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                         "<name> must not be only whitespace");
-    return true;
-}
-
-/* libvirt's schema: 32 hex digits, or 8-4-4-4-12 with dashes. */
-static bool parse_uuid(const char *s, uint8_t uuid[16])
-{
-    size_t len = strlen(s);
-    if (len != 32 && len != 36)
-        return false;
-    size_t k = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (len == 36 && (i == 8 || i == 13 || i == 18 || i == 23)) {
-            if (s[i] != '-')
-                return false;
-            continue;
-        }
-        if (!g_ascii_isxdigit(s[i]) || !g_ascii_isxdigit(s[i + 1]))
-            return false;
-        uuid[k++] = (uint8_t)(g_ascii_xdigit_value(s[i]) * 16 +
-                              g_ascii_xdigit_value(s[i + 1]));
-        i++;
-    }
-    return k == 16;
-}
-
 /* ------------------------------------------------------------------------ */
 /* os, features, clock, lifecycle                                           */
 
@@ -465,37 +409,8 @@ static bool parse_domain(const ParseCtx *pc, xmlNodePtr root, VmmDomainDef *def,
     if (!collect_children(pc, root, names, s, err))
         return false;
 
-    /* identity */
-    if (!s[D_NAME])
-        return conf_fail(pc, root, VMM_CONF_ERROR_INVALID, err,
-                         "<domain> has no <name> element");
-    if (!check_attrs(pc, s[D_NAME], NULL, err) ||
-        !leaf_text(pc, s[D_NAME], &def->name, err) ||
-        !check_name(pc, s[D_NAME], def->name, err))
-        return false;
-    if (s[D_UUID]) {
-        g_autofree char *text = NULL;
-        if (!check_attrs(pc, s[D_UUID], NULL, err) ||
-            !leaf_token(pc, s[D_UUID], &text, err))
-            return false;
-        if (!parse_uuid(text, def->uuid)) {
-            g_autofree char *shown = g_strescape(text, NULL);
-            return conf_fail(pc, s[D_UUID], VMM_CONF_ERROR_INVALID, err,
-                             "<uuid> '%s' is not a UUID (expected 32 hex digits, "
-                             "optionally as 8-4-4-4-12 with dashes)", shown);
-        }
-        def->has_uuid = true;
-    }
-    if (s[D_TITLE]) {
-        if (!check_attrs(pc, s[D_TITLE], NULL, err) ||
-            !leaf_text(pc, s[D_TITLE], &def->title, err))
-            return false;
-        if (strchr(def->title, '\n'))   /* libvirt's rule: one line */
-            return conf_fail(pc, s[D_TITLE], VMM_CONF_ERROR_INVALID, err,
-                             "<title> must not contain a newline");
-    }
-    if (s[D_DESC] && (!check_attrs(pc, s[D_DESC], NULL, err) ||
-                      !leaf_text(pc, s[D_DESC], &def->description, err)))
+    if (!conf_parse_identity(pc, root, s + D_NAME, &def->name, def->uuid, &def->has_uuid,
+                             &def->title, &def->description, err))
         return false;
 
     /* resources */

@@ -34,30 +34,12 @@ char *vmm_domain_schema_path(void)
 /* ------------------------------------------------------------------------ */
 /* formatting                                                               */
 
-static void format_uuid(const uint8_t u[16], char out[37])
-{
-    g_snprintf(out, 37,
-               "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-               "%02x%02x%02x%02x%02x%02x",
-               u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
-               u[10], u[11], u[12], u[13], u[14], u[15]);
-}
-
 static bool build_domain(ConfWriter *w, const VmmDomainDef *def, xmlNodePtr root)
 {
     set_attr(root, "type", "kvm");
 
-    /* identity */
-    if (!require(w, "<name>", def->name) || !add_text(w, root, "name", def->name))
-        return false;
-    if (def->has_uuid) {
-        char uuid[37];
-        format_uuid(def->uuid, uuid);
-        add_text(w, root, "uuid", uuid);
-    }
-    if (def->title && !add_text(w, root, "title", def->title))
-        return false;
-    if (def->description && !add_text(w, root, "description", def->description))
+    if (!conf_format_identity(w, root, def->name, def->uuid, def->has_uuid, def->title,
+                              def->description))
         return false;
 
     /* resources */
@@ -146,23 +128,6 @@ char *vmm_domain_def_format(const VmmDomainDef *def, GError **err)
 
 /* ------------------------------------------------------------------------ */
 /* define-time defaults                                                     */
-
-static void random_uuid_v4(uint8_t u[16])
-{
-    size_t got = 0;
-    while (got < 16) {
-        ssize_t n = getrandom(u + got, 16 - got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    for (; got < 16; got++)   /* no getrandom(): GLib's generator */
-        u[got] = (uint8_t)g_random_int_range(0, 256);
-    u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);   /* version 4 */
-    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
-}
 
 /* The PCI devices of `def` in placement order: the classes' order in
  * conf_device_classes (disks, interfaces, ...), document order within one.
@@ -277,7 +242,7 @@ bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err)
     for (guint i = 0; i < fields->len; i++)
         *(int *)g_ptr_array_index(fields, i) = slots[i];
     if (!def->has_uuid) {
-        random_uuid_v4(def->uuid);
+        conf_random_uuid(def->uuid);
         def->has_uuid = true;
     }
     if (!def->os_arch)

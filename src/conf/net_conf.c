@@ -28,35 +28,6 @@ void vmm_net_mac_format(const uint8_t mac[6], char out[18])
                mac[4], mac[5]);
 }
 
-static bool parse_mac(const ParseCtx *pc, xmlNodePtr node, uint8_t mac[6], GError **err)
-{
-    static const char *const attrs[] = { "address", NULL };
-    if (!check_empty(pc, node, attrs, err))
-        return false;
-    g_autofree char *v = get_attr(node, "address");
-    if (!v)
-        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                         "<mac> needs an 'address' attribute");
-    unsigned b[6];
-    char tail;
-    if (strlen(v) != 17 ||
-        sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-               &tail) != 6 ||
-        strspn(v, "0123456789abcdefABCDEF:") != 17) {
-        g_autofree char *shown = g_strescape(v, NULL);
-        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                         "<mac address='%s'> is not a MAC address (six hex pairs separated "
-                         "by colons)", shown);
-    }
-    for (int i = 0; i < 6; i++)
-        mac[i] = (uint8_t)b[i];
-    if (mac[0] & 1)
-        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                         "<mac address='%s'> is a multicast address; an interface needs a "
-                         "unicast one (first octet even)", v);
-    return true;
-}
-
 static bool parse_tristates(const ParseCtx *pc, xmlNodePtr node, const char *const *names,
                             VmmTristate *out, GError **err)
 {
@@ -203,16 +174,6 @@ static bool parse_target(const ParseCtx *pc, xmlNodePtr node, VmmNetDef *net, GE
     return true;
 }
 
-static void random_mac(uint8_t mac[6])
-{
-    /* libvirt's prefix for QEMU/KVM guests */
-    mac[0] = 0x52;
-    mac[1] = 0x54;
-    mac[2] = 0x00;
-    for (int i = 3; i < 6; i++)
-        mac[i] = (uint8_t)g_random_int_range(0, 256);
-}
-
 static VmmNetDef *net_def_parse(const char *source, xmlNodePtr node, unsigned index,
                                 xmlNodePtr *pci_slots, GError **err)
 {
@@ -247,10 +208,10 @@ static VmmNetDef *net_def_parse(const char *source, xmlNodePtr node, unsigned in
     net->type = (VmmNetType)idx;
 
     if (s[K_MAC]) {
-        if (!parse_mac(pc, s[K_MAC], net->mac, err))
+        if (!conf_parse_mac(pc, s[K_MAC], net->mac, err))
             return NULL;
     } else {
-        random_mac(net->mac);
+        conf_random_mac(net->mac);
     }
     if (s[K_MODEL]) {
         static const char *const mattrs[] = { "type", NULL };
