@@ -7,14 +7,18 @@
 #include "conf/xml_read.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 #include <libxml/SAX2.h>
 #include <libxml/tree.h>
+#include <libxml/xmlsave.h>
 
 static const char *subject_of(const ParseCtx *pc)
 {
@@ -401,6 +405,87 @@ bool parse_uint_attr(const ParseCtx *pc, xmlNodePtr node, const char *name,
                          pow2 ? "a power of two" : "a number", min, max);
     *out = (unsigned)n;
     return true;
+}
+
+char *conf_read_file(const char *path, const char *what, size_t max, size_t *len_out,
+                     GError **err)
+{
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; fstat on the
+     * open fd (not stat on the name) so the checked file is the one read. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_IO,
+                    "cannot open %s '%s': %s", what, path, g_strerror(e));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_IO,
+                    "cannot stat %s '%s': %s", what, path, g_strerror(e));
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_IO,
+                    "%s '%s' is not a regular file", what, path);
+        return NULL;
+    }
+    if ((uint64_t)st.st_size > max) {
+        close(fd);
+        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML,
+                    "%s '%s' is %lld bytes; files larger than %zu bytes "
+                    "are refused", what, path, (long long)st.st_size, max);
+        return NULL;
+    }
+    /* Read at most one byte past the limit: the file may grow meanwhile. */
+    g_autofree char *buf = g_malloc(max + 1);
+    size_t len = 0;
+    while (len < max + 1) {
+        ssize_t n = read(fd, buf + len, max + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_IO,
+                        "cannot read %s '%s': %s", what, path, g_strerror(e));
+            return NULL;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    if (len > max) {
+        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML,
+                    "%s '%s' is larger than %zu bytes and is refused",
+                    what, path, max);
+        return NULL;
+    }
+    *len_out = len;
+    buf[len] = 0;
+    return g_steal_pointer(&buf);
+}
+
+char *conf_serialize(xmlDocPtr doc, const char *what, GError **err)
+{
+    xmlBufferPtr buf = xmlBufferCreate();
+    xmlSaveCtxtPtr save = xmlSaveToBuffer(buf, "UTF-8", XML_SAVE_FORMAT | XML_SAVE_NO_DECL);
+    long rc = save ? xmlSaveDoc(save, doc) : -1;
+    if (save && xmlSaveClose(save) < 0)
+        rc = -1;
+    if (rc < 0 || !xmlBufferContent(buf)) {
+        xmlBufferFree(buf);
+        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
+                    "cannot format %s: libxml2 failed to serialize it", what);
+        return NULL;
+    }
+    char *out = g_strndup((const char *)xmlBufferContent(buf), (gsize)xmlBufferLength(buf));
+    xmlBufferFree(buf);
+    return out;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -101,6 +101,13 @@ void set_attrf(xmlNodePtr node, const char *name, const char *fmt, ...) G_GNUC_P
 /* <address type='pci' domain='0x0000' bus='0x00' slot='0xNN' function='0x0'/> */
 void format_pci_address(xmlNodePtr parent, int slot);
 
+/* A regular file of at most `max` bytes (`what` names it in errors: "domain
+ * XML"), NUL-terminated; *len without the NUL. */
+char *conf_read_file(const char *path, const char *what, size_t max, size_t *len,
+                     GError **err);
+/* The document as UTF-8, two-space indentation, no XML declaration. */
+char *conf_serialize(xmlDocPtr doc, const char *what, GError **err);
+
 /* ---- identity, shared by domains and networks ---------------------------- */
 
 /* s[] = the <name>, <uuid>, <title>, <description> children of `root`

@@ -479,63 +479,10 @@ VmmDomainDef *vmm_domain_def_parse_string(const char *xml, size_t len,
 
 VmmDomainDef *vmm_domain_def_parse_file(const char *path, GError **err)
 {
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer; fstat on the
-     * open fd (not stat on the name) so the checked file is the one read. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        int e = errno;
-        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_IO,
-                    "cannot open domain XML '%s': %s", path, g_strerror(e));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int e = errno;
-        close(fd);
-        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_IO,
-                    "cannot stat domain XML '%s': %s", path, g_strerror(e));
-        return NULL;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_IO,
-                    "domain XML '%s' is not a regular file", path);
-        return NULL;
-    }
-    if (st.st_size > VMM_DOMAIN_XML_MAX_BYTES) {
-        close(fd);
-        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML,
-                    "domain XML '%s' is %lld bytes; files larger than %d bytes "
-                    "are refused", path, (long long)st.st_size,
-                    VMM_DOMAIN_XML_MAX_BYTES);
-        return NULL;
-    }
-    /* Read at most one byte past the limit: the file may grow meanwhile. */
-    g_autofree char *buf = g_malloc(VMM_DOMAIN_XML_MAX_BYTES + 1);
-    size_t len = 0;
-    while (len < VMM_DOMAIN_XML_MAX_BYTES + 1) {
-        ssize_t n = read(fd, buf + len, VMM_DOMAIN_XML_MAX_BYTES + 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_IO,
-                        "cannot read domain XML '%s': %s", path, g_strerror(e));
-            return NULL;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
-    if (len > VMM_DOMAIN_XML_MAX_BYTES) {
-        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_XML,
-                    "domain XML '%s' is larger than %d bytes and is refused",
-                    path, VMM_DOMAIN_XML_MAX_BYTES);
-        return NULL;
-    }
-    return vmm_domain_def_parse_string(buf, len, path, err);
+    size_t len;
+    g_autofree char *buf = conf_read_file(path, "domain XML", VMM_DOMAIN_XML_MAX_BYTES, &len,
+                                          err);
+    return buf ? vmm_domain_def_parse_string(buf, len, path, err) : NULL;
 }
 
 void vmm_domain_def_free(VmmDomainDef *def)

@@ -107,22 +107,8 @@ char *vmm_domain_def_format(const VmmDomainDef *def, GError **err)
         return NULL;
     }
 
-    xmlBufferPtr buf = xmlBufferCreate();
-    xmlSaveCtxtPtr save = xmlSaveToBuffer(buf, "UTF-8",
-                                          XML_SAVE_FORMAT | XML_SAVE_NO_DECL);
-    long rc = save ? xmlSaveDoc(save, doc) : -1;
-    if (save && xmlSaveClose(save) < 0)
-        rc = -1;
+    char *out = conf_serialize(doc, "domain XML", err);
     xmlFreeDoc(doc);
-    if (rc < 0 || !xmlBufferContent(buf)) {
-        xmlBufferFree(buf);
-        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
-                    "cannot format domain XML: libxml2 failed to serialize it");
-        return NULL;
-    }
-    char *out = g_strndup((const char *)xmlBufferContent(buf),
-                          (gsize)xmlBufferLength(buf));
-    xmlBufferFree(buf);
     return out;
 }
 
