@@ -586,33 +586,38 @@ bool conf_parse_identity(const ParseCtx *pc, xmlNodePtr root, xmlNodePtr const s
     return true;
 }
 
-bool conf_parse_mac(const ParseCtx *pc, xmlNodePtr node, uint8_t mac[6], GError **err)
+bool conf_parse_mac_attr(const ParseCtx *pc, xmlNodePtr node, const char *attr,
+                         uint8_t mac[6], GError **err)
 {
-    static const char *const attrs[] = { "address", NULL };
-    if (!check_empty(pc, node, attrs, err))
-        return false;
-    g_autofree char *v = get_attr(node, "address");
+    g_autofree char *v = get_attr(node, attr);
+    g_autofree char *label = elem_label(node);
     if (!v)
         return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                         "<mac> needs an 'address' attribute");
+                         "%s needs a '%s' attribute", label, attr);
     unsigned b[6];
     char tail;
+    g_autofree char *shown = g_strescape(v, NULL);
     if (strlen(v) != 17 ||
         sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
                &tail) != 6 ||
-        strspn(v, "0123456789abcdefABCDEF:") != 17) {
-        g_autofree char *shown = g_strescape(v, NULL);
+        strspn(v, "0123456789abcdefABCDEF:") != 17)
         return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                         "<mac address='%s'> is not a MAC address (six hex pairs separated "
-                         "by colons)", shown);
-    }
+                         "%s with %s='%s': not a MAC address (six hex pairs separated "
+                         "by colons)", label, attr, shown);
     for (int i = 0; i < 6; i++)
         mac[i] = (uint8_t)b[i];
     if (mac[0] & 1)
         return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                         "<mac address='%s'> is a multicast address; a unicast one is needed "
-                         "(first octet even)", v);
+                         "%s with %s='%s': a multicast address; a unicast one is needed "
+                         "(first octet even)", label, attr, shown);
     return true;
+}
+
+bool conf_parse_mac(const ParseCtx *pc, xmlNodePtr node, uint8_t mac[6], GError **err)
+{
+    static const char *const attrs[] = { "address", NULL };
+    return check_empty(pc, node, attrs, err) &&
+           conf_parse_mac_attr(pc, node, "address", mac, err);
 }
 
 void conf_random_mac(uint8_t mac[6])

@@ -124,6 +124,9 @@ bool conf_format_identity(ConfWriter *w, xmlNodePtr root, const char *name,
                           const char *description);
 /* <mac address='52:54:00:..'/>: six hex pairs, unicast. */
 bool conf_parse_mac(const ParseCtx *pc, xmlNodePtr node, uint8_t mac[6], GError **err);
+/* The same for attribute `attr` of any element (<dhcp><host mac=''>). */
+bool conf_parse_mac_attr(const ParseCtx *pc, xmlNodePtr node, const char *attr,
+                         uint8_t mac[6], GError **err);
 void conf_random_mac(uint8_t mac[6]);                    /* 52:54:00:xx:xx:xx, as libvirt */
 
 /* ---- device classes ----------------------------------------------------- */

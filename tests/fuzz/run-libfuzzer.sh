@@ -11,6 +11,7 @@ targets=(
     "virtqueue|src/virtio/virtqueue.c src/virtio/virtio_blk_req.c|virtqueue + virtio-blk requests|glib-2.0"
     "virtio-net|src/virtio/virtio_net_proto.c|vnet headers + control queue|glib-2.0"
     "domain-xml|src/conf/domain_conf.c src/conf/domain_format.c src/conf/conf_parse.c src/conf/disk_conf.c src/conf/net_conf.c src/conf/chardev_conf.c src/conf/rng_conf.c src/conf/memballoon_conf.c src/conf/cpu_conf.c src/vmm/cpu_features.c src/util/log.c|domain XML parse/format round trip|glib-2.0 libxml-2.0"
+    "network-xml|src/conf/network_conf.c src/conf/conf_parse.c src/conf/domain_conf.c src/conf/disk_conf.c src/conf/net_conf.c src/conf/chardev_conf.c src/conf/rng_conf.c src/conf/memballoon_conf.c src/conf/cpu_conf.c src/conf/domain_format.c src/vmm/cpu_features.c src/util/log.c|network XML parse/format round trip|glib-2.0 libxml-2.0"
     "proto|src/proto/proto.c|protocol framing, JSON requests, replies, greetings|gio-2.0 json-c"
     "devices|src/hw/bus.c src/hw/uart.c src/hw/i8042.c src/hw/rtc.c src/hw/pci.c src/hw/acpi_ged.c src/util/log.c|UART, i8042, RTC, PCI config/ECAM, ACPI GED registers|glib-2.0"
     "loaders|src/vmm/boot.c|kernel loaders: ELF, PVH note, bzImage|glib-2.0 liburing"
