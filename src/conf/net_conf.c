@@ -7,9 +7,10 @@
 
 #include "conf/conf_parse.h"
 
-static const char *const types[] = { "bridge", "ethernet", "user", "vhostuser", NULL };
+static const char *const types[] = { "bridge", "ethernet", "user", "vhostuser", "network",
+                                     NULL };
 static const char *const known_types[] = {
-    "network", "direct", "hostdev", "mcast", "server", "client", "udp", "vdpa",
+    "direct", "hostdev", "mcast", "server", "client", "udp", "vdpa",
     "internal", "null", "vds", NULL };
 static const char *const drivers[] = { "", "vhost", "qemu", NULL };
 static const char *const host_attrs[] = {
@@ -112,6 +113,22 @@ static bool parse_ifname(const ParseCtx *pc, xmlNodePtr node, const char *attr, 
 
 static bool parse_source(const ParseCtx *pc, xmlNodePtr node, VmmNetDef *net, GError **err)
 {
+    if (net->type == VMM_NET_NETWORK) {
+        /* bridge=: what a running domain's XML shows (libvirt's too) */
+        static const char *const attrs[] = { "network", "bridge", NULL };
+        if (xmlHasProp(node, (const xmlChar *)"portgroup"))
+            return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
+                             "attribute 'portgroup' on <source> is not supported by vmmd");
+        if (!check_empty(pc, node, attrs, err) ||
+            !parse_ifname(pc, node, "bridge", &net->bridge, err))
+            return false;
+        net->network = get_attr(node, "network");
+        if (!net->network || !*net->network || strchr(net->network, '/') ||
+            net->network[0] == '.')
+            return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                             "<source network='NAME'/> needs the name of a virtual network");
+        return true;
+    }
     if (net->type == VMM_NET_BRIDGE) {
         static const char *const attrs[] = { "bridge", NULL };
         if (!check_empty(pc, node, attrs, err) ||
@@ -193,16 +210,9 @@ static VmmNetDef *net_def_parse(const char *source, xmlNodePtr node, unsigned in
 
     g_autoptr(VmmNetDef) net = g_new0(VmmNetDef, 1);
     net->pci_slot = -1;
-    g_autofree char *type = get_attr(node, "type");
-    if (type && !strcmp(type, "network")) {
-        conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
-                  "interface type 'network' (libvirt virtual networks) is not supported "
-                  "by vmmd yet; use type='bridge' with <source bridge=...>");
-        return NULL;
-    }
     static const ConfElementShape shape = {
-        attrs, "type", NULL, "a 'type' attribute (vmmd supports bridge, ethernet, user, "
-        "vhostuser)", types, known_types, names, K_ALIAS };
+        attrs, "type", NULL, "a 'type' attribute (vmmd supports network, bridge, ethernet, "
+        "user, vhostuser)", types, known_types, names, K_ALIAS };
     if (!conf_element_open(pc, node, &shape, &idx, s, err))
         return NULL;
     net->type = (VmmNetType)idx;
@@ -231,6 +241,11 @@ static VmmNetDef *net_def_parse(const char *source, xmlNodePtr node, unsigned in
     }
     if (s[K_SOURCE] && !parse_source(pc, s[K_SOURCE], net, err))
         return NULL;
+    if (net->type == VMM_NET_NETWORK && !net->network) {
+        conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                  "an interface of type 'network' needs <source network='NAME'/>");
+        return NULL;
+    }
     if (net->type == VMM_NET_BRIDGE && !net->bridge) {
         conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
                   "an interface of type 'bridge' needs <source bridge='NAME'/>");
@@ -303,6 +318,12 @@ static void net_def_format(xmlNodePtr devices, const VmmNetDef *net)
     set_attr(i, "type", types[net->type]);
     vmm_net_mac_format(net->mac, mac);
     set_attr(add_elem(i, "mac"), "address", mac);
+    if (net->type == VMM_NET_NETWORK) {
+        xmlNodePtr src = add_elem(i, "source");
+        set_attr(src, "network", net->network);
+        if (net->bridge)
+            set_attr(src, "bridge", net->bridge);
+    }
     if (net->type == VMM_NET_BRIDGE)
         set_attr(add_elem(i, "source"), "bridge", net->bridge);
     if (net->type == VMM_NET_VHOSTUSER) {
@@ -361,6 +382,7 @@ static gpointer net_def_copy(gconstpointer p)
     const VmmNetDef *net = p;
     VmmNetDef *n = g_memdup2(net, sizeof(*net));
     n->bridge = g_strdup(net->bridge);
+    n->network = g_strdup(net->network);
     n->target_dev = g_strdup(net->target_dev);
     n->socket_path = g_strdup(net->socket_path);
     return n;
@@ -370,7 +392,8 @@ static bool net_def_equal(gconstpointer x, gconstpointer y)
 {
     const VmmNetDef *a = x, *b = y;
     return a->type == b->type && !memcmp(a->mac, b->mac, 6) &&
-           !g_strcmp0(a->bridge, b->bridge) && !g_strcmp0(a->target_dev, b->target_dev) &&
+           !g_strcmp0(a->bridge, b->bridge) && !g_strcmp0(a->network, b->network) &&
+           !g_strcmp0(a->target_dev, b->target_dev) &&
            a->managed_no == b->managed_no && a->driver == b->driver && a->queues == b->queues &&
            a->rx_queue_size == b->rx_queue_size && a->tx_queue_size == b->tx_queue_size &&
            !memcmp(a->host, b->host, sizeof(a->host)) &&
@@ -394,6 +417,7 @@ static bool nets_format(ConfWriter *w, xmlNodePtr devices, const VmmDomainDef *d
     for (guint i = 0; def->nets && i < def->nets->len; i++) {
         const VmmNetDef *net = g_ptr_array_index(def->nets, i);
         if ((net->bridge && !check_value(w, "interface bridge", net->bridge)) ||
+            (net->network && !check_value(w, "interface network", net->network)) ||
             (net->target_dev && !check_value(w, "interface target", net->target_dev)) ||
             (net->socket_path && !check_value(w, "interface socket path", net->socket_path)))
             return false;
@@ -428,6 +452,7 @@ void vmm_net_def_free(VmmNetDef *net)
     if (!net)
         return;
     g_free(net->bridge);
+    g_free(net->network);
     g_free(net->target_dev);
     g_free(net->socket_path);
     g_free(net);

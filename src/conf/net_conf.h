@@ -17,6 +17,7 @@ typedef enum {
     VMM_NET_ETHERNET,     /* a tap: <target dev managed='no'> existing, else created */
     VMM_NET_USER,         /* passt (libvirt 9.0's <backend type='passt'/>) */
     VMM_NET_VHOSTUSER,    /* a vhost-user back end on a unix socket */
+    VMM_NET_NETWORK,      /* a tap on a vmmd virtual network's bridge (<source network>) */
 } VmmNetType;
 
 typedef enum {
@@ -42,7 +43,9 @@ typedef enum {
 typedef struct {
     VmmNetType type;
     uint8_t mac[6];              /* <mac address>; generated (52:54:00:...) when absent */
-    char *bridge;                /* bridge: <source bridge> */
+    char *bridge;                /* bridge: <source bridge>; network: its bridge, filled
+                                  * by the daemon at start (the live XML shows it) */
+    char *network;               /* network: <source network='NAME'> */
     char *target_dev;            /* <target dev>, or NULL (vmmd names it vnetN) */
     bool managed_no;             /* ethernet: <target managed='no'>: the tap exists */
     VmmNetDriver driver;         /* <driver name> */

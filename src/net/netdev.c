@@ -38,7 +38,8 @@ static bool open_tap(VmmNetdev *n, const VmmNetDef *def, unsigned index, GError 
     if (def->managed_no)
         return true;   /* someone else's tap: its settings are theirs */
     if ((def->mtu && !vmm_tap_set_mtu(n->tap, def->mtu, &e)) ||
-        (def->type == VMM_NET_BRIDGE && !vmm_tap_attach_bridge(n->tap, def->bridge, &e)) ||
+        ((def->type == VMM_NET_BRIDGE || def->type == VMM_NET_NETWORK) &&
+         !vmm_tap_attach_bridge(n->tap, def->bridge, &e)) ||
         !vmm_tap_set_up(n->tap, true, &e))
         return fail(err, index, n->ifname, e);
     return true;
@@ -53,6 +54,15 @@ VmmNetdev *vmm_netdev_open(const VmmNetDef *def, unsigned index, GError **err)
     GError *e = NULL;
     bool ok;
     switch (def->type) {
+    case VMM_NET_NETWORK:
+        if (!def->bridge) {   /* the daemon fills it from the running network */
+            g_set_error(err, VMM_ERROR, 0, "interface %u: virtual network "
+                        "'%s' is not running here (its bridge is unknown)", index,
+                        def->network);
+            ok = false;
+            break;
+        }
+        /* fall through */
     case VMM_NET_BRIDGE:
     case VMM_NET_ETHERNET:
         ok = open_tap(n, def, index, err);

@@ -329,8 +329,8 @@ static const ReplaceCase replace_cases[] = {
     /* devices */
     { "/conf/unsupported/sound", "<!--dev-->", "<sound model='ich9'/>",
       U, 11, "element <devices>/<sound> is not supported by vmmd" },
-    { "/conf/unsupported/interface", "<!--dev-->", "<interface type='network'/>",
-      U, 11, "interface type 'network' (libvirt virtual networks) is not supported" },
+    { "/conf/unsupported/interface", "<!--dev-->", "<interface type='direct'/>",
+      U, 11, "attribute 'type'='direct' on <interface> is not supported" },
     { "/conf/unsupported/devices-attr", "<devices>", "<devices x='y'>",
       U, 10, "attribute 'x'='y' on <devices>" },
     { "/conf/unsupported/serial-tcp", "<!--dev-->", "<serial type='tcp'/>",

@@ -97,6 +97,8 @@ static void test_round_trip(void)
         "<interface type='user'/>",
         "<interface type='vhostuser'><source type='unix' path='/tmp/s' mode='server'/>"
         "<model type='virtio'/><driver queues='2'/><mtu size='9000'/></interface>",
+        "<interface type='network'><source network='default'/></interface>",
+        "<interface type='network'><source network='lab' bridge='virbr3'/></interface>",
     };
     for (size_t i = 0; i < G_N_ELEMENTS(devs); i++) {
         g_autoptr(GError) err = NULL;
@@ -159,8 +161,12 @@ static void test_refusals(void)
         const char *msg;
     } cases[] = {
         { "<interface/>", VMM_CONF_ERROR_INVALID, "needs a 'type'" },
-        { "<interface type='network'><source network='default'/></interface>",
-          VMM_CONF_ERROR_UNSUPPORTED, "type 'network'" },
+        { "<interface type='network'/>", VMM_CONF_ERROR_INVALID,
+          "needs <source network='NAME'/>" },
+        { "<interface type='network'><source network='a/b'/></interface>",
+          VMM_CONF_ERROR_INVALID, "the name of a virtual network" },
+        { "<interface type='network'><source network='n' portgroup='p'/></interface>",
+          VMM_CONF_ERROR_UNSUPPORTED, "'portgroup'" },
         { "<interface type='direct'/>", VMM_CONF_ERROR_UNSUPPORTED,
           "attribute 'type'='direct' on <interface> is not supported" },
         { "<interface type='bogus'/>", VMM_CONF_ERROR_INVALID, "'bogus'" },
