@@ -9,6 +9,7 @@
 
 #include "client/format.h"
 #include "conf/domain_conf.h"
+#include "conf/network_conf.h"
 #include "proto/proto.h"
 
 #include <errno.h>
@@ -64,6 +65,8 @@ static struct {
     int timeout;
     char *domain;
     char *period;                /* dommemstat --period, NULL = not given */
+    char *mac;                   /* net-dhcp-leases --mac */
+    gboolean live, config, current;   /* net-update */
 } opt;
 
 /* ------------------------------------------------------------------------ */
@@ -1138,6 +1141,299 @@ static int verb_console(Ctl *c, const Verb *v, char **args, unsigned n)
 /* ------------------------------------------------------------------------ */
 /* the verb table                                                           */
 
+/* ------------------------------------------------------------------------ */
+/* virtual networks (virsh's net-* verbs)                                   */
+
+/* virsh's lookup failure: "failed to get network 'X'" and libvirt's
+ * "Network not found: ..." line. */
+static int net_fail(Ctl *c, const GError *err, const char *name, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
+static int net_fail(Ctl *c, const GError *err, const char *name, const char *fmt, ...)
+{
+    (void)c;
+    if (err && err->domain == VMM_PROTO_ERROR && err->code == VMM_PROTO_NETWORK_NOT_FOUND &&
+        name) {
+        error_line("failed to get network '%s'", name);
+        error_line("Network not found: %s", err->message);
+        return 1;
+    }
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        g_autofree char *what = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        error_line("%s", what);
+    }
+    if (err)
+        error_line("%s", err->message);
+    return 1;
+}
+
+static int verb_net_define(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    const char *file = args[0];
+    g_autofree char *xml = NULL;
+    gsize len = 0;
+    g_autoptr(GError) e = NULL;
+    if (!g_file_get_contents(file, &xml, &len, &e))
+        return net_fail(c, e, NULL, "Failed to define network from %s", file);
+    if (len > VMM_NETWORK_XML_MAX_BYTES || !g_utf8_validate(xml, (gssize)len, NULL) ||
+        memchr(xml, 0, len)) {
+        error_line("Failed to define network from %s", file);
+        error_line("the file is not UTF-8 text of at most %d bytes", VMM_NETWORK_XML_MAX_BYTES);
+        return 1;
+    }
+    json_object *a = json_object_new_object();
+    json_object_object_add(a, "xml", json_object_new_string_len(xml, (int)len));
+    json_object *ret = call(c, false, "network-define", a, &e);
+    if (!ret)
+        return e ? net_fail(c, e, NULL, "Failed to define network from %s", file) : 1;
+    if (c->json)
+        print_json(ret);
+    else
+        say(c, "Network %s defined from %s\n", get_str(ret, "name", "?"), file);
+    json_object_put(ret);
+    return 0;
+}
+
+/* net-start, net-destroy, net-undefine: one call, one line. */
+static const SimpleVerb net_verbs[] = {
+    { "net-start", "network-start", "Network %s started", "Failed to start network %s" },
+    { "net-destroy", "network-destroy", "Network %s destroyed", "Failed to destroy network %s" },
+    { "net-undefine", "network-undefine", "Network %s has been undefined",
+      "Failed to undefine network %s" },
+};
+
+static int verb_net_simple(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    const SimpleVerb *sv = NULL;
+    for (size_t i = 0; i < G_N_ELEMENTS(net_verbs); i++)
+        if (strcmp(net_verbs[i].verb, v->name) == 0)
+            sv = &net_verbs[i];
+    g_assert(sv);
+    g_autoptr(GError) e = NULL;
+    json_object *ret = call(c, false, sv->command, name_args(args[0]), &e);
+    if (!ret)
+        return e ? net_fail(c, e, args[0], sv->failed, args[0]) : 1;
+    if (c->json)
+        print_json(ret);
+    else {
+        g_autofree char *msg = g_strdup_printf(sv->done, args[0]);
+        say(c, "%s\n", msg);
+    }
+    json_object_put(ret);
+    return 0;
+}
+
+static int verb_net_autostart(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    json_object *a = name_args(args[0]);
+    json_object_object_add(a, "autostart", json_object_new_boolean(!opt.disable));
+    g_autoptr(GError) e = NULL;
+    json_object *ret = call(c, false, "network-set-autostart", a, &e);
+    if (!ret)
+        return e ? net_fail(c, e, args[0], opt.disable
+                                             ? "failed to unmark network %s as autostarted"
+                                             : "failed to mark network %s as autostarted",
+                            args[0]) : 1;
+    if (c->json)
+        print_json(ret);
+    else
+        say(c, opt.disable ? "Network %s unmarked as autostarted\n"
+                           : "Network %s marked as autostarted\n", args[0]);
+    json_object_put(ret);
+    return 0;
+}
+
+static int verb_net_list(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    g_autoptr(GError) e = NULL;
+    json_object *ret = call(c, true, "network-list", json_object_new_object(), &e);
+    if (!ret)
+        return e ? net_fail(c, e, NULL, "Failed to list networks") : 1;
+    if (c->json) {
+        print_json(ret);
+        json_object_put(ret);
+        return 0;
+    }
+    g_autoptr(VmmctlTable) t = vmmctl_table_new("Name", "State", "Autostart", "Persistent",
+                                                NULL);
+    for (size_t i = 0; i < json_object_array_length(ret); i++) {
+        json_object *o = json_object_array_get_idx(ret, i);
+        bool active = get_bool(o, "active");
+        if ((!opt.all && !opt.inactive && !active) || (opt.inactive && !opt.all && active))
+            continue;
+        if ((opt.autostart && !get_bool(o, "autostart")) ||
+            (opt.no_autostart && get_bool(o, "autostart")))
+            continue;
+        if (opt.name) {
+            printf("%s\n", get_str(o, "name", ""));
+            continue;
+        }
+        if (opt.uuid) {
+            printf("%s\n", get_str(o, "uuid", ""));
+            continue;
+        }
+        vmmctl_table_add_row(t, get_str(o, "name", ""), active ? "active" : "inactive",
+                             get_bool(o, "autostart") ? "yes" : "no",
+                             get_bool(o, "persistent") ? "yes" : "no", NULL);
+    }
+    if (!opt.name && !opt.uuid) {
+        g_autofree char *out = vmmctl_table_to_string(t, !c->quiet);
+        fputs(out, stdout);
+    }
+    json_object_put(ret);
+    return 0;
+}
+
+static int verb_net_info(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    g_autoptr(GError) e = NULL;
+    json_object *ret = call(c, true, "network-info", name_args(args[0]), &e);
+    if (!ret)
+        return e ? net_fail(c, e, args[0], NULL) : 1;
+    if (c->json)
+        print_json(ret);
+    else {
+        printf("%-15s %s\n", "Name:", get_str(ret, "name", ""));
+        printf("%-15s %s\n", "UUID:", get_str(ret, "uuid", ""));
+        printf("%-15s %s\n", "Active:", get_bool(ret, "active") ? "yes" : "no");
+        printf("%-15s %s\n", "Persistent:", get_bool(ret, "persistent") ? "yes" : "no");
+        printf("%-15s %s\n", "Autostart:", get_bool(ret, "autostart") ? "yes" : "no");
+        if (get_str(ret, "bridge", NULL))
+            printf("%-15s %s\n", "Bridge:", get_str(ret, "bridge", ""));
+    }
+    json_object_put(ret);
+    return 0;
+}
+
+static int verb_net_dumpxml(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    json_object *a = name_args(args[0]);
+    json_object_object_add(a, "inactive", json_object_new_boolean(opt.inactive));
+    g_autoptr(GError) e = NULL;
+    json_object *ret = call(c, true, "network-get-xml", a, &e);
+    if (!ret)
+        return e ? net_fail(c, e, args[0], NULL) : 1;
+    if (c->json)
+        print_json(ret);
+    else
+        fputs(get_str(ret, "xml", ""), stdout);
+    json_object_put(ret);
+    return 0;
+}
+
+static int verb_net_dhcp_leases(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    json_object *a = name_args(args[0]);
+    if (opt.mac)
+        json_object_object_add(a, "mac", json_object_new_string(opt.mac));
+    g_autoptr(GError) e = NULL;
+    json_object *ret = call(c, true, "network-dhcp-leases", a, &e);
+    if (!ret)
+        return e ? net_fail(c, e, args[0], "Failed to get leases info for %s", args[0]) : 1;
+    if (c->json) {
+        print_json(ret);
+        json_object_put(ret);
+        return 0;
+    }
+    g_autoptr(VmmctlTable) t = vmmctl_table_new("Expiry Time", "MAC address", "Protocol",
+                                                "IP address", "Hostname", "Client ID or DUID",
+                                                NULL);
+    for (size_t i = 0; i < json_object_array_length(ret); i++) {
+        json_object *l = json_object_array_get_idx(ret, i);
+        g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local(get_int(l, "expiry-time", 0));
+        g_autofree char *when = dt ? g_date_time_format(dt, "%Y-%m-%d %H:%M:%S") : g_strdup("");
+        g_autofree char *ip = g_strdup_printf("%s/%" G_GINT64_FORMAT, get_str(l, "ipaddr", ""),
+                                              get_int(l, "prefix", 0));
+        vmmctl_table_add_row(t, when, get_str(l, "mac", "-"), get_str(l, "type", ""), ip,
+                             get_str(l, "hostname", "-"), get_str(l, "clientid", "-"), NULL);
+    }
+    g_autofree char *out = vmmctl_table_to_string(t, !c->quiet);
+    fputs(out, stdout);
+    json_object_put(ret);
+    return 0;
+}
+
+static int verb_net_update(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    /* the xml argument is the element itself or a file holding it, as virsh */
+    g_autofree char *xml = NULL;
+    if (args[3][0] != '<') {
+        g_autoptr(GError) fe = NULL;
+        if (!g_file_get_contents(args[3], &xml, NULL, &fe)) {
+            error_line("Failed to update network %s", args[0]);
+            error_line("%s", fe->message);
+            return 1;
+        }
+    } else {
+        xml = g_strdup(args[3]);
+    }
+    json_object *a = name_args(args[0]);
+    json_object_object_add(a, "command", json_object_new_string(args[1]));
+    json_object_object_add(a, "section", json_object_new_string(args[2]));
+    json_object_object_add(a, "xml", json_object_new_string(xml));
+    json_object_object_add(a, "live", json_object_new_boolean(opt.live));
+    json_object_object_add(a, "config", json_object_new_boolean(opt.config));
+    g_autoptr(GError) e = NULL;
+    json_object *ret = call(c, false, "network-update", a, &e);
+    if (!ret)
+        return e ? net_fail(c, e, args[0], "Failed to update network %s", args[0]) : 1;
+    if (c->json) {
+        print_json(ret);
+    } else if (opt.config) {
+        say(c, opt.live ? "Updated network %s persistent config and live state\n"
+                        : "Updated network %s persistent config\n", args[0]);
+    } else if (opt.live) {
+        say(c, "Updated network %s live state\n", args[0]);
+    } else {
+        g_autoptr(GError) ie = NULL;
+        json_object *info = call(c, true, "network-info", name_args(args[0]), &ie);
+        say(c, get_bool(info, "active") ? "Updated network %s live state\n"
+                                        : "Updated network %s persistent config\n", args[0]);
+        json_object_put(info);
+    }
+    json_object_put(ret);
+    return 0;
+}
+
+static int verb_domifaddr(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    g_autofree char *name = resolve_domain(c, args[0]);
+    g_autoptr(GError) e = NULL;
+    json_object *ret = call(c, true, "domain-interface-addresses", name_args(name), &e);
+    if (!ret)
+        return e ? fail(c, e, name, "Failed to query for interfaces addresses") : 1;
+    if (c->json) {
+        print_json(ret);
+        json_object_put(ret);
+        return 0;
+    }
+    say(c, " %-10s %-20s %-8s     %s\n%s%s\n", "Name", "MAC address", "Protocol", "Address",
+        "-------------------------------------------------", "------------------------------");
+    for (size_t i = 0; i < json_object_array_length(ret); i++) {
+        json_object *ifc = json_object_array_get_idx(ret, i);
+        json_object *addrs = get(ifc, "addrs");
+        const char *ifname = get_str(ifc, "name", "-");
+        if (args[1] && strcmp(args[1], ifname))
+            continue;
+        /* libvirt's lease source lists only interfaces that have a lease */
+        for (size_t j = 0; addrs && j < json_object_array_length(addrs); j++) {
+            json_object *ad = json_object_array_get_idx(addrs, j);
+            g_autofree char *addr = g_strdup_printf("%-12s %s/%" G_GINT64_FORMAT,
+                                                    get_str(ad, "type", ""),
+                                                    get_str(ad, "ipaddr", ""),
+                                                    get_int(ad, "prefix", 0));
+            if (j == 0 || opt.all)
+                printf(" %-10s %-17s    %s\n", ifname, get_str(ifc, "mac", ""), addr);
+            else
+                printf(" %-10s %-17s    %s\n", "-", "-", addr);
+        }
+    }
+    json_object_put(ret);
+    return 0;
+}
+
 static int verb_help(Ctl *c, const Verb *v, char **args, unsigned n);
 
 static const GOptionEntry no_options[] = { { NULL } };
@@ -1193,6 +1489,34 @@ static const GOptionEntry event_options[] = {
 };
 
 #define ANY G_MAXUINT
+static const GOptionEntry net_list_options[] = {
+    { "all", 0, 0, G_OPTION_ARG_NONE, &opt.all, "list inactive & active networks", NULL },
+    { "inactive", 0, 0, G_OPTION_ARG_NONE, &opt.inactive, "list inactive networks", NULL },
+    { "name", 0, 0, G_OPTION_ARG_NONE, &opt.name, "list network names only", NULL },
+    { "uuid", 0, 0, G_OPTION_ARG_NONE, &opt.uuid, "list uuid's only", NULL },
+    { "autostart", 0, 0, G_OPTION_ARG_NONE, &opt.autostart, "list networks with autostart enabled", NULL },
+    { "no-autostart", 0, 0, G_OPTION_ARG_NONE, &opt.no_autostart, "list networks with autostart disabled", NULL },
+    { NULL },
+};
+static const GOptionEntry net_dumpxml_options[] = {
+    { "inactive", 0, 0, G_OPTION_ARG_NONE, &opt.inactive, "show inactive defined XML", NULL },
+    { NULL },
+};
+static const GOptionEntry net_leases_options[] = {
+    { "mac", 0, 0, G_OPTION_ARG_STRING, &opt.mac, "MAC address", "string" },
+    { NULL },
+};
+static const GOptionEntry net_update_options[] = {
+    { "config", 0, 0, G_OPTION_ARG_NONE, &opt.config, "affect next network startup", NULL },
+    { "live", 0, 0, G_OPTION_ARG_NONE, &opt.live, "affect running network", NULL },
+    { "current", 0, 0, G_OPTION_ARG_NONE, &opt.current, "affect current state of network", NULL },
+    { NULL },
+};
+static const GOptionEntry domifaddr_options[] = {
+    { "full", 0, 0, G_OPTION_ARG_NONE, &opt.all, "always display names and MACs of interfaces", NULL },
+    { NULL },
+};
+
 static const Verb verbs[] = {
     { "autostart", "<domain> [--disable]", "autostart a domain", false, 1, 1, autostart_options, verb_autostart },
     { "console", "<domain>", "connect to the guest console", false, 1, 1, no_options, verb_console },
@@ -1200,6 +1524,7 @@ static const Verb verbs[] = {
     { "destroy", "<domain>", "destroy (stop) a domain", false, 1, 1, no_options, verb_simple },
     { "domblkstat", "<domain> [<device>] [--human]", "get device block stats for a domain", true, 1, 2, domblkstat_options, verb_domblkstat },
     { "domif-getlink", "<domain> <interface>", "get link state of a virtual interface", true, 2, 2, no_options, verb_domif_getlink },
+    { "domifaddr", "<domain> [<interface>] [--full]", "Get network interfaces' addresses for a running domain", true, 1, 2, domifaddr_options, verb_domifaddr },
     { "domif-setlink", "<domain> <interface> <state>", "set link state of a virtual interface (up or down)", false, 3, 3, no_options, verb_domif_setlink },
     { "domiflist", "<domain>", "list all domain virtual interfaces", true, 1, 1, no_options, verb_domiflist },
     { "domifstat", "<domain> <interface>", "get network interface stats for a domain", true, 2, 2, no_options, verb_domifstat },
@@ -1211,6 +1536,16 @@ static const Verb verbs[] = {
     { "event", "[--domain <name>] [--loop] [--timeout <S>]", "print domain lifecycle events", true, 0, 0, event_options, verb_event },
     { "help", "[<verb>]", "print help", true, 0, 1, no_options, verb_help },
     { "list", "[--all] [--inactive] [--name] [--uuid] [--autostart] [--no-autostart]", "list domains", true, 0, 0, list_options, verb_list },
+    { "net-autostart", "<network> [--disable]", "autostart a network", false, 1, 1, autostart_options, verb_net_autostart },
+    { "net-define", "<file>", "define an inactive persistent virtual network from an XML file", false, 1, 1, no_options, verb_net_define },
+    { "net-destroy", "<network>", "destroy (stop) a network", false, 1, 1, no_options, verb_net_simple },
+    { "net-dhcp-leases", "<network> [--mac <string>]", "print lease info for a given network", true, 1, 1, net_leases_options, verb_net_dhcp_leases },
+    { "net-dumpxml", "<network> [--inactive]", "network information in XML", true, 1, 1, net_dumpxml_options, verb_net_dumpxml },
+    { "net-info", "<network>", "network information", true, 1, 1, no_options, verb_net_info },
+    { "net-list", "[--inactive] [--all] [--name] [--uuid] [--autostart] [--no-autostart]", "list networks", true, 0, 0, net_list_options, verb_net_list },
+    { "net-start", "<network>", "start a (previously defined) inactive network", false, 1, 1, no_options, verb_net_simple },
+    { "net-undefine", "<network>", "undefine a persistent network", false, 1, 1, no_options, verb_net_simple },
+    { "net-update", "<network> <command> <section> <xml> [--config] [--live] [--current]", "update parts of an existing network's configuration", false, 4, 4, net_update_options, verb_net_update },
     { "reboot", "<domain>", "reboot a domain", false, 1, 1, no_options, verb_simple },
     { "resume", "<domain>", "resume a domain", false, 1, 1, no_options, verb_simple },
     { "setmem", "<domain> <size>", "change memory allocation (balloon target; KiB unless a unit is given)", false, 2, 2, no_options, verb_setmem },

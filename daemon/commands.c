@@ -803,6 +803,217 @@ static json_object *cmd_get_link(VmmProtoConn *c, json_object *args, void *opaqu
     return link_cmd(c, args, opaque, true, err);
 }
 
+/* ------------------------------------------------------------------------ */
+/* virtual networks (network.c)                                             */
+
+/* "name" (a name or a uuid) -> the network. */
+static VmmdNetwork *arg_network(VmmDaemon *d, json_object *args, GError **err)
+{
+    const char *name;
+    if (!arg_string(args, "name", true, &name, err))
+        return NULL;
+    VmmdNetwork *n = vmmd_network_lookup(d, name);
+    if (!n) {
+        g_autofree char *shown = g_strescape(name, NULL);
+        vmm_proto_set_error(err, VMM_PROTO_NETWORK_NOT_FOUND,
+                            "no network with matching name '%.100s'", shown);
+    }
+    return n;
+}
+
+static json_object *network_summary(VmmdNetwork *n)
+{
+    const VmmNetworkDef *def = vmmd_network_current_def(n);
+    char uuid[VMMD_UUID_STRLEN];
+    vmmd_uuid_format(def->uuid, uuid);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "name", json_object_new_string(vmmd_network_name(n)));
+    json_object_object_add(o, "uuid", json_object_new_string(uuid));
+    json_object_object_add(o, "active", json_object_new_boolean(vmmd_network_is_active(n)));
+    json_object_object_add(o, "persistent",
+                           json_object_new_boolean(vmmd_network_is_persistent(n)));
+    json_object_object_add(o, "autostart", json_object_new_boolean(vmmd_network_is_autostart(n)));
+    json_object_object_add(o, "bridge", def->bridge ? json_object_new_string(def->bridge)
+                                                    : NULL);
+    return o;
+}
+
+static json_object *cmd_net_define(VmmProtoConn *c, json_object *args, void *opaque,
+                                   GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "xml", NULL };
+    const char *xml;
+    if (!check_members(args, allowed, err) || !arg_string(args, "xml", true, &xml, err))
+        return NULL;
+    log_request(d, c, NULL, "network-define");
+    VmmdNetwork *n = vmmd_network_define(d, xml, err);
+    return n ? network_summary(n) : NULL;
+}
+
+typedef bool (*NetworkFn)(VmmdNetwork *n, GError **err);
+
+static json_object *network_op(VmmProtoConn *c, json_object *args, VmmDaemon *d,
+                               const char *what, NetworkFn fn, GError **err)
+{
+    static const char *const allowed[] = { "name", NULL };
+    VmmdNetwork *n;
+    if (!check_members(args, allowed, err) || !(n = arg_network(d, args, err)))
+        return NULL;
+    g_autofree char *line = g_strdup_printf("%s %s", what, vmmd_network_name(n));
+    log_request(d, c, NULL, line);
+    return fn(n, err) ? json_object_new_object() : NULL;
+}
+
+static json_object *cmd_net_undefine(VmmProtoConn *c, json_object *args, void *opaque,
+                                     GError **err)
+{
+    return network_op(c, args, opaque, "network-undefine", vmmd_network_undefine, err);
+}
+
+static json_object *cmd_net_start(VmmProtoConn *c, json_object *args, void *opaque,
+                                  GError **err)
+{
+    return network_op(c, args, opaque, "network-start", vmmd_network_start, err);
+}
+
+static json_object *cmd_net_destroy(VmmProtoConn *c, json_object *args, void *opaque,
+                                    GError **err)
+{
+    return network_op(c, args, opaque, "network-destroy", vmmd_network_destroy, err);
+}
+
+static json_object *cmd_net_autostart(VmmProtoConn *c, json_object *args, void *opaque,
+                                      GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "name", "autostart", NULL };
+    VmmdNetwork *n;
+    bool on;
+    if (!check_members(args, allowed, err) || !arg_bool(args, "autostart", true, false, &on, err) ||
+        !(n = arg_network(d, args, err)))
+        return NULL;
+    log_request(d, c, NULL, on ? "network-set-autostart on" : "network-set-autostart off");
+    return vmmd_network_set_autostart(n, on, err) ? json_object_new_object() : NULL;
+}
+
+static json_object *cmd_net_list(VmmProtoConn *c, json_object *args, void *opaque,
+                                 GError **err)
+{
+    VmmDaemon *d = opaque;
+    (void)c;
+    if (!check_members(args, (const char *const[]){ NULL }, err))
+        return NULL;
+    g_autoptr(GPtrArray) all = vmmd_network_list(d);
+    json_object *list = json_object_new_array();
+    for (guint i = 0; i < all->len; i++)
+        json_object_array_add(list, network_summary(all->pdata[i]));
+    return list;
+}
+
+static json_object *cmd_net_info(VmmProtoConn *c, json_object *args, void *opaque,
+                                 GError **err)
+{
+    static const char *const allowed[] = { "name", NULL };
+    VmmdNetwork *n;
+    (void)c;
+    if (!check_members(args, allowed, err) || !(n = arg_network(opaque, args, err)))
+        return NULL;
+    return network_summary(n);
+}
+
+static json_object *cmd_net_get_xml(VmmProtoConn *c, json_object *args, void *opaque,
+                                    GError **err)
+{
+    static const char *const allowed[] = { "name", "inactive", NULL };
+    VmmdNetwork *n;
+    bool inactive;
+    (void)c;
+    if (!check_members(args, allowed, err) ||
+        !arg_bool(args, "inactive", false, false, &inactive, err) ||
+        !(n = arg_network(opaque, args, err)))
+        return NULL;
+    /* net-dumpxml: the running definition with connections='N', or with
+     * --inactive the one the next net-start uses */
+    const VmmNetworkDef *def = inactive && vmmd_network_config_def(n)
+                               ? vmmd_network_config_def(n) : vmmd_network_current_def(n);
+    unsigned conns = inactive || !vmmd_network_is_active(n) ? 0 : vmmd_network_connections(n);
+    GError *e = NULL;
+    g_autofree char *xml = vmm_network_def_format(def, conns, &e);
+    if (!xml) {
+        vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR, "%s", e->message);
+        g_error_free(e);
+        return NULL;
+    }
+    json_object *r = json_object_new_object();
+    json_object_object_add(r, "xml", json_object_new_string(xml));
+    return r;
+}
+
+static json_object *cmd_net_leases(VmmProtoConn *c, json_object *args, void *opaque,
+                                   GError **err)
+{
+    static const char *const allowed[] = { "name", "mac", NULL };
+    VmmdNetwork *n;
+    const char *mac;
+    (void)c;
+    if (!check_members(args, allowed, err) || !arg_string(args, "mac", false, &mac, err) ||
+        !(n = arg_network(opaque, args, err)))
+        return NULL;
+    return vmmd_network_leases(n, mac);
+}
+
+static json_object *cmd_net_update(VmmProtoConn *c, json_object *args, void *opaque,
+                                   GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "name", "command", "section", "xml", "live", "config",
+                                           NULL };
+    VmmdNetwork *n;
+    const char *cmd, *section, *xml;
+    bool live, config;
+    if (!check_members(args, allowed, err) || !arg_string(args, "command", true, &cmd, err) ||
+        !arg_string(args, "section", true, &section, err) ||
+        !arg_string(args, "xml", true, &xml, err) ||
+        !arg_bool(args, "live", false, false, &live, err) ||
+        !arg_bool(args, "config", false, false, &config, err) ||
+        !(n = arg_network(d, args, err)))
+        return NULL;
+    log_request(d, c, NULL, "network-update");
+    return vmmd_network_update(n, cmd, section, xml, live, config, err)
+           ? json_object_new_object() : NULL;
+}
+
+/* domifaddr: the leases of the domain's interfaces on vmmd's networks. */
+static json_object *cmd_ifaddr(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "name", NULL };
+    VmmdDomain *dom;
+    (void)c;
+    if (!check_members(args, allowed, err) || !(dom = arg_domain(d, args, err)))
+        return NULL;
+    if (!vmmd_domain_is_active(dom))
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain is not running");
+    json_object *list = json_object_new_array();
+    const VmmDomainDef *def = vmmd_domain_current_def(dom);
+    for (guint i = 0; def->nets && i < def->nets->len; i++) {
+        const VmmNetDef *nd = def->nets->pdata[i];
+        char mac[18];
+        vmm_net_mac_format(nd->mac, mac);
+        VmmdNetwork *n = nd->type == VMM_NET_NETWORK ? vmmd_network_lookup(d, nd->network)
+                                                     : NULL;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", nd->target_dev ? json_object_new_string(nd->target_dev)
+                                                         : NULL);
+        json_object_object_add(o, "mac", json_object_new_string(mac));
+        json_object_object_add(o, "addrs", n ? vmmd_network_leases(n, mac)
+                                             : json_object_new_array());
+        json_object_array_add(list, o);
+    }
+    return list;
+}
+
 const VmmProtoCommand vmmd_commands[] = {
     { "domain-define", false, cmd_define },
     { "domain-undefine", false, cmd_undefine },
@@ -822,5 +1033,16 @@ const VmmProtoCommand vmmd_commands[] = {
     { "domain-console", false, cmd_console },
     { "domain-interface-set-link", false, cmd_set_link },
     { "domain-interface-get-link", true, cmd_get_link },
+    { "domain-interface-addresses", true, cmd_ifaddr },
+    { "network-define", false, cmd_net_define },
+    { "network-undefine", false, cmd_net_undefine },
+    { "network-start", false, cmd_net_start },
+    { "network-destroy", false, cmd_net_destroy },
+    { "network-set-autostart", false, cmd_net_autostart },
+    { "network-update", false, cmd_net_update },
+    { "network-list", true, cmd_net_list },
+    { "network-info", true, cmd_net_info },
+    { "network-get-xml", true, cmd_net_get_xml },
+    { "network-dhcp-leases", true, cmd_net_leases },
     { NULL },
 };

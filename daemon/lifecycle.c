@@ -972,10 +972,18 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     /* The host side of every interface (taps, passt), opened here with the
      * daemon's privileges and handed to the worker: a VM whose network
      * cannot be set up does not start, and nothing is left behind. */
-    guint nnets = dom->def->nets ? dom->def->nets->len : 0;
+    /* <interface type='network'>: the running network's bridge */
+    g_autoptr(VmmDomainDef) live = vmm_domain_def_copy(dom->def);
+    if (!vmmd_networks_resolve(d, live, err)) {
+        g_prefix_error(err, "cannot start domain '%s': ", dom->name);
+        close(logfd);
+        vmmd_log(d, dom, LOG_ERR, "start failed: %s", (*err)->message);
+        return false;
+    }
+    guint nnets = live->nets ? live->nets->len : 0;
     g_autofree VmmNetdev **netdevs = g_new0(VmmNetdev *, nnets + 1);
     for (guint i = 0; i < nnets; i++) {
-        netdevs[i] = vmm_netdev_open(g_ptr_array_index(dom->def->nets, i), i, &e);
+        netdevs[i] = vmm_netdev_open(g_ptr_array_index(live->nets, i), i, &e);
         if (!netdevs[i]) {
             vmm_proto_set_error(err, VMM_PROTO_GENERIC_ERROR, "cannot start domain '%s': %s",
                                 dom->name, e->message);
@@ -1075,14 +1083,17 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     ProcStat ps = { 0 };
     if (read_proc_stat(pid, &ps))
         dom->pid_start_time = ps.start_time;
-    dom->live_xml = g_strdup(dom->xml);
-    dom->live_def = vmm_domain_def_copy(dom->def);
+    dom->live_def = g_steal_pointer(&live);
     /* the live definition names the taps made for it, as libvirt's does */
     for (guint i = 0; i < nnets; i++) {
         VmmNetDef *live = g_ptr_array_index(dom->live_def->nets, i);
         if (!live->target_dev)
             live->target_dev = g_steal_pointer(&g_ptr_array_index(ifnames, i));
     }
+    /* and the bridges of its virtual networks */
+    dom->live_xml = vmm_domain_def_format(dom->live_def, NULL);
+    if (!dom->live_xml)
+        dom->live_xml = g_strdup(dom->xml);
     if (!watch_pid(dom, err)) {
         /* Cannot supervise it: do not leave it running unsupervised. */
         abandon_start(dom, pid);

@@ -186,6 +186,7 @@ int main(int argc, char **argv)
     gint64 max_unread = (gint64)lim.max_output;
     gint64 log_max_size = VMMD_LOG_MAX_SIZE;
     gint log_max_backups = VMMD_LOG_MAX_BACKUPS;
+    g_autofree char *default_network = NULL;
     GOptionEntry entries[] = {
         { "config-dir", 'c', 0, G_OPTION_ARG_FILENAME, &config_dir,
           "definitions directory (default " SYSTEM_CONFIG_DIR ")", "DIR" },
@@ -215,6 +216,10 @@ int main(int argc, char **argv)
           "rotate a domain's log at BYTES (default 2097152, 0: never)", "BYTES" },
         { "log-max-backups", 0, 0, G_OPTION_ARG_INT, &log_max_backups,
           "rotated logs kept per domain (default 3)", "N" },
+        { "default-network", 0, 0, G_OPTION_ARG_STRING, &default_network,
+          "define and autostart libvirt's 'default' NAT network on the first start: yes, no, "
+          "or auto (default: yes with the system directories, no with --config-dir)",
+          "yes|no|auto" },
         { "foreground", 'f', 0, G_OPTION_ARG_NONE, &foreground,
           "stay in the foreground (vmmd always does; accepted for compatibility)", NULL },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "log debug messages", NULL },
@@ -242,6 +247,14 @@ int main(int argc, char **argv)
                     : max_unread < VMM_PROTO_MIN_OUTPUT ? "--max-unread"
                     : log_max_size < 0 ? "--log-max-size"
                     : log_max_backups < 0 || log_max_backups > 99 ? "--log-max-backups" : NULL;
+    if (default_network && strcmp(default_network, "yes") && strcmp(default_network, "no") &&
+        strcmp(default_network, "auto")) {
+        fprintf(stderr, "vmmd: --default-network takes yes, no or auto, not '%s'\n",
+                default_network);
+        return 1;
+    }
+    bool want_default = default_network && strcmp(default_network, "auto")
+                        ? !strcmp(default_network, "yes") : config_dir == NULL;
     if (bad) {
         fprintf(stderr, "vmmd: %s is out of range (counts from 1, timeouts and sizes from 0, "
                 "--max-unread from %d, --log-max-backups up to 99)\n", bad, VMM_PROTO_MIN_OUTPUT);
@@ -284,7 +297,8 @@ int main(int argc, char **argv)
         vmmd_log(&d, NULL, LOG_ERR, "cannot create %s: %s", d.run_dir, g_strerror(errno));
         goto out;
     }
-    if (!open_run_dir(&d, &err) || !take_lock(&d, &err) || !vmmd_store_init(&d, &err)) {
+    if (!open_run_dir(&d, &err) || !take_lock(&d, &err) || !vmmd_store_init(&d, &err) ||
+        !vmmd_networks_init(&d, want_default, &err)) {
         vmmd_log(&d, NULL, LOG_ERR, "%s", err->message);
         goto out;
     }
@@ -319,6 +333,7 @@ int main(int argc, char **argv)
     vmmd_log(&d, NULL, LOG_INFO, "vmmd %s ready (config %s, run %s, worker %s)",
              PACKAGE_VERSION, d.config_dir, d.run_dir, d.worker_path);
     vmmd_log_rotation_start(&d);
+    vmmd_networks_autostart(&d);   /* first: autostarted domains may use them */
     vmmd_lifecycle_autostart(&d);
 
     g_main_loop_run(d.loop);
@@ -327,6 +342,7 @@ int main(int argc, char **argv)
 out:
     d.shutting_down = true;
     vmmd_lifecycle_release(&d);
+    vmmd_networks_release(&d);
     vmmd_log_rotation_stop(&d);
     if (d.watchdog) {
         g_source_destroy(d.watchdog);
@@ -335,6 +351,11 @@ out:
     vmm_proto_server_free(d.server);
     d.server = NULL;
     g_hash_table_destroy(d.domains);
+    if (d.networks)
+        g_hash_table_destroy(d.networks);
+    g_free(d.networks_dir);
+    g_free(d.net_autostart_dir);
+    g_free(d.net_run_dir);
     if (d.lock_fd >= 0)
         close(d.lock_fd);
     if (d.run_fd >= 0)

@@ -3,11 +3,13 @@
  *   log.c          stderr or the journal (with DOMAIN= and UUID= fields)
  *   domain_store.c definitions on disk: define, undefine, lookup, autostart
  *   lifecycle.c    workers: start, stop, supervise, re-attach, state files
- *   commands.c     the protocol command table */
+ *   commands.c     the protocol command table
+ *   network.c      virtual networks: bridge, dnsmasq, nftables */
 #ifndef VMMD_H
 #define VMMD_H
 
 #include "conf/domain_conf.h"
+#include "conf/network_conf.h"
 #include "proto/proto.h"
 
 #include <glib.h>
@@ -115,6 +117,10 @@ struct VmmDaemon {
     GMainLoop *loop;
     VmmProtoServer *server;
     GHashTable *domains;         /* name -> VmmdDomain* */
+    GHashTable *networks;        /* name -> VmmdNetwork* (network.c) */
+    char *networks_dir;          /* <config>/networks */
+    char *net_autostart_dir;     /* <config>/networks/autostart */
+    char *net_run_dir;           /* <run>/networks */
     int next_id;
     int lock_fd;
     bool shutting_down;
@@ -182,6 +188,39 @@ void vmmd_lifecycle_autostart(VmmDaemon *d);
 /* At exit: let go of every worker without stopping it. */
 void vmmd_lifecycle_release(VmmDaemon *d);
 void vmmd_domain_release(VmmdDomain *dom);
+
+/* network.c -------------------------------------------------------------- */
+typedef struct VmmdNetwork VmmdNetwork;
+/* Loads definitions, re-attaches running networks; defines and autostarts
+ * "default" on the first start when default_network. */
+bool vmmd_networks_init(VmmDaemon *d, bool default_network, GError **err);
+void vmmd_networks_autostart(VmmDaemon *d);
+void vmmd_networks_release(VmmDaemon *d);
+/* By name or uuid. */
+VmmdNetwork *vmmd_network_lookup(VmmDaemon *d, const char *name_or_uuid);
+GPtrArray *vmmd_network_list(VmmDaemon *d);   /* sorted by name; free the array */
+VmmdNetwork *vmmd_network_define(VmmDaemon *d, const char *xml, GError **err);
+bool vmmd_network_undefine(VmmdNetwork *n, GError **err);
+bool vmmd_network_start(VmmdNetwork *n, GError **err);
+bool vmmd_network_destroy(VmmdNetwork *n, GError **err);
+bool vmmd_network_set_autostart(VmmdNetwork *n, bool on, GError **err);
+bool vmmd_network_update(VmmdNetwork *n, const char *cmd, const char *section,
+                         const char *xml, bool live, bool config, GError **err);
+bool vmmd_network_is_active(const VmmdNetwork *n);
+/* The running definition while active, else the persistent one. */
+const VmmNetworkDef *vmmd_network_current_def(const VmmdNetwork *n);
+/* The persistent definition (NULL for a transient network). */
+const VmmNetworkDef *vmmd_network_config_def(const VmmdNetwork *n);
+bool vmmd_network_is_autostart(const VmmdNetwork *n);
+bool vmmd_network_is_persistent(const VmmdNetwork *n);
+const char *vmmd_network_name(const VmmdNetwork *n);
+unsigned vmmd_network_connections(const VmmdNetwork *n);
+/* Its leases (array of objects: expiry-time, mac, type, ipaddr, prefix,
+ * hostname, clientid, iface), only those of `mac` when not NULL. */
+json_object *vmmd_network_leases(VmmdNetwork *n, const char *mac);
+/* Fills each <interface type='network'>'s bridge in a definition about to
+ * run; fails when its network is undefined or inactive. */
+bool vmmd_networks_resolve(VmmDaemon *d, VmmDomainDef *live, GError **err);
 
 /* commands.c ------------------------------------------------------------- */
 extern const VmmProtoCommand vmmd_commands[];

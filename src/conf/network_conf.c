@@ -294,6 +294,61 @@ static bool parse_dns(const ParseCtx *pc, xmlNodePtr node, VmmNetworkDef *def, G
     return true;
 }
 
+void vmm_network_dhcp_host_free(VmmNetworkDhcpHost *h)
+{
+    dhcp_host_free(h);
+}
+
+/* <host mac='' name='' ip=''/> inside <dhcp>. */
+static VmmNetworkDhcpHost *parse_dhcp_host(const ParseCtx *pc, xmlNodePtr c, GError **err)
+{
+    static const char *const hattrs[] = { "mac", "name", "ip", NULL };
+    if (xmlHasProp(c, (const xmlChar *)"id")) {
+        conf_fail(pc, c, VMM_CONF_ERROR_UNSUPPORTED, err,
+                  "attribute 'id' on <dhcp><host> is not supported by vmmd");
+        return NULL;
+    }
+    for (xmlNodePtr l = c->children; l; l = l->next)
+        if (l->type == XML_ELEMENT_NODE) {
+            unsupported_element(pc, l, err);
+            return NULL;
+        }
+    g_autoptr(VmmNetworkDhcpHost) h = g_new0(VmmNetworkDhcpHost, 1);
+    if (!check_attrs(pc, c, hattrs, err) || !check_content(pc, c, err) ||
+        !parse_addr_attr(pc, c, "ip", false, &h->ip, err))
+        return NULL;
+    if (xmlHasProp(c, (const xmlChar *)"mac")) {
+        if (!conf_parse_mac_attr(pc, c, "mac", h->mac, err))
+            return NULL;
+        h->has_mac = true;
+    }
+    h->name = get_attr(c, "name");
+    if (!h->has_mac && !h->name) {
+        conf_fail(pc, c, VMM_CONF_ERROR_INVALID, err, "<dhcp><host> needs a 'mac' or a 'name'");
+        return NULL;
+    }
+    return g_steal_pointer(&h);
+}
+
+VmmNetworkDhcpHost *vmm_network_dhcp_host_parse(const char *xml, GError **err)
+{
+    ParseCtx pc = { .source = "<host> element" };
+    xmlDocPtr doc = vmm_conf_read_xml(pc.source, xml, strlen(xml), err);
+    if (!doc)
+        return NULL;
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    VmmNetworkDhcpHost *h = NULL;
+    if (!name_is(root, "host")) {
+        g_autofree char *l = elem_label(root);
+        conf_fail(&pc, root, VMM_CONF_ERROR_INVALID, err, "expected <host mac='' name='' "
+                  "ip=''/>, not %s", l);
+    } else {
+        h = parse_dhcp_host(&pc, root, err);
+    }
+    xmlFreeDoc(doc);
+    return h;
+}
+
 static bool parse_dhcp(const ParseCtx *pc, xmlNodePtr node, VmmNetworkIpDef *ip,
                        GError **err)
 {
@@ -331,32 +386,13 @@ static bool parse_dhcp(const ParseCtx *pc, xmlNodePtr node, VmmNetworkIpDef *ip,
                                  "broadcast address");
             g_array_append_val(ip->ranges, r);
         } else if (name_is(c, "host")) {
-            static const char *const hattrs[] = { "mac", "name", "ip", NULL };
-            if (xmlHasProp(c, (const xmlChar *)"id"))
-                return conf_fail(pc, c, VMM_CONF_ERROR_UNSUPPORTED, err,
-                                 "attribute 'id' on <dhcp><host> is not supported by vmmd");
-            for (xmlNodePtr l = c->children; l; l = l->next)
-                if (l->type == XML_ELEMENT_NODE)
-                    return unsupported_element(pc, l, err);
-            g_autoptr(GPtrArray) holder = g_ptr_array_new_with_free_func(dhcp_host_free);
-            VmmNetworkDhcpHost *h = g_new0(VmmNetworkDhcpHost, 1);
-            g_ptr_array_add(holder, h);
-            if (!check_attrs(pc, c, hattrs, err) || !check_content(pc, c, err) ||
-                !parse_addr_attr(pc, c, "ip", false, &h->ip, err))
+            VmmNetworkDhcpHost *h = parse_dhcp_host(pc, c, err);
+            if (!h)
                 return false;
-            if (xmlHasProp(c, (const xmlChar *)"mac")) {
-                if (!conf_parse_mac_attr(pc, c, "mac", h->mac, err))
-                    return false;
-                h->has_mac = true;
-            }
-            h->name = get_attr(c, "name");
-            if (!h->has_mac && !h->name)
-                return conf_fail(pc, c, VMM_CONF_ERROR_INVALID, err,
-                                 "<dhcp><host> needs a 'mac' or a 'name'");
+            g_ptr_array_add(ip->hosts, h);
             if (h->ip.family && !vmm_inet_addr_in_subnet(&h->ip, &ip->address, ip->prefix))
                 return conf_fail(pc, c, VMM_CONF_ERROR_INVALID, err,
                                  "<dhcp><host ip=...> must lie inside the <ip> subnet");
-            g_ptr_array_add(ip->hosts, g_ptr_array_steal_index(holder, 0));
         } else {
             g_autofree char *l = elem_label(c);
             return conf_fail(pc, c, VMM_CONF_ERROR_INVALID, err,

@@ -80,6 +80,10 @@ typedef struct {
 } VmmNetworkDef;
 
 void vmm_network_def_free(VmmNetworkDef *def);
+void vmm_network_dhcp_host_free(VmmNetworkDhcpHost *h);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmNetworkDhcpHost, vmm_network_dhcp_host_free)
+/* One <host mac='' name='' ip=''/> (net-update ip-dhcp-host). */
+VmmNetworkDhcpHost *vmm_network_dhcp_host_parse(const char *xml, GError **err);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmNetworkDef, vmm_network_def_free)
 
 /* Parses a network document; errors are VMM_CONF_ERROR (domain_conf.h),

@@ -1,4 +1,5 @@
 #include "net/tap.h"
+#include "net/ifctl.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -157,44 +158,22 @@ bool vmm_tap_delete(const char *name, GError **err)
 
 bool vmm_tap_set_mtu(VmmTap *t, unsigned mtu, GError **err)
 {
-    struct ifreq ifr = { 0 };
-    ifr.ifr_mtu = mtu;
-    return ifreq_ioctl(t, SIOCSIFMTU, &ifr, "set MTU", err);
+    return vmm_if_set_mtu("tap", t->name, mtu, err);
 }
 
 bool vmm_tap_set_up(VmmTap *t, bool up, GError **err)
 {
-    struct ifreq ifr = { 0 };
-    if (!ifreq_ioctl(t, SIOCGIFFLAGS, &ifr, "get flags", err))
-        return false;
-    if (up)
-        ifr.ifr_flags |= IFF_UP;
-    else
-        ifr.ifr_flags &= ~IFF_UP;
-    return ifreq_ioctl(t, SIOCSIFFLAGS, &ifr, up ? "bring up" : "bring down", err);
+    return vmm_if_set_up("tap", t->name, up, err);
 }
 
 bool vmm_tap_attach_bridge(VmmTap *t, const char *bridge, GError **err)
 {
-    struct ifreq ifr = { 0 };
-    if (!ifreq_ioctl(t, SIOCGIFINDEX, &ifr, "get index", err))
-        return false;
-    int index = ifr.ifr_ifindex;
-    int s = ctl_socket();
-    if (s < 0)
-        return tap_error(err, t, "socket");
-    memset(&ifr, 0, sizeof(ifr));
-    g_strlcpy(ifr.ifr_name, bridge, IFNAMSIZ);
-    ifr.ifr_ifindex = index;
-    int rc = ioctl(s, SIOCBRADDIF, &ifr);
-    int e = errno;
-    close(s);
-    if (rc < 0) {
-        g_set_error(err, VMM_ERROR, 0, "tap %s: attach to bridge %s: %s", t->name, bridge,
-                    e == ENODEV ? "no such bridge" : g_strerror(e));
-        return false;
-    }
-    return true;
+    GError *e = NULL;
+    if (vmm_bridge_add_port(bridge, t->name, &e))
+        return true;
+    g_set_error(err, VMM_ERROR, 0, "tap %s", e->message);
+    g_error_free(e);
+    return false;
 }
 
 static bool fd_error(GError **err, const char *name, const char *what)

@@ -24,6 +24,7 @@ static const char *const class_names[] = {
     [VMM_PROTO_OPERATION_INVALID] = "OperationInvalid",
     [VMM_PROTO_PERMISSION_DENIED] = "PermissionDenied",
     [VMM_PROTO_INTERNAL_ERROR] = "InternalError",
+    [VMM_PROTO_NETWORK_NOT_FOUND] = "NetworkNotFound",
 };
 
 const char *vmm_proto_error_class_name(VmmProtoErrorClass c)

@@ -43,6 +43,7 @@ typedef enum {
     VMM_PROTO_OPERATION_INVALID,
     VMM_PROTO_PERMISSION_DENIED,
     VMM_PROTO_INTERNAL_ERROR,
+    VMM_PROTO_NETWORK_NOT_FOUND,
 } VmmProtoErrorClass;
 
 /* GError domain of protocol errors: code = VmmProtoErrorClass, message =
