@@ -51,19 +51,8 @@ static u32 pfn_of(u64 i) { return (u32)(((u64)(pool + i * PAGE)) / PAGE); }
 /* One buffer of k PFNs (in pfns[]) on queue qi; false on a device error. */
 static bool send_pfns(struct vdev *d, int qi, u64 k)
 {
-	struct vq *q = &d->q[qi];
 	struct vbuf b = { (u64)pfns, (u32)(k * 4), false };
-	if (vq_add(q, &b, 1, 0, NULL) < 0)
-		return false;
-	if (q->vector)
-		vq_arm(q);
-	vq_kick(q);
-	if (vq_wait(q, 5000) <= 0)
-		return false;
-	u16 h;
-	u32 len;
-	vq_get(q, &h, &len, NULL);
-	return true;
+	return vq_submit_wait(&d->q[qi], &b, 1, NULL, 5000, NULL) == VQ_DONE;
 }
 
 /* Sends pool pages [first, first+n) on queue qi. */
@@ -109,7 +98,6 @@ static bool hostile;
  * the reporting queue (the next one after the ones negotiated). */
 static bool report_free(struct vdev *d, int qi, u64 bytes)
 {
-	struct vq *q = &d->q[qi];
 	struct vbuf b[REPORT_SG];
 	for (u64 off = 0; off < bytes;) {
 		int n = 0;
@@ -118,16 +106,8 @@ static bool report_free(struct vdev *d, int qi, u64 bytes)
 			b[n].len = (u32)(bytes - off < REPORT_CHUNK ? bytes - off : REPORT_CHUNK);
 			b[n].write = true;
 		}
-		if (vq_add(q, b, n, 0, NULL) < 0)
+		if (vq_submit_wait(&d->q[qi], b, n, NULL, 5000, NULL) != VQ_DONE)
 			return false;
-		if (q->vector)
-			vq_arm(q);
-		vq_kick(q);
-		if (vq_wait(q, 5000) <= 0)
-			return false;
-		u16 h;
-		u32 len;
-		vq_get(q, &h, &len, NULL);
 	}
 	return true;
 }
