@@ -396,7 +396,7 @@ void vmm_virtio_balloon_free(VmmVirtioBalloon *b)
     g_free(b);
 }
 
-void vmm_virtio_balloon_set_target(VmmVirtioBalloon *b, uint64_t num_pages)
+static void set_target(VmmVirtioBalloon *b, uint64_t num_pages, bool notify)
 {
     num_pages = MIN(num_pages, b->ram_pages);
     g_mutex_lock(&b->lock);
@@ -405,7 +405,18 @@ void vmm_virtio_balloon_set_target(VmmVirtioBalloon *b, uint64_t num_pages)
     g_mutex_lock(&b->vdev->lock);
     pci_set_u32(b->vdev->config + 0, (uint32_t)num_pages);
     g_mutex_unlock(&b->vdev->lock);
-    vmm_virtio_config_changed(b->vdev);
+    if (notify)
+        vmm_virtio_config_changed(b->vdev);
+}
+
+void vmm_virtio_balloon_set_target(VmmVirtioBalloon *b, uint64_t num_pages)
+{
+    set_target(b, num_pages, true);
+}
+
+void vmm_virtio_balloon_preset_target(VmmVirtioBalloon *b, uint64_t num_pages)
+{
+    set_target(b, num_pages, false);
 }
 
 void vmm_virtio_balloon_set_period(VmmVirtioBalloon *b, unsigned seconds)
