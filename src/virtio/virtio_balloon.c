@@ -3,6 +3,7 @@
  * so duplicates and deflates of pages never inflated are recognised, and
  * nothing the guest sends can make the host touch memory outside RAM. */
 #include "virtio/virtio_balloon.h"
+#include "virtio/virtio_iothread.h"
 #include "virtio/virtio_pci.h"
 #include "virtio/virtio_spec.h"
 #include "vmm/vm.h"
@@ -11,8 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -35,8 +34,9 @@ struct VmmVirtioBalloon {
     VmmVm *vm;
     VmmVirtioDev *vdev;
     int role_queue[Q_ROLES];        /* queue index of each role, -1 = absent */
-    GThread *thread;
-    int stop_fd, timer_fd;
+    VmmIoThread *io;
+    int timer_fd;
+    VmmVirtqElem *elem;             /* inflate/deflate/report buffer, used by the thread */
     gint period;                    /* seconds, atomic */
     VmmVirtqElem *stats_elem;       /* the driver's stats buffer while we hold it */
     bool holding_stats;
@@ -262,48 +262,31 @@ static void request_stats(VmmVirtioBalloon *b)
     vmm_virtio_notify(b->vdev, (unsigned)qi);
 }
 
-static gpointer balloon_thread(gpointer data)
+#define EV_TIMER Q_ROLES
+
+static void balloon_ready(void *opaque)
 {
-    VmmVirtioBalloon *b = data;
-    g_autofree VmmVirtqElem *e = g_new(VmmVirtqElem, 1);
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = { .events = EPOLLIN };
-    for (int r = 0; r < Q_ROLES; r++) {
-        if (b->role_queue[r] < 0)
-            continue;
-        ev.data.u32 = (uint32_t)r;
-        epoll_ctl(ep, EPOLL_CTL_ADD, b->vdev->queues[b->role_queue[r]].kick_fd, &ev);
-        serve(b, r, e);   /* kicks that came before we started */
-    }
-    ev.data.u32 = Q_ROLES;
-    epoll_ctl(ep, EPOLL_CTL_ADD, b->timer_fd, &ev);
-    ev.data.u32 = Q_ROLES + 1;
-    epoll_ctl(ep, EPOLL_CTL_ADD, b->stop_fd, &ev);
+    VmmVirtioBalloon *b = opaque;
+    for (int r = 0; r < Q_ROLES; r++)
+        serve(b, r, b->elem);   /* kicks that came before we started */
     arm_timer(b);
-    for (bool stopping = false; !stopping;) {
-        struct epoll_event evs[Q_ROLES + 2];
-        int n = epoll_wait(ep, evs, G_N_ELEMENTS(evs), -1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        for (int i = 0; i < n; i++) {
-            uint32_t r = evs[i].data.u32;
-            uint64_t v;
-            if (r < Q_ROLES) {
-                while (read(b->vdev->queues[b->role_queue[r]].kick_fd, &v, sizeof(v)) > 0)
-                    ;
-                serve(b, (int)r, e);
-            } else if (r == Q_ROLES) {
-                while (read(b->timer_fd, &v, sizeof(v)) > 0)
-                    ;
-                request_stats(b);
-            } else {
-                stopping = true;
-            }
-        }
-    }
-    close(ep);
-    return NULL;
 }
+
+static void balloon_event(void *opaque, uint32_t tag, bool stopping)
+{
+    VmmVirtioBalloon *b = opaque;
+    if (stopping)
+        return;
+    if (tag == EV_TIMER)
+        request_stats(b);
+    else
+        serve(b, (int)tag, b->elem);
+}
+
+static const VmmIoThreadOps balloon_io_ops = {
+    .ready = balloon_ready,
+    .event = balloon_event,
+};
 
 /* ---- virtio device ops --------------------------------------------------- */
 
@@ -322,23 +305,20 @@ static bool balloon_start(VmmVirtioDev *d, GError **err)
         if (b->role_queue[r] >= 0 && !d->queues[b->role_queue[r]].enabled)
             b->role_queue[r] = -1;
     b->holding_stats = false;
-    uint64_t junk;
-    while (read(b->stop_fd, &junk, sizeof(junk)) > 0)
-        ;
-    b->thread = g_thread_new("balloon", balloon_thread, b);
+    for (int r = 0; r < Q_ROLES; r++)
+        if (b->role_queue[r] >= 0)
+            vmm_iothread_watch(b->io, d->queues[b->role_queue[r]].kick_fd, (uint32_t)r, true);
+    vmm_iothread_watch(b->io, b->timer_fd, EV_TIMER, true);
+    vmm_iothread_start(b->io, "balloon");
     return true;
 }
 
 static void balloon_stop(VmmVirtioDev *d)
 {
     VmmVirtioBalloon *b = d->opaque;
-    if (!b->thread)
+    if (!vmm_iothread_running(b->io))
         return;
-    uint64_t one = 1;
-    if (write(b->stop_fd, &one, sizeof(one)) < 0)
-        vmm_log_warn("%s: cannot stop the balloon thread: %s", d->name, g_strerror(errno));
-    g_thread_join(b->thread);
-    b->thread = NULL;
+    vmm_iothread_stop(b->io);
     /* A reset guest starts over with every page of its RAM (5.5.6.1). */
     g_mutex_lock(&b->lock);
     memset(b->map, 0, (b->ram_pages + 7) / 8);
@@ -374,13 +354,16 @@ VmmVirtioBalloon *vmm_virtio_balloon_new(VmmVm *vm, const VmmBalloonDef *def, in
     b->ram_pages = vm->ram_size / VMM_BALLOON_PAGE;
     b->map = g_malloc0((b->ram_pages + 7) / 8);
     b->stats_elem = g_new0(VmmVirtqElem, 1);
-    b->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    b->elem = g_new(VmmVirtqElem, 1);
     b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     g_atomic_int_set(&b->period, (gint)def->stats_period);
-    if (b->stop_fd < 0 || b->timer_fd < 0) {
+    if (b->timer_fd < 0) {
         g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno),
-                    "virtio-balloon: cannot create its eventfd or timerfd: %s",
-                    g_strerror(errno));
+                    "virtio-balloon: cannot create its timerfd: %s", g_strerror(errno));
+        vmm_virtio_balloon_free(b);
+        return NULL;
+    }
+    if (!(b->io = vmm_iothread_new("virtio-balloon", &balloon_io_ops, b, err))) {
         vmm_virtio_balloon_free(b);
         return NULL;
     }
@@ -403,17 +386,17 @@ void vmm_virtio_balloon_free(VmmVirtioBalloon *b)
     if (!b)
         return;
     vmm_virtio_pci_free(b->vdev);   /* stops the thread */
-    if (b->stop_fd >= 0)
-        close(b->stop_fd);
+    vmm_iothread_free(b->io);
     if (b->timer_fd >= 0)
         close(b->timer_fd);
+    g_free(b->elem);
     g_free(b->stats_elem);
     g_free(b->map);
     g_mutex_clear(&b->lock);
     g_free(b);
 }
 
-void vmm_virtio_balloon_set_target(VmmVirtioBalloon *b, uint64_t num_pages)
+static void set_target(VmmVirtioBalloon *b, uint64_t num_pages, bool notify)
 {
     num_pages = MIN(num_pages, b->ram_pages);
     g_mutex_lock(&b->lock);
@@ -422,7 +405,18 @@ void vmm_virtio_balloon_set_target(VmmVirtioBalloon *b, uint64_t num_pages)
     g_mutex_lock(&b->vdev->lock);
     pci_set_u32(b->vdev->config + 0, (uint32_t)num_pages);
     g_mutex_unlock(&b->vdev->lock);
-    vmm_virtio_config_changed(b->vdev);
+    if (notify)
+        vmm_virtio_config_changed(b->vdev);
+}
+
+void vmm_virtio_balloon_set_target(VmmVirtioBalloon *b, uint64_t num_pages)
+{
+    set_target(b, num_pages, true);
+}
+
+void vmm_virtio_balloon_preset_target(VmmVirtioBalloon *b, uint64_t num_pages)
+{
+    set_target(b, num_pages, false);
 }
 
 void vmm_virtio_balloon_set_period(VmmVirtioBalloon *b, unsigned seconds)

@@ -44,6 +44,9 @@ VmmVirtioBalloon *vmm_virtio_balloon_new(VmmVm *vm, const VmmBalloonDef *def, in
 void vmm_virtio_balloon_free(VmmVirtioBalloon *b);
 /* num_pages: pages the guest should give back (config change interrupt). */
 void vmm_virtio_balloon_set_target(VmmVirtioBalloon *b, uint64_t num_pages);
+/* The same before the guest runs (no interrupt): its driver reads the
+ * target when it loads. */
+void vmm_virtio_balloon_preset_target(VmmVirtioBalloon *b, uint64_t num_pages);
 /* Seconds between statistics requests; 0 stops them. */
 void vmm_virtio_balloon_set_period(VmmVirtioBalloon *b, unsigned seconds);
 unsigned vmm_virtio_balloon_get_period(VmmVirtioBalloon *b);

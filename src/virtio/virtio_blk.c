@@ -1,5 +1,6 @@
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_blk_req.h"
+#include "virtio/virtio_iothread.h"
 #include "virtio/virtio_pci.h"
 #include "virtio/virtio_spec.h"
 #include "vmm/vm.h"
@@ -7,9 +8,7 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <time.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define BLK_QUEUE_SIZE   256
@@ -32,8 +31,7 @@ struct BlkQueue {
     VmmVirtioBlk *blk;
     unsigned index;
     VmmBlockQueue *bq;
-    GThread *thread;
-    int stop_fd;
+    VmmIoThread *io;
     BlkReq *reqs;
     GPtrArray *free_reqs;
     unsigned inflight;
@@ -212,69 +210,66 @@ static void poll_queue(BlkQueue *q)
         process(q);
 }
 
-static gpointer queue_thread(gpointer data)
+enum { EV_KICK, EV_BACKEND };
+
+static void blk_ready(void *opaque)
 {
-    BlkQueue *q = data;
-    VmmVirtioQueue *vq = &q->blk->vdev->queues[q->index];
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = { .events = EPOLLIN };
-    ev.data.u32 = 0;
-    epoll_ctl(ep, EPOLL_CTL_ADD, vq->kick_fd, &ev);
-    ev.data.u32 = 1;
-    epoll_ctl(ep, EPOLL_CTL_ADD, vmm_block_queue_fd(q->bq), &ev);
-    ev.data.u32 = 2;
-    epoll_ctl(ep, EPOLL_CTL_ADD, q->stop_fd, &ev);
-    /* Kicks that came before we started. */
-    process(q);
-    bool stopping = false;
-    while (!stopping || q->inflight) {
-        if (q->blk->poll_ns && !stopping)
-            poll_queue(q);
-        struct epoll_event evs[3];
-        int n = epoll_wait(ep, evs, 3, -1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        for (int i = 0; i < n; i++) {
-            uint64_t v;
-            switch (evs[i].data.u32) {
-            case 0:
-                while (read(vq->kick_fd, &v, sizeof(v)) > 0)
-                    ;
-                if (!stopping)
-                    process(q);
-                break;
-            case 1:
-                vmm_block_queue_complete(q->bq);
-                publish(q);
-                /* Completions freed slots: take what waited for them. */
-                if (!stopping)
-                    process(q);
-                break;
-            case 2:
-                stopping = true;
-                break;
-            }
-        }
-        publish(q);
-    }
-    close(ep);
-    return NULL;
+    process(opaque);   /* kicks that came before we started */
 }
+
+static void blk_before_wait(void *opaque)
+{
+    BlkQueue *q = opaque;
+    if (q->blk->poll_ns)
+        poll_queue(q);
+}
+
+static void blk_event(void *opaque, uint32_t tag, bool stopping)
+{
+    BlkQueue *q = opaque;
+    if (tag == EV_BACKEND) {
+        vmm_block_queue_complete(q->bq);
+        publish(q);
+        /* Completions freed slots: take what waited for them. */
+    }
+    if (!stopping)
+        process(q);
+}
+
+static void blk_after(void *opaque, bool stopping)
+{
+    (void)stopping;
+    publish(opaque);
+}
+
+/* Requests in the backend finish before the thread does. */
+static bool blk_busy(void *opaque)
+{
+    return ((BlkQueue *)opaque)->inflight;
+}
+
+static const VmmIoThreadOps blk_io_ops = {
+    .ready = blk_ready,
+    .before_wait = blk_before_wait,
+    .event = blk_event,
+    .after = blk_after,
+    .busy = blk_busy,
+};
 
 /* ---- virtio device ops -------------------------------------------------- */
 
 static bool blk_start(VmmVirtioDev *d, GError **err)
 {
+    (void)err;
     VmmVirtioBlk *b = d->opaque;
     for (unsigned i = 0; i < b->nqueues; i++) {
         BlkQueue *q = &b->queues[i];
         if (!d->queues[i].enabled)
             continue;
-        uint64_t junk;
-        while (read(q->stop_fd, &junk, sizeof(junk)) > 0)
-            ;
+        vmm_iothread_watch(q->io, d->queues[i].kick_fd, EV_KICK, true);
+        vmm_iothread_watch(q->io, vmm_block_queue_fd(q->bq), EV_BACKEND, false);
         g_autofree char *name = g_strdup_printf("blk-%s-q%u", b->disk->target_dev, i);
-        q->thread = g_thread_new(name, queue_thread, q);
+        vmm_iothread_start(q->io, name);
     }
     return true;
 }
@@ -282,16 +277,8 @@ static bool blk_start(VmmVirtioDev *d, GError **err)
 static void blk_stop(VmmVirtioDev *d)
 {
     VmmVirtioBlk *b = d->opaque;
-    for (unsigned i = 0; i < b->nqueues; i++) {
-        BlkQueue *q = &b->queues[i];
-        if (!q->thread)
-            continue;
-        uint64_t one = 1;
-        if (write(q->stop_fd, &one, sizeof(one)) < 0)
-            vmm_log_warn("%s: cannot stop queue %u: %s", d->name, i, g_strerror(errno));
-        g_thread_join(q->thread);
-        q->thread = NULL;
-    }
+    for (unsigned i = 0; i < b->nqueues; i++)
+        vmm_iothread_stop(b->queues[i].io);
 }
 
 static bool blk_features_ok(VmmVirtioDev *d, uint64_t features)
@@ -386,7 +373,11 @@ VmmVirtioBlk *vmm_virtio_blk_new(VmmVm *vm, const VmmDiskDef *disk, int pci_slot
         q->blk = b;
         q->index = i;
         q->bq = vmm_block_queue(b->dev, i);
-        q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        g_autofree char *what = g_strdup_printf("%s queue %u", name, i);
+        if (!(q->io = vmm_iothread_new(what, &blk_io_ops, q, err))) {
+            vmm_virtio_blk_free(b);
+            return NULL;
+        }
         q->reqs = g_new0(BlkReq, BLK_QUEUE_SIZE);
         q->free_reqs = g_ptr_array_sized_new(BLK_QUEUE_SIZE);
         for (unsigned j = 0; j < BLK_QUEUE_SIZE; j++)
@@ -402,8 +393,7 @@ void vmm_virtio_blk_free(VmmVirtioBlk *b)
     vmm_virtio_pci_free(b->vdev);   /* stops the queue threads */
     for (unsigned i = 0; b->queues && i < b->nqueues; i++) {
         BlkQueue *q = &b->queues[i];
-        if (q->stop_fd >= 0)
-            close(q->stop_fd);
+        vmm_iothread_free(q->io);
         g_free(q->reqs);
         if (q->free_reqs)
             g_ptr_array_free(q->free_reqs, TRUE);

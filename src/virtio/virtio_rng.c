@@ -7,6 +7,7 @@
  * one ended. When the quota is spent the requests stay on the avail ring
  * and a timerfd wakes the thread at the period's end. */
 #include "virtio/virtio_rng.h"
+#include "virtio/virtio_iothread.h"
 #include "virtio/virtio_pci.h"
 #include "util/log.h"
 #include "vmm/vm.h"
@@ -14,8 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -30,14 +29,15 @@ struct VmmVirtioRng {
     const VmmRngDef *def;
     VmmVirtioDev *vdev;
     int fd;                      /* backend file, -1 for builtin */
-    int stop_fd, timer_fd;
-    GThread *thread;
+    int timer_fd;
+    VmmIoThread *io;
     VmmVirtqElem *elem;          /* large: one per device, used by the thread */
 
     uint64_t period_ns;
     uint64_t period_end;         /* CLOCK_MONOTONIC ns; 0 = no period running */
     uint64_t quota;              /* bytes left in the running period */
     bool waiting_fd;             /* backend had nothing: wait for POLLIN */
+    bool backend_watched;
 
     uint64_t bytes, requests;    /* __atomic, for stats */
 };
@@ -146,87 +146,69 @@ static void process(VmmVirtioRng *r)
     }
 }
 
-enum { EV_KICK, EV_STOP, EV_TIMER, EV_BACKEND };
+enum { EV_KICK, EV_TIMER, EV_BACKEND };
 
-static gpointer rng_thread(gpointer data)
+static void rng_ready(void *opaque)
 {
-    VmmVirtioRng *r = data;
-    VmmVirtioQueue *q = &r->vdev->queues[0];
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = { .events = EPOLLIN };
-    ev.data.u32 = EV_KICK;
-    epoll_ctl(ep, EPOLL_CTL_ADD, q->kick_fd, &ev);
-    ev.data.u32 = EV_STOP;
-    epoll_ctl(ep, EPOLL_CTL_ADD, r->stop_fd, &ev);
-    ev.data.u32 = EV_TIMER;
-    epoll_ctl(ep, EPOLL_CTL_ADD, r->timer_fd, &ev);
-    bool backend_watched = false;
+    VmmVirtioRng *r = opaque;
     r->waiting_fd = false;
+    r->backend_watched = false;
     process(r);
-    for (;;) {
-        /* Watch the backend only while a request waits for it: a random
-         * device is nearly always readable. */
-        if (r->waiting_fd != backend_watched) {
-            ev.data.u32 = EV_BACKEND;
-            epoll_ctl(ep, r->waiting_fd ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, r->fd, &ev);
-            backend_watched = r->waiting_fd;
-        }
-        struct epoll_event evs[4];
-        int n = epoll_wait(ep, evs, 4, -1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        bool stop = false;
-        uint64_t v;
-        for (int i = 0; i < n; i++) {
-            switch (evs[i].data.u32) {
-            case EV_KICK:
-                while (read(q->kick_fd, &v, sizeof(v)) > 0)
-                    ;
-                break;
-            case EV_STOP:
-                stop = true;
-                break;
-            case EV_TIMER:
-                while (read(r->timer_fd, &v, sizeof(v)) > 0)
-                    ;
-                break;
-            case EV_BACKEND:
-                r->waiting_fd = false;
-                break;
-            }
-        }
-        if (stop)
-            break;
-        process(r);
-    }
-    close(ep);
-    return NULL;
 }
+
+/* Watch the backend only while a request waits for it: a random device is
+ * nearly always readable. */
+static void rng_before_wait(void *opaque)
+{
+    VmmVirtioRng *r = opaque;
+    if (r->waiting_fd == r->backend_watched)
+        return;
+    if (r->waiting_fd)
+        r->backend_watched = vmm_iothread_watch(r->io, r->fd, EV_BACKEND, false);
+    else {
+        vmm_iothread_unwatch(r->io, r->fd);
+        r->backend_watched = false;
+    }
+}
+
+static void rng_event(void *opaque, uint32_t tag, bool stopping)
+{
+    (void)stopping;
+    VmmVirtioRng *r = opaque;
+    if (tag == EV_BACKEND)
+        r->waiting_fd = false;
+}
+
+static void rng_after(void *opaque, bool stopping)
+{
+    if (!stopping)
+        process(opaque);
+}
+
+static const VmmIoThreadOps rng_io_ops = {
+    .ready = rng_ready,
+    .before_wait = rng_before_wait,
+    .event = rng_event,
+    .after = rng_after,
+};
 
 static bool rng_start(VmmVirtioDev *d, GError **err)
 {
     (void)err;
     VmmVirtioRng *r = d->opaque;
-    uint64_t junk;
-    while (read(r->stop_fd, &junk, sizeof(junk)) > 0)
-        ;
     if (!d->queues[0].enabled)
         return true;
+    vmm_iothread_watch(r->io, d->queues[0].kick_fd, EV_KICK, true);
+    vmm_iothread_watch(r->io, r->timer_fd, EV_TIMER, true);
     g_autofree char *name = g_strdup_printf("rng-%s", d->name);
-    r->thread = g_thread_new(name, rng_thread, r);
+    vmm_iothread_start(r->io, name);
     return true;
 }
 
 static void rng_stop(VmmVirtioDev *d)
 {
     VmmVirtioRng *r = d->opaque;
-    if (!r->thread)
-        return;
-    uint64_t one = 1;
-    if (write(r->stop_fd, &one, sizeof(one)) < 0)
-        vmm_log_warn("%s: cannot stop its thread: %s", d->name, g_strerror(errno));
-    g_thread_join(r->thread);
-    r->thread = NULL;
+    vmm_iothread_stop(r->io);
 }
 
 static bool rng_features_ok(VmmVirtioDev *d, uint64_t features)
@@ -271,23 +253,26 @@ VmmVirtioRng *vmm_virtio_rng_new(VmmVm *vm, const VmmRngDef *def, unsigned index
 {
     VmmVirtioRng *r = g_new0(VmmVirtioRng, 1);
     r->def = def;
-    r->fd = r->stop_fd = r->timer_fd = -1;
+    r->fd = r->timer_fd = -1;
     if (def->backend == VMM_RNG_BACKEND_RANDOM &&
         (r->fd = open_backend(vmm_rng_def_file(def), index, err)) < 0) {
         vmm_virtio_rng_free(r);
         return NULL;
     }
     r->period_ns = (uint64_t)vmm_rng_def_period_ms(def) * 1000000ULL;
-    r->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     r->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    if (r->stop_fd < 0 || r->timer_fd < 0) {
+    if (r->timer_fd < 0) {
         g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno),
-                    "rng %u: cannot make its eventfd/timerfd: %s", index, g_strerror(errno));
+                    "rng %u: cannot make its timerfd: %s", index, g_strerror(errno));
+        vmm_virtio_rng_free(r);
+        return NULL;
+    }
+    g_autofree char *name = g_strdup_printf("virtio-rng rng%u", index);
+    if (!(r->io = vmm_iothread_new(name, &rng_io_ops, r, err))) {
         vmm_virtio_rng_free(r);
         return NULL;
     }
     r->elem = g_new(VmmVirtqElem, 1);
-    g_autofree char *name = g_strdup_printf("virtio-rng rng%u", index);
     uint64_t f = (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
     r->vdev = vmm_virtio_pci_new(vm, &rng_ops, r, name, 1, RNG_QUEUE_SIZE, f, 0, pci_slot, err);
     if (!r->vdev) {
@@ -302,10 +287,9 @@ void vmm_virtio_rng_free(VmmVirtioRng *r)
     if (!r)
         return;
     vmm_virtio_pci_free(r->vdev);   /* stops the thread */
+    vmm_iothread_free(r->io);
     if (r->fd >= 0)
         close(r->fd);
-    if (r->stop_fd >= 0)
-        close(r->stop_fd);
     if (r->timer_fd >= 0)
         close(r->timer_fd);
     g_free(r->elem);

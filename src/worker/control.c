@@ -283,6 +283,27 @@ static json_object *cmd_set_memory(VmmProtoConn *c, json_object *args, void *opa
     return json_object_new_object();
 }
 
+void worker_balloon_save(Worker *w)
+{
+    VmmVirtioBalloon *b = w->vm ? balloon_of(w) : NULL;
+    w->balloon_kept = b != NULL;
+    if (!b)
+        return;
+    VmmBalloonStats st;
+    vmm_virtio_balloon_get_stats(b, &st);
+    w->balloon_target = st.num_pages;
+    w->balloon_period = vmm_virtio_balloon_get_period(b);
+}
+
+void worker_balloon_restore(Worker *w)
+{
+    VmmVirtioBalloon *b = w->vm && w->balloon_kept ? balloon_of(w) : NULL;
+    if (!b)
+        return;
+    vmm_virtio_balloon_preset_target(b, w->balloon_target);
+    vmm_virtio_balloon_set_period(b, w->balloon_period);
+}
+
 /* set-balloon-period {"period": N}: seconds between statistics requests. */
 static json_object *cmd_set_period(VmmProtoConn *c, json_object *args, void *opaque,
                                    GError **err)

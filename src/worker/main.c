@@ -222,6 +222,7 @@ int main(int argc, char **argv)
 
     for (;;) {
         w.vm = vmm_vm_new(w.def, w.backends, netdevs, boot_protocol, &err);
+        worker_balloon_restore(&w);
         if (!w.vm || !vmm_vm_start(w.vm, &err)) {
             vmm_log_error("%s", err->message);
             detail = g_strdup(err->message);
@@ -239,6 +240,7 @@ int main(int argc, char **argv)
         vmm_log_info("guest stopped: %s (%s)", vmm_stop_reason_to_string(why), detail);
         VmmLifecycleAction act = w.force_restart ? VMM_ACTION_RESTART : action_for(w.def, why);
         w.force_restart = false;
+        worker_balloon_save(&w);
         vmm_vm_free(w.vm);
         w.vm = NULL;
         reason = vmm_stop_reason_to_string(why);

@@ -29,11 +29,20 @@ typedef struct {
     unsigned sigterms;
     bool force_restart;              /* system-reset from the control socket */
     VmmProtoServer *control;         /* --control-socket, or NULL */
+    /* The balloon's target and stats period across a guest reset. */
+    bool balloon_kept;
+    uint64_t balloon_target;         /* pages */
+    unsigned balloon_period;         /* seconds */
 } Worker;
 
 /* The control socket (commands of vmmd-protocol(7), "Worker commands"). */
 bool worker_control_start(Worker *w, const char *path, GError **err);
 void worker_control_event(Worker *w, const char *event, json_object *data /* consumed */);
 void worker_control_stop(Worker *w);
+/* Around the rebuild of a reset guest: what the host set on the balloon
+ * (target, stats period) carries over to the new VM, as in QEMU, where a
+ * guest reset leaves the balloon's num_pages alone. */
+void worker_balloon_save(Worker *w);
+void worker_balloon_restore(Worker *w);
 
 #endif

@@ -4,10 +4,14 @@
  * including the VIRTIO_PCI_CAP_PCI_CFG window, reached through the PCI
  * host (ECAM and 0xcf8/0xcfc) and the MMIO bus as a guest reaches them.
  * Behind it is a real device model, with its I/O threads: virtio-blk on
- * a memfd disk, or virtio-net on socketpairs (datagram ones as two tap
- * queues, or one stream as passt's), and a small guest RAM the input can
- * write rings into, so feature negotiation, queue setup, DRIVER_OK,
- * requests and reset all run.
+ * a memfd disk, virtio-net on socketpairs (datagram ones as two tap
+ * queues, or one stream as passt's), virtio-balloon (inflate, deflate,
+ * stats and free page reporting queues: the PFN lists and stat records a
+ * guest writes) or virtio-rng (getrandom() under a rate limit, or
+ * /dev/urandom), and a small guest RAM (a memfd, as the worker's, so the
+ * balloon really punches holes in it) the input can write rings into, so
+ * feature negotiation, queue setup, DRIVER_OK, requests and reset all
+ * run.
  *
  * Only the kernel is fake: the link wraps ioctl() (-Wl,--wrap=ioctl), and
  * KVM_SET_GSI_ROUTING, KVM_IRQFD and KVM_IOEVENTFD on the VM's fd (and
@@ -23,7 +27,9 @@
  * drive interrupt lines only to 0 or 1.
  *
  * Input: [0] the device (0 virtio-blk, 1 virtio-net with two queue pairs,
- * 2 virtio-net on a stream), then records of 8 bytes:
+ * 2 virtio-net on a stream, 3 virtio-balloon with every feature, 4
+ * virtio-rng builtin with <rate bytes='256' period='10'/>, 5 virtio-rng
+ * on /dev/urandom), then records of 8 bytes:
  *   [0] bit 0: write; bits 1-3: where
  *       0 config space by ECAM, 1 BAR0 (whole), 2 common config,
  *       3 notify, 4 MSI-X table (PBA with offset bit 15), 5 device
@@ -38,8 +44,10 @@
 #include "hw/bus.h"
 #include "hw/pci.h"
 #include "util/log.h"
+#include "virtio/virtio_balloon.h"
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_net.h"
+#include "virtio/virtio_rng.h"
 #include "vmm/irq.h"
 #include "vmm/layout.h"
 #include "vmm/vm.h"
@@ -268,7 +276,8 @@ static GHashTable *thread_names(unsigned *unnamed, char **dup)
             ++*unnamed;
         g_strchomp(comm);
         if (!g_hash_table_add(seen, comm) && dup && !*dup &&
-            (g_str_has_prefix(comm, "blk-") || g_str_has_prefix(comm, "net-")))
+            (g_str_has_prefix(comm, "blk-") || g_str_has_prefix(comm, "net-") ||
+             g_str_has_prefix(comm, "rng-") || !strcmp(comm, "balloon")))
             *dup = g_strdup(comm);
     }
     if (dir)
@@ -301,14 +310,18 @@ static void check_queue_threads(unsigned unnamed_before)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t *ram;
-    static int disk_fd = -1;
+    static int ram_fd = -1, disk_fd = -1;
     static char disk_path[64];
     if (!ram) {
         if (!g_getenv("VMM_FUZZ_VERBOSE"))
             vmm_log_set_level(VMM_LOG_ERROR);
         /* No busy-polling I/O threads: they would eat the fuzzer's time. */
         g_setenv("VMM_BLK_POLL_US", "0", TRUE);
-        ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        /* Shared memfd RAM, as the worker's: the balloon punches holes in it. */
+        ram_fd = memfd_create("fuzz-ram", MFD_CLOEXEC);
+        if (ram_fd < 0 || ftruncate(ram_fd, RAM_SIZE) < 0)
+            abort();
+        ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, ram_fd, 0);
         disk_fd = memfd_create("fuzz-disk", MFD_CLOEXEC);
         kvm.vm_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (ram == MAP_FAILED || disk_fd < 0 || kvm.vm_fd < 0 || ftruncate(disk_fd, 1 << 20) < 0)
@@ -327,6 +340,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     VmmVm *vm = g_new0(VmmVm, 1);
     vm->vm_fd = kvm.vm_fd;
     vm->ram = ram;
+    vm->mem_fd = ram_fd;
     vm->ram_size = vm->lowmem_size = RAM_SIZE;
     vm->nr_vcpus = 2;
     vmm_bus_init(&vm->pio, "pio");
@@ -338,15 +352,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vm->pci = vmm_pci_host_new(&vm->pio, &vm->mmio, NULL);
     if (!vm->pci || !vmm_irq_routing_init(vm, NULL))
         abort();
-    unsigned dev = size ? data[0] % 3 : 0;
+    unsigned dev = size ? data[0] % 6 : 0;
     VmmDiskDef disk = { .path = disk_path, .target_dev = (char *)"vda", .queues = 2,
                         .pci_slot = SLOT };
     int peer[2] = { -1, -1 }, tap[2] = { -1, -1 };
     VmmVirtioBlk *blk = NULL;
     VmmVirtioNet *net = NULL;
+    VmmVirtioBalloon *balloon = NULL;
+    VmmVirtioRng *rng = NULL;
+    VmmBalloonDef bdef = { .autodeflate = VMM_TRI_ON, .free_page_reporting = VMM_TRI_ON,
+                           .pci_slot = SLOT };
+    VmmRngDef rdef = { .backend = dev == 4 ? VMM_RNG_BACKEND_BUILTIN : VMM_RNG_BACKEND_RANDOM,
+                       .path = (char *)"/dev/urandom", .rate_bytes = dev == 4 ? 256 : 0,
+                       .rate_period_ms = 10, .pci_slot = SLOT };
     GError *err = NULL;
     if (dev == 0) {
         blk = vmm_virtio_blk_new(vm, &disk, SLOT, &err);
+    } else if (dev == 3) {
+        balloon = vmm_virtio_balloon_new(vm, &bdef, SLOT, &err);
+    } else if (dev >= 4) {
+        rng = vmm_virtio_rng_new(vm, &rdef, 0, SLOT, &err);
     } else {
         unsigned pairs = dev == 1 ? 2 : 1;
         for (unsigned i = 0; i < pairs; i++) {
@@ -364,7 +389,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             .rx_queue_size = 16, .tx_queue_size = 16, .pci_slot = SLOT };
         net = vmm_virtio_net_new(vm, &nc, &err);
     }
-    if (!blk && !net)
+    if (!blk && !net && !balloon && !rng)
         fail("%s", err->message);
     /* As firmware leaves it: BAR0 placed, memory decoding and bus mastering on. */
     cfg_write(vm, PCI_BAR0, 4, BAR_BASE);
@@ -427,8 +452,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     check_queue_threads(unnamed_before);
     /* Joins the I/O threads: their work is done. */
+    if (balloon) {
+        /* Whatever the guest sent, the host never counts more pages in the
+         * balloon than RAM has. */
+        VmmBalloonStats st;
+        vmm_virtio_balloon_get_stats(balloon, &st);
+        if (st.inflated > RAM_SIZE / VMM_BALLOON_PAGE)
+            fail("balloon counts %llu pages inflated, RAM has %llu",
+                 (unsigned long long)st.inflated, (unsigned long long)(RAM_SIZE / VMM_BALLOON_PAGE));
+    }
     vmm_virtio_blk_free(blk);
     vmm_virtio_net_free(net);
+    vmm_virtio_balloon_free(balloon);
+    vmm_virtio_rng_free(rng);
     for (unsigned i = 0; i < 2; i++) {
         kvm.tap_fds[i] = -1;
         if (tap[i] >= 0)
@@ -437,9 +473,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             close(peer[i]);
     }
     if (g_getenv("VMM_FUZZ_VERBOSE")) {
-        /* The seeds' used rings (blk: 0x3000; net: rx, tx, ctrl): did
+        /* The seeds' used rings (blk: 0x3000; net: rx, tx, ctrl; balloon and
+         * rng: 0x1000 per queue, used at +0x200): did
          * the device answer? */
-        static const unsigned used[] = { 0x1200, 0x2200, 0x3000, 0x3200, 0x5200 };
+        static const unsigned used[] = { 0x1200, 0x2200, 0x3000, 0x3200, 0x4200, 0x5200 };
         fprintf(stderr, " ");
         for (unsigned i = 0; i < G_N_ELEMENTS(used); i++)
             fprintf(stderr, " used.idx@0x%x %u", used[i], ram[used[i] + 2] | ram[used[i] + 3] << 8);

@@ -159,22 +159,18 @@ int blk_raw(struct blk *b, int qi, const struct vbuf *bufs, int n, bool indirect
 	if (indirect && n > 224)
 		return BLK_NO_DESC;
 	*status = 0xff;
-	int head = vq_add(q, bufs, n, 0, itab);
-	if (head < 0)
+	switch (vq_submit_wait(q, bufs, n, itab, b->timeout_ms, &b->last_used_len)) {
+	case VQ_DONE:
+		return *status;
+	case VQ_NO_DESC:
 		return BLK_NO_DESC;
-	if (!b->v->poll && q->vector)
-		vq_arm(q);			/* this completion interrupts */
-	vq_kick(q);
-	int w = vq_wait(q, b->timeout_ms);
-	if (w <= 0)
-		return b->broken = w == 0 ? BLK_TIMEOUT : BLK_NEEDS_RESET;
-	u16 h;
-	u32 len;
-	vq_get(q, &h, &len, NULL);
-	b->last_used_len = len;
-	if (h != head)
+	case VQ_TIMEOUT:
+		return b->broken = BLK_TIMEOUT;
+	case VQ_RESET:
+		return b->broken = BLK_NEEDS_RESET;
+	default:
 		return b->broken = BLK_BAD_USED;
-	return *status;
+	}
 }
 
 int blk_req(struct blk *b, int qi, u32 type, u64 sector, const struct vbuf *data, int n, bool indirect)

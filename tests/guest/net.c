@@ -181,11 +181,5 @@ bool net_ctrl(struct net *n, u8 cls, u8 cmd, const void *data, u32 len)
 	volatile u8 *ack = b + 2048;
 	*ack = 0xff;
 	struct vbuf bufs[2] = { { (u64)b, 2 + len, false }, { (u64)ack, 1, true } };
-	if (vq_add(q, bufs, 2, 0, NULL) < 0)
-		return false;
-	vq_kick(q);
-	if (vq_wait(q, 2000) <= 0)
-		return false;
-	vq_get(q, NULL, NULL, NULL);
-	return *ack == 0;
+	return vq_submit_wait(q, bufs, 2, NULL, 2000, NULL) == VQ_DONE && *ack == 0;
 }

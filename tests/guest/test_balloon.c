@@ -12,7 +12,15 @@
  *   whole pool. report_mib=N: first reports the pool's first N MiB as free
  *   (free page reporting). Progress lines: {"balloon":"ready"|"step",...}. With
  *   handshake=1 it then prints {"balloon":"reused"} and waits for a
- *   non-zero target before it ends, so the host can measure it first. */
+ *   non-zero target before it ends, so the host can measure it first.
+ *   report_wait=1: print {"balloon":"touched"} and report only once the
+ *   host asks for statistics (set-balloon-period is the cue, the target
+ *   stays), then print {"balloon":"reported"}. cycles=0: no target to follow.
+ *   oom_mib=N: memory pressure, simulated: once the balloon is at its target
+ *   and the host then asks for statistics (the cue), deflate N MiB of it
+ *   without a target change (allowed only
+ *   with DEFLATE_ON_OOM), use those pages, print {"balloon":"oom",...}, and
+ *   hold them (no re-inflating) until the host changes the target. */
 #include "virtio.h"
 
 #define VIRTIO_ID_BALLOON	5
@@ -40,6 +48,7 @@ static u64 mix64(u64 x)
 
 static u8 *pool;
 static u64 npool, in_balloon, gen = 1;
+static u64 stale, bad_fresh, deflated;
 static u32 *pfns;
 static u8 *stats_buf;
 static u64 stats_served;
@@ -51,19 +60,8 @@ static u32 pfn_of(u64 i) { return (u32)(((u64)(pool + i * PAGE)) / PAGE); }
 /* One buffer of k PFNs (in pfns[]) on queue qi; false on a device error. */
 static bool send_pfns(struct vdev *d, int qi, u64 k)
 {
-	struct vq *q = &d->q[qi];
 	struct vbuf b = { (u64)pfns, (u32)(k * 4), false };
-	if (vq_add(q, &b, 1, 0, NULL) < 0)
-		return false;
-	if (q->vector)
-		vq_arm(q);
-	vq_kick(q);
-	if (vq_wait(q, 5000) <= 0)
-		return false;
-	u16 h;
-	u32 len;
-	vq_get(q, &h, &len, NULL);
-	return true;
+	return vq_submit_wait(&d->q[qi], &b, 1, NULL, 5000, NULL) == VQ_DONE;
 }
 
 /* Sends pool pages [first, first+n) on queue qi. */
@@ -78,6 +76,25 @@ static bool send_pages(struct vdev *d, int qi, u64 first, u64 n)
 		done += k;
 	}
 	return true;
+}
+
+/* Takes k pages back from the top of the balloon: each must read zero (the
+ * host dropped it) and keep fresh data written now. */
+static bool deflate(struct vdev *d, u64 k)
+{
+	u64 first = npool - in_balloon;
+	bool ok = send_pages(d, 1, first, k);
+	in_balloon -= k;
+	gen++;
+	for (u64 i = first; i < first + k; i++) {
+		if (*word(i) != 0)
+			stale++;
+		*word(i) = mix64(i ^ gen << 40);
+		if (*word(i) != mix64(i ^ gen << 40))
+			bad_fresh++;
+	}
+	deflated += k;
+	return ok;
 }
 
 /* hostile=1: what a broken or hostile driver sends, before the real work:
@@ -109,7 +126,6 @@ static bool hostile;
  * the reporting queue (the next one after the ones negotiated). */
 static bool report_free(struct vdev *d, int qi, u64 bytes)
 {
-	struct vq *q = &d->q[qi];
 	struct vbuf b[REPORT_SG];
 	for (u64 off = 0; off < bytes;) {
 		int n = 0;
@@ -118,16 +134,8 @@ static bool report_free(struct vdev *d, int qi, u64 bytes)
 			b[n].len = (u32)(bytes - off < REPORT_CHUNK ? bytes - off : REPORT_CHUNK);
 			b[n].write = true;
 		}
-		if (vq_add(q, b, n, 0, NULL) < 0)
+		if (vq_submit_wait(&d->q[qi], b, n, NULL, 5000, NULL) != VQ_DONE)
 			return false;
-		if (q->vector)
-			vq_arm(q);
-		vq_kick(q);
-		if (vq_wait(q, 5000) <= 0)
-			return false;
-		u16 h;
-		u32 len;
-		vq_get(q, &h, &len, NULL);
 	}
 	return true;
 }
@@ -185,16 +193,29 @@ void test_balloon(void)
 		*word(i) = mix64(i ^ gen << 40);
 	if (hostile)
 		check("balloon_hostile_survived", hostile_pfns(d), ",\"entries\":5");
+	if (report && report <= touch && arg("report_wait", 0)) {
+		/* Wait for the host's cue: the stats buffer coming back. */
+		out("{\"balloon\":\"touched\",\"touched_mib\":%llu}", (unsigned long long)(touch >> 20));
+		u64 end = rdtsc() + ms_to_tsc(limit_ms);
+		while (has_stats && !vq_pending(&d->q[2]) && rdtsc() < end)
+			virtio_sleep(irq_total, rdtsc() + ms_to_tsc(20));
+		if (has_stats && vq_get(&d->q[2], NULL, NULL, NULL)) {
+			stats_served++;
+			stats_give(d);
+		}
+	}
 	if (report && report <= touch) {
 		bool rep = d->features & BIT(F_PAGE_REPORTING);
 		check("balloon_report", rep && report_free(d, has_stats ? 3 : 2, report),
 		      ",\"negotiated\":%s,\"mib\":%llu", rep ? "true" : "false",
 		      (unsigned long long)(report >> 20));
+		if (arg("report_wait", 0))
+			out("{\"balloon\":\"reported\",\"mib\":%llu}", (unsigned long long)(report >> 20));
 	}
 	out("{\"balloon\":\"ready\",\"touched_mib\":%llu}", (unsigned long long)(touch >> 20));
 
-	u64 stale = 0, bad_fresh = 0, deflated = 0, done_cycles = 0, beyond = 0;
-	bool was_full = false, dev_ok = true;
+	u64 done_cycles = 0, beyond = 0, oom = arg("oom_mib", 0) << 20 >> 12, oom_target = 0;
+	bool was_full = false, dev_ok = true, oom_done = false, cue = false;
 	u64 deadline = rdtsc() + ms_to_tsc(limit_ms);
 	while (done_cycles < cycles && dev_ok && rdtsc() < deadline) {
 		if (has_stats && vq_pending(&d->q[2])) {
@@ -203,13 +224,29 @@ void test_balloon(void)
 			vq_get(&d->q[2], &h, &len, NULL);
 			stats_served++;
 			stats_give(d);
+			/* a stats request at the target: the host's cue for oom_mib */
+			cue = in_balloon && in_balloon == vcfg32(d, 0);
 		}
 		u64 target = vcfg32(d, 0);
 		if (target > npool) {
 			beyond = target - npool;   /* more than the pool: give what we own */
 			target = npool;
 		}
-		if (target == in_balloon) {
+		if (oom && !oom_done && cue && target == in_balloon && in_balloon >= oom) {
+			bool can = d->features & BIT(F_DEFLATE_ON_OOM);
+			oom_done = true;
+			oom_target = vcfg32(d, 0);
+			dev_ok = can && deflate(d, oom);
+			mmio_write32(d->devcfg + 4, (u32)in_balloon);
+			check("balloon_oom_deflate", dev_ok, ",\"negotiated\":%s,\"pages\":%llu",
+			      can ? "true" : "false", (unsigned long long)oom);
+			out("{\"balloon\":\"oom\",\"target\":%llu,\"actual\":%llu}",
+			    (unsigned long long)oom_target, (unsigned long long)in_balloon);
+			continue;
+		}
+		/* under pressure: the pages stay in use until the host decides */
+		bool hold = oom_done && vcfg32(d, 0) == oom_target && target > in_balloon;
+		if (target == in_balloon || hold) {
 			if (was_full && in_balloon == 0) {
 				done_cycles++;
 				was_full = false;
@@ -226,18 +263,7 @@ void test_balloon(void)
 			was_full = true;
 		} else {
 			u64 k = in_balloon - target < step ? in_balloon - target : step;
-			u64 first = npool - in_balloon;
-			dev_ok = send_pages(d, 1, first, k);
-			in_balloon -= k;
-			gen++;
-			for (u64 i = first; i < first + k; i++) {
-				if (*word(i) != 0)
-					stale++;
-				*word(i) = mix64(i ^ gen << 40);
-				if (*word(i) != mix64(i ^ gen << 40))
-					bad_fresh++;
-			}
-			deflated += k;
+			dev_ok = deflate(d, k);
 		}
 		mmio_write32(d->devcfg + 4, (u32)in_balloon);
 		out("{\"balloon\":\"step\",\"target\":%llu,\"actual\":%llu}",
@@ -247,10 +273,11 @@ void test_balloon(void)
 	      ",\"cycles\":%llu,\"device_ok\":%s,\"beyond_pool_pages\":%llu",
 	      (unsigned long long)done_cycles, dev_ok ? "true" : "false",
 	      (unsigned long long)beyond);
-	check("balloon_deflated_fresh", deflated > 0 && stale == 0 && bad_fresh == 0,
-	      ",\"deflated_pages\":%llu,\"not_zero\":%llu,\"bad_fresh\":%llu",
-	      (unsigned long long)deflated, (unsigned long long)stale,
-	      (unsigned long long)bad_fresh);
+	if (cycles)
+		check("balloon_deflated_fresh", deflated > 0 && stale == 0 && bad_fresh == 0,
+		      ",\"deflated_pages\":%llu,\"not_zero\":%llu,\"bad_fresh\":%llu",
+		      (unsigned long long)deflated, (unsigned long long)stale,
+		      (unsigned long long)bad_fresh);
 	/* the whole pool is the guest's again: write and read every page */
 	u64 bad = 0;
 	gen++;

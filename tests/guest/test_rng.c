@@ -27,22 +27,15 @@ static bool rng_open(void)
 }
 
 /* One request of `len` bytes at `addr`: the used length, or -1 timeout,
- * -2 NEEDS_RESET. */
+ * -2 NEEDS_RESET, -3 no descriptor or a wrong used entry. */
 static long request(u64 addr, u32 len, bool write, u64 ms)
 {
-	struct vq *q = &rng->q[0];
 	struct vbuf b = { addr, len, write };
-	int head = vq_add(q, &b, 1, 0, NULL);
-	if (head < 0)
-		return -3;
-	vq_kick(q);
-	int w = vq_wait(q, ms);
-	if (w <= 0)
-		return w == 0 ? -1 : -2;
-	u16 h;
 	u32 used;
-	vq_get(q, &h, &used, NULL);
-	return used;
+	int rc = vq_submit_wait(&rng->q[0], &b, 1, NULL, ms, &used);
+	if (rc == VQ_DONE)
+		return used;
+	return rc == VQ_TIMEOUT ? -1 : rc == VQ_RESET ? -2 : -3;
 }
 
 static bool constant(const u8 *p, long n)

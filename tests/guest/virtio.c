@@ -577,3 +577,21 @@ int vq_wait(struct vq *q, u64 ms)
 		virtio_sleep(snap, next_st < end ? next_st : end);
 	}
 }
+
+int vq_submit_wait(struct vq *q, const struct vbuf *b, int n, volatile struct vring_desc *itab,
+		   u64 ms, u32 *len)
+{
+	int head = vq_add(q, b, n, 0, itab);
+	if (head < 0)
+		return VQ_NO_DESC;
+	if (!q->dev->poll && q->vector)
+		vq_arm(q);			/* this completion interrupts */
+	vq_kick(q);
+	int w = vq_wait(q, ms);
+	if (w <= 0)
+		return w == 0 ? VQ_TIMEOUT : VQ_RESET;
+	u16 h;
+	vq_get(q, &h, len, NULL);
+	/* One request in flight: anything else in the used ring is a device bug. */
+	return h == head ? VQ_DONE : VQ_BAD_USED;
+}

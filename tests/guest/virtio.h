@@ -179,6 +179,12 @@ void vq_quiet(struct vq *q);
 /* Wait for a used entry on q: 1 ready, 0 timeout, -1 DEVICE_NEEDS_RESET.
  * Sleeps for the MSI-X interrupt unless d->poll (then spins). */
 int vq_wait(struct vq *q, u64 ms);
+/* One request start to end: vq_add (itab as there), arm this completion's
+ * interrupt unless d->poll, kick, vq_wait up to ms, and take the used
+ * entry, whose length goes to *len (may be NULL). VQ_DONE, or why not. */
+enum { VQ_DONE = 1, VQ_TIMEOUT = 0, VQ_RESET = -1, VQ_NO_DESC = -2, VQ_BAD_USED = -3 };
+int vq_submit_wait(struct vq *q, const struct vbuf *b, int n, volatile struct vring_desc *itab,
+		   u64 ms, u32 *len);
 /* Sleep until any interrupt after irq_total was irq_snap, or until
  * deadline (TSC); at most ~20 ms (LAPIC timer, re-armed lazily). */
 void virtio_sleep(u64 irq_snap, u64 deadline);

@@ -7,7 +7,14 @@
  * pages usable and fresh). Also: a target above <memory> and below the
  * floor are refused with a clear error, statistics arrive, and a guest
  * that sends page frames outside RAM, duplicates and bogus deflates and
- * stats tags (hostile=1) is ignored for those, counted, logged once. */
+ * stats tags (hostile=1) is ignored for those, counted, logged once.
+ *
+ * In a 512 MiB VM, one boot each: a guest reset keeps the target (the
+ * rebuilt VM's guest inflates to it again unasked, as under QEMU);
+ * deflate-on-OOM (autodeflate='on') gives pages back to a guest under
+ * pressure with no target change and the worker's RSS rises by them; free
+ * page reporting (freePageReporting='on') lowers the worker's RSS with no
+ * target change. */
 #include "harness.h"
 #include "proto/proto.h"
 
@@ -38,6 +45,12 @@ static int64_t rss_kib(GPid pid)
         return -1;
     const char *p = strstr(text, "\nVmRSS:");
     return p ? (int64_t)g_ascii_strtoll(p + 7, NULL, 10) : -1;
+}
+
+static int64_t jint(json_object *o, const char *k)
+{
+    json_object *v = NULL;
+    return o && json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : -1;
 }
 
 static json_object *call(Drive *d, const char *cmd, json_object *args, char **errmsg)
@@ -114,11 +127,6 @@ static void on_report(Drive *d, json_object *o, GPid pid)
     }
 }
 
-static int64_t jint(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-    return o && json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : -1;
-}
 
 static void test_inflate_deflate(void)
 {
@@ -201,9 +209,234 @@ static void test_inflate_deflate(void)
     g_free(d.sock);
 }
 
+/* ---- the 512 MiB tests --------------------------------------------------- */
+
+#define SMALL_MIB 512
+#define SMALL_TARGET_PAGES (256 * 256)   /* 256 MiB in the balloon */
+#define OOM_MIB 64
+#define FPR_MIB 256
+
+typedef struct {
+    char *sock;
+    VmmProtoSync *ctl;
+    int phase;
+    int64_t rss_a, rss_b;        /* KiB, at the two points the test compares */
+    int64_t target_after;        /* target_pages: after the reset / at "oom" / "reported" */
+    int64_t inflated_after, reported_after, period_after;
+    void (*step)(void *d, const char *what, json_object *o, GPid pid);
+} Small;
+
+static bool small_call(Small *s, const char *cmd, const char *key, int64_t v, json_object **out)
+{
+    json_object *a = NULL;
+    if (key) {
+        a = json_object_new_object();
+        json_object_object_add(a, key, json_object_new_int64(v));
+    }
+    g_autoptr(GError) e = NULL;
+    json_object *r = vmm_proto_sync_call(s->ctl, cmd, a, &e);
+    if (!r)
+        g_test_message("%s failed: %s", cmd, e->message);
+    if (out)
+        *out = r;
+    else
+        json_object_put(r);
+    return r != NULL;
+}
+
+/* query-stats' balloon fields into *target, *inflated, *reported */
+static void small_stats(Small *s)
+{
+    json_object *st = NULL, *b = NULL;
+    small_call(s, "query-stats", NULL, 0, &st);
+    if (st && json_object_object_get_ex(st, "balloon", &b)) {
+        s->target_after = jint(b, "target_pages");
+        s->inflated_after = jint(b, "inflated_pages");
+        s->reported_after = jint(b, "reported_pages");
+        s->period_after = jint(b, "period");
+    }
+    json_object_put(st);
+}
+
+static bool small_connect(Small *s, GPid pid)
+{
+    if (s->ctl)
+        return true;
+    g_autoptr(GError) e = NULL;
+    s->ctl = vmm_proto_sync_connect(s->sock, 10000, &e);
+    if (!s->ctl) {
+        g_test_message("control socket: %s", e->message);
+        kill(pid, SIGKILL);
+    }
+    return s->ctl != NULL;
+}
+
+static gboolean small_line(const char *line, GPid pid, void *opaque)
+{
+    Small *s = opaque;
+    const char *j = strchr(line, '{');
+    json_object *o = j ? json_tokener_parse(j) : NULL, *v;
+    if (o && json_object_object_get_ex(o, "balloon", &v) && small_connect(s, pid))
+        s->step(s, json_object_get_string(v), o, pid);
+    json_object_put(o);
+    return TRUE;
+}
+
+static bool small_at_target(json_object *o)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, "actual", &v) &&
+           json_object_get_int64(v) == SMALL_TARGET_PAGES;
+}
+
+/* NULL: skipped (no usable /dev/kvm). */
+static HarnessRun *small_run(Small *s, const char *cmdline, const char *balloon_xml)
+{
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        g_test_skip("/dev/kvm is not usable here");
+        return NULL;
+    }
+    g_autofree char *dir = harness_tmpdir();
+    HarnessDomain dom = { .memory_mib = SMALL_MIB, .cmdline = cmdline,
+                          .extra_devices = balloon_xml };
+    g_autofree char *xml = harness_write_domain(dir, &dom);
+    s->sock = g_build_filename(dir, "ctl.sock", NULL);
+    const char *const args[] = { "--control-socket", s->sock, NULL };
+    HarnessRun *r = harness_run_worker(xml, args, TIMEOUT, small_line, s);
+    if (s->ctl)
+        vmm_proto_sync_free(s->ctl);
+    g_free(s->sock);
+    return r;
+}
+
+static void small_done(Small *s, HarnessRun *r, int last_phase)
+{
+    g_test_message("phase %d, rss KiB %" G_GINT64_FORMAT " -> %" G_GINT64_FORMAT ", target %"
+                   G_GINT64_FORMAT ", inflated %" G_GINT64_FORMAT ", reported %" G_GINT64_FORMAT
+                   ", period %" G_GINT64_FORMAT, s->phase, s->rss_a, s->rss_b, s->target_after,
+                   s->inflated_after, s->reported_after, s->period_after);
+    if (s->phase != last_phase || harness_done_count(r, "failed") != 0)
+        g_test_message("stdout:\n%s\nstderr:\n%s", r->out, r->err);
+    g_assert_cmpint(s->phase, ==, last_phase);
+    g_assert_cmpint(harness_done_count(r, "failed"), ==, 0);
+}
+
+/* ready: set the target and a stats period; at it: reset the guest; ready
+ * again: both are still there; at it again (the guest inflated unasked):
+ * give all back. */
+static void reset_step(void *opaque, const char *what, json_object *o, GPid pid)
+{
+    Small *s = opaque;
+    if (!strcmp(what, "ready") && s->phase == 0) {
+        s->phase = 1;
+        small_call(s, "set-balloon-period", "period", 1, NULL);
+        small_call(s, "set-memory", "size_kib", (SMALL_MIB - 256) * 1024, NULL);
+    } else if (!strcmp(what, "step") && s->phase == 1 && small_at_target(o)) {
+        s->phase = 2;
+        s->rss_a = rss_kib(pid);
+        small_call(s, "system-reset", NULL, 0, NULL);
+    } else if (!strcmp(what, "ready") && s->phase == 2) {
+        s->phase = 3;
+        small_stats(s);
+        if (s->target_after != SMALL_TARGET_PAGES)
+            kill(pid, SIGKILL);   /* lost: the guest would wait for ever */
+    } else if (!strcmp(what, "step") && s->phase == 3 && small_at_target(o)) {
+        s->phase = 4;
+        s->rss_b = rss_kib(pid);
+        small_call(s, "set-memory", "size_kib", SMALL_MIB * 1024, NULL);
+    }
+}
+
+static void test_reset_keeps_target(void)
+{
+    Small s = { .step = reset_step };
+    g_autoptr(HarnessRun) r = small_run(&s, "test=balloon touch_mib=400 step_mib=64 "
+                                        "balloon_ms=300000",
+                                        "<memballoon model='virtio'/>");
+    if (!r)
+        return;
+    small_done(&s, r, 4);
+    g_assert_cmpint(s.target_after, ==, SMALL_TARGET_PAGES);
+    g_assert_cmpint(s.period_after, ==, 1);
+    g_assert_nonnull(strstr(r->err, "restarting the guest"));
+}
+
+/* ready: set the target; at it: RSS, then the stats cue; "oom": the guest
+ * took OOM_MIB back under pressure; then give all back. */
+static void oom_step(void *opaque, const char *what, json_object *o, GPid pid)
+{
+    Small *s = opaque;
+    if (!strcmp(what, "ready") && s->phase == 0) {
+        s->phase = 1;
+        small_call(s, "set-memory", "size_kib", (SMALL_MIB - 256) * 1024, NULL);
+    } else if (!strcmp(what, "step") && s->phase == 1 && small_at_target(o)) {
+        s->phase = 2;
+        s->rss_a = rss_kib(pid);
+        small_call(s, "set-balloon-period", "period", 1, NULL);
+    } else if (!strcmp(what, "oom") && s->phase == 2) {
+        s->phase = 3;
+        s->rss_b = rss_kib(pid);
+        small_stats(s);
+        small_call(s, "set-memory", "size_kib", SMALL_MIB * 1024, NULL);
+    }
+}
+
+static void test_deflate_on_oom(void)
+{
+    Small s = { .step = oom_step };
+    g_autoptr(HarnessRun) r = small_run(&s, "test=balloon touch_mib=400 step_mib=64 "
+                                        "balloon_ms=300000 oom_mib=" G_STRINGIFY(OOM_MIB),
+                                        "<memballoon model='virtio' autodeflate='on'/>");
+    if (!r)
+        return;
+    small_done(&s, r, 3);
+    g_autoptr(GPtrArray) oom = harness_find(r, "check", "balloon_oom_deflate");
+    g_assert_cmpuint(oom->len, ==, 1);
+    /* the target stayed; the host saw the pages leave the balloon and
+     * the guest's use of them brought them back into the worker's RSS */
+    g_assert_cmpint(s.target_after, ==, SMALL_TARGET_PAGES);
+    g_assert_cmpint(s.inflated_after, ==, SMALL_TARGET_PAGES - OOM_MIB * 256);
+    g_assert_cmpint(s.rss_b - s.rss_a, >=, (int64_t)OOM_MIB * 1024 * 8 / 10);
+}
+
+/* touched: RSS, then the stats cue; reported: RSS again, no target. */
+static void fpr_step(void *opaque, const char *what, json_object *o, GPid pid)
+{
+    (void)o;
+    Small *s = opaque;
+    if (!strcmp(what, "touched") && s->phase == 0) {
+        s->phase = 1;
+        s->rss_a = rss_kib(pid);
+        small_call(s, "set-balloon-period", "period", 1, NULL);
+    } else if (!strcmp(what, "reported") && s->phase == 1) {
+        s->phase = 2;
+        s->rss_b = rss_kib(pid);
+        small_stats(s);
+    }
+}
+
+static void test_free_page_reporting(void)
+{
+    Small s = { .step = fpr_step };
+    g_autoptr(HarnessRun) r = small_run(&s, "test=balloon touch_mib=400 cycles=0 report_wait=1 "
+                                        "report_mib=" G_STRINGIFY(FPR_MIB),
+                                        "<memballoon model='virtio' freePageReporting='on'/>");
+    if (!r)
+        return;
+    small_done(&s, r, 2);
+    g_autoptr(GPtrArray) rep = harness_find(r, "check", "balloon_report");
+    g_assert_cmpuint(rep->len, ==, 1);
+    g_assert_cmpint(s.target_after, ==, 0);
+    g_assert_cmpint(s.reported_after, ==, FPR_MIB * 256);
+    g_assert_cmpint(s.rss_a - s.rss_b, >=, (int64_t)FPR_MIB * 1024 * 8 / 10);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/balloon/inflate-deflate", test_inflate_deflate);
+    g_test_add_func("/balloon/reset-keeps-target", test_reset_keeps_target);
+    g_test_add_func("/balloon/deflate-on-oom", test_deflate_on_oom);
+    g_test_add_func("/balloon/free-page-reporting", test_free_page_reporting);
     return g_test_run();
 }
