@@ -176,6 +176,15 @@ bool vmmd_domain_worker_call(VmmdDomain *dom, const char *cmd, json_object *args
                              VmmProtoReplyFn fn, void *opaque, GError **err);
 /* CPU time of the worker process from /proc, in ns (0 if unknown). */
 guint64 vmmd_domain_cpu_time_ns(const VmmdDomain *dom);
+/* Its user and system parts; false if the worker's /proc entry is gone. */
+bool vmmd_domain_cpu_times(const VmmdDomain *dom, guint64 *user_ns, guint64 *system_ns);
+/* A vCPU thread's scheduler figures (virsh domstats vcpu.N.wait, .delay),
+ * each where the kernel measures it; false if the thread is not found. */
+typedef struct {
+    guint64 wait_ns, delay_ns;
+    bool has_wait, has_delay;
+} VmmdVcpuSched;
+bool vmmd_domain_vcpu_sched(const VmmdDomain *dom, unsigned index, VmmdVcpuSched *out);
 /* At start-up: adopt running workers, clean up after dead ones. */
 void vmmd_lifecycle_reattach(VmmDaemon *d);
 void vmmd_lifecycle_autostart(VmmDaemon *d);
