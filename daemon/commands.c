@@ -188,8 +188,12 @@ static json_object *cmd_get_xml(VmmProtoConn *c, json_object *args, void *opaque
     /* Like virsh dumpxml: the running definition, or with inactive the one
      * the next start will use. */
     const char *xml = inactive && dom->xml ? dom->xml : vmmd_domain_current_xml(dom);
+    bool live = vmmd_domain_is_active(dom) && !(inactive && dom->xml);
+    g_autofree char *shown = xml ? vmmd_libvirt_xml(xml, live ? dom->id : -1, err) : g_strdup("");
+    if (!shown)
+        return NULL;
     json_object *r = json_object_new_object();
-    json_object_object_add(r, "xml", json_object_new_string(xml ? xml : ""));
+    json_object_object_add(r, "xml", json_object_new_string(shown));
     return r;
 }
 
@@ -647,7 +651,7 @@ static json_object *balloon_forward(VmmProtoConn *c, VmmdDomain *dom, const char
                                    "domain '%s' has no balloon device", dom->name);
     if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
         return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                                   "domain '%s' is not running", dom->name);
+                                   "domain is not running");
     json_object *wargs = json_object_new_object();
     json_object_object_add(wargs, key, json_object_new_int64(value));
     return forward(c, dom, cmd, wargs, err);
@@ -669,8 +673,7 @@ static json_object *cmd_set_memory(VmmProtoConn *c, json_object *args, void *opa
     guint64 floor = MIN(VMM_BALLOON_FLOOR_KIB, def->memory_kib);
     if ((guint64)size > def->memory_kib)
         return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
-                                   "size_kib %" G_GINT64_FORMAT " is above the domain's maximum "
-                                   "memory of %" G_GUINT64_FORMAT " KiB", size, def->memory_kib);
+                                   "cannot set memory higher than max memory");
     if ((guint64)size < floor)
         return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
                                    "size_kib %" G_GINT64_FORMAT " is below vmmd's floor of %"
@@ -743,7 +746,7 @@ static json_object *cmd_console(VmmProtoConn *c, json_object *args, void *opaque
         return NULL;
     if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
         return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                                   "domain '%s' is not running", dom->name);
+                                   "domain is not running");
     const VmmDomainDef *def = vmmd_domain_current_def(dom);
     if (!def->serials || def->serials->len == 0)
         return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
@@ -848,7 +851,7 @@ static json_object *link_cmd(VmmProtoConn *c, json_object *args, VmmDaemon *d, b
         log_request(d, c, dom, "domain-interface-set-link");
     if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
         return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                                   "domain '%s' is not running", dom->name);
+                                   "domain is not running");
     int idx = find_interface(vmmd_domain_current_def(dom), which);
     if (idx < 0)
         return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,

@@ -317,8 +317,13 @@ static bool validate_schema(VmmDaemon *d, const char *xml, gsize len, GError **e
     return false;
 }
 
-VmmdDomain *vmmd_domain_define(VmmDaemon *d, const char *xml, GError **err)
+VmmdDomain *vmmd_domain_define(VmmDaemon *d, const char *given, GError **err)
 {
+    /* dumpxml of a running domain has id='N'; define takes it back as
+     * libvirt does, ignoring it */
+    g_autofree char *xml = vmmd_xml_drop_id(given, err);
+    if (!xml)
+        return NULL;
     gsize len = strlen(xml);
     GError *e = NULL;
     g_autoptr(VmmDomainDef) def = vmm_domain_def_parse_string(xml, len, "domain XML", &e);

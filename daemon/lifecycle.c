@@ -410,8 +410,7 @@ bool vmmd_domain_worker_call(VmmdDomain *dom, const char *cmd, json_object *args
 {
     if (!vmmd_domain_is_active(dom)) {
         json_object_put(args);
-        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain '%s' is not running",
-                            dom->name);
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain is not running");
         return false;
     }
     if (dom->worker && !vmm_proto_client_is_connected(dom->worker)) {
@@ -1251,8 +1250,7 @@ static bool need_running(VmmdDomain *dom, GError **err)
     if (busy(dom, err))
         return false;
     if (!vmmd_domain_is_active(dom)) {
-        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain '%s' is not running",
-                            dom->name);
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain is not running");
         return false;
     }
     return true;
@@ -1355,8 +1353,7 @@ bool vmmd_domain_destroy(VmmdDomain *dom, VmmProtoPending *p, GError **err)
 {
     VmmDaemon *d = dom->daemon;
     if (!vmmd_domain_is_active(dom)) {
-        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain '%s' is not running",
-                            dom->name);
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain is not running");
         return false;
     }
     if (p)

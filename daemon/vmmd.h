@@ -192,6 +192,12 @@ void vmmd_lifecycle_autostart(VmmDaemon *d);
 void vmmd_lifecycle_release(VmmDaemon *d);
 void vmmd_domain_release(VmmdDomain *dom);
 
+/* libvirt_xml.c ---------------------------------------------------------- */
+/* The domain XML as virsh dumpxml prints it; id >= 0 adds id='N'. */
+char *vmmd_libvirt_xml(const char *xml, int id, GError **err);
+/* The XML without the root's id= (virsh define ignores a dumped id). */
+char *vmmd_xml_drop_id(const char *xml, GError **err);
+
 /* commands.c ------------------------------------------------------------- */
 extern const VmmProtoCommand vmmd_commands[];
 

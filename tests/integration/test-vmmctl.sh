@@ -106,7 +106,7 @@ expect "domblkstat: virsh's lines" 0 "^vda wr_req [1-9][0-9]*\$"
 run dumpxml demo
 expect "dumpxml: libvirt's default virtio balloon" 0 "^    <memballoon model=.virtio.>\$"
 run setmem demo 2G
-expect_err "setmem above <memory>: refused, naming the limit" "above the domain's maximum memory"
+expect_err "setmem above <memory>: refused in the QEMU driver's words" "cannot set memory higher than max memory"
 run setmem demo 1M
 expect_err "setmem below the floor: refused" "below vmmd's floor of 65536 KiB"
 run setmem demo 200M
