@@ -61,6 +61,11 @@ static struct {
     gboolean all, inactive, name, uuid, autostart, no_autostart;
     gboolean reason, disable, console, human, loop;
     gboolean st_state, st_cpu, st_balloon, st_vcpu, st_block, st_net;
+    gboolean st_perf, st_iothread, st_memory, st_dirtyrate, st_vm;
+    gboolean raw, enforce, backing, nowait;
+    gboolean list_active, list_inactive, list_persistent, list_transient;
+    gboolean list_running, list_paused, list_shutoff, list_other;
+    gboolean security_info, migratable, details;
     int timeout;
     char *domain;
     char *period;                /* dommemstat --period, NULL = not given */
@@ -90,14 +95,42 @@ static void G_GNUC_PRINTF(1, 2) error_line(const char *fmt, ...)
     fprintf(stderr, "error: %s\n", msg);
 }
 
+/* libvirt's text before a message of each error class (virErrorMsg for
+ * the virErrorNumber the QEMU driver uses in the same situation). */
+static const char *error_prefix(const GError *err)
+{
+    if (err->domain != VMM_PROTO_ERROR)
+        return "";
+    switch (err->code) {
+    case VMM_PROTO_OPERATION_INVALID:
+        return "Requested operation is not valid: ";   /* VIR_ERR_OPERATION_INVALID */
+    case VMM_PROTO_INVALID_ARGUMENT:
+        return "invalid argument: ";                   /* VIR_ERR_INVALID_ARG */
+    case VMM_PROTO_INTERNAL_ERROR:
+        return "internal error: ";                     /* VIR_ERR_INTERNAL_ERROR */
+    case VMM_PROTO_PERMISSION_DENIED:
+        return "operation forbidden: ";                /* VIR_ERR_OPERATION_DENIED */
+    case VMM_PROTO_COMMAND_NOT_FOUND:
+        return "this function is not supported by the connection driver: ";
+    default:
+        return "";
+    }
+}
+
+static bool not_found(const GError *err)
+{
+    return err && err->domain == VMM_PROTO_ERROR && err->code == VMM_PROTO_DOMAIN_NOT_FOUND;
+}
+
 /* "error: <what failed>" then "error: <why>", as virsh reports a failed
- * API call. A domain the daemon does not know gets virsh's lookup line. */
+ * API call (fmt NULL: the second line only). A domain the daemon does not
+ * know gets virsh's lookup line alone. */
 static int G_GNUC_PRINTF(4, 5)
 fail(Ctl *c, const GError *err, const char *name, const char *fmt, ...)
 {
-    if (err && err->domain == VMM_PROTO_ERROR &&
-        err->code == VMM_PROTO_DOMAIN_NOT_FOUND && name) {
+    if (not_found(err) && name) {
         error_line("failed to get domain '%s'", name);
+        return 1;
     } else if (fmt) {
         va_list ap;
         va_start(ap, fmt);
@@ -106,7 +139,7 @@ fail(Ctl *c, const GError *err, const char *name, const char *fmt, ...)
         error_line("%s", what);
     }
     if (err)
-        error_line("%s", err->message);
+        error_line("%s%s", error_prefix(err), err->message);
     return 1;
 }
 
@@ -291,16 +324,43 @@ static int verb_simple(Ctl *c, const Verb *v, char **args, unsigned n)
             sv = &simple_verbs[i];
     g_assert(sv);
     g_autofree char *name = resolve_domain(c, args[0]);
+    g_autoptr(GError) e = NULL;
+    bool start = strcmp(v->name, "start") == 0;
+    bool suspend = strcmp(v->name, "suspend") == 0, resume = strcmp(v->name, "resume") == 0;
+    if (start || suspend || resume) {
+        /* virsh start refuses an active domain itself; the QEMU driver
+         * takes suspend of a paused and resume of a running domain as
+         * done */
+        json_object *info = call(c, true, "domain-info", name_args(name), &e);
+        if (!info)
+            return e ? fail(c, e, name, sv->failed, name) : 1;
+        const char *state = get_str(info, "state", "");
+        bool active = get_int(info, "id", -1) >= 0;
+        bool done = (suspend && strcmp(state, "paused") == 0) ||
+                    (resume && strcmp(state, "running") == 0);
+        json_object_put(info);
+        if (start && active) {
+            error_line("Domain is already active");
+            return 1;
+        }
+        if (done) {
+            if (!c->json) {
+                g_autofree char *msg = g_strdup_printf(sv->done, name);
+                say(c, "%s\n", msg);
+            } else {
+                printf("{}\n");
+            }
+            return 0;
+        }
+    }
     json_object *a = name_args(name);
     if (strcmp(v->name, "shutdown") == 0 && opt.timeout > 0)
         json_object_object_add(a, "timeout", json_object_new_int(opt.timeout));
-    g_autoptr(GError) e = NULL;
     json_object *ret = call(c, v->read_only, sv->command, a, &e);
     if (!ret) {
         if (!e)
             return 1;
-        g_autofree char *what = g_strdup_printf(sv->failed, name);
-        return fail(c, e, name, "%s", what);
+        return fail(c, e, name, sv->failed, name);
     }
     if (c->json)
         print_json(ret);
@@ -339,24 +399,31 @@ static int verb_setmem(Ctl *c, const Verb *v, char **args, unsigned n)
 {
     uint64_t bytes;
     /* virsh: a scaled integer, KiB without a suffix, rounded up to KiB */
-    if (!vmmctl_parse_scaled(args[1], 1024, &bytes) || bytes == 0) {
-        error_line("Scaled numeric value '%s' for <size> option is malformed or out of range",
-                   args[1]);
-        return USAGE_ERROR;
-    }
-    uint64_t kib = bytes / 1024 + (bytes % 1024 != 0);
-    if (kib > (uint64_t)INT64_MAX) {
-        error_line("Scaled numeric value '%s' for <size> option is malformed or out of range",
-                   args[1]);
-        return USAGE_ERROR;
-    }
     g_autofree char *name = resolve_domain(c, args[0]);
+    g_autoptr(GError) e = NULL;
+    /* virsh looks the domain up before it reads the size */
+    json_object *info = call(c, true, "domain-info", name_args(name), &e);
+    if (!info)
+        return e ? fail(c, e, name, NULL) : 1;
+    json_object_put(info);
+    uint64_t kib = 0;
+    if (vmmctl_parse_scaled(args[1], 1024, &bytes))
+        kib = bytes / 1024 + (bytes % 1024 != 0);
+    if (!vmmctl_parse_scaled(args[1], 1024, &bytes) || kib > (uint64_t)INT64_MAX) {
+        error_line("Scaled numeric value '%s' for <size> option is malformed or out of range",
+                   args[1]);
+        return 1;
+    }
+    if (kib == 0) {
+        /* libvirt's argument check in virDomainSetMemoryFlags */
+        error_line("memory in virDomainSetMemoryFlags must not be zero");
+        return 1;
+    }
     json_object *a = name_args(name);
     json_object_object_add(a, "size_kib", json_object_new_int64((int64_t)kib));
-    g_autoptr(GError) e = NULL;
     json_object *ret = call(c, false, "domain-set-memory", a, &e);
     if (!ret)
-        return e ? fail(c, e, name, "Unable to change MemorySize") : 1;
+        return e ? fail(c, e, name, NULL) : 1;
     if (c->json)
         print_json(ret);
     json_object_put(ret);
@@ -490,11 +557,23 @@ static int verb_domstate(Ctl *c, const Verb *v, char **args, unsigned n)
     return 0;
 }
 
+/* domain-get-xml, the running definition or with inactive the next start's */
+static json_object *get_xml(Ctl *c, const char *name, bool inactive, GError **err)
+{
+    json_object *a = name_args(name);
+    if (inactive)
+        json_object_object_add(a, "inactive", json_object_new_boolean(true));
+    return call(c, true, "domain-get-xml", a, err);
+}
+
 static int verb_dumpxml(Ctl *c, const Verb *v, char **args, unsigned n)
 {
     g_autofree char *name = resolve_domain(c, args[0]);
     g_autoptr(GError) e = NULL;
-    json_object *ret = call(c, true, "domain-get-xml", name_args(name), &e);
+    /* --security-info: vmmd keeps no secrets (passwords) in the XML to
+     * hide; --migratable: nothing in it is runtime-only but the id, which
+     * libvirt keeps there too. Both are accepted as no-ops. */
+    json_object *ret = get_xml(c, name, opt.inactive, &e);
     if (!ret)
         return e ? fail(c, e, name, "Failed to get domain description xml") : 1;
     if (c->json) {
@@ -554,9 +633,9 @@ static int verb_domiflist(Ctl *c, const Verb *v, char **args, unsigned n)
 {
     g_autofree char *name = resolve_domain(c, args[0]);
     g_autoptr(GError) e = NULL;
-    json_object *ret = call(c, true, "domain-get-xml", name_args(name), &e);
+    json_object *ret = get_xml(c, name, opt.inactive, &e);
     if (!ret)
-        return e ? fail(c, e, name, "Failed to get domain description xml") : 1;
+        return e ? fail(c, e, name, NULL) : 1;
     const char *xml = get_str(ret, "xml", "");
     g_autoptr(VmmDomainDef) def = vmm_domain_def_parse_string(xml, strlen(xml), name, &e);
     if (!def) {
@@ -569,17 +648,57 @@ static int verb_domiflist(Ctl *c, const Verb *v, char **args, unsigned n)
         json_object_put(ret);
         return 0;
     }
-    printf(" %-11s %-10s %-10s %-8s %s\n", "Interface", "Type", "Source", "Model", "MAC");
-    printf("-------------------------------------------------------------\n");
-    for (guint i = 0; i < def->nets->len; i++) {
+    g_autoptr(VmmctlTable) t = vmmctl_table_new("Interface", "Type", "Source", "Model", "MAC",
+                                                 NULL);
+    for (guint i = 0; def->nets && i < def->nets->len; i++) {
         const VmmNetDef *net = g_ptr_array_index(def->nets, i);
         char mac[18];
         vmm_net_mac_format(net->mac, mac);
         const char *src = net->bridge ? net->bridge : net->socket_path ? net->socket_path : "-";
-        printf(" %-11s %-10s %-10s %-8s %s\n", net->target_dev ? net->target_dev : "-",
-               vmm_net_type_to_string(net->type), src, "virtio", mac);
+        vmmctl_table_add_row(t, net->target_dev ? net->target_dev : "-",
+                             vmm_net_type_to_string(net->type), src, "virtio", mac, NULL);
     }
-    printf("\n");
+    g_autofree char *out = vmmctl_table_to_string(t, true);
+    fputs(out, stdout);
+    json_object_put(ret);
+    return 0;
+}
+
+/* virsh domblklist: from the domain's XML */
+static int verb_domblklist(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    g_autofree char *name = resolve_domain(c, args[0]);
+    g_autoptr(GError) e = NULL;
+    json_object *ret = get_xml(c, name, opt.inactive, &e);
+    if (!ret)
+        return e ? fail(c, e, name, NULL) : 1;
+    const char *xml = get_str(ret, "xml", "");
+    g_autoptr(VmmDomainDef) def = vmm_domain_def_parse_string(xml, strlen(xml), name, &e);
+    if (!def) {
+        error_line("cannot read the domain's XML: %s", e->message);
+        json_object_put(ret);
+        return 1;
+    }
+    if (c->json) {
+        print_json(ret);
+        json_object_put(ret);
+        return 0;
+    }
+    g_autoptr(VmmctlTable) t = opt.details
+        ? vmmctl_table_new("Type", "Device", "Target", "Source", NULL)
+        : vmmctl_table_new("Target", "Source", NULL);
+    for (guint i = 0; def->disks && i < def->disks->len; i++) {
+        const VmmDiskDef *disk = g_ptr_array_index(def->disks, i);
+        const char *src = disk->path ? disk->path : "-";
+        if (opt.details)
+            vmmctl_table_add_row(t, disk->type == VMM_DISK_BLOCK ? "block"
+                                    : disk->type == VMM_DISK_VHOSTUSER ? "vhostuser" : "file",
+                                 "disk", disk->target_dev, src, NULL);
+        else
+            vmmctl_table_add_row(t, disk->target_dev, src, NULL);
+    }
+    g_autofree char *out = vmmctl_table_to_string(t, true);
+    fputs(out, stdout);
     json_object_put(ret);
     return 0;
 }
@@ -618,55 +737,158 @@ static bool stats_active(json_object *st)
     return s == 1 || s == 3;
 }
 
-static bool stat_group_wanted(const char *key)
+/* virDomainStatsTypes: the groups virsh domstats selects. */
+enum {
+    ST_STATE = 0x1, ST_CPU = 0x2, ST_BALLOON = 0x4, ST_VCPU = 0x8, ST_NET = 0x10,
+    ST_BLOCK = 0x20, ST_PERF = 0x40, ST_IOTHREAD = 0x80, ST_MEMORY = 0x100,
+    ST_DIRTYRATE = 0x200, ST_VM = 0x400,
+    ST_SUPPORTED = ST_STATE | ST_CPU | ST_BALLOON | ST_VCPU | ST_NET | ST_BLOCK,
+};
+
+static void print_stat(json_object *st, const char *key)
 {
-    bool any = opt.st_state || opt.st_cpu || opt.st_balloon || opt.st_vcpu ||
-               opt.st_block || opt.st_net;
-    if (!any)
-        return true;
-    return (opt.st_state && g_str_has_prefix(key, "state.")) ||
-           (opt.st_cpu && g_str_has_prefix(key, "cpu.")) ||
-           (opt.st_balloon && g_str_has_prefix(key, "balloon.")) ||
-           (opt.st_vcpu && g_str_has_prefix(key, "vcpu.")) ||
-           (opt.st_block && g_str_has_prefix(key, "block.")) ||
-           (opt.st_net && g_str_has_prefix(key, "net."));
+    json_object *v = get(st, key);
+    if (!v)
+        return;
+    g_autofree char *s = vmmctl_json_scalar(v);
+    printf("  %s=%s\n", key, s);
+}
+
+/* PREFIX.N.FIELD for each FIELD, in the given order */
+static void print_indexed(json_object *st, const char *prefix, int64_t i,
+                          const char *const *fields)
+{
+    for (size_t f = 0; fields[f]; f++) {
+        g_autofree char *key = g_strdup_printf("%s.%" G_GINT64_FORMAT ".%s", prefix, i, fields[f]);
+        print_stat(st, key);
+    }
+}
+
+/* One record in the QEMU driver's order: its stats workers run state,
+ * cpu-total, balloon, vcpu, interface, block, and each adds its fields in
+ * a fixed order (balloon.* in the order QEMU's balloon reports them, rss
+ * last). Keys libvirt reserves for other hypervisors (block.N.errors is
+ * Xen's) are not printed. */
+static void print_stats_record(json_object *st, unsigned groups)
+{
+    if (groups & ST_STATE) {
+        print_stat(st, "state.state");
+        print_stat(st, "state.reason");
+    }
+    if (groups & ST_CPU) {
+        print_stat(st, "cpu.time");
+        print_stat(st, "cpu.user");
+        print_stat(st, "cpu.system");
+    }
+    if (groups & ST_BALLOON) {
+        static const char *const keys[] = {
+            "balloon.current", "balloon.maximum", "balloon.swap_in", "balloon.swap_out",
+            "balloon.major_fault", "balloon.minor_fault", "balloon.unused",
+            "balloon.available", "balloon.usable", "balloon.last-update",
+            "balloon.disk_caches", "balloon.hugetlb_pgalloc", "balloon.hugetlb_pgfail",
+            "balloon.rss",
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(keys); i++)
+            print_stat(st, keys[i]);
+    }
+    if (groups & ST_VCPU) {
+        static const char *const fields[] = { "state", "time", "wait", "delay", "halted", NULL };
+        print_stat(st, "vcpu.current");
+        print_stat(st, "vcpu.maximum");
+        int64_t n = CLAMP(get_int(st, "vcpu.current", 0), 0, MAX_DEVICES);
+        for (int64_t i = 0; i < n; i++)
+            print_indexed(st, "vcpu", i, fields);
+    }
+    if (groups & ST_NET) {
+        static const char *const fields[] = {
+            "name", "rx.bytes", "rx.pkts", "rx.errs", "rx.drop",
+            "tx.bytes", "tx.pkts", "tx.errs", "tx.drop", NULL };
+        print_stat(st, "net.count");
+        int64_t n = CLAMP(get_int(st, "net.count", 0), 0, MAX_DEVICES);
+        for (int64_t i = 0; i < n; i++)
+            print_indexed(st, "net", i, fields);
+    }
+    if (groups & ST_BLOCK) {
+        static const char *const fields[] = {
+            "name", "path", "rd.reqs", "rd.bytes", "rd.times", "wr.reqs", "wr.bytes",
+            "wr.times", "fl.reqs", "fl.times", "allocation", "capacity", "physical", NULL };
+        print_stat(st, "block.count");
+        int64_t n = CLAMP(get_int(st, "block.count", 0), 0, MAX_DEVICES);
+        for (int64_t i = 0; i < n; i++)
+            print_indexed(st, "block", i, fields);
+    }
+}
+
+/* The --list-* filters: within a group any flag may match, and every
+ * group given must (virConnectGetAllDomainStats' flags). */
+static bool stats_listed(json_object *r, json_object *st)
+{
+    int64_t state = get_int(st, "state.state", 0);
+    bool active = state != 0 && state != 5 && state != 6;   /* not nostate, shutoff, crashed */
+    bool persistent = get_bool(r, "persistent");
+    if ((opt.list_active || opt.list_inactive) &&
+        !((opt.list_active && active) || (opt.list_inactive && !active)))
+        return false;
+    if ((opt.list_persistent || opt.list_transient) &&
+        !((opt.list_persistent && persistent) || (opt.list_transient && !persistent)))
+        return false;
+    if (opt.list_running || opt.list_paused || opt.list_shutoff || opt.list_other) {
+        bool other = state != 1 && state != 3 && state != 5;
+        if (!((opt.list_running && state == 1) || (opt.list_paused && state == 3) ||
+              (opt.list_shutoff && state == 5) || (opt.list_other && other)))
+            return false;
+    }
+    return true;
 }
 
 static int verb_domstats(Ctl *c, const Verb *v, char **args, unsigned n)
 {
+    unsigned groups = (opt.st_state ? ST_STATE : 0) | (opt.st_cpu ? ST_CPU : 0) |
+                      (opt.st_balloon ? ST_BALLOON : 0) | (opt.st_vcpu ? ST_VCPU : 0) |
+                      (opt.st_net ? ST_NET : 0) | (opt.st_block ? ST_BLOCK : 0) |
+                      (opt.st_perf ? ST_PERF : 0) | (opt.st_iothread ? ST_IOTHREAD : 0) |
+                      (opt.st_memory ? ST_MEMORY : 0) | (opt.st_dirtyrate ? ST_DIRTYRATE : 0) |
+                      (opt.st_vm ? ST_VM : 0);
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     for (unsigned i = 0; i < n; i++)
         g_ptr_array_add(names, resolve_domain(c, args[i]));
     g_autoptr(GError) e = NULL;
-    json_object *ret = domain_stats(c, (char **)names->pdata, names->len, &e);
-    if (!ret) {
-        if (!e)
-            return 1;
-        return fail(c, e, n == 1 ? (char *)names->pdata[0] : NULL,
-                    "Failed to get domain statistics");
+    /* virsh looks every named domain up first */
+    for (guint i = 0; i < names->len; i++) {
+        json_object *info = call(c, true, "domain-info", name_args(names->pdata[i]), &e);
+        if (!info)
+            return e ? fail(c, e, names->pdata[i], NULL) : 1;
+        json_object_put(info);
     }
+    if (opt.enforce && (groups & ~ST_SUPPORTED)) {
+        error_line("argument unsupported: Stats types bits 0x%x are not supported by this daemon",
+                   groups & ~ST_SUPPORTED);
+        return 1;
+    }
+    /* no group asked for: every group the daemon has */
+    groups = groups ? groups & ST_SUPPORTED : ST_SUPPORTED;
+    json_object *ret = domain_stats(c, (char **)names->pdata, names->len, &e);
+    if (!ret)
+        return e ? fail(c, e, NULL, NULL) : 1;
     if (c->json) {
         print_json(ret);
         json_object_put(ret);
         return 0;
     }
+    bool first = true;
     for (size_t i = 0; json_object_is_type(ret, json_type_array) &&
                        i < json_object_array_length(ret); i++) {
         json_object *r = json_object_array_get_idx(ret, i);
+        json_object *st = get(r, "stats");
+        if (!st || !json_object_is_type(st, json_type_object) || !stats_listed(r, st))
+            continue;
         /* records are separated by an empty line; the last one gets the
          * empty line every verb ends with */
-        if (i > 0)
+        if (!first)
             printf("\n");
+        first = false;
         printf("Domain: '%s'\n", get_str(r, "name", ""));
-        json_object *st = get(r, "stats");
-        if (st && json_object_is_type(st, json_type_object)) {
-            json_object_object_foreach(st, key, val) {
-                if (!stat_group_wanted(key))
-                    continue;
-                g_autofree char *s = vmmctl_json_scalar(val);
-                printf("  %s=%s\n", key, s);
-            }
-        }
+        print_stats_record(st, groups);
     }
     json_object_put(ret);
     return 0;
@@ -694,8 +916,14 @@ static int verb_dommemstat(Ctl *c, const Verb *v, char **args, unsigned n)
     g_autoptr(GError) e = NULL;
     if (opt.period) {
         /* virsh: --period only sets the collection period, prints nothing */
-        guint64 p;
-        if (!g_ascii_string_to_unsigned(opt.period, 10, 0, G_MAXINT, &p, NULL)) {
+        gint64 p;
+        /* virsh: an int option first, then the sign */
+        if (!g_ascii_string_to_signed(opt.period, 10, G_MININT, G_MAXINT, &p, NULL)) {
+            error_line("Numeric value '%s' for <period> option is malformed or out of range",
+                       opt.period);
+            return 1;
+        }
+        if (p < 0) {
             error_line("Invalid collection period value '%s'", opt.period);
             return 1;
         }
@@ -765,7 +993,6 @@ static int verb_domblkstat(Ctl *c, const Verb *v, char **args, unsigned n)
         { "rd.bytes", "rd_bytes", "number of bytes read:" },
         { "wr.reqs", "wr_req", "number of write operations:" },
         { "wr.bytes", "wr_bytes", "number of bytes written:" },
-        { "errors", "errs", "error count:" },
         { "fl.reqs", "flush_operations", "number of flush operations:" },
         { "rd.times", "rd_total_times", "total duration of reads (ns):" },
         { "wr.times", "wr_total_times", "total duration of writes (ns):" },
@@ -776,19 +1003,18 @@ static int verb_domblkstat(Ctl *c, const Verb *v, char **args, unsigned n)
     g_autoptr(GError) e = NULL;
     json_object *ret = domain_stats(c, &name, 1, &e);
     if (!ret)
-        return e ? fail(c, e, name, "Failed to get block stats for domain '%s' device '%s'",
-                        name, dev) : 1;
+        return e ? fail(c, e, name, "Failed to get block stats %s %s", name, dev) : 1;
     json_object *st = stats_of(ret, name);
     int status = 0;
     int idx = -1;
     int64_t count = st ? CLAMP(get_int(st, "block.count", 0), 0, MAX_DEVICES) : 0;
     if (!st || !stats_active(st)) {
-        error_line("Failed to get block stats for domain '%s' device '%s'", name, dev);
+        error_line("Failed to get block stats %s %s", name, dev);
         error_line("Requested operation is not valid: domain is not running");
         status = 1;
     } else if (*dev && (idx = device_index(st, "block", dev)) < 0) {
-        error_line("Failed to get block stats for domain '%s' device '%s'", name, dev);
-        error_line("invalid argument: no disk '%s' in domain '%s'", dev, name);
+        error_line("Failed to get block stats %s %s", name, dev);
+        error_line("invalid argument: invalid path: %s", dev);
         status = 1;
     } else if (c->json) {
         print_json(ret);
@@ -837,7 +1063,7 @@ static int verb_domifstat(Ctl *c, const Verb *v, char **args, unsigned n)
         status = 1;
     } else if ((idx = device_index(st, "net", dev)) < 0) {
         error_line("Failed to get interface stats %s %s", name, dev);
-        error_line("invalid argument: no interface '%s' in domain '%s'", dev, name);
+        error_line("invalid argument: '%s' is not a known interface", dev);
         status = 1;
     } else if (c->json) {
         print_json(ret);
@@ -1167,6 +1393,21 @@ static const GOptionEntry autostart_options[] = {
     { "disable", 0, 0, G_OPTION_ARG_NONE, &opt.disable, "disable autostarting", NULL },
     { NULL },
 };
+static const GOptionEntry dumpxml_options[] = {
+    { "inactive", 0, 0, G_OPTION_ARG_NONE, &opt.inactive, "show inactive defined XML", NULL },
+    { "security-info", 0, 0, G_OPTION_ARG_NONE, &opt.security_info, "include security sensitive information in XML dump", NULL },
+    { "migratable", 0, 0, G_OPTION_ARG_NONE, &opt.migratable, "provide XML suitable for migrations", NULL },
+    { NULL },
+};
+static const GOptionEntry inactive_options[] = {
+    { "inactive", 0, 0, G_OPTION_ARG_NONE, &opt.inactive, "get inactive rather than running configuration", NULL },
+    { NULL },
+};
+static const GOptionEntry domblklist_options[] = {
+    { "inactive", 0, 0, G_OPTION_ARG_NONE, &opt.inactive, "get inactive rather than running configuration", NULL },
+    { "details", 0, 0, G_OPTION_ARG_NONE, &opt.details, "additionally display the type and device value", NULL },
+    { NULL },
+};
 static const GOptionEntry domblkstat_options[] = {
     { "human", 0, 0, G_OPTION_ARG_NONE, &opt.human, "print a more human readable output", NULL },
     { NULL },
@@ -1183,6 +1424,23 @@ static const GOptionEntry domstats_options[] = {
     { "vcpu", 0, 0, G_OPTION_ARG_NONE, &opt.st_vcpu, "report domain virtual cpu information", NULL },
     { "interface", 0, 0, G_OPTION_ARG_NONE, &opt.st_net, "report domain network interface information", NULL },
     { "block", 0, 0, G_OPTION_ARG_NONE, &opt.st_block, "report domain block device statistics", NULL },
+    { "perf", 0, 0, G_OPTION_ARG_NONE, &opt.st_perf, "report domain perf event statistics (vmmd has none)", NULL },
+    { "iothread", 0, 0, G_OPTION_ARG_NONE, &opt.st_iothread, "report domain IOThread information (vmmd has none)", NULL },
+    { "memory", 0, 0, G_OPTION_ARG_NONE, &opt.st_memory, "report domain memory usage (vmmd has none)", NULL },
+    { "dirtyrate", 0, 0, G_OPTION_ARG_NONE, &opt.st_dirtyrate, "report domain dirty rate information (vmmd has none)", NULL },
+    { "vm", 0, 0, G_OPTION_ARG_NONE, &opt.st_vm, "report hypervisor-specific statistics (vmmd has none)", NULL },
+    { "raw", 0, 0, G_OPTION_ARG_NONE, &opt.raw, "do not pretty-print the fields", NULL },
+    { "enforce", 0, 0, G_OPTION_ARG_NONE, &opt.enforce, "enforce requested stats parameters", NULL },
+    { "backing", 0, 0, G_OPTION_ARG_NONE, &opt.backing, "add backing chain information to block stats", NULL },
+    { "nowait", 0, 0, G_OPTION_ARG_NONE, &opt.nowait, "report only stats that are accessible instantly", NULL },
+    { "list-active", 0, 0, G_OPTION_ARG_NONE, &opt.list_active, "list only active domains", NULL },
+    { "list-inactive", 0, 0, G_OPTION_ARG_NONE, &opt.list_inactive, "list only inactive domains", NULL },
+    { "list-persistent", 0, 0, G_OPTION_ARG_NONE, &opt.list_persistent, "list only persistent domains", NULL },
+    { "list-transient", 0, 0, G_OPTION_ARG_NONE, &opt.list_transient, "list only transient domains", NULL },
+    { "list-running", 0, 0, G_OPTION_ARG_NONE, &opt.list_running, "list only running domains", NULL },
+    { "list-paused", 0, 0, G_OPTION_ARG_NONE, &opt.list_paused, "list only paused domains", NULL },
+    { "list-shutoff", 0, 0, G_OPTION_ARG_NONE, &opt.list_shutoff, "list only shutoff domains", NULL },
+    { "list-other", 0, 0, G_OPTION_ARG_NONE, &opt.list_other, "list only domains in other states", NULL },
     { NULL },
 };
 static const GOptionEntry event_options[] = {
@@ -1198,16 +1456,17 @@ static const Verb verbs[] = {
     { "console", "<domain>", "connect to the guest console", false, 1, 1, no_options, verb_console },
     { "define", "<file>", "define (but don't start) a domain from an XML file", false, 1, 1, no_options, verb_define },
     { "destroy", "<domain>", "destroy (stop) a domain", false, 1, 1, no_options, verb_simple },
+    { "domblklist", "<domain> [--inactive] [--details]", "list all domain blocks", true, 1, 1, domblklist_options, verb_domblklist },
     { "domblkstat", "<domain> [<device>] [--human]", "get device block stats for a domain", true, 1, 2, domblkstat_options, verb_domblkstat },
     { "domif-getlink", "<domain> <interface>", "get link state of a virtual interface", true, 2, 2, no_options, verb_domif_getlink },
     { "domif-setlink", "<domain> <interface> <state>", "set link state of a virtual interface (up or down)", false, 3, 3, no_options, verb_domif_setlink },
-    { "domiflist", "<domain>", "list all domain virtual interfaces", true, 1, 1, no_options, verb_domiflist },
+    { "domiflist", "<domain> [--inactive]", "list all domain virtual interfaces", true, 1, 1, inactive_options, verb_domiflist },
     { "domifstat", "<domain> <interface>", "get network interface stats for a domain", true, 2, 2, no_options, verb_domifstat },
     { "dominfo", "<domain>", "domain information", true, 1, 1, no_options, verb_dominfo },
     { "dommemstat", "<domain> [--period <N>]", "get memory statistics for a domain", false, 1, 1, dommemstat_options, verb_dommemstat },
     { "domstate", "<domain> [--reason]", "domain state", true, 1, 1, domstate_options, verb_domstate },
-    { "domstats", "[<domain>...] [--state] [--cpu-total] [--balloon] [--vcpu] [--interface] [--block]", "get statistics about one or multiple domains", true, 0, ANY, domstats_options, verb_domstats },
-    { "dumpxml", "<domain>", "domain information in XML", true, 1, 1, no_options, verb_dumpxml },
+    { "domstats", "[<domain>...] [--state] [--cpu-total] [--balloon] [--vcpu] [--interface] [--block] [--raw] [--enforce] [--list-NNN]...", "get statistics about one or multiple domains", true, 0, ANY, domstats_options, verb_domstats },
+    { "dumpxml", "<domain> [--inactive] [--security-info] [--migratable]", "domain information in XML", true, 1, 1, dumpxml_options, verb_dumpxml },
     { "event", "[--domain <name>] [--loop] [--timeout <S>]", "print domain lifecycle events", true, 0, 0, event_options, verb_event },
     { "help", "[<verb>]", "print help", true, 0, 1, no_options, verb_help },
     { "list", "[--all] [--inactive] [--name] [--uuid] [--autostart] [--no-autostart]", "list domains", true, 0, 0, list_options, verb_list },
@@ -1314,9 +1573,15 @@ static int run_verb(Ctl *c, const Verb *v, int argc, char **argv)
             return USAGE_ERROR;
         }
     if (nargs < v->min_args) {
-        const char *what = v->args;
-        g_autofree char *first = g_strndup(what, strcspn(what, " "));
-        error_line("command '%s' requires %s option", v->name, first);
+        /* virsh names each missing one: <data> options in brackets, the
+         * others (setmem's integer size) as --name */
+        g_auto(GStrv) words = g_strsplit(v->args, " ", 0);
+        for (unsigned i = nargs; i < v->min_args && words[i]; i++) {
+            if (strcmp(words[i], "<size>") == 0)
+                error_line("command '%s' requires --size option", v->name);
+            else
+                error_line("command '%s' requires %s option", v->name, words[i]);
+        }
         return USAGE_ERROR;
     }
     if (nargs > v->max_args) {
