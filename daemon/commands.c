@@ -669,6 +669,10 @@ static json_object *cmd_set_memory(VmmProtoConn *c, json_object *args, void *opa
         !(dom = arg_domain(d, args, err)))
         return NULL;
     log_request(d, c, dom, "domain-set-memory");
+    /* the running domain's balloon only (libvirt's test driver checks
+     * this first too; the QEMU driver would change the definition) */
+    if (!vmmd_domain_is_active(dom))
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain is not running");
     const VmmDomainDef *def = vmmd_domain_current_def(dom);
     guint64 floor = MIN(VMM_BALLOON_FLOOR_KIB, def->memory_kib);
     if ((guint64)size > def->memory_kib)
