@@ -294,12 +294,14 @@ static char *canonicalize(VmmDomainDef *def, GError **err)
         g_error_free(e);
         return NULL;
     }
-    char *xml = vmm_domain_def_format(def, &e);
+    g_autofree char *xml = vmm_domain_def_format(def, &e);
     if (!xml) {
         vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT, "%s", e->message);
         g_error_free(e);
+        return NULL;
     }
-    return xml;
+    /* kept on disk as libvirt keeps its definitions, and as dumpxml shows them */
+    return vmmd_libvirt_xml(xml, -1, err);
 }
 
 static bool validate_schema(VmmDaemon *d, const char *xml, gsize len, GError **err)

@@ -163,7 +163,7 @@ static void test_inflate_deflate(void)
 
     /* refusals name the limit */
     g_assert_nonnull(d.err_above);
-    g_assert_nonnull(strstr(d.err_above, "cannot set memory higher than max memory"));
+    g_assert_nonnull(strstr(d.err_above, "above the domain's maximum memory"));
     g_assert_nonnull(d.err_below);
     g_assert_nonnull(strstr(d.err_below, "below vmmd's floor"));
 
