@@ -628,26 +628,39 @@ static int verb_domif_getlink(Ctl *c, const Verb *v, char **args, unsigned n)
     return 0;
 }
 
+/* The domain's definition, from its XML (domiflist, domblklist); NULL
+ * when there is no table to print, *status then the verb's exit status:
+ * an error, or --json, which prints the reply itself. */
+static VmmDomainDef *domain_def(Ctl *c, const char *name, int *status)
+{
+    g_autoptr(GError) e = NULL;
+    json_object *ret = get_xml(c, name, opt.inactive, &e);
+    if (!ret) {
+        *status = e ? fail(c, e, name, NULL) : 1;
+        return NULL;
+    }
+    const char *xml = get_str(ret, "xml", "");
+    VmmDomainDef *def = vmm_domain_def_parse_string(xml, strlen(xml), name, &e);
+    *status = 0;
+    if (!def) {
+        error_line("cannot read the domain's XML: %s", e->message);
+        *status = 1;
+    } else if (c->json) {
+        print_json(ret);
+        g_clear_pointer(&def, vmm_domain_def_free);
+    }
+    json_object_put(ret);
+    return def;
+}
+
 /* virsh domiflist: from the domain's XML */
 static int verb_domiflist(Ctl *c, const Verb *v, char **args, unsigned n)
 {
     g_autofree char *name = resolve_domain(c, args[0]);
-    g_autoptr(GError) e = NULL;
-    json_object *ret = get_xml(c, name, opt.inactive, &e);
-    if (!ret)
-        return e ? fail(c, e, name, NULL) : 1;
-    const char *xml = get_str(ret, "xml", "");
-    g_autoptr(VmmDomainDef) def = vmm_domain_def_parse_string(xml, strlen(xml), name, &e);
-    if (!def) {
-        error_line("cannot read the domain's XML: %s", e->message);
-        json_object_put(ret);
-        return 1;
-    }
-    if (c->json) {
-        print_json(ret);
-        json_object_put(ret);
-        return 0;
-    }
+    int status;
+    g_autoptr(VmmDomainDef) def = domain_def(c, name, &status);
+    if (!def)
+        return status;
     g_autoptr(VmmctlTable) t = vmmctl_table_new("Interface", "Type", "Source", "Model", "MAC",
                                                  NULL);
     for (guint i = 0; def->nets && i < def->nets->len; i++) {
@@ -660,7 +673,6 @@ static int verb_domiflist(Ctl *c, const Verb *v, char **args, unsigned n)
     }
     g_autofree char *out = vmmctl_table_to_string(t, true);
     fputs(out, stdout);
-    json_object_put(ret);
     return 0;
 }
 
@@ -668,22 +680,10 @@ static int verb_domiflist(Ctl *c, const Verb *v, char **args, unsigned n)
 static int verb_domblklist(Ctl *c, const Verb *v, char **args, unsigned n)
 {
     g_autofree char *name = resolve_domain(c, args[0]);
-    g_autoptr(GError) e = NULL;
-    json_object *ret = get_xml(c, name, opt.inactive, &e);
-    if (!ret)
-        return e ? fail(c, e, name, NULL) : 1;
-    const char *xml = get_str(ret, "xml", "");
-    g_autoptr(VmmDomainDef) def = vmm_domain_def_parse_string(xml, strlen(xml), name, &e);
-    if (!def) {
-        error_line("cannot read the domain's XML: %s", e->message);
-        json_object_put(ret);
-        return 1;
-    }
-    if (c->json) {
-        print_json(ret);
-        json_object_put(ret);
-        return 0;
-    }
+    int status;
+    g_autoptr(VmmDomainDef) def = domain_def(c, name, &status);
+    if (!def)
+        return status;
     g_autoptr(VmmctlTable) t = opt.details
         ? vmmctl_table_new("Type", "Device", "Target", "Source", NULL)
         : vmmctl_table_new("Target", "Source", NULL);
@@ -699,7 +699,6 @@ static int verb_domblklist(Ctl *c, const Verb *v, char **args, unsigned n)
     }
     g_autofree char *out = vmmctl_table_to_string(t, true);
     fputs(out, stdout);
-    json_object_put(ret);
     return 0;
 }
 

@@ -14,52 +14,14 @@
 # Each virsh run is a fresh test driver, so a state is reached by running
 # the commands that lead to it first in the same virsh call ("start demo;
 # suspend demo; CMD") and cutting their output off.
-set -u
-src=${VMM_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-build=${VMM_TOP_BUILDDIR:-$src}
-vmmctl=$build/client/vmmctl
-vmmd=$build/daemon/vmmd
-worker=$build/src/vmm-worker
-kit=$build/tests/guest/guestkit.elf
 N=114
-n=0
-echo "1..$N"
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-notok() { n=$((n + 1)); echo "not ok $n - $*"; }
-skip_all() {
-    while ((n < N)); do n=$((n + 1)); echo "ok $n # SKIP $*"; done
-    exit 0
-}
+. "$(dirname "$0")/demo-daemon.sh"
 
-for f in "$vmmctl" "$vmmd" "$worker"; do [ -x "$f" ] || skip_all "$f is not built"; done
-[ -f "$kit" ] || skip_all "$kit is not built"
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip_all "/dev/kvm is not usable"
 virsh=${VIRSH:-$(command -v virsh)}
 [ -n "$virsh" ] && [ -x "$virsh" ] || skip_all "virsh is not installed (libvirt-clients)"
 "$virsh" -c test:///default -q list >/dev/null 2>&1 || skip_all "virsh has no test driver"
 
-tmp=$(mktemp -d /tmp/virsh-compat.XXXXXX)
-daemon_pid=
-cleanup() {
-    if [ -n "$daemon_pid" ]; then
-        "$vmmctl" -q destroy demo >/dev/null 2>&1
-        kill "$daemon_pid" 2>/dev/null
-        wait "$daemon_pid" 2>/dev/null
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-mkdir -p "$tmp/cfg" "$tmp/run" "$tmp/img"
-truncate -s 64M "$tmp/img/demo.img"
-sed -e "s|/usr/local/share/vmmd/guestkit.elf|$kit|" \
-    -e "s|/var/lib/vmmd/images/|$tmp/img/|" "$src/xml-examples/demo.xml" >"$tmp/demo.xml"
-
-VMM_SCHEMA_DIR=$src/schemas "$vmmd" --config-dir "$tmp/cfg" --run-dir "$tmp/run" \
-    --worker "$worker" >"$tmp/vmmd.log" 2>&1 &
-daemon_pid=$!
-export VMMD_SOCKET=$tmp/run/vmmd.sock
-for _ in $(seq 100); do [ -S "$VMMD_SOCKET" ] && break; sleep 0.1; done
-[ -S "$VMMD_SOCKET" ] || { sed 's/^/# /' "$tmp/vmmd.log"; skip_all "vmmd did not start"; }
+demo_daemon_start
 "$vmmctl" -q define "$tmp/demo.xml" >/dev/null || skip_all "define failed"
 
 # The test driver's node file: vmmd's definition, shut off.
@@ -117,8 +79,6 @@ same() {
         diff -u --label virsh-stderr --label vmmctl-stderr "$tmp/v.err2" "$tmp/c.err2" | sed 's/^/# /'
     fi
 }
-# check DESCRIPTION: the last command's status was 0
-check() { if [ "$1" -eq 0 ]; then ok "$2"; else notok "$2"; fi; }
 wait_state() {
     for _ in $(seq 300); do
         [ "$("$vmmctl" -q domstate demo 2>/dev/null)" = "$1" ] && return 0; sleep 0.1
