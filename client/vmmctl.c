@@ -68,6 +68,8 @@ static struct {
     gboolean security_info, migratable, details;
     int timeout;
     char *domain;
+    char *event;                 /* event --event TYPE */
+    gboolean list, timestamp;
     char *period;                /* dommemstat --period, NULL = not given */
 } opt;
 
@@ -1105,17 +1107,95 @@ static int verb_version(Ctl *c, const Verb *v, char **args, unsigned n)
 
 /* event [--domain NAME] [--loop] [--timeout S]: DOMAIN_STATE events as
  * virsh's "event 'lifecycle' for domain 'NAME': ..." lines. */
+/* virsh's lifecycle event text (virshDomainEventToString and its detail
+ * tables) for the daemon's state and reason. */
+static void lifecycle_text(const char *state, const char *reason, const char **event,
+                           const char **detail)
+{
+    static const struct { const char *state, *reason, *event, *detail; } map[] = {
+        { "running", "unpaused", "Resumed", "Unpaused" },
+        { "running", "restored", "Started", "Restored" },
+        { "running", NULL, "Started", "Booted" },
+        { "paused", "ioerror", "Suspended", "I/O Error" },
+        { "paused", "watchdog", "Suspended", "Watchdog" },
+        { "paused", NULL, "Suspended", "Paused" },
+        { "shutoff", "destroyed", "Stopped", "Destroyed" },
+        { "shutoff", "crashed", "Stopped", "Crashed" },
+        { "shutoff", "failed", "Stopped", "Failed" },
+        { "shutoff", "saved", "Stopped", "Saved" },
+        { "shutoff", NULL, "Stopped", "Shutdown" },
+        /* the guest powered off (after the ACPI button or by itself) */
+        { "shutdown", NULL, "Shutdown", "Finished after guest request" },
+        { "crashed", NULL, "Crashed", "Panicked" },
+        { "pmsuspended", NULL, "PMSuspended", "Memory" },
+    };
+    *event = *detail = "unknown";
+    for (size_t i = 0; i < G_N_ELEMENTS(map); i++)
+        if (g_strcmp0(map[i].state, state) == 0 &&
+            (!map[i].reason || g_strcmp0(map[i].reason, reason) == 0)) {
+            *event = map[i].event;
+            *detail = map[i].detail;
+            return;
+        }
+}
+
+/* virConnectDomainEventRegisterAny's event names, as virsh event --list
+ * prints them; vmmd sends lifecycle and reboot. */
+static const char *const event_names[] = {
+    "lifecycle", "reboot", "rtc-change", "watchdog", "io-error", "graphics",
+    "io-error-reason", "control-error", "block-job", "disk-change", "tray-change",
+    "pm-wakeup", "pm-suspend", "balloon-change", "pm-suspend-disk", "device-removed",
+    "block-job-2", "tunable", "agent-lifecycle", "device-added", "migration-iteration",
+    "job-completed", "device-removal-failed", "metadata-change", "block-threshold",
+    "memory-failure", "memory-device-size-change",
+};
+
+/* The protocol's event name for a virsh one: DOMAIN_STATE is 'lifecycle',
+ * DOMAIN_X is 'x'. */
+static char *event_name_of(const char *proto)
+{
+    if (strcmp(proto, "DOMAIN_STATE") == 0)
+        return g_strdup("lifecycle");
+    return g_ascii_strdown(g_str_has_prefix(proto, "DOMAIN_") ? proto + strlen("DOMAIN_")
+                                                                : proto, -1);
+}
+
 static int verb_event(Ctl *c, const Verb *v, char **args, unsigned n)
 {
     g_autoptr(GError) e = NULL;
+    if (opt.list) {
+        for (size_t i = 0; i < G_N_ELEMENTS(event_names); i++)
+            printf("%s\n", event_names[i]);
+        return 0;
+    }
+    if (!opt.all && !opt.event) {
+        error_line("one of --list, --all, or --event <type> is required");
+        return 1;
+    }
+    bool known = !opt.event;
+    for (size_t i = 0; opt.event && i < G_N_ELEMENTS(event_names); i++)
+        known |= strcmp(opt.event, event_names[i]) == 0;
+    if (!known) {
+        error_line("unknown event type %s", opt.event);
+        return 1;
+    }
     if (!ctl_connect(c, true, &e)) {
         error_line("failed to connect to the daemon");
         error_line("%s", e->message);
         return 1;
     }
+    g_autofree char *domain = opt.domain ? resolve_domain(c, opt.domain) : NULL;
+    if (domain) {
+        /* virsh looks the domain up before it listens */
+        json_object *info = call(c, true, "domain-info", name_args(domain), &e);
+        if (!info)
+            return e ? fail(c, e, domain, NULL) : 1;
+        json_object_put(info);
+    }
     gint64 deadline = opt.timeout > 0
         ? g_get_monotonic_time() + (gint64)opt.timeout * G_USEC_PER_SEC : 0;
     unsigned count = 0;
+    int status = 0;
     for (;;) {
         /* vmmd closes clients that send no request for its idle timeout
          * (300 s by default): ask something now and then. */
@@ -1123,7 +1203,9 @@ static int verb_event(Ctl *c, const Verb *v, char **args, unsigned n)
         if (deadline) {
             gint64 left = deadline - g_get_monotonic_time();
             if (left <= 0) {
+                /* virsh: a timeout is a failure */
                 say(c, "event loop timed out\n");
+                status = 1;
                 break;
             }
             wait_ms = (int)MIN(left / 1000 + 1, EVENT_KEEPALIVE_MS);
@@ -1142,20 +1224,25 @@ static int verb_event(Ctl *c, const Verb *v, char **args, unsigned n)
         }
         json_object *data = get(ev, "data");
         const char *dname = get_str(data, "name", "");
-        if (!opt.domain || strcmp(opt.domain, dname) == 0) {
+        g_autofree char *ename = event_name_of(get_str(ev, "event", "?"));
+        if ((!domain || strcmp(domain, dname) == 0) &&
+            (!opt.event || strcmp(opt.event, ename) == 0)) {
             count++;
-            if (c->json)
+            if (opt.timestamp) {
+                /* virTimeStringNowRaw: UTC with milliseconds */
+                g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+                g_autofree char *ts = g_date_time_format(now, "%Y-%m-%d %H:%M:%S");
+                printf("%s.%03d+0000: ", ts, g_date_time_get_microsecond(now) / 1000);
+            }
+            if (c->json) {
                 print_json(ev);
-            else if (strcmp(get_str(ev, "event", ""), "DOMAIN_STATE") == 0)
-                printf("event 'lifecycle' for domain '%s': %s (%s)\n", dname,
-                       vmmctl_state_to_string(get_str(data, "state", NULL)),
-                       get_str(data, "reason", "unknown"));
-            else {
-                /* DOMAIN_REBOOT -> virsh's 'reboot' */
-                const char *en = get_str(ev, "event", "?");
-                g_autofree char *shown = g_ascii_strdown(
-                    g_str_has_prefix(en, "DOMAIN_") ? en + strlen("DOMAIN_") : en, -1);
-                printf("event '%s' for domain '%s'\n", shown, dname);
+            } else if (strcmp(ename, "lifecycle") == 0) {
+                const char *what, *detail;
+                lifecycle_text(get_str(data, "state", NULL), get_str(data, "reason", NULL),
+                               &what, &detail);
+                printf("event 'lifecycle' for domain '%s': %s %s\n", dname, what, detail);
+            } else {
+                printf("event '%s' for domain '%s'\n", ename, dname);
             }
             fflush(stdout);
         }
@@ -1164,7 +1251,7 @@ static int verb_event(Ctl *c, const Verb *v, char **args, unsigned n)
             break;
     }
     say(c, "events received: %u\n", count);
-    return 0;
+    return status;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1444,6 +1531,10 @@ static const GOptionEntry domstats_options[] = {
 };
 static const GOptionEntry event_options[] = {
     { "domain", 0, 0, G_OPTION_ARG_STRING, &opt.domain, "filter by domain name", "NAME" },
+    { "event", 0, 0, G_OPTION_ARG_STRING, &opt.event, "which event type to wait for", "TYPE" },
+    { "all", 0, 0, G_OPTION_ARG_NONE, &opt.all, "wait for all events instead of just one type", NULL },
+    { "list", 0, 0, G_OPTION_ARG_NONE, &opt.list, "list valid event types", NULL },
+    { "timestamp", 0, 0, G_OPTION_ARG_NONE, &opt.timestamp, "show timestamp for each printed event", NULL },
     { "loop", 0, 0, G_OPTION_ARG_NONE, &opt.loop, "loop until timeout or interrupt, rather than one-shot", NULL },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &opt.timeout, "timeout seconds", "S" },
     { NULL },
@@ -1466,7 +1557,7 @@ static const Verb verbs[] = {
     { "domstate", "<domain> [--reason]", "domain state", true, 1, 1, domstate_options, verb_domstate },
     { "domstats", "[<domain>...] [--state] [--cpu-total] [--balloon] [--vcpu] [--interface] [--block] [--raw] [--enforce] [--list-NNN]...", "get statistics about one or multiple domains", true, 0, ANY, domstats_options, verb_domstats },
     { "dumpxml", "<domain> [--inactive] [--security-info] [--migratable]", "domain information in XML", true, 1, 1, dumpxml_options, verb_dumpxml },
-    { "event", "[--domain <name>] [--loop] [--timeout <S>]", "print domain lifecycle events", true, 0, 0, event_options, verb_event },
+    { "event", "[--domain <name>] {[--event <type>] [--all] [--list]} [--loop] [--timeout <S>] [--timestamp]", "print domain events", true, 0, 0, event_options, verb_event },
     { "help", "[<verb>]", "print help", true, 0, 1, no_options, verb_help },
     { "list", "[--all] [--inactive] [--name] [--uuid] [--autostart] [--no-autostart]", "list domains", true, 0, 0, list_options, verb_list },
     { "reboot", "<domain>", "reboot a domain", false, 1, 1, no_options, verb_simple },
@@ -1648,5 +1739,6 @@ int main(int argc, char **argv)
     g_free(c.conn_path);
     g_free(c.socket);
     g_free(opt.domain);
+    g_free(opt.event);
     return status;
 }

@@ -356,8 +356,15 @@ static void on_worker_event(VmmProtoClient *c, const char *event, json_object *d
             set_state(dom, VMMD_STATE_RUNNING, "unpaused", NULL);
     } else if (strcmp(event, "RESET") == 0) {
         /* The guest restarted inside the same worker: a fresh boot, as
-         * libvirt reports it (running/booted, whatever came before). */
-        set_state(dom, VMMD_STATE_RUNNING, "booted", NULL);
+         * libvirt reports it (running/booted, whatever came before). A
+         * running guest's reset is only the reboot event for libvirt's
+         * QEMU driver, not a lifecycle one: the reason changes quietly. */
+        if (dom->state == VMMD_STATE_RUNNING) {
+            dom->reason = "booted";
+            write_state_file(dom);
+        } else {
+            set_state(dom, VMMD_STATE_RUNNING, "booted", NULL);
+        }
         json_object *ev = json_object_new_object();
         json_object_object_add(ev, "name", json_object_new_string(dom->name));
         json_object_object_add(ev, "uuid", json_object_new_string(dom->uuid));

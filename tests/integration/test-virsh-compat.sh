@@ -14,7 +14,7 @@
 # Each virsh run is a fresh test driver, so a state is reached by running
 # the commands that lead to it first in the same virsh call ("start demo;
 # suspend demo; CMD") and cutting their output off.
-N=114
+N=126
 . "$(dirname "$0")/demo-daemon.sh"
 
 virsh=${VIRSH:-$(command -v virsh)}
@@ -151,8 +151,17 @@ same "" "shut off" domblklist demo --inactive
 same "" "shut off" domiflist demo
 same "" "shut off" autostart demo
 same "" "shut off" autostart demo --disable
+same "" "event" event --list
+same "" "event: nothing to wait for" event --domain demo --timeout 1
+same "" "event: unknown type" event --event bogus --timeout 1
+same "" "event: timed out, a failure" event --all --timeout 1
+same "" "event: timed out" event --event lifecycle --domain demo --timeout 1
 
 # ---- running ---------------------------------------------------------------
+# lifecycle events from here to the destroy below, in virsh's words
+"$vmmctl" event --domain demo --event lifecycle --loop --timeout 120 >"$tmp/events" 2>&1 &
+bg_pids+=($!)
+sleep 0.5
 same "" "start" start demo
 wait_state running; check $? "the guest is running"
 R="start demo"
@@ -292,6 +301,16 @@ same "start demo; shutdown demo" "after shutdown" domstate demo --reason
 wait_state running
 same "$R" "destroy" destroy demo
 same "start demo; destroy demo" "after destroy" domstate demo --reason
+sed 's/^/# /' "$tmp/events"
+printf '%s\n' "Started Booted" "Suspended Paused" "Resumed Unpaused" \
+    "Shutdown Finished after guest request" "Stopped Shutdown" "Started Booted" "Stopped Destroyed" |
+    sed "s/^/event 'lifecycle' for domain 'demo': /" | cmp -s - "$tmp/events"
+check $? "event: the lifecycle events in order, none for the reboot (the QEMU driver sends 'reboot')"
+for line in "Started Booted" "Suspended Paused" "Resumed Unpaused" \
+            "Shutdown Finished after guest request" "Stopped Shutdown" "Stopped Destroyed"; do
+    grep -qx "event 'lifecycle' for domain 'demo': $line" "$tmp/events"
+    check $? "event: lifecycle '$line' as virsh prints it"
+done
 
 # ---- undefine, and define of a dumped XML with its id ----------------------
 "$vmmctl" -q start demo >/dev/null

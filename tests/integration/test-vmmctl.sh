@@ -29,7 +29,7 @@ run list --all
 -----------------------" ]; check $? "list --all: virsh's header and dashes"
 [ "$(printf '%s\n' "$out" | sed -n 3p)" = " -    demo   shut off" ]; check $? "list --all: the row, byte for byte"
 
-"$vmmctl" event --domain demo --loop --timeout 60 >"$tmp/events" 2>&1 &
+"$vmmctl" event --domain demo --all --loop --timeout 60 >"$tmp/events" 2>&1 &
 bg_pids+=($!)
 sleep 0.3
 run start demo
@@ -103,8 +103,8 @@ for _ in $(seq 50); do kill -0 "$console_pid" 2>/dev/null || break; sleep 0.1; d
 ! kill -0 "$console_pid" 2>/dev/null && grep -q '"event":"powerbutton"' "$tmp/console" &&
     grep -Eq '"done": *true, *"passed": *[1-9][0-9]*, *"failed": *0' "$tmp/console"
 check $? "console: ends with the guest's done line (failed 0) when the VM stops"
-grep -q "^event 'lifecycle' for domain 'demo': running (booted)\$" "$tmp/events" &&
-    grep -q "^event 'lifecycle' for domain 'demo': shut off (shutdown)\$" "$tmp/events"
+grep -q "^event 'lifecycle' for domain 'demo': Started Booted\$" "$tmp/events" &&
+    grep -q "^event 'lifecycle' for domain 'demo': Stopped Shutdown\$" "$tmp/events"
 check $? "event: lifecycle events"
 run undefine demo
 expect "undefine: virsh's message" 0 "^Domain 'demo' has been undefined\$"
