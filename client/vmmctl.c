@@ -14,6 +14,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -65,11 +68,13 @@ static struct {
     gboolean raw, enforce, backing, nowait;
     gboolean list_active, list_inactive, list_persistent, list_transient;
     gboolean list_running, list_paused, list_shutoff, list_other;
-    gboolean security_info, migratable, details;
+    gboolean security_info, migratable, details, table;
     int timeout;
     char *domain;
     char *event;                 /* event --event TYPE */
     gboolean list, timestamp;
+    char *xpath;                 /* dumpxml --xpath */
+    gboolean wrap;
     char *period;                /* dommemstat --period, NULL = not given */
 } opt;
 
@@ -450,7 +455,7 @@ static gint cmp_domains(gconstpointer pa, gconstpointer pb)
 static int verb_list(Ctl *c, const Verb *v, char **args, unsigned n)
 {
     json_object *a = json_object_new_object();
-    json_object_object_add(a, "all", json_object_new_boolean(opt.all || opt.inactive));
+    json_object_object_add(a, "all", json_object_new_boolean(TRUE));
     g_autoptr(GError) e = NULL;
     json_object *ret = call(c, true, "domain-list", a, &e);
     if (!ret)
@@ -465,7 +470,26 @@ static int verb_list(Ctl *c, const Verb *v, char **args, unsigned n)
                        i < json_object_array_length(ret); i++) {
         json_object *d = json_object_array_get_idx(ret, i);
         bool active = get_int(d, "id", -1) >= 0;
+        const char *state = get_str(d, "state", "");
+        bool by_state = opt.list_running || opt.list_paused || opt.list_shutoff || opt.list_other;
+        /* virsh: running ones only, unless --all, --inactive or a state
+         * filter says otherwise; each kind of filter given must match */
         if (opt.inactive && !opt.all && active)
+            continue;
+        if (!opt.all && !opt.inactive && !by_state && !active)
+            continue;
+        if (by_state) {
+            bool other = strcmp(state, "running") && strcmp(state, "paused") &&
+                         strcmp(state, "shutoff");
+            if (!((opt.list_running && strcmp(state, "running") == 0) ||
+                  (opt.list_paused && strcmp(state, "paused") == 0) ||
+                  (opt.list_shutoff && strcmp(state, "shutoff") == 0) ||
+                  (opt.list_other && other)))
+                continue;
+        }
+        if ((opt.list_persistent || opt.list_transient) &&
+            !((opt.list_persistent && get_bool(d, "persistent")) ||
+              (opt.list_transient && !get_bool(d, "persistent"))))
             continue;
         if (opt.autostart && !get_bool(d, "autostart"))
             continue;
@@ -568,6 +592,58 @@ static json_object *get_xml(Ctl *c, const char *name, bool inactive, GError **er
     return call(c, true, "domain-get-xml", a, err);
 }
 
+/* dumpxml --xpath: each node the expression selects, as libxml2 writes
+ * it (virsh's own formatting, double quotes), or with --wrap all of them
+ * under one <nodes> element. A malformed expression selects nothing
+ * (libxml2 says why on stderr), as in virsh. */
+static int print_xpath(const char *xml, const char *expr, bool wrap)
+{
+    xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+                                  XML_PARSE_NONET | XML_PARSE_NOBLANKS);
+    if (!doc) {
+        error_line("cannot read the domain's XML");
+        return 1;
+    }
+    xmlXPathContextPtr ctxt = xmlXPathNewContext(doc);
+    xmlXPathObjectPtr obj = ctxt ? xmlXPathEvalExpression((const xmlChar *)expr, ctxt) : NULL;
+    int status = 0;
+    if (obj && obj->type != XPATH_NODESET) {
+        error_line("internal error: Incorrect xpath '%s'", expr);
+        status = 1;
+    } else {
+        xmlNodeSetPtr set = obj ? obj->nodesetval : NULL;
+        int count = set ? set->nodeNr : 0;
+        xmlDocPtr out = NULL;
+        xmlNodePtr root = NULL;
+        if (wrap) {
+            out = xmlNewDoc((const xmlChar *)"1.0");
+            root = xmlNewDocNode(out, NULL, (const xmlChar *)"nodes", NULL);
+            xmlDocSetRootElement(out, root);
+        }
+        for (int i = 0; i < count; i++) {
+            if (wrap) {
+                xmlAddChild(root, xmlDocCopyNode(set->nodeTab[i], out, 1));
+                continue;
+            }
+            xmlBufferPtr buf = xmlBufferCreate();
+            xmlNodeDump(buf, doc, set->nodeTab[i], 0, 1);
+            printf("%s\n", (const char *)xmlBufferContent(buf));
+            xmlBufferFree(buf);
+        }
+        if (wrap) {
+            xmlBufferPtr buf = xmlBufferCreate();
+            xmlNodeDump(buf, out, root, 0, 1);
+            printf("%s\n", (const char *)xmlBufferContent(buf));
+            xmlBufferFree(buf);
+            xmlFreeDoc(out);
+        }
+    }
+    xmlXPathFreeObject(obj);
+    xmlXPathFreeContext(ctxt);
+    xmlFreeDoc(doc);
+    return status;
+}
+
 static int verb_dumpxml(Ctl *c, const Verb *v, char **args, unsigned n)
 {
     g_autofree char *name = resolve_domain(c, args[0]);
@@ -578,8 +654,11 @@ static int verb_dumpxml(Ctl *c, const Verb *v, char **args, unsigned n)
     json_object *ret = get_xml(c, name, opt.inactive, &e);
     if (!ret)
         return e ? fail(c, e, name, "Failed to get domain description xml") : 1;
+    int status = 0;
     if (c->json) {
         print_json(ret);
+    } else if (opt.xpath) {
+        status = print_xpath(get_str(ret, "xml", ""), opt.xpath, opt.wrap);
     } else {
         const char *xml = get_str(ret, "xml", "");
         fputs(xml, stdout);
@@ -587,21 +666,86 @@ static int verb_dumpxml(Ctl *c, const Verb *v, char **args, unsigned n)
             putchar('\n');
     }
     json_object_put(ret);
-    return 0;
+    return status;
+}
+
+/* The domain's definition, parsed from its XML; NULL with *err set. */
+static VmmDomainDef *fetch_def(Ctl *c, const char *name, json_object **reply, GError **err)
+{
+    json_object *ret = get_xml(c, name, opt.inactive, err);
+    if (!ret)
+        return NULL;
+    const char *xml = get_str(ret, "xml", "");
+    VmmDomainDef *def = vmm_domain_def_parse_string(xml, strlen(xml), name, err);
+    if (reply && def)
+        *reply = ret;
+    else
+        json_object_put(ret);
+    return def;
+}
+
+/* The definition for domiflist and domblklist; NULL when there is no
+ * table to print, *status then the verb's exit status: an error, or
+ * --json, which prints the reply itself. */
+static VmmDomainDef *domain_def(Ctl *c, const char *name, int *status)
+{
+    g_autoptr(GError) e = NULL;
+    json_object *ret = NULL;
+    VmmDomainDef *def = fetch_def(c, name, &ret, &e);
+    *status = 0;
+    if (!def) {
+        if (e && e->domain != VMM_PROTO_ERROR && e->domain != G_IO_ERROR)
+            error_line("cannot read the domain's XML: %s", e->message);
+        else if (e)
+            fail(c, e, name, NULL);
+        *status = 1;
+        return NULL;
+    }
+    if (c->json) {
+        print_json(ret);
+        g_clear_pointer(&def, vmm_domain_def_free);
+    }
+    json_object_put(ret);
+    return def;
+}
+
+/* virsh finds an interface by its target dev or its MAC address */
+static bool has_interface(const VmmDomainDef *def, const char *iface)
+{
+    for (guint i = 0; def->nets && i < def->nets->len; i++) {
+        const VmmNetDef *net = g_ptr_array_index(def->nets, i);
+        char mac[18];
+        vmm_net_mac_format(net->mac, mac);
+        if (g_strcmp0(net->target_dev, iface) == 0 || g_ascii_strcasecmp(mac, iface) == 0)
+            return true;
+    }
+    return false;
 }
 
 /* virsh domif-setlink / domif-getlink: an interface by target dev or MAC */
 static int verb_domif_setlink(Ctl *c, const Verb *v, char **args, unsigned n)
 {
-    if (strcmp(args[2], "up") && strcmp(args[2], "down")) {
-        error_line("invalid link state '%s' (up or down)", args[2]);
-        return USAGE_ERROR;
-    }
     g_autofree char *name = resolve_domain(c, args[0]);
+    g_autoptr(GError) e = NULL;
+    /* virsh: the domain, then the state word, then the interface */
+    g_autoptr(VmmDomainDef) def = fetch_def(c, name, NULL, &e);
+    if (!def)
+        return e ? fail(c, e, name, NULL) : 1;
+    if (strcmp(args[2], "up") && strcmp(args[2], "down")) {
+        error_line("invalid link state '%s'", args[2]);
+        return 1;
+    }
+    if (!def->nets || def->nets->len == 0) {
+        error_line("Failed to extract interface information or no interfaces found");
+        return 1;
+    }
+    if (!has_interface(def, args[1])) {
+        error_line("interface '%s' not found", args[1]);
+        return 1;
+    }
     json_object *a = name_args(name);
     json_object_object_add(a, "interface", json_object_new_string(args[1]));
     json_object_object_add(a, "state", json_object_new_string(args[2]));
-    g_autoptr(GError) e = NULL;
     json_object *ret = call(c, false, "domain-interface-set-link", a, &e);
     if (!ret)
         return e ? fail(c, e, name, "Failed to update interface link state") : 1;
@@ -616,43 +760,25 @@ static int verb_domif_setlink(Ctl *c, const Verb *v, char **args, unsigned n)
 static int verb_domif_getlink(Ctl *c, const Verb *v, char **args, unsigned n)
 {
     g_autofree char *name = resolve_domain(c, args[0]);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(VmmDomainDef) def = fetch_def(c, name, NULL, &e);
+    if (!def)
+        return e ? fail(c, e, name, NULL) : 1;
+    if (!has_interface(def, args[1])) {
+        error_line("Interface (dev: %s) not found.", args[1]);
+        return 1;
+    }
     json_object *a = name_args(name);
     json_object_object_add(a, "interface", json_object_new_string(args[1]));
-    g_autoptr(GError) e = NULL;
     json_object *ret = call(c, true, "domain-interface-get-link", a, &e);
     if (!ret)
         return e ? fail(c, e, name, "Failed to get link state") : 1;
     if (c->json)
         print_json(ret);
     else
-        printf("%s %s\n", args[1], get_str(ret, "state", "?"));
+        printf("%s %s", args[1], get_str(ret, "state", "?"));   /* virsh's newline follows */
     json_object_put(ret);
     return 0;
-}
-
-/* The domain's definition, from its XML (domiflist, domblklist); NULL
- * when there is no table to print, *status then the verb's exit status:
- * an error, or --json, which prints the reply itself. */
-static VmmDomainDef *domain_def(Ctl *c, const char *name, int *status)
-{
-    g_autoptr(GError) e = NULL;
-    json_object *ret = get_xml(c, name, opt.inactive, &e);
-    if (!ret) {
-        *status = e ? fail(c, e, name, NULL) : 1;
-        return NULL;
-    }
-    const char *xml = get_str(ret, "xml", "");
-    VmmDomainDef *def = vmm_domain_def_parse_string(xml, strlen(xml), name, &e);
-    *status = 0;
-    if (!def) {
-        error_line("cannot read the domain's XML: %s", e->message);
-        *status = 1;
-    } else if (c->json) {
-        print_json(ret);
-        g_clear_pointer(&def, vmm_domain_def_free);
-    }
-    json_object_put(ret);
-    return def;
 }
 
 /* virsh domiflist: from the domain's XML */
@@ -1460,6 +1586,13 @@ static const GOptionEntry list_options[] = {
     { "uuid", 0, 0, G_OPTION_ARG_NONE, &opt.uuid, "list uuid's only", NULL },
     { "autostart", 0, 0, G_OPTION_ARG_NONE, &opt.autostart, "list domains with autostart enabled", NULL },
     { "no-autostart", 0, 0, G_OPTION_ARG_NONE, &opt.no_autostart, "list domains with autostart disabled", NULL },
+    { "state-running", 0, 0, G_OPTION_ARG_NONE, &opt.list_running, "list domains in running state", NULL },
+    { "state-paused", 0, 0, G_OPTION_ARG_NONE, &opt.list_paused, "list domains in paused state", NULL },
+    { "state-shutoff", 0, 0, G_OPTION_ARG_NONE, &opt.list_shutoff, "list domains in shutoff state", NULL },
+    { "state-other", 0, 0, G_OPTION_ARG_NONE, &opt.list_other, "list domains in other states", NULL },
+    { "persistent", 0, 0, G_OPTION_ARG_NONE, &opt.list_persistent, "list persistent domains", NULL },
+    { "transient", 0, 0, G_OPTION_ARG_NONE, &opt.list_transient, "list transient domains", NULL },
+    { "table", 0, 0, G_OPTION_ARG_NONE, &opt.table, "list table (default)", NULL },
     { NULL },
 };
 static const GOptionEntry start_options[] = {
@@ -1483,6 +1616,8 @@ static const GOptionEntry dumpxml_options[] = {
     { "inactive", 0, 0, G_OPTION_ARG_NONE, &opt.inactive, "show inactive defined XML", NULL },
     { "security-info", 0, 0, G_OPTION_ARG_NONE, &opt.security_info, "include security sensitive information in XML dump", NULL },
     { "migratable", 0, 0, G_OPTION_ARG_NONE, &opt.migratable, "provide XML suitable for migrations", NULL },
+    { "xpath", 0, 0, G_OPTION_ARG_STRING, &opt.xpath, "xpath expression to filter the XML document", "EXPRESSION" },
+    { "wrap", 0, 0, G_OPTION_ARG_NONE, &opt.wrap, "wrap xpath results in an common root element", NULL },
     { NULL },
 };
 static const GOptionEntry inactive_options[] = {
@@ -1556,10 +1691,10 @@ static const Verb verbs[] = {
     { "dommemstat", "<domain> [--period <N>]", "get memory statistics for a domain", false, 1, 1, dommemstat_options, verb_dommemstat },
     { "domstate", "<domain> [--reason]", "domain state", true, 1, 1, domstate_options, verb_domstate },
     { "domstats", "[<domain>...] [--state] [--cpu-total] [--balloon] [--vcpu] [--interface] [--block] [--raw] [--enforce] [--list-NNN]...", "get statistics about one or multiple domains", true, 0, ANY, domstats_options, verb_domstats },
-    { "dumpxml", "<domain> [--inactive] [--security-info] [--migratable]", "domain information in XML", true, 1, 1, dumpxml_options, verb_dumpxml },
+    { "dumpxml", "<domain> [--inactive] [--security-info] [--migratable] [--xpath <expression>] [--wrap]", "domain information in XML", true, 1, 1, dumpxml_options, verb_dumpxml },
     { "event", "[--domain <name>] {[--event <type>] [--all] [--list]} [--loop] [--timeout <S>] [--timestamp]", "print domain events", true, 0, 0, event_options, verb_event },
     { "help", "[<verb>]", "print help", true, 0, 1, no_options, verb_help },
-    { "list", "[--all] [--inactive] [--name] [--uuid] [--autostart] [--no-autostart]", "list domains", true, 0, 0, list_options, verb_list },
+    { "list", "[--all] [--inactive] [--state-running|paused|shutoff|other] [--persistent] [--transient] [--name] [--uuid] [--autostart] [--no-autostart] [--table]", "list domains", true, 0, 0, list_options, verb_list },
     { "reboot", "<domain>", "reboot a domain", false, 1, 1, no_options, verb_simple },
     { "resume", "<domain>", "resume a domain", false, 1, 1, no_options, verb_simple },
     { "setmem", "<domain> <size>", "change memory allocation (balloon target; KiB unless a unit is given)", false, 2, 2, no_options, verb_setmem },
@@ -1740,5 +1875,6 @@ int main(int argc, char **argv)
     g_free(c.socket);
     g_free(opt.domain);
     g_free(opt.event);
+    g_free(opt.xpath);
     return status;
 }

@@ -14,7 +14,7 @@
 # Each virsh run is a fresh test driver, so a state is reached by running
 # the commands that lead to it first in the same virsh call ("start demo;
 # suspend demo; CMD") and cutting their output off.
-N=126
+N=147
 . "$(dirname "$0")/demo-daemon.sh"
 
 virsh=${VIRSH:-$(command -v virsh)}
@@ -149,6 +149,25 @@ same "" "shut off" domblklist demo
 same "" "shut off" domblklist demo --details
 same "" "shut off" domblklist demo --inactive
 same "" "shut off" domiflist demo
+same "" "shut off: no such interface" domif-getlink demo vnet9
+same "" "shut off: bad link state" domif-setlink demo vnet9 sideways
+same "" "shut off: no such interface" domif-setlink demo vnet9 up
+same "" "shut off" list --state-shutoff
+same "" "shut off" list --state-running
+same "" "shut off" list --persistent
+same "" "shut off" list --all --persistent --name
+same "" "shut off" list --all --transient
+same "" "shut off" list --inactive --state-running
+same "" "shut off" list --table --all
+same "" "shut off" dumpxml demo --xpath //disk
+same "" "shut off" dumpxml demo --xpath //disk/target
+same "" "shut off" dumpxml demo --xpath //disk/target/@dev
+same "" "shut off" dumpxml demo --xpath "//name/text()"
+same "" "shut off" dumpxml demo --xpath //nothing
+same "" "shut off" dumpxml demo --xpath //disk/target --wrap
+same "" "shut off" dumpxml demo --xpath //nothing --wrap
+same "" "shut off: not a node set" dumpxml demo --xpath "count(//disk)"
+same "" "shut off: a malformed expression" dumpxml demo --xpath "//disk["
 same "" "shut off" autostart demo
 same "" "shut off" autostart demo --disable
 same "" "event" event --list
@@ -169,6 +188,8 @@ same "$R" "running: virsh's own check" start demo
 same "$R" "running" list
 same "$R" "running" list --all
 same "$R" "running" list --name
+same "$R" "running" list --state-running --name
+same "$R" "running" list --persistent
 same "$R" "running" dominfo demo
 same "$R" "running" domstate demo
 same "$R" "running" domstate demo --reason
