@@ -710,16 +710,16 @@ static VmmDomainDef *domain_def(Ctl *c, const char *name, int *status)
 }
 
 /* virsh finds an interface by its target dev or its MAC address */
-static bool has_interface(const VmmDomainDef *def, const char *iface)
+static const VmmNetDef *find_interface(const VmmDomainDef *def, const char *iface)
 {
     for (guint i = 0; def->nets && i < def->nets->len; i++) {
         const VmmNetDef *net = g_ptr_array_index(def->nets, i);
         char mac[18];
         vmm_net_mac_format(net->mac, mac);
         if (g_strcmp0(net->target_dev, iface) == 0 || g_ascii_strcasecmp(mac, iface) == 0)
-            return true;
+            return net;
     }
-    return false;
+    return NULL;
 }
 
 /* virsh domif-setlink / domif-getlink: an interface by target dev or MAC */
@@ -739,7 +739,7 @@ static int verb_domif_setlink(Ctl *c, const Verb *v, char **args, unsigned n)
         error_line("Failed to extract interface information or no interfaces found");
         return 1;
     }
-    if (!has_interface(def, args[1])) {
+    if (!find_interface(def, args[1])) {
         error_line("interface '%s' not found", args[1]);
         return 1;
     }
@@ -764,9 +764,21 @@ static int verb_domif_getlink(Ctl *c, const Verb *v, char **args, unsigned n)
     g_autoptr(VmmDomainDef) def = fetch_def(c, name, NULL, &e);
     if (!def)
         return e ? fail(c, e, name, NULL) : 1;
-    if (!has_interface(def, args[1])) {
+    const VmmNetDef *net = find_interface(def, args[1]);
+    if (!net) {
         error_line("Interface (dev: %s) not found.", args[1]);
         return 1;
+    }
+    json_object *info = call(c, true, "domain-info", name_args(name), &e);
+    if (!info)
+        return e ? fail(c, e, name, NULL) : 1;
+    bool active = get_int(info, "id", -1) >= 0;
+    json_object_put(info);
+    if (!active && !c->json) {
+        /* virsh reads <link state> from the XML; the worker's live state
+         * exists only while it runs */
+        printf("%s %s", args[1], net->link_down ? "down" : "up");
+        return 0;
     }
     json_object *a = name_args(name);
     json_object_object_add(a, "interface", json_object_new_string(args[1]));

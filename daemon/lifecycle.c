@@ -620,10 +620,17 @@ static void worker_gone(VmmdDomain *dom, bool have_status, int wstatus)
     dom->own_child = false;
     dom->adopted = false;
     dom->destroy_requested = false;
+    const char *shutdown_reason = dom->shutdown_requested ? "user" : "unknown";
     dom->shutdown_requested = false;
     g_clear_pointer(&dom->exit_reason, g_free);
     g_clear_pointer(&dom->live_xml, g_free);
     g_clear_pointer(&dom->live_def, vmm_domain_def_free);
+    /* A guest that powered off passes through "in shutdown" first, as
+     * libvirt reports it (its Shutdown event, then Stopped), even when the
+     * worker's exit is seen before its SHUTDOWN event. */
+    if (out.state == VMMD_STATE_SHUTOFF && strcmp(out.reason, "shutdown") == 0 &&
+        dom->state == VMMD_STATE_RUNNING)
+        set_state(dom, VMMD_STATE_SHUTDOWN, shutdown_reason, NULL);
     set_state(dom, out.state, out.reason, out.detail);
     answer_destroy_waiters(dom, NULL);
     g_free(out.detail);

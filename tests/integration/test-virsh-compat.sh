@@ -14,7 +14,7 @@
 # Each virsh run is a fresh test driver, so a state is reached by running
 # the commands that lead to it first in the same virsh call ("start demo;
 # suspend demo; CMD") and cutting their output off.
-N=147
+N=155
 . "$(dirname "$0")/demo-daemon.sh"
 
 virsh=${VIRSH:-$(command -v virsh)}
@@ -24,12 +24,43 @@ virsh=${VIRSH:-$(command -v virsh)}
 demo_daemon_start
 "$vmmctl" -q define "$tmp/demo.xml" >/dev/null || skip_all "define failed"
 
-# The test driver's node file: vmmd's definition, shut off.
-"$vmmctl" dumpxml demo --inactive >"$tmp/inactive.xml"
+# A second domain, never started, with an interface (its target not
+# vnetN, a name libvirt keeps for itself).
+truncate -s 16M "$tmp/img/nic.img"
+cat >"$tmp/nic.xml" <<EOF
+<domain type='kvm'>
+  <name>nic</name>
+  <uuid>1b4e28ba-2fa1-41d2-883f-0016d3cca427</uuid>
+  <memory unit='MiB'>128</memory>
+  <vcpu placement='static'>1</vcpu>
+  <os>
+    <type arch='x86_64'>hvm</type>
+    <kernel>$kit</kernel>
+  </os>
+  <devices>
+    <disk type='file' device='disk'>
+      <source file='$tmp/img/nic.img'/>
+      <target dev='vdb' bus='virtio'/>
+    </disk>
+    <interface type='bridge'>
+      <mac address='52:54:00:12:34:56'/>
+      <source bridge='br0'/>
+      <target dev='tapnic0'/>
+      <model type='virtio'/>
+    </interface>
+  </devices>
+</domain>
+EOF
+"$vmmctl" -q define "$tmp/nic.xml" >/dev/null || skip_all "define of nic failed"
+
+# The test driver's node file: vmmd's definitions, shut off.
 {
     echo "<node>"
-    sed -e "1s|^<domain type='kvm'>|<domain type='kvm' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>|" \
-        -e "s|^</domain>|  <test:runstate>5</test:runstate>\n</domain>|" "$tmp/inactive.xml"
+    for d in demo nic; do
+        "$vmmctl" dumpxml $d --inactive |
+            sed -e "1s|^<domain type='kvm'>|<domain type='kvm' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>|" \
+                -e "s|^</domain>|  <test:runstate>5</test:runstate>\n</domain>|"
+    done
     echo "</node>"
 } >"$tmp/node.xml"
 uri=test://$tmp/node.xml
@@ -122,11 +153,13 @@ same "" "shut off" list --all --uuid
 cmp -s "$tmp/v.dominfo" "$tmp/c.dominfo"; check $? "shut off: dominfo demo"
 same "" "shut off" domstate demo
 same "" "shut off" domstate demo --reason
-same "" "shut off" domstats --state
+# (the order of all domains' records is the hash table's in libvirt:
+# named, they come in the order given)
+same "" "shut off" domstats --state demo nic
 same "" "shut off" domstats demo --state
-same "" "shut off" domstats --state --list-shutoff
+same "" "shut off" domstats --state --list-shutoff nic demo
 same "" "shut off" domstats --state --list-running
-same "" "shut off" domstats --state --list-inactive --list-persistent
+same "" "shut off" domstats --state --list-inactive --list-persistent demo nic
 same "" "shut off" domstats --state --list-transient
 same "" "shut off" domstats --perf --enforce
 same "" "shut off: not running" dommemstat demo
@@ -150,6 +183,14 @@ same "" "shut off" domblklist demo --details
 same "" "shut off" domblklist demo --inactive
 same "" "shut off" domiflist demo
 same "" "shut off: no such interface" domif-getlink demo vnet9
+same "" "shut off" dumpxml nic
+same "" "shut off" domiflist nic
+same "" "shut off: link state from the XML" domif-getlink nic tapnic0
+same "" "shut off: an interface by MAC" domif-getlink nic 52:54:00:12:34:56
+same "" "shut off: no such interface" domif-getlink nic tapnic9
+same "" "shut off: no such interface" domif-setlink nic tapnic9 down
+same "" "shut off: not running" domifstat nic tapnic0
+same "" "shut off" domblklist nic --details
 same "" "shut off: bad link state" domif-setlink demo vnet9 sideways
 same "" "shut off: no such interface" domif-setlink demo vnet9 up
 same "" "shut off" list --state-shutoff
