@@ -450,7 +450,9 @@ static void merge_worker_stats(json_object *s, json_object *w)
             json_object *vc = json_object_array_get_idx(vcpus, i);
             g_autofree char *ks = g_strdup_printf("vcpu.%zu.state", i);
             g_autofree char *kt = g_strdup_printf("vcpu.%zu.time", i);
-            put_int(s, ks, get_int(vc, "state"));
+            /* the QEMU driver reports every vCPU of a live domain as
+             * VIR_VCPU_RUNNING, paused or not; so does vmmd */
+            put_int(s, ks, 1);
             put_int(s, kt, get_int(vc, "time_ns"));
         }
     }

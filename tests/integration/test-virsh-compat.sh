@@ -14,7 +14,7 @@
 # Each virsh run is a fresh test driver, so a state is reached by running
 # the commands that lead to it first in the same virsh call ("start demo;
 # suspend demo; CMD") and cutting their output off.
-N=155
+N=156
 . "$(dirname "$0")/demo-daemon.sh"
 
 virsh=${VIRSH:-$(command -v virsh)}
@@ -343,6 +343,8 @@ same "$P" "paused" domstats --state --list-paused
 # it running (checked on the worker's state after a stats call)
 "$vmmctl" -q domstats demo >/dev/null && [ "$("$vmmctl" -q domstate demo)" = paused ]
 check $? "stats leave a paused domain paused"
+"$vmmctl" domstats demo --vcpu | grep -c "^  vcpu\.[0-9]*\.state=1\$" | grep -qx 2
+check $? "domstats of a paused domain: vcpu.N.state=1, as the QEMU driver reports it"
 same "$P" "resume" resume demo
 "$vmmctl" -q domstats demo >/dev/null && "$vmmctl" -q dommemstat demo >/dev/null &&
     "$vmmctl" -q domblkstat demo vda >/dev/null && [ "$("$vmmctl" -q domstate demo --reason)" = "running (unpaused)" ]
