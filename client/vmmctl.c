@@ -211,7 +211,30 @@ static json_object *call(Ctl *c, bool read_only_verb, const char *cmd,
         error_line("%s", e->message);
         return NULL;
     }
-    return vmm_proto_sync_call(c->conn, cmd, args, err);
+    json_object *ret = vmm_proto_sync_call(c->conn, cmd, args, &e);
+    if (!ret && g_error_matches(e, VMM_PROTO_ERROR, VMM_PROTO_PERMISSION_DENIED)) {
+        /* libvirt names the API a read-only connection may not call */
+        static const char *const api[][2] = {
+            { "domain-start", "virDomainCreate" }, { "domain-destroy", "virDomainDestroy" },
+            { "domain-shutdown", "virDomainShutdown" }, { "domain-reboot", "virDomainReboot" },
+            { "domain-suspend", "virDomainSuspend" }, { "domain-resume", "virDomainResume" },
+            { "domain-define", "virDomainDefineXML" },
+            { "domain-undefine", "virDomainUndefineFlags" },
+            { "domain-set-autostart", "virDomainSetAutostart" },
+            { "domain-set-memory", "virDomainSetMemoryFlags" },
+            { "domain-set-memory-period", "virDomainSetMemoryStatsPeriod" },
+            { "domain-interface-set-link", "virDomainUpdateDeviceFlags" },
+            { "domain-console", "virDomainOpenConsole" },
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(api); i++)
+            if (strcmp(cmd, api[i][0]) == 0) {
+                g_free(e->message);
+                e->message = g_strdup_printf("read only access prevents %s", api[i][1]);
+            }
+    }
+    if (e)
+        g_propagate_error(err, g_steal_pointer(&e));
+    return ret;
 }
 
 static json_object *name_args(const char *name)
@@ -650,10 +673,16 @@ static int verb_dumpxml(Ctl *c, const Verb *v, char **args, unsigned n)
     g_autoptr(GError) e = NULL;
     /* --security-info: vmmd keeps no secrets (passwords) in the XML to
      * hide; --migratable: nothing in it is runtime-only but the id, which
-     * libvirt keeps there too. Both are accepted as no-ops. */
+     * libvirt keeps there too. Both are accepted as no-ops, though libvirt
+     * refuses the first on a read-only connection. */
     json_object *ret = get_xml(c, name, opt.inactive, &e);
     if (!ret)
         return e ? fail(c, e, name, "Failed to get domain description xml") : 1;
+    if (opt.security_info && c->readonly) {
+        json_object_put(ret);
+        error_line("operation forbidden: virDomainGetXMLDesc with secure flag");
+        return 1;
+    }
     int status = 0;
     if (c->json) {
         print_json(ret);

@@ -14,7 +14,7 @@
 # Each virsh run is a fresh test driver, so a state is reached by running
 # the commands that lead to it first in the same virsh call ("start demo;
 # suspend demo; CMD") and cutting their output off.
-N=156
+N=166
 . "$(dirname "$0")/demo-daemon.sh"
 
 virsh=${VIRSH:-$(command -v virsh)}
@@ -64,6 +64,9 @@ EOF
     echo "</node>"
 } >"$tmp/node.xml"
 uri=test://$tmp/node.xml
+# demo running, nic shut off
+awk '/<name>demo<\/name>/ { d = 1 } /<name>nic<\/name>/ { d = 0 }
+     d && /<test:runstate>5</ { sub(/>5</, ">1<") } { print }' "$tmp/node.xml" >"$tmp/node-running.xml"
 "$virsh" -c "$uri" -q list --all >/dev/null 2>"$tmp/err" ||
     { sed 's/^/# /' "$tmp/err"; skip_all "the test driver refuses vmmd's XML"; }
 
@@ -84,11 +87,17 @@ virsh_only() {
 
 # same PREP DESCRIPTION ARGS...: virsh (after PREP, ';'-separated virsh
 # commands) and vmmctl run ARGS; stdout, stderr and status must match.
+# With PREP "-r", both use a read-only connection, virsh's to a test
+# driver whose demo is running from the start (a read-only connection
+# cannot start it).
 same() {
     local prep=$1 desc=$2
     shift 2
-    local skip=0
-    if [ -n "$prep" ]; then
+    local skip=0 ro=()
+    if [ "$prep" = -r ]; then
+        ro=(-r)
+        "$virsh" -r -c "test://$tmp/node-running.xml" "$@" >"$tmp/v.all" 2>"$tmp/v.err"
+    elif [ -n "$prep" ]; then
         "$virsh" -c "$uri" "$prep" >"$tmp/prep.out" 2>&1
         skip=$(wc -c <"$tmp/prep.out")
         "$virsh" -c "$uri" "$prep; $*" >"$tmp/v.all" 2>"$tmp/v.err"
@@ -98,7 +107,7 @@ same() {
     local vrc=$?
     tail -c +$((skip + 1)) "$tmp/v.all" | virsh_only | norm >"$tmp/v.out"
     virsh_only <"$tmp/v.err" | norm >"$tmp/v.err2"
-    "$vmmctl" "$@" 2>"$tmp/c.err" | norm >"$tmp/c.out"
+    "$vmmctl" "${ro[@]}" "$@" 2>"$tmp/c.err" | norm >"$tmp/c.out"
     local crc=${PIPESTATUS[0]}
     norm <"$tmp/c.err" >"$tmp/c.err2"
     if [ "$vrc" = "$crc" ] && cmp -s "$tmp/v.out" "$tmp/c.out" && cmp -s "$tmp/v.err2" "$tmp/c.err2"; then
@@ -246,6 +255,17 @@ same "$R" "running" dommemstat demo --period 2
 same "$R" "running" setmem demo 100G
 same "$R" "running" setmem demo 200M
 "$vmmctl" -q setmem demo 256M >/dev/null 2>&1
+# the read-only socket (virsh -r: a read-only connection)
+same -r "read-only" destroy demo
+same -r "read-only" suspend demo
+same -r "read-only" setmem demo 200M
+same -r "read-only" autostart demo
+same -r "read-only" undefine demo
+same -r "read-only" dommemstat demo --period 3
+same -r "read-only" dumpxml demo --security-info
+same -r "read-only" define "$tmp/demo.xml"
+same -r "read-only: virsh's own check" start demo
+same -r "read-only: queries work" domstate demo
 
 # The test driver's statistics are its own; these are the QEMU driver's
 # fields and order (virsh(1), domstats; domblkstat's domblkstat_output;
