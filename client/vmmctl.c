@@ -69,6 +69,7 @@ static struct {
     gboolean list_active, list_inactive, list_persistent, list_transient;
     gboolean list_running, list_paused, list_shutoff, list_other;
     gboolean security_info, migratable, details, table;
+    gboolean config, live, current;
     int timeout;
     char *domain;
     char *event;                 /* event --event TYPE */
@@ -427,6 +428,12 @@ static int verb_autostart(Ctl *c, const Verb *v, char **args, unsigned n)
 
 static int verb_setmem(Ctl *c, const Verb *v, char **args, unsigned n)
 {
+    /* virsh: --current (the default) excludes the others */
+    if (opt.current && (opt.live || opt.config)) {
+        error_line("Options --current and --%s are mutually exclusive",
+                   opt.live ? "live" : "config");
+        return 1;
+    }
     uint64_t bytes;
     /* virsh: a scaled integer, KiB without a suffix, rounded up to KiB */
     g_autofree char *name = resolve_domain(c, args[0]);
@@ -447,6 +454,11 @@ static int verb_setmem(Ctl *c, const Verb *v, char **args, unsigned n)
     if (kib == 0) {
         /* libvirt's argument check in virDomainSetMemoryFlags */
         error_line("memory in virDomainSetMemoryFlags must not be zero");
+        return 1;
+    }
+    if (opt.config) {
+        error_line("Requested operation is not valid: vmmd sets the balloon of a running "
+                   "domain only; for the next start, change <currentMemory> and define it");
         return 1;
     }
     json_object *a = name_args(name);
@@ -1645,6 +1657,12 @@ static const GOptionEntry shutdown_options[] = {
       "destroy the domain if it is still running after S seconds", "S" },
     { NULL },
 };
+static const GOptionEntry setmem_options[] = {
+    { "config", 0, 0, G_OPTION_ARG_NONE, &opt.config, "affect next boot (refused: see vmmctl(1))", NULL },
+    { "live", 0, 0, G_OPTION_ARG_NONE, &opt.live, "affect running domain", NULL },
+    { "current", 0, 0, G_OPTION_ARG_NONE, &opt.current, "affect current domain", NULL },
+    { NULL },
+};
 static const GOptionEntry domstate_options[] = {
     { "reason", 0, 0, G_OPTION_ARG_NONE, &opt.reason, "also print reason for the state", NULL },
     { NULL },
@@ -1738,7 +1756,7 @@ static const Verb verbs[] = {
     { "list", "[--all] [--inactive] [--state-running|paused|shutoff|other] [--persistent] [--transient] [--name] [--uuid] [--autostart] [--no-autostart] [--table]", "list domains", true, 0, 0, list_options, verb_list },
     { "reboot", "<domain>", "reboot a domain", false, 1, 1, no_options, verb_simple },
     { "resume", "<domain>", "resume a domain", false, 1, 1, no_options, verb_simple },
-    { "setmem", "<domain> <size>", "change memory allocation (balloon target; KiB unless a unit is given)", false, 2, 2, no_options, verb_setmem },
+    { "setmem", "<domain> <size> [--live] [--current]", "change memory allocation (balloon target; KiB unless a unit is given)", false, 2, 2, setmem_options, verb_setmem },
     { "shutdown", "<domain> [--timeout <S>]", "gracefully shutdown a domain (ACPI power button)", false, 1, 1, shutdown_options, verb_simple },
     { "start", "<domain> [--console]", "start a (previously defined) inactive domain", false, 1, 1, start_options, verb_simple },
     { "suspend", "<domain>", "suspend a domain", false, 1, 1, no_options, verb_simple },

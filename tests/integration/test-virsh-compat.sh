@@ -14,7 +14,7 @@
 # Each virsh run is a fresh test driver, so a state is reached by running
 # the commands that lead to it first in the same virsh call ("start demo;
 # suspend demo; CMD") and cutting their output off.
-N=166
+N=170
 . "$(dirname "$0")/demo-daemon.sh"
 
 virsh=${VIRSH:-$(command -v virsh)}
@@ -254,6 +254,10 @@ same "$R" "running" domifstat demo vnet0
 same "$R" "running" dommemstat demo --period 2
 same "$R" "running" setmem demo 100G
 same "$R" "running" setmem demo 200M
+same "$R" "running" setmem demo 220M --live
+same "$R" "running" setmem demo 230M --current
+same "$R" "running" setmem demo 1G --current --live
+same "$R" "running" setmem demo 1G --current --config
 "$vmmctl" -q setmem demo 256M >/dev/null 2>&1
 # the read-only socket (virsh -r: a read-only connection)
 same -r "read-only" destroy demo
