@@ -1819,6 +1819,62 @@ static int verb_help(Ctl *c, const Verb *v, char **args, unsigned n)
     return 0;
 }
 
+/* The names of a verb's positional arguments, from its synopsis: "<domain>"
+ * or "[<device>]", not an option's value ("[--period <N>]") nor a list. */
+static GPtrArray *positional_names(const Verb *v)
+{
+    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+    g_auto(GStrv) words = g_strsplit(v->args, " ", 0);
+    for (guint i = 0; words[i]; i++) {
+        const char *w = words[i][0] == '[' ? words[i] + 1 : words[i];
+        if (*w != '<' || (i > 0 && strstr(words[i - 1], "--")))
+            continue;
+        if (strstr(w, "..."))
+            break;
+        g_ptr_array_add(names, g_strndup(w + 1, strcspn(w + 1, ">")));
+    }
+    return names;
+}
+
+/* virsh takes a positional argument by its name too (--domain NAME,
+ * --size=1G), anywhere on the line: those are taken out of argv into
+ * named[], the rest is left in *rest in order. */
+static bool take_named(const Verb *v, int argc, char **argv, GPtrArray *names, char **named,
+                       GPtrArray *rest)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            for (; i < argc; i++)
+                g_ptr_array_add(rest, argv[i]);
+            break;
+        }
+        const char *o = argv[i] + 2;
+        size_t len = strcspn(o, "=");
+        int slot = -1;
+        for (guint k = 0; i > 0 && g_str_has_prefix(argv[i], "--") && k < names->len; k++)
+            if (strlen(names->pdata[k]) == len && strncmp(names->pdata[k], o, len) == 0)
+                slot = (int)k;
+        if (slot < 0) {
+            g_ptr_array_add(rest, argv[i]);
+            continue;
+        }
+        if (named[slot]) {
+            error_line("option --%s already seen", (char *)names->pdata[slot]);
+            return false;
+        }
+        if (o[len] == '=') {
+            named[slot] = (char *)o + len + 1;
+        } else if (i + 1 < argc) {
+            named[slot] = argv[++i];
+        } else {
+            error_line("expected syntax: --%s <%s>", (char *)names->pdata[slot],
+                       strcmp(names->pdata[slot], "size") == 0 ? "number" : "string");
+            return false;
+        }
+    }
+    return true;
+}
+
 static int run_verb(Ctl *c, const Verb *v, int argc, char **argv)
 {
     memset(&opt, 0, sizeof(opt));
@@ -1829,6 +1885,14 @@ static int run_verb(Ctl *c, const Verb *v, int argc, char **argv)
             print_verb_help(v);
             return 0;
         }
+    g_autoptr(GPtrArray) names = positional_names(v);
+    g_autofree char **named = g_new0(char *, names->len + 1);
+    g_autoptr(GPtrArray) rest = g_ptr_array_new();
+    if (!take_named(v, argc, argv, names, named, rest))
+        return USAGE_ERROR;
+    argc = (int)rest->len;
+    g_ptr_array_add(rest, NULL);
+    argv = (char **)rest->pdata;
     g_autoptr(GOptionContext) oc = g_option_context_new(NULL);
     g_option_context_set_help_enabled(oc, FALSE);
     g_option_context_add_main_entries(oc, v->options, NULL);
@@ -1856,6 +1920,26 @@ static int run_verb(Ctl *c, const Verb *v, int argc, char **argv)
             error_line("command '%s' doesn't support option %s", v->name, args[i]);
             return USAGE_ERROR;
         }
+    /* the named ones in their places, the others filling the gaps */
+    g_autoptr(GPtrArray) merged = g_ptr_array_new();
+    unsigned next = 0;
+    for (guint k = 0; k < names->len || next < nargs; k++) {
+        if (k < names->len && named[k])
+            g_ptr_array_add(merged, named[k]);
+        else if (next < nargs)
+            g_ptr_array_add(merged, args[next++]);
+        else
+            break;
+    }
+    for (guint k = 0; merged->len > v->max_args && k < names->len; k++)
+        if (named[k]) {
+            /* the word in its place came first: virsh takes the name as
+             * the second time */
+            error_line("option --%s already seen", (char *)names->pdata[k]);
+            return USAGE_ERROR;
+        }
+    args = (char **)merged->pdata;
+    nargs = merged->len;
     if (nargs < v->min_args) {
         /* virsh names each missing one: <data> options in brackets, the
          * others (setmem's integer size) as --name */

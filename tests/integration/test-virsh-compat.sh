@@ -14,7 +14,7 @@
 # Each virsh run is a fresh test driver, so a state is reached by running
 # the commands that lead to it first in the same virsh call ("start demo;
 # suspend demo; CMD") and cutting their output off.
-N=170
+N=176
 . "$(dirname "$0")/demo-daemon.sh"
 
 virsh=${VIRSH:-$(command -v virsh)}
@@ -139,6 +139,11 @@ same "" "unknown option" domstats --bogus
 same "" "unexpected data" dominfo demo extra
 same "" "unexpected data" domstate demo --reason extra
 same "" "unknown command" frobnicate
+same "" "a positional argument by name" dumpxml --domain demo
+same "" "a positional argument by name" domstate --domain=demo --reason
+same "" "a positional argument by name, no value" dominfo --domain
+same "" "a positional argument twice" dominfo demo --domain demo
+same "" "positional arguments by name, in any order" domif-getlink --interface vnet9 --domain demo
 
 # ---- an unknown domain -----------------------------------------------------
 for verb in dominfo domstate dumpxml start destroy shutdown reboot suspend resume \
@@ -255,6 +260,7 @@ same "$R" "running" dommemstat demo --period 2
 same "$R" "running" setmem demo 100G
 same "$R" "running" setmem demo 200M
 same "$R" "running" setmem demo 220M --live
+same "$R" "running: arguments by name" setmem --size 210M --domain demo
 same "$R" "running" setmem demo 230M --current
 same "$R" "running" setmem demo 1G --current --live
 same "$R" "running" setmem demo 1G --current --config
