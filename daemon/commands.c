@@ -307,10 +307,13 @@ static guint64 data_end(int fd, guint64 size)
  * disks; read with fstat/lseek, so the guest keeps running. */
 static void put_disk_sizes(json_object *s, guint i, const VmmDiskDef *disk)
 {
-    if (disk->type == VMM_DISK_VHOSTUSER || !disk->path)
+    struct stat st;
+    /* only what a disk can be: opening a device node of another kind (a
+     * tape, a tty) could do something */
+    if (disk->type == VMM_DISK_VHOSTUSER || !disk->path || stat(disk->path, &st) != 0 ||
+        !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
         return;
     int fd = open(disk->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    struct stat st;
     if (fd < 0)
         return;
     if (fstat(fd, &st) == 0) {
