@@ -69,7 +69,8 @@ static struct {
     gboolean list_active, list_inactive, list_persistent, list_transient;
     gboolean list_running, list_paused, list_shutoff, list_other;
     gboolean security_info, migratable, details, table;
-    gboolean config, live, current;
+    gboolean config, live, current, graceful;
+    char *mode;                  /* shutdown/reboot --mode */
     int timeout;
     char *domain;
     char *event;                 /* event --event TYPE */
@@ -354,6 +355,23 @@ static int verb_simple(Ctl *c, const Verb *v, char **args, unsigned n)
         if (strcmp(simple_verbs[i].verb, v->name) == 0)
             sv = &simple_verbs[i];
     g_assert(sv);
+    /* shutdown/reboot --mode: virsh checks the words before the domain;
+     * vmmd has the ACPI power button (and reset) only */
+    static const char *const modes[] = { "acpi", "agent", "initctl", "signal", "paravirt" };
+    bool acpi = false;
+    g_auto(GStrv) mode_list = opt.mode ? g_strsplit(opt.mode, ",", 0) : NULL;
+    for (guint i = 0; mode_list && mode_list[i]; i++) {
+        bool known = false;
+        for (size_t k = 0; k < G_N_ELEMENTS(modes); k++)
+            known |= strcmp(mode_list[i], modes[k]) == 0;
+        if (!known) {
+            /* virsh's two wordings differ by a comma */
+            error_line("Unknown mode %s value, expecting 'acpi', 'agent', 'initctl', 'signal'%s "
+                       "or 'paravirt'", mode_list[i], strcmp(v->name, "shutdown") == 0 ? "," : "");
+            return 1;
+        }
+        acpi |= strcmp(mode_list[i], "acpi") == 0;
+    }
     g_autofree char *name = resolve_domain(c, args[0]);
     g_autoptr(GError) e = NULL;
     bool start = strcmp(v->name, "start") == 0;
@@ -383,6 +401,17 @@ static int verb_simple(Ctl *c, const Verb *v, char **args, unsigned n)
             }
             return 0;
         }
+    }
+    if (mode_list && !acpi) {
+        /* looked up first, as virsh does */
+        json_object *info = call(c, true, "domain-info", name_args(name), &e);
+        if (!info)
+            return e ? fail(c, e, name, sv->failed, name) : 1;
+        json_object_put(info);
+        error_line(sv->failed, name);
+        error_line("argument unsupported: vmmd %s a guest through ACPI only (--mode acpi)",
+                   strcmp(v->name, "shutdown") == 0 ? "shuts down" : "reboots");
+        return 1;
     }
     json_object *a = name_args(name);
     if (strcmp(v->name, "shutdown") == 0 && opt.timeout > 0)
@@ -1655,6 +1684,15 @@ static const GOptionEntry start_options[] = {
 static const GOptionEntry shutdown_options[] = {
     { "timeout", 0, 0, G_OPTION_ARG_INT, &opt.timeout,
       "destroy the domain if it is still running after S seconds", "S" },
+    { "mode", 0, 0, G_OPTION_ARG_STRING, &opt.mode, "shutdown mode: acpi (vmmd has no other)", "MODE" },
+    { NULL },
+};
+static const GOptionEntry reboot_options[] = {
+    { "mode", 0, 0, G_OPTION_ARG_STRING, &opt.mode, "reboot mode: acpi (vmmd has no other)", "MODE" },
+    { NULL },
+};
+static const GOptionEntry destroy_options[] = {
+    { "graceful", 0, 0, G_OPTION_ARG_NONE, &opt.graceful, "terminate gracefully (vmmd's destroy asks the worker to quit first)", NULL },
     { NULL },
 };
 static const GOptionEntry setmem_options[] = {
@@ -1739,7 +1777,7 @@ static const Verb verbs[] = {
     { "autostart", "<domain> [--disable]", "autostart a domain", false, 1, 1, autostart_options, verb_autostart },
     { "console", "<domain>", "connect to the guest console", false, 1, 1, no_options, verb_console },
     { "define", "<file>", "define (but don't start) a domain from an XML file", false, 1, 1, no_options, verb_define },
-    { "destroy", "<domain>", "destroy (stop) a domain", false, 1, 1, no_options, verb_simple },
+    { "destroy", "<domain> [--graceful]", "destroy (stop) a domain", false, 1, 1, destroy_options, verb_simple },
     { "domblklist", "<domain> [--inactive] [--details]", "list all domain blocks", true, 1, 1, domblklist_options, verb_domblklist },
     { "domblkstat", "<domain> [<device>] [--human]", "get device block stats for a domain", true, 1, 2, domblkstat_options, verb_domblkstat },
     { "domif-getlink", "<domain> <interface>", "get link state of a virtual interface", true, 2, 2, no_options, verb_domif_getlink },
@@ -1754,10 +1792,10 @@ static const Verb verbs[] = {
     { "event", "[--domain <name>] {[--event <type>] [--all] [--list]} [--loop] [--timeout <S>] [--timestamp]", "print domain events", true, 0, 0, event_options, verb_event },
     { "help", "[<verb>]", "print help", true, 0, 1, no_options, verb_help },
     { "list", "[--all] [--inactive] [--state-running|paused|shutoff|other] [--persistent] [--transient] [--name] [--uuid] [--autostart] [--no-autostart] [--table]", "list domains", true, 0, 0, list_options, verb_list },
-    { "reboot", "<domain>", "reboot a domain", false, 1, 1, no_options, verb_simple },
+    { "reboot", "<domain> [--mode acpi]", "reboot a domain", false, 1, 1, reboot_options, verb_simple },
     { "resume", "<domain>", "resume a domain", false, 1, 1, no_options, verb_simple },
     { "setmem", "<domain> <size> [--live] [--current]", "change memory allocation (balloon target; KiB unless a unit is given)", false, 2, 2, setmem_options, verb_setmem },
-    { "shutdown", "<domain> [--timeout <S>]", "gracefully shutdown a domain (ACPI power button)", false, 1, 1, shutdown_options, verb_simple },
+    { "shutdown", "<domain> [--mode acpi] [--timeout <S>]", "gracefully shutdown a domain (ACPI power button)", false, 1, 1, shutdown_options, verb_simple },
     { "start", "<domain> [--console]", "start a (previously defined) inactive domain", false, 1, 1, start_options, verb_simple },
     { "suspend", "<domain>", "suspend a domain", false, 1, 1, no_options, verb_simple },
     { "undefine", "<domain>", "undefine an inactive domain", false, 1, 1, no_options, verb_simple },
@@ -2019,5 +2057,6 @@ int main(int argc, char **argv)
     g_free(opt.domain);
     g_free(opt.event);
     g_free(opt.xpath);
+    g_free(opt.mode);
     return status;
 }

@@ -14,7 +14,7 @@
 # Each virsh run is a fresh test driver, so a state is reached by running
 # the commands that lead to it first in the same virsh call ("start demo;
 # suspend demo; CMD") and cutting their output off.
-N=176
+N=181
 . "$(dirname "$0")/demo-daemon.sh"
 
 virsh=${VIRSH:-$(command -v virsh)}
@@ -183,6 +183,11 @@ same "" "shut off: not running" destroy demo
 same "" "shut off: not running" shutdown demo
 same "" "shut off: not running" suspend demo
 same "" "shut off: not running" reboot demo
+same "" "shut off: not running" destroy demo --graceful
+same "" "unknown mode" shutdown demo --mode bogus
+same "" "unknown mode" shutdown demo --mode acpi,bogus
+same "" "unknown mode" reboot demo --mode bogus
+same "" "unknown mode, before the lookup" reboot nope --mode bogus
 same "" "shut off: not running" setmem demo 200M
 same "" "shut off" setmem demo 0
 same "" "shut off" setmem demo abc
