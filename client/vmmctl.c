@@ -15,6 +15,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -62,11 +65,21 @@ static struct {
     gboolean all, inactive, name, uuid, autostart, no_autostart;
     gboolean reason, disable, console, human, loop;
     gboolean st_state, st_cpu, st_balloon, st_vcpu, st_block, st_net;
+    gboolean st_perf, st_iothread, st_memory, st_dirtyrate, st_vm;
+    gboolean raw, enforce, backing, nowait;
+    gboolean list_active, list_inactive, list_persistent, list_transient;
+    gboolean list_running, list_paused, list_shutoff, list_other;
+    gboolean security_info, migratable, details, table;
+    gboolean config, live, current, graceful;
+    char *mode;                  /* shutdown/reboot --mode */
     int timeout;
     char *domain;
+    char *event;                 /* event --event TYPE */
+    gboolean list, timestamp;
+    char *xpath;                 /* dumpxml --xpath */
+    gboolean wrap;
     char *period;                /* dommemstat --period, NULL = not given */
     char *mac;                   /* net-dhcp-leases --mac */
-    gboolean live, config, current;   /* net-update */
 } opt;
 
 /* ------------------------------------------------------------------------ */
@@ -93,14 +106,42 @@ static void G_GNUC_PRINTF(1, 2) error_line(const char *fmt, ...)
     fprintf(stderr, "error: %s\n", msg);
 }
 
+/* libvirt's text before a message of each error class (virErrorMsg for
+ * the virErrorNumber the QEMU driver uses in the same situation). */
+static const char *error_prefix(const GError *err)
+{
+    if (err->domain != VMM_PROTO_ERROR)
+        return "";
+    switch (err->code) {
+    case VMM_PROTO_OPERATION_INVALID:
+        return "Requested operation is not valid: ";   /* VIR_ERR_OPERATION_INVALID */
+    case VMM_PROTO_INVALID_ARGUMENT:
+        return "invalid argument: ";                   /* VIR_ERR_INVALID_ARG */
+    case VMM_PROTO_INTERNAL_ERROR:
+        return "internal error: ";                     /* VIR_ERR_INTERNAL_ERROR */
+    case VMM_PROTO_PERMISSION_DENIED:
+        return "operation forbidden: ";                /* VIR_ERR_OPERATION_DENIED */
+    case VMM_PROTO_COMMAND_NOT_FOUND:
+        return "this function is not supported by the connection driver: ";
+    default:
+        return "";
+    }
+}
+
+static bool not_found(const GError *err)
+{
+    return err && err->domain == VMM_PROTO_ERROR && err->code == VMM_PROTO_DOMAIN_NOT_FOUND;
+}
+
 /* "error: <what failed>" then "error: <why>", as virsh reports a failed
- * API call. A domain the daemon does not know gets virsh's lookup line. */
+ * API call (fmt NULL: the second line only). A domain the daemon does not
+ * know gets virsh's lookup line alone. */
 static int G_GNUC_PRINTF(4, 5)
 fail(Ctl *c, const GError *err, const char *name, const char *fmt, ...)
 {
-    if (err && err->domain == VMM_PROTO_ERROR &&
-        err->code == VMM_PROTO_DOMAIN_NOT_FOUND && name) {
+    if (not_found(err) && name) {
         error_line("failed to get domain '%s'", name);
+        return 1;
     } else if (fmt) {
         va_list ap;
         va_start(ap, fmt);
@@ -109,7 +150,7 @@ fail(Ctl *c, const GError *err, const char *name, const char *fmt, ...)
         error_line("%s", what);
     }
     if (err)
-        error_line("%s", err->message);
+        error_line("%s%s", error_prefix(err), err->message);
     return 1;
 }
 
@@ -174,7 +215,30 @@ static json_object *call(Ctl *c, bool read_only_verb, const char *cmd,
         error_line("%s", e->message);
         return NULL;
     }
-    return vmm_proto_sync_call(c->conn, cmd, args, err);
+    json_object *ret = vmm_proto_sync_call(c->conn, cmd, args, &e);
+    if (!ret && g_error_matches(e, VMM_PROTO_ERROR, VMM_PROTO_PERMISSION_DENIED)) {
+        /* libvirt names the API a read-only connection may not call */
+        static const char *const api[][2] = {
+            { "domain-start", "virDomainCreate" }, { "domain-destroy", "virDomainDestroy" },
+            { "domain-shutdown", "virDomainShutdown" }, { "domain-reboot", "virDomainReboot" },
+            { "domain-suspend", "virDomainSuspend" }, { "domain-resume", "virDomainResume" },
+            { "domain-define", "virDomainDefineXML" },
+            { "domain-undefine", "virDomainUndefineFlags" },
+            { "domain-set-autostart", "virDomainSetAutostart" },
+            { "domain-set-memory", "virDomainSetMemoryFlags" },
+            { "domain-set-memory-period", "virDomainSetMemoryStatsPeriod" },
+            { "domain-interface-set-link", "virDomainUpdateDeviceFlags" },
+            { "domain-console", "virDomainOpenConsole" },
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(api); i++)
+            if (strcmp(cmd, api[i][0]) == 0) {
+                g_free(e->message);
+                e->message = g_strdup_printf("read only access prevents %s", api[i][1]);
+            }
+    }
+    if (e)
+        g_propagate_error(err, g_steal_pointer(&e));
+    return ret;
 }
 
 static json_object *name_args(const char *name)
@@ -293,17 +357,72 @@ static int verb_simple(Ctl *c, const Verb *v, char **args, unsigned n)
         if (strcmp(simple_verbs[i].verb, v->name) == 0)
             sv = &simple_verbs[i];
     g_assert(sv);
+    /* shutdown/reboot --mode: virsh checks the words before the domain;
+     * vmmd has the ACPI power button (and reset) only */
+    static const char *const modes[] = { "acpi", "agent", "initctl", "signal", "paravirt" };
+    bool acpi = false;
+    g_auto(GStrv) mode_list = opt.mode ? g_strsplit(opt.mode, ",", 0) : NULL;
+    for (guint i = 0; mode_list && mode_list[i]; i++) {
+        bool known = false;
+        for (size_t k = 0; k < G_N_ELEMENTS(modes); k++)
+            known |= strcmp(mode_list[i], modes[k]) == 0;
+        if (!known) {
+            /* virsh's two wordings differ by a comma */
+            error_line("Unknown mode %s value, expecting 'acpi', 'agent', 'initctl', 'signal'%s "
+                       "or 'paravirt'", mode_list[i], strcmp(v->name, "shutdown") == 0 ? "," : "");
+            return 1;
+        }
+        acpi |= strcmp(mode_list[i], "acpi") == 0;
+    }
     g_autofree char *name = resolve_domain(c, args[0]);
+    g_autoptr(GError) e = NULL;
+    bool start = strcmp(v->name, "start") == 0;
+    bool suspend = strcmp(v->name, "suspend") == 0, resume = strcmp(v->name, "resume") == 0;
+    if (start || suspend || resume) {
+        /* virsh start refuses an active domain itself; the QEMU driver
+         * takes suspend of a paused and resume of a running domain as
+         * done */
+        json_object *info = call(c, true, "domain-info", name_args(name), &e);
+        if (!info)
+            return e ? fail(c, e, name, sv->failed, name) : 1;
+        const char *state = get_str(info, "state", "");
+        bool active = get_int(info, "id", -1) >= 0;
+        bool done = (suspend && strcmp(state, "paused") == 0) ||
+                    (resume && strcmp(state, "running") == 0);
+        json_object_put(info);
+        if (start && active) {
+            error_line("Domain is already active");
+            return 1;
+        }
+        if (done) {
+            if (!c->json) {
+                g_autofree char *msg = g_strdup_printf(sv->done, name);
+                say(c, "%s\n", msg);
+            } else {
+                printf("{}\n");
+            }
+            return 0;
+        }
+    }
+    if (mode_list && !acpi) {
+        /* looked up first, as virsh does */
+        json_object *info = call(c, true, "domain-info", name_args(name), &e);
+        if (!info)
+            return e ? fail(c, e, name, sv->failed, name) : 1;
+        json_object_put(info);
+        error_line(sv->failed, name);
+        error_line("argument unsupported: vmmd %s a guest through ACPI only (--mode acpi)",
+                   strcmp(v->name, "shutdown") == 0 ? "shuts down" : "reboots");
+        return 1;
+    }
     json_object *a = name_args(name);
     if (strcmp(v->name, "shutdown") == 0 && opt.timeout > 0)
         json_object_object_add(a, "timeout", json_object_new_int(opt.timeout));
-    g_autoptr(GError) e = NULL;
     json_object *ret = call(c, v->read_only, sv->command, a, &e);
     if (!ret) {
         if (!e)
             return 1;
-        g_autofree char *what = g_strdup_printf(sv->failed, name);
-        return fail(c, e, name, "%s", what);
+        return fail(c, e, name, sv->failed, name);
     }
     if (c->json)
         print_json(ret);
@@ -340,26 +459,44 @@ static int verb_autostart(Ctl *c, const Verb *v, char **args, unsigned n)
 
 static int verb_setmem(Ctl *c, const Verb *v, char **args, unsigned n)
 {
+    /* virsh: --current (the default) excludes the others */
+    if (opt.current && (opt.live || opt.config)) {
+        error_line("Options --current and --%s are mutually exclusive",
+                   opt.live ? "live" : "config");
+        return 1;
+    }
     uint64_t bytes;
     /* virsh: a scaled integer, KiB without a suffix, rounded up to KiB */
-    if (!vmmctl_parse_scaled(args[1], 1024, &bytes) || bytes == 0) {
-        error_line("Scaled numeric value '%s' for <size> option is malformed or out of range",
-                   args[1]);
-        return USAGE_ERROR;
-    }
-    uint64_t kib = bytes / 1024 + (bytes % 1024 != 0);
-    if (kib > (uint64_t)INT64_MAX) {
-        error_line("Scaled numeric value '%s' for <size> option is malformed or out of range",
-                   args[1]);
-        return USAGE_ERROR;
-    }
     g_autofree char *name = resolve_domain(c, args[0]);
+    g_autoptr(GError) e = NULL;
+    /* virsh looks the domain up before it reads the size */
+    json_object *info = call(c, true, "domain-info", name_args(name), &e);
+    if (!info)
+        return e ? fail(c, e, name, NULL) : 1;
+    json_object_put(info);
+    uint64_t kib = 0;
+    if (vmmctl_parse_scaled(args[1], 1024, &bytes))
+        kib = bytes / 1024 + (bytes % 1024 != 0);
+    if (!vmmctl_parse_scaled(args[1], 1024, &bytes) || kib > (uint64_t)INT64_MAX) {
+        error_line("Scaled numeric value '%s' for <size> option is malformed or out of range",
+                   args[1]);
+        return 1;
+    }
+    if (kib == 0) {
+        /* libvirt's argument check in virDomainSetMemoryFlags */
+        error_line("memory in virDomainSetMemoryFlags must not be zero");
+        return 1;
+    }
+    if (opt.config) {
+        error_line("Requested operation is not valid: vmmd sets the balloon of a running "
+                   "domain only; for the next start, change <currentMemory> and define it");
+        return 1;
+    }
     json_object *a = name_args(name);
     json_object_object_add(a, "size_kib", json_object_new_int64((int64_t)kib));
-    g_autoptr(GError) e = NULL;
     json_object *ret = call(c, false, "domain-set-memory", a, &e);
     if (!ret)
-        return e ? fail(c, e, name, "Unable to change MemorySize") : 1;
+        return e ? fail(c, e, name, NULL) : 1;
     if (c->json)
         print_json(ret);
     json_object_put(ret);
@@ -384,7 +521,7 @@ static gint cmp_domains(gconstpointer pa, gconstpointer pb)
 static int verb_list(Ctl *c, const Verb *v, char **args, unsigned n)
 {
     json_object *a = json_object_new_object();
-    json_object_object_add(a, "all", json_object_new_boolean(opt.all || opt.inactive));
+    json_object_object_add(a, "all", json_object_new_boolean(TRUE));
     g_autoptr(GError) e = NULL;
     json_object *ret = call(c, true, "domain-list", a, &e);
     if (!ret)
@@ -399,7 +536,26 @@ static int verb_list(Ctl *c, const Verb *v, char **args, unsigned n)
                        i < json_object_array_length(ret); i++) {
         json_object *d = json_object_array_get_idx(ret, i);
         bool active = get_int(d, "id", -1) >= 0;
+        const char *state = get_str(d, "state", "");
+        bool by_state = opt.list_running || opt.list_paused || opt.list_shutoff || opt.list_other;
+        /* virsh: running ones only, unless --all, --inactive or a state
+         * filter says otherwise; each kind of filter given must match */
         if (opt.inactive && !opt.all && active)
+            continue;
+        if (!opt.all && !opt.inactive && !by_state && !active)
+            continue;
+        if (by_state) {
+            bool other = strcmp(state, "running") && strcmp(state, "paused") &&
+                         strcmp(state, "shutoff");
+            if (!((opt.list_running && strcmp(state, "running") == 0) ||
+                  (opt.list_paused && strcmp(state, "paused") == 0) ||
+                  (opt.list_shutoff && strcmp(state, "shutoff") == 0) ||
+                  (opt.list_other && other)))
+                continue;
+        }
+        if ((opt.list_persistent || opt.list_transient) &&
+            !((opt.list_persistent && get_bool(d, "persistent")) ||
+              (opt.list_transient && !get_bool(d, "persistent"))))
             continue;
         if (opt.autostart && !get_bool(d, "autostart"))
             continue;
@@ -493,15 +649,88 @@ static int verb_domstate(Ctl *c, const Verb *v, char **args, unsigned n)
     return 0;
 }
 
+/* domain-get-xml, the running definition or with inactive the next start's */
+static json_object *get_xml(Ctl *c, const char *name, bool inactive, GError **err)
+{
+    json_object *a = name_args(name);
+    if (inactive)
+        json_object_object_add(a, "inactive", json_object_new_boolean(true));
+    return call(c, true, "domain-get-xml", a, err);
+}
+
+/* dumpxml --xpath: each node the expression selects, as libxml2 writes
+ * it (virsh's own formatting, double quotes), or with --wrap all of them
+ * under one <nodes> element. A malformed expression selects nothing
+ * (libxml2 says why on stderr), as in virsh. */
+static int print_xpath(const char *xml, const char *expr, bool wrap)
+{
+    xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+                                  XML_PARSE_NONET | XML_PARSE_NOBLANKS);
+    if (!doc) {
+        error_line("cannot read the domain's XML");
+        return 1;
+    }
+    xmlXPathContextPtr ctxt = xmlXPathNewContext(doc);
+    xmlXPathObjectPtr obj = ctxt ? xmlXPathEvalExpression((const xmlChar *)expr, ctxt) : NULL;
+    int status = 0;
+    if (obj && obj->type != XPATH_NODESET) {
+        error_line("internal error: Incorrect xpath '%s'", expr);
+        status = 1;
+    } else {
+        xmlNodeSetPtr set = obj ? obj->nodesetval : NULL;
+        int count = set ? set->nodeNr : 0;
+        xmlDocPtr out = NULL;
+        xmlNodePtr root = NULL;
+        if (wrap) {
+            out = xmlNewDoc((const xmlChar *)"1.0");
+            root = xmlNewDocNode(out, NULL, (const xmlChar *)"nodes", NULL);
+            xmlDocSetRootElement(out, root);
+        }
+        for (int i = 0; i < count; i++) {
+            if (wrap) {
+                xmlAddChild(root, xmlDocCopyNode(set->nodeTab[i], out, 1));
+                continue;
+            }
+            xmlBufferPtr buf = xmlBufferCreate();
+            xmlNodeDump(buf, doc, set->nodeTab[i], 0, 1);
+            printf("%s\n", (const char *)xmlBufferContent(buf));
+            xmlBufferFree(buf);
+        }
+        if (wrap) {
+            xmlBufferPtr buf = xmlBufferCreate();
+            xmlNodeDump(buf, out, root, 0, 1);
+            printf("%s\n", (const char *)xmlBufferContent(buf));
+            xmlBufferFree(buf);
+            xmlFreeDoc(out);
+        }
+    }
+    xmlXPathFreeObject(obj);
+    xmlXPathFreeContext(ctxt);
+    xmlFreeDoc(doc);
+    return status;
+}
+
 static int verb_dumpxml(Ctl *c, const Verb *v, char **args, unsigned n)
 {
     g_autofree char *name = resolve_domain(c, args[0]);
     g_autoptr(GError) e = NULL;
-    json_object *ret = call(c, true, "domain-get-xml", name_args(name), &e);
+    /* --security-info: vmmd keeps no secrets (passwords) in the XML to
+     * hide; --migratable: nothing in it is runtime-only but the id, which
+     * libvirt keeps there too. Both are accepted as no-ops, though libvirt
+     * refuses the first on a read-only connection. */
+    json_object *ret = get_xml(c, name, opt.inactive, &e);
     if (!ret)
         return e ? fail(c, e, name, "Failed to get domain description xml") : 1;
+    if (opt.security_info && c->readonly) {
+        json_object_put(ret);
+        error_line("operation forbidden: virDomainGetXMLDesc with secure flag");
+        return 1;
+    }
+    int status = 0;
     if (c->json) {
         print_json(ret);
+    } else if (opt.xpath) {
+        status = print_xpath(get_str(ret, "xml", ""), opt.xpath, opt.wrap);
     } else {
         const char *xml = get_str(ret, "xml", "");
         fputs(xml, stdout);
@@ -509,21 +738,86 @@ static int verb_dumpxml(Ctl *c, const Verb *v, char **args, unsigned n)
             putchar('\n');
     }
     json_object_put(ret);
-    return 0;
+    return status;
+}
+
+/* The domain's definition, parsed from its XML; NULL with *err set. */
+static VmmDomainDef *fetch_def(Ctl *c, const char *name, json_object **reply, GError **err)
+{
+    json_object *ret = get_xml(c, name, opt.inactive, err);
+    if (!ret)
+        return NULL;
+    const char *xml = get_str(ret, "xml", "");
+    VmmDomainDef *def = vmm_domain_def_parse_string(xml, strlen(xml), name, err);
+    if (reply && def)
+        *reply = ret;
+    else
+        json_object_put(ret);
+    return def;
+}
+
+/* The definition for domiflist and domblklist; NULL when there is no
+ * table to print, *status then the verb's exit status: an error, or
+ * --json, which prints the reply itself. */
+static VmmDomainDef *domain_def(Ctl *c, const char *name, int *status)
+{
+    g_autoptr(GError) e = NULL;
+    json_object *ret = NULL;
+    VmmDomainDef *def = fetch_def(c, name, &ret, &e);
+    *status = 0;
+    if (!def) {
+        if (e && e->domain != VMM_PROTO_ERROR && e->domain != G_IO_ERROR)
+            error_line("cannot read the domain's XML: %s", e->message);
+        else if (e)
+            fail(c, e, name, NULL);
+        *status = 1;
+        return NULL;
+    }
+    if (c->json) {
+        print_json(ret);
+        g_clear_pointer(&def, vmm_domain_def_free);
+    }
+    json_object_put(ret);
+    return def;
+}
+
+/* virsh finds an interface by its target dev or its MAC address */
+static const VmmNetDef *find_interface(const VmmDomainDef *def, const char *iface)
+{
+    for (guint i = 0; def->nets && i < def->nets->len; i++) {
+        const VmmNetDef *net = g_ptr_array_index(def->nets, i);
+        char mac[18];
+        vmm_net_mac_format(net->mac, mac);
+        if (g_strcmp0(net->target_dev, iface) == 0 || g_ascii_strcasecmp(mac, iface) == 0)
+            return net;
+    }
+    return NULL;
 }
 
 /* virsh domif-setlink / domif-getlink: an interface by target dev or MAC */
 static int verb_domif_setlink(Ctl *c, const Verb *v, char **args, unsigned n)
 {
-    if (strcmp(args[2], "up") && strcmp(args[2], "down")) {
-        error_line("invalid link state '%s' (up or down)", args[2]);
-        return USAGE_ERROR;
-    }
     g_autofree char *name = resolve_domain(c, args[0]);
+    g_autoptr(GError) e = NULL;
+    /* virsh: the domain, then the state word, then the interface */
+    g_autoptr(VmmDomainDef) def = fetch_def(c, name, NULL, &e);
+    if (!def)
+        return e ? fail(c, e, name, NULL) : 1;
+    if (strcmp(args[2], "up") && strcmp(args[2], "down")) {
+        error_line("invalid link state '%s'", args[2]);
+        return 1;
+    }
+    if (!def->nets || def->nets->len == 0) {
+        error_line("Failed to extract interface information or no interfaces found");
+        return 1;
+    }
+    if (!find_interface(def, args[1])) {
+        error_line("interface '%s' not found", args[1]);
+        return 1;
+    }
     json_object *a = name_args(name);
     json_object_object_add(a, "interface", json_object_new_string(args[1]));
     json_object_object_add(a, "state", json_object_new_string(args[2]));
-    g_autoptr(GError) e = NULL;
     json_object *ret = call(c, false, "domain-interface-set-link", a, &e);
     if (!ret)
         return e ? fail(c, e, name, "Failed to update interface link state") : 1;
@@ -538,16 +832,35 @@ static int verb_domif_setlink(Ctl *c, const Verb *v, char **args, unsigned n)
 static int verb_domif_getlink(Ctl *c, const Verb *v, char **args, unsigned n)
 {
     g_autofree char *name = resolve_domain(c, args[0]);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(VmmDomainDef) def = fetch_def(c, name, NULL, &e);
+    if (!def)
+        return e ? fail(c, e, name, NULL) : 1;
+    const VmmNetDef *net = find_interface(def, args[1]);
+    if (!net) {
+        error_line("Interface (dev: %s) not found.", args[1]);
+        return 1;
+    }
+    json_object *info = call(c, true, "domain-info", name_args(name), &e);
+    if (!info)
+        return e ? fail(c, e, name, NULL) : 1;
+    bool active = get_int(info, "id", -1) >= 0;
+    json_object_put(info);
+    if (!active && !c->json) {
+        /* virsh reads <link state> from the XML; the worker's live state
+         * exists only while it runs */
+        printf("%s %s", args[1], net->link_down ? "down" : "up");
+        return 0;
+    }
     json_object *a = name_args(name);
     json_object_object_add(a, "interface", json_object_new_string(args[1]));
-    g_autoptr(GError) e = NULL;
     json_object *ret = call(c, true, "domain-interface-get-link", a, &e);
     if (!ret)
         return e ? fail(c, e, name, "Failed to get link state") : 1;
     if (c->json)
         print_json(ret);
     else
-        printf("%s %s\n", args[1], get_str(ret, "state", "?"));
+        printf("%s %s", args[1], get_str(ret, "state", "?"));   /* virsh's newline follows */
     json_object_put(ret);
     return 0;
 }
@@ -556,34 +869,48 @@ static int verb_domif_getlink(Ctl *c, const Verb *v, char **args, unsigned n)
 static int verb_domiflist(Ctl *c, const Verb *v, char **args, unsigned n)
 {
     g_autofree char *name = resolve_domain(c, args[0]);
-    g_autoptr(GError) e = NULL;
-    json_object *ret = call(c, true, "domain-get-xml", name_args(name), &e);
-    if (!ret)
-        return e ? fail(c, e, name, "Failed to get domain description xml") : 1;
-    const char *xml = get_str(ret, "xml", "");
-    g_autoptr(VmmDomainDef) def = vmm_domain_def_parse_string(xml, strlen(xml), name, &e);
-    if (!def) {
-        error_line("cannot read the domain's XML: %s", e->message);
-        json_object_put(ret);
-        return 1;
-    }
-    if (c->json) {
-        print_json(ret);
-        json_object_put(ret);
-        return 0;
-    }
-    printf(" %-11s %-10s %-10s %-8s %s\n", "Interface", "Type", "Source", "Model", "MAC");
-    printf("-------------------------------------------------------------\n");
-    for (guint i = 0; i < def->nets->len; i++) {
+    int status;
+    g_autoptr(VmmDomainDef) def = domain_def(c, name, &status);
+    if (!def)
+        return status;
+    g_autoptr(VmmctlTable) t = vmmctl_table_new("Interface", "Type", "Source", "Model", "MAC",
+                                                 NULL);
+    for (guint i = 0; def->nets && i < def->nets->len; i++) {
         const VmmNetDef *net = g_ptr_array_index(def->nets, i);
         char mac[18];
         vmm_net_mac_format(net->mac, mac);
         const char *src = net->bridge ? net->bridge : net->socket_path ? net->socket_path : "-";
-        printf(" %-11s %-10s %-10s %-8s %s\n", net->target_dev ? net->target_dev : "-",
-               vmm_net_type_to_string(net->type), src, "virtio", mac);
+        vmmctl_table_add_row(t, net->target_dev ? net->target_dev : "-",
+                             vmm_net_type_to_string(net->type), src, "virtio", mac, NULL);
     }
-    printf("\n");
-    json_object_put(ret);
+    g_autofree char *out = vmmctl_table_to_string(t, true);
+    fputs(out, stdout);
+    return 0;
+}
+
+/* virsh domblklist: from the domain's XML */
+static int verb_domblklist(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    g_autofree char *name = resolve_domain(c, args[0]);
+    int status;
+    g_autoptr(VmmDomainDef) def = domain_def(c, name, &status);
+    if (!def)
+        return status;
+    g_autoptr(VmmctlTable) t = opt.details
+        ? vmmctl_table_new("Type", "Device", "Target", "Source", NULL)
+        : vmmctl_table_new("Target", "Source", NULL);
+    for (guint i = 0; def->disks && i < def->disks->len; i++) {
+        const VmmDiskDef *disk = g_ptr_array_index(def->disks, i);
+        const char *src = disk->path ? disk->path : "-";
+        if (opt.details)
+            vmmctl_table_add_row(t, disk->type == VMM_DISK_BLOCK ? "block"
+                                    : disk->type == VMM_DISK_VHOSTUSER ? "vhostuser" : "file",
+                                 "disk", disk->target_dev, src, NULL);
+        else
+            vmmctl_table_add_row(t, disk->target_dev, src, NULL);
+    }
+    g_autofree char *out = vmmctl_table_to_string(t, true);
+    fputs(out, stdout);
     return 0;
 }
 
@@ -621,55 +948,158 @@ static bool stats_active(json_object *st)
     return s == 1 || s == 3;
 }
 
-static bool stat_group_wanted(const char *key)
+/* virDomainStatsTypes: the groups virsh domstats selects. */
+enum {
+    ST_STATE = 0x1, ST_CPU = 0x2, ST_BALLOON = 0x4, ST_VCPU = 0x8, ST_NET = 0x10,
+    ST_BLOCK = 0x20, ST_PERF = 0x40, ST_IOTHREAD = 0x80, ST_MEMORY = 0x100,
+    ST_DIRTYRATE = 0x200, ST_VM = 0x400,
+    ST_SUPPORTED = ST_STATE | ST_CPU | ST_BALLOON | ST_VCPU | ST_NET | ST_BLOCK,
+};
+
+static void print_stat(json_object *st, const char *key)
 {
-    bool any = opt.st_state || opt.st_cpu || opt.st_balloon || opt.st_vcpu ||
-               opt.st_block || opt.st_net;
-    if (!any)
-        return true;
-    return (opt.st_state && g_str_has_prefix(key, "state.")) ||
-           (opt.st_cpu && g_str_has_prefix(key, "cpu.")) ||
-           (opt.st_balloon && g_str_has_prefix(key, "balloon.")) ||
-           (opt.st_vcpu && g_str_has_prefix(key, "vcpu.")) ||
-           (opt.st_block && g_str_has_prefix(key, "block.")) ||
-           (opt.st_net && g_str_has_prefix(key, "net."));
+    json_object *v = get(st, key);
+    if (!v)
+        return;
+    g_autofree char *s = vmmctl_json_scalar(v);
+    printf("  %s=%s\n", key, s);
+}
+
+/* PREFIX.N.FIELD for each FIELD, in the given order */
+static void print_indexed(json_object *st, const char *prefix, int64_t i,
+                          const char *const *fields)
+{
+    for (size_t f = 0; fields[f]; f++) {
+        g_autofree char *key = g_strdup_printf("%s.%" G_GINT64_FORMAT ".%s", prefix, i, fields[f]);
+        print_stat(st, key);
+    }
+}
+
+/* One record in the QEMU driver's order: its stats workers run state,
+ * cpu-total, balloon, vcpu, interface, block, and each adds its fields in
+ * a fixed order (balloon.* in the order QEMU's balloon reports them, rss
+ * last). Keys libvirt reserves for other hypervisors (block.N.errors is
+ * Xen's) are not printed. */
+static void print_stats_record(json_object *st, unsigned groups)
+{
+    if (groups & ST_STATE) {
+        print_stat(st, "state.state");
+        print_stat(st, "state.reason");
+    }
+    if (groups & ST_CPU) {
+        print_stat(st, "cpu.time");
+        print_stat(st, "cpu.user");
+        print_stat(st, "cpu.system");
+    }
+    if (groups & ST_BALLOON) {
+        static const char *const keys[] = {
+            "balloon.current", "balloon.maximum", "balloon.swap_in", "balloon.swap_out",
+            "balloon.major_fault", "balloon.minor_fault", "balloon.unused",
+            "balloon.available", "balloon.usable", "balloon.last-update",
+            "balloon.disk_caches", "balloon.hugetlb_pgalloc", "balloon.hugetlb_pgfail",
+            "balloon.rss",
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(keys); i++)
+            print_stat(st, keys[i]);
+    }
+    if (groups & ST_VCPU) {
+        static const char *const fields[] = { "state", "time", "wait", "delay", "halted", NULL };
+        print_stat(st, "vcpu.current");
+        print_stat(st, "vcpu.maximum");
+        int64_t n = CLAMP(get_int(st, "vcpu.current", 0), 0, MAX_DEVICES);
+        for (int64_t i = 0; i < n; i++)
+            print_indexed(st, "vcpu", i, fields);
+    }
+    if (groups & ST_NET) {
+        static const char *const fields[] = {
+            "name", "rx.bytes", "rx.pkts", "rx.errs", "rx.drop",
+            "tx.bytes", "tx.pkts", "tx.errs", "tx.drop", NULL };
+        print_stat(st, "net.count");
+        int64_t n = CLAMP(get_int(st, "net.count", 0), 0, MAX_DEVICES);
+        for (int64_t i = 0; i < n; i++)
+            print_indexed(st, "net", i, fields);
+    }
+    if (groups & ST_BLOCK) {
+        static const char *const fields[] = {
+            "name", "path", "rd.reqs", "rd.bytes", "rd.times", "wr.reqs", "wr.bytes",
+            "wr.times", "fl.reqs", "fl.times", "allocation", "capacity", "physical", NULL };
+        print_stat(st, "block.count");
+        int64_t n = CLAMP(get_int(st, "block.count", 0), 0, MAX_DEVICES);
+        for (int64_t i = 0; i < n; i++)
+            print_indexed(st, "block", i, fields);
+    }
+}
+
+/* The --list-* filters: within a group any flag may match, and every
+ * group given must (virConnectGetAllDomainStats' flags). */
+static bool stats_listed(json_object *r, json_object *st)
+{
+    int64_t state = get_int(st, "state.state", 0);
+    bool active = state != 0 && state != 5 && state != 6;   /* not nostate, shutoff, crashed */
+    bool persistent = get_bool(r, "persistent");
+    if ((opt.list_active || opt.list_inactive) &&
+        !((opt.list_active && active) || (opt.list_inactive && !active)))
+        return false;
+    if ((opt.list_persistent || opt.list_transient) &&
+        !((opt.list_persistent && persistent) || (opt.list_transient && !persistent)))
+        return false;
+    if (opt.list_running || opt.list_paused || opt.list_shutoff || opt.list_other) {
+        bool other = state != 1 && state != 3 && state != 5;
+        if (!((opt.list_running && state == 1) || (opt.list_paused && state == 3) ||
+              (opt.list_shutoff && state == 5) || (opt.list_other && other)))
+            return false;
+    }
+    return true;
 }
 
 static int verb_domstats(Ctl *c, const Verb *v, char **args, unsigned n)
 {
+    unsigned groups = (opt.st_state ? ST_STATE : 0) | (opt.st_cpu ? ST_CPU : 0) |
+                      (opt.st_balloon ? ST_BALLOON : 0) | (opt.st_vcpu ? ST_VCPU : 0) |
+                      (opt.st_net ? ST_NET : 0) | (opt.st_block ? ST_BLOCK : 0) |
+                      (opt.st_perf ? ST_PERF : 0) | (opt.st_iothread ? ST_IOTHREAD : 0) |
+                      (opt.st_memory ? ST_MEMORY : 0) | (opt.st_dirtyrate ? ST_DIRTYRATE : 0) |
+                      (opt.st_vm ? ST_VM : 0);
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     for (unsigned i = 0; i < n; i++)
         g_ptr_array_add(names, resolve_domain(c, args[i]));
     g_autoptr(GError) e = NULL;
-    json_object *ret = domain_stats(c, (char **)names->pdata, names->len, &e);
-    if (!ret) {
-        if (!e)
-            return 1;
-        return fail(c, e, n == 1 ? (char *)names->pdata[0] : NULL,
-                    "Failed to get domain statistics");
+    /* virsh looks every named domain up first */
+    for (guint i = 0; i < names->len; i++) {
+        json_object *info = call(c, true, "domain-info", name_args(names->pdata[i]), &e);
+        if (!info)
+            return e ? fail(c, e, names->pdata[i], NULL) : 1;
+        json_object_put(info);
     }
+    if (opt.enforce && (groups & ~ST_SUPPORTED)) {
+        error_line("argument unsupported: Stats types bits 0x%x are not supported by this daemon",
+                   groups & ~ST_SUPPORTED);
+        return 1;
+    }
+    /* no group asked for: every group the daemon has */
+    groups = groups ? groups & ST_SUPPORTED : ST_SUPPORTED;
+    json_object *ret = domain_stats(c, (char **)names->pdata, names->len, &e);
+    if (!ret)
+        return e ? fail(c, e, NULL, NULL) : 1;
     if (c->json) {
         print_json(ret);
         json_object_put(ret);
         return 0;
     }
+    bool first = true;
     for (size_t i = 0; json_object_is_type(ret, json_type_array) &&
                        i < json_object_array_length(ret); i++) {
         json_object *r = json_object_array_get_idx(ret, i);
+        json_object *st = get(r, "stats");
+        if (!st || !json_object_is_type(st, json_type_object) || !stats_listed(r, st))
+            continue;
         /* records are separated by an empty line; the last one gets the
          * empty line every verb ends with */
-        if (i > 0)
+        if (!first)
             printf("\n");
+        first = false;
         printf("Domain: '%s'\n", get_str(r, "name", ""));
-        json_object *st = get(r, "stats");
-        if (st && json_object_is_type(st, json_type_object)) {
-            json_object_object_foreach(st, key, val) {
-                if (!stat_group_wanted(key))
-                    continue;
-                g_autofree char *s = vmmctl_json_scalar(val);
-                printf("  %s=%s\n", key, s);
-            }
-        }
+        print_stats_record(st, groups);
     }
     json_object_put(ret);
     return 0;
@@ -697,8 +1127,14 @@ static int verb_dommemstat(Ctl *c, const Verb *v, char **args, unsigned n)
     g_autoptr(GError) e = NULL;
     if (opt.period) {
         /* virsh: --period only sets the collection period, prints nothing */
-        guint64 p;
-        if (!g_ascii_string_to_unsigned(opt.period, 10, 0, G_MAXINT, &p, NULL)) {
+        gint64 p;
+        /* virsh: an int option first, then the sign */
+        if (!g_ascii_string_to_signed(opt.period, 10, G_MININT, G_MAXINT, &p, NULL)) {
+            error_line("Numeric value '%s' for <period> option is malformed or out of range",
+                       opt.period);
+            return 1;
+        }
+        if (p < 0) {
             error_line("Invalid collection period value '%s'", opt.period);
             return 1;
         }
@@ -768,7 +1204,6 @@ static int verb_domblkstat(Ctl *c, const Verb *v, char **args, unsigned n)
         { "rd.bytes", "rd_bytes", "number of bytes read:" },
         { "wr.reqs", "wr_req", "number of write operations:" },
         { "wr.bytes", "wr_bytes", "number of bytes written:" },
-        { "errors", "errs", "error count:" },
         { "fl.reqs", "flush_operations", "number of flush operations:" },
         { "rd.times", "rd_total_times", "total duration of reads (ns):" },
         { "wr.times", "wr_total_times", "total duration of writes (ns):" },
@@ -779,19 +1214,18 @@ static int verb_domblkstat(Ctl *c, const Verb *v, char **args, unsigned n)
     g_autoptr(GError) e = NULL;
     json_object *ret = domain_stats(c, &name, 1, &e);
     if (!ret)
-        return e ? fail(c, e, name, "Failed to get block stats for domain '%s' device '%s'",
-                        name, dev) : 1;
+        return e ? fail(c, e, name, "Failed to get block stats %s %s", name, dev) : 1;
     json_object *st = stats_of(ret, name);
     int status = 0;
     int idx = -1;
     int64_t count = st ? CLAMP(get_int(st, "block.count", 0), 0, MAX_DEVICES) : 0;
     if (!st || !stats_active(st)) {
-        error_line("Failed to get block stats for domain '%s' device '%s'", name, dev);
+        error_line("Failed to get block stats %s %s", name, dev);
         error_line("Requested operation is not valid: domain is not running");
         status = 1;
     } else if (*dev && (idx = device_index(st, "block", dev)) < 0) {
-        error_line("Failed to get block stats for domain '%s' device '%s'", name, dev);
-        error_line("invalid argument: no disk '%s' in domain '%s'", dev, name);
+        error_line("Failed to get block stats %s %s", name, dev);
+        error_line("invalid argument: invalid path: %s", dev);
         status = 1;
     } else if (c->json) {
         print_json(ret);
@@ -840,7 +1274,7 @@ static int verb_domifstat(Ctl *c, const Verb *v, char **args, unsigned n)
         status = 1;
     } else if ((idx = device_index(st, "net", dev)) < 0) {
         error_line("Failed to get interface stats %s %s", name, dev);
-        error_line("invalid argument: no interface '%s' in domain '%s'", dev, name);
+        error_line("invalid argument: '%s' is not a known interface", dev);
         status = 1;
     } else if (c->json) {
         print_json(ret);
@@ -883,17 +1317,95 @@ static int verb_version(Ctl *c, const Verb *v, char **args, unsigned n)
 
 /* event [--domain NAME] [--loop] [--timeout S]: DOMAIN_STATE events as
  * virsh's "event 'lifecycle' for domain 'NAME': ..." lines. */
+/* virsh's lifecycle event text (virshDomainEventToString and its detail
+ * tables) for the daemon's state and reason. */
+static void lifecycle_text(const char *state, const char *reason, const char **event,
+                           const char **detail)
+{
+    static const struct { const char *state, *reason, *event, *detail; } map[] = {
+        { "running", "unpaused", "Resumed", "Unpaused" },
+        { "running", "restored", "Started", "Restored" },
+        { "running", NULL, "Started", "Booted" },
+        { "paused", "ioerror", "Suspended", "I/O Error" },
+        { "paused", "watchdog", "Suspended", "Watchdog" },
+        { "paused", NULL, "Suspended", "Paused" },
+        { "shutoff", "destroyed", "Stopped", "Destroyed" },
+        { "shutoff", "crashed", "Stopped", "Crashed" },
+        { "shutoff", "failed", "Stopped", "Failed" },
+        { "shutoff", "saved", "Stopped", "Saved" },
+        { "shutoff", NULL, "Stopped", "Shutdown" },
+        /* the guest powered off (after the ACPI button or by itself) */
+        { "shutdown", NULL, "Shutdown", "Finished after guest request" },
+        { "crashed", NULL, "Crashed", "Panicked" },
+        { "pmsuspended", NULL, "PMSuspended", "Memory" },
+    };
+    *event = *detail = "unknown";
+    for (size_t i = 0; i < G_N_ELEMENTS(map); i++)
+        if (g_strcmp0(map[i].state, state) == 0 &&
+            (!map[i].reason || g_strcmp0(map[i].reason, reason) == 0)) {
+            *event = map[i].event;
+            *detail = map[i].detail;
+            return;
+        }
+}
+
+/* virConnectDomainEventRegisterAny's event names, as virsh event --list
+ * prints them; vmmd sends lifecycle and reboot. */
+static const char *const event_names[] = {
+    "lifecycle", "reboot", "rtc-change", "watchdog", "io-error", "graphics",
+    "io-error-reason", "control-error", "block-job", "disk-change", "tray-change",
+    "pm-wakeup", "pm-suspend", "balloon-change", "pm-suspend-disk", "device-removed",
+    "block-job-2", "tunable", "agent-lifecycle", "device-added", "migration-iteration",
+    "job-completed", "device-removal-failed", "metadata-change", "block-threshold",
+    "memory-failure", "memory-device-size-change",
+};
+
+/* The protocol's event name for a virsh one: DOMAIN_STATE is 'lifecycle',
+ * DOMAIN_X is 'x'. */
+static char *event_name_of(const char *proto)
+{
+    if (strcmp(proto, "DOMAIN_STATE") == 0)
+        return g_strdup("lifecycle");
+    return g_ascii_strdown(g_str_has_prefix(proto, "DOMAIN_") ? proto + strlen("DOMAIN_")
+                                                                : proto, -1);
+}
+
 static int verb_event(Ctl *c, const Verb *v, char **args, unsigned n)
 {
     g_autoptr(GError) e = NULL;
+    if (opt.list) {
+        for (size_t i = 0; i < G_N_ELEMENTS(event_names); i++)
+            printf("%s\n", event_names[i]);
+        return 0;
+    }
+    if (!opt.all && !opt.event) {
+        error_line("one of --list, --all, or --event <type> is required");
+        return 1;
+    }
+    bool known = !opt.event;
+    for (size_t i = 0; opt.event && i < G_N_ELEMENTS(event_names); i++)
+        known |= strcmp(opt.event, event_names[i]) == 0;
+    if (!known) {
+        error_line("unknown event type %s", opt.event);
+        return 1;
+    }
     if (!ctl_connect(c, true, &e)) {
         error_line("failed to connect to the daemon");
         error_line("%s", e->message);
         return 1;
     }
+    g_autofree char *domain = opt.domain ? resolve_domain(c, opt.domain) : NULL;
+    if (domain) {
+        /* virsh looks the domain up before it listens */
+        json_object *info = call(c, true, "domain-info", name_args(domain), &e);
+        if (!info)
+            return e ? fail(c, e, domain, NULL) : 1;
+        json_object_put(info);
+    }
     gint64 deadline = opt.timeout > 0
         ? g_get_monotonic_time() + (gint64)opt.timeout * G_USEC_PER_SEC : 0;
     unsigned count = 0;
+    int status = 0;
     for (;;) {
         /* vmmd closes clients that send no request for its idle timeout
          * (300 s by default): ask something now and then. */
@@ -901,7 +1413,9 @@ static int verb_event(Ctl *c, const Verb *v, char **args, unsigned n)
         if (deadline) {
             gint64 left = deadline - g_get_monotonic_time();
             if (left <= 0) {
+                /* virsh: a timeout is a failure */
                 say(c, "event loop timed out\n");
+                status = 1;
                 break;
             }
             wait_ms = (int)MIN(left / 1000 + 1, EVENT_KEEPALIVE_MS);
@@ -920,20 +1434,25 @@ static int verb_event(Ctl *c, const Verb *v, char **args, unsigned n)
         }
         json_object *data = get(ev, "data");
         const char *dname = get_str(data, "name", "");
-        if (!opt.domain || strcmp(opt.domain, dname) == 0) {
+        g_autofree char *ename = event_name_of(get_str(ev, "event", "?"));
+        if ((!domain || strcmp(domain, dname) == 0) &&
+            (!opt.event || strcmp(opt.event, ename) == 0)) {
             count++;
-            if (c->json)
+            if (opt.timestamp) {
+                /* virTimeStringNowRaw: UTC with milliseconds */
+                g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+                g_autofree char *ts = g_date_time_format(now, "%Y-%m-%d %H:%M:%S");
+                printf("%s.%03d+0000: ", ts, g_date_time_get_microsecond(now) / 1000);
+            }
+            if (c->json) {
                 print_json(ev);
-            else if (strcmp(get_str(ev, "event", ""), "DOMAIN_STATE") == 0)
-                printf("event 'lifecycle' for domain '%s': %s (%s)\n", dname,
-                       vmmctl_state_to_string(get_str(data, "state", NULL)),
-                       get_str(data, "reason", "unknown"));
-            else {
-                /* DOMAIN_REBOOT -> virsh's 'reboot' */
-                const char *en = get_str(ev, "event", "?");
-                g_autofree char *shown = g_ascii_strdown(
-                    g_str_has_prefix(en, "DOMAIN_") ? en + strlen("DOMAIN_") : en, -1);
-                printf("event '%s' for domain '%s'\n", shown, dname);
+            } else if (strcmp(ename, "lifecycle") == 0) {
+                const char *what, *detail;
+                lifecycle_text(get_str(data, "state", NULL), get_str(data, "reason", NULL),
+                               &what, &detail);
+                printf("event 'lifecycle' for domain '%s': %s %s\n", dname, what, detail);
+            } else {
+                printf("event '%s' for domain '%s'\n", ename, dname);
             }
             fflush(stdout);
         }
@@ -942,7 +1461,7 @@ static int verb_event(Ctl *c, const Verb *v, char **args, unsigned n)
             break;
     }
     say(c, "events received: %u\n", count);
-    return 0;
+    return status;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1444,6 +1963,13 @@ static const GOptionEntry list_options[] = {
     { "uuid", 0, 0, G_OPTION_ARG_NONE, &opt.uuid, "list uuid's only", NULL },
     { "autostart", 0, 0, G_OPTION_ARG_NONE, &opt.autostart, "list domains with autostart enabled", NULL },
     { "no-autostart", 0, 0, G_OPTION_ARG_NONE, &opt.no_autostart, "list domains with autostart disabled", NULL },
+    { "state-running", 0, 0, G_OPTION_ARG_NONE, &opt.list_running, "list domains in running state", NULL },
+    { "state-paused", 0, 0, G_OPTION_ARG_NONE, &opt.list_paused, "list domains in paused state", NULL },
+    { "state-shutoff", 0, 0, G_OPTION_ARG_NONE, &opt.list_shutoff, "list domains in shutoff state", NULL },
+    { "state-other", 0, 0, G_OPTION_ARG_NONE, &opt.list_other, "list domains in other states", NULL },
+    { "persistent", 0, 0, G_OPTION_ARG_NONE, &opt.list_persistent, "list persistent domains", NULL },
+    { "transient", 0, 0, G_OPTION_ARG_NONE, &opt.list_transient, "list transient domains", NULL },
+    { "table", 0, 0, G_OPTION_ARG_NONE, &opt.table, "list table (default)", NULL },
     { NULL },
 };
 static const GOptionEntry start_options[] = {
@@ -1453,6 +1979,21 @@ static const GOptionEntry start_options[] = {
 static const GOptionEntry shutdown_options[] = {
     { "timeout", 0, 0, G_OPTION_ARG_INT, &opt.timeout,
       "destroy the domain if it is still running after S seconds", "S" },
+    { "mode", 0, 0, G_OPTION_ARG_STRING, &opt.mode, "shutdown mode: acpi (vmmd has no other)", "MODE" },
+    { NULL },
+};
+static const GOptionEntry reboot_options[] = {
+    { "mode", 0, 0, G_OPTION_ARG_STRING, &opt.mode, "reboot mode: acpi (vmmd has no other)", "MODE" },
+    { NULL },
+};
+static const GOptionEntry destroy_options[] = {
+    { "graceful", 0, 0, G_OPTION_ARG_NONE, &opt.graceful, "terminate gracefully (vmmd's destroy asks the worker to quit first)", NULL },
+    { NULL },
+};
+static const GOptionEntry setmem_options[] = {
+    { "config", 0, 0, G_OPTION_ARG_NONE, &opt.config, "affect next boot (refused: see vmmctl(1))", NULL },
+    { "live", 0, 0, G_OPTION_ARG_NONE, &opt.live, "affect running domain", NULL },
+    { "current", 0, 0, G_OPTION_ARG_NONE, &opt.current, "affect current domain", NULL },
     { NULL },
 };
 static const GOptionEntry domstate_options[] = {
@@ -1461,6 +2002,23 @@ static const GOptionEntry domstate_options[] = {
 };
 static const GOptionEntry autostart_options[] = {
     { "disable", 0, 0, G_OPTION_ARG_NONE, &opt.disable, "disable autostarting", NULL },
+    { NULL },
+};
+static const GOptionEntry dumpxml_options[] = {
+    { "inactive", 0, 0, G_OPTION_ARG_NONE, &opt.inactive, "show inactive defined XML", NULL },
+    { "security-info", 0, 0, G_OPTION_ARG_NONE, &opt.security_info, "include security sensitive information in XML dump", NULL },
+    { "migratable", 0, 0, G_OPTION_ARG_NONE, &opt.migratable, "provide XML suitable for migrations", NULL },
+    { "xpath", 0, 0, G_OPTION_ARG_STRING, &opt.xpath, "xpath expression to filter the XML document", "EXPRESSION" },
+    { "wrap", 0, 0, G_OPTION_ARG_NONE, &opt.wrap, "wrap xpath results in an common root element", NULL },
+    { NULL },
+};
+static const GOptionEntry inactive_options[] = {
+    { "inactive", 0, 0, G_OPTION_ARG_NONE, &opt.inactive, "get inactive rather than running configuration", NULL },
+    { NULL },
+};
+static const GOptionEntry domblklist_options[] = {
+    { "inactive", 0, 0, G_OPTION_ARG_NONE, &opt.inactive, "get inactive rather than running configuration", NULL },
+    { "details", 0, 0, G_OPTION_ARG_NONE, &opt.details, "additionally display the type and device value", NULL },
     { NULL },
 };
 static const GOptionEntry domblkstat_options[] = {
@@ -1479,10 +2037,31 @@ static const GOptionEntry domstats_options[] = {
     { "vcpu", 0, 0, G_OPTION_ARG_NONE, &opt.st_vcpu, "report domain virtual cpu information", NULL },
     { "interface", 0, 0, G_OPTION_ARG_NONE, &opt.st_net, "report domain network interface information", NULL },
     { "block", 0, 0, G_OPTION_ARG_NONE, &opt.st_block, "report domain block device statistics", NULL },
+    { "perf", 0, 0, G_OPTION_ARG_NONE, &opt.st_perf, "report domain perf event statistics (vmmd has none)", NULL },
+    { "iothread", 0, 0, G_OPTION_ARG_NONE, &opt.st_iothread, "report domain IOThread information (vmmd has none)", NULL },
+    { "memory", 0, 0, G_OPTION_ARG_NONE, &opt.st_memory, "report domain memory usage (vmmd has none)", NULL },
+    { "dirtyrate", 0, 0, G_OPTION_ARG_NONE, &opt.st_dirtyrate, "report domain dirty rate information (vmmd has none)", NULL },
+    { "vm", 0, 0, G_OPTION_ARG_NONE, &opt.st_vm, "report hypervisor-specific statistics (vmmd has none)", NULL },
+    { "raw", 0, 0, G_OPTION_ARG_NONE, &opt.raw, "do not pretty-print the fields", NULL },
+    { "enforce", 0, 0, G_OPTION_ARG_NONE, &opt.enforce, "enforce requested stats parameters", NULL },
+    { "backing", 0, 0, G_OPTION_ARG_NONE, &opt.backing, "add backing chain information to block stats", NULL },
+    { "nowait", 0, 0, G_OPTION_ARG_NONE, &opt.nowait, "report only stats that are accessible instantly", NULL },
+    { "list-active", 0, 0, G_OPTION_ARG_NONE, &opt.list_active, "list only active domains", NULL },
+    { "list-inactive", 0, 0, G_OPTION_ARG_NONE, &opt.list_inactive, "list only inactive domains", NULL },
+    { "list-persistent", 0, 0, G_OPTION_ARG_NONE, &opt.list_persistent, "list only persistent domains", NULL },
+    { "list-transient", 0, 0, G_OPTION_ARG_NONE, &opt.list_transient, "list only transient domains", NULL },
+    { "list-running", 0, 0, G_OPTION_ARG_NONE, &opt.list_running, "list only running domains", NULL },
+    { "list-paused", 0, 0, G_OPTION_ARG_NONE, &opt.list_paused, "list only paused domains", NULL },
+    { "list-shutoff", 0, 0, G_OPTION_ARG_NONE, &opt.list_shutoff, "list only shutoff domains", NULL },
+    { "list-other", 0, 0, G_OPTION_ARG_NONE, &opt.list_other, "list only domains in other states", NULL },
     { NULL },
 };
 static const GOptionEntry event_options[] = {
     { "domain", 0, 0, G_OPTION_ARG_STRING, &opt.domain, "filter by domain name", "NAME" },
+    { "event", 0, 0, G_OPTION_ARG_STRING, &opt.event, "which event type to wait for", "TYPE" },
+    { "all", 0, 0, G_OPTION_ARG_NONE, &opt.all, "wait for all events instead of just one type", NULL },
+    { "list", 0, 0, G_OPTION_ARG_NONE, &opt.list, "list valid event types", NULL },
+    { "timestamp", 0, 0, G_OPTION_ARG_NONE, &opt.timestamp, "show timestamp for each printed event", NULL },
     { "loop", 0, 0, G_OPTION_ARG_NONE, &opt.loop, "loop until timeout or interrupt, rather than one-shot", NULL },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &opt.timeout, "timeout seconds", "S" },
     { NULL },
@@ -1521,21 +2100,22 @@ static const Verb verbs[] = {
     { "autostart", "<domain> [--disable]", "autostart a domain", false, 1, 1, autostart_options, verb_autostart },
     { "console", "<domain>", "connect to the guest console", false, 1, 1, no_options, verb_console },
     { "define", "<file>", "define (but don't start) a domain from an XML file", false, 1, 1, no_options, verb_define },
-    { "destroy", "<domain>", "destroy (stop) a domain", false, 1, 1, no_options, verb_simple },
+    { "destroy", "<domain> [--graceful]", "destroy (stop) a domain", false, 1, 1, destroy_options, verb_simple },
+    { "domblklist", "<domain> [--inactive] [--details]", "list all domain blocks", true, 1, 1, domblklist_options, verb_domblklist },
     { "domblkstat", "<domain> [<device>] [--human]", "get device block stats for a domain", true, 1, 2, domblkstat_options, verb_domblkstat },
     { "domif-getlink", "<domain> <interface>", "get link state of a virtual interface", true, 2, 2, no_options, verb_domif_getlink },
     { "domifaddr", "<domain> [<interface>] [--full]", "Get network interfaces' addresses for a running domain", true, 1, 2, domifaddr_options, verb_domifaddr },
     { "domif-setlink", "<domain> <interface> <state>", "set link state of a virtual interface (up or down)", false, 3, 3, no_options, verb_domif_setlink },
-    { "domiflist", "<domain>", "list all domain virtual interfaces", true, 1, 1, no_options, verb_domiflist },
+    { "domiflist", "<domain> [--inactive]", "list all domain virtual interfaces", true, 1, 1, inactive_options, verb_domiflist },
     { "domifstat", "<domain> <interface>", "get network interface stats for a domain", true, 2, 2, no_options, verb_domifstat },
     { "dominfo", "<domain>", "domain information", true, 1, 1, no_options, verb_dominfo },
     { "dommemstat", "<domain> [--period <N>]", "get memory statistics for a domain", false, 1, 1, dommemstat_options, verb_dommemstat },
     { "domstate", "<domain> [--reason]", "domain state", true, 1, 1, domstate_options, verb_domstate },
-    { "domstats", "[<domain>...] [--state] [--cpu-total] [--balloon] [--vcpu] [--interface] [--block]", "get statistics about one or multiple domains", true, 0, ANY, domstats_options, verb_domstats },
-    { "dumpxml", "<domain>", "domain information in XML", true, 1, 1, no_options, verb_dumpxml },
-    { "event", "[--domain <name>] [--loop] [--timeout <S>]", "print domain lifecycle events", true, 0, 0, event_options, verb_event },
+    { "domstats", "[<domain>...] [--state] [--cpu-total] [--balloon] [--vcpu] [--interface] [--block] [--raw] [--enforce] [--list-NNN]...", "get statistics about one or multiple domains", true, 0, ANY, domstats_options, verb_domstats },
+    { "dumpxml", "<domain> [--inactive] [--security-info] [--migratable] [--xpath <expression>] [--wrap]", "domain information in XML", true, 1, 1, dumpxml_options, verb_dumpxml },
+    { "event", "[--domain <name>] {[--event <type>] [--all] [--list]} [--loop] [--timeout <S>] [--timestamp]", "print domain events", true, 0, 0, event_options, verb_event },
     { "help", "[<verb>]", "print help", true, 0, 1, no_options, verb_help },
-    { "list", "[--all] [--inactive] [--name] [--uuid] [--autostart] [--no-autostart]", "list domains", true, 0, 0, list_options, verb_list },
+    { "list", "[--all] [--inactive] [--state-running|paused|shutoff|other] [--persistent] [--transient] [--name] [--uuid] [--autostart] [--no-autostart] [--table]", "list domains", true, 0, 0, list_options, verb_list },
     { "net-autostart", "<network> [--disable]", "autostart a network", false, 1, 1, autostart_options, verb_net_autostart },
     { "net-define", "<file>", "define an inactive persistent virtual network from an XML file", false, 1, 1, no_options, verb_net_define },
     { "net-destroy", "<network>", "destroy (stop) a network", false, 1, 1, no_options, verb_net_simple },
@@ -1546,10 +2126,10 @@ static const Verb verbs[] = {
     { "net-start", "<network>", "start a (previously defined) inactive network", false, 1, 1, no_options, verb_net_simple },
     { "net-undefine", "<network>", "undefine a persistent network", false, 1, 1, no_options, verb_net_simple },
     { "net-update", "<network> <command> <section> <xml> [--config] [--live] [--current]", "update parts of an existing network's configuration", false, 4, 4, net_update_options, verb_net_update },
-    { "reboot", "<domain>", "reboot a domain", false, 1, 1, no_options, verb_simple },
+    { "reboot", "<domain> [--mode acpi]", "reboot a domain", false, 1, 1, reboot_options, verb_simple },
     { "resume", "<domain>", "resume a domain", false, 1, 1, no_options, verb_simple },
-    { "setmem", "<domain> <size>", "change memory allocation (balloon target; KiB unless a unit is given)", false, 2, 2, no_options, verb_setmem },
-    { "shutdown", "<domain> [--timeout <S>]", "gracefully shutdown a domain (ACPI power button)", false, 1, 1, shutdown_options, verb_simple },
+    { "setmem", "<domain> <size> [--live] [--current]", "change memory allocation (balloon target; KiB unless a unit is given)", false, 2, 2, setmem_options, verb_setmem },
+    { "shutdown", "<domain> [--mode acpi] [--timeout <S>]", "gracefully shutdown a domain (ACPI power button)", false, 1, 1, shutdown_options, verb_simple },
     { "start", "<domain> [--console]", "start a (previously defined) inactive domain", false, 1, 1, start_options, verb_simple },
     { "suspend", "<domain>", "suspend a domain", false, 1, 1, no_options, verb_simple },
     { "undefine", "<domain>", "undefine an inactive domain", false, 1, 1, no_options, verb_simple },
@@ -1611,6 +2191,62 @@ static int verb_help(Ctl *c, const Verb *v, char **args, unsigned n)
     return 0;
 }
 
+/* The names of a verb's positional arguments, from its synopsis: "<domain>"
+ * or "[<device>]", not an option's value ("[--period <N>]") nor a list. */
+static GPtrArray *positional_names(const Verb *v)
+{
+    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+    g_auto(GStrv) words = g_strsplit(v->args, " ", 0);
+    for (guint i = 0; words[i]; i++) {
+        const char *w = words[i][0] == '[' ? words[i] + 1 : words[i];
+        if (*w != '<' || (i > 0 && strstr(words[i - 1], "--")))
+            continue;
+        if (strstr(w, "..."))
+            break;
+        g_ptr_array_add(names, g_strndup(w + 1, strcspn(w + 1, ">")));
+    }
+    return names;
+}
+
+/* virsh takes a positional argument by its name too (--domain NAME,
+ * --size=1G), anywhere on the line: those are taken out of argv into
+ * named[], the rest is left in *rest in order. */
+static bool take_named(const Verb *v, int argc, char **argv, GPtrArray *names, char **named,
+                       GPtrArray *rest)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            for (; i < argc; i++)
+                g_ptr_array_add(rest, argv[i]);
+            break;
+        }
+        const char *o = argv[i] + 2;
+        size_t len = strcspn(o, "=");
+        int slot = -1;
+        for (guint k = 0; i > 0 && g_str_has_prefix(argv[i], "--") && k < names->len; k++)
+            if (strlen(names->pdata[k]) == len && strncmp(names->pdata[k], o, len) == 0)
+                slot = (int)k;
+        if (slot < 0) {
+            g_ptr_array_add(rest, argv[i]);
+            continue;
+        }
+        if (named[slot]) {
+            error_line("option --%s already seen", (char *)names->pdata[slot]);
+            return false;
+        }
+        if (o[len] == '=') {
+            named[slot] = (char *)o + len + 1;
+        } else if (i + 1 < argc) {
+            named[slot] = argv[++i];
+        } else {
+            error_line("expected syntax: --%s <%s>", (char *)names->pdata[slot],
+                       strcmp(names->pdata[slot], "size") == 0 ? "number" : "string");
+            return false;
+        }
+    }
+    return true;
+}
+
 static int run_verb(Ctl *c, const Verb *v, int argc, char **argv)
 {
     memset(&opt, 0, sizeof(opt));
@@ -1621,6 +2257,14 @@ static int run_verb(Ctl *c, const Verb *v, int argc, char **argv)
             print_verb_help(v);
             return 0;
         }
+    g_autoptr(GPtrArray) names = positional_names(v);
+    g_autofree char **named = g_new0(char *, names->len + 1);
+    g_autoptr(GPtrArray) rest = g_ptr_array_new();
+    if (!take_named(v, argc, argv, names, named, rest))
+        return USAGE_ERROR;
+    argc = (int)rest->len;
+    g_ptr_array_add(rest, NULL);
+    argv = (char **)rest->pdata;
     g_autoptr(GOptionContext) oc = g_option_context_new(NULL);
     g_option_context_set_help_enabled(oc, FALSE);
     g_option_context_add_main_entries(oc, v->options, NULL);
@@ -1648,10 +2292,36 @@ static int run_verb(Ctl *c, const Verb *v, int argc, char **argv)
             error_line("command '%s' doesn't support option %s", v->name, args[i]);
             return USAGE_ERROR;
         }
+    /* the named ones in their places, the others filling the gaps */
+    g_autoptr(GPtrArray) merged = g_ptr_array_new();
+    unsigned next = 0;
+    for (guint k = 0; k < names->len || next < nargs; k++) {
+        if (k < names->len && named[k])
+            g_ptr_array_add(merged, named[k]);
+        else if (next < nargs)
+            g_ptr_array_add(merged, args[next++]);
+        else
+            break;
+    }
+    for (guint k = 0; merged->len > v->max_args && k < names->len; k++)
+        if (named[k]) {
+            /* the word in its place came first: virsh takes the name as
+             * the second time */
+            error_line("option --%s already seen", (char *)names->pdata[k]);
+            return USAGE_ERROR;
+        }
+    args = (char **)merged->pdata;
+    nargs = merged->len;
     if (nargs < v->min_args) {
-        const char *what = v->args;
-        g_autofree char *first = g_strndup(what, strcspn(what, " "));
-        error_line("command '%s' requires %s option", v->name, first);
+        /* virsh names each missing one: <data> options in brackets, the
+         * others (setmem's integer size) as --name */
+        g_auto(GStrv) words = g_strsplit(v->args, " ", 0);
+        for (unsigned i = nargs; i < v->min_args && words[i]; i++) {
+            if (strcmp(words[i], "<size>") == 0)
+                error_line("command '%s' requires --size option", v->name);
+            else
+                error_line("command '%s' requires %s option", v->name, words[i]);
+        }
         return USAGE_ERROR;
     }
     if (nargs > v->max_args) {
@@ -1719,5 +2389,8 @@ int main(int argc, char **argv)
     g_free(c.conn_path);
     g_free(c.socket);
     g_free(opt.domain);
+    g_free(opt.event);
+    g_free(opt.xpath);
+    g_free(opt.mode);
     return status;
 }

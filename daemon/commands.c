@@ -6,8 +6,13 @@
 #include "config.h"
 #include "daemon/vmmd.h"
 
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <syslog.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------ */
 /* arguments                                                                */
@@ -183,8 +188,12 @@ static json_object *cmd_get_xml(VmmProtoConn *c, json_object *args, void *opaque
     /* Like virsh dumpxml: the running definition, or with inactive the one
      * the next start will use. */
     const char *xml = inactive && dom->xml ? dom->xml : vmmd_domain_current_xml(dom);
+    bool live = vmmd_domain_is_active(dom) && !(inactive && dom->xml);
+    g_autofree char *shown = xml ? vmmd_libvirt_xml(xml, live ? dom->id : -1, err) : g_strdup("");
+    if (!shown)
+        return NULL;
     json_object *r = json_object_new_object();
-    json_object_object_add(r, "xml", json_object_new_string(xml ? xml : ""));
+    json_object_object_add(r, "xml", json_object_new_string(shown));
     return r;
 }
 
@@ -272,18 +281,91 @@ static void put_int(json_object *o, const char *key, gint64 v)
     json_object_object_add(o, key, json_object_new_int64(v));
 }
 
+/* The end of the last data extent: where the guest wrote last, as far as
+ * the host file shows (libvirt's allocation is QEMU's highest written
+ * offset, which only the worker could count). Bounded walk; a file with
+ * more extents than that reports the end of the last one seen. */
+static guint64 data_end(int fd, guint64 size)
+{
+    guint64 end = 0;
+    off_t off = 0;
+    for (int n = 0; n < 65536 && (guint64)off < size; n++) {
+        off_t data = lseek(fd, off, SEEK_DATA);
+        if (data < 0)
+            break;
+        off_t hole = lseek(fd, data, SEEK_HOLE);
+        if (hole < 0)
+            return size;    /* no SEEK_HOLE: treat the file as written */
+        end = (guint64)hole;
+        off = hole;
+    }
+    return end;
+}
+
+/* block.N.capacity (the guest-visible size), .physical (bytes the host
+ * allocated, QEMU's actual-size) and .allocation, for file and block
+ * disks; read with fstat/lseek, so the guest keeps running. */
+static void put_disk_sizes(json_object *s, guint i, const VmmDiskDef *disk)
+{
+    struct stat st;
+    /* only what a disk can be: opening a device node of another kind (a
+     * tape, a tty) could do something */
+    if (disk->type == VMM_DISK_VHOSTUSER || !disk->path || stat(disk->path, &st) != 0 ||
+        !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+        return;
+    int fd = open(disk->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) == 0) {
+        guint64 capacity = 0, physical = 0, allocation = 0;
+        if (S_ISBLK(st.st_mode)) {
+            if (ioctl(fd, BLKGETSIZE64, &capacity) == 0)
+                physical = allocation = capacity;
+        } else if (S_ISREG(st.st_mode)) {
+            capacity = (guint64)st.st_size;
+            physical = (guint64)st.st_blocks * 512;
+            allocation = data_end(fd, capacity);
+        }
+        if (capacity) {
+            g_autofree char *ka = g_strdup_printf("block.%u.allocation", i);
+            g_autofree char *kc = g_strdup_printf("block.%u.capacity", i);
+            g_autofree char *kp = g_strdup_printf("block.%u.physical", i);
+            put_int(s, ka, (gint64)allocation);
+            put_int(s, kc, (gint64)capacity);
+            put_int(s, kp, (gint64)physical);
+        }
+    }
+    close(fd);
+}
+
 static json_object *base_stats(VmmdDomain *dom)
 {
     const VmmDomainDef *def = vmmd_domain_current_def(dom);
     json_object *s = json_object_new_object();
     put_int(s, "state.state", dom->state);
     put_int(s, "state.reason", vmmd_reason_number(dom->state, dom->reason));
-    if (vmmd_domain_is_active(dom))
-        put_int(s, "cpu.time", (gint64)vmmd_domain_cpu_time_ns(dom));
+    bool active = vmmd_domain_is_active(dom);
+    guint64 user, sys;
+    if (active && vmmd_domain_cpu_times(dom, &user, &sys)) {
+        put_int(s, "cpu.time", (gint64)(user + sys));
+        put_int(s, "cpu.user", (gint64)user);
+        put_int(s, "cpu.system", (gint64)sys);
+    }
     put_int(s, "balloon.current", (gint64)def->current_memory_kib);
     put_int(s, "balloon.maximum", (gint64)def->memory_kib);
     put_int(s, "vcpu.current", def->vcpus);
     put_int(s, "vcpu.maximum", def->vcpus);
+    for (unsigned i = 0; active && i < def->vcpus; i++) {
+        VmmdVcpuSched vs;
+        if (!vmmd_domain_vcpu_sched(dom, i, &vs))
+            continue;
+        g_autofree char *kw = g_strdup_printf("vcpu.%u.wait", i);
+        g_autofree char *kd = g_strdup_printf("vcpu.%u.delay", i);
+        if (vs.has_wait)
+            put_int(s, kw, (gint64)vs.wait_ns);
+        if (vs.has_delay)
+            put_int(s, kd, (gint64)vs.delay_ns);
+    }
     guint ndisks = def->disks ? def->disks->len : 0;
     put_int(s, "block.count", ndisks);
     for (guint i = 0; i < ndisks; i++) {
@@ -292,8 +374,12 @@ static json_object *base_stats(VmmdDomain *dom)
         g_autofree char *kp = g_strdup_printf("block.%u.path", i);
         json_object_object_add(s, kn, json_object_new_string(disk->target_dev));
         json_object_object_add(s, kp, json_object_new_string(disk->path));
+        put_disk_sizes(s, i, disk);
     }
-    guint nnets = def->nets ? def->nets->len : 0;
+    /* the QEMU driver reports interfaces of running domains only */
+    guint nnets = active && def->nets ? def->nets->len : 0;
+    if (!active)
+        return s;
     put_int(s, "net.count", nnets);
     for (guint i = 0; i < nnets; i++) {
         const VmmNetDef *net = g_ptr_array_index(def->nets, i);
@@ -367,7 +453,9 @@ static void merge_worker_stats(json_object *s, json_object *w)
             json_object *vc = json_object_array_get_idx(vcpus, i);
             g_autofree char *ks = g_strdup_printf("vcpu.%zu.state", i);
             g_autofree char *kt = g_strdup_printf("vcpu.%zu.time", i);
-            put_int(s, ks, get_int(vc, "state"));
+            /* the QEMU driver reports every vCPU of a live domain as
+             * VIR_VCPU_RUNNING, paused or not; so does vmmd */
+            put_int(s, ks, 1);
             put_int(s, kt, get_int(vc, "time_ns"));
         }
     }
@@ -441,6 +529,7 @@ static json_object *cmd_stats(VmmProtoConn *c, json_object *args, void *opaque, 
         json_object *entry = json_object_new_object();
         json_object *stats = base_stats(dom);
         json_object_object_add(entry, "name", json_object_new_string(dom->name));
+        json_object_object_add(entry, "persistent", json_object_new_boolean(dom->persistent));
         json_object_object_add(entry, "stats", stats);
         json_object_array_add(job->result, entry);
         if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
@@ -567,7 +656,7 @@ static json_object *balloon_forward(VmmProtoConn *c, VmmdDomain *dom, const char
                                    "domain '%s' has no balloon device", dom->name);
     if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
         return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                                   "domain '%s' is not running", dom->name);
+                                   "domain is not running");
     json_object *wargs = json_object_new_object();
     json_object_object_add(wargs, key, json_object_new_int64(value));
     return forward(c, dom, cmd, wargs, err);
@@ -585,12 +674,15 @@ static json_object *cmd_set_memory(VmmProtoConn *c, json_object *args, void *opa
         !(dom = arg_domain(d, args, err)))
         return NULL;
     log_request(d, c, dom, "domain-set-memory");
+    /* the running domain's balloon only (libvirt's test driver checks
+     * this first too; the QEMU driver would change the definition) */
+    if (!vmmd_domain_is_active(dom))
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain is not running");
     const VmmDomainDef *def = vmmd_domain_current_def(dom);
     guint64 floor = MIN(VMM_BALLOON_FLOOR_KIB, def->memory_kib);
     if ((guint64)size > def->memory_kib)
         return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
-                                   "size_kib %" G_GINT64_FORMAT " is above the domain's maximum "
-                                   "memory of %" G_GUINT64_FORMAT " KiB", size, def->memory_kib);
+                                   "cannot set memory higher than max memory");
     if ((guint64)size < floor)
         return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
                                    "size_kib %" G_GINT64_FORMAT " is below vmmd's floor of %"
@@ -663,7 +755,7 @@ static json_object *cmd_console(VmmProtoConn *c, json_object *args, void *opaque
         return NULL;
     if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
         return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                                   "domain '%s' is not running", dom->name);
+                                   "domain is not running");
     const VmmDomainDef *def = vmmd_domain_current_def(dom);
     if (!def->serials || def->serials->len == 0)
         return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
@@ -768,7 +860,7 @@ static json_object *link_cmd(VmmProtoConn *c, json_object *args, VmmDaemon *d, b
         log_request(d, c, dom, "domain-interface-set-link");
     if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
         return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                                   "domain '%s' is not running", dom->name);
+                                   "domain is not running");
     int idx = find_interface(vmmd_domain_current_def(dom), which);
     if (idx < 0)
         return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,

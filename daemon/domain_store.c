@@ -294,12 +294,14 @@ static char *canonicalize(VmmDomainDef *def, GError **err)
         g_error_free(e);
         return NULL;
     }
-    char *xml = vmm_domain_def_format(def, &e);
+    g_autofree char *xml = vmm_domain_def_format(def, &e);
     if (!xml) {
         vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT, "%s", e->message);
         g_error_free(e);
+        return NULL;
     }
-    return xml;
+    /* kept on disk as libvirt keeps its definitions, and as dumpxml shows them */
+    return vmmd_libvirt_xml(xml, -1, err);
 }
 
 static bool validate_schema(VmmDaemon *d, const char *xml, gsize len, GError **err)
@@ -317,8 +319,13 @@ static bool validate_schema(VmmDaemon *d, const char *xml, gsize len, GError **e
     return false;
 }
 
-VmmdDomain *vmmd_domain_define(VmmDaemon *d, const char *xml, GError **err)
+VmmdDomain *vmmd_domain_define(VmmDaemon *d, const char *given, GError **err)
 {
+    /* dumpxml of a running domain has id='N'; define takes it back as
+     * libvirt does, ignoring it */
+    g_autofree char *xml = vmmd_xml_drop_id(given, err);
+    if (!xml)
+        return NULL;
     gsize len = strlen(xml);
     GError *e = NULL;
     g_autoptr(VmmDomainDef) def = vmm_domain_def_parse_string(xml, len, "domain XML", &e);

@@ -25,6 +25,7 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <stdio.h>
 #include <poll.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
@@ -152,13 +153,79 @@ static bool read_proc_stat(pid_t pid, ProcStat *ps)
     return true;
 }
 
-guint64 vmmd_domain_cpu_time_ns(const VmmdDomain *dom)
+bool vmmd_domain_cpu_times(const VmmdDomain *dom, guint64 *user_ns, guint64 *system_ns)
 {
     ProcStat ps;
     if (dom->pid <= 0 || !read_proc_stat(dom->pid, &ps))
-        return 0;
+        return false;
     long hz = sysconf(_SC_CLK_TCK);
-    return (ps.utime + ps.stime) * (1000000000ULL / (guint64)(hz > 0 ? hz : 100));
+    guint64 tick = 1000000000ULL / (guint64)(hz > 0 ? hz : 100);
+    *user_ns = ps.utime * tick;
+    *system_ns = ps.stime * tick;
+    return true;
+}
+
+guint64 vmmd_domain_cpu_time_ns(const VmmdDomain *dom)
+{
+    guint64 user, sys;
+    return vmmd_domain_cpu_times(dom, &user, &sys) ? user + sys : 0;
+}
+
+/* "se.statistics.wait_sum" (older kernels) or "wait_sum" in a task's
+ * sched file, in ms with a fraction; the file exists only with
+ * CONFIG_SCHED_DEBUG. */
+static bool read_wait_sum(const char *task_dir, guint64 *ns)
+{
+    g_autofree char *path = g_build_filename(task_dir, "sched", NULL);
+    g_autofree char *text = NULL;
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return false;
+    g_auto(GStrv) lines = g_strsplit(text, "\n", 0);
+    for (guint i = 0; lines[i]; i++) {
+        char *colon = strchr(lines[i], ':');
+        if (!colon)
+            continue;
+        *colon = 0;
+        g_strstrip(lines[i]);
+        if (strcmp(lines[i], "se.statistics.wait_sum") && strcmp(lines[i], "se.wait_sum") &&
+            strcmp(lines[i], "wait_sum"))
+            continue;
+        double ms = g_ascii_strtod(colon + 1, NULL);
+        *ns = ms > 0 ? (guint64)(ms * 1e6) : 0;
+        return true;
+    }
+    return false;
+}
+
+bool vmmd_domain_vcpu_sched(const VmmdDomain *dom, unsigned index, VmmdVcpuSched *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (dom->pid <= 0)
+        return false;
+    /* the worker names its vCPU threads "vcpuN" (pthread_setname_np) */
+    g_autofree char *want = g_strdup_printf("vcpu%u\n", index);
+    g_autofree char *tasks = g_strdup_printf("/proc/%d/task", (int)dom->pid);
+    g_autoptr(GDir) dir = g_dir_open(tasks, 0, NULL);
+    const char *tid;
+    while (dir && (tid = g_dir_read_name(dir))) {
+        g_autofree char *task_dir = g_build_filename(tasks, tid, NULL);
+        g_autofree char *comm_path = g_build_filename(task_dir, "comm", NULL);
+        g_autofree char *comm = NULL;
+        if (!g_file_get_contents(comm_path, &comm, NULL, NULL) || strcmp(comm, want) != 0)
+            continue;
+        /* schedstat: time on the CPU, time waiting on a run queue (ns), slices */
+        g_autofree char *ss_path = g_build_filename(task_dir, "schedstat", NULL);
+        g_autofree char *ss = NULL;
+        guint64 run, delay;
+        if (g_file_get_contents(ss_path, &ss, NULL, NULL) &&
+            sscanf(ss, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT, &run, &delay) == 2) {
+            out->delay_ns = delay;
+            out->has_delay = true;
+        }
+        out->has_wait = read_wait_sum(task_dir, &out->wait_ns);
+        return true;
+    }
+    return false;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -289,8 +356,15 @@ static void on_worker_event(VmmProtoClient *c, const char *event, json_object *d
             set_state(dom, VMMD_STATE_RUNNING, "unpaused", NULL);
     } else if (strcmp(event, "RESET") == 0) {
         /* The guest restarted inside the same worker: a fresh boot, as
-         * libvirt reports it (running/booted, whatever came before). */
-        set_state(dom, VMMD_STATE_RUNNING, "booted", NULL);
+         * libvirt reports it (running/booted, whatever came before). A
+         * running guest's reset is only the reboot event for libvirt's
+         * QEMU driver, not a lifecycle one: the reason changes quietly. */
+        if (dom->state == VMMD_STATE_RUNNING) {
+            dom->reason = "booted";
+            write_state_file(dom);
+        } else {
+            set_state(dom, VMMD_STATE_RUNNING, "booted", NULL);
+        }
         json_object *ev = json_object_new_object();
         json_object_object_add(ev, "name", json_object_new_string(dom->name));
         json_object_object_add(ev, "uuid", json_object_new_string(dom->uuid));
@@ -343,8 +417,7 @@ bool vmmd_domain_worker_call(VmmdDomain *dom, const char *cmd, json_object *args
 {
     if (!vmmd_domain_is_active(dom)) {
         json_object_put(args);
-        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain '%s' is not running",
-                            dom->name);
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain is not running");
         return false;
     }
     if (dom->worker && !vmm_proto_client_is_connected(dom->worker)) {
@@ -547,10 +620,17 @@ static void worker_gone(VmmdDomain *dom, bool have_status, int wstatus)
     dom->own_child = false;
     dom->adopted = false;
     dom->destroy_requested = false;
+    const char *shutdown_reason = dom->shutdown_requested ? "user" : "unknown";
     dom->shutdown_requested = false;
     g_clear_pointer(&dom->exit_reason, g_free);
     g_clear_pointer(&dom->live_xml, g_free);
     g_clear_pointer(&dom->live_def, vmm_domain_def_free);
+    /* A guest that powered off passes through "in shutdown" first, as
+     * libvirt reports it (its Shutdown event, then Stopped), even when the
+     * worker's exit is seen before its SHUTDOWN event. */
+    if (out.state == VMMD_STATE_SHUTOFF && strcmp(out.reason, "shutdown") == 0 &&
+        dom->state == VMMD_STATE_RUNNING)
+        set_state(dom, VMMD_STATE_SHUTDOWN, shutdown_reason, NULL);
     set_state(dom, out.state, out.reason, out.detail);
     answer_destroy_waiters(dom, NULL);
     g_free(out.detail);
@@ -1195,8 +1275,7 @@ static bool need_running(VmmdDomain *dom, GError **err)
     if (busy(dom, err))
         return false;
     if (!vmmd_domain_is_active(dom)) {
-        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain '%s' is not running",
-                            dom->name);
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain is not running");
         return false;
     }
     return true;
@@ -1299,8 +1378,7 @@ bool vmmd_domain_destroy(VmmdDomain *dom, VmmProtoPending *p, GError **err)
 {
     VmmDaemon *d = dom->daemon;
     if (!vmmd_domain_is_active(dom)) {
-        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain '%s' is not running",
-                            dom->name);
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain is not running");
         return false;
     }
     if (p)

@@ -182,6 +182,15 @@ bool vmmd_domain_worker_call(VmmdDomain *dom, const char *cmd, json_object *args
                              VmmProtoReplyFn fn, void *opaque, GError **err);
 /* CPU time of the worker process from /proc, in ns (0 if unknown). */
 guint64 vmmd_domain_cpu_time_ns(const VmmdDomain *dom);
+/* Its user and system parts; false if the worker's /proc entry is gone. */
+bool vmmd_domain_cpu_times(const VmmdDomain *dom, guint64 *user_ns, guint64 *system_ns);
+/* A vCPU thread's scheduler figures (virsh domstats vcpu.N.wait, .delay),
+ * each where the kernel measures it; false if the thread is not found. */
+typedef struct {
+    guint64 wait_ns, delay_ns;
+    bool has_wait, has_delay;
+} VmmdVcpuSched;
+bool vmmd_domain_vcpu_sched(const VmmdDomain *dom, unsigned index, VmmdVcpuSched *out);
 /* At start-up: adopt running workers, clean up after dead ones. */
 void vmmd_lifecycle_reattach(VmmDaemon *d);
 void vmmd_lifecycle_autostart(VmmDaemon *d);
@@ -221,6 +230,12 @@ json_object *vmmd_network_leases(VmmdNetwork *n, const char *mac);
 /* Fills each <interface type='network'>'s bridge in a definition about to
  * run; fails when its network is undefined or inactive. */
 bool vmmd_networks_resolve(VmmDaemon *d, VmmDomainDef *live, GError **err);
+
+/* libvirt_xml.c ---------------------------------------------------------- */
+/* The domain XML as virsh dumpxml prints it; id >= 0 adds id='N'. */
+char *vmmd_libvirt_xml(const char *xml, int id, GError **err);
+/* The XML without the root's id= (virsh define ignores a dumped id). */
+char *vmmd_xml_drop_id(const char *xml, GError **err);
 
 /* commands.c ------------------------------------------------------------- */
 extern const VmmProtoCommand vmmd_commands[];

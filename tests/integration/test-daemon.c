@@ -228,7 +228,7 @@ static void test_lifecycle(void)
     g_autofree char *above = call_err(s, "domain-set-memory",
                     json_tokener_parse("{\"name\":\"life\",\"size_kib\":65537}"),
                     VMM_PROTO_INVALID_ARGUMENT);
-    g_assert_nonnull(strstr(above, "above the domain's maximum memory"));
+    g_assert_nonnull(strstr(above, "cannot set memory higher than max memory"));
     json_object_put(call_ok(s, "domain-set-memory",
                             json_tokener_parse("{\"name\":\"life\",\"size_kib\":65536}")));
     json_object_put(call_ok(s, "domain-set-memory-period",
