@@ -212,6 +212,7 @@ static void set_state(VmmdDomain *dom, VmmdState state, const char *reason, cons
              detail ? ": " : "", detail ? detail : "");
     if (vmmd_domain_is_active(dom))
         write_state_file(dom);
+    vmmd_libvirt_state_event(dom);
     if (!d->server)
         return;
     json_object *data = json_object_new_object();
@@ -291,6 +292,7 @@ static void on_worker_event(VmmProtoClient *c, const char *event, json_object *d
         /* The guest restarted inside the same worker: a fresh boot, as
          * libvirt reports it (running/booted, whatever came before). */
         set_state(dom, VMMD_STATE_RUNNING, "booted", NULL);
+        vmmd_libvirt_reboot_event(dom);
         json_object *ev = json_object_new_object();
         json_object_object_add(ev, "name", json_object_new_string(dom->name));
         json_object_object_add(ev, "uuid", json_object_new_string(dom->uuid));

@@ -174,7 +174,7 @@ int main(int argc, char **argv)
     VmmDaemon d = { .lock_fd = -1, .run_fd = -1, .next_id = 1 };
     gboolean verbose = FALSE, foreground = FALSE, version = FALSE;
     g_autofree char *config_dir = NULL, *run_dir = NULL, *sock = NULL, *ro_sock = NULL;
-    g_autofree char *worker = NULL;
+    g_autofree char *worker = NULL, *lv_sock = NULL, *lv_ro_sock = NULL;
     VmmProtoLimits lim;
     vmm_proto_limits_init(&lim);
     /* libvirt's keepalive scale: a silent client is gone after minutes. */
@@ -195,6 +195,10 @@ int main(int argc, char **argv)
           "read-write socket (default RUNDIR/vmmd.sock)", "PATH" },
         { "ro-socket", 0, 0, G_OPTION_ARG_FILENAME, &ro_sock,
           "read-only socket (default RUNDIR/vmmd-ro.sock)", "PATH" },
+        { "libvirt-socket", 0, 0, G_OPTION_ARG_FILENAME, &lv_sock,
+          "libvirt remote protocol, read-write (default RUNDIR/libvirt-sock)", "PATH" },
+        { "libvirt-ro-socket", 0, 0, G_OPTION_ARG_FILENAME, &lv_ro_sock,
+          "libvirt remote protocol, read-only (default RUNDIR/libvirt-sock-ro)", "PATH" },
         { "worker", 0, 0, G_OPTION_ARG_FILENAME, &worker,
           "vmm-worker binary (default $VMM_WORKER, else " BINDIR "/vmm-worker)", "PATH" },
         { "max-clients", 0, 0, G_OPTION_ARG_INT, &max_clients,
@@ -269,6 +273,10 @@ int main(int argc, char **argv)
     d.autostart_dir = g_build_filename(d.config_dir, "autostart", NULL);
     d.socket_path = sock ? g_strdup(sock) : g_build_filename(d.run_dir, "vmmd.sock", NULL);
     d.ro_socket_path = ro_sock ? g_strdup(ro_sock) : g_build_filename(d.run_dir, "vmmd-ro.sock", NULL);
+    d.libvirt_socket_path = lv_sock ? g_strdup(lv_sock)
+                                    : g_build_filename(d.run_dir, "libvirt-sock", NULL);
+    d.libvirt_ro_socket_path = lv_ro_sock ? g_strdup(lv_ro_sock)
+                                          : g_build_filename(d.run_dir, "libvirt-sock-ro", NULL);
     const char *env_worker = g_getenv("VMM_WORKER");
     d.worker_path = g_strdup(worker ? worker : env_worker && *env_worker ? env_worker
                                                                         : BINDIR "/vmm-worker");
@@ -302,6 +310,13 @@ int main(int argc, char **argv)
         vmmd_log(&d, NULL, LOG_ERR, "%s", err->message);
         goto out;
     }
+    d.libvirt = vmmd_libvirt_new(&d, d.libvirt_socket_path, d.libvirt_ro_socket_path, &err);
+    if (!d.libvirt) {
+        vmmd_log(&d, NULL, LOG_ERR, "libvirt protocol: %s", err->message);
+        goto out;
+    }
+    vmmd_log(&d, NULL, LOG_INFO, "libvirt clients: vmm+unix:///system?socket=%s (read-only: %s)",
+             d.libvirt_socket_path, d.libvirt_ro_socket_path);
 
     g_unix_signal_add(SIGTERM, on_terminate, &d);
     g_unix_signal_add(SIGINT, on_terminate, &d);
@@ -332,6 +347,8 @@ out:
         g_source_destroy(d.watchdog);
         g_source_unref(d.watchdog);
     }
+    vmmd_libvirt_free(d.libvirt);
+    d.libvirt = NULL;
     vmm_proto_server_free(d.server);
     d.server = NULL;
     g_hash_table_destroy(d.domains);
@@ -346,6 +363,8 @@ out:
     g_free(d.autostart_dir);
     g_free(d.socket_path);
     g_free(d.ro_socket_path);
+    g_free(d.libvirt_socket_path);
+    g_free(d.libvirt_ro_socket_path);
     g_free(d.worker_path);
     g_free(d.schema_path);
     return status;

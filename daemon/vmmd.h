@@ -3,7 +3,8 @@
  *   log.c          stderr or the journal (with DOMAIN= and UUID= fields)
  *   domain_store.c definitions on disk: define, undefine, lookup, autostart
  *   lifecycle.c    workers: start, stop, supervise, re-attach, state files
- *   commands.c     the protocol command table */
+ *   commands.c     the protocol command table
+ *   libvirt.c      libvirt's remote protocol on further sockets (libvirt_msg.c: its packets) */
 #ifndef VMMD_H
 #define VMMD_H
 
@@ -46,6 +47,7 @@ typedef enum {
 } VmmdJob;
 
 typedef struct VmmDaemon VmmDaemon;
+typedef struct VmmdLibvirt VmmdLibvirt;
 
 static inline void vmmd_json_put(json_object *o)
 {
@@ -105,6 +107,8 @@ struct VmmDaemon {
     char *autostart_dir;         /* <config>/autostart */
     char *socket_path;
     char *ro_socket_path;
+    char *libvirt_socket_path;   /* libvirt's remote protocol, read-write */
+    char *libvirt_ro_socket_path;
     char *worker_path;
     char *schema_path;
     guint64 log_max_size;        /* domain logs: rotate at this size (0: never) */
@@ -114,6 +118,7 @@ struct VmmDaemon {
     bool journal;                /* stderr is the journal: log with fields */
     GMainLoop *loop;
     VmmProtoServer *server;
+    VmmdLibvirt *libvirt;
     GHashTable *domains;         /* name -> VmmdDomain* */
     int next_id;
     int lock_fd;
@@ -182,6 +187,15 @@ void vmmd_lifecycle_autostart(VmmDaemon *d);
 /* At exit: let go of every worker without stopping it. */
 void vmmd_lifecycle_release(VmmDaemon *d);
 void vmmd_domain_release(VmmdDomain *dom);
+
+/* libvirt.c -------------------------------------------------------------- */
+/* Listens on both paths (modes 0660 and 0666, like the JSON sockets). */
+VmmdLibvirt *vmmd_libvirt_new(VmmDaemon *d, const char *rw_path, const char *ro_path,
+                              GError **err);
+void vmmd_libvirt_free(VmmdLibvirt *l);
+/* libvirt's lifecycle and reboot events to clients that registered. */
+void vmmd_libvirt_state_event(VmmdDomain *dom);
+void vmmd_libvirt_reboot_event(VmmdDomain *dom);
 
 /* commands.c ------------------------------------------------------------- */
 extern const VmmProtoCommand vmmd_commands[];
