@@ -1,0 +1,135 @@
+#!/usr/bin/python3
+"""Part of test-libvirt-rpc.sh: libvirt-python against vmmd, and hostile
+packets on vmmd's libvirt socket. Prints TAP lines without a plan (the
+shell test owns the plan); argv: URI SOCKET DOMAIN_XML."""
+import socket
+import struct
+import sys
+import threading
+
+import libvirt
+
+uri, sock_path, xml_path = sys.argv[1:4]
+n = 0
+
+
+def ok(cond, what):
+    global n
+    n += 1
+    print(("ok" if cond else "not ok") + " - python: " + what, flush=True)
+
+
+libvirt.registerErrorHandler(lambda ctx, err: None, None)
+
+# --- libvirt-python: define, start, events, stats, shut down ---------------
+libvirt.virEventRegisterDefaultImpl()
+events = []
+stop = threading.Event()
+
+
+def loop():
+    while not stop.is_set():
+        libvirt.virEventRunDefaultImpl()
+
+
+threading.Thread(target=loop, daemon=True).start()
+conn = libvirt.open(uri)
+ok(conn.getType() == "VMM", "getType() is VMM (%s)" % conn.getType())
+cb = conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                 lambda c, d, ev, det, o: events.append((d.name(), ev, det)),
+                                 None)
+with open(xml_path) as f:
+    dom = conn.defineXML(f.read())
+ok(dom.name() == "pydemo", "defineXML returns the domain")
+ok(dom.create() == 0, "create() starts it")
+ok(dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING, "state() is running")
+stats = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_BLOCK)
+rec = dict((d.name(), s) for d, s in stats).get("pydemo", {})
+ok(rec.get("state.state") == libvirt.VIR_DOMAIN_RUNNING and rec.get("block.0.name") == "vda"
+   and "cpu.time" not in rec, "getAllDomainStats: state and block groups only (%s)"
+   % sorted(rec)[:6])
+info = dom.info()
+ok(info[1] == 262144 and info[3] == 2, "info(): max memory and vCPUs (%s)" % (info,))
+dom.destroy()
+ok(dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF, "destroy(): shut off")
+for _ in range(100):
+    if any(e[1] == libvirt.VIR_DOMAIN_EVENT_STOPPED for e in events):
+        break
+    stop.wait(0.1)
+ok((("pydemo", libvirt.VIR_DOMAIN_EVENT_STARTED, 0) in events and
+    ("pydemo", libvirt.VIR_DOMAIN_EVENT_STOPPED, libvirt.VIR_DOMAIN_EVENT_STOPPED_DESTROYED)
+    in events), "lifecycle events: started, stopped/destroyed (%s)" % events)
+conn.domainEventDeregisterAny(cb)
+dom.undefine()
+try:
+    conn.lookupByName("pydemo")
+    ok(False, "lookupByName after undefine fails")
+except libvirt.libvirtError as e:
+    ok(e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN, "lookupByName after undefine: "
+       "VIR_ERR_NO_DOMAIN (%s)" % e)
+try:
+    conn.getCPUModelNames("x86_64")
+    ok(False, "an unimplemented call fails")
+except libvirt.libvirtError as e:
+    ok(e.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT and
+       "not supported by the connection driver" in str(e),
+       "an unimplemented call: VIR_ERR_NO_SUPPORT (%s)" % e)
+
+# --- hostile packets ---------------------------------------------------------
+REMOTE, OPEN, AUTH_LIST = 0x20008086, 1, 66
+
+
+def packet(prog, vers, proc, typ=0, serial=1, status=0, payload=b"", length=None):
+    body = struct.pack(">IIiIII", prog, vers, proc, typ, serial, status) + payload
+    return struct.pack(">I", len(body) + 4 if length is None else length) + body
+
+
+def exchange(data, read=True):
+    """Sends data on a fresh connection; the reply (or b'' when closed)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(sock_path)
+    s.sendall(data)
+    if not read:
+        s.close()
+        return None
+    got = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+            if len(got) >= 4 and len(got) >= struct.unpack(">I", got[:4])[0]:
+                break
+    except socket.timeout:
+        pass
+    s.close()
+    return got
+
+
+def reply_status(r):
+    return struct.unpack(">IIiIII", r[4:28]) if len(r) >= 28 else None
+
+
+r = reply_status(exchange(packet(0x1234, 1, 1)))
+ok(r and r[0] == 0x1234 and r[3] == 1 and r[5] == 1, "wrong program: an error reply (%s)" % (r,))
+r = reply_status(exchange(packet(REMOTE, 7, OPEN)))
+ok(r and r[5] == 1, "wrong version: an error reply")
+# connect-open with a string claimed to be 4 GiB long, and a truncated one
+r = reply_status(exchange(packet(REMOTE, 1, OPEN, payload=struct.pack(">II", 1, 0xffffffff))))
+ok(r and r[5] == 1, "string beyond REMOTE_STRING_MAX: an error reply")
+r = reply_status(exchange(packet(REMOTE, 1, OPEN, payload=struct.pack(">I", 1))))
+ok(r and r[5] == 1, "truncated XDR: an error reply")
+ok(exchange(struct.pack(">I", 0x7fffffff) + b"x" * 100) == b"",
+   "a length beyond 32 MiB closes that connection")
+ok(exchange(struct.pack(">I", 3)) == b"", "a length below a header closes that connection")
+exchange(packet(REMOTE, 1, OPEN, length=1000)[:200], read=False)   # truncated, then gone
+r = reply_status(exchange(packet(REMOTE, 1, AUTH_LIST)))
+ok(r and r[5] == 0, "after all that, another client is served (auth-list answers)")
+conn2 = libvirt.open(uri)
+ok(conn2.getHostname() != "", "and libvirt-python connects again")
+conn2.close()
+conn.close()
+stop.set()
+print("# python: %d checks" % n)

@@ -1,0 +1,175 @@
+#!/bin/bash
+# TAP: libvirt's own clients against vmmd's libvirt socket, with no libvirt
+# daemon anywhere: real virsh (libvirt-clients) drives the guest kit of
+# xml-examples/demo.xml through its lifecycle, libvirt-python
+# (python3-libvirt) defines, starts, reads getAllDomainStats and events,
+# and hostile packets leave the daemon serving other clients.
+set -u
+src=${VMM_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+build=${VMM_TOP_BUILDDIR:-$src}
+vmmd=$build/daemon/vmmd
+worker=$build/src/vmm-worker
+kit=$build/tests/guest/guestkit.elf
+N=59
+n=0
+echo "1..$N"
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); echo "not ok $n - $*"; }
+skip_all() {
+    while ((n < N)); do n=$((n + 1)); echo "ok $n # SKIP $*"; done
+    exit 0
+}
+
+for f in "$vmmd" "$worker"; do [ -x "$f" ] || skip_all "$f is not built"; done
+[ -f "$kit" ] || skip_all "$kit is not built"
+command -v virsh >/dev/null || skip_all "virsh is not installed (Debian package libvirt-clients)"
+/usr/bin/python3 -c 'import libvirt' 2>/dev/null ||
+    skip_all "libvirt-python is not installed (Debian package python3-libvirt)"
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip_all "/dev/kvm is not usable"
+
+tmp=$(mktemp -d /tmp/libvirt-rpc-test.XXXXXX)
+daemon_pid=
+cleanup() {
+    if [ -n "$daemon_pid" ]; then
+        virsh -q -c "$uri" destroy demo >/dev/null 2>&1
+        virsh -q -c "$uri" destroy pydemo >/dev/null 2>&1
+        kill "$daemon_pid" 2>/dev/null
+        wait "$daemon_pid" 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+mkdir -p "$tmp/cfg" "$tmp/run" "$tmp/img"
+truncate -s 64M "$tmp/img/demo.img"
+sed -e "s|/usr/local/share/vmmd/guestkit.elf|$kit|" \
+    -e "s|/var/lib/vmmd/images/|$tmp/img/|" "$src/xml-examples/demo.xml" >"$tmp/demo.xml"
+# The same guest for libvirt-python, under another name and uuid.
+sed -e 's|<name>demo</name>|<name>pydemo</name>|' -e '/<uuid>/d' \
+    -e "s|demo.img|py.img|" "$tmp/demo.xml" >"$tmp/pydemo.xml"
+truncate -s 64M "$tmp/img/py.img"
+
+sock=$tmp/run/libvirt-sock
+uri="vmm+unix:///system?socket=$sock"
+rouri="vmm+unix:///system?socket=$tmp/run/libvirt-sock-ro"
+VMM_SCHEMA_DIR=$src/schemas "$vmmd" --config-dir "$tmp/cfg" --run-dir "$tmp/run" \
+    --worker "$worker" >"$tmp/vmmd.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+[ -S "$sock" ] || { sed 's/^/# /' "$tmp/vmmd.log"; skip_all "vmmd did not start"; }
+
+# v ARGS: virsh against vmmd; stdout in $out, stderr in $err, status in $rc
+v() { out=$(timeout 60 virsh -c "$uri" "$@" 2>"$tmp/err"); rc=$?; err=$(cat "$tmp/err"); }
+expect() {   # expect DESCRIPTION WANTED_RC EXTENDED_REGEX_ON_STDOUT
+    if [ "$rc" -eq "$2" ] && grep -Eq -- "$3" <<<"$out"; then ok "$1"
+    else
+        notok "$1"
+        printf '%s\n' "status $rc, stdout:" "$out" "stderr:" "$err" | sed 's/^/#   /'
+    fi
+}
+expect_err() {   # expect_err DESCRIPTION EXTENDED_REGEX_ON_STDERR
+    if [ "$rc" -ne 0 ] && grep -Eq -- "$2" <<<"$err"; then ok "$1"
+    else
+        notok "$1"
+        printf '%s\n' "status $rc, stdout:" "$out" "stderr:" "$err" | sed 's/^/#   /'
+    fi
+}
+# wait_state STATE: domstate reaches it within 30 s
+wait_state() {
+    for _ in $(seq 300); do
+        [ "$(virsh -c "$uri" domstate demo 2>/dev/null | head -1)" = "$1" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+v uri; expect "virsh uri: the URI it was given" 0 "^vmm\+unix:///system\?socket=$sock\$"
+v version; expect "virsh version: the daemon's type and version" 0 "Running hypervisor: VMM [0-9]"
+v nodeinfo; expect "virsh nodeinfo" 0 "^CPU\(s\): +[1-9]"
+v define "$tmp/demo.xml"; expect "virsh define" 0 "Domain 'demo' defined"
+v list --all; expect "virsh list --all: shut off" 0 "^ -  +demo +shut off"
+# The same header as against libvirt's test driver.
+want=$(virsh -c test:///default list --all | head -2)
+[ "$(head -2 <<<"$out" | sed 's/ *$//')" = "$(sed 's/ *$//' <<<"$want" | sed 's/^\( Id *Name *State\).*/\1/' | head -1)
+$(head -2 <<<"$out" | tail -1)" ] && ok "virsh list: the test driver's header" ||
+    { [ "$(head -1 <<<"$out" | tr -s ' ')" = "$(head -1 <<<"$want" | tr -s ' ')" ] &&
+      ok "virsh list: the test driver's header" || notok "virsh list: the test driver's header"; }
+v autostart demo; expect "virsh autostart" 0 "marked as autostarted"
+v dominfo demo; expect "virsh dominfo: autostart enabled" 0 "^Autostart: +enable"
+v autostart --disable demo; expect "virsh autostart --disable" 0 "unmarked"
+v start demo; expect "virsh start" 0 "Domain 'demo' started"
+v start demo; expect_err "virsh start again: an error" "already active"
+v list --all; expect "virsh list --all: running with an id" 0 "^ [1-9][0-9]* +demo +running"
+v dominfo demo; expect "virsh dominfo" 0 "^State: +running"
+# The fields libvirt's test driver's dominfo prints, in its order, up to
+# the security model (vmmd has none, as the qemu driver without one).
+got=$(cut -d: -f1 <<<"$out" | sed '/^$/d' | head -12 | tr '\n' ,)
+want=$(virsh -c test:///default dominfo test | cut -d: -f1 | head -12 | tr '\n' ,)
+[ "$got" = "$want" ] && ok "virsh dominfo: the test driver's fields" ||
+    notok "virsh dominfo: the test driver's fields ($got vs $want)"
+v domstate --reason demo; expect "virsh domstate --reason: running (booted)" 0 "^running \(booted\)$"
+v dumpxml demo; expect "virsh dumpxml" 0 "<name>demo</name>"
+v dumpxml --inactive demo; expect "virsh dumpxml --inactive" 0 "<uuid>"
+v domstats demo; expect "virsh domstats" 0 "block.0.name=vda"
+v domstats --state demo
+if [ "$rc" -eq 0 ] && grep -q "state.state=1" <<<"$out" && ! grep -q "block\." <<<"$out"; then
+    ok "virsh domstats --state: only the state group"
+else notok "virsh domstats --state: only the state group"; printf '#   %s\n' "$out"; fi
+v domblkstat demo vda; expect "virsh domblkstat" 0 "^vda rd_req [0-9]+"
+v domblkstat demo vdz; expect_err "virsh domblkstat of a disk it lacks: an error" "invalid path"
+v domifstat demo eth9; expect_err "virsh domifstat of an interface it lacks: an error" \
+    "not a known interface"
+v dommemstat demo; expect "virsh dommemstat: the test driver's format" 0 "^actual [0-9]+$"
+v setmem demo 200M; expect "virsh setmem" 0 ""
+v setmem demo 200M --config; expect_err "virsh setmem --config: unsupported flag" \
+    "unsupported flags"
+v suspend demo; expect "virsh suspend" 0 "suspended"
+v domstate --reason demo; expect "virsh domstate: paused (user)" 0 "^paused \(user\)"
+v resume demo; expect "virsh resume" 0 "resumed"
+v domstate demo; expect "virsh domstate: running" 0 "^running"
+out=$(timeout 20 virsh -c "$rouri" destroy demo 2>&1); rc=$?; err=$out
+expect_err "read-only socket: destroy is refused" "operation forbidden: .*read-only"
+out=$(timeout 20 virsh -c "$rouri" domstate demo 2>&1); rc=$?
+expect "read-only socket: domstate answers" 0 "^running"
+v domcapabilities; expect_err "unimplemented call: libvirt's 'not supported' error" \
+    "this function is not supported by the connection driver"
+timeout 60 virsh -c "$uri" event --loop --event lifecycle --timeout 30 >"$tmp/events" 2>&1 &
+ev_pid=$!
+sleep 1
+v destroy demo; expect "virsh destroy" 0 "destroyed"
+v domstate --reason demo; expect "virsh domstate: shut off (destroyed)" 0 "^shut off \(destroyed\)"
+v start demo; expect "virsh start after destroy" 0 "started"
+wait_state running || true
+v shutdown demo; expect "virsh shutdown: the power button" 0 "is being shutdown"
+wait_state "shut off" && ok "the guest powers off after virsh shutdown" ||
+    notok "the guest powers off after virsh shutdown"
+for _ in $(seq 50); do grep -q "Stopped Shutdown" "$tmp/events" && break; sleep 0.1; done
+kill "$ev_pid" 2>/dev/null; wait "$ev_pid" 2>/dev/null
+if grep -q "event 'lifecycle' for domain 'demo': Stopped Destroyed" "$tmp/events" &&
+   grep -q "event 'lifecycle' for domain 'demo': Started Booted" "$tmp/events" &&
+   grep -q "event 'lifecycle' for domain 'demo': Stopped Shutdown" "$tmp/events"; then
+    ok "virsh event --loop: stopped/destroyed, started/booted, stopped/shutdown"
+else
+    notok "virsh event --loop: stopped/destroyed, started/booted, stopped/shutdown"
+    sed 's/^/#   /' "$tmp/events"
+fi
+v undefine demo; expect "virsh undefine" 0 "has been undefined"
+v list --all; expect "virsh list --all: empty" 0 "^-+$"
+
+# libvirt-python and hostile packets (their own TAP lines)
+py_out=$(timeout 300 /usr/bin/python3 "$src/tests/integration/libvirt-rpc.py" "$uri" "$sock" \
+         "$tmp/pydemo.xml" 2>&1)
+while IFS= read -r line; do
+    case "$line" in
+    "ok "*) ok "${line#ok - }" ;;
+    "not ok "*) notok "${line#not ok - }" ;;
+    *) echo "# $line" ;;
+    esac
+done <<<"$py_out"
+
+kill -0 "$daemon_pid" 2>/dev/null && ok "vmmd is still running" || notok "vmmd is still running"
+if ((n != N)); then
+    notok "the test ran $n checks, not $N"
+fi
+if grep -Eq "ERROR: AddressSanitizer|runtime error" "$tmp/vmmd.log"; then
+    sed 's/^/# vmmd: /' "$tmp/vmmd.log"
+fi
