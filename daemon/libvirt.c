@@ -944,9 +944,15 @@ static void reply_all_stats(VirtCall *call, json_object *ret)
         remote_domain_stats_record *rec = &recs[r.retStats.retStats_len++];
         dom_to_wire(dom, &rec->dom);
         rec->params.params_val = g_new0(remote_typed_param, json_object_object_length(s) + 1);
-        json_object_object_foreach(s, key, v) {
-            if (stat_group(key) & want)
-                typed_param_from_json(&rec->params.params_val[rec->params.params_len++], key, v);
+        /* Group by group, in libvirt's order, as virsh domstats prints them. */
+        for (unsigned g = 1; g & VIRT_STATS_SUPPORTED; g <<= 1) {
+            if (!(g & want))
+                continue;
+            json_object_object_foreach(s, key, v) {
+                if (stat_group(key) == g)
+                    typed_param_from_json(&rec->params.params_val[rec->params.params_len++],
+                                          key, v);
+            }
         }
     }
     call_reply(call, &r);
@@ -1199,9 +1205,15 @@ static void send_event(VmmdLibvirt *srv, int event_id, int proc, xdrproc_t xdr, 
 
 void vmmd_libvirt_state_event(VmmdDomain *dom)
 {
-    VmmdLibvirt *srv = dom->daemon->libvirt;
     int event, detail;
-    if (!srv || !lifecycle_event(dom->state, dom->reason, &event, &detail))
+    if (lifecycle_event(dom->state, dom->reason, &event, &detail))
+        vmmd_libvirt_event(dom, event, detail);
+}
+
+void vmmd_libvirt_event(VmmdDomain *dom, int event, int detail)
+{
+    VmmdLibvirt *srv = dom->daemon->libvirt;
+    if (!srv)
         return;
     remote_domain_event_callback_lifecycle_msg m = { .msg = { .event = event, .detail = detail } };
     dom_to_wire(dom, &m.msg.dom);
@@ -1445,13 +1457,14 @@ static gboolean listener_ready(GIOCondition rev, gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
-static bool add_listener(VmmdLibvirt *srv, const char *path, mode_t mode, bool read_only,
+static bool add_listener(VmmdLibvirt *srv, int fd, const char *path, bool read_only,
                          GError **err)
 {
-    int fd = vmm_proto_listen_unix(path, mode, err);
-    if (fd < 0 || !proto_set_nonblocking(fd, true)) {
-        if (fd >= 0)
-            close(fd);
+    if (!proto_set_nonblocking(fd, true)) {
+        int e = errno;
+        g_set_error(err, G_IO_ERROR, g_io_error_from_errno(e),
+                    "cannot make the libvirt listening socket non-blocking: %s", g_strerror(e));
+        close(fd);
         return false;
     }
     VirtListener *l = g_new0(VirtListener, 1);
@@ -1464,20 +1477,29 @@ static bool add_listener(VmmdLibvirt *srv, const char *path, mode_t mode, bool r
     return true;
 }
 
-VmmdLibvirt *vmmd_libvirt_new(VmmDaemon *d, const char *rw_path, const char *ro_path,
-                              GError **err)
+VmmdLibvirt *vmmd_libvirt_new(VmmDaemon *d)
 {
     VmmdLibvirt *srv = g_new0(VmmdLibvirt, 1);
     srv->d = d;
     srv->listeners = g_ptr_array_new();
-    /* The same rights as the JSON sockets: read-write for the owner and
-     * group vmmd, read-only for everyone. */
-    if (!add_listener(srv, rw_path, 0660, false, err) ||
-        !add_listener(srv, ro_path, 0666, true, err)) {
-        vmmd_libvirt_free(srv);
-        return NULL;
-    }
     return srv;
+}
+
+bool vmmd_libvirt_listen_path(VmmdLibvirt *srv, const char *path, mode_t mode, bool read_only,
+                              GError **err)
+{
+    int fd = vmm_proto_listen_unix(path, mode, err);
+    return fd >= 0 && add_listener(srv, fd, path, read_only, err);
+}
+
+bool vmmd_libvirt_listen_fd(VmmdLibvirt *srv, int fd, bool read_only, GError **err)
+{
+    return add_listener(srv, fd, NULL, read_only, err);
+}
+
+guint vmmd_libvirt_n_listeners(VmmdLibvirt *srv)
+{
+    return srv->listeners->len;
 }
 
 void vmmd_libvirt_free(VmmdLibvirt *srv)
@@ -1489,7 +1511,8 @@ void vmmd_libvirt_free(VmmdLibvirt *srv)
         g_source_destroy(l->src);
         g_source_unref(l->src);
         close(l->fd);
-        unlink(l->path);
+        if (l->path)   /* systemd's sockets are systemd's to remove */
+            unlink(l->path);
         g_free(l->path);
         g_free(l);
     }

@@ -125,6 +125,15 @@ static bool listen_systemd(VmmDaemon *d, int n, char **names, GError **err)
                         "socket", fd, name);
             return false;
         }
+        /* libvirt's protocol by name only (vmmd-libvirt*.socket). */
+        if (!strcmp(name, "libvirt-sock") || !strcmp(name, "libvirt-sock-ro")) {
+            bool lro = !strcmp(name, "libvirt-sock-ro");
+            if (!vmmd_libvirt_listen_fd(d->libvirt, fd, lro, err))
+                return false;
+            vmmd_log(d, NULL, LOG_INFO, "listening for libvirt clients on socket %s from "
+                     "systemd", name);
+            continue;
+        }
         /* By name; unnamed ones by position: the first read-write, the
          * second read-only. */
         bool ro = strcmp(name, "vmmd-ro.sock") == 0 ||
@@ -137,15 +146,20 @@ static bool listen_systemd(VmmDaemon *d, int n, char **names, GError **err)
     return true;
 }
 
+/* Members of group "vmmd" may manage VMs, as with libvirt's group. */
+static void give_to_group(VmmDaemon *d, const char *path)
+{
+    struct group *gr = getgrnam("vmmd");
+    if (gr && chown(path, (uid_t)-1, gr->gr_gid) < 0)
+        vmmd_log(d, NULL, LOG_WARNING, "cannot give %s to group vmmd: %s", path,
+                 g_strerror(errno));
+}
+
 static bool listen_paths(VmmDaemon *d, GError **err)
 {
     if (!vmm_proto_server_listen_path(d->server, d->socket_path, 0660, false, err))
         return false;
-    /* Members of group "vmmd" may manage VMs, as with libvirt's group. */
-    struct group *gr = getgrnam("vmmd");
-    if (gr && chown(d->socket_path, (uid_t)-1, gr->gr_gid) < 0)
-        vmmd_log(d, NULL, LOG_WARNING, "cannot give %s to group vmmd: %s", d->socket_path,
-                 g_strerror(errno));
+    give_to_group(d, d->socket_path);
     if (!vmm_proto_server_listen_path(d->server, d->ro_socket_path, 0666, true, err))
         return false;
     vmmd_log(d, NULL, LOG_INFO, "listening on %s and %s (read-only)", d->socket_path,
@@ -300,6 +314,7 @@ int main(int argc, char **argv)
     vmm_proto_server_set_limits(d.server, &lim);
     vmmd_lifecycle_reattach(&d);
 
+    d.libvirt = vmmd_libvirt_new(&d);
     char **names = NULL;
     int n = sd_listen_fds_with_names(1, &names);
     bool ok = n > 0 ? listen_systemd(&d, n, names, &err) : listen_paths(&d, &err);
@@ -310,13 +325,19 @@ int main(int argc, char **argv)
         vmmd_log(&d, NULL, LOG_ERR, "%s", err->message);
         goto out;
     }
-    d.libvirt = vmmd_libvirt_new(&d, d.libvirt_socket_path, d.libvirt_ro_socket_path, &err);
-    if (!d.libvirt) {
-        vmmd_log(&d, NULL, LOG_ERR, "libvirt protocol: %s", err->message);
-        goto out;
+    /* Without systemd's libvirt sockets, our own, with the rights of the
+     * JSON sockets: read-write for the owner (and group vmmd), read-only
+     * for everyone. */
+    if (vmmd_libvirt_n_listeners(d.libvirt) == 0) {
+        if (!vmmd_libvirt_listen_path(d.libvirt, d.libvirt_socket_path, 0660, false, &err) ||
+            !vmmd_libvirt_listen_path(d.libvirt, d.libvirt_ro_socket_path, 0666, true, &err)) {
+            vmmd_log(&d, NULL, LOG_ERR, "libvirt protocol: %s", err->message);
+            goto out;
+        }
+        give_to_group(&d, d.libvirt_socket_path);
+        vmmd_log(&d, NULL, LOG_INFO, "libvirt clients: vmm+unix:///system?socket=%s "
+                 "(read-only: %s)", d.libvirt_socket_path, d.libvirt_ro_socket_path);
     }
-    vmmd_log(&d, NULL, LOG_INFO, "libvirt clients: vmm+unix:///system?socket=%s (read-only: %s)",
-             d.libvirt_socket_path, d.libvirt_ro_socket_path);
 
     g_unix_signal_add(SIGTERM, on_terminate, &d);
     g_unix_signal_add(SIGINT, on_terminate, &d);

@@ -189,12 +189,19 @@ void vmmd_lifecycle_release(VmmDaemon *d);
 void vmmd_domain_release(VmmdDomain *dom);
 
 /* libvirt.c -------------------------------------------------------------- */
-/* Listens on both paths (modes 0660 and 0666, like the JSON sockets). */
-VmmdLibvirt *vmmd_libvirt_new(VmmDaemon *d, const char *rw_path, const char *ro_path,
+VmmdLibvirt *vmmd_libvirt_new(VmmDaemon *d);
+bool vmmd_libvirt_listen_path(VmmdLibvirt *l, const char *path, mode_t mode, bool read_only,
                               GError **err);
+/* A listening socket from systemd; owned from now on (closed on failure). */
+bool vmmd_libvirt_listen_fd(VmmdLibvirt *l, int fd, bool read_only, GError **err);
+guint vmmd_libvirt_n_listeners(VmmdLibvirt *l);
 void vmmd_libvirt_free(VmmdLibvirt *l);
-/* libvirt's lifecycle and reboot events to clients that registered. */
+/* libvirt's lifecycle and reboot events to clients that registered:
+ * the one for the domain's new state, or an event (libvirt's
+ * virDomainEventType) with its detail. */
+enum { VMMD_EVENT_DEFINED = 0, VMMD_EVENT_UNDEFINED = 1 };
 void vmmd_libvirt_state_event(VmmdDomain *dom);
+void vmmd_libvirt_event(VmmdDomain *dom, int event, int detail);
 void vmmd_libvirt_reboot_event(VmmdDomain *dom);
 
 /* commands.c ------------------------------------------------------------- */

@@ -10,7 +10,7 @@ build=${VMM_TOP_BUILDDIR:-$src}
 vmmd=$build/daemon/vmmd
 worker=$build/src/vmm-worker
 kit=$build/tests/guest/guestkit.elf
-N=59
+N=61
 n=0
 echo "1..$N"
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
@@ -110,6 +110,10 @@ v domstate --reason demo; expect "virsh domstate --reason: running (booted)" 0 "
 v dumpxml demo; expect "virsh dumpxml" 0 "<name>demo</name>"
 v dumpxml --inactive demo; expect "virsh dumpxml --inactive" 0 "<uuid>"
 v domstats demo; expect "virsh domstats" 0 "block.0.name=vda"
+# libvirt's group order: state, cpu, balloon, vcpu, net, block
+order=$(grep -o '^ *[a-z]*\.' <<<"$out" | tr -d ' .' | uniq | tr '\n' ' ')
+[ "$order" = "state cpu balloon vcpu net block " ] && ok "virsh domstats: libvirt's group order" ||
+    notok "virsh domstats: libvirt's group order ($order)"
 v domstats --state demo
 if [ "$rc" -eq 0 ] && grep -q "state.state=1" <<<"$out" && ! grep -q "block\." <<<"$out"; then
     ok "virsh domstats --state: only the state group"
@@ -142,7 +146,8 @@ wait_state running || true
 v shutdown demo; expect "virsh shutdown: the power button" 0 "is being shutdown"
 wait_state "shut off" && ok "the guest powers off after virsh shutdown" ||
     notok "the guest powers off after virsh shutdown"
-for _ in $(seq 50); do grep -q "Stopped Shutdown" "$tmp/events" && break; sleep 0.1; done
+v undefine demo; expect "virsh undefine" 0 "has been undefined"
+for _ in $(seq 50); do grep -q "Undefined Removed" "$tmp/events" && break; sleep 0.1; done
 kill "$ev_pid" 2>/dev/null; wait "$ev_pid" 2>/dev/null
 if grep -q "event 'lifecycle' for domain 'demo': Stopped Destroyed" "$tmp/events" &&
    grep -q "event 'lifecycle' for domain 'demo': Started Booted" "$tmp/events" &&
@@ -152,7 +157,8 @@ else
     notok "virsh event --loop: stopped/destroyed, started/booted, stopped/shutdown"
     sed 's/^/#   /' "$tmp/events"
 fi
-v undefine demo; expect "virsh undefine" 0 "has been undefined"
+grep -q "event 'lifecycle' for domain 'demo': Undefined Removed" "$tmp/events" &&
+    ok "virsh event --loop: undefined/removed" || notok "virsh event --loop: undefined/removed"
 v list --all; expect "virsh list --all: empty" 0 "^-+$"
 
 # libvirt-python and hostile packets (their own TAP lines)
