@@ -15,6 +15,7 @@
 #include "proto/proto_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gio/gio.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +29,9 @@
  * closed (two of the largest messages). */
 #define VIRT_MAX_OUTPUT (2 * (gsize)VIRT_MSG_MAX)
 #define VIRT_MAX_CALLBACKS 256     /* event registrations per connection */
+#define VIRT_MAX_STREAMS 16        /* consoles open per connection */
+/* A console stops being read while this much output waits for its client. */
+#define VIRT_STREAM_BACKLOG (1024 * 1024)
 
 /* libvirt's virConnectSupportsFeature numbers (libvirt_internal.h). */
 #define VIRT_FEATURE_TYPED_PARAM_STRING 9
@@ -67,7 +71,17 @@ struct VirtClient {
     bool closed;
     char *uri;
     GHashTable *callbacks;      /* callbackID -> eventID + 1 */
+    GHashTable *streams;        /* serial of the open call -> VirtStream* */
 };
+
+/* A console: the domain's serial port host side relayed as libvirt
+ * stream packets (procedure DOMAIN_OPEN_CONSOLE, the open call's serial). */
+typedef struct {
+    VirtClient *c;              /* owns it (c->streams) */
+    guint serial;
+    int fd;
+    GSource *src;
+} VirtStream;
 
 typedef struct VirtCall VirtCall;
 typedef void (*VirtHandler)(VirtCall *call);
@@ -84,6 +98,15 @@ struct VirtCall {
 
 static void client_update(VirtClient *c);
 
+static void stream_free(gpointer p)
+{
+    VirtStream *st = p;
+    g_source_destroy(st->src);
+    g_source_unref(st->src);
+    close(st->fd);
+    g_free(st);
+}
+
 static void client_unref(VirtClient *c)
 {
     if (--c->refs > 0)
@@ -92,6 +115,7 @@ static void client_unref(VirtClient *c)
     proto_outbuf_clear(&c->out);
     g_free(c->uri);
     g_hash_table_destroy(c->callbacks);
+    g_hash_table_destroy(c->streams);
     g_free(c);
 }
 
@@ -105,6 +129,7 @@ static void client_close(VirtClient *c, const char *why)
                  "%s", c->fd, c->have_cred ? (int)c->cred.pid : -1,
                  c->have_cred ? (int)c->cred.uid : -1, why);
     c->closed = true;
+    g_hash_table_remove_all(c->streams);
     g_source_destroy(c->src);
     g_source_unref(c->src);
     c->src = NULL;
@@ -1116,6 +1141,131 @@ static void h_get_capabilities(VirtCall *call)
 }
 
 /* ------------------------------------------------------------------------ */
+/* the console stream                                                       */
+
+static void stream_send(VirtClient *c, guint serial, vir_net_message_status status,
+                        const void *data, gsize n)
+{
+    vir_net_message_header h = { REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION,
+                                 REMOTE_PROC_DOMAIN_OPEN_CONSOLE, VIR_NET_STREAM, serial,
+                                 status };
+    client_send(c, virt_msg_encode_raw(&h, data, n));
+}
+
+static gboolean stream_ready(GIOCondition rev, gpointer data)
+{
+    VirtStream *st = data;
+    VirtClient *c = st->c;
+    char buf[64 * 1024];
+    ssize_t n = read(st->fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return G_SOURCE_CONTINUE;
+    c->refs++;
+    if (n > 0) {
+        stream_send(c, st->serial, VIR_NET_CONTINUE, buf, (gsize)n);
+    } else {
+        /* The guest side is gone (the domain stopped): the end of the
+         * stream, which the client confirms by finishing or aborting it. */
+        guint serial = st->serial;
+        g_hash_table_remove(c->streams, GUINT_TO_POINTER(serial));   /* frees st */
+        stream_send(c, serial, VIR_NET_OK, NULL, 0);
+    }
+    client_update(c);
+    client_unref(c);
+    return G_SOURCE_CONTINUE;
+}
+
+/* A stream packet from the client: keystrokes, or its finish or abort. */
+static void client_stream_packet(VirtClient *c, const vir_net_message_header *hdr,
+                                 const uint8_t *data, gsize n)
+{
+    VirtStream *st = hdr->proc == REMOTE_PROC_DOMAIN_OPEN_CONSOLE
+                         ? g_hash_table_lookup(c->streams, GUINT_TO_POINTER(hdr->serial)) : NULL;
+    if (hdr->status == VIR_NET_CONTINUE) {
+        /* A terminal's input is small; what the guest side cannot take at
+         * once is dropped rather than stall the daemon. */
+        if (st && n > 0 && write(st->fd, data, n) < (ssize_t)n)
+            vmmd_log(c->srv->d, NULL, LOG_DEBUG, "libvirt console: input dropped: %s",
+                     g_strerror(errno));
+        return;
+    }
+    /* Finish or abort, also of a stream that already ended: confirmed with
+     * an empty OK packet, which is what the client waits for. */
+    if (st)
+        g_hash_table_remove(c->streams, GUINT_TO_POINTER(hdr->serial));
+    vir_net_message_header h = *hdr;
+    h.status = VIR_NET_OK;
+    client_send(c, virt_msg_encode_raw(&h, NULL, 0));
+}
+
+static void reply_console(VirtCall *call, json_object *ret)
+{
+    VirtClient *c = call->c;
+    json_object *t = json_object_object_get(ret, "type"), *p = json_object_object_get(ret, "path");
+    const char *type = t ? json_object_get_string(t) : "", *path = p ? json_object_get_string(p) : "";
+    g_autoptr(GError) err = NULL;
+    int fd = -1;
+    if (!strcmp(type, "pty")) {
+        fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+            g_set_error(&err, G_IO_ERROR, g_io_error_from_errno(errno), "cannot open '%s': %s",
+                        path, g_strerror(errno));
+    } else if (!strcmp(type, "unix")) {
+        fd = proto_connect_unix(path, 2000, &err);
+        if (fd >= 0 && !proto_set_nonblocking(fd, true)) {
+            close(fd);
+            fd = -1;
+            g_set_error(&err, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot use '%s'", path);
+        }
+    } else {
+        g_set_error(&err, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, "console type '%s'", type);
+    }
+    if (fd < 0) {
+        call_error(call, VIRT_ERR_OPERATION_FAILED, "cannot open the console of domain '%s': %s",
+                   call->name, err->message);
+        return;
+    }
+    if (g_hash_table_size(c->streams) >= VIRT_MAX_STREAMS) {
+        close(fd);
+        call_error(call, VIRT_ERR_OPERATION_FAILED, "more than %d consoles open on one "
+                   "connection", VIRT_MAX_STREAMS);
+        return;
+    }
+    guint serial = call->hdr.serial;
+    c->refs++;
+    call_reply(call, NULL);   /* the reply goes before any data */
+    if (c->closed) {
+        close(fd);
+    } else {
+        VirtStream *st = g_new0(VirtStream, 1);
+        st->c = c;
+        st->serial = serial;
+        st->fd = fd;
+        st->src = proto_fd_source_new(fd, G_IO_IN, stream_ready, st, NULL);
+        g_hash_table_replace(c->streams, GUINT_TO_POINTER(serial), st);
+        client_update(c);
+    }
+    client_unref(c);
+}
+
+static void h_open_console(VirtCall *call)
+{
+    remote_domain_open_console_args *a = call->args;
+    VmmdDomain *dom;
+    /* FORCE, SAFE: vmmd's consoles take several readers at once */
+    if (!check_flags(call, a->flags, 0x3) || !(dom = call_domain(call, &a->dom)))
+        return;
+    const char *dev = a->dev_name ? *a->dev_name : NULL;
+    if (dev && strcmp(dev, "serial0") && strcmp(dev, "console0")) {
+        call_error(call, VIRT_ERR_OPERATION_FAILED, "cannot find character device %s (vmmd "
+                   "offers serial0, the first serial port)", dev);
+        return;
+    }
+    call->name = g_strdup(dom->name);
+    call_json(call, "domain-console", name_args(dom), reply_console);
+}
+
+/* ------------------------------------------------------------------------ */
 /* events                                                                   */
 
 static void h_event_register(VirtCall *call)
@@ -1280,6 +1430,7 @@ static const struct {
     { REMOTE_PROC_DOMAIN_MEMORY_STATS, h_memory_stats },
     { REMOTE_PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE, h_domain_false },
     { REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS, h_create_with_flags },
+    { REMOTE_PROC_DOMAIN_OPEN_CONSOLE, h_open_console },
     { REMOTE_PROC_DOMAIN_IS_UPDATED, h_domain_false },
     { REMOTE_PROC_DOMAIN_SET_MEMORY_FLAGS, h_set_memory_flags },
     { REMOTE_PROC_DOMAIN_GET_STATE, h_get_state },
@@ -1339,6 +1490,10 @@ static void client_message(VirtClient *c, const uint8_t *buf, gsize len)
                      hdr.vers);
         return;
     }
+    if (hdr.type == VIR_NET_STREAM && c->opened) {
+        client_stream_packet(c, &hdr, buf + off, len - off);
+        return;
+    }
     if (hdr.type != VIR_NET_CALL || hdr.status != VIR_NET_OK) {
         client_error(c, &hdr, VIRT_ERR_RPC, "unexpected message type %d status %d (vmmd takes "
                      "calls only, without file descriptors or streams)", hdr.type, hdr.status);
@@ -1386,6 +1541,13 @@ static void client_update(VirtClient *c)
         client_close(c, "connection closed by the client");
         return;
     }
+    /* Consoles wait while their output waits for the client. */
+    GIOCondition scond = proto_outbuf_len(&c->out) < VIRT_STREAM_BACKLOG ? G_IO_IN : 0;
+    GHashTableIter it;
+    gpointer key, val;
+    g_hash_table_iter_init(&it, c->streams);
+    while (g_hash_table_iter_next(&it, &key, &val))
+        proto_fd_source_set(((VirtStream *)val)->src, scond);
     GIOCondition cond = out ? G_IO_OUT : 0;
     /* Replies not read stop the reading of calls. */
     if (!c->closing && proto_outbuf_len(&c->out) < VIRT_MSG_MAX)
@@ -1451,6 +1613,7 @@ static gboolean listener_ready(GIOCondition rev, gpointer data)
     c->in = g_byte_array_new();
     proto_outbuf_init(&c->out);
     c->callbacks = g_hash_table_new(g_direct_hash, g_direct_equal);
+    c->streams = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, stream_free);
     c->link.data = c;
     g_queue_push_tail_link(&l->srv->clients, &c->link);
     c->src = proto_fd_source_new(fd, G_IO_IN, client_ready, c, NULL);

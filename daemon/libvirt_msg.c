@@ -80,6 +80,8 @@ static const VirtProcInfo procs[] = {
       remote_domain_flags_args, remote_domain_int_ret),
     P(REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS, "virDomainCreateWithFlags",
       remote_domain_flags_args, remote_domain_ret),
+    P_ARGS(REMOTE_PROC_DOMAIN_OPEN_CONSOLE, "virDomainOpenConsole",
+           remote_domain_open_console_args),
     P(REMOTE_PROC_DOMAIN_IS_UPDATED, "virDomainIsUpdated", remote_domain_args,
       remote_domain_int_ret),
     P_ARGS(REMOTE_PROC_DOMAIN_SET_MEMORY_FLAGS, "virDomainSetMemoryFlags",
@@ -193,6 +195,23 @@ GBytes *virt_msg_encode(const vir_net_message_header *hdr, xdrproc_t proc, void 
         g_set_error(err, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot encode the reply");
         return NULL;
     }
+    return g_bytes_new_take(buf, len);
+}
+
+GBytes *virt_msg_encode_raw(const vir_net_message_header *hdr, const void *data, gsize n)
+{
+    gsize len = VIR_NET_MESSAGE_LEN_MAX + VIR_NET_MESSAGE_HEADER_MAX + n;
+    g_assert(n <= VIR_NET_MESSAGE_LEGACY_PAYLOAD_MAX);
+    char *buf = g_malloc(len);
+    XDR xdr;
+    xdrmem_create(&xdr, buf, VIR_NET_MESSAGE_LEN_MAX + VIR_NET_MESSAGE_HEADER_MAX, XDR_ENCODE);
+    guint32 l = (guint32)len;
+    bool ok = xdr_u_int(&xdr, &l) &&
+              xdr_vir_net_message_header(&xdr, (vir_net_message_header *)hdr);
+    xdr_destroy(&xdr);
+    g_assert(ok);
+    if (n)
+        memcpy(buf + VIR_NET_MESSAGE_LEN_MAX + VIR_NET_MESSAGE_HEADER_MAX, data, n);
     return g_bytes_new_take(buf, len);
 }
 

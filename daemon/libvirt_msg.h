@@ -42,6 +42,9 @@ bool virt_msg_decode(const uint8_t *buf, gsize len, xdrproc_t proc, void *obj,
  * when it would exceed VIRT_MSG_MAX. */
 GBytes *virt_msg_encode(const vir_net_message_header *hdr, xdrproc_t proc, void *obj,
                         GError **err);
+/* A stream packet: the header and n raw bytes (at most
+ * VIR_NET_MESSAGE_LEGACY_PAYLOAD_MAX), as libvirt sends stream data. */
+GBytes *virt_msg_encode_raw(const vir_net_message_header *hdr, const void *data, gsize n);
 /* An error reply to hdr's call: status ERROR, a remote_error payload.
  * The message is libvirt's text for the code followed by detail. */
 GBytes *virt_msg_encode_error(const vir_net_message_header *call, int code,

@@ -1,15 +1,19 @@
 #!/usr/bin/python3
 """Part of test-libvirt-rpc.sh: libvirt-python against vmmd, and hostile
 packets on vmmd's libvirt socket. Prints TAP lines without a plan (the
-shell test owns the plan); argv: URI SOCKET DOMAIN_XML."""
+shell test owns the plan); argv: URI SOCKET DOMAIN_XML, or
+console URI DOMAIN: `virsh console` on a pseudo-terminal (it wants one)."""
+import os
+import pty
+import select
 import socket
 import struct
 import sys
 import threading
+import time
 
 import libvirt
 
-uri, sock_path, xml_path = sys.argv[1:4]
 n = 0
 
 
@@ -17,6 +21,40 @@ def ok(cond, what):
     global n
     n += 1
     print(("ok" if cond else "not ok") + " - python: " + what, flush=True)
+
+
+def read_until(read, marker, seconds):
+    """What read() returns, up to marker or seconds."""
+    got = b""
+    end = time.monotonic() + seconds
+    while marker not in got and time.monotonic() < end:
+        got += read()
+    return got
+
+
+if sys.argv[1] == "console":
+    uri, name = sys.argv[2:4]
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp("virsh", ["virsh", "-c", uri, "console", name])
+
+    def pty_read():
+        if not select.select([fd], [], [], 1)[0]:
+            return b""
+        try:
+            return os.read(fd, 65536)
+        except OSError:
+            return b""
+    got = read_until(pty_read, b'"event":"idle"', 60)
+    ok(b"Connected to domain '%s'" % name.encode() in got and b'"event":"idle"' in got,
+       "virsh console: the guest kit's serial output up to its idle line")
+    os.write(fd, b"\x1d")   # Ctrl+], virsh's escape character
+    read_until(pty_read, b"never", 3)
+    ok(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0,
+       "virsh console: Ctrl+] ends it, status 0")
+    sys.exit(0)
+
+uri, sock_path, xml_path = sys.argv[1:4]
 
 
 libvirt.registerErrorHandler(lambda ctx, err: None, None)
@@ -43,6 +81,11 @@ with open(xml_path) as f:
 ok(dom.name() == "pydemo", "defineXML returns the domain")
 ok(dom.create() == 0, "create() starts it")
 ok(dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING, "state() is running")
+st = conn.newStream(0)
+dom.openConsole(None, st, 0)
+got = read_until(lambda: st.recv(65536), b'"event":"idle"', 60)
+ok(b'"event":"idle"' in got, "openConsole: the stream carries the guest kit's serial output")
+st.abort()
 stats = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_BLOCK)
 rec = dict((d.name(), s) for d, s in stats).get("pydemo", {})
 ok(rec.get("state.state") == libvirt.VIR_DOMAIN_RUNNING and rec.get("block.0.name") == "vda"

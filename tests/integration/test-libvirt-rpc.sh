@@ -10,7 +10,7 @@ build=${VMM_TOP_BUILDDIR:-$src}
 vmmd=$build/daemon/vmmd
 worker=$build/src/vmm-worker
 kit=$build/tests/guest/guestkit.elf
-N=61
+N=64
 n=0
 echo "1..$N"
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
@@ -143,6 +143,13 @@ v destroy demo; expect "virsh destroy" 0 "destroyed"
 v domstate --reason demo; expect "virsh domstate: shut off (destroyed)" 0 "^shut off \(destroyed\)"
 v start demo; expect "virsh start after destroy" 0 "started"
 wait_state running || true
+while IFS= read -r line; do
+    case "$line" in
+    "ok "*) ok "${line#ok - }" ;;
+    "not ok "*) notok "${line#not ok - }" ;;
+    *) echo "# $line" ;;
+    esac
+done < <(timeout 120 /usr/bin/python3 "$src/tests/integration/libvirt-rpc.py" console "$uri" demo 2>&1)
 v shutdown demo; expect "virsh shutdown: the power button" 0 "is being shutdown"
 wait_state "shut off" && ok "the guest powers off after virsh shutdown" ||
     notok "the guest powers off after virsh shutdown"
