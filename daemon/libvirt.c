@@ -30,8 +30,10 @@
 #define VIRT_MAX_OUTPUT (2 * (gsize)VIRT_MSG_MAX)
 #define VIRT_MAX_CALLBACKS 256     /* event registrations per connection */
 #define VIRT_MAX_STREAMS 16        /* consoles open per connection */
-/* A console stops being read while this much output waits for its client. */
-#define VIRT_STREAM_BACKLOG (1024 * 1024)
+#define VIRT_MAX_CALLS 5           /* unanswered calls per connection (libvirtd's default) */
+/* While this much output waits for the client, neither its calls nor its
+ * consoles are read. */
+#define VIRT_BACKLOG (1024 * 1024)
 
 /* libvirt's virConnectSupportsFeature numbers (libvirt_internal.h). */
 #define VIRT_FEATURE_TYPED_PARAM_STRING 9
@@ -70,8 +72,10 @@ struct VirtClient {
     bool closing;               /* close once the output is written */
     bool closed;
     char *uri;
-    GHashTable *callbacks;      /* callbackID -> eventID + 1 */
+    GHashTable *callbacks;      /* callbackID -> VirtCallback* */
     GHashTable *streams;        /* serial of the open call -> VirtStream* */
+    guint calls;                /* calls not answered yet */
+    bool processing;            /* in client_process */
 };
 
 /* A console: the domain's serial port host side relayed as libvirt
@@ -82,6 +86,13 @@ typedef struct {
     int fd;
     GSource *src;
 } VirtStream;
+
+/* An event registration: which event, of every domain or of one. */
+typedef struct {
+    int event_id;
+    bool one_domain;
+    char uuid[VIR_UUID_BUFLEN];
+} VirtCallback;
 
 typedef struct VirtCall VirtCall;
 typedef void (*VirtHandler)(VirtCall *call);
@@ -97,6 +108,7 @@ struct VirtCall {
 };
 
 static void client_update(VirtClient *c);
+static void client_process(VirtClient *c);
 
 static void stream_free(gpointer p)
 {
@@ -171,13 +183,18 @@ static void client_send(VirtClient *c, GBytes *msg)
 
 static void call_free(VirtCall *call)
 {
+    VirtClient *c = call->c;
     if (call->args) {
         xdr_free(call->info->args, call->args);
         g_free(call->args);
     }
     g_free(call->name);
-    client_unref(call->c);
     g_free(call);
+    c->calls--;
+    /* Packets that waited for this call's slot. */
+    if (!c->closed)
+        client_process(c);
+    client_unref(c);
 }
 
 static void call_reply(VirtCall *call, void *ret)
@@ -1276,17 +1293,20 @@ static void h_event_register(VirtCall *call)
         call_error(call, VIRT_ERR_NO_SUPPORT, "domain event %d", a->eventID);
         return;
     }
-    if (a->dom) {
-        call_error(call, VIRT_ERR_NO_SUPPORT, "events of one domain (register for all)");
-        return;
-    }
     if (g_hash_table_size(c->callbacks) >= VIRT_MAX_CALLBACKS) {
         call_error(call, VIRT_ERR_OPERATION_FAILED, "more than %d event callbacks",
                    VIRT_MAX_CALLBACKS);
         return;
     }
     int id = ++c->srv->next_callback;
-    g_hash_table_insert(c->callbacks, GINT_TO_POINTER(id), GINT_TO_POINTER(a->eventID + 1));
+    VirtCallback *cb = g_new0(VirtCallback, 1);
+    cb->event_id = a->eventID;
+    /* virsh event --domain: libvirt's server filters by the uuid */
+    if (a->dom) {
+        cb->one_domain = true;
+        memcpy(cb->uuid, a->dom->uuid, VIR_UUID_BUFLEN);
+    }
+    g_hash_table_insert(c->callbacks, GINT_TO_POINTER(id), cb);
     remote_connect_domain_event_callback_register_any_ret r = { id };
     call_reply(call, &r);
 }
@@ -1333,8 +1353,8 @@ static bool lifecycle_event(VmmdState state, const char *reason, int *event, int
     }
 }
 
-static void send_event(VmmdLibvirt *srv, int event_id, int proc, xdrproc_t xdr, void *msg,
-                       int *callback_field)
+static void send_event(VmmdLibvirt *srv, const remote_nonnull_domain *dom, int event_id,
+                       int proc, xdrproc_t xdr, void *msg, int *callback_field)
 {
     vir_net_message_header h = { REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, proc, VIR_NET_MESSAGE,
                                  0, VIR_NET_OK };
@@ -1345,7 +1365,9 @@ static void send_event(VmmdLibvirt *srv, int event_id, int proc, xdrproc_t xdr, 
         gpointer key, val;
         g_hash_table_iter_init(&it, c->callbacks);
         while (!c->closed && g_hash_table_iter_next(&it, &key, &val)) {
-            if (GPOINTER_TO_INT(val) - 1 != event_id)
+            const VirtCallback *cb = val;
+            if (cb->event_id != event_id ||
+                (cb->one_domain && memcmp(cb->uuid, dom->uuid, VIR_UUID_BUFLEN)))
                 continue;
             *callback_field = GPOINTER_TO_INT(key);
             client_send(c, virt_msg_encode(&h, xdr, msg, NULL));
@@ -1367,7 +1389,7 @@ void vmmd_libvirt_event(VmmdDomain *dom, int event, int detail)
         return;
     remote_domain_event_callback_lifecycle_msg m = { .msg = { .event = event, .detail = detail } };
     dom_to_wire(dom, &m.msg.dom);
-    send_event(srv, 0, REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE,
+    send_event(srv, &m.msg.dom, 0, REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE,
                (xdrproc_t)xdr_remote_domain_event_callback_lifecycle_msg, &m, &m.callbackID);
 }
 
@@ -1378,7 +1400,7 @@ void vmmd_libvirt_reboot_event(VmmdDomain *dom)
         return;
     remote_domain_event_callback_reboot_msg m = { 0 };
     dom_to_wire(dom, &m.msg.dom);
-    send_event(srv, 1, REMOTE_PROC_DOMAIN_EVENT_CALLBACK_REBOOT,
+    send_event(srv, &m.msg.dom, 1, REMOTE_PROC_DOMAIN_EVENT_CALLBACK_REBOOT,
                (xdrproc_t)xdr_remote_domain_event_callback_reboot_msg, &m, &m.callbackID);
 }
 
@@ -1512,6 +1534,7 @@ static void client_message(VirtClient *c, const uint8_t *buf, gsize len)
     }
     VirtCall *call = g_new0(VirtCall, 1);
     c->refs++;
+    c->calls++;
     call->c = c;
     call->hdr = hdr;
     call->info = info;
@@ -1542,17 +1565,45 @@ static void client_update(VirtClient *c)
         return;
     }
     /* Consoles wait while their output waits for the client. */
-    GIOCondition scond = proto_outbuf_len(&c->out) < VIRT_STREAM_BACKLOG ? G_IO_IN : 0;
+    GIOCondition scond = proto_outbuf_len(&c->out) < VIRT_BACKLOG ? G_IO_IN : 0;
     GHashTableIter it;
     gpointer key, val;
     g_hash_table_iter_init(&it, c->streams);
     while (g_hash_table_iter_next(&it, &key, &val))
         proto_fd_source_set(((VirtStream *)val)->src, scond);
     GIOCondition cond = out ? G_IO_OUT : 0;
-    /* Replies not read stop the reading of calls. */
-    if (!c->closing && proto_outbuf_len(&c->out) < VIRT_MSG_MAX)
+    /* Replies not read, or too many calls unanswered, stop the reading. */
+    if (!c->closing && proto_outbuf_len(&c->out) < VIRT_BACKLOG &&
+        c->calls < VIRT_MAX_CALLS)
         cond |= G_IO_IN;
     proto_fd_source_set(c->src, cond);
+}
+
+/* The complete packets read so far, while fewer than VIRT_MAX_CALLS of
+ * the client's calls are unanswered (libvirtd's max_client_requests). */
+static void client_process(VirtClient *c)
+{
+    if (c->processing)
+        return;   /* a call answered from inside the loop below */
+    c->processing = true;
+    c->refs++;
+    while (!c->closed && !c->closing && c->calls < VIRT_MAX_CALLS &&
+           proto_outbuf_len(&c->out) < VIRT_BACKLOG && c->in->len >= VIR_NET_MESSAGE_LEN_MAX) {
+        guint32 len;
+        g_autoptr(GError) err = NULL;
+        if (!virt_msg_length(c->in->data, &len, &err)) {
+            client_close(c, err->message);
+            break;
+        }
+        if (c->in->len < len)
+            break;
+        client_message(c, c->in->data, len);
+        if (!c->closed)
+            g_byte_array_remove_range(c->in, 0, len);
+    }
+    c->processing = false;
+    client_update(c);
+    client_unref(c);
 }
 
 static gboolean client_ready(GIOCondition rev, gpointer data)
@@ -1572,20 +1623,10 @@ static gboolean client_ready(GIOCondition rev, gpointer data)
             client_close(c, "end of input");
         else if (n < 0 && errno != EAGAIN && errno != EINTR)
             client_close(c, g_strerror(errno));
-        while (!c->closed && !c->closing && c->in->len >= VIR_NET_MESSAGE_LEN_MAX) {
-            guint32 len;
-            g_autoptr(GError) err = NULL;
-            if (!virt_msg_length(c->in->data, &len, &err)) {
-                client_close(c, err->message);
-                break;
-            }
-            if (c->in->len < len)
-                break;
-            client_message(c, c->in->data, len);
-            if (!c->closed)
-                g_byte_array_remove_range(c->in, 0, len);
-        }
     }
+    /* New packets, or room again for those that waited. */
+    if (!c->closed)
+        client_process(c);
     client_update(c);
     client_unref(c);
     return G_SOURCE_CONTINUE;
@@ -1612,7 +1653,7 @@ static gboolean listener_ready(GIOCondition rev, gpointer data)
     c->have_cred = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &sl) == 0;
     c->in = g_byte_array_new();
     proto_outbuf_init(&c->out);
-    c->callbacks = g_hash_table_new(g_direct_hash, g_direct_equal);
+    c->callbacks = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
     c->streams = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, stream_free);
     c->link.data = c;
     g_queue_push_tail_link(&l->srv->clients, &c->link);

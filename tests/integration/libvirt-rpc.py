@@ -168,6 +168,31 @@ ok(exchange(struct.pack(">I", 0x7fffffff) + b"x" * 100) == b"",
    "a length beyond 32 MiB closes that connection")
 ok(exchange(struct.pack(">I", 3)) == b"", "a length below a header closes that connection")
 exchange(packet(REMOTE, 1, OPEN, length=1000)[:200], read=False)   # truncated, then gone
+# 40 calls in one write, more than the 5 a client may have unanswered:
+# they wait their turn, and every one is answered, in order.
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(30)
+s.connect(sock_path)
+s.sendall(packet(REMOTE, 1, OPEN, payload=struct.pack(">II", 0, 0)) +
+          b"".join(packet(REMOTE, 1, 273, serial=2 + i, payload=struct.pack(">iI", 1, 0))
+                   for i in range(40)))
+serials, buf = [], b""
+try:
+    while len(serials) < 41:
+        while len(buf) < 4 or len(buf) < struct.unpack(">I", buf[:4])[0]:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        size = struct.unpack(">I", buf[:4])[0]
+        h = reply_status(buf[:size])
+        if h[5] == 0:
+            serials.append(h[4])
+        buf = buf[size:]
+except (EOFError, socket.timeout):
+    pass
+s.close()
+ok(serials == list(range(1, 42)), "41 pipelined calls: 41 replies in order (%d)" % len(serials))
 r = reply_status(exchange(packet(REMOTE, 1, AUTH_LIST)))
 ok(r and r[5] == 0, "after all that, another client is served (auth-list answers)")
 conn2 = libvirt.open(uri)

@@ -10,7 +10,7 @@ build=${VMM_TOP_BUILDDIR:-$src}
 vmmd=$build/daemon/vmmd
 worker=$build/src/vmm-worker
 kit=$build/tests/guest/guestkit.elf
-N=64
+N=66
 n=0
 echo "1..$N"
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
@@ -138,6 +138,11 @@ v domcapabilities; expect_err "unimplemented call: libvirt's 'not supported' err
     "this function is not supported by the connection driver"
 timeout 60 virsh -c "$uri" event --loop --event lifecycle --timeout 30 >"$tmp/events" 2>&1 &
 ev_pid=$!
+# one domain's events: those of another domain do not come
+timeout 60 virsh -c "$uri" event --loop --domain demo --event lifecycle --timeout 30 \
+    >"$tmp/events-demo" 2>&1 &
+ev_dom_pid=$!
+sed -e 's|<name>demo</name>|<name>other</name>|' -e '/<uuid>/d' "$tmp/demo.xml" >"$tmp/other.xml"
 sleep 1
 v destroy demo; expect "virsh destroy" 0 "destroyed"
 v domstate --reason demo; expect "virsh domstate: shut off (destroyed)" 0 "^shut off \(destroyed\)"
@@ -153,9 +158,18 @@ done < <(timeout 120 /usr/bin/python3 "$src/tests/integration/libvirt-rpc.py" co
 v shutdown demo; expect "virsh shutdown: the power button" 0 "is being shutdown"
 wait_state "shut off" && ok "the guest powers off after virsh shutdown" ||
     notok "the guest powers off after virsh shutdown"
+v define "$tmp/other.xml"; v undefine other
 v undefine demo; expect "virsh undefine" 0 "has been undefined"
-for _ in $(seq 50); do grep -q "Undefined Removed" "$tmp/events" && break; sleep 0.1; done
-kill "$ev_pid" 2>/dev/null; wait "$ev_pid" 2>/dev/null
+for _ in $(seq 50); do grep -q "'demo': Undefined Removed" "$tmp/events" && break; sleep 0.1; done
+for _ in $(seq 50); do grep -q "'demo': Undefined Removed" "$tmp/events-demo" && break; sleep 0.1; done
+kill "$ev_pid" "$ev_dom_pid" 2>/dev/null; wait "$ev_pid" "$ev_dom_pid" 2>/dev/null
+if grep -q "'other': Defined Added" "$tmp/events" && grep -q "'demo': Undefined Removed" \
+       "$tmp/events-demo" && ! grep -q "'other'" "$tmp/events-demo"; then
+    ok "virsh event --domain: that domain's events only"
+else
+    notok "virsh event --domain: that domain's events only"
+    sed 's/^/#   all: /' "$tmp/events"; sed 's/^/#   demo: /' "$tmp/events-demo"
+fi
 if grep -q "event 'lifecycle' for domain 'demo': Stopped Destroyed" "$tmp/events" &&
    grep -q "event 'lifecycle' for domain 'demo': Started Booted" "$tmp/events" &&
    grep -q "event 'lifecycle' for domain 'demo': Stopped Shutdown" "$tmp/events"; then
