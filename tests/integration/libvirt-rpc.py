@@ -127,8 +127,9 @@ def packet(prog, vers, proc, typ=0, serial=1, status=0, payload=b"", length=None
     return struct.pack(">I", len(body) + 4 if length is None else length) + body
 
 
-def exchange(data, read=True):
-    """Sends data on a fresh connection; the reply (or b'' when closed)."""
+def exchange(data, read=True, replies=1):
+    """Sends data on a fresh connection; the last of that many replies (b''
+    when the connection closed first)."""
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(10)
     s.connect(sock_path)
@@ -143,6 +144,9 @@ def exchange(data, read=True):
             if not chunk:
                 break
             got += chunk
+            while len(got) >= 4 and len(got) >= struct.unpack(">I", got[:4])[0] and replies > 1:
+                got = got[struct.unpack(">I", got[:4])[0]:]
+                replies -= 1
             if len(got) >= 4 and len(got) >= struct.unpack(">I", got[:4])[0]:
                 break
     except socket.timeout:
@@ -164,6 +168,14 @@ r = reply_status(exchange(packet(REMOTE, 1, OPEN, payload=struct.pack(">II", 1, 
 ok(r and r[5] == 1, "string beyond REMOTE_STRING_MAX: an error reply")
 r = reply_status(exchange(packet(REMOTE, 1, OPEN, payload=struct.pack(">I", 1))))
 ok(r and r[5] == 1, "truncated XDR: an error reply")
+# get-all-domain-stats claiming 2^32-1 domains (REMOTE_DOMAIN_LIST_MAX is 16384)
+opened = packet(REMOTE, 1, OPEN, payload=struct.pack(">II", 0, 0))
+r = reply_status(exchange(opened + packet(REMOTE, 1, 344, serial=2,
+                                         payload=struct.pack(">I", 0xffffffff)), replies=2))
+ok(r and r[4] == 2 and r[5] == 1, "an array beyond its limit: an error reply")
+# a header of random bytes with a sane length: an error reply or silence, never a crash
+random_hdr = struct.pack(">I", 28) + bytes((i * 151 + 7) % 256 for i in range(24))
+exchange(random_hdr * 3, read=False)
 ok(exchange(struct.pack(">I", 0x7fffffff) + b"x" * 100) == b"",
    "a length beyond 32 MiB closes that connection")
 ok(exchange(struct.pack(">I", 3)) == b"", "a length below a header closes that connection")
