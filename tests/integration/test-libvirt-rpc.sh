@@ -5,27 +5,13 @@
 # (python3-libvirt) defines, starts, reads getAllDomainStats and events,
 # and hostile packets leave the daemon serving other clients.
 set -u
-src=${VMM_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-build=${VMM_TOP_BUILDDIR:-$src}
-vmmd=$build/daemon/vmmd
-worker=$build/src/vmm-worker
-kit=$build/tests/guest/guestkit.elf
 N=68
-n=0
-echo "1..$N"
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-notok() { n=$((n + 1)); echo "not ok $n - $*"; }
-skip_all() {
-    while ((n < N)); do n=$((n + 1)); echo "ok $n # SKIP $*"; done
-    exit 0
-}
+. "$(dirname "$0")/tap.sh"
 
-for f in "$vmmd" "$worker"; do [ -x "$f" ] || skip_all "$f is not built"; done
-[ -f "$kit" ] || skip_all "$kit is not built"
+need_vms
 command -v virsh >/dev/null || skip_all "virsh is not installed (Debian package libvirt-clients)"
 /usr/bin/python3 -c 'import libvirt' 2>/dev/null ||
     skip_all "libvirt-python is not installed (Debian package python3-libvirt)"
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip_all "/dev/kvm is not usable"
 
 tmp=$(mktemp -d /tmp/libvirt-rpc-test.XXXXXX)
 daemon_pid=
@@ -39,14 +25,10 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-mkdir -p "$tmp/cfg" "$tmp/run" "$tmp/img"
-truncate -s 64M "$tmp/img/demo.img"
-sed -e "s|/usr/local/share/vmmd/guestkit.elf|$kit|" \
-    -e "s|/var/lib/vmmd/images/|$tmp/img/|" "$src/xml-examples/demo.xml" >"$tmp/demo.xml"
+mkdir -p "$tmp/cfg" "$tmp/run"
+demo_xml "$tmp/img" "$tmp/demo.xml"
 # The same guest for libvirt-python, under another name and uuid.
-sed -e 's|<name>demo</name>|<name>pydemo</name>|' -e '/<uuid>/d' \
-    -e "s|demo.img|py.img|" "$tmp/demo.xml" >"$tmp/pydemo.xml"
-truncate -s 64M "$tmp/img/py.img"
+demo_xml "$tmp/img" "$tmp/pydemo.xml" pydemo
 
 sock=$tmp/run/libvirt-sock
 uri="vmm+unix:///system?socket=$sock"
@@ -156,7 +138,7 @@ ev_pid=$!
 timeout 60 virsh -c "$uri" event --loop --domain demo --event lifecycle --timeout 30 \
     >"$tmp/events-demo" 2>&1 &
 ev_dom_pid=$!
-sed -e 's|<name>demo</name>|<name>other</name>|' -e '/<uuid>/d' "$tmp/demo.xml" >"$tmp/other.xml"
+demo_xml "$tmp/img" "$tmp/other.xml" other
 sleep 1
 v destroy demo; same "virsh destroy: as the test driver says it" "destroy test"
 v domstate --reason demo; same "virsh domstate --reason after destroy: as the test driver" \

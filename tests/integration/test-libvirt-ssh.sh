@@ -6,29 +6,15 @@
 # the guest kit on each. libvirt's remote driver runs `nc -U SOCKET` on the
 # far side, as it does against libvirtd.
 set -u
-src=${VMM_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-build=${VMM_TOP_BUILDDIR:-$src}
-vmmd=$build/daemon/vmmd
-worker=$build/src/vmm-worker
-kit=$build/tests/guest/guestkit.elf
 N=15
-n=0
-echo "1..$N"
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-notok() { n=$((n + 1)); echo "not ok $n - $*"; }
-skip_all() {
-    while ((n < N)); do n=$((n + 1)); echo "ok $n # SKIP $*"; done
-    exit 0
-}
+. "$(dirname "$0")/tap.sh"
 
-for f in "$vmmd" "$worker"; do [ -x "$f" ] || skip_all "$f is not built"; done
-[ -f "$kit" ] || skip_all "$kit is not built"
+need_vms
 [ "$(id -u)" -eq 0 ] || skip_all "network namespaces need root"
 for c in virsh sshd ssh ssh-keygen nc ip; do
     command -v "$c" >/dev/null || [ -x "/usr/sbin/$c" ] ||
         skip_all "$c is not installed (Debian: libvirt-clients, openssh-server, netcat-openbsd, iproute2)"
 done
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip_all "/dev/kvm is not usable"
 
 tmp=$(mktemp -d /tmp/lvssh.XXXXXX)
 chmod 755 "$tmp"
@@ -92,10 +78,7 @@ CONF
     VMM_SCHEMA_DIR=$src/schemas ip netns exec "$ns" "$vmmd" --config-dir "$d/cfg" \
         --run-dir "$d/run" --worker "$worker" >"$d/vmmd.log" 2>&1 &
     pids+=($!)
-    truncate -s 64M "$d/img/demo.img"
-    sed -e "s|/usr/local/share/vmmd/guestkit.elf|$kit|" -e "s|/var/lib/vmmd/images/|$d/img/|" \
-        -e "s|<name>demo</name>|<name>demo-$h</name>|" -e '/<uuid>/d' \
-        "$src/xml-examples/demo.xml" >"$d/demo.xml"
+    demo_xml "$d/img" "$d/demo.xml" "demo-$h"
     i=$((i + 1))
 done
 for h in "${hosts[@]}"; do
