@@ -5,7 +5,7 @@
 # (python3-libvirt) defines, starts, reads getAllDomainStats and events,
 # and hostile packets leave the daemon serving other clients.
 set -u
-N=68
+N=70
 . "$(dirname "$0")/tap.sh"
 
 need_vms
@@ -121,19 +121,22 @@ v dommemstat demo; expect "virsh dommemstat: the test driver's format" 0 "^actua
 v setmem demo 200M; expect "virsh setmem" 0 ""
 v setmem demo 200M --config; expect_err "virsh setmem --config: unsupported flag" \
     "unsupported flags"
+timeout 200 virsh -c "$uri" event --loop --all --timeout 180 >"$tmp/events" 2>&1 &
+ev_pid=$!
+sleep 1
 v suspend demo; same "virsh suspend: as the test driver says it" "suspend test"
 v domstate --reason demo; same "virsh domstate --reason after suspend: as the test driver" \
     "suspend test; domstate --reason test"
 v resume demo; same "virsh resume: as the test driver says it" "suspend test; resume test"
 v domstate demo; expect "virsh domstate: running" 0 "^running"
+# running (unpaused): the reset that follows makes it running (booted)
+v reboot demo; same "virsh reboot: as the test driver says it" "reboot test"
 out=$(timeout 20 virsh -c "$rouri" destroy demo 2>&1); rc=$?; err=$out
 expect_err "read-only socket: destroy is refused" "operation forbidden: .*read-only"
 out=$(timeout 20 virsh -c "$rouri" domstate demo 2>&1); rc=$?
 expect "read-only socket: domstate answers" 0 "^running"
 v domcapabilities; expect_err "unimplemented call: libvirt's 'not supported' error" \
     "this function is not supported by the connection driver"
-timeout 60 virsh -c "$uri" event --loop --event lifecycle --timeout 30 >"$tmp/events" 2>&1 &
-ev_pid=$!
 # one domain's events: those of another domain do not come
 timeout 60 virsh -c "$uri" event --loop --domain demo --event lifecycle --timeout 30 \
     >"$tmp/events-demo" 2>&1 &
@@ -173,6 +176,14 @@ if grep -q "event 'lifecycle' for domain 'demo': Stopped Destroyed" "$tmp/events
     ok "virsh event --loop: stopped/destroyed, started/booted, stopped/shutdown"
 else
     notok "virsh event --loop: stopped/destroyed, started/booted, stopped/shutdown"
+    sed 's/^/#   /' "$tmp/events"
+fi
+# A reset is libvirt's reboot event, not a second start.
+if grep -q "event 'reboot' for domain 'demo'" "$tmp/events" &&
+   [ "$(grep -c "'demo': Started Booted" "$tmp/events")" -eq 1 ]; then
+    ok "virsh event --loop: reboot, and no second started/booted"
+else
+    notok "virsh event --loop: reboot, and no second started/booted"
     sed 's/^/#   /' "$tmp/events"
 fi
 grep -q "event 'lifecycle' for domain 'demo': Undefined Removed" "$tmp/events" &&
