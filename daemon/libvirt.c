@@ -100,6 +100,7 @@ typedef void (*VirtJsonFn)(VirtCall *call, json_object *ret);
 
 struct VirtCall {
     VirtClient *c;
+    VmmDaemon *d;               /* the client may close before the answer comes */
     vir_net_message_header hdr;
     const VirtProcInfo *info;
     void *args;
@@ -250,7 +251,7 @@ static void on_json(json_object *ret, const GError *err, void *opaque)
 static void call_json(VirtCall *call, const char *cmd, json_object *args, VirtJsonFn fn)
 {
     call->json_fn = fn;
-    vmm_proto_server_call(call->c->srv->d->server, cmd, args, call->c->read_only,
+    vmm_proto_server_call(call->d->server, cmd, args, call->c->read_only,
                           call->c->have_cred ? &call->c->cred : NULL, on_json, call);
 }
 
@@ -298,9 +299,9 @@ static VmmdDomain *call_domain(VirtCall *call, const remote_nonnull_domain *rd)
 {
     char uuid[VMMD_UUID_STRLEN];
     vmmd_uuid_format((const uint8_t *)rd->uuid, uuid);
-    VmmdDomain *dom = vmmd_domain_lookup(call->c->srv->d, uuid);
+    VmmdDomain *dom = vmmd_domain_lookup(call->d, uuid);
     if (!dom && rd->name)
-        dom = vmmd_domain_lookup(call->c->srv->d, rd->name);
+        dom = vmmd_domain_lookup(call->d, rd->name);
     if (!dom) {
         g_autofree char *shown = g_strescape(rd->name ? rd->name : "", NULL);
         call_error(call, VIRT_ERR_NO_DOMAIN, "no domain with matching uuid '%s' (%.100s)", uuid,
@@ -319,7 +320,7 @@ static json_object *name_args(const VmmdDomain *dom)
 /* The reply to a call that returns the domain named call->name. */
 static void reply_domain_named(VirtCall *call, const char *name)
 {
-    VmmdDomain *dom = vmmd_domain_lookup(call->c->srv->d, name);
+    VmmdDomain *dom = vmmd_domain_lookup(call->d, name);
     if (!dom) {
         call_error(call, VIRT_ERR_NO_DOMAIN, "domain '%s' went away", name);
         return;
@@ -613,7 +614,7 @@ static void h_list_all_domains(VirtCall *call)
     remote_connect_list_all_domains_args *a = call->args;
     if (!check_flags(call, a->flags, 0xffff))
         return;
-    g_autoptr(GPtrArray) doms = vmmd_domain_list(call->c->srv->d);
+    g_autoptr(GPtrArray) doms = vmmd_domain_list(call->d);
     remote_connect_list_all_domains_ret r = { 0 };
     g_autofree remote_nonnull_domain *list = g_new0(remote_nonnull_domain, doms->len + 1);
     for (guint i = 0; i < doms->len; i++) {
@@ -636,7 +637,7 @@ static void h_list_domains(VirtCall *call)
                    REMOTE_DOMAIN_ID_LIST_MAX);
         return;
     }
-    g_autoptr(GPtrArray) doms = vmmd_domain_list(call->c->srv->d);
+    g_autoptr(GPtrArray) doms = vmmd_domain_list(call->d);
     g_autofree int *ids = g_new0(int, doms->len + 1);
     remote_connect_list_domains_ret r = { { 0, ids } };
     for (guint i = 0; i < doms->len && (int)r.ids.ids_len < a->maxids; i++)
@@ -656,13 +657,13 @@ static int count_domains(VmmDaemon *d, bool active)
 
 static void h_num_of_domains(VirtCall *call)
 {
-    remote_connect_num_of_domains_ret r = { count_domains(call->c->srv->d, true) };
+    remote_connect_num_of_domains_ret r = { count_domains(call->d, true) };
     call_reply(call, &r);
 }
 
 static void h_num_of_defined_domains(VirtCall *call)
 {
-    remote_connect_num_of_defined_domains_ret r = { count_domains(call->c->srv->d, false) };
+    remote_connect_num_of_defined_domains_ret r = { count_domains(call->d, false) };
     call_reply(call, &r);
 }
 
@@ -674,7 +675,7 @@ static void h_list_defined_domains(VirtCall *call)
                    REMOTE_DOMAIN_NAME_LIST_MAX);
         return;
     }
-    g_autoptr(GPtrArray) doms = vmmd_domain_list(call->c->srv->d);
+    g_autoptr(GPtrArray) doms = vmmd_domain_list(call->d);
     g_autofree char **names = g_new0(char *, doms->len + 1);
     remote_connect_list_defined_domains_ret r = { { 0, names } };
     for (guint i = 0; i < doms->len && (int)r.names.names_len < a->maxnames; i++)
@@ -697,7 +698,7 @@ static void reply_lookup(VirtCall *call, VmmdDomain *dom, const char *what)
 static void h_lookup_by_name(VirtCall *call)
 {
     remote_domain_lookup_by_name_args *a = call->args;
-    VmmdDomain *dom = g_hash_table_lookup(call->c->srv->d->domains, a->name);
+    VmmdDomain *dom = g_hash_table_lookup(call->d->domains, a->name);
     g_autofree char *shown = g_strescape(a->name, NULL);
     g_autofree char *what = g_strdup_printf("name '%.100s'", shown);
     reply_lookup(call, dom, what);
@@ -708,7 +709,7 @@ static void h_lookup_by_uuid(VirtCall *call)
     remote_domain_lookup_by_uuid_args *a = call->args;
     char uuid[VMMD_UUID_STRLEN];
     vmmd_uuid_format((const uint8_t *)a->uuid, uuid);
-    VmmdDomain *dom = vmmd_domain_lookup(call->c->srv->d, uuid);
+    VmmdDomain *dom = vmmd_domain_lookup(call->d, uuid);
     g_autofree char *what = g_strdup_printf("uuid '%s'", uuid);
     reply_lookup(call, dom && !g_ascii_strcasecmp(dom->uuid, uuid) ? dom : NULL, what);
 }
@@ -716,7 +717,7 @@ static void h_lookup_by_uuid(VirtCall *call)
 static void h_lookup_by_id(VirtCall *call)
 {
     remote_domain_lookup_by_id_args *a = call->args;
-    g_autoptr(GPtrArray) doms = vmmd_domain_list(call->c->srv->d);
+    g_autoptr(GPtrArray) doms = vmmd_domain_list(call->d);
     VmmdDomain *found = NULL;
     for (guint i = 0; i < doms->len; i++) {
         VmmdDomain *dom = doms->pdata[i];
@@ -818,12 +819,21 @@ static void h_memory_stats(VirtCall *call)
         stats_for(call, &a->dom, reply_memory_stats);
 }
 
+/* The domain of a statistics call, still there and running. */
+static bool stats_domain_running(VirtCall *call)
+{
+    VmmdDomain *dom = vmmd_domain_lookup(call->d, call->name);
+    if (!dom || !vmmd_domain_is_active(dom)) {
+        call_error(call, VIRT_ERR_OPERATION_INVALID, "domain '%s' is not running", call->name);
+        return false;
+    }
+    return true;
+}
+
 static int block_index(VirtCall *call, json_object *s, const char *path)
 {
-    if (!vmmd_domain_is_active(vmmd_domain_lookup(call->c->srv->d, call->name))) {
-        call_error(call, VIRT_ERR_OPERATION_INVALID, "domain is not running");
+    if (!stats_domain_running(call))
         return -1;
-    }
     int i = stat_device(s, "block", path);
     if (i < 0)
         call_error(call, VIRT_ERR_INVALID_ARG, "invalid path: %s", path);
@@ -907,10 +917,8 @@ static void reply_interface_stats(VirtCall *call, json_object *ret)
 {
     remote_domain_interface_stats_args *a = call->args;
     json_object *s = stats_of(ret);
-    if (!vmmd_domain_is_active(vmmd_domain_lookup(call->c->srv->d, call->name))) {
-        call_error(call, VIRT_ERR_OPERATION_INVALID, "domain is not running");
+    if (!stats_domain_running(call))
         return;
-    }
     int i = stat_device(s, "net", a->device);
     if (i < 0) {
         call_error(call, VIRT_ERR_INVALID_ARG, "invalid path, '%s' is not a known interface",
@@ -972,7 +980,7 @@ static void reply_all_stats(VirtCall *call, json_object *ret)
 {
     remote_connect_get_all_domain_stats_args *a = call->args;
     unsigned want = a->stats ? a->stats : VIRT_STATS_SUPPORTED;
-    VmmDaemon *d = call->c->srv->d;
+    VmmDaemon *d = call->d;
     size_t n = json_object_is_type(ret, json_type_array) ? json_object_array_length(ret) : 0;
     g_autofree remote_domain_stats_record *recs = g_new0(remote_domain_stats_record, n + 1);
     remote_connect_get_all_domain_stats_ret r = { { 0, recs } };
@@ -1020,7 +1028,7 @@ static void h_get_all_domain_stats(VirtCall *call)
         for (u_int i = 0; i < a->doms.doms_len; i++) {
             char uuid[VMMD_UUID_STRLEN];
             vmmd_uuid_format((const uint8_t *)a->doms.doms_val[i].uuid, uuid);
-            VmmdDomain *dom = vmmd_domain_lookup(call->c->srv->d, uuid);
+            VmmdDomain *dom = vmmd_domain_lookup(call->d, uuid);
             json_object_array_add(names, json_object_new_string(dom ? dom->name
                                                                     : a->doms.doms_val[i].name));
         }
@@ -1152,7 +1160,7 @@ static void h_get_capabilities(VirtCall *call)
         "      <domain type='kvm'/>\n"
         "    </arch>\n"
         "  </guest>\n"
-        "</capabilities>\n", g_get_num_processors(), call->c->srv->d->worker_path);
+        "</capabilities>\n", g_get_num_processors(), call->d->worker_path);
     remote_connect_get_capabilities_ret r = { .capabilities = caps };
     call_reply(call, &r);
 }
@@ -1536,6 +1544,7 @@ static void client_message(VirtClient *c, const uint8_t *buf, gsize len)
     c->refs++;
     c->calls++;
     call->c = c;
+    call->d = c->srv->d;
     call->hdr = hdr;
     call->info = info;
     if (info->args) {

@@ -56,6 +56,46 @@ if sys.argv[1] == "console":
 
 uri, sock_path, xml_path = sys.argv[1:4]
 
+# raw packets ----------------------------------------------------------------
+REMOTE, OPEN, AUTH_LIST = 0x20008086, 1, 66
+
+
+def packet(prog, vers, proc, typ=0, serial=1, status=0, payload=b"", length=None):
+    body = struct.pack(">IIiIII", prog, vers, proc, typ, serial, status) + payload
+    return struct.pack(">I", len(body) + 4 if length is None else length) + body
+
+
+def exchange(data, read=True, replies=1):
+    """Sends data on a fresh connection; the last of that many replies (b''
+    when the connection closed first)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(sock_path)
+    s.sendall(data)
+    if not read:
+        s.close()
+        return None
+    got = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+            while len(got) >= 4 and len(got) >= struct.unpack(">I", got[:4])[0] and replies > 1:
+                got = got[struct.unpack(">I", got[:4])[0]:]
+                replies -= 1
+            if len(got) >= 4 and len(got) >= struct.unpack(">I", got[:4])[0]:
+                break
+    except socket.timeout:
+        pass
+    s.close()
+    return got
+
+
+def reply_status(r):
+    return struct.unpack(">IIiIII", r[4:28]) if len(r) >= 28 else None
+
 
 libvirt.registerErrorHandler(lambda ctx, err: None, None)
 
@@ -103,6 +143,31 @@ ok((("pydemo", libvirt.VIR_DOMAIN_EVENT_STARTED, 0) in events and
     ("pydemo", libvirt.VIR_DOMAIN_EVENT_STOPPED, libvirt.VIR_DOMAIN_EVENT_STOPPED_DESTROYED)
     in events), "lifecycle events: started, stopped/destroyed (%s)" % events)
 conn.domainEventDeregisterAny(cb)
+# A client gone before its answer: create-with-flags is answered once the
+# worker runs the guest, by then to nobody.
+name = dom.name().encode()
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sock_path)
+s.sendall(packet(REMOTE, 1, OPEN, payload=struct.pack(">II", 0, 0)) +
+          packet(REMOTE, 1, 196, serial=2, payload=struct.pack(">I", len(name)) + name +
+                 b"\0" * (-len(name) % 4) + dom.UUID() + struct.pack(">iI", -1, 0)))
+s.recv(28)   # the open's reply: the create is under way
+s.close()
+try:
+    for _ in range(300):
+        if dom.isActive():
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
+    alive = dom.isActive() == 1 and conn.getHostname() != ""
+    dom.destroy()
+except libvirt.libvirtError as e:
+    alive = False
+    print("# %s" % e)
+ok(alive, "a client gone before its answer came: the domain starts, the daemon goes on")
+if not alive:
+    sys.exit(1)
 dom.undefine()
 try:
     conn.lookupByName("pydemo")
@@ -119,46 +184,6 @@ except libvirt.libvirtError as e:
        "an unimplemented call: VIR_ERR_NO_SUPPORT (%s)" % e)
 
 # --- hostile packets ---------------------------------------------------------
-REMOTE, OPEN, AUTH_LIST = 0x20008086, 1, 66
-
-
-def packet(prog, vers, proc, typ=0, serial=1, status=0, payload=b"", length=None):
-    body = struct.pack(">IIiIII", prog, vers, proc, typ, serial, status) + payload
-    return struct.pack(">I", len(body) + 4 if length is None else length) + body
-
-
-def exchange(data, read=True, replies=1):
-    """Sends data on a fresh connection; the last of that many replies (b''
-    when the connection closed first)."""
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
-    s.connect(sock_path)
-    s.sendall(data)
-    if not read:
-        s.close()
-        return None
-    got = b""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += chunk
-            while len(got) >= 4 and len(got) >= struct.unpack(">I", got[:4])[0] and replies > 1:
-                got = got[struct.unpack(">I", got[:4])[0]:]
-                replies -= 1
-            if len(got) >= 4 and len(got) >= struct.unpack(">I", got[:4])[0]:
-                break
-    except socket.timeout:
-        pass
-    s.close()
-    return got
-
-
-def reply_status(r):
-    return struct.unpack(">IIiIII", r[4:28]) if len(r) >= 28 else None
-
-
 r = reply_status(exchange(packet(0x1234, 1, 1)))
 ok(r and r[0] == 0x1234 and r[3] == 1 and r[5] == 1, "wrong program: an error reply (%s)" % (r,))
 r = reply_status(exchange(packet(REMOTE, 7, OPEN)))

@@ -5,7 +5,7 @@
 # (python3-libvirt) defines, starts, reads getAllDomainStats and events,
 # and hostile packets leave the daemon serving other clients.
 set -u
-N=70
+N=71
 . "$(dirname "$0")/tap.sh"
 
 need_vms
