@@ -34,3 +34,10 @@ demo_xml() {
         if [ -n "${3:-}" ]; then sed -e "s|<name>demo</name>|<name>$3</name>|" -e '/<uuid>/d'
         else cat; fi >"$2"
 }
+# kill_workers RUN_DIR: the workers a daemon left there (it leaves them
+# running by design; a crashed daemon cannot destroy them)
+kill_workers() {
+    local f
+    for f in "$1"/*.pid; do [ -f "$f" ] && kill "$(head -c 20 "$f" | tr -cd 0-9)" 2>/dev/null; done
+    return 0
+}

@@ -22,6 +22,7 @@ cleanup() {
         kill "$daemon_pid" 2>/dev/null
         wait "$daemon_pid" 2>/dev/null
     fi
+    kill_workers "$tmp/run"
     rm -rf "$tmp"
 }
 trap cleanup EXIT

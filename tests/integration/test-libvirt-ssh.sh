@@ -29,6 +29,7 @@ cleanup() {
     done
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+    for h in "${hosts[@]}"; do kill_workers "$tmp/$h/run"; done
     for h in "${hosts[@]}"; do ip netns del "vmmssh$tag$h" 2>/dev/null; done
     rm -rf "$tmp"
 }
