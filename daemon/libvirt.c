@@ -919,9 +919,10 @@ static void reply_interface_stats(VirtCall *call, json_object *ret)
     json_object *s = stats_of(ret);
     if (!stats_domain_running(call))
         return;
-    int i = stat_device(s, "net", a->device);
+    VmmdDomain *dom = vmmd_domain_lookup(call->d, call->name);
+    int i = vmmd_find_interface(vmmd_domain_current_def(dom), a->device);
     if (i < 0) {
-        call_error(call, VIRT_ERR_INVALID_ARG, "invalid path, '%s' is not a known interface",
+        call_error(call, VIRT_ERR_INVALID_ARG, "'%s' is not a known interface",
                    a->device);
         return;
     }

@@ -206,5 +206,8 @@ void vmmd_libvirt_reboot_event(VmmdDomain *dom);
 
 /* commands.c ------------------------------------------------------------- */
 extern const VmmProtoCommand vmmd_commands[];
+/* The index of the interface named by its target dev (netN without one)
+ * or MAC address, or -1. */
+int vmmd_find_interface(const VmmDomainDef *def, const char *which);
 
 #endif

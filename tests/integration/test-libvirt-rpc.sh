@@ -5,7 +5,7 @@
 # (python3-libvirt) defines, starts, reads getAllDomainStats and events,
 # and hostile packets leave the daemon serving other clients.
 set -u
-N=71
+N=74
 . "$(dirname "$0")/tap.sh"
 
 need_vms
@@ -28,6 +28,9 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$tmp/cfg" "$tmp/run"
 demo_xml "$tmp/img" "$tmp/demo.xml"
+# With a NIC for domifstat (user networking: passt, no privileges).
+sed -i "s|</devices>|<interface type='user'><mac address='52:54:00:00:14:01'/><model type='virtio'/></interface></devices>|" \
+    "$tmp/demo.xml"
 # The same guest for libvirt-python, under another name and uuid.
 demo_xml "$tmp/img" "$tmp/pydemo.xml" pydemo
 
@@ -116,6 +119,12 @@ want=$(virsh -c test:///default domblkstat test vda | head -5 | cut -d' ' -f1,2)
 [ "$got" = "$want" ] && ok "virsh domblkstat: the test driver's first five fields" ||
     notok "virsh domblkstat: the test driver's first five fields ($got)"
 v domblkstat demo vdz; expect_err "virsh domblkstat of a disk it lacks: an error" "invalid path"
+v domifstat demo net0; expect "virsh domifstat NAME" 0 "^net0 rx_bytes [0-9]+"
+got=$(cut -d' ' -f1,2 <<<"$out" | sed '/^$/d')
+want=$(virsh -c test:///default domifstat test testnet0 | cut -d' ' -f1,2 | sed '/^$/d;s/testnet0/net0/')
+[ "$got" = "$want" ] && ok "virsh domifstat: the test driver's fields" ||
+    notok "virsh domifstat: the test driver's fields ($got)"
+v domifstat demo 52:54:00:00:14:01; expect "virsh domifstat MAC" 0 "rx_packets [0-9]+"
 v domifstat demo eth9; expect_err "virsh domifstat of an interface it lacks: an error" \
     "not a known interface"
 v dommemstat demo; expect "virsh dommemstat: the test driver's format" 0 "^actual [0-9]+$"
