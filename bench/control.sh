@@ -3,7 +3,8 @@
 #  1. define 20 guest-kit domains, start them all at once through vmmctl,
 #     time until every guest has reported its done line (serial to a file);
 #  2. domain-info latency p50/p99 with 50 concurrent clients, each on its
-#     own connection (bench/control-latency.py).
+#     own connection, through vmmd's JSON protocol and through libvirt's
+#     (libvirt-python on libvirt-sock), in one run (bench/control-latency.py).
 # Prints tables; asserts nothing.
 #
 #   bench/control.sh [BUILDDIR] [NVMS] [NCLIENTS]
@@ -51,7 +52,7 @@ wait "${starts[@]}" 2>/dev/null || true
 t_started=$EPOCHREALTIME
 deadline=$((SECONDS + 120))
 while :; do
-    done_n=$(grep -l '"done": true' "$tmp"/bench*.log 2>/dev/null | wc -l)
+    done_n=$( (grep -l '"done": true' "$tmp"/bench*.log 2>/dev/null || true) | wc -l)
     [ "$done_n" -ge "$nvms" ] && break
     [ $SECONDS -ge $deadline ] && break
     sleep 0.01
@@ -62,4 +63,5 @@ printf '%-10s %22s %26s\n' VMs "all 'start' replies ms" "all guests reported ms"
 awk -v n="$done_n" -v t0="$t0" -v ts="$t_started" -v ta="$t_all" \
     'BEGIN { printf "%-10s %22.0f %26.0f\n", n, (ts - t0) * 1000, (ta - t0) * 1000 }'
 
-python3 "$top/bench/control-latency.py" "$run/vmmd.sock" "$nclients" 200 bench1
+/usr/bin/python3 "$top/bench/control-latency.py" "$run/vmmd.sock" "$nclients" 200 bench1 \
+    "$run/libvirt-sock"

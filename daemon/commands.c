@@ -789,10 +789,11 @@ static json_object *cmd_console(VmmProtoConn *c, json_object *args, void *opaque
     return VMM_PROTO_DEFERRED;
 }
 
-/* domain-interface-set-link / -get-link: an interface named as virsh
- * names it, by its tap (target dev) or its MAC address. */
+/* domain-interface-set-link / -get-link (and libvirt's interface-stats):
+ * an interface named as virsh names it, by its tap (target dev) or its MAC
+ * address. */
 
-static int find_interface(const VmmDomainDef *def, const char *which)
+int vmmd_find_interface(const VmmDomainDef *def, const char *which)
 {
     for (guint i = 0; def->nets && i < def->nets->len; i++) {
         const VmmNetDef *n = g_ptr_array_index(def->nets, i);
@@ -861,7 +862,7 @@ static json_object *link_cmd(VmmProtoConn *c, json_object *args, VmmDaemon *d, b
     if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
         return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
                                    "domain is not running");
-    int idx = find_interface(vmmd_domain_current_def(dom), which);
+    int idx = vmmd_find_interface(vmmd_domain_current_def(dom), which);
     if (idx < 0)
         return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
                                    "domain '%s' has no interface '%s' (name it by its target "

@@ -378,6 +378,7 @@ VmmdDomain *vmmd_domain_define(VmmDaemon *d, const char *given, GError **err)
     dom->persistent = true;
     vmmd_log(d, dom, LOG_INFO, "%s%s", created ? "defined" : "redefined",
              vmmd_domain_is_active(dom) ? " (takes effect at the next start)" : "");
+    vmmd_libvirt_event(dom, VMMD_EVENT_DEFINED, created ? 0 : 1);   /* ADDED, UPDATED */
     return dom;
 }
 
@@ -395,6 +396,7 @@ bool vmmd_domain_undefine(VmmdDomain *dom, GError **err)
         !remove_file(d->domains_dir, file, err))
         return false;
     vmmd_log(d, dom, LOG_INFO, "undefined");
+    vmmd_libvirt_event(dom, VMMD_EVENT_UNDEFINED, 0);   /* REMOVED */
     g_hash_table_remove(d->domains, dom->name);   /* frees dom */
     return true;
 }

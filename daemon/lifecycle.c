@@ -273,12 +273,17 @@ static void set_state(VmmdDomain *dom, VmmdState state, const char *reason, cons
     VmmDaemon *d = dom->daemon;
     if (dom->state == state && strcmp(dom->reason, reason) == 0)
         return;
+    /* libvirt reports a new state, not a new reason (a guest reset is its
+     * reboot event, not a second start). */
+    bool changed = dom->state != state;
     dom->state = state;
     dom->reason = reason;
     vmmd_log(d, dom, LOG_INFO, "state %s (%s)%s%s", vmmd_state_name(state), reason,
              detail ? ": " : "", detail ? detail : "");
     if (vmmd_domain_is_active(dom))
         write_state_file(dom);
+    if (changed)
+        vmmd_libvirt_state_event(dom);
     if (!d->server)
         return;
     json_object *data = json_object_new_object();
@@ -365,6 +370,7 @@ static void on_worker_event(VmmProtoClient *c, const char *event, json_object *d
         } else {
             set_state(dom, VMMD_STATE_RUNNING, "booted", NULL);
         }
+        vmmd_libvirt_reboot_event(dom);
         json_object *ev = json_object_new_object();
         json_object_object_add(ev, "name", json_object_new_string(dom->name));
         json_object_object_add(ev, "uuid", json_object_new_string(dom->uuid));

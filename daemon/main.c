@@ -125,6 +125,15 @@ static bool listen_systemd(VmmDaemon *d, int n, char **names, GError **err)
                         "socket", fd, name);
             return false;
         }
+        /* libvirt's protocol by name only (vmmd-libvirt*.socket). */
+        if (!strcmp(name, "libvirt-sock") || !strcmp(name, "libvirt-sock-ro")) {
+            bool lro = !strcmp(name, "libvirt-sock-ro");
+            if (!vmmd_libvirt_listen_fd(d->libvirt, fd, lro, err))
+                return false;
+            vmmd_log(d, NULL, LOG_INFO, "listening for libvirt clients on socket %s from "
+                     "systemd", name);
+            continue;
+        }
         /* By name; unnamed ones by position: the first read-write, the
          * second read-only. */
         bool ro = strcmp(name, "vmmd-ro.sock") == 0 ||
@@ -137,15 +146,20 @@ static bool listen_systemd(VmmDaemon *d, int n, char **names, GError **err)
     return true;
 }
 
+/* Members of group "vmmd" may manage VMs, as with libvirt's group. */
+static void give_to_group(VmmDaemon *d, const char *path)
+{
+    struct group *gr = getgrnam("vmmd");
+    if (gr && chown(path, (uid_t)-1, gr->gr_gid) < 0)
+        vmmd_log(d, NULL, LOG_WARNING, "cannot give %s to group vmmd: %s", path,
+                 g_strerror(errno));
+}
+
 static bool listen_paths(VmmDaemon *d, GError **err)
 {
     if (!vmm_proto_server_listen_path(d->server, d->socket_path, 0660, false, err))
         return false;
-    /* Members of group "vmmd" may manage VMs, as with libvirt's group. */
-    struct group *gr = getgrnam("vmmd");
-    if (gr && chown(d->socket_path, (uid_t)-1, gr->gr_gid) < 0)
-        vmmd_log(d, NULL, LOG_WARNING, "cannot give %s to group vmmd: %s", d->socket_path,
-                 g_strerror(errno));
+    give_to_group(d, d->socket_path);
     if (!vmm_proto_server_listen_path(d->server, d->ro_socket_path, 0666, true, err))
         return false;
     vmmd_log(d, NULL, LOG_INFO, "listening on %s and %s (read-only)", d->socket_path,
@@ -174,7 +188,7 @@ int main(int argc, char **argv)
     VmmDaemon d = { .lock_fd = -1, .run_fd = -1, .next_id = 1 };
     gboolean verbose = FALSE, foreground = FALSE, version = FALSE;
     g_autofree char *config_dir = NULL, *run_dir = NULL, *sock = NULL, *ro_sock = NULL;
-    g_autofree char *worker = NULL;
+    g_autofree char *worker = NULL, *lv_sock = NULL, *lv_ro_sock = NULL;
     VmmProtoLimits lim;
     vmm_proto_limits_init(&lim);
     /* libvirt's keepalive scale: a silent client is gone after minutes. */
@@ -196,6 +210,10 @@ int main(int argc, char **argv)
           "read-write socket (default RUNDIR/vmmd.sock)", "PATH" },
         { "ro-socket", 0, 0, G_OPTION_ARG_FILENAME, &ro_sock,
           "read-only socket (default RUNDIR/vmmd-ro.sock)", "PATH" },
+        { "libvirt-socket", 0, 0, G_OPTION_ARG_FILENAME, &lv_sock,
+          "libvirt remote protocol, read-write (default RUNDIR/libvirt-sock)", "PATH" },
+        { "libvirt-ro-socket", 0, 0, G_OPTION_ARG_FILENAME, &lv_ro_sock,
+          "libvirt remote protocol, read-only (default RUNDIR/libvirt-sock-ro)", "PATH" },
         { "worker", 0, 0, G_OPTION_ARG_FILENAME, &worker,
           "vmm-worker binary (default $VMM_WORKER, else " BINDIR "/vmm-worker)", "PATH" },
         { "max-clients", 0, 0, G_OPTION_ARG_INT, &max_clients,
@@ -282,6 +300,10 @@ int main(int argc, char **argv)
     d.autostart_dir = g_build_filename(d.config_dir, "autostart", NULL);
     d.socket_path = sock ? g_strdup(sock) : g_build_filename(d.run_dir, "vmmd.sock", NULL);
     d.ro_socket_path = ro_sock ? g_strdup(ro_sock) : g_build_filename(d.run_dir, "vmmd-ro.sock", NULL);
+    d.libvirt_socket_path = lv_sock ? g_strdup(lv_sock)
+                                    : g_build_filename(d.run_dir, "libvirt-sock", NULL);
+    d.libvirt_ro_socket_path = lv_ro_sock ? g_strdup(lv_ro_sock)
+                                          : g_build_filename(d.run_dir, "libvirt-sock-ro", NULL);
     const char *env_worker = g_getenv("VMM_WORKER");
     d.worker_path = g_strdup(worker ? worker : env_worker && *env_worker ? env_worker
                                                                         : BINDIR "/vmm-worker");
@@ -306,6 +328,7 @@ int main(int argc, char **argv)
     vmm_proto_server_set_limits(d.server, &lim);
     vmmd_lifecycle_reattach(&d);
 
+    d.libvirt = vmmd_libvirt_new(&d);
     char **names = NULL;
     int n = sd_listen_fds_with_names(1, &names);
     bool ok = n > 0 ? listen_systemd(&d, n, names, &err) : listen_paths(&d, &err);
@@ -315,6 +338,19 @@ int main(int argc, char **argv)
     if (!ok) {
         vmmd_log(&d, NULL, LOG_ERR, "%s", err->message);
         goto out;
+    }
+    /* Without systemd's libvirt sockets, our own, with the rights of the
+     * JSON sockets: read-write for the owner (and group vmmd), read-only
+     * for everyone. */
+    if (vmmd_libvirt_n_listeners(d.libvirt) == 0) {
+        if (!vmmd_libvirt_listen_path(d.libvirt, d.libvirt_socket_path, 0660, false, &err) ||
+            !vmmd_libvirt_listen_path(d.libvirt, d.libvirt_ro_socket_path, 0666, true, &err)) {
+            vmmd_log(&d, NULL, LOG_ERR, "libvirt protocol: %s", err->message);
+            goto out;
+        }
+        give_to_group(&d, d.libvirt_socket_path);
+        vmmd_log(&d, NULL, LOG_INFO, "libvirt clients: vmm+unix:///system?socket=%s "
+                 "(read-only: %s)", d.libvirt_socket_path, d.libvirt_ro_socket_path);
     }
 
     g_unix_signal_add(SIGTERM, on_terminate, &d);
@@ -348,6 +384,8 @@ out:
         g_source_destroy(d.watchdog);
         g_source_unref(d.watchdog);
     }
+    vmmd_libvirt_free(d.libvirt);
+    d.libvirt = NULL;
     vmm_proto_server_free(d.server);
     d.server = NULL;
     g_hash_table_destroy(d.domains);
@@ -367,6 +405,8 @@ out:
     g_free(d.autostart_dir);
     g_free(d.socket_path);
     g_free(d.ro_socket_path);
+    g_free(d.libvirt_socket_path);
+    g_free(d.libvirt_ro_socket_path);
     g_free(d.worker_path);
     g_free(d.schema_path);
     return status;

@@ -4,7 +4,8 @@
  *   domain_store.c definitions on disk: define, undefine, lookup, autostart
  *   lifecycle.c    workers: start, stop, supervise, re-attach, state files
  *   commands.c     the protocol command table
- *   network.c      virtual networks: bridge, dnsmasq, nftables */
+ *   network.c      virtual networks: bridge, dnsmasq, nftables
+ *   libvirt.c      libvirt's remote protocol on further sockets (libvirt_msg.c: its packets) */
 #ifndef VMMD_H
 #define VMMD_H
 
@@ -48,6 +49,7 @@ typedef enum {
 } VmmdJob;
 
 typedef struct VmmDaemon VmmDaemon;
+typedef struct VmmdLibvirt VmmdLibvirt;
 
 static inline void vmmd_json_put(json_object *o)
 {
@@ -107,6 +109,8 @@ struct VmmDaemon {
     char *autostart_dir;         /* <config>/autostart */
     char *socket_path;
     char *ro_socket_path;
+    char *libvirt_socket_path;   /* libvirt's remote protocol, read-write */
+    char *libvirt_ro_socket_path;
     char *worker_path;
     char *schema_path;
     guint64 log_max_size;        /* domain logs: rotate at this size (0: never) */
@@ -116,6 +120,7 @@ struct VmmDaemon {
     bool journal;                /* stderr is the journal: log with fields */
     GMainLoop *loop;
     VmmProtoServer *server;
+    VmmdLibvirt *libvirt;
     GHashTable *domains;         /* name -> VmmdDomain* */
     GHashTable *networks;        /* name -> VmmdNetwork* (network.c) */
     char *networks_dir;          /* <config>/networks */
@@ -237,7 +242,26 @@ char *vmmd_libvirt_xml(const char *xml, int id, GError **err);
 /* The XML without the root's id= (virsh define ignores a dumped id). */
 char *vmmd_xml_drop_id(const char *xml, GError **err);
 
+/* libvirt.c -------------------------------------------------------------- */
+VmmdLibvirt *vmmd_libvirt_new(VmmDaemon *d);
+bool vmmd_libvirt_listen_path(VmmdLibvirt *l, const char *path, mode_t mode, bool read_only,
+                              GError **err);
+/* A listening socket from systemd; owned from now on (closed on failure). */
+bool vmmd_libvirt_listen_fd(VmmdLibvirt *l, int fd, bool read_only, GError **err);
+guint vmmd_libvirt_n_listeners(VmmdLibvirt *l);
+void vmmd_libvirt_free(VmmdLibvirt *l);
+/* libvirt's lifecycle and reboot events to clients that registered:
+ * the one for the domain's new state, or an event (libvirt's
+ * virDomainEventType) with its detail. */
+enum { VMMD_EVENT_DEFINED = 0, VMMD_EVENT_UNDEFINED = 1 };
+void vmmd_libvirt_state_event(VmmdDomain *dom);
+void vmmd_libvirt_event(VmmdDomain *dom, int event, int detail);
+void vmmd_libvirt_reboot_event(VmmdDomain *dom);
+
 /* commands.c ------------------------------------------------------------- */
 extern const VmmProtoCommand vmmd_commands[];
+/* The index of the interface named by its target dev (netN without one)
+ * or MAC address, or -1. */
+int vmmd_find_interface(const VmmDomainDef *def, const char *which);
 
 #endif

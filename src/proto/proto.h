@@ -90,6 +90,9 @@ VmmProtoServer *vmm_proto_server_new(const char *greeting_key,
  * socket file is removed by vmm_proto_server_free if it is still ours. */
 bool vmm_proto_server_listen_path(VmmProtoServer *s, const char *path, mode_t mode,
                                   bool read_only, GError **err);
+/* The socket part of listen_path, for other servers in the process (vmmd's
+ * libvirt listener): a listening, close-on-exec unix socket, or -1. */
+int vmm_proto_listen_unix(const char *path, mode_t mode, GError **err);
 /* A listening socket passed by systemd; the server owns it from now on. */
 bool vmm_proto_server_listen_fd(VmmProtoServer *s, int fd, bool read_only, GError **err);
 /* To every connected client (read-only ones too). data consumed, NULL = {}. */
@@ -126,6 +129,17 @@ void vmm_proto_limits_init(VmmProtoLimits *l);
 void vmm_proto_server_set_limits(VmmProtoServer *s, const VmmProtoLimits *l);
 /* Closes listeners and connections. Pendings stay valid (replies dropped). */
 void vmm_proto_server_free(VmmProtoServer *s);
+
+/* Runs one of the server's commands for a caller inside the process (vmmd's
+ * libvirt front end), with the same argument checks, logging and
+ * read-only rule as for a client on a socket. fn gets the "return" value
+ * (borrowed; NULL with err set for an error) exactly once, possibly before
+ * this returns. args consumed, may be NULL; cred may be NULL. */
+struct ucred;
+typedef void (*VmmProtoLocalFn)(json_object *ret, const GError *err, void *opaque);
+void vmm_proto_server_call(VmmProtoServer *s, const char *cmd, json_object *args,
+                           bool read_only, const struct ucred *cred, VmmProtoLocalFn fn,
+                           void *opaque);
 
 bool vmm_proto_conn_is_read_only(VmmProtoConn *c);
 /* SO_PEERCRED at accept time; false if unavailable. */

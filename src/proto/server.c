@@ -74,6 +74,8 @@ struct VmmProtoConn {
     bool in_handler;
     bool handler_deferred;
     json_object *cur_id;        /* the running request's id (borrowed) */
+    VmmProtoLocalFn local_fn;   /* a caller in the process (vmm_proto_server_call), no fd */
+    void *local_opaque;
 };
 
 struct VmmProtoPending {
@@ -192,6 +194,12 @@ static void conn_send(VmmProtoConn *c, json_object *msg)
 static void conn_send_reply(VmmProtoConn *c, json_object *id, bool has_id,
                             json_object *ret /* consumed */)
 {
+    if (c->local_fn) {
+        json_object *r = ret ? ret : json_object_new_object();
+        c->local_fn(r, NULL, c->local_opaque);
+        json_object_put(r);
+        return;
+    }
     json_object *msg = json_object_new_object();
     json_object_object_add(msg, "return", ret ? ret : json_object_new_object());
     if (has_id)
@@ -219,6 +227,12 @@ static void conn_send_reply(VmmProtoConn *c, json_object *id, bool has_id,
 static void conn_send_error(VmmProtoConn *c, json_object *id, bool has_id,
                             VmmProtoErrorClass cls, const char *desc)
 {
+    if (c->local_fn) {
+        GError *e = g_error_new_literal(VMM_PROTO_ERROR, cls, desc);
+        c->local_fn(NULL, e, c->local_opaque);
+        g_error_free(e);
+        return;
+    }
     json_object *body = json_object_new_object();
     json_object_object_add(body, "class", json_object_new_string(vmm_proto_error_class_name(cls)));
     json_object_object_add(body, "desc", json_object_new_string(desc));
@@ -300,6 +314,9 @@ static json_object *query_commands(VmmProtoConn *c)
     return list;
 }
 
+static void conn_dispatch(VmmProtoConn *c, const char *name, json_object *args, json_object *id,
+                          bool has_id);
+
 static void conn_handle_line(VmmProtoConn *c, const char *line, gsize len)
 {
     c->last_request = g_get_monotonic_time();
@@ -319,6 +336,16 @@ static void conn_handle_line(VmmProtoConn *c, const char *line, gsize len)
         json_object_put(req);
         return;
     }
+    conn_dispatch(c, name, args, id, has_id);
+    json_object_put(req);
+}
+
+/* Finds the command, checks the connection's rights, runs the handler
+ * and sends (or defers) its answer. */
+static void conn_dispatch(VmmProtoConn *c, const char *name, json_object *args, json_object *id,
+                          bool has_id)
+{
+    g_autoptr(GError) err = NULL;
     const VmmProtoCommand *cmd = find_command(c->server, name);
     if (!cmd) {
         for (const VmmProtoCommand *b = builtins; b->name; b++)
@@ -330,7 +357,6 @@ static void conn_handle_line(VmmProtoConn *c, const char *line, gsize len)
         g_autofree char *msg = g_strdup_printf(
             "unknown command '%.100s'; query-commands lists the commands", shown);
         conn_send_error(c, id, has_id, VMM_PROTO_COMMAND_NOT_FOUND, msg);
-        json_object_put(req);
         return;
     }
     if (c->read_only && !cmd->read_only_ok) {
@@ -338,12 +364,10 @@ static void conn_handle_line(VmmProtoConn *c, const char *line, gsize len)
             "command '%s' is not allowed on a read-only connection; "
             "use the read-write socket", name);
         conn_send_error(c, id, has_id, VMM_PROTO_PERMISSION_DENIED, msg);
-        json_object_put(req);
         return;
     }
     if (!cmd->handler) {
         conn_send_reply(c, id, has_id, query_commands(c));
-        json_object_put(req);
         return;
     }
 
@@ -369,7 +393,6 @@ static void conn_handle_line(VmmProtoConn *c, const char *line, gsize len)
     } else {
         conn_send_reply(c, id, has_id, ret);
     }
-    json_object_put(req);
     conn_unref(c);
 }
 
@@ -682,14 +705,13 @@ static bool add_listener(VmmProtoServer *s, int fd, bool read_only, const char *
     return true;
 }
 
-bool vmm_proto_server_listen_path(VmmProtoServer *s, const char *path, mode_t mode,
-                                  bool read_only, GError **err)
+int vmm_proto_listen_unix(const char *path, mode_t mode, GError **err)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     if (strlen(path) >= sizeof(sa.sun_path)) {
         g_set_error(err, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG,
                     "socket path '%s' is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
-        return false;
+        return -1;
     }
     strcpy(sa.sun_path, path);
     struct stat st;
@@ -697,7 +719,7 @@ bool vmm_proto_server_listen_path(VmmProtoServer *s, const char *path, mode_t mo
         if (!S_ISSOCK(st.st_mode)) {
             g_set_error(err, G_IO_ERROR, G_IO_ERROR_EXISTS,
                         "'%s' exists and is not a socket; not replacing it", path);
-            return false;
+            return -1;
         }
         /* A socket left by a previous run (the caller holds the lock that
          * makes it stale). */
@@ -708,7 +730,7 @@ bool vmm_proto_server_listen_path(VmmProtoServer *s, const char *path, mode_t mo
         int e = errno;
         g_set_error(err, G_IO_ERROR, g_io_error_from_errno(e), "cannot create a socket: %s",
                     g_strerror(e));
-        return false;
+        return -1;
     }
     /* Bind, fix the mode, and only then listen: nobody can connect while
      * the file still has the umask's mode. */
@@ -718,8 +740,17 @@ bool vmm_proto_server_listen_path(VmmProtoServer *s, const char *path, mode_t mo
         close(fd);
         g_set_error(err, G_IO_ERROR, g_io_error_from_errno(e), "cannot listen on '%s': %s",
                     path, g_strerror(e));
-        return false;
+        return -1;
     }
+    return fd;
+}
+
+bool vmm_proto_server_listen_path(VmmProtoServer *s, const char *path, mode_t mode,
+                                  bool read_only, GError **err)
+{
+    int fd = vmm_proto_listen_unix(path, mode, err);
+    if (fd < 0)
+        return false;
     if (!add_listener(s, fd, read_only, path, err)) {
         close(fd);
         unlink(path);
@@ -793,6 +824,28 @@ void vmm_proto_server_free(VmmProtoServer *s)
     g_free(s);
 }
 
+void vmm_proto_server_call(VmmProtoServer *s, const char *cmd, json_object *args,
+                           bool read_only, const struct ucred *cred, VmmProtoLocalFn fn,
+                           void *opaque)
+{
+    /* A connection without a socket: every answer goes to fn. */
+    VmmProtoConn *c = g_new0(VmmProtoConn, 1);
+    c->refs = 1;
+    c->server = s;
+    c->fd = -1;
+    c->read_only = read_only;
+    c->have_cred = cred != NULL;
+    if (cred)
+        c->cred = *cred;
+    c->local_fn = fn;
+    c->local_opaque = opaque;
+    proto_linebuf_init(&c->in);
+    proto_outbuf_init(&c->out);
+    conn_dispatch(c, cmd, args, NULL, false);
+    json_object_put(args);
+    conn_unref(c);
+}
+
 bool vmm_proto_conn_is_read_only(VmmProtoConn *c)
 {
     return c->read_only;
@@ -828,7 +881,7 @@ static void pending_finish(VmmProtoPending *p)
 {
     VmmProtoConn *c = p->conn;
     c->deferred--;
-    if (!c->closed) {
+    if (!c->closed && !c->local_fn) {
         conn_update(c);
         conn_maybe_finish(c);
     }

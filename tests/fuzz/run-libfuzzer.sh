@@ -18,6 +18,7 @@ targets=(
     "run-files|daemon/run_files.c|daemon run dir state + exit files|glib-2.0 json-c"
     "virtio-pci|src/virtio/virtio_pci.c src/virtio/virtio_blk.c src/virtio/virtio_blk_req.c src/virtio/virtio_net.c src/virtio/virtio_net_proto.c src/vhost/vhost.c src/vhost/vhost_user.c src/vhost/vhost_user_msg.c src/vhost/vhost_kernel.c src/net/tap.c src/net/ifctl.c src/net/passt.c src/virtio/virtqueue.c src/vmm/irq.c src/hw/pci.c src/hw/bus.c src/block/block.c src/conf/domain_conf.c src/conf/domain_format.c src/conf/conf_parse.c src/conf/disk_conf.c src/conf/net_conf.c src/conf/chardev_conf.c src/conf/rng_conf.c src/conf/memballoon_conf.c src/conf/cpu_conf.c src/vmm/cpu_features.c src/block/io_threads.c src/block/io_native.c src/block/io_uring.c src/block/lock.c src/util/log.c src/virtio/virtio_iothread.c src/virtio/virtio_balloon.c src/virtio/virtio_rng.c|virtio-pci registers + PCI config, virtio-blk/net/balloon/rng behind|glib-2.0 liburing libxml-2.0|-Wl,--wrap=ioctl"
     "vhost-user|src/vhost/vhost_user_msg.c|vhost-user replies from a back end|glib-2.0"
+    "libvirt-msg|daemon/libvirt_msg.c build:src/rpc/vmm_remote_xdr.c|libvirt RPC packets: framing, header, XDR arguments|gio-2.0 libtirpc"
 )
 echo "1..${#targets[@]}"
 cc=$(command -v clang || true)
@@ -34,9 +35,16 @@ for t in "${targets[@]}"; do
     w="$work/$name"
     mkdir -p "$w"
     files=("$src/tests/fuzz/fuzz-$name.c")
-    for f in $srcs; do files+=("$src/$f"); done
+    # build:PATH is generated in the build tree (rpcgen's XDR code)
+    for f in $srcs; do
+        case "$f" in
+        build:*) files+=("${VMM_TOP_BUILDDIR:-$src}/${f#build:}") ;;
+        *) files+=("$src/$f") ;;
+        esac
+    done
     if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
             -D_GNU_SOURCE -I"$src/src" -I"$src" -I"${VMM_TOP_BUILDDIR:-$src}" \
+            -I"${VMM_TOP_BUILDDIR:-$src}/src" \
             $(pkg-config --cflags $pkgs libxml-2.0) \
             "${files[@]}" $(pkg-config --libs $pkgs) $ldflags -o "$w/fuzz" 2> "$w/build.log"; then
         if grep -q "libclang_rt.fuzzer\|fsanitize=fuzzer" "$w/build.log"; then

@@ -6,9 +6,9 @@
 set -u
 src=${VMM_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${VMM_TOP_BUILDDIR:-$src}
-units=(vmmd.service vmmd.socket vmmd-ro.socket)
+units=(vmmd.service vmmd.socket vmmd-ro.socket vmmd-libvirt.socket vmmd-libvirt-ro.socket)
 n=0
-echo "1..9"
+echo "1..10"
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
 notok() { n=$((n + 1)); echo "not ok $n - $*"; }
 skip() { n=$((n + 1)); echo "ok $n # SKIP $*"; }
@@ -44,6 +44,9 @@ check "vmmd.service: no PrivateDevices/DevicePolicy/ProtectClock (/dev/kvm stays
 check "vmmd.socket and vmmd-ro.socket name their descriptors" \
     test "$(get "$build/systemd/vmmd.socket" FileDescriptorName)" = vmmd.sock \
       -a "$(get "$build/systemd/vmmd-ro.socket" FileDescriptorName)" = vmmd-ro.sock
+check "the libvirt sockets name their descriptors as vmmd expects" \
+    test "$(get "$build/systemd/vmmd-libvirt.socket" FileDescriptorName)" = libvirt-sock \
+      -a "$(get "$build/systemd/vmmd-libvirt-ro.socket" FileDescriptorName)" = libvirt-sock-ro
 check "ExecStart is the installed vmmd" \
     bash -c "grep -q '^ExecStart=.*/vmmd\$' '$svc'"
 
