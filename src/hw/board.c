@@ -21,6 +21,7 @@
 #include "virtio/vhost_user_blk.h"
 #include "virtio/virtio_balloon.h"
 #include "virtio/virtio_blk.h"
+#include "virtio/virtio_console.h"
 #include "virtio/virtio_net.h"
 #include "virtio/virtio_net_proto.h"
 #include "virtio/virtio_rng.h"
@@ -38,6 +39,7 @@
 typedef struct {
     VmmVm *vm;
     VmmChardev *const *serial_backends;
+    VmmChardev *const *channel_backends;
     VmmNetdev *const *netdevs;
 } BoardCtx;
 
@@ -292,6 +294,22 @@ static bool net_vhost(const VmmNetDef *nd, guint index, const char *name, VmmVho
     return true;
 }
 
+/* The virtio-serial <controller> -> one virtio-console device carrying the
+ * virtio console and every channel, as QEMU's virtio-serial-pci. */
+static void *vserial_create(const BoardCtx *c, guint index, int slot, GError **err)
+{
+    (void)index;
+    const VmmDomainDef *def = c->vm->def;
+    return vmm_virtio_console_new(c->vm, def->channels, c->channel_backends,
+                                  vmm_vserial_nr_ports(def->controllers, def->channels), slot,
+                                  err);
+}
+
+static void vserial_free(void *dev)
+{
+    vmm_virtio_console_free(dev);
+}
+
 /* <interface> -> virtio-net on the host side the caller opened. Offloads
  * the XML turns off are never offered: host= for what the device accepts
  * from the guest, guest= for what it hands to the guest. */
@@ -385,18 +403,20 @@ static void balloon_free(void *dev)
 static guint def_len(GPtrArray *a) { return a ? a->len : 0; }
 static guint disks_count(const VmmDomainDef *d) { return def_len(d->disks); }
 static guint nets_count(const VmmDomainDef *d) { return def_len(d->nets); }
+static guint controllers_count(const VmmDomainDef *d) { return def_len(d->controllers); }
 static guint rngs_count(const VmmDomainDef *d) { return def_len(d->rngs); }
 static guint balloons_count(const VmmDomainDef *d) { return vmm_domain_def_balloon(d) ? 1 : 0; }
 static GPtrArray **vm_blk(VmmVm *vm) { return &vm->blk; }
 static GPtrArray **vm_vhost_blk(VmmVm *vm) { return &vm->vhost_blk; }
 static GPtrArray **vm_balloon(VmmVm *vm) { return &vm->balloon; }
 static GPtrArray **vm_net(VmmVm *vm) { return &vm->net; }
+static GPtrArray **vm_vserial(VmmVm *vm) { return &vm->vserial; }
 static GPtrArray **vm_rng(VmmVm *vm) { return &vm->rng; }
 
 /* A PCI device kind: one instance per element of the definition, kept in
  * document order in the VM's array. The table order is the slot placement
- * order vmm_domain_def_pci_slots() applies (disks, interfaces, balloon,
- * rngs); a new kind goes there too. Kinds next to each other with the same
+ * order vmm_domain_def_pci_slots() applies (disks, controllers,
+ * interfaces, balloon, rngs); a new kind goes there too. Kinds next to each other with the same
  * count() share one element list (and its slots): takes() says which
  * elements are whose, the others stay NULL in the kind's array. */
 typedef struct {
@@ -412,6 +432,7 @@ static const BoardPciKind board_pci_kinds[] = {
     { "virtio-blk", disks_count, disk_is_local, vm_blk, blk_create, blk_free },
     { "vhost-user-blk", disks_count, disk_is_vhostuser, vm_vhost_blk, vhost_blk_create,
       vhost_blk_free },
+    { "virtio-serial", controllers_count, NULL, vm_vserial, vserial_create, vserial_free },
     { "virtio-net", nets_count, NULL, vm_net, net_create, net_free },
     { "virtio-balloon", balloons_count, NULL, vm_balloon, balloon_create, balloon_free },
     { "virtio-rng", rngs_count, NULL, vm_rng, rng_create, rng_free },
@@ -465,9 +486,10 @@ static void pci_devices_free(VmmVm *vm)
 /* ---- the board --------------------------------------------------------- */
 
 bool vmm_board_create(VmmVm *vm, VmmChardev *const *serial_backends,
-                      VmmNetdev *const *netdevs, GError **err)
+                      VmmChardev *const *channel_backends, VmmNetdev *const *netdevs,
+                      GError **err)
 {
-    BoardCtx c = { vm, serial_backends, netdevs };
+    BoardCtx c = { vm, serial_backends, channel_backends, netdevs };
     for (guint i = 0; i < G_N_ELEMENTS(board_devices); i++)
         if (!board_devices[i].create(&c, err))
             return false;
