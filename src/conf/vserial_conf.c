@@ -265,6 +265,22 @@ static bool channel_parse_node(ConfDevices *d, xmlNodePtr node, VmmVserialKind k
     }
     if (s[K_ADDRESS] && !parse_vserial_address(pc, s[K_ADDRESS], ch, err))
         return false;
+    for (guint i = 0; i < d->def->channels->len; i++) {
+        const VmmChannelDef *o = g_ptr_array_index(d->def->channels, i);
+        if (kind == VMM_VSERIAL_CONSOLE && o->kind == kind)
+            return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
+                             "a second <console> with <target type='virtio'/> (the first on "
+                             "line %ld): vmmd has one virtio console, hvc0", o->line);
+        if (ch->name && o->name && !strcmp(o->name, ch->name))
+            return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                             "channel name '%s' is taken (by the channel on line %ld)",
+                             ch->name, o->line);
+        if (ch->port_set && o->port_set && o->port == ch->port)
+            return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                             "virtio-serial port %u is taken (by the channel on line %ld)",
+                             ch->port, o->line);
+    }
+    ch->line = line_of(node);
     g_ptr_array_add(d->def->channels, g_steal_pointer(&ch));
     return true;
 }
@@ -286,71 +302,48 @@ static gint channel_cmp(gconstpointer a, gconstpointer b)
     return (int)x->kind - (int)y->kind;   /* consoles first; stable within a kind */
 }
 
-/* After all elements: one virtio console (port 0), the channels' ports
- * (explicit ones unique, the rest the first free from 1, as libvirt's
- * virDomainVirtioSerialAddrAutoAssign), names unique, within ports=. */
+/* After all elements: the virtio console on port 0, channels without an
+ * address on the first free port from 1 (libvirt's
+ * virDomainVirtioSerialAddrAutoAssign), all within the controller's
+ * ports=. Duplicates were refused while parsing. */
 static bool channel_finish(ConfDevices *d, void *state, GError **err)
 {
     (void)state;
-    const ParseCtx *pc = d->pc;
     GPtrArray *chs = d->def->channels;
     bool used[VMM_VSERIAL_MAX_PORTS] = { 0 };
-    unsigned consoles = 0;
-    g_ptr_array_sort(chs, channel_cmp);   /* g_ptr_array_sort is stable (merge sort) */
+    g_ptr_array_sort(chs, channel_cmp);   /* stable: consoles first, then document order */
     for (guint i = 0; i < chs->len; i++) {
         VmmChannelDef *ch = g_ptr_array_index(chs, i);
         if (ch->kind == VMM_VSERIAL_CONSOLE) {
-            if (++consoles > 1)
-                return conf_fail(pc, NULL, VMM_CONF_ERROR_UNSUPPORTED, err,
-                                 "more than one <console> with <target type='virtio'/>: "
-                                 "vmmd has one virtio console (hvc0, virtio-serial port 0)");
             ch->port = 0;
             ch->port_set = true;
             /* libvirt: the console after the serial one (console0) is 1 */
             if (ch->target_port == G_MAXUINT)
                 ch->target_port = d->def->serials->len ? 1 : 0;
         }
-        if (!ch->port_set)
-            continue;
-        if (used[ch->port])
-            return conf_fail(pc, NULL, VMM_CONF_ERROR_INVALID, err,
-                             "virtio-serial port %u is given to two channels", ch->port);
-        used[ch->port] = true;
-        for (guint j = 0; ch->name && j < i; j++) {
-            const VmmChannelDef *o = g_ptr_array_index(chs, j);
-            if (o->name && !strcmp(o->name, ch->name))
-                return conf_fail(pc, NULL, VMM_CONF_ERROR_INVALID, err,
-                                 "two channels are named '%s'", ch->name);
-        }
-    }
-    for (guint i = 0; i < chs->len; i++) {
-        VmmChannelDef *ch = g_ptr_array_index(chs, i);
-        for (guint j = 0; ch->name && !ch->port_set && j < i; j++) {
-            const VmmChannelDef *o = g_ptr_array_index(chs, j);
-            if (o->name && !strcmp(o->name, ch->name))
-                return conf_fail(pc, NULL, VMM_CONF_ERROR_INVALID, err,
-                                 "two channels are named '%s'", ch->name);
-        }
         if (ch->port_set)
-            continue;
-        unsigned p = 1;
-        while (p < VMM_VSERIAL_MAX_PORTS && used[p])
-            p++;
-        if (p >= VMM_VSERIAL_MAX_PORTS)
-            return conf_fail(pc, NULL, VMM_CONF_ERROR_INVALID, err,
-                             "no virtio-serial port left for channel '%s' (ports 1 to %d)",
-                             ch->name ? ch->name : "", VMM_VSERIAL_MAX_PORTS - 1);
-        ch->port = p;
-        ch->port_set = used[p] = true;
+            used[ch->port] = true;
     }
     const VmmControllerDef *c = d->def->controllers->len
         ? g_ptr_array_index(d->def->controllers, 0) : NULL;
-    for (guint i = 0; c && c->ports && i < chs->len; i++) {
-        const VmmChannelDef *ch = g_ptr_array_index(chs, i);
-        if (ch->port >= c->ports)
-            return conf_fail(pc, NULL, VMM_CONF_ERROR_INVALID, err,
-                             "virtio-serial port %u is beyond the controller's ports='%u'",
-                             ch->port, c->ports);
+    unsigned limit = c && c->ports ? c->ports : VMM_VSERIAL_MAX_PORTS;
+    for (guint i = 0; i < chs->len; i++) {
+        VmmChannelDef *ch = g_ptr_array_index(chs, i);
+        if (!ch->port_set) {
+            unsigned p = 1;
+            while (p < limit && used[p])
+                p++;
+            ch->port = p;
+            ch->port_set = used[MIN(p, VMM_VSERIAL_MAX_PORTS - 1)] = true;
+        }
+        if (ch->port >= limit) {
+            /* conf_fail's form; the element is gone, its line kept */
+            g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
+                        "%s:%ld: no virtio-serial port for this %s: the controller has "
+                        "ports 0 to %u", d->pc->source, ch->line,
+                        ch->kind == VMM_VSERIAL_CONSOLE ? "console" : "channel", limit - 1);
+            return false;
+        }
     }
     return true;
 }

@@ -34,6 +34,7 @@ typedef struct {
     unsigned target_port;  /* console: <target port> (libvirt's console index) */
     unsigned port;         /* virtio-serial port: console 0, channels from 1 */
     bool port_set;         /* <address type='virtio-serial' port='N'/> was given */
+    long line;             /* of the element, for messages after parsing */
 } VmmChannelDef;
 
 void vmm_controller_def_free(VmmControllerDef *c);

@@ -33,6 +33,7 @@
 #define CON_QUEUE_SIZE   128
 #define CON_IN_BUF       4096     /* host bytes held per port for the guest */
 #define CON_MAX_IOV      64
+#define CON_CTRL_BACKLOG 1024     /* control messages waiting for driver buffers */
 
 /* 5.3.3 feature bits, 5.3.6.2 control events. */
 #define F_MULTIPORT      1
@@ -53,7 +54,7 @@ static unsigned txq(unsigned id) { return id ? 2 * id + 3 : 1; }
 /* Complaints logged once per device. */
 enum {
     BAD_SHORT_CTRL, BAD_PORT_ID, BAD_EVENT, BAD_VALUE, BAD_CTRL_ROOM, BAD_DRIVER_FAILED,
-    BAD_N,
+    BAD_BACKLOG, BAD_N,
 };
 
 typedef struct {
@@ -138,6 +139,13 @@ static void port_receive(void *opaque, const uint8_t *buf, size_t len)
 static void ctrl_queue_locked(VmmVirtioConsole *c, uint32_t id, uint16_t event, uint16_t value,
                               const char *extra)
 {
+    /* A driver that posts no control buffers while a peer keeps
+     * reconnecting must not grow this without end. */
+    if (g_queue_get_length(&c->ctrl) >= CON_CTRL_BACKLOG) {
+        complain(c, BAD_BACKLOG, "the driver takes no control messages; %d are waiting, "
+                 "newer ones are dropped", CON_CTRL_BACKLOG);
+        return;
+    }
     size_t xl = extra ? strlen(extra) : 0;
     uint8_t *m = g_malloc(CTRL_HDR + xl);
     pci_set_u32(m, id);

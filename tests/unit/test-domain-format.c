@@ -1173,7 +1173,12 @@ static const Edit refused[] = {
     { "<!--dev-->", "<serial type='file'><source path='/a'/><source path='/b'/></serial>" },
     { "<!--dev-->", "<serial type='pty'/><serial type='pty'/><serial type='pty'/>"
       "<serial type='pty'/><serial type='pty'/>" },
-    { "<!--dev-->", "<console type='pty'><target type='virtio'/></console>" },
+    { "<!--dev-->", "<console type='pty'><target type='xen'/></console>" },
+    { "<!--dev-->", "<channel type='pty'><target type='guestfwd'/></channel>" },
+    { "<!--dev-->", "<channel type='pty'><target type='virtio' name='a'/>"
+      "<address type='virtio-serial' port='0'/></channel>" },
+    { "<!--dev-->", "<controller type='usb' index='0'/>" },
+    { "<!--dev-->", "<controller type='virtio-serial' index='1'/>" },
     { "<!--dev-->", "<console type='pty'><target type='serial'>"
       "<model name='isa-serial'/></target></console>" },
     { "<!--dev-->", "<console type='pty'/><console type='pty'/>" },
