@@ -81,15 +81,12 @@ static void test_channel_and_console(void)
     vmmd_init(&v);
     vmmd_start(&v);
     g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
-    Dom d = { .name = "c1", .cmdline = "test=console name=org.qemu.guest_agent.0 timeout=60" };
-    g_autofree char *base = domain_xml(&v, &d);
-    GString *x = g_string_new(base);
-    g_string_insert(x, strstr(x->str, "</devices>") - x->str,
-                    "<console type='pty'><target type='virtio'/></console>"
-                    "<channel type='unix'><source mode='bind'/>"
-                    "<target type='virtio' name='org.qemu.guest_agent.0'/></channel>");
-    g_autofree char *xml = g_string_free(x, FALSE);
-    json_object_put(call_ok(s, "domain-define", define_args(xml)));
+    Dom d = { .name = "c1", .cmdline = "test=console name=org.qemu.guest_agent.0 timeout=60",
+              .extra_devices = "<console type='pty'><target type='virtio'/></console>"
+                               "<channel type='unix'><source mode='bind'/>"
+                               "<target type='virtio' name='org.qemu.guest_agent.0'/>"
+                               "</channel>" };
+    g_free(define(s, &v, &d));
 
     /* dumpxml: libvirt's controller, console target port and address */
     json_object *dx = call_ok(s, "domain-get-xml", name_args("c1"));
@@ -155,6 +152,14 @@ static void test_channel_and_console(void)
     g_test_message("guest:\n%s", text);
     g_assert_nonnull(strstr(text, "\"check\":\"console_hostile\",\"ok\":true"));
     g_assert_nonnull(strstr(text, "\"failed\": 0}"));
+    /* two messages for ports that do not exist: one line in the worker's log */
+    g_autofree char *log_path = g_build_filename(v.run, "c1.log", NULL);
+    g_autofree char *log = read_file(log_path);
+    g_test_message("worker log:\n%s", log);
+    unsigned said = 0;
+    for (const char *p = log; (p = strstr(p, "which does not exist")); p++)
+        said++;
+    g_assert_cmpuint(said, ==, 1);
     close(fd);
     vmmd_stop(&v, SIGTERM);
     vmmd_cleanup(&v);
