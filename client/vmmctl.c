@@ -80,6 +80,7 @@ static struct {
     gboolean wrap;
     char *period;                /* dommemstat --period, NULL = not given */
     char *mac;                   /* net-dhcp-leases --mac */
+    char *devname;               /* console --devname, NULL = the first console */
 } opt;
 
 /* ------------------------------------------------------------------------ */
@@ -1631,7 +1632,10 @@ static int console_loop(int cfd)
 static int run_console(Ctl *c, const char *name)
 {
     g_autoptr(GError) e = NULL;
-    json_object *ret = call(c, false, "domain-console", name_args(name), &e);
+    json_object *args = name_args(name);
+    if (opt.devname)
+        json_object_object_add(args, "devname", json_object_new_string(opt.devname));
+    json_object *ret = call(c, false, "domain-console", args, &e);
     if (!ret)
         return e ? fail(c, e, name, "Failed to get console for domain '%s'", name) : 1;
     const char *type = get_str(ret, "type", "");
@@ -1976,6 +1980,10 @@ static const GOptionEntry start_options[] = {
     { "console", 0, 0, G_OPTION_ARG_NONE, &opt.console, "attach to console after creation", NULL },
     { NULL },
 };
+static const GOptionEntry console_options[] = {
+    { "devname", 0, 0, G_OPTION_ARG_STRING, &opt.devname, "character device name", "string" },
+    { NULL },
+};
 static const GOptionEntry shutdown_options[] = {
     { "timeout", 0, 0, G_OPTION_ARG_INT, &opt.timeout,
       "destroy the domain if it is still running after S seconds", "S" },
@@ -2098,7 +2106,8 @@ static const GOptionEntry domifaddr_options[] = {
 
 static const Verb verbs[] = {
     { "autostart", "<domain> [--disable]", "autostart a domain", false, 1, 1, autostart_options, verb_autostart },
-    { "console", "<domain>", "connect to the guest console", false, 1, 1, no_options, verb_console },
+    { "console", "<domain> [--devname <string>]", "connect to the guest console", false, 1, 1,
+      console_options, verb_console },
     { "define", "<file>", "define (but don't start) a domain from an XML file", false, 1, 1, no_options, verb_define },
     { "destroy", "<domain> [--graceful]", "destroy (stop) a domain", false, 1, 1, destroy_options, verb_simple },
     { "domblklist", "<domain> [--inactive] [--details]", "list all domain blocks", true, 1, 1, domblklist_options, verb_domblklist },

@@ -707,11 +707,13 @@ static json_object *cmd_set_memory_period(VmmProtoConn *c, json_object *args, vo
     return balloon_forward(c, dom, "set-balloon-period", "period", period, err);
 }
 
-/* domain-console: the first serial port's host side. */
+/* domain-console: the host side of a serial port, the virtio console or a
+ * channel, named by libvirt's alias (virsh console --devname), by default
+ * the first console. */
 
 typedef struct {
     VmmProtoPending *p;
-    unsigned port;
+    char *alias;
     char *name;
 } ConsoleCall;
 
@@ -722,19 +724,20 @@ static void on_chardevs(VmmProtoClient *c, json_object *ret, const GError *err, 
         vmm_proto_pending_error(cc->p, VMM_PROTO_INTERNAL_ERROR, "domain '%s': %s", cc->name,
                                 err->message);
     } else {
-        json_object *found = NULL;
+        json_object *found = NULL, *a;
         for (size_t i = 0; json_object_is_type(ret, json_type_array) &&
                            i < json_object_array_length(ret); i++) {
             json_object *o = json_object_array_get_idx(ret, i);
-            if (get_int(o, "port") == cc->port)
+            if (json_object_object_get_ex(o, "alias", &a) &&
+                g_strcmp0(json_object_get_string(a), cc->alias) == 0)
                 found = o;
         }
         json_object *type = found ? json_object_object_get(found, "type") : NULL;
         json_object *path = found ? json_object_object_get(found, "path") : NULL;
         if (!type || !path || !json_object_is_type(path, json_type_string)) {
             vmm_proto_pending_error(cc->p, VMM_PROTO_INTERNAL_ERROR,
-                                    "domain '%s': the worker reports no host side for serial "
-                                    "port %u", cc->name, cc->port);
+                                    "domain '%s': the worker reports no host side for %s",
+                                    cc->name, cc->alias);
         } else {
             json_object *r = json_object_new_object();
             json_object_object_add(r, "type", json_object_get(type));
@@ -742,45 +745,104 @@ static void on_chardevs(VmmProtoClient *c, json_object *ret, const GError *err, 
             vmm_proto_pending_return(cc->p, r);
         }
     }
+    g_free(cc->alias);
     g_free(cc->name);
     g_free(cc);
+}
+
+/* The character device `devname` (NULL: the first console) of def: its
+ * host end and alias, or FALSE with why. */
+static bool find_console(VmmDaemon *d, const VmmDomainDef *def, const char *devname,
+                         const VmmChrDef **chr, char **alias, char **auto_path, GError **err)
+{
+    const char *dom = def->name;
+    guint nser = def->serials ? def->serials->len : 0;
+    guint nch = def->channels ? def->channels->len : 0;
+    *auto_path = NULL;
+    if (!devname && nser) {
+        *chr = g_ptr_array_index(def->serials, 0);   /* sorted by port */
+        *alias = g_strdup_printf("serial%u", (*chr)->port);
+        return true;
+    }
+    for (guint i = 0; devname && i < nser; i++) {
+        const VmmChrDef *s = g_ptr_array_index(def->serials, i);
+        g_autofree char *a = g_strdup_printf("serial%u", s->port);
+        if (!strcmp(a, devname)) {
+            *chr = s;
+            *alias = g_steal_pointer(&a);
+            return true;
+        }
+    }
+    for (guint i = 0; i < nch; i++) {
+        const VmmChannelDef *ch = g_ptr_array_index(def->channels, i);
+        g_autofree char *a = vmm_channel_alias(def->channels, i, nser > 0);
+        if (devname ? strcmp(a, devname) != 0 : ch->kind != VMM_VSERIAL_CONSOLE)
+            continue;
+        *chr = &ch->chr;
+        *alias = g_steal_pointer(&a);
+        if (ch->chr.type == VMM_CHR_UNIX && !ch->chr.path)
+            *auto_path = vmm_channel_auto_path(d->run_dir, dom, ch->name);
+        return true;
+    }
+    if (!devname) {
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                            "domain '%s' has no console (no serial port, no virtio console)",
+                            dom);
+        return false;
+    }
+    g_autoptr(GString) known = g_string_new(NULL);
+    for (guint i = 0; i < nser; i++)
+        g_string_append_printf(known, "%sserial%u", known->len ? ", " : "",
+                               ((const VmmChrDef *)g_ptr_array_index(def->serials, i))->port);
+    for (guint i = 0; i < nch; i++) {
+        g_autofree char *a = vmm_channel_alias(def->channels, i, nser > 0);
+        g_string_append_printf(known, "%s%s", known->len ? ", " : "", a);
+    }
+    vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                        "domain '%s' has no character device '%s' (it has: %s)", dom, devname,
+                        known->len ? known->str : "none");
+    return false;
 }
 
 static json_object *cmd_console(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
 {
     VmmDaemon *d = opaque;
-    static const char *const allowed[] = { "name", NULL };
+    static const char *const allowed[] = { "name", "devname", NULL };
     VmmdDomain *dom;
-    if (!check_members(args, allowed, err) || !(dom = arg_domain(d, args, err)))
+    const char *devname = NULL;
+    if (!check_members(args, allowed, err) || !arg_string(args, "devname", false, &devname, err) ||
+        !(dom = arg_domain(d, args, err)))
         return NULL;
     if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
         return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
                                    "domain is not running");
     const VmmDomainDef *def = vmmd_domain_current_def(dom);
-    if (!def->serials || def->serials->len == 0)
-        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                                   "domain '%s' has no serial port", dom->name);
-    const VmmChrDef *chr = g_ptr_array_index(def->serials, 0);   /* sorted by port */
+    const VmmChrDef *chr;
+    g_autofree char *alias = NULL, *auto_path = NULL;
+    if (!find_console(d, def, devname, &chr, &alias, &auto_path, err))
+        return NULL;
     if (chr->type == VMM_CHR_UNIX && !chr->listen)
         return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                                   "domain '%s': serial port %u connects out to '%s' "
-                                   "(mode='connect'); the console is whatever listens there",
-                                   dom->name, chr->port, chr->path);
+                                   "domain '%s': %s connects out to '%s' (mode='connect'); "
+                                   "the console is whatever listens there",
+                                   dom->name, alias, chr->path);
     if (chr->type == VMM_CHR_UNIX) {
         json_object *r = json_object_new_object();
         json_object_object_add(r, "type", json_object_new_string("unix"));
-        json_object_object_add(r, "path", json_object_new_string(chr->path));
+        json_object_object_add(r, "path",
+                               json_object_new_string(auto_path ? auto_path : chr->path));
         return r;
     }
     if (chr->type != VMM_CHR_PTY)
         return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                                   "domain '%s': serial port %u is type '%s', which has no "
-                                   "console to connect to (use pty or unix)", dom->name,
-                                   chr->port, vmm_chr_type_to_string(chr->type));
+                                   "domain '%s': %s is type '%s', which has no console to "
+                                   "connect to (use pty or unix)", dom->name, alias,
+                                   vmm_chr_type_to_string(chr->type));
     ConsoleCall *cc = g_new0(ConsoleCall, 1);
-    cc->port = chr->port;
+    cc->alias = g_steal_pointer(&alias);
     cc->name = g_strdup(dom->name);
     if (!vmmd_domain_worker_call(dom, "query-chardevs", NULL, on_chardevs, cc, err)) {
+        g_free(cc->alias);
         g_free(cc->name);
         g_free(cc);
         return NULL;

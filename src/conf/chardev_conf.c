@@ -155,29 +155,35 @@ static bool parse_chr_target(const ParseCtx *pc, xmlNodePtr tgt, bool console,
     return true;
 }
 
-static bool parse_chr(const ParseCtx *pc, xmlNodePtr node, bool console,
-                      ChrItem **out, GError **err)
+bool conf_chr_parse_backend(const ParseCtx *pc, xmlNodePtr node, xmlNodePtr source,
+                            VmmChrDef *def, GError **err)
 {
-    static const char *const attrs[] = { "type", NULL };
-    static const char *const names[] = { "source", "target", NULL };
     /* Index order matches VmmChrType. */
     static const char *const types[] = { "stdio", "file", "pty", "unix", NULL };
     static const char *const known_types[] = {
         "dev", "pipe", "tcp", "udp", "null", "vc", "spicevmc", "spiceport",
         "nmdm", "qemu-vdagent", "dbus", NULL };
-    xmlNodePtr s[2] = { 0 };
-    g_autoptr(VmmChrDef) def = g_new0(VmmChrDef, 1);
     int idx;
-
-    if (!check_attrs(pc, node, attrs, err) || !collect_children(pc, node, names, s, err))
-        return false;
     /* libvirt's default when type is missing. */
     g_autofree char *type = get_attr(node, "type");
     if (!parse_choice(pc, node, "type", type ? type : "pty", types, known_types,
                       &idx, err))
         return false;
     def->type = (VmmChrType)idx;
-    if (!parse_chr_source(pc, node, s[0], def, err))
+    return parse_chr_source(pc, node, source, def, err);
+}
+
+static bool parse_chr(const ParseCtx *pc, xmlNodePtr node, bool console,
+                      ChrItem **out, GError **err)
+{
+    static const char *const attrs[] = { "type", NULL };
+    static const char *const names[] = { "source", "target", NULL };
+    xmlNodePtr s[2] = { 0 };
+    g_autoptr(VmmChrDef) def = g_new0(VmmChrDef, 1);
+
+    if (!check_attrs(pc, node, attrs, err) || !collect_children(pc, node, names, s, err))
+        return false;
+    if (!conf_chr_parse_backend(pc, node, s[0], def, err))
         return false;
 
     ChrItem *item = g_new0(ChrItem, 1);
@@ -283,9 +289,9 @@ static bool resolve_serials(const ParseCtx *pc, GPtrArray *serials,
     return true;
 }
 
-static bool format_chr_source(ConfWriter *w, xmlNodePtr parent, const VmmChrDef *chr)
+bool conf_chr_format_source(ConfWriter *w, xmlNodePtr parent, const VmmChrDef *chr,
+                            const char *what)
 {
-    g_autofree char *what = g_strdup_printf("serial port %u source path", chr->port);
     switch (chr->type) {
     case VMM_CHR_STDIO:
     case VMM_CHR_PTY:
@@ -308,8 +314,7 @@ static bool format_chr_source(ConfWriter *w, xmlNodePtr parent, const VmmChrDef 
     }
     }
     g_set_error(w->err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
-                "cannot format domain XML: serial port %u has unknown type %d",
-                chr->port, (int)chr->type);
+                "cannot format domain XML: %s: unknown type %d", what, (int)chr->type);
     w->failed = true;
     return false;
 }
@@ -320,9 +325,10 @@ static bool format_serials(ConfWriter *w, xmlNodePtr devices, const GPtrArray *s
 {
     for (guint i = 0; serials && i < serials->len; i++) {
         const VmmChrDef *chr = g_ptr_array_index(serials, i);
+        g_autofree char *what = g_strdup_printf("serial port %u source path", chr->port);
         xmlNodePtr s = add_elem(devices, "serial");
         set_attr(s, "type", vmm_chr_type_to_string(chr->type));
-        if (!format_chr_source(w, s, chr))
+        if (!conf_chr_format_source(w, s, chr, what))
             return false;
         xmlNodePtr t = add_elem(s, "target");
         set_attr(t, "type", "isa-serial");
@@ -332,9 +338,10 @@ static bool format_serials(ConfWriter *w, xmlNodePtr devices, const GPtrArray *s
     }
     if (serials && serials->len > 0) {
         const VmmChrDef *chr = g_ptr_array_index(serials, 0);
+        g_autofree char *what = g_strdup_printf("serial port %u source path", chr->port);
         xmlNodePtr c = add_elem(devices, "console");
         set_attr(c, "type", vmm_chr_type_to_string(chr->type));
-        if (!format_chr_source(w, c, chr))
+        if (!conf_chr_format_source(w, c, chr, what))
             return false;
         xmlNodePtr t = add_elem(c, "target");
         set_attr(t, "type", "serial");
@@ -366,6 +373,18 @@ static void chr_seen_free(void *p)
     g_free(seen);
 }
 
+/* <console><target type='virtio'/>: a virtio console port (vserial_conf.c). */
+static bool console_target_is_virtio(xmlNodePtr console)
+{
+    for (xmlNodePtr t = console->children; t; t = t->next) {
+        if (t->type != XML_ELEMENT_NODE || !name_is(t, "target"))
+            continue;
+        g_autofree char *type = get_attr(t, "type");
+        return g_strcmp0(type, "virtio") == 0;
+    }
+    return false;
+}
+
 static bool chr_parse(ConfDevices *d, void *state, xmlNodePtr c, GError **err)
 {
     ChrSeen *seen = state;
@@ -377,14 +396,16 @@ static bool chr_parse(ConfDevices *d, void *state, xmlNodePtr c, GError **err)
         g_ptr_array_add(seen->serials, it);
         return true;
     }
+    if (console_target_is_virtio(c))
+        return conf_vserial_console_parse(d, c, err);
     if (!parse_chr(pc, c, true, &it, err))
         return false;
     if (seen->console) {
         chr_item_free(it);
         return conf_fail(pc, c, VMM_CONF_ERROR_INVALID, err,
                          "only the first <console> can be a serial console "
-                         "(first <console> on line %ld); vmmd supports no other "
-                         "console type yet", line_of(seen->console->node));
+                         "(first <console> on line %ld); another one needs "
+                         "<target type='virtio'/>", line_of(seen->console->node));
     }
     seen->console = it;
     return true;

@@ -172,6 +172,18 @@ extern const ConfDeviceClass conf_net_class;       /* net_conf.c */
 extern const ConfDeviceClass conf_chardev_class;   /* chardev_conf.c */
 extern const ConfDeviceClass conf_rng_class;       /* rng_conf.c */
 extern const ConfDeviceClass conf_memballoon_class;   /* memballoon_conf.c */
+extern const ConfDeviceClass conf_controller_class;   /* vserial_conf.c */
+extern const ConfDeviceClass conf_channel_class;      /* vserial_conf.c */
+
+/* chardev_conf.c, for every character device element: type= (default pty)
+ * and <source> into def; the <source> back (`what` names it in errors). */
+bool conf_chr_parse_backend(const ParseCtx *pc, xmlNodePtr node, xmlNodePtr source,
+                            VmmChrDef *def, GError **err);
+bool conf_chr_format_source(ConfWriter *w, xmlNodePtr parent, const VmmChrDef *chr,
+                            const char *what);
+/* vserial_conf.c: a <console> whose <target type='virtio'/> makes it a port
+ * of the virtio-serial device, read by the chardev class. */
+bool conf_vserial_console_parse(ConfDevices *d, xmlNodePtr node, GError **err);
 /* NULL-terminated, in libvirt's <devices> output order. */
 extern const ConfDeviceClass *const conf_device_classes[];
 /* The class's list field in `def` (through list_offset). */

@@ -302,8 +302,10 @@ static bool parse_action(const ParseCtx *pc, xmlNodePtr node,
  * output): one entry per file that reads and writes a class. */
 const ConfDeviceClass *const conf_device_classes[] = {
     &conf_disk_class,
+    &conf_controller_class,
     &conf_net_class,
     &conf_chardev_class,
+    &conf_channel_class,
     &conf_memballoon_class,
     &conf_rng_class,
     NULL,

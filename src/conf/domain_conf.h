@@ -14,6 +14,7 @@
 #include "conf/memballoon_conf.h"
 #include "conf/net_conf.h"
 #include "conf/rng_conf.h"
+#include "conf/vserial_conf.h"
 
 #define VMM_CONF_ERROR (vmm_conf_error_quark())
 GQuark vmm_conf_error_quark(void);
@@ -72,6 +73,11 @@ typedef struct {
     GPtrArray *serials;       /* VmmChrDef*, sorted by port, no duplicates;
                                * a <console type=... target type='serial'>
                                * without a matching <serial> adds one */
+    GPtrArray *controllers;   /* VmmControllerDef* (vserial_conf.h): the
+                               * virtio-serial controller, at most one; added
+                               * when a virtio console or channel needs it */
+    GPtrArray *channels;      /* VmmChannelDef* (vserial_conf.h): virtio
+                               * consoles, then <channel>s, document order */
     GPtrArray *memballoons;   /* VmmBalloonDef* (memballoon_conf.h), at most one;
                                * fill-defaults adds a virtio one when empty */
 } VmmDomainDef;

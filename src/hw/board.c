@@ -21,6 +21,7 @@
 #include "virtio/vhost_user_blk.h"
 #include "virtio/virtio_balloon.h"
 #include "virtio/virtio_blk.h"
+#include "virtio/virtio_console.h"
 #include "virtio/virtio_net.h"
 #include "virtio/virtio_net_proto.h"
 #include "virtio/virtio_rng.h"
@@ -38,6 +39,7 @@
 typedef struct {
     VmmVm *vm;
     VmmChardev *const *serial_backends;
+    VmmChardev *const *channel_backends;
     VmmNetdev *const *netdevs;
 } BoardCtx;
 
@@ -292,6 +294,22 @@ static bool net_vhost(const VmmNetDef *nd, guint index, const char *name, VmmVho
     return true;
 }
 
+/* The virtio-serial <controller> -> one virtio-console device carrying the
+ * virtio console and every channel, as QEMU's virtio-serial-pci. */
+static void *vserial_create(const BoardCtx *c, guint index, int slot, GError **err)
+{
+    (void)index;
+    const VmmDomainDef *def = c->vm->def;
+    return vmm_virtio_console_new(c->vm, def->channels, c->channel_backends,
+                                  vmm_vserial_nr_ports(def->controllers, def->channels), slot,
+                                  err);
+}
+
+static void vserial_free(void *dev)
+{
+    vmm_virtio_console_free(dev);
+}
+
 /* <interface> -> virtio-net on the host side the caller opened. Offloads
  * the XML turns off are never offered: host= for what the device accepts
  * from the guest, guest= for what it hands to the guest. */
@@ -388,6 +406,7 @@ static bool balloon_is_virtio(gconstpointer item)
 }
 
 static GPtrArray *def_disks(const VmmDomainDef *d) { return d->disks; }
+static GPtrArray *def_controllers(const VmmDomainDef *d) { return d->controllers; }
 static GPtrArray *def_nets(const VmmDomainDef *d) { return d->nets; }
 static GPtrArray *def_rngs(const VmmDomainDef *d) { return d->rngs; }
 static GPtrArray *def_balloons(const VmmDomainDef *d) { return d->memballoons; }
@@ -395,6 +414,7 @@ static GPtrArray **vm_blk(VmmVm *vm) { return &vm->blk; }
 static GPtrArray **vm_vhost_blk(VmmVm *vm) { return &vm->vhost_blk; }
 static GPtrArray **vm_balloon(VmmVm *vm) { return &vm->balloon; }
 static GPtrArray **vm_net(VmmVm *vm) { return &vm->net; }
+static GPtrArray **vm_vserial(VmmVm *vm) { return &vm->vserial; }
 static GPtrArray **vm_rng(VmmVm *vm) { return &vm->rng; }
 
 /* A PCI device kind: one instance per element of a definition list that
@@ -471,9 +491,10 @@ static void pci_devices_free(VmmVm *vm)
 /* ---- the board --------------------------------------------------------- */
 
 bool vmm_board_create(VmmVm *vm, VmmChardev *const *serial_backends,
-                      VmmNetdev *const *netdevs, GError **err)
+                      VmmChardev *const *channel_backends, VmmNetdev *const *netdevs,
+                      GError **err)
 {
-    BoardCtx c = { vm, serial_backends, netdevs };
+    BoardCtx c = { vm, serial_backends, channel_backends, netdevs };
     for (guint i = 0; i < G_N_ELEMENTS(board_devices); i++)
         if (!board_devices[i].create(&c, err))
             return false;

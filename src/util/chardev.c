@@ -59,6 +59,8 @@ struct VmmChardev {
     GSource *in_src;
     GSource *listen_src;
     GSource *listen_retry_src;
+    void (*conn_changed)(void *opaque, bool up);
+    void *conn_opaque;
     bool in_paused;           /* can_receive() said 0: wait for accept_input */
     bool in_eof;
 
@@ -158,6 +160,8 @@ static void disconnect(VmmChardev *c)
         close(fd);
     c->in_paused = c->in_eof = false;
     g_debug("%s: unix socket peer on '%s' disconnected", c->label, c->path);
+    if (c->conn_changed)
+        c->conn_changed(c->conn_opaque, false);
 }
 
 static gboolean in_ready(int fd, GIOCondition cond, gpointer data)
@@ -338,6 +342,8 @@ static gboolean listen_ready(int fd, GIOCondition cond, gpointer data)
     c->in_paused = c->in_eof = false;
     update_in_watch(c);
     g_debug("%s: client connected on unix socket '%s'", c->label, c->path);
+    if (c->conn_changed)
+        c->conn_changed(c->conn_opaque, true);
     return G_SOURCE_CONTINUE;
 }
 
@@ -607,6 +613,13 @@ void vmm_chardev_set_frontend(VmmChardev *c,
     c->resume_input = true;
     schedule_kick_locked(c);   /* (re)arms the input watch on the loop */
     g_mutex_unlock(&c->lock);
+}
+
+void vmm_chardev_set_connect_handler(VmmChardev *c, void (*changed)(void *opaque, bool up),
+                                     void *opaque)
+{
+    c->conn_changed = changed;
+    c->conn_opaque = opaque;
 }
 
 void vmm_chardev_accept_input(VmmChardev *c)

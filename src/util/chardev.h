@@ -47,6 +47,12 @@ void vmm_chardev_set_frontend(VmmChardev *c,
                                               size_t len),
                               void *opaque);
 
+/* Told, on the main context's thread, when a unix socket peer connects
+ * (true) or goes away (false): a virtio-serial port reports its host side
+ * open or closed to the guest. NULL removes it. */
+void vmm_chardev_set_connect_handler(VmmChardev *c, void (*changed)(void *opaque, bool up),
+                                     void *opaque);
+
 /* The frontend has room again. Thread-safe, cheap, may be called often. */
 void vmm_chardev_accept_input(VmmChardev *c);
 

@@ -184,7 +184,8 @@ static bool setup_kvm(VmmVm *vm, GError **err)
 /* Buses and interrupt lines, then the devices (the board decides which),
  * then the ACPI tables describing them. */
 static bool setup_devices(VmmVm *vm, VmmChardev *const *backends,
-                          VmmNetdev *const *netdevs, GError **err)
+                          VmmChardev *const *channel_backends, VmmNetdev *const *netdevs,
+                          GError **err)
 {
     vmm_bus_init(&vm->pio, "pio");
     vmm_bus_init(&vm->mmio, "mmio");
@@ -192,7 +193,7 @@ static bool setup_devices(VmmVm *vm, VmmChardev *const *backends,
         vm->gsi[i] = (VmmIrq){ .set = irq_line_set, .opaque = vm, .gsi = i };
         vmm_irq_line_init(&vm->gsi_line[i], &vm->gsi[i]);
     }
-    if (!vmm_board_create(vm, backends, netdevs, err))
+    if (!vmm_board_create(vm, backends, channel_backends, netdevs, err))
         return false;
     if (vm->def->acpi) {
         VmmCpuTopology topo;
@@ -209,7 +210,8 @@ static bool setup_devices(VmmVm *vm, VmmChardev *const *backends,
 }
 
 VmmVm *vmm_vm_new(const VmmDomainDef *def, VmmChardev *const *serial_backends,
-                  VmmNetdev *const *netdevs, const char *boot_protocol, GError **err)
+                  VmmChardev *const *channel_backends, VmmNetdev *const *netdevs,
+                  const char *boot_protocol, GError **err)
 {
     static gsize signals_once;
     if (g_once_init_enter(&signals_once)) {
@@ -228,7 +230,7 @@ VmmVm *vmm_vm_new(const VmmDomainDef *def, VmmChardev *const *serial_backends,
         goto fail;
     }
     if (!setup_kvm(vm, err) || !setup_memory(vm, err) ||
-        !setup_devices(vm, serial_backends, netdevs, err) ||
+        !setup_devices(vm, serial_backends, channel_backends, netdevs, err) ||
         !vmm_boot_load(vm, boot_protocol, &vm->boot, err))
         goto fail;
     vm->vcpus = g_new0(VmmVcpu, vm->nr_vcpus);

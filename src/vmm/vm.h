@@ -82,6 +82,7 @@ struct VmmVm {
     GPtrArray *net;          /* VmmVirtioNet*, one per <interface> */
     GPtrArray *rng;          /* VmmVirtioRng*, one per <rng> */
     GPtrArray *balloon;      /* VmmVirtioBalloon*, one for a virtio <memballoon> */
+    GPtrArray *vserial;      /* VmmVirtioConsole*, one for the virtio-serial controller */
 
     unsigned nr_vcpus;
     VmmVcpu *vcpus;
@@ -104,8 +105,11 @@ struct VmmVm {
  * the kernel loaded and vCPUs in their boot state. */
 /* netdevs: the host side of each <interface>, in document order, owned
  * by the caller (they outlive a guest reboot); NULL when there are none. */
+/* channel_backends: the host end of each def->channels item (virtio
+ * console and channels), owned by the caller likewise; NULL when none. */
 VmmVm *vmm_vm_new(const VmmDomainDef *def, VmmChardev *const *serial_backends,
-                  VmmNetdev *const *netdevs, const char *boot_protocol, GError **err);
+                  VmmChardev *const *channel_backends, VmmNetdev *const *netdevs,
+                  const char *boot_protocol, GError **err);
 bool vmm_vm_start(VmmVm *vm, GError **err);
 /* Ask the VM to stop (from any thread). Only the first reason sticks. */
 void vmm_vm_request_stop(VmmVm *vm, VmmStopReason reason, const char *fmt, ...)

@@ -6,6 +6,7 @@
 #include "util/log.h"
 #include "virtio/virtio_balloon.h"
 #include "virtio/virtio_blk.h"
+#include "virtio/virtio_console.h"
 #include "virtio/virtio_net.h"
 
 #include <string.h>
@@ -180,11 +181,35 @@ static json_object *cmd_query_chardevs(VmmProtoConn *c, json_object *args, void 
         const VmmChrDef *chr = g_ptr_array_index(w->def->serials, i);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "port", json_object_new_int(chr->port));
+        g_autofree char *alias = g_strdup_printf("serial%u", chr->port);
+        json_object_object_add(o, "alias", json_object_new_string(alias));
         json_object_object_add(o, "type", json_object_new_string(vmm_chr_type_to_string(chr->type)));
         const char *path = chr->type == VMM_CHR_PTY ? vmm_chardev_pty_path(w->backends[chr->port])
                                                     : chr->path;
         if (path)
             json_object_object_add(o, "path", json_object_new_string(path));
+        json_object_array_add(r, o);
+    }
+    /* virtio console and channels: libvirt's aliases, the guest's side */
+    VmmVirtioConsole *vs = w->vm && w->vm->vserial && w->vm->vserial->len
+                           ? g_ptr_array_index(w->vm->vserial, 0) : NULL;
+    for (guint i = 0; w->def->channels && i < w->def->channels->len; i++) {
+        const VmmChannelDef *ch = g_ptr_array_index(w->def->channels, i);
+        json_object *o = json_object_new_object();
+        g_autofree char *alias = vmm_channel_alias(w->def->channels, i, w->def->serials->len > 0);
+        json_object_object_add(o, "alias", json_object_new_string(alias));
+        json_object_object_add(o, "type", json_object_new_string(vmm_chr_type_to_string(ch->chr.type)));
+        if (ch->name)
+            json_object_object_add(o, "name", json_object_new_string(ch->name));
+        json_object_object_add(o, "vserial_port", json_object_new_int((int)ch->port));
+        const char *path = ch->chr.type == VMM_CHR_PTY
+            ? vmm_chardev_pty_path(w->channel_backends[i]) : ch->chr.path;
+        if (path)
+            json_object_object_add(o, "path", json_object_new_string(path));
+        if (ch->chr.type == VMM_CHR_UNIX)
+            json_object_object_add(o, "listen", json_object_new_boolean(ch->chr.listen));
+        json_object_object_add(o, "guest_open",
+                               json_object_new_boolean(vmm_virtio_console_guest_open(vs, ch->port)));
         json_object_array_add(r, o);
     }
     return r;

@@ -99,6 +99,35 @@ static void write_exit_file(const char *path, int status, const char *reason, co
     json_object_put(o);
 }
 
+/* The host end of virtio console or channel i. A unix channel in bind
+ * mode without a path listens where libvirt would make one, in vmmd's run
+ * directory: <run_dir>/channel/<domain>/<target name> (the one place there
+ * a guest's socket may be). */
+static VmmChardev *open_channel(Worker *w, guint i, const char *run_dir, GError **err)
+{
+    VmmChannelDef *ch = g_ptr_array_index(w->def->channels, i);
+    g_autofree char *label = vmm_channel_alias(w->def->channels, i, w->def->serials->len > 0);
+    if (ch->chr.type != VMM_CHR_UNIX || ch->chr.path)
+        return vmm_chardev_open_checked(&ch->chr, label, NULL, run_dir, err);
+    if (!run_dir) {
+        g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "%s: a unix channel without <source path=...> listens in vmmd's run "
+                    "directory, and vmm-worker was given none (--run-dir DIR, or set the path)",
+                    label);
+        return NULL;
+    }
+    ch->chr.path = vmm_channel_auto_path(run_dir, w->def->name, ch->name);
+    g_autofree char *dir = g_path_get_dirname(ch->chr.path);
+    if (g_mkdir_with_parents(dir, 0700) < 0) {
+        int e = errno;
+        g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(e),
+                    "%s: cannot create the channel directory '%s': %s", label, dir,
+                    g_strerror(e));
+        return NULL;
+    }
+    return vmm_chardev_open(&ch->chr, label, NULL, err);
+}
+
 int main(int argc, char **argv)
 {
     g_autofree char *xml = NULL, *boot_protocol = NULL, *control = NULL, *exit_file = NULL;
@@ -200,6 +229,14 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    w.channel_backends = g_new0(VmmChardev *, w.def->channels->len + 1);
+    for (guint i = 0; i < w.def->channels->len; i++) {
+        if (!(w.channel_backends[i] = open_channel(&w, i, run_dir, &err))) {
+            vmm_log_error("%s", err->message);
+            detail = g_strdup(err->message);
+            goto out;
+        }
+    }
     for (guint i = 0; i < nnets; i++) {
         if (!netdevs[i] &&
             !(netdevs[i] = vmm_netdev_open(g_ptr_array_index(w.def->nets, i), i, &err))) {
@@ -221,7 +258,8 @@ int main(int argc, char **argv)
     g_unix_signal_add(SIGHUP, on_sigint, &w);
 
     for (;;) {
-        w.vm = vmm_vm_new(w.def, w.backends, netdevs, boot_protocol, &err);
+        w.vm = vmm_vm_new(w.def, w.backends, w.channel_backends, netdevs, boot_protocol,
+                          &err);
         worker_balloon_restore(&w);
         if (!w.vm || !vmm_vm_start(w.vm, &err)) {
             vmm_log_error("%s", err->message);
@@ -272,6 +310,9 @@ out:
     for (unsigned i = 0; i < VMM_MAX_SERIALS; i++)
         if (w.backends[i])
             vmm_chardev_close(w.backends[i]);
+    for (guint i = 0; w.channel_backends && i < w.def->channels->len; i++)
+        vmm_chardev_close(w.channel_backends[i]);
+    g_free(w.channel_backends);
     g_main_loop_unref(w.loop);
     vmm_domain_def_free(w.def);
     return status;

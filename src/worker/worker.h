@@ -26,6 +26,7 @@ typedef struct {
     VmmDomainDef *def;
     VmmVm *vm;                       /* NULL between a stop and a restart */
     VmmChardev *backends[VMM_MAX_SERIALS];
+    VmmChardev **channel_backends;   /* one per def->channels item */
     unsigned sigterms;
     bool force_restart;              /* system-reset from the control socket */
     VmmProtoServer *control;         /* --control-socket, or NULL */

@@ -11,7 +11,10 @@
  * /dev/urandom), and a small guest RAM (a memfd, as the worker's, so the
  * balloon really punches holes in it) the input can write rings into, so
  * feature negotiation, queue setup, DRIVER_OK, requests and reset all
- * run.
+ * run;
+ * or virtio-console with multiport (the virtio console on a real
+ * unix-socket chardev whose peer the input writes to, a named port with no
+ * host end, and a port id with no port), whose control messages run too.
  *
  * Only the kernel is fake: the link wraps ioctl() (-Wl,--wrap=ioctl), and
  * KVM_SET_GSI_ROUTING, KVM_IRQFD and KVM_IOEVENTFD on the VM's fd (and
@@ -29,13 +32,14 @@
  * Input: [0] the device (0 virtio-blk, 1 virtio-net with two queue pairs,
  * 2 virtio-net on a stream, 3 virtio-balloon with every feature, 4
  * virtio-rng builtin with <rate bytes='256' period='10'/>, 5 virtio-rng
- * on /dev/urandom), then records of 8 bytes:
+ * on /dev/urandom, 6 virtio-console), then records of 8 bytes:
  *   [0] bit 0: write; bits 1-3: where
  *       0 config space by ECAM, 1 BAR0 (whole), 2 common config,
  *       3 notify, 4 MSI-X table (PBA with offset bit 15), 5 device
  *       config and ISR (offset bit 15), 6 guest RAM (a read: a frame of
  *       offset % 2048 bytes from RAM's start to the net device, on the
- *       pair of offset bit 15), 7 config space by 0xcf8/0xcfc
+ *       pair of offset bit 15; to the console's host end), 7 config space
+ *       by 0xcf8/0xcfc
  *   [1] size: 1 << (b & 3)
  *   [2..3] offset (little-endian, reduced to the region)
  *   [4..7] value (writes)
@@ -45,7 +49,9 @@
 #include "hw/pci.h"
 #include "util/log.h"
 #include "virtio/virtio_balloon.h"
+#include "util/chardev.h"
 #include "virtio/virtio_blk.h"
+#include "virtio/virtio_console.h"
 #include "virtio/virtio_net.h"
 #include "virtio/virtio_rng.h"
 #include "vmm/irq.h"
@@ -62,6 +68,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define RAM_SIZE   0x10000
@@ -307,6 +314,35 @@ static void check_queue_threads(unsigned unnamed_before)
     }
 }
 
+/* The console's host end: a chardev connected to a socket we listen on,
+ * so the input can play the peer. */
+static VmmChardev *console_backend(int *peer)
+{
+    static int listen_fd = -1;
+    static char path[108];
+    if (listen_fd < 0) {
+        g_autofree char *dir = g_dir_make_tmp("fuzz-console-XXXXXX", NULL);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (!dir)
+            abort();
+        snprintf(path, sizeof(path), "%s/s", dir);
+        strcpy(sa.sun_path, path);
+        listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            listen(listen_fd, 4) < 0)
+            fail("console socket: %s", g_strerror(errno));
+    }
+    VmmChrDef def = { .type = VMM_CHR_UNIX, .path = path };
+    GError *err = NULL;
+    VmmChardev *c = vmm_chardev_open(&def, "console1", NULL, &err);
+    if (!c)
+        fail("%s", err->message);
+    *peer = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (*peer < 0)
+        fail("accept: %s", g_strerror(errno));
+    return c;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t *ram;
@@ -352,7 +388,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vm->pci = vmm_pci_host_new(&vm->pio, &vm->mmio, NULL);
     if (!vm->pci || !vmm_irq_routing_init(vm, NULL))
         abort();
-    unsigned dev = size ? data[0] % 6 : 0;
+    unsigned dev = size ? data[0] % 7 : 0;
     VmmDiskDef disk = { .path = disk_path, .target_dev = (char *)"vda", .queues = 2,
                         .pci_slot = SLOT };
     int peer[2] = { -1, -1 }, tap[2] = { -1, -1 };
@@ -365,13 +401,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     VmmRngDef rdef = { .backend = dev == 4 ? VMM_RNG_BACKEND_BUILTIN : VMM_RNG_BACKEND_RANDOM,
                        .path = (char *)"/dev/urandom", .rate_bytes = dev == 4 ? 256 : 0,
                        .rate_period_ms = 10, .pci_slot = SLOT };
+    VmmVirtioConsole *con = NULL;
+    VmmChardev *con_be[2] = { NULL, NULL };
+    static VmmChannelDef ports[2] = {
+        { .kind = VMM_VSERIAL_CONSOLE, .port = 0 },
+        { .kind = VMM_VSERIAL_CHANNEL, .name = (char *)"org.qemu.guest_agent.0", .port = 1 },
+    };
+    GPtrArray *chans = g_ptr_array_new();
+    g_ptr_array_add(chans, &ports[0]);
+    g_ptr_array_add(chans, &ports[1]);
     GError *err = NULL;
     if (dev == 0) {
         blk = vmm_virtio_blk_new(vm, &disk, SLOT, &err);
     } else if (dev == 3) {
         balloon = vmm_virtio_balloon_new(vm, &bdef, SLOT, &err);
-    } else if (dev >= 4) {
+    } else if (dev == 4 || dev == 5) {
         rng = vmm_virtio_rng_new(vm, &rdef, 0, SLOT, &err);
+    } else if (dev == 6) {
+        con_be[0] = console_backend(&peer[0]);
+        /* three ports: 0 and 1 configured, 2 not */
+        con = vmm_virtio_console_new(vm, chans, con_be, 3, SLOT, &err);
     } else {
         unsigned pairs = dev == 1 ? 2 : 1;
         for (unsigned i = 0; i < pairs; i++) {
@@ -389,7 +438,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             .rx_queue_size = 16, .tx_queue_size = 16, .pci_slot = SLOT };
         net = vmm_virtio_net_new(vm, &nc, &err);
     }
-    if (!blk && !net && !balloon && !rng)
+    if (!blk && !net && !balloon && !rng && !con)
         fail("%s", err->message);
     /* As firmware leaves it: BAR0 placed, memory decoding and bus mastering on. */
     cfg_write(vm, PCI_BAR0, 4, BAR_BASE);
@@ -448,6 +497,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         }
+        /* the console's host end reads what the peer sent on this thread */
+        while (con && g_main_context_iteration(NULL, FALSE))
+            ;
     }
 
     check_queue_threads(unnamed_before);
@@ -465,6 +517,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vmm_virtio_net_free(net);
     vmm_virtio_balloon_free(balloon);
     vmm_virtio_rng_free(rng);
+    vmm_virtio_console_free(con);
+    vmm_chardev_close(con_be[0]);
+    while (g_main_context_iteration(NULL, FALSE))
+        ;
+    g_ptr_array_unref(chans);
     for (unsigned i = 0; i < 2; i++) {
         kvm.tap_fds[i] = -1;
         if (tap[i] >= 0)

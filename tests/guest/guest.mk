@@ -35,7 +35,7 @@ GUEST_OBJS = \
 	$(guest_builddir)/blk.gk.o $(guest_builddir)/test_blk.gk.o \
 	$(guest_builddir)/test_blkbench.gk.o \
 	$(guest_builddir)/net.gk.o $(guest_builddir)/test_net.gk.o \
-	$(guest_builddir)/test_rng.gk.o \
+	$(guest_builddir)/test_rng.gk.o $(guest_builddir)/test_console.gk.o \
 	$(guest_builddir)/test_balloon.gk.o \
 	$(guest_builddir)/main.gk.o
 

@@ -32,6 +32,7 @@ void test_net(void);
 void test_net_dhcp(void);
 void test_net_bench(void);
 void test_rng(void);
+void test_console(void);
 void test_net_reflect(void);
 void test_net_peer(void);
 
@@ -45,7 +46,7 @@ static const struct {
 	{ "cpl0speed", test_cpl0speed }, { "syscall", test_syscall }, { "cpuid", test_cpuid },
 	{ "balloon", test_balloon }, { "blk", test_blk }, { "blk-hostile", test_blk_hostile }, { "blk-bench", test_blk_bench },
 	{ "blk-persist", test_blk_persist }, { "net", test_net }, { "net-dhcp", test_net_dhcp },
-	{ "net-bench", test_net_bench }, { "rng", test_rng },
+	{ "net-bench", test_net_bench }, { "rng", test_rng }, { "console", test_console },
 	{ "net-reflect", test_net_reflect }, { "net-peer", test_net_peer },
 };
 

@@ -437,10 +437,11 @@ char *domain_xml(Vmmd *v, const Dom *d)
         "  <on_poweroff>%s</on_poweroff>\n"
         "  <on_reboot>restart</on_reboot>\n"
         "  <on_crash>destroy</on_crash>\n"
-        "  <devices>%s</devices>\n"
+        "  <devices>%s%s</devices>\n"
         "</domain>\n",
         d->name, uuid, kernel, d->cmdline ? d->cmdline : "test=idle",
-        d->no_acpi ? "" : "<acpi/>", d->on_poweroff ? d->on_poweroff : "destroy", ser);
+        d->no_acpi ? "" : "<acpi/>", d->on_poweroff ? d->on_poweroff : "destroy", ser,
+        d->extra_devices ? d->extra_devices : "");
 }
 
 json_object *define_args(const char *xml)

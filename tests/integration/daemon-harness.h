@@ -26,6 +26,7 @@ typedef struct {
     bool no_serial;
     bool no_acpi;
     const char *uuid;
+    const char *extra_devices; /* appended inside <devices>, or NULL */
 } Dom;
 
 /* The daemon of the running test, for diagnostics when a wait fails. */

@@ -115,7 +115,7 @@ static void fx_init_mtu(Fx *f, unsigned pairs, uint64_t disabled, unsigned mtu)
     g_autoptr(GError) err = NULL;
     f->def = vmm_domain_def_parse_file(xml, &err);
     g_assert_no_error(err);
-    f->vm = vmm_vm_new(f->def, NULL, NULL, NULL, &err);
+    f->vm = vmm_vm_new(f->def, NULL, NULL, NULL, NULL, &err);
     g_assert_no_error(err);
     f->pairs = pairs;
     f->tap = vmm_tap_open(NULL, pairs, &err);

@@ -373,9 +373,9 @@ static const ReplaceCase replace_cases[] = {
     { "/conf/unsupported/serial-model-pl011", "<!--dev-->",
       "<serial type='pty'><target type='isa-serial'><model name='pl011'/></target></serial>",
       U, 11, "attribute 'name'='pl011' on <model> is not supported" },
-    { "/conf/unsupported/console-virtio", "<!--dev-->",
-      "<console type='pty'><target type='virtio'/></console>",
-      U, 11, "attribute 'type'='virtio' on <target> is not supported" },
+    { "/conf/unsupported/console-xen", "<!--dev-->",
+      "<console type='pty'><target type='xen'/></console>",
+      U, 11, "attribute 'type'='xen' on <target> is not supported" },
     { "/conf/unsupported/console-target-model", "<!--dev-->",
       "<console type='pty'><target type='serial'><model name='isa-serial'/></target></console>",
       U, 11, "element <target>/<model> is not supported" },
@@ -836,6 +836,90 @@ static VmmDomainDef *parse_valid(const char *xml)
     VmmDomainDef *def = parse_ok(xml);
     assert_libvirt_valid(xml);
     return def;
+}
+
+static VmmChannelDef *chan(VmmDomainDef *def, guint i)
+{
+    g_assert_cmpuint(i, <, def->channels->len);
+    return g_ptr_array_index(def->channels, i);
+}
+
+/* The virtio console, channels and the virtio-serial controller. */
+static void test_vserial(void)
+{
+    /* console and two channels: ports as libvirt assigns them, the
+     * controller added, consoles ahead of channels */
+    g_autoptr(VmmDomainDef) d1 = parse_devices(
+        "<serial type='pty'/>"
+        "<channel type='unix'><source mode='bind' path='/tmp/ga.sock'/>"
+        "<target type='virtio' name='org.qemu.guest_agent.0'/></channel>"
+        "<channel type='pty'><target type='virtio' name='b'/>"
+        "<address type='virtio-serial' controller='0' bus='0' port='1'/></channel>"
+        "<console type='pty'><target type='virtio'/></console>");
+    g_assert_cmpuint(d1->channels->len, ==, 3);
+    g_assert_cmpint(chan(d1, 0)->kind, ==, VMM_VSERIAL_CONSOLE);
+    g_assert_cmpuint(chan(d1, 0)->port, ==, 0);
+    g_assert_cmpuint(chan(d1, 0)->target_port, ==, 1);
+    g_assert_cmpstr(chan(d1, 1)->name, ==, "org.qemu.guest_agent.0");
+    g_assert_cmpuint(chan(d1, 1)->port, ==, 2);
+    g_assert_cmpuint(chan(d1, 2)->port, ==, 1);
+    g_assert_cmpuint(d1->controllers->len, ==, 1);
+    g_assert_cmpuint(vmm_vserial_nr_ports(d1->controllers, d1->channels), ==, 3);
+    g_autofree char *a0 = vmm_channel_alias(d1->channels, 0, true);
+    g_autofree char *a2 = vmm_channel_alias(d1->channels, 2, true);
+    g_assert_cmpstr(a0, ==, "console1");
+    g_assert_cmpstr(a2, ==, "channel1");
+    /* without a serial port the virtio console is console 0 */
+    g_autoptr(VmmDomainDef) d2 = parse_devices(
+        "<console type='file'><source path='/tmp/hvc'/><target type='virtio'/></console>");
+    g_assert_cmpuint(chan(d2, 0)->target_port, ==, 0);
+    g_assert_cmpuint(d2->serials->len, ==, 0);
+    /* a unix channel without a path: vmmd makes one */
+    g_autoptr(VmmDomainDef) d3 = parse_devices(
+        "<channel type='unix'><source mode='bind'/><target type='virtio' name='x.y'/></channel>");
+    g_assert_null(chan(d3, 0)->chr.path);
+    g_assert_cmpuint(chan(d3, 0)->port, ==, 1);
+    g_assert_true(chan(d3, 0)->chr.listen);
+    g_autofree char *auto_path = vmm_channel_auto_path("/run/vmmd", "vm1", "x.y");
+    g_assert_cmpstr(auto_path, ==, "/run/vmmd/channel/vm1/x.y");
+
+    static const struct { const char *xml; VmmConfError code; const char *needle; } bad[] = {
+        { "<console type='pty'><target type='virtio'/></console>"
+          "<console type='pty'><target type='virtio'/></console>", U, "a second <console>" },
+        { "<channel type='pty'><target type='virtio' name='a'/>"
+          "<address type='virtio-serial' port='0'/></channel>", I, "'port'='0'" },
+        { "<channel type='pty'><target type='virtio' name='a'/></channel>"
+          "<channel type='pty'><target type='virtio' name='a'/></channel>", I,
+          "channel name 'a' is taken" },
+        { "<channel type='pty'><target type='virtio' name='a'/>"
+          "<address type='virtio-serial' port='3'/></channel>"
+          "<channel type='pty'><target type='virtio' name='b'/>"
+          "<address type='virtio-serial' port='3'/></channel>", I, "port 3 is taken" },
+        { "<channel type='pty'><target type='virtio' name='a/b'/></channel>", I,
+          "'name'='a/b'" },
+        { "<channel type='pty'><target type='virtio' name='a' state='connected'/></channel>",
+          I, "output only" },
+        { "<channel type='pty'><target type='guestfwd'/></channel>", U, "guestfwd" },
+        { "<channel type='pty'/>", I, "needs <target" },
+        { "<channel type='unix'><source mode='bind'/><target type='virtio'/></channel>", I,
+          "needs <target name=...>" },
+        { "<channel type='tcp'><target type='virtio' name='a'/></channel>", U, "tcp" },
+        { "<channel type='pty'><target type='virtio' name='a'/>"
+          "<address type='pci'/></channel>", U, "'pci'" },
+        { "<controller type='virtio-serial' index='1'/>", I, "'index'='1'" },
+        { "<controller type='virtio-serial' vectors='4'/>", U, "vectors" },
+        { "<controller type='usb' index='0'/>", U, "usb" },
+        { "<controller type='virtio-serial'/><controller type='virtio-serial'/>", I,
+          "more than one" },
+        { "<controller type='virtio-serial' ports='2'/>"
+          "<channel type='pty'><target type='virtio' name='a'/></channel>"
+          "<channel type='pty'><target type='virtio' name='b'/></channel>", I,
+          "the controller has ports 0 to 1" },
+        { "<console type='pty'><target type='virtio'/>"
+          "<address type='virtio-serial' port='2'/></console>", U, "port 2 is not supported" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+        expect_replace_error("<!--dev-->", bad[i].xml, bad[i].code, 11, bad[i].needle);
 }
 
 static VmmDomainDef *parse_devices_valid(const char *devices)
@@ -1931,6 +2015,7 @@ int main(int argc, char **argv)
     g_test_add_func("/conf/serial/types", test_serial_types);
     g_test_add_func("/conf/serial/ports", test_serial_ports);
     g_test_add_func("/conf/serial/console", test_console);
+    g_test_add_func("/conf/vserial", test_vserial);
     g_test_add_func("/conf/disk/defaults", test_disk_defaults);
     g_test_add_func("/conf/disk/vhostuser", test_disk_vhostuser);
     g_test_add_func("/conf/disk/cache-io", test_disk_cache_io);

@@ -381,6 +381,24 @@ static void test_roundtrip_documents(void)
         "<console type='file'><source path='/l' append='on'/></console>",
         "<console type='pty'><target type='serial' port='0'/></console>"
         "<serial type='pty'><target port='0'/></serial>",
+        /* virtio-serial: the virtio console, channels, the controller */
+        "<console type='pty'><target type='virtio' port='0'/></console>",
+        "<console type='pty'><target type='virtio'/></console>",
+        "<serial type='pty'/><console type='pty'><target type='serial'/></console>"
+        "<console type='unix'><source mode='bind' path='/tmp/hvc.sock'/>"
+        "<target type='virtio' port='1'/></console>",
+        "<channel type='unix'><source mode='bind' path='/tmp/ga.sock'/>"
+        "<target type='virtio' name='org.qemu.guest_agent.0'/></channel>",
+        "<channel type='unix'><source mode='bind'/>"
+        "<target type='virtio' name='org.qemu.guest_agent.0'/></channel>",
+        "<controller type='virtio-serial' index='0' ports='8'>"
+        "<address type='pci' slot='9'/></controller>"
+        "<channel type='pty'><target type='virtio' name='a'/>"
+        "<address type='virtio-serial' controller='0' bus='0' port='3'/></channel>"
+        "<channel type='file'><source path='/tmp/c.log'/><target type='virtio' name='b'/>"
+        "</channel><console type='file'><source path='/tmp/hvc.log'/>"
+        "<target type='virtio'/></console>",
+        "<controller type='virtio-serial'/>",
         /* disks */
         "<disk><source file='/a'/><target dev='vda'/></disk>",
         "<disk type='block' device='disk'>\n<!-- c --><readonly/><serial>S1</serial>\n"
@@ -1155,7 +1173,12 @@ static const Edit refused[] = {
     { "<!--dev-->", "<serial type='file'><source path='/a'/><source path='/b'/></serial>" },
     { "<!--dev-->", "<serial type='pty'/><serial type='pty'/><serial type='pty'/>"
       "<serial type='pty'/><serial type='pty'/>" },
-    { "<!--dev-->", "<console type='pty'><target type='virtio'/></console>" },
+    { "<!--dev-->", "<console type='pty'><target type='xen'/></console>" },
+    { "<!--dev-->", "<channel type='pty'><target type='guestfwd'/></channel>" },
+    { "<!--dev-->", "<channel type='pty'><target type='virtio' name='a'/>"
+      "<address type='virtio-serial' port='0'/></channel>" },
+    { "<!--dev-->", "<controller type='usb' index='0'/>" },
+    { "<!--dev-->", "<controller type='virtio-serial' index='1'/>" },
     { "<!--dev-->", "<console type='pty'><target type='serial'>"
       "<model name='isa-serial'/></target></console>" },
     { "<!--dev-->", "<console type='pty'/><console type='pty'/>" },
