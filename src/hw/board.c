@@ -435,6 +435,7 @@ static const BoardPciKind board_pci_kinds[] = {
     { "virtio-blk", def_disks, disk_is_local, vm_blk, blk_create, blk_free },
     { "vhost-user-blk", def_disks, disk_is_vhostuser, vm_vhost_blk, vhost_blk_create,
       vhost_blk_free },
+    { "virtio-serial", def_controllers, NULL, vm_vserial, vserial_create, vserial_free },
     { "virtio-net", def_nets, NULL, vm_net, net_create, net_free },
     { "virtio-balloon", def_balloons, balloon_is_virtio, vm_balloon, balloon_create,
       balloon_free },
