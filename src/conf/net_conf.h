@@ -25,6 +25,12 @@ typedef enum {
     VMM_NET_DRIVER_QEMU,          /* vmm-worker's userspace back end */
 } VmmNetDriver;
 
+/* <model type>: the device the guest sees. */
+typedef enum {
+    VMM_NET_MODEL_VIRTIO = 0,     /* virtio-net (also when <model> is absent) */
+    VMM_NET_MODEL_E1000,          /* Intel 82540EM, emulated (src/hw/e1000.c) */
+} VmmNetModel;
+
 typedef enum { VMM_TRI_DEFAULT = 0, VMM_TRI_ON, VMM_TRI_OFF } VmmTristate;
 
 /* <driver><host .../>: offloads the back end may do for the guest's
@@ -45,6 +51,7 @@ typedef struct {
     char *bridge;                /* bridge: <source bridge> */
     char *target_dev;            /* <target dev>, or NULL (vmmd names it vnetN) */
     bool managed_no;             /* ethernet: <target managed='no'>: the tap exists */
+    VmmNetModel model;           /* <model type> */
     VmmNetDriver driver;         /* <driver name> */
     unsigned queues;             /* <driver queues>; 0 = 1 */
     unsigned rx_queue_size;      /* 0 = 256 */
