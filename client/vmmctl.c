@@ -577,7 +577,7 @@ static int verb_domiflist(Ctl *c, const Verb *v, char **args, unsigned n)
         vmm_net_mac_format(net->mac, mac);
         const char *src = net->bridge ? net->bridge : net->socket_path ? net->socket_path : "-";
         printf(" %-11s %-10s %-10s %-8s %s\n", net->target_dev ? net->target_dev : "-",
-               vmm_net_type_to_string(net->type), src, "virtio", mac);
+               vmm_net_type_to_string(net->type), src, vmm_net_model_to_string(net->model), mac);
     }
     printf("\n");
     json_object_put(ret);

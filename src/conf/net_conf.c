@@ -23,6 +23,11 @@ const char *vmm_net_type_to_string(VmmNetType t)
     return types[t];
 }
 
+const char *vmm_net_model_to_string(VmmNetModel m)
+{
+    return models[m];
+}
+
 void vmm_net_mac_format(const uint8_t mac[6], char out[18])
 {
     g_snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],

@@ -70,6 +70,7 @@ void vmm_net_def_free(VmmNetDef *net);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmNetDef, vmm_net_def_free)
 
 const char *vmm_net_type_to_string(VmmNetType t);
+const char *vmm_net_model_to_string(VmmNetModel m);   /* "virtio", "e1000" */
 /* "52:54:00:12:34:56" into out[18] */
 void vmm_net_mac_format(const uint8_t mac[6], char out[18]);
 
