@@ -86,6 +86,18 @@ bool echo(int s, size_t len, uint8_t seed)
     return false;
 }
 
+void echo_sizes(unsigned *ok, unsigned *tried)
+{
+    int s = udp_socket();
+    static const size_t sizes[] = { 0, 1, 2, 17, 18, 64, 100, 255, 256, 511, 512, 1000,
+                                    1400, 1471, 1472 };
+    for (size_t i = 0; i < G_N_ELEMENTS(sizes); i++) {
+        ++*tried;
+        *ok += echo(s, sizes[i], (uint8_t)i);
+    }
+    close(s);
+}
+
 json_object *find_check(HarnessRun *r, const char *name)
 {
     g_autoptr(GPtrArray) c = harness_find(r, "check", name);
@@ -108,3 +120,57 @@ bool jbool(json_object *o, const char *k)
     return json_object_object_get_ex(o, k, &v) && json_object_get_boolean(v);
 }
 
+
+static gpointer udp_echo_thread(gpointer data)
+{
+    UdpEcho *u = data;
+    uint8_t buf[2048];
+    struct sockaddr_in from;
+    socklen_t fl = sizeof(from);
+    struct pollfd p = { u->fd, POLLIN, 0 };
+    if (poll(&p, 1, 60000) == 1) {
+        ssize_t n = recvfrom(u->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+        if (n > 0)
+            sendto(u->fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
+    }
+    return NULL;
+}
+
+void udp_echo_start(UdpEcho *u)
+{
+    u->fd = udp_socket();
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    g_assert_cmpint(bind(u->fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
+    socklen_t al = sizeof(a);
+    getsockname(u->fd, (struct sockaddr *)&a, &al);
+    u->port = ntohs(a.sin_port);
+    u->t = g_thread_new("udp-echo", udp_echo_thread, u);
+}
+
+void udp_echo_join(UdpEcho *u)
+{
+    g_thread_join(u->t);
+    close(u->fd);
+}
+
+char *passt_gateway(void)
+{
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        g_test_skip("/dev/kvm is not usable here");
+        return NULL;
+    }
+    g_autofree char *passt = g_find_program_in_path("passt");
+    if (!passt) {
+        g_test_skip("passt is not installed (Debian package passt)");
+        return NULL;
+    }
+    g_assert_false(in_netns);   /* passt needs the host's network: it runs first */
+    char *gw = harness_sh_out("ip -4 route show default | awk '{print $3; exit}'");
+    g_strstrip(gw);
+    if (!*gw) {
+        g_free(gw);
+        g_test_skip("this host has no IPv4 default route for passt to copy");
+        return NULL;
+    }
+    return gw;
+}

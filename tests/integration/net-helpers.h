@@ -31,10 +31,29 @@ int udp_socket(void);
 /* Sends `len` bytes to the guest's echo port from `s`; true when the same
  * bytes come back within 2 s. */
 bool echo(int s, size_t len, uint8_t seed);
+/* echo() at every UDP payload size up to what fits a 1500-byte MTU,
+ * stepping through the edges: adds to *tried and, for those that came
+ * back whole, to *ok. */
+void echo_sizes(unsigned *ok, unsigned *tried);
 /* The one check named `name` in the run's output (NULL, with the output
  * as a test message, when there is not exactly one). */
 json_object *find_check(HarnessRun *r, const char *name);
 int64_t jint(json_object *o, const char *k);
 bool jbool(json_object *o, const char *k);
+
+/* A one-shot UDP echo service on 127.0.0.1: a thread answers the first
+ * datagram (within 60 s) to its sender. */
+typedef struct {
+    int fd;
+    uint16_t port;
+    GThread *t;
+} UdpEcho;
+void udp_echo_start(UdpEcho *u);
+void udp_echo_join(UdpEcho *u);
+
+/* For passt tests: /dev/kvm and passt are there and the host has a default
+ * IPv4 route; returns its gateway (which passt maps to the host itself),
+ * or NULL after a SKIP naming what is missing. */
+char *passt_gateway(void);
 
 #endif

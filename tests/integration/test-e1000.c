@@ -9,9 +9,6 @@
 #include "harness.h"
 #include "net-helpers.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,14 +38,7 @@ static gboolean serve_on_line(const char *line, GPid pid, void *opaque)
     if (!strstr(line, "\"net_ready\"") || s->ran)
         return TRUE;
     s->ran = true;
-    int fd = udp_socket();
-    static const size_t sizes[] = { 0, 1, 17, 18, 64, 255, 256, 511, 512, 1000, 1400, 1471,
-                                    1472 };
-    for (size_t i = 0; i < G_N_ELEMENTS(sizes); i++) {
-        s->sizes_tried++;
-        s->sizes_ok += echo(fd, sizes[i], (uint8_t)(i * 3));
-    }
-    close(fd);
+    echo_sizes(&s->sizes_ok, &s->sizes_tried);
     s->ping_ok = sh("ping -c 3 -i 0.2 -W 2 " GUEST_IP);
     g_autofree char *cmd = g_strdup_printf("ip neigh show " GUEST_IP " dev %s", s->dev);
     s->neigh = harness_sh_out(cmd);
@@ -154,52 +144,14 @@ static void test_link_down(void)
 }
 
 /* passt: DHCP over the e1000, then a UDP exchange with a host service */
-typedef struct {
-    int fd;
-    GThread *t;
-} UdpEcho;
-
-static gpointer udp_echo_thread(gpointer data)
-{
-    UdpEcho *u = data;
-    uint8_t buf[2048];
-    struct sockaddr_in from;
-    socklen_t fl = sizeof(from);
-    struct pollfd p = { u->fd, POLLIN, 0 };
-    if (poll(&p, 1, 60000) == 1) {
-        ssize_t n = recvfrom(u->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
-        if (n > 0)
-            sendto(u->fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
-    }
-    return NULL;
-}
-
 static void test_passt(void)
 {
-    if (access("/dev/kvm", R_OK | W_OK) != 0) {
-        g_test_skip("/dev/kvm is not usable here");
+    g_autofree char *gw = passt_gateway();
+    if (!gw)
         return;
-    }
-    g_autofree char *passt = g_find_program_in_path("passt");
-    if (!passt) {
-        g_test_skip("passt is not installed (Debian package passt)");
-        return;
-    }
-    g_assert_false(in_netns);   /* passt needs the host's network: this runs first */
-    g_autofree char *gw = harness_sh_out("ip -4 route show default | awk '{print $3; exit}'");
-    g_strstrip(gw);
-    if (!*gw) {
-        g_test_skip("this host has no IPv4 default route for passt to copy");
-        return;
-    }
-    UdpEcho u = { .fd = udp_socket() };
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    g_assert_cmpint(bind(u.fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
-    socklen_t al = sizeof(a);
-    getsockname(u.fd, (struct sockaddr *)&a, &al);
-    u.t = g_thread_new("udp-echo", udp_echo_thread, &u);
-    g_autofree char *cmd = g_strdup_printf("test=e1000 dhcp=1 peer=%s:%u", gw,
-                                           ntohs(a.sin_port));
+    UdpEcho u;
+    udp_echo_start(&u);
+    g_autofree char *cmd = g_strdup_printf("test=e1000 dhcp=1 peer=%s:%u", gw, u.port);
     g_autofree char *xml = domain("<interface type='user'><backend type='passt'/>"
                                   "<model type='e1000'/></interface>", cmd);
     g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
@@ -207,8 +159,7 @@ static void test_passt(void)
     assert_ok(r, "e1000_init");
     assert_ok(r, "net_dhcp");
     assert_ok(r, "net_udp_peer");
-    g_thread_join(u.t);
-    close(u.fd);
+    udp_echo_join(&u);
 }
 
 int main(int argc, char **argv)

@@ -50,16 +50,7 @@ static gboolean basic_on_line(const char *line, GPid pid, void *opaque)
     if (!strstr(line, "\"net_ready\"") || b->ran)
         return TRUE;
     b->ran = true;
-    /* every UDP payload size up to what fits a 1500-byte MTU, stepping
-     * through the edges */
-    int s = udp_socket();
-    static const size_t sizes[] = { 0, 1, 2, 17, 18, 64, 100, 255, 256, 511, 512, 1000,
-                                    1400, 1471, 1472 };
-    for (size_t i = 0; i < G_N_ELEMENTS(sizes); i++) {
-        b->sizes_tried++;
-        b->sizes_ok += echo(s, sizes[i], (uint8_t)i);
-    }
-    close(s);
+    echo_sizes(&b->sizes_ok, &b->sizes_tried);
     /* more flows: each its own source port (a multi-queue tap spreads them) */
     for (unsigned f = 0; f < b->flows; f++) {
         int fs = udp_socket();
@@ -315,52 +306,15 @@ static void test_refusals(void)
 }
 
 /* passt: the guest gets its lease by DHCP and reaches a host service */
-typedef struct {
-    int fd;
-    GThread *t;
-} UdpEcho;
-
-static gpointer udp_echo_thread(gpointer data)
-{
-    UdpEcho *u = data;
-    uint8_t buf[2048];
-    struct sockaddr_in from;
-    socklen_t fl = sizeof(from);
-    struct pollfd p = { u->fd, POLLIN, 0 };
-    if (poll(&p, 1, 60000) == 1) {
-        ssize_t n = recvfrom(u->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
-        if (n > 0)
-            sendto(u->fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
-    }
-    return NULL;
-}
-
 static void test_passt(void)
 {
-    if (access("/dev/kvm", R_OK | W_OK) != 0) {
-        g_test_skip("/dev/kvm is not usable here");
-        return;
-    }
-    g_autofree char *passt = g_find_program_in_path("passt");
-    if (!passt) {
-        g_test_skip("passt is not installed (Debian package passt)");
-        return;
-    }
-    g_assert_false(in_netns);   /* passt needs the host's network: this runs first */
     /* passt maps the guest's gateway address to the host itself */
-    g_autofree char *gw = harness_sh_out("ip -4 route show default | awk '{print $3; exit}'");
-    g_strstrip(gw);
-    if (!*gw) {
-        g_test_skip("this host has no IPv4 default route for passt to copy");
+    g_autofree char *gw = passt_gateway();
+    if (!gw)
         return;
-    }
-    UdpEcho u = { .fd = udp_socket() };
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    g_assert_cmpint(bind(u.fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
-    socklen_t al = sizeof(a);
-    getsockname(u.fd, (struct sockaddr *)&a, &al);
-    u.t = g_thread_new("udp-echo", udp_echo_thread, &u);
-    g_autofree char *cmd = g_strdup_printf("test=net-dhcp peer=%s:%u", gw, ntohs(a.sin_port));
+    UdpEcho u;
+    udp_echo_start(&u);
+    g_autofree char *cmd = g_strdup_printf("test=net-dhcp peer=%s:%u", gw, u.port);
     g_autofree char *xml = domain("<interface type='user'><backend type='passt'/></interface>",
                                   cmd, 1);
     g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
@@ -371,8 +325,7 @@ static void test_passt(void)
     json_object *peer = find_check(r, "net_udp_peer");
     g_assert_nonnull(peer);
     g_assert_true(jbool(peer, "ok"));
-    g_thread_join(u.t);
-    close(u.fd);
+    udp_echo_join(&u);
     /* passt exits with the worker (--one-off) */
     g_autofree char *left = harness_sh_out("pgrep -x passt.avx2; pgrep -x passt");
     g_test_message("passt processes left: '%s'", left);
