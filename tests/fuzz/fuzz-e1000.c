@@ -30,6 +30,7 @@
 #include "util/log.h"
 #include "vmm/layout.h"
 #include "vmm/vm.h"
+#include "fuzz-vm.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -154,18 +155,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     memset(ram, 0, RAM_SIZE);
-    VmmVm *vm = g_new0(VmmVm, 1);
-    vm->ram = ram;
-    vm->ram_size = vm->lowmem_size = RAM_SIZE;
-    vmm_bus_init(&vm->pio, "pio");
-    vmm_bus_init(&vm->mmio, "mmio");
-    for (unsigned i = 0; i < IOAPIC_NR_PINS; i++) {
-        vm->gsi[i] = (VmmIrq){ .set = line_set, .opaque = vm, .gsi = i };
-        vmm_irq_line_init(&vm->gsi_line[i], &vm->gsi[i]);
-    }
-    vm->pci = vmm_pci_host_new(&vm->pio, &vm->mmio, NULL);
-    if (!vm->pci)
-        abort();
+    VmmVm *vm = fuzz_vm_new(ram, RAM_SIZE, line_set);
     bool stream = size && (data[0] & 1);
     int sv[2];
     if (socketpair(AF_UNIX, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0, sv) < 0)
@@ -243,12 +233,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vmm_e1000_free(e);
     close(sv[0]);
     close(sv[1]);
-    vmm_pci_host_free(vm->pci);
-    for (unsigned i = 0; i < IOAPIC_NR_PINS; i++)
-        vmm_irq_line_clear(&vm->gsi_line[i]);
-    vmm_bus_destroy(&vm->pio);
-    vmm_bus_destroy(&vm->mmio);
-    g_free(vm);
+    fuzz_vm_free(vm);
     return 0;
 }
 
