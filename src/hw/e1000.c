@@ -325,7 +325,9 @@ static void set_line(VmmE1000 *e, bool on)
  * ITR x 256 ns apart (the rest waits in itr_at). */
 static void update_irq(VmmE1000 *e)
 {
-    bool disabled = pci_get_u16(e->pci.cfg + PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE;
+    /* config space has its own lock, taken inside ours (never the other
+     * way round: the PCI layer calls us without it) */
+    bool disabled = vmm_pci_config_read(&e->pci, PCI_COMMAND, 2) & PCI_COMMAND_INTX_DISABLE;
     if (!(R(e, ICR) & R(e, IMS)) || disabled) {
         set_line(e, false);
         e->itr_at = 0;
@@ -648,7 +650,6 @@ static void tso_send(VmmE1000 *e)
         if (e->tx_popts & POPTS_TXSM)
             /* the seed is the pseudo-header sum without the length */
             put_csum(s, len, c->tucss, c->tucso, 0, (uint32_t)l4);
-        e->tx_len = len;   /* insert_vlan's bound */
         len = insert_vlan(e, s, len);
         host_send(e, s, len);
     }
@@ -1021,10 +1022,11 @@ static bool rx_work(VmmE1000 *e)
         if (!e->rx_have) {
             int r = rx_read(e);
             if (r < 0) {
-                if (!e->peer_gone)
-                    vmm_log_warn("e1000 %s: the host side closed or broke its framing; no more "
-                                 "frames move", e->name);
-                e->peer_gone = true;
+                vmm_log_warn("e1000 %s: the host side closed or broke its framing; no more "
+                             "frames move", e->name);
+                g_mutex_lock(&e->lock);
+                e->peer_gone = true;   /* transmit stops too */
+                g_mutex_unlock(&e->lock);
                 return false;
             }
             if (r == 0)
@@ -1045,7 +1047,10 @@ static gpointer io_thread(gpointer data)
 {
     VmmE1000 *e = data;
     for (;;) {
-        bool watch = !e->peer_gone && rx_work(e);
+        g_mutex_lock(&e->lock);
+        bool gone = e->peer_gone;
+        g_mutex_unlock(&e->lock);
+        bool watch = !gone && rx_work(e);
         g_mutex_lock(&e->lock);
         gint64 now = now_us();
         gint64 next = run_timers(e, now);
