@@ -494,6 +494,52 @@ static void test_rx(void)
     fx_free(&f);
 }
 
+/* A whole frame from the host side. */
+static void peer_send_frame(Fx *f, const uint8_t *frame, size_t len)
+{
+    uint8_t b[12 + 2048] = { 0 };
+    memcpy(b + 12, frame, len);
+    g_assert_cmpint(send(f->peer, b, 12 + len, 0), ==, (ssize_t)(12 + len));
+}
+
+/* RXCSUM: IPv4 and TCP checksums checked, the status and error bits as
+ * the driver reads them */
+static void test_rx_csum(void)
+{
+    Fx f;
+    fx_init(&f, false);
+    rx_setup(&f, 0x2 | (1u << 26));
+    wr(&f, 0x5000, 0x300);        /* IPOFLD, TUOFLD */
+    uint8_t p[54 + 40];
+    size_t pl = 40;
+    tcp_headers(p, pl, 0x18);
+    memcpy(p, MAC, 6);            /* to us */
+    memcpy(p + 6, "\x02\0\0\0\0\x01", 6);
+    for (size_t i = 0; i < pl; i++)
+        p[54 + i] = (uint8_t)(i + 1);
+    uint16_t ipc = (uint16_t)~sum16(p + 14, 20, 0);
+    p[24] = (uint8_t)(ipc >> 8);
+    p[25] = (uint8_t)ipc;
+    uint16_t tc = (uint16_t)~sum16(p + 34, 20 + pl, sum16(p + 26, 8, 0) + 6u + 20 + (uint32_t)pl);
+    p[50] = (uint8_t)(tc >> 8);
+    p[51] = (uint8_t)tc;
+    g_assert_true(tcp_ok(p, sizeof(p)));
+    peer_send_frame(&f, p, sizeof(p));
+    p[60] ^= 1;                   /* payload damaged: TCP checksum wrong */
+    peer_send_frame(&f, p, sizeof(p));
+    p[60] ^= 1;
+    p[22] = 63;                   /* TTL changed: IP header checksum wrong */
+    peer_send_frame(&f, p, sizeof(p));
+    g_assert_true(rx_wait(&f, 2));
+    const uint8_t *d = f.vm.ram + RXR;
+    g_assert_cmphex(d[12] & 0x64, ==, 0x60);        /* IPCS TCPCS, not IXSM */
+    g_assert_cmphex(d[13], ==, 0);
+    g_assert_cmphex(d[16 + 12] & 0x60, ==, 0x60);
+    g_assert_cmphex(d[16 + 13], ==, 0x20);          /* TCPE */
+    g_assert_cmphex(d[32 + 13] & 0x40, ==, 0x40);   /* IPE */
+    fx_free(&f);
+}
+
 /* Waits (bounded, a hang guard) for the line to be at `level`. */
 static bool line_wait(Fx *f, int level)
 {
@@ -555,6 +601,7 @@ int main(int argc, char **argv)
     g_test_add_func("/e1000/tx", test_tx);
     g_test_add_func("/e1000/tx-hostile", test_tx_hostile);
     g_test_add_func("/e1000/rx", test_rx);
+    g_test_add_func("/e1000/rx-csum", test_rx_csum);
     g_test_add_func("/e1000/moderation", test_moderation);
     return g_test_run();
 }
