@@ -77,5 +77,10 @@ void e1000_rx_done(struct e1000 *e, u16 slot);
 void e1000_rx_flush(struct e1000 *e);
 u8 *e1000_tx_buf(struct e1000 *e, u16 *slot);
 void e1000_tx_send(struct e1000 *e, u16 slot, u32 len);
+/* The same with the device inserting the checksum of [css, end) at cso:
+ * a context descriptor, then a data descriptor with POPTS.TXSM (two ring
+ * entries; e1000_tx_buf keeps room for them). The driver seeds the field
+ * (the pseudo-header sum for TCP/UDP). */
+void e1000_tx_send_csum(struct e1000 *e, u16 slot, u32 len, u8 css, u8 cso);
 
 #endif
