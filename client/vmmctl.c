@@ -882,7 +882,7 @@ static int verb_domiflist(Ctl *c, const Verb *v, char **args, unsigned n)
         vmm_net_mac_format(net->mac, mac);
         const char *src = net->bridge ? net->bridge : net->socket_path ? net->socket_path : "-";
         vmmctl_table_add_row(t, net->target_dev ? net->target_dev : "-",
-                             vmm_net_type_to_string(net->type), src, "virtio", mac, NULL);
+                             vmm_net_type_to_string(net->type), src, vmm_net_model_to_string(net->model), mac, NULL);
     }
     g_autofree char *out = vmmctl_table_to_string(t, true);
     fputs(out, stdout);

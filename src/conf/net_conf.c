@@ -12,6 +12,7 @@ static const char *const types[] = { "bridge", "ethernet", "user", "vhostuser", 
 static const char *const known_types[] = {
     "direct", "hostdev", "mcast", "server", "client", "udp", "vdpa",
     "internal", "null", "vds", NULL };
+static const char *const models[] = { "virtio", "e1000", NULL };
 static const char *const drivers[] = { "", "vhost", "qemu", NULL };
 static const char *const host_attrs[] = {
     "csum", "gso", "tso4", "tso6", "ecn", "ufo", "mrg_rxbuf", NULL };
@@ -21,6 +22,11 @@ static const char *const onoff[] = { "", "on", "off", NULL };
 const char *vmm_net_type_to_string(VmmNetType t)
 {
     return types[t];
+}
+
+const char *vmm_net_model_to_string(VmmNetModel m)
+{
+    return models[m];
 }
 
 void vmm_net_mac_format(const uint8_t mac[6], char out[18])
@@ -225,9 +231,8 @@ static VmmNetDef *net_def_parse(const char *source, xmlNodePtr node, unsigned in
     }
     if (s[K_MODEL]) {
         static const char *const mattrs[] = { "type", NULL };
-        static const char *const models[] = { "virtio", NULL };
         static const char *const known_models[] = {
-            "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", "virtio-transitional",
+            "e1000e", "rtl8139", "ne2k_pci", "pcnet", "virtio-transitional",
             "virtio-non-transitional", "vmxnet3", "igb", NULL };
         g_autofree char *m = get_attr(s[K_MODEL], "type");
         if (!check_empty(pc, s[K_MODEL], mattrs, err))
@@ -238,6 +243,7 @@ static VmmNetDef *net_def_parse(const char *source, xmlNodePtr node, unsigned in
         }
         if (!parse_choice(pc, s[K_MODEL], "type", m, models, known_models, &idx, err))
             return NULL;
+        net->model = (VmmNetModel)idx;
     }
     if (s[K_SOURCE] && !parse_source(pc, s[K_SOURCE], net, err))
         return NULL;
@@ -306,6 +312,27 @@ static VmmNetDef *net_def_parse(const char *source, xmlNodePtr node, unsigned in
                   "<driver name='vhost'> (vhost-net) does not apply to a vhostuser interface");
         return NULL;
     }
+    if (net->model == VMM_NET_MODEL_E1000) {
+        /* An emulated NIC: one queue, vmm-worker's own back end, the
+         * checksum and segmentation work done in the device model. */
+        const char *why = NULL;
+        bool offloads = false;
+        for (int k = 0; k < VMM_NET_HOST_N; k++)
+            offloads |= net->host[k] != VMM_TRI_DEFAULT;
+        for (int k = 0; k < VMM_NET_GUEST_N; k++)
+            offloads |= net->guest[k] != VMM_TRI_DEFAULT;
+        if (net->type == VMM_NET_VHOSTUSER)
+            why = "an interface of type 'vhostuser' (its back end serves virtio-net queues)";
+        else if (net->driver == VMM_NET_DRIVER_VHOST)
+            why = "<driver name='vhost'> (vhost-net serves virtio-net queues)";
+        else if (net->queues > 1 || net->rx_queue_size || net->tx_queue_size || offloads)
+            why = "<driver> queues, queue sizes or offload settings (virtio-net's)";
+        if (why) {
+            conf_fail(pc, s[K_MODEL], VMM_CONF_ERROR_INVALID, err,
+                      "<model type='e1000'> does not go with %s", why);
+            return NULL;
+        }
+    }
     if (s[K_ADDRESS] && !parse_pci_address(pc, s[K_ADDRESS], pci_slots, &net->pci_slot, err))
         return NULL;
     return g_steal_pointer(&net);
@@ -338,7 +365,7 @@ static void net_def_format(xmlNodePtr devices, const VmmNetDef *net)
         if (net->managed_no)
             set_attr(t, "managed", "no");
     }
-    set_attr(add_elem(i, "model"), "type", "virtio");
+    set_attr(add_elem(i, "model"), "type", models[net->model]);
     bool host = false, guest = false;
     for (int k = 0; k < VMM_NET_HOST_N; k++)
         host |= net->host[k] != VMM_TRI_DEFAULT;
@@ -391,7 +418,7 @@ static gpointer net_def_copy(gconstpointer p)
 static bool net_def_equal(gconstpointer x, gconstpointer y)
 {
     const VmmNetDef *a = x, *b = y;
-    return a->type == b->type && !memcmp(a->mac, b->mac, 6) &&
+    return a->type == b->type && a->model == b->model && !memcmp(a->mac, b->mac, 6) &&
            !g_strcmp0(a->bridge, b->bridge) && !g_strcmp0(a->network, b->network) &&
            !g_strcmp0(a->target_dev, b->target_dev) &&
            a->managed_no == b->managed_no && a->driver == b->driver && a->queues == b->queues &&

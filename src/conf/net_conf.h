@@ -26,6 +26,12 @@ typedef enum {
     VMM_NET_DRIVER_QEMU,          /* vmm-worker's userspace back end */
 } VmmNetDriver;
 
+/* <model type>: the device the guest sees. */
+typedef enum {
+    VMM_NET_MODEL_VIRTIO = 0,     /* virtio-net (also when <model> is absent) */
+    VMM_NET_MODEL_E1000,          /* Intel 82540EM, emulated (src/hw/e1000.c) */
+} VmmNetModel;
+
 typedef enum { VMM_TRI_DEFAULT = 0, VMM_TRI_ON, VMM_TRI_OFF } VmmTristate;
 
 /* <driver><host .../>: offloads the back end may do for the guest's
@@ -48,6 +54,7 @@ typedef struct {
     char *network;               /* network: <source network='NAME'> */
     char *target_dev;            /* <target dev>, or NULL (vmmd names it vnetN) */
     bool managed_no;             /* ethernet: <target managed='no'>: the tap exists */
+    VmmNetModel model;           /* <model type> */
     VmmNetDriver driver;         /* <driver name> */
     unsigned queues;             /* <driver queues>; 0 = 1 */
     unsigned rx_queue_size;      /* 0 = 256 */
@@ -66,6 +73,7 @@ void vmm_net_def_free(VmmNetDef *net);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmNetDef, vmm_net_def_free)
 
 const char *vmm_net_type_to_string(VmmNetType t);
+const char *vmm_net_model_to_string(VmmNetModel m);   /* "virtio", "e1000" */
 /* "52:54:00:12:34:56" into out[18] */
 void vmm_net_mac_format(const uint8_t mac[6], char out[18]);
 

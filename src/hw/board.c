@@ -11,6 +11,7 @@
 #include "hw/board.h"
 #include "conf/domain_format.h"
 #include "hw/acpi_ged.h"
+#include "hw/e1000.h"
 #include "hw/i8042.h"
 #include "hw/pci.h"
 #include "hw/port80.h"
@@ -376,6 +377,44 @@ static void net_free(void *dev)
     vmm_virtio_net_free(dev);
 }
 
+static bool net_is_e1000(gconstpointer item)
+{
+    return ((const VmmNetDef *)item)->model == VMM_NET_MODEL_E1000;
+}
+
+static bool net_is_virtio(gconstpointer item)
+{
+    return !net_is_e1000(item);
+}
+
+/* <interface><model type='e1000'/> -> the emulated 82540EM on the host
+ * side the caller opened (a tap queue or passt's socket). */
+static void *e1000_create(const BoardCtx *c, guint index, int slot, GError **err)
+{
+    const VmmNetDef *nd = g_ptr_array_index(c->vm->def->nets, index);
+    const VmmNetdev *host = c->netdevs ? c->netdevs[index] : NULL;
+    if (!host || !host->nfds) {
+        g_set_error(err, BOARD_ERROR, 0, "interface %u: no host side was opened for it", index);
+        return NULL;
+    }
+    g_autofree char *name = host->ifname[0] ? g_strdup(host->ifname)
+                                            : g_strdup_printf("net%u", index);
+    VmmE1000Config cfg = {
+        .name = name,
+        .fd = host->fds[0],
+        .stream = nd->type == VMM_NET_USER,
+        .link_down = nd->link_down,
+        .pci_slot = slot,
+    };
+    memcpy(cfg.mac, nd->mac, 6);
+    return vmm_e1000_new(c->vm, &cfg, err);
+}
+
+static void e1000_free(void *dev)
+{
+    vmm_e1000_free(dev);
+}
+
 /* <rng model='virtio'> -> virtio-rng. */
 static void *rng_create(const BoardCtx *c, guint index, int slot, GError **err)
 {
@@ -415,6 +454,7 @@ static GPtrArray **vm_vhost_blk(VmmVm *vm) { return &vm->vhost_blk; }
 static GPtrArray **vm_balloon(VmmVm *vm) { return &vm->balloon; }
 static GPtrArray **vm_net(VmmVm *vm) { return &vm->net; }
 static GPtrArray **vm_vserial(VmmVm *vm) { return &vm->vserial; }
+static GPtrArray **vm_e1000(VmmVm *vm) { return &vm->e1000; }
 static GPtrArray **vm_rng(VmmVm *vm) { return &vm->rng; }
 
 /* A PCI device kind: one instance per element of a definition list that
@@ -436,7 +476,8 @@ static const BoardPciKind board_pci_kinds[] = {
     { "vhost-user-blk", def_disks, disk_is_vhostuser, vm_vhost_blk, vhost_blk_create,
       vhost_blk_free },
     { "virtio-serial", def_controllers, NULL, vm_vserial, vserial_create, vserial_free },
-    { "virtio-net", def_nets, NULL, vm_net, net_create, net_free },
+    { "virtio-net", def_nets, net_is_virtio, vm_net, net_create, net_free },
+    { "e1000", def_nets, net_is_e1000, vm_e1000, e1000_create, e1000_free },
     { "virtio-balloon", def_balloons, balloon_is_virtio, vm_balloon, balloon_create,
       balloon_free },
     { "virtio-rng", def_rngs, NULL, vm_rng, rng_create, rng_free },

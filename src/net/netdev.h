@@ -13,10 +13,18 @@
 
 #include <glib.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "conf/net_conf.h"
 #include "net/passt.h"
 #include "net/tap.h"
+
+/* virsh's net.N.* counters of one interface, whatever its model; rx =
+ * towards the guest, tx = from it. */
+typedef struct {
+    uint64_t rx_bytes, rx_pkts, rx_errs, rx_drop;
+    uint64_t tx_bytes, tx_pkts, tx_errs, tx_drop;
+} VmmNetStats;
 
 typedef struct VmmNetdev {
     VmmNetType type;

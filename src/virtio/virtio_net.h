@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "net/netdev.h"   /* VmmNetStats */
+
 #define VMM_NET_MAX_PAIRS 16
 
 typedef struct VmmVm VmmVm;
@@ -42,11 +44,6 @@ typedef struct {
     struct VmmVhostDev *vhost;
 } VmmNetConfig;
 
-/* virsh's net.N.* counters; rx = towards the guest, tx = from it. */
-typedef struct {
-    uint64_t rx_bytes, rx_pkts, rx_errs, rx_drop;
-    uint64_t tx_bytes, tx_pkts, tx_errs, tx_drop;
-} VmmNetStats;
 
 VmmVirtioNet *vmm_virtio_net_new(VmmVm *vm, const VmmNetConfig *cfg, GError **err);
 void vmm_virtio_net_free(VmmVirtioNet *n);

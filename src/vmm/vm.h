@@ -79,7 +79,8 @@ struct VmmVm {
     GPtrArray *blk;          /* VmmVirtioBlk*, one per <disk bus='virtio'>; NULL
                               * at the index of a <disk type='vhostuser'> */
     GPtrArray *vhost_blk;    /* VmmVhostUserBlk*, per <disk>, NULL where not vhostuser */
-    GPtrArray *net;          /* VmmVirtioNet*, one per <interface> */
+    GPtrArray *net;          /* VmmVirtioNet*, one per <interface>; NULL at an e1000's */
+    GPtrArray *e1000;        /* VmmE1000*, per <interface>, NULL where not model e1000 */
     GPtrArray *rng;          /* VmmVirtioRng*, one per <rng> */
     GPtrArray *balloon;      /* VmmVirtioBalloon*, one for a virtio <memballoon> */
     GPtrArray *vserial;      /* VmmVirtioConsole*, one for the virtio-serial controller */

@@ -6,6 +6,7 @@
 #include "util/log.h"
 #include "virtio/virtio_balloon.h"
 #include "virtio/virtio_blk.h"
+#include "hw/e1000.h"
 #include "virtio/virtio_console.h"
 #include "virtio/virtio_net.h"
 
@@ -146,11 +147,17 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
     /* virsh's net.N.*: rx is what the guest received, tx what it sent */
     json_object *nets = json_object_new_array();
     for (guint i = 0; w->vm->net && i < w->vm->net->len; i++) {
+        /* each interface is a virtio-net or an e1000 (vm.h) */
         VmmVirtioNet *n = g_ptr_array_index(w->vm->net, i);
+        VmmE1000 *e1000 = n ? NULL : g_ptr_array_index(w->vm->e1000, i);
         VmmNetStats st;
-        vmm_virtio_net_get_stats(n, &st, NULL, 0);
+        if (n)
+            vmm_virtio_net_get_stats(n, &st, NULL, 0);
+        else
+            vmm_e1000_get_stats(e1000, &st);
         json_object *o = json_object_new_object();
-        json_object_object_add(o, "name", json_object_new_string(vmm_virtio_net_name(n)));
+        json_object_object_add(o, "name", json_object_new_string(
+                                              n ? vmm_virtio_net_name(n) : vmm_e1000_name(e1000)));
         add_u64(o, "rx_bytes", st.rx_bytes);
         add_u64(o, "rx_pkts", st.rx_pkts);
         add_u64(o, "rx_errs", st.rx_errs);
@@ -159,7 +166,9 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
         add_u64(o, "tx_pkts", st.tx_pkts);
         add_u64(o, "tx_errs", st.tx_errs);
         add_u64(o, "tx_drop", st.tx_drop);
-        json_object_object_add(o, "link_up", json_object_new_boolean(vmm_virtio_net_get_link(n)));
+        json_object_object_add(o, "link_up", json_object_new_boolean(
+                                                 n ? vmm_virtio_net_get_link(n)
+                                                   : vmm_e1000_get_link(e1000)));
         json_object_array_add(nets, o);
     }
     json_object_object_add(r, "net", nets);
@@ -216,7 +225,8 @@ static json_object *cmd_query_chardevs(VmmProtoConn *c, json_object *args, void 
 }
 
 /* set-link {"index": N, "up": BOOL}: the carrier of interface N as the
- * guest sees it (virtio-net STATUS, with a configuration interrupt). */
+ * guest sees it (virtio-net STATUS with a configuration interrupt, or
+ * e1000 STATUS.LU with an LSC interrupt). */
 static json_object *cmd_set_link(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
 {
     Worker *w = opaque;
@@ -239,7 +249,11 @@ static json_object *cmd_set_link(VmmProtoConn *c, json_object *args, void *opaqu
         return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
                                    "set-link: no interface %" G_GINT64_FORMAT " (the domain has %u)",
                                    i, n);
-    vmm_virtio_net_set_link(g_ptr_array_index(w->vm->net, i), json_object_get_boolean(up));
+    VmmVirtioNet *vn = g_ptr_array_index(w->vm->net, i);
+    if (vn)
+        vmm_virtio_net_set_link(vn, json_object_get_boolean(up));
+    else
+        vmm_e1000_set_link(g_ptr_array_index(w->vm->e1000, i), json_object_get_boolean(up));
     return json_object_new_object();
 }
 

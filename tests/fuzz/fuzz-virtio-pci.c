@@ -57,6 +57,7 @@
 #include "vmm/irq.h"
 #include "vmm/layout.h"
 #include "vmm/vm.h"
+#include "fuzz-vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -373,20 +374,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned unnamed_before;
     g_hash_table_unref(thread_names(&unnamed_before, NULL));
 
-    VmmVm *vm = g_new0(VmmVm, 1);
+    VmmVm *vm = fuzz_vm_new(ram, RAM_SIZE, line_set);
     vm->vm_fd = kvm.vm_fd;
-    vm->ram = ram;
-    vm->mem_fd = ram_fd;
-    vm->ram_size = vm->lowmem_size = RAM_SIZE;
+    vm->mem_fd = ram_fd;   /* the balloon punches holes in it */
     vm->nr_vcpus = 2;
-    vmm_bus_init(&vm->pio, "pio");
-    vmm_bus_init(&vm->mmio, "mmio");
-    for (unsigned i = 0; i < IOAPIC_NR_PINS; i++) {
-        vm->gsi[i] = (VmmIrq){ .set = line_set, .opaque = vm, .gsi = i };
-        vmm_irq_line_init(&vm->gsi_line[i], &vm->gsi[i]);
-    }
-    vm->pci = vmm_pci_host_new(&vm->pio, &vm->mmio, NULL);
-    if (!vm->pci || !vmm_irq_routing_init(vm, NULL))
+    if (!vmm_irq_routing_init(vm, NULL))
         abort();
     unsigned dev = size ? data[0] % 7 : 0;
     VmmDiskDef disk = { .path = disk_path, .target_dev = (char *)"vda", .queues = 2,
@@ -545,13 +537,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (unsigned gsi = IOAPIC_NR_PINS; gsi < MAX_GSI; gsi++)
         if (kvm.routed[gsi])
             fail("MSI route gsi %u left behind by the freed device", gsi);
-    vmm_pci_host_free(vm->pci);
     vmm_irq_routing_free(vm);
-    for (unsigned i = 0; i < IOAPIC_NR_PINS; i++)
-        vmm_irq_line_clear(&vm->gsi_line[i]);
-    vmm_bus_destroy(&vm->pio);
-    vmm_bus_destroy(&vm->mmio);
-    g_free(vm);
+    fuzz_vm_free(vm);
     return 0;
 }
 

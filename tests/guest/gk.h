@@ -40,6 +40,7 @@
 #define VEC_TIMER       0x20          /* LAPIC timer: wake-ups for bounded waits */
 #define VEC_SERIAL      0x34          /* COM1 via IOAPIC (serial test) */
 #define VEC_GED         0x39          /* ACPI GED, level-triggered: acked at CPL0 */
+#define VEC_INTX        0x3a          /* a PCI INTx (test=e1000), level-triggered: acked at CPL0 */
 #define VEC_SPURIOUS    0xff          /* LAPIC spurious vector: no EOI */
 
 #define RFLAGS_USER     0x3202        /* IF | IOPL=3 | reserved bit 1 */

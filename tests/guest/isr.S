@@ -26,6 +26,8 @@ isr_stubs:
 	jmp	exc_common
 	.elseif v == VEC_GED
 	jmp	ged_irq
+	.elseif v == VEC_INTX
+	jmp	intx_irq
 	.elseif v == VEC_SPURIOUS
 	lock incq irq_count + 8 * v(%rip)	/* spurious: no EOI */
 	iretq
@@ -47,23 +49,32 @@ irq_eoi:
 	popq	%rax
 	iretq
 
-/* GED (level-triggered): read the event selector here, which clears the
- * line; otherwise the EOI would re-raise it before CPL3 ever runs. */
-ged_irq:
-	lock incq irq_count + 8 * VEC_GED(%rip)
+/* Level-triggered lines (GED, a PCI INTx): read the device's cause
+ * register here, which clears the line; otherwise the EOI would re-raise
+ * it before CPL3 ever runs. The causes read are ORed into `events`. */
+	.macro	level_irq vec, addr, events
+	lock incq irq_count + 8 * \vec(%rip)
 	lock incq irq_total(%rip)
 	pushq	%rax
 	pushq	%rdx
-	movq	ged_addr(%rip), %rax
+	movq	\addr(%rip), %rax
 	testq	%rax, %rax
 	jz	1f
 	movl	(%rax), %edx			/* zero-extends into %rdx */
-	lock orq %rdx, ged_events(%rip)
+	lock orq %rdx, \events(%rip)
 1:	movl	$0xfee000b0, %eax
 	movl	$0, (%rax)
 	popq	%rdx
 	popq	%rax
 	iretq
+	.endm
+
+ged_irq:
+	level_irq VEC_GED, ged_addr, ged_events
+
+/* e1000 INTx (test=e1000): intx_addr is its ICR, read to clear */
+intx_irq:
+	level_irq VEC_INTX, intx_addr, intx_events
 
 /* int3 from CPL3, %rax = SYS_*. Only %rax is clobbered. */
 sys_entry:

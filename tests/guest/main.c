@@ -8,6 +8,8 @@ struct fatal_rec { u64 vector, error, rip, cr2; } fatal_rec[MAX_CPUS];
 /* GED event bits, OR-ed in by ged_irq (isr.S) */
 volatile u64 ged_events;
 u64 ged_addr;
+volatile u64 intx_events;		/* e1000 ICR bits read by the INTx stub */
+u64 intx_addr;
 
 char test_name[64];
 extern char _bss_start[], _bss_end[];
@@ -35,6 +37,7 @@ void test_rng(void);
 void test_console(void);
 void test_net_reflect(void);
 void test_net_peer(void);
+void test_e1000(void);
 
 static const struct {
 	const char *name;
@@ -48,6 +51,7 @@ static const struct {
 	{ "blk-persist", test_blk_persist }, { "net", test_net }, { "net-dhcp", test_net_dhcp },
 	{ "net-bench", test_net_bench }, { "rng", test_rng }, { "console", test_console },
 	{ "net-reflect", test_net_reflect }, { "net-peer", test_net_peer },
+	{ "e1000", test_e1000 },
 };
 
 NORETURN void idle_forever(void)

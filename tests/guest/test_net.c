@@ -17,6 +17,7 @@
  *              Gbit/s and the per-queue packet counts. */
 #include "acpi.h"
 #include "net.h"
+#include "e1000.h"
 
 #define ETH_ARP		0x0806
 #define ETH_IP		0x0800
@@ -30,6 +31,82 @@ static const u8 bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 static struct {
 	u64 arp, icmp, udp, other, sent;
 } served;
+
+/* The NIC under test: virtio-net (nic), or an e1000 (enic, test=e1000),
+ * which then has one queue pair and keeps its counts in nic as well. */
+static struct e1000 *enic;
+
+static u8 *nrx(int p, u32 *len, u16 *slot)
+{
+	if (!enic)
+		return net_rx(&nic, p, len, slot);
+	u8 *f = e1000_rx(enic, len, slot);
+	nic.rx_pkts[0] = enic->rx_pkts;
+	nic.rx_bad = enic->rx_bad;
+	return f;
+}
+
+static void nrx_done(int p, u16 slot)
+{
+	if (enic)
+		e1000_rx_done(enic, slot);
+	else
+		net_rx_done(&nic, p, slot);
+}
+
+static void nrx_flush(int p)
+{
+	if (enic)
+		e1000_rx_flush(enic);
+	else
+		net_rx_flush(&nic, p);
+}
+
+static u8 *ntx_buf(int p, u16 *slot)
+{
+	if (!enic)
+		return net_tx_buf(&nic, p, slot);
+	u8 *b = e1000_tx_buf(enic, slot);
+	nic.tx_busy = enic->tx_busy;
+	return b;
+}
+
+static void ntx_send(int p, u16 slot, u32 len, bool kick)
+{
+	if (!enic) {
+		net_tx_send(&nic, p, slot, len, kick);
+		return;
+	}
+	/* UDP over IPv4: the device computes the checksum (context
+	 * descriptor, TXSM) from the pseudo-header sum put in its place;
+	 * the host's stack drops the datagram if it is wrong */
+	u8 *f = enic->txb + E1000_BUF * slot;
+	u32 ihl = (f[14] & 15) * 4u;
+	if (len >= 14 + ihl + 8 && be16(f + 12) == 0x0800 && f[23] == 17 && ihl >= 20) {
+		u8 *udp = f + 14 + ihl;
+		u32 sum = 17u + be16(udp + 4);
+		for (int i = 0; i < 8; i += 2)
+			sum += be16(f + 26 + i);
+		while (sum >> 16)
+			sum = (sum & 0xffff) + (sum >> 16);
+		put16(udp + 6, (u16)sum);
+		e1000_tx_send_csum(enic, slot, len, (u8)(14 + ihl), (u8)(14 + ihl + 6));
+	} else {
+		e1000_tx_send(enic, slot, len);
+	}
+	nic.tx_pkts[0] = enic->tx_pkts;
+}
+
+static bool nlink(void)
+{
+	return enic ? e1000_link_up(enic) : net_link_up(&nic);
+}
+
+/* virtio: configuration interrupts; e1000: its INTx interrupts */
+static u64 ncfg_irqs(void)
+{
+	return enic ? irq_count[VEC_INTX] : virtio_cfg_irqs(nic.v);
+}
 
 static u32 parse_ip(const char *s, const char **end)
 {
@@ -98,11 +175,11 @@ static u32 udp_frame(u8 *f, const u8 *dmac, u32 src, u16 sport, u32 dst, u16 dpo
 static bool send_frame(int p, const void *frame, u32 len)
 {
 	u16 slot;
-	u8 *b = net_tx_buf(&nic, p, &slot);
+	u8 *b = ntx_buf(p, &slot);
 	if (!b)
 		return false;
 	memcpy(b, frame, len);
-	net_tx_send(&nic, p, slot, len, true);
+	ntx_send(p, slot, len, true);
 	served.sent++;
 	return true;
 }
@@ -209,8 +286,8 @@ static int held_pair;
 static bool poll_rx(u16 udp_port, u8 **data, u32 *dlen)
 {
 	if (held_slot != 0xffff) {
-		net_rx_done(&nic, held_pair, held_slot);
-		net_rx_flush(&nic, held_pair);
+		nrx_done(held_pair, held_slot);
+		nrx_flush(held_pair);
 		held_slot = 0xffff;
 	}
 	for (int p = 0; p < nic.pairs; p++) {
@@ -218,20 +295,20 @@ static bool poll_rx(u16 udp_port, u8 **data, u32 *dlen)
 		u16 slot;
 		u8 *f;
 		int got = 0;
-		while ((f = net_rx(&nic, p, &len, &slot))) {
+		while ((f = nrx(p, &len, &slot))) {
 			got++;
 			if (handle(p, f, len, udp_port, data, dlen)) {
 				held_slot = slot;
 				held_pair = p;
-				net_rx_flush(&nic, p);
+				nrx_flush(p);
 				return true;
 			}
-			net_rx_done(&nic, p, slot);
+			nrx_done(p, slot);
 			if (got == 64)
 				break;			/* let the other queues in */
 		}
 		if (got)
-			net_rx_flush(&nic, p);
+			nrx_flush(p);
 	}
 	return false;
 }
@@ -257,10 +334,17 @@ static bool resolve(u32 ip, u8 *mac, u64 ms)
 
 /* --- set-up shared by the tests ------------------------------------------ */
 
+static void net_params(void)
+{
+	char b[64];
+	my_ip = parse_ip(cmdline_get("ip", b, sizeof(b)) ? b : "10.0.0.2", NULL);
+	echo_port = (u16)cmdline_u64("port", 7);
+}
+
 static bool nic_open(void)
 {
 	struct vdev *devs[8];
-	char b[64], mac[18];
+	char mac[18];
 	int nd = virtio_find(VIRTIO_ID_NET, devs, 8);
 	u64 idx = cmdline_u64("nic", 0);
 	if ((u64)nd <= idx) {
@@ -268,8 +352,7 @@ static bool nic_open(void)
 		      (unsigned long long)idx, nd);
 		return false;
 	}
-	my_ip = parse_ip(cmdline_get("ip", b, sizeof(b)) ? b : "10.0.0.2", NULL);
-	echo_port = (u16)cmdline_u64("port", 7);
+	net_params();
 	struct vdev *d = devs[idx];
 	bool ok = net_open(&nic, d, (u16)cmdline_u64("pairs", 0));
 	fmt_mac(mac, nic.mac);
@@ -282,7 +365,7 @@ static bool nic_open(void)
 	ob_printf(&o, ",\"bdf\":\"%s\",\"mac\":\"%s\",\"ip\":\"%s\",\"mtu\":%u,\"max_pairs\":%u,\"pairs\":%u,"
 		  "\"ctrl_vq\":%s,\"link_up\":%s,\"offered\":\"0x%llx\",\"features\":\"0x%llx\"",
 		  d->bdf, mac, ipb, nic.mtu, nic.max_pairs, nic.pairs, nic.ctrl ? "true" : "false",
-		  ok && net_link_up(&nic) ? "true" : "false", (unsigned long long)d->offered,
+		  ok && nlink() ? "true" : "false", (unsigned long long)d->offered,
 		  (unsigned long long)d->features);
 	if (!ok)
 		ob_printf(&o, ",\"error\":\"%s\"", d->err ? d->err : "?");
@@ -301,16 +384,41 @@ static void queue_counts(struct ob *o)
 	ob_printf(o, "]");
 }
 
+static void net_serve(void);
+
 /* test=net */
 void test_net(void)
 {
-	if (!nic_open())
-		return;
+	if (nic_open())
+		net_serve();
+}
+
+/* test=e1000 (test_e1000.c) runs the rest of test=net or test=net-dhcp on
+ * an e1000 */
+static void use_e1000(struct e1000 *e)
+{
+	enic = e;
+	memcpy(nic.mac, e->mac, 6);
+	nic.pairs = 1;
+	nic.mtu = 1500;
+	net_params();
+}
+
+void net_serve_e1000(struct e1000 *e)
+{
+	use_e1000(e);
+	net_serve();
+}
+
+/* ARP, ping and UDP echo until the power button or timeout=, then the
+ * counts (net_served) */
+static void net_serve(void)
+{
 	bool pb = powerbutton_arm();
 	u64 secs = cmdline_u64("timeout", 0);
 	u64 end = secs ? rdtsc() + ms_to_tsc(secs * 1000) : 0;
-	bool link = net_link_up(&nic);
-	u64 cfg = virtio_cfg_irqs(nic.v), last_check = rdtsc();
+	bool link = nlink();
+	u64 cfg = ncfg_irqs(), last_check = rdtsc();
 	out("{\"event\":\"net_ready\",\"powerbutton\":%s}", pb ? "true" : "false");
 	while (!(pb && powerbutton_pressed()) && !(end && rdtsc() >= end)) {
 		u8 *d;
@@ -318,9 +426,9 @@ void test_net(void)
 		poll_rx(0, &d, &l);
 		/* the link bit: on each configuration interrupt, and twice a second
 		 * in case the interrupt was not delivered */
-		u64 c = virtio_cfg_irqs(nic.v), now = rdtsc();
+		u64 c = ncfg_irqs(), now = rdtsc();
 		if (c != cfg || now - last_check > ms_to_tsc(500)) {
-			bool up = net_link_up(&nic);
+			bool up = nlink();
 			if (up != link)
 				out("{\"event\":\"net_link\",\"up\":%s,\"config_irqs\":%llu}",
 				    up ? "true" : "false", (unsigned long long)c);
@@ -338,7 +446,7 @@ void test_net(void)
 		  (unsigned long long)served.arp, (unsigned long long)served.icmp,
 		  (unsigned long long)served.udp, (unsigned long long)served.other,
 		  (unsigned long long)served.sent, (unsigned long long)nic.rx_bad,
-		  (unsigned long long)nic.tx_busy, (unsigned long long)virtio_cfg_irqs(nic.v));
+		  (unsigned long long)nic.tx_busy, (unsigned long long)ncfg_irqs());
 	queue_counts(&o);
 	check_end(&o);
 }
@@ -419,10 +527,23 @@ static bool dhcp_step(u8 type, u8 want, u32 xid, u32 req, u32 server, struct lea
 static void udp_peer(const char *peer, u32 pip, u16 pport, u32 hop, u64 count);
 
 /* test=net-dhcp */
+static void net_dhcp(void);
+
 void test_net_dhcp(void)
 {
-	if (!nic_open())
-		return;
+	if (nic_open())
+		net_dhcp();
+}
+
+void net_dhcp_e1000(struct e1000 *e)
+{
+	use_e1000(e);
+	net_dhcp();
+}
+
+/* DHCP, then (peer=) one UDP exchange with a host service */
+static void net_dhcp(void)
+{
 	my_ip = 0;				/* none until the ACK */
 	u32 xid = (u32)rdtsc() ^ 0x5eed1234u;
 	struct lease offer, ack;
@@ -555,10 +676,10 @@ void test_net_bench(void)
 				int batch = 0;
 				u16 slot;
 				u8 *buf;
-				while (batch < 32 && (buf = net_tx_buf(&nic, p, &slot))) {
+				while (batch < 32 && (buf = ntx_buf(p, &slot))) {
 					u32 n = udp_frame(frame, dmac, my_ip, (u16)(10000 + p), dst, dport, NULL, size);
 					memcpy(buf, frame, n);
-					net_tx_send(&nic, p, slot, n, false);
+					ntx_send(p, slot, n, false);
 					pkts++;
 					bytes += n;
 					batch++;
@@ -652,7 +773,7 @@ void test_net_reflect(void)
 					for (int q = 0; q < nic.pairs && !got; q++) {
 						u32 len;
 						u16 slot;
-						u8 *f = net_rx(&nic, q, &len, &slot);
+						u8 *f = nrx(q, &len, &slot);
 						if (!f)
 							continue;
 						got = true;
@@ -666,8 +787,8 @@ void test_net_reflect(void)
 							back++;
 						if (same && n > biggest)
 							biggest = n;
-						net_rx_done(&nic, q, slot);
-						net_rx_flush(&nic, q);
+						nrx_done(q, slot);
+						nrx_flush(q);
 					}
 				}
 				if (!got) {

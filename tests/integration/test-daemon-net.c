@@ -41,14 +41,19 @@ static bool udp_echo_ok(void)
 }
 
 /* a domain running the guest kit's net test on `iface` */
-static char *net_domain(Vmmd *v, const char *name, const char *iface)
+static char *net_domain_test(Vmmd *v, const char *name, const char *iface, const char *test)
 {
-    Dom d = { .name = name, .cmdline = "test=net" };
+    Dom d = { .name = name, .cmdline = test };
     g_autofree char *xml = domain_xml(v, &d);
     GString *s = g_string_new(xml);
     char *at = strstr(s->str, "</devices>");
     g_string_insert(s, at - s->str, iface);
     return g_string_free(s, FALSE);
+}
+
+static char *net_domain(Vmmd *v, const char *name, const char *iface)
+{
+    return net_domain_test(v, name, iface, "test=net");
 }
 
 static void define_xml(VmmProtoSync *s, const char *xml)
@@ -66,7 +71,9 @@ static char *start_refused(VmmProtoSync *s, const char *name, const char *xml)
     return msg;
 }
 
-static void test_bridge_lifecycle(void)
+/* model: the <model> element; test: the guest kit's test serving the
+ * interface the way test=net does */
+static void bridge_lifecycle(const char *model, const char *test)
 {
     if (!ready())
         return;
@@ -77,9 +84,11 @@ static void test_bridge_lifecycle(void)
     vmmd_init(&v);
     vmmd_start(&v);
     g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
-    g_autofree char *xml = net_domain(&v, "n1", "<interface type='bridge'>"
-                                      "<mac address='52:54:00:00:00:07'/>"
-                                      "<source bridge='br7'/><mtu size='1400'/></interface>");
+    g_autofree char *iface = g_strdup_printf("<interface type='bridge'>"
+                                             "<mac address='52:54:00:00:00:07'/>"
+                                             "<source bridge='br7'/>%s<mtu size='1400'/>"
+                                             "</interface>", model);
+    g_autofree char *xml = net_domain_test(&v, "n1", iface, test);
     define_xml(s, xml);
     domain_op(s, "domain-start", "n1");
     wait_running(s, "n1");
@@ -141,6 +150,18 @@ static void test_bridge_lifecycle(void)
     g_assert_null(strstr(after, "vnet"));
     vmmd_cleanup(&v);
     g_free(harness_sh_out("ip link del br7"));
+}
+
+static void test_bridge_lifecycle(void)
+{
+    bridge_lifecycle("", "test=net");
+}
+
+/* the same for the emulated e1000: host side, link changes (STATUS.LU,
+ * LSC) and virsh's statistics */
+static void test_bridge_lifecycle_e1000(void)
+{
+    bridge_lifecycle("<model type='e1000'/>", "test=e1000");
 }
 
 static void test_missing_bridge(void)
@@ -256,6 +277,7 @@ int main(int argc, char **argv)
     if (unshare(CLONE_NEWNET) == 0) {
         g_free(harness_sh_out("ip link set lo up"));
         g_test_add_func("/daemon-net/bridge-lifecycle", test_bridge_lifecycle);
+        g_test_add_func("/daemon-net/bridge-lifecycle-e1000", test_bridge_lifecycle_e1000);
         g_test_add_func("/daemon-net/missing-bridge", test_missing_bridge);
         g_test_add_func("/daemon-net/missing-passt", test_missing_passt);
         g_test_add_func("/daemon-net/vhost-user", test_vhost_user);

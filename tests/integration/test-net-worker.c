@@ -9,6 +9,7 @@
  * (SKIP without it); the kernel's vhost-net is tested where
  * /dev/vhost-net exists (SKIP with the reason elsewhere). */
 #include "harness.h"
+#include "net-helpers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,94 +26,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define GUEST_IP "10.0.0.2"
-#define HOST_IP "10.0.0.1"
-#define GUEST_MAC "52:54:00:12:34:56"
-#define TIMEOUT 120.0
-
-static bool in_netns;
-
-static bool sh(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-static bool sh(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *cmd = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    int status = 0;
-    g_autofree char *out = NULL, *err = NULL;
-    const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
-                      NULL) ||
-        !g_spawn_check_wait_status(status, NULL)) {
-        g_test_message("'%s' failed: %s%s", cmd, out ? out : "", err ? err : "");
-        return false;
-    }
-    return true;
-}
-
-/* A private network namespace for the rest of the process: taps and
- * bridges made by the tests vanish with it. */
-static bool enter_netns(void)
-{
-    if (in_netns)
-        return true;
-    if (unshare(CLONE_NEWNET) < 0) {
-        g_test_skip("cannot make a network namespace (needs root)");
-        return false;
-    }
-    in_netns = true;
-    return sh("ip link set lo up");
-}
-
-static bool need_kvm_and_ns(void)
-{
-    if (access("/dev/kvm", R_OK | W_OK) != 0) {
-        g_test_skip("/dev/kvm is not usable here");
-        return false;
-    }
-    if (access("/dev/net/tun", R_OK | W_OK) != 0) {
-        g_test_skip("/dev/net/tun is not usable here");
-        return false;
-    }
-    return enter_netns();
-}
-
 static char *domain(const char *iface_xml, const char *cmdline, unsigned vcpus)
 {
     g_autofree char *dir = harness_tmpdir();
     HarnessDomain d = { .name = "net", .cmdline = cmdline, .extra_devices = iface_xml,
                         .vcpus = vcpus };
     return harness_write_domain(dir, &d);
-}
-
-static int udp_socket(void)
-{
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    g_assert_cmpint(s, >=, 0);
-    return s;
-}
-
-/* Sends `len` bytes to the guest's echo port from `s`; true when the same
- * bytes come back within 2 s. */
-static bool echo(int s, size_t len, uint8_t seed)
-{
-    uint8_t buf[1500], got[1600];
-    for (size_t i = 0; i < len; i++)
-        buf[i] = (uint8_t)(seed + i * 7);
-    struct sockaddr_in g = { .sin_family = AF_INET, .sin_port = htons(7) };
-    inet_pton(AF_INET, GUEST_IP, &g.sin_addr);
-    for (int tries = 0; tries < 3; tries++) {
-        if (sendto(s, buf, len, 0, (struct sockaddr *)&g, sizeof(g)) != (ssize_t)len)
-            return false;
-        struct pollfd p = { s, POLLIN, 0 };
-        while (poll(&p, 1, 700) == 1) {
-            ssize_t n = recv(s, got, sizeof(got), 0);
-            if (n == (ssize_t)len && memcmp(buf, got, len) == 0)
-                return true;
-        }
-    }
-    return false;
 }
 
 /* ---- one tap, the basics ----------------------------------------------------- */
@@ -131,16 +50,7 @@ static gboolean basic_on_line(const char *line, GPid pid, void *opaque)
     if (!strstr(line, "\"net_ready\"") || b->ran)
         return TRUE;
     b->ran = true;
-    /* every UDP payload size up to what fits a 1500-byte MTU, stepping
-     * through the edges */
-    int s = udp_socket();
-    static const size_t sizes[] = { 0, 1, 2, 17, 18, 64, 100, 255, 256, 511, 512, 1000,
-                                    1400, 1471, 1472 };
-    for (size_t i = 0; i < G_N_ELEMENTS(sizes); i++) {
-        b->sizes_tried++;
-        b->sizes_ok += echo(s, sizes[i], (uint8_t)i);
-    }
-    close(s);
+    echo_sizes(&b->sizes_ok, &b->sizes_tried);
     /* more flows: each its own source port (a multi-queue tap spreads them) */
     for (unsigned f = 0; f < b->flows; f++) {
         int fs = udp_socket();
@@ -152,28 +62,6 @@ static gboolean basic_on_line(const char *line, GPid pid, void *opaque)
     b->neigh_mac = harness_sh_out(cmd);
     kill(pid, SIGTERM);   /* the power button: the guest reports and stops */
     return TRUE;
-}
-
-static json_object *find_check(HarnessRun *r, const char *name)
-{
-    g_autoptr(GPtrArray) c = harness_find(r, "check", name);
-    if (c->len != 1) {
-        g_test_message("no single '%s' check; stdout:\n%s\nstderr:\n%s", name, r->out, r->err);
-        return NULL;
-    }
-    return g_ptr_array_index(c, 0);
-}
-
-static int64_t jint(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : -1;
-}
-
-static bool jbool(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-    return json_object_object_get_ex(o, k, &v) && json_object_get_boolean(v);
 }
 
 static void test_tap_basic(void)
@@ -418,52 +306,15 @@ static void test_refusals(void)
 }
 
 /* passt: the guest gets its lease by DHCP and reaches a host service */
-typedef struct {
-    int fd;
-    GThread *t;
-} UdpEcho;
-
-static gpointer udp_echo_thread(gpointer data)
-{
-    UdpEcho *u = data;
-    uint8_t buf[2048];
-    struct sockaddr_in from;
-    socklen_t fl = sizeof(from);
-    struct pollfd p = { u->fd, POLLIN, 0 };
-    if (poll(&p, 1, 60000) == 1) {
-        ssize_t n = recvfrom(u->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
-        if (n > 0)
-            sendto(u->fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
-    }
-    return NULL;
-}
-
 static void test_passt(void)
 {
-    if (access("/dev/kvm", R_OK | W_OK) != 0) {
-        g_test_skip("/dev/kvm is not usable here");
-        return;
-    }
-    g_autofree char *passt = g_find_program_in_path("passt");
-    if (!passt) {
-        g_test_skip("passt is not installed (Debian package passt)");
-        return;
-    }
-    g_assert_false(in_netns);   /* passt needs the host's network: this runs first */
     /* passt maps the guest's gateway address to the host itself */
-    g_autofree char *gw = harness_sh_out("ip -4 route show default | awk '{print $3; exit}'");
-    g_strstrip(gw);
-    if (!*gw) {
-        g_test_skip("this host has no IPv4 default route for passt to copy");
+    g_autofree char *gw = passt_gateway();
+    if (!gw)
         return;
-    }
-    UdpEcho u = { .fd = udp_socket() };
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    g_assert_cmpint(bind(u.fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
-    socklen_t al = sizeof(a);
-    getsockname(u.fd, (struct sockaddr *)&a, &al);
-    u.t = g_thread_new("udp-echo", udp_echo_thread, &u);
-    g_autofree char *cmd = g_strdup_printf("test=net-dhcp peer=%s:%u", gw, ntohs(a.sin_port));
+    UdpEcho u;
+    udp_echo_start(&u);
+    g_autofree char *cmd = g_strdup_printf("test=net-dhcp peer=%s:%u", gw, u.port);
     g_autofree char *xml = domain("<interface type='user'><backend type='passt'/></interface>",
                                   cmd, 1);
     g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
@@ -474,8 +325,7 @@ static void test_passt(void)
     json_object *peer = find_check(r, "net_udp_peer");
     g_assert_nonnull(peer);
     g_assert_true(jbool(peer, "ok"));
-    g_thread_join(u.t);
-    close(u.fd);
+    udp_echo_join(&u);
     /* passt exits with the worker (--one-off) */
     g_autofree char *left = harness_sh_out("pgrep -x passt.avx2; pgrep -x passt");
     g_test_message("passt processes left: '%s'", left);

@@ -83,6 +83,13 @@ static void test_forms(void)
     g_assert_cmpint(vu->type, ==, VMM_NET_VHOSTUSER);
     g_assert_cmpstr(vu->socket_path, ==, "/run/vu.sock");
     g_assert_false(vu->socket_server);
+    g_assert_cmpint(vu->model, ==, VMM_NET_MODEL_VIRTIO);
+
+    g_autoptr(VmmDomainDef) m = parse_dev(
+        "<interface type='bridge'><source bridge='br0'/><model type='e1000'/>"
+        "<driver name='qemu'/></interface>", &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(net0(m)->model, ==, VMM_NET_MODEL_E1000);
 }
 
 /* define -> dumpxml: the output parses back to an equal definition, gives
@@ -95,6 +102,7 @@ static void test_round_trip(void)
         "<interface type='ethernet'><mac address='52:54:00:01:02:03'/>"
         "<target dev='vnet9'/><driver name='vhost'/></interface>",
         "<interface type='user'/>",
+        "<interface type='user'><model type='e1000'/><link state='down'/></interface>",
         "<interface type='vhostuser'><source type='unix' path='/tmp/s' mode='server'/>"
         "<model type='virtio'/><driver queues='2'/><mtu size='9000'/></interface>",
         "<interface type='network'><source network='default'/></interface>",
@@ -175,8 +183,14 @@ static void test_refusals(void)
           VMM_CONF_ERROR_INVALID, "not a network interface name" },
         { "<interface type='ethernet'><target dev='0123456789abcdef'/></interface>",
           VMM_CONF_ERROR_INVALID, "not a network interface name" },
-        { "<interface type='user'><model type='e1000'/></interface>",
-          VMM_CONF_ERROR_UNSUPPORTED, "'e1000'" },
+        { "<interface type='user'><model type='rtl8139'/></interface>",
+          VMM_CONF_ERROR_UNSUPPORTED, "'rtl8139'" },
+        { "<interface type='bridge'><source bridge='br0'/><model type='e1000'/>"
+          "<driver name='vhost'/></interface>", VMM_CONF_ERROR_INVALID, "vhost-net" },
+        { "<interface type='user'><model type='e1000'/><driver queues='2'/></interface>",
+          VMM_CONF_ERROR_INVALID, "<model type='e1000'> does not go with <driver> queues" },
+        { "<interface type='user'><model type='e1000'/><driver><host csum='off'/></driver>"
+          "</interface>", VMM_CONF_ERROR_INVALID, "offload" },
         { "<interface type='user'><mac address='01:00:5e:00:00:01'/></interface>",
           VMM_CONF_ERROR_INVALID, "multicast" },
         { "<interface type='user'><mac address='52:54:00:zz:00:01'/></interface>",
@@ -207,7 +221,8 @@ static void test_refusals(void)
         { "<interface type='vhostuser'><source type='unix' path='/s' mode='client'/>"
           "</interface>", VMM_CONF_ERROR_INVALID, "needs <model type='virtio'/>" },
         { "<interface type='vhostuser'><source type='unix' path='/s' mode='client'/>"
-          "<model type='e1000'/></interface>", VMM_CONF_ERROR_UNSUPPORTED, "'e1000'" },
+          "<model type='e1000'/></interface>", VMM_CONF_ERROR_INVALID,
+          "<model type='e1000'> does not go with an interface of type 'vhostuser'" },
         { "<interface type='user'><alias name='net0'/></interface>",
           VMM_CONF_ERROR_UNSUPPORTED, "<alias>" },
         { "<interface type='user'><mac address='52:54:00:00:00:01'/>"
