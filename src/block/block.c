@@ -139,6 +139,38 @@ VmmBlockDev *vmm_block_open(const char *path, bool block_device, bool readonly,
                             VmmDiscardMode discard, unsigned nqueues,
                             GError **err)
 {
+    return vmm_block_open_image(path, VMM_IMAGE_FORMAT_RAW, NULL, block_device, readonly,
+                                cache, io, discard, nqueues, err);
+}
+
+static bool open_format(VmmBlockDev *dev, VmmImageFormat format,
+                        const VmmImageBacking *backing, GError **err)
+{
+    if (format == VMM_IMAGE_FORMAT_RAW)
+        return true;
+    if (format != VMM_IMAGE_FORMAT_QCOW2) {
+        g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_INVALID,
+                    "disk '%s': the image format must be given (raw or qcow2)", dev->path);
+        return false;
+    }
+    VmmQcow2Options o = {
+        .readonly = dev->readonly, .direct = dev->direct, .align = dev->len_align,
+        .flush_metadata = dev->cache != VMM_CACHE_UNSAFE,
+        .discard_unmap = dev->discard == VMM_DISCARD_UNMAP, .backing = backing,
+    };
+    o.align = MAX(o.align, dev->mem_align);
+    dev->qcow2 = vmm_qcow2_open(dev->fd, dev->path, &o, err);
+    if (!dev->qcow2)
+        return false;
+    dev->size = vmm_qcow2_size(dev->qcow2);
+    return true;
+}
+
+VmmBlockDev *vmm_block_open_image(const char *path, VmmImageFormat format,
+                                  const VmmImageBacking *backing, bool block_device,
+                                  bool readonly, VmmCacheMode cache, VmmIoMode io,
+                                  VmmDiscardMode discard, unsigned nqueues, GError **err)
+{
     g_return_val_if_fail(path != NULL, NULL);
 
     if (nqueues == 0 || nqueues > VMM_BLOCK_MAX_QUEUES) {
@@ -175,7 +207,7 @@ VmmBlockDev *vmm_block_open(const char *path, bool block_device, bool readonly,
                 : io == VMM_IO_URING ? &vmm_block_engine_uring
                 : &vmm_block_engine_threads;
 
-    if (!open_source(dev, err)) {
+    if (!open_source(dev, err) || !open_format(dev, format, backing, err)) {
         if (dev->fd >= 0)
             close(dev->fd);
         g_free(dev->path);
@@ -222,6 +254,7 @@ void vmm_block_close(VmmBlockDev *dev)
         close(q->efd);
     }
     vmm_block_pool_free(dev->pool);
+    vmm_qcow2_close(dev->qcow2);
     g_aligned_free(dev->queues);
     if (dev->fd >= 0)
         close(dev->fd);
@@ -235,6 +268,16 @@ bool vmm_block_is_readonly(VmmBlockDev *dev) { return dev->readonly; }
 const char *vmm_block_path(VmmBlockDev *dev) { return dev->path; }
 unsigned vmm_block_nqueues(VmmBlockDev *dev) { return dev->nqueues; }
 int vmm_block_fd_for_testing(VmmBlockDev *dev) { return dev->fd; }
+
+uint64_t vmm_block_allocation(VmmBlockDev *dev)
+{
+    if (dev->qcow2)
+        return vmm_qcow2_allocation(dev->qcow2);
+    struct stat st;
+    if (dev->block_device || fstat(dev->fd, &st) < 0)
+        return dev->size;
+    return (uint64_t)st.st_blocks * 512;
+}
 
 bool vmm_block_has_write_cache(VmmBlockDev *dev)
 {
@@ -355,6 +398,8 @@ static uint64_t iov_size(const struct iovec *iov, unsigned cnt)
 static bool needs_bounce(VmmBlockDev *dev, const VmmBlockReq *req)
 {
     if (req->iovcnt > IOV_MAX)   /* preadv, io_uring and AIO all refuse more */
+        return true;
+    if (dev->qcow2)              /* the format layer works on one linear buffer */
         return true;
     if (!dev->direct)
         return false;
@@ -491,7 +536,11 @@ void vmm_block_submit(VmmBlockQueue *q, VmmBlockReq *req)
         req->priv.iov = &req->priv.bounce_iov;
         req->priv.iovcnt = 1;
     }
-    dev->engine->submit(q, req);
+    /* The format layer is synchronous: its requests go to the pool. */
+    if (dev->qcow2)
+        vmm_block_to_pool(q, req);
+    else
+        dev->engine->submit(q, req);
 }
 
 void vmm_block_queue_plug(VmmBlockQueue *q)
@@ -703,8 +752,30 @@ static int sync_if_writethrough(VmmBlockDev *dev, int ret)
     return ret;
 }
 
+static int qcow2_exec(VmmBlockDev *dev, VmmBlockReq *req)
+{
+    VmmQcow2 *q = dev->qcow2;
+    void *buf = req->priv.iovcnt ? req->priv.iov[0].iov_base : NULL;
+    switch (req->op) {
+    case VMM_BLOCK_READ:
+        return vmm_qcow2_read(q, buf, req->len, req->offset);
+    case VMM_BLOCK_WRITE:
+        return vmm_qcow2_write(q, buf, req->len, req->offset);   /* O_DSYNC if needed */
+    case VMM_BLOCK_FLUSH:
+        return vmm_qcow2_flush(q);
+    case VMM_BLOCK_DISCARD:
+        return sync_if_writethrough(dev, vmm_qcow2_discard(q, req->len, req->offset));
+    case VMM_BLOCK_WRITE_ZEROES:
+        return sync_if_writethrough(dev, vmm_qcow2_write_zeroes(q, req->len, req->offset,
+                                                                dev->discard == VMM_DISCARD_UNMAP));
+    }
+    return -EINVAL;
+}
+
 int vmm_block_exec(VmmBlockDev *dev, VmmBlockReq *req)
 {
+    if (dev->qcow2)
+        return qcow2_exec(dev, req);
     switch (req->op) {
     case VMM_BLOCK_READ:
         return rw_loop(dev, req, false);
