@@ -143,6 +143,28 @@ VmmBlockDev *vmm_block_open(const char *path, bool block_device, bool readonly,
                                 cache, io, discard, nqueues, err);
 }
 
+VmmBlockDev *vmm_block_open_disk(const VmmDiskDef *disk, unsigned nqueues, GError **err)
+{
+    /* <backingStore> levels, linked as the qcow2 layer takes them */
+    unsigned n = 0;
+    for (const VmmDiskBackingStore *b = disk->backing; b; b = b->next)
+        n++;
+    g_autofree VmmImageBacking *chain = g_new0(VmmImageBacking, MAX(n, 1u));
+    unsigned i = 0;
+    for (const VmmDiskBackingStore *b = disk->backing; b; b = b->next, i++) {
+        chain[i].none = b->none;
+        chain[i].path = b->path;
+        chain[i].format = b->format == VMM_DISK_FORMAT_QCOW2 ? VMM_IMAGE_FORMAT_QCOW2
+                                                             : VMM_IMAGE_FORMAT_RAW;
+        chain[i].next = i + 1 < n ? &chain[i + 1] : NULL;
+    }
+    return vmm_block_open_image(disk->path, disk->format == VMM_DISK_FORMAT_QCOW2
+                                ? VMM_IMAGE_FORMAT_QCOW2 : VMM_IMAGE_FORMAT_RAW,
+                                n ? chain : NULL, disk->type == VMM_DISK_BLOCK,
+                                disk->readonly, disk->cache, disk->io, disk->discard,
+                                nqueues, err);
+}
+
 static bool open_format(VmmBlockDev *dev, VmmImageFormat format,
                         const VmmImageBacking *backing, GError **err)
 {

@@ -114,6 +114,9 @@ VmmBlockDev *vmm_block_open_image(const char *path, VmmImageFormat format,
                                   const VmmImageBacking *backing, bool block_device,
                                   bool readonly, VmmCacheMode cache, VmmIoMode io,
                                   VmmDiscardMode discard, unsigned nqueues, GError **err);
+/* The disk a <disk> element describes: its source, format, backing chain
+ * and <driver> modes. */
+VmmBlockDev *vmm_block_open_disk(const VmmDiskDef *disk, unsigned nqueues, GError **err);
 /* qcow2: the bytes of the image file in use (allocated clusters); raw: the
  * file's allocated blocks. */
 uint64_t vmm_block_allocation(VmmBlockDev *dev);
