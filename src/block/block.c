@@ -30,8 +30,6 @@
 #define POOL_MAX_THREADS 64          /* as QEMU's thread pool */
 #define ZERO_CHUNK (1024 * 1024)     /* write-zeroes fallback buffer */
 
-G_DEFINE_QUARK(vmm-block-error-quark, vmm_block_error)
-
 static uint64_t now_ns(void)
 {
     struct timespec ts;

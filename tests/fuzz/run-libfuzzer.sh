@@ -17,6 +17,7 @@ targets=(
     "run-files|daemon/run_files.c|daemon run dir state + exit files|glib-2.0 json-c"
     "virtio-pci|src/virtio/virtio_pci.c src/virtio/virtio_blk.c src/virtio/virtio_blk_req.c src/virtio/virtio_net.c src/virtio/virtio_net_proto.c src/vhost/vhost.c src/vhost/vhost_user.c src/vhost/vhost_user_msg.c src/vhost/vhost_kernel.c src/net/tap.c src/net/passt.c src/virtio/virtqueue.c src/vmm/irq.c src/hw/pci.c src/hw/bus.c src/block/block.c src/conf/domain_conf.c src/conf/domain_format.c src/conf/conf_parse.c src/conf/disk_conf.c src/conf/net_conf.c src/conf/chardev_conf.c src/conf/rng_conf.c src/conf/memballoon_conf.c src/conf/cpu_conf.c src/vmm/cpu_features.c src/block/io_threads.c src/block/io_native.c src/block/io_uring.c src/block/lock.c src/util/log.c|virtio-pci registers + PCI config, virtio-blk/net behind|glib-2.0 liburing libxml-2.0|-Wl,--wrap=ioctl"
     "vhost-user|src/vhost/vhost_user_msg.c|vhost-user replies from a back end|glib-2.0"
+    "qcow2|src/block/qcow2.c src/block/lock.c src/util/log.c|qcow2 header, L1/L2/refcount tables, compressed clusters, writes|glib-2.0 zlib libzstd"
 )
 echo "1..${#targets[@]}"
 cc=$(command -v clang || true)
