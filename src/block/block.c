@@ -173,6 +173,7 @@ static bool open_format(VmmBlockDev *dev, VmmImageFormat format,
                     "disk '%s': the image format must be given (raw or qcow2)", dev->path);
         return false;
     }
+    dev->source_size = dev->size;
     VmmQcow2Options o = {
         .readonly = dev->readonly, .direct = dev->direct, .align = dev->len_align,
         .flush_metadata = dev->cache != VMM_CACHE_UNSAFE,
@@ -295,8 +296,16 @@ uint64_t vmm_block_allocation(VmmBlockDev *dev)
         return vmm_qcow2_allocation(dev->qcow2);
     struct stat st;
     if (dev->block_device || fstat(dev->fd, &st) < 0)
-        return dev->size;
+        return vmm_block_physical(dev);
     return (uint64_t)st.st_blocks * 512;
+}
+
+uint64_t vmm_block_physical(VmmBlockDev *dev)
+{
+    struct stat st;
+    if (dev->block_device || fstat(dev->fd, &st) < 0)
+        return dev->qcow2 ? dev->source_size : dev->size;
+    return (uint64_t)st.st_size;
 }
 
 bool vmm_block_has_write_cache(VmmBlockDev *dev)
@@ -340,6 +349,9 @@ void vmm_block_get_stats(VmmBlockDev *dev, VmmBlockStats *out)
         SUM(fl_reqs); SUM(fl_ns); SUM(errors);
 #undef SUM
     }
+    out->capacity = dev->size;
+    out->allocation = vmm_block_allocation(dev);
+    out->physical = vmm_block_physical(dev);
 }
 
 static void account(VmmBlockQueue *q, VmmBlockReq *req, int ret)

@@ -118,8 +118,11 @@ VmmBlockDev *vmm_block_open_image(const char *path, VmmImageFormat format,
  * and <driver> modes. */
 VmmBlockDev *vmm_block_open_disk(const VmmDiskDef *disk, unsigned nqueues, GError **err);
 /* qcow2: the bytes of the image file in use (allocated clusters); raw: the
- * file's allocated blocks. */
+ * file's allocated blocks (st_blocks); a block device: its size. */
 uint64_t vmm_block_allocation(VmmBlockDev *dev);
+/* The size of the image file or block device itself (for qcow2 not the
+ * virtual size vmm_block_size() gives). */
+uint64_t vmm_block_physical(VmmBlockDev *dev);
 /* Waits for requests still in flight (running their callbacks in the
  * calling thread: the queue owners must have stopped using the queues). */
 void vmm_block_close(VmmBlockDev *dev);
@@ -166,6 +169,10 @@ typedef struct {
     uint64_t wr_reqs, wr_bytes, wr_ns;
     uint64_t fl_reqs, fl_ns;
     uint64_t errors;
+    /* virsh domstats' block.N.capacity, .allocation, .physical: the size
+     * the guest sees, the bytes of the image in use (vmm_block_allocation)
+     * and the size of the file (vmm_block_physical). */
+    uint64_t capacity, allocation, physical;
 } VmmBlockStats;
 void vmm_block_get_stats(VmmBlockDev *dev, VmmBlockStats *out);
 

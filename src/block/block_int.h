@@ -100,7 +100,8 @@ struct VmmBlockDev {
     VmmCacheMode cache;
     VmmIoMode io;
     VmmDiscardMode discard;
-    uint64_t size;
+    uint64_t size;                /* what the guest sees: raw or virtual size */
+    uint64_t source_size;         /* the file or device itself, at open */
     uint32_t logical_block_size;
     size_t mem_align;             /* O_DIRECT buffer address alignment */
     size_t len_align;             /* O_DIRECT offset and segment length alignment */

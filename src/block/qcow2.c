@@ -98,6 +98,7 @@ struct VmmQcow2 {
     ZSTD_DCtx *zd;
 
     uint64_t free_hint;        /* no free cluster below this index */
+    uint64_t allocated;        /* clusters with a non-zero refcount (atomic) */
     bool warned;
 
     VmmQcow2 *backing;         /* qcow2 backing, or NULL */
@@ -329,6 +330,7 @@ static int new_refcount_block(VmmQcow2 *q, uint64_t ti, uint64_t idx)
         return r;
     }
     q->rb_off = off;
+    __atomic_add_fetch(&q->allocated, 1, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -362,6 +364,7 @@ static int alloc_cluster(VmmQcow2 *q, uint64_t *out)
         if (r < 0)
             return r;
         q->free_hint = idx + 1;
+        __atomic_add_fetch(&q->allocated, 1, __ATOMIC_RELAXED);
         *out = idx << q->cluster_bits;
         return 0;
     }
@@ -384,6 +387,7 @@ static int unref_range(VmmQcow2 *q, uint64_t off, uint64_t len, bool punch)
             return r;
         if (rc == 1) {
             q->free_hint = MIN(q->free_hint, idx);
+            __atomic_sub_fetch(&q->allocated, 1, __ATOMIC_RELAXED);
             if (punch && q->discard_unmap) {
                 /* A hint to the file system; failure just keeps the blocks. */
                 int G_GNUC_UNUSED x = fallocate(q->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -902,15 +906,25 @@ uint64_t vmm_qcow2_size(VmmQcow2 *q) { return q->size; }
 
 uint64_t vmm_qcow2_allocation(VmmQcow2 *q)
 {
-    uint64_t n = 0, last = (q->file_size + q->cluster_size - 1) >> q->cluster_bits;
-    g_mutex_lock(&q->lock);
-    for (uint64_t idx = 0; idx < last; idx++) {
-        uint64_t rc;
-        if (get_refcount(q, idx, &rc) == 0 && rc)
-            n++;
+    return __atomic_load_n(&q->allocated, __ATOMIC_RELAXED) << q->cluster_bits;
+}
+
+/* The clusters in use, counted once at open from the refcount blocks (the
+ * only place they are all read); the allocator keeps the count after. */
+static int count_allocated(VmmQcow2 *q)
+{
+    uint64_t n = 0;
+    for (uint64_t ti = 0; ti < q->rt_entries; ti++) {
+        if (!q->rt[ti])
+            continue;
+        int r = load_rb(q, q->rt[ti]);
+        if (r < 0)
+            return r;
+        for (uint64_t i = 0; i < q->rb_entries; i++)
+            n += rb_get(q, q->rb, i) != 0;
     }
-    g_mutex_unlock(&q->lock);
-    return n << q->cluster_bits;
+    q->allocated = n;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1398,6 +1412,10 @@ static VmmQcow2 *open_chain(int fd, const char *path, const VmmQcow2Options *opt
     }
     if (!check_tables(q, err))
         goto out;
+    if (count_allocated(q) < 0) {
+        fail(err, path, "cannot read its refcount blocks");
+        goto out;
+    }
 
     /* Backing file: the caller's chain first, else the header's. */
     const VmmImageBacking *given = opts->backing;

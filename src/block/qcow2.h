@@ -41,7 +41,7 @@ void vmm_qcow2_close(VmmQcow2 *q);
 
 uint64_t vmm_qcow2_size(VmmQcow2 *q);          /* virtual size, bytes */
 /* Bytes of the image file in use: the host clusters allocated (refcount
- * non-zero), from the refcount table. */
+ * non-zero), counted at open and kept up to date; any thread. */
 uint64_t vmm_qcow2_allocation(VmmQcow2 *q);
 
 /* 0 or -errno (-EIO for corrupt metadata met at run time, logged once with

@@ -10,7 +10,7 @@ vmmctl=$build/client/vmmctl
 vmmd=$build/daemon/vmmd
 worker=$build/src/vmm-worker
 kit=$build/tests/guest/guestkit.elf
-N=35
+N=36
 n=0
 echo "1..$N"
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
@@ -101,6 +101,9 @@ run domstats demo
 expect "domstats: virsh's format" 0 "^Domain: 'demo'\$"
 grep -q "^  block.0.name=vda\$" <<<"$out" && grep -Eq "^  block.0.wr.reqs=[1-9]" <<<"$out"
 check $? "domstats: block statistics of vda"
+grep -Eq "^  block.0.capacity=[1-9]" <<<"$out" && grep -Eq "^  block.0.physical=[1-9]" <<<"$out" &&
+    grep -Eq "^  block.0.allocation=[0-9]" <<<"$out"
+check $? "domstats: block.0.capacity, allocation and physical"
 run domblkstat demo vda
 expect "domblkstat: virsh's lines" 0 "^vda wr_req [1-9][0-9]*\$"
 run dumpxml demo

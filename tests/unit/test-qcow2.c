@@ -238,6 +238,13 @@ static void run_ops_compare(const char *img, const Op *ops, size_t nops)
                     img, i, o->op, o->off, o->len, g_strerror(-r));
     }
     g_assert_cmpint(vmm_qcow2_flush(q), ==, 0);
+    /* The allocation count kept while writing equals a fresh count. */
+    uint64_t kept = vmm_qcow2_allocation(q);
+    vmm_qcow2_close(q);
+    close(fd);
+    q = open_q(img, true, &fd, &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(vmm_qcow2_allocation(q), ==, kept);
     vmm_qcow2_close(q);
     close(fd);
     g_string_append_printf(cmd, " '%s' >/dev/null", theirs);
@@ -561,7 +568,15 @@ static void test_block_layer(void)
             g_assert_cmpint(block_rw(dev, VMM_BLOCK_FLUSH, NULL, 0, 0), ==, 0);
             g_assert_cmpint(block_rw(dev, VMM_BLOCK_READ, buf, 8192, 69632), ==, 8192);
             g_assert_cmpint(memcmp(buf, want + 69632, 8192), ==, 0);
-            g_assert_cmpuint(vmm_block_allocation(dev), >, 0);
+            VmmBlockStats st;
+            vmm_block_get_stats(dev, &st);
+            struct stat sb;
+            g_assert_cmpint(stat(img, &sb), ==, 0);
+            g_assert_cmpuint(st.capacity, ==, len);
+            g_assert_cmpuint(st.physical, ==, (uint64_t)sb.st_size);
+            /* every cluster of the file but its tail is in use */
+            g_assert_cmpuint(st.allocation, >, (uint64_t)sb.st_size / 2);
+            g_assert_cmpuint(st.allocation, <=, (uint64_t)sb.st_size + 65535);
             vmm_block_close(dev);
             g_assert_cmpint(sh("qemu-img check -q '%s'", img), ==, 0);
         }
