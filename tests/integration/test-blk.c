@@ -259,18 +259,27 @@ static void test_qcow2_vs_raw(gconstpointer data)
     g_assert_cmpint(sh(cmp), ==, 0);
 }
 
+/* A fresh qcow2 image of 4 KiB clusters in a new directory (absolute
+ * paths: libvirt wants them in <source>). */
+static char *fresh_qcow2(const char *name, const char *size, char **dir)
+{
+    g_autofree char *rel = harness_tmpdir();
+    *dir = g_canonicalize_filename(rel, NULL);
+    char *img = g_build_filename(*dir, name, NULL);
+    g_autofree char *cmd = g_strdup_printf("qemu-img create -q -f qcow2 -o cluster_size=4096 "
+                                           "'%s' %s", img, size);
+    g_assert_cmpint(sh(cmd), ==, 0);
+    return img;
+}
+
 /* discard='unmap' on a fresh v3 image: the guest's discards free clusters,
  * and the image stays clean. */
 static void test_qcow2_discard(void)
 {
     if (!have_qemu_img())
         return;
-    g_autofree char *rel = harness_tmpdir();
-    g_autofree char *dir = g_canonicalize_filename(rel, NULL);
-    g_autofree char *img = g_build_filename(dir, "d.qcow2", NULL);
-    g_autofree char *cmd = g_strdup_printf("qemu-img create -q -f qcow2 -o cluster_size=4096 '%s' 64M",
-                                           img);
-    g_assert_cmpint(sh(cmd), ==, 0);
+    g_autofree char *dir = NULL;
+    g_autofree char *img = fresh_qcow2("d.qcow2", "64M", &dir);
     g_autofree char *d = qcow2_disk_xml(img, "none", "io_uring", "unmap", NULL);
     g_autoptr(HarnessRun) r = run_blk(dir, d, "test=blk");
     g_autoptr(GPtrArray) dc = harness_find(r, "check", "blk_discard");
@@ -286,12 +295,8 @@ static void test_qcow2_kill(void)
 {
     if (!have_qemu_img())
         return;
-    g_autofree char *rel = harness_tmpdir();
-    g_autofree char *dir = g_canonicalize_filename(rel, NULL);
-    g_autofree char *img = g_build_filename(dir, "k.qcow2", NULL);
-    g_autofree char *cmd = g_strdup_printf("qemu-img create -q -f qcow2 -o cluster_size=4096 '%s' 32M",
-                                           img);
-    g_assert_cmpint(sh(cmd), ==, 0);
+    g_autofree char *dir = NULL;
+    g_autofree char *img = fresh_qcow2("k.qcow2", "32M", &dir);
     g_autofree char *disk = qcow2_disk_xml(img, "writeback", "threads", "unmap", NULL);
     HarnessDomain w = { .cmdline = "test=blk-persist phase=write seed=4343", .extra_devices = disk };
     g_autofree char *xml = harness_write_domain(dir, &w);
