@@ -1139,6 +1139,9 @@ static bool check_tables(VmmQcow2 *q, GError **err)
             nk++;
         }
     }
+    /* A dirty image's refcounts lag by design: repaired before writing. */
+    if (q->incompat & INCOMPAT_DIRTY)
+        return true;
     GHashTableIter it;
     gpointer k;
     g_hash_table_iter_init(&it, used);
@@ -1152,6 +1155,89 @@ static bool check_tables(VmmQcow2 *q, GError **err)
                         G_GINT64_MODIFIER "x", *(uint64_t *)k << q->cluster_bits);
     }
     q->warned = false;
+    return true;
+}
+
+/* A dirty image (lazy refcounts, then a crash) has refcounts that lag
+ * behind the L1/L2 tables. QEMU rebuilds them before it writes; so does
+ * this: every cluster the tables name (header, L1, refcount table and
+ * blocks, L2 tables, data and compressed clusters) is counted, the
+ * refcount blocks are corrected, flushed, and the dirty bit cleared. */
+static bool repair_refcounts(VmmQcow2 *q, GError **err)
+{
+    uint64_t cs = q->cluster_size, n = (q->file_size + cs - 1) >> q->cluster_bits;
+    uint64_t max = q->refcount_order == 6 ? UINT64_MAX : (1ULL << (1u << q->refcount_order)) - 1;
+    g_autofree uint32_t *want = g_new0(uint32_t, n + 1);
+#define REF(off, len, what) do {                                                          \
+        for (uint64_t c_ = (off) >> q->cluster_bits; c_ <= ((off) + (len) - 1) >> q->cluster_bits; c_++) { \
+            if (c_ >= n)                                                                   \
+                return fail(err, q->path, "cannot repair the refcounts of this dirty "    \
+                            "image: %s at 0x%" G_GINT64_MODIFIER "x is past the end of the " \
+                            "file", what, (uint64_t)(off));                              \
+            want[c_]++;                                                                    \
+        }                                                                                  \
+    } while (0)
+    REF(0, cs, "the header");
+    if (q->l1_size)
+        REF(q->l1_off, (uint64_t)q->l1_size * 8, "the L1 table");
+    REF(q->rt_off, q->rt_entries * 8, "the refcount table");
+    for (uint64_t i = 0; i < q->rt_entries; i++)
+        if (q->rt[i])
+            REF(q->rt[i], cs, "a refcount block");
+    for (uint32_t i = 0; i < q->l1_size; i++) {
+        uint64_t l2_off = q->l1[i] & OFFSET_MASK;
+        if (!l2_off)
+            continue;
+        REF(l2_off, cs, "an L2 table");
+        uint8_t *t;
+        if (l2_load(q, l2_off, &t) < 0)
+            return fail(err, q->path, "cannot read the L2 table at 0x%" G_GINT64_MODIFIER "x",
+                        l2_off);
+        for (uint64_t j = 0; j < q->l2_entries; j++) {
+            uint64_t e = be64(t + j * q->l2_entry_bytes), off, len;
+            if (entry_host_range(q, e, &off, &len))
+                REF(off, len, "a data cluster");
+        }
+    }
+#undef REF
+    for (uint64_t ti = 0; ti < q->rt_entries; ti++) {
+        uint64_t first = ti * q->rb_entries;
+        if (first >= n && !q->rt[ti])
+            break;
+        for (uint64_t idx = first; idx < first + q->rb_entries && (q->rt[ti] || idx < n); idx++) {
+            uint64_t w = idx < n ? want[idx] : 0, rc;
+            if (w > max)
+                return fail(err, q->path, "cannot repair the refcounts of this dirty image: "
+                            "cluster 0x%" G_GINT64_MODIFIER "x has more references than "
+                            "%u-bit refcounts hold", idx << q->cluster_bits,
+                            1u << q->refcount_order);
+            if (!q->rt[ti]) {
+                if (w)
+                    return fail(err, q->path, "cannot repair the refcounts of this dirty "
+                                "image: no refcount block for cluster 0x%" G_GINT64_MODIFIER
+                                "x", idx << q->cluster_bits);
+                continue;
+            }
+            if (get_refcount(q, idx, &rc) < 0 || (rc != w && set_refcount(q, idx, w) < 0))
+                return fail(err, q->path, "cannot repair the refcounts of this dirty image: "
+                            "I/O error on its refcount blocks");
+        }
+    }
+    uint8_t hdr[8];
+    put_be64(hdr, q->incompat & ~INCOMPAT_DIRTY);
+    bool flush = q->flush_meta;
+    q->flush_meta = true;   /* the repair must be on disk before the bit goes */
+    int r = meta_flush(q);
+    if (r == 0)
+        r = file_io(q, hdr, 8, 72, true);
+    if (r == 0)
+        r = meta_flush(q);
+    q->flush_meta = flush;
+    if (r < 0)
+        return fail(err, q->path, "cannot clear the dirty bit: %s", g_strerror(-r));
+    q->incompat &= ~INCOMPAT_DIRTY;
+    g_message("qcow2 image '%s' was dirty (lazy refcounts): refcounts rebuilt, dirty bit "
+              "cleared", q->path);
     return true;
 }
 
@@ -1321,10 +1407,7 @@ static VmmQcow2 *open_chain(int fd, const char *path, const VmmQcow2Options *opt
         goto out;
     }
     if (!q->readonly) {
-        const char *why = (q->incompat & INCOMPAT_DIRTY)
-            ? "it is marked dirty (refcounts may be stale after a crash with lazy refcounts; "
-              "repair it with 'qemu-img check -r all')"
-            : (q->incompat & INCOMPAT_CORRUPT)
+        const char *why = (q->incompat & INCOMPAT_CORRUPT)
             ? "it is marked corrupt (repair it with 'qemu-img check -r all')"
             : q->nb_snapshots ? "it has internal snapshots (writing would need copy-on-write "
                                 "of shared clusters, which vmmd does not do)"
@@ -1411,6 +1494,8 @@ static VmmQcow2 *open_chain(int fd, const char *path, const VmmQcow2Options *opt
         goto out;
     }
     if (!check_tables(q, err))
+        goto out;
+    if (!q->readonly && (q->incompat & INCOMPAT_DIRTY) && !repair_refcounts(q, err))
         goto out;
     if (count_allocated(q) < 0) {
         fail(err, path, "cannot read its refcount blocks");

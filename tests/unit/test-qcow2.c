@@ -424,8 +424,8 @@ static void test_bad_images(void)
     g_free(img);
 
     img = fresh("");
-    patch_be64(img, 72, 1);                             /* dirty: only read-only */
-    assert_refused(img, false, "dirty");
+    patch_be64(img, 72, 2);                             /* corrupt: only read-only */
+    assert_refused(img, false, "corrupt");
     g_free(img);
 
     /* An L1 entry into the header, one past the end. */
@@ -474,6 +474,43 @@ static void test_bad_images(void)
     g_assert_cmpint(sh("qemu-img create -q -u -f qcow2 -b nonexistent.qcow2 -F qcow2 '%s' 1M",
                        miss), ==, 0);
     assert_refused(miss, true, "nonexistent.qcow2");
+}
+
+/* Lazy refcounts and a crash (qemu-io's abort): the image is left dirty
+ * with refcounts behind its tables. Opened for writing it is repaired as
+ * QEMU repairs it, keeps its contents, and qemu-img check is content. */
+static void test_dirty(void)
+{
+    if (!have_qemu_img())
+        return;
+    g_autofree char *img = tpath("dirty.qcow2");
+    g_unlink(img);
+    g_assert_cmpint(sh("qemu-img create -q -f qcow2 -o cluster_size=4096,lazy_refcounts=on "
+                       "'%s' 16M && qemu-io -c 'write -P 0x61 0 1M' -c 'write -P 0x62 8M 64k' "
+                       "-c abort '%s' >/dev/null 2>&1; true", img, img), ==, 0);
+    int fd = open(img, O_RDONLY);
+    guint64 inc;
+    g_assert_cmpint(pread(fd, &inc, 8, 72), ==, 8);
+    close(fd);
+    g_assert_cmpuint(GUINT64_FROM_BE(inc) & 1, ==, 1);       /* dirty */
+    g_assert_cmpint(sh("qemu-img check -q '%s'", img), !=, 0);  /* refcounts are off */
+    g_autofree char *raw = tpath("dirty.raw");
+    g_assert_cmpint(sh("qemu-img convert -O raw '%s' '%s'", img, raw), ==, 0);
+    g_autoptr(GError) err = NULL;
+    VmmQcow2 *q = open_q(img, false, &fd, &err);
+    g_assert_no_error(err);
+    guint8 buf[512];
+    memset(buf, 0x63, sizeof(buf));
+    g_assert_cmpint(vmm_qcow2_write(q, buf, sizeof(buf), 12u << 20), ==, 0);
+    vmm_qcow2_close(q);
+    close(fd);
+    g_assert_cmpint(sh("qemu-io -f raw -c 'write -P 0x63 12M 512' '%s' >/dev/null", raw), ==, 0);
+    fd = open(img, O_RDONLY);
+    g_assert_cmpint(pread(fd, &inc, 8, 72), ==, 8);
+    close(fd);
+    g_assert_cmpuint(GUINT64_FROM_BE(inc) & 1, ==, 0);
+    g_assert_cmpint(sh("qemu-img check -q '%s'", img), ==, 0);
+    g_assert_cmpint(sh("qemu-img compare -q -F raw '%s' '%s'", img, raw), ==, 0);
 }
 
 /* Runtime corruption: an L2 entry pointing past the end of the file fails
@@ -599,6 +636,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2/write-matrix", test_write_matrix);
     g_test_add_func("/qcow2/grow-refcounts", test_grow_refcounts);
     g_test_add_func("/qcow2/bad-images", test_bad_images);
+    g_test_add_func("/qcow2/dirty", test_dirty);
     g_test_add_func("/qcow2/runtime-corruption", test_runtime_corruption);
     g_test_add_func("/qcow2/block-layer", test_block_layer);
     int rc = g_test_run();
