@@ -334,18 +334,110 @@ static int new_refcount_block(VmmQcow2 *q, uint64_t ti, uint64_t idx)
     return 0;
 }
 
-/* One free cluster with refcount 1 on disk (flushed): safe to reference. */
+static int unref_range(VmmQcow2 *q, uint64_t off, uint64_t len, bool punch);
+
+/* The refcount table is full: a bigger one goes past the end of the file,
+ * after the refcount blocks that count it (and themselves). Blocks and
+ * table are written and flushed, then the header switches to the new
+ * table in one sector write (flushed), then the old table is freed. */
+static int grow_refcount_table(VmmQcow2 *q, uint64_t need_ti)
+{
+    uint64_t rbe = q->rb_entries, cs = q->cluster_size;
+    uint64_t end = (q->file_size + cs - 1) >> q->cluster_bits;
+    uint64_t entries = q->rt_entries, nb = 0, tc = 0, first = 0, last = 0;
+    /* start past the end of the file and anything the allocator handed out */
+    uint64_t e = MAX(end, q->free_hint);
+    for (int round = 0; round < 64; round++) {
+        while (entries <= need_ti || entries <= (e + nb + tc) / rbe)
+            entries *= 2;
+        tc = (entries * 8 + cs - 1) / cs;
+        first = e / rbe;
+        last = (e + nb + tc - 1) / rbe;
+        uint64_t missing = 0;
+        for (uint64_t ti = first; ti <= last; ti++)
+            missing += ti >= q->rt_entries || !q->rt[ti];
+        if (missing == nb && entries > last)
+            break;
+        nb = missing;
+    }
+    if (((uint64_t)tc << q->cluster_bits) > MAX_REFTABLE_BYTES || ((e + nb + tc) >> (56 - q->cluster_bits)))
+        return -ENOSPC;
+    g_autofree uint64_t *rt = g_new0(uint64_t, tc * cs / 8);
+    memcpy(rt, q->rt, q->rt_entries * 8);
+    /* new blocks, in the order of the table indexes they serve */
+    uint64_t next_block = e;
+    int r = 0;
+    for (uint64_t ti = first; ti <= last && r == 0; ti++) {
+        if (rt[ti])
+            continue;
+        rt[ti] = next_block++ << q->cluster_bits;
+    }
+    uint8_t *blk = alloc_aligned(cs);
+    if (!blk)
+        return -ENOMEM;
+    q->rb_off = 0;
+    for (uint64_t ti = first; ti <= last && r == 0; ti++) {
+        bool is_new = ti >= q->rt_entries || !q->rt[ti];
+        for (uint64_t idx = MAX(e, ti * rbe); idx < MIN(e + nb + tc, (ti + 1) * rbe); idx++) {
+            if (is_new) {
+                rb_set(q, blk, idx % rbe, 1);
+            } else if ((r = set_refcount(q, idx, 1)) < 0) {
+                break;
+            }
+        }
+        if (is_new && r == 0) {
+            r = file_io(q, blk, cs, rt[ti], true);
+            memset(blk, 0, cs);
+        }
+    }
+    free(blk);
+    uint8_t *tbuf = r == 0 ? alloc_aligned(tc * cs) : NULL;
+    if (r == 0 && !tbuf)
+        r = -ENOMEM;
+    if (r == 0) {
+        for (uint64_t i = 0; i < tc * cs / 8; i++)
+            put_be64(tbuf + i * 8, rt[i]);
+        r = file_io(q, tbuf, tc * cs, (e + nb) << q->cluster_bits, true);
+        free(tbuf);
+    }
+    if (r == 0)
+        r = meta_flush(q);
+    if (r < 0)
+        return r;
+    uint8_t hdr[12];
+    put_be64(hdr, (e + nb) << q->cluster_bits);
+    uint32_t c = GUINT32_TO_BE((uint32_t)tc);
+    memcpy(hdr + 8, &c, 4);
+    if ((r = file_io(q, hdr, 12, 48, true)) < 0 || (r = meta_flush(q)) < 0)
+        return r;
+    uint64_t old_off = q->rt_off, old_len = q->rt_entries * 8;
+    g_free(q->rt);
+    q->rt = g_steal_pointer(&rt);
+    q->rt_off = (e + nb) << q->cluster_bits;
+    q->rt_entries = tc * cs / 8;
+    __atomic_add_fetch(&q->allocated, nb + tc, __ATOMIC_RELAXED);
+    return unref_range(q, old_off, old_len, false);
+}
+
+/* One free cluster with refcount 1 written (not yet flushed: flush before
+ * an entry names it). */
 static int alloc_cluster(VmmQcow2 *q, uint64_t *out)
 {
     for (uint64_t idx = MAX(q->free_hint, 1); ; idx++) {
         uint64_t ti = idx / q->rb_entries;
-        if (ti >= q->rt_entries) {
-            g_warning("qcow2 image '%s': the refcount table is full (%" G_GUINT64_FORMAT
-                      " entries); growing it is not supported", q->path, q->rt_entries);
-            return -ENOSPC;
-        }
         if (idx >> (56 - q->cluster_bits))
             return -ENOSPC;
+        if (ti >= q->rt_entries) {
+            int r = grow_refcount_table(q, ti);
+            if (r < 0) {
+                g_warning("qcow2 image '%s': cannot grow the refcount table (%"
+                          G_GUINT64_FORMAT " entries): %s", q->path, q->rt_entries,
+                          g_strerror(-r));
+                return r;
+            }
+            idx--;      /* look at this index again, now covered */
+            continue;
+        }
         if (q->rt[ti] == 0) {
             int r = new_refcount_block(q, ti, idx);
             if (r < 0)
@@ -358,9 +450,9 @@ static int alloc_cluster(VmmQcow2 *q, uint64_t *out)
             return r;
         if (rc != 0)
             continue;
+        /* Not flushed here: whoever stores a reference to it flushes
+         * first, once for all the clusters of a request. */
         r = set_refcount(q, idx, 1);
-        if (r == 0)
-            r = meta_flush(q);
         if (r < 0)
             return r;
         q->free_hint = idx + 1;
@@ -696,24 +788,51 @@ static bool entry_host_range(VmmQcow2 *q, uint64_t e, uint64_t *off, uint64_t *l
     return *off != 0;
 }
 
-/* Replaces an entry and drops the reference the old one held, in that
- * order, with a flush in between. */
-static int replace_entry(VmmQcow2 *q, L2Ref *ref, uint64_t entry, bool punch)
+typedef struct {
+    uint64_t off, len;
+} HostRange;
+
+/* Replaces an entry; the host clusters the old one held go on freed, to
+ * be released by release_freed() once the entries are on disk. */
+static int replace_entry(VmmQcow2 *q, L2Ref *ref, uint64_t entry, GArray *freed)
 {
-    uint64_t old = ref->entry, hoff, hlen;
-    bool had = entry_host_range(q, old, &hoff, &hlen) &&
-               ((old & OFLAG_COMPRESSED) || hoff != (entry & OFFSET_MASK));
+    uint64_t old = ref->entry;
+    HostRange h;
+    bool had = entry_host_range(q, old, &h.off, &h.len) &&
+               ((old & OFLAG_COMPRESSED) || h.off != (entry & OFFSET_MASK));
     int r = l2_store(q, ref, entry, 0);
     if (r < 0 || !had)
         return r;
     if (old == q->dbuf_for || (old & ~(OFLAG_COMPRESSED | OFLAG_COPIED)) == q->dbuf_for)
         q->dbuf_for = 0;
-    r = meta_flush(q);
-    return r < 0 ? r : unref_range(q, hoff, hlen, punch);
+    g_array_append_val(freed, h);
+    return 0;
 }
 
-/* Writes n bytes at off within guest cluster gc (data NULL: zeroes). */
-static int write_chunk(VmmQcow2 *q, const uint8_t *data, uint64_t n, uint64_t off)
+/* One flush for all the entries replaced, then the references they held
+ * drop: a crash in between leaks clusters, never reuses a referenced one. */
+static int release_freed(VmmQcow2 *q, GArray *freed, bool punch)
+{
+    if (freed->len == 0)
+        return 0;
+    int r = meta_flush(q);
+    for (guint i = 0; r == 0 && i < freed->len; i++) {
+        HostRange *h = &g_array_index(freed, HostRange, i);
+        r = unref_range(q, h->off, h->len, punch);
+    }
+    g_array_set_size(freed, 0);
+    return r;
+}
+
+typedef struct {
+    uint64_t gc, host;
+} NewCluster;
+
+/* Writes n bytes at off within guest cluster gc (data NULL: zeroes). A
+ * cluster that needs a new host cluster gets it and its data here; its L2
+ * entry is left to write_locked (pending), after one flush for all. */
+static int write_chunk(VmmQcow2 *q, const uint8_t *data, uint64_t n, uint64_t off,
+                       GArray *pending)
 {
     uint64_t gc = off >> q->cluster_bits, in = off & (q->cluster_size - 1);
     L2Ref ref;
@@ -771,28 +890,47 @@ static int write_chunk(VmmQcow2 *q, const uint8_t *data, uint64_t n, uint64_t of
     uint64_t newoff;
     if ((r = alloc_cluster(q, &newoff)) < 0)
         return r;
-    /* alloc_cluster may have evicted nothing (the L2 slot was used last),
-     * but reload to be safe against a refcount block sharing the cache. */
-    if ((r = file_io(q, (void *)src, q->cluster_size, newoff, true)) < 0)
+    if ((r = file_io(q, (void *)src, q->cluster_size, newoff, true)) < 0) {
+        unref_range(q, newoff, q->cluster_size, false);
         return r;
-    if ((r = l2_lookup(q, gc, &ref)) < 0)
-        return r;
-    return replace_entry(q, &ref, newoff | OFLAG_COPIED, false);
+    }
+    NewCluster nc = { gc, newoff };
+    g_array_append_val(pending, nc);
+    return 0;
 }
 
+/* Data first (in place, or into new clusters whose refcounts are written),
+ * then one flush, then the L2 entries naming the new clusters. */
 static int write_locked(VmmQcow2 *q, const uint8_t *buf, uint64_t len, uint64_t off)
 {
-    while (len) {
+    g_autoptr(GArray) pending = g_array_new(FALSE, FALSE, sizeof(NewCluster));
+    int r = 0;
+    while (len && r == 0) {
         uint64_t n = MIN(len, q->cluster_size - (off & (q->cluster_size - 1)));
-        int r = write_chunk(q, buf, n, off);
-        if (r < 0)
-            return r;
+        r = write_chunk(q, buf, n, off, pending);
         if (buf)
             buf += n;
         off += n;
         len -= n;
     }
-    return 0;
+    if (pending->len == 0)
+        return r;
+    int f = meta_flush(q);
+    g_autoptr(GArray) freed = g_array_new(FALSE, FALSE, sizeof(HostRange));
+    for (guint i = 0; i < pending->len; i++) {
+        NewCluster *nc = &g_array_index(pending, NewCluster, i);
+        L2Ref ref;
+        int x = f;
+        if (x == 0 && (x = l2_lookup(q, nc->gc, &ref)) == 0)
+            x = replace_entry(q, &ref, nc->host | OFLAG_COPIED, freed);
+        if (x < 0) {
+            /* not referenced: give it back (a leak at worst if this fails) */
+            unref_range(q, nc->host, q->cluster_size, false);
+            r = r ? r : x;
+        }
+    }
+    int x = release_freed(q, freed, false);
+    return r ? r : x;
 }
 
 static int check_write(VmmQcow2 *q, uint64_t len, uint64_t off)
@@ -822,11 +960,12 @@ int vmm_qcow2_write(VmmQcow2 *q, const void *buf, uint64_t len, uint64_t off)
 static int clear_clusters(VmmQcow2 *q, uint64_t first, uint64_t last, bool zero, bool may_unmap)
 {
     bool v3 = q->version >= 3, backing = q->backing_size != 0;
+    g_autoptr(GArray) freed = g_array_new(FALSE, FALSE, sizeof(HostRange));
+    int r = 0;
     for (uint64_t gc = first; gc <= last; gc++) {
         L2Ref ref;
-        int r = l2_lookup(q, gc, &ref);
-        if (r < 0)
-            return r;
+        if ((r = l2_lookup(q, gc, &ref)) < 0)
+            break;
         uint64_t e = ref.entry;
         bool compressed = e & OFLAG_COMPRESSED;
         bool allocated = compressed || (e & OFFSET_MASK);
@@ -838,19 +977,20 @@ static int clear_clusters(VmmQcow2 *q, uint64_t first, uint64_t last, bool zero,
         if (!v3) {
             if (zero && (backing || !may_unmap)) {
                 /* v2 has no zero flag: write the zeroes. */
-                r = write_chunk(q, NULL, q->cluster_size, gc << q->cluster_bits);
+                r = write_locked(q, NULL, q->cluster_size, gc << q->cluster_bits);
             } else {
-                r = replace_entry(q, &ref, 0, true);
+                r = replace_entry(q, &ref, 0, freed);
             }
         } else if (zero && !may_unmap && !compressed && (e & OFFSET_MASK) && (e & OFLAG_COPIED)) {
             r = zero_flag ? 0 : l2_store(q, &ref, e | OFLAG_ZERO, 0);   /* keeps its allocation */
         } else {
-            r = replace_entry(q, &ref, OFLAG_ZERO, true);
+            r = replace_entry(q, &ref, OFLAG_ZERO, freed);
         }
         if (r < 0)
-            return r;
+            break;
     }
-    return 0;
+    int x = release_freed(q, freed, true);
+    return r ? r : x;
 }
 
 static int zero_or_discard(VmmQcow2 *q, uint64_t len, uint64_t off, bool zero, bool may_unmap)

@@ -5,7 +5,7 @@
  * serialised by a per-image mutex: block.c runs them on its pool threads.
  * Metadata is written through (no dirty metadata cache), in an order that
  * keeps the image consistent after a crash: a new cluster's refcount is on
- * disk (flushed) before any L2 entry points at it, a new L2 table before the
+ * disk (flushed, once per request) before any L2 entry points at it, a new L2 table before the
  * L1 entry, and an L2 entry is cleared (and flushed) before the refcount of
  * the cluster it referenced drops. A crash can leak clusters, never corrupt. */
 #ifndef VMM_QCOW2_H
