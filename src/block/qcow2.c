@@ -62,7 +62,8 @@ struct VmmQcow2 {
     bool own_fd;               /* backing files: opened here */
     bool readonly, direct, flush_meta, discard_unmap;
     size_t align;
-    GMutex lock;
+    GMutex lock;               /* caches and tables */
+    GRWLock rw;                /* readers share, mapping changes exclude */
 
     uint32_t version, cluster_bits, refcount_order, header_length;
     uint64_t cluster_size, size, file_size;
@@ -695,11 +696,17 @@ static int check_data_offset(VmmQcow2 *q, uint64_t entry, uint64_t host)
     return 0;
 }
 
-/* Reads [off, off+n) within one guest cluster (one subcluster with extended
- * L2 entries). */
-static int read_chunk(VmmQcow2 *q, const L2Ref *ref, uint8_t *buf, uint64_t n, uint64_t off)
+/* What reading [off, off+n) within one guest cluster (one subcluster with
+ * extended L2 entries) takes: done here (zeroes, a compressed cluster,
+ * under the mutex), or a read of the file or the backing file that the
+ * caller does without the mutex. */
+typedef enum { READ_DONE, READ_HOST, READ_BACKING } ReadPlan;
+
+static int plan_chunk(VmmQcow2 *q, const L2Ref *ref, uint8_t *buf, uint64_t n, uint64_t off,
+                      ReadPlan *plan, uint64_t *pos)
 {
     uint64_t in = off & (q->cluster_size - 1), e = ref->entry;
+    *plan = READ_DONE;
     if (e & OFLAG_COMPRESSED) {
         int r = decompress(q, e & ~(OFLAG_COMPRESSED | OFLAG_COPIED));
         if (r == 0)
@@ -707,30 +714,31 @@ static int read_chunk(VmmQcow2 *q, const L2Ref *ref, uint8_t *buf, uint64_t n, u
         return r;
     }
     uint64_t host = e & OFFSET_MASK;
+    bool zero, alloc;
     if (q->ext_l2) {
         unsigned sc = (unsigned)(in / (q->cluster_size / 32));
-        bool alloc = ref->bitmap & (1ULL << sc), zero = ref->bitmap & (1ULL << (sc + 32));
+        alloc = ref->bitmap & (1ULL << sc);
+        zero = ref->bitmap & (1ULL << (sc + 32));
         if (alloc && zero)
             return corrupt(q, "subcluster %u is both allocated and zero", sc);
-        if (zero) {
-            memset(buf, 0, n);
-            return 0;
-        }
-        if (!alloc)
-            return backing_read(q, buf, n, off);
-        if (e & 1)
+        if (alloc && (e & 1))
             return corrupt(q, "L2 entry 0x%" G_GINT64_MODIFIER "x has reserved bits set", e);
-        int r = check_data_offset(q, e, host);
-        return r < 0 ? r : file_io(q, buf, n, host + in, false);
+    } else {
+        zero = e & OFLAG_ZERO;
+        alloc = host != 0;
     }
-    if (e & OFLAG_ZERO) {
+    if (zero) {
         memset(buf, 0, n);
         return 0;
     }
-    if (!host)
-        return backing_read(q, buf, n, off);
+    if (!alloc) {
+        *plan = READ_BACKING;
+        return 0;
+    }
     int r = check_data_offset(q, e, host);
-    return r < 0 ? r : file_io(q, buf, n, host + in, false);
+    *plan = READ_HOST;
+    *pos = host + in;
+    return r;
 }
 
 static uint64_t chunk_len(VmmQcow2 *q, uint64_t off, uint64_t len)
@@ -739,34 +747,47 @@ static uint64_t chunk_len(VmmQcow2 *q, uint64_t off, uint64_t len)
     return MIN(len, unit - (off & (unit - 1)));
 }
 
-static int read_locked(VmmQcow2 *q, uint8_t *buf, uint64_t len, uint64_t off)
+/* Readers share q->rw (writers, which move clusters, exclude them) and
+ * take the mutex only to look up the tables: data reads run in parallel. */
+int vmm_qcow2_read(VmmQcow2 *q, void *buffer, uint64_t len, uint64_t off)
 {
-    while (len) {
+    if (off > q->size || len > q->size - off)
+        return -EIO;
+    uint8_t *buf = buffer;
+    int r = 0;
+    g_rw_lock_reader_lock(&q->rw);
+    while (len && r == 0) {
+        uint64_t n = chunk_len(q, off, len), pos = 0;
+        ReadPlan plan = READ_DONE;
         L2Ref ref;
-        int r = l2_lookup(q, off >> q->cluster_bits, &ref);
-        if (r < 0)
-            return r;
-        uint64_t n = chunk_len(q, off, len);
-        /* Extended L2: contiguous subclusters of one cluster in one go when
-         * they are all unallocated or all zero is an optimisation left out. */
-        r = read_chunk(q, &ref, buf, n, off);
-        if (r < 0)
-            return r;
+        g_mutex_lock(&q->lock);
+        r = l2_lookup(q, off >> q->cluster_bits, &ref);
+        if (r == 0)
+            r = plan_chunk(q, &ref, buf, n, off, &plan, &pos);
+        g_mutex_unlock(&q->lock);
+        if (r == 0 && plan == READ_HOST)
+            r = file_io(q, buf, n, pos, false);
+        else if (r == 0 && plan == READ_BACKING)
+            r = backing_read(q, buf, n, off);
         buf += n;
         off += n;
         len -= n;
     }
-    return 0;
+    g_rw_lock_reader_unlock(&q->rw);
+    return r;
 }
 
-int vmm_qcow2_read(VmmQcow2 *q, void *buf, uint64_t len, uint64_t off)
+/* Everything that changes the mapping: alone, with the mutex. */
+static void lock_writer(VmmQcow2 *q)
 {
-    if (off > q->size || len > q->size - off)
-        return -EIO;
+    g_rw_lock_writer_lock(&q->rw);
     g_mutex_lock(&q->lock);
-    int r = read_locked(q, buf, len, off);
+}
+
+static void unlock_writer(VmmQcow2 *q)
+{
     g_mutex_unlock(&q->lock);
-    return r;
+    g_rw_lock_writer_unlock(&q->rw);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -947,9 +968,9 @@ int vmm_qcow2_write(VmmQcow2 *q, const void *buf, uint64_t len, uint64_t off)
     int r = check_write(q, len, off);
     if (r < 0)
         return r;
-    g_mutex_lock(&q->lock);
+    lock_writer(q);
     r = write_locked(q, buf, len, off);
-    g_mutex_unlock(&q->lock);
+    unlock_writer(q);
     return r;
 }
 
@@ -1009,7 +1030,7 @@ static int zero_or_discard(VmmQcow2 *q, uint64_t len, uint64_t off, bool zero, b
     /* The last cluster of an image whose size is not cluster-aligned is
      * whole when the range reaches the end. */
     uint64_t b = end == q->size ? (end + cs - 1) & ~(cs - 1) : end & ~(cs - 1);
-    g_mutex_lock(&q->lock);
+    lock_writer(q);
     if (a >= b) {
         r = zero ? write_locked(q, NULL, len, off) : 0;
     } else {
@@ -1021,7 +1042,7 @@ static int zero_or_discard(VmmQcow2 *q, uint64_t len, uint64_t off, bool zero, b
         if (r == 0 && zero && b < end)
             r = write_locked(q, NULL, end - b, b);
     }
-    g_mutex_unlock(&q->lock);
+    unlock_writer(q);
     return r;
 }
 
@@ -1101,6 +1122,7 @@ void vmm_qcow2_close(VmmQcow2 *q)
     g_free(q->rt);
     g_free(q->backing_path);
     g_mutex_clear(&q->lock);
+    g_rw_lock_clear(&q->rw);
     g_free(q->path);
     g_free(q);
 }
@@ -1389,6 +1411,7 @@ static VmmQcow2 *open_chain(int fd, const char *path, const VmmQcow2Options *opt
     g_autofree char *bfmt = NULL, *backing_name = NULL;
     VmmQcow2 *q = g_new0(VmmQcow2, 1);
     g_mutex_init(&q->lock);
+    g_rw_lock_init(&q->rw);
     q->path = g_strdup(path);
     q->fd = fd;
     q->backing_fd = -1;

@@ -1,8 +1,10 @@
 /* qcow2 images (QEMU's docs/interop/qcow2.txt), versions 2 and 3, read and
  * written natively, with backing chains of raw or qcow2 files.
  *
- * Every operation is synchronous (pread/pwrite on the image's fd) and
- * serialised by a per-image mutex: block.c runs them on its pool threads.
+ * Every operation is synchronous (pread/pwrite on the image's fd); block.c
+ * runs them on its pool threads. Reads of data run in parallel (a mutex
+ * covers only the table lookups); writes, discards and write-zeroes, which
+ * allocate and free clusters, run alone.
  * Metadata is written through (no dirty metadata cache), in an order that
  * keeps the image consistent after a crash: a new cluster's refcount is on
  * disk (flushed, once per request) before any L2 entry points at it, a new L2 table before the

@@ -563,6 +563,77 @@ static void test_runtime_corruption(void)
     close(fd);
 }
 
+/* Readers in parallel with a writer (allocating, discarding, zeroing in
+ * the second half of the disk): the readers of the first half always see
+ * the image's bytes, the writer's data reads back. */
+typedef struct {
+    VmmQcow2 *q;
+    const guint8 *want;
+    guint32 seed;
+    int failures;
+} Reader;
+
+static gpointer reader_thread(gpointer p)
+{
+    Reader *rd = p;
+    g_autoptr(GRand) r = g_rand_new_with_seed(rd->seed);
+    guint8 *buf = g_malloc(65536);
+    for (int i = 0; i < 3000; i++) {
+        uint64_t n = 512 * (uint64_t)g_rand_int_range(r, 1, 128);
+        uint64_t off = 512 * (uint64_t)g_rand_int_range(r, 0, (gint32)((IMG_SIZE / 2 - n) / 512));
+        if (vmm_qcow2_read(rd->q, buf, n, off) != 0 || memcmp(buf, rd->want + off, n) != 0)
+            rd->failures++;
+    }
+    g_free(buf);
+    return NULL;
+}
+
+static void test_parallel(void)
+{
+    if (!have_qemu_img())
+        return;
+    g_autofree char *src = tpath("p-src.raw"), *img = tpath("p.qcow2");
+    make_source(src, 9);
+    g_unlink(img);
+    g_assert_cmpint(sh("qemu-img convert -f raw -O qcow2 -o cluster_size=4096 -c '%s' '%s'",
+                       src, img), ==, 0);
+    gsize len;
+    g_autofree guint8 *want = read_file_all(src, &len);
+    g_autoptr(GError) err = NULL;
+    int fd;
+    VmmQcow2 *q = open_q(img, false, &fd, &err);
+    g_assert_no_error(err);
+    Reader rd[3];
+    GThread *t[3];
+    for (unsigned i = 0; i < 3; i++) {
+        rd[i] = (Reader){ q, want, 100 + i, 0 };
+        t[i] = g_thread_new("reader", reader_thread, &rd[i]);
+    }
+    g_autoptr(GRand) r = g_rand_new_with_seed(7);
+    guint8 *buf = g_malloc(65536), *back = g_malloc(65536);
+    for (int i = 0; i < 400; i++) {
+        uint64_t n = 512 * (uint64_t)g_rand_int_range(r, 1, 128);
+        uint64_t off = IMG_SIZE / 2 + 512 * (uint64_t)g_rand_int_range(r, 0, (gint32)((IMG_SIZE / 2 - n) / 512));
+        memset(buf, i, n);
+        g_assert_cmpint(vmm_qcow2_write(q, buf, n, off), ==, 0);
+        g_assert_cmpint(vmm_qcow2_read(q, back, n, off), ==, 0);
+        g_assert_cmpint(memcmp(buf, back, n), ==, 0);
+        if (i % 7 == 0)
+            g_assert_cmpint(vmm_qcow2_discard(q, n, off), ==, 0);
+        if (i % 11 == 0)
+            g_assert_cmpint(vmm_qcow2_write_zeroes(q, n, off, true), ==, 0);
+    }
+    for (unsigned i = 0; i < 3; i++) {
+        g_thread_join(t[i]);
+        g_assert_cmpint(rd[i].failures, ==, 0);
+    }
+    g_free(buf);
+    g_free(back);
+    vmm_qcow2_close(q);
+    close(fd);
+    g_assert_cmpint(sh("qemu-img check -q '%s'", img), ==, 0);
+}
+
 /* Through the block layer: every io mode and cache mode serves a qcow2 disk. */
 static void done_cb(VmmBlockReq *req, int ret)
 {
@@ -657,6 +728,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2/bad-images", test_bad_images);
     g_test_add_func("/qcow2/dirty", test_dirty);
     g_test_add_func("/qcow2/runtime-corruption", test_runtime_corruption);
+    g_test_add_func("/qcow2/parallel", test_parallel);
     g_test_add_func("/qcow2/block-layer", test_block_layer);
     int rc = g_test_run();
     g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", test_dir);
