@@ -463,6 +463,7 @@ static void merge_worker_stats(json_object *s, json_object *w)
         { "rd_reqs", "rd.reqs" }, { "rd_bytes", "rd.bytes" }, { "rd_ns", "rd.times" },
         { "wr_reqs", "wr.reqs" }, { "wr_bytes", "wr.bytes" }, { "wr_ns", "wr.times" },
         { "fl_reqs", "fl.reqs" }, { "fl_ns", "fl.times" }, { "errors", "errors" },
+        { "capacity", "capacity" }, { "allocation", "allocation" }, { "physical", "physical" },
     };
     static const char *const net_map[][2] = {
         { "rx_bytes", "rx.bytes" }, { "rx_pkts", "rx.pkts" }, { "rx_errs", "rx.errs" },

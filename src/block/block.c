@@ -30,8 +30,6 @@
 #define POOL_MAX_THREADS 64          /* as QEMU's thread pool */
 #define ZERO_CHUNK (1024 * 1024)     /* write-zeroes fallback buffer */
 
-G_DEFINE_QUARK(vmm-block-error-quark, vmm_block_error)
-
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -139,6 +137,61 @@ VmmBlockDev *vmm_block_open(const char *path, bool block_device, bool readonly,
                             VmmDiscardMode discard, unsigned nqueues,
                             GError **err)
 {
+    return vmm_block_open_image(path, VMM_IMAGE_FORMAT_RAW, NULL, block_device, readonly,
+                                cache, io, discard, nqueues, err);
+}
+
+VmmBlockDev *vmm_block_open_disk(const VmmDiskDef *disk, unsigned nqueues, GError **err)
+{
+    /* <backingStore> levels, linked as the qcow2 layer takes them */
+    unsigned n = 0;
+    for (const VmmDiskBackingStore *b = disk->backing; b; b = b->next)
+        n++;
+    g_autofree VmmImageBacking *chain = g_new0(VmmImageBacking, MAX(n, 1u));
+    unsigned i = 0;
+    for (const VmmDiskBackingStore *b = disk->backing; b; b = b->next, i++) {
+        chain[i].none = b->none;
+        chain[i].path = b->path;
+        chain[i].format = b->format == VMM_DISK_FORMAT_QCOW2 ? VMM_IMAGE_FORMAT_QCOW2
+                                                             : VMM_IMAGE_FORMAT_RAW;
+        chain[i].next = i + 1 < n ? &chain[i + 1] : NULL;
+    }
+    return vmm_block_open_image(disk->path, disk->format == VMM_DISK_FORMAT_QCOW2
+                                ? VMM_IMAGE_FORMAT_QCOW2 : VMM_IMAGE_FORMAT_RAW,
+                                n ? chain : NULL, disk->type == VMM_DISK_BLOCK,
+                                disk->readonly, disk->cache, disk->io, disk->discard,
+                                nqueues, err);
+}
+
+static bool open_format(VmmBlockDev *dev, VmmImageFormat format,
+                        const VmmImageBacking *backing, GError **err)
+{
+    if (format == VMM_IMAGE_FORMAT_RAW)
+        return true;
+    if (format != VMM_IMAGE_FORMAT_QCOW2) {
+        g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_INVALID,
+                    "disk '%s': the image format must be given (raw or qcow2)", dev->path);
+        return false;
+    }
+    dev->source_size = dev->size;
+    VmmQcow2Options o = {
+        .readonly = dev->readonly, .direct = dev->direct, .align = dev->len_align,
+        .flush_metadata = dev->cache != VMM_CACHE_UNSAFE,
+        .discard_unmap = dev->discard == VMM_DISCARD_UNMAP, .backing = backing,
+    };
+    o.align = MAX(o.align, dev->mem_align);
+    dev->qcow2 = vmm_qcow2_open(dev->fd, dev->path, &o, err);
+    if (!dev->qcow2)
+        return false;
+    dev->size = vmm_qcow2_size(dev->qcow2);
+    return true;
+}
+
+VmmBlockDev *vmm_block_open_image(const char *path, VmmImageFormat format,
+                                  const VmmImageBacking *backing, bool block_device,
+                                  bool readonly, VmmCacheMode cache, VmmIoMode io,
+                                  VmmDiscardMode discard, unsigned nqueues, GError **err)
+{
     g_return_val_if_fail(path != NULL, NULL);
 
     if (nqueues == 0 || nqueues > VMM_BLOCK_MAX_QUEUES) {
@@ -175,7 +228,7 @@ VmmBlockDev *vmm_block_open(const char *path, bool block_device, bool readonly,
                 : io == VMM_IO_URING ? &vmm_block_engine_uring
                 : &vmm_block_engine_threads;
 
-    if (!open_source(dev, err)) {
+    if (!open_source(dev, err) || !open_format(dev, format, backing, err)) {
         if (dev->fd >= 0)
             close(dev->fd);
         g_free(dev->path);
@@ -222,6 +275,7 @@ void vmm_block_close(VmmBlockDev *dev)
         close(q->efd);
     }
     vmm_block_pool_free(dev->pool);
+    vmm_qcow2_close(dev->qcow2);
     g_aligned_free(dev->queues);
     if (dev->fd >= 0)
         close(dev->fd);
@@ -235,6 +289,24 @@ bool vmm_block_is_readonly(VmmBlockDev *dev) { return dev->readonly; }
 const char *vmm_block_path(VmmBlockDev *dev) { return dev->path; }
 unsigned vmm_block_nqueues(VmmBlockDev *dev) { return dev->nqueues; }
 int vmm_block_fd_for_testing(VmmBlockDev *dev) { return dev->fd; }
+
+uint64_t vmm_block_allocation(VmmBlockDev *dev)
+{
+    if (dev->qcow2)
+        return vmm_qcow2_allocation(dev->qcow2);
+    struct stat st;
+    if (dev->block_device || fstat(dev->fd, &st) < 0)
+        return vmm_block_physical(dev);
+    return (uint64_t)st.st_blocks * 512;
+}
+
+uint64_t vmm_block_physical(VmmBlockDev *dev)
+{
+    struct stat st;
+    if (dev->block_device || fstat(dev->fd, &st) < 0)
+        return dev->qcow2 ? dev->source_size : dev->size;
+    return (uint64_t)st.st_size;
+}
 
 bool vmm_block_has_write_cache(VmmBlockDev *dev)
 {
@@ -277,6 +349,9 @@ void vmm_block_get_stats(VmmBlockDev *dev, VmmBlockStats *out)
         SUM(fl_reqs); SUM(fl_ns); SUM(errors);
 #undef SUM
     }
+    out->capacity = dev->size;
+    out->allocation = vmm_block_allocation(dev);
+    out->physical = vmm_block_physical(dev);
 }
 
 static void account(VmmBlockQueue *q, VmmBlockReq *req, int ret)
@@ -355,6 +430,8 @@ static uint64_t iov_size(const struct iovec *iov, unsigned cnt)
 static bool needs_bounce(VmmBlockDev *dev, const VmmBlockReq *req)
 {
     if (req->iovcnt > IOV_MAX)   /* preadv, io_uring and AIO all refuse more */
+        return true;
+    if (dev->qcow2)              /* the format layer works on one linear buffer */
         return true;
     if (!dev->direct)
         return false;
@@ -491,7 +568,11 @@ void vmm_block_submit(VmmBlockQueue *q, VmmBlockReq *req)
         req->priv.iov = &req->priv.bounce_iov;
         req->priv.iovcnt = 1;
     }
-    dev->engine->submit(q, req);
+    /* The format layer is synchronous: its requests go to the pool. */
+    if (dev->qcow2)
+        vmm_block_to_pool(q, req);
+    else
+        dev->engine->submit(q, req);
 }
 
 void vmm_block_queue_plug(VmmBlockQueue *q)
@@ -703,8 +784,30 @@ static int sync_if_writethrough(VmmBlockDev *dev, int ret)
     return ret;
 }
 
+static int qcow2_exec(VmmBlockDev *dev, VmmBlockReq *req)
+{
+    VmmQcow2 *q = dev->qcow2;
+    void *buf = req->priv.iovcnt ? req->priv.iov[0].iov_base : NULL;
+    switch (req->op) {
+    case VMM_BLOCK_READ:
+        return vmm_qcow2_read(q, buf, req->len, req->offset);
+    case VMM_BLOCK_WRITE:
+        return vmm_qcow2_write(q, buf, req->len, req->offset);   /* O_DSYNC if needed */
+    case VMM_BLOCK_FLUSH:
+        return vmm_qcow2_flush(q);
+    case VMM_BLOCK_DISCARD:
+        return sync_if_writethrough(dev, vmm_qcow2_discard(q, req->len, req->offset));
+    case VMM_BLOCK_WRITE_ZEROES:
+        return sync_if_writethrough(dev, vmm_qcow2_write_zeroes(q, req->len, req->offset,
+                                                                dev->discard == VMM_DISCARD_UNMAP));
+    }
+    return -EINVAL;
+}
+
 int vmm_block_exec(VmmBlockDev *dev, VmmBlockReq *req)
 {
+    if (dev->qcow2)
+        return qcow2_exec(dev, req);
     switch (req->op) {
     case VMM_BLOCK_READ:
         return rw_loop(dev, req, false);

@@ -82,6 +82,21 @@ struct VmmBlockReq {
     VmmBlockReqPriv priv;
 };
 
+typedef enum {
+    VMM_IMAGE_FORMAT_AUTO = 0,  /* backing only: from the header, else probed */
+    VMM_IMAGE_FORMAT_RAW,
+    VMM_IMAGE_FORMAT_QCOW2,
+} VmmImageFormat;
+
+/* One level of a backing chain given by the caller (libvirt's
+ * <backingStore>): overrides what the image header names. */
+typedef struct VmmImageBacking {
+    bool none;                          /* <backingStore/>: no backing file */
+    VmmImageFormat format;
+    const char *path;
+    const struct VmmImageBacking *next; /* NULL: the header decides below */
+} VmmImageBacking;
+
 /* path: <source file=...> or <source dev=...>; block_device: <disk type='block'>
  * (the path must then be a block device, and a file disk must be a regular
  * file). The image is locked as QEMU locks it (block/lock.h): shared when
@@ -91,6 +106,23 @@ VmmBlockDev *vmm_block_open(const char *path, bool block_device, bool readonly,
                             VmmCacheMode cache, VmmIoMode io,
                             VmmDiscardMode discard, unsigned nqueues,
                             GError **err);
+/* The same for an image in format (RAW or QCOW2; AUTO is refused): a qcow2
+ * image is served by src/block/qcow2.c on the pool threads whatever io= says,
+ * with its backing chain (backing overrides the header's, as libvirt's
+ * <backingStore> does) opened read-only. */
+VmmBlockDev *vmm_block_open_image(const char *path, VmmImageFormat format,
+                                  const VmmImageBacking *backing, bool block_device,
+                                  bool readonly, VmmCacheMode cache, VmmIoMode io,
+                                  VmmDiscardMode discard, unsigned nqueues, GError **err);
+/* The disk a <disk> element describes: its source, format, backing chain
+ * and <driver> modes. */
+VmmBlockDev *vmm_block_open_disk(const VmmDiskDef *disk, unsigned nqueues, GError **err);
+/* qcow2: the bytes of the image file in use (allocated clusters); raw: the
+ * file's allocated blocks (st_blocks); a block device: its size. */
+uint64_t vmm_block_allocation(VmmBlockDev *dev);
+/* The size of the image file or block device itself (for qcow2 not the
+ * virtual size vmm_block_size() gives). */
+uint64_t vmm_block_physical(VmmBlockDev *dev);
 /* Waits for requests still in flight (running their callbacks in the
  * calling thread: the queue owners must have stopped using the queues). */
 void vmm_block_close(VmmBlockDev *dev);
@@ -137,6 +169,10 @@ typedef struct {
     uint64_t wr_reqs, wr_bytes, wr_ns;
     uint64_t fl_reqs, fl_ns;
     uint64_t errors;
+    /* virsh domstats' block.N.capacity, .allocation, .physical: the size
+     * the guest sees, the bytes of the image in use (vmm_block_allocation)
+     * and the size of the file (vmm_block_physical). */
+    uint64_t capacity, allocation, physical;
 } VmmBlockStats;
 void vmm_block_get_stats(VmmBlockDev *dev, VmmBlockStats *out);
 

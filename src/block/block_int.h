@@ -4,6 +4,7 @@
 #define VMM_BLOCK_INT_H
 
 #include "block/block.h"
+#include "block/qcow2.h"
 
 #include <sys/types.h>
 
@@ -99,11 +100,13 @@ struct VmmBlockDev {
     VmmCacheMode cache;
     VmmIoMode io;
     VmmDiscardMode discard;
-    uint64_t size;
+    uint64_t size;                /* what the guest sees: raw or virtual size */
+    uint64_t source_size;         /* the file or device itself, at open */
     uint32_t logical_block_size;
     size_t mem_align;             /* O_DIRECT buffer address alignment */
     size_t len_align;             /* O_DIRECT offset and segment length alignment */
     const VmmBlockEngine *engine;
+    VmmQcow2 *qcow2;              /* format layer, or NULL for raw */
     VmmBlockPool *pool;           /* threads engine; others for discard & co */
     unsigned nqueues;
     VmmBlockQueue *queues;        /* nqueues, cache-line aligned */

@@ -15,6 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Here rather than in block.c: the qcow2 layer and its fuzz target use
+ * the error domain without the engines. */
+G_DEFINE_QUARK(vmm-block-error-quark, vmm_block_error)
+
 #define LOCK_PERM_BASE   100     /* QEMU's RAW_LOCK_PERM_BASE */
 #define LOCK_SHARED_BASE 200     /* QEMU's RAW_LOCK_SHARED_BASE */
 

@@ -170,10 +170,10 @@ static bool check_disk_path(const ParseCtx *pc, xmlNodePtr node, const char *att
     return true;
 }
 
-static bool parse_disk_source(const ParseCtx *pc, xmlNodePtr disk_node,
-                              xmlNodePtr src, VmmDiskDef *disk, GError **err)
+static bool parse_source_path(const ParseCtx *pc, xmlNodePtr disk_node, xmlNodePtr src,
+                              VmmDiskSourceType type, char **out, GError **err)
 {
-    bool file = disk->type == VMM_DISK_FILE;
+    bool file = type == VMM_DISK_FILE;
     const char *attr = file ? "file" : "dev";
     const char *other = file ? "dev" : "file";
     const char *tname = file ? "file" : "block";
@@ -197,7 +197,106 @@ static bool parse_disk_source(const ParseCtx *pc, xmlNodePtr disk_node,
                          tname, attr);
     if (!check_disk_path(pc, src, attr, path, err))
         return false;
-    disk->path = g_steal_pointer(&path);
+    *out = g_steal_pointer(&path);
+    return true;
+}
+
+static bool parse_disk_source(const ParseCtx *pc, xmlNodePtr disk_node,
+                              xmlNodePtr src, VmmDiskDef *disk, GError **err)
+{
+    return parse_source_path(pc, disk_node, src, disk->type, &disk->path, err);
+}
+
+/* libvirt's storageFormat values other than raw and qcow2 */
+static const char *const other_formats[] = {
+    "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd", "ploop",
+    "luks", "cow", "qcow", "qed", "vmdk", NULL };
+
+/* type= of <driver> or <format>: raw ('aio' is libvirt's old spelling)
+ * or qcow2. */
+static bool parse_format(const ParseCtx *pc, xmlNodePtr node, const char *type,
+                         VmmDiskFormat *out, GError **err)
+{
+    if (strcmp(type, "raw") == 0 || strcmp(type, "aio") == 0) {
+        *out = VMM_DISK_FORMAT_RAW;
+        return true;
+    }
+    if (strcmp(type, "qcow2") == 0) {
+        *out = VMM_DISK_FORMAT_QCOW2;
+        return true;
+    }
+    g_autofree char *shown = g_strescape(type, NULL);
+    const char *what = strcmp((const char *)node->name, "driver") == 0
+                       ? "driver type" : "backing store format";
+    if (str_index(other_formats, type) >= 0)
+        return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
+                         "%s '%s' is not supported (raw and qcow2 are)", what, shown);
+    return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                     "%s '%s' is not a disk format libvirt knows (vmmd supports raw "
+                     "and qcow2)", what, shown);
+}
+
+#define MAX_BACKING_XML_DEPTH 64
+
+/* <backingStore type='file|block' index='N'><format type=.../><source .../>
+ * <backingStore .../></backingStore>, or an empty <backingStore/>. */
+static bool parse_backing_store(const ParseCtx *pc, xmlNodePtr node, unsigned depth,
+                                VmmDiskBackingStore **out, GError **err)
+{
+    enum { B_FORMAT, B_SOURCE, B_BACKING, B_N };
+    static const char *const names[] = { "format", "source", "backingStore", NULL };
+    static const char *const attrs[] = { "type", "index", NULL };
+    static const char *const types[] = { "file", "block", NULL };
+    static const char *const known_types[] = { "network", "dir", "volume", "nvme",
+                                               "vhostuser", NULL };
+    static const char *const fmt_attrs[] = { "type", NULL };
+    xmlNodePtr s[B_N] = { 0 };
+    int idx;
+
+    if (depth >= MAX_BACKING_XML_DEPTH)
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<backingStore> is nested deeper than %d levels",
+                         MAX_BACKING_XML_DEPTH);
+    if (!check_attrs(pc, node, attrs, err) || !collect_children(pc, node, names, s, err))
+        return false;
+    g_autoptr(VmmDiskBackingStore) b = g_new0(VmmDiskBackingStore, 1);
+    g_autofree char *type = get_attr(node, "type");
+    if (!type && !s[B_FORMAT] && !s[B_SOURCE] && !s[B_BACKING]) {
+        b->none = true;
+        *out = g_steal_pointer(&b);
+        return true;
+    }
+    g_autofree char *index = get_attr(node, "index");
+    uint64_t ignored;
+    if (index && !parse_count(index, &ignored)) {
+        g_autofree char *shown = g_strescape(index, NULL);
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "attribute 'index'='%s' on <backingStore> is not a number", shown);
+    }
+    if (!parse_choice(pc, node, "type", type ? type : "file", types, known_types, &idx, err))
+        return false;
+    b->type = (VmmDiskSourceType)idx;
+    if (!s[B_FORMAT])
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<backingStore> needs <format type='raw|qcow2'/>");
+    if (!check_empty(pc, s[B_FORMAT], fmt_attrs, err))
+        return false;
+    g_autofree char *fmt = get_attr(s[B_FORMAT], "type");
+    if (!fmt)
+        return conf_fail(pc, s[B_FORMAT], VMM_CONF_ERROR_INVALID, err,
+                         "<format> in <backingStore> needs a 'type' attribute");
+    if (!parse_format(pc, s[B_FORMAT], fmt, &b->format, err) ||
+        !parse_source_path(pc, node, s[B_SOURCE], b->type, &b->path, err))
+        return false;
+    if (s[B_BACKING]) {
+        if (b->format == VMM_DISK_FORMAT_RAW && xmlFirstElementChild(s[B_BACKING]))
+            return conf_fail(pc, s[B_BACKING], VMM_CONF_ERROR_INVALID, err,
+                             "a raw backing file has no backing file of its own: its "
+                             "<backingStore> must be empty");
+        if (!parse_backing_store(pc, s[B_BACKING], depth + 1, &b->next, err))
+            return false;
+    }
+    *out = g_steal_pointer(&b);
     return true;
 }
 
@@ -216,10 +315,6 @@ static bool parse_disk_driver(const ParseCtx *pc, xmlNodePtr node,
     static const VmmIoMode io_modes[] = { VMM_IO_THREADS, VMM_IO_NATIVE, VMM_IO_URING };
     static const char *const discards[] = { "ignore", "unmap", NULL };
     static const VmmDiscardMode discard_modes[] = { VMM_DISCARD_IGNORE, VMM_DISCARD_UNMAP };
-    /* libvirt's storageFormat values other than raw */
-    static const char *const formats[] = {
-        "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd", "ploop",
-        "luks", "cow", "qcow", "qcow2", "qed", "vmdk", NULL };
     int idx;
 
     if (!check_empty(pc, node, attrs, err))
@@ -239,17 +334,9 @@ static bool parse_disk_driver(const ParseCtx *pc, xmlNodePtr node,
                          "supports: qemu)", shown);
     }
 
-    /* 'aio' is libvirt's old spelling of raw (its schema says so). */
     g_autofree char *type = get_attr(node, "type");
-    if (type && strcmp(type, "raw") != 0 && strcmp(type, "aio") != 0) {
-        g_autofree char *shown = g_strescape(type, NULL);
-        if (str_index(formats, type) >= 0)
-            return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
-                             "driver type '%s' is not supported (only raw)", shown);
-        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                         "driver type '%s' is not a disk format libvirt knows "
-                         "(vmmd supports only raw)", shown);
-    }
+    if (type && !parse_format(pc, node, type, &disk->format, err))
+        return false;
 
     g_autofree char *cache = get_attr(node, "cache");
     if (cache) {
@@ -400,10 +487,10 @@ static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
                        xmlNodePtr *pci_slots, VmmDomainDef *def, GError **err)
 {
     enum { K_DRIVER, K_SOURCE, K_TARGET, K_READONLY, K_SHAREABLE, K_SERIAL,
-           K_BOOT, K_ADDRESS, K_ALIAS, K_N };
+           K_BOOT, K_ADDRESS, K_BACKING, K_ALIAS, K_N };
     static const char *const names[] = {
         "driver", "source", "target", "readonly", "shareable", "serial", "boot",
-        "address", "alias", NULL };
+        "address", "backingStore", "alias", NULL };
     static const char *const attrs[] = { "type", "device", NULL };
     /* Index order matches VmmDiskSourceType. */
     static const char *const types[] = { "file", "block", "vhostuser", NULL };
@@ -442,6 +529,22 @@ static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
          : !parse_disk_source(pc, node, s[K_SOURCE], disk, err)) ||
         (s[K_DRIVER] && !parse_disk_driver(pc, s[K_DRIVER], disk, err)))
         return false;
+    if (s[K_BACKING]) {
+        if (disk->type == VMM_DISK_VHOSTUSER)
+            return conf_fail(pc, s[K_BACKING], VMM_CONF_ERROR_UNSUPPORTED, err,
+                             "<backingStore> is not supported for <disk type='vhostuser'>: "
+                             "the back end opens the image");
+        if (!parse_backing_store(pc, s[K_BACKING], 0, &disk->backing, err))
+            return false;
+        if (disk->format == VMM_DISK_FORMAT_RAW && !disk->backing->none)
+            return conf_fail(pc, s[K_BACKING], VMM_CONF_ERROR_INVALID, err,
+                             "a raw disk has no backing file: <backingStore> needs "
+                             "<driver type='qcow2'/> or must be empty");
+    }
+    if (disk->type == VMM_DISK_VHOSTUSER && disk->format != VMM_DISK_FORMAT_RAW)
+        return conf_fail(pc, s[K_DRIVER], VMM_CONF_ERROR_UNSUPPORTED, err,
+                         "<driver type='qcow2'/> is not supported for <disk type='vhostuser'>: "
+                         "the back end exports raw blocks");
     if (s[K_READONLY]) {
         if (!check_empty(pc, s[K_READONLY], NULL, err))
             return false;
@@ -513,7 +616,7 @@ static bool format_disk(ConfWriter *w, xmlNodePtr devices, const VmmDiskDef *dis
 
     xmlNodePtr drv = add_elem(d, "driver");
     set_attr(drv, "name", "qemu");
-    set_attr(drv, "type", "raw");
+    set_attr(drv, "type", disk->format == VMM_DISK_FORMAT_QCOW2 ? "qcow2" : "raw");
     if (!vu) {   /* the vhost-user back end has its own cache and I/O */
         set_attr(drv, "cache", vmm_cache_mode_to_string(disk->cache));
         set_attr(drv, "io", vmm_io_mode_to_string(disk->io));
@@ -531,6 +634,21 @@ static bool format_disk(ConfWriter *w, xmlNodePtr devices, const VmmDiskDef *dis
         xmlNodePtr rc = add_elem(src, "reconnect");
         set_attr(rc, "enabled", "yes");
         set_attrf(rc, "timeout", "%u", disk->reconnect);
+    }
+
+    xmlNodePtr parent = d;
+    for (const VmmDiskBackingStore *b = disk->backing; b; b = b->next) {
+        xmlNodePtr bs = add_elem(parent, "backingStore");
+        if (b->none)
+            break;
+        bool bblock = b->type == VMM_DISK_BLOCK;
+        set_attr(bs, "type", bblock ? "block" : "file");
+        xmlNodePtr f = add_elem(bs, "format");
+        set_attr(f, "type", b->format == VMM_DISK_FORMAT_QCOW2 ? "qcow2" : "raw");
+        xmlNodePtr bsrc = add_elem(bs, "source");
+        if (!set_attr_checked(w, bsrc, src_what, bblock ? "dev" : "file", b->path))
+            return false;
+        parent = bs;
     }
 
     xmlNodePtr tgt = add_elem(d, "target");
@@ -593,7 +711,23 @@ static gpointer disk_copy(gconstpointer p)
     n->path = g_strdup(d->path);
     n->target_dev = g_strdup(d->target_dev);
     n->serial = g_strdup(d->serial);
+    VmmDiskBackingStore **tail = &n->backing;
+    for (const VmmDiskBackingStore *b = d->backing; b; b = b->next) {
+        *tail = g_memdup2(b, sizeof(*b));
+        (*tail)->path = g_strdup(b->path);
+        (*tail)->next = NULL;
+        tail = &(*tail)->next;
+    }
     return n;
+}
+
+static bool backing_equal(const VmmDiskBackingStore *a, const VmmDiskBackingStore *b)
+{
+    for (; a && b; a = a->next, b = b->next)
+        if (a->none != b->none || a->type != b->type || a->format != b->format ||
+            g_strcmp0(a->path, b->path) != 0)
+            return false;
+    return a == b;
 }
 
 static bool disk_equal(gconstpointer x, gconstpointer y)
@@ -604,7 +738,8 @@ static bool disk_equal(gconstpointer x, gconstpointer y)
            a->readonly == b->readonly && g_strcmp0(a->serial, b->serial) == 0 &&
            a->cache == b->cache && a->io == b->io && a->discard == b->discard &&
            a->queues == b->queues && a->pci_slot == b->pci_slot &&
-           a->reconnect == b->reconnect;
+           a->reconnect == b->reconnect && a->format == b->format &&
+           backing_equal(a->backing, b->backing);
 }
 
 static const char *const disk_elements[] = { "disk", NULL };
@@ -638,7 +773,18 @@ void vmm_disk_def_free(VmmDiskDef *disk)
     g_free(disk->path);
     g_free(disk->target_dev);
     g_free(disk->serial);
+    vmm_disk_backing_free(disk->backing);
     g_free(disk);
+}
+
+void vmm_disk_backing_free(VmmDiskBackingStore *b)
+{
+    while (b) {
+        VmmDiskBackingStore *next = b->next;
+        g_free(b->path);
+        g_free(b);
+        b = next;
+    }
 }
 
 /* libvirt's spelling, as <driver cache=...> and io=... take it. */

@@ -25,6 +25,19 @@ typedef enum {
 typedef enum { VMM_DISCARD_IGNORE = 0, VMM_DISCARD_UNMAP } VmmDiscardMode;
 typedef enum { VMM_DISK_FILE = 0, VMM_DISK_BLOCK, VMM_DISK_VHOSTUSER } VmmDiskSourceType;
 typedef enum { VMM_DISK_BUS_VIRTIO = 0 } VmmDiskBus;
+/* <driver type=...>, <backingStore><format type=...> */
+typedef enum { VMM_DISK_FORMAT_RAW = 0, VMM_DISK_FORMAT_QCOW2 } VmmDiskFormat;
+
+/* <backingStore>, as libvirt writes it: one level of a qcow2 image's
+ * backing chain, overriding the file name in the image header. */
+typedef struct VmmDiskBackingStore {
+    bool none;                        /* <backingStore/>: no backing file */
+    VmmDiskSourceType type;           /* file or block */
+    VmmDiskFormat format;             /* <format type=...> */
+    char *path;                       /* <source file|dev=...>, absolute */
+    struct VmmDiskBackingStore *next; /* nested <backingStore>; NULL: the
+                                       * image header names the rest */
+} VmmDiskBackingStore;
 
 #define VMM_MAX_DISK_QUEUES 16
 #define VMM_DISK_SERIAL_MAX 20   /* VIRTIO_BLK_ID_BYTES */
@@ -38,6 +51,8 @@ typedef struct {
     bool readonly;            /* <readonly/> */
     char *serial;             /* <serial> or NULL; 1 to VMM_DISK_SERIAL_MAX bytes
                                * of [A-Za-z0-9_ .+-], kept verbatim */
+    VmmDiskFormat format;     /* <driver type=...> */
+    VmmDiskBackingStore *backing; /* <backingStore>; NULL: from the image header */
     VmmCacheMode cache;       /* <driver cache=...> */
     VmmIoMode io;             /* <driver io=...> */
     VmmDiscardMode discard;   /* <driver discard=...> */
@@ -49,7 +64,9 @@ typedef struct {
 } VmmDiskDef;
 
 void vmm_disk_def_free(VmmDiskDef *disk);
+void vmm_disk_backing_free(VmmDiskBackingStore *b);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmDiskDef, vmm_disk_def_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmDiskBackingStore, vmm_disk_backing_free)
 
 const char *vmm_cache_mode_to_string(VmmCacheMode m);
 const char *vmm_io_mode_to_string(VmmIoMode m);

@@ -321,8 +321,7 @@ VmmVirtioBlk *vmm_virtio_blk_new(VmmVm *vm, const VmmDiskDef *disk, int pci_slot
     b->vm = vm;
     b->disk = disk;
     b->nqueues = disk->queues ? disk->queues : MIN(vm->nr_vcpus, VMM_MAX_DISK_QUEUES);
-    b->dev = vmm_block_open(disk->path, disk->type == VMM_DISK_BLOCK, disk->readonly,
-                            disk->cache, disk->io, disk->discard, b->nqueues, err);
+    b->dev = vmm_block_open_disk(disk, b->nqueues, err);
     if (!b->dev) {
         vmm_virtio_blk_free(b);
         return NULL;

@@ -142,6 +142,9 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
         add_u64(o, "fl_reqs", st.fl_reqs);
         add_u64(o, "fl_ns", st.fl_ns);
         add_u64(o, "errors", st.errors);
+        add_u64(o, "capacity", st.capacity);
+        add_u64(o, "allocation", st.allocation);
+        add_u64(o, "physical", st.physical);
     }
     json_object_object_add(r, "block", blocks);
     /* virsh's net.N.*: rx is what the guest received, tx what it sent */

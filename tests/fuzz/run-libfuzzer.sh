@@ -20,6 +20,7 @@ targets=(
     "e1000|src/hw/e1000.c src/hw/pci.c src/hw/bus.c src/vmm/irq.c src/net/tap.c src/net/passt.c src/util/log.c|e1000 registers, EEPROM, PHY, tx/rx descriptors, TSO|glib-2.0"
     "vhost-user|src/vhost/vhost_user_msg.c|vhost-user replies from a back end|glib-2.0"
     "libvirt-msg|daemon/libvirt_msg.c build:src/rpc/vmm_remote_xdr.c|libvirt RPC packets: framing, header, XDR arguments|gio-2.0 libtirpc"
+    "qcow2|src/block/qcow2.c src/block/lock.c src/util/log.c|qcow2 header, L1/L2/refcount tables, compressed clusters, writes|glib-2.0 zlib libzstd"
 )
 echo "1..${#targets[@]}"
 cc=$(command -v clang || true)

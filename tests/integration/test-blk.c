@@ -2,13 +2,16 @@
  * every cache x io combination libvirt allows (with discard, serial, a
  * read-only second disk and multiqueue), the refused combinations, the
  * hostile-queue test, and durability: data written and flushed survives
- * kill -9 of the worker, read back by a second boot. */
+ * kill -9 of the worker, read back by a second boot; qcow2 disks: the same
+ * run on a qcow2 overlay and on a raw copy compared with qemu-img, guest
+ * discards on qcow2, and kill -9 mid-write leaving no corruption. */
 #include "harness.h"
 
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define TIMEOUT 90.0
@@ -92,6 +95,7 @@ static void test_refused(void)
     }
     g_autofree char *dir = harness_tmpdir();
     g_autofree char *img = harness_make_image(dir, "vda.img", 8);
+    /* a raw file given as qcow2: the header check names it */
     g_autofree char *qcow = g_strdup_printf(
         "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
         "<source file='%s'/><target dev='vda' bus='virtio'/></disk>", img);
@@ -166,6 +170,146 @@ static void test_durability(gconstpointer data)
     g_assert_cmpuint(ok->len, ==, 1);
 }
 
+/* ---- qcow2 ---------------------------------------------------------- */
+
+static bool have_qemu_img(void)
+{
+    g_autofree char *img = g_find_program_in_path("qemu-img");
+    g_autofree char *io = g_find_program_in_path("qemu-io");
+    if (!img || !io)
+        g_test_skip("qemu-img/qemu-io not installed (Debian package qemu-utils)");
+    return img && io;
+}
+
+static int sh(const char *cmd)
+{
+    int status = -1;
+    g_autofree char *out = NULL, *errs = NULL;
+    const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, 0, NULL, NULL, &out, &errs,
+                               &status, NULL));
+    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    if (rc)
+        g_test_message("`%s` exited %d: %s%s", cmd, rc, out, errs);
+    return rc;
+}
+
+static char *qcow2_disk_xml(const char *img, const char *cache, const char *io,
+                            const char *discard, const char *backing)
+{
+    return g_strdup_printf("<disk type='file' device='disk'>"
+                           "<driver name='qemu' type='qcow2' cache='%s' io='%s' discard='%s'/>"
+                           "<source file='%s'/>%s<target dev='vda' bus='virtio'/></disk>",
+                           cache, io, discard, img, backing ? backing : "");
+}
+
+static HarnessRun *run_blk(const char *dir, const char *disk, const char *cmdline)
+{
+    HarnessDomain d = { .cmdline = cmdline, .extra_devices = disk };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    HarnessRun *r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
+    harness_assert_clean_stderr(r);
+    if (r->exit_status != 0 || harness_done_count(r, "failed") != 0)
+        g_test_message("exit %d\nstdout:\n%s\nstderr:\n%s", r->exit_status, r->out, r->err);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    g_assert_cmpint(harness_done_count(r, "failed"), ==, 0);
+    return r;
+}
+
+/* test=blk on a qcow2 overlay of a raw base (allocating writes copy the
+ * base's data around them), and the same run (same seed) on a copy of the
+ * base as a raw disk: qemu-img finds the overlay clean and identical. The
+ * chain comes from the image header, then from <backingStore>. */
+static void test_qcow2_vs_raw(gconstpointer data)
+{
+    const char *const *mode = data;   /* cache, io */
+    if (!have_qemu_img())
+        return;
+    g_autofree char *rel = harness_tmpdir();
+    g_autofree char *dir = g_canonicalize_filename(rel, NULL);
+    g_autofree char *cmd = g_strdup_printf(
+        "cd '%s' && qemu-img create -q -f raw base.raw 64M && "
+        "qemu-io -f raw -c 'write -P 0x5c 0 64M' base.raw >/dev/null && cp base.raw ref.raw && "
+        "qemu-img create -q -f qcow2 -o cluster_size=65536 -b base.raw -F raw top.qcow2 && "
+        "qemu-img create -q -f qcow2 -o cluster_size=65536 -b base.raw -F raw top2.qcow2", dir);
+    g_assert_cmpint(sh(cmd), ==, 0);
+    g_autofree char *top = g_build_filename(dir, "top.qcow2", NULL);
+    g_autofree char *top2 = g_build_filename(dir, "top2.qcow2", NULL);
+    g_autofree char *ref = g_build_filename(dir, "ref.raw", NULL);
+    g_autofree char *base = g_build_filename(dir, "base.raw", NULL);
+    /* discard='ignore': a raw image zeroes discarded sectors, a qcow2 one
+     * only whole clusters; write-zeroes is what both must agree on. */
+    g_autofree char *dq = qcow2_disk_xml(top, mode[0], mode[1], "ignore", NULL);
+    g_autoptr(HarnessRun) r1 = run_blk(dir, dq, "test=blk seed=77");
+    g_autofree char *bs = g_strdup_printf("<backingStore type='file'><format type='raw'/>"
+                                          "<source file='%s'/><backingStore/></backingStore>",
+                                          base);
+    g_autofree char *dq2 = qcow2_disk_xml(top2, mode[0], mode[1], "ignore", bs);
+    g_autoptr(HarnessRun) r3 = run_blk(dir, dq2, "test=blk seed=77");
+    g_autofree char *dr = disk_xml(ref, "vda", mode[0], mode[1], NULL, NULL);
+    g_autoptr(HarnessRun) r2 = run_blk(dir, dr, "test=blk seed=77");
+    g_autoptr(GPtrArray) wz = harness_find(r1, "check", "blk_write_zeroes");
+    g_test_message("write_zeroes checks on qcow2: %u", wz->len);
+    g_autofree char *check = g_strdup_printf("qemu-img check -q '%s' && qemu-img check -q '%s'",
+                                             top, top2);
+    g_assert_cmpint(sh(check), ==, 0);
+    g_autofree char *cmp = g_strdup_printf("qemu-img compare -f qcow2 -F raw '%s' '%s' && "
+                                           "qemu-img compare -f qcow2 -F raw '%s' '%s'",
+                                           top, ref, top2, ref);
+    g_assert_cmpint(sh(cmp), ==, 0);
+}
+
+/* A fresh qcow2 image of 4 KiB clusters in a new directory (absolute
+ * paths: libvirt wants them in <source>). */
+static char *fresh_qcow2(const char *name, const char *size, char **dir)
+{
+    g_autofree char *rel = harness_tmpdir();
+    *dir = g_canonicalize_filename(rel, NULL);
+    char *img = g_build_filename(*dir, name, NULL);
+    g_autofree char *cmd = g_strdup_printf("qemu-img create -q -f qcow2 -o cluster_size=4096 "
+                                           "'%s' %s", img, size);
+    g_assert_cmpint(sh(cmd), ==, 0);
+    return img;
+}
+
+/* discard='unmap' on a fresh v3 image: the guest's discards free clusters,
+ * and the image stays clean. */
+static void test_qcow2_discard(void)
+{
+    if (!have_qemu_img())
+        return;
+    g_autofree char *dir = NULL;
+    g_autofree char *img = fresh_qcow2("d.qcow2", "64M", &dir);
+    g_autofree char *d = qcow2_disk_xml(img, "none", "io_uring", "unmap", NULL);
+    g_autoptr(HarnessRun) r = run_blk(dir, d, "test=blk");
+    g_autoptr(GPtrArray) dc = harness_find(r, "check", "blk_discard");
+    g_assert_cmpuint(dc->len, >=, 1);
+    g_autofree char *check = g_strdup_printf("qemu-img check -q '%s'", img);
+    g_assert_cmpint(sh(check), ==, 0);
+}
+
+/* kill -9 in the middle of writes with cache=writeback: no corruption
+ * (leaked clusters allowed, qemu-img check's exit status 3), and every
+ * flushed write is there on the next boot. */
+static void test_qcow2_kill(void)
+{
+    if (!have_qemu_img())
+        return;
+    g_autofree char *dir = NULL;
+    g_autofree char *img = fresh_qcow2("k.qcow2", "32M", &dir);
+    g_autofree char *disk = qcow2_disk_xml(img, "writeback", "threads", "unmap", NULL);
+    HarnessDomain w = { .cmdline = "test=blk-persist phase=write seed=4343", .extra_devices = disk };
+    g_autofree char *xml = harness_write_domain(dir, &w);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, kill_when_persisted, NULL);
+    g_assert_cmpint(r->term_signal, ==, SIGKILL);
+    g_autofree char *check = g_strdup_printf("qemu-img check -q '%s'; s=$?; "
+                                             "[ $s -eq 0 ] || [ $s -eq 3 ]", img);
+    g_assert_cmpint(sh(check), ==, 0);
+    g_autoptr(HarnessRun) r2 = run_blk(dir, disk, "test=blk-persist phase=verify seed=4343");
+    g_autoptr(GPtrArray) ok = harness_find(r2, "check", "blk_persist");
+    g_assert_cmpuint(ok->len, ==, 1);
+}
+
 static void skip_no_kvm(void)
 {
     g_test_skip("/dev/kvm is not accessible on this host");
@@ -194,5 +338,15 @@ int main(int argc, char **argv)
     g_test_add_data_func("/blk/durability/none", "none", test_durability);
     g_test_add_data_func("/blk/durability/writethrough", "writethrough", test_durability);
     g_test_add_data_func("/blk/durability/directsync", "directsync", test_durability);
+    static const char *const q_modes[][2] = {
+        { "writeback", "threads" }, { "none", "native" }, { "unsafe", "io_uring" },
+    };
+    for (unsigned i = 0; i < G_N_ELEMENTS(q_modes); i++) {
+        g_autofree char *path = g_strdup_printf("/blk/qcow2/vs-raw/%s/%s", q_modes[i][1],
+                                                q_modes[i][0]);
+        g_test_add_data_func(path, q_modes[i], test_qcow2_vs_raw);
+    }
+    g_test_add_func("/blk/qcow2/discard", test_qcow2_discard);
+    g_test_add_func("/blk/qcow2/kill", test_qcow2_kill);
     return g_test_run();
 }

@@ -3,7 +3,7 @@
 # guest kit from xml-examples/demo.xml: virsh's output formats, exit
 # statuses, the console, statistics, the read-only socket, events, and a
 # shutdown through the ACPI power button.
-N=35
+N=36
 . "$(dirname "$0")/demo-daemon.sh"
 
 demo_daemon_start
@@ -56,6 +56,9 @@ run domstats demo
 expect "domstats: virsh's format" 0 "^Domain: 'demo'\$"
 grep -q "^  block.0.name=vda\$" <<<"$out" && grep -Eq "^  block.0.wr.reqs=[1-9]" <<<"$out"
 check $? "domstats: block statistics of vda"
+grep -Eq "^  block.0.capacity=[1-9]" <<<"$out" && grep -Eq "^  block.0.physical=[1-9]" <<<"$out" &&
+    grep -Eq "^  block.0.allocation=[0-9]" <<<"$out"
+check $? "domstats: block.0.capacity, allocation and physical"
 run domblkstat demo vda
 expect "domblkstat: virsh's lines" 0 "^vda wr_req [1-9][0-9]*\$"
 run dumpxml demo

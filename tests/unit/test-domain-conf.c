@@ -448,13 +448,13 @@ static void test_exact_messages(void)
     g_free(xml);
     xml = doc_replace("<!--dev-->",
                       "<disk type='file' device='disk'>\n"
-                      "<driver name='qemu' type='qcow2'/>\n"
-                      "<source file='/var/lib/vmmd/a.qcow2'/><target dev='vda'/></disk>");
+                      "<driver name='qemu' type='vmdk'/>\n"
+                      "<source file='/var/lib/vmmd/a.vmdk'/><target dev='vda'/></disk>");
     g_assert_null(parse(xml, &err));
     g_assert_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_UNSUPPORTED);
     g_assert_cmpstr(err->message, ==,
-                    "test.xml:12: disk vda: driver type 'qcow2' is not supported "
-                    "(only raw)");
+                    "test.xml:12: disk vda: driver type 'vmdk' is not supported "
+                    "(raw and qcow2 are)");
 }
 
 static void test_no_os(void)
@@ -1158,14 +1158,12 @@ static const DiskCase disk_cases[] = {
     { "/conf/disk/invalid/text", "<!--disk-->", "oops", NULL, NULL,
       I, 15, DV "unexpected text 'oops' in <disk>" },
     /* <driver> */
-    { "/conf/disk/unsupported/format-qcow2", "type='raw'", "type='qcow2'", NULL, NULL,
-      U, 12, DV "driver type 'qcow2' is not supported (only raw)" },
     { "/conf/disk/unsupported/format-vmdk", "type='raw'", "type='vmdk'", NULL, NULL,
-      U, 12, DV "driver type 'vmdk' is not supported (only raw)" },
+      U, 12, DV "driver type 'vmdk' is not supported (raw and qcow2 are)" },
     { "/conf/disk/unsupported/format-qed", "type='raw'", "type='qed'", NULL, NULL,
-      U, 12, DV "driver type 'qed' is not supported (only raw)" },
+      U, 12, DV "driver type 'qed' is not supported (raw and qcow2 are)" },
     { "/conf/disk/unsupported/format-luks", "type='raw'", "type='luks'", NULL, NULL,
-      U, 12, DV "driver type 'luks' is not supported (only raw)" },
+      U, 12, DV "driver type 'luks' is not supported (raw and qcow2 are)" },
     { "/conf/disk/invalid/format-bogus", "type='raw'", "type='raw-xz'", NULL, NULL,
       I, 12, DV "driver type 'raw-xz' is not a disk format libvirt knows" },
     { "/conf/disk/invalid/format-RAW", "type='raw'", "type='RAW'", NULL, NULL,
@@ -1509,8 +1507,9 @@ static const DiskCase disk_cases[] = {
       U, 15, DV "element <disk>/<auth> is not supported" },
     { "/conf/disk/unsupported/transient", "<!--disk-->", "<transient/>", NULL, NULL,
       U, 15, DV "element <disk>/<transient> is not supported" },
-    { "/conf/disk/unsupported/backingStore", "<!--disk-->", "<backingStore/>", NULL, NULL,
-      U, 15, DV "element <disk>/<backingStore> is not supported" },
+    { "/conf/disk/invalid/backingStore-raw", "<!--disk-->", "<backingStore type='file'>"
+      "<format type='raw'/><source file='/b'/></backingStore>", NULL, NULL,
+      I, 15, DV "a raw disk has no backing file: <backingStore> needs <driver type='qcow2'/>" },
     { "/conf/disk/unsupported/mirror", "<!--disk-->", "<mirror type='file'/>", NULL, NULL,
       U, 15, DV "element <disk>/<mirror> is not supported" },
     { "/conf/disk/unsupported/namespaced-child", "<!--disk-->",

@@ -557,6 +557,71 @@ static void test_roundtrip_cache_io(void)
     g_assert_cmpuint(n, ==, 7 * 4 - 5);
 }
 
+/* qcow2 disks and <backingStore> as libvirt writes them: nested, empty,
+ * raw or qcow2, file or block, with index=. */
+static void test_roundtrip_qcow2(void)
+{
+    static const char *const chains[] = {
+        "",
+        "<backingStore/>",
+        "<backingStore type='file'><format type='raw'/>"
+        "<source file='/var/lib/vmmd/base.img'/></backingStore>",
+        "<backingStore type='file' index='1'><format type='qcow2'/>"
+        "<source file='/var/lib/vmmd/mid.qcow2'/>"
+        "<backingStore type='block' index='2'><format type='raw'/>"
+        "<source dev='/dev/vg0/base'/><backingStore/></backingStore></backingStore>",
+        "<backingStore type='file'><format type='qcow2'/>"
+        "<source file='/var/lib/vmmd/mid.qcow2'/><backingStore/></backingStore>",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(chains); i++) {
+        g_autofree char *disk = g_strdup_printf(
+            "<disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/>"
+            "<source file='/var/lib/vmmd/top.qcow2'/>%s<target dev='vda' bus='virtio'/>"
+            "</disk>", chains[i]);
+        g_autofree char *xml = doc_replace("<!--dev-->", disk);
+        g_test_message("%s", chains[i]);
+        roundtrip_doc(xml, true);
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VmmDomainDef) def = parse(xml, &err);
+        g_assert_no_error(err);
+        const VmmDiskDef *d = g_ptr_array_index(def->disks, 0);
+        g_assert_cmpint(d->format, ==, VMM_DISK_FORMAT_QCOW2);
+        g_assert_true((d->backing != NULL) == (chains[i][0] != 0));
+        g_autofree char *out = vmm_domain_def_format(def, &err);
+        g_assert_no_error(err);
+        if (i == 3) {
+            g_assert_nonnull(strstr(out, "<source dev=\"/dev/vg0/base\"/>"));
+            g_assert_nonnull(strstr(out, "<backingStore/>"));
+        }
+    }
+    /* Refused: a chain under a raw disk or a raw backing file, a missing
+     * <format>, a format vmmd does not read. */
+    static const char *const bad[][2] = {
+        { "type='raw'", "<backingStore type='file'><format type='raw'/>"
+          "<source file='/b'/></backingStore>" },
+        { "type='qcow2'", "<backingStore type='file'><format type='raw'/>"
+          "<source file='/b'/><backingStore type='file'><format type='raw'/>"
+          "<source file='/c'/></backingStore></backingStore>" },
+        { "type='qcow2'", "<backingStore type='file'><source file='/b'/></backingStore>" },
+        { "type='qcow2'", "<backingStore type='file'><format type='vmdk'/>"
+          "<source file='/b'/></backingStore>" },
+        { "type='qcow2'", "<backingStore type='network'><format type='raw'/>"
+          "<source file='/b'/></backingStore>" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *disk = g_strdup_printf(
+            "<disk type='file' device='disk'><driver name='qemu' %s/>"
+            "<source file='/var/lib/vmmd/top.qcow2'/>%s<target dev='vda' bus='virtio'/>"
+            "</disk>", bad[i][0], bad[i][1]);
+        g_autofree char *xml = doc_replace("<!--dev-->", disk);
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VmmDomainDef) def = parse(xml, &err);
+        g_assert_null(def);
+        g_test_message("%s", err->message);
+        g_assert_true(strstr(err->message, "backing") || strstr(err->message, "format"));
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* definitions built in code                                                */
 
@@ -1192,7 +1257,7 @@ static const Edit refused_disk[] = {
     { "device='disk'", "device='disk' model='virtio'" },
     { "device='disk'", "device='disk' snapshot='no'" },
     { "<!--disk-->", "oops" },
-    { "type='raw'", "type='qcow2'" },
+    { "type='raw'", "type='vmdk'" },
     { "name='qemu'", "name='tap'" },
     { "type='raw'", "type='raw' error_policy='stop'" },
     { "type='raw'", "type='raw' iothread='1'" },
@@ -1613,6 +1678,7 @@ int main(int argc, char **argv)
     g_test_add_func("/format/roundtrip/documents", test_roundtrip_documents);
     g_test_add_func("/format/roundtrip/parser-only", test_roundtrip_parser_only);
     g_test_add_func("/format/roundtrip/cache-io", test_roundtrip_cache_io);
+    g_test_add_func("/format/roundtrip/qcow2", test_roundtrip_qcow2);
     g_test_add_func("/format/roundtrip/generated", test_roundtrip_generated);
     g_test_add_func("/format/escaping", test_escaping);
     g_test_add_func("/format/unformattable", test_unformattable);

@@ -1,0 +1,60 @@
+/* qcow2 images (QEMU's docs/interop/qcow2.txt), versions 2 and 3, read and
+ * written natively, with backing chains of raw or qcow2 files.
+ *
+ * Every operation is synchronous (pread/pwrite on the image's fd); block.c
+ * runs them on its pool threads. Reads of data run in parallel (a mutex
+ * covers only the table lookups); writes, discards and write-zeroes, which
+ * allocate and free clusters, run alone.
+ * Metadata is written through (no dirty metadata cache), in an order that
+ * keeps the image consistent after a crash: a new cluster's refcount is on
+ * disk (flushed, once per request) before any L2 entry points at it, a new L2 table before the
+ * L1 entry, and an L2 entry is cleared (and flushed) before the refcount of
+ * the cluster it referenced drops. A crash can leak clusters, never corrupt. */
+#ifndef VMM_QCOW2_H
+#define VMM_QCOW2_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "block/block.h"
+
+typedef struct VmmQcow2 VmmQcow2;
+
+typedef struct {
+    bool readonly;
+    bool direct;              /* fd has O_DIRECT: I/O aligned to align */
+    size_t align;             /* O_DIRECT offset/length/buffer alignment */
+    bool flush_metadata;      /* false for cache='unsafe': no ordering flushes */
+    bool discard_unmap;       /* discard='unmap': freed clusters punched out */
+    const VmmImageBacking *backing;  /* NULL: from the header */
+} VmmQcow2Options;
+
+/* True when the first bytes of fd are the qcow2 magic. */
+bool vmm_qcow2_probe(int fd);
+
+/* Opens the image on fd (not taken over; the caller keeps it open until
+ * close). path names the image in errors and resolves a relative backing
+ * file name. Validates the header and metadata tables; any problem is an
+ * error naming the file and what is wrong. */
+VmmQcow2 *vmm_qcow2_open(int fd, const char *path, const VmmQcow2Options *opts,
+                         GError **err);
+void vmm_qcow2_close(VmmQcow2 *q);
+
+uint64_t vmm_qcow2_size(VmmQcow2 *q);          /* virtual size, bytes */
+/* Bytes of the image file in use: the host clusters allocated (refcount
+ * non-zero), counted at open and kept up to date; any thread. */
+uint64_t vmm_qcow2_allocation(VmmQcow2 *q);
+
+/* 0 or -errno (-EIO for corrupt metadata met at run time, logged once with
+ * the file and what is wrong). Ranges must lie within the virtual size. */
+int vmm_qcow2_read(VmmQcow2 *q, void *buf, uint64_t len, uint64_t off);
+int vmm_qcow2_write(VmmQcow2 *q, const void *buf, uint64_t len, uint64_t off);
+/* Whole clusters in the range are deallocated (v3: they read as zeroes,
+ * as QEMU does), partial clusters are left alone (discard is a hint). */
+int vmm_qcow2_discard(VmmQcow2 *q, uint64_t len, uint64_t off);
+/* may_unmap: whole clusters may lose their host allocation. */
+int vmm_qcow2_write_zeroes(VmmQcow2 *q, uint64_t len, uint64_t off, bool may_unmap);
+int vmm_qcow2_flush(VmmQcow2 *q);
+
+#endif
