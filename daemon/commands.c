@@ -1101,8 +1101,12 @@ static json_object *cmd_net_get_xml(VmmProtoConn *c, json_object *args, void *op
         g_error_free(e);
         return NULL;
     }
+    /* libvirt's bytes: single-quoted attributes, as net-dumpxml prints */
+    g_autofree char *shown = vmmd_libvirt_xml(xml, -1, err);
+    if (!shown)
+        return NULL;
     json_object *r = json_object_new_object();
-    json_object_object_add(r, "xml", json_object_new_string(xml));
+    json_object_object_add(r, "xml", json_object_new_string(shown));
     return r;
 }
 

@@ -247,7 +247,7 @@ static void test_nat_network(void)
     g_assert_cmpstr(get_str(json_object_array_get_idx(addrs, 0), "ipaddr"), ==, "10.123.0.42");
     json_object_put(ifa);
     json_object *dx = call_ok(s, "network-get-xml", name_args("lab"));
-    g_assert_nonnull(strstr(get_str(dx, "xml"), "<network connections=\"1\">"));
+    g_assert_nonnull(strstr(get_str(dx, "xml"), "<network connections='1'>"));
     json_object_put(dx);
 
     /* a daemon restart keeps the network, the same dnsmasq and the lease */
