@@ -92,10 +92,10 @@ static void test_channel_and_console(void)
     json_object *dx = call_ok(s, "domain-get-xml", name_args("c1"));
     const char *dump = get_str(dx, "xml");
     g_test_message("dumpxml:\n%s", dump);
-    g_assert_nonnull(strstr(dump, "<controller type=\"virtio-serial\" index=\"0\">"));
-    g_assert_nonnull(strstr(dump, "<target type=\"virtio\" port=\"1\"/>"));
-    g_assert_nonnull(strstr(dump, "<address type=\"virtio-serial\" controller=\"0\" "
-                                  "bus=\"0\" port=\"1\"/>"));
+    g_assert_nonnull(strstr(dump, "<controller type='virtio-serial' index='0'>"));
+    g_assert_nonnull(strstr(dump, "<target type='virtio' port='1'/>"));
+    g_assert_nonnull(strstr(dump, "<address type='virtio-serial' controller='0' "
+                                  "bus='0' port='1'/>"));
     json_object_put(dx);
 
     domain_op(s, "domain-start", "c1");
