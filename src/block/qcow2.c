@@ -1428,7 +1428,7 @@ static VmmQcow2 *open_chain(int fd, const char *path, const VmmQcow2Options *opt
     }
     q->file_size = (uint64_t)st.st_size;
 
-    uint8_t hdr[512];   /* the header and the extensions we read live here */
+    uint8_t hdr[512] = { 0 };   /* the header and the extensions we read live here */
     uint8_t *first = alloc_aligned(4096);
     int r = first ? raw_io(fd, first, 4096, 0, false) : -ENOMEM;
     if (r == 0)
