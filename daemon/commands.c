@@ -291,7 +291,8 @@ static json_object *base_stats(VmmdDomain *dom)
         g_autofree char *kn = g_strdup_printf("block.%u.name", i);
         g_autofree char *kp = g_strdup_printf("block.%u.path", i);
         json_object_object_add(s, kn, json_object_new_string(disk->target_dev));
-        json_object_object_add(s, kp, json_object_new_string(disk->path));
+        if (disk->path)   /* none: a CD-ROM with an empty tray (virsh shows no path) */
+            json_object_object_add(s, kp, json_object_new_string(disk->path));
     }
     guint nnets = def->nets ? def->nets->len : 0;
     put_int(s, "net.count", nnets);

@@ -185,6 +185,14 @@ static void pci_devices(const VmmDomainDef *def, GPtrArray *fields, GPtrArray *n
     }
 }
 
+bool vmm_domain_def_has_ide(const VmmDomainDef *def)
+{
+    for (guint i = 0; def->disks && i < def->disks->len; i++)
+        if (((const VmmDiskDef *)g_ptr_array_index(def->disks, i))->bus == VMM_DISK_BUS_IDE)
+            return true;
+    return false;
+}
+
 guint vmm_domain_def_pci_count(const VmmDomainDef *def)
 {
     g_autoptr(GPtrArray) fields = g_ptr_array_new();
@@ -203,6 +211,9 @@ bool vmm_domain_def_pci_slots(const VmmDomainDef *def, int *slots, GError **err)
     for (guint i = 0; i < n; i++)
         slots[i] = *(int *)g_ptr_array_index(fields, i);
     bool used[PCI_SLOTS] = { [0] = true };   /* slot 0: host bridge */
+    /* IDE disks: the PIIX3 functions at 00:01.x, where QEMU's i440fx has them */
+    bool ide = vmm_domain_def_has_ide(def);
+    used[VMM_PCI_SLOT_IDE] = ide;
 
     for (guint i = 0; i < n; i++) {
         int s = slots[i];
@@ -212,6 +223,12 @@ bool vmm_domain_def_pci_slots(const VmmDomainDef *def, int *slots, GError **err)
         if (s == 0 || s >= PCI_SLOTS) {
             g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
                         "%s: PCI slot %d is out of range (1 to %d)", name, s, PCI_SLOTS - 1);
+            return false;
+        }
+        if (ide && s == VMM_PCI_SLOT_IDE) {
+            g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
+                        "%s: PCI slot 0x%02x holds the IDE controller (00:01.1, as on "
+                        "QEMU's pc machine) when a disk has bus='ide'", name, s);
             return false;
         }
         if (used[s]) {

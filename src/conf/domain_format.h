@@ -54,7 +54,7 @@ char *vmm_domain_def_format(const VmmDomainDef *def, GError **err);
  * the definition is then unchanged. */
 bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err);
 
-/* The PCI slot of every PCI device: slots[] has one entry per disk, then
+/* The PCI slot of every PCI device: slots[] has one entry per non-IDE disk, then
  * one per interface, then one for a virtio balloon, then one per rng (the
  * device classes' order, document order within one;
  * vmm_domain_def_pci_count() entries): its <address> slot, or the lowest
@@ -63,6 +63,10 @@ bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err);
  * vmm_domain_def_fill_defaults on a bad or duplicate explicit slot. */
 bool vmm_domain_def_pci_slots(const VmmDomainDef *def, int *slots, GError **err);
 guint vmm_domain_def_pci_count(const VmmDomainDef *def);
+/* A disk has bus='ide': the board then has the PIIX3 IDE function at
+ * 00:01.1 (its ISA bridge at 00:01.0), and slot VMM_PCI_SLOT_IDE is taken. */
+#define VMM_PCI_SLOT_IDE 1
+bool vmm_domain_def_has_ide(const VmmDomainDef *def);
 
 /* Validates an XML document of `len` bytes against the RelaxNG schema file
  * `rng_path` (which may include others, relative to itself). The document

@@ -12,6 +12,7 @@
 #include "conf/domain_format.h"
 #include "hw/acpi_ged.h"
 #include "hw/i8042.h"
+#include "hw/ide.h"
 #include "hw/pci.h"
 #include "hw/port80.h"
 #include "hw/rtc.h"
@@ -171,6 +172,27 @@ static void pci_host_free(VmmVm *vm)
     vm->pci = NULL;
 }
 
+/* Any <disk bus='ide'>: the PIIX3 IDE function at 00:01.1, one for all of
+ * them (the slot vmm_domain_def_pci_slots() keeps free for it). */
+static bool ide_create(const BoardCtx *c, GError **err)
+{
+    VmmVm *vm = c->vm;
+    if (!vmm_domain_def_has_ide(vm->def))
+        return true;
+    VmmIrq *irq0 = irq_source(vm, GSI_IDE0, err), *irq1 = irq0 ? irq_source(vm, GSI_IDE1, err)
+                                                                : NULL;
+    if (!irq1)
+        return false;
+    vm->ide = vmm_ide_new(vm, irq0, irq1, err);
+    return vm->ide != NULL;
+}
+
+static void ide_free(VmmVm *vm)
+{
+    vmm_ide_free(vm->ide);
+    vm->ide = NULL;
+}
+
 static bool pci_devices_create(const BoardCtx *c, GError **err);
 static void pci_devices_free(VmmVm *vm);
 
@@ -211,6 +233,7 @@ static const BoardDevice board_devices[] = {
     { "i8042", i8042_create, NULL, i8042_free },
     { "rtc", rtc_create, NULL, rtc_free },
     { "pci-host", pci_host_create, NULL, pci_host_free },
+    { "ide", ide_create, NULL, ide_free },
     { "pci-devices", pci_devices_create, NULL, pci_devices_free },
     { "acpi-ged", ged_create, NULL, ged_free },
 };
@@ -245,9 +268,20 @@ static bool disk_is_vhostuser(const VmmDomainDef *def, guint i)
     return ((const VmmDiskDef *)g_ptr_array_index(def->disks, i))->type == VMM_DISK_VHOSTUSER;
 }
 
+static bool disk_is_ide(const VmmDomainDef *def, guint i)
+{
+    return ((const VmmDiskDef *)g_ptr_array_index(def->disks, i))->bus == VMM_DISK_BUS_IDE;
+}
+
 static bool disk_is_local(const VmmDomainDef *def, guint i)
 {
-    return !disk_is_vhostuser(def, i);
+    return !disk_is_vhostuser(def, i) && !disk_is_ide(def, i);
+}
+
+/* IDE disks have no PCI slot of their own (the controller's is fixed). */
+static bool disk_has_slot(const VmmDomainDef *def, guint i)
+{
+    return !disk_is_ide(def, i);
 }
 
 #define VHOST_USER_ACCEPT_S 30
@@ -406,12 +440,13 @@ typedef struct {
     GPtrArray **(*array)(VmmVm *vm);
     void *(*create)(const BoardCtx *c, guint index, int slot, GError **err);
     void (*free)(void *dev);
+    bool (*has_slot)(const VmmDomainDef *def, guint index);   /* NULL: all */
 } BoardPciKind;
 
 static const BoardPciKind board_pci_kinds[] = {
-    { "virtio-blk", disks_count, disk_is_local, vm_blk, blk_create, blk_free },
+    { "virtio-blk", disks_count, disk_is_local, vm_blk, blk_create, blk_free, disk_has_slot },
     { "vhost-user-blk", disks_count, disk_is_vhostuser, vm_vhost_blk, vhost_blk_create,
-      vhost_blk_free },
+      vhost_blk_free, disk_has_slot },
     { "virtio-net", nets_count, NULL, vm_net, net_create, net_free },
     { "virtio-balloon", balloons_count, NULL, vm_balloon, balloon_create, balloon_free },
     { "virtio-rng", rngs_count, NULL, vm_rng, rng_create, rng_free },
@@ -429,16 +464,22 @@ static bool pci_devices_create(const BoardCtx *c, GError **err)
     guint base = 0;
     for (guint k = 0; k < G_N_ELEMENTS(board_pci_kinds); k++) {
         const BoardPciKind *kind = &board_pci_kinds[k];
-        if (k > 0 && kind->count != board_pci_kinds[k - 1].count)
-            base += board_pci_kinds[k - 1].count(vm->def);
+        if (k > 0 && kind->count != board_pci_kinds[k - 1].count) {
+            const BoardPciKind *prev = &board_pci_kinds[k - 1];
+            for (guint i = 0; i < prev->count(vm->def); i++)
+                base += !prev->has_slot || prev->has_slot(vm->def, i);
+        }
         guint n = kind->count(vm->def);
         GPtrArray **arr = kind->array(vm);
         *arr = g_ptr_array_new();
         g_ptr_array_set_size(*arr, n);
+        guint pos = base;   /* slots[] has entries only for elements with a slot */
         for (guint i = 0; i < n; i++) {
+            bool slotted = !kind->has_slot || kind->has_slot(vm->def, i);
+            pos += slotted;
             if (kind->takes && !kind->takes(vm->def, i))
                 continue;
-            void *dev = kind->create(c, i, slots[base + i], err);
+            void *dev = kind->create(c, i, slotted ? slots[pos - 1] : -1, err);
             if (!dev)
                 return false;
             g_ptr_array_index(*arr, i) = dev;

@@ -5,6 +5,7 @@
 #include "util/chardev.h"
 #include "util/log.h"
 #include "virtio/virtio_balloon.h"
+#include "hw/ide.h"
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_net.h"
 
@@ -125,12 +126,21 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
         const VmmDiskDef *d = g_ptr_array_index(w->vm->def->disks, i);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "name", json_object_new_string(d->target_dev));
-        json_object_object_add(o, "path", json_object_new_string(d->path));
+        bool ide = d->bus == VMM_DISK_BUS_IDE;
+        /* an IDE CD-ROM's medium is whatever change-media put in last */
+        const char *path = ide ? vmm_ide_medium(w->vm->ide, d->target_dev) : d->path;
+        if (path)
+            json_object_object_add(o, "path", json_object_new_string(path));
         json_object_array_add(blocks, o);
-        if (!b)
-            continue;   /* a vhost-user disk: its back end sees the I/O, not us */
         VmmBlockStats st;
-        vmm_virtio_blk_get_stats(b, &st);
+        if (ide) {
+            if (!vmm_ide_get_stats(w->vm->ide, d->target_dev, &st))
+                continue;   /* an empty tray */
+        } else if (!b) {
+            continue;   /* a vhost-user disk: its back end sees the I/O, not us */
+        } else {
+            vmm_virtio_blk_get_stats(b, &st);
+        }
         add_u64(o, "rd_reqs", st.rd_reqs);
         add_u64(o, "rd_bytes", st.rd_bytes);
         add_u64(o, "rd_ns", st.rd_ns);
