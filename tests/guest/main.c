@@ -32,6 +32,7 @@ void test_net(void);
 void test_net_dhcp(void);
 void test_net_bench(void);
 void test_rng(void);
+void test_ide(void);
 void test_net_reflect(void);
 void test_net_peer(void);
 
@@ -46,7 +47,7 @@ static const struct {
 	{ "balloon", test_balloon }, { "blk", test_blk }, { "blk-hostile", test_blk_hostile }, { "blk-bench", test_blk_bench },
 	{ "blk-persist", test_blk_persist }, { "net", test_net }, { "net-dhcp", test_net_dhcp },
 	{ "net-bench", test_net_bench }, { "rng", test_rng },
-	{ "net-reflect", test_net_reflect }, { "net-peer", test_net_peer },
+	{ "net-reflect", test_net_reflect }, { "net-peer", test_net_peer }, { "ide", test_ide },
 };
 
 NORETURN void idle_forever(void)
