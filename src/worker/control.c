@@ -228,6 +228,44 @@ static json_object *cmd_set_link(VmmProtoConn *c, json_object *args, void *opaqu
     return json_object_new_object();
 }
 
+/* change-media {"device": "hdc", "source": PATH (absent: eject), "force": BOOL}:
+ * virsh change-media on an IDE CD-ROM; the guest sees UNIT ATTENTION. */
+static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *opaque,
+                                     GError **err)
+{
+    Worker *w = opaque;
+    if (need_vm(w, err))
+        return NULL;
+    json_object *dev = NULL, *src = NULL, *force = NULL;
+    json_object_object_foreach(args, k, v) {
+        (void)v;
+        if (strcmp(k, "device") && strcmp(k, "source") && strcmp(k, "force"))
+            return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                       "change-media: unexpected argument '%s' (device, "
+                                       "source, force)", k);
+    }
+    if (!json_object_object_get_ex(args, "device", &dev) ||
+        !json_object_is_type(dev, json_type_string) ||
+        (json_object_object_get_ex(args, "source", &src) &&
+         !json_object_is_type(src, json_type_string)) ||
+        (json_object_object_get_ex(args, "force", &force) &&
+         !json_object_is_type(force, json_type_boolean)))
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "change-media needs \"device\" (a string), and takes "
+                                   "\"source\" (a path; none ejects) and \"force\" (a boolean)");
+    const char *path = src ? json_object_get_string(src) : NULL;
+    if (path && !g_path_is_absolute(path))
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "change-media: source '%s' is not an absolute path", path);
+    g_autoptr(GError) e = NULL;
+    if (!w->vm->ide ||
+        !vmm_ide_change_media(w->vm->ide, json_object_get_string(dev), path,
+                              force && json_object_get_boolean(force), &e))
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "%s",
+                                   e ? e->message : "the domain has no IDE CD-ROM");
+    return json_object_new_object();
+}
+
 /* One integer argument `name` from min to max, no other arguments. */
 static bool int_arg(json_object *args, const char *cmd, const char *name, int64_t min,
                     int64_t max, int64_t *out, GError **err)
@@ -367,6 +405,7 @@ static const VmmProtoCommand commands[] = {
     { "query-stats", true, cmd_query_stats },
     { "query-chardevs", true, cmd_query_chardevs },
     { "set-link", false, cmd_set_link },
+    { "change-media", false, cmd_change_media },
     { "set-memory", false, cmd_set_memory },
     { "set-balloon-period", false, cmd_set_period },
     { "system-powerdown", false, cmd_powerdown },

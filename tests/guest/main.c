@@ -33,6 +33,7 @@ void test_net_dhcp(void);
 void test_net_bench(void);
 void test_rng(void);
 void test_ide(void);
+void test_ide_media(void);
 void test_net_reflect(void);
 void test_net_peer(void);
 
@@ -48,6 +49,7 @@ static const struct {
 	{ "blk-persist", test_blk_persist }, { "net", test_net }, { "net-dhcp", test_net_dhcp },
 	{ "net-bench", test_net_bench }, { "rng", test_rng },
 	{ "net-reflect", test_net_reflect }, { "net-peer", test_net_peer }, { "ide", test_ide },
+	{ "ide-media", test_ide_media },
 };
 
 NORETURN void idle_forever(void)

@@ -393,11 +393,13 @@ static u8 packet(const u8 *cdb, u8 *p, u32 max, u32 *got, bool use_dma)
 	}
 }
 
+static u32 cd_base = 0xcd000000u;
+
 static bool cd_pattern(const u8 *p, u32 lba, u32 n)
 {
 	for (u32 s = 0; s < n; s++)
 		for (u32 k = 0; k < 512; k++)
-			if (((const u32 *)p)[s * 512 + k] != 0xcd000000u + (lba + s) * 512 + k)
+			if (((const u32 *)p)[s * 512 + k] != cd_base + (lba + s) * 512 + k)
 				return false;
 	return true;
 }
@@ -564,4 +566,82 @@ void test_ide(void)
 	disk_tests();
 	hostile_tests();
 	cdrom_tests();
+}
+
+/* TEST UNIT READY until it fails with sense key `key` (the error register's
+ * high nibble), for at most ms; the key seen last. */
+static u8 tur_until(u8 key, u64 ms)
+{
+	u8 cdb[12] = { 0 }, k = 0;
+	u32 got;
+	for (u64 t = 0; t < ms; t += 20) {
+		u8 s = packet(cdb, buf, 0, &got, false);
+		k = s & ST_ERR ? inb(cmdp[1] + 1) >> 4 : 0;
+		if (k == key)
+			return k;
+		delay_us(20000);
+	}
+	return k;
+}
+
+static u32 read_capacity(void)
+{
+	u8 cdb[12] = { 0x25 };
+	u32 got;
+	u8 s = packet(cdb, buf, 8, &got, false);
+	if (s & ST_ERR)
+		return 0;
+	return ((u32)buf[0] << 24 | buf[1] << 16 | buf[2] << 8 | buf[3]) + 1;
+}
+
+/* test=ide-media cd_sectors=N new_sectors=M: media changes by the host
+ * (vmmctl change-media) on hdc, in step with it: "ready" -> the host puts
+ * an image whose words start at 0xce000000 in; the guest sees UNIT
+ * ATTENTION, the media event, the new capacity and data; "locked" (the
+ * guest prevents removal) -> the host's eject is refused, a forced one
+ * goes through; the guest sees UNIT ATTENTION, then NOT READY. */
+void test_ide_media(void)
+{
+	struct pcif fs[64];
+	if (!pcib_init())
+		return check("ide_media_pci", false, ",\"error\":\"no PCI\"");
+	int n = pcib_scan(fs, 64);
+	const struct pcif *ide = NULL;
+	for (int i = 0; i < n; i++)
+		if (fs[i].vendor == 0x8086 && fs[i].device == 0x7010)
+			ide = &fs[i];
+	if (!ide)
+		return check("ide_media_pci", false, ",\"error\":\"no PIIX3 IDE\"");
+	bm = 0xc040;
+	pcib_write32(ide, 0x20, bm | 1);
+	pcib_write16(ide, 0x04, PCI_CMD_IO | PCI_CMD_MASTER);
+	outb(ctlp[1], 0x02);
+	u64 first = cmdline_u64("cd_sectors", 0), second = cmdline_u64("new_sectors", 0);
+	u32 cap0 = read_capacity();
+	check("ide_media_initial", cap0 == first, ",\"sectors\":%u", cap0);
+	out("{\"media\":\"ready\"}");
+	u8 k = tur_until(6, 60000);
+	u8 cdb[12] = { 0x4a, 1, 0, 0, 0x10, 0, 0, 0, 8 };
+	u32 got;
+	u8 s = packet(cdb, buf, 8, &got, false);
+	u8 ev = buf[4], present = buf[5];
+	u32 cap1 = read_capacity();
+	u8 rd[12] = { 0x28, 0, 0, 0, 0, 1, 0, 0, 2 };
+	cd_base = 0xce000000u;
+	memset(buf, 0, 4096);
+	u8 s2 = packet(rd, buf, 4096, &got, false);
+	check("ide_media_change", k == 6 && !(s & ST_ERR) && ev == 2 && (present & 2) &&
+	      cap1 == second && !(s2 & ST_ERR) && cd_pattern(buf, 1, 2),
+	      ",\"sense_key\":%u,\"event\":%u,\"sectors\":%u", k, ev, cap1);
+	u8 lock[12] = { 0x1e, 0, 0, 0, 1 };
+	packet(lock, buf, 0, &got, false);
+	out("{\"media\":\"locked\"}");
+	k = tur_until(6, 60000);
+	u8 k2 = tur_until(2, 2000);
+	u8 asc;
+	u8 rs[12] = { 0x03, 0, 0, 0, 18 };
+	packet(rs, buf, 18, &got, false);
+	asc = buf[12];
+	check("ide_media_eject", k == 6 && k2 == 2 && asc == 0x3a && read_capacity() == 0,
+	      ",\"sense_key\":%u,\"then\":%u,\"asc\":%u", k, k2, asc);
 }

@@ -4,6 +4,7 @@
  * over several cache x io modes; the data the guest wrote is in the image
  * file afterwards; definitions vmmd refuses name why. */
 #include "harness.h"
+#include "proto/proto.h"
 
 #include <fcntl.h>
 #include <stdbool.h>
@@ -14,15 +15,20 @@
 #define TIMEOUT 180.0
 #define CD_SECTORS 300
 
-/* The CD-ROM image test=ide expects: word k of sector s is 0xcd000000 + s * 512 + k. */
+/* A CD-ROM image as test=ide expects: word k of sector s is base + s * 512 + k. */
+static char *make_cd_image(const char *dir, const char *name, guint32 sectors, guint32 base)
+{
+    char *path = g_build_filename(dir, name, NULL);
+    g_autofree guint32 *data = g_new(guint32, sectors * 512);
+    for (guint32 i = 0; i < sectors * 512; i++)
+        data[i] = GUINT32_TO_LE(base + i);
+    g_assert_true(g_file_set_contents(path, (const char *)data, sectors * 2048, NULL));
+    return path;
+}
+
 static char *make_cd(const char *dir)
 {
-    char *path = g_build_filename(dir, "cd.iso", NULL);
-    g_autofree guint32 *data = g_new(guint32, CD_SECTORS * 512);
-    for (guint32 i = 0; i < CD_SECTORS * 512; i++)
-        data[i] = GUINT32_TO_LE(0xcd000000u + i);
-    g_assert_true(g_file_set_contents(path, (const char *)data, CD_SECTORS * 2048, NULL));
-    return path;
+    return make_cd_image(dir, "cd.iso", CD_SECTORS, 0xcd000000u);
 }
 
 typedef struct { const char *cache, *io; } Mode;
@@ -109,6 +115,90 @@ static void test_refused(void)
     }
 }
 
+/* change-media through the worker's control socket, in step with the
+ * guest's test=ide-media. */
+#define NEW_SECTORS 77
+
+typedef struct {
+    char *sock, *new_iso;
+    VmmProtoSync *ctl;
+    char *insert_err, *locked_err, *forced_err;
+    int steps;
+} Media;
+
+static char *change_media(Media *m, const char *source, bool force)
+{
+    json_object *a = json_object_new_object();
+    json_object_object_add(a, "device", json_object_new_string("hdc"));
+    if (source)
+        json_object_object_add(a, "source", json_object_new_string(source));
+    json_object_object_add(a, "force", json_object_new_boolean(force));
+    g_autoptr(GError) e = NULL;
+    json_object *r = vmm_proto_sync_call(m->ctl, "change-media", a, &e);
+    json_object_put(r);
+    return r ? NULL : g_strdup(e->message);
+}
+
+static gboolean on_media_line(const char *line, GPid pid, void *opaque)
+{
+    Media *m = opaque;
+    (void)pid;
+    if (strstr(line, "{\"media\":\"ready\"}")) {
+        g_autoptr(GError) e = NULL;
+        m->ctl = vmm_proto_sync_connect(m->sock, 10000, &e);
+        if (!m->ctl) {
+            g_test_message("control socket: %s", e->message);
+            return TRUE;
+        }
+        m->insert_err = change_media(m, m->new_iso, false);
+        m->steps++;
+    } else if (strstr(line, "{\"media\":\"locked\"}") && m->ctl) {
+        m->locked_err = change_media(m, NULL, false);
+        m->forced_err = change_media(m, NULL, true);
+        m->steps++;
+    }
+    return TRUE;
+}
+
+static void test_media(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *cd = make_cd(dir);
+    Media m = { .sock = g_build_filename(dir, "ctl.sock", NULL),
+                .new_iso = make_cd_image(dir, "new.iso", NEW_SECTORS, 0xce000000u) };
+    g_autofree char *devs = g_strdup_printf(
+        "<disk type='file' device='cdrom'><source file='%s'/><target dev='hdc' bus='ide'/>"
+        "</disk>", cd);
+    g_autofree char *cmdline = g_strdup_printf("test=ide-media cd_sectors=%d new_sectors=%d",
+                                               CD_SECTORS, NEW_SECTORS);
+    HarnessDomain d = { .cmdline = cmdline, .extra_devices = devs };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    const char *const args[] = { "--control-socket", m.sock, NULL };
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, args, TIMEOUT, on_media_line, &m);
+    if (m.ctl)
+        vmm_proto_sync_free(m.ctl);
+    harness_assert_clean_stderr(r);
+    if (r->exit_status != 0 || harness_done_count(r, "failed") != 0)
+        g_test_message("exit %d\nstdout:\n%s\nstderr:\n%s", r->exit_status, r->out, r->err);
+    g_assert_cmpint(m.steps, ==, 2);
+    g_assert_null(m.insert_err);
+    /* the guest locked the tray: refused without force, done with it */
+    g_assert_nonnull(m.locked_err);
+    g_assert_nonnull(strstr(m.locked_err, "locked the tray"));
+    g_assert_null(m.forced_err);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    g_assert_cmpint(harness_done_count(r, "failed"), ==, 0);
+    g_autoptr(GPtrArray) ch = harness_find(r, "check", "ide_media_change");
+    g_autoptr(GPtrArray) ej = harness_find(r, "check", "ide_media_eject");
+    g_assert_cmpuint(ch->len, ==, 1);
+    g_assert_cmpuint(ej->len, ==, 1);
+    g_free(m.insert_err);
+    g_free(m.locked_err);
+    g_free(m.forced_err);
+    g_free(m.sock);
+    g_free(m.new_iso);
+}
+
 static void skip_no_kvm(void)
 {
     g_test_skip("/dev/kvm is not accessible on this host");
@@ -129,5 +219,6 @@ int main(int argc, char **argv)
         g_test_add_data_func(path, &modes[i], test_guest);
     }
     g_test_add_func("/ide/refused", test_refused);
+    g_test_add_func("/ide/media", test_media);
     return g_test_run();
 }
