@@ -124,6 +124,7 @@ typedef struct {
     VmmProtoSync *ctl;
     char *insert_err, *locked_err, *forced_err;
     int steps;
+    json_object *block;          /* query-stats' hdc entry after the change */
 } Media;
 
 static char *change_media(Media *m, const char *source, bool force)
@@ -153,6 +154,12 @@ static gboolean on_media_line(const char *line, GPid pid, void *opaque)
         m->insert_err = change_media(m, m->new_iso, false);
         m->steps++;
     } else if (strstr(line, "{\"media\":\"locked\"}") && m->ctl) {
+        g_autoptr(GError) e = NULL;
+        json_object *st = vmm_proto_sync_call(m->ctl, "query-stats", NULL, &e), *blocks;
+        if (st && json_object_object_get_ex(st, "block", &blocks) &&
+            json_object_array_length(blocks) == 1)
+            m->block = json_object_get(json_object_array_get_idx(blocks, 0));
+        json_object_put(st);
         m->locked_err = change_media(m, NULL, false);
         m->forced_err = change_media(m, NULL, true);
         m->steps++;
@@ -160,17 +167,19 @@ static gboolean on_media_line(const char *line, GPid pid, void *opaque)
     return TRUE;
 }
 
-static void test_media(void)
+/* empty: the domain starts with an empty tray (no <source>) */
+static void test_media(gconstpointer data)
 {
+    bool empty = GPOINTER_TO_INT(data);
     g_autofree char *dir = harness_tmpdir();
     g_autofree char *cd = make_cd(dir);
     Media m = { .sock = g_build_filename(dir, "ctl.sock", NULL),
                 .new_iso = make_cd_image(dir, "new.iso", NEW_SECTORS, 0xce000000u) };
+    g_autofree char *src = empty ? g_strdup("") : g_strdup_printf("<source file='%s'/>", cd);
     g_autofree char *devs = g_strdup_printf(
-        "<disk type='file' device='cdrom'><source file='%s'/><target dev='hdc' bus='ide'/>"
-        "</disk>", cd);
+        "<disk type='file' device='cdrom'>%s<target dev='hdc' bus='ide'/></disk>", src);
     g_autofree char *cmdline = g_strdup_printf("test=ide-media cd_sectors=%d new_sectors=%d",
-                                               CD_SECTORS, NEW_SECTORS);
+                                               empty ? 0 : CD_SECTORS, NEW_SECTORS);
     HarnessDomain d = { .cmdline = cmdline, .extra_devices = devs };
     g_autofree char *xml = harness_write_domain(dir, &d);
     const char *const args[] = { "--control-socket", m.sock, NULL };
@@ -192,6 +201,16 @@ static void test_media(void)
     g_autoptr(GPtrArray) ej = harness_find(r, "check", "ide_media_eject");
     g_assert_cmpuint(ch->len, ==, 1);
     g_assert_cmpuint(ej->len, ==, 1);
+    /* domblkstat's numbers: the new medium, one READ(10) of two sectors */
+    g_assert_nonnull(m.block);
+    json_object *v;
+    g_assert_true(json_object_object_get_ex(m.block, "path", &v));
+    g_assert_cmpstr(json_object_get_string(v), ==, m.new_iso);
+    g_assert_true(json_object_object_get_ex(m.block, "rd_reqs", &v));
+    g_assert_cmpint(json_object_get_int64(v), ==, 1);
+    g_assert_true(json_object_object_get_ex(m.block, "rd_bytes", &v));
+    g_assert_cmpint(json_object_get_int64(v), ==, 4096);
+    json_object_put(m.block);
     g_free(m.insert_err);
     g_free(m.locked_err);
     g_free(m.forced_err);
@@ -219,6 +238,7 @@ int main(int argc, char **argv)
         g_test_add_data_func(path, &modes[i], test_guest);
     }
     g_test_add_func("/ide/refused", test_refused);
-    g_test_add_func("/ide/media", test_media);
+    g_test_add_data_func("/ide/media/change", GINT_TO_POINTER(0), test_media);
+    g_test_add_data_func("/ide/media/empty-tray", GINT_TO_POINTER(1), test_media);
     return g_test_run();
 }
