@@ -1080,14 +1080,17 @@ bool vmm_ide_change_media(VmmIde *ide, const char *target_dev, const char *path,
         fresh.medium = NULL;
         if (!path || drive_open(&fresh, path, err)) {
             IdeChannel *ch = &ide->ch[d->disk->ide_bus % 2];
-            if (ch->xfer != XFER_NONE && ch->cur == d->disk->ide_unit % 2)
+            /* a command in flight on the drive ends with the attention
+             * (then reported: SCSI reports a unit attention once) */
+            bool busy = ch->xfer != XFER_NONE && ch->cur == d->disk->ide_unit % 2;
+            if (busy)
                 atapi_cmd_error(ch, SENSE_UNIT_ATTENTION, ASC_MEDIUM_CHANGED);
             bool had = d->blk != NULL;
             ide_drive_eject(d);
             d->blk = fresh.blk;
             d->medium = fresh.medium;
             d->sectors = fresh.sectors;
-            d->unit_attention = true;
+            d->unit_attention = !busy;
             d->locked = false;
             d->media_event = path ? 2 : had ? 3 : 0;
             vmm_log_info("disk %s: %s", target_dev,

@@ -584,11 +584,15 @@ static u8 tur_until(u8 key, u64 ms)
 	return k;
 }
 
+static u8 cap_status, cap_error;
+
 static u32 read_capacity(void)
 {
 	u8 cdb[12] = { 0x25 };
 	u32 got;
 	u8 s = packet(cdb, buf, 8, &got, false);
+	cap_status = s;
+	cap_error = inb(cmdp[1] + 1);
 	if (s & ST_ERR)
 		return 0;
 	return ((u32)buf[0] << 24 | buf[1] << 16 | buf[2] << 8 | buf[3]) + 1;
@@ -632,7 +636,8 @@ void test_ide_media(void)
 	u8 s2 = packet(rd, buf, 4096, &got, false);
 	check("ide_media_change", k == 6 && !(s & ST_ERR) && ev == 2 && (present & 2) &&
 	      cap1 == second && !(s2 & ST_ERR) && cd_pattern(buf, 1, 2),
-	      ",\"sense_key\":%u,\"event\":%u,\"sectors\":%u", k, ev, cap1);
+	      ",\"sense_key\":%u,\"event\":%u,\"sectors\":%u,\"capacity_status\":%u,"
+	      "\"capacity_error\":%u", k, ev, cap1, cap_status, cap_error);
 	u8 lock[12] = { 0x1e, 0, 0, 0, 1 };
 	packet(lock, buf, 0, &got, false);
 	out("{\"media\":\"locked\"}");

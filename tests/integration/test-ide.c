@@ -3,8 +3,11 @@
  * PRD tables and register orders, ATAPI on a raw 2048-byte-sector image)
  * over several cache x io modes; the data the guest wrote is in the image
  * file afterwards; definitions vmmd refuses name why. */
+#include "daemon-harness.h"
 #include "harness.h"
 #include "proto/proto.h"
+
+#include <signal.h>
 
 #include <fcntl.h>
 #include <stdbool.h>
@@ -218,6 +221,71 @@ static void test_media(gconstpointer data)
     g_free(m.new_iso);
 }
 
+/* vmmctl change-media through the daemon, as a user types it. */
+static bool vmmctl(Vmmd *v, char **out, char **err, ...)
+{
+    g_autofree char *ctl = harness_path("client/vmmctl");
+    GPtrArray *argv = g_ptr_array_new();
+    g_ptr_array_add(argv, ctl);
+    g_ptr_array_add(argv, (char *)"-c");
+    g_ptr_array_add(argv, v->sock);
+    va_list ap;
+    va_start(ap, err);
+    for (char *a; (a = va_arg(ap, char *));)
+        g_ptr_array_add(argv, a);
+    va_end(ap);
+    g_ptr_array_add(argv, NULL);
+    int status = -1;
+    g_autoptr(GError) e = NULL;
+    bool ran = g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, out,
+                            err, &status, &e);
+    g_ptr_array_free(argv, TRUE);
+    g_assert_true(ran);
+    return g_spawn_check_wait_status(status, NULL);
+}
+
+static void test_daemon(void)
+{
+    signal(SIGABRT, on_abort);
+    Vmmd v;
+    vmmd_init(&v);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    g_autofree char *cd = make_cd(v.dir);
+    g_autofree char *new_iso = make_cd_image(v.dir, "new.iso", NEW_SECTORS, 0xce000000u);
+    g_autofree char *cmdline = g_strdup_printf("test=ide-media cd_sectors=%d new_sectors=%d",
+                                               CD_SECTORS, NEW_SECTORS);
+    Dom d = { .name = "cd1", .cmdline = cmdline };
+    g_autofree char *base = domain_xml(&v, &d);
+    GString *xml = g_string_new(base);
+    g_autofree char *disk = g_strdup_printf("<disk type='file' device='cdrom'><source file='%s'/>"
+                                            "<target dev='hdc' bus='ide'/></disk>", cd);
+    g_string_insert(xml, strstr(xml->str, "</devices>") - xml->str, disk);
+    json_object_put(call_ok(s, "domain-define", define_args(xml->str)));
+    g_string_free(xml, TRUE);
+    domain_op(s, "domain-start", "cd1");
+    wait_running(s, "cd1");
+    g_autofree char *serial = serial_path(&v, "cd1");
+    wait_serial(serial, "{\"media\":\"ready\"}", 1);
+    g_autofree char *o1 = NULL, *e1 = NULL, *o2 = NULL, *e2 = NULL, *o3 = NULL, *e3 = NULL;
+    g_autofree char *o4 = NULL, *e4 = NULL;
+    /* not a CD-ROM: refused by name */
+    g_assert_false(vmmctl(&v, &o4, &e4, "change-media", "cd1", "hda", "--eject", NULL));
+    g_assert_nonnull(strstr(e4, "has no CD-ROM 'hda'"));
+    g_assert_true(vmmctl(&v, &o1, &e1, "change-media", "cd1", "hdc", new_iso, "--insert", NULL));
+    g_assert_nonnull(strstr(o1, "Successfully inserted media."));
+    wait_serial(serial, "{\"media\":\"locked\"}", 1);
+    g_assert_false(vmmctl(&v, &o2, &e2, "change-media", "cd1", "hdc", "--eject", NULL));
+    g_test_message("refused: %s", e2);
+    g_assert_nonnull(strstr(e2, "locked the tray"));
+    g_assert_true(vmmctl(&v, &o3, &e3, "change-media", "cd1", "hdc", "--eject", "--force",
+                         NULL));
+    g_assert_nonnull(strstr(o3, "Successfully ejected media."));
+    wait_serial(serial, "\"check\":\"ide_media_eject\",\"ok\":true", 1);
+    wait_serial(serial, "\"failed\": 0", 1);
+    vmmd_cleanup(&v);
+}
+
 static void skip_no_kvm(void)
 {
     g_test_skip("/dev/kvm is not accessible on this host");
@@ -240,5 +308,6 @@ int main(int argc, char **argv)
     g_test_add_func("/ide/refused", test_refused);
     g_test_add_data_func("/ide/media/change", GINT_TO_POINTER(0), test_media);
     g_test_add_data_func("/ide/media/empty-tray", GINT_TO_POINTER(1), test_media);
+    g_test_add_func("/ide/daemon/change-media", test_daemon);
     return g_test_run();
 }
