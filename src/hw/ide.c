@@ -1047,13 +1047,13 @@ bool vmm_ide_get_stats(VmmIde *ide, const char *target_dev, VmmBlockStats *out)
     return ok;
 }
 
-const char *vmm_ide_medium(VmmIde *ide, const char *target_dev)
+char *vmm_ide_medium(VmmIde *ide, const char *target_dev)
 {
     if (!ide)
         return NULL;
     g_mutex_lock(&ide->lock);
     IdeDrive *d = find_drive(ide, target_dev);
-    const char *m = d ? d->medium : NULL;
+    char *m = d ? g_strdup(d->medium) : NULL;   /* a guest eject may free it */
     g_mutex_unlock(&ide->lock);
     return m;
 }

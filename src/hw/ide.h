@@ -27,8 +27,9 @@ void vmm_ide_free(VmmIde *ide);
 /* Statistics of the drive named target_dev (hda..hdd); false when it has
  * no medium (an empty CD-ROM tray) or is not there. */
 bool vmm_ide_get_stats(VmmIde *ide, const char *target_dev, VmmBlockStats *out);
-/* The image in the CD-ROM target_dev now, or NULL for an empty tray. */
-const char *vmm_ide_medium(VmmIde *ide, const char *target_dev);
+/* The image in the drive target_dev now (a copy to free), or NULL for an
+ * empty tray. */
+char *vmm_ide_medium(VmmIde *ide, const char *target_dev);
 /* virsh change-media: put path (NULL = eject) in CD-ROM target_dev. The
  * guest sees UNIT ATTENTION (medium may have changed) and a media event.
  * Fails when target_dev is no CD-ROM, the guest locked the tray (PREVENT

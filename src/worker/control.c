@@ -128,7 +128,8 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
         json_object_object_add(o, "name", json_object_new_string(d->target_dev));
         bool ide = d->bus == VMM_DISK_BUS_IDE;
         /* an IDE CD-ROM's medium is whatever change-media put in last */
-        const char *path = ide ? vmm_ide_medium(w->vm->ide, d->target_dev) : d->path;
+        g_autofree char *medium = ide ? vmm_ide_medium(w->vm->ide, d->target_dev) : NULL;
+        const char *path = ide ? medium : d->path;
         if (path)
             json_object_object_add(o, "path", json_object_new_string(path));
         json_object_array_add(blocks, o);
