@@ -1,6 +1,6 @@
 /* test=ide: the PIIX3 IDE function, driven the way ata_piix drives it.
  *
- * test=ide [cd_sectors=N]
+ * test=ide [cd_sectors=N] [cd=empty]
  *   hda (primary master): IDENTIFY, PIO READ/WRITE SECTORS and MULTIPLE,
  *   bus-master READ/WRITE DMA, the EXT (LBA48) forms, FLUSH CACHE (EXT),
  *   and hostile sequences (LBA past the end, DMA past the end, PRD tables
@@ -404,11 +404,40 @@ static bool cd_pattern(const u8 *p, u32 lba, u32 n)
 	return true;
 }
 
+/* cd=empty: hdc is a CD-ROM with an empty tray */
+static void cdrom_empty_tests(void)
+{
+	u32 got;
+	u8 cdb[12] = { 0 };
+	sel(1, 0, 0);
+	outb(cmdp[1] + 7, 0xa1);
+	u8 s = pio_in(1, buf, 512);
+	u16 *id = (u16 *)buf;
+	check("atapi_identify", !(s & ST_ERR) && ((id[0] >> 8) & 0x1f) == 5, ",\"word0\":%u", id[0]);
+	s = packet(cdb, buf, 0, &got, false);
+	u8 key = inb(cmdp[1] + 1) >> 4;
+	cdb[0] = 0x03;
+	cdb[4] = 18;
+	u8 s2 = packet(cdb, buf, 18, &got, false);
+	u8 asc = buf[12];
+	memset(cdb, 0, 12);
+	cdb[0] = 0x4a;
+	cdb[1] = 1;
+	cdb[4] = 0x10;
+	cdb[8] = 8;
+	u8 s3 = packet(cdb, buf, 8, &got, false);
+	check("atapi_empty_tray", (s & ST_ERR) && key == 2 && !(s2 & ST_ERR) && asc == 0x3a &&
+	      !(s3 & ST_ERR) && !(buf[5] & 2), ",\"sense_key\":%u,\"asc\":%u", key, asc);
+}
+
 static void cdrom_tests(void)
 {
 	u32 got;
 	u8 cdb[12];
 	u64 want = cmdline_u64("cd_sectors", 0);
+	char mode[16];
+	if (cmdline_get("cd", mode, sizeof(mode)) && !strcmp(mode, "empty"))
+		return cdrom_empty_tests();
 
 	/* the ATAPI signature; IDENTIFY DEVICE is aborted */
 	sel(1, 0, 0);
@@ -565,7 +594,7 @@ void test_ide(void)
 	outb(ctlp[1], 0x02);
 	disk_tests();
 	hostile_tests();
-	cdrom_tests();
+	cdrom_tests();   /* cd=empty: the tray is empty, NOT READY is the check */
 }
 
 /* TEST UNIT READY until it fails with sense key `key` (the error register's
