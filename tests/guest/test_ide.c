@@ -349,13 +349,15 @@ static void hostile_tests(void)
 
 /* Sends a packet; PIO data into p (at most max bytes). Returns the status
  * at the end; *got the bytes moved. */
+static u16 byte_limit = 0xfffe;            /* PIO bytes per DRQ block */
+
 static u8 packet(const u8 *cdb, u8 *p, u32 max, u32 *got, bool use_dma)
 {
 	int c = 1;
 	sel(c, 0, 0);
 	outb(cmdp[c] + 1, use_dma ? 1 : 0);
-	outb(cmdp[c] + 4, 0xfe);
-	outb(cmdp[c] + 5, 0xff);
+	outb(cmdp[c] + 4, (u8)byte_limit);
+	outb(cmdp[c] + 5, (u8)(byte_limit >> 8));
 	u16 b = bm + 8;
 	if (use_dma) {
 		outb(b, 0);
@@ -492,6 +494,31 @@ static void cdrom_tests(void)
 	outb(bm + 8 + 2, 6);
 	check("atapi_read12_dma", !(s & ST_ERR) && !(bms & 2) && cd_pattern(buf2, 5, 8),
 	      ",\"status\":%u,\"bm\":%u", s, bms);
+
+	/* zero lengths: READ(10) of no sectors; a byte count limit of 0 (taken
+	 * as 0xfffe); an odd one (rounded down: READ(10) in 2047-byte blocks) */
+	memset(cdb, 0, 12);
+	cdb[0] = 0x28;
+	cdb[5] = 2;
+	u8 z = packet(cdb, buf, 0, &got, false);
+	u32 zgot = got;
+	byte_limit = 0;
+	memset(cdb, 0, 12);
+	cdb[0] = 0x12;
+	cdb[4] = 36;
+	u8 z2 = packet(cdb, buf, 36, &got, false);
+	u32 z2got = got;
+	byte_limit = 2047;
+	memset(cdb, 0, 12);
+	cdb[0] = 0x28;
+	cdb[5] = 3;
+	cdb[8] = 1;
+	memset(buf, 0, 2048);
+	u8 z3 = packet(cdb, buf, 2048, &got, false);
+	byte_limit = 0xfffe;
+	check("atapi_zero_and_odd_lengths", !(z & ST_ERR) && zgot == 0 && !(z2 & ST_ERR) &&
+	      z2got == 36 && !(z3 & ST_ERR) && got == 2048 && cd_pattern(buf, 3, 1),
+	      ",\"read0_bytes\":%u,\"inquiry_bytes\":%u,\"odd_limit_bytes\":%u", zgot, z2got, got);
 
 	/* out of range, then REQUEST SENSE says why */
 	memset(cdb, 0, 12);

@@ -62,7 +62,7 @@ static void test_guest(gconstpointer data)
         "ide_hostile_lba_range", "ide_hostile_dma_past_end", "ide_hostile_prd_outside_ram",
         "ide_hostile_prd_no_end", "ide_hostile_prd_short", "ide_hostile_order",
         "ide_hostile_absent", "atapi_identify", "atapi_read10_pio", "atapi_read12_dma",
-        "atapi_request_sense", "atapi_eject",
+        "atapi_request_sense", "atapi_zero_and_odd_lengths", "atapi_eject",
     };
     for (size_t i = 0; i < G_N_ELEMENTS(must); i++) {
         g_autoptr(GPtrArray) c = harness_find(r, "check", must[i]);
