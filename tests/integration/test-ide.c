@@ -275,6 +275,12 @@ static void test_daemon(void)
     g_assert_true(vmmctl(&v, &o1, &e1, "change-media", "cd1", "hdc", new_iso, "--insert", NULL));
     g_assert_nonnull(strstr(o1, "Successfully inserted media."));
     wait_serial(serial, "{\"media\":\"locked\"}", 1);
+    /* domblkstat counts the CD-ROM as virsh does: the new medium's one read */
+    g_autofree char *o5 = NULL, *e5 = NULL;
+    g_assert_true(vmmctl(&v, &o5, &e5, "domblkstat", "cd1", "hdc", NULL));
+    g_test_message("domblkstat: %s", o5);
+    g_assert_nonnull(strstr(o5, "hdc rd_req 1\n"));
+    g_assert_nonnull(strstr(o5, "hdc rd_bytes 4096\n"));
     g_assert_false(vmmctl(&v, &o2, &e2, "change-media", "cd1", "hdc", "--eject", NULL));
     g_test_message("refused: %s", e2);
     g_assert_nonnull(strstr(e2, "locked the tray"));
