@@ -210,8 +210,7 @@ static void pio_next(IdeChannel *ch, bool first)
         if ((ch->xfer == XFER_DISK_IN || ch->xfer == XFER_DISK_OUT) && !pio_refill(ch))
             return;
     }
-    uint32_t n = MIN(ch->block, ch->end - ch->pos);
-    ch->block = ch->block ? ch->block : n;
+    uint32_t n = ch->block ? MIN(ch->block, ch->end - ch->pos) : ch->end - ch->pos;
     if (d->atapi) {
         d->tf.lbam = n & 0xff;
         d->tf.lbah = n >> 8;
