@@ -64,6 +64,7 @@ struct Verb {
 static struct {
     gboolean all, inactive, name, uuid, autostart, no_autostart;
     gboolean reason, disable, console, human, loop;
+    gboolean eject, insert, update, force, live;
     gboolean st_state, st_cpu, st_balloon, st_vcpu, st_block, st_net;
     gboolean st_perf, st_iothread, st_memory, st_dirtyrate, st_vm;
     gboolean raw, enforce, backing, nowait;
@@ -793,6 +794,49 @@ static const VmmNetDef *find_interface(const VmmDomainDef *def, const char *ifac
             return net;
     }
     return NULL;
+}
+
+/* virsh change-media DOMAIN PATH [SOURCE] --eject|--insert|--update [--force]:
+ * the live medium of an IDE CD-ROM named by target dev. */
+static int verb_change_media(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    if (opt.eject + opt.insert + opt.update > 1) {
+        error_line("Options --eject, --insert and --update are mutually exclusive");
+        return USAGE_ERROR;
+    }
+    bool eject = opt.eject;
+    if (eject && n > 2) {
+        error_line("--eject takes no source");
+        return USAGE_ERROR;
+    }
+    if (!eject && n < 3) {
+        error_line("No disk source specified for change-media action");
+        return USAGE_ERROR;
+    }
+    g_autofree char *name = resolve_domain(c, args[0]);
+    json_object *a = name_args(name);
+    json_object_object_add(a, "device", json_object_new_string(args[1]));
+    if (!eject) {
+        g_autofree char *abs = g_canonicalize_filename(args[2], NULL);
+        json_object_object_add(a, "source", json_object_new_string(abs));
+    }
+    if (opt.force)
+        json_object_object_add(a, "force", json_object_new_boolean(TRUE));
+    g_autoptr(GError) e = NULL;
+    json_object *ret = call(c, false, "domain-change-media", a, &e);
+    if (!ret)
+        return e ? fail(c, e, name, eject ? "Failed to eject media"
+                                          : opt.insert ? "Failed to insert media"
+                                                       : "Failed to complete action update on media")
+                 : 1;
+    if (c->json)
+        print_json(ret);
+    else
+        say(c, "%s\n", eject ? "Successfully ejected media."
+                             : opt.insert ? "Successfully inserted media."
+                                          : "Successfully updated media.");
+    json_object_put(ret);
+    return 0;
 }
 
 /* virsh domif-setlink / domif-getlink: an interface by target dev or MAC */
@@ -2064,6 +2108,14 @@ static const GOptionEntry domstats_options[] = {
     { "list-other", 0, 0, G_OPTION_ARG_NONE, &opt.list_other, "list only domains in other states", NULL },
     { NULL },
 };
+static const GOptionEntry change_media_options[] = {
+    { "eject", 0, 0, G_OPTION_ARG_NONE, &opt.eject, "Eject the media", NULL },
+    { "insert", 0, 0, G_OPTION_ARG_NONE, &opt.insert, "Insert the media", NULL },
+    { "update", 0, 0, G_OPTION_ARG_NONE, &opt.update, "Update the media", NULL },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &opt.force, "force media changing", NULL },
+    { "live", 0, 0, G_OPTION_ARG_NONE, &opt.live, "alter live configuration of running domain", NULL },
+    { NULL },
+};
 static const GOptionEntry event_options[] = {
     { "domain", 0, 0, G_OPTION_ARG_STRING, &opt.domain, "filter by domain name", "NAME" },
     { "event", 0, 0, G_OPTION_ARG_STRING, &opt.event, "which event type to wait for", "TYPE" },
@@ -2106,6 +2158,7 @@ static const GOptionEntry domifaddr_options[] = {
 
 static const Verb verbs[] = {
     { "autostart", "<domain> [--disable]", "autostart a domain", false, 1, 1, autostart_options, verb_autostart },
+    { "change-media", "<domain> <path> [<source>] [--eject] [--insert] [--update] [--force]", "Change media of CD or floppy drive", false, 2, 3, change_media_options, verb_change_media },
     { "console", "<domain> [--devname <string>]", "connect to the guest console", false, 1, 1,
       console_options, verb_console },
     { "define", "<file>", "define (but don't start) a domain from an XML file", false, 1, 1, no_options, verb_define },

@@ -373,7 +373,8 @@ static json_object *base_stats(VmmdDomain *dom)
         g_autofree char *kn = g_strdup_printf("block.%u.name", i);
         g_autofree char *kp = g_strdup_printf("block.%u.path", i);
         json_object_object_add(s, kn, json_object_new_string(disk->target_dev));
-        json_object_object_add(s, kp, json_object_new_string(disk->path));
+        if (disk->path)   /* none: a CD-ROM with an empty tray (virsh shows no path) */
+            json_object_object_add(s, kp, json_object_new_string(disk->path));
         put_disk_sizes(s, i, disk);
     }
     /* the QEMU driver reports interfaces of running domains only */
@@ -1172,6 +1173,69 @@ static json_object *cmd_ifaddr(VmmProtoConn *c, json_object *args, void *opaque,
         json_object_array_add(list, o);
     }
     return list;
+/* domain-change-media: virsh change-media on a running domain's IDE CD-ROM
+ * (the live medium; the definition keeps its <source>). */
+typedef struct {
+    VmmProtoPending *p;
+    char *name;
+} MediaCall;
+
+static void on_media(VmmProtoClient *c, json_object *ret, const GError *err, void *opaque)
+{
+    MediaCall *mc = opaque;
+    if (!ret)
+        vmm_proto_pending_error(mc->p, VMM_PROTO_OPERATION_INVALID, "domain '%s': %s",
+                                mc->name, err->message);
+    else
+        vmm_proto_pending_return(mc->p, json_object_new_object());
+    g_free(mc->name);
+    g_free(mc);
+}
+
+static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *opaque,
+                                     GError **err)
+{
+    static const char *const allowed[] = { "name", "device", "source", "force", NULL };
+    VmmDaemon *d = opaque;
+    VmmdDomain *dom;
+    const char *device = NULL, *source = NULL;
+    bool force = false;
+    if (!check_members(args, allowed, err) || !arg_string(args, "device", true, &device, err) ||
+        !arg_string(args, "source", false, &source, err) ||
+        !arg_bool(args, "force", false, false, &force, err) || !(dom = arg_domain(d, args, err)))
+        return NULL;
+    if (source && !g_path_is_absolute(source))
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "source '%s' is not an absolute path", source);
+    log_request(d, c, dom, "domain-change-media");
+    if (!vmmd_domain_is_active(dom) || dom->job == VMMD_JOB_START)
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "domain '%s' is not running", dom->name);
+    const VmmDomainDef *def = vmmd_domain_current_def(dom);
+    const VmmDiskDef *disk = NULL;
+    for (guint i = 0; def->disks && i < def->disks->len; i++) {
+        const VmmDiskDef *x = g_ptr_array_index(def->disks, i);
+        if (!strcmp(x->target_dev, device) || (x->path && !strcmp(x->path, device)))
+            disk = x;
+    }
+    if (!disk || disk->device != VMM_DISK_DEVICE_CDROM)
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "domain '%s' has no CD-ROM '%s' (name it by its target dev, "
+                                   "e.g. hdc)", dom->name, device);
+    json_object *wargs = json_object_new_object();
+    json_object_object_add(wargs, "device", json_object_new_string(disk->target_dev));
+    if (source)
+        json_object_object_add(wargs, "source", json_object_new_string(source));
+    json_object_object_add(wargs, "force", json_object_new_boolean(force));
+    MediaCall *mc = g_new0(MediaCall, 1);
+    mc->name = g_strdup(dom->name);
+    if (!vmmd_domain_worker_call(dom, "change-media", wargs, on_media, mc, err)) {
+        g_free(mc->name);
+        g_free(mc);
+        return NULL;
+    }
+    mc->p = vmm_proto_conn_defer(c);
+    return VMM_PROTO_DEFERRED;
 }
 
 const VmmProtoCommand vmmd_commands[] = {
@@ -1204,5 +1268,6 @@ const VmmProtoCommand vmmd_commands[] = {
     { "network-info", true, cmd_net_info },
     { "network-get-xml", true, cmd_net_get_xml },
     { "network-dhcp-leases", true, cmd_net_leases },
+    { "domain-change-media", false, cmd_change_media },
     { NULL },
 };

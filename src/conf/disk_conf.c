@@ -1,4 +1,5 @@
-/* <disk>: libvirt's disk element (type file or block, virtio bus), parsed
+/* <disk>: libvirt's disk element (type file or block, virtio or ide bus,
+ * device disk or cdrom), parsed
  * strictly and formatted back canonically: <driver>, <source>, <target>,
  * <readonly/>, <serial>, <address>. What each field does at run time:
  * src/block/ and src/virtio/virtio_blk.c; the man page vmmd-domain(5). */
@@ -90,13 +91,21 @@ static char *disk_subject(xmlNodePtr disk)
     return NULL;
 }
 
+/* vmmd's names for IDE drives: hda..hdd, one controller (libvirt's
+ * virDiskNameToIndex: index / 4 is the controller, (index % 4) / 2 the bus,
+ * index % 2 the unit). */
+static bool ide_dev_name_ok(const char *dev)
+{
+    return g_str_has_prefix(dev, "hd") && dev[2] >= 'a' && dev[2] <= 'd' && !dev[3];
+}
+
 static bool parse_disk_target(const ParseCtx *pc, xmlNodePtr node,
                               VmmDiskDef *disk, GError **err)
 {
     static const char *const attrs[] = { "dev", "bus", NULL };
-    static const char *const buses[] = { "virtio", NULL };
+    static const char *const buses[] = { "virtio", "ide", NULL };
     static const char *const known_buses[] = {
-        "ide", "fdc", "scsi", "xen", "usb", "uml", "sata", "sd", NULL };
+        "fdc", "scsi", "xen", "usb", "uml", "sata", "sd", NULL };
     int idx;
 
     if (!check_empty(pc, node, attrs, err))
@@ -122,20 +131,71 @@ static bool parse_disk_target(const ParseCtx *pc, xmlNodePtr node,
             return false;
     } else {
         const char *derived = bus_from_target_dev(dev);
-        if (strcmp(derived, "virtio") != 0)
+        idx = str_index(buses, derived);
+        if (idx < 0)
             return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
                              "target dev '%s' without bus= means bus '%s' (libvirt "
                              "derives the bus from the name), which vmmd does not "
-                             "support (supported: virtio, named vda, vdb, ...)",
-                             shown, derived);
+                             "support (supported: virtio, named vda, vdb, ...; ide, "
+                             "named hda to hdd)", shown, derived);
     }
-    if (!virtio_dev_name_ok(dev))
+    disk->bus = idx == 1 ? VMM_DISK_BUS_IDE : VMM_DISK_BUS_VIRTIO;
+    if (disk->bus == VMM_DISK_BUS_IDE) {
+        if (!ide_dev_name_ok(dev))
+            return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
+                             "target dev '%s' is not supported on bus 'ide': vmmd has "
+                             "one IDE controller with two channels of two drives, "
+                             "hda, hdb, hdc and hdd", shown);
+        unsigned index = (unsigned)(dev[2] - 'a');
+        disk->ide_bus = index / VMM_IDE_UNITS;
+        disk->ide_unit = index % VMM_IDE_UNITS;
+    } else if (!virtio_dev_name_ok(dev)) {
         return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
                          "target dev '%s' is not supported: vmmd names virtio disks "
                          "'vd' followed by lowercase letters (vda ... vdz, vdaa, ...)",
                          shown);
-    disk->bus = VMM_DISK_BUS_VIRTIO;
+    }
     disk->target_dev = g_steal_pointer(&dev);
+    return true;
+}
+
+/* <address type='drive' controller='0' bus='B' target='0' unit='U'/>, as
+ * libvirt writes it for IDE disks: it must agree with the name (hda is bus 0
+ * unit 0, ...), since vmmd places IDE drives by name. */
+static bool parse_drive_address(const ParseCtx *pc, xmlNodePtr node, const VmmDiskDef *disk,
+                                GError **err)
+{
+    static const char *const attrs[] = { "type", "controller", "bus", "target", "unit", NULL };
+    const char *const names[] = { "controller", "bus", "target", "unit" };
+    const unsigned want[] = { 0, disk->ide_bus, 0, disk->ide_unit };
+    g_autofree char *type = get_attr(node, "type");
+    if (!type || strcmp(type, "drive") != 0) {
+        g_autofree char *shown = type ? g_strescape(type, NULL) : g_strdup("(none)");
+        return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                         "<address type='%s'> on an IDE disk: IDE disks take "
+                         "<address type='drive' controller='0' bus='%u' target='0' "
+                         "unit='%u'/>", shown, disk->ide_bus, disk->ide_unit);
+    }
+    if (!check_empty(pc, node, attrs, err))
+        return false;
+    for (int i = 0; i < 4; i++) {
+        g_autofree char *text = get_attr(node, names[i]);
+        uint64_t v;
+        if (!text)
+            continue;
+        g_autofree char *shown = g_strescape(text, NULL);
+        if (!parse_count(text, &v))
+            return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
+                             "attribute '%s'='%s' on <address type='drive'> is not a "
+                             "number", names[i], shown);
+        if (v != want[i])
+            return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
+                             "attribute '%s'='%s' on <address type='drive'> does not "
+                             "match target dev '%s', which is controller 0 bus %u "
+                             "target 0 unit %u (vmmd places IDE drives by name)",
+                             names[i], shown, disk->target_dev, disk->ide_bus,
+                             disk->ide_unit);
+    }
     return true;
 }
 
@@ -496,8 +556,8 @@ static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
     static const char *const types[] = { "file", "block", "vhostuser", NULL };
     static const char *const known_types[] = {
         "network", "dir", "volume", "nvme", NULL };
-    static const char *const devices[] = { "disk", NULL };
-    static const char *const known_devices[] = { "cdrom", "floppy", "lun", NULL };
+    static const char *const devices[] = { "disk", "cdrom", NULL };
+    static const char *const known_devices[] = { "floppy", "lun", NULL };
     xmlNodePtr s[K_N] = { 0 };
     int idx;
 
@@ -519,14 +579,26 @@ static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
     if (device && !parse_choice(pc, node, "device", device, devices, known_devices,
                                 &idx, err))
         return false;
+    disk->device = device && idx == 1 ? VMM_DISK_DEVICE_CDROM : VMM_DISK_DEVICE_DISK;
 
     if (!s[K_TARGET])
         return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
                          "<disk> needs a <target dev='vdX'/> element");
-    if (!parse_disk_target(pc, s[K_TARGET], disk, err) ||
-        (disk->type == VMM_DISK_VHOSTUSER
+    if (!parse_disk_target(pc, s[K_TARGET], disk, err))
+        return false;
+    bool cdrom = disk->device == VMM_DISK_DEVICE_CDROM;
+    if (disk->bus == VMM_DISK_BUS_IDE && disk->type == VMM_DISK_VHOSTUSER)
+        return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
+                         "<disk type='vhostuser'> needs bus='virtio' (a vhost-user "
+                         "back end serves virtio-blk)");
+    if (cdrom && disk->bus != VMM_DISK_BUS_IDE)
+        return conf_fail(pc, s[K_TARGET], VMM_CONF_ERROR_UNSUPPORTED, err,
+                         "<disk device='cdrom'> needs <target bus='ide'> (hda to hdd) "
+                         "in vmmd: it has ATAPI CD-ROMs only on its IDE controller");
+    /* libvirt: a CD-ROM without <source> has an empty tray */
+    if ((disk->type == VMM_DISK_VHOSTUSER
          ? !parse_disk_vhostuser(pc, node, s, disk, err)
-         : !parse_disk_source(pc, node, s[K_SOURCE], disk, err)) ||
+         : (!cdrom || s[K_SOURCE]) && !parse_disk_source(pc, node, s[K_SOURCE], disk, err)) ||
         (s[K_DRIVER] && !parse_disk_driver(pc, s[K_DRIVER], disk, err)))
         return false;
     if (s[K_BACKING]) {
@@ -550,6 +622,11 @@ static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
             return false;
         disk->readonly = true;
     }
+    disk->readonly |= cdrom;   /* libvirt: CD-ROMs are always read-only */
+    if (disk->bus == VMM_DISK_BUS_IDE && disk->queues)
+        return conf_fail(pc, s[K_DRIVER], VMM_CONF_ERROR_UNSUPPORTED, err,
+                         "attribute 'queues' on <driver> is for virtio disks; an IDE "
+                         "drive has one command at a time");
     if (s[K_SHAREABLE])
         return conf_fail(pc, s[K_SHAREABLE], VMM_CONF_ERROR_UNSUPPORTED, err,
                          "element <disk>/<shareable> is not supported by vmmd (disks "
@@ -561,7 +638,9 @@ static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
                          "element <disk>/<boot> is not supported by vmmd: it boots "
                          "the <kernel> in <os> directly and has no boot order");
     if (s[K_ADDRESS] &&
-        !parse_pci_address(pc, s[K_ADDRESS], pci_slots, &disk->pci_slot, err))
+        !(disk->bus == VMM_DISK_BUS_IDE
+          ? parse_drive_address(pc, s[K_ADDRESS], disk, err)
+          : parse_pci_address(pc, s[K_ADDRESS], pci_slots, &disk->pci_slot, err)))
         return false;
 
     xmlNodePtr first = g_hash_table_lookup(seen->targets, disk->target_dev);
@@ -571,7 +650,7 @@ static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
                          disk->target_dev, line_of(first));
     /* Two writers on one image corrupt it (QEMU's image locking refuses
      * this too); readers may share. */
-    DiskUse *use = g_hash_table_lookup(seen->paths, disk->path);
+    DiskUse *use = disk->path ? g_hash_table_lookup(seen->paths, disk->path) : NULL;
     if (use && !(use->disk->readonly && disk->readonly)) {
         g_autofree char *shown = g_strescape(disk->path, NULL);
         return conf_fail(pc, s[K_SOURCE], VMM_CONF_ERROR_INVALID, err,
@@ -583,7 +662,7 @@ static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
     VmmDiskDef *d = g_steal_pointer(&disk);
     g_ptr_array_add(def->disks, d);
     g_hash_table_insert(seen->targets, d->target_dev, s[K_TARGET]);
-    if (!use) {
+    if (!use && d->path) {
         use = g_new0(DiskUse, 1);
         use->source = s[K_SOURCE];
         use->disk = d;
@@ -605,14 +684,15 @@ static bool format_disk(ConfWriter *w, xmlNodePtr devices, const VmmDiskDef *dis
         return false;
     g_autofree char *src_what = g_strdup_printf("disk %s source", disk->target_dev);
     g_autofree char *ser_what = g_strdup_printf("disk %s serial", disk->target_dev);
-    if (!require(w, src_what, disk->path) ||
+    bool cdrom = disk->device == VMM_DISK_DEVICE_CDROM, ide = disk->bus == VMM_DISK_BUS_IDE;
+    if ((!cdrom && !require(w, src_what, disk->path)) ||
         !check_value(w, "disk target", disk->target_dev))
         return false;
 
     bool block = disk->type == VMM_DISK_BLOCK, vu = disk->type == VMM_DISK_VHOSTUSER;
     xmlNodePtr d = add_elem(devices, "disk");
     set_attr(d, "type", vu ? "vhostuser" : block ? "block" : "file");
-    set_attr(d, "device", "disk");
+    set_attr(d, "device", cdrom ? "cdrom" : "disk");
 
     xmlNodePtr drv = add_elem(d, "driver");
     set_attr(drv, "name", "qemu");
@@ -625,10 +705,11 @@ static bool format_disk(ConfWriter *w, xmlNodePtr devices, const VmmDiskDef *dis
     if (disk->queues > 0)
         set_attrf(drv, "queues", "%u", disk->queues);
 
-    xmlNodePtr src = add_elem(d, "source");
+    xmlNodePtr src = disk->path ? add_elem(d, "source") : NULL;   /* none: empty tray */
     if (vu)
         set_attr(src, "type", "unix");
-    if (!set_attr_checked(w, src, src_what, vu ? "path" : block ? "dev" : "file", disk->path))
+    if (src &&
+        !set_attr_checked(w, src, src_what, vu ? "path" : block ? "dev" : "file", disk->path))
         return false;
     if (vu && disk->reconnect) {
         xmlNodePtr rc = add_elem(src, "reconnect");
@@ -653,13 +734,20 @@ static bool format_disk(ConfWriter *w, xmlNodePtr devices, const VmmDiskDef *dis
 
     xmlNodePtr tgt = add_elem(d, "target");
     set_attr(tgt, "dev", disk->target_dev);
-    set_attr(tgt, "bus", "virtio");
+    set_attr(tgt, "bus", ide ? "ide" : "virtio");
 
     if (disk->readonly)
         add_elem(d, "readonly");
     if (disk->serial && !add_text(w, d, "serial", disk->serial))
         return false;
-    if (disk->pci_slot >= 0) {
+    if (ide) {
+        xmlNodePtr a = add_elem(d, "address");
+        set_attr(a, "type", "drive");
+        set_attr(a, "controller", "0");
+        set_attrf(a, "bus", "%u", disk->ide_bus);
+        set_attr(a, "target", "0");
+        set_attrf(a, "unit", "%u", disk->ide_unit);
+    } else if (disk->pci_slot >= 0) {
         if (disk->pci_slot == 0 || disk->pci_slot >= PCI_SLOTS) {
             g_set_error(w->err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
                         "cannot format domain XML: disk %s has PCI slot %d "
@@ -739,12 +827,18 @@ static bool disk_equal(gconstpointer x, gconstpointer y)
            a->cache == b->cache && a->io == b->io && a->discard == b->discard &&
            a->queues == b->queues && a->pci_slot == b->pci_slot &&
            a->reconnect == b->reconnect && a->format == b->format &&
-           backing_equal(a->backing, b->backing);
+           backing_equal(a->backing, b->backing) && a->device == b->device &&
+           a->ide_bus == b->ide_bus && a->ide_unit == b->ide_unit;
 }
 
 static const char *const disk_elements[] = { "disk", NULL };
 
-static int *disk_pci_slot(gpointer item) { return &((VmmDiskDef *)item)->pci_slot; }
+/* IDE disks sit on the one IDE function (00:01.1), not a slot of their own. */
+static int *disk_pci_slot(gpointer item)
+{
+    VmmDiskDef *d = item;
+    return d->bus == VMM_DISK_BUS_IDE ? NULL : &d->pci_slot;
+}
 static char *disk_name(gconstpointer item, guint index)
 {
     (void)index;

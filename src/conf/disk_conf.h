@@ -1,5 +1,5 @@
-/* libvirt's <disk> element: virtio disks backed by a file or a block
- * device, parsed strictly and formatted back canonically (disk_conf.c).
+/* libvirt's <disk> element: virtio and IDE disks, and IDE CD-ROMs, backed
+ * by a file or a block device, parsed strictly and formatted back canonically (disk_conf.c).
  * What each field does at run time: src/block/, src/virtio/virtio_blk.c. */
 #ifndef VMM_DISK_CONF_H
 #define VMM_DISK_CONF_H
@@ -24,7 +24,13 @@ typedef enum {
 
 typedef enum { VMM_DISCARD_IGNORE = 0, VMM_DISCARD_UNMAP } VmmDiscardMode;
 typedef enum { VMM_DISK_FILE = 0, VMM_DISK_BLOCK, VMM_DISK_VHOSTUSER } VmmDiskSourceType;
-typedef enum { VMM_DISK_BUS_VIRTIO = 0 } VmmDiskBus;
+typedef enum { VMM_DISK_BUS_VIRTIO = 0, VMM_DISK_BUS_IDE } VmmDiskBus;
+typedef enum { VMM_DISK_DEVICE_DISK = 0, VMM_DISK_DEVICE_CDROM } VmmDiskDevice;
+
+/* IDE: one controller (PIIX3 at 00:01.1), two channels of two drives:
+ * hda = bus 0 unit 0, hdb = bus 0 unit 1, hdc = bus 1 unit 0, hdd. */
+#define VMM_IDE_BUSES 2
+#define VMM_IDE_UNITS 2
 /* <driver type=...>, <backingStore><format type=...> */
 typedef enum { VMM_DISK_FORMAT_RAW = 0, VMM_DISK_FORMAT_QCOW2 } VmmDiskFormat;
 
@@ -45,9 +51,12 @@ typedef struct VmmDiskBackingStore {
 typedef struct {
     VmmDiskSourceType type;   /* <disk type='file'|'block'> */
     char *path;               /* <source file=...> or <source dev=...>, absolute;
-                               * vhostuser: <source type='unix' path=...> */
+                               * vhostuser: <source type='unix' path=...>;
+                               * NULL for a CD-ROM with an empty tray */
+    VmmDiskDevice device;     /* <disk device='disk'|'cdrom'>; a cdrom is readonly */
     char *target_dev;         /* <target dev='vda'> */
-    VmmDiskBus bus;           /* <target bus='virtio'> */
+    VmmDiskBus bus;           /* <target bus='virtio'|'ide'> */
+    unsigned ide_bus, ide_unit; /* bus='ide': from the name, <address type='drive'> */
     bool readonly;            /* <readonly/> */
     char *serial;             /* <serial> or NULL; 1 to VMM_DISK_SERIAL_MAX bytes
                                * of [A-Za-z0-9_ .+-], kept verbatim */
@@ -60,7 +69,7 @@ typedef struct {
     unsigned reconnect;       /* vhostuser <reconnect enabled='yes' timeout=N>:
                                * seconds between attempts; 0 = no reconnect */
     int pci_slot;             /* <address type='pci' slot=...>: 1..31, unique
-                               * among devices; -1 = assign */
+                               * among devices; -1 = assign; IDE disks have none */
 } VmmDiskDef;
 
 void vmm_disk_def_free(VmmDiskDef *disk);

@@ -139,14 +139,26 @@ static void pci_devices(const VmmDomainDef *def, GPtrArray *items, GPtrArray *fi
     }
 }
 
+bool vmm_domain_def_has_ide(const VmmDomainDef *def)
+{
+    for (guint i = 0; def->disks && i < def->disks->len; i++)
+        if (((const VmmDiskDef *)g_ptr_array_index(def->disks, i))->bus == VMM_DISK_BUS_IDE)
+            return true;
+    return false;
+}
+
 /* slots[i] for fields[i]: the explicit slot, or the lowest free one from 1
- * upward in placement order. */
-static bool place_pci(GPtrArray *fields, GPtrArray *names, int *slots, GError **err)
+ * upward in placement order; with IDE disks, slot 1 is the PIIX3's. */
+static bool place_pci(GPtrArray *fields, GPtrArray *names, bool ide, int *slots,
+                      GError **err)
 {
     guint n = fields->len;
     for (guint i = 0; i < n; i++)
         slots[i] = *(int *)g_ptr_array_index(fields, i);
     bool used[PCI_SLOTS] = { [0] = true };   /* slot 0: host bridge */
+    /* IDE disks: the PIIX3 functions at 00:01.x, where QEMU's i440fx has them */
+    bool ide = vmm_domain_def_has_ide(def);
+    used[VMM_PCI_SLOT_IDE] = ide;
 
     for (guint i = 0; i < n; i++) {
         int s = slots[i];
@@ -156,6 +168,12 @@ static bool place_pci(GPtrArray *fields, GPtrArray *names, int *slots, GError **
         if (s == 0 || s >= PCI_SLOTS) {
             g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
                         "%s: PCI slot %d is out of range (1 to %d)", name, s, PCI_SLOTS - 1);
+            return false;
+        }
+        if (ide && s == VMM_PCI_SLOT_IDE) {
+            g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
+                        "%s: PCI slot 0x%02x holds the IDE controller (00:01.1, as on "
+                        "QEMU's pc machine) when a disk has bus='ide'", name, s);
             return false;
         }
         if (used[s]) {
@@ -191,7 +209,7 @@ GHashTable *vmm_domain_def_pci_placement(const VmmDomainDef *def, GError **err)
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     pci_devices(def, items, fields, names);
     g_autofree int *slots = g_new0(int, fields->len + 1);
-    if (!place_pci(fields, names, slots, err))
+    if (!place_pci(fields, names, vmm_domain_def_has_ide(def), slots, err))
         return NULL;
     GHashTable *placement = g_hash_table_new(g_direct_hash, g_direct_equal);
     for (guint i = 0; i < items->len; i++)
@@ -220,7 +238,7 @@ bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err)
     pci_devices(def, items, fields, names);
     g_autofree int *slots = g_new0(int, fields->len + 1);
     /* Plan first: on failure nothing changes. */
-    if (!place_pci(fields, names, slots, err)) {
+    if (!place_pci(fields, names, vmm_domain_def_has_ide(def), slots, err)) {
         if (added_balloon)
             g_ptr_array_set_size(def->memballoons, 0);
         return false;

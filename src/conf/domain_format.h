@@ -63,6 +63,10 @@ bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err);
  * rule. NULL (VMM_CONF_ERROR_INVALID) on a bad or duplicate explicit slot,
  * or when no slot is left. */
 GHashTable *vmm_domain_def_pci_placement(const VmmDomainDef *def, GError **err);
+/* A disk has bus='ide': the board then has the PIIX3 IDE function at
+ * 00:01.1 (its ISA bridge at 00:01.0), and slot VMM_PCI_SLOT_IDE is taken. */
+#define VMM_PCI_SLOT_IDE 1
+bool vmm_domain_def_has_ide(const VmmDomainDef *def);
 
 /* Validates an XML document of `len` bytes against the RelaxNG schema file
  * `rng_path` (which may include others, relative to itself). The document

@@ -13,6 +13,7 @@
 #include "hw/acpi_ged.h"
 #include "hw/e1000.h"
 #include "hw/i8042.h"
+#include "hw/ide.h"
 #include "hw/pci.h"
 #include "hw/port80.h"
 #include "hw/rtc.h"
@@ -174,6 +175,27 @@ static void pci_host_free(VmmVm *vm)
     vm->pci = NULL;
 }
 
+/* Any <disk bus='ide'>: the PIIX3 IDE function at 00:01.1, one for all of
+ * them (the slot vmm_domain_def_pci_slots() keeps free for it). */
+static bool ide_create(const BoardCtx *c, GError **err)
+{
+    VmmVm *vm = c->vm;
+    if (!vmm_domain_def_has_ide(vm->def))
+        return true;
+    VmmIrq *irq0 = irq_source(vm, GSI_IDE0, err), *irq1 = irq0 ? irq_source(vm, GSI_IDE1, err)
+                                                                : NULL;
+    if (!irq1)
+        return false;
+    vm->ide = vmm_ide_new(vm, irq0, irq1, err);
+    return vm->ide != NULL;
+}
+
+static void ide_free(VmmVm *vm)
+{
+    vmm_ide_free(vm->ide);
+    vm->ide = NULL;
+}
+
 static bool pci_devices_create(const BoardCtx *c, GError **err);
 static void pci_devices_free(VmmVm *vm);
 
@@ -214,6 +236,7 @@ static const BoardDevice board_devices[] = {
     { "i8042", i8042_create, NULL, i8042_free },
     { "rtc", rtc_create, NULL, rtc_free },
     { "pci-host", pci_host_create, NULL, pci_host_free },
+    { "ide", ide_create, NULL, ide_free },
     { "pci-devices", pci_devices_create, NULL, pci_devices_free },
     { "acpi-ged", ged_create, NULL, ged_free },
 };
@@ -248,9 +271,15 @@ static bool disk_is_vhostuser(gconstpointer item)
     return ((const VmmDiskDef *)item)->type == VMM_DISK_VHOSTUSER;
 }
 
+static bool disk_is_ide(gconstpointer item)
+{
+    return ((const VmmDiskDef *)item)->bus == VMM_DISK_BUS_IDE;
+}
+
+/* virtio-blk: neither vhost-user nor IDE (the IDE controller has them) */
 static bool disk_is_local(gconstpointer item)
 {
-    return !disk_is_vhostuser(item);
+    return !disk_is_vhostuser(item) && !disk_is_ide(item);
 }
 
 #define VHOST_USER_ACCEPT_S 30

@@ -8,7 +8,10 @@ struct VmmPciHost {
     VmmBus *pio, *mmio;
     GMutex lock;                 /* config address register */
     uint32_t config_address;     /* 0xcf8 */
-    VmmPciDevice *devices[PCI_MAX_DEVICES];  /* bus 0, function 0 only */
+    VmmPciDevice *devices[PCI_MAX_DEVICES];  /* bus 0, function 0 */
+    /* Functions 1..7 of a slot whose function 0 says multi-function in its
+     * header type (the PIIX3 IDE at 00:01.1); NULL for most slots. */
+    VmmPciDevice *functions[PCI_MAX_DEVICES][PCI_MAX_FUNCTIONS];
     VmmPciDevice bridge;         /* 00:00.0 host bridge */
 };
 
@@ -174,9 +177,11 @@ void vmm_pci_config_write(VmmPciDevice *dev, unsigned offset, uint32_t value, un
 
 static VmmPciDevice *host_lookup(VmmPciHost *h, unsigned bus, unsigned devfn)
 {
-    /* One bus, single-function devices. */
-    if (bus != 0 || (devfn & 7) != 0)
+    /* One bus; functions other than 0 only where a device was added there. */
+    if (bus != 0)
         return NULL;
+    if (devfn & 7)
+        return h->functions[devfn >> 3][devfn & 7];
     return h->devices[devfn >> 3];
 }
 
@@ -294,13 +299,32 @@ bool vmm_pci_host_add_device(VmmPciHost *h, VmmPciDevice *dev, int slot, GError 
     return true;
 }
 
+bool vmm_pci_host_add_function(VmmPciHost *h, VmmPciDevice *dev, int slot, int fn,
+                               GError **err)
+{
+    if (fn == 0)
+        return vmm_pci_host_add_device(h, dev, slot, err);
+    if (slot < 0 || slot >= PCI_MAX_DEVICES || fn < 0 || fn >= PCI_MAX_FUNCTIONS ||
+        h->functions[slot][fn]) {
+        g_set_error(err, VMM_ERROR, 0, "PCI function %02x.%d for %s is taken or invalid",
+                    slot, fn, dev->ops->name);
+        return false;
+    }
+    dev->host = h;
+    dev->devfn = (unsigned)(slot << 3 | fn);
+    h->functions[slot][fn] = dev;
+    return true;
+}
+
 void vmm_pci_host_reset(VmmPciHost *h)
 {
     g_mutex_lock(&h->lock);
     h->config_address = 0;
     g_mutex_unlock(&h->lock);
-    for (int i = 0; i < PCI_MAX_DEVICES; i++) {
-        VmmPciDevice *d = h->devices[i];
+    for (int i = 0; i < PCI_MAX_DEVICES * PCI_MAX_FUNCTIONS; i++) {
+        VmmPciDevice *d = h->devices[i / PCI_MAX_FUNCTIONS];
+        if (i % PCI_MAX_FUNCTIONS)
+            d = h->functions[i / PCI_MAX_FUNCTIONS][i % PCI_MAX_FUNCTIONS];
         if (!d)
             continue;
         g_mutex_lock(&d->lock);

@@ -12,6 +12,7 @@
 #define PCI_CFG_SIZE      4096
 #define PCI_NUM_BARS      6
 #define PCI_MAX_DEVICES   32
+#define PCI_MAX_FUNCTIONS 8
 
 /* Standard configuration-space offsets used by the emulation. */
 #define PCI_VENDOR_ID     0x00
@@ -82,6 +83,11 @@ void vmm_pci_device_init(VmmPciDevice *dev, const VmmPciDeviceOps *ops, void *op
                          uint16_t vendor, uint16_t device, uint32_t class_code,
                          uint8_t revision, uint16_t subsys_vendor, uint16_t subsys_id);
 bool vmm_pci_host_add_device(VmmPciHost *host, VmmPciDevice *dev, int slot, GError **err);
+/* Function fn of slot (fn 0 is add_device); function 0 of the slot must
+ * have bit 7 of its header type set for guests to look at the others. No
+ * INTx routing is set up: such functions (the PIIX3 IDE) use ISA IRQs. */
+bool vmm_pci_host_add_function(VmmPciHost *host, VmmPciDevice *dev, int slot, int fn,
+                               GError **err);
 void vmm_pci_device_set_bar(VmmPciDevice *dev, int bar, uint64_t size, bool io, bool is64,
                             const VmmRegionOps *ops, void *opaque);
 /* Append a capability of len bytes (header included); returns its offset

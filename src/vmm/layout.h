@@ -54,6 +54,8 @@
 #define GSI_COM2               3
 #define GSI_RTC                8
 #define GSI_AUX                12  /* i8042 aux (mouse) port            */
+#define GSI_IDE0               14  /* primary IDE channel (ISA, edge)   */
+#define GSI_IDE1               15  /* secondary IDE channel             */
 #define GSI_GED                9   /* level, active high                */
 #define GSI_PCI_INTX_BASE      16  /* INTA..D of slot d: 16+((d+pin)&3) */
 #define IOAPIC_NR_PINS         24

@@ -19,6 +19,7 @@ typedef struct VmmI8042 VmmI8042;
 typedef struct VmmRtc VmmRtc;
 typedef struct VmmPciHost VmmPciHost;
 typedef struct VmmAcpiGed VmmAcpiGed;
+typedef struct VmmIde VmmIde;
 typedef struct VmmChardev VmmChardev;
 typedef struct VmmNetdev VmmNetdev;   /* net/netdev.h: src/vmm only passes it on */
 typedef struct VmmIrqRouting VmmIrqRouting;
@@ -76,6 +77,7 @@ struct VmmVm {
     VmmRtc *rtc;
     VmmPciHost *pci;
     VmmAcpiGed *ged;
+    VmmIde *ide;             /* the PIIX3 IDE function, when a disk has bus='ide' */
     GPtrArray *blk;          /* VmmVirtioBlk*, one per <disk bus='virtio'>; NULL
                               * at the index of a <disk type='vhostuser'> */
     GPtrArray *vhost_blk;    /* VmmVhostUserBlk*, per <disk>, NULL where not vhostuser */

@@ -5,6 +5,7 @@
 #include "util/chardev.h"
 #include "util/log.h"
 #include "virtio/virtio_balloon.h"
+#include "hw/ide.h"
 #include "virtio/virtio_blk.h"
 #include "hw/e1000.h"
 #include "virtio/virtio_console.h"
@@ -127,12 +128,22 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
         const VmmDiskDef *d = g_ptr_array_index(w->vm->def->disks, i);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "name", json_object_new_string(d->target_dev));
-        json_object_object_add(o, "path", json_object_new_string(d->path));
+        bool ide = d->bus == VMM_DISK_BUS_IDE;
+        /* an IDE CD-ROM's medium is whatever change-media put in last */
+        g_autofree char *medium = ide ? vmm_ide_medium(w->vm->ide, d->target_dev) : NULL;
+        const char *path = ide ? medium : d->path;
+        if (path)
+            json_object_object_add(o, "path", json_object_new_string(path));
         json_object_array_add(blocks, o);
-        if (!b)
-            continue;   /* a vhost-user disk: its back end sees the I/O, not us */
         VmmBlockStats st;
-        vmm_virtio_blk_get_stats(b, &st);
+        if (ide) {
+            if (!vmm_ide_get_stats(w->vm->ide, d->target_dev, &st))
+                continue;   /* an empty tray */
+        } else if (!b) {
+            continue;   /* a vhost-user disk: its back end sees the I/O, not us */
+        } else {
+            vmm_virtio_blk_get_stats(b, &st);
+        }
         add_u64(o, "rd_reqs", st.rd_reqs);
         add_u64(o, "rd_bytes", st.rd_bytes);
         add_u64(o, "rd_ns", st.rd_ns);
@@ -257,6 +268,44 @@ static json_object *cmd_set_link(VmmProtoConn *c, json_object *args, void *opaqu
         vmm_virtio_net_set_link(vn, json_object_get_boolean(up));
     else
         vmm_e1000_set_link(g_ptr_array_index(w->vm->e1000, i), json_object_get_boolean(up));
+    return json_object_new_object();
+}
+
+/* change-media {"device": "hdc", "source": PATH (absent: eject), "force": BOOL}:
+ * virsh change-media on an IDE CD-ROM; the guest sees UNIT ATTENTION. */
+static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *opaque,
+                                     GError **err)
+{
+    Worker *w = opaque;
+    if (need_vm(w, err))
+        return NULL;
+    json_object *dev = NULL, *src = NULL, *force = NULL;
+    json_object_object_foreach(args, k, v) {
+        (void)v;
+        if (strcmp(k, "device") && strcmp(k, "source") && strcmp(k, "force"))
+            return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                       "change-media: unexpected argument '%s' (device, "
+                                       "source, force)", k);
+    }
+    if (!json_object_object_get_ex(args, "device", &dev) ||
+        !json_object_is_type(dev, json_type_string) ||
+        (json_object_object_get_ex(args, "source", &src) &&
+         !json_object_is_type(src, json_type_string)) ||
+        (json_object_object_get_ex(args, "force", &force) &&
+         !json_object_is_type(force, json_type_boolean)))
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "change-media needs \"device\" (a string), and takes "
+                                   "\"source\" (a path; none ejects) and \"force\" (a boolean)");
+    const char *path = src ? json_object_get_string(src) : NULL;
+    if (path && !g_path_is_absolute(path))
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "change-media: source '%s' is not an absolute path", path);
+    g_autoptr(GError) e = NULL;
+    if (!w->vm->ide ||
+        !vmm_ide_change_media(w->vm->ide, json_object_get_string(dev), path,
+                              force && json_object_get_boolean(force), &e))
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "%s",
+                                   e ? e->message : "the domain has no IDE CD-ROM");
     return json_object_new_object();
 }
 
@@ -420,6 +469,7 @@ static const VmmProtoCommand commands[] = {
     { "query-stats", true, cmd_query_stats },
     { "query-chardevs", true, cmd_query_chardevs },
     { "set-link", false, cmd_set_link },
+    { "change-media", false, cmd_change_media },
     { "set-memory", false, cmd_set_memory },
     { "set-balloon-period", false, cmd_set_period },
     { "system-powerdown", false, cmd_powerdown },

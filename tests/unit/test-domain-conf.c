@@ -1140,9 +1140,8 @@ static const DiskCase disk_cases[] = {
       NULL, I, 13, DV "<source> of <disk type='vhostuser'> needs type='unix'" },
     { "/conf/disk/invalid/type-bogus", "type='file'", "type='nbd'", NULL, NULL,
       I, 11, DV "attribute 'type'='nbd' on <disk> is invalid" },
-    { "/conf/disk/unsupported/device-cdrom", "device='disk'", "device='cdrom'", NULL, NULL,
-      U, 11, DV "attribute 'device'='cdrom' on <disk> is not supported by vmmd "
-      "(supported: disk)" },
+    { "/conf/disk/unsupported/device-cdrom-virtio", "device='disk'", "device='cdrom'", NULL,
+      NULL, U, 14, DV "<disk device='cdrom'> needs <target bus='ide'> (hda to hdd)" },
     { "/conf/disk/unsupported/device-floppy", "device='disk'", "device='floppy'", NULL, NULL,
       U, 11, DV "attribute 'device'='floppy' on <disk> is not supported" },
     { "/conf/disk/unsupported/device-lun", "device='disk'", "device='lun'", NULL, NULL,
@@ -1319,17 +1318,19 @@ static const DiskCase disk_cases[] = {
       "<target dev='sda'/>", NULL, NULL,
       U, 14, "disk sda: target dev 'sda' without bus= means bus 'scsi' (libvirt derives "
       "the bus from the name), which vmmd does not support" },
-    { "/conf/disk/unsupported/target-hda", "<target dev='vda' bus='virtio'/>",
-      "<target dev='hda'/>", NULL, NULL, U, 14, "means bus 'ide'" },
+    { "/conf/disk/unsupported/target-hde", "<target dev='vda' bus='virtio'/>",
+      "<target dev='hde'/>", NULL, NULL, U, 14, "disk hde: target dev 'hde' is not supported "
+      "on bus 'ide': vmmd has one IDE controller with two channels of two drives, hda, hdb, "
+      "hdc and hdd" },
     { "/conf/disk/unsupported/target-xvda", "<target dev='vda' bus='virtio'/>",
       "<target dev='xvda'/>", NULL, NULL, U, 14, "means bus 'xen'" },
     { "/conf/disk/unsupported/target-ubda", "<target dev='vda' bus='virtio'/>",
       "<target dev='ubda'/>", NULL, NULL, U, 14, "means bus 'uml'" },
     { "/conf/disk/unsupported/bus-sata", "bus='virtio'", "bus='sata'", NULL, NULL,
       U, 14, DV "attribute 'bus'='sata' on <target> is not supported by vmmd "
-      "(supported: virtio)" },
-    { "/conf/disk/unsupported/bus-ide", "bus='virtio'", "bus='ide'", NULL, NULL,
-      U, 14, DV "attribute 'bus'='ide' on <target> is not supported" },
+      "(supported: virtio, ide)" },
+    { "/conf/disk/unsupported/bus-ide-vda", "bus='virtio'", "bus='ide'", NULL, NULL,
+      U, 14, DV "target dev 'vda' is not supported on bus 'ide'" },
     { "/conf/disk/unsupported/bus-scsi", "bus='virtio'", "bus='scsi'", NULL, NULL,
       U, 14, DV "attribute 'bus'='scsi' on <target> is not supported" },
     { "/conf/disk/unsupported/bus-usb", "bus='virtio'", "bus='usb'", NULL, NULL,

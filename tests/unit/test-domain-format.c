@@ -1104,6 +1104,42 @@ MUT(m_serial_path, g_free(((VmmChrDef *)g_ptr_array_index(d->serials, 1))->path)
 MUT(m_serial_append, ((VmmChrDef *)g_ptr_array_index(d->serials, 1))->append = false)
 MUT(m_serial_listen, ((VmmChrDef *)g_ptr_array_index(d->serials, 2))->listen = false)
 
+/* IDE disks and CD-ROMs: no PCI slot of their own (the controller keeps
+ * slot 1), drive addresses as libvirt writes them, a cdrom read-only with
+ * an empty tray when it has no <source>. */
+static void test_ide(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *xml = doc_replace("<!--dev-->",
+        "<disk><source file='/a'/><target dev='vda'/></disk>"
+        "<disk><source file='/b'/><target dev='hdb' bus='ide'/></disk>"
+        "<disk device='cdrom'><target dev='hdc'/></disk>"
+        "<disk device='cdrom'><source file='/d.iso'/><target dev='hdd' bus='ide'/>"
+        "<address type='drive' controller='0' bus='1' target='0' unit='1'/></disk>");
+    g_autoptr(VmmDomainDef) def = parse_ok(xml);
+    g_assert_true(vmm_domain_def_fill_defaults(def, &err));
+    g_assert_no_error(err);
+    g_assert_true(vmm_domain_def_has_ide(def));
+    g_assert_cmpint(slot_of(def, 0), ==, 2);   /* slot 1 is the IDE function's */
+    const VmmDiskDef *hdc = g_ptr_array_index(def->disks, 2);
+    g_assert_null(hdc->path);
+    g_assert_true(hdc->readonly);
+    g_assert_cmpuint(hdc->ide_bus, ==, 1);
+    g_assert_cmpuint(hdc->ide_unit, ==, 0);
+    g_autofree char *out = format_ok(def);
+    g_assert_nonnull(strstr(out, "<target dev=\"hdb\" bus=\"ide\"/>\n"
+                                 "      <address type=\"drive\" controller=\"0\" bus=\"0\" "
+                                 "target=\"0\" unit=\"1\"/>"));
+    g_assert_nonnull(strstr(out, "<disk type=\"file\" device=\"cdrom\">\n"
+                                 "      <driver name=\"qemu\" type=\"raw\" cache=\"writeback\" "
+                                 "io=\"threads\" discard=\"ignore\"/>\n"
+                                 "      <target dev=\"hdc\" bus=\"ide\"/>\n"
+                                 "      <readonly/>"));
+    assert_both_valid(out);
+    g_autoptr(VmmDomainDef) again = parse_ok(out);
+    g_assert_true(vmm_domain_def_equal(def, again));
+}
+
 static void test_copy_equal(void)
 {
     static const Mutation muts[] = {
@@ -1293,7 +1329,11 @@ static const Edit refused_disk[] = {
     { "<target dev='vda' bus='virtio'/>", "" },
     { "<target dev='vda' bus='virtio'/>", "<target bus='virtio'/>" },
     { "<target dev='vda' bus='virtio'/>", "<target dev='sda'/>" },
-    { "<target dev='vda' bus='virtio'/>", "<target dev='hda'/>" },
+    { "<target dev='vda' bus='virtio'/>", "<target dev='hde'/>" },
+    { "<target dev='vda' bus='virtio'/>", "<target dev='hda' bus='virtio'/>" },
+    { "bus='virtio'", "bus='ide'" },
+    { "<target dev='vda' bus='virtio'/>",
+      "<target dev='hda' bus='ide'/><address type='pci' slot='5'/>" },
     { "<target dev='vda' bus='virtio'/>", "<target dev='vd'/>" },
     { "<target dev='vda' bus='virtio'/>", "<target dev='vdA'/>" },
     { "<target dev='vda' bus='virtio'/>", "<target dev='vd1'/>" },
@@ -1686,6 +1726,7 @@ int main(int argc, char **argv)
     g_test_add_func("/format/fill-defaults/pci", test_fill_pci);
     g_test_add_func("/format/fill-defaults/balloon", test_fill_balloon);
     g_test_add_func("/format/copy-equal", test_copy_equal);
+    g_test_add_func("/format/ide", test_ide);
     g_test_add_func("/schema/refuses", test_schema_refuses);
     g_test_add_func("/schema/parser-only-rules", test_schema_parser_only_rules);
     g_test_add_func("/schema/examples", test_schema_examples);

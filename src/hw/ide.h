@@ -1,0 +1,40 @@
+/* The PIIX3 IDE function (8086:7010) at 00:01.1, with the PIIX3 ISA bridge
+ * (8086:7000) as function 0 so guests scan the slot, as on QEMU's i440fx
+ * ("pc") machine that libvirt's bus='ide' disks live on. Both channels in
+ * legacy (compatibility) mode: command blocks 0x1f0/0x170, control 0x3f6/
+ * 0x376, ISA IRQ 14/15 (edge); bus-master DMA through BAR4. ATA disks and
+ * ATAPI CD-ROMs (atapi.c), master and slave on each channel, I/O through
+ * src/block/ with the disk's cache and io modes. */
+#ifndef VMM_HW_IDE_H
+#define VMM_HW_IDE_H
+
+#include <glib.h>
+#include <stdbool.h>
+
+#include "block/block.h"
+#include "hw/bus.h"
+
+typedef struct VmmVm VmmVm;
+typedef struct VmmIde VmmIde;
+
+#define VMM_IDE_PCI_SLOT 1
+
+/* One drive per <disk bus='ide'> of vm->def, on vm->pio and vm->pci;
+ * irq[0] and irq[1] are the lines of the primary and secondary channel
+ * (ISA IRQ 14 and 15), owned by the caller. */
+VmmIde *vmm_ide_new(VmmVm *vm, VmmIrq *irq0, VmmIrq *irq1, GError **err);
+void vmm_ide_free(VmmIde *ide);
+/* Statistics of the drive named target_dev (hda..hdd); false when it has
+ * no medium (an empty CD-ROM tray) or is not there. */
+bool vmm_ide_get_stats(VmmIde *ide, const char *target_dev, VmmBlockStats *out);
+/* The image in the drive target_dev now (a copy to free), or NULL for an
+ * empty tray. */
+char *vmm_ide_medium(VmmIde *ide, const char *target_dev);
+/* virsh change-media: put path (NULL = eject) in CD-ROM target_dev. The
+ * guest sees UNIT ATTENTION (medium may have changed) and a media event.
+ * Fails when target_dev is no CD-ROM, the guest locked the tray (PREVENT
+ * MEDIUM REMOVAL) and force is false, or path cannot be opened. */
+bool vmm_ide_change_media(VmmIde *ide, const char *target_dev, const char *path, bool force,
+                          GError **err);
+
+#endif
