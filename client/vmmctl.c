@@ -64,7 +64,7 @@ struct Verb {
 static struct {
     gboolean all, inactive, name, uuid, autostart, no_autostart;
     gboolean reason, disable, console, human, loop;
-    gboolean eject, insert, update, force, live;
+    gboolean eject, insert, update, force;
     gboolean st_state, st_cpu, st_balloon, st_vcpu, st_block, st_net;
     gboolean st_perf, st_iothread, st_memory, st_dirtyrate, st_vm;
     gboolean raw, enforce, backing, nowait;

@@ -1173,6 +1173,8 @@ static json_object *cmd_ifaddr(VmmProtoConn *c, json_object *args, void *opaque,
         json_object_array_add(list, o);
     }
     return list;
+}
+
 /* domain-change-media: virsh change-media on a running domain's IDE CD-ROM
  * (the live medium; the definition keeps its <source>). */
 typedef struct {

@@ -157,7 +157,6 @@ static bool place_pci(GPtrArray *fields, GPtrArray *names, bool ide, int *slots,
         slots[i] = *(int *)g_ptr_array_index(fields, i);
     bool used[PCI_SLOTS] = { [0] = true };   /* slot 0: host bridge */
     /* IDE disks: the PIIX3 functions at 00:01.x, where QEMU's i440fx has them */
-    bool ide = vmm_domain_def_has_ide(def);
     used[VMM_PCI_SLOT_IDE] = ide;
 
     for (guint i = 0; i < n; i++) {
