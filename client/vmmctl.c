@@ -304,35 +304,44 @@ static bool get_bool(json_object *o, const char *key)
 /* ------------------------------------------------------------------------ */
 /* lifecycle verbs                                                          */
 
-static int verb_define(Ctl *c, const Verb *v, char **args, unsigned n)
+/* define and net-define: the XML file, checked to be text within `max`
+ * bytes, sent as "xml" to `cmd`; virsh's messages. */
+static int define_from_file(Ctl *c, const char *file, const char *kind, const char *cmd,
+                            gsize max, const char *done_fmt)
 {
-    const char *file = args[0];
     g_autofree char *xml = NULL;
     gsize len = 0;
     g_autoptr(GError) e = NULL;
     if (!g_file_get_contents(file, &xml, &len, &e))
-        return fail(c, e, NULL, "Failed to define domain from %s", file);
-    if (len > VMM_PROTO_MAX_MESSAGE - 4096) {
-        error_line("Failed to define domain from %s", file);
-        error_line("the file is %" G_GSIZE_FORMAT " bytes; domain XML is limited to 1 MiB", len);
+        return fail(c, e, NULL, "Failed to define %s from %s", kind, file);
+    if (len > max) {
+        error_line("Failed to define %s from %s", kind, file);
+        error_line("the file is %" G_GSIZE_FORMAT " bytes; %s XML is limited to %" G_GSIZE_FORMAT
+                   " bytes", len, kind, max);
         return 1;
     }
     if (!g_utf8_validate(xml, (gssize)len, NULL) || memchr(xml, 0, len)) {
-        error_line("Failed to define domain from %s", file);
+        error_line("Failed to define %s from %s", kind, file);
         error_line("the file is not UTF-8 text");
         return 1;
     }
     json_object *a = json_object_new_object();
     json_object_object_add(a, "xml", json_object_new_string_len(xml, (int)len));
-    json_object *ret = call(c, false, "domain-define", a, &e);
+    json_object *ret = call(c, false, cmd, a, &e);
     if (!ret)
-        return e ? fail(c, e, NULL, "Failed to define domain from %s", file) : 1;
+        return e ? fail(c, e, NULL, "Failed to define %s from %s", kind, file) : 1;
     if (c->json)
         print_json(ret);
     else
-        say(c, "Domain '%s' defined from %s\n", get_str(ret, "name", "?"), file);
+        say(c, done_fmt, get_str(ret, "name", "?"), file);
     json_object_put(ret);
     return 0;
+}
+
+static int verb_define(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    return define_from_file(c, args[0], "domain", "domain-define",
+                            VMM_PROTO_MAX_MESSAGE - 4096, "Domain '%s' defined from %s\n");
 }
 
 /* The verbs that are one call on a domain and one line of output. */
@@ -1738,29 +1747,8 @@ static int net_fail(Ctl *c, const GError *err, const char *name, const char *fmt
 
 static int verb_net_define(Ctl *c, const Verb *v, char **args, unsigned n)
 {
-    const char *file = args[0];
-    g_autofree char *xml = NULL;
-    gsize len = 0;
-    g_autoptr(GError) e = NULL;
-    if (!g_file_get_contents(file, &xml, &len, &e))
-        return net_fail(c, e, NULL, "Failed to define network from %s", file);
-    if (len > VMM_NETWORK_XML_MAX_BYTES || !g_utf8_validate(xml, (gssize)len, NULL) ||
-        memchr(xml, 0, len)) {
-        error_line("Failed to define network from %s", file);
-        error_line("the file is not UTF-8 text of at most %d bytes", VMM_NETWORK_XML_MAX_BYTES);
-        return 1;
-    }
-    json_object *a = json_object_new_object();
-    json_object_object_add(a, "xml", json_object_new_string_len(xml, (int)len));
-    json_object *ret = call(c, false, "network-define", a, &e);
-    if (!ret)
-        return e ? net_fail(c, e, NULL, "Failed to define network from %s", file) : 1;
-    if (c->json)
-        print_json(ret);
-    else
-        say(c, "Network %s defined from %s\n", get_str(ret, "name", "?"), file);
-    json_object_put(ret);
-    return 0;
+    return define_from_file(c, args[0], "network", "network-define",
+                            VMM_NETWORK_XML_MAX_BYTES, "Network %s defined from %s\n");
 }
 
 /* net-start, net-destroy, net-undefine: one call, one line. */

@@ -78,22 +78,25 @@ VmmdDomain *vmmd_domain_lookup(VmmDaemon *d, const char *key)
     return NULL;
 }
 
-static gint by_name(gconstpointer a, gconstpointer b)
+static gint by_key(gconstpointer a, gconstpointer b)
 {
-    const VmmdDomain *x = *(VmmdDomain *const *)a, *y = *(VmmdDomain *const *)b;
-    return strcmp(x->name, y->name);
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+GPtrArray *vmmd_sorted_values(GHashTable *by_name)
+{
+    guint n = 0;
+    g_autofree gpointer *keys = g_hash_table_get_keys_as_array(by_name, &n);
+    qsort(keys, n, sizeof(*keys), (int (*)(const void *, const void *))by_key);
+    GPtrArray *a = g_ptr_array_sized_new(n);
+    for (guint i = 0; i < n; i++)
+        g_ptr_array_add(a, g_hash_table_lookup(by_name, keys[i]));
+    return a;
 }
 
 GPtrArray *vmmd_domain_list(VmmDaemon *d)
 {
-    GPtrArray *a = g_ptr_array_new();
-    GHashTableIter it;
-    gpointer v;
-    g_hash_table_iter_init(&it, d->domains);
-    while (g_hash_table_iter_next(&it, NULL, &v))
-        g_ptr_array_add(a, v);
-    g_ptr_array_sort(a, by_name);
-    return a;
+    return vmmd_sorted_values(d->domains);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -235,7 +238,7 @@ char *vmmd_read_file_at(int dirfd, const char *dir, const char *name, gsize max,
     return g_string_free(s, FALSE);
 }
 
-static bool remove_file(const char *dir, const char *name, GError **err)
+bool vmmd_remove_file(const char *dir, const char *name, GError **err)
 {
     g_autofree char *path = g_build_filename(dir, name, NULL);
     if (g_unlink(path) < 0 && errno != ENOENT) {
@@ -392,8 +395,8 @@ bool vmmd_domain_undefine(VmmdDomain *dom, GError **err)
         return false;
     }
     g_autofree char *file = g_strdup_printf("%s.xml", dom->name);
-    if (!remove_file(d->autostart_dir, dom->name, err) ||
-        !remove_file(d->domains_dir, file, err))
+    if (!vmmd_remove_file(d->autostart_dir, dom->name, err) ||
+        !vmmd_remove_file(d->domains_dir, file, err))
         return false;
     vmmd_log(d, dom, LOG_INFO, "undefined");
     vmmd_libvirt_event(dom, VMMD_EVENT_UNDEFINED, 0);   /* REMOVED */
@@ -412,7 +415,7 @@ bool vmmd_domain_set_autostart(VmmdDomain *dom, bool on, GError **err)
     }
     if (on && !vmmd_write_file_atomic(d->autostart_dir, dom->name, "", 0, 0644, err))
         return false;
-    if (!on && !remove_file(d->autostart_dir, dom->name, err))
+    if (!on && !vmmd_remove_file(d->autostart_dir, dom->name, err))
         return false;
     dom->autostart = on;
     return true;

@@ -714,16 +714,6 @@ VmmdNetwork *vmmd_network_define(VmmDaemon *d, const char *xml, GError **err)
     return n;
 }
 
-static bool remove_config_file(const char *dir, const char *name, GError **err)
-{
-    g_autofree char *p = g_build_filename(dir, name, NULL);
-    if (unlink(p) == 0 || errno == ENOENT)
-        return true;
-    vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR, "cannot remove '%s': %s", p,
-                        g_strerror(errno));
-    return false;
-}
-
 bool vmmd_network_undefine(VmmdNetwork *n, GError **err)
 {
     VmmDaemon *d = n->daemon;
@@ -733,8 +723,8 @@ bool vmmd_network_undefine(VmmdNetwork *n, GError **err)
         return false;
     }
     g_autofree char *file = g_strdup_printf("%s.xml", n->name);
-    if (!remove_config_file(d->net_autostart_dir, n->name, err) ||
-        !remove_config_file(d->networks_dir, file, err))
+    if (!vmmd_remove_file(d->net_autostart_dir, n->name, err) ||
+        !vmmd_remove_file(d->networks_dir, file, err))
         return false;
     n->autostart = false;
     g_clear_pointer(&n->def, vmm_network_def_free);
@@ -753,7 +743,7 @@ bool vmmd_network_set_autostart(VmmdNetwork *n, bool on, GError **err)
     }
     if (on && !vmmd_write_file_atomic(d->net_autostart_dir, n->name, "", 0, 0644, err))
         return false;
-    if (!on && !remove_config_file(d->net_autostart_dir, n->name, err))
+    if (!on && !vmmd_remove_file(d->net_autostart_dir, n->name, err))
         return false;
     n->autostart = on;
     return true;
@@ -774,21 +764,9 @@ const char *vmmd_network_name(const VmmdNetwork *n)
     return n->name;
 }
 
-static gint by_name(gconstpointer a, gconstpointer b)
-{
-    return strcmp((*(VmmdNetwork *const *)a)->name, (*(VmmdNetwork *const *)b)->name);
-}
-
 GPtrArray *vmmd_network_list(VmmDaemon *d)
 {
-    GPtrArray *a = g_ptr_array_new();
-    GHashTableIter it;
-    gpointer v;
-    g_hash_table_iter_init(&it, d->networks);
-    while (g_hash_table_iter_next(&it, NULL, &v))
-        g_ptr_array_add(a, v);
-    g_ptr_array_sort(a, by_name);
-    return a;
+    return vmmd_sorted_values(d->networks);
 }
 
 /* Domains' interfaces on this network (for connections='N'). */

@@ -148,6 +148,10 @@ VmmdDomain *vmmd_domain_new(VmmDaemon *d, const char *name);
 void vmmd_domain_free(VmmdDomain *dom);
 /* By name, or by uuid string (any case). */
 VmmdDomain *vmmd_domain_lookup(VmmDaemon *d, const char *name_or_uuid);
+/* The values of a table keyed by name, sorted by name (borrowed). */
+GPtrArray *vmmd_sorted_values(GHashTable *by_name);
+/* Removes DIR/NAME (absent is fine) and syncs DIR. */
+bool vmmd_remove_file(const char *dir, const char *name, GError **err);
 /* All domains sorted by name (borrowed pointers; free the array). */
 GPtrArray *vmmd_domain_list(VmmDaemon *d);
 /* Parses, validates, fills defaults, persists. Errors are VMM_PROTO_ERROR. */
