@@ -3,6 +3,7 @@
  * so duplicates and deflates of pages never inflated are recognised, and
  * nothing the guest sends can make the host touch memory outside RAM. */
 #include "virtio/virtio_balloon.h"
+#include "util/sandbox.h"
 #include "virtio/virtio_pci.h"
 #include "virtio/virtio_spec.h"
 #include "vmm/vm.h"
@@ -264,6 +265,7 @@ static void request_stats(VmmVirtioBalloon *b)
 
 static gpointer balloon_thread(gpointer data)
 {
+    vmm_seccomp_enter_thread(VMM_THREAD_BALLOON);
     VmmVirtioBalloon *b = data;
     g_autofree VmmVirtqElem *e = g_new(VmmVirtqElem, 1);
     int ep = epoll_create1(EPOLL_CLOEXEC);

@@ -1,4 +1,5 @@
 #include "virtio/virtio_blk.h"
+#include "util/sandbox.h"
 #include "virtio/virtio_blk_req.h"
 #include "virtio/virtio_pci.h"
 #include "virtio/virtio_spec.h"
@@ -214,6 +215,7 @@ static void poll_queue(BlkQueue *q)
 
 static gpointer queue_thread(gpointer data)
 {
+    vmm_seccomp_enter_thread(VMM_THREAD_BLOCK);
     BlkQueue *q = data;
     VmmVirtioQueue *vq = &q->blk->vdev->queues[q->index];
     int ep = epoll_create1(EPOLL_CLOEXEC);

@@ -7,6 +7,7 @@
  * one ended. When the quota is spent the requests stay on the avail ring
  * and a timerfd wakes the thread at the period's end. */
 #include "virtio/virtio_rng.h"
+#include "util/sandbox.h"
 #include "virtio/virtio_pci.h"
 #include "util/log.h"
 #include "vmm/vm.h"
@@ -150,6 +151,7 @@ enum { EV_KICK, EV_STOP, EV_TIMER, EV_BACKEND };
 
 static gpointer rng_thread(gpointer data)
 {
+    vmm_seccomp_enter_thread(VMM_THREAD_RNG);
     VmmVirtioRng *r = data;
     VmmVirtioQueue *q = &r->vdev->queues[0];
     int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -249,7 +251,7 @@ static const VmmVirtioOps rng_ops = {
  * FIFO or socket can block the thread forever. */
 static int open_backend(const char *path, unsigned index, GError **err)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    int fd = vmm_sandbox_open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0);
     if (fd < 0) {
         g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno),
                     "rng %u: cannot open backend '%s': %s", index, path, g_strerror(errno));

@@ -4,6 +4,7 @@
 #include "conf/domain_conf.h"
 #include "util/chardev.h"
 #include "util/log.h"
+#include "util/sandbox.h"
 #include "vmm/vm.h"
 #include "vmm/vcpu.h"
 #include "worker/worker.h"
@@ -16,6 +17,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 static gboolean on_vm_stopped(gint fd, GIOCondition cond, gpointer data)
 {
@@ -83,27 +86,38 @@ static int exit_status_for(VmmStopReason r)
 }
 
 /* The daemon reads this to tell why we exited even when it was not our
- * parent (it re-attached after a restart). Written atomically. */
-static void write_exit_file(const char *path, int status, const char *reason, const char *detail)
+ * parent (it re-attached after a restart). Opened (empty) at start, since
+ * the confined worker can create no file; written once, at the end. */
+static int open_exit_file(const char *path)
 {
     if (!path)
+        return -1;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        vmm_log_warn("cannot open the exit file %s: %s", path, g_strerror(errno));
+    return fd;
+}
+
+static void write_exit_file(int fd, int status, const char *reason, const char *detail)
+{
+    if (fd < 0)
         return;
     json_object *o = json_object_new_object();
     json_object_object_add(o, "status", json_object_new_int(status));
     json_object_object_add(o, "reason", json_object_new_string(reason));
     json_object_object_add(o, "detail", json_object_new_string(detail ? detail : ""));
-    g_autoptr(GError) err = NULL;
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-    if (!g_file_set_contents(path, s, -1, &err))
-        vmm_log_warn("cannot write the exit file: %s", err->message);
+    size_t len = strlen(s);
+    if (pwrite(fd, s, len, 0) != (ssize_t)len || ftruncate(fd, (off_t)len) < 0)
+        vmm_log_warn("cannot write the exit file: %s", g_strerror(errno));
     json_object_put(o);
 }
 
 int main(int argc, char **argv)
 {
     g_autofree char *xml = NULL, *boot_protocol = NULL, *control = NULL, *exit_file = NULL;
-    g_autofree char *run_dir = NULL;
-    gboolean verbose = FALSE, version = FALSE;
+    g_autofree char *run_dir = NULL, *user = NULL, *group = NULL;
+    gboolean verbose = FALSE, version = FALSE, no_sandbox = FALSE;
     gint state_lock_fd = -1;
     g_auto(GStrv) net_fds = NULL;
     GOptionEntry entries[] = {
@@ -121,6 +135,13 @@ int main(int argc, char **argv)
         { "net-fds", 0, 0, G_OPTION_ARG_STRING_ARRAY, &net_fds,
           "interface INDEX's host side, opened by vmmd (tap queues or passt's socket)",
           "INDEX:FD[,FD...]" },
+        { "user", 0, 0, G_OPTION_ARG_STRING, &user,
+          "when started as root, run the guest as this user (default vmmd)", "NAME" },
+        { "group", 0, 0, G_OPTION_ARG_STRING, &group,
+          "and this group (default the user's)", "NAME" },
+        { "no-sandbox", 0, 0, G_OPTION_ARG_NONE, &no_sandbox,
+          "debugging: run the guest without confinement (no uid change, namespaces, "
+          "seccomp)", NULL },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "log debug messages", NULL },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "print the version and exit", NULL },
         { NULL },
@@ -139,9 +160,10 @@ int main(int argc, char **argv)
         printf("vmm-worker %s\n", PACKAGE_VERSION);
         return 0;
     }
+    int exit_fd = open_exit_file(exit_file);
     if (!xml) {
         vmm_log_error("--xml FILE is required");
-        write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", "--xml FILE is required");
+        write_exit_file(exit_fd, VMM_WORKER_EXIT_ERROR, "error", "--xml FILE is required");
         return VMM_WORKER_EXIT_ERROR;
     }
     if (verbose)
@@ -152,17 +174,20 @@ int main(int argc, char **argv)
         g_autofree char *msg = g_strdup_printf("--state-lock-fd %d: %s", state_lock_fd,
                                                g_strerror(errno));
         vmm_log_error("%s", msg);
-        write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", msg);
+        write_exit_file(exit_fd, VMM_WORKER_EXIT_ERROR, "error", msg);
         return VMM_WORKER_EXIT_ERROR;
     }
+    /* A confined worker opens no file: what a reboot opens again is kept. */
+    if (!no_sandbox)
+        vmm_sandbox_record();
     /* A vanished console reader must not kill the VM. */
     signal(SIGPIPE, SIG_IGN);
 
-    Worker w = { 0 };
+    Worker w = { .proc_status_fd = -1 };
     w.def = vmm_domain_def_parse_file(xml, &err);
     if (!w.def) {
         vmm_log_error("%s", err->message);
-        write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", err->message);
+        write_exit_file(exit_fd, VMM_WORKER_EXIT_ERROR, "error", err->message);
         return VMM_WORKER_EXIT_ERROR;
     }
     /* Lets another VM refused our images name this domain, not just a pid. */
@@ -182,7 +207,7 @@ int main(int argc, char **argv)
             !(netdevs[idx < nnets ? idx : 0] = vmm_netdev_adopt(
                   idx < nnets ? g_ptr_array_index(w.def->nets, idx) : NULL, idx, fds, n, &err))) {
             vmm_log_error("%s", err->message);
-            write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", err->message);
+            write_exit_file(exit_fd, VMM_WORKER_EXIT_ERROR, "error", err->message);
             return VMM_WORKER_EXIT_ERROR;
         }
     }
@@ -222,7 +247,13 @@ int main(int argc, char **argv)
 
     for (;;) {
         w.vm = vmm_vm_new(w.def, w.backends, netdevs, boot_protocol, &err);
-        if (!w.vm || !vmm_vm_start(w.vm, &err)) {
+        /* Everything is open and the VM built: confine before a vCPU
+         * runs (once; a reboot builds the next VM inside the sandbox). */
+        if (!w.vm ||
+            (!no_sandbox && !vmm_seccomp_active() &&
+             !worker_confine(w.def, user ? user : VMM_WORKER_DEFAULT_USER, group, exit_fd,
+                             &err)) ||
+            !vmm_vm_start(w.vm, &err)) {
             vmm_log_error("%s", err->message);
             detail = g_strdup(err->message);
             vmm_vm_free(w.vm);
@@ -260,7 +291,7 @@ int main(int argc, char **argv)
         break;
     }
 out:
-    write_exit_file(exit_file, status, reason, detail);
+    write_exit_file(exit_fd, status, reason, detail);
     /* Let a last SHUTDOWN event reach the daemon before the socket goes. */
     while (g_main_context_iteration(NULL, FALSE))
         ;
@@ -272,5 +303,7 @@ out:
             vmm_chardev_close(w.backends[i]);
     g_main_loop_unref(w.loop);
     vmm_domain_def_free(w.def);
+    if (exit_fd >= 0)
+        close(exit_fd);
     return status;
 }
