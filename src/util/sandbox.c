@@ -134,6 +134,7 @@ static const int base_calls[] = {
     SCMP_SYS(sched_getaffinity), SCMP_SYS(getrusage), SCMP_SYS(getuid), SCMP_SYS(geteuid),
     SCMP_SYS(getgid), SCMP_SYS(getegid), SCMP_SYS(getrlimit), SCMP_SYS(prlimit64),
     SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait),
+    SCMP_SYS(timerfd_create), SCMP_SYS(timerfd_settime), SCMP_SYS(timerfd_gettime),
 };
 
 /* Threads that create threads (the block pool's, device queues started by
@@ -141,7 +142,9 @@ static const int base_calls[] = {
 static const int io_calls[] = {
     SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(sendto), SCMP_SYS(recvfrom),
     SCMP_SYS(fdatasync), SCMP_SYS(fsync), SCMP_SYS(fallocate), SCMP_SYS(io_uring_setup),
-    SCMP_SYS(io_uring_enter), SCMP_SYS(io_uring_register),
+    SCMP_SYS(io_uring_enter), SCMP_SYS(io_uring_register), SCMP_SYS(io_setup),
+    SCMP_SYS(io_destroy), SCMP_SYS(io_submit), SCMP_SYS(io_getevents), SCMP_SYS(io_pgetevents),
+    SCMP_SYS(io_cancel),
 };
 
 static const int main_calls[] = {
@@ -149,7 +152,7 @@ static const int main_calls[] = {
     SCMP_SYS(shutdown), SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(listen),
     SCMP_SYS(memfd_create), SCMP_SYS(ftruncate), SCMP_SYS(pipe2), SCMP_SYS(dup3),
     SCMP_SYS(wait4), SCMP_SYS(waitid), SCMP_SYS(kill), SCMP_SYS(unlink), SCMP_SYS(unlinkat),
-    SCMP_SYS(timerfd_create), SCMP_SYS(timerfd_settime), SCMP_SYS(sysinfo), SCMP_SYS(uname),
+    SCMP_SYS(sysinfo), SCMP_SYS(uname),
 };
 
 /* Terminal and socket queries glib and the chardevs make on any fd. */
@@ -188,8 +191,11 @@ static const unsigned long vhost_ioctls[] = {
     VHOST_NET_SET_BACKEND,
 };
 
+/* Returning a page the guest ballooned: a hole in the guest RAM memfd. */
+static const int balloon_calls[] = { SCMP_SYS(fallocate) };
+
 typedef struct {
-    bool io, main, socket, clone;
+    bool io, main, socket, clone, balloon;
     bool vcpu_ioctls, vm_ioctls, block_ioctls, tap_ioctls, vhost_ioctls;
 } KindSpec;
 
@@ -202,7 +208,7 @@ static const KindSpec kind_specs[VMM_THREAD_KINDS] = {
     [VMM_THREAD_BLOCK] = { .io = true, .clone = true, .block_ioctls = true },
     [VMM_THREAD_NET] = { .io = true, .tap_ioctls = true },
     [VMM_THREAD_RNG] = { 0 },
-    [VMM_THREAD_BALLOON] = { 0 },
+    [VMM_THREAD_BALLOON] = { .balloon = true },
     [VMM_THREAD_VHOST] = { .io = true, .socket = true, .vhost_ioctls = true },
 };
 
@@ -262,6 +268,8 @@ static scmp_filter_ctx build_filter(VmmThreadKind kind, bool log_only, int *err)
         ADD(ctx, io_calls);
     if (k->main)
         ADD(ctx, main_calls);
+    if (k->balloon && !k->io)
+        ADD(ctx, balloon_calls);
     if (k->socket)
         /* Unix sockets only: chardev and vhost-user reconnects. */
         RULE(ctx, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
