@@ -134,6 +134,7 @@ static const int base_calls[] = {
     SCMP_SYS(sched_getaffinity), SCMP_SYS(getrusage), SCMP_SYS(getuid), SCMP_SYS(geteuid),
     SCMP_SYS(getgid), SCMP_SYS(getegid), SCMP_SYS(getrlimit), SCMP_SYS(prlimit64),
     SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait),
+    SCMP_SYS(epoll_pwait2),
     SCMP_SYS(timerfd_create), SCMP_SYS(timerfd_settime), SCMP_SYS(timerfd_gettime),
 };
 
@@ -256,14 +257,22 @@ static scmp_filter_ctx build_filter(VmmThreadKind kind, bool log_only, int *err)
     RULE(ctx, SCMP_SYS(prctl), 1, SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
     RULE(ctx, SCMP_SYS(seccomp), 2, SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER),
          SCMP_A1(SCMP_CMP_EQ, 0));
-    if (k->clone) {
+    /* glibc tries clone3 first (its flags are in memory, out of a filter's
+     * sight) and falls back to clone on ENOSYS. */
+    rc = rc < 0 ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    if (k->clone)
         /* Threads only, never a new process: clone must share the thread
-         * group. glibc tries clone3 first (its flags are in memory, out of
-         * a filter's sight) and falls back to clone on ENOSYS. */
+         * group. */
         RULE(ctx, SCMP_SYS(clone), 1,
              SCMP_A0(SCMP_CMP_MASKED_EQ, (scmp_datum_t)CLONE_THREAD, (scmp_datum_t)CLONE_THREAD));
-        rc = rc < 0 ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-    }
+    else
+        /* Refused, not trapped: pthread_create blocks every signal around
+         * clone, and a blocked SIGSYS kills without our log line, where
+         * an error lets the caller say what it could not start. */
+        rc = rc < 0 ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                                            SCMP_A0(SCMP_CMP_MASKED_EQ,
+                                                    (scmp_datum_t)CLONE_THREAD,
+                                                    (scmp_datum_t)CLONE_THREAD));
     if (k->io)
         ADD(ctx, io_calls);
     if (k->main)
