@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <termios.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define SANDBOX_ERROR (g_quark_from_static_string("vmm-sandbox-error"))
@@ -182,7 +183,8 @@ static const unsigned long block_ioctls[] = {
 
 /* Offloads and header size follow the guest's feature negotiation. */
 static const unsigned long tap_ioctls[] = {
-    TUNSETOFFLOAD, TUNSETVNETHDRSZ, TUNGETIFF, TUNSETCARRIER,
+    TUNSETOFFLOAD, TUNSETVNETHDRSZ, TUNGETVNETHDRSZ, TUNGETIFF, TUNSETCARRIER, TUNSETQUEUE,
+    TUNGETFEATURES, TUNSETVNETLE, TUNSETSNDBUF,
 };
 
 static const unsigned long vhost_ioctls[] = {
@@ -368,9 +370,23 @@ static void put_uint(Line *l, unsigned long v)
         l->buf[l->len++] = d[--n];
 }
 
+static void put_hex(Line *l, unsigned long v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char d[16];
+    int n = 0;
+    do
+        d[n++] = digits[v & 15];
+    while ((v >>= 4) && n < (int)sizeof(d));
+    put(l, "0x");
+    while (n > 0 && l->len < sizeof(l->buf) - 1)
+        l->buf[l->len++] = d[--n];
+}
+
 /* Async-signal-safe throughout: a fixed buffer, write, pwrite, _exit. */
 static void on_sigsys(int sig, siginfo_t *si, void *uctx)
 {
+    const ucontext_t *uc = uctx;
     int nr = si->si_syscall;
     const char *name = nr >= 0 && nr < MAX_SYSCALL_NR && syscall_names[nr] ? syscall_names[nr]
                                                                           : "unknown";
@@ -381,7 +397,13 @@ static void on_sigsys(int sig, siginfo_t *si, void *uctx)
     put(&msg, name);
     put(&msg, " (");
     put_uint(&msg, (unsigned long)nr);
-    put(&msg, "), which vmm-worker's allow-list forbids; the VM is stopped");
+    put(&msg, ")");
+    if (nr == SCMP_SYS(ioctl)) {
+        /* which request: the allow-list goes by request number */
+        put(&msg, " with request ");
+        put_hex(&msg, (unsigned long)uc->uc_mcontext.gregs[REG_RSI] & 0xffffffffUL);
+    }
+    put(&msg, ", which vmm-worker's allow-list forbids; the VM is stopped");
     Line out = msg;
     put(&out, "\n");
     if (trap_log_fd >= 0 && write(trap_log_fd, out.buf, out.len) < 0) {

@@ -157,8 +157,14 @@ static void check_case(gconstpointer data)
             tc->syscall);
         g_assert_cmpint(r.status, ==, VMM_SECCOMP_EXIT_STATUS);
         g_assert_true(g_str_has_prefix(r.out, want));
-        g_assert_nonnull(strstr(r.out, "), which vmm-worker's allow-list forbids; the VM is "
+        g_assert_nonnull(strstr(r.out, ", which vmm-worker's allow-list forbids; the VM is "
                                        "stopped\n"));
+        if (!strcmp(tc->syscall, "ioctl")) {
+            g_autofree char *req = g_strdup_printf(" with request 0x%x,",
+                                                   tc->call == CALL_KVM_RUN ? (unsigned)KVM_RUN
+                                                   : (unsigned)KVM_CREATE_VM);
+            g_assert_nonnull(strstr(r.out, req));
+        }
         g_assert_null(strstr(r.out, "allowed"));
     } else {
         g_assert_cmpint(r.status, ==, 0);
