@@ -96,8 +96,6 @@ static bool new_namespaces(bool empty_root, GError **err)
 {
     if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
         return fail(err, "unshare (mount, IPC and UTS namespaces)", errno);
-    if (sethostname("vmm-worker", strlen("vmm-worker")) < 0)
-        return fail(err, "sethostname", errno);
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return fail(err, "making the mounts private", errno);
     if (!empty_root)

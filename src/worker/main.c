@@ -64,13 +64,14 @@ static gboolean debug_trace_tick(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
-static void debug_forbidden_call(gpointer data)
+static gboolean debug_forbidden_call(gpointer data)
 {
     int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
     vmm_log_warn("VMM_DEBUG_SECCOMP_TRAP: open(/etc/passwd) returned %d%s", fd,
                  fd >= 0 ? ": no sandbox?" : "");
     if (fd >= 0)
         close(fd);
+    return G_SOURCE_CONTINUE;
 }
 
 static VmmLifecycleAction action_for(const VmmDomainDef *def, VmmStopReason r)
@@ -248,10 +249,10 @@ int main(int argc, char **argv)
         goto out;
     }
     const char *trace = g_getenv("VMM_DEBUG_TRACE");
-    /* VMM_DEBUG_SECCOMP_TRAP=1: the main loop opens a file once the guest
-     * runs, which the allow-list forbids (tests/integration/test-sandbox). */
+    /* VMM_DEBUG_SECCOMP_TRAP=1: on SIGUSR2 the main loop opens a file,
+     * which the allow-list forbids (tests/integration/test-sandbox). */
     if (g_getenv("VMM_DEBUG_SECCOMP_TRAP"))
-        g_idle_add_once(debug_forbidden_call, NULL);
+        g_unix_signal_add(SIGUSR2, debug_forbidden_call, NULL);
     if (trace)
         g_timeout_add(atoi(trace) > 0 ? atoi(trace) : 1000, debug_trace_tick, &w);
     g_unix_signal_add(SIGTERM, on_sigterm, &w);

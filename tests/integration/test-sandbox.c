@@ -21,7 +21,7 @@ typedef struct {
     char *status;                 /* /proc/PID/status while the guest idles */
     char *ns[3];                  /* its mnt, ipc, uts links */
     int root_entries;             /* in /proc/PID/root, -1: unreadable */
-    char *disk;                   /* a disk to fill in at the first idle */
+    bool trap;                    /* at the first idle: SIGUSR2, see test_forbidden_call */
 } Probe;
 
 static const char *const ns_names[] = { "mnt", "ipc", "uts" };
@@ -32,6 +32,10 @@ static gboolean probe_when_idle(const char *line, GPid pid, void *opaque)
     if (p->seen || !strstr(line, "guestkit: ") || !strstr(line, "\"event\":\"idle\""))
         return TRUE;
     p->seen = true;
+    if (p->trap) {
+        kill(pid, SIGUSR2);
+        return TRUE;
+    }
     g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
     g_file_get_contents(path, &p->status, NULL, NULL);
     for (int i = 0; i < 3; i++) {
@@ -152,17 +156,19 @@ static void test_missing_user(void)
     g_assert_nonnull(strstr(r->err, "the worker's user 'vmmd-no-such-user' does not exist"));
 }
 
-/* VMM_DEBUG_SECCOMP_TRAP makes the confined main loop open a file. */
+/* VMM_DEBUG_SECCOMP_TRAP makes the confined main loop open a file on
+ * SIGUSR2, sent once the guest runs. */
 static void test_forbidden_call(void)
 {
     g_autofree char *dir = harness_tmpdir();
     g_autofree char *exit_file = g_build_filename(dir, "test.exit", NULL);
     g_setenv("VMM_DEBUG_SECCOMP_TRAP", "1", TRUE);
-    Probe p = { 0 };
+    Probe p = { .trap = true };
     const char *args[] = { "--exit-file", exit_file, NULL };
     g_autoptr(HarnessRun) r = run_idle(dir, args, &p);
     g_unsetenv("VMM_DEBUG_SECCOMP_TRAP");
     g_test_message("stderr:\n%s", r->err);
+    g_assert_true(p.seen);
     g_assert_cmpint(r->exit_status, ==, VMM_SECCOMP_EXIT_STATUS);
     const char *line = "seccomp: main loop thread made system call openat (257), which "
                        "vmm-worker's allow-list forbids; the VM is stopped\n";
