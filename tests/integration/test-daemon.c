@@ -548,6 +548,19 @@ static void test_worker_user(void)
     g_assert_cmpstr(st, ==, "shutoff");
     vmm_proto_sync_free(g_steal_pointer(&s));
     vmmd_stop(&v, SIGTERM);
+    /* sandbox=false (debugging): the worker runs unconfined, so the user
+     * is not looked at */
+    g_assert_true(g_file_set_contents(conf, "[worker]\nuser=vmmd-no-such-user\nsandbox=false\n",
+                                      -1, NULL));
+    vmmd_start(&v);
+    s = connect_retry(&v, v.sock, 5000);
+    start_idle(s, &v, "nouser");
+    g_autofree char *status_path = g_strdup_printf("/proc/%d/status", worker_pid_of(&v, "nouser"));
+    g_autofree char *status = read_file(status_path);
+    g_assert_nonnull(strstr(status, "\nSeccomp:\t0\n"));
+    domain_op(s, "domain-destroy", "nouser");
+    vmm_proto_sync_free(g_steal_pointer(&s));
+    vmmd_stop(&v, SIGTERM);
     /* a key vmmd does not know stops the daemon, naming file and key */
     g_assert_true(g_file_set_contents(conf, "[worker]\nusr=vmmd\n", -1, NULL));
     g_autofree char *out = NULL;
