@@ -20,6 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The trap's exit status (util/sandbox.c) is one of ours. */
+G_STATIC_ASSERT(VMM_SECCOMP_EXIT_STATUS == VMM_WORKER_EXIT_SECCOMP);
+
 static gboolean on_vm_stopped(gint fd, GIOCondition cond, gpointer data)
 {
     Worker *w = data;

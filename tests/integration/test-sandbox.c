@@ -183,6 +183,43 @@ static void test_forbidden_call(void)
     json_object_put(o);
 }
 
+static gboolean sigint_at_third_start(const char *line, GPid pid, void *opaque)
+{
+    unsigned *starts = opaque;
+    if (strstr(line, "guestkit: ") && strstr(line, "\"event\":\"start\"") && ++*starts == 3)
+        kill(pid, SIGINT);
+    return TRUE;
+}
+
+/* A guest reboot builds the next VM inside the sandbox, from descriptors
+ * kept from before confinement: disk, rng, balloon and a passt interface
+ * come back each time, and no call is missing from the lists. */
+static void test_reboot_devices(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *img = harness_make_image(dir, "disk.img", 16);
+    g_autofree char *passt = g_find_program_in_path("passt");
+    g_autofree char *dev = g_strdup_printf(
+        "<disk type='file' device='disk'><driver name='qemu' type='raw' cache='none' "
+        "io='native'/><source file='%s'/><target dev='vda' bus='virtio'/></disk>"
+        "<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>"
+        "<memballoon model='virtio'/>%s", img,
+        passt ? "<interface type='user'><backend type='passt'/><model type='virtio'/>"
+                "</interface>" : "");
+    if (!passt)
+        g_test_message("passt is not installed: no interface in this VM");
+    HarnessDomain d = { .cmdline = "test=reboot", .on_reboot = "restart",
+                        .extra_devices = dev };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    unsigned starts = 0;
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, BOOT_TIMEOUT,
+                                                 sigint_at_third_start, &starts);
+    harness_assert_clean_stderr(r);
+    g_assert_nonnull(strstr(r->err, "sandbox: uid "));
+    g_assert_cmpuint(starts, ==, 3);
+    g_assert_cmpint(r->exit_status, ==, 4);        /* stopped by SIGINT */
+}
+
 static void skip(gconstpointer why)
 {
     g_test_skip(why);
@@ -203,5 +240,6 @@ int main(int argc, char **argv)
     g_test_add_func("/sandbox/no-sandbox", test_no_sandbox);
     g_test_add_func("/sandbox/missing-user", test_missing_user);
     g_test_add_func("/sandbox/forbidden-call", test_forbidden_call);
+    g_test_add_func("/sandbox/reboot-devices", test_reboot_devices);
     return g_test_run();
 }
