@@ -400,6 +400,20 @@ static void on_sigsys(int sig, siginfo_t *si, void *uctx)
     put(&msg, " (");
     put_uint(&msg, (unsigned long)nr);
     put(&msg, ")");
+    if (nr == SCMP_SYS(openat) || nr == SCMP_SYS(open)) {
+        /* which file: the caller's string, bounded */
+        const char *path = (const char *)(nr == SCMP_SYS(openat) ? uc->uc_mcontext.gregs[REG_RSI]
+                                                                  : uc->uc_mcontext.gregs[REG_RDI]);
+        if (path) {
+            put(&msg, " of ");
+            char shown[128];
+            size_t n = 0;
+            while (n < sizeof(shown) - 1 && path[n] >= ' ' && path[n] != '"' && path[n] != '\\')
+                shown[n] = path[n], n++;
+            shown[n] = 0;
+            put(&msg, shown);
+        }
+    }
     if (nr == SCMP_SYS(ioctl)) {
         /* which request: the allow-list goes by request number */
         put(&msg, " with request ");

@@ -24,6 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CONFINE_ERROR (g_quark_from_static_string("vmm-worker-confine-error"))
@@ -138,6 +139,24 @@ static bool clear_capabilities(GError **err)
     return true;
 }
 
+/* What libc and GLib open on first use, loaded while files can still be
+ * opened: the message catalogs and charset converters behind strerror
+ * (GLib keeps each errno's text once made), GLib's charset aliases and
+ * iconv's modules (its log writer converts to the console's charset), the
+ * time zone. */
+static void load_lazy_files(void)
+{
+    for (int e = 0; e < 134; e++)
+        (void)g_strerror(e);
+    (void)g_get_charset(NULL);
+    const char *console = NULL;
+    if (!g_get_console_charset(&console))
+        /* GLib's log writer converts its messages with iconv: its module
+         * cache is read on the first conversion */
+        g_free(g_convert("-", -1, console, "UTF-8", NULL, NULL, NULL));
+    tzset();
+}
+
 bool worker_confine(const VmmDomainDef *def, const char *user, const char *group, int exit_fd,
                     GError **err)
 {
@@ -184,6 +203,7 @@ bool worker_confine(const VmmDomainDef *def, const char *user, const char *group
      * without bound, while a disk image never grows (guest writes stay
      * within its capacity). */
     vmm_sandbox_lock();
+    load_lazy_files();
 
     if (root && !new_namespaces(!host_files, err))
         return false;

@@ -511,7 +511,7 @@ static void test_seccomp_crash(void)
     g_free(define(s, &v, &d));
     start_idle(s, &v, "trapped");
     g_assert_cmpint(kill(worker_pid_of(&v, "trapped"), SIGUSR2), ==, 0);
-    const char *line = "seccomp: main loop thread made system call openat (257), which "
+    const char *line = "seccomp: main loop thread made system call openat (257) of /etc/passwd, which "
                        "vmm-worker's allow-list forbids; the VM is stopped";
     json_object *e = wait_state(s, "trapped", "crashed", "unknown");
     g_assert_cmpstr(get_str(e, "detail"), ==, line);

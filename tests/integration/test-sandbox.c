@@ -170,7 +170,7 @@ static void test_forbidden_call(void)
     g_test_message("stderr:\n%s", r->err);
     g_assert_true(p.seen);
     g_assert_cmpint(r->exit_status, ==, VMM_SECCOMP_EXIT_STATUS);
-    const char *line = "seccomp: main loop thread made system call openat (257), which "
+    const char *line = "seccomp: main loop thread made system call openat (257) of /etc/passwd, which "
                        "vmm-worker's allow-list forbids; the VM is stopped\n";
     g_assert_nonnull(strstr(r->err, line));
     g_autofree char *ef = NULL;
