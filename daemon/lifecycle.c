@@ -462,6 +462,9 @@ static bool read_exit_file(VmmdDomain *dom, VmmdExitFile *ef)
     gsize len = 0;
     g_autofree char *text = vmmd_read_file_at(d->run_fd, d->run_dir, file, VMMD_RUN_FILE_MAX,
                                               &len, &err);
+    /* Empty: the worker opened it at start and ended without a word. */
+    if (text && len == 0)
+        return false;
     if (text && vmmd_exit_file_parse(text, len, ef, &err))
         return true;
     if (text)
@@ -487,6 +490,11 @@ static void outcome_from_status(int code, Outcome *out)
     case VMM_WORKER_EXIT_KILLED:
         out->state = VMMD_STATE_SHUTOFF;
         out->reason = "destroyed";
+        break;
+    case VMM_WORKER_EXIT_SECCOMP:
+        /* The sandbox stopped it: a crash, with the call in the detail. */
+        out->state = VMMD_STATE_CRASHED;
+        out->reason = "unknown";
         break;
     default:
         out->state = VMMD_STATE_SHUTOFF;
@@ -1119,6 +1127,17 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     int next_fd = WORKER_STATE_LOCK_FD;
     g_array_append_val(source_fds, lockfd);
     g_array_append_val(target_fds, next_fd);
+    /* vmmd.conf [worker]: who the worker runs the guest as (vmmd(8)) */
+    if (!d->worker_sandbox)
+        g_ptr_array_add(argv, g_strdup("--no-sandbox"));
+    if (d->worker_user) {
+        g_ptr_array_add(argv, g_strdup("--user"));
+        g_ptr_array_add(argv, g_strdup(d->worker_user));
+    }
+    if (d->worker_group) {
+        g_ptr_array_add(argv, g_strdup("--group"));
+        g_ptr_array_add(argv, g_strdup(d->worker_group));
+    }
     for (guint i = 0; i < nnets; i++) {
         if (!netdevs[i]->nfds)
             continue;   /* vhost-user: the worker connects itself */

@@ -18,6 +18,7 @@
 #include <gio/gio.h>
 #include <glib-unix.h>
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -183,6 +184,59 @@ static void domain_free_cb(gpointer p)
     vmmd_domain_free(p);
 }
 
+/* CONFDIR/vmmd.conf, a key file like libvirt's qemu.conf user/group:
+ *   [worker]
+ *   user=vmmd
+ *   group=vmmd
+ *   sandbox=true
+ * A missing file means the defaults; a bad one stops the daemon. */
+static bool read_config(VmmDaemon *d, GError **err)
+{
+    g_autofree char *path = g_build_filename(d->config_dir, "vmmd.conf", NULL);
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    GError *e = NULL;
+    d->worker_sandbox = true;
+    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &e)) {
+        if (g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+            g_error_free(e);
+            return true;
+        }
+        g_propagate_prefixed_error(err, e, "%s: ", path);
+        return false;
+    }
+    g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+    for (char **g = groups; *g; g++) {
+        if (strcmp(*g, "worker")) {
+            g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
+                        "%s: unknown section [%s] (vmmd.conf has [worker] only)", path, *g);
+            return false;
+        }
+        g_auto(GStrv) keys = g_key_file_get_keys(kf, *g, NULL, NULL);
+        for (char **k = keys; k && *k; k++) {
+            if (strcmp(*k, "user") && strcmp(*k, "group") && strcmp(*k, "sandbox")) {
+                g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND,
+                            "%s: unknown key '%s' in [worker] (user, group, sandbox)", path, *k);
+                return false;
+            }
+        }
+    }
+    d->worker_user = g_key_file_get_string(kf, "worker", "user", NULL);
+    d->worker_group = g_key_file_get_string(kf, "worker", "group", NULL);
+    if (g_key_file_has_key(kf, "worker", "sandbox", NULL)) {
+        d->worker_sandbox = g_key_file_get_boolean(kf, "worker", "sandbox", &e);
+        if (e) {
+            g_propagate_prefixed_error(err, e, "%s: [worker] sandbox: ", path);
+            return false;
+        }
+    }
+    if ((d->worker_user && !*d->worker_user) || (d->worker_group && !*d->worker_group)) {
+        g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                    "%s: [worker] user and group must not be empty", path);
+        return false;
+    }
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     VmmDaemon d = { .lock_fd = -1, .run_fd = -1, .next_id = 1 };
@@ -312,6 +366,15 @@ int main(int argc, char **argv)
     d.loop = g_main_loop_new(NULL, FALSE);
     int status = 1;
 
+    if (!read_config(&d, &err)) {
+        vmmd_log(&d, NULL, LOG_ERR, "%s", err->message);
+        goto out;
+    }
+    const char *wuser = d.worker_user ? d.worker_user : "vmmd";
+    if (d.worker_sandbox && geteuid() == 0 && !getpwnam(wuser))
+        vmmd_log(&d, NULL, LOG_WARNING, "the worker's user '%s' does not exist: domains cannot "
+                 "start until it does (systemd-sysusers creates vmmd; see vmmd(8), SANDBOX)",
+                 wuser);
     if (!g_file_test(d.worker_path, G_FILE_TEST_IS_EXECUTABLE))
         vmmd_log(&d, NULL, LOG_WARNING, "the worker '%s' is not an executable file; domains "
                  "cannot start (use --worker or $VMM_WORKER)", d.worker_path);
@@ -400,6 +463,8 @@ out:
         close(d.run_fd);
     g_main_loop_unref(d.loop);
     g_free(d.config_dir);
+    g_free(d.worker_user);
+    g_free(d.worker_group);
     g_free(d.run_dir);
     g_free(d.domains_dir);
     g_free(d.autostart_dir);

@@ -112,6 +112,9 @@ struct VmmDaemon {
     char *libvirt_socket_path;   /* libvirt's remote protocol, read-write */
     char *libvirt_ro_socket_path;
     char *worker_path;
+    char *worker_user;           /* vmmd.conf [worker] user=, group= (NULL: the worker's */
+    char *worker_group;          /*   defaults, vmmd and its group) */
+    bool worker_sandbox;         /* vmmd.conf [worker] sandbox= (default true) */
     char *schema_path;
     guint64 log_max_size;        /* domain logs: rotate at this size (0: never) */
     guint log_max_backups;       /* NAME.log.1 .. NAME.log.N kept */

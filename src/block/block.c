@@ -11,6 +11,7 @@
  * signals it for io_uring and AIO), and complete() clears it before looking,
  * so no completion is left behind without the fd being readable. */
 #include "block/block_int.h"
+#include "util/sandbox.h"
 #include "block/lock.h"
 
 #include <errno.h>
@@ -73,7 +74,7 @@ static bool open_source(VmmBlockDev *dev, GError **err)
     if (dev->cache == VMM_CACHE_WRITETHROUGH || dev->cache == VMM_CACHE_DIRECTSYNC)
         flags |= O_DSYNC;
 
-    dev->fd = open(dev->path, flags);
+    dev->fd = vmm_sandbox_open(dev->path, flags, 0);
     if (dev->fd < 0) {
         int e = errno;
         if (e == EINVAL && dev->direct) {

@@ -10,6 +10,7 @@
  * starts a new thread only when the queued work exceeds them. Results go
  * back to the owning queue through vmm_block_post() (lock-free + eventfd). */
 #include "block/block_int.h"
+#include "util/sandbox.h"
 
 #include <errno.h>
 
@@ -28,6 +29,7 @@ struct VmmBlockPool {
 
 static gpointer pool_thread(gpointer opaque)
 {
+    vmm_seccomp_enter_thread(VMM_THREAD_BLOCK);
     VmmBlockPool *p = opaque;
 
     g_mutex_lock(&p->lock);

@@ -145,13 +145,14 @@ VmmPasst *vmm_passt_start(const char *binary, const char *label,
         remove_dir(dir);
         return NULL;
     }
-    /* connected: the path is no longer needed (and --one-off accepts no
-     * second client anyway) */
-    unlink(sock);
+    /* connected: the directory is no longer needed (--one-off accepts no
+     * second client, passt keeps its log open, and read_log serves
+     * start-up failures only). Removed now, while the worker may: once
+     * confined it can remove nothing (vmmd(8), SANDBOX). */
+    remove_dir(dir);
     VmmPasst *p = g_new0(VmmPasst, 1);
     p->pid = pid;
     p->fd = fd;
-    p->dir = g_steal_pointer(&dir);
     return p;
 }
 
@@ -163,8 +164,6 @@ void vmm_passt_stop(VmmPasst *p)
         close(p->fd);
     if (p->pid > 0)
         reap(p->pid);
-    remove_dir(p->dir);
-    g_free(p->dir);
     g_free(p);
 }
 
@@ -183,8 +182,6 @@ void vmm_passt_detach(VmmPasst *p)
         close(p->fd);
     if (p->pid > 0)
         g_child_watch_add(p->pid, reap_detached, NULL);
-    remove_dir(p->dir);
-    g_free(p->dir);
     g_free(p);
 }
 

@@ -22,11 +22,11 @@
 typedef struct VmmPasst {
     pid_t pid;
     int fd;            /* connected stream socket */
-    char *dir;         /* private directory holding the socket */
 } VmmPasst;
 
 /* Start `binary` (NULL: "passt" from PATH) for the interface named `label`
- * (e.g. "net0", used in messages), wait until its socket accepts, connect.
+ * (e.g. "net0", used in messages), wait until its socket accepts, connect,
+ * and remove the private directory of its socket and log.
  * Extra arguments (e.g. "--mtu", "1400") may be given in argv_extra
  * (NULL-terminated, may be NULL). On failure nothing is left running. */
 VmmPasst *vmm_passt_start(const char *binary, const char *label,
@@ -35,7 +35,7 @@ VmmPasst *vmm_passt_start(const char *binary, const char *label,
 void vmm_passt_stop(VmmPasst *p);
 
 /* Hands the connection over: closes our copy of the socket (the process
- * it was passed to keeps passt alive), removes the directory, reaps passt
+ * it was passed to keeps passt alive), reaps passt
  * from the default main context when it exits. */
 void vmm_passt_detach(VmmPasst *p);
 

@@ -1,4 +1,5 @@
 #include "vhost/vhost.h"
+#include "util/sandbox.h"
 #include "vhost/vhost_int.h"
 #include "virtio/virtio_pci.h"
 #include "vmm/vm.h"
@@ -133,6 +134,7 @@ static bool reconnect_loop(VmmVhostDev *v)
  * shows it) until the irqfd is assigned again, so it is left alone. */
 static gpointer vhost_thread(gpointer data)
 {
+    vmm_seccomp_enter_thread(VMM_THREAD_VHOST);
     VmmVhostDev *v = data;
     for (;;) {
         struct pollfd p[2 + VMM_VHOST_MAX_QUEUES];

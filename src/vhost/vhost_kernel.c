@@ -2,6 +2,7 @@
  * vhost-user, one ioctl each; the ring addresses and the memory table's
  * userspace_addr are this process's, which the kernel reads directly. */
 #include "vhost/vhost_kernel.h"
+#include "util/sandbox.h"
 #include "vhost/vhost_int.h"
 
 #include <errno.h>
@@ -121,7 +122,7 @@ static const VmmVhostOps kernel_ops = {
 
 VmmVhostDev *vmm_vhost_kernel_open(const char *dev_path, const char *name, GError **err)
 {
-    int fd = open(dev_path, O_RDWR | O_CLOEXEC);
+    int fd = vmm_sandbox_open(dev_path, O_RDWR | O_CLOEXEC, 0);
     if (fd < 0) {
         g_set_error(err, VMM_VHOST_ERROR, 0, "%s: cannot open %s: %s", name, dev_path,
                     g_strerror(errno));

@@ -4,6 +4,7 @@
  * nothing the guest sends can make the host touch memory outside RAM. */
 #include "virtio/virtio_balloon.h"
 #include "virtio/virtio_iothread.h"
+#include "util/sandbox.h"
 #include "virtio/virtio_pci.h"
 #include "virtio/virtio_spec.h"
 #include "vmm/vm.h"
@@ -284,6 +285,7 @@ static void balloon_event(void *opaque, uint32_t tag, bool stopping)
 }
 
 static const VmmIoThreadOps balloon_io_ops = {
+    .kind = VMM_THREAD_BALLOON,
     .ready = balloon_ready,
     .event = balloon_event,
 };

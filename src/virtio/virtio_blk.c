@@ -1,4 +1,5 @@
 #include "virtio/virtio_blk.h"
+#include "util/sandbox.h"
 #include "virtio/virtio_blk_req.h"
 #include "virtio/virtio_iothread.h"
 #include "virtio/virtio_pci.h"
@@ -249,6 +250,7 @@ static bool blk_busy(void *opaque)
 }
 
 static const VmmIoThreadOps blk_io_ops = {
+    .kind = VMM_THREAD_BLOCK,
     .ready = blk_ready,
     .before_wait = blk_before_wait,
     .event = blk_event,

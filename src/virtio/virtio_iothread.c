@@ -102,6 +102,7 @@ static gpointer run(gpointer data)
 {
     VmmIoThread *t = data;
     const VmmIoThreadOps *ops = t->ops;
+    vmm_seccomp_enter_thread(ops->kind);
     if (ops->ready)
         ops->ready(t->opaque);
     bool stopping = false;

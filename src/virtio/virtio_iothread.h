@@ -10,10 +10,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util/sandbox.h"
+
 typedef struct VmmIoThread VmmIoThread;
 
 /* Called on the thread. `stopping`: the stop fd has fired. */
 typedef struct {
+    /* The seccomp allow-list the thread enters first (util/sandbox.h). */
+    VmmThreadKind kind;
     /* Once, before the first wait: work the guest queued before the start. */
     void (*ready)(void *opaque);
     /* Before each wait, not once stopping (e.g. busy-polling). */

@@ -1,4 +1,5 @@
 #include "virtio/virtio_net.h"
+#include "util/sandbox.h"
 #include "net/passt.h"
 #include "virtio/virtio_net_proto.h"
 #include "virtio/virtio_pci.h"
@@ -532,6 +533,7 @@ static void rx_starving(NetPair *p, gint64 now)
 
 static gpointer pair_thread(gpointer data)
 {
+    vmm_seccomp_enter_thread(VMM_THREAD_NET);
     NetPair *p = data;
     VmmVirtioNet *n = p->net;
     VmmVirtioDev *d = n->vdev;

@@ -8,6 +8,7 @@
  * and a timerfd wakes the thread at the period's end. */
 #include "virtio/virtio_rng.h"
 #include "virtio/virtio_iothread.h"
+#include "util/sandbox.h"
 #include "virtio/virtio_pci.h"
 #include "util/log.h"
 #include "vmm/vm.h"
@@ -186,6 +187,7 @@ static void rng_after(void *opaque, bool stopping)
 }
 
 static const VmmIoThreadOps rng_io_ops = {
+    .kind = VMM_THREAD_RNG,
     .ready = rng_ready,
     .before_wait = rng_before_wait,
     .event = rng_event,
@@ -231,7 +233,7 @@ static const VmmVirtioOps rng_ops = {
  * FIFO or socket can block the thread forever. */
 static int open_backend(const char *path, unsigned index, GError **err)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    int fd = vmm_sandbox_open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0);
     if (fd < 0) {
         g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno),
                     "rng %u: cannot open backend '%s': %s", index, path, g_strerror(errno));

@@ -1,4 +1,5 @@
 #include "vmm/boot.h"
+#include "util/sandbox.h"
 #include "util/log.h"
 
 #include <elf.h>
@@ -65,7 +66,7 @@ static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v
 static bool read_file(const char *what, const char *path, uint64_t max, uint8_t **data,
                       size_t *len, GError **err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = vmm_sandbox_open(path, O_RDONLY | O_CLOEXEC, 0);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
         g_set_error(err, BOOT_ERROR, 0, "cannot open %s '%s': %s", what, path,

@@ -1,4 +1,5 @@
 #include "vmm/kvm.h"
+#include "util/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,7 +42,7 @@ int vmm_kvm_open(GError **err)
     const char *path = g_getenv("VMM_KVM_DEVICE");
     if (!path)
         path = "/dev/kvm";
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int fd = vmm_sandbox_open(path, O_RDWR | O_CLOEXEC, 0);
     if (fd < 0) {
         int e = errno;
         g_set_error(err, VMM_KVM_ERROR, 0, "cannot open %s: %s%s", path, g_strerror(e),

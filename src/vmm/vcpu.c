@@ -1,4 +1,5 @@
 #include "vmm/vcpu.h"
+#include "util/sandbox.h"
 #include "vmm/boot.h"
 #include "vmm/cpuid.h"
 #include "vmm/kvm.h"
@@ -228,6 +229,7 @@ static void debug_trace(VmmVcpu *vcpu)
 
 static void *vcpu_thread(void *arg)
 {
+    vmm_seccomp_enter_thread(VMM_THREAD_VCPU);
     VmmVcpu *vcpu = arg;
     VmmVm *vm = vcpu->vm;
     g_autofree char *name = g_strdup_printf("vcpu%u", vcpu->index);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include "vmm/vm.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -52,11 +53,16 @@ static VmmVirtioBalloon *balloon_of(Worker *w)
 
 /* The worker's resident set in KiB (VmRSS includes the shared guest RAM
  * memfd pages, RssShmem): what virsh calls the balloon's rss. */
-static uint64_t self_rss_kib(void)
+static uint64_t self_rss_kib(Worker *w)
 {
-    g_autofree char *text = NULL;
-    if (!g_file_get_contents("/proc/self/status", &text, NULL, NULL))
+    /* Read through the descriptor opened before confinement: /proc is not
+     * in the worker's private root. pread at 0 makes the kernel produce
+     * the file afresh. */
+    char text[4096];
+    ssize_t n = w->proc_status_fd >= 0 ? pread(w->proc_status_fd, text, sizeof(text) - 1, 0) : -1;
+    if (n <= 0)
         return 0;
+    text[n] = 0;
     const char *p = strstr(text, "\nVmRSS:");
     return p ? g_ascii_strtoull(p + 8, NULL, 10) : 0;
 }
@@ -90,7 +96,7 @@ static json_object *balloon_stats(Worker *w, VmmVirtioBalloon *b, uint64_t *curr
         add_u64(o, "hugetlb_pgalloc", st.val[VMM_BALLOON_S_HTLB_PGALLOC]);
     if (st.has[VMM_BALLOON_S_HTLB_PGFAIL])
         add_u64(o, "hugetlb_pgfail", st.val[VMM_BALLOON_S_HTLB_PGFAIL]);
-    add_u64(o, "rss", self_rss_kib());
+    add_u64(o, "rss", self_rss_kib(w));
     /* vmmd's own: the host's view, for tests and debugging */
     add_u64(o, "target_pages", st.num_pages);
     add_u64(o, "inflated_pages", st.inflated);
@@ -482,6 +488,7 @@ static const VmmProtoCommand commands[] = {
 
 bool worker_control_start(Worker *w, const char *path, GError **err)
 {
+    w->proc_status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
     w->control = vmm_proto_server_new("vmm-worker", commands, w);
     if (!vmm_proto_server_listen_path(w->control, path, 0600, false, err)) {
         vmm_proto_server_free(w->control);
@@ -505,4 +512,7 @@ void worker_control_stop(Worker *w)
     if (w->control)
         vmm_proto_server_free(w->control);
     w->control = NULL;
+    if (w->proc_status_fd >= 0)
+        close(w->proc_status_fd);
+    w->proc_status_fd = -1;
 }

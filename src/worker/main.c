@@ -4,6 +4,7 @@
 #include "conf/domain_conf.h"
 #include "util/chardev.h"
 #include "util/log.h"
+#include "util/sandbox.h"
 #include "vmm/vm.h"
 #include "vmm/vcpu.h"
 #include "worker/worker.h"
@@ -16,6 +17,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The trap's exit status (util/sandbox.c) is one of ours. */
+G_STATIC_ASSERT(VMM_SECCOMP_EXIT_STATUS == VMM_WORKER_EXIT_SECCOMP);
 
 static gboolean on_vm_stopped(gint fd, GIOCondition cond, gpointer data)
 {
@@ -61,6 +67,16 @@ static gboolean debug_trace_tick(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+static gboolean debug_forbidden_call(gpointer data)
+{
+    int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+    vmm_log_warn("VMM_DEBUG_SECCOMP_TRAP: open(/etc/passwd) returned %d%s", fd,
+                 fd >= 0 ? ": no sandbox?" : "");
+    if (fd >= 0)
+        close(fd);
+    return G_SOURCE_CONTINUE;
+}
+
 static VmmLifecycleAction action_for(const VmmDomainDef *def, VmmStopReason r)
 {
     switch (r) {
@@ -83,19 +99,30 @@ static int exit_status_for(VmmStopReason r)
 }
 
 /* The daemon reads this to tell why we exited even when it was not our
- * parent (it re-attached after a restart). Written atomically. */
-static void write_exit_file(const char *path, int status, const char *reason, const char *detail)
+ * parent (it re-attached after a restart). Opened (empty) at start, since
+ * the confined worker can create no file; written once, at the end. */
+static int open_exit_file(const char *path)
 {
     if (!path)
+        return -1;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        vmm_log_warn("cannot open the exit file %s: %s", path, g_strerror(errno));
+    return fd;
+}
+
+static void write_exit_file(int fd, int status, const char *reason, const char *detail)
+{
+    if (fd < 0)
         return;
     json_object *o = json_object_new_object();
     json_object_object_add(o, "status", json_object_new_int(status));
     json_object_object_add(o, "reason", json_object_new_string(reason));
     json_object_object_add(o, "detail", json_object_new_string(detail ? detail : ""));
-    g_autoptr(GError) err = NULL;
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-    if (!g_file_set_contents(path, s, -1, &err))
-        vmm_log_warn("cannot write the exit file: %s", err->message);
+    size_t len = strlen(s);
+    if (pwrite(fd, s, len, 0) != (ssize_t)len || ftruncate(fd, (off_t)len) < 0)
+        vmm_log_warn("cannot write the exit file: %s", g_strerror(errno));
     json_object_put(o);
 }
 
@@ -131,8 +158,8 @@ static VmmChardev *open_channel(Worker *w, guint i, const char *run_dir, GError 
 int main(int argc, char **argv)
 {
     g_autofree char *xml = NULL, *boot_protocol = NULL, *control = NULL, *exit_file = NULL;
-    g_autofree char *run_dir = NULL;
-    gboolean verbose = FALSE, version = FALSE;
+    g_autofree char *run_dir = NULL, *user = NULL, *group = NULL;
+    gboolean verbose = FALSE, version = FALSE, no_sandbox = FALSE;
     gint state_lock_fd = -1;
     g_auto(GStrv) net_fds = NULL;
     GOptionEntry entries[] = {
@@ -150,6 +177,13 @@ int main(int argc, char **argv)
         { "net-fds", 0, 0, G_OPTION_ARG_STRING_ARRAY, &net_fds,
           "interface INDEX's host side, opened by vmmd (tap queues or passt's socket)",
           "INDEX:FD[,FD...]" },
+        { "user", 0, 0, G_OPTION_ARG_STRING, &user,
+          "when started as root, run the guest as this user (default vmmd)", "NAME" },
+        { "group", 0, 0, G_OPTION_ARG_STRING, &group,
+          "and this group (default the user's)", "NAME" },
+        { "no-sandbox", 0, 0, G_OPTION_ARG_NONE, &no_sandbox,
+          "debugging: run the guest without confinement (no uid change, namespaces, "
+          "seccomp)", NULL },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "log debug messages", NULL },
         { "version", 'V', 0, G_OPTION_ARG_NONE, &version, "print the version and exit", NULL },
         { NULL },
@@ -168,9 +202,10 @@ int main(int argc, char **argv)
         printf("vmm-worker %s\n", PACKAGE_VERSION);
         return 0;
     }
+    int exit_fd = open_exit_file(exit_file);
     if (!xml) {
         vmm_log_error("--xml FILE is required");
-        write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", "--xml FILE is required");
+        write_exit_file(exit_fd, VMM_WORKER_EXIT_ERROR, "error", "--xml FILE is required");
         return VMM_WORKER_EXIT_ERROR;
     }
     if (verbose)
@@ -181,17 +216,20 @@ int main(int argc, char **argv)
         g_autofree char *msg = g_strdup_printf("--state-lock-fd %d: %s", state_lock_fd,
                                                g_strerror(errno));
         vmm_log_error("%s", msg);
-        write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", msg);
+        write_exit_file(exit_fd, VMM_WORKER_EXIT_ERROR, "error", msg);
         return VMM_WORKER_EXIT_ERROR;
     }
+    /* A confined worker opens no file: what a reboot opens again is kept. */
+    if (!no_sandbox)
+        vmm_sandbox_record();
     /* A vanished console reader must not kill the VM. */
     signal(SIGPIPE, SIG_IGN);
 
-    Worker w = { 0 };
+    Worker w = { .proc_status_fd = -1 };
     w.def = vmm_domain_def_parse_file(xml, &err);
     if (!w.def) {
         vmm_log_error("%s", err->message);
-        write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", err->message);
+        write_exit_file(exit_fd, VMM_WORKER_EXIT_ERROR, "error", err->message);
         return VMM_WORKER_EXIT_ERROR;
     }
     /* Lets another VM refused our images name this domain, not just a pid. */
@@ -211,7 +249,7 @@ int main(int argc, char **argv)
             !(netdevs[idx < nnets ? idx : 0] = vmm_netdev_adopt(
                   idx < nnets ? g_ptr_array_index(w.def->nets, idx) : NULL, idx, fds, n, &err))) {
             vmm_log_error("%s", err->message);
-            write_exit_file(exit_file, VMM_WORKER_EXIT_ERROR, "error", err->message);
+            write_exit_file(exit_fd, VMM_WORKER_EXIT_ERROR, "error", err->message);
             return VMM_WORKER_EXIT_ERROR;
         }
     }
@@ -251,6 +289,10 @@ int main(int argc, char **argv)
         goto out;
     }
     const char *trace = g_getenv("VMM_DEBUG_TRACE");
+    /* VMM_DEBUG_SECCOMP_TRAP=1: on SIGUSR2 the main loop opens a file,
+     * which the allow-list forbids (tests/integration/test-sandbox). */
+    if (g_getenv("VMM_DEBUG_SECCOMP_TRAP"))
+        g_unix_signal_add(SIGUSR2, debug_forbidden_call, NULL);
     if (trace)
         g_timeout_add(atoi(trace) > 0 ? atoi(trace) : 1000, debug_trace_tick, &w);
     g_unix_signal_add(SIGTERM, on_sigterm, &w);
@@ -261,7 +303,13 @@ int main(int argc, char **argv)
         w.vm = vmm_vm_new(w.def, w.backends, w.channel_backends, netdevs, boot_protocol,
                           &err);
         worker_balloon_restore(&w);
-        if (!w.vm || !vmm_vm_start(w.vm, &err)) {
+        /* Everything is open and the VM built: confine before a vCPU
+         * runs (once; a reboot builds the next VM inside the sandbox). */
+        if (!w.vm ||
+            (!no_sandbox && !vmm_seccomp_active() &&
+             !worker_confine(w.def, user ? user : VMM_WORKER_DEFAULT_USER, group, exit_fd,
+                             &err)) ||
+            !vmm_vm_start(w.vm, &err)) {
             vmm_log_error("%s", err->message);
             detail = g_strdup(err->message);
             vmm_vm_free(w.vm);
@@ -300,7 +348,7 @@ int main(int argc, char **argv)
         break;
     }
 out:
-    write_exit_file(exit_file, status, reason, detail);
+    write_exit_file(exit_fd, status, reason, detail);
     /* Let a last SHUTDOWN event reach the daemon before the socket goes. */
     while (g_main_context_iteration(NULL, FALSE))
         ;
@@ -315,5 +363,7 @@ out:
     g_free(w.channel_backends);
     g_main_loop_unref(w.loop);
     vmm_domain_def_free(w.def);
+    if (exit_fd >= 0)
+        close(exit_fd);
     return status;
 }

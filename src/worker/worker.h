@@ -15,7 +15,11 @@ enum {
     VMM_WORKER_EXIT_REBOOT = 2,     /* guest reset and <on_reboot> is destroy */
     VMM_WORKER_EXIT_CRASH = 3,      /* guest crashed and <on_crash> is destroy */
     VMM_WORKER_EXIT_KILLED = 4,     /* stopped hard by the host (second SIGTERM, SIGINT, quit) */
+    VMM_WORKER_EXIT_SECCOMP = 5,    /* a thread made a system call the sandbox forbids
+                                     * (VMM_SECCOMP_EXIT_STATUS) */
 };
+
+#define VMM_WORKER_DEFAULT_USER "vmmd"
 
 typedef struct VmmVm VmmVm;
 typedef struct VmmChardev VmmChardev;
@@ -34,6 +38,7 @@ typedef struct {
     bool balloon_kept;
     uint64_t balloon_target;         /* pages */
     unsigned balloon_period;         /* seconds */
+    int proc_status_fd;              /* /proc/self/status, opened before confinement */
 } Worker;
 
 /* The control socket (commands of vmmd-protocol(7), "Worker commands"). */
@@ -45,5 +50,10 @@ void worker_control_stop(Worker *w);
  * guest reset leaves the balloon's num_pages alone. */
 void worker_balloon_save(Worker *w);
 void worker_balloon_restore(Worker *w);
+
+/* Confines the worker (confine.c): namespaces and an empty root, rlimits,
+ * user/group (when root), no capabilities, no_new_privs, seccomp. */
+bool worker_confine(const VmmDomainDef *def, const char *user, const char *group, int exit_fd,
+                    GError **err);
 
 #endif

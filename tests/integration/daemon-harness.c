@@ -253,7 +253,8 @@ guint count_workers(Vmmd *v, const char *name)
     return pids->len;
 }
 
-/* End of a test: no daemon, no workers left, no sanitizer reports. */
+/* End of a test: no daemon, no workers left, no sanitizer reports, no
+ * worker stopped by its seccomp allow-list. */
 void vmmd_cleanup(Vmmd *v)
 {
     if (v->pid > 0)
@@ -271,6 +272,11 @@ void vmmd_cleanup(Vmmd *v)
         g_autofree char *p = g_build_filename(v->run, n, NULL);
         g_autofree char *wl = read_file(p);
         assert_no_sanitizer_report(n, wl);
+        /* a worker the sandbox stopped: its allow-list lacks a call */
+        if (strstr(wl, "\nseccomp: ")) {
+            g_test_message("the worker's seccomp allow-list stopped it, in %s:\n%s", n, wl);
+            g_test_fail();
+        }
     }
     if (d)
         g_dir_close(d);

@@ -51,7 +51,7 @@ GPtrArray *harness_find(HarnessRun *r, const char *key, const char *value);
 int harness_done_count(HarnessRun *r, const char *field);   /* passed/failed, -1 if no done */
 /* Runs a shell command line; its standard output ("" when it cannot run). */
 char *harness_sh_out(const char *cmd);
-/* Asserts: no sanitizer report in stderr. */
+/* Asserts: no sanitizer report and no seccomp stop in stderr. */
 void harness_assert_clean_stderr(HarnessRun *r);
 
 /* DPDK's dpdk-testpmd as a vhost-user net back end on a socket in a fresh

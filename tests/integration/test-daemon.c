@@ -497,6 +497,82 @@ static void test_worker_crash(void)
     vmmd_cleanup(&v);
 }
 
+/* The sandbox stops a worker that makes a forbidden call
+ * (VMM_DEBUG_SECCOMP_TRAP: on SIGUSR2 its main loop opens a file): crashed, with the
+ * call named, in the event, the domain's info and its log. */
+static void test_seccomp_crash(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    const char *env[] = { "VMM_DEBUG_SECCOMP_TRAP", "1", NULL };
+    vmmd_start_env(&v, env);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    Dom d = { .name = "trapped" };
+    g_free(define(s, &v, &d));
+    start_idle(s, &v, "trapped");
+    g_assert_cmpint(kill(worker_pid_of(&v, "trapped"), SIGUSR2), ==, 0);
+    const char *line = "seccomp: main loop thread made system call openat (257) of /etc/passwd, which "
+                       "vmm-worker's allow-list forbids; the VM is stopped";
+    json_object *e = wait_state(s, "trapped", "crashed", "unknown");
+    g_assert_cmpstr(get_str(e, "detail"), ==, line);
+    json_object_put(e);
+    json_object *info = domain_info(s, "trapped");
+    g_assert_cmpstr(get_str(info, "state"), ==, "crashed");
+    json_object_put(info);
+    g_autofree char *logpath = g_strdup_printf("%s/trapped.log", v.run);
+    g_autofree char *log = read_file(logpath);
+    g_assert_nonnull(strstr(log, line));
+    g_unlink(logpath);   /* vmmd_cleanup fails a test on such a line */
+    vmmd_cleanup(&v);
+}
+
+/* vmmd.conf [worker] user= names who runs the guests: a user that does not
+ * exist is a clear start error, and nothing keeps running. */
+static void test_worker_user(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    g_assert_cmpint(g_mkdir_with_parents(v.cfg, 0755), ==, 0);
+    g_autofree char *conf = g_build_filename(v.cfg, "vmmd.conf", NULL);
+    g_assert_true(g_file_set_contents(conf, "[worker]\nuser=vmmd-no-such-user\n", -1, NULL));
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    Dom d = { .name = "nouser" };
+    g_free(define(s, &v, &d));
+    g_autoptr(GError) err = NULL;
+    json_object_put(vmm_proto_sync_call(s, "domain-start", name_args("nouser"), &err));
+    g_assert_nonnull(err);
+    g_test_message("domain-start: %s", err->message);
+    g_assert_nonnull(strstr(err->message, "the worker's user 'vmmd-no-such-user' does not exist"));
+    g_assert_cmpuint(count_workers(&v, "nouser"), ==, 0);
+    g_autofree char *st = domain_state(s, "nouser");
+    g_assert_cmpstr(st, ==, "shutoff");
+    vmm_proto_sync_free(g_steal_pointer(&s));
+    vmmd_stop(&v, SIGTERM);
+    /* sandbox=false (debugging): the worker runs unconfined, so the user
+     * is not looked at */
+    g_assert_true(g_file_set_contents(conf, "[worker]\nuser=vmmd-no-such-user\nsandbox=false\n",
+                                      -1, NULL));
+    vmmd_start(&v);
+    s = connect_retry(&v, v.sock, 5000);
+    start_idle(s, &v, "nouser");
+    g_autofree char *status_path = g_strdup_printf("/proc/%d/status", worker_pid_of(&v, "nouser"));
+    g_autofree char *status = read_file(status_path);
+    g_assert_nonnull(strstr(status, "\nSeccomp:\t0\n"));
+    domain_op(s, "domain-destroy", "nouser");
+    vmm_proto_sync_free(g_steal_pointer(&s));
+    vmmd_stop(&v, SIGTERM);
+    /* a key vmmd does not know stops the daemon, naming file and key */
+    g_assert_true(g_file_set_contents(conf, "[worker]\nusr=vmmd\n", -1, NULL));
+    g_autofree char *out = NULL;
+    g_autofree char *cmd = g_strdup_printf("%s/daemon/vmmd --config-dir %s --run-dir %s 2>&1",
+                                           harness_builddir(), v.cfg, v.run);
+    out = harness_sh_out(cmd);
+    g_test_message("%s", out);
+    g_assert_nonnull(strstr(out, "vmmd.conf: unknown key 'usr' in [worker]"));
+    vmmd_cleanup(&v);
+}
+
 static void test_autostart(void)
 {
     Vmmd v;
@@ -1249,6 +1325,8 @@ int main(int argc, char **argv)
         g_test_add_func("/daemon/concurrent-start", test_concurrent_start);
         g_test_add_func("/daemon/reattach", test_reattach);
         g_test_add_func("/daemon/worker-crash", test_worker_crash);
+        g_test_add_func("/daemon/seccomp-crash", test_seccomp_crash);
+        g_test_add_func("/daemon/worker-user", test_worker_user);
         g_test_add_func("/daemon/autostart", test_autostart);
         g_test_add_func("/daemon/log-rotation", test_log_rotation);
         g_test_add_func("/daemon/log-rotation-worker", test_log_rotation_worker);

@@ -319,6 +319,7 @@ static void test_passt(void)
                                   cmd, 1);
     g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
     harness_assert_clean_stderr(r);
+    g_assert_cmpint(r->exit_status, ==, 0);
     json_object *lease = find_check(r, "net_dhcp");
     g_assert_nonnull(lease);
     g_assert_true(jbool(lease, "ok"));

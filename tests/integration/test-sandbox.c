@@ -1,0 +1,245 @@
+/* The worker's sandbox (vmmd(8), SANDBOX), seen from outside on a running
+ * guest-kit VM: its /proc/PID/status (uid, capabilities, no_new_privs,
+ * seccomp), its namespaces and its empty root; the switch that turns it
+ * off; a missing user; and a forbidden call stopping the VM with the
+ * reason in the log and the exit file. */
+#include "config.h"
+#include "harness.h"
+#include "util/sandbox.h"
+
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BOOT_TIMEOUT 120
+
+typedef struct {
+    bool seen;
+    char *status;                 /* /proc/PID/status while the guest idles */
+    char *ns[3];                  /* its mnt, ipc, uts links */
+    int root_entries;             /* in /proc/PID/root, -1: unreadable */
+    bool trap;                    /* at the first idle: SIGUSR2, see test_forbidden_call */
+} Probe;
+
+static const char *const ns_names[] = { "mnt", "ipc", "uts" };
+
+static gboolean probe_when_idle(const char *line, GPid pid, void *opaque)
+{
+    Probe *p = opaque;
+    if (p->seen || !strstr(line, "guestkit: ") || !strstr(line, "\"event\":\"idle\""))
+        return TRUE;
+    p->seen = true;
+    if (p->trap) {
+        kill(pid, SIGUSR2);
+        return TRUE;
+    }
+    g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
+    g_file_get_contents(path, &p->status, NULL, NULL);
+    for (int i = 0; i < 3; i++) {
+        g_autofree char *l = g_strdup_printf("/proc/%d/ns/%s", (int)pid, ns_names[i]);
+        p->ns[i] = g_file_read_link(l, NULL);
+    }
+    g_autofree char *root = g_strdup_printf("/proc/%d/root", (int)pid);
+    GDir *d = g_dir_open(root, 0, NULL);
+    p->root_entries = d ? 0 : -1;
+    while (d && g_dir_read_name(d))
+        p->root_entries++;
+    if (d)
+        g_dir_close(d);
+    kill(pid, SIGTERM);   /* the ACPI power button: a clean poweroff */
+    return TRUE;
+}
+
+static void probe_clear(Probe *p)
+{
+    g_free(p->status);
+    for (int i = 0; i < 3; i++)
+        g_free(p->ns[i]);
+}
+
+/* "Field:\tvalue..." of /proc/PID/status, the value up to the line end. */
+static char *field(const char *status, const char *name)
+{
+    g_autofree char *key = g_strdup_printf("\n%s:", name);
+    const char *p = status ? strstr(status, key) : NULL;
+    if (!p)
+        return g_strdup("");
+    p += strlen(key);
+    p += strspn(p, " \t");
+    return g_strndup(p, strcspn(p, "\n"));
+}
+
+static HarnessRun *run_idle(const char *dir, const char *const *args, Probe *p)
+{
+    g_autofree char *img = harness_make_image(dir, "disk.img", 16);
+    g_autofree char *dev = g_strdup_printf(
+        "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+        "<source file='%s'/><target dev='vda' bus='virtio'/></disk>"
+        "<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>", img);
+    HarnessDomain d = { .vcpus = 2, .cmdline = "test=idle", .extra_devices = dev };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    return harness_run_worker(xml, args, BOOT_TIMEOUT, probe_when_idle, p);
+}
+
+static void test_confined(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    Probe p = { 0 };
+    g_autoptr(HarnessRun) r = run_idle(dir, NULL, &p);
+    harness_assert_clean_stderr(r);
+    if (!p.seen || r->exit_status != 0)
+        g_test_message("stdout:\n%s\nstderr:\n%s", r->out, r->err);
+    g_assert_true(p.seen);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    g_test_message("worker status:\n%s", p.status);
+    g_autofree char *uid = field(p.status, "Uid");
+    g_autofree char *gid = field(p.status, "Gid");
+    g_autofree char *capeff = field(p.status, "CapEff");
+    g_autofree char *capprm = field(p.status, "CapPrm");
+    g_autofree char *capbnd = field(p.status, "CapBnd");
+    g_autofree char *capamb = field(p.status, "CapAmb");
+    g_autofree char *nnp = field(p.status, "NoNewPrivs");
+    g_autofree char *seccomp = field(p.status, "Seccomp");
+    /* real, effective, saved and fs uid: all the unprivileged one */
+    g_auto(GStrv) uids = g_strsplit_set(uid, " \t", -1);
+    g_assert_cmpuint(g_strv_length(uids), ==, 4);
+    for (int i = 0; i < 4; i++)
+        g_assert_cmpint(atoi(uids[i]), !=, 0);
+    g_assert_false(g_str_has_prefix(gid, "0\t"));
+    g_assert_cmpstr(capeff, ==, "0000000000000000");
+    g_assert_cmpstr(capprm, ==, "0000000000000000");
+    g_assert_cmpstr(capbnd, ==, "0000000000000000");
+    g_assert_cmpstr(capamb, ==, "0000000000000000");
+    g_assert_cmpstr(nnp, ==, "1");
+    g_assert_cmpstr(seccomp, ==, "2");
+    for (int i = 0; i < 3; i++) {
+        g_autofree char *self = g_strdup_printf("/proc/self/ns/%s", ns_names[i]);
+        g_autofree char *mine = g_file_read_link(self, NULL);
+        g_test_message("%s namespace: worker %s, test %s", ns_names[i], p.ns[i], mine);
+        g_assert_nonnull(p.ns[i]);
+        g_assert_cmpstr(p.ns[i], !=, mine);
+    }
+    /* nothing of the host's files in its root */
+    g_assert_cmpint(p.root_entries, ==, 0);
+    g_assert_nonnull(strstr(r->err, "sandbox: uid "));
+    probe_clear(&p);
+}
+
+static void test_no_sandbox(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    Probe p = { 0 };
+    const char *args[] = { "--no-sandbox", NULL };
+    g_autoptr(HarnessRun) r = run_idle(dir, args, &p);
+    harness_assert_clean_stderr(r);
+    g_assert_true(p.seen);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    g_autofree char *seccomp = field(p.status, "Seccomp");
+    g_autofree char *uid = field(p.status, "Uid");
+    g_assert_cmpstr(seccomp, ==, "0");
+    g_assert_cmpint(atoi(uid), ==, (int)getuid());
+    g_assert_null(strstr(r->err, "sandbox: uid "));
+    probe_clear(&p);
+}
+
+static void test_missing_user(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    Probe p = { 0 };
+    const char *args[] = { "--user", "vmmd-no-such-user", NULL };
+    g_autoptr(HarnessRun) r = run_idle(dir, args, &p);
+    g_assert_false(p.seen);
+    g_assert_cmpint(r->exit_status, ==, 1);
+    g_assert_nonnull(strstr(r->err, "the worker's user 'vmmd-no-such-user' does not exist"));
+}
+
+/* VMM_DEBUG_SECCOMP_TRAP makes the confined main loop open a file on
+ * SIGUSR2, sent once the guest runs. */
+static void test_forbidden_call(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *exit_file = g_build_filename(dir, "test.exit", NULL);
+    g_setenv("VMM_DEBUG_SECCOMP_TRAP", "1", TRUE);
+    Probe p = { .trap = true };
+    const char *args[] = { "--exit-file", exit_file, NULL };
+    g_autoptr(HarnessRun) r = run_idle(dir, args, &p);
+    g_unsetenv("VMM_DEBUG_SECCOMP_TRAP");
+    g_test_message("stderr:\n%s", r->err);
+    g_assert_true(p.seen);
+    g_assert_cmpint(r->exit_status, ==, VMM_SECCOMP_EXIT_STATUS);
+    const char *line = "seccomp: main loop thread made system call openat (257) of /etc/passwd, which "
+                       "vmm-worker's allow-list forbids; the VM is stopped\n";
+    g_assert_nonnull(strstr(r->err, line));
+    g_autofree char *ef = NULL;
+    g_assert_true(g_file_get_contents(exit_file, &ef, NULL, NULL));
+    g_test_message("exit file: %s", ef);
+    g_assert_nonnull(strstr(ef, "\"status\":5,\"reason\":\"seccomp\",\"detail\":\"seccomp: "
+                                "main loop thread made system call openat (257)"));
+    json_object *o = json_tokener_parse(ef);
+    g_assert_nonnull(o);
+    json_object_put(o);
+}
+
+static gboolean sigint_at_third_start(const char *line, GPid pid, void *opaque)
+{
+    unsigned *starts = opaque;
+    if (strstr(line, "guestkit: ") && strstr(line, "\"event\":\"start\"") && ++*starts == 3)
+        kill(pid, SIGINT);
+    return TRUE;
+}
+
+/* A guest reboot builds the next VM inside the sandbox, from descriptors
+ * kept from before confinement: disk, rng, balloon and a passt interface
+ * come back each time, and no call is missing from the lists. */
+static void test_reboot_devices(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *img = harness_make_image(dir, "disk.img", 16);
+    g_autofree char *passt = g_find_program_in_path("passt");
+    g_autofree char *dev = g_strdup_printf(
+        "<disk type='file' device='disk'><driver name='qemu' type='raw' cache='none' "
+        "io='native'/><source file='%s'/><target dev='vda' bus='virtio'/></disk>"
+        "<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>"
+        "<memballoon model='virtio'/>%s", img,
+        passt ? "<interface type='user'><backend type='passt'/><model type='virtio'/>"
+                "</interface>" : "");
+    if (!passt)
+        g_test_message("passt is not installed: no interface in this VM");
+    HarnessDomain d = { .cmdline = "test=reboot", .on_reboot = "restart",
+                        .extra_devices = dev };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    unsigned starts = 0;
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, BOOT_TIMEOUT,
+                                                 sigint_at_third_start, &starts);
+    harness_assert_clean_stderr(r);
+    g_assert_nonnull(strstr(r->err, "sandbox: uid "));
+    g_assert_cmpuint(starts, ==, 3);
+    g_assert_cmpint(r->exit_status, ==, 4);        /* stopped by SIGINT */
+}
+
+static void skip(gconstpointer why)
+{
+    g_test_skip(why);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    const char *why = access("/dev/kvm", R_OK | W_OK) ? "no usable /dev/kvm"
+                    : geteuid() ? "the sandbox drops privileges only when started as root"
+                    : !getpwnam("vmmd") ? "no vmmd user (systemd-sysusers systemd/vmmd.sysusers)"
+                    : NULL;
+    if (why) {
+        g_test_add_data_func("/sandbox/skip", why, skip);
+        return g_test_run();
+    }
+    g_test_add_func("/sandbox/confined", test_confined);
+    g_test_add_func("/sandbox/no-sandbox", test_no_sandbox);
+    g_test_add_func("/sandbox/missing-user", test_missing_user);
+    g_test_add_func("/sandbox/forbidden-call", test_forbidden_call);
+    g_test_add_func("/sandbox/reboot-devices", test_reboot_devices);
+    return g_test_run();
+}
