@@ -179,10 +179,12 @@ static bool parse_forward(const ParseCtx *pc, xmlNodePtr node, VmmNetworkDef *de
                          "<forward> out for an isolated network");
     def->forward = (VmmNetworkForward)idx;
     def->forward_dev = get_attr(node, "dev");
-    if (def->forward_dev && (!*def->forward_dev || strlen(def->forward_dev) >= 16))
+    if (def->forward_dev && (!*def->forward_dev || strlen(def->forward_dev) >= 16 ||
+                             strpbrk(def->forward_dev, "/ \t\n"))) {
+        g_autofree char *shown = g_strescape(def->forward_dev, NULL);
         return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                         "<forward dev='%s'> is not an interface name (1 to 15 bytes)",
-                         def->forward_dev);
+                         "<forward dev='%s'> is not an interface name (1 to 15 bytes)", shown);
+    }
     if (s[F_NAT]) {
         static const char *const nat_attrs[] = { "ipv6", NULL };
         static const char *const nat_names[] = { "port", "address", NULL };
@@ -232,10 +234,12 @@ static bool parse_bridge(const ParseCtx *pc, xmlNodePtr node, VmmNetworkDef *def
     def->bridge = get_attr(node, "name");
     if (def->bridge && (!*def->bridge || strlen(def->bridge) >= 16 ||
                         strpbrk(def->bridge, "/ \t\n") ||
-                        !strcmp(def->bridge, ".") || !strcmp(def->bridge, "..")))
+                        !strcmp(def->bridge, ".") || !strcmp(def->bridge, ".."))) {
+        g_autofree char *shown = g_strescape(def->bridge, NULL);
         return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
                          "<bridge name='%s'> is not a valid interface name (1 to 15 "
-                         "bytes, no '/' or whitespace)", def->bridge);
+                         "bytes, no '/' or whitespace)", shown);
+    }
     int stp = 1;
     if (!parse_yesno(pc, node, "stp", onoff, &stp, err))
         return false;
@@ -283,9 +287,11 @@ static bool parse_dns(const ParseCtx *pc, xmlNodePtr node, VmmNetworkDef *def, G
             if (!check_attrs(pc, n, NULL, err) || !leaf_token(pc, n, &name, err))
                 return false;
             g_ptr_array_add(kept->names, name);
-            if (!*name || strpbrk(name, " \t\n,/"))
+            if (!*name || strpbrk(name, " \t\n\r,/")) {
+                g_autofree char *shown = g_strescape(name, NULL);
                 return conf_fail(pc, n, VMM_CONF_ERROR_INVALID, err,
-                                 "<hostname>%s</hostname> is not a host name", name);
+                                 "<hostname>%s</hostname> is not a host name", shown);
+            }
         }
         if (!kept->names->len)
             return conf_fail(pc, c, VMM_CONF_ERROR_INVALID, err,
@@ -442,9 +448,11 @@ static bool parse_ip(const ParseCtx *pc, xmlNodePtr node, VmmNetworkDef *def, GE
                              "an IPv6 <ip> takes 'prefix', not 'netmask'");
         if (inet_parse(mask, &m) && m.family == AF_INET)
             p = netmask_prefix(&m.v4);
-        if (p < 1)
+        if (p < 1) {
+            g_autofree char *shown = g_strescape(mask, NULL);
             return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                             "<ip netmask='%s'> is not a netmask (contiguous ones)", mask);
+                             "<ip netmask='%s'> is not a netmask (contiguous ones)", shown);
+        }
         ip->prefix = (unsigned)p;
         ip->netmask_form = true;
     } else if (prefix) {

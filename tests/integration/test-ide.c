@@ -185,7 +185,9 @@ static void test_media(gconstpointer data)
                                                empty ? 0 : CD_SECTORS, NEW_SECTORS);
     HarnessDomain d = { .cmdline = cmdline, .extra_devices = devs };
     g_autofree char *xml = harness_write_domain(dir, &d);
-    const char *const args[] = { "--control-socket", m.sock, NULL };
+    /* --no-sandbox: a confined worker opens no file, and inserting a medium
+     * opens one (the daemon does not pass its fd yet; vmmd(8), SANDBOX) */
+    const char *const args[] = { "--control-socket", m.sock, "--no-sandbox", NULL };
     g_autoptr(HarnessRun) r = harness_run_worker(xml, args, TIMEOUT, on_media_line, &m);
     if (m.ctl)
         vmm_proto_sync_free(m.ctl);
@@ -249,6 +251,10 @@ static void test_daemon(void)
     signal(SIGABRT, on_abort);
     Vmmd v;
     vmmd_init(&v);
+    /* change-media --insert opens the image: no sandbox (see test_media) */
+    g_autofree char *conf = g_build_filename(v.cfg, "vmmd.conf", NULL);
+    g_mkdir_with_parents(v.cfg, 0700);
+    g_assert_true(g_file_set_contents(conf, "[worker]\nsandbox=false\n", -1, NULL));
     vmmd_start(&v);
     g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
     g_autofree char *cd = make_cd(v.dir);
