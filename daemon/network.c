@@ -141,12 +141,7 @@ static bool nft_run(const char *cmds, const char *what, GError **err)
 
 static void append_subnet(GString *s, const VmmNetworkIpDef *ip)
 {
-    /* the network address: the address with the host bits cleared */
-    VmmInetAddr net = ip->address;
-    uint8_t *b = net.family == AF_INET ? (uint8_t *)&net.v4 : net.v6.s6_addr;
-    unsigned bits = net.family == AF_INET ? 32 : 128;
-    for (unsigned i = ip->prefix; i < bits; i++)
-        b[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+    VmmInetAddr net = vmm_inet_addr_network(&ip->address, ip->prefix);
     g_autofree char *a = vmm_inet_addr_to_string(&net);
     g_string_append_printf(s, "%s/%u", a, ip->prefix);
 }
@@ -282,8 +277,7 @@ static bool dnsmasq_files(VmmdNetwork *n, GError **err)
             g_autofree char *s = vmm_inet_addr_to_string(&rg->start);
             g_autofree char *e = vmm_inet_addr_to_string(&rg->end);
             if (ip->address.family == AF_INET) {
-                VmmInetAddr m = { .family = AF_INET };
-                m.v4.s_addr = htonl(0xffffffffu << (32 - ip->prefix));
+                VmmInetAddr m = vmm_inet_netmask4(ip->prefix);
                 g_autofree char *mask = vmm_inet_addr_to_string(&m);
                 g_string_append_printf(c, "dhcp-range=%s,%s,%s\n", s, e, mask);
             } else {
@@ -546,15 +540,9 @@ bool vmmd_network_start(VmmdNetwork *n, GError **err)
         return false;
     }
     bool bridge_made = false;
-    g_autoptr(VmmNetworkDef) live = NULL;
-    {
-        g_autofree char *xml = vmm_network_def_format(def, 0, err);
-        if (!xml)
-            return false;
-        live = vmm_network_def_parse_string(xml, strlen(xml), n->name, err);
-        if (!live)
-            return false;
-    }
+    g_autoptr(VmmNetworkDef) live = vmm_network_def_copy(def, n->name, err);
+    if (!live)
+        return false;
     n->live = live;
     bool ok = bridge_up(live, err);
     bridge_made = ok || vmm_if_exists(live->bridge);
@@ -838,11 +826,7 @@ json_object *vmmd_network_leases(VmmdNetwork *n, const char *mac)
         if (g_strv_length(f) < 5)
             continue;
         VmmInetAddr a;
-        memset(&a, 0, sizeof(a));
-        if (inet_pton(AF_INET, f[2], &a.v4) == 1)
-            a.family = AF_INET;
-        else if (inet_pton(AF_INET6, f[2], &a.v6) == 1)
-            a.family = AF_INET6;
+        vmm_inet_addr_parse(f[2], &a);
         unsigned prefix = 0;
         for (guint i = 0; i < n->live->ips->len; i++) {
             const VmmNetworkIpDef *ip = n->live->ips->pdata[i];
@@ -896,10 +880,7 @@ static VmmNetworkDef *with_host(const VmmNetworkDef *def, const char *cmd, const
         g_error_free(e);
         return NULL;
     }
-    g_autofree char *xml = vmm_network_def_format(def, 0, err);
-    if (!xml)
-        return NULL;
-    g_autoptr(VmmNetworkDef) copy = vmm_network_def_parse_string(xml, strlen(xml), "net", err);
+    g_autoptr(VmmNetworkDef) copy = vmm_network_def_copy(def, "net", err);
     if (!copy)
         return NULL;
     VmmNetworkIpDef *ip = dhcp_ip(copy, want->ip.family ? want->ip.family : AF_INET);

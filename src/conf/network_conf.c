@@ -12,7 +12,7 @@
 
 /* ---- addresses ----------------------------------------------------------- */
 
-static bool inet_parse(const char *s, VmmInetAddr *a)
+bool vmm_inet_addr_parse(const char *s, VmmInetAddr *a)
 {
     memset(a, 0, sizeof(*a));
     if (inet_pton(AF_INET, s, &a->v4) == 1)
@@ -48,6 +48,23 @@ bool vmm_inet_addr_in_subnet(const VmmInetAddr *a, const VmmInetAddr *net, unsig
             return false;
     }
     return true;
+}
+
+VmmInetAddr vmm_inet_addr_network(const VmmInetAddr *a, unsigned prefix)
+{
+    VmmInetAddr net = *a;
+    unsigned bits;
+    uint8_t *b = (uint8_t *)inet_bytes(&net, &bits);
+    for (unsigned i = prefix; i < bits; i++)
+        b[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+    return net;
+}
+
+VmmInetAddr vmm_inet_netmask4(unsigned prefix)
+{
+    VmmInetAddr m = { .family = AF_INET };
+    m.v4.s_addr = htonl(prefix ? 0xffffffffu << (32 - MIN(prefix, 32u)) : 0);
+    return m;
 }
 
 static int inet_cmp(const VmmInetAddr *a, const VmmInetAddr *b)
@@ -142,7 +159,7 @@ static bool parse_addr_attr(const ParseCtx *pc, xmlNodePtr node, const char *att
                              "%s needs a '%s' attribute (an IP address)", label, attr);
         return true;
     }
-    if (!inet_parse(v, out)) {
+    if (!vmm_inet_addr_parse(v, out)) {
         g_autofree char *shown = g_strescape(v, NULL);
         return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
                          "attribute '%s'='%s' on %s is not an IPv4 or IPv6 address", attr,
@@ -446,7 +463,7 @@ static bool parse_ip(const ParseCtx *pc, xmlNodePtr node, VmmNetworkDef *def, GE
         if (ip->address.family != AF_INET)
             return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
                              "an IPv6 <ip> takes 'prefix', not 'netmask'");
-        if (inet_parse(mask, &m) && m.family == AF_INET)
+        if (vmm_inet_addr_parse(mask, &m) && m.family == AF_INET)
             p = netmask_prefix(&m.v4);
         if (p < 1) {
             g_autofree char *shown = g_strescape(mask, NULL);
@@ -615,6 +632,13 @@ VmmNetworkDef *vmm_network_def_parse_string(const char *xml, size_t len,
     return ok ? g_steal_pointer(&def) : NULL;
 }
 
+VmmNetworkDef *vmm_network_def_copy(const VmmNetworkDef *def, const char *source_name,
+                                    GError **err)
+{
+    g_autofree char *xml = vmm_network_def_format(def, 0, err);
+    return xml ? vmm_network_def_parse_string(xml, strlen(xml), source_name, err) : NULL;
+}
+
 VmmNetworkDef *vmm_network_def_parse_file(const char *path, GError **err)
 {
     size_t len;
@@ -688,8 +712,7 @@ static void format_ip(xmlNodePtr root, const VmmNetworkIpDef *ip)
         set_attr(n, "family", ip->address.family == AF_INET ? "ipv4" : "ipv6");
     set_addr(n, "address", &ip->address);
     if (ip->netmask_form) {
-        VmmInetAddr m = { .family = AF_INET };
-        m.v4.s_addr = htonl(ip->prefix ? 0xffffffffu << (32 - ip->prefix) : 0);
+        VmmInetAddr m = vmm_inet_netmask4(ip->prefix);
         set_addr(n, "netmask", &m);
     } else {
         set_attrf(n, "prefix", "%u", ip->prefix);

@@ -80,6 +80,11 @@ typedef struct {
 } VmmNetworkDef;
 
 void vmm_network_def_free(VmmNetworkDef *def);
+/* A deep copy, through the formatter and the parser (so it obeys every
+ * rule a definition does); NULL + err only for a definition no XML can
+ * carry. */
+VmmNetworkDef *vmm_network_def_copy(const VmmNetworkDef *def, const char *source_name,
+                                    GError **err);
 void vmm_network_dhcp_host_free(VmmNetworkDhcpHost *h);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmNetworkDhcpHost, vmm_network_dhcp_host_free)
 /* One <host mac='' name='' ip=''/> (net-update ip-dhcp-host). */
@@ -110,6 +115,12 @@ bool vmm_network_def_overlaps(const VmmNetworkDef *a, const VmmNetworkDef *b,
 
 /* "192.168.122.1" / "fd00::1" */
 char *vmm_inet_addr_to_string(const VmmInetAddr *a);
+/* Either family; false (family 0) for anything else. */
+bool vmm_inet_addr_parse(const char *s, VmmInetAddr *a);
+/* `a` with the host bits under `prefix` cleared: its subnet's address. */
+VmmInetAddr vmm_inet_addr_network(const VmmInetAddr *a, unsigned prefix);
+/* The IPv4 netmask of `prefix` bits (255.255.255.0 for 24). */
+VmmInetAddr vmm_inet_netmask4(unsigned prefix);
 /* An address within `prefix` bits of `net`. */
 bool vmm_inet_addr_in_subnet(const VmmInetAddr *a, const VmmInetAddr *net, unsigned prefix);
 
