@@ -570,6 +570,7 @@ bool vmmd_network_start(VmmdNetwork *n, GError **err)
     n->live = g_steal_pointer(&live);
     n->restarts = 0;
     net_log(n, LOG_INFO, "started on bridge %s", n->live->bridge);
+    vmmd_libvirt_network_event(d, n->name, n->live->uuid, VMMD_NET_EVENT_STARTED);
     return true;
 }
 
@@ -591,6 +592,7 @@ bool vmmd_network_destroy(VmmdNetwork *n, GError **err)
     network_down(n, live, true);
     run_files_remove(n);
     net_log(n, LOG_INFO, "stopped; bridge %s removed", live->bridge);
+    vmmd_libvirt_network_event(n->daemon, n->name, live->uuid, VMMD_NET_EVENT_STOPPED);
     vmm_network_def_free(live);
     network_remove_if_gone(n);
     return true;
@@ -699,6 +701,7 @@ VmmdNetwork *vmmd_network_define(VmmDaemon *d, const char *xml, GError **err)
     vmm_network_def_free(n->def);
     n->def = g_steal_pointer(&def);
     net_log(n, LOG_INFO, "defined");
+    vmmd_libvirt_network_event(d, n->name, n->def->uuid, VMMD_NET_EVENT_DEFINED);
     return n;
 }
 
@@ -715,6 +718,7 @@ bool vmmd_network_undefine(VmmdNetwork *n, GError **err)
         !vmmd_remove_file(d->networks_dir, file, err))
         return false;
     n->autostart = false;
+    vmmd_libvirt_network_event(d, n->name, n->def->uuid, VMMD_NET_EVENT_UNDEFINED);
     g_clear_pointer(&n->def, vmm_network_def_free);
     net_log(n, LOG_INFO, "undefined%s", n->live ? " (it keeps running, transient)" : "");
     network_remove_if_gone(n);

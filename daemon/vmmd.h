@@ -264,6 +264,12 @@ enum { VMMD_EVENT_DEFINED = 0, VMMD_EVENT_UNDEFINED = 1 };
 void vmmd_libvirt_state_event(VmmdDomain *dom);
 void vmmd_libvirt_event(VmmdDomain *dom, int event, int detail);
 void vmmd_libvirt_reboot_event(VmmdDomain *dom);
+/* libvirt's network lifecycle event (virNetworkEventLifecycleType:
+ * DEFINED 0, UNDEFINED 1, STARTED 2, STOPPED 3) to clients that registered. */
+void vmmd_libvirt_network_event(VmmDaemon *d, const char *name, const uint8_t uuid[16],
+                                int event);
+enum { VMMD_NET_EVENT_DEFINED, VMMD_NET_EVENT_UNDEFINED, VMMD_NET_EVENT_STARTED,
+       VMMD_NET_EVENT_STOPPED };
 
 /* commands.c ------------------------------------------------------------- */
 extern const VmmProtoCommand vmmd_commands[];
