@@ -1970,7 +1970,8 @@ static int verb_domifaddr(Ctl *c, const Verb *v, char **args, unsigned n)
         json_object *ifc = json_object_array_get_idx(ret, i);
         json_object *addrs = get(ifc, "addrs");
         const char *ifname = get_str(ifc, "name", "-");
-        if (args[1] && strcmp(args[1], ifname))
+        /* args holds n words: the interface is optional */
+        if (n > 1 && strcmp(args[1], ifname))
             continue;
         /* libvirt's lease source lists only interfaces that have a lease */
         for (size_t j = 0; addrs && j < json_object_array_length(addrs); j++) {
