@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <glib-unix.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <nftables/libnftables.h>
 #include <signal.h>
 #include <string.h>
@@ -612,12 +613,13 @@ static GHashTable *bridges_taken(VmmDaemon *d, const VmmdNetwork *except)
         if (o != except && cur && cur->bridge)
             g_hash_table_add(t, g_strdup(cur->bridge));
     }
-    /* and interfaces that exist, as libvirt skips them */
-    for (unsigned i = 0; i < 256; i++) {
-        g_autofree char *name = g_strdup_printf("virbr%u", i);
-        if (vmm_if_exists(name))
-            g_hash_table_add(t, g_steal_pointer(&name));
-    }
+    /* and interfaces that exist, as libvirt skips them: one walk of the
+     * host's interfaces */
+    struct if_nameindex *ifs = if_nameindex();
+    for (struct if_nameindex *i = ifs; i && i->if_index; i++)
+        g_hash_table_add(t, g_strdup(i->if_name));
+    if (ifs)
+        if_freenameindex(ifs);
     return t;
 }
 

@@ -15,7 +15,7 @@ if [ -z "${VMM_LIBVIRT_NET_NS:-}" ] && [ "$(id -u)" -eq 0 ] &&
    unshare --net true 2>/dev/null; then
     VMM_LIBVIRT_NET_NS=1 exec unshare --net "$BASH" "$0" "$@"
 fi
-N=98
+N=99
 . "$(dirname "$0")/tap.sh"
 
 [ -n "${VMM_LIBVIRT_NET_NS:-}" ] ||
@@ -188,6 +188,15 @@ v net-define "$tmp/bad.xml"; expect_err "net-define of a bad definition: XML err
     "error: XML error: .*10\.0\.0\.0"
 printf '<network><name>bad' >"$tmp/broken.xml"
 v net-define "$tmp/broken.xml"; expect_err "net-define of broken XML: XML error" "error: XML error"
+
+# no bridge name: the first virbrN that neither a network nor an interface
+# of the host (here: of this namespace) has
+ip link add virbr0 type bridge
+printf "<network><name>auto</name><ip address='10.124.0.1' prefix='24'/></network>" >"$tmp/auto.xml"
+v net-define "$tmp/auto.xml"; v net-dumpxml auto
+expect "net-define without a bridge name: virbr1, virbr0 being an interface already" 0 \
+    "^  <bridge name='virbr1' stp='on' delay='0'/>$"
+v net-undefine auto; ip link del virbr0
 
 # the read-only socket: reading yes, changing no
 ro() { out=$(timeout 20 virsh -c "$rouri" "$@" 2>&1); rc=$?; err=$out
