@@ -15,7 +15,7 @@ if [ -z "${VMM_LIBVIRT_NET_NS:-}" ] && [ "$(id -u)" -eq 0 ] &&
    unshare --net true 2>/dev/null; then
     VMM_LIBVIRT_NET_NS=1 exec unshare --net "$BASH" "$0" "$@"
 fi
-N=99
+N=100
 . "$(dirname "$0")/tap.sh"
 
 [ -n "${VMM_LIBVIRT_NET_NS:-}" ] ||
@@ -32,8 +32,9 @@ ip link set lo up
 tmp=$(mktemp -d /tmp/libvirt-net-test.XXXXXX)
 daemon_pid=
 ev_pid=
+ev_lab_pid=
 cleanup() {
-    [ -n "$ev_pid" ] && kill "$ev_pid" 2>/dev/null
+    [ -n "$ev_pid" ] && kill "$ev_pid" $ev_lab_pid 2>/dev/null
     if [ -n "$daemon_pid" ]; then
         "$vmmctl" -c "$sock_json" destroy vm42 >/dev/null 2>&1
         "$vmmctl" -c "$sock_json" net-destroy lab >/dev/null 2>&1
@@ -113,6 +114,10 @@ both "net-list --all, no network: virsh as vmmctl" net-list --all
 v net-define "$tmp/lab.xml"
 expect "virsh net-define" 0 "^Network lab defined from $tmp/lab.xml$"
 same "virsh net-define: as the test driver says it" "net-define $tmp/lab.xml"
+# one network's events: those of another ("auto" below) do not come
+timeout 300 virsh -c "$uri" net-event --loop --network lab --event lifecycle --timeout 240 \
+    >"$tmp/events-lab" 2>&1 &
+ev_lab_pid=$!
 both "net-list --all, inactive: virsh as vmmctl" net-list --all
 expect "net-list --all: lab inactive, persistent" 0 "^ lab +inactive +no +yes$"
 both "net-info of an inactive network: virsh as vmmctl" net-info lab
@@ -242,7 +247,12 @@ v net-undefine lab; expect "virsh net-undefine" 0 "^Network lab has been undefin
 same "virsh net-undefine: as the test driver says it" "net-define $tmp/lab.xml; net-undefine lab"
 both "net-list --all, empty again: virsh as vmmctl" net-list --all
 for _ in $(seq 50); do grep -q "lab: Undefined" "$tmp/events" && break; sleep 0.1; done
-kill "$ev_pid" 2>/dev/null; wait "$ev_pid" 2>/dev/null; ev_pid=
+for _ in $(seq 50); do grep -q "lab: Undefined" "$tmp/events-lab" && break; sleep 0.1; done
+kill "$ev_pid" "$ev_lab_pid" 2>/dev/null; wait "$ev_pid" "$ev_lab_pid" 2>/dev/null; ev_pid=
+got=$(grep -o "event 'lifecycle' for network [a-z]*: [A-Za-z]*" "$tmp/events-lab" | sed 's/.* network //' | tr '\n' ' ')
+[ "$got" = "lab: Started lab: Stopped lab: Undefined " ] && grep -q "network auto: Defined" "$tmp/events" &&
+    ok "virsh net-event --network lab: lab's events only" ||
+    { notok "virsh net-event --network lab: lab's events only"; sed 's/^/#   /' "$tmp/events-lab"; }
 got=$(grep -o "event 'lifecycle' for network lab: [A-Za-z]*" "$tmp/events" | sed 's/.*: //' | tr '\n' ' ')
 [ "$got" = "Defined Started Stopped Undefined " ] &&
     ok "virsh net-event --loop: defined, started, stopped, undefined" ||
