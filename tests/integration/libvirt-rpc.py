@@ -220,6 +220,48 @@ def network_checks():
     ok(call(313, struct.pack(">iI", 7, 0)) == (2, 1, 3), "network event 7: not supported")
     ok(call(353, xdr_string(b"nosuch") + b"\0" * 16 + struct.pack(">iII", -1, 0, 0)) ==
        (2, 1, 42), "interface addresses of an unknown domain: VIR_ERR_NO_DOMAIN")
+    # The server filters a registration by its network: on one connection,
+    # one registration for every network and one for a network that does
+    # not exist; a define and an undefine bring two events, both for the
+    # first. The events go out as the changes happen, so they are in the
+    # stream before the reply to a call made after them.
+    raw = socket.socket(socket.AF_UNIX)
+    raw.settimeout(10)
+    raw.connect(sock_path)
+    raw.sendall(opened + packet(REMOTE, 1, 313, serial=2, payload=struct.pack(">iI", 0, 0)) +
+                packet(REMOTE, 1, 313, serial=3, payload=struct.pack(">iI", 0, 1) + nosuch))
+    buf = b""
+
+    def next_packet():
+        nonlocal buf
+        while len(buf) < 4 or len(buf) < struct.unpack(">I", buf[:4])[0]:
+            chunk = raw.recv(65536)
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        size = struct.unpack(">I", buf[:4])[0]
+        p, buf = buf[:size], buf[size:]
+        return p
+    ids = []
+    for _ in range(3):
+        p = next_packet()
+        if reply_status(p)[4] in (2, 3):
+            ids.append(struct.unpack(">i", p[28:32])[0])
+    tmp = conn.networkDefineXML("<network><name>evf</name><bridge name='vmmevf0'/>"
+                                "<ip address='10.127.0.1' prefix='24'/></network>")
+    tmp.undefine()
+    raw.sendall(packet(REMOTE, 1, 283, serial=4, payload=struct.pack(">iI", 0, 0)))
+    got = []
+    while True:
+        p = next_packet()
+        h = reply_status(p)
+        if h[2] == 283:
+            break
+        got.append(struct.unpack(">i", p[28:32])[0] if h[2] == 315 else None)
+    raw.close()
+    ok(len(ids) == 2 and got == [ids[0], ids[0]],
+       "network events: a registration filtered by a network gets only its events "
+       "(callbacks %s, events for %s)" % (ids, got))
     ok(conn.getHostname() != "" and conn.listAllNetworks() == [],
        "after the hostile packets the connection still answers")
     conn.close()
