@@ -579,6 +579,11 @@ static bool network_remove_if_gone(VmmdNetwork *n)
 {
     if (n->def || n->live)
         return false;
+    /* neither defined nor running: its leases go with it, as libvirt's
+     * networkRemoveInactive removes them (a stop keeps them for the next
+     * start) */
+    g_autofree char *leases = run_file(n, "leases");
+    unlink(leases);
     g_hash_table_remove(n->daemon->networks, n->name);   /* frees n */
     return true;
 }

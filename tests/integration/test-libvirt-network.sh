@@ -15,7 +15,7 @@ if [ -z "${VMM_LIBVIRT_NET_NS:-}" ] && [ "$(id -u)" -eq 0 ] &&
    unshare --net true 2>/dev/null; then
     VMM_LIBVIRT_NET_NS=1 exec unshare --net "$BASH" "$0" "$@"
 fi
-N=101
+N=102
 . "$(dirname "$0")/tap.sh"
 
 [ -n "${VMM_LIBVIRT_NET_NS:-}" ] ||
@@ -242,8 +242,12 @@ same "virsh net-destroy: as the test driver says it" \
 ip link show vmmlab0 >/dev/null 2>&1 && notok "net-destroy removed the bridge" ||
     ok "net-destroy removed the bridge"
 v net-destroy lab; expect_err "net-destroy of an inactive network: an error" "network is not active"
+[ -s "$tmp/run/networks/lab.leases" ] && ok "net-destroy keeps the leases" ||
+    notok "net-destroy keeps the leases"
 v net-autostart --disable lab; expect "net-autostart --disable" 0 "unmarked as autostarted"
 v net-undefine lab; expect "virsh net-undefine" 0 "^Network lab has been undefined$"
+[ -e "$tmp/run/networks/lab.leases" ] && notok "net-undefine of an inactive network removes its leases" ||
+    ok "net-undefine of an inactive network removes its leases"
 same "virsh net-undefine: as the test driver says it" "net-define $tmp/lab.xml; net-undefine lab"
 both "net-list --all, empty again: virsh as vmmctl" net-list --all
 for _ in $(seq 50); do grep -q "lab: Undefined" "$tmp/events" && break; sleep 0.1; done
@@ -261,18 +265,6 @@ got=$(grep -o "event 'lifecycle' for network lab: [A-Za-z]*" "$tmp/events" | sed
 # libvirt-python and hostile packets (their own TAP lines)
 py_out=$(timeout 300 /usr/bin/python3 "$src/tests/integration/libvirt-rpc.py" network "$uri" \
          "$sock" "$tmp/lab.xml" 2>&1)
-while IFS= read -r line; do
-    case "$line" in
-    "ok "*) ok "${line#ok - }" ;;
-    "not ok "*) notok "${line#not ok - }" ;;
-    *) echo "# $line" ;;
-    esac
-done <<<"$py_out"
+relay_tap <<<"$py_out"
 
-kill -0 "$daemon_pid" 2>/dev/null && ok "vmmd is still running" || notok "vmmd is still running"
-if ((n != N)); then
-    notok "the test ran $n checks, not $N"
-fi
-if grep -Eq "ERROR: AddressSanitizer|runtime error" "$tmp/vmmd.log"; then
-    sed 's/^/# vmmd: /' "$tmp/vmmd.log"
-fi
+daemon_test_end "$daemon_pid" "$tmp/vmmd.log"

@@ -158,13 +158,7 @@ v domstate --reason demo; same "virsh domstate --reason after destroy: as the te
     "destroy test; domstate --reason test"
 v start demo; expect "virsh start after destroy" 0 "started"
 wait_state running || true
-while IFS= read -r line; do
-    case "$line" in
-    "ok "*) ok "${line#ok - }" ;;
-    "not ok "*) notok "${line#not ok - }" ;;
-    *) echo "# $line" ;;
-    esac
-done < <(timeout 120 /usr/bin/python3 "$src/tests/integration/libvirt-rpc.py" console "$uri" demo 2>&1)
+relay_tap < <(timeout 120 /usr/bin/python3 "$src/tests/integration/libvirt-rpc.py" console "$uri" demo 2>&1)
 v shutdown demo; expect "virsh shutdown: the power button" 0 "is being shutdown"
 wait_state "shut off" && ok "the guest powers off after virsh shutdown" ||
     notok "the guest powers off after virsh shutdown"
@@ -203,18 +197,6 @@ v list --all; expect "virsh list --all: empty" 0 "^-+$"
 # libvirt-python and hostile packets (their own TAP lines)
 py_out=$(timeout 300 /usr/bin/python3 "$src/tests/integration/libvirt-rpc.py" "$uri" "$sock" \
          "$tmp/pydemo.xml" 2>&1)
-while IFS= read -r line; do
-    case "$line" in
-    "ok "*) ok "${line#ok - }" ;;
-    "not ok "*) notok "${line#not ok - }" ;;
-    *) echo "# $line" ;;
-    esac
-done <<<"$py_out"
+relay_tap <<<"$py_out"
 
-kill -0 "$daemon_pid" 2>/dev/null && ok "vmmd is still running" || notok "vmmd is still running"
-if ((n != N)); then
-    notok "the test ran $n checks, not $N"
-fi
-if grep -Eq "ERROR: AddressSanitizer|runtime error" "$tmp/vmmd.log"; then
-    sed 's/^/# vmmd: /' "$tmp/vmmd.log"
-fi
+daemon_test_end "$daemon_pid" "$tmp/vmmd.log"
