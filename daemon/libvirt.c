@@ -1754,12 +1754,11 @@ static void h_net_update(VirtCall *call)
     json_object_object_add(args, "command", json_object_new_string(commands[a->command]));
     json_object_object_add(args, "section", json_object_new_string(sections[a->section]));
     json_object_object_add(args, "xml", json_object_new_string(a->xml));
-    /* VIR_NETWORK_UPDATE_AFFECT_CURRENT (0): the live network if it is
-     * active, else the definition, as libvirt's network driver does */
-    unsigned flags = a->flags ? a->flags : vmmd_network_is_active(n) ? VIRT_NET_UPDATE_LIVE
-                                                                     : VIRT_NET_UPDATE_CONFIG;
-    json_object_object_add(args, "live", json_object_new_boolean(flags & VIRT_NET_UPDATE_LIVE));
-    json_object_object_add(args, "config", json_object_new_boolean(flags & VIRT_NET_UPDATE_CONFIG));
+    /* VIR_NETWORK_UPDATE_AFFECT_CURRENT (0) is network-update without
+     * either: the running network if it runs, else the definition */
+    json_object_object_add(args, "live", json_object_new_boolean(a->flags & VIRT_NET_UPDATE_LIVE));
+    json_object_object_add(args, "config",
+                           json_object_new_boolean(a->flags & VIRT_NET_UPDATE_CONFIG));
     call_json(call, "network-update", args, reply_void);
 }
 

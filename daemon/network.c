@@ -952,8 +952,10 @@ bool vmmd_network_update(VmmdNetwork *n, const char *cmd, const char *section,
                             "of network '%s' (vmmd updates ip-dhcp-host)", section, n->name);
         return false;
     }
+    /* neither (virsh's --current): the running network if it runs, else
+     * the definition, as libvirt's network driver does */
     if (!live && !config)
-        live = n->live != NULL, config = n->def != NULL;   /* virsh's --current */
+        live = n->live != NULL, config = n->live == NULL;
     if (live && !n->live) {
         vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "network is not running");
         return false;

@@ -15,7 +15,7 @@ if [ -z "${VMM_LIBVIRT_NET_NS:-}" ] && [ "$(id -u)" -eq 0 ] &&
    unshare --net true 2>/dev/null; then
     VMM_LIBVIRT_NET_NS=1 exec unshare --net "$BASH" "$0" "$@"
 fi
-N=102
+N=103
 . "$(dirname "$0")/tap.sh"
 
 [ -n "${VMM_LIBVIRT_NET_NS:-}" ] ||
@@ -165,6 +165,11 @@ grep -q "name='h8'" <<<"$live" && grep -q "name='h7'" <<<"$out" &&
     ok "net-update --current on an active network: live changed, definition kept (libvirt's rule)" ||
     { notok "net-update --current on an active network: live changed, definition kept (libvirt's rule)"
       printf '#   %s\n' "$live" "$out"; }
+c net-update lab modify ip-dhcp-host "<host mac='52:54:00:00:00:07' name='h9' ip='10.123.0.9'/>"
+c net-dumpxml lab; live=$cout; c net-dumpxml --inactive lab
+grep -q "name='h9'" <<<"$live" && grep -q "name='h7'" <<<"$cout" &&
+    ok "vmmctl net-update --current: the same rule" ||
+    { notok "vmmctl net-update --current: the same rule"; printf '#   %s\n' "$live" "$cout"; }
 v net-update lab delete ip-dhcp-host "<host mac='52:54:00:00:00:07'/>" --config
 expect "net-update delete --config" 0 "^Updated network lab persistent config$"
 v net-update lab delete ip-dhcp-host "<host mac='52:54:00:00:00:99'/>" --live
