@@ -696,8 +696,12 @@ void ata_channel_reset(IdeChannel *ch)
 bool ata_drive_open(IdeDrive *d, const char *path, GError **err)
 {
     const VmmDiskDef *disk = d->disk;
-    VmmBlockDev *b = vmm_block_open(path, disk->type == VMM_DISK_BLOCK, disk->readonly,
-                                    disk->cache, disk->io, disk->discard, 1, err);
+    /* the disk's own source with its format and backing chain; a medium
+     * change-media puts in is a raw ISO */
+    VmmBlockDev *b = g_strcmp0(path, disk->path) == 0
+        ? vmm_block_open_disk(disk, 1, err)
+        : vmm_block_open(path, disk->type == VMM_DISK_BLOCK, disk->readonly, disk->cache,
+                         disk->io, disk->discard, 1, err);
     if (!b)
         return false;
     d->blk = b;

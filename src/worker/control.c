@@ -5,6 +5,7 @@
 #include "util/chardev.h"
 #include "util/log.h"
 #include "virtio/virtio_balloon.h"
+#include "hw/ahci.h"
 #include "hw/ide.h"
 #include "virtio/virtio_blk.h"
 #include "hw/e1000.h"
@@ -142,7 +143,10 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
             json_object_object_add(o, "path", json_object_new_string(path));
         json_object_array_add(blocks, o);
         VmmBlockStats st;
-        if (ide) {
+        if (d->bus == VMM_DISK_BUS_SATA) {
+            if (!vmm_ahci_get_stats(w->vm->ahci, d->target_dev, &st))
+                continue;   /* an empty tray */
+        } else if (ide) {
             if (!vmm_ide_get_stats(w->vm->ide, d->target_dev, &st))
                 continue;   /* an empty tray */
         } else if (!b) {

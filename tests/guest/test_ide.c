@@ -13,6 +13,7 @@
  *   by PIO, READ(12) by DMA, REQUEST SENSE after an out-of-range read, MODE
  *   SENSE, GET CONFIGURATION, READ TOC, GET EVENT STATUS, PREVENT + eject
  *   refused, eject, then NOT READY. Writes go to the disk: it is scratch. */
+#include "blkbench.h"
 #include "pcibus.h"
 
 #define ST_ERR  0x01
@@ -705,4 +706,53 @@ void test_ide_media(void)
 	asc = buf[12];
 	check("ide_media_eject", k == 6 && k2 == 2 && asc == 0x3a && read_capacity() == 0,
 	      ",\"sense_key\":%u,\"then\":%u,\"asc\":%u", k, k2, asc);
+}
+
+/* test=blk-bench bus=ide: the primary master by bus-master DMA (READ/WRITE
+ * DMA EXT), one command at a time as the bus allows (qd 1), polled;
+ * "notifies" counts the command register writes that start them. */
+void ide_bench(const struct bench_args *a)
+{
+	struct pcif fs[64];
+	if (!pcib_init())
+		return bench_fail("ide", "no PCI configuration access");
+	int n = pcib_scan(fs, 64);
+	const struct pcif *ide = NULL;
+	for (int i = 0; i < n; i++)
+		if (fs[i].vendor == 0x8086 && fs[i].device == 0x7010)
+			ide = &fs[i];
+	if (!ide)
+		return bench_fail("ide", "no PIIX3 IDE function");
+	if (a->bs > 32768)
+		return bench_fail("ide", "bs above 32 KiB (the kit's DMA buffer)");
+	bm = 0xc040;
+	pcib_write32(ide, 0x20, bm | 1);
+	pcib_write16(ide, 0x04, PCI_CMD_IO | PCI_CMD_MASTER);
+	outb(ctlp[0], 0x02);
+	sel(0, 0, 0);
+	outb(cmdp[0] + 7, 0xec);
+	if (pio_in(0, buf, 512) & ST_ERR)
+		return bench_fail("ide", "IDENTIFY failed");
+	u16 *id = (u16 *)buf;
+	u64 total = id[100] | (u64)id[101] << 16 | (u64)id[102] << 32 | (u64)id[103] << 48;
+	u64 nsec = a->bs / 512, blocks = total / nsec, seq = 0;
+	if (!blocks)
+		return bench_fail("ide", "disk smaller than bs");
+	u64 ios = 0, errs = 0, lat = 0;
+	u64 t0 = rdtsc(), end = t0 + a->secs * tsc_hz, t_last = t0;
+	prd_set(buf, (u32)a->bs);
+	while (rdtsc() < end) {
+		u64 t = rdtsc();
+		tf48(0, 0, bench_next(a, &seq, blocks) * nsec, (u32)nsec);
+		u8 bms, s = dma(0, a->write ? 0x35 : 0x25, !a->write, &bms);
+		t_last = rdtsc();
+		lat += t_last - t;
+		ios++;
+		if (s & ST_ERR)
+			errs++;
+	}
+	struct bench_res r = { .bus = "ide", .device = "hda", .qd = 1, .ios = ios, .errs = errs,
+			       .lat_tsc = lat, .nots = ios, .t0 = t0, .t_last = t_last, .queues = 1,
+			       .poll = true };
+	bench_report(a, &r);
 }
