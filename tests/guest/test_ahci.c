@@ -125,8 +125,9 @@ static void disk_tests(int p)
 	      still_works(p), ",\"tfd\":[%u,%u]", t, t2);
 }
 
-static void other_disk(int p, bool *all, int *count)
+static void other_disk(int p, bool *all, int *count, u32 *ports)
 {
+	*ports |= 1u << p;
 	fill(buf, 65536, 50 + (u32)p);
 	u32 t = ahci_cmd(&h, p, 0x35, 2048, 128, true, buf, 65536);
 	memset(buf2, 0, 65536);
@@ -305,6 +306,7 @@ void test_ahci(void)
 	if (!up)
 		return;
 	int ata = -1, atapi = -1, others = 0;
+	u32 other_ports = 0;
 	bool others_ok = true;
 	for (int p = 0; p < AHCI_PORTS; p++) {
 		if (h.sig[p] == SIG_ATA && ata < 0)
@@ -316,9 +318,10 @@ void test_ahci(void)
 		disk_tests(ata);
 		for (int p = 0; p < AHCI_PORTS; p++)
 			if (p != ata && h.sig[p] == SIG_ATA)
-				other_disk(p, &others_ok, &others);
+				other_disk(p, &others_ok, &others, &other_ports);
 		if (others)
-			check("ahci_other_disks", others_ok, ",\"disks\":%d", others);
+			check("ahci_other_disks", others_ok, ",\"disks\":%d,\"ports\":%u", others,
+			      other_ports);
 		hostile_tests(ata);
 	}
 	if (atapi >= 0)

@@ -120,6 +120,9 @@ static void test_guest(gconstpointer data)
         return;
     g_autoptr(GPtrArray) others = harness_find(r, "check", "ahci_other_disks");
     g_assert_cmpuint(others->len, ==, 1);
+    json_object *ports = NULL;   /* the <address> put sdc on port 4 */
+    g_assert_true(json_object_object_get_ex(others->pdata[0], "ports", &ports));
+    g_assert_cmpint(json_object_get_int(ports), ==, 1 << QCOW2_PORT);
     /* the overlay: clean, and the base with the guest's 64 KiB at LBA 2048 */
     g_autofree char *ref = g_build_filename(dir, "ref.raw", NULL);
     g_autofree guint32 *pat = g_new(guint32, 16384);

@@ -87,6 +87,71 @@ static void test_guest(gconstpointer data)
         g_assert_cmphex(GUINT32_FROM_LE(w[i]), ==, 1 * 0x9e3779b9u ^ i * 0x85ebca6bu);
 }
 
+static int sh(const char *cmd)
+{
+    int status = -1;
+    const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL,
+                      &status, NULL))
+        return -1;
+    return g_spawn_check_wait_status(status, NULL) ? 0 : 1;
+}
+
+/* hda a qcow2 overlay (qemu-img) on a raw base filled with 0x5c: test=ide
+ * passes on it, qemu-img finds it clean, it holds the guest's PIO write at
+ * LBA 100 and still reads the base where the guest wrote nothing. */
+static void test_qcow2(void)
+{
+    if (!g_find_program_in_path("qemu-img")) {
+        g_test_skip("qemu-img not installed (Debian package qemu-utils)");
+        return;
+    }
+    g_autofree char *rel = harness_tmpdir();
+    g_autofree char *dir = g_canonicalize_filename(rel, NULL);
+    g_autofree char *cmd = g_strdup_printf(
+        "cd '%s' && qemu-img create -q -f raw base.raw 64M && "
+        "qemu-io -f raw -c 'write -P 0x5c 0 64M' base.raw >/dev/null && "
+        "qemu-img create -q -f qcow2 -o cluster_size=65536 -b base.raw -F raw top.qcow2", dir);
+    g_assert_cmpint(sh(cmd), ==, 0);
+    g_autofree char *top = g_build_filename(dir, "top.qcow2", NULL);
+    g_autofree char *cd = make_cd(dir);
+    g_autofree char *devs = g_strdup_printf(
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none' "
+        "io='native'/><source file='%s'/><target dev='hda' bus='ide'/></disk>"
+        "<disk type='file' device='cdrom'><source file='%s'/><target dev='hdc' bus='ide'/>"
+        "</disk>", top, cd);
+    g_autofree char *cmdline = g_strdup_printf("test=ide cd_sectors=%d", CD_SECTORS);
+    HarnessDomain d = { .cmdline = cmdline, .extra_devices = devs };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
+    harness_assert_clean_stderr(r);
+    if (r->exit_status != 0 || harness_done_count(r, "failed") != 0)
+        g_test_message("exit %d\nstdout:\n%s\nstderr:\n%s", r->exit_status, r->out, r->err);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    g_assert_cmpint(harness_done_count(r, "failed"), ==, 0);
+    g_autoptr(GPtrArray) id = harness_find(r, "check", "ide_identify");
+    json_object *sectors = NULL;
+    g_assert_cmpuint(id->len, ==, 1);
+    g_assert_true(json_object_object_get_ex(id->pdata[0], "sectors", &sectors));
+    g_assert_cmpint(json_object_get_int64(sectors), ==, 64 * 2048);   /* the virtual size */
+    g_autofree char *conv = g_strdup_printf("cd '%s' && qemu-img check -q top.qcow2 && "
+                                            "qemu-img convert -f qcow2 -O raw top.qcow2 out.raw",
+                                            dir);
+    g_assert_cmpint(sh(conv), ==, 0);
+    g_autofree char *out = g_build_filename(dir, "out.raw", NULL);
+    int fd = open(out, O_RDONLY);
+    g_assert_cmpint(fd, >=, 0);
+    guint32 w[1024];
+    g_assert_cmpint(pread(fd, w, sizeof(w), 100 * 512), ==, sizeof(w));
+    for (guint32 i = 0; i < G_N_ELEMENTS(w); i++)
+        g_assert_cmphex(GUINT32_FROM_LE(w[i]), ==, 1 * 0x9e3779b9u ^ i * 0x85ebca6bu);
+    guint8 b[512];
+    g_assert_cmpint(pread(fd, b, sizeof(b), 50 * 512), ==, sizeof(b));
+    close(fd);
+    for (size_t i = 0; i < sizeof(b); i++)
+        g_assert_cmphex(b[i], ==, 0x5c);
+}
+
 static void test_refused(void)
 {
     static const char *cases[][2] = {
@@ -317,6 +382,7 @@ int main(int argc, char **argv)
         g_autofree char *path = g_strdup_printf("/ide/guest/%s/%s", modes[i].io, modes[i].cache);
         g_test_add_data_func(path, &modes[i], test_guest);
     }
+    g_test_add_func("/ide/qcow2", test_qcow2);
     g_test_add_func("/ide/refused", test_refused);
     g_test_add_data_func("/ide/media/change", GINT_TO_POINTER(0), test_media);
     g_test_add_data_func("/ide/media/empty-tray", GINT_TO_POINTER(1), test_media);
