@@ -184,6 +184,27 @@ static void set_tfd(AhciPort *p)
     p->tfd = (uint32_t)t->error << 8 | t->status;
 }
 
+/* The task file fields a device-to-host FIS carries (the Register D2H
+ * and PIO Setup layouts agree on bytes 0-13). */
+static void fis_task_file(uint8_t *f, uint8_t type, uint8_t flags, const IdeTaskFile *t,
+                          uint8_t select)
+{
+    memset(f, 0, 20);
+    f[0] = type;
+    f[1] = flags;
+    f[2] = t->status;
+    f[3] = t->error;
+    f[4] = t->lbal;
+    f[5] = t->lbam;
+    f[6] = t->lbah;
+    f[7] = select;
+    f[8] = t->hob_lbal;
+    f[9] = t->hob_lbam;
+    f[10] = t->hob_lbah;
+    f[12] = t->nsector;
+    f[13] = t->hob_nsector;
+}
+
 /* The drive's Register D2H FIS: its task file after a command or reset. */
 static void post_d2h(AhciPort *p, bool irq)
 {
@@ -192,20 +213,7 @@ static void post_d2h(AhciPort *p, bool irq)
     uint8_t *f = fis_area(p, RX_D2H, 20);
     if (!f)
         return;
-    memset(f, 0, 20);
-    f[0] = FIS_D2H;
-    f[1] = irq ? 0x40 : 0;
-    f[2] = t->status;
-    f[3] = t->error;
-    f[4] = t->lbal;
-    f[5] = t->lbam;
-    f[6] = t->lbah;
-    f[7] = p->ch.select;
-    f[8] = t->hob_lbal;
-    f[9] = t->hob_lbam;
-    f[10] = t->hob_lbah;
-    f[12] = t->nsector;
-    f[13] = t->hob_nsector;
+    fis_task_file(f, FIS_D2H, irq ? 0x40 : 0, t, p->ch.select);
 }
 
 /* Data went to the host: the PIO Setup FIS, whose E_Status hosts read for
@@ -216,16 +224,7 @@ static void post_pio_setup(AhciPort *p)
     uint8_t *f = fis_area(p, RX_PIO, 20);
     if (!f)
         return;
-    memset(f, 0, 20);
-    f[0] = FIS_PIO_SETUP;
-    f[1] = 0x20 | 0x40;                          /* device to host, interrupt */
-    f[2] = t->status;
-    f[3] = t->error;
-    f[4] = t->lbal;
-    f[5] = t->lbam;
-    f[6] = t->lbah;
-    f[7] = p->ch.select;
-    f[12] = t->nsector;
+    fis_task_file(f, FIS_PIO_SETUP, 0x20 | 0x40, t, p->ch.select);   /* D to H, interrupt */
     f[15] = t->status;                           /* E_Status */
     uint16_t n = (uint16_t)MIN(p->bytes, (uint64_t)0xffff);
     f[16] = n & 0xff;

@@ -21,6 +21,7 @@
  * for tests/fuzz/corpus-ahci. */
 #include "fuzz-vm.h"
 #include "hw/ahci.h"
+#include "fuzz-util.h"
 #include "util/log.h"
 #include "vmm/layout.h"
 
@@ -35,44 +36,6 @@
 #define ABAR_BASE 0xc0000000u
 #define SLOT      0x1f
 
-static void fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    abort();
-}
-
-static void line_set(VmmIrq *irq, int level)
-{
-    if (level != 0 && level != 1)
-        fail("AHCI interrupt line %u driven to %d", irq->gsi, level);
-}
-
-static void access_bus(VmmBus *bus, bool write, uint64_t addr, unsigned sz, uint64_t *v)
-{
-    if (write) {
-        vmm_bus_write(bus, addr, sz, *v);
-        return;
-    }
-    *v = 0;
-    vmm_bus_read(bus, addr, sz, v);
-    if (sz < 8 && (*v >> (8 * sz)) != 0)
-        fail("%u-byte read at 0x%llx returned 0x%llx", sz, (unsigned long long)addr,
-             (unsigned long long)*v);
-}
-
-static void memfd_image(const char *name, off_t size, char *path, size_t n)
-{
-    int fd = memfd_create(name, MFD_CLOEXEC);
-    if (fd < 0 || ftruncate(fd, size) < 0)
-        abort();
-    snprintf(path, n, "/proc/self/fd/%d", fd);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t *ram;
@@ -83,9 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (ram == MAP_FAILED)
             abort();
-        memfd_image("fuzz-sda", 1 << 20, disk_path, sizeof(disk_path));
-        memfd_image("fuzz-cd", 64 << 11, cd_path, sizeof(cd_path));
-        memfd_image("fuzz-sdc", 64 << 10, disk2_path, sizeof(disk2_path));
+        fuzz_memfd_image("fuzz-sda", 1 << 20, disk_path, sizeof(disk_path));
+        fuzz_memfd_image("fuzz-cd", 64 << 11, cd_path, sizeof(cd_path));
+        fuzz_memfd_image("fuzz-sdc", 64 << 10, disk2_path, sizeof(disk2_path));
     }
     memset(ram, 0, RAM_SIZE);
 
@@ -102,19 +65,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_ptr_array_add(def.disks, &sdb);
     g_ptr_array_add(def.disks, &sdc);
 
-    VmmVm *vm = fuzz_vm_new(ram, RAM_SIZE, line_set);
+    VmmVm *vm = fuzz_vm_new(ram, RAM_SIZE, fuzz_line_set);
     vm->def = &def;
     vm->vm_fd = -1;
     GError *err = NULL;
     VmmAhci *ahci = vmm_ahci_new(vm, SLOT, &err);
     if (!ahci)
-        fail("%s", err ? err->message : "no AHCI");
+        fuzz_fail("%s", err ? err->message : "no AHCI");
     /* As firmware leaves it: ABAR placed, memory decoding and bus mastering on. */
     uint64_t cfg = LAYOUT_ECAM_BASE + (SLOT << 15), v;
     v = ABAR_BASE;
-    access_bus(&vm->mmio, true, cfg + 0x24, 4, &v);
+    fuzz_access(&vm->mmio, true, cfg + 0x24, 4, &v);
     v = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
-    access_bus(&vm->mmio, true, cfg + PCI_COMMAND, 2, &v);
+    fuzz_access(&vm->mmio, true, cfg + PCI_COMMAND, 2, &v);
 
     for (size_t at = 0; at + 8 <= size; at += 8) {
         const uint8_t *r = data + at;
@@ -123,12 +86,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unsigned off = r[2] | r[3] << 8;
         v = (uint64_t)r[4] | (uint64_t)r[5] << 8 | (uint64_t)r[6] << 16 | (uint64_t)r[7] << 24;
         switch ((r[0] >> 1) & 3) {
-        case 0: access_bus(&vm->mmio, write, ABAR_BASE + off % 0x1000, sz, &v); break;
-        case 1: access_bus(&vm->mmio, write, cfg + off % 256, sz > 4 ? 4 : sz, &v); break;
+        case 0: fuzz_access(&vm->mmio, write, ABAR_BASE + off % 0x1000, sz, &v); break;
+        case 1: fuzz_access(&vm->mmio, write, cfg + off % 256, sz > 4 ? 4 : sz, &v); break;
         case 2: memcpy(ram + off % (RAM_SIZE - 4), &v, 4); break;
         case 3: {
             unsigned port = (off >> 8) % 6;
-            access_bus(&vm->mmio, true, ABAR_BASE + 0x100 + 0x80 * port + (off & 0x7c), 4, &v);
+            fuzz_access(&vm->mmio, true, ABAR_BASE + 0x100 + 0x80 * port + (off & 0x7c), 4, &v);
             break;
         }
         }

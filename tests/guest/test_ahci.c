@@ -17,6 +17,7 @@
  *   COMRESET and the port works. Writes go to the disks: they are
  *   scratch. */
 #include "ahci.h"
+#include "ata.h"
 #include "blkbench.h"
 #include "virtio.h"
 
@@ -29,18 +30,13 @@ static u8 buf[256 * 1024] __attribute__((aligned(4096)));
 static u8 buf2[256 * 1024] __attribute__((aligned(4096)));
 static u64 sectors;
 
-static void fill(u8 *p, u32 bytes, u32 tag)
-{
-	for (u32 i = 0; i < bytes / 4; i++)
-		((u32 *)p)[i] = tag * 0x9e3779b9u ^ i * 0x85ebca6bu;
-}
 
 static bool ok(u32 tfd) { return tfd != 0xffffffffu && !(tfd & TFD_ERR); }
 
 /* The drive still reads what the first data check wrote at LBA 1000. */
 static bool still_works(int p)
 {
-	fill(buf, 4096, 3);
+	ata_fill(buf, 4096, 3);
 	memset(buf2, 0, 4096);
 	u32 t = ahci_cmd(&h, p, 0xc8, 1000, 8, false, buf2, 4096);
 	return ok(t) && !memcmp(buf, buf2, 4096);
@@ -53,12 +49,8 @@ static void disk_tests(int p)
 	t = ahci_cmd(&h, p, 0xec, 0, 0, false, buf, 512);
 	u16 *id = (u16 *)buf;
 	char model[41];
-	for (int i = 0; i < 20; i++) {
-		model[2 * i] = (char)(id[27 + i] >> 8);
-		model[2 * i + 1] = (char)id[27 + i];
-	}
-	model[40] = 0;
-	sectors = id[100] | (u64)id[101] << 16 | (u64)id[102] << 32 | (u64)id[103] << 48;
+	ata_id_model(id, model);
+	sectors = ata_id_sectors(id);
 	u32 prdbc = rd32(ahci_hdr(&h, p, 0) + 4);
 	u8 *pio = h.fb[p] + 0x20;
 	check("ahci_identify", ok(t) && !strncmp(model, "VMMD HARDDISK", 13) && sectors &&
@@ -67,7 +59,7 @@ static void disk_tests(int p)
 	      (unsigned long long)sectors, (id[75] & 0x1f) + 1, prdbc, t);
 
 	/* DMA: 64 sectors in 8 PRD entries each way; a PIO read of the last */
-	fill(buf, 32768, 3);
+	ata_fill(buf, 32768, 3);
 	t = ahci_cmd(&h, p, 0xca, 1000, 64, true, buf, 32768);
 	memset(buf2, 0, 32768);
 	t2 = ahci_cmd(&h, p, 0xc8, 1000, 64, false, buf2, 32768);
@@ -79,7 +71,7 @@ static void disk_tests(int p)
 	      !memcmp(buf + 63 * 512, buf2, 512), ",\"tfd\":[%u,%u,%u]", t, t2, t3);
 
 	u64 hi = sectors - 8;
-	fill(buf, 4096, 4);
+	ata_fill(buf, 4096, 4);
 	t = ahci_cmd(&h, p, 0x35, hi, 8, true, buf, 4096);
 	memset(buf2, 0, 4096);
 	t2 = ahci_cmd(&h, p, 0x25, hi, 8, false, buf2, 4096);
@@ -94,7 +86,7 @@ static void disk_tests(int p)
 	/* NCQ: 32 tags of 8 sectors (4 KiB in two PRD entries) at once */
 	u8 f[20];
 	for (int s = 0; s < 32; s++) {
-		fill(buf + 4096 * s, 4096, 100 + (u32)s);
+		ata_fill(buf + 4096 * s, 4096, 100 + (u32)s);
 		ahci_fis_ncq(f, true, 5000 + 8 * (u64)s, 8, s);
 		ahci_prep(&h, p, s, f, NULL, true, buf + 4096 * s, 4096, 2048);
 	}
@@ -125,10 +117,45 @@ static void disk_tests(int p)
 	      still_works(p), ",\"tfd\":[%u,%u]", t, t2);
 }
 
+/* MSI: one vector (0xe0 here, free in test=ahci) for a command's D2H FIS
+ * once GHC.IE and PxIE allow it; none while GHC.IE is off. */
+#define VEC_AHCI 0xe0
+static void msi_test(int p)
+{
+	u8 cap = pcib_cap(&h.f, 0x05, 0);
+	if (!cap) {
+		check("ahci_msi", false, ",\"error\":\"no MSI capability\"");
+		return;
+	}
+	pcib_write32(&h.f, cap + 4, 0xfee00000u | lapic_id() << 12);
+	pcib_write32(&h.f, cap + 8, 0);
+	pcib_write16(&h.f, cap + 12, VEC_AHCI);
+	pcib_write16(&h.f, cap + 2, pcib_read16(&h.f, cap + 2) | 1);
+	ahci_wr(&h, p, PX_IE, 1u << 0);			/* DHRS */
+	u64 before = irq_count[VEC_AHCI];
+	u32 t = ahci_cmd(&h, p, 0xe7, 0, 0, false, NULL, 0);	/* GHC.IE off: no MSI */
+	delay_us(20000);
+	u64 quiet = irq_count[VEC_AHCI] - before;
+	mmio_write32(h.abar + 0x08, 0xffffffff);
+	mmio_write32(h.abar + 0x04, (1u << 31) | 2);	/* AE | IE */
+	before = irq_count[VEC_AHCI];
+	u32 t2 = ahci_cmd(&h, p, 0xe7, 0, 0, false, NULL, 0);
+	bool got = wait_change(&irq_count[VEC_AHCI], before, 2000);
+	u32 is = mmio_read32(h.abar + 0x08);
+	ahci_wr(&h, p, PX_IS, 0xffffffff);
+	mmio_write32(h.abar + 0x08, is);
+	mmio_write32(h.abar + 0x04, 1u << 31);
+	ahci_wr(&h, p, PX_IE, 0);
+	pcib_write16(&h.f, cap + 2, pcib_read16(&h.f, cap + 2) & ~1);
+	check("ahci_msi", ok(t) && ok(t2) && !quiet && got && (is & (1u << p)),
+	      ",\"interrupts\":%llu,\"without_ie\":%llu,\"is\":%u",
+	      (unsigned long long)(irq_count[VEC_AHCI] - before), (unsigned long long)quiet, is);
+}
+
 static void other_disk(int p, bool *all, int *count, u32 *ports)
 {
 	*ports |= 1u << p;
-	fill(buf, 65536, 50 + (u32)p);
+	ata_fill(buf, 65536, 50 + (u32)p);
 	u32 t = ahci_cmd(&h, p, 0x35, 2048, 128, true, buf, 65536);
 	memset(buf2, 0, 65536);
 	u32 t2 = ahci_cmd(&h, p, 0x25, 2048, 128, false, buf2, 65536);
@@ -212,7 +239,7 @@ static void hostile_tests(int p)
 	ahci_wr(&h, p, PX_CMD, PX_CMD_SUD | PX_CMD_POD);
 	ahci_wr(&h, p, PX_CMD, PX_CMD_SUD | PX_CMD_POD | PX_CMD_ST);
 	memset(h.fb[p], 0, 256);
-	fill(buf, 4096, 3);
+	ata_fill(buf, 4096, 3);
 	memset(buf2, 0, 4096);
 	t = ahci_cmd(&h, p, 0xc8, 1000, 8, false, buf2, 4096);
 	bool nofis = h.fb[p][0x40] == 0;
@@ -316,6 +343,7 @@ void test_ahci(void)
 	}
 	if (ata >= 0) {
 		disk_tests(ata);
+		msi_test(ata);
 		for (int p = 0; p < AHCI_PORTS; p++)
 			if (p != ata && h.sig[p] == SIG_ATA)
 				other_disk(p, &others_ok, &others, &other_ports);
@@ -345,7 +373,7 @@ void ahci_bench(const struct bench_args *a)
 	if (!ok(ahci_cmd(&h, p, 0xec, 0, 0, false, idb, 512)))
 		return bench_fail("sata", "IDENTIFY failed");
 	u16 *id = (u16 *)idb;
-	u64 secs_total = id[100] | (u64)id[101] << 16 | (u64)id[102] << 32 | (u64)id[103] << 48;
+	u64 secs_total = ata_id_sectors(id);
 	u64 nsec = a->bs / 512, blocks = secs_total / nsec;
 	u64 qd = a->qd > 32 ? 32 : a->qd;
 	if (!blocks || a->bs > AHCI_PRDS * 4096ull)

@@ -13,6 +13,7 @@
  *   by PIO, READ(12) by DMA, REQUEST SENSE after an out-of-range read, MODE
  *   SENSE, GET CONFIGURATION, READ TOC, GET EVENT STATUS, PREVENT + eject
  *   refused, eject, then NOT READY. Writes go to the disk: it is scratch. */
+#include "ata.h"
 #include "blkbench.h"
 #include "pcibus.h"
 
@@ -128,11 +129,6 @@ static u8 dma(int c, u8 cmd, bool to_mem, u8 *bms)
 	return s;
 }
 
-static void fill(u8 *p, u32 bytes, u32 tag)
-{
-	for (u32 i = 0; i < bytes / 4; i++)
-		((u32 *)p)[i] = tag * 0x9e3779b9u ^ i * 0x85ebca6bu;
-}
 
 static u64 ata_sectors;
 
@@ -145,13 +141,9 @@ static void disk_tests(void)
 	s = pio_in(0, buf, 512);
 	u16 *id = (u16 *)buf;
 	char model[41];
-	for (int i = 0; i < 20; i++) {
-		model[2 * i] = (char)(id[27 + i] >> 8);
-		model[2 * i + 1] = (char)id[27 + i];
-	}
-	model[40] = 0;
+	ata_id_model(id, model);
 	u32 lba28 = id[60] | (u32)id[61] << 16;
-	ata_sectors = id[100] | (u64)id[101] << 16 | (u64)id[102] << 32 | (u64)id[103] << 48;
+	ata_sectors = ata_id_sectors(id);
 	bool lba48 = id[83] & (1 << 10), flush = (id[83] & (3 << 12)) == (3 << 12);
 	check("ide_identify", !(s & ST_ERR) && !strncmp(model, "VMMD HARDDISK", 13) && lba48 &&
 	      flush && (id[49] & 0x300) == 0x300 && (id[63] & 7) == 7 && ata_sectors > 0 &&
@@ -161,7 +153,7 @@ static void disk_tests(void)
 	      flush ? "true" : "false");
 
 	/* PIO READ/WRITE SECTORS */
-	fill(buf, 8 * 512, 1);
+	ata_fill(buf, 8 * 512, 1);
 	tf28(0, 0, 100, 8);
 	outb(cmdp[0] + 7, 0x30);
 	u8 sw = pio_out(0, buf, 8 * 512);
@@ -177,7 +169,7 @@ static void disk_tests(void)
 	outb(cmdp[0] + 2, 8);
 	outb(cmdp[0] + 7, 0xc6);
 	u8 sm = wait_ready(0);
-	fill(buf, 16 * 512, 2);
+	ata_fill(buf, 16 * 512, 2);
 	tf28(0, 0, 200, 16);
 	outb(cmdp[0] + 7, 0xc5);
 	sw = pio_out(0, buf, 16 * 512);
@@ -189,7 +181,7 @@ static void disk_tests(void)
 	      !memcmp(buf, buf2, 16 * 512), ",\"status\":%u", s);
 
 	/* DMA: 64 sectors, 8 PRD entries each way; PIO cross-check */
-	fill(buf, 32768, 3);
+	ata_fill(buf, 32768, 3);
 	prd_set(buf, 32768);
 	tf28(0, 0, 1000, 64);
 	u8 swd = dma(0, 0xca, false, &bms);
@@ -210,7 +202,7 @@ static void disk_tests(void)
 	/* LBA48: WRITE DMA EXT at the last 8 sectors (beyond 2^28 on a big
 	 * disk), READ SECTORS EXT back */
 	u64 hi = ata_sectors - 8;
-	fill(buf, 4096, 4);
+	ata_fill(buf, 4096, 4);
 	prd_set(buf, 4096);
 	tf48(0, 0, hi, 8);
 	swd = dma(0, 0x35, false, &bms);
@@ -245,7 +237,7 @@ static bool still_works(void)
 	tf28(0, 0, 100, 8);
 	outb(cmdp[0] + 7, 0x20);
 	u8 s = pio_in(0, buf2, 4096);
-	fill(buf, 4096, 1);
+	ata_fill(buf, 4096, 1);
 	bool ok = !(s & ST_ERR) && !memcmp(buf, buf2, 4096);
 	u8 bms;
 	memset(buf2, 0, 4096);
@@ -734,7 +726,7 @@ void ide_bench(const struct bench_args *a)
 	if (pio_in(0, buf, 512) & ST_ERR)
 		return bench_fail("ide", "IDENTIFY failed");
 	u16 *id = (u16 *)buf;
-	u64 total = id[100] | (u64)id[101] << 16 | (u64)id[102] << 32 | (u64)id[103] << 48;
+	u64 total = ata_id_sectors(id);
 	u64 nsec = a->bs / 512, blocks = total / nsec, seq = 0;
 	if (!blocks)
 		return bench_fail("ide", "disk smaller than bs");
