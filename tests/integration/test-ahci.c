@@ -6,6 +6,7 @@
  * <address>) which qemu-img then finds clean and holding what the guest
  * wrote; definitions vmmd refuses name why. */
 #include "harness.h"
+#include "proto/proto.h"
 
 #include <fcntl.h>
 #include <stdbool.h>
@@ -111,6 +112,73 @@ static void test_guest(gconstpointer data)
     g_assert_cmpint(harness_sh(check), ==, 0);
 }
 
+/* query-stats while test=ahci runs (after its DMA check): the SATA disk's
+ * counters, as domblkstat shows them, and the CD-ROM's entry. */
+typedef struct {
+    char *sock;
+    json_object *blocks;
+} Stats;
+
+static gboolean on_stats_line(const char *line, GPid pid, void *opaque)
+{
+    (void)pid;
+    Stats *st = opaque;
+    if (st->blocks || !strstr(line, "\"check\":\"ahci_dma_rw\""))
+        return TRUE;
+    g_autoptr(GError) e = NULL;
+    VmmProtoSync *ctl = vmm_proto_sync_connect(st->sock, 10000, &e);
+    if (!ctl) {
+        g_test_message("control socket: %s", e->message);
+        return TRUE;
+    }
+    json_object *r = vmm_proto_sync_call(ctl, "query-stats", NULL, &e), *blocks;
+    if (r && json_object_object_get_ex(r, "block", &blocks))
+        st->blocks = json_object_get(blocks);
+    json_object_put(r);
+    vmm_proto_sync_free(ctl);
+    return TRUE;
+}
+
+static gint64 block_field(json_object *blocks, const char *name, const char *field)
+{
+    for (size_t i = 0; i < json_object_array_length(blocks); i++) {
+        json_object *b = json_object_array_get_idx(blocks, i), *v;
+        if (json_object_object_get_ex(b, "name", &v) &&
+            strcmp(json_object_get_string(v), name) == 0)
+            return json_object_object_get_ex(b, field, &v) ? json_object_get_int64(v) : -1;
+    }
+    return -2;
+}
+
+static void test_stats(void)
+{
+    g_autofree char *rel = harness_tmpdir();
+    g_autofree char *dir = g_canonicalize_filename(rel, NULL);
+    g_autofree char *img = harness_make_image(dir, "sda.img", 64);
+    g_autofree char *cd = harness_make_cd_image(dir, "cd.iso", CD_SECTORS, 0xcd000000u);
+    g_autofree char *devs = g_strdup_printf(
+        "<disk type='file' device='disk'><source file='%s'/><target dev='sda' bus='sata'/>"
+        "</disk><disk type='file' device='cdrom'><source file='%s'/>"
+        "<target dev='sdb' bus='sata'/></disk>", img, cd);
+    HarnessDomain d = { .cmdline = "test=ahci", .extra_devices = devs };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    Stats st = { .sock = g_build_filename(dir, "ctl.sock", NULL) };
+    const char *const args[] = { "--control-socket", st.sock, NULL };
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, args, TIMEOUT, on_stats_line, &st);
+    harness_assert_clean_stderr(r);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    g_assert_nonnull(st.blocks);
+    g_test_message("blocks: %s", json_object_to_json_string(st.blocks));
+    /* by then: IDENTIFY (no I/O), WRITE DMA and READ DMA of 32 KiB, READ SECTORS */
+    g_assert_cmpint(block_field(st.blocks, "sda", "wr_reqs"), >=, 1);
+    g_assert_cmpint(block_field(st.blocks, "sda", "wr_bytes"), >=, 32768);
+    g_assert_cmpint(block_field(st.blocks, "sda", "rd_reqs"), >=, 2);
+    g_assert_cmpint(block_field(st.blocks, "sda", "rd_bytes"), >=, 32768 + 512);
+    g_assert_cmpint(block_field(st.blocks, "sdb", "rd_reqs"), ==, 0);   /* not read yet */
+    json_object_put(st.blocks);
+    g_free(st.sock);
+}
+
 static void test_refused(void)
 {
     static const char *cases[][2] = {
@@ -160,5 +228,6 @@ int main(int argc, char **argv)
         g_test_add_data_func(path, &modes[i], test_guest);
     }
     g_test_add_func("/ahci/refused", test_refused);
+    g_test_add_func("/ahci/stats", test_stats);
     return g_test_run();
 }
