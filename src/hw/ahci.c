@@ -885,20 +885,60 @@ void vmm_ahci_free(VmmAhci *a)
     g_free(a);
 }
 
+static IdeDrive *find_drive(VmmAhci *a, const char *target_dev, AhciPort **port);
+
 bool vmm_ahci_get_stats(VmmAhci *a, const char *target_dev, VmmBlockStats *out)
 {
     memset(out, 0, sizeof(*out));
     if (!a)
         return false;
-    bool ok = false;
+    AhciPort *p;
     g_mutex_lock(&a->lock);
-    for (unsigned i = 0; i < VMM_AHCI_PORTS && !ok; i++) {
+    IdeDrive *d = find_drive(a, target_dev, &p);
+    bool ok = d && d->blk;
+    if (ok)
+        vmm_block_get_stats(d->blk, out);
+    g_mutex_unlock(&a->lock);
+    return ok;
+}
+
+static IdeDrive *find_drive(VmmAhci *a, const char *target_dev, AhciPort **port)
+{
+    for (unsigned i = 0; i < VMM_AHCI_PORTS; i++) {
         IdeDrive *d = &a->port[i].ch.drive[0];
-        if (d->present && d->blk && strcmp(d->disk->target_dev, target_dev) == 0) {
-            vmm_block_get_stats(d->blk, out);
-            ok = true;
+        if (d->present && strcmp(d->disk->target_dev, target_dev) == 0) {
+            *port = &a->port[i];
+            return d;
         }
     }
+    return NULL;
+}
+
+char *vmm_ahci_medium(VmmAhci *a, const char *target_dev)
+{
+    if (!a)
+        return NULL;
+    AhciPort *p;
+    g_mutex_lock(&a->lock);
+    IdeDrive *d = find_drive(a, target_dev, &p);
+    char *m = d ? g_strdup(d->medium) : NULL;   /* a guest eject may free it */
+    g_mutex_unlock(&a->lock);
+    return m;
+}
+
+bool vmm_ahci_change_media(VmmAhci *a, const char *target_dev, const char *path, bool force,
+                           GError **err)
+{
+    AhciPort *p = NULL;
+    g_mutex_lock(&a->lock);
+    IdeDrive *d = find_drive(a, target_dev, &p);
+    bool ok = false;
+    if (!d || !d->atapi)
+        g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_INVALID,
+                    "disk %s: no SATA CD-ROM of that name (change-media takes a "
+                    "<disk device='cdrom'> target)", target_dev);
+    else
+        ok = ata_change_media(&p->ch, d, path, force, err);
     g_mutex_unlock(&a->lock);
     return ok;
 }

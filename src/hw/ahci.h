@@ -23,5 +23,10 @@ void vmm_ahci_free(VmmAhci *ahci);
 /* Statistics of the drive named target_dev; false when it has no medium
  * or is not on this controller. */
 bool vmm_ahci_get_stats(VmmAhci *ahci, const char *target_dev, VmmBlockStats *out);
+/* The image in CD-ROM target_dev now (a copy to free), or NULL. */
+char *vmm_ahci_medium(VmmAhci *ahci, const char *target_dev);
+/* virsh change-media on a SATA CD-ROM, as vmm_ide_change_media(). */
+bool vmm_ahci_change_media(VmmAhci *ahci, const char *target_dev, const char *path, bool force,
+                           GError **err);
 
 #endif

@@ -719,3 +719,36 @@ void ide_drive_eject(IdeDrive *d)
     d->sectors = 0;
 }
 
+
+bool ata_change_media(IdeChannel *ch, IdeDrive *d, const char *path, bool force, GError **err)
+{
+    const char *target_dev = d->disk->target_dev;
+    if (d->locked && !force) {
+        g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_INVALID,
+                    "disk %s: the guest has locked the tray (PREVENT MEDIUM REMOVAL); "
+                    "use --force to change the medium anyway", target_dev);
+        return false;
+    }
+    /* open the new image before dropping the old one: a bad path keeps
+     * the medium that is in */
+    IdeDrive fresh = *d;
+    fresh.blk = NULL;
+    fresh.medium = NULL;
+    if (path && !ata_drive_open(&fresh, path, err))
+        return false;
+    /* a command in flight on the drive ends with the attention (then
+     * reported: SCSI reports a unit attention once) */
+    bool busy = ch->xfer != XFER_NONE && &ch->drive[ch->cur] == d;
+    if (busy)
+        atapi_cmd_error(ch, SENSE_UNIT_ATTENTION, ASC_MEDIUM_CHANGED);
+    bool had = d->blk != NULL;
+    ide_drive_eject(d);
+    d->blk = fresh.blk;
+    d->medium = fresh.medium;
+    d->sectors = fresh.sectors;
+    d->unit_attention = !busy;
+    d->locked = false;
+    d->media_event = path ? 2 : had ? 3 : 0;
+    vmm_log_info("disk %s: %s", target_dev, path ? "new medium inserted" : "medium ejected");
+    return true;
+}

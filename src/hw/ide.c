@@ -427,35 +427,8 @@ bool vmm_ide_change_media(VmmIde *ide, const char *target_dev, const char *path,
         g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_INVALID,
                     "disk %s: no IDE CD-ROM of that name (change-media takes a "
                     "<disk device='cdrom'> target, hda to hdd)", target_dev);
-    } else if (d->locked && !force) {
-        g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_INVALID,
-                    "disk %s: the guest has locked the tray (PREVENT MEDIUM REMOVAL); "
-                    "use --force to change the medium anyway", target_dev);
     } else {
-        /* open the new image before dropping the old one: a bad path keeps
-         * the medium that is in */
-        IdeDrive fresh = *d;
-        fresh.blk = NULL;
-        fresh.medium = NULL;
-        if (!path || ata_drive_open(&fresh, path, err)) {
-            IdeChannel *ch = &ide->ch[d->disk->ide_bus % 2];
-            /* a command in flight on the drive ends with the attention
-             * (then reported: SCSI reports a unit attention once) */
-            bool busy = ch->xfer != XFER_NONE && ch->cur == d->disk->ide_unit % 2;
-            if (busy)
-                atapi_cmd_error(ch, SENSE_UNIT_ATTENTION, ASC_MEDIUM_CHANGED);
-            bool had = d->blk != NULL;
-            ide_drive_eject(d);
-            d->blk = fresh.blk;
-            d->medium = fresh.medium;
-            d->sectors = fresh.sectors;
-            d->unit_attention = !busy;
-            d->locked = false;
-            d->media_event = path ? 2 : had ? 3 : 0;
-            vmm_log_info("disk %s: %s", target_dev,
-                         path ? "new medium inserted" : "medium ejected");
-            ok = true;
-        }
+        ok = ata_change_media(&ide->ch[d->disk->ide_bus % 2], d, path, force, err);
     }
     g_mutex_unlock(&ide->lock);
     return ok;

@@ -113,11 +113,34 @@ static void test_guest(gconstpointer data)
 }
 
 /* query-stats while test=ahci runs (after its DMA check): the SATA disk's
- * counters, as domblkstat shows them, and the CD-ROM's entry. */
+ * counters, as domblkstat shows them, and the CD-ROM's entry; then
+ * change-media on the SATA CD-ROM (refused on the disk). */
 typedef struct {
-    char *sock;
-    json_object *blocks;
+    char *sock, *new_iso;
+    json_object *blocks, *after;
+    char *hda_err;
 } Stats;
+
+static json_object *query_blocks(VmmProtoSync *ctl)
+{
+    g_autoptr(GError) e = NULL;
+    json_object *r = vmm_proto_sync_call(ctl, "query-stats", NULL, &e), *blocks, *out = NULL;
+    if (r && json_object_object_get_ex(r, "block", &blocks))
+        out = json_object_get(blocks);
+    json_object_put(r);
+    return out;
+}
+
+static char *change_media(VmmProtoSync *ctl, const char *dev, const char *source)
+{
+    json_object *a = json_object_new_object();
+    json_object_object_add(a, "device", json_object_new_string(dev));
+    json_object_object_add(a, "source", json_object_new_string(source));
+    g_autoptr(GError) e = NULL;
+    json_object *r = vmm_proto_sync_call(ctl, "change-media", a, &e);
+    json_object_put(r);
+    return r ? NULL : g_strdup(e->message);
+}
 
 static gboolean on_stats_line(const char *line, GPid pid, void *opaque)
 {
@@ -131,23 +154,36 @@ static gboolean on_stats_line(const char *line, GPid pid, void *opaque)
         g_test_message("control socket: %s", e->message);
         return TRUE;
     }
-    json_object *r = vmm_proto_sync_call(ctl, "query-stats", NULL, &e), *blocks;
-    if (r && json_object_object_get_ex(r, "block", &blocks))
-        st->blocks = json_object_get(blocks);
-    json_object_put(r);
+    st->blocks = query_blocks(ctl);
+    /* a disk is no CD-ROM; the CD-ROM takes a new image of the same data
+     * (the guest's CD checks then see a unit attention first) */
+    st->hda_err = change_media(ctl, "sda", st->new_iso);
+    g_autofree char *cd_err = change_media(ctl, "sdb", st->new_iso);
+    if (cd_err)
+        g_test_message("change-media sdb: %s", cd_err);
+    else
+        st->after = query_blocks(ctl);
     vmm_proto_sync_free(ctl);
     return TRUE;
 }
 
-static gint64 block_field(json_object *blocks, const char *name, const char *field)
+static json_object *block_entry(json_object *blocks, const char *name)
 {
     for (size_t i = 0; i < json_object_array_length(blocks); i++) {
         json_object *b = json_object_array_get_idx(blocks, i), *v;
         if (json_object_object_get_ex(b, "name", &v) &&
             strcmp(json_object_get_string(v), name) == 0)
-            return json_object_object_get_ex(b, field, &v) ? json_object_get_int64(v) : -1;
+            return b;
     }
-    return -2;
+    return NULL;
+}
+
+static gint64 block_field(json_object *blocks, const char *name, const char *field)
+{
+    json_object *b = block_entry(blocks, name), *v;
+    if (!b)
+        return -2;
+    return json_object_object_get_ex(b, field, &v) ? json_object_get_int64(v) : -1;
 }
 
 static void test_stats(void)
@@ -160,13 +196,20 @@ static void test_stats(void)
         "<disk type='file' device='disk'><source file='%s'/><target dev='sda' bus='sata'/>"
         "</disk><disk type='file' device='cdrom'><source file='%s'/>"
         "<target dev='sdb' bus='sata'/></disk>", img, cd);
-    HarnessDomain d = { .cmdline = "test=ahci", .extra_devices = devs };
+    g_autofree char *cmdline = g_strdup_printf("test=ahci cd_sectors=%d", CD_SECTORS);
+    HarnessDomain d = { .cmdline = cmdline, .extra_devices = devs };
     g_autofree char *xml = harness_write_domain(dir, &d);
-    Stats st = { .sock = g_build_filename(dir, "ctl.sock", NULL) };
-    const char *const args[] = { "--control-socket", st.sock, NULL };
+    Stats st = { .sock = g_build_filename(dir, "ctl.sock", NULL),
+                 .new_iso = harness_make_cd_image(dir, "new.iso", CD_SECTORS, 0xcd000000u) };
+    /* --no-sandbox: a confined worker opens no file, and change-media
+     * opens one (as in test-ide) */
+    const char *const args[] = { "--control-socket", st.sock, "--no-sandbox", NULL };
     g_autoptr(HarnessRun) r = harness_run_worker(xml, args, TIMEOUT, on_stats_line, &st);
     harness_assert_clean_stderr(r);
+    if (r->exit_status != 0 || harness_done_count(r, "failed") != 0)
+        g_test_message("exit %d\nstdout:\n%s\nstderr:\n%s", r->exit_status, r->out, r->err);
     g_assert_cmpint(r->exit_status, ==, 0);
+    g_assert_cmpint(harness_done_count(r, "failed"), ==, 0);
     g_assert_nonnull(st.blocks);
     g_test_message("blocks: %s", json_object_to_json_string(st.blocks));
     /* by then: IDENTIFY (no I/O), WRITE DMA and READ DMA of 32 KiB, READ SECTORS */
@@ -175,7 +218,17 @@ static void test_stats(void)
     g_assert_cmpint(block_field(st.blocks, "sda", "rd_reqs"), >=, 2);
     g_assert_cmpint(block_field(st.blocks, "sda", "rd_bytes"), >=, 32768 + 512);
     g_assert_cmpint(block_field(st.blocks, "sdb", "rd_reqs"), ==, 0);   /* not read yet */
+    g_assert_nonnull(st.hda_err);
+    g_assert_nonnull(strstr(st.hda_err, "no SATA CD-ROM"));
+    g_assert_nonnull(st.after);
+    json_object *path = NULL;
+    g_assert_true(json_object_object_get_ex(block_entry(st.after, "sdb"), "path", &path));
+    g_assert_cmpstr(json_object_get_string(path), ==, st.new_iso);
+    g_assert_nonnull(strstr(r->err, "disk sdb: new medium inserted"));
     json_object_put(st.blocks);
+    json_object_put(st.after);
+    g_free(st.hda_err);
+    g_free(st.new_iso);
     g_free(st.sock);
 }
 
