@@ -152,6 +152,36 @@ static void msi_test(int p)
 	      (unsigned long long)(irq_count[VEC_AHCI] - before), (unsigned long long)quiet, is);
 }
 
+/* INTx when MSI is off: the slot's line (config Interrupt Line) goes high
+ * with a D2H FIS and low once PxIS and IS are cleared. Routed edge-
+ * triggered here so that the kit counts assertions without a CPL0 handler
+ * that knows AHCI: one interrupt per rising edge. */
+#define VEC_AHCI_INTX 0xe1
+static void intx_test(int p)
+{
+	u8 gsi = pcib_read8(&h.f, 0x3c);
+	pcib_write16(&h.f, 0x04, PCI_CMD_MEM | PCI_CMD_MASTER);	/* INTx on */
+	ioapic_route(gsi, VEC_AHCI_INTX, false, true, (u8)lapic_id(), false);
+	ahci_wr(&h, p, PX_IE, 1u << 0);
+	mmio_write32(h.abar + 0x04, (1u << 31) | 2);
+	u64 before = irq_count[VEC_AHCI_INTX];
+	u32 t = ahci_cmd(&h, p, 0xe7, 0, 0, false, NULL, 0);
+	bool got = wait_change(&irq_count[VEC_AHCI_INTX], before, 2000);
+	/* cleared, then a second command: a second edge */
+	u32 is = mmio_read32(h.abar + 0x08);
+	mmio_write32(h.abar + 0x08, is);
+	u32 t2 = ahci_cmd(&h, p, 0xe7, 0, 0, false, NULL, 0);
+	bool got2 = wait_change(&irq_count[VEC_AHCI_INTX], before + 1, 2000);
+	mmio_write32(h.abar + 0x08, mmio_read32(h.abar + 0x08));
+	mmio_write32(h.abar + 0x04, 1u << 31);
+	ahci_wr(&h, p, PX_IE, 0);
+	ioapic_route(gsi, VEC_AHCI_INTX, false, true, (u8)lapic_id(), true);
+	pcib_write16(&h.f, 0x04, PCI_CMD_MEM | PCI_CMD_MASTER | PCI_CMD_INTX_OFF);
+	check("ahci_intx", ok(t) && ok(t2) && got && got2 && (is & (1u << p)),
+	      ",\"gsi\":%u,\"interrupts\":%llu,\"is\":%u", gsi,
+	      (unsigned long long)(irq_count[VEC_AHCI_INTX] - before), is);
+}
+
 static void other_disk(int p, bool *all, int *count, u32 *ports)
 {
 	*ports |= 1u << p;
@@ -344,6 +374,7 @@ void test_ahci(void)
 	if (ata >= 0) {
 		disk_tests(ata);
 		msi_test(ata);
+		intx_test(ata);
 		for (int p = 0; p < AHCI_PORTS; p++)
 			if (p != ata && h.sig[p] == SIG_ATA)
 				other_disk(p, &others_ok, &others, &other_ports);
