@@ -617,6 +617,25 @@ void test_ide(void)
 	cdrom_tests();   /* cd=empty: the tray is empty, NOT READY is the check */
 }
 
+/* The PIIX3 IDE function found, BAR4 (bus master) placed, I/O decoding
+ * and mastering on; NULL, or why not. */
+static const char *ide_setup(void)
+{
+	struct pcif fs[64];
+	if (!pcib_init())
+		return "no PCI configuration access";
+	int n = pcib_scan(fs, 64);
+	for (int i = 0; i < n; i++) {
+		if (fs[i].vendor != 0x8086 || fs[i].device != 0x7010)
+			continue;
+		bm = 0xc040;
+		pcib_write32(&fs[i], 0x20, bm | 1);
+		pcib_write16(&fs[i], 0x04, PCI_CMD_IO | PCI_CMD_MASTER);
+		return NULL;
+	}
+	return "no PIIX3 IDE function";
+}
+
 /* TEST UNIT READY until it fails with sense key `key` (the error register's
  * high nibble), for at most ms; the key seen last. */
 static u8 tur_until(u8 key, u64 ms)
@@ -655,19 +674,9 @@ static u32 read_capacity(void)
  * goes through; the guest sees UNIT ATTENTION, then NOT READY. */
 void test_ide_media(void)
 {
-	struct pcif fs[64];
-	if (!pcib_init())
-		return check("ide_media_pci", false, ",\"error\":\"no PCI\"");
-	int n = pcib_scan(fs, 64);
-	const struct pcif *ide = NULL;
-	for (int i = 0; i < n; i++)
-		if (fs[i].vendor == 0x8086 && fs[i].device == 0x7010)
-			ide = &fs[i];
-	if (!ide)
-		return check("ide_media_pci", false, ",\"error\":\"no PIIX3 IDE\"");
-	bm = 0xc040;
-	pcib_write32(ide, 0x20, bm | 1);
-	pcib_write16(ide, 0x04, PCI_CMD_IO | PCI_CMD_MASTER);
+	const char *why = ide_setup();
+	if (why)
+		return check("ide_media_pci", false, ",\"error\":\"%s\"", why);
 	outb(ctlp[1], 0x02);
 	u64 first = cmdline_u64("cd_sectors", 0), second = cmdline_u64("new_sectors", 0);
 	u32 cap0 = read_capacity();
@@ -705,21 +714,11 @@ void test_ide_media(void)
  * "notifies" counts the command register writes that start them. */
 void ide_bench(const struct bench_args *a)
 {
-	struct pcif fs[64];
-	if (!pcib_init())
-		return bench_fail("ide", "no PCI configuration access");
-	int n = pcib_scan(fs, 64);
-	const struct pcif *ide = NULL;
-	for (int i = 0; i < n; i++)
-		if (fs[i].vendor == 0x8086 && fs[i].device == 0x7010)
-			ide = &fs[i];
-	if (!ide)
-		return bench_fail("ide", "no PIIX3 IDE function");
 	if (a->bs > 32768)
 		return bench_fail("ide", "bs above 32 KiB (the kit's DMA buffer)");
-	bm = 0xc040;
-	pcib_write32(ide, 0x20, bm | 1);
-	pcib_write16(ide, 0x04, PCI_CMD_IO | PCI_CMD_MASTER);
+	const char *why = ide_setup();
+	if (why)
+		return bench_fail("ide", why);
 	outb(ctlp[0], 0x02);
 	sel(0, 0, 0);
 	outb(cmdp[0] + 7, 0xec);
