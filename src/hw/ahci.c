@@ -460,8 +460,10 @@ static bool ncq_submit(AhciPort *p, unsigned slot, const uint8_t *ct, VmmBlockQu
     return true;
 }
 
-/* Run every slot set in PxCI, in slot order; NCQ commands together. */
-static void port_process(AhciPort *p)
+/* One pass over the slots set in PxCI, in slot order: the NCQ commands
+ * together, up to the first non-queued command after them; true when the
+ * queued ones completed and a later pass may run what waited for them. */
+static bool port_pass(AhciPort *p)
 {
     VmmVm *vm = p->ahci->vm;
     IdeDrive *d = &p->ch.drive[0];
@@ -524,7 +526,7 @@ static void port_process(AhciPort *p)
         run_command(p, slot, hdr, ct);
     }
     if (!queued && !refused)
-        return;
+        return false;
     /* the drive accepted the queued commands: PxCI clears, PxSACT stays */
     p->ci &= ~queued;
     if (queued)
@@ -570,6 +572,14 @@ static void port_process(AhciPort *p)
         p->stalled = true;
         port_event(p, IS_TFES | IS_SDBS);
     }
+    return queued && !failed;
+}
+
+/* Run every slot set in PxCI; each pass clears at least one slot. */
+static void port_process(AhciPort *p)
+{
+    while (port_pass(p) && p->ci && !p->stalled && (p->cmd & CMD_ST))
+        ;
 }
 
 /* ---- ports -------------------------------------------------------------- */

@@ -105,6 +105,24 @@ static void disk_tests(int p)
 	      !memcmp(buf, buf2, 32 * 4096), ",\"tags\":32,\"tfd\":[%u,%u],\"is\":%u,\"sact\":%u",
 	      t, t2, is, sact);
 
+	/* queued reads and a non-queued FLUSH in one PxCI write: the FLUSH
+	 * runs once the queue has drained */
+	for (int q = 0; q < 4; q++) {
+		ahci_fis_ncq(f, false, 5000 + 8 * (u64)q, 8, q);
+		ahci_prep(&h, p, q, f, NULL, false, buf2 + 4096 * q, 4096, 4096);
+	}
+	ahci_fis(f, 0xe7, 0, 0, 0);
+	ahci_prep(&h, p, 4, f, NULL, false, NULL, 0, 4096);
+	ahci_wr(&h, p, PX_SACT, 0xf);
+	ahci_wr(&h, p, PX_CI, 0x1f);
+	u64 end = rdtsc() + ms_to_tsc(2000);
+	while (((ahci_rd(&h, p, PX_CI) & 0x1f) || ahci_rd(&h, p, PX_SACT)) && rdtsc() < end)
+		cpu_relax();
+	u32 ci = ahci_rd(&h, p, PX_CI), tfd = ahci_rd(&h, p, PX_TFD);
+	ahci_wr(&h, p, PX_IS, 0xffffffff);
+	check("ahci_ncq_then_flush", !(ci & 0x1f) && !ahci_rd(&h, p, PX_SACT) && ok(tfd),
+	      ",\"ci\":%u,\"tfd\":%u", ci, tfd);
+
 	/* errors: LBA past the end, by DMA and by NCQ */
 	t = ahci_cmd(&h, p, 0x25, sectors - 4, 8, false, buf2, 4096);
 	ahci_port_start(&h, p);
