@@ -13,6 +13,7 @@
 #include "hw/acpi_ged.h"
 #include "hw/e1000.h"
 #include "hw/i8042.h"
+#include "hw/ahci.h"
 #include "hw/ide.h"
 #include "hw/pci.h"
 #include "hw/port80.h"
@@ -196,6 +197,23 @@ static void ide_free(VmmVm *vm)
     vm->ide = NULL;
 }
 
+/* Any <disk bus='sata'>: the ICH9 AHCI function at 00:1f.0, one for all
+ * of them (the slot vmm_domain_def_pci_placement() keeps free for it). */
+static bool ahci_create(const BoardCtx *c, GError **err)
+{
+    VmmVm *vm = c->vm;
+    if (!vmm_domain_def_has_sata(vm->def))
+        return true;
+    vm->ahci = vmm_ahci_new(vm, VMM_PCI_SLOT_AHCI, err);
+    return vm->ahci != NULL;
+}
+
+static void ahci_free(VmmVm *vm)
+{
+    vmm_ahci_free(vm->ahci);
+    vm->ahci = NULL;
+}
+
 static bool pci_devices_create(const BoardCtx *c, GError **err);
 static void pci_devices_free(VmmVm *vm);
 
@@ -237,6 +255,7 @@ static const BoardDevice board_devices[] = {
     { "rtc", rtc_create, NULL, rtc_free },
     { "pci-host", pci_host_create, NULL, pci_host_free },
     { "ide", ide_create, NULL, ide_free },
+    { "ahci", ahci_create, NULL, ahci_free },
     { "pci-devices", pci_devices_create, NULL, pci_devices_free },
     { "acpi-ged", ged_create, NULL, ged_free },
 };
@@ -271,15 +290,15 @@ static bool disk_is_vhostuser(gconstpointer item)
     return ((const VmmDiskDef *)item)->type == VMM_DISK_VHOSTUSER;
 }
 
-static bool disk_is_ide(gconstpointer item)
+static bool disk_is_emulated(gconstpointer item)
 {
-    return ((const VmmDiskDef *)item)->bus == VMM_DISK_BUS_IDE;
+    return ((const VmmDiskDef *)item)->bus != VMM_DISK_BUS_VIRTIO;
 }
 
-/* virtio-blk: neither vhost-user nor IDE (the IDE controller has them) */
+/* virtio-blk: neither vhost-user nor IDE/SATA (their controllers have them) */
 static bool disk_is_local(gconstpointer item)
 {
-    return !disk_is_vhostuser(item) && !disk_is_ide(item);
+    return !disk_is_vhostuser(item) && !disk_is_emulated(item);
 }
 
 #define VHOST_USER_ACCEPT_S 30

@@ -5,6 +5,7 @@
 #include "util/chardev.h"
 #include "util/log.h"
 #include "virtio/virtio_balloon.h"
+#include "hw/ahci.h"
 #include "hw/ide.h"
 #include "virtio/virtio_blk.h"
 #include "hw/e1000.h"
@@ -134,15 +135,19 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
         const VmmDiskDef *d = g_ptr_array_index(w->vm->def->disks, i);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "name", json_object_new_string(d->target_dev));
-        bool ide = d->bus == VMM_DISK_BUS_IDE;
-        /* an IDE CD-ROM's medium is whatever change-media put in last */
-        g_autofree char *medium = ide ? vmm_ide_medium(w->vm->ide, d->target_dev) : NULL;
-        const char *path = ide ? medium : d->path;
+        bool ide = d->bus == VMM_DISK_BUS_IDE, sata = d->bus == VMM_DISK_BUS_SATA;
+        /* a CD-ROM's medium is whatever change-media put in last */
+        g_autofree char *medium = ide ? vmm_ide_medium(w->vm->ide, d->target_dev)
+                                : sata ? vmm_ahci_medium(w->vm->ahci, d->target_dev) : NULL;
+        const char *path = ide || sata ? medium : d->path;
         if (path)
             json_object_object_add(o, "path", json_object_new_string(path));
         json_object_array_add(blocks, o);
         VmmBlockStats st;
-        if (ide) {
+        if (sata) {
+            if (!vmm_ahci_get_stats(w->vm->ahci, d->target_dev, &st))
+                continue;   /* an empty tray */
+        } else if (ide) {
             if (!vmm_ide_get_stats(w->vm->ide, d->target_dev, &st))
                 continue;   /* an empty tray */
         } else if (!b) {
@@ -307,11 +312,19 @@ static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *o
         return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
                                    "change-media: source '%s' is not an absolute path", path);
     g_autoptr(GError) e = NULL;
-    if (!w->vm->ide ||
-        !vmm_ide_change_media(w->vm->ide, json_object_get_string(dev), path,
-                              force && json_object_get_boolean(force), &e))
+    const char *name = json_object_get_string(dev);
+    bool forced = force && json_object_get_boolean(force);
+    /* the AHCI controller's drive when the disk of that name has bus='sata' */
+    bool sata = false;
+    for (guint i = 0; w->vm->def->disks && i < w->vm->def->disks->len; i++) {
+        const VmmDiskDef *d = g_ptr_array_index(w->vm->def->disks, i);
+        if (strcmp(d->target_dev, name) == 0)
+            sata = d->bus == VMM_DISK_BUS_SATA;
+    }
+    if (sata ? !vmm_ahci_change_media(w->vm->ahci, name, path, forced, &e)
+             : !w->vm->ide || !vmm_ide_change_media(w->vm->ide, name, path, forced, &e))
         return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "%s",
-                                   e ? e->message : "the domain has no IDE CD-ROM");
+                                   e ? e->message : "the domain has no IDE or SATA CD-ROM");
     return json_object_new_object();
 }
 

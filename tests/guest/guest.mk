@@ -35,6 +35,7 @@ GUEST_OBJS = \
 	$(guest_builddir)/pcibus.gk.o $(guest_builddir)/virtio.gk.o \
 	$(guest_builddir)/blk.gk.o $(guest_builddir)/test_blk.gk.o \
 	$(guest_builddir)/test_blkbench.gk.o $(guest_builddir)/test_ide.gk.o \
+	$(guest_builddir)/ahci.gk.o $(guest_builddir)/test_ahci.gk.o \
 	$(guest_builddir)/net.gk.o $(guest_builddir)/test_net.gk.o \
 	$(guest_builddir)/e1000.gk.o $(guest_builddir)/test_e1000.gk.o \
 	$(guest_builddir)/test_rng.gk.o $(guest_builddir)/test_console.gk.o \

@@ -36,6 +36,7 @@ void test_net_bench(void);
 void test_rng(void);
 void test_console(void);
 void test_ide(void);
+void test_ahci(void);
 void test_ide_media(void);
 void test_net_reflect(void);
 void test_net_peer(void);
@@ -53,7 +54,7 @@ static const struct {
 	{ "blk-persist", test_blk_persist }, { "net", test_net }, { "net-dhcp", test_net_dhcp },
 	{ "net-bench", test_net_bench }, { "rng", test_rng }, { "console", test_console },
 	{ "net-reflect", test_net_reflect }, { "net-peer", test_net_peer },
-	{ "e1000", test_e1000 }, { "ide", test_ide }, { "ide-media", test_ide_media },
+	{ "e1000", test_e1000 }, { "ide", test_ide }, { "ahci", test_ahci }, { "ide-media", test_ide_media },
 };
 
 NORETURN void idle_forever(void)

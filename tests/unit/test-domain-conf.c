@@ -1141,7 +1141,8 @@ static const DiskCase disk_cases[] = {
     { "/conf/disk/invalid/type-bogus", "type='file'", "type='nbd'", NULL, NULL,
       I, 11, DV "attribute 'type'='nbd' on <disk> is invalid" },
     { "/conf/disk/unsupported/device-cdrom-virtio", "device='disk'", "device='cdrom'", NULL,
-      NULL, U, 14, DV "<disk device='cdrom'> needs <target bus='ide'> (hda to hdd)" },
+      NULL, U, 14, DV "<disk device='cdrom'> needs <target bus='ide'> (hda to hdd) or "
+      "bus='sata'" },
     { "/conf/disk/unsupported/device-floppy", "device='disk'", "device='floppy'", NULL, NULL,
       U, 11, DV "attribute 'device'='floppy' on <disk> is not supported" },
     { "/conf/disk/unsupported/device-lun", "device='disk'", "device='lun'", NULL, NULL,
@@ -1326,9 +1327,8 @@ static const DiskCase disk_cases[] = {
       "<target dev='xvda'/>", NULL, NULL, U, 14, "means bus 'xen'" },
     { "/conf/disk/unsupported/target-ubda", "<target dev='vda' bus='virtio'/>",
       "<target dev='ubda'/>", NULL, NULL, U, 14, "means bus 'uml'" },
-    { "/conf/disk/unsupported/bus-sata", "bus='virtio'", "bus='sata'", NULL, NULL,
-      U, 14, DV "attribute 'bus'='sata' on <target> is not supported by vmmd "
-      "(supported: virtio, ide)" },
+    { "/conf/disk/unsupported/bus-sata-vda", "bus='virtio'", "bus='sata'", NULL, NULL,
+      U, 14, DV "target dev 'vda' is not supported on bus 'sata'" },
     { "/conf/disk/unsupported/bus-ide-vda", "bus='virtio'", "bus='ide'", NULL, NULL,
       U, 14, DV "target dev 'vda' is not supported on bus 'ide'" },
     { "/conf/disk/unsupported/bus-scsi", "bus='virtio'", "bus='scsi'", NULL, NULL,

@@ -1140,6 +1140,52 @@ static void test_ide(void)
     g_assert_true(vmm_domain_def_equal(def, again));
 }
 
+/* SATA disks and CD-ROMs: on the AHCI function at 00:1f.0 (slot 0x1f kept
+ * for it), ports from the name or from <address unit=...>, formatted with
+ * their drive address. */
+static void test_sata(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *xml = doc_replace("<!--dev-->",
+        "<disk><source file='/a'/><target dev='vda'/><address type='pci' slot='0x1e'/></disk>"
+        "<disk><source file='/b'/><target dev='sdb' bus='sata'/></disk>"
+        "<disk><source file='/c'/><target dev='vdb'/></disk>"
+        "<disk device='cdrom'><source file='/d.iso'/><target dev='sda' bus='sata'/>"
+        "<address type='drive' controller='0' bus='0' target='0' unit='5'/></disk>");
+    g_autoptr(VmmDomainDef) def = parse_ok(xml);
+    g_assert_true(vmm_domain_def_fill_defaults(def, &err));
+    g_assert_no_error(err);
+    g_assert_true(vmm_domain_def_has_sata(def));
+    g_assert_false(vmm_domain_def_has_ide(def));
+    g_assert_cmpint(slot_of(def, 0), ==, 0x1e);
+    const VmmDiskDef *sdb = g_ptr_array_index(def->disks, 1);
+    const VmmDiskDef *sda = g_ptr_array_index(def->disks, 3);
+    g_assert_cmpint(sdb->bus, ==, VMM_DISK_BUS_SATA);
+    g_assert_cmpuint(sdb->ide_unit, ==, 1);
+    g_assert_cmpuint(sda->ide_unit, ==, 5);
+    g_assert_true(sda->readonly);
+    g_autofree char *out = format_ok(def);
+    g_assert_nonnull(strstr(out, "<target dev=\"sda\" bus=\"sata\"/>\n"
+                                 "      <readonly/>\n"
+                                 "      <address type=\"drive\" controller=\"0\" bus=\"0\" "
+                                 "target=\"0\" unit=\"5\"/>"));
+    assert_both_valid(out);
+    g_autoptr(VmmDomainDef) again = parse_ok(out);
+    g_assert_true(vmm_domain_def_equal(def, again));
+    /* the AHCI slot is not handed out: 31 devices would need it */
+    GString *many = g_string_new("<disk><source file='/s'/><target dev='sda' bus='sata'/></disk>");
+    for (int i = 0; i < 30; i++)
+        g_string_append_printf(many, "<disk><source file='/v%d'/><target dev='vd%c%c'/></disk>",
+                               i, 'a' + i / 26, 'a' + i % 26);
+    g_autofree char *xml2 = doc_replace("<!--dev-->", many->str);
+    g_string_free(many, TRUE);
+    g_autoptr(VmmDomainDef) def2 = parse_ok(xml2);
+    g_autoptr(GError) e2 = NULL;
+    g_assert_false(vmm_domain_def_fill_defaults(def2, &e2));
+    g_assert_nonnull(e2);
+    g_assert_nonnull(strstr(e2->message, "no free PCI slot left"));
+}
+
 static void test_copy_equal(void)
 {
     static const Mutation muts[] = {
@@ -1727,6 +1773,7 @@ int main(int argc, char **argv)
     g_test_add_func("/format/fill-defaults/balloon", test_fill_balloon);
     g_test_add_func("/format/copy-equal", test_copy_equal);
     g_test_add_func("/format/ide", test_ide);
+    g_test_add_func("/format/sata", test_sata);
     g_test_add_func("/schema/refuses", test_schema_refuses);
     g_test_add_func("/schema/parser-only-rules", test_schema_parser_only_rules);
     g_test_add_func("/schema/examples", test_schema_examples);
