@@ -345,8 +345,14 @@ static json_object *base_stats(VmmdDomain *dom)
     put_int(s, "state.state", dom->state);
     put_int(s, "state.reason", vmmd_reason_number(dom->state, dom->reason));
     bool active = vmmd_domain_is_active(dom);
-    guint64 user, sys;
-    if (active && vmmd_domain_cpu_times(dom, &user, &sys)) {
+    guint64 total, user, sys;
+    /* libvirt's QEMU driver reads these from the VM's cpuacct group,
+     * which counts every thread the worker ever had */
+    if (active && vmmd_cgroup_cpu_times(dom->cgroup, &total, &user, &sys)) {
+        put_int(s, "cpu.time", (gint64)total);
+        put_int(s, "cpu.user", (gint64)user);
+        put_int(s, "cpu.system", (gint64)sys);
+    } else if (active && vmmd_domain_cpu_times(dom, &user, &sys)) {
         put_int(s, "cpu.time", (gint64)(user + sys));
         put_int(s, "cpu.user", (gint64)user);
         put_int(s, "cpu.system", (gint64)sys);
@@ -429,7 +435,9 @@ static void merge_devices(json_object *s, json_object *w, const char *array,
 static void merge_worker_stats(json_object *s, json_object *w)
 {
     json_object *v;
-    if (json_object_object_get_ex(w, "cpu_time_ns", &v))
+    /* the cgroup's figure, where there is one, is the whole worker's */
+    if (json_object_object_get_ex(w, "cpu_time_ns", &v) &&
+        !json_object_object_get_ex(s, "cpu.user", NULL))
         put_int(s, "cpu.time", json_object_get_int64(v));
     if (json_object_object_get_ex(w, "memory_kib", &v))
         put_int(s, "balloon.current", json_object_get_int64(v));
