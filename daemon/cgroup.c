@@ -549,8 +549,26 @@ VmmdCgroup *vmmd_cgroup_create(VmmDaemon *d, const char *name, const VmmDomainDe
             VmmdCgroup old = { .dir = { [0] = cg->dir[c] } };
             remove_dirs(&old);
         }
-        if (!make_dir(cg->dir[c], err))
+        GError *e = NULL;
+        if (!make_dir(cg->dir[c], &e)) {
+            /* not allowed to make groups (not root, read-only): a domain
+             * without tuning runs without them */
+            const VmmTuneDef *t = def->tune;
+            if ((g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_ACCES) ||
+                 g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_PERM) ||
+                 g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_ROFS)) &&
+                !vmm_tune_def_needs_cpu(t) && !vmm_tune_def_needs_memory(t) &&
+                !vmm_tune_def_needs_blkio(t)) {
+                vmmd_log(d, NULL, LOG_WARNING, "domain '%s' runs without cgroups: %s", name,
+                         e->message);
+                g_error_free(e);
+                g_clear_pointer(&cg->dir[c], g_free);
+                vmmd_cgroup_remove(cg);
+                return NULL;
+            }
+            g_propagate_error(err, e);
             goto fail;
+        }
     }
     if (cg->v2 && cg->dir[0]) {
         g_autofree char *ctrls = read_text(cg->dir[0], "cgroup.controllers");
