@@ -807,3 +807,140 @@ bool vmmd_cgroup_cpu_times(const VmmdCgroup *cg, guint64 *total, guint64 *user, 
     *sys = g_ascii_strtoull(su, NULL, 10);
     return true;
 }
+
+/* ------------------------------------------------------------------------ */
+/* virsh schedinfo, memtune, blkiotune                                      */
+
+static void add_param(json_object *a, const char *name, char *value)
+{
+    json_object *p = json_object_new_array();
+    json_object_array_add(p, json_object_new_string(name));
+    json_object_array_add(p, json_object_new_string(value ? value : ""));
+    json_object_array_add(a, p);
+    g_free(value);
+}
+
+/* A v1 cfs value as virsh prints it (the kernel's -1 for no quota). */
+static char *cfs(const char *dir, const char *file)
+{
+    return dir ? read_text(dir, file) : NULL;
+}
+
+/* v2 cpu.max "QUOTA PERIOD": field 0 or 1, "max" as -1 */
+static char *cpu_max(const char *dir, int field)
+{
+    g_autofree char *t = dir ? read_text(dir, "cpu.max") : NULL;
+    g_auto(GStrv) f = g_strsplit(t ? t : "", " ", 2);
+    if (g_strv_length(f) != 2)
+        return NULL;
+    return g_strdup(!strcmp(f[field], "max") ? "-1" : f[field]);
+}
+
+static char *kib_or_unlimited(const char *dir, const char *file)
+{
+    g_autofree char *t = dir ? read_text(dir, file) : NULL;
+    if (!t)
+        return NULL;
+    guint64 b = g_ascii_strtoull(t, NULL, 10);
+    /* v1's "no limit" is PAGE_COUNTER_MAX pages, v2's is "max" */
+    if (!strcmp(t, "max") || b >= (G_MAXINT64 / 4096) * 4096)
+        return g_strdup("unlimited");
+    return g_strdup_printf("%" G_GUINT64_FORMAT, b / 1024);
+}
+
+static char *def_kib(uint64_t kib)
+{
+    return kib ? g_strdup_printf("%" G_GUINT64_FORMAT, kib) : g_strdup("unlimited");
+}
+
+static char *blk_list(const VmmTuneDef *t, size_t off, bool u32)
+{
+    GString *s = g_string_new(NULL);
+    for (guint i = 0; t && i < t->blkio_devices->len; i++) {
+        const VmmBlkioDeviceDef *b = g_ptr_array_index(t->blkio_devices, i);
+        const char *p = (const char *)b + off;
+        uint64_t v = u32 ? *(const unsigned *)p : *(const uint64_t *)p;
+        if (v)
+            g_string_append_printf(s, "%s%s,%" G_GUINT64_FORMAT, s->len ? "," : "", b->path, v);
+    }
+    return g_string_free(s, FALSE);
+}
+
+json_object *vmmd_cgroup_tune_params(const VmmdCgroup *cg, const VmmDomainDef *def,
+                                     const char *kind, GError **err)
+{
+    const VmmTuneDef *t = def->tune;
+    json_object *a = json_object_new_array();
+    if (!strcmp(kind, "sched")) {
+        add_param(a, "Scheduler", g_strdup("posix"));
+        const char *dir = cg ? cg->dir[VMMD_CG_CPU] : NULL;
+        if (dir && !cg->v2) {
+            g_autofree char *v0 = cg->vcpu_layout ? g_build_filename(dir, "vcpu0", NULL) : NULL;
+            g_autofree char *emu = cg->vcpu_layout ? g_build_filename(dir, "emulator", NULL)
+                                                   : NULL;
+            add_param(a, "cpu_shares", read_text(dir, "cpu.shares"));
+            add_param(a, "vcpu_period", cfs(v0 ? v0 : dir, "cpu.cfs_period_us"));
+            add_param(a, "vcpu_quota", cfs(v0 ? v0 : dir, "cpu.cfs_quota_us"));
+            add_param(a, "emulator_period", cfs(emu ? emu : dir, "cpu.cfs_period_us"));
+            add_param(a, "emulator_quota", cfs(emu ? emu : dir, "cpu.cfs_quota_us"));
+            add_param(a, "global_period", cfs(dir, "cpu.cfs_period_us"));
+            add_param(a, "global_quota", cfs(dir, "cpu.cfs_quota_us"));
+        } else if (dir) {
+            g_autofree char *w = read_text(dir, "cpu.weight");
+            guint64 weight = w ? g_ascii_strtoull(w, NULL, 10) : 100;
+            /* libvirt's inverse of its shares -> weight conversion */
+            add_param(a, "cpu_shares", g_strdup_printf("%" G_GUINT64_FORMAT,
+                                                       weight ? 2 + (weight - 1) * 262142 / 9999
+                                                              : 0));
+            add_param(a, "global_period", cpu_max(dir, 1));
+            add_param(a, "global_quota", cpu_max(dir, 0));
+        } else {   /* not running, or no cpu group: the definition */
+            add_param(a, "cpu_shares", g_strdup_printf("%u", t && t->has_shares ? t->shares
+                                                                                : 1024));
+            add_param(a, "vcpu_period", g_strdup_printf("%" G_GUINT64_FORMAT, t ? t->period : 0));
+            add_param(a, "vcpu_quota", g_strdup_printf("%" G_GINT64_FORMAT, t ? t->quota : 0));
+            add_param(a, "emulator_period", g_strdup_printf("%" G_GUINT64_FORMAT,
+                                                            t ? t->emulator_period : 0));
+            add_param(a, "emulator_quota", g_strdup_printf("%" G_GINT64_FORMAT,
+                                                           t ? t->emulator_quota : 0));
+            add_param(a, "global_period", g_strdup_printf("%" G_GUINT64_FORMAT,
+                                                          t ? t->global_period : 0));
+            add_param(a, "global_quota", g_strdup_printf("%" G_GINT64_FORMAT,
+                                                         t ? t->global_quota : 0));
+        }
+    } else if (!strcmp(kind, "memory")) {
+        const char *dir = cg ? cg->dir[VMMD_CG_MEMORY] : NULL;
+        if (dir) {
+            add_param(a, "hard_limit", kib_or_unlimited(dir, cg->v2 ? "memory.max"
+                                                                    : "memory.limit_in_bytes"));
+            add_param(a, "soft_limit", kib_or_unlimited(dir, cg->v2 ? "memory.high"
+                                                                    : "memory.soft_limit_in_bytes"));
+            g_autofree char *swap = kib_or_unlimited(dir, cg->v2 ? "memory.swap.max"
+                                                                 : "memory.memsw.limit_in_bytes");
+            if (swap)
+                add_param(a, "swap_hard_limit", g_steal_pointer(&swap));
+        } else {
+            add_param(a, "hard_limit", def_kib(t ? t->hard_limit_kib : 0));
+            add_param(a, "soft_limit", def_kib(t ? t->soft_limit_kib : 0));
+            add_param(a, "swap_hard_limit", def_kib(t ? t->swap_hard_limit_kib : 0));
+        }
+    } else if (!strcmp(kind, "blkio")) {
+        /* what the start wrote (it fails otherwise), in virsh's lists */
+        add_param(a, "weight", g_strdup_printf("%u", t ? t->blkio_weight : 0));
+        add_param(a, "device_weight", blk_list(t, G_STRUCT_OFFSET(VmmBlkioDeviceDef, weight), true));
+        add_param(a, "device_read_iops_sec",
+                  blk_list(t, G_STRUCT_OFFSET(VmmBlkioDeviceDef, read_iops_sec), true));
+        add_param(a, "device_write_iops_sec",
+                  blk_list(t, G_STRUCT_OFFSET(VmmBlkioDeviceDef, write_iops_sec), true));
+        add_param(a, "device_read_bytes_sec",
+                  blk_list(t, G_STRUCT_OFFSET(VmmBlkioDeviceDef, read_bytes_sec), false));
+        add_param(a, "device_write_bytes_sec",
+                  blk_list(t, G_STRUCT_OFFSET(VmmBlkioDeviceDef, write_bytes_sec), false));
+    } else {
+        json_object_put(a);
+        g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "unknown tuning kind '%s' (sched, memory or blkio)", kind);
+        return NULL;
+    }
+    return a;
+}

@@ -197,6 +197,29 @@ static json_object *cmd_get_xml(VmmProtoConn *c, json_object *args, void *opaque
     return r;
 }
 
+/* virsh schedinfo, memtune, blkiotune (read-only): the values in force */
+static json_object *cmd_get_tune(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "name", "kind", NULL };
+    VmmdDomain *dom;
+    const char *kind;
+    if (!check_members(args, allowed, err) || !arg_string(args, "kind", true, &kind, err) ||
+        !(dom = arg_domain(d, args, err)))
+        return NULL;
+    GError *e = NULL;
+    json_object *p = vmmd_cgroup_tune_params(vmmd_domain_is_active(dom) ? dom->cgroup : NULL,
+                                             vmmd_domain_current_def(dom), kind, &e);
+    if (!p) {
+        vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT, "%s", e->message);
+        g_error_free(e);
+        return NULL;
+    }
+    json_object *r = json_object_new_object();
+    json_object_object_add(r, "params", p);
+    return r;
+}
+
 static json_object *cmd_set_autostart(VmmProtoConn *c, json_object *args, void *opaque,
                                       GError **err)
 {
@@ -1254,6 +1277,7 @@ const VmmProtoCommand vmmd_commands[] = {
     { "domain-list", true, cmd_list },
     { "domain-info", true, cmd_info },
     { "domain-get-xml", true, cmd_get_xml },
+    { "domain-get-tune", true, cmd_get_tune },
     { "domain-start", false, cmd_start },
     { "domain-shutdown", false, cmd_shutdown },
     { "domain-destroy", false, cmd_destroy },

@@ -279,6 +279,11 @@ const char *vmmd_cgroup_dir(const VmmdCgroup *cg, int ctrl);
 guint64 vmmd_cgroup_oom_kills(const VmmdCgroup *cg);
 /* cpuacct (v1) or cpu.stat (v2): ns. */
 bool vmmd_cgroup_cpu_times(const VmmdCgroup *cg, guint64 *total, guint64 *user, guint64 *sys);
+/* virsh schedinfo/memtune/blkiotune's parameters, [[NAME, VALUE], ...]:
+ * kind "sched", "memory" or "blkio"; from the group's files while it
+ * runs (cg), else from def. */
+json_object *vmmd_cgroup_tune_params(const VmmdCgroup *cg, const VmmDomainDef *def,
+                                     const char *kind, GError **err);
 /* Removes the groups (rmdir, after the worker is gone) and frees. */
 void vmmd_cgroup_remove(VmmdCgroup *cg);
 void vmmd_cgroup_free(VmmdCgroup *cg);

@@ -87,6 +87,21 @@ static char *thread_dir(int pid, const char *comm)
     return NULL;
 }
 
+/* `vmmctl -c SOCK VERB NAME`'s standard output; it must succeed. */
+static char *vmmctl_out(Vmmd *v, const char *verb, const char *name)
+{
+    g_autofree char *ctl = harness_path("client/vmmctl");
+    char *argv[] = { ctl, (char *)"-c", v->sock, (char *)verb, (char *)name, NULL };
+    g_autofree char *err = NULL;
+    char *out = NULL;
+    int status = -1;
+    g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                               &status, NULL));
+    if (!g_spawn_check_wait_status(status, NULL))
+        g_error("vmmctl %s %s failed: %s", verb, name, err);
+    return out;
+}
+
 static char *tuned_xml(Vmmd *v, const Dom *d, const char *vcpu_and_tune)
 {
     g_autofree char *xml = domain_xml(v, d);
@@ -213,6 +228,25 @@ static void test_limits(void)
     g_assert_nonnull(strstr(live, "<vcpupin vcpu='0' cpuset='1'/>"));
     g_assert_nonnull(strstr(live, "<hard_limit unit='KiB'>262144</hard_limit>"));
     json_object_put(x);
+
+    /* virsh's schedinfo and memtune, read from the group's files */
+    g_autofree char *sched = vmmctl_out(&v, "schedinfo", "tuned");
+    g_test_message("%s", sched);
+    g_assert_cmpstr(sched, ==, "Scheduler      : posix\n"
+                               "cpu_shares     : 512\n"
+                               "vcpu_period    : 100000\n"
+                               "vcpu_quota     : 50000\n"
+                               "emulator_period: 200000\n"
+                               "emulator_quota : 300000\n"
+                               "global_period  : 100000\n"
+                               "global_quota   : -1\n\n");
+    g_autofree char *memt = vmmctl_out(&v, "memtune", "tuned");
+    g_assert_true(g_str_has_prefix(memt, "hard_limit     : 262144\n"
+                                         "soft_limit     : 131072\n"
+                                         "swap_hard_limit: "));
+    g_autofree char *blkt = vmmctl_out(&v, "blkiotune", "tuned");
+    g_autofree char *want_b = g_strdup_printf("device_read_bytes_sec: %s,1000000\n", blk);
+    g_assert_nonnull(strstr(blkt, want_b));
 
     /* a restarted daemon finds the groups again: destroying then removes them */
     vmm_proto_sync_free(g_steal_pointer(&s));
