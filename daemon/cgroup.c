@@ -44,12 +44,10 @@ struct VmmdCgroup {
 /* ------------------------------------------------------------------------ */
 /* the host                                                                 */
 
-/* The line of /proc/self/cgroup for controller `ctrl` (v1), or "0::" (v2). */
-static char *own_path(const char *ctrl)
+/* The group of controller `ctrl` (v1), or the v2 one (ctrl NULL), in the
+ * text of a /proc/PID/cgroup file. */
+static char *group_in(const char *text, const char *ctrl)
 {
-    g_autofree char *text = NULL;
-    if (!g_file_get_contents("/proc/self/cgroup", &text, NULL, NULL))
-        return NULL;
     g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
     for (char **l = lines; *l; l++) {
         g_auto(GStrv) f = g_strsplit(*l, ":", 3);
@@ -64,6 +62,14 @@ static char *own_path(const char *ctrl)
         }
     }
     return NULL;
+}
+
+static char *own_path(const char *ctrl)
+{
+    g_autofree char *text = NULL;
+    if (!g_file_get_contents("/proc/self/cgroup", &text, NULL, NULL))
+        return NULL;
+    return group_in(text, ctrl);
 }
 
 /* The mount point and root of the cgroup (v1, with `ctrl` among its
@@ -726,21 +732,13 @@ VmmdCgroup *vmmd_cgroup_find(VmmDaemon *d, const char *name, pid_t pid, const Vm
             continue;
         g_autofree char *rel = g_strdup(dir + strlen(m));
         g_autofree char *emu = g_build_filename(rel, "emulator", NULL);
-        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-        for (char **l = lines; *l; l++) {
-            g_auto(GStrv) f = g_strsplit(*l, ":", 3);
-            if (g_strv_length(f) != 3)
-                continue;
-            g_auto(GStrv) cs = g_strsplit(f[1], ",", -1);
-            bool ours = cg->v2 ? (!strcmp(f[0], "0") && !*f[1])
-                               : g_strv_contains((const char *const *)cs, v1_names[c]);
-            const char *p = f[2];
-            if (ours && strcmp(r, "/") && g_str_has_prefix(p, r))
-                p += strlen(r);
-            if (ours && (!strcmp(p, rel) || !strcmp(p, emu))) {
-                cg->dir[c] = g_strdup(dir);
-                any = true;
-            }
+        g_autofree char *in = group_in(text, cg->v2 ? NULL : v1_names[c]);
+        const char *p = in;
+        if (p && strcmp(r, "/") && g_str_has_prefix(p, r))
+            p += strlen(r);
+        if (p && (!strcmp(p, rel) || !strcmp(p, emu))) {
+            cg->dir[c] = g_strdup(dir);
+            any = true;
         }
     }
     if (!any) {

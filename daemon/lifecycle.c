@@ -356,6 +356,15 @@ static bool place_threads(VmmdDomain *dom, GError **err)
            vmmd_cgroup_place_threads(dom->cgroup, dom->pid, dom->live_def, err);
 }
 
+typedef struct {
+    VmmdDomain *dom;
+    unsigned run;
+    bool adopt;
+    bool after_reset;            /* only to place the new vCPU threads */
+} StatusCall;
+
+static void on_status(VmmProtoClient *c, json_object *ret, const GError *err, void *opaque);
+
 static void on_worker_event(VmmProtoClient *c, const char *event, json_object *data, void *opaque)
 {
     VmmdDomain *dom = opaque;
@@ -378,11 +387,15 @@ static void on_worker_event(VmmProtoClient *c, const char *event, json_object *d
         } else {
             set_state(dom, VMMD_STATE_RUNNING, "booted", NULL);
         }
-        /* a reset makes new vCPU threads */
-        GError *perr = NULL;
-        if (!place_threads(dom, &perr)) {
-            vmmd_log(d, dom, LOG_ERR, "after the guest's reset: %s", perr->message);
-            g_error_free(perr);
+        /* A reset makes new vCPU threads, which exist once the worker
+         * answers again: place them then. */
+        if (dom->cgroup || (dom->live_def && dom->live_def->tune)) {
+            StatusCall *sc = g_new0(StatusCall, 1);
+            sc->dom = dom;
+            sc->run = dom->run;
+            sc->after_reset = true;
+            if (!vmmd_domain_worker_call(dom, "query-status", NULL, on_status, sc, NULL))
+                g_free(sc);
         }
         vmmd_libvirt_reboot_event(dom);
         json_object *ev = json_object_new_object();
@@ -864,11 +877,6 @@ static void start_failed(VmmdDomain *dom, const char *why)
     kill_worker(dom);
 }
 
-typedef struct {
-    VmmdDomain *dom;
-    unsigned run;
-    bool adopt;
-} StatusCall;
 
 static void drop_worker_connection(VmmdDomain *dom)
 {
@@ -884,10 +892,18 @@ static void on_status(VmmProtoClient *c, json_object *ret, const GError *err, vo
     StatusCall *sc = opaque;
     VmmdDomain *dom = sc->dom;
     bool current = sc->run == dom->run && vmmd_domain_is_active(dom) && !dom->daemon->shutting_down;
-    bool adopt = sc->adopt;
+    bool adopt = sc->adopt, after_reset = sc->after_reset;
     g_free(sc);
     if (!current)
         return;
+    if (after_reset) {
+        GError *perr = NULL;
+        if (ret && !place_threads(dom, &perr)) {
+            vmmd_log(dom->daemon, dom, LOG_ERR, "after the guest's reset: %s", perr->message);
+            g_error_free(perr);
+        }
+        return;
+    }
     if (!ret && err->domain == G_IO_ERROR) {
         /* No answer on this connection: usually the worker is exiting,
          * which its pidfd reports; otherwise the timer tries again until

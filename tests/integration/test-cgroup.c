@@ -248,6 +248,25 @@ static void test_limits(void)
     g_autofree char *want_b = g_strdup_printf("device_read_bytes_sec: %s,1000000\n", blk);
     g_assert_nonnull(strstr(blkt, want_b));
 
+    /* A guest reset makes new vCPU threads: they are moved and pinned too
+     * (waited for: the daemon does it once the worker answers again). */
+    g_autofree char *old0 = thread_dir(pid, "vcpu0");
+    g_autofree char *want0 = g_build_filename(vmcpu, "vcpu0", NULL);
+    domain_op(s, "domain-reboot", "tuned");
+    bool placed = false;
+    for (int i = 0; i < EVENT_TIMEOUT_MS / 50 && !placed; i++) {
+        g_autofree char *new0 = thread_dir(pid, "vcpu0");
+        if (new0 && strcmp(new0, old0)) {
+            g_autofree char *grp = task_group(new0, "cpu");
+            g_autofree char *path = g_build_filename(new0, "status", NULL);
+            g_autofree char *st = read_file(path);
+            placed = grp && !strcmp(grp, want0) && strstr(st, "\nCpus_allowed_list:\t1\n");
+        }
+        if (!placed)
+            g_usleep(50 * 1000);
+    }
+    g_assert_true(placed);
+
     /* a restarted daemon finds the groups again: destroying then removes them */
     vmm_proto_sync_free(g_steal_pointer(&s));
     g_assert_cmpint(vmmd_stop(&v, SIGTERM), ==, 0);
