@@ -373,6 +373,21 @@ static void test_refused(void)
         g_autofree char *grp = g_strdup_printf("%s/%s/%s.vmmd", self_bio, part, name);
         g_assert_false(g_file_test(grp, G_FILE_TEST_EXISTS));
     }
+    /* a pin on CPUs the host does not have: the worker started, the pin
+     * fails, the start fails naming the vCPU, and nothing is left */
+    Dom d = { .name = "farpin" };
+    g_autofree char *xml = tuned_xml(&v, &d, "  <vcpu>1</vcpu>\n"
+                                     "  <cputune><vcpupin vcpu='0' cpuset='1000'/></cputune>\n");
+    define_xml(s, xml);
+    g_autofree char *msg = call_err(s, "domain-start", name_args("farpin"),
+                                    VMM_PROTO_OPERATION_INVALID);
+    g_test_message("farpin: %s", msg);
+    g_assert_nonnull(strstr(msg, "cannot pin vCPU 0 (thread "));
+    g_assert_nonnull(strstr(msg, "sched_setaffinity: Invalid argument"));
+    g_assert_cmpuint(count_workers(&v, "farpin"), ==, 0);
+    g_autofree char *self_mem = task_group("/proc/self", "memory");
+    g_autofree char *grp = g_strdup_printf("%s/%s/farpin.vmmd", self_mem, part);
+    g_assert_false(g_file_test(grp, G_FILE_TEST_EXISTS));
     vmm_proto_sync_free(g_steal_pointer(&s));
     vmmd_stop(&v, SIGTERM);
     remove_partition(part);
