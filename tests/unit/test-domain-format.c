@@ -1373,6 +1373,15 @@ typedef struct {
 /* A sample of documents the parser refuses (each kind of refusal a grammar
  * can express): schemas/domain.rng refuses every one. */
 static const Edit refused[] = {
+    { "<!--top-->", "<cputune><iothreadpin iothread='1' cpuset='0'/></cputune>" },
+    { "<!--top-->", "<cputune><vcpusched vcpus='0' scheduler='fifo' priority='1'/></cputune>" },
+    { "<!--top-->", "<cputune><shares>1</shares></cputune>" },
+    { "<!--top-->", "<cputune><period>999</period></cputune>" },
+    { "<!--top-->", "<cputune><quota>-2</quota></cputune>" },
+    { "<!--top-->", "<cputune><vcpupin vcpu='0' cpuset='a'/></cputune>" },
+    { "<!--top-->", "<memtune><min_guarantee>1</min_guarantee></memtune>" },
+    { "<!--top-->", "<blkiotune><weight>99</weight></blkiotune>" },
+    { "<!--top-->", "<blkiotune><device><path>d</path></device></blkiotune>" },
     { "<domain type='kvm'>", "<domain type='kvm' id='3'>" },
     { "type='kvm'", "type='qemu'" },
     { "type='kvm'", "type=' kvm'" },
@@ -1617,6 +1626,15 @@ static void test_schema_parser_only_rules(void)
         { "<!--dev-->", "<serial type='pty'><target port='1'/></serial>"
                         "<serial type='stdio'><target port='1'/></serial>" },
         { "<!--dev-->", "<serial type='pty'><target port='3'/></serial><serial type='pty'/>" },
+        { "<!--top-->", "<cputune><vcpupin vcpu='1' cpuset='0'/></cputune>" },
+        { "<!--top-->", "<cputune><vcpupin vcpu='0' cpuset='0'/><vcpupin vcpu='0' cpuset='1'/>"
+                        "</cputune>" },
+        { "<!--top-->", "<cputune><vcpupin vcpu='0' cpuset='1-0'/></cputune>" },
+        { "<!--top-->", "<cputune><emulatorpin cpuset='0,^0'/></cputune>" },
+        { "<!--top-->", "<memtune><hard_limit>2</hard_limit><swap_hard_limit>1</swap_hard_limit>"
+                        "</memtune>" },
+        { "<!--top-->", "<blkiotune><device><path>/d</path></device><device><path>/d</path>"
+                        "</device></blkiotune>" },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(docs); i++) {
         g_autofree char *xml = doc_replace(docs[i].from, docs[i].to);
