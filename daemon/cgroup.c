@@ -521,6 +521,26 @@ static bool apply_blkio(VmmdCgroup *cg, const VmmTuneDef *t, GError **err)
     return true;
 }
 
+/* The processes in a group or the groups below it (vcpuN/, emulator/
+ * hold all of a worker's threads), or NULL when there is none. */
+static char *group_procs(const char *dir)
+{
+    g_autofree char *procs = read_text(dir, "cgroup.procs");
+    if (procs && *procs)
+        return g_steal_pointer(&procs);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *n;
+    while (d && (n = g_dir_read_name(d))) {
+        g_autofree char *sub = g_build_filename(dir, n, NULL);
+        if (!g_file_test(sub, G_FILE_TEST_IS_DIR))
+            continue;
+        char *p = group_procs(sub);
+        if (p)
+            return p;
+    }
+    return NULL;
+}
+
 VmmdCgroup *vmmd_cgroup_create(VmmDaemon *d, const char *name, const VmmDomainDef *def,
                                GError **err)
 {
@@ -544,8 +564,8 @@ VmmdCgroup *vmmd_cgroup_create(VmmDaemon *d, const char *name, const VmmDomainDe
             continue;
         /* a group left by a worker that died with a previous daemon */
         if (g_file_test(cg->dir[c], G_FILE_TEST_IS_DIR)) {
-            g_autofree char *procs = read_text(cg->dir[c], "cgroup.procs");
-            if (procs && *procs) {
+            g_autofree char *procs = group_procs(cg->dir[c]);
+            if (procs) {
                 g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_EXIST,
                             "cgroup %s is in use by process %s (another vmmd with the same "
                             "[cgroup] partition?)", cg->dir[c], procs);

@@ -394,6 +394,66 @@ static void test_refused(void)
     vmmd_cleanup(&v);
 }
 
+/* Two daemons given one partition: the second may not take the group of
+ * the first one's running VM (whose threads all sit in vcpuN/ and
+ * emulator/), and leaves it alone. */
+static void test_shared_partition(void)
+{
+    if (!have_v1("cpu") || !have_v1("memory")) {
+        g_test_skip("cgroup v1 cpu and memory controllers not mounted");
+        return;
+    }
+    Vmmd a, b;
+    vmmd_init(&a);
+    g_autofree char *part = write_conf(&a, NULL);
+    vmmd_init(&b);
+    g_assert_cmpint(g_mkdir_with_parents(b.cfg, 0755), ==, 0);
+    g_autofree char *conf_a = g_build_filename(a.cfg, "vmmd.conf", NULL);
+    g_autofree char *conf_b = g_build_filename(b.cfg, "vmmd.conf", NULL);
+    g_autofree char *text = read_file(conf_a);
+    g_assert_true(g_file_set_contents(conf_b, text, -1, NULL));
+    vmmd_start(&a);
+    g_autoptr(VmmProtoSync) sa = connect_retry(&a, a.sock, 5000);
+    Dom d = { .name = "twin" };
+    const char *tune = "  <vcpu>1</vcpu>\n"
+                       "  <cputune><period>100000</period><quota>50000</quota></cputune>\n";
+    g_autofree char *xa = tuned_xml(&a, &d, tune);
+    define_xml(sa, xa);
+    start_idle(sa, &a, "twin");
+    int pid = worker_pid_of(&a, "twin");
+    g_autofree char *proc = g_strdup_printf("/proc/%d", pid);
+    g_autofree char *emu = task_group(proc, "cpu");
+    g_assert_true(g_str_has_suffix(emu, "twin.vmmd/emulator"));
+
+    current = &b;
+    vmmd_start(&b);
+    g_autoptr(VmmProtoSync) sb = connect_retry(&b, b.sock, 5000);
+    g_autofree char *xb = tuned_xml(&b, &d, tune);
+    define_xml(sb, xb);
+    g_autofree char *msg = call_err(sb, "domain-start", name_args("twin"),
+                                    VMM_PROTO_GENERIC_ERROR);
+    g_test_message("second daemon: %s", msg);
+    g_assert_nonnull(strstr(msg, "twin.vmmd is in use by process"));
+    g_assert_cmpuint(count_workers(&b, "twin"), ==, 0);
+    /* the first VM keeps its groups */
+    g_autofree char *emu2 = task_group(proc, "cpu");
+    g_assert_cmpstr(emu2, ==, emu);
+    g_autofree char *q = cg_read(emu, "../vcpu0/cpu.cfs_quota_us");
+    g_assert_cmpstr(q, ==, "50000");
+    vmm_proto_sync_free(g_steal_pointer(&sb));
+    vmmd_stop(&b, SIGTERM);
+    vmmd_cleanup(&b);
+
+    current = &a;
+    domain_op(sa, "domain-destroy", "twin");
+    g_autofree char *vm = g_path_get_dirname(emu);
+    g_assert_false(g_file_test(vm, G_FILE_TEST_EXISTS));
+    vmm_proto_sync_free(g_steal_pointer(&sa));
+    vmmd_stop(&a, SIGTERM);
+    remove_partition(part);
+    vmmd_cleanup(&a);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -411,5 +471,6 @@ int main(int argc, char **argv)
     g_test_add_func("/cgroup/limits", test_limits);
     g_test_add_func("/cgroup/oom", test_oom);
     g_test_add_func("/cgroup/refused", test_refused);
+    g_test_add_func("/cgroup/shared-partition", test_shared_partition);
     return g_test_run();
 }
