@@ -197,6 +197,29 @@ static json_object *cmd_get_xml(VmmProtoConn *c, json_object *args, void *opaque
     return r;
 }
 
+/* virsh schedinfo, memtune, blkiotune (read-only): the values in force */
+static json_object *cmd_get_tune(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "name", "kind", NULL };
+    VmmdDomain *dom;
+    const char *kind;
+    if (!check_members(args, allowed, err) || !arg_string(args, "kind", true, &kind, err) ||
+        !(dom = arg_domain(d, args, err)))
+        return NULL;
+    GError *e = NULL;
+    json_object *p = vmmd_cgroup_tune_params(vmmd_domain_is_active(dom) ? dom->cgroup : NULL,
+                                             vmmd_domain_current_def(dom), kind, &e);
+    if (!p) {
+        vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT, "%s", e->message);
+        g_error_free(e);
+        return NULL;
+    }
+    json_object *r = json_object_new_object();
+    json_object_object_add(r, "params", p);
+    return r;
+}
+
 static json_object *cmd_set_autostart(VmmProtoConn *c, json_object *args, void *opaque,
                                       GError **err)
 {
@@ -345,8 +368,14 @@ static json_object *base_stats(VmmdDomain *dom)
     put_int(s, "state.state", dom->state);
     put_int(s, "state.reason", vmmd_reason_number(dom->state, dom->reason));
     bool active = vmmd_domain_is_active(dom);
-    guint64 user, sys;
-    if (active && vmmd_domain_cpu_times(dom, &user, &sys)) {
+    guint64 total, user, sys;
+    /* libvirt's QEMU driver reads these from the VM's cpuacct group,
+     * which counts every thread the worker ever had */
+    if (active && vmmd_cgroup_cpu_times(dom->cgroup, &total, &user, &sys)) {
+        put_int(s, "cpu.time", (gint64)total);
+        put_int(s, "cpu.user", (gint64)user);
+        put_int(s, "cpu.system", (gint64)sys);
+    } else if (active && vmmd_domain_cpu_times(dom, &user, &sys)) {
         put_int(s, "cpu.time", (gint64)(user + sys));
         put_int(s, "cpu.user", (gint64)user);
         put_int(s, "cpu.system", (gint64)sys);
@@ -429,7 +458,9 @@ static void merge_devices(json_object *s, json_object *w, const char *array,
 static void merge_worker_stats(json_object *s, json_object *w)
 {
     json_object *v;
-    if (json_object_object_get_ex(w, "cpu_time_ns", &v))
+    /* the cgroup's figure, where there is one, is the whole worker's */
+    if (json_object_object_get_ex(w, "cpu_time_ns", &v) &&
+        !json_object_object_get_ex(s, "cpu.user", NULL))
         put_int(s, "cpu.time", json_object_get_int64(v));
     if (json_object_object_get_ex(w, "memory_kib", &v))
         put_int(s, "balloon.current", json_object_get_int64(v));
@@ -1246,6 +1277,7 @@ const VmmProtoCommand vmmd_commands[] = {
     { "domain-list", true, cmd_list },
     { "domain-info", true, cmd_info },
     { "domain-get-xml", true, cmd_get_xml },
+    { "domain-get-tune", true, cmd_get_tune },
     { "domain-start", false, cmd_start },
     { "domain-shutdown", false, cmd_shutdown },
     { "domain-destroy", false, cmd_destroy },

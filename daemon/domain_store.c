@@ -48,6 +48,7 @@ void vmmd_domain_free(VmmdDomain *dom)
     g_free(dom->live_xml);
     vmm_domain_def_free(dom->live_def);
     g_free(dom->exit_reason);
+    vmmd_cgroup_free(dom->cgroup);   /* the groups stay with a running worker */
     g_free(dom->start_error);
     g_free(dom);
 }

@@ -189,6 +189,9 @@ static void domain_free_cb(gpointer p)
  *   user=vmmd
  *   group=vmmd
  *   sandbox=true
+ *   oom_score_adj=0
+ *   [cgroup]
+ *   partition=machine
  * A missing file means the defaults; a bad one stops the daemon. */
 static bool read_config(VmmDaemon *d, GError **err)
 {
@@ -206,16 +209,23 @@ static bool read_config(VmmDaemon *d, GError **err)
     }
     g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
     for (char **g = groups; *g; g++) {
-        if (strcmp(*g, "worker")) {
+        static const char *const worker_keys[] = { "user", "group", "sandbox",
+                                                    "oom_score_adj", NULL };
+        static const char *const cgroup_keys[] = { "partition", NULL };
+        const char *const *known = !strcmp(*g, "worker") ? worker_keys
+                                 : !strcmp(*g, "cgroup") ? cgroup_keys : NULL;
+        if (!known) {
             g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
-                        "%s: unknown section [%s] (vmmd.conf has [worker] only)", path, *g);
+                        "%s: unknown section [%s] (vmmd.conf has [worker] and [cgroup])",
+                        path, *g);
             return false;
         }
         g_auto(GStrv) keys = g_key_file_get_keys(kf, *g, NULL, NULL);
         for (char **k = keys; k && *k; k++) {
-            if (strcmp(*k, "user") && strcmp(*k, "group") && strcmp(*k, "sandbox")) {
+            if (!g_strv_contains(known, *k)) {
+                g_autofree char *list = g_strjoinv(", ", (char **)known);
                 g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND,
-                            "%s: unknown key '%s' in [worker] (user, group, sandbox)", path, *k);
+                            "%s: unknown key '%s' in [%s] (%s)", path, *k, *g, list);
                 return false;
             }
         }
@@ -226,6 +236,30 @@ static bool read_config(VmmDaemon *d, GError **err)
         d->worker_sandbox = g_key_file_get_boolean(kf, "worker", "sandbox", &e);
         if (e) {
             g_propagate_prefixed_error(err, e, "%s: [worker] sandbox: ", path);
+            return false;
+        }
+    }
+    if (g_key_file_has_key(kf, "worker", "oom_score_adj", NULL)) {
+        int v = g_key_file_get_integer(kf, "worker", "oom_score_adj", &e);
+        if (e || v < -1000 || v > 1000) {
+            g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                        "%s: [worker] oom_score_adj must be an integer from -1000 to 1000%s%s",
+                        path, e ? ": " : "", e ? e->message : "");
+            g_clear_error(&e);
+            return false;
+        }
+        d->worker_oom_score_adj = v;
+    }
+    d->cgroup_partition = g_key_file_get_string(kf, "cgroup", "partition", NULL);
+    if (d->cgroup_partition) {
+        g_autofree char *clean = g_canonicalize_filename(d->cgroup_partition, "/");
+        /* no way out of the hierarchy, no file of its own */
+        if (!*d->cgroup_partition || strstr(d->cgroup_partition, "..") ||
+            !strcmp(clean, "/")) {
+            g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                        "%s: [cgroup] partition '%s' must name a group (relative to vmmd's "
+                        "own cgroup, or absolute from the hierarchy's root), without '..'",
+                        path, d->cgroup_partition);
             return false;
         }
     }
@@ -378,6 +412,7 @@ int main(int argc, char **argv)
     if (!g_file_test(d.worker_path, G_FILE_TEST_IS_EXECUTABLE))
         vmmd_log(&d, NULL, LOG_WARNING, "the worker '%s' is not an executable file; domains "
                  "cannot start (use --worker or $VMM_WORKER)", d.worker_path);
+    vmmd_cgroup_host_init(&d);
     if (g_mkdir_with_parents(d.run_dir, 0755) < 0) {
         vmmd_log(&d, NULL, LOG_ERR, "cannot create %s: %s", d.run_dir, g_strerror(errno));
         goto out;
@@ -465,6 +500,9 @@ out:
     g_free(d.config_dir);
     g_free(d.worker_user);
     g_free(d.worker_group);
+    g_free(d.cgroup_partition);
+    for (int c = 0; c < VMMD_CG_N; c++)
+        g_free(d.cgroup_base[c]);
     g_free(d.run_dir);
     g_free(d.domains_dir);
     g_free(d.autostart_dir);

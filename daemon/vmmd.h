@@ -5,6 +5,7 @@
  *   lifecycle.c    workers: start, stop, supervise, re-attach, state files
  *   commands.c     the protocol command table
  *   network.c      virtual networks: bridge, dnsmasq, nftables
+ *   cgroup.c       per-VM cgroups: <cputune>, <memtune>, <blkiotune>, pinning
  *   libvirt.c      libvirt's remote protocol on further sockets (libvirt_msg.c: its packets) */
 #ifndef VMMD_H
 #define VMMD_H
@@ -50,6 +51,11 @@ typedef enum {
 
 typedef struct VmmDaemon VmmDaemon;
 typedef struct VmmdLibvirt VmmdLibvirt;
+typedef struct VmmdCgroup VmmdCgroup;
+
+/* The controllers a VM's groups use (cgroup.c); on v2, CPU and CPUACCT
+ * are both "cpu", BLKIO is "io". */
+enum { VMMD_CG_CPU, VMMD_CG_CPUACCT, VMMD_CG_MEMORY, VMMD_CG_BLKIO, VMMD_CG_N };
 
 static inline void vmmd_json_put(json_object *o)
 {
@@ -98,6 +104,7 @@ typedef struct {
     GSource *shutdown_timer;     /* domain-shutdown's timeout */
     GSource *kill_timer;         /* destroy: SIGKILL if "quit" did not end it */
     char *exit_reason;           /* from the worker's SHUTDOWN event */
+    VmmdCgroup *cgroup;          /* its groups while active (NULL: none) */
     char *start_error;           /* why the daemon gave up on a start */
 } VmmdDomain;
 
@@ -115,6 +122,10 @@ struct VmmDaemon {
     char *worker_user;           /* vmmd.conf [worker] user=, group= (NULL: the worker's */
     char *worker_group;          /*   defaults, vmmd and its group) */
     bool worker_sandbox;         /* vmmd.conf [worker] sandbox= (default true) */
+    int worker_oom_score_adj;    /* vmmd.conf [worker] oom_score_adj= (default 0) */
+    char *cgroup_partition;      /* vmmd.conf [cgroup] partition= (NULL: "machine") */
+    bool cgroup_v2;
+    char *cgroup_base[VMMD_CG_N];   /* where VM groups go, per controller (NULL: none) */
     char *schema_path;
     guint64 log_max_size;        /* domain logs: rotate at this size (0: never) */
     guint log_max_backups;       /* NAME.log.1 .. NAME.log.N kept */
@@ -242,6 +253,40 @@ json_object *vmmd_network_leases(VmmdNetwork *n, const char *mac);
 /* Fills each <interface type='network'>'s bridge in a definition about to
  * run; fails when its network is undefined or inactive. */
 bool vmmd_networks_resolve(VmmDaemon *d, VmmDomainDef *live, GError **err);
+
+/* cgroup.c --------------------------------------------------------------- */
+/* Finds the hierarchy (v2 if it has controllers, else v1) and the partition
+ * below the daemon's own group; logs what it found. */
+void vmmd_cgroup_host_init(VmmDaemon *d);
+/* Whether the host has what `def`'s tuning needs; else an error naming
+ * the controller or file. */
+bool vmmd_cgroup_check(VmmDaemon *d, const VmmDomainDef *def, GError **err);
+/* Makes the domain's groups and writes its limits (nothing is left on
+ * failure). */
+VmmdCgroup *vmmd_cgroup_create(VmmDaemon *d, const char *name, const VmmDomainDef *def,
+                               GError **err);
+/* The cgroup.procs files the worker writes itself into before exec. */
+char **vmmd_cgroup_procs_files(const VmmdCgroup *cg);
+/* vCPU threads into vcpuN/, the others into emulator/ (when the layout
+ * has them); <vcpupin>, <emulatorpin> as affinities. cg may be NULL. */
+bool vmmd_cgroup_place_threads(VmmdCgroup *cg, pid_t pid, const VmmDomainDef *def,
+                               GError **err);
+/* The groups of a running worker adopted after a restart (those it is in),
+ * or with pid 0 the groups a dead one left; NULL if none. */
+VmmdCgroup *vmmd_cgroup_find(VmmDaemon *d, const char *name, pid_t pid, const VmmDomainDef *def);
+const char *vmmd_cgroup_dir(const VmmdCgroup *cg, int ctrl);
+/* The memory group's count of tasks the kernel's OOM killer killed. */
+guint64 vmmd_cgroup_oom_kills(const VmmdCgroup *cg);
+/* cpuacct (v1) or cpu.stat (v2): ns. */
+bool vmmd_cgroup_cpu_times(const VmmdCgroup *cg, guint64 *total, guint64 *user, guint64 *sys);
+/* virsh schedinfo/memtune/blkiotune's parameters, [[NAME, VALUE], ...]:
+ * kind "sched", "memory" or "blkio"; from the group's files while it
+ * runs (cg), else from def. */
+json_object *vmmd_cgroup_tune_params(const VmmdCgroup *cg, const VmmDomainDef *def,
+                                     const char *kind, GError **err);
+/* Removes the groups (rmdir, after the worker is gone) and frees. */
+void vmmd_cgroup_remove(VmmdCgroup *cg);
+void vmmd_cgroup_free(VmmdCgroup *cg);
 
 /* libvirt_xml.c ---------------------------------------------------------- */
 /* The domain XML as virsh dumpxml prints it; id >= 0 adds id='N'. */

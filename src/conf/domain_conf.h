@@ -14,6 +14,7 @@
 #include "conf/memballoon_conf.h"
 #include "conf/net_conf.h"
 #include "conf/rng_conf.h"
+#include "conf/tune_conf.h"
 #include "conf/vserial_conf.h"
 
 #define VMM_CONF_ERROR (vmm_conf_error_quark())
@@ -48,6 +49,8 @@ typedef struct {
     uint64_t current_memory_kib;  /* <currentMemory>, defaults to memory */
     unsigned vcpus;               /* <vcpu> */
     VmmCpuDef *cpu;               /* <cpu> or NULL (src/conf/cpu_conf.h) */
+    VmmTuneDef *tune;             /* <cputune>, <memtune>, <blkiotune> or NULL
+                                   * (src/conf/tune_conf.h) */
 
     char *os_arch;            /* "x86_64" */
     char *os_machine;         /* <type machine=...>, recorded verbatim */

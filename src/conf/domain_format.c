@@ -45,7 +45,9 @@ static bool build_domain(ConfWriter *w, const VmmDomainDef *def, xmlNodePtr root
     /* resources */
     set_attr(add_uint(root, "memory", def->memory_kib), "unit", "KiB");
     set_attr(add_uint(root, "currentMemory", def->current_memory_kib), "unit", "KiB");
+    vmm_tune_def_format_memory(root, def->tune);
     set_attr(add_uint(root, "vcpu", def->vcpus), "placement", "static");
+    vmm_tune_def_format_cpu(root, def->tune);
 
     /* os */
     xmlNodePtr os = add_elem(root, "os");
@@ -418,6 +420,7 @@ VmmDomainDef *vmm_domain_def_copy(const VmmDomainDef *def)
     n->cmdline = g_strdup(def->cmdline);
     n->emulator = g_strdup(def->emulator);
     n->cpu = vmm_cpu_def_copy(def->cpu);
+    n->tune = vmm_tune_def_copy(def->tune);
     conf_devices_copy(n, def);
     return n;
 }
@@ -444,7 +447,7 @@ bool vmm_domain_def_equal(const VmmDomainDef *a, const VmmDomainDef *b)
         a->apic != b->apic || a->pae != b->pae || a->clock != b->clock ||
         a->on_poweroff != b->on_poweroff || a->on_reboot != b->on_reboot ||
         a->on_crash != b->on_crash || !str_eq(a->emulator, b->emulator) ||
-        !vmm_cpu_def_equal(a->cpu, b->cpu))
+        !vmm_cpu_def_equal(a->cpu, b->cpu) || !vmm_tune_def_equal(a->tune, b->tune))
         return false;
     return conf_devices_equal(a, b);
 }

@@ -232,6 +232,10 @@ int main(int argc, char **argv)
         write_exit_file(exit_fd, VMM_WORKER_EXIT_ERROR, "error", err->message);
         return VMM_WORKER_EXIT_ERROR;
     }
+    /* Tuning is the daemon's (cgroups, affinities): say so when run alone. */
+    if (w.def->tune && !control)
+        vmm_log_warn("<cputune>, <memtune> and <blkiotune> are applied by vmmd (per-VM "
+                     "cgroups); vmm-worker run by hand does not apply them");
     /* Lets another VM refused our images name this domain, not just a pid. */
     if (!vmm_image_lock_set_holder(w.def->name, &err)) {
         vmm_log_warn("%s", err->message);
