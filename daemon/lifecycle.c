@@ -421,7 +421,15 @@ static bool worker_connect(VmmdDomain *dom, GError **err)
 bool vmmd_domain_worker_call(VmmdDomain *dom, const char *cmd, json_object *args,
                              VmmProtoReplyFn fn, void *opaque, GError **err)
 {
+    return vmmd_domain_worker_call_fd(dom, cmd, args, -1, fn, opaque, err);
+}
+
+bool vmmd_domain_worker_call_fd(VmmdDomain *dom, const char *cmd, json_object *args, int fd,
+                                VmmProtoReplyFn fn, void *opaque, GError **err)
+{
     if (!vmmd_domain_is_active(dom)) {
+        if (fd >= 0)
+            close(fd);
         json_object_put(args);
         vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain is not running");
         return false;
@@ -432,13 +440,15 @@ bool vmmd_domain_worker_call(VmmdDomain *dom, const char *cmd, json_object *args
     }
     GError *e = NULL;
     if (!dom->worker && !worker_connect(dom, &e)) {
+        if (fd >= 0)
+            close(fd);
         json_object_put(args);
         vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR,
                             "cannot reach the worker of domain '%s': %s", dom->name, e->message);
         g_error_free(e);
         return false;
     }
-    vmm_proto_client_call(dom->worker, cmd, args, fn, opaque);
+    vmm_proto_client_call_fd(dom->worker, cmd, args, fd, fn, opaque);
     return true;
 }
 

@@ -192,6 +192,10 @@ bool vmmd_domain_resume(VmmdDomain *dom, VmmProtoPending *p, GError **err);
  * connection and none can be made. */
 bool vmmd_domain_worker_call(VmmdDomain *dom, const char *cmd, json_object *args,
                              VmmProtoReplyFn fn, void *opaque, GError **err);
+/* The same, sending fd (consumed) with the request for the worker to take
+ * (vmm_proto_conn_take_fd). */
+bool vmmd_domain_worker_call_fd(VmmdDomain *dom, const char *cmd, json_object *args, int fd,
+                                VmmProtoReplyFn fn, void *opaque, GError **err);
 /* CPU time of the worker process from /proc, in ns (0 if unknown). */
 guint64 vmmd_domain_cpu_time_ns(const VmmdDomain *dom);
 /* Its user and system parts; false if the worker's /proc entry is gone. */

@@ -921,11 +921,16 @@ static const VmmPciDeviceOps isa_pci_ops = { .name = "piix3-isa" };
 
 /* ---- life cycle --------------------------------------------------------- */
 
-static bool drive_open(IdeDrive *d, const char *path, GError **err)
+/* fd >= 0: path opened by vmmd (consumed). */
+static bool drive_open(IdeDrive *d, const char *path, int fd, GError **err)
 {
     const VmmDiskDef *disk = d->disk;
-    VmmBlockDev *b = vmm_block_open(path, disk->type == VMM_DISK_BLOCK, disk->readonly,
-                                    disk->cache, disk->io, disk->discard, 1, err);
+    bool blockdev = disk->type == VMM_DISK_BLOCK;
+    VmmBlockDev *b = fd >= 0
+        ? vmm_block_open_fd(fd, path, blockdev, disk->readonly, disk->cache, disk->io,
+                            disk->discard, 1, err)
+        : vmm_block_open(path, blockdev, disk->readonly, disk->cache, disk->io, disk->discard,
+                         1, err);
     if (!b)
         return false;
     d->blk = b;
@@ -964,7 +969,7 @@ VmmIde *vmm_ide_new(VmmVm *vm, VmmIrq *irq0, VmmIrq *irq1, GError **err)
         d->present = true;
         d->atapi = disk->device == VMM_DISK_DEVICE_CDROM;
         d->disk = disk;
-        if (disk->path && !drive_open(d, disk->path, err)) {
+        if (disk->path && !drive_open(d, disk->path, -1, err)) {
             vmm_ide_free(ide);
             return NULL;
         }
@@ -1057,8 +1062,8 @@ char *vmm_ide_medium(VmmIde *ide, const char *target_dev)
     return m;
 }
 
-bool vmm_ide_change_media(VmmIde *ide, const char *target_dev, const char *path, bool force,
-                          GError **err)
+bool vmm_ide_change_media(VmmIde *ide, const char *target_dev, const char *path, int fd,
+                          bool force, GError **err)
 {
     g_mutex_lock(&ide->lock);
     IdeDrive *d = find_drive(ide, target_dev);
@@ -1077,7 +1082,9 @@ bool vmm_ide_change_media(VmmIde *ide, const char *target_dev, const char *path,
         IdeDrive fresh = *d;
         fresh.blk = NULL;
         fresh.medium = NULL;
-        if (!path || drive_open(&fresh, path, err)) {
+        bool opened = !path || drive_open(&fresh, path, fd, err);
+        fd = -1;
+        if (opened) {
             IdeChannel *ch = &ide->ch[d->disk->ide_bus % 2];
             /* a command in flight on the drive ends with the attention
              * (then reported: SCSI reports a unit attention once) */
@@ -1098,5 +1105,7 @@ bool vmm_ide_change_media(VmmIde *ide, const char *target_dev, const char *path,
         }
     }
     g_mutex_unlock(&ide->lock);
+    if (fd >= 0)
+        close(fd);
     return ok;
 }

@@ -4,6 +4,7 @@
 #include "proto/proto.h"
 #include "util/chardev.h"
 #include "util/log.h"
+#include "util/sandbox.h"
 #include "virtio/virtio_balloon.h"
 #include "hw/ide.h"
 #include "virtio/virtio_blk.h"
@@ -278,7 +279,10 @@ static json_object *cmd_set_link(VmmProtoConn *c, json_object *args, void *opaqu
 }
 
 /* change-media {"device": "hdc", "source": PATH (absent: eject), "force": BOOL}:
- * virsh change-media on an IDE CD-ROM; the guest sees UNIT ATTENTION. */
+ * virsh change-media on an IDE CD-ROM; the guest sees UNIT ATTENTION. vmmd
+ * sends the image it opened with the request (SCM_RIGHTS): a confined
+ * worker opens no file. Without one the worker opens PATH itself (run by
+ * hand, or without the sandbox). */
 static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *opaque,
                                      GError **err)
 {
@@ -307,11 +311,26 @@ static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *o
         return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
                                    "change-media: source '%s' is not an absolute path", path);
     g_autoptr(GError) e = NULL;
-    if (!w->vm->ide ||
-        !vmm_ide_change_media(w->vm->ide, json_object_get_string(dev), path,
+    int fd = vmm_proto_conn_take_fd(c);
+    if (fd >= 0 && !path) {
+        close(fd);
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "change-media: a descriptor came with an eject (no source)");
+    }
+    if (path && fd < 0 && vmm_seccomp_active())
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "change-media: cannot open '%s': the confined worker opens "
+                                   "no file; vmmd passes the image's descriptor with the "
+                                   "request (SCM_RIGHTS) and none came", path);
+    if (!w->vm->ide) {
+        if (fd >= 0)
+            close(fd);
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "the domain has no IDE CD-ROM");
+    }
+    if (!vmm_ide_change_media(w->vm->ide, json_object_get_string(dev), path, fd,
                               force && json_object_get_boolean(force), &e))
-        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "%s",
-                                   e ? e->message : "the domain has no IDE CD-ROM");
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "%s", e->message);
     return json_object_new_object();
 }
 
