@@ -85,6 +85,7 @@ struct VmmProtoConn {
     guint64 received;           /* input bytes read so far */
     guint64 consumed;           /* input bytes of the lines handled */
     guint64 line_end;           /* offset of the running request's "\n" */
+    bool in_line;               /* a request line is being handled */
 };
 
 typedef struct {
@@ -263,9 +264,18 @@ static void conn_send(VmmProtoConn *c, json_object *msg)
     conn_queue(c, text, len);
 }
 
+/* The answer to the request being handled: the descriptors it left are
+ * closed before the client can see the reply. */
+static void conn_reply_starts(VmmProtoConn *c)
+{
+    if (c->in_line)
+        conn_drop_fds(c, c->line_end);
+}
+
 static void conn_send_reply(VmmProtoConn *c, json_object *id, bool has_id,
                             json_object *ret /* consumed */)
 {
+    conn_reply_starts(c);
     if (c->local_fn) {
         json_object *r = ret ? ret : json_object_new_object();
         c->local_fn(r, NULL, c->local_opaque);
@@ -299,6 +309,7 @@ static void conn_send_reply(VmmProtoConn *c, json_object *id, bool has_id,
 static void conn_send_error(VmmProtoConn *c, json_object *id, bool has_id,
                             VmmProtoErrorClass cls, const char *desc)
 {
+    conn_reply_starts(c);
     if (c->local_fn) {
         GError *e = g_error_new_literal(VMM_PROTO_ERROR, cls, desc);
         c->local_fn(NULL, e, c->local_opaque);
@@ -395,7 +406,9 @@ static void conn_handle_line_at(VmmProtoConn *c, const char *line, gsize len);
 static void conn_handle_line(VmmProtoConn *c, const char *line, gsize len)
 {
     c->line_end = c->consumed + len;
+    c->in_line = true;
     conn_handle_line_at(c, line, len);
+    c->in_line = false;
     c->consumed += len + 1;
     conn_drop_fds(c, c->consumed - 1);
 }
