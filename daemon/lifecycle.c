@@ -27,6 +27,7 @@
 #include <string.h>
 #include <stdio.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -735,10 +736,20 @@ static void kill_worker(VmmdDomain *dom)
  * async-signal-safe calls here. */
 static void child_write_pid(void)
 {
+    /* The pid in the daemon's namespace: the worker is PID 1 of its own
+     * (see spawn_pidns_enter), and /proc (the daemon's mount) names it as
+     * the daemon sees it. */
+    char self[24];
+    ssize_t sl = readlink("/proc/self", self, sizeof(self) - 1);
+    unsigned long pid = 0;
+    for (ssize_t i = 0; i < sl && self[i] >= '0' && self[i] <= '9'; i++)
+        pid = pid * 10 + (unsigned long)(self[i] - '0');
+    if (!pid)
+        pid = (unsigned long)getpid();
     char buf[24];
     int n = sizeof(buf);
     buf[--n] = '\n';
-    for (unsigned long v = (unsigned long)getpid(); v || n == (int)sizeof(buf) - 1; v /= 10)
+    for (unsigned long v = pid; v || n == (int)sizeof(buf) - 1; v /= 10)
         buf[--n] = (char)('0' + v % 10);
     size_t len = sizeof(buf) - (size_t)n;
     if (pwrite(WORKER_STATE_LOCK_FD, buf + n, len, 0) != (ssize_t)len ||
@@ -760,6 +771,43 @@ static void child_setup(gpointer data)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* The worker runs in a PID namespace of its own, as its PID 1 (as
+ * Firecracker's jailer puts the VMM): it sees no other process, and when
+ * it exits nothing it might have left survives it. The spawning thread
+ * sets the namespace of its next child only (unshare(CLONE_NEWPID)), and
+ * goes back to its own for later children (setns) right after the spawn.
+ * The daemon keeps the pid of its own namespace for kill(), /proc/PID,
+ * the pid file and re-attaching. Returns the fd to go back with, or -1
+ * when the worker shares the daemon's namespace (no sandbox, or no
+ * CAP_SYS_ADMIN). */
+static int spawn_pidns_enter(VmmdDomain *dom)
+{
+    VmmDaemon *d = dom->daemon;
+    if (!d->worker_sandbox || geteuid() != 0)
+        return -1;
+    int own = open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC);
+    if (own < 0 || unshare(CLONE_NEWPID) < 0) {
+        vmmd_log(d, dom, LOG_WARNING, "the worker shares the daemon's PID namespace: %s: %s",
+                 own < 0 ? "cannot open /proc/thread-self/ns/pid" : "unshare(CLONE_NEWPID)",
+                 g_strerror(errno));
+        if (own >= 0)
+            close(own);
+        return -1;
+    }
+    return own;
+}
+
+static void spawn_pidns_leave(VmmdDomain *dom, int own)
+{
+    if (own < 0)
+        return;
+    if (setns(own, CLONE_NEWPID) < 0)
+        vmmd_log(dom->daemon, dom, LOG_ERR, "cannot return to the daemon's PID namespace "
+                 "after starting the worker (later children get a new one): %s",
+                 g_strerror(errno));
+    close(own);
 }
 
 static void start_done(VmmdDomain *dom, json_object *status)
@@ -1165,11 +1213,13 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     g_ptr_array_add(argv, NULL);
     g_auto(GStrv) env = worker_environment();
     GPid pid = 0;
+    int own_pidns = spawn_pidns_enter(dom);
     gboolean ok = g_spawn_async_with_pipes_and_fds(
         NULL, (const char *const *)argv->pdata, (const char *const *)env,
         G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL, child_setup, NULL,
         -1, logfd, logfd, (const int *)source_fds->data, (const int *)target_fds->data,
         source_fds->len, &pid, NULL, NULL, NULL, &e);
+    spawn_pidns_leave(dom, own_pidns);
     close(logfd);
     /* From here the worker alone holds the lock, the taps and passt's
      * sockets: a tap made here disappears with the worker. */

@@ -38,7 +38,7 @@ static json_object *cmd_query_status(VmmProtoConn *c, json_object *args, void *o
                                                               : paused ? "paused" : "running"));
     json_object_object_add(r, "reason", json_object_new_string(paused ? "user" : "booted"));
     json_object_object_add(r, "vcpus", json_object_new_int(w->def->vcpus));
-    json_object_object_add(r, "pid", json_object_new_int(getpid()));
+    json_object_object_add(r, "pid", json_object_new_int(vmm_host_pid()));
     return r;
 }
 

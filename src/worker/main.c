@@ -202,6 +202,9 @@ int main(int argc, char **argv)
         printf("vmm-worker %s\n", PACKAGE_VERSION);
         return 0;
     }
+    /* known while /proc is there: vmmd puts us in a PID namespace of our
+     * own, where getpid() is 1 */
+    (void)vmm_host_pid();
     int exit_fd = open_exit_file(exit_file);
     if (!xml) {
         vmm_log_error("--xml FILE is required");

@@ -4,6 +4,7 @@
  * off; a missing user; and a forbidden call stopping the VM with the
  * reason in the log and the exit file. */
 #include "config.h"
+#include "daemon-harness.h"
 #include "harness.h"
 #include "util/sandbox.h"
 
@@ -220,6 +221,45 @@ static void test_reboot_devices(void)
     g_assert_cmpint(r->exit_status, ==, 4);        /* stopped by SIGINT */
 }
 
+/* Under vmmd the worker is PID 1 of a PID namespace of its own; the daemon
+ * still tracks (pid file, kill, /proc) its pid in the daemon's namespace. */
+static void test_pid_namespace(void)
+{
+    signal(SIGABRT, on_abort);
+    Vmmd v;
+    vmmd_init(&v);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    Dom d = { .name = "pidns" };
+    g_free(define(s, &v, &d));
+    start_idle(s, &v, "pidns");
+    int pid = worker_pid_of(&v, "pidns");
+    g_assert_cmpint(pid, >, 1);
+    g_autofree char *wlink = g_strdup_printf("/proc/%d/ns/pid", pid);
+    g_autofree char *dlink = g_strdup_printf("/proc/%d/ns/pid", (int)v.pid);
+    g_autofree char *wns = g_file_read_link(wlink, NULL);
+    g_autofree char *dns = g_file_read_link(dlink, NULL);
+    g_test_message("pid namespace: worker %s, daemon %s", wns, dns);
+    g_assert_nonnull(wns);
+    g_assert_nonnull(dns);
+    g_assert_cmpstr(wns, !=, dns);
+    /* the pid file names the worker as the daemon sees it, and the worker
+     * is its namespace's PID 1 (NSpid: outer, inner) */
+    g_autofree char *status_path = g_strdup_printf("/proc/%d/status", pid);
+    g_autofree char *status = read_file(status_path);
+    g_autofree char *nspid = field(status, "NSpid");
+    g_test_message("NSpid: %s", nspid);
+    g_autofree char *want = g_strdup_printf("%d\t1", pid);
+    g_assert_cmpstr(nspid, ==, want);
+    /* the daemon reaches it: a destroy kills it, by the pid it keeps */
+    domain_op(s, "domain-destroy", "pidns");
+    g_autofree char *st = domain_state(s, "pidns");
+    g_assert_cmpstr(st, ==, "shutoff");
+    g_assert_false(alive(pid));
+    vmm_proto_sync_free(g_steal_pointer(&s));
+    vmmd_cleanup(&v);
+}
+
 static void skip(gconstpointer why)
 {
     g_test_skip(why);
@@ -241,5 +281,6 @@ int main(int argc, char **argv)
     g_test_add_func("/sandbox/missing-user", test_missing_user);
     g_test_add_func("/sandbox/forbidden-call", test_forbidden_call);
     g_test_add_func("/sandbox/reboot-devices", test_reboot_devices);
+    g_test_add_func("/sandbox/pid-namespace", test_pid_namespace);
     return g_test_run();
 }
