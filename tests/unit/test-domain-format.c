@@ -297,6 +297,17 @@ static void test_roundtrip_documents(void)
         "<on_crash>preserve</on_crash>",
         "<on_poweroff> destroy </on_poweroff><on_crash>restart</on_crash>",
         "<!-- c --><?pi x?>",
+        "<seclabel type='dynamic' model='dac'/>",
+        "<seclabel model='dac'/>",
+        "<seclabel/>",
+        "<seclabel type='dynamic' model='dac' relabel='yes'><label>+200000:+200000</label>"
+        "<imagelabel>+200000:+200000</imagelabel></seclabel>",
+        "<seclabel type='static' model='dac' relabel='yes'><label>+107:+107</label></seclabel>",
+        "<seclabel type='static' model='dac'><label> qemu:kvm </label>"
+        "<imagelabel>+0:+36</imagelabel></seclabel>",
+        "<seclabel type='static' relabel='no'><label>vmmd:vmmd</label></seclabel>",
+        "<seclabel type='none'/>",
+        "<seclabel type='none' model='dac' relabel='no'/>",
     };
     for (size_t i = 0; i < G_N_ELEMENTS(tops); i++) {
         g_autofree char *xml = doc_replace("<!--top-->", tops[i]);
@@ -1196,6 +1207,15 @@ typedef struct {
 /* A sample of documents the parser refuses (each kind of refusal a grammar
  * can express): schemas/domain.rng refuses every one. */
 static const Edit refused[] = {
+    { "<!--top-->", "<seclabel type='dynamic' relabel='no'/>" },
+    { "<!--top-->", "<seclabel model='selinux'/>" },
+    { "<!--top-->", "<seclabel type='static' model='dac'/>" },
+    { "<!--top-->", "<seclabel type='none' relabel='yes'/>" },
+    { "<!--top-->", "<seclabel type='none'><label>+1:+1</label></seclabel>" },
+    { "<!--top-->", "<seclabel type='static'><label>a:b:c</label></seclabel>" },
+    { "<!--top-->", "<seclabel type='static'><label>ab</label></seclabel>" },
+    { "<!--top-->", "<seclabel><baselabel>x</baselabel></seclabel>" },
+    { "<!--top-->", "<seclabel type='bogus'/>" },
     { "<domain type='kvm'>", "<domain type='kvm' id='3'>" },
     { "type='kvm'", "type='qemu'" },
     { "type='kvm'", "type=' kvm'" },
@@ -1440,6 +1460,10 @@ static void test_schema_parser_only_rules(void)
         { "<!--dev-->", "<serial type='pty'><target port='1'/></serial>"
                         "<serial type='stdio'><target port='1'/></serial>" },
         { "<!--dev-->", "<serial type='pty'><target port='3'/></serial><serial type='pty'/>" },
+        /* a DAC label's parts: +NUMBER below 2^32-1, or a user name */
+        { "<!--top-->", "<seclabel type='static'><label>+abc:+1</label></seclabel>" },
+        { "<!--top-->", "<seclabel type='static'><label>+4294967295:+1</label></seclabel>" },
+        { "<!--top-->", "<seclabel type='static'><label>a/b:c</label></seclabel>" },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(docs); i++) {
         g_autofree char *xml = doc_replace(docs[i].from, docs[i].to);
