@@ -307,6 +307,8 @@ static void remove_run_file(VmmdDomain *dom, const char *ext)
  * for the worker. */
 static void remove_run_files(VmmdDomain *dom)
 {
+    /* the images' owners back, the dynamic uid free (RUNDIR/NAME.seclabel) */
+    vmmd_seclabel_release(dom);
     static const char *const exts[] = { "pid", "sock", "xml", "exit", "json" };
     for (unsigned i = 0; i < G_N_ELEMENTS(exts); i++)
         remove_run_file(dom, exts[i]);
@@ -1155,6 +1157,12 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     dom->pid_start_time = 0;
     dom->started_at = g_get_real_time() / G_USEC_PER_SEC;
     int lockfd = prepare_run_files(dom, err);
+    g_autofree char *label_user = NULL, *label_group = NULL;
+    if (lockfd >= 0 && !vmmd_seclabel_prepare(dom, live, &label_user, &label_group, err)) {
+        close(lockfd);
+        lockfd = -1;
+        remove_run_files(dom);
+    }
     if (lockfd < 0) {
         for (guint k = 0; k < nnets; k++)
             vmm_netdev_close(netdevs[k]);
@@ -1188,13 +1196,16 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     /* vmmd.conf [worker]: who the worker runs the guest as (vmmd(8)) */
     if (!d->worker_sandbox)
         g_ptr_array_add(argv, g_strdup("--no-sandbox"));
-    if (d->worker_user) {
+    /* the domain's <seclabel>, else vmmd.conf's */
+    const char *wuser = label_user ? label_user : d->worker_user;
+    const char *wgroup = label_user ? label_group : d->worker_group;
+    if (wuser) {
         g_ptr_array_add(argv, g_strdup("--user"));
-        g_ptr_array_add(argv, g_strdup(d->worker_user));
+        g_ptr_array_add(argv, g_strdup(wuser));
     }
-    if (d->worker_group) {
+    if (wgroup) {
         g_ptr_array_add(argv, g_strdup("--group"));
-        g_ptr_array_add(argv, g_strdup(d->worker_group));
+        g_ptr_array_add(argv, g_strdup(wgroup));
     }
     for (guint i = 0; i < nnets; i++) {
         if (!netdevs[i]->nfds)
@@ -1621,6 +1632,14 @@ static void reattach_one(VmmDaemon *d, const char *name)
             if (transient)
                 vmmd_domain_free(dom);
             return;
+        }
+        /* its uid stays taken, and the live XML shows it */
+        if (vmmd_seclabel_reattach(dom)) {
+            char *x = vmm_domain_def_format(dom->live_def, NULL);
+            if (x) {
+                g_free(dom->live_xml);
+                dom->live_xml = x;
+            }
         }
         if (transient) {
             vmmd_uuid_format(dom->live_def->uuid, dom->uuid);

@@ -98,6 +98,7 @@ typedef struct {
     GSource *shutdown_timer;     /* domain-shutdown's timeout */
     GSource *kill_timer;         /* destroy: SIGKILL if "quit" did not end it */
     char *exit_reason;           /* from the worker's SHUTDOWN event */
+    guint32 dynamic_uid;         /* <seclabel type='dynamic'>: its uid/gid while active */
     char *start_error;           /* why the daemon gave up on a start */
 } VmmdDomain;
 
@@ -115,6 +116,8 @@ struct VmmDaemon {
     char *worker_user;           /* vmmd.conf [worker] user=, group= (NULL: the worker's */
     char *worker_group;          /*   defaults, vmmd and its group) */
     bool worker_sandbox;         /* vmmd.conf [worker] sandbox= (default true) */
+    guint32 dynamic_uid_min;     /* vmmd.conf [worker] dynamic_uid_range=MIN-MAX */
+    guint32 dynamic_uid_max;
     char *schema_path;
     guint64 log_max_size;        /* domain logs: rotate at this size (0: never) */
     guint log_max_backups;       /* NAME.log.1 .. NAME.log.N kept */
@@ -144,6 +147,21 @@ void vmmd_log(VmmDaemon *d, const VmmdDomain *dom, int priority, const char *fmt
  * checked every VMMD_LOG_CHECK_S seconds. */
 void vmmd_log_rotation_start(VmmDaemon *d);
 void vmmd_log_rotation_stop(VmmDaemon *d);
+
+/* seclabel.c ------------------------------------------------------------- */
+/* At start, for live's <seclabel>: a dynamic uid (set in live's label and
+ * dom->dynamic_uid), the images chowned (relabel='yes', the old owners
+ * kept in RUNDIR/NAME.seclabel), and the worker's --user/--group ("+N";
+ * NULL: vmmd.conf's). On error the caller's cleanup calls release. */
+bool vmmd_seclabel_prepare(VmmdDomain *dom, VmmDomainDef *live, char **user, char **group,
+                           GError **err);
+/* At stop: the images get their owners back, the uid is free. */
+void vmmd_seclabel_release(VmmdDomain *dom);
+/* Re-attached: the uid is taken again and the live label shows it; false
+ * when the domain has no label state. */
+bool vmmd_seclabel_reattach(VmmdDomain *dom);
+#define VMMD_DYNAMIC_UID_MIN 400000
+#define VMMD_DYNAMIC_UID_MAX 465535
 
 /* domain_store.c --------------------------------------------------------- */
 bool vmmd_store_init(VmmDaemon *d, GError **err);
