@@ -1166,6 +1166,34 @@ static void h_get_capabilities(VirtCall *call)
     call_reply(call, &r);
 }
 
+/* ---- begin security model and labels ------------------------------------ */
+/* virsh dominfo's Security lines, as libvirt's QEMU driver with its DAC
+ * model gives them: model "dac", DOI "0", and for a running domain the
+ * worker's "+UID:+GID" (libvirt's DAC driver reports it permissive). */
+static void h_node_get_security_model(VirtCall *call)
+{
+    static char model[] = "dac", doi[] = "0";
+    remote_node_get_security_model_ret r = {
+        .model = { sizeof(model), model },
+        .doi = { sizeof(doi), doi },
+    };
+    call_reply(call, &r);
+}
+
+static void h_get_security_label(VirtCall *call)
+{
+    VmmdDomain *dom = call_domain(call, &((remote_domain_args *)call->args)->dom);
+    if (!dom)
+        return;
+    g_autofree char *label = vmmd_seclabel_process_label(dom);
+    char empty[] = "";
+    remote_domain_get_security_label_ret r = { .enforcing = 0 };
+    r.label.label_val = label ? label : empty;
+    r.label.label_len = (u_int)strlen(r.label.label_val) + 1;
+    call_reply(call, &r);
+}
+/* ---- end security model and labels -------------------------------------- */
+
 /* ------------------------------------------------------------------------ */
 /* the console stream                                                       */
 
@@ -1474,6 +1502,10 @@ static const struct {
     { REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, h_event_deregister },
     { REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS, h_get_all_domain_stats },
     { REMOTE_PROC_DOMAIN_DEFINE_XML_FLAGS, h_define_xml_flags },
+    /* ---- begin security model and labels ---- */
+    { REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL, h_get_security_label },
+    { REMOTE_PROC_NODE_GET_SECURITY_MODEL, h_node_get_security_model },
+    /* ---- end security model and labels ---- */
 };
 
 static VirtHandler find_handler(int proc)

@@ -108,6 +108,12 @@ static const VirtProcInfo procs[] = {
       remote_connect_get_all_domain_stats_args, remote_connect_get_all_domain_stats_ret),
     P(REMOTE_PROC_DOMAIN_DEFINE_XML_FLAGS, "virDomainDefineXMLFlags",
       remote_domain_define_xml_flags_args, remote_domain_ret),
+    /* ---- begin security model and labels ---- */
+    P(REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL, "virDomainGetSecurityLabel", remote_domain_args,
+      remote_domain_get_security_label_ret),
+    P_RET(REMOTE_PROC_NODE_GET_SECURITY_MODEL, "virNodeGetSecurityModel",
+          remote_node_get_security_model_ret),
+    /* ---- end security model and labels ---- */
 };
 
 const VirtProcInfo *virt_proc_info(int proc)

@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -223,4 +225,32 @@ bool vmmd_seclabel_reattach(VmmdDomain *dom)
         sl->imagelabel = g_steal_pointer(&imagelabel);
     }
     return true;
+}
+
+char *vmmd_seclabel_process_label(const VmmdDomain *dom)
+{
+    if (!vmmd_domain_is_active(dom))
+        return NULL;
+    const VmmDomainDef *def = dom->live_def ? dom->live_def : dom->def;
+    const VmmSeclabelDef *sl = def ? def->seclabel : NULL;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (sl && sl->label && vmm_seclabel_resolve(sl->label, &uid, &gid, NULL))
+        return g_strdup_printf("+%u:+%u", (unsigned)uid, (unsigned)gid);
+    /* vmmd.conf's user and group (the worker's defaults), root's without
+     * the sandbox */
+    VmmDaemon *d = dom->daemon;
+    if (!d->worker_sandbox || geteuid() != 0)
+        return g_strdup_printf("+%u:+%u", (unsigned)geteuid(), (unsigned)getegid());
+    struct passwd *pw = getpwnam(d->worker_user ? d->worker_user : "vmmd");
+    if (!pw)
+        return NULL;
+    uid = pw->pw_uid;
+    gid = pw->pw_gid;
+    if (d->worker_group) {
+        struct group *gr = getgrnam(d->worker_group);
+        if (gr)
+            gid = gr->gr_gid;
+    }
+    return g_strdup_printf("+%u:+%u", (unsigned)uid, (unsigned)gid);
 }

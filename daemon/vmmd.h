@@ -160,6 +160,9 @@ void vmmd_seclabel_release(VmmdDomain *dom);
 /* Re-attached: the uid is taken again and the live label shows it; false
  * when the domain has no label state. */
 bool vmmd_seclabel_reattach(VmmdDomain *dom);
+/* A running domain's worker identity as libvirt's DAC model writes it,
+ * "+UID:+GID" (its label, else the worker user's; NULL when inactive). */
+char *vmmd_seclabel_process_label(const VmmdDomain *dom);
 #define VMMD_DYNAMIC_UID_MIN 400000
 #define VMMD_DYNAMIC_UID_MAX 465535
 

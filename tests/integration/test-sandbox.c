@@ -399,6 +399,19 @@ static void test_dynamic_labels(void)
     dyn_check_live(s, &b);
     g_assert_cmpint(open_as(&a, &b), ==, 0);
     g_assert_cmpint(open_as(&b, &a), ==, 0);
+    /* virsh dominfo over vmmd's libvirt socket: the DAC label */
+    g_autofree char *virsh = g_find_program_in_path("virsh");
+    if (virsh) {
+        g_autofree char *cmd = g_strdup_printf(
+            "virsh -c 'vmm+unix:///system?socket=%s/libvirt-sock' dominfo %s 2>&1", v.run,
+            a.name);
+        g_autofree char *out = harness_sh_out(cmd);
+        g_autofree char *want = g_strdup_printf("Security label: +%u:+%u (permissive)", a.uid,
+                                                a.uid);
+        g_test_message("%s", out);
+        g_assert_nonnull(strstr(out, "Security model: dac"));
+        g_assert_nonnull(strstr(out, want));
+    }
 
     /* a restarted daemon knows both uids are taken: a third VM gets
      * another, and the live XML still shows them */
