@@ -277,10 +277,22 @@ typedef struct {
     const char *name;
     char *img;
     int pid;
-    unsigned uid;
+    unsigned uid, gid;
 } DynVm;
 
+static void dyn_start_label(VmmProtoSync *s, Vmmd *v, DynVm *vm, const char *dir,
+                            const char *seclabel);
+
 static void dyn_start(VmmProtoSync *s, Vmmd *v, DynVm *vm, const char *dir)
+{
+    dyn_start_label(s, v, vm, dir, "<seclabel type='dynamic' model='dac'/>");
+    g_assert_cmpuint(vm->uid, >=, DYN_FIRST);
+    g_assert_cmpuint(vm->uid, <=, DYN_LAST);
+    g_assert_cmpuint(vm->gid, ==, vm->uid);
+}
+
+static void dyn_start_label(VmmProtoSync *s, Vmmd *v, DynVm *vm, const char *dir,
+                            const char *seclabel)
 {
     vm->img = harness_make_image(dir, vm->name, 8);
     g_assert_cmpint(chmod(vm->img, 0600), ==, 0);
@@ -291,8 +303,7 @@ static void dyn_start(VmmProtoSync *s, Vmmd *v, DynVm *vm, const char *dir)
     Dom d = { .name = vm->name, .cmdline = "test=blk then=idle", .extra_devices = disk };
     g_autofree char *base = domain_xml(v, &d);
     GString *xml = g_string_new(base);
-    g_string_insert(xml, strstr(xml->str, "</domain>") - xml->str,
-                    "<seclabel type='dynamic' model='dac'/>");
+    g_string_insert(xml, strstr(xml->str, "</domain>") - xml->str, seclabel);
     json_object_put(call_ok(s, "domain-define", define_args(xml->str)));
     g_string_free(xml, TRUE);
     domain_op(s, "domain-start", vm->name);
@@ -309,9 +320,7 @@ static void dyn_start(VmmProtoSync *s, Vmmd *v, DynVm *vm, const char *dir)
     g_autofree char *gid = field(status, "Gid");
     vm->uid = (unsigned)atoi(uid);
     g_test_message("%s: worker %d Uid %s Gid %s", vm->name, vm->pid, uid, gid);
-    g_assert_cmpuint(vm->uid, >=, DYN_FIRST);
-    g_assert_cmpuint(vm->uid, <=, DYN_LAST);
-    g_assert_cmpuint((unsigned)atoi(gid), ==, vm->uid);
+    vm->gid = (unsigned)atoi(gid);
 }
 
 static void dyn_check_live(VmmProtoSync *s, const DynVm *vm)
@@ -325,6 +334,13 @@ static void dyn_check_live(VmmProtoSync *s, const DynVm *vm)
     if (!strstr(xml, want))
         g_test_message("live XML:\n%s", xml);
     g_assert_nonnull(strstr(xml, want));
+    json_object_put(r);
+    /* the definition keeps no uid: it belongs to this run */
+    json_object *args = name_args(vm->name);
+    json_object_object_add(args, "inactive", json_object_new_boolean(true));
+    r = call_ok(s, "domain-get-xml", args);
+    g_assert_nonnull(strstr(get_str(r, "xml"),
+                            "<seclabel type='dynamic' model='dac' relabel='yes'/>"));
     json_object_put(r);
     struct stat st;
     g_assert_cmpint(stat(vm->img, &st), ==, 0);
@@ -425,6 +441,39 @@ static void test_dynamic_labels(void)
     dyn_start(s, &v, &c, dir);
     g_assert_cmpuint(c.uid, !=, a.uid);
     g_assert_cmpuint(c.uid, !=, b.uid);
+
+    /* a dynamic label written into a definition (a live XML defined again)
+     * is dropped: the uid is one run's, as in libvirt's inactive XML */
+    Dom dd = { .name = "dyn-defined" };
+    g_autofree char *dbase = domain_xml(&v, &dd);
+    GString *dxml = g_string_new(dbase);
+    g_string_insert(dxml, strstr(dxml->str, "</domain>") - dxml->str,
+                    "<seclabel type='dynamic' model='dac' relabel='yes'>"
+                    "<label>+401005:+401005</label></seclabel>");
+    json_object_put(call_ok(s, "domain-define", define_args(dxml->str)));
+    g_string_free(dxml, TRUE);
+    json_object *dr = call_ok(s, "domain-get-xml", name_args("dyn-defined"));
+    g_assert_null(strstr(get_str(dr, "xml"), "401005"));
+    g_assert_nonnull(strstr(get_str(dr, "xml"),
+                            "<seclabel type='dynamic' model='dac' relabel='yes'/>"));
+    json_object_put(dr);
+
+    /* a static label: that uid, the image its <imagelabel>'s while it runs */
+    DynVm st_vm = { .name = "static-label" };
+    dyn_start_label(s, &v, &st_vm, dir,
+                    "<seclabel type='static' model='dac' relabel='yes'><label>+401100:+401101"
+                    "</label><imagelabel>+401102:+401103</imagelabel></seclabel>");
+    g_assert_cmpuint(st_vm.uid, ==, 401100);
+    g_assert_cmpuint(st_vm.gid, ==, 401101);
+    struct stat sst;
+    g_assert_cmpint(stat(st_vm.img, &sst), ==, 0);
+    g_assert_cmpuint(sst.st_uid, ==, 401102);
+    g_assert_cmpuint(sst.st_gid, ==, 401103);
+    domain_op(s, "domain-destroy", st_vm.name);
+    g_assert_cmpint(stat(st_vm.img, &sst), ==, 0);
+    g_assert_cmpuint(sst.st_uid, ==, 0);
+    g_unlink(st_vm.img);
+    g_free(st_vm.img);
 
     /* stopped: each image is root's again, and the uid free for the next */
     DynVm *all[] = { &a, &b, &c };
