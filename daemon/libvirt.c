@@ -1192,6 +1192,25 @@ static void h_get_security_label(VirtCall *call)
     r.label.label_len = (u_int)strlen(r.label.label_val) + 1;
     call_reply(call, &r);
 }
+/* One model, so one label while the domain runs and none otherwise, as
+ * libvirt's QEMU driver lists them. */
+static void h_get_security_label_list(VirtCall *call)
+{
+    VmmdDomain *dom = call_domain(call, &((remote_domain_args *)call->args)->dom);
+    if (!dom)
+        return;
+    g_autofree char *label = vmmd_seclabel_process_label(dom);
+    remote_domain_get_security_label_ret one = { .enforcing = 0 };
+    remote_domain_get_security_label_list_ret r = { .ret = 0 };
+    if (label) {
+        one.label.label_val = label;
+        one.label.label_len = (u_int)strlen(label) + 1;
+        r.labels.labels_val = &one;
+        r.labels.labels_len = 1;
+        r.ret = 1;
+    }
+    call_reply(call, &r);
+}
 /* ---- end security model and labels -------------------------------------- */
 
 /* ------------------------------------------------------------------------ */
@@ -1505,6 +1524,7 @@ static const struct {
     /* ---- begin security model and labels ---- */
     { REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL, h_get_security_label },
     { REMOTE_PROC_NODE_GET_SECURITY_MODEL, h_node_get_security_model },
+    { REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL_LIST, h_get_security_label_list },
     /* ---- end security model and labels ---- */
 };
 

@@ -113,6 +113,8 @@ static const VirtProcInfo procs[] = {
       remote_domain_get_security_label_ret),
     P_RET(REMOTE_PROC_NODE_GET_SECURITY_MODEL, "virNodeGetSecurityModel",
           remote_node_get_security_model_ret),
+    P(REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL_LIST, "virDomainGetSecurityLabelList",
+      remote_domain_args, remote_domain_get_security_label_list_ret),
     /* ---- end security model and labels ---- */
 };
 

@@ -428,6 +428,18 @@ static void test_dynamic_labels(void)
         g_assert_nonnull(strstr(out, "Security model: dac"));
         g_assert_nonnull(strstr(out, want));
     }
+    /* and libvirt-python's securityLabelList() (one model, one label) */
+    if (g_file_test("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE)) {
+        g_autofree char *py = g_strdup_printf(
+            "/usr/bin/python3 -c \"import libvirt; c = libvirt.open('vmm+unix:///system?"
+            "socket=%s/libvirt-sock'); print(c.lookupByName('%s').securityLabelList())\" 2>&1",
+            v.run, a.name);
+        g_autofree char *py_out = harness_sh_out(py);
+        g_autofree char *py_want = g_strdup_printf("[['+%u:+%u', False]]", a.uid, a.uid);
+        g_test_message("securityLabelList: %s", py_out);
+        if (!strstr(py_out, "No module named"))
+            g_assert_nonnull(strstr(py_out, py_want));
+    }
 
     /* a restarted daemon knows both uids are taken: a third VM gets
      * another, and the live XML still shows them */
