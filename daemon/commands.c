@@ -5,7 +5,9 @@
  * the caller's pid, uid and gid. */
 #include "config.h"
 #include "daemon/vmmd.h"
+#include "block/block.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <string.h>
@@ -1225,6 +1227,38 @@ static void on_media(VmmProtoClient *c, json_object *ret, const GError *err, voi
     g_free(mc);
 }
 
+/* The new medium, opened here for the worker, which opens no file once
+ * confined: with the flags the disk's cache mode needs, read-only (a
+ * CD-ROM), non-blocking so a FIFO cannot stall the daemon. */
+static int open_medium(VmmdDomain *dom, const VmmDiskDef *disk, const char *path,
+                       GError **err)
+{
+    int flags = vmm_block_open_flags(true, disk->cache);
+    int fd = open(path, flags | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
+    int e = fd < 0 ? errno : fstat(fd, &st) < 0 ? errno : 0;
+    const char *why = e ? g_strerror(e) : NULL;
+    if (!why && disk->type == VMM_DISK_BLOCK && !S_ISBLK(st.st_mode))
+        why = "not a block device, as <disk type='block'> requires";
+    else if (!why && disk->type != VMM_DISK_BLOCK && !S_ISREG(st.st_mode))
+        why = "not a regular file, as <disk type='file'> requires";
+    if (!why && fcntl(fd, F_SETFL, flags & ~O_ACCMODE & ~O_CLOEXEC) < 0)
+        why = g_strerror(errno);
+    if (why) {
+        vmm_proto_set_error(err, e == EACCES || e == EPERM ? VMM_PROTO_PERMISSION_DENIED
+                                                           : VMM_PROTO_OPERATION_INVALID,
+                            "domain '%s': cannot open '%s' for CD-ROM %s read-only%s: %s",
+                            dom->name, path, disk->target_dev,
+                            e == EINVAL && (flags & O_DIRECT)
+                                ? " with O_DIRECT (cache='none' or 'directsync'; its file "
+                                  "system may not support direct I/O)" : "", why);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *opaque,
                                      GError **err)
 {
@@ -1255,6 +1289,9 @@ static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *o
         return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
                                    "domain '%s' has no CD-ROM '%s' (name it by its target dev, "
                                    "e.g. hdc)", dom->name, device);
+    int fd = -1;
+    if (source && (fd = open_medium(dom, disk, source, err)) < 0)
+        return NULL;
     json_object *wargs = json_object_new_object();
     json_object_object_add(wargs, "device", json_object_new_string(disk->target_dev));
     if (source)
@@ -1262,7 +1299,7 @@ static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *o
     json_object_object_add(wargs, "force", json_object_new_boolean(force));
     MediaCall *mc = g_new0(MediaCall, 1);
     mc->name = g_strdup(dom->name);
-    if (!vmmd_domain_worker_call(dom, "change-media", wargs, on_media, mc, err)) {
+    if (!vmmd_domain_worker_call_fd(dom, "change-media", wargs, fd, on_media, mc, err)) {
         g_free(mc->name);
         g_free(mc);
         return NULL;

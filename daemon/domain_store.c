@@ -293,6 +293,8 @@ static bool check_managed(const VmmDomainDef *def, GError **err)
 static char *canonicalize(VmmDomainDef *def, GError **err)
 {
     GError *e = NULL;
+    /* a dynamic label's uid is one run's (libvirt's inactive XML drops it) */
+    vmm_seclabel_def_strip_live(def->seclabel);
     if (!vmm_domain_def_fill_defaults(def, &e)) {
         vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT, "%s", e->message);
         g_error_free(e);

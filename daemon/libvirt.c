@@ -1177,6 +1177,53 @@ static void h_get_capabilities(VirtCall *call)
     call_reply(call, &r);
 }
 
+/* ---- begin security model and labels ------------------------------------ */
+/* virsh dominfo's Security lines, as libvirt's QEMU driver with its DAC
+ * model gives them: model "dac", DOI "0", and for a running domain the
+ * worker's "+UID:+GID" (libvirt's DAC driver reports it permissive). */
+static void h_node_get_security_model(VirtCall *call)
+{
+    static char model[] = "dac", doi[] = "0";
+    remote_node_get_security_model_ret r = {
+        .model = { sizeof(model), model },
+        .doi = { sizeof(doi), doi },
+    };
+    call_reply(call, &r);
+}
+
+static void h_get_security_label(VirtCall *call)
+{
+    VmmdDomain *dom = call_domain(call, &((remote_domain_args *)call->args)->dom);
+    if (!dom)
+        return;
+    g_autofree char *label = vmmd_seclabel_process_label(dom);
+    char empty[] = "";
+    remote_domain_get_security_label_ret r = { .enforcing = 0 };
+    r.label.label_val = label ? label : empty;
+    r.label.label_len = (u_int)strlen(r.label.label_val) + 1;
+    call_reply(call, &r);
+}
+/* One model, so one label while the domain runs and none otherwise, as
+ * libvirt's QEMU driver lists them. */
+static void h_get_security_label_list(VirtCall *call)
+{
+    VmmdDomain *dom = call_domain(call, &((remote_domain_args *)call->args)->dom);
+    if (!dom)
+        return;
+    g_autofree char *label = vmmd_seclabel_process_label(dom);
+    remote_domain_get_security_label_ret one = { .enforcing = 0 };
+    remote_domain_get_security_label_list_ret r = { .ret = 0 };
+    if (label) {
+        one.label.label_val = label;
+        one.label.label_len = (u_int)strlen(label) + 1;
+        r.labels.labels_val = &one;
+        r.labels.labels_len = 1;
+        r.ret = 1;
+    }
+    call_reply(call, &r);
+}
+/* ---- end security model and labels -------------------------------------- */
+
 /* ------------------------------------------------------------------------ */
 /* the console stream                                                       */
 
@@ -1993,6 +2040,11 @@ static const struct {
     { REMOTE_PROC_NETWORK_GET_DHCP_LEASES, h_net_dhcp_leases },
     { REMOTE_PROC_DOMAIN_INTERFACE_ADDRESSES, h_domain_ifaddr },
     /* end of networks */
+    /* ---- begin security model and labels ---- */
+    { REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL, h_get_security_label },
+    { REMOTE_PROC_NODE_GET_SECURITY_MODEL, h_node_get_security_model },
+    { REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL_LIST, h_get_security_label_list },
+    /* ---- end security model and labels ---- */
 };
 
 static VirtHandler find_handler(int proc)

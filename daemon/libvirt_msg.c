@@ -153,6 +153,14 @@ static const VirtProcInfo procs[] = {
     P(REMOTE_PROC_DOMAIN_INTERFACE_ADDRESSES, "virDomainInterfaceAddresses",
       remote_domain_interface_addresses_args, remote_domain_interface_addresses_ret),
     /* end of networks */
+    /* ---- begin security model and labels ---- */
+    P(REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL, "virDomainGetSecurityLabel", remote_domain_args,
+      remote_domain_get_security_label_ret),
+    P_RET(REMOTE_PROC_NODE_GET_SECURITY_MODEL, "virNodeGetSecurityModel",
+          remote_node_get_security_model_ret),
+    P(REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL_LIST, "virDomainGetSecurityLabelList",
+      remote_domain_args, remote_domain_get_security_label_list_ret),
+    /* ---- end security model and labels ---- */
 };
 
 const VirtProcInfo *virt_proc_info(int proc)

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <stdio.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -306,6 +307,8 @@ static void remove_run_file(VmmdDomain *dom, const char *ext)
  * for the worker. */
 static void remove_run_files(VmmdDomain *dom)
 {
+    /* the images' owners back, the dynamic uid free (RUNDIR/NAME.seclabel) */
+    vmmd_seclabel_release(dom);
     static const char *const exts[] = { "pid", "sock", "xml", "exit", "json" };
     for (unsigned i = 0; i < G_N_ELEMENTS(exts); i++)
         remove_run_file(dom, exts[i]);
@@ -448,7 +451,15 @@ static bool worker_connect(VmmdDomain *dom, GError **err)
 bool vmmd_domain_worker_call(VmmdDomain *dom, const char *cmd, json_object *args,
                              VmmProtoReplyFn fn, void *opaque, GError **err)
 {
+    return vmmd_domain_worker_call_fd(dom, cmd, args, -1, fn, opaque, err);
+}
+
+bool vmmd_domain_worker_call_fd(VmmdDomain *dom, const char *cmd, json_object *args, int fd,
+                                VmmProtoReplyFn fn, void *opaque, GError **err)
+{
     if (!vmmd_domain_is_active(dom)) {
+        if (fd >= 0)
+            close(fd);
         json_object_put(args);
         vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain is not running");
         return false;
@@ -459,13 +470,15 @@ bool vmmd_domain_worker_call(VmmdDomain *dom, const char *cmd, json_object *args
     }
     GError *e = NULL;
     if (!dom->worker && !worker_connect(dom, &e)) {
+        if (fd >= 0)
+            close(fd);
         json_object_put(args);
         vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR,
                             "cannot reach the worker of domain '%s': %s", dom->name, e->message);
         g_error_free(e);
         return false;
     }
-    vmm_proto_client_call(dom->worker, cmd, args, fn, opaque);
+    vmm_proto_client_call_fd(dom->worker, cmd, args, fd, fn, opaque);
     return true;
 }
 
@@ -779,10 +792,20 @@ static void kill_worker(VmmdDomain *dom)
  * async-signal-safe calls here. */
 static void child_write_pid(void)
 {
+    /* The pid in the daemon's namespace: the worker is PID 1 of its own
+     * (see spawn_pidns_enter), and /proc (the daemon's mount) names it as
+     * the daemon sees it. */
+    char self[24];
+    ssize_t sl = readlink("/proc/self", self, sizeof(self) - 1);
+    unsigned long pid = 0;
+    for (ssize_t i = 0; i < sl && self[i] >= '0' && self[i] <= '9'; i++)
+        pid = pid * 10 + (unsigned long)(self[i] - '0');
+    if (!pid)
+        pid = (unsigned long)getpid();
     char buf[24];
     int n = sizeof(buf);
     buf[--n] = '\n';
-    for (unsigned long v = (unsigned long)getpid(); v || n == (int)sizeof(buf) - 1; v /= 10)
+    for (unsigned long v = pid; v || n == (int)sizeof(buf) - 1; v /= 10)
         buf[--n] = (char)('0' + v % 10);
     size_t len = sizeof(buf) - (size_t)n;
     if (pwrite(WORKER_STATE_LOCK_FD, buf + n, len, 0) != (ssize_t)len ||
@@ -843,6 +866,42 @@ static void child_setup(gpointer data)
 }
 
 static void start_failed(VmmdDomain *dom, const char *why);
+/* The worker runs in a PID namespace of its own, as its PID 1 (as
+ * Firecracker's jailer puts the VMM): it sees no other process, and when
+ * it exits nothing it might have left survives it. The spawning thread
+ * sets the namespace of its next child only (unshare(CLONE_NEWPID)), and
+ * goes back to its own for later children (setns) right after the spawn.
+ * The daemon keeps the pid of its own namespace for kill(), /proc/PID,
+ * the pid file and re-attaching. Returns the fd to go back with, or -1
+ * when the worker shares the daemon's namespace (no sandbox, or no
+ * CAP_SYS_ADMIN). */
+static int spawn_pidns_enter(VmmdDomain *dom)
+{
+    VmmDaemon *d = dom->daemon;
+    if (!d->worker_sandbox || geteuid() != 0)
+        return -1;
+    int own = open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC);
+    if (own < 0 || unshare(CLONE_NEWPID) < 0) {
+        vmmd_log(d, dom, LOG_WARNING, "the worker shares the daemon's PID namespace: %s: %s",
+                 own < 0 ? "cannot open /proc/thread-self/ns/pid" : "unshare(CLONE_NEWPID)",
+                 g_strerror(errno));
+        if (own >= 0)
+            close(own);
+        return -1;
+    }
+    return own;
+}
+
+static void spawn_pidns_leave(VmmdDomain *dom, int own)
+{
+    if (own < 0)
+        return;
+    if (setns(own, CLONE_NEWPID) < 0)
+        vmmd_log(dom->daemon, dom, LOG_ERR, "cannot return to the daemon's PID namespace "
+                 "after starting the worker (later children get a new one): %s",
+                 g_strerror(errno));
+    close(own);
+}
 
 static void start_done(VmmdDomain *dom, json_object *status)
 {
@@ -1206,6 +1265,12 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     dom->pid_start_time = 0;
     dom->started_at = g_get_real_time() / G_USEC_PER_SEC;
     int lockfd = prepare_run_files(dom, err);
+    g_autofree char *label_user = NULL, *label_group = NULL;
+    if (lockfd >= 0 && !vmmd_seclabel_prepare(dom, live, &label_user, &label_group, err)) {
+        close(lockfd);
+        lockfd = -1;
+        remove_run_files(dom);
+    }
     if (lockfd < 0) {
         for (guint k = 0; k < nnets; k++)
             vmm_netdev_close(netdevs[k]);
@@ -1259,13 +1324,16 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     /* vmmd.conf [worker]: who the worker runs the guest as (vmmd(8)) */
     if (!d->worker_sandbox)
         g_ptr_array_add(argv, g_strdup("--no-sandbox"));
-    if (d->worker_user) {
+    /* the domain's <seclabel>, else vmmd.conf's */
+    const char *wuser = label_user ? label_user : d->worker_user;
+    const char *wgroup = label_user ? label_group : d->worker_group;
+    if (wuser) {
         g_ptr_array_add(argv, g_strdup("--user"));
-        g_ptr_array_add(argv, g_strdup(d->worker_user));
+        g_ptr_array_add(argv, g_strdup(wuser));
     }
-    if (d->worker_group) {
+    if (wgroup) {
         g_ptr_array_add(argv, g_strdup("--group"));
-        g_ptr_array_add(argv, g_strdup(d->worker_group));
+        g_ptr_array_add(argv, g_strdup(wgroup));
     }
     for (guint i = 0; i < nnets; i++) {
         if (!netdevs[i]->nfds)
@@ -1284,11 +1352,13 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     g_ptr_array_add(argv, NULL);
     g_auto(GStrv) env = worker_environment();
     GPid pid = 0;
+    int own_pidns = spawn_pidns_enter(dom);
     gboolean ok = g_spawn_async_with_pipes_and_fds(
         NULL, (const char *const *)argv->pdata, (const char *const *)env,
         G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL, child_setup, &setup,
         -1, logfd, logfd, (const int *)source_fds->data, (const int *)target_fds->data,
         source_fds->len, &pid, NULL, NULL, NULL, &e);
+    spawn_pidns_leave(dom, own_pidns);
     close(logfd);
     /* From here the worker alone holds the lock, the taps and passt's
      * sockets: a tap made here disappears with the worker. */
@@ -1693,6 +1763,14 @@ static void reattach_one(VmmDaemon *d, const char *name)
             if (transient)
                 vmmd_domain_free(dom);
             return;
+        }
+        /* its uid stays taken, and the live XML shows it */
+        if (vmmd_seclabel_reattach(dom)) {
+            char *x = vmm_domain_def_format(dom->live_def, NULL);
+            if (x) {
+                g_free(dom->live_xml);
+                dom->live_xml = x;
+            }
         }
         if (transient) {
             vmmd_uuid_format(dom->live_def->uuid, dom->uuid);

@@ -184,6 +184,25 @@ static void domain_free_cb(gpointer p)
     vmmd_domain_free(p);
 }
 
+/* "FIRST-LAST", decimal, 0 < FIRST <= LAST < 2^32-1 (uid 0 is root's,
+ * 2^32-1 is the kernel's "no uid"). */
+static bool parse_uid_range(const char *s, guint32 *min, guint32 *max)
+{
+    guint64 a, b;
+    char *end;
+    if (!g_ascii_isdigit(*s))
+        return false;
+    a = g_ascii_strtoull(s, &end, 10);
+    if (*end != '-' || !g_ascii_isdigit(end[1]))
+        return false;
+    b = g_ascii_strtoull(end + 1, &end, 10);
+    if (*end || a == 0 || a > b || b >= G_MAXUINT32)
+        return false;
+    *min = (guint32)a;
+    *max = (guint32)b;
+    return true;
+}
+
 /* CONFDIR/vmmd.conf, a key file like libvirt's qemu.conf user/group:
  *   [worker]
  *   user=vmmd
@@ -199,6 +218,8 @@ static bool read_config(VmmDaemon *d, GError **err)
     g_autoptr(GKeyFile) kf = g_key_file_new();
     GError *e = NULL;
     d->worker_sandbox = true;
+    d->dynamic_uid_min = VMMD_DYNAMIC_UID_MIN;
+    d->dynamic_uid_max = VMMD_DYNAMIC_UID_MAX;
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &e)) {
         if (g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
             g_error_free(e);
@@ -210,7 +231,7 @@ static bool read_config(VmmDaemon *d, GError **err)
     g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
     for (char **g = groups; *g; g++) {
         static const char *const worker_keys[] = { "user", "group", "sandbox",
-                                                    "oom_score_adj", NULL };
+                                                    "oom_score_adj", "dynamic_uid_range", NULL };
         static const char *const cgroup_keys[] = { "partition", NULL };
         const char *const *known = !strcmp(*g, "worker") ? worker_keys
                                  : !strcmp(*g, "cgroup") ? cgroup_keys : NULL;
@@ -262,6 +283,14 @@ static bool read_config(VmmDaemon *d, GError **err)
                         path, d->cgroup_partition);
             return false;
         }
+    }
+    g_autofree char *range = g_key_file_get_string(kf, "worker", "dynamic_uid_range", NULL);
+    if (range && !parse_uid_range(range, &d->dynamic_uid_min, &d->dynamic_uid_max)) {
+        g_autofree char *shown = g_strescape(range, NULL);
+        g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                    "%s: [worker] dynamic_uid_range '%s' is not FIRST-LAST with 0 < FIRST <= "
+                    "LAST < 4294967295", path, shown);
+        return false;
     }
     if ((d->worker_user && !*d->worker_user) || (d->worker_group && !*d->worker_group)) {
         g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,

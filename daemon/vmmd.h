@@ -105,6 +105,7 @@ typedef struct {
     GSource *kill_timer;         /* destroy: SIGKILL if "quit" did not end it */
     char *exit_reason;           /* from the worker's SHUTDOWN event */
     VmmdCgroup *cgroup;          /* its groups while active (NULL: none) */
+    guint32 dynamic_uid;         /* <seclabel type='dynamic'>: its uid/gid while active */
     char *start_error;           /* why the daemon gave up on a start */
 } VmmdDomain;
 
@@ -126,6 +127,8 @@ struct VmmDaemon {
     char *cgroup_partition;      /* vmmd.conf [cgroup] partition= (NULL: "machine") */
     bool cgroup_v2;
     char *cgroup_base[VMMD_CG_N];   /* where VM groups go, per controller (NULL: none) */
+    guint32 dynamic_uid_min;     /* vmmd.conf [worker] dynamic_uid_range=MIN-MAX */
+    guint32 dynamic_uid_max;
     char *schema_path;
     guint64 log_max_size;        /* domain logs: rotate at this size (0: never) */
     guint log_max_backups;       /* NAME.log.1 .. NAME.log.N kept */
@@ -155,6 +158,24 @@ void vmmd_log(VmmDaemon *d, const VmmdDomain *dom, int priority, const char *fmt
  * checked every VMMD_LOG_CHECK_S seconds. */
 void vmmd_log_rotation_start(VmmDaemon *d);
 void vmmd_log_rotation_stop(VmmDaemon *d);
+
+/* seclabel.c ------------------------------------------------------------- */
+/* At start, for live's <seclabel>: a dynamic uid (set in live's label and
+ * dom->dynamic_uid), the images chowned (relabel='yes', the old owners
+ * kept in RUNDIR/NAME.seclabel), and the worker's --user/--group ("+N";
+ * NULL: vmmd.conf's). On error the caller's cleanup calls release. */
+bool vmmd_seclabel_prepare(VmmdDomain *dom, VmmDomainDef *live, char **user, char **group,
+                           GError **err);
+/* At stop: the images get their owners back, the uid is free. */
+void vmmd_seclabel_release(VmmdDomain *dom);
+/* Re-attached: the uid is taken again and the live label shows it; false
+ * when the domain has no label state. */
+bool vmmd_seclabel_reattach(VmmdDomain *dom);
+/* A running domain's worker identity as libvirt's DAC model writes it,
+ * "+UID:+GID" (its label, else the worker user's; NULL when inactive). */
+char *vmmd_seclabel_process_label(const VmmdDomain *dom);
+#define VMMD_DYNAMIC_UID_MIN 400000
+#define VMMD_DYNAMIC_UID_MAX 465535
 
 /* domain_store.c --------------------------------------------------------- */
 bool vmmd_store_init(VmmDaemon *d, GError **err);
@@ -203,6 +224,10 @@ bool vmmd_domain_resume(VmmdDomain *dom, VmmProtoPending *p, GError **err);
  * connection and none can be made. */
 bool vmmd_domain_worker_call(VmmdDomain *dom, const char *cmd, json_object *args,
                              VmmProtoReplyFn fn, void *opaque, GError **err);
+/* The same, sending fd (consumed) with the request for the worker to take
+ * (vmm_proto_conn_take_fd). */
+bool vmmd_domain_worker_call_fd(VmmdDomain *dom, const char *cmd, json_object *args, int fd,
+                                VmmProtoReplyFn fn, void *opaque, GError **err);
 /* CPU time of the worker process from /proc, in ns (0 if unknown). */
 guint64 vmmd_domain_cpu_time_ns(const VmmdDomain *dom);
 /* Its user and system parts; false if the worker's /proc entry is gone. */

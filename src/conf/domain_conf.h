@@ -10,6 +10,7 @@
 
 #include "conf/chardev_conf.h"
 #include "conf/cpu_conf.h"
+#include "conf/seclabel_conf.h"
 #include "conf/disk_conf.h"
 #include "conf/memballoon_conf.h"
 #include "conf/net_conf.h"
@@ -51,6 +52,7 @@ typedef struct {
     VmmCpuDef *cpu;               /* <cpu> or NULL (src/conf/cpu_conf.h) */
     VmmTuneDef *tune;             /* <cputune>, <memtune>, <blkiotune> or NULL
                                    * (src/conf/tune_conf.h) */
+    VmmSeclabelDef *seclabel;     /* <seclabel model='dac'> or NULL (seclabel_conf.h) */
 
     char *os_arch;            /* "x86_64" */
     char *os_machine;         /* <type machine=...>, recorded verbatim */

@@ -92,6 +92,9 @@ static bool build_domain(ConfWriter *w, const VmmDomainDef *def, xmlNodePtr root
     for (size_t i = 0; conf_device_classes[i]; i++)
         if (!conf_device_classes[i]->format(w, devices, def))
             return false;
+    /* libvirt's place: after <devices> */
+    if (def->seclabel)
+        vmm_seclabel_def_format(root, def->seclabel);
     return !w->failed;
 }
 
@@ -421,6 +424,7 @@ VmmDomainDef *vmm_domain_def_copy(const VmmDomainDef *def)
     n->emulator = g_strdup(def->emulator);
     n->cpu = vmm_cpu_def_copy(def->cpu);
     n->tune = vmm_tune_def_copy(def->tune);
+    n->seclabel = vmm_seclabel_def_copy(def->seclabel);
     conf_devices_copy(n, def);
     return n;
 }
@@ -447,7 +451,8 @@ bool vmm_domain_def_equal(const VmmDomainDef *a, const VmmDomainDef *b)
         a->apic != b->apic || a->pae != b->pae || a->clock != b->clock ||
         a->on_poweroff != b->on_poweroff || a->on_reboot != b->on_reboot ||
         a->on_crash != b->on_crash || !str_eq(a->emulator, b->emulator) ||
-        !vmm_cpu_def_equal(a->cpu, b->cpu) || !vmm_tune_def_equal(a->tune, b->tune))
+        !vmm_cpu_def_equal(a->cpu, b->cpu) || !vmm_tune_def_equal(a->tune, b->tune) ||
+        !vmm_seclabel_def_equal(a->seclabel, b->seclabel))
         return false;
     return conf_devices_equal(a, b);
 }

@@ -28,6 +28,7 @@
 #include <linux/kvm.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #define ABAR          5
 #define ABAR_SIZE     0x1000
@@ -845,7 +846,7 @@ VmmAhci *vmm_ahci_new(VmmVm *vm, int slot, GError **err)
         p->present = d->present = true;
         d->atapi = disk->device == VMM_DISK_DEVICE_CDROM;
         d->disk = disk;
-        if (disk->path && !ata_drive_open(d, disk->path, err)) {
+        if (disk->path && !ata_drive_open(d, disk->path, -1, err)) {
             vmm_ahci_free(a);
             return NULL;
         }
@@ -936,8 +937,8 @@ char *vmm_ahci_medium(VmmAhci *a, const char *target_dev)
     return m;
 }
 
-bool vmm_ahci_change_media(VmmAhci *a, const char *target_dev, const char *path, bool force,
-                           GError **err)
+bool vmm_ahci_change_media(VmmAhci *a, const char *target_dev, const char *path, int fd,
+                           bool force, GError **err)
 {
     AhciPort *p = NULL;
     g_mutex_lock(&a->lock);
@@ -947,8 +948,12 @@ bool vmm_ahci_change_media(VmmAhci *a, const char *target_dev, const char *path,
         g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_INVALID,
                     "disk %s: no SATA CD-ROM of that name (change-media takes a "
                     "<disk device='cdrom'> target)", target_dev);
-    else
-        ok = ata_change_media(&p->ch, d, path, force, err);
+    else {
+        ok = ata_change_media(&p->ch, d, path, fd, force, err);
+        fd = -1;
+    }
     g_mutex_unlock(&a->lock);
+    if (fd >= 0)
+        close(fd);
     return ok;
 }

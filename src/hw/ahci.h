@@ -26,7 +26,7 @@ bool vmm_ahci_get_stats(VmmAhci *ahci, const char *target_dev, VmmBlockStats *ou
 /* The image in CD-ROM target_dev now (a copy to free), or NULL. */
 char *vmm_ahci_medium(VmmAhci *ahci, const char *target_dev);
 /* virsh change-media on a SATA CD-ROM, as vmm_ide_change_media(). */
-bool vmm_ahci_change_media(VmmAhci *ahci, const char *target_dev, const char *path, bool force,
-                           GError **err);
+bool vmm_ahci_change_media(VmmAhci *ahci, const char *target_dev, const char *path, int fd,
+                           bool force, GError **err);
 
 #endif

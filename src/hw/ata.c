@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ATA commands (ATA8-ACS) this drive knows. */
 enum {
@@ -693,15 +694,19 @@ void ata_channel_reset(IdeChannel *ch)
 }
 
 
-bool ata_drive_open(IdeDrive *d, const char *path, GError **err)
+bool ata_drive_open(IdeDrive *d, const char *path, int fd, GError **err)
 {
     const VmmDiskDef *disk = d->disk;
+    bool blockdev = disk->type == VMM_DISK_BLOCK;
     /* the disk's own source with its format and backing chain; a medium
-     * change-media puts in is a raw ISO */
-    VmmBlockDev *b = g_strcmp0(path, disk->path) == 0
+     * change-media puts in is a raw ISO, opened by vmmd when fd >= 0 */
+    VmmBlockDev *b = fd >= 0
+        ? vmm_block_open_fd(fd, path, blockdev, disk->readonly, disk->cache, disk->io,
+                            disk->discard, 1, err)
+        : g_strcmp0(path, disk->path) == 0
         ? vmm_block_open_disk(disk, 1, err)
-        : vmm_block_open(path, disk->type == VMM_DISK_BLOCK, disk->readonly, disk->cache,
-                         disk->io, disk->discard, 1, err);
+        : vmm_block_open(path, blockdev, disk->readonly, disk->cache, disk->io, disk->discard,
+                         1, err);
     if (!b)
         return false;
     d->blk = b;
@@ -720,10 +725,13 @@ void ide_drive_eject(IdeDrive *d)
 }
 
 
-bool ata_change_media(IdeChannel *ch, IdeDrive *d, const char *path, bool force, GError **err)
+bool ata_change_media(IdeChannel *ch, IdeDrive *d, const char *path, int fd, bool force,
+                      GError **err)
 {
     const char *target_dev = d->disk->target_dev;
     if (d->locked && !force) {
+        if (fd >= 0)
+            close(fd);
         g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_INVALID,
                     "disk %s: the guest has locked the tray (PREVENT MEDIUM REMOVAL); "
                     "use --force to change the medium anyway", target_dev);
@@ -734,7 +742,7 @@ bool ata_change_media(IdeChannel *ch, IdeDrive *d, const char *path, bool force,
     IdeDrive fresh = *d;
     fresh.blk = NULL;
     fresh.medium = NULL;
-    if (path && !ata_drive_open(&fresh, path, err))
+    if (path && !ata_drive_open(&fresh, path, fd, err))
         return false;
     /* a command in flight on the drive ends with the attention (then
      * reported: SCSI reports a unit attention once) */

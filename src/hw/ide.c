@@ -324,7 +324,7 @@ VmmIde *vmm_ide_new(VmmVm *vm, VmmIrq *irq0, VmmIrq *irq1, GError **err)
         d->present = true;
         d->atapi = disk->device == VMM_DISK_DEVICE_CDROM;
         d->disk = disk;
-        if (disk->path && !ata_drive_open(d, disk->path, err)) {
+        if (disk->path && !ata_drive_open(d, disk->path, -1, err)) {
             vmm_ide_free(ide);
             return NULL;
         }
@@ -417,8 +417,8 @@ char *vmm_ide_medium(VmmIde *ide, const char *target_dev)
     return m;
 }
 
-bool vmm_ide_change_media(VmmIde *ide, const char *target_dev, const char *path, bool force,
-                          GError **err)
+bool vmm_ide_change_media(VmmIde *ide, const char *target_dev, const char *path, int fd,
+                          bool force, GError **err)
 {
     g_mutex_lock(&ide->lock);
     IdeDrive *d = find_drive(ide, target_dev);
@@ -428,8 +428,11 @@ bool vmm_ide_change_media(VmmIde *ide, const char *target_dev, const char *path,
                     "disk %s: no IDE CD-ROM of that name (change-media takes a "
                     "<disk device='cdrom'> target, hda to hdd)", target_dev);
     } else {
-        ok = ata_change_media(&ide->ch[d->disk->ide_bus % 2], d, path, force, err);
+        ok = ata_change_media(&ide->ch[d->disk->ide_bus % 2], d, path, fd, force, err);
+        fd = -1;
     }
     g_mutex_unlock(&ide->lock);
+    if (fd >= 0)
+        close(fd);
     return ok;
 }

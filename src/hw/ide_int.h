@@ -183,12 +183,14 @@ void ata_data_read(IdeChannel *ch, uint8_t *out, unsigned size);
 void ata_data_write(IdeChannel *ch, const uint8_t *in, unsigned size);
 /* Power-on / reset state of the drives, with their signatures. */
 void ata_channel_reset(IdeChannel *ch);
-/* Open path as the drive's medium with the disk's cache and io modes. */
-bool ata_drive_open(IdeDrive *d, const char *path, GError **err);
+/* Open path as the drive's medium with the disk's cache and io modes; fd
+ * >= 0: path already opened by vmmd, consumed. */
+bool ata_drive_open(IdeDrive *d, const char *path, int fd, GError **err);
 /* vmmctl change-media on CD-ROM d of ch: path (NULL = eject) goes in; the
  * guest sees UNIT ATTENTION and a media event. Refused when the guest
  * locked the tray and force is false, or path cannot be opened. */
-bool ata_change_media(IdeChannel *ch, IdeDrive *d, const char *path, bool force, GError **err);
+bool ata_change_media(IdeChannel *ch, IdeDrive *d, const char *path, int fd, bool force,
+                      GError **err);
 /* One synchronous request on the drive's block queue. */
 int ata_blk_io(IdeDrive *d, VmmBlockOp op, uint64_t offset, struct iovec *iov,
                unsigned iovcnt, uint64_t len);

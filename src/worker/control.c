@@ -4,6 +4,7 @@
 #include "proto/proto.h"
 #include "util/chardev.h"
 #include "util/log.h"
+#include "util/sandbox.h"
 #include "virtio/virtio_balloon.h"
 #include "hw/ahci.h"
 #include "hw/ide.h"
@@ -38,7 +39,7 @@ static json_object *cmd_query_status(VmmProtoConn *c, json_object *args, void *o
                                                               : paused ? "paused" : "running"));
     json_object_object_add(r, "reason", json_object_new_string(paused ? "user" : "booted"));
     json_object_object_add(r, "vcpus", json_object_new_int(w->def->vcpus));
-    json_object_object_add(r, "pid", json_object_new_int(getpid()));
+    json_object_object_add(r, "pid", json_object_new_int(vmm_host_pid()));
     return r;
 }
 
@@ -283,7 +284,10 @@ static json_object *cmd_set_link(VmmProtoConn *c, json_object *args, void *opaqu
 }
 
 /* change-media {"device": "hdc", "source": PATH (absent: eject), "force": BOOL}:
- * virsh change-media on an IDE CD-ROM; the guest sees UNIT ATTENTION. */
+ * virsh change-media on an IDE CD-ROM; the guest sees UNIT ATTENTION. vmmd
+ * sends the image it opened with the request (SCM_RIGHTS): a confined
+ * worker opens no file. Without one the worker opens PATH itself (run by
+ * hand, or without the sandbox). */
 static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *opaque,
                                      GError **err)
 {
@@ -314,6 +318,17 @@ static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *o
     g_autoptr(GError) e = NULL;
     const char *name = json_object_get_string(dev);
     bool forced = force && json_object_get_boolean(force);
+    int fd = vmm_proto_conn_take_fd(c);
+    if (fd >= 0 && !path) {
+        close(fd);
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "change-media: a descriptor came with an eject (no source)");
+    }
+    if (path && fd < 0 && vmm_seccomp_active())
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "change-media: cannot open '%s': the confined worker opens "
+                                   "no file; vmmd passes the image's descriptor with the "
+                                   "request (SCM_RIGHTS) and none came", path);
     /* the AHCI controller's drive when the disk of that name has bus='sata' */
     bool sata = false;
     for (guint i = 0; w->vm->def->disks && i < w->vm->def->disks->len; i++) {
@@ -321,10 +336,13 @@ static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *o
         if (strcmp(d->target_dev, name) == 0)
             sata = d->bus == VMM_DISK_BUS_SATA;
     }
-    if (sata ? !vmm_ahci_change_media(w->vm->ahci, name, path, forced, &e)
-             : !w->vm->ide || !vmm_ide_change_media(w->vm->ide, name, path, forced, &e))
+    if (sata ? !vmm_ahci_change_media(w->vm->ahci, name, path, fd, forced, &e)
+             : !w->vm->ide || !vmm_ide_change_media(w->vm->ide, name, path, fd, forced, &e)) {
+        if (!sata && !w->vm->ide && fd >= 0)
+            close(fd);
         return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "%s",
                                    e ? e->message : "the domain has no IDE or SATA CD-ROM");
+    }
     return json_object_new_object();
 }
 

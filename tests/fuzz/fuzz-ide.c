@@ -115,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 7: {
             GError *e = NULL;
             vmm_ide_change_media(ide, "hdc", off & 1 ? NULL : (v & 1 ? cd2_path : cd_path),
-                                 off & 2, &e);
+                                 -1, off & 2, &e);
             g_clear_error(&e);
             break;
         }

@@ -6,6 +6,7 @@
 #include "daemon-harness.h"
 #include "harness.h"
 #include "proto/proto.h"
+#include "block/block.h"
 
 #include <signal.h>
 
@@ -148,12 +149,14 @@ static void test_refused(void)
 typedef struct {
     char *sock, *new_iso;
     VmmProtoSync *ctl;
-    char *insert_err, *locked_err, *forced_err;
+    char *insert_err, *locked_err, *forced_err, *nofd_err;
     int steps;
     json_object *block;          /* query-stats' hdc entry after the change */
 } Media;
 
-static char *change_media(Media *m, const char *source, bool force)
+/* fd: the image opened as vmmd opens it (the confined worker opens no
+ * file), -1 for none */
+static char *change_media_fd(Media *m, const char *source, int fd, bool force)
 {
     json_object *a = json_object_new_object();
     json_object_object_add(a, "device", json_object_new_string("hdc"));
@@ -161,9 +164,14 @@ static char *change_media(Media *m, const char *source, bool force)
         json_object_object_add(a, "source", json_object_new_string(source));
     json_object_object_add(a, "force", json_object_new_boolean(force));
     g_autoptr(GError) e = NULL;
-    json_object *r = vmm_proto_sync_call(m->ctl, "change-media", a, &e);
+    json_object *r = vmm_proto_sync_call_fd(m->ctl, "change-media", a, fd, &e);
     json_object_put(r);
     return r ? NULL : g_strdup(e->message);
+}
+
+static char *change_media(Media *m, const char *source, bool force)
+{
+    return change_media_fd(m, source, -1, force);
 }
 
 static gboolean on_media_line(const char *line, GPid pid, void *opaque)
@@ -177,7 +185,11 @@ static gboolean on_media_line(const char *line, GPid pid, void *opaque)
             g_test_message("control socket: %s", e->message);
             return TRUE;
         }
-        m->insert_err = change_media(m, m->new_iso, false);
+        /* by path alone: the confined worker cannot open it, and says so */
+        m->nofd_err = change_media(m, m->new_iso, false);
+        int fd = open(m->new_iso, vmm_block_open_flags(true, VMM_CACHE_WRITEBACK));
+        g_assert_cmpint(fd, >=, 0);
+        m->insert_err = change_media_fd(m, m->new_iso, fd, false);
         m->steps++;
     } else if (strstr(line, "{\"media\":\"locked\"}") && m->ctl) {
         g_autoptr(GError) e = NULL;
@@ -208,9 +220,8 @@ static void test_media(gconstpointer data)
                                                empty ? 0 : CD_SECTORS, NEW_SECTORS);
     HarnessDomain d = { .cmdline = cmdline, .extra_devices = devs };
     g_autofree char *xml = harness_write_domain(dir, &d);
-    /* --no-sandbox: a confined worker opens no file, and inserting a medium
-     * opens one (the daemon does not pass its fd yet; vmmd(8), SANDBOX) */
-    const char *const args[] = { "--control-socket", m.sock, "--no-sandbox", NULL };
+    /* sandboxed: the new medium comes as a descriptor, as vmmd sends it */
+    const char *const args[] = { "--control-socket", m.sock, NULL };
     g_autoptr(HarnessRun) r = harness_run_worker(xml, args, TIMEOUT, on_media_line, &m);
     if (m.ctl)
         vmm_proto_sync_free(m.ctl);
@@ -218,6 +229,11 @@ static void test_media(gconstpointer data)
     if (r->exit_status != 0 || harness_done_count(r, "failed") != 0)
         g_test_message("exit %d\nstdout:\n%s\nstderr:\n%s", r->exit_status, r->out, r->err);
     g_assert_cmpint(m.steps, ==, 2);
+    g_test_message("by path: %s", m.nofd_err);
+    g_assert_nonnull(m.nofd_err);
+    g_assert_nonnull(strstr(m.nofd_err, "cannot open"));
+    g_assert_nonnull(strstr(m.nofd_err, m.new_iso));
+    g_assert_nonnull(strstr(m.nofd_err, "opens no file"));
     g_assert_null(m.insert_err);
     /* the guest locked the tray: refused without force, done with it */
     g_assert_nonnull(m.locked_err);
@@ -240,6 +256,7 @@ static void test_media(gconstpointer data)
     g_assert_cmpint(json_object_get_int64(v), ==, 4096);
     json_object_put(m.block);
     g_free(m.insert_err);
+    g_free(m.nofd_err);
     g_free(m.locked_err);
     g_free(m.forced_err);
     g_free(m.sock);
@@ -274,10 +291,7 @@ static void test_daemon(void)
     signal(SIGABRT, on_abort);
     Vmmd v;
     vmmd_init(&v);
-    /* change-media --insert opens the image: no sandbox (see test_media) */
-    g_autofree char *conf = g_build_filename(v.cfg, "vmmd.conf", NULL);
-    g_mkdir_with_parents(v.cfg, 0700);
-    g_assert_true(g_file_set_contents(conf, "[worker]\nsandbox=false\n", -1, NULL));
+    /* sandboxed: vmmd opens the new image and passes its descriptor */
     vmmd_start(&v);
     g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
     g_autofree char *cd = make_cd(v.dir);

@@ -5,7 +5,7 @@
 # (python3-libvirt) defines, starts, reads getAllDomainStats and events,
 # and hostile packets leave the daemon serving other clients.
 set -u
-N=74
+N=77
 . "$(dirname "$0")/tap.sh"
 
 need_vms
@@ -95,6 +95,12 @@ v start demo; expect "virsh start" 0 "Domain 'demo' started"
 v start demo; expect_err "virsh start again: an error" "already active"
 v list --all; expect "virsh list --all: running with an id" 0 "^ [1-9][0-9]* +demo +running"
 v dominfo demo; expect "virsh dominfo" 0 "^State: +running"
+# the Security lines, as the QEMU driver's DAC model prints them: the
+# worker's uid:gid (vmmd.conf's user here: the domain has no <seclabel>)
+expect "virsh dominfo: security model dac" 0 "^Security model: +dac$"
+expect "virsh dominfo: security DOI 0" 0 "^Security DOI: +0$"
+expect "virsh dominfo: the worker's label" 0 \
+    "^Security label: +\+[0-9]+:\+[0-9]+ \(permissive\)$"
 # The fields libvirt's test driver's dominfo prints, in its order, up to
 # the security model (vmmd has none, as the qemu driver without one).
 got=$(cut -d: -f1 <<<"$out" | sed '/^$/d' | head -12 | tr '\n' ,)

@@ -474,6 +474,17 @@ static void test_roundtrip_documents(void)
         "<on_crash>preserve</on_crash>",
         "<on_poweroff> destroy </on_poweroff><on_crash>restart</on_crash>",
         "<!-- c --><?pi x?>",
+        "<seclabel type='dynamic' model='dac'/>",
+        "<seclabel model='dac'/>",
+        "<seclabel/>",
+        "<seclabel type='dynamic' model='dac' relabel='yes'><label>+200000:+200000</label>"
+        "<imagelabel>+200000:+200000</imagelabel></seclabel>",
+        "<seclabel type='static' model='dac' relabel='yes'><label>+107:+107</label></seclabel>",
+        "<seclabel type='static' model='dac'><label> qemu:kvm </label>"
+        "<imagelabel>+0:+36</imagelabel></seclabel>",
+        "<seclabel type='static' relabel='no'><label>vmmd:vmmd</label></seclabel>",
+        "<seclabel type='none'/>",
+        "<seclabel type='none' model='dac' relabel='no'/>",
     };
     for (size_t i = 0; i < G_N_ELEMENTS(tops); i++) {
         g_autofree char *xml = doc_replace("<!--top-->", tops[i]);
@@ -1428,6 +1439,15 @@ static const Edit refused[] = {
     { "<!--top-->", "<memtune><min_guarantee>1</min_guarantee></memtune>" },
     { "<!--top-->", "<blkiotune><weight>99</weight></blkiotune>" },
     { "<!--top-->", "<blkiotune><device><path>d</path></device></blkiotune>" },
+    { "<!--top-->", "<seclabel type='dynamic' relabel='no'/>" },
+    { "<!--top-->", "<seclabel model='selinux'/>" },
+    { "<!--top-->", "<seclabel type='static' model='dac'/>" },
+    { "<!--top-->", "<seclabel type='none' relabel='yes'/>" },
+    { "<!--top-->", "<seclabel type='none'><label>+1:+1</label></seclabel>" },
+    { "<!--top-->", "<seclabel type='static'><label>a:b:c</label></seclabel>" },
+    { "<!--top-->", "<seclabel type='static'><label>ab</label></seclabel>" },
+    { "<!--top-->", "<seclabel><baselabel>x</baselabel></seclabel>" },
+    { "<!--top-->", "<seclabel type='bogus'/>" },
     { "<domain type='kvm'>", "<domain type='kvm' id='3'>" },
     { "type='kvm'", "type='qemu'" },
     { "type='kvm'", "type=' kvm'" },
@@ -1681,6 +1701,10 @@ static void test_schema_parser_only_rules(void)
                         "</memtune>" },
         { "<!--top-->", "<blkiotune><device><path>/d</path></device><device><path>/d</path>"
                         "</device></blkiotune>" },
+        /* a DAC label's parts: +NUMBER below 2^32-1, or a user name */
+        { "<!--top-->", "<seclabel type='static'><label>+abc:+1</label></seclabel>" },
+        { "<!--top-->", "<seclabel type='static'><label>+4294967295:+1</label></seclabel>" },
+        { "<!--top-->", "<seclabel type='static'><label>a/b:c</label></seclabel>" },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(docs); i++) {
         g_autofree char *xml = doc_replace(docs[i].from, docs[i].to);
