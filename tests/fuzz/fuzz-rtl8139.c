@@ -1,0 +1,235 @@
+/* libFuzzer target for the rtl8139 register and descriptor parser
+ * (src/hw/rtl8139.c): the registers through the MMIO BAR and the I/O BAR,
+ * PCI configuration space, the 93C46 bit-banging, classic transmit slots
+ * and receive ring buffer, C+ transmit and receive descriptor rings the
+ * input writes into a small guest RAM, and frames arriving from the host
+ * side, all through the real PCI host, buses and interrupt lines. Behind
+ * it: a datagram socketpair as the tap queue, or a stream one as passt's
+ * socket. No KVM is involved (INTx lines end in a check here).
+ *
+ * Checks: reads never return bits beyond their size, interrupt lines are
+ * driven to 0 or 1 only; and whatever the input did, after CR.RST the
+ * device transmits an ordinary frame from a classic transmit slot, whole.
+ *
+ * Input: [0] bit 0: back end (0 tap, 1 passt), then records of 8 bytes:
+ *   [0] bit 0: write; bits 1-3: where
+ *       0 config space (ECAM), 1 the MMIO BAR at offset % 0x100, 2 one of
+ *       the interesting registers (table below, by offset byte), 3 the I/O
+ *       BAR, 4 guest RAM (8 bytes at offset), 5 a frame of value % 2048
+ *       bytes from RAM at offset to the device, 6 the host side drains
+ *       what the device sent, 7 a C+ descriptor: 16 bytes at ring 0x1000
+ *       or 0x2000 (offset bit 15) index offset % 16, address = offset,
+ *       opts1 = value
+ *   [1] size: 1 << (b & 3)
+ *   [2..3] offset (little-endian)
+ *   [4..7] value
+ * Built with libFuzzer, or with -DVMM_FUZZ_STANDALONE as a replay program
+ * for tests/fuzz/corpus-rtl8139. */
+#include "hw/bus.h"
+#include "hw/rtl8139.h"
+#include "hw/pci.h"
+#include "util/log.h"
+#include "vmm/layout.h"
+#include "vmm/vm.h"
+#include "fuzz-vm.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RAM_SIZE  0x10000
+#define SLOT      3
+#define BAR1      LAYOUT_PCI_MMIO_BASE
+#define IOBAR     0xc100
+
+static const uint16_t regs[] = {
+    0x10, 0x14, 0x20, 0x24, 0x28, 0x30, 0x37, 0x38, 0x3a, 0x3c, 0x3e, 0x40, 0x44, 0x48,
+    0x4c, 0x50, 0x54, 0x5c, 0x60, 0x62, 0x64, 0xd9, 0xe0, 0xe4, 0xe8,
+};
+
+static void G_GNUC_PRINTF(1, 2) fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "fuzz-rtl8139: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    abort();
+}
+
+static void line_set(VmmIrq *irq, int level)
+{
+    if (level != 0 && level != 1)
+        fail("gsi %u driven to %d", irq->gsi, level);
+}
+
+static void guest_access(VmmVm *vm, bool write, bool pio, uint64_t addr, unsigned sz, uint64_t *v)
+{
+    VmmBus *bus = pio ? &vm->pio : &vm->mmio;
+    if (write) {
+        vmm_bus_write(bus, addr, sz, *v);
+        return;
+    }
+    *v = 0;
+    vmm_bus_read(bus, addr, sz, v);
+    if (sz < 8 && (*v >> (8 * sz)) != 0)
+        fail("%u-byte read at 0x%llx returned 0x%llx", sz, (unsigned long long)addr,
+             (unsigned long long)*v);
+}
+
+static void reg_write(VmmVm *vm, unsigned reg, unsigned sz, uint32_t v)
+{
+    uint64_t x = v;
+    guest_access(vm, true, false, BAR1 + reg, sz, &x);
+}
+
+static void drain(int fd)
+{
+    static uint8_t junk[70000];
+    while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+        ;
+}
+
+/* passt reads all the time; the device blocks on a full stream (as it
+ * would on a passt that stopped), so a thread here keeps reading. */
+typedef struct {
+    int fd;
+    gint stop;
+} Drainer;
+
+static gpointer drainer(gpointer data)
+{
+    Drainer *d = data;
+    while (!g_atomic_int_get(&d->stop)) {
+        drain(d->fd);
+        g_usleep(1000);
+    }
+    return NULL;
+}
+
+/* After a reset, one 60-byte frame from a fresh ring reaches the host. */
+static void check_usable(VmmVm *vm, uint8_t *ram, int peer, bool stream)
+{
+    uint64_t cmd = PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER;
+    guest_access(vm, true, false, LAYOUT_ECAM_BASE + (SLOT << 15) + PCI_COMMAND, 2, &cmd);
+    uint64_t bar = BAR1;
+    guest_access(vm, true, false, LAYOUT_ECAM_BASE + (SLOT << 15) + PCI_BAR0 + 4, 4, &bar);
+    reg_write(vm, 0x37, 1, 0x10);                          /* CR.RST */
+    drain(peer);
+    memset(ram + 0x3000, 0x5a, 60);
+    reg_write(vm, 0x37, 1, 0x04);                          /* TE */
+    reg_write(vm, 0x20, 4, 0x3000);
+    reg_write(vm, 0x10, 4, 60);
+    uint8_t buf[128];
+    ssize_t n = recv(peer, buf, sizeof(buf), MSG_DONTWAIT);
+    ssize_t want = stream ? 4 + 60 : 12 + 60;
+    if (n != want || buf[want - 1] != 0x5a)
+        fail("after CR.RST the device did not transmit a 60-byte frame (got %zd bytes)", n);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static uint8_t *ram;
+    if (!ram) {
+        if (!g_getenv("VMM_FUZZ_VERBOSE"))
+            vmm_log_set_level(VMM_LOG_ERROR);
+        ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (ram == MAP_FAILED)
+            abort();
+    }
+    memset(ram, 0, RAM_SIZE);
+    VmmVm *vm = fuzz_vm_new(ram, RAM_SIZE, line_set);
+    bool stream = size && (data[0] & 1);
+    int sv[2];
+    if (socketpair(AF_UNIX, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0, sv) < 0)
+        fail("socketpair: %s", g_strerror(errno));
+    VmmRtl8139Config cfg = { .name = "vnet0", .mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
+                           .fd = sv[0], .stream = stream, .pci_slot = SLOT };
+    GError *err = NULL;
+    VmmRtl8139 *e = vmm_rtl8139_new(vm, &cfg, &err);
+    if (!e)
+        fail("%s", err->message);
+    Drainer dr = { sv[1], 0 };
+    GThread *drain_thread = stream ? g_thread_new("drainer", drainer, &dr) : NULL;
+    uint64_t v = IOBAR;
+    guest_access(vm, true, false, LAYOUT_ECAM_BASE + (SLOT << 15) + PCI_BAR0, 4, &v);
+    v = BAR1;
+    guest_access(vm, true, false, LAYOUT_ECAM_BASE + (SLOT << 15) + PCI_BAR0 + 4, 4, &v);
+    v = PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER;
+    guest_access(vm, true, false, LAYOUT_ECAM_BASE + (SLOT << 15) + PCI_COMMAND, 2, &v);
+
+    for (size_t at = 1; at + 8 <= size; at += 8) {
+        const uint8_t *r = data + at;
+        bool write = r[0] & 1;
+        unsigned sz = 1u << (r[1] & 3);
+        unsigned off = r[2] | r[3] << 8;
+        v = (uint64_t)r[4] | (uint64_t)r[5] << 8 | (uint64_t)r[6] << 16 | (uint64_t)r[7] << 24;
+        switch ((r[0] >> 1) & 7) {
+        case 0:
+            guest_access(vm, write, false, LAYOUT_ECAM_BASE + (SLOT << 15) + off % PCI_CFG_SIZE, sz, &v);
+            break;
+        case 1: guest_access(vm, write, false, BAR1 + off % 0x100, sz, &v); break;
+        case 2:
+            guest_access(vm, write, false, BAR1 + regs[r[2] % G_N_ELEMENTS(regs)] + (r[3] & 3), sz, &v);
+            break;
+        case 3: guest_access(vm, write, true, IOBAR + off % 0x100, sz, &v); break;
+        case 4: memcpy(ram + off % (RAM_SIZE - 8), &v, 8); break;
+        case 5: {
+            size_t len = v % 2048;
+            if (stream && !len)
+                break;   /* passt never sends an empty frame */
+            size_t from = off % (RAM_SIZE - 2048);
+            uint8_t frame[4 + 12 + 2048];
+            size_t hl = stream ? 4 : 12;
+            memset(frame, 0, hl);
+            if (stream) {
+                frame[2] = (uint8_t)(len >> 8);
+                frame[3] = (uint8_t)len;
+            }
+            memcpy(frame + hl, ram + from, len);
+            if (send(sv[1], frame, hl + len, MSG_DONTWAIT) < 0 && errno != EAGAIN &&
+                errno != ENOBUFS)
+                fail("frame to the device: %s", g_strerror(errno));
+            break;
+        }
+        case 6:
+            if (!stream)
+                drain(sv[1]);
+            break;
+        case 7: {
+            uint8_t *d = ram + ((off & 0x8000) ? 0x2000 : 0x1000) + 16 * (off % 16);
+            uint64_t a = off & 0x7fff;
+            uint32_t o1 = (uint32_t)v, o2 = 0;
+            memcpy(d, &o1, 4);
+            memcpy(d + 4, &o2, 4);
+            memcpy(d + 8, &a, 8);
+            break;
+        }
+        }
+    }
+
+    if (drain_thread) {
+        g_atomic_int_set(&dr.stop, 1);
+        g_thread_join(drain_thread);
+    }
+    check_usable(vm, ram, sv[1], stream);
+    vmm_rtl8139_free(e);
+    close(sv[0]);
+    close(sv[1]);
+    fuzz_vm_free(vm);
+    return 0;
+}
+
+#ifdef VMM_FUZZ_STANDALONE
+#include "replay.h"
+int main(int argc, char **argv)
+{
+    return vmm_fuzz_replay_main(argc, argv, "rtl8139");
+}
+#endif
