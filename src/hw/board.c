@@ -423,9 +423,8 @@ static bool net_is_virtio(gconstpointer item)
 }
 
 /* What an emulated NIC gets of interface `index`: the host side the
- * caller opened (a tap queue or passt's socket). The configs of e1000 and
- * rtl8139 have the same fields. */
-static bool emulated_nic_cfg(const BoardCtx *c, guint index, int slot, VmmE1000Config *cfg,
+ * caller opened (a tap queue or passt's socket). */
+static bool emulated_nic_cfg(const BoardCtx *c, guint index, int slot, VmmNicConfig *cfg,
                              char **name, GError **err)
 {
     const VmmNetDef *nd = g_ptr_array_index(c->vm->def->nets, index);
@@ -435,7 +434,7 @@ static bool emulated_nic_cfg(const BoardCtx *c, guint index, int slot, VmmE1000C
         return false;
     }
     *name = host->ifname[0] ? g_strdup(host->ifname) : g_strdup_printf("net%u", index);
-    *cfg = (VmmE1000Config){
+    *cfg = (VmmNicConfig){
         .name = *name,
         .fd = host->fds[0],
         .stream = nd->type == VMM_NET_USER,
@@ -450,7 +449,7 @@ static bool emulated_nic_cfg(const BoardCtx *c, guint index, int slot, VmmE1000C
 static void *e1000_create(const BoardCtx *c, guint index, int slot, GError **err)
 {
     g_autofree char *name = NULL;
-    VmmE1000Config cfg;
+    VmmNicConfig cfg;
     if (!emulated_nic_cfg(c, index, slot, &cfg, &name, err))
         return NULL;
     return vmm_e1000_new(c->vm, &cfg, err);
@@ -460,12 +459,9 @@ static void *e1000_create(const BoardCtx *c, guint index, int slot, GError **err
 static void *rtl8139_create(const BoardCtx *c, guint index, int slot, GError **err)
 {
     g_autofree char *name = NULL;
-    VmmE1000Config e;
-    if (!emulated_nic_cfg(c, index, slot, &e, &name, err))
+    VmmNicConfig cfg;
+    if (!emulated_nic_cfg(c, index, slot, &cfg, &name, err))
         return NULL;
-    VmmRtl8139Config cfg = { .name = e.name, .fd = e.fd, .stream = e.stream,
-                             .link_down = e.link_down, .pci_slot = e.pci_slot };
-    memcpy(cfg.mac, e.mac, 6);
     return vmm_rtl8139_new(c->vm, &cfg, err);
 }
 

@@ -198,7 +198,6 @@ struct VmmE1000 {
     size_t rx_len;
     bool rx_held;                /* waiting for descriptors (counted once) */
     VmmNetStats st;
-    gint warned;
 };
 
 #define eth_crc vmm_eth_crc
@@ -212,19 +211,9 @@ static uint64_t le64(const uint8_t *p) { return le32(p) | (uint64_t)le32(p + 4) 
 
 #define R(e, off) ((e)->regs[(off) >> 2])
 
-/* Hostile register values and descriptors are counted every time and
- * logged once per kind; the device keeps working. */
-static void guest_error(VmmE1000 *e, int kind, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static void guest_error(VmmE1000 *e, int kind, const char *fmt, ...)
-{
-    if (g_atomic_int_or(&e->warned, kind) & kind)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    vmm_log_warn("e1000 %s: %s (counted in the error statistics; logged once)", e->name, msg);
-}
+/* Hostile register values and descriptors: counted every time, logged
+ * once per kind; the device keeps working. */
+#define guest_error(dev, kind, ...) vmm_nicio_warn_once((dev)->io, kind, __VA_ARGS__)
 
 static void wake(VmmE1000 *e)
 {

@@ -155,7 +155,6 @@ struct VmmRtl8139 {
     bool tx_bad;
     bool rx_held;
     VmmNetStats st;
-    gint warned;
 };
 
 static uint16_t g16(const uint8_t *p) { return pci_get_u16(p); }
@@ -167,19 +166,9 @@ static uint64_t g64(const uint8_t *p) { return g32(p) | (uint64_t)g32(p + 4) << 
 static void W16(VmmRtl8139 *r, unsigned o, uint16_t v) { pci_set_u16(r->regs + o, v); }
 static void W32(VmmRtl8139 *r, unsigned o, uint32_t v) { pci_set_u32(r->regs + o, v); }
 
-/* Hostile register values and descriptors are counted every time and
- * logged once per kind; the device keeps working. */
-static void guest_error(VmmRtl8139 *r, int kind, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static void guest_error(VmmRtl8139 *r, int kind, const char *fmt, ...)
-{
-    if (g_atomic_int_or(&r->warned, kind) & kind)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    vmm_log_warn("rtl8139 %s: %s (counted in the error statistics; logged once)", r->name, msg);
-}
+/* Hostile register values and descriptors: counted every time, logged
+ * once per kind; the device keeps working. */
+#define guest_error(dev, kind, ...) vmm_nicio_warn_once((dev)->io, kind, __VA_ARGS__)
 
 /* ---- interrupts --------------------------------------------------------- */
 

@@ -18,18 +18,11 @@
 #include <stdint.h>
 
 #include "net/netdev.h"   /* VmmNetStats */
+#include "net/nicio.h"    /* VmmNicConfig */
 
 typedef struct VmmVm VmmVm;
 typedef struct VmmRtl8139 VmmRtl8139;
-
-typedef struct {
-    const char *name;        /* "vnet0": for messages and statistics */
-    uint8_t mac[6];
-    int fd;                  /* tap queue (vnet header), or passt's socket */
-    bool stream;             /* fd is a stream socket in passt's framing */
-    bool link_down;
-    int pci_slot;            /* -1 = any */
-} VmmRtl8139Config;
+typedef VmmNicConfig VmmRtl8139Config;
 
 VmmRtl8139 *vmm_rtl8139_new(VmmVm *vm, const VmmRtl8139Config *cfg, GError **err);
 void vmm_rtl8139_free(VmmRtl8139 *r);

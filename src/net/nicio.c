@@ -25,6 +25,7 @@ struct VmmNicIo {
     size_t rx_max, rx_len;
     bool rx_have, armed;
     gint peer_gone;
+    gint warned;                 /* vmm_nicio_warn_once() kinds logged */
     int stop_fd, wake_fd, epoll_fd;
     GThread *thread;
 };
@@ -68,6 +69,18 @@ uint32_t vmm_eth_crc(const uint8_t *p, size_t len)
     for (size_t i = 0; i < len; i++)
         c = t[(c ^ p[i]) & 0xff] ^ (c >> 8);
     return ~c;
+}
+
+void vmm_nicio_warn_once(VmmNicIo *io, int kind, const char *fmt, ...)
+{
+    if (g_atomic_int_or(&io->warned, kind) & kind)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    vmm_log_warn("%s %s: %s (counted in the error statistics; logged once)", io->kind, io->name,
+                 msg);
 }
 
 void vmm_nicio_wake(VmmNicIo *io)

@@ -14,6 +14,17 @@
 
 typedef struct VmmNicIo VmmNicIo;
 
+/* What an emulated NIC is made with (the board fills it from the
+ * <interface> and the host side it opened). */
+typedef struct {
+    const char *name;        /* "vnet0": for messages and statistics */
+    uint8_t mac[6];
+    int fd;                  /* tap queue (vnet header), or passt's socket */
+    bool stream;             /* fd is a stream socket in passt's framing */
+    bool link_down;
+    int pci_slot;            /* -1 = any */
+} VmmNicConfig;
+
 typedef struct {
     /* A frame from the host in buf (len bytes; buf has room for rx_max +
      * 64 bytes, for padding and an FCS). Called on the I/O thread without
@@ -39,6 +50,11 @@ void vmm_nicio_wake(VmmNicIo *io);
 /* Sends one frame. 0, or -1 with errno: EAGAIN/ENOBUFS (the host is
  * full: a drop), EPIPE (the peer is gone: a drop), others (an error). */
 int vmm_nicio_send(VmmNicIo *io, const uint8_t *frame, size_t len);
+
+/* Hostile register values and descriptors: counted by the device every
+ * time, logged here once per kind (a bit of the device's choosing) as
+ * "KIND NAME: message (...logged once)". */
+void vmm_nicio_warn_once(VmmNicIo *io, int kind, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
 /* Internet checksum: the 32-bit running sum of [p, p+len) as big-endian
  * 16-bit words, and its fold to 16 bits (not inverted). */

@@ -32,10 +32,9 @@
 #include "vmm/layout.h"
 #include "vmm/vm.h"
 #include "fuzz-vm.h"
+#define FUZZ_NIC_NAME "rtl8139"
+#include "fuzz-nic.h"
 
-#include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -52,65 +51,10 @@ static const uint16_t regs[] = {
     0x4c, 0x50, 0x54, 0x5c, 0x60, 0x62, 0x64, 0xd9, 0xe0, 0xe4, 0xe8,
 };
 
-static void G_GNUC_PRINTF(1, 2) fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "fuzz-rtl8139: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    abort();
-}
-
-static void line_set(VmmIrq *irq, int level)
-{
-    if (level != 0 && level != 1)
-        fail("gsi %u driven to %d", irq->gsi, level);
-}
-
-static void guest_access(VmmVm *vm, bool write, bool pio, uint64_t addr, unsigned sz, uint64_t *v)
-{
-    VmmBus *bus = pio ? &vm->pio : &vm->mmio;
-    if (write) {
-        vmm_bus_write(bus, addr, sz, *v);
-        return;
-    }
-    *v = 0;
-    vmm_bus_read(bus, addr, sz, v);
-    if (sz < 8 && (*v >> (8 * sz)) != 0)
-        fail("%u-byte read at 0x%llx returned 0x%llx", sz, (unsigned long long)addr,
-             (unsigned long long)*v);
-}
-
 static void reg_write(VmmVm *vm, unsigned reg, unsigned sz, uint32_t v)
 {
     uint64_t x = v;
     guest_access(vm, true, false, BAR1 + reg, sz, &x);
-}
-
-static void drain(int fd)
-{
-    static uint8_t junk[70000];
-    while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
-        ;
-}
-
-/* passt reads all the time; the device blocks on a full stream (as it
- * would on a passt that stopped), so a thread here keeps reading. */
-typedef struct {
-    int fd;
-    gint stop;
-} Drainer;
-
-static gpointer drainer(gpointer data)
-{
-    Drainer *d = data;
-    while (!g_atomic_int_get(&d->stop)) {
-        drain(d->fd);
-        g_usleep(1000);
-    }
-    return NULL;
 }
 
 /* After a reset, one 60-byte frame from a fresh ring reaches the host. */
@@ -180,24 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 3: guest_access(vm, write, true, IOBAR + off % 0x100, sz, &v); break;
         case 4: memcpy(ram + off % (RAM_SIZE - 8), &v, 8); break;
-        case 5: {
-            size_t len = v % 2048;
-            if (stream && !len)
-                break;   /* passt never sends an empty frame */
-            size_t from = off % (RAM_SIZE - 2048);
-            uint8_t frame[4 + 12 + 2048];
-            size_t hl = stream ? 4 : 12;
-            memset(frame, 0, hl);
-            if (stream) {
-                frame[2] = (uint8_t)(len >> 8);
-                frame[3] = (uint8_t)len;
-            }
-            memcpy(frame + hl, ram + from, len);
-            if (send(sv[1], frame, hl + len, MSG_DONTWAIT) < 0 && errno != EAGAIN &&
-                errno != ENOBUFS)
-                fail("frame to the device: %s", g_strerror(errno));
-            break;
-        }
+        case 5: host_frame(sv[1], stream, ram, RAM_SIZE, off, v); break;
         case 6:
             if (!stream)
                 drain(sv[1]);
