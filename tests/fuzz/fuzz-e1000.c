@@ -30,9 +30,6 @@
 #include "util/log.h"
 #include "vmm/layout.h"
 #include "vmm/vm.h"
-#include "fuzz-vm.h"
-#define FUZZ_NIC_NAME "e1000"
-#include "fuzz-nic.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +41,9 @@
 #define SLOT      3
 #define BAR0      LAYOUT_PCI_MMIO_BASE
 #define IOBAR     0xc000
+
+#define FUZZ_NIC_NAME "e1000"
+#include "fuzz-nic.h"
 
 static const uint16_t regs[] = {
     0x0000, 0x0008, 0x0010, 0x0014, 0x0020, 0x00c0, 0x00c4, 0x00c8, 0x00d0, 0x00d8,
@@ -88,80 +88,52 @@ static void check_usable(VmmVm *vm, uint8_t *ram, int peer, bool stream)
         fail("after CTRL.RST the device did not transmit a 60-byte frame (got %zd bytes)", n);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void *nic_create(VmmVm *vm, const VmmNicConfig *cfg, GError **err)
 {
-    static uint8_t *ram;
-    if (!ram) {
-        if (!g_getenv("VMM_FUZZ_VERBOSE"))
-            vmm_log_set_level(VMM_LOG_ERROR);
-        ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (ram == MAP_FAILED)
-            abort();
-    }
-    memset(ram, 0, RAM_SIZE);
-    VmmVm *vm = fuzz_vm_new(ram, RAM_SIZE, line_set);
-    bool stream = size && (data[0] & 1);
-    int sv[2];
-    if (socketpair(AF_UNIX, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0, sv) < 0)
-        fail("socketpair: %s", g_strerror(errno));
-    VmmE1000Config cfg = { .name = "vnet0", .mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
-                           .fd = sv[0], .stream = stream, .pci_slot = SLOT };
-    GError *err = NULL;
-    VmmE1000 *e = vmm_e1000_new(vm, &cfg, &err);
-    if (!e)
-        fail("%s", err->message);
-    Drainer dr = { sv[1], 0 };
-    GThread *drain_thread = stream ? g_thread_new("drainer", drainer, &dr) : NULL;
+    return vmm_e1000_new(vm, cfg, err);
+}
+
+static void nic_destroy(void *dev)
+{
+    vmm_e1000_free(dev);
+}
+
+static void nic_map(VmmVm *vm)
+{
     uint64_t v = BAR0;
     guest_access(vm, true, false, LAYOUT_ECAM_BASE + (SLOT << 15) + PCI_BAR0, 4, &v);
     v = IOBAR;
     guest_access(vm, true, false, LAYOUT_ECAM_BASE + (SLOT << 15) + PCI_BAR0 + 4, 4, &v);
-    v = PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER;
-    guest_access(vm, true, false, LAYOUT_ECAM_BASE + (SLOT << 15) + PCI_COMMAND, 2, &v);
+}
 
-    for (size_t at = 1; at + 8 <= size; at += 8) {
-        const uint8_t *r = data + at;
-        bool write = r[0] & 1;
-        unsigned sz = 1u << (r[1] & 3);
-        unsigned off = r[2] | r[3] << 8;
-        v = (uint64_t)r[4] | (uint64_t)r[5] << 8 | (uint64_t)r[6] << 16 | (uint64_t)r[7] << 24;
-        switch ((r[0] >> 1) & 7) {
-        case 0:
-            guest_access(vm, write, false, LAYOUT_ECAM_BASE + (SLOT << 15) + off % PCI_CFG_SIZE, sz, &v);
-            break;
-        case 1: guest_access(vm, write, false, BAR0 + off % 0x6000, sz, &v); break;
-        case 2:
-            guest_access(vm, write, false, BAR0 + regs[r[2] % G_N_ELEMENTS(regs)] + (r[3] & 3), sz, &v);
-            break;
-        case 3: guest_access(vm, write, true, IOBAR + off % 0x40, sz, &v); break;
-        case 4: memcpy(ram + off % (RAM_SIZE - 8), &v, 8); break;
-        case 5: host_frame(sv[1], stream, ram, RAM_SIZE, off, v); break;
-        case 6:
-            if (!stream)
-                drain(sv[1]);
-            break;
-        case 7: {
-            uint8_t *d = ram + ((off & 0x8000) ? 0x2000 : 0x1000) + 16 * (off % 16);
-            uint64_t a = off & 0x7fff;
-            uint32_t w2 = (uint32_t)v, w3 = r[1];
-            memcpy(d, &a, 8);
-            memcpy(d + 8, &w2, 4);
-            memcpy(d + 12, &w3, 4);
-            break;
-        }
-        }
+static void nic_record(VmmVm *vm, uint8_t *ram, unsigned kind, bool write, unsigned sz,
+                       unsigned off, uint64_t *vp, const uint8_t *r)
+{
+    uint64_t v = *vp;
+    switch (kind) {
+    case 1: guest_access(vm, write, false, BAR0 + off % 0x6000, sz, &v); break;
+    case 2:
+        guest_access(vm, write, false, BAR0 + regs[r[2] % G_N_ELEMENTS(regs)] + (r[3] & 3), sz, &v);
+        break;
+    case 3: guest_access(vm, write, true, IOBAR + off % 0x40, sz, &v); break;
+    case 7: {
+        uint8_t *d = ram + ((off & 0x8000) ? 0x2000 : 0x1000) + 16 * (off % 16);
+        uint64_t a = off & 0x7fff;
+        uint32_t w2 = (uint32_t)v, w3 = r[1];
+        memcpy(d, &a, 8);
+        memcpy(d + 8, &w2, 4);
+        memcpy(d + 12, &w3, 4);
+        break;
     }
+    }
+    *vp = v;
+}
 
-    if (drain_thread) {
-        g_atomic_int_set(&dr.stop, 1);
-        g_thread_join(drain_thread);
-    }
-    check_usable(vm, ram, sv[1], stream);
-    vmm_e1000_free(e);
-    close(sv[0]);
-    close(sv[1]);
-    fuzz_vm_free(vm);
-    return 0;
+static const FuzzNic nic = { nic_create, nic_destroy, nic_map, nic_record, check_usable };
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return fuzz_nic_one(&nic, data, size);
 }
 
 #ifdef VMM_FUZZ_STANDALONE

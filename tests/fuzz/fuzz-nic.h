@@ -2,19 +2,26 @@
  * share: failing loudly, interrupt lines that must stay 0 or 1, guest
  * accesses whose reads are checked against their size, and the host side
  * (draining what the device sent, a drainer thread for passt's stream,
- * frames from the input to the device). Define FUZZ_NIC_NAME first. */
+ * frames from the input to the device) and the input loop. Define
+ * FUZZ_NIC_NAME, RAM_SIZE and SLOT first. */
 #ifndef VMM_FUZZ_NIC_H
 #define VMM_FUZZ_NIC_H
 
 #include "hw/bus.h"
+#include "hw/pci.h"
+#include "net/nicio.h"
+#include "vmm/layout.h"
 #include "vmm/vm.h"
+#include "fuzz-vm.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 static void G_GNUC_PRINTF(1, 2) fail(const char *fmt, ...)
 {
@@ -90,6 +97,83 @@ static void host_frame(int fd, bool stream, const uint8_t *ram, size_t ram_size,
     memcpy(frame + hl, ram + from, len);
     if (send(fd, frame, hl + len, MSG_DONTWAIT) < 0 && errno != EAGAIN && errno != ENOBUFS)
         fail("frame to the device: %s", g_strerror(errno));
+}
+
+/* One NIC under the fuzz loop: its constructor and destructor, the BARs
+ * as firmware leaves them, the record kinds that reach its registers (1-3)
+ * or write a descriptor (7), and the final usability check. */
+typedef struct {
+    void *(*create)(VmmVm *vm, const VmmNicConfig *cfg, GError **err);
+    void (*destroy)(void *dev);
+    void (*map)(VmmVm *vm);
+    void (*record)(VmmVm *vm, uint8_t *ram, unsigned kind, bool write, unsigned sz,
+                   unsigned off, uint64_t *v, const uint8_t *r);
+    void (*check_usable)(VmmVm *vm, uint8_t *ram, int peer, bool stream);
+} FuzzNic;
+
+/* The input format both targets document: [0] bit 0 the back end, then
+ * 8-byte records; kinds 0 (config space), 4 (RAM), 5 (a frame from the
+ * host) and 6 (drain) are handled here. */
+static int fuzz_nic_one(const FuzzNic *nic, const uint8_t *data, size_t size)
+{
+    static uint8_t *ram;
+    if (!ram) {
+        if (!g_getenv("VMM_FUZZ_VERBOSE"))
+            vmm_log_set_level(VMM_LOG_ERROR);
+        ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (ram == MAP_FAILED)
+            abort();
+    }
+    memset(ram, 0, RAM_SIZE);
+    VmmVm *vm = fuzz_vm_new(ram, RAM_SIZE, line_set);
+    bool stream = size && (data[0] & 1);
+    int sv[2];
+    if (socketpair(AF_UNIX, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0, sv) < 0)
+        fail("socketpair: %s", g_strerror(errno));
+    VmmNicConfig cfg = { .name = "vnet0", .mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
+                         .fd = sv[0], .stream = stream, .pci_slot = SLOT };
+    GError *err = NULL;
+    void *dev = nic->create(vm, &cfg, &err);
+    if (!dev)
+        fail("%s", err->message);
+    Drainer dr = { sv[1], 0 };
+    GThread *drain_thread = stream ? g_thread_new("drainer", drainer, &dr) : NULL;
+    nic->map(vm);
+    uint64_t v = PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER;
+    guest_access(vm, true, false, LAYOUT_ECAM_BASE + (SLOT << 15) + PCI_COMMAND, 2, &v);
+
+    for (size_t at = 1; at + 8 <= size; at += 8) {
+        const uint8_t *r = data + at;
+        bool write = r[0] & 1;
+        unsigned sz = 1u << (r[1] & 3);
+        unsigned off = r[2] | r[3] << 8;
+        unsigned kind = (r[0] >> 1) & 7;
+        v = (uint64_t)r[4] | (uint64_t)r[5] << 8 | (uint64_t)r[6] << 16 | (uint64_t)r[7] << 24;
+        switch (kind) {
+        case 0:
+            guest_access(vm, write, false, LAYOUT_ECAM_BASE + (SLOT << 15) + off % PCI_CFG_SIZE, sz, &v);
+            break;
+        case 4: memcpy(ram + off % (RAM_SIZE - 8), &v, 8); break;
+        case 5: host_frame(sv[1], stream, ram, RAM_SIZE, off, v); break;
+        case 6:
+            if (!stream)
+                drain(sv[1]);
+            break;
+        default:
+            nic->record(vm, ram, kind, write, sz, off, &v, r);
+        }
+    }
+
+    if (drain_thread) {
+        g_atomic_int_set(&dr.stop, 1);
+        g_thread_join(drain_thread);
+    }
+    nic->check_usable(vm, ram, sv[1], stream);
+    nic->destroy(dev);
+    close(sv[0]);
+    close(sv[1]);
+    fuzz_vm_free(vm);
+    return 0;
 }
 
 #endif
