@@ -151,7 +151,8 @@ static int fuzz_nic_one(const FuzzNic *nic, const uint8_t *data, size_t size)
         v = (uint64_t)r[4] | (uint64_t)r[5] << 8 | (uint64_t)r[6] << 16 | (uint64_t)r[7] << 24;
         switch (kind) {
         case 0:
-            guest_access(vm, write, false, LAYOUT_ECAM_BASE + (SLOT << 15) + off % PCI_CFG_SIZE, sz, &v);
+            guest_access(vm, write, false,
+                         LAYOUT_ECAM_BASE + (SLOT << 15) + off % PCI_CFG_SIZE, sz, &v);
             break;
         case 4: memcpy(ram + off % (RAM_SIZE - 8), &v, 8); break;
         case 5: host_frame(sv[1], stream, ram, RAM_SIZE, off, v); break;

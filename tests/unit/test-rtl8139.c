@@ -8,7 +8,7 @@
 #include "util/log.h"
 #include "vmm/layout.h"
 #include "vmm/vm.h"
-#include "test-irq.h"
+#include "test-nic-vm.h"
 
 #include <string.h>
 #include <sys/mman.h>
@@ -27,54 +27,32 @@
 #define BUF   0x40000
 
 typedef struct {
-    VmmVm vm;
-    TestIrq line;
+    NicVm n;
     VmmRtl8139 *r;
-    int peer;
 } Fx;
 
-static void cfg_write(Fx *f, unsigned off, unsigned size, uint32_t v)
-{
-    vmm_bus_write(&f->vm.mmio, LAYOUT_ECAM_BASE + (SLOT << 15) + off, size, v);
-}
-
-static uint32_t cfg_read(Fx *f, unsigned off, unsigned size)
-{
-    uint64_t v = 0;
-    vmm_bus_read(&f->vm.mmio, LAYOUT_ECAM_BASE + (SLOT << 15) + off, size, &v);
-    return (uint32_t)v;
-}
+#define cfg_write(f, ...) nic_cfg_write(&(f)->n, __VA_ARGS__)
+#define cfg_read(f, ...) nic_cfg_read(&(f)->n, __VA_ARGS__)
 
 static uint32_t rd(Fx *f, unsigned reg, unsigned size)
 {
     uint64_t v = 0;
-    vmm_bus_read(&f->vm.mmio, BAR1 + reg, size, &v);
+    vmm_bus_read(&f->n.vm.mmio, BAR1 + reg, size, &v);
     return (uint32_t)v;
 }
 
 static void wr(Fx *f, unsigned reg, unsigned size, uint32_t v)
 {
-    vmm_bus_write(&f->vm.mmio, BAR1 + reg, size, v);
+    vmm_bus_write(&f->n.vm.mmio, BAR1 + reg, size, v);
 }
 
 static void fx_init(Fx *f, bool link_down)
 {
     memset(f, 0, sizeof(*f));
-    VmmVm *vm = &f->vm;
-    vm->ram = mmap(NULL, RAM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    g_assert_true(vm->ram != MAP_FAILED);
-    vm->ram_size = vm->lowmem_size = RAM;
-    vmm_bus_init(&vm->pio, "pio");
-    vmm_bus_init(&vm->mmio, "mmio");
-    f->line.irq = (VmmIrq){ .set = test_irq_set, .opaque = &f->line };
-    for (unsigned i = 0; i < IOAPIC_NR_PINS; i++)
-        vmm_irq_line_init(&vm->gsi_line[i], &f->line.irq);
-    vm->pci = vmm_pci_host_new(&vm->pio, &vm->mmio, NULL);
-    g_assert_nonnull(vm->pci);
-    int sv[2];
-    g_assert_cmpint(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), ==, 0);
-    f->peer = sv[1];
-    VmmRtl8139Config cfg = { .name = "t0", .fd = sv[0], .link_down = link_down, .pci_slot = SLOT };
+    nic_vm_init(&f->n, RAM, SLOT);
+    VmmVm *vm = &f->n.vm;
+    VmmRtl8139Config cfg = { .name = "t0", .fd = f->n.nic_fd, .link_down = link_down,
+                             .pci_slot = SLOT };
     memcpy(cfg.mac, MAC, 6);
     g_autoptr(GError) err = NULL;
     f->r = vmm_rtl8139_new(vm, &cfg, &err);
@@ -87,13 +65,7 @@ static void fx_init(Fx *f, bool link_down)
 static void fx_free(Fx *f)
 {
     vmm_rtl8139_free(f->r);
-    close(f->peer);
-    vmm_pci_host_free(f->vm.pci);
-    for (unsigned i = 0; i < IOAPIC_NR_PINS; i++)
-        vmm_irq_line_clear(&f->vm.gsi_line[i]);
-    vmm_bus_destroy(&f->vm.pio);
-    vmm_bus_destroy(&f->vm.mmio);
-    munmap(f->vm.ram, RAM);
+    nic_vm_free(&f->n);
 }
 
 static void test_pci(void)
@@ -106,7 +78,7 @@ static void test_pci(void)
     /* BAR0 is I/O and reaches the same registers as BAR1 */
     g_assert_cmphex(cfg_read(&f, PCI_BAR0, 4) & 1, ==, 1);
     uint64_t v = 0;
-    vmm_bus_read(&f.vm.pio, IOBAR, 4, &v);
+    vmm_bus_read(&f.n.vm.pio, IOBAR, 4, &v);
     g_assert_cmphex(v, ==, rd(&f, 0, 4));
     uint8_t idr[6];
     for (int i = 0; i < 6; i++)
@@ -170,18 +142,18 @@ static void test_interrupts(void)
     fx_init(&f, false);
     wr(&f, 0x3c, 2, 0x0100);                 /* IMR: SWInt */
     wr(&f, 0xd9, 1, 0x01);                   /* TxPoll FSWInt */
-    g_assert_cmpint(f.line.level, ==, 1);
+    g_assert_cmpint(f.n.line.level, ==, 1);
     g_assert_cmphex(rd(&f, 0x3e, 2), ==, 0x0100);
     wr(&f, 0x3e, 2, 0x0001);                 /* another bit: ISR unchanged */
-    g_assert_cmpint(f.line.level, ==, 1);
+    g_assert_cmpint(f.n.line.level, ==, 1);
     wr(&f, 0x3e, 2, 0x0100);                 /* write 1 to clear */
-    g_assert_cmpint(f.line.level, ==, 0);
+    g_assert_cmpint(f.n.line.level, ==, 0);
     /* INTx disable in the command register holds the line down */
     wr(&f, 0xd9, 1, 0x01);
-    g_assert_cmpint(f.line.level, ==, 1);
+    g_assert_cmpint(f.n.line.level, ==, 1);
     cfg_write(&f, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_INTX_DISABLE);
-    g_assert_cmpint(f.line.level, ==, 0);
-    g_assert_cmpuint(f.line.redundant, ==, 0);
+    g_assert_cmpint(f.n.line.level, ==, 0);
+    g_assert_cmpuint(f.n.line.redundant, ==, 0);
     fx_free(&f);
 }
 
@@ -198,7 +170,7 @@ static uint16_t sum16(const uint8_t *p, size_t len, uint32_t s)
 
 static size_t peer_recv(Fx *f, uint8_t *buf, size_t max)
 {
-    ssize_t n = recv(f->peer, buf, max, MSG_DONTWAIT);
+    ssize_t n = recv(f->n.peer, buf, max, MSG_DONTWAIT);
     g_assert_cmpint(n, >, 12);
     return (size_t)n - 12;
 }
@@ -256,15 +228,15 @@ static void test_classic_tx(void)
     fx_init(&f, false);
     classic_tx_setup(&f);
     uint8_t buf[2048];
-    size_t len = ip_frame(f.vm.ram + BUF, 17, 100);
+    size_t len = ip_frame(f.n.vm.ram + BUF, 17, 100);
     wr(&f, 0x3c, 2, 0x000c);                 /* TOK TER */
     wr(&f, 0x20, 4, BUF);
     wr(&f, 0x10, 4, (uint32_t)len);
     g_assert_cmpuint(peer_recv(&f, buf, sizeof(buf)), ==, len);
-    g_assert_cmpmem(buf + 12, len, f.vm.ram + BUF, len);   /* no offload here */
+    g_assert_cmpmem(buf + 12, len, f.n.vm.ram + BUF, len);   /* no offload here */
     g_assert_cmphex(rd(&f, 0x10, 4) & 0xe000, ==, 0xa000);   /* TOK OWN */
     g_assert_cmphex(rd(&f, 0x3e, 2), ==, 0x0004);
-    g_assert_cmpint(f.line.level, ==, 1);
+    g_assert_cmpint(f.n.line.level, ==, 1);
     g_assert_cmphex(rd(&f, 0x60, 2) & 0x1001, ==, 0x1001);  /* TSAD: TOK0 OWN0 */
     wr(&f, 0x3e, 2, 0xffff);
     /* hostile: longer than the FIFO, outside RAM: aborted, nothing sent */
@@ -274,7 +246,7 @@ static void test_classic_tx(void)
     wr(&f, 0x18, 4, 60);
     g_assert_cmphex(rd(&f, 0x18, 4) & (1u << 30), ==, 1u << 30);
     g_assert_cmphex(rd(&f, 0x3e, 2), ==, 0x0008);
-    g_assert_cmpint(recv(f.peer, buf, sizeof(buf), MSG_DONTWAIT), <, 0);
+    g_assert_cmpint(recv(f.n.peer, buf, sizeof(buf), MSG_DONTWAIT), <, 0);
     VmmNetStats st;
     vmm_rtl8139_get_stats(f.r, &st);
     g_assert_cmpuint(st.tx_pkts, ==, 1);
@@ -286,7 +258,7 @@ static void peer_send(Fx *f, const uint8_t *frame, size_t len)
 {
     uint8_t b[12 + 2048] = { 0 };
     memcpy(b + 12, frame, len);
-    g_assert_cmpint(send(f->peer, b, 12 + len, 0), ==, (ssize_t)(12 + len));
+    g_assert_cmpint(send(f->n.peer, b, 12 + len, 0), ==, (ssize_t)(12 + len));
 }
 
 static bool wait16(Fx *f, unsigned reg, uint16_t mask)
@@ -314,7 +286,7 @@ static void test_classic_rx(void)
     memcpy(fr, MAC, 6);
     peer_send(&f, fr, len);
     g_assert_true(wait16(&f, 0x3e, 0x0001));
-    uint8_t *h = f.vm.ram + RBUF;
+    uint8_t *h = f.n.vm.ram + RBUF;
     g_assert_cmphex(h[0] | h[1] << 8, ==, 0x4001);        /* PAM ROK */
     g_assert_cmpuint(h[2] | h[3] << 8, ==, len + 4);      /* with the FCS */
     g_assert_cmpmem(h + 4, len, fr, len);
@@ -329,7 +301,7 @@ static void test_classic_rx(void)
     memcpy(fr, "\xff\xff\xff\xff\xff\xff", 6);
     peer_send(&f, fr, len);
     g_assert_true(wait16(&f, 0x3e, 0x0001));
-    g_assert_cmphex(f.vm.ram[RBUF + next + 1], ==, 0x20);   /* BAR */
+    g_assert_cmphex(f.n.vm.ram[RBUF + next + 1], ==, 0x20);   /* BAR */
     /* hostile: RBSTART outside RAM; counted, the device goes on */
     wr(&f, 0x3e, 2, 0xffff);
     wr(&f, 0x30, 4, 0xfff00000);
@@ -344,7 +316,7 @@ static void test_classic_rx(void)
 
 static void cp_desc(Fx *f, unsigned ring, unsigned i, uint32_t opts1, uint64_t addr)
 {
-    uint8_t *d = f->vm.ram + ring + 16 * i;
+    uint8_t *d = f->n.vm.ram + ring + 16 * i;
     memset(d + 4, 0, 4);
     memcpy(d + 8, &addr, 8);
     memcpy(d, &opts1, 4);
@@ -353,7 +325,7 @@ static void cp_desc(Fx *f, unsigned ring, unsigned i, uint32_t opts1, uint64_t a
 static uint32_t opts1(Fx *f, unsigned ring, unsigned i)
 {
     uint32_t v;
-    memcpy(&v, f->vm.ram + ring + 16 * i, 4);
+    memcpy(&v, f->n.vm.ram + ring + 16 * i, 4);
     return v;
 }
 
@@ -376,8 +348,8 @@ static void test_cplus_tx(void)
     cplus_setup(&f);
     uint8_t buf[2048];
     /* UDP in two fragments, IPCS|UDPCS: both checksums right */
-    size_t len = ip_frame(f.vm.ram + BUF, 17, 300);
-    memmove(f.vm.ram + BUF + 0x1000, f.vm.ram + BUF + 100, len - 100);
+    size_t len = ip_frame(f.n.vm.ram + BUF, 17, 300);
+    memmove(f.n.vm.ram + BUF + 0x1000, f.n.vm.ram + BUF + 100, len - 100);
     cp_desc(&f, TXR, 1, (1u << 31) | (1u << 28) | (1u << 18) | (1u << 17) | (uint32_t)(len - 100),
             BUF + 0x1000);
     cp_desc(&f, TXR, 0, (1u << 31) | (1u << 29) | 100, BUF);
@@ -391,7 +363,7 @@ static void test_cplus_tx(void)
     /* large send: a 3000-byte TCP payload at MSS 1000, three segments */
     static uint8_t big[4096];
     len = ip_frame(big, 6, 3000);
-    memcpy(f.vm.ram + BUF, big, len);
+    memcpy(f.n.vm.ram + BUF, big, len);
     cp_desc(&f, TXR, 2, (1u << 31) | (1u << 30) | (3u << 28) | (1u << 27) | 1000u << 16 |
             (uint32_t)len, BUF);
     wr(&f, 0xd9, 1, 0x40);
@@ -403,9 +375,9 @@ static void test_cplus_tx(void)
         g_assert_cmpuint(buf[12 + 47] & 0x08, ==, s == 2 ? 0x08 : 0);   /* PSH last */
         g_assert_cmpmem(buf + 12 + 54, 1000, big + 54 + 1000 * s, 1000);
     }
-    g_assert_cmpint(recv(f.peer, buf, sizeof(buf), MSG_DONTWAIT), <, 0);
+    g_assert_cmpint(recv(f.n.peer, buf, sizeof(buf), MSG_DONTWAIT), <, 0);
     /* EOR took the ring back to 0 */
-    len = ip_frame(f.vm.ram + BUF, 17, 10);
+    len = ip_frame(f.n.vm.ram + BUF, 17, 10);
     cp_desc(&f, TXR, 0, (1u << 31) | (3u << 28) | (uint32_t)len, BUF);
     wr(&f, 0xd9, 1, 0x40);
     g_assert_cmpuint(peer_recv(&f, buf, sizeof(buf)), ==, len);
@@ -422,7 +394,7 @@ static void test_cplus_tx(void)
     wr(&f, 0xd9, 1, 0x40);
     wr(&f, 0x20, 4, 0xfffff000);
     wr(&f, 0xd9, 1, 0x40);
-    g_assert_cmpint(recv(f.peer, buf, sizeof(buf), MSG_DONTWAIT), <, 0);
+    g_assert_cmpint(recv(f.n.peer, buf, sizeof(buf), MSG_DONTWAIT), <, 0);
     fx_free(&f);
 }
 
@@ -463,7 +435,7 @@ static void test_cplus_rx(void)
     g_assert_cmphex(o & (3u << 28), ==, 3u << 28);          /* FS LS */
     g_assert_cmphex((o >> 16) & 3, ==, 2);                  /* UDP */
     g_assert_cmphex(o & (7u << 13), ==, 0);                 /* no fail bits */
-    g_assert_cmpmem(f.vm.ram + BUF, 60, fr, 60);   /* before the flipped byte */
+    g_assert_cmpmem(f.n.vm.ram + BUF, 60, fr, 60);   /* before the flipped byte */
     o = opts1(&f, RXR, 1);
     g_assert_cmphex(o & (1u << 14), ==, 1u << 14);          /* UDPF */
     /* hostile: a buffer outside RAM, then a ring outside RAM */
