@@ -204,17 +204,6 @@ static void put_desc(Fx *f, unsigned ring, unsigned i, uint64_t a, uint32_t w2, 
     memcpy(d + 12, &w3, 4);
 }
 
-static uint16_t sum16(const uint8_t *p, size_t len, uint32_t s)
-{
-    for (size_t i = 0; i + 1 < len; i += 2)
-        s += p[i] << 8 | p[i + 1];
-    if (len & 1)
-        s += p[len - 1] << 8;
-    while (s >> 16)
-        s = (s & 0xffff) + (s >> 16);
-    return (uint16_t)s;
-}
-
 static size_t peer_recv(Fx *f, uint8_t *buf, size_t max)
 {
     ssize_t n = recv(f->n.peer, buf, max, MSG_DONTWAIT);

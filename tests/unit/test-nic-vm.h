@@ -66,4 +66,17 @@ static inline uint32_t nic_cfg_read(NicVm *n, unsigned off, unsigned size)
     return (uint32_t)v;
 }
 
+/* The folded 16-bit one's-complement sum of [p, p+len) plus s, to check
+ * the checksums a device wrote (0xffff over a field that is right). */
+static inline uint16_t sum16(const uint8_t *p, size_t len, uint32_t s)
+{
+    for (size_t i = 0; i + 1 < len; i += 2)
+        s += p[i] << 8 | p[i + 1];
+    if (len & 1)
+        s += p[len - 1] << 8;
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return (uint16_t)s;
+}
+
 #endif
