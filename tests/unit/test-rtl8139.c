@@ -443,6 +443,29 @@ static void test_cplus_rx(void)
     fx_free(&f);
 }
 
+/* C+ receive has no doorbell: a frame that found no descriptor goes in
+ * once the driver sets OWN again, with no register write. */
+static void test_cplus_rx_refill(void)
+{
+    Fx f;
+    fx_init(&f, false);
+    cp_desc(&f, RXR, 0, (1u << 31) | (1u << 30) | 2048, BUF);   /* a ring of one */
+    cplus_setup(&f);
+    uint8_t fr[300];
+    size_t len = ip_frame(fr, 17, 40);
+    memcpy(fr, MAC, 6);
+    peer_send(&f, fr, len);
+    fr[60] = 0x77;
+    peer_send(&f, fr, len);
+    g_assert_true(own_clear(&f, 0));
+    g_assert_true(wait16(&f, 0x3e, 0x0010));                 /* RxEmpty: none left */
+    g_assert_cmpuint(f.n.vm.ram[BUF + 60], !=, 0x77);
+    cp_desc(&f, RXR, 0, (1u << 31) | (1u << 30) | 2048, BUF);
+    g_assert_true(own_clear(&f, 0));
+    g_assert_cmpuint(f.n.vm.ram[BUF + 60], ==, 0x77);
+    fx_free(&f);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -454,5 +477,6 @@ int main(int argc, char **argv)
     g_test_add_func("/rtl8139/classic-rx", test_classic_rx);
     g_test_add_func("/rtl8139/cplus-tx", test_cplus_tx);
     g_test_add_func("/rtl8139/cplus-rx", test_cplus_rx);
+    g_test_add_func("/rtl8139/cplus-rx-refill", test_cplus_rx_refill);
     return g_test_run();
 }
