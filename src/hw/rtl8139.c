@@ -452,9 +452,9 @@ static size_t ipv4_hdr(const uint8_t *f, size_t len)
     return ihl >= 20 && 14 + ihl <= len ? ihl : 0;
 }
 
-static uint32_t pseudo_sum(const uint8_t *f, size_t ihl, size_t l4len)
+/* The IPv4 pseudo-header's sum: addresses, protocol, L4 length. */
+static uint32_t pseudo_sum(const uint8_t *f, size_t l4len)
 {
-    (void)ihl;
     return vmm_csum_add(0, f + 26, 8) + f[23] + (uint32_t)l4len;
 }
 
@@ -471,9 +471,9 @@ static void tx_csum(uint8_t *f, size_t len, uint32_t opts)
         return;   /* no payload, or a fragment: no L4 header to fill */
     size_t l4 = 14 + ihl, l4len = tot - ihl, end = 14 + tot;
     if (opts & D_TCPCS && f[23] == 6 && l4len >= 20)
-        put_csum(f, end, l4, l4 + 16, pseudo_sum(f, ihl, l4len), false);
+        put_csum(f, end, l4, l4 + 16, pseudo_sum(f, l4len), false);
     else if (opts & D_UDPCS && f[23] == 17 && l4len >= 8)
-        put_csum(f, end, l4, l4 + 6, pseudo_sum(f, ihl, l4len), true);
+        put_csum(f, end, l4, l4 + 6, pseudo_sum(f, l4len), true);
 }
 
 /* Large send: TCP/IPv4 cut into MSS-byte segments, each with its IP
@@ -633,7 +633,7 @@ static uint32_t rx_csum_bits(const uint8_t *f, size_t len)
         return bits;
     const uint8_t *l4 = f + 14 + ihl;
     size_t l4len = tot - ihl;
-    uint32_t sum = pseudo_sum(f, ihl, l4len);
+    uint32_t sum = pseudo_sum(f, l4len);
     if (f[23] == 6 && l4len >= 20) {
         bits = PID_TCP << 16 | (bits & D_IPF);
         if (vmm_csum_fold(vmm_csum_add(sum, l4, l4len)) != 0xffff)
@@ -847,12 +847,10 @@ static void reg_write(VmmRtl8139 *r, unsigned base, unsigned width, uint32_t v, 
     case MAR0 ... MAR0 + 7:
     case TSAD0: case TSAD0 + 4: case TSAD0 + 8: case TSAD0 + 12:
     case RBSTART: case MULINT: case INTRMIT: case CONFIG0: case CONFIG3: case CONFIG4:
-    case CONFIG5: case ANAR: case RXMAXSIZE:
+    case CONFIG1: case CONFIG5: case ANAR: case RXMAXSIZE:
         break;
     case RXRING: case RXRING + 4:
         r->rxi = 0;
-        break;
-    case CONFIG1:
         break;
     case TSD0: case TSD0 + 4: case TSD0 + 8: case TSD0 + 12:
         tsd_write(r, (base - TSD0) / 4, nv);
