@@ -12,6 +12,7 @@
 #include "conf/domain_format.h"
 #include "hw/acpi_ged.h"
 #include "hw/e1000.h"
+#include "hw/rtl8139.h"
 #include "hw/i8042.h"
 #include "hw/ahci.h"
 #include "hw/ide.h"
@@ -430,32 +431,62 @@ static bool net_is_e1000(gconstpointer item)
     return ((const VmmNetDef *)item)->model == VMM_NET_MODEL_E1000;
 }
 
-static bool net_is_virtio(gconstpointer item)
+static bool net_is_rtl8139(gconstpointer item)
 {
-    return !net_is_e1000(item);
+    return ((const VmmNetDef *)item)->model == VMM_NET_MODEL_RTL8139;
 }
 
-/* <interface><model type='e1000'/> -> the emulated 82540EM on the host
- * side the caller opened (a tap queue or passt's socket). */
-static void *e1000_create(const BoardCtx *c, guint index, int slot, GError **err)
+static bool net_is_virtio(gconstpointer item)
+{
+    return ((const VmmNetDef *)item)->model == VMM_NET_MODEL_VIRTIO;
+}
+
+/* What an emulated NIC gets of interface `index`: the host side the
+ * caller opened (a tap queue or passt's socket). */
+static bool emulated_nic_cfg(const BoardCtx *c, guint index, int slot, VmmNicConfig *cfg,
+                             char **name, GError **err)
 {
     const VmmNetDef *nd = g_ptr_array_index(c->vm->def->nets, index);
     const VmmNetdev *host = c->netdevs ? c->netdevs[index] : NULL;
     if (!host || !host->nfds) {
         g_set_error(err, BOARD_ERROR, 0, "interface %u: no host side was opened for it", index);
-        return NULL;
+        return false;
     }
-    g_autofree char *name = host->ifname[0] ? g_strdup(host->ifname)
-                                            : g_strdup_printf("net%u", index);
-    VmmE1000Config cfg = {
-        .name = name,
+    *name = host->ifname[0] ? g_strdup(host->ifname) : g_strdup_printf("net%u", index);
+    *cfg = (VmmNicConfig){
+        .name = *name,
         .fd = host->fds[0],
         .stream = nd->type == VMM_NET_USER,
         .link_down = nd->link_down,
         .pci_slot = slot,
     };
-    memcpy(cfg.mac, nd->mac, 6);
+    memcpy(cfg->mac, nd->mac, 6);
+    return true;
+}
+
+/* <interface><model type='e1000'/> -> the emulated 82540EM. */
+static void *e1000_create(const BoardCtx *c, guint index, int slot, GError **err)
+{
+    g_autofree char *name = NULL;
+    VmmNicConfig cfg;
+    if (!emulated_nic_cfg(c, index, slot, &cfg, &name, err))
+        return NULL;
     return vmm_e1000_new(c->vm, &cfg, err);
+}
+
+/* <interface><model type='rtl8139'/> -> the emulated RTL8139C+. */
+static void *rtl8139_create(const BoardCtx *c, guint index, int slot, GError **err)
+{
+    g_autofree char *name = NULL;
+    VmmNicConfig cfg;
+    if (!emulated_nic_cfg(c, index, slot, &cfg, &name, err))
+        return NULL;
+    return vmm_rtl8139_new(c->vm, &cfg, err);
+}
+
+static void rtl8139_free(void *dev)
+{
+    vmm_rtl8139_free(dev);
 }
 
 static void e1000_free(void *dev)
@@ -503,6 +534,7 @@ static GPtrArray **vm_balloon(VmmVm *vm) { return &vm->balloon; }
 static GPtrArray **vm_net(VmmVm *vm) { return &vm->net; }
 static GPtrArray **vm_vserial(VmmVm *vm) { return &vm->vserial; }
 static GPtrArray **vm_e1000(VmmVm *vm) { return &vm->e1000; }
+static GPtrArray **vm_rtl8139(VmmVm *vm) { return &vm->rtl8139; }
 static GPtrArray **vm_rng(VmmVm *vm) { return &vm->rng; }
 
 /* A PCI device kind: one instance per element of a definition list that
@@ -526,6 +558,7 @@ static const BoardPciKind board_pci_kinds[] = {
     { "virtio-serial", def_controllers, NULL, vm_vserial, vserial_create, vserial_free },
     { "virtio-net", def_nets, net_is_virtio, vm_net, net_create, net_free },
     { "e1000", def_nets, net_is_e1000, vm_e1000, e1000_create, e1000_free },
+    { "rtl8139", def_nets, net_is_rtl8139, vm_rtl8139, rtl8139_create, rtl8139_free },
     { "virtio-balloon", def_balloons, balloon_is_virtio, vm_balloon, balloon_create,
       balloon_free },
     { "virtio-rng", def_rngs, NULL, vm_rng, rng_create, rng_free },

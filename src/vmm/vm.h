@@ -85,6 +85,7 @@ struct VmmVm {
     GPtrArray *vhost_blk;    /* VmmVhostUserBlk*, per <disk>, NULL where not vhostuser */
     GPtrArray *net;          /* VmmVirtioNet*, one per <interface>; NULL at an e1000's */
     GPtrArray *e1000;        /* VmmE1000*, per <interface>, NULL where not model e1000 */
+    GPtrArray *rtl8139;      /* VmmRtl8139*, per <interface>, NULL where not model rtl8139 */
     GPtrArray *rng;          /* VmmVirtioRng*, one per <rng> */
     GPtrArray *balloon;      /* VmmVirtioBalloon*, one for a virtio <memballoon> */
     GPtrArray *vserial;      /* VmmVirtioConsole*, one for the virtio-serial controller */

@@ -10,6 +10,7 @@
 #include "hw/ide.h"
 #include "virtio/virtio_blk.h"
 #include "hw/e1000.h"
+#include "hw/rtl8139.h"
 #include "virtio/virtio_console.h"
 #include "virtio/virtio_net.h"
 
@@ -173,17 +174,22 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
     /* virsh's net.N.*: rx is what the guest received, tx what it sent */
     json_object *nets = json_object_new_array();
     for (guint i = 0; w->vm->net && i < w->vm->net->len; i++) {
-        /* each interface is a virtio-net or an e1000 (vm.h) */
+        /* each interface is a virtio-net, an e1000 or an rtl8139 (vm.h) */
         VmmVirtioNet *n = g_ptr_array_index(w->vm->net, i);
-        VmmE1000 *e1000 = n ? NULL : g_ptr_array_index(w->vm->e1000, i);
+        VmmE1000 *e1000 = n || !w->vm->e1000 ? NULL : g_ptr_array_index(w->vm->e1000, i);
+        VmmRtl8139 *rtl = n || e1000 ? NULL : g_ptr_array_index(w->vm->rtl8139, i);
         VmmNetStats st;
         if (n)
             vmm_virtio_net_get_stats(n, &st, NULL, 0);
-        else
+        else if (e1000)
             vmm_e1000_get_stats(e1000, &st);
+        else
+            vmm_rtl8139_get_stats(rtl, &st);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "name", json_object_new_string(
-                                              n ? vmm_virtio_net_name(n) : vmm_e1000_name(e1000)));
+                                              n ? vmm_virtio_net_name(n)
+                                              : e1000 ? vmm_e1000_name(e1000)
+                                                      : vmm_rtl8139_name(rtl)));
         add_u64(o, "rx_bytes", st.rx_bytes);
         add_u64(o, "rx_pkts", st.rx_pkts);
         add_u64(o, "rx_errs", st.rx_errs);
@@ -194,7 +200,8 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
         add_u64(o, "tx_drop", st.tx_drop);
         json_object_object_add(o, "link_up", json_object_new_boolean(
                                                  n ? vmm_virtio_net_get_link(n)
-                                                   : vmm_e1000_get_link(e1000)));
+                                                 : e1000 ? vmm_e1000_get_link(e1000)
+                                                         : vmm_rtl8139_get_link(rtl)));
         json_object_array_add(nets, o);
     }
     json_object_object_add(r, "net", nets);
@@ -252,7 +259,8 @@ static json_object *cmd_query_chardevs(VmmProtoConn *c, json_object *args, void 
 
 /* set-link {"index": N, "up": BOOL}: the carrier of interface N as the
  * guest sees it (virtio-net STATUS with a configuration interrupt, or
- * e1000 STATUS.LU with an LSC interrupt). */
+ * e1000 STATUS.LU with an LSC interrupt, or rtl8139 BasicModeStatus with
+ * LinkChg). */
 static json_object *cmd_set_link(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
 {
     Worker *w = opaque;
@@ -276,10 +284,14 @@ static json_object *cmd_set_link(VmmProtoConn *c, json_object *args, void *opaqu
                                    "set-link: no interface %" G_GINT64_FORMAT " (the domain has %u)",
                                    i, n);
     VmmVirtioNet *vn = g_ptr_array_index(w->vm->net, i);
+    VmmE1000 *e1000 = vn || !w->vm->e1000 ? NULL : g_ptr_array_index(w->vm->e1000, i);
+    bool on = json_object_get_boolean(up);
     if (vn)
-        vmm_virtio_net_set_link(vn, json_object_get_boolean(up));
+        vmm_virtio_net_set_link(vn, on);
+    else if (e1000)
+        vmm_e1000_set_link(e1000, on);
     else
-        vmm_e1000_set_link(g_ptr_array_index(w->vm->e1000, i), json_object_get_boolean(up));
+        vmm_rtl8139_set_link(g_ptr_array_index(w->vm->rtl8139, i), on);
     return json_object_new_object();
 }
 
