@@ -8,7 +8,12 @@
  * data (PIO or DMA alike) moves through the command's PRDT. Commands run
  * synchronously on the vCPU that wrote PxCI; the NCQ commands of one PxCI
  * write go to the block queue together and complete in whatever order the
- * back end finishes them, then one Set Device Bits FIS reports them.
+ * back end finishes them, then one Set Device Bits FIS reports them. A
+ * queued command that fails (LBA past the end, a read or write error, a
+ * malformed command) ends the pass as on a SATA drive: the SDB FIS with ERR
+ * completes what finished, PxIS.TFES stops the port, and the drive keeps
+ * the failed tag for READ LOG EXT page 10h, aborting other commands until
+ * the guest's error handling reads it (ata.c).
  *
  * A guest that breaks the rules (command lists, tables or FIS areas outside
  * RAM, PRDTs that are empty, short or outside RAM, LBAs past the disk,
@@ -404,8 +409,10 @@ static void ncq_done(VmmBlockReq *req, int ret)
     ((NcqReq *)req->opaque)->ret = ret;
 }
 
-/* Queue one READ/WRITE FPDMA QUEUED; false (logged) when it is refused. */
-static bool ncq_submit(AhciPort *p, unsigned slot, const uint8_t *ct, VmmBlockQueue *q)
+/* Queue one READ/WRITE FPDMA QUEUED: 0, or when it is refused (logged)
+ * the ATA error register, with the drive in the NCQ error condition (an
+ * ATA disk). */
+static uint8_t ncq_submit(AhciPort *p, unsigned slot, const uint8_t *ct, VmmBlockQueue *q)
 {
     IdeChannel *ch = &p->ch;
     IdeDrive *d = &ch->drive[0];
@@ -414,27 +421,38 @@ static bool ncq_submit(AhciPort *p, unsigned slot, const uint8_t *ct, VmmBlockQu
     uint64_t count = (uint64_t)ct[11] << 8 | ct[3];
     uint64_t lba = (uint64_t)ct[10] << 40 | (uint64_t)ct[9] << 32 | (uint64_t)ct[8] << 24 |
                    (uint64_t)ct[6] << 16 | (uint64_t)ct[5] << 8 | ct[4];
+    uint32_t issued = count;
     if (!count)
         count = 65536;
     if (d->atapi || !d->blk) {
         ide_log_once(ch, IDE_LOG_NCQ, "%s: FPDMA QUEUED to an ATAPI device refused",
                      ide_name(ch, 0));
-        return false;
+        return ATA_E_ABRT;                       /* no NCQ there: no error condition */
+    }
+    if (d->ncq_err.pending) {
+        ide_log_once(ch, IDE_LOG_NCQERR, "%s: NCQ command in slot %u aborted: an earlier one "
+                     "failed and the host has not read the NCQ Command Error log (READ LOG "
+                     "EXT page 10h) nor reset the drive", ide_name(ch, 0), slot);
+        return ATA_E_ABRT;                       /* the log keeps the first failure */
     }
     if (tag != slot || !(p->sact & (1u << slot))) {
         ide_log_once(ch, IDE_LOG_NCQ, "%s: NCQ command in slot %u with tag %u%s refused (the "
                      "tag must be the slot, and PxSACT set before PxCI)", ide_name(ch, 0),
                      slot, tag, p->sact & (1u << slot) ? "" : " and PxSACT clear");
-        return false;
+        ata_ncq_error(d, tag, ATA_E_ABRT, lba, issued);
+        return ATA_E_ABRT;
     }
     if (write && vmm_block_is_readonly(d->blk)) {
         ide_log_once(ch, IDE_LOG_CMD, "%s: write to a read-only disk", ide_name(ch, 0));
-        return false;
+        ata_ncq_error(d, tag, ATA_E_ABRT, lba, issued);
+        return ATA_E_ABRT;
     }
     if (lba > d->sectors || count > d->sectors - lba) {
         ide_log_once(ch, IDE_LOG_RANGE, "%s: NCQ command asks for sectors past the end of "
                      "the disk (%" G_GUINT64_FORMAT " sectors)", ide_name(ch, 0), d->sectors);
-        return false;
+        /* IDNF, as the non-queued commands report it */
+        ata_ncq_error(d, tag, ATA_E_IDNF | ATA_E_ABRT, lba, issued);
+        return ATA_E_IDNF | ATA_E_ABRT;
     }
     NcqReq *r = &p->ncq[slot];
     uint64_t want = count * ATA_SECTOR, got;
@@ -448,7 +466,8 @@ static bool ncq_submit(AhciPort *p, unsigned slot, const uint8_t *ct, VmmBlockQu
                      ide_name(ch, 0), slot, off ? off : n < 0 ? why
                      : "the PRDT holds fewer bytes than the command transfers");
         g_clear_pointer(&r->iov, g_free);
-        return false;
+        ata_ncq_error(d, tag, ATA_E_ABRT, lba, issued);
+        return ATA_E_ABRT;
     }
     r->port = p;
     r->slot = slot;
@@ -458,7 +477,15 @@ static bool ncq_submit(AhciPort *p, unsigned slot, const uint8_t *ct, VmmBlockQu
                             .offset = lba * ATA_SECTOR, .len = want, .iov = r->iov,
                             .iovcnt = (unsigned)n, .complete = ncq_done, .opaque = r };
     vmm_block_submit(q, &r->req);
-    return true;
+    return 0;
+}
+
+/* Queued command r failed in the block layer: the drive's NCQ error. */
+static void ncq_req_failed(IdeDrive *d, const NcqReq *r, uint8_t why, uint8_t *error)
+{
+    if (!*error)
+        *error = why;
+    ata_ncq_error(d, r->slot, why, r->req.offset / ATA_SECTOR, (uint32_t)(r->req.len / ATA_SECTOR));
 }
 
 /* One pass over the slots set in PxCI, in slot order: the NCQ commands
@@ -469,6 +496,7 @@ static bool port_pass(AhciPort *p)
     VmmVm *vm = p->ahci->vm;
     IdeDrive *d = &p->ch.drive[0];
     uint32_t queued = 0, refused = 0;
+    uint8_t error = 0;                           /* of the first failed queued command */
     bool writes = false, fua = false;
     VmmBlockQueue *q = d->blk ? vmm_block_queue(d->blk, 0) : NULL;
     for (unsigned slot = 0; slot < SLOTS && !p->stalled; slot++) {
@@ -512,11 +540,13 @@ static bool port_pass(AhciPort *p)
             continue;
         }
         if (ct[2] == CMD_READ_FPDMA || ct[2] == CMD_WRITE_FPDMA) {
-            if (q && ncq_submit(p, slot, ct, q)) {
+            uint8_t why = ncq_submit(p, slot, ct, q);
+            if (!why) {
                 queued |= 1u << slot;
                 writes |= ct[2] == CMD_WRITE_FPDMA;
                 fua |= p->ncq[slot].fua;
             } else {
+                error = why;
                 refused |= 1u << slot;
                 break;                           /* the device aborts the queue */
             }
@@ -542,6 +572,9 @@ static bool port_pass(AhciPort *p)
                          " failed: %s", ide_name(&p->ch, 0),
                          r->req.op == VMM_BLOCK_WRITE ? "write" : "read", r->req.offset,
                          g_strerror(-r->ret));
+            /* a read the disk could not deliver is an uncorrectable sector */
+            ncq_req_failed(d, r, r->req.op == VMM_BLOCK_WRITE ? ATA_E_ABRT : ATA_E_UNC,
+                           &error);
             failed |= 1u << slot;
         } else {
             done |= 1u << slot;
@@ -551,29 +584,35 @@ static bool port_pass(AhciPort *p)
     if (done && writes) {
         int fr = fua ? ata_blk_io(d, VMM_BLOCK_FLUSH, 0, NULL, 0, 0) : ata_flush_if_no_wce(d);
         if (fr < 0) {
+            ncq_req_failed(d, &p->ncq[__builtin_ctz(done)], ATA_E_ABRT, &error);
             failed |= done & p->sact;
             done = 0;
         }
     }
-    if (done) {
-        p->sact &= ~done;
-        d->tf.status = ATA_DRDY | ATA_DSC;
-        d->tf.error = 0;
-        set_tfd(p);
-        post_sdb(p, done, d->tf.status, 0);
-        port_event(p, IS_SDBS);
+    if (!failed) {
+        if (done) {
+            p->sact &= ~done;
+            d->tf.status = ATA_DRDY | ATA_DSC;
+            d->tf.error = 0;
+            set_tfd(p);
+            post_sdb(p, done, d->tf.status, 0);
+            port_event(p, IS_SDBS);
+        }
+        return queued != 0;
     }
-    if (failed) {
-        /* as a drive does: the error stops the queue; the guest's error
-         * handling restarts the port (the failed slots stay in PxSACT) */
-        d->tf.status = ATA_DRDY | ATA_ERR;
-        d->tf.error = ATA_E_ABRT | ATA_E_IDNF;
-        set_tfd(p);
-        post_sdb(p, 0, d->tf.status, d->tf.error);
-        p->stalled = true;
-        port_event(p, IS_TFES | IS_SDBS);
-    }
-    return queued && !failed;
+    /* as a drive does (SATA 3.x 13.6.4): one Set Device Bits FIS completes
+     * what finished and carries the error; the drive aborts the rest and
+     * keeps the failed tag for log page 10h. The port stops (TFES) with
+     * the failed and the unfinished commands still in PxSACT / PxCI until
+     * the guest's error handling restarts it (PxCMD.ST 1->0->1) */
+    p->sact &= ~done;
+    d->tf.status = ATA_DRDY | ATA_ERR;
+    d->tf.error = error ? error : ATA_E_ABRT;
+    set_tfd(p);
+    post_sdb(p, done, d->tf.status, d->tf.error);
+    p->stalled = true;
+    port_event(p, IS_TFES | IS_SDBS);
+    return false;
 }
 
 /* Run every slot set in PxCI; each pass clears at least one slot. */

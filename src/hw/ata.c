@@ -1,5 +1,6 @@
 /* The ATA drive behind any transport: the task file's command set (ATA8-ACS),
- * IDENTIFY, READ/WRITE in their PIO and DMA forms, FLUSH, SET FEATURES, the
+ * IDENTIFY, READ/WRITE in their PIO and DMA forms, FLUSH, SET FEATURES, READ
+ * LOG (DMA) EXT (the log directory and SATA's NCQ Command Error log), the
  * PIO data register and DMA through the transport's scatter/gather list.
  * ide.c (PIIX3 ports and bus master, PRD tables) and ahci.c (AHCI ports,
  * command tables and PRDTs) are the transports; atapi.c is the CD-ROM's
@@ -17,7 +18,8 @@
 enum {
     CMD_DEVICE_RESET = 0x08, CMD_READ_SECTORS = 0x20, CMD_READ_SECTORS_NR = 0x21,
     CMD_READ_SECTORS_EXT = 0x24, CMD_READ_DMA_EXT = 0x25, CMD_READ_MULTIPLE_EXT = 0x29,
-    CMD_WRITE_SECTORS = 0x30, CMD_WRITE_SECTORS_NR = 0x31, CMD_WRITE_SECTORS_EXT = 0x34,
+    CMD_READ_LOG_EXT = 0x2f, CMD_WRITE_SECTORS = 0x30, CMD_WRITE_SECTORS_NR = 0x31,
+    CMD_WRITE_SECTORS_EXT = 0x34, CMD_READ_LOG_DMA_EXT = 0x47,
     CMD_WRITE_DMA_EXT = 0x35, CMD_WRITE_MULTIPLE_EXT = 0x39, CMD_READ_VERIFY = 0x40,
     CMD_READ_VERIFY_NR = 0x41, CMD_READ_VERIFY_EXT = 0x42, CMD_DIAGNOSTIC = 0x90,
     CMD_INIT_PARAMS = 0x91, CMD_PACKET = 0xa0, CMD_IDENTIFY_PACKET = 0xa1,
@@ -27,6 +29,11 @@ enum {
     CMD_STANDBY = 0xe2, CMD_IDLE = 0xe3, CMD_CHECK_POWER = 0xe5, CMD_FLUSH = 0xe7,
     CMD_FLUSH_EXT = 0xea, CMD_IDENTIFY = 0xec, CMD_SET_FEATURES = 0xef,
 };
+
+/* General purpose logs (ACS-3 A.2): the directory and SATA's NCQ Command
+ * Error log. */
+#define LOG_DIRECTORY  0x00
+#define LOG_NCQ_ERROR  0x10
 
 #define DMA_IOV        256
 #define MAX_MULT       16
@@ -430,10 +437,11 @@ static void ata_identify(IdeChannel *ch, IdeDrive *d)
     w[81] = 0x0016;
     w[82] = (1 << 14) | (wc ? 1 << 5 : 0);       /* NOP, write cache */
     w[83] = (1 << 14) | (1 << 13) | (1 << 12) | (1 << 10);  /* FLUSH EXT, FLUSH, LBA48 */
-    w[84] = 1 << 14;
+    w[84] = (1 << 14) | (1 << 5);                /* GPL: READ LOG EXT */
     w[85] = (wc && d->wce ? 1 << 5 : 0);
-    w[86] = (1 << 13) | (1 << 12) | (1 << 10);
-    w[87] = 1 << 14;
+    w[86] = (1 << 15) | (1 << 13) | (1 << 12) | (1 << 10);     /* words 119-120 valid */
+    w[87] = (1 << 14) | (1 << 5);
+    w[119] = w[120] = (1 << 14) | (1 << 3);      /* READ LOG DMA EXT */
     w[88] = 0x3f | (d->udma != 0xff ? 0x100 << d->udma : 0);     /* UDMA 0-5 */
     w[93] = (1 << 14) | (1 << 13) | 1;           /* 80-wire cable */
     if (ch->ncq_depth) {                         /* SATA: NCQ, Gen1 and Gen2 speeds */
@@ -516,6 +524,86 @@ static void ata_rw(IdeChannel *ch, IdeDrive *d, uint8_t cmd)
         ide_start_disk_in(ch, lba, count, ATA_SECTOR);
 }
 
+/* ---- general purpose logs ---------------------------------------------- */
+
+static unsigned log_pages(IdeChannel *ch, uint8_t log)
+{
+    switch (log) {
+    case LOG_DIRECTORY: return 1;
+    case LOG_NCQ_ERROR: return ch->ncq_depth ? 1 : 0;   /* a SATA drive's (NCQ) */
+    default: return 0;
+    }
+}
+
+void ata_ncq_error(IdeDrive *d, unsigned tag, uint8_t error, uint64_t lba, uint32_t count)
+{
+    if (d->ncq_err.pending)
+        return;
+    d->ncq_err.pending = true;
+    d->ncq_err.tag = tag & 0x1f;
+    d->ncq_err.status = ATA_DRDY | ATA_ERR;
+    d->ncq_err.error = error;
+    d->ncq_err.device = 0x40;                    /* LBA, as FPDMA commands give it */
+    d->ncq_err.lba = lba;
+    d->ncq_err.count = (uint16_t)count;          /* 65536 sectors reads 0, as issued */
+}
+
+bool ata_read_log(IdeChannel *ch, IdeDrive *d, uint8_t log, unsigned page, uint8_t *out)
+{
+    if (page >= log_pages(ch, log))
+        return false;
+    memset(out, 0, ATA_SECTOR);
+    if (log == LOG_DIRECTORY) {
+        /* word 0: the GPL version; word n: the pages of log n */
+        out[0] = 1;
+        out[2 * LOG_NCQ_ERROR] = (uint8_t)log_pages(ch, LOG_NCQ_ERROR);
+        return true;
+    }
+    /* LOG_NCQ_ERROR: the failed command's tag and its end task file, or
+     * NQ (no queued command failed) when there is no error condition */
+    if (d->ncq_err.pending) {
+        out[0] = d->ncq_err.tag;
+        out[2] = d->ncq_err.status;
+        out[3] = d->ncq_err.error;
+        for (int i = 0; i < 3; i++) {
+            out[4 + i] = (uint8_t)(d->ncq_err.lba >> (8 * i));
+            out[8 + i] = (uint8_t)(d->ncq_err.lba >> (24 + 8 * i));
+        }
+        out[7] = d->ncq_err.device;
+        out[12] = d->ncq_err.count & 0xff;
+        out[13] = d->ncq_err.count >> 8;
+        d->ncq_err.pending = false;              /* reading the page ends the condition */
+    } else {
+        out[0] = 0x80;
+    }
+    uint8_t sum = 0;
+    for (unsigned i = 0; i < ATA_SECTOR - 1; i++)
+        sum += out[i];
+    out[ATA_SECTOR - 1] = (uint8_t)-sum;         /* the 512 bytes sum to 0 */
+    return true;
+}
+
+/* READ LOG EXT (PIO) and READ LOG DMA EXT: LBA 7:0 the log, LBA 15:8 and
+ * 39:32 the first page, COUNT the pages. */
+static void read_log(IdeChannel *ch, IdeDrive *d, uint8_t cmd)
+{
+    IdeTaskFile *t = &d->tf;
+    uint8_t log = t->lbal;
+    unsigned page = (unsigned)t->hob_lbam << 8 | t->lbam;
+    unsigned count = (unsigned)t->hob_nsector << 8 | t->nsector;
+    unsigned have = log_pages(ch, log);
+    if (!count || page >= have || count > have - page) {
+        ide_log_once(ch, IDE_LOG_CMD, "%s: READ LOG EXT of %u pages from page %u of log "
+                     "%02xh, which has %u; aborted", ide_name(ch, ch->cur), count, page, log,
+                     have);
+        return ata_error(ch, ATA_E_ABRT);
+    }
+    for (unsigned i = 0; i < count; i++)
+        ata_read_log(ch, d, log, page + i, ch->buf + i * ATA_SECTOR);
+    ch->dma = cmd == CMD_READ_LOG_DMA_EXT;
+    ide_start_buf_in(ch, count * ATA_SECTOR);
+}
+
 static void set_features(IdeChannel *ch, IdeDrive *d)
 {
     switch (d->tf.feature) {
@@ -565,7 +653,18 @@ void ata_command(IdeChannel *ch, uint8_t cmd)
         cmd != CMD_IDENTIFY_PACKET && cmd != CMD_DIAGNOSTIC && cmd != CMD_SET_FEATURES &&
         cmd != CMD_CHECK_POWER && cmd != CMD_IDLE_IMMEDIATE && cmd != CMD_STANDBY_IMMEDIATE)
         return ata_error(ch, ATA_E_ABRT);
+    if (d->ncq_err.pending && !((cmd == CMD_READ_LOG_EXT || cmd == CMD_READ_LOG_DMA_EXT) &&
+                                d->tf.lbal == LOG_NCQ_ERROR)) {
+        /* as SATA drives do: the host's error handling reads the log first */
+        ide_log_once(ch, IDE_LOG_NCQERR, "%s: command %02xh aborted: a queued command "
+                     "failed and the host has not read the NCQ Command Error log (READ LOG "
+                     "EXT page 10h) nor reset the drive", ide_name(ch, ch->cur), cmd);
+        return ata_error(ch, ATA_E_ABRT);
+    }
     switch (cmd) {
+    case CMD_READ_LOG_EXT:
+    case CMD_READ_LOG_DMA_EXT:
+        return read_log(ch, d, cmd);
     case CMD_IDENTIFY:
         ata_identify(ch, d);
         ch->dma = false;
@@ -672,6 +771,7 @@ static void drive_reset(IdeDrive *d)
     d->mult = 0;
     d->mwdma = d->udma = 0xff;
     d->wce = true;
+    d->ncq_err.pending = false;
     if (!d->present)
         return;
     if (d->atapi) {

@@ -74,6 +74,15 @@ typedef struct {
     uint8_t sense_key, asc;
     bool unit_attention, locked;
     uint8_t media_event;       /* GET EVENT STATUS: 0 none, 2 new media, 3 removal */
+    /* The NCQ error condition (SATA 3.x 13.6.4): a queued command failed;
+     * until READ LOG (DMA) EXT reads log page 10h, or a reset, the drive
+     * aborts every other command. The failed command, for that page: */
+    struct {
+        bool pending;
+        uint8_t tag, status, error, device;
+        uint64_t lba;
+        uint16_t count;
+    } ncq_err;
 } IdeDrive;
 
 /* What a transport does for the drive core. */
@@ -143,7 +152,7 @@ enum {
     IDE_LOG_DATA = 1 << 6, IDE_LOG_OVERRIDE = 1 << 7, IDE_LOG_MASTER = 1 << 8,
     /* AHCI */
     IDE_LOG_CMDLIST = 1 << 9, IDE_LOG_FIS = 1 << 10, IDE_LOG_NCQ = 1 << 11,
-    IDE_LOG_PORT = 1 << 12, IDE_LOG_REG = 1 << 13,
+    IDE_LOG_PORT = 1 << 12, IDE_LOG_REG = 1 << 13, IDE_LOG_NCQERR = 1 << 14,
 };
 void ide_log_once(IdeChannel *ch, unsigned kind, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
@@ -191,6 +200,15 @@ bool ata_drive_open(IdeDrive *d, const char *path, int fd, GError **err);
  * locked the tray and force is false, or path cannot be opened. */
 bool ata_change_media(IdeChannel *ch, IdeDrive *d, const char *path, int fd, bool force,
                       GError **err);
+/* Queued command `tag` of count sectors at lba failed with `error` (the
+ * ATA error register): the drive enters the NCQ error condition, with what
+ * log page 10h reports. A second failure before the log is read keeps the
+ * first one's record. */
+void ata_ncq_error(IdeDrive *d, unsigned tag, uint8_t error, uint64_t lba, uint32_t count);
+/* Page `page` of general purpose log `log` (ACS-3 table A.2) into out[512];
+ * false when the drive has no such page. Reading page 0 of log 10h ends
+ * the NCQ error condition. */
+bool ata_read_log(IdeChannel *ch, IdeDrive *d, uint8_t log, unsigned page, uint8_t *out);
 /* One synchronous request on the drive's block queue. */
 int ata_blk_io(IdeDrive *d, VmmBlockOp op, uint64_t offset, struct iovec *iov,
                unsigned iovcnt, uint64_t len);
