@@ -174,3 +174,9 @@ u32 ahci_cmd(struct ahci *h, int port, u8 cmd, u64 lba, u32 count, bool write, v
 	ahci_prep(h, port, 0, f, NULL, write, buf, bytes, 4096);
 	return ahci_run(h, port, 1, false, NULL);
 }
+
+u32 ahci_ncq_recover(struct ahci *h, int port, u8 *log)
+{
+	ahci_port_start(h, port);
+	return ahci_cmd(h, port, 0x47, 0x10, 1, false, log, 512);
+}

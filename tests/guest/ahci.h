@@ -62,5 +62,10 @@ u32 ahci_run(struct ahci *h, int port, u32 mask, bool ncq, u32 *is);
 /* One non-queued command of bytes to/from buf: PxTFD after it. */
 u32 ahci_cmd(struct ahci *h, int port, u8 cmd, u64 lba, u32 count, bool write, void *buf,
 	     u32 bytes);
+/* After an NCQ error (PxIS.TFES), what libata's error handling does:
+ * restart the port and read the NCQ Command Error log (READ LOG DMA EXT
+ * page 10h) into log[512], which ends the drive's error condition;
+ * returns PxTFD after the read. */
+u32 ahci_ncq_recover(struct ahci *h, int port, u8 *log);
 
 #endif

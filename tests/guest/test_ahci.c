@@ -4,7 +4,11 @@
  *   reported), WRITE/READ DMA with 8 PRD entries, READ SECTORS cross-check,
  *   the EXT (LBA48) forms at the end of the disk, FLUSH CACHE (EXT), NCQ
  *   with 32 tags in flight both ways, errors (LBA past the end by DMA and by
- *   NCQ: task file error, the port restarts and works).
+ *   NCQ: task file error, the port restarts and works), NCQ error
+ *   recovery as libata does it (the SDB FIS with the error, the drive
+ *   aborting commands until READ LOG DMA EXT reads the NCQ Command Error
+ *   log page 10h, the failed tag and LBA there, the page's checksum, the
+ *   log directory, IDENTIFY's GPL bits, the queue working after).
  *   Every other ATA port: a write/read pattern check.
  *   The first ATAPI port, a raw image whose 32-bit word k of sector s is
  *   0xcd000000 + s * 512 + k: signature, IDENTIFY PACKET, INQUIRY, READ
@@ -130,9 +134,77 @@ static void disk_tests(int p)
 	ahci_fis_ncq(f, false, sectors, 8, 0);
 	ahci_prep(&h, p, 0, f, NULL, false, buf2, 4096, 4096);
 	t2 = ahci_run(&h, p, 1, true, &is);
-	ahci_port_start(&h, p);
+	ahci_ncq_recover(&h, p, buf2);
 	check("ahci_error_lba_range", (t & TFD_ERR) && (t2 & TFD_ERR) && (is & PX_IS_TFES) && w1 &&
 	      still_works(p), ",\"tfd\":[%u,%u]", t, t2);
+}
+
+static u8 sum8(const u8 *p, u32 n)
+{
+	u8 s = 0;
+	for (u32 i = 0; i < n; i++)
+		s += p[i];
+	return s;
+}
+
+/* NCQ error recovery as libata does it: four queued reads, tag 2 past
+ * the end of the disk. The port stops (TFES) with an SDB FIS carrying the
+ * error; until the log is read the drive aborts other commands; after a
+ * port restart READ LOG DMA EXT page 10h names tag 2 with its LBA and a
+ * checksum that makes the page sum to 0; then the queue works again. */
+static void ncq_error_log_test(int p)
+{
+	u8 f[20], *log = buf2 + 128 * 1024;
+	u64 bad = sectors - 4;
+	memset(buf2, 0, 4 * 4096);
+	for (int s = 0; s < 4; s++) {
+		ahci_fis_ncq(f, false, s == 2 ? bad : 5000 + 8 * (u64)s, 8, s);
+		ahci_prep(&h, p, s, f, NULL, false, buf2 + 4096 * s, 4096, 4096);
+	}
+	u32 is;
+	u32 t = ahci_run(&h, p, 0xf, true, &is);
+	u8 sdb[8];				/* later commands overwrite it */
+	memcpy(sdb, h.fb[p] + 0x58, 8);
+	bool sdb_err = sdb[0] == 0xa1 && (sdb[2] & TFD_ERR) && sdb[3] == 0x14;
+	u32 sact = ahci_rd(&h, p, PX_SACT);
+	/* the error condition: a non-queued read is aborted before the log */
+	ahci_port_start(&h, p);
+	u32 t_cond = ahci_cmd(&h, p, 0xc8, 1000, 8, false, buf, 4096);
+	ahci_port_start(&h, p);
+	memset(log, 0xee, 512);
+	u32 t_log = ahci_cmd(&h, p, 0x47, 0x10, 1, false, log, 512);
+	u64 lba = log[4] | (u64)log[5] << 8 | (u64)log[6] << 16 | (u64)log[8] << 24 |
+		  (u64)log[9] << 32 | (u64)log[10] << 40;
+	bool log_ok = ok(t_log) && log[0] == 2 && log[2] == 0x41 && log[3] == 0x14 && lba == bad &&
+		      log[12] == 8 && log[13] == 0 && sum8(log, 512) == 0;
+	u32 tag = log[0], sum = sum8(log, 512);
+	/* read again: no queued command error any more (NQ) */
+	u32 t_again = ahci_cmd(&h, p, 0x2f, 0x10, 1, false, log, 512);
+	bool nq = ok(t_again) && (log[0] & 0x80) && sum8(log, 512) == 0;
+	/* the directory by PIO: GPL version 1, one page of log 10h */
+	u32 t_dir = ahci_cmd(&h, p, 0x2f, 0x00, 1, false, log, 512);
+	bool dir = ok(t_dir) && log[0] == 1 && log[1] == 0 && log[0x20] == 1 && log[0x21] == 0;
+	memset(buf, 0, 512);
+	u32 t_id = ahci_cmd(&h, p, 0xec, 0, 0, false, buf, 512);
+	u16 *id = (u16 *)buf;
+	bool gpl = ok(t_id) && (id[84] & (1 << 5)) && (id[87] & (1 << 5)) && (id[119] & (1 << 3));
+	/* the queue works: the four reads again, tag 2 in range, the data
+	 * test_ahci's NCQ check wrote at 5000 (fill 100 + tag) */
+	for (int s = 0; s < 4; s++) {
+		ata_fill(buf + 4096 * s, 4096, 100 + (u32)s);
+		ahci_fis_ncq(f, false, 5000 + 8 * (u64)s, 8, s);
+		ahci_prep(&h, p, s, f, NULL, false, buf2 + 4096 * s, 4096, 4096);
+	}
+	u32 t_after = ahci_run(&h, p, 0xf, true, NULL);
+	bool after = ok(t_after) && !ahci_rd(&h, p, PX_SACT) && !memcmp(buf, buf2, 4 * 4096);
+	check("ahci_ncq_error_log", (t & TFD_ERR) && (is & PX_IS_TFES) && sdb_err &&
+	      (sact & (1u << 2)) && (t_cond & TFD_ERR) && (t_cond >> 8) == 0x04 && log_ok && nq &&
+	      dir && gpl && after,
+	      ",\"tfd\":[%u,%u,%u,%u,%u],\"sdb\":[%u,%u,%u],\"sact\":%u,\"tag\":%u,"
+	      "\"lba\":%llu,\"bad\":%llu,\"sum\":%u,\"nq\":%s,\"dir\":%s,\"gpl\":%s,"
+	      "\"after\":%s", t, t_cond, t_log, t_again, t_after, sdb[0], sdb[2], sdb[3], sact, tag,
+	      (unsigned long long)lba, (unsigned long long)bad, sum, nq ? "true" : "false",
+	      dir ? "true" : "false", gpl ? "true" : "false", after ? "true" : "false");
 }
 
 /* MSI: one vector (0xe0 here, free in test=ahci) for a command's D2H FIS
@@ -270,7 +342,7 @@ static void hostile_tests(int p)
 	ahci_fis_ncq(f, false, 1000, 8, 5);
 	ahci_prep(&h, p, 0, f, NULL, false, buf2, 4096, 4096);
 	t = ahci_run(&h, p, 1, true, &is);
-	ahci_port_start(&h, p);
+	ahci_ncq_recover(&h, p, buf2);
 	check("ahci_hostile_ncq_tag", (t & TFD_ERR) && (is & PX_IS_TFES) && still_works(p),
 	      ",\"tfd\":%u", t);
 
@@ -391,6 +463,7 @@ void test_ahci(void)
 	}
 	if (ata >= 0) {
 		disk_tests(ata);
+		ncq_error_log_test(ata);
 		msi_test(ata);
 		intx_test(ata);
 		for (int p = 0; p < AHCI_PORTS; p++)

@@ -64,7 +64,7 @@ static void test_guest(gconstpointer data)
     g_autoptr(HarnessRun) r = harness_run_guest(dir, &d, TIMEOUT);
     static const char *const must[] = {
         "ahci_pci", "ahci_identify", "ahci_dma_rw", "ahci_lba48", "ahci_flush", "ahci_ncq", "ahci_ncq_then_flush",
-        "ahci_error_lba_range", "ahci_msi", "ahci_intx", "ahci_hostile_ct_outside_ram", "ahci_hostile_prd_outside_ram",
+        "ahci_error_lba_range", "ahci_ncq_error_log", "ahci_msi", "ahci_intx", "ahci_hostile_ct_outside_ram", "ahci_hostile_prd_outside_ram",
         "ahci_hostile_prd_zero", "ahci_hostile_prd_huge", "ahci_hostile_dma_past_end",
         "ahci_hostile_ncq_tag", "ahci_hostile_ci_unset_slot", "ahci_hostile_no_fre",
         "ahci_comreset", "ahci_atapi_identify", "ahci_atapi_inquiry", "ahci_atapi_capacity",
