@@ -6,12 +6,15 @@
  * good ones, the Set Device Bits FIS with the error, the port stopped, the
  * drive aborting other commands, READ LOG (DMA) EXT of the NCQ Command
  * Error log (page 10h: tag, status, error, LBA, count, checksum) and of
- * the log directory, and the queue working again. */
+ * the log directory, and the queue working again; a queued read the back
+ * end fails (UNC), on a qcow2 image qemu-img made and the test corrupted. */
 #include "../fuzz/fuzz-vm.h"
 #include "hw/ahci.h"
 #include "util/log.h"
 #include "vmm/layout.h"
 
+#include <fcntl.h>
+#include <glib/gstdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -65,7 +68,8 @@ static uint8_t disk_byte(uint64_t s, unsigned i)
     return (uint8_t)(s * 7 + i);
 }
 
-static void rig_init(Rig *r)
+/* Port 0's disk: qcow2 image `path`, or NULL: a raw memfd of disk_byte(). */
+static void rig_init_disk(Rig *r, const char *qcow2)
 {
     memset(r, 0, sizeof(*r));
     r->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -77,7 +81,9 @@ static void rig_init(Rig *r)
         for (unsigned i = 0; i < 512; i++)
             img[s * 512 + i] = disk_byte(s, i);
     g_assert_cmpint(pwrite(r->fd, img, SECTORS * 512, 0), ==, SECTORS * 512);
-    r->disk = (VmmDiskDef){ .path = g_strdup_printf("/proc/self/fd/%d", r->fd),
+    r->disk = (VmmDiskDef){ .path = qcow2 ? g_strdup(qcow2)
+                                          : g_strdup_printf("/proc/self/fd/%d", r->fd),
+                            .format = qcow2 ? VMM_DISK_FORMAT_QCOW2 : VMM_DISK_FORMAT_RAW,
                             .target_dev = (char *)"sda", .bus = VMM_DISK_BUS_SATA,
                             .pci_slot = -1 };
     r->def.disks = g_ptr_array_new();
@@ -95,6 +101,11 @@ static void rig_init(Rig *r)
     wr(r, PORT(0x08), FB);
     wr(r, PORT(PX_CMD), CMD_UP);         /* spin-up: the link comes up */
     wr(r, PORT(PX_CMD), CMD_UP | CMD_ST);
+}
+
+static void rig_init(Rig *r)
+{
+    rig_init_disk(r, NULL);
 }
 
 static void rig_free(Rig *r)
@@ -252,6 +263,70 @@ static void test_log_page_10h(void)
     rig_free(&r);
 }
 
+/* A sector the back end cannot read (a qcow2 L2 entry pointing past the
+ * end of the image, as test-qcow2 makes it): that queued read fails with
+ * UNC among good ones, and page 10h names it. */
+static void test_read_error(void)
+{
+    g_autofree char *qi = g_find_program_in_path("qemu-img");
+    g_autofree char *qio = g_find_program_in_path("qemu-io");
+    if (!qi || !qio) {
+        g_test_skip("qemu-img/qemu-io not installed (Debian package qemu-utils)");
+        return;
+    }
+    g_autofree char *dir = g_dir_make_tmp("test-ahci-XXXXXX", NULL);
+    g_assert_nonnull(dir);
+    g_autofree char *img = g_build_filename(dir, "bad.qcow2", NULL);
+    g_autofree char *sh = g_strdup_printf("qemu-img create -q -f qcow2 -o cluster_size=65536 "
+                                          "'%s' 1M && qemu-io -c 'write -P 0x5a 0 128k' '%s' "
+                                          ">/dev/null", img, img);
+    char *argv[] = { (char *)"/bin/sh", (char *)"-c", sh, NULL };
+    int status = -1;
+    g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL,
+                               &status, NULL));
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    /* L2 entry 1 (sectors 128-255) to 32 TiB: past the end of the file */
+    int fd = open(img, O_RDWR);
+    g_assert_cmpint(fd, >=, 0);
+    uint64_t l1, l1e, bad = GUINT64_TO_BE(0x8000000000000000ull | 1ull << 45);
+    g_assert_cmpint(pread(fd, &l1, 8, 40), ==, 8);
+    g_assert_cmpint(pread(fd, &l1e, 8, (off_t)GUINT64_FROM_BE(l1)), ==, 8);
+    off_t l2 = (off_t)(GUINT64_FROM_BE(l1e) & 0x00fffffffffffe00ull);
+    g_assert_cmpint(pwrite(fd, &bad, 8, l2 + 8), ==, 8);
+    close(fd);
+
+    Rig r;
+    rig_init_disk(&r, img);
+    static const uint64_t lba[3] = { 0, 128, 16 };
+    for (unsigned s = 0; s < 3; s++)
+        prep_ncq(&r, s, lba[s], 8);
+    g_test_expect_message(NULL, G_LOG_LEVEL_WARNING, "*past the end of the file*");
+    wr(&r, PORT(PX_SACT), 0x7);
+    wr(&r, PORT(PX_CI), 0x7);
+    g_test_assert_expected_messages();
+    g_assert_cmphex(rd(&r, PORT(PX_IS)) & IS_TFES, ==, IS_TFES);
+    g_assert_cmphex(rd(&r, PORT(PX_TFD)), ==, 0x4041);          /* UNC */
+    const uint8_t *sdb = r.ram + FB + 0x58;
+    g_assert_cmphex(sdb[3], ==, 0x40);
+    g_assert_cmphex(pci_get_u32(sdb + 4), ==, 0x5);             /* tags 0 and 2 done */
+    g_assert_cmphex(rd(&r, PORT(PX_SACT)), ==, 0x2);
+    for (unsigned i = 0; i < 4096; i++) {
+        g_assert_cmphex(r.ram[BUF(0) + i], ==, 0x5a);
+        g_assert_cmphex(r.ram[BUF(2) + i], ==, 0x5a);
+    }
+    port_restart(&r);
+    g_assert_cmphex(run1(&r, 0x47, 0x10, 1, 512), ==, 0x50);
+    const uint8_t *log = r.ram + BUF(0);
+    g_assert_cmphex(log[0], ==, 1);
+    g_assert_cmphex(log[3], ==, 0x40);
+    g_assert_cmpuint(log[4] | log[5] << 8, ==, 128);
+    g_assert_cmpuint(log[12], ==, 8);
+    g_assert_cmphex(sum8(log, 512), ==, 0);
+    rig_free(&r);
+    g_unlink(img);
+    g_rmdir(dir);
+}
+
 /* A COMRESET ends the error condition as well (the log is lost). */
 static void test_reset_clears(void)
 {
@@ -303,6 +378,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     vmm_log_set_level(VMM_LOG_ERROR);   /* the hostile cases log warnings */
     g_test_add_func("/ahci/ncq-error/log-page-10h", test_log_page_10h);
+    g_test_add_func("/ahci/ncq-error/read-error", test_read_error);
     g_test_add_func("/ahci/ncq-error/comreset", test_reset_clears);
     g_test_add_func("/ahci/read-log/directory", test_directory);
     return g_test_run();
