@@ -20,7 +20,8 @@
  * NCQ tags that do not match their slot, a port started without FRE) gets a
  * task file error (PxIS.TFES) or a host bus fatal error (PxIS.HBFS) on that
  * port, a line in the log once per port and kind, and the port works again
- * after the guest restarts it (PxCMD.ST) or resets it (COMRESET). */
+ * after the guest restarts it (PxCMD.ST) or resets it (COMRESET); after a
+ * queued command's error the drive also waits for READ LOG EXT page 10h. */
 #include "hw/ahci.h"
 #include "hw/ide_int.h"
 #include "hw/pci.h"
