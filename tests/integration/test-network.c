@@ -2,8 +2,8 @@
  * here (never the host's interfaces or nftables): this test's own
  * namespace plays the host, a second one ("outside", a veth away) plays
  * the world with a UDP echo service. A NAT network gives a guest-kit VM a
- * lease by real dnsmasq and carries its UDP through vmmd's nftables NAT to
- * the outside; dnsmasq answers the network's <dns><host>; net-dhcp-leases
+ * lease by real dnsmasq, resolves the network's <dns><host> name at it and
+ * carries its UDP through vmmd's nftables NAT to the outside; net-dhcp-leases
  * and domifaddr show the lease; a daemon restart keeps the network, the
  * same dnsmasq and the lease; an isolated network gives no route out;
  * net-destroy removes the bridge, dnsmasq and the table; bad definitions
@@ -215,7 +215,7 @@ static void test_nat_network(void)
 
     /* a VM on it: DHCP gives it the reserved address and a router; its UDP
      * crosses the NAT to the outside namespace and comes back */
-    g_autofree char *xml = vm_domain(&v, "vm42", "test=net-dhcp peer=" OUTSIDE_IP ":7777",
+    g_autofree char *xml = vm_domain(&v, "vm42", "test=net-dhcp dns=db peer=" OUTSIDE_IP ":7777",
                                      "<interface type='network'><mac address='52:54:00:12:30:42'/>"
                                      "<source network='lab'/></interface>");
     json_object_put(call_ok(s, "domain-define", define_args(xml)));
@@ -226,6 +226,10 @@ static void test_nat_network(void)
     g_test_message("guest: %s", out);
     g_assert_nonnull(strstr(out, "{\"check\":\"net_dhcp\",\"ok\":true,\"address\":\"10.123.0.42\","
                                  "\"router\":\"10.123.0.1\""));
+    /* the guest resolves the <dns><host> name at the DNS server its lease
+     * names: dnsmasq on the bridge */
+    g_assert_nonnull(strstr(out, "{\"check\":\"net_dns\",\"ok\":true,\"name\":\"db\","
+                                 "\"server\":\"10.123.0.1\",\"address\":\"10.123.0.77\""));
     g_assert_nonnull(strstr(out, "{\"check\":\"net_udp_peer\",\"ok\":true"));
     /* the live XML names the bridge, as libvirt's does */
     json_object *gx = call_ok(s, "domain-get-xml", name_args("vm42"));
