@@ -1664,13 +1664,24 @@ static void reply_net_defined(VirtCall *call, json_object *ret)
     reply_network(call, n, NULL);
 }
 
-static void h_net_define(VirtCall *call)
+/* virNetworkDefineXML and virNetworkCreateXML: the XML to `cmd` */
+static void net_from_xml(VirtCall *call, const char *cmd)
 {
     remote_network_define_xml_args *a = call->args;
     json_object *args = json_object_new_object();
     json_object_object_add(args, "xml", json_object_new_string(a->xml));
     call->invalid_arg_code = VIRT_ERR_XML_ERROR;   /* what libvirt's parser reports */
-    call_json(call, "network-define", args, reply_net_defined);
+    call_json(call, cmd, args, reply_net_defined);
+}
+
+static void h_net_define(VirtCall *call)
+{
+    net_from_xml(call, "network-define");
+}
+
+static void h_net_create_xml(VirtCall *call)
+{
+    net_from_xml(call, "network-create");
 }
 
 /* A command that takes only the network's name and answers {}. */
@@ -2020,6 +2031,7 @@ static const struct {
     { REMOTE_PROC_CONNECT_LIST_DEFINED_NETWORKS, h_net_list_defined },
     { REMOTE_PROC_CONNECT_LIST_NETWORKS, h_net_list },
     { REMOTE_PROC_NETWORK_CREATE, h_net_create },
+    { REMOTE_PROC_NETWORK_CREATE_XML, h_net_create_xml },
     { REMOTE_PROC_NETWORK_DEFINE_XML, h_net_define },
     { REMOTE_PROC_NETWORK_DESTROY, h_net_destroy },
     { REMOTE_PROC_NETWORK_GET_XML_DESC, h_net_get_xml_desc },

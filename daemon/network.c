@@ -510,7 +510,9 @@ static bool bridge_up(const VmmNetworkDef *def, GError **err)
     return ok;
 }
 
-bool vmmd_network_start(VmmdNetwork *n, GError **err)
+/* Brings up `def` as n's live network (n->def for net-start, the given
+ * XML for net-create). */
+static bool network_start_def(VmmdNetwork *n, const VmmNetworkDef *def, GError **err)
 {
     VmmDaemon *d = n->daemon;
     if (n->live) {
@@ -518,7 +520,6 @@ bool vmmd_network_start(VmmdNetwork *n, GError **err)
                             "network is already active");
         return false;
     }
-    const VmmNetworkDef *def = n->def;
     GHashTableIter it;
     gpointer v;
     g_hash_table_iter_init(&it, d->networks);
@@ -573,6 +574,11 @@ bool vmmd_network_start(VmmdNetwork *n, GError **err)
     net_log(n, LOG_INFO, "started on bridge %s", n->live->bridge);
     vmmd_libvirt_network_event(d, n->name, n->live->uuid, VMMD_NET_EVENT_STARTED);
     return true;
+}
+
+bool vmmd_network_start(VmmdNetwork *n, GError **err)
+{
+    return network_start_def(n, n->def, err);
 }
 
 static bool network_remove_if_gone(VmmdNetwork *n)
@@ -652,7 +658,11 @@ static bool save_def(VmmDaemon *d, const VmmNetworkDef *def, GError **err)
     return xml && vmmd_write_file_atomic(d->networks_dir, file, xml, strlen(xml), 0600, err);
 }
 
-VmmdNetwork *vmmd_network_define(VmmDaemon *d, const char *xml, GError **err)
+/* The XML of net-define or net-create parsed and checked against the
+ * other networks (uuid, bridge name) with the defaults filled in; *existing
+ * is the network of that name, if any. */
+static VmmNetworkDef *def_prepare(VmmDaemon *d, const char *xml, VmmdNetwork **existing,
+                                  GError **err)
 {
     GError *e = NULL;
     g_autoptr(VmmNetworkDef) def = vmm_network_def_parse_string(xml, strlen(xml), NULL, &e);
@@ -701,7 +711,15 @@ VmmdNetwork *vmmd_network_define(VmmDaemon *d, const char *xml, GError **err)
         }
     }
     vmm_network_def_fill_defaults(def, taken);
-    if (!save_def(d, def, err))
+    *existing = n;
+    return g_steal_pointer(&def);
+}
+
+VmmdNetwork *vmmd_network_define(VmmDaemon *d, const char *xml, GError **err)
+{
+    VmmdNetwork *n = NULL;
+    g_autoptr(VmmNetworkDef) def = def_prepare(d, xml, &n, err);
+    if (!def || !save_def(d, def, err))
         return NULL;
     if (!n)
         n = network_new(d, def->name);
@@ -709,6 +727,31 @@ VmmdNetwork *vmmd_network_define(VmmDaemon *d, const char *xml, GError **err)
     n->def = g_steal_pointer(&def);
     net_log(n, LOG_INFO, "defined");
     vmmd_libvirt_network_event(d, n->name, n->def->uuid, VMMD_NET_EVENT_DEFINED);
+    return n;
+}
+
+/* net-create: started at once from the XML and not saved (transient: gone
+ * after net-destroy); on a defined, inactive network of that name the XML
+ * runs while the definition stays, as libvirt's networkCreateXML does. */
+VmmdNetwork *vmmd_network_create(VmmDaemon *d, const char *xml, GError **err)
+{
+    VmmdNetwork *n = NULL;
+    g_autoptr(VmmNetworkDef) def = def_prepare(d, xml, &n, err);
+    if (!def)
+        return NULL;
+    if (n && n->live) {
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "network '%s' is already "
+                            "active", n->name);
+        return NULL;
+    }
+    bool made = !n;
+    if (made)
+        n = network_new(d, def->name);
+    if (!network_start_def(n, def, err)) {
+        if (made)
+            network_remove_if_gone(n);
+        return NULL;
+    }
     return n;
 }
 

@@ -139,6 +139,19 @@ static int dnsmasq_pid(Vmmd *v, const char *net)
     return pid > 0 && kill(pid, 0) == 0 ? pid : 0;
 }
 
+/* Running, not a zombie: an adopted dnsmasq is nobody's child here once
+ * the daemon that spawned it has gone, and is reaped whenever the
+ * namespace's init gets to it. */
+static bool pid_running(int pid)
+{
+    g_autofree char *p = g_strdup_printf("/proc/%d/stat", pid);
+    g_autofree char *st = NULL;
+    if (!g_file_get_contents(p, &st, NULL, NULL))
+        return false;
+    const char *end = strrchr(st, ')');
+    return end && end[1] == ' ' && end[2] != 'Z' && end[2] != 'X';
+}
+
 /* An A record from dnsmasq on `server` through libresolv. */
 static char *dns_lookup(const char *server, const char *name)
 {
@@ -388,7 +401,9 @@ static void test_isolated_network(void)
 }
 
 /* --default-network=yes: libvirt's "default" defined and autostarted on
- * the first start only; dnsmasq missing: a clear error, nothing left. */
+ * the first start only; a transient network (network-create) survives a
+ * daemon restart and is gone once destroyed; dnsmasq missing: a clear
+ * error, nothing left. */
 static void test_default_and_no_dnsmasq(void)
 {
     if (!ready())
@@ -408,12 +423,38 @@ static void test_default_and_no_dnsmasq(void)
     /* undefined, it stays gone across a restart */
     json_object_put(call_ok(s, "network-destroy", name_args("default")));
     json_object_put(call_ok(s, "network-undefine", name_args("default")));
+    /* a transient network (network-create): running, not persistent, and
+     * still known after the restart through its run state */
+    json_object *cr = call_ok(s, "network-create", xml_args(
+        "<network><name>tr</name><bridge name='vmmtr0'/><ip address='10.127.0.1' "
+        "prefix='24'><dhcp><range start='10.127.0.10' end='10.127.0.20'/></dhcp></ip>"
+        "</network>"));
+    g_assert_true(json_object_get_boolean(get(cr, "active")));
+    g_assert_false(json_object_get_boolean(get(cr, "persistent")));
+    json_object_put(cr);
+    g_assert_true(link_exists("vmmtr0"));
+    int trpid = dnsmasq_pid(&v, "tr");
+    g_assert_cmpint(trpid, >, 0);
+    g_free(call_err(s, "network-undefine", name_args("tr"), VMM_PROTO_OPERATION_INVALID));
     g_clear_pointer(&s, vmm_proto_sync_free);
     g_assert_cmpint(vmmd_stop(&v, SIGTERM), ==, 0);
     static const char *const env[] = { "VMM_DNSMASQ", "/nonexistent/dnsmasq", NULL };
     vmmd_start_full(&v, env, args);
     s = connect_retry(&v, v.sock, 5000);
     g_free(call_err(s, "network-info", name_args("default"), VMM_PROTO_NETWORK_NOT_FOUND));
+    info = call_ok(s, "network-info", name_args("tr"));
+    g_assert_true(json_object_get_boolean(get(info, "active")));
+    g_assert_false(json_object_get_boolean(get(info, "persistent")));
+    json_object_put(info);
+    g_assert_cmpint(dnsmasq_pid(&v, "tr"), ==, trpid);
+    /* destroyed, it is gone: bridge, dnsmasq, table and the name */
+    json_object_put(call_ok(s, "network-destroy", name_args("tr")));
+    g_free(call_err(s, "network-info", name_args("tr"), VMM_PROTO_NETWORK_NOT_FOUND));
+    g_assert_false(link_exists("vmmtr0"));
+    g_assert_false(nft_table_exists("vmmd_vmmtr0"));
+    for (int i = 0; i < 50 && pid_running(trpid); i++)
+        g_usleep(20000);   /* SIGTERM sent; the adopted dnsmasq exits on its own time */
+    g_assert_false(pid_running(trpid));
     json_object_put(call_ok(s, "network-define", xml_args(
         "<network><name>nod</name><bridge name='vmmnod0'/><ip address='10.126.0.1' "
         "prefix='24'><dhcp><range start='10.126.0.10' end='10.126.0.20'/></dhcp></ip>"
