@@ -39,17 +39,35 @@ static bool ready(void)
     return true;
 }
 
-/* "outside": a namespace with a veth to ours and a UDP echo server, run
- * by a child that entered it. */
-static void outside_up(void)
+/* A new network namespace with lo up, held by the returned descriptor
+ * (ip and nsenter reach it as /proc/PID/fd/FD); this process stays in
+ * its own. */
+static int netns_new(void)
 {
     int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     g_assert_cmpint(self, >=, 0);
     g_assert_cmpint(unshare(CLONE_NEWNET), ==, 0);
-    outside_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    int ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     g_free(harness_sh_out("ip link set lo up"));
     g_assert_cmpint(setns(self, CLONE_NEWNET), ==, 0);
     close(self);
+    return ns;
+}
+
+/* `cmd` by /bin/sh inside the namespace ns holds: its standard output */
+static char *in_ns(int ns, const char *cmd)
+{
+    g_autofree char *q = g_shell_quote(cmd);
+    g_autofree char *full = g_strdup_printf("nsenter --net=/proc/%d/fd/%d /bin/sh -c %s",
+                                            (int)getpid(), ns, q);
+    return harness_sh_out(full);
+}
+
+/* "outside": a namespace with a veth to ours and a UDP echo server, run
+ * by a child that entered it. */
+static void outside_up(void)
+{
+    outside_ns = netns_new();
     g_autofree char *cmd = g_strdup_printf(
         "ip link add vout0 type veth peer name vout1 && ip link set vout1 netns /proc/%d/fd/%d "
         "&& ip addr add 10.200.0.1/24 dev vout0 && ip link set vout0 up && echo ok",
@@ -102,6 +120,18 @@ static json_object *xml_args(const char *xml)
     json_object *a = json_object_new_object();
     json_object_object_add(a, "xml", json_object_new_string(xml));
     return a;
+}
+
+/* A daemon with network `name` defined from `xml` and started: the
+ * connection to it */
+static VmmProtoSync *daemon_with_network(Vmmd *v, const char *xml, const char *name)
+{
+    vmmd_init(v);
+    vmmd_start(v);
+    VmmProtoSync *s = connect_retry(v, v->sock, 5000);
+    json_object_put(call_ok(s, "network-define", xml_args(xml)));
+    json_object_put(call_ok(s, "network-start", name_args(name)));
+    return s;
 }
 
 static char *vm_domain(Vmmd *v, const char *name, const char *cmdline, const char *iface)
@@ -199,11 +229,7 @@ static void test_nat_network(void)
         return;
     outside_up();
     Vmmd v;
-    vmmd_init(&v);
-    vmmd_start(&v);
-    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
-    json_object_put(call_ok(s, "network-define", xml_args(LAB_XML)));
-    json_object_put(call_ok(s, "network-start", name_args("lab")));
+    g_autoptr(VmmProtoSync) s = daemon_with_network(&v, LAB_XML, "lab");
     /* the bridge with its address, dnsmasq, the nftables table */
     g_autofree char *addr = harness_sh_out("ip -br addr show vmmlab0");
     g_test_message("bridge: %s", addr);
@@ -350,17 +376,13 @@ static void test_isolated_network(void)
         return;
     outside_up();
     Vmmd v;
-    vmmd_init(&v);
-    vmmd_start(&v);
-    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
-    json_object_put(call_ok(s, "network-define", xml_args(
+    g_autoptr(VmmProtoSync) s = daemon_with_network(&v,
         /* stp='off': with STP on, a new port waits 2 x 2 s (the kernel's
          * minimum forward delay) before it forwards, longer than the guest
          * kit's ARP wait */
         "<network><name>iso</name><bridge name='vmmiso0' stp='off'/>"
         "<ip address='10.125.0.1' prefix='24'><dhcp><range start='10.125.0.10' "
-        "end='10.125.0.20'/></dhcp></ip></network>")));
-    json_object_put(call_ok(s, "network-start", name_args("iso")));
+        "end='10.125.0.20'/></dhcp></ip></network>", "iso");
     /* two VMs on it: one echoes, the other's datagrams reach it */
     g_autofree char *a = vm_domain(&v, "isoa", "test=net ip=10.125.0.50",
                                    "<interface type='network'><source network='iso'/>"
@@ -467,6 +489,116 @@ static void test_default_and_no_dnsmasq(void)
     vmmd_cleanup(&v);
 }
 
+/* IPv6: a NAT network with a DHCPv6 range. dnsmasq gets the range and
+ * sends router advertisements; the IPv6 subnet is routed (libvirt never
+ * masquerades IPv6). A client namespace, a veth away on the bridge, sees
+ * the RA (rdisc6) and gets an address by DHCPv6 (dhclient -6), which
+ * net-dhcp-leases then lists. */
+static void test_ipv6_network(void)
+{
+    g_autofree char *dhclient = g_find_program_in_path("dhclient");
+    g_autofree char *rdisc6 = g_find_program_in_path("rdisc6");
+    if (!dhclient || !rdisc6) {
+        g_test_skip("dhclient (Debian package isc-dhcp-client) or rdisc6 (ndisc6) is not "
+                    "installed");
+        return;
+    }
+    Vmmd v;
+    g_autoptr(VmmProtoSync) s = daemon_with_network(&v,
+        "<network><name>six</name><forward mode='nat'/><bridge name='vmmsix0' stp='off'/>"
+        "<ip address='10.129.0.1' prefix='24'/>"
+        "<ip family='ipv6' address='fd00:6::1' prefix='64'><dhcp>"
+        "<range start='fd00:6::100' end='fd00:6::1ff'/></dhcp></ip></network>", "six");
+    g_autofree char *confp = g_strdup_printf("%s/networks/six.conf", v.run);
+    g_autofree char *conf = read_file(confp);
+    g_test_message("dnsmasq.conf:\n%s", conf);
+    g_assert_nonnull(strstr(conf, "\ndhcp-range=fd00:6::100,fd00:6::1ff,64\n"));
+    g_assert_nonnull(strstr(conf, "\nenable-ra\n"));
+    /* routed both ways, not only replies; IPv6 forwarding on */
+    g_autofree char *rules = harness_sh_out("nft list table inet vmmd_vmmsix0");
+    g_test_message("rules:\n%s", rules);
+    g_assert_nonnull(strstr(rules, "iifname \"vmmsix0\" ip6 saddr fd00:6::/64 accept"));
+    g_assert_nonnull(strstr(rules, "oifname \"vmmsix0\" ip6 daddr fd00:6::/64 accept"));
+    g_autofree char *fwd = read_file("/proc/sys/net/ipv6/conf/all/forwarding");
+    g_assert_cmpstr(fwd, ==, "1\n");
+
+    int ns = netns_new();
+    g_autofree char *plug = g_strdup_printf(
+        "ip link add vsix0 type veth peer name vsix1 && ip link set vsix1 netns /proc/%d/fd/%d "
+        "&& ip link set vsix0 master vmmsix0 up && echo ok", (int)getpid(), ns);
+    g_autofree char *po = harness_sh_out(plug);
+    g_assert_nonnull(strstr(po, "ok"));
+    g_free(in_ns(ns, "ip link set vsix1 up"));
+    /* both ends' addresses past duplicate address detection */
+    for (int i = 0; i < 100; i++) {
+        g_autofree char *t1 = in_ns(ns, "ip -6 addr show dev vsix1 scope link");
+        g_autofree char *t2 = in_ns(ns, "ip -6 addr show dev vsix1 tentative");
+        g_autofree char *t3 = harness_sh_out("ip -6 addr show dev vmmsix0 tentative");
+        if (strstr(t1, "fe80") && !*t2 && !*t3)
+            break;
+        g_usleep(100000);
+    }
+    /* the router advertisement: the prefix, stateful (DHCPv6), a router */
+    g_autofree char *ra = NULL;
+    for (int i = 0; i < 10 && !(ra && strstr(ra, "Prefix")); i++) {
+        g_free(ra);
+        ra = in_ns(ns, "rdisc6 -1 -r 2 vsix1 2>&1");
+    }
+    g_test_message("rdisc6:\n%s", ra);
+    g_assert_true(g_regex_match_simple("Stateful address conf\\.\\s*:\\s*Yes", ra, 0, 0));
+    g_assert_true(g_regex_match_simple("Prefix\\s*:\\s*fd00:6::/64", ra, 0, 0));
+    g_assert_false(g_regex_match_simple("Router lifetime\\s*:\\s*0 ", ra, 0, 0));
+    /* DHCPv6 from dnsmasq: dhclient records the address it was given
+     * (-sf /bin/true: nothing configured in the namespace) */
+    g_autofree char *lf = g_strdup_printf("%s/six.dhclient.leases", v.run);
+    g_autofree char *pf = g_strdup_printf("%s/six.dhclient.pid", v.run);
+    g_autofree char *nsp = g_strdup_printf("--net=/proc/%d/fd/%d", (int)getpid(), ns);
+    const char *argv[] = { "nsenter", nsp, dhclient, "-6", "-d", "-1", "-v", "-lf", lf, "-pf",
+                           pf, "-sf", "/bin/true", "vsix1", NULL };
+    GPid dpid = 0;
+    int dout = -1;
+    g_autoptr(GError) e = NULL;
+    /* in the foreground (-d): our child, ended below (it stays to renew) */
+    g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
+                                           G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                                           G_SPAWN_STDERR_TO_DEV_NULL, die_with_parent, NULL,
+                                           &dpid, NULL, &dout, NULL, &e));
+    g_autofree char *lease = NULL;
+    for (int i = 0; i < 600; i++) {
+        g_free(lease);
+        lease = read_file(lf);
+        if (strstr(lease, "iaaddr ") || waitpid(dpid, NULL, WNOHANG) == dpid)
+            break;
+        g_usleep(100000);
+    }
+    kill(dpid, SIGTERM);
+    waitpid(dpid, NULL, 0);
+    close(dout);
+    g_test_message("dhclient lease:\n%s", lease);
+    char *ia = strstr(lease, "iaaddr ");
+    g_assert_nonnull(ia);
+    ia += strlen("iaaddr ");
+    g_autofree char *addr = g_strndup(ia, strcspn(ia, " {\n"));
+    g_assert_true(g_str_has_prefix(addr, "fd00:6::1"));
+    /* ... and net-dhcp-leases lists it as an IPv6 lease in the /64 */
+    json_object *leases = call_ok(s, "network-dhcp-leases", name_args("six"));
+    g_test_message("leases: %s", json_object_to_json_string(leases));
+    bool found = false;
+    for (size_t i = 0; i < json_object_array_length(leases); i++) {
+        json_object *l = json_object_array_get_idx(leases, i);
+        if (!strcmp(get_str(l, "type"), "ipv6") && !strcmp(get_str(l, "ipaddr"), addr) &&
+            json_object_get_int(get(l, "prefix")) == 64)
+            found = true;
+    }
+    json_object_put(leases);
+    g_assert_true(found);
+    json_object_put(call_ok(s, "network-destroy", name_args("six")));
+    g_assert_false(link_exists("vmmsix0"));
+    g_free(harness_sh_out("ip link del vsix0 2>/dev/null"));
+    close(ns);
+    vmmd_cleanup(&v);
+}
+
 static void skip_no_netns(void)
 {
     g_test_skip("cannot make a network namespace (unshare(CLONE_NEWNET) needs root)");
@@ -490,6 +622,7 @@ int main(int argc, char **argv)
         g_test_add_func("/network/nat", test_nat_network);
         g_test_add_func("/network/isolated", test_isolated_network);
         g_test_add_func("/network/default-and-no-dnsmasq", test_default_and_no_dnsmasq);
+        g_test_add_func("/network/ipv6", test_ipv6_network);
     } else {
         g_test_add_func("/network/netns", skip_no_netns);
     }
