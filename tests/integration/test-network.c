@@ -489,11 +489,46 @@ static void test_default_and_no_dnsmasq(void)
     vmmd_cleanup(&v);
 }
 
+/* A veth pair VETH0 (on `bridge`) and VETH1 (in namespace ns), both ends'
+ * addresses past duplicate address detection; what rdisc6 reports of the
+ * router advertisement on VETH1. */
+static char *router_advert(int ns, const char *bridge, const char *veth)
+{
+    g_autofree char *plug = g_strdup_printf(
+        "ip link add %s0 type veth peer name %s1 && ip link set %s1 netns /proc/%d/fd/%d "
+        "&& ip link set %s0 master %s up && echo ok", veth, veth, veth, (int)getpid(), ns,
+        veth, bridge);
+    g_autofree char *po = harness_sh_out(plug);
+    g_assert_nonnull(strstr(po, "ok"));
+    g_autofree char *up = g_strdup_printf("ip link set %s1 up", veth);
+    g_free(in_ns(ns, up));
+    g_autofree char *ll = g_strdup_printf("ip -6 addr show dev %s1 scope link", veth);
+    g_autofree char *tent = g_strdup_printf("ip -6 addr show dev %s1 tentative", veth);
+    g_autofree char *btent = g_strdup_printf("ip -6 addr show dev %s tentative", bridge);
+    for (int i = 0; i < 100; i++) {
+        g_autofree char *t1 = in_ns(ns, ll);
+        g_autofree char *t2 = in_ns(ns, tent);
+        g_autofree char *t3 = harness_sh_out(btent);
+        if (strstr(t1, "fe80") && !*t2 && !*t3)
+            break;
+        g_usleep(100000);
+    }
+    g_autofree char *rd = g_strdup_printf("rdisc6 -1 -r 2 %s1 2>&1", veth);
+    char *ra = NULL;
+    for (int i = 0; i < 10 && !(ra && strstr(ra, "Prefix")); i++) {
+        g_free(ra);
+        ra = in_ns(ns, rd);
+    }
+    g_test_message("rdisc6 on %s:\n%s", bridge, ra);
+    return ra;
+}
+
 /* IPv6: a NAT network with a DHCPv6 range. dnsmasq gets the range and
  * sends router advertisements; the IPv6 subnet is routed (libvirt never
  * masquerades IPv6). A client namespace, a veth away on the bridge, sees
  * the RA (rdisc6) and gets an address by DHCPv6 (dhclient -6), which
- * net-dhcp-leases then lists. */
+ * net-dhcp-leases then lists; an isolated IPv6 network without DHCP
+ * advertises its prefix for SLAAC and no router. */
 static void test_ipv6_network(void)
 {
     g_autofree char *dhclient = g_find_program_in_path("dhclient");
@@ -523,28 +558,8 @@ static void test_ipv6_network(void)
     g_assert_cmpstr(fwd, ==, "1\n");
 
     int ns = netns_new();
-    g_autofree char *plug = g_strdup_printf(
-        "ip link add vsix0 type veth peer name vsix1 && ip link set vsix1 netns /proc/%d/fd/%d "
-        "&& ip link set vsix0 master vmmsix0 up && echo ok", (int)getpid(), ns);
-    g_autofree char *po = harness_sh_out(plug);
-    g_assert_nonnull(strstr(po, "ok"));
-    g_free(in_ns(ns, "ip link set vsix1 up"));
-    /* both ends' addresses past duplicate address detection */
-    for (int i = 0; i < 100; i++) {
-        g_autofree char *t1 = in_ns(ns, "ip -6 addr show dev vsix1 scope link");
-        g_autofree char *t2 = in_ns(ns, "ip -6 addr show dev vsix1 tentative");
-        g_autofree char *t3 = harness_sh_out("ip -6 addr show dev vmmsix0 tentative");
-        if (strstr(t1, "fe80") && !*t2 && !*t3)
-            break;
-        g_usleep(100000);
-    }
     /* the router advertisement: the prefix, stateful (DHCPv6), a router */
-    g_autofree char *ra = NULL;
-    for (int i = 0; i < 10 && !(ra && strstr(ra, "Prefix")); i++) {
-        g_free(ra);
-        ra = in_ns(ns, "rdisc6 -1 -r 2 vsix1 2>&1");
-    }
-    g_test_message("rdisc6:\n%s", ra);
+    g_autofree char *ra = router_advert(ns, "vmmsix0", "vsix");
     g_assert_true(g_regex_match_simple("Stateful address conf\\.\\s*:\\s*Yes", ra, 0, 0));
     g_assert_true(g_regex_match_simple("Prefix\\s*:\\s*fd00:6::/64", ra, 0, 0));
     g_assert_false(g_regex_match_simple("Router lifetime\\s*:\\s*0 ", ra, 0, 0));
@@ -595,6 +610,25 @@ static void test_ipv6_network(void)
     json_object_put(call_ok(s, "network-destroy", name_args("six")));
     g_assert_false(link_exists("vmmsix0"));
     g_free(harness_sh_out("ip link del vsix0 2>/dev/null"));
+
+    /* IPv6 without DHCP on an isolated network: an RA-only prefix for
+     * SLAAC, and no default router (router lifetime 0), as libvirt */
+    json_object_put(call_ok(s, "network-define", xml_args(
+        "<network><name>slaac</name><bridge name='vmmslc0' stp='off'/>"
+        "<ip family='ipv6' address='fd00:7::1' prefix='64'/></network>")));
+    json_object_put(call_ok(s, "network-start", name_args("slaac")));
+    g_autofree char *sconfp = g_strdup_printf("%s/networks/slaac.conf", v.run);
+    g_autofree char *sconf = read_file(sconfp);
+    g_test_message("dnsmasq.conf:\n%s", sconf);
+    g_assert_nonnull(strstr(sconf, "\ndhcp-range=fd00:7::1,ra-only\n"));
+    g_assert_nonnull(strstr(sconf, "\nra-param=*,0,0\n"));
+    g_autofree char *sra = router_advert(ns, "vmmslc0", "vslc");
+    g_assert_true(g_regex_match_simple("Prefix\\s*:\\s*fd00:7::/64", sra, 0, 0));
+    g_assert_true(g_regex_match_simple("Autonomous address conf\\.\\s*:\\s*Yes", sra, 0, 0));
+    g_assert_true(g_regex_match_simple("Stateful address conf\\.\\s*:\\s*No", sra, 0, 0));
+    g_assert_true(g_regex_match_simple("Router lifetime\\s*:\\s*0 ", sra, 0, 0));
+    json_object_put(call_ok(s, "network-destroy", name_args("slaac")));
+    g_free(harness_sh_out("ip link del vslc0 2>/dev/null"));
     close(ns);
     vmmd_cleanup(&v);
 }
