@@ -1848,7 +1848,7 @@ static void reply_leases(VirtCall *call, json_object *ret)
     n = MIN(n, (size_t)REMOTE_NETWORK_DHCP_LEASES_MAX);
     g_autofree remote_network_dhcp_lease *l = g_new0(remote_network_dhcp_lease, n + 1);
     /* the optional strings point into slots of their own */
-    g_autofree char **slots = g_new0(char *, 3 * n + 1);
+    g_autofree char **slots = g_new0(char *, 4 * n + 1);
     remote_network_get_dhcp_leases_ret r = { { 0, NULL }, (u_int)n };
     for (size_t i = 0; i < n; i++) {
         json_object *o = json_object_array_get_idx(ret, i);
@@ -1857,11 +1857,12 @@ static void reply_leases(VirtCall *call, json_object *ret)
         l[i].iface = (char *)str_or(o, "iface", "");
         l[i].expirytime = exp ? json_object_get_int64(exp) : 0;
         l[i].type = ip_type(o);
-        l[i].mac = opt_string(o, "mac", &slots[3 * i]);
+        l[i].mac = opt_string(o, "mac", &slots[4 * i]);
+        l[i].iaid = opt_string(o, "iaid", &slots[4 * i + 3]);
         l[i].ipaddr = (char *)str_or(o, "ipaddr", "");
         l[i].prefix = pfx ? (u_int)json_object_get_int(pfx) : 0;
-        l[i].hostname = opt_string(o, "hostname", &slots[3 * i + 1]);
-        l[i].clientid = opt_string(o, "clientid", &slots[3 * i + 2]);
+        l[i].hostname = opt_string(o, "hostname", &slots[4 * i + 1]);
+        l[i].clientid = opt_string(o, "clientid", &slots[4 * i + 2]);
     }
     if (a->need_results) {
         r.leases.leases_len = (u_int)n;

@@ -914,6 +914,9 @@ json_object *vmmd_network_leases(VmmdNetwork *n, const char *mac)
         json_object_object_add(o, "expiry-time", json_object_new_int64(g_ascii_strtoll(f[0],
                                                                                      NULL, 10)));
         json_object_object_add(o, "mac", lmac ? json_object_new_string(lmac) : NULL);
+        /* DHCPv6: the identity association, in decimal as dnsmasq keeps it
+         * (libvirt's leases carry it too) */
+        json_object_object_add(o, "iaid", v6 ? json_object_new_string(f[1]) : NULL);
         json_object_object_add(o, "type", json_object_new_string(v6 ? "ipv6" : "ipv4"));
         json_object_object_add(o, "ipaddr", json_object_new_string(f[2]));
         json_object_object_add(o, "prefix", json_object_new_int((int)prefix));

@@ -595,6 +595,12 @@ static void test_ipv6_network(void)
     ia += strlen("iaaddr ");
     g_autofree char *addr = g_strndup(ia, strcspn(ia, " {\n"));
     g_assert_true(g_str_has_prefix(addr, "fd00:6::1"));
+    /* dhclient's IAID, "ia-na b1:b2:b3:b4", as dnsmasq's decimal number */
+    char *na = strstr(lease, "ia-na ");
+    g_assert_nonnull(na);
+    unsigned b[4] = { 0 };
+    g_assert_cmpint(sscanf(na, "ia-na %x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3]), ==, 4);
+    g_autofree char *iaid = g_strdup_printf("%u", b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]);
     /* ... and net-dhcp-leases lists it as an IPv6 lease in the /64 */
     json_object *leases = call_ok(s, "network-dhcp-leases", name_args("six"));
     g_test_message("leases: %s", json_object_to_json_string(leases));
@@ -602,11 +608,22 @@ static void test_ipv6_network(void)
     for (size_t i = 0; i < json_object_array_length(leases); i++) {
         json_object *l = json_object_array_get_idx(leases, i);
         if (!strcmp(get_str(l, "type"), "ipv6") && !strcmp(get_str(l, "ipaddr"), addr) &&
-            json_object_get_int(get(l, "prefix")) == 64)
+            json_object_get_int(get(l, "prefix")) == 64 && !strcmp(get_str(l, "iaid"), iaid))
             found = true;
     }
     json_object_put(leases);
     g_assert_true(found);
+    /* virsh through the libvirt protocol: the same lease, as IPv6 */
+    g_autofree char *virsh = g_find_program_in_path("virsh");
+    if (virsh) {
+        g_autofree char *vc = g_strdup_printf(
+            "virsh -c 'vmm+unix:///system?socket=%s/libvirt-sock' net-dhcp-leases six 2>&1",
+            v.run);
+        g_autofree char *vo = harness_sh_out(vc);
+        g_autofree char *want = g_strdup_printf(" ipv6 +%s/64 ", addr);
+        g_test_message("virsh net-dhcp-leases six:\n%s", vo);
+        g_assert_true(g_regex_match_simple(want, vo, 0, 0));
+    }
     json_object_put(call_ok(s, "network-destroy", name_args("six")));
     g_assert_false(link_exists("vmmsix0"));
     g_free(harness_sh_out("ip link del vsix0 2>/dev/null"));
