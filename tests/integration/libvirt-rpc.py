@@ -199,6 +199,19 @@ def network_checks():
        % events)
     conn.networkEventDeregisterAny(cb)
 
+    # networkCreateXML: a transient network, running, gone once destroyed
+    tr = conn.networkCreateXML("<network><name>trp</name><bridge name='vmmtrp0'/>"
+                               "<ip address='10.126.0.1' prefix='24'/></network>")
+    ok(tr.name() == "trp" and tr.isActive() == 1 and tr.isPersistent() == 0 and
+       tr.bridgeName() == "vmmtrp0", "networkCreateXML: an active, transient network")
+    tr.destroy()
+    try:
+        conn.networkLookupByName("trp")
+        ok(False, "a destroyed transient network is gone")
+    except libvirt.libvirtError as e:
+        ok(e.get_error_code() == libvirt.VIR_ERR_NO_NETWORK,
+           "a destroyed transient network is gone (%s)" % e)
+
     # hostile packets for the network procedures, on an opened connection
     opened = packet(REMOTE, 1, OPEN, payload=struct.pack(">II", 0, 0))
 
@@ -218,6 +231,10 @@ def network_checks():
     ok(call(38, struct.pack(">i", -1)) == (2, 1, 39), "list-networks with maxnames -1: an error")
     ok(call(41, xdr_string(b"<network><name>x")) == (2, 1, 27),
        "define of broken XML: VIR_ERR_XML_ERROR")
+    ok(call(40, xdr_string(b"<network><name>x")) == (2, 1, 27),
+       "create-xml of broken XML: VIR_ERR_XML_ERROR")
+    ok(call(40, struct.pack(">I", 0xffffffff)) == (2, 1, 39),
+       "create-xml with a 4 GiB string: an RPC error reply")
     ok(call(291, nosuch + struct.pack(">IIi", 9, 4, -1) + xdr_string(b"<host/>") +
             struct.pack(">I", 0)) == (2, 1, 8), "network update with command 9: invalid argument")
     ok(call(313, struct.pack(">iI", 7, 0)) == (2, 1, 3), "network event 7: not supported")

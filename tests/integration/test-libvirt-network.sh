@@ -16,7 +16,7 @@ if [ -z "${VMM_LIBVIRT_NET_NS:-}" ] && [ "$(id -u)" -eq 0 ] &&
    unshare --net true 2>/dev/null; then
     VMM_LIBVIRT_NET_NS=1 exec unshare --net "$BASH" "$0" "$@"
 fi
-N=123
+N=127
 . "$(dirname "$0")/tap.sh"
 
 [ -n "${VMM_LIBVIRT_NET_NS:-}" ] ||
