@@ -301,6 +301,14 @@ static bool get_bool(json_object *o, const char *key)
     return v && json_object_get_boolean(v);
 }
 
+/* --persistent / --transient (list, net-list, domstats' --list-*): either
+ * given one must match. */
+static bool persistence_listed(bool persistent)
+{
+    return !(opt.list_persistent || opt.list_transient) ||
+           (opt.list_persistent && persistent) || (opt.list_transient && !persistent);
+}
+
 /* ------------------------------------------------------------------------ */
 /* lifecycle verbs                                                          */
 
@@ -565,9 +573,7 @@ static int verb_list(Ctl *c, const Verb *v, char **args, unsigned n)
                   (opt.list_other && other)))
                 continue;
         }
-        if ((opt.list_persistent || opt.list_transient) &&
-            !((opt.list_persistent && get_bool(d, "persistent")) ||
-              (opt.list_transient && !get_bool(d, "persistent"))))
+        if (!persistence_listed(get_bool(d, "persistent")))
             continue;
         if (opt.autostart && !get_bool(d, "autostart"))
             continue;
@@ -1122,8 +1128,7 @@ static bool stats_listed(json_object *r, json_object *st)
     if ((opt.list_active || opt.list_inactive) &&
         !((opt.list_active && active) || (opt.list_inactive && !active)))
         return false;
-    if ((opt.list_persistent || opt.list_transient) &&
-        !((opt.list_persistent && persistent) || (opt.list_transient && !persistent)))
+    if (!persistence_listed(persistent))
         return false;
     if (opt.list_running || opt.list_paused || opt.list_shutoff || opt.list_other) {
         bool other = state != 1 && state != 3 && state != 5;
@@ -1853,7 +1858,8 @@ static int verb_net_list(Ctl *c, const Verb *v, char **args, unsigned n)
         if ((!opt.all && !opt.inactive && !active) || (opt.inactive && !opt.all && active))
             continue;
         if ((opt.autostart && !get_bool(o, "autostart")) ||
-            (opt.no_autostart && get_bool(o, "autostart")))
+            (opt.no_autostart && get_bool(o, "autostart")) ||
+            !persistence_listed(get_bool(o, "persistent")))
             continue;
         if (opt.name) {
             printf("%s\n", get_str(o, "name", ""));
@@ -2158,6 +2164,8 @@ static const GOptionEntry net_list_options[] = {
     { "uuid", 0, 0, G_OPTION_ARG_NONE, &opt.uuid, "list uuid's only", NULL },
     { "autostart", 0, 0, G_OPTION_ARG_NONE, &opt.autostart, "list networks with autostart enabled", NULL },
     { "no-autostart", 0, 0, G_OPTION_ARG_NONE, &opt.no_autostart, "list networks with autostart disabled", NULL },
+    { "persistent", 0, 0, G_OPTION_ARG_NONE, &opt.list_persistent, "list persistent networks", NULL },
+    { "transient", 0, 0, G_OPTION_ARG_NONE, &opt.list_transient, "list transient networks", NULL },
     { NULL },
 };
 static const GOptionEntry net_dumpxml_options[] = {
@@ -2210,7 +2218,7 @@ static const Verb verbs[] = {
     { "net-dhcp-leases", "<network> [--mac <string>]", "print lease info for a given network", true, 1, 1, net_leases_options, verb_net_dhcp_leases },
     { "net-dumpxml", "<network> [--inactive]", "network information in XML", true, 1, 1, net_dumpxml_options, verb_net_dumpxml },
     { "net-info", "<network>", "network information", true, 1, 1, no_options, verb_net_info },
-    { "net-list", "[--inactive] [--all] [--name] [--uuid] [--autostart] [--no-autostart]", "list networks", true, 0, 0, net_list_options, verb_net_list },
+    { "net-list", "[--inactive] [--all] [--name] [--uuid] [--persistent] [--transient] [--autostart] [--no-autostart]", "list networks", true, 0, 0, net_list_options, verb_net_list },
     { "net-start", "<network>", "start a (previously defined) inactive network", false, 1, 1, no_options, verb_net_simple },
     { "net-undefine", "<network>", "undefine a persistent network", false, 1, 1, no_options, verb_net_simple },
     { "net-update", "<network> <command> <section> <xml> [--config] [--live] [--current]", "update parts of an existing network's configuration", false, 4, 4, net_update_options, verb_net_update },

@@ -16,7 +16,7 @@ if [ -z "${VMM_LIBVIRT_NET_NS:-}" ] && [ "$(id -u)" -eq 0 ] &&
    unshare --net true 2>/dev/null; then
     VMM_LIBVIRT_NET_NS=1 exec unshare --net "$BASH" "$0" "$@"
 fi
-N=127
+N=129
 . "$(dirname "$0")/tap.sh"
 
 [ -n "${VMM_LIBVIRT_NET_NS:-}" ] ||
@@ -274,6 +274,8 @@ v net-list --transient --name; expect "net-list --transient: tr" 0 "^tr$"
 v net-list --persistent --all --name
 [ "$rc" -eq 0 ] && ! grep -q "^tr$" <<<"$out" && ok "net-list --persistent: not tr" ||
     notok "net-list --persistent: not tr"
+both "net-list --transient: virsh as vmmctl" net-list --transient
+both "net-list --persistent --all: virsh as vmmctl" net-list --persistent --all
 both "net-info of a transient network: virsh as vmmctl" net-info tr
 expect "net-info: Persistent: no" 0 "^Persistent: +no$"
 v net-create "$tmp/tr.xml"; expect_err "net-create of an active network: an error" \
