@@ -133,6 +133,13 @@ def network_checks():
     stop = event_loop()
     events = []
     conn = libvirt.open(uri)
+
+    def lookup_fails(name, what):
+        try:
+            conn.networkLookupByName(name)
+            ok(False, what)
+        except libvirt.libvirtError as e:
+            ok(e.get_error_code() == libvirt.VIR_ERR_NO_NETWORK, "%s (%s)" % (what, e))
     cb = conn.networkEventRegisterAny(
         None, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE,
         lambda c, n, ev, det, o: events.append((n.name(), ev, det)), None)
@@ -174,12 +181,7 @@ def network_checks():
         ok("parentIndex 3" in str(e), "update() with parentIndex 3: a clear error (%s)" % e)
     ok(net.destroy() == 0 and net.isActive() == 0, "destroy(): inactive")
     ok(net.undefine() == 0, "undefine()")
-    try:
-        conn.networkLookupByName("lab")
-        ok(False, "networkLookupByName after undefine fails")
-    except libvirt.libvirtError as e:
-        ok(e.get_error_code() == libvirt.VIR_ERR_NO_NETWORK,
-           "networkLookupByName after undefine: VIR_ERR_NO_NETWORK (%s)" % e)
+    lookup_fails("lab", "networkLookupByName after undefine: VIR_ERR_NO_NETWORK")
     try:
         conn.networkDefineXML("<network><name>x</name><ip address='10.0.0.0' prefix='24'/>"
                               "</network>")
@@ -205,12 +207,7 @@ def network_checks():
     ok(tr.name() == "trp" and tr.isActive() == 1 and tr.isPersistent() == 0 and
        tr.bridgeName() == "vmmtrp0", "networkCreateXML: an active, transient network")
     tr.destroy()
-    try:
-        conn.networkLookupByName("trp")
-        ok(False, "a destroyed transient network is gone")
-    except libvirt.libvirtError as e:
-        ok(e.get_error_code() == libvirt.VIR_ERR_NO_NETWORK,
-           "a destroyed transient network is gone (%s)" % e)
+    lookup_fails("trp", "a destroyed transient network is gone: VIR_ERR_NO_NETWORK")
 
     # hostile packets for the network procedures, on an opened connection
     opened = packet(REMOTE, 1, OPEN, payload=struct.pack(">II", 0, 0))
