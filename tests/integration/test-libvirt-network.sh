@@ -16,7 +16,7 @@ if [ -z "${VMM_LIBVIRT_NET_NS:-}" ] && [ "$(id -u)" -eq 0 ] &&
    unshare --net true 2>/dev/null; then
     VMM_LIBVIRT_NET_NS=1 exec unshare --net "$BASH" "$0" "$@"
 fi
-N=129
+N=132
 . "$(dirname "$0")/tap.sh"
 
 [ -n "${VMM_LIBVIRT_NET_NS:-}" ] ||
@@ -299,6 +299,20 @@ c net-create "$tmp/tr.xml"
 [ "$crc" -eq 0 ] && [ "$cout" = "Network tr created from $tmp/tr.xml" ] &&
     ok "vmmctl net-create: virsh's line" || { notok "vmmctl net-create: virsh's line"; show; }
 c net-destroy tr
+# net-create over a defined, inactive network: the XML runs, the
+# definition stays (libvirt's networkCreateXML)
+v net-define "$tmp/tr.xml"
+sed "s/10.127.0.1/10.127.1.1/" "$tmp/tr.xml" >"$tmp/tr2.xml"
+v net-create "$tmp/tr2.xml"; v net-list --all
+expect "net-create over a defined network: active and persistent" 0 "^ tr +active +no +yes$"
+v net-dumpxml tr; live=$out; v net-dumpxml --inactive tr
+grep -q "10.127.1.1" <<<"$live" && grep -q "10.127.0.1" <<<"$out" &&
+    ok "net-create over a defined network: the new XML runs, the definition is kept" ||
+    { notok "net-create over a defined network: the new XML runs, the definition is kept"
+      printf '#   %s\n' "$live" "$out"; }
+v net-destroy tr; v net-list --all
+expect "net-destroy: the defined network stays, inactive" 0 "^ tr +inactive +no +yes$"
+v net-undefine tr
 ro net-create "$tmp/tr.xml"
 
 for _ in $(seq 50); do grep -q "lab: Undefined" "$tmp/events" && break; sleep 0.1; done
@@ -313,9 +327,9 @@ got=$(grep -o "event 'lifecycle' for network lab: [A-Za-z]*" "$tmp/events" | sed
     ok "virsh net-event --loop: defined, started, stopped, undefined" ||
     { notok "virsh net-event --loop: defined, started, stopped, undefined"; sed 's/^/#   /' "$tmp/events"; }
 got=$(grep -o "event 'lifecycle' for network tr: [A-Za-z]*" "$tmp/events" | sed 's/.*: //' | tr '\n' ' ')
-[ "$got" = "Started Stopped Started Stopped " ] &&
-    ok "virsh net-event: the transient network started and stopped, twice" ||
-    { notok "virsh net-event: the transient network started and stopped, twice"; sed 's/^/#   /' "$tmp/events"; }
+[ "$got" = "Started Stopped Started Stopped Defined Started Stopped Undefined " ] &&
+    ok "virsh net-event: tr's events, transient twice, then defined" ||
+    { notok "virsh net-event: tr's events, transient twice, then defined"; sed 's/^/#   /' "$tmp/events"; }
 
 # libvirt-python and hostile packets (their own TAP lines)
 py_out=$(timeout 300 /usr/bin/python3 "$src/tests/integration/libvirt-rpc.py" network "$uri" \
