@@ -301,27 +301,36 @@ static bool get_bool(json_object *o, const char *key)
     return v && json_object_get_boolean(v);
 }
 
+/* --persistent / --transient (list, net-list, domstats' --list-*): either
+ * given one must match. */
+static bool persistence_listed(bool persistent)
+{
+    return !(opt.list_persistent || opt.list_transient) ||
+           (opt.list_persistent && persistent) || (opt.list_transient && !persistent);
+}
+
 /* ------------------------------------------------------------------------ */
 /* lifecycle verbs                                                          */
 
-/* define and net-define: the XML file, checked to be text within `max`
- * bytes, sent as "xml" to `cmd`; virsh's messages. */
-static int define_from_file(Ctl *c, const char *file, const char *kind, const char *cmd,
-                            gsize max, const char *done_fmt)
+/* define, net-define and net-create: the XML file, checked to be text
+ * within `max` bytes, sent as "xml" to `cmd`; virsh's messages ("Failed
+ * to `action` ..."). */
+static int xml_file_verb(Ctl *c, const char *file, const char *kind, const char *cmd,
+                         const char *action, gsize max, const char *done_fmt)
 {
     g_autofree char *xml = NULL;
     gsize len = 0;
     g_autoptr(GError) e = NULL;
     if (!g_file_get_contents(file, &xml, &len, &e))
-        return fail(c, e, NULL, "Failed to define %s from %s", kind, file);
+        return fail(c, e, NULL, "Failed to %s %s from %s", action, kind, file);
     if (len > max) {
-        error_line("Failed to define %s from %s", kind, file);
+        error_line("Failed to %s %s from %s", action, kind, file);
         error_line("the file is %" G_GSIZE_FORMAT " bytes; %s XML is limited to %" G_GSIZE_FORMAT
                    " bytes", len, kind, max);
         return 1;
     }
     if (!g_utf8_validate(xml, (gssize)len, NULL) || memchr(xml, 0, len)) {
-        error_line("Failed to define %s from %s", kind, file);
+        error_line("Failed to %s %s from %s", action, kind, file);
         error_line("the file is not UTF-8 text");
         return 1;
     }
@@ -329,7 +338,7 @@ static int define_from_file(Ctl *c, const char *file, const char *kind, const ch
     json_object_object_add(a, "xml", json_object_new_string_len(xml, (int)len));
     json_object *ret = call(c, false, cmd, a, &e);
     if (!ret)
-        return e ? fail(c, e, NULL, "Failed to define %s from %s", kind, file) : 1;
+        return e ? fail(c, e, NULL, "Failed to %s %s from %s", action, kind, file) : 1;
     if (c->json)
         print_json(ret);
     else
@@ -340,8 +349,8 @@ static int define_from_file(Ctl *c, const char *file, const char *kind, const ch
 
 static int verb_define(Ctl *c, const Verb *v, char **args, unsigned n)
 {
-    return define_from_file(c, args[0], "domain", "domain-define",
-                            VMM_PROTO_MAX_MESSAGE - 4096, "Domain '%s' defined from %s\n");
+    return xml_file_verb(c, args[0], "domain", "domain-define", "define",
+                         VMM_PROTO_MAX_MESSAGE - 4096, "Domain '%s' defined from %s\n");
 }
 
 /* The verbs that are one call on a domain and one line of output. */
@@ -564,9 +573,7 @@ static int verb_list(Ctl *c, const Verb *v, char **args, unsigned n)
                   (opt.list_other && other)))
                 continue;
         }
-        if ((opt.list_persistent || opt.list_transient) &&
-            !((opt.list_persistent && get_bool(d, "persistent")) ||
-              (opt.list_transient && !get_bool(d, "persistent"))))
+        if (!persistence_listed(get_bool(d, "persistent")))
             continue;
         if (opt.autostart && !get_bool(d, "autostart"))
             continue;
@@ -1121,8 +1128,7 @@ static bool stats_listed(json_object *r, json_object *st)
     if ((opt.list_active || opt.list_inactive) &&
         !((opt.list_active && active) || (opt.list_inactive && !active)))
         return false;
-    if ((opt.list_persistent || opt.list_transient) &&
-        !((opt.list_persistent && persistent) || (opt.list_transient && !persistent)))
+    if (!persistence_listed(persistent))
         return false;
     if (opt.list_running || opt.list_paused || opt.list_shutoff || opt.list_other) {
         bool other = state != 1 && state != 3 && state != 5;
@@ -1774,8 +1780,14 @@ static int net_fail(Ctl *c, const GError *err, const char *name, const char *fmt
 
 static int verb_net_define(Ctl *c, const Verb *v, char **args, unsigned n)
 {
-    return define_from_file(c, args[0], "network", "network-define",
-                            VMM_NETWORK_XML_MAX_BYTES, "Network %s defined from %s\n");
+    return xml_file_verb(c, args[0], "network", "network-define", "define",
+                         VMM_NETWORK_XML_MAX_BYTES, "Network %s defined from %s\n");
+}
+
+static int verb_net_create(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    return xml_file_verb(c, args[0], "network", "network-create", "create",
+                         VMM_NETWORK_XML_MAX_BYTES, "Network %s created from %s\n");
 }
 
 /* net-start, net-destroy, net-undefine: one call, one line. */
@@ -1846,7 +1858,8 @@ static int verb_net_list(Ctl *c, const Verb *v, char **args, unsigned n)
         if ((!opt.all && !opt.inactive && !active) || (opt.inactive && !opt.all && active))
             continue;
         if ((opt.autostart && !get_bool(o, "autostart")) ||
-            (opt.no_autostart && get_bool(o, "autostart")))
+            (opt.no_autostart && get_bool(o, "autostart")) ||
+            !persistence_listed(get_bool(o, "persistent")))
             continue;
         if (opt.name) {
             printf("%s\n", get_str(o, "name", ""));
@@ -2151,6 +2164,8 @@ static const GOptionEntry net_list_options[] = {
     { "uuid", 0, 0, G_OPTION_ARG_NONE, &opt.uuid, "list uuid's only", NULL },
     { "autostart", 0, 0, G_OPTION_ARG_NONE, &opt.autostart, "list networks with autostart enabled", NULL },
     { "no-autostart", 0, 0, G_OPTION_ARG_NONE, &opt.no_autostart, "list networks with autostart disabled", NULL },
+    { "persistent", 0, 0, G_OPTION_ARG_NONE, &opt.list_persistent, "list persistent networks", NULL },
+    { "transient", 0, 0, G_OPTION_ARG_NONE, &opt.list_transient, "list transient networks", NULL },
     { NULL },
 };
 static const GOptionEntry net_dumpxml_options[] = {
@@ -2198,11 +2213,12 @@ static const Verb verbs[] = {
     { "memtune", "<domain>", "get memory parameters (read-only)", true, 1, 1, no_options, verb_tune },
     { "net-autostart", "<network> [--disable]", "autostart a network", false, 1, 1, autostart_options, verb_net_autostart },
     { "net-define", "<file>", "define an inactive persistent virtual network from an XML file", false, 1, 1, no_options, verb_net_define },
+    { "net-create", "<file>", "create a transient virtual network from an XML file, started now", false, 1, 1, no_options, verb_net_create },
     { "net-destroy", "<network>", "destroy (stop) a network", false, 1, 1, no_options, verb_net_simple },
     { "net-dhcp-leases", "<network> [--mac <string>]", "print lease info for a given network", true, 1, 1, net_leases_options, verb_net_dhcp_leases },
     { "net-dumpxml", "<network> [--inactive]", "network information in XML", true, 1, 1, net_dumpxml_options, verb_net_dumpxml },
     { "net-info", "<network>", "network information", true, 1, 1, no_options, verb_net_info },
-    { "net-list", "[--inactive] [--all] [--name] [--uuid] [--autostart] [--no-autostart]", "list networks", true, 0, 0, net_list_options, verb_net_list },
+    { "net-list", "[--inactive] [--all] [--name] [--uuid] [--persistent] [--transient] [--autostart] [--no-autostart]", "list networks", true, 0, 0, net_list_options, verb_net_list },
     { "net-start", "<network>", "start a (previously defined) inactive network", false, 1, 1, no_options, verb_net_simple },
     { "net-undefine", "<network>", "undefine a persistent network", false, 1, 1, no_options, verb_net_simple },
     { "net-update", "<network> <command> <section> <xml> [--config] [--live] [--current]", "update parts of an existing network's configuration", false, 4, 4, net_update_options, verb_net_update },

@@ -1028,17 +1028,31 @@ static json_object *network_summary(VmmdNetwork *n)
     return o;
 }
 
-static json_object *cmd_net_define(VmmProtoConn *c, json_object *args, void *opaque,
-                                   GError **err)
+typedef VmmdNetwork *(*NetworkXmlFn)(VmmDaemon *d, const char *xml, GError **err);
+
+/* network-define and network-create: {"xml"} -> the network's summary */
+static json_object *network_from_xml(VmmProtoConn *c, json_object *args, VmmDaemon *d,
+                                     const char *what, NetworkXmlFn fn, GError **err)
 {
-    VmmDaemon *d = opaque;
     static const char *const allowed[] = { "xml", NULL };
     const char *xml;
     if (!check_members(args, allowed, err) || !arg_string(args, "xml", true, &xml, err))
         return NULL;
-    log_request(d, c, NULL, "network-define");
-    VmmdNetwork *n = vmmd_network_define(d, xml, err);
+    log_request(d, c, NULL, what);
+    VmmdNetwork *n = fn(d, xml, err);
     return n ? network_summary(n) : NULL;
+}
+
+static json_object *cmd_net_define(VmmProtoConn *c, json_object *args, void *opaque,
+                                   GError **err)
+{
+    return network_from_xml(c, args, opaque, "network-define", vmmd_network_define, err);
+}
+
+static json_object *cmd_net_create(VmmProtoConn *c, json_object *args, void *opaque,
+                                   GError **err)
+{
+    return network_from_xml(c, args, opaque, "network-create", vmmd_network_create, err);
 }
 
 typedef bool (*NetworkFn)(VmmdNetwork *n, GError **err);
@@ -1330,6 +1344,7 @@ const VmmProtoCommand vmmd_commands[] = {
     { "domain-interface-get-link", true, cmd_get_link },
     { "domain-interface-addresses", true, cmd_ifaddr },
     { "network-define", false, cmd_net_define },
+    { "network-create", false, cmd_net_create },
     { "network-undefine", false, cmd_net_undefine },
     { "network-start", false, cmd_net_start },
     { "network-destroy", false, cmd_net_destroy },

@@ -1664,13 +1664,24 @@ static void reply_net_defined(VirtCall *call, json_object *ret)
     reply_network(call, n, NULL);
 }
 
-static void h_net_define(VirtCall *call)
+/* virNetworkDefineXML and virNetworkCreateXML: the XML to `cmd` */
+static void net_from_xml(VirtCall *call, const char *cmd)
 {
     remote_network_define_xml_args *a = call->args;
     json_object *args = json_object_new_object();
     json_object_object_add(args, "xml", json_object_new_string(a->xml));
     call->invalid_arg_code = VIRT_ERR_XML_ERROR;   /* what libvirt's parser reports */
-    call_json(call, "network-define", args, reply_net_defined);
+    call_json(call, cmd, args, reply_net_defined);
+}
+
+static void h_net_define(VirtCall *call)
+{
+    net_from_xml(call, "network-define");
+}
+
+static void h_net_create_xml(VirtCall *call)
+{
+    net_from_xml(call, "network-create");
 }
 
 /* A command that takes only the network's name and answers {}. */
@@ -1837,7 +1848,7 @@ static void reply_leases(VirtCall *call, json_object *ret)
     n = MIN(n, (size_t)REMOTE_NETWORK_DHCP_LEASES_MAX);
     g_autofree remote_network_dhcp_lease *l = g_new0(remote_network_dhcp_lease, n + 1);
     /* the optional strings point into slots of their own */
-    g_autofree char **slots = g_new0(char *, 3 * n + 1);
+    g_autofree char **slots = g_new0(char *, 4 * n + 1);
     remote_network_get_dhcp_leases_ret r = { { 0, NULL }, (u_int)n };
     for (size_t i = 0; i < n; i++) {
         json_object *o = json_object_array_get_idx(ret, i);
@@ -1846,11 +1857,12 @@ static void reply_leases(VirtCall *call, json_object *ret)
         l[i].iface = (char *)str_or(o, "iface", "");
         l[i].expirytime = exp ? json_object_get_int64(exp) : 0;
         l[i].type = ip_type(o);
-        l[i].mac = opt_string(o, "mac", &slots[3 * i]);
+        l[i].mac = opt_string(o, "mac", &slots[4 * i]);
+        l[i].iaid = opt_string(o, "iaid", &slots[4 * i + 3]);
         l[i].ipaddr = (char *)str_or(o, "ipaddr", "");
         l[i].prefix = pfx ? (u_int)json_object_get_int(pfx) : 0;
-        l[i].hostname = opt_string(o, "hostname", &slots[3 * i + 1]);
-        l[i].clientid = opt_string(o, "clientid", &slots[3 * i + 2]);
+        l[i].hostname = opt_string(o, "hostname", &slots[4 * i + 1]);
+        l[i].clientid = opt_string(o, "clientid", &slots[4 * i + 2]);
     }
     if (a->need_results) {
         r.leases.leases_len = (u_int)n;
@@ -2020,6 +2032,7 @@ static const struct {
     { REMOTE_PROC_CONNECT_LIST_DEFINED_NETWORKS, h_net_list_defined },
     { REMOTE_PROC_CONNECT_LIST_NETWORKS, h_net_list },
     { REMOTE_PROC_NETWORK_CREATE, h_net_create },
+    { REMOTE_PROC_NETWORK_CREATE_XML, h_net_create_xml },
     { REMOTE_PROC_NETWORK_DEFINE_XML, h_net_define },
     { REMOTE_PROC_NETWORK_DESTROY, h_net_destroy },
     { REMOTE_PROC_NETWORK_GET_XML_DESC, h_net_get_xml_desc },

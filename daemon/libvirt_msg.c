@@ -115,6 +115,9 @@ static const VirtProcInfo procs[] = {
     P(REMOTE_PROC_CONNECT_LIST_NETWORKS, "virConnectListNetworks",
       remote_connect_list_networks_args, remote_connect_list_networks_ret),
     P_ARGS(REMOTE_PROC_NETWORK_CREATE, "virNetworkCreate", remote_network_args),
+    /* same wire layout as virNetworkDefineXML's */
+    P(REMOTE_PROC_NETWORK_CREATE_XML, "virNetworkCreateXML", remote_network_define_xml_args,
+      remote_network_ret),
     P(REMOTE_PROC_NETWORK_DEFINE_XML, "virNetworkDefineXML", remote_network_define_xml_args,
       remote_network_ret),
     P_ARGS(REMOTE_PROC_NETWORK_DESTROY, "virNetworkDestroy", remote_network_args),

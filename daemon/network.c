@@ -164,16 +164,18 @@ static char *nft_rules(const VmmNetworkDef *def)
     if (def->forward == VMM_NETWORK_FORWARD_NAT || def->forward == VMM_NETWORK_FORWARD_ROUTE) {
         for (guint i = 0; i < def->ips->len; i++) {
             const VmmNetworkIpDef *ip = def->ips->pdata[i];
-            const char *fam = ip->address.family == AF_INET ? "ip" : "ip6";
-            if (def->forward == VMM_NETWORK_FORWARD_NAT && ip->address.family != AF_INET)
-                continue;   /* libvirt: IPv6 on a NAT network is not forwarded */
-            g_string_append_printf(s, "  iifname \"%s\"%s %s saddr ", def->bridge, out, fam);
+            bool v4 = ip->address.family == AF_INET;
+            /* libvirt: IPv6 on a NAT network is routed, never masqueraded;
+             * only masqueraded IPv4 is limited to replies coming in */
+            bool nat = def->forward == VMM_NETWORK_FORWARD_NAT && v4;
+            g_string_append_printf(s, "  iifname \"%s\"%s %s saddr ", def->bridge, out,
+                                   v4 ? "ip" : "ip6");
             append_subnet(s, ip);
             g_string_append(s, " accept\n");
-            g_string_append_printf(s, "  oifname \"%s\"%s %s daddr ", def->bridge, in, fam);
+            g_string_append_printf(s, "  oifname \"%s\"%s %s daddr ", def->bridge, in,
+                                   v4 ? "ip" : "ip6");
             append_subnet(s, ip);
-            g_string_append(s, def->forward == VMM_NETWORK_FORWARD_NAT
-                                   ? " ct state established,related accept\n" : " accept\n");
+            g_string_append(s, nat ? " ct state established,related accept\n" : " accept\n");
         }
     }
     /* between the network's own ports, and nothing else in or out */
@@ -231,11 +233,13 @@ static void nft_remove(const VmmNetworkDef *def)
 
 /* ---- dnsmasq ------------------------------------------------------------- */
 
+/* DHCP, DNS, or router advertisements for an IPv6 subnet (libvirt's
+ * dnsmasq sends them for every IPv6 <ip>) */
 static bool network_wants_dnsmasq(const VmmNetworkDef *def)
 {
     for (guint i = 0; i < def->ips->len; i++) {
         const VmmNetworkIpDef *ip = def->ips->pdata[i];
-        if (ip->ranges->len || ip->hosts->len)
+        if (ip->ranges->len || ip->hosts->len || ip->address.family == AF_INET6)
             return true;
     }
     return def->ips->len && def->dns_enable != 0;
@@ -269,10 +273,11 @@ static bool dnsmasq_files(VmmdNetwork *n, GError **err)
     if (def->dns_enable == 0)
         g_string_append(c, "port=0\n");
     GString *hosts = g_string_new(NULL), *dns = g_string_new(NULL);
-    bool dhcp = false;
+    bool dhcp = false, dhcp6 = false;
     guint64 lease_max = 0;
     for (guint i = 0; i < def->ips->len; i++) {
         const VmmNetworkIpDef *ip = def->ips->pdata[i];
+        dhcp6 |= ip->address.family == AF_INET6 && (ip->ranges->len || ip->hosts->len);
         for (guint r = 0; r < ip->ranges->len; r++) {
             const VmmNetworkDhcpRange *rg = &g_array_index(ip->ranges, VmmNetworkDhcpRange, r);
             g_autofree char *s = vmm_inet_addr_to_string(&rg->start);
@@ -282,8 +287,7 @@ static bool dnsmasq_files(VmmdNetwork *n, GError **err)
                 g_autofree char *mask = vmm_inet_addr_to_string(&m);
                 g_string_append_printf(c, "dhcp-range=%s,%s,%s\n", s, e, mask);
             } else {
-                g_string_append_printf(c, "dhcp-range=%s,%s,%u\nenable-ra\n", s, e,
-                                       ip->prefix);
+                g_string_append_printf(c, "dhcp-range=%s,%s,%u\n", s, e, ip->prefix);
             }
             lease_max += range_size(rg);
             dhcp = true;
@@ -318,6 +322,20 @@ static bool dnsmasq_files(VmmdNetwork *n, GError **err)
             g_string_append_printf(dns, "%s,", (const char *)h->names->pdata[k]);
         g_string_append_printf(dns, "%s\n", a);
     }
+    /* IPv6 router advertisements as libvirt's dnsmasq sends them: with
+     * DHCPv6 (the M flag; stateful), else one ra-only range per IPv6
+     * subnet (SLAAC); an isolated network's say "no default router" */
+    for (guint i = 0; i < def->ips->len && !dhcp6; i++) {
+        const VmmNetworkIpDef *ip = def->ips->pdata[i];
+        if (ip->address.family == AF_INET6) {
+            g_autofree char *a = vmm_inet_addr_to_string(&ip->address);
+            g_string_append_printf(c, "dhcp-range=%s,ra-only\n", a);
+        }
+    }
+    if (dhcp6)
+        g_string_append(c, "enable-ra\n");
+    if (def->forward == VMM_NETWORK_FORWARD_NONE)
+        g_string_append(c, "ra-param=*,0,0\n");
     if (dhcp) {
         g_string_append(c, "dhcp-no-override\ndhcp-authoritative\n");
         if (def->forward == VMM_NETWORK_FORWARD_NONE)
@@ -510,7 +528,9 @@ static bool bridge_up(const VmmNetworkDef *def, GError **err)
     return ok;
 }
 
-bool vmmd_network_start(VmmdNetwork *n, GError **err)
+/* Brings up `def` as n's live network (n->def for net-start, the given
+ * XML for net-create). */
+static bool network_start_def(VmmdNetwork *n, const VmmNetworkDef *def, GError **err)
 {
     VmmDaemon *d = n->daemon;
     if (n->live) {
@@ -518,7 +538,6 @@ bool vmmd_network_start(VmmdNetwork *n, GError **err)
                             "network is already active");
         return false;
     }
-    const VmmNetworkDef *def = n->def;
     GHashTableIter it;
     gpointer v;
     g_hash_table_iter_init(&it, d->networks);
@@ -552,9 +571,9 @@ bool vmmd_network_start(VmmdNetwork *n, GError **err)
         bool v4 = vmm_network_def_ipv4(live) != NULL, v6 = false;
         for (guint i = 0; i < live->ips->len; i++)
             v6 |= ((VmmNetworkIpDef *)live->ips->pdata[i])->address.family == AF_INET6;
+        /* IPv6 is routed on NAT networks too (libvirt's rule) */
         ok = (!v4 || sysctl_on("/proc/sys/net/ipv4/ip_forward", err)) &&
-             (!v6 || live->forward != VMM_NETWORK_FORWARD_ROUTE ||
-              sysctl_on("/proc/sys/net/ipv6/conf/all/forwarding", err));
+             (!v6 || sysctl_on("/proc/sys/net/ipv6/conf/all/forwarding", err));
     }
     ok = ok && nft_install(live, err);
     g_autofree char *xml = ok ? vmm_network_def_format(live, 0, err) : NULL;
@@ -573,6 +592,11 @@ bool vmmd_network_start(VmmdNetwork *n, GError **err)
     net_log(n, LOG_INFO, "started on bridge %s", n->live->bridge);
     vmmd_libvirt_network_event(d, n->name, n->live->uuid, VMMD_NET_EVENT_STARTED);
     return true;
+}
+
+bool vmmd_network_start(VmmdNetwork *n, GError **err)
+{
+    return network_start_def(n, n->def, err);
 }
 
 static bool network_remove_if_gone(VmmdNetwork *n)
@@ -652,7 +676,11 @@ static bool save_def(VmmDaemon *d, const VmmNetworkDef *def, GError **err)
     return xml && vmmd_write_file_atomic(d->networks_dir, file, xml, strlen(xml), 0600, err);
 }
 
-VmmdNetwork *vmmd_network_define(VmmDaemon *d, const char *xml, GError **err)
+/* The XML of net-define or net-create parsed and checked against the
+ * other networks (uuid, bridge name) with the defaults filled in; *existing
+ * is the network of that name, if any. */
+static VmmNetworkDef *def_prepare(VmmDaemon *d, const char *xml, VmmdNetwork **existing,
+                                  GError **err)
 {
     GError *e = NULL;
     g_autoptr(VmmNetworkDef) def = vmm_network_def_parse_string(xml, strlen(xml), NULL, &e);
@@ -701,7 +729,15 @@ VmmdNetwork *vmmd_network_define(VmmDaemon *d, const char *xml, GError **err)
         }
     }
     vmm_network_def_fill_defaults(def, taken);
-    if (!save_def(d, def, err))
+    *existing = n;
+    return g_steal_pointer(&def);
+}
+
+VmmdNetwork *vmmd_network_define(VmmDaemon *d, const char *xml, GError **err)
+{
+    VmmdNetwork *n = NULL;
+    g_autoptr(VmmNetworkDef) def = def_prepare(d, xml, &n, err);
+    if (!def || !save_def(d, def, err))
         return NULL;
     if (!n)
         n = network_new(d, def->name);
@@ -709,6 +745,31 @@ VmmdNetwork *vmmd_network_define(VmmDaemon *d, const char *xml, GError **err)
     n->def = g_steal_pointer(&def);
     net_log(n, LOG_INFO, "defined");
     vmmd_libvirt_network_event(d, n->name, n->def->uuid, VMMD_NET_EVENT_DEFINED);
+    return n;
+}
+
+/* net-create: started at once from the XML and not saved (transient: gone
+ * after net-destroy); on a defined, inactive network of that name the XML
+ * runs while the definition stays, as libvirt's networkCreateXML does. */
+VmmdNetwork *vmmd_network_create(VmmDaemon *d, const char *xml, GError **err)
+{
+    VmmdNetwork *n = NULL;
+    g_autoptr(VmmNetworkDef) def = def_prepare(d, xml, &n, err);
+    if (!def)
+        return NULL;
+    if (n && n->live) {
+        vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "network '%s' is already "
+                            "active", n->name);
+        return NULL;
+    }
+    bool made = !n;
+    if (made)
+        n = network_new(d, def->name);
+    if (!network_start_def(n, def, err)) {
+        if (made)
+            network_remove_if_gone(n);
+        return NULL;
+    }
     return n;
 }
 
@@ -853,6 +914,9 @@ json_object *vmmd_network_leases(VmmdNetwork *n, const char *mac)
         json_object_object_add(o, "expiry-time", json_object_new_int64(g_ascii_strtoll(f[0],
                                                                                      NULL, 10)));
         json_object_object_add(o, "mac", lmac ? json_object_new_string(lmac) : NULL);
+        /* DHCPv6: the identity association, in decimal as dnsmasq keeps it
+         * (libvirt's leases carry it too) */
+        json_object_object_add(o, "iaid", v6 ? json_object_new_string(f[1]) : NULL);
         json_object_object_add(o, "type", json_object_new_string(v6 ? "ipv6" : "ipv4"));
         json_object_object_add(o, "ipaddr", json_object_new_string(f[2]));
         json_object_object_add(o, "prefix", json_object_new_int((int)prefix));

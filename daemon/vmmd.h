@@ -257,6 +257,8 @@ void vmmd_networks_release(VmmDaemon *d);
 VmmdNetwork *vmmd_network_lookup(VmmDaemon *d, const char *name_or_uuid);
 GPtrArray *vmmd_network_list(VmmDaemon *d);   /* sorted by name; free the array */
 VmmdNetwork *vmmd_network_define(VmmDaemon *d, const char *xml, GError **err);
+/* net-create: a transient network, started now */
+VmmdNetwork *vmmd_network_create(VmmDaemon *d, const char *xml, GError **err);
 bool vmmd_network_undefine(VmmdNetwork *n, GError **err);
 bool vmmd_network_start(VmmdNetwork *n, GError **err);
 bool vmmd_network_destroy(VmmdNetwork *n, GError **err);

@@ -8,7 +8,8 @@
  *   net        net_init; then answers ARP and ping, echoes UDP to port P on
  *              the queue pair it arrived on, and prints link changes, until
  *              the power button; then net_served with the counts.
- *   net-dhcp   DHCP discover/offer/request/ack (net_dhcp); with peer=IP:PORT
+ *   net-dhcp   DHCP discover/offer/request/ack (net_dhcp); with dns=NAME an
+ *              A query to the lease's DNS server (net_dns); with peer=IP:PORT
  *              one UDP exchange with a host service (net_udp_peer).
  *   net-peer   peer=IP[:PORT] count=N: N UDP datagrams to an on-link peer's
  *              echo port, each must come back (net_udp_peer).
@@ -532,6 +533,7 @@ static bool dhcp_step(u8 type, u8 want, u32 xid, u32 req, u32 server, struct lea
 }
 
 static void udp_peer(const char *peer, u32 pip, u16 pport, u32 hop, u64 count);
+static void dns_query(const char *name, u32 server, u32 mask, u32 router);
 
 /* test=net-dhcp */
 static void net_dhcp(void);
@@ -571,6 +573,9 @@ static void net_dhcp(void)
 	      ",\"address\":\"%s\",\"router\":\"%s\",\"mask\":\"%s\",\"server\":\"%s\",\"lease_s\":%u",
 	      a, r, m, s, ack.time);
 
+	char qname[64];
+	if (cmdline_get("dns", qname, sizeof(qname)))
+		dns_query(qname, ack.dns, ack.mask, ack.router);
 	char peer[40];
 	if (!cmdline_get("peer", peer, sizeof(peer)))
 		return;
@@ -580,6 +585,125 @@ static void net_dhcp(void)
 	/* on-link peers directly, others through the router */
 	u32 hop = ack.mask && (pip & ack.mask) == (my_ip & ack.mask) ? pip : ack.router;
 	udp_peer(peer, pip, pport, hop, 1);
+}
+
+/* --- DNS (RFC 1035 section 4): one A query ------------------------------ */
+
+#define DNS_SPORT	40053
+
+/* NAME as labels at p (room for 64 + 2 bytes); 0 when a label is empty
+ * or longer than 63 */
+static u32 dns_encode(u8 *p, const char *name)
+{
+	u32 o = 0;
+	while (*name) {
+		const char *dot = name;
+		while (*dot && *dot != '.')
+			dot++;
+		u32 l = (u32)(dot - name);
+		if (!l || l > 63 || o + l + 2 > 64)
+			return 0;
+		p[o++] = (u8)l;
+		memcpy(p + o, name, l);
+		o += l;
+		name = *dot ? dot + 1 : dot;
+	}
+	p[o++] = 0;
+	return o;
+}
+
+/* past the (possibly compressed) name at *off; false when it runs off
+ * the message */
+static bool dns_skip(const u8 *d, u32 len, u32 *off)
+{
+	u32 o = *off;
+	while (o < len) {
+		u8 l = d[o];
+		if ((l & 0xc0) == 0xc0) {		/* a pointer ends the name */
+			*off = o + 2;
+			return o + 2 <= len;
+		}
+		if (l & 0xc0)
+			return false;
+		o += 1u + l;
+		if (!l) {
+			*off = o;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* dns=NAME: an A query for NAME to the lease's DNS server (through the
+ * router when it is off-link); one net_dns check with the first address
+ * of the answer (the host compares it with what it configured). */
+static void dns_query(const char *name, u32 server, u32 mask, u32 router)
+{
+	char sv[16], ad[16];
+	u8 hmac[6];
+	fmt_ip(sv, server);
+	if (!server) {
+		check("net_dns", false, ",\"name\":\"%s\",\"error\":\"the lease names no DNS server\"",
+		      name);
+		return;
+	}
+	u32 hop = mask && (server & mask) == (my_ip & mask) ? server : router;
+	if (!resolve(hop, hmac, 3000)) {
+		check("net_dns", false, ",\"name\":\"%s\",\"error\":\"no ARP reply from the DNS "
+		      "server's hop\"", name);
+		return;
+	}
+	u8 q[12 + 66 + 4];
+	u16 id = (u16)(rdtsc() ^ 0x5a5a);
+	memset(q, 0, 12);
+	put16(q, id);
+	put16(q + 2, 0x0100);			/* a standard query, recursion desired */
+	put16(q + 4, 1);
+	u32 nl = dns_encode(q + 12, name);
+	if (!nl) {
+		check("net_dns", false, ",\"name\":\"%s\",\"error\":\"not a DNS name\"", name);
+		return;
+	}
+	put16(q + 12 + nl, 1);			/* QTYPE A */
+	put16(q + 14 + nl, 1);			/* QCLASS IN */
+	static u8 f[NET_BUF];
+	u32 addr = 0;
+	int rcode = -1, answers = 0;
+	for (int tries = 0; tries < 4 && rcode < 0; tries++) {
+		send_frame(0, f, udp_frame(f, hmac, my_ip, DNS_SPORT, server, 53, q, 16 + nl));
+		u64 end = rdtsc() + ms_to_tsc(1000);
+		u8 *d;
+		u32 dl;
+		while (rcode < 0 && rdtsc() < end) {
+			/* only a response to this query, from the server asked */
+			if (!poll_rx(DNS_SPORT, &d, &dl) || dl < 12 || be16(d) != id || !(d[2] & 0x80))
+				continue;
+			rcode = d[3] & 15;
+			answers = be16(d + 6);
+			u32 o = 12;
+			bool ok = true;
+			for (u16 i = 0; ok && i < be16(d + 4); i++) {
+				ok = dns_skip(d, dl, &o) && o + 4 <= dl;
+				o += 4;
+			}
+			for (int i = 0; ok && i < answers && !addr; i++) {
+				ok = dns_skip(d, dl, &o) && o + 10 <= dl;
+				if (!ok)
+					break;
+				u16 type = be16(d + o), cls = be16(d + o + 2), rdl = be16(d + o + 8);
+				o += 10;
+				if (o + rdl > dl)
+					break;
+				if (type == 1 && cls == 1 && rdl == 4)
+					addr = be32(d + o);
+				o += rdl;
+			}
+		}
+	}
+	fmt_ip(ad, addr);
+	check("net_dns", rcode == 0 && addr != 0,
+	      ",\"name\":\"%s\",\"server\":\"%s\",\"address\":\"%s\",\"rcode\":%d,\"answers\":%d",
+	      name, sv, ad, rcode, answers);
 }
 
 /* count UDP datagrams, each different, to pip:pport through hop (resolved

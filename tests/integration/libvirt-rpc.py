@@ -133,6 +133,13 @@ def network_checks():
     stop = event_loop()
     events = []
     conn = libvirt.open(uri)
+
+    def lookup_fails(name, what):
+        try:
+            conn.networkLookupByName(name)
+            ok(False, what)
+        except libvirt.libvirtError as e:
+            ok(e.get_error_code() == libvirt.VIR_ERR_NO_NETWORK, "%s (%s)" % (what, e))
     cb = conn.networkEventRegisterAny(
         None, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE,
         lambda c, n, ev, det, o: events.append((n.name(), ev, det)), None)
@@ -174,12 +181,7 @@ def network_checks():
         ok("parentIndex 3" in str(e), "update() with parentIndex 3: a clear error (%s)" % e)
     ok(net.destroy() == 0 and net.isActive() == 0, "destroy(): inactive")
     ok(net.undefine() == 0, "undefine()")
-    try:
-        conn.networkLookupByName("lab")
-        ok(False, "networkLookupByName after undefine fails")
-    except libvirt.libvirtError as e:
-        ok(e.get_error_code() == libvirt.VIR_ERR_NO_NETWORK,
-           "networkLookupByName after undefine: VIR_ERR_NO_NETWORK (%s)" % e)
+    lookup_fails("lab", "networkLookupByName after undefine: VIR_ERR_NO_NETWORK")
     try:
         conn.networkDefineXML("<network><name>x</name><ip address='10.0.0.0' prefix='24'/>"
                               "</network>")
@@ -198,6 +200,14 @@ def network_checks():
     ok(events == want, "network lifecycle events: defined, started, stopped, undefined (%s)"
        % events)
     conn.networkEventDeregisterAny(cb)
+
+    # networkCreateXML: a transient network, running, gone once destroyed
+    tr = conn.networkCreateXML("<network><name>trp</name><bridge name='vmmtrp0'/>"
+                               "<ip address='10.126.0.1' prefix='24'/></network>")
+    ok(tr.name() == "trp" and tr.isActive() == 1 and tr.isPersistent() == 0 and
+       tr.bridgeName() == "vmmtrp0", "networkCreateXML: an active, transient network")
+    tr.destroy()
+    lookup_fails("trp", "a destroyed transient network is gone: VIR_ERR_NO_NETWORK")
 
     # hostile packets for the network procedures, on an opened connection
     opened = packet(REMOTE, 1, OPEN, payload=struct.pack(">II", 0, 0))
@@ -218,6 +228,10 @@ def network_checks():
     ok(call(38, struct.pack(">i", -1)) == (2, 1, 39), "list-networks with maxnames -1: an error")
     ok(call(41, xdr_string(b"<network><name>x")) == (2, 1, 27),
        "define of broken XML: VIR_ERR_XML_ERROR")
+    ok(call(40, xdr_string(b"<network><name>x")) == (2, 1, 27),
+       "create-xml of broken XML: VIR_ERR_XML_ERROR")
+    ok(call(40, struct.pack(">I", 0xffffffff)) == (2, 1, 39),
+       "create-xml with a 4 GiB string: an RPC error reply")
     ok(call(291, nosuch + struct.pack(">IIi", 9, 4, -1) + xdr_string(b"<host/>") +
             struct.pack(">I", 0)) == (2, 1, 8), "network update with command 9: invalid argument")
     ok(call(313, struct.pack(">iI", 7, 0)) == (2, 1, 3), "network event 7: not supported")

@@ -6,7 +6,8 @@
 # against libvirt's test driver; a guest-kit VM gets its lease from vmmd's
 # dnsmasq and shows it in net-dhcp-leases and domifaddr; virsh net-event
 # and libvirt-python (libvirt-rpc.py network) see the lifecycle events;
-# the read-only socket refuses every change; hostile packets for the
+# net-create makes a transient network that net-destroy removes; the
+# read-only socket refuses every change; hostile packets for the
 # network procedures get error replies. Everything runs in a network
 # namespace of its own (the bridge, dnsmasq and the nftables table never
 # touch the host's).
@@ -15,7 +16,7 @@ if [ -z "${VMM_LIBVIRT_NET_NS:-}" ] && [ "$(id -u)" -eq 0 ] &&
    unshare --net true 2>/dev/null; then
     VMM_LIBVIRT_NET_NS=1 exec unshare --net "$BASH" "$0" "$@"
 fi
-N=103
+N=132
 . "$(dirname "$0")/tap.sh"
 
 [ -n "${VMM_LIBVIRT_NET_NS:-}" ] ||
@@ -255,6 +256,65 @@ v net-undefine lab; expect "virsh net-undefine" 0 "^Network lab has been undefin
     ok "net-undefine of an inactive network removes its leases"
 same "virsh net-undefine: as the test driver says it" "net-define $tmp/lab.xml; net-undefine lab"
 both "net-list --all, empty again: virsh as vmmctl" net-list --all
+# net-create: a transient network, started at once, gone after net-destroy
+cat >"$tmp/tr.xml" <<'EOF'
+<network>
+  <name>tr</name>
+  <bridge name='vmmtr0' stp='off'/>
+  <ip address='10.127.0.1' prefix='24'/>
+</network>
+EOF
+v net-create "$tmp/tr.xml"; expect "virsh net-create" 0 "^Network tr created from $tmp/tr.xml$"
+same "virsh net-create: as the test driver says it" "net-create $tmp/tr.xml"
+ip -br addr show vmmtr0 2>/dev/null | grep -q "10.127.0.1/24" && ok "net-create made the bridge" ||
+    notok "net-create made the bridge"
+both "net-list --all with a transient network: virsh as vmmctl" net-list --all
+expect "net-list --all: tr active, not persistent" 0 "^ tr +active +no +no$"
+v net-list --transient --name; expect "net-list --transient: tr" 0 "^tr$"
+v net-list --persistent --all --name
+[ "$rc" -eq 0 ] && ! grep -q "^tr$" <<<"$out" && ok "net-list --persistent: not tr" ||
+    notok "net-list --persistent: not tr"
+both "net-list --transient: virsh as vmmctl" net-list --transient
+both "net-list --persistent --all: virsh as vmmctl" net-list --persistent --all
+both "net-info of a transient network: virsh as vmmctl" net-info tr
+expect "net-info: Persistent: no" 0 "^Persistent: +no$"
+v net-create "$tmp/tr.xml"; expect_err "net-create of an active network: an error" \
+    "network 'tr' is already active"
+v net-undefine tr; expect_err "net-undefine of a transient network: an error" \
+    "cannot undefine transient network"
+v net-autostart tr; expect_err "net-autostart of a transient network: an error" \
+    "cannot set autostart for transient network"
+c net-create "$tmp/bad.xml"
+[ "$crc" -eq 1 ] && grep -q "Failed to create network from $tmp/bad.xml" <<<"$cerr" &&
+    ok "vmmctl net-create of a bad definition: virsh's message" ||
+    { notok "vmmctl net-create of a bad definition: virsh's message"; show; }
+v net-create "$tmp/bad.xml"; expect_err "virsh net-create of a bad definition: XML error" \
+    "error: XML error: .*10\.0\.0\.0"
+v net-destroy tr; expect "net-destroy of the transient network" 0 "^Network tr destroyed$"
+ip link show vmmtr0 >/dev/null 2>&1 && notok "net-destroy removed tr's bridge" ||
+    ok "net-destroy removed tr's bridge"
+v net-info tr; expect_err "a destroyed transient network is gone" \
+    "Network not found: no network with matching name 'tr'"
+c net-create "$tmp/tr.xml"
+[ "$crc" -eq 0 ] && [ "$cout" = "Network tr created from $tmp/tr.xml" ] &&
+    ok "vmmctl net-create: virsh's line" || { notok "vmmctl net-create: virsh's line"; show; }
+c net-destroy tr
+# net-create over a defined, inactive network: the XML runs, the
+# definition stays (libvirt's networkCreateXML)
+v net-define "$tmp/tr.xml"
+sed "s/10.127.0.1/10.127.1.1/" "$tmp/tr.xml" >"$tmp/tr2.xml"
+v net-create "$tmp/tr2.xml"; v net-list --all
+expect "net-create over a defined network: active and persistent" 0 "^ tr +active +no +yes$"
+v net-dumpxml tr; live=$out; v net-dumpxml --inactive tr
+grep -q "10.127.1.1" <<<"$live" && grep -q "10.127.0.1" <<<"$out" &&
+    ok "net-create over a defined network: the new XML runs, the definition is kept" ||
+    { notok "net-create over a defined network: the new XML runs, the definition is kept"
+      printf '#   %s\n' "$live" "$out"; }
+v net-destroy tr; v net-list --all
+expect "net-destroy: the defined network stays, inactive" 0 "^ tr +inactive +no +yes$"
+v net-undefine tr
+ro net-create "$tmp/tr.xml"
+
 for _ in $(seq 50); do grep -q "lab: Undefined" "$tmp/events" && break; sleep 0.1; done
 for _ in $(seq 50); do grep -q "lab: Undefined" "$tmp/events-lab" && break; sleep 0.1; done
 kill "$ev_pid" "$ev_lab_pid" 2>/dev/null; wait "$ev_pid" "$ev_lab_pid" 2>/dev/null; ev_pid=
@@ -266,6 +326,10 @@ got=$(grep -o "event 'lifecycle' for network lab: [A-Za-z]*" "$tmp/events" | sed
 [ "$got" = "Defined Started Stopped Undefined " ] &&
     ok "virsh net-event --loop: defined, started, stopped, undefined" ||
     { notok "virsh net-event --loop: defined, started, stopped, undefined"; sed 's/^/#   /' "$tmp/events"; }
+got=$(grep -o "event 'lifecycle' for network tr: [A-Za-z]*" "$tmp/events" | sed 's/.*: //' | tr '\n' ' ')
+[ "$got" = "Started Stopped Started Stopped Defined Started Stopped Undefined " ] &&
+    ok "virsh net-event: tr's events, transient twice, then defined" ||
+    { notok "virsh net-event: tr's events, transient twice, then defined"; sed 's/^/#   /' "$tmp/events"; }
 
 # libvirt-python and hostile packets (their own TAP lines)
 py_out=$(timeout 300 /usr/bin/python3 "$src/tests/integration/libvirt-rpc.py" network "$uri" \

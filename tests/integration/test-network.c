@@ -2,8 +2,8 @@
  * here (never the host's interfaces or nftables): this test's own
  * namespace plays the host, a second one ("outside", a veth away) plays
  * the world with a UDP echo service. A NAT network gives a guest-kit VM a
- * lease by real dnsmasq and carries its UDP through vmmd's nftables NAT to
- * the outside; dnsmasq answers the network's <dns><host>; net-dhcp-leases
+ * lease by real dnsmasq, resolves the network's <dns><host> name at it and
+ * carries its UDP through vmmd's nftables NAT to the outside; net-dhcp-leases
  * and domifaddr show the lease; a daemon restart keeps the network, the
  * same dnsmasq and the lease; an isolated network gives no route out;
  * net-destroy removes the bridge, dnsmasq and the table; bad definitions
@@ -39,17 +39,35 @@ static bool ready(void)
     return true;
 }
 
-/* "outside": a namespace with a veth to ours and a UDP echo server, run
- * by a child that entered it. */
-static void outside_up(void)
+/* A new network namespace with lo up, held by the returned descriptor
+ * (ip and nsenter reach it as /proc/PID/fd/FD); this process stays in
+ * its own. */
+static int netns_new(void)
 {
     int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     g_assert_cmpint(self, >=, 0);
     g_assert_cmpint(unshare(CLONE_NEWNET), ==, 0);
-    outside_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    int ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     g_free(harness_sh_out("ip link set lo up"));
     g_assert_cmpint(setns(self, CLONE_NEWNET), ==, 0);
     close(self);
+    return ns;
+}
+
+/* `cmd` by /bin/sh inside the namespace ns holds: its standard output */
+static char *in_ns(int ns, const char *cmd)
+{
+    g_autofree char *q = g_shell_quote(cmd);
+    g_autofree char *full = g_strdup_printf("nsenter --net=/proc/%d/fd/%d /bin/sh -c %s",
+                                            (int)getpid(), ns, q);
+    return harness_sh_out(full);
+}
+
+/* "outside": a namespace with a veth to ours and a UDP echo server, run
+ * by a child that entered it. */
+static void outside_up(void)
+{
+    outside_ns = netns_new();
     g_autofree char *cmd = g_strdup_printf(
         "ip link add vout0 type veth peer name vout1 && ip link set vout1 netns /proc/%d/fd/%d "
         "&& ip addr add 10.200.0.1/24 dev vout0 && ip link set vout0 up && echo ok",
@@ -104,6 +122,18 @@ static json_object *xml_args(const char *xml)
     return a;
 }
 
+/* A daemon with network `name` defined from `xml` and started: the
+ * connection to it */
+static VmmProtoSync *daemon_with_network(Vmmd *v, const char *xml, const char *name)
+{
+    vmmd_init(v);
+    vmmd_start(v);
+    VmmProtoSync *s = connect_retry(v, v->sock, 5000);
+    json_object_put(call_ok(s, "network-define", xml_args(xml)));
+    json_object_put(call_ok(s, "network-start", name_args(name)));
+    return s;
+}
+
 static char *vm_domain(Vmmd *v, const char *name, const char *cmdline, const char *iface)
 {
     Dom d = { .name = name, .cmdline = cmdline };
@@ -137,6 +167,19 @@ static int dnsmasq_pid(Vmmd *v, const char *net)
         return 0;
     int pid = atoi(text);
     return pid > 0 && kill(pid, 0) == 0 ? pid : 0;
+}
+
+/* Running, not a zombie: an adopted dnsmasq is nobody's child here once
+ * the daemon that spawned it has gone, and is reaped whenever the
+ * namespace's init gets to it. */
+static bool pid_running(int pid)
+{
+    g_autofree char *p = g_strdup_printf("/proc/%d/stat", pid);
+    g_autofree char *st = NULL;
+    if (!g_file_get_contents(p, &st, NULL, NULL))
+        return false;
+    const char *end = strrchr(st, ')');
+    return end && end[1] == ' ' && end[2] != 'Z' && end[2] != 'X';
 }
 
 /* An A record from dnsmasq on `server` through libresolv. */
@@ -186,11 +229,7 @@ static void test_nat_network(void)
         return;
     outside_up();
     Vmmd v;
-    vmmd_init(&v);
-    vmmd_start(&v);
-    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
-    json_object_put(call_ok(s, "network-define", xml_args(LAB_XML)));
-    json_object_put(call_ok(s, "network-start", name_args("lab")));
+    g_autoptr(VmmProtoSync) s = daemon_with_network(&v, LAB_XML, "lab");
     /* the bridge with its address, dnsmasq, the nftables table */
     g_autofree char *addr = harness_sh_out("ip -br addr show vmmlab0");
     g_test_message("bridge: %s", addr);
@@ -215,7 +254,7 @@ static void test_nat_network(void)
 
     /* a VM on it: DHCP gives it the reserved address and a router; its UDP
      * crosses the NAT to the outside namespace and comes back */
-    g_autofree char *xml = vm_domain(&v, "vm42", "test=net-dhcp peer=" OUTSIDE_IP ":7777",
+    g_autofree char *xml = vm_domain(&v, "vm42", "test=net-dhcp dns=db peer=" OUTSIDE_IP ":7777",
                                      "<interface type='network'><mac address='52:54:00:12:30:42'/>"
                                      "<source network='lab'/></interface>");
     json_object_put(call_ok(s, "domain-define", define_args(xml)));
@@ -226,6 +265,10 @@ static void test_nat_network(void)
     g_test_message("guest: %s", out);
     g_assert_nonnull(strstr(out, "{\"check\":\"net_dhcp\",\"ok\":true,\"address\":\"10.123.0.42\","
                                  "\"router\":\"10.123.0.1\""));
+    /* the guest resolves the <dns><host> name at the DNS server its lease
+     * names: dnsmasq on the bridge */
+    g_assert_nonnull(strstr(out, "{\"check\":\"net_dns\",\"ok\":true,\"name\":\"db\","
+                                 "\"server\":\"10.123.0.1\",\"address\":\"10.123.0.77\""));
     g_assert_nonnull(strstr(out, "{\"check\":\"net_udp_peer\",\"ok\":true"));
     /* the live XML names the bridge, as libvirt's does */
     json_object *gx = call_ok(s, "domain-get-xml", name_args("vm42"));
@@ -333,17 +376,13 @@ static void test_isolated_network(void)
         return;
     outside_up();
     Vmmd v;
-    vmmd_init(&v);
-    vmmd_start(&v);
-    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
-    json_object_put(call_ok(s, "network-define", xml_args(
+    g_autoptr(VmmProtoSync) s = daemon_with_network(&v,
         /* stp='off': with STP on, a new port waits 2 x 2 s (the kernel's
          * minimum forward delay) before it forwards, longer than the guest
          * kit's ARP wait */
         "<network><name>iso</name><bridge name='vmmiso0' stp='off'/>"
         "<ip address='10.125.0.1' prefix='24'><dhcp><range start='10.125.0.10' "
-        "end='10.125.0.20'/></dhcp></ip></network>")));
-    json_object_put(call_ok(s, "network-start", name_args("iso")));
+        "end='10.125.0.20'/></dhcp></ip></network>", "iso");
     /* two VMs on it: one echoes, the other's datagrams reach it */
     g_autofree char *a = vm_domain(&v, "isoa", "test=net ip=10.125.0.50",
                                    "<interface type='network'><source network='iso'/>"
@@ -384,7 +423,9 @@ static void test_isolated_network(void)
 }
 
 /* --default-network=yes: libvirt's "default" defined and autostarted on
- * the first start only; dnsmasq missing: a clear error, nothing left. */
+ * the first start only; a transient network (network-create) survives a
+ * daemon restart and is gone once destroyed; dnsmasq missing: a clear
+ * error, nothing left. */
 static void test_default_and_no_dnsmasq(void)
 {
     if (!ready())
@@ -404,12 +445,38 @@ static void test_default_and_no_dnsmasq(void)
     /* undefined, it stays gone across a restart */
     json_object_put(call_ok(s, "network-destroy", name_args("default")));
     json_object_put(call_ok(s, "network-undefine", name_args("default")));
+    /* a transient network (network-create): running, not persistent, and
+     * still known after the restart through its run state */
+    json_object *cr = call_ok(s, "network-create", xml_args(
+        "<network><name>tr</name><bridge name='vmmtr0'/><ip address='10.127.0.1' "
+        "prefix='24'><dhcp><range start='10.127.0.10' end='10.127.0.20'/></dhcp></ip>"
+        "</network>"));
+    g_assert_true(json_object_get_boolean(get(cr, "active")));
+    g_assert_false(json_object_get_boolean(get(cr, "persistent")));
+    json_object_put(cr);
+    g_assert_true(link_exists("vmmtr0"));
+    int trpid = dnsmasq_pid(&v, "tr");
+    g_assert_cmpint(trpid, >, 0);
+    g_free(call_err(s, "network-undefine", name_args("tr"), VMM_PROTO_OPERATION_INVALID));
     g_clear_pointer(&s, vmm_proto_sync_free);
     g_assert_cmpint(vmmd_stop(&v, SIGTERM), ==, 0);
     static const char *const env[] = { "VMM_DNSMASQ", "/nonexistent/dnsmasq", NULL };
     vmmd_start_full(&v, env, args);
     s = connect_retry(&v, v.sock, 5000);
     g_free(call_err(s, "network-info", name_args("default"), VMM_PROTO_NETWORK_NOT_FOUND));
+    info = call_ok(s, "network-info", name_args("tr"));
+    g_assert_true(json_object_get_boolean(get(info, "active")));
+    g_assert_false(json_object_get_boolean(get(info, "persistent")));
+    json_object_put(info);
+    g_assert_cmpint(dnsmasq_pid(&v, "tr"), ==, trpid);
+    /* destroyed, it is gone: bridge, dnsmasq, table and the name */
+    json_object_put(call_ok(s, "network-destroy", name_args("tr")));
+    g_free(call_err(s, "network-info", name_args("tr"), VMM_PROTO_NETWORK_NOT_FOUND));
+    g_assert_false(link_exists("vmmtr0"));
+    g_assert_false(nft_table_exists("vmmd_vmmtr0"));
+    for (int i = 0; i < 50 && pid_running(trpid); i++)
+        g_usleep(20000);   /* SIGTERM sent; the adopted dnsmasq exits on its own time */
+    g_assert_false(pid_running(trpid));
     json_object_put(call_ok(s, "network-define", xml_args(
         "<network><name>nod</name><bridge name='vmmnod0'/><ip address='10.126.0.1' "
         "prefix='24'><dhcp><range start='10.126.0.10' end='10.126.0.20'/></dhcp></ip>"
@@ -419,6 +486,167 @@ static void test_default_and_no_dnsmasq(void)
     g_assert_nonnull(strstr(m, "cannot run dnsmasq"));
     g_assert_false(link_exists("vmmnod0"));
     g_assert_false(nft_table_exists("vmmd_vmmnod0"));
+    vmmd_cleanup(&v);
+}
+
+/* A veth pair VETH0 (on `bridge`) and VETH1 (in namespace ns), both ends'
+ * addresses past duplicate address detection; what rdisc6 reports of the
+ * router advertisement on VETH1. */
+static char *router_advert(int ns, const char *bridge, const char *veth)
+{
+    g_autofree char *plug = g_strdup_printf(
+        "ip link add %s0 type veth peer name %s1 && ip link set %s1 netns /proc/%d/fd/%d "
+        "&& ip link set %s0 master %s up && echo ok", veth, veth, veth, (int)getpid(), ns,
+        veth, bridge);
+    g_autofree char *po = harness_sh_out(plug);
+    g_assert_nonnull(strstr(po, "ok"));
+    g_autofree char *up = g_strdup_printf("ip link set %s1 up", veth);
+    g_free(in_ns(ns, up));
+    g_autofree char *ll = g_strdup_printf("ip -6 addr show dev %s1 scope link", veth);
+    g_autofree char *tent = g_strdup_printf("ip -6 addr show dev %s1 tentative", veth);
+    g_autofree char *btent = g_strdup_printf("ip -6 addr show dev %s tentative", bridge);
+    for (int i = 0; i < 100; i++) {
+        g_autofree char *t1 = in_ns(ns, ll);
+        g_autofree char *t2 = in_ns(ns, tent);
+        g_autofree char *t3 = harness_sh_out(btent);
+        if (strstr(t1, "fe80") && !*t2 && !*t3)
+            break;
+        g_usleep(100000);
+    }
+    g_autofree char *rd = g_strdup_printf("rdisc6 -1 -r 2 %s1 2>&1", veth);
+    char *ra = NULL;
+    for (int i = 0; i < 10 && !(ra && strstr(ra, "Prefix")); i++) {
+        g_free(ra);
+        ra = in_ns(ns, rd);
+    }
+    g_test_message("rdisc6 on %s:\n%s", bridge, ra);
+    return ra;
+}
+
+/* IPv6: a NAT network with a DHCPv6 range. dnsmasq gets the range and
+ * sends router advertisements; the IPv6 subnet is routed (libvirt never
+ * masquerades IPv6). A client namespace, a veth away on the bridge, sees
+ * the RA (rdisc6) and gets an address by DHCPv6 (dhclient -6), which
+ * net-dhcp-leases then lists; an isolated IPv6 network without DHCP
+ * advertises its prefix for SLAAC and no router. */
+static void test_ipv6_network(void)
+{
+    g_autofree char *dhclient = g_find_program_in_path("dhclient");
+    g_autofree char *rdisc6 = g_find_program_in_path("rdisc6");
+    if (!dhclient || !rdisc6) {
+        g_test_skip("dhclient (Debian package isc-dhcp-client) or rdisc6 (ndisc6) is not "
+                    "installed");
+        return;
+    }
+    Vmmd v;
+    g_autoptr(VmmProtoSync) s = daemon_with_network(&v,
+        "<network><name>six</name><forward mode='nat'/><bridge name='vmmsix0' stp='off'/>"
+        "<ip address='10.129.0.1' prefix='24'/>"
+        "<ip family='ipv6' address='fd00:6::1' prefix='64'><dhcp>"
+        "<range start='fd00:6::100' end='fd00:6::1ff'/></dhcp></ip></network>", "six");
+    g_autofree char *confp = g_strdup_printf("%s/networks/six.conf", v.run);
+    g_autofree char *conf = read_file(confp);
+    g_test_message("dnsmasq.conf:\n%s", conf);
+    g_assert_nonnull(strstr(conf, "\ndhcp-range=fd00:6::100,fd00:6::1ff,64\n"));
+    g_assert_nonnull(strstr(conf, "\nenable-ra\n"));
+    /* routed both ways, not only replies; IPv6 forwarding on */
+    g_autofree char *rules = harness_sh_out("nft list table inet vmmd_vmmsix0");
+    g_test_message("rules:\n%s", rules);
+    g_assert_nonnull(strstr(rules, "iifname \"vmmsix0\" ip6 saddr fd00:6::/64 accept"));
+    g_assert_nonnull(strstr(rules, "oifname \"vmmsix0\" ip6 daddr fd00:6::/64 accept"));
+    g_autofree char *fwd = read_file("/proc/sys/net/ipv6/conf/all/forwarding");
+    g_assert_cmpstr(fwd, ==, "1\n");
+
+    int ns = netns_new();
+    /* the router advertisement: the prefix, stateful (DHCPv6), a router */
+    g_autofree char *ra = router_advert(ns, "vmmsix0", "vsix");
+    g_assert_true(g_regex_match_simple("Stateful address conf\\.\\s*:\\s*Yes", ra, 0, 0));
+    g_assert_true(g_regex_match_simple("Prefix\\s*:\\s*fd00:6::/64", ra, 0, 0));
+    g_assert_false(g_regex_match_simple("Router lifetime\\s*:\\s*0 ", ra, 0, 0));
+    /* DHCPv6 from dnsmasq: dhclient records the address it was given
+     * (-sf /bin/true: nothing configured in the namespace) */
+    g_autofree char *lf = g_strdup_printf("%s/six.dhclient.leases", v.run);
+    g_autofree char *pf = g_strdup_printf("%s/six.dhclient.pid", v.run);
+    g_autofree char *nsp = g_strdup_printf("--net=/proc/%d/fd/%d", (int)getpid(), ns);
+    const char *argv[] = { "nsenter", nsp, dhclient, "-6", "-d", "-1", "-v", "-lf", lf, "-pf",
+                           pf, "-sf", "/bin/true", "vsix1", NULL };
+    GPid dpid = 0;
+    int dout = -1;
+    g_autoptr(GError) e = NULL;
+    /* in the foreground (-d): our child, ended below (it stays to renew) */
+    g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
+                                           G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                                           G_SPAWN_STDERR_TO_DEV_NULL, die_with_parent, NULL,
+                                           &dpid, NULL, &dout, NULL, &e));
+    g_autofree char *lease = NULL;
+    for (int i = 0; i < 600; i++) {
+        g_free(lease);
+        lease = read_file(lf);
+        if (strstr(lease, "iaaddr ") || waitpid(dpid, NULL, WNOHANG) == dpid)
+            break;
+        g_usleep(100000);
+    }
+    kill(dpid, SIGTERM);
+    waitpid(dpid, NULL, 0);
+    close(dout);
+    g_test_message("dhclient lease:\n%s", lease);
+    char *ia = strstr(lease, "iaaddr ");
+    g_assert_nonnull(ia);
+    ia += strlen("iaaddr ");
+    g_autofree char *addr = g_strndup(ia, strcspn(ia, " {\n"));
+    g_assert_true(g_str_has_prefix(addr, "fd00:6::1"));
+    /* dhclient's IAID, "ia-na b1:b2:b3:b4", as dnsmasq's decimal number */
+    char *na = strstr(lease, "ia-na ");
+    g_assert_nonnull(na);
+    unsigned b[4] = { 0 };
+    g_assert_cmpint(sscanf(na, "ia-na %x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3]), ==, 4);
+    g_autofree char *iaid = g_strdup_printf("%u", b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]);
+    /* ... and net-dhcp-leases lists it as an IPv6 lease in the /64 */
+    json_object *leases = call_ok(s, "network-dhcp-leases", name_args("six"));
+    g_test_message("leases: %s", json_object_to_json_string(leases));
+    bool found = false;
+    for (size_t i = 0; i < json_object_array_length(leases); i++) {
+        json_object *l = json_object_array_get_idx(leases, i);
+        if (!strcmp(get_str(l, "type"), "ipv6") && !strcmp(get_str(l, "ipaddr"), addr) &&
+            json_object_get_int(get(l, "prefix")) == 64 && !strcmp(get_str(l, "iaid"), iaid))
+            found = true;
+    }
+    json_object_put(leases);
+    g_assert_true(found);
+    /* virsh through the libvirt protocol: the same lease, as IPv6 */
+    g_autofree char *virsh = g_find_program_in_path("virsh");
+    if (virsh) {
+        g_autofree char *vc = g_strdup_printf(
+            "virsh -c 'vmm+unix:///system?socket=%s/libvirt-sock' net-dhcp-leases six 2>&1",
+            v.run);
+        g_autofree char *vo = harness_sh_out(vc);
+        g_autofree char *want = g_strdup_printf(" ipv6 +%s/64 ", addr);
+        g_test_message("virsh net-dhcp-leases six:\n%s", vo);
+        g_assert_true(g_regex_match_simple(want, vo, 0, 0));
+    }
+    json_object_put(call_ok(s, "network-destroy", name_args("six")));
+    g_assert_false(link_exists("vmmsix0"));
+    g_free(harness_sh_out("ip link del vsix0 2>/dev/null"));
+
+    /* IPv6 without DHCP on an isolated network: an RA-only prefix for
+     * SLAAC, and no default router (router lifetime 0), as libvirt */
+    json_object_put(call_ok(s, "network-define", xml_args(
+        "<network><name>slaac</name><bridge name='vmmslc0' stp='off'/>"
+        "<ip family='ipv6' address='fd00:7::1' prefix='64'/></network>")));
+    json_object_put(call_ok(s, "network-start", name_args("slaac")));
+    g_autofree char *sconfp = g_strdup_printf("%s/networks/slaac.conf", v.run);
+    g_autofree char *sconf = read_file(sconfp);
+    g_test_message("dnsmasq.conf:\n%s", sconf);
+    g_assert_nonnull(strstr(sconf, "\ndhcp-range=fd00:7::1,ra-only\n"));
+    g_assert_nonnull(strstr(sconf, "\nra-param=*,0,0\n"));
+    g_autofree char *sra = router_advert(ns, "vmmslc0", "vslc");
+    g_assert_true(g_regex_match_simple("Prefix\\s*:\\s*fd00:7::/64", sra, 0, 0));
+    g_assert_true(g_regex_match_simple("Autonomous address conf\\.\\s*:\\s*Yes", sra, 0, 0));
+    g_assert_true(g_regex_match_simple("Stateful address conf\\.\\s*:\\s*No", sra, 0, 0));
+    g_assert_true(g_regex_match_simple("Router lifetime\\s*:\\s*0 ", sra, 0, 0));
+    json_object_put(call_ok(s, "network-destroy", name_args("slaac")));
+    g_free(harness_sh_out("ip link del vslc0 2>/dev/null"));
+    close(ns);
     vmmd_cleanup(&v);
 }
 
@@ -445,6 +673,7 @@ int main(int argc, char **argv)
         g_test_add_func("/network/nat", test_nat_network);
         g_test_add_func("/network/isolated", test_isolated_network);
         g_test_add_func("/network/default-and-no-dnsmasq", test_default_and_no_dnsmasq);
+        g_test_add_func("/network/ipv6", test_ipv6_network);
     } else {
         g_test_add_func("/network/netns", skip_no_netns);
     }
