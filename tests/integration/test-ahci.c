@@ -118,7 +118,7 @@ static void test_guest(gconstpointer data)
 typedef struct {
     char *sock, *new_iso;
     json_object *blocks, *after;
-    char *hda_err;
+    char *hda_err, *hdc_err;
 } Stats;
 
 static json_object *query_blocks(VmmProtoSync *ctl)
@@ -158,6 +158,8 @@ static gboolean on_stats_line(const char *line, GPid pid, void *opaque)
     /* a disk is no CD-ROM; the CD-ROM takes a new image of the same data
      * (the guest's CD checks then see a unit attention first) */
     st->hda_err = change_media(ctl, "sda", st->new_iso);
+    /* no IDE controller behind an IDE name */
+    st->hdc_err = change_media(ctl, "hdc", st->new_iso);
     g_autofree char *cd_err = change_media(ctl, "sdb", st->new_iso);
     if (cd_err)
         g_test_message("change-media sdb: %s", cd_err);
@@ -220,6 +222,9 @@ static void test_stats(void)
     g_assert_cmpint(block_field(st.blocks, "sdb", "rd_reqs"), ==, 0);   /* not read yet */
     g_assert_nonnull(st.hda_err);
     g_assert_nonnull(strstr(st.hda_err, "no SATA CD-ROM"));
+    g_test_message("change-media hdc: %s", st.hdc_err);
+    g_assert_nonnull(st.hdc_err);
+    g_assert_nonnull(strstr(st.hdc_err, "disk hdc: the domain has no IDE or SATA CD-ROM"));
     g_assert_nonnull(st.after);
     json_object *path = NULL;
     g_assert_true(json_object_object_get_ex(block_entry(st.after, "sdb"), "path", &path));
@@ -228,6 +233,7 @@ static void test_stats(void)
     json_object_put(st.blocks);
     json_object_put(st.after);
     g_free(st.hda_err);
+    g_free(st.hdc_err);
     g_free(st.new_iso);
     g_free(st.sock);
 }

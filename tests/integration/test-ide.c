@@ -149,7 +149,7 @@ static void test_refused(void)
 typedef struct {
     char *sock, *new_iso;
     VmmProtoSync *ctl;
-    char *insert_err, *locked_err, *forced_err, *nofd_err;
+    char *insert_err, *locked_err, *forced_err, *nofd_err, *eject_fd_err;
     int steps;
     json_object *block;          /* query-stats' hdc entry after the change */
 } Media;
@@ -187,6 +187,8 @@ static gboolean on_media_line(const char *line, GPid pid, void *opaque)
         }
         /* by path alone: the confined worker cannot open it, and says so */
         m->nofd_err = change_media(m, m->new_iso, false);
+        /* an eject takes no image: one sent with it is refused */
+        m->eject_fd_err = change_media_fd(m, NULL, open(m->new_iso, O_RDONLY | O_CLOEXEC), false);
         int fd = open(m->new_iso, vmm_block_open_flags(true, VMM_CACHE_WRITEBACK));
         g_assert_cmpint(fd, >=, 0);
         m->insert_err = change_media_fd(m, m->new_iso, fd, false);
@@ -234,6 +236,8 @@ static void test_media(gconstpointer data)
     g_assert_nonnull(strstr(m.nofd_err, "cannot open"));
     g_assert_nonnull(strstr(m.nofd_err, m.new_iso));
     g_assert_nonnull(strstr(m.nofd_err, "opens no file"));
+    g_assert_nonnull(m.eject_fd_err);
+    g_assert_nonnull(strstr(m.eject_fd_err, "disk hdc: a descriptor came with an eject"));
     g_assert_null(m.insert_err);
     /* the guest locked the tray: refused without force, done with it */
     g_assert_nonnull(m.locked_err);
@@ -257,6 +261,7 @@ static void test_media(gconstpointer data)
     json_object_put(m.block);
     g_free(m.insert_err);
     g_free(m.nofd_err);
+    g_free(m.eject_fd_err);
     g_free(m.locked_err);
     g_free(m.forced_err);
     g_free(m.sock);
