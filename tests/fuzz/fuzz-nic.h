@@ -1,9 +1,9 @@
 /* What the emulated NIC fuzz targets (fuzz-e1000.c, fuzz-rtl8139.c)
- * share: failing loudly, interrupt lines that must stay 0 or 1, guest
- * accesses whose reads are checked against their size, and the host side
- * (draining what the device sent, a drainer thread for passt's stream,
- * frames from the input to the device), the register and descriptor
- * records, the after-reset transmit check and the input loop. Define
+ * share beyond fuzz-util.h: failing loudly with the target's name, the
+ * host side (draining what the device sent, a drainer thread for passt's
+ * stream, frames from the input to the device), the register and
+ * descriptor records, the after-reset transmit check and the input loop.
+ * Define
  * FUZZ_NIC_NAME, RAM_SIZE and SLOT first. */
 #ifndef VMM_FUZZ_NIC_H
 #define VMM_FUZZ_NIC_H
@@ -13,6 +13,7 @@
 #include "net/nicio.h"
 #include "vmm/layout.h"
 #include "vmm/vm.h"
+#include "fuzz-util.h"
 #include "fuzz-vm.h"
 
 #include <errno.h>
@@ -35,24 +36,9 @@ static void G_GNUC_PRINTF(1, 2) fail(const char *fmt, ...)
     abort();
 }
 
-static void line_set(VmmIrq *irq, int level)
-{
-    if (level != 0 && level != 1)
-        fail("gsi %u driven to %d", irq->gsi, level);
-}
-
 static void guest_access(VmmVm *vm, bool write, bool pio, uint64_t addr, unsigned sz, uint64_t *v)
 {
-    VmmBus *bus = pio ? &vm->pio : &vm->mmio;
-    if (write) {
-        vmm_bus_write(bus, addr, sz, *v);
-        return;
-    }
-    *v = 0;
-    vmm_bus_read(bus, addr, sz, v);
-    if (sz < 8 && (*v >> (8 * sz)) != 0)
-        fail("%u-byte read at 0x%llx returned 0x%llx", sz, (unsigned long long)addr,
-             (unsigned long long)*v);
+    fuzz_access(pio ? &vm->pio : &vm->mmio, write, addr, sz, v);
 }
 
 static void drain(int fd)
@@ -176,16 +162,9 @@ static void nic_check_usable(const FuzzNic *nic, VmmVm *vm, uint8_t *ram, int pe
  * host) and 6 (drain) are handled here. */
 static int fuzz_nic_one(const FuzzNic *nic, const uint8_t *data, size_t size)
 {
-    static uint8_t *ram;
-    if (!ram) {
-        if (!g_getenv("VMM_FUZZ_VERBOSE"))
-            vmm_log_set_level(VMM_LOG_ERROR);
-        ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (ram == MAP_FAILED)
-            abort();
-    }
-    memset(ram, 0, RAM_SIZE);
-    VmmVm *vm = fuzz_vm_new(ram, RAM_SIZE, line_set);
+    bool first;
+    uint8_t *ram = fuzz_ram(RAM_SIZE, &first);
+    VmmVm *vm = fuzz_vm_new(ram, RAM_SIZE, fuzz_line_set);
     bool stream = size && (data[0] & 1);
     int sv[2];
     if (socketpair(AF_UNIX, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0, sv) < 0)
@@ -203,12 +182,10 @@ static int fuzz_nic_one(const FuzzNic *nic, const uint8_t *data, size_t size)
 
     for (size_t at = 1; at + 8 <= size; at += 8) {
         const uint8_t *r = data + at;
-        bool write = r[0] & 1;
-        unsigned sz = 1u << (r[1] & 3);
-        unsigned off = r[2] | r[3] << 8;
-        unsigned kind = (r[0] >> 1) & 7;
-        uint64_t v = (uint64_t)r[4] | (uint64_t)r[5] << 8 | (uint64_t)r[6] << 16 |
-                     (uint64_t)r[7] << 24;
+        FuzzRecord rec = fuzz_record(r);
+        bool write = rec.write;
+        unsigned sz = rec.sz, off = rec.off, kind = rec.kind & 7;
+        uint64_t v = rec.v;
         switch (kind) {
         case 0:
             guest_access(vm, write, false,
