@@ -171,9 +171,10 @@ extern int __libc_mallopt(int param, int value);
  * long after start-up (glibc 2.36, malloc/arena.c): arena_get2() asks
  * __get_nprocs() (/sys/devices/system/cpu/online) for the arena limit
  * once more than 8 arenas exist, unless M_ARENA_MAX is set; and the first
- * shrink of a thread arena's heap (heap_trim -> shrink_heap) reads
+ * shrink of a thread arena's heap (heap_trim -> shrink_heap ->
+ * check_may_shrink_heap, linux/malloc-sysdep.h) reads
  * /proc/sys/vm/overcommit_memory, unless the top chunk stays below
- * M_TRIM_THRESHOLD. Under the allow-list either open kills the worker
+ * M_TRIM_THRESHOLD (strace shows both). Under the allow-list either open kills the worker
  * (qcow2 at queue depth 32 did). So: glibc's own arena limit (8 per CPU),
  * counted now, and no trimming; a fixed M_MMAP_THRESHOLD (glibc's
  * default) keeps buffers of 128 KiB and more in mmap, returned on free,
