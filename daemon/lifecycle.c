@@ -971,6 +971,17 @@ static void on_status(VmmProtoClient *c, json_object *ret, const GError *err, vo
             drop_worker_connection(dom);
         return;
     }
+    if (!adopt && dom->job == VMMD_JOB_START && ret &&
+        g_strcmp0(json_object_get_string(json_object_object_get(ret, "state")), "shutdown") == 0) {
+        /* No VM: the worker failed before its guest ran (confinement, a
+         * device) and answered while flushing its last events on the way
+         * out, or the guest already stopped. Its exit says which
+         * (worker_gone); the connect timer's deadline stands for one that
+         * stays. */
+        vmmd_log(dom->daemon, dom, LOG_INFO, "the worker has no running guest; waiting for "
+                 "its exit status");
+        return;
+    }
     clear_source(&dom->connect_timer);
     if (adopt) {
         /* Re-attached: the worker knows whether the guest is paused. */

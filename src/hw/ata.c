@@ -829,6 +829,12 @@ bool ata_change_media(IdeChannel *ch, IdeDrive *d, const char *path, int fd, boo
                       GError **err)
 {
     const char *target_dev = d->disk->target_dev;
+    if (!path && fd >= 0) {
+        close(fd);
+        g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_INVALID,
+                    "disk %s: a descriptor came with an eject (no source)", target_dev);
+        return false;
+    }
     if (d->locked && !force) {
         if (fd >= 0)
             close(fd);

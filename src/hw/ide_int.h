@@ -196,8 +196,9 @@ void ata_channel_reset(IdeChannel *ch);
  * >= 0: path already opened by vmmd, consumed. */
 bool ata_drive_open(IdeDrive *d, const char *path, int fd, GError **err);
 /* vmmctl change-media on CD-ROM d of ch: path (NULL = eject) goes in; the
- * guest sees UNIT ATTENTION and a media event. Refused when the guest
- * locked the tray and force is false, or path cannot be opened. */
+ * guest sees UNIT ATTENTION and a media event. fd as vmm_ide_change_media()
+ * (consumed in every case). Refused when an eject comes with a descriptor,
+ * the guest locked the tray and force is false, or path cannot be opened. */
 bool ata_change_media(IdeChannel *ch, IdeDrive *d, const char *path, int fd, bool force,
                       GError **err);
 /* Queued command `tag` of count sectors at lba failed with `error` (the

@@ -14,7 +14,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <linux/capability.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
@@ -24,6 +26,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -157,6 +160,35 @@ static void load_lazy_files(void)
     tzset();
 }
 
+#ifdef __GLIBC__
+/* glibc's own mallopt: a sanitizer build interposes malloc and turns
+ * mallopt into a no-op, while glibc's allocator still serves whatever
+ * reaches it directly (and the test that checks this, test-sandbox). */
+extern int __libc_mallopt(int param, int value);
+#endif
+
+/* glibc's malloc opens files lazily, on two paths a busy thread reaches
+ * long after start-up (glibc 2.36, malloc/arena.c): arena_get2() asks
+ * __get_nprocs() (/sys/devices/system/cpu/online) for the arena limit
+ * once more than 8 arenas exist, unless M_ARENA_MAX is set; and the first
+ * shrink of a thread arena's heap (heap_trim -> shrink_heap ->
+ * check_may_shrink_heap, linux/malloc-sysdep.h) reads
+ * /proc/sys/vm/overcommit_memory, unless the top chunk stays below
+ * M_TRIM_THRESHOLD (strace shows both). Under the allow-list either open kills the worker
+ * (qcow2 at queue depth 32 did). So: glibc's own arena limit (8 per CPU),
+ * counted now, and no trimming; a fixed M_MMAP_THRESHOLD (glibc's
+ * default) keeps buffers of 128 KiB and more in mmap, returned on free,
+ * since the trim no longer returns them. */
+static void pin_malloc(void)
+{
+#ifdef __GLIBC__
+    int cpus = get_nprocs();
+    __libc_mallopt(M_ARENA_MAX, 8 * (cpus > 0 ? cpus : 2));
+    __libc_mallopt(M_TRIM_THRESHOLD, INT_MAX);
+    __libc_mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+}
+
 /* "+N", N a uid/gid below 2^32-1. */
 static bool plus_number(const char *s, guint32 *out)
 {
@@ -227,6 +259,7 @@ bool worker_confine(const VmmDomainDef *def, const char *user, const char *group
      * within its capacity). */
     vmm_sandbox_lock();
     load_lazy_files();
+    pin_malloc();
 
     if (root && !new_namespaces(!host_files, err))
         return false;

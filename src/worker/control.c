@@ -296,7 +296,7 @@ static json_object *cmd_set_link(VmmProtoConn *c, json_object *args, void *opaqu
 }
 
 /* change-media {"device": "hdc", "source": PATH (absent: eject), "force": BOOL}:
- * virsh change-media on an IDE CD-ROM; the guest sees UNIT ATTENTION. vmmd
+ * virsh change-media on an IDE or SATA CD-ROM; the guest sees UNIT ATTENTION. vmmd
  * sends the image it opened with the request (SCM_RIGHTS): a confined
  * worker opens no file. Without one the worker opens PATH itself (run by
  * hand, or without the sandbox). */
@@ -330,31 +330,31 @@ static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *o
     g_autoptr(GError) e = NULL;
     const char *name = json_object_get_string(dev);
     bool forced = force && json_object_get_boolean(force);
-    int fd = vmm_proto_conn_take_fd(c);
-    if (fd >= 0 && !path) {
-        close(fd);
-        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
-                                   "change-media: a descriptor came with an eject (no source)");
-    }
-    if (path && fd < 0 && vmm_seccomp_active())
-        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                                   "change-media: cannot open '%s': the confined worker opens "
-                                   "no file; vmmd passes the image's descriptor with the "
-                                   "request (SCM_RIGHTS) and none came", path);
-    /* the AHCI controller's drive when the disk of that name has bus='sata' */
+    /* The drive first: the AHCI controller's when the disk of that name
+     * has bus='sata', else the IDE controller's. A request refused before
+     * the descriptor is taken leaves it to the connection, which closes
+     * what a handler did not take. */
     bool sata = false;
     for (guint i = 0; w->vm->def->disks && i < w->vm->def->disks->len; i++) {
         const VmmDiskDef *d = g_ptr_array_index(w->vm->def->disks, i);
         if (strcmp(d->target_dev, name) == 0)
             sata = d->bus == VMM_DISK_BUS_SATA;
     }
+    if (sata ? !w->vm->ahci : !w->vm->ide)
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "change-media: disk %s: the domain has no IDE or SATA CD-ROM "
+                                   "of that name", name);
+    /* Taken, the descriptor is the change's: the controller consumes it
+     * on every path (an eject that came with one is refused there). */
+    int fd = vmm_proto_conn_take_fd(c);
+    if (path && fd < 0 && vmm_seccomp_active())
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "change-media: cannot open '%s': the confined worker opens "
+                                   "no file; vmmd passes the image's descriptor with the "
+                                   "request (SCM_RIGHTS) and none came", path);
     if (sata ? !vmm_ahci_change_media(w->vm->ahci, name, path, fd, forced, &e)
-             : !w->vm->ide || !vmm_ide_change_media(w->vm->ide, name, path, fd, forced, &e)) {
-        if (!sata && !w->vm->ide && fd >= 0)
-            close(fd);
-        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "%s",
-                                   e ? e->message : "the domain has no IDE or SATA CD-ROM");
-    }
+             : !vmm_ide_change_media(w->vm->ide, name, path, fd, forced, &e))
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "%s", e->message);
     return json_object_new_object();
 }
 

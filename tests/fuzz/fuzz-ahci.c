@@ -38,19 +38,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static uint8_t *ram;
     static char disk_path[64], cd_path[64], disk2_path[64];
-    if (!ram) {
-        if (!g_getenv("VMM_FUZZ_VERBOSE"))
-            vmm_log_set_level(VMM_LOG_ERROR);
-        ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (ram == MAP_FAILED)
-            abort();
+    bool first;
+    uint8_t *ram = fuzz_ram(RAM_SIZE, &first);
+    if (first) {
         fuzz_memfd_image("fuzz-sda", 1 << 20, disk_path, sizeof(disk_path));
         fuzz_memfd_image("fuzz-cd", 64 << 11, cd_path, sizeof(cd_path));
         fuzz_memfd_image("fuzz-sdc", 64 << 10, disk2_path, sizeof(disk2_path));
     }
-    memset(ram, 0, RAM_SIZE);
 
     VmmDiskDef sda = { .path = disk_path, .target_dev = (char *)"sda",
                        .bus = VMM_DISK_BUS_SATA, .pci_slot = -1 };
@@ -73,19 +68,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!ahci)
         fuzz_fail("%s", err ? err->message : "no AHCI");
     /* As firmware leaves it: ABAR placed, memory decoding and bus mastering on. */
-    uint64_t cfg = LAYOUT_ECAM_BASE + (SLOT << 15), v;
-    v = ABAR_BASE;
-    fuzz_access(&vm->mmio, true, cfg + 0x24, 4, &v);
-    v = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
-    fuzz_access(&vm->mmio, true, cfg + PCI_COMMAND, 2, &v);
+    uint64_t cfg = LAYOUT_ECAM_BASE + (SLOT << 15);
+    fuzz_write(&vm->mmio, cfg + 0x24, 4, ABAR_BASE);
+    fuzz_write(&vm->mmio, cfg + PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 
     for (size_t at = 0; at + 8 <= size; at += 8) {
-        const uint8_t *r = data + at;
-        bool write = r[0] & 1;
-        unsigned sz = 1u << (r[1] & 3);
-        unsigned off = r[2] | r[3] << 8;
-        v = (uint64_t)r[4] | (uint64_t)r[5] << 8 | (uint64_t)r[6] << 16 | (uint64_t)r[7] << 24;
-        switch ((r[0] >> 1) & 3) {
+        FuzzRecord rec = fuzz_record(data + at);
+        bool write = rec.write;
+        unsigned sz = rec.sz, off = rec.off;
+        uint64_t v = rec.v;
+        switch (rec.kind & 3) {
         case 0: fuzz_access(&vm->mmio, write, ABAR_BASE + off % 0x1000, sz, &v); break;
         case 1: fuzz_access(&vm->mmio, write, cfg + off % 256, sz > 4 ? 4 : sz, &v); break;
         case 2: memcpy(ram + off % (RAM_SIZE - 4), &v, 4); break;

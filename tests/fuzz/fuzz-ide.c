@@ -22,6 +22,7 @@
  *   [4..7] value
  * Built with libFuzzer, or with -DVMM_FUZZ_STANDALONE as a replay program
  * for tests/fuzz/corpus-ide. */
+#include "fuzz-vm.h"
 #include "hw/bus.h"
 #include "hw/ide.h"
 #include "hw/pci.h"
@@ -42,19 +43,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static uint8_t *ram;
     static char disk_path[64], cd_path[64], cd2_path[64];
-    if (!ram) {
-        if (!g_getenv("VMM_FUZZ_VERBOSE"))
-            vmm_log_set_level(VMM_LOG_ERROR);
-        ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (ram == MAP_FAILED)
-            abort();
+    bool first;
+    uint8_t *ram = fuzz_ram(RAM_SIZE, &first);
+    if (first) {
         fuzz_memfd_image("fuzz-hda", 1 << 20, disk_path, sizeof(disk_path));
         fuzz_memfd_image("fuzz-cd", 64 << 11, cd_path, sizeof(cd_path));
         fuzz_memfd_image("fuzz-cd2", 8 << 11, cd2_path, sizeof(cd2_path));
     }
-    memset(ram, 0, RAM_SIZE);
     uint8_t mode = size ? data[0] : 0;
 
     VmmDiskDef hda = { .path = disk_path, .target_dev = (char *)"hda",
@@ -72,34 +68,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         g_ptr_array_add(def.disks, &hdb);
     g_ptr_array_add(def.disks, &hdc);
 
-    VmmVm *vm = g_new0(VmmVm, 1);
+    VmmVm *vm = fuzz_vm_new(ram, RAM_SIZE, fuzz_line_set);
     vm->def = &def;
-    vm->ram = ram;
-    vm->ram_size = vm->lowmem_size = RAM_SIZE;
-    vmm_bus_init(&vm->pio, "pio");
-    vmm_bus_init(&vm->mmio, "mmio");
-    vm->pci = vmm_pci_host_new(&vm->pio, &vm->mmio, NULL);
-    VmmIrq irq[2] = { { .set = fuzz_line_set, .gsi = GSI_IDE0 }, { .set = fuzz_line_set, .gsi = GSI_IDE1 } };
     GError *err = NULL;
-    VmmIde *ide = vm->pci ? vmm_ide_new(vm, &irq[0], &irq[1], &err) : NULL;
+    VmmIde *ide = vmm_ide_new(vm, &vm->gsi[GSI_IDE0], &vm->gsi[GSI_IDE1], &err);
     if (!ide)
-        fuzz_fail("%s", err ? err->message : "no PCI host");
+        fuzz_fail("%s", err->message);
     /* As firmware leaves it: BAR4 placed, I/O decoding and bus mastering on. */
-    uint64_t cfg = LAYOUT_ECAM_BASE + (VMM_IDE_PCI_SLOT << 15) + (1 << 12), v;
-    v = BM_BASE | 1;
-    fuzz_access(&vm->mmio, true, cfg + 0x20, 4, &v);
-    v = PCI_COMMAND_IO | PCI_COMMAND_MASTER;
-    fuzz_access(&vm->mmio, true, cfg + PCI_COMMAND, 2, &v);
+    uint64_t cfg = LAYOUT_ECAM_BASE + (VMM_IDE_PCI_SLOT << 15) + (1 << 12);
+    fuzz_write(&vm->mmio, cfg + 0x20, 4, BM_BASE | 1);
+    fuzz_write(&vm->mmio, cfg + PCI_COMMAND, 2, PCI_COMMAND_IO | PCI_COMMAND_MASTER);
 
     for (size_t at = 1; at + 8 <= size; at += 8) {
-        const uint8_t *r = data + at;
-        bool write = r[0] & 1;
-        unsigned sz = 1u << (r[1] & 3);
-        if (sz > 4)
-            sz = 4;
-        unsigned off = r[2] | r[3] << 8;
-        v = (uint64_t)r[4] | (uint64_t)r[5] << 8 | (uint64_t)r[6] << 16 | (uint64_t)r[7] << 24;
-        switch ((r[0] >> 1) & 7) {
+        FuzzRecord rec = fuzz_record(data + at);
+        bool write = rec.write;
+        unsigned sz = rec.sz > 4 ? 4 : rec.sz, off = rec.off;
+        uint64_t v = rec.v;
+        switch (rec.kind & 7) {
         case 0: fuzz_access(&vm->pio, write, 0x1f0 + off % 8, sz, &v); break;
         case 1: fuzz_access(&vm->pio, write, 0x170 + off % 8, sz, &v); break;
         case 2: fuzz_access(&vm->pio, write, off & 1 ? 0x376 : 0x3f6, 1, &v); break;
@@ -124,10 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     VmmBlockStats st;
     vmm_ide_get_stats(ide, "hda", &st);
     vmm_ide_free(ide);
-    vmm_pci_host_free(vm->pci);
-    vmm_bus_destroy(&vm->pio);
-    vmm_bus_destroy(&vm->mmio);
-    g_free(vm);
+    fuzz_vm_free(vm);
     g_ptr_array_free(def.disks, TRUE);
     return 0;
 }

@@ -1,8 +1,9 @@
 /* What the emulated NIC fuzz targets (fuzz-e1000.c, fuzz-rtl8139.c)
- * share: failing loudly, interrupt lines that must stay 0 or 1, guest
- * accesses whose reads are checked against their size, and the host side
- * (draining what the device sent, a drainer thread for passt's stream,
- * frames from the input to the device) and the input loop. Define
+ * share beyond fuzz-util.h: failing loudly with the target's name, the
+ * host side (draining what the device sent, a drainer thread for passt's
+ * stream, frames from the input to the device), the register and
+ * descriptor records, the after-reset transmit check and the input loop.
+ * Define
  * FUZZ_NIC_NAME, RAM_SIZE and SLOT first. */
 #ifndef VMM_FUZZ_NIC_H
 #define VMM_FUZZ_NIC_H
@@ -12,6 +13,7 @@
 #include "net/nicio.h"
 #include "vmm/layout.h"
 #include "vmm/vm.h"
+#include "fuzz-util.h"
 #include "fuzz-vm.h"
 
 #include <errno.h>
@@ -34,24 +36,9 @@ static void G_GNUC_PRINTF(1, 2) fail(const char *fmt, ...)
     abort();
 }
 
-static void line_set(VmmIrq *irq, int level)
-{
-    if (level != 0 && level != 1)
-        fail("gsi %u driven to %d", irq->gsi, level);
-}
-
 static void guest_access(VmmVm *vm, bool write, bool pio, uint64_t addr, unsigned sz, uint64_t *v)
 {
-    VmmBus *bus = pio ? &vm->pio : &vm->mmio;
-    if (write) {
-        vmm_bus_write(bus, addr, sz, *v);
-        return;
-    }
-    *v = 0;
-    vmm_bus_read(bus, addr, sz, v);
-    if (sz < 8 && (*v >> (8 * sz)) != 0)
-        fail("%u-byte read at 0x%llx returned 0x%llx", sz, (unsigned long long)addr,
-             (unsigned long long)*v);
+    fuzz_access(pio ? &vm->pio : &vm->mmio, write, addr, sz, v);
 }
 
 static void drain(int fd)
@@ -99,33 +86,85 @@ static void host_frame(int fd, bool stream, const uint8_t *ram, size_t ram_size,
         fail("frame to the device: %s", g_strerror(errno));
 }
 
-/* One NIC under the fuzz loop: its constructor and destructor, the BARs
- * as firmware leaves them, the record kinds that reach its registers (1-3)
- * or write a descriptor (7), and the final usability check. */
+/* One NIC under the fuzz loop: its constructor and destructor, where
+ * firmware puts its BARs, the windows and register table the record kinds
+ * 1-3 reach, how kind 7 writes a descriptor, and the final usability
+ * check's reset and one-frame transmit. */
 typedef struct {
     void *(*create)(VmmVm *vm, const VmmNicConfig *cfg, GError **err);
     void (*destroy)(void *dev);
-    void (*map)(VmmVm *vm);
-    void (*record)(VmmVm *vm, uint8_t *ram, unsigned kind, bool write, unsigned sz,
-                   unsigned off, uint64_t *v, const uint8_t *r);
-    void (*check_usable)(VmmVm *vm, uint8_t *ram, int peer, bool stream);
+    unsigned mem_bar, io_bar;          /* their config space offsets */
+    uint64_t mem_base, io_base;
+    unsigned mem_size, io_size;        /* kinds 1 and 3: offset modulo these */
+    const uint16_t *regs;              /* kind 2: by offset byte */
+    size_t nregs;
+    /* kind 7: the 16 bytes at d, for buffer address a */
+    void (*descriptor)(uint8_t *d, uint64_t a, uint64_t v, const uint8_t *r);
+    const char *reset_name;
+    void (*reset)(VmmVm *vm);
+    /* from a fresh ring or slot: the 60 bytes at RAM 0x3000 */
+    void (*transmit)(VmmVm *vm, uint8_t *ram);
 } FuzzNic;
+
+static void cfg_write(VmmVm *vm, unsigned reg, unsigned sz, uint64_t v)
+{
+    guest_access(vm, true, false, LAYOUT_ECAM_BASE + (SLOT << 15) + reg, sz, &v);
+}
+
+static void mem_write(VmmVm *vm, uint64_t addr, unsigned sz, uint32_t v)
+{
+    uint64_t x = v;
+    guest_access(vm, true, false, addr, sz, &x);
+}
+
+static void nic_map(const FuzzNic *nic, VmmVm *vm)
+{
+    cfg_write(vm, nic->mem_bar, 4, nic->mem_base);
+    cfg_write(vm, nic->io_bar, 4, nic->io_base);
+}
+
+static void nic_record(const FuzzNic *nic, VmmVm *vm, uint8_t *ram, unsigned kind, bool write,
+                       unsigned sz, unsigned off, uint64_t *v, const uint8_t *r)
+{
+    switch (kind) {
+    case 1: guest_access(vm, write, false, nic->mem_base + off % nic->mem_size, sz, v); break;
+    case 2:
+        guest_access(vm, write, false, nic->mem_base + nic->regs[r[2] % nic->nregs] + (r[3] & 3),
+                     sz, v);
+        break;
+    case 3: guest_access(vm, write, true, nic->io_base + off % nic->io_size, sz, v); break;
+    case 7:
+        nic->descriptor(ram + ((off & 0x8000) ? 0x2000 : 0x1000) + 16 * (off % 16), off & 0x7fff,
+                        *v, r);
+        break;
+    }
+}
+
+/* After a reset, one 60-byte frame reaches the host, whole. */
+static void nic_check_usable(const FuzzNic *nic, VmmVm *vm, uint8_t *ram, int peer, bool stream)
+{
+    cfg_write(vm, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER);
+    cfg_write(vm, nic->mem_bar, 4, nic->mem_base);
+    nic->reset(vm);
+    drain(peer);
+    memset(ram + 0x3000, 0x5a, 60);
+    nic->transmit(vm, ram);
+    uint8_t buf[128];
+    ssize_t n = recv(peer, buf, sizeof(buf), MSG_DONTWAIT);
+    ssize_t want = stream ? 4 + 60 : 12 + 60;
+    if (n != want || buf[want - 1] != 0x5a)
+        fail("after %s the device did not transmit a 60-byte frame (got %zd bytes)",
+             nic->reset_name, n);
+}
 
 /* The input format both targets document: [0] bit 0 the back end, then
  * 8-byte records; kinds 0 (config space), 4 (RAM), 5 (a frame from the
  * host) and 6 (drain) are handled here. */
 static int fuzz_nic_one(const FuzzNic *nic, const uint8_t *data, size_t size)
 {
-    static uint8_t *ram;
-    if (!ram) {
-        if (!g_getenv("VMM_FUZZ_VERBOSE"))
-            vmm_log_set_level(VMM_LOG_ERROR);
-        ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (ram == MAP_FAILED)
-            abort();
-    }
-    memset(ram, 0, RAM_SIZE);
-    VmmVm *vm = fuzz_vm_new(ram, RAM_SIZE, line_set);
+    bool first;
+    uint8_t *ram = fuzz_ram(RAM_SIZE, &first);
+    VmmVm *vm = fuzz_vm_new(ram, RAM_SIZE, fuzz_line_set);
     bool stream = size && (data[0] & 1);
     int sv[2];
     if (socketpair(AF_UNIX, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0, sv) < 0)
@@ -138,17 +177,15 @@ static int fuzz_nic_one(const FuzzNic *nic, const uint8_t *data, size_t size)
         fail("%s", err->message);
     Drainer dr = { sv[1], 0 };
     GThread *drain_thread = stream ? g_thread_new("drainer", drainer, &dr) : NULL;
-    nic->map(vm);
-    uint64_t v = PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER;
-    guest_access(vm, true, false, LAYOUT_ECAM_BASE + (SLOT << 15) + PCI_COMMAND, 2, &v);
+    nic_map(nic, vm);
+    cfg_write(vm, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER);
 
     for (size_t at = 1; at + 8 <= size; at += 8) {
         const uint8_t *r = data + at;
-        bool write = r[0] & 1;
-        unsigned sz = 1u << (r[1] & 3);
-        unsigned off = r[2] | r[3] << 8;
-        unsigned kind = (r[0] >> 1) & 7;
-        v = (uint64_t)r[4] | (uint64_t)r[5] << 8 | (uint64_t)r[6] << 16 | (uint64_t)r[7] << 24;
+        FuzzRecord rec = fuzz_record(r);
+        bool write = rec.write;
+        unsigned sz = rec.sz, off = rec.off, kind = rec.kind & 7;
+        uint64_t v = rec.v;
         switch (kind) {
         case 0:
             guest_access(vm, write, false,
@@ -161,7 +198,7 @@ static int fuzz_nic_one(const FuzzNic *nic, const uint8_t *data, size_t size)
                 drain(sv[1]);
             break;
         default:
-            nic->record(vm, ram, kind, write, sz, off, &v, r);
+            nic_record(nic, vm, ram, kind, write, sz, off, &v, r);
         }
     }
 
@@ -169,7 +206,7 @@ static int fuzz_nic_one(const FuzzNic *nic, const uint8_t *data, size_t size)
         g_atomic_int_set(&dr.stop, 1);
         g_thread_join(drain_thread);
     }
-    nic->check_usable(vm, ram, sv[1], stream);
+    nic_check_usable(nic, vm, ram, sv[1], stream);
     nic->destroy(dev);
     close(sv[0]);
     close(sv[1]);

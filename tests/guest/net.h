@@ -91,6 +91,34 @@ struct nic_ops {
 };
 extern const struct nic_ops virtio_nic_ops, e1000_nic_ops, rtl8139_nic_ops;
 
+/* An emulated NIC's INTx check (test=e1000, test=rtl8139): raise()
+ * unmasks one cause and makes the device raise it, which must come as one
+ * level-triggered interrupt on gsi that the CPL0 stub acknowledges at
+ * ack_addr (a read, or with w1c a write of the bits back) and that shows
+ * `cause`; stop() ends it (may be NULL); masked() masks every cause and
+ * raises another, which stays quiet; status() reads the status register
+ * then (and clears it), where (status & want_mask) == want must hold. */
+struct nic_intx {
+	const char *check;		/* "e1000_intx" */
+	const char *reg;		/* the status register's JSON name: "icr" */
+	u64 ack_addr;
+	bool w1c;
+	u64 cause;
+	u32 want_mask, want;
+	void (*raise)(void *dev);
+	void (*stop)(void *dev);
+	void (*masked)(void *dev);
+	u32 (*status)(void *dev);
+};
+/* A 60-byte broadcast frame from mac of a local experimental ethertype
+ * (0x88b5) at b: what the after-reset checks send. */
+void nic_probe_frame(u8 *b, const u8 *mac);
+/* After the device's own init checks: its INTx check, test=...
+ * hostile=1's checks (hostile, may be NULL), then net-dhcp with dhcp=1
+ * (false) or test=net's serving (true: the caller may check counters). */
+bool nic_check_and_serve(const struct nic_ops *o, void *dev, const u8 *mac, unsigned gsi,
+			 const struct nic_intx *x, void (*hostile)(void));
+
 /* --- test_net.c's protocol helpers (big-endian on the wire) ------------- */
 static inline u16 be16(const u8 *p) { return (u16)(p[0] << 8 | p[1]); }
 static inline u32 be32(const u8 *p) { return (u32)p[0] << 24 | (u32)p[1] << 16 | (u32)p[2] << 8 | p[3]; }

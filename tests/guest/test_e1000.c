@@ -17,12 +17,8 @@
 #include "acpi.h"
 #include "e1000.h"
 
-extern volatile u64 intx_events;
-extern u64 intx_addr;
 #include "net.h"
 
-void net_serve_on(const struct nic_ops *o, void *d, const u8 *mac);
-void net_dhcp_on(const struct nic_ops *o, void *d, const u8 *mac);
 
 static struct e1000 nic;
 
@@ -55,33 +51,22 @@ static void init_checks(void)
 /* ICS raises LSC with IMS set: one level-triggered interrupt on the
  * slot's GSI, routed as the _PRT says (level, active-low); the CPL0 stub
  * reads ICR, which must lower the line (else the EOI re-raises it at
- * once and the count runs away). */
-static void intx_check(void)
+ * once and the count runs away). Masked, RXT0 by ICS stays in ICR. */
+static void intx_raise(void *d)
 {
-	intx_addr = nic.mmio + E1K_ICR;
-	ioapic_route(nic.gsi, VEC_INTX, true, true, (u8)lapic_id(), false);
-	u64 before = irq_count[VEC_INTX];
-	intx_events = 0;
-	e1000_wr(&nic, E1K_IMS, 0x4);		/* LSC */
-	e1000_wr(&nic, E1K_ICS, 0x4);
-	bool got = wait_change(&irq_count[VEC_INTX], before, 2000);
-	delay_us(50000);
-	u64 n = irq_count[VEC_INTX] - before;
-	/* a masked cause stays quiet */
-	e1000_wr(&nic, E1K_IMC, 0xffffffff);
-	e1000_wr(&nic, E1K_ICS, 0x80);
-	delay_us(50000);
-	u64 n2 = irq_count[VEC_INTX] - before;
-	u32 icr = e1000_rd(&nic, E1K_ICR);
-	/* One interrupt is what a line lowered at the first ICR read gives;
-	 * PVM here delivers a second one (ICR then reads 0), so up to two
-	 * pass: a line that stays up would give thousands. */
-	check("e1000_intx", got && n >= 1 && n <= 2 && n2 == n && (intx_events & 0x4) && icr == 0x80,
-	      ",\"gsi\":%u,\"irqs\":%llu,\"after_masked\":%llu,\"icr_seen\":\"0x%llx\",\"icr_masked\":\"0x%x\"",
-	      nic.gsi, (unsigned long long)n, (unsigned long long)n2,
-	      (unsigned long long)intx_events, icr);
-	/* serving polls; the line stays quiet */
-	ioapic_route(nic.gsi, VEC_INTX, true, true, (u8)lapic_id(), true);
+	e1000_wr(d, E1K_IMS, 0x4);		/* LSC */
+	e1000_wr(d, E1K_ICS, 0x4);
+}
+
+static void intx_masked(void *d)
+{
+	e1000_wr(d, E1K_IMC, 0xffffffff);
+	e1000_wr(d, E1K_ICS, 0x80);
+}
+
+static u32 intx_status(void *d)
+{
+	return e1000_rd(d, E1K_ICR);
 }
 
 /* After CTRL.RST and a fresh start, one frame goes out: TDH moves past
@@ -94,11 +79,7 @@ static bool usable_after_reset(void)
 	u8 *b = e1000_tx_buf(&nic, &slot);
 	if (!b)
 		return false;
-	memset(b, 0xff, 6);
-	memcpy(b + 6, nic.mac, 6);
-	b[12] = 0x88;
-	b[13] = 0xb5;				/* local experimental ethertype */
-	memset(b + 14, 0, 46);
+	nic_probe_frame(b, nic.mac);
 	e1000_tx_send(&nic, slot, 60);
 	for (int i = 0; i < 1000000; i++)
 		if (nic.txd[16 * slot + 12] & 1)
@@ -179,13 +160,12 @@ void test_e1000(void)
 		return;
 	}
 	init_checks();
-	intx_check();
-	if (cmdline_u64("hostile", 0))
-		hostile_checks();
-	if (cmdline_u64("dhcp", 0)) {
-		net_dhcp_on(&e1000_nic_ops, &nic, nic.mac);
+	const struct nic_intx intx = {
+		.check = "e1000_intx", .reg = "icr", .ack_addr = nic.mmio + E1K_ICR, .cause = 0x4,
+		.want_mask = 0xffffffff, .want = 0x80, .raise = intx_raise, .masked = intx_masked,
+		.status = intx_status,
+	};
+	if (!nic_check_and_serve(&e1000_nic_ops, &nic, nic.mac, nic.gsi, &intx, hostile_checks))
 		return;
-	}
-	net_serve_on(&e1000_nic_ops, &nic, nic.mac);
 	stats_check();
 }

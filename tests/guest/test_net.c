@@ -418,6 +418,63 @@ void net_serve_on(const struct nic_ops *o, void *d, const u8 *mac)
 	net_serve();
 }
 
+extern volatile u64 intx_events;
+extern u64 intx_addr, intx_w1c;
+void net_dhcp_on(const struct nic_ops *o, void *d, const u8 *mac);
+
+static void nic_intx_check(const struct nic_intx *x, void *dev, unsigned gsi)
+{
+	intx_addr = x->ack_addr;
+	intx_w1c = x->w1c;
+	ioapic_route(gsi, VEC_INTX, true, true, (u8)lapic_id(), false);
+	u64 before = irq_count[VEC_INTX];
+	intx_events = 0;
+	x->raise(dev);
+	bool got = wait_change(&irq_count[VEC_INTX], before, 2000);
+	if (x->stop)
+		x->stop(dev);
+	delay_us(50000);
+	u64 n = irq_count[VEC_INTX] - before;
+	/* a masked cause stays quiet */
+	x->masked(dev);
+	delay_us(50000);
+	u64 n2 = irq_count[VEC_INTX] - before;
+	u32 st = x->status(dev);
+	/* One interrupt is what a line lowered at the first acknowledgement
+	 * gives; PVM here delivers a second one for a lowered level line, so
+	 * up to two pass: a line that stays up would give thousands. */
+	check(x->check, got && n >= 1 && n <= 2 && n2 == n && (intx_events & x->cause) &&
+	      (st & x->want_mask) == x->want,
+	      ",\"gsi\":%u,\"irqs\":%llu,\"after_masked\":%llu,\"%s_seen\":\"0x%llx\","
+	      "\"%s_masked\":\"0x%x\"", gsi, (unsigned long long)n, (unsigned long long)n2, x->reg,
+	      (unsigned long long)intx_events, x->reg, st);
+	/* serving polls; the line stays quiet */
+	ioapic_route(gsi, VEC_INTX, true, true, (u8)lapic_id(), true);
+}
+
+void nic_probe_frame(u8 *b, const u8 *mac)
+{
+	memset(b, 0xff, 6);
+	memcpy(b + 6, mac, 6);
+	b[12] = 0x88;
+	b[13] = 0xb5;
+	memset(b + 14, 0, 46);
+}
+
+bool nic_check_and_serve(const struct nic_ops *o, void *dev, const u8 *mac, unsigned gsi,
+			 const struct nic_intx *x, void (*hostile)(void))
+{
+	nic_intx_check(x, dev, gsi);
+	if (hostile && cmdline_u64("hostile", 0))
+		hostile();
+	if (cmdline_u64("dhcp", 0)) {
+		net_dhcp_on(o, dev, mac);
+		return false;
+	}
+	net_serve_on(o, dev, mac);
+	return true;
+}
+
 /* ARP, ping and UDP echo until the power button or timeout=, then the
  * counts (net_served) */
 static void net_serve(void)

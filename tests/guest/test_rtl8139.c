@@ -22,10 +22,6 @@
 #include "net.h"
 #include "rtl8139.h"
 
-extern volatile u64 intx_events;
-extern u64 intx_addr, intx_w1c;
-void net_serve_on(const struct nic_ops *o, void *d, const u8 *mac);
-void net_dhcp_on(const struct nic_ops *o, void *d, const u8 *mac);
 
 static struct rtl8139 nic;
 
@@ -51,36 +47,31 @@ static void init_checks(void)
 
 /* TimerInt: TimeOut when TCTR (33 MHz, restarted by any write) reaches
  * it; with IMR set, one level-triggered interrupt on the slot's GSI that
- * the CPL0 stub acknowledges by writing the ISR bits back. */
-static void intx_check(void)
+ * the CPL0 stub acknowledges by writing the ISR bits back. Masked, the
+ * software interrupt of TxPoll stays in ISR. */
+static void intx_raise(void *d)
 {
-	intx_addr = nic.mmio + RTL_ISR;
-	intx_w1c = 1;
-	ioapic_route(nic.gsi, VEC_INTX, true, true, (u8)lapic_id(), false);
-	u64 before = irq_count[VEC_INTX];
-	intx_events = 0;
-	rtl8139_wr16(&nic, RTL_IMR, 0x4000);
-	rtl8139_wr32(&nic, RTL_TIMERINT, 33 * 2000);	/* 2 ms */
-	rtl8139_wr32(&nic, RTL_TCTR, 0);
-	bool got = wait_change(&irq_count[VEC_INTX], before, 2000);
-	rtl8139_wr32(&nic, RTL_TIMERINT, 0);
-	delay_us(50000);
-	u64 n = irq_count[VEC_INTX] - before;
-	/* a masked cause stays quiet: the software interrupt of TxPoll */
-	rtl8139_wr16(&nic, RTL_IMR, 0);
-	rtl8139_wr8(&nic, RTL_TXPOLL, 0x01);
-	delay_us(50000);
-	u64 n2 = irq_count[VEC_INTX] - before;
-	u16 isr = rtl8139_rd16(&nic, RTL_ISR);
-	rtl8139_wr16(&nic, RTL_ISR, isr);
-	/* PVM may deliver a second one for a lowered level line (see
-	 * test_e1000.c); a line that stays up gives thousands */
-	check("rtl8139_intx", got && n >= 1 && n <= 2 && n2 == n && (intx_events & 0x4000) &&
-	      (isr & 0x100),
-	      ",\"gsi\":%u,\"irqs\":%llu,\"after_masked\":%llu,\"isr_seen\":\"0x%llx\",\"isr_masked\":\"0x%x\"",
-	      nic.gsi, (unsigned long long)n, (unsigned long long)n2,
-	      (unsigned long long)intx_events, isr);
-	ioapic_route(nic.gsi, VEC_INTX, true, true, (u8)lapic_id(), true);
+	rtl8139_wr16(d, RTL_IMR, 0x4000);
+	rtl8139_wr32(d, RTL_TIMERINT, 33 * 2000);	/* 2 ms */
+	rtl8139_wr32(d, RTL_TCTR, 0);
+}
+
+static void intx_stop(void *d)
+{
+	rtl8139_wr32(d, RTL_TIMERINT, 0);
+}
+
+static void intx_masked(void *d)
+{
+	rtl8139_wr16(d, RTL_IMR, 0);
+	rtl8139_wr8(d, RTL_TXPOLL, 0x01);
+}
+
+static u32 intx_status(void *d)
+{
+	u16 isr = rtl8139_rd16(d, RTL_ISR);
+	rtl8139_wr16(d, RTL_ISR, isr);
+	return isr;
 }
 
 /* After CR.RST and a fresh start, one frame goes out. */
@@ -91,11 +82,7 @@ static bool usable_after_reset(void)
 	u8 *b = rtl8139_tx_buf(&nic, &slot);
 	if (!b)
 		return false;
-	memset(b, 0xff, 6);
-	memcpy(b + 6, nic.mac, 6);
-	b[12] = 0x88;
-	b[13] = 0xb5;				/* local experimental ethertype */
-	memset(b + 14, 0, 46);
+	nic_probe_frame(b, nic.mac);
 	rtl8139_tx_send(&nic, slot, 60, 0);
 	for (int i = 0; i < 1000000; i++)
 		if (rtl8139_tx_done(&nic, slot))
@@ -209,14 +196,13 @@ void test_rtl8139(void)
 		return;
 	}
 	init_checks();
-	intx_check();
-	if (cmdline_u64("hostile", 0))
-		hostile_checks();
-	if (cmdline_u64("dhcp", 0)) {
-		net_dhcp_on(&rtl8139_nic_ops, &nic, nic.mac);
+	const struct nic_intx intx = {
+		.check = "rtl8139_intx", .reg = "isr", .ack_addr = nic.mmio + RTL_ISR, .w1c = true,
+		.cause = 0x4000, .want_mask = 0x100, .want = 0x100, .raise = intx_raise,
+		.stop = intx_stop, .masked = intx_masked, .status = intx_status,
+	};
+	if (!nic_check_and_serve(&rtl8139_nic_ops, &nic, nic.mac, nic.gsi, &intx, hostile_checks))
 		return;
-	}
-	net_serve_on(&rtl8139_nic_ops, &nic, nic.mac);
 	if (cplus)
 		check("rtl8139_csum", nic.rx_csum_ok > 0 && nic.rx_csum_bad == 0,
 		      ",\"rx_csum_ok\":%llu,\"rx_csum_bad\":%llu,\"tx\":%llu",

@@ -485,3 +485,38 @@ void harness_assert_refused(const char *devs, const char *want, double timeout_s
     g_assert_cmpint(r->exit_status, !=, 0);
     g_assert_nonnull(strstr(r->err, want));
 }
+
+void harness_assert_refused_cases(const char *const (*cases)[2], size_t n, double timeout_s)
+{
+    for (size_t i = 0; i < n; i++) {
+        g_autofree char *dir = harness_tmpdir();
+        g_autofree char *img = harness_make_image(dir, "d.img", 8);
+        g_autofree char *second = harness_make_image(dir, "d.img.2", 8);
+        g_autofree char *devs = g_strdup_printf(cases[i][0], img, img);
+        harness_assert_refused(devs, cases[i][1], timeout_s);
+    }
+}
+
+static void skip_no_kvm(void)
+{
+    g_test_skip("/dev/kvm is not accessible on this host");
+}
+
+bool harness_init_disk_tests(int *argc, char ***argv, const char *prefix, GTestDataFunc guest)
+{
+    g_test_init(argc, argv, NULL);
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        g_autofree char *path = g_strdup_printf("%s/no-kvm", prefix);
+        g_test_add_func(path, skip_no_kvm);
+        return false;
+    }
+    static const HarnessDiskMode modes[] = {
+        { "writeback", "threads" }, { "none", "native" }, { "writethrough", "io_uring" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(modes); i++) {
+        g_autofree char *path = g_strdup_printf("%s/guest/%s/%s", prefix, modes[i].io,
+                                                modes[i].cache);
+        g_test_add_data_func(path, &modes[i], guest);
+    }
+    return true;
+}

@@ -68,6 +68,19 @@ HarnessRun *harness_run_guest(const char *dir, const HarnessDomain *d, double ti
 /* A domain with devs (the XML of its extra devices) does not start and
  * stderr says `want`. */
 void harness_assert_refused(const char *devs, const char *want, double timeout_s);
+/* The same for each of n cases {devs, want}: devs is a format whose %s
+ * (at most two) name an 8 MiB image d.img, beside which d.img.2 exists. */
+void harness_assert_refused_cases(const char *const (*cases)[2], size_t n, double timeout_s);
+
+/* The cache and io modes a disk controller's guest test runs under. */
+typedef struct {
+    const char *cache, *io;
+} HarnessDiskMode;
+/* g_test_init(); with /dev/kvm usable, PREFIX/guest/IO/CACHE for each
+ * mode (guest gets its HarnessDiskMode) and true, for the caller to add
+ * its other cases; without, one PREFIX/no-kvm case that says why it skips,
+ * and false. */
+bool harness_init_disk_tests(int *argc, char ***argv, const char *prefix, GTestDataFunc guest);
 
 /* DPDK's dpdk-testpmd as a vhost-user net back end on a socket in a fresh
  * directory, forwarding with macswap (every frame back, MACs swapped).

@@ -25,11 +25,9 @@ static void fill(guint32 *w, size_t words, guint32 tag)
         w[i] = GUINT32_TO_LE(tag * 0x9e3779b9u ^ i * 0x85ebca6bu);
 }
 
-typedef struct { const char *cache, *io; } Mode;
-
 static void test_guest(gconstpointer data)
 {
-    const Mode *m = data;
+    const HarnessDiskMode *m = data;
     g_autofree char *rel = harness_tmpdir();
     g_autofree char *dir = g_canonicalize_filename(rel, NULL);
     g_autofree char *img = harness_make_image(dir, "sda.img", 140 * 1024);
@@ -118,7 +116,7 @@ static void test_guest(gconstpointer data)
 typedef struct {
     char *sock, *new_iso;
     json_object *blocks, *after;
-    char *hda_err;
+    char *hda_err, *hdc_err;
 } Stats;
 
 static json_object *query_blocks(VmmProtoSync *ctl)
@@ -158,6 +156,8 @@ static gboolean on_stats_line(const char *line, GPid pid, void *opaque)
     /* a disk is no CD-ROM; the CD-ROM takes a new image of the same data
      * (the guest's CD checks then see a unit attention first) */
     st->hda_err = change_media(ctl, "sda", st->new_iso);
+    /* no IDE controller behind an IDE name */
+    st->hdc_err = change_media(ctl, "hdc", st->new_iso);
     g_autofree char *cd_err = change_media(ctl, "sdb", st->new_iso);
     if (cd_err)
         g_test_message("change-media sdb: %s", cd_err);
@@ -220,6 +220,9 @@ static void test_stats(void)
     g_assert_cmpint(block_field(st.blocks, "sdb", "rd_reqs"), ==, 0);   /* not read yet */
     g_assert_nonnull(st.hda_err);
     g_assert_nonnull(strstr(st.hda_err, "no SATA CD-ROM"));
+    g_test_message("change-media hdc: %s", st.hdc_err);
+    g_assert_nonnull(st.hdc_err);
+    g_assert_nonnull(strstr(st.hdc_err, "disk hdc: the domain has no IDE or SATA CD-ROM"));
     g_assert_nonnull(st.after);
     json_object *path = NULL;
     g_assert_true(json_object_object_get_ex(block_entry(st.after, "sdb"), "path", &path));
@@ -228,13 +231,14 @@ static void test_stats(void)
     json_object_put(st.blocks);
     json_object_put(st.after);
     g_free(st.hda_err);
+    g_free(st.hdc_err);
     g_free(st.new_iso);
     g_free(st.sock);
 }
 
 static void test_refused(void)
 {
-    static const char *cases[][2] = {
+    static const char *const cases[][2] = {
         { "<disk type='file' device='disk'><source file='%s'/><target dev='sdg' bus='sata'/>"
           "</disk>", "ports 0 to 5 (sda to sdf)" },
         { "<disk type='file' device='disk'><source file='%s'/><target dev='sda' bus='sata'/>"
@@ -252,35 +256,14 @@ static void test_refused(void)
         { "<disk type='file' device='disk'><source file='%s'/><target dev='hda' bus='sata'/>"
           "</disk>", "not supported on bus 'sata'" },
     };
-    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-        g_autofree char *dir = harness_tmpdir();
-        g_autofree char *img = harness_make_image(dir, "d.img", 8);
-        g_autofree char *unused = harness_make_image(dir, "d.img.2", 8);
-        g_autofree char *devs = g_strdup_printf(cases[i][0], img, img);
-        harness_assert_refused(devs, cases[i][1], TIMEOUT);
-    }
-}
-
-static void skip_no_kvm(void)
-{
-    g_test_skip("/dev/kvm is not accessible on this host");
+    harness_assert_refused_cases(cases, G_N_ELEMENTS(cases), TIMEOUT);
 }
 
 int main(int argc, char **argv)
 {
-    g_test_init(&argc, &argv, NULL);
-    if (access("/dev/kvm", R_OK | W_OK) != 0) {
-        g_test_add_func("/ahci/no-kvm", skip_no_kvm);
-        return g_test_run();
+    if (harness_init_disk_tests(&argc, &argv, "/ahci", test_guest)) {
+        g_test_add_func("/ahci/refused", test_refused);
+        g_test_add_func("/ahci/stats", test_stats);
     }
-    static const Mode modes[] = {
-        { "writeback", "threads" }, { "none", "native" }, { "writethrough", "io_uring" },
-    };
-    for (size_t i = 0; i < G_N_ELEMENTS(modes); i++) {
-        g_autofree char *path = g_strdup_printf("/ahci/guest/%s/%s", modes[i].io, modes[i].cache);
-        g_test_add_data_func(path, &modes[i], test_guest);
-    }
-    g_test_add_func("/ahci/refused", test_refused);
-    g_test_add_func("/ahci/stats", test_stats);
     return g_test_run();
 }

@@ -61,6 +61,24 @@ static char *cg_read(const char *dir, const char *file)
     return g_strstrip(g_strdup(t));
 }
 
+/* The cgroup file dir/file holds want (blanks around it aside). */
+static void assert_cg(const char *dir, const char *file, const char *want)
+{
+    g_autofree char *got = cg_read(dir, file);
+    if (strcmp(got, want))
+        g_test_message("%s/%s: '%s', expected '%s'", dir, file, got, want);
+    g_assert_cmpstr(got, ==, want);
+}
+
+/* The end of a test: the client, the daemon, its partition, its files. */
+static void finish(Vmmd *v, VmmProtoSync *s, const char *part)
+{
+    vmm_proto_sync_free(s);
+    vmmd_stop(v, SIGTERM);
+    remove_partition(part);
+    vmmd_cleanup(v);
+}
+
 static char *status_field(const char *proc_dir, const char *field)
 {
     g_autofree char *p = g_build_filename(proc_dir, "status", NULL);
@@ -161,21 +179,16 @@ static void test_limits(void)
     g_autofree char *self_mem = task_group("/proc/self", "memory");
     g_autofree char *want_mem = g_strconcat(self_mem, leaf, NULL);
     g_assert_cmpstr(mem, ==, want_mem);
-    g_autofree char *hard = cg_read(mem, "memory.limit_in_bytes");
-    g_autofree char *soft = cg_read(mem, "memory.soft_limit_in_bytes");
-    g_assert_cmpstr(hard, ==, "268435456");
-    g_assert_cmpstr(soft, ==, "134217728");
+    assert_cg(mem, "memory.limit_in_bytes", "268435456");
+    assert_cg(mem, "memory.soft_limit_in_bytes", "134217728");
 
     /* cpu: the main thread in emulator/, each vCPU thread in its vcpuN/ */
     g_autofree char *emu = task_group(proc, "cpu");
     g_assert_true(g_str_has_suffix(emu, "tuned.vmmd/emulator"));
     g_autofree char *vmcpu = g_path_get_dirname(emu);
-    g_autofree char *shares = cg_read(vmcpu, "cpu.shares");
-    g_assert_cmpstr(shares, ==, "512");
-    g_autofree char *eq = cg_read(emu, "cpu.cfs_quota_us");
-    g_autofree char *ep = cg_read(emu, "cpu.cfs_period_us");
-    g_assert_cmpstr(eq, ==, "300000");
-    g_assert_cmpstr(ep, ==, "200000");
+    assert_cg(vmcpu, "cpu.shares", "512");
+    assert_cg(emu, "cpu.cfs_quota_us", "300000");
+    assert_cg(emu, "cpu.cfs_period_us", "200000");
     for (int i = 0; i < 2; i++) {
         g_autofree char *name = g_strdup_printf("vcpu%d", i);
         g_autofree char *td = thread_dir(pid, name);
@@ -183,10 +196,8 @@ static void test_limits(void)
         g_autofree char *grp = task_group(td, "cpu");
         g_autofree char *want = g_build_filename(vmcpu, name, NULL);
         g_assert_cmpstr(grp, ==, want);
-        g_autofree char *q = cg_read(grp, "cpu.cfs_quota_us");
-        g_autofree char *p = cg_read(grp, "cpu.cfs_period_us");
-        g_assert_cmpstr(q, ==, "50000");
-        g_assert_cmpstr(p, ==, "100000");
+        assert_cg(grp, "cpu.cfs_quota_us", "50000");
+        assert_cg(grp, "cpu.cfs_period_us", "100000");
         /* <vcpupin>: vCPU 0 on CPU 1, vCPU 1 on CPU 0 */
         g_autofree char *cpus = status_field(td, "Cpus_allowed_list");
         g_assert_cmpstr(cpus, ==, i == 0 ? "1" : "0");
@@ -197,12 +208,10 @@ static void test_limits(void)
 
     /* blkio throttling on the device */
     g_autofree char *bio = task_group(proc, "blkio");
-    g_autofree char *rbps = cg_read(bio, "blkio.throttle.read_bps_device");
-    g_autofree char *wiops = cg_read(bio, "blkio.throttle.write_iops_device");
     g_autofree char *want_r = g_strdup_printf("%s 1000000", devno);
     g_autofree char *want_w = g_strdup_printf("%s 70", devno);
-    g_assert_cmpstr(rbps, ==, want_r);
-    g_assert_cmpstr(wiops, ==, want_w);
+    assert_cg(bio, "blkio.throttle.read_bps_device", want_r);
+    assert_cg(bio, "blkio.throttle.write_iops_device", want_w);
     /* cpuacct holds the worker too */
     g_autofree char *acct = task_group(proc, "cpuacct");
     g_assert_true(g_str_has_suffix(acct, "tuned.vmmd") ||
@@ -283,10 +292,7 @@ static void test_limits(void)
     g_assert_true(g_file_test(mem, G_FILE_TEST_IS_DIR));
     domain_op(s, "domain-destroy", "tuned");
     g_assert_false(g_file_test(mem, G_FILE_TEST_EXISTS));
-    vmm_proto_sync_free(g_steal_pointer(&s));
-    vmmd_stop(&v, SIGTERM);
-    remove_partition(part);
-    vmmd_cleanup(&v);
+    finish(&v, g_steal_pointer(&s), part);
 }
 
 /* More memory touched than <hard_limit>: the kernel's OOM killer stops the
@@ -388,10 +394,7 @@ static void test_refused(void)
     g_autofree char *self_mem = task_group("/proc/self", "memory");
     g_autofree char *grp = g_strdup_printf("%s/%s/farpin.vmmd", self_mem, part);
     g_assert_false(g_file_test(grp, G_FILE_TEST_EXISTS));
-    vmm_proto_sync_free(g_steal_pointer(&s));
-    vmmd_stop(&v, SIGTERM);
-    remove_partition(part);
-    vmmd_cleanup(&v);
+    finish(&v, g_steal_pointer(&s), part);
 }
 
 /* Two daemons given one partition: the second may not take the group of
@@ -438,8 +441,7 @@ static void test_shared_partition(void)
     /* the first VM keeps its groups */
     g_autofree char *emu2 = task_group(proc, "cpu");
     g_assert_cmpstr(emu2, ==, emu);
-    g_autofree char *q = cg_read(emu, "../vcpu0/cpu.cfs_quota_us");
-    g_assert_cmpstr(q, ==, "50000");
+    assert_cg(emu, "../vcpu0/cpu.cfs_quota_us", "50000");
     vmm_proto_sync_free(g_steal_pointer(&sb));
     vmmd_stop(&b, SIGTERM);
     vmmd_cleanup(&b);
@@ -448,10 +450,7 @@ static void test_shared_partition(void)
     domain_op(sa, "domain-destroy", "twin");
     g_autofree char *vm = g_path_get_dirname(emu);
     g_assert_false(g_file_test(vm, G_FILE_TEST_EXISTS));
-    vmm_proto_sync_free(g_steal_pointer(&sa));
-    vmmd_stop(&a, SIGTERM);
-    remove_partition(part);
-    vmmd_cleanup(&a);
+    finish(&a, g_steal_pointer(&sa), part);
 }
 
 int main(int argc, char **argv)

@@ -24,11 +24,9 @@ static char *make_cd(const char *dir)
     return harness_make_cd_image(dir, "cd.iso", CD_SECTORS, 0xcd000000u);
 }
 
-typedef struct { const char *cache, *io; } Mode;
-
 static void test_guest(gconstpointer data)
 {
-    const Mode *m = data;
+    const HarnessDiskMode *m = data;
     g_autofree char *dir = harness_tmpdir();
     g_autofree char *img = harness_make_image(dir, "hda.img", 140 * 1024);
     g_autofree char *cd = make_cd(dir);
@@ -120,7 +118,7 @@ static void test_qcow2(void)
 
 static void test_refused(void)
 {
-    static const char *cases[][2] = {
+    static const char *const cases[][2] = {
         { "<disk type='file' device='disk'><source file='%s'/><target dev='hde' bus='ide'/>"
           "</disk>", "hda, hdb, hdc and hdd" },
         { "<disk type='file' device='cdrom'><source file='%s'/><target dev='vda' bus='virtio'/>"
@@ -133,13 +131,7 @@ static void test_refused(void)
           "<target dev='vda' bus='virtio'/><address type='pci' slot='1'/></disk>",
           "holds the IDE controller" },
     };
-    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-        g_autofree char *dir = harness_tmpdir();
-        g_autofree char *img = harness_make_image(dir, "d.img", 8);
-        g_autofree char *unused = harness_make_image(dir, "d.img.2", 8);
-        g_autofree char *devs = g_strdup_printf(cases[i][0], img, img);
-        harness_assert_refused(devs, cases[i][1], TIMEOUT);
-    }
+    harness_assert_refused_cases(cases, G_N_ELEMENTS(cases), TIMEOUT);
 }
 
 /* change-media through the worker's control socket, in step with the
@@ -149,7 +141,7 @@ static void test_refused(void)
 typedef struct {
     char *sock, *new_iso;
     VmmProtoSync *ctl;
-    char *insert_err, *locked_err, *forced_err, *nofd_err;
+    char *insert_err, *locked_err, *forced_err, *nofd_err, *eject_fd_err;
     int steps;
     json_object *block;          /* query-stats' hdc entry after the change */
 } Media;
@@ -187,6 +179,8 @@ static gboolean on_media_line(const char *line, GPid pid, void *opaque)
         }
         /* by path alone: the confined worker cannot open it, and says so */
         m->nofd_err = change_media(m, m->new_iso, false);
+        /* an eject takes no image: one sent with it is refused */
+        m->eject_fd_err = change_media_fd(m, NULL, open(m->new_iso, O_RDONLY | O_CLOEXEC), false);
         int fd = open(m->new_iso, vmm_block_open_flags(true, VMM_CACHE_WRITEBACK));
         g_assert_cmpint(fd, >=, 0);
         m->insert_err = change_media_fd(m, m->new_iso, fd, false);
@@ -234,6 +228,8 @@ static void test_media(gconstpointer data)
     g_assert_nonnull(strstr(m.nofd_err, "cannot open"));
     g_assert_nonnull(strstr(m.nofd_err, m.new_iso));
     g_assert_nonnull(strstr(m.nofd_err, "opens no file"));
+    g_assert_nonnull(m.eject_fd_err);
+    g_assert_nonnull(strstr(m.eject_fd_err, "disk hdc: a descriptor came with an eject"));
     g_assert_null(m.insert_err);
     /* the guest locked the tray: refused without force, done with it */
     g_assert_nonnull(m.locked_err);
@@ -257,6 +253,7 @@ static void test_media(gconstpointer data)
     json_object_put(m.block);
     g_free(m.insert_err);
     g_free(m.nofd_err);
+    g_free(m.eject_fd_err);
     g_free(m.locked_err);
     g_free(m.forced_err);
     g_free(m.sock);
@@ -335,29 +332,14 @@ static void test_daemon(void)
     vmmd_cleanup(&v);
 }
 
-static void skip_no_kvm(void)
-{
-    g_test_skip("/dev/kvm is not accessible on this host");
-}
-
 int main(int argc, char **argv)
 {
-    g_test_init(&argc, &argv, NULL);
-    if (access("/dev/kvm", R_OK | W_OK) != 0) {
-        g_test_add_func("/ide/no-kvm", skip_no_kvm);
-        return g_test_run();
+    if (harness_init_disk_tests(&argc, &argv, "/ide", test_guest)) {
+        g_test_add_func("/ide/qcow2", test_qcow2);
+        g_test_add_func("/ide/refused", test_refused);
+        g_test_add_data_func("/ide/media/change", GINT_TO_POINTER(0), test_media);
+        g_test_add_data_func("/ide/media/empty-tray", GINT_TO_POINTER(1), test_media);
+        g_test_add_func("/ide/daemon/change-media", test_daemon);
     }
-    static const Mode modes[] = {
-        { "writeback", "threads" }, { "none", "native" }, { "writethrough", "io_uring" },
-    };
-    for (size_t i = 0; i < G_N_ELEMENTS(modes); i++) {
-        g_autofree char *path = g_strdup_printf("/ide/guest/%s/%s", modes[i].io, modes[i].cache);
-        g_test_add_data_func(path, &modes[i], test_guest);
-    }
-    g_test_add_func("/ide/qcow2", test_qcow2);
-    g_test_add_func("/ide/refused", test_refused);
-    g_test_add_data_func("/ide/media/change", GINT_TO_POINTER(0), test_media);
-    g_test_add_data_func("/ide/media/empty-tray", GINT_TO_POINTER(1), test_media);
-    g_test_add_func("/ide/daemon/change-media", test_daemon);
     return g_test_run();
 }

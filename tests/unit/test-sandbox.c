@@ -1,9 +1,11 @@
 /* The worker's seccomp allow-lists (src/util/sandbox.c), each thread kind's
  * filter installed for real in a forked child: a forbidden call stops the
  * child with exit status 5 and the one-line reason the domain log gets, an
- * allowed one passes. */
+ * allowed one passes; and glibc's allocator under worker_confine() (its
+ * lazily opened files must not be reached). */
 #include "config.h"
 #include "util/sandbox.h"
+#include "worker/worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,10 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* glibc's allocator itself, reached past a sanitizer's interposed malloc. */
+extern void *__libc_malloc(size_t size);
+extern void __libc_free(void *ptr);
 
 typedef enum {
     CALL_OPEN_PASSWD,
@@ -173,6 +179,70 @@ static void check_case(gconstpointer data)
     g_free(r.out);
 }
 
+/* Many threads allocating at once make glibc create arenas past its
+ * eighth (where it counts the CPUs, opening /sys/devices/system/cpu/online)
+ * and free big blocks in them (the first heap shrink reads
+ * /proc/sys/vm/overcommit_memory): what a qcow2 disk at queue depth 32
+ * does in the worker. worker_confine() must have pinned malloc so that
+ * neither path opens a file under the allow-list. */
+#define MALLOC_THREADS 32
+
+static pthread_barrier_t malloc_start;
+
+static void *malloc_thread(void *data)
+{
+    vmm_seccomp_enter_thread(VMM_THREAD_BLOCK);
+    /* all at once, so that each finds every arena locked and makes one */
+    pthread_barrier_wait(&malloc_start);
+    void *blocks[16];
+    for (int round = 0; round < 4; round++) {
+        /* below the mmap threshold: they come from the thread's arena */
+        for (size_t i = 0; i < G_N_ELEMENTS(blocks); i++) {
+            blocks[i] = __libc_malloc(100 * 1024);
+            if (!blocks[i])
+                _exit(31);
+            memset(blocks[i], 0x5a, 100 * 1024);
+        }
+        /* the top chunk grows past the trim threshold: a heap trim */
+        for (size_t i = G_N_ELEMENTS(blocks); i-- > 0;)
+            __libc_free(blocks[i]);
+    }
+    return data;
+}
+
+static void test_worker_malloc(void)
+{
+    pid_t pid = fork();
+    g_assert_cmpint(pid, >=, 0);
+    if (pid == 0) {
+        static const char xml[] = "<domain type='kvm'><name>malloc</name><memory>2048</memory>"
+                                  "<os><type>hvm</type><kernel>k</kernel></os></domain>";
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VmmDomainDef) def = vmm_domain_def_parse_string(xml, sizeof(xml) - 1, NULL,
+                                                                  &err);
+        if (!def)
+            _exit(20);
+        /* the worker's own confinement: nobody's uid when run as root */
+        if (!worker_confine(def, "+65534", NULL, -1, &err)) {
+            g_printerr("%s\n", err->message);
+            _exit(21);
+        }
+        pthread_barrier_init(&malloc_start, NULL, MALLOC_THREADS);
+        pthread_t t[MALLOC_THREADS];
+        for (int i = 0; i < MALLOC_THREADS; i++)
+            if (pthread_create(&t[i], NULL, malloc_thread, NULL) != 0)
+                _exit(22);
+        for (int i = 0; i < MALLOC_THREADS; i++)
+            pthread_join(t[i], NULL);
+        _exit(0);
+    }
+    int ws;
+    g_assert_cmpint(waitpid(pid, &ws, 0), ==, pid);
+    /* a trap exits with VMM_SECCOMP_EXIT_STATUS, its reason on stderr */
+    g_assert_true(WIFEXITED(ws));
+    g_assert_cmpint(WEXITSTATUS(ws), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -204,5 +274,6 @@ int main(int argc, char **argv)
             g_test_add_data_func(names[n], &cases[n], check_case);
         }
     }
+    g_test_add_func("/sandbox/worker-malloc", test_worker_malloc);
     return g_test_run();
 }
