@@ -168,15 +168,17 @@ mstats() {
 
 # ---- outcomes of runs and the tables ----------------------------------------
 # A run that gave no figure: "NA reason" when the guest kit or the VMM
-# refused it (a failed check with an error, or a VMM that exited non-zero
-# saying why before the guest started), else "FAIL reason": the VM did not
-# come up, hung (timeout's status 124) or died; that is also said on stderr
-# at once, with the tail of the output, and kept for bench_failures.
+# refused it (a failed check with an error, or a VMM that exited before the
+# guest started saying that a model, bus or attribute is not supported),
+# else "FAIL reason": the VM did not come up, hung (timeout's status 124)
+# or died; that is also said on stderr at once, with the tail of the
+# output, and kept for bench_failures.
 vm_verdict() {  # out rc what
     local f=$1 rc=$2 why
     why=$(gk_reason "$f" "$f.err" | tr -s '\t ' '  ' | sed "s|$tmp/||g")
     if ((rc != 124)) && { grep -q '"ok":false.*"error":' "$f" ||
-                          { ! grep -q guestkit: "$f" && ((rc != 0)) && [ -s "$f.err" ]; }; }; then
+                          { ! grep -q guestkit: "$f" && ((rc != 0)) &&
+                            grep -Eq 'not supported|unsupported|not a valid device model' "$f.err"; }; }; then
         echo "NA $why"
         return
     fi
