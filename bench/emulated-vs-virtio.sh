@@ -324,13 +324,13 @@ done
 
 cols=(device workload)
 for v in $vmms; do
-    cols+=("$v pkt/s, IOPS" "(spread)" "Mb/s, MB/s" "x virtio" "exits/req" "x virtio")
+    cols+=("$v pkt/s, IOPS" "(spread)" "Mb/s, MB/s" "x virtio" "exits/req" "exits x virtio")
 done
 echo "# Emulated vs paravirtual devices: guest kit net-bench (UDP, 1 queue pair, tap in a netns) and blk-bench (4 KiB, cache=none, io_uring),"
 echo "# median (spread min-max) of $rounds interleaved rounds of $secs s; x virtio: ratio to the virtio row of the same VMM and workload;"
 echo "# net: pkt/s and Mb/s (frames), blk: IOPS and MB/s; exits/req: kvm_mmio + kvm_pio events per packet or request; $(uname -r), $(nproc) CPUs"
 fmt='%-17s %-19s'
-for _ in $vmms; do fmt+=' %13s %15s %10s %8s %9s %8s'; done
+for _ in $vmms; do fmt+=" %13s %15s %10s %8s %9s %14s"; done
 print_table "$fmt\n"
 
 # ---- the chart -----------------------------------------------------------------
@@ -354,11 +354,11 @@ set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set logscale y 10
-set yrange [0.0005:2]
+set yrange [0.0001:2]
 set ylabel 'rate / virtio rate (log scale)'
 set grid ytics
 set xtics rotate by -45 font ',9'
-set bmargin 11
+set bmargin 8
 set datafile missing '?'
 plot ${plots[*]}, 1 with lines dt 2 lc rgb 'black' notitle
 GP
