@@ -28,7 +28,7 @@
 #   bench/emulated-vs-virtio.sh [BUILDDIR] [SECONDS]    (5 s runs by default)
 # Knobs (environment):
 #   ROUNDS=3           rounds
-#   NICS="virtio vhost e1000 rtl8139"   DISKS="virtio ide sata"
+#   NICS="virtio vhost e1000 rtl8139"   DISKS="virtio ide sata" (empty: none)
 #   DIRS="tx rx"       SIZES="64 1400" (Ethernet frame bytes without FCS)
 #   RWS="randread randwrite"            QDS="1 32"
 #   STORAGE="tmpfs disk"  where the disk image lives: tmpfs is /dev/shm,
@@ -48,13 +48,13 @@ set -euo pipefail
 bench_init emulated-vs-virtio "${1:-}"
 secs=${2:-5}
 rounds=${ROUNDS:-3}
-nics=${NICS:-virtio vhost e1000 rtl8139}
-disks=${DISKS:-virtio ide sata}
+nics=${NICS-virtio vhost e1000 rtl8139}
+disks=${DISKS-virtio ide sata}
 dirs=${DIRS:-tx rx}
 sizes=${SIZES:-64 1400}
 rws=${RWS:-randread randwrite}
 qds=${QDS:-1 32}
-storage=${STORAGE:-tmpfs disk}
+storage=${STORAGE-tmpfs disk}
 size_mib=${SIZE_MIB:-256}
 vmms=${VMMS:-vmmd qemu}
 out=${OUT:-$builddir/bench-emulated}
@@ -130,7 +130,7 @@ net_vm() {      # vmm nic dir size
 
 # One run: "OK pps exits-per-packet" (exits "-" when not counted), or NA/FAIL.
 net_run() {     # vmm nic dir size
-    local vmm=$1 nic=$2 dir=$3 size=$4 f=$tmp/net.out ctr=rx_packets flood= before after c0 c1 ev rc=0 pps
+    local vmm=$1 nic=$2 dir=$3 size=$4 f=$tmp/net.out rc=0
     if [ "$nic" = vhost ] && [ ! -e /dev/vhost-net ]; then echo "NA no /dev/vhost-net on this host"; return; fi
     net_vm "$@"
     if ! vm_start "$f"; then
@@ -138,31 +138,12 @@ net_run() {     # vmm nic dir size
         vm_verdict "$f" "$rc" "$vmm $nic $dir $size"
         return
     fi
-    before=$(tapctr rx_packets)
-    if [ "$dir" = rx ]; then
-        ctr=tx_packets
-        sleep 0.2
-        nsx "$tmp/udpflood" 10.0.0.2 9 $((size - 42)) $((secs + 1)) 1 > /dev/null &
-        flood=$!
-    fi
-    sleep 0.5
-    c0=$(tapctr "$ctr")
-    ev=$(count_exits "$(vmm_pid)" $((secs - 1)))
-    c1=$(tapctr "$ctr")
-    [ -n "$flood" ] && { wait "$flood" || true; }
-    wait "$vm_bg" || rc=$?
-    after=$(tapctr rx_packets)
-    if [ "$dir" = tx ]; then
-        pps=$(grep -q '"check":"net_bench","ok":true' "$f" && echo $(((after - before) / secs)) || true)
-    else
-        pps=$(gk_value "$f" net_bench pps)
-    fi
-    if [ -z "$pps" ] || ((pps == 0)); then
-        vm_verdict "$f" "$rc" "$vmm $nic $dir $size"
+    net_measure "$vm_bg" "$f" "$dir" "$size" 1 "$secs"
+    if [ -z "$m_pps" ] || ((m_pps == 0)); then
+        vm_verdict "$f" "$m_rc" "$vmm $nic $dir $size"
         return
     fi
-    echo "OK $pps $(awk -v ev="${ev%% *}" -v n=$((c1 - c0)) 'BEGIN {
-        if (ev == "-" || n <= 0) print "-"; else printf "%.4f\n", ev / n }')"
+    echo "OK $m_pps $m_exits"
 }
 
 # ---- disks -----------------------------------------------------------------

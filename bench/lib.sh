@@ -228,3 +228,37 @@ print_table() { # text-format
         for i in "${!notes[@]}"; do echo "[$((i + 1))] ${notes[$i]}"; done
     fi
 }
+
+# ---- a net-bench run on the tap ------------------------------------------------
+# After a test=net-bench VM (background job PID, output OUT) said net_ready:
+# for rx the host floods it (bench/udpflood, built as $tmp/udpflood, one
+# flow per queue pair), exits are counted in a window from 0.5 s to
+# SECS - 0.5 s, then the VM is waited for. Sets m_pps (tx: frames at the
+# tap per second; rx: the guest's count; empty when the guest's net_bench
+# check did not pass), m_exits and m_irqs (per frame the tap passed in the
+# window, "-" when not counted) and m_rc (the VM's exit status).
+net_measure() { # pid out dir size pairs secs
+    local pid=$1 out=$2 dir=$3 size=$4 pairs=$5 secs=$6 before after ctr=rx_packets c0 c1 ev flood=
+    before=$(tapctr rx_packets)
+    if [ "$dir" = rx ]; then
+        ctr=tx_packets
+        sleep 0.2
+        nsx "$tmp/udpflood" 10.0.0.2 9 $((size - 42)) $((secs + 1)) "$pairs" > /dev/null &
+        flood=$!
+    fi
+    sleep 0.5
+    c0=$(tapctr "$ctr")
+    ev=$(count_exits "$(vmm_pid)" $((secs - 1)))
+    c1=$(tapctr "$ctr")
+    [ -n "$flood" ] && { wait "$flood" || true; }
+    m_rc=0
+    wait "$pid" || m_rc=$?
+    after=$(tapctr rx_packets)
+    if [ "$dir" = tx ]; then
+        m_pps=$(grep -q '"check":"net_bench","ok":true' "$out" && echo $(((after - before) / secs)) || true)
+    else
+        m_pps=$(gk_value "$out" net_bench pps)
+    fi
+    read -r m_exits m_irqs < <(awk -v ev="$ev" -v n=$((c1 - c0)) 'BEGIN { split(ev, e, " ")
+        if (e[1] == "-" || n <= 0) print "- -"; else printf "%.4f %.4f\n", e[1] / n, e[2] / n }')
+}

@@ -78,35 +78,14 @@ qemu_cmd() {    # dir size pairs
 # One run: prints packets per second (0 when the run failed), then VM
 # exits and interrupts per packet in the counting window ("-" when unknown).
 run() {         # vmm dir size pairs
-    local vmm=$1 dir=$2 size=$3 pairs=$4 out=$tmp/out pid flood=
+    local vmm=$1 dir=$2 size=$3 pairs=$4 out=$tmp/out pid
     : > "$out"; [ -n "${NET_DEBUG:-}" ] && echo "+ $("${vmm}_cmd" "$dir" "$size" "$pairs")" >&2
     eval "nsx timeout $((secs + 90)) $("${vmm}_cmd" "$dir" "$size" "$pairs")" > "$out" 2>"$out.err" &
     pid=$!
     for _ in $(seq 600); do grep -q net_ready "$out" && break; sleep 0.05; done
-    local before after ctr=rx_packets c0 c1 ev
-    before=$(rxp)
-    if [ "$dir" = rx ]; then
-        ctr=tx_packets
-        sleep 0.2
-        nsx "$tmp/udpflood" 10.0.0.2 9 $((size - 42)) $((secs + 1)) "$pairs" > /dev/null &
-        flood=$!
-    fi
-    sleep 0.5
-    c0=$(tapctr "$ctr")
-    ev=$(count_exits "$(vmm_pid)" $((secs - 1)))
-    c1=$(tapctr "$ctr")
-    [ -n "$flood" ] && { wait "$flood" || true; }
-    wait "$pid" || true
-    after=$(rxp)
+    net_measure "$pid" "$out" "$dir" "$size" "$pairs" "$secs"
     [ -n "${NET_DEBUG:-}" ] && tail -n 3 "$out" "$out.err" >&2
-    local pps
-    if [ "$dir" = tx ]; then
-        pps=$(grep -q '"check":"net_bench","ok":true' "$out" && echo $(( (after - before) / secs )) || echo 0)
-    else
-        pps=$(gk_value "$out" net_bench pps); pps=${pps:-0}
-    fi
-    echo "$pps" $(awk -v ev="$ev" -v n=$((c1 - c0)) 'BEGIN { split(ev, e, " ")
-        if (e[1] == "-" || n <= 0) print "- -"; else printf "%.4f %.4f\n", e[1] / n, e[2] / n }')
+    echo "${m_pps:-0} $m_exits $m_irqs"
 }
 
 header() {
