@@ -325,7 +325,7 @@ elif [ -s "$out/chart.dat" ]; then
         c=$((c + 1))
     done
     (IFS=,; gnuplot <<GP
-set terminal pngcairo size $((560 + 70 * n)),640
+set terminal pngcairo size $((n < 6 ? 960 : 540 + 70 * n)),640
 set output '$out/emulated-vs-virtio.png'
 set title "Emulated devices against virtio on the same VMM: packets or requests per second, virtio = 1"
 set xrange [-0.6:$n - 0.4]
