@@ -2,17 +2,22 @@
 # Emulated against paravirtual devices, in one run on one machine: the same
 # guest kit workloads over
 #   NICs   virtio-net (userspace back end), virtio-net with vhost-net (only
-#          where /dev/vhost-net exists), e1000, rtl8139; on a tap in a
-#          network namespace made here: UDP tx (guest -> host, counted at
-#          the tap) and rx (host -> guest, bench/udpflood.c, counted by the
-#          guest), test=net-bench nic=virtio|e1000|rtl8139
-#   disks  virtio-blk, IDE (PIIX3), SATA (AHCI); 4 KiB random reads and
-#          writes at queue depths 1 and 32, cache=none io_uring, on an image
-#          in tmpfs and on one on the disk, test=blk-bench bus=virtio|ide|sata
+#          where /dev/vhost-net exists), e1000, rtl8139 in C+ mode (8139cp's
+#          descriptor rings) and in classic mode (8139too's receive buffer
+#          and four transmit slots); on a tap in a network namespace made
+#          here: UDP tx (guest -> host, counted at the tap) and rx (host ->
+#          guest, bench/udpflood.c, counted by the guest), test=net-bench
+#          nic=virtio|e1000|rtl8139 rtlmode=cplus|classic
+#   disks  virtio-blk, IDE (PIIX3) by bus-master DMA and by PIO, SATA
+#          (AHCI, NCQ); 4 KiB random reads and writes at queue depth 1, and
+#          32 where the bus queues (virtio, SATA), cache=none io_uring, on an
+#          image in tmpfs (and/or on the disk), test=blk-bench
+#          bus=virtio|ide|sata [pio=1]
 # on vmm-worker and on QEMU's models of the same devices (qemu-system-x86_64
 # -enable-kvm: microvm with -device virtio-net-pci / e1000 / rtl8139 on
 # -netdev tap,vhost=off (vhost=on for the vhost row), virtio-blk-pci and
-# ich9-ahci; the pc machine's own PIIX3 IDE for IDE).
+# ich9-ahci; the pc machine's own PIIX3 IDE for IDE: microvm's PCIe host
+# has no I/O window for the bus master's BAR4).
 # For each row: packets or requests per second, throughput, VM exits per
 # packet/request, each with its ratio to the virtio row of the same VMM and
 # workload; median and spread (min-max) of ROUNDS rounds, every row and
@@ -28,10 +33,12 @@
 #   bench/emulated-vs-virtio.sh [BUILDDIR] [SECONDS]    (5 s runs by default)
 # Knobs (environment):
 #   ROUNDS=3           rounds
-#   NICS="virtio vhost e1000 rtl8139"   DISKS="virtio ide sata" (empty: none)
-#   DIRS="tx rx"       SIZES="64 1400" (Ethernet frame bytes without FCS)
-#   RWS="randread randwrite"            QDS="1 32"
-#   STORAGE="tmpfs disk"  where the disk image lives: tmpfs is /dev/shm,
+#   NICS="virtio vhost e1000 rtl8139-cplus rtl8139-classic" (rtl8139: both)
+#   DISKS="virtio ide ide-pio sata" (empty: none)
+#   DIRS="tx rx"       SIZES="64 1514" (Ethernet frame bytes without FCS;
+#                      1514: a full 1500-byte MTU)
+#   RWS="randread randwrite"            QDS="1 32" (IDE: 1 only)
+#   STORAGE="tmpfs"    and/or disk: where the image lives: tmpfs is /dev/shm,
 #                      disk is DISK_DIR (default BUILDDIR/bench-tmp)
 #   SIZE_MIB=256       image size (written with random data once per place)
 #   VMMS="vmmd qemu"   which VMMs
@@ -48,13 +55,15 @@ set -euo pipefail
 bench_init emulated-vs-virtio "${1:-}"
 secs=${2:-5}
 rounds=${ROUNDS:-3}
-nics=${NICS-virtio vhost e1000 rtl8139}
-disks=${DISKS-virtio ide sata}
+nics=${NICS-virtio vhost e1000 rtl8139-cplus rtl8139-classic}
+nics=${nics//rtl8139 /rtl8139-cplus rtl8139-classic }
+[[ "$nics" == *rtl8139 ]] && nics="${nics%rtl8139}rtl8139-cplus rtl8139-classic"
+disks=${DISKS-virtio ide ide-pio sata}
 dirs=${DIRS:-tx rx}
-sizes=${SIZES:-64 1400}
+sizes=${SIZES:-64 1514}
 rws=${RWS:-randread randwrite}
 qds=${QDS:-1 32}
-storage=${STORAGE-tmpfs disk}
+storage=${STORAGE-tmpfs}
 size_mib=${SIZE_MIB:-256}
 vmms=${VMMS:-vmmd qemu}
 out=${OUT:-$builddir/bench-emulated}
@@ -73,6 +82,7 @@ if ((table_only)); then
 else
     rm -rf "$res"; mkdir -p "$res"
     echo "$secs $rounds" > "$res/meta"
+    cut -d' ' -f1-3 /proc/loadavg > "$res/load"
 fi
 
 # ---- running one VM ----------------------------------------------------------
@@ -101,7 +111,10 @@ done; done; done
 
 net_vm() {      # vmm nic dir size
     local vmm=$1 nic=$2 dir=$3 payload=$(($4 - 42)) gnic=$2 cmd
-    [ "$nic" = vhost ] && gnic=virtio
+    case $nic in
+    vhost) gnic=virtio ;;
+    rtl8139-*) gnic="rtl8139 rtlmode=${nic#rtl8139-}" nic=rtl8139 ;;
+    esac
     cmd="test=net-bench nic=$gnic mode=$dir size=$payload secs=$secs pairs=1 dport=9"
     [ "$dir" = tx ] && cmd+=" dst=10.0.0.1 dmac=$bench_hmac"
     if [ "$vmm" = vmmd ]; then
@@ -149,12 +162,14 @@ net_run() {     # vmm nic dir size
 # ---- disks -----------------------------------------------------------------
 blk_rows=()
 for bus in $disks; do for st in $storage; do for rw in $rws; do for qd in $qds; do
+    # the kit's IDE runs one command at a time
+    [[ $bus == ide* ]] && ((qd != 1)) && continue
     blk_rows+=("blk $bus $st $rw $qd")
 done; done; done; done
 
 # A fully written image: reads of holes would never reach the storage.
 declare -A img
-((table_only)) || for st in $storage; do
+((table_only)) || [ -z "$disks" ] || for st in $storage; do
     case $st in
     tmpfs) d=$(mktemp -d /dev/shm/emulated-vs-virtio-XXXXXX); at_exit rm -rf "$d" ;;
     disk) d=$disk_dir; mkdir -p "$d" ;;
@@ -169,7 +184,8 @@ done
 
 blk_vm() {      # vmm bus storage rw qd
     local vmm=$1 bus=$2 file=${img[$3]} cmd
-    cmd="test=blk-bench bus=$bus rw=$4 bs=4096 qd=$5 secs=$secs queues=1"
+    cmd="test=blk-bench bus=${bus%-pio} rw=$4 bs=4096 qd=$5 secs=$secs queues=1"
+    [ "$bus" = ide-pio ] && cmd+=" pio=1" bus=ide
     if [ "$vmm" = vmmd ]; then
         local dev=vda q=" queues='1'"
         case $bus in ide) dev=hda q= ;; sata) dev=sda q= ;; esac
@@ -192,7 +208,7 @@ blk_vm() {      # vmm bus storage rw qd
         sata)
             qemu_kit microvm "$cmd"
             vm=("${qemu_args[@]}" -drive "$drive" -device ich9-ahci,id=ahci -device ide-hd,drive=d0,bus=ahci.0) ;;
-        *) echo "emulated-vs-virtio.sh: DISKS are virtio, ide, sata; not $bus" >&2; exit 1 ;;
+        *) echo "emulated-vs-virtio.sh: DISKS are virtio, ide, ide-pio, sata; not $bus" >&2; exit 1 ;;
         esac
     fi
 }
@@ -263,10 +279,12 @@ label() {       # row -> "device|workload|unit-bytes"
         local d=$2
         [ "$2" = virtio ] && d="virtio-net"
         [ "$2" = vhost ] && d="virtio-net vhost"
+        [ "$2" = rtl8139-cplus ] && d="rtl8139 C+"
+        [ "$2" = rtl8139-classic ] && d="rtl8139 classic"
         echo "$d|$3 ${4} B|$4"
     else
         local d=$2
-        case $2 in virtio) d=virtio-blk ;; ide) d="IDE (PIIX3)" ;; sata) d="SATA (AHCI)" ;; esac
+        case $2 in virtio) d=virtio-blk ;; ide) d="IDE DMA" ;; ide-pio) d="IDE PIO" ;; sata) d="SATA (AHCI)" ;; esac
         echo "$d|$4 qd$5 $3|4096"
     fi
 }
@@ -310,6 +328,7 @@ done
 echo "# Emulated vs paravirtual devices: guest kit net-bench (UDP, 1 queue pair, tap in a netns) and blk-bench (4 KiB, cache=none, io_uring),"
 echo "# median (spread min-max) of $rounds interleaved rounds of $secs s; x virtio: ratio to the virtio row of the same VMM and workload;"
 echo "# net: pkt/s and Mb/s (frames), blk: IOPS and MB/s; exits/req: kvm_mmio + kvm_pio events per packet or request; $(uname -r), $(nproc) CPUs"
+echo "# shared with other work (load average $(cat "$res/load" 2>/dev/null || echo ?) at the start; run niced if you share the host too): the spreads say how steady it was"
 fmt='%-17s %-19s'
 for _ in $vmms; do fmt+=" %13s %15s %10s %8s %9s %14s"; done
 print_table "$fmt\n"

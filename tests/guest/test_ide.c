@@ -779,6 +779,7 @@ void ide_bench(const struct bench_args *a)
 	if (!blocks)
 		return bench_fail("ide", "disk smaller than bs");
 	u64 ios = 0, errs = 0, lat = 0;
+	bench_start(a, "ide", pio ? "hda-pio" : "hda", 1);
 	u64 t0 = rdtsc(), end = t0 + a->secs * tsc_hz, t_last = t0;
 	prd_set(buf, (u32)a->bs);
 	while (rdtsc() < end) {
