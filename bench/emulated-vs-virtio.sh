@@ -358,7 +358,8 @@ set yrange [0.0001:2]
 set ylabel 'rate / virtio rate (log scale)'
 set grid ytics
 set xtics rotate by -45 font ',9'
-set bmargin 8
+set bmargin 9
+set rmargin 12
 set datafile missing '?'
 plot ${plots[*]}, 1 with lines dt 2 lc rgb 'black' notitle
 GP

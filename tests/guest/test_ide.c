@@ -723,7 +723,8 @@ void test_ide_media(void)
  * DMA EXT), one command at a time as the bus allows (qd 1), polled;
  * "notifies" counts the command register writes that start them. */
 /* PIO as ata_piix moves it: one REP INSW/OUTSW of 256 words per sector
- * (KVM hands the whole string to the VMM in one exit) */
+ * (KVM hands a REP INSW to the VMM in one exit; a REP OUTSW, measured
+ * here, exits per word) */
 static void insw_rep(u16 port, void *p, u32 n)
 {
 	__asm__ volatile("rep insw" : "+D"(p), "+c"(n) : "d"(port) : "memory");
