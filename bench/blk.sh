@@ -13,21 +13,17 @@
 # interrupts), RW=randread|randwrite|read|write, QDS="1 32", SIZE_MIB=1024,
 # BENCH_DIR (default: BUILDDIR/bench-tmp, must support O_DIRECT).
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-builddir=$(cd "${1:-$top/build}" && pwd)
+. "$(dirname "$0")/lib.sh"
+bench_init blk "${1:-}"
 secs=${2:-10}
 rw=${RW:-randread}
 qds=${QDS:-1 32}
 poll=${POLL:-0}
 rounds=${ROUNDS:-3}
 size_mib=${SIZE_MIB:-1024}
-kit=$builddir/tests/guest/guestkit.elf
-worker=$builddir/src/vmm-worker
 dir=${BENCH_DIR:-$builddir/bench-tmp}
 mkdir -p "$dir"
 img=$dir/blk-bench.img
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 command -v fio >/dev/null || { echo "fio is needed (apt-get install fio)" >&2; exit 1; }
 
 # A fully written file: reads of holes would never touch the disk.
@@ -49,44 +45,30 @@ guest_cmd() {   # qd
 }
 
 vmm_iops() {    # qd
-    cat > "$tmp/d.xml" <<XML
-<domain type='kvm'>
-  <name>bench-blk</name>
-  <memory unit='MiB'>512</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type><kernel>$kit</kernel><cmdline>$(guest_cmd "$1")</cmdline></os>
-  <features><acpi/><apic/></features>
-  <devices>
-    <disk type='file' device='disk'>
+    domain_xml "$tmp/d.xml" bench-blk "$(guest_cmd "$1")" "<disk type='file' device='disk'>
       <driver name='qemu' type='raw' cache='none' io='io_uring' queues='1'/>
       <source file='$img'/><target dev='vda' bus='virtio'/>
-    </disk>
-    <serial type='stdio'><target port='0'/></serial>
-  </devices>
-</domain>
-XML
-    timeout $((secs + 60)) "$worker" --xml "$tmp/d.xml" 2>/dev/null |
-        sed -n 's/.*"check":"blk_bench","ok":true.*"iops":\([0-9.]*\).*/\1/p'
+    </disk>"
+    timeout $((secs + 60)) "$worker" --xml "$tmp/d.xml" > "$tmp/out" 2>/dev/null || true
+    gk_value "$tmp/out" blk_bench iops
 }
 
 qemu_iops() {   # qd
-    timeout $((secs + 60)) qemu-system-x86_64 -M microvm,pcie=on,rtc=on -enable-kvm -cpu qemu64 \
-        -m 512 -smp 1 -nodefaults -nographic -no-reboot -serial stdio -kernel "$kit" \
-        -append "$(guest_cmd "$1")" \
+    qemu_kit microvm "$(guest_cmd "$1")"
+    timeout $((secs + 60)) "${qemu_args[@]}" \
         -drive file="$img",if=none,id=d0,format=raw,cache=none,aio=io_uring \
-        -device virtio-blk-pci,drive=d0,disable-legacy=on,num-queues=1 2>/dev/null |
-        sed -n 's/.*"check":"blk_bench","ok":true.*"iops":\([0-9.]*\).*/\1/p'
+        -device virtio-blk-pci,drive=d0,disable-legacy=on,num-queues=1 > "$tmp/out" 2>/dev/null || true
+    gk_value "$tmp/out" blk_bench iops
 }
 
 echo "# virtio-blk $rw 4 KiB, median of $rounds interleaved rounds of ${secs} s, cache=none (O_DIRECT), io_uring, poll=$poll; $(uname -r)"
 printf '%-4s %12s %12s %12s %10s %10s %10s\n' QD "host IOPS" "vmmd IOPS" "qemu IOPS" "vmmd/host" "qemu/host" "vmmd/qemu"
-. "$top/bench/stats.sh"
 for qd in $qds; do
     : > "$tmp/h"; : > "$tmp/v"; : > "$tmp/q"
     for _ in $(seq "$rounds"); do
         host_iops "$qd" >> "$tmp/h"
         vmm_iops "$qd" >> "$tmp/v"
-        if command -v qemu-system-x86_64 >/dev/null; then qemu_iops "$qd" >> "$tmp/q"; fi
+        if ((have_qemu)); then qemu_iops "$qd" >> "$tmp/q"; fi
     done
     h=$(median < "$tmp/h"); v=$(median < "$tmp/v"); q=$(median < "$tmp/q")
     awk -v qd="$qd" -v h="${h:-0}" -v v="${v:-0}" -v q="${q:-0}" 'BEGIN {

@@ -32,51 +32,23 @@
 # interrupts suppressed and never halts in the window, so emulated MMIO
 # (queue notifications) and port I/O are the exits that remain.
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-builddir=$(cd "${1:-$top/build}" && pwd)
+. "$(dirname "$0")/lib.sh"
+bench_init net "${1:-}"
 secs=${2:-5}
 rounds=${ROUNDS:-3}
 sizes=${SIZES:-64 1400}
 pairs_list=${PAIRS:-1 4}
 dirs=${DIRS:-tx rx}
 tables=${TABLES:-tap vhost-user}
-kit=$builddir/tests/guest/guestkit.elf
-worker=$builddir/src/vmm-worker
-ns=vmmbench$$
-tap=bnt0
-gmac=52:54:00:be:4c:01
-tmp=$(mktemp -d)
+tap=$bench_tap
+gmac=$bench_gmac
+hmac=$bench_hmac
 tp_pid=
-cleanup() {
-    [ -n "$tp_pid" ] && kill -INT "$tp_pid" 2>/dev/null && wait "$tp_pid" 2>/dev/null || true
-    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-[ -e /dev/kvm ] || { echo "net.sh: /dev/kvm is missing" >&2; exit 1; }
+at_exit '[ -n "$tp_pid" ] && kill -INT "$tp_pid" 2>/dev/null && wait "$tp_pid" 2>/dev/null'
 gcc -O2 -o "$tmp/udpflood" "$top/bench/udpflood.c"
-have_qemu=0
-command -v qemu-system-x86_64 >/dev/null && have_qemu=1
-have_perf=0
-command -v perf >/dev/null && have_perf=1
 ((secs >= 2)) || { echo "net.sh: runs of at least 2 seconds, please (exits are counted in a window inside)" >&2; exit 1; }
 
-ip netns add "$ns"
-nsx() { ip netns exec "$ns" "$@"; }
-nsx ip link set lo up
-# QEMU opens a single-queue tap without IFF_MULTI_QUEUE, which a
-# multi-queue tap refuses: the tap is made to match the pairs of the run
-mktap() {       # pairs
-    nsx ip link del "$tap" 2>/dev/null || true
-    nsx ip tuntap add "$tap" mode tap $( (($1 > 1)) && echo multi_queue)
-    nsx ip link set "$tap" address 02:00:00:00:00:01
-    nsx ip addr add 10.0.0.1/24 dev "$tap"
-    nsx ip link set "$tap" up
-    nsx ip neigh replace 10.0.0.2 lladdr "$gmac" dev "$tap" nud permanent
-}
-hmac=02:00:00:00:00:01
-tapctr() { nsx cat "/sys/class/net/$tap/statistics/$1"; }
+ns_up
 rxp() { tapctr rx_packets; }
 
 guest_cmd() {   # dir size pairs
@@ -89,22 +61,10 @@ guest_cmd() {   # dir size pairs
 }
 
 vmm_cmd() {     # dir size pairs
-    cat > "$tmp/d.xml" <<XML
-<domain type='kvm'>
-  <name>bench-net</name>
-  <memory unit='MiB'>512</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type><kernel>$kit</kernel><cmdline>$(guest_cmd "$@")</cmdline></os>
-  <features><acpi/><apic/></features>
-  <devices>
-    <interface type='ethernet'>
+    domain_xml "$tmp/d.xml" bench-net "$(guest_cmd "$@")" "<interface type='ethernet'>
       <mac address='$gmac'/><target dev='$tap' managed='no'/>
       <model type='virtio'/><driver name='qemu' queues='$3'/>
-    </interface>
-    <serial type='stdio'><target port='0'/></serial>
-  </devices>
-</domain>
-XML
+    </interface>"
     echo "$worker" --xml "$tmp/d.xml"
 }
 
@@ -115,62 +75,17 @@ qemu_cmd() {    # dir size pairs
         -device virtio-net-pci,netdev=n0,mac=$gmac,disable-legacy=on,mq=on,vectors=$((2 * $3 + 2))
 }
 
-# The VMM process of a run (vmm-worker or QEMU) in the namespace.
-vmm_pid() {
-    local p
-    for p in $(ip netns pids "$ns"); do
-        case $(cat "/proc/$p/comm" 2>/dev/null) in vmm-worker|qemu-system-x86) echo "$p"; return;; esac
-    done
-}
-
-# Exit and interrupt events of process $1 while it runs for $2 seconds:
-# prints "exits irqs", or "- -" without perf.
-count_exits() {
-    if ((! have_perf)) || [ -z "$1" ]; then sleep "$2"; echo "- -"; return; fi
-    perf stat -x, -o "$tmp/perf" -e kvm:kvm_mmio,kvm:kvm_pio,kvm:kvm_msi_set_irq -p "$1" \
-        sleep "$2" 2>/dev/null || { echo "- -"; return; }
-    awk -F, '$3 == "kvm:kvm_mmio" || $3 == "kvm:kvm_pio" { e += $1 }
-             $3 == "kvm:kvm_msi_set_irq" { i += $1 } END { print e + 0, i + 0 }' "$tmp/perf"
-}
-
 # One run: prints packets per second (0 when the run failed), then VM
 # exits and interrupts per packet in the counting window ("-" when unknown).
 run() {         # vmm dir size pairs
-    local vmm=$1 dir=$2 size=$3 pairs=$4 out=$tmp/out pid flood=
+    local vmm=$1 dir=$2 size=$3 pairs=$4 out=$tmp/out pid
     : > "$out"; [ -n "${NET_DEBUG:-}" ] && echo "+ $("${vmm}_cmd" "$dir" "$size" "$pairs")" >&2
     eval "nsx timeout $((secs + 90)) $("${vmm}_cmd" "$dir" "$size" "$pairs")" > "$out" 2>"$out.err" &
     pid=$!
     for _ in $(seq 600); do grep -q net_ready "$out" && break; sleep 0.05; done
-    local before after ctr=rx_packets c0 c1 ev
-    before=$(rxp)
-    if [ "$dir" = rx ]; then
-        ctr=tx_packets
-        sleep 0.2
-        nsx "$tmp/udpflood" 10.0.0.2 9 $((size - 42)) $((secs + 1)) "$pairs" > /dev/null &
-        flood=$!
-    fi
-    sleep 0.5
-    c0=$(tapctr "$ctr")
-    ev=$(count_exits "$(vmm_pid)" $((secs - 1)))
-    c1=$(tapctr "$ctr")
-    [ -n "$flood" ] && { wait "$flood" || true; }
-    wait "$pid" || true
-    after=$(rxp)
+    net_measure "$pid" "$out" "$dir" "$size" "$pairs" "$secs"
     [ -n "${NET_DEBUG:-}" ] && tail -n 3 "$out" "$out.err" >&2
-    local pps
-    if [ "$dir" = tx ]; then
-        pps=$(grep -q '"check":"net_bench","ok":true' "$out" && echo $(( (after - before) / secs )) || echo 0)
-    else
-        pps=$(sed -n 's/.*"check":"net_bench","ok":true.*"pps":\([0-9]*\).*/\1/p' "$out" | grep . || echo 0)
-    fi
-    echo "$pps" $(awk -v ev="$ev" -v n=$((c1 - c0)) 'BEGIN { split(ev, e, " ")
-        if (e[1] == "-" || n <= 0) print "- -"; else printf "%.4f %.4f\n", e[1] / n, e[2] / n }')
-}
-
-stats() {       # column: median min max of that column of stdin ("-" when unknown)
-    awk -v c="$1" '$c != "-" { print $c }' | sort -g | awk '{ v[NR] = $1 }
-        END { if (!NR) { print "- - -"; exit }
-        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
+    echo "${m_pps:-0} $m_exits $m_irqs"
 }
 
 header() {
@@ -194,12 +109,12 @@ table() {       # runner [setup command run before each row, given the pairs]
                     "$runner" vmm "$dir" "$size" "$pairs" >> "$tmp/v"
                     if ((have_qemu)); then "$runner" qemu "$dir" "$size" "$pairs" >> "$tmp/q"; fi
                 done
-                read -r vm vlo vhi < <(stats 1 < "$tmp/v")
-                read -r qm qlo qhi < <(stats 1 < "$tmp/q")
-                read -r ve _ < <(stats 2 < "$tmp/v")
-                read -r qe _ < <(stats 2 < "$tmp/q")
-                read -r vi _ < <(stats 3 < "$tmp/v")
-                read -r qi _ < <(stats 3 < "$tmp/q")
+                read -r vm vlo vhi < <(mstats 1 < "$tmp/v")
+                read -r qm qlo qhi < <(mstats 1 < "$tmp/q")
+                read -r ve _ < <(mstats 2 < "$tmp/v")
+                read -r qe _ < <(mstats 2 < "$tmp/q")
+                read -r vi _ < <(mstats 3 < "$tmp/v")
+                read -r qi _ < <(mstats 3 < "$tmp/q")
                 awk -v d="$dir" -v s="$size" -v p="$pairs" -v vm="$vm" -v vlo="$vlo" -v vhi="$vhi" \
                     -v qm="$qm" -v qlo="$qlo" -v qhi="$qhi" -v ve="$ve" -v qe="$qe" -v vi="$vi" -v qi="$qi" '
                     function f(x) { return x == "-" ? "-" : sprintf("%.4f", x) }
@@ -247,22 +162,10 @@ vu_run() {      # vmm dir size pairs: the guest's packets per second (0 when the
         tp_start txonly "$size" "$pairs" || { echo "0 - -"; return; }
         cmd="test=net-bench mode=rx size=$payload secs=$secs pairs=$pairs dport=9"
     fi
-    cat > "$tmp/vu.xml" <<XML
-<domain type='kvm'>
-  <name>bench-net-vu</name>
-  <memory unit='MiB'>512</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type><kernel>$kit</kernel><cmdline>$cmd</cmdline></os>
-  <features><acpi/><apic/></features>
-  <devices>
-    <interface type='vhostuser'>
+    domain_xml "$tmp/vu.xml" bench-net-vu "$cmd" "<interface type='vhostuser'>
       <mac address='$gmac'/><source type='unix' path='$sock' mode='client'/>
       <model type='virtio'/><driver queues='$pairs'/>
-    </interface>
-    <serial type='stdio'><target port='0'/></serial>
-  </devices>
-</domain>
-XML
+    </interface>"
     if [ "$vmm" = vmm ]; then
         timeout $((secs + 90)) "$worker" --xml "$tmp/vu.xml" > "$out" 2> "$out.err" || true
     else
@@ -278,7 +181,8 @@ XML
     tp_stop
     [ -n "${NET_DEBUG:-}" ] && tail -n 3 "$out" "$out.err" >&2
     # exits are not counted here: testpmd, not a tap, sees the frames
-    echo "$(sed -n 's/.*"check":"net_bench","ok":true.*"pps":\([0-9]*\).*/\1/p' "$out" | grep . || echo 0) - -"
+    local pps; pps=$(gk_value "$out" net_bench pps)
+    echo "${pps:-0} - -"
 }
 
 echo

@@ -12,47 +12,30 @@
 # Knobs: RW=randread|randwrite, QDS="1 32", ROUNDS=3, SIZE_MIB=256,
 # BENCH_DIR (default /dev/shm).
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-builddir=$(cd "${1:-$top/build}" && pwd)
+. "$(dirname "$0")/lib.sh"
+bench_init vhost-user-blk "${1:-}"
 secs=${2:-10}
 rw=${RW:-randread}
 qds=${QDS:-1 32}
 rounds=${ROUNDS:-3}
 size_mib=${SIZE_MIB:-256}
-kit=$builddir/tests/guest/guestkit.elf
-worker=$builddir/src/vmm-worker
 command -v qemu-storage-daemon >/dev/null ||
     { echo "qemu-storage-daemon is needed (Debian: qemu-system-common)" >&2; exit 1; }
-tmp=$(mktemp -d "${BENCH_DIR:-/dev/shm}/vublk-bench-XXXXXX")
+shm=$(mktemp -d "${BENCH_DIR:-/dev/shm}/vublk-bench-XXXXXX")
 qsd_pid=
-cleanup() {
-    [ -n "$qsd_pid" ] && kill "$qsd_pid" 2>/dev/null && wait "$qsd_pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-img=$tmp/bench.img
-sock=$tmp/vu.sock
+at_exit '[ -n "$qsd_pid" ] && kill "$qsd_pid" 2>/dev/null && wait "$qsd_pid" 2>/dev/null'
+at_exit rm -rf "$shm"
+img=$shm/bench.img
+sock=$shm/vu.sock
 # Written through, so that reads are of data, not holes.
 dd if=/dev/urandom of="$img" bs=1M count="$size_mib" status=none
 
 guest_cmd() { echo "test=blk-bench rw=$rw bs=4096 qd=$1 secs=$secs queues=1"; }
 
 run_worker() {  # qd disk-xml
-    cat > "$tmp/d.xml" <<XML
-<domain type='kvm'>
-  <name>bench-vublk</name>
-  <memory unit='MiB'>512</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type><kernel>$kit</kernel><cmdline>$(guest_cmd "$1")</cmdline></os>
-  <features><acpi/><apic/></features>
-  <devices>
-    $2
-    <serial type='stdio'><target port='0'/></serial>
-  </devices>
-</domain>
-XML
-    timeout $((secs + 60)) "$worker" --xml "$tmp/d.xml" 2>/dev/null |
-        sed -n 's/.*"check":"blk_bench","ok":true.*"iops":\([0-9.]*\).*/\1/p'
+    domain_xml "$tmp/d.xml" bench-vublk "$(guest_cmd "$1")" "$2"
+    timeout $((secs + 60)) "$worker" --xml "$tmp/d.xml" > "$tmp/out" 2>/dev/null || true
+    gk_value "$tmp/out" blk_bench iops
 }
 
 builtin_iops() {
@@ -72,7 +55,6 @@ vhostuser_iops() {
     qsd_pid=
 }
 
-. "$top/bench/stats.sh"
 echo "# guest kit blk-bench $rw 4 KiB, 1 queue, ${size_mib} MiB image in tmpfs, median (min-max) of $rounds interleaved rounds of ${secs} s; $(uname -r), $(nproc) CPUs"
 printf '%-4s %12s %15s %12s %15s %14s\n' QD "builtin" "(spread)" "vhost-user" "(spread)" "vhostuser/builtin"
 for qd in $qds; do

@@ -25,6 +25,9 @@ u64 bench_next(const struct bench_args *a, u64 *seq, u64 blocks);
  * notifications (register writes that start I/O) per request. */
 void bench_report(const struct bench_args *a, const struct bench_res *r);
 void bench_fail(const char *bus, const char *why);
+/* The blk_bench event as the measurement starts (what the host times its
+ * own counters by), for the buses other than virtio. */
+void bench_start(const struct bench_args *a, const char *bus, const char *device, u64 qd);
 
 void ide_bench(const struct bench_args *a);
 void ahci_bench(const struct bench_args *a);

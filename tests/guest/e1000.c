@@ -166,8 +166,18 @@ bool e1000_open(struct e1000 *e, const struct pcif *f)
 u8 *e1000_rx(struct e1000 *e, u32 *len, u16 *slot)
 {
 	volatile u8 *d = e->rxd + 16 * e->rx_next;
-	if (!(d[12] & 1))
+	if (!(d[12] & 1)) {
+		/* Nothing new: before waiting, a register read makes sure the
+		 * device has seen the last RDT write, as E1000_WRITE_FLUSH does
+		 * for posted writes. QEMU buffers writes to RDT (coalesced
+		 * MMIO) until the vCPU next exits to it; a driver that only
+		 * polls memory would otherwise leave the ring empty for it. */
+		if (e->rdt_posted) {
+			e->rdt_posted = false;
+			(void)e1000_rd(e, E1K_STATUS);
+		}
 		return NULL;
+	}
 	__asm__ volatile("" ::: "memory");
 	u32 l = d[8] | (u32)d[9] << 8;
 	u8 st = d[12], err = d[13];
@@ -206,6 +216,7 @@ void e1000_rx_flush(struct e1000 *e)
 	if (moved) {
 		e->rx_tail = t;
 		e1000_wr(e, E1K_RDT, t);
+		e->rdt_posted = true;
 	}
 }
 

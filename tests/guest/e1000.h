@@ -53,6 +53,7 @@ struct e1000 {
 	u8 *rxd, *txd, *rxb, *txb;
 	u16 rx_next, rx_tail, tx_next, tx_clean;
 	bool rx_freed[E1000_RING];
+	bool rdt_posted;		/* an RDT write not yet followed by a read */
 	u64 rx_pkts, tx_pkts, rx_bad, tx_busy;
 	const char *err;
 };

@@ -508,6 +508,7 @@ void ahci_bench(const struct bench_args *a)
 	char dev[16];
 	sfmt(dev, sizeof(dev), "port%d", p);
 	u32 all = qd == 32 ? 0xffffffffu : (1u << qd) - 1, busy = 0;
+	bench_start(a, "sata", dev, qd);
 	u64 t0 = rdtsc(), end = t0 + a->secs * tsc_hz, t_last = t0;
 	bool timed_out = false;
 	for (;;) {

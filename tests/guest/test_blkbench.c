@@ -55,6 +55,12 @@ void bench_fail(const char *bus, const char *why)
 	check("blk_bench", false, ",\"bus\":\"%s\",\"error\":\"%s\"", bus, why);
 }
 
+void bench_start(const struct bench_args *a, const char *bus, const char *device, u64 qd)
+{
+	out("{\"event\":\"blk_bench\",\"bus\":\"%s\",\"device\":\"%s\",\"rw\":\"%s\",\"bs\":%llu,\"qd\":%llu,\"secs\":%llu}",
+	    bus, device, a->rw, (unsigned long long)a->bs, (unsigned long long)qd, (unsigned long long)a->secs);
+}
+
 void bench_report(const struct bench_args *a, const struct bench_res *r)
 {
 	u64 ios = r->ios, irqs = r->irqs, nots = r->nots;
