@@ -199,11 +199,15 @@ static int meta_flush(VmmQcow2 *q)
     return 0;
 }
 
-/* Writes the 512-byte sector of a cached table that holds byte pos. */
+/* Writes the sector of a cached table that holds byte pos: 512 bytes, or
+ * the O_DIRECT unit, taken from the cached copy (whole and up to date), so
+ * that O_DIRECT needs no read-modify-write of the file. */
 static int write_table_sector(VmmQcow2 *q, const uint8_t *table, uint64_t table_off, size_t pos)
 {
-    size_t sec = pos & ~(size_t)511;
-    return file_io(q, (void *)(table + sec), MIN((size_t)512, (size_t)q->cluster_size - sec),
+    size_t unit = q->direct ? MAX(q->align, (size_t)512) : 512;
+    unit = MIN(unit, (size_t)q->cluster_size);
+    size_t sec = pos & ~(unit - 1);
+    return file_io(q, (void *)(table + sec), MIN(unit, (size_t)q->cluster_size - sec),
                    table_off + sec, true);
 }
 
@@ -1032,7 +1036,18 @@ static int write_chunk(VmmQcow2 *q, const uint8_t *data, uint64_t n, uint64_t of
     uint64_t newoff;
     if ((r = alloc_cluster(q, &newoff)) < 0)
         return r;
-    if ((r = file_io(q, (void *)src, q->cluster_size, newoff, true)) < 0) {
+    /* A cluster past the end of the file reads as zeroes already: when
+     * zeroes are all the write would put around the data, the data alone
+     * is written (QEMU writes zeroes there with fallocate; a partial last
+     * cluster reads as zeroes past the end, here and in QEMU). */
+    uint64_t wo = 0, wn = q->cluster_size;
+    if (src == q->scratch && data && newoff >= q->file_size && !compressed && !host &&
+        ((e & OFLAG_ZERO) || (!q->backing && q->backing_fd < 0)) &&
+        (!q->direct || ((in | n) & (q->align - 1)) == 0)) {
+        wo = in;
+        wn = n;
+    }
+    if ((r = file_io(q, (void *)(src + wo), wn, newoff + wo, true)) < 0) {
         unref_range(q, newoff, q->cluster_size, false);
         return r;
     }

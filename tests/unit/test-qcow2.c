@@ -674,6 +674,17 @@ static void test_map(void)
     memset(buf, 0x5a, sizeof(buf));
     g_assert_cmpint(vmm_qcow2_write(q, buf, sizeof(buf), 3 * 65536), ==, 0);
     g_assert_cmpint(vmm_qcow2_write(q, buf, sizeof(buf), 2 * 65536), ==, 0);
+    /* new clusters past the end of the file: only the data was written,
+     * and the rest of the cluster (past the end now) reads as zeroes */
+    struct stat sb;
+    g_assert_cmpint(fstat(fd, &sb), ==, 0);
+    g_assert_cmpint(sb.st_size % 65536, ==, sizeof(buf));
+    guint8 *tail = g_malloc(65536);
+    g_assert_cmpint(vmm_qcow2_read(q, tail, 65536, 2 * 65536), ==, 0);
+    g_assert_cmpint(memcmp(tail, buf, sizeof(buf)), ==, 0);
+    for (size_t i = sizeof(buf); i < 65536; i++)
+        g_assert_cmpint(tail[i], ==, 0);
+    g_free(tail);
     g_assert_cmpint(vmm_qcow2_map(q, 3 * 65536 + 4096, 4096, false, &host), ==, VMM_QCOW2_MAP_HOST);
     g_assert_cmpint(pread(fd, back, 4096, (off_t)host), ==, 4096);
     g_assert_cmpint(memcmp(back, buf, 4096), ==, 0);
