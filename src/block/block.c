@@ -497,7 +497,7 @@ static bool needs_bounce(VmmBlockDev *dev, const VmmBlockReq *req)
 {
     if (req->iovcnt > IOV_MAX)   /* preadv, io_uring and AIO all refuse more */
         return true;
-    if (dev->qcow2)              /* the format layer works on one linear buffer */
+    if (dev->qcow2 && !req->priv.mapped)   /* the format layer works on one linear buffer */
         return true;
     if (!dev->direct)
         return false;
@@ -575,6 +575,8 @@ void vmm_block_submit(VmmBlockQueue *q, VmmBlockReq *req)
     req->priv.iov = req->iov;
     req->priv.iovcnt = req->iovcnt;
     req->priv.start_ns = now_ns();
+    req->priv.off = req->offset;
+    req->priv.mapped = false;
     q->inflight++;
 
     switch (req->op) {
@@ -618,6 +620,22 @@ void vmm_block_submit(VmmBlockQueue *q, VmmBlockReq *req)
         }
     }
 
+    if (dev->qcow2 && (req->op == VMM_BLOCK_READ || req->op == VMM_BLOCK_WRITE)) {
+        uint64_t host = 0;
+        switch (vmm_qcow2_map(dev->qcow2, req->offset, req->len, req->op == VMM_BLOCK_WRITE,
+                              &host)) {
+        case VMM_QCOW2_MAP_HOST:
+            req->priv.off = host;
+            req->priv.mapped = true;
+            break;
+        case VMM_QCOW2_MAP_ZERO:
+            iov_zero_from(req->iov, req->iovcnt, 0);
+            vmm_block_post_local(q, req, 0);
+            return;
+        case VMM_QCOW2_MAP_SLOW:
+            break;
+        }
+    }
     if ((req->op == VMM_BLOCK_READ || req->op == VMM_BLOCK_WRITE) && needs_bounce(dev, req)) {
         size_t size = 0;
         void *buf = bounce_get(q, req->len, &size);
@@ -634,8 +652,9 @@ void vmm_block_submit(VmmBlockQueue *q, VmmBlockReq *req)
         req->priv.iov = &req->priv.bounce_iov;
         req->priv.iovcnt = 1;
     }
-    /* The format layer is synchronous: its requests go to the pool. */
-    if (dev->qcow2)
+    /* The format layer is synchronous: its requests go to the pool, but
+     * for those mapped to the image file, which the engine does as raw. */
+    if (dev->qcow2 && !req->priv.mapped)
         vmm_block_to_pool(q, req);
     else
         dev->engine->submit(q, req);
@@ -660,6 +679,10 @@ static void finish(VmmBlockQueue *q, VmmBlockReq *req)
             iov_copy_from_buf(req->iov, req->iovcnt, req->priv.bounce, req->len);
         bounce_put(q, req->priv.bounce, req->priv.bounce_size);
         req->priv.bounce = NULL;
+    }
+    if (req->priv.mapped) {
+        vmm_qcow2_map_done(q->dev->qcow2);
+        req->priv.mapped = false;
     }
     if (ret >= 0)
         ret = (req->op == VMM_BLOCK_READ || req->op == VMM_BLOCK_WRITE) ? (int)req->len : 0;
@@ -728,7 +751,7 @@ static int rw_loop(VmmBlockDev *dev, VmmBlockReq *req, bool write)
 {
     struct iovec *iov = req->priv.iov;
     int cnt = (int)req->priv.iovcnt;
-    uint64_t off = req->offset, left = req->len;
+    uint64_t off = req->priv.off, left = req->len;
     struct iovec *copy = NULL;
     int ret = 0;
 
@@ -872,7 +895,7 @@ static int qcow2_exec(VmmBlockDev *dev, VmmBlockReq *req)
 
 int vmm_block_exec(VmmBlockDev *dev, VmmBlockReq *req)
 {
-    if (dev->qcow2)
+    if (dev->qcow2 && !req->priv.mapped)
         return qcow2_exec(dev, req);
     switch (req->op) {
     case VMM_BLOCK_READ:

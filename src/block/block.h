@@ -63,6 +63,8 @@ typedef struct {
     unsigned iovcnt;
     int ret;
     uint64_t start_ns;
+    uint64_t off;               /* where in dev->fd: offset, or the qcow2 host offset */
+    bool mapped;                /* a qcow2 request sent to the engine (vmm_qcow2_map) */
     void *bounce;               /* aligned copy for O_DIRECT, or NULL */
     size_t bounce_size;
     struct iovec bounce_iov;

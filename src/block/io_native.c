@@ -95,7 +95,7 @@ static void prep(VmmBlockQueue *q, VmmBlockReq *req)
     cb->aio_fildes = (uint32_t)q->dev->fd;
     cb->aio_flags = IOCB_FLAG_RESFD;
     cb->aio_resfd = (uint32_t)q->efd;
-    cb->aio_offset = (int64_t)req->offset;
+    cb->aio_offset = (int64_t)req->priv.off;
     if (req->op == VMM_BLOCK_FLUSH) {
         cb->aio_lio_opcode = IOCB_CMD_FDSYNC;
     } else if (req->priv.iovcnt == 1) {

@@ -90,10 +90,10 @@ static bool prep(VmmBlockQueue *q, VmmBlockReq *req)
     }
     switch (req->op) {
     case VMM_BLOCK_READ:
-        io_uring_prep_readv(sqe, dev->fd, req->priv.iov, req->priv.iovcnt, req->offset);
+        io_uring_prep_readv(sqe, dev->fd, req->priv.iov, req->priv.iovcnt, req->priv.off);
         break;
     case VMM_BLOCK_WRITE:
-        io_uring_prep_writev(sqe, dev->fd, req->priv.iov, req->priv.iovcnt, req->offset);
+        io_uring_prep_writev(sqe, dev->fd, req->priv.iov, req->priv.iovcnt, req->priv.off);
         break;
     case VMM_BLOCK_FLUSH:
         io_uring_prep_fsync(sqe, dev->fd, IORING_FSYNC_DATASYNC);

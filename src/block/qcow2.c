@@ -98,6 +98,7 @@ struct VmmQcow2 {
     bool zs_init;
     ZSTD_DCtx *zd;
 
+    unsigned mapped_io;        /* vmm_qcow2_map()ed I/Os in flight (atomic) */
     uint64_t free_hint;        /* no free cluster below this index */
     uint64_t allocated;        /* clusters with a non-zero refcount (atomic) */
     bool warned;
@@ -198,11 +199,15 @@ static int meta_flush(VmmQcow2 *q)
     return 0;
 }
 
-/* Writes the 512-byte sector of a cached table that holds byte pos. */
+/* Writes the sector of a cached table that holds byte pos: 512 bytes, or
+ * the O_DIRECT unit, taken from the cached copy (whole and up to date), so
+ * that O_DIRECT needs no read-modify-write of the file. */
 static int write_table_sector(VmmQcow2 *q, const uint8_t *table, uint64_t table_off, size_t pos)
 {
-    size_t sec = pos & ~(size_t)511;
-    return file_io(q, (void *)(table + sec), MIN((size_t)512, (size_t)q->cluster_size - sec),
+    size_t unit = q->direct ? MAX(q->align, (size_t)512) : 512;
+    unit = MIN(unit, (size_t)q->cluster_size);
+    size_t sec = pos & ~(unit - 1);
+    return file_io(q, (void *)(table + sec), MIN(unit, (size_t)q->cluster_size - sec),
                    table_off + sec, true);
 }
 
@@ -777,6 +782,114 @@ int vmm_qcow2_read(VmmQcow2 *q, void *buffer, uint64_t len, uint64_t off)
     return r;
 }
 
+/* The L2 entry of guest cluster gc from the cache alone: false when its
+ * table is not cached (or the L1 entry is bad); *entry 0 and *bitmap 0
+ * when the L1 entry is empty. */
+static bool l2_cached(VmmQcow2 *q, uint64_t gc, uint64_t *entry, uint64_t *bitmap)
+{
+    uint64_t l1i = gc / q->l2_entries;
+    *entry = *bitmap = 0;
+    if (l1i >= q->l1_size || (q->l1[l1i] & L1E_RESERVED))
+        return false;
+    uint64_t l2_off = q->l1[l1i] & OFFSET_MASK;
+    if (!l2_off)
+        return true;
+    gpointer v = g_hash_table_lookup(q->l2c_index, &l2_off);
+    if (!v)
+        return false;
+    L2Slot *s = &q->l2c[GPOINTER_TO_UINT(v) - 1];
+    s->used = ++q->l2c_tick;
+    size_t pos = (size_t)(gc % q->l2_entries) * q->l2_entry_bytes;
+    *entry = be64(s->data + pos);
+    if (q->ext_l2)
+        *bitmap = be64(s->data + pos + 8);
+    return true;
+}
+
+/* What one chunk (see chunk_len) maps to, for vmm_qcow2_map: host data
+ * (*host set), zeroes, or anything else (MAP_SLOW). Entries the slow path
+ * would call corrupt are MAP_SLOW, so that it reports them. */
+static VmmQcow2Map map_chunk(VmmQcow2 *q, uint64_t off, uint64_t n, bool write, uint64_t *host)
+{
+    uint64_t e, bm, in = off & (q->cluster_size - 1);
+    if (!l2_cached(q, off >> q->cluster_bits, &e, &bm) || (e & OFLAG_COMPRESSED))
+        return VMM_QCOW2_MAP_SLOW;
+    uint64_t h = e & OFFSET_MASK;
+    bool zero, alloc;
+    if (q->ext_l2) {
+        unsigned sc = (unsigned)(in / (q->cluster_size / 32));
+        alloc = bm & (1ULL << sc);
+        zero = bm & (1ULL << (sc + 32));
+        if ((alloc && zero) || (alloc && (e & 1)) || write)   /* subclusters: read only */
+            return VMM_QCOW2_MAP_SLOW;
+    } else {
+        zero = e & OFLAG_ZERO;
+        alloc = h != 0;
+    }
+    if (write) {
+        /* in place: an allocated cluster of this image only, not shared */
+        if (zero || !alloc || !(e & OFLAG_COPIED))
+            return VMM_QCOW2_MAP_SLOW;
+    } else if (zero || (!alloc && !q->backing && q->backing_fd < 0)) {
+        return VMM_QCOW2_MAP_ZERO;
+    } else if (!alloc) {
+        return VMM_QCOW2_MAP_SLOW;   /* the backing file's */
+    }
+    if ((e & L2E_RESERVED) || h < q->cluster_size || h + in + n > q->file_size)
+        return VMM_QCOW2_MAP_SLOW;
+    *host = h + in;
+    return VMM_QCOW2_MAP_HOST;
+}
+
+/* Readers and in-place writers of allocated clusters need no lock once the
+ * host range is known (QEMU's qcow2 drops its lock around data I/O too):
+ * the owner thread maps a request from the cached tables and sends it down
+ * the same asynchronous path as a raw image. It never waits: a busy writer
+ * or a table not cached sends the request the synchronous way. */
+VmmQcow2Map vmm_qcow2_map(VmmQcow2 *q, uint64_t off, uint64_t len, bool write, uint64_t *host)
+{
+    if ((write && q->readonly) || len == 0 || off > q->size || len > q->size - off)
+        return VMM_QCOW2_MAP_SLOW;
+    if (!g_rw_lock_reader_trylock(&q->rw))
+        return VMM_QCOW2_MAP_SLOW;
+    if (!g_mutex_trylock(&q->lock)) {
+        g_rw_lock_reader_unlock(&q->rw);
+        return VMM_QCOW2_MAP_SLOW;
+    }
+    VmmQcow2Map m = VMM_QCOW2_MAP_SLOW, first = VMM_QCOW2_MAP_SLOW;
+    uint64_t start = 0, next = 0;
+    for (uint64_t o = off, left = len; left; ) {
+        uint64_t n = chunk_len(q, o, left), h = 0;
+        m = map_chunk(q, o, n, write, &h);
+        if (o == off) {
+            first = m;
+            start = next = h;
+        }
+        /* one kind throughout, and host data in one contiguous range */
+        if (m == VMM_QCOW2_MAP_SLOW || m != first || (m == VMM_QCOW2_MAP_HOST && h != next)) {
+            m = VMM_QCOW2_MAP_SLOW;
+            break;
+        }
+        next = h + n;
+        o += n;
+        left -= n;
+    }
+    if (m == VMM_QCOW2_MAP_HOST && q->direct && ((start | len) & (q->align - 1)))
+        m = VMM_QCOW2_MAP_SLOW;
+    if (m == VMM_QCOW2_MAP_HOST) {
+        *host = start;
+        __atomic_add_fetch(&q->mapped_io, 1, __ATOMIC_RELAXED);
+    }
+    g_mutex_unlock(&q->lock);
+    g_rw_lock_reader_unlock(&q->rw);
+    return m;
+}
+
+void vmm_qcow2_map_done(VmmQcow2 *q)
+{
+    __atomic_sub_fetch(&q->mapped_io, 1, __ATOMIC_RELEASE);
+}
+
 /* Everything that changes the mapping: alone, with the mutex. */
 static void lock_writer(VmmQcow2 *q)
 {
@@ -830,6 +943,17 @@ static int replace_entry(VmmQcow2 *q, L2Ref *ref, uint64_t entry, GArray *freed)
     return 0;
 }
 
+/* A cluster must not be freed (and reused) while I/O that vmm_qcow2_map()
+ * pointed at it is in flight. New mappings fail while the caller holds the
+ * writer lock, so the count only drains; the owner threads that complete
+ * mapped I/O never wait for the locks, and freeing is rare (discard, COW of
+ * a compressed or shared cluster): a short sleep is enough. */
+static void wait_mapped_io(VmmQcow2 *q)
+{
+    while (__atomic_load_n(&q->mapped_io, __ATOMIC_ACQUIRE))
+        g_usleep(20);
+}
+
 /* One flush for all the entries replaced, then the references they held
  * drop: a crash in between leaks clusters, never reuses a referenced one. */
 static int release_freed(VmmQcow2 *q, GArray *freed, bool punch)
@@ -837,6 +961,7 @@ static int release_freed(VmmQcow2 *q, GArray *freed, bool punch)
     if (freed->len == 0)
         return 0;
     int r = meta_flush(q);
+    wait_mapped_io(q);
     for (guint i = 0; r == 0 && i < freed->len; i++) {
         HostRange *h = &g_array_index(freed, HostRange, i);
         r = unref_range(q, h->off, h->len, punch);
@@ -911,7 +1036,18 @@ static int write_chunk(VmmQcow2 *q, const uint8_t *data, uint64_t n, uint64_t of
     uint64_t newoff;
     if ((r = alloc_cluster(q, &newoff)) < 0)
         return r;
-    if ((r = file_io(q, (void *)src, q->cluster_size, newoff, true)) < 0) {
+    /* A cluster past the end of the file reads as zeroes already: when
+     * zeroes are all the write would put around the data, the data alone
+     * is written (QEMU writes zeroes there with fallocate; a partial last
+     * cluster reads as zeroes past the end, here and in QEMU). */
+    uint64_t wo = 0, wn = q->cluster_size;
+    if (src == q->scratch && data && newoff >= q->file_size && !compressed && !host &&
+        ((e & OFLAG_ZERO) || (!q->backing && q->backing_fd < 0)) &&
+        (!q->direct || ((in | n) & (q->align - 1)) == 0)) {
+        wo = in;
+        wn = n;
+    }
+    if ((r = file_io(q, (void *)(src + wo), wn, newoff + wo, true)) < 0) {
         unref_range(q, newoff, q->cluster_size, false);
         return r;
     }

@@ -2,7 +2,9 @@
  * written natively, with backing chains of raw or qcow2 files.
  *
  * Every operation is synchronous (pread/pwrite on the image's fd); block.c
- * runs them on its pool threads. Reads of data run in parallel (a mutex
+ * runs them on its pool threads, except reads and in-place writes of
+ * clusters whose tables are cached, which vmm_qcow2_map() lets block.c send
+ * straight to the image file through the disk's I/O engine. Reads of data run in parallel (a mutex
  * covers only the table lookups); writes, discards and write-zeroes, which
  * allocate and free clusters, run alone.
  * Metadata is written through (no dirty metadata cache), in an order that
@@ -56,5 +58,22 @@ int vmm_qcow2_discard(VmmQcow2 *q, uint64_t len, uint64_t off);
 /* may_unmap: whole clusters may lose their host allocation. */
 int vmm_qcow2_write_zeroes(VmmQcow2 *q, uint64_t len, uint64_t off, bool may_unmap);
 int vmm_qcow2_flush(VmmQcow2 *q);
+
+typedef enum {
+    VMM_QCOW2_MAP_SLOW,   /* needs vmm_qcow2_read/write (pool threads) */
+    VMM_QCOW2_MAP_HOST,   /* *host: one contiguous range of the image file */
+    VMM_QCOW2_MAP_ZERO,   /* reads as zeroes (reads only) */
+} VmmQcow2Map;
+
+/* Maps [off, off+len) from the cached tables without blocking or I/O (any
+ * thread): MAP_HOST when all of it is data in allocated clusters of this
+ * image (writes: not shared, so written in place) in consecutive host
+ * clusters, aligned for O_DIRECT; MAP_ZERO when all of it reads as zeroes.
+ * After MAP_HOST the caller transfers the range on the image's fd itself
+ * and then calls vmm_qcow2_map_done(): until then no cluster of the range
+ * is freed. */
+VmmQcow2Map vmm_qcow2_map(VmmQcow2 *q, uint64_t off, uint64_t len, bool write,
+                          uint64_t *host);
+void vmm_qcow2_map_done(VmmQcow2 *q);
 
 #endif

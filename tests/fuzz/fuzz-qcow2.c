@@ -1,7 +1,8 @@
 /* libFuzzer target for the qcow2 header and metadata parser and the paths
  * that follow tables at run time (src/block/qcow2.c): the input is an
  * image file. It is opened read-write from a memfd, read at a few places,
- * written, discarded and zeroed, read again. Every outcome must be an open
+ * written, discarded and zeroed, read again; what vmm_qcow2_map gives for
+ * each range read agrees with the read. Every outcome must be an open
  * error with a message, or requests that succeed or fail with -errno:
  * never a crash, a leak or an access outside the buffers. Backing files
  * are switched off (<backingStore/>): a fuzzed name must not open host
@@ -15,7 +16,34 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+/* What vmm_qcow2_map gives for a range just read must agree with the
+ * read: the host range holds the same bytes and lies inside the file past
+ * its first sector, or the range read as zeroes. */
+static void check_map(VmmQcow2 *q, int fd, const uint8_t *got, uint64_t n, uint64_t off,
+                      bool write)
+{
+    static uint8_t host_buf[4096];
+    uint64_t host = 0;
+    struct stat st;
+    switch (vmm_qcow2_map(q, off, n, write, &host)) {
+    case VMM_QCOW2_MAP_HOST:
+        if (fstat(fd, &st) < 0 || host < 512 || host + n > (uint64_t)st.st_size ||
+            pread(fd, host_buf, n, (off_t)host) != (ssize_t)n || memcmp(host_buf, got, n))
+            abort();
+        vmm_qcow2_map_done(q);
+        break;
+    case VMM_QCOW2_MAP_ZERO:
+        for (uint64_t i = 0; i < n; i++)
+            if (got[i] || write)
+                abort();
+        break;
+    case VMM_QCOW2_MAP_SLOW:
+        break;
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -47,6 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int r = vmm_qcow2_read(q, buf, n, offs[i]);
             if (r > 0 || r < -4095)
                 abort();
+            if (r == 0)
+                check_map(q, fd, buf, MIN(n, (uint64_t)4096), offs[i], pass);
         }
         if (pass)
             break;

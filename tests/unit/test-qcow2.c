@@ -634,6 +634,111 @@ static void test_parallel(void)
     g_assert_cmpint(sh("qemu-img check -q '%s'", img), ==, 0);
 }
 
+/* vmm_qcow2_map, which lets block.c send reads and in-place writes straight
+ * to the image file: the host range it gives holds the guest's data, it
+ * sends everything else (tables not cached, backing data, compressed,
+ * shared or scattered clusters) the synchronous way, and a cluster it
+ * mapped is not freed until the I/O is done. */
+typedef struct {
+    VmmQcow2 *q;
+    uint64_t off;
+    gint done;
+} Discarder;
+
+static gpointer discard_thread(gpointer p)
+{
+    Discarder *d = p;
+    g_assert_cmpint(vmm_qcow2_discard(d->q, 65536, d->off), ==, 0);
+    g_atomic_int_set(&d->done, 1);
+    return NULL;
+}
+
+static void test_map(void)
+{
+    if (!have_qemu_img())
+        return;
+    g_autofree char *img = tpath("m.qcow2"), *base = tpath("m-base.raw");
+    g_autofree char *ovl = tpath("m-ovl.qcow2"), *cmp = tpath("m-c.qcow2");
+    g_unlink(img);
+    g_assert_cmpint(sh("qemu-img create -q -f qcow2 -o cluster_size=65536 '%s' 8M", img), ==, 0);
+    g_autoptr(GError) err = NULL;
+    int fd;
+    VmmQcow2 *q = open_q(img, false, &fd, &err);
+    g_assert_no_error(err);
+    uint64_t host = 0;
+    /* nothing allocated, no backing file: zeroes, no I/O */
+    g_assert_cmpint(vmm_qcow2_map(q, 4096, 4096, false, &host), ==, VMM_QCOW2_MAP_ZERO);
+    g_assert_cmpint(vmm_qcow2_map(q, 4096, 4096, true, &host), ==, VMM_QCOW2_MAP_SLOW);
+    /* cluster 3, then 2: allocated in that order, so not contiguous */
+    guint8 buf[8192], back[8192];
+    memset(buf, 0x5a, sizeof(buf));
+    g_assert_cmpint(vmm_qcow2_write(q, buf, sizeof(buf), 3 * 65536), ==, 0);
+    g_assert_cmpint(vmm_qcow2_write(q, buf, sizeof(buf), 2 * 65536), ==, 0);
+    /* new clusters past the end of the file: only the data was written,
+     * and the rest of the cluster (past the end now) reads as zeroes */
+    struct stat sb;
+    g_assert_cmpint(fstat(fd, &sb), ==, 0);
+    g_assert_cmpint(sb.st_size % 65536, ==, sizeof(buf));
+    guint8 *tail = g_malloc(65536);
+    g_assert_cmpint(vmm_qcow2_read(q, tail, 65536, 2 * 65536), ==, 0);
+    g_assert_cmpint(memcmp(tail, buf, sizeof(buf)), ==, 0);
+    for (size_t i = sizeof(buf); i < 65536; i++)
+        g_assert_cmpint(tail[i], ==, 0);
+    g_free(tail);
+    g_assert_cmpint(vmm_qcow2_map(q, 3 * 65536 + 4096, 4096, false, &host), ==, VMM_QCOW2_MAP_HOST);
+    g_assert_cmpint(pread(fd, back, 4096, (off_t)host), ==, 4096);
+    g_assert_cmpint(memcmp(back, buf, 4096), ==, 0);
+    vmm_qcow2_map_done(q);
+    g_assert_cmpint(vmm_qcow2_map(q, 3 * 65536, 8192, true, &host), ==, VMM_QCOW2_MAP_HOST);
+    memset(buf, 0x6b, sizeof(buf));
+    g_assert_cmpint(pwrite(fd, buf, sizeof(buf), (off_t)host), ==, (ssize_t)sizeof(buf));
+    vmm_qcow2_map_done(q);
+    g_assert_cmpint(vmm_qcow2_read(q, back, sizeof(back), 3 * 65536), ==, 0);
+    g_assert_cmpint(memcmp(back, buf, sizeof(buf)), ==, 0);
+    g_assert_cmpint(vmm_qcow2_map(q, 3 * 65536 - 4096, 8192, false, &host), ==, VMM_QCOW2_MAP_SLOW);
+    /* half allocated, half zeroes */
+    g_assert_cmpint(vmm_qcow2_map(q, 4 * 65536 - 4096, 8192, false, &host), ==, VMM_QCOW2_MAP_SLOW);
+    /* past the end */
+    g_assert_cmpint(vmm_qcow2_map(q, 8 << 20, 512, false, &host), ==, VMM_QCOW2_MAP_SLOW);
+
+    /* a discard of a mapped cluster waits for map_done */
+    g_assert_cmpint(vmm_qcow2_map(q, 3 * 65536, 4096, false, &host), ==, VMM_QCOW2_MAP_HOST);
+    Discarder d = { q, 3 * 65536, 0 };
+    GThread *t = g_thread_new("discard", discard_thread, &d);
+    g_usleep(100000);
+    g_assert_cmpint(g_atomic_int_get(&d.done), ==, 0);
+    /* the writer holds the image: mapping more must not wait for it */
+    g_assert_cmpint(vmm_qcow2_map(q, 2 * 65536, 4096, false, &host), ==, VMM_QCOW2_MAP_SLOW);
+    vmm_qcow2_map_done(q);
+    g_thread_join(t);
+    g_assert_cmpint(g_atomic_int_get(&d.done), ==, 1);
+    g_assert_cmpint(vmm_qcow2_map(q, 3 * 65536, 4096, false, &host), ==, VMM_QCOW2_MAP_ZERO);
+    vmm_qcow2_close(q);
+    close(fd);
+    g_assert_cmpint(sh("qemu-img check -q '%s'", img), ==, 0);
+
+    /* backing data and compressed clusters are the driver's */
+    g_autofree char *src = tpath("m-src.raw");
+    make_source(src, 11);
+    g_unlink(ovl);
+    g_unlink(cmp);
+    g_assert_cmpint(sh("cp '%s' '%s' && qemu-img create -q -f qcow2 -b '%s' -F raw '%s'",
+                       src, base, base, ovl), ==, 0);
+    g_assert_cmpint(sh("qemu-img convert -c -f raw -O qcow2 '%s' '%s'", src, cmp), ==, 0);
+    const char *imgs[] = { ovl, cmp };
+    for (unsigned i = 0; i < G_N_ELEMENTS(imgs); i++) {
+        q = open_q(imgs[i], true, &fd, &err);
+        g_assert_no_error(err);
+        guint8 c;
+        g_assert_cmpint(vmm_qcow2_read(q, &c, 1, 0), ==, 0);   /* caches the table */
+        for (uint64_t off = 0; off < 1 << 20; off += 65536)
+            g_assert_cmpint(vmm_qcow2_map(q, off, 4096, false, &host), !=, VMM_QCOW2_MAP_HOST);
+        g_assert_cmpint(vmm_qcow2_map(q, 0, 4096, true, &host), ==, VMM_QCOW2_MAP_SLOW);
+        vmm_qcow2_close(q);
+        close(fd);
+    }
+}
+
 /* Through the block layer: every io mode and cache mode serves a qcow2 disk. */
 static void done_cb(VmmBlockReq *req, int ret)
 {
@@ -730,6 +835,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2/runtime-corruption", test_runtime_corruption);
     g_test_add_func("/qcow2/parallel", test_parallel);
     g_test_add_func("/qcow2/block-layer", test_block_layer);
+    g_test_add_func("/qcow2/map", test_map);
     int rc = g_test_run();
     g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", test_dir);
     if (system(cmd) != 0)
