@@ -5,6 +5,8 @@
  * Nothing here uses libxml2: the worker links this file. */
 #include "config.h"
 #include "conf/domain_desc.h"
+#include "conf/conf_parse.h"
+#include "conf/domain_format.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -506,13 +508,6 @@ static const DescField feature_fields[] = {
     FEND,
 };
 
-static void feature_free(gpointer f)
-{
-    VmmCpuFeatureDef *x = f;
-    g_free(x->name);
-    g_free(x);
-}
-
 static json_object *write_feature(gconstpointer item)
 {
     json_object *o = json_object_new_object();
@@ -525,7 +520,7 @@ static gpointer read_feature(Reader *r, const char *path, json_object *o)
     static const char *const required[] = { "name", NULL };
     VmmCpuFeatureDef *f = g_new0(VmmCpuFeatureDef, 1);
     if (!read_fields(r, path, o, feature_fields, NULL, required, f)) {
-        feature_free(f);
+        conf_cpu_feature_free(f);
         return NULL;
     }
     return f;
@@ -543,7 +538,7 @@ static VmmCpuDef *read_cpu(Reader *r, const char *path, json_object *o, unsigned
 {
     static const char *const extra[] = { "features", NULL };
     g_autoptr(VmmCpuDef) c = g_new0(VmmCpuDef, 1);
-    c->features = g_ptr_array_new_with_free_func(feature_free);
+    c->features = g_ptr_array_new_with_free_func(conf_cpu_feature_free);
     g_autofree char *pf = sub(path, "features");
     if (!read_fields(r, path, o, cpu_fields, extra, extra, c) ||
         !read_list(r, pf, get(o, "features"), read_feature, c->features))
