@@ -184,6 +184,46 @@ static void test_sigterm_power_button(void)
     g_assert_cmpint(r->exit_status, ==, 0);
 }
 
+/* At idle: the worker's mappings, then SIGTERM. */
+static gboolean maps_when_idle(const char *line, GPid pid, void *opaque)
+{
+    char **maps = opaque;
+    if (strstr(line, "guestkit: ") && strstr(line, "\"event\":\"idle\"") && !*maps) {
+        g_autofree char *path = g_strdup_printf("/proc/%d/maps", (int)pid);
+        g_assert_true(g_file_get_contents(path, maps, NULL, NULL));
+        kill(pid, SIGTERM);
+    }
+    return TRUE;
+}
+
+/* The process running the guest has no XML parser: vmm-worker does not
+ * link libxml2 (its front end vmm-worker-xml, which reads --xml, does),
+ * and a running worker maps none. */
+static void test_no_xml_parser(void)
+{
+    g_autofree char *worker = harness_path("src/vmm-worker");
+    g_autofree char *front = harness_path("src/vmm-worker-xml");
+    g_autofree char *cmd = g_strdup_printf("ldd '%s'", worker);
+    g_autofree char *libs = harness_sh_out(cmd);
+    g_autofree char *cmd2 = g_strdup_printf("ldd '%s'", front);
+    g_autofree char *front_libs = harness_sh_out(cmd2);
+    g_assert_nonnull(strstr(libs, "libglib-2.0"));
+    g_assert_null(strstr(libs, "libxml2"));
+    g_assert_nonnull(strstr(front_libs, "libxml2"));
+
+    g_autofree char *dir = harness_tmpdir();
+    HarnessDomain d = { .cmdline = "test=idle" };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    g_autofree char *maps = NULL;
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, BOOT_TIMEOUT, maps_when_idle, &maps);
+    harness_assert_clean_stderr(r);
+    g_assert_nonnull(maps);
+    g_assert_nonnull(strstr(maps, "vmm-worker"));
+    g_assert_nonnull(strstr(maps, "libglib-2.0"));
+    if (strstr(maps, "libxml2"))
+        g_error("a running worker maps libxml2:\n%s", maps);
+}
+
 static void test_serial_file(void)
 {
     g_autofree char *dir = harness_tmpdir();
@@ -415,6 +455,7 @@ int main(int argc, char **argv)
     g_test_add_func("/worker/reboot/restart", test_reboot_restart);
     g_test_add_func("/worker/sigterm-power-button", test_sigterm_power_button);
     g_test_add_func("/worker/serial/file", test_serial_file);
+    g_test_add_func("/worker/no-xml-parser", test_no_xml_parser);
     g_test_add_func("/worker/serial/unix-connect", test_serial_unix);
     g_test_add_func("/worker/serial/pty", test_serial_pty);
     g_test_add_func("/worker/bad-input", test_bad_input);
