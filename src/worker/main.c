@@ -317,6 +317,7 @@ int main(int argc, char **argv)
     }
     w.loop = g_main_loop_new(NULL, FALSE);
     int status = VMM_WORKER_EXIT_ERROR;
+    bool ran = false;   /* a guest ran: events may wait to be sent */
     const char *reason = "error";
     g_autofree char *detail = NULL;
     for (guint i = 0; i < w.def->serials->len; i++) {
@@ -389,6 +390,7 @@ int main(int argc, char **argv)
             w.vm = NULL;
             break;
         }
+        ran = true;
         /* The watch removes itself when the VM stops; nothing else quits
          * the loop while a VM runs. */
         g_unix_fd_add(w.vm->stop_eventfd, G_IO_IN, on_vm_stopped, &w);
@@ -422,8 +424,11 @@ int main(int argc, char **argv)
     }
 out:
     write_exit_file(exit_fd, status, reason, detail);
-    /* Let a last SHUTDOWN event reach the daemon before the socket goes. */
-    while (g_main_context_iteration(NULL, FALSE))
+    /* Let a last SHUTDOWN event reach the daemon before the socket goes.
+     * A worker that never ran a guest has none, and must not answer a
+     * query-status waiting on its socket: vmmd would take that for a
+     * started domain (the exit file says why it failed). */
+    while (ran && g_main_context_iteration(NULL, FALSE))
         ;
     worker_control_stop(&w);
     for (guint i = 0; i < nnets; i++)
