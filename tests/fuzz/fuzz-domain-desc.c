@@ -8,17 +8,9 @@
  * seeds, xml-examples/ among them). */
 #include "conf/domain_desc.h"
 #include "conf/domain_format.h"
+#include "fuzz-util.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-static void fail(const char *what, const char *a, const char *b)
-{
-    fprintf(stderr, "fuzz-domain-desc: %s\n--- first\n%s\n--- second\n%s\n", what, a ? a : "",
-            b ? b : "");
-    abort();
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -26,19 +18,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     VmmDomainDef *def = vmm_domain_desc_from_json((const char *)data, size, "fuzz", &err);
     if (!def) {
         if (!err || !err->message[0] || strchr(err->message, '\n'))
-            fail("a refusal is one line of message", err ? err->message : NULL, NULL);
+            fuzz_fail("a refusal is one line of message: %s", err ? err->message : "(none)");
         g_error_free(err);
         return 0;
     }
     char *out = vmm_domain_desc_to_json(def);
     VmmDomainDef *again = vmm_domain_desc_from_json(out, strlen(out), "written", &err);
     if (!again)
-        fail(err->message, out, NULL);
+        fuzz_fail("what was written is refused: %s\n%s", err->message, out);
     if (!vmm_domain_def_equal(def, again))
-        fail("re-read definition differs", out, NULL);
+        fuzz_fail("re-read definition differs:\n%s", out);
     char *out2 = vmm_domain_desc_to_json(again);
     if (strcmp(out, out2) != 0)
-        fail("second write differs", out, out2);
+        fuzz_fail("second write differs:\n%s\n---\n%s", out, out2);
     g_free(out2);
     g_free(out);
     vmm_domain_def_free(again);
