@@ -215,6 +215,21 @@ static json_object *get(json_object *o, const char *key)
     return json_object_object_get_ex(o, key, &j) ? j : NULL;
 }
 
+/* A name that becomes a path component (NAME.sock, channel/NAME/...):
+ * what the XML parser lets through, no more. */
+static bool component_ok(const char *s, size_t max_chars, bool ascii)
+{
+    size_t n = ascii ? strlen(s) : (size_t)g_utf8_strlen(s, -1);
+    if (n == 0 || n > max_chars || s[0] == '.' || strchr(s, '/'))
+        return false;
+    for (const char *p = s; *p; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+        if (g_unichar_iscntrl(c) || (ascii && (c <= ' ' || c > '~')))
+            return false;
+    }
+    return true;
+}
+
 /* ---- byte strings as hex ----------------------------------------------------- */
 
 static json_object *hex_new(const uint8_t *b, size_t n)
@@ -410,6 +425,16 @@ static gpointer read_net(Reader *r, const char *path, json_object *o)
         fail(r, path, "a vhost-user interface needs socket_path");
         return NULL;
     }
+    if ((n->type == VMM_NET_BRIDGE && !n->bridge) || (n->type == VMM_NET_NETWORK && !n->network)) {
+        fail(r, path, "a %s interface needs its %s", vmm_net_type_to_string(n->type),
+             n->type == VMM_NET_BRIDGE ? "bridge" : "network");
+        return NULL;
+    }
+    if (n->target_dev && !component_ok(n->target_dev, VMM_NET_IFNAME_MAX, true)) {
+        fail(r, path, "target_dev is no interface name (1 to %d characters, no '/')",
+             VMM_NET_IFNAME_MAX);
+        return NULL;
+    }
     return g_steal_pointer(&n);
 }
 
@@ -489,8 +514,16 @@ static bool chr_check(Reader *r, const char *path, const VmmChrDef *c, bool auto
 SIMPLE_ITEM(rng, VmmRngDef, rng_fields, true)
 SIMPLE_ITEM(serial, VmmChrDef, chr_fields, chr_check(r, path, x, false))
 SIMPLE_ITEM(controller, VmmControllerDef, controller_fields, true)
-/* a unix channel without a path gets one in the run directory at start */
-SIMPLE_ITEM(channel, VmmChannelDef, channel_fields, chr_check(r, path, &x->chr, true))
+/* a unix channel without a path gets one in the run directory at start,
+ * named after it */
+static bool channel_check(Reader *r, const char *path, const VmmChannelDef *c)
+{
+    if (c->name && !component_ok(c->name, VMM_VSERIAL_NAME_MAX, true))
+        return fail(r, path, "name is no channel name (printable ASCII without spaces or "
+                    "'/', not starting with '.')");
+    return chr_check(r, path, &c->chr, true);
+}
+SIMPLE_ITEM(channel, VmmChannelDef, channel_fields, channel_check(r, path, x))
 SIMPLE_ITEM(balloon, VmmBalloonDef, balloon_fields, true)
 
 /* ---- cpu, tuning, seclabel ---------------------------------------------------- */
@@ -836,6 +869,11 @@ VmmDomainDef *vmm_domain_desc_from_json(const char *json, size_t len, const char
     }
     if (!read_fields(&r, "", o, domain_fields, extra, required, def))
         goto out;
+    if (!component_ok(def->name, VMM_DOMAIN_NAME_MAX, false)) {
+        fail(&r, "name", "not a domain name (1 to %d characters, no '/' or control "
+             "characters, not starting with '.')", VMM_DOMAIN_NAME_MAX);
+        goto out;
+    }
     if (!json_object_is_type(j = get(o, "format"), json_type_string) ||
         strcmp(json_object_get_string(j), DESC_FORMAT) != 0) {
         fail(&r, "format", "expected \"%s\"", DESC_FORMAT);
