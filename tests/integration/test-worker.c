@@ -419,6 +419,37 @@ static void test_bad_args(void)
     }
 }
 
+/* A machine description is hostile input too: the worker refuses a bad
+ * one with one line naming the fd and the key, and exit status 1. */
+static void test_bad_description(void)
+{
+    g_autofree char *worker = harness_path("src/vmm-worker");
+    static const char *cases[][2] = {
+        { "{bad", "--desc-fd 0: machine description: not JSON" },
+        { "{\"format\":\"vmmd-machine-description\",\"version\":1,\"name\":\"../x\","
+          "\"kernel\":\"/k\",\"memory_kib\":1024,\"vcpus\":1}",
+          "--desc-fd 0: machine description: name: not a domain name" },
+        { "{\"format\":\"vmmd-machine-description\",\"version\":1,\"name\":\"x\","
+          "\"kernel\":\"/k\",\"memory_kib\":1024,\"vcpus\":300}",
+          "--desc-fd 0: machine description: vcpus: 300 is out of range (1 to 255)" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *quoted = g_shell_quote(cases[i][0]);
+        g_autofree char *cmd = g_strdup_printf("printf %%s %s | '%s' --desc-fd 0 2>&1; "
+                                               "echo \"exit $?\"", quoted, worker);
+        g_autofree char *out = harness_sh_out(cmd);
+        g_test_message("%s", out);
+        g_assert_nonnull(strstr(out, cases[i][1]));
+        g_assert_true(g_str_has_suffix(out, "exit 1\n"));
+        g_auto(GStrv) lines = g_strsplit(g_strstrip(out), "\n", -1);
+        g_assert_cmpuint(g_strv_length(lines), ==, 2);
+    }
+    /* one of --xml and --desc-fd */
+    g_autofree char *cmd = g_strdup_printf("'%s' 2>&1; echo \"exit $?\"", worker);
+    g_autofree char *out = harness_sh_out(cmd);
+    g_assert_nonnull(strstr(out, "one of --xml FILE and --desc-fd FD is required"));
+}
+
 static void test_missing_xml(void)
 {
     g_autoptr(HarnessRun) r = harness_run_worker("/nonexistent/domain.xml", NULL, 30, NULL, NULL);
@@ -461,6 +492,7 @@ int main(int argc, char **argv)
     g_test_add_func("/worker/serial/pty", test_serial_pty);
     g_test_add_func("/worker/bad-input", test_bad_input);
     g_test_add_func("/worker/missing-xml", test_missing_xml);
+    g_test_add_func("/worker/bad-description", test_bad_description);
     g_test_add_func("/worker/bad-args", test_bad_args);
     return g_test_run();
 }
