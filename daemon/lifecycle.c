@@ -823,7 +823,6 @@ static void child_write_pid(void)
 typedef struct {
     char **procs;            /* cgroup.procs files to enter */
     char oom_score_adj[16];  /* for /proc/self/oom_score_adj */
-    int daemon_lock_fd;      /* vmmd.lock: closed first thing */
 } ChildSetup;
 
 /* Writes `text` to `path`; async-signal-safe. False on failure. */
@@ -851,11 +850,6 @@ static void child_fail(const char *what, const char *path)
 static void child_setup(gpointer data)
 {
     const ChildSetup *cs = data;
-    /* The child's copy of the daemon's flock would keep the run directory
-     * locked until exec: a daemon killed meanwhile could not be restarted
-     * at once ("another vmmd is already running"). */
-    if (cs->daemon_lock_fd >= 0)
-        close(cs->daemon_lock_fd);
     child_write_pid();
     /* Into the VM's cgroups before exec: all the worker allocates is
      * charged there ("0" is the writing process). */
@@ -1332,7 +1326,7 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
         vmmd_log(d, dom, LOG_ERR, "start failed: %s", (*err)->message);
         return false;
     }
-    ChildSetup setup = { .procs = vmmd_cgroup_procs_files(cg), .daemon_lock_fd = d->lock_fd };
+    ChildSetup setup = { .procs = vmmd_cgroup_procs_files(cg) };
     g_snprintf(setup.oom_score_adj, sizeof(setup.oom_score_adj), "%d", d->worker_oom_score_adj);
     g_autofree char *lock_arg = g_strdup_printf("%d", WORKER_STATE_LOCK_FD);
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
