@@ -30,10 +30,13 @@ cat > "$tmp/domain.xml" <<XML
 </domain>
 XML
 
-# Samples /proc/PID/status until the process is gone; prints
-# "peak_rss_kib max_shmem_kib" (guest RAM is a shared memfd in both VMMs).
+# Samples /proc/PID/status and smaps_rollup until the process is gone;
+# prints "peak_rss_kib max_shmem_kib max_private_kib" (guest RAM is a
+# shared memfd in both VMMs). Private: pages no other process maps
+# (Private_Clean + Private_Dirty) less the guest RAM among them (the memfd
+# is mapped once, so its pages count as private: Pss_Shmem).
 sample_mem() {
-    local pid=$1 hwm=0 shm=0 line
+    local pid=$1 hwm=0 shm=0 priv=0 p line
     while [ -r "/proc/$pid/status" ]; do
         while read -r key val _; do
             case $key in
@@ -41,12 +44,15 @@ sample_mem() {
             RssShmem:) ((val > shm)) && shm=$val ;;
             esac
         done < "/proc/$pid/status" 2>/dev/null || true
+        p=$(awk '/^Private_(Clean|Dirty):/ { p += $2 } /^Pss_Shmem:/ { s = $2 }
+                 END { print p - s }' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)
+        ((${p:-0} > priv)) && priv=$p
         sleep 0.002
     done
-    echo "$hwm $shm"
+    echo "$hwm $shm $priv"
 }
 
-# Runs one VMM command; prints "first_ms off_ms peak_kib guest_kib ok".
+# Runs one VMM command; prints "first_ms off_ms peak_kib guest_kib ok private_kib".
 run_once() {
     local t0 first="" line ok=0
     t0=$EPOCHREALTIME
@@ -62,10 +68,10 @@ run_once() {
     wait "$pid" || true
     local end=$EPOCHREALTIME
     wait "$sampler"
-    read -r hwm shm < "$tmp/mem"
+    read -r hwm shm priv < "$tmp/mem"
     [ -n "$first" ] || first=$end
-    awk -v t0="$t0" -v f="$first" -v e="$end" -v h="$hwm" -v s="$shm" -v ok="$ok" \
-        'BEGIN { printf "%.1f %.1f %d %d %d\n", (f - t0) * 1000, (e - t0) * 1000, h, s, ok }'
+    awk -v t0="$t0" -v f="$first" -v e="$end" -v h="$hwm" -v s="$shm" -v ok="$ok" -v p="$priv" \
+        'BEGIN { printf "%.1f %.1f %d %d %d %d\n", (f - t0) * 1000, (e - t0) * 1000, h, s, ok, p }'
 }
 
 # Median of column N over the collected runs.
@@ -91,14 +97,15 @@ if command -v qemu-system-x86_64 >/dev/null; then
 fi
 
 echo "# Boot: guest kit '$cmdline', $vcpus vCPUs, $mem_mib MiB, median of $runs runs; $(uname -r)"
-printf '%-12s %14s %14s %14s %16s %16s %8s\n' VMM "first line ms" "power-off ms" "peak RSS MiB" "guest RAM MiB" "VMM own MiB" "ok runs"
+printf '%-12s %14s %14s %14s %16s %16s %16s %8s\n' VMM "first line ms" "power-off ms" "peak RSS MiB" "guest RAM MiB" "VMM own MiB" "VMM private MiB" "ok runs"
 row() {
-    local name=$1 f off h s ok
+    local name=$1 f off h s ok p
     f=$(median 1 "$tmp/$name.runs"); off=$(median 2 "$tmp/$name.runs")
     h=$(median 3 "$tmp/$name.runs"); s=$(median 4 "$tmp/$name.runs")
+    p=$(median 6 "$tmp/$name.runs")
     ok=$(awk '{ n += $5 } END { print n }' "$tmp/$name.runs")
-    awk -v n="$name" -v f="$f" -v o="$off" -v h="$h" -v s="$s" -v ok="$ok" -v r="$runs" \
-        'BEGIN { printf "%-12s %14.1f %14.1f %14.1f %16.1f %16.1f %5d/%d\n", n, f, o, h/1024, s/1024, (h-s)/1024, ok, r }'
+    awk -v n="$name" -v f="$f" -v o="$off" -v h="$h" -v s="$s" -v ok="$ok" -v r="$runs" -v p="$p" \
+        'BEGIN { printf "%-12s %14.1f %14.1f %14.1f %16.1f %16.1f %16.2f %5d/%d\n", n, f, o, h/1024, s/1024, (h-s)/1024, p/1024, ok, r }'
     echo "$f $off $h $s" > "$tmp/$name.med"
 }
 row vmm-worker

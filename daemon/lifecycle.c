@@ -13,6 +13,7 @@
  * exception: it may interrupt any of them, as libvirt's does. */
 #include "config.h"
 #include "conf/domain_format.h"
+#include "conf/domain_desc.h"
 #include "daemon/run_files.h"
 #include "daemon/vmmd.h"
 #include "net/netdev.h"
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1203,6 +1205,25 @@ static void abandon_start(VmmdDomain *dom, pid_t pid)
     remove_run_files(dom);
 }
 
+/* `def`'s machine description in a memfd, sealed against change: the
+ * worker reads it from the start. */
+static int desc_memfd(const VmmDomainDef *def, GError **err)
+{
+    g_autofree char *desc = vmm_domain_desc_to_json(def);
+    size_t len = strlen(desc);
+    int fd = memfd_create("vmm-machine-description", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0 || write(fd, desc, len) != (ssize_t)len ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
+        int e = errno;
+        g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(e),
+                    "cannot pass the machine description in a memfd: %s", g_strerror(e));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
 {
     VmmDaemon *d = dom->daemon;
@@ -1220,7 +1241,6 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
                             "use a shorter run directory or domain name", sock);
         return false;
     }
-    g_autofree char *xml_path = run_path(dom, "xml");
     g_autofree char *exit_path = run_path(dom, "exit");
     g_autofree char *log_path = run_path(dom, "log");
     g_autofree char *log_file = g_strdup_printf("%s.log", dom->name);
@@ -1321,7 +1341,7 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     g_snprintf(setup.oom_score_adj, sizeof(setup.oom_score_adj), "%d", d->worker_oom_score_adj);
     g_autofree char *lock_arg = g_strdup_printf("%d", WORKER_STATE_LOCK_FD);
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    const char *fixed[] = { d->worker_path, "--xml", xml_path, "--control-socket", sock,
+    const char *fixed[] = { d->worker_path, "--control-socket", sock,
                             "--exit-file", exit_path, "--state-lock-fd", lock_arg,
                             "--run-dir", d->run_dir };
     for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++)
@@ -1360,16 +1380,30 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
         g_ptr_array_add(argv, g_strdup("--net-fds"));
         g_ptr_array_add(argv, g_string_free(a, FALSE));
     }
+    /* What to run: the definition as parsed and resolved here, as a
+     * machine description in a sealed memfd; the worker parses no XML. */
+    int descfd = desc_memfd(live, &e);
+    if (descfd >= 0) {
+        next_fd++;
+        g_array_append_val(source_fds, descfd);
+        g_array_append_val(target_fds, next_fd);
+        g_ptr_array_add(argv, g_strdup("--desc-fd"));
+        g_ptr_array_add(argv, g_strdup_printf("%d", next_fd));
+    }
     g_ptr_array_add(argv, NULL);
     g_auto(GStrv) env = worker_environment();
     GPid pid = 0;
-    int own_pidns = spawn_pidns_enter(dom);
-    gboolean ok = g_spawn_async_with_pipes_and_fds(
-        NULL, (const char *const *)argv->pdata, (const char *const *)env,
-        G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL, child_setup, &setup,
-        -1, logfd, logfd, (const int *)source_fds->data, (const int *)target_fds->data,
-        source_fds->len, &pid, NULL, NULL, NULL, &e);
-    spawn_pidns_leave(dom, own_pidns);
+    gboolean ok = FALSE;
+    if (descfd >= 0) {
+        int own_pidns = spawn_pidns_enter(dom);
+        ok = g_spawn_async_with_pipes_and_fds(
+            NULL, (const char *const *)argv->pdata, (const char *const *)env,
+            G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL, child_setup, &setup,
+            -1, logfd, logfd, (const int *)source_fds->data, (const int *)target_fds->data,
+            source_fds->len, &pid, NULL, NULL, NULL, &e);
+        spawn_pidns_leave(dom, own_pidns);
+        close(descfd);
+    }
     close(logfd);
     /* From here the worker alone holds the lock, the taps and passt's
      * sockets: a tap made here disappears with the worker. */

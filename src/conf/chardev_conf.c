@@ -447,27 +447,7 @@ const ConfDeviceClass conf_chardev_class = {
     .parse = chr_parse,
     .finish = chr_finish,
     .format = serials_format,
-    .list_offset = offsetof(VmmDomainDef, serials),
-    .item_free = (GDestroyNotify)vmm_chr_def_free,
+    .list = &conf_chardev_list,
     .item_copy = chr_copy,
     .item_equal = chr_equal,
 };
-
-void vmm_chr_def_free(VmmChrDef *chr)
-{
-    if (!chr)
-        return;
-    g_free(chr->path);
-    g_free(chr);
-}
-
-const char *vmm_chr_type_to_string(VmmChrType t)
-{
-    switch (t) {
-    case VMM_CHR_STDIO: return "stdio";
-    case VMM_CHR_FILE: return "file";
-    case VMM_CHR_PTY: return "pty";
-    case VMM_CHR_UNIX: return "unix";
-    }
-    return "unknown";
-}

@@ -679,7 +679,7 @@ bool conf_format_identity(ConfWriter *w, xmlNodePtr root, const char *name,
 
 GPtrArray **conf_class_list(const ConfDeviceClass *cls, const VmmDomainDef *def)
 {
-    return (GPtrArray **)((char *)def + cls->list_offset);
+    return (GPtrArray **)((char *)def + cls->list->list_offset);
 }
 
 static guint list_len(const GPtrArray *a)
@@ -691,7 +691,7 @@ void conf_devices_init(VmmDomainDef *def)
 {
     for (size_t i = 0; conf_device_classes[i]; i++)
         *conf_class_list(conf_device_classes[i], def) =
-            g_ptr_array_new_with_free_func(conf_device_classes[i]->item_free);
+            g_ptr_array_new_with_free_func(conf_device_classes[i]->list->item_free);
 }
 
 void conf_devices_copy(VmmDomainDef *dst, const VmmDomainDef *src)
@@ -717,12 +717,6 @@ bool conf_devices_equal(const VmmDomainDef *a, const VmmDomainDef *b)
                 return false;
     }
     return true;
-}
-
-void conf_devices_clear(VmmDomainDef *def)
-{
-    for (size_t i = 0; conf_device_classes[i]; i++)
-        g_clear_pointer(conf_class_list(conf_device_classes[i], def), g_ptr_array_unref);
 }
 
 /* ------------------------------------------------------------------------ */

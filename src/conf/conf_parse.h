@@ -131,6 +131,33 @@ void conf_random_mac(uint8_t mac[6]);                    /* 52:54:00:xx:xx:xx, a
 
 /* ---- device classes ----------------------------------------------------- */
 
+/* The run-time side of a device class, in domain_def.c (no libxml2, so
+ * that vmm-worker links it without the XML code): its field,
+ * offsetof(VmmDomainDef, field), and how an item is freed; for PCI devices
+ * only (else NULL) the item's slot field (-1 = vmmd assigns one) and its
+ * name for messages ("disk vda", g_free()d). */
+typedef struct {
+    size_t list_offset;
+    GDestroyNotify item_free;
+    int *(*item_pci_slot)(gpointer item);
+    char *(*item_name)(gconstpointer item, guint index);
+} ConfDeviceList;
+extern const ConfDeviceList conf_disk_list, conf_net_list, conf_chardev_list, conf_rng_list,
+    conf_memballoon_list, conf_controller_list, conf_channel_list;
+/* NULL-terminated, in the order of conf_device_classes. */
+extern const ConfDeviceList *const conf_device_lists[];
+/* The PCI devices of `def` in placement order: the items, their slot
+ * fields and names; and the slot each gets (conf_place_pci, false with a
+ * message on a bad or duplicate slot or none left). */
+void conf_pci_devices(const VmmDomainDef *def, GPtrArray *items, GPtrArray *fields,
+                      GPtrArray *names);
+bool conf_place_pci(GPtrArray *fields, GPtrArray *names, const VmmDomainDef *def, int *slots,
+                    GError **err);
+/* <interface type=...> values, in VmmNetType order (domain_def.c). */
+extern const char *const conf_net_types[];
+/* A VmmCpuFeatureDef (the free function of VmmCpuDef's features). */
+void conf_cpu_feature_free(gpointer feature);
+
 /* What the device classes share while one <devices> is read. */
 typedef struct {
     const ParseCtx *pc;
@@ -155,16 +182,10 @@ typedef struct {
     bool (*finish)(ConfDevices *d, void *state, GError **err);
     /* Appends the class's elements to <devices> (false after w->err is set). */
     bool (*format)(ConfWriter *w, xmlNodePtr devices, const VmmDomainDef *def);
-    /* Its field: offsetof(VmmDomainDef, field), and how an item is freed,
-     * deep-copied and compared. */
-    size_t list_offset;
-    GDestroyNotify item_free;
+    /* Its list (below), and how an item is deep-copied and compared. */
+    const ConfDeviceList *list;
     gpointer (*item_copy)(gconstpointer item);
     bool (*item_equal)(gconstpointer a, gconstpointer b);
-    /* PCI devices only (else NULL): the item's slot field (-1 = vmmd
-     * assigns one) and its name for messages ("disk vda", g_free()d). */
-    int *(*item_pci_slot)(gpointer item);
-    char *(*item_name)(gconstpointer item, guint index);
 } ConfDeviceClass;
 
 extern const ConfDeviceClass conf_disk_class;      /* disk_conf.c */

@@ -78,13 +78,6 @@ static bool parse_topology(const char *source, xmlNodePtr node, unsigned vcpus,
     return true;
 }
 
-static void feature_free(gpointer p)
-{
-    VmmCpuFeatureDef *f = p;
-    g_free(f->name);
-    g_free(f);
-}
-
 static bool parse_feature(const char *source, xmlNodePtr node, VmmCpuDef *cpu, GError **err)
 {
     static const char *const allowed[] = { "policy", "name", NULL };
@@ -158,7 +151,7 @@ VmmCpuDef *vmm_cpu_def_parse(const char *source, xmlNodePtr node, unsigned vcpus
 {
     static const char *const allowed[] = { "mode", "check", "migratable", NULL };
     g_autoptr(VmmCpuDef) cpu = g_new0(VmmCpuDef, 1);
-    cpu->features = g_ptr_array_new_with_free_func(feature_free);
+    cpu->features = g_ptr_array_new_with_free_func(conf_cpu_feature_free);
     if (!check_attrs(&(ParseCtx){ .source = source }, node, allowed, err))
         return NULL;
     g_autofree char *mode = get_attr(node, "mode");
@@ -228,7 +221,7 @@ VmmCpuDef *vmm_cpu_def_copy(const VmmCpuDef *cpu)
     if (!cpu)
         return NULL;
     VmmCpuDef *c = g_memdup2(cpu, sizeof(*cpu));
-    c->features = g_ptr_array_new_with_free_func(feature_free);
+    c->features = g_ptr_array_new_with_free_func(conf_cpu_feature_free);
     for (guint i = 0; cpu->features && i < cpu->features->len; i++) {
         const VmmCpuFeatureDef *f = g_ptr_array_index(cpu->features, i);
         VmmCpuFeatureDef *n = g_new0(VmmCpuFeatureDef, 1);
@@ -255,13 +248,4 @@ bool vmm_cpu_def_equal(const VmmCpuDef *a, const VmmCpuDef *b)
             return false;
     }
     return true;
-}
-
-void vmm_cpu_def_free(VmmCpuDef *cpu)
-{
-    if (!cpu)
-        return;
-    if (cpu->features)
-        g_ptr_array_unref(cpu->features);
-    g_free(cpu);
 }

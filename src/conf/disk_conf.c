@@ -894,74 +894,13 @@ static bool disk_equal(gconstpointer x, gconstpointer y)
 
 static const char *const disk_elements[] = { "disk", NULL };
 
-/* IDE and SATA disks sit on their controller's function, not a slot of
- * their own. */
-static int *disk_pci_slot(gpointer item)
-{
-    VmmDiskDef *d = item;
-    return d->bus != VMM_DISK_BUS_VIRTIO ? NULL : &d->pci_slot;
-}
-static char *disk_name(gconstpointer item, guint index)
-{
-    (void)index;
-    const VmmDiskDef *d = item;
-    return g_strdup_printf("disk %s", d->target_dev ? d->target_dev : "(unnamed)");
-}
-
 const ConfDeviceClass conf_disk_class = {
     .elements = disk_elements,
     .state_new = disk_seen_new,
     .state_free = disk_seen_free,
     .parse = disk_parse,
     .format = disks_format,
-    .list_offset = offsetof(VmmDomainDef, disks),
-    .item_free = (GDestroyNotify)vmm_disk_def_free,
+    .list = &conf_disk_list,
     .item_copy = disk_copy,
     .item_equal = disk_equal,
-    .item_pci_slot = disk_pci_slot,
-    .item_name = disk_name,
 };
-
-void vmm_disk_def_free(VmmDiskDef *disk)
-{
-    if (!disk)
-        return;
-    g_free(disk->path);
-    g_free(disk->target_dev);
-    g_free(disk->serial);
-    vmm_disk_backing_free(disk->backing);
-    g_free(disk);
-}
-
-void vmm_disk_backing_free(VmmDiskBackingStore *b)
-{
-    while (b) {
-        VmmDiskBackingStore *next = b->next;
-        g_free(b->path);
-        g_free(b);
-        b = next;
-    }
-}
-
-/* libvirt's spelling, as <driver cache=...> and io=... take it. */
-const char *vmm_cache_mode_to_string(VmmCacheMode m)
-{
-    switch (m) {
-    case VMM_CACHE_WRITEBACK: return "writeback";
-    case VMM_CACHE_WRITETHROUGH: return "writethrough";
-    case VMM_CACHE_NONE: return "none";
-    case VMM_CACHE_DIRECTSYNC: return "directsync";
-    case VMM_CACHE_UNSAFE: return "unsafe";
-    }
-    return "unknown";
-}
-
-const char *vmm_io_mode_to_string(VmmIoMode m)
-{
-    switch (m) {
-    case VMM_IO_THREADS: return "threads";
-    case VMM_IO_NATIVE: return "native";
-    case VMM_IO_URING: return "io_uring";
-    }
-    return "unknown";
-}

@@ -21,7 +21,6 @@
 
 #include <libxml/tree.h>
 
-G_DEFINE_QUARK(vmm-conf-error-quark, vmm_conf_error)
 
 #define MIN_MEMORY_KIB 1024ULL             /* 1 MiB */
 #define MAX_MEMORY_KIB (16ULL << 30)       /* 16 TiB */
@@ -492,26 +491,6 @@ VmmDomainDef *vmm_domain_def_parse_file(const char *path, GError **err)
     g_autofree char *buf = conf_read_file(path, "domain XML", VMM_DOMAIN_XML_MAX_BYTES, &len,
                                           err);
     return buf ? vmm_domain_def_parse_string(buf, len, path, err) : NULL;
-}
-
-void vmm_domain_def_free(VmmDomainDef *def)
-{
-    if (!def)
-        return;
-    g_free(def->name);
-    g_free(def->title);
-    g_free(def->description);
-    g_free(def->os_arch);
-    g_free(def->os_machine);
-    g_free(def->kernel);
-    g_free(def->initrd);
-    g_free(def->cmdline);
-    g_free(def->emulator);
-    vmm_cpu_def_free(def->cpu);
-    vmm_tune_def_free(def->tune);
-    vmm_seclabel_def_free(def->seclabel);
-    conf_devices_clear(def);
-    g_free(def);
 }
 
 const char *vmm_lifecycle_action_to_string(VmmLifecycleAction a)

@@ -120,125 +120,6 @@ char *vmm_domain_def_format(const VmmDomainDef *def, GError **err)
 /* ------------------------------------------------------------------------ */
 /* define-time defaults                                                     */
 
-/* The PCI devices of `def` in placement order: the classes' order in
- * conf_device_classes (disks, interfaces, ...), document order within one.
- * Adds each one's item to `items`, its slot field to `fields` and its name
- * to `names`. */
-static void pci_devices(const VmmDomainDef *def, GPtrArray *items, GPtrArray *fields,
-                        GPtrArray *names)
-{
-    for (size_t c = 0; conf_device_classes[c]; c++) {
-        const ConfDeviceClass *k = conf_device_classes[c];
-        GPtrArray *list = *conf_class_list(k, def);
-        if (!k->item_pci_slot || !list)
-            continue;
-        for (guint i = 0; i < list->len; i++) {
-            gpointer item = g_ptr_array_index(list, i);
-            int *slot = k->item_pci_slot(item);
-            if (!slot)   /* e.g. <memballoon model='none'> */
-                continue;
-            g_ptr_array_add(items, item);
-            g_ptr_array_add(fields, slot);
-            g_ptr_array_add(names, k->item_name(item, i));
-        }
-    }
-}
-
-static bool has_disk_bus(const VmmDomainDef *def, VmmDiskBus bus)
-{
-    for (guint i = 0; def->disks && i < def->disks->len; i++)
-        if (((const VmmDiskDef *)g_ptr_array_index(def->disks, i))->bus == bus)
-            return true;
-    return false;
-}
-
-bool vmm_domain_def_has_ide(const VmmDomainDef *def)
-{
-    return has_disk_bus(def, VMM_DISK_BUS_IDE);
-}
-
-bool vmm_domain_def_has_sata(const VmmDomainDef *def)
-{
-    return has_disk_bus(def, VMM_DISK_BUS_SATA);
-}
-
-/* slots[i] for fields[i]: the explicit slot, or the lowest free one from 1
- * upward in placement order; with IDE disks, slot 1 is the PIIX3's, with
- * SATA disks slot 0x1f the AHCI controller's. */
-static bool place_pci(GPtrArray *fields, GPtrArray *names, const VmmDomainDef *def, int *slots,
-                      GError **err)
-{
-    bool ide = vmm_domain_def_has_ide(def), sata = vmm_domain_def_has_sata(def);
-    guint n = fields->len;
-    for (guint i = 0; i < n; i++)
-        slots[i] = *(int *)g_ptr_array_index(fields, i);
-    bool used[PCI_SLOTS] = { [0] = true };   /* slot 0: host bridge */
-    /* IDE disks: the PIIX3 functions at 00:01.x, where QEMU's i440fx has them */
-    used[VMM_PCI_SLOT_IDE] = ide;
-    used[VMM_PCI_SLOT_AHCI] = sata;
-
-    for (guint i = 0; i < n; i++) {
-        int s = slots[i];
-        const char *name = g_ptr_array_index(names, i);
-        if (s < 0)
-            continue;
-        if (s == 0 || s >= PCI_SLOTS) {
-            g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
-                        "%s: PCI slot %d is out of range (1 to %d)", name, s, PCI_SLOTS - 1);
-            return false;
-        }
-        if (ide && s == VMM_PCI_SLOT_IDE) {
-            g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
-                        "%s: PCI slot 0x%02x holds the IDE controller (00:01.1, as on "
-                        "QEMU's pc machine) when a disk has bus='ide'", name, s);
-            return false;
-        }
-        if (sata && s == VMM_PCI_SLOT_AHCI) {
-            g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
-                        "%s: PCI slot 0x%02x holds the AHCI controller (00:1f.0) when a "
-                        "disk has bus='sata'", name, s);
-            return false;
-        }
-        if (used[s]) {
-            g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
-                        "%s: PCI slot 0x%02x is used twice", name, s);
-            return false;
-        }
-        used[s] = true;
-    }
-    int next = 1;
-    for (guint i = 0; i < n; i++) {
-        if (slots[i] >= 0)
-            continue;
-        while (next < PCI_SLOTS && used[next])
-            next++;
-        if (next >= PCI_SLOTS) {
-            g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
-                        "%s: no free PCI slot left (vmmd has slots 1 to %d on one bus)",
-                        (const char *)g_ptr_array_index(names, i), PCI_SLOTS - 1);
-            return false;
-        }
-        slots[i] = next;
-        used[next] = true;
-    }
-    return true;
-}
-
-GHashTable *vmm_domain_def_pci_placement(const VmmDomainDef *def, GError **err)
-{
-    g_return_val_if_fail(def != NULL, NULL);
-    g_autoptr(GPtrArray) items = g_ptr_array_new();
-    g_autoptr(GPtrArray) fields = g_ptr_array_new();
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    pci_devices(def, items, fields, names);
-    g_autofree int *slots = g_new0(int, fields->len + 1);
-    if (!place_pci(fields, names, def, slots, err))
-        return NULL;
-    GHashTable *placement = g_hash_table_new(g_direct_hash, g_direct_equal);
-    for (guint i = 0; i < items->len; i++)
-        g_hash_table_insert(placement, items->pdata[i], GINT_TO_POINTER(slots[i]));
-    return placement;
-}
 
 bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err)
 {
@@ -258,10 +139,10 @@ bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err)
     g_autoptr(GPtrArray) items = g_ptr_array_new();
     g_autoptr(GPtrArray) fields = g_ptr_array_new();
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    pci_devices(def, items, fields, names);
+    conf_pci_devices(def, items, fields, names);
     g_autofree int *slots = g_new0(int, fields->len + 1);
     /* Plan first: on failure nothing changes. */
-    if (!place_pci(fields, names, def, slots, err)) {
+    if (!conf_place_pci(fields, names, def, slots, err)) {
         if (added_balloon)
             g_ptr_array_set_size(def->memballoons, 0);
         return false;

@@ -118,41 +118,11 @@ static bool balloon_equal(gconstpointer x, gconstpointer y)
 
 static const char *const balloon_elements[] = { "memballoon", NULL };
 
-/* A virtio balloon takes a PCI slot; model='none' is no device. */
-static int *balloon_pci_slot(gpointer item)
-{
-    VmmBalloonDef *b = item;
-    return b->model == VMM_BALLOON_VIRTIO ? &b->pci_slot : NULL;
-}
-
-static char *balloon_name(gconstpointer item, guint index)
-{
-    (void)item;
-    (void)index;
-    return g_strdup("memballoon");
-}
-
 const ConfDeviceClass conf_memballoon_class = {
     .elements = balloon_elements,
     .parse = balloon_parse,
     .format = balloon_format,
-    .list_offset = offsetof(VmmDomainDef, memballoons),
-    .item_free = (GDestroyNotify)vmm_balloon_def_free,
+    .list = &conf_memballoon_list,
     .item_copy = balloon_copy,
     .item_equal = balloon_equal,
-    .item_pci_slot = balloon_pci_slot,
-    .item_name = balloon_name,
 };
-
-void vmm_balloon_def_free(VmmBalloonDef *b)
-{
-    g_free(b);
-}
-
-const VmmBalloonDef *vmm_domain_def_balloon(const VmmDomainDef *def)
-{
-    if (!def->memballoons || !def->memballoons->len)
-        return NULL;
-    const VmmBalloonDef *b = g_ptr_array_index(def->memballoons, 0);
-    return b->model == VMM_BALLOON_VIRTIO ? b : NULL;
-}

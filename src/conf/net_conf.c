@@ -7,8 +7,6 @@
 
 #include "conf/conf_parse.h"
 
-static const char *const types[] = { "bridge", "ethernet", "user", "vhostuser", "network",
-                                     NULL };
 static const char *const known_types[] = {
     "direct", "hostdev", "mcast", "server", "client", "udp", "vdpa",
     "internal", "null", "vds", NULL };
@@ -18,11 +16,6 @@ static const char *const host_attrs[] = {
     "csum", "gso", "tso4", "tso6", "ecn", "ufo", "mrg_rxbuf", NULL };
 static const char *const guest_attrs[] = { "csum", "tso4", "tso6", "ecn", "ufo", NULL };
 static const char *const onoff[] = { "", "on", "off", NULL };
-
-const char *vmm_net_type_to_string(VmmNetType t)
-{
-    return types[t];
-}
 
 const char *vmm_net_model_to_string(VmmNetModel m)
 {
@@ -170,7 +163,7 @@ static bool parse_source(const ParseCtx *pc, xmlNodePtr node, VmmNetDef *net, GE
     g_autofree char *label = elem_label(node);
     return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
                      "<source> is not supported on an interface of type '%s'",
-                     types[net->type]);
+                     conf_net_types[net->type]);
 }
 
 static bool parse_target(const ParseCtx *pc, xmlNodePtr node, VmmNetDef *net, GError **err)
@@ -218,7 +211,7 @@ static VmmNetDef *net_def_parse(const char *source, xmlNodePtr node, unsigned in
     net->pci_slot = -1;
     static const ConfElementShape shape = {
         attrs, "type", NULL, "a 'type' attribute (vmmd supports network, bridge, ethernet, "
-        "user, vhostuser)", types, known_types, names, K_ALIAS };
+        "user, vhostuser)", conf_net_types, known_types, names, K_ALIAS };
     if (!conf_element_open(pc, node, &shape, &idx, s, err))
         return NULL;
     net->type = (VmmNetType)idx;
@@ -343,7 +336,7 @@ static void net_def_format(xmlNodePtr devices, const VmmNetDef *net)
 {
     char mac[18];
     xmlNodePtr i = add_elem(devices, "interface");
-    set_attr(i, "type", types[net->type]);
+    set_attr(i, "type", conf_net_types[net->type]);
     vmm_net_mac_format(net->mac, mac);
     set_attr(add_elem(i, "mac"), "address", mac);
     if (net->type == VMM_NET_NETWORK) {
@@ -456,32 +449,11 @@ static bool nets_format(ConfWriter *w, xmlNodePtr devices, const VmmDomainDef *d
 
 static const char *const net_elements[] = { "interface", NULL };
 
-static int *net_pci_slot(gpointer item) { return &((VmmNetDef *)item)->pci_slot; }
-static char *net_name(gconstpointer item, guint index)
-{
-    (void)item;
-    return g_strdup_printf("interface %u", index);
-}
-
 const ConfDeviceClass conf_net_class = {
     .elements = net_elements,
     .parse = net_parse,
     .format = nets_format,
-    .list_offset = offsetof(VmmDomainDef, nets),
-    .item_free = (GDestroyNotify)vmm_net_def_free,
+    .list = &conf_net_list,
     .item_copy = net_def_copy,
     .item_equal = net_def_equal,
-    .item_pci_slot = net_pci_slot,
-    .item_name = net_name,
 };
-
-void vmm_net_def_free(VmmNetDef *net)
-{
-    if (!net)
-        return;
-    g_free(net->bridge);
-    g_free(net->network);
-    g_free(net->target_dev);
-    g_free(net->socket_path);
-    g_free(net);
-}

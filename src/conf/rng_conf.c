@@ -12,16 +12,6 @@ static const char *const known_models[] = { "virtio-transitional", NULL };
 static const char *const backends[] = { "random", "builtin", NULL };
 static const char *const known_backends[] = { "egd", NULL };
 
-const char *vmm_rng_def_file(const VmmRngDef *rng)
-{
-    return rng->path ? rng->path : VMM_RNG_DEFAULT_FILE;
-}
-
-unsigned vmm_rng_def_period_ms(const VmmRngDef *rng)
-{
-    return rng->rate_period_ms ? rng->rate_period_ms : VMM_RNG_DEFAULT_PERIOD_MS;
-}
-
 static bool parse_backend(const ParseCtx *pc, xmlNodePtr node, VmmRngDef *rng, GError **err)
 {
     static const char *const attrs[] = { "model", "type", NULL };
@@ -142,14 +132,6 @@ static bool rng_def_equal(gconstpointer pa, gconstpointer pb)
            a->pci_slot == b->pci_slot;
 }
 
-void vmm_rng_def_free(VmmRngDef *rng)
-{
-    if (!rng)
-        return;
-    g_free(rng->path);
-    g_free(rng);
-}
-
 static bool rng_parse(ConfDevices *d, void *state, xmlNodePtr node, GError **err)
 {
     (void)state;
@@ -171,23 +153,13 @@ static bool rngs_format(ConfWriter *w, xmlNodePtr devices, const VmmDomainDef *d
     return true;
 }
 
-static int *rng_pci_slot(gpointer item) { return &((VmmRngDef *)item)->pci_slot; }
-static char *rng_name(gconstpointer item, guint index)
-{
-    (void)item;
-    return g_strdup_printf("rng %u", index);
-}
-
 static const char *const rng_elements[] = { "rng", NULL };
 
 const ConfDeviceClass conf_rng_class = {
     .elements = rng_elements,
     .parse = rng_parse,
     .format = rngs_format,
-    .list_offset = offsetof(VmmDomainDef, rngs),
-    .item_free = (GDestroyNotify)vmm_rng_def_free,
+    .list = &conf_rng_list,
     .item_copy = rng_def_copy,
     .item_equal = rng_def_equal,
-    .item_pci_slot = rng_pci_slot,
-    .item_name = rng_name,
 };

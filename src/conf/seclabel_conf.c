@@ -172,15 +172,6 @@ bool vmm_seclabel_def_equal(const VmmSeclabelDef *a, const VmmSeclabelDef *b)
            g_strcmp0(a->label, b->label) == 0 && g_strcmp0(a->imagelabel, b->imagelabel) == 0;
 }
 
-void vmm_seclabel_def_free(VmmSeclabelDef *sl)
-{
-    if (!sl)
-        return;
-    g_free(sl->label);
-    g_free(sl->imagelabel);
-    g_free(sl);
-}
-
 void vmm_seclabel_def_strip_live(VmmSeclabelDef *sl)
 {
     if (sl && sl->type == VMM_SECLABEL_DYNAMIC) {

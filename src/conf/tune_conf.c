@@ -24,86 +24,6 @@
 /* ------------------------------------------------------------------------ */
 /* cpusets                                                                  */
 
-bool vmm_cpuset_has(const VmmCpuSet *s, unsigned cpu)
-{
-    return cpu < VMM_CPUSET_MAX && (s->bits[cpu / 64] >> (cpu % 64)) & 1;
-}
-
-static void cpuset_put(VmmCpuSet *s, unsigned cpu, bool on)
-{
-    if (on)
-        s->bits[cpu / 64] |= 1ULL << (cpu % 64);
-    else
-        s->bits[cpu / 64] &= ~(1ULL << (cpu % 64));
-}
-
-static bool cpu_number(const char *s, unsigned *out)
-{
-    guint64 v;
-    if (!g_ascii_string_to_unsigned(s, 10, 0, VMM_CPUSET_MAX - 1, &v, NULL))
-        return false;
-    *out = (unsigned)v;
-    return true;
-}
-
-bool vmm_cpuset_parse(const char *text, VmmCpuSet *out)
-{
-    VmmCpuSet s = { { 0 } };
-    g_auto(GStrv) terms = g_strsplit(text, ",", -1);
-    if (!terms[0])
-        return false;
-    /* libvirt applies the ^N exclusions after the ranges, whatever the order */
-    for (int pass = 0; pass < 2; pass++) {
-        for (char **t = terms; *t; t++) {
-            bool exclude = (*t)[0] == '^';
-            unsigned a, b;
-            if (exclude) {
-                if (!cpu_number(*t + 1, &a))
-                    return false;
-                if (pass == 1)
-                    cpuset_put(&s, a, false);
-                continue;
-            }
-            char *dash = strchr(*t, '-');
-            if (dash) {
-                g_autofree char *first = g_strndup(*t, (gsize)(dash - *t));
-                if (!cpu_number(first, &a) || !cpu_number(dash + 1, &b) || b < a)
-                    return false;
-            } else if (!cpu_number(*t, &a)) {
-                return false;
-            } else {
-                b = a;
-            }
-            for (unsigned c = a; pass == 0 && c <= b; c++)
-                cpuset_put(&s, c, true);
-        }
-    }
-    bool any = false;
-    for (unsigned i = 0; i < G_N_ELEMENTS(s.bits); i++)
-        any |= s.bits[i] != 0;
-    if (!any)
-        return false;
-    *out = s;
-    return true;
-}
-
-char *vmm_cpuset_format(const VmmCpuSet *s)
-{
-    GString *o = g_string_new(NULL);
-    for (unsigned c = 0; c < VMM_CPUSET_MAX; c++) {
-        if (!vmm_cpuset_has(s, c))
-            continue;
-        unsigned end = c;
-        while (end + 1 < VMM_CPUSET_MAX && vmm_cpuset_has(s, end + 1))
-            end++;
-        g_string_append_printf(o, "%s%u", o->len ? "," : "", c);
-        if (end > c)
-            g_string_append_printf(o, "-%u", end);
-        c = end;
-    }
-    return g_string_free(o, FALSE);
-}
-
 /* ------------------------------------------------------------------------ */
 /* reading                                                                  */
 
@@ -574,15 +494,6 @@ bool vmm_tune_def_equal(const VmmTuneDef *a, const VmmTuneDef *b)
             return false;
     }
     return true;
-}
-
-void vmm_tune_def_free(VmmTuneDef *t)
-{
-    if (!t)
-        return;
-    g_ptr_array_free(t->vcpupins, TRUE);
-    g_ptr_array_free(t->blkio_devices, TRUE);
-    g_free(t);
 }
 
 /* ------------------------------------------------------------------------ */

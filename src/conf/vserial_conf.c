@@ -100,18 +100,6 @@ static bool controller_equal(gconstpointer x, gconstpointer y)
     return a->index == b->index && a->ports == b->ports && a->pci_slot == b->pci_slot;
 }
 
-static int *controller_pci_slot(gpointer item) { return &((VmmControllerDef *)item)->pci_slot; }
-static char *controller_name(gconstpointer item, guint index)
-{
-    (void)item;
-    return g_strdup_printf("controller virtio-serial %u", index);
-}
-
-void vmm_controller_def_free(VmmControllerDef *c)
-{
-    g_free(c);
-}
-
 static const char *const controller_elements[] = { "controller", NULL };
 
 const ConfDeviceClass conf_controller_class = {
@@ -119,12 +107,9 @@ const ConfDeviceClass conf_controller_class = {
     .parse = controller_parse,
     .finish = controller_finish,
     .format = controllers_format,
-    .list_offset = offsetof(VmmDomainDef, controllers),
-    .item_free = (GDestroyNotify)vmm_controller_def_free,
+    .list = &conf_controller_list,
     .item_copy = controller_copy,
     .item_equal = controller_equal,
-    .item_pci_slot = controller_pci_slot,
-    .item_name = controller_name,
 };
 
 /* ---- virtio <console> and <channel> ------------------------------------- */
@@ -398,15 +383,6 @@ static bool channel_equal(gconstpointer x, gconstpointer y)
            a->target_port == b->target_port && a->port == b->port;
 }
 
-void vmm_channel_def_free(VmmChannelDef *ch)
-{
-    if (!ch)
-        return;
-    g_free(ch->chr.path);
-    g_free(ch->name);
-    g_free(ch);
-}
-
 static const char *const channel_elements[] = { "channel", NULL };
 
 const ConfDeviceClass conf_channel_class = {
@@ -414,38 +390,7 @@ const ConfDeviceClass conf_channel_class = {
     .parse = channel_parse,
     .finish = channel_finish,
     .format = channels_format,
-    .list_offset = offsetof(VmmDomainDef, channels),
-    .item_free = (GDestroyNotify)vmm_channel_def_free,
+    .list = &conf_channel_list,
     .item_copy = channel_copy,
     .item_equal = channel_equal,
 };
-
-unsigned vmm_vserial_nr_ports(const GPtrArray *controllers, const GPtrArray *channels)
-{
-    if (!controllers || !controllers->len)
-        return 0;
-    const VmmControllerDef *c = g_ptr_array_index(controllers, 0);
-    if (c->ports)
-        return c->ports;
-    unsigned n = 1;   /* port 0 exists even without a console */
-    for (guint i = 0; channels && i < channels->len; i++)
-        n = MAX(n, ((const VmmChannelDef *)g_ptr_array_index(channels, i))->port + 1);
-    return n;
-}
-
-char *vmm_channel_alias(const GPtrArray *channels, guint i, bool has_serial)
-{
-    const VmmChannelDef *ch = g_ptr_array_index(channels, i);
-    guint same = 0;
-    for (guint j = 0; j < i; j++)
-        if (((const VmmChannelDef *)g_ptr_array_index(channels, j))->kind == ch->kind)
-            same++;
-    if (ch->kind == VMM_VSERIAL_CONSOLE)
-        return g_strdup_printf("console%u", same + (has_serial ? 1 : 0));
-    return g_strdup_printf("channel%u", same);
-}
-
-char *vmm_channel_auto_path(const char *run_dir, const char *domain, const char *name)
-{
-    return g_build_filename(run_dir, "channel", domain, name, NULL);
-}

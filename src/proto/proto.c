@@ -403,7 +403,7 @@ bool proto_greeting_check(json_object *g, const char *path, GError **err)
     /* A server over its connection limits sends an error instead. */
     if (json_object_is_type(g, json_type_object) && json_object_object_get_ex(g, "error", &e) &&
         json_object_object_get_ex(e, "desc", &desc)) {
-        g_set_error(err, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED,
+        g_set_error(err, PROTO_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED,
                     "%s: the server refused the connection: %s", path,
                     json_object_get_string(desc));
         return false;
@@ -415,7 +415,7 @@ bool proto_greeting_check(json_object *g, const char *path, GError **err)
                 return true;
         }
     }
-    g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+    g_set_error(err, PROTO_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                 "%s: the server's greeting is not a vmmd protocol greeting", path);
     return false;
 }
@@ -437,7 +437,7 @@ bool proto_reply_decode(json_object *reply, json_object **ret, GError **err)
                                 ? json_object_get_string(desc) : "error without a description");
         return false;
     }
-    g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+    g_set_error(err, PROTO_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                 "reply has neither \"return\" nor \"error\"");
     return false;
 }
@@ -477,6 +477,32 @@ void proto_fd_source_set(GSource *src, GIOCondition cond)
 /* ------------------------------------------------------------------------ */
 /* connecting                                                               */
 
+int proto_io_error_from_errno(int e)
+{
+    switch (e) {
+    case ENOENT: return G_IO_ERROR_NOT_FOUND;
+    case EEXIST: return G_IO_ERROR_EXISTS;
+    case EACCES: case EPERM: return G_IO_ERROR_PERMISSION_DENIED;
+    case ENAMETOOLONG: return G_IO_ERROR_FILENAME_TOO_LONG;
+    case ENOTDIR: return G_IO_ERROR_NOT_DIRECTORY;
+    case EROFS: return G_IO_ERROR_READ_ONLY;
+    case ENOSPC: return G_IO_ERROR_NO_SPACE;
+    case EINVAL: return G_IO_ERROR_INVALID_ARGUMENT;
+    case EMFILE: return G_IO_ERROR_TOO_MANY_OPEN_FILES;
+    case EAGAIN: return G_IO_ERROR_WOULD_BLOCK;
+    case ETIMEDOUT: return G_IO_ERROR_TIMED_OUT;
+    case EADDRINUSE: return G_IO_ERROR_ADDRESS_IN_USE;
+    case ECONNREFUSED: return G_IO_ERROR_CONNECTION_REFUSED;
+    case ENOTCONN: return G_IO_ERROR_NOT_CONNECTED;
+    case EPIPE: return G_IO_ERROR_BROKEN_PIPE;
+    case ECONNRESET: return G_IO_ERROR_CONNECTION_CLOSED;
+    case ENETUNREACH: return G_IO_ERROR_NETWORK_UNREACHABLE;
+    case EHOSTUNREACH: return G_IO_ERROR_HOST_UNREACHABLE;
+    case EMSGSIZE: return G_IO_ERROR_MESSAGE_TOO_LARGE;
+    default: return G_IO_ERROR_FAILED;
+    }
+}
+
 bool proto_set_nonblocking(int fd, bool on)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -490,7 +516,7 @@ int proto_connect_unix(const char *path, int timeout_ms, GError **err)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     if (strlen(path) >= sizeof(sa.sun_path)) {
-        g_set_error(err, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG,
+        g_set_error(err, PROTO_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG,
                     "socket path '%s' is longer than %zu bytes", path,
                     sizeof(sa.sun_path) - 1);
         return -1;
@@ -499,7 +525,7 @@ int proto_connect_unix(const char *path, int timeout_ms, GError **err)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         int e = errno;
-        g_set_error(err, G_IO_ERROR, g_io_error_from_errno(e),
+        g_set_error(err, PROTO_IO_ERROR, proto_io_error_from_errno(e),
                     "cannot create a socket: %s", g_strerror(e));
         return -1;
     }
@@ -517,10 +543,10 @@ int proto_connect_unix(const char *path, int timeout_ms, GError **err)
         int e = errno;
         close(fd);
         if (e == EAGAIN || e == EWOULDBLOCK)
-            g_set_error(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+            g_set_error(err, PROTO_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                         "cannot connect to '%s': the server is not accepting connections", path);
         else
-            g_set_error(err, G_IO_ERROR, g_io_error_from_errno(e),
+            g_set_error(err, PROTO_IO_ERROR, proto_io_error_from_errno(e),
                         "cannot connect to '%s': %s", path, g_strerror(e));
         return -1;
     }
@@ -538,7 +564,7 @@ json_object *proto_read_greeting(int fd, ProtoLineBuf *lb, const char *path,
         gsize len = 0;
         ProtoLineResult r = proto_linebuf_next(lb, &line, &len);
         if (r == PROTO_LINE_TOO_LONG) {
-            g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+            g_set_error(err, PROTO_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                         "%s: the server's greeting is longer than %d bytes", path,
                         VMM_PROTO_MAX_MESSAGE);
             return NULL;
@@ -548,7 +574,7 @@ json_object *proto_read_greeting(int fd, ProtoLineBuf *lb, const char *path,
             json_object *g = proto_parse(line, len, &perr);
             g_free(line);
             if (!g) {
-                g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                g_set_error(err, PROTO_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                             "%s: the server's greeting is not a vmmd protocol greeting", path);
                 return NULL;
             }
@@ -562,7 +588,7 @@ json_object *proto_read_greeting(int fd, ProtoLineBuf *lb, const char *path,
         if (deadline >= 0) {
             gint64 left = deadline - g_get_monotonic_time();
             if (left <= 0) {
-                g_set_error(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                g_set_error(err, PROTO_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                             "%s: no greeting from the server within %d ms", path, timeout_ms);
                 return NULL;
             }
@@ -580,7 +606,7 @@ json_object *proto_read_greeting(int fd, ProtoLineBuf *lb, const char *path,
             continue;
         if (n <= 0) {
             int e = n < 0 ? errno : 0;
-            g_set_error(err, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+            g_set_error(err, PROTO_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
                         "%s: the server closed the connection before its greeting%s%s", path,
                         e ? ": " : "", e ? g_strerror(e) : "");
             return NULL;

@@ -75,6 +75,15 @@ bool proto_greeting_check(json_object *g, const char *path, GError **err);
  * carries. */
 bool proto_reply_decode(json_object *reply, json_object **ret, GError **err);
 
+/* GIO's error domain and codes without linking GIO, so that vmm-worker,
+ * which links this code, maps no GIO: GIO defines G_IO_ERROR as the quark
+ * of this string, so g_error_matches(e, G_IO_ERROR, ...) holds for the
+ * errors made here; the codes are GIO's enum (a header). */
+#define PROTO_IO_ERROR (g_quark_from_static_string("g-io-error-quark"))
+/* g_io_error_from_errno() for what socket, connect and poll return; other
+ * values give G_IO_ERROR_FAILED (test-proto compares it with GIO's). */
+int proto_io_error_from_errno(int e);
+
 /* A GSource watching one fd whose condition can be changed. */
 typedef gboolean (*ProtoFdFunc)(GIOCondition revents, gpointer data);
 GSource *proto_fd_source_new(int fd, GIOCondition cond, ProtoFdFunc fn, gpointer data,

@@ -780,7 +780,7 @@ static bool add_listener(VmmProtoServer *s, int fd, bool read_only, const char *
 {
     if (!proto_set_nonblocking(fd, true)) {
         int e = errno;
-        g_set_error(err, G_IO_ERROR, g_io_error_from_errno(e),
+        g_set_error(err, PROTO_IO_ERROR, proto_io_error_from_errno(e),
                     "cannot make the listening socket non-blocking: %s", g_strerror(e));
         return false;
     }
@@ -805,7 +805,7 @@ int vmm_proto_listen_unix(const char *path, mode_t mode, GError **err)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     if (strlen(path) >= sizeof(sa.sun_path)) {
-        g_set_error(err, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG,
+        g_set_error(err, PROTO_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG,
                     "socket path '%s' is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
         return -1;
     }
@@ -813,7 +813,7 @@ int vmm_proto_listen_unix(const char *path, mode_t mode, GError **err)
     struct stat st;
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
-            g_set_error(err, G_IO_ERROR, G_IO_ERROR_EXISTS,
+            g_set_error(err, PROTO_IO_ERROR, G_IO_ERROR_EXISTS,
                         "'%s' exists and is not a socket; not replacing it", path);
             return -1;
         }
@@ -824,7 +824,7 @@ int vmm_proto_listen_unix(const char *path, mode_t mode, GError **err)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         int e = errno;
-        g_set_error(err, G_IO_ERROR, g_io_error_from_errno(e), "cannot create a socket: %s",
+        g_set_error(err, PROTO_IO_ERROR, proto_io_error_from_errno(e), "cannot create a socket: %s",
                     g_strerror(e));
         return -1;
     }
@@ -834,7 +834,7 @@ int vmm_proto_listen_unix(const char *path, mode_t mode, GError **err)
         listen(fd, SOMAXCONN) < 0) {
         int e = errno;
         close(fd);
-        g_set_error(err, G_IO_ERROR, g_io_error_from_errno(e), "cannot listen on '%s': %s",
+        g_set_error(err, PROTO_IO_ERROR, proto_io_error_from_errno(e), "cannot listen on '%s': %s",
                     path, g_strerror(e));
         return -1;
     }

@@ -1,7 +1,11 @@
-/* vmm-worker: runs one VM in the foreground from a libvirt domain XML. */
+/* vmm-worker: runs one VM in the foreground from its machine description
+ * (src/conf/domain_desc.h), which vmmd passes as a file descriptor; with
+ * --xml FILE, the front end vmm-worker-xml turns the domain XML into one.
+ * This process never maps libxml2. */
 #include "config.h"
 #include "block/lock.h"
 #include "conf/domain_conf.h"
+#include "conf/domain_desc.h"
 #include "util/chardev.h"
 #include "util/log.h"
 #include "util/sandbox.h"
@@ -155,16 +159,58 @@ static VmmChardev *open_channel(Worker *w, guint i, const char *run_dir, GError 
     return vmm_chardev_open(&ch->chr, label, NULL, err);
 }
 
+/* vmm-worker-xml, the XML front end: next to this program (a build
+ * tree), else where it is installed. */
+static char *xml_front_end(void)
+{
+    g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+    if (self) {
+        g_autofree char *dir = g_path_get_dirname(self);
+        char *p = g_build_filename(dir, "vmm-worker-xml", NULL);
+        if (g_file_test(p, G_FILE_TEST_IS_EXECUTABLE))
+            return p;
+        g_free(p);
+    }
+    return g_strdup(LIBEXECDIR "/vmm-worker-xml");
+}
+
+/* The definition in domain XML `path`, parsed and validated by the front
+ * end in a process of its own: the XML parser never enters this one. */
+static VmmDomainDef *def_from_xml(const char *path, GError **err)
+{
+    g_autofree char *front = xml_front_end();
+    const char *argv[] = { front, path, NULL };
+    g_autofree char *out = NULL, *errout = NULL;
+    gint status;
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &errout,
+                      &status, err)) {
+        g_prefix_error(err, "cannot run the XML front end %s: ", front);
+        return NULL;
+    }
+    if (!g_spawn_check_wait_status(status, NULL)) {
+        g_strstrip(errout);
+        g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID, "%s",
+                    *errout ? errout : "the XML front end failed");
+        return NULL;
+    }
+    g_autofree char *source = g_strdup_printf("%s (from %s)", front, path);
+    return vmm_domain_desc_from_json(out, strlen(out), source, err);
+}
+
 int main(int argc, char **argv)
 {
     g_autofree char *xml = NULL, *boot_protocol = NULL, *control = NULL, *exit_file = NULL;
     g_autofree char *run_dir = NULL, *user = NULL, *group = NULL;
     g_autofree char *label_user = NULL;   /* <seclabel>'s USER:GROUP, split */
     gboolean verbose = FALSE, version = FALSE, no_sandbox = FALSE;
-    gint state_lock_fd = -1;
+    gint state_lock_fd = -1, desc_fd = -1;
     g_auto(GStrv) net_fds = NULL;
     GOptionEntry entries[] = {
-        { "xml", 'x', 0, G_OPTION_ARG_FILENAME, &xml, "libvirt domain XML to run", "FILE" },
+        { "xml", 'x', 0, G_OPTION_ARG_FILENAME, &xml,
+          "libvirt domain XML to run (read by vmm-worker-xml, a process of its own)", "FILE" },
+        { "desc-fd", 0, 0, G_OPTION_ARG_INT, &desc_fd,
+          "read the machine description to run from this fd (how vmmd starts the worker)",
+          "FD" },
         { "boot-protocol", 0, 0, G_OPTION_ARG_STRING, &boot_protocol,
           "auto (default: PVH if the ELF has a PVH note), linux or pvh", "PROTO" },
         { "control-socket", 0, 0, G_OPTION_ARG_FILENAME, &control,
@@ -208,9 +254,10 @@ int main(int argc, char **argv)
      * own, where getpid() is 1 */
     (void)vmm_host_pid();
     int exit_fd = open_exit_file(exit_file);
-    if (!xml) {
-        vmm_log_error("--xml FILE is required");
-        write_exit_file(exit_fd, VMM_WORKER_EXIT_ERROR, "error", "--xml FILE is required");
+    if (!xml == (desc_fd < 0)) {
+        static const char msg[] = "one of --xml FILE and --desc-fd FD is required";
+        vmm_log_error("%s", msg);
+        write_exit_file(exit_fd, VMM_WORKER_EXIT_ERROR, "error", msg);
         return VMM_WORKER_EXIT_ERROR;
     }
     if (verbose)
@@ -231,7 +278,13 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     Worker w = { .proc_status_fd = -1 };
-    w.def = vmm_domain_def_parse_file(xml, &err);
+    if (xml) {
+        w.def = def_from_xml(xml, &err);
+    } else {
+        g_autofree char *source = g_strdup_printf("--desc-fd %d", desc_fd);
+        w.def = vmm_domain_desc_read_fd(desc_fd, source, &err);
+        close(desc_fd);
+    }
     if (!w.def) {
         vmm_log_error("%s", err->message);
         write_exit_file(exit_fd, VMM_WORKER_EXIT_ERROR, "error", err->message);
@@ -264,6 +317,7 @@ int main(int argc, char **argv)
     }
     w.loop = g_main_loop_new(NULL, FALSE);
     int status = VMM_WORKER_EXIT_ERROR;
+    bool ran = false;   /* a guest ran: events may wait to be sent */
     const char *reason = "error";
     g_autofree char *detail = NULL;
     for (guint i = 0; i < w.def->serials->len; i++) {
@@ -336,6 +390,7 @@ int main(int argc, char **argv)
             w.vm = NULL;
             break;
         }
+        ran = true;
         /* The watch removes itself when the VM stops; nothing else quits
          * the loop while a VM runs. */
         g_unix_fd_add(w.vm->stop_eventfd, G_IO_IN, on_vm_stopped, &w);
@@ -369,8 +424,11 @@ int main(int argc, char **argv)
     }
 out:
     write_exit_file(exit_fd, status, reason, detail);
-    /* Let a last SHUTDOWN event reach the daemon before the socket goes. */
-    while (g_main_context_iteration(NULL, FALSE))
+    /* Let a last SHUTDOWN event reach the daemon before the socket goes.
+     * A worker that never ran a guest has none, and must not answer a
+     * query-status waiting on its socket: vmmd would take that for a
+     * started domain (the exit file says why it failed). */
+    while (ran && g_main_context_iteration(NULL, FALSE))
         ;
     worker_control_stop(&w);
     for (guint i = 0; i < nnets; i++)

@@ -207,6 +207,20 @@ static void test_lifecycle(void)
     int pid = json_object_get_int(get(st, "pid"));
     g_assert_cmpint(pid, ==, worker_pid_of(&v, "life"));
     g_assert_cmpint(json_object_get_int64(get(st, "pid_start_time")), >, 0);
+    /* The worker got a machine description, not XML, and has no XML parser. */
+    g_autofree char *cmdline_path = g_strdup_printf("/proc/%d/cmdline", pid);
+    g_autofree char *maps_path = g_strdup_printf("/proc/%d/maps", pid);
+    gsize cmdline_len;
+    g_autofree char *cmdline = NULL, *maps = NULL;
+    g_assert_true(g_file_get_contents(cmdline_path, &cmdline, &cmdline_len, NULL));
+    g_assert_true(g_file_get_contents(maps_path, &maps, NULL, NULL));
+    for (gsize i = 0; i + 1 < cmdline_len; i++)
+        cmdline[i] = cmdline[i] ? cmdline[i] : ' ';
+    g_test_message("worker: %s", cmdline);
+    g_assert_nonnull(strstr(cmdline, " --desc-fd "));
+    g_assert_null(strstr(cmdline, "--xml"));
+    g_assert_nonnull(strstr(maps, "libglib-2.0"));
+    g_assert_null(strstr(maps, "libxml2"));
     g_autofree char *xml_path = g_strdup_printf("%s/life.xml", v.run);
     g_assert_cmpstr(get_str(st, "xml_path"), ==, xml_path);
     g_assert_true(g_file_test(xml_path, G_FILE_TEST_IS_REGULAR));

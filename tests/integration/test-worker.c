@@ -184,6 +184,47 @@ static void test_sigterm_power_button(void)
     g_assert_cmpint(r->exit_status, ==, 0);
 }
 
+/* At idle: the worker's mappings, then SIGTERM. */
+static gboolean maps_when_idle(const char *line, GPid pid, void *opaque)
+{
+    char **maps = opaque;
+    if (strstr(line, "guestkit: ") && strstr(line, "\"event\":\"idle\"") && !*maps) {
+        g_autofree char *path = g_strdup_printf("/proc/%d/maps", (int)pid);
+        g_assert_true(g_file_get_contents(path, maps, NULL, NULL));
+        kill(pid, SIGTERM);
+    }
+    return TRUE;
+}
+
+/* The process running the guest has no XML parser and no GIO: vmm-worker
+ * links neither libxml2 (its front end vmm-worker-xml, which reads --xml,
+ * does) nor GIO, and a running worker maps none. */
+static void test_no_xml_parser(void)
+{
+    g_autofree char *worker = harness_path("src/vmm-worker");
+    g_autofree char *front = harness_path("src/vmm-worker-xml");
+    g_autofree char *cmd = g_strdup_printf("ldd '%s'", worker);
+    g_autofree char *libs = harness_sh_out(cmd);
+    g_autofree char *cmd2 = g_strdup_printf("ldd '%s'", front);
+    g_autofree char *front_libs = harness_sh_out(cmd2);
+    g_assert_nonnull(strstr(libs, "libglib-2.0"));
+    g_assert_null(strstr(libs, "libxml2"));
+    g_assert_null(strstr(libs, "libgio"));
+    g_assert_nonnull(strstr(front_libs, "libxml2"));
+
+    g_autofree char *dir = harness_tmpdir();
+    HarnessDomain d = { .cmdline = "test=idle" };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    g_autofree char *maps = NULL;
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, BOOT_TIMEOUT, maps_when_idle, &maps);
+    harness_assert_clean_stderr(r);
+    g_assert_nonnull(maps);
+    g_assert_nonnull(strstr(maps, "vmm-worker"));
+    g_assert_nonnull(strstr(maps, "libglib-2.0"));
+    if (strstr(maps, "libxml2") || strstr(maps, "libgio"))
+        g_error("a running worker maps libxml2 or GIO:\n%s", maps);
+}
+
 static void test_serial_file(void)
 {
     g_autofree char *dir = harness_tmpdir();
@@ -378,6 +419,37 @@ static void test_bad_args(void)
     }
 }
 
+/* A machine description is hostile input too: the worker refuses a bad
+ * one with one line naming the fd and the key, and exit status 1. */
+static void test_bad_description(void)
+{
+    g_autofree char *worker = harness_path("src/vmm-worker");
+    static const char *cases[][2] = {
+        { "{bad", "--desc-fd 0: machine description: not JSON" },
+        { "{\"format\":\"vmmd-machine-description\",\"version\":1,\"name\":\"../x\","
+          "\"kernel\":\"/k\",\"memory_kib\":1024,\"vcpus\":1}",
+          "--desc-fd 0: machine description: name: not a domain name" },
+        { "{\"format\":\"vmmd-machine-description\",\"version\":1,\"name\":\"x\","
+          "\"kernel\":\"/k\",\"memory_kib\":1024,\"vcpus\":300}",
+          "--desc-fd 0: machine description: vcpus: 300 is out of range (1 to 255)" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *quoted = g_shell_quote(cases[i][0]);
+        g_autofree char *cmd = g_strdup_printf("printf %%s %s | '%s' --desc-fd 0 2>&1; "
+                                               "echo \"exit $?\"", quoted, worker);
+        g_autofree char *out = harness_sh_out(cmd);
+        g_test_message("%s", out);
+        g_assert_nonnull(strstr(out, cases[i][1]));
+        g_assert_true(g_str_has_suffix(out, "exit 1\n"));
+        g_auto(GStrv) lines = g_strsplit(g_strstrip(out), "\n", -1);
+        g_assert_cmpuint(g_strv_length(lines), ==, 2);
+    }
+    /* one of --xml and --desc-fd */
+    g_autofree char *cmd = g_strdup_printf("'%s' 2>&1; echo \"exit $?\"", worker);
+    g_autofree char *out = harness_sh_out(cmd);
+    g_assert_nonnull(strstr(out, "one of --xml FILE and --desc-fd FD is required"));
+}
+
 static void test_missing_xml(void)
 {
     g_autoptr(HarnessRun) r = harness_run_worker("/nonexistent/domain.xml", NULL, 30, NULL, NULL);
@@ -415,10 +487,12 @@ int main(int argc, char **argv)
     g_test_add_func("/worker/reboot/restart", test_reboot_restart);
     g_test_add_func("/worker/sigterm-power-button", test_sigterm_power_button);
     g_test_add_func("/worker/serial/file", test_serial_file);
+    g_test_add_func("/worker/no-xml-parser", test_no_xml_parser);
     g_test_add_func("/worker/serial/unix-connect", test_serial_unix);
     g_test_add_func("/worker/serial/pty", test_serial_pty);
     g_test_add_func("/worker/bad-input", test_bad_input);
     g_test_add_func("/worker/missing-xml", test_missing_xml);
+    g_test_add_func("/worker/bad-description", test_bad_description);
     g_test_add_func("/worker/bad-args", test_bad_args);
     return g_test_run();
 }

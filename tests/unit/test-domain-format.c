@@ -7,10 +7,13 @@
  * does (vmmd's schema is the parser's language intersected with
  * libvirt's). */
 #include "conf/domain_conf.h"
+#include "conf/domain_desc.h"
 #include "conf/domain_format.h"
 #include "domain-docs.h"
 
 #include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
 #include <glib/gstdio.h>
 #include <limits.h>
 #include <string.h>
@@ -112,6 +115,21 @@ static void assert_both_valid(const char *xml)
  * `valid`, the input passes schemas/domain.rng (and so libvirt's), and so
  * does the output; otherwise the input is one the parser accepts but libvirt
  * refuses, and schemas/domain.rng refuses it too. */
+/* def -> machine description -> def gives the same XML as def itself
+ * (`out`): the worker runs what the daemon parsed, every field of it. */
+static void roundtrip_desc(const VmmDomainDef *def, const char *out, const char *what)
+{
+    g_autofree char *desc = vmm_domain_desc_to_json(def);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VmmDomainDef) back = vmm_domain_desc_from_json(desc, strlen(desc), "test", &err);
+    if (!back)
+        g_error("%s: description refused: %s\n%s", what, err->message, desc);
+    g_autofree char *out4 = format_ok(back);
+    if (strcmp(out, out4) != 0 || !vmm_domain_def_equal(def, back))
+        g_error("%s: description round trip changed the definition:\n%s\n---\n%s\n---\n%s",
+                what, desc, out, out4);
+}
+
 static void roundtrip_def(const VmmDomainDef *def, const char *what)
 {
     g_autofree char *out = format_ok(def);
@@ -127,6 +145,7 @@ static void roundtrip_def(const VmmDomainDef *def, const char *what)
     g_assert_true(vmm_domain_def_equal(def, copy));
     g_autofree char *out3 = format_ok(copy);
     g_assert_cmpstr(out, ==, out3);
+    roundtrip_desc(def, out, what);
 }
 
 static void roundtrip_doc(const char *xml, bool valid)
@@ -1976,6 +1995,148 @@ static void test_validate_quiet(void)
     g_test_trap_assert_stderr("");
 }
 
+/* ------------------------------------------------------------------------ */
+/* the machine description                                                  */
+
+/* Every example and every fuzz seed the parser accepts: XML -> def ->
+ * description -> def -> XML is XML -> def -> XML. */
+static void test_desc_files(void)
+{
+    static const char *const dirs[] = { "xml-examples", "tests/fuzz/corpus-domain-xml" };
+    guint n = 0;
+    for (size_t d = 0; d < G_N_ELEMENTS(dirs); d++) {
+        g_autofree char *dir = g_build_filename(VMM_SRC_SCHEMA_DIR, "..", dirs[d], NULL);
+        g_autoptr(GDir) gd = g_dir_open(dir, 0, NULL);
+        g_assert_nonnull(gd);
+        for (const char *f; (f = g_dir_read_name(gd));) {
+            g_autofree char *path = g_build_filename(dir, f, NULL);
+            g_autofree char *xml = NULL;
+            gsize len;
+            if (!g_file_get_contents(path, &xml, &len, NULL))
+                continue;
+            g_autoptr(VmmDomainDef) def = vmm_domain_def_parse_string(xml, len, path, NULL);
+            if (!def)
+                continue;   /* seeds the parser refuses */
+            g_autofree char *out = format_ok(def);
+            roundtrip_desc(def, out, path);
+            n++;
+        }
+    }
+    g_autoptr(VmmDomainDef) full = parse_ok(full_xml);
+    g_autofree char *out = format_ok(full);
+    roundtrip_desc(full, out, "full_xml");
+    g_test_message("%u documents", n);
+    g_assert_cmpuint(n, >=, 15);
+}
+
+/* A hostile description: each edit of a valid one is refused with a
+ * message naming the key. */
+static void test_desc_hostile(void)
+{
+    /* full_xml with an interface, a channel and tuning */
+    g_auto(GStrv) halves = g_strsplit(full_xml, "  </devices>", 2);
+    g_autofree char *xml = g_strconcat(
+        halves[0], "    <interface type='user'><mac address='52:54:00:12:34:56'/></interface>\n"
+        "    <channel type='unix'><source mode='bind' path='/tmp/ga.sock'/>"
+        "<target type='virtio' name='org.qemu.guest_agent.0'/></channel>\n  </devices>",
+        halves[1], NULL);
+    static const char tuned[] = "<vcpu placement='static' current='4'>4</vcpu>\n"
+                                "  <cputune><emulatorpin cpuset='0'/></cputune>";
+    g_auto(GStrv) at_vcpu = g_strsplit(xml, "<vcpu placement='static' current='4'>4</vcpu>", 2);
+    g_assert_nonnull(at_vcpu[1]);
+    g_autofree char *doc = g_strconcat(at_vcpu[0], tuned, at_vcpu[1], NULL);
+    g_autoptr(VmmDomainDef) full = parse_ok(doc);
+    g_autofree char *desc = vmm_domain_desc_to_json(full);
+    static const struct {
+        const char *path;      /* a.b or a[i].b: the key to set (or remove) */
+        const char *value;     /* JSON, or NULL to remove the key */
+        const char *message;   /* part of the error */
+    } cases[] = {
+        { "version", "2", "version: expected 1" },
+        { "format", "\"x\"", "format: expected" },
+        { "name", NULL, "name: missing" },
+        { "name", "3", "name: expected a string" },
+        { "name", "\"../etc\"", "name: not a domain name" },
+        { "name", "\"a/b\"", "name: not a domain name" },
+        { "nets[0].type", "0", "nets[0]: a bridge interface needs its bridge" },
+        { "nets[0].target_dev", "\"vnet0123456789ab\"", "nets[0]: target_dev is no interface" },
+        { "channels[0].name", "\"../../x\"", "channels[0]: name is no channel name" },
+        { "name", "\"a\\u0000b\"", "name: a string holds a NUL byte" },
+        { "vcpus", "0", "vcpus: 0 is out of range (1 to 255)" },
+        { "vcpus", "256", "vcpus: 256 is out of range" },
+        { "vcpus", "-1", "vcpus: -1 is out of range" },
+        { "vcpus", "1.5", "vcpus: expected an integer" },
+        { "memory_kib", "18446744073709551615", "memory_kib: 18446744073709551615 is out of range" },
+        { "clock", "2", "clock: 2 is out of range (0 to 1)" },
+        { "acpi", "1", "acpi: expected true or false" },
+        { "bogus", "1", "bogus: unknown key" },
+        { "uuid", "\"zz\"", "uuid: expected 32 hexadecimal digits" },
+        { "disks", "{}", "disks: expected an array" },
+        { "disks[0].cache", "9", "disks[0].cache: 9 is out of range (0 to 4)" },
+        { "disks[0].ide_bus", "2", "disks[0].ide_bus: 2 is out of range" },
+        { "disks[0].queues", "17", "disks[0].queues: 17 is out of range" },
+        { "disks[0].pci_slot", "32", "disks[0].pci_slot: 32 is out of range (-1 to 31)" },
+        { "disks[0].target_dev", NULL, "disks[0].target_dev: missing" },
+        { "nets[0].mac", "\"5254001234\"", "nets[0].mac: expected 12 hexadecimal digits" },
+        { "nets[0].host", "[0]", "nets[0].host: expected an array of 7 integers" },
+        { "nets[0].queues", "99", "nets[0].queues: 99 is out of range" },
+        { "serials[0].port", "4", "serials[0].port: 4 is out of range (0 to 3)" },
+        { "cpu.sockets", "3", "cpu: the topology gives" },
+        { "tune.emulatorpin", "\"x\"", "tune.emulatorpin: expected a CPU list" },
+        { "channels[0].port", "31", "channels[0].port: 31 is out of range" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        json_object *root = json_tokener_parse(desc);
+        g_assert_nonnull(root);
+        /* walk a.b[i].c to the parent of the last key */
+        g_auto(GStrv) parts = g_strsplit(cases[i].path, ".", -1);
+        json_object *o = root;
+        guint np = g_strv_length(parts);
+        char *last = NULL;
+        for (guint k = 0; k < np; k++) {
+            char *br = strchr(parts[k], '[');
+            if (br)
+                *br = 0;
+            if (k == np - 1 && !br) {
+                last = parts[k];
+                break;
+            }
+            json_object *next = NULL;
+            g_assert_true(json_object_object_get_ex(o, parts[k], &next));
+            o = br ? json_object_array_get_idx(next, atoi(br + 1)) : next;
+            g_assert_nonnull(o);
+        }
+        if (cases[i].value)
+            json_object_object_add(o, last, json_tokener_parse(cases[i].value));
+        else
+            json_object_object_del(o, last);
+        const char *bad = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VmmDomainDef) def = vmm_domain_desc_from_json(bad, strlen(bad), "fd 7", &err);
+        if (def || !strstr(err->message, cases[i].message) ||
+            !g_str_has_prefix(err->message, "fd 7: machine description: "))
+            g_error("%s=%s: expected a refusal with '%s', got %s", cases[i].path,
+                    cases[i].value ? cases[i].value : "(removed)", cases[i].message,
+                    def ? "success" : err->message);
+        json_object_put(root);
+    }
+    /* not JSON, trailing text, too deep, too big */
+    static const char *const texts[] = { "", "{", "[1]", "{}", "{} x", "\"s\"" };
+    for (size_t i = 0; i < G_N_ELEMENTS(texts); i++) {
+        g_autoptr(GError) err = NULL;
+        g_assert_null(vmm_domain_desc_from_json(texts[i], strlen(texts[i]), "t", &err));
+        g_assert_true(g_str_has_prefix(err->message, "t: machine description: "));
+    }
+    g_autoptr(GString) deep = g_string_new(NULL);
+    for (int i = 0; i < 100000; i++)
+        g_string_append_c(deep, '[');
+    g_autoptr(GError) err = NULL;
+    g_assert_null(vmm_domain_desc_from_json(deep->str, deep->len, "t", &err));
+    g_clear_error(&err);
+    g_assert_null(vmm_domain_desc_from_json(deep->str, VMM_DOMAIN_DESC_MAX_BYTES + 1, "t", &err));
+    g_assert_nonnull(strstr(err->message, "more than"));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1994,6 +2155,8 @@ int main(int argc, char **argv)
     g_test_add_func("/format/fill-defaults/balloon", test_fill_balloon);
     g_test_add_func("/format/copy-equal", test_copy_equal);
     g_test_add_func("/format/ide", test_ide);
+    g_test_add_func("/desc/files", test_desc_files);
+    g_test_add_func("/desc/hostile", test_desc_hostile);
     g_test_add_func("/format/sata", test_sata);
     g_test_add_func("/schema/refuses", test_schema_refuses);
     g_test_add_func("/schema/parser-only-rules", test_schema_parser_only_rules);

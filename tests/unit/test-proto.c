@@ -1065,9 +1065,25 @@ static void test_output_timeout(Fixture *f, gconstpointer data)
     close(slow);
 }
 
+/* proto's errors are GIO's without linking GIO (vmm-worker maps no GIO):
+ * the same domain, and for every errno the code GIO gives, or FAILED. */
+static void test_io_error_codes(void)
+{
+    g_assert_cmpuint(PROTO_IO_ERROR, ==, G_IO_ERROR);
+    guint same = 0;
+    for (int e = 1; e < 134; e++) {
+        int mine = proto_io_error_from_errno(e), gio = g_io_error_from_errno(e);
+        if (mine != gio && mine != G_IO_ERROR_FAILED)
+            g_error("errno %d (%s): proto gives %d, GIO %d", e, g_strerror(e), mine, gio);
+        same += mine == gio && mine != G_IO_ERROR_FAILED;
+    }
+    g_assert_cmpuint(same, >=, 19);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/proto/io-error-codes", test_io_error_codes);
     /* The server logs every refused client at debug level; not news here. */
     if (!g_test_verbose())
         g_log_set_handler("vmm-proto", G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO, drop_log, NULL);
