@@ -457,9 +457,12 @@ void wait_serial(const char *path, const char *needle, int count)
     gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
     for (;;) {
         g_autofree char *text = read_file(path);
+        /* Only lines the guest has finished count: the serial file is read
+         * while the worker writes it, and a caller reads the line next. */
         int n = 0;
         for (const char *p = text; (p = strstr(p, needle)); p++)
-            n++;
+            if (strchr(p, '\n'))
+                n++;
         if (n >= count)
             return;
         if (g_get_monotonic_time() > deadline) {
