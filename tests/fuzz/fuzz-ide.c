@@ -119,7 +119,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vm->pci = vmm_pci_host_new(&vm->pio, &vm->mmio, NULL);
     VmmIrq irq[2] = { { .set = line_set, .gsi = GSI_IDE0 }, { .set = line_set, .gsi = GSI_IDE1 } };
     GError *err = NULL;
-    VmmIde *ide = vm->pci ? vmm_ide_new(vm, &irq[0], &irq[1], &err) : NULL;
+    /* mode bit 2: PCI native mode (BARs 0-3 at the compatibility ports) */
+    VmmIde *ide = vm->pci ? vmm_ide_new(vm, mode & 4, &irq[0], &irq[1], &err) : NULL;
     if (!ide)
         fail("%s", err ? err->message : "no PCI host");
     /* As firmware leaves it: BAR4 placed, I/O decoding and bus mastering on. */
