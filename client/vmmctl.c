@@ -642,6 +642,33 @@ static int verb_dominfo(Ctl *c, const Verb *v, char **args, unsigned n)
     return 0;
 }
 
+/* schedinfo, memtune, blkiotune: virsh's "%-15s: %s" lines, read-only */
+static int verb_tune(Ctl *c, const Verb *v, char **args, unsigned n)
+{
+    g_autofree char *name = resolve_domain(c, args[0]);
+    const char *kind = !strcmp(v->name, "schedinfo") ? "sched"
+                     : !strcmp(v->name, "memtune") ? "memory" : "blkio";
+    json_object *a = name_args(name);
+    json_object_object_add(a, "kind", json_object_new_string(kind));
+    g_autoptr(GError) e = NULL;
+    json_object *ret = call(c, true, "domain-get-tune", a, &e);
+    if (!ret)
+        return e ? fail(c, e, name, "Unable to get parameters") : 1;
+    if (c->json) {
+        print_json(ret);
+        json_object_put(ret);
+        return 0;
+    }
+    json_object *params = json_object_object_get(ret, "params");
+    for (size_t i = 0; params && i < json_object_array_length(params); i++) {
+        json_object *p = json_object_array_get_idx(params, i);
+        printf("%-15s: %s\n", json_object_get_string(json_object_array_get_idx(p, 0)),
+               json_object_get_string(json_object_array_get_idx(p, 1)));
+    }
+    json_object_put(ret);
+    return 0;
+}
+
 static int verb_domstate(Ctl *c, const Verb *v, char **args, unsigned n)
 {
     g_autofree char *name = resolve_domain(c, args[0]);
@@ -1970,7 +1997,8 @@ static int verb_domifaddr(Ctl *c, const Verb *v, char **args, unsigned n)
         json_object *ifc = json_object_array_get_idx(ret, i);
         json_object *addrs = get(ifc, "addrs");
         const char *ifname = get_str(ifc, "name", "-");
-        if (args[1] && strcmp(args[1], ifname))
+        /* args holds n words: the interface is optional */
+        if (n > 1 && strcmp(args[1], ifname))
             continue;
         /* libvirt's lease source lists only interfaces that have a lease */
         for (size_t j = 0; addrs && j < json_object_array_length(addrs); j++) {
@@ -2146,6 +2174,7 @@ static const GOptionEntry domifaddr_options[] = {
 
 static const Verb verbs[] = {
     { "autostart", "<domain> [--disable]", "autostart a domain", false, 1, 1, autostart_options, verb_autostart },
+    { "blkiotune", "<domain>", "get blkio parameters (read-only)", true, 1, 1, no_options, verb_tune },
     { "change-media", "<domain> <path> [<source>] [--eject] [--insert] [--update] [--force]", "Change media of CD or floppy drive", false, 2, 3, change_media_options, verb_change_media },
     { "console", "<domain> [--devname <string>]", "connect to the guest console", false, 1, 1,
       console_options, verb_console },
@@ -2166,6 +2195,7 @@ static const Verb verbs[] = {
     { "event", "[--domain <name>] {[--event <type>] [--all] [--list]} [--loop] [--timeout <S>] [--timestamp]", "print domain events", true, 0, 0, event_options, verb_event },
     { "help", "[<verb>]", "print help", true, 0, 1, no_options, verb_help },
     { "list", "[--all] [--inactive] [--state-running|paused|shutoff|other] [--persistent] [--transient] [--name] [--uuid] [--autostart] [--no-autostart] [--table]", "list domains", true, 0, 0, list_options, verb_list },
+    { "memtune", "<domain>", "get memory parameters (read-only)", true, 1, 1, no_options, verb_tune },
     { "net-autostart", "<network> [--disable]", "autostart a network", false, 1, 1, autostart_options, verb_net_autostart },
     { "net-define", "<file>", "define an inactive persistent virtual network from an XML file", false, 1, 1, no_options, verb_net_define },
     { "net-destroy", "<network>", "destroy (stop) a network", false, 1, 1, no_options, verb_net_simple },
@@ -2178,6 +2208,7 @@ static const Verb verbs[] = {
     { "net-update", "<network> <command> <section> <xml> [--config] [--live] [--current]", "update parts of an existing network's configuration", false, 4, 4, net_update_options, verb_net_update },
     { "reboot", "<domain> [--mode acpi]", "reboot a domain", false, 1, 1, reboot_options, verb_simple },
     { "resume", "<domain>", "resume a domain", false, 1, 1, no_options, verb_simple },
+    { "schedinfo", "<domain>", "show scheduler parameters (read-only)", true, 1, 1, no_options, verb_tune },
     { "setmem", "<domain> <size> [--live] [--current]", "change memory allocation (balloon target; KiB unless a unit is given)", false, 2, 2, setmem_options, verb_setmem },
     { "shutdown", "<domain> [--mode acpi] [--timeout <S>]", "gracefully shutdown a domain (ACPI power button)", false, 1, 1, shutdown_options, verb_simple },
     { "start", "<domain> [--console]", "start a (previously defined) inactive domain", false, 1, 1, start_options, verb_simple },

@@ -5,7 +5,9 @@
  * the caller's pid, uid and gid. */
 #include "config.h"
 #include "daemon/vmmd.h"
+#include "block/block.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <string.h>
@@ -197,6 +199,29 @@ static json_object *cmd_get_xml(VmmProtoConn *c, json_object *args, void *opaque
     return r;
 }
 
+/* virsh schedinfo, memtune, blkiotune (read-only): the values in force */
+static json_object *cmd_get_tune(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    VmmDaemon *d = opaque;
+    static const char *const allowed[] = { "name", "kind", NULL };
+    VmmdDomain *dom;
+    const char *kind;
+    if (!check_members(args, allowed, err) || !arg_string(args, "kind", true, &kind, err) ||
+        !(dom = arg_domain(d, args, err)))
+        return NULL;
+    GError *e = NULL;
+    json_object *p = vmmd_cgroup_tune_params(vmmd_domain_is_active(dom) ? dom->cgroup : NULL,
+                                             vmmd_domain_current_def(dom), kind, &e);
+    if (!p) {
+        vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT, "%s", e->message);
+        g_error_free(e);
+        return NULL;
+    }
+    json_object *r = json_object_new_object();
+    json_object_object_add(r, "params", p);
+    return r;
+}
+
 static json_object *cmd_set_autostart(VmmProtoConn *c, json_object *args, void *opaque,
                                       GError **err)
 {
@@ -345,8 +370,14 @@ static json_object *base_stats(VmmdDomain *dom)
     put_int(s, "state.state", dom->state);
     put_int(s, "state.reason", vmmd_reason_number(dom->state, dom->reason));
     bool active = vmmd_domain_is_active(dom);
-    guint64 user, sys;
-    if (active && vmmd_domain_cpu_times(dom, &user, &sys)) {
+    guint64 total, user, sys;
+    /* libvirt's QEMU driver reads these from the VM's cpuacct group,
+     * which counts every thread the worker ever had */
+    if (active && vmmd_cgroup_cpu_times(dom->cgroup, &total, &user, &sys)) {
+        put_int(s, "cpu.time", (gint64)total);
+        put_int(s, "cpu.user", (gint64)user);
+        put_int(s, "cpu.system", (gint64)sys);
+    } else if (active && vmmd_domain_cpu_times(dom, &user, &sys)) {
         put_int(s, "cpu.time", (gint64)(user + sys));
         put_int(s, "cpu.user", (gint64)user);
         put_int(s, "cpu.system", (gint64)sys);
@@ -429,7 +460,9 @@ static void merge_devices(json_object *s, json_object *w, const char *array,
 static void merge_worker_stats(json_object *s, json_object *w)
 {
     json_object *v;
-    if (json_object_object_get_ex(w, "cpu_time_ns", &v))
+    /* the cgroup's figure, where there is one, is the whole worker's */
+    if (json_object_object_get_ex(w, "cpu_time_ns", &v) &&
+        !json_object_object_get_ex(s, "cpu.user", NULL))
         put_int(s, "cpu.time", json_object_get_int64(v));
     if (json_object_object_get_ex(w, "memory_kib", &v))
         put_int(s, "balloon.current", json_object_get_int64(v));
@@ -1194,6 +1227,38 @@ static void on_media(VmmProtoClient *c, json_object *ret, const GError *err, voi
     g_free(mc);
 }
 
+/* The new medium, opened here for the worker, which opens no file once
+ * confined: with the flags the disk's cache mode needs, read-only (a
+ * CD-ROM), non-blocking so a FIFO cannot stall the daemon. */
+static int open_medium(VmmdDomain *dom, const VmmDiskDef *disk, const char *path,
+                       GError **err)
+{
+    int flags = vmm_block_open_flags(true, disk->cache);
+    int fd = open(path, flags | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
+    int e = fd < 0 ? errno : fstat(fd, &st) < 0 ? errno : 0;
+    const char *why = e ? g_strerror(e) : NULL;
+    if (!why && disk->type == VMM_DISK_BLOCK && !S_ISBLK(st.st_mode))
+        why = "not a block device, as <disk type='block'> requires";
+    else if (!why && disk->type != VMM_DISK_BLOCK && !S_ISREG(st.st_mode))
+        why = "not a regular file, as <disk type='file'> requires";
+    if (!why && fcntl(fd, F_SETFL, flags & ~O_ACCMODE & ~O_CLOEXEC) < 0)
+        why = g_strerror(errno);
+    if (why) {
+        vmm_proto_set_error(err, e == EACCES || e == EPERM ? VMM_PROTO_PERMISSION_DENIED
+                                                           : VMM_PROTO_OPERATION_INVALID,
+                            "domain '%s': cannot open '%s' for CD-ROM %s read-only%s: %s",
+                            dom->name, path, disk->target_dev,
+                            e == EINVAL && (flags & O_DIRECT)
+                                ? " with O_DIRECT (cache='none' or 'directsync'; its file "
+                                  "system may not support direct I/O)" : "", why);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *opaque,
                                      GError **err)
 {
@@ -1224,6 +1289,9 @@ static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *o
         return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
                                    "domain '%s' has no CD-ROM '%s' (name it by its target dev, "
                                    "e.g. hdc)", dom->name, device);
+    int fd = -1;
+    if (source && (fd = open_medium(dom, disk, source, err)) < 0)
+        return NULL;
     json_object *wargs = json_object_new_object();
     json_object_object_add(wargs, "device", json_object_new_string(disk->target_dev));
     if (source)
@@ -1231,7 +1299,7 @@ static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *o
     json_object_object_add(wargs, "force", json_object_new_boolean(force));
     MediaCall *mc = g_new0(MediaCall, 1);
     mc->name = g_strdup(dom->name);
-    if (!vmmd_domain_worker_call(dom, "change-media", wargs, on_media, mc, err)) {
+    if (!vmmd_domain_worker_call_fd(dom, "change-media", wargs, fd, on_media, mc, err)) {
         g_free(mc->name);
         g_free(mc);
         return NULL;
@@ -1246,6 +1314,7 @@ const VmmProtoCommand vmmd_commands[] = {
     { "domain-list", true, cmd_list },
     { "domain-info", true, cmd_info },
     { "domain-get-xml", true, cmd_get_xml },
+    { "domain-get-tune", true, cmd_get_tune },
     { "domain-start", false, cmd_start },
     { "domain-shutdown", false, cmd_shutdown },
     { "domain-destroy", false, cmd_destroy },

@@ -48,6 +48,7 @@ void vmmd_domain_free(VmmdDomain *dom)
     g_free(dom->live_xml);
     vmm_domain_def_free(dom->live_def);
     g_free(dom->exit_reason);
+    vmmd_cgroup_free(dom->cgroup);   /* the groups stay with a running worker */
     g_free(dom->start_error);
     g_free(dom);
 }
@@ -292,6 +293,8 @@ static bool check_managed(const VmmDomainDef *def, GError **err)
 static char *canonicalize(VmmDomainDef *def, GError **err)
 {
     GError *e = NULL;
+    /* a dynamic label's uid is one run's (libvirt's inactive XML drops it) */
+    vmm_seclabel_def_strip_live(def->seclabel);
     if (!vmm_domain_def_fill_defaults(def, &e)) {
         vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT, "%s", e->message);
         g_error_free(e);

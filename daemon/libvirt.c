@@ -39,6 +39,9 @@
 #define VIRT_FEATURE_TYPED_PARAM_STRING 9
 #define VIRT_FEATURE_PROGRAM_KEEPALIVE 10
 #define VIRT_FEATURE_REMOTE_EVENT_CALLBACK 14
+/* virNetworkUpdate's command and section travel in the order of the
+ * call's structure (older clients, not asking, swap them) */
+#define VIRT_FEATURE_NETWORK_UPDATE_HAS_CORRECT_ORDER 16
 
 typedef struct VirtClient VirtClient;
 
@@ -87,10 +90,12 @@ typedef struct {
     GSource *src;
 } VirtStream;
 
-/* An event registration: which event, of every domain or of one. */
+/* An event registration: which event, of every domain (or network) or of
+ * one. */
 typedef struct {
+    bool network;               /* a network event (CONNECT_NETWORK_EVENT_*) */
     int event_id;
-    bool one_domain;
+    bool one_domain;            /* of one domain or network: uuid */
     char uuid[VIR_UUID_BUFLEN];
 } VirtCallback;
 
@@ -106,6 +111,7 @@ struct VirtCall {
     void *args;
     VirtJsonFn json_fn;         /* for call_json */
     char *name;                 /* the domain a call_json is about */
+    int invalid_arg_code;       /* libvirt's code for VMM_PROTO_INVALID_ARGUMENT, if not 0 */
 };
 
 static void client_update(VirtClient *c);
@@ -222,14 +228,18 @@ static void call_error(VirtCall *call, int code, const char *fmt, ...)
     call_free(call);
 }
 
-static int error_code(const GError *err)
+static int error_code(const VirtCall *call, const GError *err)
 {
+    if (err->domain == VMM_PROTO_ERROR && err->code == VMM_PROTO_INVALID_ARGUMENT &&
+        call->invalid_arg_code)
+        return call->invalid_arg_code;
     if (err->domain != VMM_PROTO_ERROR)
         return VIRT_ERR_OPERATION_FAILED;
     switch ((VmmProtoErrorClass)err->code) {
     case VMM_PROTO_COMMAND_NOT_FOUND: return VIRT_ERR_NO_SUPPORT;
     case VMM_PROTO_INVALID_ARGUMENT: return VIRT_ERR_INVALID_ARG;
     case VMM_PROTO_DOMAIN_NOT_FOUND: return VIRT_ERR_NO_DOMAIN;
+    case VMM_PROTO_NETWORK_NOT_FOUND: return VIRT_ERR_NO_NETWORK;
     case VMM_PROTO_OPERATION_INVALID: return VIRT_ERR_OPERATION_INVALID;
     case VMM_PROTO_PERMISSION_DENIED: return VIRT_ERR_OPERATION_DENIED;
     case VMM_PROTO_INTERNAL_ERROR: return VIRT_ERR_INTERNAL_ERROR;
@@ -241,7 +251,7 @@ static void on_json(json_object *ret, const GError *err, void *opaque)
 {
     VirtCall *call = opaque;
     if (!ret)
-        call_error(call, error_code(err), "%s", err->message);
+        call_error(call, error_code(call, err), "%s", err->message);
     else
         call->json_fn(call, ret);
 }
@@ -1081,7 +1091,8 @@ static void h_supports_feature(VirtCall *call)
     remote_connect_supports_feature_ret r = {
         a->feature == VIRT_FEATURE_TYPED_PARAM_STRING ||
         a->feature == VIRT_FEATURE_PROGRAM_KEEPALIVE ||
-        a->feature == VIRT_FEATURE_REMOTE_EVENT_CALLBACK };
+        a->feature == VIRT_FEATURE_REMOTE_EVENT_CALLBACK ||
+        a->feature == VIRT_FEATURE_NETWORK_UPDATE_HAS_CORRECT_ORDER };
     call_reply(call, &r);
 }
 
@@ -1165,6 +1176,53 @@ static void h_get_capabilities(VirtCall *call)
     remote_connect_get_capabilities_ret r = { .capabilities = caps };
     call_reply(call, &r);
 }
+
+/* ---- begin security model and labels ------------------------------------ */
+/* virsh dominfo's Security lines, as libvirt's QEMU driver with its DAC
+ * model gives them: model "dac", DOI "0", and for a running domain the
+ * worker's "+UID:+GID" (libvirt's DAC driver reports it permissive). */
+static void h_node_get_security_model(VirtCall *call)
+{
+    static char model[] = "dac", doi[] = "0";
+    remote_node_get_security_model_ret r = {
+        .model = { sizeof(model), model },
+        .doi = { sizeof(doi), doi },
+    };
+    call_reply(call, &r);
+}
+
+static void h_get_security_label(VirtCall *call)
+{
+    VmmdDomain *dom = call_domain(call, &((remote_domain_args *)call->args)->dom);
+    if (!dom)
+        return;
+    g_autofree char *label = vmmd_seclabel_process_label(dom);
+    char empty[] = "";
+    remote_domain_get_security_label_ret r = { .enforcing = 0 };
+    r.label.label_val = label ? label : empty;
+    r.label.label_len = (u_int)strlen(r.label.label_val) + 1;
+    call_reply(call, &r);
+}
+/* One model, so one label while the domain runs and none otherwise, as
+ * libvirt's QEMU driver lists them. */
+static void h_get_security_label_list(VirtCall *call)
+{
+    VmmdDomain *dom = call_domain(call, &((remote_domain_args *)call->args)->dom);
+    if (!dom)
+        return;
+    g_autofree char *label = vmmd_seclabel_process_label(dom);
+    remote_domain_get_security_label_ret one = { .enforcing = 0 };
+    remote_domain_get_security_label_list_ret r = { .ret = 0 };
+    if (label) {
+        one.label.label_val = label;
+        one.label.label_len = (u_int)strlen(label) + 1;
+        r.labels.labels_val = &one;
+        r.labels.labels_len = 1;
+        r.ret = 1;
+    }
+    call_reply(call, &r);
+}
+/* ---- end security model and labels -------------------------------------- */
 
 /* ------------------------------------------------------------------------ */
 /* the console stream                                                       */
@@ -1294,14 +1352,10 @@ static void h_open_console(VirtCall *call)
 /* ------------------------------------------------------------------------ */
 /* events                                                                   */
 
-static void h_event_register(VirtCall *call)
+/* A registration; uuid (of the domain or network to filter on) or NULL. */
+static void event_register(VirtCall *call, bool network, int event_id, const char *uuid)
 {
-    remote_connect_domain_event_callback_register_any_args *a = call->args;
     VirtClient *c = call->c;
-    if (a->eventID != 0 && a->eventID != 1) {   /* LIFECYCLE, REBOOT */
-        call_error(call, VIRT_ERR_NO_SUPPORT, "domain event %d", a->eventID);
-        return;
-    }
     if (g_hash_table_size(c->callbacks) >= VIRT_MAX_CALLBACKS) {
         call_error(call, VIRT_ERR_OPERATION_FAILED, "more than %d event callbacks",
                    VIRT_MAX_CALLBACKS);
@@ -1309,25 +1363,48 @@ static void h_event_register(VirtCall *call)
     }
     int id = ++c->srv->next_callback;
     VirtCallback *cb = g_new0(VirtCallback, 1);
-    cb->event_id = a->eventID;
-    /* virsh event --domain: libvirt's server filters by the uuid */
-    if (a->dom) {
+    cb->network = network;
+    cb->event_id = event_id;
+    /* virsh event --domain, net-event --network: libvirt's server filters
+     * by the uuid */
+    if (uuid) {
         cb->one_domain = true;
-        memcpy(cb->uuid, a->dom->uuid, VIR_UUID_BUFLEN);
+        memcpy(cb->uuid, uuid, VIR_UUID_BUFLEN);
     }
     g_hash_table_insert(c->callbacks, GINT_TO_POINTER(id), cb);
+    /* the same layout for domain and network registrations */
     remote_connect_domain_event_callback_register_any_ret r = { id };
     call_reply(call, &r);
+}
+
+static void h_event_register(VirtCall *call)
+{
+    remote_connect_domain_event_callback_register_any_args *a = call->args;
+    if (a->eventID != 0 && a->eventID != 1) {   /* LIFECYCLE, REBOOT */
+        call_error(call, VIRT_ERR_NO_SUPPORT, "domain event %d", a->eventID);
+        return;
+    }
+    event_register(call, false, a->eventID, a->dom ? a->dom->uuid : NULL);
+}
+
+/* Domain and network callbacks share the numbering; each deregister call
+ * removes its own kind only. */
+static void event_deregister(VirtCall *call, int id, bool network)
+{
+    const VirtCallback *cb = g_hash_table_lookup(call->c->callbacks, GINT_TO_POINTER(id));
+    if (!cb || cb->network != network) {
+        call_error(call, VIRT_ERR_INVALID_ARG, "no %s event callback %d",
+                   network ? "network" : "domain", id);
+        return;
+    }
+    g_hash_table_remove(call->c->callbacks, GINT_TO_POINTER(id));
+    call_reply(call, NULL);
 }
 
 static void h_event_deregister(VirtCall *call)
 {
     remote_connect_domain_event_callback_deregister_any_args *a = call->args;
-    if (!g_hash_table_remove(call->c->callbacks, GINT_TO_POINTER(a->callbackID))) {
-        call_error(call, VIRT_ERR_INVALID_ARG, "no event callback %d", a->callbackID);
-        return;
-    }
-    call_reply(call, NULL);
+    event_deregister(call, a->callbackID, false);
 }
 
 /* libvirt's virDomainEventType and details for a state vmmd reports. */
@@ -1362,8 +1439,10 @@ static bool lifecycle_event(VmmdState state, const char *reason, int *event, int
     }
 }
 
-static void send_event(VmmdLibvirt *srv, const remote_nonnull_domain *dom, int event_id,
-                       int proc, xdrproc_t xdr, void *msg, int *callback_field)
+/* To every registration for event_id of this kind (network or domain)
+ * whose filter lets uuid through. */
+static void send_event(VmmdLibvirt *srv, bool network, const char uuid[VIR_UUID_BUFLEN],
+                       int event_id, int proc, xdrproc_t xdr, void *msg, int *callback_field)
 {
     vir_net_message_header h = { REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, proc, VIR_NET_MESSAGE,
                                  0, VIR_NET_OK };
@@ -1375,8 +1454,8 @@ static void send_event(VmmdLibvirt *srv, const remote_nonnull_domain *dom, int e
         g_hash_table_iter_init(&it, c->callbacks);
         while (!c->closed && g_hash_table_iter_next(&it, &key, &val)) {
             const VirtCallback *cb = val;
-            if (cb->event_id != event_id ||
-                (cb->one_domain && memcmp(cb->uuid, dom->uuid, VIR_UUID_BUFLEN)))
+            if (cb->network != network || cb->event_id != event_id ||
+                (cb->one_domain && memcmp(cb->uuid, uuid, VIR_UUID_BUFLEN)))
                 continue;
             *callback_field = GPOINTER_TO_INT(key);
             client_send(c, virt_msg_encode(&h, xdr, msg, NULL));
@@ -1398,7 +1477,7 @@ void vmmd_libvirt_event(VmmdDomain *dom, int event, int detail)
         return;
     remote_domain_event_callback_lifecycle_msg m = { .msg = { .event = event, .detail = detail } };
     dom_to_wire(dom, &m.msg.dom);
-    send_event(srv, &m.msg.dom, 0, REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE,
+    send_event(srv, false, m.msg.dom.uuid, 0, REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE,
                (xdrproc_t)xdr_remote_domain_event_callback_lifecycle_msg, &m, &m.callbackID);
 }
 
@@ -1409,9 +1488,471 @@ void vmmd_libvirt_reboot_event(VmmdDomain *dom)
         return;
     remote_domain_event_callback_reboot_msg m = { 0 };
     dom_to_wire(dom, &m.msg.dom);
-    send_event(srv, &m.msg.dom, 1, REMOTE_PROC_DOMAIN_EVENT_CALLBACK_REBOOT,
+    send_event(srv, false, m.msg.dom.uuid, 1, REMOTE_PROC_DOMAIN_EVENT_CALLBACK_REBOOT,
                (xdrproc_t)xdr_remote_domain_event_callback_reboot_msg, &m, &m.callbackID);
 }
+
+/* ======================================================================== */
+/* networks (issue 15): libvirt's network procedures and domifaddr, on the */
+/* daemon's network-* commands (commands.c, network.c)                      */
+
+/* libvirt's virConnectListAllNetworksFlags */
+#define VIRT_NET_LIST_INACTIVE 0x1
+#define VIRT_NET_LIST_ACTIVE 0x2
+#define VIRT_NET_LIST_PERSISTENT 0x4
+#define VIRT_NET_LIST_TRANSIENT 0x8
+#define VIRT_NET_LIST_AUTOSTART 0x10
+#define VIRT_NET_LIST_NO_AUTOSTART 0x20
+/* virNetworkUpdateFlags, virNetworkXMLFlags */
+#define VIRT_NET_UPDATE_LIVE 0x1
+#define VIRT_NET_UPDATE_CONFIG 0x2
+#define VIRT_NET_XML_INACTIVE 0x1
+
+/* The wire form; name borrowed from n. */
+static void net_to_wire(const VmmdNetwork *n, remote_nonnull_network *out)
+{
+    out->name = (char *)vmmd_network_name(n);
+    memcpy(out->uuid, vmmd_network_current_def(n)->uuid, VIR_UUID_BUFLEN);
+}
+
+/* As for domains: by uuid, then by name. */
+static VmmdNetwork *call_network(VirtCall *call, const remote_nonnull_network *rn)
+{
+    char uuid[VMMD_UUID_STRLEN];
+    vmmd_uuid_format((const uint8_t *)rn->uuid, uuid);
+    VmmdNetwork *n = vmmd_network_lookup(call->d, uuid);
+    if (!n && rn->name)
+        n = vmmd_network_lookup(call->d, rn->name);
+    if (!n) {
+        g_autofree char *shown = g_strescape(rn->name ? rn->name : "", NULL);
+        call_error(call, VIRT_ERR_NO_NETWORK, "no network with matching uuid '%s' (%.100s)",
+                   uuid, shown);
+    }
+    return n;
+}
+
+static json_object *net_name_args(const VmmdNetwork *n)
+{
+    json_object *a = json_object_new_object();
+    json_object_object_add(a, "name", json_object_new_string(vmmd_network_name(n)));
+    return a;
+}
+
+static void reply_network(VirtCall *call, VmmdNetwork *n, const char *what)
+{
+    if (!n) {
+        call_error(call, VIRT_ERR_NO_NETWORK, "no network with matching %s", what);
+        return;
+    }
+    remote_network_ret r;
+    net_to_wire(n, &r.net);
+    call_reply(call, &r);
+}
+
+static bool matches_net_flags(const VmmdNetwork *n, unsigned flags)
+{
+    bool active = vmmd_network_is_active(n), persistent = vmmd_network_is_persistent(n);
+    bool autostart = vmmd_network_is_autostart(n);
+    if ((flags & 0x3) && !((flags & VIRT_NET_LIST_ACTIVE && active) ||
+                           (flags & VIRT_NET_LIST_INACTIVE && !active)))
+        return false;
+    if ((flags & 0xc) && !((flags & VIRT_NET_LIST_PERSISTENT && persistent) ||
+                           (flags & VIRT_NET_LIST_TRANSIENT && !persistent)))
+        return false;
+    if ((flags & 0x30) && !((flags & VIRT_NET_LIST_AUTOSTART && autostart) ||
+                            (flags & VIRT_NET_LIST_NO_AUTOSTART && !autostart)))
+        return false;
+    return true;
+}
+
+static void h_net_list_all(VirtCall *call)
+{
+    remote_connect_list_all_networks_args *a = call->args;
+    if (!check_flags(call, a->flags, 0x3f))
+        return;
+    g_autoptr(GPtrArray) all = vmmd_network_list(call->d);
+    g_autofree remote_nonnull_network *list = g_new0(remote_nonnull_network, all->len + 1);
+    remote_connect_list_all_networks_ret r = { { 0, NULL }, 0 };
+    for (guint i = 0; i < all->len; i++)
+        if (matches_net_flags(all->pdata[i], a->flags))
+            net_to_wire(all->pdata[i], &list[r.ret++]);
+    if (a->need_results) {
+        r.nets.nets_len = r.ret;
+        r.nets.nets_val = list;
+    }
+    call_reply(call, &r);
+}
+
+/* The older calls: names of active (or defined, inactive) networks. */
+static void net_names(VirtCall *call, bool active)
+{
+    remote_connect_list_networks_args *a = call->args;
+    if (a->maxnames < 0 || a->maxnames > REMOTE_NETWORK_LIST_MAX) {
+        call_error(call, VIRT_ERR_RPC, "maxnames %d is outside 0..%d", a->maxnames,
+                   REMOTE_NETWORK_LIST_MAX);
+        return;
+    }
+    g_autoptr(GPtrArray) all = vmmd_network_list(call->d);
+    g_autofree char **names = g_new0(char *, all->len + 1);
+    remote_connect_list_networks_ret r = { { 0, names } };
+    for (guint i = 0; i < all->len && (int)r.names.names_len < a->maxnames; i++)
+        if (vmmd_network_is_active(all->pdata[i]) == active)
+            names[r.names.names_len++] = (char *)vmmd_network_name(all->pdata[i]);
+    call_reply(call, &r);
+}
+
+static void h_net_list(VirtCall *call)
+{
+    net_names(call, true);
+}
+
+static void h_net_list_defined(VirtCall *call)
+{
+    net_names(call, false);
+}
+
+static void net_count(VirtCall *call, bool active)
+{
+    g_autoptr(GPtrArray) all = vmmd_network_list(call->d);
+    remote_network_num_ret r = { 0 };
+    for (guint i = 0; i < all->len; i++)
+        r.num += vmmd_network_is_active(all->pdata[i]) == active;
+    call_reply(call, &r);
+}
+
+static void h_net_num(VirtCall *call)
+{
+    net_count(call, true);
+}
+
+static void h_net_num_defined(VirtCall *call)
+{
+    net_count(call, false);
+}
+
+static void h_net_lookup_by_name(VirtCall *call)
+{
+    remote_network_lookup_by_name_args *a = call->args;
+    VmmdNetwork *n = g_hash_table_lookup(call->d->networks, a->name);
+    g_autofree char *shown = g_strescape(a->name, NULL);
+    g_autofree char *what = g_strdup_printf("name '%.100s'", shown);
+    reply_network(call, n, what);
+}
+
+static void h_net_lookup_by_uuid(VirtCall *call)
+{
+    remote_network_lookup_by_uuid_args *a = call->args;
+    char uuid[VMMD_UUID_STRLEN];
+    vmmd_uuid_format((const uint8_t *)a->uuid, uuid);
+    VmmdNetwork *n = vmmd_network_lookup(call->d, uuid);
+    /* a network named like a uuid is not found by uuid */
+    if (n && memcmp(vmmd_network_current_def(n)->uuid, a->uuid, VIR_UUID_BUFLEN))
+        n = NULL;
+    g_autofree char *what = g_strdup_printf("uuid '%s'", uuid);
+    reply_network(call, n, what);
+}
+
+static void reply_net_defined(VirtCall *call, json_object *ret)
+{
+    json_object *o = json_object_object_get(ret, "name");
+    const char *name = o ? json_object_get_string(o) : "";
+    VmmdNetwork *n = vmmd_network_lookup(call->d, name);
+    if (!n) {
+        call_error(call, VIRT_ERR_NO_NETWORK, "network '%s' went away", name);
+        return;
+    }
+    reply_network(call, n, NULL);
+}
+
+static void h_net_define(VirtCall *call)
+{
+    remote_network_define_xml_args *a = call->args;
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "xml", json_object_new_string(a->xml));
+    call->invalid_arg_code = VIRT_ERR_XML_ERROR;   /* what libvirt's parser reports */
+    call_json(call, "network-define", args, reply_net_defined);
+}
+
+/* A command that takes only the network's name and answers {}. */
+static void network_cmd(VirtCall *call, const char *cmd)
+{
+    VmmdNetwork *n = call_network(call, &((remote_network_args *)call->args)->net);
+    if (n)
+        call_json(call, cmd, net_name_args(n), reply_void);
+}
+
+static void h_net_undefine(VirtCall *call)
+{
+    network_cmd(call, "network-undefine");
+}
+
+static void h_net_create(VirtCall *call)
+{
+    network_cmd(call, "network-start");
+}
+
+static void h_net_destroy(VirtCall *call)
+{
+    network_cmd(call, "network-destroy");
+}
+
+static void reply_net_xml(VirtCall *call, json_object *ret)
+{
+    json_object *x = json_object_object_get(ret, "xml");
+    remote_network_get_xml_desc_ret r = { .xml = (char *)(x ? json_object_get_string(x) : "") };
+    call_reply(call, &r);
+}
+
+static void h_net_get_xml_desc(VirtCall *call)
+{
+    remote_network_get_xml_desc_args *a = call->args;
+    VmmdNetwork *n;
+    if (!check_flags(call, a->flags, VIRT_NET_XML_INACTIVE) || !(n = call_network(call, &a->net)))
+        return;
+    json_object *args = net_name_args(n);
+    if (a->flags & VIRT_NET_XML_INACTIVE)
+        json_object_object_add(args, "inactive", json_object_new_boolean(true));
+    call_json(call, "network-get-xml", args, reply_net_xml);
+}
+
+static void h_net_get_autostart(VirtCall *call)
+{
+    VmmdNetwork *n = call_network(call, &((remote_network_args *)call->args)->net);
+    if (!n)
+        return;
+    remote_domain_get_autostart_ret r = { vmmd_network_is_autostart(n) };
+    call_reply(call, &r);
+}
+
+static void h_net_set_autostart(VirtCall *call)
+{
+    remote_network_set_autostart_args *a = call->args;
+    VmmdNetwork *n = call_network(call, &a->net);
+    if (!n)
+        return;
+    json_object *args = net_name_args(n);
+    json_object_object_add(args, "autostart", json_object_new_boolean(a->autostart != 0));
+    call_json(call, "network-set-autostart", args, reply_void);
+}
+
+static void h_net_get_bridge_name(VirtCall *call)
+{
+    VmmdNetwork *n = call_network(call, &((remote_network_args *)call->args)->net);
+    if (!n)
+        return;
+    const char *br = vmmd_network_current_def(n)->bridge;
+    if (!br) {
+        call_error(call, VIRT_ERR_INTERNAL_ERROR, "network '%s' does not have a bridge name.",
+                   vmmd_network_name(n));
+        return;
+    }
+    remote_network_get_bridge_name_ret r = { .name = (char *)br };
+    call_reply(call, &r);
+}
+
+static void h_net_is_active(VirtCall *call)
+{
+    VmmdNetwork *n = call_network(call, &((remote_network_args *)call->args)->net);
+    if (!n)
+        return;
+    remote_domain_int_ret r = { vmmd_network_is_active(n) };
+    call_reply(call, &r);
+}
+
+static void h_net_is_persistent(VirtCall *call)
+{
+    VmmdNetwork *n = call_network(call, &((remote_network_args *)call->args)->net);
+    if (!n)
+        return;
+    remote_domain_int_ret r = { vmmd_network_is_persistent(n) };
+    call_reply(call, &r);
+}
+
+static void h_net_update(VirtCall *call)
+{
+    remote_network_update_args *a = call->args;
+    /* virNetworkUpdateCommand and virNetworkUpdateSection, by number; the
+     * daemon's network-update takes virsh's words */
+    static const char *const commands[] = { NULL, "modify", "delete", "add-last", "add-first" };
+    static const char *const sections[] = {
+        NULL, "bridge", "domain", "ip", "ip-dhcp-host", "ip-dhcp-range", "forward",
+        "forward-interface", "forward-pf", "portgroup", "dns-host", "dns-txt", "dns-srv" };
+    VmmdNetwork *n;
+    if (!check_flags(call, a->flags, VIRT_NET_UPDATE_LIVE | VIRT_NET_UPDATE_CONFIG))
+        return;
+    if (a->command == 0 || a->command >= G_N_ELEMENTS(commands)) {
+        call_error(call, VIRT_ERR_INVALID_ARG, "unknown network update command %u", a->command);
+        return;
+    }
+    if (a->section == 0 || a->section >= G_N_ELEMENTS(sections)) {
+        call_error(call, VIRT_ERR_INVALID_ARG, "unknown network update section %u", a->section);
+        return;
+    }
+    /* the <ip> of the host's family that has <dhcp> is the one updated */
+    if (a->parentIndex > 0) {
+        call_error(call, VIRT_ERR_NO_SUPPORT, "parentIndex %d: vmmd updates the first <ip> "
+                   "with <dhcp> of the host's address family (parentIndex -1 or 0)",
+                   a->parentIndex);
+        return;
+    }
+    if (!(n = call_network(call, &a->net)))
+        return;
+    json_object *args = net_name_args(n);
+    json_object_object_add(args, "command", json_object_new_string(commands[a->command]));
+    json_object_object_add(args, "section", json_object_new_string(sections[a->section]));
+    json_object_object_add(args, "xml", json_object_new_string(a->xml));
+    /* VIR_NETWORK_UPDATE_AFFECT_CURRENT (0) is network-update without
+     * either: the running network if it runs, else the definition */
+    json_object_object_add(args, "live", json_object_new_boolean(a->flags & VIRT_NET_UPDATE_LIVE));
+    json_object_object_add(args, "config",
+                           json_object_new_boolean(a->flags & VIRT_NET_UPDATE_CONFIG));
+    call_json(call, "network-update", args, reply_void);
+}
+
+static char **opt_string(json_object *o, const char *key, char **slot)
+{
+    json_object *v = json_object_object_get(o, key);
+    if (!v || !json_object_is_type(v, json_type_string))
+        return NULL;
+    *slot = (char *)json_object_get_string(v);
+    return slot;
+}
+
+static const char *str_or(json_object *o, const char *key, const char *dflt)
+{
+    json_object *v = json_object_object_get(o, key);
+    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : dflt;
+}
+
+/* virIPAddrType of the daemon's "ipv4"/"ipv6" */
+static int ip_type(json_object *o)
+{
+    return !strcmp(str_or(o, "type", "ipv4"), "ipv6") ? 1 : 0;
+}
+
+static void reply_leases(VirtCall *call, json_object *ret)
+{
+    remote_network_get_dhcp_leases_args *a = call->args;
+    size_t n = json_object_is_type(ret, json_type_array) ? json_object_array_length(ret) : 0;
+    n = MIN(n, (size_t)REMOTE_NETWORK_DHCP_LEASES_MAX);
+    g_autofree remote_network_dhcp_lease *l = g_new0(remote_network_dhcp_lease, n + 1);
+    /* the optional strings point into slots of their own */
+    g_autofree char **slots = g_new0(char *, 3 * n + 1);
+    remote_network_get_dhcp_leases_ret r = { { 0, NULL }, (u_int)n };
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx(ret, i);
+        json_object *exp = json_object_object_get(o, "expiry-time");
+        json_object *pfx = json_object_object_get(o, "prefix");
+        l[i].iface = (char *)str_or(o, "iface", "");
+        l[i].expirytime = exp ? json_object_get_int64(exp) : 0;
+        l[i].type = ip_type(o);
+        l[i].mac = opt_string(o, "mac", &slots[3 * i]);
+        l[i].ipaddr = (char *)str_or(o, "ipaddr", "");
+        l[i].prefix = pfx ? (u_int)json_object_get_int(pfx) : 0;
+        l[i].hostname = opt_string(o, "hostname", &slots[3 * i + 1]);
+        l[i].clientid = opt_string(o, "clientid", &slots[3 * i + 2]);
+    }
+    if (a->need_results) {
+        r.leases.leases_len = (u_int)n;
+        r.leases.leases_val = l;
+    }
+    call_reply(call, &r);
+}
+
+static void h_net_dhcp_leases(VirtCall *call)
+{
+    remote_network_get_dhcp_leases_args *a = call->args;
+    VmmdNetwork *n;
+    if (!check_flags(call, a->flags, 0) || !(n = call_network(call, &a->net)))
+        return;
+    json_object *args = net_name_args(n);
+    if (a->mac && *a->mac)
+        json_object_object_add(args, "mac", json_object_new_string(*a->mac));
+    call_json(call, "network-dhcp-leases", args, reply_leases);
+}
+
+static void reply_ifaddr(VirtCall *call, json_object *ret)
+{
+    size_t n = json_object_is_type(ret, json_type_array) ? json_object_array_length(ret) : 0;
+    n = MIN(n, (size_t)REMOTE_DOMAIN_INTERFACE_MAX);
+    g_autofree remote_domain_interface *ifs = g_new0(remote_domain_interface, n + 1);
+    g_autofree char **slots = g_new0(char *, n + 1);
+    remote_domain_interface_addresses_ret r = { { 0, ifs } };
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx(ret, i);
+        json_object *addrs = json_object_object_get(o, "addrs");
+        size_t na = addrs && json_object_is_type(addrs, json_type_array)
+                        ? MIN(json_object_array_length(addrs), (size_t)REMOTE_DOMAIN_IP_ADDR_MAX)
+                        : 0;
+        /* libvirt's lease source lists the interfaces that have a lease */
+        if (!na)
+            continue;
+        remote_domain_interface *it = &ifs[r.ifaces.ifaces_len++];
+        it->name = (char *)str_or(o, "name", "-");
+        it->hwaddr = opt_string(o, "mac", &slots[i]);
+        it->addrs.addrs_val = g_new0(remote_domain_ip_addr, na);
+        for (size_t k = 0; k < na; k++) {
+            json_object *ad = json_object_array_get_idx(addrs, k);
+            json_object *pfx = json_object_object_get(ad, "prefix");
+            remote_domain_ip_addr *ip = &it->addrs.addrs_val[it->addrs.addrs_len++];
+            ip->type = ip_type(ad);
+            ip->addr = (char *)str_or(ad, "ipaddr", "");
+            ip->prefix = pfx ? (u_int)json_object_get_int(pfx) : 0;
+        }
+    }
+    call_reply(call, &r);
+    for (u_int i = 0; i < r.ifaces.ifaces_len; i++)
+        g_free(ifs[i].addrs.addrs_val);
+}
+
+static void h_domain_ifaddr(VirtCall *call)
+{
+    remote_domain_interface_addresses_args *a = call->args;
+    VmmdDomain *dom;
+    if (!check_flags(call, a->flags, 0))
+        return;
+    /* VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE; AGENT (1) and ARP (2) need a
+     * guest agent or the host's neighbour table, which vmmd does not read */
+    if (a->source != 0) {
+        call_error(call, VIRT_ERR_NO_SUPPORT, "interface address source %u (vmmd reads the "
+                   "DHCP leases of its networks: --source lease)", a->source);
+        return;
+    }
+    if (!(dom = call_domain(call, &a->dom)))
+        return;
+    call_json(call, "domain-interface-addresses", name_args(dom), reply_ifaddr);
+}
+
+static void h_net_event_register(VirtCall *call)
+{
+    remote_connect_network_event_register_any_args *a = call->args;
+    if (a->eventID != 0) {   /* VIR_NETWORK_EVENT_ID_LIFECYCLE */
+        call_error(call, VIRT_ERR_NO_SUPPORT, "network event %d", a->eventID);
+        return;
+    }
+    event_register(call, true, a->eventID, a->net ? a->net->uuid : NULL);
+}
+
+static void h_net_event_deregister(VirtCall *call)
+{
+    remote_connect_network_event_deregister_any_args *a = call->args;
+    event_deregister(call, a->callbackID, true);
+}
+
+void vmmd_libvirt_network_event(VmmDaemon *d, const char *name, const uint8_t uuid[16],
+                                int event)
+{
+    VmmdLibvirt *srv = d->libvirt;
+    if (!srv)
+        return;
+    remote_network_event_lifecycle_msg m = { .net = { .name = (char *)name }, .event = event };
+    memcpy(m.net.uuid, uuid, VIR_UUID_BUFLEN);
+    send_event(srv, true, m.net.uuid, 0, REMOTE_PROC_NETWORK_EVENT_LIFECYCLE,
+               (xdrproc_t)xdr_remote_network_event_lifecycle_msg, &m, &m.callbackID);
+}
+
+/* end of networks                                                          */
+/* ======================================================================== */
 
 /* ------------------------------------------------------------------------ */
 /* dispatch                                                                 */
@@ -1474,6 +2015,36 @@ static const struct {
     { REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, h_event_deregister },
     { REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS, h_get_all_domain_stats },
     { REMOTE_PROC_DOMAIN_DEFINE_XML_FLAGS, h_define_xml_flags },
+
+    /* networks (issue 15) */
+    { REMOTE_PROC_CONNECT_LIST_DEFINED_NETWORKS, h_net_list_defined },
+    { REMOTE_PROC_CONNECT_LIST_NETWORKS, h_net_list },
+    { REMOTE_PROC_NETWORK_CREATE, h_net_create },
+    { REMOTE_PROC_NETWORK_DEFINE_XML, h_net_define },
+    { REMOTE_PROC_NETWORK_DESTROY, h_net_destroy },
+    { REMOTE_PROC_NETWORK_GET_XML_DESC, h_net_get_xml_desc },
+    { REMOTE_PROC_NETWORK_GET_AUTOSTART, h_net_get_autostart },
+    { REMOTE_PROC_NETWORK_GET_BRIDGE_NAME, h_net_get_bridge_name },
+    { REMOTE_PROC_NETWORK_LOOKUP_BY_NAME, h_net_lookup_by_name },
+    { REMOTE_PROC_NETWORK_LOOKUP_BY_UUID, h_net_lookup_by_uuid },
+    { REMOTE_PROC_NETWORK_SET_AUTOSTART, h_net_set_autostart },
+    { REMOTE_PROC_NETWORK_UNDEFINE, h_net_undefine },
+    { REMOTE_PROC_CONNECT_NUM_OF_DEFINED_NETWORKS, h_net_num_defined },
+    { REMOTE_PROC_CONNECT_NUM_OF_NETWORKS, h_net_num },
+    { REMOTE_PROC_NETWORK_IS_ACTIVE, h_net_is_active },
+    { REMOTE_PROC_NETWORK_IS_PERSISTENT, h_net_is_persistent },
+    { REMOTE_PROC_CONNECT_LIST_ALL_NETWORKS, h_net_list_all },
+    { REMOTE_PROC_NETWORK_UPDATE, h_net_update },
+    { REMOTE_PROC_CONNECT_NETWORK_EVENT_REGISTER_ANY, h_net_event_register },
+    { REMOTE_PROC_CONNECT_NETWORK_EVENT_DEREGISTER_ANY, h_net_event_deregister },
+    { REMOTE_PROC_NETWORK_GET_DHCP_LEASES, h_net_dhcp_leases },
+    { REMOTE_PROC_DOMAIN_INTERFACE_ADDRESSES, h_domain_ifaddr },
+    /* end of networks */
+    /* ---- begin security model and labels ---- */
+    { REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL, h_get_security_label },
+    { REMOTE_PROC_NODE_GET_SECURITY_MODEL, h_node_get_security_model },
+    { REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL_LIST, h_get_security_label_list },
+    /* ---- end security model and labels ---- */
 };
 
 static VirtHandler find_handler(int proc)

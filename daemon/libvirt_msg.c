@@ -108,6 +108,59 @@ static const VirtProcInfo procs[] = {
       remote_connect_get_all_domain_stats_args, remote_connect_get_all_domain_stats_ret),
     P(REMOTE_PROC_DOMAIN_DEFINE_XML_FLAGS, "virDomainDefineXMLFlags",
       remote_domain_define_xml_flags_args, remote_domain_ret),
+
+    /* networks (issue 15) */
+    P(REMOTE_PROC_CONNECT_LIST_DEFINED_NETWORKS, "virConnectListDefinedNetworks",
+      remote_connect_list_networks_args, remote_connect_list_networks_ret),
+    P(REMOTE_PROC_CONNECT_LIST_NETWORKS, "virConnectListNetworks",
+      remote_connect_list_networks_args, remote_connect_list_networks_ret),
+    P_ARGS(REMOTE_PROC_NETWORK_CREATE, "virNetworkCreate", remote_network_args),
+    P(REMOTE_PROC_NETWORK_DEFINE_XML, "virNetworkDefineXML", remote_network_define_xml_args,
+      remote_network_ret),
+    P_ARGS(REMOTE_PROC_NETWORK_DESTROY, "virNetworkDestroy", remote_network_args),
+    P(REMOTE_PROC_NETWORK_GET_XML_DESC, "virNetworkGetXMLDesc", remote_network_get_xml_desc_args,
+      remote_network_get_xml_desc_ret),
+    P(REMOTE_PROC_NETWORK_GET_AUTOSTART, "virNetworkGetAutostart", remote_network_args,
+      remote_domain_get_autostart_ret),
+    P(REMOTE_PROC_NETWORK_GET_BRIDGE_NAME, "virNetworkGetBridgeName", remote_network_args,
+      remote_network_get_bridge_name_ret),
+    P(REMOTE_PROC_NETWORK_LOOKUP_BY_NAME, "virNetworkLookupByName",
+      remote_network_lookup_by_name_args, remote_network_ret),
+    P(REMOTE_PROC_NETWORK_LOOKUP_BY_UUID, "virNetworkLookupByUUID",
+      remote_network_lookup_by_uuid_args, remote_network_ret),
+    P_ARGS(REMOTE_PROC_NETWORK_SET_AUTOSTART, "virNetworkSetAutostart",
+           remote_network_set_autostart_args),
+    P_ARGS(REMOTE_PROC_NETWORK_UNDEFINE, "virNetworkUndefine", remote_network_args),
+    P_RET(REMOTE_PROC_CONNECT_NUM_OF_DEFINED_NETWORKS, "virConnectNumOfDefinedNetworks",
+          remote_network_num_ret),
+    P_RET(REMOTE_PROC_CONNECT_NUM_OF_NETWORKS, "virConnectNumOfNetworks",
+          remote_network_num_ret),
+    P(REMOTE_PROC_NETWORK_IS_ACTIVE, "virNetworkIsActive", remote_network_args,
+      remote_domain_int_ret),
+    P(REMOTE_PROC_NETWORK_IS_PERSISTENT, "virNetworkIsPersistent", remote_network_args,
+      remote_domain_int_ret),
+    P(REMOTE_PROC_CONNECT_LIST_ALL_NETWORKS, "virConnectListAllNetworks",
+      remote_connect_list_all_networks_args, remote_connect_list_all_networks_ret),
+    P_ARGS(REMOTE_PROC_NETWORK_UPDATE, "virNetworkUpdate", remote_network_update_args),
+    P(REMOTE_PROC_CONNECT_NETWORK_EVENT_REGISTER_ANY, "virConnectNetworkEventRegisterAny",
+      remote_connect_network_event_register_any_args,
+      remote_connect_network_event_register_any_ret),
+    P_ARGS(REMOTE_PROC_CONNECT_NETWORK_EVENT_DEREGISTER_ANY,
+           "virConnectNetworkEventDeregisterAny",
+           remote_connect_network_event_deregister_any_args),
+    P(REMOTE_PROC_NETWORK_GET_DHCP_LEASES, "virNetworkGetDHCPLeases",
+      remote_network_get_dhcp_leases_args, remote_network_get_dhcp_leases_ret),
+    P(REMOTE_PROC_DOMAIN_INTERFACE_ADDRESSES, "virDomainInterfaceAddresses",
+      remote_domain_interface_addresses_args, remote_domain_interface_addresses_ret),
+    /* end of networks */
+    /* ---- begin security model and labels ---- */
+    P(REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL, "virDomainGetSecurityLabel", remote_domain_args,
+      remote_domain_get_security_label_ret),
+    P_RET(REMOTE_PROC_NODE_GET_SECURITY_MODEL, "virNodeGetSecurityModel",
+          remote_node_get_security_model_ret),
+    P(REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL_LIST, "virDomainGetSecurityLabelList",
+      remote_domain_args, remote_domain_get_security_label_list_ret),
+    /* ---- end security model and labels ---- */
 };
 
 const VirtProcInfo *virt_proc_info(int proc)
@@ -226,6 +279,7 @@ static const char *error_text(int code)
     case VIRT_ERR_OPERATION_DENIED: return "operation forbidden";
     case VIRT_ERR_RPC: return "RPC error";
     case VIRT_ERR_NO_DOMAIN: return "Domain not found";
+    case VIRT_ERR_NO_NETWORK: return "Network not found";
     case VIRT_ERR_OPERATION_INVALID: return "Requested operation is not valid";
     default: return "error";
     }

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <stdio.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -306,6 +307,8 @@ static void remove_run_file(VmmdDomain *dom, const char *ext)
  * for the worker. */
 static void remove_run_files(VmmdDomain *dom)
 {
+    /* the images' owners back, the dynamic uid free (RUNDIR/NAME.seclabel) */
+    vmmd_seclabel_release(dom);
     static const char *const exts[] = { "pid", "sock", "xml", "exit", "json" };
     for (unsigned i = 0; i < G_N_ELEMENTS(exts); i++)
         remove_run_file(dom, exts[i]);
@@ -348,6 +351,23 @@ static void clear_source(GSource **s)
     }
 }
 
+/* <vcpupin>, <emulatorpin> and the vcpuN/emulator groups for the worker's
+ * threads as they are now. */
+static bool place_threads(VmmdDomain *dom, GError **err)
+{
+    return !dom->live_def ||
+           vmmd_cgroup_place_threads(dom->cgroup, dom->pid, dom->live_def, err);
+}
+
+typedef struct {
+    VmmdDomain *dom;
+    unsigned run;
+    bool adopt;
+    bool after_reset;            /* only to place the new vCPU threads */
+} StatusCall;
+
+static void on_status(VmmProtoClient *c, json_object *ret, const GError *err, void *opaque);
+
 static void on_worker_event(VmmProtoClient *c, const char *event, json_object *data, void *opaque)
 {
     VmmdDomain *dom = opaque;
@@ -369,6 +389,16 @@ static void on_worker_event(VmmProtoClient *c, const char *event, json_object *d
             write_state_file(dom);
         } else {
             set_state(dom, VMMD_STATE_RUNNING, "booted", NULL);
+        }
+        /* A reset makes new vCPU threads, which exist once the worker
+         * answers again: place them then. */
+        if (dom->cgroup || (dom->live_def && dom->live_def->tune)) {
+            StatusCall *sc = g_new0(StatusCall, 1);
+            sc->dom = dom;
+            sc->run = dom->run;
+            sc->after_reset = true;
+            if (!vmmd_domain_worker_call(dom, "query-status", NULL, on_status, sc, NULL))
+                g_free(sc);
         }
         vmmd_libvirt_reboot_event(dom);
         json_object *ev = json_object_new_object();
@@ -421,7 +451,15 @@ static bool worker_connect(VmmdDomain *dom, GError **err)
 bool vmmd_domain_worker_call(VmmdDomain *dom, const char *cmd, json_object *args,
                              VmmProtoReplyFn fn, void *opaque, GError **err)
 {
+    return vmmd_domain_worker_call_fd(dom, cmd, args, -1, fn, opaque, err);
+}
+
+bool vmmd_domain_worker_call_fd(VmmdDomain *dom, const char *cmd, json_object *args, int fd,
+                                VmmProtoReplyFn fn, void *opaque, GError **err)
+{
     if (!vmmd_domain_is_active(dom)) {
+        if (fd >= 0)
+            close(fd);
         json_object_put(args);
         vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "domain is not running");
         return false;
@@ -432,13 +470,15 @@ bool vmmd_domain_worker_call(VmmdDomain *dom, const char *cmd, json_object *args
     }
     GError *e = NULL;
     if (!dom->worker && !worker_connect(dom, &e)) {
+        if (fd >= 0)
+            close(fd);
         json_object_put(args);
         vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR,
                             "cannot reach the worker of domain '%s': %s", dom->name, e->message);
         g_error_free(e);
         return false;
     }
-    vmm_proto_client_call(dom->worker, cmd, args, fn, opaque);
+    vmm_proto_client_call_fd(dom->worker, cmd, args, fd, fn, opaque);
     return true;
 }
 
@@ -573,11 +613,38 @@ static void detach_worker(VmmdDomain *dom)
     }
 }
 
+/* A worker that died without a word while its memory group counts an OOM
+ * kill was stopped by the kernel for reaching <memtune>'s limit: say so.
+ * Then its groups go. */
+static void cgroup_gone(VmmdDomain *dom, Outcome *out)
+{
+    if (!dom->cgroup)
+        return;
+    guint64 kills = vmmd_cgroup_oom_kills(dom->cgroup);
+    if (kills && out->state == VMMD_STATE_CRASHED && !strcmp(out->reason, "crashed")) {
+        const VmmDomainDef *def = dom->live_def;
+        guint64 hard = def && def->tune ? def->tune->hard_limit_kib : 0;
+        g_autofree char *limit = hard ? g_strdup_printf("<memtune><hard_limit> %" G_GUINT64_FORMAT
+                                                        " KiB", hard)
+                                      : g_strdup("the limit of its memory cgroup");
+        g_autofree char *was = out->detail;
+        out->detail = g_strdup_printf("out of memory: the kernel's OOM killer stopped the worker "
+                                      "at %s (%s of %s: oom_kill %" G_GUINT64_FORMAT ")%s%s",
+                                      limit, dom->daemon->cgroup_v2 ? "memory.events"
+                                                                    : "memory.oom_control",
+                                      vmmd_cgroup_dir(dom->cgroup, VMMD_CG_MEMORY), kills,
+                                      was ? "; " : "", was ? was : "");
+    }
+    vmmd_cgroup_remove(dom->cgroup);
+    dom->cgroup = NULL;
+}
+
 static void worker_gone(VmmdDomain *dom, bool have_status, int wstatus)
 {
     VmmDaemon *d = dom->daemon;
     Outcome out = { 0 };
     classify_exit(dom, have_status, wstatus, &out);
+    cgroup_gone(dom, &out);
     bool starting = dom->job == VMMD_JOB_START;
     /* A guest can power off (or crash) before the daemon even reached the
      * worker's socket: the start worked, the domain then stopped. */
@@ -725,10 +792,20 @@ static void kill_worker(VmmdDomain *dom)
  * async-signal-safe calls here. */
 static void child_write_pid(void)
 {
+    /* The pid in the daemon's namespace: the worker is PID 1 of its own
+     * (see spawn_pidns_enter), and /proc (the daemon's mount) names it as
+     * the daemon sees it. */
+    char self[24];
+    ssize_t sl = readlink("/proc/self", self, sizeof(self) - 1);
+    unsigned long pid = 0;
+    for (ssize_t i = 0; i < sl && self[i] >= '0' && self[i] <= '9'; i++)
+        pid = pid * 10 + (unsigned long)(self[i] - '0');
+    if (!pid)
+        pid = (unsigned long)getpid();
     char buf[24];
     int n = sizeof(buf);
     buf[--n] = '\n';
-    for (unsigned long v = (unsigned long)getpid(); v || n == (int)sizeof(buf) - 1; v /= 10)
+    for (unsigned long v = pid; v || n == (int)sizeof(buf) - 1; v /= 10)
         buf[--n] = (char)('0' + v % 10);
     size_t len = sizeof(buf) - (size_t)n;
     if (pwrite(WORKER_STATE_LOCK_FD, buf + n, len, 0) != (ssize_t)len ||
@@ -740,9 +817,45 @@ static void child_write_pid(void)
     }
 }
 
+/* What the child does between fork and exec besides its pid file. */
+typedef struct {
+    char **procs;            /* cgroup.procs files to enter */
+    char oom_score_adj[16];  /* for /proc/self/oom_score_adj */
+} ChildSetup;
+
+/* Writes `text` to `path`; async-signal-safe. False on failure. */
+static bool child_write(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    size_t len = strlen(text);
+    bool ok = write(fd, text, len) == (ssize_t)len;
+    close(fd);
+    return ok;
+}
+
+static void child_fail(const char *what, const char *path)
+{
+    static const char pre[] = "vmmd: cannot ";
+    if (write(STDERR_FILENO, pre, sizeof(pre) - 1) < 0 ||
+        write(STDERR_FILENO, what, strlen(what)) < 0 ||
+        write(STDERR_FILENO, path, strlen(path)) < 0 || write(STDERR_FILENO, "\n", 1) < 0) {
+    }
+    _exit(VMM_WORKER_EXIT_ERROR);
+}
+
 static void child_setup(gpointer data)
 {
+    const ChildSetup *cs = data;
     child_write_pid();
+    /* Into the VM's cgroups before exec: all the worker allocates is
+     * charged there ("0" is the writing process). */
+    for (char **p = cs->procs; p && *p; p++)
+        if (!child_write(*p, "0"))
+            child_fail("enter the VM's cgroup: ", *p);
+    if (!child_write("/proc/self/oom_score_adj", cs->oom_score_adj))
+        child_fail("set ", "/proc/self/oom_score_adj");
     /* Own session: a signal to the daemon's process group or a closing
      * terminal never reaches the VM. */
     setsid();
@@ -752,9 +865,53 @@ static void child_setup(gpointer data)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+static void start_failed(VmmdDomain *dom, const char *why);
+/* The worker runs in a PID namespace of its own, as its PID 1 (as
+ * Firecracker's jailer puts the VMM): it sees no other process, and when
+ * it exits nothing it might have left survives it. The spawning thread
+ * sets the namespace of its next child only (unshare(CLONE_NEWPID)), and
+ * goes back to its own for later children (setns) right after the spawn.
+ * The daemon keeps the pid of its own namespace for kill(), /proc/PID,
+ * the pid file and re-attaching. Returns the fd to go back with, or -1
+ * when the worker shares the daemon's namespace (no sandbox, or no
+ * CAP_SYS_ADMIN). */
+static int spawn_pidns_enter(VmmdDomain *dom)
+{
+    VmmDaemon *d = dom->daemon;
+    if (!d->worker_sandbox || geteuid() != 0)
+        return -1;
+    int own = open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC);
+    if (own < 0 || unshare(CLONE_NEWPID) < 0) {
+        vmmd_log(d, dom, LOG_WARNING, "the worker shares the daemon's PID namespace: %s: %s",
+                 own < 0 ? "cannot open /proc/thread-self/ns/pid" : "unshare(CLONE_NEWPID)",
+                 g_strerror(errno));
+        if (own >= 0)
+            close(own);
+        return -1;
+    }
+    return own;
+}
+
+static void spawn_pidns_leave(VmmdDomain *dom, int own)
+{
+    if (own < 0)
+        return;
+    if (setns(own, CLONE_NEWPID) < 0)
+        vmmd_log(dom->daemon, dom, LOG_ERR, "cannot return to the daemon's PID namespace "
+                 "after starting the worker (later children get a new one): %s",
+                 g_strerror(errno));
+    close(own);
+}
+
 static void start_done(VmmdDomain *dom, json_object *status)
 {
     const char *st = json_object_get_string(json_object_object_get(status, "state"));
+    GError *perr = NULL;
+    if (!place_threads(dom, &perr)) {
+        start_failed(dom, perr->message);
+        g_error_free(perr);
+        return;
+    }
     clear_source(&dom->connect_timer);
     dom->job = VMMD_JOB_NONE;
     if (g_strcmp0(st, "paused") == 0)
@@ -779,11 +936,6 @@ static void start_failed(VmmdDomain *dom, const char *why)
     kill_worker(dom);
 }
 
-typedef struct {
-    VmmdDomain *dom;
-    unsigned run;
-    bool adopt;
-} StatusCall;
 
 static void drop_worker_connection(VmmdDomain *dom)
 {
@@ -799,10 +951,18 @@ static void on_status(VmmProtoClient *c, json_object *ret, const GError *err, vo
     StatusCall *sc = opaque;
     VmmdDomain *dom = sc->dom;
     bool current = sc->run == dom->run && vmmd_domain_is_active(dom) && !dom->daemon->shutting_down;
-    bool adopt = sc->adopt;
+    bool adopt = sc->adopt, after_reset = sc->after_reset;
     g_free(sc);
     if (!current)
         return;
+    if (after_reset) {
+        GError *perr = NULL;
+        if (ret && !place_threads(dom, &perr)) {
+            vmmd_log(dom->daemon, dom, LOG_ERR, "after the guest's reset: %s", perr->message);
+            g_error_free(perr);
+        }
+        return;
+    }
     if (!ret && err->domain == G_IO_ERROR) {
         /* No answer on this connection: usually the worker is exiting,
          * which its pidfd reports; otherwise the timer tries again until
@@ -819,6 +979,12 @@ static void on_status(VmmProtoClient *c, json_object *ret, const GError *err, vo
             set_state(dom, VMMD_STATE_PAUSED, "user", NULL);
         else if (g_strcmp0(st, "running") == 0 && dom->state != VMMD_STATE_RUNNING)
             set_state(dom, VMMD_STATE_RUNNING, "booted", NULL);
+        /* a reset while no daemon watched made new vCPU threads */
+        GError *perr = NULL;
+        if (!place_threads(dom, &perr)) {
+            vmmd_log(dom->daemon, dom, LOG_ERR, "re-attached: %s", perr->message);
+            g_error_free(perr);
+        }
         return;
     }
     if (dom->job != VMMD_JOB_START)
@@ -1011,6 +1177,8 @@ static void abandon_start(VmmdDomain *dom, pid_t pid)
     else
         kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+    vmmd_cgroup_remove(dom->cgroup);
+    dom->cgroup = NULL;
     dom->run++;
     detach_worker(dom);
     dom->pid = 0;
@@ -1097,6 +1265,12 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     dom->pid_start_time = 0;
     dom->started_at = g_get_real_time() / G_USEC_PER_SEC;
     int lockfd = prepare_run_files(dom, err);
+    g_autofree char *label_user = NULL, *label_group = NULL;
+    if (lockfd >= 0 && !vmmd_seclabel_prepare(dom, live, &label_user, &label_group, err)) {
+        close(lockfd);
+        lockfd = -1;
+        remove_run_files(dom);
+    }
     if (lockfd < 0) {
         for (guint k = 0; k < nnets; k++)
             vmm_netdev_close(netdevs[k]);
@@ -1114,6 +1288,26 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     if (write(logfd, header, strlen(header)) < 0)
         vmmd_log(d, dom, LOG_WARNING, "cannot write to %s: %s", log_path, g_strerror(errno));
 
+    /* The VM's cgroups, with its limits, before the worker exists; it
+     * enters them itself before exec (child_setup). */
+    VmmdCgroup *cg = vmmd_cgroup_create(d, dom->name, live, &e);
+    if (!cg && e) {
+        vmm_proto_set_error(err, VMM_PROTO_GENERIC_ERROR, "cannot start domain '%s': %s",
+                            dom->name, e->message);
+        g_clear_error(&e);
+        for (guint k = 0; k < nnets; k++)
+            vmm_netdev_close(netdevs[k]);
+        close(logfd);
+        close(lockfd);
+        dom->id = -1;
+        dom->state = VMMD_STATE_SHUTOFF;
+        dom->reason = "failed";
+        remove_run_files(dom);
+        vmmd_log(d, dom, LOG_ERR, "start failed: %s", (*err)->message);
+        return false;
+    }
+    ChildSetup setup = { .procs = vmmd_cgroup_procs_files(cg) };
+    g_snprintf(setup.oom_score_adj, sizeof(setup.oom_score_adj), "%d", d->worker_oom_score_adj);
     g_autofree char *lock_arg = g_strdup_printf("%d", WORKER_STATE_LOCK_FD);
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
     const char *fixed[] = { d->worker_path, "--xml", xml_path, "--control-socket", sock,
@@ -1130,13 +1324,16 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     /* vmmd.conf [worker]: who the worker runs the guest as (vmmd(8)) */
     if (!d->worker_sandbox)
         g_ptr_array_add(argv, g_strdup("--no-sandbox"));
-    if (d->worker_user) {
+    /* the domain's <seclabel>, else vmmd.conf's */
+    const char *wuser = label_user ? label_user : d->worker_user;
+    const char *wgroup = label_user ? label_group : d->worker_group;
+    if (wuser) {
         g_ptr_array_add(argv, g_strdup("--user"));
-        g_ptr_array_add(argv, g_strdup(d->worker_user));
+        g_ptr_array_add(argv, g_strdup(wuser));
     }
-    if (d->worker_group) {
+    if (wgroup) {
         g_ptr_array_add(argv, g_strdup("--group"));
-        g_ptr_array_add(argv, g_strdup(d->worker_group));
+        g_ptr_array_add(argv, g_strdup(wgroup));
     }
     for (guint i = 0; i < nnets; i++) {
         if (!netdevs[i]->nfds)
@@ -1155,11 +1352,13 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     g_ptr_array_add(argv, NULL);
     g_auto(GStrv) env = worker_environment();
     GPid pid = 0;
+    int own_pidns = spawn_pidns_enter(dom);
     gboolean ok = g_spawn_async_with_pipes_and_fds(
         NULL, (const char *const *)argv->pdata, (const char *const *)env,
-        G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL, child_setup, NULL,
+        G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL, child_setup, &setup,
         -1, logfd, logfd, (const int *)source_fds->data, (const int *)target_fds->data,
         source_fds->len, &pid, NULL, NULL, NULL, &e);
+    spawn_pidns_leave(dom, own_pidns);
     close(logfd);
     /* From here the worker alone holds the lock, the taps and passt's
      * sockets: a tap made here disappears with the worker. */
@@ -1172,7 +1371,9 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
         else
             vmm_netdev_close(netdevs[i]);
     }
+    g_strfreev(setup.procs);
     if (!ok) {
+        vmmd_cgroup_remove(cg);
         vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR, "cannot run the worker '%s': %s",
                             d->worker_path, e->message);
         g_error_free(e);
@@ -1184,6 +1385,7 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     }
     dom->run++;
     dom->pid = pid;
+    dom->cgroup = cg;
     dom->own_child = true;
     ProcStat ps = { 0 };
     if (read_proc_stat(pid, &ps))
@@ -1562,11 +1764,21 @@ static void reattach_one(VmmDaemon *d, const char *name)
                 vmmd_domain_free(dom);
             return;
         }
+        /* its uid stays taken, and the live XML shows it */
+        if (vmmd_seclabel_reattach(dom)) {
+            char *x = vmm_domain_def_format(dom->live_def, NULL);
+            if (x) {
+                g_free(dom->live_xml);
+                dom->live_xml = x;
+            }
+        }
         if (transient) {
             vmmd_uuid_format(dom->live_def->uuid, dom->uuid);
             g_hash_table_insert(d->domains, dom->name, dom);
         }
         dom->pid_start_time = start;
+        vmmd_cgroup_free(dom->cgroup);
+        dom->cgroup = vmmd_cgroup_find(d, dom->name, pid, dom->live_def);
         dom->own_child = false;
         dom->adopted = true;
         dom->run++;
@@ -1601,9 +1813,16 @@ static void reattach_one(VmmDaemon *d, const char *name)
             vmmd_domain_free(dom);
         return;
     }
-    /* Dead: record how it ended, clean up. */
+    /* Dead: record how it ended, clean up (its groups too). */
     Outcome out = { 0 };
     classify_exit(dom, false, 0, &out);
+    g_autofree char *run_xml = NULL;
+    g_autoptr(VmmDomainDef) run_def = parse_run_xml(dom, &run_xml);
+    const VmmDomainDef *gdef = run_def ? run_def : dom->def;
+    if (gdef) {
+        dom->cgroup = vmmd_cgroup_find(d, dom->name, 0, gdef);
+        cgroup_gone(dom, &out);
+    }
     if (g_strcmp0(st.reason, "starting up") == 0) {
         out.state = VMMD_STATE_SHUTOFF;
         out.reason = "failed";

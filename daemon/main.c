@@ -184,11 +184,33 @@ static void domain_free_cb(gpointer p)
     vmmd_domain_free(p);
 }
 
+/* "FIRST-LAST", decimal, 0 < FIRST <= LAST < 2^32-1 (uid 0 is root's,
+ * 2^32-1 is the kernel's "no uid"). */
+static bool parse_uid_range(const char *s, guint32 *min, guint32 *max)
+{
+    guint64 a, b;
+    char *end;
+    if (!g_ascii_isdigit(*s))
+        return false;
+    a = g_ascii_strtoull(s, &end, 10);
+    if (*end != '-' || !g_ascii_isdigit(end[1]))
+        return false;
+    b = g_ascii_strtoull(end + 1, &end, 10);
+    if (*end || a == 0 || a > b || b >= G_MAXUINT32)
+        return false;
+    *min = (guint32)a;
+    *max = (guint32)b;
+    return true;
+}
+
 /* CONFDIR/vmmd.conf, a key file like libvirt's qemu.conf user/group:
  *   [worker]
  *   user=vmmd
  *   group=vmmd
  *   sandbox=true
+ *   oom_score_adj=0
+ *   [cgroup]
+ *   partition=machine
  * A missing file means the defaults; a bad one stops the daemon. */
 static bool read_config(VmmDaemon *d, GError **err)
 {
@@ -196,6 +218,8 @@ static bool read_config(VmmDaemon *d, GError **err)
     g_autoptr(GKeyFile) kf = g_key_file_new();
     GError *e = NULL;
     d->worker_sandbox = true;
+    d->dynamic_uid_min = VMMD_DYNAMIC_UID_MIN;
+    d->dynamic_uid_max = VMMD_DYNAMIC_UID_MAX;
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &e)) {
         if (g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
             g_error_free(e);
@@ -206,16 +230,23 @@ static bool read_config(VmmDaemon *d, GError **err)
     }
     g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
     for (char **g = groups; *g; g++) {
-        if (strcmp(*g, "worker")) {
+        static const char *const worker_keys[] = { "user", "group", "sandbox",
+                                                    "oom_score_adj", "dynamic_uid_range", NULL };
+        static const char *const cgroup_keys[] = { "partition", NULL };
+        const char *const *known = !strcmp(*g, "worker") ? worker_keys
+                                 : !strcmp(*g, "cgroup") ? cgroup_keys : NULL;
+        if (!known) {
             g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
-                        "%s: unknown section [%s] (vmmd.conf has [worker] only)", path, *g);
+                        "%s: unknown section [%s] (vmmd.conf has [worker] and [cgroup])",
+                        path, *g);
             return false;
         }
         g_auto(GStrv) keys = g_key_file_get_keys(kf, *g, NULL, NULL);
         for (char **k = keys; k && *k; k++) {
-            if (strcmp(*k, "user") && strcmp(*k, "group") && strcmp(*k, "sandbox")) {
+            if (!g_strv_contains(known, *k)) {
+                g_autofree char *list = g_strjoinv(", ", (char **)known);
                 g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND,
-                            "%s: unknown key '%s' in [worker] (user, group, sandbox)", path, *k);
+                            "%s: unknown key '%s' in [%s] (%s)", path, *k, *g, list);
                 return false;
             }
         }
@@ -228,6 +259,38 @@ static bool read_config(VmmDaemon *d, GError **err)
             g_propagate_prefixed_error(err, e, "%s: [worker] sandbox: ", path);
             return false;
         }
+    }
+    if (g_key_file_has_key(kf, "worker", "oom_score_adj", NULL)) {
+        int v = g_key_file_get_integer(kf, "worker", "oom_score_adj", &e);
+        if (e || v < -1000 || v > 1000) {
+            g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                        "%s: [worker] oom_score_adj must be an integer from -1000 to 1000%s%s",
+                        path, e ? ": " : "", e ? e->message : "");
+            g_clear_error(&e);
+            return false;
+        }
+        d->worker_oom_score_adj = v;
+    }
+    d->cgroup_partition = g_key_file_get_string(kf, "cgroup", "partition", NULL);
+    if (d->cgroup_partition) {
+        g_autofree char *clean = g_canonicalize_filename(d->cgroup_partition, "/");
+        /* no way out of the hierarchy, no file of its own */
+        if (!*d->cgroup_partition || strstr(d->cgroup_partition, "..") ||
+            !strcmp(clean, "/")) {
+            g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                        "%s: [cgroup] partition '%s' must name a group (relative to vmmd's "
+                        "own cgroup, or absolute from the hierarchy's root), without '..'",
+                        path, d->cgroup_partition);
+            return false;
+        }
+    }
+    g_autofree char *range = g_key_file_get_string(kf, "worker", "dynamic_uid_range", NULL);
+    if (range && !parse_uid_range(range, &d->dynamic_uid_min, &d->dynamic_uid_max)) {
+        g_autofree char *shown = g_strescape(range, NULL);
+        g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                    "%s: [worker] dynamic_uid_range '%s' is not FIRST-LAST with 0 < FIRST <= "
+                    "LAST < 4294967295", path, shown);
+        return false;
     }
     if ((d->worker_user && !*d->worker_user) || (d->worker_group && !*d->worker_group)) {
         g_set_error(err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
@@ -378,6 +441,7 @@ int main(int argc, char **argv)
     if (!g_file_test(d.worker_path, G_FILE_TEST_IS_EXECUTABLE))
         vmmd_log(&d, NULL, LOG_WARNING, "the worker '%s' is not an executable file; domains "
                  "cannot start (use --worker or $VMM_WORKER)", d.worker_path);
+    vmmd_cgroup_host_init(&d);
     if (g_mkdir_with_parents(d.run_dir, 0755) < 0) {
         vmmd_log(&d, NULL, LOG_ERR, "cannot create %s: %s", d.run_dir, g_strerror(errno));
         goto out;
@@ -465,6 +529,9 @@ out:
     g_free(d.config_dir);
     g_free(d.worker_user);
     g_free(d.worker_group);
+    g_free(d.cgroup_partition);
+    for (int c = 0; c < VMMD_CG_N; c++)
+        g_free(d.cgroup_base[c]);
     g_free(d.run_dir);
     g_free(d.domains_dir);
     g_free(d.autostart_dir);

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <glib-unix.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <nftables/libnftables.h>
 #include <signal.h>
 #include <string.h>
@@ -570,6 +571,7 @@ bool vmmd_network_start(VmmdNetwork *n, GError **err)
     n->live = g_steal_pointer(&live);
     n->restarts = 0;
     net_log(n, LOG_INFO, "started on bridge %s", n->live->bridge);
+    vmmd_libvirt_network_event(d, n->name, n->live->uuid, VMMD_NET_EVENT_STARTED);
     return true;
 }
 
@@ -577,6 +579,11 @@ static bool network_remove_if_gone(VmmdNetwork *n)
 {
     if (n->def || n->live)
         return false;
+    /* neither defined nor running: its leases go with it, as libvirt's
+     * networkRemoveInactive removes them (a stop keeps them for the next
+     * start) */
+    g_autofree char *leases = run_file(n, "leases");
+    unlink(leases);
     g_hash_table_remove(n->daemon->networks, n->name);   /* frees n */
     return true;
 }
@@ -591,6 +598,7 @@ bool vmmd_network_destroy(VmmdNetwork *n, GError **err)
     network_down(n, live, true);
     run_files_remove(n);
     net_log(n, LOG_INFO, "stopped; bridge %s removed", live->bridge);
+    vmmd_libvirt_network_event(n->daemon, n->name, live->uuid, VMMD_NET_EVENT_STOPPED);
     vmm_network_def_free(live);
     network_remove_if_gone(n);
     return true;
@@ -610,12 +618,13 @@ static GHashTable *bridges_taken(VmmDaemon *d, const VmmdNetwork *except)
         if (o != except && cur && cur->bridge)
             g_hash_table_add(t, g_strdup(cur->bridge));
     }
-    /* and interfaces that exist, as libvirt skips them */
-    for (unsigned i = 0; i < 256; i++) {
-        g_autofree char *name = g_strdup_printf("virbr%u", i);
-        if (vmm_if_exists(name))
-            g_hash_table_add(t, g_steal_pointer(&name));
-    }
+    /* and interfaces that exist, as libvirt skips them: one walk of the
+     * host's interfaces */
+    struct if_nameindex *ifs = if_nameindex();
+    for (struct if_nameindex *i = ifs; i && i->if_index; i++)
+        g_hash_table_add(t, g_strdup(i->if_name));
+    if (ifs)
+        if_freenameindex(ifs);
     return t;
 }
 
@@ -699,6 +708,7 @@ VmmdNetwork *vmmd_network_define(VmmDaemon *d, const char *xml, GError **err)
     vmm_network_def_free(n->def);
     n->def = g_steal_pointer(&def);
     net_log(n, LOG_INFO, "defined");
+    vmmd_libvirt_network_event(d, n->name, n->def->uuid, VMMD_NET_EVENT_DEFINED);
     return n;
 }
 
@@ -715,6 +725,7 @@ bool vmmd_network_undefine(VmmdNetwork *n, GError **err)
         !vmmd_remove_file(d->networks_dir, file, err))
         return false;
     n->autostart = false;
+    vmmd_libvirt_network_event(d, n->name, n->def->uuid, VMMD_NET_EVENT_UNDEFINED);
     g_clear_pointer(&n->def, vmm_network_def_free);
     net_log(n, LOG_INFO, "undefined%s", n->live ? " (it keeps running, transient)" : "");
     network_remove_if_gone(n);
@@ -941,8 +952,10 @@ bool vmmd_network_update(VmmdNetwork *n, const char *cmd, const char *section,
                             "of network '%s' (vmmd updates ip-dhcp-host)", section, n->name);
         return false;
     }
+    /* neither (virsh's --current): the running network if it runs, else
+     * the definition, as libvirt's network driver does */
     if (!live && !config)
-        live = n->live != NULL, config = n->def != NULL;   /* virsh's --current */
+        live = n->live != NULL, config = n->live == NULL;
     if (live && !n->live) {
         vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "network is not running");
         return false;

@@ -5,6 +5,7 @@
  *   lifecycle.c    workers: start, stop, supervise, re-attach, state files
  *   commands.c     the protocol command table
  *   network.c      virtual networks: bridge, dnsmasq, nftables
+ *   cgroup.c       per-VM cgroups: <cputune>, <memtune>, <blkiotune>, pinning
  *   libvirt.c      libvirt's remote protocol on further sockets (libvirt_msg.c: its packets) */
 #ifndef VMMD_H
 #define VMMD_H
@@ -50,6 +51,11 @@ typedef enum {
 
 typedef struct VmmDaemon VmmDaemon;
 typedef struct VmmdLibvirt VmmdLibvirt;
+typedef struct VmmdCgroup VmmdCgroup;
+
+/* The controllers a VM's groups use (cgroup.c); on v2, CPU and CPUACCT
+ * are both "cpu", BLKIO is "io". */
+enum { VMMD_CG_CPU, VMMD_CG_CPUACCT, VMMD_CG_MEMORY, VMMD_CG_BLKIO, VMMD_CG_N };
 
 static inline void vmmd_json_put(json_object *o)
 {
@@ -98,6 +104,8 @@ typedef struct {
     GSource *shutdown_timer;     /* domain-shutdown's timeout */
     GSource *kill_timer;         /* destroy: SIGKILL if "quit" did not end it */
     char *exit_reason;           /* from the worker's SHUTDOWN event */
+    VmmdCgroup *cgroup;          /* its groups while active (NULL: none) */
+    guint32 dynamic_uid;         /* <seclabel type='dynamic'>: its uid/gid while active */
     char *start_error;           /* why the daemon gave up on a start */
 } VmmdDomain;
 
@@ -115,6 +123,12 @@ struct VmmDaemon {
     char *worker_user;           /* vmmd.conf [worker] user=, group= (NULL: the worker's */
     char *worker_group;          /*   defaults, vmmd and its group) */
     bool worker_sandbox;         /* vmmd.conf [worker] sandbox= (default true) */
+    int worker_oom_score_adj;    /* vmmd.conf [worker] oom_score_adj= (default 0) */
+    char *cgroup_partition;      /* vmmd.conf [cgroup] partition= (NULL: "machine") */
+    bool cgroup_v2;
+    char *cgroup_base[VMMD_CG_N];   /* where VM groups go, per controller (NULL: none) */
+    guint32 dynamic_uid_min;     /* vmmd.conf [worker] dynamic_uid_range=MIN-MAX */
+    guint32 dynamic_uid_max;
     char *schema_path;
     guint64 log_max_size;        /* domain logs: rotate at this size (0: never) */
     guint log_max_backups;       /* NAME.log.1 .. NAME.log.N kept */
@@ -144,6 +158,24 @@ void vmmd_log(VmmDaemon *d, const VmmdDomain *dom, int priority, const char *fmt
  * checked every VMMD_LOG_CHECK_S seconds. */
 void vmmd_log_rotation_start(VmmDaemon *d);
 void vmmd_log_rotation_stop(VmmDaemon *d);
+
+/* seclabel.c ------------------------------------------------------------- */
+/* At start, for live's <seclabel>: a dynamic uid (set in live's label and
+ * dom->dynamic_uid), the images chowned (relabel='yes', the old owners
+ * kept in RUNDIR/NAME.seclabel), and the worker's --user/--group ("+N";
+ * NULL: vmmd.conf's). On error the caller's cleanup calls release. */
+bool vmmd_seclabel_prepare(VmmdDomain *dom, VmmDomainDef *live, char **user, char **group,
+                           GError **err);
+/* At stop: the images get their owners back, the uid is free. */
+void vmmd_seclabel_release(VmmdDomain *dom);
+/* Re-attached: the uid is taken again and the live label shows it; false
+ * when the domain has no label state. */
+bool vmmd_seclabel_reattach(VmmdDomain *dom);
+/* A running domain's worker identity as libvirt's DAC model writes it,
+ * "+UID:+GID" (its label, else the worker user's; NULL when inactive). */
+char *vmmd_seclabel_process_label(const VmmdDomain *dom);
+#define VMMD_DYNAMIC_UID_MIN 400000
+#define VMMD_DYNAMIC_UID_MAX 465535
 
 /* domain_store.c --------------------------------------------------------- */
 bool vmmd_store_init(VmmDaemon *d, GError **err);
@@ -192,6 +224,10 @@ bool vmmd_domain_resume(VmmdDomain *dom, VmmProtoPending *p, GError **err);
  * connection and none can be made. */
 bool vmmd_domain_worker_call(VmmdDomain *dom, const char *cmd, json_object *args,
                              VmmProtoReplyFn fn, void *opaque, GError **err);
+/* The same, sending fd (consumed) with the request for the worker to take
+ * (vmm_proto_conn_take_fd). */
+bool vmmd_domain_worker_call_fd(VmmdDomain *dom, const char *cmd, json_object *args, int fd,
+                                VmmProtoReplyFn fn, void *opaque, GError **err);
 /* CPU time of the worker process from /proc, in ns (0 if unknown). */
 guint64 vmmd_domain_cpu_time_ns(const VmmdDomain *dom);
 /* Its user and system parts; false if the worker's /proc entry is gone. */
@@ -243,6 +279,40 @@ json_object *vmmd_network_leases(VmmdNetwork *n, const char *mac);
  * run; fails when its network is undefined or inactive. */
 bool vmmd_networks_resolve(VmmDaemon *d, VmmDomainDef *live, GError **err);
 
+/* cgroup.c --------------------------------------------------------------- */
+/* Finds the hierarchy (v2 if it has controllers, else v1) and the partition
+ * below the daemon's own group; logs what it found. */
+void vmmd_cgroup_host_init(VmmDaemon *d);
+/* Whether the host has what `def`'s tuning needs; else an error naming
+ * the controller or file. */
+bool vmmd_cgroup_check(VmmDaemon *d, const VmmDomainDef *def, GError **err);
+/* Makes the domain's groups and writes its limits (nothing is left on
+ * failure). */
+VmmdCgroup *vmmd_cgroup_create(VmmDaemon *d, const char *name, const VmmDomainDef *def,
+                               GError **err);
+/* The cgroup.procs files the worker writes itself into before exec. */
+char **vmmd_cgroup_procs_files(const VmmdCgroup *cg);
+/* vCPU threads into vcpuN/, the others into emulator/ (when the layout
+ * has them); <vcpupin>, <emulatorpin> as affinities. cg may be NULL. */
+bool vmmd_cgroup_place_threads(VmmdCgroup *cg, pid_t pid, const VmmDomainDef *def,
+                               GError **err);
+/* The groups of a running worker adopted after a restart (those it is in),
+ * or with pid 0 the groups a dead one left; NULL if none. */
+VmmdCgroup *vmmd_cgroup_find(VmmDaemon *d, const char *name, pid_t pid, const VmmDomainDef *def);
+const char *vmmd_cgroup_dir(const VmmdCgroup *cg, int ctrl);
+/* The memory group's count of tasks the kernel's OOM killer killed. */
+guint64 vmmd_cgroup_oom_kills(const VmmdCgroup *cg);
+/* cpuacct (v1) or cpu.stat (v2): ns. */
+bool vmmd_cgroup_cpu_times(const VmmdCgroup *cg, guint64 *total, guint64 *user, guint64 *sys);
+/* virsh schedinfo/memtune/blkiotune's parameters, [[NAME, VALUE], ...]:
+ * kind "sched", "memory" or "blkio"; from the group's files while it
+ * runs (cg), else from def. */
+json_object *vmmd_cgroup_tune_params(const VmmdCgroup *cg, const VmmDomainDef *def,
+                                     const char *kind, GError **err);
+/* Removes the groups (rmdir, after the worker is gone) and frees. */
+void vmmd_cgroup_remove(VmmdCgroup *cg);
+void vmmd_cgroup_free(VmmdCgroup *cg);
+
 /* libvirt_xml.c ---------------------------------------------------------- */
 /* The domain XML as virsh dumpxml prints it; id >= 0 adds id='N'. */
 char *vmmd_libvirt_xml(const char *xml, int id, GError **err);
@@ -264,6 +334,12 @@ enum { VMMD_EVENT_DEFINED = 0, VMMD_EVENT_UNDEFINED = 1 };
 void vmmd_libvirt_state_event(VmmdDomain *dom);
 void vmmd_libvirt_event(VmmdDomain *dom, int event, int detail);
 void vmmd_libvirt_reboot_event(VmmdDomain *dom);
+/* libvirt's network lifecycle event (virNetworkEventLifecycleType:
+ * DEFINED 0, UNDEFINED 1, STARTED 2, STOPPED 3) to clients that registered. */
+void vmmd_libvirt_network_event(VmmDaemon *d, const char *name, const uint8_t uuid[16],
+                                int event);
+enum { VMMD_NET_EVENT_DEFINED, VMMD_NET_EVENT_UNDEFINED, VMMD_NET_EVENT_STARTED,
+       VMMD_NET_EVENT_STOPPED };
 
 /* commands.c ------------------------------------------------------------- */
 extern const VmmProtoCommand vmmd_commands[];

@@ -66,15 +66,52 @@ static void probe_alignment(VmmBlockDev *dev)
         dev->logical_block_size = (uint32_t)dev->len_align;
 }
 
+int vmm_block_open_flags(bool readonly, VmmCacheMode cache)
+{
+    int flags = (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+    if (cache == VMM_CACHE_NONE || cache == VMM_CACHE_DIRECTSYNC)
+        flags |= O_DIRECT;
+    if (cache == VMM_CACHE_WRITETHROUGH || cache == VMM_CACHE_DIRECTSYNC)
+        flags |= O_DSYNC;
+    return flags;
+}
+
+/* A descriptor opened by someone else (vmmd) must be what we would have
+ * opened: the cache mode's O_DIRECT/O_DSYNC, and no write access a
+ * read-only disk should not have. */
+static bool check_given_fd(VmmBlockDev *dev, GError **err)
+{
+    int want = vmm_block_open_flags(dev->readonly, dev->cache);
+    int got = fcntl(dev->fd, F_GETFL);
+    int mask = O_ACCMODE | O_DIRECT | O_DSYNC;
+    if (got < 0 || (got & mask) != (want & mask)) {
+        g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_OPEN,
+                    "disk '%s': the descriptor passed for it is open %s%s%s, but a %s disk "
+                    "with cache='%s' needs %s%s%s", dev->path,
+                    got < 0 ? "(unknown)" : (got & O_ACCMODE) == O_RDONLY ? "read-only"
+                                                                          : "read-write",
+                    got >= 0 && (got & O_DIRECT) ? " with O_DIRECT" : "",
+                    got >= 0 && (got & O_DSYNC) == O_DSYNC ? " with O_DSYNC" : "",
+                    dev->readonly ? "read-only" : "writable",
+                    vmm_cache_mode_to_string(dev->cache),
+                    dev->readonly ? "read-only" : "read-write",
+                    want & O_DIRECT ? " with O_DIRECT" : "",
+                    (want & O_DSYNC) == O_DSYNC ? " with O_DSYNC" : "");
+        return false;
+    }
+    return true;
+}
+
 static bool open_source(VmmBlockDev *dev, GError **err)
 {
-    int flags = (dev->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
-    if (dev->direct)
-        flags |= O_DIRECT;
-    if (dev->cache == VMM_CACHE_WRITETHROUGH || dev->cache == VMM_CACHE_DIRECTSYNC)
-        flags |= O_DSYNC;
+    int flags = vmm_block_open_flags(dev->readonly, dev->cache);
 
-    dev->fd = vmm_sandbox_open(dev->path, flags, 0);
+    if (dev->fd >= 0) {
+        if (!check_given_fd(dev, err))
+            return false;
+    } else {
+        dev->fd = vmm_sandbox_open(dev->path, flags, 0);
+    }
     if (dev->fd < 0) {
         int e = errno;
         if (e == EINVAL && dev->direct) {
@@ -188,10 +225,32 @@ static bool open_format(VmmBlockDev *dev, VmmImageFormat format,
     return true;
 }
 
+static VmmBlockDev *block_open(const char *path, int fd, VmmImageFormat format,
+                               const VmmImageBacking *backing, bool block_device,
+                               bool readonly, VmmCacheMode cache, VmmIoMode io,
+                               VmmDiscardMode discard, unsigned nqueues, GError **err);
+
 VmmBlockDev *vmm_block_open_image(const char *path, VmmImageFormat format,
                                   const VmmImageBacking *backing, bool block_device,
                                   bool readonly, VmmCacheMode cache, VmmIoMode io,
                                   VmmDiscardMode discard, unsigned nqueues, GError **err)
+{
+    return block_open(path, -1, format, backing, block_device, readonly, cache, io, discard,
+                      nqueues, err);
+}
+
+VmmBlockDev *vmm_block_open_fd(int fd, const char *path, bool block_device, bool readonly,
+                               VmmCacheMode cache, VmmIoMode io, VmmDiscardMode discard,
+                               unsigned nqueues, GError **err)
+{
+    return block_open(path, fd, VMM_IMAGE_FORMAT_RAW, NULL, block_device, readonly, cache, io,
+                      discard, nqueues, err);
+}
+
+static VmmBlockDev *block_open(const char *path, int fd, VmmImageFormat format,
+                               const VmmImageBacking *backing, bool block_device,
+                               bool readonly, VmmCacheMode cache, VmmIoMode io,
+                               VmmDiscardMode discard, unsigned nqueues, GError **err)
 {
     g_return_val_if_fail(path != NULL, NULL);
 
@@ -199,11 +258,15 @@ VmmBlockDev *vmm_block_open_image(const char *path, VmmImageFormat format,
         g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_INVALID,
                     "disk '%s': %u queues requested, between 1 and %u supported",
                     path, nqueues, VMM_BLOCK_MAX_QUEUES);
+        if (fd >= 0)
+            close(fd);
         return NULL;
     }
     if ((unsigned)cache > VMM_CACHE_UNSAFE || (unsigned)io > VMM_IO_URING) {
         g_set_error(err, VMM_BLOCK_ERROR, VMM_BLOCK_ERROR_INVALID,
                     "disk '%s': invalid cache or io mode", path);
+        if (fd >= 0)
+            close(fd);
         return NULL;
     }
     bool direct = cache == VMM_CACHE_NONE || cache == VMM_CACHE_DIRECTSYNC;
@@ -213,12 +276,14 @@ VmmBlockDev *vmm_block_open_image(const char *path, VmmImageFormat format,
                     "disk '%s': native I/O needs either no disk cache or "
                     "directsync cache mode (cache='%s')", path,
                     vmm_cache_mode_to_string(cache));
+        if (fd >= 0)
+            close(fd);
         return NULL;
     }
 
     VmmBlockDev *dev = g_new0(VmmBlockDev, 1);
     dev->path = g_strdup(path);
-    dev->fd = -1;
+    dev->fd = fd;   /* given (and checked by open_source), or -1: opened there */
     dev->block_device = block_device;
     dev->readonly = readonly;
     dev->direct = direct;

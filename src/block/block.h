@@ -114,6 +114,16 @@ VmmBlockDev *vmm_block_open_image(const char *path, VmmImageFormat format,
                                   const VmmImageBacking *backing, bool block_device,
                                   bool readonly, VmmCacheMode cache, VmmIoMode io,
                                   VmmDiscardMode discard, unsigned nqueues, GError **err);
+/* A raw image someone else opened (vmmd, for a confined worker): fd is
+ * consumed, and must be open the way vmm_block_open_flags() says for
+ * readonly and cache, else the open fails naming the difference. path
+ * names the image in messages and statistics. */
+VmmBlockDev *vmm_block_open_fd(int fd, const char *path, bool block_device, bool readonly,
+                               VmmCacheMode cache, VmmIoMode io, VmmDiscardMode discard,
+                               unsigned nqueues, GError **err);
+/* open(2) flags for an image: access mode, close-on-exec, and the cache
+ * mode's O_DIRECT (none, directsync) and O_DSYNC (writethrough, directsync). */
+int vmm_block_open_flags(bool readonly, VmmCacheMode cache);
 /* The disk a <disk> element describes: its source, format, backing chain
  * and <driver> modes. */
 VmmBlockDev *vmm_block_open_disk(const VmmDiskDef *disk, unsigned nqueues, GError **err);

@@ -5,6 +5,7 @@
 #include "block/lock.h"
 #include "block/block.h"
 #include "util/log.h"
+#include "util/sandbox.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -154,7 +155,7 @@ static char *describe_pid(pid_t pid)
     if (g_file_get_contents(comm_path, &comm, NULL, NULL))
         g_strchomp(comm);
     g_autofree char *domain = holder_domain(pid);
-    const char *self = pid == getpid() ? "this process, " : "";
+    const char *self = pid == vmm_host_pid() ? "this process, " : "";
     if (domain)
         return g_strdup_printf("domain '%s' (%s%s pid %d)", domain, self,
                                comm ? comm : "process", (int)pid);
@@ -168,7 +169,7 @@ char *vmm_image_lock_describe_holder(int fd, off_t offset)
     struct stat img;
     if (fstat(fd, &img) < 0)
         return g_strdup("another process");
-    pid_t self = getpid();
+    pid_t self = vmm_host_pid();
     g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
     const char *pname;
     while (proc && (pname = g_dir_read_name(proc))) {

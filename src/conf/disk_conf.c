@@ -75,6 +75,23 @@ static bool virtio_dev_name_ok(const char *dev)
     return strspn(dev + 2, "abcdefghijklmnopqrstuvwxyz") == strlen(dev + 2);
 }
 
+/* SATA disks: sd[a-z]+, as libvirt names them. */
+static bool sata_dev_name_ok(const char *dev)
+{
+    if (!g_str_has_prefix(dev, "sd") || !dev[2] || strlen(dev) > 8)
+        return false;
+    return strspn(dev + 2, "abcdefghijklmnopqrstuvwxyz") == strlen(dev + 2);
+}
+
+/* sda = 0, ..., sdz = 25, sdaa = 26, ... (virDiskNameToIndex) */
+static unsigned sata_name_index(const char *dev)
+{
+    unsigned idx = 0;
+    for (const char *c = dev + 2; *c; c++)
+        idx = (idx + (c != dev + 2)) * 26 + (unsigned)(*c - 'a');
+    return idx;
+}
+
 /* "disk vda: " for messages about a <disk>, from its first <target dev>
  * when that is a plausible name (it is validated later); NULL otherwise. */
 static char *disk_subject(xmlNodePtr disk)
@@ -103,9 +120,9 @@ static bool parse_disk_target(const ParseCtx *pc, xmlNodePtr node,
                               VmmDiskDef *disk, GError **err)
 {
     static const char *const attrs[] = { "dev", "bus", NULL };
-    static const char *const buses[] = { "virtio", "ide", NULL };
+    static const char *const buses[] = { "virtio", "ide", "sata", NULL };
     static const char *const known_buses[] = {
-        "fdc", "scsi", "xen", "usb", "uml", "sata", "sd", NULL };
+        "fdc", "scsi", "xen", "usb", "uml", "sd", NULL };
     int idx;
 
     if (!check_empty(pc, node, attrs, err))
@@ -139,8 +156,19 @@ static bool parse_disk_target(const ParseCtx *pc, xmlNodePtr node,
                              "support (supported: virtio, named vda, vdb, ...; ide, "
                              "named hda to hdd)", shown, derived);
     }
-    disk->bus = idx == 1 ? VMM_DISK_BUS_IDE : VMM_DISK_BUS_VIRTIO;
-    if (disk->bus == VMM_DISK_BUS_IDE) {
+    disk->bus = idx == 2 ? VMM_DISK_BUS_SATA : idx == 1 ? VMM_DISK_BUS_IDE
+                                                         : VMM_DISK_BUS_VIRTIO;
+    if (disk->bus == VMM_DISK_BUS_SATA) {
+        if (!sata_dev_name_ok(dev))
+            return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
+                             "target dev '%s' is not supported on bus 'sata': vmmd names "
+                             "SATA disks 'sd' followed by lowercase letters (sda ... sdf "
+                             "are ports 0 to 5 of its AHCI controller)", shown);
+        /* libvirt's virDiskNameToIndex: six units per SATA controller; an
+         * <address> may place the disk elsewhere (parse_drive_address) */
+        disk->ide_bus = 0;
+        disk->ide_unit = sata_name_index(dev);
+    } else if (disk->bus == VMM_DISK_BUS_IDE) {
         if (!ide_dev_name_ok(dev))
             return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
                              "target dev '%s' is not supported on bus 'ide': vmmd has "
@@ -160,21 +188,24 @@ static bool parse_disk_target(const ParseCtx *pc, xmlNodePtr node,
 }
 
 /* <address type='drive' controller='0' bus='B' target='0' unit='U'/>, as
- * libvirt writes it for IDE disks: it must agree with the name (hda is bus 0
- * unit 0, ...), since vmmd places IDE drives by name. */
-static bool parse_drive_address(const ParseCtx *pc, xmlNodePtr node, const VmmDiskDef *disk,
+ * libvirt writes it. IDE: it must agree with the name (hda is bus 0 unit 0,
+ * ...), since vmmd places IDE drives by name. SATA: bus 0, and unit is the
+ * AHCI port (0 to 5), whatever the name. */
+static bool parse_drive_address(const ParseCtx *pc, xmlNodePtr node, VmmDiskDef *disk,
                                 GError **err)
 {
     static const char *const attrs[] = { "type", "controller", "bus", "target", "unit", NULL };
     const char *const names[] = { "controller", "bus", "target", "unit" };
+    bool sata = disk->bus == VMM_DISK_BUS_SATA;
+    const char *what = sata ? "SATA" : "IDE";
     const unsigned want[] = { 0, disk->ide_bus, 0, disk->ide_unit };
     g_autofree char *type = get_attr(node, "type");
     if (!type || strcmp(type, "drive") != 0) {
         g_autofree char *shown = type ? g_strescape(type, NULL) : g_strdup("(none)");
         return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
-                         "<address type='%s'> on an IDE disk: IDE disks take "
+                         "<address type='%s'> on an %s disk: %s disks take "
                          "<address type='drive' controller='0' bus='%u' target='0' "
-                         "unit='%u'/>", shown, disk->ide_bus, disk->ide_unit);
+                         "unit='%u'/>", shown, what, what, disk->ide_bus, disk->ide_unit);
     }
     if (!check_empty(pc, node, attrs, err))
         return false;
@@ -188,6 +219,20 @@ static bool parse_drive_address(const ParseCtx *pc, xmlNodePtr node, const VmmDi
             return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
                              "attribute '%s'='%s' on <address type='drive'> is not a "
                              "number", names[i], shown);
+        if (sata && i == 3) {
+            if (v >= VMM_SATA_PORTS)
+                return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
+                                 "attribute 'unit'='%s' on <address type='drive'>: vmmd's "
+                                 "AHCI controller has ports 0 to %d", shown,
+                                 VMM_SATA_PORTS - 1);
+            disk->ide_unit = (unsigned)v;
+            continue;
+        }
+        if (v != want[i] && sata)
+            return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
+                             "attribute '%s'='%s' on <address type='drive'> of disk %s: "
+                             "vmmd has one SATA controller (0) with bus 0 and target 0",
+                             names[i], shown, disk->target_dev);
         if (v != want[i])
             return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
                              "attribute '%s'='%s' on <address type='drive'> does not "
@@ -587,14 +632,16 @@ static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
     if (!parse_disk_target(pc, s[K_TARGET], disk, err))
         return false;
     bool cdrom = disk->device == VMM_DISK_DEVICE_CDROM;
-    if (disk->bus == VMM_DISK_BUS_IDE && disk->type == VMM_DISK_VHOSTUSER)
+    bool emulated = disk->bus == VMM_DISK_BUS_IDE || disk->bus == VMM_DISK_BUS_SATA;
+    if (emulated && disk->type == VMM_DISK_VHOSTUSER)
         return conf_fail(pc, node, VMM_CONF_ERROR_UNSUPPORTED, err,
                          "<disk type='vhostuser'> needs bus='virtio' (a vhost-user "
                          "back end serves virtio-blk)");
-    if (cdrom && disk->bus != VMM_DISK_BUS_IDE)
+    if (cdrom && !emulated)
         return conf_fail(pc, s[K_TARGET], VMM_CONF_ERROR_UNSUPPORTED, err,
-                         "<disk device='cdrom'> needs <target bus='ide'> (hda to hdd) "
-                         "in vmmd: it has ATAPI CD-ROMs only on its IDE controller");
+                         "<disk device='cdrom'> needs <target bus='ide'> (hda to hdd) or "
+                         "bus='sata' (sda to sdf) in vmmd: it has ATAPI CD-ROMs only on "
+                         "its IDE and AHCI controllers");
     /* libvirt: a CD-ROM without <source> has an empty tray */
     if ((disk->type == VMM_DISK_VHOSTUSER
          ? !parse_disk_vhostuser(pc, node, s, disk, err)
@@ -623,10 +670,10 @@ static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
         disk->readonly = true;
     }
     disk->readonly |= cdrom;   /* libvirt: CD-ROMs are always read-only */
-    if (disk->bus == VMM_DISK_BUS_IDE && disk->queues)
+    if (emulated && disk->queues)
         return conf_fail(pc, s[K_DRIVER], VMM_CONF_ERROR_UNSUPPORTED, err,
-                         "attribute 'queues' on <driver> is for virtio disks; an IDE "
-                         "drive has one command at a time");
+                         "attribute 'queues' on <driver> is for virtio disks; an %s "
+                         "drive has one queue", disk->bus == VMM_DISK_BUS_IDE ? "IDE" : "SATA");
     if (s[K_SHAREABLE])
         return conf_fail(pc, s[K_SHAREABLE], VMM_CONF_ERROR_UNSUPPORTED, err,
                          "element <disk>/<shareable> is not supported by vmmd (disks "
@@ -638,11 +685,24 @@ static bool parse_disk(const ParseCtx *outer, xmlNodePtr node, DiskSeen *seen,
                          "element <disk>/<boot> is not supported by vmmd: it boots "
                          "the <kernel> in <os> directly and has no boot order");
     if (s[K_ADDRESS] &&
-        !(disk->bus == VMM_DISK_BUS_IDE
+        !(emulated
           ? parse_drive_address(pc, s[K_ADDRESS], disk, err)
           : parse_pci_address(pc, s[K_ADDRESS], pci_slots, &disk->pci_slot, err)))
         return false;
 
+    if (disk->bus == VMM_DISK_BUS_SATA && disk->ide_unit >= VMM_SATA_PORTS)
+        return conf_fail(pc, s[K_TARGET], VMM_CONF_ERROR_UNSUPPORTED, err,
+                         "target dev '%s' would be SATA port %u, but vmmd's AHCI controller "
+                         "has ports 0 to %d (sda to sdf); place it with <address "
+                         "type='drive' controller='0' bus='0' target='0' unit='N'/>",
+                         disk->target_dev, disk->ide_unit, VMM_SATA_PORTS - 1);
+    for (guint i = 0; disk->bus == VMM_DISK_BUS_SATA && i < def->disks->len; i++) {
+        const VmmDiskDef *o = g_ptr_array_index(def->disks, i);
+        if (o->bus == VMM_DISK_BUS_SATA && o->ide_unit == disk->ide_unit)
+            return conf_fail(pc, s[K_TARGET], VMM_CONF_ERROR_INVALID, err,
+                             "disks %s and %s are both on SATA port %u (one drive per "
+                             "AHCI port)", o->target_dev, disk->target_dev, disk->ide_unit);
+    }
     xmlNodePtr first = g_hash_table_lookup(seen->targets, disk->target_dev);
     if (first)
         return conf_fail(pc, s[K_TARGET], VMM_CONF_ERROR_INVALID, err,
@@ -685,6 +745,7 @@ static bool format_disk(ConfWriter *w, xmlNodePtr devices, const VmmDiskDef *dis
     g_autofree char *src_what = g_strdup_printf("disk %s source", disk->target_dev);
     g_autofree char *ser_what = g_strdup_printf("disk %s serial", disk->target_dev);
     bool cdrom = disk->device == VMM_DISK_DEVICE_CDROM, ide = disk->bus == VMM_DISK_BUS_IDE;
+    bool sata = disk->bus == VMM_DISK_BUS_SATA;
     if ((!cdrom && !require(w, src_what, disk->path)) ||
         !check_value(w, "disk target", disk->target_dev))
         return false;
@@ -734,13 +795,13 @@ static bool format_disk(ConfWriter *w, xmlNodePtr devices, const VmmDiskDef *dis
 
     xmlNodePtr tgt = add_elem(d, "target");
     set_attr(tgt, "dev", disk->target_dev);
-    set_attr(tgt, "bus", ide ? "ide" : "virtio");
+    set_attr(tgt, "bus", ide ? "ide" : sata ? "sata" : "virtio");
 
     if (disk->readonly)
         add_elem(d, "readonly");
     if (disk->serial && !add_text(w, d, "serial", disk->serial))
         return false;
-    if (ide) {
+    if (ide || sata) {
         xmlNodePtr a = add_elem(d, "address");
         set_attr(a, "type", "drive");
         set_attr(a, "controller", "0");
@@ -833,11 +894,12 @@ static bool disk_equal(gconstpointer x, gconstpointer y)
 
 static const char *const disk_elements[] = { "disk", NULL };
 
-/* IDE disks sit on the one IDE function (00:01.1), not a slot of their own. */
+/* IDE and SATA disks sit on their controller's function, not a slot of
+ * their own. */
 static int *disk_pci_slot(gpointer item)
 {
     VmmDiskDef *d = item;
-    return d->bus == VMM_DISK_BUS_IDE ? NULL : &d->pci_slot;
+    return d->bus != VMM_DISK_BUS_VIRTIO ? NULL : &d->pci_slot;
 }
 static char *disk_name(gconstpointer item, guint index)
 {

@@ -24,13 +24,16 @@ typedef enum {
 
 typedef enum { VMM_DISCARD_IGNORE = 0, VMM_DISCARD_UNMAP } VmmDiscardMode;
 typedef enum { VMM_DISK_FILE = 0, VMM_DISK_BLOCK, VMM_DISK_VHOSTUSER } VmmDiskSourceType;
-typedef enum { VMM_DISK_BUS_VIRTIO = 0, VMM_DISK_BUS_IDE } VmmDiskBus;
+typedef enum { VMM_DISK_BUS_VIRTIO = 0, VMM_DISK_BUS_IDE, VMM_DISK_BUS_SATA } VmmDiskBus;
 typedef enum { VMM_DISK_DEVICE_DISK = 0, VMM_DISK_DEVICE_CDROM } VmmDiskDevice;
 
 /* IDE: one controller (PIIX3 at 00:01.1), two channels of two drives:
  * hda = bus 0 unit 0, hdb = bus 0 unit 1, hdc = bus 1 unit 0, hdd. */
 #define VMM_IDE_BUSES 2
 #define VMM_IDE_UNITS 2
+/* SATA: one AHCI controller (ICH9 at 00:1f.0) with six ports, one drive
+ * each: sda = port 0 ... sdf = port 5, or <address type='drive' unit='N'/>. */
+#define VMM_SATA_PORTS 6
 /* <driver type=...>, <backingStore><format type=...> */
 typedef enum { VMM_DISK_FORMAT_RAW = 0, VMM_DISK_FORMAT_QCOW2 } VmmDiskFormat;
 
@@ -55,8 +58,9 @@ typedef struct {
                                * NULL for a CD-ROM with an empty tray */
     VmmDiskDevice device;     /* <disk device='disk'|'cdrom'>; a cdrom is readonly */
     char *target_dev;         /* <target dev='vda'> */
-    VmmDiskBus bus;           /* <target bus='virtio'|'ide'> */
-    unsigned ide_bus, ide_unit; /* bus='ide': from the name, <address type='drive'> */
+    VmmDiskBus bus;           /* <target bus='virtio'|'ide'|'sata'> */
+    unsigned ide_bus, ide_unit; /* bus='ide': from the name, <address type='drive'>;
+                                 * bus='sata': 0 and the AHCI port */
     bool readonly;            /* <readonly/> */
     char *serial;             /* <serial> or NULL; 1 to VMM_DISK_SERIAL_MAX bytes
                                * of [A-Za-z0-9_ .+-], kept verbatim */

@@ -378,11 +378,12 @@ static bool parse_domain(const ParseCtx *pc, xmlNodePtr root, VmmDomainDef *def,
                          GError **err)
 {
     enum { D_NAME, D_UUID, D_TITLE, D_DESC, D_MEMORY, D_CURMEM, D_VCPU, D_OS,
-           D_FEATURES, D_CLOCK, D_POWEROFF, D_REBOOT, D_CRASH, D_DEVICES, D_CPU, D_N };
+           D_FEATURES, D_CLOCK, D_POWEROFF, D_REBOOT, D_CRASH, D_DEVICES, D_CPU, D_CPUTUNE,
+           D_MEMTUNE, D_BLKIOTUNE, D_SECLABEL, D_N };
     static const char *const names[] = {
         "name", "uuid", "title", "description", "memory", "currentMemory",
         "vcpu", "os", "features", "clock", "on_poweroff", "on_reboot",
-        "on_crash", "devices", "cpu", NULL };
+        "on_crash", "devices", "cpu", "cputune", "memtune", "blkiotune", "seclabel", NULL };
     static const char *const attrs[] = { "type", NULL };
     static const char *const hv_types[] = { "kvm", NULL };
     static const char *const known_hv_types[] = {
@@ -436,6 +437,9 @@ static bool parse_domain(const ParseCtx *pc, xmlNodePtr root, VmmDomainDef *def,
         return false;
     if (s[D_CPU] && !(def->cpu = vmm_cpu_def_parse(pc->source, s[D_CPU], def->vcpus, err)))
         return false;
+    if (!vmm_tune_def_parse(pc->source, s[D_CPUTUNE], s[D_MEMTUNE], s[D_BLKIOTUNE], def->vcpus,
+                            &def->tune, err))
+        return false;
 
     if (!s[D_OS])
         return conf_fail(pc, root, VMM_CONF_ERROR_INVALID, err,
@@ -459,6 +463,9 @@ static bool parse_domain(const ParseCtx *pc, xmlNodePtr root, VmmDomainDef *def,
         return false;
 
     if (s[D_DEVICES] && !parse_devices(pc, s[D_DEVICES], def, err))
+        return false;
+    if (s[D_SECLABEL] &&
+        !(def->seclabel = vmm_seclabel_def_parse(pc->source, s[D_SECLABEL], err)))
         return false;
     return true;
 }
@@ -501,6 +508,8 @@ void vmm_domain_def_free(VmmDomainDef *def)
     g_free(def->cmdline);
     g_free(def->emulator);
     vmm_cpu_def_free(def->cpu);
+    vmm_tune_def_free(def->tune);
+    vmm_seclabel_def_free(def->seclabel);
     conf_devices_clear(def);
     g_free(def);
 }

@@ -10,10 +10,12 @@
 
 #include "conf/chardev_conf.h"
 #include "conf/cpu_conf.h"
+#include "conf/seclabel_conf.h"
 #include "conf/disk_conf.h"
 #include "conf/memballoon_conf.h"
 #include "conf/net_conf.h"
 #include "conf/rng_conf.h"
+#include "conf/tune_conf.h"
 #include "conf/vserial_conf.h"
 
 #define VMM_CONF_ERROR (vmm_conf_error_quark())
@@ -48,6 +50,9 @@ typedef struct {
     uint64_t current_memory_kib;  /* <currentMemory>, defaults to memory */
     unsigned vcpus;               /* <vcpu> */
     VmmCpuDef *cpu;               /* <cpu> or NULL (src/conf/cpu_conf.h) */
+    VmmTuneDef *tune;             /* <cputune>, <memtune>, <blkiotune> or NULL
+                                   * (src/conf/tune_conf.h) */
+    VmmSeclabelDef *seclabel;     /* <seclabel model='dac'> or NULL (seclabel_conf.h) */
 
     char *os_arch;            /* "x86_64" */
     char *os_machine;         /* <type machine=...>, recorded verbatim */

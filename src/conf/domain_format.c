@@ -45,7 +45,9 @@ static bool build_domain(ConfWriter *w, const VmmDomainDef *def, xmlNodePtr root
     /* resources */
     set_attr(add_uint(root, "memory", def->memory_kib), "unit", "KiB");
     set_attr(add_uint(root, "currentMemory", def->current_memory_kib), "unit", "KiB");
+    vmm_tune_def_format_memory(root, def->tune);
     set_attr(add_uint(root, "vcpu", def->vcpus), "placement", "static");
+    vmm_tune_def_format_cpu(root, def->tune);
 
     /* os */
     xmlNodePtr os = add_elem(root, "os");
@@ -90,6 +92,9 @@ static bool build_domain(ConfWriter *w, const VmmDomainDef *def, xmlNodePtr root
     for (size_t i = 0; conf_device_classes[i]; i++)
         if (!conf_device_classes[i]->format(w, devices, def))
             return false;
+    /* libvirt's place: after <devices> */
+    if (def->seclabel)
+        vmm_seclabel_def_format(root, def->seclabel);
     return !w->failed;
 }
 
@@ -139,25 +144,38 @@ static void pci_devices(const VmmDomainDef *def, GPtrArray *items, GPtrArray *fi
     }
 }
 
-bool vmm_domain_def_has_ide(const VmmDomainDef *def)
+static bool has_disk_bus(const VmmDomainDef *def, VmmDiskBus bus)
 {
     for (guint i = 0; def->disks && i < def->disks->len; i++)
-        if (((const VmmDiskDef *)g_ptr_array_index(def->disks, i))->bus == VMM_DISK_BUS_IDE)
+        if (((const VmmDiskDef *)g_ptr_array_index(def->disks, i))->bus == bus)
             return true;
     return false;
 }
 
+bool vmm_domain_def_has_ide(const VmmDomainDef *def)
+{
+    return has_disk_bus(def, VMM_DISK_BUS_IDE);
+}
+
+bool vmm_domain_def_has_sata(const VmmDomainDef *def)
+{
+    return has_disk_bus(def, VMM_DISK_BUS_SATA);
+}
+
 /* slots[i] for fields[i]: the explicit slot, or the lowest free one from 1
- * upward in placement order; with IDE disks, slot 1 is the PIIX3's. */
-static bool place_pci(GPtrArray *fields, GPtrArray *names, bool ide, int *slots,
+ * upward in placement order; with IDE disks, slot 1 is the PIIX3's, with
+ * SATA disks slot 0x1f the AHCI controller's. */
+static bool place_pci(GPtrArray *fields, GPtrArray *names, const VmmDomainDef *def, int *slots,
                       GError **err)
 {
+    bool ide = vmm_domain_def_has_ide(def), sata = vmm_domain_def_has_sata(def);
     guint n = fields->len;
     for (guint i = 0; i < n; i++)
         slots[i] = *(int *)g_ptr_array_index(fields, i);
     bool used[PCI_SLOTS] = { [0] = true };   /* slot 0: host bridge */
     /* IDE disks: the PIIX3 functions at 00:01.x, where QEMU's i440fx has them */
     used[VMM_PCI_SLOT_IDE] = ide;
+    used[VMM_PCI_SLOT_AHCI] = sata;
 
     for (guint i = 0; i < n; i++) {
         int s = slots[i];
@@ -173,6 +191,12 @@ static bool place_pci(GPtrArray *fields, GPtrArray *names, bool ide, int *slots,
             g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
                         "%s: PCI slot 0x%02x holds the IDE controller (00:01.1, as on "
                         "QEMU's pc machine) when a disk has bus='ide'", name, s);
+            return false;
+        }
+        if (sata && s == VMM_PCI_SLOT_AHCI) {
+            g_set_error(err, VMM_CONF_ERROR, VMM_CONF_ERROR_INVALID,
+                        "%s: PCI slot 0x%02x holds the AHCI controller (00:1f.0) when a "
+                        "disk has bus='sata'", name, s);
             return false;
         }
         if (used[s]) {
@@ -208,7 +232,7 @@ GHashTable *vmm_domain_def_pci_placement(const VmmDomainDef *def, GError **err)
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     pci_devices(def, items, fields, names);
     g_autofree int *slots = g_new0(int, fields->len + 1);
-    if (!place_pci(fields, names, vmm_domain_def_has_ide(def), slots, err))
+    if (!place_pci(fields, names, def, slots, err))
         return NULL;
     GHashTable *placement = g_hash_table_new(g_direct_hash, g_direct_equal);
     for (guint i = 0; i < items->len; i++)
@@ -237,7 +261,7 @@ bool vmm_domain_def_fill_defaults(VmmDomainDef *def, GError **err)
     pci_devices(def, items, fields, names);
     g_autofree int *slots = g_new0(int, fields->len + 1);
     /* Plan first: on failure nothing changes. */
-    if (!place_pci(fields, names, vmm_domain_def_has_ide(def), slots, err)) {
+    if (!place_pci(fields, names, def, slots, err)) {
         if (added_balloon)
             g_ptr_array_set_size(def->memballoons, 0);
         return false;
@@ -399,6 +423,8 @@ VmmDomainDef *vmm_domain_def_copy(const VmmDomainDef *def)
     n->cmdline = g_strdup(def->cmdline);
     n->emulator = g_strdup(def->emulator);
     n->cpu = vmm_cpu_def_copy(def->cpu);
+    n->tune = vmm_tune_def_copy(def->tune);
+    n->seclabel = vmm_seclabel_def_copy(def->seclabel);
     conf_devices_copy(n, def);
     return n;
 }
@@ -425,7 +451,8 @@ bool vmm_domain_def_equal(const VmmDomainDef *a, const VmmDomainDef *b)
         a->apic != b->apic || a->pae != b->pae || a->clock != b->clock ||
         a->on_poweroff != b->on_poweroff || a->on_reboot != b->on_reboot ||
         a->on_crash != b->on_crash || !str_eq(a->emulator, b->emulator) ||
-        !vmm_cpu_def_equal(a->cpu, b->cpu))
+        !vmm_cpu_def_equal(a->cpu, b->cpu) || !vmm_tune_def_equal(a->tune, b->tune) ||
+        !vmm_seclabel_def_equal(a->seclabel, b->seclabel))
         return false;
     return conf_devices_equal(a, b);
 }

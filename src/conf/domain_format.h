@@ -67,6 +67,10 @@ GHashTable *vmm_domain_def_pci_placement(const VmmDomainDef *def, GError **err);
  * 00:01.1 (its ISA bridge at 00:01.0), and slot VMM_PCI_SLOT_IDE is taken. */
 #define VMM_PCI_SLOT_IDE 1
 bool vmm_domain_def_has_ide(const VmmDomainDef *def);
+/* A disk has bus='sata': the board then has the ICH9 AHCI function at
+ * 00:1f.0, and slot VMM_PCI_SLOT_AHCI is taken. */
+#define VMM_PCI_SLOT_AHCI 0x1f
+bool vmm_domain_def_has_sata(const VmmDomainDef *def);
 
 /* Validates an XML document of `len` bytes against the RelaxNG schema file
  * `rng_path` (which may include others, relative to itself). The document

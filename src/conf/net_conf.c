@@ -12,7 +12,7 @@ static const char *const types[] = { "bridge", "ethernet", "user", "vhostuser", 
 static const char *const known_types[] = {
     "direct", "hostdev", "mcast", "server", "client", "udp", "vdpa",
     "internal", "null", "vds", NULL };
-static const char *const models[] = { "virtio", "e1000", NULL };
+static const char *const models[] = { "virtio", "e1000", "rtl8139", NULL };
 static const char *const drivers[] = { "", "vhost", "qemu", NULL };
 static const char *const host_attrs[] = {
     "csum", "gso", "tso4", "tso6", "ecn", "ufo", "mrg_rxbuf", NULL };
@@ -232,7 +232,7 @@ static VmmNetDef *net_def_parse(const char *source, xmlNodePtr node, unsigned in
     if (s[K_MODEL]) {
         static const char *const mattrs[] = { "type", NULL };
         static const char *const known_models[] = {
-            "e1000e", "rtl8139", "ne2k_pci", "pcnet", "virtio-transitional",
+            "e1000e", "ne2k_pci", "pcnet", "virtio-transitional",
             "virtio-non-transitional", "vmxnet3", "igb", NULL };
         g_autofree char *m = get_attr(s[K_MODEL], "type");
         if (!check_empty(pc, s[K_MODEL], mattrs, err))
@@ -312,7 +312,7 @@ static VmmNetDef *net_def_parse(const char *source, xmlNodePtr node, unsigned in
                   "<driver name='vhost'> (vhost-net) does not apply to a vhostuser interface");
         return NULL;
     }
-    if (net->model == VMM_NET_MODEL_E1000) {
+    if (net->model != VMM_NET_MODEL_VIRTIO) {
         /* An emulated NIC: one queue, vmm-worker's own back end, the
          * checksum and segmentation work done in the device model. */
         const char *why = NULL;
@@ -329,7 +329,8 @@ static VmmNetDef *net_def_parse(const char *source, xmlNodePtr node, unsigned in
             why = "<driver> queues, queue sizes or offload settings (virtio-net's)";
         if (why) {
             conf_fail(pc, s[K_MODEL], VMM_CONF_ERROR_INVALID, err,
-                      "<model type='e1000'> does not go with %s", why);
+                      "<model type='%s'> does not go with %s",
+                      vmm_net_model_to_string(net->model), why);
             return NULL;
         }
     }

@@ -30,6 +30,7 @@ typedef enum {
 typedef enum {
     VMM_NET_MODEL_VIRTIO = 0,     /* virtio-net (also when <model> is absent) */
     VMM_NET_MODEL_E1000,          /* Intel 82540EM, emulated (src/hw/e1000.c) */
+    VMM_NET_MODEL_RTL8139,        /* Realtek RTL8139C+, emulated (src/hw/rtl8139.c) */
 } VmmNetModel;
 
 typedef enum { VMM_TRI_DEFAULT = 0, VMM_TRI_ON, VMM_TRI_OFF } VmmTristate;
@@ -73,7 +74,7 @@ void vmm_net_def_free(VmmNetDef *net);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmNetDef, vmm_net_def_free)
 
 const char *vmm_net_type_to_string(VmmNetType t);
-const char *vmm_net_model_to_string(VmmNetModel m);   /* "virtio", "e1000" */
+const char *vmm_net_model_to_string(VmmNetModel m);   /* "virtio", "e1000", "rtl8139" */
 /* "52:54:00:12:34:56" into out[18] */
 void vmm_net_mac_format(const uint8_t mac[6], char out[18]);
 

@@ -50,10 +50,12 @@ static bool parse_backend(const ParseCtx *pc, xmlNodePtr node, VmmRngDef *rng, G
                              "host kernel's getrandom())");
         return true;
     }
-    if (*text && text[0] != '/')
+    if (*text && text[0] != '/') {
+        g_autofree char *shown = g_strescape(text, NULL);   /* one line, whatever it holds */
         return conf_fail(pc, node, VMM_CONF_ERROR_INVALID, err,
                          "<backend model='random'>%s</backend>: an absolute path is expected",
-                         text);
+                         shown);
+    }
     if (*text)
         rng->path = g_steal_pointer(&text);
     return true;

@@ -12,7 +12,9 @@
 #include "conf/domain_format.h"
 #include "hw/acpi_ged.h"
 #include "hw/e1000.h"
+#include "hw/rtl8139.h"
 #include "hw/i8042.h"
+#include "hw/ahci.h"
 #include "hw/ide.h"
 #include "hw/pci.h"
 #include "hw/port80.h"
@@ -202,6 +204,23 @@ static void ide_free(VmmVm *vm)
     vm->ide = NULL;
 }
 
+/* Any <disk bus='sata'>: the ICH9 AHCI function at 00:1f.0, one for all
+ * of them (the slot vmm_domain_def_pci_placement() keeps free for it). */
+static bool ahci_create(const BoardCtx *c, GError **err)
+{
+    VmmVm *vm = c->vm;
+    if (!vmm_domain_def_has_sata(vm->def))
+        return true;
+    vm->ahci = vmm_ahci_new(vm, VMM_PCI_SLOT_AHCI, err);
+    return vm->ahci != NULL;
+}
+
+static void ahci_free(VmmVm *vm)
+{
+    vmm_ahci_free(vm->ahci);
+    vm->ahci = NULL;
+}
+
 static bool pci_devices_create(const BoardCtx *c, GError **err);
 static void pci_devices_free(VmmVm *vm);
 
@@ -243,6 +262,7 @@ static const BoardDevice board_devices[] = {
     { "rtc", rtc_create, NULL, rtc_free },
     { "pci-host", pci_host_create, NULL, pci_host_free },
     { "ide", ide_create, NULL, ide_free },
+    { "ahci", ahci_create, NULL, ahci_free },
     { "pci-devices", pci_devices_create, NULL, pci_devices_free },
     { "acpi-ged", ged_create, NULL, ged_free },
 };
@@ -277,15 +297,15 @@ static bool disk_is_vhostuser(gconstpointer item)
     return ((const VmmDiskDef *)item)->type == VMM_DISK_VHOSTUSER;
 }
 
-static bool disk_is_ide(gconstpointer item)
+static bool disk_is_emulated(gconstpointer item)
 {
-    return ((const VmmDiskDef *)item)->bus == VMM_DISK_BUS_IDE;
+    return ((const VmmDiskDef *)item)->bus != VMM_DISK_BUS_VIRTIO;
 }
 
-/* virtio-blk: neither vhost-user nor IDE (the IDE controller has them) */
+/* virtio-blk: neither vhost-user nor IDE/SATA (their controllers have them) */
 static bool disk_is_local(gconstpointer item)
 {
-    return !disk_is_vhostuser(item) && !disk_is_ide(item);
+    return !disk_is_vhostuser(item) && !disk_is_emulated(item);
 }
 
 #define VHOST_USER_ACCEPT_S 30
@@ -417,32 +437,62 @@ static bool net_is_e1000(gconstpointer item)
     return ((const VmmNetDef *)item)->model == VMM_NET_MODEL_E1000;
 }
 
-static bool net_is_virtio(gconstpointer item)
+static bool net_is_rtl8139(gconstpointer item)
 {
-    return !net_is_e1000(item);
+    return ((const VmmNetDef *)item)->model == VMM_NET_MODEL_RTL8139;
 }
 
-/* <interface><model type='e1000'/> -> the emulated 82540EM on the host
- * side the caller opened (a tap queue or passt's socket). */
-static void *e1000_create(const BoardCtx *c, guint index, int slot, GError **err)
+static bool net_is_virtio(gconstpointer item)
+{
+    return ((const VmmNetDef *)item)->model == VMM_NET_MODEL_VIRTIO;
+}
+
+/* What an emulated NIC gets of interface `index`: the host side the
+ * caller opened (a tap queue or passt's socket). */
+static bool emulated_nic_cfg(const BoardCtx *c, guint index, int slot, VmmNicConfig *cfg,
+                             char **name, GError **err)
 {
     const VmmNetDef *nd = g_ptr_array_index(c->vm->def->nets, index);
     const VmmNetdev *host = c->netdevs ? c->netdevs[index] : NULL;
     if (!host || !host->nfds) {
         g_set_error(err, BOARD_ERROR, 0, "interface %u: no host side was opened for it", index);
-        return NULL;
+        return false;
     }
-    g_autofree char *name = host->ifname[0] ? g_strdup(host->ifname)
-                                            : g_strdup_printf("net%u", index);
-    VmmE1000Config cfg = {
-        .name = name,
+    *name = host->ifname[0] ? g_strdup(host->ifname) : g_strdup_printf("net%u", index);
+    *cfg = (VmmNicConfig){
+        .name = *name,
         .fd = host->fds[0],
         .stream = nd->type == VMM_NET_USER,
         .link_down = nd->link_down,
         .pci_slot = slot,
     };
-    memcpy(cfg.mac, nd->mac, 6);
+    memcpy(cfg->mac, nd->mac, 6);
+    return true;
+}
+
+/* <interface><model type='e1000'/> -> the emulated 82540EM. */
+static void *e1000_create(const BoardCtx *c, guint index, int slot, GError **err)
+{
+    g_autofree char *name = NULL;
+    VmmNicConfig cfg;
+    if (!emulated_nic_cfg(c, index, slot, &cfg, &name, err))
+        return NULL;
     return vmm_e1000_new(c->vm, &cfg, err);
+}
+
+/* <interface><model type='rtl8139'/> -> the emulated RTL8139C+. */
+static void *rtl8139_create(const BoardCtx *c, guint index, int slot, GError **err)
+{
+    g_autofree char *name = NULL;
+    VmmNicConfig cfg;
+    if (!emulated_nic_cfg(c, index, slot, &cfg, &name, err))
+        return NULL;
+    return vmm_rtl8139_new(c->vm, &cfg, err);
+}
+
+static void rtl8139_free(void *dev)
+{
+    vmm_rtl8139_free(dev);
 }
 
 static void e1000_free(void *dev)
@@ -490,6 +540,7 @@ static GPtrArray **vm_balloon(VmmVm *vm) { return &vm->balloon; }
 static GPtrArray **vm_net(VmmVm *vm) { return &vm->net; }
 static GPtrArray **vm_vserial(VmmVm *vm) { return &vm->vserial; }
 static GPtrArray **vm_e1000(VmmVm *vm) { return &vm->e1000; }
+static GPtrArray **vm_rtl8139(VmmVm *vm) { return &vm->rtl8139; }
 static GPtrArray **vm_rng(VmmVm *vm) { return &vm->rng; }
 
 /* A PCI device kind: one instance per element of a definition list that
@@ -513,6 +564,7 @@ static const BoardPciKind board_pci_kinds[] = {
     { "virtio-serial", def_controllers, NULL, vm_vserial, vserial_create, vserial_free },
     { "virtio-net", def_nets, net_is_virtio, vm_net, net_create, net_free },
     { "e1000", def_nets, net_is_e1000, vm_e1000, e1000_create, e1000_free },
+    { "rtl8139", def_nets, net_is_rtl8139, vm_rtl8139, rtl8139_create, rtl8139_free },
     { "virtio-balloon", def_balloons, balloon_is_virtio, vm_balloon, balloon_create,
       balloon_free },
     { "virtio-rng", def_rngs, NULL, vm_rng, rng_create, rng_free },

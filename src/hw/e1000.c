@@ -3,16 +3,13 @@
  * Controllers Software Developer's Manual" (8254x, rev. 4.0). */
 #include "hw/e1000.h"
 #include "hw/pci.h"
-#include "net/passt.h"
-#include "net/tap.h"
+#include "net/nicio.h"
 #include "util/log.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -152,10 +149,8 @@
 #define RXE_RXE    0x80
 
 #define PHY_ADDR   1
-#define VNET_HDR   12        /* the tap's header: always zero both ways */
 #define TX_MAX     (0x10000 + 256)  /* largest TSO packet: 64 KiB plus headers */
 #define RX_MAX     (0x10000 + 8)
-#define RX_BATCH   64
 #define MIN_FRAME  60
 
 #define WARN_TX    1
@@ -173,8 +168,7 @@ struct VmmE1000 {
     VmmPciDevice pci;
     char *name;
     uint8_t mac[6];
-    int fd;
-    VmmStreamRx *srx;            /* passt's framing (NULL: a tap) */
+    VmmNicIo *io;                /* the host side and the I/O thread */
     VmmIrq *intx;
     GMutex lock;                 /* everything below */
     uint32_t regs[REG_WORDS];
@@ -202,87 +196,28 @@ struct VmmE1000 {
     /* receive: a frame read from the host and not yet given to the guest */
     uint8_t *rx;
     size_t rx_len;
-    bool rx_have;                /* I/O thread only */
     bool rx_held;                /* waiting for descriptors (counted once) */
-    /* I/O thread */
-    int stop_fd, wake_fd, epoll_fd;
-    GThread *thread;
-    bool tap_armed, peer_gone;
     VmmNetStats st;
-    gint warned;
 };
 
-static const uint32_t *crc_table(void)
-{
-    static uint32_t t[256];
-    static gsize done;
-    if (g_once_init_enter(&done)) {
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++)
-                c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-            t[i] = c;
-        }
-        g_once_init_leave(&done, 1);
-    }
-    return t;
-}
-
-/* The Ethernet FCS, for a guest that asks for it (RCTL.SECRC clear). */
-static uint32_t eth_crc(const uint8_t *p, size_t len)
-{
-    const uint32_t *t = crc_table();
-    uint32_t c = ~0u;
-    for (size_t i = 0; i < len; i++)
-        c = t[(c ^ p[i]) & 0xff] ^ (c >> 8);
-    return ~c;
-}
-
-/* Internet checksum: the 32-bit running sum of [p, p+len) as big-endian
- * 16-bit words. */
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
-{
-    for (size_t i = 0; i + 1 < len; i += 2)
-        sum += (uint32_t)p[i] << 8 | p[i + 1];
-    if (len & 1)
-        sum += (uint32_t)p[len - 1] << 8;
-    return sum;
-}
-
-static uint16_t csum_fold(uint32_t sum)
-{
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)sum;
-}
-
-static uint16_t rd16be(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static void wr16be(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = (uint8_t)v; }
+#define eth_crc vmm_eth_crc
+#define csum_add vmm_csum_add
+#define csum_fold vmm_csum_fold
+#define rd16be vmm_rd16be
+#define wr16be vmm_wr16be
 static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t le32(const uint8_t *p) { return pci_get_u32(p); }
 static uint64_t le64(const uint8_t *p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
 
 #define R(e, off) ((e)->regs[(off) >> 2])
 
-/* Hostile register values and descriptors are counted every time and
- * logged once per kind; the device keeps working. */
-static void guest_error(VmmE1000 *e, int kind, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static void guest_error(VmmE1000 *e, int kind, const char *fmt, ...)
-{
-    if (g_atomic_int_or(&e->warned, kind) & kind)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    vmm_log_warn("e1000 %s: %s (counted in the error statistics; logged once)", e->name, msg);
-}
+/* Hostile register values and descriptors: counted every time, logged
+ * once per kind; the device keeps working. */
+#define guest_error(dev, kind, ...) vmm_nicio_warn_once((dev)->io, kind, __VA_ARGS__)
 
 static void wake(VmmE1000 *e)
 {
-    uint64_t one = 1;
-    if (write(e->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        vmm_log_warn("e1000 %s: eventfd write: %s", e->name, g_strerror(errno));
+    vmm_nicio_wake(e->io);
 }
 
 static void stat_add(VmmE1000 *e, unsigned off, uint32_t v) { R(e, off) += v; }
@@ -569,15 +504,12 @@ static void host_send(VmmE1000 *e, uint8_t *frame, size_t len)
     }
     stat_add(e, S_TPT, 1);
     stat_add64(e, S_TOTL, len + 4);
-    if (!e->link_up || e->peer_gone) {
+    if (!e->link_up) {
         e->st.tx_drop++;
         return;
     }
-    static const uint8_t hdr[VNET_HDR];
-    struct iovec iov[2] = { { (void *)hdr, VNET_HDR }, { frame, len } };
-    ssize_t w = e->srx ? vmm_stream_tx(e->fd, iov + 1, 1) : writev(e->fd, iov, 2);
-    if (w < 0) {
-        if (errno == EAGAIN || errno == ENOBUFS)
+    if (vmm_nicio_send(e->io, frame, len) < 0) {
+        if (errno == EAGAIN || errno == ENOBUFS || errno == EPIPE)
             e->st.tx_drop++;
         else
             e->st.tx_errs++;
@@ -964,113 +896,29 @@ static RxResult rx_deliver(VmmE1000 *e)
     return RX_DONE;
 }
 
-/* The next frame from the host into e->rx: 1, 0 when none waits, -1 when
- * the peer is gone (passt exited or broke its framing). */
-static int rx_read(VmmE1000 *e)
+/* ---- the I/O thread (nicio) -------------------------------------------- */
+
+static bool nic_rx(void *opaque, uint8_t *buf, size_t len)
 {
-    if (e->srx) {
-        const uint8_t *f;
-        size_t len;
-        int r = vmm_stream_rx_next(e->srx, &f, &len);
-        if (r == 0) {
-            ssize_t got = vmm_stream_rx_fill(e->srx, e->fd);
-            if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR))
-                return -1;
-            r = vmm_stream_rx_next(e->srx, &f, &len);
-        }
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            return 0;
-        e->rx_len = MIN(len, (size_t)RX_MAX - MIN_FRAME - 4);
-        memcpy(e->rx, f, e->rx_len);
-        return 1;
-    }
-    uint8_t hdr[VNET_HDR];
-    struct iovec iov[2] = { { hdr, VNET_HDR }, { e->rx, RX_MAX - 4 } };
-    ssize_t r = readv(e->fd, iov, 2);
-    if (r < 0)
-        return errno == EAGAIN || errno == EINTR ? 0 : -1;
-    if (r <= VNET_HDR)
-        return r == 0 ? -1 : 0;
-    e->rx_len = (size_t)r - VNET_HDR;
-    return 1;
+    VmmE1000 *e = opaque;
+    g_mutex_lock(&e->lock);
+    e->rx = buf;
+    e->rx_len = len;
+    RxResult res = rx_deliver(e);
+    g_mutex_unlock(&e->lock);
+    return res == RX_DONE;
 }
 
-/* ---- the I/O thread ------------------------------------------------------- */
-
-static void arm_fd(VmmE1000 *e, bool on)
+static gint64 nic_timers(void *opaque, gint64 now)
 {
-    if (e->tap_armed == on)
-        return;
-    struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.u32 = 0 };
-    epoll_ctl(e->epoll_fd, EPOLL_CTL_MOD, e->fd, &ev);
-    e->tap_armed = on;
+    VmmE1000 *e = opaque;
+    g_mutex_lock(&e->lock);
+    gint64 next = run_timers(e, now);
+    g_mutex_unlock(&e->lock);
+    return next;
 }
 
-static void drain(int fd)
-{
-    uint64_t v;
-    while (read(fd, &v, sizeof(v)) > 0)
-        ;
-}
-
-/* Moves up to RX_BATCH frames; returns whether to watch the host fd. */
-static bool rx_work(VmmE1000 *e)
-{
-    for (unsigned i = 0; i < RX_BATCH; i++) {
-        if (!e->rx_have) {
-            int r = rx_read(e);
-            if (r < 0) {
-                vmm_log_warn("e1000 %s: the host side closed or broke its framing; no more "
-                             "frames move", e->name);
-                g_mutex_lock(&e->lock);
-                e->peer_gone = true;   /* transmit stops too */
-                g_mutex_unlock(&e->lock);
-                return false;
-            }
-            if (r == 0)
-                return true;
-            e->rx_have = true;
-        }
-        g_mutex_lock(&e->lock);
-        RxResult res = rx_deliver(e);
-        g_mutex_unlock(&e->lock);
-        if (res == RX_HOLD)
-            return false;
-        e->rx_have = false;
-    }
-    return true;
-}
-
-static gpointer io_thread(gpointer data)
-{
-    VmmE1000 *e = data;
-    for (;;) {
-        g_mutex_lock(&e->lock);
-        bool gone = e->peer_gone;
-        g_mutex_unlock(&e->lock);
-        bool watch = !gone && rx_work(e);
-        g_mutex_lock(&e->lock);
-        gint64 now = now_us();
-        gint64 next = run_timers(e, now);
-        g_mutex_unlock(&e->lock);
-        arm_fd(e, watch);
-        struct timespec ts = { 0, 0 };
-        if (next) {
-            gint64 d = MAX(next - now, 0);
-            ts = (struct timespec){ d / G_USEC_PER_SEC, d % G_USEC_PER_SEC * 1000 };
-        }
-        struct epoll_event evs[3];
-        int cnt = epoll_pwait2(e->epoll_fd, evs, G_N_ELEMENTS(evs), next ? &ts : NULL, NULL);
-        for (int i = 0; i < cnt; i++) {
-            if (evs[i].data.u32 == 2)
-                return NULL;
-            if (evs[i].data.u32 == 1)
-                drain(e->wake_fd);
-        }
-    }
-}
+static const VmmNicIoOps nic_ops = { nic_rx, nic_timers };
 
 /* ---- registers ------------------------------------------------------------ */
 
@@ -1310,48 +1158,15 @@ VmmE1000 *vmm_e1000_new(VmmVm *vm, const VmmE1000Config *cfg, GError **err)
     e->vm = vm;
     e->name = g_strdup(name);
     memcpy(e->mac, cfg->mac, 6);
-    e->fd = cfg->fd;
     e->link_up = !cfg->link_down;
-    e->stop_fd = e->wake_fd = e->epoll_fd = -1;
     g_mutex_init(&e->lock);
     e->tx = g_malloc(TX_MAX);
     e->seg = g_malloc(TX_MAX);
-    e->rx = g_malloc(RX_MAX);
-    if (cfg->stream)
-        e->srx = g_new0(VmmStreamRx, 1);
-    if (e->fd < 0) {
-        g_set_error(err, VMM_ERROR, 0, "e1000 %s: no host side (tap or passt) to attach", name);
+    e->io = vmm_nicio_new("e1000", name, cfg->fd, cfg->stream, RX_MAX - 4, &nic_ops, e, err);
+    if (!e->io) {
         vmm_e1000_free(e);
         return NULL;
     }
-    fcntl(e->fd, F_SETFL, fcntl(e->fd, F_GETFL) | O_NONBLOCK);
-    if (!cfg->stream) {
-        /* No offloads towards the guest: the tap hands over whole frames
-         * with their checksums, which is what a real wire carries. */
-        g_autoptr(GError) e2 = NULL;
-        if (!vmm_tap_set_offload(e->fd, name, 0, &e2))
-            vmm_log_info("e1000 %s: %s", name, e2->message);
-    }
-    e->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    e->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    e->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (e->stop_fd < 0 || e->wake_fd < 0 || e->epoll_fd < 0) {
-        g_set_error(err, VMM_ERROR, 0, "e1000 %s: eventfd/epoll: %s", name, g_strerror(errno));
-        vmm_e1000_free(e);
-        return NULL;
-    }
-    struct epoll_event ev = { .events = 0, .data.u32 = 0 };
-    if (epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, e->fd, &ev) < 0) {
-        g_set_error(err, VMM_ERROR, 0, "e1000 %s: cannot watch the host side: %s", name,
-                    g_strerror(errno));
-        vmm_e1000_free(e);
-        return NULL;
-    }
-    ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 1 };
-    epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, e->wake_fd, &ev);
-    ev.data.u32 = 2;
-    epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, e->stop_fd, &ev);
-
     eeprom_init(e);
     VmmPciDevice *p = &e->pci;
     vmm_pci_device_init(p, &e1000_pci_ops, e, E1000_VENDOR, E1000_DEVICE, 0x020000, 0x03,
@@ -1375,8 +1190,7 @@ VmmE1000 *vmm_e1000_new(VmmVm *vm, const VmmE1000Config *cfg, GError **err)
     g_mutex_lock(&e->lock);
     device_reset(e);
     g_mutex_unlock(&e->lock);
-    g_autofree char *tname = g_strdup_printf("net-%s-e1000", name);
-    e->thread = g_thread_new(tname, io_thread, e);
+    vmm_nicio_start(e->io);
     return e;
 }
 
@@ -1384,27 +1198,14 @@ void vmm_e1000_free(VmmE1000 *e)
 {
     if (!e)
         return;
-    if (e->thread) {
-        uint64_t one = 1;
-        if (write(e->stop_fd, &one, sizeof(one)) < 0)
-            vmm_log_warn("e1000 %s: cannot stop the I/O thread: %s", e->name, g_strerror(errno));
-        g_thread_join(e->thread);
-    }
+    vmm_nicio_free(e->io);
     set_line(e, false);
     for (int b = 0; b < 2 && e->pci.host; b++)
         if (e->pci.bar[b].mapped)
             vmm_bus_unregister(b ? &e->vm->pio : &e->vm->mmio, e->pci.bar[b].mapped_addr);
-    if (e->stop_fd >= 0)
-        close(e->stop_fd);
-    if (e->wake_fd >= 0)
-        close(e->wake_fd);
-    if (e->epoll_fd >= 0)
-        close(e->epoll_fd);
     g_mutex_clear(&e->lock);
     g_free(e->tx);
     g_free(e->seg);
-    g_free(e->rx);
-    g_free(e->srx);
     g_free(e->name);
     g_free(e);
 }

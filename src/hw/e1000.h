@@ -19,18 +19,11 @@
 #include <stdint.h>
 
 #include "net/netdev.h"   /* VmmNetStats */
+#include "net/nicio.h"    /* VmmNicConfig */
 
 typedef struct VmmVm VmmVm;
 typedef struct VmmE1000 VmmE1000;
-
-typedef struct {
-    const char *name;        /* "vnet0": for messages and statistics */
-    uint8_t mac[6];
-    int fd;                  /* tap queue (vnet header), or passt's socket */
-    bool stream;             /* fd is a stream socket in passt's framing */
-    bool link_down;
-    int pci_slot;            /* -1 = any */
-} VmmE1000Config;
+typedef VmmNicConfig VmmE1000Config;
 
 
 VmmE1000 *vmm_e1000_new(VmmVm *vm, const VmmE1000Config *cfg, GError **err);

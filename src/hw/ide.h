@@ -40,9 +40,12 @@ bool vmm_ide_get_stats(VmmIde *ide, const char *target_dev, VmmBlockStats *out);
 char *vmm_ide_medium(VmmIde *ide, const char *target_dev);
 /* virsh change-media: put path (NULL = eject) in CD-ROM target_dev. The
  * guest sees UNIT ATTENTION (medium may have changed) and a media event.
- * Fails when target_dev is no CD-ROM, the guest locked the tray (PREVENT
- * MEDIUM REMOVAL) and force is false, or path cannot be opened. */
-bool vmm_ide_change_media(VmmIde *ide, const char *target_dev, const char *path, bool force,
+ * fd >= 0: path already opened by vmmd (the confined worker opens no file;
+ * vmm_block_open_flags() for the disk), consumed in every case; -1: opened
+ * here. Fails when target_dev is no CD-ROM, the guest locked the tray
+ * (PREVENT MEDIUM REMOVAL) and force is false, or path cannot be opened. */
+bool vmm_ide_change_media(VmmIde *ide, const char *target_dev, const char *path, int fd,
+                          bool force,
                           GError **err);
 
 #endif

@@ -1,5 +1,8 @@
-/* Internals shared by the IDE controller (ide.c) and its ATAPI command set
- * (atapi.c). Everything here is under VmmIde.lock. */
+/* Internals of the ATA/ATAPI drive (ata.c, atapi.c) and its transports: the
+ * PIIX3 IDE channels (ide.c) and the AHCI ports (ahci.c). An IdeChannel is
+ * one task-file bus with its drives (two on IDE, one on an AHCI port);
+ * the transport behind it supplies interrupts and the scatter/gather list.
+ * Everything here is under the owning controller's lock. */
 #ifndef VMM_HW_IDE_INT_H
 #define VMM_HW_IDE_INT_H
 
@@ -7,6 +10,7 @@
 #include "hw/pci.h"
 
 #include <stdint.h>
+#include <sys/uio.h>
 
 /* Status and error register bits (ATA8-ACS). */
 #define ATA_ERR   0x01
@@ -72,9 +76,34 @@ typedef struct {
     uint8_t media_event;       /* GET EVENT STATUS: 0 none, 2 new media, 3 removal */
 } IdeDrive;
 
+/* What a transport does for the drive core. */
+typedef struct {
+    /* the drive asks for an interrupt (command end, PIO data ready) */
+    void (*irq)(IdeChannel *ch);
+    /* a DMA command is ready: true to move the data now, false when the
+     * transport calls ata_dma_run() later (IDE: once the bus master starts) */
+    bool (*dma_ready)(IdeChannel *ch);
+    /* NULL, or why DMA in this direction cannot run now (the command aborts) */
+    const char *(*dma_check)(IdeChannel *ch, bool to_mem);
+    /* entry i of the scatter/gather list: guest address and length, *last
+     * on its final entry; false with *why when there is no entry i */
+    bool (*sg_entry)(IdeChannel *ch, unsigned i, uint64_t *addr, uint32_t *len, bool *last,
+                     const char **why);
+    /* the DMA transfer ended after `bytes`, ok or aborted */
+    void (*dma_done)(IdeChannel *ch, uint64_t bytes, bool ok);
+    /* no PIO data register: PIO commands move their data through the
+     * scatter/gather list as well (AHCI) */
+    bool sg_only;
+} IdeTransport;
+
 struct IdeChannel {
-    VmmIde *ide;
+    VmmIde *ide;               /* ide.c's controller, NULL on other transports */
+    VmmVm *vm;
+    const IdeTransport *ops;
+    void *opaque;              /* the transport's (AHCI: its port) */
+    char label[32];            /* "ide channel 0", "ahci port 2": for the log */
     unsigned index;
+    unsigned ncq_depth;        /* IDENTIFY reports NCQ with this queue depth (AHCI) */
     IdeDrive drive[2];
     uint8_t select, ctl;
     VmmIrq *irq;
@@ -114,8 +143,17 @@ enum {
     IDE_LOG_ABSENT = 1 << 0, IDE_LOG_RANGE = 1 << 1, IDE_LOG_PRD = 1 << 2,
     IDE_LOG_DIR = 1 << 3, IDE_LOG_CMD = 1 << 4, IDE_LOG_IO = 1 << 5,
     IDE_LOG_DATA = 1 << 6, IDE_LOG_OVERRIDE = 1 << 7, IDE_LOG_MASTER = 1 << 8,
+    /* AHCI */
+    IDE_LOG_CMDLIST = 1 << 9, IDE_LOG_FIS = 1 << 10, IDE_LOG_NCQ = 1 << 11,
+    IDE_LOG_PORT = 1 << 12, IDE_LOG_REG = 1 << 13,
 };
 void ide_log_once(IdeChannel *ch, unsigned kind, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+/* Scatter/gather walk state for ata_sg_map(). */
+typedef struct {
+    unsigned i;                /* the next entry */
+    bool last;                 /* the final entry was taken */
+} AtaSgPos;
 
 static inline IdeDrive *ide_cur(IdeChannel *ch) { return &ch->drive[ch->cur]; }
 static inline const char *ide_name(IdeChannel *ch, unsigned unit)
@@ -123,7 +161,7 @@ static inline const char *ide_name(IdeChannel *ch, unsigned unit)
     return ch->drive[unit].disk ? ch->drive[unit].disk->target_dev : "(absent)";
 }
 
-/* ide.c, for atapi.c */
+/* ata.c */
 void ide_raise_irq(IdeChannel *ch);
 void ide_xfer_stop(IdeChannel *ch);
 void ide_identify_serial(IdeDrive *d, uint16_t *w);
@@ -132,6 +170,34 @@ void ide_drive_eject(IdeDrive *d);
 void ide_start_buf_in(IdeChannel *ch, uint32_t len);
 /* Start reading `count` sectors of sector_size from lba to the host. */
 void ide_start_disk_in(IdeChannel *ch, uint64_t lba, uint64_t count, uint32_t sector_size);
+/* The task file holds a command (written to the command register, or
+ * loaded from a Register H2D FIS): run it on the selected drive. */
+void ata_command(IdeChannel *ch, uint8_t cmd);
+/* Move the DMA transfer the current command waits for. */
+void ata_dma_run(IdeChannel *ch);
+/* Map the next entries of the scatter/gather list, at most `want` bytes in
+ * at most max iovecs (the last one cut to fit); returns their number and
+ * *bytes, or -1 with *why when an entry is missing or outside guest RAM. */
+int ata_sg_map(IdeChannel *ch, AtaSgPos *pos, uint64_t want, struct iovec *iov, unsigned max,
+               uint64_t *bytes, const char **why);
+/* The PIO data register. */
+void ata_data_read(IdeChannel *ch, uint8_t *out, unsigned size);
+void ata_data_write(IdeChannel *ch, const uint8_t *in, unsigned size);
+/* Power-on / reset state of the drives, with their signatures. */
+void ata_channel_reset(IdeChannel *ch);
+/* Open path as the drive's medium with the disk's cache and io modes; fd
+ * >= 0: path already opened by vmmd, consumed. */
+bool ata_drive_open(IdeDrive *d, const char *path, int fd, GError **err);
+/* vmmctl change-media on CD-ROM d of ch: path (NULL = eject) goes in; the
+ * guest sees UNIT ATTENTION and a media event. Refused when the guest
+ * locked the tray and force is false, or path cannot be opened. */
+bool ata_change_media(IdeChannel *ch, IdeDrive *d, const char *path, int fd, bool force,
+                      GError **err);
+/* One synchronous request on the drive's block queue. */
+int ata_blk_io(IdeDrive *d, VmmBlockOp op, uint64_t offset, struct iovec *iov,
+               unsigned iovcnt, uint64_t len);
+/* After a write: flush when the guest turned the write cache off. */
+int ata_flush_if_no_wce(IdeDrive *d);
 
 /* atapi.c */
 void atapi_identify(IdeChannel *ch, IdeDrive *d, uint16_t *w);

@@ -326,6 +326,12 @@ static gboolean call_timeout(gpointer data)
 void vmm_proto_client_call(VmmProtoClient *c, const char *cmd, json_object *args,
                            VmmProtoReplyFn fn, void *opaque)
 {
+    vmm_proto_client_call_fd(c, cmd, args, -1, fn, opaque);
+}
+
+void vmm_proto_client_call_fd(VmmProtoClient *c, const char *cmd, json_object *args, int fd,
+                              VmmProtoReplyFn fn, void *opaque)
+{
     Call *call = g_new0(Call, 1);
     call->id = c->next_id++;
     call->client = c;
@@ -354,10 +360,16 @@ void vmm_proto_client_call(VmmProtoClient *c, const char *cmd, json_object *args
             call->early = g_error_new(G_IO_ERROR, G_IO_ERROR_BUSY,
                                       "%s: the server is not reading its requests", c->path);
         } else {
-            proto_outbuf_append(&c->out, text, len);
+            if (fd >= 0)
+                proto_outbuf_append_fd(&c->out, text, len, fd);
+            else
+                proto_outbuf_append(&c->out, text, len);
+            fd = -1;
             client_update(c);
         }
     }
+    if (fd >= 0)
+        close(fd);
     /* Errors are reported from an idle, never from inside this call. */
     if (call->early)
         call->timer = g_idle_source_new();

@@ -132,6 +132,7 @@ void proto_outbuf_init(ProtoOutBuf *ob)
 {
     ob->buf = g_byte_array_new();
     ob->off = 0;
+    ob->fds = NULL;
 }
 
 void proto_outbuf_clear(ProtoOutBuf *ob)
@@ -140,6 +141,11 @@ void proto_outbuf_clear(ProtoOutBuf *ob)
         g_byte_array_unref(ob->buf);
     ob->buf = NULL;
     ob->off = 0;
+    for (guint i = 0; ob->fds && i < ob->fds->len; i++)
+        close(g_array_index(ob->fds, ProtoOutFd, i).fd);
+    if (ob->fds)
+        g_array_unref(ob->fds);
+    ob->fds = NULL;
 }
 
 gsize proto_outbuf_len(const ProtoOutBuf *ob)
@@ -152,16 +158,62 @@ void proto_outbuf_append(ProtoOutBuf *ob, const char *data, gsize len)
     /* Drop what was written once it is most of the buffer. */
     if (ob->off > 0 && ob->off >= ob->buf->len / 2) {
         g_byte_array_remove_range(ob->buf, 0, (guint)ob->off);
+        for (guint i = 0; ob->fds && i < ob->fds->len; i++)
+            g_array_index(ob->fds, ProtoOutFd, i).at -= ob->off;
         ob->off = 0;
     }
     g_byte_array_append(ob->buf, (const guint8 *)data, (guint)len);
 }
 
+void proto_outbuf_append_fd(ProtoOutBuf *ob, const char *data, gsize len, int fd)
+{
+    proto_outbuf_append(ob, data, len);
+    if (!ob->fds)
+        ob->fds = g_array_new(FALSE, FALSE, sizeof(ProtoOutFd));
+    ProtoOutFd f = { ob->buf->len - len, fd };
+    g_array_append_val(ob->fds, f);
+}
+
+/* One send(): the descriptor due at ob->off goes with it (and only up to
+ * the next one's byte, so each arrives with its own message). */
+static ssize_t outbuf_send(ProtoOutBuf *ob, int fd)
+{
+    gsize end = ob->buf->len;
+    const ProtoOutFd *next = ob->fds && ob->fds->len ? &g_array_index(ob->fds, ProtoOutFd, 0)
+                                                     : NULL;
+    if (next && next->at > ob->off)
+        end = next->at;
+    else if (next && ob->fds->len > 1)
+        end = g_array_index(ob->fds, ProtoOutFd, 1).at;
+    struct iovec iov = { ob->buf->data + ob->off, end - ob->off };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } cm;
+    bool with_fd = next && next->at == ob->off;
+    if (with_fd) {
+        memset(&cm, 0, sizeof(cm));
+        mh.msg_control = cm.buf;
+        mh.msg_controllen = sizeof(cm.buf);
+        struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+        h->cmsg_level = SOL_SOCKET;
+        h->cmsg_type = SCM_RIGHTS;
+        h->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(h), &next->fd, sizeof(int));
+    }
+    ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0 && with_fd) {
+        close(next->fd);
+        g_array_remove_index(ob->fds, 0);
+    }
+    return n;
+}
+
 int proto_outbuf_flush(ProtoOutBuf *ob, int fd)
 {
     while (ob->off < ob->buf->len) {
-        ssize_t n = send(fd, ob->buf->data + ob->off, ob->buf->len - ob->off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = outbuf_send(ob, fd);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

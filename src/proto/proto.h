@@ -142,6 +142,11 @@ void vmm_proto_server_call(VmmProtoServer *s, const char *cmd, json_object *args
                            void *opaque);
 
 bool vmm_proto_conn_is_read_only(VmmProtoConn *c);
+/* From inside a handler: the next descriptor the client sent with this
+ * request (SCM_RIGHTS, close-on-exec), now the caller's, or -1 when there
+ * is none. Descriptors a request carries and its handler leaves are closed
+ * when it returns; at most PROTO_MAX_FDS (4) arrive per read. */
+int vmm_proto_conn_take_fd(VmmProtoConn *c);
 /* SO_PEERCRED at accept time; false if unavailable. */
 bool vmm_proto_conn_peer(VmmProtoConn *c, pid_t *pid, uid_t *uid, gid_t *gid);
 /* Only from inside a handler, which then returns VMM_PROTO_DEFERRED. The
@@ -183,6 +188,11 @@ json_object *vmm_proto_client_greeting(VmmProtoClient *c);
  * args consumed, may be NULL. */
 void vmm_proto_client_call(VmmProtoClient *c, const char *cmd, json_object *args,
                            VmmProtoReplyFn fn, void *opaque);
+/* The same, sending fd (consumed: closed once sent or when the call fails)
+ * with the request (SCM_RIGHTS); the server's handler takes it with
+ * vmm_proto_conn_take_fd(). fd < 0: none. */
+void vmm_proto_client_call_fd(VmmProtoClient *c, const char *cmd, json_object *args, int fd,
+                              VmmProtoReplyFn fn, void *opaque);
 /* Calls made afterwards fail with G_IO_ERROR_TIMED_OUT if no reply came
  * within timeout_ms (0 = wait forever, the default); a late reply is dropped. */
 void vmm_proto_client_set_timeout(VmmProtoClient *c, int timeout_ms);
@@ -214,6 +224,9 @@ json_object *vmm_proto_sync_greeting(VmmProtoSync *s);     /* borrowed */
  * Events that arrive meanwhile are queued for next_event. */
 json_object *vmm_proto_sync_call(VmmProtoSync *s, const char *cmd, json_object *args,
                                  GError **err);
+/* The same, sending fd (consumed) with the request (SCM_RIGHTS). */
+json_object *vmm_proto_sync_call_fd(VmmProtoSync *s, const char *cmd, json_object *args,
+                                    int fd, GError **err);
 /* The whole event object {"event","data","timestamp"} (new reference), from
  * the queue or read within timeout_ms (< 0: forever); NULL with
  * G_IO_ERROR_TIMED_OUT when none came. */

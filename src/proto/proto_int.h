@@ -29,16 +29,26 @@ ProtoLineResult proto_linebuf_next(ProtoLineBuf *lb, char **line, gsize *len);
  * whitespace). */
 char *proto_linebuf_rest(ProtoLineBuf *lb, gsize *len);
 
-/* Output queue with a read offset, so partial writes cost no memmove. */
+/* Output queue with a read offset, so partial writes cost no memmove.
+ * fds: descriptors to send (SCM_RIGHTS) with the byte at their offset,
+ * the first byte of the message they belong to; owned until sent. */
 typedef struct {
     GByteArray *buf;
     gsize off;
+    GArray *fds;   /* ProtoOutFd, by offset; NULL when none was ever queued */
 } ProtoOutBuf;
+
+typedef struct {
+    gsize at;      /* offset in buf */
+    int fd;
+} ProtoOutFd;
 
 void proto_outbuf_init(ProtoOutBuf *ob);
 void proto_outbuf_clear(ProtoOutBuf *ob);
 gsize proto_outbuf_len(const ProtoOutBuf *ob);
 void proto_outbuf_append(ProtoOutBuf *ob, const char *data, gsize len);
+/* The same, with fd (owned from now on) sent along with data's first byte. */
+void proto_outbuf_append_fd(ProtoOutBuf *ob, const char *data, gsize len, int fd);
 /* Writes what the socket takes: 1 all written, 0 some left (EAGAIN),
  * -1 error (errno set). */
 int proto_outbuf_flush(ProtoOutBuf *ob, int fd);
@@ -79,5 +89,9 @@ int proto_connect_unix(const char *path, int timeout_ms, GError **err);
 json_object *proto_read_greeting(int fd, ProtoLineBuf *lb, const char *path,
                                  int timeout_ms, GError **err);
 bool proto_set_nonblocking(int fd, bool on);
+
+/* Descriptors that came with a request (SCM_RIGHTS): at most this many are
+ * read at once, more are closed by the kernel (MSG_CTRUNC). */
+#define PROTO_MAX_FDS 4
 
 #endif

@@ -76,7 +76,22 @@ struct VmmProtoConn {
     json_object *cur_id;        /* the running request's id (borrowed) */
     VmmProtoLocalFn local_fn;   /* a caller in the process (vmm_proto_server_call), no fd */
     void *local_opaque;
+    /* Descriptors received (SCM_RIGHTS), each with the input offset of the
+     * last byte of the read that brought it: the kernel ends a read with
+     * the message that carries descriptors, so that byte lies in the
+     * request they came with. A request's handler may take them; what it
+     * leaves is closed once the request is done. */
+    GArray *fds_in;             /* RecvFd */
+    guint64 received;           /* input bytes read so far */
+    guint64 consumed;           /* input bytes of the lines handled */
+    guint64 line_end;           /* offset of the running request's "\n" */
+    bool in_line;               /* a request line is being handled */
 };
+
+typedef struct {
+    guint64 at;
+    int fd;
+} RecvFd;
 
 struct VmmProtoPending {
     VmmProtoConn *conn;
@@ -99,6 +114,61 @@ static void plog(const char *fmt, ...)
     va_end(ap);
 }
 
+/* Closes the received descriptors that came with input up to offset to. */
+static void conn_drop_fds(VmmProtoConn *c, guint64 to)
+{
+    while (c->fds_in && c->fds_in->len && g_array_index(c->fds_in, RecvFd, 0).at <= to) {
+        plog("client fd %d: closing descriptor %d that its request did not take", c->fd,
+             g_array_index(c->fds_in, RecvFd, 0).fd);
+        close(g_array_index(c->fds_in, RecvFd, 0).fd);
+        g_array_remove_index(c->fds_in, 0);
+    }
+}
+
+int vmm_proto_conn_take_fd(VmmProtoConn *c)
+{
+    if (!c->in_handler || !c->fds_in || !c->fds_in->len)
+        return -1;
+    RecvFd f = g_array_index(c->fds_in, RecvFd, 0);
+    /* only one of this request's, never a later one's */
+    if (f.at < c->consumed || f.at > c->line_end)
+        return -1;
+    g_array_remove_index(c->fds_in, 0);
+    return f.fd;
+}
+
+/* recv() that also takes the descriptors sent along (close-on-exec). */
+static ssize_t conn_recv(VmmProtoConn *c, guint8 *buf, gsize size)
+{
+    union {
+        char buf[CMSG_SPACE(PROTO_MAX_FDS * sizeof(int))];
+        struct cmsghdr align;
+    } cm;
+    struct iovec iov = { buf, size };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+                         .msg_controllen = sizeof(cm.buf) };
+    ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n <= 0)
+        return n;
+    c->received += (guint64)n;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+            continue;
+        gsize nfd = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (gsize i = 0; i < nfd; i++) {
+            RecvFd f = { c->received - 1, -1 };
+            memcpy(&f.fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+            if (!c->fds_in)
+                c->fds_in = g_array_new(FALSE, FALSE, sizeof(RecvFd));
+            g_array_append_val(c->fds_in, f);
+        }
+    }
+    if (mh.msg_flags & MSG_CTRUNC)
+        plog("client fd %d sent more than %d descriptors at once; the rest were dropped",
+             c->fd, PROTO_MAX_FDS);
+    return n;
+}
+
 static VmmProtoConn *conn_ref(VmmProtoConn *c)
 {
     c->refs++;
@@ -111,6 +181,9 @@ static void conn_unref(VmmProtoConn *c)
         return;
     proto_linebuf_clear(&c->in);
     proto_outbuf_clear(&c->out);
+    conn_drop_fds(c, G_MAXUINT64);
+    if (c->fds_in)
+        g_array_unref(c->fds_in);
     g_free(c);
 }
 
@@ -191,9 +264,18 @@ static void conn_send(VmmProtoConn *c, json_object *msg)
     conn_queue(c, text, len);
 }
 
+/* The answer to the request being handled: the descriptors it left are
+ * closed before the client can see the reply. */
+static void conn_reply_starts(VmmProtoConn *c)
+{
+    if (c->in_line)
+        conn_drop_fds(c, c->line_end);
+}
+
 static void conn_send_reply(VmmProtoConn *c, json_object *id, bool has_id,
                             json_object *ret /* consumed */)
 {
+    conn_reply_starts(c);
     if (c->local_fn) {
         json_object *r = ret ? ret : json_object_new_object();
         c->local_fn(r, NULL, c->local_opaque);
@@ -227,6 +309,7 @@ static void conn_send_reply(VmmProtoConn *c, json_object *id, bool has_id,
 static void conn_send_error(VmmProtoConn *c, json_object *id, bool has_id,
                             VmmProtoErrorClass cls, const char *desc)
 {
+    conn_reply_starts(c);
     if (c->local_fn) {
         GError *e = g_error_new_literal(VMM_PROTO_ERROR, cls, desc);
         c->local_fn(NULL, e, c->local_opaque);
@@ -317,7 +400,20 @@ static json_object *query_commands(VmmProtoConn *c)
 static void conn_dispatch(VmmProtoConn *c, const char *name, json_object *args, json_object *id,
                           bool has_id);
 
+static void conn_handle_line_at(VmmProtoConn *c, const char *line, gsize len);
+
+/* A request, with the descriptors that came with it. */
 static void conn_handle_line(VmmProtoConn *c, const char *line, gsize len)
+{
+    c->line_end = c->consumed + len;
+    c->in_line = true;
+    conn_handle_line_at(c, line, len);
+    c->in_line = false;
+    c->consumed += len + 1;
+    conn_drop_fds(c, c->consumed - 1);
+}
+
+static void conn_handle_line_at(VmmProtoConn *c, const char *line, gsize len)
 {
     c->last_request = g_get_monotonic_time();
     g_autoptr(GError) err = NULL;
@@ -452,7 +548,7 @@ static gboolean conn_ready(GIOCondition rev, gpointer data)
         gsize total = 0;
         while (!c->closed && !c->eof && total < READ_BUDGET && !conn_backlogged(c)) {
             guint8 buf[READ_CHUNK];
-            ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+            ssize_t n = conn_recv(c, buf, sizeof(buf));
             if (n < 0) {
                 if (errno == EINTR)
                     continue;

@@ -110,28 +110,34 @@ static json_object *read_message(VmmProtoSync *s, gint64 deadline, GError **err)
     }
 }
 
-static bool write_all(VmmProtoSync *s, const char *data, gsize len, gint64 deadline, GError **err)
+/* fd >= 0 goes with the first byte (SCM_RIGHTS) and is closed. */
+static bool write_all(VmmProtoSync *s, const char *data, gsize len, int fd, gint64 deadline,
+                      GError **err)
 {
-    gsize off = 0;
-    while (off < len) {
-        ssize_t n = send(s->fd, data + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
+    ProtoOutBuf ob;
+    proto_outbuf_init(&ob);
+    if (fd >= 0)
+        proto_outbuf_append_fd(&ob, data, len, fd);
+    else
+        proto_outbuf_append(&ob, data, len);
+    bool ok = true;
+    for (;;) {
+        int r = proto_outbuf_flush(&ob, s->fd);
+        if (r < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (!wait_fd(s, POLLOUT, deadline, err))
-                return false;
+        if (r == 0 && (ok = wait_fd(s, POLLOUT, deadline, err)))
             continue;
-        }
-        if (n < 0) {
+        if (r < 0) {
             int e = errno;
             s->broken = true;
             g_set_error(err, G_IO_ERROR, g_io_error_from_errno(e), "%s: cannot send: %s",
                         s->path, g_strerror(e));
-            return false;
+            ok = false;
         }
-        off += (gsize)n;
+        break;
     }
-    return true;
+    proto_outbuf_clear(&ob);
+    return ok;
 }
 
 VmmProtoSync *vmm_proto_sync_connect(const char *path, int timeout_ms, GError **err)
@@ -167,7 +173,15 @@ json_object *vmm_proto_sync_greeting(VmmProtoSync *s)
 json_object *vmm_proto_sync_call(VmmProtoSync *s, const char *cmd, json_object *args,
                                  GError **err)
 {
+    return vmm_proto_sync_call_fd(s, cmd, args, -1, err);
+}
+
+json_object *vmm_proto_sync_call_fd(VmmProtoSync *s, const char *cmd, json_object *args,
+                                    int fd, GError **err)
+{
     if (s->broken) {
+        if (fd >= 0)
+            close(fd);
         json_object_put(args);
         fail_broken(s, err);
         return NULL;
@@ -183,11 +197,13 @@ json_object *vmm_proto_sync_call(VmmProtoSync *s, const char *cmd, json_object *
     g_autofree char *text = proto_encode(req, &len);
     json_object_put(req);
     if (len - 1 > VMM_PROTO_MAX_MESSAGE) {
+        if (fd >= 0)
+            close(fd);
         g_set_error(err, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
                     "request '%s' is larger than the protocol's 1 MiB limit", cmd);
         return NULL;
     }
-    if (!write_all(s, text, len, deadline, err))
+    if (!write_all(s, text, len, fd, deadline, err))
         return NULL;
     for (;;) {
         json_object *msg = read_message(s, deadline, err);

@@ -32,6 +32,7 @@
 #include <sys/syscall.h>
 #include <termios.h>
 #include <ucontext.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #define SANDBOX_ERROR (g_quark_from_static_string("vmm-sandbox-error"))
@@ -99,6 +100,22 @@ int vmm_sandbox_open(const char *path, int flags, mode_t mode)
     }
     g_mutex_unlock(&kept_lock);
     return fd;
+}
+
+pid_t vmm_host_pid(void)
+{
+    static gsize once;
+    static pid_t pid;
+    if (g_once_init_enter(&once)) {
+        char buf[32];
+        ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+        buf[n > 0 ? n : 0] = 0;
+        pid = n > 0 ? (pid_t)atoi(buf) : 0;
+        if (pid <= 0)
+            pid = getpid();
+        g_once_init_leave(&once, 1);
+    }
+    return pid;
 }
 
 void vmm_sandbox_record(void)

@@ -35,6 +35,12 @@ void vmm_sandbox_record(void);
 /* From here on vmm_sandbox_open() serves only what it opened before. */
 void vmm_sandbox_lock(void);
 
+/* This process's pid as /proc (the host's, the daemon's namespace) names
+ * it: a worker vmmd starts is PID 1 of a PID namespace of its own, where
+ * getpid() says 1. Read once; call before confinement (the private root
+ * has no /proc), later calls return the value kept. */
+pid_t vmm_host_pid(void);
+
 /* Builds every kind's allow-list, installs the SIGSYS handler (one line to
  * log_fd, the exit JSON to exit_fd when >= 0, then exit status
  * VMM_SECCOMP_EXIT_STATUS) and loads the main loop's filter on every

@@ -41,8 +41,9 @@ enum {
 
 #define VHOST_USER_HDR_SIZE       12
 #define VHOST_USER_MAX_CONFIG     256
-/* The largest reply any request of ours expects (GET_CONFIG). */
-#define VHOST_USER_MAX_REPLY      (12 + VHOST_USER_MAX_CONFIG)
+/* The largest reply any request of ours expects: GET_CONFIG's header, its
+ * offset, size and flags, and up to VHOST_USER_MAX_CONFIG bytes. */
+#define VHOST_USER_MAX_REPLY      (VHOST_USER_HDR_SIZE + 12 + VHOST_USER_MAX_CONFIG)
 
 /* A reply as the front end asked for it: want_request is the request
  * sent; config_len the bytes GET_CONFIG asked for (0 otherwise); index

@@ -20,6 +20,7 @@ typedef struct VmmRtc VmmRtc;
 typedef struct VmmPciHost VmmPciHost;
 typedef struct VmmAcpiGed VmmAcpiGed;
 typedef struct VmmIde VmmIde;
+typedef struct VmmAhci VmmAhci;
 typedef struct VmmChardev VmmChardev;
 typedef struct VmmNetdev VmmNetdev;   /* net/netdev.h: src/vmm only passes it on */
 typedef struct VmmIrqRouting VmmIrqRouting;
@@ -78,11 +79,13 @@ struct VmmVm {
     VmmPciHost *pci;
     VmmAcpiGed *ged;
     VmmIde *ide;             /* the PIIX3 IDE function, when a disk has bus='ide' */
+    VmmAhci *ahci;           /* the ICH9 AHCI function, when a disk has bus='sata' */
     GPtrArray *blk;          /* VmmVirtioBlk*, one per <disk bus='virtio'>; NULL
                               * at the index of a <disk type='vhostuser'> */
     GPtrArray *vhost_blk;    /* VmmVhostUserBlk*, per <disk>, NULL where not vhostuser */
     GPtrArray *net;          /* VmmVirtioNet*, one per <interface>; NULL at an e1000's */
     GPtrArray *e1000;        /* VmmE1000*, per <interface>, NULL where not model e1000 */
+    GPtrArray *rtl8139;      /* VmmRtl8139*, per <interface>, NULL where not model rtl8139 */
     GPtrArray *rng;          /* VmmVirtioRng*, one per <rng> */
     GPtrArray *balloon;      /* VmmVirtioBalloon*, one for a virtio <memballoon> */
     GPtrArray *vserial;      /* VmmVirtioConsole*, one for the virtio-serial controller */

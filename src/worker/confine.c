@@ -157,6 +157,19 @@ static void load_lazy_files(void)
     tzset();
 }
 
+/* "+N", N a uid/gid below 2^32-1. */
+static bool plus_number(const char *s, guint32 *out)
+{
+    if (s[0] != '+' || !g_ascii_isdigit(s[1]))
+        return false;
+    char *end;
+    guint64 v = g_ascii_strtoull(s + 1, &end, 10);
+    if (*end || v >= G_MAXUINT32)
+        return false;
+    *out = (guint32)v;
+    return true;
+}
+
 bool worker_confine(const VmmDomainDef *def, const char *user, const char *group, int exit_fd,
                     GError **err)
 {
@@ -165,17 +178,27 @@ bool worker_confine(const VmmDomainDef *def, const char *user, const char *group
     gid_t gid = 0;
     g_autofree char *host_files = needs_host_files(def);
     if (root && !host_files) {
-        /* Resolved now: /etc/passwd is gone from the private root. */
-        struct passwd *pw = getpwnam(user);
-        if (!pw) {
+        /* Resolved now: /etc/passwd is gone from the private root. "+N"
+         * is the number N (libvirt's DAC labels; vmmd's <seclabel>), which
+         * needs no passwd entry (a dynamic uid has none). */
+        guint32 num;
+        struct passwd *pw = NULL;
+        if (plus_number(user, &num)) {
+            uid = num;
+            pw = getpwuid(uid);
+            gid = pw ? pw->pw_gid : num;
+        } else if ((pw = getpwnam(user))) {
+            uid = pw->pw_uid;
+            gid = pw->pw_gid;
+        } else {
             g_set_error(err, CONFINE_ERROR, 0, "the worker's user '%s' does not exist: create "
                         "it (systemd-sysusers installs vmmd's sysusers.d file) or set user= "
                         "in vmmd.conf (see vmmd(8), SANDBOX)", user);
             return false;
         }
-        uid = pw->pw_uid;
-        gid = pw->pw_gid;
-        if (group) {
+        if (group && plus_number(group, &num)) {
+            gid = num;
+        } else if (group) {
             struct group *gr = getgrnam(group);
             if (!gr) {
                 g_set_error(err, CONFINE_ERROR, 0, "the worker's group '%s' does not exist "

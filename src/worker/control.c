@@ -4,10 +4,13 @@
 #include "proto/proto.h"
 #include "util/chardev.h"
 #include "util/log.h"
+#include "util/sandbox.h"
 #include "virtio/virtio_balloon.h"
+#include "hw/ahci.h"
 #include "hw/ide.h"
 #include "virtio/virtio_blk.h"
 #include "hw/e1000.h"
+#include "hw/rtl8139.h"
 #include "virtio/virtio_console.h"
 #include "virtio/virtio_net.h"
 
@@ -37,7 +40,7 @@ static json_object *cmd_query_status(VmmProtoConn *c, json_object *args, void *o
                                                               : paused ? "paused" : "running"));
     json_object_object_add(r, "reason", json_object_new_string(paused ? "user" : "booted"));
     json_object_object_add(r, "vcpus", json_object_new_int(w->def->vcpus));
-    json_object_object_add(r, "pid", json_object_new_int(getpid()));
+    json_object_object_add(r, "pid", json_object_new_int(vmm_host_pid()));
     return r;
 }
 
@@ -134,15 +137,19 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
         const VmmDiskDef *d = g_ptr_array_index(w->vm->def->disks, i);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "name", json_object_new_string(d->target_dev));
-        bool ide = d->bus == VMM_DISK_BUS_IDE;
-        /* an IDE CD-ROM's medium is whatever change-media put in last */
-        g_autofree char *medium = ide ? vmm_ide_medium(w->vm->ide, d->target_dev) : NULL;
-        const char *path = ide ? medium : d->path;
+        bool ide = d->bus == VMM_DISK_BUS_IDE, sata = d->bus == VMM_DISK_BUS_SATA;
+        /* a CD-ROM's medium is whatever change-media put in last */
+        g_autofree char *medium = ide ? vmm_ide_medium(w->vm->ide, d->target_dev)
+                                : sata ? vmm_ahci_medium(w->vm->ahci, d->target_dev) : NULL;
+        const char *path = ide || sata ? medium : d->path;
         if (path)
             json_object_object_add(o, "path", json_object_new_string(path));
         json_object_array_add(blocks, o);
         VmmBlockStats st;
-        if (ide) {
+        if (sata) {
+            if (!vmm_ahci_get_stats(w->vm->ahci, d->target_dev, &st))
+                continue;   /* an empty tray */
+        } else if (ide) {
             if (!vmm_ide_get_stats(w->vm->ide, d->target_dev, &st))
                 continue;   /* an empty tray */
         } else if (!b) {
@@ -167,17 +174,22 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
     /* virsh's net.N.*: rx is what the guest received, tx what it sent */
     json_object *nets = json_object_new_array();
     for (guint i = 0; w->vm->net && i < w->vm->net->len; i++) {
-        /* each interface is a virtio-net or an e1000 (vm.h) */
+        /* each interface is a virtio-net, an e1000 or an rtl8139 (vm.h) */
         VmmVirtioNet *n = g_ptr_array_index(w->vm->net, i);
-        VmmE1000 *e1000 = n ? NULL : g_ptr_array_index(w->vm->e1000, i);
+        VmmE1000 *e1000 = n || !w->vm->e1000 ? NULL : g_ptr_array_index(w->vm->e1000, i);
+        VmmRtl8139 *rtl = n || e1000 ? NULL : g_ptr_array_index(w->vm->rtl8139, i);
         VmmNetStats st;
         if (n)
             vmm_virtio_net_get_stats(n, &st, NULL, 0);
-        else
+        else if (e1000)
             vmm_e1000_get_stats(e1000, &st);
+        else
+            vmm_rtl8139_get_stats(rtl, &st);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "name", json_object_new_string(
-                                              n ? vmm_virtio_net_name(n) : vmm_e1000_name(e1000)));
+                                              n ? vmm_virtio_net_name(n)
+                                              : e1000 ? vmm_e1000_name(e1000)
+                                                      : vmm_rtl8139_name(rtl)));
         add_u64(o, "rx_bytes", st.rx_bytes);
         add_u64(o, "rx_pkts", st.rx_pkts);
         add_u64(o, "rx_errs", st.rx_errs);
@@ -188,7 +200,8 @@ static json_object *cmd_query_stats(VmmProtoConn *c, json_object *args, void *op
         add_u64(o, "tx_drop", st.tx_drop);
         json_object_object_add(o, "link_up", json_object_new_boolean(
                                                  n ? vmm_virtio_net_get_link(n)
-                                                   : vmm_e1000_get_link(e1000)));
+                                                 : e1000 ? vmm_e1000_get_link(e1000)
+                                                         : vmm_rtl8139_get_link(rtl)));
         json_object_array_add(nets, o);
     }
     json_object_object_add(r, "net", nets);
@@ -246,7 +259,8 @@ static json_object *cmd_query_chardevs(VmmProtoConn *c, json_object *args, void 
 
 /* set-link {"index": N, "up": BOOL}: the carrier of interface N as the
  * guest sees it (virtio-net STATUS with a configuration interrupt, or
- * e1000 STATUS.LU with an LSC interrupt). */
+ * e1000 STATUS.LU with an LSC interrupt, or rtl8139 BasicModeStatus with
+ * LinkChg). */
 static json_object *cmd_set_link(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
 {
     Worker *w = opaque;
@@ -270,15 +284,22 @@ static json_object *cmd_set_link(VmmProtoConn *c, json_object *args, void *opaqu
                                    "set-link: no interface %" G_GINT64_FORMAT " (the domain has %u)",
                                    i, n);
     VmmVirtioNet *vn = g_ptr_array_index(w->vm->net, i);
+    VmmE1000 *e1000 = vn || !w->vm->e1000 ? NULL : g_ptr_array_index(w->vm->e1000, i);
+    bool on = json_object_get_boolean(up);
     if (vn)
-        vmm_virtio_net_set_link(vn, json_object_get_boolean(up));
+        vmm_virtio_net_set_link(vn, on);
+    else if (e1000)
+        vmm_e1000_set_link(e1000, on);
     else
-        vmm_e1000_set_link(g_ptr_array_index(w->vm->e1000, i), json_object_get_boolean(up));
+        vmm_rtl8139_set_link(g_ptr_array_index(w->vm->rtl8139, i), on);
     return json_object_new_object();
 }
 
 /* change-media {"device": "hdc", "source": PATH (absent: eject), "force": BOOL}:
- * virsh change-media on an IDE CD-ROM; the guest sees UNIT ATTENTION. */
+ * virsh change-media on an IDE CD-ROM; the guest sees UNIT ATTENTION. vmmd
+ * sends the image it opened with the request (SCM_RIGHTS): a confined
+ * worker opens no file. Without one the worker opens PATH itself (run by
+ * hand, or without the sandbox). */
 static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *opaque,
                                      GError **err)
 {
@@ -307,11 +328,33 @@ static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *o
         return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
                                    "change-media: source '%s' is not an absolute path", path);
     g_autoptr(GError) e = NULL;
-    if (!w->vm->ide ||
-        !vmm_ide_change_media(w->vm->ide, json_object_get_string(dev), path,
-                              force && json_object_get_boolean(force), &e))
+    const char *name = json_object_get_string(dev);
+    bool forced = force && json_object_get_boolean(force);
+    int fd = vmm_proto_conn_take_fd(c);
+    if (fd >= 0 && !path) {
+        close(fd);
+        return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                   "change-media: a descriptor came with an eject (no source)");
+    }
+    if (path && fd < 0 && vmm_seccomp_active())
+        return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
+                                   "change-media: cannot open '%s': the confined worker opens "
+                                   "no file; vmmd passes the image's descriptor with the "
+                                   "request (SCM_RIGHTS) and none came", path);
+    /* the AHCI controller's drive when the disk of that name has bus='sata' */
+    bool sata = false;
+    for (guint i = 0; w->vm->def->disks && i < w->vm->def->disks->len; i++) {
+        const VmmDiskDef *d = g_ptr_array_index(w->vm->def->disks, i);
+        if (strcmp(d->target_dev, name) == 0)
+            sata = d->bus == VMM_DISK_BUS_SATA;
+    }
+    if (sata ? !vmm_ahci_change_media(w->vm->ahci, name, path, fd, forced, &e)
+             : !w->vm->ide || !vmm_ide_change_media(w->vm->ide, name, path, fd, forced, &e)) {
+        if (!sata && !w->vm->ide && fd >= 0)
+            close(fd);
         return vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID, "%s",
-                                   e ? e->message : "the domain has no IDE CD-ROM");
+                                   e ? e->message : "the domain has no IDE or SATA CD-ROM");
+    }
     return json_object_new_object();
 }
 

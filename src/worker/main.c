@@ -159,6 +159,7 @@ int main(int argc, char **argv)
 {
     g_autofree char *xml = NULL, *boot_protocol = NULL, *control = NULL, *exit_file = NULL;
     g_autofree char *run_dir = NULL, *user = NULL, *group = NULL;
+    g_autofree char *label_user = NULL;   /* <seclabel>'s USER:GROUP, split */
     gboolean verbose = FALSE, version = FALSE, no_sandbox = FALSE;
     gint state_lock_fd = -1;
     g_auto(GStrv) net_fds = NULL;
@@ -178,7 +179,8 @@ int main(int argc, char **argv)
           "interface INDEX's host side, opened by vmmd (tap queues or passt's socket)",
           "INDEX:FD[,FD...]" },
         { "user", 0, 0, G_OPTION_ARG_STRING, &user,
-          "when started as root, run the guest as this user (default vmmd)", "NAME" },
+          "when started as root, run the guest as this user, a name or +UID (default: the "
+          "domain's <seclabel> label, else vmmd)", "NAME" },
         { "group", 0, 0, G_OPTION_ARG_STRING, &group,
           "and this group (default the user's)", "NAME" },
         { "no-sandbox", 0, 0, G_OPTION_ARG_NONE, &no_sandbox,
@@ -202,6 +204,9 @@ int main(int argc, char **argv)
         printf("vmm-worker %s\n", PACKAGE_VERSION);
         return 0;
     }
+    /* known while /proc is there: vmmd puts us in a PID namespace of our
+     * own, where getpid() is 1 */
+    (void)vmm_host_pid();
     int exit_fd = open_exit_file(exit_file);
     if (!xml) {
         vmm_log_error("--xml FILE is required");
@@ -232,6 +237,10 @@ int main(int argc, char **argv)
         write_exit_file(exit_fd, VMM_WORKER_EXIT_ERROR, "error", err->message);
         return VMM_WORKER_EXIT_ERROR;
     }
+    /* Tuning is the daemon's (cgroups, affinities): say so when run alone. */
+    if (w.def->tune && !control)
+        vmm_log_warn("<cputune>, <memtune> and <blkiotune> are applied by vmmd (per-VM "
+                     "cgroups); vmm-worker run by hand does not apply them");
     /* Lets another VM refused our images name this domain, not just a pid. */
     if (!vmm_image_lock_set_holder(w.def->name, &err)) {
         vmm_log_warn("%s", err->message);
@@ -299,6 +308,18 @@ int main(int argc, char **argv)
     g_unix_signal_add(SIGINT, on_sigint, &w);
     g_unix_signal_add(SIGHUP, on_sigint, &w);
 
+    /* run by hand: the domain's DAC label, when it has one (vmmd passes
+     * --user/--group, a dynamic uid included) */
+    const char *label_group = NULL;
+    if (!user && w.def->seclabel && w.def->seclabel->label &&
+        w.def->seclabel->type != VMM_SECLABEL_NONE) {
+        label_user = g_strdup(w.def->seclabel->label);
+        char *colon = strchr(label_user, ':');
+        *colon = 0;
+        label_group = colon + 1;
+    }
+    const char *run_user = user ? user : label_user ? label_user : VMM_WORKER_DEFAULT_USER;
+    const char *run_group = user ? group : label_user ? label_group : group;
     for (;;) {
         w.vm = vmm_vm_new(w.def, w.backends, w.channel_backends, netdevs, boot_protocol,
                           &err);
@@ -307,8 +328,7 @@ int main(int argc, char **argv)
          * runs (once; a reboot builds the next VM inside the sandbox). */
         if (!w.vm ||
             (!no_sandbox && !vmm_seccomp_active() &&
-             !worker_confine(w.def, user ? user : VMM_WORKER_DEFAULT_USER, group, exit_fd,
-                             &err)) ||
+             !worker_confine(w.def, run_user, run_group, exit_fd, &err)) ||
             !vmm_vm_start(w.vm, &err)) {
             vmm_log_error("%s", err->message);
             detail = g_strdup(err->message);

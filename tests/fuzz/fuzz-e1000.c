@@ -30,11 +30,7 @@
 #include "util/log.h"
 #include "vmm/layout.h"
 #include "vmm/vm.h"
-#include "fuzz-vm.h"
 
-#include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -46,6 +42,9 @@
 #define BAR0      LAYOUT_PCI_MMIO_BASE
 #define IOBAR     0xc000
 
+#define FUZZ_NIC_NAME "e1000"
+#include "fuzz-nic.h"
+
 static const uint16_t regs[] = {
     0x0000, 0x0008, 0x0010, 0x0014, 0x0020, 0x00c0, 0x00c4, 0x00c8, 0x00d0, 0x00d8,
     0x0100, 0x0400, 0x2800, 0x2804, 0x2808, 0x2810, 0x2818, 0x2820, 0x282c, 0x3800,
@@ -53,65 +52,10 @@ static const uint16_t regs[] = {
     0x5000, 0x5200, 0x5400, 0x5404, 0x0038,
 };
 
-static void G_GNUC_PRINTF(1, 2) fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "fuzz-e1000: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    abort();
-}
-
-static void line_set(VmmIrq *irq, int level)
-{
-    if (level != 0 && level != 1)
-        fail("gsi %u driven to %d", irq->gsi, level);
-}
-
-static void guest_access(VmmVm *vm, bool write, bool pio, uint64_t addr, unsigned sz, uint64_t *v)
-{
-    VmmBus *bus = pio ? &vm->pio : &vm->mmio;
-    if (write) {
-        vmm_bus_write(bus, addr, sz, *v);
-        return;
-    }
-    *v = 0;
-    vmm_bus_read(bus, addr, sz, v);
-    if (sz < 8 && (*v >> (8 * sz)) != 0)
-        fail("%u-byte read at 0x%llx returned 0x%llx", sz, (unsigned long long)addr,
-             (unsigned long long)*v);
-}
-
 static void reg_write(VmmVm *vm, unsigned reg, uint32_t v)
 {
     uint64_t x = v;
     guest_access(vm, true, false, BAR0 + reg, 4, &x);
-}
-
-static void drain(int fd)
-{
-    static uint8_t junk[70000];
-    while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
-        ;
-}
-
-/* passt reads all the time; the device blocks on a full stream (as it
- * would on a passt that stopped), so a thread here keeps reading. */
-typedef struct {
-    int fd;
-    gint stop;
-} Drainer;
-
-static gpointer drainer(gpointer data)
-{
-    Drainer *d = data;
-    while (!g_atomic_int_get(&d->stop)) {
-        drain(d->fd);
-        g_usleep(1000);
-    }
-    return NULL;
 }
 
 /* After a reset, one 60-byte frame from a fresh ring reaches the host. */
@@ -144,97 +88,52 @@ static void check_usable(VmmVm *vm, uint8_t *ram, int peer, bool stream)
         fail("after CTRL.RST the device did not transmit a 60-byte frame (got %zd bytes)", n);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void *nic_create(VmmVm *vm, const VmmNicConfig *cfg, GError **err)
 {
-    static uint8_t *ram;
-    if (!ram) {
-        if (!g_getenv("VMM_FUZZ_VERBOSE"))
-            vmm_log_set_level(VMM_LOG_ERROR);
-        ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (ram == MAP_FAILED)
-            abort();
-    }
-    memset(ram, 0, RAM_SIZE);
-    VmmVm *vm = fuzz_vm_new(ram, RAM_SIZE, line_set);
-    bool stream = size && (data[0] & 1);
-    int sv[2];
-    if (socketpair(AF_UNIX, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0, sv) < 0)
-        fail("socketpair: %s", g_strerror(errno));
-    VmmE1000Config cfg = { .name = "vnet0", .mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
-                           .fd = sv[0], .stream = stream, .pci_slot = SLOT };
-    GError *err = NULL;
-    VmmE1000 *e = vmm_e1000_new(vm, &cfg, &err);
-    if (!e)
-        fail("%s", err->message);
-    Drainer dr = { sv[1], 0 };
-    GThread *drain_thread = stream ? g_thread_new("drainer", drainer, &dr) : NULL;
+    return vmm_e1000_new(vm, cfg, err);
+}
+
+static void nic_destroy(void *dev)
+{
+    vmm_e1000_free(dev);
+}
+
+static void nic_map(VmmVm *vm)
+{
     uint64_t v = BAR0;
     guest_access(vm, true, false, LAYOUT_ECAM_BASE + (SLOT << 15) + PCI_BAR0, 4, &v);
     v = IOBAR;
     guest_access(vm, true, false, LAYOUT_ECAM_BASE + (SLOT << 15) + PCI_BAR0 + 4, 4, &v);
-    v = PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER;
-    guest_access(vm, true, false, LAYOUT_ECAM_BASE + (SLOT << 15) + PCI_COMMAND, 2, &v);
+}
 
-    for (size_t at = 1; at + 8 <= size; at += 8) {
-        const uint8_t *r = data + at;
-        bool write = r[0] & 1;
-        unsigned sz = 1u << (r[1] & 3);
-        unsigned off = r[2] | r[3] << 8;
-        v = (uint64_t)r[4] | (uint64_t)r[5] << 8 | (uint64_t)r[6] << 16 | (uint64_t)r[7] << 24;
-        switch ((r[0] >> 1) & 7) {
-        case 0:
-            guest_access(vm, write, false, LAYOUT_ECAM_BASE + (SLOT << 15) + off % PCI_CFG_SIZE, sz, &v);
-            break;
-        case 1: guest_access(vm, write, false, BAR0 + off % 0x6000, sz, &v); break;
-        case 2:
-            guest_access(vm, write, false, BAR0 + regs[r[2] % G_N_ELEMENTS(regs)] + (r[3] & 3), sz, &v);
-            break;
-        case 3: guest_access(vm, write, true, IOBAR + off % 0x40, sz, &v); break;
-        case 4: memcpy(ram + off % (RAM_SIZE - 8), &v, 8); break;
-        case 5: {
-            size_t len = v % 2048;
-            if (stream && !len)
-                break;   /* passt never sends an empty frame */
-            size_t from = off % (RAM_SIZE - 2048);
-            uint8_t frame[4 + 12 + 2048];
-            size_t hl = stream ? 4 : 12;
-            memset(frame, 0, hl);
-            if (stream) {
-                frame[2] = (uint8_t)(len >> 8);
-                frame[3] = (uint8_t)len;
-            }
-            memcpy(frame + hl, ram + from, len);
-            if (send(sv[1], frame, hl + len, MSG_DONTWAIT) < 0 && errno != EAGAIN &&
-                errno != ENOBUFS)
-                fail("frame to the device: %s", g_strerror(errno));
-            break;
-        }
-        case 6:
-            if (!stream)
-                drain(sv[1]);
-            break;
-        case 7: {
-            uint8_t *d = ram + ((off & 0x8000) ? 0x2000 : 0x1000) + 16 * (off % 16);
-            uint64_t a = off & 0x7fff;
-            uint32_t w2 = (uint32_t)v, w3 = r[1];
-            memcpy(d, &a, 8);
-            memcpy(d + 8, &w2, 4);
-            memcpy(d + 12, &w3, 4);
-            break;
-        }
-        }
+static void nic_record(VmmVm *vm, uint8_t *ram, unsigned kind, bool write, unsigned sz,
+                       unsigned off, uint64_t *vp, const uint8_t *r)
+{
+    uint64_t v = *vp;
+    switch (kind) {
+    case 1: guest_access(vm, write, false, BAR0 + off % 0x6000, sz, &v); break;
+    case 2:
+        guest_access(vm, write, false, BAR0 + regs[r[2] % G_N_ELEMENTS(regs)] + (r[3] & 3), sz, &v);
+        break;
+    case 3: guest_access(vm, write, true, IOBAR + off % 0x40, sz, &v); break;
+    case 7: {
+        uint8_t *d = ram + ((off & 0x8000) ? 0x2000 : 0x1000) + 16 * (off % 16);
+        uint64_t a = off & 0x7fff;
+        uint32_t w2 = (uint32_t)v, w3 = r[1];
+        memcpy(d, &a, 8);
+        memcpy(d + 8, &w2, 4);
+        memcpy(d + 12, &w3, 4);
+        break;
     }
+    }
+    *vp = v;
+}
 
-    if (drain_thread) {
-        g_atomic_int_set(&dr.stop, 1);
-        g_thread_join(drain_thread);
-    }
-    check_usable(vm, ram, sv[1], stream);
-    vmm_e1000_free(e);
-    close(sv[0]);
-    close(sv[1]);
-    fuzz_vm_free(vm);
-    return 0;
+static const FuzzNic nic = { nic_create, nic_destroy, nic_map, nic_record, check_usable };
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return fuzz_nic_one(&nic, data, size);
 }
 
 #ifdef VMM_FUZZ_STANDALONE

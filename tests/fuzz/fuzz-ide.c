@@ -25,6 +25,7 @@
 #include "hw/bus.h"
 #include "hw/ide.h"
 #include "hw/pci.h"
+#include "fuzz-util.h"
 #include "util/log.h"
 #include "vmm/layout.h"
 #include "vmm/vm.h"
@@ -39,45 +40,6 @@
 #define RAM_SIZE 0x10000
 #define BM_BASE  0xc000
 
-static void fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    abort();
-}
-
-static void line_set(VmmIrq *irq, int level)
-{
-    if (level != 0 && level != 1)
-        fail("IDE interrupt line %u driven to %d", irq->gsi, level);
-}
-
-static void access_bus(VmmBus *bus, bool write, uint64_t addr, unsigned sz, uint64_t *v)
-{
-    if (write) {
-        vmm_bus_write(bus, addr, sz, *v);
-        return;
-    }
-    *v = 0;
-    vmm_bus_read(bus, addr, sz, v);
-    if (sz < 8 && (*v >> (8 * sz)) != 0)
-        fail("%u-byte read at 0x%llx returned 0x%llx", sz, (unsigned long long)addr,
-             (unsigned long long)*v);
-}
-
-static int memfd_image(const char *name, off_t size, char *path, size_t n)
-{
-    int fd = memfd_create(name, MFD_CLOEXEC);
-    if (fd < 0 || ftruncate(fd, size) < 0)
-        abort();
-    snprintf(path, n, "/proc/self/fd/%d", fd);
-    return fd;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t *ram;
@@ -88,9 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (ram == MAP_FAILED)
             abort();
-        memfd_image("fuzz-hda", 1 << 20, disk_path, sizeof(disk_path));
-        memfd_image("fuzz-cd", 64 << 11, cd_path, sizeof(cd_path));
-        memfd_image("fuzz-cd2", 8 << 11, cd2_path, sizeof(cd2_path));
+        fuzz_memfd_image("fuzz-hda", 1 << 20, disk_path, sizeof(disk_path));
+        fuzz_memfd_image("fuzz-cd", 64 << 11, cd_path, sizeof(cd_path));
+        fuzz_memfd_image("fuzz-cd2", 8 << 11, cd2_path, sizeof(cd2_path));
     }
     memset(ram, 0, RAM_SIZE);
     uint8_t mode = size ? data[0] : 0;
@@ -117,18 +79,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vmm_bus_init(&vm->pio, "pio");
     vmm_bus_init(&vm->mmio, "mmio");
     vm->pci = vmm_pci_host_new(&vm->pio, &vm->mmio, NULL);
-    VmmIrq irq[2] = { { .set = line_set, .gsi = GSI_IDE0 }, { .set = line_set, .gsi = GSI_IDE1 } };
+    VmmIrq irq[2] = { { .set = fuzz_line_set, .gsi = GSI_IDE0 }, { .set = fuzz_line_set, .gsi = GSI_IDE1 } };
     GError *err = NULL;
     /* mode bit 2: PCI native mode (BARs 0-3 at the compatibility ports) */
     VmmIde *ide = vm->pci ? vmm_ide_new(vm, mode & 4, &irq[0], &irq[1], &err) : NULL;
     if (!ide)
-        fail("%s", err ? err->message : "no PCI host");
+        fuzz_fail("%s", err ? err->message : "no PCI host");
     /* As firmware leaves it: BAR4 placed, I/O decoding and bus mastering on. */
     uint64_t cfg = LAYOUT_ECAM_BASE + (VMM_IDE_PCI_SLOT << 15) + (1 << 12), v;
     v = BM_BASE | 1;
-    access_bus(&vm->mmio, true, cfg + 0x20, 4, &v);
+    fuzz_access(&vm->mmio, true, cfg + 0x20, 4, &v);
     v = PCI_COMMAND_IO | PCI_COMMAND_MASTER;
-    access_bus(&vm->mmio, true, cfg + PCI_COMMAND, 2, &v);
+    fuzz_access(&vm->mmio, true, cfg + PCI_COMMAND, 2, &v);
 
     for (size_t at = 1; at + 8 <= size; at += 8) {
         const uint8_t *r = data + at;
@@ -139,22 +101,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unsigned off = r[2] | r[3] << 8;
         v = (uint64_t)r[4] | (uint64_t)r[5] << 8 | (uint64_t)r[6] << 16 | (uint64_t)r[7] << 24;
         switch ((r[0] >> 1) & 7) {
-        case 0: access_bus(&vm->pio, write, 0x1f0 + off % 8, sz, &v); break;
-        case 1: access_bus(&vm->pio, write, 0x170 + off % 8, sz, &v); break;
-        case 2: access_bus(&vm->pio, write, off & 1 ? 0x376 : 0x3f6, 1, &v); break;
-        case 3: access_bus(&vm->pio, write, BM_BASE + off % 16, sz, &v); break;
-        case 4: access_bus(&vm->mmio, write, cfg + off % 256, sz, &v); break;
+        case 0: fuzz_access(&vm->pio, write, 0x1f0 + off % 8, sz, &v); break;
+        case 1: fuzz_access(&vm->pio, write, 0x170 + off % 8, sz, &v); break;
+        case 2: fuzz_access(&vm->pio, write, off & 1 ? 0x376 : 0x3f6, 1, &v); break;
+        case 3: fuzz_access(&vm->pio, write, BM_BASE + off % 16, sz, &v); break;
+        case 4: fuzz_access(&vm->mmio, write, cfg + off % 256, sz, &v); break;
         case 5: memcpy(ram + off % (RAM_SIZE - 4), &v, 4); break;
         case 6: {
             uint64_t port = v & 1 ? 0x170 : 0x1f0, w = v >> 16;
             for (unsigned i = 0; i < off % 4096; i++)
-                access_bus(&vm->pio, write, port, 2, &w);
+                fuzz_access(&vm->pio, write, port, 2, &w);
             break;
         }
         case 7: {
             GError *e = NULL;
             vmm_ide_change_media(ide, "hdc", off & 1 ? NULL : (v & 1 ? cd2_path : cd_path),
-                                 off & 2, &e);
+                                 -1, off & 2, &e);
             g_clear_error(&e);
             break;
         }

@@ -9,7 +9,7 @@ secs=${VMM_FUZZ_SECONDS:-45}
 # Groups of sources many targets need, so that a new file in one of them
 # reaches every target that links the group.
 conf=$(cd "$src" && echo src/conf/*.c)
-net=$(cd "$src" && echo src/net/tap.c src/net/ifctl.c src/net/passt.c)
+net=$(cd "$src" && echo src/net/tap.c src/net/ifctl.c src/net/passt.c src/net/nicio.c)
 block=$(cd "$src" && echo src/block/block.c src/block/qcow2.c src/block/io_threads.c \
     src/block/io_native.c src/block/io_uring.c src/block/lock.c)
 # name|sources besides tests/fuzz/fuzz-NAME.c|what it covers|pkg-config packages|link flags
@@ -24,10 +24,12 @@ targets=(
     "run-files|daemon/run_files.c|daemon run dir state + exit files|glib-2.0 json-c"
     "virtio-pci|$conf $block $net src/virtio/virtio_pci.c src/virtio/virtio_blk.c src/virtio/virtio_blk_req.c src/virtio/virtio_net.c src/virtio/virtio_net_proto.c src/vhost/vhost.c src/vhost/vhost_user.c src/vhost/vhost_user_msg.c src/vhost/vhost_kernel.c src/virtio/virtqueue.c src/vmm/irq.c src/hw/pci.c src/hw/bus.c src/vmm/cpu_features.c src/util/log.c src/virtio/virtio_iothread.c src/virtio/virtio_balloon.c src/virtio/virtio_rng.c src/virtio/virtio_console.c src/util/chardev.c src/util/sandbox.c|virtio-pci registers + PCI config, virtio-blk/net/balloon/rng behind|glib-2.0 liburing libxml-2.0 zlib libzstd libseccomp|-Wl,--wrap=ioctl"
     "e1000|$net src/hw/e1000.c src/hw/pci.c src/hw/bus.c src/vmm/irq.c src/util/log.c|e1000 registers, EEPROM, PHY, tx/rx descriptors, TSO|glib-2.0"
-    "ide|$conf $block src/hw/ide.c src/hw/atapi.c src/hw/pci.c src/hw/bus.c src/vmm/cpu_features.c src/util/log.c src/util/sandbox.c|PIIX3 IDE ports, bus master, PRD tables, ATA + ATAPI commands, media change|glib-2.0 liburing libxml-2.0 zlib libzstd libseccomp"
+    "ide|$conf $block src/hw/ide.c src/hw/ata.c src/hw/atapi.c src/hw/pci.c src/hw/bus.c src/vmm/cpu_features.c src/util/log.c src/util/sandbox.c|PIIX3 IDE ports, bus master, PRD tables, ATA + ATAPI commands, media change|glib-2.0 liburing libxml-2.0 zlib libzstd libseccomp"
+    "ahci|$conf $block src/hw/ahci.c src/hw/ata.c src/hw/atapi.c src/hw/pci.c src/hw/bus.c src/vmm/irq.c src/vmm/cpu_features.c src/util/log.c src/util/sandbox.c|AHCI registers, command lists, PRDTs, FISes, NCQ, ATA + ATAPI commands|glib-2.0 liburing libxml-2.0 zlib libzstd libseccomp"
+    "rtl8139|$net src/hw/rtl8139.c src/hw/pci.c src/hw/bus.c src/vmm/irq.c src/util/log.c|rtl8139 registers, 93C46, classic ring buffer + tx slots, C+ descriptor rings, offloads|glib-2.0"
     "vhost-user|src/vhost/vhost_user_msg.c|vhost-user replies from a back end|glib-2.0"
     "libvirt-msg|daemon/libvirt_msg.c build:src/rpc/vmm_remote_xdr.c|libvirt RPC packets: framing, header, XDR arguments|gio-2.0 libtirpc"
-    "qcow2|src/block/qcow2.c src/block/lock.c src/util/log.c|qcow2 header, L1/L2/refcount tables, compressed clusters, writes|glib-2.0 zlib libzstd"
+    "qcow2|src/block/qcow2.c src/block/lock.c src/util/log.c src/util/sandbox.c|qcow2 header, L1/L2/refcount tables, compressed clusters, writes|glib-2.0 zlib libzstd libseccomp"
 )
 echo "1..${#targets[@]}"
 cc=$(command -v clang || true)

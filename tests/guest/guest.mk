@@ -23,7 +23,7 @@ GUEST_BZIMAGE = $(guest_builddir)/guestkit.bzImage
 
 GUEST_HDRS = $(guest_srcdir)/gk.h $(guest_srcdir)/lib.h $(guest_srcdir)/acpi.h \
 	$(guest_srcdir)/pcibus.h $(guest_srcdir)/virtio.h $(guest_srcdir)/blk.h $(guest_srcdir)/net.h \
-	$(guest_srcdir)/e1000.h
+	$(guest_srcdir)/e1000.h $(guest_srcdir)/rtl8139.h
 GUEST_OBJS = \
 	$(guest_builddir)/entry32.gk.o $(guest_builddir)/entry64.gk.o \
 	$(guest_builddir)/isr.gk.o $(guest_builddir)/trampoline.gk.o \
@@ -35,8 +35,10 @@ GUEST_OBJS = \
 	$(guest_builddir)/pcibus.gk.o $(guest_builddir)/virtio.gk.o \
 	$(guest_builddir)/blk.gk.o $(guest_builddir)/test_blk.gk.o \
 	$(guest_builddir)/test_blkbench.gk.o $(guest_builddir)/test_ide.gk.o \
+	$(guest_builddir)/ahci.gk.o $(guest_builddir)/test_ahci.gk.o \
 	$(guest_builddir)/net.gk.o $(guest_builddir)/test_net.gk.o \
 	$(guest_builddir)/e1000.gk.o $(guest_builddir)/test_e1000.gk.o \
+	$(guest_builddir)/rtl8139.gk.o $(guest_builddir)/test_rtl8139.gk.o \
 	$(guest_builddir)/test_rng.gk.o $(guest_builddir)/test_console.gk.o \
 	$(guest_builddir)/test_balloon.gk.o \
 	$(guest_builddir)/main.gk.o

@@ -72,9 +72,28 @@ irq_eoi:
 ged_irq:
 	level_irq VEC_GED, ged_addr, ged_events
 
-/* e1000 INTx (test=e1000): intx_addr is its ICR, read to clear */
+/* A NIC's INTx: intx_addr is its cause register. e1000 (intx_w1c 0): ICR,
+ * read to clear; rtl8139 (intx_w1c 1): the 16-bit ISR, cleared by writing
+ * back the bits read. */
 intx_irq:
+	cmpq	$0, intx_w1c(%rip)
+	jne	intx_w1c_irq
 	level_irq VEC_INTX, intx_addr, intx_events
+
+intx_w1c_irq:
+	lock incq irq_count + 8 * VEC_INTX(%rip)
+	lock incq irq_total(%rip)
+	pushq	%rax
+	pushq	%rdx
+	movq	intx_addr(%rip), %rax
+	movzwl	(%rax), %edx
+	movw	%dx, (%rax)
+	lock orq %rdx, intx_events(%rip)
+	movl	$0xfee000b0, %eax
+	movl	$0, (%rax)
+	popq	%rdx
+	popq	%rax
+	iretq
 
 /* int3 from CPL3, %rax = SYS_*. Only %rax is clobbered. */
 sys_entry:

@@ -10,6 +10,7 @@ volatile u64 ged_events;
 u64 ged_addr;
 volatile u64 intx_events;		/* e1000 ICR bits read by the INTx stub */
 u64 intx_addr;
+u64 intx_w1c;			/* 1: intx_addr is a write-1-to-clear 16-bit ISR (rtl8139) */
 
 char test_name[64];
 extern char _bss_start[], _bss_end[];
@@ -36,10 +37,12 @@ void test_net_bench(void);
 void test_rng(void);
 void test_console(void);
 void test_ide(void);
+void test_ahci(void);
 void test_ide_media(void);
 void test_net_reflect(void);
 void test_net_peer(void);
 void test_e1000(void);
+void test_rtl8139(void);
 
 static const struct {
 	const char *name;
@@ -53,7 +56,7 @@ static const struct {
 	{ "blk-persist", test_blk_persist }, { "net", test_net }, { "net-dhcp", test_net_dhcp },
 	{ "net-bench", test_net_bench }, { "rng", test_rng }, { "console", test_console },
 	{ "net-reflect", test_net_reflect }, { "net-peer", test_net_peer },
-	{ "e1000", test_e1000 }, { "ide", test_ide }, { "ide-media", test_ide_media },
+	{ "e1000", test_e1000 }, { "rtl8139", test_rtl8139 }, { "ide", test_ide }, { "ahci", test_ahci }, { "ide-media", test_ide_media },
 };
 
 NORETURN void idle_forever(void)

@@ -183,3 +183,21 @@ bool net_ctrl(struct net *n, u8 cls, u8 cmd, const void *data, u32 len)
 	struct vbuf bufs[2] = { { (u64)b, 2 + len, false }, { (u64)ack, 1, true } };
 	return vq_submit_wait(q, bufs, 2, NULL, 2000, NULL) == VQ_DONE && *ack == 0;
 }
+
+/* struct nic_ops over virtio-net: dev is the struct net itself */
+static u8 *vn_rx(void *d, int p, u32 *len, u16 *slot) { return net_rx(d, p, len, slot); }
+static void vn_rx_done(void *d, int p, u16 slot) { net_rx_done(d, p, slot); }
+static void vn_rx_flush(void *d, int p) { net_rx_flush(d, p); }
+static u8 *vn_tx_buf(void *d, int p, u16 *slot) { return net_tx_buf(d, p, slot); }
+static void vn_tx_send(void *d, int p, u16 slot, u32 len, bool kick)
+{
+	net_tx_send(d, p, slot, len, kick);
+}
+static void vn_tx_kick(void *d, int p) { net_tx_kick(d, p); }
+static bool vn_link_up(void *d) { return net_link_up(d); }
+static u64 vn_link_irqs(void *d) { return virtio_cfg_irqs(((struct net *)d)->v); }
+
+const struct nic_ops virtio_nic_ops = {
+	"virtio", vn_rx, vn_rx_done, vn_rx_flush, vn_tx_buf, vn_tx_send, vn_tx_kick,
+	vn_link_up, vn_link_irqs, NULL,
+};

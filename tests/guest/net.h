@@ -69,6 +69,28 @@ void net_tx_kick(struct net *n, int p);
 /* control queue command; true when the device acked VIRTIO_NET_OK */
 bool net_ctrl(struct net *n, u8 cls, u8 cmd, const void *data, u32 len);
 
+/* One NIC as test=net, net-dhcp and net-bench drive it: virtio-net (dev
+ * a struct net, pairs p), e1000 and rtl8139 (one pair: p is 0). */
+struct nic_ops {
+	const char *name;		/* "virtio", "e1000", "rtl8139" */
+	/* next received frame (NULL: none), its slot given back, the given
+	 * back slots published to the device */
+	u8 *(*rx)(void *dev, int p, u32 *len, u16 *slot);
+	void (*rx_done)(void *dev, int p, u16 slot);
+	void (*rx_flush)(void *dev, int p);
+	/* a transmit slot (NULL: all in flight); tx_send queues it, leaving
+	 * the IPv4 and UDP checksums to the device where it offers that */
+	u8 *(*tx_buf)(void *dev, int p, u16 *slot);
+	void (*tx_send)(void *dev, int p, u16 slot, u32 len, bool kick);
+	void (*tx_kick)(void *dev, int p);
+	bool (*link_up)(void *dev);
+	u64 (*link_irqs)(void *dev);	/* interrupts that may mean a link change */
+	/* the device's counters into n (rx_pkts[0], tx_pkts[0], rx_bad,
+	 * tx_busy); NULL when dev is n */
+	void (*counts)(void *dev, struct net *n);
+};
+extern const struct nic_ops virtio_nic_ops, e1000_nic_ops, rtl8139_nic_ops;
+
 /* --- test_net.c's protocol helpers (big-endian on the wire) ------------- */
 static inline u16 be16(const u8 *p) { return (u16)(p[0] << 8 | p[1]); }
 static inline u32 be32(const u8 *p) { return (u32)p[0] << 24 | (u32)p[1] << 16 | (u32)p[2] << 8 | p[3]; }

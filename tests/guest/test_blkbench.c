@@ -1,5 +1,8 @@
 /* test=blk-bench rw=randread|randwrite|read|write bs=4096 qd=N secs=S
- *                [queues=K] [poll=1] [disk=N] [nofeat=B,B]
+ *                [bus=virtio|ide|sata] [queues=K] [poll=1] [disk=N] [nofeat=B,B]
+ * bus=ide runs on the PIIX3's primary master by bus-master DMA, one
+ * command at a time (qd=1, reported as such); bus=sata on the first AHCI
+ * disk with NCQ, up to 32 commands in flight; both poll. The virtio path:
  * Keeps qd requests in flight, spread over K queues, for S seconds (TSC)
  * and reports IOPS, MB/s (10^6 bytes), mean latency, interrupts and
  * queue notifications. Requests are pre-built descriptor chains (or one
@@ -11,6 +14,7 @@
  * before sleeping, so a burst of completions costs one interrupt;
  * poll=1 keeps them off and spins on used->idx. */
 #include "blk.h"
+#include "blkbench.h"
 
 #define mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 #define MAX_SLOTS 1024
@@ -26,12 +30,57 @@ struct slot {
 static u64 rng;
 static u64 rnd(void)
 {
+	if (!rng)
+		rng = rdtsc() | 1;
 	u64 x = rng;
 	x ^= x >> 12;
 	x ^= x << 25;
 	x ^= x >> 27;
 	rng = x;
 	return x * 0x2545f4914f6cdd1dull;
+}
+
+u64 bench_next(const struct bench_args *a, u64 *seq, u64 blocks)
+{
+	if (a->rnd)
+		return rnd() % blocks;
+	u64 b = *seq;
+	if (++*seq >= blocks)
+		*seq = 0;
+	return b;
+}
+
+void bench_fail(const char *bus, const char *why)
+{
+	check("blk_bench", false, ",\"bus\":\"%s\",\"error\":\"%s\"", bus, why);
+}
+
+void bench_report(const struct bench_args *a, const struct bench_res *r)
+{
+	u64 ios = r->ios, irqs = r->irqs, nots = r->nots;
+	u64 per_us = tsc_hz / 1000000;
+	u64 el_us = (r->t_last - r->t0) / per_us;
+	if (!el_us)
+		el_us = 1;
+	u64 bytes = ios * a->bs;
+	u64 iops = ios * 1000000 / el_us;
+	u64 mb100 = bytes * 100 / el_us;		/* bytes per us = MB/s */
+	u64 lat_ns = ios ? r->lat_tsc * 1000 / per_us / ios : 0;
+	check("blk_bench", ios > 0 && !r->errs && !r->bad && !r->timed_out,
+	      ",\"rw\":\"%s\",\"bs\":%llu,\"qd\":%llu,\"iops\":%llu,\"mbps\":%llu.%02llu,\"lat_us_avg\":%llu.%03llu,\"interrupts\":%llu,\"notifies\":%llu"
+	      ",\"notifies_suppressed\":%llu,\"queues\":%u,\"secs\":%llu,\"elapsed_ms\":%llu,\"ios\":%llu,\"errors\":%llu,\"bad_used\":%llu,\"drain_timeout\":%s"
+	      ",\"poll\":%s,\"event_idx\":%s,\"indirect\":%s,\"device\":\"%s\",\"qd_requested\":%llu,\"irqs_per_io\":%llu.%03llu,\"notifies_per_io\":%llu.%03llu"
+	      ",\"bus\":\"%s\"",
+	      a->rw, (unsigned long long)a->bs, (unsigned long long)r->qd, (unsigned long long)iops,
+	      (unsigned long long)(mb100 / 100), (unsigned long long)(mb100 % 100),
+	      (unsigned long long)(lat_ns / 1000), (unsigned long long)(lat_ns % 1000),
+	      (unsigned long long)irqs, (unsigned long long)nots, (unsigned long long)r->sups, r->queues,
+	      (unsigned long long)a->secs, (unsigned long long)(el_us / 1000), (unsigned long long)ios,
+	      (unsigned long long)r->errs, (unsigned long long)r->bad, r->timed_out ? "true" : "false",
+	      r->poll ? "true" : "false", r->event_idx ? "true" : "false", r->indirect ? "true" : "false", r->device,
+	      (unsigned long long)a->qd, (unsigned long long)(ios ? irqs / ios : 0),
+	      (unsigned long long)(ios ? irqs * 1000 / ios % 1000 : 0), (unsigned long long)(ios ? nots / ios : 0),
+	      (unsigned long long)(ios ? nots * 1000 / ios % 1000 : 0), r->bus);
 }
 
 void test_blk_bench(void)
@@ -66,6 +115,21 @@ void test_blk_bench(void)
 	if (!bs || bs % 512 || bs > (1u << 20) || !qd || !secs || !queues) {
 		check("blk_bench", false, ",\"error\":\"bad bs/qd/secs/queues (bs: multiple of 512 up to 1 MiB)\",\"bs\":%llu,\"qd\":%llu",
 		      (unsigned long long)bs, (unsigned long long)qd);
+		return;
+	}
+	char bus[16];
+	if (!cmdline_get("bus", bus, sizeof(bus)))
+		strlcpy(bus, "virtio", sizeof(bus));
+	if (strcmp(bus, "virtio")) {
+		struct bench_args a = { .bs = bs, .qd = qd, .secs = secs, .queues = 1,
+					.rnd = rnd_off, .write = write };
+		strlcpy(a.rw, rw, sizeof(a.rw));
+		if (!strcmp(bus, "ide"))
+			ide_bench(&a);
+		else if (!strcmp(bus, "sata"))
+			ahci_bench(&a);
+		else
+			bench_fail(bus, "bus must be virtio, ide or sata");
 		return;
 	}
 	int n = virtio_find(VIRTIO_ID_BLOCK, devs, ARRAY_SIZE(devs));
@@ -188,7 +252,6 @@ void test_blk_bench(void)
 		}
 	}
 
-	rng = rdtsc() | 1;
 	u64 seq = 0;
 	u64 irq0 = virtio_all_irqs(d), not0 = 0, sup0 = 0;
 	for (u16 k = 0; k < K; k++) {
@@ -283,27 +346,13 @@ void test_blk_bench(void)
 	}
 	nots -= not0;
 	sups -= sup0;
-	u64 per_us = tsc_hz / 1000000;
-	u64 el_us = (t_last - t0) / per_us;
-	if (!el_us)
-		el_us = 1;
-	u64 bytes = ios * bs;
-	u64 iops = ios * 1000000 / el_us;
-	u64 mb100 = bytes * 100 / el_us;		/* bytes per us = MB/s */
-	u64 lat_ns = ios ? lat * 1000 / per_us / ios : 0;
-	check("blk_bench", ios > 0 && !errs && !bad && !timed_out,
-	      ",\"rw\":\"%s\",\"bs\":%llu,\"qd\":%llu,\"iops\":%llu,\"mbps\":%llu.%02llu,\"lat_us_avg\":%llu.%03llu,\"interrupts\":%llu,\"notifies\":%llu"
-	      ",\"notifies_suppressed\":%llu,\"queues\":%u,\"secs\":%llu,\"elapsed_ms\":%llu,\"ios\":%llu,\"errors\":%llu,\"bad_used\":%llu,\"drain_timeout\":%s"
-	      ",\"poll\":%s,\"event_idx\":%s,\"indirect\":%s,\"device\":\"%s\",\"qd_requested\":%llu,\"irqs_per_io\":%llu.%03llu,\"notifies_per_io\":%llu.%03llu",
-	      rw, (unsigned long long)bs, (unsigned long long)qd_eff, (unsigned long long)iops,
-	      (unsigned long long)(mb100 / 100), (unsigned long long)(mb100 % 100),
-	      (unsigned long long)(lat_ns / 1000), (unsigned long long)(lat_ns % 1000),
-	      (unsigned long long)irqs, (unsigned long long)nots, (unsigned long long)sups, K,
-	      (unsigned long long)secs, (unsigned long long)(el_us / 1000), (unsigned long long)ios,
-	      (unsigned long long)errs, (unsigned long long)bad, timed_out ? "true" : "false",
-	      d->poll ? "true" : "false", d->event_idx ? "true" : "false", indirect ? "true" : "false", d->bdf,
-	      (unsigned long long)qd, (unsigned long long)(ios ? irqs / ios : 0),
-	      (unsigned long long)(ios ? irqs * 1000 / ios % 1000 : 0), (unsigned long long)(ios ? nots / ios : 0),
-	      (unsigned long long)(ios ? nots * 1000 / ios % 1000 : 0));
+	struct bench_args a = { .bs = bs, .qd = qd, .secs = secs, .queues = K };
+	strlcpy(a.rw, rw, sizeof(a.rw));
+	struct bench_res res = { .bus = "virtio", .device = d->bdf, .qd = qd_eff, .ios = ios,
+				 .errs = errs, .bad = bad, .lat_tsc = lat, .irqs = irqs, .nots = nots,
+				 .sups = sups, .t0 = t0, .t_last = t_last, .queues = K,
+				 .timed_out = timed_out, .poll = d->poll, .event_idx = d->event_idx,
+				 .indirect = indirect };
+	bench_report(&a, &res);
 	virtio_reset(d);
 }

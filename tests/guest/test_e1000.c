@@ -19,8 +19,10 @@
 
 extern volatile u64 intx_events;
 extern u64 intx_addr;
-void net_serve_e1000(struct e1000 *e);
-void net_dhcp_e1000(struct e1000 *e);
+#include "net.h"
+
+void net_serve_on(const struct nic_ops *o, void *d, const u8 *mac);
+void net_dhcp_on(const struct nic_ops *o, void *d, const u8 *mac);
 
 static struct e1000 nic;
 
@@ -181,9 +183,9 @@ void test_e1000(void)
 	if (cmdline_u64("hostile", 0))
 		hostile_checks();
 	if (cmdline_u64("dhcp", 0)) {
-		net_dhcp_e1000(&nic);
+		net_dhcp_on(&e1000_nic_ops, &nic, nic.mac);
 		return;
 	}
-	net_serve_e1000(&nic);
+	net_serve_on(&e1000_nic_ops, &nic, nic.mac);
 	stats_check();
 }

@@ -13,6 +13,8 @@
  *   by PIO, READ(12) by DMA, REQUEST SENSE after an out-of-range read, MODE
  *   SENSE, GET CONFIGURATION, READ TOC, GET EVENT STATUS, PREVENT + eject
  *   refused, eject, then NOT READY. Writes go to the disk: it is scratch. */
+#include "ata.h"
+#include "blkbench.h"
 #include "pcibus.h"
 
 #define ST_ERR  0x01
@@ -127,11 +129,6 @@ static u8 dma(int c, u8 cmd, bool to_mem, u8 *bms)
 	return s;
 }
 
-static void fill(u8 *p, u32 bytes, u32 tag)
-{
-	for (u32 i = 0; i < bytes / 4; i++)
-		((u32 *)p)[i] = tag * 0x9e3779b9u ^ i * 0x85ebca6bu;
-}
 
 static u64 ata_sectors;
 
@@ -144,13 +141,9 @@ static void disk_tests(void)
 	s = pio_in(0, buf, 512);
 	u16 *id = (u16 *)buf;
 	char model[41];
-	for (int i = 0; i < 20; i++) {
-		model[2 * i] = (char)(id[27 + i] >> 8);
-		model[2 * i + 1] = (char)id[27 + i];
-	}
-	model[40] = 0;
+	ata_id_model(id, model);
 	u32 lba28 = id[60] | (u32)id[61] << 16;
-	ata_sectors = id[100] | (u64)id[101] << 16 | (u64)id[102] << 32 | (u64)id[103] << 48;
+	ata_sectors = ata_id_sectors(id);
 	bool lba48 = id[83] & (1 << 10), flush = (id[83] & (3 << 12)) == (3 << 12);
 	check("ide_identify", !(s & ST_ERR) && !strncmp(model, "VMMD HARDDISK", 13) && lba48 &&
 	      flush && (id[49] & 0x300) == 0x300 && (id[63] & 7) == 7 && ata_sectors > 0 &&
@@ -160,7 +153,7 @@ static void disk_tests(void)
 	      flush ? "true" : "false");
 
 	/* PIO READ/WRITE SECTORS */
-	fill(buf, 8 * 512, 1);
+	ata_fill(buf, 8 * 512, 1);
 	tf28(0, 0, 100, 8);
 	outb(cmdp[0] + 7, 0x30);
 	u8 sw = pio_out(0, buf, 8 * 512);
@@ -176,7 +169,7 @@ static void disk_tests(void)
 	outb(cmdp[0] + 2, 8);
 	outb(cmdp[0] + 7, 0xc6);
 	u8 sm = wait_ready(0);
-	fill(buf, 16 * 512, 2);
+	ata_fill(buf, 16 * 512, 2);
 	tf28(0, 0, 200, 16);
 	outb(cmdp[0] + 7, 0xc5);
 	sw = pio_out(0, buf, 16 * 512);
@@ -188,7 +181,7 @@ static void disk_tests(void)
 	      !memcmp(buf, buf2, 16 * 512), ",\"status\":%u", s);
 
 	/* DMA: 64 sectors, 8 PRD entries each way; PIO cross-check */
-	fill(buf, 32768, 3);
+	ata_fill(buf, 32768, 3);
 	prd_set(buf, 32768);
 	tf28(0, 0, 1000, 64);
 	u8 swd = dma(0, 0xca, false, &bms);
@@ -209,7 +202,7 @@ static void disk_tests(void)
 	/* LBA48: WRITE DMA EXT at the last 8 sectors (beyond 2^28 on a big
 	 * disk), READ SECTORS EXT back */
 	u64 hi = ata_sectors - 8;
-	fill(buf, 4096, 4);
+	ata_fill(buf, 4096, 4);
 	prd_set(buf, 4096);
 	tf48(0, 0, hi, 8);
 	swd = dma(0, 0x35, false, &bms);
@@ -244,7 +237,7 @@ static bool still_works(void)
 	tf28(0, 0, 100, 8);
 	outb(cmdp[0] + 7, 0x20);
 	u8 s = pio_in(0, buf2, 4096);
-	fill(buf, 4096, 1);
+	ata_fill(buf, 4096, 1);
 	bool ok = !(s & ST_ERR) && !memcmp(buf, buf2, 4096);
 	u8 bms;
 	memset(buf2, 0, 4096);
@@ -624,6 +617,25 @@ void test_ide(void)
 	cdrom_tests();   /* cd=empty: the tray is empty, NOT READY is the check */
 }
 
+/* The PIIX3 IDE function found, BAR4 (bus master) placed, I/O decoding
+ * and mastering on; NULL, or why not. */
+static const char *ide_setup(void)
+{
+	struct pcif fs[64];
+	if (!pcib_init())
+		return "no PCI configuration access";
+	int n = pcib_scan(fs, 64);
+	for (int i = 0; i < n; i++) {
+		if (fs[i].vendor != 0x8086 || fs[i].device != 0x7010)
+			continue;
+		bm = 0xc040;
+		pcib_write32(&fs[i], 0x20, bm | 1);
+		pcib_write16(&fs[i], 0x04, PCI_CMD_IO | PCI_CMD_MASTER);
+		return NULL;
+	}
+	return "no PIIX3 IDE function";
+}
+
 /* TEST UNIT READY until it fails with sense key `key` (the error register's
  * high nibble), for at most ms; the key seen last. */
 static u8 tur_until(u8 key, u64 ms)
@@ -662,19 +674,9 @@ static u32 read_capacity(void)
  * goes through; the guest sees UNIT ATTENTION, then NOT READY. */
 void test_ide_media(void)
 {
-	struct pcif fs[64];
-	if (!pcib_init())
-		return check("ide_media_pci", false, ",\"error\":\"no PCI\"");
-	int n = pcib_scan(fs, 64);
-	const struct pcif *ide = NULL;
-	for (int i = 0; i < n; i++)
-		if (fs[i].vendor == 0x8086 && fs[i].device == 0x7010)
-			ide = &fs[i];
-	if (!ide)
-		return check("ide_media_pci", false, ",\"error\":\"no PIIX3 IDE\"");
-	bm = 0xc040;
-	pcib_write32(ide, 0x20, bm | 1);
-	pcib_write16(ide, 0x04, PCI_CMD_IO | PCI_CMD_MASTER);
+	const char *why = ide_setup();
+	if (why)
+		return check("ide_media_pci", false, ",\"error\":\"%s\"", why);
 	outb(ctlp[1], 0x02);
 	u64 first = cmdline_u64("cd_sectors", 0), second = cmdline_u64("new_sectors", 0);
 	u32 cap0 = read_capacity();
@@ -705,4 +707,43 @@ void test_ide_media(void)
 	asc = buf[12];
 	check("ide_media_eject", k == 6 && k2 == 2 && asc == 0x3a && read_capacity() == 0,
 	      ",\"sense_key\":%u,\"then\":%u,\"asc\":%u", k, k2, asc);
+}
+
+/* test=blk-bench bus=ide: the primary master by bus-master DMA (READ/WRITE
+ * DMA EXT), one command at a time as the bus allows (qd 1), polled;
+ * "notifies" counts the command register writes that start them. */
+void ide_bench(const struct bench_args *a)
+{
+	if (a->bs > 32768)
+		return bench_fail("ide", "bs above 32 KiB (the kit's DMA buffer)");
+	const char *why = ide_setup();
+	if (why)
+		return bench_fail("ide", why);
+	outb(ctlp[0], 0x02);
+	sel(0, 0, 0);
+	outb(cmdp[0] + 7, 0xec);
+	if (pio_in(0, buf, 512) & ST_ERR)
+		return bench_fail("ide", "IDENTIFY failed");
+	u16 *id = (u16 *)buf;
+	u64 total = ata_id_sectors(id);
+	u64 nsec = a->bs / 512, blocks = total / nsec, seq = 0;
+	if (!blocks)
+		return bench_fail("ide", "disk smaller than bs");
+	u64 ios = 0, errs = 0, lat = 0;
+	u64 t0 = rdtsc(), end = t0 + a->secs * tsc_hz, t_last = t0;
+	prd_set(buf, (u32)a->bs);
+	while (rdtsc() < end) {
+		u64 t = rdtsc();
+		tf48(0, 0, bench_next(a, &seq, blocks) * nsec, (u32)nsec);
+		u8 bms, s = dma(0, a->write ? 0x35 : 0x25, !a->write, &bms);
+		t_last = rdtsc();
+		lat += t_last - t;
+		ios++;
+		if (s & ST_ERR)
+			errs++;
+	}
+	struct bench_res r = { .bus = "ide", .device = "hda", .qd = 1, .ios = ios, .errs = errs,
+			       .lat_tsc = lat, .nots = ios, .t0 = t0, .t_last = t_last, .queues = 1,
+			       .poll = true };
+	bench_report(a, &r);
 }

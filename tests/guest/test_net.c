@@ -14,10 +14,14 @@
  *              echo port, each must come back (net_udp_peer).
  *   net-bench  mode=tx|rx|echo size=N (UDP payload bytes) secs=S
  *              dst=IP dport=P [dmac=xx:..]: one net_bench line with pps,
- *              Gbit/s and the per-queue packet counts. */
+ *              Gbit/s, the per-queue packet counts and "nic".
+ * nic=virtio|e1000|rtl8139 picks the NIC kind for any of them (the first
+ * of that kind; rtl8139 in rtlmode=cplus (default) or classic), through
+ * struct nic_ops. */
 #include "acpi.h"
 #include "net.h"
 #include "e1000.h"
+#include "rtl8139.h"
 
 #define ETH_ARP		0x0806
 #define ETH_IP		0x0800
@@ -32,81 +36,43 @@ static struct {
 	u64 arp, icmp, udp, other, sent;
 } served;
 
-/* The NIC under test: virtio-net (nic), or an e1000 (enic, test=e1000),
- * which then has one queue pair and keeps its counts in nic as well. */
-static struct e1000 *enic;
+/* The NIC under test: virtio-net (nic itself), or an e1000 or rtl8139
+ * (test=e1000, test=rtl8139, net-bench nic=), which then has one queue
+ * pair and keeps its counts in nic as well. */
+static const struct nic_ops *ops = &virtio_nic_ops;
+static void *dev = &nic;
+
+static void sync_counts(void)
+{
+	if (ops->counts)
+		ops->counts(dev, &nic);
+}
 
 static u8 *nrx(int p, u32 *len, u16 *slot)
 {
-	if (!enic)
-		return net_rx(&nic, p, len, slot);
-	u8 *f = e1000_rx(enic, len, slot);
-	nic.rx_pkts[0] = enic->rx_pkts;
-	nic.rx_bad = enic->rx_bad;
+	u8 *f = ops->rx(dev, p, len, slot);
+	sync_counts();
 	return f;
 }
 
-static void nrx_done(int p, u16 slot)
-{
-	if (enic)
-		e1000_rx_done(enic, slot);
-	else
-		net_rx_done(&nic, p, slot);
-}
-
-static void nrx_flush(int p)
-{
-	if (enic)
-		e1000_rx_flush(enic);
-	else
-		net_rx_flush(&nic, p);
-}
+static void nrx_done(int p, u16 slot) { ops->rx_done(dev, p, slot); }
+static void nrx_flush(int p) { ops->rx_flush(dev, p); }
 
 static u8 *ntx_buf(int p, u16 *slot)
 {
-	if (!enic)
-		return net_tx_buf(&nic, p, slot);
-	u8 *b = e1000_tx_buf(enic, slot);
-	nic.tx_busy = enic->tx_busy;
+	u8 *b = ops->tx_buf(dev, p, slot);
+	sync_counts();
 	return b;
 }
 
 static void ntx_send(int p, u16 slot, u32 len, bool kick)
 {
-	if (!enic) {
-		net_tx_send(&nic, p, slot, len, kick);
-		return;
-	}
-	/* UDP over IPv4: the device computes the checksum (context
-	 * descriptor, TXSM) from the pseudo-header sum put in its place;
-	 * the host's stack drops the datagram if it is wrong */
-	u8 *f = enic->txb + E1000_BUF * slot;
-	u32 ihl = (f[14] & 15) * 4u;
-	if (len >= 14 + ihl + 8 && be16(f + 12) == 0x0800 && f[23] == 17 && ihl >= 20) {
-		u8 *udp = f + 14 + ihl;
-		u32 sum = 17u + be16(udp + 4);
-		for (int i = 0; i < 8; i += 2)
-			sum += be16(f + 26 + i);
-		while (sum >> 16)
-			sum = (sum & 0xffff) + (sum >> 16);
-		put16(udp + 6, (u16)sum);
-		e1000_tx_send_csum(enic, slot, len, (u8)(14 + ihl), (u8)(14 + ihl + 6));
-	} else {
-		e1000_tx_send(enic, slot, len);
-	}
-	nic.tx_pkts[0] = enic->tx_pkts;
+	ops->tx_send(dev, p, slot, len, kick);
+	sync_counts();
 }
 
-static bool nlink(void)
-{
-	return enic ? e1000_link_up(enic) : net_link_up(&nic);
-}
-
-/* virtio: configuration interrupts; e1000: its INTx interrupts */
-static u64 ncfg_irqs(void)
-{
-	return enic ? irq_count[VEC_INTX] : virtio_cfg_irqs(nic.v);
-}
+static bool nlink(void) { return ops->link_up(dev); }
+static u64 ncfg_irqs(void) { return ops->link_irqs(dev); }
 
 static u32 parse_ip(const char *s, const char **end)
 {
@@ -341,12 +307,21 @@ static void net_params(void)
 	echo_port = (u16)cmdline_u64("port", 7);
 }
 
+static void use_nic(const struct nic_ops *o, void *d, const u8 *mac);
+static bool emulated_open(const char *kind);
+
+/* nic=N: virtio-net device N; nic=virtio|e1000|rtl8139: the first of
+ * that kind (rtl8139: rtlmode=cplus|classic, default cplus) */
 static bool nic_open(void)
 {
 	struct vdev *devs[8];
-	char mac[18];
+	char mac[18], kind[16];
+	if (cmdline_get("nic", kind, sizeof(kind)) && (!strcmp(kind, "e1000") ||
+						       !strcmp(kind, "rtl8139")))
+		return emulated_open(kind);
 	int nd = virtio_find(VIRTIO_ID_NET, devs, 8);
-	u64 idx = cmdline_u64("nic", 0);
+	u64 idx = cmdline_get("nic", kind, sizeof(kind)) && !strcmp(kind, "virtio")
+		  ? 0 : cmdline_u64("nic", 0);
 	if ((u64)nd <= idx) {
 		check("net_init", false, ",\"error\":\"no virtio-net device %llu (found %d)\"",
 		      (unsigned long long)idx, nd);
@@ -393,20 +368,52 @@ void test_net(void)
 		net_serve();
 }
 
-/* test=e1000 (test_e1000.c) runs the rest of test=net or test=net-dhcp on
- * an e1000 */
-static void use_e1000(struct e1000 *e)
+/* test=e1000 and test=rtl8139 run the rest of test=net or test=net-dhcp
+ * on their NIC; net-bench nic=e1000|rtl8139 opens one here */
+static void use_nic(const struct nic_ops *o, void *d, const u8 *mac)
 {
-	enic = e;
-	memcpy(nic.mac, e->mac, 6);
+	ops = o;
+	dev = d;
+	memcpy(nic.mac, mac, 6);
 	nic.pairs = 1;
 	nic.mtu = 1500;
+	nic.rx_pkts[0] = nic.tx_pkts[0] = 0;
 	net_params();
 }
 
-void net_serve_e1000(struct e1000 *e)
+static bool emulated_open(const char *kind)
 {
-	use_e1000(e);
+	static struct e1000 e;
+	static struct rtl8139 r;
+	struct pcif fs[4];
+	char mac[18], mode[8] = "";
+	bool rtl = !strcmp(kind, "rtl8139"), ok;
+	int n = rtl ? rtl8139_find(fs, 4) : e1000_find(fs, 4);
+	if (!n) {
+		check("net_init", false, ",\"nic\":\"%s\",\"error\":\"no such device\"", kind);
+		return false;
+	}
+	if (rtl) {
+		if (!cmdline_get("rtlmode", mode, sizeof(mode)))
+			strlcpy(mode, "cplus", sizeof(mode));
+		ok = rtl8139_open(&r, &fs[0], strcmp(mode, "classic") != 0);
+		if (ok)
+			use_nic(&rtl8139_nic_ops, &r, r.mac);
+	} else {
+		ok = e1000_open(&e, &fs[0]);
+		if (ok)
+			use_nic(&e1000_nic_ops, &e, e.mac);
+	}
+	fmt_mac(mac, nic.mac);
+	check("net_init", ok, ",\"nic\":\"%s\",\"rtlmode\":\"%s\",\"mac\":\"%s\",\"link_up\":%s,"
+	      "\"error\":\"%s\"", kind, mode, mac, ok && nlink() ? "true" : "false",
+	      ok ? "" : rtl ? r.err : e.err);
+	return ok;
+}
+
+void net_serve_on(const struct nic_ops *o, void *d, const u8 *mac)
+{
+	use_nic(o, d, mac);
 	net_serve();
 }
 
@@ -535,9 +542,9 @@ void test_net_dhcp(void)
 		net_dhcp();
 }
 
-void net_dhcp_e1000(struct e1000 *e)
+void net_dhcp_on(const struct nic_ops *o, void *d, const u8 *mac)
 {
-	use_e1000(e);
+	use_nic(o, d, mac);
 	net_dhcp();
 }
 
@@ -684,7 +691,7 @@ void test_net_bench(void)
 					bytes += n;
 					batch++;
 				}
-				net_tx_kick(&nic, p);
+				ops->tx_kick(dev, p);
 			}
 		}
 		stop = rdtsc();
@@ -723,9 +730,9 @@ void test_net_bench(void)
 	static char line[1024];
 	ob_init(&o, line, sizeof(line));
 	check_begin(&o, "net_bench", pkts > 0);
-	ob_printf(&o, ",\"mode\":\"%s\",\"size\":%u,\"pairs\":%u,\"pkts\":%llu,\"secs\":%llu.%03llu,\"pps\":%llu,"
+	ob_printf(&o, ",\"nic\":\"%s\",\"mode\":\"%s\",\"size\":%u,\"pairs\":%u,\"pkts\":%llu,\"secs\":%llu.%03llu,\"pps\":%llu,"
 		  "\"mbit_s\":%llu,\"tx_busy\":%llu",
-		  mode, size, nic.pairs, (unsigned long long)pkts, (unsigned long long)(ns / 1000000000ull),
+		  ops->name, mode, size, nic.pairs, (unsigned long long)pkts, (unsigned long long)(ns / 1000000000ull),
 		  (unsigned long long)(ns / 1000000 % 1000), (unsigned long long)pps,
 		  (unsigned long long)mbps, (unsigned long long)nic.tx_busy);
 	queue_counts(&o);

@@ -130,8 +130,61 @@ VmmProtoSync *connect_retry(Vmmd *v, const char *path, int timeout_ms)
     }
 }
 
+/* Every test daemon gets its own cgroup partition (unless its vmmd.conf
+ * names one): daemons of tests run in parallel never share a VM's group,
+ * and cleanup removes what a killed worker left. */
+static void own_partition(Vmmd *v)
+{
+    g_autofree char *conf = g_build_filename(v->cfg, "vmmd.conf", NULL);
+    g_autofree char *text = read_file(conf);
+    if (strstr(text, "[cgroup]"))
+        return;
+    g_free(v->partition);
+    g_autofree char *base = g_path_get_basename(v->dir);
+    v->partition = g_strdup_printf("vmmd-%s", base);
+    g_assert_cmpint(g_mkdir_with_parents(v->cfg, 0755), ==, 0);
+    g_autofree char *more = g_strdup_printf("%s%s[cgroup]\npartition=%s\n", text,
+                                            *text && !g_str_has_suffix(text, "\n") ? "\n" : "",
+                                            v->partition);
+    g_assert_true(g_file_set_contents(conf, more, -1, NULL));
+}
+
+/* rmdir DIR and the groups below it, deepest first. */
+static void remove_groups(const char *dir)
+{
+    GDir *d = g_dir_open(dir, 0, NULL);
+    const char *n;
+    while (d && (n = g_dir_read_name(d))) {
+        g_autofree char *p = g_build_filename(dir, n, NULL);
+        if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
+            remove_groups(p);
+    }
+    if (d)
+        g_dir_close(d);
+    for (int i = 0; i < 100 && rmdir(dir) < 0 && errno == EBUSY; i++)
+        g_usleep(20 * 1000);   /* a killed worker leaves its group late */
+}
+
+static void remove_partition_groups(const char *partition)
+{
+    g_autofree char *text = read_file("/proc/self/cgroup");
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    for (char **l = lines; *l; l++) {
+        g_auto(GStrv) f = g_strsplit(*l, ":", 3);
+        if (g_strv_length(f) != 3)
+            continue;
+        g_auto(GStrv) ctrls = g_strsplit(*f[1] ? f[1] : "unified", ",", -1);
+        for (char **c = ctrls; *c; c++) {
+            g_autofree char *dir = g_strdup_printf("/sys/fs/cgroup/%s%s/%s", *c, f[2], partition);
+            if (g_file_test(dir, G_FILE_TEST_IS_DIR))
+                remove_groups(dir);
+        }
+    }
+}
+
 void vmmd_start_full(Vmmd *v, const char *const *extra_env, const char *const *extra_args)
 {
+    own_partition(v);
     g_autofree char *bin = harness_path("daemon/vmmd");
     g_autofree char *worker = harness_path("src/vmm-worker");
     g_autoptr(GPtrArray) args = g_ptr_array_new();
@@ -262,6 +315,9 @@ void vmmd_cleanup(Vmmd *v)
     g_autoptr(GArray) pids = worker_pids(v, NULL);
     for (guint i = 0; i < pids->len; i++)
         kill(g_array_index(pids, int, i), SIGKILL);
+    if (v->partition)
+        remove_partition_groups(v->partition);
+    g_clear_pointer(&v->partition, g_free);
     g_autofree char *log = read_file(v->log);
     assert_no_sanitizer_report("vmmd's log", log);
     GDir *d = g_dir_open(v->run, 0, NULL);

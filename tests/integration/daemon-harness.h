@@ -15,6 +15,7 @@
 
 typedef struct {
     char *dir, *cfg, *run, *sock, *ro_sock, *log;
+    char *partition;           /* the [cgroup] partition the harness gave it, or NULL */
     GPid pid;
 } Vmmd;
 

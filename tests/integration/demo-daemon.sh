@@ -24,10 +24,18 @@ demo_daemon_start() {
             kill "$daemon_pid" 2>/dev/null
             wait "$daemon_pid" 2>/dev/null
         fi
+        # the daemon's cgroup partition, empty once demo is destroyed
+        for g in $(sed -n 's/^[0-9]*:\([^:]*\):\(.*\)$/\1:\2/p' /proc/self/cgroup); do
+            for c in $(echo "${g%%:*}" | tr , ' '); do
+                rmdir "/sys/fs/cgroup/${c:-unified}${g#*:}/vmmd-${tmp##*/}" 2>/dev/null
+            done
+        done
         rm -rf "$tmp"
     }
     trap cleanup EXIT
     mkdir -p "$tmp/cfg" "$tmp/run"
+    # its own cgroup partition: scripts run in parallel all define "demo"
+    printf '[cgroup]\npartition=vmmd-%s\n' "${tmp##*/}" > "$tmp/cfg/vmmd.conf"
     demo_xml "$tmp/img" "$tmp/demo.xml"
 
     VMM_SCHEMA_DIR=$src/schemas "$vmmd" --config-dir "$tmp/cfg" --run-dir "$tmp/run" \

@@ -429,3 +429,59 @@ void harness_testpmd_stop(HarnessTestpmd *t)
     g_clear_pointer(&t->sock, g_free);
     g_clear_pointer(&t->log, g_free);
 }
+
+int harness_sh(const char *cmd)
+{
+    int status = -1;
+    g_autofree char *out = NULL, *errs = NULL;
+    const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, 0, NULL, NULL, &out, &errs,
+                               &status, NULL));
+    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    if (rc)
+        g_test_message("`%s` exited %d: %s%s", cmd, rc, out, errs);
+    return rc;
+}
+
+bool harness_have_qemu_img(void)
+{
+    g_autofree char *img = g_find_program_in_path("qemu-img");
+    g_autofree char *io = g_find_program_in_path("qemu-io");
+    if (!img || !io)
+        g_test_skip("qemu-img/qemu-io not installed (Debian package qemu-utils)");
+    return img && io;
+}
+
+char *harness_make_cd_image(const char *dir, const char *name, guint32 sectors, guint32 base)
+{
+    char *path = g_build_filename(dir, name, NULL);
+    g_autofree guint32 *data = g_new(guint32, sectors * 512);
+    for (guint32 i = 0; i < sectors * 512; i++)
+        data[i] = GUINT32_TO_LE(base + i);
+    g_assert_true(g_file_set_contents(path, (const char *)data, sectors * 2048, NULL));
+    return path;
+}
+
+HarnessRun *harness_run_guest(const char *dir, const HarnessDomain *d, double timeout_s)
+{
+    g_autofree char *xml = harness_write_domain(dir, d);
+    HarnessRun *r = harness_run_worker(xml, NULL, timeout_s, NULL, NULL);
+    harness_assert_clean_stderr(r);
+    if (r->exit_status != 0 || harness_done_count(r, "failed") != 0)
+        g_test_message("exit %d\nstdout:\n%s\nstderr:\n%s", r->exit_status, r->out, r->err);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    g_assert_cmpint(harness_done_count(r, "failed"), ==, 0);
+    return r;
+}
+
+void harness_assert_refused(const char *devs, const char *want, double timeout_s)
+{
+    g_autofree char *dir = harness_tmpdir();
+    HarnessDomain d = { .cmdline = "test=hello", .extra_devices = devs };
+    g_autofree char *xml = harness_write_domain(dir, &d);
+    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, timeout_s, NULL, NULL);
+    if (!strstr(r->err, want))
+        g_test_message("stderr:\n%s", r->err);
+    g_assert_cmpint(r->exit_status, !=, 0);
+    g_assert_nonnull(strstr(r->err, want));
+}

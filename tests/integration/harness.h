@@ -53,6 +53,21 @@ int harness_done_count(HarnessRun *r, const char *field);   /* passed/failed, -1
 char *harness_sh_out(const char *cmd);
 /* Asserts: no sanitizer report and no seccomp stop in stderr. */
 void harness_assert_clean_stderr(HarnessRun *r);
+/* Runs a shell command line; its exit status (its output is logged when
+ * that is not 0). */
+int harness_sh(const char *cmd);
+/* qemu-img and qemu-io are there; else the test is skipped (false). */
+bool harness_have_qemu_img(void);
+/* A raw CD-ROM image of `sectors` 2048-byte sectors in dir whose 32-bit
+ * word k of sector s is base + s * 512 + k (what test=ide and test=ahci
+ * check); its path. */
+char *harness_make_cd_image(const char *dir, const char *name, guint32 sectors, guint32 base);
+/* Writes d's domain in dir and runs it to the end: the worker exits 0, the
+ * guest kit reports no failed check, stderr is clean. */
+HarnessRun *harness_run_guest(const char *dir, const HarnessDomain *d, double timeout_s);
+/* A domain with devs (the XML of its extra devices) does not start and
+ * stderr says `want`. */
+void harness_assert_refused(const char *devs, const char *want, double timeout_s);
 
 /* DPDK's dpdk-testpmd as a vhost-user net back end on a socket in a fresh
  * directory, forwarding with macswap (every frame back, MACs swapped).

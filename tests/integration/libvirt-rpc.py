@@ -2,7 +2,9 @@
 """Part of test-libvirt-rpc.sh: libvirt-python against vmmd, and hostile
 packets on vmmd's libvirt socket. Prints TAP lines without a plan (the
 shell test owns the plan); argv: URI SOCKET DOMAIN_XML, or
-console URI DOMAIN: `virsh console` on a pseudo-terminal (it wants one)."""
+console URI DOMAIN: `virsh console` on a pseudo-terminal (it wants one), or
+network URI SOCKET NETWORK_XML (test-libvirt-network.sh): the network API,
+its events and hostile network packets."""
 import os
 import pty
 import select
@@ -54,6 +56,9 @@ if sys.argv[1] == "console":
        "virsh console: Ctrl+] ends it, status 0")
     sys.exit(0)
 
+network_mode = sys.argv[1] == "network"
+if network_mode:
+    del sys.argv[1]
 uri, sock_path, xml_path = sys.argv[1:4]
 
 # raw packets ----------------------------------------------------------------
@@ -97,20 +102,183 @@ def reply_status(r):
     return struct.unpack(">IIiIII", r[4:28]) if len(r) >= 28 else None
 
 
+def xdr_string(b):
+    return struct.pack(">I", len(b)) + b + b"\0" * (-len(b) % 4)
+
+
+def error_code(r):
+    """The virErrorNumber of an error reply (remote_error's first word)."""
+    return struct.unpack(">i", r[28:32])[0] if len(r) >= 32 else None
+
+
 libvirt.registerErrorHandler(lambda ctx, err: None, None)
 
+
+def event_loop():
+    """libvirt's default event loop in a thread, until the Event returned is
+    set."""
+    libvirt.virEventRegisterDefaultImpl()
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            libvirt.virEventRunDefaultImpl()
+    threading.Thread(target=loop, daemon=True).start()
+    return stop
+
+
+def network_checks():
+    """The network API of libvirt-python, its lifecycle events, and hostile
+    packets for the network procedures."""
+    stop = event_loop()
+    events = []
+    conn = libvirt.open(uri)
+    cb = conn.networkEventRegisterAny(
+        None, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE,
+        lambda c, n, ev, det, o: events.append((n.name(), ev, det)), None)
+    with open(xml_path) as f:
+        net = conn.networkDefineXML(f.read())
+    ok(net.name() == "lab" and len(net.UUIDString()) == 36, "networkDefineXML returns the network")
+    names = sorted(n.name() for n in conn.listAllNetworks())
+    active = [n.name() for n in conn.listAllNetworks(libvirt.VIR_CONNECT_LIST_NETWORKS_ACTIVE)]
+    ok(names == ["lab"] and active == [], "listAllNetworks: lab, not active (%s %s)"
+       % (names, active))
+    ok(conn.networkLookupByName("lab").UUID() == net.UUID() and
+       conn.networkLookupByUUID(net.UUID()).name() == "lab" and
+       conn.networkLookupByUUIDString(net.UUIDString()).name() == "lab",
+       "networkLookupByName/UUID/UUIDString")
+    ok(conn.listDefinedNetworks() == ["lab"] and conn.numOfNetworks() == 0 and
+       conn.numOfDefinedNetworks() == 1, "the older list and count calls")
+    ok(net.create() == 0 and net.isActive() == 1 and net.isPersistent() == 1,
+       "create(): active, persistent")
+    ok(conn.listNetworks() == ["lab"] and conn.numOfNetworks() == 1, "listNetworks: lab")
+    ok(net.bridgeName() == "vmmlab0" and net.autostart() == 0, "bridgeName(), autostart()")
+    xml = net.XMLDesc(0)
+    ok("<name>lab</name>" in xml and "<bridge name='vmmlab0'" in xml, "XMLDesc(0)")
+    # test-libvirt-network.sh's guest had a lease on the "lab" it undefined:
+    # gone with it, as libvirt removes the leases of an undefined network
+    leases = net.DHCPLeases()
+    ok(leases == [], "DHCPLeases(): none, the old lab's went with it (%s)" % (leases,))
+    host = "<host mac='52:54:00:00:00:31' name='h31' ip='10.123.0.31'/>"
+    net.update(libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST,
+               -1, host, libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE |
+               libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG)
+    ok("name='h31'" in net.XMLDesc(0) and
+       "name='h31'" in net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE),
+       "update(ADD_LAST, IP_DHCP_HOST, live|config)")
+    try:
+        net.update(libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST,
+                   3, host, 0)
+        ok(False, "update() with parentIndex 3 fails")
+    except libvirt.libvirtError as e:
+        ok("parentIndex 3" in str(e), "update() with parentIndex 3: a clear error (%s)" % e)
+    ok(net.destroy() == 0 and net.isActive() == 0, "destroy(): inactive")
+    ok(net.undefine() == 0, "undefine()")
+    try:
+        conn.networkLookupByName("lab")
+        ok(False, "networkLookupByName after undefine fails")
+    except libvirt.libvirtError as e:
+        ok(e.get_error_code() == libvirt.VIR_ERR_NO_NETWORK,
+           "networkLookupByName after undefine: VIR_ERR_NO_NETWORK (%s)" % e)
+    try:
+        conn.networkDefineXML("<network><name>x</name><ip address='10.0.0.0' prefix='24'/>"
+                              "</network>")
+        ok(False, "networkDefineXML of a bad definition fails")
+    except libvirt.libvirtError as e:
+        ok(e.get_error_code() == libvirt.VIR_ERR_XML_ERROR,
+           "networkDefineXML of a bad definition: VIR_ERR_XML_ERROR (%s)" % e)
+    want = [("lab", libvirt.VIR_NETWORK_EVENT_DEFINED, 0),
+            ("lab", libvirt.VIR_NETWORK_EVENT_STARTED, 0),
+            ("lab", libvirt.VIR_NETWORK_EVENT_STOPPED, 0),
+            ("lab", libvirt.VIR_NETWORK_EVENT_UNDEFINED, 0)]
+    for _ in range(100):
+        if len(events) >= len(want):
+            break
+        stop.wait(0.1)
+    ok(events == want, "network lifecycle events: defined, started, stopped, undefined (%s)"
+       % events)
+    conn.networkEventDeregisterAny(cb)
+
+    # hostile packets for the network procedures, on an opened connection
+    opened = packet(REMOTE, 1, OPEN, payload=struct.pack(">II", 0, 0))
+
+    def call(proc, payload):
+        r = exchange(opened + packet(REMOTE, 1, proc, serial=2, payload=payload), replies=2)
+        h = reply_status(r)
+        return (h[4], h[5], error_code(r)) if h else None
+    nosuch = xdr_string(b"nosuch") + b"\0" * 16
+    ok(call(46, struct.pack(">I", 0xffffffff)) == (2, 1, 39),
+       "lookup-by-name with a 4 GiB name: an RPC error reply")
+    ok(call(291, nosuch + struct.pack(">I", 3)) == (2, 1, 39),
+       "network update, truncated: an RPC error reply")
+    ok(call(43, nosuch + struct.pack(">II", 0, 0)) == (2, 1, 39),
+       "get-xml-desc with 4 bytes too many: an RPC error reply")
+    ok(call(341, nosuch + struct.pack(">IiI", 0, 1, 0)) == (2, 1, 43),
+       "DHCP leases of an unknown network: VIR_ERR_NO_NETWORK")
+    ok(call(38, struct.pack(">i", -1)) == (2, 1, 39), "list-networks with maxnames -1: an error")
+    ok(call(41, xdr_string(b"<network><name>x")) == (2, 1, 27),
+       "define of broken XML: VIR_ERR_XML_ERROR")
+    ok(call(291, nosuch + struct.pack(">IIi", 9, 4, -1) + xdr_string(b"<host/>") +
+            struct.pack(">I", 0)) == (2, 1, 8), "network update with command 9: invalid argument")
+    ok(call(313, struct.pack(">iI", 7, 0)) == (2, 1, 3), "network event 7: not supported")
+    ok(call(353, xdr_string(b"nosuch") + b"\0" * 16 + struct.pack(">iII", -1, 0, 0)) ==
+       (2, 1, 42), "interface addresses of an unknown domain: VIR_ERR_NO_DOMAIN")
+    # The server filters a registration by its network: on one connection,
+    # one registration for every network and one for a network that does
+    # not exist; a define and an undefine bring two events, both for the
+    # first. The events go out as the changes happen, so they are in the
+    # stream before the reply to a call made after them.
+    raw = socket.socket(socket.AF_UNIX)
+    raw.settimeout(10)
+    raw.connect(sock_path)
+    raw.sendall(opened + packet(REMOTE, 1, 313, serial=2, payload=struct.pack(">iI", 0, 0)) +
+                packet(REMOTE, 1, 313, serial=3, payload=struct.pack(">iI", 0, 1) + nosuch))
+    buf = b""
+
+    def next_packet():
+        nonlocal buf
+        while len(buf) < 4 or len(buf) < struct.unpack(">I", buf[:4])[0]:
+            chunk = raw.recv(65536)
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        size = struct.unpack(">I", buf[:4])[0]
+        p, buf = buf[:size], buf[size:]
+        return p
+    ids = []
+    for _ in range(3):
+        p = next_packet()
+        if reply_status(p)[4] in (2, 3):
+            ids.append(struct.unpack(">i", p[28:32])[0])
+    tmp = conn.networkDefineXML("<network><name>evf</name><bridge name='vmmevf0'/>"
+                                "<ip address='10.127.0.1' prefix='24'/></network>")
+    tmp.undefine()
+    raw.sendall(packet(REMOTE, 1, 283, serial=4, payload=struct.pack(">iI", 0, 0)))
+    got = []
+    while True:
+        p = next_packet()
+        h = reply_status(p)
+        if h[2] == 283:
+            break
+        got.append(struct.unpack(">i", p[28:32])[0] if h[2] == 315 else None)
+    raw.close()
+    ok(len(ids) == 2 and got == [ids[0], ids[0]],
+       "network events: a registration filtered by a network gets only its events "
+       "(callbacks %s, events for %s)" % (ids, got))
+    ok(conn.getHostname() != "" and conn.listAllNetworks() == [],
+       "after the hostile packets the connection still answers")
+    conn.close()
+    stop.set()
+    print("# python: %d checks" % n)
+
+
+if network_mode:
+    network_checks()
+    sys.exit(0)
+
 # --- libvirt-python: define, start, events, stats, shut down ---------------
-libvirt.virEventRegisterDefaultImpl()
+stop = event_loop()
 events = []
-stop = threading.Event()
-
-
-def loop():
-    while not stop.is_set():
-        libvirt.virEventRunDefaultImpl()
-
-
-threading.Thread(target=loop, daemon=True).start()
 conn = libvirt.open(uri)
 ok(conn.getType() == "VMM", "getType() is VMM (%s)" % conn.getType())
 cb = conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,

@@ -1,10 +1,11 @@
 /* Helpers shared by the network integration tests (test-net-worker,
- * test-e1000): see net-helpers.h. */
+ * test-e1000, test-rtl8139): see net-helpers.h. */
 #include "net-helpers.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -173,4 +174,42 @@ char *passt_gateway(void)
         return NULL;
     }
     return gw;
+}
+
+gboolean serve_on_line(const char *line, GPid pid, void *opaque)
+{
+    Serve *s = opaque;
+    if (!strstr(line, "\"net_ready\"") || s->ran)
+        return TRUE;
+    s->ran = true;
+    echo_sizes(&s->sizes_ok, &s->sizes_tried);
+    s->ping_ok = sh("ping -c 3 -i 0.2 -W 2 " GUEST_IP);
+    g_autofree char *cmd = g_strdup_printf("ip neigh show " GUEST_IP " dev %s", s->dev);
+    s->neigh = harness_sh_out(cmd);
+    kill(pid, SIGTERM);   /* the power button: the guest reports and stops */
+    return TRUE;
+}
+
+void assert_check_ok(HarnessRun *r, const char *name)
+{
+    json_object *c = find_check(r, name);
+    g_assert_nonnull(c);
+    if (!jbool(c, "ok"))
+        g_test_message("%s: %s", name, json_object_to_json_string(c));
+    g_assert_true(jbool(c, "ok"));
+}
+
+void assert_served(HarnessRun *r, Serve *s)
+{
+    g_assert_true(s->ran);
+    g_assert_cmpuint(s->sizes_ok, ==, s->sizes_tried);
+    g_assert_true(s->ping_ok);
+    g_assert_nonnull(strstr(s->neigh, GUEST_MAC));
+    json_object *served = find_check(r, "net_served");
+    g_assert_nonnull(served);
+    g_assert_true(jbool(served, "ok"));
+    g_assert_cmpint(jint(served, "udp"), >=, (int64_t)s->sizes_tried);
+    g_assert_cmpint(jint(served, "icmp"), >=, 3);
+    g_free(s->neigh);
+    s->neigh = NULL;
 }

@@ -56,4 +56,22 @@ void udp_echo_join(UdpEcho *u);
  * or NULL after a SKIP naming what is missing. */
 char *passt_gateway(void);
 
+/* A guest kit serving test=net (test=e1000, test=rtl8139): on its
+ * net_ready line, UDP echo at every payload size, a ping, the kernel's
+ * neighbour entry on dev, then the power button. Pass serve_on_line and
+ * a Serve to harness_run_worker(). */
+typedef struct {
+    const char *dev;          /* the host's interface towards the guest */
+    bool ran;
+    unsigned sizes_ok, sizes_tried;
+    bool ping_ok;
+    char *neigh;
+} Serve;
+gboolean serve_on_line(const char *line, GPid pid, void *opaque);
+/* The guest's check `name` is there exactly once and passed. */
+void assert_check_ok(HarnessRun *r, const char *name);
+/* What serving showed: echo at every size, ping, the neighbour entry with
+ * GUEST_MAC, net_served counting them; frees s->neigh. */
+void assert_served(HarnessRun *r, Serve *s);
+
 #endif

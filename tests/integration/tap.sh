@@ -41,3 +41,26 @@ kill_workers() {
     for f in "$1"/*.pid; do [ -f "$f" ] && kill "$(head -c 20 "$f" | tr -cd 0-9)" 2>/dev/null; done
     return 0
 }
+# relay_tap: a helper's TAP lines ("ok - ...", "not ok - ...", no plan) on
+# stdin, counted as this test's; any other line becomes a comment
+relay_tap() {
+    local line
+    while IFS= read -r line; do
+        case "$line" in
+        "ok "*) ok "${line#ok - }" ;;
+        "not ok "*) notok "${line#not ok - }" ;;
+        *) echo "# $line" ;;
+        esac
+    done
+}
+# daemon_test_end PID LOG: the daemon still runs, the plan was kept, and
+# what the sanitizers reported in the daemon's log is shown
+daemon_test_end() {
+    kill -0 "$1" 2>/dev/null && ok "vmmd is still running" || notok "vmmd is still running"
+    if ((n != N)); then
+        notok "the test ran $n checks, not $N"
+    fi
+    if grep -Eq "ERROR: AddressSanitizer|runtime error" "$2"; then
+        sed 's/^/# vmmd: /' "$2"
+    fi
+}

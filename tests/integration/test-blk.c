@@ -172,27 +172,6 @@ static void test_durability(gconstpointer data)
 
 /* ---- qcow2 ---------------------------------------------------------- */
 
-static bool have_qemu_img(void)
-{
-    g_autofree char *img = g_find_program_in_path("qemu-img");
-    g_autofree char *io = g_find_program_in_path("qemu-io");
-    if (!img || !io)
-        g_test_skip("qemu-img/qemu-io not installed (Debian package qemu-utils)");
-    return img && io;
-}
-
-static int sh(const char *cmd)
-{
-    int status = -1;
-    g_autofree char *out = NULL, *errs = NULL;
-    const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, 0, NULL, NULL, &out, &errs,
-                               &status, NULL));
-    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-    if (rc)
-        g_test_message("`%s` exited %d: %s%s", cmd, rc, out, errs);
-    return rc;
-}
 
 static char *qcow2_disk_xml(const char *img, const char *cache, const char *io,
                             const char *discard, const char *backing)
@@ -206,14 +185,7 @@ static char *qcow2_disk_xml(const char *img, const char *cache, const char *io,
 static HarnessRun *run_blk(const char *dir, const char *disk, const char *cmdline)
 {
     HarnessDomain d = { .cmdline = cmdline, .extra_devices = disk };
-    g_autofree char *xml = harness_write_domain(dir, &d);
-    HarnessRun *r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
-    harness_assert_clean_stderr(r);
-    if (r->exit_status != 0 || harness_done_count(r, "failed") != 0)
-        g_test_message("exit %d\nstdout:\n%s\nstderr:\n%s", r->exit_status, r->out, r->err);
-    g_assert_cmpint(r->exit_status, ==, 0);
-    g_assert_cmpint(harness_done_count(r, "failed"), ==, 0);
-    return r;
+    return harness_run_guest(dir, &d, TIMEOUT);
 }
 
 /* test=blk on a qcow2 overlay of a raw base (allocating writes copy the
@@ -223,7 +195,7 @@ static HarnessRun *run_blk(const char *dir, const char *disk, const char *cmdlin
 static void test_qcow2_vs_raw(gconstpointer data)
 {
     const char *const *mode = data;   /* cache, io */
-    if (!have_qemu_img())
+    if (!harness_have_qemu_img())
         return;
     g_autofree char *rel = harness_tmpdir();
     g_autofree char *dir = g_canonicalize_filename(rel, NULL);
@@ -232,7 +204,7 @@ static void test_qcow2_vs_raw(gconstpointer data)
         "qemu-io -f raw -c 'write -P 0x5c 0 64M' base.raw >/dev/null && cp base.raw ref.raw && "
         "qemu-img create -q -f qcow2 -o cluster_size=65536 -b base.raw -F raw top.qcow2 && "
         "qemu-img create -q -f qcow2 -o cluster_size=65536 -b base.raw -F raw top2.qcow2", dir);
-    g_assert_cmpint(sh(cmd), ==, 0);
+    g_assert_cmpint(harness_sh(cmd), ==, 0);
     g_autofree char *top = g_build_filename(dir, "top.qcow2", NULL);
     g_autofree char *top2 = g_build_filename(dir, "top2.qcow2", NULL);
     g_autofree char *ref = g_build_filename(dir, "ref.raw", NULL);
@@ -252,11 +224,11 @@ static void test_qcow2_vs_raw(gconstpointer data)
     g_test_message("write_zeroes checks on qcow2: %u", wz->len);
     g_autofree char *check = g_strdup_printf("qemu-img check -q '%s' && qemu-img check -q '%s'",
                                              top, top2);
-    g_assert_cmpint(sh(check), ==, 0);
+    g_assert_cmpint(harness_sh(check), ==, 0);
     g_autofree char *cmp = g_strdup_printf("qemu-img compare -f qcow2 -F raw '%s' '%s' && "
                                            "qemu-img compare -f qcow2 -F raw '%s' '%s'",
                                            top, ref, top2, ref);
-    g_assert_cmpint(sh(cmp), ==, 0);
+    g_assert_cmpint(harness_sh(cmp), ==, 0);
 }
 
 /* A fresh qcow2 image of 4 KiB clusters in a new directory (absolute
@@ -268,7 +240,7 @@ static char *fresh_qcow2(const char *name, const char *size, char **dir)
     char *img = g_build_filename(*dir, name, NULL);
     g_autofree char *cmd = g_strdup_printf("qemu-img create -q -f qcow2 -o cluster_size=4096 "
                                            "'%s' %s", img, size);
-    g_assert_cmpint(sh(cmd), ==, 0);
+    g_assert_cmpint(harness_sh(cmd), ==, 0);
     return img;
 }
 
@@ -276,7 +248,7 @@ static char *fresh_qcow2(const char *name, const char *size, char **dir)
  * and the image stays clean. */
 static void test_qcow2_discard(void)
 {
-    if (!have_qemu_img())
+    if (!harness_have_qemu_img())
         return;
     g_autofree char *dir = NULL;
     g_autofree char *img = fresh_qcow2("d.qcow2", "64M", &dir);
@@ -285,7 +257,7 @@ static void test_qcow2_discard(void)
     g_autoptr(GPtrArray) dc = harness_find(r, "check", "blk_discard");
     g_assert_cmpuint(dc->len, >=, 1);
     g_autofree char *check = g_strdup_printf("qemu-img check -q '%s'", img);
-    g_assert_cmpint(sh(check), ==, 0);
+    g_assert_cmpint(harness_sh(check), ==, 0);
 }
 
 /* kill -9 in the middle of writes with cache=writeback: no corruption
@@ -293,7 +265,7 @@ static void test_qcow2_discard(void)
  * flushed write is there on the next boot. */
 static void test_qcow2_kill(void)
 {
-    if (!have_qemu_img())
+    if (!harness_have_qemu_img())
         return;
     g_autofree char *dir = NULL;
     g_autofree char *img = fresh_qcow2("k.qcow2", "32M", &dir);
@@ -304,7 +276,7 @@ static void test_qcow2_kill(void)
     g_assert_cmpint(r->term_signal, ==, SIGKILL);
     g_autofree char *check = g_strdup_printf("qemu-img check -q '%s'; s=$?; "
                                              "[ $s -eq 0 ] || [ $s -eq 3 ]", img);
-    g_assert_cmpint(sh(check), ==, 0);
+    g_assert_cmpint(harness_sh(check), ==, 0);
     g_autoptr(HarnessRun) r2 = run_blk(dir, disk, "test=blk-persist phase=verify seed=4343");
     g_autoptr(GPtrArray) ok = harness_find(r2, "check", "blk_persist");
     g_assert_cmpuint(ok->len, ==, 1);

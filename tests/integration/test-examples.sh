@@ -53,6 +53,11 @@ for ex in "${examples[@]}"; do
     mkdir -p "$d"
     for img in $(sed -n "s|.*<source file='/var/lib/vmmd/images/\([^']*\)'.*|\1|p" "$ex"); do
         truncate -s 64M "$d/$img"
+        # a CD-ROM image holds the guest kit's CD pattern (little-endian
+        # words counting up from 0xcd000000), which its ATAPI reads check
+        case $img in *.iso) python3 -c 'import sys; from array import array
+array("I", range(0xcd000000, 0xcd000000 + (64 << 20) // 4)).tofile(open(sys.argv[1], "wb"))' "$d/$img";;
+        esac
     done
     sed -e "s|/usr/local/share/vmmd/guestkit.elf|$kit|" \
         -e "s|/var/lib/vmmd/images/|$d/|" \

@@ -6,6 +6,7 @@
 #include "daemon-harness.h"
 #include "harness.h"
 #include "proto/proto.h"
+#include "block/block.h"
 
 #include <signal.h>
 
@@ -18,20 +19,9 @@
 #define TIMEOUT 180.0
 #define CD_SECTORS 300
 
-/* A CD-ROM image as test=ide expects: word k of sector s is base + s * 512 + k. */
-static char *make_cd_image(const char *dir, const char *name, guint32 sectors, guint32 base)
-{
-    char *path = g_build_filename(dir, name, NULL);
-    g_autofree guint32 *data = g_new(guint32, sectors * 512);
-    for (guint32 i = 0; i < sectors * 512; i++)
-        data[i] = GUINT32_TO_LE(base + i);
-    g_assert_true(g_file_set_contents(path, (const char *)data, sectors * 2048, NULL));
-    return path;
-}
-
 static char *make_cd(const char *dir)
 {
-    return make_cd_image(dir, "cd.iso", CD_SECTORS, 0xcd000000u);
+    return harness_make_cd_image(dir, "cd.iso", CD_SECTORS, 0xcd000000u);
 }
 
 typedef struct { const char *cache, *io; } Mode;
@@ -49,13 +39,7 @@ static void test_guest(gconstpointer data)
         "</disk>", m->cache, m->io, img, cd);
     g_autofree char *cmdline = g_strdup_printf("test=ide cd_sectors=%d", CD_SECTORS);
     HarnessDomain d = { .cmdline = cmdline, .extra_devices = devs };
-    g_autofree char *xml = harness_write_domain(dir, &d);
-    g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
-    harness_assert_clean_stderr(r);
-    if (r->exit_status != 0 || harness_done_count(r, "failed") != 0)
-        g_test_message("exit %d\nstdout:\n%s\nstderr:\n%s", r->exit_status, r->out, r->err);
-    g_assert_cmpint(r->exit_status, ==, 0);
-    g_assert_cmpint(harness_done_count(r, "failed"), ==, 0);
+    g_autoptr(HarnessRun) r = harness_run_guest(dir, &d, TIMEOUT);
     /* every group ran: disk, hostile, CD-ROM */
     static const char *const must[] = {
         "ide_identify", "ide_pio_rw", "ide_multiple", "ide_dma_rw", "ide_lba48", "ide_flush",
@@ -87,6 +71,53 @@ static void test_guest(gconstpointer data)
         g_assert_cmphex(GUINT32_FROM_LE(w[i]), ==, 1 * 0x9e3779b9u ^ i * 0x85ebca6bu);
 }
 
+/* hda a qcow2 overlay (qemu-img) on a raw base filled with 0x5c: test=ide
+ * passes on it, qemu-img finds it clean, it holds the guest's PIO write at
+ * LBA 100 and still reads the base where the guest wrote nothing. */
+static void test_qcow2(void)
+{
+    if (!harness_have_qemu_img())
+        return;
+    g_autofree char *rel = harness_tmpdir();
+    g_autofree char *dir = g_canonicalize_filename(rel, NULL);
+    g_autofree char *cmd = g_strdup_printf(
+        "cd '%s' && qemu-img create -q -f raw base.raw 64M && "
+        "qemu-io -f raw -c 'write -P 0x5c 0 64M' base.raw >/dev/null && "
+        "qemu-img create -q -f qcow2 -o cluster_size=65536 -b base.raw -F raw top.qcow2", dir);
+    g_assert_cmpint(harness_sh(cmd), ==, 0);
+    g_autofree char *top = g_build_filename(dir, "top.qcow2", NULL);
+    g_autofree char *cd = make_cd(dir);
+    g_autofree char *devs = g_strdup_printf(
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none' "
+        "io='native'/><source file='%s'/><target dev='hda' bus='ide'/></disk>"
+        "<disk type='file' device='cdrom'><source file='%s'/><target dev='hdc' bus='ide'/>"
+        "</disk>", top, cd);
+    g_autofree char *cmdline = g_strdup_printf("test=ide cd_sectors=%d", CD_SECTORS);
+    HarnessDomain d = { .cmdline = cmdline, .extra_devices = devs };
+    g_autoptr(HarnessRun) r = harness_run_guest(dir, &d, TIMEOUT);
+    g_autoptr(GPtrArray) id = harness_find(r, "check", "ide_identify");
+    json_object *sectors = NULL;
+    g_assert_cmpuint(id->len, ==, 1);
+    g_assert_true(json_object_object_get_ex(id->pdata[0], "sectors", &sectors));
+    g_assert_cmpint(json_object_get_int64(sectors), ==, 64 * 2048);   /* the virtual size */
+    g_autofree char *conv = g_strdup_printf("cd '%s' && qemu-img check -q top.qcow2 && "
+                                            "qemu-img convert -f qcow2 -O raw top.qcow2 out.raw",
+                                            dir);
+    g_assert_cmpint(harness_sh(conv), ==, 0);
+    g_autofree char *out = g_build_filename(dir, "out.raw", NULL);
+    int fd = open(out, O_RDONLY);
+    g_assert_cmpint(fd, >=, 0);
+    guint32 w[1024];
+    g_assert_cmpint(pread(fd, w, sizeof(w), 100 * 512), ==, sizeof(w));
+    for (guint32 i = 0; i < G_N_ELEMENTS(w); i++)
+        g_assert_cmphex(GUINT32_FROM_LE(w[i]), ==, 1 * 0x9e3779b9u ^ i * 0x85ebca6bu);
+    guint8 b[512];
+    g_assert_cmpint(pread(fd, b, sizeof(b), 50 * 512), ==, sizeof(b));
+    close(fd);
+    for (size_t i = 0; i < sizeof(b); i++)
+        g_assert_cmphex(b[i], ==, 0x5c);
+}
+
 static void test_refused(void)
 {
     static const char *cases[][2] = {
@@ -105,16 +136,9 @@ static void test_refused(void)
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *dir = harness_tmpdir();
         g_autofree char *img = harness_make_image(dir, "d.img", 8);
-        g_autofree char *img2 = g_strconcat(img, ".2", NULL);
         g_autofree char *unused = harness_make_image(dir, "d.img.2", 8);
         g_autofree char *devs = g_strdup_printf(cases[i][0], img, img);
-        HarnessDomain d = { .cmdline = "test=hello", .extra_devices = devs };
-        g_autofree char *xml = harness_write_domain(dir, &d);
-        g_autoptr(HarnessRun) r = harness_run_worker(xml, NULL, TIMEOUT, NULL, NULL);
-        if (!strstr(r->err, cases[i][1]))
-            g_test_message("case %zu: stderr:\n%s", i, r->err);
-        g_assert_cmpint(r->exit_status, !=, 0);
-        g_assert_nonnull(strstr(r->err, cases[i][1]));
+        harness_assert_refused(devs, cases[i][1], TIMEOUT);
     }
 }
 
@@ -125,12 +149,14 @@ static void test_refused(void)
 typedef struct {
     char *sock, *new_iso;
     VmmProtoSync *ctl;
-    char *insert_err, *locked_err, *forced_err;
+    char *insert_err, *locked_err, *forced_err, *nofd_err;
     int steps;
     json_object *block;          /* query-stats' hdc entry after the change */
 } Media;
 
-static char *change_media(Media *m, const char *source, bool force)
+/* fd: the image opened as vmmd opens it (the confined worker opens no
+ * file), -1 for none */
+static char *change_media_fd(Media *m, const char *source, int fd, bool force)
 {
     json_object *a = json_object_new_object();
     json_object_object_add(a, "device", json_object_new_string("hdc"));
@@ -138,9 +164,14 @@ static char *change_media(Media *m, const char *source, bool force)
         json_object_object_add(a, "source", json_object_new_string(source));
     json_object_object_add(a, "force", json_object_new_boolean(force));
     g_autoptr(GError) e = NULL;
-    json_object *r = vmm_proto_sync_call(m->ctl, "change-media", a, &e);
+    json_object *r = vmm_proto_sync_call_fd(m->ctl, "change-media", a, fd, &e);
     json_object_put(r);
     return r ? NULL : g_strdup(e->message);
+}
+
+static char *change_media(Media *m, const char *source, bool force)
+{
+    return change_media_fd(m, source, -1, force);
 }
 
 static gboolean on_media_line(const char *line, GPid pid, void *opaque)
@@ -154,7 +185,11 @@ static gboolean on_media_line(const char *line, GPid pid, void *opaque)
             g_test_message("control socket: %s", e->message);
             return TRUE;
         }
-        m->insert_err = change_media(m, m->new_iso, false);
+        /* by path alone: the confined worker cannot open it, and says so */
+        m->nofd_err = change_media(m, m->new_iso, false);
+        int fd = open(m->new_iso, vmm_block_open_flags(true, VMM_CACHE_WRITEBACK));
+        g_assert_cmpint(fd, >=, 0);
+        m->insert_err = change_media_fd(m, m->new_iso, fd, false);
         m->steps++;
     } else if (strstr(line, "{\"media\":\"locked\"}") && m->ctl) {
         g_autoptr(GError) e = NULL;
@@ -177,7 +212,7 @@ static void test_media(gconstpointer data)
     g_autofree char *dir = harness_tmpdir();
     g_autofree char *cd = make_cd(dir);
     Media m = { .sock = g_build_filename(dir, "ctl.sock", NULL),
-                .new_iso = make_cd_image(dir, "new.iso", NEW_SECTORS, 0xce000000u) };
+                .new_iso = harness_make_cd_image(dir, "new.iso", NEW_SECTORS, 0xce000000u) };
     g_autofree char *src = empty ? g_strdup("") : g_strdup_printf("<source file='%s'/>", cd);
     g_autofree char *devs = g_strdup_printf(
         "<disk type='file' device='cdrom'>%s<target dev='hdc' bus='ide'/></disk>", src);
@@ -185,9 +220,8 @@ static void test_media(gconstpointer data)
                                                empty ? 0 : CD_SECTORS, NEW_SECTORS);
     HarnessDomain d = { .cmdline = cmdline, .extra_devices = devs };
     g_autofree char *xml = harness_write_domain(dir, &d);
-    /* --no-sandbox: a confined worker opens no file, and inserting a medium
-     * opens one (the daemon does not pass its fd yet; vmmd(8), SANDBOX) */
-    const char *const args[] = { "--control-socket", m.sock, "--no-sandbox", NULL };
+    /* sandboxed: the new medium comes as a descriptor, as vmmd sends it */
+    const char *const args[] = { "--control-socket", m.sock, NULL };
     g_autoptr(HarnessRun) r = harness_run_worker(xml, args, TIMEOUT, on_media_line, &m);
     if (m.ctl)
         vmm_proto_sync_free(m.ctl);
@@ -195,6 +229,11 @@ static void test_media(gconstpointer data)
     if (r->exit_status != 0 || harness_done_count(r, "failed") != 0)
         g_test_message("exit %d\nstdout:\n%s\nstderr:\n%s", r->exit_status, r->out, r->err);
     g_assert_cmpint(m.steps, ==, 2);
+    g_test_message("by path: %s", m.nofd_err);
+    g_assert_nonnull(m.nofd_err);
+    g_assert_nonnull(strstr(m.nofd_err, "cannot open"));
+    g_assert_nonnull(strstr(m.nofd_err, m.new_iso));
+    g_assert_nonnull(strstr(m.nofd_err, "opens no file"));
     g_assert_null(m.insert_err);
     /* the guest locked the tray: refused without force, done with it */
     g_assert_nonnull(m.locked_err);
@@ -217,6 +256,7 @@ static void test_media(gconstpointer data)
     g_assert_cmpint(json_object_get_int64(v), ==, 4096);
     json_object_put(m.block);
     g_free(m.insert_err);
+    g_free(m.nofd_err);
     g_free(m.locked_err);
     g_free(m.forced_err);
     g_free(m.sock);
@@ -251,14 +291,11 @@ static void test_daemon(void)
     signal(SIGABRT, on_abort);
     Vmmd v;
     vmmd_init(&v);
-    /* change-media --insert opens the image: no sandbox (see test_media) */
-    g_autofree char *conf = g_build_filename(v.cfg, "vmmd.conf", NULL);
-    g_mkdir_with_parents(v.cfg, 0700);
-    g_assert_true(g_file_set_contents(conf, "[worker]\nsandbox=false\n", -1, NULL));
+    /* sandboxed: vmmd opens the new image and passes its descriptor */
     vmmd_start(&v);
     g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
     g_autofree char *cd = make_cd(v.dir);
-    g_autofree char *new_iso = make_cd_image(v.dir, "new.iso", NEW_SECTORS, 0xce000000u);
+    g_autofree char *new_iso = harness_make_cd_image(v.dir, "new.iso", NEW_SECTORS, 0xce000000u);
     g_autofree char *cmdline = g_strdup_printf("test=ide-media cd_sectors=%d new_sectors=%d",
                                                CD_SECTORS, NEW_SECTORS);
     Dom d = { .name = "cd1", .cmdline = cmdline };
@@ -317,6 +354,7 @@ int main(int argc, char **argv)
         g_autofree char *path = g_strdup_printf("/ide/guest/%s/%s", modes[i].io, modes[i].cache);
         g_test_add_data_func(path, &modes[i], test_guest);
     }
+    g_test_add_func("/ide/qcow2", test_qcow2);
     g_test_add_func("/ide/refused", test_refused);
     g_test_add_data_func("/ide/media/change", GINT_TO_POINTER(0), test_media);
     g_test_add_data_func("/ide/media/empty-tray", GINT_TO_POINTER(1), test_media);

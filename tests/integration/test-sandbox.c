@@ -4,10 +4,17 @@
  * off; a missing user; and a forbidden call stopping the VM with the
  * reason in the log and the exit file. */
 #include "config.h"
+#include "daemon-harness.h"
 #include "harness.h"
 #include "util/sandbox.h"
 
+#include <glib/gstdio.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +227,294 @@ static void test_reboot_devices(void)
     g_assert_cmpint(r->exit_status, ==, 4);        /* stopped by SIGINT */
 }
 
+/* Under vmmd the worker is PID 1 of a PID namespace of its own; the daemon
+ * still tracks (pid file, kill, /proc) its pid in the daemon's namespace. */
+static void test_pid_namespace(void)
+{
+    signal(SIGABRT, on_abort);
+    Vmmd v;
+    vmmd_init(&v);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    Dom d = { .name = "pidns" };
+    g_free(define(s, &v, &d));
+    start_idle(s, &v, "pidns");
+    int pid = worker_pid_of(&v, "pidns");
+    g_assert_cmpint(pid, >, 1);
+    g_autofree char *wlink = g_strdup_printf("/proc/%d/ns/pid", pid);
+    g_autofree char *dlink = g_strdup_printf("/proc/%d/ns/pid", (int)v.pid);
+    g_autofree char *wns = g_file_read_link(wlink, NULL);
+    g_autofree char *dns = g_file_read_link(dlink, NULL);
+    g_test_message("pid namespace: worker %s, daemon %s", wns, dns);
+    g_assert_nonnull(wns);
+    g_assert_nonnull(dns);
+    g_assert_cmpstr(wns, !=, dns);
+    /* the pid file names the worker as the daemon sees it, and the worker
+     * is its namespace's PID 1 (NSpid: outer, inner) */
+    g_autofree char *status_path = g_strdup_printf("/proc/%d/status", pid);
+    g_autofree char *status = read_file(status_path);
+    g_autofree char *nspid = field(status, "NSpid");
+    g_test_message("NSpid: %s", nspid);
+    g_autofree char *want = g_strdup_printf("%d\t1", pid);
+    g_assert_cmpstr(nspid, ==, want);
+    /* the daemon reaches it: a destroy kills it, by the pid it keeps */
+    domain_op(s, "domain-destroy", "pidns");
+    g_autofree char *st = domain_state(s, "pidns");
+    g_assert_cmpstr(st, ==, "shutoff");
+    g_assert_false(alive(pid));
+    vmm_proto_sync_free(g_steal_pointer(&s));
+    vmmd_cleanup(&v);
+}
+
+/* <seclabel type='dynamic' model='dac'>: each VM's worker runs as a uid of
+ * its own from dynamic_uid_range, its writable image is chowned to it while
+ * it runs (and given back at stop, also by a restarted daemon), and the
+ * uid is re-found after a daemon restart. */
+#define DYN_FIRST 401000
+#define DYN_LAST 401009
+
+typedef struct {
+    const char *name;
+    char *img;
+    int pid;
+    unsigned uid, gid;
+} DynVm;
+
+static void dyn_start_label(VmmProtoSync *s, Vmmd *v, DynVm *vm, const char *dir,
+                            const char *seclabel);
+
+static void dyn_start(VmmProtoSync *s, Vmmd *v, DynVm *vm, const char *dir)
+{
+    dyn_start_label(s, v, vm, dir, "<seclabel type='dynamic' model='dac'/>");
+    g_assert_cmpuint(vm->uid, >=, DYN_FIRST);
+    g_assert_cmpuint(vm->uid, <=, DYN_LAST);
+    g_assert_cmpuint(vm->gid, ==, vm->uid);
+}
+
+static void dyn_start_label(VmmProtoSync *s, Vmmd *v, DynVm *vm, const char *dir,
+                            const char *seclabel)
+{
+    vm->img = harness_make_image(dir, vm->name, 8);
+    g_assert_cmpint(chmod(vm->img, 0600), ==, 0);
+    g_autofree char *disk = g_strdup_printf(
+        "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='%s'/>"
+        "<target dev='vda' bus='virtio'/></disk>", vm->img);
+    /* the guest writes and reads its disk back (test=blk), then idles */
+    Dom d = { .name = vm->name, .cmdline = "test=blk then=idle", .extra_devices = disk };
+    g_autofree char *base = domain_xml(v, &d);
+    GString *xml = g_string_new(base);
+    g_string_insert(xml, strstr(xml->str, "</domain>") - xml->str, seclabel);
+    json_object_put(call_ok(s, "domain-define", define_args(xml->str)));
+    g_string_free(xml, TRUE);
+    domain_op(s, "domain-start", vm->name);
+    wait_running(s, vm->name);
+    g_autofree char *serial = serial_path(v, vm->name);
+    wait_serial(serial, "\"event\":\"idle\"", 1);
+    g_autofree char *out = read_file(serial);
+    g_assert_null(strstr(out, "\"ok\":false"));
+    g_assert_nonnull(strstr(out, "\"ok\":true"));
+    vm->pid = worker_pid_of(v, vm->name);
+    g_autofree char *status_path = g_strdup_printf("/proc/%d/status", vm->pid);
+    g_autofree char *status = read_file(status_path);
+    g_autofree char *uid = field(status, "Uid");
+    g_autofree char *gid = field(status, "Gid");
+    vm->uid = (unsigned)atoi(uid);
+    g_test_message("%s: worker %d Uid %s Gid %s", vm->name, vm->pid, uid, gid);
+    vm->gid = (unsigned)atoi(gid);
+}
+
+static void dyn_check_live(VmmProtoSync *s, const DynVm *vm)
+{
+    json_object *r = call_ok(s, "domain-get-xml", name_args(vm->name));
+    const char *xml = get_str(r, "xml");
+    g_autofree char *want = g_strdup_printf(
+        "<seclabel type='dynamic' model='dac' relabel='yes'>\n"
+        "    <label>+%u:+%u</label>\n    <imagelabel>+%u:+%u</imagelabel>\n  </seclabel>",
+        vm->uid, vm->uid, vm->uid, vm->uid);
+    if (!strstr(xml, want))
+        g_test_message("live XML:\n%s", xml);
+    g_assert_nonnull(strstr(xml, want));
+    json_object_put(r);
+    /* the definition keeps no uid: it belongs to this run */
+    json_object *args = name_args(vm->name);
+    json_object_object_add(args, "inactive", json_object_new_boolean(true));
+    r = call_ok(s, "domain-get-xml", args);
+    g_assert_nonnull(strstr(get_str(r, "xml"),
+                            "<seclabel type='dynamic' model='dac' relabel='yes'/>"));
+    json_object_put(r);
+    struct stat st;
+    g_assert_cmpint(stat(vm->img, &st), ==, 0);
+    g_assert_cmpuint(st.st_uid, ==, vm->uid);
+    g_assert_cmpuint(st.st_gid, ==, vm->uid);
+}
+
+/* In a child with VM a's identity (its uid and gid, no groups, as its
+ * worker): 0 when it can open its own image read-write and not b's at
+ * all, else which open went wrong. */
+static int open_as(const DynVm *a, const DynVm *b)
+{
+    pid_t pid = fork();
+    g_assert_cmpint(pid, >=, 0);
+    if (pid == 0) {
+        if (setgroups(0, NULL) < 0 || setresgid(a->uid, a->uid, a->uid) < 0 ||
+            setresuid(a->uid, a->uid, a->uid) < 0)
+            _exit(10);
+        int own = open(a->img, O_RDWR | O_CLOEXEC);
+        if (own < 0)
+            _exit(11);
+        close(own);
+        if (open(b->img, O_RDONLY | O_CLOEXEC) >= 0 || errno != EACCES)
+            _exit(12);
+        if (open(b->img, O_RDWR | O_CLOEXEC) >= 0 || errno != EACCES)
+            _exit(13);
+        _exit(0);
+    }
+    int st = 0;
+    g_assert_cmpint(waitpid(pid, &st, 0), ==, pid);
+    g_assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+static void test_dynamic_labels(void)
+{
+    signal(SIGABRT, on_abort);
+    Vmmd v;
+    vmmd_init(&v);
+    g_assert_cmpint(g_mkdir_with_parents(v.cfg, 0755), ==, 0);
+    g_autofree char *conf = g_build_filename(v.cfg, "vmmd.conf", NULL);
+    /* a range that includes root's uid, or runs backwards, stops the daemon */
+    static const char *const bad[] = { "0-10", "20-10", "5", "1-4294967295", "a-b" };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *t = g_strdup_printf("[worker]\ndynamic_uid_range=%s\n", bad[i]);
+        g_assert_true(g_file_set_contents(conf, t, -1, NULL));
+        g_autofree char *cmd = g_strdup_printf("%s/daemon/vmmd --config-dir %s --run-dir %s 2>&1",
+                                               harness_builddir(), v.cfg, v.run);
+        g_autofree char *out = harness_sh_out(cmd);
+        g_autofree char *want = g_strdup_printf("[worker] dynamic_uid_range '%s' is not "
+                                                "FIRST-LAST", bad[i]);
+        if (!strstr(out, want))
+            g_test_message("%s", out);
+        g_assert_nonnull(strstr(out, want));
+    }
+    g_autofree char *text = g_strdup_printf("[worker]\ndynamic_uid_range=%d-%d\n", DYN_FIRST,
+                                            DYN_LAST);
+    g_assert_true(g_file_set_contents(conf, text, -1, NULL));
+    /* the images' directory is open to every uid (the test's own
+     * directories are root's alone): only the files' owners and modes
+     * decide (the open of a's own image proves the path works) */
+    g_autofree char *dir = g_dir_make_tmp("vmmd-seclabel-XXXXXX", NULL);
+    g_assert_nonnull(dir);
+    g_assert_cmpint(chmod(dir, 0711), ==, 0);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    DynVm a = { .name = "dyn-a" }, b = { .name = "dyn-b" }, c = { .name = "dyn-c" };
+    dyn_start(s, &v, &a, dir);
+    dyn_start(s, &v, &b, dir);
+    g_assert_cmpuint(a.uid, !=, b.uid);
+    dyn_check_live(s, &a);
+    dyn_check_live(s, &b);
+    g_assert_cmpint(open_as(&a, &b), ==, 0);
+    g_assert_cmpint(open_as(&b, &a), ==, 0);
+    /* virsh dominfo over vmmd's libvirt socket: the DAC label */
+    g_autofree char *virsh = g_find_program_in_path("virsh");
+    if (virsh) {
+        g_autofree char *cmd = g_strdup_printf(
+            "virsh -c 'vmm+unix:///system?socket=%s/libvirt-sock' dominfo %s 2>&1", v.run,
+            a.name);
+        g_autofree char *out = harness_sh_out(cmd);
+        g_autofree char *want = g_strdup_printf("Security label: +%u:+%u (permissive)", a.uid,
+                                                a.uid);
+        g_test_message("%s", out);
+        g_assert_nonnull(strstr(out, "Security model: dac"));
+        g_assert_nonnull(strstr(out, want));
+    }
+    /* and libvirt-python's securityLabelList() (one model, one label) */
+    if (g_file_test("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE)) {
+        g_autofree char *py = g_strdup_printf(
+            "/usr/bin/python3 -c \"import libvirt; c = libvirt.open('vmm+unix:///system?"
+            "socket=%s/libvirt-sock'); print(c.lookupByName('%s').securityLabelList())\" 2>&1",
+            v.run, a.name);
+        g_autofree char *py_out = harness_sh_out(py);
+        g_autofree char *py_want = g_strdup_printf("[['+%u:+%u', False]]", a.uid, a.uid);
+        g_test_message("securityLabelList: %s", py_out);
+        if (!strstr(py_out, "No module named"))
+            g_assert_nonnull(strstr(py_out, py_want));
+    }
+
+    /* a restarted daemon knows both uids are taken: a third VM gets
+     * another, and the live XML still shows them */
+    vmm_proto_sync_free(g_steal_pointer(&s));
+    g_assert_cmpint(vmmd_stop(&v, SIGTERM), ==, 0);
+    vmmd_start(&v);
+    s = connect_retry(&v, v.sock, 5000);
+    wait_running(s, a.name);
+    wait_running(s, b.name);
+    dyn_check_live(s, &a);
+    dyn_start(s, &v, &c, dir);
+    g_assert_cmpuint(c.uid, !=, a.uid);
+    g_assert_cmpuint(c.uid, !=, b.uid);
+
+    /* a dynamic label written into a definition (a live XML defined again)
+     * is dropped: the uid is one run's, as in libvirt's inactive XML */
+    Dom dd = { .name = "dyn-defined" };
+    g_autofree char *dbase = domain_xml(&v, &dd);
+    GString *dxml = g_string_new(dbase);
+    g_string_insert(dxml, strstr(dxml->str, "</domain>") - dxml->str,
+                    "<seclabel type='dynamic' model='dac' relabel='yes'>"
+                    "<label>+401005:+401005</label></seclabel>");
+    json_object_put(call_ok(s, "domain-define", define_args(dxml->str)));
+    g_string_free(dxml, TRUE);
+    json_object *dr = call_ok(s, "domain-get-xml", name_args("dyn-defined"));
+    g_assert_null(strstr(get_str(dr, "xml"), "401005"));
+    g_assert_nonnull(strstr(get_str(dr, "xml"),
+                            "<seclabel type='dynamic' model='dac' relabel='yes'/>"));
+    json_object_put(dr);
+
+    /* a static label: that uid, the image its <imagelabel>'s while it runs */
+    DynVm st_vm = { .name = "static-label" };
+    dyn_start_label(s, &v, &st_vm, dir,
+                    "<seclabel type='static' model='dac' relabel='yes'><label>+401100:+401101"
+                    "</label><imagelabel>+401102:+401103</imagelabel></seclabel>");
+    g_assert_cmpuint(st_vm.uid, ==, 401100);
+    g_assert_cmpuint(st_vm.gid, ==, 401101);
+    struct stat sst;
+    g_assert_cmpint(stat(st_vm.img, &sst), ==, 0);
+    g_assert_cmpuint(sst.st_uid, ==, 401102);
+    g_assert_cmpuint(sst.st_gid, ==, 401103);
+    domain_op(s, "domain-destroy", st_vm.name);
+    g_assert_cmpint(stat(st_vm.img, &sst), ==, 0);
+    g_assert_cmpuint(sst.st_uid, ==, 0);
+    g_unlink(st_vm.img);
+    g_free(st_vm.img);
+
+    /* stopped: each image is root's again, and the uid free for the next */
+    DynVm *all[] = { &a, &b, &c };
+    for (int i = 0; i < 3; i++) {
+        domain_op(s, "domain-destroy", all[i]->name);
+        struct stat st;
+        g_assert_cmpint(stat(all[i]->img, &st), ==, 0);
+        g_assert_cmpuint(st.st_uid, ==, 0);
+        g_assert_cmpuint(st.st_gid, ==, 0);
+        g_assert_cmpuint(st.st_mode & 07777, ==, 0600);
+        g_autofree char *state = g_strdup_printf("%s/%s.seclabel", v.run, all[i]->name);
+        g_assert_false(g_file_test(state, G_FILE_TEST_EXISTS));
+    }
+    unsigned old_a = a.uid;
+    g_unlink(a.img);
+    g_free(a.img);
+    dyn_start(s, &v, &a, dir);
+    g_assert_cmpuint(a.uid, ==, DYN_FIRST);
+    (void)old_a;
+    domain_op(s, "domain-destroy", a.name);
+    for (int i = 0; i < 3; i++) {
+        g_unlink(all[i]->img);
+        g_free(all[i]->img);
+    }
+    g_rmdir(dir);
+    vmm_proto_sync_free(g_steal_pointer(&s));
+    vmmd_cleanup(&v);
+}
+
 static void skip(gconstpointer why)
 {
     g_test_skip(why);
@@ -241,5 +536,7 @@ int main(int argc, char **argv)
     g_test_add_func("/sandbox/missing-user", test_missing_user);
     g_test_add_func("/sandbox/forbidden-call", test_forbidden_call);
     g_test_add_func("/sandbox/reboot-devices", test_reboot_devices);
+    g_test_add_func("/sandbox/pid-namespace", test_pid_namespace);
+    g_test_add_func("/sandbox/dynamic-labels", test_dynamic_labels);
     return g_test_run();
 }

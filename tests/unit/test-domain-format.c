@@ -277,6 +277,183 @@ static void test_canonical(void)
     assert_both_valid(o);
 }
 
+/* ------------------------------------------------------------------------ */
+/* <cputune>, <memtune>, <blkiotune> (src/conf/tune_conf.c)                 */
+
+static const char tune_xml[] =
+    "<domain type='kvm'>\n"
+    "  <name>vm1</name>\n"
+    "  <memory unit='MiB'>64</memory>\n"
+    "  <vcpu>3</vcpu>\n"
+    "  <cputune>\n"
+    "    <vcpupin vcpu='2' cpuset='0-3,^1'/>\n"
+    "    <emulator_quota>-1</emulator_quota>\n"
+    "    <shares>512</shares>\n"
+    "    <quota>50000</quota>\n"
+    "    <period>100000</period>\n"
+    "    <global_period>200000</global_period>\n"
+    "    <global_quota>400000</global_quota>\n"
+    "    <emulator_period>10000</emulator_period>\n"
+    "    <vcpupin vcpu='0' cpuset='1'/>\n"
+    "    <emulatorpin cpuset='0,1'/>\n"
+    "  </cputune>\n"
+    "  <memtune>\n"
+    "    <swap_hard_limit unit='G'>1</swap_hard_limit>\n"
+    "    <hard_limit unit='MiB'>96</hard_limit>\n"
+    "    <soft_limit unit='b'>1025</soft_limit>\n"
+    "  </memtune>\n"
+    "  <blkiotune>\n"
+    "    <device><write_iops_sec>50</write_iops_sec><path>/dev/vda</path>"
+    "<read_bytes_sec>1000000</read_bytes_sec><weight>200</weight></device>\n"
+    "    <weight>300</weight>\n"
+    "    <device><path>/dev/sdb</path><read_iops_sec>7</read_iops_sec>"
+    "<write_bytes_sec>9</write_bytes_sec></device>\n"
+    "  </blkiotune>\n"
+    "  <os><type arch='x86_64'>hvm</type><kernel>/boot/k</kernel></os>\n"
+    "</domain>\n";
+
+/* libvirt's order: blkiotune, memtune after currentMemory; cputune after
+ * vcpu with shares, periods and quotas, vcpupins by vCPU, emulatorpin
+ * (the rest as base_canonical). */
+static const char tune_memory_canonical[] =
+    "  <currentMemory unit=\"KiB\">65536</currentMemory>\n"
+    "  <blkiotune>\n"
+    "    <weight>300</weight>\n"
+    "    <device>\n"
+    "      <path>/dev/vda</path>\n"
+    "      <weight>200</weight>\n"
+    "      <write_iops_sec>50</write_iops_sec>\n"
+    "      <read_bytes_sec>1000000</read_bytes_sec>\n"
+    "    </device>\n"
+    "    <device>\n"
+    "      <path>/dev/sdb</path>\n"
+    "      <read_iops_sec>7</read_iops_sec>\n"
+    "      <write_bytes_sec>9</write_bytes_sec>\n"
+    "    </device>\n"
+    "  </blkiotune>\n"
+    "  <memtune>\n"
+    "    <hard_limit unit=\"KiB\">98304</hard_limit>\n"
+    "    <soft_limit unit=\"KiB\">2</soft_limit>\n"
+    "    <swap_hard_limit unit=\"KiB\">1048576</swap_hard_limit>\n"
+    "  </memtune>\n";
+static const char tune_cpu_canonical[] =
+    "  <vcpu placement=\"static\">3</vcpu>\n"
+    "  <cputune>\n"
+    "    <shares>512</shares>\n"
+    "    <global_period>200000</global_period>\n"
+    "    <global_quota>400000</global_quota>\n"
+    "    <period>100000</period>\n"
+    "    <quota>50000</quota>\n"
+    "    <emulator_period>10000</emulator_period>\n"
+    "    <emulator_quota>-1</emulator_quota>\n"
+    "    <vcpupin vcpu=\"0\" cpuset=\"1\"/>\n"
+    "    <vcpupin vcpu=\"2\" cpuset=\"0,2-3\"/>\n"
+    "    <emulatorpin cpuset=\"0-1\"/>\n"
+    "  </cputune>\n";
+
+static void test_tune(void)
+{
+    g_autoptr(VmmDomainDef) def = parse_ok(tune_xml);
+    g_autofree char *out = format_ok(def);
+    GString *want = g_string_new(base_canonical);
+    g_string_replace(want, "  <currentMemory unit=\"KiB\">65536</currentMemory>\n",
+                     tune_memory_canonical, 1);
+    g_string_replace(want, "  <vcpu placement=\"static\">1</vcpu>\n", tune_cpu_canonical, 1);
+    g_assert_cmpstr(out, ==, want->str);
+    g_string_free(want, TRUE);
+    assert_both_valid(out);
+    roundtrip_doc(tune_xml, true);
+    g_assert_true(def->tune->has_shares && def->tune->shares == 512);
+    g_assert_cmpint(def->tune->emulator_quota, ==, -1);
+    const VmmVcpuPinDef *p = vmm_tune_def_vcpupin(def->tune, 2);
+    g_assert_nonnull(p);
+    g_assert_true(vmm_cpuset_has(&p->cpus, 0) && !vmm_cpuset_has(&p->cpus, 1) &&
+                  vmm_cpuset_has(&p->cpus, 3) && !vmm_cpuset_has(&p->cpus, 4));
+    g_assert_null(vmm_tune_def_vcpupin(def->tune, 1));
+
+    /* each element alone, and empty ones (which format to nothing) */
+    static const char *const alone[] = {
+        "<cputune><shares>2</shares></cputune>",
+        "<cputune><vcpupin vcpu='0' cpuset='1023'/></cputune>",
+        "<cputune><quota>1000</quota><period>1000000</period></cputune>",
+        "<memtune><hard_limit>1</hard_limit></memtune>",
+        "<blkiotune><weight>1000</weight></blkiotune>",
+        "<blkiotune><device><path>/dev/x</path></device></blkiotune>",
+        "<cputune/><memtune/><blkiotune/>",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(alone); i++) {
+        g_autofree char *xml = doc_replace("<!--top-->", alone[i]);
+        g_test_message("tune: %s", alone[i]);
+        roundtrip_doc(xml, true);
+    }
+    /* libvirt's unlimited memtune value is no limit */
+    g_autofree char *unl = doc_replace("<!--top-->",
+                                       "<memtune><hard_limit>9007199254740991</hard_limit>"
+                                       "</memtune>");
+    g_autoptr(VmmDomainDef) u = parse_ok(unl);
+    g_autofree char *uo = format_ok(u);
+    g_assert_null(strstr(uo, "memtune"));
+}
+
+/* Refusals: what, where, why. */
+static void test_tune_refusals(void)
+{
+    static const struct {
+        const char *top;
+        int code;
+        const char *msg;
+    } bad[] = {
+        { "<cputune><iothreadpin iothread='1' cpuset='0'/></cputune>", U,
+          "<cputune>/<iothreadpin> is not supported: vmmd has no <iothreads>" },
+        { "<cputune><iothread_quota>2000</iothread_quota></cputune>", U, "iothread_quota" },
+        { "<cputune><vcpusched vcpus='0' scheduler='fifo' priority='1'/></cputune>", U,
+          "element <cputune>/<vcpusched> is not supported" },
+        { "<memtune><min_guarantee>1</min_guarantee></memtune>", U, "min_guarantee" },
+        { "<cputune><vcpupin vcpu='1' cpuset='0'/></cputune>", I,
+          "'vcpu'='1' on <vcpupin> is not a vCPU of this domain (0 to 0)" },
+        { "<cputune><vcpupin vcpu='0' cpuset='0'/><vcpupin vcpu='0' cpuset='1'/></cputune>", I,
+          "appears more than once" },
+        { "<cputune><vcpupin vcpu='0' cpuset='1-0'/></cputune>", I, "not a set of host CPUs" },
+        { "<cputune><vcpupin vcpu='0' cpuset='0,^0'/></cputune>", I, "not empty" },
+        { "<cputune><vcpupin vcpu='0' cpuset='1024'/></cputune>", I, "CPUs 0 to 1023" },
+        { "<cputune><vcpupin vcpu='0'/></cputune>", I, "needs a 'cpuset'" },
+        { "<cputune><emulatorpin cpuset=''/></cputune>", I, "not a set of host CPUs" },
+        { "<cputune><shares>1</shares></cputune>", I, "<shares> value '1' is out of range" },
+        { "<cputune><shares>262145</shares></cputune>", I, "2 to 262144" },
+        { "<cputune><period>999</period></cputune>", I, "1000 to 1000000" },
+        { "<cputune><period>1000001</period></cputune>", I, "<period> value" },
+        { "<cputune><quota>999</quota></cputune>", I, "<quota> value '999' is out of range" },
+        { "<cputune><quota>-2</quota></cputune>", I, "-1 for unlimited" },
+        { "<cputune><shares>1</shares><shares>2</shares></cputune>", I,
+          "<cputune>/<shares> appears more than once" },
+        { "<memtune><hard_limit unit='MiB'>2</hard_limit><swap_hard_limit unit='MiB'>1"
+          "</swap_hard_limit></memtune>", I, "must not be larger than swap_hard_limit" },
+        { "<memtune><hard_limit unit='parsec'>1</hard_limit></memtune>", I, "is not a size" },
+        { "<memtune><hard_limit>-1</hard_limit></memtune>", I, "is not a size" },
+        { "<blkiotune><weight>99</weight></blkiotune>", I, "100 to 1000" },
+        { "<blkiotune><device><weight>200</weight></device></blkiotune>", I, "needs a <path>" },
+        { "<blkiotune><device><path>dev/x</path></device></blkiotune>", I,
+          "not an absolute path" },
+        { "<blkiotune><device><path>/d</path></device><device><path>/d</path></device>"
+          "</blkiotune>", I, "device path '/d' appears more than once" },
+        { "<blkiotune><device><path>/d</path><read_iops_sec>4294967296</read_iops_sec>"
+          "</device></blkiotune>", I, "<read_iops_sec> value" },
+        { "<blkiotune><device><path>/d</path><bogus/></device></blkiotune>", U,
+          "<device>/<bogus> is not supported" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *xml = doc_replace("<!--top-->", bad[i].top);
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VmmDomainDef) def = parse(xml, &err);
+        if (def)
+            g_error("accepted: %s", bad[i].top);
+        g_assert_error(err, VMM_CONF_ERROR, bad[i].code);
+        if (!strstr(err->message, bad[i].msg) || !strstr(err->message, "test.xml:9:"))
+            g_error("%s: message '%s' lacks '%s' or its line", bad[i].top, err->message,
+                    bad[i].msg);
+    }
+}
+
 /* The round trip for the documents test-domain-conf.c accepts. */
 static void test_roundtrip_documents(void)
 {
@@ -297,6 +474,17 @@ static void test_roundtrip_documents(void)
         "<on_crash>preserve</on_crash>",
         "<on_poweroff> destroy </on_poweroff><on_crash>restart</on_crash>",
         "<!-- c --><?pi x?>",
+        "<seclabel type='dynamic' model='dac'/>",
+        "<seclabel model='dac'/>",
+        "<seclabel/>",
+        "<seclabel type='dynamic' model='dac' relabel='yes'><label>+200000:+200000</label>"
+        "<imagelabel>+200000:+200000</imagelabel></seclabel>",
+        "<seclabel type='static' model='dac' relabel='yes'><label>+107:+107</label></seclabel>",
+        "<seclabel type='static' model='dac'><label> qemu:kvm </label>"
+        "<imagelabel>+0:+36</imagelabel></seclabel>",
+        "<seclabel type='static' relabel='no'><label>vmmd:vmmd</label></seclabel>",
+        "<seclabel type='none'/>",
+        "<seclabel type='none' model='dac' relabel='no'/>",
     };
     for (size_t i = 0; i < G_N_ELEMENTS(tops); i++) {
         g_autofree char *xml = doc_replace("<!--top-->", tops[i]);
@@ -1140,6 +1328,52 @@ static void test_ide(void)
     g_assert_true(vmm_domain_def_equal(def, again));
 }
 
+/* SATA disks and CD-ROMs: on the AHCI function at 00:1f.0 (slot 0x1f kept
+ * for it), ports from the name or from <address unit=...>, formatted with
+ * their drive address. */
+static void test_sata(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *xml = doc_replace("<!--dev-->",
+        "<disk><source file='/a'/><target dev='vda'/><address type='pci' slot='0x1e'/></disk>"
+        "<disk><source file='/b'/><target dev='sdb' bus='sata'/></disk>"
+        "<disk><source file='/c'/><target dev='vdb'/></disk>"
+        "<disk device='cdrom'><source file='/d.iso'/><target dev='sda' bus='sata'/>"
+        "<address type='drive' controller='0' bus='0' target='0' unit='5'/></disk>");
+    g_autoptr(VmmDomainDef) def = parse_ok(xml);
+    g_assert_true(vmm_domain_def_fill_defaults(def, &err));
+    g_assert_no_error(err);
+    g_assert_true(vmm_domain_def_has_sata(def));
+    g_assert_false(vmm_domain_def_has_ide(def));
+    g_assert_cmpint(slot_of(def, 0), ==, 0x1e);
+    const VmmDiskDef *sdb = g_ptr_array_index(def->disks, 1);
+    const VmmDiskDef *sda = g_ptr_array_index(def->disks, 3);
+    g_assert_cmpint(sdb->bus, ==, VMM_DISK_BUS_SATA);
+    g_assert_cmpuint(sdb->ide_unit, ==, 1);
+    g_assert_cmpuint(sda->ide_unit, ==, 5);
+    g_assert_true(sda->readonly);
+    g_autofree char *out = format_ok(def);
+    g_assert_nonnull(strstr(out, "<target dev=\"sda\" bus=\"sata\"/>\n"
+                                 "      <readonly/>\n"
+                                 "      <address type=\"drive\" controller=\"0\" bus=\"0\" "
+                                 "target=\"0\" unit=\"5\"/>"));
+    assert_both_valid(out);
+    g_autoptr(VmmDomainDef) again = parse_ok(out);
+    g_assert_true(vmm_domain_def_equal(def, again));
+    /* the AHCI slot is not handed out: 31 devices would need it */
+    GString *many = g_string_new("<disk><source file='/s'/><target dev='sda' bus='sata'/></disk>");
+    for (int i = 0; i < 30; i++)
+        g_string_append_printf(many, "<disk><source file='/v%d'/><target dev='vd%c%c'/></disk>",
+                               i, 'a' + i / 26, 'a' + i % 26);
+    g_autofree char *xml2 = doc_replace("<!--dev-->", many->str);
+    g_string_free(many, TRUE);
+    g_autoptr(VmmDomainDef) def2 = parse_ok(xml2);
+    g_autoptr(GError) e2 = NULL;
+    g_assert_false(vmm_domain_def_fill_defaults(def2, &e2));
+    g_assert_nonnull(e2);
+    g_assert_nonnull(strstr(e2->message, "no free PCI slot left"));
+}
+
 static void test_copy_equal(void)
 {
     static const Mutation muts[] = {
@@ -1196,6 +1430,24 @@ typedef struct {
 /* A sample of documents the parser refuses (each kind of refusal a grammar
  * can express): schemas/domain.rng refuses every one. */
 static const Edit refused[] = {
+    { "<!--top-->", "<cputune><iothreadpin iothread='1' cpuset='0'/></cputune>" },
+    { "<!--top-->", "<cputune><vcpusched vcpus='0' scheduler='fifo' priority='1'/></cputune>" },
+    { "<!--top-->", "<cputune><shares>1</shares></cputune>" },
+    { "<!--top-->", "<cputune><period>999</period></cputune>" },
+    { "<!--top-->", "<cputune><quota>-2</quota></cputune>" },
+    { "<!--top-->", "<cputune><vcpupin vcpu='0' cpuset='a'/></cputune>" },
+    { "<!--top-->", "<memtune><min_guarantee>1</min_guarantee></memtune>" },
+    { "<!--top-->", "<blkiotune><weight>99</weight></blkiotune>" },
+    { "<!--top-->", "<blkiotune><device><path>d</path></device></blkiotune>" },
+    { "<!--top-->", "<seclabel type='dynamic' relabel='no'/>" },
+    { "<!--top-->", "<seclabel model='selinux'/>" },
+    { "<!--top-->", "<seclabel type='static' model='dac'/>" },
+    { "<!--top-->", "<seclabel type='none' relabel='yes'/>" },
+    { "<!--top-->", "<seclabel type='none'><label>+1:+1</label></seclabel>" },
+    { "<!--top-->", "<seclabel type='static'><label>a:b:c</label></seclabel>" },
+    { "<!--top-->", "<seclabel type='static'><label>ab</label></seclabel>" },
+    { "<!--top-->", "<seclabel><baselabel>x</baselabel></seclabel>" },
+    { "<!--top-->", "<seclabel type='bogus'/>" },
     { "<domain type='kvm'>", "<domain type='kvm' id='3'>" },
     { "type='kvm'", "type='qemu'" },
     { "type='kvm'", "type=' kvm'" },
@@ -1440,6 +1692,19 @@ static void test_schema_parser_only_rules(void)
         { "<!--dev-->", "<serial type='pty'><target port='1'/></serial>"
                         "<serial type='stdio'><target port='1'/></serial>" },
         { "<!--dev-->", "<serial type='pty'><target port='3'/></serial><serial type='pty'/>" },
+        { "<!--top-->", "<cputune><vcpupin vcpu='1' cpuset='0'/></cputune>" },
+        { "<!--top-->", "<cputune><vcpupin vcpu='0' cpuset='0'/><vcpupin vcpu='0' cpuset='1'/>"
+                        "</cputune>" },
+        { "<!--top-->", "<cputune><vcpupin vcpu='0' cpuset='1-0'/></cputune>" },
+        { "<!--top-->", "<cputune><emulatorpin cpuset='0,^0'/></cputune>" },
+        { "<!--top-->", "<memtune><hard_limit>2</hard_limit><swap_hard_limit>1</swap_hard_limit>"
+                        "</memtune>" },
+        { "<!--top-->", "<blkiotune><device><path>/d</path></device><device><path>/d</path>"
+                        "</device></blkiotune>" },
+        /* a DAC label's parts: +NUMBER below 2^32-1, or a user name */
+        { "<!--top-->", "<seclabel type='static'><label>+abc:+1</label></seclabel>" },
+        { "<!--top-->", "<seclabel type='static'><label>+4294967295:+1</label></seclabel>" },
+        { "<!--top-->", "<seclabel type='static'><label>a/b:c</label></seclabel>" },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(docs); i++) {
         g_autofree char *xml = doc_replace(docs[i].from, docs[i].to);
@@ -1715,6 +1980,8 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/format/canonical", test_canonical);
+    g_test_add_func("/format/tune", test_tune);
+    g_test_add_func("/format/tune/refusals", test_tune_refusals);
     g_test_add_func("/format/roundtrip/documents", test_roundtrip_documents);
     g_test_add_func("/format/roundtrip/parser-only", test_roundtrip_parser_only);
     g_test_add_func("/format/roundtrip/cache-io", test_roundtrip_cache_io);
@@ -1727,6 +1994,7 @@ int main(int argc, char **argv)
     g_test_add_func("/format/fill-defaults/balloon", test_fill_balloon);
     g_test_add_func("/format/copy-equal", test_copy_equal);
     g_test_add_func("/format/ide", test_ide);
+    g_test_add_func("/format/sata", test_sata);
     g_test_add_func("/schema/refuses", test_schema_refuses);
     g_test_add_func("/schema/parser-only-rules", test_schema_parser_only_rules);
     g_test_add_func("/schema/examples", test_schema_examples);

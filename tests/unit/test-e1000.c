@@ -8,7 +8,7 @@
 #include "util/log.h"
 #include "vmm/layout.h"
 #include "vmm/vm.h"
-#include "test-irq.h"
+#include "test-nic-vm.h"
 
 #include <string.h>
 #include <sys/mman.h>
@@ -22,54 +22,32 @@
 #define MAC   "\x52\x54\x00\x12\x34\x56"
 
 typedef struct {
-    VmmVm vm;
-    TestIrq line;
+    NicVm n;
     VmmE1000 *e;
-    int peer;
 } Fx;
 
-static void cfg_write(Fx *f, unsigned off, unsigned size, uint32_t v)
-{
-    vmm_bus_write(&f->vm.mmio, LAYOUT_ECAM_BASE + (SLOT << 15) + off, size, v);
-}
-
-static uint32_t cfg_read(Fx *f, unsigned off, unsigned size)
-{
-    uint64_t v = 0;
-    vmm_bus_read(&f->vm.mmio, LAYOUT_ECAM_BASE + (SLOT << 15) + off, size, &v);
-    return (uint32_t)v;
-}
+#define cfg_write(f, ...) nic_cfg_write(&(f)->n, __VA_ARGS__)
+#define cfg_read(f, ...) nic_cfg_read(&(f)->n, __VA_ARGS__)
 
 static uint32_t rd(Fx *f, unsigned reg)
 {
     uint64_t v = 0;
-    vmm_bus_read(&f->vm.mmio, BAR0 + reg, 4, &v);
+    vmm_bus_read(&f->n.vm.mmio, BAR0 + reg, 4, &v);
     return (uint32_t)v;
 }
 
 static void wr(Fx *f, unsigned reg, uint32_t v)
 {
-    vmm_bus_write(&f->vm.mmio, BAR0 + reg, 4, v);
+    vmm_bus_write(&f->n.vm.mmio, BAR0 + reg, 4, v);
 }
 
 static void fx_init(Fx *f, bool link_down)
 {
     memset(f, 0, sizeof(*f));
-    VmmVm *vm = &f->vm;
-    vm->ram = mmap(NULL, RAM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    g_assert_true(vm->ram != MAP_FAILED);
-    vm->ram_size = vm->lowmem_size = RAM;
-    vmm_bus_init(&vm->pio, "pio");
-    vmm_bus_init(&vm->mmio, "mmio");
-    f->line.irq = (VmmIrq){ .set = test_irq_set, .opaque = &f->line };
-    for (unsigned i = 0; i < IOAPIC_NR_PINS; i++)
-        vmm_irq_line_init(&vm->gsi_line[i], &f->line.irq);
-    vm->pci = vmm_pci_host_new(&vm->pio, &vm->mmio, NULL);
-    g_assert_nonnull(vm->pci);
-    int sv[2];
-    g_assert_cmpint(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), ==, 0);
-    f->peer = sv[1];
-    VmmE1000Config cfg = { .name = "t0", .fd = sv[0], .link_down = link_down, .pci_slot = SLOT };
+    nic_vm_init(&f->n, RAM, SLOT);
+    VmmVm *vm = &f->n.vm;
+    VmmE1000Config cfg = { .name = "t0", .fd = f->n.nic_fd, .link_down = link_down,
+                           .pci_slot = SLOT };
     memcpy(cfg.mac, MAC, 6);
     g_autoptr(GError) err = NULL;
     f->e = vmm_e1000_new(vm, &cfg, &err);
@@ -83,13 +61,7 @@ static void fx_init(Fx *f, bool link_down)
 static void fx_free(Fx *f)
 {
     vmm_e1000_free(f->e);
-    close(f->peer);
-    vmm_pci_host_free(f->vm.pci);
-    for (unsigned i = 0; i < IOAPIC_NR_PINS; i++)
-        vmm_irq_line_clear(&f->vm.gsi_line[i]);
-    vmm_bus_destroy(&f->vm.pio);
-    vmm_bus_destroy(&f->vm.mmio);
-    munmap(f->vm.ram, RAM);
+    nic_vm_free(&f->n);
 }
 
 static void test_pci(void)
@@ -103,9 +75,9 @@ static void test_pci(void)
     g_assert_cmpuint(cfg_read(&f, PCI_INTERRUPT_LINE, 1), ==, GSI_PCI_INTX_BASE + (SLOT & 3));
     /* BAR1 is I/O: IOADDR/IODATA reach the same registers as BAR0 */
     g_assert_cmphex(cfg_read(&f, PCI_BAR0 + 4, 4) & 1, ==, 1);
-    vmm_bus_write(&f.vm.pio, IOBAR, 4, 0x0008);   /* STATUS */
+    vmm_bus_write(&f.n.vm.pio, IOBAR, 4, 0x0008);   /* STATUS */
     uint64_t v = 0;
-    vmm_bus_read(&f.vm.pio, IOBAR + 4, 4, &v);
+    vmm_bus_read(&f.n.vm.pio, IOBAR + 4, 4, &v);
     g_assert_cmphex(v, ==, rd(&f, 0x0008));
     g_assert_cmphex(v & 0x2, ==, 0x2);   /* link up */
     fx_free(&f);
@@ -174,7 +146,7 @@ static void test_eeprom_phy(void)
     wr(&f, 0xd0, 0x4);            /* IMS: LSC */
     vmm_e1000_set_link(f.e, true);
     g_assert_cmphex(rd(&f, 0x8) & 2, ==, 2);
-    g_assert_cmpint(f.line.level, ==, 1);
+    g_assert_cmpint(f.n.line.level, ==, 1);
     g_assert_cmphex(rd(&f, 0xc0), ==, 0x4);
     fx_free(&f);
 }
@@ -184,27 +156,27 @@ static void test_interrupts(void)
     Fx f;
     fx_init(&f, false);
     wr(&f, 0xc8, 0x4);            /* ICS: LSC, masked */
-    g_assert_cmpint(f.line.level, ==, 0);
+    g_assert_cmpint(f.n.line.level, ==, 0);
     wr(&f, 0xd0, 0x4);            /* IMS */
-    g_assert_cmpint(f.line.level, ==, 1);
+    g_assert_cmpint(f.n.line.level, ==, 1);
     wr(&f, 0xd8, 0x4);            /* IMC */
-    g_assert_cmpint(f.line.level, ==, 0);
+    g_assert_cmpint(f.n.line.level, ==, 0);
     wr(&f, 0xd0, 0x4);
-    g_assert_cmpint(f.line.level, ==, 1);
+    g_assert_cmpint(f.n.line.level, ==, 1);
     /* INTx disable in the command register holds the line low */
     cfg_write(&f, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_INTX_DISABLE);
-    g_assert_cmpint(f.line.level, ==, 0);
+    g_assert_cmpint(f.n.line.level, ==, 0);
     cfg_write(&f, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER);
-    g_assert_cmpint(f.line.level, ==, 1);
+    g_assert_cmpint(f.n.line.level, ==, 1);
     g_assert_cmphex(rd(&f, 0xc0), ==, 0x4);   /* read to clear */
-    g_assert_cmpint(f.line.level, ==, 0);
+    g_assert_cmpint(f.n.line.level, ==, 0);
     g_assert_cmphex(rd(&f, 0xc0), ==, 0);
     /* CTRL.RST: masks and causes gone */
     wr(&f, 0xc8, 0x80);
     wr(&f, 0x0, 1u << 26);
     g_assert_cmphex(rd(&f, 0xd0), ==, 0);
     g_assert_cmphex(rd(&f, 0xc0), ==, 0);
-    g_assert_cmpuint(f.line.redundant, ==, 0);
+    g_assert_cmpuint(f.n.line.redundant, ==, 0);
     fx_free(&f);
 }
 
@@ -226,26 +198,15 @@ static void tx_setup(Fx *f)
 
 static void put_desc(Fx *f, unsigned ring, unsigned i, uint64_t a, uint32_t w2, uint32_t w3)
 {
-    uint8_t *d = f->vm.ram + ring + 16 * i;
+    uint8_t *d = f->n.vm.ram + ring + 16 * i;
     memcpy(d, &a, 8);
     memcpy(d + 8, &w2, 4);
     memcpy(d + 12, &w3, 4);
 }
 
-static uint16_t sum16(const uint8_t *p, size_t len, uint32_t s)
-{
-    for (size_t i = 0; i + 1 < len; i += 2)
-        s += p[i] << 8 | p[i + 1];
-    if (len & 1)
-        s += p[len - 1] << 8;
-    while (s >> 16)
-        s = (s & 0xffff) + (s >> 16);
-    return (uint16_t)s;
-}
-
 static size_t peer_recv(Fx *f, uint8_t *buf, size_t max)
 {
-    ssize_t n = recv(f->peer, buf, max, MSG_DONTWAIT);
+    ssize_t n = recv(f->n.peer, buf, max, MSG_DONTWAIT);
     g_assert_cmpint(n, >, 12);
     for (int i = 0; i < 12; i++)
         g_assert_cmpuint(buf[i], ==, 0);   /* nothing asked of the host */
@@ -292,7 +253,7 @@ static void test_tx(void)
     wr(&f, 0xd0, 0x1);            /* IMS: TXDW */
     /* legacy, two descriptors, checksum inserted over TCP: CSS 34, CSO 50
      * (the driver seeds the field with the pseudo-header sum) */
-    uint8_t *pkt = f.vm.ram + BUF;
+    uint8_t *pkt = f.n.vm.ram + BUF;
     size_t pl = 100;
     tcp_headers(pkt, pl, 0x18);
     for (size_t i = 0; i < pl; i++)
@@ -309,8 +270,8 @@ static void test_tx(void)
              34u << 8);                                                /* EOP IC RS */
     wr(&f, 0x3818, 2);
     g_assert_cmpuint(rd(&f, 0x3810), ==, 2);
-    g_assert_cmphex(f.vm.ram[TXR + 16 + 12] & 1, ==, 1);               /* DD */
-    g_assert_cmpint(f.line.level, ==, 1);
+    g_assert_cmphex(f.n.vm.ram[TXR + 16 + 12] & 1, ==, 1);               /* DD */
+    g_assert_cmpint(f.n.line.level, ==, 1);
     uint8_t buf[70000];
     size_t n = peer_recv(&f, buf, sizeof(buf));
     g_assert_cmpuint(n, ==, 54 + pl);
@@ -354,7 +315,7 @@ static void test_tx(void)
         g_assert_cmphex(h[47], ==, s < 2 ? 0x10 : 0x19);
         g_assert_cmpmem(h + 54, chunk, pkt + 54 + 1000 * s, chunk);
     }
-    g_assert_cmpint(recv(f.peer, buf, sizeof(buf), MSG_DONTWAIT), <, 0);
+    g_assert_cmpint(recv(f.n.peer, buf, sizeof(buf), MSG_DONTWAIT), <, 0);
     g_assert_cmpuint(rd(&f, 0x40f8), ==, 1);                           /* TSCTC */
     g_assert_cmpuint(rd(&f, 0x4080), ==, 3);
     VmmNetStats st;
@@ -388,7 +349,7 @@ static void test_tx_hostile(void)
     put_desc(&f, TXR, 2, BUF, 0xfffff | 1u << 20 | (0x1 | 0x8 | 0x20) << 24, 0);
     wr(&f, 0x3818, 3);
     g_assert_cmpuint(rd(&f, 0x3810), ==, 3);
-    g_assert_cmpint(recv(f.peer, buf, sizeof(buf), MSG_DONTWAIT), <, 0);
+    g_assert_cmpint(recv(f.n.peer, buf, sizeof(buf), MSG_DONTWAIT), <, 0);
     VmmNetStats st;
     vmm_e1000_get_stats(f.e, &st);
     /* two refused kicks (TDT beyond the ring, the ring outside RAM) and
@@ -397,7 +358,7 @@ static void test_tx_hostile(void)
     /* reset, then an ordinary frame */
     wr(&f, 0x0, 1u << 26);
     tx_setup(&f);
-    memset(f.vm.ram + BUF, 0xab, 60);
+    memset(f.n.vm.ram + BUF, 0xab, 60);
     put_desc(&f, TXR, 0, BUF, 60 | (0x1 | 0x8) << 24, 0);
     wr(&f, 0x3818, 1);
     g_assert_cmpuint(peer_recv(&f, buf, sizeof(buf)), ==, 60);
@@ -424,13 +385,13 @@ static void peer_send(Fx *f, const char *dst, size_t len, uint8_t fill)
     memcpy(b + 12, dst, 6);
     memcpy(b + 18, "\x02\0\0\0\0\x01", 6);
     memset(b + 24, fill, len - 12);
-    g_assert_cmpint(send(f->peer, b, 12 + len, 0), ==, (ssize_t)(12 + len));
+    g_assert_cmpint(send(f->n.peer, b, 12 + len, 0), ==, (ssize_t)(12 + len));
 }
 
 /* Waits (bounded, generously) for descriptor i's DD bit. */
 static bool rx_wait(Fx *f, unsigned i)
 {
-    volatile uint8_t *st = f->vm.ram + RXR + 16 * i + 12;
+    volatile uint8_t *st = f->n.vm.ram + RXR + 16 * i + 12;
     for (int t = 0; t < 20000 && !(*st & 1); t++)
         g_usleep(500);
     return *st & 1;
@@ -445,11 +406,11 @@ static void test_rx(void)
     peer_send(&f, "\x02\0\0\0\0\x09", 100, 1);     /* not ours: filtered */
     peer_send(&f, MAC, 100, 2);
     g_assert_true(rx_wait(&f, 0));
-    uint8_t *d = f.vm.ram + RXR;
+    uint8_t *d = f.n.vm.ram + RXR;
     g_assert_cmpuint(d[8] | d[9] << 8, ==, 100);
     g_assert_cmphex(d[12] & 0x3, ==, 0x3);         /* DD EOP */
-    g_assert_cmpmem(f.vm.ram + BUF, 6, MAC, 6);
-    g_assert_cmpuint(f.vm.ram[BUF + 99], ==, 2);
+    g_assert_cmpmem(f.n.vm.ram + BUF, 6, MAC, 6);
+    g_assert_cmpuint(f.n.vm.ram[BUF + 99], ==, 2);
     peer_send(&f, "\xff\xff\xff\xff\xff\xff", 30, 3);   /* broadcast, padded to 60 */
     g_assert_true(rx_wait(&f, 1));
     g_assert_cmpuint(d[16 + 8], ==, 60);
@@ -459,17 +420,17 @@ static void test_rx(void)
     peer_send(&f, "\x01\x00\x5e\x00\x00\xfb", 80, 4);
     peer_send(&f, MAC, 100, 9);
     g_assert_true(rx_wait(&f, 2));
-    g_assert_cmpuint(f.vm.ram[BUF + 2 * 2048 + 99], ==, 9);
+    g_assert_cmpuint(f.n.vm.ram[BUF + 2 * 2048 + 99], ==, 9);
     wr(&f, 0x5200 + 4 * (0xfb0 >> 5), 1u << (0xfb0 & 31));
     peer_send(&f, "\x01\x00\x5e\x00\x00\xfb", 80, 5);
     g_assert_true(rx_wait(&f, 3));
-    g_assert_cmpuint(f.vm.ram[BUF + 3 * 2048 + 79], ==, 5);
+    g_assert_cmpuint(f.n.vm.ram[BUF + 3 * 2048 + 79], ==, 5);
     /* without SECRC the FCS is there */
     wr(&f, 0x100, 0x2 | (1u << 15));
     peer_send(&f, MAC, 100, 6);
     g_assert_true(rx_wait(&f, 4));
     g_assert_cmpuint(d[64 + 8], ==, 104);
-    g_assert_cmpint(f.line.level, ==, 1);
+    g_assert_cmpint(f.n.line.level, ==, 1);
     g_assert_cmphex(rd(&f, 0xc0) & 0x80, ==, 0x80);
     g_assert_cmpuint(rd(&f, 0x4074), ==, 5);       /* GPRC */
     g_assert_cmpuint(rd(&f, 0x4078), ==, 1);       /* BPRC */
@@ -486,11 +447,11 @@ static void test_rx(void)
     }
     g_assert_cmpuint(st.rx_errs, ==, 1);
     wr(&f, 0x0, 1u << 26);
-    memset(f.vm.ram + RXR, 0, 8 * 16);
+    memset(f.n.vm.ram + RXR, 0, 8 * 16);
     rx_setup(&f, 0x2 | (1u << 26));
     peer_send(&f, MAC, 100, 8);
     g_assert_true(rx_wait(&f, 0));
-    g_assert_cmpuint(f.vm.ram[BUF + 99], ==, 8);
+    g_assert_cmpuint(f.n.vm.ram[BUF + 99], ==, 8);
     fx_free(&f);
 }
 
@@ -499,7 +460,7 @@ static void peer_send_frame(Fx *f, const uint8_t *frame, size_t len)
 {
     uint8_t b[12 + 2048] = { 0 };
     memcpy(b + 12, frame, len);
-    g_assert_cmpint(send(f->peer, b, 12 + len, 0), ==, (ssize_t)(12 + len));
+    g_assert_cmpint(send(f->n.peer, b, 12 + len, 0), ==, (ssize_t)(12 + len));
 }
 
 /* RXCSUM: IPv4 and TCP checksums checked, the status and error bits as
@@ -531,7 +492,7 @@ static void test_rx_csum(void)
     p[22] = 63;                   /* TTL changed: IP header checksum wrong */
     peer_send_frame(&f, p, sizeof(p));
     g_assert_true(rx_wait(&f, 2));
-    const uint8_t *d = f.vm.ram + RXR;
+    const uint8_t *d = f.n.vm.ram + RXR;
     g_assert_cmphex(d[12] & 0x64, ==, 0x60);        /* IPCS TCPCS, not IXSM */
     g_assert_cmphex(d[13], ==, 0);
     g_assert_cmphex(d[16 + 12] & 0x60, ==, 0x60);
@@ -544,9 +505,9 @@ static void test_rx_csum(void)
 static bool line_wait(Fx *f, int level)
 {
     for (int t = 0; t < 20000; t++) {
-        g_mutex_lock(&f->line.lock);
-        int l = f->line.level;
-        g_mutex_unlock(&f->line.lock);
+        g_mutex_lock(&f->n.line.lock);
+        int l = f->n.line.level;
+        g_mutex_unlock(&f->n.line.lock);
         if (l == level)
             return true;
         g_usleep(500);
@@ -568,12 +529,12 @@ static void test_moderation(void)
     g_assert_true(rx_wait(&f, 0));
     g_assert_true(line_wait(&f, 1));
     g_assert_cmphex(rd(&f, 0xc0) & 0x80, ==, 0x80);
-    g_assert_cmpint(f.line.level, ==, 0);
+    g_assert_cmpint(f.n.line.level, ==, 0);
     /* transmit: IDE with TIDV 300 and TADV 1000 */
     tx_setup(&f);
     wr(&f, 0x3820, 300);
     wr(&f, 0x382c, 1000);
-    memset(f.vm.ram + BUF, 0xab, 60);
+    memset(f.n.vm.ram + BUF, 0xab, 60);
     put_desc(&f, TXR, 0, BUF, 60 | (0x1u | 0x8 | 0x80) << 24, 0);
     wr(&f, 0x3818, 1);
     g_assert_true(line_wait(&f, 1));
@@ -587,7 +548,7 @@ static void test_moderation(void)
     wr(&f, 0xc8, 0x80);
     g_assert_true(line_wait(&f, 1));
     g_assert_cmphex(rd(&f, 0xc0), ==, 0x80);
-    g_assert_cmpuint(f.line.redundant, ==, 0);
+    g_assert_cmpuint(f.n.line.redundant, ==, 0);
     fx_free(&f);
 }
 

@@ -90,6 +90,11 @@ static void test_forms(void)
         "<driver name='qemu'/></interface>", &err);
     g_assert_no_error(err);
     g_assert_cmpint(net0(m)->model, ==, VMM_NET_MODEL_E1000);
+
+    g_autoptr(VmmDomainDef) rt = parse_dev(
+        "<interface type='ethernet'><model type='rtl8139'/></interface>", &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(net0(rt)->model, ==, VMM_NET_MODEL_RTL8139);
 }
 
 /* define -> dumpxml: the output parses back to an equal definition, gives
@@ -103,6 +108,7 @@ static void test_round_trip(void)
         "<target dev='vnet9'/><driver name='vhost'/></interface>",
         "<interface type='user'/>",
         "<interface type='user'><model type='e1000'/><link state='down'/></interface>",
+        "<interface type='bridge'><source bridge='br0'/><model type='rtl8139'/></interface>",
         "<interface type='vhostuser'><source type='unix' path='/tmp/s' mode='server'/>"
         "<model type='virtio'/><driver queues='2'/><mtu size='9000'/></interface>",
         "<interface type='network'><source network='default'/></interface>",
@@ -183,8 +189,10 @@ static void test_refusals(void)
           VMM_CONF_ERROR_INVALID, "not a network interface name" },
         { "<interface type='ethernet'><target dev='0123456789abcdef'/></interface>",
           VMM_CONF_ERROR_INVALID, "not a network interface name" },
-        { "<interface type='user'><model type='rtl8139'/></interface>",
-          VMM_CONF_ERROR_UNSUPPORTED, "'rtl8139'" },
+        { "<interface type='user'><model type='ne2k_pci'/></interface>",
+          VMM_CONF_ERROR_UNSUPPORTED, "'ne2k_pci'" },
+        { "<interface type='user'><model type='rtl8139'/><driver queues='2'/></interface>",
+          VMM_CONF_ERROR_INVALID, "<model type='rtl8139'> does not go with <driver> queues" },
         { "<interface type='bridge'><source bridge='br0'/><model type='e1000'/>"
           "<driver name='vhost'/></interface>", VMM_CONF_ERROR_INVALID, "vhost-net" },
         { "<interface type='user'><model type='e1000'/><driver queues='2'/></interface>",

@@ -10,7 +10,10 @@
 #include <errno.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -145,7 +148,27 @@ static json_object *h_peer(VmmProtoConn *c, json_object *args, void *opaque, GEr
     return o;
 }
 
+/* Reads what the descriptor sent with the request holds (at most 63
+ * bytes); {"none": true} when none came. */
+static json_object *h_fd(VmmProtoConn *c, json_object *args, void *opaque, GError **err)
+{
+    int fd = vmm_proto_conn_take_fd(c);
+    json_object *o = json_object_new_object();
+    if (fd < 0) {
+        json_object_object_add(o, "none", json_object_new_boolean(true));
+        return o;
+    }
+    char buf[64];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    buf[n > 0 ? n : 0] = 0;
+    close(fd);
+    json_object_object_add(o, "data", json_object_new_string(buf));
+    json_object_object_add(o, "another", json_object_new_boolean(vmm_proto_conn_take_fd(c) >= 0));
+    return o;
+}
+
 static const VmmProtoCommand commands[] = {
+    { "fd", true, h_fd },
     { "echo", true, h_echo },
     { "fail", true, h_fail },
     { "gerror", true, h_gerror },
@@ -622,6 +645,65 @@ static void test_deferred(Fixture *f, gconstpointer data)
     json_object_put(ret);
 }
 
+static int file_with(const char *text)
+{
+    int fd = memfd_create("proto-test", MFD_CLOEXEC);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(write(fd, text, strlen(text)), ==, (ssize_t)strlen(text));
+    return fd;
+}
+
+/* Descriptors sent with a request (SCM_RIGHTS) reach that request's
+ * handler only; what a handler leaves is closed by the server. */
+static void test_fd_passing(Fixture *f, gconstpointer data)
+{
+    g_autoptr(VmmProtoSync) s = connect_sync(f->path);
+    g_autoptr(GError) err = NULL;
+    json_object *ret = vmm_proto_sync_call_fd(s, "fd", NULL, file_with("first medium"), &err);
+    g_assert_no_error(err);
+    g_assert_cmpstr(json_object_get_string(json_object_object_get(ret, "data")), ==,
+                    "first medium");
+    g_assert_false(json_object_get_boolean(json_object_object_get(ret, "another")));
+    json_object_put(ret);
+
+    /* A command that takes none: the server closes it (the pipe's reader
+     * goes away, so a write fails with EPIPE). */
+    int p[2];
+    g_assert_cmpint(pipe2(p, O_CLOEXEC), ==, 0);
+    ret = vmm_proto_sync_call_fd(s, "echo", NULL, p[0], &err);
+    g_assert_no_error(err);
+    json_object_put(ret);
+    signal(SIGPIPE, SIG_IGN);
+    g_assert_cmpint(write(p[1], "x", 1), ==, -1);
+    g_assert_cmpint(errno, ==, EPIPE);
+    close(p[1]);
+    /* ... and it is not handed to the next request */
+    ret = vmm_proto_sync_call(s, "fd", NULL, &err);
+    g_assert_no_error(err);
+    g_assert_true(json_object_get_boolean(json_object_object_get(ret, "none")));
+    json_object_put(ret);
+
+    /* Two requests written at once, the second with a descriptor: the
+     * first does not get it (one read may bring both). */
+    int fd = raw_connect(f->path);
+    const char two[] = "{\"execute\":\"fd\",\"id\":1}\n{\"execute\":\"fd\",\"id\":2}\n";
+    const char *second = strchr(two, '\n') + 1;
+    g_assert_cmpint(send(fd, two, (size_t)(second - two), 0), ==, second - two);
+    ProtoOutBuf ob;
+    proto_outbuf_init(&ob);
+    proto_outbuf_append_fd(&ob, second, strlen(second), file_with("second"));
+    g_assert_cmpint(proto_outbuf_flush(&ob, fd), ==, 1);
+    proto_outbuf_clear(&ob);
+    g_autoptr(GString) buf = g_string_new(NULL);
+    g_autofree char *greeting = raw_line(fd, buf);
+    g_autofree char *r1 = raw_line(fd, buf);
+    g_autofree char *r2 = raw_line(fd, buf);
+    g_test_message("%s\n%s", r1, r2);
+    g_assert_nonnull(strstr(r1, "\"none\":true"));
+    g_assert_nonnull(strstr(r2, "\"data\":\"second\""));
+    close(fd);
+}
+
 static void test_events(Fixture *f, gconstpointer data)
 {
     g_autoptr(VmmProtoSync) a = connect_sync(f->path);
@@ -1002,6 +1084,7 @@ int main(int argc, char **argv)
     ADD("/proto/read-only", test_read_only);
     ADD("/proto/deferred", test_deferred);
     ADD("/proto/events", test_events);
+    ADD("/proto/fd-passing", test_fd_passing);
     ADD("/proto/slow-reader", test_slow_reader);
     ADD("/proto/socket-files", test_socket_files);
     ADD("/proto/async-client", test_async);
