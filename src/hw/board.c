@@ -178,17 +178,23 @@ static void pci_host_free(VmmVm *vm)
 }
 
 /* Any <disk bus='ide'>: the PIIX3 IDE function at 00:01.1, one for all of
- * them (the slot vmm_domain_def_pci_slots() keeps free for it). */
+ * them (the slot vmm_domain_def_pci_slots() keeps free for it). With
+ * <acpi/> the platform is ACPI hardware-reduced, which gives the OS no ISA
+ * IRQs 14/15 (Linux runs without the 8259 then): the controller is in PCI
+ * native mode on INTA, which the DSDT's _PRT routes. Without ACPI it is in
+ * compatibility mode on ISA IRQs 14/15, as on QEMU's pc machine. */
 static bool ide_create(const BoardCtx *c, GError **err)
 {
     VmmVm *vm = c->vm;
     if (!vmm_domain_def_has_ide(vm->def))
         return true;
-    VmmIrq *irq0 = irq_source(vm, GSI_IDE0, err), *irq1 = irq0 ? irq_source(vm, GSI_IDE1, err)
-                                                                : NULL;
+    bool native = vm->def->acpi;
+    unsigned gsi0 = native ? vmm_pci_intx_gsi(VMM_IDE_PCI_SLOT, 1) : GSI_IDE0;
+    unsigned gsi1 = native ? gsi0 : GSI_IDE1;
+    VmmIrq *irq0 = irq_source(vm, gsi0, err), *irq1 = irq0 ? irq_source(vm, gsi1, err) : NULL;
     if (!irq1)
         return false;
-    vm->ide = vmm_ide_new(vm, irq0, irq1, err);
+    vm->ide = vmm_ide_new(vm, native, irq0, irq1, err);
     return vm->ide != NULL;
 }
 

@@ -33,9 +33,31 @@ static const uint16_t ctl_ports[2] = { 0x3f6, 0x376 };
 
 /* ---- the transport: ISA IRQ line, bus master, PRD tables ---------------- */
 
+/* Native mode: the channel's share of INTA is INTRQ unless nIEN masks it. */
+static void intrq_update(IdeChannel *ch)
+{
+    if (ch->ide->native)
+        vmm_irq_set(ch->irq, ch->intrq && !(ch->ctl & 0x02));
+}
+
+static void intrq_clear(IdeChannel *ch)
+{
+    if (ch->intrq) {
+        ch->intrq = false;
+        intrq_update(ch);
+    }
+}
+
 static void ide_irq(IdeChannel *ch)
 {
     ch->bm_status |= BM_ST_IRQ;
+    if (ch->ide->native) {
+        /* a PCI INTx is a level: INTRQ stays up until the host reads the
+         * Status register or writes a command (ATA8-APT) */
+        ch->intrq = true;
+        intrq_update(ch);
+        return;
+    }
     if (ch->ctl & 0x02)          /* nIEN */
         return;
     /* ISA IRQ 14/15 are edge-triggered: one pulse per interrupt */
@@ -129,10 +151,12 @@ static void reg_write(IdeChannel *ch, unsigned reg, uint8_t v)
         default: break;
         }
     }
-    if (reg == 6)
+    if (reg == 6) {
         ch->select = v;
-    else if (reg == 7)
+    } else if (reg == 7) {
+        intrq_clear(ch);
         ata_command(ch, v);
+    }
 }
 
 static uint64_t cmd_read(void *opaque, uint64_t off, unsigned size)
@@ -146,6 +170,8 @@ static uint64_t cmd_read(void *opaque, uint64_t off, unsigned size)
     } else {
         for (unsigned i = 0; i < size && off + i < 8; i++)
             b[i] = reg_read(ch, (unsigned)off + i);
+        if (off + size > 7)
+            intrq_clear(ch);     /* Status, not Alternate Status, acknowledges */
     }
     g_mutex_unlock(&ch->ide->lock);
     uint64_t v = 0;
@@ -189,7 +215,9 @@ static void ctl_write(void *opaque, uint64_t off, uint64_t value, unsigned size)
     g_mutex_lock(&ch->ide->lock);
     uint8_t old = ch->ctl;
     ch->ctl = (uint8_t)value;
+    intrq_update(ch);            /* nIEN */
     if ((old & 0x04) && !(value & 0x04)) {       /* SRST released */
+        intrq_clear(ch);
         ata_channel_reset(ch);
     } else if (value & 0x04) {
         ide_xfer_stop(ch);
@@ -202,6 +230,23 @@ static void ctl_write(void *opaque, uint64_t off, uint64_t value, unsigned size)
 
 static const VmmRegionOps cmd_ops = { "ide-cmd", cmd_read, cmd_write };
 static const VmmRegionOps ctl_ops = { "ide-ctl", ctl_read, ctl_write };
+
+/* Native mode's control block BAR: 4 ports, the register at offset 2 (so
+ * that 0x3f4/0x374 put it at the legacy 0x3f6/0x376); the rest float. */
+#define CTL_BAR_REG 2
+
+static uint64_t ctl_bar_read(void *opaque, uint64_t off, unsigned size)
+{
+    return off == CTL_BAR_REG ? ctl_read(opaque, 0, size) : ~(uint64_t)0;
+}
+
+static void ctl_bar_write(void *opaque, uint64_t off, uint64_t value, unsigned size)
+{
+    if (off == CTL_BAR_REG)
+        ctl_write(opaque, 0, value, size);
+}
+
+static const VmmRegionOps ctl_bar_ops = { "ide-ctl", ctl_bar_read, ctl_bar_write };
 
 /* ---- BAR4: the bus master ----------------------------------------------- */
 
@@ -272,15 +317,30 @@ static const VmmRegionOps bm_ops = { "ide-bmdma", bm_read, bm_write };
 static void ide_bar_mapped(VmmPciDevice *pci, int bar, uint64_t addr, bool mapped)
 {
     VmmIde *ide = pci->opaque;
-    if (bar == 4) {
-        ide->bar_mapped = mapped;
-        ide->bar_addr = addr;
+    if (bar >= 0 && bar <= 4) {
+        ide->bar_mapped[bar] = mapped;
+        ide->bar_addr[bar] = addr;
+    }
+}
+
+/* Native mode's BARs 0-3 start at the compatibility addresses, so a guest
+ * that uses fixed ports finds them there once it enables I/O decoding. */
+static void native_bars_preset(VmmIde *ide)
+{
+    for (int c = 0; c < 2; c++) {
+        pci_set_u32(ide->pci.cfg + PCI_BAR0 + 8 * c, cmd_ports[c] | 1);
+        pci_set_u32(ide->pci.cfg + PCI_BAR0 + 8 * c + 4, (ctl_ports[c] - CTL_BAR_REG) | 1);
     }
 }
 
 static void ide_pci_reset(VmmPciDevice *pci)
 {
     VmmIde *ide = pci->opaque;
+    if (ide->native) {
+        g_mutex_lock(&pci->lock);
+        native_bars_preset(ide);
+        g_mutex_unlock(&pci->lock);
+    }
     g_mutex_lock(&ide->lock);
     for (int c = 0; c < 2; c++) {
         IdeChannel *ch = &ide->ch[c];
@@ -288,6 +348,7 @@ static void ide_pci_reset(VmmPciDevice *pci)
         ch->bm_status = 0;
         ch->bm_prd = 0;
         ch->ctl = 0;
+        intrq_clear(ch);
         ata_channel_reset(ch);
     }
     g_mutex_unlock(&ide->lock);
@@ -300,10 +361,11 @@ static const VmmPciDeviceOps isa_pci_ops = { .name = "piix3-isa" };
 
 /* ---- life cycle --------------------------------------------------------- */
 
-VmmIde *vmm_ide_new(VmmVm *vm, VmmIrq *irq0, VmmIrq *irq1, GError **err)
+VmmIde *vmm_ide_new(VmmVm *vm, bool native, VmmIrq *irq0, VmmIrq *irq1, GError **err)
 {
     VmmIde *ide = g_new0(VmmIde, 1);
     ide->vm = vm;
+    ide->native = native;
     g_mutex_init(&ide->lock);
     VmmIrq *irqs[2] = { irq0, irq1 };
     for (int c = 0; c < 2; c++) {
@@ -334,9 +396,20 @@ VmmIde *vmm_ide_new(VmmVm *vm, VmmIrq *irq0, VmmIrq *irq1, GError **err)
     /* function 0: the PIIX3 PCI-to-ISA bridge, multi-function */
     vmm_pci_device_init(&ide->isa, &isa_pci_ops, ide, 0x8086, 0x7000, 0x060100, 0, 0, 0);
     ide->isa.cfg[PCI_HEADER_TYPE] = 0x80;
-    /* function 1: IDE in compatibility mode on both channels, bus master */
-    vmm_pci_device_init(&ide->pci, &ide_pci_ops, ide, 0x8086, 0x7010, 0x010180, 0, 0, 0);
+    /* function 1: IDE, bus master; both channels in compatibility mode
+     * (prog-if 0x80) or in native mode (0x8f: native, both programmable) */
+    vmm_pci_device_init(&ide->pci, &ide_pci_ops, ide, 0x8086, 0x7010,
+                        native ? 0x01018f : 0x010180, 0, 0, 0);
     vmm_pci_device_set_bar(&ide->pci, 4, 16, true, false, &bm_ops, ide);
+    if (native) {
+        for (int c = 0; c < 2; c++) {
+            vmm_pci_device_set_bar(&ide->pci, 2 * c, 8, true, false, &cmd_ops, &ide->ch[c]);
+            vmm_pci_device_set_bar(&ide->pci, 2 * c + 1, 4, true, false, &ctl_bar_ops,
+                                   &ide->ch[c]);
+        }
+        native_bars_preset(ide);
+        ide->pci.cfg[PCI_INTERRUPT_PIN] = 1;     /* INTA, both channels */
+    }
     /* IDETIM: IDE decode enabled on both channels (a BIOS sets this; Linux's
      * ata_piix checks bit 15 before using a channel); timings writable */
     ide->pci.cfg[0x41] = ide->pci.cfg[0x43] = 0x80;
@@ -346,7 +419,7 @@ VmmIde *vmm_ide_new(VmmVm *vm, VmmIrq *irq0, VmmIrq *irq1, GError **err)
         vmm_ide_free(ide);
         return NULL;
     }
-    for (int c = 0; c < 2; c++) {
+    for (int c = 0; c < 2 && !native; c++) {
         if (!vmm_bus_register(&vm->pio, cmd_ports[c], 8, &cmd_ops, &ide->ch[c], err) ||
             (ide->ports_registered[c] = true,
              !vmm_bus_register(&vm->pio, ctl_ports[c], 1, &ctl_ops, &ide->ch[c], err))) {
@@ -370,8 +443,9 @@ void vmm_ide_free(VmmIde *ide)
             vmm_bus_unregister(&ide->vm->pio, ctl_ports[c]);
         }
     }
-    if (ide->bar_mapped)
-        vmm_bus_unregister(&ide->vm->pio, ide->bar_addr);
+    for (int b = 0; b < 5; b++)
+        if (ide->bar_mapped[b])
+            vmm_bus_unregister(&ide->vm->pio, ide->bar_addr[b]);
     for (int c = 0; c < 2; c++) {
         for (int u = 0; u < 2; u++)
             ide_drive_eject(&ide->ch[c].drive[u]);

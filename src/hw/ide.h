@@ -20,9 +20,17 @@ typedef struct VmmIde VmmIde;
 #define VMM_IDE_PCI_SLOT 1
 
 /* One drive per <disk bus='ide'> of vm->def, on vm->pio and vm->pci;
- * irq[0] and irq[1] are the lines of the primary and secondary channel
- * (ISA IRQ 14 and 15), owned by the caller. */
-VmmIde *vmm_ide_new(VmmVm *vm, VmmIrq *irq0, VmmIrq *irq1, GError **err);
+ * irq0 and irq1 are the lines of the primary and secondary channel, owned
+ * by the caller. Compatibility mode (native false): ISA IRQ 14 and 15,
+ * edge, one pulse per interrupt. PCI native mode (prog-if 0x8f): each
+ * channel's command and control blocks are BARs 0/1 and 2/3, set at the
+ * compatibility addresses (0x1f0, 0x3f4+2, 0x170, 0x374+2) until the guest
+ * moves them, and both channels interrupt on the function's INTA (irq0
+ * and irq1 are two sources on that one level line), INTRQ held until the
+ * Status register is read. Native mode is for ACPI hardware-reduced
+ * platforms, where the OS has no ISA IRQs (Linux drops the 8259 and
+ * numbers IOAPIC pins dynamically, so ata_piix's request of IRQ 14 fails). */
+VmmIde *vmm_ide_new(VmmVm *vm, bool native, VmmIrq *irq0, VmmIrq *irq1, GError **err);
 void vmm_ide_free(VmmIde *ide);
 /* Statistics of the drive named target_dev (hda..hdd); false when it has
  * no medium (an empty CD-ROM tray) or is not there. */

@@ -116,6 +116,7 @@ struct IdeChannel {
     IdeDrive drive[2];
     uint8_t select, ctl;
     VmmIrq *irq;
+    bool intrq;                /* native mode: INTRQ, held until Status is read */
     /* the transfer in progress, on drive `cur` */
     unsigned cur;
     IdeXfer xfer;
@@ -140,8 +141,9 @@ struct VmmIde {
     GMutex lock;
     VmmPciDevice isa, pci;
     IdeChannel ch[2];
-    bool bar_mapped;
-    uint64_t bar_addr;
+    bool native;               /* PCI native mode: BARs 0-3, INTA (see ide.h) */
+    bool bar_mapped[5];
+    uint64_t bar_addr[5];
     bool ports_registered[2];
 };
 

@@ -278,6 +278,12 @@ VmmPciHost *vmm_pci_host_new(VmmBus *pio, VmmBus *mmio, GError **err)
     return h;
 }
 
+/* Legacy INTx wiring as the DSDT's _PRT describes it. */
+unsigned vmm_pci_intx_gsi(int slot, unsigned pin)
+{
+    return GSI_PCI_INTX_BASE + ((unsigned)(slot + (int)pin - 1) & 3);
+}
+
 bool vmm_pci_host_add_device(VmmPciHost *h, VmmPciDevice *dev, int slot, GError **err)
 {
     if (slot < 0) {
@@ -291,10 +297,8 @@ bool vmm_pci_host_add_device(VmmPciHost *h, VmmPciDevice *dev, int slot, GError 
     }
     dev->host = h;
     dev->devfn = slot << 3;
-    /* Legacy INTx wiring as the DSDT's _PRT describes it. */
     if (dev->cfg[PCI_INTERRUPT_PIN])
-        dev->cfg[PCI_INTERRUPT_LINE] =
-            GSI_PCI_INTX_BASE + ((slot + dev->cfg[PCI_INTERRUPT_PIN] - 1) & 3);
+        dev->cfg[PCI_INTERRUPT_LINE] = vmm_pci_intx_gsi(slot, dev->cfg[PCI_INTERRUPT_PIN]);
     h->devices[slot] = dev;
     return true;
 }
@@ -312,6 +316,8 @@ bool vmm_pci_host_add_function(VmmPciHost *h, VmmPciDevice *dev, int slot, int f
     }
     dev->host = h;
     dev->devfn = (unsigned)(slot << 3 | fn);
+    if (dev->cfg[PCI_INTERRUPT_PIN])
+        dev->cfg[PCI_INTERRUPT_LINE] = vmm_pci_intx_gsi(slot, dev->cfg[PCI_INTERRUPT_PIN]);
     h->functions[slot][fn] = dev;
     return true;
 }

@@ -86,6 +86,9 @@ bool vmm_pci_host_add_device(VmmPciHost *host, VmmPciDevice *dev, int slot, GErr
 /* Function fn of slot (fn 0 is add_device); function 0 of the slot must
  * have bit 7 of its header type set for guests to look at the others. No
  * INTx routing is set up: such functions (the PIIX3 IDE) use ISA IRQs. */
+/* The GSI of INTx pin `pin` (1 = INTA .. 4 = INTD) of any function in
+ * `slot`, as the DSDT's _PRT routes it (level, active low, shared). */
+unsigned vmm_pci_intx_gsi(int slot, unsigned pin);
 bool vmm_pci_host_add_function(VmmPciHost *host, VmmPciDevice *dev, int slot, int fn,
                                GError **err);
 void vmm_pci_device_set_bar(VmmPciDevice *dev, int bar, uint64_t size, bool io, bool is64,

@@ -1,5 +1,6 @@
 #include "vmm/cpuid.h"
 
+#include <asm/kvm_para.h>
 #include <string.h>
 
 #include "vmm/cpu_features.h"
@@ -244,6 +245,29 @@ static void mask_xstate(Entries *a, uint64_t xcr0_off, uint64_t xss_off)
     d0->ebx = d0->ecx = size;
 }
 
+/* KVM's paravirt leaf (KVM_CPUID_FEATURES): only the features that are
+ * MSRs KVM itself serves, as QEMU's default CPU models have them (kvmclock,
+ * kvm-nopiodelay, kvm-steal-time, kvm-pv-eoi, kvmclock-stable-bit). The
+ * rest are hypercalls (PV_UNHALT's kick, PV_SEND_IPI, PV_SCHED_YIELD, the
+ * PV_TLB_FLUSH it comes with) or async page faults and halt polling
+ * control, which KVM_GET_SUPPORTED_CPUID offers whether or not the host
+ * hypervisor carries them out: on PVM a Linux guest died at the VMCALL of
+ * its PV IPI (kvm_hypercall4). Bits newer than this list stay clear too,
+ * and the hints in EDX (KVM_HINTS_REALTIME) are for the VMM to promise. */
+#define KVM_FEATURES_KEPT                                                              \
+    (1u << KVM_FEATURE_CLOCKSOURCE | 1u << KVM_FEATURE_NOP_IO_DELAY |                  \
+     1u << KVM_FEATURE_CLOCKSOURCE2 | 1u << KVM_FEATURE_STEAL_TIME |                   \
+     1u << KVM_FEATURE_PV_EOI | 1u << KVM_FEATURE_CLOCKSOURCE_STABLE_BIT)
+
+static void kvm_paravirt_leaf(Entries *a)
+{
+    struct kvm_cpuid_entry2 *e = find(a, KVM_CPUID_FEATURES, 0);
+    if (e) {
+        e->eax &= KVM_FEATURES_KEPT;
+        e->edx = 0;
+    }
+}
+
 static void topology_leaves(Entries *a, const VmmCpuTopology *t, uint32_t apic)
 {
     Shifts s = shifts_of(t);
@@ -343,6 +367,7 @@ struct kvm_cpuid2 *vmm_cpuid_for_vcpu(const struct kvm_cpuid2 *sup, const VmmCpu
     if (cpu && cpu->migratable == VMM_CPU_MIGRATABLE_ON)
         disable(a, "invtsc", &xcr0_off, &xss_off, 0);
     mask_xstate(a, xcr0_off, xss_off);
+    kvm_paravirt_leaf(a);
 
     VmmCpuTopology t;
     vmm_cpu_topology_of(cpu, nr, &t);

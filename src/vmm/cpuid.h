@@ -2,7 +2,9 @@
  * (KVM_GET_SUPPORTED_CPUID) and the domain's <cpu>: features masked or
  * forced as <feature policy=...> says (with what depends on them, XSAVE
  * state components included), and the <topology> in leaves 1, 4, 0xB,
- * 0x1F, 0x80000008 and 0x8000001E. Pure functions: no KVM calls here. */
+ * 0x1F, 0x80000008 and 0x8000001E; KVM's paravirt leaf 0x40000001 cut to
+ * what needs no hypercall (cpuid.c says which). Pure functions: no KVM
+ * calls here. */
 #ifndef VMM_CPUID_H
 #define VMM_CPUID_H
 

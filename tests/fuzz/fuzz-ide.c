@@ -71,7 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     VmmVm *vm = fuzz_vm_new(ram, RAM_SIZE, fuzz_line_set);
     vm->def = &def;
     GError *err = NULL;
-    VmmIde *ide = vmm_ide_new(vm, &vm->gsi[GSI_IDE0], &vm->gsi[GSI_IDE1], &err);
+    /* mode bit 2: PCI native mode (BARs 0-3 at the compatibility ports) */
+    VmmIde *ide = vmm_ide_new(vm, mode & 4, &vm->gsi[GSI_IDE0], &vm->gsi[GSI_IDE1], &err);
     if (!ide)
         fuzz_fail("%s", err->message);
     /* As firmware leaves it: BAR4 placed, I/O decoding and bus mastering on. */

@@ -35,6 +35,10 @@ void cpuid_report(u32 cpu)
 	ob_printf(&o, "],\"leafd\":[");
 	for (u32 i = 0; max >= 0xd && i < 10; i++)
 		regs(&o, i ? "," : "", 0xd, i);
+	/* KVM's signature and paravirt features (KVM_CPUID_FEATURES) */
+	ob_printf(&o, "],\"leafkvm\":[");
+	regs(&o, "", 0x40000000, 0);
+	regs(&o, ",", 0x40000001, 0);
 	ob_printf(&o, "]}");
 	ob_emit(&o);
 	cpuid(1, 0, r);

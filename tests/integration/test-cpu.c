@@ -1,7 +1,8 @@
 /* <cpu> end to end on the real worker: the guest kit's test=cpuid on a
  * 6-vCPU domain with <topology sockets='1' dies='2' cores='3' threads='1'>
  * (sparse APIC ids 0,1,2,4,5,6) and two disabled features, judged against
- * values worked out here from the definition; a required feature this
+ * values worked out here from the definition, KVM's paravirt leaf as the
+ * guest sees it (no hypercall features); a required feature this
  * host's KVM lacks stops the worker with an error naming it; and the guest
  * kit's SYSCALL probe, whose honest answer on hosts where SYSCALL does not
  * reach CPL0 is reported as a skip with that reason. */
@@ -203,6 +204,39 @@ static void test_disabled_avx(void)
         judge("avx512f");
 }
 
+/* KVM's paravirt leaf as every vCPU sees it: no feature that needs a
+ * hypercall or async page faults (PV_UNHALT 7, PV_TLB_FLUSH 9,
+ * PV_SEND_IPI 11, PV_SCHED_YIELD 13, POLL_CONTROL 12, ASYNC_PF 4/10/14,
+ * HC_MAP_GPA_RANGE 16, MIGRATION_CONTROL 17), whatever this host's KVM
+ * offers; kvmclock as KVM offers it. A Linux guest on PVM died at the PV
+ * IPI's VMCALL while the leaf passed the host's bits through. */
+static void test_kvm_paravirt(void)
+{
+    const struct kvm_cpuid_entry2 *sup = vmm_cpuid_find(kvm_sup, 0x40000001, 0);
+    if (!sup) {
+        g_test_skip("this host's KVM_GET_SUPPORTED_CPUID has no leaf 0x40000001");
+        return;
+    }
+    static const unsigned gone[] = { 4, 7, 9, 10, 11, 12, 13, 14, 16, 17 };
+    const uint32_t clock = 1u << 0 | 1u << 3 | 1u << 24;
+    g_test_message("host KVM offers 0x40000001 EAX 0x%x", sup->eax);
+    for (int cpu = 0; cpu < NCPU; cpu++) {
+        json_object *kvm = field(cpu_line(cpuid_run(), cpu), "leafkvm");
+        json_object *sig = json_object_array_get_idx(kvm, 0);
+        uint32_t eax = reg(json_object_array_get_idx(kvm, 1), 0);
+        g_test_message("CPU %d: 0x40000001 EAX 0x%x EDX 0x%x", cpu, eax,
+                       reg(json_object_array_get_idx(kvm, 1), 3));
+        /* the leaf is there (else zeros would pass anything) */
+        g_assert_cmphex(reg(sig, 1), ==, 0x4b4d564b);
+        for (size_t i = 0; i < G_N_ELEMENTS(gone); i++)
+            if (eax >> gone[i] & 1)
+                g_error("vCPU %d sees KVM paravirt feature bit %u (0x40000001 EAX 0x%x; the "
+                        "host offers 0x%x)", cpu, gone[i], eax, sup->eax);
+        g_assert_cmphex(eax & clock, ==, sup->eax & clock);
+        g_assert_cmphex(reg(json_object_array_get_idx(kvm, 1), 3), ==, 0);
+    }
+}
+
 /* XSAVE: XCR0 bits of AVX (2) and AVX-512 (5-7) gone from leaf 0xD, their
  * sub-leaves zeroed, and the size what is left needs. */
 static void test_xsave(void)
@@ -319,6 +353,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/topology-leaves", test_topology_leaves);
     g_test_add_func("/cpu/disabled-offered", test_disabled_offered);
     g_test_add_func("/cpu/disabled-avx", test_disabled_avx);
+    g_test_add_func("/cpu/kvm-paravirt", test_kvm_paravirt);
     g_test_add_func("/cpu/xsave", test_xsave);
     g_test_add_func("/cpu/required-missing", test_required_missing);
     g_test_add_func("/cpu/syscall", test_syscall);

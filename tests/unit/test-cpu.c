@@ -164,6 +164,13 @@ static void test_errors(gconstpointer data)
 #define XSAVE (1u << 26)
 #define SSE42 (1u << 20)
 
+/* KVM_GET_SUPPORTED_CPUID's leaf 0x40000001 EAX on the PVM host vmmd is
+ * tested on: kvmclock (0, 3, 24), NOP_IO_DELAY (1), ASYNC_PF (4),
+ * STEAL_TIME (5), PV_EOI (6), PV_UNHALT (7), PV_TLB_FLUSH (9),
+ * ASYNC_PF_VMEXIT (10), PV_SEND_IPI (11), POLL_CONTROL (12),
+ * PV_SCHED_YIELD (13), ASYNC_PF_INT (14). */
+#define KVM_PV_HOST 0x01007efbu
+
 /* A made-up host: Intel-style, max basic leaf 0xd (no 0x1F), AVX, AVX2,
  * AVX-512F, PKU, XSAVE with x87|SSE|AVX|AVX-512|PKU. */
 static struct kvm_cpuid2 *host(void)
@@ -189,6 +196,10 @@ static struct kvm_cpuid2 *host(void)
         { .function = 0x80000001, .ecx = 1, .edx = 0x2c100800 | 1 },
         { .function = 0x80000007, .edx = 1u << 8 },
         { .function = 0x80000008, .eax = 0x3027, .ecx = 0 },
+        /* KVM's signature and paravirt features as this PVM host offers them */
+        { .function = 0x40000000, .eax = 0x40000001, .ebx = 0x4b4d564b, .ecx = 0x564b4d56,
+          .edx = 0x4d },
+        { .function = 0x40000001, .eax = KVM_PV_HOST, .edx = 1 },
     };
     struct kvm_cpuid2 *c = g_malloc0(sizeof(*c) + sizeof(e));
     c->nent = G_N_ELEMENTS(e);
@@ -362,6 +373,28 @@ static void test_mirror_force_migratable(void)
     g_assert_cmpuint(get(c, 0x80000007, 0)->edx, ==, 0);        /* invtsc */
 }
 
+/* Leaf 0x40000001: what needs hypercalls or async page faults is gone
+ * (Documentation/virt/kvm/x86/cpuid.rst numbers the bits), kvmclock,
+ * steal time and PV EOI stay, bits unknown to vmmd go, no hints. */
+static void test_kvm_paravirt(void)
+{
+    g_autofree struct kvm_cpuid2 *h = host();
+    static const unsigned gone[] = { 4, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 20 };
+    g_assert_cmphex(h->entries[h->nent - 1].function, ==, 0x40000001);
+    h->entries[h->nent - 1].eax |= 1u << 15 | 1u << 16 | 1u << 17 | 1u << 20;
+    for (unsigned cpu = 0; cpu < 2; cpu++) {
+        g_autofree struct kvm_cpuid2 *c = vmm_cpuid_for_vcpu(h, NULL, 2, cpu);
+        const struct kvm_cpuid_entry2 *e = get(c, 0x40000001, 0);
+        for (size_t i = 0; i < G_N_ELEMENTS(gone); i++)
+            if (e->eax >> gone[i] & 1)
+                g_error("vCPU %u: KVM paravirt feature bit %u still offered (EAX 0x%x)", cpu,
+                        gone[i], e->eax);
+        g_assert_cmphex(e->eax, ==, 1u << 0 | 1u << 1 | 1u << 3 | 1u << 5 | 1u << 6 | 1u << 24);
+        g_assert_cmphex(e->edx, ==, 0);
+        g_assert_cmphex(get(c, 0x40000000, 0)->ebx, ==, 0x4b4d564b);   /* untouched */
+    }
+}
+
 static void test_check(void)
 {
     g_autofree struct kvm_cpuid2 *h = host();
@@ -428,6 +461,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cpu/cpuid/dies", test_dies);
     g_test_add_func("/cpu/cpuid/disable-avx-xsave", test_disable_avx);
     g_test_add_func("/cpu/cpuid/mirror-force-migratable", test_mirror_force_migratable);
+    g_test_add_func("/cpu/cpuid/kvm-paravirt", test_kvm_paravirt);
     g_test_add_func("/cpu/cpuid/check", test_check);
     return g_test_run();
 }
