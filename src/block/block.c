@@ -732,6 +732,15 @@ unsigned vmm_block_queue_complete(VmmBlockQueue *q)
     return n;
 }
 
+bool vmm_block_queue_pending(VmmBlockQueue *q)
+{
+    if (q->local.head || __atomic_load_n(&q->posted, __ATOMIC_ACQUIRE))
+        return true;
+    if (!q->dev->engine->pending)
+        return q->inflight > 0;
+    return q->dev->engine->pending(q);
+}
+
 void vmm_block_queue_drain(VmmBlockQueue *q)
 {
     if (q->plugged)

@@ -168,6 +168,11 @@ int vmm_block_queue_fd(VmmBlockQueue *q);
  * may also be called from a busy-poll loop. Requests the callbacks submit
  * are batched (implicit plug) and go out when it returns. */
 unsigned vmm_block_queue_complete(VmmBlockQueue *q);
+/* Whether vmm_block_queue_complete() has something to do, without a system
+ * call (io_uring: the CQ ring's tail; threads: the posted list; io=native:
+ * true while requests are in flight): for busy-poll loops, which then call
+ * complete() only when it pays. */
+bool vmm_block_queue_pending(VmmBlockQueue *q);
 /* Blocks until every request submitted on q has completed (callbacks run). */
 void vmm_block_queue_drain(VmmBlockQueue *q);
 /* Requests submitted and not yet completed on q. */

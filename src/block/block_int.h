@@ -57,6 +57,11 @@ typedef struct VmmBlockEngine {
     void (*kick)(VmmBlockQueue *q);
     /* Append requests the kernel finished (priv.ret set) to done. */
     void (*reap)(VmmBlockQueue *q, VmmBlockReqList *done);
+    /* Whether reap would find something (or has work to retry), from
+     * user-space state only: no system call, a busy-poll loop asks it every
+     * spin. NULL: unknown, the caller must reap whenever requests are in
+     * flight. */
+    bool (*pending)(VmmBlockQueue *q);
 } VmmBlockEngine;
 
 extern const VmmBlockEngine vmm_block_engine_threads;

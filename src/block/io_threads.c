@@ -165,6 +165,12 @@ static void threads_reap(VmmBlockQueue *q, VmmBlockReqList *done)
     (void)done;
 }
 
+static bool threads_pending(VmmBlockQueue *q)
+{
+    (void)q;   /* q->posted says it all */
+    return false;
+}
+
 const VmmBlockEngine vmm_block_engine_threads = {
     .name = "threads",
     .queue_init = threads_queue_init,
@@ -172,4 +178,5 @@ const VmmBlockEngine vmm_block_engine_threads = {
     .submit = threads_submit,
     .kick = threads_kick,
     .reap = threads_reap,
+    .pending = threads_pending,
 };

@@ -188,6 +188,14 @@ static void uring_reap(VmmBlockQueue *q, VmmBlockReqList *done)
         do_submit(q);
 }
 
+/* The CQ ring is shared memory: peeking at its tail costs no syscall. */
+static bool uring_pending(VmmBlockQueue *q)
+{
+    UringQueue *uq = q->engine;
+    return io_uring_cq_ready(&uq->ring) || io_uring_sq_ready(&uq->ring) ||
+           (uq->waiting.head && uq->inflight < URING_MAX_INFLIGHT);
+}
+
 const VmmBlockEngine vmm_block_engine_uring = {
     .name = "io_uring",
     .queue_init = uring_queue_init,
@@ -195,4 +203,5 @@ const VmmBlockEngine vmm_block_engine_uring = {
     .submit = uring_submit,
     .kick = uring_kick,
     .reap = uring_reap,
+    .pending = uring_pending,
 };

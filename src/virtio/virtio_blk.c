@@ -37,7 +37,16 @@ struct BlkQueue {
     GPtrArray *free_reqs;
     unsigned inflight;
     bool completed;              /* pushed since the last flush */
+    /* Adaptive busy-poll windows (ns), one per source of work, as QEMU
+     * keeps one per handler: the guest's avail ring and the backend's
+     * completions. The thread polls for the larger of those that can
+     * bring work; each grows when its work came a little too late for it
+     * and drops to 0 when the work came after more than the maximum. */
+    uint64_t poll_win[2];
+    uint64_t idle_since;         /* last work before a wait, 0 = not waiting */
 };
+
+enum { SRC_AVAIL, SRC_BACKEND };
 
 struct VmmVirtioBlk {
     VmmVm *vm;
@@ -129,7 +138,31 @@ static bool handle(BlkQueue *q, BlkReq *r)
     return true;
 }
 
-/* Takes everything available; notifications stay off while we drain. */
+/* Pops and starts what the driver made available, while requests are free. */
+static void take_avail(BlkQueue *q)
+{
+    VmmVirtioBlk *b = q->blk;
+    VmmVirtq *vq = &b->vdev->queues[q->index].vq;
+    while (q->free_reqs->len && !vmm_virtio_broken(b->vdev)) {
+        BlkReq *r = g_ptr_array_index(q->free_reqs, q->free_reqs->len - 1);
+        g_autoptr(GError) err = NULL;
+        int rc = vmm_virtq_pop(vq, &r->elem, &err);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            vmm_virtio_needs_reset(b->vdev, "queue %u: %s", q->index, err->message);
+            break;
+        }
+        g_ptr_array_remove_index_fast(q->free_reqs, q->free_reqs->len - 1);
+        if (!handle(q, r)) {
+            g_ptr_array_add(q->free_reqs, r);
+            break;
+        }
+    }
+}
+
+/* Takes everything available; notifications stay off while we drain and
+ * are back on when it returns (unless out of requests or broken). */
 static void process(BlkQueue *q)
 {
     VmmVirtioBlk *b = q->blk;
@@ -138,22 +171,7 @@ static void process(BlkQueue *q)
     vmm_block_queue_plug(q->bq);
     for (;;) {
         vmm_virtq_disable_notification(vq);
-        while (q->free_reqs->len && !vmm_virtio_broken(b->vdev)) {
-            BlkReq *r = g_ptr_array_index(q->free_reqs, q->free_reqs->len - 1);
-            g_autoptr(GError) err = NULL;
-            int rc = vmm_virtq_pop(vq, &r->elem, &err);
-            if (rc == 0)
-                break;
-            if (rc < 0) {
-                vmm_virtio_needs_reset(b->vdev, "queue %u: %s", q->index, err->message);
-                break;
-            }
-            g_ptr_array_remove_index_fast(q->free_reqs, q->free_reqs->len - 1);
-            if (!handle(q, r)) {
-                g_ptr_array_add(q->free_reqs, r);
-                break;
-            }
-        }
+        take_avail(q);
         if (vmm_virtio_broken(b->vdev) || !q->free_reqs->len ||
             !vmm_virtq_enable_notification(vq))
             break;
@@ -179,36 +197,89 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-/* Busy-polls the avail ring and the backend for a while with guest
- * notifications off, as QEMU's iothread polling does: a request that
- * arrives meanwhile costs the guest no notify exit (~50 us on PVM). */
+#define POLL_START_NS   4000    /* QEMU's first step from 0 */
+#define POLL_GROW       2       /* QEMU's default poll-grow */
+#define POLL_CLOCK_SPINS 16     /* spins (~1 us) between clock reads */
+
+/* QEMU's adjust_polling_time() with poll-grow 2 and poll-shrink 0: work
+ * that came block_ns after the thread went idle. */
+static void adjust_window(BlkQueue *q, unsigned src, uint64_t block_ns)
+{
+    uint64_t max = q->blk->poll_ns, *w = &q->poll_win[src];
+    if (block_ns <= *w)
+        return;                                  /* caught: keep it */
+    if (block_ns > max)
+        *w = 0;                                  /* would not pay: stop */
+    else
+        *w = MIN(*w ? *w * POLL_GROW : POLL_START_NS, max);
+}
+
+/* How long to poll now: completions can only come with requests in flight,
+ * and new requests are only taken while some are free. */
+static uint64_t poll_window(BlkQueue *q)
+{
+    uint64_t w = 0;
+    if (q->inflight)
+        w = q->poll_win[SRC_BACKEND];
+    if (q->free_reqs->len)
+        w = MAX(w, q->poll_win[SRC_AVAIL]);
+    return w;
+}
+
+/* Busy-polls the avail ring and the backend's completion ring for the
+ * adaptive window with guest notifications off the whole time (a request
+ * that arrives meanwhile costs the guest no notify exit, ~50 us on PVM),
+ * then re-arms them and looks once more before the thread sleeps. Each
+ * spin is a few loads from shared memory: no system call, and a clock
+ * read only every POLL_CLOCK_SPINS spins or after work. */
 static void poll_queue(BlkQueue *q)
 {
     VmmVirtq *vq = &q->blk->vdev->queues[q->index].vq;
-    uint64_t deadline = now_ns() + q->blk->poll_ns;
-    vmm_virtq_disable_notification(vq);
-    while (!vmm_virtio_broken(q->blk->vdev)) {
-        bool work = false;
-        if (vmm_virtq_avail_pending(vq)) {
-            process(q);
-            vmm_virtq_disable_notification(vq);
-            work = true;
+    uint64_t idle = now_ns(), win = poll_window(q);
+    if (win) {
+        unsigned spins = 0;
+        vmm_virtq_disable_notification(vq);
+        while (!vmm_virtio_broken(q->blk->vdev)) {
+            bool work = false;
+            if (q->free_reqs->len && vmm_virtq_avail_pending(vq)) {
+                vmm_block_queue_plug(q->bq);
+                take_avail(q);
+                vmm_block_queue_kick(q->bq);
+                adjust_window(q, SRC_AVAIL, now_ns() - idle);
+                work = true;
+            }
+            if (q->inflight && vmm_block_queue_pending(q->bq)) {
+                vmm_block_queue_complete(q->bq);
+                publish(q);
+                adjust_window(q, SRC_BACKEND, now_ns() - idle);
+                work = true;
+            }
+            if (work) {
+                idle = now_ns();
+                spins = 0;
+                if (!(win = poll_window(q)))
+                    break;
+            } else if (++spins % POLL_CLOCK_SPINS == 0 && now_ns() - idle >= win) {
+                break;
+            } else {
+                __builtin_ia32_pause();
+            }
         }
-        if (q->inflight && vmm_block_queue_complete(q->bq)) {
-            publish(q);
-            work = true;
-        }
-        uint64_t t = now_ns();
-        if (work)
-            deadline = t + q->blk->poll_ns;
-        else if (t >= deadline)
-            break;
-        else
-            __builtin_ia32_pause();
     }
+    q->idle_since = idle;
     /* Re-arm, then look once more: a buffer may have slipped in. */
     if (vmm_virtq_enable_notification(vq))
         process(q);
+}
+
+/* Woken from a wait by src: QEMU counts the time since the thread went
+ * idle (polling included) against that source's window. */
+static void woken(BlkQueue *q, unsigned src)
+{
+    if (q->idle_since) {
+        adjust_window(q, src, now_ns() - q->idle_since);
+        q->idle_since = 0;
+    }
 }
 
 enum { EV_KICK, EV_BACKEND };
@@ -228,6 +299,8 @@ static void blk_before_wait(void *opaque)
 static void blk_event(void *opaque, uint32_t tag, bool stopping)
 {
     BlkQueue *q = opaque;
+    if (q->blk->poll_ns)
+        woken(q, tag == EV_BACKEND ? SRC_BACKEND : SRC_AVAIL);
     if (tag == EV_BACKEND) {
         vmm_block_queue_complete(q->bq);
         publish(q);
@@ -332,8 +405,9 @@ VmmVirtioBlk *vmm_virtio_blk_new(VmmVm *vm, const VmmDiskDef *disk, int pci_slot
     b->discard = disk->discard == VMM_DISCARD_UNMAP && vmm_block_supports_discard(b->dev);
     b->limits = (VmmBlkLimits){ .capacity = b->capacity, .readonly = disk->readonly,
                                 .discard = b->discard, .serial = disk->serial };
-    /* 32 us after each piece of work, QEMU's default iothread poll-max-ns;
-     * VMM_BLK_POLL_US overrides it (0 = off), documented in vmmd(8). */
+    /* The most the adaptive window grows to: QEMU's default iothread
+     * poll-max-ns, 32 us; VMM_BLK_POLL_US overrides it (0 = off),
+     * documented in vmmd(8). */
     const char *poll = g_getenv("VMM_BLK_POLL_US");
     b->poll_ns = poll ? g_ascii_strtoull(poll, NULL, 10) * 1000 : 32000;
     bool wc = vmm_block_has_write_cache(b->dev);
