@@ -34,6 +34,10 @@ static const char *const benign[] = {
     "PCIe port services disabled; not requesting _OSC control",
     /* A statement of the 8250 driver's configuration. */
     "Serial: 8250/16550 driver, ",
+    /* The kernel's echo of its command line ("Command line:" and "Kernel
+     * command line:"): console=ttyS0 and rcu_cpu_stall_timeout= are input,
+     * not complaints. */
+    "ommand line: ",
 };
 
 static bool is_benign(const char *line)

@@ -7,7 +7,10 @@
 /* Lines from a clean boot of the test kernel on vmm-worker. */
 static const char clean_log[] =
     "[    0.000000] Linux version 6.1.0 (root@host) #1 SMP\n"
-    "[    0.000000] Command line: console=ttyS0 rdinit=/init panic=-1 noxsave\n"
+    "[    0.000000] Command line: console=ttyS0 rdinit=/init panic=-1 noxsave "
+    "rcupdate.rcu_cpu_stall_timeout=300\n"
+    "[   10.368420] Kernel command line: console=ttyS0 rdinit=/init panic=-1 noxsave "
+    "rcupdate.rcu_cpu_stall_timeout=300\n"
     "[    0.000000] ACPI: RSDP 0x00000000000E0000 000024 (v02 VMMD  )\n"
     "[    0.000000] ACPI: MCFG 0x000000000009F1C0 00003C (v01 VMMD   VMMDMCFG 00000001 VMMD 00000001)\n"
     "[    0.010000] PCI: MMCONFIG for domain 0000 [bus 00-00] at [mem 0xb0000000-0xb00fffff] (base 0xb0000000)\n"
