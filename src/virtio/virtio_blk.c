@@ -46,7 +46,8 @@ struct BlkQueue {
     uint64_t idle_since;         /* last work before a wait, 0 = not waiting */
 };
 
-enum { SRC_AVAIL, SRC_BACKEND };
+/* The I/O thread's event sources, also the index of their poll window. */
+enum { EV_KICK, EV_BACKEND };
 
 struct VmmVirtioBlk {
     VmmVm *vm;
@@ -220,9 +221,9 @@ static uint64_t poll_window(BlkQueue *q)
 {
     uint64_t w = 0;
     if (q->inflight)
-        w = q->poll_win[SRC_BACKEND];
+        w = q->poll_win[EV_BACKEND];
     if (q->free_reqs->len)
-        w = MAX(w, q->poll_win[SRC_AVAIL]);
+        w = MAX(w, q->poll_win[EV_KICK]);
     return w;
 }
 
@@ -245,13 +246,13 @@ static void poll_queue(BlkQueue *q)
                 vmm_block_queue_plug(q->bq);
                 take_avail(q);
                 vmm_block_queue_kick(q->bq);
-                adjust_window(q, SRC_AVAIL, now_ns() - idle);
+                adjust_window(q, EV_KICK, now_ns() - idle);
                 work = true;
             }
             if (q->inflight && vmm_block_queue_pending(q->bq)) {
                 vmm_block_queue_complete(q->bq);
                 publish(q);
-                adjust_window(q, SRC_BACKEND, now_ns() - idle);
+                adjust_window(q, EV_BACKEND, now_ns() - idle);
                 work = true;
             }
             if (work) {
@@ -282,8 +283,6 @@ static void woken(BlkQueue *q, unsigned src)
     }
 }
 
-enum { EV_KICK, EV_BACKEND };
-
 static void blk_ready(void *opaque)
 {
     process(opaque);   /* kicks that came before we started */
@@ -300,7 +299,7 @@ static void blk_event(void *opaque, uint32_t tag, bool stopping)
 {
     BlkQueue *q = opaque;
     if (q->blk->poll_ns)
-        woken(q, tag == EV_BACKEND ? SRC_BACKEND : SRC_AVAIL);
+        woken(q, tag);
     if (tag == EV_BACKEND) {
         vmm_block_queue_complete(q->bq);
         publish(q);
