@@ -22,7 +22,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -86,7 +85,12 @@ static bool open_run_dir(VmmDaemon *d, GError **err)
 }
 
 /* Only one daemon may own a run directory: two would both adopt the same
- * workers. */
+ * workers. A POSIX record lock, not flock(): it belongs to this process
+ * alone, so a child between fork and exec (a worker being spawned, a
+ * network helper) does not hold it, and it goes the moment the daemon
+ * dies; a flock() copy in such a child kept a killed daemon's run
+ * directory locked and a restart at once failed. Nothing else in the
+ * daemon may open this file: closing any fd of it drops the lock. */
 static bool take_lock(VmmDaemon *d, GError **err)
 {
     g_autofree char *path = g_build_filename(d->run_dir, "vmmd.lock", NULL);
@@ -98,15 +102,20 @@ static bool take_lock(VmmDaemon *d, GError **err)
                     path, g_strerror(e));
         return false;
     }
-    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (fcntl(d->lock_fd, F_SETLK, &fl) < 0) {
         int e = errno;
-        char pid[32] = "";
-        ssize_t n = pread(d->lock_fd, pid, sizeof(pid) - 1, 0);
-        pid[n > 0 ? n : 0] = 0;
-        g_strchomp(pid);
+        if (e != EAGAIN && e != EACCES) {
+            g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(e), "cannot lock '%s': %s",
+                        path, g_strerror(e));
+            return false;
+        }
+        struct flock who = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+        g_autofree char *pid = fcntl(d->lock_fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK
+                               ? g_strdup_printf(" (pid %d)", (int)who.l_pid) : g_strdup("");
         g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(e),
-                    "another vmmd%s%s is already running with run directory %s",
-                    *pid ? " (pid " : "", *pid ? pid : "", d->run_dir);
+                    "another vmmd%s is already running with run directory %s (it holds the "
+                    "lock on %s)", pid, d->run_dir, path);
         return false;
     }
     g_autofree char *text = g_strdup_printf("%d\n", (int)getpid());

@@ -332,6 +332,10 @@ static void test_unsafe_run_dir(void)
     /* Symbolic links planted where the daemon writes a domain's files are
      * not followed: the start fails and names the file. */
     vmmd_start(&v);
+    /* A second daemon on the same run directory is refused and names the
+     * first. */
+    g_autofree char *other = g_strdup_printf("another vmmd (pid %d) is already running", v.pid);
+    expect_refused(&v, other);
     g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
     Dom d = { .name = "planted" };
     g_free(define(s, &v, &d));
