@@ -7,34 +7,19 @@
  * for tests/fuzz/corpus-domain-desc (the descriptions of the domain-xml
  * seeds, xml-examples/ among them). */
 #include "conf/domain_desc.h"
-#include "conf/domain_format.h"
-#include "fuzz-util.h"
+#include "domain-round-trip.h"
 
-#include <string.h>
+static char *write_desc(const VmmDomainDef *def, GError **err)
+{
+    (void)err;
+    return vmm_domain_desc_to_json(def);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    GError *err = NULL;
-    VmmDomainDef *def = vmm_domain_desc_from_json((const char *)data, size, "fuzz", &err);
-    if (!def) {
-        if (!err || !err->message[0] || strchr(err->message, '\n'))
-            fuzz_fail("a refusal is one line of message: %s", err ? err->message : "(none)");
-        g_error_free(err);
-        return 0;
-    }
-    char *out = vmm_domain_desc_to_json(def);
-    VmmDomainDef *again = vmm_domain_desc_from_json(out, strlen(out), "written", &err);
-    if (!again)
-        fuzz_fail("what was written is refused: %s\n%s", err->message, out);
-    if (!vmm_domain_def_equal(def, again))
-        fuzz_fail("re-read definition differs:\n%s", out);
-    char *out2 = vmm_domain_desc_to_json(again);
-    if (strcmp(out, out2) != 0)
-        fuzz_fail("second write differs:\n%s\n---\n%s", out, out2);
-    g_free(out2);
-    g_free(out);
-    vmm_domain_def_free(again);
-    vmm_domain_def_free(def);
+    VmmDomainDef *def = fuzz_domain_read(vmm_domain_desc_from_json, data, size);
+    if (def)
+        fuzz_domain_round_trip(def, vmm_domain_desc_from_json, write_desc);
     return 0;
 }
 
