@@ -392,9 +392,7 @@ static void peer_send(Fx *f, const char *dst, size_t len, uint8_t fill)
 static bool rx_wait(Fx *f, unsigned i)
 {
     volatile uint8_t *st = f->n.vm.ram + RXR + 16 * i + 12;
-    for (int t = 0; t < 20000 && !(*st & 1); t++)
-        g_usleep(500);
-    return *st & 1;
+    return NIC_WAIT(*st & 1);
 }
 
 static void test_rx(void)
@@ -501,18 +499,18 @@ static void test_rx_csum(void)
     fx_free(&f);
 }
 
+static int line_level(Fx *f)
+{
+    g_mutex_lock(&f->n.line.lock);
+    int l = f->n.line.level;
+    g_mutex_unlock(&f->n.line.lock);
+    return l;
+}
+
 /* Waits (bounded, a hang guard) for the line to be at `level`. */
 static bool line_wait(Fx *f, int level)
 {
-    for (int t = 0; t < 20000; t++) {
-        g_mutex_lock(&f->n.line.lock);
-        int l = f->n.line.level;
-        g_mutex_unlock(&f->n.line.lock);
-        if (l == level)
-            return true;
-        g_usleep(500);
-    }
-    return false;
+    return NIC_WAIT(line_level(f) == level);
 }
 
 /* Causes held back by the moderation timers (RDTR, TIDV with IDE, ITR)

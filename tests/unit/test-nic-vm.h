@@ -66,6 +66,15 @@ static inline uint32_t nic_cfg_read(NicVm *n, unsigned off, unsigned size)
     return (uint32_t)v;
 }
 
+/* Polls `cond` until it holds, true, or false after about 10 s: a guard
+ * against a hang while the device's I/O thread works, not a timing. */
+#define NIC_WAIT(cond) ({                                                     \
+        bool ok_ = false;                                                     \
+        for (int t_ = 0; t_ < 20000 && !(ok_ = (cond)); t_++)                 \
+            g_usleep(500);                                                    \
+        ok_;                                                                  \
+    })
+
 /* The folded 16-bit one's-complement sum of [p, p+len) plus s, to check
  * the checksums a device wrote (0xffff over a field that is right). */
 static inline uint16_t sum16(const uint8_t *p, size_t len, uint32_t s)

@@ -250,16 +250,6 @@ static void peer_send(Fx *f, const uint8_t *frame, size_t len)
     g_assert_cmpint(send(f->n.peer, b, 12 + len, 0), ==, (ssize_t)(12 + len));
 }
 
-static bool wait16(Fx *f, unsigned reg, uint16_t mask)
-{
-    for (int t = 0; t < 20000; t++) {
-        if (rd(f, reg, 2) & mask)
-            return true;
-        g_usleep(500);
-    }
-    return false;
-}
-
 static void test_classic_rx(void)
 {
     Fx f;
@@ -274,7 +264,7 @@ static void test_classic_rx(void)
     peer_send(&f, fr, len);
     memcpy(fr, MAC, 6);
     peer_send(&f, fr, len);
-    g_assert_true(wait16(&f, 0x3e, 0x0001));
+    g_assert_true(NIC_WAIT(rd(&f, 0x3e, 2) & 0x0001));
     uint8_t *h = f.n.vm.ram + RBUF;
     g_assert_cmphex(h[0] | h[1] << 8, ==, 0x4001);        /* PAM ROK */
     g_assert_cmpuint(h[2] | h[3] << 8, ==, len + 4);      /* with the FCS */
@@ -289,13 +279,13 @@ static void test_classic_rx(void)
     wr(&f, 0x3e, 2, 0xffff);
     memcpy(fr, "\xff\xff\xff\xff\xff\xff", 6);
     peer_send(&f, fr, len);
-    g_assert_true(wait16(&f, 0x3e, 0x0001));
+    g_assert_true(NIC_WAIT(rd(&f, 0x3e, 2) & 0x0001));
     g_assert_cmphex(f.n.vm.ram[RBUF + next + 1], ==, 0x20);   /* BAR */
     /* hostile: RBSTART outside RAM; counted, the device goes on */
     wr(&f, 0x3e, 2, 0xffff);
     wr(&f, 0x30, 4, 0xfff00000);
     peer_send(&f, fr, len);
-    g_assert_true(wait16(&f, 0x3e, 0x0002));                 /* RER */
+    g_assert_true(NIC_WAIT(rd(&f, 0x3e, 2) & 0x0002));                 /* RER */
     VmmNetStats st;
     vmm_rtl8139_get_stats(f.r, &st);
     g_assert_cmpuint(st.rx_pkts, ==, 2);
@@ -316,6 +306,12 @@ static uint32_t opts1(Fx *f, unsigned ring, unsigned i)
     uint32_t v;
     memcpy(&v, f->n.vm.ram + ring + 16 * i, 4);
     return v;
+}
+
+/* Whether receive descriptor i still belongs to the device (OWN). */
+static bool rx_owned(Fx *f, unsigned i)
+{
+    return opts1(f, RXR, i) >> 31;
 }
 
 static void cplus_setup(Fx *f)
@@ -387,16 +383,6 @@ static void test_cplus_tx(void)
     fx_free(&f);
 }
 
-static bool own_clear(Fx *f, unsigned i)
-{
-    for (int t = 0; t < 20000; t++) {
-        if (!(opts1(f, RXR, i) >> 31))
-            return true;
-        g_usleep(500);
-    }
-    return false;
-}
-
 static void test_cplus_rx(void)
 {
     Fx f;
@@ -417,8 +403,8 @@ static void test_cplus_rx(void)
     peer_send(&f, fr, len);
     fr[60] ^= 1;                             /* payload corrupted */
     peer_send(&f, fr, len);
-    g_assert_true(own_clear(&f, 0));
-    g_assert_true(own_clear(&f, 1));
+    g_assert_true(NIC_WAIT(!rx_owned(&f, 0)));
+    g_assert_true(NIC_WAIT(!rx_owned(&f, 1)));
     uint32_t o = opts1(&f, RXR, 0);
     g_assert_cmphex(o & 0x1fff, ==, len + 4);
     g_assert_cmphex(o & (3u << 28), ==, 3u << 28);          /* FS LS */
@@ -430,12 +416,12 @@ static void test_cplus_rx(void)
     /* hostile: a buffer outside RAM, then a ring outside RAM */
     cp_desc(&f, RXR, 2, (1u << 31) | 2048, 0xfff00000);
     peer_send(&f, fr, len);
-    g_assert_true(own_clear(&f, 2));
+    g_assert_true(NIC_WAIT(!rx_owned(&f, 2)));
     g_assert_cmphex(opts1(&f, RXR, 2) & (1u << 20), ==, 1u << 20);   /* RxError */
     wr(&f, 0xe4, 4, 0xfffff000);
     wr(&f, 0x3e, 2, 0xffff);
     peer_send(&f, fr, len);
-    g_assert_true(wait16(&f, 0x3e, 0x0002));
+    g_assert_true(NIC_WAIT(rd(&f, 0x3e, 2) & 0x0002));
     VmmNetStats st;
     vmm_rtl8139_get_stats(f.r, &st);
     g_assert_cmpuint(st.rx_pkts, ==, 2);
@@ -457,11 +443,11 @@ static void test_cplus_rx_refill(void)
     peer_send(&f, fr, len);
     fr[60] = 0x77;
     peer_send(&f, fr, len);
-    g_assert_true(own_clear(&f, 0));
-    g_assert_true(wait16(&f, 0x3e, 0x0010));                 /* RxEmpty: none left */
+    g_assert_true(NIC_WAIT(!rx_owned(&f, 0)));
+    g_assert_true(NIC_WAIT(rd(&f, 0x3e, 2) & 0x0010));                 /* RxEmpty: none left */
     g_assert_cmpuint(f.n.vm.ram[BUF + 60], !=, 0x77);
     cp_desc(&f, RXR, 0, (1u << 31) | (1u << 30) | 2048, BUF);
-    g_assert_true(own_clear(&f, 0));
+    g_assert_true(NIC_WAIT(!rx_owned(&f, 0)));
     g_assert_cmpuint(f.n.vm.ram[BUF + 60], ==, 0x77);
     fx_free(&f);
 }
