@@ -489,7 +489,9 @@ static bool chr_check(Reader *r, const char *path, const VmmChrDef *c, bool auto
     return true;
 }
 
-#define SIMPLE_ITEM(name, type, fields, check)                                        \
+/* An item that is one table of fields: `required` lists the keys it
+ * must have (NULL: none), `check` what the table cannot say. */
+#define SIMPLE_ITEM(name, type, fields, required, check)                              \
     static json_object *write_##name(gconstpointer item)                              \
     {                                                                                  \
         json_object *o = json_object_new_object();                                    \
@@ -499,7 +501,7 @@ static bool chr_check(Reader *r, const char *path, const VmmChrDef *c, bool auto
     static gpointer read_##name(Reader *r, const char *path, json_object *o)          \
     {                                                                                  \
         type *x = g_new0(type, 1);                                                     \
-        if (!read_fields(r, path, o, fields, NULL, NULL, x) || !(check)) {             \
+        if (!read_fields(r, path, o, fields, NULL, required, x) || !(check)) {         \
             name##_free(x);                                                            \
             return NULL;                                                               \
         }                                                                              \
@@ -511,9 +513,9 @@ static bool chr_check(Reader *r, const char *path, const VmmChrDef *c, bool auto
 #define controller_free vmm_controller_def_free
 #define channel_free vmm_channel_def_free
 #define balloon_free vmm_balloon_def_free
-SIMPLE_ITEM(rng, VmmRngDef, rng_fields, true)
-SIMPLE_ITEM(serial, VmmChrDef, chr_fields, chr_check(r, path, x, false))
-SIMPLE_ITEM(controller, VmmControllerDef, controller_fields, true)
+SIMPLE_ITEM(rng, VmmRngDef, rng_fields, NULL, true)
+SIMPLE_ITEM(serial, VmmChrDef, chr_fields, NULL, chr_check(r, path, x, false))
+SIMPLE_ITEM(controller, VmmControllerDef, controller_fields, NULL, true)
 /* a unix channel without a path gets one in the run directory at start,
  * named after it */
 static bool channel_check(Reader *r, const char *path, const VmmChannelDef *c)
@@ -523,8 +525,8 @@ static bool channel_check(Reader *r, const char *path, const VmmChannelDef *c)
                     "'/', not starting with '.')");
     return chr_check(r, path, &c->chr, true);
 }
-SIMPLE_ITEM(channel, VmmChannelDef, channel_fields, channel_check(r, path, x))
-SIMPLE_ITEM(balloon, VmmBalloonDef, balloon_fields, true)
+SIMPLE_ITEM(channel, VmmChannelDef, channel_fields, NULL, channel_check(r, path, x))
+SIMPLE_ITEM(balloon, VmmBalloonDef, balloon_fields, NULL, true)
 
 /* ---- cpu, tuning, seclabel ---------------------------------------------------- */
 
@@ -541,23 +543,9 @@ static const DescField feature_fields[] = {
     FEND,
 };
 
-static json_object *write_feature(gconstpointer item)
-{
-    json_object *o = json_object_new_object();
-    write_fields(o, feature_fields, item);
-    return o;
-}
-
-static gpointer read_feature(Reader *r, const char *path, json_object *o)
-{
-    static const char *const required[] = { "name", NULL };
-    VmmCpuFeatureDef *f = g_new0(VmmCpuFeatureDef, 1);
-    if (!read_fields(r, path, o, feature_fields, NULL, required, f)) {
-        conf_cpu_feature_free(f);
-        return NULL;
-    }
-    return f;
-}
+static const char *const feature_required[] = { "name", NULL };
+#define feature_free conf_cpu_feature_free
+SIMPLE_ITEM(feature, VmmCpuFeatureDef, feature_fields, feature_required, true)
 
 static json_object *write_cpu(const VmmCpuDef *c)
 {
@@ -640,23 +628,8 @@ static void blkio_free(gpointer p)
     g_free(b);
 }
 
-static json_object *write_blkio(gconstpointer item)
-{
-    json_object *o = json_object_new_object();
-    write_fields(o, blkio_fields, item);
-    return o;
-}
-
-static gpointer read_blkio(Reader *r, const char *path, json_object *o)
-{
-    static const char *const required[] = { "path", NULL };
-    VmmBlkioDeviceDef *b = g_new0(VmmBlkioDeviceDef, 1);
-    if (!read_fields(r, path, o, blkio_fields, NULL, required, b)) {
-        blkio_free(b);
-        return NULL;
-    }
-    return b;
-}
+static const char *const blkio_required[] = { "path", NULL };
+SIMPLE_ITEM(blkio, VmmBlkioDeviceDef, blkio_fields, blkio_required, true)
 
 static const DescField tune_fields[] = {
     FU(VmmTuneDef, shares, 0, UINT_MAX), FB(VmmTuneDef, has_shares),

@@ -2041,7 +2041,8 @@ static void test_desc_hostile(void)
         "<target type='virtio' name='org.qemu.guest_agent.0'/></channel>\n  </devices>",
         halves[1], NULL);
     static const char tuned[] = "<vcpu placement='static' current='4'>4</vcpu>\n"
-                                "  <cputune><emulatorpin cpuset='0'/></cputune>";
+                                "  <cputune><emulatorpin cpuset='0'/></cputune>\n"
+                                "  <blkiotune><device><path>/dev/x</path></device></blkiotune>";
     g_auto(GStrv) at_vcpu = g_strsplit(xml, "<vcpu placement='static' current='4'>4</vcpu>", 2);
     g_assert_nonnull(at_vcpu[1]);
     g_autofree char *doc = g_strconcat(at_vcpu[0], tuned, at_vcpu[1], NULL);
@@ -2084,6 +2085,8 @@ static void test_desc_hostile(void)
         { "cpu.sockets", "3", "cpu: the topology gives" },
         { "tune.emulatorpin", "\"x\"", "tune.emulatorpin: expected a CPU list" },
         { "channels[0].port", "31", "channels[0].port: 31 is out of range" },
+        { "tune.blkio_devices[0].path", NULL, "tune.blkio_devices[0].path: missing" },
+        { "cpu.features[1].name", NULL, "cpu.features[1].name: missing" },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         json_object *root = json_tokener_parse(desc);
