@@ -304,6 +304,11 @@ int main(int argc, char **argv)
      * reboots, like the serial backends. */
     guint nnets = w.def->nets->len;
     g_autofree VmmNetdev **netdevs = g_new0(VmmNetdev *, nnets + 1);
+    w.loop = g_main_loop_new(NULL, FALSE);
+    int status = VMM_WORKER_EXIT_ERROR;
+    bool ran = false;   /* a guest ran: events may wait to be sent */
+    const char *reason = "error";
+    g_autofree char *detail = NULL;
     for (char **a = net_fds; a && *a; a++) {
         unsigned idx, n;
         int fds[VMM_TAP_MAX_QUEUES];
@@ -311,15 +316,10 @@ int main(int argc, char **argv)
             !(netdevs[idx < nnets ? idx : 0] = vmm_netdev_adopt(
                   idx < nnets ? g_ptr_array_index(w.def->nets, idx) : NULL, idx, fds, n, &err))) {
             vmm_log_error("%s", err->message);
-            write_exit_file(exit_fd, VMM_WORKER_EXIT_ERROR, "error", err->message);
-            return VMM_WORKER_EXIT_ERROR;
+            detail = g_strdup(err->message);
+            goto out;
         }
     }
-    w.loop = g_main_loop_new(NULL, FALSE);
-    int status = VMM_WORKER_EXIT_ERROR;
-    bool ran = false;   /* a guest ran: events may wait to be sent */
-    const char *reason = "error";
-    g_autofree char *detail = NULL;
     for (guint i = 0; i < w.def->serials->len; i++) {
         const VmmChrDef *chr = g_ptr_array_index(w.def->serials, i);
         g_autofree char *label = g_strdup_printf("serial%u", chr->port);
