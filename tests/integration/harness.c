@@ -243,7 +243,15 @@ HarnessRun *harness_run_worker(const char *xml_path, const char *const *extra_ar
     int fd_out, fd_err;
     g_autoptr(GError) err = NULL;
     gint64 t0 = g_get_monotonic_time();
-    gboolean ok = g_spawn_async_with_pipes(NULL, (char **)argv->pdata, NULL,
+    /* The worker is leak-checked (the suite's ASAN_OPTIONS turn that off
+     * for the rest): a confined one skips the check itself, since its
+     * seccomp filter forbids what LeakSanitizer does at exit. */
+    g_auto(GStrv) env = g_get_environ();
+    const char *asan = g_environ_getenv(env, "ASAN_OPTIONS");
+    g_autofree char *leaks = g_strdup_printf("%s%sdetect_leaks=1", asan ? asan : "",
+                                             asan && *asan ? ":" : "");
+    env = g_environ_setenv(env, "ASAN_OPTIONS", leaks, TRUE);
+    gboolean ok = g_spawn_async_with_pipes(NULL, (char **)argv->pdata, env,
                                            G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &c.pid,
                                            NULL, &fd_out, &fd_err, &err);
     g_assert_no_error(err);
