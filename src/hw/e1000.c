@@ -197,6 +197,7 @@ struct VmmE1000 {
     uint8_t *rx;
     size_t rx_len;
     bool rx_held;                /* waiting for descriptors (counted once) */
+    gint rdt_queued;             /* atomic: RDT writes wait in KVM's coalesced MMIO queue */
     VmmNetStats st;
 };
 
@@ -912,8 +913,13 @@ static bool nic_rx(void *opaque, uint8_t *buf, size_t len)
 static gint64 nic_timers(void *opaque, gint64 now)
 {
     VmmE1000 *e = opaque;
+    /* RDT writes still queued (see bar_mapped) may free what a held frame
+     * waits for: applied, they wake this thread to deliver it */
+    vmm_vm_coalesced_flush(e->vm);
     g_mutex_lock(&e->lock);
     gint64 next = run_timers(e, now);
+    if (e->rx_held && g_atomic_int_get(&e->rdt_queued) && (!next || next > now + VMM_NICIO_RX_RETRY_US))
+        next = now + VMM_NICIO_RX_RETRY_US;
     g_mutex_unlock(&e->lock);
     return next;
 }
@@ -1005,7 +1011,8 @@ static void reg_write(VmmE1000 *e, unsigned off, uint32_t v)
         return;
     case RDT:
         R(e, RDT) = v & 0xffff;
-        wake(e);
+        if (e->rx_held)
+            wake(e);   /* else the I/O thread waits for a frame, not for us */
         return;
     case RDTR:
         R(e, RDTR) = v & 0xffff;
@@ -1135,6 +1142,28 @@ static void pci_config_written(VmmPciDevice *dev, unsigned offset, unsigned size
     }
 }
 
+/* RDT is the receive doorbell, written once per refill (Linux's e1000 and
+ * the guest kit: once per frame): as a VM exit to the worker each costs
+ * more than the frame itself. Like QEMU (which coalesces all but a few
+ * e1000 registers), the writes go to KVM's coalesced MMIO queue instead;
+ * they reach the device at the vCPU's next exit (any register read, the
+ * interrupt handler's ICR, an IMS write: the driver's next look at the
+ * device), or when the I/O thread, holding a frame for want of
+ * descriptors, looks for them (nic_timers) as the chip would see the tail
+ * move. Only RDT: every other register has effects the guest waits on. */
+static void bar_mapped(VmmPciDevice *dev, int bar, uint64_t addr, bool mapped)
+{
+    VmmE1000 *e = dev->opaque;
+    if (bar != 0 || !e->vm->coalesced_page)
+        return;   /* no queue on this host: RDT writes exit, as other registers do */
+    g_autoptr(GError) err = NULL;
+    bool ok = vmm_vm_coalesce_mmio(e->vm, addr + RDT, 4, mapped, &err);
+    if (!ok)
+        vmm_log_warn("e1000 %s: receive doorbell writes will exit: %s", e->name, err->message);
+    /* atomic, not e->lock: we are called under the config space lock */
+    g_atomic_int_set(&e->rdt_queued, mapped && ok);
+}
+
 static void pci_reset(VmmPciDevice *dev)
 {
     VmmE1000 *e = dev->opaque;
@@ -1146,6 +1175,7 @@ static void pci_reset(VmmPciDevice *dev)
 static const VmmPciDeviceOps e1000_pci_ops = {
     .name = "e1000",
     .config_written = pci_config_written,
+    .bar_mapped = bar_mapped,
     .reset = pci_reset,
 };
 
