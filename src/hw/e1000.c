@@ -197,6 +197,7 @@ struct VmmE1000 {
     uint8_t *rx;
     size_t rx_len;
     bool rx_held;                /* waiting for descriptors (counted once) */
+    bool rx_woken;               /* an RDT write woke the I/O thread, which has not looked yet */
     gint rdt_queued;             /* atomic: RDT writes wait in KVM's coalesced MMIO queue */
     VmmNetStats st;
 };
@@ -409,7 +410,7 @@ static void device_reset(VmmE1000 *e)
     e->tx_bad = e->tx_tse = e->tx_ext = e->tx_ic = e->tx_vle = false;
     e->rdtr_at = e->radv_at = e->tidv_at = e->tadv_at = e->itr_at = 0;
     e->itr_next = 0;
-    e->rx_held = false;
+    e->rx_held = e->rx_woken = false;
     set_line(e, false);
     wake(e);
 }
@@ -905,6 +906,7 @@ static bool nic_rx(void *opaque, uint8_t *buf, size_t len)
     g_mutex_lock(&e->lock);
     e->rx = buf;
     e->rx_len = len;
+    e->rx_woken = false;
     RxResult res = rx_deliver(e);
     g_mutex_unlock(&e->lock);
     return res == RX_DONE;
@@ -1011,8 +1013,12 @@ static void reg_write(VmmE1000 *e, unsigned off, uint32_t v)
         return;
     case RDT:
         R(e, RDT) = v & 0xffff;
-        if (e->rx_held)
-            wake(e);   /* else the I/O thread waits for a frame, not for us */
+        /* once per look: else the I/O thread waits for a frame, not for
+         * us, or is already on its way (a flush brings many RDT writes) */
+        if (e->rx_held && !e->rx_woken) {
+            e->rx_woken = true;
+            wake(e);
+        }
         return;
     case RDTR:
         R(e, RDTR) = v & 0xffff;
