@@ -49,7 +49,9 @@
 # VM exits: kvm:kvm_mmio + kvm:kvm_pio events of the VMM process (perf stat)
 # over a window of SECONDS - 1 from 0.5 s after the workload starts
 # (bench/lib.sh says why these), divided by the frames the tap passed in
-# that window (net) or by IOPS x window (disks).
+# that window (net) or by IOPS x window (disks). Writes KVM queues without
+# returning to the VMM (coalesced MMIO: e1000's RDT under both VMMs) count
+# here too: they leave the guest, not the kernel.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 bench_init emulated-vs-virtio "${1:-}"

@@ -197,6 +197,8 @@ struct VmmE1000 {
     uint8_t *rx;
     size_t rx_len;
     bool rx_held;                /* waiting for descriptors (counted once) */
+    bool rx_woken;               /* an RDT write woke the I/O thread, which has not looked yet */
+    gint rdt_queued;             /* atomic: RDT writes wait in KVM's coalesced MMIO queue */
     VmmNetStats st;
 };
 
@@ -408,7 +410,7 @@ static void device_reset(VmmE1000 *e)
     e->tx_bad = e->tx_tse = e->tx_ext = e->tx_ic = e->tx_vle = false;
     e->rdtr_at = e->radv_at = e->tidv_at = e->tadv_at = e->itr_at = 0;
     e->itr_next = 0;
-    e->rx_held = false;
+    e->rx_held = e->rx_woken = false;
     set_line(e, false);
     wake(e);
 }
@@ -904,6 +906,7 @@ static bool nic_rx(void *opaque, uint8_t *buf, size_t len)
     g_mutex_lock(&e->lock);
     e->rx = buf;
     e->rx_len = len;
+    e->rx_woken = false;
     RxResult res = rx_deliver(e);
     g_mutex_unlock(&e->lock);
     return res == RX_DONE;
@@ -912,8 +915,13 @@ static bool nic_rx(void *opaque, uint8_t *buf, size_t len)
 static gint64 nic_timers(void *opaque, gint64 now)
 {
     VmmE1000 *e = opaque;
+    /* RDT writes still queued (see bar_mapped) may free what a held frame
+     * waits for: applied, they wake this thread to deliver it */
+    vmm_vm_coalesced_flush(e->vm);
     g_mutex_lock(&e->lock);
     gint64 next = run_timers(e, now);
+    if (e->rx_held && g_atomic_int_get(&e->rdt_queued) && (!next || next > now + VMM_NICIO_RX_RETRY_US))
+        next = now + VMM_NICIO_RX_RETRY_US;
     g_mutex_unlock(&e->lock);
     return next;
 }
@@ -1005,7 +1013,12 @@ static void reg_write(VmmE1000 *e, unsigned off, uint32_t v)
         return;
     case RDT:
         R(e, RDT) = v & 0xffff;
-        wake(e);
+        /* once per look: else the I/O thread waits for a frame, not for
+         * us, or is already on its way (a flush brings many RDT writes) */
+        if (e->rx_held && !e->rx_woken) {
+            e->rx_woken = true;
+            wake(e);
+        }
         return;
     case RDTR:
         R(e, RDTR) = v & 0xffff;
@@ -1135,6 +1148,28 @@ static void pci_config_written(VmmPciDevice *dev, unsigned offset, unsigned size
     }
 }
 
+/* RDT is the receive doorbell, written once per refill (Linux's e1000 and
+ * the guest kit: once per frame): as a VM exit to the worker each costs
+ * more than the frame itself. Like QEMU (which coalesces all but a few
+ * e1000 registers), the writes go to KVM's coalesced MMIO queue instead;
+ * they reach the device at the vCPU's next exit (any register read, the
+ * interrupt handler's ICR, an IMS write: the driver's next look at the
+ * device), or when the I/O thread, holding a frame for want of
+ * descriptors, looks for them (nic_timers) as the chip would see the tail
+ * move. Only RDT: every other register has effects the guest waits on. */
+static void bar_mapped(VmmPciDevice *dev, int bar, uint64_t addr, bool mapped)
+{
+    VmmE1000 *e = dev->opaque;
+    if (bar != 0 || !e->vm->coalesced_page)
+        return;   /* no queue on this host: RDT writes exit, as other registers do */
+    g_autoptr(GError) err = NULL;
+    bool ok = vmm_vm_coalesce_mmio(e->vm, addr + RDT, 4, mapped, &err);
+    if (!ok)
+        vmm_log_warn("e1000 %s: receive doorbell writes will exit: %s", e->name, err->message);
+    /* atomic, not e->lock: we are called under the config space lock */
+    g_atomic_int_set(&e->rdt_queued, mapped && ok);
+}
+
 static void pci_reset(VmmPciDevice *dev)
 {
     VmmE1000 *e = dev->opaque;
@@ -1146,6 +1181,7 @@ static void pci_reset(VmmPciDevice *dev)
 static const VmmPciDeviceOps e1000_pci_ops = {
     .name = "e1000",
     .config_written = pci_config_written,
+    .bar_mapped = bar_mapped,
     .reset = pci_reset,
 };
 

@@ -33,33 +33,53 @@ static const uint16_t ctl_ports[2] = { 0x3f6, 0x376 };
 
 /* ---- the transport: ISA IRQ line, bus master, PRD tables ---------------- */
 
-/* Native mode: the channel's share of INTA is INTRQ unless nIEN masks it. */
-static void intrq_update(IdeChannel *ch)
+/* The drive's INTRQ: asserted while an interrupt is pending and nIEN is
+ * clear; with nIEN set the drive leaves it in high impedance (ATA, the
+ * Device Control register). Tracked in native mode only. */
+static bool intrq_line(const IdeChannel *ch)
 {
-    if (ch->ide->native)
-        vmm_irq_set(ch->irq, ch->intrq && !(ch->ctl & 0x02));
+    return ch->intrq && !(ch->ctl & 0x02);
+}
+
+/* Native mode: the channel's share of INTA follows INTRQ, and BMIS's
+ * interrupt bit latches its rising edge (was: the line before). */
+static void intrq_update(IdeChannel *ch, bool was)
+{
+    if (!ch->ide->native)
+        return;
+    bool up = intrq_line(ch);
+    if (up && !was)
+        ch->bm_status |= BM_ST_IRQ;
+    vmm_irq_set(ch->irq, up);
 }
 
 static void intrq_clear(IdeChannel *ch)
 {
     if (ch->intrq) {
+        bool was = intrq_line(ch);
         ch->intrq = false;
-        intrq_update(ch);
+        intrq_update(ch, was);
     }
 }
 
+/* BMIS bit 2 (IDE Interrupt Status) says the drive asserted its interrupt
+ * line (PIIX3/PIIX4 datasheets, BMISx: it latches an assertion edge).
+ * With nIEN set the drive never drives the line, so the bit stays clear,
+ * as on real hardware and in QEMU; a driver polling with nIEN set watches
+ * the bus master's Active bit and the drive's status instead. */
 static void ide_irq(IdeChannel *ch)
 {
-    ch->bm_status |= BM_ST_IRQ;
     if (ch->ide->native) {
         /* a PCI INTx is a level: INTRQ stays up until the host reads the
          * Status register or writes a command (ATA8-APT) */
+        bool was = intrq_line(ch);
         ch->intrq = true;
-        intrq_update(ch);
+        intrq_update(ch, was);
         return;
     }
     if (ch->ctl & 0x02)          /* nIEN */
         return;
+    ch->bm_status |= BM_ST_IRQ;
     /* ISA IRQ 14/15 are edge-triggered: one pulse per interrupt */
     vmm_irq_set(ch->irq, 1);
     vmm_irq_set(ch->irq, 0);
@@ -213,9 +233,10 @@ static void ctl_write(void *opaque, uint64_t off, uint64_t value, unsigned size)
     (void)size;
     IdeChannel *ch = opaque;
     g_mutex_lock(&ch->ide->lock);
+    bool was = intrq_line(ch);
     uint8_t old = ch->ctl;
     ch->ctl = (uint8_t)value;
-    intrq_update(ch);            /* nIEN */
+    intrq_update(ch, was);       /* nIEN */
     if ((old & 0x04) && !(value & 0x04)) {       /* SRST released */
         intrq_clear(ch);
         ata_channel_reset(ch);

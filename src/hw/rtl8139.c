@@ -124,7 +124,6 @@
 #define RX_MAX     (0x10000 + 8)
 #define MIN_FRAME  60
 #define TCTR_MHZ   33               /* TCTR counts PCI clocks */
-#define RX_RETRY_US 200             /* C+: a held frame looks for a descriptor again */
 
 #define WARN_TX    1
 #define WARN_RX    2
@@ -226,8 +225,8 @@ static gint64 nic_timers(void *opaque, gint64 now)
     /* C+ receive has no doorbell: the driver hands descriptors back by
      * setting OWN in RAM only, so a frame waiting for one looks again
      * shortly (the chip polls the ring the same way) */
-    if (r->rx_held && R16(r, CPCR) & CP_RXON && (!next || next > now + RX_RETRY_US))
-        next = now + RX_RETRY_US;
+    if (r->rx_held && R16(r, CPCR) & CP_RXON && (!next || next > now + VMM_NICIO_RX_RETRY_US))
+        next = now + VMM_NICIO_RX_RETRY_US;
     g_mutex_unlock(&r->lock);
     return next;
 }

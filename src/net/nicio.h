@@ -36,6 +36,12 @@ typedef struct {
     gint64 (*timers)(void *opaque, gint64 now);
 } VmmNicIoOps;
 
+/* How often (us) a frame held for want of a descriptor looks again when
+ * the device cannot see the driver hand one back at once (rtl8139 C+ has
+ * no doorbell; e1000's RDT writes wait in KVM's coalesced MMIO queue), as
+ * a chip polls its ring. */
+#define VMM_NICIO_RX_RETRY_US 200
+
 /* kind ("e1000") and name ("vnet0") are for messages and the thread's
  * name. fd is a tap queue, or passt's socket when stream. rx_max: the
  * longest frame the device takes (longer ones are cut). The thread starts

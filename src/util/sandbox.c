@@ -187,6 +187,8 @@ static const unsigned long vcpu_ioctls[] = {
     KVM_GET_MP_STATE, KVM_SET_MP_STATE, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,
     KVM_IRQFD, KVM_IOEVENTFD, KVM_IRQ_LINE, KVM_SET_GSI_ROUTING, KVM_SIGNAL_MSI,
     KVM_SET_USER_MEMORY_REGION,
+    /* a device's doorbell zone follows its BAR (e1000's RDT) */
+    KVM_REGISTER_COALESCED_MMIO, KVM_UNREGISTER_COALESCED_MMIO,
 };
 
 /* Building a VM (a reboot builds it again): the main loop only. */

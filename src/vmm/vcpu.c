@@ -255,6 +255,8 @@ static void *vcpu_thread(void *arg)
             continue;
         }
         int rc = ioctl(vcpu->fd, KVM_RUN, 0);
+        /* queued doorbell writes first: this exit's access comes after them */
+        vmm_vm_coalesced_flush(vm);
         if (rc < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 vcpu->run->immediate_exit = 0;

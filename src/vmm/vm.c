@@ -173,6 +173,9 @@ static bool setup_kvm(VmmVm *vm, GError **err)
     }
     if (!vmm_irq_routing_init(vm, err))
         return false;
+    int page = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
+    if (page > 0 && (page + 1) * sysconf(_SC_PAGESIZE) <= vm->vcpu_mmap_size)
+        vm->coalesced_page = page;
     struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
     if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
         g_set_error(err, VM_ERROR, 0, "KVM_CREATE_PIT2: %s", g_strerror(errno));
@@ -223,6 +226,7 @@ VmmVm *vmm_vm_new(const VmmDomainDef *def, VmmChardev *const *serial_backends,
     vm->kvm_fd = vm->vm_fd = vm->mem_fd = -1;
     vm->nr_vcpus = def->vcpus;
     g_mutex_init(&vm->stop_lock);
+    g_mutex_init(&vm->coalesced_lock);
     g_cond_init(&vm->vcpus_cond);
     vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (vm->stop_eventfd < 0) {
@@ -241,6 +245,19 @@ VmmVm *vmm_vm_new(const VmmDomainDef *def, VmmChardev *const *serial_backends,
             goto fail;
     if (!vmm_vcpu_set_boot_state(&vm->vcpus[0], &vm->boot, err))
         goto fail;
+    if (vm->coalesced_page) {
+        /* a mapping of its own: device threads flush until they are freed,
+         * after the vCPUs */
+        long ps = sysconf(_SC_PAGESIZE);
+        void *r = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpus[0].fd,
+                       vm->coalesced_page * ps);
+        if (r == MAP_FAILED) {
+            g_set_error(err, VM_ERROR, 0, "mmap of KVM's coalesced MMIO ring: %s",
+                        g_strerror(errno));
+            goto fail;
+        }
+        vm->coalesced = r;
+    }
     return vm;
 fail:
     vmm_vm_free(vm);
@@ -303,6 +320,49 @@ uint64_t vmm_vm_vcpu_time_ns(VmmVm *vm, unsigned index)
     return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+bool vmm_vm_coalesce_mmio(VmmVm *vm, uint64_t addr, unsigned len, bool on, GError **err)
+{
+    if (!vm->coalesced_page) {
+        g_set_error(err, VM_ERROR, 0, "KVM offers no coalesced MMIO");
+        return false;
+    }
+    struct kvm_coalesced_mmio_zone z = { .addr = addr, .size = len };
+    if (ioctl(vm->vm_fd, on ? KVM_REGISTER_COALESCED_MMIO : KVM_UNREGISTER_COALESCED_MMIO,
+              &z) < 0) {
+        g_set_error(err, VM_ERROR, 0, "KVM_%sREGISTER_COALESCED_MMIO at 0x%" G_GINT64_MODIFIER
+                    "x+%u: %s", on ? "" : "UN", addr, len, g_strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+void vmm_vm_coalesced_flush(VmmVm *vm)
+{
+    struct kvm_coalesced_mmio_ring *r = vm->coalesced;
+    /* the common case, nothing queued, costs two loads; an entry is
+     * consumed (first moves) only once its write is done, so seeing
+     * first == last means every queued write has reached its device */
+    if (!r || __atomic_load_n(&r->first, __ATOMIC_ACQUIRE) ==
+                  __atomic_load_n(&r->last, __ATOMIC_ACQUIRE))
+        return;
+    const uint32_t max = (uint32_t)((sysconf(_SC_PAGESIZE) - sizeof(*r)) /
+                                    sizeof(struct kvm_coalesced_mmio));
+    g_mutex_lock(&vm->coalesced_lock);
+    for (;;) {
+        uint32_t first = r->first, last = __atomic_load_n(&r->last, __ATOMIC_ACQUIRE);
+        if (first == last || first >= max)
+            break;
+        const struct kvm_coalesced_mmio *e = &r->coalesced_mmio[first];
+        if (e->len && e->len <= 8) {
+            uint64_t v = 0;
+            memcpy(&v, e->data, e->len);
+            vmm_bus_write(e->pio ? &vm->pio : &vm->mmio, e->phys_addr, e->len, v);
+        }
+        __atomic_store_n(&r->first, (first + 1) % max, __ATOMIC_RELEASE);
+    }
+    g_mutex_unlock(&vm->coalesced_lock);
+}
+
 void vmm_vm_power_button(VmmVm *vm)
 {
     vmm_board_power_button(vm);
@@ -320,6 +380,9 @@ void vmm_vm_free(VmmVm *vm)
         g_free(vm->vcpus);
     }
     vmm_board_free(vm);
+    if (vm->coalesced)
+        munmap(vm->coalesced, sysconf(_SC_PAGESIZE));
+    g_mutex_clear(&vm->coalesced_lock);
     if (vm->pio.regions)
         vmm_bus_destroy(&vm->pio);
     if (vm->mmio.regions)

@@ -69,6 +69,13 @@ struct VmmVm {
     VmmIrq gsi[IOAPIC_NR_PINS];           /* KVM_IRQ_LINE per IOAPIC pin */
     VmmIrqLine gsi_line[IOAPIC_NR_PINS];  /* devices' sources, ORed onto gsi[] */
     VmmIrqRouting *irq_routing;
+    /* KVM's coalesced MMIO ring (NULL: none yet, or KVM has none): guest
+     * writes to the zones devices register wait there instead of exiting
+     * to us, and vmm_vm_coalesced_flush() hands them to the bus in order.
+     * coalesced_page: its page in a vCPU's mapping (0: not offered). */
+    struct kvm_coalesced_mmio_ring *coalesced;
+    int coalesced_page;
+    GMutex coalesced_lock;
 
     /* Devices. Serial backends are owned by the caller (they outlive a
      * guest reboot); the rest is created and freed with the VM. */
@@ -132,6 +139,17 @@ bool vmm_vm_paused(VmmVm *vm);
 uint64_t vmm_vm_vcpu_time_ns(VmmVm *vm, unsigned index);
 /* Raise the ACPI power button (graceful shutdown request). */
 void vmm_vm_power_button(VmmVm *vm);
+
+/* Guest writes to MMIO [addr, addr+len) stop exiting to the worker: KVM
+ * queues them and they reach the bus at the next vmm_vm_coalesced_flush(),
+ * which every vCPU exit runs first (so the vCPU's own later accesses see
+ * them in order). For doorbells whose device can wait for them: the device
+ * flushes too wherever it must see them sooner. off (on=false) removes the
+ * zone. false with err where KVM cannot. */
+bool vmm_vm_coalesce_mmio(VmmVm *vm, uint64_t addr, unsigned len, bool on, GError **err);
+/* Hands the queued writes to the buses, oldest first (any thread; no
+ * device lock may be held, since the writes go to the devices). */
+void vmm_vm_coalesced_flush(VmmVm *vm);
 
 /* Guest memory access with bounds checks; NULL when [gpa, gpa+len) is not
  * entirely RAM. All guest-controlled addresses go through this. */

@@ -169,9 +169,10 @@ u8 *e1000_rx(struct e1000 *e, u32 *len, u16 *slot)
 	if (!(d[12] & 1)) {
 		/* Nothing new: before waiting, a register read makes sure the
 		 * device has seen the last RDT write, as E1000_WRITE_FLUSH does
-		 * for posted writes. QEMU buffers writes to RDT (coalesced
-		 * MMIO) until the vCPU next exits to it; a driver that only
-		 * polls memory would otherwise leave the ring empty for it. */
+		 * for posted writes. QEMU and vmm-worker have KVM queue writes
+		 * to RDT (coalesced MMIO) until the vCPU next exits to them; a
+		 * driver that only polls memory would otherwise leave the ring
+		 * empty for a while. */
 		if (e->rdt_posted) {
 			e->rdt_posted = false;
 			(void)e1000_rd(e, E1K_STATUS);
