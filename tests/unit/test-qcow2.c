@@ -638,7 +638,8 @@ static void test_parallel(void)
  * into distinct unallocated clusters of a fresh image, at the same time
  * (as the block layer's pool threads do at a queue depth of 32), need far
  * fewer fdatasyncs than allocations (one per request without batching);
- * the data reads back and qemu-img check finds no leak once closed. */
+ * the data reads back and qemu-img check finds no leak once closed. With
+ * cache='unsafe' there is no flush at all. */
 typedef struct {
     VmmQcow2 *q;
     unsigned first, n;
@@ -708,6 +709,21 @@ static void test_batched_flushes(void)
     close(fd);
     g_assert_cmpint(sh("qemu-img check -q '%s'", img), ==, 0);
     assert_reads_as_qemu(img);
+
+    /* cache='unsafe': no flushes at all, as QEMU */
+    g_unlink(img);
+    g_assert_cmpint(sh("qemu-img create -q -f qcow2 -o cluster_size=65536 '%s' %u",
+                       img, BATCH_CLUSTERS * 65536), ==, 0);
+    unsafe_meta = true;
+    q = open_q(img, false, &fd, &err);
+    unsafe_meta = was_unsafe;
+    g_assert_no_error(err);
+    Allocator one = { q, 0, BATCH_CLUSTERS };
+    alloc_thread(&one);
+    g_assert_cmpuint(vmm_qcow2_metadata_flushes(q), ==, 0);
+    vmm_qcow2_close(q);
+    close(fd);
+    g_assert_cmpint(sh("qemu-img check -q '%s'", img), ==, 0);
 }
 
 /* vmm_qcow2_map, which lets block.c send reads and in-place writes straight
