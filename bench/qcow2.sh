@@ -27,7 +27,10 @@
 # Knobs (environment): ROUNDS=3, FORMATS="raw fresh prealloc full overlay",
 # RWS="randread randwrite", QDS="1 32", STORAGE="tmpfs disk",
 # SIZE_MIB=256 (virtual size of every image), CLUSTER=64k (qcow2 cluster
-# size), DISK_DIR (default BUILDDIR/bench-tmp), VMMS="vmmd qemu",
+# size), DISK_DIR (default BUILDDIR/bench-tmp), VMMS="vmmd qemu" (an
+# entry NAME=BUILDDIR adds the vmm-worker of another build as a column
+# NAME, e.g. VMMS="vmmd before=../main/build-rel qemu" for a before/after
+# comparison in one interleaved run),
 # FORMAT=text|md (aligned text or a markdown table).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -40,12 +43,21 @@ qds=${QDS:-1 32}
 storage=${STORAGE:-tmpfs disk}
 size_mib=${SIZE_MIB:-256}
 cluster=${CLUSTER:-64k}
-vmms=${VMMS:-vmmd qemu}
+vmms=
+declare -A workers=()
+for v in ${VMMS:-vmmd qemu}; do
+    if [[ $v == *=* ]]; then
+        workers[${v%%=*}]=$(cd "${v#*=}" && pwd)/src/vmm-worker
+        [ -x "${workers[${v%%=*}]}" ] || { echo "qcow2.sh: no ${workers[${v%%=*}]}" >&2; exit 1; }
+        v=${v%%=*}
+    fi
+    vmms+="${vmms:+ }$v"
+done
 disk_dir=${DISK_DIR:-$builddir/bench-tmp}
 command -v qemu-img >/dev/null || { echo "qcow2.sh: qemu-img is needed (Debian: qemu-utils)" >&2; exit 1; }
 if [[ " $vmms " == *" qemu "* ]] && ((! have_qemu)); then
-    echo "qcow2.sh: qemu-system-x86_64 not installed: VMMS=vmmd only" >&2
-    vmms=vmmd
+    echo "qcow2.sh: qemu-system-x86_64 not installed: no qemu column" >&2
+    vmms=$(tr ' ' '\n' <<< "$vmms" | grep -vx qemu | xargs)
 fi
 res=$tmp/results
 mkdir -p "$res"
@@ -90,12 +102,12 @@ run() {         # vmm storage format rw qd
     local vmm=$1 f=$tmp/out rc=0 file fmt iops why cmd
     read -r file fmt < <(image "$2" "$3")
     cmd="test=blk-bench rw=$4 bs=4096 qd=$5 secs=$secs queues=1"
-    if [ "$vmm" = vmmd ]; then
+    if [ "$vmm" != qemu ]; then
         domain_xml "$tmp/d.xml" bench-qcow2 "$cmd" "<disk type='file' device='disk'>
       <driver name='qemu' type='$fmt' cache='none' io='io_uring' queues='1'/>
       <source file='$file'/><target dev='vda' bus='virtio'/>
     </disk>"
-        vm=("$worker" --xml "$tmp/d.xml")
+        vm=("${workers[$vmm]:-$worker}" --xml "$tmp/d.xml")
     else
         qemu_kit microvm "$cmd"
         vm=("${qemu_args[@]}" -drive "file=$file,if=none,id=d0,format=$fmt,cache=none,aio=io_uring"

@@ -28,6 +28,10 @@
 #define L2_CACHE_MAX_BYTES (32u << 20)       /* QEMU's DEFAULT_L2_CACHE_MAX_SIZE */
 #define MAX_BACKING_DEPTH 256
 #define BACKING_NAME_MAX 1023
+/* Clusters reserved at a time (see fill_pool): one flush per this many
+ * allocations, and at most this much leaked by a crash. */
+#define POOL_MAX_CLUSTERS 64u
+#define POOL_MAX_BYTES (4u << 20)
 
 #define INCOMPAT_DIRTY (1ULL << 0)
 #define INCOMPAT_CORRUPT (1ULL << 1)
@@ -100,6 +104,9 @@ struct VmmQcow2 {
 
     unsigned mapped_io;        /* vmm_qcow2_map()ed I/Os in flight (atomic) */
     uint64_t free_hint;        /* no free cluster below this index */
+    uint64_t pool_next, pool_end;  /* reserved clusters [next, end): refcount 1
+                                    * on stable storage, not referenced yet */
+    uint64_t meta_flushes;     /* ordering flushes done (atomic) */
     uint64_t allocated;        /* clusters with a non-zero refcount (atomic) */
     bool warned;
 
@@ -194,18 +201,25 @@ static int file_io(VmmQcow2 *q, void *buf, size_t len, uint64_t off, bool write)
 
 static int meta_flush(VmmQcow2 *q)
 {
-    if (q->flush_meta && fdatasync(q->fd) < 0)
-        return -errno;
-    return 0;
+    if (!q->flush_meta)
+        return 0;
+    __atomic_add_fetch(&q->meta_flushes, 1, __ATOMIC_RELAXED);
+    return fdatasync(q->fd) < 0 ? -errno : 0;
 }
 
-/* Writes the sector of a cached table that holds byte pos: 512 bytes, or
- * the O_DIRECT unit, taken from the cached copy (whole and up to date), so
- * that O_DIRECT needs no read-modify-write of the file. */
-static int write_table_sector(VmmQcow2 *q, const uint8_t *table, uint64_t table_off, size_t pos)
+/* The unit metadata is written in: 512 bytes, or the O_DIRECT unit. */
+static size_t table_unit(VmmQcow2 *q)
 {
     size_t unit = q->direct ? MAX(q->align, (size_t)512) : 512;
-    unit = MIN(unit, (size_t)q->cluster_size);
+    return MIN(unit, (size_t)q->cluster_size);
+}
+
+/* Writes the sector of a cached table that holds byte pos, taken from the
+ * cached copy (whole and up to date), so that O_DIRECT needs no
+ * read-modify-write of the file. */
+static int write_table_sector(VmmQcow2 *q, const uint8_t *table, uint64_t table_off, size_t pos)
+{
+    size_t unit = table_unit(q);
     size_t sec = pos & ~(unit - 1);
     return file_io(q, (void *)(table + sec), MIN(unit, (size_t)q->cluster_size - sec),
                    table_off + sec, true);
@@ -352,7 +366,7 @@ static int grow_refcount_table(VmmQcow2 *q, uint64_t need_ti)
     uint64_t end = (q->file_size + cs - 1) >> q->cluster_bits;
     uint64_t entries = q->rt_entries, nb = 0, tc = 0, first = 0, last = 0;
     /* start past the end of the file and anything the allocator handed out */
-    uint64_t e = MAX(end, q->free_hint);
+    uint64_t e = MAX(MAX(end, q->free_hint), q->pool_end);
     for (int round = 0; round < 64; round++) {
         while (entries <= need_ti || entries <= (e + nb + tc) / rbe)
             entries *= 2;
@@ -425,11 +439,56 @@ static int grow_refcount_table(VmmQcow2 *q, uint64_t need_ti)
     return unref_range(q, old_off, old_len, false);
 }
 
-/* One free cluster with refcount 1 written (not yet flushed: flush before
- * an entry names it). */
+/* Reserves the free clusters from idx on whose refcounts share idx's
+ * sector (at most POOL_MAX_*): their refcounts go to 1 in one sector write
+ * and one flush, and alloc_cluster hands them out with no refcount write or
+ * flush of their own. This is what batches the ordering flush of
+ * allocating writes, the way QEMU's refcount cache does: one flush for many
+ * allocations. A crash leaks the clusters still reserved; a close gives
+ * them back (release_pool). */
+static int fill_pool(VmmQcow2 *q, uint64_t idx)
+{
+    uint64_t rbe = q->rb_entries, ti = idx / rbe;
+    int r = load_rb(q, q->rt[ti] & ~REFT_RESERVED);
+    if (r < 0)
+        return r;
+    uint64_t max = MAX(1u, MIN(POOL_MAX_CLUSTERS, POOL_MAX_BYTES >> q->cluster_bits));
+    uint64_t limit = MIN(MIN(idx + max, (ti + 1) * rbe), 1ULL << (56 - q->cluster_bits));
+    size_t unit = table_unit(q);
+    size_t pos = (size_t)(((idx % rbe) << q->refcount_order) >> 3);
+    uint64_t end = idx;
+    while (end < limit && rb_get(q, q->rb, end % rbe) == 0 &&
+           ((((end % rbe) << q->refcount_order) >> 3) & ~(unit - 1)) == (pos & ~(unit - 1)))
+        rb_set(q, q->rb, end++ % rbe, 1);
+    r = write_table_sector(q, q->rb, q->rb_off, pos);
+    if (r < 0) {
+        q->rb_off = 0;   /* the cached copy no longer matches the disk */
+        return r;
+    }
+    q->free_hint = MAX(q->free_hint, end);
+    /* Unflushed, the reservation is lost (leaked) on an error. */
+    if ((r = meta_flush(q)) < 0)
+        return r;
+    q->pool_next = idx;
+    q->pool_end = end;
+    return 0;
+}
+
+/* Gives the reserved clusters back (close): a failure leaks them. */
+static void release_pool(VmmQcow2 *q)
+{
+    for (; q->pool_next < q->pool_end; q->pool_next++) {
+        if (set_refcount(q, q->pool_next, 0) < 0)
+            break;
+        q->free_hint = MIN(q->free_hint, q->pool_next);
+    }
+}
+
+/* One free cluster whose refcount of 1 is on stable storage: an entry may
+ * name it at once. */
 static int alloc_cluster(VmmQcow2 *q, uint64_t *out)
 {
-    for (uint64_t idx = MAX(q->free_hint, 1); ; idx++) {
+    for (uint64_t idx = MAX(q->free_hint, 1); q->pool_next == q->pool_end; idx++) {
         uint64_t ti = idx / q->rb_entries;
         if (idx >> (56 - q->cluster_bits))
             return -ENOSPC;
@@ -452,20 +511,14 @@ static int alloc_cluster(VmmQcow2 *q, uint64_t *out)
         }
         uint64_t rc;
         int r = get_refcount(q, idx, &rc);
+        if (r == 0 && rc == 0)
+            r = fill_pool(q, idx);
         if (r < 0)
             return r;
-        if (rc != 0)
-            continue;
-        /* Not flushed here: whoever stores a reference to it flushes
-         * first, once for all the clusters of a request. */
-        r = set_refcount(q, idx, 1);
-        if (r < 0)
-            return r;
-        q->free_hint = idx + 1;
-        __atomic_add_fetch(&q->allocated, 1, __ATOMIC_RELAXED);
-        *out = idx << q->cluster_bits;
-        return 0;
     }
+    __atomic_add_fetch(&q->allocated, 1, __ATOMIC_RELAXED);
+    *out = q->pool_next++ << q->cluster_bits;
+    return 0;
 }
 
 /* Drops one reference to each host cluster of [off, off+len). The caller
@@ -976,7 +1029,7 @@ typedef struct {
 
 /* Writes n bytes at off within guest cluster gc (data NULL: zeroes). A
  * cluster that needs a new host cluster gets it and its data here; its L2
- * entry is left to write_locked (pending), after one flush for all. */
+ * entry is left to write_locked (pending), once all the data is written. */
 static int write_chunk(VmmQcow2 *q, const uint8_t *data, uint64_t n, uint64_t off,
                        GArray *pending)
 {
@@ -1056,8 +1109,9 @@ static int write_chunk(VmmQcow2 *q, const uint8_t *data, uint64_t n, uint64_t of
     return 0;
 }
 
-/* Data first (in place, or into new clusters whose refcounts are written),
- * then one flush, then the L2 entries naming the new clusters. */
+/* Data first (in place, or into new clusters, whose refcounts
+ * alloc_cluster has on stable storage already), then the L2 entries naming
+ * the new clusters. */
 static int write_locked(VmmQcow2 *q, const uint8_t *buf, uint64_t len, uint64_t off)
 {
     g_autoptr(GArray) pending = g_array_new(FALSE, FALSE, sizeof(NewCluster));
@@ -1072,13 +1126,12 @@ static int write_locked(VmmQcow2 *q, const uint8_t *buf, uint64_t len, uint64_t 
     }
     if (pending->len == 0)
         return r;
-    int f = meta_flush(q);
     g_autoptr(GArray) freed = g_array_new(FALSE, FALSE, sizeof(HostRange));
     for (guint i = 0; i < pending->len; i++) {
         NewCluster *nc = &g_array_index(pending, NewCluster, i);
         L2Ref ref;
-        int x = f;
-        if (x == 0 && (x = l2_lookup(q, nc->gc, &ref)) == 0)
+        int x = l2_lookup(q, nc->gc, &ref);
+        if (x == 0)
             x = replace_entry(q, &ref, nc->host | OFLAG_COPIED, freed);
         if (x < 0) {
             /* not referenced: give it back (a leak at worst if this fails) */
@@ -1201,6 +1254,11 @@ int vmm_qcow2_flush(VmmQcow2 *q)
 
 uint64_t vmm_qcow2_size(VmmQcow2 *q) { return q->size; }
 
+uint64_t vmm_qcow2_metadata_flushes(VmmQcow2 *q)
+{
+    return __atomic_load_n(&q->meta_flushes, __ATOMIC_RELAXED);
+}
+
 uint64_t vmm_qcow2_allocation(VmmQcow2 *q)
 {
     return __atomic_load_n(&q->allocated, __ATOMIC_RELAXED) << q->cluster_bits;
@@ -1237,6 +1295,8 @@ void vmm_qcow2_close(VmmQcow2 *q)
 {
     if (!q)
         return;
+    if (!q->readonly)
+        release_pool(q);
     vmm_qcow2_close(q->backing);
     if (q->backing_fd >= 0)
         close(q->backing_fd);

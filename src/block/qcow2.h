@@ -9,9 +9,14 @@
  * allocate and free clusters, run alone.
  * Metadata is written through (no dirty metadata cache), in an order that
  * keeps the image consistent after a crash: a new cluster's refcount is on
- * disk (flushed, once per request) before any L2 entry points at it, a new L2 table before the
+ * disk (flushed) before any L2 entry points at it, a new L2 table before the
  * L1 entry, and an L2 entry is cleared (and flushed) before the refcount of
- * the cluster it referenced drops. A crash can leak clusters, never corrupt. */
+ * the cluster it referenced drops. A crash can leak clusters, never corrupt.
+ * Free clusters are reserved in runs (refcounts of up to 64 clusters, 4 MiB,
+ * written and flushed at once) and handed out from the run without a
+ * refcount write or flush: one ordering flush serves many allocating
+ * writes, and a crash leaks at most the run's unused rest, which close
+ * gives back. */
 #ifndef VMM_QCOW2_H
 #define VMM_QCOW2_H
 
@@ -44,6 +49,9 @@ VmmQcow2 *vmm_qcow2_open(int fd, const char *path, const VmmQcow2Options *opts,
 void vmm_qcow2_close(VmmQcow2 *q);
 
 uint64_t vmm_qcow2_size(VmmQcow2 *q);          /* virtual size, bytes */
+/* The ordering flushes (fdatasync of the image) done so far, not counting
+ * vmm_qcow2_flush(); any thread. */
+uint64_t vmm_qcow2_metadata_flushes(VmmQcow2 *q);
 /* Bytes of the image file in use: the host clusters allocated (refcount
  * non-zero), counted at open and kept up to date; any thread. */
 uint64_t vmm_qcow2_allocation(VmmQcow2 *q);
