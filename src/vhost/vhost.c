@@ -148,11 +148,15 @@ static gpointer vhost_thread(gpointer data)
         uint64_t started = v->started;
         unsigned first = v->first_queue;
         int hup = v->hup_fd;
+        int backend_fd = v->backend_fd;
         g_mutex_unlock(&v->state_lock);
 
         p[n++] = (struct pollfd){ .fd = v->wake_fd, .events = POLLIN };
         if (hup >= 0 && g_atomic_int_get(&v->connected))
             p[n++] = (struct pollfd){ .fd = hup, .events = POLLRDHUP };
+        unsigned be = n;
+        if (backend_fd >= 0 && v->ops->serve_backend)
+            p[n++] = (struct pollfd){ .fd = backend_fd, .events = POLLIN };
         unsigned first_q = n;
         if (d && started && !vmm_virtio_msix_enabled(d)) {
             for (unsigned r = 0; r < VMM_VHOST_MAX_QUEUES; r++) {
@@ -173,7 +177,8 @@ static gpointer vhost_thread(gpointer data)
         if (p[0].revents & POLLIN)
             while (read(v->wake_fd, &junk, sizeof(junk)) > 0)
                 ;
-        if (first_q > 1 && p[1].revents && v->reconnect_s &&
+        bool hup_seen = be > 1 && p[1].revents;
+        if (hup_seen && v->reconnect_s &&
             g_atomic_int_compare_and_exchange(&v->connected, 1, 0)) {
             vmm_log_warn("%s: the back end hung up; reconnecting every %u s", v->name,
                          v->reconnect_s);
@@ -181,13 +186,22 @@ static gpointer vhost_thread(gpointer data)
                 break;
             continue;
         }
-        if (first_q > 1 && p[1].revents) {
+        if (hup_seen) {
             /* Once only: the handler decides what the device does. Under
              * state_lock so that clearing the handler waits for it. */
             g_mutex_lock(&v->state_lock);
             if (g_atomic_int_compare_and_exchange(&v->connected, 1, 0) && v->on_disconnect)
                 v->on_disconnect(v->disconnect_opaque);
             g_mutex_unlock(&v->state_lock);
+        }
+        if (first_q > be && p[be].revents &&
+            v->ops->serve_backend(v) == VMM_VHOST_BACKEND_CONFIG_CHANGED) {
+            g_mutex_lock(&v->state_lock);
+            void (*fn)(void *) = v->on_config_change;
+            void *opaque = v->config_opaque;
+            g_mutex_unlock(&v->state_lock);
+            if (fn)
+                fn(opaque);
         }
         for (unsigned i = 0; i < nq; i++) {
             if (!(p[first_q + i].revents & POLLIN))
@@ -210,6 +224,7 @@ void vmm_vhost_dev_init(VmmVhostDev *v, const VmmVhostOps *ops, void *priv, cons
     v->max_queues = G_MAXUINT;
     v->wake_fd = -1;
     v->hup_fd = hup_fd;
+    v->backend_fd = -1;
     g_atomic_int_set(&v->connected, 1);
 }
 
@@ -270,6 +285,14 @@ void vmm_vhost_set_disconnect_handler(VmmVhostDev *v, void (*fn)(void *opaque), 
     g_mutex_lock(&v->state_lock);
     v->on_disconnect = fn;
     v->disconnect_opaque = opaque;
+    g_mutex_unlock(&v->state_lock);
+}
+
+void vmm_vhost_set_config_handler(VmmVhostDev *v, void (*fn)(void *opaque), void *opaque)
+{
+    g_mutex_lock(&v->state_lock);
+    v->on_config_change = fn;
+    v->config_opaque = opaque;
     g_mutex_unlock(&v->state_lock);
 }
 

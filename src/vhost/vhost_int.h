@@ -6,6 +6,13 @@
 
 #include "vhost/vhost.h"
 
+/* What one request on the back-end channel came to (serve_backend). */
+typedef enum {
+    VMM_VHOST_BACKEND_HANDLED,       /* answered, nothing for the front end */
+    VMM_VHOST_BACKEND_CONFIG_CHANGED,/* the device config changed */
+    VMM_VHOST_BACKEND_CLOSED,        /* the channel is gone (backend_fd is -1 now) */
+} VmmVhostBackendEvent;
+
 typedef struct {
     const char *kind;            /* "vhost-user", "vhost-net": for messages */
     bool (*set_features)(VmmVhostDev *v, uint64_t features, GError **err);
@@ -30,6 +37,9 @@ typedef struct {
     /* Optional: a new connection to the back end after it hung up, with
      * the handshake done (no rings); false with a reason to try again. */
     bool (*reconnect)(VmmVhostDev *v, GError **err);
+    /* Optional: read and answer one request waiting on backend_fd. Runs
+     * on the layer's thread without the layer's locks. */
+    VmmVhostBackendEvent (*serve_backend)(VmmVhostDev *v);
     /* Release the transport's own state (socket, fd); the layer frees v. */
     void (*close)(VmmVhostDev *v);
 } VmmVhostOps;
@@ -49,6 +59,7 @@ struct VmmVhostDev {
     GMutex state_lock;           /* what follows, not held over back end I/O */
     GThread *thread;
     int wake_fd, hup_fd;
+    int backend_fd;              /* the back end's requests (vhost-user BACKEND_REQ), -1: none */
     bool quit;
     VmmVirtioDev *dev;           /* started on this device, or NULL */
     uint64_t started;            /* bit per back end ring started */
@@ -56,6 +67,8 @@ struct VmmVhostDev {
     unsigned reconnect_s;        /* seconds between attempts; 0 = off */
     void (*on_disconnect)(void *opaque);
     void *disconnect_opaque;
+    void (*on_config_change)(void *opaque);
+    void *config_opaque;
 };
 
 /* For transports: fill the common part; hup_fd (-1: none) is watched for

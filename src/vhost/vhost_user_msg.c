@@ -8,6 +8,7 @@
 #define F_VERSION       0x1
 #define F_VERSION_MASK  0x3
 #define F_REPLY         0x4
+#define F_NEED_REPLY    0x8
 
 typedef struct __attribute__((packed)) {
     uint32_t request, flags, size;
@@ -34,8 +35,46 @@ const char *vmm_vhost_user_request_name(uint32_t r)
     case VHOST_USER_SET_VRING_ENABLE: return "SET_VRING_ENABLE";
     case VHOST_USER_GET_CONFIG: return "GET_CONFIG";
     case VHOST_USER_SET_CONFIG: return "SET_CONFIG";
+    case VHOST_USER_SET_BACKEND_REQ_FD: return "SET_BACKEND_REQ_FD";
     default: return "an unknown request";
     }
+}
+
+const char *vmm_vhost_user_backend_request_name(uint32_t r)
+{
+    switch (r) {
+    case VHOST_USER_BACKEND_IOTLB_MSG: return "IOTLB_MSG";
+    case VHOST_USER_BACKEND_CONFIG_CHANGE_MSG: return "CONFIG_CHANGE_MSG";
+    case VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG: return "VRING_HOST_NOTIFIER_MSG";
+    default: return "an unknown request";
+    }
+}
+
+/* ---- back-end requests (fuzzed too) ------------------------------------------ */
+
+bool vmm_vhost_user_parse_backend_header(const uint8_t *buf, VmmVhostUserBackendReq *out,
+                                         GError **err)
+{
+    VuHdr h;
+    memcpy(&h, buf, sizeof(h));
+    if ((h.flags & F_VERSION_MASK) != F_VERSION || (h.flags & F_REPLY))
+        return g_set_error(err, VMM_VHOST_ERROR, 0, "back-end request %u has flags 0x%x "
+                           "(want version 1 and no reply bit)", h.request, h.flags), false;
+    if (h.size > VHOST_USER_MAX_BACKEND_PAYLOAD)
+        return g_set_error(err, VMM_VHOST_ERROR, 0, "back-end request %u announces %u "
+                           "payload bytes, more than %u", h.request, h.size,
+                           VHOST_USER_MAX_BACKEND_PAYLOAD), false;
+    *out = (VmmVhostUserBackendReq){ .request = h.request, .size = h.size,
+                                     .need_reply = h.flags & F_NEED_REPLY };
+    return true;
+}
+
+size_t vmm_vhost_user_backend_reply(uint8_t *buf, uint32_t request, uint64_t status)
+{
+    VuHdr h = { .request = request, .flags = F_VERSION | F_REPLY, .size = 8 };
+    memcpy(buf, &h, sizeof(h));
+    memcpy(buf + sizeof(h), &status, 8);
+    return sizeof(h) + 8;
 }
 
 /* ---- reply checks (fuzzed: tests/fuzz/fuzz-vhost-user.c) ------------------ */

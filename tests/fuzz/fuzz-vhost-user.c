@@ -1,6 +1,8 @@
 /* libFuzzer target for the vhost-user reply checks: a back end is a peer
  * process that may send anything (wrong request codes, sizes, flags, file
- * descriptors, config longer than asked).
+ * descriptors, config longer than asked). The same bytes are also read as
+ * a request on the back-end channel (BACKEND_REQ), and the front end's
+ * answer to it is checked to be a well-formed reply.
  *
  * Input layout:
  *   [0]     which request the front end sent (index into `asked`)
@@ -61,6 +63,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                   "payload fits the reply buffer");
             check(nfds == 0, "no file descriptors in a reply");
             check(le32(msg) == want.want_request, "the reply answers the request sent");
+        } else {
+            check(err && err->message[0] && !strchr(err->message, '\n'),
+                  "a refusal has a one-line reason");
+        }
+        g_clear_error(&err);
+    }
+
+    /* The bytes as a back-end request header. */
+    if (len >= VHOST_USER_HDR_SIZE) {
+        VmmVhostUserBackendReq breq;
+        if (vmm_vhost_user_parse_backend_header(msg, &breq, &err)) {
+            uint32_t flags = le32(msg + 4);
+            check(breq.size <= VHOST_USER_MAX_BACKEND_PAYLOAD, "payload within the bound");
+            check((flags & 3) == 1 && !(flags & 4), "version 1, not a reply");
+            check(breq.request == le32(msg) && breq.size == le32(msg + 8), "fields as sent");
+            check(breq.need_reply == !!(flags & 8), "NEED_REPLY as sent");
+            /* The answer is a reply the other side's check takes. */
+            uint8_t ans[VHOST_USER_HDR_SIZE + 8];
+            uint64_t status = data[3] & 2 ? 1 : 0;
+            size_t alen = vmm_vhost_user_backend_reply(ans, breq.request, status);
+            VmmVhostUserExpect back = { .want_request = breq.request, .ack = true };
+            VmmVhostUserReply br;
+            g_autoptr(GError) berr = NULL;
+            bool ok = vmm_vhost_user_parse_reply(ans, alen, 0, &back, &br, &berr);
+            check(alen == VHOST_USER_HDR_SIZE + 8 && ok == (status == 0),
+                  "the answer is a well-formed acknowledgement");
         } else {
             check(err && err->message[0] && !strchr(err->message, '\n'),
                   "a refusal has a one-line reason");

@@ -530,6 +530,169 @@ static void test_reconnect(void)
     fixture_clear(&f);
 }
 
+/* ---- the back-end channel (BACKEND_REQ) ------------------------------------ */
+
+/* One request with at most one descriptor, which is kept (*got_fd, -1:
+ * none). */
+static uint32_t recv_keep_fd(int fd, uint8_t *payload, uint32_t *size, int *got_fd)
+{
+    uint32_t h[3];
+    union { char b[CMSG_SPACE(sizeof(int))]; struct cmsghdr a; } u;
+    struct iovec iov = { h, sizeof(h) };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+                         .msg_controllen = sizeof(u.b) };
+    *got_fd = -1;
+    if (recvmsg(fd, &mh, MSG_WAITALL | MSG_CMSG_CLOEXEC) != sizeof(h))
+        return 0;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    if (c && c->cmsg_type == SCM_RIGHTS)
+        memcpy(got_fd, CMSG_DATA(c), sizeof(int));
+    *size = h[2];
+    g_assert_true(h[2] == 0 || rd_all(fd, payload, h[2]));
+    return h[0];
+}
+
+/* A back-end request: header (flags as given) and payload, with fd
+ * attached when >= 0. */
+static void backend_send(int fd, uint32_t req, uint32_t flags, const void *payload,
+                         uint32_t size, int attach)
+{
+    uint8_t buf[64];
+    uint32_t h[3] = { req, flags, size };
+    memcpy(buf, h, 12);
+    if (size)
+        memcpy(buf + 12, payload, MIN(size, sizeof(buf) - 12));
+    struct iovec iov = { buf, 12 + MIN(size, sizeof(buf) - 12) };
+    union { char b[CMSG_SPACE(sizeof(int))]; struct cmsghdr a; } u;
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+    if (attach >= 0) {
+        memset(&u, 0, sizeof(u));
+        mh.msg_control = u.b;
+        mh.msg_controllen = sizeof(u.b);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &attach, sizeof(int));
+    }
+    g_assert_cmpint(sendmsg(fd, &mh, MSG_NOSIGNAL), ==, (ssize_t)iov.iov_len);
+}
+
+/* The front end's answer to a back-end request: its status. */
+static uint64_t backend_answer(int fd, uint32_t req)
+{
+    uint32_t h[3];
+    uint64_t status = ~0ULL;
+    g_assert_true(rd_all(fd, h, sizeof(h)));
+    g_assert_cmpuint(h[0], ==, req);
+    g_assert_cmphex(h[1], ==, 0x5);            /* version 1, reply */
+    g_assert_cmpuint(h[2], ==, 8);
+    g_assert_true(rd_all(fd, &status, 8));
+    return status;
+}
+
+/* GET_CONFIG on the main socket: a config whose capacity is cap. */
+static void serve_get_config(int fd, uint64_t cap)
+{
+    uint8_t pl[4096];
+    uint32_t size;
+    g_assert_cmpuint(next_request(fd, pl, &size), ==, VHOST_USER_GET_CONFIG);
+    g_assert_cmpuint(size, ==, 12 + 60);
+    uint8_t cfg[12 + 60] = { 0 };
+    uint32_t hdr[3] = { 0, 60, 0 };
+    memcpy(cfg, hdr, 12);
+    memcpy(cfg + 12, &cap, 8);
+    reply(fd, VHOST_USER_GET_CONFIG, cfg, sizeof(cfg), NULL, 0);
+}
+
+static struct {
+    gint changes;
+    uint64_t capacity;
+    VmmVhostDev *v;
+} cfgseen;
+
+/* As vhost_user_blk.c does: the config again, from the layer's thread. */
+static void on_config_change(void *opaque)
+{
+    uint8_t cfg[60];
+    g_autoptr(GError) err = NULL;
+    g_assert_true(vmm_vhost_get_config(cfgseen.v, cfg, sizeof(cfg), &err));
+    memcpy(&cfgseen.capacity, cfg, 8);
+    g_atomic_int_inc(&cfgseen.changes);
+}
+
+static void script_backend_channel(int fd)
+{
+    uint8_t pl[4096];
+    uint32_t size;
+    int chan;
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_GET_FEATURES);
+    reply_u64(fd, VHOST_USER_GET_FEATURES, PROTOCOL_FEATURES_BIT | (1ULL << 32));
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_GET_PROTOCOL_FEATURES);
+    reply_u64(fd, VHOST_USER_GET_PROTOCOL_FEATURES, (1ULL << 9) | (1ULL << 5) | (1ULL << 3));
+    g_assert_cmpuint(next_request(fd, pl, &size), ==, VHOST_USER_SET_PROTOCOL_FEATURES);
+    g_assert_cmphex(*(uint64_t *)pl, ==, (1ULL << 9) | (1ULL << 5) | (1ULL << 3));
+    g_assert_cmpuint(recv_keep_fd(fd, pl, &size, &chan), ==, VHOST_USER_SET_BACKEND_REQ_FD);
+    g_assert_cmpint(chan, >=, 0);
+    g_assert_cmpuint(size, ==, 0);
+    reply_u64(fd, VHOST_USER_SET_BACKEND_REQ_FD, 0);
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_SET_OWNER);
+    reply_u64(fd, VHOST_USER_SET_OWNER, 0);
+
+    /* An unknown request wanting a reply, with a payload and a
+     * descriptor: refused (status 1), the channel stays. */
+    uint8_t junk[16] = { 1, 2, 3 };
+    backend_send(chan, 99, 0x1 | 0x8, junk, sizeof(junk), 0);
+    g_assert_cmphex(backend_answer(chan, 99), ==, 1);
+    /* IOTLB_MSG is not served either (no IOMMU). */
+    backend_send(chan, VHOST_USER_BACKEND_IOTLB_MSG, 0x1 | 0x8, junk, sizeof(junk), -1);
+    g_assert_cmphex(backend_answer(chan, VHOST_USER_BACKEND_IOTLB_MSG), ==, 1);
+    /* A config change with NEED_REPLY: acknowledged first, then the front
+     * end reads the config. */
+    backend_send(chan, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, 0x1 | 0x8, NULL, 0, -1);
+    g_assert_cmphex(backend_answer(chan, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG), ==, 0);
+    serve_get_config(fd, 4096);
+    /* Without NEED_REPLY: no answer, the config is read all the same. */
+    backend_send(chan, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, 0x1, NULL, 0, -1);
+    serve_get_config(fd, 8192);
+    /* A header out of spec (the reply bit):
+     * the front end closes the channel; the main socket goes on. */
+    backend_send(chan, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, 0x1 | 0x4, NULL, 0, -1);
+    char c;
+    g_assert_cmpint(read(chan, &c, 1), ==, 0);
+    close(chan);
+    serve_get_config(fd, 12345);               /* asked for by the test itself */
+    next_request(fd, pl, NULL);                /* until the front end hangs up */
+}
+
+static void test_backend_channel(void)
+{
+    Peer p = { 0 };
+    memset(&cfgseen, 0, sizeof(cfgseen));
+    peer_start(&p, script_backend_channel);
+    VmmVhostDev *v = connect_expect(&p, NULL);
+    cfgseen.v = v;
+    vmm_vhost_set_config_handler(v, on_config_change, NULL);
+    /* The peer's script runs the channel's cases; wait for the two
+     * config changes (a hang guard, not a timing assertion). */
+    for (int i = 0; i < 3000 && g_atomic_int_get(&cfgseen.changes) < 2; i++)
+        g_usleep(10000);
+    g_assert_cmpint(g_atomic_int_get(&cfgseen.changes), ==, 2);
+    g_assert_cmpuint(cfgseen.capacity, ==, 8192);
+    /* The channel is closed after the bad header; the device still works. */
+    uint8_t cfg[60];
+    g_autoptr(GError) err = NULL;
+    g_assert_true(vmm_vhost_get_config(v, cfg, sizeof(cfg), &err));
+    g_assert_no_error(err);
+    uint64_t cap;
+    memcpy(&cap, cfg, 8);
+    g_assert_cmpuint(cap, ==, 12345);
+    g_assert_true(vmm_vhost_connected(v));
+    g_assert_cmpint(g_atomic_int_get(&cfgseen.changes), ==, 2);
+    vmm_vhost_free(v);
+    peer_finish(&p);
+}
+
 /* ---- the kernel transport ---------------------------------------------- */
 
 static void test_kernel_errors(void)
@@ -574,6 +737,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/vhost-user/hostile-handshake", test_hostile_handshake);
     g_test_add_func("/vhost-user/config", test_config);
+    g_test_add_func("/vhost-user/backend-channel", test_backend_channel);
     g_test_add_func("/vhost/start-stop", test_start_stop);
     g_test_add_func("/vhost/reconnect", test_reconnect);
     g_test_add_func("/vhost-kernel/errors", test_kernel_errors);
