@@ -54,13 +54,15 @@ static uint32_t next_request(int fd, uint8_t *payload, uint32_t *size)
     return h[0];
 }
 
-static void reply(int fd, uint32_t req, const void *payload, uint32_t size, const int *fds,
-                  unsigned nfds)
+/* One message: header with flags, payload, descriptors. */
+static void send_flags(int fd, uint32_t req, uint32_t flags, const void *payload,
+                       uint32_t size, const int *fds, unsigned nfds)
 {
     uint8_t buf[4096];
-    uint32_t h[3] = { req, 0x5, size };
+    uint32_t h[3] = { req, flags, size };
     memcpy(buf, h, 12);
-    memcpy(buf + 12, payload, size);
+    if (size)
+        memcpy(buf + 12, payload, size);
     struct iovec iov = { buf, 12 + size };
     union { char b[CMSG_SPACE(sizeof(int) * 4)]; struct cmsghdr a; } u;
     struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -74,6 +76,12 @@ static void reply(int fd, uint32_t req, const void *payload, uint32_t size, cons
         memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
     }
     g_assert_cmpint(sendmsg(fd, &mh, MSG_NOSIGNAL), ==, (ssize_t)iov.iov_len);
+}
+
+static void reply(int fd, uint32_t req, const void *payload, uint32_t size, const int *fds,
+                  unsigned nfds)
+{
+    send_flags(fd, req, 0x5, payload, size, fds, nfds);
 }
 
 static void reply_u64(int fd, uint32_t req, uint64_t v)
@@ -215,21 +223,31 @@ static void test_hostile_handshake(void)
     }
 }
 
+/* One GET_CONFIG for the 60 bytes of virtio-blk's config: these. */
+static void serve_config(int fd, const uint8_t *cfg60)
+{
+    uint8_t pl[4096];
+    uint32_t size;
+    g_assert_cmpuint(next_request(fd, pl, &size), ==, VHOST_USER_GET_CONFIG);
+    g_assert_cmpuint(size, ==, 12 + 60);
+    uint8_t cfg[12 + 60];
+    uint32_t hdr[3] = { 0, 60, 0 };
+    memcpy(cfg, hdr, 12);
+    memcpy(cfg + 12, cfg60, 60);
+    reply(fd, VHOST_USER_GET_CONFIG, cfg, sizeof(cfg), NULL, 0);
+}
+
 /* Config: what was asked comes back; more than asked is refused and ends
  * the connection. */
 static void script_config(int fd)
 {
     uint8_t pl[4096];
     handshake(fd);
-    uint32_t size;
-    g_assert_cmpuint(next_request(fd, pl, &size), ==, VHOST_USER_GET_CONFIG);
-    g_assert_cmpuint(size, ==, 12 + 60);
-    uint8_t cfg[12 + 60] = { 0 };
-    uint32_t hdr[3] = { 0, 60, 0 };
-    memcpy(cfg, hdr, 12);
+    uint8_t cfg[60];
     for (int i = 0; i < 60; i++)
-        cfg[12 + i] = i;
-    reply(fd, VHOST_USER_GET_CONFIG, cfg, sizeof(cfg), NULL, 0);
+        cfg[i] = i;
+    serve_config(fd, cfg);
+    uint32_t size;
     /* then config larger than asked */
     g_assert_cmpuint(next_request(fd, pl, &size), ==, VHOST_USER_GET_CONFIG);
     uint8_t big[12 + 256] = { 0 };
@@ -552,32 +570,6 @@ static uint32_t recv_keep_fd(int fd, uint8_t *payload, uint32_t *size, int *got_
     return h[0];
 }
 
-/* A back-end request: header (flags as given) and payload, with fd
- * attached when >= 0. */
-static void backend_send(int fd, uint32_t req, uint32_t flags, const void *payload,
-                         uint32_t size, int attach)
-{
-    uint8_t buf[64];
-    uint32_t h[3] = { req, flags, size };
-    memcpy(buf, h, 12);
-    if (size)
-        memcpy(buf + 12, payload, MIN(size, sizeof(buf) - 12));
-    struct iovec iov = { buf, 12 + MIN(size, sizeof(buf) - 12) };
-    union { char b[CMSG_SPACE(sizeof(int))]; struct cmsghdr a; } u;
-    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-    if (attach >= 0) {
-        memset(&u, 0, sizeof(u));
-        mh.msg_control = u.b;
-        mh.msg_controllen = sizeof(u.b);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &attach, sizeof(int));
-    }
-    g_assert_cmpint(sendmsg(fd, &mh, MSG_NOSIGNAL), ==, (ssize_t)iov.iov_len);
-}
-
 /* The front end's answer to a back-end request: its status. */
 static uint64_t backend_answer(int fd, uint32_t req)
 {
@@ -594,15 +586,9 @@ static uint64_t backend_answer(int fd, uint32_t req)
 /* GET_CONFIG on the main socket: a config whose capacity is cap. */
 static void serve_get_config(int fd, uint64_t cap)
 {
-    uint8_t pl[4096];
-    uint32_t size;
-    g_assert_cmpuint(next_request(fd, pl, &size), ==, VHOST_USER_GET_CONFIG);
-    g_assert_cmpuint(size, ==, 12 + 60);
-    uint8_t cfg[12 + 60] = { 0 };
-    uint32_t hdr[3] = { 0, 60, 0 };
-    memcpy(cfg, hdr, 12);
-    memcpy(cfg + 12, &cap, 8);
-    reply(fd, VHOST_USER_GET_CONFIG, cfg, sizeof(cfg), NULL, 0);
+    uint8_t cfg[60] = { 0 };
+    memcpy(cfg, &cap, 8);
+    serve_config(fd, cfg);
 }
 
 static struct {
@@ -642,22 +628,22 @@ static void script_backend_channel(int fd)
     /* An unknown request wanting a reply, with a payload and a
      * descriptor: refused (status 1), the channel stays. */
     uint8_t junk[16] = { 1, 2, 3 };
-    backend_send(chan, 99, 0x1 | 0x8, junk, sizeof(junk), 0);
+    send_flags(chan, 99, 0x1 | 0x8, junk, sizeof(junk), (int[]){ 0 }, 1);
     g_assert_cmphex(backend_answer(chan, 99), ==, 1);
     /* IOTLB_MSG is not served either (no IOMMU). */
-    backend_send(chan, VHOST_USER_BACKEND_IOTLB_MSG, 0x1 | 0x8, junk, sizeof(junk), -1);
+    send_flags(chan, VHOST_USER_BACKEND_IOTLB_MSG, 0x1 | 0x8, junk, sizeof(junk), NULL, 0);
     g_assert_cmphex(backend_answer(chan, VHOST_USER_BACKEND_IOTLB_MSG), ==, 1);
     /* A config change with NEED_REPLY: acknowledged first, then the front
      * end reads the config. */
-    backend_send(chan, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, 0x1 | 0x8, NULL, 0, -1);
+    send_flags(chan, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, 0x1 | 0x8, NULL, 0, NULL, 0);
     g_assert_cmphex(backend_answer(chan, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG), ==, 0);
     serve_get_config(fd, 4096);
     /* Without NEED_REPLY: no answer, the config is read all the same. */
-    backend_send(chan, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, 0x1, NULL, 0, -1);
+    send_flags(chan, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, 0x1, NULL, 0, NULL, 0);
     serve_get_config(fd, 8192);
     /* A header out of spec (the reply bit):
      * the front end closes the channel; the main socket goes on. */
-    backend_send(chan, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, 0x1 | 0x4, NULL, 0, -1);
+    send_flags(chan, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, 0x1 | 0x4, NULL, 0, NULL, 0);
     char c;
     g_assert_cmpint(read(chan, &c, 1), ==, 0);
     close(chan);
