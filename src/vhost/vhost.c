@@ -48,6 +48,19 @@ static bool start_queue_locked(VmmVhostDev *v, VmmVirtioDev *d, unsigned q, unsi
 static bool enable_rings_locked(VmmVhostDev *v, uint64_t started, GError **err);
 static bool set_mem_table_locked(VmmVhostDev *v, VmmVm *vm, GError **err);
 
+/* The inflight area covers all n rings the device has at its largest
+ * queue size, so that a driver choosing other sizes needs no new one. */
+static bool set_inflight_locked(VmmVhostDev *v, VmmVirtioDev *d, unsigned first, unsigned n,
+                                GError **err)
+{
+    if (!v->ops->set_inflight)
+        return true;
+    unsigned qsize = 0;
+    for (unsigned r = 0; r < n; r++)
+        qsize = MAX(qsize, MAX(d->queues[first + r].max_size, d->queues[first + r].size));
+    return v->ops->set_inflight(v, n, qsize, err);
+}
+
 void vmm_vhost_set_reconnect(VmmVhostDev *v, unsigned seconds)
 {
     g_mutex_lock(&v->state_lock);
@@ -64,7 +77,8 @@ static bool resume_locked(VmmVhostDev *v, GError **err)
     if (!d || !v->started)
         return true;
     if (!v->ops->set_features(v, d->guest_features & v->features, err) ||
-        !set_mem_table_locked(v, d->vm, err))
+        !set_mem_table_locked(v, d->vm, err) ||
+        !set_inflight_locked(v, d, v->first_queue, v->nrings, err))
         return false;
     for (unsigned r = 0; r < VMM_VHOST_MAX_QUEUES; r++) {
         if (!(v->started & (1ULL << r)))
@@ -427,7 +441,7 @@ bool vmm_vhost_start_range(VmmVhostDev *v, VmmVirtioDev *d, unsigned first, unsi
      * from the back end; VERSION_1 and the ring features are the back
      * end's too. */
     ok = ok && v->ops->set_features(v, d->guest_features & v->features, err) &&
-         set_mem_table_locked(v, d->vm, err);
+         set_mem_table_locked(v, d->vm, err) && set_inflight_locked(v, d, first, n, err);
     for (unsigned r = 0; ok && r < n; r++) {
         if (!d->queues[first + r].enabled)
             continue;
@@ -438,6 +452,7 @@ bool vmm_vhost_start_range(VmmVhostDev *v, VmmVirtioDev *d, unsigned first, unsi
     g_mutex_lock(&v->state_lock);
     v->dev = d;
     v->first_queue = first;
+    v->nrings = n;
     v->started = started;
     g_mutex_unlock(&v->state_lock);
     if (!ok)
@@ -465,6 +480,9 @@ void vmm_vhost_stop(VmmVhostDev *v, uint16_t *last_avail, unsigned n)
 {
     g_mutex_lock(&v->lock);
     stop_locked(v, last_avail, n);
+    /* A reset: the next driver's requests are new ones. */
+    if (v->ops->drop_inflight)
+        v->ops->drop_inflight(v);
     g_mutex_unlock(&v->lock);
 }
 

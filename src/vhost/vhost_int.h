@@ -34,6 +34,16 @@ typedef struct {
     bool (*get_config)(VmmVhostDev *v, void *buf, unsigned len, GError **err);
     bool (*set_config)(VmmVhostDev *v, unsigned offset, const void *buf, unsigned len,
                        GError **err);
+    /* Optional (vhost-user INFLIGHT_SHMFD): before the rings of a start or
+     * a resume, give the back end its inflight area for nq rings of up to
+     * qsize entries, asked for once (GET_INFLIGHT_FD) and kept across
+     * reconnects, so that a restarted back end finds the requests it had
+     * taken and resubmits them; true without doing anything when the back
+     * end does not offer it. */
+    bool (*set_inflight)(VmmVhostDev *v, unsigned nq, unsigned qsize, GError **err);
+    /* Optional: the driver reset the device; the next start gets a fresh
+     * area (the old one's requests belong to the old driver). */
+    void (*drop_inflight)(VmmVhostDev *v);
     /* Optional: a new connection to the back end after it hung up, with
      * the handshake done (no rings); false with a reason to try again. */
     bool (*reconnect)(VmmVhostDev *v, GError **err);
@@ -64,6 +74,7 @@ struct VmmVhostDev {
     VmmVirtioDev *dev;           /* started on this device, or NULL */
     uint64_t started;            /* bit per back end ring started */
     unsigned first_queue;        /* ring r is virtio queue first_queue + r of dev */
+    unsigned nrings;             /* rings handed over at start (started: the enabled ones) */
     unsigned reconnect_s;        /* seconds between attempts; 0 = off */
     void (*on_disconnect)(void *opaque);
     void *disconnect_opaque;

@@ -11,9 +11,10 @@
 #include <stddef.h>
 
 /* Connect to a back end listening on path and negotiate: SET_OWNER,
- * GET_FEATURES, protocol features (REPLY_ACK, CONFIG, MQ, BACKEND_REQ),
- * GET_QUEUE_NUM, and with BACKEND_REQ a socketpair for the back end's own
- * requests (SET_BACKEND_REQ_FD), which the vhost layer's thread serves.
+ * GET_FEATURES, protocol features (REPLY_ACK, CONFIG, MQ, BACKEND_REQ,
+ * INFLIGHT_SHMFD), GET_QUEUE_NUM, and with BACKEND_REQ a socketpair for
+ * the back end's own requests (SET_BACKEND_REQ_FD), which the vhost
+ * layer's thread serves.
  * name is for messages ("vhost-user-blk vdb"). */
 VmmVhostDev *vmm_vhost_user_connect(const char *path, const char *name, GError **err);
 /* The other direction (libvirt's <source mode='server'>): listen on path,
@@ -40,6 +41,8 @@ enum {
     VHOST_USER_SET_BACKEND_REQ_FD = 21,      /* SET_SLAVE_REQ_FD in older specs */
     VHOST_USER_GET_CONFIG = 24,
     VHOST_USER_SET_CONFIG = 25,
+    VHOST_USER_GET_INFLIGHT_FD = 31,
+    VHOST_USER_SET_INFLIGHT_FD = 32,
 };
 
 /* Requests a back end sends on the back-end channel (BACKEND_REQ). */
@@ -51,6 +54,11 @@ enum {
 
 #define VHOST_USER_HDR_SIZE       12
 #define VHOST_USER_MAX_CONFIG     256
+/* The inflight area a back end may hand out (GET_INFLIGHT_FD): its size
+ * grows with queues and queue size, a few KiB per queue; more than this is
+ * refused. */
+#define VHOST_USER_MAX_INFLIGHT   (64u << 20)
+
 /* The largest reply any request of ours expects: GET_CONFIG's header, its
  * offset, size and flags, and up to VHOST_USER_MAX_CONFIG bytes. */
 #define VHOST_USER_MAX_REPLY      (VHOST_USER_HDR_SIZE + 12 + VHOST_USER_MAX_CONFIG)
@@ -68,7 +76,13 @@ typedef struct {
 typedef struct {
     uint64_t u64;                /* GET_FEATURES & co, GET_VRING_BASE's num, ack */
     const uint8_t *config;       /* GET_CONFIG: config_len bytes inside buf */
+    uint64_t mmap_size, mmap_offset;   /* GET_INFLIGHT_FD */
+    int fd;                      /* GET_INFLIGHT_FD's area: set by the socket layer */
 } VmmVhostUserReply;
+
+/* How many file descriptors a reply to request carries: 1 for
+ * GET_INFLIGHT_FD (the inflight area), 0 for all others. */
+unsigned vmm_vhost_user_reply_fds(const VmmVhostUserExpect *want);
 
 const char *vmm_vhost_user_request_name(uint32_t request);   /* "GET_FEATURES" */
 const char *vmm_vhost_user_backend_request_name(uint32_t request); /* "CONFIG_CHANGE_MSG" */

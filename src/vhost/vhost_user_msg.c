@@ -36,6 +36,8 @@ const char *vmm_vhost_user_request_name(uint32_t r)
     case VHOST_USER_GET_CONFIG: return "GET_CONFIG";
     case VHOST_USER_SET_CONFIG: return "SET_CONFIG";
     case VHOST_USER_SET_BACKEND_REQ_FD: return "SET_BACKEND_REQ_FD";
+    case VHOST_USER_GET_INFLIGHT_FD: return "GET_INFLIGHT_FD";
+    case VHOST_USER_SET_INFLIGHT_FD: return "SET_INFLIGHT_FD";
     default: return "an unknown request";
     }
 }
@@ -79,11 +81,22 @@ size_t vmm_vhost_user_backend_reply(uint8_t *buf, uint32_t request, uint64_t sta
 
 /* ---- reply checks (fuzzed: tests/fuzz/fuzz-vhost-user.c) ------------------ */
 
+/* GET_INFLIGHT_FD's payload: mmap_size, mmap_offset (u64), num_queues,
+ * queue_size (u16), 4 bytes of padding. */
+#define INFLIGHT_PAYLOAD 24
+
 static size_t expected_payload(const VmmVhostUserExpect *want)
 {
     if (want->ack)
         return 8;
+    if (want->want_request == VHOST_USER_GET_INFLIGHT_FD)
+        return INFLIGHT_PAYLOAD;
     return want->want_request == VHOST_USER_GET_CONFIG ? 12 + want->config_len : 8;
+}
+
+unsigned vmm_vhost_user_reply_fds(const VmmVhostUserExpect *want)
+{
+    return !want->ack && want->want_request == VHOST_USER_GET_INFLIGHT_FD;
 }
 
 bool vmm_vhost_user_parse_header(const uint8_t *buf, unsigned nfds,
@@ -93,10 +106,11 @@ bool vmm_vhost_user_parse_header(const uint8_t *buf, unsigned nfds,
     VuHdr h;
     memcpy(&h, buf, sizeof(h));
     const char *asked = vmm_vhost_user_request_name(want->want_request);
-    if (nfds)
+    unsigned want_fds = vmm_vhost_user_reply_fds(want);
+    if (nfds != want_fds)
         return g_set_error(err, VMM_VHOST_ERROR, 0, "the back end sent %u file descriptor%s "
-                           "with its reply to %s, which carries none", nfds,
-                           nfds == 1 ? "" : "s", asked), false;
+                           "with its reply to %s, which carries %s", nfds,
+                           nfds == 1 ? "" : "s", asked, want_fds ? "one" : "none"), false;
     if (h.request != want->want_request)
         return g_set_error(err, VMM_VHOST_ERROR, 0, "the back end answered request %u "
                            "to %s (request %u)", h.request, asked, want->want_request), false;
@@ -145,6 +159,20 @@ bool vmm_vhost_user_parse_reply(const uint8_t *buf, size_t len, unsigned nfds,
                                "for %u bytes at offset %u with %u bytes at offset %u",
                                want->config_len, 0u, size, off), false;
         out->config = p + 12;
+        return true;
+    }
+    if (want->want_request == VHOST_USER_GET_INFLIGHT_FD) {
+        memcpy(&out->mmap_size, p, 8);
+        memcpy(&out->mmap_offset, p + 8, 8);
+        /* The area is mapped by the back end only, but a size or offset
+         * that cannot be a file's is refused here, not passed on. */
+        if (out->mmap_size == 0 || out->mmap_size > VHOST_USER_MAX_INFLIGHT ||
+            out->mmap_offset > G_MAXINT64 - out->mmap_size)
+            return g_set_error(err, VMM_VHOST_ERROR, 0, "the back end answered "
+                               "GET_INFLIGHT_FD with an area of %" G_GUINT64_FORMAT " bytes at "
+                               "offset %" G_GUINT64_FORMAT " (1 to %u bytes expected)",
+                               out->mmap_size, out->mmap_offset, VHOST_USER_MAX_INFLIGHT),
+                   false;
         return true;
     }
     if (want->want_request == VHOST_USER_GET_VRING_BASE) {

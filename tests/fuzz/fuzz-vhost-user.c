@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const uint32_t asked[] = {
         VHOST_USER_GET_FEATURES, VHOST_USER_GET_PROTOCOL_FEATURES, VHOST_USER_GET_QUEUE_NUM,
         VHOST_USER_GET_VRING_BASE, VHOST_USER_GET_CONFIG, VHOST_USER_SET_MEM_TABLE,
-        VHOST_USER_SET_VRING_KICK, VHOST_USER_SET_CONFIG,
+        VHOST_USER_SET_VRING_KICK, VHOST_USER_SET_CONFIG, VHOST_USER_GET_INFLIGHT_FD,
     };
     if (size < 4)
         return 0;
@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ok) {
             check(plen <= VHOST_USER_MAX_REPLY - VHOST_USER_HDR_SIZE,
                   "payload fits the reply buffer");
-            check(nfds == 0, "no file descriptors in a reply");
+            check(nfds == vmm_vhost_user_reply_fds(&want), "the reply's descriptors as asked");
             check(le32(msg) == want.want_request, "the reply answers the request sent");
         } else {
             check(err && err->message[0] && !strchr(err->message, '\n'),
@@ -103,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     check(len >= VHOST_USER_HDR_SIZE && len <= VHOST_USER_MAX_REPLY, "reply size in bounds");
-    check(nfds == 0, "no file descriptors in a reply");
+    check(nfds == vmm_vhost_user_reply_fds(&want), "the reply's descriptors as asked");
     check(le32(msg) == want.want_request, "the reply answers the request sent");
     check(le32(msg + 4) & 0x4, "the reply flag is set");
     if (want.ack) {
@@ -117,6 +117,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (unsigned i = 0; i < want.config_len; i++)
             sum += r.config[i];
         (void)sum;
+    } else if (want.want_request == VHOST_USER_GET_INFLIGHT_FD) {
+        check(len == VHOST_USER_HDR_SIZE + 24, "GET_INFLIGHT_FD's payload");
+        check(r.mmap_size > 0 && r.mmap_size <= VHOST_USER_MAX_INFLIGHT &&
+              r.mmap_offset <= G_MAXINT64 - r.mmap_size, "an inflight area a file can have");
     } else if (want.want_request == VHOST_USER_GET_VRING_BASE) {
         check(le32(msg + VHOST_USER_HDR_SIZE) == want.index, "the ring asked about");
         check(r.u64 <= 0xffff, "a 16-bit ring index");

@@ -16,6 +16,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -679,6 +680,163 @@ static void test_backend_channel(void)
     peer_finish(&p);
 }
 
+/* ---- inflight I/O tracking (INFLIGHT_SHMFD) --------------------------------- */
+
+/* What a back end offering INFLIGHT_SHMFD saw: the area it handed out
+ * (GET_INFLIGHT_FD) and the areas it was given back (SET_INFLIGHT_FD). */
+static struct {
+    gint gets, sets;
+    bool hang_up;                /* after the rings are enabled (first back end) */
+    int bad;                     /* 0: good; 1: no fd in the reply; 2: size 0 */
+    ino_t area[4], given[8];
+    uint16_t nq, qsize;
+    uint64_t set_size;
+} inf;
+
+static ino_t inode_of(int fd)
+{
+    struct stat st;
+    g_assert_cmpint(fstat(fd, &st), ==, 0);
+    return st.st_ino;
+}
+
+static void script_inflight(int fd)
+{
+    uint8_t pl[4096];
+    uint32_t size;
+    int got;
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_GET_FEATURES);
+    reply_u64(fd, VHOST_USER_GET_FEATURES, PROTOCOL_FEATURES_BIT | (1ULL << 32));
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_GET_PROTOCOL_FEATURES);
+    reply_u64(fd, VHOST_USER_GET_PROTOCOL_FEATURES, (1ULL << 12) | (1ULL << 9) | (1ULL << 3));
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_SET_PROTOCOL_FEATURES);
+    g_assert_cmphex(*(uint64_t *)pl, ==, (1ULL << 12) | (1ULL << 9) | (1ULL << 3));
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_SET_OWNER);
+    reply_u64(fd, VHOST_USER_SET_OWNER, 0);
+    for (;;) {
+        uint32_t req = recv_keep_fd(fd, pl, &size, &got);
+        uint32_t *w = (uint32_t *)pl;
+        uint64_t *q = (uint64_t *)pl;
+        if (req == 0)
+            return;
+        if (req == VHOST_USER_GET_INFLIGHT_FD) {
+            g_assert_cmpuint(size, ==, 24);
+            g_assert_cmpuint(q[0], ==, 0);
+            inf.nq = pl[16] | pl[17] << 8;
+            inf.qsize = pl[18] | pl[19] << 8;
+            int area = memfd_create("inflight", MFD_CLOEXEC);
+            g_assert_cmpint(ftruncate(area, 4096), ==, 0);
+            uint64_t ans[3] = { inf.bad == 2 ? 0 : 4096, 0, q[2] };
+            reply(fd, req, ans, 24, &area, inf.bad == 1 ? 0 : 1);
+            inf.area[g_atomic_int_add(&inf.gets, 1) & 3] = inode_of(area);
+            close(area);
+            continue;
+        }
+        if (req == VHOST_USER_SET_INFLIGHT_FD) {
+            g_assert_cmpint(got, >=, 0);
+            g_assert_cmpuint(size, ==, 24);
+            inf.set_size = q[0];
+            inf.given[g_atomic_int_get(&inf.sets) & 7] = inode_of(got);
+            g_assert_cmpuint(pl[16] | pl[17] << 8, ==, inf.nq);
+            g_assert_cmpuint(pl[18] | pl[19] << 8, ==, inf.qsize);
+            g_atomic_int_inc(&inf.sets);
+        }
+        if (got >= 0)
+            close(got);
+        if (req == VHOST_USER_GET_VRING_BASE) {
+            uint32_t st[2] = { w[0], 0 };
+            reply(fd, req, st, 8, NULL, 0);
+            continue;
+        }
+        reply_u64(fd, req, 0);   /* REPLY_ACK */
+        if (inf.hang_up && req == VHOST_USER_SET_VRING_ENABLE && w[0] == 1)
+            return;
+    }
+}
+
+static gpointer second_peer_inflight(gpointer data)
+{
+    Peer *p = data;
+    int fd = accept(p->listen_fd, NULL, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    script_inflight(fd);
+    close(fd);
+    return NULL;
+}
+
+/* The area is asked for once, given to the back end at start and again,
+ * the same file, to the back end that replaces it after a hang-up; a
+ * reset (stop) drops it and the next start asks for a new one. */
+static void test_inflight(void)
+{
+    memset(&inf, 0, sizeof(inf));
+    inf.hang_up = true;
+    Peer p = { 0 };
+    peer_start(&p, script_inflight);
+    VmmVhostDev *v = connect_expect(&p, NULL);
+    vmm_vhost_set_reconnect(v, 1);
+    Fixture f;
+    fixture_init(&f);
+    g_autoptr(GError) err = NULL;
+    g_assert_true(vmm_vhost_start_range(v, &f.d, 1, 2, NULL, &err));
+    g_assert_no_error(err);
+    g_thread_join(p.thread);           /* the first back end has hung up */
+    g_assert_cmpint(inf.gets, ==, 1);
+    g_assert_cmpint(inf.sets, ==, 1);
+    g_assert_cmpuint(inf.nq, ==, 2);
+    g_assert_cmpuint(inf.qsize, ==, 64);
+    inf.hang_up = false;
+    p.thread = g_thread_new("peer2", second_peer_inflight, &p);
+    /* a hang guard, not a timing assertion */
+    for (int i = 0; i < 3000 && g_atomic_int_get(&inf.sets) < 2; i++)
+        g_usleep(10000);
+    g_assert_cmpint(g_atomic_int_get(&inf.sets), ==, 2);
+    g_assert_cmpint(inf.gets, ==, 1);                  /* not asked for again */
+    g_assert_cmpuint(inf.given[0], ==, inf.area[0]);
+    g_assert_cmpuint(inf.given[1], ==, inf.area[0]);   /* the same area */
+    g_assert_cmpuint(inf.set_size, ==, 4096);
+    uint16_t last[2];
+    vmm_vhost_stop(v, last, 2);
+    g_assert_true(vmm_vhost_start_range(v, &f.d, 1, 2, NULL, &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(inf.gets, ==, 2);                  /* a fresh one after the reset */
+    g_assert_cmpint(inf.sets, ==, 3);
+    g_assert_cmpuint(inf.given[2], ==, inf.area[1]);
+    g_assert_cmpuint(inf.area[1], !=, inf.area[0]);
+    vmm_vhost_stop(v, last, 2);
+    vmm_vhost_free(v);
+    peer_finish(&p);
+    fixture_clear(&f);
+}
+
+/* A reply without the area, or an empty one: the start fails, naming it. */
+static void test_inflight_hostile(void)
+{
+    static const char *const want[] = {
+        NULL,
+        "the back end sent 0 file descriptors with its reply to GET_INFLIGHT_FD, which "
+        "carries one",
+        "the back end answered GET_INFLIGHT_FD with an area of 0 bytes at offset 0",
+    };
+    for (int bad = 1; bad <= 2; bad++) {
+        memset(&inf, 0, sizeof(inf));
+        inf.bad = bad;
+        Peer p = { 0 };
+        peer_start(&p, script_inflight);
+        VmmVhostDev *v = connect_expect(&p, NULL);
+        Fixture f;
+        fixture_init(&f);
+        g_autoptr(GError) err = NULL;
+        g_assert_false(vmm_vhost_start_range(v, &f.d, 1, 2, NULL, &err));
+        g_test_message("error: %s", err->message);
+        g_assert_nonnull(strstr(err->message, want[bad]));
+        g_assert_cmpint(inf.sets, ==, 0);
+        vmm_vhost_free(v);
+        peer_finish(&p);
+        fixture_clear(&f);
+    }
+}
+
 /* ---- the kernel transport ---------------------------------------------- */
 
 static void test_kernel_errors(void)
@@ -726,6 +884,8 @@ int main(int argc, char **argv)
     g_test_add_func("/vhost-user/backend-channel", test_backend_channel);
     g_test_add_func("/vhost/start-stop", test_start_stop);
     g_test_add_func("/vhost/reconnect", test_reconnect);
+    g_test_add_func("/vhost-user/inflight", test_inflight);
+    g_test_add_func("/vhost-user/inflight-hostile", test_inflight_hostile);
     g_test_add_func("/vhost-kernel/errors", test_kernel_errors);
     g_test_add_func("/vhost-kernel/vhost-net", test_kernel_vhost_net);
     return g_test_run();
