@@ -473,9 +473,8 @@ static void test_resize(void)
 }
 
 /* ---- a scripted back end for the config change --------------------------
- * qemu-storage-daemon before QEMU 8.2 sends no config change after
- * block_resize (Debian 12's 7.2 does not: nothing arrives on the back-end
- * channel). So that the worker's side runs end to end on such hosts too,
+ * qemu-storage-daemon 7.2 (Debian 12's) sends no config change after
+ * block_resize: nothing arrives on the back-end channel (strace). So that the worker's side runs end to end on such hosts too,
  * this test plays a back end over a real socket: the handshake, config
  * and ring set-up acknowledged, no I/O served; on the guest's
  * "resize_wait" it changes its capacity and sends CONFIG_CHANGE_MSG with
@@ -676,12 +675,15 @@ int main(int argc, char **argv)
     g_test_add_func("/vhost-user-blk/backend-killed/mid-io", test_backend_killed_mid_io);
     g_test_add_func("/vhost-user-blk/reconnect", test_reconnect);
     g_test_add_func("/vhost-user-blk/resize/scripted", test_resize_scripted);
-    /* block_resize reaches a vhost-user front end from QEMU 8.2 on. */
+    /* 7.2 has no resize callback in its vhost-user-blk export (nothing
+     * arrives on the back-end channel); a later release added one. Which
+     * one was not checked: 8.2 and later are asked, so that an older one
+     * skips rather than fails. */
     if (qsd_version() >= 802)
         g_test_add_func("/vhost-user-blk/resize/qemu-storage-daemon", test_resize);
     else
         g_test_add_data_func("/vhost-user-blk/resize/qemu-storage-daemon",
-                             "this qemu-storage-daemon (before QEMU 8.2) sends no config "
-                             "change after block_resize", skip);
+                             "this qemu-storage-daemon (before QEMU 8.2) may send no "
+                             "config change after block_resize (7.2 does not)", skip);
     return g_test_run();
 }
