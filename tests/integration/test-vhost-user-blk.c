@@ -478,7 +478,8 @@ static void test_resize(void)
  * this test plays a back end over a real socket: the handshake, config
  * and ring set-up acknowledged, no I/O served; on the guest's
  * "resize_wait" it changes its capacity and sends CONFIG_CHANGE_MSG with
- * NEED_REPLY on the channel the worker gave it. */
+ * NEED_REPLY on the channel the worker gave it, between an unknown
+ * request and a malformed header, which must not stop the VM. */
 
 #define PEER_SECTORS_BEFORE 8192ULL
 #define PEER_SECTORS_AFTER  12288ULL
@@ -488,6 +489,8 @@ typedef struct {
     GThread *thread;
     guint64 capacity;            /* atomic */
     guint64 ack;                 /* the worker's answer to CONFIG_CHANGE_MSG */
+    guint64 unknown_ack;         /* ... to an unknown request */
+    bool chan_closed;            /* the worker closed the channel on a bad header */
     gint requests;
 } Peer;
 
@@ -576,23 +579,39 @@ static gpointer peer_thread(gpointer data)
     return NULL;
 }
 
+/* A back-end request with NEED_REPLY; the worker's status. */
+static uint64_t peer_backend_request(int chan, uint32_t req)
+{
+    uint32_t h[3] = { req, 0x1 | 0x8 /* NEED_REPLY */, 0 };
+    g_assert_cmpint(send(chan, h, sizeof(h), MSG_NOSIGNAL), ==, (ssize_t)sizeof(h));
+    uint8_t r[20];
+    g_assert_true(peer_read(chan, r, sizeof(r), NULL));
+    uint32_t rh[3];
+    uint64_t status;
+    memcpy(rh, r, 12);
+    g_assert_cmpuint(rh[0], ==, req);
+    g_assert_cmphex(rh[1], ==, 0x5);
+    g_assert_cmpuint(rh[2], ==, 8);
+    memcpy(&status, r + 12, 8);
+    return status;
+}
+
+/* An unknown request (refused), the config change (served), then a
+ * header with the reply bit (the worker closes the channel; the guest's
+ * test goes on). */
 static gboolean peer_resize_on_wait(const char *line, GPid pid, void *opaque)
 {
     Peer *p = opaque;
     int chan = __atomic_load_n(&p->chan, __ATOMIC_SEQ_CST);
     if (!strstr(line, "\"event\":\"resize_wait\"") || chan < 0 || p->ack != G_MAXUINT64)
         return TRUE;
+    p->unknown_ack = peer_backend_request(chan, 77);
     __atomic_store_n(&p->capacity, PEER_SECTORS_AFTER, __ATOMIC_SEQ_CST);
-    uint32_t h[3] = { 2 /* CONFIG_CHANGE_MSG */, 0x1 | 0x8 /* NEED_REPLY */, 0 };
-    g_assert_cmpint(send(chan, h, sizeof(h), MSG_NOSIGNAL), ==, (ssize_t)sizeof(h));
-    uint8_t r[20];
-    g_assert_true(peer_read(chan, r, sizeof(r), NULL));
-    uint32_t rh[3];
-    memcpy(rh, r, 12);
-    g_assert_cmpuint(rh[0], ==, 2);
-    g_assert_cmphex(rh[1], ==, 0x5);
-    g_assert_cmpuint(rh[2], ==, 8);
-    memcpy(&p->ack, r + 12, 8);
+    p->ack = peer_backend_request(chan, 2 /* CONFIG_CHANGE_MSG */);
+    uint32_t bad[3] = { 2, 0x1 | 0x4 /* the reply bit */, 0 };
+    g_assert_cmpint(send(chan, bad, sizeof(bad), MSG_NOSIGNAL), ==, (ssize_t)sizeof(bad));
+    char c;
+    p->chan_closed = read(chan, &c, 1) == 0;
     return TRUE;
 }
 
@@ -621,6 +640,12 @@ static void test_resize_scripted(void)
         show(r);
     g_assert_cmpint(r->exit_status, ==, 0);
     g_assert_cmphex(p.ack, ==, 0);             /* acknowledged: served */
+    g_assert_cmphex(p.unknown_ack, ==, 1);     /* refused, not fatal */
+    g_assert_true(p.chan_closed);
+    g_assert_nonnull(strstr(r->err, "back-end request 77 (an unknown request, 0 bytes, 0 file "
+                                    "descriptors) is not served; answered with an error"));
+    g_assert_nonnull(strstr(r->err, "back-end channel: back-end request 2 has flags 0x5 (want "
+                                    "version 1 and no reply bit); closing it"));
     g_assert_cmpuint(rs->len, ==, 1);
     json_object *o = rs->pdata[0], *val;
     g_assert_true(json_object_object_get_ex(o, "capacity_before", &val));
