@@ -305,8 +305,15 @@ static scmp_filter_ctx build_filter(VmmThreadKind kind, bool log_only, int *err)
     if (k->socket)
         /* Unix sockets only: chardev and vhost-user reconnects. */
         RULE(ctx, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
-    if (k->socket && !k->main)
+    if (k->socket)
+        /* A reconnected vhost-user back end gets a new back-end channel. */
+        RULE(ctx, SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+    if (k->socket && !k->main) {
         RULE(ctx, SCMP_SYS(connect), 0);
+        /* the reconnected socket's timeouts; a back end out of step */
+        RULE(ctx, SCMP_SYS(setsockopt), 0);
+        RULE(ctx, SCMP_SYS(shutdown), 0);
+    }
     if (k->vcpu_ioctls)
         ADD_IOCTLS(ctx, vcpu_ioctls);
     if (k->vm_ioctls)

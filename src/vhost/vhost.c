@@ -48,6 +48,19 @@ static bool start_queue_locked(VmmVhostDev *v, VmmVirtioDev *d, unsigned q, unsi
 static bool enable_rings_locked(VmmVhostDev *v, uint64_t started, GError **err);
 static bool set_mem_table_locked(VmmVhostDev *v, VmmVm *vm, GError **err);
 
+/* The inflight area covers all n rings the device has at its largest
+ * queue size, so that a driver choosing other sizes needs no new one. */
+static bool set_inflight_locked(VmmVhostDev *v, VmmVirtioDev *d, unsigned first, unsigned n,
+                                GError **err)
+{
+    if (!v->ops->set_inflight)
+        return true;
+    unsigned qsize = 0;
+    for (unsigned r = 0; r < n; r++)
+        qsize = MAX(qsize, MAX(d->queues[first + r].max_size, d->queues[first + r].size));
+    return v->ops->set_inflight(v, n, qsize, err);
+}
+
 void vmm_vhost_set_reconnect(VmmVhostDev *v, unsigned seconds)
 {
     g_mutex_lock(&v->state_lock);
@@ -64,7 +77,8 @@ static bool resume_locked(VmmVhostDev *v, GError **err)
     if (!d || !v->started)
         return true;
     if (!v->ops->set_features(v, d->guest_features & v->features, err) ||
-        !set_mem_table_locked(v, d->vm, err))
+        !set_mem_table_locked(v, d->vm, err) ||
+        !set_inflight_locked(v, d, v->first_queue, v->nrings, err))
         return false;
     for (unsigned r = 0; r < VMM_VHOST_MAX_QUEUES; r++) {
         if (!(v->started & (1ULL << r)))
@@ -148,11 +162,15 @@ static gpointer vhost_thread(gpointer data)
         uint64_t started = v->started;
         unsigned first = v->first_queue;
         int hup = v->hup_fd;
+        int backend_fd = v->backend_fd;
         g_mutex_unlock(&v->state_lock);
 
         p[n++] = (struct pollfd){ .fd = v->wake_fd, .events = POLLIN };
         if (hup >= 0 && g_atomic_int_get(&v->connected))
             p[n++] = (struct pollfd){ .fd = hup, .events = POLLRDHUP };
+        unsigned be = n;
+        if (backend_fd >= 0 && v->ops->serve_backend)
+            p[n++] = (struct pollfd){ .fd = backend_fd, .events = POLLIN };
         unsigned first_q = n;
         if (d && started && !vmm_virtio_msix_enabled(d)) {
             for (unsigned r = 0; r < VMM_VHOST_MAX_QUEUES; r++) {
@@ -173,7 +191,8 @@ static gpointer vhost_thread(gpointer data)
         if (p[0].revents & POLLIN)
             while (read(v->wake_fd, &junk, sizeof(junk)) > 0)
                 ;
-        if (first_q > 1 && p[1].revents && v->reconnect_s &&
+        bool hup_seen = be > 1 && p[1].revents;
+        if (hup_seen && v->reconnect_s &&
             g_atomic_int_compare_and_exchange(&v->connected, 1, 0)) {
             vmm_log_warn("%s: the back end hung up; reconnecting every %u s", v->name,
                          v->reconnect_s);
@@ -181,13 +200,22 @@ static gpointer vhost_thread(gpointer data)
                 break;
             continue;
         }
-        if (first_q > 1 && p[1].revents) {
+        if (hup_seen) {
             /* Once only: the handler decides what the device does. Under
              * state_lock so that clearing the handler waits for it. */
             g_mutex_lock(&v->state_lock);
             if (g_atomic_int_compare_and_exchange(&v->connected, 1, 0) && v->on_disconnect)
                 v->on_disconnect(v->disconnect_opaque);
             g_mutex_unlock(&v->state_lock);
+        }
+        if (first_q > be && p[be].revents &&
+            v->ops->serve_backend(v) == VMM_VHOST_BACKEND_CONFIG_CHANGED) {
+            g_mutex_lock(&v->state_lock);
+            void (*fn)(void *) = v->on_config_change;
+            void *opaque = v->config_opaque;
+            g_mutex_unlock(&v->state_lock);
+            if (fn)
+                fn(opaque);
         }
         for (unsigned i = 0; i < nq; i++) {
             if (!(p[first_q + i].revents & POLLIN))
@@ -210,6 +238,7 @@ void vmm_vhost_dev_init(VmmVhostDev *v, const VmmVhostOps *ops, void *priv, cons
     v->max_queues = G_MAXUINT;
     v->wake_fd = -1;
     v->hup_fd = hup_fd;
+    v->backend_fd = -1;
     g_atomic_int_set(&v->connected, 1);
 }
 
@@ -270,6 +299,14 @@ void vmm_vhost_set_disconnect_handler(VmmVhostDev *v, void (*fn)(void *opaque), 
     g_mutex_lock(&v->state_lock);
     v->on_disconnect = fn;
     v->disconnect_opaque = opaque;
+    g_mutex_unlock(&v->state_lock);
+}
+
+void vmm_vhost_set_config_handler(VmmVhostDev *v, void (*fn)(void *opaque), void *opaque)
+{
+    g_mutex_lock(&v->state_lock);
+    v->on_config_change = fn;
+    v->config_opaque = opaque;
     g_mutex_unlock(&v->state_lock);
 }
 
@@ -404,7 +441,7 @@ bool vmm_vhost_start_range(VmmVhostDev *v, VmmVirtioDev *d, unsigned first, unsi
      * from the back end; VERSION_1 and the ring features are the back
      * end's too. */
     ok = ok && v->ops->set_features(v, d->guest_features & v->features, err) &&
-         set_mem_table_locked(v, d->vm, err);
+         set_mem_table_locked(v, d->vm, err) && set_inflight_locked(v, d, first, n, err);
     for (unsigned r = 0; ok && r < n; r++) {
         if (!d->queues[first + r].enabled)
             continue;
@@ -415,6 +452,7 @@ bool vmm_vhost_start_range(VmmVhostDev *v, VmmVirtioDev *d, unsigned first, unsi
     g_mutex_lock(&v->state_lock);
     v->dev = d;
     v->first_queue = first;
+    v->nrings = n;
     v->started = started;
     g_mutex_unlock(&v->state_lock);
     if (!ok)
@@ -442,6 +480,9 @@ void vmm_vhost_stop(VmmVhostDev *v, uint16_t *last_avail, unsigned n)
 {
     g_mutex_lock(&v->lock);
     stop_locked(v, last_avail, n);
+    /* A reset: the next driver's requests are new ones. */
+    if (v->ops->drop_inflight)
+        v->ops->drop_inflight(v);
     g_mutex_unlock(&v->lock);
 }
 

@@ -102,6 +102,13 @@ void vmm_vhost_set_disconnect_handler(VmmVhostDev *v, void (*fn)(void *opaque),
                                       void *opaque);
 bool vmm_vhost_connected(VmmVhostDev *v);
 
+/* The back end says its device config changed (vhost-user
+ * BACKEND_CONFIG_CHANGE_MSG, e.g. qemu-storage-daemon after block_resize):
+ * called from the layer's thread with no layer lock held, after the back
+ * end got its acknowledgement. The front end reads the config again
+ * (vmm_vhost_get_config) and raises the config interrupt. */
+void vmm_vhost_set_config_handler(VmmVhostDev *v, void (*fn)(void *opaque), void *opaque);
+
 /* When the back end hangs up, try every `seconds` to connect to it again
  * (vhost-user: the same socket path) instead of calling the disconnect
  * handler: the new back end must offer the same features; the started

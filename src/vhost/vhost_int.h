@@ -6,6 +6,13 @@
 
 #include "vhost/vhost.h"
 
+/* What one request on the back-end channel came to (serve_backend). */
+typedef enum {
+    VMM_VHOST_BACKEND_HANDLED,       /* answered, nothing for the front end */
+    VMM_VHOST_BACKEND_CONFIG_CHANGED,/* the device config changed */
+    VMM_VHOST_BACKEND_CLOSED,        /* the channel is gone (backend_fd is -1 now) */
+} VmmVhostBackendEvent;
+
 typedef struct {
     const char *kind;            /* "vhost-user", "vhost-net": for messages */
     bool (*set_features)(VmmVhostDev *v, uint64_t features, GError **err);
@@ -27,9 +34,22 @@ typedef struct {
     bool (*get_config)(VmmVhostDev *v, void *buf, unsigned len, GError **err);
     bool (*set_config)(VmmVhostDev *v, unsigned offset, const void *buf, unsigned len,
                        GError **err);
+    /* Optional (vhost-user INFLIGHT_SHMFD): before the rings of a start or
+     * a resume, give the back end its inflight area for nq rings of up to
+     * qsize entries, asked for once (GET_INFLIGHT_FD) and kept across
+     * reconnects, so that a restarted back end finds the requests it had
+     * taken and resubmits them; true without doing anything when the back
+     * end does not offer it. */
+    bool (*set_inflight)(VmmVhostDev *v, unsigned nq, unsigned qsize, GError **err);
+    /* Optional: the driver reset the device; the next start gets a fresh
+     * area (the old one's requests belong to the old driver). */
+    void (*drop_inflight)(VmmVhostDev *v);
     /* Optional: a new connection to the back end after it hung up, with
      * the handshake done (no rings); false with a reason to try again. */
     bool (*reconnect)(VmmVhostDev *v, GError **err);
+    /* Optional: read and answer one request waiting on backend_fd. Runs
+     * on the layer's thread without the layer's locks. */
+    VmmVhostBackendEvent (*serve_backend)(VmmVhostDev *v);
     /* Release the transport's own state (socket, fd); the layer frees v. */
     void (*close)(VmmVhostDev *v);
 } VmmVhostOps;
@@ -49,13 +69,17 @@ struct VmmVhostDev {
     GMutex state_lock;           /* what follows, not held over back end I/O */
     GThread *thread;
     int wake_fd, hup_fd;
+    int backend_fd;              /* the back end's requests (vhost-user BACKEND_REQ), -1: none */
     bool quit;
     VmmVirtioDev *dev;           /* started on this device, or NULL */
     uint64_t started;            /* bit per back end ring started */
     unsigned first_queue;        /* ring r is virtio queue first_queue + r of dev */
+    unsigned nrings;             /* rings handed over at start (started: the enabled ones) */
     unsigned reconnect_s;        /* seconds between attempts; 0 = off */
     void (*on_disconnect)(void *opaque);
     void *disconnect_opaque;
+    void (*on_config_change)(void *opaque);
+    void *config_opaque;
 };
 
 /* For transports: fill the common part; hup_fd (-1: none) is watched for

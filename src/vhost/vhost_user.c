@@ -3,6 +3,7 @@
  * descriptors (memory regions, kick and call eventfds) as SCM_RIGHTS. */
 #include "vhost/vhost_user.h"
 #include "vhost/vhost_int.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <string.h>
@@ -20,10 +21,13 @@
 
 #define PROTO_F_MQ        0
 #define PROTO_F_REPLY_ACK 3
+#define PROTO_F_BACKEND_REQ 5   /* SLAVE_REQ in older specs */
 #define PROTO_F_CONFIG    9
+#define PROTO_F_INFLIGHT_SHMFD 12
 /* What this front end speaks. */
 #define PROTO_WANTED ((1ULL << PROTO_F_MQ) | (1ULL << PROTO_F_REPLY_ACK) | \
-                      (1ULL << PROTO_F_CONFIG))
+                      (1ULL << PROTO_F_BACKEND_REQ) | (1ULL << PROTO_F_CONFIG) | \
+                      (1ULL << PROTO_F_INFLIGHT_SHMFD))
 
 #define VRING_NOFD_MASK   (1ULL << 8)
 /* A back end that answers nothing for this long is treated as gone. */
@@ -54,6 +58,11 @@ typedef struct __attribute__((packed)) {
             uint32_t offset, size, flags;
             uint8_t data[VHOST_USER_MAX_CONFIG];
         } config;
+        struct __attribute__((packed)) {
+            uint64_t mmap_size, mmap_offset;
+            uint16_t num_queues, queue_size;
+            uint32_t padding;
+        } inflight;
     };
 } VuMsg;
 
@@ -64,7 +73,16 @@ typedef struct {
     char *path;
     uint64_t protocol;           /* negotiated protocol features */
     bool has_protocol;           /* VHOST_USER_F_PROTOCOL_FEATURES offered */
+    unsigned refused;            /* back-end requests answered with an error */
+    /* The inflight area (INFLIGHT_SHMFD), -1: none yet; kept across
+     * reconnects, dropped at a device reset. */
+    int inflight_fd;
+    uint64_t inflight_size, inflight_offset;
+    unsigned inflight_nq, inflight_qsize;
 } UserPriv;
+
+/* read_full's error code when the peer closed the socket. */
+#define ERR_EOF 1
 
 /* ---- socket I/O ------------------------------------------------------------- */
 
@@ -115,9 +133,10 @@ static bool send_msg(VmmVhostDev *v, VuMsg *m, const int *fds, unsigned nfds, GE
     return fail_conn(v, err, why);
 }
 
-/* Read exactly len bytes; the first read also collects any descriptors
- * (which a reply must not carry: they are closed and counted). */
-static bool read_full(int fd, uint8_t *buf, size_t len, unsigned *nfds, GError **err)
+/* Read exactly len bytes; descriptors that come along are counted, and
+ * closed except the first when keep is given (*keep < 0 until then). */
+static bool read_full(int fd, uint8_t *buf, size_t len, unsigned *nfds, int *keep,
+                      GError **err)
 {
     size_t got = 0;
     while (got < len) {
@@ -132,8 +151,9 @@ static bool read_full(int fd, uint8_t *buf, size_t len, unsigned *nfds, GError *
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            g_set_error(err, VMM_VHOST_ERROR, 0, "%s", n == 0 ? "the back end closed the "
-                        "connection" : (errno == EAGAIN || errno == EWOULDBLOCK)
+            g_set_error(err, VMM_VHOST_ERROR, n == 0 ? ERR_EOF : 0, "%s",
+                        n == 0 ? "the back end closed the connection"
+                        : (errno == EAGAIN || errno == EWOULDBLOCK)
                         ? "no reply within " G_STRINGIFY(REPLY_TIMEOUT_S) " s"
                         : g_strerror(errno));
             return false;
@@ -145,7 +165,10 @@ static bool read_full(int fd, uint8_t *buf, size_t len, unsigned *nfds, GError *
             for (unsigned i = 0; i < k; i++) {
                 int f;
                 memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                close(f);
+                if (keep && *keep < 0)
+                    *keep = f;
+                else
+                    close(f);
             }
             *nfds += k;
         }
@@ -162,11 +185,16 @@ static bool recv_reply(VmmVhostDev *v, const VmmVhostUserExpect *want, uint8_t *
     GError *why = NULL;
     unsigned nfds = 0;
     uint32_t plen;
-    if (!read_full(upriv(v)->fd, buf, VHOST_USER_HDR_SIZE, &nfds, &why) ||
+    int kept = -1, *keep = vmm_vhost_user_reply_fds(want) ? &kept : NULL;
+    if (!read_full(upriv(v)->fd, buf, VHOST_USER_HDR_SIZE, &nfds, keep, &why) ||
         !vmm_vhost_user_parse_header(buf, nfds, want, &plen, &why) ||
-        !read_full(upriv(v)->fd, buf + VHOST_USER_HDR_SIZE, plen, &nfds, &why) ||
-        !vmm_vhost_user_parse_reply(buf, VHOST_USER_HDR_SIZE + plen, nfds, want, out, &why))
+        !read_full(upriv(v)->fd, buf + VHOST_USER_HDR_SIZE, plen, &nfds, keep, &why) ||
+        !vmm_vhost_user_parse_reply(buf, VHOST_USER_HDR_SIZE + plen, nfds, want, out, &why)) {
+        if (kept >= 0)
+            close(kept);
         return fail_conn(v, err, why);
+    }
+    out->fd = kept;
     return true;
 }
 
@@ -339,11 +367,144 @@ static bool u_set_config(VmmVhostDev *v, unsigned offset, const void *buf, unsig
     return request(v, &m, NULL, 0, false, NULL, NULL, err);
 }
 
+/* ---- the back-end channel ---------------------------------------------------- */
+
+static void close_backend_channel(VmmVhostDev *v)
+{
+    g_mutex_lock(&v->state_lock);
+    int fd = v->backend_fd;
+    v->backend_fd = -1;
+    g_mutex_unlock(&v->state_lock);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* One request from the back end. Everything in it is the back end's word:
+ * a header out of spec or a payload over the bound closes the channel (the
+ * device goes on without it, as QEMU's front end does); descriptors are
+ * closed unread; requests other than CONFIG_CHANGE_MSG get a failure
+ * status when they want a reply. The acknowledgement goes out before the
+ * front end reads the config again: a back end waiting for it does not
+ * read its main socket, where GET_CONFIG would then wait. */
+static VmmVhostBackendEvent u_serve_backend(VmmVhostDev *v)
+{
+    UserPriv *u = upriv(v);
+    int fd = v->backend_fd;
+    uint8_t buf[VHOST_USER_HDR_SIZE + VHOST_USER_MAX_BACKEND_PAYLOAD];
+    unsigned nfds = 0;
+    VmmVhostUserBackendReq req;
+    g_autoptr(GError) why = NULL;
+    if (!read_full(fd, buf, VHOST_USER_HDR_SIZE, &nfds, NULL, &why) ||
+        !vmm_vhost_user_parse_backend_header(buf, &req, &why) ||
+        !read_full(fd, buf + VHOST_USER_HDR_SIZE, req.size, &nfds, NULL, &why)) {
+        /* A plain close comes with the back end going away; the main
+         * socket's hang-up says that. */
+        if (!g_error_matches(why, VMM_VHOST_ERROR, ERR_EOF))
+            vmm_log_warn("%s: vhost-user back end %s: back-end channel: %s; closing it",
+                         v->name, u->path, why->message);
+        close_backend_channel(v);
+        return VMM_VHOST_BACKEND_CLOSED;
+    }
+    bool served = req.request == VHOST_USER_BACKEND_CONFIG_CHANGE_MSG && nfds == 0;
+    if (!served && u->refused++ == 0)
+        vmm_log_warn("%s: vhost-user back end %s: back-end request %u (%s, %u bytes, %u file "
+                     "descriptor%s) is not served%s (further ones are not logged)", v->name,
+                     u->path, req.request, vmm_vhost_user_backend_request_name(req.request),
+                     req.size, nfds, nfds == 1 ? "" : "s",
+                     req.need_reply ? "; answered with an error" : "");
+    if (req.need_reply) {
+        uint8_t r[VHOST_USER_HDR_SIZE + 8];
+        size_t len = vmm_vhost_user_backend_reply(r, req.request, served ? 0 : 1);
+        ssize_t n;
+        do
+            n = send(fd, r, len, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n != (ssize_t)len) {
+            vmm_log_warn("%s: vhost-user back end %s: back-end channel: answering %s: %s; "
+                         "closing it", v->name, u->path,
+                         vmm_vhost_user_backend_request_name(req.request),
+                         n < 0 ? g_strerror(errno) : "short write");
+            close_backend_channel(v);
+            return VMM_VHOST_BACKEND_CLOSED;
+        }
+    }
+    return served ? VMM_VHOST_BACKEND_CONFIG_CHANGED : VMM_VHOST_BACKEND_HANDLED;
+}
+
+static void set_timeouts(int fd);
+
+/* BACKEND_REQ: a socketpair, one end to the back end. A new connection
+ * gets a new channel (the old one went with the old back end). */
+static bool setup_backend_channel(VmmVhostDev *v, GError **err)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        g_set_error(err, VMM_VHOST_ERROR, 0, "%s: back-end channel: socketpair: %s", v->name,
+                    g_strerror(errno));
+        return false;
+    }
+    VuMsg m = { .hdr = { .request = VHOST_USER_SET_BACKEND_REQ_FD } };
+    bool ok = request(v, &m, &sv[1], 1, false, NULL, NULL, err);
+    close(sv[1]);
+    if (!ok) {
+        close(sv[0]);
+        return false;
+    }
+    /* A back end that sends half a request holds the layer's thread no
+     * longer than it may hold a reply. */
+    set_timeouts(sv[0]);
+    g_mutex_lock(&v->state_lock);
+    v->backend_fd = sv[0];
+    g_mutex_unlock(&v->state_lock);
+    return true;
+}
+
+/* ---- inflight I/O tracking (INFLIGHT_SHMFD) ---------------------------------- */
+
+static void u_drop_inflight(VmmVhostDev *v)
+{
+    UserPriv *u = upriv(v);
+    if (u->inflight_fd >= 0)
+        close(u->inflight_fd);
+    u->inflight_fd = -1;
+}
+
+static bool u_set_inflight(VmmVhostDev *v, unsigned nq, unsigned qsize, GError **err)
+{
+    UserPriv *u = upriv(v);
+    if (!(u->protocol & (1ULL << PROTO_F_INFLIGHT_SHMFD)))
+        return true;
+    if (nq > G_MAXUINT16 || qsize > G_MAXUINT16) {
+        g_set_error(err, VMM_VHOST_ERROR, 0, "%s: %u queues of %u entries do not fit "
+                    "GET_INFLIGHT_FD", v->name, nq, qsize);
+        return false;
+    }
+    if (u->inflight_fd >= 0 && (u->inflight_nq != nq || u->inflight_qsize != qsize))
+        u_drop_inflight(v);
+    if (u->inflight_fd < 0) {
+        VuMsg m = { .hdr = { .request = VHOST_USER_GET_INFLIGHT_FD, .size = 24 },
+                    .inflight = { .num_queues = nq, .queue_size = qsize } };
+        VmmVhostUserReply r;
+        if (!request(v, &m, NULL, 0, true, NULL, &r, err))
+            return false;
+        u->inflight_fd = r.fd;
+        u->inflight_size = r.mmap_size;
+        u->inflight_offset = r.mmap_offset;
+        u->inflight_nq = nq;
+        u->inflight_qsize = qsize;
+    }
+    VuMsg m = { .hdr = { .request = VHOST_USER_SET_INFLIGHT_FD, .size = 24 },
+                .inflight = { u->inflight_size, u->inflight_offset, nq, qsize, 0 } };
+    return request(v, &m, &u->inflight_fd, 1, false, NULL, NULL, err);
+}
+
 static void u_close(VmmVhostDev *v)
 {
     UserPriv *u = v->priv;
     if (!u)
         return;
+    u_drop_inflight(v);
+    close_backend_channel(v);
     if (u->fd >= 0)
         close(u->fd);
     g_free(u->path);
@@ -366,6 +527,9 @@ static const VmmVhostOps user_ops = {
     .get_config = u_get_config,
     .set_config = u_set_config,
     .reconnect = u_reconnect,
+    .set_inflight = u_set_inflight,
+    .drop_inflight = u_drop_inflight,
+    .serve_backend = u_serve_backend,
     .close = u_close,
 };
 
@@ -448,6 +612,8 @@ static bool negotiate(VmmVhostDev *v, uint64_t *features_out, uint64_t *nq_out, 
     UserPriv *u = upriv(v);
     uint64_t features = 0, proto = 0, nq = G_MAXUINT;
     u->protocol = 0;
+    u->refused = 0;
+    close_backend_channel(v);
     bool ok = get_u64(v, VHOST_USER_GET_FEATURES, &features, err);
     u->has_protocol = ok && (features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES));
     if (ok && u->has_protocol) {
@@ -461,6 +627,8 @@ static bool negotiate(VmmVhostDev *v, uint64_t *features_out, uint64_t *nq_out, 
         if (ok)
             nq = CLAMP(nq, 1, VMM_VHOST_MAX_QUEUES);
     }
+    if (ok && (u->protocol & (1ULL << PROTO_F_BACKEND_REQ)))
+        ok = setup_backend_channel(v, err);
     ok = ok && send_plain(v, VHOST_USER_SET_OWNER, err);
     *features_out = features & ~(1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
     *nq_out = nq;
@@ -507,6 +675,7 @@ static VmmVhostDev *user_negotiate(int fd, const char *path, const char *name, G
     set_timeouts(fd);
     UserPriv *u = g_new0(UserPriv, 1);
     u->fd = fd;
+    u->inflight_fd = -1;
     u->path = g_strdup(path);
     VmmVhostDev *v = g_new0(VmmVhostDev, 1);
     vmm_vhost_dev_init(v, &user_ops, u, name, fd);

@@ -8,6 +8,7 @@
 #define F_VERSION       0x1
 #define F_VERSION_MASK  0x3
 #define F_REPLY         0x4
+#define F_NEED_REPLY    0x8
 
 typedef struct __attribute__((packed)) {
     uint32_t request, flags, size;
@@ -34,17 +35,68 @@ const char *vmm_vhost_user_request_name(uint32_t r)
     case VHOST_USER_SET_VRING_ENABLE: return "SET_VRING_ENABLE";
     case VHOST_USER_GET_CONFIG: return "GET_CONFIG";
     case VHOST_USER_SET_CONFIG: return "SET_CONFIG";
+    case VHOST_USER_SET_BACKEND_REQ_FD: return "SET_BACKEND_REQ_FD";
+    case VHOST_USER_GET_INFLIGHT_FD: return "GET_INFLIGHT_FD";
+    case VHOST_USER_SET_INFLIGHT_FD: return "SET_INFLIGHT_FD";
     default: return "an unknown request";
     }
 }
 
+const char *vmm_vhost_user_backend_request_name(uint32_t r)
+{
+    switch (r) {
+    case VHOST_USER_BACKEND_IOTLB_MSG: return "IOTLB_MSG";
+    case VHOST_USER_BACKEND_CONFIG_CHANGE_MSG: return "CONFIG_CHANGE_MSG";
+    case VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG: return "VRING_HOST_NOTIFIER_MSG";
+    default: return "an unknown request";
+    }
+}
+
+/* ---- back-end requests (fuzzed too) ------------------------------------------ */
+
+bool vmm_vhost_user_parse_backend_header(const uint8_t *buf, VmmVhostUserBackendReq *out,
+                                         GError **err)
+{
+    VuHdr h;
+    memcpy(&h, buf, sizeof(h));
+    if ((h.flags & F_VERSION_MASK) != F_VERSION || (h.flags & F_REPLY))
+        return g_set_error(err, VMM_VHOST_ERROR, 0, "back-end request %u has flags 0x%x "
+                           "(want version 1 and no reply bit)", h.request, h.flags), false;
+    if (h.size > VHOST_USER_MAX_BACKEND_PAYLOAD)
+        return g_set_error(err, VMM_VHOST_ERROR, 0, "back-end request %u announces %u "
+                           "payload bytes, more than %u", h.request, h.size,
+                           VHOST_USER_MAX_BACKEND_PAYLOAD), false;
+    *out = (VmmVhostUserBackendReq){ .request = h.request, .size = h.size,
+                                     .need_reply = h.flags & F_NEED_REPLY };
+    return true;
+}
+
+size_t vmm_vhost_user_backend_reply(uint8_t *buf, uint32_t request, uint64_t status)
+{
+    VuHdr h = { .request = request, .flags = F_VERSION | F_REPLY, .size = 8 };
+    memcpy(buf, &h, sizeof(h));
+    memcpy(buf + sizeof(h), &status, 8);
+    return sizeof(h) + 8;
+}
+
 /* ---- reply checks (fuzzed: tests/fuzz/fuzz-vhost-user.c) ------------------ */
+
+/* GET_INFLIGHT_FD's payload: mmap_size, mmap_offset (u64), num_queues,
+ * queue_size (u16), 4 bytes of padding. */
+#define INFLIGHT_PAYLOAD 24
 
 static size_t expected_payload(const VmmVhostUserExpect *want)
 {
     if (want->ack)
         return 8;
+    if (want->want_request == VHOST_USER_GET_INFLIGHT_FD)
+        return INFLIGHT_PAYLOAD;
     return want->want_request == VHOST_USER_GET_CONFIG ? 12 + want->config_len : 8;
+}
+
+unsigned vmm_vhost_user_reply_fds(const VmmVhostUserExpect *want)
+{
+    return !want->ack && want->want_request == VHOST_USER_GET_INFLIGHT_FD;
 }
 
 bool vmm_vhost_user_parse_header(const uint8_t *buf, unsigned nfds,
@@ -54,10 +106,11 @@ bool vmm_vhost_user_parse_header(const uint8_t *buf, unsigned nfds,
     VuHdr h;
     memcpy(&h, buf, sizeof(h));
     const char *asked = vmm_vhost_user_request_name(want->want_request);
-    if (nfds)
+    unsigned want_fds = vmm_vhost_user_reply_fds(want);
+    if (nfds != want_fds)
         return g_set_error(err, VMM_VHOST_ERROR, 0, "the back end sent %u file descriptor%s "
-                           "with its reply to %s, which carries none", nfds,
-                           nfds == 1 ? "" : "s", asked), false;
+                           "with its reply to %s, which carries %s", nfds,
+                           nfds == 1 ? "" : "s", asked, want_fds ? "one" : "none"), false;
     if (h.request != want->want_request)
         return g_set_error(err, VMM_VHOST_ERROR, 0, "the back end answered request %u "
                            "to %s (request %u)", h.request, asked, want->want_request), false;
@@ -106,6 +159,20 @@ bool vmm_vhost_user_parse_reply(const uint8_t *buf, size_t len, unsigned nfds,
                                "for %u bytes at offset %u with %u bytes at offset %u",
                                want->config_len, 0u, size, off), false;
         out->config = p + 12;
+        return true;
+    }
+    if (want->want_request == VHOST_USER_GET_INFLIGHT_FD) {
+        memcpy(&out->mmap_size, p, 8);
+        memcpy(&out->mmap_offset, p + 8, 8);
+        /* The area is mapped by the back end only, but a size or offset
+         * that cannot be a file's is refused here, not passed on. */
+        if (out->mmap_size == 0 || out->mmap_size > VHOST_USER_MAX_INFLIGHT ||
+            out->mmap_offset > G_MAXINT64 - out->mmap_size)
+            return g_set_error(err, VMM_VHOST_ERROR, 0, "the back end answered "
+                               "GET_INFLIGHT_FD with an area of %" G_GUINT64_FORMAT " bytes at "
+                               "offset %" G_GUINT64_FORMAT " (1 to %u bytes expected)",
+                               out->mmap_size, out->mmap_offset, VHOST_USER_MAX_INFLIGHT),
+                   false;
         return true;
     }
     if (want->want_request == VHOST_USER_GET_VRING_BASE) {

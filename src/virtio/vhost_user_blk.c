@@ -89,6 +89,26 @@ static void on_disconnect(void *opaque)
                               "connection", b->disk->target_dev, b->disk->path);
 }
 
+/* The back end's config changed (qemu-storage-daemon sends this after
+ * block_resize): like QEMU's vhost-user-blk, only a new capacity goes to
+ * the guest, with a config interrupt; the rest of the config (queue count,
+ * write cache) is this front end's and the driver's. */
+static void on_config_change(void *opaque)
+{
+    VmmVhostUserBlk *b = opaque;
+    uint8_t config[VUBLK_CONFIG_SIZE];
+    g_autoptr(GError) err = NULL;
+    if (!vmm_vhost_get_config(b->vhost, config, sizeof(config), &err)) {
+        vmm_log_warn("%s: the back end announced a config change: %s", b->vdev->name,
+                     err->message);
+        return;
+    }
+    if (vmm_virtio_config_update(b->vdev, 0, config, 8))
+        vmm_log_info("%s: the back end's capacity is now %" G_GUINT64_FORMAT " sectors",
+                     b->vdev->name,
+                     (uint64_t)pci_get_u32(config) | (uint64_t)pci_get_u32(config + 4) << 32);
+}
+
 VmmVhostUserBlk *vmm_vhost_user_blk_new(VmmVm *vm, const VmmDiskDef *disk, int pci_slot,
                                         GError **err)
 {
@@ -137,6 +157,7 @@ VmmVhostUserBlk *vmm_vhost_user_blk_new(VmmVm *vm, const VmmDiskDef *disk, int p
     }
     memcpy(b->vdev->config, config, sizeof(config));
     vmm_vhost_set_disconnect_handler(b->vhost, on_disconnect, b);
+    vmm_vhost_set_config_handler(b->vhost, on_config_change, b);
     vmm_vhost_set_reconnect(b->vhost, disk->reconnect);
     vmm_log_info("%s: vhost-user back end %s, %u queue%s, capacity %" G_GUINT64_FORMAT
                  " sectors", name, disk->path, nq, nq == 1 ? "" : "s",

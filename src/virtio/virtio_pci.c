@@ -153,6 +153,20 @@ void vmm_virtio_config_changed(VmmVirtioDev *d)
     g_mutex_unlock(&d->lock);
 }
 
+bool vmm_virtio_config_update(VmmVirtioDev *d, unsigned off, const void *buf, unsigned len)
+{
+    g_return_val_if_fail(off <= d->config_size && len <= d->config_size - off, false);
+    g_mutex_lock(&d->lock);
+    bool changed = memcmp(d->config + off, buf, len) != 0;
+    if (changed) {
+        memcpy(d->config + off, buf, len);
+        d->config_generation++;
+        raise_locked(d, d->config_call_fd, 0x2);
+    }
+    g_mutex_unlock(&d->lock);
+    return changed;
+}
+
 static void needs_reset_v(VmmVirtioDev *d, const char *why, const char *fmt, va_list ap)
 {
     if (!g_atomic_int_compare_and_exchange(&d->needs_reset, 0, 1))

@@ -104,5 +104,10 @@ void vmm_virtio_backend_failed(VmmVirtioDev *d, const char *fmt, ...) G_GNUC_PRI
 bool vmm_virtio_msix_enabled(VmmVirtioDev *d);
 /* Device config changed (e.g. capacity): bump generation, interrupt. */
 void vmm_virtio_config_changed(VmmVirtioDev *d);
+/* Replace len bytes of the device config at off (a back end's new
+ * capacity) and, when they differ, bump the generation and interrupt, all
+ * under the device lock so that a driver never reads a torn value under
+ * an unchanged generation. Returns whether they differed. */
+bool vmm_virtio_config_update(VmmVirtioDev *d, unsigned off, const void *buf, unsigned len);
 
 #endif

@@ -28,7 +28,7 @@ targets=(
     "ide|$conf $block src/hw/ide.c src/hw/ata.c src/hw/atapi.c src/hw/pci.c src/hw/bus.c src/vmm/irq.c src/vmm/cpu_features.c src/util/log.c src/util/sandbox.c|PIIX3 IDE ports, bus master, PRD tables, ATA + ATAPI commands, media change|glib-2.0 liburing libxml-2.0 zlib libzstd libseccomp json-c"
     "ahci|$conf $block src/hw/ahci.c src/hw/ata.c src/hw/atapi.c src/hw/pci.c src/hw/bus.c src/vmm/irq.c src/vmm/cpu_features.c src/util/log.c src/util/sandbox.c|AHCI registers, command lists, PRDTs, FISes, NCQ, ATA + ATAPI commands|glib-2.0 liburing libxml-2.0 zlib libzstd libseccomp json-c"
     "rtl8139|$net src/hw/rtl8139.c src/hw/pci.c src/hw/bus.c src/vmm/irq.c src/util/log.c|rtl8139 registers, 93C46, classic ring buffer + tx slots, C+ descriptor rings, offloads|glib-2.0"
-    "vhost-user|src/vhost/vhost_user_msg.c|vhost-user replies from a back end|glib-2.0"
+    "vhost-user|src/vhost/vhost_user_msg.c|vhost-user replies and back-end channel requests from a back end|glib-2.0"
     "libvirt-msg|daemon/libvirt_msg.c build:src/rpc/vmm_remote_xdr.c|libvirt RPC packets: framing, header, XDR arguments|gio-2.0 libtirpc"
     "qcow2|src/block/qcow2.c src/block/lock.c src/util/log.c src/util/sandbox.c|qcow2 header, L1/L2/refcount tables, compressed clusters, writes|glib-2.0 zlib libzstd libseccomp"
 )

@@ -31,6 +31,7 @@ void test_balloon(void);
 void test_blk_hostile(void);
 void test_blk_bench(void);
 void test_blk_persist(void);
+void test_blk_resize(void);
 void test_net(void);
 void test_net_dhcp(void);
 void test_net_bench(void);
@@ -53,7 +54,7 @@ static const struct {
 	{ "poweroff", test_poweroff }, { "idle", test_idle }, { "fault", test_fault },
 	{ "cpl0speed", test_cpl0speed }, { "syscall", test_syscall }, { "cpuid", test_cpuid },
 	{ "balloon", test_balloon }, { "blk", test_blk }, { "blk-hostile", test_blk_hostile }, { "blk-bench", test_blk_bench },
-	{ "blk-persist", test_blk_persist }, { "net", test_net }, { "net-dhcp", test_net_dhcp },
+	{ "blk-persist", test_blk_persist }, { "blk-resize", test_blk_resize }, { "net", test_net }, { "net-dhcp", test_net_dhcp },
 	{ "net-bench", test_net_bench }, { "rng", test_rng }, { "console", test_console },
 	{ "net-reflect", test_net_reflect }, { "net-peer", test_net_peer },
 	{ "e1000", test_e1000 }, { "rtl8139", test_rtl8139 }, { "ide", test_ide }, { "ahci", test_ahci }, { "ide-media", test_ide_media },

@@ -7,6 +7,11 @@
  *   disk, multi-descriptor / indirect / unaligned / any-layout buffers,
  *   FLUSH, WRITE_ZEROES, DISCARD, GET_ID, read-only, every queue of MQ,
  *   requests beyond capacity, unknown request types, interrupts.
+ * test=blk-resize [resize_ms=MS] [resize_io=0]
+ *   the first disk grown by the host while the kit waits: its capacity
+ *   before and after the configuration interrupt, and (unless resize_io=0,
+ *   for a back end that serves no I/O) the new last sector written and
+ *   read back.
  * test=blk-hostile [disk=N] [hostile_ms=MS]
  *   malformed queues against one device; after each a reset, a full
  *   re-initialisation and a read that must succeed. */
@@ -959,4 +964,56 @@ void test_blk_persist(void)
 	out("{\"event\":\"persisted\",\"seed\":%llu}", (unsigned long long)seed);
 	for (;;)
 		sys_wait(NULL, 0);	/* until the host kills us */
+}
+
+/* --- test=blk-resize [resize_ms=MS] [resize_io=0] ---------------------- */
+
+/* The event "resize_wait" tells the host to grow the disk (e.g. QMP
+ * block_resize on qemu-storage-daemon); then up to resize_ms (default
+ * 60 s) for a configuration interrupt with a new capacity. */
+void test_blk_resize(void)
+{
+	static struct vdev *devs[4];
+	static struct blk b;
+	char v[32];
+	if (!common_setup())
+		return;
+	u64 ms = cmdline_get("resize_ms", v, sizeof(v)) ? strtou64(v, NULL) : 60000;
+	bool io = !(cmdline_get("resize_io", v, sizeof(v)) && !strcmp(v, "0"));
+	int n = virtio_find(VIRTIO_ID_BLOCK, devs, ARRAY_SIZE(devs));
+	if (!n || !blk_open(&b, devs[0], 0, 1)) {
+		check("blk_resize", false, ",\"error\":\"no usable virtio-blk device\",\"found\":%d", n);
+		return;
+	}
+	if (!b.v->msix_ok) {
+		check("blk_resize", false, ",\"error\":\"no MSI-X: configuration interrupts are not counted\"");
+		return;
+	}
+	u64 before = b.capacity, cfg0 = virtio_cfg_irqs(b.v), after = before;
+	out("{\"event\":\"resize_wait\",\"capacity\":%llu}", (unsigned long long)before);
+	u64 end = rdtsc() + ms_to_tsc(ms);
+	while (rdtsc() < end) {
+		u64 snap = irq_total;
+		if (virtio_cfg_irqs(b.v) != cfg0 && (after = vcfg64(b.v, BLKCFG_CAPACITY)) != before)
+			break;
+		virtio_sleep(snap, end);
+	}
+	u64 cfg_irqs = virtio_cfg_irqs(b.v) - cfg0;
+	/* the new end of the disk is usable */
+	int ws = -1, rs = -1;
+	long bad = -1;
+	if (io && after > before) {
+		pat_fill(wbuf, after - 1, 1, 0);
+		ws = wr(&b, 0, after - 1, 1, wbuf);
+		memset(rbuf, 0xa5, 512);
+		rs = rd(&b, 0, after - 1, 1, rbuf);
+		bad = rs == VIRTIO_BLK_S_OK ? pat_check(rbuf, after - 1, 1, 0) : 0;
+	}
+	check("blk_resize", cfg_irqs > 0 && after > before &&
+	      (!io || (ws == VIRTIO_BLK_S_OK && rs == VIRTIO_BLK_S_OK && bad < 0)),
+	      ",\"disk\":0,\"capacity_before\":%llu,\"capacity_after\":%llu,\"config_irqs\":%llu,"
+	      "\"last_sector_write\":\"%s\",\"last_sector_read\":\"%s\",\"last_sector_match\":%s",
+	      (unsigned long long)before, (unsigned long long)after, (unsigned long long)cfg_irqs,
+	      ws < 0 ? "none" : blk_status_name(ws), rs < 0 ? "none" : blk_status_name(rs),
+	      bad < 0 && rs == VIRTIO_BLK_S_OK ? "true" : "false");
 }

@@ -30,6 +30,7 @@ typedef enum {
     CALL_FORK,
     CALL_SOCKET_UNIX,
     CALL_SOCKET_INET,
+    CALL_SOCKETPAIR_UNIX, /* a vhost-user back-end channel */
     CALL_KVM_RUN,
     CALL_KVM_CREATE_VM,
     CALL_CLONE3,          /* answered ENOSYS, so that glibc falls back to clone */
@@ -39,7 +40,7 @@ typedef enum {
 
 static const char *const call_names[] = {
     "open-etc-passwd", "execve", "fork", "socket-unix", "socket-inet",
-    "ioctl-KVM_RUN", "ioctl-KVM_CREATE_VM", "clone3", "thread", "plain",
+    "socketpair-unix", "ioctl-KVM_RUN", "ioctl-KVM_CREATE_VM", "clone3", "thread", "plain",
 };
 
 static void *idle_thread(void *data)
@@ -74,6 +75,14 @@ static void make_call(Call c, int out)
     case CALL_SOCKET_INET:
         close(socket(AF_INET, SOCK_DGRAM, 0));
         break;
+    case CALL_SOCKETPAIR_UNIX: {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0) {
+            close(sv[0]);
+            close(sv[1]);
+        }
+        break;
+    }
     case CALL_KVM_RUN:
         /* On no descriptor: allowed means EBADF, not the trap. */
         if (ioctl(-1, KVM_RUN, 0) == 0 || errno != EBADF)
@@ -247,7 +256,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     /* What no thread may do, what only some may, what all do. */
-    static Case cases[VMM_THREAD_KINDS * 10];
+    static Case cases[VMM_THREAD_KINDS * 11];
     static char names[G_N_ELEMENTS(cases)][96];
     unsigned n = 0;
     for (int k = 0; k < VMM_THREAD_KINDS; k++) {
@@ -259,6 +268,7 @@ int main(int argc, char **argv)
             { k, CALL_FORK, "clone" },
             { k, CALL_SOCKET_INET, "socket" },
             { k, CALL_SOCKET_UNIX, sockets ? NULL : "socket" },
+            { k, CALL_SOCKETPAIR_UNIX, sockets ? NULL : "socketpair" },
             { k, CALL_KVM_RUN, k == VMM_THREAD_MAIN || k == VMM_THREAD_VCPU ? NULL : "ioctl" },
             { k, CALL_KVM_CREATE_VM, k == VMM_THREAD_MAIN ? NULL : "ioctl" },
             { k, CALL_CLONE3, NULL },

@@ -16,6 +16,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -54,13 +55,15 @@ static uint32_t next_request(int fd, uint8_t *payload, uint32_t *size)
     return h[0];
 }
 
-static void reply(int fd, uint32_t req, const void *payload, uint32_t size, const int *fds,
-                  unsigned nfds)
+/* One message: header with flags, payload, descriptors. */
+static void send_flags(int fd, uint32_t req, uint32_t flags, const void *payload,
+                       uint32_t size, const int *fds, unsigned nfds)
 {
     uint8_t buf[4096];
-    uint32_t h[3] = { req, 0x5, size };
+    uint32_t h[3] = { req, flags, size };
     memcpy(buf, h, 12);
-    memcpy(buf + 12, payload, size);
+    if (size)
+        memcpy(buf + 12, payload, size);
     struct iovec iov = { buf, 12 + size };
     union { char b[CMSG_SPACE(sizeof(int) * 4)]; struct cmsghdr a; } u;
     struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -74,6 +77,12 @@ static void reply(int fd, uint32_t req, const void *payload, uint32_t size, cons
         memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
     }
     g_assert_cmpint(sendmsg(fd, &mh, MSG_NOSIGNAL), ==, (ssize_t)iov.iov_len);
+}
+
+static void reply(int fd, uint32_t req, const void *payload, uint32_t size, const int *fds,
+                  unsigned nfds)
+{
+    send_flags(fd, req, 0x5, payload, size, fds, nfds);
 }
 
 static void reply_u64(int fd, uint32_t req, uint64_t v)
@@ -215,21 +224,31 @@ static void test_hostile_handshake(void)
     }
 }
 
+/* One GET_CONFIG for the 60 bytes of virtio-blk's config: these. */
+static void serve_config(int fd, const uint8_t *cfg60)
+{
+    uint8_t pl[4096];
+    uint32_t size;
+    g_assert_cmpuint(next_request(fd, pl, &size), ==, VHOST_USER_GET_CONFIG);
+    g_assert_cmpuint(size, ==, 12 + 60);
+    uint8_t cfg[12 + 60];
+    uint32_t hdr[3] = { 0, 60, 0 };
+    memcpy(cfg, hdr, 12);
+    memcpy(cfg + 12, cfg60, 60);
+    reply(fd, VHOST_USER_GET_CONFIG, cfg, sizeof(cfg), NULL, 0);
+}
+
 /* Config: what was asked comes back; more than asked is refused and ends
  * the connection. */
 static void script_config(int fd)
 {
     uint8_t pl[4096];
     handshake(fd);
-    uint32_t size;
-    g_assert_cmpuint(next_request(fd, pl, &size), ==, VHOST_USER_GET_CONFIG);
-    g_assert_cmpuint(size, ==, 12 + 60);
-    uint8_t cfg[12 + 60] = { 0 };
-    uint32_t hdr[3] = { 0, 60, 0 };
-    memcpy(cfg, hdr, 12);
+    uint8_t cfg[60];
     for (int i = 0; i < 60; i++)
-        cfg[12 + i] = i;
-    reply(fd, VHOST_USER_GET_CONFIG, cfg, sizeof(cfg), NULL, 0);
+        cfg[i] = i;
+    serve_config(fd, cfg);
+    uint32_t size;
     /* then config larger than asked */
     g_assert_cmpuint(next_request(fd, pl, &size), ==, VHOST_USER_GET_CONFIG);
     uint8_t big[12 + 256] = { 0 };
@@ -530,6 +549,294 @@ static void test_reconnect(void)
     fixture_clear(&f);
 }
 
+/* ---- the back-end channel (BACKEND_REQ) ------------------------------------ */
+
+/* One request with at most one descriptor, which is kept (*got_fd, -1:
+ * none). */
+static uint32_t recv_keep_fd(int fd, uint8_t *payload, uint32_t *size, int *got_fd)
+{
+    uint32_t h[3];
+    union { char b[CMSG_SPACE(sizeof(int))]; struct cmsghdr a; } u;
+    struct iovec iov = { h, sizeof(h) };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+                         .msg_controllen = sizeof(u.b) };
+    *got_fd = -1;
+    if (recvmsg(fd, &mh, MSG_WAITALL | MSG_CMSG_CLOEXEC) != sizeof(h))
+        return 0;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    if (c && c->cmsg_type == SCM_RIGHTS)
+        memcpy(got_fd, CMSG_DATA(c), sizeof(int));
+    *size = h[2];
+    g_assert_true(h[2] == 0 || rd_all(fd, payload, h[2]));
+    return h[0];
+}
+
+/* The front end's answer to a back-end request: its status. */
+static uint64_t backend_answer(int fd, uint32_t req)
+{
+    uint32_t h[3];
+    uint64_t status = ~0ULL;
+    g_assert_true(rd_all(fd, h, sizeof(h)));
+    g_assert_cmpuint(h[0], ==, req);
+    g_assert_cmphex(h[1], ==, 0x5);            /* version 1, reply */
+    g_assert_cmpuint(h[2], ==, 8);
+    g_assert_true(rd_all(fd, &status, 8));
+    return status;
+}
+
+/* GET_CONFIG on the main socket: a config whose capacity is cap. */
+static void serve_get_config(int fd, uint64_t cap)
+{
+    uint8_t cfg[60] = { 0 };
+    memcpy(cfg, &cap, 8);
+    serve_config(fd, cfg);
+}
+
+static struct {
+    gint changes;
+    uint64_t capacity;
+    VmmVhostDev *v;
+} cfgseen;
+
+/* As vhost_user_blk.c does: the config again, from the layer's thread. */
+static void on_config_change(void *opaque)
+{
+    uint8_t cfg[60];
+    g_autoptr(GError) err = NULL;
+    g_assert_true(vmm_vhost_get_config(cfgseen.v, cfg, sizeof(cfg), &err));
+    memcpy(&cfgseen.capacity, cfg, 8);
+    g_atomic_int_inc(&cfgseen.changes);
+}
+
+static void script_backend_channel(int fd)
+{
+    uint8_t pl[4096];
+    uint32_t size;
+    int chan;
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_GET_FEATURES);
+    reply_u64(fd, VHOST_USER_GET_FEATURES, PROTOCOL_FEATURES_BIT | (1ULL << 32));
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_GET_PROTOCOL_FEATURES);
+    reply_u64(fd, VHOST_USER_GET_PROTOCOL_FEATURES, (1ULL << 9) | (1ULL << 5) | (1ULL << 3));
+    g_assert_cmpuint(next_request(fd, pl, &size), ==, VHOST_USER_SET_PROTOCOL_FEATURES);
+    g_assert_cmphex(*(uint64_t *)pl, ==, (1ULL << 9) | (1ULL << 5) | (1ULL << 3));
+    g_assert_cmpuint(recv_keep_fd(fd, pl, &size, &chan), ==, VHOST_USER_SET_BACKEND_REQ_FD);
+    g_assert_cmpint(chan, >=, 0);
+    g_assert_cmpuint(size, ==, 0);
+    reply_u64(fd, VHOST_USER_SET_BACKEND_REQ_FD, 0);
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_SET_OWNER);
+    reply_u64(fd, VHOST_USER_SET_OWNER, 0);
+
+    /* An unknown request wanting a reply, with a payload and a
+     * descriptor: refused (status 1), the channel stays. */
+    uint8_t junk[16] = { 1, 2, 3 };
+    send_flags(chan, 99, 0x1 | 0x8, junk, sizeof(junk), (int[]){ 0 }, 1);
+    g_assert_cmphex(backend_answer(chan, 99), ==, 1);
+    /* IOTLB_MSG is not served either (no IOMMU). */
+    send_flags(chan, VHOST_USER_BACKEND_IOTLB_MSG, 0x1 | 0x8, junk, sizeof(junk), NULL, 0);
+    g_assert_cmphex(backend_answer(chan, VHOST_USER_BACKEND_IOTLB_MSG), ==, 1);
+    /* A config change with NEED_REPLY: acknowledged first, then the front
+     * end reads the config. */
+    send_flags(chan, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, 0x1 | 0x8, NULL, 0, NULL, 0);
+    g_assert_cmphex(backend_answer(chan, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG), ==, 0);
+    serve_get_config(fd, 4096);
+    /* Without NEED_REPLY: no answer, the config is read all the same. */
+    send_flags(chan, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, 0x1, NULL, 0, NULL, 0);
+    serve_get_config(fd, 8192);
+    /* A header out of spec (the reply bit):
+     * the front end closes the channel; the main socket goes on. */
+    send_flags(chan, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, 0x1 | 0x4, NULL, 0, NULL, 0);
+    char c;
+    g_assert_cmpint(read(chan, &c, 1), ==, 0);
+    close(chan);
+    serve_get_config(fd, 12345);               /* asked for by the test itself */
+    next_request(fd, pl, NULL);                /* until the front end hangs up */
+}
+
+static void test_backend_channel(void)
+{
+    Peer p = { 0 };
+    memset(&cfgseen, 0, sizeof(cfgseen));
+    peer_start(&p, script_backend_channel);
+    VmmVhostDev *v = connect_expect(&p, NULL);
+    cfgseen.v = v;
+    vmm_vhost_set_config_handler(v, on_config_change, NULL);
+    /* The peer's script runs the channel's cases; wait for the two
+     * config changes (a hang guard, not a timing assertion). */
+    for (int i = 0; i < 3000 && g_atomic_int_get(&cfgseen.changes) < 2; i++)
+        g_usleep(10000);
+    g_assert_cmpint(g_atomic_int_get(&cfgseen.changes), ==, 2);
+    g_assert_cmpuint(cfgseen.capacity, ==, 8192);
+    /* The channel is closed after the bad header; the device still works. */
+    uint8_t cfg[60];
+    g_autoptr(GError) err = NULL;
+    g_assert_true(vmm_vhost_get_config(v, cfg, sizeof(cfg), &err));
+    g_assert_no_error(err);
+    uint64_t cap;
+    memcpy(&cap, cfg, 8);
+    g_assert_cmpuint(cap, ==, 12345);
+    g_assert_true(vmm_vhost_connected(v));
+    g_assert_cmpint(g_atomic_int_get(&cfgseen.changes), ==, 2);
+    vmm_vhost_free(v);
+    peer_finish(&p);
+}
+
+/* ---- inflight I/O tracking (INFLIGHT_SHMFD) --------------------------------- */
+
+/* What a back end offering INFLIGHT_SHMFD saw: the area it handed out
+ * (GET_INFLIGHT_FD) and the areas it was given back (SET_INFLIGHT_FD). */
+static struct {
+    gint gets, sets;
+    bool hang_up;                /* after the rings are enabled (first back end) */
+    int bad;                     /* 0: good; 1: no fd in the reply; 2: size 0 */
+    ino_t area[4], given[8];
+    uint16_t nq, qsize;
+    uint64_t set_size;
+} inf;
+
+static ino_t inode_of(int fd)
+{
+    struct stat st;
+    g_assert_cmpint(fstat(fd, &st), ==, 0);
+    return st.st_ino;
+}
+
+static void script_inflight(int fd)
+{
+    uint8_t pl[4096];
+    uint32_t size;
+    int got;
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_GET_FEATURES);
+    reply_u64(fd, VHOST_USER_GET_FEATURES, PROTOCOL_FEATURES_BIT | (1ULL << 32));
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_GET_PROTOCOL_FEATURES);
+    reply_u64(fd, VHOST_USER_GET_PROTOCOL_FEATURES, (1ULL << 12) | (1ULL << 9) | (1ULL << 3));
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_SET_PROTOCOL_FEATURES);
+    g_assert_cmphex(*(uint64_t *)pl, ==, (1ULL << 12) | (1ULL << 9) | (1ULL << 3));
+    g_assert_cmpuint(next_request(fd, pl, NULL), ==, VHOST_USER_SET_OWNER);
+    reply_u64(fd, VHOST_USER_SET_OWNER, 0);
+    for (;;) {
+        uint32_t req = recv_keep_fd(fd, pl, &size, &got);
+        uint32_t *w = (uint32_t *)pl;
+        uint64_t *q = (uint64_t *)pl;
+        if (req == 0)
+            return;
+        if (req == VHOST_USER_GET_INFLIGHT_FD) {
+            g_assert_cmpuint(size, ==, 24);
+            g_assert_cmpuint(q[0], ==, 0);
+            inf.nq = pl[16] | pl[17] << 8;
+            inf.qsize = pl[18] | pl[19] << 8;
+            int area = memfd_create("inflight", MFD_CLOEXEC);
+            g_assert_cmpint(ftruncate(area, 4096), ==, 0);
+            uint64_t ans[3] = { inf.bad == 2 ? 0 : 4096, 0, q[2] };
+            reply(fd, req, ans, 24, &area, inf.bad == 1 ? 0 : 1);
+            inf.area[g_atomic_int_add(&inf.gets, 1) & 3] = inode_of(area);
+            close(area);
+            continue;
+        }
+        if (req == VHOST_USER_SET_INFLIGHT_FD) {
+            g_assert_cmpint(got, >=, 0);
+            g_assert_cmpuint(size, ==, 24);
+            inf.set_size = q[0];
+            inf.given[g_atomic_int_get(&inf.sets) & 7] = inode_of(got);
+            g_assert_cmpuint(pl[16] | pl[17] << 8, ==, inf.nq);
+            g_assert_cmpuint(pl[18] | pl[19] << 8, ==, inf.qsize);
+            g_atomic_int_inc(&inf.sets);
+        }
+        if (got >= 0)
+            close(got);
+        if (req == VHOST_USER_GET_VRING_BASE) {
+            uint32_t st[2] = { w[0], 0 };
+            reply(fd, req, st, 8, NULL, 0);
+            continue;
+        }
+        reply_u64(fd, req, 0);   /* REPLY_ACK */
+        if (inf.hang_up && req == VHOST_USER_SET_VRING_ENABLE && w[0] == 1)
+            return;
+    }
+}
+
+static gpointer second_peer_inflight(gpointer data)
+{
+    Peer *p = data;
+    int fd = accept(p->listen_fd, NULL, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    script_inflight(fd);
+    close(fd);
+    return NULL;
+}
+
+/* The area is asked for once, given to the back end at start and again,
+ * the same file, to the back end that replaces it after a hang-up; a
+ * reset (stop) drops it and the next start asks for a new one. */
+static void test_inflight(void)
+{
+    memset(&inf, 0, sizeof(inf));
+    inf.hang_up = true;
+    Peer p = { 0 };
+    peer_start(&p, script_inflight);
+    VmmVhostDev *v = connect_expect(&p, NULL);
+    vmm_vhost_set_reconnect(v, 1);
+    Fixture f;
+    fixture_init(&f);
+    g_autoptr(GError) err = NULL;
+    g_assert_true(vmm_vhost_start_range(v, &f.d, 1, 2, NULL, &err));
+    g_assert_no_error(err);
+    g_thread_join(p.thread);           /* the first back end has hung up */
+    g_assert_cmpint(inf.gets, ==, 1);
+    g_assert_cmpint(inf.sets, ==, 1);
+    g_assert_cmpuint(inf.nq, ==, 2);
+    g_assert_cmpuint(inf.qsize, ==, 64);
+    inf.hang_up = false;
+    p.thread = g_thread_new("peer2", second_peer_inflight, &p);
+    /* a hang guard, not a timing assertion */
+    for (int i = 0; i < 3000 && g_atomic_int_get(&inf.sets) < 2; i++)
+        g_usleep(10000);
+    g_assert_cmpint(g_atomic_int_get(&inf.sets), ==, 2);
+    g_assert_cmpint(inf.gets, ==, 1);                  /* not asked for again */
+    g_assert_cmpuint(inf.given[0], ==, inf.area[0]);
+    g_assert_cmpuint(inf.given[1], ==, inf.area[0]);   /* the same area */
+    g_assert_cmpuint(inf.set_size, ==, 4096);
+    uint16_t last[2];
+    vmm_vhost_stop(v, last, 2);
+    g_assert_true(vmm_vhost_start_range(v, &f.d, 1, 2, NULL, &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(inf.gets, ==, 2);                  /* a fresh one after the reset */
+    g_assert_cmpint(inf.sets, ==, 3);
+    g_assert_cmpuint(inf.given[2], ==, inf.area[1]);
+    g_assert_cmpuint(inf.area[1], !=, inf.area[0]);
+    vmm_vhost_stop(v, last, 2);
+    vmm_vhost_free(v);
+    peer_finish(&p);
+    fixture_clear(&f);
+}
+
+/* A reply without the area, or an empty one: the start fails, naming it. */
+static void test_inflight_hostile(void)
+{
+    static const char *const want[] = {
+        NULL,
+        "the back end sent 0 file descriptors with its reply to GET_INFLIGHT_FD, which "
+        "carries one",
+        "the back end answered GET_INFLIGHT_FD with an area of 0 bytes at offset 0",
+    };
+    for (int bad = 1; bad <= 2; bad++) {
+        memset(&inf, 0, sizeof(inf));
+        inf.bad = bad;
+        Peer p = { 0 };
+        peer_start(&p, script_inflight);
+        VmmVhostDev *v = connect_expect(&p, NULL);
+        Fixture f;
+        fixture_init(&f);
+        g_autoptr(GError) err = NULL;
+        g_assert_false(vmm_vhost_start_range(v, &f.d, 1, 2, NULL, &err));
+        g_test_message("error: %s", err->message);
+        g_assert_nonnull(strstr(err->message, want[bad]));
+        g_assert_cmpint(inf.sets, ==, 0);
+        vmm_vhost_free(v);
+        peer_finish(&p);
+        fixture_clear(&f);
+    }
+}
+
 /* ---- the kernel transport ---------------------------------------------- */
 
 static void test_kernel_errors(void)
@@ -574,8 +881,11 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/vhost-user/hostile-handshake", test_hostile_handshake);
     g_test_add_func("/vhost-user/config", test_config);
+    g_test_add_func("/vhost-user/backend-channel", test_backend_channel);
     g_test_add_func("/vhost/start-stop", test_start_stop);
     g_test_add_func("/vhost/reconnect", test_reconnect);
+    g_test_add_func("/vhost-user/inflight", test_inflight);
+    g_test_add_func("/vhost-user/inflight-hostile", test_inflight_hostile);
     g_test_add_func("/vhost-kernel/errors", test_kernel_errors);
     g_test_add_func("/vhost-kernel/vhost-net", test_kernel_vhost_net);
     return g_test_run();
