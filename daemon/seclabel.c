@@ -24,7 +24,16 @@ static char *state_file(const VmmdDomain *dom)
     return g_strdup_printf("%s.seclabel", dom->name);
 }
 
-/* The lowest uid of the range that no other running domain holds. */
+/* A uid (and the gid of the same number) the host's user database knows:
+ * through NSS, so also systemd-userdb, LDAP and SSSD users. Giving a VM
+ * such an id would let it open that user's files, and them its images. */
+static bool owned_by_host(guint32 id)
+{
+    return getpwuid((uid_t)id) || getgrgid((gid_t)id);
+}
+
+/* The lowest uid of the range that no other running domain holds and no
+ * host user or group has. */
 static bool allocate_uid(VmmdDomain *dom, guint32 *out, GError **err)
 {
     VmmDaemon *d = dom->daemon;
@@ -38,15 +47,16 @@ static bool allocate_uid(VmmdDomain *dom, guint32 *out, GError **err)
             g_hash_table_add(taken, GUINT_TO_POINTER(o->dynamic_uid));
     }
     for (guint64 u = d->dynamic_uid_min; u <= d->dynamic_uid_max; u++) {
-        if (!g_hash_table_contains(taken, GUINT_TO_POINTER((guint)u))) {
+        if (!g_hash_table_contains(taken, GUINT_TO_POINTER((guint)u)) &&
+            !owned_by_host((guint32)u)) {
             *out = (guint32)u;
             return true;
         }
     }
     vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
                         "cannot start domain '%s': every uid of dynamic_uid_range %u-%u "
-                        "(vmmd.conf) is taken by a running domain", dom->name,
-                        d->dynamic_uid_min, d->dynamic_uid_max);
+                        "(vmmd.conf) is taken by a running domain or a host user or group",
+                        dom->name, d->dynamic_uid_min, d->dynamic_uid_max);
     return false;
 }
 
@@ -253,4 +263,35 @@ char *vmmd_seclabel_process_label(const VmmdDomain *dom)
             gid = gr->gr_gid;
     }
     return g_strdup_printf("+%u:+%u", (unsigned)uid, (unsigned)gid);
+}
+
+/* Once at start-up: the users and groups the host lists inside the
+ * dynamic range. Allocation skips them anyway (owned_by_host), but a
+ * range that overlaps them is a configuration the operator should fix.
+ * getpwent() lists what NSS enumerates (LDAP may not enumerate; those
+ * are still caught, one uid at a time, when a domain starts). */
+void vmmd_seclabel_check_range(VmmDaemon *d)
+{
+    GString *found = g_string_new(NULL);
+    guint n = 0;
+    setpwent();
+    for (struct passwd *pw; (pw = getpwent());) {
+        if (pw->pw_uid >= d->dynamic_uid_min && pw->pw_uid <= d->dynamic_uid_max && n++ < 8)
+            g_string_append_printf(found, "%suser %s (%u)", found->len ? ", " : "",
+                                   pw->pw_name, (unsigned)pw->pw_uid);
+    }
+    endpwent();
+    setgrent();
+    for (struct group *gr; (gr = getgrent());) {
+        if (gr->gr_gid >= d->dynamic_uid_min && gr->gr_gid <= d->dynamic_uid_max && n++ < 8)
+            g_string_append_printf(found, "%sgroup %s (%u)", found->len ? ", " : "",
+                                   gr->gr_name, (unsigned)gr->gr_gid);
+    }
+    endgrent();
+    if (n)
+        vmmd_log(d, NULL, LOG_WARNING, "vmmd.conf's dynamic_uid_range %u-%u overlaps %u host "
+                 "users and groups: %s%s; domains with a dynamic label skip those ids, but "
+                 "choose a range no host user or group is in", d->dynamic_uid_min,
+                 d->dynamic_uid_max, n, found->str, n > 8 ? ", ..." : "");
+    g_string_free(found, TRUE);
 }

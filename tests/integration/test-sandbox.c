@@ -515,6 +515,70 @@ static void test_dynamic_labels(void)
     vmmd_cleanup(&v);
 }
 
+/* Host users and groups inside dynamic_uid_range: the daemon names them
+ * at start-up, and a dynamic label skips their ids (a VM with a host
+ * user's uid could open that user's files). Real accounts, made with
+ * useradd/groupadd and removed after (also when the test aborts). */
+#define HOST_USER "vmmdtest-dynuser"
+#define HOST_GROUP "vmmdtest-dyngroup"
+#define HOST_FIRST 401200
+
+static void remove_host_ids(void)
+{
+    /* absent is fine: this also clears what an earlier, killed run left */
+    g_autofree char *out = harness_sh_out("userdel " HOST_USER " 2>&1; groupdel " HOST_GROUP
+                                          " 2>&1; true");
+    (void)out;
+}
+
+static void on_abort_host_ids(int sig)
+{
+    remove_host_ids();
+    on_abort(sig);
+}
+
+static void test_dynamic_host_ids(void)
+{
+    remove_host_ids();
+    signal(SIGABRT, on_abort_host_ids);
+    /* the user gets no group of its own (-N: users), so the group holds
+     * the next id: one id taken by a user, one by a group */
+    g_autofree char *add = harness_sh_out(
+        "useradd -M -N -s /usr/sbin/nologin -u 401200 " HOST_USER " 2>&1 && "
+        "groupadd -g 401201 " HOST_GROUP " 2>&1 && echo added");
+    if (!strstr(add, "added"))
+        g_test_message("%s", add);
+    g_assert_nonnull(strstr(add, "added"));
+    Vmmd v;
+    vmmd_init(&v);
+    g_assert_cmpint(g_mkdir_with_parents(v.cfg, 0755), ==, 0);
+    g_autofree char *conf = g_build_filename(v.cfg, "vmmd.conf", NULL);
+    g_assert_true(g_file_set_contents(conf, "[worker]\ndynamic_uid_range=401200-401209\n", -1,
+                                      NULL));
+    g_autofree char *dir = g_dir_make_tmp("vmmd-seclabel-XXXXXX", NULL);
+    g_assert_nonnull(dir);
+    g_assert_cmpint(chmod(dir, 0711), ==, 0);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    g_autofree char *log = read_file(v.log);
+    g_test_message("%s", log);
+    g_assert_nonnull(strstr(log, "dynamic_uid_range 401200-401209 overlaps 2 host users and "
+                                 "groups: user " HOST_USER " (401200), group " HOST_GROUP
+                                 " (401201)"));
+    DynVm a = { .name = "dyn-host-ids" };
+    dyn_start_label(s, &v, &a, dir, "<seclabel type='dynamic' model='dac'/>");
+    g_assert_cmpuint(a.uid, ==, HOST_FIRST + 2);
+    g_assert_cmpuint(a.gid, ==, HOST_FIRST + 2);
+    domain_op(s, "domain-destroy", a.name);
+    g_unlink(a.img);
+    g_free(a.img);
+    g_rmdir(dir);
+    vmm_proto_sync_free(g_steal_pointer(&s));
+    vmmd_cleanup(&v);
+    remove_host_ids();
+    signal(SIGABRT, SIG_DFL);
+}
+
 static void skip(gconstpointer why)
 {
     g_test_skip(why);
@@ -538,5 +602,6 @@ int main(int argc, char **argv)
     g_test_add_func("/sandbox/reboot-devices", test_reboot_devices);
     g_test_add_func("/sandbox/pid-namespace", test_pid_namespace);
     g_test_add_func("/sandbox/dynamic-labels", test_dynamic_labels);
+    g_test_add_func("/sandbox/dynamic-host-ids", test_dynamic_host_ids);
     return g_test_run();
 }
