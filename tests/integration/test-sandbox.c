@@ -515,6 +515,95 @@ static void test_dynamic_labels(void)
     vmmd_cleanup(&v);
 }
 
+/* A vhost-user disk under a dynamic label: the worker connects to the
+ * back end's socket again after it has confined itself (a guest reboot
+ * here; a <reconnect> too), so it runs as its dynamic uid with the host's
+ * files, the daemon gives it the socket (relabel) and back at stop. The
+ * back end is Debian's qemu-storage-daemon, running as root. */
+static GPid vu_backend;
+
+static void on_abort_vu(int sig)
+{
+    if (vu_backend > 0)
+        kill(vu_backend, SIGKILL);
+    on_abort(sig);
+}
+
+static void test_dynamic_vhost_user(void)
+{
+    g_autofree char *qsd = g_find_program_in_path("qemu-storage-daemon");
+    if (!qsd) {
+        g_test_skip("qemu-storage-daemon is not installed (Debian: qemu-system-common)");
+        return;
+    }
+    Vmmd v;
+    vmmd_init(&v);
+    g_assert_cmpint(g_mkdir_with_parents(v.cfg, 0755), ==, 0);
+    g_autofree char *conf = g_build_filename(v.cfg, "vmmd.conf", NULL);
+    g_autofree char *text = g_strdup_printf("[worker]\ndynamic_uid_range=%d-%d\n", DYN_FIRST,
+                                            DYN_LAST);
+    g_assert_true(g_file_set_contents(conf, text, -1, NULL));
+    g_autofree char *dir = g_dir_make_tmp("vmmd-seclabel-XXXXXX", NULL);
+    g_assert_nonnull(dir);
+    g_assert_cmpint(chmod(dir, 0711), ==, 0);
+    Qsd q = { 0 };
+    qsd_start(&q, dir);
+    vu_backend = q.pid;
+    signal(SIGABRT, on_abort_vu);
+    struct stat st;
+    g_assert_cmpint(stat(q.sock, &st), ==, 0);
+    g_assert_cmpuint(st.st_uid, ==, 0);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    g_autofree char *disk = g_strdup_printf(
+        "<disk type='vhostuser' device='disk'><driver name='qemu' type='raw'/>"
+        "<source type='unix' path='%s'/><target dev='vda' bus='virtio'/></disk>", q.sock);
+    Dom d = { .name = "dyn-vu", .cmdline = "test=blk then=idle", .extra_devices = disk };
+    g_autofree char *base = domain_xml(&v, &d);
+    GString *xml = g_string_new(base);
+    g_string_insert(xml, strstr(xml->str, "</domain>") - xml->str,
+                    "<seclabel type='dynamic' model='dac'/>");
+    json_object_put(call_ok(s, "domain-define", define_args(xml->str)));
+    g_string_free(xml, TRUE);
+    domain_op(s, "domain-start", d.name);
+    wait_running(s, d.name);
+    g_autofree char *serial = serial_path(&v, d.name);
+    wait_serial(serial, "\"event\":\"idle\"", 1);
+    int pid = worker_pid_of(&v, d.name);
+    g_autofree char *status_path = g_strdup_printf("/proc/%d/status", pid);
+    g_autofree char *status = read_file(status_path);
+    g_autofree char *uid = field(status, "Uid");
+    g_test_message("worker %d Uid %s", pid, uid);
+    unsigned u = (unsigned)atoi(uid);
+    g_assert_cmpuint(u, >=, DYN_FIRST);
+    g_assert_cmpuint(u, <=, DYN_LAST);
+    g_assert_cmpint(stat(q.sock, &st), ==, 0);
+    g_assert_cmpuint(st.st_uid, ==, u);
+    g_assert_cmpuint(st.st_gid, ==, u);
+    /* the reset builds the next VM inside the sandbox: a new connection to
+     * the back end, made by the dynamic uid; the guest's tests pass again */
+    domain_op(s, "domain-reboot", d.name);
+    wait_serial(serial, "\"event\":\"idle\"", 2);
+    g_autofree char *out = read_file(serial);
+    g_assert_null(strstr(out, "\"ok\":false"));
+    g_autofree char *wlog = g_strdup_printf("%s/%s.log", v.run, d.name);
+    g_autofree char *log = read_file(wlog);
+    g_assert_nonnull(strstr(log, "which a reboot or reconnect connects to again: keeping the "
+                                 "host's file system\n"));
+    domain_op(s, "domain-destroy", d.name);
+    g_assert_cmpint(stat(q.sock, &st), ==, 0);
+    g_assert_cmpuint(st.st_uid, ==, 0);
+    g_assert_cmpuint(st.st_gid, ==, 0);
+    qsd_stop(&q);
+    vu_backend = 0;
+    signal(SIGABRT, SIG_DFL);
+    g_unlink(q.img);
+    qsd_free(&q);
+    g_rmdir(dir);
+    vmm_proto_sync_free(g_steal_pointer(&s));
+    vmmd_cleanup(&v);
+}
+
 /* Host users and groups inside dynamic_uid_range: the daemon names them
  * at start-up, and a dynamic label skips their ids (a VM with a host
  * user's uid could open that user's files). Real accounts, made with
@@ -603,5 +692,6 @@ int main(int argc, char **argv)
     g_test_add_func("/sandbox/pid-namespace", test_pid_namespace);
     g_test_add_func("/sandbox/dynamic-labels", test_dynamic_labels);
     g_test_add_func("/sandbox/dynamic-host-ids", test_dynamic_host_ids);
+    g_test_add_func("/sandbox/dynamic-vhost-user", test_dynamic_vhost_user);
     return g_test_run();
 }
