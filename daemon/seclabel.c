@@ -309,23 +309,24 @@ char *vmmd_seclabel_process_label(const VmmdDomain *dom)
  * range that overlaps them is a configuration the operator should fix.
  * getpwent() lists what NSS enumerates (LDAP may not enumerate; those
  * are still caught, one uid at a time, when a domain starts). */
+static void note_in_range(const VmmDaemon *d, GString *found, guint *n, const char *kind,
+                          const char *name, guint32 id)
+{
+    if (id >= d->dynamic_uid_min && id <= d->dynamic_uid_max && (*n)++ < 8)
+        g_string_append_printf(found, "%s%s %s (%u)", found->len ? ", " : "", kind, name, id);
+}
+
 void vmmd_seclabel_check_range(VmmDaemon *d)
 {
     GString *found = g_string_new(NULL);
     guint n = 0;
     setpwent();
-    for (struct passwd *pw; (pw = getpwent());) {
-        if (pw->pw_uid >= d->dynamic_uid_min && pw->pw_uid <= d->dynamic_uid_max && n++ < 8)
-            g_string_append_printf(found, "%suser %s (%u)", found->len ? ", " : "",
-                                   pw->pw_name, (unsigned)pw->pw_uid);
-    }
+    for (struct passwd *pw; (pw = getpwent());)
+        note_in_range(d, found, &n, "user", pw->pw_name, pw->pw_uid);
     endpwent();
     setgrent();
-    for (struct group *gr; (gr = getgrent());) {
-        if (gr->gr_gid >= d->dynamic_uid_min && gr->gr_gid <= d->dynamic_uid_max && n++ < 8)
-            g_string_append_printf(found, "%sgroup %s (%u)", found->len ? ", " : "",
-                                   gr->gr_name, (unsigned)gr->gr_gid);
-    }
+    for (struct group *gr; (gr = getgrent());)
+        note_in_range(d, found, &n, "group", gr->gr_name, gr->gr_gid);
     endgrent();
     if (n)
         vmmd_log(d, NULL, LOG_WARNING, "vmmd.conf's dynamic_uid_range %u-%u overlaps %u host "

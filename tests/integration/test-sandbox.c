@@ -375,6 +375,23 @@ static int open_as(const DynVm *a, const DynVm *b)
     return WEXITSTATUS(st);
 }
 
+/* CONFIG/vmmd.conf with dynamic_uid_range=RANGE, and a directory for
+ * the images that is open to every uid (the test's own directories are
+ * root's alone): only the files' owners and modes decide. */
+static char *dyn_config(Vmmd *v, const char *range)
+{
+    g_assert_cmpint(g_mkdir_with_parents(v->cfg, 0755), ==, 0);
+    g_autofree char *conf = g_build_filename(v->cfg, "vmmd.conf", NULL);
+    g_autofree char *text = g_strdup_printf("[worker]\ndynamic_uid_range=%s\n", range);
+    g_assert_true(g_file_set_contents(conf, text, -1, NULL));
+    char *dir = g_dir_make_tmp("vmmd-seclabel-XXXXXX", NULL);
+    g_assert_nonnull(dir);
+    g_assert_cmpint(chmod(dir, 0711), ==, 0);
+    return dir;
+}
+
+#define DYN_RANGE G_STRINGIFY(DYN_FIRST) "-" G_STRINGIFY(DYN_LAST)
+
 static void test_dynamic_labels(void)
 {
     signal(SIGABRT, on_abort);
@@ -396,15 +413,8 @@ static void test_dynamic_labels(void)
             g_test_message("%s", out);
         g_assert_nonnull(strstr(out, want));
     }
-    g_autofree char *text = g_strdup_printf("[worker]\ndynamic_uid_range=%d-%d\n", DYN_FIRST,
-                                            DYN_LAST);
-    g_assert_true(g_file_set_contents(conf, text, -1, NULL));
-    /* the images' directory is open to every uid (the test's own
-     * directories are root's alone): only the files' owners and modes
-     * decide (the open of a's own image proves the path works) */
-    g_autofree char *dir = g_dir_make_tmp("vmmd-seclabel-XXXXXX", NULL);
-    g_assert_nonnull(dir);
-    g_assert_cmpint(chmod(dir, 0711), ==, 0);
+    /* (the open of a's own image proves the images' path works) */
+    g_autofree char *dir = dyn_config(&v, DYN_RANGE);
     vmmd_start(&v);
     g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
     DynVm a = { .name = "dyn-a" }, b = { .name = "dyn-b" }, c = { .name = "dyn-c" };
@@ -538,14 +548,7 @@ static void test_dynamic_vhost_user(void)
     }
     Vmmd v;
     vmmd_init(&v);
-    g_assert_cmpint(g_mkdir_with_parents(v.cfg, 0755), ==, 0);
-    g_autofree char *conf = g_build_filename(v.cfg, "vmmd.conf", NULL);
-    g_autofree char *text = g_strdup_printf("[worker]\ndynamic_uid_range=%d-%d\n", DYN_FIRST,
-                                            DYN_LAST);
-    g_assert_true(g_file_set_contents(conf, text, -1, NULL));
-    g_autofree char *dir = g_dir_make_tmp("vmmd-seclabel-XXXXXX", NULL);
-    g_assert_nonnull(dir);
-    g_assert_cmpint(chmod(dir, 0711), ==, 0);
+    g_autofree char *dir = dyn_config(&v, DYN_RANGE);
     Qsd q = { 0 };
     qsd_start(&q, dir);
     vu_backend = q.pid;
@@ -640,13 +643,7 @@ static void test_dynamic_host_ids(void)
     g_assert_nonnull(strstr(add, "added"));
     Vmmd v;
     vmmd_init(&v);
-    g_assert_cmpint(g_mkdir_with_parents(v.cfg, 0755), ==, 0);
-    g_autofree char *conf = g_build_filename(v.cfg, "vmmd.conf", NULL);
-    g_assert_true(g_file_set_contents(conf, "[worker]\ndynamic_uid_range=401200-401209\n", -1,
-                                      NULL));
-    g_autofree char *dir = g_dir_make_tmp("vmmd-seclabel-XXXXXX", NULL);
-    g_assert_nonnull(dir);
-    g_assert_cmpint(chmod(dir, 0711), ==, 0);
+    g_autofree char *dir = dyn_config(&v, "401200-401209");
     vmmd_start(&v);
     g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
     g_autofree char *log = read_file(v.log);
