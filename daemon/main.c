@@ -447,6 +447,7 @@ int main(int argc, char **argv)
         vmmd_log(&d, NULL, LOG_WARNING, "the worker's user '%s' does not exist: domains cannot "
                  "start until it does (systemd-sysusers creates vmmd; see vmmd(8), SANDBOX)",
                  wuser);
+    vmmd_seclabel_check_range(&d);
     if (!g_file_test(d.worker_path, G_FILE_TEST_IS_EXECUTABLE))
         vmmd_log(&d, NULL, LOG_WARNING, "the worker '%s' is not an executable file; domains "
                  "cannot start (use --worker or $VMM_WORKER)", d.worker_path);

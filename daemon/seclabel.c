@@ -7,6 +7,7 @@
 #include "config.h"
 #include "daemon/vmmd.h"
 #include "conf/disk_conf.h"
+#include "conf/net_conf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +25,16 @@ static char *state_file(const VmmdDomain *dom)
     return g_strdup_printf("%s.seclabel", dom->name);
 }
 
-/* The lowest uid of the range that no other running domain holds. */
+/* A uid (and the gid of the same number) the host's user database knows:
+ * through NSS, so also systemd-userdb, LDAP and SSSD users. Giving a VM
+ * such an id would let it open that user's files, and them its images. */
+static bool owned_by_host(guint32 id)
+{
+    return getpwuid((uid_t)id) || getgrgid((gid_t)id);
+}
+
+/* The lowest uid of the range that no other running domain holds and no
+ * host user or group has. */
 static bool allocate_uid(VmmdDomain *dom, guint32 *out, GError **err)
 {
     VmmDaemon *d = dom->daemon;
@@ -38,24 +48,65 @@ static bool allocate_uid(VmmdDomain *dom, guint32 *out, GError **err)
             g_hash_table_add(taken, GUINT_TO_POINTER(o->dynamic_uid));
     }
     for (guint64 u = d->dynamic_uid_min; u <= d->dynamic_uid_max; u++) {
-        if (!g_hash_table_contains(taken, GUINT_TO_POINTER((guint)u))) {
+        if (!g_hash_table_contains(taken, GUINT_TO_POINTER((guint)u)) &&
+            !owned_by_host((guint32)u)) {
             *out = (guint32)u;
             return true;
         }
     }
     vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
                         "cannot start domain '%s': every uid of dynamic_uid_range %u-%u "
-                        "(vmmd.conf) is taken by a running domain", dom->name,
-                        d->dynamic_uid_min, d->dynamic_uid_max);
+                        "(vmmd.conf) is taken by a running domain or a host user or group",
+                        dom->name, d->dynamic_uid_min, d->dynamic_uid_max);
     return false;
 }
 
-/* The images relabel='yes' chowns: writable files and block devices (a
- * read-only image may be shared by other domains; libvirt leaves those
- * owned as they are at stop, vmmd does not touch them at all). */
-static bool relabeled(const VmmDiskDef *disk)
+/* What relabel='yes' chowns: what the worker opens or connects to by
+ * path. Its images it opens as root before it confines itself and keeps
+ * the descriptors across reboots, so a read-only image, a backing file or
+ * a CD-ROM medium (whose later media the daemon opens) needs no owner of
+ * the label's; writable ones are given to it as libvirt does, so that
+ * one domain's uid can never open another's. A vhost-user back end's
+ * socket (client mode) is connected to again after confinement, on a
+ * guest reboot and on a <reconnect>: the label's uid must be able to. */
+typedef struct {
+    char *group;                /* in the state file: "image vda", "socket net0" */
+    const char *path;
+    const char *what;           /* for messages: "disk vda" */
+    char *what_buf;
+} Relabel;
+
+static void relabel_clear(gpointer p)
 {
-    return disk->path && !disk->readonly && disk->type != VMM_DISK_VHOSTUSER;
+    Relabel *r = p;
+    g_free(r->group);
+    g_free(r->what_buf);
+}
+
+static GArray *relabel_list(const VmmDomainDef *def)
+{
+    GArray *a = g_array_new(FALSE, TRUE, sizeof(Relabel));
+    g_array_set_clear_func(a, relabel_clear);
+    for (guint i = 0; def->disks && i < def->disks->len; i++) {
+        const VmmDiskDef *disk = g_ptr_array_index(def->disks, i);
+        if (!disk->path || (disk->readonly && disk->type != VMM_DISK_VHOSTUSER))
+            continue;
+        Relabel r = { g_strdup_printf("%s %s", disk->type == VMM_DISK_VHOSTUSER ? "socket"
+                                      : "image", disk->target_dev), disk->path, NULL,
+                      g_strdup_printf("disk %s", disk->target_dev) };
+        r.what = r.what_buf;
+        g_array_append_val(a, r);
+    }
+    for (guint i = 0; def->nets && i < def->nets->len; i++) {
+        const VmmNetDef *n = g_ptr_array_index(def->nets, i);
+        if (n->type != VMM_NET_VHOSTUSER || n->socket_server || !n->socket_path)
+            continue;
+        Relabel r = { g_strdup_printf("socket net%u", i), n->socket_path, NULL,
+                      g_strdup_printf("interface %u", i) };
+        r.what = r.what_buf;
+        g_array_append_val(a, r);
+    }
+    return a;
 }
 
 static bool save_state(VmmdDomain *dom, GKeyFile *kf, GError **err)
@@ -104,40 +155,38 @@ bool vmmd_seclabel_prepare(VmmdDomain *dom, VmmDomainDef *live, char **user, cha
     g_key_file_set_string(kf, STATE_GROUP, "label", sl->label);
     if (sl->imagelabel)
         g_key_file_set_string(kf, STATE_GROUP, "imagelabel", sl->imagelabel);
-    /* first every image's owner, on disk; then the chowns */
-    g_autoptr(GPtrArray) todo = g_ptr_array_new();
-    for (guint i = 0; sl->relabel && live->disks && i < live->disks->len; i++) {
-        const VmmDiskDef *disk = g_ptr_array_index(live->disks, i);
-        if (!relabeled(disk))
-            continue;
+    /* first every file's owner, on disk; then the chowns */
+    g_autoptr(GArray) todo = relabel_list(live);
+    if (!sl->relabel)
+        g_array_set_size(todo, 0);
+    for (guint i = 0; i < todo->len; i++) {
+        const Relabel *r = &g_array_index(todo, Relabel, i);
         struct stat st;
-        if (stat(disk->path, &st) < 0) {
+        if (stat(r->path, &st) < 0) {
             int en = errno;
             vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                                "cannot start domain '%s': disk %s: cannot relabel '%s': %s",
-                                dom->name, disk->target_dev, disk->path, g_strerror(en));
+                                "cannot start domain '%s': %s: cannot relabel '%s': %s",
+                                dom->name, r->what, r->path, g_strerror(en));
             return false;
         }
-        g_autofree char *grp = g_strdup_printf("image %s", disk->target_dev);
-        g_key_file_set_string(kf, grp, "path", disk->path);
-        g_key_file_set_uint64(kf, grp, "uid", st.st_uid);
-        g_key_file_set_uint64(kf, grp, "gid", st.st_gid);
-        g_ptr_array_add(todo, (gpointer)disk);
+        g_key_file_set_string(kf, r->group, "path", r->path);
+        g_key_file_set_uint64(kf, r->group, "uid", st.st_uid);
+        g_key_file_set_uint64(kf, r->group, "gid", st.st_gid);
     }
     if (!save_state(dom, kf, err))
         return false;
     for (guint i = 0; i < todo->len; i++) {
-        const VmmDiskDef *disk = g_ptr_array_index(todo, i);
-        if (chown(disk->path, iuid, igid) < 0) {
+        const Relabel *r = &g_array_index(todo, Relabel, i);
+        if (chown(r->path, iuid, igid) < 0) {
             int en = errno;
             vmm_proto_set_error(err, VMM_PROTO_OPERATION_INVALID,
-                                "cannot start domain '%s': disk %s: cannot give '%s' to uid %u "
-                                "gid %u (relabel='yes'): %s", dom->name, disk->target_dev,
-                                disk->path, (unsigned)iuid, (unsigned)igid, g_strerror(en));
+                                "cannot start domain '%s': %s: cannot give '%s' to uid %u "
+                                "gid %u (relabel='yes'): %s", dom->name, r->what, r->path,
+                                (unsigned)iuid, (unsigned)igid, g_strerror(en));
             return false;   /* the caller's cleanup restores what was done */
         }
-        vmmd_log(dom->daemon, dom, LOG_INFO, "disk %s: '%s' relabeled to %u:%u",
-                 disk->target_dev, disk->path, (unsigned)iuid, (unsigned)igid);
+        vmmd_log(dom->daemon, dom, LOG_INFO, "%s: '%s' relabeled to %u:%u", r->what, r->path,
+                 (unsigned)iuid, (unsigned)igid);
     }
     return true;
 }
@@ -171,7 +220,7 @@ void vmmd_seclabel_release(VmmdDomain *dom)
         luid = (uid_t)-1;
     g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
     for (char **g = groups; *g; g++) {
-        if (!g_str_has_prefix(*g, "image "))
+        if (!g_str_has_prefix(*g, "image ") && !g_str_has_prefix(*g, "socket "))
             continue;
         g_autofree char *path = g_key_file_get_string(kf, *g, "path", NULL);
         GError *e1 = NULL, *e2 = NULL;
@@ -253,4 +302,36 @@ char *vmmd_seclabel_process_label(const VmmdDomain *dom)
             gid = gr->gr_gid;
     }
     return g_strdup_printf("+%u:+%u", (unsigned)uid, (unsigned)gid);
+}
+
+/* Once at start-up: the users and groups the host lists inside the
+ * dynamic range. Allocation skips them anyway (owned_by_host), but a
+ * range that overlaps them is a configuration the operator should fix.
+ * getpwent() lists what NSS enumerates (LDAP may not enumerate; those
+ * are still caught, one uid at a time, when a domain starts). */
+static void note_in_range(const VmmDaemon *d, GString *found, guint *n, const char *kind,
+                          const char *name, guint32 id)
+{
+    if (id >= d->dynamic_uid_min && id <= d->dynamic_uid_max && (*n)++ < 8)
+        g_string_append_printf(found, "%s%s %s (%u)", found->len ? ", " : "", kind, name, id);
+}
+
+void vmmd_seclabel_check_range(VmmDaemon *d)
+{
+    GString *found = g_string_new(NULL);
+    guint n = 0;
+    setpwent();
+    for (struct passwd *pw; (pw = getpwent());)
+        note_in_range(d, found, &n, "user", pw->pw_name, pw->pw_uid);
+    endpwent();
+    setgrent();
+    for (struct group *gr; (gr = getgrent());)
+        note_in_range(d, found, &n, "group", gr->gr_name, gr->gr_gid);
+    endgrent();
+    if (n)
+        vmmd_log(d, NULL, LOG_WARNING, "vmmd.conf's dynamic_uid_range %u-%u overlaps %u host "
+                 "users and groups: %s%s; domains with a dynamic label skip those ids, but "
+                 "choose a range no host user or group is in", d->dynamic_uid_min,
+                 d->dynamic_uid_max, n, found->str, n > 8 ? ", ..." : "");
+    g_string_free(found, TRUE);
 }

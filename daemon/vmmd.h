@@ -174,6 +174,9 @@ bool vmmd_seclabel_reattach(VmmdDomain *dom);
 /* A running domain's worker identity as libvirt's DAC model writes it,
  * "+UID:+GID" (its label, else the worker user's; NULL when inactive). */
 char *vmmd_seclabel_process_label(const VmmdDomain *dom);
+/* At start-up: warns (once) naming the host users and groups whose ids
+ * lie in dynamic_uid_range. */
+void vmmd_seclabel_check_range(VmmDaemon *d);
 #define VMMD_DYNAMIC_UID_MIN 400000
 #define VMMD_DYNAMIC_UID_MAX 465535
 

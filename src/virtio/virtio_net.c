@@ -45,6 +45,7 @@ typedef struct {
     VmmVirtqElem *tx;
     struct iovec iov[NET_IOV_MAX];
     VmmStreamRx *srx;            /* stream back end (passt): frames read ahead */
+    uint8_t *junk;               /* frames dropped unread land here (made on first use) */
     bool rx_starved;             /* frames wait for rx buffers, kicks still off */
     gint64 rx_starved_at;        /* when the rx ring last ran dry after progress */
     gint64 rx_look_us;           /* step to the next look at the starved ring */
@@ -286,12 +287,17 @@ static ssize_t stream_readv(NetPair *p, const struct iovec *iov, unsigned cnt)
 /* Reads and drops one frame (link down, or guest buffers too small). */
 static bool rx_discard(NetPair *p)
 {
-    static __thread uint8_t junk[VIRTIO_NET_HDR_LEN + VNET_MAX_GSO_FRAME];
+    /* The pair's own, not a __thread array: glibc clears every thread's
+     * static TLS at creation, so 64 KiB there were touched on each vCPU
+     * and I/O thread of every VM, with or without a NIC. */
+    const size_t len = VIRTIO_NET_HDR_LEN + VNET_MAX_GSO_FRAME;
+    if (!p->junk)
+        p->junk = g_malloc(len);
     if (p->srx) {
-        struct iovec v = { junk, sizeof(junk) };
+        struct iovec v = { p->junk, len };
         return stream_readv(p, &v, 1) >= 0;
     }
-    return read(p->tap_fd, junk, sizeof(junk)) >= 0;
+    return read(p->tap_fd, p->junk, len) >= 0;
 }
 
 typedef enum { RX_FRAME, RX_NO_FRAME, RX_NO_BUFFERS, RX_BROKEN } RxResult;
@@ -463,13 +469,14 @@ static void set_active_pairs(VmmVirtioNet *n, unsigned pairs)
 
 static void ctrl_one(VmmVirtioNet *n, VmmVirtqElem *e)
 {
-    static __thread uint8_t buf[VMM_NET_CTRL_MAX_LEN];
+    /* on the heap, not in static TLS (see rx_discard); commands are rare */
+    g_autofree uint8_t *buf = g_malloc(VMM_NET_CTRL_MAX_LEN);
     uint8_t ack = VIRTIO_NET_ERR;
     const char *why = NULL;
     VmmNetCtrlResult res = { 0 };
     if (e->in_bytes < 1) {
         why = "command without room for the ack byte";
-    } else if (e->out_bytes > sizeof(buf)) {
+    } else if (e->out_bytes > VMM_NET_CTRL_MAX_LEN) {
         why = "command longer than any the device knows";
     } else {
         size_t len = vmm_virtq_elem_read(e, 0, buf, e->out_bytes);
@@ -988,6 +995,7 @@ void vmm_virtio_net_free(VmmVirtioNet *n)
         g_free(p->rx);
         g_free(p->tx);
         g_free(p->srx);
+        g_free(p->junk);
     }
     g_free(n->pairs);
     g_free(n->ctrl_elem);

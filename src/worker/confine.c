@@ -49,8 +49,10 @@ static bool fail(GError **err, const char *step, int e)
 
 /* A vhost-user back end is reached through its socket path again on a
  * guest reboot and on a reconnect: such a domain keeps the host's view of
- * the file system and uid 0 (without capabilities, the owner's rights on
- * a back end's root-owned socket). NULL when nothing needs it. */
+ * the file system, and uid 0 (without capabilities, the owner's rights on
+ * a back end's root-owned socket) unless it runs under a security label
+ * ("+N", which vmmd passes for <seclabel> after giving it the sockets).
+ * NULL when nothing needs it. */
 static char *needs_host_files(const VmmDomainDef *def)
 {
     for (guint i = 0; def->disks && i < def->disks->len; i++) {
@@ -209,13 +211,17 @@ bool worker_confine(const VmmDomainDef *def, const char *user, const char *group
     uid_t uid = 0;
     gid_t gid = 0;
     g_autofree char *host_files = needs_host_files(def);
-    if (root && !host_files) {
+    guint32 num;
+    /* a label's uid is the domain's own: kept with the host's files too
+     * (the daemon gave it the back ends' sockets, relabel='yes') */
+    bool label = plus_number(user, &num);
+    bool switch_uid = root && (!host_files || label);
+    if (switch_uid) {
         /* Resolved now: /etc/passwd is gone from the private root. "+N"
          * is the number N (libvirt's DAC labels; vmmd's <seclabel>), which
          * needs no passwd entry (a dynamic uid has none). */
-        guint32 num;
         struct passwd *pw = NULL;
-        if (plus_number(user, &num)) {
+        if (label) {
             uid = num;
             pw = getpwuid(uid);
             gid = pw ? pw->pw_gid : num;
@@ -246,8 +252,8 @@ bool worker_confine(const VmmDomainDef *def, const char *user, const char *group
         }
     }
     if (host_files)
-        vmm_log_info("sandbox: %s: keeping the host's file system and uid 0 (without "
-                     "capabilities)", host_files);
+        vmm_log_info("sandbox: %s: keeping the host's file system%s", host_files,
+                     switch_uid ? "" : " and uid 0 (without capabilities)");
 
     int nofile = highest_fd() + 1 + NOFILE_HEADROOM + 8 * (int)def->vcpus;
     if (!set_limit(RLIMIT_NOFILE, (rlim_t)nofile, "RLIMIT_NOFILE", err) ||
@@ -265,7 +271,7 @@ bool worker_confine(const VmmDomainDef *def, const char *user, const char *group
         return false;
     if (root && !drop_capabilities(err))
         return false;
-    if (root && !host_files) {
+    if (switch_uid) {
         /* glibc applies these to every thread of the process; leaving uid
          * 0 clears each thread's capabilities. */
         if (setgroups(0, NULL) < 0)
@@ -284,6 +290,15 @@ bool worker_confine(const VmmDomainDef *def, const char *user, const char *group
 #endif
     if (!vmm_seccomp_install(STDERR_FILENO, exit_fd, log_only, err))
         return false;
+    /* libseccomp's filter databases (built just now, then freed) left
+     * about 200 KiB in the heap that no trim gives back after pin_malloc:
+     * give it back once. Safe under the allow-list: malloc_trim() trims
+     * the main arena's top with brk and madvises the free pages of every
+     * arena; the thread-heap shrink that reads a file is not on its path
+     * (glibc 2.36 malloc/malloc.c, mtrim). */
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
     vmm_log_info("sandbox: uid %u, gid %u, no capabilities, no_new_privs, %s, seccomp "
                  "allow-lists%s", (unsigned)getuid(), (unsigned)getgid(),
                  root && !host_files ? "an empty private root" : "the host's file system",

@@ -528,3 +528,55 @@ bool harness_init_disk_tests(int *argc, char ***argv, const char *prefix, GTestD
     }
     return true;
 }
+
+/* Debian's qemu-storage-daemon exporting DIR/vu.img (new: made, QSD_IMG_MIB) as a
+ * vhost-user-blk server on DIR/vu.sock; returns once the socket exists. */
+void qsd_start_on(Qsd *q, const char *dir, bool new_image)
+{
+    q->img = new_image ? harness_make_image(dir, "vu.img", QSD_IMG_MIB)
+                       : g_build_filename(dir, "vu.img", NULL);
+    q->sock = g_build_filename(dir, "vu.sock", NULL);
+    g_autofree char *bd = g_strdup_printf("driver=file,node-name=f0,filename=%s", q->img);
+    g_autofree char *ex = g_strdup_printf("type=vhost-user-blk,id=e0,node-name=f0,"
+                                          "addr.type=unix,addr.path=%s,writable=on", q->sock);
+    g_autofree char *chr = q->qmp ? g_strdup_printf("socket,id=qmp0,path=%s,server=on,"
+                                                    "wait=off", q->qmp) : NULL;
+    const char *argv[] = { "qemu-storage-daemon", "--blockdev", bd, "--export", ex,
+                           q->qmp ? "--chardev" : NULL, chr, "--monitor", "chardev=qmp0",
+                           NULL };
+    g_autoptr(GError) err = NULL;
+    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
+                                G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                &q->pid, &err));
+    g_assert_no_error(err);
+    /* The socket appears once the export listens (a hang guard, not a
+     * timing assertion). */
+    for (int i = 0; i < 3000 && !g_file_test(q->sock, G_FILE_TEST_EXISTS); i++) {
+        int st;
+        g_assert_cmpint(waitpid(q->pid, &st, WNOHANG), ==, 0);
+        g_usleep(10000);
+    }
+    g_assert_true(g_file_test(q->sock, G_FILE_TEST_EXISTS));
+}
+
+void qsd_start(Qsd *q, const char *dir)
+{
+    qsd_start_on(q, dir, true);
+}
+
+void qsd_stop(Qsd *q)
+{
+    if (q->pid > 0) {
+        kill(q->pid, SIGTERM);
+        waitpid(q->pid, NULL, 0);
+        q->pid = 0;
+    }
+}
+
+void qsd_free(Qsd *q)
+{
+    qsd_stop(q);
+    g_free(q->sock);
+    g_free(q->img);
+    g_free(q->qmp);
+}

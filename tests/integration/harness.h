@@ -96,4 +96,18 @@ bool harness_testpmd_start(HarnessTestpmd *t, unsigned queues, bool client);
 /* SIGINT (testpmd prints its statistics into the test log) and reap. */
 void harness_testpmd_stop(HarnessTestpmd *t);
 
+/* qemu-storage-daemon as a vhost-user-blk back end (test-vhost-user-blk,
+ * test-sandbox): a QSD_IMG_MIB raw image and a socket in DIR. */
+#define QSD_IMG_MIB 64
+typedef struct {
+    GPid pid;
+    char *sock, *img;
+    char *qmp;                   /* a QMP monitor socket, when asked for */
+    bool restarted;
+} Qsd;
+void qsd_start_on(Qsd *q, const char *dir, bool new_image);
+void qsd_start(Qsd *q, const char *dir);
+void qsd_stop(Qsd *q);
+void qsd_free(Qsd *q);
+
 #endif

@@ -375,6 +375,23 @@ static int open_as(const DynVm *a, const DynVm *b)
     return WEXITSTATUS(st);
 }
 
+/* CONFIG/vmmd.conf with dynamic_uid_range=RANGE, and a directory for
+ * the images that is open to every uid (the test's own directories are
+ * root's alone): only the files' owners and modes decide. */
+static char *dyn_config(Vmmd *v, const char *range)
+{
+    g_assert_cmpint(g_mkdir_with_parents(v->cfg, 0755), ==, 0);
+    g_autofree char *conf = g_build_filename(v->cfg, "vmmd.conf", NULL);
+    g_autofree char *text = g_strdup_printf("[worker]\ndynamic_uid_range=%s\n", range);
+    g_assert_true(g_file_set_contents(conf, text, -1, NULL));
+    char *dir = g_dir_make_tmp("vmmd-seclabel-XXXXXX", NULL);
+    g_assert_nonnull(dir);
+    g_assert_cmpint(chmod(dir, 0711), ==, 0);
+    return dir;
+}
+
+#define DYN_RANGE G_STRINGIFY(DYN_FIRST) "-" G_STRINGIFY(DYN_LAST)
+
 static void test_dynamic_labels(void)
 {
     signal(SIGABRT, on_abort);
@@ -396,15 +413,8 @@ static void test_dynamic_labels(void)
             g_test_message("%s", out);
         g_assert_nonnull(strstr(out, want));
     }
-    g_autofree char *text = g_strdup_printf("[worker]\ndynamic_uid_range=%d-%d\n", DYN_FIRST,
-                                            DYN_LAST);
-    g_assert_true(g_file_set_contents(conf, text, -1, NULL));
-    /* the images' directory is open to every uid (the test's own
-     * directories are root's alone): only the files' owners and modes
-     * decide (the open of a's own image proves the path works) */
-    g_autofree char *dir = g_dir_make_tmp("vmmd-seclabel-XXXXXX", NULL);
-    g_assert_nonnull(dir);
-    g_assert_cmpint(chmod(dir, 0711), ==, 0);
+    /* (the open of a's own image proves the images' path works) */
+    g_autofree char *dir = dyn_config(&v, DYN_RANGE);
     vmmd_start(&v);
     g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
     DynVm a = { .name = "dyn-a" }, b = { .name = "dyn-b" }, c = { .name = "dyn-c" };
@@ -515,6 +525,146 @@ static void test_dynamic_labels(void)
     vmmd_cleanup(&v);
 }
 
+/* A vhost-user disk under a dynamic label: the worker connects to the
+ * back end's socket again after it has confined itself (a guest reboot
+ * here; a <reconnect> too), so it runs as its dynamic uid with the host's
+ * files, the daemon gives it the socket (relabel) and back at stop. The
+ * back end is Debian's qemu-storage-daemon, running as root. */
+static GPid vu_backend;
+
+static void on_abort_vu(int sig)
+{
+    if (vu_backend > 0)
+        kill(vu_backend, SIGKILL);
+    on_abort(sig);
+}
+
+static void test_dynamic_vhost_user(void)
+{
+    g_autofree char *qsd = g_find_program_in_path("qemu-storage-daemon");
+    if (!qsd) {
+        g_test_skip("qemu-storage-daemon is not installed (Debian: qemu-system-common)");
+        return;
+    }
+    Vmmd v;
+    vmmd_init(&v);
+    g_autofree char *dir = dyn_config(&v, DYN_RANGE);
+    Qsd q = { 0 };
+    qsd_start(&q, dir);
+    vu_backend = q.pid;
+    signal(SIGABRT, on_abort_vu);
+    struct stat st;
+    g_assert_cmpint(stat(q.sock, &st), ==, 0);
+    g_assert_cmpuint(st.st_uid, ==, 0);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    g_autofree char *disk = g_strdup_printf(
+        "<disk type='vhostuser' device='disk'><driver name='qemu' type='raw'/>"
+        "<source type='unix' path='%s'/><target dev='vda' bus='virtio'/></disk>", q.sock);
+    Dom d = { .name = "dyn-vu", .cmdline = "test=blk then=idle", .extra_devices = disk };
+    g_autofree char *base = domain_xml(&v, &d);
+    GString *xml = g_string_new(base);
+    g_string_insert(xml, strstr(xml->str, "</domain>") - xml->str,
+                    "<seclabel type='dynamic' model='dac'/>");
+    json_object_put(call_ok(s, "domain-define", define_args(xml->str)));
+    g_string_free(xml, TRUE);
+    domain_op(s, "domain-start", d.name);
+    wait_running(s, d.name);
+    g_autofree char *serial = serial_path(&v, d.name);
+    wait_serial(serial, "\"event\":\"idle\"", 1);
+    int pid = worker_pid_of(&v, d.name);
+    g_autofree char *status_path = g_strdup_printf("/proc/%d/status", pid);
+    g_autofree char *status = read_file(status_path);
+    g_autofree char *uid = field(status, "Uid");
+    g_test_message("worker %d Uid %s", pid, uid);
+    unsigned u = (unsigned)atoi(uid);
+    g_assert_cmpuint(u, >=, DYN_FIRST);
+    g_assert_cmpuint(u, <=, DYN_LAST);
+    g_assert_cmpint(stat(q.sock, &st), ==, 0);
+    g_assert_cmpuint(st.st_uid, ==, u);
+    g_assert_cmpuint(st.st_gid, ==, u);
+    /* the reset builds the next VM inside the sandbox: a new connection to
+     * the back end, made by the dynamic uid; the guest's tests pass again */
+    domain_op(s, "domain-reboot", d.name);
+    wait_serial(serial, "\"event\":\"idle\"", 2);
+    g_autofree char *out = read_file(serial);
+    g_assert_null(strstr(out, "\"ok\":false"));
+    g_autofree char *wlog = g_strdup_printf("%s/%s.log", v.run, d.name);
+    g_autofree char *log = read_file(wlog);
+    g_assert_nonnull(strstr(log, "which a reboot or reconnect connects to again: keeping the "
+                                 "host's file system\n"));
+    domain_op(s, "domain-destroy", d.name);
+    g_assert_cmpint(stat(q.sock, &st), ==, 0);
+    g_assert_cmpuint(st.st_uid, ==, 0);
+    g_assert_cmpuint(st.st_gid, ==, 0);
+    qsd_stop(&q);
+    vu_backend = 0;
+    signal(SIGABRT, SIG_DFL);
+    g_unlink(q.img);
+    qsd_free(&q);
+    g_rmdir(dir);
+    vmm_proto_sync_free(g_steal_pointer(&s));
+    vmmd_cleanup(&v);
+}
+
+/* Host users and groups inside dynamic_uid_range: the daemon names them
+ * at start-up, and a dynamic label skips their ids (a VM with a host
+ * user's uid could open that user's files). Real accounts, made with
+ * useradd/groupadd and removed after (also when the test aborts). */
+#define HOST_USER "vmmdtest-dynuser"
+#define HOST_GROUP "vmmdtest-dyngroup"
+#define HOST_FIRST 401200
+
+static void remove_host_ids(void)
+{
+    /* absent is fine: this also clears what an earlier, killed run left */
+    g_autofree char *out = harness_sh_out("userdel " HOST_USER " 2>&1; groupdel " HOST_GROUP
+                                          " 2>&1; true");
+    (void)out;
+}
+
+static void on_abort_host_ids(int sig)
+{
+    remove_host_ids();
+    on_abort(sig);
+}
+
+static void test_dynamic_host_ids(void)
+{
+    remove_host_ids();
+    signal(SIGABRT, on_abort_host_ids);
+    /* the user gets no group of its own (-N: users), so the group holds
+     * the next id: one id taken by a user, one by a group */
+    g_autofree char *add = harness_sh_out(
+        "useradd -M -N -s /usr/sbin/nologin -u 401200 " HOST_USER " 2>&1 && "
+        "groupadd -g 401201 " HOST_GROUP " 2>&1 && echo added");
+    if (!strstr(add, "added"))
+        g_test_message("%s", add);
+    g_assert_nonnull(strstr(add, "added"));
+    Vmmd v;
+    vmmd_init(&v);
+    g_autofree char *dir = dyn_config(&v, "401200-401209");
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    g_autofree char *log = read_file(v.log);
+    g_test_message("%s", log);
+    g_assert_nonnull(strstr(log, "dynamic_uid_range 401200-401209 overlaps 2 host users and "
+                                 "groups: user " HOST_USER " (401200), group " HOST_GROUP
+                                 " (401201)"));
+    DynVm a = { .name = "dyn-host-ids" };
+    dyn_start_label(s, &v, &a, dir, "<seclabel type='dynamic' model='dac'/>");
+    g_assert_cmpuint(a.uid, ==, HOST_FIRST + 2);
+    g_assert_cmpuint(a.gid, ==, HOST_FIRST + 2);
+    domain_op(s, "domain-destroy", a.name);
+    g_unlink(a.img);
+    g_free(a.img);
+    g_rmdir(dir);
+    vmm_proto_sync_free(g_steal_pointer(&s));
+    vmmd_cleanup(&v);
+    remove_host_ids();
+    signal(SIGABRT, SIG_DFL);
+}
+
 static void skip(gconstpointer why)
 {
     g_test_skip(why);
@@ -538,5 +688,7 @@ int main(int argc, char **argv)
     g_test_add_func("/sandbox/reboot-devices", test_reboot_devices);
     g_test_add_func("/sandbox/pid-namespace", test_pid_namespace);
     g_test_add_func("/sandbox/dynamic-labels", test_dynamic_labels);
+    g_test_add_func("/sandbox/dynamic-host-ids", test_dynamic_host_ids);
+    g_test_add_func("/sandbox/dynamic-vhost-user", test_dynamic_vhost_user);
     return g_test_run();
 }
