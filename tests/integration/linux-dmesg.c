@@ -7,7 +7,7 @@
  * are written against the messages Linux 6.1 prints for broken or
  * incomplete firmware tables and devices (drivers/acpi, arch/x86/pci,
  * drivers/pci/msi, drivers/tty/serial/8250, drivers/rtc/rtc-cmos.c,
- * drivers/input/serio/i8042*, drivers/virtio). */
+ * drivers/input/serio/i8042*, drivers/virtio, drivers/ata, drivers/net). */
 static const struct { const char *name, *regex; } patterns[] = {
     { "firmware", "\\[Firmware (Bug|Warn|Info)\\]" },
     { "acpi", "ACPI ?(BIOS )?(Error|Warning|Exception)" },
@@ -26,6 +26,13 @@ static const struct { const char *name, *regex; } patterns[] = {
                 "segfault|soft lockup|hung task|taint|unable to open an initial console)" },
     { "clock", "(TSC|clocksource|timekeeping).*(unstable|doesn't count|skewed|"
                "marking|watchdog|failed)" },
+    /* libata's error handling: a command that failed or timed out and was
+     * recovered (reset, retried slower) still passes the data checks. */
+    { "ata", "(ata[0-9]+|ahci|ata_piix|scsi|\\b(sd|sr) [0-9]).*(exception|failed|timeout|"
+             "timed out|error|hard resetting|limiting speed|disabled due)" },
+    /* NIC watchdogs and error interrupts, recovered by a reset. */
+    { "net", "(e1000|8139cp|NETDEV WATCHDOG|eth[0-9]+).*(timeout|timed out|hang|error|"
+             "failed|reset)" },
 };
 
 /* Lines the patterns catch that are not complaints about vmmd. */

@@ -22,6 +22,17 @@ static const char clean_log[] =
     "[    0.050000] rtc_cmos 00:00: RTC can wake from S4\n"
     "[    0.060000] serio: i8042 KBD port at 0x60,0x64 irq 1\n"
     "[    0.070000] input: AT Translated Set 2 keyboard as /devices/platform/i8042/serio0/input/input1\n"
+    "[    0.080000] scsi host0: ata_piix\n"
+    "[    0.080000] ata1: PATA max MWDMA2 cmd 0x1f0 ctl 0x3f6 bmdma 0xc040 irq 24\n"
+    "[    0.090000] ahci 0000:00:1f.0: AHCI 0001.0300 32 slots 6 ports 3 Gbps 0x3f impl SATA mode\n"
+    "[    0.090000] ahci 0000:00:1f.0: flags: 64bit ncq stag only pio \n"
+    "[    0.100000] ata7: SATA link up 3.0 Gbps (SStatus 123 SControl 300)\n"
+    "[    0.100000] ata8: SATA link down (SStatus 0 SControl 300)\n"
+    "[    0.110000] ata7.00: configured for UDMA/133\n"
+    "[    0.120000] sd 6:0:0:0: [sdb] Write cache: enabled, read cache: enabled, doesn't support DPO or FUA\n"
+    "[    0.130000] e1000 0000:00:06.0 eth1: (PCI:33MHz:32-bit) 52:54:00:4c:1e:02\n"
+    "[    0.140000] e1000: eth1 NIC Link is Up 1000 Mbps Full Duplex, Flow Control: RX\n"
+    "[    0.150000] 8139cp 0000:00:07.0 eth2: RTL-8139C+ at 0x(____ptrval____), 52:54:00:4c:1e:03, IRQ 25\n"
     "linux: {\"check\":\"rtc\",\"hwclock\":\"error: ignored, a report not a kernel line\"}\n";
 
 static void test_clean(void)
@@ -45,6 +56,11 @@ static const struct { const char *kind, *line; } planted[] = {
     { "virtio", "[    0.800000] virtio-pci 0000:00:01.0: virtio: device uses modern interface but does not have VIRTIO_F_VERSION_1, failed" },
     { "kernel", "[    0.900000] WARNING: CPU: 0 PID: 1 at arch/x86/kernel/fpu/core.c:100 fpu__drop" },
     { "clock", "[    1.000000] clocksource: Marking clocksource 'tsc' as unstable because the skew is too large" },
+    { "ata", "[    1.100000] ata7.00: exception Emask 0x0 SAct 0x1 SErr 0x0 action 0x6 frozen" },
+    { "ata", "[    1.100000] ata7: hard resetting link" },
+    { "ata", "[    1.100000] sd 6:0:0:0: [sdb] tag#0 FAILED Result: hostbyte=DID_OK driverbyte=DRIVER_OK" },
+    { "net", "[    1.200000] 8139cp 0000:00:07.0 eth2: Transmit timeout, status  d   2b    5 80ff" },
+    { "net", "[    1.200000] NETDEV WATCHDOG: eth1 (e1000): transmit queue 0 timed out" },
 };
 
 static void test_planted(void)
