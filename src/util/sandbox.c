@@ -30,6 +30,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <ucontext.h>
 #include <stdlib.h>
@@ -339,33 +340,92 @@ static scmp_filter_ctx build_filter(VmmThreadKind kind, bool log_only, int *err)
 static struct sock_fprog progs[VMM_THREAD_KINDS];
 static gint installed;
 
-static bool export_bpf(scmp_filter_ctx ctx, struct sock_fprog *out, GError **err)
+/* Builds kind's filter and writes its BPF to fd; a negative errno. */
+static int export_kind(VmmThreadKind kind, bool log_only, int fd)
 {
-    int fd = memfd_create("vmm-seccomp-bpf", MFD_CLOEXEC);
-    if (fd < 0) {
-        g_set_error(err, SANDBOX_ERROR, 0, "seccomp: memfd_create: %s", g_strerror(errno));
-        return false;
-    }
-    int rc = seccomp_export_bpf(ctx, fd);
-    off_t len = rc == 0 ? lseek(fd, 0, SEEK_END) : -1;
-    if (rc < 0 || len <= 0 || len % sizeof(struct sock_filter) ||
+    int rc = 0;
+    scmp_filter_ctx ctx = build_filter(kind, log_only, &rc);
+    if (!ctx)
+        return rc ? rc : -ENOMEM;
+    rc = seccomp_export_bpf(ctx, fd);
+    seccomp_release(ctx);
+    return rc;
+}
+
+/* Takes the BPF that export_kind() wrote to fd. */
+static bool read_bpf(VmmThreadKind kind, int fd, struct sock_fprog *out, GError **err)
+{
+    off_t len = lseek(fd, 0, SEEK_END);
+    if (len <= 0 || len % sizeof(struct sock_filter) ||
         len / sizeof(struct sock_filter) > BPF_MAXINSNS) {
-        g_set_error(err, SANDBOX_ERROR, 0, "seccomp: cannot export the filter: %s",
-                    rc < 0 ? g_strerror(-rc) : "bad length");
-        close(fd);
+        g_set_error(err, SANDBOX_ERROR, 0, "seccomp: the %s thread's filter has a bad length "
+                    "(%lld bytes)", vmm_thread_kind_name(kind), (long long)len);
         return false;
     }
     struct sock_filter *insns = g_malloc((size_t)len);
-    bool ok = pread(fd, insns, (size_t)len, 0) == len;
-    close(fd);
-    if (!ok) {
+    if (pread(fd, insns, (size_t)len, 0) != len) {
         g_free(insns);
-        g_set_error(err, SANDBOX_ERROR, 0, "seccomp: cannot read the exported filter");
+        g_set_error(err, SANDBOX_ERROR, 0, "seccomp: cannot read the %s thread's filter",
+                    vmm_thread_kind_name(kind));
         return false;
     }
     out->len = (unsigned short)(len / sizeof(struct sock_filter));
     out->filter = insns;
     return true;
+}
+
+/* Every kind's BPF into progs[]. libseccomp builds them in a child
+ * process: its filter databases (some 100 KiB of hash tables and blocks,
+ * freed at once) and the library's pages would otherwise stay in the
+ * worker's peak memory for the VM's whole life. If the child fails, the
+ * build runs here once more to say why. */
+static bool build_all(bool log_only, GError **err)
+{
+    int fds[VMM_THREAD_KINDS];
+    bool ok = true;
+    for (int k = 0; k < VMM_THREAD_KINDS; k++)
+        fds[k] = -1;
+    for (int k = 0; k < VMM_THREAD_KINDS && ok; k++) {
+        fds[k] = memfd_create("vmm-seccomp-bpf", MFD_CLOEXEC);
+        if (fds[k] < 0) {
+            g_set_error(err, SANDBOX_ERROR, 0, "seccomp: memfd_create: %s", g_strerror(errno));
+            ok = false;
+        }
+    }
+    pid_t pid = ok ? fork() : -1;
+    if (pid == 0) {
+        for (int k = 0; k < VMM_THREAD_KINDS; k++)
+            if (export_kind(k, log_only, fds[k]) < 0)
+                _exit(1);
+        _exit(0);
+    }
+    int status = -1;
+    if (pid > 0)
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    bool child_ok = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    for (int k = 0; k < VMM_THREAD_KINDS && ok; k++) {
+        if (!child_ok) {
+            /* no child (fork refused) or it failed: once more here */
+            int rc = ftruncate(fds[k], 0) < 0 ? -errno : export_kind(k, log_only, fds[k]);
+            if (rc < 0) {
+                g_set_error(err, SANDBOX_ERROR, 0, "seccomp: cannot build the %s thread's "
+                            "filter: %s", vmm_thread_kind_name(k), g_strerror(-rc));
+                ok = false;
+                break;
+            }
+        }
+        ok = read_bpf(k, fds[k], &progs[k], err);
+    }
+    for (int k = 0; k < VMM_THREAD_KINDS; k++) {
+        if (fds[k] >= 0)
+            close(fds[k]);
+        if (!ok) {
+            g_free(progs[k].filter);
+            progs[k] = (struct sock_fprog){ 0 };
+        }
+    }
+    return ok;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -471,21 +531,8 @@ bool vmm_seccomp_install(int log_fd, int exit_fd, bool log_only, GError **err)
     for (int nr = 0; nr < MAX_SYSCALL_NR; nr++)
         if (!syscall_names[nr])
             syscall_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
-    for (int k = 0; k < VMM_THREAD_KINDS; k++) {
-        if (progs[k].filter)
-            continue;
-        int rc = 0;
-        scmp_filter_ctx ctx = build_filter(k, log_only, &rc);
-        if (!ctx) {
-            g_set_error(err, SANDBOX_ERROR, 0, "seccomp: cannot build the %s thread's filter: %s",
-                        vmm_thread_kind_name(k), g_strerror(-rc));
-            return false;
-        }
-        bool ok = export_bpf(ctx, &progs[k], err);
-        seccomp_release(ctx);
-        if (!ok)
-            return false;
-    }
+    if (!progs[VMM_THREAD_MAIN].filter && !build_all(log_only, err))
+        return false;
     trap_log_fd = log_fd;
     trap_exit_fd = exit_fd;
     struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };

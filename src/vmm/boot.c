@@ -62,22 +62,59 @@ static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
-/* Reads a whole regular file, bounded by max bytes. */
-static bool read_file(const char *what, const char *path, uint64_t max, uint8_t **data,
-                      size_t *len, GError **err)
+/* A kernel or initrd being loaded. Its contents go from the file straight
+ * into guest RAM (pread), never through a buffer of its size: a worker
+ * that read a 10 MiB bzImage into its heap first would carry those
+ * 10 MiB in its peak memory for the guest's whole life. */
+typedef struct {
+    const char *what, *path;
+    int fd;
+    uint64_t size;
+    uint8_t head[4096];     /* the first bytes: ELF and bzImage headers */
+    size_t head_len;
+} BootFile;
+
+static void boot_file_close(BootFile *f)
 {
-    int fd = vmm_sandbox_open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+}
+
+static bool boot_file_read(BootFile *f, uint64_t off, void *dst, uint64_t len, GError **err)
+{
+    uint64_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(f->fd, (uint8_t *)dst + done, MIN(len - done, (uint64_t)1 << 30),
+                          off + done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            g_set_error(err, BOOT_ERROR, 0, "cannot read %s '%s': %s", f->what, f->path,
+                        n < 0 ? g_strerror(errno) : "file shrank while reading");
+            return false;
+        }
+        done += n;
+    }
+    return true;
+}
+
+/* Opens a regular file of at most max bytes and reads its head. */
+static bool boot_file_open(BootFile *f, const char *what, const char *path, uint64_t max,
+                           GError **err)
+{
+    *f = (BootFile){ .what = what, .path = path };
+    f->fd = vmm_sandbox_open(path, O_RDONLY | O_CLOEXEC, 0);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
+    if (f->fd < 0 || fstat(f->fd, &st) < 0) {
         g_set_error(err, BOOT_ERROR, 0, "cannot open %s '%s': %s", what, path,
                     g_strerror(errno));
-        if (fd >= 0)
-            close(fd);
+        boot_file_close(f);
         return false;
     }
     if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
         g_set_error(err, BOOT_ERROR, 0, "%s '%s' is not a regular file", what, path);
-        close(fd);
+        boot_file_close(f);
         return false;
     }
     if ((uint64_t)st.st_size > max) {
@@ -85,44 +122,55 @@ static bool read_file(const char *what, const char *path, uint64_t max, uint8_t 
                     "%s '%s' is %" G_GINT64_FORMAT " bytes, larger than the guest's "
                     "memory allows (%" G_GUINT64_FORMAT " bytes)",
                     what, path, (gint64)st.st_size, max);
-        close(fd);
+        boot_file_close(f);
         return false;
     }
-    *len = st.st_size;
-    *data = g_malloc(*len ? *len : 1);
-    size_t done = 0;
-    while (done < *len) {
-        ssize_t n = read(fd, *data + done, *len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            g_set_error(err, BOOT_ERROR, 0, "cannot read %s '%s': %s", what, path,
-                        n < 0 ? g_strerror(errno) : "file shrank while reading");
-            g_free(*data);
-            close(fd);
-            return false;
-        }
-        done += n;
+    f->size = st.st_size;
+    f->head_len = MIN(f->size, sizeof(f->head));
+    if (!boot_file_read(f, 0, f->head, f->head_len, err)) {
+        boot_file_close(f);
+        return false;
     }
-    close(fd);
     return true;
+}
+
+/* The host address of guest RAM [gpa, gpa + len), or an error naming what
+ * was to go there. */
+static uint8_t *guest_dest(VmmVm *vm, uint64_t gpa, uint64_t len, const char *what,
+                           GError **err)
+{
+    uint8_t *dst = len ? vmm_vm_gpa_to_hva(vm, gpa, len) : NULL;
+    if (len && !dst)
+        g_set_error(err, BOOT_ERROR, 0,
+                    "%s does not fit in guest RAM: needs 0x%" G_GINT64_MODIFIER
+                    "x-0x%" G_GINT64_MODIFIER "x but RAM is %" G_GUINT64_FORMAT " MiB",
+                    what, gpa, gpa + len - 1, vm->ram_size >> 20);
+    return dst;
 }
 
 /* Copies into guest RAM after checking the destination is RAM. */
 static bool guest_copy(VmmVm *vm, uint64_t gpa, const void *src, uint64_t len,
+                       const char *what, GError **err)
+{
+    uint8_t *dst = guest_dest(vm, gpa, len, what, err);
+    if (len && !dst)
+        return false;
+    if (len)
+        memcpy(dst, src, len);
+    return true;
+}
+
+/* Reads len bytes of the file at off into guest RAM at gpa and zeroes the
+ * rest up to zero_len (a segment's bss, a bzImage's init_size). */
+static bool guest_load(VmmVm *vm, BootFile *f, uint64_t gpa, uint64_t off, uint64_t len,
                        uint64_t zero_len, const char *what, GError **err)
 {
     uint64_t total = MAX(len, zero_len);
-    uint8_t *dst = total ? vmm_vm_gpa_to_hva(vm, gpa, total) : NULL;
-    if (total && !dst) {
-        g_set_error(err, BOOT_ERROR, 0,
-                    "%s does not fit in guest RAM: needs 0x%" G_GINT64_MODIFIER
-                    "x-0x%" G_GINT64_MODIFIER "x but RAM is %" G_GUINT64_FORMAT " MiB",
-                    what, gpa, gpa + total - 1, vm->ram_size >> 20);
+    uint8_t *dst = guest_dest(vm, gpa, total, what, err);
+    if (total && !dst)
         return false;
-    }
-    if (len)
-        memcpy(dst, src, len);
+    if (len && !boot_file_read(f, off, dst, len, err))
+        return false;
     if (zero_len > len)
         memset(dst + len, 0, zero_len - len);
     return true;
@@ -130,18 +178,39 @@ static bool guest_copy(VmmVm *vm, uint64_t gpa, const void *src, uint64_t len,
 
 /* ---- ELF ------------------------------------------------------------- */
 
-static bool is_elf64(const uint8_t *d, size_t n)
+static bool is_elf64(const BootFile *f)
 {
-    return n >= sizeof(Elf64_Ehdr) && memcmp(d, ELFMAG, SELFMAG) == 0;
+    return f->head_len >= sizeof(Elf64_Ehdr) && memcmp(f->head, ELFMAG, SELFMAG) == 0;
+}
+
+/* An ELF note segment larger than this is not a kernel's. */
+#define ELF_NOTES_MAX (1u << 20)
+
+/* Finds Xen's PHYS32_ENTRY (the PVH entry point) among the notes. */
+static void find_pvh_note(const uint8_t *p, const uint8_t *end, uint64_t *pvh_entry)
+{
+    while (end - p >= 12) {
+        uint32_t namesz = get32(p), descsz = get32(p + 4), type = get32(p + 8);
+        uint64_t nlen = ((uint64_t)namesz + 3) & ~3ULL;
+        uint64_t dlen = ((uint64_t)descsz + 3) & ~3ULL;
+        if (nlen + dlen > (uint64_t)(end - p - 12))
+            break;
+        const uint8_t *name = p + 12, *desc = name + nlen;
+        if (namesz == 4 && memcmp(name, "Xen", 4) == 0 &&
+            type == XEN_ELFNOTE_PHYS32_ENTRY && (descsz == 4 || descsz == 8))
+            *pvh_entry = get32(desc);
+        p = desc + dlen;
+    }
 }
 
 /* Loads PT_LOAD segments; finds the PVH entry note if there is one. */
-static bool load_elf(VmmVm *vm, const char *path, const uint8_t *d, size_t n,
-                     uint64_t *entry, uint64_t *pvh_entry, uint64_t *kernel_end,
-                     GError **err)
+static bool load_elf(VmmVm *vm, BootFile *f, uint64_t *entry, uint64_t *pvh_entry,
+                     uint64_t *kernel_end, GError **err)
 {
+    const char *path = f->path;
+    uint64_t n = f->size;
     Elf64_Ehdr eh;
-    memcpy(&eh, d, sizeof(eh));
+    memcpy(&eh, f->head, sizeof(eh));
     if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
         eh.e_machine != EM_X86_64 || eh.e_type != ET_EXEC) {
         g_set_error(err, BOOT_ERROR, 0,
@@ -154,46 +223,44 @@ static bool load_elf(VmmVm *vm, const char *path, const uint8_t *d, size_t n,
                     "or malformed", path);
         return false;
     }
+    g_autofree Elf64_Phdr *phs = g_new(Elf64_Phdr, eh.e_phnum);
+    if (!boot_file_read(f, eh.e_phoff, phs, (uint64_t)eh.e_phnum * sizeof(*phs), err))
+        return false;
     *entry = eh.e_entry;
     *pvh_entry = 0;
     *kernel_end = 0;
     unsigned loaded = 0;
     for (unsigned i = 0; i < eh.e_phnum; i++) {
-        Elf64_Phdr ph;
-        memcpy(&ph, d + eh.e_phoff + i * sizeof(ph), sizeof(ph));
-        if (ph.p_offset > n || ph.p_filesz > n - ph.p_offset) {
+        const Elf64_Phdr *ph = &phs[i];
+        if (ph->p_offset > n || ph->p_filesz > n - ph->p_offset) {
             g_set_error(err, BOOT_ERROR, 0, "kernel '%s': segment %u lies outside the file",
                         path, i);
             return false;
         }
-        if (ph.p_type == PT_LOAD) {
-            if (ph.p_filesz > ph.p_memsz || ph.p_paddr < LAYOUT_HIGH_MEM) {
+        if (ph->p_type == PT_LOAD) {
+            if (ph->p_filesz > ph->p_memsz || ph->p_paddr < LAYOUT_HIGH_MEM) {
                 g_set_error(err, BOOT_ERROR, 0,
                             "kernel '%s': segment %u at 0x%" G_GINT64_MODIFIER "x is "
-                            "malformed or below 1 MiB", path, i, (guint64)ph.p_paddr);
+                            "malformed or below 1 MiB", path, i, (guint64)ph->p_paddr);
                 return false;
             }
             g_autofree char *what = g_strdup_printf("kernel '%s' segment %u", path, i);
-            if (!guest_copy(vm, ph.p_paddr, d + ph.p_offset, ph.p_filesz, ph.p_memsz, what,
-                            err))
+            if (!guest_load(vm, f, ph->p_paddr, ph->p_offset, ph->p_filesz, ph->p_memsz,
+                            what, err))
                 return false;
-            *kernel_end = MAX(*kernel_end, ph.p_paddr + ph.p_memsz);
+            *kernel_end = MAX(*kernel_end, ph->p_paddr + ph->p_memsz);
             loaded++;
-        } else if (ph.p_type == PT_NOTE) {
-            /* Walk the notes looking for Xen's PHYS32_ENTRY. */
-            const uint8_t *p = d + ph.p_offset, *end = p + ph.p_filesz;
-            while (end - p >= 12) {
-                uint32_t namesz = get32(p), descsz = get32(p + 4), type = get32(p + 8);
-                uint64_t nlen = ((uint64_t)namesz + 3) & ~3ULL;
-                uint64_t dlen = ((uint64_t)descsz + 3) & ~3ULL;
-                if (nlen + dlen > (uint64_t)(end - p - 12))
-                    break;
-                const uint8_t *name = p + 12, *desc = name + nlen;
-                if (namesz == 4 && memcmp(name, "Xen", 4) == 0 &&
-                    type == XEN_ELFNOTE_PHYS32_ENTRY && (descsz == 4 || descsz == 8))
-                    *pvh_entry = get32(desc);
-                p = desc + dlen;
+        } else if (ph->p_type == PT_NOTE) {
+            if (ph->p_filesz > ELF_NOTES_MAX) {
+                g_set_error(err, BOOT_ERROR, 0, "kernel '%s': note segment %u is %"
+                            G_GUINT64_FORMAT " bytes (at most %u)", path, i,
+                            (guint64)ph->p_filesz, ELF_NOTES_MAX);
+                return false;
             }
+            g_autofree uint8_t *notes = g_malloc(ph->p_filesz + 1);
+            if (!boot_file_read(f, ph->p_offset, notes, ph->p_filesz, err))
+                return false;
+            find_pvh_note(notes, notes + ph->p_filesz, pvh_entry);
         }
     }
     if (!loaded) {
@@ -205,15 +272,19 @@ static bool load_elf(VmmVm *vm, const char *path, const uint8_t *d, size_t n,
 
 /* ---- bzImage --------------------------------------------------------- */
 
-static bool is_bzimage(const uint8_t *d, size_t n)
+static bool is_bzimage(const BootFile *f)
 {
-    return n > HDR_INIT_SIZE + 4 && get16(d + HDR_BOOT_FLAG) == 0xaa55 &&
+    const uint8_t *d = f->head;
+    return f->head_len > HDR_INIT_SIZE + 4 && get16(d + HDR_BOOT_FLAG) == 0xaa55 &&
            memcmp(d + HDR_MAGIC, "HdrS", 4) == 0;
 }
 
-static bool load_bzimage(VmmVm *vm, const char *path, const uint8_t *d, size_t n,
-                         uint8_t *zp, uint64_t *entry, uint64_t *kernel_end, GError **err)
+static bool load_bzimage(VmmVm *vm, BootFile *f, uint8_t *zp, uint64_t *entry,
+                         uint64_t *kernel_end, GError **err)
 {
+    const char *path = f->path;
+    const uint8_t *d = f->head;
+    uint64_t n = f->size;
     uint16_t version = get16(d + HDR_VERSION);
     if (version < 0x020c || !(get16(d + HDR_XLOADFLAGS) & XLF_KERNEL_64)) {
         g_set_error(err, BOOT_ERROR, 0,
@@ -223,7 +294,7 @@ static bool load_bzimage(VmmVm *vm, const char *path, const uint8_t *d, size_t n
         return false;
     }
     unsigned setup_sects = d[HDR_SETUP_SECTS] ? d[HDR_SETUP_SECTS] : 4;
-    size_t kofs = (size_t)(setup_sects + 1) * 512;
+    uint64_t kofs = (uint64_t)(setup_sects + 1) * 512;
     if (kofs >= n) {
         g_set_error(err, BOOT_ERROR, 0, "kernel '%s': bzImage is truncated", path);
         return false;
@@ -235,12 +306,12 @@ static bool load_bzimage(VmmVm *vm, const char *path, const uint8_t *d, size_t n
         load = pref;
     uint32_t init_size = get32(d + HDR_INIT_SIZE);
     uint64_t zero_len = MAX((uint64_t)init_size, n - kofs);
-    if (!guest_copy(vm, load, d + kofs, n - kofs, zero_len, "bzImage kernel", err))
+    if (!guest_load(vm, f, load, kofs, n - kofs, zero_len, "bzImage kernel", err))
         return false;
     /* The setup header travels in the zero page: from 0x1f1 to the end
      * the header's jump instruction says. */
     size_t hdr_end = MIN(0x202 + (size_t)d[HDR_JUMP + 1], (size_t)0x1000);
-    hdr_end = MIN(hdr_end, n);
+    hdr_end = MIN(hdr_end, f->head_len);
     memcpy(zp + ZP_HDR, d + ZP_HDR, hdr_end - ZP_HDR);
     put32(zp + HDR_CODE32_START, load);
     *entry = load + 0x200;   /* 64-bit entry: startup_64 */
@@ -293,61 +364,50 @@ void vmm_boot_setup_tables(VmmVm *vm)
 static bool load_initrd(VmmVm *vm, const char *path, uint64_t kernel_end, uint64_t limit,
                         uint64_t *addr, uint64_t *size, GError **err)
 {
-    g_autofree uint8_t *data = NULL;
-    size_t len;
-    if (!read_file("initrd", path, vm->lowmem_size, &data, &len, err))
+    BootFile f;
+    if (!boot_file_open(&f, "initrd", path, vm->lowmem_size, err))
         return false;
+    uint64_t len = f.size;
     uint64_t top = MIN(vm->lowmem_size, limit + 1);
     if (len > top || ((top - len) & ~0xfffULL) < kernel_end) {
         g_set_error(err, BOOT_ERROR, 0,
-                    "initrd '%s' (%zu bytes) does not fit in guest RAM above the kernel "
-                    "(%" G_GUINT64_FORMAT " MiB of low memory)", path, len,
+                    "initrd '%s' (%" G_GUINT64_FORMAT " bytes) does not fit in guest RAM "
+                    "above the kernel (%" G_GUINT64_FORMAT " MiB of low memory)", path, len,
                     vm->lowmem_size >> 20);
+        boot_file_close(&f);
         return false;
     }
     *addr = (top - len) & ~0xfffULL;
     *size = len;
-    return guest_copy(vm, *addr, data, len, 0, "initrd", err);
+    bool ok = guest_load(vm, &f, *addr, 0, len, 0, "initrd", err);
+    boot_file_close(&f);
+    return ok;
 }
 
-bool vmm_boot_load(VmmVm *vm, const char *protocol, VmmBootState *out, GError **err)
+/* Loads the opened kernel (and the initrd) and fills in the boot state. */
+static bool load_kernel(VmmVm *vm, BootFile *k, const char *protocol, VmmBootState *out,
+                        GError **err)
 {
     const VmmDomainDef *def = vm->def;
-    if (!protocol)
-        protocol = "auto";
-    if (strcmp(protocol, "auto") && strcmp(protocol, "linux") && strcmp(protocol, "pvh")) {
-        g_set_error(err, BOOT_ERROR, 0, "unknown boot protocol '%s' (auto, linux or pvh)",
-                    protocol);
-        return false;
-    }
     const char *cmdline = def->cmdline ? def->cmdline : "";
     size_t cmdlen = strlen(cmdline);
-    if (cmdlen >= LAYOUT_CMDLINE_MAX) {
-        g_set_error(err, BOOT_ERROR, 0, "kernel command line is %zu bytes; at most %d fit",
-                    cmdlen, LAYOUT_CMDLINE_MAX - 1);
-        return false;
-    }
-    g_autofree uint8_t *k = NULL;
-    size_t klen;
-    if (!read_file("kernel", def->kernel, vm->lowmem_size, &k, &klen, err))
-        return false;
 
     uint8_t *zp = vmm_vm_gpa_to_hva(vm, LAYOUT_ZERO_PAGE, 4096);
     memset(zp, 0, 4096);
     uint64_t entry = 0, pvh_entry = 0, kernel_end = 0;
     uint64_t initrd_max = 0x37ffffff;
     const char *format;
-    if (is_elf64(k, klen)) {
-        if (!load_elf(vm, def->kernel, k, klen, &entry, &pvh_entry, &kernel_end, err))
+    if (is_elf64(k)) {
+        if (!load_elf(vm, k, &entry, &pvh_entry, &kernel_end, err))
             return false;
         format = "vmlinux";
-    } else if (is_bzimage(k, klen)) {
+    } else if (is_bzimage(k)) {
         if (!strcmp(protocol, "pvh")) {
             g_set_error(err, BOOT_ERROR, 0, "kernel '%s' is a bzImage; PVH boot needs an "
                         "ELF kernel with a PVH note", def->kernel);
             return false;
         }
-        if (!load_bzimage(vm, def->kernel, k, klen, zp, &entry, &kernel_end, err))
+        if (!load_bzimage(vm, k, zp, &entry, &kernel_end, err))
             return false;
         if (get16(zp + HDR_VERSION) >= 0x0203 && get32(zp + HDR_INITRD_ADDR_MAX))
             initrd_max = get32(zp + HDR_INITRD_ADDR_MAX);
@@ -365,7 +425,7 @@ bool vmm_boot_load(VmmVm *vm, const char *protocol, VmmBootState *out, GError **
                     "(XEN_ELFNOTE_PHYS32_ENTRY)", def->kernel);
         return false;
     }
-    if (!guest_copy(vm, LAYOUT_CMDLINE, cmdline, cmdlen + 1, 0, "command line", err))
+    if (!guest_copy(vm, LAYOUT_CMDLINE, cmdline, cmdlen + 1, "command line", err))
         return false;
 
     uint64_t initrd_addr = 0, initrd_size = 0;
@@ -452,3 +512,29 @@ bool vmm_boot_load(VmmVm *vm, const char *protocol, VmmBootState *out, GError **
     *out = (VmmBootState){ VMM_BOOT_LINUX64, entry, LAYOUT_ZERO_PAGE, format };
     return true;
 }
+
+bool vmm_boot_load(VmmVm *vm, const char *protocol, VmmBootState *out, GError **err)
+{
+    const VmmDomainDef *def = vm->def;
+    if (!protocol)
+        protocol = "auto";
+    if (strcmp(protocol, "auto") && strcmp(protocol, "linux") && strcmp(protocol, "pvh")) {
+        g_set_error(err, BOOT_ERROR, 0, "unknown boot protocol '%s' (auto, linux or pvh)",
+                    protocol);
+        return false;
+    }
+    const char *cmdline = def->cmdline ? def->cmdline : "";
+    size_t cmdlen = strlen(cmdline);
+    if (cmdlen >= LAYOUT_CMDLINE_MAX) {
+        g_set_error(err, BOOT_ERROR, 0, "kernel command line is %zu bytes; at most %d fit",
+                    cmdlen, LAYOUT_CMDLINE_MAX - 1);
+        return false;
+    }
+    BootFile k;
+    if (!boot_file_open(&k, "kernel", def->kernel, vm->lowmem_size, err))
+        return false;
+    bool ok = load_kernel(vm, &k, protocol, out, err);
+    boot_file_close(&k);
+    return ok;
+}
+
