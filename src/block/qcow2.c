@@ -305,7 +305,10 @@ static int get_refcount(VmmQcow2 *q, uint64_t idx, uint64_t *rc)
 }
 
 /* Sets the refcount of an index whose refcount block exists. */
-static int set_refcount(VmmQcow2 *q, uint64_t idx, uint64_t v)
+/* Sets the refcounts of clusters [idx, end), all in one refcount block, to
+ * v, writing each sector of the block they touch once (a reserved run's
+ * share one sector). */
+static int set_refcounts(VmmQcow2 *q, uint64_t idx, uint64_t end, uint64_t v)
 {
     uint64_t ti = idx / q->rb_entries;
     if (ti >= q->rt_entries || q->rt[ti] == 0)
@@ -314,11 +317,23 @@ static int set_refcount(VmmQcow2 *q, uint64_t idx, uint64_t v)
     int r = load_rb(q, q->rt[ti] & ~REFT_RESERVED);
     if (r < 0)
         return r;
-    size_t pos = rb_set(q, q->rb, idx % q->rb_entries, v);
-    r = write_table_sector(q, q->rb, q->rb_off, pos);
+    size_t first = 0, last = 0;
+    for (uint64_t i = idx; i < end; i++) {
+        last = rb_set(q, q->rb, i % q->rb_entries, v);
+        if (i == idx)
+            first = last;
+    }
+    size_t unit = table_unit(q);
+    for (size_t sec = first & ~(unit - 1); r >= 0 && sec <= last; sec += unit)
+        r = write_table_sector(q, q->rb, q->rb_off, sec);
     if (r < 0)
         q->rb_off = 0;   /* the cached copy no longer matches the disk */
     return r;
+}
+
+static int set_refcount(VmmQcow2 *q, uint64_t idx, uint64_t v)
+{
+    return set_refcounts(q, idx, idx + 1, v);
 }
 
 /* A new refcount block for table index ti, placed in the free cluster idx
@@ -477,10 +492,10 @@ static int fill_pool(VmmQcow2 *q, uint64_t idx)
 /* Gives the reserved clusters back (close): a failure leaks them. */
 static void release_pool(VmmQcow2 *q)
 {
-    for (; q->pool_next < q->pool_end; q->pool_next++) {
-        if (set_refcount(q, q->pool_next, 0) < 0)
-            break;
+    /* fill_pool keeps a run in one refcount block */
+    if (q->pool_next < q->pool_end && set_refcounts(q, q->pool_next, q->pool_end, 0) == 0) {
         q->free_hint = MIN(q->free_hint, q->pool_next);
+        q->pool_next = q->pool_end;
     }
 }
 
