@@ -10,18 +10,17 @@
 #include "vmm/vm.h"
 
 /* the same quark as vm.c's errors */
-#define VM_ERROR (g_quark_from_static_string("vmm-vm-error"))
 
 bool vmm_vm_coalesce_mmio(VmmVm *vm, uint64_t addr, unsigned len, bool on, GError **err)
 {
     if (!vm->coalesced_page) {
-        g_set_error(err, VM_ERROR, 0, "KVM offers no coalesced MMIO");
+        g_set_error(err, VMM_VM_ERROR, 0, "KVM offers no coalesced MMIO");
         return false;
     }
     struct kvm_coalesced_mmio_zone z = { .addr = addr, .size = len };
     if (ioctl(vm->vm_fd, on ? KVM_REGISTER_COALESCED_MMIO : KVM_UNREGISTER_COALESCED_MMIO,
               &z) < 0) {
-        g_set_error(err, VM_ERROR, 0, "KVM_%sREGISTER_COALESCED_MMIO at 0x%" G_GINT64_MODIFIER
+        g_set_error(err, VMM_VM_ERROR, 0, "KVM_%sREGISTER_COALESCED_MMIO at 0x%" G_GINT64_MODIFIER
                     "x+%u: %s", on ? "" : "UN", addr, len, g_strerror(errno));
         return false;
     }

@@ -20,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define VM_ERROR (g_quark_from_static_string("vmm-vm-error"))
 #define LAYOUT_IDENTITY_MAP 0xfeffc000ULL
 
 const char *vmm_stop_reason_to_string(VmmStopReason r)
@@ -75,7 +74,7 @@ static bool check_host_memory(uint64_t bytes, GError **err)
         return true;
     uint64_t host = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
     if (bytes > host) {
-        g_set_error(err, VM_ERROR, 0,
+        g_set_error(err, VMM_VM_ERROR, 0,
                     "<memory> of %" G_GUINT64_FORMAT " MiB is more than this host has "
                     "(%" G_GUINT64_FORMAT " MiB of RAM and swap)", bytes >> 20, host >> 20);
         return false;
@@ -91,13 +90,13 @@ static bool setup_memory(VmmVm *vm, GError **err)
     vm->lowmem_size = MIN(vm->ram_size, LAYOUT_LOWMEM_END);
     vm->highmem_size = vm->ram_size - vm->lowmem_size;
     if (vm->lowmem_size < 2 * LAYOUT_HIGH_MEM) {
-        g_set_error(err, VM_ERROR, 0, "<memory> must be at least 2 MiB");
+        g_set_error(err, VMM_VM_ERROR, 0, "<memory> must be at least 2 MiB");
         return false;
     }
     /* A memfd so that later vhost backends and the balloon can share it. */
     vm->mem_fd = memfd_create("vmm-guest-ram", MFD_CLOEXEC);
     if (vm->mem_fd < 0 || ftruncate(vm->mem_fd, vm->ram_size) < 0) {
-        g_set_error(err, VM_ERROR, 0, "cannot allocate %" G_GUINT64_FORMAT
+        g_set_error(err, VMM_VM_ERROR, 0, "cannot allocate %" G_GUINT64_FORMAT
                     " MiB of guest RAM: %s", vm->ram_size >> 20, g_strerror(errno));
         return false;
     }
@@ -105,7 +104,7 @@ static bool setup_memory(VmmVm *vm, GError **err)
                    vm->mem_fd, 0);
     if (vm->ram == MAP_FAILED) {
         vm->ram = NULL;
-        g_set_error(err, VM_ERROR, 0, "cannot map %" G_GUINT64_FORMAT " MiB of guest RAM: %s",
+        g_set_error(err, VMM_VM_ERROR, 0, "cannot map %" G_GUINT64_FORMAT " MiB of guest RAM: %s",
                     vm->ram_size >> 20, g_strerror(errno));
         return false;
     }
@@ -114,7 +113,7 @@ static bool setup_memory(VmmVm *vm, GError **err)
         .userspace_addr = (uintptr_t)vm->ram,
     };
     if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &low) < 0) {
-        g_set_error(err, VM_ERROR, 0, "KVM_SET_USER_MEMORY_REGION (low RAM): %s",
+        g_set_error(err, VMM_VM_ERROR, 0, "KVM_SET_USER_MEMORY_REGION (low RAM): %s",
                     g_strerror(errno));
         return false;
     }
@@ -125,7 +124,7 @@ static bool setup_memory(VmmVm *vm, GError **err)
             .userspace_addr = (uintptr_t)(vm->ram + vm->lowmem_size),
         };
         if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &high) < 0) {
-            g_set_error(err, VM_ERROR, 0, "KVM_SET_USER_MEMORY_REGION (high RAM): %s",
+            g_set_error(err, VMM_VM_ERROR, 0, "KVM_SET_USER_MEMORY_REGION (high RAM): %s",
                         g_strerror(errno));
             return false;
         }
@@ -140,13 +139,13 @@ static bool setup_kvm(VmmVm *vm, GError **err)
         return false;
     int max = vmm_kvm_max_vcpus(vm->kvm_fd);
     if (vm->nr_vcpus > (unsigned)max) {
-        g_set_error(err, VM_ERROR, 0, "<vcpu> %u is more than KVM allows on this host (%d)",
+        g_set_error(err, VMM_VM_ERROR, 0, "<vcpu> %u is more than KVM allows on this host (%d)",
                     vm->nr_vcpus, max);
         return false;
     }
     vm->vcpu_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
     if (vm->vcpu_mmap_size < (int)sizeof(struct kvm_run)) {
-        g_set_error(err, VM_ERROR, 0, "KVM_GET_VCPU_MMAP_SIZE: %s", g_strerror(errno));
+        g_set_error(err, VMM_VM_ERROR, 0, "KVM_GET_VCPU_MMAP_SIZE: %s", g_strerror(errno));
         return false;
     }
     vm->supported_cpuid = vmm_kvm_supported_cpuid(vm->kvm_fd, err);
@@ -157,18 +156,18 @@ static bool setup_kvm(VmmVm *vm, GError **err)
         vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
     } while (vm->vm_fd < 0 && errno == EINTR);
     if (vm->vm_fd < 0) {
-        g_set_error(err, VM_ERROR, 0, "KVM_CREATE_VM: %s", g_strerror(errno));
+        g_set_error(err, VMM_VM_ERROR, 0, "KVM_CREATE_VM: %s", g_strerror(errno));
         return false;
     }
     uint64_t idmap = LAYOUT_IDENTITY_MAP;
     if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_TSS_ADDR) < 0 ||
         ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
-        g_set_error(err, VM_ERROR, 0, "KVM_SET_TSS_ADDR/IDENTITY_MAP_ADDR: %s",
+        g_set_error(err, VMM_VM_ERROR, 0, "KVM_SET_TSS_ADDR/IDENTITY_MAP_ADDR: %s",
                     g_strerror(errno));
         return false;
     }
     if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
-        g_set_error(err, VM_ERROR, 0, "KVM_CREATE_IRQCHIP: %s", g_strerror(errno));
+        g_set_error(err, VMM_VM_ERROR, 0, "KVM_CREATE_IRQCHIP: %s", g_strerror(errno));
         return false;
     }
     if (!vmm_irq_routing_init(vm, err))
@@ -178,7 +177,7 @@ static bool setup_kvm(VmmVm *vm, GError **err)
         vm->coalesced_page = page;
     struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
     if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
-        g_set_error(err, VM_ERROR, 0, "KVM_CREATE_PIT2: %s", g_strerror(errno));
+        g_set_error(err, VMM_VM_ERROR, 0, "KVM_CREATE_PIT2: %s", g_strerror(errno));
         return false;
     }
     return true;
@@ -230,7 +229,7 @@ VmmVm *vmm_vm_new(const VmmDomainDef *def, VmmChardev *const *serial_backends,
     g_cond_init(&vm->vcpus_cond);
     vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (vm->stop_eventfd < 0) {
-        g_set_error(err, VM_ERROR, 0, "eventfd: %s", g_strerror(errno));
+        g_set_error(err, VMM_VM_ERROR, 0, "eventfd: %s", g_strerror(errno));
         goto fail;
     }
     if (!setup_kvm(vm, err) || !setup_memory(vm, err) ||
@@ -252,7 +251,7 @@ VmmVm *vmm_vm_new(const VmmDomainDef *def, VmmChardev *const *serial_backends,
         void *r = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpus[0].fd,
                        vm->coalesced_page * ps);
         if (r == MAP_FAILED) {
-            g_set_error(err, VM_ERROR, 0, "mmap of KVM's coalesced MMIO ring: %s",
+            g_set_error(err, VMM_VM_ERROR, 0, "mmap of KVM's coalesced MMIO ring: %s",
                         g_strerror(errno));
             goto fail;
         }

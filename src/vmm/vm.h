@@ -13,6 +13,9 @@
 #include "vmm/irq.h"
 #include "vmm/layout.h"
 
+/* Errors of building and running a VM (vm.c and its helpers). */
+#define VMM_VM_ERROR (g_quark_from_static_string("vmm-vm-error"))
+
 typedef struct VmmVm VmmVm;
 typedef struct VmmUart VmmUart;
 typedef struct VmmI8042 VmmI8042;
