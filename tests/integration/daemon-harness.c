@@ -245,10 +245,12 @@ void assert_no_sanitizer_report(const char *what, const char *text)
 }
 
 /* Pids of the workers running domains of this daemon (by their command
- * line, which names our run directory). */
+ * line, which names our run directory). A worker's own child (it builds
+ * its seccomp filters in one, for a moment) is not a second worker. */
 GArray *worker_pids(Vmmd *v, const char *name)
 {
     GArray *pids = g_array_new(FALSE, FALSE, sizeof(int));
+    g_autoptr(GArray) ppids = g_array_new(FALSE, FALSE, sizeof(int));
     g_autofree char *want = name ? g_strdup_printf("%s/%s.sock", v->run, name)
                                  : g_strdup_printf("%s/", v->run);
     GDir *d = g_dir_open("/proc", 0, NULL);
@@ -274,10 +276,20 @@ GArray *worker_pids(Vmmd *v, const char *name)
         g_autofree char *stat = g_strdup_printf("/proc/%d/stat", pid);
         g_autofree char *st = read_file(stat);
         const char *p = strrchr(st, ')');
-        if (is_worker && match && p && p[2] != 'Z')
+        int ppid = 0;
+        if (is_worker && match && p && p[2] != 'Z' && sscanf(p + 3, "%d", &ppid) == 1) {
             g_array_append_val(pids, pid);
+            g_array_append_val(ppids, ppid);
+        }
     }
     g_dir_close(d);
+    for (guint i = pids->len; i-- > 0;)
+        for (guint j = 0; j < pids->len; j++)
+            if (g_array_index(ppids, int, i) == g_array_index(pids, int, j)) {
+                g_array_remove_index(pids, i);
+                g_array_remove_index(ppids, i);
+                break;
+            }
     return pids;
 }
 
