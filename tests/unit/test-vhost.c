@@ -144,7 +144,7 @@ static void handshake(int fd)
 static VmmVhostDev *connect_expect(Peer *p, const char *needle)
 {
     g_autoptr(GError) err = NULL;
-    VmmVhostDev *v = vmm_vhost_user_connect(p->path, "vhost-user-blk vdt", &err);
+    VmmVhostDev *v = vmm_vhost_user_connect(p->path, "vdt", 0, "vhost-user-blk vdt", &err);
     if (needle) {
         g_assert_null(v);
         g_assert_nonnull(err);
