@@ -264,7 +264,8 @@ static int add_ioctls(scmp_filter_ctx ctx, const unsigned long *reqs, size_t n)
 #define ADD_IOCTLS(ctx, arr) (rc = rc < 0 ? rc : add_ioctls(ctx, arr, G_N_ELEMENTS(arr)))
 #define RULE(ctx, ...) (rc = rc < 0 ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, __VA_ARGS__))
 
-static scmp_filter_ctx build_filter(VmmThreadKind kind, bool log_only, int *err)
+static scmp_filter_ctx build_filter(VmmThreadKind kind, bool log_only, bool vhost_connects,
+                                    int *err)
 {
     const KindSpec *k = &kind_specs[kind];
     scmp_filter_ctx ctx = seccomp_init(log_only ? SCMP_ACT_LOG : SCMP_ACT_TRAP);
@@ -302,14 +303,19 @@ static scmp_filter_ctx build_filter(VmmThreadKind kind, bool log_only, int *err)
         ADD(ctx, main_calls);
     if (k->balloon && !k->io)
         ADD(ctx, balloon_calls);
-    if (k->socket)
+    /* The vhost thread makes a socket only for a reconnect by path; when
+     * vmmd makes them, a new socket (and the host's abstract unix
+     * sockets, which no empty root hides) is out of its reach. */
+    bool connects = k->main || vhost_connects;
+    if (k->socket && connects)
         /* Unix sockets only: chardev and vhost-user reconnects. */
         RULE(ctx, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
     if (k->socket)
         /* A reconnected vhost-user back end gets a new back-end channel. */
         RULE(ctx, SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
-    if (k->socket && !k->main) {
+    if (k->socket && !k->main && connects)
         RULE(ctx, SCMP_SYS(connect), 0);
+    if (k->socket && !k->main) {
         /* the reconnected socket's timeouts; a back end out of step */
         RULE(ctx, SCMP_SYS(setsockopt), 0);
         RULE(ctx, SCMP_SYS(shutdown), 0);
@@ -466,7 +472,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *uctx)
     _exit(VMM_SECCOMP_EXIT_STATUS);
 }
 
-bool vmm_seccomp_install(int log_fd, int exit_fd, bool log_only, GError **err)
+bool vmm_seccomp_install(int log_fd, int exit_fd, bool log_only, bool vhost_connects,
+                         GError **err)
 {
     for (int nr = 0; nr < MAX_SYSCALL_NR; nr++)
         if (!syscall_names[nr])
@@ -475,7 +482,7 @@ bool vmm_seccomp_install(int log_fd, int exit_fd, bool log_only, GError **err)
         if (progs[k].filter)
             continue;
         int rc = 0;
-        scmp_filter_ctx ctx = build_filter(k, log_only, &rc);
+        scmp_filter_ctx ctx = build_filter(k, log_only, vhost_connects, &rc);
         if (!ctx) {
             g_set_error(err, SANDBOX_ERROR, 0, "seccomp: cannot build the %s thread's filter: %s",
                         vmm_thread_kind_name(k), g_strerror(-rc));
