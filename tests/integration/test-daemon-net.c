@@ -203,8 +203,8 @@ static void test_missing_passt(void)
     vmmd_cleanup(&v);
 }
 
-/* A vhostuser interface under vmmd: nothing to hand over (the worker
- * connects to testpmd itself), domif-setlink reaches the guest, the
+/* A vhostuser interface under vmmd: the daemon connects to testpmd and
+ * hands the socket over, domif-setlink reaches the guest, the
  * interface is in the statistics; a missing socket refuses the start in
  * one line with no worker left. */
 static void test_vhost_user(void)
@@ -262,6 +262,27 @@ static void test_vhost_user(void)
     g_autofree char *state = domain_state(s, "n4");
     g_assert_cmpstr(state, ==, "shutoff");
     harness_testpmd_stop(&t);
+
+    /* mode='server': the daemon listens and hands the listening socket
+     * over; the confined worker accepts testpmd on it */
+    HarnessTestpmd tc = { 0 };
+    if (!harness_testpmd_start(&tc, 1, true)) {
+        harness_testpmd_stop(&tc);
+        vmmd_cleanup(&v);
+        return;
+    }
+    g_autofree char *server = g_strdup_printf("<interface type='vhostuser'>"
+                                              "<mac address='52:54:00:00:00:0a'/>"
+                                              "<source type='unix' path='%s' mode='server'/>"
+                                              "<model type='virtio'/></interface>", tc.sock);
+    g_autofree char *sxml = net_domain(&v, "n6", server);
+    define_xml(s, sxml);
+    domain_op(s, "domain-start", "n6");
+    wait_running(s, "n6");
+    g_autofree char *sserial = serial_path(&v, "n6");
+    wait_serial(sserial, "\"net_ready\"", 1);
+    domain_op(s, "domain-destroy", "n6");
+    harness_testpmd_stop(&tc);
     vmmd_cleanup(&v);
 }
 
