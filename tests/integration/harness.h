@@ -107,6 +107,8 @@ typedef struct {
 } Qsd;
 void qsd_start_on(Qsd *q, const char *dir, bool new_image);
 void qsd_start(Qsd *q, const char *dir);
+/* SIGKILL, then a new back end on the same socket and image. */
+void qsd_restart(Qsd *q);
 void qsd_stop(Qsd *q);
 void qsd_free(Qsd *q);
 

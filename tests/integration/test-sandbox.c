@@ -552,13 +552,32 @@ static void on_abort_vu(int sig)
     on_abort(sig);
 }
 
-static void test_dynamic_vhost_user(void)
+/* false (and SKIP) without qemu-storage-daemon */
+static bool have_qsd(void)
 {
     g_autofree char *qsd = g_find_program_in_path("qemu-storage-daemon");
-    if (!qsd) {
+    if (!qsd)
         g_test_skip("qemu-storage-daemon is not installed (Debian: qemu-system-common)");
+    return qsd != NULL;
+}
+
+/* The back end, its image and directory, the daemon. */
+static void vu_cleanup(Vmmd *v, Qsd *q, const char *dir, VmmProtoSync *s)
+{
+    qsd_stop(q);
+    vu_backend = 0;
+    signal(SIGABRT, SIG_DFL);
+    g_unlink(q->img);
+    qsd_free(q);
+    g_rmdir(dir);
+    vmm_proto_sync_free(s);
+    vmmd_cleanup(v);
+}
+
+static void test_dynamic_vhost_user(void)
+{
+    if (!have_qsd())
         return;
-    }
     Vmmd v;
     vmmd_init(&v);
     g_autofree char *dir = dyn_config(&v, DYN_RANGE);
@@ -610,14 +629,7 @@ static void test_dynamic_vhost_user(void)
     g_assert_cmpint(stat(q.sock, &st), ==, 0);
     g_assert_cmpuint(st.st_uid, ==, 0);
     g_assert_cmpuint(st.st_gid, ==, 0);
-    qsd_stop(&q);
-    vu_backend = 0;
-    signal(SIGABRT, SIG_DFL);
-    g_unlink(q.img);
-    qsd_free(&q);
-    g_rmdir(dir);
-    vmm_proto_sync_free(g_steal_pointer(&s));
-    vmmd_cleanup(&v);
+    vu_cleanup(&v, &q, dir, g_steal_pointer(&s));
 }
 
 /* A vhost-user disk (with <reconnect>) under vmmd, no <seclabel>: the
@@ -629,11 +641,8 @@ static void test_dynamic_vhost_user(void)
  * after it, where the guest's disk tests pass again. */
 static void test_vhost_user_by_daemon(void)
 {
-    g_autofree char *qsd = g_find_program_in_path("qemu-storage-daemon");
-    if (!qsd) {
-        g_test_skip("qemu-storage-daemon is not installed (Debian: qemu-system-common)");
+    if (!have_qsd())
         return;
-    }
     Vmmd v;
     vmmd_init(&v);
     g_autofree char *tmp = harness_tmpdir();
@@ -663,12 +672,7 @@ static void test_vhost_user_by_daemon(void)
     g_assert_null(strstr(log, "keeping the host's file system"));
 
     /* a new back end; its socket root's, 0600 */
-    kill(q.pid, SIGKILL);
-    waitpid(q.pid, NULL, 0);
-    g_unlink(q.sock);
-    g_free(q.sock);
-    g_free(q.img);
-    qsd_start_on(&q, dir, false);
+    qsd_restart(&q);
     vu_backend = q.pid;
     g_assert_cmpint(chmod(q.sock, 0600), ==, 0);
     struct stat st;
@@ -687,14 +691,7 @@ static void test_vhost_user_by_daemon(void)
     log = read_file(wlog);
     g_assert_null(strstr(log, "needs a reset"));
     domain_op(s, "domain-destroy", d.name);
-    qsd_stop(&q);
-    vu_backend = 0;
-    signal(SIGABRT, SIG_DFL);
-    g_unlink(q.img);
-    qsd_free(&q);
-    g_rmdir(dir);
-    vmm_proto_sync_free(g_steal_pointer(&s));
-    vmmd_cleanup(&v);
+    vu_cleanup(&v, &q, dir, g_steal_pointer(&s));
 }
 
 /* Host users and groups inside dynamic_uid_range: the daemon names them
