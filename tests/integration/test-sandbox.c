@@ -670,6 +670,20 @@ static void test_vhost_user_by_daemon(void)
     g_autofree char *log = read_file(wlog);
     g_assert_nonnull(strstr(log, "an empty private root"));
     g_assert_null(strstr(log, "keeping the host's file system"));
+    /* answers to requests the worker did not make, or malformed: refused
+     * with a reason, the VM runs on */
+    g_autofree char *wsock = g_strdup_printf("%s/%s.sock", v.run, d.name);
+    g_autoptr(GError) werr = NULL;
+    g_autoptr(VmmProtoSync) w = vmm_proto_sync_connect(wsock, 5000, &werr);
+    g_assert_no_error(werr);
+    json_object *bogus = json_object_new_object();
+    json_object_object_add(bogus, "request", json_object_new_int(4242));
+    g_autofree char *e1 = call_err(w, "vhost-user-socket", bogus, VMM_PROTO_OPERATION_INVALID);
+    g_assert_nonnull(strstr(e1, "no request 4242 is waiting"));
+    json_object *bad = json_object_new_object();
+    json_object_object_add(bad, "request", json_object_new_string("x"));
+    g_autofree char *e2 = call_err(w, "vhost-user-socket", bad, VMM_PROTO_INVALID_ARGUMENT);
+    g_assert_nonnull(strstr(e2, "needs \"request\" (a number)"));
 
     /* a new back end; its socket root's, 0600 */
     qsd_restart(&q);
