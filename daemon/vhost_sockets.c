@@ -21,30 +21,45 @@
  * asks once per device; a reconnect loop once per <reconnect timeout>. */
 #define REQUESTS_PER_SECOND 16
 
-int vmmd_vhost_user_socket(const VmmDomainDef *def, const char *disk, guint64 index,
-                           GError **err)
+static char *device_name(const char *disk, guint64 index)
 {
-    const char *path = NULL;
-    bool listening = false;
-    g_autofree char *what = disk ? g_strdup_printf("disk %s", disk)
-                                 : g_strdup_printf("interface %" G_GUINT64_FORMAT, index);
+    return disk ? g_strdup_printf("disk %s", disk)
+                : g_strdup_printf("interface %" G_GUINT64_FORMAT, index);
+}
+
+/* The socket path of vhost-user disk `disk`, else interface `index`, in
+ * def, and whether it is listened on; NULL with an error when def has no
+ * such device. */
+static const char *device_socket(const VmmDomainDef *def, const char *disk, guint64 index,
+                                 bool *listening, GError **err)
+{
+    *listening = false;
     for (guint i = 0; disk && def->disks && i < def->disks->len; i++) {
         const VmmDiskDef *d = g_ptr_array_index(def->disks, i);
         if (d->type == VMM_DISK_VHOSTUSER && !strcmp(d->target_dev, disk))
-            path = d->path;
+            return d->path;
     }
     if (!disk && def->nets && index < def->nets->len) {
         const VmmNetDef *n = g_ptr_array_index(def->nets, index);
         if (n->type == VMM_NET_VHOSTUSER) {
-            path = n->socket_path;
-            listening = n->socket_server;
+            *listening = n->socket_server;
+            return n->socket_path;
         }
     }
-    if (!path) {
-        g_set_error(err, VMM_PROTO_ERROR, VMM_PROTO_INVALID_ARGUMENT,
-                    "domain '%s' has no vhost-user %s", def->name, what);
+    g_autofree char *what = device_name(disk, index);
+    g_set_error(err, VMM_PROTO_ERROR, VMM_PROTO_INVALID_ARGUMENT,
+                "domain '%s' has no vhost-user %s", def->name, what);
+    return NULL;
+}
+
+int vmmd_vhost_user_socket(const VmmDomainDef *def, const char *disk, guint64 index,
+                           GError **err)
+{
+    bool listening;
+    const char *path = device_socket(def, disk, index, &listening, err);
+    if (!path)
         return -1;
-    }
+    g_autofree char *what = device_name(disk, index);
     g_autoptr(GError) e = NULL;
     int fd = vmm_vhost_user_socket(path, listening, &e);
     if (fd < 0)
@@ -144,27 +159,32 @@ void vmmd_vhost_user_socket_request(VmmdDomain *dom, json_object *data)
         dom->vhost_requests = 0;
     }
     g_autofree char *what = NULL;
+    const char *path = NULL;
+    bool listening;
     if (!parse_request(data, &id, &disk, &index, &e)) {
         vmmd_log(d, dom, LOG_WARNING, "the worker's request for a vhost-user socket is "
                  "malformed: %s", e->message);
         if (id < 0)
             return;   /* nothing to answer to */
     } else {
-        what = disk ? g_strdup_printf("disk %s", disk)
-                    : g_strdup_printf("interface %" G_GUINT64_FORMAT, index);
+        /* The answer's error is the reason alone: the worker names the
+         * device and its path itself. */
+        what = device_name(disk, index);
         if (++dom->vhost_requests > REQUESTS_PER_SECOND)
             g_set_error(&e, VMM_PROTO_ERROR, VMM_PROTO_OPERATION_INVALID,
-                        "%s: more than %d requests for vhost-user sockets in a second; "
-                        "refused", what, REQUESTS_PER_SECOND);
+                        "more than %d requests for vhost-user sockets in a second; refused",
+                        REQUESTS_PER_SECOND);
         else if (!dom->live_def)
             g_set_error(&e, VMM_PROTO_ERROR, VMM_PROTO_OPERATION_INVALID,
                         "domain '%s' is not running", dom->name);
-        else
-            fd = vmmd_vhost_user_socket(dom->live_def, disk, index, &e);
+        else if ((path = device_socket(dom->live_def, disk, index, &listening, &e)))
+            fd = vmm_vhost_user_socket(path, listening, &e);
         if (fd >= 0)
-            vmmd_log(d, dom, LOG_INFO, "made the vhost-user socket of %s for the worker", what);
+            vmmd_log(d, dom, LOG_INFO, "made the vhost-user socket of %s (%s) for the worker",
+                     what, path);
         else
-            vmmd_log(d, dom, LOG_WARNING, "the worker asked for a vhost-user socket: %s",
+            vmmd_log(d, dom, LOG_WARNING, "the worker asked for the vhost-user socket of "
+                     "%s%s%s%s: %s", what, path ? " (" : "", path ? path : "", path ? ")" : "",
                      e->message);
     }
     json_object *args = json_object_new_object();

@@ -685,6 +685,17 @@ static void test_vhost_user_by_daemon(void)
     g_autofree char *e2 = call_err(w, "vhost-user-socket", bad, VMM_PROTO_INVALID_ARGUMENT);
     g_assert_nonnull(strstr(e2, "needs \"request\" (a number)"));
 
+    /* no back end: the daemon's failed connect is the worker's reason,
+     * and it tries again */
+    qsd_kill(&q);
+    vu_backend = 0;
+    wait_serial(wlog, "vhost-user-blk vda: reconnecting: ", 1);
+    g_free(log);
+    log = read_file(wlog);
+    g_autofree char *why = g_strdup_printf("vhost-user-blk vda: vhost-user back end %s: vmmd: "
+                                           "cannot connect: ", q.sock);
+    g_assert_nonnull(strstr(log, why));
+    g_assert_nonnull(strstr(log, "(trying again every 1 s)"));
     /* a new back end; its socket root's, 0600 */
     qsd_restart(&q);
     vu_backend = q.pid;
