@@ -401,6 +401,7 @@ int main(int argc, char **argv)
     const char *run_user = user ? user : label_user ? label_user : VMM_WORKER_DEFAULT_USER;
     const char *run_group = user ? group : label_user ? label_group : group;
     for (;;) {
+        worker_vhost_sockets_hold(w.vhost_sockets, false);
         w.vm = vmm_vm_new(w.def, w.backends, w.channel_backends, netdevs, boot_protocol,
                           &err);
         worker_balloon_restore(&w);
@@ -421,6 +422,7 @@ int main(int argc, char **argv)
          * the loop while a VM runs. */
         g_unix_fd_add(w.vm->stop_eventfd, G_IO_IN, on_vm_stopped, &w);
         g_main_loop_run(w.loop);
+        worker_vhost_sockets_hold(w.vhost_sockets, true);
         VmmStopReason why = vmm_vm_join(w.vm);
         g_free(detail);
         detail = g_strdup(w.vm->stop_detail ? w.vm->stop_detail : "");

@@ -35,6 +35,7 @@ struct WorkerVhostSockets {
     GHashTable *initial;         /* device key -> fd + 1, handed over at spawn */
     GPtrArray *pending;          /* Request */
     guint64 next_id;
+    bool held;                   /* the VM is being torn down */
 };
 
 /* "disk vdb", "interface 0": the device as messages and the table say it. */
@@ -177,9 +178,14 @@ static int open_socket(void *opaque, const char *disk, unsigned interface, GErro
     g_mutex_lock(&s->lock);
     gpointer v = NULL;
     bool had = g_hash_table_steal_extended(s->initial, key, NULL, &v);
+    bool held = s->held && g_thread_self() != s->main_thread;
     g_mutex_unlock(&s->lock);
     if (had)
         return GPOINTER_TO_INT(v) - 1;
+    if (held) {
+        g_set_error(err, VMM_CONF_ERROR, 0, "%s: the VM is stopping", key);
+        return -1;
+    }
     if (!s->w->control) {
         g_set_error(err, VMM_CONF_ERROR, 0, "%s: no socket was handed over and there is no "
                     "vmmd to ask (no --control-socket)", key);
@@ -214,6 +220,23 @@ WorkerVhostSockets *worker_vhost_sockets_new(Worker *w, char **args, GError **er
     VmmVhostUserOpener o = { open_socket, s };
     vmm_vhost_user_set_opener(&o);
     return s;
+}
+
+void worker_vhost_sockets_hold(WorkerVhostSockets *s, bool hold)
+{
+    if (!s)
+        return;
+    g_mutex_lock(&s->lock);
+    s->held = hold;
+    for (guint i = 0; hold && i < s->pending->len; i++) {
+        Request *r = g_ptr_array_index(s->pending, i);
+        if (!r->done) {
+            r->done = true;
+            r->error = g_strdup("the VM is stopping");
+        }
+    }
+    g_cond_broadcast(&s->cond);
+    g_mutex_unlock(&s->lock);
 }
 
 void worker_vhost_sockets_free(WorkerVhostSockets *s)

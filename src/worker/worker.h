@@ -61,6 +61,10 @@ void worker_balloon_restore(Worker *w);
  * Installs itself as the vhost-user layer's opener (vhost_user.h). */
 WorkerVhostSockets *worker_vhost_sockets_new(Worker *w, char **args, GError **err);
 void worker_vhost_sockets_free(WorkerVhostSockets *s);
+/* While the VM is torn down (hold): a reconnect waiting for vmmd, or
+ * asking anew, on a device being freed fails at once instead of holding
+ * its thread's join for up to the request's 10 s. NULL is ignored. */
+void worker_vhost_sockets_hold(WorkerVhostSockets *s, bool hold);
 /* The command vhost-user-socket {"request": N, "error": TEXT}: vmmd's
  * answer to request N, with the socket as the message's descriptor. */
 json_object *worker_vhost_sockets_answer(WorkerVhostSockets *s, VmmProtoConn *c,
