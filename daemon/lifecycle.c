@@ -410,6 +410,8 @@ static void on_worker_event(VmmProtoClient *c, const char *event, json_object *d
             vmm_proto_server_broadcast(d->server, "DOMAIN_REBOOT", ev);
         else
             json_object_put(ev);
+    } else if (strcmp(event, "VHOST_USER_SOCKET") == 0) {
+        vmmd_vhost_user_socket_request(dom, data);
     } else if (strcmp(event, "SHUTDOWN") == 0) {
         json_object *r = json_object_object_get(data, "reason");
         const char *reason = json_object_get_string(r);
@@ -1205,6 +1207,13 @@ static void abandon_start(VmmdDomain *dom, pid_t pid)
     remove_run_files(dom);
 }
 
+static void close_fds(GArray *fds)
+{
+    for (guint i = 0; i < fds->len; i++)
+        close(g_array_index(fds, int, i));
+    g_array_set_size(fds, 0);
+}
+
 /* `def`'s machine description in a memfd, sealed against change: the
  * worker reads it from the start. */
 static int desc_memfd(const VmmDomainDef *def, GError **err)
@@ -1288,6 +1297,21 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
             return false;
         }
     }
+    /* Every vhost-user socket, made here too: the confined worker can
+     * neither see the paths nor write to a back end's socket. */
+    g_autoptr(GArray) vu_fds = g_array_new(FALSE, FALSE, sizeof(int));
+    g_autoptr(GPtrArray) vu_keys = g_ptr_array_new_with_free_func(g_free);
+    if (!vmmd_vhost_user_sockets_open(live, vu_fds, vu_keys, &e)) {
+        vmm_proto_set_error(err, VMM_PROTO_GENERIC_ERROR, "cannot start domain '%s': %s",
+                            dom->name, e->message);
+        g_error_free(e);
+        close_fds(vu_fds);
+        for (guint k = 0; k < nnets; k++)
+            vmm_netdev_close(netdevs[k]);
+        close(logfd);
+        vmmd_log(d, dom, LOG_ERR, "start failed: %s", (*err)->message);
+        return false;
+    }
     VmmdState old_state = dom->state;
     const char *old_reason = dom->reason;
     int id = d->next_id;
@@ -1303,6 +1327,7 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
         remove_run_files(dom);
     }
     if (lockfd < 0) {
+        close_fds(vu_fds);
         for (guint k = 0; k < nnets; k++)
             vmm_netdev_close(netdevs[k]);
         close(logfd);
@@ -1326,6 +1351,7 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
         vmm_proto_set_error(err, VMM_PROTO_GENERIC_ERROR, "cannot start domain '%s': %s",
                             dom->name, e->message);
         g_clear_error(&e);
+        close_fds(vu_fds);
         for (guint k = 0; k < nnets; k++)
             vmm_netdev_close(netdevs[k]);
         close(logfd);
@@ -1368,7 +1394,7 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     }
     for (guint i = 0; i < nnets; i++) {
         if (!netdevs[i]->nfds)
-            continue;   /* vhost-user: the worker connects itself */
+            continue;   /* vhost-user: its socket follows */
         GString *a = g_string_new(NULL);
         g_string_printf(a, "%u:", i);
         for (unsigned q = 0; q < netdevs[i]->nfds; q++) {
@@ -1379,6 +1405,13 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
         }
         g_ptr_array_add(argv, g_strdup("--net-fds"));
         g_ptr_array_add(argv, g_string_free(a, FALSE));
+    }
+    for (guint i = 0; i < vu_fds->len; i++) {
+        next_fd++;
+        g_array_append_val(source_fds, g_array_index(vu_fds, int, i));
+        g_array_append_val(target_fds, next_fd);
+        g_ptr_array_add(argv, g_strdup("--vhost-user-fd"));
+        g_ptr_array_add(argv, g_strdup_printf("%s:%d", (char *)vu_keys->pdata[i], next_fd));
     }
     /* What to run: the definition as parsed and resolved here, as a
      * machine description in a sealed memfd; the worker parses no XML. */
@@ -1405,9 +1438,11 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
         close(descfd);
     }
     close(logfd);
-    /* From here the worker alone holds the lock, the taps and passt's
-     * sockets: a tap made here disappears with the worker. */
+    /* From here the worker alone holds the lock, the taps, passt's and
+     * the vhost-user back ends' sockets: a tap made here disappears with
+     * the worker. */
     close(lockfd);
+    close_fds(vu_fds);
     g_autoptr(GPtrArray) ifnames = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < nnets; i++) {
         g_ptr_array_add(ifnames, netdevs[i]->ifname[0] ? g_strdup(netdevs[i]->ifname) : NULL);

@@ -67,10 +67,11 @@ static bool allocate_uid(VmmdDomain *dom, guint32 *out, GError **err)
  * a CD-ROM medium (whose later media the daemon opens) needs no owner of
  * the label's; writable ones are given to it as libvirt does, so that
  * one domain's uid can never open another's. A vhost-user back end's
- * socket (client mode) is connected to again after confinement, on a
- * guest reboot and on a <reconnect>: the label's uid must be able to. */
+ * socket is left alone: the daemon connects to it for the worker
+ * (vhost_sockets.c). Restoring still knows the "socket" groups that older
+ * daemons wrote. */
 typedef struct {
-    char *group;                /* in the state file: "image vda", "socket net0" */
+    char *group;                /* in the state file: "image vda" */
     const char *path;
     const char *what;           /* for messages: "disk vda" */
     char *what_buf;
@@ -89,20 +90,10 @@ static GArray *relabel_list(const VmmDomainDef *def)
     g_array_set_clear_func(a, relabel_clear);
     for (guint i = 0; def->disks && i < def->disks->len; i++) {
         const VmmDiskDef *disk = g_ptr_array_index(def->disks, i);
-        if (!disk->path || (disk->readonly && disk->type != VMM_DISK_VHOSTUSER))
+        if (!disk->path || disk->readonly || disk->type == VMM_DISK_VHOSTUSER)
             continue;
-        Relabel r = { g_strdup_printf("%s %s", disk->type == VMM_DISK_VHOSTUSER ? "socket"
-                                      : "image", disk->target_dev), disk->path, NULL,
+        Relabel r = { g_strdup_printf("image %s", disk->target_dev), disk->path, NULL,
                       g_strdup_printf("disk %s", disk->target_dev) };
-        r.what = r.what_buf;
-        g_array_append_val(a, r);
-    }
-    for (guint i = 0; def->nets && i < def->nets->len; i++) {
-        const VmmNetDef *n = g_ptr_array_index(def->nets, i);
-        if (n->type != VMM_NET_VHOSTUSER || n->socket_server || !n->socket_path)
-            continue;
-        Relabel r = { g_strdup_printf("socket net%u", i), n->socket_path, NULL,
-                      g_strdup_printf("interface %u", i) };
         r.what = r.what_buf;
         g_array_append_val(a, r);
     }

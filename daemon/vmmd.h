@@ -95,6 +95,9 @@ typedef struct {
     GSource *connect_timer;      /* start/re-attach: polling the control socket */
     gint64 connect_deadline;
     bool adopted;                /* re-attached after a daemon restart */
+    /* the worker's requests for vhost-user sockets in the current second */
+    gint64 vhost_requests_second;
+    unsigned vhost_requests;
 
     VmmdJob job;
     VmmProtoPending *job_pending;
@@ -231,6 +234,20 @@ bool vmmd_domain_worker_call(VmmdDomain *dom, const char *cmd, json_object *args
  * (vmm_proto_conn_take_fd). */
 bool vmmd_domain_worker_call_fd(VmmdDomain *dom, const char *cmd, json_object *args, int fd,
                                 VmmProtoReplyFn fn, void *opaque, GError **err);
+
+/* vhost_sockets.c: the domain's vhost-user sockets, made by the daemon for
+ * its confined worker. vmmd_vhost_user_socket: disk `disk` (target name)
+ * or, disk NULL, interface `index` of def, connected (listening for an
+ * interface in server mode); -1 with an error naming the device and the
+ * socket. _sockets_open: all of def's, appended to fds with their
+ * --vhost-user-fd keys ("disk:vdb", "interface:0"); on failure the caller
+ * closes those made. _socket_request: the worker's event
+ * VHOST_USER_SOCKET, answered with the command vhost-user-socket. */
+int vmmd_vhost_user_socket(const VmmDomainDef *def, const char *disk, guint64 index,
+                           GError **err);
+bool vmmd_vhost_user_sockets_open(const VmmDomainDef *def, GArray *fds, GPtrArray *keys,
+                                  GError **err);
+void vmmd_vhost_user_socket_request(VmmdDomain *dom, json_object *data);
 /* CPU time of the worker process from /proc, in ns (0 if unknown). */
 guint64 vmmd_domain_cpu_time_ns(const VmmdDomain *dom);
 /* Its user and system parts; false if the worker's /proc entry is gone. */

@@ -326,9 +326,10 @@ static bool net_vhost(const VmmNetDef *nd, guint index, const char *name, VmmVho
             /* QEMU waits for the back end at start-up too; bounded here */
             vmm_log_info("interface %u: waiting up to %u s for a vhost-user back end to "
                          "connect to %s", index, VHOST_USER_ACCEPT_S, nd->socket_path);
-            *out = vmm_vhost_user_accept(nd->socket_path, label, VHOST_USER_ACCEPT_S, err);
+            *out = vmm_vhost_user_accept(nd->socket_path, index, label, VHOST_USER_ACCEPT_S,
+                                         err);
         } else {
-            *out = vmm_vhost_user_connect(nd->socket_path, label, err);
+            *out = vmm_vhost_user_connect(nd->socket_path, NULL, index, label, err);
         }
         return *out != NULL;
     }

@@ -84,9 +84,10 @@ VmmNetdev *vmm_netdev_open(const VmmNetDef *def, unsigned index, GError **err)
         break;
     }
     case VMM_NET_VHOSTUSER: {
-        /* Nothing to hand over: the worker connects to the back end itself
-         * (one connection, so not here). A client's socket must exist now:
-         * a start that cannot connect fails early, naming it. */
+        /* Nothing to hand over here: the socket is made apart (by vmmd,
+         * vhost_user.h's opener; by a worker run by hand itself), once per
+         * connection. A client's socket must exist now: a start that
+         * cannot connect fails early, naming it. */
         struct stat st;
         const char *why = NULL;
         if (!def->socket_server) {

@@ -265,7 +265,8 @@ static int add_ioctls(scmp_filter_ctx ctx, const unsigned long *reqs, size_t n)
 #define ADD_IOCTLS(ctx, arr) (rc = rc < 0 ? rc : add_ioctls(ctx, arr, G_N_ELEMENTS(arr)))
 #define RULE(ctx, ...) (rc = rc < 0 ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, __VA_ARGS__))
 
-static scmp_filter_ctx build_filter(VmmThreadKind kind, bool log_only, int *err)
+static scmp_filter_ctx build_filter(VmmThreadKind kind, bool log_only, bool vhost_connects,
+                                    int *err)
 {
     const KindSpec *k = &kind_specs[kind];
     scmp_filter_ctx ctx = seccomp_init(log_only ? SCMP_ACT_LOG : SCMP_ACT_TRAP);
@@ -303,14 +304,19 @@ static scmp_filter_ctx build_filter(VmmThreadKind kind, bool log_only, int *err)
         ADD(ctx, main_calls);
     if (k->balloon && !k->io)
         ADD(ctx, balloon_calls);
-    if (k->socket)
+    /* The vhost thread makes a socket only for a reconnect by path; when
+     * vmmd makes them, a new socket (and the host's abstract unix
+     * sockets, which no empty root hides) is out of its reach. */
+    bool connects = k->main || vhost_connects;
+    if (k->socket && connects)
         /* Unix sockets only: chardev and vhost-user reconnects. */
         RULE(ctx, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
     if (k->socket)
         /* A reconnected vhost-user back end gets a new back-end channel. */
         RULE(ctx, SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
-    if (k->socket && !k->main) {
+    if (k->socket && !k->main && connects)
         RULE(ctx, SCMP_SYS(connect), 0);
+    if (k->socket && !k->main) {
         /* the reconnected socket's timeouts; a back end out of step */
         RULE(ctx, SCMP_SYS(setsockopt), 0);
         RULE(ctx, SCMP_SYS(shutdown), 0);
@@ -341,10 +347,10 @@ static struct sock_fprog progs[VMM_THREAD_KINDS];
 static gint installed;
 
 /* Builds kind's filter and writes its BPF to fd; a negative errno. */
-static int export_kind(VmmThreadKind kind, bool log_only, int fd)
+static int export_kind(VmmThreadKind kind, bool log_only, bool vhost_connects, int fd)
 {
     int rc = 0;
-    scmp_filter_ctx ctx = build_filter(kind, log_only, &rc);
+    scmp_filter_ctx ctx = build_filter(kind, log_only, vhost_connects, &rc);
     if (!ctx)
         return rc ? rc : -ENOMEM;
     rc = seccomp_export_bpf(ctx, fd);
@@ -379,7 +385,7 @@ static bool read_bpf(VmmThreadKind kind, int fd, struct sock_fprog *out, GError 
  * freed at once) and the library's pages would otherwise stay in the
  * worker's peak memory for the VM's whole life. If the child fails, the
  * build runs here once more to say why. */
-static bool build_all(bool log_only, GError **err)
+static bool build_all(bool log_only, bool vhost_connects, GError **err)
 {
     int fds[VMM_THREAD_KINDS];
     bool ok = true;
@@ -395,7 +401,7 @@ static bool build_all(bool log_only, GError **err)
     pid_t pid = ok ? fork() : -1;
     if (pid == 0) {
         for (int k = 0; k < VMM_THREAD_KINDS; k++)
-            if (export_kind(k, log_only, fds[k]) < 0)
+            if (export_kind(k, log_only, vhost_connects, fds[k]) < 0)
                 _exit(1);
         _exit(0);
     }
@@ -407,7 +413,7 @@ static bool build_all(bool log_only, GError **err)
     for (int k = 0; k < VMM_THREAD_KINDS && ok; k++) {
         if (!child_ok) {
             /* no child (fork refused) or it failed: once more here */
-            int rc = ftruncate(fds[k], 0) < 0 ? -errno : export_kind(k, log_only, fds[k]);
+            int rc = ftruncate(fds[k], 0) < 0 ? -errno : export_kind(k, log_only, vhost_connects, fds[k]);
             if (rc < 0) {
                 g_set_error(err, SANDBOX_ERROR, 0, "seccomp: cannot build the %s thread's "
                             "filter: %s", vmm_thread_kind_name(k), g_strerror(-rc));
@@ -526,12 +532,13 @@ static void on_sigsys(int sig, siginfo_t *si, void *uctx)
     _exit(VMM_SECCOMP_EXIT_STATUS);
 }
 
-bool vmm_seccomp_install(int log_fd, int exit_fd, bool log_only, GError **err)
+bool vmm_seccomp_install(int log_fd, int exit_fd, bool log_only, bool vhost_connects,
+                         GError **err)
 {
     for (int nr = 0; nr < MAX_SYSCALL_NR; nr++)
         if (!syscall_names[nr])
             syscall_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
-    if (!progs[VMM_THREAD_MAIN].filter && !build_all(log_only, err))
+    if (!progs[VMM_THREAD_MAIN].filter && !build_all(log_only, vhost_connects, err))
         return false;
     trap_log_fd = log_fd;
     trap_exit_fd = exit_fd;

@@ -46,8 +46,11 @@ pid_t vmm_host_pid(void);
  * VMM_SECCOMP_EXIT_STATUS) and loads the main loop's filter on every
  * thread of the process (TSYNC). Threads then narrow their own filter with
  * vmm_seccomp_enter_thread(). log_only: SCMP_ACT_LOG instead of the trap
- * (--enable-seccomp-log builds). */
-bool vmm_seccomp_install(int log_fd, int exit_fd, bool log_only, GError **err);
+ * (--enable-seccomp-log builds). vhost_connects: the vhost thread may make
+ * and connect unix sockets (a vhost-user reconnect by path); false when
+ * vmmd makes them (vhost_user.h's opener). */
+bool vmm_seccomp_install(int log_fd, int exit_fd, bool log_only, bool vhost_connects,
+                         GError **err);
 /* In a thread, before it runs guest-facing code: loads that kind's filter
  * on the calling thread (threads it creates inherit it). No-op unless
  * vmm_seccomp_install() ran. */

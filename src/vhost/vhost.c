@@ -125,11 +125,17 @@ static bool reconnect_loop(VmmVhostDev *v)
         if (r != 0)
             continue;   /* woken (interrupt routing changed): wait on */
         g_autoptr(GError) err = NULL;
-        g_mutex_lock(&v->lock);
-        bool ok = v->ops->reconnect(v, &err) && resume_locked(v, &err);
-        if (ok)
-            g_atomic_int_set(&v->connected, 1);
-        g_mutex_unlock(&v->lock);
+        /* The socket first, without the lock: a vCPU thread that talks to
+         * the device meanwhile is told it is disconnected, not held. */
+        int fd = v->ops->reconnect_open(v, &err);
+        bool ok = false;
+        if (fd >= 0) {
+            g_mutex_lock(&v->lock);
+            ok = v->ops->reconnect(v, fd, &err) && resume_locked(v, &err);
+            if (ok)
+                g_atomic_int_set(&v->connected, 1);
+            g_mutex_unlock(&v->lock);
+        }
         if (ok) {
             vmm_log_info("%s: reconnected to the back end (attempt %u)", v->name, attempt);
             return true;

@@ -44,9 +44,13 @@ typedef struct {
     /* Optional: the driver reset the device; the next start gets a fresh
      * area (the old one's requests belong to the old driver). */
     void (*drop_inflight)(VmmVhostDev *v);
-    /* Optional: a new connection to the back end after it hung up, with
-     * the handshake done (no rings); false with a reason to try again. */
-    bool (*reconnect)(VmmVhostDev *v, GError **err);
+    /* Optional, together: a new connection to the back end after it hung
+     * up. reconnect_open makes the socket without the layer's locks (it
+     * may wait on vmmd, which connects for a confined worker); reconnect
+     * takes it and does the handshake (no rings). -1 or false with a
+     * reason to try again. */
+    int (*reconnect_open)(VmmVhostDev *v, GError **err);
+    bool (*reconnect)(VmmVhostDev *v, int fd, GError **err);
     /* Optional: read and answer one request waiting on backend_fd. Runs
      * on the layer's thread without the layer's locks. */
     VmmVhostBackendEvent (*serve_backend)(VmmVhostDev *v);

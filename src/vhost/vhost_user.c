@@ -6,6 +6,7 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -71,6 +72,9 @@ G_STATIC_ASSERT(sizeof(VuHdr) == VHOST_USER_HDR_SIZE);
 typedef struct {
     int fd;
     char *path;
+    /* the device as the opener knows it (disk target, else interface) */
+    char *disk;
+    unsigned interface;
     uint64_t protocol;           /* negotiated protocol features */
     bool has_protocol;           /* VHOST_USER_F_PROTOCOL_FEATURES offered */
     unsigned refused;            /* back-end requests answered with an error */
@@ -508,10 +512,12 @@ static void u_close(VmmVhostDev *v)
     if (u->fd >= 0)
         close(u->fd);
     g_free(u->path);
+    g_free(u->disk);
     g_free(u);
 }
 
-static bool u_reconnect(VmmVhostDev *v, GError **err);
+static int u_reconnect_open(VmmVhostDev *v, GError **err);
+static bool u_reconnect(VmmVhostDev *v, int fd, GError **err);
 
 static const VmmVhostOps user_ops = {
     .kind = "vhost-user",
@@ -526,6 +532,7 @@ static const VmmVhostOps user_ops = {
     .get_vring_base = u_get_vring_base,
     .get_config = u_get_config,
     .set_config = u_set_config,
+    .reconnect_open = u_reconnect_open,
     .reconnect = u_reconnect,
     .set_inflight = u_set_inflight,
     .drop_inflight = u_drop_inflight,
@@ -557,15 +564,21 @@ static int unix_socket(const char *path, struct sockaddr_un *sa, GError **err)
     return fd;
 }
 
+/* Never blocks (vmmd connects from its main loop): a back end whose
+ * listen queue is full is refused like an absent one, and tried again. */
 static int connect_unix(const char *path, GError **err)
 {
     struct sockaddr_un sa;
     int fd = unix_socket(path, &sa, err);
     if (fd < 0)
         return -1;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+        connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        fcntl(fd, F_SETFL, fl) < 0) {
         int e = errno;
-        g_set_error(err, VMM_VHOST_ERROR, 0, "cannot connect: %s%s", g_strerror(e),
+        g_set_error(err, VMM_VHOST_ERROR, 0, "cannot connect: %s%s",
+                    e == EAGAIN ? "the back end's listen queue is full" : g_strerror(e),
                     e == ECONNREFUSED || e == ENOENT ? " (is the back end running?)" : "");
         close(fd);
         return -1;
@@ -573,9 +586,9 @@ static int connect_unix(const char *path, GError **err)
     return fd;
 }
 
-/* Listens on path (a stale socket there is replaced, as QEMU's server=on
- * does), waits up to timeout_s for one back end, and stops listening. */
-static int accept_unix(const char *path, unsigned timeout_s, GError **err)
+/* Listens on path; a stale socket there is replaced, as QEMU's
+ * server=on does. */
+static int listen_unix(const char *path, GError **err)
 {
     struct sockaddr_un sa;
     int lfd = unix_socket(path, &sa, err);
@@ -589,6 +602,18 @@ static int accept_unix(const char *path, unsigned timeout_s, GError **err)
         close(lfd);
         return -1;
     }
+    return lfd;
+}
+
+int vmm_vhost_user_socket(const char *path, bool listening, GError **err)
+{
+    return listening ? listen_unix(path, err) : connect_unix(path, err);
+}
+
+/* Waits up to timeout_s for one back end on the listening lfd, and
+ * stops listening (closes lfd). */
+static int accept_on(int lfd, unsigned timeout_s, GError **err)
+{
     struct pollfd p = { .fd = lfd, .events = POLLIN };
     int r;
     do
@@ -597,7 +622,6 @@ static int accept_unix(const char *path, unsigned timeout_s, GError **err)
     int fd = r == 1 ? accept4(lfd, NULL, NULL, SOCK_CLOEXEC) : -1;
     int e = r == 1 ? errno : r == 0 ? ETIMEDOUT : errno;
     close(lfd);
-    unlink(path);
     if (fd < 0 && e == ETIMEDOUT)
         g_set_error(err, VMM_VHOST_ERROR, 0, "no back end connected within %u s", timeout_s);
     else if (fd < 0)
@@ -635,19 +659,46 @@ static bool negotiate(VmmVhostDev *v, uint64_t *features_out, uint64_t *nq_out, 
     return ok;
 }
 
+/* ---- where sockets come from ------------------------------------------------ */
+
+static VmmVhostUserOpener opener;
+
+void vmm_vhost_user_set_opener(const VmmVhostUserOpener *o)
+{
+    opener = o ? *o : (VmmVhostUserOpener){ 0 };
+}
+
+bool vmm_vhost_user_has_opener(void)
+{
+    return opener.open != NULL;
+}
+
+/* The socket of a device: from the opener when there is one (it may be a
+ * listening one, for accept), else made here on path. */
+static int open_socket(const char *path, const char *disk, unsigned interface, bool listening,
+                       const char *name, GError **err)
+{
+    g_autoptr(GError) why = NULL;
+    int fd = opener.open ? opener.open(opener.opaque, disk, interface, &why)
+                         : vmm_vhost_user_socket(path, listening, &why);
+    if (fd < 0)
+        g_set_error(err, VMM_VHOST_ERROR, 0, "%s: vhost-user %s %s: %s", name,
+                    listening ? "socket" : "back end", path, why->message);
+    return fd;
+}
+
 /* A new connection to the same socket path, for the layer's reconnect:
  * the back end must offer what the first one did, since the driver
  * negotiated with that. */
-static bool u_reconnect(VmmVhostDev *v, GError **err)
+static int u_reconnect_open(VmmVhostDev *v, GError **err)
 {
     UserPriv *u = upriv(v);
-    g_autoptr(GError) why = NULL;
-    int fd = connect_unix(u->path, &why);
-    if (fd < 0) {
-        g_set_error(err, VMM_VHOST_ERROR, 0, "%s: vhost-user back end %s: %s", v->name,
-                    u->path, why->message);
-        return false;
-    }
+    return open_socket(u->path, u->disk, u->interface, false, v->name, err);
+}
+
+static bool u_reconnect(VmmVhostDev *v, int fd, GError **err)
+{
+    UserPriv *u = upriv(v);
     set_timeouts(fd);
     close(u->fd);
     u->fd = fd;
@@ -670,13 +721,16 @@ static bool u_reconnect(VmmVhostDev *v, GError **err)
 
 /* A connected socket (either direction) becomes a device after the
  * handshake. Takes fd. */
-static VmmVhostDev *user_negotiate(int fd, const char *path, const char *name, GError **err)
+static VmmVhostDev *user_negotiate(int fd, const char *path, const char *disk,
+                                   unsigned interface, const char *name, GError **err)
 {
     set_timeouts(fd);
     UserPriv *u = g_new0(UserPriv, 1);
     u->fd = fd;
     u->inflight_fd = -1;
     u->path = g_strdup(path);
+    u->disk = g_strdup(disk);
+    u->interface = interface;
     VmmVhostDev *v = g_new0(VmmVhostDev, 1);
     vmm_vhost_dev_init(v, &user_ops, u, name, fd);
     uint64_t features, nq;
@@ -689,27 +743,30 @@ static VmmVhostDev *user_negotiate(int fd, const char *path, const char *name, G
     return v;
 }
 
-VmmVhostDev *vmm_vhost_user_connect(const char *path, const char *name, GError **err)
+VmmVhostDev *vmm_vhost_user_connect(const char *path, const char *disk, unsigned interface,
+                                    const char *name, GError **err)
 {
-    g_autoptr(GError) why = NULL;
-    int fd = connect_unix(path, &why);
-    if (fd < 0) {
-        g_set_error(err, VMM_VHOST_ERROR, 0, "%s: vhost-user back end %s: %s", name, path,
-                    why->message);
-        return NULL;
-    }
-    return user_negotiate(fd, path, name, err);
+    int fd = open_socket(path, disk, interface, false, name, err);
+    return fd < 0 ? NULL : user_negotiate(fd, path, disk, interface, name, err);
 }
 
-VmmVhostDev *vmm_vhost_user_accept(const char *path, const char *name, unsigned timeout_s,
-                                   GError **err)
+VmmVhostDev *vmm_vhost_user_accept(const char *path, unsigned interface, const char *name,
+                                   unsigned timeout_s, GError **err)
 {
+    int lfd = open_socket(path, NULL, interface, true, name, err);
+    if (lfd < 0)
+        return NULL;
     g_autoptr(GError) why = NULL;
-    int fd = accept_unix(path, timeout_s, &why);
+    int fd = accept_on(lfd, timeout_s, &why);
+    /* The socket file goes with the listener, where this process can see
+     * it (a confined worker's opener listened for it: vmmd's is left,
+     * and replaced at the next listen). */
+    if (!opener.open)
+        unlink(path);
     if (fd < 0) {
         g_set_error(err, VMM_VHOST_ERROR, 0, "%s: vhost-user socket %s: %s", name, path,
                     why->message);
         return NULL;
     }
-    return user_negotiate(fd, path, name, err);
+    return user_negotiate(fd, path, NULL, interface, name, err);
 }

@@ -14,13 +14,39 @@
  * GET_FEATURES, protocol features (REPLY_ACK, CONFIG, MQ, BACKEND_REQ,
  * INFLIGHT_SHMFD), GET_QUEUE_NUM, and with BACKEND_REQ a socketpair for
  * the back end's own requests (SET_BACKEND_REQ_FD), which the vhost
- * layer's thread serves.
- * name is for messages ("vhost-user-blk vdb"). */
-VmmVhostDev *vmm_vhost_user_connect(const char *path, const char *name, GError **err);
-/* The other direction (libvirt's <source mode='server'>): listen on path,
- * wait up to timeout_s for the back end to connect, then the same. */
-VmmVhostDev *vmm_vhost_user_accept(const char *path, const char *name, unsigned timeout_s,
-                                   GError **err);
+ * layer's thread serves. The device is disk `disk` (its target name), or
+ * when that is NULL interface `interface`: how the opener (below) names
+ * it. name is for messages ("vhost-user-blk vdb"). */
+VmmVhostDev *vmm_vhost_user_connect(const char *path, const char *disk, unsigned interface,
+                                    const char *name, GError **err);
+/* The other direction (libvirt's <source mode='server'>, interfaces
+ * only): listen on path, wait up to timeout_s for the back end to
+ * connect, then the same. */
+VmmVhostDev *vmm_vhost_user_accept(const char *path, unsigned interface, const char *name,
+                                   unsigned timeout_s, GError **err);
+
+/* A unix stream socket on path, connected (never blocking: a full listen
+ * queue is an error) or, with listening, bound and listening (a stale
+ * socket file there is replaced). What vmmd makes for a confined worker;
+ * -1 with a reason. */
+int vmm_vhost_user_socket(const char *path, bool listening, GError **err);
+
+/* Where the sockets come from in a process that cannot reach the paths
+ * (vmm-worker confined by vmmd, in an empty root and without the rights
+ * on a back end's socket): open() returns the socket of disk `disk` (its
+ * target name) or, disk NULL, interface `interface`, made by someone who
+ * can (vmmd, from its own copy of the definition): connected, or
+ * listening for an interface in server mode. It may wait, bounded; -1
+ * with a reason otherwise. Called for every connection: the first, a
+ * guest reboot's, a reconnect's (from the vhost layer's thread). Without
+ * an opener (vmm-worker run by hand) this process uses the path itself.
+ * Process-wide: the worker has one vmmd. */
+typedef struct {
+    int (*open)(void *opaque, const char *disk, unsigned interface, GError **err);
+    void *opaque;
+} VmmVhostUserOpener;
+void vmm_vhost_user_set_opener(const VmmVhostUserOpener *o);   /* NULL: none */
+bool vmm_vhost_user_has_opener(void);
 
 /* Message codes and sizes (the spec's numbering). */
 enum {

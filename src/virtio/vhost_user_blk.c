@@ -115,7 +115,7 @@ VmmVhostUserBlk *vmm_vhost_user_blk_new(VmmVm *vm, const VmmDiskDef *disk, int p
     g_autofree char *name = g_strdup_printf("vhost-user-blk %s", disk->target_dev);
     VmmVhostUserBlk *b = g_new0(VmmVhostUserBlk, 1);
     b->disk = disk;
-    b->vhost = vmm_vhost_user_connect(disk->path, name, err);
+    b->vhost = vmm_vhost_user_connect(disk->path, disk->target_dev, 0, name, err);
     if (!b->vhost) {
         vmm_vhost_user_blk_free(b);
         return NULL;

@@ -9,6 +9,7 @@
 #include "conf/net_conf.h"
 #include "util/log.h"
 #include "util/sandbox.h"
+#include "vhost/vhost_user.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -47,14 +48,17 @@ static bool fail(GError **err, const char *step, int e)
     return false;
 }
 
-/* A vhost-user back end is reached through its socket path again on a
- * guest reboot and on a reconnect: such a domain keeps the host's view of
- * the file system, and uid 0 (without capabilities, the owner's rights on
- * a back end's root-owned socket) unless it runs under a security label
- * ("+N", which vmmd passes for <seclabel> after giving it the sockets).
- * NULL when nothing needs it. */
+/* A worker run by hand reaches a vhost-user back end through its socket
+ * path again on a guest reboot and on a reconnect: such a domain keeps the
+ * host's view of the file system, and uid 0 (without capabilities, the
+ * owner's rights on a back end's root-owned socket) unless it runs under a
+ * security label ("+N"). Under vmmd nothing needs it: vmmd makes every
+ * vhost-user socket and hands it over (the layer's opener,
+ * vhost_sockets.c). NULL when nothing needs it. */
 static char *needs_host_files(const VmmDomainDef *def)
 {
+    if (vmm_vhost_user_has_opener())
+        return NULL;
     for (guint i = 0; def->disks && i < def->disks->len; i++) {
         const VmmDiskDef *d = g_ptr_array_index(def->disks, i);
         if (d->type == VMM_DISK_VHOSTUSER)
@@ -288,7 +292,8 @@ bool worker_confine(const VmmDomainDef *def, const char *user, const char *group
 #else
     const bool log_only = false;
 #endif
-    if (!vmm_seccomp_install(STDERR_FILENO, exit_fd, log_only, err))
+    if (!vmm_seccomp_install(STDERR_FILENO, exit_fd, log_only, !vmm_vhost_user_has_opener(),
+                             err))
         return false;
     /* libseccomp's filter databases (built just now, then freed) left
      * about 200 KiB in the heap that no trim gives back after pin_malloc:

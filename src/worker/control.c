@@ -513,6 +513,13 @@ static json_object *cmd_quit(VmmProtoConn *c, json_object *args, void *opaque, G
     return json_object_new_object();
 }
 
+static json_object *cmd_vhost_user_socket(VmmProtoConn *c, json_object *args, void *opaque,
+                                          GError **err)
+{
+    Worker *w = opaque;
+    return worker_vhost_sockets_answer(w->vhost_sockets, c, args, err);
+}
+
 static const VmmProtoCommand commands[] = {
     { "query-status", true, cmd_query_status },
     { "query-stats", true, cmd_query_stats },
@@ -526,6 +533,7 @@ static const VmmProtoCommand commands[] = {
     { "stop", false, cmd_stop },
     { "cont", false, cmd_cont },
     { "quit", false, cmd_quit },
+    { "vhost-user-socket", false, cmd_vhost_user_socket },
     { NULL },
 };
 

@@ -219,7 +219,7 @@ int main(int argc, char **argv)
     g_autofree char *label_user = NULL;   /* <seclabel>'s USER:GROUP, split */
     gboolean verbose = FALSE, version = FALSE, no_sandbox = FALSE;
     gint state_lock_fd = -1, desc_fd = -1;
-    g_auto(GStrv) net_fds = NULL;
+    g_auto(GStrv) net_fds = NULL, vhost_user_fds = NULL;
     GOptionEntry entries[] = {
         { "xml", 'x', 0, G_OPTION_ARG_FILENAME, &xml,
           "libvirt domain XML to run (read by vmm-worker-xml, a process of its own)", "FILE" },
@@ -239,6 +239,9 @@ int main(int argc, char **argv)
         { "net-fds", 0, 0, G_OPTION_ARG_STRING_ARRAY, &net_fds,
           "interface INDEX's host side, opened by vmmd (tap queues or passt's socket)",
           "INDEX:FD[,FD...]" },
+        { "vhost-user-fd", 0, 0, G_OPTION_ARG_STRING_ARRAY, &vhost_user_fds,
+          "a vhost-user device's socket, made by vmmd; later ones are asked of vmmd over the "
+          "control socket", "disk:TARGET:FD|interface:INDEX:FD" },
         { "user", 0, 0, G_OPTION_ARG_STRING, &user,
           "when started as root, run the guest as this user, a name or +UID (default: the "
           "domain's <seclabel> label, else vmmd)", "NAME" },
@@ -335,6 +338,14 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    /* vmmd makes the vhost-user sockets (the confined worker cannot reach
+     * their paths); without it the worker connects by path itself. */
+    if (vhost_user_fds && !(w.vhost_sockets = worker_vhost_sockets_new(&w, vhost_user_fds,
+                                                                       &err))) {
+        vmm_log_error("%s", err->message);
+        detail = g_strdup(err->message);
+        goto out;
+    }
     for (guint i = 0; i < w.def->serials->len; i++) {
         const VmmChrDef *chr = g_ptr_array_index(w.def->serials, i);
         g_autofree char *label = g_strdup_printf("serial%u", chr->port);
@@ -390,6 +401,7 @@ int main(int argc, char **argv)
     const char *run_user = user ? user : label_user ? label_user : VMM_WORKER_DEFAULT_USER;
     const char *run_group = user ? group : label_user ? label_group : group;
     for (;;) {
+        worker_vhost_sockets_hold(w.vhost_sockets, false);
         w.vm = vmm_vm_new(w.def, w.backends, w.channel_backends, netdevs, boot_protocol,
                           &err);
         worker_balloon_restore(&w);
@@ -410,6 +422,7 @@ int main(int argc, char **argv)
          * the loop while a VM runs. */
         g_unix_fd_add(w.vm->stop_eventfd, G_IO_IN, on_vm_stopped, &w);
         g_main_loop_run(w.loop);
+        worker_vhost_sockets_hold(w.vhost_sockets, true);
         VmmStopReason why = vmm_vm_join(w.vm);
         g_free(detail);
         detail = g_strdup(w.vm->stop_detail ? w.vm->stop_detail : "");
@@ -446,6 +459,7 @@ out:
     while (ran && g_main_context_iteration(NULL, FALSE))
         ;
     worker_control_stop(&w);
+    worker_vhost_sockets_free(w.vhost_sockets);
     for (guint i = 0; i < nnets; i++)
         vmm_netdev_close(netdevs[i]);
     for (unsigned i = 0; i < VMM_MAX_SERIALS; i++)

@@ -24,6 +24,8 @@ enum {
 typedef struct VmmVm VmmVm;
 typedef struct VmmChardev VmmChardev;
 typedef struct VmmProtoServer VmmProtoServer;
+typedef struct VmmProtoConn VmmProtoConn;
+typedef struct WorkerVhostSockets WorkerVhostSockets;
 
 typedef struct {
     GMainLoop *loop;
@@ -39,6 +41,7 @@ typedef struct {
     uint64_t balloon_target;         /* pages */
     unsigned balloon_period;         /* seconds */
     int proc_status_fd;              /* /proc/self/status, opened before confinement */
+    WorkerVhostSockets *vhost_sockets;   /* vmmd makes the vhost-user sockets, or NULL */
 } Worker;
 
 /* The control socket (commands of vmmd-protocol(7), "Worker commands"). */
@@ -50,6 +53,22 @@ void worker_control_stop(Worker *w);
  * guest reset leaves the balloon's num_pages alone. */
 void worker_balloon_save(Worker *w);
 void worker_balloon_restore(Worker *w);
+
+/* vhost-user sockets made by vmmd (vhost_sockets.c): the ones handed over
+ * at spawn, args "disk:TARGET:FD" and "interface:INDEX:FD"
+ * (--vhost-user-fd), and later ones asked of vmmd over the control socket
+ * (event VHOST_USER_SOCKET, answered by the command vhost-user-socket).
+ * Installs itself as the vhost-user layer's opener (vhost_user.h). */
+WorkerVhostSockets *worker_vhost_sockets_new(Worker *w, char **args, GError **err);
+void worker_vhost_sockets_free(WorkerVhostSockets *s);
+/* While the VM is torn down (hold): a reconnect waiting for vmmd, or
+ * asking anew, on a device being freed fails at once instead of holding
+ * its thread's join for up to the request's 10 s. NULL is ignored. */
+void worker_vhost_sockets_hold(WorkerVhostSockets *s, bool hold);
+/* The command vhost-user-socket {"request": N, "error": TEXT}: vmmd's
+ * answer to request N, with the socket as the message's descriptor. */
+json_object *worker_vhost_sockets_answer(WorkerVhostSockets *s, VmmProtoConn *c,
+                                         json_object *args, GError **err);
 
 /* Confines the worker (confine.c): namespaces and an empty root, rlimits,
  * user/group (when root), no capabilities, no_new_privs, seccomp. */

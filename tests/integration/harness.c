@@ -564,6 +564,24 @@ void qsd_start(Qsd *q, const char *dir)
     qsd_start_on(q, dir, true);
 }
 
+void qsd_kill(Qsd *q)
+{
+    kill(q->pid, SIGKILL);
+    waitpid(q->pid, NULL, 0);
+    q->pid = 0;
+    g_unlink(q->sock);
+}
+
+void qsd_restart(Qsd *q)
+{
+    if (q->pid > 0)
+        qsd_kill(q);
+    g_autofree char *dir = g_path_get_dirname(q->sock);
+    g_free(q->sock);
+    g_free(q->img);
+    qsd_start_on(q, dir, false);
+}
+
 void qsd_stop(Qsd *q)
 {
     if (q->pid > 0) {

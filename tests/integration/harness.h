@@ -107,6 +107,10 @@ typedef struct {
 } Qsd;
 void qsd_start_on(Qsd *q, const char *dir, bool new_image);
 void qsd_start(Qsd *q, const char *dir);
+/* SIGKILL (its socket file goes too); restart: a new back end on the
+ * same socket and image (after killing the running one). */
+void qsd_kill(Qsd *q);
+void qsd_restart(Qsd *q);
 void qsd_stop(Qsd *q);
 void qsd_free(Qsd *q);
 

@@ -203,8 +203,32 @@ static void test_missing_passt(void)
     vmmd_cleanup(&v);
 }
 
-/* A vhostuser interface under vmmd: nothing to hand over (the worker
- * connects to testpmd itself), domif-setlink reaches the guest, the
+/* testpmd (client: it connects to us), and a vhost-user domain `name` on
+ * its socket in `mode`, started until the guest's net is ready; NULL when
+ * testpmd did not come up (SKIPped or failed). Returns the serial path. */
+static char *vhost_user_net_ready(VmmProtoSync *s, Vmmd *v, HarnessTestpmd *t,
+                                  const char *name, const char *mac, const char *mode)
+{
+    if (!harness_testpmd_start(t, 1, !strcmp(mode, "server"))) {
+        harness_testpmd_stop(t);
+        return NULL;
+    }
+    g_autofree char *iface = g_strdup_printf("<interface type='vhostuser'>"
+                                             "<mac address='%s'/>"
+                                             "<source type='unix' path='%s' mode='%s'/>"
+                                             "<model type='virtio'/></interface>", mac, t->sock,
+                                             mode);
+    g_autofree char *xml = net_domain(v, name, iface);
+    define_xml(s, xml);
+    domain_op(s, "domain-start", name);
+    wait_running(s, name);
+    char *serial = serial_path(v, name);
+    wait_serial(serial, "\"net_ready\"", 1);
+    return serial;
+}
+
+/* A vhostuser interface under vmmd: the daemon connects to testpmd and
+ * hands the socket over, domif-setlink reaches the guest, the
  * interface is in the statistics; a missing socket refuses the start in
  * one line with no worker left. */
 static void test_vhost_user(void)
@@ -224,21 +248,12 @@ static void test_vhost_user(void)
     g_assert_cmpuint(count_workers(&v, "n5"), ==, 0);
 
     HarnessTestpmd t = { 0 };
-    if (!harness_testpmd_start(&t, 1, false)) {
-        harness_testpmd_stop(&t);
+    g_autofree char *serial = vhost_user_net_ready(s, &v, &t, "n4", "52:54:00:00:00:09",
+                                                   "client");
+    if (!serial) {
         vmmd_cleanup(&v);
         return;
     }
-    g_autofree char *iface = g_strdup_printf("<interface type='vhostuser'>"
-                                             "<mac address='52:54:00:00:00:09'/>"
-                                             "<source type='unix' path='%s' mode='client'/>"
-                                             "<model type='virtio'/></interface>", t.sock);
-    g_autofree char *xml = net_domain(&v, "n4", iface);
-    define_xml(s, xml);
-    domain_op(s, "domain-start", "n4");
-    wait_running(s, "n4");
-    g_autofree char *serial = serial_path(&v, "n4");
-    wait_serial(serial, "\"net_ready\"", 1);
     json_object *a = name_args("n4");
     json_object_object_add(a, "interface", json_object_new_string("52:54:00:00:00:09"));
     json_object_object_add(a, "state", json_object_new_string("down"));
@@ -262,6 +277,16 @@ static void test_vhost_user(void)
     g_autofree char *state = domain_state(s, "n4");
     g_assert_cmpstr(state, ==, "shutoff");
     harness_testpmd_stop(&t);
+
+    /* mode='server': the daemon listens and hands the listening socket
+     * over; the confined worker accepts testpmd on it */
+    HarnessTestpmd tc = { 0 };
+    g_autofree char *sserial = vhost_user_net_ready(s, &v, &tc, "n6", "52:54:00:00:00:0a",
+                                                    "server");
+    if (sserial) {
+        domain_op(s, "domain-destroy", "n6");
+        harness_testpmd_stop(&tc);
+    }
     vmmd_cleanup(&v);
 }
 

@@ -33,16 +33,9 @@ typedef struct {
 
 static const char *const ns_names[] = { "mnt", "ipc", "uts" };
 
-static gboolean probe_when_idle(const char *line, GPid pid, void *opaque)
+/* The worker's status, namespaces and root as /proc shows them now. */
+static void probe_pid(Probe *p, int pid)
 {
-    Probe *p = opaque;
-    if (p->seen || !strstr(line, "guestkit: ") || !strstr(line, "\"event\":\"idle\""))
-        return TRUE;
-    p->seen = true;
-    if (p->trap) {
-        kill(pid, SIGUSR2);
-        return TRUE;
-    }
     g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
     g_file_get_contents(path, &p->status, NULL, NULL);
     for (int i = 0; i < 3; i++) {
@@ -56,6 +49,19 @@ static gboolean probe_when_idle(const char *line, GPid pid, void *opaque)
         p->root_entries++;
     if (d)
         g_dir_close(d);
+}
+
+static gboolean probe_when_idle(const char *line, GPid pid, void *opaque)
+{
+    Probe *p = opaque;
+    if (p->seen || !strstr(line, "guestkit: ") || !strstr(line, "\"event\":\"idle\""))
+        return TRUE;
+    p->seen = true;
+    if (p->trap) {
+        kill(pid, SIGUSR2);
+        return TRUE;
+    }
+    probe_pid(p, (int)pid);
     kill(pid, SIGTERM);   /* the ACPI power button: a clean poweroff */
     return TRUE;
 }
@@ -91,25 +97,19 @@ static HarnessRun *run_idle(const char *dir, const char *const *args, Probe *p)
     return harness_run_worker(xml, args, BOOT_TIMEOUT, probe_when_idle, p);
 }
 
-static void test_confined(void)
+/* An unprivileged uid and gid, no capabilities, no_new_privs, seccomp,
+ * namespaces of its own and an empty root. */
+static void assert_confined(const Probe *p)
 {
-    g_autofree char *dir = harness_tmpdir();
-    Probe p = { 0 };
-    g_autoptr(HarnessRun) r = run_idle(dir, NULL, &p);
-    harness_assert_clean_stderr(r);
-    if (!p.seen || r->exit_status != 0)
-        g_test_message("stdout:\n%s\nstderr:\n%s", r->out, r->err);
-    g_assert_true(p.seen);
-    g_assert_cmpint(r->exit_status, ==, 0);
-    g_test_message("worker status:\n%s", p.status);
-    g_autofree char *uid = field(p.status, "Uid");
-    g_autofree char *gid = field(p.status, "Gid");
-    g_autofree char *capeff = field(p.status, "CapEff");
-    g_autofree char *capprm = field(p.status, "CapPrm");
-    g_autofree char *capbnd = field(p.status, "CapBnd");
-    g_autofree char *capamb = field(p.status, "CapAmb");
-    g_autofree char *nnp = field(p.status, "NoNewPrivs");
-    g_autofree char *seccomp = field(p.status, "Seccomp");
+    g_test_message("worker status:\n%s", p->status);
+    g_autofree char *uid = field(p->status, "Uid");
+    g_autofree char *gid = field(p->status, "Gid");
+    g_autofree char *capeff = field(p->status, "CapEff");
+    g_autofree char *capprm = field(p->status, "CapPrm");
+    g_autofree char *capbnd = field(p->status, "CapBnd");
+    g_autofree char *capamb = field(p->status, "CapAmb");
+    g_autofree char *nnp = field(p->status, "NoNewPrivs");
+    g_autofree char *seccomp = field(p->status, "Seccomp");
     /* real, effective, saved and fs uid: all the unprivileged one */
     g_auto(GStrv) uids = g_strsplit_set(uid, " \t", -1);
     g_assert_cmpuint(g_strv_length(uids), ==, 4);
@@ -125,12 +125,25 @@ static void test_confined(void)
     for (int i = 0; i < 3; i++) {
         g_autofree char *self = g_strdup_printf("/proc/self/ns/%s", ns_names[i]);
         g_autofree char *mine = g_file_read_link(self, NULL);
-        g_test_message("%s namespace: worker %s, test %s", ns_names[i], p.ns[i], mine);
-        g_assert_nonnull(p.ns[i]);
-        g_assert_cmpstr(p.ns[i], !=, mine);
+        g_test_message("%s namespace: worker %s, test %s", ns_names[i], p->ns[i], mine);
+        g_assert_nonnull(p->ns[i]);
+        g_assert_cmpstr(p->ns[i], !=, mine);
     }
     /* nothing of the host's files in its root */
-    g_assert_cmpint(p.root_entries, ==, 0);
+    g_assert_cmpint(p->root_entries, ==, 0);
+}
+
+static void test_confined(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    Probe p = { 0 };
+    g_autoptr(HarnessRun) r = run_idle(dir, NULL, &p);
+    harness_assert_clean_stderr(r);
+    if (!p.seen || r->exit_status != 0)
+        g_test_message("stdout:\n%s\nstderr:\n%s", r->out, r->err);
+    g_assert_true(p.seen);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    assert_confined(&p);
     g_assert_nonnull(strstr(r->err, "sandbox: uid "));
     probe_clear(&p);
 }
@@ -525,11 +538,11 @@ static void test_dynamic_labels(void)
     vmmd_cleanup(&v);
 }
 
-/* A vhost-user disk under a dynamic label: the worker connects to the
- * back end's socket again after it has confined itself (a guest reboot
- * here; a <reconnect> too), so it runs as its dynamic uid with the host's
- * files, the daemon gives it the socket (relabel) and back at stop. The
- * back end is Debian's qemu-storage-daemon, running as root. */
+/* A vhost-user disk under a dynamic label: the daemon connects to the
+ * back end's socket for the worker, at start and again for a guest
+ * reboot, so the worker runs as its dynamic uid in an empty root and the
+ * socket is never given to that uid (relabel leaves it alone). The back
+ * end is Debian's qemu-storage-daemon, running as root. */
 static GPid vu_backend;
 
 static void on_abort_vu(int sig)
@@ -539,13 +552,32 @@ static void on_abort_vu(int sig)
     on_abort(sig);
 }
 
-static void test_dynamic_vhost_user(void)
+/* false (and SKIP) without qemu-storage-daemon */
+static bool have_qsd(void)
 {
     g_autofree char *qsd = g_find_program_in_path("qemu-storage-daemon");
-    if (!qsd) {
+    if (!qsd)
         g_test_skip("qemu-storage-daemon is not installed (Debian: qemu-system-common)");
+    return qsd != NULL;
+}
+
+/* The back end, its image and directory, the daemon. */
+static void vu_cleanup(Vmmd *v, Qsd *q, const char *dir, VmmProtoSync *s)
+{
+    qsd_stop(q);
+    vu_backend = 0;
+    signal(SIGABRT, SIG_DFL);
+    g_unlink(q->img);
+    qsd_free(q);
+    g_rmdir(dir);
+    vmm_proto_sync_free(s);
+    vmmd_cleanup(v);
+}
+
+static void test_dynamic_vhost_user(void)
+{
+    if (!have_qsd())
         return;
-    }
     Vmmd v;
     vmmd_init(&v);
     g_autofree char *dir = dyn_config(&v, DYN_RANGE);
@@ -581,30 +613,110 @@ static void test_dynamic_vhost_user(void)
     g_assert_cmpuint(u, >=, DYN_FIRST);
     g_assert_cmpuint(u, <=, DYN_LAST);
     g_assert_cmpint(stat(q.sock, &st), ==, 0);
-    g_assert_cmpuint(st.st_uid, ==, u);
-    g_assert_cmpuint(st.st_gid, ==, u);
+    g_assert_cmpuint(st.st_uid, ==, 0);
+    g_assert_cmpuint(st.st_gid, ==, 0);
     /* the reset builds the next VM inside the sandbox: a new connection to
-     * the back end, made by the dynamic uid; the guest's tests pass again */
+     * the back end, made by the daemon; the guest's tests pass again */
     domain_op(s, "domain-reboot", d.name);
     wait_serial(serial, "\"event\":\"idle\"", 2);
     g_autofree char *out = read_file(serial);
     g_assert_null(strstr(out, "\"ok\":false"));
     g_autofree char *wlog = g_strdup_printf("%s/%s.log", v.run, d.name);
     g_autofree char *log = read_file(wlog);
-    g_assert_nonnull(strstr(log, "which a reboot or reconnect connects to again: keeping the "
-                                 "host's file system\n"));
+    g_assert_nonnull(strstr(log, "an empty private root"));
+    g_assert_null(strstr(log, "keeping the host's file system"));
     domain_op(s, "domain-destroy", d.name);
     g_assert_cmpint(stat(q.sock, &st), ==, 0);
     g_assert_cmpuint(st.st_uid, ==, 0);
     g_assert_cmpuint(st.st_gid, ==, 0);
-    qsd_stop(&q);
+    vu_cleanup(&v, &q, dir, g_steal_pointer(&s));
+}
+
+/* A vhost-user disk (with <reconnect>) under vmmd, no <seclabel>: the
+ * daemon makes the back end's socket, so the worker is confined like any
+ * other (vmmd's uid, an empty private root). The back end is then killed
+ * and started again with its socket root's, mode 0600, in a directory
+ * root's alone: the worker could neither see nor connect to it; the
+ * daemon connects for the worker's reconnect and for the guest reboot
+ * after it, where the guest's disk tests pass again. */
+static void test_vhost_user_by_daemon(void)
+{
+    if (!have_qsd())
+        return;
+    Vmmd v;
+    vmmd_init(&v);
+    g_autofree char *tmp = harness_tmpdir();
+    g_autofree char *dir = g_canonicalize_filename(tmp, NULL);   /* XML wants absolute */
+    Qsd q = { 0 };
+    qsd_start(&q, dir);
+    vu_backend = q.pid;
+    signal(SIGABRT, on_abort_vu);
+    vmmd_start(&v);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    g_autofree char *disk = g_strdup_printf(
+        "<disk type='vhostuser' device='disk'><driver name='qemu' type='raw'/>"
+        "<source type='unix' path='%s'><reconnect enabled='yes' timeout='1'/></source>"
+        "<target dev='vda' bus='virtio'/></disk>", q.sock);
+    Dom d = { .name = "vu-confined", .cmdline = "test=blk then=idle", .extra_devices = disk };
+    g_autofree char *xml = domain_xml(&v, &d);
+    json_object_put(call_ok(s, "domain-define", define_args(xml)));
+    start_idle(s, &v, d.name);
+    g_autofree char *serial = serial_path(&v, d.name);
+    g_autofree char *wlog = g_strdup_printf("%s/%s.log", v.run, d.name);
+    Probe p = { 0 };
+    probe_pid(&p, worker_pid_of(&v, d.name));
+    assert_confined(&p);
+    probe_clear(&p);
+    g_autofree char *log = read_file(wlog);
+    g_assert_nonnull(strstr(log, "an empty private root"));
+    g_assert_null(strstr(log, "keeping the host's file system"));
+    /* answers to requests the worker did not make, or malformed: refused
+     * with a reason, the VM runs on */
+    g_autofree char *wsock = g_strdup_printf("%s/%s.sock", v.run, d.name);
+    g_autoptr(GError) werr = NULL;
+    g_autoptr(VmmProtoSync) w = vmm_proto_sync_connect(wsock, 5000, &werr);
+    g_assert_no_error(werr);
+    json_object *bogus = json_object_new_object();
+    json_object_object_add(bogus, "request", json_object_new_int(4242));
+    g_autofree char *e1 = call_err(w, "vhost-user-socket", bogus, VMM_PROTO_OPERATION_INVALID);
+    g_assert_nonnull(strstr(e1, "no request 4242 is waiting"));
+    json_object *bad = json_object_new_object();
+    json_object_object_add(bad, "request", json_object_new_string("x"));
+    g_autofree char *e2 = call_err(w, "vhost-user-socket", bad, VMM_PROTO_INVALID_ARGUMENT);
+    g_assert_nonnull(strstr(e2, "needs \"request\" (a number)"));
+
+    /* no back end: the daemon's failed connect is the worker's reason,
+     * and it tries again */
+    qsd_kill(&q);
     vu_backend = 0;
-    signal(SIGABRT, SIG_DFL);
-    g_unlink(q.img);
-    qsd_free(&q);
-    g_rmdir(dir);
-    vmm_proto_sync_free(g_steal_pointer(&s));
-    vmmd_cleanup(&v);
+    wait_serial(wlog, "vhost-user-blk vda: reconnecting: ", 1);
+    g_free(log);
+    log = read_file(wlog);
+    g_autofree char *why = g_strdup_printf("vhost-user-blk vda: vhost-user back end %s: vmmd: "
+                                           "cannot connect: ", q.sock);
+    g_assert_nonnull(strstr(log, why));
+    g_assert_nonnull(strstr(log, "(trying again every 1 s)"));
+    /* a new back end; its socket root's, 0600 */
+    qsd_restart(&q);
+    vu_backend = q.pid;
+    g_assert_cmpint(chmod(q.sock, 0600), ==, 0);
+    struct stat st;
+    g_assert_cmpint(stat(q.sock, &st), ==, 0);
+    g_assert_cmpuint(st.st_uid, ==, 0);
+    g_assert_cmpuint(st.st_mode & 0777, ==, 0600);
+    wait_serial(wlog, "vhost-user-blk vda: reconnected to the back end", 1);
+    /* the reboot's new connection is the daemon's too; the disk works */
+    domain_op(s, "domain-reboot", d.name);
+    wait_serial(serial, "\"event\":\"idle\"", 2);
+    g_autofree char *out = read_file(serial);
+    g_assert_null(strstr(out, "\"ok\":false"));
+    g_assert_nonnull(strstr(out, "\"check\":\"blk_init\""));
+    g_assert_nonnull(strstr(strstr(out, "\"event\":\"idle\""), "\"check\":\"blk_init\""));
+    g_free(log);
+    log = read_file(wlog);
+    g_assert_null(strstr(log, "needs a reset"));
+    domain_op(s, "domain-destroy", d.name);
+    vu_cleanup(&v, &q, dir, g_steal_pointer(&s));
 }
 
 /* Host users and groups inside dynamic_uid_range: the daemon names them
@@ -690,5 +802,6 @@ int main(int argc, char **argv)
     g_test_add_func("/sandbox/dynamic-labels", test_dynamic_labels);
     g_test_add_func("/sandbox/dynamic-host-ids", test_dynamic_host_ids);
     g_test_add_func("/sandbox/dynamic-vhost-user", test_dynamic_vhost_user);
+    g_test_add_func("/sandbox/vhost-user-by-daemon", test_vhost_user_by_daemon);
     return g_test_run();
 }

@@ -311,13 +311,7 @@ static gboolean restart_backend(const char *line, GPid pid, void *opaque)
 {
     KillAt *k = opaque;
     if (k->q->pid > 0 && !k->q->restarted && strstr(line, k->at)) {
-        kill(k->q->pid, SIGKILL);
-        waitpid(k->q->pid, NULL, 0);
-        g_unlink(k->q->sock);
-        g_autofree char *dir = g_path_get_dirname(k->q->sock);
-        g_free(k->q->sock);
-        g_free(k->q->img);
-        qsd_start_on(k->q, dir, false);
+        qsd_restart(k->q);
         k->q->restarted = true;
     }
     return TRUE;

@@ -122,7 +122,7 @@ typedef struct {
     char *out;
 } Child;
 
-static Child run_child(VmmThreadKind kind, Call c)
+static Child run_child(VmmThreadKind kind, Call c, bool vhost_connects)
 {
     int p[2];
     g_assert_cmpint(pipe2(p, O_CLOEXEC), ==, 0);
@@ -131,7 +131,7 @@ static Child run_child(VmmThreadKind kind, Call c)
     if (pid == 0) {
         close(p[0]);
         g_autoptr(GError) err = NULL;
-        if (!vmm_seccomp_install(p[1], -1, false, &err)) {
+        if (!vmm_seccomp_install(p[1], -1, false, vhost_connects, &err)) {
             if (write(p[1], err->message, strlen(err->message)) < 0) {
             }
             _exit(20);
@@ -158,12 +158,13 @@ typedef struct {
     Call call;
     const char *syscall;   /* the name the trap reports; NULL: allowed */
     bool refused;          /* allowed to fail with an error (no trap) */
+    bool by_vmmd;          /* vmmd makes the vhost-user sockets (no vhost connects) */
 } Case;
 
 static void check_case(gconstpointer data)
 {
     const Case *tc = data;
-    Child r = run_child(tc->kind, tc->call);
+    Child r = run_child(tc->kind, tc->call, !tc->by_vmmd);
     g_test_message("%s thread, %s: exit %d, said: %s", vmm_thread_kind_name(tc->kind),
                    call_names[tc->call], r.status, r.out);
     if (tc->syscall) {
@@ -256,7 +257,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     /* What no thread may do, what only some may, what all do. */
-    static Case cases[VMM_THREAD_KINDS * 11];
+    static Case cases[VMM_THREAD_KINDS * 11 + 4];
     static char names[G_N_ELEMENTS(cases)][96];
     unsigned n = 0;
     for (int k = 0; k < VMM_THREAD_KINDS; k++) {
@@ -283,6 +284,21 @@ int main(int argc, char **argv)
                        call_names[row[i].call]);
             g_test_add_data_func(names[n], &cases[n], check_case);
         }
+    }
+    /* vmmd makes the vhost-user sockets: the vhost thread makes none (a
+     * back-end channel's pair still), the main loop's chardevs still do */
+    Case by_vmmd[] = {
+        { VMM_THREAD_VHOST, CALL_SOCKET_UNIX, "socket", false, true },
+        { VMM_THREAD_VHOST, CALL_SOCKETPAIR_UNIX, NULL, false, true },
+        { VMM_THREAD_MAIN, CALL_SOCKET_UNIX, NULL, false, true },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(by_vmmd); i++, n++) {
+        cases[n] = by_vmmd[i];
+        g_autofree char *kind = g_strdelimit(g_strdup(vmm_thread_kind_name(by_vmmd[i].kind)),
+                                             " /", '-');
+        g_snprintf(names[n], sizeof(names[n]), "/sandbox/vmmd-sockets/%s/%s/%s", kind,
+                   by_vmmd[i].syscall ? "forbidden" : "allowed", call_names[by_vmmd[i].call]);
+        g_test_add_data_func(names[n], &cases[n], check_case);
     }
     g_test_add_func("/sandbox/worker-malloc", test_worker_malloc);
     return g_test_run();

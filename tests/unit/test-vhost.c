@@ -144,7 +144,7 @@ static void handshake(int fd)
 static VmmVhostDev *connect_expect(Peer *p, const char *needle)
 {
     g_autoptr(GError) err = NULL;
-    VmmVhostDev *v = vmm_vhost_user_connect(p->path, "vhost-user-blk vdt", &err);
+    VmmVhostDev *v = vmm_vhost_user_connect(p->path, "vdt", 0, "vhost-user-blk vdt", &err);
     if (needle) {
         g_assert_null(v);
         g_assert_nonnull(err);
@@ -497,12 +497,42 @@ static void count_disconnect(void *opaque)
     g_atomic_int_inc((gint *)opaque);
 }
 
-static void test_reconnect(void)
+/* An opener that reaches the peer whatever path the device has, as vmmd
+ * does for a confined worker: which device it was asked for, how often. */
+typedef struct {
+    Peer *peer;
+    gint calls;
+    char *disk;
+} Opener;
+
+static int open_peer(void *opaque, const char *disk, unsigned interface, GError **err)
+{
+    Opener *o = opaque;
+    g_atomic_int_inc(&o->calls);
+    g_free(o->disk);
+    o->disk = g_strdup(disk);
+    return vmm_vhost_user_socket(o->peer->path, false, err);
+}
+
+static void reconnect_case(bool by_opener)
 {
     memset(&seen, 0, sizeof(seen));
     Peer p = { 0 };
     peer_start(&p, script_hang_up_after_start);
-    VmmVhostDev *v = connect_expect(&p, NULL);
+    Opener o = { &p, 0, NULL };
+    VmmVhostDev *v;
+    if (by_opener) {
+        VmmVhostUserOpener op = { open_peer, &o };
+        vmm_vhost_user_set_opener(&op);
+        g_autoptr(GError) err = NULL;
+        /* a path nobody can connect to: only the opener reaches the peer */
+        v = vmm_vhost_user_connect("/nonexistent/be.sock", "vdt", 0, "vhost-user-blk vdt",
+                                   &err);
+        g_assert_no_error(err);
+        g_assert_cmpint(g_atomic_int_get(&o.calls), ==, 1);
+    } else {
+        v = connect_expect(&p, NULL);
+    }
     gint disconnects = 0;
     vmm_vhost_set_disconnect_handler(v, count_disconnect, &disconnects);
     vmm_vhost_set_reconnect(v, 1);
@@ -547,6 +577,23 @@ static void test_reconnect(void)
     vmm_vhost_free(v);
     peer_finish(&p);
     fixture_clear(&f);
+    if (by_opener) {
+        /* the reconnect asked the opener for disk vdt, not the path */
+        g_assert_cmpint(g_atomic_int_get(&o.calls), ==, 2);
+        g_assert_cmpstr(o.disk, ==, "vdt");
+        vmm_vhost_user_set_opener(NULL);
+        g_free(o.disk);
+    }
+}
+
+static void test_reconnect(void)
+{
+    reconnect_case(false);
+}
+
+static void test_reconnect_by_opener(void)
+{
+    reconnect_case(true);
 }
 
 /* ---- the back-end channel (BACKEND_REQ) ------------------------------------ */
@@ -884,6 +931,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vhost-user/backend-channel", test_backend_channel);
     g_test_add_func("/vhost/start-stop", test_start_stop);
     g_test_add_func("/vhost/reconnect", test_reconnect);
+    g_test_add_func("/vhost/reconnect-by-opener", test_reconnect_by_opener);
     g_test_add_func("/vhost-user/inflight", test_inflight);
     g_test_add_func("/vhost-user/inflight-hostile", test_inflight_hostile);
     g_test_add_func("/vhost-kernel/errors", test_kernel_errors);
