@@ -413,7 +413,8 @@ static bool build_all(bool log_only, bool vhost_connects, GError **err)
     for (int k = 0; k < VMM_THREAD_KINDS && ok; k++) {
         if (!child_ok) {
             /* no child (fork refused) or it failed: once more here */
-            int rc = ftruncate(fds[k], 0) < 0 ? -errno : export_kind(k, log_only, vhost_connects, fds[k]);
+            int rc = ftruncate(fds[k], 0) < 0 ? -errno
+                     : export_kind(k, log_only, vhost_connects, fds[k]);
             if (rc < 0) {
                 g_set_error(err, SANDBOX_ERROR, 0, "seccomp: cannot build the %s thread's "
                             "filter: %s", vmm_thread_kind_name(k), g_strerror(-rc));
