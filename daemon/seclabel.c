@@ -73,15 +73,14 @@ static bool allocate_uid(VmmdDomain *dom, guint32 *out, GError **err)
 typedef struct {
     char *group;                /* in the state file: "image vda" */
     const char *path;
-    const char *what;           /* for messages: "disk vda" */
-    char *what_buf;
+    char *what;                 /* for messages: "disk vda" */
 } Relabel;
 
 static void relabel_clear(gpointer p)
 {
     Relabel *r = p;
     g_free(r->group);
-    g_free(r->what_buf);
+    g_free(r->what);
 }
 
 static GArray *relabel_list(const VmmDomainDef *def)
@@ -92,9 +91,8 @@ static GArray *relabel_list(const VmmDomainDef *def)
         const VmmDiskDef *disk = g_ptr_array_index(def->disks, i);
         if (!disk->path || disk->readonly || disk->type == VMM_DISK_VHOSTUSER)
             continue;
-        Relabel r = { g_strdup_printf("image %s", disk->target_dev), disk->path, NULL,
+        Relabel r = { g_strdup_printf("image %s", disk->target_dev), disk->path,
                       g_strdup_printf("disk %s", disk->target_dev) };
-        r.what = r.what_buf;
         g_array_append_val(a, r);
     }
     return a;
