@@ -21,10 +21,14 @@
  * asks once per device; a reconnect loop once per <reconnect timeout>. */
 #define REQUESTS_PER_SECOND 16
 
+/* For messages and the log: a worker's request may name anything, so a
+ * target is escaped (no forged log lines). */
 static char *device_name(const char *disk, guint64 index)
 {
-    return disk ? g_strdup_printf("disk %s", disk)
-                : g_strdup_printf("interface %" G_GUINT64_FORMAT, index);
+    if (!disk)
+        return g_strdup_printf("interface %" G_GUINT64_FORMAT, index);
+    g_autofree char *safe = g_strescape(disk, NULL);
+    return g_strdup_printf("disk %s", safe);
 }
 
 /* The socket path of vhost-user disk `disk`, else interface `index`, in
