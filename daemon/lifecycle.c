@@ -1214,6 +1214,32 @@ static void close_fds(GArray *fds)
     g_array_set_size(fds, 0);
 }
 
+/* What a start has opened so far: given back when it fails. */
+typedef struct {
+    int logfd;
+    VmmNetdev **netdevs;
+    guint nnets;            /* opened so far */
+    GArray *vu_fds;         /* vhost-user sockets, or NULL */
+} StartOpened;
+
+/* A failed start: e (taken, may be NULL when err is set) becomes err,
+ * what was opened is closed, and the log says why. */
+static bool start_refused(VmmdDomain *dom, StartOpened *o, GError *e, GError **err)
+{
+    if (e) {
+        vmm_proto_set_error(err, VMM_PROTO_GENERIC_ERROR, "cannot start domain '%s': %s",
+                            dom->name, e->message);
+        g_error_free(e);
+    }
+    if (o->vu_fds)
+        close_fds(o->vu_fds);
+    for (guint k = 0; k < o->nnets; k++)
+        vmm_netdev_close(o->netdevs[k]);
+    close(o->logfd);
+    vmmd_log(dom->daemon, dom, LOG_ERR, "start failed: %s", (*err)->message);
+    return false;
+}
+
 /* `def`'s machine description in a memfd, sealed against change: the
  * worker reads it from the start. */
 static int desc_memfd(const VmmDomainDef *def, GError **err)
@@ -1276,42 +1302,26 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
      * cannot be set up does not start, and nothing is left behind. */
     /* <interface type='network'>: the running network's bridge */
     g_autoptr(VmmDomainDef) live = vmm_domain_def_copy(dom->def);
+    StartOpened opened = { .logfd = logfd };
     if (!vmmd_networks_resolve(d, live, err)) {
         g_prefix_error(err, "cannot start domain '%s': ", dom->name);
-        close(logfd);
-        vmmd_log(d, dom, LOG_ERR, "start failed: %s", (*err)->message);
-        return false;
+        return start_refused(dom, &opened, NULL, err);
     }
     guint nnets = live->nets ? live->nets->len : 0;
     g_autofree VmmNetdev **netdevs = g_new0(VmmNetdev *, nnets + 1);
-    for (guint i = 0; i < nnets; i++) {
+    opened.netdevs = netdevs;
+    for (guint i = 0; i < nnets; i++, opened.nnets = i) {
         netdevs[i] = vmm_netdev_open(g_ptr_array_index(live->nets, i), i, &e);
-        if (!netdevs[i]) {
-            vmm_proto_set_error(err, VMM_PROTO_GENERIC_ERROR, "cannot start domain '%s': %s",
-                                dom->name, e->message);
-            g_error_free(e);
-            for (guint k = 0; k < i; k++)
-                vmm_netdev_close(netdevs[k]);
-            close(logfd);
-            vmmd_log(d, dom, LOG_ERR, "start failed: %s", (*err)->message);
-            return false;
-        }
+        if (!netdevs[i])
+            return start_refused(dom, &opened, g_steal_pointer(&e), err);
     }
     /* Every vhost-user socket, made here too: the confined worker can
      * neither see the paths nor write to a back end's socket. */
     g_autoptr(GArray) vu_fds = g_array_new(FALSE, FALSE, sizeof(int));
     g_autoptr(GPtrArray) vu_keys = g_ptr_array_new_with_free_func(g_free);
-    if (!vmmd_vhost_user_sockets_open(live, vu_fds, vu_keys, &e)) {
-        vmm_proto_set_error(err, VMM_PROTO_GENERIC_ERROR, "cannot start domain '%s': %s",
-                            dom->name, e->message);
-        g_error_free(e);
-        close_fds(vu_fds);
-        for (guint k = 0; k < nnets; k++)
-            vmm_netdev_close(netdevs[k]);
-        close(logfd);
-        vmmd_log(d, dom, LOG_ERR, "start failed: %s", (*err)->message);
-        return false;
-    }
+    opened.vu_fds = vu_fds;
+    if (!vmmd_vhost_user_sockets_open(live, vu_fds, vu_keys, &e))
+        return start_refused(dom, &opened, g_steal_pointer(&e), err);
     VmmdState old_state = dom->state;
     const char *old_reason = dom->reason;
     int id = d->next_id;
@@ -1327,15 +1337,10 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
         remove_run_files(dom);
     }
     if (lockfd < 0) {
-        close_fds(vu_fds);
-        for (guint k = 0; k < nnets; k++)
-            vmm_netdev_close(netdevs[k]);
-        close(logfd);
         dom->id = -1;
         dom->state = old_state;
         dom->reason = old_reason;
-        vmmd_log(d, dom, LOG_ERR, "start failed: %s", (*err)->message);
-        return false;
+        return start_refused(dom, &opened, NULL, err);
     }
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *stamp = g_date_time_format_iso8601(now);
@@ -1348,20 +1353,12 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
      * enters them itself before exec (child_setup). */
     VmmdCgroup *cg = vmmd_cgroup_create(d, dom->name, live, &e);
     if (!cg && e) {
-        vmm_proto_set_error(err, VMM_PROTO_GENERIC_ERROR, "cannot start domain '%s': %s",
-                            dom->name, e->message);
-        g_clear_error(&e);
-        close_fds(vu_fds);
-        for (guint k = 0; k < nnets; k++)
-            vmm_netdev_close(netdevs[k]);
-        close(logfd);
         close(lockfd);
         dom->id = -1;
         dom->state = VMMD_STATE_SHUTOFF;
         dom->reason = "failed";
         remove_run_files(dom);
-        vmmd_log(d, dom, LOG_ERR, "start failed: %s", (*err)->message);
-        return false;
+        return start_refused(dom, &opened, g_steal_pointer(&e), err);
     }
     ChildSetup setup = { .procs = vmmd_cgroup_procs_files(cg) };
     g_snprintf(setup.oom_score_adj, sizeof(setup.oom_score_adj), "%d", d->worker_oom_score_adj);
