@@ -71,6 +71,25 @@ static gboolean debug_trace_tick(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+/* VMM_DEBUG_WORKER_EVENTS="NAME JSON" lines: on SIGUSR2 the worker sends
+ * these events to vmmd as they are (a JSON that does not parse goes as a
+ * string): what a worker taken over by its guest could send
+ * (tests/integration/test-daemon, /daemon/hostile-worker-events). */
+static gboolean debug_send_events(gpointer data)
+{
+    Worker *w = data;
+    g_auto(GStrv) lines = g_strsplit(g_getenv("VMM_DEBUG_WORKER_EVENTS"), "\n", -1);
+    for (char **l = lines; *l; l++) {
+        char *sp = strchr(*l, ' ');
+        if (!sp)
+            continue;
+        *sp = 0;
+        json_object *ev = json_tokener_parse(sp + 1);
+        worker_control_event(w, *l, ev ? ev : json_object_new_string(sp + 1));
+    }
+    return G_SOURCE_CONTINUE;
+}
+
 static gboolean debug_forbidden_call(gpointer data)
 {
     int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
@@ -382,6 +401,8 @@ int main(int argc, char **argv)
      * which the allow-list forbids (tests/integration/test-sandbox). */
     if (g_getenv("VMM_DEBUG_SECCOMP_TRAP"))
         g_unix_signal_add(SIGUSR2, debug_forbidden_call, NULL);
+    if (g_getenv("VMM_DEBUG_WORKER_EVENTS"))
+        g_unix_signal_add(SIGUSR2, debug_send_events, &w);
     if (trace)
         g_timeout_add(atoi(trace) > 0 ? atoi(trace) : 1000, debug_trace_tick, &w);
     g_unix_signal_add(SIGTERM, on_sigterm, &w);

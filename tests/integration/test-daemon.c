@@ -540,6 +540,70 @@ static void test_seccomp_crash(void)
     vmmd_cleanup(&v);
 }
 
+/* The worker faces the guest, so vmmd takes what a worker sends as hostile
+ * (VMM_DEBUG_WORKER_EVENTS: on SIGUSR2 the worker sends the events given):
+ * malformed socket requests, a disk name meant to forge a log line, devices
+ * it does not have, a flood, an unknown event. Each is a log line, the flood
+ * is cut off, and vmmd and the VM keep running. */
+static void test_hostile_worker_events(void)
+{
+    Vmmd v;
+    vmmd_init(&v);
+    GString *events = g_string_new(
+        "VHOST_USER_SOCKET {\"request\": \"x\"}\n"
+        "VHOST_USER_SOCKET [1, 2]\n"
+        "VHOST_USER_SOCKET this is not JSON\n"
+        "VHOST_USER_SOCKET {\"request\": 1, \"device\": \"disk\", \"target\": \"vd\\nforged\"}\n"
+        "VHOST_USER_SOCKET {\"request\": 2, \"device\": \"interface\", \"index\": 99}\n"
+        "VHOST_USER_SOCKET {\"request\": 3, \"device\": \"interface\", \"index\": -1}\n"
+        "NO_SUCH_EVENT {\"x\": 1}\n");
+    /* 40 at once: at least 20 of them within one second */
+    for (int i = 0; i < 40; i++)
+        g_string_append_printf(events, "VHOST_USER_SOCKET {\"request\": %d, \"device\": "
+                               "\"interface\", \"index\": 0}\n", 10 + i);
+    const char *env[] = { "VMM_DEBUG_WORKER_EVENTS", events->str, NULL };
+    vmmd_start_env(&v, env);
+    g_autoptr(VmmProtoSync) s = connect_retry(&v, v.sock, 5000);
+    Dom d = { .name = "hostile" };
+    g_free(define(s, &v, &d));
+    start_idle(s, &v, "hostile");
+    int pid = worker_pid_of(&v, "hostile");
+    g_assert_cmpint(kill(pid, SIGUSR2), ==, 0);
+    const char *expect[] = {
+        "the worker's request for a vhost-user socket is malformed: no \"request\" number",
+        "malformed: expected \"device\": \"disk\" with a \"target\"",
+        "has no vhost-user disk vd\\nforged",
+        "has no vhost-user interface 99",
+        "more than 16 requests for vhost-user sockets in a second; refused",
+        "the worker took no socket for",
+    };
+    g_autofree char *log = NULL;
+    for (int tries = 0; tries < 300; tries++) {   /* bounded: 30 s */
+        g_free(log);
+        log = read_file(v.log);
+        bool all = true;
+        for (size_t i = 0; i < G_N_ELEMENTS(expect); i++)
+            all = all && strstr(log, expect[i]);
+        if (all)
+            break;
+        g_usleep(100 * 1000);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(expect); i++) {
+        if (!strstr(log, expect[i]))
+            g_test_message("vmmd's log lacks '%s':\n%s", expect[i], log);
+        g_assert_nonnull(strstr(log, expect[i]));
+    }
+    g_assert_null(strstr(log, "\nforged"));           /* no forged line */
+    /* vmmd and the VM go on */
+    json_object *info = domain_info(s, "hostile");
+    g_assert_cmpstr(get_str(info, "state"), ==, "running");
+    json_object_put(info);
+    g_assert_cmpint(worker_pid_of(&v, "hostile"), ==, pid);
+    domain_op(s, "domain-destroy", "hostile");
+    g_string_free(events, TRUE);
+    vmmd_cleanup(&v);
+}
+
 /* vmmd.conf [worker] user= names who runs the guests: a user that does not
  * exist is a clear start error, and nothing keeps running. */
 static void test_worker_user(void)
@@ -1340,6 +1404,7 @@ int main(int argc, char **argv)
         g_test_add_func("/daemon/reattach", test_reattach);
         g_test_add_func("/daemon/worker-crash", test_worker_crash);
         g_test_add_func("/daemon/seccomp-crash", test_seccomp_crash);
+        g_test_add_func("/daemon/hostile-worker-events", test_hostile_worker_events);
         g_test_add_func("/daemon/worker-user", test_worker_user);
         g_test_add_func("/daemon/autostart", test_autostart);
         g_test_add_func("/daemon/log-rotation", test_log_rotation);
