@@ -246,6 +246,7 @@ static void poll_queue(BlkQueue *q)
                 vmm_block_queue_plug(q->bq);
                 take_avail(q);
                 vmm_block_queue_kick(q->bq);
+                publish(q);   /* those answered at once: GET_ID, UNSUPP, IOERR */
                 adjust_window(q, EV_KICK, now_ns() - idle);
                 work = true;
             }
@@ -268,9 +269,12 @@ static void poll_queue(BlkQueue *q)
         }
     }
     q->idle_since = idle;
-    /* Re-arm, then look once more: a buffer may have slipped in. */
+    /* Re-arm, then look once more: a buffer may have slipped in. What it
+     * answered at once goes out now: the thread sleeps next, and the guest
+     * may be waiting for just that answer. */
     if (vmm_virtq_enable_notification(vq))
         process(q);
+    publish(q);
 }
 
 /* Woken from a wait by src: QEMU counts the time since the thread went
