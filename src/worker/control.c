@@ -267,12 +267,8 @@ static json_object *cmd_set_link(VmmProtoConn *c, json_object *args, void *opaqu
     if (need_vm(w, err))
         return NULL;
     json_object *idx = NULL, *up = NULL;
-    json_object_object_foreach(args, k, v) {
-        (void)v;
-        if (strcmp(k, "index") && strcmp(k, "up"))
-            return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
-                                       "set-link: unexpected argument '%s' (index, up)", k);
-    }
+    if (!worker_args_known(args, "set-link", (const char *const[]){ "index", "up", NULL }, err))
+        return NULL;
     if (!json_object_object_get_ex(args, "index", &idx) || !json_object_is_type(idx, json_type_int) ||
         !json_object_object_get_ex(args, "up", &up) || !json_object_is_type(up, json_type_boolean))
         return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
@@ -307,13 +303,9 @@ static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *o
     if (need_vm(w, err))
         return NULL;
     json_object *dev = NULL, *src = NULL, *force = NULL;
-    json_object_object_foreach(args, k, v) {
-        (void)v;
-        if (strcmp(k, "device") && strcmp(k, "source") && strcmp(k, "force"))
-            return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
-                                       "change-media: unexpected argument '%s' (device, "
-                                       "source, force)", k);
-    }
+    if (!worker_args_known(args, "change-media",
+                           (const char *const[]){ "device", "source", "force", NULL }, err))
+        return NULL;
     if (!json_object_object_get_ex(args, "device", &dev) ||
         !json_object_is_type(dev, json_type_string) ||
         (json_object_object_get_ex(args, "source", &src) &&
@@ -358,19 +350,31 @@ static json_object *cmd_change_media(VmmProtoConn *c, json_object *args, void *o
     return json_object_new_object();
 }
 
+bool worker_args_known(json_object *args, const char *cmd, const char *const *names,
+                       GError **err)
+{
+    json_object_object_foreach(args, k, v) {
+        (void)v;
+        bool known = false;
+        for (const char *const *n = names; *n && !known; n++)
+            known = !strcmp(k, *n);
+        if (!known) {
+            g_autofree char *list = g_strjoinv(", ", (char **)names);
+            vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
+                                "%s: unexpected argument '%s' (%s)", cmd, k, list);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* One integer argument `name` from min to max, no other arguments. */
 static bool int_arg(json_object *args, const char *cmd, const char *name, int64_t min,
                     int64_t max, int64_t *out, GError **err)
 {
     json_object *v = NULL;
-    json_object_object_foreach(args, k, val) {
-        (void)val;
-        if (strcmp(k, name)) {
-            vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
-                                "%s: unexpected argument '%s' (%s)", cmd, k, name);
-            return false;
-        }
-    }
+    if (!worker_args_known(args, cmd, (const char *const[]){ name, NULL }, err))
+        return false;
     if (!json_object_object_get_ex(args, name, &v) || !json_object_is_type(v, json_type_int)) {
         vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT, "%s needs \"%s\" (a number)",
                             cmd, name);

@@ -261,13 +261,9 @@ json_object *worker_vhost_sockets_answer(WorkerVhostSockets *s, VmmProtoConn *c,
                                          json_object *args, GError **err)
 {
     json_object *id = NULL, *error = NULL;
-    json_object_object_foreach(args, k, val) {
-        (void)val;
-        if (strcmp(k, "request") && strcmp(k, "error"))
-            return vmm_proto_set_error(err, VMM_PROTO_INVALID_ARGUMENT,
-                                       "vhost-user-socket: unexpected argument '%s' (request, "
-                                       "error)", k);
-    }
+    if (!worker_args_known(args, "vhost-user-socket",
+                           (const char *const[]){ "request", "error", NULL }, err))
+        return NULL;
     if (!json_object_object_get_ex(args, "request", &id) ||
         !json_object_is_type(id, json_type_int) ||
         (json_object_object_get_ex(args, "error", &error) &&

@@ -47,6 +47,10 @@ typedef struct {
 /* The control socket (commands of vmmd-protocol(7), "Worker commands"). */
 bool worker_control_start(Worker *w, const char *path, GError **err);
 void worker_control_event(Worker *w, const char *event, json_object *data /* consumed */);
+/* A command's arguments name nothing but `names` (NULL-terminated); else
+ * the error "CMD: unexpected argument 'K' (NAME, ...)". */
+bool worker_args_known(json_object *args, const char *cmd, const char *const *names,
+                       GError **err);
 void worker_control_stop(Worker *w);
 /* Around the rebuild of a reset guest: what the host set on the balloon
  * (target, stats period) carries over to the new VM, as in QEMU, where a
