@@ -1734,7 +1734,9 @@ static VmmQcow2 *open_chain(int fd, const char *path, const VmmQcow2Options *opt
     }
     if (backing_off) {
         if (backing_len == 0 || backing_len > BACKING_NAME_MAX ||
-            backing_off + backing_len > MIN(q->cluster_size, (uint64_t)4096)) {
+            /* subtracted, not added: an offset near 2^64 would wrap */
+            backing_off > MIN(q->cluster_size, (uint64_t)4096) ||
+            backing_len > MIN(q->cluster_size, (uint64_t)4096) - backing_off) {
             free(first);
             fail(err, path, "the backing file name (offset %" G_GUINT64_FORMAT ", %u bytes) is "
                  "not within the header cluster or longer than %u bytes", backing_off,

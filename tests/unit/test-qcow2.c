@@ -443,6 +443,12 @@ static void test_bad_images(void)
     g_free(img);
 
     img = fresh("");
+    patch_be64(img, 8, ~0ULL);                          /* backing name offset wraps */
+    patch_be32(img, 16, 8);
+    assert_refused(img, true, "backing file name");
+    g_free(img);
+
+    img = fresh("");
     patch_be64(img, 72, 2);                             /* corrupt: only read-only */
     assert_refused(img, false, "corrupt");
     g_free(img);
