@@ -13,6 +13,7 @@
 #include "vhost/vhost_user.h"
 
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -21,39 +22,18 @@
  * asks once per device; a reconnect loop once per <reconnect timeout>. */
 #define REQUESTS_PER_SECOND 16
 
-/* For messages and the log: a worker's request may name anything, so a
- * target is escaped (no forged log lines). */
-static char *device_name(const char *disk, guint64 index)
-{
-    if (!disk)
-        return g_strdup_printf("interface %" G_GUINT64_FORMAT, index);
-    g_autofree char *safe = g_strescape(disk, NULL);
-    return g_strdup_printf("disk %s", safe);
-}
-
 /* The socket path of vhost-user disk `disk`, else interface `index`, in
- * def, and whether it is listened on; NULL with an error when def has no
- * such device. */
+ * def; NULL with an error when def has no such device. */
 static const char *device_socket(const VmmDomainDef *def, const char *disk, guint64 index,
                                  bool *listening, GError **err)
 {
-    *listening = false;
-    for (guint i = 0; disk && def->disks && i < def->disks->len; i++) {
-        const VmmDiskDef *d = g_ptr_array_index(def->disks, i);
-        if (d->type == VMM_DISK_VHOSTUSER && !strcmp(d->target_dev, disk))
-            return d->path;
+    const char *path = vmm_domain_vhost_user_socket(def, disk, index, listening);
+    if (!path) {
+        g_autofree char *what = vmm_domain_vhost_user_name(disk, index);
+        g_set_error(err, VMM_PROTO_ERROR, VMM_PROTO_INVALID_ARGUMENT,
+                    "domain '%s' has no vhost-user %s", def->name, what);
     }
-    if (!disk && def->nets && index < def->nets->len) {
-        const VmmNetDef *n = g_ptr_array_index(def->nets, index);
-        if (n->type == VMM_NET_VHOSTUSER) {
-            *listening = n->socket_server;
-            return n->socket_path;
-        }
-    }
-    g_autofree char *what = device_name(disk, index);
-    g_set_error(err, VMM_PROTO_ERROR, VMM_PROTO_INVALID_ARGUMENT,
-                "domain '%s' has no vhost-user %s", def->name, what);
-    return NULL;
+    return path;
 }
 
 int vmmd_vhost_user_socket(const VmmDomainDef *def, const char *disk, guint64 index,
@@ -63,7 +43,7 @@ int vmmd_vhost_user_socket(const VmmDomainDef *def, const char *disk, guint64 in
     const char *path = device_socket(def, disk, index, &listening, err);
     if (!path)
         return -1;
-    g_autofree char *what = device_name(disk, index);
+    g_autofree char *what = vmm_domain_vhost_user_name(disk, index);
     g_autoptr(GError) e = NULL;
     int fd = vmm_vhost_user_socket(path, listening, &e);
     if (fd < 0)
@@ -173,7 +153,7 @@ void vmmd_vhost_user_socket_request(VmmdDomain *dom, json_object *data)
     } else {
         /* The answer's error is the reason alone: the worker names the
          * device and its path itself. */
-        what = device_name(disk, index);
+        what = vmm_domain_vhost_user_name(disk, index);
         if (++dom->vhost_requests > REQUESTS_PER_SECOND)
             g_set_error(&e, VMM_PROTO_ERROR, VMM_PROTO_OPERATION_INVALID,
                         "more than %d requests for vhost-user sockets in a second; refused",
@@ -205,5 +185,17 @@ void vmmd_vhost_user_socket_request(VmmdDomain *dom, json_object *data)
                  a->what, ce->message);
         g_free(a->what);
         g_free(a);
+    }
+}
+
+void vmmd_vhost_user_sockets_remove(const VmmDomainDef *def)
+{
+    for (guint i = 0; def && def->nets && i < def->nets->len; i++) {
+        const VmmNetDef *n = g_ptr_array_index(def->nets, i);
+        struct stat st;
+        /* only a socket: the path may have become anything since */
+        if (n->type == VMM_NET_VHOSTUSER && n->socket_server && n->socket_path &&
+            lstat(n->socket_path, &st) == 0 && S_ISSOCK(st.st_mode))
+            unlink(n->socket_path);
     }
 }

@@ -107,4 +107,16 @@ const VmmBalloonDef *vmm_domain_def_balloon(const VmmDomainDef *def);
 
 const char *vmm_lifecycle_action_to_string(VmmLifecycleAction a);
 
+/* A vhost-user device of a domain as vmmd and vmm-worker name it to each
+ * other (--vhost-user-fd, the VHOST_USER_SOCKET event): the disk with
+ * target `disk` or, when disk is NULL, interface number `index`.
+ * vmm_domain_vhost_user_socket: its socket path and whether vmmd listens
+ * on it (an interface in mode='server'), NULL when def has no such
+ * vhost-user device. vmm_domain_vhost_user_name: "disk vdb" or
+ * "interface 0" for messages and logs, the target escaped because a
+ * worker's request may carry anything. */
+const char *vmm_domain_vhost_user_socket(const VmmDomainDef *def, const char *disk,
+                                         guint64 index, bool *listening);
+char *vmm_domain_vhost_user_name(const char *disk, guint64 index);
+
 #endif

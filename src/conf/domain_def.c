@@ -270,6 +270,33 @@ const VmmBalloonDef *vmm_domain_def_balloon(const VmmDomainDef *def)
     return b->model == VMM_BALLOON_VIRTIO ? b : NULL;
 }
 
+const char *vmm_domain_vhost_user_socket(const VmmDomainDef *def, const char *disk,
+                                         guint64 index, bool *listening)
+{
+    *listening = false;
+    for (guint i = 0; disk && def->disks && i < def->disks->len; i++) {
+        const VmmDiskDef *d = g_ptr_array_index(def->disks, i);
+        if (d->type == VMM_DISK_VHOSTUSER && !strcmp(d->target_dev, disk))
+            return d->path;
+    }
+    if (!disk && def->nets && index < def->nets->len) {
+        const VmmNetDef *n = g_ptr_array_index(def->nets, index);
+        if (n->type == VMM_NET_VHOSTUSER) {
+            *listening = n->socket_server;
+            return n->socket_path;
+        }
+    }
+    return NULL;
+}
+
+char *vmm_domain_vhost_user_name(const char *disk, guint64 index)
+{
+    if (!disk)
+        return g_strdup_printf("interface %" G_GUINT64_FORMAT, index);
+    g_autofree char *safe = g_strescape(disk, NULL);
+    return g_strdup_printf("disk %s", safe);
+}
+
 const ConfDeviceList conf_memballoon_list = {
     .list_offset = offsetof(VmmDomainDef, memballoons),
     .item_free = (GDestroyNotify)vmm_balloon_def_free,

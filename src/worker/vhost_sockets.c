@@ -38,12 +38,6 @@ struct WorkerVhostSockets {
     bool held;                   /* the VM is being torn down */
 };
 
-/* "disk vdb", "interface 0": the device as messages and the table say it. */
-static char *device_key(const char *disk, unsigned interface)
-{
-    return disk ? g_strdup_printf("disk %s", disk) : g_strdup_printf("interface %u", interface);
-}
-
 /* "disk:TARGET:FD" or "interface:INDEX:FD", naming a vhost-user device of
  * def. */
 static bool parse_fd_arg(const VmmDomainDef *def, const char *arg, char **key, int *fd,
@@ -53,18 +47,15 @@ static bool parse_fd_arg(const VmmDomainDef *def, const char *arg, char **key, i
     char *end = NULL;
     long v = g_strv_length(f) == 3 ? strtol(f[2], &end, 10) : -1;
     bool ok = end && !*end && v >= 3 && v <= G_MAXINT;
+    guint64 i = 0;
+    bool listening;
     if (ok && !strcmp(f[0], "disk")) {
-        ok = false;
-        for (guint i = 0; def->disks && i < def->disks->len; i++) {
-            const VmmDiskDef *d = g_ptr_array_index(def->disks, i);
-            ok = ok || (d->type == VMM_DISK_VHOSTUSER && !strcmp(d->target_dev, f[1]));
-        }
-        *key = device_key(f[1], 0);
+        ok = vmm_domain_vhost_user_socket(def, f[1], 0, &listening) != NULL;
+        *key = vmm_domain_vhost_user_name(f[1], 0);
     } else if (ok && !strcmp(f[0], "interface")) {
-        guint64 i = 0;
-        ok = g_ascii_string_to_unsigned(f[1], 10, 0, G_MAXUINT, &i, NULL) && i < def->nets->len &&
-             ((const VmmNetDef *)g_ptr_array_index(def->nets, i))->type == VMM_NET_VHOSTUSER;
-        *key = device_key(NULL, (unsigned)i);
+        ok = g_ascii_string_to_unsigned(f[1], 10, 0, G_MAXUINT, &i, NULL) &&
+             vmm_domain_vhost_user_socket(def, NULL, i, &listening) != NULL;
+        *key = vmm_domain_vhost_user_name(NULL, i);
     } else {
         ok = false;
     }
@@ -174,7 +165,7 @@ static int ask_vmmd(WorkerVhostSockets *s, const char *disk, unsigned interface,
 static int open_socket(void *opaque, const char *disk, unsigned interface, GError **err)
 {
     WorkerVhostSockets *s = opaque;
-    g_autofree char *key = device_key(disk, interface);
+    g_autofree char *key = vmm_domain_vhost_user_name(disk, interface);
     g_mutex_lock(&s->lock);
     gpointer v = NULL;
     bool had = g_hash_table_steal_extended(s->initial, key, NULL, &v);

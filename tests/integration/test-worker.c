@@ -451,6 +451,14 @@ static void test_bad_args(void)
         { "--net-fds=0:1", "--net-fds '0:1'" },
         { "--net-fds=999:5", "--net-fds '999:5'" },
         { "--boot-protocol=nope", "nope" },
+        /* the domain has no vhost-user device: each names the argument */
+        { "--vhost-user-fd=disk:vda:5", "--vhost-user-fd 'disk:vda:5'" },
+        { "--vhost-user-fd=interface:0:5", "--vhost-user-fd 'interface:0:5'" },
+        { "--vhost-user-fd=interface:-1:5", "--vhost-user-fd 'interface:-1:5'" },
+        { "--vhost-user-fd=interface:18446744073709551616:5", "18446744073709551616:5'" },
+        { "--vhost-user-fd=disk:vda:1", "FD >= 3" },
+        { "--vhost-user-fd=tape:0:5", "--vhost-user-fd 'tape:0:5'" },
+        { "--vhost-user-fd=disk", "--vhost-user-fd 'disk'" },
     };
     for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
         const char *args[] = { cases[i][0], NULL };
