@@ -709,6 +709,7 @@ static void worker_gone(VmmdDomain *dom, bool have_status, int wstatus)
     dom->shutdown_requested = false;
     g_clear_pointer(&dom->exit_reason, g_free);
     g_clear_pointer(&dom->live_xml, g_free);
+    vmmd_vhost_user_sockets_remove(dom->live_def);
     g_clear_pointer(&dom->live_def, vmm_domain_def_free);
     /* A guest that powered off passes through "in shutdown" first, as
      * libvirt reports it (its Shutdown event, then Stopped), even when the
@@ -1203,6 +1204,7 @@ static void abandon_start(VmmdDomain *dom, pid_t pid)
     dom->state = VMMD_STATE_SHUTOFF;
     dom->reason = "failed";
     g_clear_pointer(&dom->live_xml, g_free);
+    vmmd_vhost_user_sockets_remove(dom->live_def);
     g_clear_pointer(&dom->live_def, vmm_domain_def_free);
     remove_run_files(dom);
 }
@@ -1220,6 +1222,7 @@ typedef struct {
     VmmNetdev **netdevs;
     guint nnets;            /* opened so far */
     GArray *vu_fds;         /* vhost-user sockets, or NULL */
+    const VmmDomainDef *vu_def;   /* whose they are */
 } StartOpened;
 
 /* A failed start: e (taken, may be NULL when err is set) becomes err,
@@ -1231,8 +1234,10 @@ static bool start_refused(VmmdDomain *dom, StartOpened *o, GError *e, GError **e
                             dom->name, e->message);
         g_error_free(e);
     }
-    if (o->vu_fds)
+    if (o->vu_fds) {
         close_fds(o->vu_fds);
+        vmmd_vhost_user_sockets_remove(o->vu_def);
+    }
     for (guint k = 0; k < o->nnets; k++)
         vmm_netdev_close(o->netdevs[k]);
     close(o->logfd);
@@ -1320,6 +1325,7 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     g_autoptr(GArray) vu_fds = g_array_new(FALSE, FALSE, sizeof(int));
     g_autoptr(GPtrArray) vu_keys = g_ptr_array_new_with_free_func(g_free);
     opened.vu_fds = vu_fds;
+    opened.vu_def = live;
     if (!vmmd_vhost_user_sockets_open(live, vu_fds, vu_keys, &e))
         return start_refused(dom, &opened, g_steal_pointer(&e), err);
     VmmdState old_state = dom->state;
@@ -1451,6 +1457,7 @@ bool vmmd_domain_start(VmmdDomain *dom, VmmProtoPending *p, GError **err)
     g_strfreev(setup.procs);
     if (!ok) {
         vmmd_cgroup_remove(cg);
+        vmmd_vhost_user_sockets_remove(live);
         vmm_proto_set_error(err, VMM_PROTO_INTERNAL_ERROR, "cannot run the worker '%s': %s",
                             d->worker_path, e->message);
         g_error_free(e);

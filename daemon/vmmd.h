@@ -248,6 +248,10 @@ int vmmd_vhost_user_socket(const VmmDomainDef *def, const char *disk, guint64 in
 bool vmmd_vhost_user_sockets_open(const VmmDomainDef *def, GArray *fds, GPtrArray *keys,
                                   GError **err);
 void vmmd_vhost_user_socket_request(VmmdDomain *dom, json_object *data);
+/* The socket files vmmd listened on for def's interfaces in mode='server'
+ * removed, as QEMU removes its server sockets: when the domain stops or
+ * its start fails. */
+void vmmd_vhost_user_sockets_remove(const VmmDomainDef *def);
 /* CPU time of the worker process from /proc, in ns (0 if unknown). */
 guint64 vmmd_domain_cpu_time_ns(const VmmdDomain *dom);
 /* Its user and system parts; false if the worker's /proc entry is gone. */

@@ -284,7 +284,13 @@ static void test_vhost_user(void)
     g_autofree char *sserial = vhost_user_net_ready(s, &v, &tc, "n6", "52:54:00:00:00:0a",
                                                     "server");
     if (sserial) {
+        g_assert_true(g_file_test(tc.sock, G_FILE_TEST_EXISTS));
         domain_op(s, "domain-destroy", "n6");
+        g_autofree char *sstate = domain_state(s, "n6");
+        g_assert_cmpstr(sstate, ==, "shutoff");
+        /* the socket file vmmd listened on goes with the domain */
+        if (g_file_test(tc.sock, G_FILE_TEST_EXISTS))
+            g_error("%s is left behind after the domain stopped", tc.sock);
         harness_testpmd_stop(&tc);
     }
     vmmd_cleanup(&v);
