@@ -1,6 +1,6 @@
 /* The worker confines itself once the VM is built and before a vCPU runs
  * ("open everything, then drop", as OpenBSD's vmd): a private empty root in
- * new mount, IPC and UTS namespaces, rlimits, an unprivileged uid/gid
+ * new mount, IPC, UTS and network namespaces, rlimits, an unprivileged uid/gid
  * without capabilities, no_new_privs, then the seccomp allow-lists
  * (util/sandbox.c). What each step costs is in vmmd(8), SANDBOX. */
 #include "config.h"
@@ -104,8 +104,13 @@ static bool set_limit(int res, rlim_t v, const char *what, GError **err)
  * reach, even through a bug that gets past the allow-list's open ban. */
 static bool new_namespaces(bool empty_root, GError **err)
 {
-    if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
-        return fail(err, "unshare (mount, IPC and UTS namespaces)", errno);
+    /* A network namespace of its own, empty: the worker's taps, passt and
+     * vhost-user sockets are descriptors that work from anywhere, while
+     * the host's abstract unix sockets (addresses in a network namespace,
+     * out of reach of any root directory) and interfaces are left
+     * behind. */
+    if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET) < 0)
+        return fail(err, "unshare (mount, IPC, UTS and network namespaces)", errno);
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return fail(err, "making the mounts private", errno);
     if (!empty_root)

@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* The trap's exit status (util/sandbox.c) is one of ours. */
@@ -98,6 +100,28 @@ static gboolean debug_forbidden_call(gpointer data)
     if (fd >= 0)
         close(fd);
     return G_SOURCE_CONTINUE;
+}
+
+/* VMM_DEBUG_SANDBOX_CONNECT=NAME: on SIGUSR2 the main loop (whose
+ * allow-list has socket and connect) tries the abstract unix socket @NAME,
+ * logs the outcome and presses the power button. tests/integration/
+ * test-sandbox listens there in the host's network namespace, which the
+ * confined worker has left (abstract sockets belong to one). */
+static gboolean debug_sandbox_connect(gpointer data)
+{
+    const char *name = g_getenv("VMM_DEBUG_SANDBOX_CONNECT");
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    size_t n = MIN(strlen(name), sizeof(sa.sun_path) - 1);
+    memcpy(sa.sun_path + 1, name, n);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int rc = fd < 0 ? -1
+                    : connect(fd, (struct sockaddr *)&sa,
+                              (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n));
+    vmm_log_warn("VMM_DEBUG_SANDBOX_CONNECT: connect(@%s): %s", name,
+                 rc == 0 ? "connected" : g_strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return on_sigterm(data);
 }
 
 static VmmLifecycleAction action_for(const VmmDomainDef *def, VmmStopReason r)
@@ -403,6 +427,8 @@ int main(int argc, char **argv)
         g_unix_signal_add(SIGUSR2, debug_forbidden_call, NULL);
     if (g_getenv("VMM_DEBUG_WORKER_EVENTS"))
         g_unix_signal_add(SIGUSR2, debug_send_events, &w);
+    if (g_getenv("VMM_DEBUG_SANDBOX_CONNECT"))
+        g_unix_signal_add(SIGUSR2, debug_sandbox_connect, &w);
     if (trace)
         g_timeout_add(atoi(trace) > 0 ? atoi(trace) : 1000, debug_trace_tick, &w);
     g_unix_signal_add(SIGTERM, on_sigterm, &w);

@@ -14,8 +14,11 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,19 +29,19 @@
 typedef struct {
     bool seen;
     char *status;                 /* /proc/PID/status while the guest idles */
-    char *ns[3];                  /* its mnt, ipc, uts links */
+    char *ns[4];                  /* its mnt, ipc, uts, net links */
     int root_entries;             /* in /proc/PID/root, -1: unreadable */
     bool trap;                    /* at the first idle: SIGUSR2, see test_forbidden_call */
 } Probe;
 
-static const char *const ns_names[] = { "mnt", "ipc", "uts" };
+static const char *const ns_names[] = { "mnt", "ipc", "uts", "net" };
 
 /* The worker's status, namespaces and root as /proc shows them now. */
 static void probe_pid(Probe *p, int pid)
 {
     g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
     g_file_get_contents(path, &p->status, NULL, NULL);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < (int)G_N_ELEMENTS(ns_names); i++) {
         g_autofree char *l = g_strdup_printf("/proc/%d/ns/%s", (int)pid, ns_names[i]);
         p->ns[i] = g_file_read_link(l, NULL);
     }
@@ -69,7 +72,7 @@ static gboolean probe_when_idle(const char *line, GPid pid, void *opaque)
 static void probe_clear(Probe *p)
 {
     g_free(p->status);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < (int)G_N_ELEMENTS(ns_names); i++)
         g_free(p->ns[i]);
 }
 
@@ -122,7 +125,7 @@ static void assert_confined(const Probe *p)
     g_assert_cmpstr(capamb, ==, "0000000000000000");
     g_assert_cmpstr(nnp, ==, "1");
     g_assert_cmpstr(seccomp, ==, "2");
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < (int)G_N_ELEMENTS(ns_names); i++) {
         g_autofree char *self = g_strdup_printf("/proc/self/ns/%s", ns_names[i]);
         g_autofree char *mine = g_file_read_link(self, NULL);
         g_test_message("%s namespace: worker %s, test %s", ns_names[i], p->ns[i], mine);
@@ -146,6 +149,40 @@ static void test_confined(void)
     assert_confined(&p);
     g_assert_nonnull(strstr(r->err, "sandbox: uid "));
     probe_clear(&p);
+}
+
+/* The host's abstract unix sockets (an address in a network namespace,
+ * not a file: no empty root hides them; containerd-shim's CVE-2020-15257
+ * was one) are out of the confined worker's reach: it has a network
+ * namespace of its own. */
+static void test_host_abstract_socket(void)
+{
+    g_autofree char *dir = harness_tmpdir();
+    g_autofree char *name = g_strdup_printf("vmm-test-sandbox-%d", (int)getpid());
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    memcpy(sa.sun_path + 1, name, strlen(name));
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+    g_assert_cmpint(lfd, >=, 0);
+    g_assert_cmpint(bind(lfd, (struct sockaddr *)&sa, len), ==, 0);
+    g_assert_cmpint(listen(lfd, 4), ==, 0);
+    g_setenv("VMM_DEBUG_SANDBOX_CONNECT", name, TRUE);
+    Probe p = { .trap = true };
+    g_autoptr(HarnessRun) r = run_idle(dir, NULL, &p);
+    g_unsetenv("VMM_DEBUG_SANDBOX_CONNECT");
+    g_test_message("stderr:\n%s", r->err);
+    g_assert_true(p.seen);
+    g_assert_cmpint(r->exit_status, ==, 0);
+    g_autofree char *line = g_strdup_printf("VMM_DEBUG_SANDBOX_CONNECT: connect(@%s): ", name);
+    const char *at = strstr(r->err, line);
+    g_assert_nonnull(at);
+    at += strlen(line);
+    if (!g_str_has_prefix(at, "Connection refused"))
+        g_error("the confined worker reached the host's abstract socket @%s: %.*s", name,
+                (int)strcspn(at, "\n"), at);
+    /* and nothing reached the listener */
+    g_assert_cmpint(accept4(lfd, NULL, NULL, SOCK_CLOEXEC), <, 0);
+    close(lfd);
 }
 
 static void test_no_sandbox(void)
@@ -794,6 +831,7 @@ int main(int argc, char **argv)
         return g_test_run();
     }
     g_test_add_func("/sandbox/confined", test_confined);
+    g_test_add_func("/sandbox/host-abstract-socket", test_host_abstract_socket);
     g_test_add_func("/sandbox/no-sandbox", test_no_sandbox);
     g_test_add_func("/sandbox/missing-user", test_missing_user);
     g_test_add_func("/sandbox/forbidden-call", test_forbidden_call);
