@@ -125,6 +125,16 @@ for _ in $(seq "$runs"); do
     for v in $vmms; do cmd_of "$v" domain; run_once "${CMD[@]}" >> "$tmp/$v.beside"; done
 done
 
+# The floor under "own": any dynamically linked process maps libc and
+# ld.so, and fault-around (64 KiB) makes most of libc's text resident.
+# coreutils' sleep, sampled the same way, shows it for this host.
+: > "$tmp/floor"
+for _ in 1 2 3; do
+    sleep 0.3 &
+    sample_mem $! >> "$tmp/floor"
+done
+floor=$(awk '{ print $1 - $2, $3 }' "$tmp/floor" | sort -n | sed -n 2p)
+
 echo "# Boot: guest kit '$cmdline', $vcpus vCPUs, $mem_mib MiB, median of $runs runs; $(uname -r)"
 printf '%-12s %14s %14s %14s %16s %16s %16s %16s %8s\n' VMM "first line ms" "power-off ms" "peak RSS MiB" "guest RAM MiB" "VMM own MiB" "VMM private MiB" "private, 2nd VM" "ok runs"
 row() {
@@ -149,3 +159,5 @@ if ((have_qemu)); then
 else
     echo "qemu-system-x86_64 not installed: no side-by-side figures"
 fi
+read -r fo fp <<< "$floor"
+awk -v o="$fo" -v p="$fp" 'BEGIN { printf "# floor: a do-nothing dynamically linked process (sleep) here: own %.1f MiB, private %.2f MiB\n", o/1024, p/1024 }'
