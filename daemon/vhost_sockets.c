@@ -93,42 +93,6 @@ static void on_answered(VmmProtoClient *c, json_object *ret, const GError *err, 
     g_free(a);
 }
 
-/* The event's data, from the worker (untrusted): {"request": N,
- * "device": "disk", "target": T} or {"request": N, "device":
- * "interface", "index": I}. */
-static bool parse_request(json_object *data, gint64 *id, const char **disk, guint64 *index,
-                          GError **err)
-{
-    json_object *r = NULL, *dev = NULL, *t = NULL, *ix = NULL;
-    *id = -1;
-    if (!json_object_is_type(data, json_type_object) ||
-        !json_object_object_get_ex(data, "request", &r) || !json_object_is_type(r, json_type_int) ||
-        (*id = json_object_get_int64(r)) < 0) {
-        *id = -1;
-        g_set_error(err, VMM_PROTO_ERROR, VMM_PROTO_INVALID_ARGUMENT,
-                    "no \"request\" number");
-        return false;
-    }
-    const char *kind = json_object_object_get_ex(data, "device", &dev) &&
-                       json_object_is_type(dev, json_type_string) ? json_object_get_string(dev)
-                                                                  : "";
-    if (!strcmp(kind, "disk") && json_object_object_get_ex(data, "target", &t) &&
-        json_object_is_type(t, json_type_string)) {
-        *disk = json_object_get_string(t);
-        return true;
-    }
-    if (!strcmp(kind, "interface") && json_object_object_get_ex(data, "index", &ix) &&
-        json_object_is_type(ix, json_type_int) && json_object_get_int64(ix) >= 0) {
-        *disk = NULL;
-        *index = (guint64)json_object_get_int64(ix);
-        return true;
-    }
-    g_set_error(err, VMM_PROTO_ERROR, VMM_PROTO_INVALID_ARGUMENT,
-                "expected \"device\": \"disk\" with a \"target\", or \"interface\" with an "
-                "\"index\"");
-    return false;
-}
-
 void vmmd_vhost_user_socket_request(VmmdDomain *dom, json_object *data)
 {
     VmmDaemon *d = dom->daemon;
@@ -145,7 +109,7 @@ void vmmd_vhost_user_socket_request(VmmdDomain *dom, json_object *data)
     g_autofree char *what = NULL;
     const char *path = NULL;
     bool listening;
-    if (!parse_request(data, &id, &disk, &index, &e)) {
+    if (!vmm_proto_vhost_request_parse(data, &id, &disk, &index, &e)) {
         vmmd_log(d, dom, LOG_WARNING, "the worker's request for a vhost-user socket is "
                  "malformed: %s", e->message);
         if (id < 0)

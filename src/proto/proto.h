@@ -235,4 +235,13 @@ int vmm_proto_sync_fd(VmmProtoSync *s);
 void vmm_proto_sync_free(VmmProtoSync *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmmProtoSync, vmm_proto_sync_free)
 
+/* The worker's VHOST_USER_SOCKET event (vmmd-protocol(7)): request `id`
+ * for the socket of vhost-user disk `disk` or, disk NULL, of interface
+ * `index`. _new builds it (vmm-worker). _parse reads one from a worker,
+ * which may send anything: false with an error, *id -1 when there is no
+ * request number to answer; *disk is borrowed from data. */
+json_object *vmm_proto_vhost_request_new(guint64 id, const char *disk, guint64 index);
+bool vmm_proto_vhost_request_parse(json_object *data, gint64 *id, const char **disk,
+                                   guint64 *index, GError **err);
+
 #endif

@@ -111,13 +111,7 @@ static int ask_vmmd(WorkerVhostSockets *s, const char *disk, unsigned interface,
     g_ptr_array_add(s->pending, r);
     g_mutex_unlock(&s->lock);
 
-    json_object *ev = json_object_new_object();
-    json_object_object_add(ev, "request", json_object_new_int64((int64_t)r->id));
-    json_object_object_add(ev, "device", json_object_new_string(disk ? "disk" : "interface"));
-    if (disk)
-        json_object_object_add(ev, "target", json_object_new_string(disk));
-    else
-        json_object_object_add(ev, "index", json_object_new_int64(interface));
+    json_object *ev = vmm_proto_vhost_request_new(r->id, disk, interface);
     Emit *e = g_new(Emit, 1);
     *e = (Emit){ s->w, ev };
     /* Sent by the main context's thread, which owns the control socket. */

@@ -3,7 +3,9 @@
  * (delivered in pieces whose sizes the input also chooses), each line
  * parsed with the size and depth limits, then checked as a request (what
  * the servers do) and as a reply and a greeting (what the clients do).
- * A line that parses must encode and parse back to an equal object.
+ * A line that parses must encode and parse back to an equal object. Each
+ * object is also read as the one event body vmmd parses from a worker
+ * (VHOST_USER_SOCKET's).
  *
  * Built with libFuzzer, or with -DVMM_FUZZ_STANDALONE as a replay program
  * for tests/fuzz/corpus-proto. */
@@ -12,6 +14,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The object as the data of a worker's VHOST_USER_SOCKET event (what
+ * vmmd reads from a worker): either refused with a reason, or a request
+ * number and one device that build the same request again. */
+static void vhost_request(json_object *o)
+{
+    GError *err = NULL;
+    gint64 id;
+    const char *disk;
+    guint64 index;
+    if (!vmm_proto_vhost_request_parse(o, &id, &disk, &index, &err)) {
+        if (!err || !err->message[0])
+            abort();
+        g_error_free(err);
+        return;
+    }
+    if (err || id < 0 || (disk && index) || index > G_MAXINT64)
+        abort();
+    json_object *again = vmm_proto_vhost_request_new((guint64)id, disk, index);
+    gint64 id2;
+    const char *disk2;
+    guint64 index2;
+    if (!vmm_proto_vhost_request_parse(again, &id2, &disk2, &index2, &err) || id2 != id ||
+        index2 != index || g_strcmp0(disk, disk2) != 0) {
+        fprintf(stderr, "fuzz-proto: a vhost-user request does not build back: %s\n",
+                json_object_to_json_string(o));
+        abort();
+    }
+    json_object_put(again);
+}
 
 static void one_line(const char *line, gsize len)
 {
@@ -40,6 +72,7 @@ static void one_line(const char *line, gsize len)
         g_clear_error(&err);
     if (!proto_greeting_check(o, "fuzz.sock", &err))
         g_clear_error(&err);
+    vhost_request(o);
     gsize elen = 0;
     char *enc = proto_encode(o, &elen);
     json_object *back = proto_parse(enc, elen, &err);

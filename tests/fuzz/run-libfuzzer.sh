@@ -19,7 +19,7 @@ targets=(
     "domain-xml|$conf src/vmm/cpu_features.c src/util/log.c|domain XML parse/format round trip|glib-2.0 libxml-2.0 json-c"
     "domain-desc|$conf src/vmm/cpu_features.c src/util/log.c|machine description vmm-worker reads: JSON reader, write/read round trip|glib-2.0 libxml-2.0 json-c"
     "network-xml|$conf src/vmm/cpu_features.c src/util/log.c|network XML parse/format round trip|glib-2.0 libxml-2.0 json-c"
-    "proto|src/proto/proto.c|protocol framing, JSON requests, replies, greetings|gio-2.0 json-c"
+    "proto|src/proto/proto.c src/proto/vhost_request.c|protocol framing, JSON requests, replies, greetings, the worker's vhost-user requests|gio-2.0 json-c"
     "devices|src/hw/bus.c src/hw/uart.c src/hw/i8042.c src/hw/rtc.c src/hw/pci.c src/hw/acpi_ged.c src/util/log.c|UART, i8042, RTC, PCI config/ECAM, ACPI GED registers|glib-2.0"
     "loaders|src/vmm/boot.c src/util/sandbox.c src/util/log.c|kernel loaders: ELF, PVH note, bzImage|glib-2.0 liburing libseccomp"
     "run-files|daemon/run_files.c|daemon run dir state + exit files|glib-2.0 json-c"
