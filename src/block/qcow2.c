@@ -304,7 +304,6 @@ static int get_refcount(VmmQcow2 *q, uint64_t idx, uint64_t *rc)
     return 0;
 }
 
-/* Sets the refcount of an index whose refcount block exists. */
 /* Sets the refcounts of clusters [idx, end), all in one refcount block, to
  * v, writing each sector of the block they touch once (a reserved run's
  * share one sector). */
@@ -331,6 +330,7 @@ static int set_refcounts(VmmQcow2 *q, uint64_t idx, uint64_t end, uint64_t v)
     return r;
 }
 
+/* Sets the refcount of an index whose refcount block exists. */
 static int set_refcount(VmmQcow2 *q, uint64_t idx, uint64_t v)
 {
     return set_refcounts(q, idx, idx + 1, v);

@@ -9,8 +9,6 @@
 
 #include "vmm/vm.h"
 
-/* the same quark as vm.c's errors */
-
 bool vmm_vm_coalesce_mmio(VmmVm *vm, uint64_t addr, unsigned len, bool on, GError **err)
 {
     if (!vm->coalesced_page) {
